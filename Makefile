@@ -1,0 +1,107 @@
+# mts — build, test, bench.
+#   make deps     install the Debian packages (apt-get; run as root or with sudo)
+#   make          build bin/mts and lib/libmts.so
+#   make test     C (cmocka), Lua (busted) and end-to-end tests
+#   make asan     the whole test suite under AddressSanitizer + UBSan
+#   make bench    performance figures, one line each: bench NAME VALUE UNIT
+#   V=1           show the full compiler command lines
+
+CC      ?= cc
+BUILD   ?= build
+BINDIR  ?= bin
+LIBDIR  ?= lib
+PKGS    := luajit sqlite3 libcjson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -MMD -MP $(OPT) \
+           -Iruntime $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS += $(EXTRA_LDFLAGS)
+LIBS    := $(PKG_LIBS) -lm -lpthread -ldl
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+DEPS_APT := build-essential pkg-config libluajit-5.1-dev luajit libsqlite3-dev libcjson-dev \
+            libcmocka-dev lua-cjson lua-busted libcurl4-openssl-dev libwebsockets-dev \
+            libhiredis-dev redis-server libssl-dev libreadline-dev python3 sqlite3
+
+# The core: every .c under runtime/ except main.c and the commands.
+CORE_SRC := $(sort $(filter-out runtime/main.c runtime/cmd/%,$(shell find runtime -name '*.c')))
+CMD_SRC  := $(sort $(wildcard runtime/cmd/*.c)) runtime/main.c
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/c/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test test-c test-lua test-e2e asan bench clean install
+all: $(BINDIR)/mts $(LIBDIR)/libmts.so
+
+deps:
+	@if command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  missing=$$(for p in $(DEPS_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "deps: all Debian packages present"; fi; \
+	else echo "deps: apt-get not found; install: $(DEPS_APT)"; exit 1; fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmts.a: $(CORE_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(LIBDIR)/libmts.so: $(CORE_OBJ)
+	@mkdir -p $(LIBDIR)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+
+# -rdynamic: LuaJIT's ffi.C must see the engine's primitives inside the binary.
+$(BINDIR)/mts: $(CMD_OBJ) $(BUILD)/libmts.a
+	@mkdir -p $(BINDIR)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -rdynamic -o $@ $(CMD_OBJ) -Wl,--whole-archive $(BUILD)/libmts.a -Wl,--no-whole-archive $(LDFLAGS) $(LIBS)
+
+$(BUILD)/tests/%: tests/c/%.c $(BUILD)/libmts.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST-CC $<")
+	$(Q)$(CC) $(CFLAGS) -rdynamic -o $@ $< -Wl,--whole-archive $(BUILD)/libmts.a -Wl,--no-whole-archive $(LDFLAGS) $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libmts.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -rdynamic -o $@ $< -Wl,--whole-archive $(BUILD)/libmts.a -Wl,--no-whole-archive $(LDFLAGS) $(LIBS)
+
+test: all $(TEST_BIN)
+	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/run_all.sh $(TEST_BIN)
+
+test-c: $(TEST_BIN)
+	@tests/run_c.sh $(TEST_BIN)
+
+test-lua: all
+	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/run_lua.sh
+
+test-e2e: all
+	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/run_e2e.sh
+
+asan:
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+bench: all $(BENCH_BIN)
+	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/bench/run.sh $(BENCH_BIN)
+
+clean:
+	rm -rf build build-asan bin lib
+
+-include $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

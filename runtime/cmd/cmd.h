@@ -1,0 +1,32 @@
+/* cmd.h — the commands of the `mts` binary (one file each in runtime/cmd/) and
+ * the small helpers they share. main.c only dispatches.
+ * Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 completed with
+ * rejected rows or disabled strategies. */
+#ifndef MTS_CMD_H
+#define MTS_CMD_H
+
+#include "mts.h"
+#include "store/store.h"
+
+enum { MTS_EXIT_OK = 0, MTS_EXIT_ERROR = 1, MTS_EXIT_USAGE = 2, MTS_EXIT_PARTIAL = 3 };
+
+int mts_cmd_backtest(int argc, char **argv);
+int mts_cmd_import(int argc, char **argv);
+int mts_cmd_export(int argc, char **argv);
+
+/* The install/repo root: $MTS_ROOT, else the parent of the directory holding
+ * the running binary if it has scripts/lib, else ".". Never NULL. */
+const char *mts_cli_root(void);
+/* --db value, else $DATABASE_PATH, else <root>/data/mts.db. */
+const char *mts_cli_db_path(const char *opt);
+/* Open the store, printing "error: ..." on failure. NULL on error. */
+mts_store_t *mts_cli_open_store(const char *path);
+/* Parse a --from/--to style date; prints an error naming `opt` on failure. */
+int mts_cli_parse_time(const char *opt, const char *val, int64_t *out);
+/* Make sure bundled data for `asset` (or a macro indicator) is in the store:
+ * if the table has no rows for it and config/mts.json maps it to a file under
+ * data/, import that file. 0 if present/imported, MTS_ENOTFOUND if unknown. */
+int mts_cli_ensure_asset(mts_store_t *s, const char *asset);
+int mts_cli_ensure_macro(mts_store_t *s, const char *indicator);
+
+#endif

@@ -1,0 +1,62 @@
+/* engine.h — the event-driven backtest engine: a time-ordered queue of Market
+ * and Order events across all assets, order fills with commission and slippage,
+ * stop-loss/take-profit, and the portfolio it updates. The FFI-visible part of
+ * the API is declared in lua/mts_ffi.h; this header adds the C-only part.
+ *
+ * Event flow (one step = all bars sharing one timestamp):
+ *   mts_engine_next() pops the next Market event. Before returning it as
+ *   MTS_EV_BAR it fills, against that bar, the orders pending for that asset:
+ *     1. MARKET orders at the bar's open (+/- slippage);
+ *     2. LIMIT orders if the range crosses the limit: buy at min(open, limit),
+ *        sell at max(open, limit) (no slippage: a limit never fills worse);
+ *        STOP orders if the range crosses the trigger: buy at max(open, stop),
+ *        sell at min(open, stop), then slippage;
+ *     3. stop-loss / take-profit of the position (including one opened in step 1):
+ *        long: low <= SL -> exit at min(open, SL) (slipped); high >= TP -> exit at
+ *        max(open, TP). Short mirrored. A bar touching both: the STOP is taken
+ *        (the conservative assumption; intrabar order is unknown).
+ *     4. marks the position at the close.
+ *   When every bar of the step has been returned, next() returns MTS_EV_STEP_END
+ *   with the step's ts (the moment to aggregate signals), then records one equity
+ *   point for that ts.
+ *   Orders submitted while handling a step fill at the asset's NEXT bar; orders
+ *   from the last bar never fill. Positions are not closed at the end.
+ *   Commission = |qty| * fill_price * commission_bps / 1e4 on every fill.
+ *   Slippage moves market/stop fills against the trader by slippage_bps / 1e4.
+ *
+ * Ownership: bars and macro series added to the engine are borrowed and must
+ * outlive it. Errors: 0 / negative MTS_E*; mts_engine_errmsg() has the text. */
+#ifndef MTS_ENGINE_H
+#define MTS_ENGINE_H
+
+#include "mts.h"
+#include "lua/mts_ffi.h"
+#include "portfolio/portfolio.h"
+
+typedef struct mts_engine_config {
+    double initial_capital;   /* default 100000 */
+    double commission_bps;    /* default 10 */
+    double slippage_bps;      /* default 0 */
+} mts_engine_config_t;
+
+/* Signal types as stored in signal_history.signal_type */
+enum { MTS_SIGNAL_LONG = 1, MTS_SIGNAL_SHORT = -1, MTS_SIGNAL_CLOSE = 0 };
+
+typedef struct mts_signal_rec {
+    int32_t asset, strategy, signal_type, _pad;
+    int64_t ts;
+    double  price, confidence, position_size, stop_loss, take_profit;  /* NaN = not given */
+} mts_signal_rec_t;
+
+int  mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out);
+void mts_engine_free(mts_engine_t *e);      /* accepts NULL */
+const char *mts_engine_errmsg(const mts_engine_t *e);
+/* Add an asset before the first mts_engine_next(). name is copied; bars borrowed. */
+int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out);
+int  mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *s);
+const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
+/* Signals logged with mts_engine_log_signal(), in order. */
+const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n);
+int64_t mts_engine_fill_count(const mts_engine_t *e);
+
+#endif

@@ -1,0 +1,23 @@
+/* ta.h — technical-analysis primitives over flat double arrays (declared in
+ * lua/mts_ffi.h so Lua calls them through the FFI). All are causal: out[i]
+ * depends on x[0..i] only. out must have n elements and may not alias x.
+ *
+ *  sma          mean of the last w values; NaN for i < w-1.
+ *  rolling_std  sample standard deviation (n-1) of the last w values.
+ *  rolling_corr Pearson correlation of x and y over the last w pairs; NaN if
+ *               either side has zero variance.
+ *  rsi          Wilder's RSI: the first average gain/loss is the plain mean of
+ *               the first `period` changes (out[period] is the first value),
+ *               then avg = (avg*(period-1) + cur)/period. 100 when avg loss is 0.
+ *  drawdown     (running_max - x) / running_max, a fraction >= 0.
+ *  pct_rank     share (0..1) of the values in the window (the last w, or all
+ *               so far if w <= 0) that are <= x[i].
+ *  pct_change   x[i]/x[i-1] - 1 (out[0] NaN);  diff  x[i] - x[i-1].
+ *  align_asof   for each dst_ts, the last src value with src_ts <= dst_ts
+ *               (NaN before the first); src ascending, NaN values skipped.
+ * Return 0, or MTS_EINVAL for NULL pointers, n < 0 or a window < 1. */
+#ifndef MTS_TA_H
+#define MTS_TA_H
+#include "mts.h"
+#include "lua/mts_ffi.h"
+#endif

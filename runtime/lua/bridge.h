@@ -1,0 +1,42 @@
+/* bridge.h — what the rest of the C core asks of Lua. Everything that includes
+ * lua.h lives in runtime/lua/; commands use only this header.
+ *
+ * mts_lua_backtest runs scripts/lib/runner.lua in a fresh lua_State (LuaJIT,
+ * JIT on; strategies sandboxed in their own environments) over an engine that
+ * already has its assets and macro series: the runner loads each strategy and
+ * its config/strategies/<name>.json, applies --param overrides, then drives
+ * mts_engine_next() to the end, passing signals through scripts/lib/aggregator.lua
+ * and scripts/lib/risk.lua into mts_engine_submit().
+ *
+ * Errors that stop the run (unknown strategy, syntax error, bad config value,
+ * --param for a key no strategy declares) return MTS_ELUA / MTS_ECONFIG with a
+ * one-line message in err naming the file and line or field. A strategy that
+ * raises while running is disabled (its message recorded in out->disabled) and
+ * the run goes on with the others. */
+#ifndef MTS_LUA_BRIDGE_H
+#define MTS_LUA_BRIDGE_H
+
+#include <stddef.h>
+#include "mts.h"
+#include "lua/mts_ffi.h"
+
+typedef struct mts_run_spec {
+    mts_engine_t       *engine;       /* borrowed */
+    const char         *root;         /* directory holding scripts/ and config/ */
+    const char *const  *strategies;   /* names; strategy id = index here */
+    int                 n_strategies;
+    const char *const  *param_keys;   /* --param KEY=VALUE, values as typed */
+    const char *const  *param_values;
+    int                 n_params;
+} mts_run_spec_t;
+
+typedef struct mts_run_result {
+    char *parameters_json;   /* mts_malloc'd: {"sma_cross":{"fast":10,"slow":30}} */
+    int   n_disabled;
+    char *disabled;          /* mts_malloc'd lines "strategy: message\n", NULL if none */
+} mts_run_result_t;
+
+int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen);
+void mts_run_result_free(mts_run_result_t *r);   /* accepts NULL */
+
+#endif

@@ -1,0 +1,90 @@
+/* mts_ffi.h — the FFI surface: every type and function Lua reaches through
+ * LuaJIT's FFI. It is C and it is also fed verbatim to ffi.cdef() by
+ * scripts/lib/mts.lua (lines starting with '#' are dropped first), so it holds
+ * only typedefs and prototypes: no macros, no includes beyond the guard, no
+ * structs passed by value, no callbacks.
+ *
+ * Conventions: functions return 0 or a negative MTS_E* code (see mts.h);
+ * results come back through out-params the caller allocates once. Arrays are
+ * owned by the engine/store that filled them and are borrowed by Lua.
+ * Times are int64 unix seconds, UTC. Missing values are NaN. */
+#ifndef MTS_FFI_H
+#define MTS_FFI_H
+#include <stdint.h>
+
+/* Bars of one asset, struct-of-arrays, ascending ts (bar open time). */
+typedef struct mts_bars {
+    int64_t *ts;
+    double  *open, *high, *low, *close, *volume;
+    int64_t  n, cap;
+} mts_bars_t;
+
+/* One numeric time series (macro indicator, equity curve, ...). */
+typedef struct mts_series {
+    int64_t *ts;
+    double  *v;
+    int64_t  n, cap;
+} mts_series_t;
+
+/* Order types. A MARKET order fills at the asset's next bar open; LIMIT and
+ * STOP fill on the first later bar whose range crosses `price`. */
+typedef enum { MTS_ORDER_MARKET = 0, MTS_ORDER_LIMIT = 1, MTS_ORDER_STOP = 2 } mts_order_type_t;
+
+typedef struct mts_order {
+    int32_t asset;            /* engine asset id */
+    int32_t type;             /* mts_order_type_t */
+    int32_t strategy;         /* attribution id (index in the run's strategy list), -1 none */
+    int32_t _pad;
+    double  qty;              /* signed: > 0 buy, < 0 sell */
+    double  price;            /* LIMIT limit price / STOP trigger price; ignored for MARKET */
+    double  stop_loss;        /* absolute stop-loss for the resulting position, 0 = none */
+    double  take_profit;      /* absolute take-profit, 0 = none */
+    double  stop_loss_pct;    /* used when stop_loss == 0: fraction of the fill price, 0 = none */
+    double  take_profit_pct;  /* used when take_profit == 0 */
+} mts_order_t;
+
+/* Kinds returned by mts_engine_next(). */
+typedef enum { MTS_EV_NONE = 0, MTS_EV_BAR = 1, MTS_EV_STEP_END = 2 } mts_event_kind_t;
+
+typedef struct mts_event {
+    int32_t kind;             /* mts_event_kind_t */
+    int32_t asset;            /* MTS_EV_BAR: which asset has a new bar */
+    int64_t index;            /* MTS_EV_BAR: bar index in that asset's mts_bars_t */
+    int64_t ts;               /* bar time (MTS_EV_BAR) or the step's time (STEP_END) */
+} mts_event_t;
+
+typedef struct mts_engine mts_engine_t;
+
+/* ---- engine (runtime/engine/engine.h has the full contract) ---- */
+int     mts_engine_next(mts_engine_t *e, mts_event_t *ev);
+int     mts_engine_submit(mts_engine_t *e, const mts_order_t *o);
+int     mts_engine_cancel(mts_engine_t *e, int32_t asset);
+int32_t mts_engine_asset_count(const mts_engine_t *e);
+const char *mts_engine_asset_name(const mts_engine_t *e, int32_t asset);
+int32_t mts_engine_asset_id(const mts_engine_t *e, const char *name);
+const mts_bars_t   *mts_engine_bars(const mts_engine_t *e, int32_t asset);
+const mts_series_t *mts_engine_macro(const mts_engine_t *e, const char *name);
+double  mts_engine_position(const mts_engine_t *e, int32_t asset);
+double  mts_engine_avg_cost(const mts_engine_t *e, int32_t asset);
+double  mts_engine_equity(const mts_engine_t *e);
+double  mts_engine_cash(const mts_engine_t *e);
+double  mts_engine_mark(const mts_engine_t *e, int32_t asset);
+int64_t mts_engine_now(const mts_engine_t *e);
+int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int32_t signal_type,
+                              double price, double confidence, double position_size,
+                              double stop_loss, double take_profit);
+
+/* ---- indicators (runtime/indicators/ta.h): out[i] uses x[0..i] only;
+ * NaN until the window is full or when an input in the window is NaN. ---- */
+int mts_ta_sma(const double *x, int64_t n, int32_t w, double *out);
+int mts_ta_rolling_std(const double *x, int64_t n, int32_t w, double *out);
+int mts_ta_rolling_corr(const double *x, const double *y, int64_t n, int32_t w, double *out);
+int mts_ta_rsi(const double *x, int64_t n, int32_t period, double *out);
+int mts_ta_drawdown(const double *x, int64_t n, double *out);
+int mts_ta_pct_rank(const double *x, int64_t n, int32_t w, double *out);
+int mts_ta_pct_change(const double *x, int64_t n, double *out);
+int mts_ta_diff(const double *x, int64_t n, double *out);
+int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
+                      const int64_t *dst_ts, int64_t n_dst, double *out);
+
+#endif

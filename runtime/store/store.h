@@ -1,0 +1,88 @@
+/* store.h — SQLite storage: one connection, WAL, schema migrations, prepared
+ * statements, one transaction per batch. Needs sqlite3, mts.h, mts_ffi.h.
+ *
+ * Tables (schema_version in PRAGMA user_version): crypto_ohlcv, macro_indicators,
+ * signal_history, backtest_results (the reference architecture's columns, UNIQUE
+ * constraints kept; backtest_results extended with the full metric set, assets,
+ * parameters and costs). Times in crypto_ohlcv.timestamp are unix seconds UTC,
+ * date_str is 'YYYY-MM-DD'. macro_indicators.date is 'YYYY-MM-DD'.
+ *
+ * Errors: 0 / negative MTS_E*; mts_store_errmsg() keeps the last message. */
+#ifndef MTS_STORE_H
+#define MTS_STORE_H
+
+#include <stdio.h>
+#include "mts.h"
+#include "lua/mts_ffi.h"
+
+typedef struct mts_store mts_store_t;
+
+int  mts_store_open(const char *path, mts_store_t **out);   /* creates + migrates */
+void mts_store_close(mts_store_t *s);                        /* accepts NULL */
+const char *mts_store_errmsg(const mts_store_t *s);
+int  mts_store_schema_version(mts_store_t *s);
+
+/* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */
+int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars);
+/* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending.
+ * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free. */
+int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out);
+int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n);
+
+/* Macro: ts = UTC midnight of the observation date. flags bit0 interpolated,
+ * bit1 forward-filled (flags may be NULL = original observations). An original
+ * observation is never overwritten by a filled one. */
+int mts_store_upsert_macro(mts_store_t *s, const char *indicator, const int64_t *ts,
+                           const double *v, const uint8_t *flags, int64_t n);
+int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out);
+int mts_store_count_macro(mts_store_t *s, const char *indicator, int64_t *n);
+
+typedef struct mts_backtest_row {
+    const char *strategy_name;   /* e.g. "sma_cross" or "vix_correlation,mean_reversion" */
+    const char *assets;          /* comma separated */
+    const char *start_date, *end_date;   /* ISO-8601 */
+    const char *parameters_json; /* may be NULL */
+    double initial_capital, final_value, total_return, annualized_return, sharpe_ratio;
+    double max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
+    double commission_bps, slippage_bps;
+    int64_t trade_count;
+} mts_backtest_row_t;
+
+int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *row, int64_t *id_out);
+
+typedef struct mts_signal_row {
+    const char *asset, *strategy_name, *signal_type;  /* "LONG" "SHORT" "CLOSE" */
+    int64_t ts;
+    double price, confidence, position_size, stop_loss, take_profit;  /* NaN -> NULL */
+} mts_signal_row_t;
+int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n);
+
+void mts_bars_free(mts_bars_t *b);      /* frees the arrays, zeroes the struct */
+void mts_series_free(mts_series_t *s);
+int  mts_bars_reserve(mts_bars_t *b, int64_t cap);
+int  mts_series_reserve(mts_series_t *s, int64_t cap);
+
+/* ---- CSV (store/csv.c) ----
+ * Import reads a header row; the time column is the first of: timestamp,
+ * open_time, date, observation_date, DATE, ts, time (case-insensitive); extra
+ * columns are ignored. Times: unix seconds or milliseconds, ISO-8601 date or
+ * date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * Every bad row is reported to `err` as "FILE:LINE: reason" and skipped; good
+ * rows are stored. Returns 0, MTS_EPARTIAL if any row was rejected, or an error
+ * when nothing could be read (missing file, no header, missing column). */
+typedef struct mts_import_report {
+    int64_t rows_read, rows_ok, rows_rejected, rows_blank;
+} mts_import_report_t;
+
+int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
+                         FILE *err, mts_import_report_t *rep);
+/* value column: `column` if given, else "value", else the indicator's name
+ * (e.g. VIXCLS), else CLOSE. A blank or "." value is no observation. */
+int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator,
+                         const char *column, FILE *err, mts_import_report_t *rep);
+int mts_csv_export_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, FILE *out);
+int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, FILE *out);
+/* Any of the known tables (signal_history, backtest_results, ...) as CSV. */
+int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
+
+#endif

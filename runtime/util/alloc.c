@@ -1,0 +1,38 @@
+/* alloc.c — mts_strerror and the allocation hook (see mts.h). */
+#include "mts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *mts_strerror(int err) {
+    switch (err) {
+#define MTS_ERR_CASE(name, code, msg) case code: return msg;
+        MTS_ERRNO_MAP(MTS_ERR_CASE)
+#undef MTS_ERR_CASE
+    }
+    return "unknown error";
+}
+
+static long fail_after = -1;
+
+void mts_alloc_fail_after(long n) { fail_after = n; }
+
+static int should_fail(void) {
+    if (fail_after < 0) return 0;
+    if (fail_after == 0) { fail_after = -1; return 1; }
+    fail_after--;
+    return 0;
+}
+
+void *mts_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+void *mts_calloc(size_t c, size_t s) { return should_fail() ? NULL : calloc(c ? c : 1, s ? s : 1); }
+void *mts_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+void  mts_free(void *p) { free(p); }
+
+char *mts_strdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = mts_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
