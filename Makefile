@@ -40,8 +40,11 @@ TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-c test-lua test-e2e asan bench clean install
+.PHONY: all check deps test test-c test-lua test-e2e asan bench clean install
 all: $(BINDIR)/mts $(LIBDIR)/libmts.so
+
+# check = everything CI runs: the suite, then the suite again under ASan/UBSan.
+check: test asan
 
 deps:
 	@if command -v apt-get >/dev/null 2>&1; then \

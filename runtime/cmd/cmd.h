@@ -28,5 +28,23 @@ int mts_cli_parse_time(const char *opt, const char *val, int64_t *out);
  * data/, import that file. 0 if present/imported, MTS_ENOTFOUND if unknown. */
 int mts_cli_ensure_asset(mts_store_t *s, const char *asset);
 int mts_cli_ensure_macro(mts_store_t *s, const char *indicator);
+/* Values from config/mts.json (section NULL = top level); NULL / MTS_ENOTFOUND when absent. */
+const char *mts_cli_config_string(const char *section, const char *key);
+int mts_cli_config_number(const char *section, const char *key, double *out);
+/* "bitcoin, ethereum, ..." for datasets.<kind> ("assets" or "macro"); mts_free it. */
+char *mts_cli_dataset_names(const char *kind);
+/* The candidate closest to word (edit distance <= 3), or NULL. candidates ends with NULL. */
+const char *mts_cli_suggest(const char *word, const char *const *candidates);
+/* strtod of the whole string; prints "error: OPT expects a number, got 'x'" on failure. */
+int mts_cli_parse_double(const char *opt, const char *val, double *out);
+
+/* A tiny option parser: "--name value", "--name=value", flags, positionals.
+ * opts ends with {NULL, 0}. Returns the index of the matched option, or one of
+ * the MTS_CLI_* values below; errors (unknown option with a suggestion, missing
+ * value) are printed and return MTS_CLI_ERROR. "-h" is read as "--help". */
+typedef struct mts_cli_opt { const char *name; int has_arg; } mts_cli_opt_t;
+enum { MTS_CLI_DONE = -1, MTS_CLI_POSITIONAL = -2, MTS_CLI_ERROR = -3 };
+int mts_cli_next(const char *cmd, int argc, char **argv, int *i, const mts_cli_opt_t *opts,
+                 const char **val);
 
 #endif

@@ -66,14 +66,20 @@ typedef struct mts_portfolio {
 
 int    mts_portfolio_init(mts_portfolio_t *p, double initial_capital, int32_t n_assets);
 void   mts_portfolio_free(mts_portfolio_t *p);           /* accepts NULL */
-/* Apply a fill: qty signed (> 0 buy), price > 0, fee >= 0 (currency). */
+/* Apply a fill: qty signed (> 0 buy), price > 0, fee >= 0 (currency).
+ * The fill also sets the position's mark to the fill price (the latest traded
+ * price). A position that opens, flips or goes flat has stop_loss/take_profit
+ * cleared (the engine sets them from the order afterwards). */
 int    mts_portfolio_fill(mts_portfolio_t *p, int32_t asset, int64_t ts, double qty, double price, double fee);
 void   mts_portfolio_mark(mts_portfolio_t *p, int32_t asset, double price);
 double mts_portfolio_equity(const mts_portfolio_t *p);
 double mts_portfolio_unrealized(const mts_portfolio_t *p);
 double mts_portfolio_realized(const mts_portfolio_t *p);
 /* Append (ts, current equity) to the equity curve; a point with the same ts as
- * the last one replaces it. */
+ * the last one replaces it; a ts before the last one is MTS_EINVAL. */
 int    mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts);
+/* Reserve room for equity points and closed trades so later appends do not
+ * allocate (the engine reserves total bars + 1 equity points before a run). */
+int    mts_portfolio_reserve(mts_portfolio_t *p, int64_t equity_cap, int64_t trades_cap);
 
 #endif

@@ -1,0 +1,488 @@
+/* engine.c — the event-driven backtest engine (contract in engine.h and
+ * lua/mts_ffi.h).
+ *
+ * Events: one MARKET event per asset is pending in the queue (its next bar);
+ * a submitted order pushes an ORDER event at the time of the asset's next bar
+ * after "now", which activates the order just before that bar (ORDER sorts
+ * before MARKET at one ts). When the MARKET event pops, the asset's active
+ * orders fill against the bar (market, then limit/stop, each in submission
+ * order), then stop-loss/take-profit, then the mark at the close. The MARKET
+ * event is replaced in place by the asset's next bar (one heap sift).
+ *
+ * The engine starts on the first mts_engine_next(): the portfolio is sized to
+ * the assets, the equity curve reserved to total bars + 1, and the first bar
+ * of every asset queued. */
+#include "engine/engine.h"
+#include "engine/queue.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct order_slot {
+    mts_order_t o;
+    uint64_t    id;
+    int32_t     active;     /* its ORDER event has been processed */
+    int32_t     _pad;
+} order_slot_t;
+
+typedef struct asset {
+    char              *name;
+    const mts_bars_t  *bars;       /* borrowed */
+    int64_t            next_idx;   /* bar of the pending MARKET event (n when none) */
+    order_slot_t      *orders;     /* pending, in submission order */
+    int32_t            n_orders, cap_orders;
+    int32_t            n_active;
+    int32_t            _pad;
+} asset_t;
+
+typedef struct macro {
+    char               *name;
+    const mts_series_t *s;         /* borrowed */
+} macro_t;
+
+struct mts_engine {
+    mts_engine_config_t cfg;
+    double              slip, comm;      /* fractions */
+    asset_t            *assets;
+    int32_t             n_assets, cap_assets;
+    macro_t            *macros;
+    int32_t             n_macros, cap_macros;
+    mts_queue_t         q;
+    mts_portfolio_t     pf;
+    int                 started, in_step, done;
+    int64_t             step_ts;         /* current step (valid once started) */
+    uint64_t            next_order_id;
+    int64_t             fills;
+    mts_signal_rec_t   *signals;
+    int64_t             n_signals, cap_signals;
+    char                err[256];
+};
+
+static int fail(mts_engine_t *e, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err, sizeof e->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out) {
+    if (!out) return MTS_EINVAL;
+    *out = NULL;
+    mts_engine_config_t c = {100000.0, 10.0, 0.0};
+    if (cfg) c = *cfg;
+    if (!isfinite(c.initial_capital) || !(c.initial_capital > 0) || !isfinite(c.commission_bps) ||
+        c.commission_bps < 0 || !isfinite(c.slippage_bps) || c.slippage_bps < 0)
+        return MTS_EINVAL;
+    mts_engine_t *e = mts_calloc(1, sizeof *e);
+    if (!e) return MTS_ENOMEM;
+    e->cfg = c;
+    e->slip = c.slippage_bps / 1e4;
+    e->comm = c.commission_bps / 1e4;
+    int rc = mts_portfolio_init(&e->pf, c.initial_capital, 0);
+    if (!rc) rc = mts_queue_init(&e->q, 16);
+    if (rc) { mts_engine_free(e); return rc; }
+    *out = e;
+    return MTS_OK;
+}
+
+void mts_engine_free(mts_engine_t *e) {
+    if (!e) return;
+    for (int32_t i = 0; i < e->n_assets; i++) {
+        mts_free(e->assets[i].name);
+        mts_free(e->assets[i].orders);
+    }
+    mts_free(e->assets);
+    for (int32_t i = 0; i < e->n_macros; i++) mts_free(e->macros[i].name);
+    mts_free(e->macros);
+    mts_queue_free(&e->q);
+    mts_portfolio_free(&e->pf);
+    mts_free(e->signals);
+    mts_free(e);
+}
+
+const char *mts_engine_errmsg(const mts_engine_t *e) {
+    return e ? e->err : "no engine";
+}
+
+static int bars_valid(const mts_bars_t *b) {
+    if (b->n < 0) return 0;
+    if (b->n == 0) return 1;
+    if (!b->ts || !b->open || !b->high || !b->low || !b->close) return 0;
+    for (int64_t i = 1; i < b->n; i++)
+        if (b->ts[i] <= b->ts[i - 1]) return 0;
+    return 1;
+}
+
+int mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out) {
+    if (!e) return MTS_EINVAL;
+    if (!name || !*name || !bars) return fail(e, MTS_EINVAL, "add_asset: name and bars are required");
+    if (e->started) return fail(e, MTS_EINVAL, "add_asset '%s': the run has started", name);
+    if (!bars_valid(bars))
+        return fail(e, MTS_EINVAL, "add_asset '%s': bars must have arrays and strictly ascending ts", name);
+    for (int32_t i = 0; i < e->n_assets; i++)
+        if (strcmp(e->assets[i].name, name) == 0)
+            return fail(e, MTS_EINVAL, "add_asset '%s': duplicate asset", name);
+    if (e->n_assets == e->cap_assets) {
+        int32_t cap = e->cap_assets ? e->cap_assets * 2 : 8;
+        asset_t *a = mts_realloc(e->assets, (size_t)cap * sizeof *a);
+        if (!a) return fail(e, MTS_ENOMEM, "add_asset: out of memory");
+        e->assets = a;
+        e->cap_assets = cap;
+    }
+    asset_t *a = &e->assets[e->n_assets];
+    memset(a, 0, sizeof *a);
+    a->name = mts_strdup(name);
+    if (!a->name) return fail(e, MTS_ENOMEM, "add_asset: out of memory");
+    a->bars = bars;
+    if (id_out) *id_out = e->n_assets;
+    e->n_assets++;
+    return MTS_OK;
+}
+
+int mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *s) {
+    if (!e) return MTS_EINVAL;
+    if (!name || !*name || !s) return fail(e, MTS_EINVAL, "add_macro: name and series are required");
+    for (int32_t i = 0; i < e->n_macros; i++)
+        if (strcmp(e->macros[i].name, name) == 0)
+            return fail(e, MTS_EINVAL, "add_macro '%s': duplicate series", name);
+    if (e->n_macros == e->cap_macros) {
+        int32_t cap = e->cap_macros ? e->cap_macros * 2 : 8;
+        macro_t *m = mts_realloc(e->macros, (size_t)cap * sizeof *m);
+        if (!m) return fail(e, MTS_ENOMEM, "add_macro: out of memory");
+        e->macros = m;
+        e->cap_macros = cap;
+    }
+    char *dup = mts_strdup(name);
+    if (!dup) return fail(e, MTS_ENOMEM, "add_macro: out of memory");
+    e->macros[e->n_macros].name = dup;
+    e->macros[e->n_macros].s = s;
+    e->n_macros++;
+    return MTS_OK;
+}
+
+const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e) { return e ? &e->pf : NULL; }
+
+const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n) {
+    if (n) *n = e ? e->n_signals : 0;
+    return e ? e->signals : NULL;
+}
+
+int64_t mts_engine_fill_count(const mts_engine_t *e) { return e ? e->fills : 0; }
+
+/* ---- run ---- */
+
+static int start(mts_engine_t *e) {
+    int64_t total = 0;
+    for (int32_t i = 0; i < e->n_assets; i++) total += e->assets[i].bars->n;
+    mts_portfolio_t pf;
+    int rc = mts_portfolio_init(&pf, e->cfg.initial_capital, e->n_assets);
+    if (!rc) rc = mts_portfolio_reserve(&pf, total + 1, 64);
+    if (rc) { mts_portfolio_free(&pf); return fail(e, rc, "start: %s", mts_strerror(rc)); }
+    mts_portfolio_free(&e->pf);
+    e->pf = pf;
+    rc = mts_queue_reserve(&e->q, (int64_t)e->n_assets * 2 + 16);
+    if (rc) return fail(e, rc, "start: %s", mts_strerror(rc));
+    for (int32_t i = 0; i < e->n_assets; i++) {
+        asset_t *a = &e->assets[i];
+        a->next_idx = 0;
+        if (a->bars->n > 0) {
+            rc = mts_queue_push(&e->q, a->bars->ts[0], MTS_QEV_MARKET, i, 0);
+            if (rc) return fail(e, rc, "start: %s", mts_strerror(rc));
+        }
+    }
+    /* orders submitted before the start were queued against bar 0 already */
+    e->started = 1;
+    return MTS_OK;
+}
+
+static inline double sgn(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
+
+static int do_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price) {
+    double fee = fabs(qty) * price * e->comm;
+    int rc = mts_portfolio_fill(&e->pf, ai, ts, qty, price, fee);
+    if (rc) return fail(e, rc, "fill %s qty %g at %g: %s", e->assets[ai].name, qty, price, mts_strerror(rc));
+    e->fills++;
+    return MTS_OK;
+}
+
+/* After an order's fill: SL/TP of the resulting position from the order. */
+static void apply_exits(mts_position_t *pos, const mts_order_t *o, double prev_qty) {
+    if (pos->qty == 0) { pos->stop_loss = pos->take_profit = 0; return; }
+    int fresh = prev_qty == 0 || sgn(prev_qty) != sgn(pos->qty);
+    int lng = pos->qty > 0;
+    double avg = pos->avg_cost;
+    if (o->stop_loss > 0) pos->stop_loss = o->stop_loss;
+    else if (o->stop_loss_pct > 0) pos->stop_loss = lng ? avg * (1 - o->stop_loss_pct) : avg * (1 + o->stop_loss_pct);
+    else if (fresh) pos->stop_loss = 0;
+    if (o->take_profit > 0) pos->take_profit = o->take_profit;
+    else if (o->take_profit_pct > 0) pos->take_profit = lng ? avg * (1 + o->take_profit_pct) : avg * (1 - o->take_profit_pct);
+    else if (fresh) pos->take_profit = 0;
+}
+
+/* Fill the active orders of asset ai against bar i. */
+static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
+    asset_t *a = &e->assets[ai];
+    const mts_bars_t *b = a->bars;
+    double op = b->open[i], hi = b->high[i], lo = b->low[i];
+    int64_t ts = b->ts[i];
+    if (!isfinite(op) || !(op > 0) || !isfinite(hi) || !isfinite(lo)) return MTS_OK;  /* no trading on a bad bar */
+    mts_position_t *pos = &e->pf.pos[ai];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t k = 0; k < a->n_orders; k++) {
+            order_slot_t *s = &a->orders[k];
+            if (!s->active) continue;
+            const mts_order_t *o = &s->o;
+            int is_market = o->type == MTS_ORDER_MARKET;
+            if ((pass == 0) != is_market) continue;
+            int buy = o->qty > 0;
+            double px;
+            if (is_market) {
+                px = buy ? op * (1 + e->slip) : op * (1 - e->slip);
+            } else if (o->type == MTS_ORDER_LIMIT) {
+                if (buy ? !(lo <= o->price) : !(hi >= o->price)) continue;
+                px = buy ? fmin(op, o->price) : fmax(op, o->price);
+            } else {  /* STOP */
+                if (buy ? !(hi >= o->price) : !(lo <= o->price)) continue;
+                px = buy ? fmax(op, o->price) * (1 + e->slip) : fmin(op, o->price) * (1 - e->slip);
+            }
+            double prev = pos->qty;
+            int rc = do_fill(e, ai, ts, o->qty, px);
+            if (rc) return rc;
+            apply_exits(pos, o, prev);
+            s->active = -1;   /* filled: removed below */
+        }
+    }
+    int32_t w = 0, act = 0;
+    for (int32_t k = 0; k < a->n_orders; k++) {
+        if (a->orders[k].active < 0) continue;
+        if (a->orders[k].active) act++;
+        if (w != k) a->orders[w] = a->orders[k];
+        w++;
+    }
+    a->n_orders = w;
+    a->n_active = act;
+    return MTS_OK;
+}
+
+/* Stop-loss / take-profit of the position in asset ai against bar i. */
+static int check_exits(mts_engine_t *e, int32_t ai, int64_t i) {
+    const mts_bars_t *b = e->assets[ai].bars;
+    mts_position_t *pos = &e->pf.pos[ai];
+    double op = b->open[i], hi = b->high[i], lo = b->low[i];
+    if (!isfinite(op) || !(op > 0) || !isfinite(hi) || !isfinite(lo)) return MTS_OK;
+    double sl = pos->stop_loss, tp = pos->take_profit, px;
+    if (pos->qty > 0) {
+        if (sl > 0 && lo <= sl) px = fmin(op, sl) * (1 - e->slip);
+        else if (tp > 0 && hi >= tp) px = fmax(op, tp);
+        else return MTS_OK;
+    } else {
+        if (sl > 0 && hi >= sl) px = fmax(op, sl) * (1 + e->slip);
+        else if (tp > 0 && lo <= tp) px = fmin(op, tp);
+        else return MTS_OK;
+    }
+    int rc = do_fill(e, ai, b->ts[i], -pos->qty, px);
+    if (rc) return rc;
+    pos->stop_loss = pos->take_profit = 0;
+    return MTS_OK;
+}
+
+static int activate_order(mts_engine_t *e, int32_t ai, uint64_t id) {
+    asset_t *a = &e->assets[ai];
+    for (int32_t k = 0; k < a->n_orders; k++)
+        if (a->orders[k].id == id) {
+            if (!a->orders[k].active) { a->orders[k].active = 1; a->n_active++; }
+            return MTS_OK;
+        }
+    return MTS_OK;   /* cancelled meanwhile */
+}
+
+int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
+    if (!e || !ev) return MTS_EINVAL;
+    if (!e->started) {
+        int rc = start(e);
+        if (rc) return rc;
+    }
+    for (;;) {
+        const mts_qev_t *top = mts_queue_peek(&e->q);
+        if (e->in_step && (!top || top->ts != e->step_ts)) {
+            e->in_step = 0;
+            int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
+            if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+            ev->kind = MTS_EV_STEP_END;
+            ev->asset = -1;
+            ev->index = -1;
+            ev->ts = e->step_ts;
+            return 1;
+        }
+        if (!top) {
+            e->done = 1;
+            ev->kind = MTS_EV_NONE;
+            ev->asset = -1;
+            ev->index = -1;
+            ev->ts = e->step_ts;
+            return 0;
+        }
+        if (top->kind == MTS_QEV_ORDER) {
+            int32_t ai = top->asset;
+            uint64_t id = (uint64_t)top->index;
+            mts_queue_pop(&e->q, NULL);
+            activate_order(e, ai, id);
+            continue;
+        }
+        /* MARKET: asset's bar i */
+        int32_t ai = top->asset;
+        int64_t i = top->index;
+        int64_t ts = top->ts;
+        asset_t *a = &e->assets[ai];
+        const mts_bars_t *b = a->bars;
+        if (!e->in_step) { e->in_step = 1; e->step_ts = ts; }
+        if (i + 1 < b->n) mts_queue_replace_top(&e->q, b->ts[i + 1], MTS_QEV_MARKET, ai, i + 1);
+        else mts_queue_pop(&e->q, NULL);
+        a->next_idx = i + 1;
+        if (a->n_active) {
+            int rc = fill_orders(e, ai, i);
+            if (rc) return rc;
+        }
+        mts_position_t *pos = &e->pf.pos[ai];
+        if (pos->qty != 0 && (pos->stop_loss > 0 || pos->take_profit > 0)) {
+            int rc = check_exits(e, ai, i);
+            if (rc) return rc;
+        }
+        double c = b->close[i];
+        if (isfinite(c)) pos->mark = c;
+        ev->kind = MTS_EV_BAR;
+        ev->asset = ai;
+        ev->index = i;
+        ev->ts = ts;
+        return 1;
+    }
+}
+
+int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
+    if (!e) return MTS_EINVAL;
+    if (!o) return fail(e, MTS_EINVAL, "submit: no order");
+    if (o->asset < 0 || o->asset >= e->n_assets) return fail(e, MTS_EINVAL, "submit: unknown asset %d", o->asset);
+    if (o->type != MTS_ORDER_MARKET && o->type != MTS_ORDER_LIMIT && o->type != MTS_ORDER_STOP)
+        return fail(e, MTS_EINVAL, "submit: unknown order type %d", o->type);
+    if (!isfinite(o->qty) || o->qty == 0) return fail(e, MTS_EINVAL, "submit: qty must be finite and non-zero");
+    if (o->type != MTS_ORDER_MARKET && (!isfinite(o->price) || !(o->price > 0)))
+        return fail(e, MTS_EINVAL, "submit: %s order needs a price > 0",
+                    o->type == MTS_ORDER_LIMIT ? "limit" : "stop");
+    if (!(o->stop_loss >= 0) || !isfinite(o->stop_loss) || !(o->take_profit >= 0) || !isfinite(o->take_profit) ||
+        !(o->stop_loss_pct >= 0) || !isfinite(o->stop_loss_pct) || !(o->take_profit_pct >= 0) ||
+        !isfinite(o->take_profit_pct))
+        return fail(e, MTS_EINVAL, "submit: stop_loss/take_profit (and _pct) must be finite and >= 0");
+    asset_t *a = &e->assets[o->asset];
+    if (a->n_orders == a->cap_orders) {
+        int32_t cap = a->cap_orders ? a->cap_orders * 2 : 4;
+        order_slot_t *s = mts_realloc(a->orders, (size_t)cap * sizeof *s);
+        if (!s) return fail(e, MTS_ENOMEM, "submit: out of memory");
+        a->orders = s;
+        a->cap_orders = cap;
+    }
+    /* the asset's first bar after now (before the start: its first bar) */
+    const mts_bars_t *b = a->bars;
+    int64_t j = e->started ? a->next_idx : 0;
+    if (e->started)   /* skip this step's bar if it has not been processed yet */
+        while (j < b->n && b->ts[j] <= e->step_ts) j++;
+    uint64_t id = e->next_order_id++;
+    if (j < b->n) {
+        int rc = mts_queue_push(&e->q, b->ts[j], MTS_QEV_ORDER, o->asset, (int64_t)id);
+        if (rc) return fail(e, rc, "submit: %s", mts_strerror(rc));
+    }
+    order_slot_t *s = &a->orders[a->n_orders++];
+    s->o = *o;
+    s->id = id;
+    s->active = 0;
+    s->_pad = 0;
+    return MTS_OK;
+}
+
+int mts_engine_cancel(mts_engine_t *e, int32_t asset) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "cancel: unknown asset %d", asset);
+    e->assets[asset].n_orders = 0;
+    e->assets[asset].n_active = 0;
+    return MTS_OK;   /* their queued ORDER events find nothing and are skipped */
+}
+
+int32_t mts_engine_asset_count(const mts_engine_t *e) { return e ? e->n_assets : 0; }
+
+const char *mts_engine_asset_name(const mts_engine_t *e, int32_t asset) {
+    if (!e || asset < 0 || asset >= e->n_assets) return NULL;
+    return e->assets[asset].name;
+}
+
+int32_t mts_engine_asset_id(const mts_engine_t *e, const char *name) {
+    if (!e || !name) return MTS_EINVAL;
+    for (int32_t i = 0; i < e->n_assets; i++)
+        if (strcmp(e->assets[i].name, name) == 0) return i;
+    return MTS_ENOTFOUND;
+}
+
+const mts_bars_t *mts_engine_bars(const mts_engine_t *e, int32_t asset) {
+    if (!e || asset < 0 || asset >= e->n_assets) return NULL;
+    return e->assets[asset].bars;
+}
+
+const mts_series_t *mts_engine_macro(const mts_engine_t *e, const char *name) {
+    if (!e || !name) return NULL;
+    for (int32_t i = 0; i < e->n_macros; i++)
+        if (strcmp(e->macros[i].name, name) == 0) return e->macros[i].s;
+    return NULL;
+}
+
+/* Position of a valid asset; before the start the portfolio has no slots yet. */
+static const mts_position_t *position(const mts_engine_t *e, int32_t asset) {
+    if (!e || asset < 0 || asset >= e->n_assets) return NULL;
+    static const mts_position_t flat = {0};
+    return asset < e->pf.n_assets ? &e->pf.pos[asset] : &flat;
+}
+
+double mts_engine_position(const mts_engine_t *e, int32_t asset) {
+    const mts_position_t *p = position(e, asset);
+    return p ? p->qty : NAN;
+}
+
+double mts_engine_avg_cost(const mts_engine_t *e, int32_t asset) {
+    const mts_position_t *p = position(e, asset);
+    return p ? p->avg_cost : NAN;
+}
+
+double mts_engine_mark(const mts_engine_t *e, int32_t asset) {
+    const mts_position_t *p = position(e, asset);
+    return p ? p->mark : NAN;
+}
+
+double mts_engine_equity(const mts_engine_t *e) { return e ? mts_portfolio_equity(&e->pf) : NAN; }
+double mts_engine_cash(const mts_engine_t *e) { return e ? e->pf.cash : NAN; }
+int64_t mts_engine_now(const mts_engine_t *e) { return e && e->started ? e->step_ts : 0; }
+
+int mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int32_t signal_type,
+                          double price, double confidence, double position_size,
+                          double stop_loss, double take_profit) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "log_signal: unknown asset %d", asset);
+    if (e->n_signals == e->cap_signals) {
+        int64_t cap = e->cap_signals ? e->cap_signals * 2 : 256;
+        mts_signal_rec_t *s = mts_realloc(e->signals, (size_t)cap * sizeof *s);
+        if (!s) return fail(e, MTS_ENOMEM, "log_signal: out of memory");
+        e->signals = s;
+        e->cap_signals = cap;
+    }
+    mts_signal_rec_t *r = &e->signals[e->n_signals++];
+    r->asset = asset;
+    r->strategy = strategy;
+    r->signal_type = signal_type;
+    r->_pad = 0;
+    r->ts = mts_engine_now(e);
+    r->price = price;
+    r->confidence = confidence;
+    r->position_size = position_size;
+    r->stop_loss = stop_loss;
+    r->take_profit = take_profit;
+    return MTS_OK;
+}

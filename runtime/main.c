@@ -1,0 +1,58 @@
+/* main.c — the `mts` command: parses the first word and dispatches to
+ * runtime/cmd/. No logic of its own. */
+#include "cmd/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"backtest", mts_cmd_backtest, "run strategies over stored bars and report metrics"},
+    {"import",   mts_cmd_import,   "load OHLCV or macro CSV files into the database"},
+    {"export",   mts_cmd_export,   "write stored bars, macro series or tables as CSV"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "mts %s — a Lua-scriptable crypto trading runtime\n\n"
+        "usage: mts COMMAND [options]    (mts COMMAND --help for each)\n\ncommands:\n",
+        MTS_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+        "\nexamples:\n"
+        "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"
+        "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum --json\n"
+        "  mts import csv prices.csv --asset bitcoin\n\n"
+        "environment: DATABASE_PATH (default data/mts.db), ENABLED_STRATEGIES, MAX_POSITION_SIZE,\n"
+        "  MAX_PORTFOLIO_RISK, MTS_ROOT (where scripts/ and config/ live), MTS_LOG_LEVEL\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? MTS_EXIT_USAGE : MTS_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("mts %s\n", MTS_VERSION);
+        return MTS_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+
+    const char *names[N_COMMANDS + 1];
+    for (size_t i = 0; i < N_COMMANDS; i++) names[i] = commands[i].name;
+    names[N_COMMANDS] = NULL;
+    const char *near = mts_cli_suggest(argv[1], names);
+    fprintf(stderr, "mts: unknown command '%s'", argv[1]);
+    if (near) fprintf(stderr, "; did you mean '%s'?", near);
+    fprintf(stderr, " (see mts --help)\n");
+    return MTS_EXIT_USAGE;
+}

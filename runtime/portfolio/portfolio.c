@@ -1,0 +1,189 @@
+/* portfolio.c — positions, cash ledger, PnL, closed trades and the equity
+ * curve. The accounting rules are in portfolio.h.
+ *
+ * Quantities are doubles; a reduction whose size equals the position up to a
+ * relative 1e-12 is treated as an exact close so that, e.g., buying 0.1 then
+ * 0.2 and selling 0.3 leaves the position flat instead of 5e-17 long. */
+#include "portfolio/portfolio.h"
+
+#include <math.h>
+#include <string.h>
+
+#define QTY_REL_EPS 1e-12
+
+int mts_portfolio_init(mts_portfolio_t *p, double initial_capital, int32_t n_assets) {
+    if (!p || n_assets < 0 || !isfinite(initial_capital)) return MTS_EINVAL;
+    memset(p, 0, sizeof *p);
+    p->pos = mts_calloc(n_assets ? (size_t)n_assets : 1, sizeof *p->pos);
+    if (!p->pos) return MTS_ENOMEM;
+    p->initial_capital = initial_capital;
+    p->cash = initial_capital;
+    p->n_assets = n_assets;
+    return MTS_OK;
+}
+
+void mts_portfolio_free(mts_portfolio_t *p) {
+    if (!p) return;
+    mts_free(p->pos);
+    mts_free(p->trades);
+    mts_free(p->equity.ts);
+    mts_free(p->equity.v);
+    memset(p, 0, sizeof *p);
+}
+
+static int reserve_trades(mts_portfolio_t *p, int64_t cap) {
+    if (cap <= p->cap_trades) return MTS_OK;
+    if ((uint64_t)cap > SIZE_MAX / sizeof(mts_trade_t)) return MTS_ENOMEM;
+    mts_trade_t *t = mts_realloc(p->trades, (size_t)cap * sizeof *t);
+    if (!t) return MTS_ENOMEM;
+    p->trades = t;
+    p->cap_trades = cap;
+    return MTS_OK;
+}
+
+static int reserve_equity(mts_portfolio_t *p, int64_t cap) {
+    if (cap <= p->equity.cap) return MTS_OK;
+    if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return MTS_ENOMEM;
+    int64_t *ts = mts_realloc(p->equity.ts, (size_t)cap * sizeof *ts);
+    if (!ts) return MTS_ENOMEM;
+    p->equity.ts = ts;               /* kept even if v fails: cap stays the smaller */
+    double *v = mts_realloc(p->equity.v, (size_t)cap * sizeof *v);
+    if (!v) return MTS_ENOMEM;
+    p->equity.v = v;
+    p->equity.cap = cap;
+    return MTS_OK;
+}
+
+int mts_portfolio_reserve(mts_portfolio_t *p, int64_t equity_cap, int64_t trades_cap) {
+    if (!p || equity_cap < 0 || trades_cap < 0) return MTS_EINVAL;
+    int rc = reserve_equity(p, equity_cap);
+    if (rc) return rc;
+    return reserve_trades(p, trades_cap);
+}
+
+static void push_trade(mts_portfolio_t *p, int32_t asset, const mts_position_t *pos, int64_t ts,
+                       double closed, double price, double gross, double fees) {
+    mts_trade_t *t = &p->trades[p->n_trades++];
+    t->asset = asset;
+    t->side = pos->qty > 0 ? 1 : -1;
+    t->qty = closed;
+    t->entry_ts = pos->opened_ts;
+    t->entry_price = pos->avg_cost;
+    t->exit_ts = ts;
+    t->exit_price = price;
+    t->fees = fees;
+    t->pnl = gross - fees;
+}
+
+int mts_portfolio_fill(mts_portfolio_t *p, int32_t asset, int64_t ts, double qty, double price, double fee) {
+    if (!p || asset < 0 || asset >= p->n_assets) return MTS_EINVAL;
+    if (!isfinite(qty) || qty == 0 || !isfinite(price) || !(price > 0) || !isfinite(fee) || fee < 0)
+        return MTS_EINVAL;
+    mts_position_t *pos = &p->pos[asset];
+    double q = pos->qty;
+    int reduces = q != 0 && ((q > 0) != (qty > 0));
+    if (reduces && p->n_trades == p->cap_trades) {
+        int rc = reserve_trades(p, p->cap_trades ? p->cap_trades * 2 : 64);
+        if (rc) return rc;   /* nothing changed yet */
+    }
+
+    /* cash: buy pays q*p + f, sell receives |q|*p - f */
+    p->cash -= qty * price + fee;
+    p->total_fees += fee;
+    pos->fees += fee;
+    pos->mark = price;       /* the fill is the latest traded price */
+
+    if (q == 0) {                                   /* open */
+        pos->qty = qty;
+        pos->avg_cost = price;
+        pos->open_fees = fee;
+        pos->opened_ts = ts;
+        pos->stop_loss = pos->take_profit = 0;
+        return MTS_OK;
+    }
+    double aq = fabs(q), adq = fabs(qty), s = q > 0 ? 1.0 : -1.0;
+    if (!reduces) {                                 /* add: re-average */
+        pos->avg_cost = (aq * pos->avg_cost + adq * price) / (aq + adq);
+        pos->qty = q + qty;
+        pos->open_fees += fee;
+        return MTS_OK;
+    }
+    double tol = QTY_REL_EPS * (aq > adq ? aq : adq);
+    if (adq < aq - tol) {                           /* partial close */
+        double gross = adq * (price - pos->avg_cost) * s;
+        double entry_share = pos->open_fees * (adq / aq);
+        pos->realized_pnl += gross;
+        push_trade(p, asset, pos, ts, adq, price, gross, fee + entry_share);
+        pos->open_fees -= entry_share;
+        pos->qty = q + qty;
+        return MTS_OK;
+    }
+    /* full close (|dq| == |q| within tol) or flip: close the whole position */
+    double gross = aq * (price - pos->avg_cost) * s;
+    int flip = adq > aq + tol;
+    double close_fee = flip ? fee * (aq / adq) : fee;
+    pos->realized_pnl += gross;
+    push_trade(p, asset, pos, ts, aq, price, gross, close_fee + pos->open_fees);
+    if (flip) {
+        pos->qty = q + qty;
+        pos->avg_cost = price;
+        pos->open_fees = fee - close_fee;
+        pos->opened_ts = ts;
+    } else {
+        pos->qty = 0;
+        pos->avg_cost = 0;
+        pos->open_fees = 0;
+    }
+    pos->stop_loss = pos->take_profit = 0;
+    return MTS_OK;
+}
+
+void mts_portfolio_mark(mts_portfolio_t *p, int32_t asset, double price) {
+    if (!p || asset < 0 || asset >= p->n_assets || !isfinite(price)) return;
+    p->pos[asset].mark = price;
+}
+
+double mts_portfolio_equity(const mts_portfolio_t *p) {
+    if (!p) return NAN;
+    double eq = p->cash;
+    for (int32_t i = 0; i < p->n_assets; i++) {
+        const mts_position_t *pos = &p->pos[i];
+        if (pos->qty != 0) eq += pos->qty * pos->mark;
+    }
+    return eq;
+}
+
+double mts_portfolio_unrealized(const mts_portfolio_t *p) {
+    if (!p) return NAN;
+    double u = 0;
+    for (int32_t i = 0; i < p->n_assets; i++) {
+        const mts_position_t *pos = &p->pos[i];
+        if (pos->qty != 0) u += pos->qty * (pos->mark - pos->avg_cost);
+    }
+    return u;
+}
+
+double mts_portfolio_realized(const mts_portfolio_t *p) {
+    if (!p) return NAN;
+    double r = 0;
+    for (int32_t i = 0; i < p->n_assets; i++) r += p->pos[i].realized_pnl;
+    return r;
+}
+
+int mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts) {
+    if (!p) return MTS_EINVAL;
+    mts_series_t *e = &p->equity;
+    double eq = mts_portfolio_equity(p);
+    if (e->n > 0) {
+        if (e->ts[e->n - 1] == ts) { e->v[e->n - 1] = eq; return MTS_OK; }
+        if (ts < e->ts[e->n - 1]) return MTS_EINVAL;   /* the curve stays ascending */
+    }
+    if (e->n == e->cap) {
+        int rc = reserve_equity(p, e->cap ? e->cap * 2 : 256);
+        if (rc) return rc;
+    }
+    e->ts[e->n] = ts;
+    e->v[e->n] = eq;
+    e->n++;
+    return MTS_OK;
+}

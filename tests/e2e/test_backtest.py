@@ -1,0 +1,192 @@
+"""End-to-end: `mts backtest` on the bundled data, checked against an
+independent re-computation in Python that shares no code with the engine."""
+import csv
+import json
+import math
+import os
+import sqlite3
+import statistics
+
+from mtslib import BUNDLED, MtsTestCase, day, parse_time, read_bars, run
+
+
+def sma_cross_reference(bars, fast, slow, capital, comm_bps, slip_bps, units=None,
+                        max_position_size=0.10):
+    """The sma_cross rules of issue #2, written from the spec:
+    up-cross on bar i: nzd[i-1] < 0 and fast[i] > slow[i]; down-cross: nzd[i-1] > 0
+    and fast[i] < slow[i]; decided at bar i's close, filled at bar i+1's open;
+    long only, no pyramiding; commission = qty * rate * fill price."""
+    rate, slip = comm_bps / 1e4, slip_bps / 1e4
+    closes = [b[4] for b in bars]
+    sums = [0.0]
+    for c in closes:
+        sums.append(sums[-1] + c)
+
+    def sma(w, i):
+        return (sums[i + 1] - sums[i + 1 - w]) / w if i >= w - 1 else None
+
+    cash, pos, avg, entry_ts, entry_fee = capital, 0.0, 0.0, None, 0.0
+    nzd, pending, trades, equity = None, None, [], []
+    for i, (ts, o, h, l, c, v) in enumerate(bars):
+        if pending:
+            side, qty = pending
+            pending = None
+            if side == "buy":
+                price = o * (1 + slip)
+                fee = qty * price * rate
+                cash -= qty * price + fee
+                pos, avg, entry_ts, entry_fee = qty, price, ts, fee
+            else:
+                price = o * (1 - slip)
+                fee = qty * price * rate
+                cash += qty * price - fee
+                trades.append({"qty": qty, "entry_time": entry_ts, "entry_price": avg,
+                               "exit_time": ts, "exit_price": price,
+                               "pnl": (price - avg) * qty - entry_fee - fee,
+                               "fees": entry_fee + fee})
+                pos = 0.0
+        f, s = sma(fast, i), sma(slow, i)
+        eq = cash + pos * c
+        if f is not None and s is not None:
+            if nzd is not None:
+                if nzd < 0 and f > s and pos == 0:
+                    pending = ("buy", units if units else max_position_size * eq / c)
+                elif nzd > 0 and f < s and pos > 0:
+                    pending = ("sell", pos)
+            if f - s != 0:
+                nzd = f - s
+        equity.append((ts, eq))
+    return trades, equity, cash + pos * closes[-1]
+
+
+def metrics_reference(equity, capital):
+    """Daily bars: the daily series is the equity itself."""
+    vals = [e for _, e in equity]
+    rets = [vals[0] / capital - 1] + [vals[i] / vals[i - 1] - 1 for i in range(1, len(vals))]
+    peak, mdd = capital, 0.0
+    for v in vals:
+        peak = max(peak, v)
+        mdd = max(mdd, (peak - v) / peak)
+    sd = statistics.stdev(rets)
+    years = (equity[-1][0] - equity[0][0]) / (365 * 86400)
+    ann = (vals[-1] / capital) ** (1 / years) - 1
+    return {"total_return": vals[-1] / capital - 1, "max_drawdown": mdd,
+            "sharpe_ratio": statistics.mean(rets) / sd * math.sqrt(365),
+            "volatility": sd * math.sqrt(365), "annualized_return": ann,
+            "calmar_ratio": ann / mdd}
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class BacktestEndToEnd(MtsTestCase):
+    def check_against_reference(self, fast, slow, units, comm, slip, start, end):
+        trades_csv = os.path.join(self.tmp, "trades.csv")
+        equity_csv = os.path.join(self.tmp, "equity.csv")
+        args = ["--strategy", "sma_cross", "--asset", "bitcoin", "--from", start, "--to", end,
+                "--param", "fast=%d" % fast, "--param", "slow=%d" % slow,
+                "--commission-bps", str(comm), "--slippage-bps", str(slip),
+                "--trades", trades_csv, "--equity", equity_csv]
+        if units:
+            args += ["--param", "units=%s" % units]
+        res, _ = self.backtest_json(*args, env={"MAX_POSITION_SIZE": "0.10"})
+        bars = read_bars(BUNDLED["bitcoin"], day(start), day(end))
+        ref_trades, ref_equity, ref_final = sma_cross_reference(
+            bars, fast, slow, 100000.0, comm, slip, units=units)
+
+        got = read_csv(trades_csv)
+        self.assertGreater(len(ref_trades), 3, "the window should contain several crosses")
+        self.assertEqual(len(got), len(ref_trades))
+        for g, r in zip(got, ref_trades):
+            self.assertEqual(g["asset"], "bitcoin")
+            self.assertEqual(g["side"], "long")
+            self.assertEqual(parse_time(g["entry_time"]), r["entry_time"])
+            self.assertEqual(parse_time(g["exit_time"]), r["exit_time"])
+            self.assertAlmostEqual(float(g["qty"]), r["qty"], delta=1e-9 * r["qty"])
+            self.assertAlmostEqual(float(g["entry_price"]), r["entry_price"], delta=1e-8)
+            self.assertAlmostEqual(float(g["exit_price"]), r["exit_price"], delta=1e-8)
+            self.assertAlmostEqual(float(g["fees"]), r["fees"], delta=1e-5)
+            self.assertAlmostEqual(float(g["pnl"]), r["pnl"], delta=1e-5)
+        self.assertAlmostEqual(res["final_value"], ref_final, delta=0.005)  # to the cent
+        self.assertEqual(res["trade_count"], len(ref_trades))
+
+        eq = read_csv(equity_csv)
+        self.assertEqual(len(eq), len(bars))
+        for g, (ts, e) in zip(eq, ref_equity):
+            self.assertEqual(parse_time(g["timestamp"]), ts)
+            self.assertAlmostEqual(float(g["equity"]), e, delta=0.005)
+
+        m = metrics_reference(ref_equity, 100000.0)
+        for k, v in m.items():
+            self.assertAlmostEqual(res[k], v, delta=1e-9 + 1e-7 * abs(v), msg=k)
+        wins = [t for t in ref_trades if t["pnl"] > 0]
+        self.assertAlmostEqual(res["win_rate"], len(wins) / len(ref_trades), delta=1e-12)
+        gross_win = sum(t["pnl"] for t in wins)
+        gross_loss = -sum(t["pnl"] for t in ref_trades if t["pnl"] < 0)
+        if gross_loss > 0:
+            self.assertAlmostEqual(res["profit_factor"], gross_win / gross_loss, delta=1e-9)
+        return res
+
+    def test_sma_cross_units_matches_reference(self):
+        res = self.check_against_reference(10, 30, 1, 10, 0, "2020-01-01", "2024-12-31")
+        self.assertEqual(res["strategy"], "sma_cross")
+        self.assertEqual(res["assets"], ["bitcoin"])
+        self.assertTrue(res["start"].startswith("2020-01-01"))
+        self.assertTrue(res["end"].startswith("2024-12-31"))
+
+    def test_sma_cross_risk_sized_with_slippage_matches_reference(self):
+        self.check_against_reference(5, 20, None, 25, 5, "2021-01-01", "2023-06-30")
+
+    def test_run_and_signals_are_stored(self):
+        res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "ethereum",
+                                    "--from", "2022-01-01", "--to", "2022-12-31")
+        con = sqlite3.connect(self.db)
+        row = con.execute("SELECT strategy_name, initial_capital, final_value, total_return, "
+                          "trade_count FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()
+        self.assertEqual(row[0], "sma_cross")
+        self.assertAlmostEqual(row[2], res["final_value"], delta=1e-6)
+        self.assertEqual(row[4], res["trade_count"])
+        n = con.execute("SELECT count(*) FROM signal_history WHERE strategy_name='sma_cross' "
+                        "AND asset='ethereum'").fetchone()[0]
+        self.assertEqual(n, res["signals"])
+        self.assertGreater(n, 0)
+        # bundled data was imported on first use, all of it
+        self.assertEqual(con.execute("SELECT count(*) FROM crypto_ohlcv WHERE cryptocurrency="
+                                     "'ethereum'").fetchone()[0], 2920)
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+        self.assertEqual(mode, "wal")
+
+    def test_multi_strategy_multi_asset_json(self):
+        res, _ = self.backtest_json("--strategy", "vix_correlation,mean_reversion",
+                                    "--asset", "bitcoin,ethereum,binancecoin")
+        for k in ("strategy", "assets", "start", "end", "initial_capital", "final_value",
+                  "total_return", "annualized_return", "sharpe_ratio", "max_drawdown",
+                  "volatility", "calmar_ratio", "win_rate", "profit_factor", "trade_count"):
+            self.assertIn(k, res)
+        self.assertEqual(res["assets"], ["bitcoin", "ethereum", "binancecoin"])
+        self.assertEqual(res["strategy"], "vix_correlation,mean_reversion")
+        self.assertEqual(res["disabled"], [])
+        self.assertGreaterEqual(res["max_drawdown"], 0)
+        self.assertAlmostEqual(res["total_return"], res["final_value"] / 1e5 - 1, delta=1e-12)
+
+    def test_table_output_on_terminal_style(self):
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin",
+                     "--from", "2020-01-01", "--to", "2024-12-31")
+        self.assertIn("total return", r.stdout)
+        self.assertIn("sharpe ratio", r.stdout)
+        self.assertIn("max drawdown", r.stdout)
+
+    def test_database_path_from_environment(self):
+        other = os.path.join(self.tmp, "env.db")
+        r = run(["backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--json"],
+                env={"DATABASE_PATH": other})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(other))
+        self.assertIn("final_value", json.loads(r.stdout))
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
