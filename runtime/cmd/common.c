@@ -22,10 +22,18 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* dst = a + b; 0, or -1 (dst empty) when it does not fit. */
+static int path_join(char *dst, size_t n, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb + 1 > n) { dst[0] = 0; return -1; }
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb + 1);
+    return 0;
+}
+
 static int has_scripts(const char *root) {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/scripts/lib", root);
-    return is_dir(p);
+    return path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
 }
 
 const char *mts_cli_root(void) {
@@ -49,12 +57,9 @@ const char *mts_cli_root(void) {
                 return root_buf;
             }
             /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
-            char share[PATH_MAX];
-            snprintf(share, sizeof share, "%s/share/mts", exe);
-            if (has_scripts(share)) {
-                snprintf(root_buf, sizeof root_buf, "%s", share);
+            if (path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
                 return root_buf;
-            }
+            root_buf[0] = 0;
         }
     }
     snprintf(root_buf, sizeof root_buf, ".");
@@ -73,9 +78,10 @@ mts_store_t *mts_cli_open_store(const char *path) {
     mts_store_t *s = NULL;
     int rc = mts_store_open(path, &s);
     if (rc != 0) {
-        fprintf(stderr, "error: cannot open database %s: %s\n"
+        const char *msg = mts_store_errmsg(s);
+        fprintf(stderr, "error: cannot open the database: %s\n"
                         "  (check the path, or choose another with --db PATH or DATABASE_PATH)\n",
-                path, s ? mts_store_errmsg(s) : mts_strerror(rc));
+                msg && *msg ? msg : mts_strerror(rc));
         mts_store_close(s);
         return NULL;
     }
@@ -98,7 +104,7 @@ static cJSON *load_config(void) {
     if (tried) return cfg;
     tried = 1;
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/config/mts.json", mts_cli_root());
+    if (path_join(path, sizeof path, mts_cli_root(), "/config/mts.json") != 0) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -166,8 +172,9 @@ static int import_bundled(mts_store_t *s, const char *kind, const char *name) {
     cJSON *d = dataset(kind, name);
     cJSON *file = cJSON_GetObjectItemCaseSensitive(d, "file");
     if (!cJSON_IsString(file)) return MTS_ENOTFOUND;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", mts_cli_root(), file->valuestring);
+    char path[PATH_MAX], rel[PATH_MAX];
+    if (path_join(rel, sizeof rel, "/", file->valuestring) != 0 ||
+        path_join(path, sizeof path, mts_cli_root(), rel) != 0) return MTS_ERANGE;
     mts_import_report_t rep = {0};
     int rc;
     if (strcmp(kind, "assets") == 0) {

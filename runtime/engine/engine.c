@@ -183,15 +183,14 @@ static int start(mts_engine_t *e) {
     if (rc) { mts_portfolio_free(&pf); return fail(e, rc, "start: %s", mts_strerror(rc)); }
     mts_portfolio_free(&e->pf);
     e->pf = pf;
-    rc = mts_queue_reserve(&e->q, (int64_t)e->n_assets * 2 + 16);
+    /* room for one MARKET event per asset besides the ORDER events already
+     * queued, so the pushes below cannot fail and a failed start can be retried */
+    rc = mts_queue_reserve(&e->q, e->q.n + (int64_t)e->n_assets + 16);
     if (rc) return fail(e, rc, "start: %s", mts_strerror(rc));
     for (int32_t i = 0; i < e->n_assets; i++) {
         asset_t *a = &e->assets[i];
         a->next_idx = 0;
-        if (a->bars->n > 0) {
-            rc = mts_queue_push(&e->q, a->bars->ts[0], MTS_QEV_MARKET, i, 0);
-            if (rc) return fail(e, rc, "start: %s", mts_strerror(rc));
-        }
+        if (a->bars->n > 0) (void)mts_queue_push(&e->q, a->bars->ts[0], MTS_QEV_MARKET, i, 0);
     }
     /* orders submitted before the start were queued against bar 0 already */
     e->started = 1;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define KIND_SHIFT 60
+#define KIND_SHIFT 60   /* as in mts_queue_replace_top (queue.h) */
 
 static inline int less(const mts_qev_t *a, const mts_qev_t *b) {
     return a->ts < b->ts || (a->ts == b->ts && a->key < b->key);
@@ -91,10 +91,6 @@ int mts_queue_pop(mts_queue_t *q, mts_qev_t *out) {
     return 1;
 }
 
-int mts_queue_replace_top(mts_queue_t *q, int64_t ts, int32_t kind, int32_t asset, int64_t index) {
-    if (!q || q->n == 0) return MTS_EINVAL;
-    int rc = make(q, &q->heap[0], ts, kind, asset, index);
-    if (rc) return rc;
-    if (q->n > 1) sift_down(q->heap, q->n, 0);
-    return MTS_OK;
+void mts_queue_sift_top(mts_queue_t *q) {
+    if (q && q->n > 1) sift_down(q->heap, q->n, 0);
 }

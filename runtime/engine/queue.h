@@ -43,8 +43,22 @@ static inline const mts_qev_t *mts_queue_peek(const mts_queue_t *q) {
     return q->n ? &q->heap[0] : NULL;
 }
 static inline int64_t mts_queue_size(const mts_queue_t *q) { return q->n; }
+/* Restore the heap after heap[0] was overwritten (used by replace_top). */
+void mts_queue_sift_top(mts_queue_t *q);
 /* Remove the minimum and insert (ts, kind, asset, index) with a fresh sequence
- * number; never allocates. The queue must not be empty (MTS_EINVAL). */
-int  mts_queue_replace_top(mts_queue_t *q, int64_t ts, int32_t kind, int32_t asset, int64_t index);
+ * number; never allocates. The queue must not be empty (MTS_EINVAL). Inline:
+ * with one asset it is a handful of stores. */
+static inline int mts_queue_replace_top(mts_queue_t *q, int64_t ts, int32_t kind, int32_t asset,
+                                        int64_t index) {
+    if (q->n == 0 || (kind != MTS_QEV_ORDER && kind != MTS_QEV_MARKET)) return MTS_EINVAL;
+    mts_qev_t *h = &q->heap[0];
+    h->ts = ts;
+    h->key = ((uint64_t)kind << 60) | (q->seq++ & ((UINT64_C(1) << 60) - 1));
+    h->kind = kind;
+    h->asset = asset;
+    h->index = index;
+    if (q->n > 1) mts_queue_sift_top(q);
+    return MTS_OK;
+}
 
 #endif

@@ -1,15 +1,16 @@
 /* ta.c — technical-analysis primitives (contract in ta.h / lua/mts_ffi.h).
  *
  * Numerics. The rolling statistics (sma, rolling_std, rolling_corr) slide
- * their window in O(1) per element but never for long: the window's sums are
- * recomputed exactly (two-pass, O(w)) every w steps and whenever the window
- * becomes free of NaN again, so rounding drift and cancellation after a large
- * value leaves the window are bounded to one window's worth of updates; the
- * total cost stays O(n). Between recomputations rolling_std and rolling_corr
- * use Welford's add/remove updates on the mean and the centred co-moments
- * (never the E[x^2] - E[x]^2 form). A window whose values are all equal is
- * detected exactly (run length of equal values), so its variance is exactly 0:
- * rolling_std gives 0 and rolling_corr gives NaN, independent of rounding.
+ * their window in O(1) per element with compensated (TwoSum) running sums, so
+ * a value that enters and later leaves the window is removed exactly — a huge
+ * spike leaving the window does not wipe out the digits of the small values
+ * left. rolling_std/corr keep sums of deviations from a shift (the window mean
+ * at the last exact recomputation), which avoids the E[x^2] - E[x]^2
+ * cancellation; the sums are rebuilt exactly (two-pass, O(w)) every w steps,
+ * whenever the window becomes free of NaN again, and whenever the subtraction
+ * is seen to lose more than 6 digits. The total cost stays O(n) in practice.
+ * A window whose values are all equal is detected exactly (run length of
+ * equal values): rolling_std gives exactly 0 and rolling_corr NaN.
  *
  * NaN. A NaN input makes every window that contains it NaN. rsi restarts its
  * Wilder seeding after a NaN (the next value is out[j + period] for the first
@@ -27,13 +28,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Compensated running sum (Knuth's TwoSum): s + c carries the exact sum up to
+ * ~eps^2 relative error, so adding a value and later subtracting the same
+ * value restores the previous sum, however large the value was. */
+typedef struct { double s, c; } ksum_t;
+
+static inline void kadd(ksum_t *k, double v) {
+    double t = k->s + v, bp = t - k->s;
+    k->c += (k->s - (t - bp)) + (v - bp);
+    k->s = t;
+}
+static inline double kval(const ksum_t *k) { return k->s + k->c; }
+
 /* ---- sma ---------------------------------------------------------------- */
 
 int mts_ta_sma(const double *x, int64_t n, int32_t w, double *out) {
     if (!x || !out || n < 0 || w < 1) return MTS_EINVAL;
     int64_t last_nan = -1;          /* last index with a NaN input */
     int64_t fresh = -1;             /* index at which sum was last recomputed */
-    double sum = 0.0;
+    ksum_t sum = {0, 0};
     for (int64_t i = 0; i < n; i++) {
         if (isnan(x[i])) last_nan = i;
         if (i < w - 1 || last_nan > i - w) {   /* window incomplete or dirty */
@@ -42,87 +55,104 @@ int mts_ta_sma(const double *x, int64_t n, int32_t w, double *out) {
             continue;
         }
         if (fresh < 0 || i - fresh >= w) {
-            sum = 0.0;
-            for (int64_t j = i - w + 1; j <= i; j++) sum += x[j];
+            sum.s = sum.c = 0;
+            for (int64_t j = i - w + 1; j <= i; j++) kadd(&sum, x[j]);
             fresh = i;
         } else {
-            sum += x[i] - x[i - w];
+            kadd(&sum, x[i]);
+            kadd(&sum, -x[i - w]);
         }
-        out[i] = sum / w;
+        out[i] = kval(&sum) / w;
     }
     return MTS_OK;
 }
 
 /* ---- rolling_std / rolling_corr ---------------------------------------- */
 
-/* Exact two-pass moments of x[a..b] (and y). */
-static void moments(const double *x, const double *y, int64_t a, int64_t b,
-                    double *mx, double *my, double *sxx, double *syy, double *sxy) {
-    double k = (double)(b - a + 1), sx = 0, sy = 0;
-    for (int64_t j = a; j <= b; j++) { sx += x[j]; if (y) sy += y[j]; }
-    *mx = sx / k; *my = y ? sy / k : 0.0;
-    double cxx = 0, cyy = 0, cxy = 0;
-    for (int64_t j = a; j <= b; j++) {
-        double dx = x[j] - *mx;
-        cxx += dx * dx;
-        if (y) { double dy = y[j] - *my; cyy += dy * dy; cxy += dx * dy; }
+/* Running sums of the window's deviations from fixed shifts kx, ky (the
+ * window means at the last recomputation): with the shift close to the data,
+ * Sxx - Sx^2/w does not cancel; the sums are compensated, so a value that
+ * enters and later leaves the window is removed exactly. */
+typedef struct {
+    double kx, ky;
+    ksum_t sx, sy, sxx, syy, sxy;
+} mom_t;
+
+static void mom_put(mom_t *m, double x, double y, int with_y, double sign) {
+    double dx = x - m->kx;
+    kadd(&m->sx, sign * dx);
+    kadd(&m->sxx, sign * (dx * dx));
+    if (with_y) {
+        double dy = y - m->ky;
+        kadd(&m->sy, sign * dy);
+        kadd(&m->syy, sign * (dy * dy));
+        kadd(&m->sxy, sign * (dx * dy));
     }
-    *sxx = cxx; *syy = cyy; *sxy = cxy;
 }
 
-/* Slides a window of constant size w from (xo, yo) out to (xn, yn) in:
- * Welford remove then add. Needs w >= 2. */
-static void slide(double w, double xo, double yo, double xn, double yn, int with_y,
-                  double *mx, double *my, double *sxx, double *syy, double *sxy) {
-    /* remove (xo, yo): count w -> w-1 */
-    double mx1 = *mx - (xo - *mx) / (w - 1);
-    double my1 = with_y ? *my - (yo - *my) / (w - 1) : 0.0;
-    *sxx -= (xo - mx1) * (xo - *mx);
-    if (with_y) {
-        *syy -= (yo - my1) * (yo - *my);
-        *sxy -= (xo - mx1) * (yo - *my);
-    }
-    /* add (xn, yn): count w-1 -> w */
-    double mx2 = mx1 + (xn - mx1) / w;
-    double my2 = with_y ? my1 + (yn - my1) / w : 0.0;
-    *sxx += (xn - mx1) * (xn - mx2);
-    if (with_y) {
-        *syy += (yn - my1) * (yn - my2);
-        *sxy += (xn - mx1) * (yn - my2);
-    }
-    *mx = mx2; *my = my2;
+static void mom_rebuild(mom_t *m, const double *x, const double *y, int64_t a, int64_t b) {
+    double k = (double)(b - a + 1), sx = 0, sy = 0;
+    for (int64_t j = a; j <= b; j++) { sx += x[j]; if (y) sy += y[j]; }
+    memset(m, 0, sizeof *m);
+    m->kx = sx / k;
+    m->ky = y ? sy / k : 0.0;
+    for (int64_t j = a; j <= b; j++) mom_put(m, x[j], y ? y[j] : 0.0, y != NULL, 1.0);
 }
 
 /* Shared loop: y == NULL -> standard deviation, else correlation. */
 static int rolling2(const double *x, const double *y, int64_t n, int32_t w, double *out) {
     int64_t last_nan = -1, fresh = -1;
     int64_t run_x = 0, run_y = 0;     /* length of the run of equal values ending at i */
-    double mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+    int with_y = y != NULL;
+    mom_t m;
+    memset(&m, 0, sizeof m);
     for (int64_t i = 0; i < n; i++) {
-        int bad = isnan(x[i]) || (y && isnan(y[i]));
-        if (bad) last_nan = i;
+        if (isnan(x[i]) || (with_y && isnan(y[i]))) last_nan = i;
         run_x = (i > 0 && x[i] == x[i - 1]) ? run_x + 1 : 1;
-        if (y) run_y = (i > 0 && y[i] == y[i - 1]) ? run_y + 1 : 1;
+        if (with_y) run_y = (i > 0 && y[i] == y[i - 1]) ? run_y + 1 : 1;
         if (w < 2 || i < w - 1 || last_nan > i - w) {
             out[i] = NAN;
             fresh = -1;
             continue;
         }
+        int flat_x = run_x >= w, flat_y = with_y && run_y >= w;
+        if (!with_y && flat_x) { out[i] = 0.0; fresh = -1; continue; }
+        if (with_y && (flat_x || flat_y)) { out[i] = NAN; fresh = -1; continue; }
+        int rebuilt = 0;
         if (fresh < 0 || i - fresh >= w) {
-            moments(x, y, i - w + 1, i, &mx, &my, &sxx, &syy, &sxy);
+            mom_rebuild(&m, x, y, i - w + 1, i);
             fresh = i;
+            rebuilt = 1;
         } else {
-            slide((double)w, x[i - w], y ? y[i - w] : 0.0, x[i], y ? y[i] : 0.0, y != NULL,
-                  &mx, &my, &sxx, &syy, &sxy);
+            mom_put(&m, x[i], with_y ? y[i] : 0.0, with_y, 1.0);
+            mom_put(&m, x[i - w], with_y ? y[i - w] : 0.0, with_y, -1.0);
         }
-        int flat_x = run_x >= w, flat_y = y && run_y >= w;
-        if (!y) {
-            out[i] = flat_x ? 0.0 : sqrt((sxx > 0 ? sxx : 0.0) / (w - 1));
-        } else if (flat_x || flat_y || sxx <= 0 || syy <= 0) {
-            out[i] = NAN;
-        } else {
-            double r = sxy / sqrt(sxx * syy);
-            out[i] = r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+        for (;;) {
+            double sx = kval(&m.sx), sxx = kval(&m.sxx);
+            double m2x = sxx - sx * sx / w;
+            double sy = 0, syy = 0, m2y = 0, cxy = 0;
+            if (with_y) {
+                sy = kval(&m.sy); syy = kval(&m.syy);
+                m2y = syy - sy * sy / w;
+                cxy = kval(&m.sxy) - sx * sy / w;
+            }
+            /* The mean drifted far from the shift (or a level shift): the
+             * subtraction lost more than 6 digits, so rebuild exactly once. */
+            if (!rebuilt && (m2x * 1e6 < sxx || (with_y && m2y * 1e6 < syy))) {
+                mom_rebuild(&m, x, y, i - w + 1, i);
+                fresh = i;
+                rebuilt = 1;
+                continue;
+            }
+            if (!with_y) {
+                out[i] = sqrt((m2x > 0 ? m2x : 0.0) / (w - 1));
+            } else if (m2x <= 0 || m2y <= 0) {
+                out[i] = NAN;
+            } else {
+                double r = cxy / sqrt(m2x * m2y);
+                out[i] = r > 1.0 ? 1.0 : (r < -1.0 ? -1.0 : r);
+            }
+            break;
         }
     }
     return MTS_OK;

@@ -55,6 +55,9 @@ typedef struct mts_event {
 
 typedef struct mts_engine mts_engine_t;
 
+/* ---- errors (mts.h) ---- */
+const char *mts_strerror(int err);
+
 /* ---- engine (runtime/engine/engine.h has the full contract) ---- */
 int     mts_engine_next(mts_engine_t *e, mts_event_t *ev);
 int     mts_engine_submit(mts_engine_t *e, const mts_order_t *o);
@@ -70,6 +73,7 @@ double  mts_engine_equity(const mts_engine_t *e);
 double  mts_engine_cash(const mts_engine_t *e);
 double  mts_engine_mark(const mts_engine_t *e, int32_t asset);
 int64_t mts_engine_now(const mts_engine_t *e);
+const char *mts_engine_errmsg(const mts_engine_t *e);
 int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int32_t signal_type,
                               double price, double confidence, double position_size,
                               double stop_loss, double take_profit);

@@ -67,7 +67,9 @@ int mts_metrics_daily(const mts_series_t *equity, mts_series_t *out) {
 
 int mts_metrics_compute(const mts_series_t *equity, double initial_capital, double rf_annual,
                         const mts_trade_t *trades, int64_t n_trades, mts_metrics_t *out) {
-    if (!equity || !out || n_trades < 0 || (n_trades > 0 && !trades)) return MTS_EINVAL;
+    if (!equity || !out || n_trades < 0 || (n_trades > 0 && !trades) || equity->n < 0 ||
+        (equity->n > 0 && (!equity->ts || !equity->v)))
+        return MTS_EINVAL;
     memset(out, 0, sizeof *out);
     out->initial_capital = initial_capital;
     int64_t n = equity->n;
@@ -119,9 +121,10 @@ int mts_metrics_compute(const mts_series_t *equity, double initial_capital, doub
         if (var < 0) var = 0;
         double sdv = sqrt(var);
         out->volatility = sdv * sqrt(365.0);
-        /* std == 0, allowing for rounding: returns equal to the last few bits
-         * (e.g. a curve growing by exactly 1% a day) count as constant. */
-        if (sdv > 8 * DBL_EPSILON * fabs(mean) && sdv > 0)
+        /* std == 0, allowing for rounding: r = E_d/E_{d-1} - 1 carries an error
+         * of about DBL_EPSILON*(1+|r|), so returns that differ only by that
+         * (a curve compounding exactly 1% a day) count as constant. */
+        if (sdv > 16 * DBL_EPSILON * (1 + fabs(mean)))
             out->sharpe_ratio = (mean - rf_annual / 365.0) / sdv * sqrt(365.0);
     }
     mts_free(daily.ts);

@@ -17,15 +17,20 @@
 
 typedef struct mts_store mts_store_t;
 
+/* A handle belongs to one thread at a time (its prepared statements are
+ * shared state); open one per thread. On failure *out is NULL and
+ * mts_store_errmsg(NULL) says why, e.g. "data/mts.db: unable to open database file". */
 int  mts_store_open(const char *path, mts_store_t **out);   /* creates + migrates */
 void mts_store_close(mts_store_t *s);                        /* accepts NULL */
+/* s NULL: the message of this thread's last failed mts_store_open. */
 const char *mts_store_errmsg(const mts_store_t *s);
 int  mts_store_schema_version(mts_store_t *s);
 
 /* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */
 int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars);
 /* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending.
- * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free. */
+ * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free.
+ * The load functions replace out's contents (out->n is reset) and reuse its arrays. */
 int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out);
 int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n);
 
@@ -69,7 +74,10 @@ int  mts_series_reserve(mts_series_t *s, int64_t cap);
  * date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
  * Every bad row is reported to `err` as "FILE:LINE: reason" and skipped; good
  * rows are stored. Returns 0, MTS_EPARTIAL if any row was rejected, or an error
- * when nothing could be read (missing file, no header, missing column). */
+ * when nothing could be read (missing file, no header, missing column).
+ * path "-" reads stdin; err may be NULL; rep may be NULL. rows_read counts
+ * every line after the header = rows_ok + rows_rejected + rows_blank (blank
+ * lines, and for macro files blank or "." values). */
 typedef struct mts_import_report {
     int64_t rows_read, rows_ok, rows_rejected, rows_blank;
 } mts_import_report_t;

@@ -7,6 +7,7 @@
 #include "mts.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int64_t mts_days_from_civil(int64_t y, unsigned m, unsigned d) {
     y -= m <= 2;
@@ -39,18 +40,30 @@ int64_t mts_time_day(int64_t t) { return floor_div(t, 86400) * 86400; }
 
 void mts_time_format_iso(int64_t t, char buf[32]) {
     int64_t days = floor_div(t, 86400), y;
-    int64_t sod = t - days * 86400;
-    unsigned m, d;
+    unsigned sod = (unsigned)(t - days * 86400), m, d;     /* [0, 86399] */
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
+    unsigned hh = sod / 3600 % 24, mi = sod / 60 % 60, ss = sod % 60;
+    if (y >= 0 && y <= 9999) {
+        snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)y % 10000u, m % 100u, d % 100u, hh, mi, ss);
+    } else {                          /* years outside 0000..9999: never cut mid-way silently */
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m % 100u, d % 100u, hh, mi, ss);
+        memcpy(buf, tmp, 31);
+        buf[31] = '\0';
+    }
 }
 
 void mts_time_format_date(int64_t t, char buf[16]) {
     int64_t y;
     unsigned m, d;
     civil_from_days(floor_div(t, 86400), &y, &m, &d);
-    if (y < 0 || y > 9999) { snprintf(buf, 16, "%lld-%02u-%02u", (long long)y % 1000000, m, d); return; }
+    if (y < 0 || y > 9999) {
+        char tmp[48];
+        snprintf(tmp, sizeof tmp, "%lld-%02u-%02u", (long long)y, m % 100u, d % 100u);
+        memcpy(buf, tmp, 15);
+        buf[15] = '\0';
+        return;
+    }
     /* hot path (one call per stored bar): no snprintf */
     unsigned yy = (unsigned)y;
     buf[0] = (char)('0' + yy / 1000); buf[1] = (char)('0' + yy / 100 % 10);

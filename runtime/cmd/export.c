@@ -1,0 +1,201 @@
+/* export.c — `mts export ohlcv|macro|table`: write stored bars, a macro
+ * series or a whole table as CSV, to stdout or to --out FILE (written to a
+ * temporary file beside it and renamed, so a failed export never leaves half
+ * a file). The OHLCV and macro formats read back with `mts import`. */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const TABLES[] = {"crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results", NULL};
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts export ohlcv --asset NAME [--from DATE] [--to DATE] [--out FILE] [--db PATH]\n"
+        "       mts export macro --indicator NAME [--from DATE] [--to DATE] [--out FILE] [--db PATH]\n"
+        "       mts export table NAME [--out FILE] [--db PATH]\n\n"
+        "Writes stored data as CSV (to stdout unless --out is given).\n"
+        "  ohlcv   timestamp,date,open,high,low,close,volume — timestamp is ISO-8601 UTC;\n"
+        "          reads back unchanged with mts import csv\n"
+        "  macro   date,value,is_interpolated,is_forward_filled — reads back with mts import macro\n"
+        "  table   every column of one table: crypto_ohlcv, macro_indicators, signal_history,\n"
+        "          backtest_results\n\n"
+        "options:\n"
+        "  --asset NAME       the asset (ohlcv), e.g. bitcoin\n"
+        "  --indicator NAME   the indicator (macro), e.g. VIX\n"
+        "  --from DATE        first time to include (YYYY-MM-DD, ISO-8601 or unix seconds)\n"
+        "  --to DATE          last time to include; a bare date means the whole day\n"
+        "  --out FILE         write here instead of stdout (replaced only when the export succeeds)\n"
+        "  --db PATH          database (default $DATABASE_PATH or data/mts.db)\n\n"
+        "examples:\n"
+        "  mts export ohlcv --asset bitcoin --from 2024-01-01 --to 2024-12-31 --out btc_2024.csv\n"
+        "  mts export macro --indicator VIX > vix.csv\n"
+        "  mts export table backtest_results --out runs.csv\n");
+}
+
+enum { O_ASSET, O_INDICATOR, O_FROM, O_TO, O_OUT, O_DB, O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--asset", 1}, {"--indicator", 1}, {"--from", 1}, {"--to", 1}, {"--out", 1}, {"--db", 1},
+    {"--help", 0}, {NULL, 0}};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mts export: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see mts export --help)\n");
+    va_end(ap);
+    return MTS_EXIT_USAGE;
+}
+
+/* A date without a time of day ("2024-01-31", "01/31/2024") as --to means
+ * the end of that day. */
+static int bare_date(const char *v) {
+    size_t n = strlen(v);
+    return (n == 10 && v[4] == '-' && v[7] == '-') || (strchr(v, '/') && !strchr(v, ':'));
+}
+
+enum { K_OHLCV, K_MACRO, K_TABLE };
+
+int mts_cmd_export(int argc, char **argv) {
+    const char *kind_s = NULL, *table = NULL, *asset = NULL, *indicator = NULL, *out_path = NULL, *db = NULL;
+    const char *from_s = NULL, *to_s = NULL;
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    int i = 1;
+    const char *val;
+    for (;;) {
+        int k = mts_cli_next("export", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) return MTS_EXIT_USAGE;
+        if (k == MTS_CLI_POSITIONAL) {
+            if (!kind_s) kind_s = val;
+            else if (!table && !strcmp(kind_s, "table")) table = val;
+            else return usage_error("unexpected argument '%s'", val);
+            continue;
+        }
+        switch (k) {
+        case O_HELP: usage(stdout); return MTS_EXIT_OK;
+        case O_ASSET: asset = val; break;
+        case O_INDICATOR: indicator = val; break;
+        case O_FROM:
+            if (mts_cli_parse_time("--from", val, &from)) return MTS_EXIT_USAGE;
+            from_s = val;
+            break;
+        case O_TO:
+            if (mts_cli_parse_time("--to", val, &to)) return MTS_EXIT_USAGE;
+            if (bare_date(val)) to += 86399;
+            to_s = val;
+            break;
+        case O_OUT: out_path = val; break;
+        case O_DB: db = val; break;
+        }
+    }
+
+    if (!kind_s) return usage_error("say what to export: ohlcv, macro or table");
+    int kind;
+    if (!strcmp(kind_s, "ohlcv") || !strcmp(kind_s, "csv")) kind = K_OHLCV;
+    else if (!strcmp(kind_s, "macro")) kind = K_MACRO;
+    else if (!strcmp(kind_s, "table")) kind = K_TABLE;
+    else {
+        static const char *const kinds[] = {"ohlcv", "macro", "table", NULL};
+        const char *near = mts_cli_suggest(kind_s, kinds);
+        if (near) return usage_error("unknown kind '%s'; did you mean '%s'?", kind_s, near);
+        return usage_error("unknown kind '%s' (expected ohlcv, macro or table)", kind_s);
+    }
+    if (kind == K_OHLCV && (!asset || !*asset)) return usage_error("ohlcv: --asset NAME is required, e.g. --asset bitcoin");
+    if (kind == K_MACRO && (!indicator || !*indicator)) return usage_error("macro: --indicator NAME is required, e.g. --indicator VIX");
+    if (kind != K_OHLCV && asset) return usage_error("--asset is for mts export ohlcv");
+    if (kind != K_MACRO && indicator) return usage_error("--indicator is for mts export macro");
+    if (kind == K_TABLE) {
+        if (!table) return usage_error("table: which one? crypto_ohlcv, macro_indicators, signal_history or backtest_results");
+        int known = 0;
+        for (int t = 0; TABLES[t]; t++) known |= !strcmp(table, TABLES[t]);
+        if (!known) {
+            const char *near = mts_cli_suggest(table, TABLES);
+            if (near) return usage_error("unknown table '%s'; did you mean '%s'?", table, near);
+            return usage_error("unknown table '%s' (one of crypto_ohlcv, macro_indicators, signal_history, "
+                               "backtest_results)", table);
+        }
+        if (from_s || to_s) return usage_error("--from/--to apply to ohlcv and macro, not to a whole table");
+    }
+    if (from > to) return usage_error("--from %s is after --to %s", from_s, to_s);
+
+    const char *db_path = mts_cli_db_path(db);
+    mts_store_t *s = mts_cli_open_store(db_path);
+    if (!s) return MTS_EXIT_ERROR;
+
+    /* Nothing stored yet: bundled data (config/mts.json) is imported on first use. */
+    int rc = 0;
+    if (kind != K_TABLE) {
+        const char *name = kind == K_OHLCV ? asset : indicator;
+        int64_t n = 0;
+        rc = kind == K_OHLCV ? mts_store_count_ohlcv(s, name, &n) : mts_store_count_macro(s, name, &n);
+        if (rc == 0 && n == 0)
+            rc = kind == K_OHLCV ? mts_cli_ensure_asset(s, name) : mts_cli_ensure_macro(s, name);
+        if (rc == MTS_ENOTFOUND) {
+            fprintf(stderr, "mts export: no %s for %s '%s' in %s (import it first: mts import %s FILE %s %s)\n",
+                    kind == K_OHLCV ? "bars" : "values", kind == K_OHLCV ? "asset" : "indicator", name, db_path,
+                    kind == K_OHLCV ? "csv" : "macro", kind == K_OHLCV ? "--asset" : "--indicator", name);
+            mts_store_close(s);
+            return MTS_EXIT_ERROR;
+        }
+        if (rc) {
+            fprintf(stderr, "mts export: %s\n", mts_store_errmsg(s));
+            mts_store_close(s);
+            return MTS_EXIT_ERROR;
+        }
+    }
+
+    FILE *out = stdout;
+    char *tmp = NULL;
+    if (out_path && strcmp(out_path, "-") != 0) {
+        size_t n = strlen(out_path) + 32;
+        tmp = mts_malloc(n);
+        if (!tmp) {
+            fprintf(stderr, "mts export: out of memory\n");
+            mts_store_close(s);
+            return MTS_EXIT_ERROR;
+        }
+        snprintf(tmp, n, "%s.tmp.%ld", out_path, (long)getpid());
+        out = fopen(tmp, "w");
+        if (!out) {
+            fprintf(stderr, "mts export: cannot write %s: %s (check that the directory exists and is writable)\n",
+                    out_path, strerror(errno));
+            mts_free(tmp);
+            mts_store_close(s);
+            return MTS_EXIT_ERROR;
+        }
+    }
+
+    switch (kind) {
+    case K_OHLCV: rc = mts_csv_export_ohlcv(s, asset, from, to, out); break;
+    case K_MACRO: rc = mts_csv_export_macro(s, indicator, from, to, out); break;
+    default: rc = mts_csv_export_table(s, table, out); break;
+    }
+    if (rc) fprintf(stderr, "mts export: %s\n", mts_store_errmsg(s));
+    if (tmp) {
+        int close_rc = fclose(out);
+        if (!rc && close_rc) {
+            fprintf(stderr, "mts export: cannot write %s: %s\n", out_path, strerror(errno));
+            rc = MTS_EIO;
+        }
+        if (!rc && rename(tmp, out_path) != 0) {
+            fprintf(stderr, "mts export: cannot write %s: %s\n", out_path, strerror(errno));
+            rc = MTS_EIO;
+        }
+        if (rc) unlink(tmp);
+        else printf("wrote %s\n", out_path);
+        mts_free(tmp);
+    } else if (fflush(stdout) != 0 && !rc) {
+        fprintf(stderr, "mts export: cannot write to stdout: %s\n", strerror(errno));
+        rc = MTS_EIO;
+    }
+    mts_store_close(s);
+    return rc ? MTS_EXIT_ERROR : MTS_EXIT_OK;
+}

@@ -1,0 +1,175 @@
+/* import.c — `mts import csv FILE --asset NAME` and
+ * `mts import macro FILE --indicator NAME [--column COL]`: load a CSV file as
+ * it comes into the database (store/csv.c does the reading and checking).
+ * Rejected rows go to stderr as FILE:LINE: reason; the summary goes to stdout.
+ * Exit: 0 all rows stored, 3 some rows rejected (the good ones are stored),
+ * 1 the file or the database could not be used, 2 usage error. */
+#include "cmd/cmd.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts import csv FILE --asset NAME [--db PATH] [--json]\n"
+        "       mts import macro FILE --indicator NAME [--column COL] [--db PATH] [--json]\n\n"
+        "Loads a CSV file into the database. The first row must name the columns; the\n"
+        "time column is the first of timestamp, open_time, date, observation_date, ts,\n"
+        "time (any case); other extra columns are ignored. Times may be unix seconds or\n"
+        "milliseconds, ISO-8601 dates or date-times (with or without an offset), or\n"
+        "MM/DD/YYYY.\n\n"
+        "  csv     OHLCV bars: needs open, high, low, close, volume. Each row is checked\n"
+        "          (prices > 0, low <= open/close <= high, volume >= 0, no repeated time);\n"
+        "          a bad row is reported as FILE:LINE: reason and skipped.\n"
+        "  macro   one daily series: the value column is --column, else `value`, else the\n"
+        "          column named like the indicator (e.g. VIXCLS), else CLOSE. A blank or '.'\n"
+        "          value is no observation (never a 0).\n\n"
+        "Importing the same file again updates the rows in place (no duplicates).\n\n"
+        "options:\n"
+        "  --asset NAME       asset to store bars under (csv), e.g. bitcoin\n"
+        "  --indicator NAME   indicator to store values under (macro), e.g. VIX\n"
+        "  --column COL       the value column of a macro file\n"
+        "  --db PATH          database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --json             print {\"rows_read\":..,\"rows_ok\":..,\"rows_rejected\":..} instead\n\n"
+        "exit status: 0 all rows imported, 3 some rows rejected, 1 error, 2 usage error\n\n"
+        "examples:\n"
+        "  mts import csv data/crypto/BTCUSDT_1d_binance_spot.csv --asset bitcoin\n"
+        "  mts import macro data/macro/VIX_History_cboe.csv --indicator VIX\n"
+        "  mts import macro VIXCLS_fred.csv --indicator VIXCLS --db /tmp/test.db\n");
+}
+
+enum { O_ASSET, O_INDICATOR, O_COLUMN, O_DB, O_JSON, O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--asset", 1}, {"--indicator", 1}, {"--column", 1}, {"--db", 1}, {"--json", 0},
+    {"--help", 0}, {NULL, 0}};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mts import: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see mts import --help)\n");
+    va_end(ap);
+    return MTS_EXIT_USAGE;
+}
+
+int mts_cmd_import(int argc, char **argv) {
+    const char *kind = NULL, *file = NULL, *asset = NULL, *indicator = NULL, *column = NULL, *db = NULL;
+    int json = 0;
+    int i = 1;
+    const char *val;
+    for (;;) {
+        int k = mts_cli_next("import", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) return MTS_EXIT_USAGE;
+        if (k == MTS_CLI_POSITIONAL) {
+            if (!kind) kind = val;
+            else if (!file) file = val;
+            else return usage_error("unexpected argument '%s'", val);
+            continue;
+        }
+        switch (k) {
+        case O_HELP: usage(stdout); return MTS_EXIT_OK;
+        case O_ASSET: asset = val; break;
+        case O_INDICATOR: indicator = val; break;
+        case O_COLUMN: column = val; break;
+        case O_DB: db = val; break;
+        case O_JSON: json = 1; break;
+        }
+    }
+
+    if (!kind) return usage_error("say what to import: csv or macro");
+    int macro;
+    if (!strcmp(kind, "csv") || !strcmp(kind, "ohlcv")) macro = 0;
+    else if (!strcmp(kind, "macro")) macro = 1;
+    else {
+        static const char *const kinds[] = {"csv", "macro", NULL};
+        const char *near = mts_cli_suggest(kind, kinds);
+        if (near) return usage_error("unknown kind '%s'; did you mean '%s'?", kind, near);
+        return usage_error("unknown kind '%s' (expected csv or macro)", kind);
+    }
+    if (!file) return usage_error("%s: missing FILE", macro ? "macro" : "csv");
+    if (!macro) {
+        if (!asset || !*asset) return usage_error("csv: --asset NAME is required, e.g. --asset bitcoin");
+        if (indicator || column)
+            return usage_error("csv: %s is for mts import macro", indicator ? "--indicator" : "--column");
+    } else {
+        if (!indicator || !*indicator)
+            return usage_error("macro: --indicator NAME is required, e.g. --indicator VIX");
+        if (asset) return usage_error("macro: --asset is for mts import csv; use --indicator");
+    }
+
+    /* The file first: no database is created for a path that cannot be read. */
+    if (strcmp(file, "-") != 0) {
+        struct stat st;
+        FILE *f = NULL;
+        if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
+        else f = fopen(file, "rb");
+        if (!f) {
+            fprintf(stderr, "mts import: cannot read %s: %s (check the path; a relative path is taken "
+                            "from the current directory)\n", file, strerror(errno));
+            return MTS_EXIT_ERROR;
+        }
+        fclose(f);
+    }
+
+    const char *db_path = mts_cli_db_path(db);
+    mts_store_t *s = mts_cli_open_store(db_path);
+    if (!s) return MTS_EXIT_ERROR;
+
+    const char *name = macro ? indicator : asset;
+    mts_import_report_t rep = {0};
+    int rc = macro ? mts_csv_import_macro(s, file, indicator, column, stderr, &rep)
+                   : mts_csv_import_ohlcv(s, file, asset, stderr, &rep);
+    int exit_code;
+    if (rc == 0 || rc == MTS_EPARTIAL) {
+        mts_log(MTS_LOG_INFO, "import.done",
+                "\"name\":\"%s\",\"rows_read\":%lld,\"rows_ok\":%lld,\"rows_rejected\":%lld,\"rows_blank\":%lld",
+                name, (long long)rep.rows_read, (long long)rep.rows_ok, (long long)rep.rows_rejected,
+                (long long)rep.rows_blank);
+        if (json) {
+            printf("{\"rows_read\":%lld,\"rows_ok\":%lld,\"rows_rejected\":%lld,\"rows_blank\":%lld,\"%s\":\"",
+                   (long long)rep.rows_read, (long long)rep.rows_ok, (long long)rep.rows_rejected,
+                   (long long)rep.rows_blank, macro ? "indicator" : "asset");
+            mts_json_escape(stdout, name);
+            printf("\",\"file\":\"");
+            mts_json_escape(stdout, file);
+            printf("\"}\n");
+        } else {
+            printf("imported %lld rows into %s (%lld rejected", (long long)rep.rows_ok, name,
+                   (long long)rep.rows_rejected);
+            if (rep.rows_blank) printf(", %lld blank", (long long)rep.rows_blank);
+            printf(") from %s\n", file);
+        }
+        if (rc == MTS_EPARTIAL) {
+            fprintf(stderr, "mts import: %lld of %lld rows rejected (listed above as FILE:LINE: reason); "
+                            "the other rows were stored\n", (long long)rep.rows_rejected, (long long)rep.rows_read);
+            exit_code = MTS_EXIT_PARTIAL;
+        } else {
+            exit_code = MTS_EXIT_OK;
+        }
+    } else {
+        /* store/csv.c has printed "FILE: what is wrong" */
+        if (rc == MTS_EPARSE && !macro)
+            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
+                            "column (timestamp, open_time, date, ...) and open, high, low, close, volume\n", file);
+        else if (rc == MTS_EPARSE)
+            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
+                            "column (timestamp, date, observation_date, DATE, ...) and a value column "
+                            "(value, %s, CLOSE, or name it with --column)\n", file, indicator);
+        else if (rep.rows_ok > 0)
+            fprintf(stderr, "mts import: stopped after %lld good rows of %s: %s (the rows stored so far are "
+                            "kept; importing the file again is safe)\n", (long long)rep.rows_ok, file,
+                    mts_store_errmsg(s));
+        else
+            fprintf(stderr, "mts import: nothing imported from %s: %s\n", file, mts_store_errmsg(s));
+        exit_code = MTS_EXIT_ERROR;
+    }
+    mts_store_close(s);
+    return exit_code;
+}

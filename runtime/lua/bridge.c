@@ -1,0 +1,141 @@
+/* bridge.c — mts_lua_backtest (see bridge.h): a fresh state, then
+ * scripts/lib/runner.lua's run_for_host(spec) through mts_lua_pcall, then the
+ * results converted to C.
+ *
+ * The spec reaches Lua as a table {engine = <lightuserdata>, root = "...",
+ * strategies = {...}, params = {{key=, value=}, ...}}; the runner casts the
+ * engine with ffi.cast("mts_engine_t *", p) and drives it through the FFI.
+ * run_for_host returns true, parameters_json, {disabled lines} on success,
+ * or false, message, kind ("config" -> MTS_ECONFIG, otherwise MTS_ELUA) for
+ * an error that stops the run. A Lua error escaping the runner (a bug in
+ * trusted code, or out of memory) comes back from mts_lua_pcall. */
+#include "lua/bridge.h"
+#include "lua/state.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+static void set_err(char *err, size_t errlen, const char *msg) {
+    if (err && errlen) snprintf(err, errlen, "%s", msg ? msg : "");
+}
+
+/* Protected: require "runner", build the spec table, call run_for_host.
+ * Leaves its 3 results on the stack. */
+static int call_runner(lua_State *L) {
+    const mts_run_spec_t *spec = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "runner");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "run_for_host");
+    if (!lua_isfunction(L, -1)) return luaL_error(L, "scripts/lib/runner.lua has no run_for_host");
+
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, spec->engine);
+    lua_setfield(L, -2, "engine");
+    lua_pushstring(L, spec->root);
+    lua_setfield(L, -2, "root");
+    lua_createtable(L, spec->n_strategies > 0 ? spec->n_strategies : 0, 0);
+    for (int i = 0; i < spec->n_strategies; i++) {
+        lua_pushstring(L, spec->strategies[i] ? spec->strategies[i] : "");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "strategies");
+    lua_createtable(L, spec->n_params > 0 ? spec->n_params : 0, 0);
+    for (int i = 0; i < spec->n_params; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, spec->param_keys[i] ? spec->param_keys[i] : "");
+        lua_setfield(L, -2, "key");
+        lua_pushstring(L, spec->param_values[i] ? spec->param_values[i] : "");
+        lua_setfield(L, -2, "value");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "params");
+
+    lua_call(L, 1, 3);
+    return 3;
+}
+
+/* Joins the strings of the array at idx as "line\n" lines (mts_malloc'd). */
+static char *join_lines(lua_State *L, int idx, int *count) {
+    *count = 0;
+    if (!lua_istable(L, idx)) return NULL;
+    size_t n = lua_objlen(L, idx), total = 1;
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        if (lua_type(L, -1) == LUA_TSTRING) total += lua_objlen(L, -1) + 1;
+        lua_pop(L, 1);
+    }
+    if (n == 0) return NULL;
+    char *out = mts_malloc(total), *p = out;
+    if (!out) return NULL;
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t len;
+            const char *s = lua_tolstring(L, -1, &len);
+            memcpy(p, s, len);
+            p += len;
+            *p++ = '\n';
+            (*count)++;
+        }
+        lua_pop(L, 1);
+    }
+    *p = '\0';
+    return out;
+}
+
+int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen) {
+    set_err(err, errlen, "");
+    if (!out) {
+        set_err(err, errlen, "mts_lua_backtest: no result");
+        return MTS_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    if (!spec || !spec->engine || !spec->root || spec->n_strategies < 0 || spec->n_params < 0 ||
+        (spec->n_strategies > 0 && !spec->strategies) ||
+        (spec->n_params > 0 && (!spec->param_keys || !spec->param_values))) {
+        set_err(err, errlen, "mts_lua_backtest: invalid run spec");
+        return MTS_EINVAL;
+    }
+    lua_State *L = NULL;
+    int rc = mts_lua_state_new(spec->root, &L, err, errlen);
+    if (rc) return rc;
+
+    lua_pushcfunction(L, call_runner);
+    lua_pushlightuserdata(L, (void *)spec);
+    rc = mts_lua_pcall(L, 1, 3, err, errlen);
+    if (rc) {
+        mts_lua_state_free(L);
+        return rc;
+    }
+    /* stack: ok, a, b */
+    if (lua_toboolean(L, -3)) {
+        const char *json = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "{}";
+        out->parameters_json = mts_strdup(json);
+        out->disabled = join_lines(L, lua_gettop(L), &out->n_disabled);
+        if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, -1) && lua_objlen(L, -1) > 0)) {
+            mts_run_result_free(out);
+            set_err(err, errlen, "out of memory");
+            rc = MTS_ENOMEM;
+        }
+    } else {
+        const char *msg = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "script error";
+        const char *kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        set_err(err, errlen, msg);
+        rc = strcmp(kind, "config") == 0 ? MTS_ECONFIG : MTS_ELUA;
+    }
+    mts_lua_state_free(L);
+    return rc;
+}
+
+void mts_run_result_free(mts_run_result_t *r) {
+    if (!r) return;
+    mts_free(r->parameters_json);
+    mts_free(r->disabled);
+    r->parameters_json = NULL;
+    r->disabled = NULL;
+    r->n_disabled = 0;
+}

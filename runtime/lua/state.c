@@ -1,0 +1,121 @@
+/* state.c — the LuaJIT state and mts_lua_pcall (see state.h). */
+#include "lua/state.h"
+#include "mts.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <luajit.h>
+
+/* Copies the first line of msg into err. */
+static void first_line(const char *msg, char *err, size_t errlen) {
+    if (!err || errlen == 0) return;
+    if (!msg) msg = "unknown Lua error";
+    size_t n = strcspn(msg, "\n");
+    if (n >= errlen) n = errlen - 1;
+    memcpy(err, msg, n);
+    err[n] = '\0';
+}
+
+/* Message handler: the message (or a description of a non-string error)
+ * followed by a traceback. */
+static int traceback(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int mts_lua_pcall(lua_State *L, int nargs, int nresults, char *err, size_t errlen) {
+    int base = lua_gettop(L) - nargs;          /* index of the function */
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    int rc = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    if (rc == 0) return MTS_OK;
+    const char *msg = lua_tostring(L, -1);
+    if (rc == LUA_ERRMEM) msg = "out of memory in Lua";
+    first_line(msg, err, errlen);
+    if (msg && strchr(msg, '\n')) fprintf(stderr, "lua error: %s\n", msg);
+    lua_pop(L, 1);
+    return rc == LUA_ERRMEM ? MTS_ENOMEM : MTS_ELUA;
+}
+
+/* MTS_LISTDIR(dir) -> {names} | nil */
+static int list_dir(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    DIR *d = opendir(dir);
+    if (!d) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_newtable(L);
+    int n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        if (ent->d_name[0] == '.') continue;
+        lua_pushstring(L, ent->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    return 1;
+}
+
+/* Runs in protected mode (lua_cpcall): libraries, JIT, paths, globals. */
+static int setup(lua_State *L) {
+    const char *root = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/scripts/lib/?.lua", root);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+
+    lua_pushboolean(L, 1);
+    lua_setglobal(L, "MTS_HOST");
+    lua_pushstring(L, root);
+    lua_setglobal(L, "MTS_ROOT");
+    lua_pushfstring(L, "%s/scripts/lib/mts_ffi.h", root);
+    if (access(lua_tostring(L, -1), R_OK) != 0) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%s/runtime/lua/mts_ffi.h", root);
+    }
+    lua_setglobal(L, "MTS_FFI_H");
+    lua_pushcfunction(L, list_dir);
+    lua_setglobal(L, "MTS_LISTDIR");
+    return 0;
+}
+
+int mts_lua_state_new(const char *root, lua_State **out, char *err, size_t errlen) {
+    if (err && errlen) err[0] = '\0';
+    if (!root || !out) {
+        first_line("mts_lua_state_new: no root", err, errlen);
+        return MTS_EINVAL;
+    }
+    *out = NULL;
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        first_line("cannot create a Lua state (out of memory)", err, errlen);
+        return MTS_ENOMEM;
+    }
+    int rc = lua_cpcall(L, setup, (void *)root);
+    if (rc != 0) {
+        first_line(lua_tostring(L, -1), err, errlen);
+        lua_close(L);
+        return rc == LUA_ERRMEM ? MTS_ENOMEM : MTS_ELUA;
+    }
+    *out = L;
+    return MTS_OK;
+}
+
+void mts_lua_state_free(lua_State *L) {
+    if (L) lua_close(L);
+}

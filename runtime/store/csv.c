@@ -1,0 +1,781 @@
+/* csv.c — CSV import into and export out of the store (contract in store.h).
+ *
+ * Import streams the file through one growing buffer: records are split in
+ * place (fields are NUL-terminated slices of the buffer, quoted fields are
+ * unquoted in place), so a row costs no allocation. Rows are validated,
+ * de-duplicated on time with an open-addressing hash set, and stored in
+ * batches of BATCH rows, one transaction each. A bad row is reported as
+ * "FILE:LINE: reason" on `err` and skipped.
+ *
+ * Accepted: a UTF-8 BOM, CRLF or LF line ends, RFC 4180 quoted fields (also
+ * spanning lines; LINE is where the record starts), spaces around fields,
+ * blank lines (and rows whose fields are all empty), a last line without a
+ * newline. */
+#include "store/store.h"
+#include "store/store_internal.h"
+#include "util/timeutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BATCH 10000
+#define BUF_INIT ((size_t)1 << 20)
+#define SHOW 40                       /* at most this many bytes of a field in a message */
+
+/* ---- record reader ---- */
+
+typedef struct reader {
+    FILE *f;
+    char *buf;
+    size_t cap, len, pos;             /* unread bytes are buf[pos..len) */
+    int eof, ioerr, first;
+    int64_t line;                     /* line where the next record starts */
+    int64_t rec_line;                 /* line of the current record */
+    char **fld;                       /* fields of the current record */
+    size_t *flen;
+    int nf, fcap;
+    int malformed;                    /* current record has a broken quoted field */
+} reader_t;
+
+static int reader_fill(reader_t *r) {
+    if (r->pos) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->len -= r->pos;
+        r->pos = 0;
+    }
+    if (r->len + 1 >= r->cap) {       /* one record fills the buffer: grow it */
+        size_t ncap = r->cap * 2;
+        char *nb = mts_realloc(r->buf, ncap);
+        if (!nb) return MTS_ENOMEM;
+        r->buf = nb;
+        r->cap = ncap;
+    }
+    size_t n = fread(r->buf + r->len, 1, r->cap - 1 - r->len, r->f);
+    if (n == 0) {
+        if (ferror(r->f)) { r->ioerr = errno ? errno : EIO; return MTS_EIO; }
+        r->eof = 1;
+    }
+    r->len += n;
+    if (r->first && (r->len >= 3 || r->eof)) {   /* nothing consumed yet: skip a BOM */
+        r->first = 0;
+        if (r->len >= 3 && (unsigned char)r->buf[0] == 0xEF && (unsigned char)r->buf[1] == 0xBB &&
+            (unsigned char)r->buf[2] == 0xBF)
+            r->pos = 3;
+    }
+    return 0;
+}
+
+static int push_field(reader_t *r, char *p, size_t n) {
+    if (r->nf == r->fcap) {
+        int ncap = r->fcap ? r->fcap * 2 : 16;
+        char **nf = mts_realloc(r->fld, (size_t)ncap * sizeof *nf);
+        if (!nf) return MTS_ENOMEM;
+        r->fld = nf;
+        size_t *nl = mts_realloc(r->flen, (size_t)ncap * sizeof *nl);
+        if (!nl) return MTS_ENOMEM;
+        r->flen = nl;
+        r->fcap = ncap;
+    }
+    r->fld[r->nf] = p;
+    r->flen[r->nf] = n;
+    r->nf++;
+    return 0;
+}
+
+/* Splits p[0..n) (p[n] is writable) into fields, in place. */
+static int split(reader_t *r, char *p, size_t n) {
+    r->nf = 0;
+    r->malformed = 0;
+    size_t i = 0;
+    for (;;) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+        char *start;
+        size_t flen;
+        if (i < n && p[i] == '"') {
+            size_t w = ++i;
+            start = p + w;
+            int closed = 0;
+            while (i < n) {
+                if (p[i] == '"') {
+                    if (i + 1 < n && p[i + 1] == '"') { p[w++] = '"'; i += 2; continue; }
+                    i++;
+                    closed = 1;
+                    break;
+                }
+                p[w++] = p[i++];
+            }
+            if (!closed) r->malformed = 1;
+            while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+            if (i < n && p[i] != ',') {
+                r->malformed = 1;
+                char *c = memchr(p + i, ',', n - i);
+                i = c ? (size_t)(c - p) : n;
+            }
+            flen = w - (size_t)(start - p);
+            start[flen] = '\0';       /* w <= i, so this never hits unread data */
+        } else {
+            start = p + i;
+            char *c = memchr(start, ',', n - i);
+            size_t end = c ? (size_t)(c - p) : n;
+            i = end;
+            while (end > (size_t)(start - p) && (p[end - 1] == ' ' || p[end - 1] == '\t')) end--;
+            flen = end - (size_t)(start - p);
+        }
+        int at_comma = i < n;
+        if (push_field(r, start, flen)) return MTS_ENOMEM;
+        /* terminate after pushing: for an unquoted field this may overwrite
+         * the comma at p[i], which has been seen already */
+        if (start[flen] != '\0') start[flen] = '\0';
+        if (!at_comma) break;
+        i++;                          /* past the comma */
+    }
+    return 0;
+}
+
+/* Next record: 1, 0 at end of file, or a negative MTS_E*. */
+static int reader_next(reader_t *r) {
+    for (;;) {
+        char *p = r->buf + r->pos;
+        size_t avail = r->len - r->pos, rec_len = 0, consumed = 0;
+        int64_t nls = 0;
+        int found = 0, need_more = 0;
+        char *nl = avail ? memchr(p, '\n', avail) : NULL;
+        if (!memchr(p, '"', nl ? (size_t)(nl - p) : avail)) {
+            if (nl) { found = 1; rec_len = (size_t)(nl - p); consumed = rec_len + 1; }
+        } else {                      /* quotes: find the end of the record respecting them */
+            int inq = 0, fs = 1;
+            size_t i;
+            for (i = 0; i < avail; i++) {
+                char c = p[i];
+                if (inq) {
+                    if (c == '"') {
+                        if (i + 1 >= avail && !r->eof) { need_more = 1; break; }
+                        if (i + 1 < avail && p[i + 1] == '"') i++;
+                        else inq = 0;
+                    } else if (c == '\n') {
+                        nls++;
+                    }
+                    continue;
+                }
+                if (c == '\n') { found = 1; break; }
+                if (c == ',') fs = 1;
+                else if (c == '"' && fs) { inq = 1; fs = 0; }
+                else if (c != ' ' && c != '\t') fs = 0;
+            }
+            if (found) { rec_len = i; consumed = i + 1; }
+        }
+        if (!found) {
+            if (!r->eof || need_more) {
+                int rc = reader_fill(r);
+                if (rc) return rc;
+                continue;
+            }
+            if (avail == 0) return 0;
+            rec_len = consumed = avail;   /* last line without a newline */
+        }
+        r->first = 0;
+        r->rec_line = r->line;
+        r->line += 1 + nls;
+        r->pos += consumed;
+        if (rec_len && p[rec_len - 1] == '\r') rec_len--;
+        p[rec_len] = '\0';            /* buf always has a spare byte past len */
+        return split(r, p, rec_len) ? MTS_ENOMEM : 1;
+    }
+}
+
+static int reader_open(reader_t *r, const char *path) {
+    memset(r, 0, sizeof *r);
+    r->line = 1;
+    r->first = 1;
+    r->f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!r->f) return MTS_EIO;
+    r->buf = mts_malloc(BUF_INIT);
+    if (!r->buf) return MTS_ENOMEM;
+    r->cap = BUF_INIT;
+    return 0;
+}
+
+static void reader_close(reader_t *r) {
+    if (r->f && r->f != stdin) fclose(r->f);
+    mts_free(r->buf);
+    mts_free(r->fld);
+    mts_free(r->flen);
+}
+
+static int record_blank(const reader_t *r) {
+    for (int i = 0; i < r->nf; i++)
+        if (r->flen[i]) return 0;
+    return 1;
+}
+
+/* ---- numbers ---- */
+
+enum { NUM_OK = 0, NUM_EMPTY, NUM_BAD, NUM_NONFINITE };
+
+static const double pow10_tab[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Parses the whole field as a decimal number. Fast path: at most 15 digits
+ * and no exponent, where m / 10^k of two exact doubles is correctly rounded
+ * (Clinger), so the result equals strtod's; everything else goes to strtod. */
+static int parse_num(const char *p, size_t n, double *out) {
+    if (n == 0) return NUM_EMPTY;
+    size_t i = 0;
+    int neg = 0;
+    if (p[0] == '-' || p[0] == '+') { neg = p[0] == '-'; i++; }
+    uint64_t m = 0;
+    int nd = 0, frac = -1;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c >= '0' && c <= '9') {
+            if (++nd > 15) goto slow;
+            m = m * 10 + (uint64_t)(c - '0');
+            if (frac >= 0) frac++;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            goto slow;
+        }
+    }
+    if (nd == 0) return NUM_BAD;
+    double v = (double)m;
+    if (frac > 0) v /= pow10_tab[frac];
+    *out = neg ? -v : v;
+    return NUM_OK;
+slow:;
+    char *end;
+    v = strtod(p, &end);              /* p is NUL-terminated at n */
+    if (end != p + n || memchr(p, 'x', n) || memchr(p, 'X', n)) return NUM_BAD;
+    if (!isfinite(v)) return NUM_NONFINITE;
+    *out = v;
+    return NUM_OK;
+}
+
+/* Shortest text that reads back as the same double. */
+static void fmt_double(char buf[40], double v) {
+    if (!isfinite(v)) { buf[0] = '\0'; return; }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, 40, "%.*g", prec, v);
+        if (prec == 17 || strtod(buf, NULL) == v) return;
+    }
+}
+
+/* ---- set of times seen in this file (time -> first line) ----
+ * Files are nearly always in ascending time order, so the set starts as a
+ * sorted array (append, binary search on a step back). The first time that
+ * goes back without being a duplicate turns it into an open-addressing hash
+ * table for the rest of the file. */
+
+typedef struct tsset {
+    int64_t *sk, *sl;                 /* sorted mode: ascending times, their lines */
+    size_t sn, scap;
+    int hashed;
+    int64_t *key, *line;              /* hash mode: line 0 = empty slot */
+    size_t cap, n;
+} tsset_t;
+
+static uint64_t mix(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static void hash_put(int64_t *key, int64_t *line, size_t cap, int64_t t, int64_t l) {
+    size_t j = mix((uint64_t)t) & (cap - 1);
+    while (line[j]) j = (j + 1) & (cap - 1);
+    key[j] = t;
+    line[j] = l;
+}
+
+static int tsset_grow(tsset_t *s, size_t need) {
+    size_t ncap = s->cap ? s->cap : 4096;
+    while (need * 2 > ncap) ncap *= 2;
+    if (ncap == s->cap) return 0;
+    int64_t *nk = mts_calloc(ncap, sizeof *nk), *nl = mts_calloc(ncap, sizeof *nl);
+    if (!nk || !nl) { mts_free(nk); mts_free(nl); return MTS_ENOMEM; }
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->line[i]) hash_put(nk, nl, ncap, s->key[i], s->line[i]);
+    mts_free(s->key);
+    mts_free(s->line);
+    s->key = nk;
+    s->line = nl;
+    s->cap = ncap;
+    return 0;
+}
+
+static int tsset_to_hash(tsset_t *s) {
+    if (tsset_grow(s, s->sn + 1)) return MTS_ENOMEM;
+    for (size_t i = 0; i < s->sn; i++) hash_put(s->key, s->line, s->cap, s->sk[i], s->sl[i]);
+    s->n = s->sn;
+    mts_free(s->sk);
+    mts_free(s->sl);
+    s->sk = s->sl = NULL;
+    s->sn = s->scap = 0;
+    s->hashed = 1;
+    return 0;
+}
+
+/* 0 if added, the first line if t was seen, or MTS_ENOMEM. */
+static int64_t tsset_add(tsset_t *s, int64_t t, int64_t line) {
+    if (!s->hashed) {
+        if (s->sn && t <= s->sk[s->sn - 1]) {
+            size_t lo = 0, hi = s->sn;           /* first index with sk >= t */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->sk[mid] < t) lo = mid + 1; else hi = mid;
+            }
+            if (s->sk[lo] == t) return s->sl[lo];
+            if (tsset_to_hash(s)) return MTS_ENOMEM;
+        } else {
+            if (s->sn == s->scap) {
+                size_t ncap = s->scap ? s->scap * 2 : 4096;
+                int64_t *nk = mts_realloc(s->sk, ncap * sizeof *nk);
+                if (!nk) return MTS_ENOMEM;
+                s->sk = nk;
+                int64_t *nl = mts_realloc(s->sl, ncap * sizeof *nl);
+                if (!nl) return MTS_ENOMEM;
+                s->sl = nl;
+                s->scap = ncap;
+            }
+            s->sk[s->sn] = t;
+            s->sl[s->sn] = line;
+            s->sn++;
+            return 0;
+        }
+    }
+    if (tsset_grow(s, s->n + 1)) return MTS_ENOMEM;
+    size_t j = mix((uint64_t)t) & (s->cap - 1);
+    while (s->line[j]) {
+        if (s->key[j] == t) return s->line[j];
+        j = (j + 1) & (s->cap - 1);
+    }
+    s->key[j] = t;
+    s->line[j] = line;
+    s->n++;
+    return 0;
+}
+
+static void tsset_free(tsset_t *s) {
+    mts_free(s->sk);
+    mts_free(s->sl);
+    mts_free(s->key);
+    mts_free(s->line);
+}
+
+/* ---- import ---- */
+
+typedef struct import {
+    mts_store_t *s;
+    const char *path;
+    FILE *err;
+    mts_import_report_t *rep;
+    reader_t r;
+    tsset_t seen;
+    char header[256];                 /* the header row, for messages */
+    char timecol[64];                 /* name of the time column as written */
+    int ncols, tcol;
+} import_t;
+
+static void reject(import_t *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reject(import_t *im, const char *fmt, ...) {
+    im->rep->rows_rejected++;
+    if (!im->err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(im->err, "%s:%lld: ", im->path, (long long)im->r.rec_line);
+    vfprintf(im->err, fmt, ap);
+    fputc('\n', im->err);
+    va_end(ap);
+}
+
+/* A whole-file problem: goes to err and to the store's message. */
+static int fail(import_t *im, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(import_t *im, int code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mts_store_set_error(im->s, "%s: %s", im->path, msg);
+    if (im->err) fprintf(im->err, "%s: %s\n", im->path, msg);
+    return code;
+}
+
+static int col_find(const reader_t *r, const char *name) {
+    for (int i = 0; i < r->nf; i++)
+        if (!strcasecmp(r->fld[i], name)) return i;
+    return -1;
+}
+
+static const char *const time_cols[] = {"timestamp", "open_time", "date", "observation_date", "ts", "time"};
+
+/* Opens the file and reads the header; finds the time column. */
+static int import_begin(import_t *im, mts_store_t *s, const char *path, FILE *err, mts_import_report_t *rep) {
+    memset(im, 0, sizeof *im);
+    im->s = s;
+    im->path = path;
+    im->err = err;
+    im->rep = rep;
+    memset(rep, 0, sizeof *rep);
+    int rc = reader_open(&im->r, path);
+    if (rc == MTS_EIO) return fail(im, MTS_EIO, "cannot open: %s", strerror(errno));
+    if (rc) return fail(im, rc, "out of memory");
+    do {
+        rc = reader_next(&im->r);
+    } while (rc == 1 && record_blank(&im->r));
+    if (rc == MTS_EIO) return fail(im, rc, "read error: %s", strerror(im->r.ioerr));
+    if (rc < 0) return fail(im, rc, "out of memory");
+    if (rc == 0) return fail(im, MTS_EPARSE, "empty file (expected a header row naming the columns)");
+    size_t hl = 0;
+    for (int i = 0; i < im->r.nf && hl < sizeof im->header - 1; i++)
+        hl += (size_t)snprintf(im->header + hl, sizeof im->header - hl, "%s%s", i ? "," : "", im->r.fld[i]);
+    im->ncols = im->r.nf;
+    im->tcol = -1;
+    for (size_t k = 0; k < sizeof time_cols / sizeof *time_cols && im->tcol < 0; k++)
+        im->tcol = col_find(&im->r, time_cols[k]);
+    if (im->tcol < 0)
+        return fail(im, MTS_EPARSE, "no time column (expected one of timestamp, open_time, date, "
+                                    "observation_date, ts, time; header: %s)", im->header);
+    snprintf(im->timecol, sizeof im->timecol, "%s", im->r.fld[im->tcol]);
+    return 0;
+}
+
+static void import_end(import_t *im) {
+    reader_close(&im->r);
+    tsset_free(&im->seen);
+}
+
+/* Common row checks: field count and time. 0 ok, 1 rejected/blank. */
+static int row_time(import_t *im, int64_t *t) {
+    reader_t *r = &im->r;
+    if (r->malformed) {
+        reject(im, "malformed quoted field");
+        return 1;
+    }
+    if (r->nf != im->ncols) {
+        reject(im, "expected %d fields, got %d", im->ncols, r->nf);
+        return 1;
+    }
+    const char *tf = r->fld[im->tcol];
+    size_t tl = r->flen[im->tcol];
+    if (mts_time_parse(tf, tl, t)) {
+        reject(im, "bad time '%.*s' in column %s", (int)(tl < SHOW ? tl : SHOW), tf, im->timecol);
+        return 1;
+    }
+    return 0;
+}
+
+/* Parses field c named `name`; reports and returns nonzero when it is not a finite number. */
+static int field_num(import_t *im, int c, const char *name, double *v) {
+    const char *f = im->r.fld[c];
+    size_t l = im->r.flen[c];
+    int w = (int)(l < SHOW ? l : SHOW);
+    switch (parse_num(f, l, v)) {
+    case NUM_OK: return 0;
+    case NUM_EMPTY: reject(im, "%s is empty", name); break;
+    case NUM_BAD: reject(im, "%s is not a number: '%.*s'", name, w, f); break;
+    default: reject(im, "%s is not finite: '%.*s'", name, w, f); break;
+    }
+    return 1;
+}
+
+int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
+                         FILE *err, mts_import_report_t *rep) {
+    mts_import_report_t rep0;
+    if (!rep) rep = &rep0;
+    memset(rep, 0, sizeof *rep);
+    if (!s || !path || !asset || !*asset) {
+        if (s) mts_store_set_error(s, "import: missing file or asset name");
+        return MTS_EINVAL;
+    }
+    import_t im;
+    mts_bars_t b = {0};
+    int rc = import_begin(&im, s, path, err, rep);
+    if (rc) goto out;
+
+    static const char *const names[5] = {"open", "high", "low", "close", "volume"};
+    int col[5];
+    for (int k = 0; k < 5; k++) {
+        col[k] = col_find(&im.r, names[k]);
+        if (col[k] < 0) {
+            rc = fail(&im, MTS_EPARSE, "missing column '%s' (header: %s)", names[k], im.header);
+            goto out;
+        }
+    }
+    if (mts_bars_reserve(&b, BATCH)) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+
+    reader_t *r = &im.r;
+    while ((rc = reader_next(r)) == 1) {
+        rep->rows_read++;
+        if (record_blank(r)) { rep->rows_blank++; continue; }
+        int64_t t;
+        if (row_time(&im, &t)) continue;
+        double v[5];
+        int bad = 0;
+        for (int k = 0; k < 5 && !bad; k++) bad = field_num(&im, col[k], names[k], &v[k]);
+        if (bad) continue;
+        double o = v[0], h = v[1], l = v[2], c = v[3], vol = v[4];
+        /* the message quotes the fields as written */
+#define FLD(k) (int)(r->flen[col[k]] < SHOW ? r->flen[col[k]] : SHOW), r->fld[col[k]]
+        int k0;
+        for (k0 = 0; k0 < 4 && v[k0] > 0; k0++) {}
+        if (k0 < 4) { reject(&im, "%s must be > 0, got %.*s", names[k0], FLD(k0)); continue; }
+        if (vol < 0) { reject(&im, "volume must be >= 0, got %.*s", FLD(4)); continue; }
+        int kmax = o >= c ? 0 : 3, kmin = o <= c ? 0 : 3;
+        if (h < v[kmax]) { reject(&im, "high %.*s < max(open, close) %.*s", FLD(1), FLD(kmax)); continue; }
+        if (l > v[kmin]) { reject(&im, "low %.*s > min(open, close) %.*s", FLD(2), FLD(kmin)); continue; }
+#undef FLD
+        int64_t first = tsset_add(&im.seen, t, r->rec_line);
+        if (first == MTS_ENOMEM) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+        if (first > 0) {
+            char iso[32];
+            mts_time_format_iso(t, iso);
+            reject(&im, "duplicate time %s (first at line %lld)", iso, (long long)first);
+            continue;
+        }
+        int64_t i = b.n++;
+        b.ts[i] = t;
+        b.open[i] = o;
+        b.high[i] = h;
+        b.low[i] = l;
+        b.close[i] = c;
+        b.volume[i] = vol;
+        rep->rows_ok++;
+        if (b.n == BATCH) {
+            if (mts_store_upsert_ohlcv(s, asset, &b)) {
+                rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
+                goto out;
+            }
+            b.n = 0;
+        }
+    }
+    if (rc < 0) {
+        rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
+        goto out;
+    }
+    if (b.n && mts_store_upsert_ohlcv(s, asset, &b)) {
+        rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
+        goto out;
+    }
+    rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
+out:
+    import_end(&im);
+    mts_bars_free(&b);
+    return rc;
+}
+
+int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator,
+                         const char *column, FILE *err, mts_import_report_t *rep) {
+    mts_import_report_t rep0;
+    if (!rep) rep = &rep0;
+    memset(rep, 0, sizeof *rep);
+    if (!s || !path || !indicator || !*indicator) {
+        if (s) mts_store_set_error(s, "import: missing file or indicator name");
+        return MTS_EINVAL;
+    }
+    import_t im;
+    int64_t *bts = NULL;
+    double *bv = NULL;
+    int rc = import_begin(&im, s, path, err, rep);
+    if (rc) goto out;
+
+    reader_t *r = &im.r;
+    int vcol;
+    if (column && *column) {
+        vcol = col_find(r, column);
+        if (vcol < 0) {
+            rc = fail(&im, MTS_EPARSE, "no column '%s' (header: %s)", column, im.header);
+            goto out;
+        }
+    } else {
+        vcol = col_find(r, "value");
+        if (vcol < 0) vcol = col_find(r, indicator);
+        if (vcol < 0) vcol = col_find(r, "close");
+        if (vcol < 0) {
+            rc = fail(&im, MTS_EPARSE, "no value column (looked for value, %s, close; name one with "
+                                       "--column; header: %s)", indicator, im.header);
+            goto out;
+        }
+    }
+    if (vcol == im.tcol) {
+        rc = fail(&im, MTS_EPARSE, "the value column '%s' is the time column", r->fld[vcol]);
+        goto out;
+    }
+    char vname[64];
+    snprintf(vname, sizeof vname, "%s", r->fld[vcol]);
+    bts = mts_malloc(BATCH * sizeof *bts);
+    bv = mts_malloc(BATCH * sizeof *bv);
+    if (!bts || !bv) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+    int64_t n = 0;
+
+    while ((rc = reader_next(r)) == 1) {
+        rep->rows_read++;
+        if (record_blank(r)) { rep->rows_blank++; continue; }
+        int64_t t;
+        if (row_time(&im, &t)) continue;
+        t = mts_time_day(t);          /* a time of day is dropped: macro rows are dates */
+        const char *f = r->fld[vcol];
+        size_t l = r->flen[vcol];
+        if (l == 0 || (l == 1 && f[0] == '.')) { rep->rows_blank++; continue; }
+        double v;
+        if (field_num(&im, vcol, vname, &v)) continue;
+        int64_t first = tsset_add(&im.seen, t, r->rec_line);
+        if (first == MTS_ENOMEM) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+        if (first > 0) {
+            char d[16];
+            mts_time_format_date(t, d);
+            reject(&im, "duplicate date %s (first at line %lld)", d, (long long)first);
+            continue;
+        }
+        bts[n] = t;
+        bv[n] = v;
+        n++;
+        rep->rows_ok++;
+        if (n == BATCH) {
+            if (mts_store_upsert_macro(s, indicator, bts, bv, NULL, n)) {
+                rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
+                goto out;
+            }
+            n = 0;
+        }
+    }
+    if (rc < 0) {
+        rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
+        goto out;
+    }
+    if (n && mts_store_upsert_macro(s, indicator, bts, bv, NULL, n)) {
+        rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
+        goto out;
+    }
+    rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
+out:
+    import_end(&im);
+    mts_free(bts);
+    mts_free(bv);
+    return rc;
+}
+
+/* ---- export ---- */
+
+static void put_text(FILE *out, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, out); return; }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static int export_finish(mts_store_t *s, sqlite3_stmt *st, int rc, FILE *out, const char *what) {
+    int ret = 0;
+    if (rc != SQLITE_DONE) ret = mts_store_db_error(s, what);
+    sqlite3_finalize(st);
+    if (!ret && (fflush(out) || ferror(out))) {
+        mts_store_set_error(s, "%s: write error: %s", what, strerror(errno));
+        ret = MTS_EIO;
+    }
+    return ret;
+}
+
+int mts_csv_export_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, FILE *out) {
+    if (!s || !asset || !out) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(mts_store_db(s),
+                           "SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv"
+                           " WHERE cryptocurrency = ?1 AND timestamp >= ?2 AND timestamp <= ?3"
+                           " ORDER BY timestamp", -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "export_ohlcv");
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    fputs("timestamp,date,open,high,low,close,volume\n", out);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t = sqlite3_column_int64(st, 0);
+        char iso[32], num[5][40];
+        mts_time_format_iso(t, iso);
+        for (int k = 0; k < 5; k++) fmt_double(num[k], sqlite3_column_double(st, k + 1));
+        fprintf(out, "%s,%.10s,%s,%s,%s,%s,%s\n", iso, iso, num[0], num[1], num[2], num[3], num[4]);
+    }
+    return export_finish(s, st, rc, out, "export_ohlcv");
+}
+
+int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, FILE *out) {
+    if (!s || !indicator || !out) return MTS_EINVAL;
+    char lo[16], hi[16];
+    mts_store_macro_range(from, to, lo, hi);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(mts_store_db(s),
+                           "SELECT date, value, is_interpolated, is_forward_filled FROM macro_indicators"
+                           " WHERE indicator = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+                           -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "export_macro");
+    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+    fputs("date,value,is_interpolated,is_forward_filled\n", out);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char num[40];
+        fmt_double(num, sqlite3_column_double(st, 1));
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        fprintf(out, "%s,%s,%d,%d\n", d ? d : "", num, sqlite3_column_int(st, 2) != 0,
+                sqlite3_column_int(st, 3) != 0);
+    }
+    return export_finish(s, st, rc, out, "export_macro");
+}
+
+int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out) {
+    static const char *const tables[] = {"crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results"};
+    if (!s || !table || !out) return MTS_EINVAL;
+    const char *name = NULL;
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        if (!strcmp(table, tables[i])) name = tables[i];
+    if (!name) {
+        mts_store_set_error(s, "unknown table '%s' (one of crypto_ohlcv, macro_indicators, "
+                               "signal_history, backtest_results)", table);
+        return MTS_EINVAL;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY id", name);   /* name is from the list */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(mts_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "export_table");
+    int nc = sqlite3_column_count(st);
+    for (int c = 0; c < nc; c++) {
+        if (c) fputc(',', out);
+        put_text(out, sqlite3_column_name(st, c));
+    }
+    fputc('\n', out);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < nc; c++) {
+            if (c) fputc(',', out);
+            switch (sqlite3_column_type(st, c)) {
+            case SQLITE_NULL: break;
+            case SQLITE_INTEGER: fprintf(out, "%lld", (long long)sqlite3_column_int64(st, c)); break;
+            case SQLITE_FLOAT: {
+                char num[40];
+                fmt_double(num, sqlite3_column_double(st, c));
+                fputs(num, out);
+                break;
+            }
+            default: {
+                const char *t = (const char *)sqlite3_column_text(st, c);
+                put_text(out, t ? t : "");
+            }
+            }
+        }
+        fputc('\n', out);
+    }
+    return export_finish(s, st, rc, out, "export_table");
+}

@@ -1,0 +1,688 @@
+/* store.c — the SQLite store (see store.h): one connection in WAL mode,
+ * migrations keyed by PRAGMA user_version, statements prepared once per
+ * handle, one transaction per batch.
+ *
+ * A handle is used by one thread at a time (its prepared statements are
+ * shared state), so the connection is opened with SQLITE_OPEN_NOMUTEX.
+ *
+ * Invariants: after mts_store_open succeeds every stmt[] is prepared and
+ * user_version == N_MIGRATIONS; no transaction is left open when a public
+ * function returns. */
+#include "store/store.h"
+#include "store/store_internal.h"
+#include "util/timeutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- schema: migrations[i] takes user_version i to i+1. Append only. ---- */
+static const char *const migrations[] = {
+    /* 1: the four tables of the reference architecture (backtest_results extended) */
+    "CREATE TABLE IF NOT EXISTS crypto_ohlcv ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  cryptocurrency TEXT NOT NULL,"
+    "  timestamp INTEGER NOT NULL,"
+    "  date_str TEXT NOT NULL,"
+    "  open REAL NOT NULL,"
+    "  high REAL NOT NULL,"
+    "  low REAL NOT NULL,"
+    "  close REAL NOT NULL,"
+    "  volume REAL NOT NULL,"
+    "  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
+    "  UNIQUE(cryptocurrency, timestamp));"
+    "CREATE TABLE IF NOT EXISTS macro_indicators ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  indicator TEXT NOT NULL,"
+    "  date TEXT NOT NULL,"
+    "  value REAL NOT NULL,"
+    "  is_interpolated BOOLEAN DEFAULT 0,"
+    "  is_forward_filled BOOLEAN DEFAULT 0,"
+    "  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
+    "  UNIQUE(indicator, date));"
+    "CREATE TABLE IF NOT EXISTS signal_history ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  asset TEXT NOT NULL,"
+    "  signal_type TEXT NOT NULL,"
+    "  timestamp INTEGER NOT NULL,"
+    "  price REAL NOT NULL,"
+    "  strategy_name TEXT NOT NULL,"
+    "  confidence REAL NOT NULL,"
+    "  position_size REAL,"
+    "  stop_loss REAL,"
+    "  take_profit REAL,"
+    "  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);"
+    "CREATE INDEX IF NOT EXISTS idx_signal_history_strategy_asset_ts"
+    "  ON signal_history(strategy_name, asset, timestamp);"
+    "CREATE TABLE IF NOT EXISTS backtest_results ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  strategy_name TEXT NOT NULL,"
+    "  start_date TEXT NOT NULL,"
+    "  end_date TEXT NOT NULL,"
+    "  initial_capital REAL NOT NULL,"
+    "  final_value REAL NOT NULL,"
+    "  total_return REAL NOT NULL,"
+    "  sharpe_ratio REAL,"
+    "  max_drawdown REAL,"
+    "  trade_count INTEGER,"
+    "  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
+    "  assets TEXT,"
+    "  annualized_return REAL,"
+    "  volatility REAL,"
+    "  calmar_ratio REAL,"
+    "  win_rate REAL,"
+    "  profit_factor REAL,"
+    "  commission_bps REAL,"
+    "  slippage_bps REAL,"
+    "  parameters TEXT);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---- statements, prepared once per handle ---- */
+enum {
+    ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+    ST_UPSERT_OHLCV, ST_UPSERT_OHLCV_MULTI, ST_LOAD_OHLCV, ST_COUNT_OHLCV,
+    ST_UPSERT_MACRO, ST_LOAD_MACRO, ST_COUNT_MACRO,
+    ST_INSERT_SIGNAL, ST_INSERT_BACKTEST,
+    ST_COUNT
+};
+
+/* Rows per multi-row upsert statement: one statement for 50 rows runs about
+ * twice as fast as 50 statements (measured: 450k -> 950k rows/s). */
+#define OHLCV_MULTI 50
+
+#define UPSERT_OHLCV_HEAD \
+    "INSERT INTO crypto_ohlcv(cryptocurrency, timestamp, date_str, open, high, low, close, volume) VALUES"
+#define UPSERT_OHLCV_TAIL \
+    " ON CONFLICT(cryptocurrency, timestamp) DO UPDATE SET" \
+    "  date_str = excluded.date_str, open = excluded.open, high = excluded.high," \
+    "  low = excluded.low, close = excluded.close, volume = excluded.volume" \
+    " WHERE open IS NOT excluded.open OR high IS NOT excluded.high OR low IS NOT excluded.low" \
+    "  OR close IS NOT excluded.close OR volume IS NOT excluded.volume" \
+    "  OR date_str IS NOT excluded.date_str"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_UPSERT_OHLCV] = UPSERT_OHLCV_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" UPSERT_OHLCV_TAIL,
+    [ST_UPSERT_OHLCV_MULTI] = NULL,   /* built by multi_sql() */
+    [ST_LOAD_OHLCV] =
+        "SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv"
+        " WHERE cryptocurrency = ?1 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp",
+    [ST_COUNT_OHLCV] = "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1",
+    /* An original observation (both flags 0) is never replaced by a filled one. */
+    [ST_UPSERT_MACRO] =
+        "INSERT INTO macro_indicators(indicator, date, value, is_interpolated, is_forward_filled)"
+        " VALUES(?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT(indicator, date) DO UPDATE SET"
+        "  value = excluded.value, is_interpolated = excluded.is_interpolated,"
+        "  is_forward_filled = excluded.is_forward_filled"
+        " WHERE NOT (macro_indicators.is_interpolated = 0 AND macro_indicators.is_forward_filled = 0"
+        "            AND (excluded.is_interpolated <> 0 OR excluded.is_forward_filled <> 0))",
+    [ST_LOAD_MACRO] =
+        "SELECT date, value FROM macro_indicators"
+        " WHERE indicator = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+    [ST_COUNT_MACRO] = "SELECT COUNT(*) FROM macro_indicators WHERE indicator = ?1",
+    [ST_INSERT_SIGNAL] =
+        "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name, confidence,"
+        " position_size, stop_loss, take_profit) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_INSERT_BACKTEST] =
+        "INSERT INTO backtest_results(strategy_name, start_date, end_date, initial_capital,"
+        " final_value, total_return, sharpe_ratio, max_drawdown, trade_count, assets,"
+        " annualized_return, volatility, calmar_ratio, win_rate, profit_factor, commission_bps,"
+        " slippage_bps, parameters)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+};
+
+struct mts_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[ST_COUNT];
+    char err[512];
+};
+
+/* The message of the last mts_store_open that failed in this thread, for
+ * mts_store_errmsg(NULL). */
+static _Thread_local char open_err[512];
+
+/* ---- errors ---- */
+
+void mts_store_set_error(mts_store_t *s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s ? s->err : open_err, sizeof open_err, fmt, ap);
+    va_end(ap);
+}
+
+int mts_store_db_error(mts_store_t *s, const char *what) {
+    mts_store_set_error(s, "%s: %s", what, s && s->db ? sqlite3_errmsg(s->db) : "no connection");
+    return MTS_EDB;
+}
+
+const char *mts_store_errmsg(const mts_store_t *s) {
+    if (!s) return open_err[0] ? open_err : "no store";
+    return s->err[0] ? s->err : "no error";
+}
+
+sqlite3 *mts_store_db(mts_store_t *s) { return s ? s->db : NULL; }
+
+/* ---- open / migrate / close ---- */
+
+static int exec(mts_store_t *s, const char *sql, const char *what) {
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        mts_store_set_error(s, "%s: %s", what, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return MTS_EDB;
+    }
+    return 0;
+}
+
+static int query_int(mts_store_t *s, const char *sql, int64_t *out) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        mts_store_db_error(s, sql);
+        sqlite3_finalize(st);
+        return MTS_EDB;
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int migrate(mts_store_t *s) {
+    int64_t v;
+    if (query_int(s, "PRAGMA user_version", &v)) return MTS_EDB;
+    if (v == N_MIGRATIONS) return 0;
+    if (v > N_MIGRATIONS) {
+        mts_store_set_error(s, "%s: schema version %lld is newer than this mts understands (%d); "
+                               "upgrade mts or use another database",
+                            s->path, (long long)v, N_MIGRATIONS);
+        return MTS_EDB;
+    }
+    /* Re-read inside the write transaction: another process may have migrated. */
+    if (exec(s, "BEGIN IMMEDIATE", "migrate")) return MTS_EDB;
+    if (query_int(s, "PRAGMA user_version", &v)) goto fail;
+    for (; v < N_MIGRATIONS; v++) {
+        char what[64], pragma[64];
+        snprintf(what, sizeof what, "migration %lld", (long long)v + 1);
+        if (exec(s, migrations[v], what)) goto fail;
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld", (long long)v + 1);
+        if (exec(s, pragma, what)) goto fail;
+    }
+    if (exec(s, "COMMIT", "migrate")) goto fail;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return MTS_EDB;
+}
+
+/* The OHLCV upsert with OHLCV_MULTI rows: ?1 is the asset, row r uses
+ * ?(7r+2) .. ?(7r+8) for timestamp, date_str, open, high, low, close, volume. */
+static const char *multi_sql(char *buf, size_t cap) {
+    size_t n = (size_t)snprintf(buf, cap, "%s", UPSERT_OHLCV_HEAD);
+    for (int r = 0; r < OHLCV_MULTI && n < cap; r++) {
+        int b = 7 * r + 2;
+        n += (size_t)snprintf(buf + n, cap - n, "%s(?1,?%d,?%d,?%d,?%d,?%d,?%d,?%d)", r ? "," : "",
+                              b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
+    }
+    if (n < cap) snprintf(buf + n, cap - n, "%s", UPSERT_OHLCV_TAIL);
+    return buf;
+}
+
+int mts_store_open(const char *path, mts_store_t **out) {
+    if (out) *out = NULL;
+    open_err[0] = '\0';
+    if (!path || !out) {
+        mts_store_set_error(NULL, "mts_store_open: no path");
+        return MTS_EINVAL;
+    }
+    mts_store_t *s = mts_calloc(1, sizeof *s);
+    if (!s || !(s->path = mts_strdup(path))) {
+        mts_free(s);
+        mts_store_set_error(NULL, "%s: out of memory", path);
+        return MTS_ENOMEM;
+    }
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        mts_store_set_error(s, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, 5000);
+    /* journal_mode=WAL touches the file first: a directory that is missing or
+     * a file that is not a database fails here. */
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        mts_store_set_error(s, "%s: %s", path, sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        goto fail;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    int wal_ok = mode && (!strcmp(mode, "wal") || !strcmp(mode, "memory"));
+    if (!wal_ok) {
+        mts_store_set_error(s, "%s: cannot switch to WAL mode (journal_mode is %s)", path, mode ? mode : "?");
+        sqlite3_finalize(st);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    if (exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", path)) goto fail;
+    if (migrate(s)) goto fail;
+    for (int i = 0; i < ST_COUNT; i++) {
+        char multi[4096];
+        const char *sql = stmt_sql[i];
+        if (i == ST_UPSERT_OHLCV_MULTI) sql = multi_sql(multi, sizeof multi);
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
+            mts_store_db_error(s, "prepare");
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    snprintf(open_err, sizeof open_err, "%s", s->err);
+    mts_store_close(s);
+    return MTS_EDB;
+}
+
+void mts_store_close(mts_store_t *s) {
+    if (!s) return;
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->stmt[i]);
+    sqlite3_close_v2(s->db);
+    mts_free(s->path);
+    mts_free(s);
+}
+
+int mts_store_schema_version(mts_store_t *s) {
+    int64_t v;
+    if (!s) return MTS_EINVAL;
+    if (query_int(s, "PRAGMA user_version", &v)) return MTS_EDB;
+    return (int)v;
+}
+
+/* ---- transactions ---- */
+
+static int step_done(mts_store_t *s, sqlite3_stmt *st, const char *what) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return mts_store_db_error(s, what);
+    return 0;
+}
+
+static int tx_begin(mts_store_t *s) { return step_done(s, s->stmt[ST_BEGIN], "begin"); }
+static int tx_commit(mts_store_t *s) { return step_done(s, s->stmt[ST_COMMIT], "commit"); }
+static void tx_rollback(mts_store_t *s) {
+    if (!sqlite3_get_autocommit(s->db)) {
+        sqlite3_step(s->stmt[ST_ROLLBACK]);
+        sqlite3_reset(s->stmt[ST_ROLLBACK]);
+    }
+}
+
+/* Binds a double, or NULL when it is NaN/inf. */
+static int bind_opt(sqlite3_stmt *st, int i, double v) {
+    return isfinite(v) ? sqlite3_bind_double(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static int bind_opt_text(sqlite3_stmt *st, int i, const char *v) {
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* ---- OHLCV ---- */
+
+/* Rows [i0, i1) one statement each; names the failing row. */
+static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const mts_bars_t *bars, int64_t i0, int64_t i1) {
+    sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    char date[16];
+    int ret = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        mts_time_format_date(bars->ts[i], date);
+        sqlite3_bind_int64(st, 2, bars->ts[i]);
+        sqlite3_bind_text(st, 3, date, 10, SQLITE_STATIC);
+        sqlite3_bind_double(st, 4, bars->open[i]);     /* NaN binds NULL: NOT NULL rejects it */
+        sqlite3_bind_double(st, 5, bars->high[i]);
+        sqlite3_bind_double(st, 6, bars->low[i]);
+        sqlite3_bind_double(st, 7, bars->close[i]);
+        sqlite3_bind_double(st, 8, bars->volume[i]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            char iso[32];
+            mts_time_format_iso(bars->ts[i], iso);
+            mts_store_set_error(s, "upsert_ohlcv %s %s: %s", asset, iso, sqlite3_errmsg(s->db));
+            ret = MTS_EDB;
+            break;
+        }
+    }
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars) {
+    if (!s || !asset || !bars) {
+        if (s) mts_store_set_error(s, "upsert_ohlcv: missing argument");
+        return MTS_EINVAL;
+    }
+    if (bars->n <= 0) return 0;
+    if (tx_begin(s)) return MTS_EDB;
+    sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV_MULTI];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    char date[OHLCV_MULTI][16];
+    int64_t i = 0;
+    for (; i + OHLCV_MULTI <= bars->n; i += OHLCV_MULTI) {
+        for (int r = 0; r < OHLCV_MULTI; r++) {
+            int64_t k = i + r;
+            int b = 7 * r + 2;
+            mts_time_format_date(bars->ts[k], date[r]);
+            sqlite3_bind_int64(st, b, bars->ts[k]);
+            sqlite3_bind_text(st, b + 1, date[r], 10, SQLITE_STATIC);
+            sqlite3_bind_double(st, b + 2, bars->open[k]);
+            sqlite3_bind_double(st, b + 3, bars->high[k]);
+            sqlite3_bind_double(st, b + 4, bars->low[k]);
+            sqlite3_bind_double(st, b + 5, bars->close[k]);
+            sqlite3_bind_double(st, b + 6, bars->volume[k]);
+        }
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            /* The failed statement was undone; the transaction is still open
+             * unless SQLite ended it (e.g. SQLITE_FULL). Redo the chunk a row
+             * at a time to name the row that fails. */
+            int ok = !sqlite3_get_autocommit(s->db) && upsert_ohlcv_rows(s, asset, bars, i, i + OHLCV_MULTI) == 0;
+            if (!ok) {
+                if (sqlite3_get_autocommit(s->db))
+                    mts_store_set_error(s, "upsert_ohlcv %s: %s", asset, sqlite3_errmsg(s->db));
+                sqlite3_clear_bindings(st);
+                tx_rollback(s);
+                return MTS_EDB;
+            }
+        }
+    }
+    sqlite3_clear_bindings(st);
+    if (i < bars->n && upsert_ohlcv_rows(s, asset, bars, i, bars->n)) {
+        tx_rollback(s);
+        return MTS_EDB;
+    }
+    if (tx_commit(s)) { tx_rollback(s); return MTS_EDB; }
+    return 0;
+}
+
+int mts_bars_reserve(mts_bars_t *b, int64_t cap) {
+    if (!b || cap < 0) return MTS_EINVAL;
+    if (cap <= b->cap) return 0;
+    /* Each array is grown in turn; b->cap only moves once all of them are
+     * large enough, so a failure leaves a consistent (smaller) struct. */
+    int64_t **ip = &b->ts;
+    double **dp[5] = {&b->open, &b->high, &b->low, &b->close, &b->volume};
+    void *np = mts_realloc(*ip, (size_t)cap * sizeof **ip);
+    if (!np) return MTS_ENOMEM;
+    *ip = np;
+    for (int k = 0; k < 5; k++) {
+        np = mts_realloc(*dp[k], (size_t)cap * sizeof **dp[k]);
+        if (!np) return MTS_ENOMEM;
+        *dp[k] = np;
+    }
+    b->cap = cap;
+    return 0;
+}
+
+int mts_series_reserve(mts_series_t *sr, int64_t cap) {
+    if (!sr || cap < 0) return MTS_EINVAL;
+    if (cap <= sr->cap) return 0;
+    void *np = mts_realloc(sr->ts, (size_t)cap * sizeof *sr->ts);
+    if (!np) return MTS_ENOMEM;
+    sr->ts = np;
+    np = mts_realloc(sr->v, (size_t)cap * sizeof *sr->v);
+    if (!np) return MTS_ENOMEM;
+    sr->v = np;
+    sr->cap = cap;
+    return 0;
+}
+
+void mts_bars_free(mts_bars_t *b) {
+    if (!b) return;
+    mts_free(b->ts);
+    mts_free(b->open);
+    mts_free(b->high);
+    mts_free(b->low);
+    mts_free(b->close);
+    mts_free(b->volume);
+    memset(b, 0, sizeof *b);
+}
+
+void mts_series_free(mts_series_t *sr) {
+    if (!sr) return;
+    mts_free(sr->ts);
+    mts_free(sr->v);
+    memset(sr, 0, sizeof *sr);
+}
+
+static int64_t next_cap(int64_t cap) { return cap < 256 ? 256 : cap * 2; }
+
+int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out) {
+    if (!s || !asset || !out) {
+        if (s) mts_store_set_error(s, "load_ohlcv: missing argument");
+        return MTS_EINVAL;
+    }
+    sqlite3_stmt *st = s->stmt[ST_LOAD_OHLCV];
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    out->n = 0;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == out->cap && mts_bars_reserve(out, next_cap(out->cap))) {
+            mts_store_set_error(s, "load_ohlcv %s: out of memory", asset);
+            ret = MTS_ENOMEM;
+            break;
+        }
+        int64_t i = out->n++;
+        out->ts[i] = sqlite3_column_int64(st, 0);
+        out->open[i] = sqlite3_column_double(st, 1);
+        out->high[i] = sqlite3_column_double(st, 2);
+        out->low[i] = sqlite3_column_double(st, 3);
+        out->close[i] = sqlite3_column_double(st, 4);
+        out->volume[i] = sqlite3_column_double(st, 5);
+    }
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_ohlcv");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+static int count_rows(mts_store_t *s, int which, const char *key, int64_t *n, const char *what) {
+    if (!s || !key || !n) {
+        if (s) mts_store_set_error(s, "%s: missing argument", what);
+        return MTS_EINVAL;
+    }
+    sqlite3_stmt *st = s->stmt[which];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+    else ret = mts_store_db_error(s, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n) {
+    return count_rows(s, ST_COUNT_OHLCV, asset, n, "count_ohlcv");
+}
+
+/* ---- macro ---- */
+
+int mts_store_upsert_macro(mts_store_t *s, const char *indicator, const int64_t *ts,
+                           const double *v, const uint8_t *flags, int64_t n) {
+    if (!s || !indicator || (n > 0 && (!ts || !v))) {
+        if (s) mts_store_set_error(s, "upsert_macro: missing argument");
+        return MTS_EINVAL;
+    }
+    if (n <= 0) return 0;
+    sqlite3_stmt *st = s->stmt[ST_UPSERT_MACRO];
+    if (tx_begin(s)) return MTS_EDB;
+    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
+    char date[16];
+    for (int64_t i = 0; i < n; i++) {
+        mts_time_format_date(ts[i], date);
+        uint8_t f = flags ? flags[i] : 0;
+        sqlite3_bind_text(st, 2, date, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 3, v[i]);
+        sqlite3_bind_int(st, 4, (f & 1) != 0);
+        sqlite3_bind_int(st, 5, (f & 2) != 0);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            mts_store_set_error(s, "upsert_macro %s %s: %s", indicator, date, sqlite3_errmsg(s->db));
+            sqlite3_clear_bindings(st);
+            tx_rollback(s);
+            return MTS_EDB;
+        }
+    }
+    sqlite3_clear_bindings(st);
+    if (tx_commit(s)) { tx_rollback(s); return MTS_EDB; }
+    return 0;
+}
+
+/* Dates bounding [from, to]: first midnight >= from, last midnight <= to,
+ * clamped to years 0000..9999 (dates are compared as text). */
+void mts_store_macro_range(int64_t from, int64_t to, char lo[16], char hi[16]) {
+    const int64_t min_t = -62167219200LL;    /* 0000-01-01 */
+    const int64_t max_t = 253402214400LL;    /* 9999-12-31 */
+    if (from < min_t) from = min_t;
+    if (from > max_t) from = max_t + 86400;
+    if (to > max_t + 86399) to = max_t + 86399;
+    if (to < min_t) to = min_t - 1;
+    int64_t d0 = mts_time_day(from);
+    if (d0 < from) d0 += 86400;
+    int64_t d1 = mts_time_day(to);
+    if (d0 > max_t) { strcpy(lo, "~"); } else mts_time_format_date(d0, lo);
+    if (d1 < min_t) { strcpy(hi, ""); } else mts_time_format_date(d1, hi);
+}
+
+int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out) {
+    if (!s || !indicator || !out) {
+        if (s) mts_store_set_error(s, "load_macro: missing argument");
+        return MTS_EINVAL;
+    }
+    char lo[16], hi[16];
+    mts_store_macro_range(from, to, lo, hi);
+    sqlite3_stmt *st = s->stmt[ST_LOAD_MACRO];
+    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+    out->n = 0;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        int64_t t;
+        if (!d || mts_time_parse(d, (size_t)sqlite3_column_bytes(st, 0), &t)) {
+            mts_store_set_error(s, "load_macro %s: bad date '%s' in the database", indicator, d ? d : "");
+            ret = MTS_EPARSE;
+            break;
+        }
+        if (out->n == out->cap && mts_series_reserve(out, next_cap(out->cap))) {
+            mts_store_set_error(s, "load_macro %s: out of memory", indicator);
+            ret = MTS_ENOMEM;
+            break;
+        }
+        out->ts[out->n] = t;
+        out->v[out->n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+        out->n++;
+    }
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_macro");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int mts_store_count_macro(mts_store_t *s, const char *indicator, int64_t *n) {
+    return count_rows(s, ST_COUNT_MACRO, indicator, n, "count_macro");
+}
+
+/* ---- signals and backtests ---- */
+
+int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
+    if (!s || (n > 0 && !rows)) {
+        if (s) mts_store_set_error(s, "insert_signals: missing argument");
+        return MTS_EINVAL;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const mts_signal_row_t *r = &rows[i];
+        const char *bad = !r->asset ? "asset is missing" : !r->strategy_name ? "strategy_name is missing"
+                        : !r->signal_type ? "signal_type is missing" : !isfinite(r->price) ? "price is not finite"
+                        : !isfinite(r->confidence) ? "confidence is not finite" : NULL;
+        if (bad) {
+            mts_store_set_error(s, "insert_signals: row %lld: %s", (long long)i, bad);
+            return MTS_EINVAL;
+        }
+    }
+    if (n <= 0) return 0;
+    sqlite3_stmt *st = s->stmt[ST_INSERT_SIGNAL];
+    if (tx_begin(s)) return MTS_EDB;
+    for (int64_t i = 0; i < n; i++) {
+        const mts_signal_row_t *r = &rows[i];
+        sqlite3_bind_text(st, 1, r->asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->signal_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->ts);
+        sqlite3_bind_double(st, 4, r->price);
+        sqlite3_bind_text(st, 5, r->strategy_name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, r->confidence);
+        bind_opt(st, 7, r->position_size);
+        bind_opt(st, 8, r->stop_loss);
+        bind_opt(st, 9, r->take_profit);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            mts_store_set_error(s, "insert_signals: row %lld: %s", (long long)i, sqlite3_errmsg(s->db));
+            sqlite3_clear_bindings(st);
+            tx_rollback(s);
+            return MTS_EDB;
+        }
+    }
+    sqlite3_clear_bindings(st);
+    if (tx_commit(s)) { tx_rollback(s); return MTS_EDB; }
+    return 0;
+}
+
+int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *r, int64_t *id_out) {
+    if (!s || !r) return MTS_EINVAL;
+    const char *bad = !r->strategy_name ? "strategy_name is missing" : !r->start_date ? "start_date is missing"
+                    : !r->end_date ? "end_date is missing" : !isfinite(r->initial_capital) ? "initial_capital is not finite"
+                    : !isfinite(r->final_value) ? "final_value is not finite"
+                    : !isfinite(r->total_return) ? "total_return is not finite" : NULL;
+    if (bad) {
+        mts_store_set_error(s, "insert_backtest: %s", bad);
+        return MTS_EINVAL;
+    }
+    sqlite3_stmt *st = s->stmt[ST_INSERT_BACKTEST];
+    sqlite3_bind_text(st, 1, r->strategy_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->start_date, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->end_date, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 4, r->initial_capital);
+    sqlite3_bind_double(st, 5, r->final_value);
+    sqlite3_bind_double(st, 6, r->total_return);
+    bind_opt(st, 7, r->sharpe_ratio);
+    bind_opt(st, 8, r->max_drawdown);
+    sqlite3_bind_int64(st, 9, r->trade_count);
+    bind_opt_text(st, 10, r->assets);
+    bind_opt(st, 11, r->annualized_return);
+    bind_opt(st, 12, r->volatility);
+    bind_opt(st, 13, r->calmar_ratio);
+    bind_opt(st, 14, r->win_rate);
+    bind_opt(st, 15, r->profit_factor);
+    bind_opt(st, 16, r->commission_bps);
+    bind_opt(st, 17, r->slippage_bps);
+    bind_opt_text(st, 18, r->parameters_json);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) return mts_store_db_error(s, "insert_backtest");
+    if (id_out) *id_out = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}

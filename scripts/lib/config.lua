@@ -1,0 +1,282 @@
+-- config.lua — strategy parameters: defaults from get_parameters(), values
+-- from config/strategies/<name>.json, overrides from --param KEY=VALUE; type
+-- checking of all three. Pure Lua (plus io for reading the file).
+--
+-- Types. Every declared parameter has the type of its default: number,
+-- string, boolean, or a table (checked key by key against the default's keys;
+-- an array default checks every element against its first element's type).
+-- A strategy may narrow a number to "integer" in an optional table
+-- `parameter_types` (e.g. {fast = "integer"}). A handful of keys are common to
+-- every strategy and need not be declared (COMMON below).
+--
+-- Errors are raised as tables {config_error = "message"}; the runner turns
+-- them into run-stopping errors. Messages name the source and the field:
+--   "config/strategies/vix_correlation.json: lookback_days must be a number, got string"
+--   "--param fast=abc: sma_cross.fast must be a number, got 'abc'"
+local json = require "json"
+
+local M = {}
+
+-- Keys every strategy config may carry, with their types.
+M.COMMON = {
+    name = "string",
+    description = "string",
+    enabled = "boolean",
+    weight = "number",
+    assets = { "string" },
+    risk_management = {
+        max_position_size = "number",
+        stop_loss_pct = "number",
+        take_profit_pct = "number",
+    },
+}
+
+local function cfg_error(msg) error({ config_error = msg }, 0) end
+M.error = cfg_error
+
+function M.is_error(e) return type(e) == "table" and e.config_error ~= nil end
+
+local function json_type(v)
+    if v == json.null then return "null" end
+    if type(v) == "table" then return json.is_array(v) and "array" or "object" end
+    return type(v)
+end
+
+-- The schema of a default value: a type name, {elem} for arrays, a table of
+-- schemas for objects.
+local function schema_of(default, types)
+    local t = type(default)
+    if t ~= "table" then
+        if t == "number" and types == "integer" then return "integer" end
+        return t
+    end
+    if json.is_array(default) or (#default > 0 and next(default, #default) == nil) then
+        return { default[1] ~= nil and schema_of(default[1]) or "any" }
+    end
+    local s = {}
+    for k, v in pairs(default) do
+        s[k] = schema_of(v, type(types) == "table" and types[k] or nil)
+    end
+    return s
+end
+M.schema_of = schema_of
+
+local function is_array_schema(s) return type(s) == "table" and s[1] ~= nil end
+
+local function describe(schema)
+    if schema == "integer" then return "an integer" end
+    if schema == "number" then return "a number" end
+    if schema == "string" then return "a string" end
+    if schema == "boolean" then return "a boolean" end
+    if is_array_schema(schema) then return "an array" end
+    return "an object"
+end
+
+local function sorted_keys(t)
+    local ks = {}
+    for k in pairs(t) do ks[#ks + 1] = k end
+    table.sort(ks)
+    return ks
+end
+
+-- Checks value against schema; `where` is the source prefix, `path` the
+-- dotted field name. Returns the value (arrays stay json arrays).
+local function check(value, schema, where, path)
+    local got = json_type(value)
+    if schema == "any" then return value end
+    if type(schema) == "string" then
+        local want = schema == "integer" and "number" or schema
+        if got ~= want then
+            cfg_error(("%s: %s must be %s, got %s"):format(where, path, describe(want), got))
+        end
+        if want == "number" and (value ~= value or value == math.huge or value == -math.huge) then
+            cfg_error(("%s: %s must be a finite number"):format(where, path))
+        end
+        if schema == "integer" and value ~= math.floor(value) then
+            cfg_error(("%s: %s must be an integer, got %s"):format(where, path, tostring(value)))
+        end
+        return value
+    end
+    if is_array_schema(schema) then
+        if got ~= "array" and not (type(value) == "table" and #value == 0 and next(value) == nil) then
+            cfg_error(("%s: %s must be an array, got %s"):format(where, path, got))
+        end
+        for k = 1, #value do check(value[k], schema[1], where, path .. "[" .. k .. "]") end
+        return value
+    end
+    if got ~= "object" then
+        cfg_error(("%s: %s must be an object, got %s"):format(where, path, got))
+    end
+    for _, k in ipairs(sorted_keys(value)) do
+        local sub = schema[k]
+        if sub == nil then
+            cfg_error(("%s: unknown key %s.%s (known: %s)"):format(where, path, tostring(k),
+                      table.concat(sorted_keys(schema), ", ")))
+        end
+        check(value[k], sub, where, path .. "." .. k)
+    end
+    return value
+end
+M.check = check
+
+-- The full schema of a strategy: declared parameters plus COMMON.
+function M.strategy_schema(defaults, types)
+    local s = {}
+    for k, v in pairs(M.COMMON) do s[k] = v end
+    for k, v in pairs(defaults) do
+        s[k] = schema_of(v, type(types) == "table" and types[k] or nil)
+    end
+    return s
+end
+
+function M.deep_copy(v)
+    if type(v) ~= "table" or v == json.null then return v end
+    local c = {}
+    for k, x in pairs(v) do c[k] = M.deep_copy(x) end
+    if json.is_array(v) then json.array(c) end
+    return c
+end
+
+-- Overlays src onto dst (objects merge key by key; arrays and scalars replace).
+local function overlay(dst, src)
+    for k, v in pairs(src) do
+        if type(v) == "table" and not json.is_array(v) and type(dst[k]) == "table"
+            and not json.is_array(dst[k]) then
+            overlay(dst[k], v)
+        else
+            dst[k] = M.deep_copy(v)
+        end
+    end
+end
+M.overlay = overlay
+
+-- Reads and checks a config file. Returns the table ({} when the file does not
+-- exist); raises a config error naming `display` for bad JSON or bad values.
+function M.load_file(path, display, schema)
+    local f = io.open(path, "rb")
+    if not f then return {}, false end
+    local text = f:read("*a")
+    f:close()
+    local v, err = json.decode(text)
+    if v == nil then cfg_error(display .. ": invalid JSON: " .. err) end
+    if json_type(v) ~= "object" then
+        cfg_error(display .. ": the top level must be an object, got " .. json_type(v))
+    end
+    for _, k in ipairs(sorted_keys(v)) do
+        if schema[k] == nil then
+            cfg_error(("%s: unknown key '%s' (known: %s)"):format(display, k,
+                      table.concat(sorted_keys(schema), ", ")))
+        end
+        check(v[k], schema[k], display, k)
+    end
+    return v, true
+end
+
+-- ---- --param ------------------------------------------------------------------
+
+local BOOL = { ["true"] = true, ["1"] = true, yes = true, on = true,
+               ["false"] = false, ["0"] = false, no = false, off = false }
+
+-- Parses the text of a --param value for a field of the given schema.
+function M.parse_value(text, schema, where, path)
+    if schema == "number" or schema == "integer" then
+        local v = tonumber(text)
+        if v == nil or v ~= v or v == math.huge or v == -math.huge then
+            cfg_error(("%s: %s must be a number, got '%s'"):format(where, path, text))
+        end
+        return check(v, schema, where, path)
+    elseif schema == "boolean" then
+        local v = BOOL[text:lower()]
+        if v == nil then
+            cfg_error(("%s: %s must be a boolean (true/false), got '%s'"):format(where, path, text))
+        end
+        return v
+    elseif schema == "string" or schema == "any" then
+        return text
+    end
+    -- arrays and objects: JSON; arrays of strings also as a comma list
+    local v, err
+    if is_array_schema(schema) and schema[1] == "string" and not text:match("^%s*%[") then
+        v = json.array()
+        for item in text:gmatch("[^,]+") do v[#v + 1] = item:match("^%s*(.-)%s*$") end
+    else
+        v, err = json.decode(text)
+        if v == nil then cfg_error(("%s: %s: invalid JSON: %s"):format(where, path, err)) end
+    end
+    return check(v, schema, where, path)
+end
+
+local function split_path(key)
+    local parts = {}
+    for p in key:gmatch("[^%.]+") do parts[#parts + 1] = p end
+    return parts
+end
+
+-- Schema at a dotted path, or nil.
+local function schema_at(schema, parts, from)
+    local s = schema
+    for k = from, #parts do
+        if type(s) ~= "table" or is_array_schema(s) then return nil end
+        s = s[parts[k]]
+        if s == nil then return nil end
+    end
+    return s
+end
+
+local function set_at(t, parts, from, value)
+    for k = from, #parts - 1 do
+        local p = parts[k]
+        if type(t[p]) ~= "table" then t[p] = {} end
+        t = t[p]
+    end
+    t[parts[#parts]] = value
+end
+
+-- Applies the --param overrides. strategies: array of {name=, schema=,
+-- params=} (params modified in place). overrides: array of {key=, value=}.
+-- A key may be prefixed with a strategy name ("sma_cross.fast") to target
+-- one strategy; a plain key applies to every strategy that declares it.
+-- Dotted keys reach into objects ("risk_management.stop_loss_pct").
+function M.apply_overrides(strategies, overrides)
+    local by_name = {}
+    for _, s in ipairs(strategies) do by_name[s.name] = s end
+    for _, o in ipairs(overrides) do
+        local key, text = o.key, o.value
+        local where = "--param " .. tostring(key) .. "=" .. tostring(text)
+        if type(key) ~= "string" or key == "" or type(text) ~= "string" then
+            cfg_error(where .. ": expected KEY=VALUE")
+        end
+        local parts = split_path(key)
+        local targets = {}
+        local prefixed = by_name[parts[1]]
+        if prefixed and #parts > 1 and schema_at(prefixed.schema, parts, 1) == nil then
+            local sch = schema_at(prefixed.schema, parts, 2)
+            if sch == nil then
+                cfg_error(("%s: strategy %s declares no parameter '%s' (declared: %s)"):format(
+                    where, prefixed.name, table.concat(parts, ".", 2),
+                    table.concat(sorted_keys(prefixed.declared), ", ")))
+            end
+            targets[1] = { s = prefixed, schema = sch, from = 2 }
+        else
+            for _, s in ipairs(strategies) do
+                local sch = schema_at(s.schema, parts, 1)
+                if sch ~= nil then targets[#targets + 1] = { s = s, schema = sch, from = 1 } end
+            end
+        end
+        if #targets == 0 then
+            local decl = {}
+            for _, s in ipairs(strategies) do
+                decl[#decl + 1] = s.name .. ": " .. table.concat(sorted_keys(s.declared), ", ")
+            end
+            cfg_error(("%s: no selected strategy declares '%s' (%s)"):format(
+                where, key, #decl > 0 and table.concat(decl, "; ") or "no strategies selected"))
+        end
+        for _, t in ipairs(targets) do
+            local path = t.s.name .. "." .. table.concat(parts, ".", t.from)
+            local v = M.parse_value(text, t.schema, where, path)
+            set_at(t.s.params, parts, t.from, v)
+        end
+    end
+end
+
+return M

@@ -1,0 +1,360 @@
+-- mts.lua — trusted glue between Lua and the C core: the FFI declarations, the
+-- library handle, and thin checked wrappers over the indicator primitives.
+--
+-- Where the C functions come from
+--   Inside the host (bin/mts, or a C test that embeds the bridge) the bridge
+--   sets the global MTS_HOST = true before anything is required; the functions
+--   are linked into the executable (-rdynamic) and reached through ffi.C.
+--   Outside the host (busted, a plain luajit) the library is ffi.load()ed from
+--   $MTS_LIB, else <repo>/lib/libmts.so.
+--
+-- Where the declarations come from
+--   runtime/lua/mts_ffi.h is the single source of truth. It is fed to
+--   ffi.cdef() as text after dropping the lines that start with '#'. The host
+--   passes its path in the global MTS_FFI_H (the bridge prefers
+--   <root>/scripts/lib/mts_ffi.h, the copy an install will carry next to this
+--   file, and falls back to <root>/runtime/lua/mts_ffi.h in a source tree);
+--   outside the host the path is $MTS_FFI_H or <repo>/runtime/lua/mts_ffi.h,
+--   where <repo> is $MTS_ROOT or derived from this file's own path. The cdef
+--   is skipped when the types already exist (busted reloads modules per file).
+--
+-- What it exports
+--   M.C            the namespace holding the C functions (ffi.C or the library)
+--   M.root         the repository/install root
+--   M.sma ... M.align_asof, M.series, M.len, ...  the indicator API
+--   M.api          the read-only table strategies see as `mts` (no ffi inside)
+--
+-- Series: a series is a cdata `double[n]` (what every wrapper returns; its
+-- length is known), a Lua array of numbers (copied once), or a raw `double *`
+-- (e.g. bars.close) together with an explicit length argument. Indices are
+-- 0-based like the engine's arrays. Missing values are NaN. Wrappers allocate
+-- their result once per call: call them in init(), not per bar.
+-- Misuse (wrong types, bad windows) raises error(); a failing C call raises
+-- with the decoded MTS_E* message.
+local ffi = require "ffi"
+
+local M = {}
+
+-- ---- locating things -------------------------------------------------------
+
+local function this_dir_root()
+    local src = debug.getinfo(1, "S").source or ""
+    local path = src:match("^@(.*)$")
+    if not path then return nil end
+    local root = path:match("^(.*)/scripts/lib/[^/]*$")
+    if root then return root end
+    if path:match("^scripts/lib/[^/]*$") then return "." end
+    return nil
+end
+
+local in_host = rawget(_G, "MTS_HOST") == true
+M.in_host = in_host
+M.root = rawget(_G, "MTS_ROOT") or os.getenv("MTS_ROOT") or this_dir_root() or "."
+
+local function read_file(path)
+    local f, err = io.open(path, "rb")
+    if not f then return nil, err end
+    local s = f:read("*a")
+    f:close()
+    return s
+end
+
+-- ---- FFI declarations ---------------------------------------------------------
+
+local function cdef_text()
+    local path = rawget(_G, "MTS_FFI_H") or os.getenv("MTS_FFI_H")
+        or (M.root .. "/runtime/lua/mts_ffi.h")
+    local text, err = read_file(path)
+    if not text then
+        error("mts.lua: cannot read the FFI declarations: " .. tostring(err), 0)
+    end
+    local out = {}
+    for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+        if not line:match("^%s*#") then out[#out + 1] = line end
+    end
+    return table.concat(out, "\n")
+end
+
+if not pcall(ffi.typeof, "mts_engine_t") then
+    ffi.cdef(cdef_text())
+end
+
+if in_host then
+    M.C = ffi.C
+else
+    local libpath = os.getenv("MTS_LIB") or (M.root .. "/lib/libmts.so")
+    local ok, lib = pcall(ffi.load, libpath)
+    if not ok then
+        error("mts.lua: cannot load the C library " .. libpath .. " (" .. tostring(lib) ..
+              "); build it with `make lib/libmts.so` or set MTS_LIB", 0)
+    end
+    M.C = lib
+end
+local C = M.C
+
+-- ---- helpers ---------------------------------------------------------------------
+
+local double_vla = ffi.typeof("double[?]")
+local int64_vla  = ffi.typeof("int64_t[?]")
+local NaN = 0 / 0
+M.nan = NaN
+M.double_vla = double_vla
+M.int64_vla = int64_vla
+
+local ERRORS = { [0] = "success", [-1] = "out of memory", [-2] = "invalid argument" }
+function M.strerror(rc)
+    local ok, s = pcall(function() return ffi.string(C.mts_strerror(rc)) end)
+    if ok then return s end
+    return ERRORS[rc] or ("error " .. tostring(rc))
+end
+
+-- Length of a series, or nil when it cannot be known (a raw pointer).
+local function array_len(x)
+    if ffi.istype(double_vla, x) then return ffi.sizeof(x) / 8 end
+    if ffi.istype(int64_vla, x) then return ffi.sizeof(x) / 8 end
+    local ct = tostring(ffi.typeof(x))
+    if ct:match("%]>$") and not ct:match("%[%?%]") then
+        local size = ffi.sizeof(x)
+        local elem = ct:match("^ctype<(.-)%s*%[") or ""
+        local ok, esz = pcall(ffi.sizeof, elem)
+        if ok and size and esz and esz > 0 then return size / esz end
+    end
+    return nil
+end
+
+local function is_count(v)
+    return type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53
+end
+
+function M.len(x)
+    local t = type(x)
+    if t == "table" then return #x end
+    if t == "cdata" then return array_len(x) end
+    return nil
+end
+
+-- Returns a C-compatible series and its length; raises with `fname` on misuse.
+-- level: the error level of the wrapper's caller.
+local function input(fname, what, x, n)
+    local t = type(x)
+    if t == "table" then
+        local len = n or #x
+        if not is_count(len) then error(fname .. ": " .. what .. " length must be a count", 3) end
+        local a = double_vla(len)
+        for i = 1, len do
+            local v = x[i]
+            if v == nil then v = NaN end
+            if type(v) ~= "number" then
+                error(fname .. ": " .. what .. "[" .. i .. "] is a " .. type(v) .. ", not a number", 3)
+            end
+            a[i - 1] = v
+        end
+        return a, len
+    elseif t == "cdata" then
+        local len = array_len(x)
+        if n ~= nil then
+            if not is_count(n) then error(fname .. ": n must be a count, got " .. tostring(n), 3) end
+            if len and n > len then
+                error(fname .. ": n = " .. n .. " exceeds the length of " .. what .. " (" .. len .. ")", 3)
+            end
+            len = n
+        end
+        if not len then
+            error(fname .. ": the length of " .. what .. " is unknown (a pointer); pass n", 3)
+        end
+        return x, len
+    end
+    error(fname .. ": " .. what .. " must be a series (cdata array or table of numbers), got " .. t, 3)
+end
+
+local function window(fname, w, what, allow_nonpositive)
+    if type(w) ~= "number" or w ~= math.floor(w) or (not allow_nonpositive and w < 1)
+        or w > 2147483647 or w < -2147483648 then
+        error(fname .. ": " .. (what or "window") .. " must be an integer" ..
+              (allow_nonpositive and "" or " >= 1") .. ", got " .. tostring(w), 3)
+    end
+    return w
+end
+
+local function check(fname, rc)
+    if rc ~= 0 then error(fname .. ": " .. M.strerror(rc), 3) end
+end
+
+-- ---- series helpers ------------------------------------------------------------
+
+-- A new double[n], every element `fill` (default NaN).
+function M.series(n, fill)
+    if not is_count(n) then error("mts.series: n must be a count, got " .. tostring(n), 2) end
+    if fill ~= nil and type(fill) ~= "number" then
+        error("mts.series: fill must be a number, got " .. type(fill), 2)
+    end
+    local a = double_vla(n)
+    local v = fill or NaN
+    if v ~= 0 then for i = 0, n - 1 do a[i] = v end end
+    return a
+end
+
+function M.isnan(v) return v ~= v end
+
+function M.clamp(v, lo, hi)
+    if v < lo then return lo end
+    if v > hi then return hi end
+    return v
+end
+
+-- A copy of a series as a Lua array (1-based), for printing and tests.
+function M.to_table(x, n)
+    local a, len = input("mts.to_table", "series", x, n)
+    local t = {}
+    for i = 0, len - 1 do t[i + 1] = a[i] end
+    return t
+end
+
+-- "2024-01-02T00:00:00Z"
+function M.iso_time(ts)
+    return os.date("!%Y-%m-%dT%H:%M:%SZ", tonumber(ts))
+end
+
+-- ---- indicator wrappers -----------------------------------------------------------
+
+function M.sma(x, w, n)
+    local a, len = input("mts.sma", "series", x, n)
+    window("mts.sma", w)
+    local out = double_vla(len)
+    check("mts.sma", C.mts_ta_sma(a, len, w, out))
+    return out
+end
+
+function M.rolling_std(x, w, n)
+    local a, len = input("mts.rolling_std", "series", x, n)
+    window("mts.rolling_std", w)
+    local out = double_vla(len)
+    check("mts.rolling_std", C.mts_ta_rolling_std(a, len, w, out))
+    return out
+end
+
+function M.rolling_corr(x, y, w, n)
+    local a, la = input("mts.rolling_corr", "x", x, n)
+    local b, lb = input("mts.rolling_corr", "y", y, n)
+    if la ~= lb then
+        error("mts.rolling_corr: x and y differ in length (" .. la .. " vs " .. lb .. ")", 2)
+    end
+    window("mts.rolling_corr", w)
+    local out = double_vla(la)
+    check("mts.rolling_corr", C.mts_ta_rolling_corr(a, b, la, w, out))
+    return out
+end
+
+function M.rsi(x, period, n)
+    local a, len = input("mts.rsi", "series", x, n)
+    window("mts.rsi", period, "period")
+    local out = double_vla(len)
+    check("mts.rsi", C.mts_ta_rsi(a, len, period, out))
+    return out
+end
+
+function M.drawdown(x, n)
+    local a, len = input("mts.drawdown", "series", x, n)
+    local out = double_vla(len)
+    check("mts.drawdown", C.mts_ta_drawdown(a, len, out))
+    return out
+end
+
+-- w <= 0 or nil: expanding window (all values so far).
+function M.pct_rank(x, w, n)
+    local a, len = input("mts.pct_rank", "series", x, n)
+    if w == nil then w = 0 end
+    window("mts.pct_rank", w, "window", true)
+    local out = double_vla(len)
+    check("mts.pct_rank", C.mts_ta_pct_rank(a, len, w, out))
+    return out
+end
+
+function M.pct_change(x, n)
+    local a, len = input("mts.pct_change", "series", x, n)
+    local out = double_vla(len)
+    check("mts.pct_change", C.mts_ta_pct_change(a, len, out))
+    return out
+end
+
+function M.diff(x, n)
+    local a, len = input("mts.diff", "series", x, n)
+    local out = double_vla(len)
+    check("mts.diff", C.mts_ta_diff(a, len, out))
+    return out
+end
+
+-- int64 times from a cdata array, a pointer (+n) or a table of numbers.
+local function input_ts(fname, what, x, n)
+    local t = type(x)
+    if t == "table" then
+        local len = n or #x
+        local a = int64_vla(len)
+        for i = 1, len do
+            if type(x[i]) ~= "number" then
+                error(fname .. ": " .. what .. "[" .. i .. "] must be a number", 3)
+            end
+            a[i - 1] = x[i]
+        end
+        return a, len
+    elseif t == "cdata" then
+        local len = n or array_len(x)
+        if not len then error(fname .. ": the length of " .. what .. " is unknown (a pointer); pass n", 3) end
+        return x, len
+    end
+    error(fname .. ": " .. what .. " must be a time series (int64 cdata array or table), got " .. t, 3)
+end
+
+-- align_asof(src, dst_ts [, n_dst]): for each time in dst_ts, the last value of
+-- src at or before it (NaN before the first). src is a table {ts=, v=, n=}
+-- (what ctx.macro() returns) or an mts_series_t pointer.
+function M.align_asof(src, dst_ts, n_dst)
+    local sts, sv, sn
+    if type(src) == "table" then
+        sts, sv, sn = src.ts, src.v, src.n
+        if sn == nil then sn = M.len(src.v) end
+    elseif type(src) == "cdata" and ffi.istype("const mts_series_t *", src) then
+        sts, sv, sn = src.ts, src.v, tonumber(src.n)
+    else
+        error("mts.align_asof: src must be {ts=, v=, n=} or an mts_series_t, got " .. type(src), 2)
+    end
+    if sts == nil or sv == nil or not is_count(sn) then
+        error("mts.align_asof: src needs ts, v and n", 2)
+    end
+    sts = input_ts("mts.align_asof", "src.ts", sts, sn)
+    sv = input("mts.align_asof", "src.v", sv, sn)
+    local dts, dn = input_ts("mts.align_asof", "dst_ts", dst_ts, n_dst)
+    local out = double_vla(dn)
+    check("mts.align_asof", C.mts_ta_align_asof(sts, sv, sn, dts, dn, out))
+    return out
+end
+
+-- ---- the API strategies see -------------------------------------------------------
+
+local api = {
+    sma = M.sma, rolling_std = M.rolling_std, rolling_corr = M.rolling_corr,
+    rsi = M.rsi, drawdown = M.drawdown, pct_rank = M.pct_rank,
+    pct_change = M.pct_change, diff = M.diff, align_asof = M.align_asof,
+    series = M.series, len = M.len, isnan = M.isnan, clamp = M.clamp,
+    to_table = M.to_table, iso_time = M.iso_time, nan = NaN,
+    LONG = "LONG", SHORT = "SHORT", CLOSE = "CLOSE",
+}
+
+-- Read-only view: reads go to `api`, writes raise, the metatable is hidden.
+function M.readonly(t, name)
+    return setmetatable({}, {
+        __index = function(_, k)
+            local v = t[k]
+            if v == nil then error((name or "table") .. "." .. tostring(k) .. " does not exist", 2) end
+            return v
+        end,
+        __newindex = function(_, k)
+            error((name or "table") .. " is read-only (assignment to " .. tostring(k) .. ")", 2)
+        end,
+        __metatable = false,
+    })
+end
+
+M.api = M.readonly(api, "mts")
+
+return M

@@ -1,0 +1,588 @@
+-- runner.lua — one backtest run: load the strategies (sandboxed) and their
+-- configs, apply --param overrides, then drive the engine's event loop,
+-- passing each step's signals through aggregator.lua and risk.lua into orders.
+-- Called by the bridge (runtime/lua/bridge.c) through mts_lua_pcall as
+-- runner.run(spec); usable from busted with a fake engine (opts.C).
+--
+-- spec = { engine = <lightuserdata mts_engine_t*>, root = "/path",
+--          strategies = {"sma_cross", ...},          -- strategy id = index - 1
+--          params = { {key = "fast", value = "5"}, ... } }
+-- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
+--          functions (default mts.C, the real ones), log = function(level,
+--          event, fields), print = function(strategy, text), protect = false
+--          (call strategies without pcall; for measuring only) }
+--
+-- Returns { parameters = {name = {...}}, parameters_json = "...",
+--           disabled = {"name: message", ...} }
+-- or nil, message, kind ("config" | "script") for errors that stop the run:
+-- unknown strategy, syntax or load error, bad config file or value, --param
+-- for an undeclared key or with a value of the wrong type, bad risk limits.
+-- Anything else raised is a bug in trusted code and propagates.
+--
+-- Error isolation. Every call into a strategy (init, on_bar, analyze,
+-- generate_signals) goes through pcall. On error the strategy is disabled for
+-- the rest of the run (all its assets), its signals of the current step are
+-- dropped, and the message is recorded as
+--   "scripts/strategies/x.lua:12: boom (in analyze, bitcoin bar 2020-01-05T00:00:00Z)".
+-- LuaJIT 2.1 compiles pcall into traces, so this costs nothing measurable on
+-- the bar loop (see docs/strategies.md, "Errors and their cost", for the
+-- numbers); the alternative — one pcall around the whole loop that resumes
+-- after disabling the culprit — was not needed.
+--
+-- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
+-- event looks up the strategies for the asset (an array), writes ctx.i,
+-- ctx.time and ctx.close, and calls the strategy; no table is created unless
+-- a strategy returns a signal. Aggregation and risk run only at the end of a
+-- step that has signals.
+local ffi = require "ffi"
+local mts = require "mts"
+local sandbox = require "sandbox"
+local config = require "config"
+local json = require "json"
+local aggregator = require "aggregator"
+local risk = require "risk"
+local logmod = require "log"
+
+local R = {}
+
+local NaN = 0 / 0
+local SIG_CODE = { LONG = 1, SHORT = -1, CLOSE = 0 }
+local EV_BAR, EV_STEP_END = 1, 2
+
+-- ---- run-stopping errors -------------------------------------------------------
+
+local function stop(kind, msg) error({ run_error = msg, kind = kind }, 0) end
+
+local function iso(ts) return os.date("!%Y-%m-%dT%H:%M:%SZ", tonumber(ts)) end
+
+local function cstr(s)
+    if s == nil then return nil end
+    if type(s) == "string" then return s end
+    if s == ffi.NULL then return nil end
+    return ffi.string(s)
+end
+
+-- ---- locating strategies -----------------------------------------------------------
+
+local function list_dir(dir)
+    local host = rawget(_G, "MTS_LISTDIR")            -- set by the bridge (C opendir)
+    if host then return host(dir) or {} end
+    local ok, lfs = pcall(require, "lfs")
+    if ok and type(lfs) == "table" and lfs.dir then
+        local out = {}
+        local okd = pcall(function() for f in lfs.dir(dir) do out[#out + 1] = f end end)
+        if okd then return out end
+    end
+    local out = {}
+    local p = io.popen('ls -1 "' .. dir:gsub('"', '\\"') .. '" 2>/dev/null')
+    if p then
+        for line in p:lines() do out[#out + 1] = line end
+        p:close()
+    end
+    return out
+end
+
+function R.available_strategies(root)
+    local names = {}
+    for _, f in ipairs(list_dir(root .. "/scripts/strategies")) do
+        local n = f:match("^([%w_%-]+)%.lua$")
+        if n then names[#names + 1] = n end
+    end
+    table.sort(names)
+    return names
+end
+
+-- ---- loading one strategy ---------------------------------------------------------------
+
+local function sorted_keys(t)
+    local ks = {}
+    for k in pairs(t) do ks[#ks + 1] = k end
+    table.sort(ks)
+    return ks
+end
+
+local function load_strategy(root, name, id, printer)
+    if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
+        stop("script", ("invalid strategy name '%s' (letters, digits, '_' and '-' only)"):format(tostring(name)))
+    end
+    local rel = "scripts/strategies/" .. name .. ".lua"
+    local path = root .. "/" .. rel
+    local f = io.open(path, "rb")
+    if not f then
+        local avail = R.available_strategies(root)
+        stop("script", ("unknown strategy '%s': %s does not exist (available: %s)"):format(
+            name, rel, #avail > 0 and table.concat(avail, ", ") or "none"))
+    end
+    f:close()
+    -- SANDBOX-LATER: one lua_State per strategy, a memory cap and a time budget
+    -- (jit.off + count hook, or a child process) go here, at load time.
+    local env = sandbox.new_env({
+        print = function(...)
+            local parts = {}
+            for k = 1, select("#", ...) do parts[k] = tostring((select(k, ...))) end
+            printer(name, table.concat(parts, "\t"))
+        end,
+        mts = mts.api,
+        modules = { mts = mts.api },
+    })
+    local fn, err = sandbox.compile(path, rel, env)
+    if not fn then stop("script", err) end
+    local ok, mod = pcall(fn)
+    if not ok then stop("script", tostring(mod) .. " (while loading " .. rel .. ")") end
+    if type(mod) ~= "table" then
+        stop("script", rel .. ": must return a table of functions, got " .. type(mod))
+    end
+    local function opt_fn(k)
+        local v = rawget(mod, k)
+        if v ~= nil and type(v) ~= "function" then
+            stop("script", ("%s: %s must be a function, got %s"):format(rel, k, type(v)))
+        end
+        return v
+    end
+    local get_parameters = opt_fn("get_parameters")
+    local init, on_bar = opt_fn("init"), opt_fn("on_bar")
+    local analyze, generate = opt_fn("analyze"), opt_fn("generate_signals")
+    if not get_parameters then stop("script", rel .. ": get_parameters() is missing") end
+    if not on_bar and not (analyze and generate) then
+        stop("script", rel .. ": needs on_bar(ctx, asset, i), or analyze(market_data) and " ..
+             "generate_signals(analysis)")
+    end
+    local okp, defaults = pcall(get_parameters)
+    if not okp then stop("script", tostring(defaults) .. " (in get_parameters)") end
+    if type(defaults) ~= "table" then
+        stop("script", rel .. ": get_parameters() must return a table, got " .. type(defaults))
+    end
+    local types = rawget(mod, "parameter_types")
+    if types ~= nil and type(types) ~= "table" then
+        stop("script", rel .. ": parameter_types must be a table")
+    end
+    for _, k in ipairs(sorted_keys(defaults)) do
+        if type(k) ~= "string" then stop("script", rel .. ": get_parameters() keys must be strings") end
+        local t = type(defaults[k])
+        if t ~= "number" and t ~= "string" and t ~= "boolean" and t ~= "table" then
+            stop("script", ("%s: parameter %s has a default of type %s (number, string, boolean or table only)"):format(rel, k, t))
+        end
+    end
+    local okc, schema = pcall(config.strategy_schema, defaults, types)
+    if not okc then stop("script", rel .. ": bad parameter defaults: " .. tostring(schema)) end
+    return {
+        id = id, name = name, rel = rel, mod = mod,
+        init = init, on_bar = on_bar, analyze = analyze, generate = generate,
+        defaults = defaults, declared = defaults, schema = schema,
+        enabled = true, message = nil,
+    }
+end
+
+-- ---- per-asset data shared by the strategies ----------------------------------------------
+
+local SERIES_FIELDS = { ts = true, open = true, high = true, low = true, close = true, volume = true }
+
+-- A table whose fields ts/open/high/low/close/volume are copies of the bars
+-- as double[n] / int64_t[n] (length known to the mts wrappers), made on
+-- first access.
+local function lazy_series(bars, n)
+    return setmetatable({}, {
+        __index = function(t, k)
+            if not SERIES_FIELDS[k] then error("ctx.series." .. tostring(k) .. " does not exist", 2) end
+            local src = bars[k]
+            local a
+            if k == "ts" then
+                a = mts.int64_vla(n)
+            else
+                a = mts.double_vla(n)
+            end
+            if n > 0 and src ~= nil then ffi.copy(a, src, n * 8) end
+            rawset(t, k, a)
+            return a
+        end,
+    })
+end
+
+-- ---- signals ---------------------------------------------------------------------------------
+
+local function num_field(sig, k, lo, lo_open, hi)
+    local v = sig[k]
+    if v == nil then return nil end
+    if type(v) ~= "number" or v ~= v then
+        error(("%s must be a number, got %s"):format(k, v ~= v and "nan" or type(v)), 0)
+    end
+    if (lo_open and v <= lo) or (not lo_open and v < lo) or (hi and v > hi) then
+        error(("%s = %s is out of range"):format(k, tostring(v)), 0)
+    end
+    return v
+end
+
+-- Validates one signal returned by a strategy and turns it into the runner's
+-- record. Raises a message (without position) on a malformed signal.
+local function make_record(strat, slot, sig)
+    if type(sig) ~= "table" then
+        error("a signal must be a table, got " .. type(sig), 0)
+    end
+    local st = sig.signal_type
+    if SIG_CODE[st] == nil then
+        error("signal_type must be \"LONG\", \"SHORT\" or \"CLOSE\", got " .. tostring(st), 0)
+    end
+    if sig.asset ~= nil and sig.asset ~= slot.asset then
+        error(("signal for asset %s while handling %s (a strategy signals for the asset of its bar)"):format(
+            tostring(sig.asset), slot.asset), 0)
+    end
+    local conf = num_field(sig, "confidence", 0, false, 1)
+    local price = num_field(sig, "price", 0, true)
+    local rm = strat.rm
+    return {
+        strat = strat, strategy = strat.id, asset = slot.asset, asset_id = slot.asset_id,
+        signal_type = st,
+        confidence = conf == nil and 1 or conf,
+        position_size = num_field(sig, "position_size", 0, true),
+        units = num_field(sig, "units", 0, true),
+        stop_loss = num_field(sig, "stop_loss", 0, true),
+        take_profit = num_field(sig, "take_profit", 0, true),
+        price = price or slot.ctx.close,
+        weight = strat.weight,
+        stop_loss_pct = rm.stop_loss_pct, take_profit_pct = rm.take_profit_pct,
+        max_position_size = rm.max_position_size,
+    }
+end
+
+-- ---- the run -------------------------------------------------------------------------------------
+
+local function validate_params(s)
+    local p = s.params
+    local where = s.name
+    if p.weight ~= nil and p.weight < 0 then
+        stop("config", ("%s: weight must be >= 0, got %s"):format(where, tostring(p.weight)))
+    end
+    local rm = p.risk_management or {}
+    local function frac(k, hi)
+        local v = rm[k]
+        if v ~= nil and (v < 0 or (hi and v > hi)) then
+            stop("config", ("%s: risk_management.%s must be between 0 and %s, got %s"):format(
+                where, k, tostring(hi or "inf"), tostring(v)))
+        end
+    end
+    frac("stop_loss_pct", 1)
+    frac("take_profit_pct", nil)
+    frac("max_position_size", nil)
+    s.weight = p.weight or 1
+    s.rm = {
+        stop_loss_pct = rm.stop_loss_pct ~= 0 and rm.stop_loss_pct or nil,
+        take_profit_pct = rm.take_profit_pct ~= 0 and rm.take_profit_pct or nil,
+        max_position_size = rm.max_position_size,
+    }
+end
+
+-- Parameters for the report: declared keys plus the common ones that were set
+-- (weight, assets, risk_management), not name/description.
+local function report_params(s)
+    local out = {}
+    for k in pairs(s.declared) do out[k] = s.params[k] end
+    for _, k in ipairs({ "weight", "assets", "risk_management" }) do
+        if s.params[k] ~= nil then out[k] = s.params[k] end
+    end
+    return out
+end
+
+local function run(spec, opts)
+    opts = opts or {}
+    local root = spec.root or mts.root
+    local log = opts.log or logmod.new()
+    local printer = opts.print or function(name, text) io.stderr:write(name, ": ", text, "\n") end
+    local protect = opts.protect ~= false
+
+    -- limits first: a bad environment stops the run before any work
+    local limits, lerr = risk.limits()
+    if opts.limits then limits, lerr = opts.limits, nil end
+    if not limits then stop("config", lerr) end
+
+    -- strategies and their configs
+    local names = spec.strategies or {}
+    if #names == 0 then stop("config", "no strategies selected") end
+    local strategies, seen = {}, {}
+    for idx, name in ipairs(names) do
+        if seen[name] then stop("config", ("strategy '%s' is selected twice"):format(tostring(name))) end
+        seen[name] = true
+        local s = load_strategy(root, name, idx - 1, printer)
+        local crel = "config/strategies/" .. name .. ".json"
+        local okc, cfg = pcall(config.load_file, root .. "/" .. crel, crel, s.schema)
+        if not okc then
+            if config.is_error(cfg) then stop("config", cfg.config_error) end
+            error(cfg, 0)
+        end
+        s.params = config.deep_copy(s.defaults)
+        config.overlay(s.params, cfg)
+        strategies[#strategies + 1] = s
+    end
+    local oko, oerr = pcall(config.apply_overrides, strategies, spec.params or {})
+    if not oko then
+        if config.is_error(oerr) then stop("config", oerr.config_error) end
+        error(oerr, 0)
+    end
+    for _, s in ipairs(strategies) do validate_params(s) end
+
+    -- the engine
+    local C = opts.C or mts.C
+    local e = spec.engine
+    if type(e) == "userdata" then            -- the host passes a lightuserdata
+        e = ffi.cast("mts_engine_t *", e)
+    elseif e == nil and not opts.C then
+        stop("config", "no engine")
+    end
+    local n_assets = C.mts_engine_asset_count(e)
+    local assets, by_name = {}, {}
+    for id = 0, n_assets - 1 do
+        local name = cstr(C.mts_engine_asset_name(e, id))
+        local bars = C.mts_engine_bars(e, id)
+        local n = tonumber(bars.n)
+        local a = { id = id, name = name, bars = bars, n = n, series = lazy_series(bars, n) }
+        assets[id] = a
+        by_name[name] = a
+    end
+    local loaded = {}
+    for id = 0, n_assets - 1 do loaded[#loaded + 1] = assets[id].name end
+
+    local macro_cache = {}
+    local function macro(name)
+        if type(name) ~= "string" then error("ctx.macro: name must be a string", 2) end
+        local m = macro_cache[name]
+        if m ~= nil then return m or nil end
+        local s = C.mts_engine_macro(e, name)
+        if s == nil or s == ffi.NULL then
+            macro_cache[name] = false
+            return nil
+        end
+        local n = tonumber(s.n)
+        local ts, v = mts.int64_vla(n), mts.double_vla(n)
+        if n > 0 then
+            ffi.copy(ts, s.ts, n * 8)
+            ffi.copy(v, s.v, n * 8)
+        end
+        m = { ts = ts, v = v, n = n }
+        macro_cache[name] = m
+        return m
+    end
+
+    -- slots: one per (strategy, asset); by_asset[id] = array of slots
+    local by_asset = {}
+    for id = 0, n_assets - 1 do by_asset[id] = {} end
+    local disabled = {}
+
+    local function disable(s, msg)
+        if not s.enabled then return end
+        s.enabled = false
+        s.message = msg
+        disabled[#disabled + 1] = s.name .. ": " .. msg
+        log("warn", "strategy.disabled", { strategy = s.name, message = msg })
+    end
+
+    for _, s in ipairs(strategies) do
+        local list = {}
+        local want = s.params.assets
+        if want ~= nil then
+            for _, an in ipairs(want) do
+                if by_name[an] then list[#list + 1] = by_name[an] end
+            end
+            if #list == 0 then
+                stop("config", ("%s: none of its assets (%s) is loaded (loaded: %s); add one with --asset " ..
+                     "or override with --param %s.assets=NAME,..."):format(s.name, table.concat(want, ", "),
+                     table.concat(loaded, ", "), s.name))
+            end
+        else
+            for id = 0, n_assets - 1 do list[#list + 1] = assets[id] end
+        end
+        s.slots = {}
+        for _, a in ipairs(list) do
+            local ctx = {
+                asset = a.name, asset_id = a.id, strategy = s.name, params = s.params,
+                bars = a.bars, n = a.n, series = a.series, macro = macro, state = {},
+                i = -1, time = 0, close = NaN,
+            }
+            local aid = a.id
+            ctx.position = function() return C.mts_engine_position(e, aid) end
+            local slot = { strat = s, asset = a.name, asset_id = a.id, ctx = ctx, bars = a.bars,
+                           on_bar = s.on_bar, analyze = s.analyze, generate = s.generate }
+            s.slots[#s.slots + 1] = slot
+        end
+    end
+
+    -- init, per (strategy, asset), before the first event
+    for _, s in ipairs(strategies) do
+        if s.init then
+            for _, slot in ipairs(s.slots) do
+                if not s.enabled then break end
+                local ok, err = pcall(s.init, slot.ctx)
+                if not ok then disable(s, tostring(err) .. " (in init, " .. slot.asset .. ")") end
+            end
+        end
+        if s.enabled then
+            for _, slot in ipairs(s.slots) do
+                local list = by_asset[slot.asset_id]
+                list[#list + 1] = slot
+            end
+        end
+    end
+
+    -- ---- the loop -----------------------------------------------------------------------------
+    local ev = ffi.new("mts_event_t")
+    local order = ffi.new("mts_order_t")
+    local pending, npending = {}, 0
+    local view = { equity = 0, gross = 0, position = 0 }
+
+    local function engine_fail(what, rc)
+        local msg = cstr(C.mts_engine_errmsg(e)) or ""
+        if msg == "" then msg = mts.strerror(rc) end
+        error(("engine: %s failed: %s"):format(what, msg), 0)
+    end
+
+    local function strategy_error(slot, phase, i, err)
+        local t = slot.bars.ts[i]
+        disable(slot.strat, ("%s (in %s, %s bar %s)"):format(tostring(err), phase, slot.asset, iso(t)))
+    end
+
+    local function collect(slot, i, phase, sig)
+        local s = slot.strat
+        -- validate everything first: a list with one bad signal adds none
+        local ok, recs = pcall(function()
+            if type(sig) == "table" and sig.signal_type == nil and sig[1] ~= nil then
+                local out = {}
+                for k = 1, #sig do out[k] = make_record(s, slot, sig[k]) end
+                return out
+            end
+            return { make_record(s, slot, sig) }
+        end)
+        if not ok then
+            strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. tostring(recs))
+            return
+        end
+        for k = 1, #recs do
+            npending = npending + 1
+            pending[npending] = recs[k]
+        end
+    end
+
+    local function flush()
+        local sigs = {}
+        for j = 1, npending do
+            local p = pending[j]
+            pending[j] = nil
+            if p.strat.enabled then
+                sigs[#sigs + 1] = p
+                local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
+                    p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
+                if rc ~= 0 then engine_fail("log_signal", rc) end
+            end
+        end
+        npending = 0
+        if #sigs == 0 then return end
+        local agg = aggregator.aggregate(sigs)
+        if #agg == 0 then return end
+        local gross = 0
+        for id = 0, n_assets - 1 do
+            local q = C.mts_engine_position(e, id)
+            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
+        end
+        view.equity = C.mts_engine_equity(e)
+        view.gross = gross
+        for _, a in ipairs(agg) do
+            view.position = C.mts_engine_position(e, a.asset_id)
+            local o = risk.plan(a, view, limits)
+            if o then
+                order.asset = a.asset_id
+                order.type = 0
+                order.strategy = a.strategy
+                order.qty = o.qty
+                order.price = 0
+                order.stop_loss = o.stop_loss
+                order.take_profit = o.take_profit
+                order.stop_loss_pct = o.stop_loss_pct
+                order.take_profit_pct = o.take_profit_pct
+                local rc = C.mts_engine_submit(e, order)
+                if rc ~= 0 then engine_fail("submit", rc) end
+                view.gross = o.gross_after
+            end
+        end
+    end
+
+    local rc
+    while true do
+        rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
+        if rc ~= 1 then break end
+        local kind = ev.kind
+        if kind == EV_BAR then
+            local list = by_asset[ev.asset]
+            local nl = #list
+            if nl > 0 then
+                local i = tonumber(ev.index)
+                for k = 1, nl do
+                    local slot = list[k]
+                    if slot.strat.enabled then
+                        local ctx = slot.ctx
+                        local bars = slot.bars
+                        ctx.i = i
+                        ctx.time = tonumber(bars.ts[i])
+                        ctx.close = bars.close[i]
+                        local on_bar = slot.on_bar
+                        if on_bar then
+                            local ok, sig
+                            if protect then
+                                ok, sig = pcall(on_bar, ctx, slot.asset, i)
+                            else
+                                ok, sig = true, on_bar(ctx, slot.asset, i)
+                            end
+                            if not ok then
+                                strategy_error(slot, "on_bar", i, sig)
+                            elseif sig ~= nil then
+                                collect(slot, i, "on_bar", sig)
+                            end
+                        else
+                            local ok, analysis = pcall(slot.analyze, ctx)
+                            if not ok then
+                                strategy_error(slot, "analyze", i, analysis)
+                            else
+                                local ok2, sig = pcall(slot.generate, analysis)
+                                if not ok2 then
+                                    strategy_error(slot, "generate_signals", i, sig)
+                                elseif sig ~= nil then
+                                    collect(slot, i, "generate_signals", sig)
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+        elseif kind == EV_STEP_END then
+            if npending > 0 then flush() end
+        end
+    end
+    if rc < 0 then engine_fail("next", rc) end
+
+    local params = {}
+    for _, s in ipairs(strategies) do params[s.name] = report_params(s) end
+    return {
+        parameters = params,
+        parameters_json = json.encode(params),
+        disabled = disabled,
+        strategies = strategies,
+    }
+end
+
+local function keep_traceback(err)
+    if type(err) == "table" and err.run_error then return err end
+    return debug.traceback(tostring(err), 2)
+end
+
+function R.run(spec, opts)
+    local ok, res = xpcall(function() return run(spec, opts) end, keep_traceback)
+    if ok then return res end
+    if type(res) == "table" and res.run_error then return nil, res.run_error, res.kind end
+    error(res, 0)
+end
+
+-- The same, raising nothing for run-stopping errors but returning the pieces
+-- the C bridge converts: ok(bool), parameters_json | message, disabled lines | kind.
+function R.run_for_host(spec)
+    local res, msg, kind = R.run(spec)
+    if not res then return false, msg, kind end
+    return true, res.parameters_json, res.disabled
+end
+
+return R

@@ -1,0 +1,253 @@
+/* test_metrics.c — metrics on small curves whose every number is worked out
+ * by hand in the comments (returns, mean, deviations, variance). Expected
+ * values are written as the closed-form arithmetic of those comments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+
+#include "portfolio/metrics.h"
+
+#define assert_double_equal(a, b, eps) do { double a_ = (a), b_ = (b);                  \
+        if (!(a_ == b_) && !(fabs(a_ - b_) <= (eps)))                                    \
+            fail_msg("%s = %.15g, expected %.15g (eps %g)", #a, a_, b_, (double)(eps)); \
+    } while (0)
+#define assert_nan(x) do { double x_ = (x); if (!isnan(x_)) fail_msg("%s = %.15g, expected NaN", #x, x_); } while (0)
+
+#define D   86400
+#define T0  1704067200LL      /* 2024-01-01 00:00:00 UTC = 19723 days * 86400 */
+#define H   3600
+
+static mts_series_t series(int64_t *ts, double *v, int64_t n) {
+    mts_series_t s = {ts, v, n, n};
+    return s;
+}
+
+/* Daily curve, initial 100, one point per day at noon, day 2 missing:
+ *   day0 110, day1 99, day2 (none -> 99 carried), day3 118.8, day4 100.98
+ * returns: 110/100-1 = 0.1; 99/110-1 = -0.1; 99/99-1 = 0; 118.8/99-1 = 0.2;
+ *          100.98/118.8-1 = -0.15            (118.8 * 0.85 = 100.98)
+ * sum 0.05, mean 0.01; deviations 0.09 -0.11 -0.01 0.19 -0.16;
+ * squares 0.0081 + 0.0121 + 0.0001 + 0.0361 + 0.0256 = 0.082; var = 0.082/4 = 0.0205
+ * volatility = sqrt(0.0205) * sqrt(365)
+ * sharpe(rf 0)      = 0.01 / sqrt(0.0205) * sqrt(365)
+ * sharpe(rf 0.0365) = (0.01 - 0.0365/365) / sqrt(0.0205) * sqrt(365) = 0.0099 / sqrt(0.0205) * sqrt(365)
+ * total return 100.98/100 - 1 = 0.0098
+ * years = (day4 noon - day0 noon) / 365 days = 4/365; annualized = 1.0098^(365/4) - 1
+ * drawdown: peak 110 -> 99: 11/110 = 0.1; peak 118.8 -> 100.98: 17.82/118.8 = 0.15 -> 0.15
+ * calmar = annualized / 0.15 */
+static int64_t g_ts[4] = {T0 + 12 * H, T0 + D + 12 * H, T0 + 3 * D + 12 * H, T0 + 4 * D + 12 * H};
+static double  g_v[4]  = {110, 99, 118.8, 100.98};
+
+static void test_daily_gap_carry(void **state) {
+    (void)state;
+    mts_series_t eq = series(g_ts, g_v, 4), out = {0};
+    assert_int_equal(mts_metrics_daily(&eq, &out), 0);
+    assert_int_equal(out.n, 5);
+    const double ev[5] = {110, 99, 99, 118.8, 100.98};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(out.ts[i], T0 + i * D);
+        assert_double_equal(out.v[i], ev[i], 0);
+    }
+    /* reuse of out: a shorter input shrinks n, keeps the arrays */
+    mts_series_t one = series(g_ts, g_v, 1);
+    assert_int_equal(mts_metrics_daily(&one, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.ts[0], T0);
+    mts_series_t none = series(NULL, NULL, 0);
+    assert_int_equal(mts_metrics_daily(&none, &out), 0);
+    assert_int_equal(out.n, 0);
+    mts_free(out.ts);
+    mts_free(out.v);
+}
+
+static void test_metrics_daily_curve(void **state) {
+    (void)state;
+    mts_series_t eq = series(g_ts, g_v, 4);
+    /* trades: +10, -5, 0, +20 -> wins 2 of 4 (0 is not a win) = 0.5;
+     * profit factor (10 + 20) / 5 = 6 */
+    mts_trade_t tr[4] = {{.pnl = 10}, {.pnl = -5}, {.pnl = 0}, {.pnl = 20}};
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, tr, 4, &m), 0);
+    assert_double_equal(m.initial_capital, 100, 0);
+    assert_double_equal(m.final_value, 100.98, 0);
+    assert_double_equal(m.total_return, 0.0098, 1e-12);
+    assert_double_equal(m.annualized_return, pow(1.0098, 365.0 / 4) - 1, 1e-9);
+    assert_double_equal(m.volatility, sqrt(0.0205) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.sharpe_ratio, 0.01 / sqrt(0.0205) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.max_drawdown, 0.15, 1e-12);
+    assert_double_equal(m.calmar_ratio, (pow(1.0098, 365.0 / 4) - 1) / 0.15, 1e-8);
+    assert_double_equal(m.win_rate, 0.5, 0);
+    assert_double_equal(m.profit_factor, 6, 1e-12);
+    assert_int_equal(m.trade_count, 4);
+    assert_int_equal(m.n_days, 5);
+
+    /* with rf = 3.65% a year: daily rf 0.0001, mean excess 0.0099 */
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0.0365, tr, 4, &m), 0);
+    assert_double_equal(m.sharpe_ratio, 0.0099 / sqrt(0.0205) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.volatility, sqrt(0.0205) * sqrt(365.0), 1e-12);   /* rf does not move vol */
+}
+
+/* Intraday curve, initial 1000, several points a day:
+ *   day0 06:00 1050, 12:00 945, 18:00 1020 (last)
+ *   day1 03:00 1100, 09:00 880, 23:59:59 1071 (last)
+ *   day2 12:00 963.9 (last)
+ * daily 1020, 1071, 963.9 -> returns 0.02, 0.05 (1071 = 1020*1.05), -0.1 (963.9 = 1071*0.9)
+ * mean -0.03/3 = -0.01; deviations 0.03 0.06 -0.09; squares 0.0009+0.0036+0.0081 = 0.0126;
+ * var 0.0126/2 = 0.0063.
+ * drawdown on every point: 1050->945 = 0.1; 1100->880 = 220/1100 = 0.2; 1100->963.9 = 0.1237..
+ *   -> 0.2 (the daily closes alone would give only 1071->963.9 = 0.1)
+ * total return 963.9/1000 - 1 = -0.0361; years = (2 days + 6 h) / 365 days = 2.25/365 */
+static void test_metrics_intraday(void **state) {
+    (void)state;
+    int64_t ts[7] = {T0 + 6 * H, T0 + 12 * H, T0 + 18 * H, T0 + D + 3 * H, T0 + D + 9 * H,
+                     T0 + 2 * D - 1, T0 + 2 * D + 12 * H};
+    double v[7] = {1050, 945, 1020, 1100, 880, 1071, 963.9};
+    mts_series_t eq = series(ts, v, 7), out = {0};
+    assert_int_equal(mts_metrics_daily(&eq, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_double_equal(out.v[0], 1020, 0);
+    assert_double_equal(out.v[1], 1071, 0);
+    assert_double_equal(out.v[2], 963.9, 0);
+    assert_int_equal(out.ts[2], T0 + 2 * D);
+    mts_free(out.ts);
+    mts_free(out.v);
+
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 1000, 0, NULL, 0, &m), 0);
+    assert_int_equal(m.n_days, 3);
+    assert_double_equal(m.final_value, 963.9, 0);
+    assert_double_equal(m.total_return, -0.0361, 1e-12);
+    assert_double_equal(m.annualized_return, pow(0.9639, 365.0 / 2.25) - 1, 1e-12);
+    assert_double_equal(m.max_drawdown, 0.2, 1e-12);
+    assert_double_equal(m.volatility, sqrt(0.0063) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.sharpe_ratio, -0.01 / sqrt(0.0063) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.calmar_ratio, (pow(0.9639, 365.0 / 2.25) - 1) / 0.2, 1e-12);
+    assert_nan(m.win_rate);               /* no trades */
+    assert_nan(m.profit_factor);
+    assert_int_equal(m.trade_count, 0);
+}
+
+/* Profit factor and win rate edge cases. */
+static void test_trade_stats(void **state) {
+    (void)state;
+    int64_t ts[2] = {T0, T0 + D};
+    double v[2] = {100, 100};
+    mts_series_t eq = series(ts, v, 2);
+    mts_metrics_t m;
+    /* wins and no losses: +3 and 0 -> PF +inf, win rate 1/2 */
+    mts_trade_t a[2] = {{.pnl = 3}, {.pnl = 0}};
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, a, 2, &m), 0);
+    assert_true(isinf(m.profit_factor) && m.profit_factor > 0);
+    assert_double_equal(m.win_rate, 0.5, 0);
+    /* neither wins nor losses: PF NaN, win rate 0/1 = 0 */
+    mts_trade_t b[1] = {{.pnl = 0}};
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, b, 1, &m), 0);
+    assert_nan(m.profit_factor);
+    assert_double_equal(m.win_rate, 0, 0);
+    /* losses only: PF 0 / 7 = 0, win rate 0 */
+    mts_trade_t c[2] = {{.pnl = -3}, {.pnl = -4}};
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, c, 2, &m), 0);
+    assert_double_equal(m.profit_factor, 0, 0);
+    assert_double_equal(m.win_rate, 0, 0);
+    assert_int_equal(m.trade_count, 2);
+}
+
+/* Flat curve: returns all 0 -> std 0 -> sharpe NaN, vol 0, mdd 0 -> calmar NaN.
+ * One point: 1 return -> sharpe/vol NaN; years 0 -> annualized NaN. */
+static void test_degenerate(void **state) {
+    (void)state;
+    int64_t ts[3] = {T0, T0 + D, T0 + 2 * D};
+    double v[3] = {500, 500, 500};
+    mts_series_t eq = series(ts, v, 3);
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 500, 0, NULL, 0, &m), 0);
+    assert_double_equal(m.total_return, 0, 0);
+    assert_double_equal(m.annualized_return, 0, 0);   /* 1^(365/2) - 1 */
+    assert_nan(m.sharpe_ratio);
+    assert_double_equal(m.volatility, 0, 0);
+    assert_double_equal(m.max_drawdown, 0, 0);
+    assert_nan(m.calmar_ratio);
+
+    mts_series_t one = series(ts, v, 1);
+    assert_int_equal(mts_metrics_compute(&one, 400, 0, NULL, 0, &m), 0);
+    assert_double_equal(m.total_return, 0.25, 0);     /* 500/400 - 1 */
+    assert_nan(m.annualized_return);
+    assert_nan(m.sharpe_ratio);
+    assert_nan(m.volatility);
+    assert_int_equal(m.n_days, 1);
+
+    /* no points at all: final value = initial */
+    mts_series_t none = series(NULL, NULL, 0);
+    assert_int_equal(mts_metrics_compute(&none, 400, 0, NULL, 0, &m), 0);
+    assert_double_equal(m.final_value, 400, 0);
+    assert_double_equal(m.total_return, 0, 0);
+    assert_int_equal(m.n_days, 0);
+}
+
+/* A curve compounding exactly 1% a day has constant returns; binary rounding
+ * makes them differ in the last bits only, which must still read as std == 0. */
+static void test_constant_compounding(void **state) {
+    (void)state;
+    int64_t ts[30];
+    double v[30];
+    double e = 100;
+    for (int i = 0; i < 30; i++) {
+        e *= 1.01;
+        ts[i] = T0 + (int64_t)i * D;
+        v[i] = e;
+    }
+    mts_series_t eq = series(ts, v, 30);
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, NULL, 0, &m), 0);
+    assert_nan(m.sharpe_ratio);
+    assert_double_equal(m.volatility, 0, 1e-12);
+    assert_double_equal(m.max_drawdown, 0, 0);
+}
+
+/* Days before 1970 floor correctly: ts -1 is 1969-12-31. */
+static void test_daily_negative_ts(void **state) {
+    (void)state;
+    int64_t ts[2] = {-1, 1};
+    double v[2] = {7, 8};
+    mts_series_t eq = series(ts, v, 2), out = {0};
+    assert_int_equal(mts_metrics_daily(&eq, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.ts[0], -D);
+    assert_int_equal(out.ts[1], 0);
+    mts_free(out.ts);
+    mts_free(out.v);
+}
+
+static void test_invalid(void **state) {
+    (void)state;
+    int64_t ts[2] = {T0 + D, T0};     /* descending */
+    double v[2] = {1, 2};
+    mts_series_t eq = series(ts, v, 2), out = {0};
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_daily(&eq, &out), MTS_EINVAL);
+    assert_int_equal(mts_metrics_daily(NULL, &out), MTS_EINVAL);
+    assert_int_equal(mts_metrics_compute(&eq, 1, 0, NULL, 0, &m), MTS_EINVAL);
+    assert_int_equal(mts_metrics_compute(&eq, 1, 0, NULL, 3, &m), MTS_EINVAL);
+    mts_series_t holes = series(NULL, NULL, 2);
+    assert_int_equal(mts_metrics_compute(&holes, 1, 0, NULL, 0, &m), MTS_EINVAL);
+    assert_int_equal(mts_metrics_daily(&holes, &out), MTS_EINVAL);
+    mts_free(out.ts);
+    mts_free(out.v);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_daily_gap_carry),
+        cmocka_unit_test(test_metrics_daily_curve),
+        cmocka_unit_test(test_metrics_intraday),
+        cmocka_unit_test(test_trade_stats),
+        cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_constant_compounding),
+        cmocka_unit_test(test_daily_negative_ts),
+        cmocka_unit_test(test_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,445 @@
+/* test_store.c — store/store.c: open + migrations (idempotent, user_version),
+ * WAL and the other pragmas, errors, OHLCV upsert/load/count, the macro
+ * "original beats filled" rule, signals and backtests with NaN -> NULL,
+ * one transaction per batch, allocation failures.
+ * Every database lives in a fresh mkdtemp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mts.h"
+#include "store/store.h"
+#include "store/store_internal.h"
+#include "util/timeutil.h"
+
+typedef struct fx {
+    char dir[64];
+    char path[128];
+    mts_store_t *s;
+} fx_t;
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/mts_test_store_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    if (mts_store_open(f->path, &f->s)) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    mts_store_close(f->s);
+    char p[160];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* One integer from a query on a separate raw connection. */
+static int64_t raw_int(const char *path, const char *sql) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_text(sqlite3 *db, const char *sql, char *out, size_t n) {
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    snprintf(out, n, "%s", t ? (const char *)t : "(null)");
+    sqlite3_finalize(st);
+}
+
+static void test_open_migrate_twice(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(mts_store_schema_version(f->s), 1);
+    mts_store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(mts_store_open(f->path, &f->s), 0);     /* second open: no migration to run */
+    assert_int_equal(mts_store_schema_version(f->s), 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                                      "('crypto_ohlcv','macro_indicators','signal_history','backtest_results')"), 4);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                      "tbl_name = 'signal_history' AND sql LIKE '%strategy_name, asset, timestamp%'"), 1);
+    /* backtest_results has the extended columns */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM pragma_table_info('backtest_results') WHERE name IN "
+                                      "('assets','annualized_return','volatility','calmar_ratio','win_rate',"
+                                      "'profit_factor','commission_bps','slippage_bps','parameters')"), 9);
+    /* two handles on one file at once */
+    mts_store_t *s2 = NULL;
+    assert_int_equal(mts_store_open(f->path, &s2), 0);
+    mts_store_close(s2);
+}
+
+static void test_pragmas(void **state) {
+    fx_t *f = *state;
+    /* journal_mode is persistent: a fresh connection sees WAL */
+    sqlite3 *db;
+    char mode[32];
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    raw_text(db, "PRAGMA journal_mode", mode, sizeof mode);
+    sqlite3_close(db);
+    assert_string_equal(mode, "wal");
+    sqlite3 *h = mts_store_db(f->s);
+    raw_text(h, "PRAGMA synchronous", mode, sizeof mode);
+    assert_string_equal(mode, "1");                  /* NORMAL */
+    raw_text(h, "PRAGMA foreign_keys", mode, sizeof mode);
+    assert_string_equal(mode, "1");
+    raw_text(h, "PRAGMA busy_timeout", mode, sizeof mode);
+    assert_string_equal(mode, "5000");
+}
+
+static void test_open_errors(void **state) {
+    (void)state;
+    mts_store_t *s = (mts_store_t *)0x1;
+    assert_int_equal(mts_store_open("/nonexistent-dir-mts/x.db", &s), MTS_EDB);
+    assert_null(s);
+    assert_string_equal(mts_store_errmsg(NULL), "/nonexistent-dir-mts/x.db: unable to open database file");
+    mts_store_close(NULL);                               /* accepts NULL */
+}
+
+static void test_newer_schema_refused(void **state) {
+    fx_t *f = *state;
+    mts_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mts_store_open(f->path, &f->s), MTS_EDB);
+    assert_non_null(strstr(mts_store_errmsg(NULL), "schema version 99 is newer"));
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mts_store_open(f->path, &f->s), 0);
+}
+
+#define D0 1521244800LL       /* 2018-03-17T00:00:00Z (17607 days * 86400, see test_time.c) */
+#define DAY 86400LL
+
+static void make_bars(mts_bars_t *b, int64_t n) {
+    assert_int_equal(mts_bars_reserve(b, n), 0);
+    for (int64_t i = 0; i < n; i++) {
+        b->ts[i] = D0 + i * DAY;
+        b->open[i] = 100 + (double)i;
+        b->high[i] = 110 + (double)i;
+        b->low[i] = 90 + (double)i;
+        b->close[i] = 105 + (double)i;
+        b->volume[i] = 1000 + (double)i;
+    }
+    b->n = n;
+}
+
+static void test_ohlcv_upsert_idempotent(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0};
+    make_bars(&b, 3);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    int64_t max_id = raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv");
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    int64_t n = -1;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv"), max_id);   /* rows kept, not replaced */
+    assert_int_equal(mts_store_count_ohlcv(f->s, "ethereum", &n), 0);
+    assert_int_equal(n, 0);
+    /* date_str of 2018-03-18 */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM crypto_ohlcv WHERE date_str = '2018-03-18' "
+                                      "AND timestamp = 1521331200"), 1);
+    /* a changed value is updated in place */
+    b.close[1] = 107.25;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    mts_bars_t out = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_true(out.close[1] == 107.25);
+    assert_true(out.open[2] == 102 && out.high[2] == 112 && out.low[2] == 92 && out.volume[2] == 1002);
+    assert_int_equal(out.ts[0], D0);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
+static void test_ohlcv_load_ranges(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0};
+    make_bars(&b, 10);                       /* days D0 .. D0+9d */
+    /* store out of order: load must sort */
+    int64_t t = b.ts[0]; b.ts[0] = b.ts[9]; b.ts[9] = t;
+    double o = b.open[0]; b.open[0] = b.open[9]; b.open[9] = o;
+    double h = b.high[0]; b.high[0] = b.high[9]; b.high[9] = h;
+    double l = b.low[0]; b.low[0] = b.low[9]; b.low[9] = l;
+    double c = b.close[0]; b.close[0] = b.close[9]; b.close[9] = c;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "ethereum", &b), 0);
+    mts_bars_t out = {0};
+    /* [D0+2d, D0+5d] inclusive: days 2,3,4,5 */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", D0 + 2 * DAY, D0 + 5 * DAY, &out), 0);
+    assert_int_equal(out.n, 4);
+    assert_int_equal(out.ts[0], D0 + 2 * DAY);
+    assert_int_equal(out.ts[3], D0 + 5 * DAY);
+    assert_true(out.open[0] == 102);
+    /* the same struct is reused: n is reset, arrays kept */
+    int64_t cap = out.cap;
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", INT64_MIN, D0, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.cap, cap);
+    assert_true(out.close[0] == 105);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", D0 + 9 * DAY + 1, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 10);
+    for (int64_t i = 1; i < out.n; i++) assert_true(out.ts[i] > out.ts[i - 1]);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "nope", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 0);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+    mts_bars_free(&out);                      /* twice is fine: the struct was zeroed */
+    mts_bars_free(NULL);
+}
+
+static void test_ohlcv_batch_is_one_transaction(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0};
+    make_bars(&b, 25000);
+    b.close[24999] = NAN;                     /* NOT NULL fails on the very last row */
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), MTS_EDB);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "NOT NULL"));
+    int64_t n = -1;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(n, 0);                   /* the first 24,999 rows were rolled back */
+    b.close[24999] = 105;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(n, 25000);
+    mts_bars_free(&b);
+}
+
+/* Batches go through a 50-row statement plus single rows for the rest; a
+ * bad row anywhere is named, and a time repeated inside one batch ends with
+ * the later values (as row-by-row upserts would). */
+static void test_ohlcv_batch_shapes(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0};
+    const int64_t sizes[] = {1, 49, 50, 51, 137};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        char asset[16];
+        snprintf(asset, sizeof asset, "a%lld", (long long)sizes[k]);
+        make_bars(&b, sizes[k]);
+        int64_t bad = sizes[k] / 2;                /* in a 50-row chunk or in the tail */
+        b.volume[bad] = NAN;
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, &b), MTS_EDB);
+        char iso[32], want[128];
+        mts_time_format_iso(b.ts[bad], iso);
+        snprintf(want, sizeof want, "upsert_ohlcv %s %s: NOT NULL constraint failed: crypto_ohlcv.volume", asset, iso);
+        assert_string_equal(mts_store_errmsg(f->s), want);
+        b.volume[bad] = 5;
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, &b), 0);
+        int64_t n;
+        assert_int_equal(mts_store_count_ohlcv(f->s, asset, &n), 0);
+        assert_int_equal(n, sizes[k]);
+    }
+    make_bars(&b, 60);
+    b.ts[10] = b.ts[3];                            /* same time twice in the first chunk */
+    b.close[10] = 104.5;
+    b.ts[55] = b.ts[54];                           /* and twice in the tail */
+    b.close[55] = 150.5;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "dup", &b), 0);
+    mts_bars_t out = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "dup", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 58);
+    assert_true(out.close[3] == 104.5);
+    assert_int_equal(out.ts[53], b.ts[54]);        /* index shifts by one after the first repeat */
+    assert_true(out.close[53] == 150.5);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
+static void test_macro_filled_never_overwrites_original(void **state) {
+    fx_t *f = *state;
+    int64_t ts[3] = {D0, D0 + DAY, D0 + 2 * DAY};
+    double orig[3] = {17.5, 18.25, 19.0};
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", ts, orig, NULL, 3), 0);
+    /* filled values for all three days: interpolated, forward-filled, both */
+    double filled[3] = {1, 2, 3};
+    uint8_t flags[3] = {1, 2, 3};
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", ts, filled, flags, 3), 0);
+    mts_series_t out = {0};
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_true(out.v[0] == 17.5 && out.v[1] == 18.25 && out.v[2] == 19.0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM macro_indicators WHERE is_interpolated OR is_forward_filled"), 0);
+
+    /* a filled value on a new date is stored, and a later filled value replaces it */
+    int64_t t4 = D0 + 3 * DAY;
+    double v4 = 19.5;
+    uint8_t ff = 2;
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", &t4, &v4, &ff, 1), 0);
+    v4 = 19.75;
+    uint8_t interp = 1;
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", &t4, &v4, &interp, 1), 0);
+    assert_int_equal(raw_int(f->path, "SELECT is_interpolated * 10 + is_forward_filled FROM macro_indicators "
+                                      "WHERE date = '2018-03-20'"), 10);
+    /* and an original observation replaces a filled one */
+    v4 = 20.0;
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", &t4, &v4, NULL, 1), 0);
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 4);
+    assert_true(out.v[3] == 20.0);
+    assert_int_equal(out.ts[3], t4);
+    assert_int_equal(raw_int(f->path, "SELECT is_interpolated + is_forward_filled FROM macro_indicators "
+                                      "WHERE date = '2018-03-20'"), 0);
+    /* an original replaces an original (a corrected re-import) */
+    double corr = 17.0;
+    assert_int_equal(mts_store_upsert_macro(f->s, "VIX", ts, &corr, NULL, 1), 0);
+    int64_t n;
+    assert_int_equal(mts_store_count_macro(f->s, "VIX", &n), 0);
+    assert_int_equal(n, 4);
+
+    /* ranges: [D0 + 1 s, D0 + 2d + 1 s] holds the midnights D0+1d and D0+2d */
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", D0 + 1, D0 + 2 * DAY + 1, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(out.ts[0], D0 + DAY);
+    assert_true(out.v[0] == 18.25 && out.v[1] == 19.0);
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", D0, D0, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_true(out.v[0] == 17.0);
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", D0 + 1, D0 + DAY - 1, &out), 0);
+    assert_int_equal(out.n, 0);
+    mts_series_free(&out);
+}
+
+static void test_signals_nan_null(void **state) {
+    fx_t *f = *state;
+    mts_signal_row_t rows[2] = {
+        {.asset = "bitcoin", .strategy_name = "sma_cross", .signal_type = "LONG", .ts = D0,
+         .price = 8260.0, .confidence = 0.75, .position_size = 0.5, .stop_loss = NAN, .take_profit = INFINITY},
+        {.asset = "bitcoin", .strategy_name = "sma_cross", .signal_type = "CLOSE", .ts = D0 + DAY,
+         .price = 7824.01, .confidence = 1, .position_size = NAN, .stop_loss = 7000, .take_profit = 9000},
+    };
+    assert_int_equal(mts_store_insert_signals(f->s, rows, 2), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history WHERE signal_type = 'LONG' AND "
+                                      "stop_loss IS NULL AND take_profit IS NULL AND position_size = 0.5 AND "
+                                      "price = 8260.0 AND timestamp = 1521244800"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history WHERE signal_type = 'CLOSE' AND "
+                                      "position_size IS NULL AND stop_loss = 7000"), 1);
+    /* a required value that is NaN rejects the whole batch */
+    rows[1].price = NAN;
+    assert_int_equal(mts_store_insert_signals(f->s, rows, 2), MTS_EINVAL);
+    assert_string_equal(mts_store_errmsg(f->s), "insert_signals: row 1: price is not finite");
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 2);
+    assert_int_equal(mts_store_insert_signals(f->s, rows, 0), 0);
+}
+
+static void test_backtest_nan_null(void **state) {
+    fx_t *f = *state;
+    mts_backtest_row_t r = {
+        .strategy_name = "vix_correlation,mean_reversion", .assets = "bitcoin,ethereum",
+        .start_date = "2018-03-17", .end_date = "2026-03-14", .parameters_json = NULL,
+        .initial_capital = 100000, .final_value = 125000.5, .total_return = 0.250005,
+        .annualized_return = 0.03, .sharpe_ratio = NAN, .max_drawdown = -0.2, .volatility = INFINITY,
+        .calmar_ratio = -INFINITY, .win_rate = 0.5, .profit_factor = NAN, .commission_bps = 10,
+        .slippage_bps = 0, .trade_count = 42};
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(mts_store_insert_backtest(f->s, &r, &id1), 0);
+    r.parameters_json = "{\"window\":20}";
+    r.sharpe_ratio = 1.25;
+    assert_int_equal(mts_store_insert_backtest(f->s, &r, &id2), 0);
+    assert_int_equal(id2, id1 + 1);
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM backtest_results WHERE id = %lld AND sharpe_ratio IS NULL AND "
+             "volatility IS NULL AND calmar_ratio IS NULL AND profit_factor IS NULL AND parameters IS NULL AND "
+             "max_drawdown = -0.2 AND trade_count = 42 AND assets = 'bitcoin,ethereum' AND slippage_bps = 0",
+             (long long)id1);
+    assert_int_equal(raw_int(f->path, sql), 1);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM backtest_results WHERE id = %lld AND sharpe_ratio = 1.25 AND "
+             "parameters = '{\"window\":20}'", (long long)id2);
+    assert_int_equal(raw_int(f->path, sql), 1);
+    r.total_return = NAN;
+    assert_int_equal(mts_store_insert_backtest(f->s, &r, NULL), MTS_EINVAL);
+    assert_string_equal(mts_store_errmsg(f->s), "insert_backtest: total_return is not finite");
+}
+
+static void test_reserve_alloc_failure(void **state) {
+    (void)state;
+    mts_bars_t b = {0};
+    assert_int_equal(mts_bars_reserve(&b, 16), 0);
+    assert_int_equal(b.cap, 16);
+    mts_alloc_fail_after(3);                 /* ts, open, high grow; low fails */
+    assert_int_equal(mts_bars_reserve(&b, 1024), MTS_ENOMEM);
+    mts_alloc_fail_after(-1);
+    assert_int_equal(b.cap, 16);             /* still consistent */
+    assert_int_equal(mts_bars_reserve(&b, 1024), 0);
+    assert_int_equal(b.cap, 1024);
+    b.low[1023] = 1;                         /* ASan checks the size */
+    mts_bars_free(&b);
+    mts_series_t sr = {0};
+    mts_alloc_fail_after(1);
+    assert_int_equal(mts_series_reserve(&sr, 8), MTS_ENOMEM);
+    mts_alloc_fail_after(-1);
+    assert_int_equal(sr.cap, 0);
+    assert_int_equal(mts_series_reserve(&sr, 8), 0);
+    mts_series_free(&sr);
+    mts_series_free(NULL);
+}
+
+static void test_open_alloc_failure(void **state) {
+    fx_t *f = *state;
+    mts_store_t *s = NULL;
+    mts_alloc_fail_after(0);
+    assert_int_equal(mts_store_open(f->path, &s), MTS_ENOMEM);
+    mts_alloc_fail_after(-1);
+    assert_null(s);
+}
+
+static void test_bad_args(void **state) {
+    fx_t *f = *state;
+    int64_t n;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, NULL, NULL), MTS_EINVAL);
+    assert_int_equal(mts_store_count_ohlcv(f->s, NULL, &n), MTS_EINVAL);
+    assert_int_equal(mts_store_upsert_macro(f->s, "x", NULL, NULL, NULL, 1), MTS_EINVAL);
+    mts_bars_t empty = {0};
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "x", &empty), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_migrate_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
+        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_upsert_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_load_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_batch_is_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_batch_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_macro_filled_never_overwrites_original, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_nan_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backtest_nan_null, setup, teardown),
+        cmocka_unit_test(test_reserve_alloc_failure),
+        cmocka_unit_test_setup_teardown(test_open_alloc_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,75 @@
+-- mts_spec.lua — the FFI wrappers over the indicator primitives.
+-- Needs the C library (MTS_LIB, default lib/libmts.so).
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "helpers/?.lua;" .. package.path
+require "setup"
+local mts = require "mts"
+
+local function isnan(v) return v ~= v end
+
+describe("mts wrappers", function()
+    it("sma on a table returns a double[n] with NaN warm-up", function()
+        -- (1+2+3)/3 = 2, (2+3+4)/3 = 3
+        local s = mts.sma({ 1, 2, 3, 4 }, 3)
+        assert.are.equal(4, mts.len(s))
+        assert.is_true(isnan(s[0]) and isnan(s[1]))
+        assert.are.equal(2, s[2])
+        assert.are.equal(3, s[3])
+    end)
+
+    it("chains: a wrapper's result is a valid input", function()
+        -- diff of {1, 4, 9, 16} = {NaN, 3, 5, 7}; sma(2) = {NaN, NaN, 4, 6}
+        local d = mts.diff({ 1, 4, 9, 16 })
+        local s = mts.sma(d, 2)
+        assert.is_true(isnan(s[1]))
+        assert.are.equal(4, s[2])
+        assert.are.equal(6, s[3])
+    end)
+
+    it("takes a raw pointer only with an explicit length", function()
+        local a = mts.series(3, 2)
+        local ffi = require "ffi"
+        local p = ffi.cast("double *", a)
+        assert.has_error(function() mts.sma(p, 2) end,
+            "mts.sma: the length of series is unknown (a pointer); pass n")
+        assert.are.equal(2, mts.sma(p, 2, 3)[2])
+        assert.has_error(function() mts.sma(a, 2, 4) end)   -- n beyond the array
+    end)
+
+    it("validates windows and inputs", function()
+        assert.has_error(function() mts.sma({ 1, 2 }, 0) end, "mts.sma: window must be an integer >= 1, got 0")
+        assert.has_error(function() mts.sma({ 1, 2 }, 1.5) end)
+        assert.has_error(function() mts.rsi({ 1, 2 }, "14") end)
+        assert.has_error(function() mts.sma("close", 2) end)
+        assert.has_error(function() mts.sma({ 1, "x" }, 1) end)
+        assert.has_error(function() mts.rolling_corr({ 1, 2, 3 }, { 1, 2 }, 2) end)
+    end)
+
+    it("pct_rank defaults to an expanding window", function()
+        -- {3, 1, 2}: 1/1, 1/2 (only 1 <= 1), 2/3
+        local r = mts.pct_rank({ 3, 1, 2 })
+        assert.are.equal(1, r[0])
+        assert.are.equal(0.5, r[1])
+        assert.is_true(math.abs(r[2] - 2 / 3) < 1e-15)
+    end)
+
+    it("align_asof takes {ts, v, n} and a time array", function()
+        local src = { ts = mts.int64_vla(2, { 10, 30 }), v = mts.double_vla(2, { 1, 3 }), n = 2 }
+        local out = mts.align_asof(src, { 5, 10, 20, 30, 40 })
+        assert.is_true(isnan(out[0]))
+        assert.are.same({ 1, 1, 3, 3 }, { out[1], out[2], out[3], out[4] })
+        assert.has_error(function() mts.align_asof(42, { 1 }) end)
+    end)
+
+    it("the strategy API is read-only and has no ffi", function()
+        assert.has_error(function() mts.api.sma = nil end)
+        assert.has_error(function() return mts.api.C end)
+        assert.has_error(function() return mts.api.ffi end)
+        assert.are.equal(false, getmetatable(mts.api))
+        assert.are.equal(mts.sma, mts.api.sma)
+    end)
+
+    it("decodes C error codes", function()
+        assert.are.equal("invalid argument", mts.strerror(-2))
+    end)
+end)
