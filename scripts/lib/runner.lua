@@ -6,7 +6,8 @@
 --
 -- spec = { engine = <lightuserdata mts_engine_t*>, root = "/path",
 --          strategies = {"sma_cross", ...},          -- strategy id = index - 1
---          params = { {key = "fast", value = "5"}, ... } }
+--          params = { {key = "fast", value = "5"}, ... },
+--          seed = 0 (optional: math.randomseed at the start) }
 -- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
 --          functions (default mts.C, the real ones), log = function(level,
 --          event, fields), print = function(strategy, text), protect = false
@@ -244,6 +245,17 @@ local function make_record(strat, slot, sig)
     }
 end
 
+-- One signal or a list of signals -> array of records (raises on a bad one).
+-- A named function, not a closure per call: closure creation aborts traces.
+local function make_records(strat, slot, sig)
+    if type(sig) == "table" and sig.signal_type == nil and sig[1] ~= nil then
+        local out = {}
+        for k = 1, #sig do out[k] = make_record(strat, slot, sig[k]) end
+        return out
+    end
+    return { make_record(strat, slot, sig) }
+end
+
 -- ---- the run -------------------------------------------------------------------------------------
 
 local function validate_params(s)
@@ -288,6 +300,9 @@ local function run(spec, opts)
     local log = opts.log or logmod.new()
     local printer = opts.print or function(name, text) io.stderr:write(name, ": ", text, "\n") end
     local protect = opts.protect ~= false
+    -- replayable runs: math.random (shared by the strategies) starts from a
+    -- fixed seed, spec.seed or 0
+    math.randomseed(tonumber(spec.seed) or 0)
 
     -- limits first: a bad environment stops the run before any work
     local limits, lerr = risk.limits()
@@ -361,9 +376,10 @@ local function run(spec, opts)
         return m
     end
 
-    -- slots: one per (strategy, asset); by_asset[id] = array of slots
+    -- slots: one per (strategy, asset); by_asset[id + 1] = array of slots (1-based:
+    -- index 0 would live in the hash part)
     local by_asset = {}
-    for id = 0, n_assets - 1 do by_asset[id] = {} end
+    for id = 0, n_assets - 1 do by_asset[id + 1] = {} end
     local disabled = {}
 
     local function disable(s, msg)
@@ -415,7 +431,7 @@ local function run(spec, opts)
         end
         if s.enabled then
             for _, slot in ipairs(s.slots) do
-                local list = by_asset[slot.asset_id]
+                local list = by_asset[slot.asset_id + 1]
                 list[#list + 1] = slot
             end
         end
@@ -441,14 +457,7 @@ local function run(spec, opts)
     local function collect(slot, i, phase, sig)
         local s = slot.strat
         -- validate everything first: a list with one bad signal adds none
-        local ok, recs = pcall(function()
-            if type(sig) == "table" and sig.signal_type == nil and sig[1] ~= nil then
-                local out = {}
-                for k = 1, #sig do out[k] = make_record(s, slot, sig[k]) end
-                return out
-            end
-            return { make_record(s, slot, sig) }
-        end)
+        local ok, recs = pcall(make_records, s, slot, sig)
         if not ok then
             strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. tostring(recs))
             return
@@ -508,7 +517,7 @@ local function run(spec, opts)
         if rc ~= 1 then break end
         local kind = ev.kind
         if kind == EV_BAR then
-            local list = by_asset[ev.asset]
+            local list = by_asset[ev.asset + 1]
             local nl = #list
             if nl > 0 then
                 local i = tonumber(ev.index)
@@ -520,6 +529,8 @@ local function run(spec, opts)
                         ctx.i = i
                         ctx.time = tonumber(bars.ts[i])
                         ctx.close = bars.close[i]
+                        -- SANDBOX-LATER: a per-call time budget (count hook with the
+                        -- strategy's code run under jit.off, or a watchdog) wraps these calls.
                         local on_bar = slot.on_bar
                         if on_bar then
                             local ok, sig

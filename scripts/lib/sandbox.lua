@@ -21,6 +21,8 @@
 -- state per strategy, a tracking allocator, jit.off + count hook or a child
 -- process killed on timeout) belongs in runtime/lua/ and at the marked
 -- places in scripts/lib/runner.lua (search for "SANDBOX-LATER").
+-- SANDBOX-LATER: per-strategy states would build this env in their own
+-- lua_State, with only data (not functions) crossing between states.
 local S = {}
 
 local function copy(t, drop)
