@@ -45,6 +45,8 @@ void *mts_calloc(size_t count, size_t size);
 void *mts_realloc(void *p, size_t n);
 void  mts_free(void *p);
 char *mts_strdup(const char *s);
+/* Advise transparent huge pages for a large buffer (no-op when small or not Linux). */
+void  mts_advise_huge(void *p, size_t bytes);
 /* Test hook: the (n+1)th allocation from now fails; n < 0 disables. */
 void  mts_alloc_fail_after(long n);
 

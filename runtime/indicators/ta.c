@@ -296,3 +296,59 @@ int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
     }
     return MTS_OK;
 }
+
+/* ---- streaming rolling mean ------------------------------------------------
+ * The same arithmetic as mts_ta_sma, one value at a time, for bar-by-bar code
+ * (live feeds, on_bar): push(x[i]) returns exactly what mts_ta_sma would put in
+ * out[i] — same compensated sum, same recomputation every w values, same NaN
+ * rule — so a strategy gets identical crosses either way. O(1) per push, no
+ * allocation after mts_rolling_new. */
+struct mts_rolling {
+    double *buf;          /* the last w inputs, ring indexed by i % w */
+    int64_t i;            /* index of the next input */
+    int64_t last_nan, fresh;
+    ksum_t sum;
+    int32_t w;
+};
+
+mts_rolling_t *mts_rolling_new(int32_t w) {
+    if (w < 1) return NULL;
+    mts_rolling_t *r = mts_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->buf = mts_malloc((size_t)w * sizeof *r->buf);
+    if (!r->buf) {
+        mts_free(r);
+        return NULL;
+    }
+    r->w = w;
+    r->last_nan = -1;
+    r->fresh = -1;
+    return r;
+}
+
+void mts_rolling_free(mts_rolling_t *r) {
+    if (!r) return;
+    mts_free(r->buf);
+    mts_free(r);
+}
+
+double mts_rolling_mean_push(mts_rolling_t *r, double x) {
+    const int64_t i = r->i++, w = r->w;
+    double *slot = &r->buf[i % w];
+    const double old = *slot;          /* x[i - w] once i >= w */
+    *slot = x;
+    if (isnan(x)) r->last_nan = i;
+    if (i < w - 1 || r->last_nan > i - w) {
+        r->fresh = -1;
+        return NAN;
+    }
+    if (r->fresh < 0 || i - r->fresh >= w) {
+        r->sum.s = r->sum.c = 0;
+        for (int64_t j = i - w + 1; j <= i; j++) kadd(&r->sum, r->buf[j % w]);
+        r->fresh = i;
+    } else {
+        kadd(&r->sum, x);
+        kadd(&r->sum, -old);
+    }
+    return kval(&r->sum) / (double)w;
+}

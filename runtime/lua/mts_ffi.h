@@ -78,6 +78,11 @@ int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, 
                               double price, double confidence, double position_size,
                               double stop_loss, double take_profit);
 
+/* ---- large arrays (runtime/util/array.c): uninitialised, huge-page advised;
+ * mts.lua uses them for indicator outputs and frees them through ffi.gc ---- */
+void   *mts_array_alloc(int64_t bytes);
+void    mts_array_free(void *p);
+
 /* ---- indicators (runtime/indicators/ta.h): out[i] uses x[0..i] only;
  * NaN until the window is full or when an input in the window is NaN. ---- */
 int mts_ta_sma(const double *x, int64_t n, int32_t w, double *out);
@@ -88,6 +93,13 @@ int mts_ta_drawdown(const double *x, int64_t n, double *out);
 int mts_ta_pct_rank(const double *x, int64_t n, int32_t w, double *out);
 int mts_ta_pct_change(const double *x, int64_t n, double *out);
 int mts_ta_diff(const double *x, int64_t n, double *out);
+/* Streaming rolling mean: push(x[i]) returns what mts_ta_sma puts in out[i]
+ * (bit for bit). For bar-by-bar code; one allocation at creation. */
+typedef struct mts_rolling mts_rolling_t;
+mts_rolling_t *mts_rolling_new(int32_t w);         /* NULL if w < 1 or out of memory */
+void    mts_rolling_free(mts_rolling_t *r);        /* accepts NULL */
+double  mts_rolling_mean_push(mts_rolling_t *r, double x);
+
 int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
                       const int64_t *dst_ts, int64_t n_dst, double *out);
 

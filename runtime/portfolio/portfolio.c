@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 #if defined(__linux__)
-#include <sys/mman.h>
+
 #endif
 
 #define QTY_REL_EPS 1e-12
@@ -44,22 +44,6 @@ static int reserve_trades(mts_portfolio_t *p, int64_t cap) {
     return MTS_OK;
 }
 
-/* Large equity curves (one point per step, reserved up front) are written
- * once, sequentially: on Linux ask for transparent huge pages so the first
- * touch costs one fault per 2 MB instead of per 4 KB (measured ~30% of a
- * 10M-bar run). Only the 2 MB-aligned interior is advised; a no-op elsewhere. */
-static void advise_huge(void *ptr, size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (bytes < 4 * huge) return;
-    uintptr_t lo = ((uintptr_t)ptr + huge - 1) & ~(huge - 1);
-    uintptr_t hi = ((uintptr_t)ptr + bytes) & ~(huge - 1);
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-    (void)ptr; (void)bytes;
-#endif
-}
-
 static int reserve_equity(mts_portfolio_t *p, int64_t cap) {
     if (cap <= p->equity.cap) return MTS_OK;
     if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return MTS_ENOMEM;
@@ -70,8 +54,8 @@ static int reserve_equity(mts_portfolio_t *p, int64_t cap) {
     if (!v) return MTS_ENOMEM;
     p->equity.v = v;
     p->equity.cap = cap;
-    advise_huge(ts, (size_t)cap * sizeof *ts);
-    advise_huge(v, (size_t)cap * sizeof *v);
+    mts_advise_huge(ts, (size_t)cap * sizeof *ts);
+    mts_advise_huge(v, (size_t)cap * sizeof *v);
     return MTS_OK;
 }
 

@@ -73,8 +73,14 @@ void mts_json_escape(FILE *f, const char *s) {
 }
 
 void mts_json_number(FILE *f, double v) {
-    if (!isfinite(v)) fputs("null", f);
-    else fprintf(f, "%.10g", v);
+    if (!isfinite(v)) { fputs("null", f); return; }
+    /* the shortest of %.15g / %.16g / %.17g that reads back as the same double */
+    char buf[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, f);
 }
 
 /* ---- a small string builder: stack storage first, then mts_realloc ---- */

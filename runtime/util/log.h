@@ -17,7 +17,8 @@ void mts_log(mts_log_level_t lvl, const char *event, const char *fields_fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* Writes s JSON-escaped (without quotes) to f. */
 void mts_json_escape(FILE *f, const char *s);
-/* Writes a double as JSON: null for NaN/inf, else %.17g-free shortest form ("%.10g"). */
+/* Writes a double as JSON: null for NaN/inf, else the shortest of %.15g..%.17g that
+ * reads back as the same double (machines get every bit). */
 void mts_json_number(FILE *f, double v);
 
 #endif

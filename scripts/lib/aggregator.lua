@@ -24,7 +24,6 @@
 --   * Assets come out in the order of their first signal in the input.
 local M = {}
 
-local DIRECTIONS = { LONG = true, SHORT = true, CLOSE = true }
 
 local function weight_of(s)
     local w = s.weight
@@ -44,36 +43,42 @@ local function max_opt(a, b)
     return b > a and b or a
 end
 
+-- Folds direction d (if present, with score v) into (best, best score, runner-up score).
+local function rank(best, best_score, second_score, d, present, v)
+    if not present then return best, best_score, second_score end
+    if best == nil or v > best_score then return d, v, best_score end
+    if second_score == nil or v > second_score then return best, best_score, v end
+    return best, best_score, second_score
+end
+
+-- Runs once per asset per step with signals: scores are kept in locals, not
+-- tables, so a step with one signal allocates only the result.
 local function resolve(asset, list)
-    local score = { LONG = 0, SHORT = 0, CLOSE = 0 }
-    local present = {}
-    for _, s in ipairs(list) do
+    local sl, ss, sc = 0, 0, 0              -- LONG, SHORT, CLOSE scores
+    local hl, hs, hc = false, false, false  -- which directions have signals
+    for k = 1, #list do
+        local s = list[k]
         local d = s.signal_type
-        if not DIRECTIONS[d] then
+        local v = (s.confidence or 1) * weight_of(s)
+        if d == "LONG" then sl, hl = sl + v, true
+        elseif d == "SHORT" then ss, hs = ss + v, true
+        elseif d == "CLOSE" then sc, hc = sc + v, true
+        else
             error("aggregator: signal for " .. tostring(asset) .. " has signal_type " .. tostring(d), 2)
         end
-        score[d] = score[d] + (s.confidence or 1) * weight_of(s)
-        present[d] = true
     end
-    -- best and runner-up among the directions that have signals
-    local best, best_score, second_score = nil, nil, nil
-    for _, d in ipairs({ "LONG", "SHORT", "CLOSE" }) do
-        if present[d] then
-            local sc = score[d]
-            if best == nil or sc > best_score then
-                second_score = best_score
-                best, best_score = d, sc
-            elseif second_score == nil or sc > second_score then
-                second_score = sc
-            end
-        end
-    end
+    -- best and runner-up among the directions that have signals, in the order
+    -- LONG, SHORT, CLOSE (ties between best and runner-up mean no trade)
+    local best, best_score, second_score = rank(nil, nil, nil, "LONG", hl, sl)
+    best, best_score, second_score = rank(best, best_score, second_score, "SHORT", hs, ss)
+    best, best_score, second_score = rank(best, best_score, second_score, "CLOSE", hc, sc)
     if second_score ~= nil and second_score == best_score then return nil end
 
     local out = { asset = asset, signal_type = best, strategies = {} }
     local wsum, csum, n, cplain = 0, 0, 0, 0
     local top_score
-    for _, s in ipairs(list) do
+    for k = 1, #list do
+        local s = list[k]
         if s.signal_type == best then
             local w, c = weight_of(s), s.confidence or 1
             wsum = wsum + w
@@ -110,6 +115,12 @@ end
 
 -- signals: array of signal tables (see the header). Returns an array.
 function M.aggregate(signals)
+    if #signals == 1 then               -- the common case: one signal in the step
+        local s = signals[1]
+        if s.asset == nil then error("aggregator: signal without asset", 2) end
+        local r = resolve(s.asset, signals)
+        return { r }                    -- {} when resolve returned nil
+    end
     local order, groups = {}, {}
     for _, s in ipairs(signals) do
         local a = s.asset

@@ -108,19 +108,53 @@ function M.strerror(rc)
     return ERRORS[rc] or ("error " .. tostring(rc))
 end
 
--- Length of a series, or nil when it cannot be known (a raw pointer).
+-- Length of a series, or nil when it cannot be known (a raw pointer). Fixed-size
+-- arrays and references to them (the views below) carry their count in the type.
 local function array_len(x)
     if ffi.istype(double_vla, x) then return ffi.sizeof(x) / 8 end
     if ffi.istype(int64_vla, x) then return ffi.sizeof(x) / 8 end
-    local ct = tostring(ffi.typeof(x))
-    if ct:match("%]>$") and not ct:match("%[%?%]") then
-        local size = ffi.sizeof(x)
-        local elem = ct:match("^ctype<(.-)%s*%[") or ""
-        local ok, esz = pcall(ffi.sizeof, elem)
-        if ok and size and esz and esz > 0 then return size / esz end
-    end
+    local count = tostring(ffi.typeof(x)):match("%[(%d+)%]>$")
+    if count then return tonumber(count) end
     return nil
 end
+
+-- ---- views and large arrays ------------------------------------------------------
+--
+-- A view is a reference to a fixed-size C array, `double (&)[n]`: indexing it
+-- costs what indexing a pointer costs and its length is known, but nothing is
+-- copied. The engine's bars reach strategies as views (ctx.series.close).
+--
+-- Indicator outputs of 128k elements or more are allocated in C
+-- (mts_array_alloc: not zero-filled, huge-page advised) instead of as a
+-- zero-filled LuaJIT VLA, and returned as views; the allocation is freed by
+-- ffi.gc when the view is collected (anchors: view -> owning pointer, weak keys).
+
+local anchors = setmetatable({}, { __mode = "k" })
+local view_types = { double = {}, int64_t = {} }
+
+function M.view(ptr, n, elem)
+    elem = elem or "double"
+    local cache = view_types[elem]
+    local T = cache[n]
+    if not T then
+        T = ffi.typeof(elem .. " (&)[$]", n)
+        cache[n] = T
+    end
+    return ffi.cast(T, ptr)
+end
+
+local BIG = 131072
+
+local function new_double(n)
+    if n < BIG then return double_vla(n) end
+    local p = C.mts_array_alloc(n * 8)
+    if p == nil then error("out of memory allocating " .. n .. " doubles", 3) end
+    p = ffi.gc(ffi.cast("double *", p), C.mts_array_free)
+    local v = M.view(p, n)
+    anchors[v] = p
+    return v
+end
+M.new_double = new_double
 
 local function is_count(v)
     return type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53
@@ -220,7 +254,7 @@ end
 function M.sma(x, w, n)
     local a, len = input("mts.sma", "series", x, n)
     window("mts.sma", w)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.sma", C.mts_ta_sma(a, len, w, out))
     return out
 end
@@ -228,7 +262,7 @@ end
 function M.rolling_std(x, w, n)
     local a, len = input("mts.rolling_std", "series", x, n)
     window("mts.rolling_std", w)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.rolling_std", C.mts_ta_rolling_std(a, len, w, out))
     return out
 end
@@ -240,7 +274,7 @@ function M.rolling_corr(x, y, w, n)
         error("mts.rolling_corr: x and y differ in length (" .. la .. " vs " .. lb .. ")", 2)
     end
     window("mts.rolling_corr", w)
-    local out = double_vla(la)
+    local out = new_double(la)
     check("mts.rolling_corr", C.mts_ta_rolling_corr(a, b, la, w, out))
     return out
 end
@@ -248,14 +282,14 @@ end
 function M.rsi(x, period, n)
     local a, len = input("mts.rsi", "series", x, n)
     window("mts.rsi", period, "period")
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.rsi", C.mts_ta_rsi(a, len, period, out))
     return out
 end
 
 function M.drawdown(x, n)
     local a, len = input("mts.drawdown", "series", x, n)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.drawdown", C.mts_ta_drawdown(a, len, out))
     return out
 end
@@ -265,23 +299,38 @@ function M.pct_rank(x, w, n)
     local a, len = input("mts.pct_rank", "series", x, n)
     if w == nil then w = 0 end
     window("mts.pct_rank", w, "window", true)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.pct_rank", C.mts_ta_pct_rank(a, len, w, out))
     return out
 end
 
 function M.pct_change(x, n)
     local a, len = input("mts.pct_change", "series", x, n)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.pct_change", C.mts_ta_pct_change(a, len, out))
     return out
 end
 
 function M.diff(x, n)
     local a, len = input("mts.diff", "series", x, n)
-    local out = double_vla(len)
+    local out = new_double(len)
     check("mts.diff", C.mts_ta_diff(a, len, out))
     return out
+end
+
+-- Streaming rolling mean for bar-by-bar code: r = mts.rolling_mean(w) in
+-- init, then r:push(x) per bar returns the mean of the last w values (NaN
+-- until w values, or while a NaN is in the window) — bit for bit what
+-- mts.sma(series, w)[i] holds. No allocation per push; freed by the GC.
+-- (When busted reloads this module the metatype is already set; it still
+-- points at the same C function.)
+pcall(ffi.metatype, "struct mts_rolling", { __index = { push = C.mts_rolling_mean_push } })
+
+function M.rolling_mean(w)
+    window("mts.rolling_mean", w)
+    local r = C.mts_rolling_new(w)
+    if r == nil then error("mts.rolling_mean: out of memory", 2) end
+    return ffi.gc(r, C.mts_rolling_free)
 end
 
 -- int64 times from a cdata array, a pointer (+n) or a table of numbers.
@@ -324,7 +373,7 @@ function M.align_asof(src, dst_ts, n_dst)
     sts = input_ts("mts.align_asof", "src.ts", sts, sn)
     sv = input("mts.align_asof", "src.v", sv, sn)
     local dts, dn = input_ts("mts.align_asof", "dst_ts", dst_ts, n_dst)
-    local out = double_vla(dn)
+    local out = new_double(dn)
     check("mts.align_asof", C.mts_ta_align_asof(sts, sv, sn, dts, dn, out))
     return out
 end
@@ -332,7 +381,7 @@ end
 -- ---- the API strategies see -------------------------------------------------------
 
 local api = {
-    sma = M.sma, rolling_std = M.rolling_std, rolling_corr = M.rolling_corr,
+    sma = M.sma, rolling_mean = M.rolling_mean, rolling_std = M.rolling_std, rolling_corr = M.rolling_corr,
     rsi = M.rsi, drawdown = M.drawdown, pct_rank = M.pct_rank,
     pct_change = M.pct_change, diff = M.diff, align_asof = M.align_asof,
     series = M.series, len = M.len, isnan = M.isnan, clamp = M.clamp,

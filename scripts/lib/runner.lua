@@ -178,21 +178,14 @@ end
 
 local SERIES_FIELDS = { ts = true, open = true, high = true, low = true, close = true, volume = true }
 
--- A table whose fields ts/open/high/low/close/volume are copies of the bars
--- as double[n] / int64_t[n] (length known to the mts wrappers), made on
--- first access.
+-- A table whose fields ts/open/high/low/close/volume are views of the
+-- engine's bar arrays (int64_t (&)[n] / double (&)[n]: no copy, length known
+-- to the mts wrappers), made on first access.
 local function lazy_series(bars, n)
     return setmetatable({}, {
         __index = function(t, k)
             if not SERIES_FIELDS[k] then error("ctx.series." .. tostring(k) .. " does not exist", 2) end
-            local src = bars[k]
-            local a
-            if k == "ts" then
-                a = mts.int64_vla(n)
-            else
-                a = mts.double_vla(n)
-            end
-            if n > 0 and src ~= nil then ffi.copy(a, src, n * 8) end
+            local a = mts.view(bars[k], n, k == "ts" and "int64_t" or "double")
             rawset(t, k, a)
             return a
         end,
@@ -295,6 +288,7 @@ local function report_params(s)
 end
 
 local function run(spec, opts)
+    if os.getenv("MTS_JITP") then package.path = package.path .. ";/usr/share/luajit-2.1.0-beta3/?.lua"; if os.getenv("MTS_JITP") == "v" then require("jit.v").start("/tmp/jitv.txt") else require("jit.p").start(os.getenv("MTS_JITP"), "/tmp/jitp.txt") end end
     opts = opts or {}
     local root = spec.root or mts.root
     local log = opts.log or logmod.new()
@@ -565,6 +559,7 @@ local function run(spec, opts)
         end
     end
     if rc < 0 then engine_fail("next", rc) end
+    if os.getenv("MTS_JITP") then require("jit.p").stop() end
 
     local params = {}
     for _, s in ipairs(strategies) do params[s.name] = report_params(s) end

@@ -27,8 +27,10 @@ function M.get_parameters()
     return { fast = 10, slow = 30, units = 0 }
 end
 
--- Precomputes fast, slow and nzd over the whole series (causal: index i uses
--- closes 0..i only).
+-- The SMAs are streaming C rolling means (mts.rolling_mean), pushed one close
+-- per bar: identical to mts.sma over the whole series, but with no per-series
+-- arrays, and the same code works on a live feed. nzd is one number updated
+-- bar by bar (on_bar sees every bar of its asset, in order).
 function M.init(ctx)
     local p = ctx.params
     if p.fast < 1 or p.slow < 1 then error("fast and slow must be >= 1") end
@@ -36,25 +38,18 @@ function M.init(ctx)
         error(("fast (%d) must be shorter than slow (%d)"):format(p.fast, p.slow))
     end
     if p.units < 0 then error("units must be >= 0 (0 = sized by the risk rules)") end
-    local close = ctx.series.close
-    local fast = mts.sma(close, p.fast)
-    local slow = mts.sma(close, p.slow)
-    local n = ctx.n
-    local nzd = mts.series(n)          -- NaN-filled
-    local last = mts.nan
-    for i = 0, n - 1 do
-        local d = fast[i] - slow[i]
-        if d == d and d ~= 0 then last = d end
-        nzd[i] = last
-    end
-    ctx.fast, ctx.slow, ctx.nzd = fast, slow, nzd
+    ctx.fast = mts.rolling_mean(p.fast)
+    ctx.slow = mts.rolling_mean(p.slow)
+    ctx.nzd = mts.nan          -- last non-zero fast - slow up to the previous bar
     ctx.units = p.units > 0 and p.units or nil
 end
 
 function M.on_bar(ctx, asset, i)
-    if i < 1 then return nil end
-    local prev = ctx.nzd[i - 1]
-    local f, s = ctx.fast[i], ctx.slow[i]
+    local c = ctx.close
+    local f, s = ctx.fast:push(c), ctx.slow:push(c)
+    local prev = ctx.nzd
+    local d = f - s
+    if d == d and d ~= 0 then ctx.nzd = d end
     if prev < 0 and f > s then
         return { asset = asset, signal_type = "LONG", confidence = 1, units = ctx.units }
     elseif prev > 0 and f < s then
