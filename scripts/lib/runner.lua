@@ -194,48 +194,61 @@ end
 
 -- ---- signals ---------------------------------------------------------------------------------
 
-local function num_field(sig, k, lo, lo_open, hi)
+-- nil when sig[k] is absent or a number in range, else the complaint.
+local function bad_number(sig, k, lo, lo_open, hi)
     local v = sig[k]
     if v == nil then return nil end
     if type(v) ~= "number" or v ~= v then
-        error(("%s must be a number, got %s"):format(k, v ~= v and "nan" or type(v)), 0)
+        return ("%s must be a number, got %s"):format(k, v ~= v and "nan" or type(v))
     end
     if (lo_open and v <= lo) or (not lo_open and v < lo) or (hi and v > hi) then
-        error(("%s = %s is out of range"):format(k, tostring(v)), 0)
+        return ("%s = %s is out of range"):format(k, tostring(v))
     end
-    return v
+    return nil
 end
 
--- Validates one signal returned by a strategy and turns it into the runner's
--- record. Raises a message (without position) on a malformed signal.
-local function make_record(strat, slot, sig)
-    if type(sig) ~= "table" then
-        error("a signal must be a table, got " .. type(sig), 0)
-    end
+-- Checks one signal returned by a strategy: nil if it is well formed, else a
+-- message (without position). It returns instead of raising so that the hot
+-- path needs no pcall (a pcall boundary here kept LuaJIT from compiling it).
+local function check_signal(slot, sig)
+    if type(sig) ~= "table" then return "a signal must be a table, got " .. type(sig) end
     local st = sig.signal_type
     if SIG_CODE[st] == nil then
-        error("signal_type must be \"LONG\", \"SHORT\" or \"CLOSE\", got " .. tostring(st), 0)
+        return "signal_type must be \"LONG\", \"SHORT\" or \"CLOSE\", got " .. tostring(st)
     end
     if sig.asset ~= nil and sig.asset ~= slot.asset then
-        error(("signal for asset %s while handling %s (a strategy signals for the asset of its bar)"):format(
-            tostring(sig.asset), slot.asset), 0)
+        return ("signal for asset %s while handling %s (a strategy signals for the asset of its bar)"):format(
+            tostring(sig.asset), slot.asset)
     end
-    local conf = num_field(sig, "confidence", 0, false, 1)
-    local price = num_field(sig, "price", 0, true)
+    return bad_number(sig, "confidence", 0, false, 1) or bad_number(sig, "price", 0, true)
+        or bad_number(sig, "position_size", 0, true) or bad_number(sig, "units", 0, true)
+        or bad_number(sig, "stop_loss", 0, true) or bad_number(sig, "take_profit", 0, true)
+end
+
+-- The runner's record of a checked signal.
+local function new_record(strat, slot, sig)
     local rm = strat.rm
+    local conf = sig.confidence
     return {
         strat = strat, strategy = strat.id, asset = slot.asset, asset_id = slot.asset_id,
-        signal_type = st,
+        signal_type = sig.signal_type,
         confidence = conf == nil and 1 or conf,
-        position_size = num_field(sig, "position_size", 0, true),
-        units = num_field(sig, "units", 0, true),
-        stop_loss = num_field(sig, "stop_loss", 0, true),
-        take_profit = num_field(sig, "take_profit", 0, true),
-        price = price or slot.ctx.close,
+        position_size = sig.position_size,
+        units = sig.units,
+        stop_loss = sig.stop_loss,
+        take_profit = sig.take_profit,
+        price = sig.price or slot.ctx.close,
         weight = strat.weight,
         stop_loss_pct = rm.stop_loss_pct, take_profit_pct = rm.take_profit_pct,
         max_position_size = rm.max_position_size,
     }
+end
+
+-- Raising form, for lists of signals.
+local function make_record(strat, slot, sig)
+    local err = check_signal(slot, sig)
+    if err then error(err, 0) end
+    return new_record(strat, slot, sig)
 end
 
 -- One signal or a list of signals -> array of records (raises on a bad one).
@@ -288,7 +301,6 @@ local function report_params(s)
 end
 
 local function run(spec, opts)
-    if os.getenv("MTS_JITP") then package.path = package.path .. ";/usr/share/luajit-2.1.0-beta3/?.lua"; if os.getenv("MTS_JITP") == "v" then require("jit.v").start("/tmp/jitv.txt") else require("jit.p").start(os.getenv("MTS_JITP"), "/tmp/jitp.txt") end end
     opts = opts or {}
     local root = spec.root or mts.root
     local log = opts.log or logmod.new()
@@ -450,6 +462,16 @@ local function run(spec, opts)
 
     local function collect(slot, i, phase, sig)
         local s = slot.strat
+        if type(sig) == "table" and sig.signal_type ~= nil then   -- one signal: the usual case
+            local err = check_signal(slot, sig)
+            if err then
+                strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. err)
+                return
+            end
+            npending = npending + 1
+            pending[npending] = new_record(s, slot, sig)
+            return
+        end
         -- validate everything first: a list with one bad signal adds none
         local ok, recs = pcall(make_records, s, slot, sig)
         if not ok then
@@ -462,21 +484,24 @@ local function run(spec, opts)
         end
     end
 
+    local sigs = {}        -- reused by every flush
     local function flush()
-        local sigs = {}
+        local nsigs = 0
         for j = 1, npending do
             local p = pending[j]
             pending[j] = nil
             if p.strat.enabled then
-                sigs[#sigs + 1] = p
+                nsigs = nsigs + 1
+                sigs[nsigs] = p
                 local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
                     p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
                 if rc ~= 0 then engine_fail("log_signal", rc) end
             end
         end
         npending = 0
-        if #sigs == 0 then return end
+        if nsigs == 0 then return end
         local agg = aggregator.aggregate(sigs)
+        for j = 1, nsigs do sigs[j] = nil end
         if #agg == 0 then return end
         local gross = 0
         for id = 0, n_assets - 1 do
@@ -559,7 +584,6 @@ local function run(spec, opts)
         end
     end
     if rc < 0 then engine_fail("next", rc) end
-    if os.getenv("MTS_JITP") then require("jit.p").stop() end
 
     local params = {}
     for _, s in ipairs(strategies) do params[s.name] = report_params(s) end

@@ -24,6 +24,19 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double median3(const double v[3]) {
+    double a = v[0], b = v[1], c = v[2];
+    if (a > b) { double t = a; a = b; b = t; }
+    if (b > c) b = c;
+    return a > b ? a : b;
+}
+
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double uniform(void) {      /* xorshift64* */
     rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
@@ -86,36 +99,53 @@ int main(void) {
     generate(&bars, n);
     printf("bench generate_bars %.0f bars/s\n", (double)n / (now_s() - t));
 
-    mts_engine_config_t cfg = {100000, 10, 0};
-    mts_engine_t *e = NULL;
-    int32_t id;
-    if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "synthetic", &bars, &id)) {
-        fprintf(stderr, "bench: engine setup failed\n");
-        return 1;
-    }
     const char *strategies[] = {"sma_cross"};
     const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"10", "30", "1"};
-    mts_run_spec_t spec = {.engine = e, .root = root, .strategies = strategies, .n_strategies = 1,
-                           .param_keys = keys, .param_values = vals, .n_params = 3};
-    mts_run_result_t rr;
-    memset(&rr, 0, sizeof rr);
-    char err[512] = "";
-    t = now_s();
-    int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
-    double dt_engine = now_s() - t;
-    if (rc != 0) { fprintf(stderr, "bench: %s\n", err); return 1; }
-    const mts_portfolio_t *pf = mts_engine_portfolio(e);
-    double eq_engine = mts_engine_equity(e);
-    int64_t trades_engine = pf->n_trades;
+    /* MTS_BENCH_FAST/SLOW change the windows (fewer crosses = less signal traffic) */
+    if (getenv("MTS_BENCH_FAST")) vals[0] = getenv("MTS_BENCH_FAST");
+    if (getenv("MTS_BENCH_SLOW")) vals[1] = getenv("MTS_BENCH_SLOW");
+
+    /* The full path three times (a fresh engine each time, as a run would
+     * have): the median is reported, this machine's page-fault cost varies. */
+    enum { RUNS = 3 };
+    double wall[RUNS], cpu[RUNS], eq_engine = 0;
+    int64_t trades_engine = 0;
+    for (int r = 0; r < RUNS; r++) {
+        mts_engine_config_t cfg = {100000, 10, 0};
+        mts_engine_t *e = NULL;
+        int32_t id;
+        if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "synthetic", &bars, &id)) {
+            fprintf(stderr, "bench: engine setup failed\n");
+            return 1;
+        }
+        mts_run_spec_t spec = {.engine = e, .root = root, .strategies = strategies, .n_strategies = 1,
+                               .param_keys = keys, .param_values = vals, .n_params = 3};
+        mts_run_result_t rr;
+        memset(&rr, 0, sizeof rr);
+        char err[512] = "";
+        t = now_s();
+        double c0 = cpu_s();
+        int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
+        wall[r] = now_s() - t;
+        cpu[r] = cpu_s() - c0;
+        if (rc != 0) { fprintf(stderr, "bench: %s\n", err); return 1; }
+        eq_engine = mts_engine_equity(e);
+        trades_engine = mts_engine_portfolio(e)->n_trades;
+        mts_run_result_free(&rr);
+        mts_engine_free(e);
+    }
+    double dt_engine = median3(wall), cpu_engine = median3(cpu);
 
     int64_t trades_plain = 0;
     t = now_s();
-    double eq_plain = plain_loop(&bars, 10, 30, 1.0, 10 / 1e4, &trades_plain);
+    double eq_plain = plain_loop(&bars, atoi(vals[0]), atoi(vals[1]), 1.0, 10 / 1e4, &trades_plain);
     double dt_plain = now_s() - t;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("bench backtest_sma_cross_bars %.0f bars/s\n", (double)n / dt_engine);
+    /* CPU time: steadier than wall time on a shared machine */
+    printf("bench backtest_sma_cross_bars_cpu %.0f bars/s\n", (double)n / cpu_engine);
     printf("bench backtest_sma_cross_peak_rss %.1f MB\n", (double)ru.ru_maxrss / 1024.0);
     printf("bench plain_c_sma_cross_bars %.0f bars/s\n", (double)n / dt_plain);
     printf("bench engine_vs_plain_c_ratio %.3f x\n", dt_engine / dt_plain);
@@ -126,8 +156,6 @@ int main(void) {
                 (long long)trades_engine, (long long)trades_plain, eq_engine, eq_plain);
         return 1;
     }
-    mts_run_result_free(&rr);
-    mts_engine_free(e);
     mts_bars_free(&bars);
     return 0;
 }

@@ -130,8 +130,10 @@ static void test_disabled_strategy(void **state) {
     char err[512];
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), 0);
     assert_int_equal(rr.n_disabled, 1);
-    assert_string_equal(rr.disabled,
-        "sma_cross: scripts/strategies/sma_cross.lua:36: fast (40) must be shorter than slow (30) (in init, bitcoin)\n");
+    /* "sma_cross: scripts/strategies/sma_cross.lua:LINE: fast (40) ... (in init, bitcoin)\n" */
+    assert_non_null(rr.disabled);
+    assert_true(strncmp(rr.disabled, "sma_cross: scripts/strategies/sma_cross.lua:", 44) == 0);
+    assert_non_null(strstr(rr.disabled, ": fast (40) must be shorter than slow (30) (in init, bitcoin)\n"));
     mts_run_result_free(&rr);
     mts_engine_free(e);
 }

@@ -401,6 +401,32 @@ static void test_level_shift(void **state) {
 }
 
 /* RSI against a direct transcription of Wilder's definition on a long series. */
+/* The streaming mean must give exactly (bit for bit) what the batch SMA gives,
+ * NaN windows included, for several windows: strategies may use either and
+ * must see the same crosses. The batch values are checked against the naive
+ * mean elsewhere; here the two implementations are compared with ==. */
+static void test_rolling_stream_equals_batch(void **state) {
+    (void)state;
+    static double x[LONG_N], batch[LONG_N];
+    rng_state = 0x5eed5eedULL;
+    make_series(x, 30000.0, 1);
+    const int32_t windows[] = {1, 2, 7, 30, 250};
+    for (size_t k = 0; k < sizeof windows / sizeof windows[0]; k++) {
+        int32_t w = windows[k];
+        assert_int_equal(mts_ta_sma(x, LONG_N, w, batch), 0);
+        mts_rolling_t *r = mts_rolling_new(w);
+        assert_non_null(r);
+        for (int i = 0; i < LONG_N; i++) {
+            double v = mts_rolling_mean_push(r, x[i]);
+            if (isnan(batch[i])) assert_true(isnan(v));
+            else assert_true(v == batch[i]);
+        }
+        mts_rolling_free(r);
+    }
+    assert_null(mts_rolling_new(0));
+    mts_rolling_free(NULL);
+}
+
 static void test_rsi_against_naive(void **state) {
     (void)state;
     static double x[LONG_N], out[LONG_N];
@@ -443,6 +469,7 @@ int main(void) {
         cmocka_unit_test(test_against_naive),
         cmocka_unit_test(test_level_shift),
         cmocka_unit_test(test_rsi_against_naive),
+        cmocka_unit_test(test_rolling_stream_equals_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
