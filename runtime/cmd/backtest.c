@@ -193,10 +193,8 @@ static int parse(int argc, char **argv, opts_t *o) {
         const char *env = getenv("ENABLED_STRATEGIES");
         char buf[512] = "";
         if (env && *env) snprintf(buf, sizeof buf, "%s", env);
-        else {
-            /* config/mts.json enabled_strategies is an array; fall back to the default */
+        else if (mts_cli_config_list(NULL, "enabled_strategies", buf, sizeof buf) != 0)
             snprintf(buf, sizeof buf, "vix_correlation,mean_reversion");
-        }
         o->strategies_buf = strdup(buf);
         if (split_list("--strategy", o->strategies_buf, o->strategies, &o->n_strategies)) return -1;
     }

@@ -31,6 +31,8 @@ int mts_cli_ensure_macro(mts_store_t *s, const char *indicator);
 /* Values from config/mts.json (section NULL = top level); NULL / MTS_ENOTFOUND when absent. */
 const char *mts_cli_config_string(const char *section, const char *key);
 int mts_cli_config_number(const char *section, const char *key, double *out);
+/* An array of strings from config/mts.json joined with commas into buf. */
+int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len);
 /* "bitcoin, ethereum, ..." for datasets.<kind> ("assets" or "macro"); mts_free it. */
 char *mts_cli_dataset_names(const char *kind);
 /* The candidate closest to word (edit distance <= 3), or NULL. candidates ends with NULL. */

@@ -133,6 +133,25 @@ const char *mts_cli_config_string(const char *section, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len) {
+    cJSON *cfg = load_config();
+    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    if (!cJSON_IsArray(v) || len == 0) return MTS_ENOTFOUND;
+    size_t used = 0;
+    buf[0] = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        if (!cJSON_IsString(it)) return MTS_ECONFIG;
+        size_t n = strlen(it->valuestring);
+        if (used + n + 2 > len) return MTS_ERANGE;
+        if (used) buf[used++] = ',';
+        memcpy(buf + used, it->valuestring, n + 1);
+        used += n;
+    }
+    return used ? 0 : MTS_ENOTFOUND;
+}
+
 int mts_cli_config_number(const char *section, const char *key, double *out) {
     cJSON *cfg = load_config();
     cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;

@@ -382,7 +382,13 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
             resp->len = body.len;
             return 0;
         }
-        mts_free(body.p);
+        int client_error = cc == CURLE_OK && status != 429 && status < 500;
+        if (client_error && body.p) {
+            resp->body = body.p;
+            resp->len = body.len;
+        } else {
+            mts_free(body.p);
+        }
 
         double delay = -1;
         const char *why;
@@ -421,7 +427,8 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
             breaker_note(h, e, 0, now);
             set_err(h, "%s %s: server error HTTP %ld", h->vendor, safe, status);
         } else {
-            /* 4xx (not 429), 3xx leftovers: our request is wrong; retrying will not help */
+            /* 4xx (not 429), 3xx leftovers: our request is wrong; retrying will not
+             * help. The body is handed back: vendors explain the error there. */
             breaker_note(h, e, 1, now);
             set_err(h, "%s %s: HTTP %ld", h->vendor, safe, status);
             mts_log(MTS_LOG_ERROR, "http.error",

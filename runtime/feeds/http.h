@@ -80,7 +80,9 @@ void mts_http_set_cancel(mts_http_t *h, volatile sig_atomic_t *flag);
 int  mts_http_add_header(mts_http_t *h, const char *line);
 
 /* GET url. On 0, resp->status is 2xx and resp->body holds the body. On an
- * error resp->body is NULL (resp->status the last status seen). */
+ * error resp->status is the last status seen (0: no answer) and resp->body is
+ * NULL, except for a 4xx answer (not 429), whose body (the vendor's error
+ * message) is kept; free it with mts_http_response_free either way. */
 int  mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp);
 void mts_http_response_free(mts_http_response_t *r);
 

@@ -90,6 +90,8 @@ local function resolve(asset, list)
             if top_score == nil or c * w > top_score then
                 top_score = c * w
                 out.strategy = s.strategy
+                -- how to enter: the strongest signal's order type and price
+                out.order_type, out.order_price = s.order_type, s.order_price
             end
             out.strategies[#out.strategies + 1] = s.strategy
             out.position_size = max_opt(out.position_size, s.position_size)

@@ -48,6 +48,7 @@ local R = {}
 
 local NaN = 0 / 0
 local SIG_CODE = { LONG = 1, SHORT = -1, CLOSE = 0 }
+local ORDER_CODE = { MARKET = 0, LIMIT = 1, STOP = 2 }   -- mts_order_type_t
 local EV_BAR, EV_STEP_END = 1, 2
 
 -- ---- run-stopping errors -------------------------------------------------------
@@ -220,6 +221,16 @@ local function check_signal(slot, sig)
         return ("signal for asset %s while handling %s (a strategy signals for the asset of its bar)"):format(
             tostring(sig.asset), slot.asset)
     end
+    local ot = sig.order_type
+    if ot ~= nil then
+        if ORDER_CODE[ot] == nil then
+            return "order_type must be \"MARKET\", \"LIMIT\" or \"STOP\", got " .. tostring(ot)
+        end
+        if ot ~= "MARKET" and (type(sig.limit_price) ~= "number" or not (sig.limit_price > 0)
+                               or sig.limit_price == math.huge) then
+            return ot .. " orders need limit_price > 0 (the limit, or the stop trigger)"
+        end
+    end
     return bad_number(sig, "confidence", 0, false, 1) or bad_number(sig, "price", 0, true)
         or bad_number(sig, "position_size", 0, true) or bad_number(sig, "units", 0, true)
         or bad_number(sig, "stop_loss", 0, true) or bad_number(sig, "take_profit", 0, true)
@@ -241,6 +252,7 @@ local function new_record(strat, slot, sig)
         weight = strat.weight,
         stop_loss_pct = rm.stop_loss_pct, take_profit_pct = rm.take_profit_pct,
         max_position_size = rm.max_position_size,
+        order_type = sig.order_type, order_price = sig.limit_price,
     }
 end
 
@@ -511,14 +523,25 @@ local function run(spec, opts)
         view.equity = C.mts_engine_equity(e)
         view.gross = gross
         for _, a in ipairs(agg) do
+            if a.signal_type == "CLOSE" then
+                -- closing also withdraws resting entries (limit/stop) on the asset
+                local rc = C.mts_engine_cancel(e, a.asset_id)
+                if rc < 0 then engine_fail("cancel", rc) end
+            end
             view.position = C.mts_engine_position(e, a.asset_id)
             local o = risk.plan(a, view, limits)
             if o then
+                local otype = ORDER_CODE[a.order_type or "MARKET"]
+                if otype ~= 0 then
+                    -- a new resting order replaces the asset's pending ones
+                    local rc = C.mts_engine_cancel(e, a.asset_id)
+                    if rc < 0 then engine_fail("cancel", rc) end
+                end
                 order.asset = a.asset_id
-                order.type = 0
+                order.type = otype
                 order.strategy = a.strategy
                 order.qty = o.qty
-                order.price = 0
+                order.price = otype ~= 0 and a.order_price or 0
                 order.stop_loss = o.stop_loss
                 order.take_profit = o.take_profit
                 order.stop_loss_pct = o.stop_loss_pct

@@ -190,3 +190,52 @@ class BacktestEndToEnd(MtsTestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+LIMIT_STRATEGY = """
+-- test strategy: a buy limit 3 % under the close of bar `at`, closed on bar `exit_at`
+local S = {}
+function S.get_parameters() return { at = 0, exit_at = 0 } end
+function S.on_bar(ctx, asset, i)
+    if i == ctx.params.at then
+        return { signal_type = "LONG", units = 2, order_type = "LIMIT",
+                 limit_price = ctx.close * 0.97 }
+    elseif i == ctx.params.exit_at then
+        return { signal_type = "CLOSE" }
+    end
+end
+return S
+"""
+
+
+class LimitOrders(MtsTestCase):
+    def test_limit_entry_fills_where_the_range_reaches_it(self):
+        root = self.make_root()
+        with open(os.path.join(root, "scripts/strategies/limit_dip.lua"), "w") as f:
+            f.write(LIMIT_STRATEGY)
+        with open(os.path.join(root, "config/strategies/limit_dip.json"), "w") as f:
+            f.write('{"name": "limit_dip"}')
+        bars = read_bars(BUNDLED["bitcoin"], day("2022-01-01"), day("2022-12-31"))
+        # an independent walk: the first bar after `at` whose low reaches the limit
+        at = 10
+        limit = bars[at][4] * 0.97
+        fill_i = next(i for i in range(at + 1, len(bars)) if bars[i][3] <= limit)
+        fill_px = min(bars[fill_i][1], limit)
+        exit_at = fill_i + 5
+        exit_px = bars[exit_at + 1][1]
+        trades_csv = os.path.join(self.tmp, "t.csv")
+        res, _ = self.backtest_json("--strategy", "limit_dip", "--asset", "bitcoin",
+                                    "--from", "2022-01-01", "--to", "2022-12-31",
+                                    "--param", "at=%d" % at, "--param", "exit_at=%d" % exit_at,
+                                    "--commission-bps", "10", "--slippage-bps", "50",
+                                    "--trades", trades_csv, env={"MTS_ROOT": root})
+        t = read_csv(trades_csv)
+        self.assertEqual(len(t), 1)
+        self.assertEqual(parse_time(t[0]["entry_time"]), bars[fill_i][0])
+        self.assertAlmostEqual(float(t[0]["entry_price"]), fill_px, delta=1e-8)  # limits: no slippage
+        self.assertEqual(parse_time(t[0]["exit_time"]), bars[exit_at + 1][0])
+        self.assertAlmostEqual(float(t[0]["exit_price"]), exit_px * (1 - 0.005), delta=1e-8)
+        fees = 2 * fill_px * 0.001 + 2 * exit_px * 0.995 * 0.001
+        self.assertAlmostEqual(float(t[0]["fees"]), fees, delta=1e-6)
+        self.assertAlmostEqual(float(t[0]["pnl"]), 2 * (exit_px * 0.995 - fill_px) - fees, delta=1e-6)
+        self.assertEqual(res["trade_count"], 1)

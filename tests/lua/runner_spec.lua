@@ -182,6 +182,39 @@ local base = nil
             assert.are.equal(-E.orders[1].qty, E.orders[2].qty)
         end)
 
+        it("passes LIMIT/STOP entries through and withdraws them on CLOSE", function()
+            local src = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    if i == 1 then return { signal_type = "LONG", units = 1, order_type = "LIMIT", limit_price = 1.5 } end
+    if i == 2 then return { signal_type = "CLOSE" } end
+end
+return M]]
+            -- (the fake engine fills every order at the next open; the real limit
+            -- fill rules are checked end to end in tests/e2e/test_backtest.py)
+            local _, _, _, E = run({ ["scripts/strategies/s.lua"] = src }, { "s" })
+            assert.are.equal(1, E.orders[1].type)          -- MTS_ORDER_LIMIT
+            assert.are.equal(1.5, E.orders[1].price)
+            assert.are.equal(1, E.orders[1].qty)
+            assert.are.equal(0, E.orders[2].type)          -- the CLOSE is a market order
+            assert.are.equal(2, E.cancels)                 -- before the LIMIT, and on CLOSE
+        end)
+
+        it("disables a strategy whose LIMIT signal has no price", function()
+            local src = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    if i == 1 then return { signal_type = "LONG", order_type = "LIMIT" } end
+end
+return M]]
+            local res, _, _, E = run({ ["scripts/strategies/s.lua"] = src }, { "s" })
+            assert.are.equal(0, #E.orders)
+            assert.are.equal(1, #res.disabled)
+            assert.truthy(res.disabled[1]:find("LIMIT orders need limit_price > 0", 1, true))
+        end)
+
         it("runs the shipped sma_cross end to end", function()
             local dir = H.tree({})
             H.copy_into(dir, "scripts/strategies/sma_cross.lua")

@@ -127,13 +127,19 @@ function F.new(assets, macros, capital)
 
     function C.mts_engine_submit(_, o)
         if E.submit_rc ~= 0 then return E.submit_rc end
-        local rec = { asset = o.asset, type = o.type, strategy = o.strategy, qty = o.qty,
+        local rec = { asset = o.asset, type = o.type, price = o.price, strategy = o.strategy, qty = o.qty,
                       stop_loss = o.stop_loss, take_profit = o.take_profit,
                       stop_loss_pct = o.stop_loss_pct, take_profit_pct = o.take_profit_pct,
                       ts = E.now }
         E.orders[#E.orders + 1] = rec
         local a = E.assets[o.asset]
         a.pending[#a.pending + 1] = rec
+        return 0
+    end
+
+    function C.mts_engine_cancel(_, id)
+        E.cancels = (E.cancels or 0) + 1
+        E.assets[id].pending = {}
         return 0
     end
 
