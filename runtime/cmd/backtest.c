@@ -2,9 +2,7 @@
  * build the engine, hand it to the Lua runner, then compute metrics, print them,
  * write the optional trades/equity CSVs and store the run and its signals. */
 #include "cmd/cmd.h"
-#include "engine/engine.h"
-#include "lua/bridge.h"
-#include "portfolio/metrics.h"
+#include "backtest/backtest.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -212,10 +210,6 @@ static int parse(int argc, char **argv, opts_t *o) {
     return 0;
 }
 
-static const char *signal_name(int t) {
-    return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE";
-}
-
 static int write_trades(const char *path, const mts_engine_t *e, const mts_portfolio_t *p) {
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
     if (!f) {
@@ -291,6 +285,80 @@ static void print_money(const char *label, double v) {
     printf("  %-20s %12s\n", label, out);
 }
 
+static void print_json(const opts_t *o, const mts_backtest_t *b) {
+    const mts_metrics_t *m = &b->metrics;
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    char start_iso[32], end_iso[32];
+    mts_time_format_iso(b->start_ts, start_iso);
+    mts_time_format_iso(b->end_ts, end_iso);
+    printf("{");
+    printf("\"id\":%lld,", (long long)b->run_id);
+    json_kv_str("strategy", b->strategy_name, 1);
+    printf("\"assets\":[");
+    for (int a = 0; a < o->n_assets; a++) {
+        printf("%s\"", a ? "," : "");
+        mts_json_escape(stdout, o->assets[a]);
+        printf("\"");
+    }
+    printf("],");
+    json_kv_str("start", start_iso, 1);
+    json_kv_str("end", end_iso, 1);
+    json_kv_num("initial_capital", o->capital, 1);
+    json_kv_num("final_value", m->final_value, 1);
+    json_kv_num("total_return", m->total_return, 1);
+    json_kv_num("annualized_return", m->annualized_return, 1);
+    json_kv_num("sharpe_ratio", m->sharpe_ratio, 1);
+    json_kv_num("max_drawdown", m->max_drawdown, 1);
+    json_kv_num("volatility", m->volatility, 1);
+    json_kv_num("calmar_ratio", m->calmar_ratio, 1);
+    json_kv_num("win_rate", m->win_rate, 1);
+    json_kv_num("profit_factor", m->profit_factor, 1);
+    printf("\"trade_count\":%lld,", (long long)m->trade_count);
+    json_kv_num("fees", pf->total_fees, 1);
+    printf("\"bars\":%lld,", (long long)b->total_bars);
+    printf("\"fills\":%lld,", (long long)mts_engine_fill_count(b->engine));
+    printf("\"signals\":%lld,", (long long)b->n_signals);
+    printf("\"parameters\":%s,", b->lua.parameters_json ? b->lua.parameters_json : "{}");
+    printf("\"disabled\":[");
+    int first = 1;
+    for (const char *line = b->lua.disabled; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        printf("%s\"", first ? "" : ",");
+        mts_json_escape(stdout, buf);
+        printf("\"");
+        first = 0;
+        if (!nl) break;
+        line = nl + 1;
+    }
+    printf("]}\n");
+}
+
+static void print_table(const mts_backtest_t *b, double capital, const char *db_path) {
+    const mts_metrics_t *m = &b->metrics;
+    char d0[16], d1[16];
+    mts_time_format_date(b->start_ts, d0);
+    mts_time_format_date(b->end_ts, d1);
+    printf("backtest #%lld  %s on %s  %s .. %s  (%lld bars)\n", (long long)b->run_id,
+           b->strategy_name, b->assets_joined, d0, d1, (long long)b->total_bars);
+    print_money("initial capital", capital);
+    print_money("final value", m->final_value);
+    print_pct("total return", m->total_return);
+    print_pct("annualized return", m->annualized_return);
+    print_num("sharpe ratio", m->sharpe_ratio);
+    print_pct("max drawdown", m->max_drawdown);
+    print_pct("volatility", m->volatility);
+    print_num("calmar ratio", m->calmar_ratio);
+    print_pct("win rate", m->win_rate);
+    print_num("profit factor", m->profit_factor);
+    printf("  %-20s %12lld\n", "trades", (long long)m->trade_count);
+    print_money("fees paid", mts_engine_portfolio(b->engine)->total_fees);
+    printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,
+           (long long)b->run_id, (long long)b->n_signals);
+}
+
 int mts_cmd_backtest(int argc, char **argv) {
     opts_t o;
     memset(&o, 0, sizeof o);
@@ -299,244 +367,42 @@ int mts_cmd_backtest(int argc, char **argv) {
         free_opts(&o);
         return prc > 0 ? MTS_EXIT_OK : MTS_EXIT_USAGE;
     }
-
     int exit_code = MTS_EXIT_ERROR;
     const char *db_path = mts_cli_db_path(o.db);
     mts_store_t *store = mts_cli_open_store(db_path);
-    mts_engine_t *eng = NULL;
-    mts_bars_t bars[MAX_LIST];
-    mts_series_t vix;
-    memset(bars, 0, sizeof bars);
-    memset(&vix, 0, sizeof vix);
-    mts_run_result_t rr;
-    memset(&rr, 0, sizeof rr);
-    mts_signal_row_t *sig_rows = NULL;
-    char *assets_joined = NULL, *strategies_joined = NULL;
+    mts_backtest_t *b = NULL;
     if (!store) goto done;
 
-    int64_t from = o.has_from ? o.from : INT64_MIN, to = o.has_to ? o.to : INT64_MAX;
-    mts_engine_config_t cfg = {o.capital, o.commission_bps, o.slippage_bps};
-    if (mts_engine_create(&cfg, &eng) != 0) {
-        fprintf(stderr, "error: out of memory creating the engine\n");
-        goto done;
-    }
-    int64_t total_bars = 0;
-    for (int a = 0; a < o.n_assets; a++) {
-        for (int b = 0; b < a; b++)
-            if (strcmp(o.assets[a], o.assets[b]) == 0) {
-                fprintf(stderr, "error: --asset lists '%s' twice\n", o.assets[a]);
-                goto done;
-            }
-        int rc = mts_cli_ensure_asset(store, o.assets[a]);
-        if (rc == MTS_ENOTFOUND) {
-            char *names = mts_cli_dataset_names("assets");
-            fprintf(stderr,
-                    "error: unknown asset '%s': %s has no bars for it and there is no bundled file "
-                    "(bundled: %s).\n  Import one with: mts import csv FILE --asset %s\n",
-                    o.assets[a], db_path, names ? names : "none", o.assets[a]);
-            mts_free(names);
-            goto done;
-        } else if (rc != 0) {
-            fprintf(stderr, "error: %s: %s\n", db_path, mts_store_errmsg(store));
-            goto done;
-        }
-        if (mts_store_load_ohlcv(store, o.assets[a], from, to, &bars[a]) != 0) {
-            fprintf(stderr, "error: loading %s: %s\n", o.assets[a], mts_store_errmsg(store));
-            goto done;
-        }
-        if (bars[a].n == 0) {
-            mts_bars_t all;
-            memset(&all, 0, sizeof all);
-            mts_store_load_ohlcv(store, o.assets[a], INT64_MIN, INT64_MAX, &all);
-            char d0[16] = "?", d1[16] = "?";
-            if (all.n) {
-                mts_time_format_date(all.ts[0], d0);
-                mts_time_format_date(all.ts[all.n - 1], d1);
-            }
-            fprintf(stderr, "error: no bars for %s in the requested range; %s has %lld bars from %s to %s\n",
-                    o.assets[a], db_path, (long long)all.n, d0, d1);
-            mts_bars_free(&all);
-            goto done;
-        }
-        total_bars += bars[a].n;
-        int32_t id;
-        if (mts_engine_add_asset(eng, o.assets[a], &bars[a], &id) != 0) {
-            fprintf(stderr, "error: %s\n", mts_engine_errmsg(eng));
-            goto done;
-        }
-    }
-    /* VIX for the macro-aware strategies: all history up to the end of the range
-     * (the strategies align it as-of to bar times, so there is no look-ahead). */
-    if (mts_cli_ensure_macro(store, "VIX") == 0 &&
-        mts_store_load_macro(store, "VIX", INT64_MIN, to, &vix) == 0 && vix.n > 0)
-        mts_engine_add_macro(eng, "VIX", &vix);
-
-    mts_run_spec_t spec = {
-        .engine = eng, .root = mts_cli_root(), .strategies = o.strategies,
-        .n_strategies = o.n_strategies, .param_keys = o.param_keys,
-        .param_values = o.param_values, .n_params = o.n_params};
+    mts_backtest_opts_t bo = {
+        .strategies = o.strategies, .n_strategies = o.n_strategies,
+        .assets = o.assets, .n_assets = o.n_assets,
+        .param_keys = o.param_keys, .param_values = o.param_values, .n_params = o.n_params,
+        .from = o.has_from ? o.from : INT64_MIN, .to = o.has_to ? o.to : INT64_MAX,
+        .capital = o.capital, .commission_bps = o.commission_bps,
+        .slippage_bps = o.slippage_bps, .risk_free = o.rf,
+        .root = mts_cli_root(), .db_label = db_path, .store_result = 1};
     char err[1024] = "";
-    int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
+    int rc = mts_backtest_run(store, &bo, &b, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "error: %s\n", err[0] ? err : mts_strerror(rc));
         goto done;
     }
-
-    const mts_portfolio_t *pf = mts_engine_portfolio(eng);
-    mts_metrics_t m;
-    if (mts_metrics_compute(&pf->equity, o.capital, o.rf, pf->trades, pf->n_trades, &m) != 0) {
-        fprintf(stderr, "error: computing metrics failed\n");
-        goto done;
-    }
-
-    /* first and last bar of the run */
-    int64_t t_start = INT64_MAX, t_end = INT64_MIN;
-    for (int a = 0; a < o.n_assets; a++) {
-        if (bars[a].ts[0] < t_start) t_start = bars[a].ts[0];
-        if (bars[a].ts[bars[a].n - 1] > t_end) t_end = bars[a].ts[bars[a].n - 1];
-    }
-    char start_iso[32], end_iso[32];
-    mts_time_format_iso(t_start, start_iso);
-    mts_time_format_iso(t_end, end_iso);
-
-    size_t alen = 1, slen = 1;
-    for (int a = 0; a < o.n_assets; a++) alen += strlen(o.assets[a]) + 1;
-    for (int s = 0; s < o.n_strategies; s++) slen += strlen(o.strategies[s]) + 1;
-    assets_joined = calloc(1, alen);
-    strategies_joined = calloc(1, slen);
-    for (int a = 0; a < o.n_assets; a++) {
-        if (a) strcat(assets_joined, ",");
-        strcat(assets_joined, o.assets[a]);
-    }
-    for (int s = 0; s < o.n_strategies; s++) {
-        if (s) strcat(strategies_joined, ",");
-        strcat(strategies_joined, o.strategies[s]);
-    }
-
-    /* store the run and its signals */
-    mts_backtest_row_t row = {
-        .strategy_name = strategies_joined, .assets = assets_joined, .start_date = start_iso,
-        .end_date = end_iso, .parameters_json = rr.parameters_json, .initial_capital = o.capital,
-        .final_value = m.final_value, .total_return = m.total_return,
-        .annualized_return = m.annualized_return, .sharpe_ratio = m.sharpe_ratio,
-        .max_drawdown = m.max_drawdown, .volatility = m.volatility, .calmar_ratio = m.calmar_ratio,
-        .win_rate = m.win_rate, .profit_factor = m.profit_factor,
-        .commission_bps = o.commission_bps, .slippage_bps = o.slippage_bps,
-        .trade_count = m.trade_count};
-    int64_t run_id = 0;
-    if (mts_store_insert_backtest(store, &row, &run_id) != 0) {
-        fprintf(stderr, "error: storing the result: %s\n", mts_store_errmsg(store));
-        goto done;
-    }
-    int64_t n_sig = 0;
-    const mts_signal_rec_t *sigs = mts_engine_signals(eng, &n_sig);
-    if (n_sig > 0) {
-        sig_rows = calloc((size_t)n_sig, sizeof *sig_rows);
-        if (!sig_rows) goto done;
-        for (int64_t i = 0; i < n_sig; i++) {
-            const mts_signal_rec_t *r = &sigs[i];
-            sig_rows[i] = (mts_signal_row_t){
-                .asset = mts_engine_asset_name(eng, r->asset),
-                .strategy_name = (r->strategy >= 0 && r->strategy < o.n_strategies)
-                                     ? o.strategies[r->strategy] : "aggregate",
-                .signal_type = signal_name(r->signal_type), .ts = r->ts, .price = r->price,
-                .confidence = r->confidence, .position_size = r->position_size,
-                .stop_loss = r->stop_loss, .take_profit = r->take_profit};
-        }
-        if (mts_store_insert_signals(store, sig_rows, n_sig) != 0) {
-            fprintf(stderr, "error: storing signals: %s\n", mts_store_errmsg(store));
-            goto done;
-        }
-    }
-
-    if (o.trades_path && write_trades(o.trades_path, eng, pf) != 0) goto done;
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    if (o.trades_path && write_trades(o.trades_path, b->engine, pf) != 0) goto done;
     if (o.equity_path && write_equity(o.equity_path, pf) != 0) goto done;
-
-    if (o.json) {
-        printf("{");
-        printf("\"id\":%lld,", (long long)run_id);
-        json_kv_str("strategy", strategies_joined, 1);
-        printf("\"assets\":[");
-        for (int a = 0; a < o.n_assets; a++) {
-            printf("%s\"", a ? "," : "");
-            mts_json_escape(stdout, o.assets[a]);
-            printf("\"");
-        }
-        printf("],");
-        json_kv_str("start", start_iso, 1);
-        json_kv_str("end", end_iso, 1);
-        json_kv_num("initial_capital", o.capital, 1);
-        json_kv_num("final_value", m.final_value, 1);
-        json_kv_num("total_return", m.total_return, 1);
-        json_kv_num("annualized_return", m.annualized_return, 1);
-        json_kv_num("sharpe_ratio", m.sharpe_ratio, 1);
-        json_kv_num("max_drawdown", m.max_drawdown, 1);
-        json_kv_num("volatility", m.volatility, 1);
-        json_kv_num("calmar_ratio", m.calmar_ratio, 1);
-        json_kv_num("win_rate", m.win_rate, 1);
-        json_kv_num("profit_factor", m.profit_factor, 1);
-        printf("\"trade_count\":%lld,", (long long)m.trade_count);
-        json_kv_num("fees", pf->total_fees, 1);
-        printf("\"bars\":%lld,", (long long)total_bars);
-        printf("\"fills\":%lld,", (long long)mts_engine_fill_count(eng));
-        printf("\"signals\":%lld,", (long long)n_sig);
-        printf("\"parameters\":%s,", rr.parameters_json ? rr.parameters_json : "{}");
-        printf("\"disabled\":[");
-        if (rr.disabled) {
-            int first = 1;
-            for (char *line = rr.disabled; *line;) {
-                char *nl = strchr(line, '\n');
-                if (nl) *nl = 0;
-                printf("%s\"", first ? "" : ",");
-                mts_json_escape(stdout, line);
-                printf("\"");
-                first = 0;
-                if (!nl) break;
-                *nl = '\n';
-                line = nl + 1;
-            }
-        }
-        printf("]}\n");
-    } else if (!o.quiet) {
-        char d0[16], d1[16];
-        mts_time_format_date(t_start, d0);
-        mts_time_format_date(t_end, d1);
-        printf("backtest #%lld  %s on %s  %s .. %s  (%lld bars)\n", (long long)run_id,
-               strategies_joined, assets_joined, d0, d1, (long long)total_bars);
-        print_money("initial capital", o.capital);
-        print_money("final value", m.final_value);
-        print_pct("total return", m.total_return);
-        print_pct("annualized return", m.annualized_return);
-        print_num("sharpe ratio", m.sharpe_ratio);
-        print_pct("max drawdown", m.max_drawdown);
-        print_pct("volatility", m.volatility);
-        print_num("calmar ratio", m.calmar_ratio);
-        print_pct("win rate", m.win_rate);
-        print_num("profit factor", m.profit_factor);
-        printf("  %-20s %12lld\n", "trades", (long long)m.trade_count);
-        print_money("fees paid", pf->total_fees);
-        printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,
-               (long long)run_id, (long long)n_sig);
-    }
+    if (o.json) print_json(&o, b);
+    else if (!o.quiet) print_table(b, o.capital, db_path);
     exit_code = MTS_EXIT_OK;
-    if (rr.n_disabled > 0) {
-        for (char *line = rr.disabled; line && *line;) {
-            char *nl = strchr(line, '\n');
-            fprintf(stderr, "error: strategy disabled: %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
-            if (!nl) break;
-            line = nl + 1;
-        }
+    for (const char *line = b->lua.disabled; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        fprintf(stderr, "error: strategy disabled: %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
         exit_code = MTS_EXIT_PARTIAL;
+        if (!nl) break;
+        line = nl + 1;
     }
 
 done:
-    free(sig_rows);
-    free(assets_joined);
-    free(strategies_joined);
-    mts_run_result_free(&rr);
-    mts_engine_free(eng);
-    for (int a = 0; a < MAX_LIST; a++) mts_bars_free(&bars[a]);
-    mts_series_free(&vix);
+    mts_backtest_free(b);
     mts_store_close(store);
     free_opts(&o);
     return exit_code;

@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 #include "util/timeutil.h"
 #include "util/log.h"
+#include "util/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -14,63 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char root_buf[PATH_MAX];
 static char db_buf[PATH_MAX];
-
-static int is_dir(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* dst = a + b; 0, or -1 (dst empty) when it does not fit. */
-static int path_join(char *dst, size_t n, const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la + lb + 1 > n) { dst[0] = 0; return -1; }
-    memcpy(dst, a, la);
-    memcpy(dst + la, b, lb + 1);
-    return 0;
-}
-
-static int has_scripts(const char *root) {
-    char p[PATH_MAX];
-    return path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
-}
-
-const char *mts_cli_root(void) {
-    if (root_buf[0]) return root_buf;
-    const char *env = getenv("MTS_ROOT");
-    if (env && *env) {
-        snprintf(root_buf, sizeof root_buf, "%s", env);
-        return root_buf;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        /* <root>/bin/mts, or <root>/build-asan/bin/mts: walk up looking for scripts/lib */
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash) break;
-            *slash = 0;
-            if (has_scripts(exe)) {
-                snprintf(root_buf, sizeof root_buf, "%s", exe);
-                return root_buf;
-            }
-            /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
-            if (path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
-                return root_buf;
-            root_buf[0] = 0;
-        }
-    }
-    snprintf(root_buf, sizeof root_buf, ".");
-    return root_buf;
-}
 
 const char *mts_cli_db_path(const char *opt) {
     if (opt && *opt) return opt;
     const char *env = getenv("DATABASE_PATH");
     if (env && *env) return env;
-    snprintf(db_buf, sizeof db_buf, "%s/data/mts.db", mts_cli_root());
+    snprintf(db_buf, sizeof db_buf, "%s/data/mts.db", mts_root());
     return db_buf;
 }
 
@@ -97,135 +48,28 @@ int mts_cli_parse_time(const char *opt, const char *val, int64_t *out) {
     return 0;
 }
 
-/* config/mts.json, parsed once. NULL when missing or invalid (reported once). */
-static cJSON *load_config(void) {
-    static cJSON *cfg;
-    static int tried;
-    if (tried) return cfg;
-    tried = 1;
-    char path[PATH_MAX];
-    if (path_join(path, sizeof path, mts_cli_root(), "/config/mts.json") != 0) return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = mts_malloc((size_t)len + 1);
-    if (!buf) { fclose(f); return NULL; }
-    size_t got = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    buf[got] = 0;
-    cfg = cJSON_Parse(buf);
-    if (!cfg) {
-        const char *at = cJSON_GetErrorPtr();
-        long line = 1;
-        for (const char *p = buf; at && p < at && *p; p++) line += (*p == '\n');
-        fprintf(stderr, "warning: %s:%ld: invalid JSON; bundled datasets unavailable\n", path, line);
-    }
-    mts_free(buf);
-    return cfg;
-}
+const char *mts_cli_root(void) { return mts_root(); }
 
 const char *mts_cli_config_string(const char *section, const char *key) {
-    cJSON *cfg = load_config();
-    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len) {
-    cJSON *cfg = load_config();
-    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
-    if (!cJSON_IsArray(v) || len == 0) return MTS_ENOTFOUND;
-    size_t used = 0;
-    buf[0] = 0;
-    cJSON *it;
-    cJSON_ArrayForEach(it, v) {
-        if (!cJSON_IsString(it)) return MTS_ECONFIG;
-        size_t n = strlen(it->valuestring);
-        if (used + n + 2 > len) return MTS_ERANGE;
-        if (used) buf[used++] = ',';
-        memcpy(buf + used, it->valuestring, n + 1);
-        used += n;
-    }
-    return used ? 0 : MTS_ENOTFOUND;
+    return mts_config_string(section, key);
 }
 
 int mts_cli_config_number(const char *section, const char *key, double *out) {
-    cJSON *cfg = load_config();
-    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
-    if (!cJSON_IsNumber(v)) return MTS_ENOTFOUND;
-    *out = v->valuedouble;
-    return 0;
+    return mts_config_number(section, key, out);
 }
 
-static cJSON *dataset(const char *kind, const char *name) {
-    cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
-    cJSON *k = cJSON_GetObjectItemCaseSensitive(ds, kind);
-    return cJSON_GetObjectItemCaseSensitive(k, name);
+int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len) {
+    return mts_config_list(section, key, buf, len);
 }
 
-char *mts_cli_dataset_names(const char *kind) {
-    cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
-    cJSON *k = cJSON_GetObjectItemCaseSensitive(ds, kind);
-    size_t cap = 256, len = 0;
-    char *out = mts_malloc(cap);
-    if (!out) return NULL;
-    out[0] = 0;
-    cJSON *it;
-    cJSON_ArrayForEach(it, k) {
-        size_t need = strlen(it->string) + 3;
-        if (len + need >= cap) {
-            char *n = mts_realloc(out, cap = (cap + need) * 2);
-            if (!n) { mts_free(out); return NULL; }
-            out = n;
-        }
-        len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", it->string);
-    }
-    return out;
-}
-
-static int import_bundled(mts_store_t *s, const char *kind, const char *name) {
-    cJSON *d = dataset(kind, name);
-    cJSON *file = cJSON_GetObjectItemCaseSensitive(d, "file");
-    if (!cJSON_IsString(file)) return MTS_ENOTFOUND;
-    char path[PATH_MAX], rel[PATH_MAX];
-    if (path_join(rel, sizeof rel, "/", file->valuestring) != 0 ||
-        path_join(path, sizeof path, mts_cli_root(), rel) != 0) return MTS_ERANGE;
-    mts_import_report_t rep = {0};
-    int rc;
-    if (strcmp(kind, "assets") == 0) {
-        rc = mts_csv_import_ohlcv(s, path, name, stderr, &rep);
-    } else {
-        cJSON *col = cJSON_GetObjectItemCaseSensitive(d, "column");
-        rc = mts_csv_import_macro(s, path, name, cJSON_IsString(col) ? col->valuestring : NULL,
-                                  stderr, &rep);
-    }
-    if (rc != 0 && rc != MTS_EPARTIAL) {
-        fprintf(stderr, "error: importing bundled %s: %s\n", path, mts_store_errmsg(s));
-        return rc;
-    }
-    mts_log(MTS_LOG_INFO, "import.bundled", "\"name\":\"%s\",\"file\":\"%s\",\"rows\":%lld,\"rejected\":%lld",
-            name, file->valuestring, (long long)rep.rows_ok, (long long)rep.rows_rejected);
-    return 0;
-}
+char *mts_cli_dataset_names(const char *kind) { return mts_config_dataset_names(kind); }
 
 int mts_cli_ensure_asset(mts_store_t *s, const char *asset) {
-    int64_t n = 0;
-    int rc = mts_store_count_ohlcv(s, asset, &n);
-    if (rc != 0) return rc;
-    if (n > 0) return 0;
-    return import_bundled(s, "assets", asset);
+    return mts_store_ensure_asset(s, mts_root(), asset);
 }
 
 int mts_cli_ensure_macro(mts_store_t *s, const char *indicator) {
-    int64_t n = 0;
-    int rc = mts_store_count_macro(s, indicator, &n);
-    if (rc != 0) return rc;
-    if (n > 0) return 0;
-    return import_bundled(s, "macro", indicator);
+    return mts_store_ensure_macro(s, mts_root(), indicator);
 }
 
 /* Levenshtein distance, for "did you mean" suggestions. */

@@ -62,6 +62,13 @@ typedef struct mts_signal_row {
 } mts_signal_row_t;
 int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n);
 
+/* Bundled data (store/datasets.c): if the store has no rows for `asset` (or
+ * the macro `indicator`) and config/mts.json maps it to a file under root,
+ * import that file (a note goes to stderr). 0 when present or imported,
+ * MTS_ENOTFOUND when unknown. */
+int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset);
+int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator);
+
 void mts_bars_free(mts_bars_t *b);      /* frees the arrays, zeroes the struct */
 void mts_series_free(mts_series_t *s);
 int  mts_bars_reserve(mts_bars_t *b, int64_t cap);

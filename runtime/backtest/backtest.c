@@ -1,0 +1,202 @@
+/* backtest.c — one backtest run as a library call (see backtest.h). */
+#include "backtest/backtest.h"
+#include "util/config.h"
+#include "util/timeutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* "a,b,c" from names; mts_malloc'd. */
+static char *join(const char *const *names, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(names[i]) + 1;
+    char *s = mts_malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(names[i]);
+        if (i) *p++ = ',';
+        memcpy(p, names[i], l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+static const char *signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
+
+/* signal_history rows for every signal the run logged; one transaction. */
+static int store_signals(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t *b,
+                         char *err, size_t errlen) {
+    int64_t n = 0;
+    const mts_signal_rec_t *sigs = mts_engine_signals(b->engine, &n);
+    b->n_signals = n;
+    if (n == 0) return 0;
+    mts_signal_row_t *rows = mts_calloc((size_t)n, sizeof *rows);
+    if (!rows) return fail(err, errlen, MTS_ENOMEM, "out of memory storing %lld signals", (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        const mts_signal_rec_t *r = &sigs[i];
+        rows[i] = (mts_signal_row_t){
+            .asset = mts_engine_asset_name(b->engine, r->asset),
+            .strategy_name = (r->strategy >= 0 && r->strategy < o->n_strategies)
+                                 ? o->strategies[r->strategy] : "aggregate",
+            .signal_type = signal_name(r->signal_type), .ts = r->ts, .price = r->price,
+            .confidence = r->confidence, .position_size = r->position_size,
+            .stop_loss = r->stop_loss, .take_profit = r->take_profit};
+    }
+    int rc = mts_store_insert_signals(store, rows, n);
+    mts_free(rows);
+    if (rc != 0) return fail(err, errlen, rc, "storing signals: %s", mts_store_errmsg(store));
+    return 0;
+}
+
+static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
+                      const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
+    int rc = mts_store_ensure_asset(store, root, asset);
+    if (rc == MTS_ENOTFOUND) {
+        char *names = mts_config_dataset_names("assets");
+        rc = fail(err, errlen, MTS_ENOTFOUND,
+                  "unknown asset '%s': %s has no bars for it and there is no bundled file "
+                  "(bundled: %s).\n  Import one with: mts import csv FILE --asset %s",
+                  asset, db, names && *names ? names : "none", asset);
+        mts_free(names);
+        return rc;
+    }
+    if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
+    rc = mts_store_load_ohlcv(store, asset, o->from, o->to, bars);
+    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, mts_store_errmsg(store));
+    if (bars->n > 0) return 0;
+
+    mts_bars_t all;
+    memset(&all, 0, sizeof all);
+    mts_store_load_ohlcv(store, asset, INT64_MIN, INT64_MAX, &all);
+    char d0[16] = "?", d1[16] = "?";
+    if (all.n) {
+        mts_time_format_date(all.ts[0], d0);
+        mts_time_format_date(all.ts[all.n - 1], d1);
+    }
+    rc = fail(err, errlen, MTS_ENOTFOUND,
+              "no bars for %s in the requested range; %s has %lld bars from %s to %s",
+              asset, db, (long long)all.n, d0, d1);
+    mts_bars_free(&all);
+    return rc;
+}
+
+int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,
+                     char *err, size_t errlen) {
+    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
+    *out = NULL;
+    if (o->n_assets < 1 || o->n_assets > MTS_BACKTEST_MAX_ASSETS)
+        return fail(err, errlen, MTS_EINVAL, "a backtest needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
+    if (o->n_strategies < 1) return fail(err, errlen, MTS_EINVAL, "a backtest needs a strategy");
+    for (int a = 0; a < o->n_assets; a++)
+        for (int k = 0; k < a; k++)
+            if (strcmp(o->assets[a], o->assets[k]) == 0)
+                return fail(err, errlen, MTS_EINVAL, "asset '%s' is listed twice", o->assets[a]);
+
+    const char *root = o->root ? o->root : mts_root();
+    const char *db = o->db_label ? o->db_label : "the database";
+    mts_backtest_t *b = mts_calloc(1, sizeof *b);
+    if (!b) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    b->n_assets = o->n_assets;
+    int rc;
+
+    mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps};
+    if ((rc = mts_engine_create(&cfg, &b->engine)) != 0) {
+        fail(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
+        goto error;
+    }
+    b->start_ts = INT64_MAX;
+    b->end_ts = INT64_MIN;
+    for (int a = 0; a < o->n_assets; a++) {
+        if ((rc = load_asset(store, o, root, db, o->assets[a], &b->bars[a], err, errlen)) != 0)
+            goto error;
+        const mts_bars_t *bars = &b->bars[a];
+        b->total_bars += bars->n;
+        if (bars->ts[0] < b->start_ts) b->start_ts = bars->ts[0];
+        if (bars->ts[bars->n - 1] > b->end_ts) b->end_ts = bars->ts[bars->n - 1];
+        int32_t id;
+        if ((rc = mts_engine_add_asset(b->engine, o->assets[a], bars, &id)) != 0) {
+            fail(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
+            goto error;
+        }
+    }
+    /* VIX for the macro-aware strategies: all history up to the end of the
+     * range (strategies align it as-of to bar times, so no look-ahead). A
+     * database without VIX is fine: those strategies then say what is missing. */
+    if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
+        mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0)
+        mts_engine_add_macro(b->engine, "VIX", &b->vix);
+
+    mts_run_spec_t spec = {
+        .engine = b->engine, .root = root, .strategies = o->strategies,
+        .n_strategies = o->n_strategies, .param_keys = o->param_keys,
+        .param_values = o->param_values, .n_params = o->n_params};
+    if ((rc = mts_lua_backtest(&spec, &b->lua, err, errlen)) != 0) goto error;
+
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    if ((rc = mts_metrics_compute(&pf->equity, o->capital, o->risk_free, pf->trades, pf->n_trades,
+                                  &b->metrics)) != 0) {
+        fail(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
+        goto error;
+    }
+    b->strategy_name = join(o->strategies, o->n_strategies);
+    b->assets_joined = join(o->assets, o->n_assets);
+    if (!b->strategy_name || !b->assets_joined) {
+        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        goto error;
+    }
+    int64_t n_sig = 0;
+    mts_engine_signals(b->engine, &n_sig);
+    b->n_signals = n_sig;
+    if (o->store_result) {
+        char start_iso[32], end_iso[32];
+        mts_time_format_iso(b->start_ts, start_iso);
+        mts_time_format_iso(b->end_ts, end_iso);
+        const mts_metrics_t *m = &b->metrics;
+        mts_backtest_row_t row = {
+            .strategy_name = b->strategy_name, .assets = b->assets_joined,
+            .start_date = start_iso, .end_date = end_iso,
+            .parameters_json = b->lua.parameters_json, .initial_capital = o->capital,
+            .final_value = m->final_value, .total_return = m->total_return,
+            .annualized_return = m->annualized_return, .sharpe_ratio = m->sharpe_ratio,
+            .max_drawdown = m->max_drawdown, .volatility = m->volatility,
+            .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
+            .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
+            .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
+        if ((rc = mts_store_insert_backtest(store, &row, &b->run_id)) != 0) {
+            fail(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
+            goto error;
+        }
+        if ((rc = store_signals(store, o, b, err, errlen)) != 0) goto error;
+    }
+    *out = b;
+    return 0;
+
+error:
+    mts_backtest_free(b);
+    return rc;
+}
+
+void mts_backtest_free(mts_backtest_t *b) {
+    if (!b) return;
+    mts_engine_free(b->engine);
+    for (int a = 0; a < MTS_BACKTEST_MAX_ASSETS; a++) mts_bars_free(&b->bars[a]);
+    mts_series_free(&b->vix);
+    mts_run_result_free(&b->lua);
+    mts_free(b->strategy_name);
+    mts_free(b->assets_joined);
+    mts_free(b);
+}

@@ -1,0 +1,55 @@
+/* backtest.h — one backtest run, end to end, as a library call: load the bars
+ * (importing bundled data on first use), build the engine, run the Lua runner
+ * (strategies → aggregator → risk → orders), compute the metrics and, if asked,
+ * store the run in backtest_results and its signals in signal_history.
+ * Used by `mts backtest`; meant for the REPL, the optimizer and the API too.
+ * Needs store/, engine/, portfolio/, lua/bridge.h.
+ *
+ * Ownership: the result owns the engine (its portfolio holds the trades and
+ * the equity curve), the bars and every string; mts_backtest_free releases it.
+ * Errors: 0, or a negative MTS_E* with a one-line message (what and how to fix)
+ * in err; a strategy that failed while running is not an error: the run
+ * completes and lists it in result->lua.disabled. */
+#ifndef MTS_BACKTEST_H
+#define MTS_BACKTEST_H
+
+#include "engine/engine.h"
+#include "lua/bridge.h"
+#include "portfolio/metrics.h"
+#include "store/store.h"
+
+#define MTS_BACKTEST_MAX_ASSETS 32
+
+typedef struct mts_backtest_opts {
+    const char *const *strategies;   /* names; strategy id = index */
+    int                n_strategies;
+    const char *const *assets;
+    int                n_assets;
+    const char *const *param_keys, *const *param_values;
+    int                n_params;
+    int64_t            from, to;     /* inclusive; INT64_MIN / INT64_MAX = open */
+    double             capital, commission_bps, slippage_bps, risk_free;
+    const char        *root;         /* scripts/ and config/; NULL = mts_root() */
+    const char        *db_label;     /* the database's name in messages (its path) */
+    int                store_result; /* insert into backtest_results + signal_history */
+} mts_backtest_opts_t;
+
+typedef struct mts_backtest {
+    mts_engine_t     *engine;
+    mts_bars_t        bars[MTS_BACKTEST_MAX_ASSETS];
+    int               n_assets;
+    mts_series_t      vix;
+    mts_metrics_t     metrics;
+    mts_run_result_t  lua;           /* parameters_json, disabled strategies */
+    char             *strategy_name; /* "a,b" */
+    char             *assets_joined; /* "bitcoin,ethereum" */
+    int64_t           start_ts, end_ts, total_bars, n_signals;
+    int64_t           run_id;        /* backtest_results id, 0 when not stored */
+} mts_backtest_t;
+
+/* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
+int  mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,
+                      char *err, size_t errlen);
+void mts_backtest_free(mts_backtest_t *b);   /* accepts NULL */
+
+#endif

@@ -1,0 +1,159 @@
+/* config.c — the install root and config/mts.json (see config.h). */
+#include "util/config.h"
+#include "mts.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root_buf[PATH_MAX];
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* dst = a + b; 0, or -1 (dst empty) when it does not fit. */
+static int path_join(char *dst, size_t n, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb + 1 > n) { dst[0] = 0; return -1; }
+    memcpy(dst, a, la);
+    memcpy(dst + la, b, lb + 1);
+    return 0;
+}
+
+static int has_scripts(const char *root) {
+    char p[PATH_MAX];
+    return path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
+}
+
+const char *mts_root(void) {
+    if (root_buf[0]) return root_buf;
+    const char *env = getenv("MTS_ROOT");
+    if (env && *env) {
+        snprintf(root_buf, sizeof root_buf, "%s", env);
+        return root_buf;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        /* <root>/bin/mts, or <root>/build-asan/bin/mts: walk up looking for scripts/lib */
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash) break;
+            *slash = 0;
+            if (has_scripts(exe)) {
+                snprintf(root_buf, sizeof root_buf, "%s", exe);
+                return root_buf;
+            }
+            /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
+            if (path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
+                return root_buf;
+            root_buf[0] = 0;
+        }
+    }
+    snprintf(root_buf, sizeof root_buf, ".");
+    return root_buf;
+}
+
+/* config/mts.json, parsed once. NULL when missing or invalid (reported once). */
+static cJSON *load_config(void) {
+    static cJSON *cfg;
+    static int tried;
+    if (tried) return cfg;
+    tried = 1;
+    char path[PATH_MAX];
+    if (path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = mts_malloc((size_t)len + 1);
+    if (!buf) { fclose(f); return NULL; }
+    size_t got = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    buf[got] = 0;
+    cfg = cJSON_Parse(buf);
+    if (!cfg) {
+        const char *at = cJSON_GetErrorPtr();
+        long line = 1;
+        for (const char *p = buf; at && p < at && *p; p++) line += (*p == '\n');
+        fprintf(stderr, "warning: %s:%ld: invalid JSON; bundled datasets unavailable\n", path, line);
+    }
+    mts_free(buf);
+    return cfg;
+}
+
+const char *mts_config_string(const char *section, const char *key) {
+    cJSON *cfg = load_config();
+    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int mts_config_list(const char *section, const char *key, char *buf, size_t len) {
+    cJSON *cfg = load_config();
+    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    if (!cJSON_IsArray(v) || len == 0) return MTS_ENOTFOUND;
+    size_t used = 0;
+    buf[0] = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        if (!cJSON_IsString(it)) return MTS_ECONFIG;
+        size_t n = strlen(it->valuestring);
+        if (used + n + 2 > len) return MTS_ERANGE;
+        if (used) buf[used++] = ',';
+        memcpy(buf + used, it->valuestring, n + 1);
+        used += n;
+    }
+    return used ? 0 : MTS_ENOTFOUND;
+}
+
+int mts_config_number(const char *section, const char *key, double *out) {
+    cJSON *cfg = load_config();
+    cJSON *sec = section ? cJSON_GetObjectItemCaseSensitive(cfg, section) : cfg;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+    if (!cJSON_IsNumber(v)) return MTS_ENOTFOUND;
+    *out = v->valuedouble;
+    return 0;
+}
+
+int mts_config_dataset(const char *kind, const char *name, const char **file, const char **column) {
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
+    cJSON *k = cJSON_GetObjectItemCaseSensitive(ds, kind);
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(k, name);
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(d, "file");
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "column");
+    if (!cJSON_IsString(f)) return MTS_ENOTFOUND;
+    *file = f->valuestring;
+    if (column) *column = cJSON_IsString(c) ? c->valuestring : NULL;
+    return 0;
+}
+
+char *mts_config_dataset_names(const char *kind) {
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
+    cJSON *k = cJSON_GetObjectItemCaseSensitive(ds, kind);
+    size_t cap = 256, len = 0;
+    char *out = mts_malloc(cap);
+    if (!out) return NULL;
+    out[0] = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, k) {
+        size_t need = strlen(it->string) + 3;
+        if (len + need >= cap) {
+            char *n = mts_realloc(out, cap = (cap + need) * 2);
+            if (!n) { mts_free(out); return NULL; }
+            out = n;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", it->string);
+    }
+    return out;
+}
+
