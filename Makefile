@@ -18,7 +18,7 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -MMD -MP $(OPT) \
            -Iruntime $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(EXTRA_LDFLAGS)
-LIBS    := $(PKG_LIBS) -lm -lpthread -ldl
+LIBS    := $(PKG_LIBS) -lreadline -lm -lpthread -ldl
 
 ifeq ($(V),1)
 Q :=
