@@ -9,21 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* dst = a + b; 0, or -1 when it does not fit. */
-static int path_join(char *dst, size_t n, const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la + lb + 1 > n) { dst[0] = 0; return -1; }
-    memcpy(dst, a, la);
-    memcpy(dst + la, b, lb + 1);
-    return 0;
-}
-
 static int import_bundled(mts_store_t *s, const char *root, const char *kind, const char *name) {
     const char *file = NULL, *column = NULL;
     if (mts_config_dataset(kind, name, &file, &column) != 0) return MTS_ENOTFOUND;
     char path[PATH_MAX], rel[PATH_MAX];
-    if (path_join(rel, sizeof rel, "/", file) != 0 ||
-        path_join(path, sizeof path, root, rel) != 0) return MTS_ERANGE;
+    if (mts_path_join(rel, sizeof rel, "/", file) != 0 ||
+        mts_path_join(path, sizeof path, root, rel) != 0) return MTS_ERANGE;
     mts_import_report_t rep = {0};
     int rc;
     if (strcmp(kind, "assets") == 0) {

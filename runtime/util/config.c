@@ -17,8 +17,7 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* dst = a + b; 0, or -1 (dst empty) when it does not fit. */
-static int path_join(char *dst, size_t n, const char *a, const char *b) {
+int mts_path_join(char *dst, size_t n, const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la + lb + 1 > n) { dst[0] = 0; return -1; }
     memcpy(dst, a, la);
@@ -28,7 +27,7 @@ static int path_join(char *dst, size_t n, const char *a, const char *b) {
 
 static int has_scripts(const char *root) {
     char p[PATH_MAX];
-    return path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
+    return mts_path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
 }
 
 const char *mts_root(void) {
@@ -52,7 +51,7 @@ const char *mts_root(void) {
                 return root_buf;
             }
             /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
-            if (path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
+            if (mts_path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
                 return root_buf;
             root_buf[0] = 0;
         }
@@ -68,7 +67,7 @@ static cJSON *load_config(void) {
     if (tried) return cfg;
     tried = 1;
     char path[PATH_MAX];
-    if (path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return NULL;
+    if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);

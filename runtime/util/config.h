@@ -11,6 +11,9 @@
 #include <stddef.h>
 
 const char *mts_root(void);
+/* dst = a + b (a plain concatenation, for paths); 0, or -1 with dst empty when
+ * it does not fit in n bytes. */
+int mts_path_join(char *dst, size_t n, const char *a, const char *b);
 /* section NULL = top level; NULL / MTS_ENOTFOUND when absent or of another type */
 const char *mts_config_string(const char *section, const char *key);
 int mts_config_number(const char *section, const char *key, double *out);
