@@ -1,0 +1,565 @@
+/* collect.c — `mts collect`: fetch OHLCV from CoinGecko and macro series from
+ * FRED, validate, fill macro series to daily rows, and store them. One batch
+ * = one asset or one series = one SQLite transaction, so an interrupted run
+ * never leaves half a batch behind. `--schedule` repeats every --interval
+ * seconds; SIGINT/SIGTERM let the batch in flight finish, then exit 0 (a
+ * second signal also cuts short retry waits of that batch; it then stores
+ * nothing).
+ *
+ * Settings: environment variables win over config/mts.json "feeds" keys, which
+ * win over the built-in defaults (see usage()). */
+#include "cmd/cmd.h"
+#include "feeds/coingecko.h"
+#include "feeds/fred.h"
+#include "feeds/macro_fill.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LIST 64
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts collect [--source coingecko|fred] [options]\n\n"
+        "Fetches daily OHLCV from CoinGecko (/coins/{id}/ohlc, volumes from\n"
+        "/coins/{id}/market_chart/range, spot from /simple/price) and macro series from FRED\n"
+        "(series/observations), validates every row with the import rules, fills macro series\n"
+        "to one row per day (flagged forward-filled or interpolated) and stores everything.\n"
+        "Re-running is safe: rows are upserted, and a filled row never replaces an original.\n\n"
+        "options:\n"
+        "  --source S            coingecko or fred (default: both; FRED only when FRED_API_KEY is set)\n"
+        "  --asset LIST          CoinGecko ids (default feeds.coingecko_assets or\n"
+        "                        bitcoin,ethereum,binancecoin)\n"
+        "  --days N              OHLC history in days (default 30)\n"
+        "  --series LIST         FRED series ids (default feeds.fred_series or VIXCLS,DGS10)\n"
+        "  --from DATE           FRED observation_start (default one year ago)\n"
+        "  --fill MODE           forward (default), interpolate or none\n"
+        "  --db PATH             database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --json                one JSON summary on stdout\n"
+        "  --schedule            keep collecting every --interval seconds; Ctrl-C stops cleanly\n"
+        "  --interval SECONDS    pause between cycles (default 60)\n"
+        "  --iterations N        with --schedule: stop after N cycles (default: until a signal)\n\n"
+        "environment (config/mts.json \"feeds\" key in brackets):\n"
+        "  COINGECKO_BASE_URL [coingecko_base_url]  default " MTS_COINGECKO_DEFAULT_BASE "\n"
+        "  FRED_BASE_URL [fred_base_url]            default " MTS_FRED_DEFAULT_BASE "\n"
+        "  COINGECKO_API_KEY   demo key, sent as x-cg-demo-api-key (optional)\n"
+        "  FRED_API_KEY        required for FRED (https://fred.stlouisfed.org/docs/api/api_key.html)\n"
+        "  COINGECKO_RATE_PER_MIN [coingecko_rate_per_min] default 30; FRED_RATE_PER_MIN\n"
+        "    [fred_rate_per_min] default 120 (the vendors' published limits)\n"
+        "  MTS_BREAKER_THRESHOLD [breaker_threshold] default 5; MTS_BREAKER_TIMEOUT\n"
+        "    [breaker_timeout] seconds, default 60\n"
+        "  MTS_HTTP_ATTEMPTS [max_attempts] default 3; MTS_HTTP_BACKOFF_BASE [backoff_base] 0.5 s;\n"
+        "    MTS_HTTP_BACKOFF_MAX [backoff_max] 30 s; MTS_HTTP_TIMEOUT [timeout] 30 s\n\n"
+        "examples:\n"
+        "  COINGECKO_API_KEY=... mts collect --source coingecko --asset bitcoin,ethereum --days 365\n"
+        "  FRED_API_KEY=... mts collect --source fred --series VIXCLS,DGS10 --from 2019-01-01\n"
+        "  mts collect --schedule --interval 60\n");
+}
+
+/* ---- settings: env, then config feeds.<key>, then default ---- */
+static const char *setting_str(const char *env, const char *key, const char *def) {
+    const char *v = env ? getenv(env) : NULL;
+    if (v && *v) return v;
+    v = key ? mts_cli_config_string("feeds", key) : NULL;
+    return v && *v ? v : def;
+}
+
+/* 0 ok, -1 bad env value (printed) */
+static int setting_num(const char *env, const char *key, double def, double *out) {
+    *out = def;
+    if (key) mts_cli_config_number("feeds", key, out);
+    const char *v = env ? getenv(env) : NULL;
+    if (v && *v) return mts_cli_parse_double(env, v, out) ? -1 : 0;
+    return 0;
+}
+
+typedef struct {
+    int cg, fred, source_given;
+    char *asset_buf, *series_buf;
+    const char *assets[MAX_LIST], *series[MAX_LIST];
+    int n_assets, n_series;
+    int days;
+    char from[16];
+    int has_from;
+    mts_fill_mode_t fill;
+    const char *db;
+    int json, schedule;
+    double interval;
+    long iterations;
+} opts_t;
+
+static int split_list(const char *opt, char *buf, const char **out, int *n) {
+    *n = 0;
+    for (char *tok = buf;;) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = 0;
+        while (*tok == ' ') tok++;
+        size_t l = strlen(tok);
+        while (l && tok[l - 1] == ' ') tok[--l] = 0;
+        if (!*tok) {
+            fprintf(stderr, "mts collect: %s has an empty item\n", opt);
+            return -1;
+        }
+        if (*n >= MAX_LIST) {
+            fprintf(stderr, "mts collect: %s: at most %d items\n", opt, MAX_LIST);
+            return -1;
+        }
+        out[(*n)++] = tok;
+        if (!comma) break;
+        tok = comma + 1;
+    }
+    return 0;
+}
+
+enum { O_SOURCE, O_ASSET, O_DAYS, O_SERIES, O_FROM, O_FILL, O_DB, O_JSON, O_SCHEDULE, O_INTERVAL,
+       O_ITER, O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--source", 1}, {"--asset", 1}, {"--days", 1}, {"--series", 1}, {"--from", 1}, {"--fill", 1},
+    {"--db", 1}, {"--json", 0}, {"--schedule", 0}, {"--interval", 1}, {"--iterations", 1},
+    {"--help", 0}, {NULL, 0}};
+
+static int parse_int(const char *opt, const char *val, long lo, long hi, long *out) {
+    double d;
+    if (mts_cli_parse_double(opt, val, &d)) return -1;
+    if (d != floor(d) || d < lo || d > hi) {
+        fprintf(stderr, "error: %s expects a whole number in %ld..%ld, got '%s'\n", opt, lo, hi, val);
+        return -1;
+    }
+    *out = (long)d;
+    return 0;
+}
+
+/* 0 ok, 1 help, -1 usage error */
+static int parse(int argc, char **argv, opts_t *o) {
+    o->days = 30;
+    o->fill = MTS_FILL_FORWARD;
+    o->interval = 60;
+    o->iterations = -1;
+    int i = 1;
+    const char *val;
+    const char *asset_arg = NULL, *series_arg = NULL;
+    for (;;) {
+        int k = mts_cli_next("collect", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) return -1;
+        if (k == MTS_CLI_POSITIONAL) {
+            fprintf(stderr, "mts collect: unexpected argument '%s' (see mts collect --help)\n", val);
+            return -1;
+        }
+        long n;
+        switch (k) {
+        case O_HELP: usage(stdout); return 1;
+        case O_SOURCE:
+            o->source_given = 1;
+            if (!strcmp(val, "coingecko")) o->cg = 1;
+            else if (!strcmp(val, "fred")) o->fred = 1;
+            else if (!strcmp(val, "all") || !strcmp(val, "both")) o->cg = o->fred = 1;
+            else {
+                const char *c[] = {"coingecko", "fred", NULL};
+                const char *near = mts_cli_suggest(val, c);
+                fprintf(stderr, "mts collect: unknown source '%s'%s%s%s (coingecko or fred)\n", val,
+                        near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+                return -1;
+            }
+            break;
+        case O_ASSET: asset_arg = val; break;
+        case O_SERIES: series_arg = val; break;
+        case O_DAYS:
+            if (parse_int("--days", val, 1, 100000, &n)) return -1;
+            o->days = (int)n;
+            break;
+        case O_FROM: {
+            int64_t t;
+            if (mts_cli_parse_time("--from", val, &t)) return -1;
+            mts_time_format_date(t, o->from);
+            o->has_from = 1;
+            break;
+        }
+        case O_FILL:
+            if (mts_macro_fill_parse(val, &o->fill)) {
+                fprintf(stderr, "mts collect: --fill expects forward, interpolate or none, got '%s'\n", val);
+                return -1;
+            }
+            break;
+        case O_DB: o->db = val; break;
+        case O_JSON: o->json = 1; break;
+        case O_SCHEDULE: o->schedule = 1; break;
+        case O_INTERVAL:
+            if (mts_cli_parse_double("--interval", val, &o->interval)) return -1;
+            if (!(o->interval >= 0.1 && o->interval <= 86400 * 7)) {
+                fprintf(stderr, "error: --interval must be between 0.1 and 604800 seconds, got %s\n", val);
+                return -1;
+            }
+            break;
+        case O_ITER:
+            if (parse_int("--iterations", val, 1, 1000000000L, &n)) return -1;
+            o->iterations = n;
+            break;
+        }
+    }
+    if (!o->source_given) {
+        /* no --source: what the options ask for, else both */
+        if (asset_arg || series_arg) { o->cg = asset_arg != NULL; o->fred = series_arg != NULL; }
+        else o->cg = o->fred = 1;
+    }
+    if (asset_arg && !o->cg) { fprintf(stderr, "mts collect: --asset needs --source coingecko\n"); return -1; }
+    if (series_arg && !o->fred) { fprintf(stderr, "mts collect: --series needs --source fred\n"); return -1; }
+    const char *al = asset_arg ? asset_arg : setting_str(NULL, "coingecko_assets", "bitcoin,ethereum,binancecoin");
+    const char *sl = series_arg ? series_arg : setting_str(NULL, "fred_series", "VIXCLS,DGS10");
+    o->asset_buf = strdup(al);
+    o->series_buf = strdup(sl);
+    if (!o->asset_buf || !o->series_buf) return -1;
+    if (o->cg) {
+        if (split_list("--asset", o->asset_buf, o->assets, &o->n_assets)) return -1;
+        for (int j = 0; j < o->n_assets; j++)
+            if (!mts_coingecko_valid_id(o->assets[j])) {
+                fprintf(stderr, "mts collect: '%s' is not a CoinGecko id (lower case, e.g. bitcoin, ethereum)\n",
+                        o->assets[j]);
+                return -1;
+            }
+    }
+    if (o->fred) {
+        if (split_list("--series", o->series_buf, o->series, &o->n_series)) return -1;
+        for (int j = 0; j < o->n_series; j++)
+            if (!mts_fred_valid_series(o->series[j])) {
+                fprintf(stderr, "mts collect: '%s' is not a FRED series id (e.g. VIXCLS, DGS10)\n", o->series[j]);
+                return -1;
+            }
+    }
+    if (!o->has_from) mts_time_format_date(time(NULL) - 365 * 86400, o->from);
+    if (o->iterations > 0 && !o->schedule) {
+        fprintf(stderr, "mts collect: --iterations needs --schedule\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- signals ---- */
+static volatile sig_atomic_t stop_requested = 0;   /* finish the batch, then exit */
+static volatile sig_atomic_t hard_stop = 0;        /* second signal: cut retry waits short */
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (stop_requested) hard_stop = 1;
+    stop_requested = 1;
+}
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- batches ---- */
+typedef struct {
+    const char *source, *name;
+    int ok;
+    int err;
+    char errmsg[512];
+    int64_t rows, rejected, no_volume, missing, filled;
+    double price;
+} batch_t;
+
+typedef struct {
+    opts_t *o;
+    mts_store_t *store;
+    mts_coingecko_t *cg;
+    mts_fred_t *fred;
+    int tty;
+    long cycle;
+    int64_t total_rows, total_rejected;
+    int failures;
+} run_t;
+
+static void status_line(run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void status_line(run_t *r, const char *fmt, ...) {
+    if (!r->tty || !r->o->schedule) return;
+    char t[32];
+    mts_time_format_iso(time(NULL), t);
+    fprintf(stderr, "\r\033[K[%.8s] cycle %ld: ", t + 11, r->cycle);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+static void http_config(mts_http_config_t *c, double rate, int *bad) {
+    mts_http_config_defaults(c);
+    double v;
+    c->rate_per_min = rate;
+    *bad |= setting_num("MTS_BREAKER_THRESHOLD", "breaker_threshold", c->breaker_threshold, &v);
+    c->breaker_threshold = (int)v;
+    *bad |= setting_num("MTS_BREAKER_TIMEOUT", "breaker_timeout", c->breaker_timeout_s, &c->breaker_timeout_s);
+    *bad |= setting_num("MTS_HTTP_ATTEMPTS", "max_attempts", c->max_attempts, &v);
+    c->max_attempts = (int)v;
+    *bad |= setting_num("MTS_HTTP_BACKOFF_BASE", "backoff_base", c->backoff_base_s, &c->backoff_base_s);
+    *bad |= setting_num("MTS_HTTP_BACKOFF_MAX", "backoff_max", c->backoff_max_s, &c->backoff_max_s);
+    *bad |= setting_num("MTS_HTTP_TIMEOUT", "timeout", c->timeout_s, &c->timeout_s);
+    *bad |= setting_num("MTS_HTTP_RETRY_AFTER_MAX", "retry_after_max", c->retry_after_max_s, &c->retry_after_max_s);
+}
+
+static void batch_coingecko(run_t *r, const char *id, double price, batch_t *b) {
+    memset(b, 0, sizeof *b);
+    b->source = "coingecko";
+    b->name = id;
+    b->price = price;
+    mts_bars_t bars = {0};
+    mts_cg_report_t rep = {0};
+    int rc = mts_coingecko_fetch_ohlcv(r->cg, id, r->o->days, &bars, stderr, &rep);
+    b->rejected = rep.rejected;
+    b->no_volume = rep.no_volume;
+    if (!rc) rc = mts_store_upsert_ohlcv(r->store, id, &bars);   /* one transaction */
+    if (rc) {
+        b->err = rc;
+        snprintf(b->errmsg, sizeof b->errmsg, "%s",
+                 rc == MTS_EDB ? mts_store_errmsg(r->store) : mts_coingecko_errmsg(r->cg));
+    } else {
+        b->ok = 1;
+        b->rows = bars.n;
+    }
+    mts_bars_free(&bars);
+}
+
+static void batch_fred(run_t *r, const char *series, batch_t *b) {
+    memset(b, 0, sizeof *b);
+    b->source = "fred";
+    b->name = series;
+    b->price = NAN;
+    mts_series_t orig = {0}, daily = {0};
+    uint8_t *flags = NULL;
+    mts_fred_report_t rep = {0};
+    int rc = mts_fred_fetch(r->fred, series, r->o->from, &orig, stderr, &rep);
+    b->rejected = rep.rejected;
+    b->missing = rep.missing;
+    if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_fred_errmsg(r->fred));
+    if (!rc) {
+        rc = mts_macro_fill(&orig, r->o->fill, &daily, &flags, &b->filled);
+        if (rc) snprintf(b->errmsg, sizeof b->errmsg, "fred %s: daily fill failed: %s", series, mts_strerror(rc));
+    }
+    if (!rc) {
+        /* originals and filled days in one call = one transaction; the store
+         * keeps an existing original over a filled value */
+        rc = mts_store_upsert_macro(r->store, series, daily.ts, daily.v, flags, daily.n);
+        if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_store_errmsg(r->store));
+    }
+    if (rc) b->err = rc;
+    else { b->ok = 1; b->rows = orig.n; }
+    mts_series_free(&orig);
+    mts_series_free(&daily);
+    mts_free(flags);
+}
+
+static void log_batch(run_t *r, const batch_t *b) {
+    r->total_rows += b->rows;
+    r->total_rejected += b->rejected;
+    if (!b->ok) {
+        r->failures++;
+        const char *type = b->err == MTS_ERATELIMIT ? "rate_limit"
+                         : b->err == MTS_EPARSE || b->err == MTS_EVALID ? "validation"
+                         : b->err == MTS_EDB ? "database" : "api";
+        mts_log(MTS_LOG_ERROR, "collect.batch_failed",
+                "\"source\":\"%s\",\"name\":\"%s\",\"type\":\"%s\",\"code\":\"%s\",\"error\":\"%s\"",
+                b->source, b->name, type, mts_strerror(b->err), b->errmsg);
+        if (!r->o->json && !r->o->schedule) fprintf(stderr, "error: %s\n", b->errmsg);
+        return;
+    }
+    mts_log(MTS_LOG_INFO, "collect.batch",
+            "\"cycle\":%ld,\"source\":\"%s\",\"name\":\"%s\",\"rows\":%lld,\"rejected\":%lld,"
+            "\"no_volume\":%lld,\"missing\":%lld,\"filled\":%lld",
+            r->cycle, b->source, b->name, (long long)b->rows, (long long)b->rejected, (long long)b->no_volume,
+            (long long)b->missing, (long long)b->filled);
+}
+
+static void print_batch_json(FILE *f, const batch_t *b, int first) {
+    fprintf(f, "%s{\"source\":\"%s\",\"name\":\"", first ? "" : ",", b->source);
+    mts_json_escape(f, b->name);
+    fprintf(f, "\",\"status\":\"%s\",\"rows\":%lld,\"rejected\":%lld", b->ok ? "ok" : "error",
+            (long long)b->rows, (long long)b->rejected);
+    if (!strcmp(b->source, "coingecko")) {
+        fprintf(f, ",\"no_volume\":%lld,\"price_usd\":", (long long)b->no_volume);
+        mts_json_number(f, b->price);
+    } else {
+        fprintf(f, ",\"missing\":%lld,\"filled\":%lld", (long long)b->missing, (long long)b->filled);
+    }
+    if (!b->ok) {
+        fprintf(f, ",\"error_type\":\"%s\",\"error\":\"", mts_strerror(b->err));
+        mts_json_escape(f, b->errmsg);
+        fputc('"', f);
+    }
+    fputc('}', f);
+}
+
+static void print_http_json(FILE *f, const char *name, mts_http_t *h, int first) {
+    if (!h) return;
+    const mts_http_stats_t *s = mts_http_stats(h);
+    fprintf(f, "%s\"%s\":{\"requests\":%lld,\"attempts\":%lld,\"retries\":%lld,\"status_429\":%lld,"
+               "\"status_5xx\":%lld,\"transport_errors\":%lld,\"breaker_opens\":%lld,\"breaker_closes\":%lld,"
+               "\"breaker_rejects\":%lld,\"rate_waits\":%lld,\"connections\":%lld}",
+            first ? "" : ",", name, (long long)s->requests, (long long)s->attempts, (long long)s->retries,
+            (long long)s->status_429, (long long)s->status_5xx, (long long)s->transport_errors,
+            (long long)s->breaker_opens, (long long)s->breaker_closes, (long long)s->breaker_rejects,
+            (long long)s->rate_waits, (long long)s->connects);
+}
+
+/* One cycle: every asset, then every series; stops between batches on a signal.
+ * Appends the batches to `all` (up to cap). */
+static void run_cycle(run_t *r, batch_t *all, int cap, int *n_all) {
+    opts_t *o = r->o;
+    *n_all = 0;
+    if (r->cg && o->n_assets > 0) {
+        double prices[MAX_LIST];
+        for (int i = 0; i < o->n_assets; i++) prices[i] = NAN;
+        if (mts_coingecko_fetch_prices(r->cg, o->assets, o->n_assets, prices))
+            mts_log(MTS_LOG_WARN, "collect.price_failed", "\"error\":\"%s\"", mts_coingecko_errmsg(r->cg));
+        for (int i = 0; i < o->n_assets && !stop_requested && *n_all < cap; i++) {
+            status_line(r, "coingecko %s ...", o->assets[i]);
+            batch_t *b = &all[(*n_all)++];
+            batch_coingecko(r, o->assets[i], prices[i], b);
+            log_batch(r, b);
+        }
+    }
+    if (r->fred) {
+        for (int i = 0; i < o->n_series && !stop_requested && *n_all < cap; i++) {
+            status_line(r, "fred %s ...", o->series[i]);
+            batch_t *b = &all[(*n_all)++];
+            batch_fred(r, o->series[i], b);
+            log_batch(r, b);
+        }
+    }
+}
+
+int mts_cmd_collect(int argc, char **argv) {
+    opts_t o;
+    memset(&o, 0, sizeof o);
+    int pr = parse(argc, argv, &o);
+    if (pr) {
+        free(o.asset_buf);
+        free(o.series_buf);
+        return pr > 0 ? MTS_EXIT_OK : MTS_EXIT_USAGE;
+    }
+    int exit_code = MTS_EXIT_OK;
+    run_t r;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    r.tty = isatty(2);
+    if (o.schedule && !r.tty && !getenv("MTS_LOG_LEVEL")) mts_log_set_level(MTS_LOG_INFO);
+
+    const char *fred_key = getenv("FRED_API_KEY");
+    if (o.fred && !(fred_key && *fred_key)) {
+        if (o.source_given || o.n_series > 0 || !o.cg) {
+            fprintf(stderr, "error: FRED_API_KEY is not set (get one at https://fred.stlouisfed.org/docs/api/api_key.html)\n");
+            exit_code = MTS_EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (o.fred && !(fred_key && *fred_key)) {
+        /* both sources by default: skip FRED, say so */
+        mts_log(MTS_LOG_WARN, "collect.fred_skipped", "\"reason\":\"FRED_API_KEY is not set\"");
+        if (!o.json) fprintf(stderr, "note: FRED skipped: FRED_API_KEY is not set\n");
+        o.fred = 0;
+        o.n_series = 0;
+    }
+
+    int bad = 0;
+    double cg_rate, fred_rate;
+    bad |= setting_num("COINGECKO_RATE_PER_MIN", "coingecko_rate_per_min", MTS_COINGECKO_RATE_PER_MIN, &cg_rate);
+    bad |= setting_num("FRED_RATE_PER_MIN", "fred_rate_per_min", MTS_FRED_RATE_PER_MIN, &fred_rate);
+    mts_http_config_t cg_cfg, fred_cfg;
+    http_config(&cg_cfg, cg_rate, &bad);
+    http_config(&fred_cfg, fred_rate, &bad);
+    if (bad) { exit_code = MTS_EXIT_USAGE; goto out; }
+
+    if (o.cg) {
+        const char *base = setting_str("COINGECKO_BASE_URL", "coingecko_base_url", MTS_COINGECKO_DEFAULT_BASE);
+        int rc = mts_coingecko_new(base, getenv("COINGECKO_API_KEY"), &cg_cfg, &r.cg);
+        if (rc) { fprintf(stderr, "error: coingecko client: %s\n", mts_strerror(rc)); exit_code = MTS_EXIT_ERROR; goto out; }
+        if (!getenv("COINGECKO_API_KEY"))
+            mts_log(MTS_LOG_INFO, "collect.coingecko_public", "\"note\":\"no COINGECKO_API_KEY: public API limits\"");
+    }
+    if (o.fred) {
+        const char *base = setting_str("FRED_BASE_URL", "fred_base_url", MTS_FRED_DEFAULT_BASE);
+        int rc = mts_fred_new(base, fred_key, &fred_cfg, &r.fred);
+        if (rc) { fprintf(stderr, "error: fred client: %s\n", mts_strerror(rc)); exit_code = MTS_EXIT_ERROR; goto out; }
+        mts_http_set_cancel(mts_fred_http(r.fred), &hard_stop);
+    }
+    if (r.cg) mts_http_set_cancel(mts_coingecko_http(r.cg), &hard_stop);
+
+    r.store = mts_cli_open_store(mts_cli_db_path(o.db));
+    if (!r.store) { exit_code = MTS_EXIT_ERROR; goto out; }
+
+    install_signals();
+    batch_t batches[2 * MAX_LIST];
+    int n_batches = 0;
+    for (r.cycle = 1;; r.cycle++) {
+        int64_t rows_before = r.total_rows;
+        int fail_before = r.failures;
+        run_cycle(&r, batches, 2 * MAX_LIST, &n_batches);
+        if (o.schedule) {
+            mts_log(MTS_LOG_INFO, "collect.cycle",
+                    "\"cycle\":%ld,\"batches\":%d,\"rows\":%lld,\"failed\":%d,\"interrupted\":%s",
+                    r.cycle, n_batches, (long long)(r.total_rows - rows_before), r.failures - fail_before,
+                    stop_requested ? "true" : "false");
+        }
+        if (!o.schedule || stop_requested || (o.iterations > 0 && r.cycle >= o.iterations)) break;
+        /* pause until the next cycle, waking on a signal */
+        double left = o.interval;
+        while (left > 0 && !stop_requested) {
+            status_line(&r, "%lld rows stored, %d failed batches; next in %.0fs", (long long)r.total_rows,
+                        r.failures, ceil(left));
+            double step = left > 0.2 ? 0.2 : left;
+            struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+            nanosleep(&ts, NULL);
+            left -= step;
+        }
+        if (stop_requested) break;
+    }
+    if (r.tty && o.schedule) fputc('\n', stderr);
+    if (o.schedule && stop_requested)
+        mts_log(MTS_LOG_INFO, "collect.stopped", "\"cycles\":%ld,\"reason\":\"signal\"", r.cycle);
+
+    if (o.json) {
+        /* the last cycle's batches, plus totals over the run */
+        printf("{\"cycles\":%ld,\"interrupted\":%s,\"rows\":%lld,\"rejected\":%lld,\"failed_batches\":%d,\"batches\":[",
+               r.cycle, stop_requested ? "true" : "false", (long long)r.total_rows, (long long)r.total_rejected,
+               r.failures);
+        for (int i = 0; i < n_batches; i++) print_batch_json(stdout, &batches[i], i == 0);
+        printf("],\"http\":{");
+        print_http_json(stdout, "coingecko", r.cg ? mts_coingecko_http(r.cg) : NULL, 1);
+        print_http_json(stdout, "fred", r.fred ? mts_fred_http(r.fred) : NULL, r.cg == NULL);
+        printf("}}\n");
+    } else if (!o.schedule) {
+        for (int i = 0; i < n_batches; i++) {
+            const batch_t *b = &batches[i];
+            if (!b->ok) continue;
+            if (!strcmp(b->source, "coingecko"))
+                printf("coingecko %s: %lld bars stored, %lld rejected, %lld without volume (stored as 0)\n",
+                       b->name, (long long)b->rows, (long long)b->rejected, (long long)b->no_volume);
+            else
+                printf("fred %s: %lld observations stored, %lld missing, %lld days filled, %lld rejected\n",
+                       b->name, (long long)b->rows, (long long)b->missing, (long long)b->filled,
+                       (long long)b->rejected);
+        }
+    }
+    if (o.schedule && stop_requested) exit_code = MTS_EXIT_OK;   /* clean stop */
+    else if (r.failures) exit_code = MTS_EXIT_ERROR;
+    else if (r.total_rejected) exit_code = MTS_EXIT_PARTIAL;
+out:
+    mts_store_close(r.store);
+    mts_coingecko_free(r.cg);
+    mts_fred_free(r.fred);
+    free(o.asset_buf);
+    free(o.series_buf);
+    return exit_code;
+}

@@ -1,0 +1,160 @@
+/* test_coingecko.c — feeds/coingecko parsers on the recorded samples in
+ * tests/fixtures/vendors/coingecko (copies of ../shared/data/samples) and on
+ * hand-made bodies: ms -> s, row validation with "coingecko:ID:ROW: reason",
+ * volume merge by time, simple/price. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mts.h"
+#include "feeds/coingecko.h"
+#include "store/store.h"
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (fread(p, 1, (size_t)n, f) != (size_t)n) fail_msg("short read %s", path);
+    p[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void fixture_ohlc(void **st) {
+    (void)st;
+    size_t n;
+    char *j = slurp("tests/fixtures/vendors/coingecko/coins_id_ohlc.json", &n);
+    mts_bars_t b = {0};
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_parse_ohlc(j, n, "bitcoin", &b, stderr, &rep), 0);
+    assert_int_equal(b.n, 2);
+    /* [1779199200000, 76769.0, 76889.0, 76744.0, 76818.0] -> seconds 1779199200 */
+    assert_int_equal(b.ts[0], 1779199200LL);
+    assert_true(b.open[0] == 76769.0 && b.high[0] == 76889.0 && b.low[0] == 76744.0 && b.close[0] == 76818.0);
+    assert_int_equal(b.ts[1], 1779201000LL);              /* 30 minutes later */
+    assert_int_equal(rep.rejected, 0);
+    free(j);
+    mts_bars_free(&b);
+}
+
+static void fixture_volumes_do_not_match_ohlc_times(void **st) {
+    (void)st;
+    size_t n1, n2;
+    char *o = slurp("tests/fixtures/vendors/coingecko/coins_id_ohlc.json", &n1);
+    char *m = slurp("tests/fixtures/vendors/coingecko/coins_id_market_chart_range.json", &n2);
+    mts_bars_t b = {0};
+    mts_series_t v = {0};
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_parse_ohlc(o, n1, "bitcoin", &b, NULL, &rep), 0);
+    assert_int_equal(mts_coingecko_parse_volumes(m, n2, &v), 0);
+    assert_int_equal(v.n, 2);
+    assert_int_equal(v.ts[0], 1779027899LL);              /* 1779027899041 ms, floored */
+    assert_true(v.v[0] == 18688431751.857048);
+    mts_coingecko_merge_volumes(&b, &v, "bitcoin", NULL, &rep);
+    assert_int_equal(rep.no_volume, 2);                   /* the sample's times differ */
+    assert_true(b.volume[0] == 0 && b.volume[1] == 0);
+    free(o); free(m);
+    mts_bars_free(&b);
+    mts_series_free(&v);
+}
+
+static void rows_validated_and_reported(void **st) {
+    (void)st;
+    const char *j =
+        "[[86400000, 10, 12, 9, 11],"          /* 1 ok */
+        " [172800000, 10, 9, 8, 9.5],"         /* 2 high 9 < max(10, 9.5) */
+        " [259200000, 10, 12, 10.5, 11],"      /* 3 low 10.5 > min(10, 11) */
+        " [345600000, 0, 12, 9, 11],"          /* 4 open 0 */
+        " [432000000, 10, 12, 9],"             /* 5 four fields */
+        " [518400000, \"10\", 12, 9, 11],"     /* 6 string */
+        " [86400000, 10, 12, 9, 11],"          /* 7 duplicate of row 1 */
+        " [0, 5, 6, 4, 5]]";                   /* 8 ok, out of order: sorted first */
+    char buf[2048] = {0};
+    FILE *err = fmemopen(buf, sizeof buf, "w");
+    mts_bars_t b = {0};
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_parse_ohlc(j, strlen(j), "testcoin", &b, err, &rep), 0);
+    fclose(err);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.ts[0], 0);
+    assert_int_equal(b.ts[1], 86400);
+    assert_int_equal(rep.rejected, 6);
+    for (int row = 2; row <= 7; row++) {
+        char pat[64];
+        snprintf(pat, sizeof pat, "coingecko:testcoin:%d: ", row);
+        if (!strstr(buf, pat)) fail_msg("missing '%s' in:\n%s", pat, buf);
+    }
+    assert_null(strstr(buf, "coingecko:testcoin:1:"));
+    assert_non_null(strstr(buf, "duplicate time"));
+    mts_bars_free(&b);
+}
+
+static void merge_matches_times_and_rejects_bad_volume(void **st) {
+    (void)st;
+    const char *o = "[[0,1,2,0.5,1.5],[86400000,1,2,0.5,1.5],[172800000,1,2,0.5,1.5]]";
+    const char *m = "{\"prices\":[],\"market_caps\":[],\"total_volumes\":[[0,100.5],[86400000,-1],[172800000,300]]}";
+    mts_bars_t b = {0};
+    mts_series_t v = {0};
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_parse_ohlc(o, strlen(o), "x", &b, NULL, &rep), 0);
+    assert_int_equal(mts_coingecko_parse_volumes(m, strlen(m), &v), 0);
+    mts_coingecko_merge_volumes(&b, &v, "x", NULL, &rep);
+    assert_int_equal(b.n, 2);                             /* the -1 volume bar is rejected */
+    assert_true(b.volume[0] == 100.5 && b.volume[1] == 300);
+    assert_int_equal(b.ts[1], 172800);
+    assert_int_equal(rep.rejected, 1);
+    assert_int_equal(rep.no_volume, 0);
+    mts_bars_free(&b);
+    mts_series_free(&v);
+}
+
+static void garbage_is_a_parse_error(void **st) {
+    (void)st;
+    mts_bars_t b = {0};
+    mts_series_t v = {0};
+    const char *bad[] = {"{\"prices\": [[1, 2], [oops", "", "{\"a\":1}", "[1,2"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(mts_coingecko_parse_ohlc(bad[i], strlen(bad[i]), "x", &b, NULL, NULL),
+                         i == 2 ? MTS_EPARSE : MTS_EPARSE);
+        assert_int_equal(b.n, 0);
+    }
+    assert_int_equal(mts_coingecko_parse_volumes("[]", 2, &v), MTS_EPARSE);
+    mts_bars_free(&b);
+}
+
+static void simple_price_fixture(void **st) {
+    (void)st;
+    size_t n;
+    char *j = slurp("tests/fixtures/vendors/coingecko/simple_price.json", &n);
+    double p = 0;
+    assert_int_equal(mts_coingecko_parse_price(j, n, "bitcoin", &p), 0);
+    assert_true(p == 76975);
+    assert_int_equal(mts_coingecko_parse_price(j, n, "ethereum", &p), MTS_ENOTFOUND);
+    free(j);
+    assert_true(mts_coingecko_valid_id("binancecoin"));
+    assert_false(mts_coingecko_valid_id("bit coin"));
+    assert_false(mts_coingecko_valid_id("a/../b?x=1"));
+    assert_false(mts_coingecko_valid_id("Bitcoin"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fixture_ohlc),
+        cmocka_unit_test(fixture_volumes_do_not_match_ohlc_times),
+        cmocka_unit_test(rows_validated_and_reported),
+        cmocka_unit_test(merge_matches_times_and_rejects_bad_volume),
+        cmocka_unit_test(garbage_is_a_parse_error),
+        cmocka_unit_test(simple_price_fixture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
