@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const TABLES[] = {"crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results", NULL};
+#define TABLES mts_store_tables
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -24,7 +24,8 @@ static void usage(FILE *f) {
         "          reads back unchanged with mts import csv\n"
         "  macro   date,value,is_interpolated,is_forward_filled — reads back with mts import macro\n"
         "  table   every column of one table: crypto_ohlcv, macro_indicators, signal_history,\n"
-        "          backtest_results\n\n"
+        "          backtest_results, and what mts stream records: trades, order_book_snapshots,\n"
+        "          funding_rates\n\n"
         "options:\n"
         "  --asset NAME       the asset (ohlcv), e.g. bitcoin\n"
         "  --indicator NAME   the indicator (macro), e.g. VIX\n"

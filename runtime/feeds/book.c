@@ -153,7 +153,7 @@ static int apply_bybit(mts_book_t *b, const mts_feed_event_t *ev) {
 }
 
 int mts_book_apply(mts_book_t *b, const mts_feed_event_t *ev) {
-    if (!b || !ev || ev->kind != MTS_EV_BOOK) return MTS_EINVAL;
+    if (!b || !ev || ev->kind != MTS_FEV_BOOK) return MTS_EINVAL;
     if (ev->book_kind == MTS_BOOK_SNAPSHOT)
         return mts_book_snapshot(b, ev->bids, ev->n_bids, ev->asks, ev->n_asks, ev->update_id);
     if (ev->book_kind != MTS_BOOK_DIFF || !b->synced) return MTS_EINVAL;

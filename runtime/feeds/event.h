@@ -1,6 +1,6 @@
 /* event.h — the one normalized market event every exchange message becomes:
  * a trade, a book update (snapshot, diff or top-of-book) or a funding update
- * (klines become MTS_EV_BAR). A flat struct, no allocation per message: book
+ * (klines become MTS_FEV_BAR). A flat struct, no allocation per message: book
  * levels live in a caller-owned buffer and the event holds a pointer + count
  * into it (valid until the caller reuses the buffer). Needs only mts.h.
  *
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "mts.h"
 
-typedef enum { MTS_EV_TRADE = 1, MTS_EV_BOOK = 2, MTS_EV_FUNDING = 3, MTS_EV_BAR = 4 } mts_ev_kind_t;
+typedef enum { MTS_FEV_TRADE = 1, MTS_FEV_BOOK = 2, MTS_FEV_FUNDING = 3, MTS_FEV_BAR = 4 } mts_ev_kind_t;
 typedef enum { MTS_EXCH_BINANCE = 1, MTS_EXCH_BYBIT = 2 } mts_exchange_t;
 /* book.type: a full snapshot (REST or Bybit "snapshot"), an incremental diff, or
  * the best bid/ask only (Binance bookTicker; not applied to the L2 book). */

@@ -97,7 +97,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
         if (ev->type != '"') return BAD;
         if (js_key_is(ev->s, ev->n, "trade") || js_key_is(ev->s, ev->n, "aggTrade")) {
             int agg = ev->n == 8;
-            mts_feed_event_t *e = new_event(buf, MTS_EV_TRADE);
+            mts_feed_event_t *e = new_event(buf, MTS_FEV_TRADE);
             if (!e) return MTS_ERANGE;
             int64_t id;
             const js_span_t *m = &fl->f[F_m];
@@ -113,7 +113,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
             return 0;
         }
         if (js_key_is(ev->s, ev->n, "depthUpdate")) {
-            mts_feed_event_t *e = new_event(buf, MTS_EV_BOOK);
+            mts_feed_event_t *e = new_event(buf, MTS_FEV_BOOK);
             if (!e) return MTS_ERANGE;
             e->book_kind = MTS_BOOK_DIFF;
             if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_U, &e->first_update_id) ||
@@ -130,7 +130,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
             return 0;
         }
         if (js_key_is(ev->s, ev->n, "markPriceUpdate")) {
-            mts_feed_event_t *e = new_event(buf, MTS_EV_FUNDING);
+            mts_feed_event_t *e = new_event(buf, MTS_FEV_FUNDING);
             if (!e) return MTS_ERANGE;
             e->futures = 1;
             if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_E, &e->ts_ms) ||
@@ -147,7 +147,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
             fields_t kf;
             js_t kj = {k->s, k->s + k->n};
             if (collect(&kj, &kf, 1)) return BAD;
-            mts_feed_event_t *e = new_event(buf, MTS_EV_BAR);
+            mts_feed_event_t *e = new_event(buf, MTS_FEV_BAR);
             if (!e) return MTS_ERANGE;
             if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_E, &e->ts_ms) ||
                 get_i64(&kf, F_t, &e->bar_open_ms) || get_i64(&kf, F_T, &e->bar_close_ms) ||
@@ -164,7 +164,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
         return 0;   /* other event types: not ours, not an error */
     }
     if (HAS(fl, F_LAST)) {   /* partial depth stream or REST snapshot */
-        mts_feed_event_t *e = new_event(buf, MTS_EV_BOOK);
+        mts_feed_event_t *e = new_event(buf, MTS_FEV_BOOK);
         if (!e) return MTS_ERANGE;
         e->book_kind = MTS_BOOK_SNAPSHOT;
         if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_LAST, &e->update_id)) return BAD;
@@ -175,7 +175,7 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
     }
     if (HAS(fl, F_u) && HAS(fl, F_b) && HAS(fl, F_a)) {
 book_ticker:;
-        mts_feed_event_t *e = new_event(buf, MTS_EV_BOOK);
+        mts_feed_event_t *e = new_event(buf, MTS_FEV_BOOK);
         if (!e) return MTS_ERANGE;
         e->book_kind = MTS_BOOK_TOP;
         if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_u, &e->update_id) ||

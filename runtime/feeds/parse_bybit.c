@@ -44,7 +44,7 @@ static int trades(const js_span_t *data, mts_parse_buf_t *buf) {
     int first = 1, rc;
     if (js_arr_begin(&j)) return BAD;
     while ((rc = js_arr_next(&j, &first)) == 1) {
-        mts_feed_event_t *e = new_event(buf, MTS_EV_TRADE);
+        mts_feed_event_t *e = new_event(buf, MTS_FEV_TRADE);
         if (!e) return MTS_ERANGE;
         js_span_t T = {0}, s = {0}, S = {0}, v = {0}, p = {0}, id = {0};
         int f2 = 1, r2;
@@ -86,7 +86,7 @@ static int trades(const js_span_t *data, mts_parse_buf_t *buf) {
 static int book(const js_span_t *topic, const js_span_t *type, int64_t ts, const js_span_t *data,
                 mts_parse_buf_t *buf) {
     if (data->type != '{' || !type->s || type->type != '"') return BAD;
-    mts_feed_event_t *e = new_event(buf, MTS_EV_BOOK);
+    mts_feed_event_t *e = new_event(buf, MTS_FEV_BOOK);
     if (!e) return MTS_ERANGE;
     if (js_key_is(type->s, type->n, "snapshot")) e->book_kind = MTS_BOOK_SNAPSHOT;
     else if (js_key_is(type->s, type->n, "delta")) e->book_kind = MTS_BOOK_DIFF;
@@ -143,7 +143,7 @@ static int tickers(const js_span_t *topic, int64_t ts, const js_span_t *data, mt
     int64_t nf = -1;
     if (next.s && js_span_int64(&next, &nf)) nf = -1;
     if (isnan(r) && isnan(m) && nf < 0) return 0;   /* a delta without funding fields */
-    mts_feed_event_t *e = new_event(buf, MTS_EV_FUNDING);
+    mts_feed_event_t *e = new_event(buf, MTS_FEV_FUNDING);
     if (!e) return MTS_ERANGE;
     if (sym.s ? (sym.type != '"' || js_symbol(e->symbol, sym.s, sym.n)) : topic_symbol(topic, e->symbol))
         return BAD;
@@ -161,7 +161,7 @@ static int klines(const js_span_t *topic, const js_span_t *data, mts_parse_buf_t
     int first = 1, rc;
     if (js_arr_begin(&j)) return BAD;
     while ((rc = js_arr_next(&j, &first)) == 1) {
-        mts_feed_event_t *e = new_event(buf, MTS_EV_BAR);
+        mts_feed_event_t *e = new_event(buf, MTS_FEV_BAR);
         if (!e) return MTS_ERANGE;
         js_span_t st = {0}, en = {0}, o = {0}, c = {0}, h = {0}, l = {0}, v = {0}, cf = {0}, ts = {0};
         int f2 = 1, r2;

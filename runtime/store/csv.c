@@ -734,15 +734,22 @@ int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, in
     return export_finish(s, st, rc, out, "export_macro");
 }
 
+/* Every table `mts export table` may write (NULL-terminated). */
+const char *const mts_store_tables[] = {
+    "crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results",
+    "trades", "order_book_snapshots", "funding_rates", NULL};
+
 int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out) {
-    static const char *const tables[] = {"crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results"};
     if (!s || !table || !out) return MTS_EINVAL;
     const char *name = NULL;
-    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
-        if (!strcmp(table, tables[i])) name = tables[i];
+    for (size_t i = 0; mts_store_tables[i]; i++)
+        if (!strcmp(table, mts_store_tables[i])) name = mts_store_tables[i];
     if (!name) {
-        mts_store_set_error(s, "unknown table '%s' (one of crypto_ohlcv, macro_indicators, "
-                               "signal_history, backtest_results)", table);
+        char list[256] = "";
+        for (size_t i = 0, used = 0; mts_store_tables[i] && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                     mts_store_tables[i]);
+        mts_store_set_error(s, "unknown table '%s' (one of %s)", table, list);
         return MTS_EINVAL;
     }
     char sql[96];

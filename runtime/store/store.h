@@ -97,7 +97,66 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
                          const char *column, FILE *err, mts_import_report_t *rep);
 int mts_csv_export_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, FILE *out);
 int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, FILE *out);
-/* Any of the known tables (signal_history, backtest_results, ...) as CSV. */
+/* The tables mts_csv_export_table accepts, NULL-terminated. */
+extern const char *const mts_store_tables[];
+/* Any of mts_store_tables as CSV, ordered by id. */
 int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
+
+/* ---- stored runs (store/results.c) ----
+ * A backtest as stored: its backtest_results row, its closed trades
+ * (backtest_trades) and its equity curve (backtest_equity, one point per step),
+ * enough for `mts report ID` to rebuild every number of a report without
+ * running anything again. */
+typedef struct mts_trade_row {
+    const char *asset;            /* name */
+    int32_t side;                 /* +1 long, -1 short (stored as 'long' / 'short') */
+    double  qty;
+    int64_t entry_ts;
+    double  entry_price;
+    int64_t exit_ts;
+    double  exit_price, pnl, fees;
+} mts_trade_row_t;
+
+/* The run, its signals, trades and equity curve in ONE transaction: either all
+ * of it is stored or none. Any of the arrays may be empty. *id_out = the new
+ * backtest_results id. (Signals are inserted here with the same columns as
+ * mts_store_insert_signals, which opens its own transaction.) */
+int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
+                         const mts_signal_row_t *signals, int64_t n_signals,
+                         const mts_trade_row_t *trades, int64_t n_trades,
+                         const int64_t *equity_ts, const double *equity, int64_t n_equity,
+                         int64_t *id_out);
+
+typedef struct mts_stored_trade {
+    char    asset[64];
+    int32_t side;
+    double  qty;
+    int64_t entry_ts;
+    double  entry_price;
+    int64_t exit_ts;
+    double  exit_price, pnl, fees;
+} mts_stored_trade_t;
+
+/* A stored run read back; NULL columns read as NaN. Every pointer is owned by
+ * the struct; free with mts_stored_run_free (accepts NULL, zeroes the struct). */
+typedef struct mts_stored_run {
+    int64_t id;
+    char   *strategy_name, *assets, *start_date, *end_date, *parameters_json, *created_at;
+    double  initial_capital, final_value, total_return, annualized_return, sharpe_ratio;
+    double  max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
+    double  commission_bps, slippage_bps;
+    int64_t trade_count;
+    mts_stored_trade_t *trades;
+    int64_t n_trades;
+    mts_series_t equity;
+    int     has_details;          /* 1 when trades/equity were stored with the run */
+} mts_stored_run_t;
+
+/* 0, MTS_ENOTFOUND (no run with that id), or an error. */
+int  mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out);
+void mts_stored_run_free(mts_stored_run_t *r);
+/* Up to max most recent runs (newest first), without trades and equity;
+ * *out is mts_malloc'd (free each with mts_stored_run_free, then mts_free). */
+int  mts_store_list_runs(mts_store_t *s, int max, mts_stored_run_t **out, int *n);
 
 #endif

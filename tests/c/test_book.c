@@ -233,7 +233,7 @@ static void test_book_many_levels_sorted(void **st) {
     mts_level_t lv;
     mts_feed_event_t ev;
     memset(&ev, 0, sizeof ev);
-    ev.kind = MTS_EV_BOOK;
+    ev.kind = MTS_FEV_BOOK;
     ev.book_kind = MTS_BOOK_DIFF;
     for (int k = 1; k <= 20000; k++) {
         x = x * 1103515245u + 12345u;

@@ -1,0 +1,314 @@
+/* stream.c — `mts stream`: record live trades, top-N order book snapshots and
+ * funding rates from Binance or Bybit into SQLite (feeds/ws.c does the
+ * websockets, feeds/feed_store.c the batched writes). Bounded with
+ * --duration; SIGINT/SIGTERM flush and exit 0. */
+#include "cmd/cmd.h"
+#include "feeds/feed_store.h"
+#include "feeds/ws.h"
+#include "util/log.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SYMBOLS 64
+#define MAX_DEPTH 1000
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts stream --exchange binance|bybit --symbols LIST [options]\n\n"
+        "Connects to the exchange's public websockets and records trades, top-N order book\n"
+        "snapshots and funding rates into the database (tables trades, order_book_snapshots,\n"
+        "funding_rates; export them with mts export table NAME). Books are kept from the\n"
+        "snapshot plus diffs with the exchange's sequence numbers and resynced on any gap;\n"
+        "dropped connections are reopened with exponential backoff and resubscribed.\n\n"
+        "options:\n"
+        "  --exchange NAME         binance (spot streams + USD-M futures markPrice) or bybit (v5 linear)\n"
+        "  --symbols LIST          e.g. BTCUSDT,ETHUSDT\n"
+        "  --channels LIST         trades,book,funding (default); also aggtrades, bookticker, kline\n"
+        "  --duration TIME         stop after e.g. 30s, 5m, 1h, 500ms (default: until Ctrl-C)\n"
+        "  --depth N               levels per side in each stored book snapshot (default 20)\n"
+        "  --snapshot-interval T   how often to store book snapshots (default 1s)\n"
+        "  --db PATH               database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --json                  print a JSON summary on stdout at the end\n\n"
+        "environment: BINANCE_WS_URL (wss://stream.binance.com:9443), BINANCE_FUTURES_WS_URL\n"
+        "  (wss://fstream.binance.com), BINANCE_REST_URL (https://api.binance.com), BYBIT_WS_URL\n"
+        "  (wss://stream.bybit.com/v5/public/linear); ws:// URLs work for local stand-ins.\n"
+        "  MTS_WS_PING_INTERVAL_MS (Bybit ping, 20000), MTS_WS_BACKOFF_MS (first reconnect delay, 500)\n\n"
+        "examples:\n"
+        "  mts stream --exchange binance --symbols BTCUSDT,ETHUSDT --channels trades,book,funding\n"
+        "  mts stream --exchange bybit --symbols BTCUSDT --channels trades,book,funding\n"
+        "  mts stream --exchange binance --symbols BTCUSDT --duration 30s --db data/live.db --json\n");
+}
+
+/* "30s" "5m" "1h" "250ms" or bare seconds -> ms; -1 on error */
+static int64_t parse_duration(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v >= 0) || !isfinite(v)) return -1;
+    double mult;
+    if (!*end || !strcmp(end, "s")) mult = 1000;
+    else if (!strcmp(end, "ms")) mult = 1;
+    else if (!strcmp(end, "m")) mult = 60000;
+    else if (!strcmp(end, "h")) mult = 3600000;
+    else return -1;
+    return (int64_t)(v * mult);
+}
+
+typedef struct {
+    mts_ws_t *ws;
+    mts_feed_store_t *fs;
+    int depth;
+    int64_t snapshot_ms, last_snapshot, last_flush;
+    int store_failed;
+    /* last funding fields per symbol (Bybit deltas carry only what changed) */
+    char fsym[MAX_SYMBOLS][MTS_SYMBOL_MAX];
+    double frate[MAX_SYMBOLS], fmark[MAX_SYMBOLS];
+    int64_t fnext[MAX_SYMBOLS];
+    int n_f;
+    mts_level_t *bids, *asks;
+} ctx_t;
+
+static void store_err(ctx_t *x, int rc) {
+    if (rc && !x->store_failed) {
+        x->store_failed = 1;
+        mts_log(MTS_LOG_ERROR, "stream.store_failed", "\"error\":\"%s\"", mts_feed_store_errmsg(x->fs));
+        fprintf(stderr, "error: writing to the database: %s\n", mts_feed_store_errmsg(x->fs));
+    }
+}
+
+static void on_event(void *ud, const mts_feed_event_t *ev, const mts_book_t *book) {
+    ctx_t *x = ud;
+    (void)book;
+    if (ev->kind == MTS_FEV_TRADE) {
+        store_err(x, mts_feed_store_trade(x->fs, ev));
+    } else if (ev->kind == MTS_FEV_FUNDING) {
+        int i = 0;
+        while (i < x->n_f && strcmp(x->fsym[i], ev->symbol)) i++;
+        if (i == x->n_f) {
+            if (x->n_f == MAX_SYMBOLS) return;
+            strcpy(x->fsym[i], ev->symbol);
+            x->frate[i] = x->fmark[i] = NAN;
+            x->fnext[i] = -1;
+            x->n_f++;
+        }
+        mts_feed_event_t e = *ev;
+        if (!isnan(e.rate)) x->frate[i] = e.rate; else e.rate = x->frate[i];
+        if (!isnan(e.mark_price)) x->fmark[i] = e.mark_price; else e.mark_price = x->fmark[i];
+        if (e.next_funding_ms >= 0) x->fnext[i] = e.next_funding_ms; else e.next_funding_ms = x->fnext[i];
+        if (e.ts_ms < 0) e.ts_ms = mts_ws_now_ms();
+        store_err(x, mts_feed_store_funding(x->fs, &e));
+    }
+}
+
+static void snapshot_books(ctx_t *x, int64_t now) {
+    for (int i = 0; i < mts_ws_n_books(x->ws); i++) {
+        const mts_book_t *b = mts_ws_book(x->ws, i);
+        if (!mts_book_synced(b)) continue;
+        int nb = mts_book_top(b, MTS_BOOK_BID, x->depth, x->bids);
+        int na = mts_book_top(b, MTS_BOOK_ASK, x->depth, x->asks);
+        store_err(x, mts_feed_store_book(x->fs, mts_book_exchange(b), mts_book_symbol(b), now,
+                                         mts_book_update_id(b), x->bids, nb, x->asks, na));
+    }
+}
+
+static void on_tick(void *ud, int64_t now) {
+    ctx_t *x = ud;
+    if (now - x->last_snapshot >= x->snapshot_ms) {
+        x->last_snapshot = now;
+        snapshot_books(x, now);
+    }
+    if (now - x->last_flush >= 1000 && mts_feed_store_pending(x->fs) > 0) {
+        x->last_flush = now;
+        store_err(x, mts_feed_store_flush(x->fs));
+    }
+}
+
+static int env_int(const char *name, int def) {
+    const char *v = getenv(name);
+    if (!v || !*v) return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    return (*end || n <= 0 || n > 100000000) ? def : (int)n;
+}
+
+enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--exchange", 1}, {"--symbols", 1}, {"--channels", 1}, {"--duration", 1}, {"--depth", 1},
+    {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {NULL, 0}};
+
+static int usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "mts stream: %s%s%s%s (see mts stream --help)\n", msg, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "");
+    return MTS_EXIT_USAGE;
+}
+
+int mts_cmd_stream(int argc, char **argv) {
+    const char *exchange_s = NULL, *symbols_s = NULL, *channels_s = "trades,book,funding", *db = NULL;
+    int64_t duration = 0, snapshot_ms = 1000;
+    int depth = 20, json = 0;
+    int i = 1;
+    const char *val;
+    for (;;) {
+        int k = mts_cli_next("stream", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) return MTS_EXIT_USAGE;
+        if (k == MTS_CLI_POSITIONAL) return usage_error("unexpected argument", val);
+        switch (k) {
+        case O_HELP: usage(stdout); return MTS_EXIT_OK;
+        case O_EXCHANGE: exchange_s = val; break;
+        case O_SYMBOLS: symbols_s = val; break;
+        case O_CHANNELS: channels_s = val; break;
+        case O_DB: db = val; break;
+        case O_JSON: json = 1; break;
+        case O_DURATION:
+            if ((duration = parse_duration(val)) <= 0) return usage_error("--duration expects e.g. 30s, 5m, 1h; got", val);
+            break;
+        case O_SNAPINT:
+            if ((snapshot_ms = parse_duration(val)) <= 0) return usage_error("--snapshot-interval expects e.g. 1s, 500ms; got", val);
+            break;
+        case O_DEPTH: {
+            char *end;
+            long d = strtol(val, &end, 10);
+            if (*end || d < 1 || d > MAX_DEPTH) return usage_error("--depth expects 1..1000, got", val);
+            depth = (int)d;
+            break;
+        }
+        default: break;
+        }
+    }
+    if (!exchange_s) return usage_error("--exchange is required (binance or bybit)", NULL);
+    int exchange;
+    if (!strcmp(exchange_s, "binance")) exchange = MTS_EXCH_BINANCE;
+    else if (!strcmp(exchange_s, "bybit")) exchange = MTS_EXCH_BYBIT;
+    else {
+        static const char *const names[] = {"binance", "bybit", NULL};
+        const char *near = mts_cli_suggest(exchange_s, names);
+        fprintf(stderr, "mts stream: unknown exchange '%s'%s%s%s (binance or bybit)\n", exchange_s,
+                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+        return MTS_EXIT_USAGE;
+    }
+    if (!symbols_s) return usage_error("--symbols is required, e.g. --symbols BTCUSDT,ETHUSDT", NULL);
+
+    char symbuf[4096], chbuf[256];
+    snprintf(symbuf, sizeof symbuf, "%s", symbols_s);
+    snprintf(chbuf, sizeof chbuf, "%s", channels_s);
+    const char *symbols[MAX_SYMBOLS];
+    int n_symbols = 0;
+    for (char *save, *t = strtok_r(symbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        if (!*t) continue;
+        if (n_symbols == MAX_SYMBOLS) return usage_error("too many symbols (at most 64)", NULL);
+        if (strlen(t) >= MTS_SYMBOL_MAX) return usage_error("symbol too long:", t);
+        for (char *p = t; *p; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                return usage_error("symbols are letters and digits, got", t);
+        symbols[n_symbols++] = t;
+    }
+    if (n_symbols == 0) return usage_error("--symbols is empty", NULL);
+    unsigned channels = 0;
+    for (char *save, *t = strtok_r(chbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        static const struct { const char *name; unsigned bit; } C[] = {
+            {"trades", MTS_CH_TRADES}, {"aggtrades", MTS_CH_AGGTRADES}, {"book", MTS_CH_BOOK},
+            {"bookticker", MTS_CH_BOOKTICKER}, {"kline", MTS_CH_KLINE}, {"funding", MTS_CH_FUNDING}};
+        unsigned bit = 0;
+        for (size_t k = 0; k < sizeof C / sizeof *C; k++)
+            if (!strcmp(t, C[k].name)) bit = C[k].bit;
+        if (!bit) return usage_error("unknown channel (trades, book, funding, aggtrades, bookticker, kline):", t);
+        channels |= bit;
+    }
+    if (!channels) return usage_error("--channels is empty", NULL);
+
+    const char *db_path = mts_cli_db_path(db);
+    mts_store_t *store = mts_cli_open_store(db_path);
+    if (!store) return MTS_EXIT_ERROR;
+    int exit_code = MTS_EXIT_ERROR;
+    ctx_t *x = mts_calloc(1, sizeof *x);
+    mts_level_t *lv = mts_calloc(2 * (size_t)depth, sizeof *lv);
+    if (!x || !lv) {
+        fprintf(stderr, "error: out of memory\n");
+        goto done;
+    }
+    x->depth = depth;
+    x->bids = lv;
+    x->asks = lv + depth;
+    x->snapshot_ms = snapshot_ms;
+    if (mts_feed_store_open(store, 2000, &x->fs) != 0) {
+        fprintf(stderr, "error: %s: %s\n", db_path, mts_store_errmsg(store));
+        goto done;
+    }
+    mts_ws_config_t cfg = {
+        .exchange = exchange, .symbols = symbols, .n_symbols = n_symbols, .channels = channels,
+        .ping_interval_ms = env_int("MTS_WS_PING_INTERVAL_MS", 20000),
+        .backoff_min_ms = env_int("MTS_WS_BACKOFF_MS", 500),
+        .on_event = on_event, .on_tick = on_tick, .ud = x};
+    if (mts_ws_create(&cfg, &x->ws) != 0) {
+        fprintf(stderr, "error: cannot start the %s feed (check the *_WS_URL settings)\n", exchange_s);
+        goto done;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t t0 = mts_ws_now_ms();
+    x->last_snapshot = x->last_flush = t0;
+    if (mts_ws_run(x->ws, duration, &g_stop) != 0) {
+        fprintf(stderr, "error: %s\n", mts_ws_errmsg(x->ws));
+        goto done;
+    }
+    int64_t t1 = mts_ws_now_ms();
+    snapshot_books(x, t1);   /* the final book of every synced symbol */
+    int frc = mts_feed_store_flush(x->fs);
+    store_err(x, frc);
+
+    mts_ws_stats_t st;
+    mts_feed_store_stats_t fst;
+    mts_ws_stats(x->ws, &st);
+    mts_feed_store_stats(x->fs, &fst);
+    if (json) {
+        printf("{\"exchange\":\"%s\",\"symbols\":[", exchange_s);
+        for (int k = 0; k < n_symbols; k++) {
+            printf("%s\"", k ? "," : "");
+            mts_json_escape(stdout, symbols[k]);
+            printf("\"");
+        }
+        printf("],\"seconds\":%.3f,\"messages\":%lld,\"trades\":%lld,\"book_updates\":%lld,"
+               "\"funding\":%lld,\"bars\":%lld,\"resyncs\":%lld,\"reconnects\":%lld,\"malformed\":%lld,"
+               "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,"
+               "\"stored\":{\"trades\":%lld,\"trade_duplicates\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld,"
+               "\"batches\":%lld},\"db\":\"",
+               (double)(t1 - t0) / 1000.0, (long long)st.messages, (long long)st.trades,
+               (long long)st.book_updates, (long long)st.funding, (long long)st.bars,
+               (long long)st.resyncs, (long long)st.reconnects, (long long)st.malformed,
+               (long long)st.snapshots_fetched, (long long)st.pings_sent, (long long)st.pongs,
+               (long long)fst.trades, (long long)fst.trade_duplicates, (long long)fst.book_rows,
+               (long long)fst.funding_rows, (long long)fst.batches);
+        mts_json_escape(stdout, db_path);
+        printf("\"}\n");
+    } else {
+        fprintf(stderr, "stream %s: %lld messages, %lld trades (%lld stored), %lld book updates, %lld funding, "
+                        "%lld resyncs, %lld reconnects, %lld malformed -> %s\n",
+                exchange_s, (long long)st.messages, (long long)st.trades, (long long)fst.trades,
+                (long long)st.book_updates, (long long)st.funding, (long long)st.resyncs,
+                (long long)st.reconnects, (long long)st.malformed, db_path);
+    }
+    exit_code = x->store_failed ? MTS_EXIT_ERROR : MTS_EXIT_OK;
+done:
+    if (x) {
+        mts_ws_free(x->ws);
+        mts_feed_store_close(x->fs);
+    }
+    mts_free(x);
+    mts_free(lv);
+    mts_store_close(store);
+    return exit_code;
+}

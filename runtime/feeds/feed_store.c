@@ -1,0 +1,237 @@
+/* feed_store.c — batched writes of trades, book snapshots and funding (see
+ * feed_store.h). One prepared statement per table, one transaction per flush.
+ * Invariant: no transaction is open when a public function returns. */
+#include "feeds/feed_store.h"
+#include "feeds/book.h"
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { R_TRADE = 1, R_BOOK, R_FUNDING };
+
+typedef struct row {
+    uint8_t kind, exchange;
+    int8_t side;              /* trades: MTS_SIDE_*; book: MTS_BOOK_BID/ASK */
+    int32_t level;
+    char symbol[MTS_SYMBOL_MAX];
+    char trade_id[MTS_TRADE_ID_MAX];
+    int64_t ts_ms, update_id, next_ms;
+    double price, qty, rate, mark;
+} row_t;
+
+struct mts_feed_store {
+    mts_store_t *store;
+    sqlite3 *db;
+    sqlite3_stmt *ins_trade, *ins_book, *ins_funding;
+    row_t *rows;
+    int n, cap;
+    mts_feed_store_stats_t st;
+    char err[256];
+};
+
+static int db_fail(mts_feed_store_t *fs, const char *what) {
+    snprintf(fs->err, sizeof fs->err, "%s: %s", what, sqlite3_errmsg(fs->db));
+    return MTS_EDB;
+}
+
+int mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out) {
+    if (!s || !out) return MTS_EINVAL;
+    *out = NULL;
+    mts_feed_store_t *fs = mts_calloc(1, sizeof *fs);
+    if (!fs) return MTS_ENOMEM;
+    fs->store = s;
+    fs->db = mts_store_db(s);
+    fs->cap = batch_rows > 0 ? batch_rows : 1000;
+    fs->rows = mts_calloc((size_t)fs->cap, sizeof *fs->rows);
+    if (!fs->rows) {
+        mts_free(fs);
+        return MTS_ENOMEM;
+    }
+    if (sqlite3_prepare_v2(fs->db,
+            "INSERT OR IGNORE INTO trades(exchange, symbol, trade_id, ts_ms, price, qty, side)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &fs->ins_trade, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fs->db,
+            "INSERT OR REPLACE INTO order_book_snapshots(exchange, symbol, ts_ms, side, level, price,"
+            " qty, update_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1, &fs->ins_book, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fs->db,
+            "INSERT OR REPLACE INTO funding_rates(exchange, symbol, ts_ms, rate, mark_price, next_funding_ms)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &fs->ins_funding, NULL) != SQLITE_OK) {
+        db_fail(fs, "feed_store prepare");
+        mts_store_set_error(s, "%s", fs->err);
+        mts_feed_store_close(fs);
+        return MTS_EDB;
+    }
+    *out = fs;
+    return 0;
+}
+
+static void bind_double_or_null(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+static int write_row(mts_feed_store_t *fs, const row_t *r) {
+    sqlite3_stmt *st;
+    const char *ex = mts_exchange_name(r->exchange);
+    switch (r->kind) {
+    case R_TRADE:
+        st = fs->ins_trade;
+        sqlite3_bind_text(st, 3, r->trade_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, r->ts_ms);
+        sqlite3_bind_double(st, 5, r->price);
+        sqlite3_bind_double(st, 6, r->qty);
+        if (r->side == MTS_SIDE_BUY) sqlite3_bind_text(st, 7, "buy", -1, SQLITE_STATIC);
+        else if (r->side == MTS_SIDE_SELL) sqlite3_bind_text(st, 7, "sell", -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 7);
+        break;
+    case R_BOOK:
+        st = fs->ins_book;
+        sqlite3_bind_int64(st, 3, r->ts_ms);
+        sqlite3_bind_text(st, 4, r->side == MTS_BOOK_BID ? "bid" : "ask", -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, r->level);
+        sqlite3_bind_double(st, 6, r->price);
+        sqlite3_bind_double(st, 7, r->qty);
+        if (r->update_id >= 0) sqlite3_bind_int64(st, 8, r->update_id);
+        else sqlite3_bind_null(st, 8);
+        break;
+    default:
+        st = fs->ins_funding;
+        sqlite3_bind_int64(st, 3, r->ts_ms);
+        bind_double_or_null(st, 4, r->rate);
+        bind_double_or_null(st, 5, r->mark);
+        if (r->next_ms >= 0) sqlite3_bind_int64(st, 6, r->next_ms);
+        else sqlite3_bind_null(st, 6);
+        break;
+    }
+    sqlite3_bind_text(st, 1, ex, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->symbol, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return db_fail(fs, "feed_store insert");
+    int changed = sqlite3_changes(fs->db);
+    if (r->kind == R_TRADE) {
+        if (changed) fs->st.trades++;
+        else fs->st.trade_duplicates++;
+    } else if (r->kind == R_BOOK) {
+        fs->st.book_rows++;
+    } else {
+        fs->st.funding_rows++;
+    }
+    return 0;
+}
+
+int mts_feed_store_flush(mts_feed_store_t *fs) {
+    if (!fs) return MTS_EINVAL;
+    if (fs->n == 0) return 0;
+    char *msg = NULL;
+    if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(fs->err, sizeof fs->err, "feed_store begin: %s", msg ? msg : sqlite3_errmsg(fs->db));
+        sqlite3_free(msg);
+        return MTS_EDB;
+    }
+    mts_feed_store_stats_t before = fs->st;
+    for (int i = 0; i < fs->n; i++) {
+        if (write_row(fs, &fs->rows[i])) {
+            sqlite3_exec(fs->db, "ROLLBACK", NULL, NULL, NULL);
+            fs->st = before;
+            return MTS_EDB;   /* rows stay pending; the caller may retry */
+        }
+    }
+    if (sqlite3_exec(fs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(fs, "feed_store commit");
+        sqlite3_exec(fs->db, "ROLLBACK", NULL, NULL, NULL);
+        fs->st = before;
+        return MTS_EDB;
+    }
+    fs->n = 0;
+    fs->st.batches++;
+    return 0;
+}
+
+static row_t *next_row(mts_feed_store_t *fs, int *rc) {
+    *rc = 0;
+    if (fs->n == fs->cap && (*rc = mts_feed_store_flush(fs)) != 0) return NULL;
+    row_t *r = &fs->rows[fs->n++];
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+int mts_feed_store_trade(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
+    if (!fs || !ev || ev->kind != MTS_FEV_TRADE || !ev->trade_id[0]) return MTS_EINVAL;
+    int rc;
+    row_t *r = next_row(fs, &rc);
+    if (!r) return rc;
+    r->kind = R_TRADE;
+    r->exchange = ev->exchange;
+    r->side = ev->side;
+    memcpy(r->symbol, ev->symbol, sizeof r->symbol);
+    memcpy(r->trade_id, ev->trade_id, sizeof r->trade_id);
+    r->ts_ms = ev->ts_ms;
+    r->price = ev->price;
+    r->qty = ev->qty;
+    return 0;
+}
+
+int mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
+    if (!fs || !ev || ev->kind != MTS_FEV_FUNDING) return MTS_EINVAL;
+    int rc;
+    row_t *r = next_row(fs, &rc);
+    if (!r) return rc;
+    r->kind = R_FUNDING;
+    r->exchange = ev->exchange;
+    memcpy(r->symbol, ev->symbol, sizeof r->symbol);
+    r->ts_ms = ev->ts_ms;
+    r->rate = ev->rate;
+    r->mark = ev->mark_price;
+    r->next_ms = ev->next_funding_ms;
+    return 0;
+}
+
+int mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, int64_t ts_ms,
+                        int64_t update_id, const mts_level_t *bids, int nb,
+                        const mts_level_t *asks, int na) {
+    if (!fs || !symbol || strlen(symbol) >= MTS_SYMBOL_MAX) return MTS_EINVAL;
+    for (int side = 0; side < 2; side++) {
+        const mts_level_t *lv = side == MTS_BOOK_BID ? bids : asks;
+        int n = side == MTS_BOOK_BID ? nb : na;
+        for (int i = 0; i < n; i++) {
+            int rc;
+            row_t *r = next_row(fs, &rc);
+            if (!r) return rc;
+            r->kind = R_BOOK;
+            r->exchange = (uint8_t)exchange;
+            r->side = (int8_t)side;
+            r->level = i;
+            strcpy(r->symbol, symbol);
+            r->ts_ms = ts_ms;
+            r->update_id = update_id;
+            r->price = lv[i].price;
+            r->qty = lv[i].qty;
+        }
+    }
+    return 0;
+}
+
+int mts_feed_store_pending(const mts_feed_store_t *fs) { return fs ? fs->n : 0; }
+
+void mts_feed_store_stats(const mts_feed_store_t *fs, mts_feed_store_stats_t *out) {
+    if (!out) return;
+    if (fs) *out = fs->st;
+    else memset(out, 0, sizeof *out);
+}
+
+const char *mts_feed_store_errmsg(const mts_feed_store_t *fs) {
+    return fs && fs->err[0] ? fs->err : "no error";
+}
+
+void mts_feed_store_close(mts_feed_store_t *fs) {
+    if (!fs) return;
+    if (fs->rows && fs->ins_trade && fs->ins_book && fs->ins_funding) mts_feed_store_flush(fs);
+    sqlite3_finalize(fs->ins_trade);
+    sqlite3_finalize(fs->ins_book);
+    sqlite3_finalize(fs->ins_funding);
+    mts_free(fs->rows);
+    mts_free(fs);
+}

@@ -1,0 +1,38 @@
+/* feed_store.h — batched SQLite writes of live market data: trades, top-N
+ * order book snapshots and funding rates (tables from migration 2 in
+ * store/store.c). Rows are buffered in a fixed array allocated once at open
+ * and written in one transaction per batch (when the buffer fills, or on
+ * mts_feed_store_flush). Needs store.h and event.h; uses the store's
+ * connection (store_internal.h), so the same thread must own both.
+ *
+ * Duplicates: a trade already stored (same exchange, symbol, trade_id — e.g.
+ * replayed after a reconnect) is ignored and counted; a book level or funding
+ * row with the same key is replaced. */
+#ifndef MTS_FEED_STORE_H
+#define MTS_FEED_STORE_H
+
+#include "feeds/event.h"
+#include "store/store.h"
+
+typedef struct mts_feed_store mts_feed_store_t;
+
+typedef struct mts_feed_store_stats {
+    int64_t trades, trade_duplicates, book_rows, funding_rows, batches;
+} mts_feed_store_stats_t;
+
+/* s is borrowed and must outlive the feed store. batch_rows <= 0 means 1000. */
+int  mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out);
+/* Flushes what is pending (errors are kept in errmsg) and frees. Accepts NULL. */
+void mts_feed_store_close(mts_feed_store_t *fs);
+int  mts_feed_store_trade(mts_feed_store_t *fs, const mts_feed_event_t *ev);
+int  mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev);
+/* One row per level: side "bid"/"ask", level 0 = best. */
+int  mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, int64_t ts_ms,
+                         int64_t update_id, const mts_level_t *bids, int nb,
+                         const mts_level_t *asks, int na);
+int  mts_feed_store_flush(mts_feed_store_t *fs);
+int  mts_feed_store_pending(const mts_feed_store_t *fs);
+void mts_feed_store_stats(const mts_feed_store_t *fs, mts_feed_store_stats_t *out);
+const char *mts_feed_store_errmsg(const mts_feed_store_t *fs);
+
+#endif

@@ -1,0 +1,82 @@
+/* ws.h — the exchange websocket client: one libwebsockets context, one
+ * connection per endpoint (Binance spot combined streams, Binance USD-M
+ * futures for markPrice/funding, or Bybit v5 public linear), messages parsed
+ * into normalized events (event.h), L2 books kept per symbol (book.h).
+ * Needs libwebsockets (ws:// and wss://), libcurl (the Binance REST depth
+ * snapshot), parse_binance.h, parse_bybit.h, book.h.
+ *
+ * Behaviour:
+ * - Subscriptions: Binance by URL (/stream?streams=a/b/c); Bybit by
+ *   {"op":"subscribe","args":[...]} after the handshake (10 topics a request).
+ * - Heartbeats: Binance pings are answered by lws (pong); Bybit gets
+ *   {"op":"ping"} every ping_interval_ms (default 20 s). A connection silent
+ *   for idle_timeout_ms is closed and reopened.
+ * - Reconnect: exponential backoff from backoff_min_ms to backoff_max_ms
+ *   (doubling, ±20 % jitter), reset once a message arrives; on reconnect the
+ *   streams are resubscribed and every book of that connection is dropped.
+ * - Books: Binance diff depth starts from GET {rest}/api/v3/depth?symbol=S&limit=N
+ *   (fetched when the first diff arrives on an unsynced book; diffs older than
+ *   the snapshot are dropped). On any sequence gap the book is dropped and
+ *   resynced: Binance refetches the snapshot, Bybit unsubscribes and
+ *   resubscribes the orderbook topic (a new snapshot follows). Each is counted
+ *   in stats.resyncs.
+ * - Malformed messages are counted, logged (first bytes, rate-limited) and skipped.
+ * Single-threaded: callbacks run inside mts_ws_run on the caller's thread. */
+#ifndef MTS_FEEDS_WS_H
+#define MTS_FEEDS_WS_H
+
+#include <signal.h>
+#include "feeds/book.h"
+#include "feeds/event.h"
+
+enum {
+    MTS_CH_TRADES = 1, MTS_CH_AGGTRADES = 2, MTS_CH_BOOK = 4, MTS_CH_BOOKTICKER = 8,
+    MTS_CH_KLINE = 16, MTS_CH_FUNDING = 32
+};
+
+/* ev is borrowed for the call. book: the symbol's book after a snapshot/diff was
+ * applied (NULL for other events). */
+typedef void (*mts_ws_event_fn)(void *ud, const mts_feed_event_t *ev, const mts_book_t *book);
+/* Called about every 100 ms with the wall clock in ms (for flushing, snapshots). */
+typedef void (*mts_ws_tick_fn)(void *ud, int64_t now_ms);
+
+typedef struct mts_ws_config {
+    int exchange;                        /* MTS_EXCH_BINANCE or MTS_EXCH_BYBIT */
+    const char *const *symbols;          /* "BTCUSDT"...; borrowed during create */
+    int n_symbols;
+    unsigned channels;                   /* MTS_CH_* */
+    const char *binance_ws_url;          /* default wss://stream.binance.com:9443 */
+    const char *binance_futures_ws_url;  /* default wss://fstream.binance.com */
+    const char *binance_rest_url;        /* default https://api.binance.com */
+    const char *bybit_ws_url;            /* default wss://stream.bybit.com/v5/public/linear */
+    int snapshot_limit;                  /* Binance REST depth limit, default 1000 */
+    int bybit_depth;                     /* orderbook.<depth>, default 50 */
+    int ping_interval_ms;                /* Bybit, default 20000 */
+    int backoff_min_ms, backoff_max_ms;  /* default 500, 30000 */
+    int idle_timeout_ms;                 /* default 60000 */
+    mts_ws_event_fn on_event;
+    mts_ws_tick_fn on_tick;              /* may be NULL */
+    void *ud;
+} mts_ws_config_t;
+
+typedef struct mts_ws_stats {
+    int64_t messages, trades, book_updates, funding, bars;
+    int64_t resyncs, reconnects, malformed, snapshots_fetched, pings_sent, pongs;
+} mts_ws_stats_t;
+
+typedef struct mts_ws mts_ws_t;
+
+int  mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out);
+/* Runs until *stop becomes non-zero (stop may be NULL) or duration_ms passes
+ * (<= 0: no limit). Returns 0, or MTS_EIO if the context could not be created. */
+int  mts_ws_run(mts_ws_t *w, int64_t duration_ms, volatile sig_atomic_t *stop);
+void mts_ws_stats(const mts_ws_t *w, mts_ws_stats_t *out);
+int  mts_ws_n_books(const mts_ws_t *w);
+const mts_book_t *mts_ws_book(const mts_ws_t *w, int i);
+const char *mts_ws_errmsg(const mts_ws_t *w);
+void mts_ws_free(mts_ws_t *w);   /* accepts NULL */
+
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t mts_ws_now_ms(void);
+
+#endif
