@@ -8,11 +8,18 @@
  * run_for_host returns true, parameters_json, {disabled lines} on success,
  * or false, message, kind ("config" -> MTS_ECONFIG, otherwise MTS_ELUA) for
  * an error that stops the run. A Lua error escaping the runner (a bug in
- * trusted code, or out of memory) comes back from mts_lua_pcall. */
+ * trusted code, or out of memory) comes back from mts_lua_pcall.
+ *
+ * The state is guarded (guard.h: memory cap per strategy, time budget per
+ * call, strategies run with the JIT off) unless MTS_TRUSTED_STRATEGIES is set
+ * to something other than "0": then it is a plain state and strategies keep
+ * the JIT, with no budget and no cap. */
 #include "lua/bridge.h"
+#include "lua/guard.h"
 #include "lua/state.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -101,7 +108,8 @@ int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *er
         return MTS_EINVAL;
     }
     lua_State *L = NULL;
-    int rc = mts_lua_state_new(spec->root, &L, err, errlen);
+    int rc = mts_lua_trusted_from_env() ? mts_lua_state_new(spec->root, &L, err, errlen)
+                                        : mts_lua_state_new_guarded(spec->root, NULL, &L, err, errlen);
     if (rc) return rc;
 
     lua_pushcfunction(L, call_runner);
@@ -129,6 +137,11 @@ int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *er
     }
     mts_lua_state_free(L);
     return rc;
+}
+
+int mts_lua_trusted_from_env(void) {
+    const char *t = getenv("MTS_TRUSTED_STRATEGIES");
+    return t && *t && strcmp(t, "0") != 0;
 }
 
 void mts_run_result_free(mts_run_result_t *r) {

@@ -94,6 +94,16 @@ static int setup(lua_State *L) {
     return 0;
 }
 
+int mts_lua_state_setup(lua_State *L, const char *root, char *err, size_t errlen) {
+    int rc = lua_cpcall(L, setup, (void *)root);
+    if (rc != 0) {
+        first_line(lua_tostring(L, -1), err, errlen);
+        lua_pop(L, 1);
+        return rc == LUA_ERRMEM ? MTS_ENOMEM : MTS_ELUA;
+    }
+    return MTS_OK;
+}
+
 int mts_lua_state_new(const char *root, lua_State **out, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!root || !out) {
@@ -106,16 +116,18 @@ int mts_lua_state_new(const char *root, lua_State **out, char *err, size_t errle
         first_line("cannot create a Lua state (out of memory)", err, errlen);
         return MTS_ENOMEM;
     }
-    int rc = lua_cpcall(L, setup, (void *)root);
+    int rc = mts_lua_state_setup(L, root, err, errlen);
     if (rc != 0) {
-        first_line(lua_tostring(L, -1), err, errlen);
         lua_close(L);
-        return rc == LUA_ERRMEM ? MTS_ENOMEM : MTS_ELUA;
+        return rc;
     }
     *out = L;
     return MTS_OK;
 }
 
 void mts_lua_state_free(lua_State *L) {
-    if (L) lua_close(L);
+    if (!L) return;
+    void *guard = mts_lua_guard_of(L);
+    lua_close(L);
+    mts_free(guard);
 }

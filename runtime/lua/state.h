@@ -26,7 +26,12 @@
 #include <lua.h>
 
 int  mts_lua_state_new(const char *root, lua_State **out, char *err, size_t errlen);
-void mts_lua_state_free(lua_State *L);     /* accepts NULL */
+void mts_lua_state_free(lua_State *L);     /* accepts NULL; frees a guard too */
+/* The library/path/globals setup of mts_lua_state_new, for a state made
+ * another way (guard.c). */
+int  mts_lua_state_setup(lua_State *L, const char *root, char *err, size_t errlen);
+/* The guard of a state made by mts_lua_state_new_guarded (guard.h), else NULL. */
+void *mts_lua_guard_of(lua_State *L);
 int  mts_lua_pcall(lua_State *L, int nargs, int nresults, char *err, size_t errlen);
 
 #endif

@@ -145,11 +145,26 @@ end
 
 local BIG = 131072
 
+-- In a guarded state (runtime/lua/guard.h) the C allocation is charged to
+-- the strategy whose call is running, and released by the finalizer.
 local function new_double(n)
     if n < BIG then return double_vla(n) end
+    local g = rawget(_G, "MTS_GUARD")
+    local owner = g and g.current() or -1
+    if owner >= 0 then g.charge(owner, n * 8) end
     local p = C.mts_array_alloc(n * 8)
-    if p == nil then error("out of memory allocating " .. n .. " doubles", 3) end
-    p = ffi.gc(ffi.cast("double *", p), C.mts_array_free)
+    if p == nil then
+        if owner >= 0 then g.charge(owner, -n * 8) end
+        error("out of memory allocating " .. n .. " doubles", 3)
+    end
+    if owner >= 0 then
+        p = ffi.gc(ffi.cast("double *", p), function(q)
+            C.mts_array_free(q)
+            g.charge(owner, -n * 8)
+        end)
+    else
+        p = ffi.gc(ffi.cast("double *", p), C.mts_array_free)
+    end
     local v = M.view(p, n)
     anchors[v] = p
     return v

@@ -30,6 +30,18 @@
 -- numbers); the alternative — one pcall around the whole loop that resumes
 -- after disabling the culprit — was not needed.
 --
+-- Limits. When the host made a guarded state (runtime/lua/guard.h: the
+-- global MTS_GUARD exists; the default, unless MTS_TRUSTED_STRATEGIES=1),
+-- every strategy chunk is compiled with the JIT off (jit.off(chunk, true):
+-- its functions and all nested ones), so the guard's count hook also fires
+-- in its loops, and every call into it (loading, get_parameters, init,
+-- on_bar, analyze, generate_signals) goes through MTS_GUARD.call(id, fn, ...)
+-- instead of pcall: allocations are charged to the strategy (memory cap)
+-- and the call has a time budget. A strategy over either limit is disabled
+-- like one that raised. The trusted code (this loop, aggregator, risk) keeps
+-- the JIT, but a trace cannot run through an interpreted callee, so the loop
+-- runs mostly interpreted; docs/strategies.md has the measured cost.
+--
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
 -- event looks up the strategies for the asset (an array), writes ctx.i,
 -- ctx.time and ctx.close, and calls the strategy; no table is created unless
@@ -103,6 +115,16 @@ local function sorted_keys(t)
     return ks
 end
 
+local function guard_of() return rawget(_G, "MTS_GUARD") end
+
+-- pcall, or the guard's call charged to strategy `id`.
+local function scall(id, fn, ...)
+    local g = guard_of()
+    if g then return g.call(id, fn, ...) end
+    return pcall(fn, ...)
+end
+R.scall = scall
+
 local function load_strategy(root, name, id, printer)
     if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
         stop("script", ("invalid strategy name '%s' (letters, digits, '_' and '-' only)"):format(tostring(name)))
@@ -116,8 +138,6 @@ local function load_strategy(root, name, id, printer)
             name, rel, #avail > 0 and table.concat(avail, ", ") or "none"))
     end
     f:close()
-    -- SANDBOX-LATER: one lua_State per strategy, a memory cap and a time budget
-    -- (jit.off + count hook, or a child process) go here, at load time.
     local env = sandbox.new_env({
         print = function(...)
             local parts = {}
@@ -129,7 +149,8 @@ local function load_strategy(root, name, id, printer)
     })
     local fn, err = sandbox.compile(path, rel, env)
     if not fn then stop("script", err) end
-    local ok, mod = pcall(fn)
+    if guard_of() then jit.off(fn, true) end   -- hooks fire in its loops
+    local ok, mod = scall(id, fn)
     if not ok then stop("script", tostring(mod) .. " (while loading " .. rel .. ")") end
     if type(mod) ~= "table" then
         stop("script", rel .. ": must return a table of functions, got " .. type(mod))
@@ -149,7 +170,7 @@ local function load_strategy(root, name, id, printer)
         stop("script", rel .. ": needs on_bar(ctx, asset, i), or analyze(market_data) and " ..
              "generate_signals(analysis)")
     end
-    local okp, defaults = pcall(get_parameters)
+    local okp, defaults = scall(id, get_parameters)
     if not okp then stop("script", tostring(defaults) .. " (in get_parameters)") end
     if type(defaults) ~= "table" then
         stop("script", rel .. ": get_parameters() must return a table, got " .. type(defaults))
@@ -443,7 +464,7 @@ local function run(spec, opts)
         if s.init then
             for _, slot in ipairs(s.slots) do
                 if not s.enabled then break end
-                local ok, err = pcall(s.init, slot.ctx)
+                local ok, err = scall(s.id, s.init, slot.ctx)
                 if not ok then disable(s, tostring(err) .. " (in init, " .. slot.asset .. ")") end
             end
         end
@@ -553,6 +574,7 @@ local function run(spec, opts)
         end
     end
 
+    local gcall = guard_of() and guard_of().call or nil
     local rc
     while true do
         rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
@@ -571,12 +593,12 @@ local function run(spec, opts)
                         ctx.i = i
                         ctx.time = tonumber(bars.ts[i])
                         ctx.close = bars.close[i]
-                        -- SANDBOX-LATER: a per-call time budget (count hook with the
-                        -- strategy's code run under jit.off, or a watchdog) wraps these calls.
                         local on_bar = slot.on_bar
                         if on_bar then
                             local ok, sig
-                            if protect then
+                            if gcall then
+                                ok, sig = gcall(slot.strat.id, on_bar, ctx, slot.asset, i)
+                            elseif protect then
                                 ok, sig = pcall(on_bar, ctx, slot.asset, i)
                             else
                                 ok, sig = true, on_bar(ctx, slot.asset, i)
@@ -587,11 +609,11 @@ local function run(spec, opts)
                                 collect(slot, i, "on_bar", sig)
                             end
                         else
-                            local ok, analysis = pcall(slot.analyze, ctx)
+                            local ok, analysis = scall(slot.strat.id, slot.analyze, ctx)
                             if not ok then
                                 strategy_error(slot, "analyze", i, analysis)
                             else
-                                local ok2, sig = pcall(slot.generate, analysis)
+                                local ok2, sig = scall(slot.strat.id, slot.generate, analysis)
                                 if not ok2 then
                                     strategy_error(slot, "generate_signals", i, sig)
                                 elseif sig ~= nil then

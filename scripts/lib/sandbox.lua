@@ -12,17 +12,15 @@
 -- getfenv. Reading or writing any other global raises an error, so a typo
 -- fails loudly instead of yielding nil.
 --
--- What this sandbox is not (yet). It guards against mistakes, not against a
--- hostile script: strategies receive cdata arrays (bars, indicator series)
--- whose indexing is unchecked, so out-of-bounds reads and writes are
--- possible; there is no time budget (a `while true do end` hangs the run —
--- LuaJIT's compiled traces ignore count hooks) and no memory cap; all
--- strategies share one lua_State. The plan for untrusted strategies (one
--- state per strategy, a tracking allocator, jit.off + count hook or a child
--- process killed on timeout) belongs in runtime/lua/ and at the marked
--- places in scripts/lib/runner.lua (search for "SANDBOX-LATER").
--- SANDBOX-LATER: per-strategy states would build this env in their own
--- lua_State, with only data (not functions) crossing between states.
+-- Limits. In a guarded state (runtime/lua/guard.h, the default for backtests)
+-- the runner compiles strategy chunks with the JIT off and calls them through
+-- MTS_GUARD.call: a time budget per call and a memory cap per strategy (see
+-- runner.lua and docs/strategies.md, "Limits"). string.rep here refuses a
+-- result larger than the cap before allocating.
+--
+-- Not isolated: all strategies share one lua_State, and the cdata arrays
+-- they receive (bars, indicator series) are unchecked, so out-of-bounds
+-- indexing is possible.
 local S = {}
 
 local function copy(t, drop)
@@ -37,9 +35,28 @@ local real_getmetatable = getmetatable
 
 -- getmetatable("") would hand out the shared string metatable, whose __index
 -- is the real string library; strategies get nil for strings instead.
+-- Likewise for cdata and userdata: their metatables belong to the FFI and the host.
 local function safe_getmetatable(o)
-    if type(o) == "string" then return nil end
+    local t = type(o)
+    if t == "string" or t == "cdata" or t == "userdata" then return nil end
     return real_getmetatable(o)
+end
+
+-- string.rep that refuses, before allocating, a result larger than the
+-- guard's memory cap (or 1 GB without a guard). ("x"):rep(n) reaches the real
+-- string.rep through the string metatable; the guard's allocator caps it.
+local real_rep = string.rep
+function S.checked_rep(s, n, sep)
+    if type(s) == "number" then s = tostring(s) end
+    if type(s) ~= "string" then error("bad argument #1 to 'rep' (string expected, got " .. type(s) .. ")", 2) end
+    if type(n) ~= "number" then error("bad argument #2 to 'rep' (number expected, got " .. type(n) .. ")", 2) end
+    local g = rawget(_G, "MTS_GUARD")
+    local cap = (g and g.mem_cap and g.mem_cap > 0) and g.mem_cap or 2 ^ 30
+    local size = n > 0 and (#s * n + (sep and #tostring(sep) * (n - 1) or 0)) or 0
+    if size > cap then
+        error(("string.rep: a result of %.0f bytes exceeds the memory cap of %.0f MB"):format(size, cap / 2 ^ 20), 2)
+    end
+    return real_rep(s, n, sep)
 end
 
 S.ALLOWED_FUNCTIONS = {
@@ -56,6 +73,7 @@ function S.new_env(opts)
     env.getmetatable = safe_getmetatable
     env.math = copy(math)
     env.string = copy(string, { dump = true })
+    env.string.rep = S.checked_rep
     env.table = copy(table)
     env.print = opts.print or function() end
     env.mts = opts.mts

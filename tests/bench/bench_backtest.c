@@ -4,7 +4,10 @@
  * walk from a fixed seed — runs it through the engine and the Lua runner with
  * scripts/strategies/sma_cross.lua (fast=10, slow=30, units=1), then through a
  * plain C loop with the same logic (incremental SMAs, the nzd cross rule, fills
- * at the next open with commission). Prints one line per figure:
+ * at the next open with commission). The Lua path runs twice: trusted (the
+ * strategy keeps the JIT; the figures backtest_sma_cross_*) and sandboxed
+ * (the default for `mts backtest`; *_sandboxed_* and sandbox_overhead_ratio).
+ * Prints one line per figure:
  *     bench NAME VALUE UNIT
  * Environment: MTS_BENCH_BARS (default 10000000), MTS_ROOT (default "."). */
 #include "engine/engine.h"
@@ -106,35 +109,52 @@ int main(void) {
     if (getenv("MTS_BENCH_SLOW")) vals[1] = getenv("MTS_BENCH_SLOW");
 
     /* The full path three times (a fresh engine each time, as a run would
-     * have): the median is reported, this machine's page-fault cost varies. */
-    enum { RUNS = 3 };
-    double wall[RUNS], cpu[RUNS], eq_engine = 0;
+     * have): the median is reported, this machine's page-fault cost varies.
+     * First trusted (MTS_TRUSTED_STRATEGIES=1: the strategy keeps the JIT, no
+     * limits), then sandboxed (the default: JIT off for the strategy, time
+     * budget hook, memory cap allocator; runtime/lua/guard.h). */
+    double dt_engine = 0, cpu_engine = 0, dt_sandbox = 0, cpu_sandbox = 0, eq_engine = 0;
     int64_t trades_engine = 0;
-    for (int r = 0; r < RUNS; r++) {
-        mts_engine_config_t cfg = {100000, 10, 0};
-        mts_engine_t *e = NULL;
-        int32_t id;
-        if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "synthetic", &bars, &id)) {
-            fprintf(stderr, "bench: engine setup failed\n");
-            return 1;
+    for (int mode = 0; mode < 2; mode++) {
+        setenv("MTS_TRUSTED_STRATEGIES", mode == 0 ? "1" : "0", 1);
+        enum { RUNS = 3 };
+        double wall[RUNS], cpu[RUNS];
+        for (int r = 0; r < RUNS; r++) {
+            mts_engine_config_t cfg = {100000, 10, 0};
+            mts_engine_t *e = NULL;
+            int32_t id;
+            if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "synthetic", &bars, &id)) {
+                fprintf(stderr, "bench: engine setup failed\n");
+                return 1;
+            }
+            mts_run_spec_t spec = {.engine = e, .root = root, .strategies = strategies, .n_strategies = 1,
+                                   .param_keys = keys, .param_values = vals, .n_params = 3};
+            mts_run_result_t rr;
+            memset(&rr, 0, sizeof rr);
+            char err[512] = "";
+            t = now_s();
+            double c0 = cpu_s();
+            int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
+            wall[r] = now_s() - t;
+            cpu[r] = cpu_s() - c0;
+            if (rc != 0) { fprintf(stderr, "bench: %s\n", err); return 1; }
+            if (rr.n_disabled) { fprintf(stderr, "bench: strategy disabled: %s", rr.disabled); return 1; }
+            double eq = mts_engine_equity(e);
+            int64_t tr = mts_engine_portfolio(e)->n_trades;
+            if (mode == 0) {
+                eq_engine = eq;
+                trades_engine = tr;
+            } else if (tr != trades_engine || eq != eq_engine) {
+                fprintf(stderr, "bench: sandboxed and trusted runs disagree\n");
+                return 1;
+            }
+            mts_run_result_free(&rr);
+            mts_engine_free(e);
         }
-        mts_run_spec_t spec = {.engine = e, .root = root, .strategies = strategies, .n_strategies = 1,
-                               .param_keys = keys, .param_values = vals, .n_params = 3};
-        mts_run_result_t rr;
-        memset(&rr, 0, sizeof rr);
-        char err[512] = "";
-        t = now_s();
-        double c0 = cpu_s();
-        int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
-        wall[r] = now_s() - t;
-        cpu[r] = cpu_s() - c0;
-        if (rc != 0) { fprintf(stderr, "bench: %s\n", err); return 1; }
-        eq_engine = mts_engine_equity(e);
-        trades_engine = mts_engine_portfolio(e)->n_trades;
-        mts_run_result_free(&rr);
-        mts_engine_free(e);
+        if (mode == 0) { dt_engine = median3(wall); cpu_engine = median3(cpu); }
+        else { dt_sandbox = median3(wall); cpu_sandbox = median3(cpu); }
     }
-    double dt_engine = median3(wall), cpu_engine = median3(cpu);
+    unsetenv("MTS_TRUSTED_STRATEGIES");
 
     int64_t trades_plain = 0;
     t = now_s();
@@ -150,6 +170,11 @@ int main(void) {
     printf("bench plain_c_sma_cross_bars %.0f bars/s\n", (double)n / dt_plain);
     printf("bench engine_vs_plain_c_ratio %.3f x\n", dt_engine / dt_plain);
     printf("bench backtest_trades %lld trades\n", (long long)trades_engine);
+    printf("bench backtest_sma_cross_sandboxed_bars %.0f bars/s\n", (double)n / dt_sandbox);
+    printf("bench backtest_sma_cross_sandboxed_bars_cpu %.0f bars/s\n", (double)n / cpu_sandbox);
+    /* > 1: how many times longer the sandboxed run takes than the trusted one */
+    printf("bench sandbox_overhead_ratio %.3f x\n", dt_sandbox / dt_engine);
+    printf("bench sandbox_overhead_ratio_cpu %.3f x\n", cpu_sandbox / cpu_engine);
     /* The two implementations must agree, or the comparison is meaningless. */
     if (trades_engine != trades_plain || fabs(eq_engine - eq_plain) > 1e-6 * fabs(eq_plain)) {
         fprintf(stderr, "bench: engine and plain loop disagree: %lld vs %lld trades, equity %.6f vs %.6f\n",

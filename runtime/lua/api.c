@@ -1,0 +1,338 @@
+/* api.c — the classic-API bindings behind the REPL's mts API (see api.h):
+ * market data from the store and whole backtests (mts_backtest_run), each
+ * owned by a userdata whose __gc frees it. scripts/lib/api.lua turns them
+ * into series, tables and result objects; the arrays reach Lua as
+ * lightuserdata pointers that api.lua casts with the FFI and keeps alive by
+ * holding the userdata. */
+#include "lua/api.h"
+#include "backtest/backtest.h"
+#include "store/store.h"
+#include "util/timeutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#define BARS_MT "mts.bars"
+#define SERIES_MT "mts.series"
+#define BACKTEST_MT "mts.backtest"
+
+typedef struct api {
+    mts_store_t *store;
+    char root[1024];
+    char db_label[1024];
+} api_t;
+
+static api_t *api_of(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
+
+/* nil | number (unix seconds) | "YYYY-MM-DD" / ISO text -> int64; dflt when nil. */
+static int64_t opt_time(lua_State *L, int idx, int64_t dflt, int end_of_day) {
+    if (lua_isnoneornil(L, idx)) return dflt;
+    if (lua_type(L, idx) == LUA_TNUMBER) return (int64_t)lua_tonumber(L, idx);
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    int64_t t;
+    if (mts_time_parse(s, len, &t) != 0)
+        luaL_error(L, "cannot read '%s' as a date (use YYYY-MM-DD, ISO-8601 or unix seconds)", s);
+    if (end_of_day && len == 10) t += 86399;   /* a bare date means the whole day */
+    return t;
+}
+
+static int bars_gc(lua_State *L) {
+    mts_bars_free(luaL_checkudata(L, 1, BARS_MT));
+    return 0;
+}
+
+static int series_gc(lua_State *L) {
+    mts_series_free(luaL_checkudata(L, 1, SERIES_MT));
+    return 0;
+}
+
+static int backtest_gc(lua_State *L) {
+    mts_backtest_t **b = luaL_checkudata(L, 1, BACKTEST_MT);
+    mts_backtest_free(*b);
+    *b = NULL;
+    return 0;
+}
+
+/* bars(asset, from, to) -> ud, n, ts, open, high, low, close, volume (pointers) */
+static int l_bars(lua_State *L) {
+    api_t *a = api_of(L);
+    const char *asset = luaL_checkstring(L, 1);
+    int64_t from = opt_time(L, 2, INT64_MIN, 0), to = opt_time(L, 3, INT64_MAX, 1);
+    if (!a->store) return luaL_error(L, "mts.bars: no database is open");
+    int rc = mts_store_ensure_asset(a->store, a->root, asset);
+    if (rc != 0 && rc != MTS_ENOTFOUND)
+        return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
+    mts_bars_t *b = lua_newuserdata(L, sizeof *b);
+    memset(b, 0, sizeof *b);
+    luaL_getmetatable(L, BARS_MT);
+    lua_setmetatable(L, -2);
+    rc = mts_store_load_ohlcv(a->store, asset, from, to, b);
+    if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
+    lua_pushnumber(L, (lua_Number)b->n);
+    lua_pushlightuserdata(L, b->ts);
+    lua_pushlightuserdata(L, b->open);
+    lua_pushlightuserdata(L, b->high);
+    lua_pushlightuserdata(L, b->low);
+    lua_pushlightuserdata(L, b->close);
+    lua_pushlightuserdata(L, b->volume);
+    return 8;
+}
+
+/* macro(name, from, to) -> ud, n, ts, v */
+static int l_macro(lua_State *L) {
+    api_t *a = api_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    int64_t from = opt_time(L, 2, INT64_MIN, 0), to = opt_time(L, 3, INT64_MAX, 1);
+    if (!a->store) return luaL_error(L, "mts.macro: no database is open");
+    int rc = mts_store_ensure_macro(a->store, a->root, name);
+    if (rc != 0 && rc != MTS_ENOTFOUND)
+        return luaL_error(L, "mts.macro: %s: %s", name, mts_store_errmsg(a->store));
+    mts_series_t *s = lua_newuserdata(L, sizeof *s);
+    memset(s, 0, sizeof *s);
+    luaL_getmetatable(L, SERIES_MT);
+    lua_setmetatable(L, -2);
+    rc = mts_store_load_macro(a->store, name, from, to, s);
+    if (rc != 0) return luaL_error(L, "mts.macro: %s: %s", name, mts_store_errmsg(a->store));
+    lua_pushnumber(L, (lua_Number)s->n);
+    lua_pushlightuserdata(L, s->ts);
+    lua_pushlightuserdata(L, s->v);
+    return 4;
+}
+
+/* Strings of the array field `k` of the table at idx, at most max. */
+static int str_list(lua_State *L, int idx, const char *k, const char **out, int max) {
+    lua_getfield(L, idx, k);
+    int n = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        out[n++] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        /* keep the string alive: it is also in the options table */
+        return n;
+    }
+    if (lua_istable(L, -1)) {
+        int len = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= len && n < max; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "mts.backtest: %s[%d] must be a string", k, i);
+            out[n++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        luaL_error(L, "mts.backtest: %s must be a string or a list of strings", k);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+static double opt_num(lua_State *L, int idx, const char *k, double dflt) {
+    lua_getfield(L, idx, k);
+    double v = dflt;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "mts.backtest: %s must be a number", k);
+        v = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* backtest(opts) -> ud. opts: strategies = {..}, assets = {..}, params = {{k, v}, ...}
+ * (values as strings, the --param syntax), from, to, capital, commission_bps,
+ * slippage_bps, risk_free, store (boolean). api.lua builds it from the user's table.
+ * The strings stay referenced by opts for the duration of the call. */
+static int l_backtest(lua_State *L) {
+    api_t *a = api_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!a->store) return luaL_error(L, "mts.backtest: no database is open");
+    const char *strategies[16], *assets[MTS_BACKTEST_MAX_ASSETS], *keys[64], *vals[64];
+    int ns = str_list(L, 1, "strategies", strategies, 16);
+    int na = str_list(L, 1, "assets", assets, MTS_BACKTEST_MAX_ASSETS);
+    int np = 0;
+    lua_getfield(L, 1, "params");
+    if (lua_istable(L, -1)) {
+        int len = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= len && np < 64; i++) {
+            lua_rawgeti(L, -1, i);
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "mts.backtest: params[%d] must be {key, value} strings", i);
+            keys[np] = lua_tostring(L, -2);
+            vals[np] = lua_tostring(L, -1);
+            np++;
+            lua_pop(L, 3);
+        }
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "from");
+    int64_t from = opt_time(L, lua_gettop(L), INT64_MIN, 0);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "to");
+    int64_t to = opt_time(L, lua_gettop(L), INT64_MAX, 1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "store");
+    int store_result = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na,
+        .param_keys = keys, .param_values = vals, .n_params = np, .from = from, .to = to,
+        .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
+        .slippage_bps = opt_num(L, 1, "slippage_bps", 0), .risk_free = opt_num(L, 1, "risk_free", 0),
+        .root = a->root, .db_label = a->db_label, .store_result = store_result};
+    mts_backtest_t **ud = lua_newuserdata(L, sizeof *ud);
+    *ud = NULL;
+    luaL_getmetatable(L, BACKTEST_MT);
+    lua_setmetatable(L, -2);
+    char err[1024] = "";
+    int rc = mts_backtest_run(a->store, &o, ud, err, sizeof err);
+    if (rc != 0) return luaL_error(L, "mts.backtest: %s", err[0] ? err : mts_strerror(rc));
+    return 1;
+}
+
+static mts_backtest_t *check_bt(lua_State *L) {
+    mts_backtest_t **b = luaL_checkudata(L, 1, BACKTEST_MT);
+    if (!*b) luaL_error(L, "backtest result already freed");
+    return *b;
+}
+
+static void set_num(lua_State *L, const char *k, double v) {
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+    lua_pushstring(L, v ? v : "");
+    lua_setfield(L, -2, k);
+}
+
+/* backtest_info(ud) -> table of metrics and labels */
+static int l_backtest_info(lua_State *L) {
+    mts_backtest_t *b = check_bt(L);
+    const mts_metrics_t *m = &b->metrics;
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    lua_createtable(L, 0, 24);
+    set_num(L, "initial_capital", m->initial_capital);
+    set_num(L, "final_value", m->final_value);
+    set_num(L, "total_return", m->total_return);
+    set_num(L, "annualized_return", m->annualized_return);
+    set_num(L, "sharpe_ratio", m->sharpe_ratio);
+    set_num(L, "max_drawdown", m->max_drawdown);
+    set_num(L, "volatility", m->volatility);
+    set_num(L, "calmar_ratio", m->calmar_ratio);
+    set_num(L, "win_rate", m->win_rate);
+    set_num(L, "profit_factor", m->profit_factor);
+    set_num(L, "trade_count", (double)m->trade_count);
+    set_num(L, "fees", pf->total_fees);
+    set_num(L, "start", (double)b->start_ts);
+    set_num(L, "end", (double)b->end_ts);
+    set_num(L, "bars", (double)b->total_bars);
+    set_num(L, "signals", (double)b->n_signals);
+    set_num(L, "fills", (double)mts_engine_fill_count(b->engine));
+    set_num(L, "id", (double)b->run_id);
+    set_str(L, "strategy", b->strategy_name);
+    set_str(L, "assets", b->assets_joined);
+    set_str(L, "parameters_json", b->lua.parameters_json ? b->lua.parameters_json : "{}");
+    lua_newtable(L);
+    int n = 0;
+    for (const char *line = b->lua.disabled; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        lua_pushlstring(L, line, nl ? (size_t)(nl - line) : strlen(line));
+        lua_rawseti(L, -2, ++n);
+        if (!nl) break;
+        line = nl + 1;
+    }
+    lua_setfield(L, -2, "disabled");
+    return 1;
+}
+
+/* backtest_trades(ud) -> array of trade tables */
+static int l_backtest_trades(lua_State *L) {
+    mts_backtest_t *b = check_bt(L);
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    lua_createtable(L, pf->n_trades > 0 && pf->n_trades < INT32_MAX ? (int)pf->n_trades : 0, 0);
+    for (int64_t i = 0; i < pf->n_trades; i++) {
+        const mts_trade_t *t = &pf->trades[i];
+        lua_createtable(L, 0, 9);
+        set_str(L, "asset", mts_engine_asset_name(b->engine, t->asset));
+        set_str(L, "side", t->side > 0 ? "long" : "short");
+        set_num(L, "qty", t->qty);
+        set_num(L, "entry_time", (double)t->entry_ts);
+        set_num(L, "entry_price", t->entry_price);
+        set_num(L, "exit_time", (double)t->exit_ts);
+        set_num(L, "exit_price", t->exit_price);
+        set_num(L, "pnl", t->pnl);
+        set_num(L, "fees", t->fees);
+        lua_rawseti(L, -2, (int)(i + 1));
+    }
+    return 1;
+}
+
+/* backtest_equity(ud) -> n, ts, v (borrowed from the result) */
+static int l_backtest_equity(lua_State *L) {
+    mts_backtest_t *b = check_bt(L);
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    lua_pushnumber(L, (lua_Number)pf->equity.n);
+    lua_pushlightuserdata(L, pf->equity.ts);
+    lua_pushlightuserdata(L, pf->equity.v);
+    return 3;
+}
+
+/* parse_time(text) -> unix seconds */
+static int l_parse_time(lua_State *L) {
+    lua_pushnumber(L, (lua_Number)opt_time(L, 1, 0, 0));
+    return 1;
+}
+
+static int l_db(lua_State *L) {
+    lua_pushstring(L, api_of(L)->db_label);
+    return 1;
+}
+
+static int api_gc(lua_State *L) {
+    (void)L;
+    return 0;
+}
+
+int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const char *db_label) {
+    luaL_newmetatable(L, BARS_MT);
+    lua_pushcfunction(L, bars_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, SERIES_MT);
+    lua_pushcfunction(L, series_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, BACKTEST_MT);
+    lua_pushcfunction(L, backtest_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    api_t *a = lua_newuserdata(L, sizeof *a);   /* lives in the registry */
+    memset(a, 0, sizeof *a);
+    a->store = store;
+    snprintf(a->root, sizeof a->root, "%s", root ? root : ".");
+    snprintf(a->db_label, sizeof a->db_label, "%s", db_label ? db_label : "");
+    lua_newtable(L);
+    lua_pushcfunction(L, api_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "mts.api");
+
+    static const struct { const char *name; lua_CFunction fn; } fns[] = {
+        {"bars", l_bars}, {"macro", l_macro}, {"backtest", l_backtest},
+        {"backtest_info", l_backtest_info}, {"backtest_trades", l_backtest_trades},
+        {"backtest_equity", l_backtest_equity}, {"parse_time", l_parse_time}, {"db", l_db}};
+    lua_createtable(L, 0, (int)(sizeof fns / sizeof fns[0]));
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        lua_pushvalue(L, -2);
+        lua_pushcclosure(L, fns[i].fn, 1);
+        lua_setfield(L, -2, fns[i].name);
+    }
+    lua_setglobal(L, "MTS_NATIVE");
+    lua_pop(L, 1);
+    return MTS_OK;
+}

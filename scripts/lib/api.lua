@@ -1,0 +1,553 @@
+-- api.lua — the mts API of the REPL and of research scripts (trusted code;
+-- docs/lua-api.md is the reference). It extends the strategy API of mts.lua
+-- (the same indicator functions) with market data, series objects, backtests
+-- and a terminal chart. The native half is runtime/lua/api.c (MTS_NATIVE).
+--
+-- Conventions. REPL series and bar sets index from 1 (s[1] is the first
+-- value, s[#s] the last, s[-1] also the last); strategies keep the engine's
+-- 0-based cdata arrays (s:raw() gives that view). A series is a view over C
+-- memory: slicing (head, tail, slice) copies nothing; map() and the
+-- indicators make new series. Missing values are NaN.
+local ffi = require "ffi"
+local mts = require "mts"
+local json = require "json"
+
+local A = {}
+local N = rawget(_G, "MTS_NATIVE")
+local floor, huge = math.floor, math.huge
+local NaN = 0 / 0
+
+local function native(name)
+    if not N then error("mts." .. name .. ": only inside `mts repl` (no database here)", 3) end
+    return N
+end
+
+-- ---- formatting ---------------------------------------------------------------------
+
+local function fmt_num(v)
+    if type(v) ~= "number" then return tostring(v) end
+    if v ~= v then return "nan" end
+    if v == huge then return "inf" elseif v == -huge then return "-inf" end
+    if v == floor(v) and math.abs(v) < 1e15 then return ("%d"):format(v) end
+    local a = math.abs(v)
+    if a >= 1e6 or a < 1e-4 then return ("%.6g"):format(v) end
+    if a >= 100 then return ("%.2f"):format(v) end
+    return (("%.6f"):format(v):gsub("0+$", ""):gsub("%.$", ".0"))
+end
+A.fmt_num = fmt_num
+
+local function iso(ts)
+    ts = tonumber(ts)
+    if ts % 86400 == 0 then return os.date("!%Y-%m-%d", ts) end
+    return os.date("!%Y-%m-%dT%H:%M:%SZ", ts)
+end
+A.iso = iso
+
+local function pct(v) return v == v and ("%.2f %%"):format(v * 100) or "n/a" end
+
+-- ---- proxies (userdata, so that # works in LuaJIT) ----------------------------------------
+
+local fields = setmetatable({}, { __mode = "k" })
+local function new_kind(name)
+    local proto = newproxy(true)
+    local mt = getmetatable(proto)
+    mt.__kind = name
+    return proto, mt
+end
+function A.kind(o)
+    if type(o) ~= "userdata" then return nil end
+    local mt = getmetatable(o)
+    return type(mt) == "table" and mt.__kind or nil
+end
+
+-- ---- series ---------------------------------------------------------------------------
+
+local series_proto, SM = new_kind("series")
+local S = {}   -- methods
+local dptr, tptr = ffi.typeof("double *"), ffi.typeof("int64_t *")
+
+-- v: double * (or anything castable); ts: int64_t * or nil; anchor: keeps the memory alive
+function A.series(v, n, ts, anchor, name)
+    if type(v) == "table" then       -- a Lua array of numbers: copied
+        local arr = ffi.new("double[?]", #v)
+        for i = 1, #v do arr[i - 1] = v[i] end
+        return A.series(arr, #v, nil, arr, n)
+    end
+    local o = newproxy(series_proto)
+    fields[o] = { v = ffi.cast(dptr, v), n = n, ts = ts ~= nil and ffi.cast(tptr, ts) or nil,
+                  anchor = anchor, name = name }
+    return o
+end
+
+local function sf(o, what)
+    local f = fields[o]
+    if not f or A.kind(o) ~= "series" then error((what or "series method") .. ": not a series", 3) end
+    return f
+end
+
+SM.__len = function(o) return fields[o].n end
+SM.__index = function(o, k)
+    local f = fields[o]
+    if type(k) == "number" then
+        if k < 0 then k = f.n + 1 + k end
+        if k >= 1 and k <= f.n and k == floor(k) then return f.v[k - 1] end
+        return nil
+    end
+    local m = S[k]
+    if m then return m end
+    error("series has no field '" .. tostring(k) .. "' (methods: " .. A.series_methods() .. ")", 2)
+end
+SM.__newindex = function() error("series are read-only (use map to make a new one)", 2) end
+
+function A.series_methods()
+    local ks = {}
+    for k in pairs(S) do ks[#ks + 1] = k end
+    table.sort(ks)
+    return table.concat(ks, ", ")
+end
+
+local function sub(o, i, j)      -- 1-based inclusive, clamped; no copy
+    local f = fields[o]
+    if i < 1 then i = 1 end
+    if j > f.n then j = f.n end
+    local n = j >= i and j - i + 1 or 0
+    return A.series(f.v + (i - 1), n, f.ts and f.ts + (i - 1) or nil, f.anchor, f.name)
+end
+
+function S.first(o) return o[1] end
+-- last() -> the last value; last(n) -> a series of the last n values
+function S.last(o, n)
+    local f = sf(o, "last")
+    if n == nil then return f.n > 0 and f.v[f.n - 1] or nil end
+    return sub(o, f.n - n + 1, f.n)
+end
+function S.head(o, n) return sub(o, 1, n or 10) end
+function S.tail(o, n) local f = sf(o, "tail"); n = n or 10; return sub(o, f.n - n + 1, f.n) end
+function S.slice(o, i, j) local f = sf(o, "slice"); return sub(o, i or 1, j or f.n) end
+function S.len(o) return fields[o].n end
+-- the time (unix seconds) of element i, or nil
+function S.time(o, i)
+    local f = sf(o, "time")
+    if i < 0 then i = f.n + 1 + i end
+    if not f.ts or i < 1 or i > f.n then return nil end
+    return tonumber(f.ts[i - 1])
+end
+function S.date(o, i) local t = S.time(o, i); return t and iso(t) end
+-- the 0-based C view strategies use: double (&)[n]
+function S.raw(o) local f = sf(o, "raw"); return mts.view(f.v, f.n) end
+function S.values(o)
+    local f = sf(o, "values")
+    local t = {}
+    for i = 0, f.n - 1 do t[i + 1] = f.v[i] end
+    return t
+end
+-- map(fn): a new series of fn(value, i) (i 1-based), same times
+function S.map(o, fn)
+    local f = sf(o, "map")
+    local out = ffi.new("double[?]", f.n)
+    for i = 0, f.n - 1 do out[i] = fn(f.v[i], i + 1) end
+    return A.series(out, f.n, f.ts, { out, f.anchor }, f.name)
+end
+
+local function stats(f)
+    local lo, hi, sum, cnt = huge, -huge, 0, 0
+    for i = 0, f.n - 1 do
+        local v = f.v[i]
+        if v == v then
+            if v < lo then lo = v end
+            if v > hi then hi = v end
+            sum, cnt = sum + v, cnt + 1
+        end
+    end
+    if cnt == 0 then return NaN, NaN, NaN, 0 end
+    return lo, hi, sum / cnt, cnt
+end
+function S.min(o) return (stats(sf(o, "min"))) end
+function S.max(o) local _, hi = stats(sf(o, "max")); return hi end
+function S.mean(o) local _, _, m = stats(sf(o, "mean")); return m end
+function S.count(o) local _, _, _, c = stats(sf(o, "count")); return c end
+
+SM.__tostring = function(o)
+    local f = fields[o]
+    local parts = {}
+    local show = f.n <= 8 and f.n or 3
+    for i = 0, show - 1 do parts[#parts + 1] = fmt_num(f.v[i]) end
+    if f.n > 8 then
+        parts[#parts + 1] = "..."
+        for i = f.n - 3, f.n - 1 do parts[#parts + 1] = fmt_num(f.v[i]) end
+    end
+    local lo, hi, mean, cnt = stats(f)
+    local head = ("series%s [%d]"):format(f.name and (" " .. f.name) or "", f.n)
+    if f.ts and f.n > 0 then head = head .. " " .. iso(f.ts[0]) .. " .. " .. iso(f.ts[f.n - 1]) end
+    local s = head .. ": " .. table.concat(parts, ", ")
+    if f.n > 8 then
+        s = s .. ("\n  min %s  max %s  mean %s  (%d NaN)"):format(fmt_num(lo), fmt_num(hi), fmt_num(mean), f.n - cnt)
+    end
+    return s
+end
+
+-- ---- the terminal chart ---------------------------------------------------------------------
+
+local BLOCKS = { " ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" }
+
+-- The chart as a string: `height` rows of `width` columns, each column the
+-- last value of its bucket, scaled between the min and the max.
+function A.chart(o, opts)
+    local f = sf(o, "plot")
+    opts = opts or {}
+    local width, height = opts.width or 64, opts.height or 10
+    if f.n == 0 then return "(empty series)" end
+    if width > f.n then width = f.n end
+    local cols = {}
+    for c = 1, width do
+        local j = floor(c * f.n / width) - 1
+        local v = f.v[j]
+        local k = j
+        while v ~= v and k > 0 do k = k - 1; v = f.v[k] end
+        cols[c] = v
+    end
+    local lo, hi = stats(f)
+    local span = hi - lo
+    local lines = {}
+    for r = height, 1, -1 do
+        local row = {}
+        for c = 1, width do
+            local v = cols[c]
+            local level = (v ~= v) and 0 or (span > 0 and (v - lo) / span * height or height / 2)
+            local fill = level - (r - 1)
+            local ch
+            if fill >= 1 then ch = BLOCKS[9]
+            elseif fill <= 0 then ch = (r == 1 and v == v) and BLOCKS[2] or " "
+            else ch = BLOCKS[1 + math.max(1, floor(fill * 8 + 0.5))] end
+            row[c] = ch
+        end
+        local label = r == height and fmt_num(hi) or (r == 1 and fmt_num(lo) or "")
+        lines[#lines + 1] = ("%12s │%s"):format(label, table.concat(row))
+    end
+    local foot = ""
+    if f.ts then foot = iso(f.ts[0]) .. string.rep(" ", math.max(1, width - 20)) .. iso(f.ts[f.n - 1]) end
+    lines[#lines + 1] = ("%12s └%s"):format("", string.rep("─", width))
+    lines[#lines + 1] = ("%12s  %s"):format("", foot)
+    return table.concat(lines, "\n")
+end
+function S.plot(o, opts) print(A.chart(o, opts)) end
+-- one line of block characters
+function S.spark(o, width)
+    local f = sf(o, "spark")
+    width = math.min(width or 60, f.n)
+    local lo, hi = stats(f)
+    local out = {}
+    for c = 1, width do
+        local v = f.v[floor(c * f.n / width) - 1]
+        out[c] = v ~= v and " " or BLOCKS[2 + floor((hi > lo and (v - lo) / (hi - lo) or 0.5) * 7 + 0.5)]
+    end
+    return table.concat(out)
+end
+
+-- ---- tables (trades, rows of bars) ------------------------------------------------------------
+
+local table_proto, TM = new_kind("table")
+local T = {}
+
+function A.table(columns, rows)
+    local o = newproxy(table_proto)
+    fields[o] = { columns = columns, rows = rows }
+    return o
+end
+TM.__len = function(o) return #fields[o].rows end
+TM.__index = function(o, k)
+    if type(k) == "number" then return fields[o].rows[k < 0 and #fields[o].rows + 1 + k or k] end
+    local m = T[k]
+    if m then return m end
+    error("table view has no field '" .. tostring(k) .. "' (methods: head, tail, rows, column)", 2)
+end
+function T.head(o, n)
+    local f = fields[o]
+    local r = {}
+    for i = 1, math.min(n or 10, #f.rows) do r[i] = f.rows[i] end
+    return A.table(f.columns, r)
+end
+function T.tail(o, n)
+    local f = fields[o]
+    local r = {}
+    for i = math.max(1, #f.rows - (n or 10) + 1), #f.rows do r[#r + 1] = f.rows[i] end
+    return A.table(f.columns, r)
+end
+function T.rows(o) return fields[o].rows end
+function T.column(o, name)
+    local out = {}
+    for i, row in ipairs(fields[o].rows) do out[i] = row[name] end
+    return out
+end
+
+local function cell(v, col)
+    if type(v) == "number" and col:match("time$") then return iso(v) end
+    if type(v) == "number" then return fmt_num(v) end
+    return tostring(v)
+end
+
+TM.__tostring = function(o)
+    local f = fields[o]
+    local limit = 20
+    local cols, w = f.columns, {}
+    local shown = math.min(#f.rows, limit)
+    local cells = {}
+    for c, name in ipairs(cols) do w[c] = #name end
+    for i = 1, shown do
+        cells[i] = {}
+        for c, name in ipairs(cols) do
+            local s = cell(f.rows[i][name], name)
+            cells[i][c] = s
+            if #s > w[c] then w[c] = #s end
+        end
+    end
+    local out, hdr = {}, {}
+    for c, name in ipairs(cols) do hdr[c] = ("%-" .. w[c] .. "s"):format(name) end
+    out[1] = "  #  " .. table.concat(hdr, "  ")
+    for i = 1, shown do
+        local line = {}
+        for c = 1, #cols do
+            local s = cells[i][c]
+            line[c] = (s:match("^%-?[%d.]") and ("%" .. w[c] .. "s") or ("%-" .. w[c] .. "s")):format(s)
+        end
+        out[#out + 1] = ("%3d  "):format(i) .. table.concat(line, "  ")
+    end
+    if #f.rows > shown then out[#out + 1] = ("  ... %d more rows (:head(n), :tail(n))"):format(#f.rows - shown) end
+    if #f.rows == 0 then out[#out + 1] = "  (no rows)" end
+    return table.concat(out, "\n")
+end
+
+-- ---- bars -------------------------------------------------------------------------------------
+
+local bars_proto, BM = new_kind("bars")
+local B = {}
+local BAR_COLS = { "open", "high", "low", "close", "volume" }
+
+local function bar_row(f, i)
+    return { time = tonumber(f.ts[i - 1]), date = iso(f.ts[i - 1]), open = f.cols.open[i],
+             high = f.cols.high[i], low = f.cols.low[i], close = f.cols.close[i], volume = f.cols.volume[i] }
+end
+
+BM.__len = function(o) return fields[o].n end
+BM.__index = function(o, k)
+    local f = fields[o]
+    if type(k) == "number" then
+        if k < 0 then k = f.n + 1 + k end
+        if k >= 1 and k <= f.n and k == floor(k) then return bar_row(f, k) end
+        return nil
+    end
+    if f.cols[k] then return f.cols[k] end
+    if k == "ts" then return f.ts_series end
+    if k == "asset" then return f.asset end
+    if k == "n" then return f.n end
+    local m = B[k]
+    if m then return m end
+    error("bars have no field '" .. tostring(k) .. "' (open high low close volume ts asset n; " ..
+          "methods first last head tail rows)", 2)
+end
+function B.first(o) return o[1] end
+function B.last(o) return o[fields[o].n] end
+local function rows_of(o, i, j)
+    local f = fields[o]
+    local r = {}
+    for k = math.max(1, i), math.min(f.n, j) do r[#r + 1] = bar_row(f, k) end
+    return A.table({ "date", "open", "high", "low", "close", "volume" }, r)
+end
+function B.head(o, n) return rows_of(o, 1, n or 10) end
+function B.tail(o, n) local f = fields[o]; return rows_of(o, f.n - (n or 10) + 1, f.n) end
+function B.rows(o) return rows_of(o, 1, fields[o].n) end
+BM.__tostring = function(o)
+    local f = fields[o]
+    if f.n == 0 then return ("bars %s: none in this range"):format(f.asset) end
+    local c = f.cols.close
+    return ("bars %s [%d] %s .. %s  close %s .. %s (min %s, max %s)"):format(f.asset, f.n, iso(f.ts[0]),
+        iso(f.ts[f.n - 1]), fmt_num(c[1]), fmt_num(c[f.n]), fmt_num(c:min()), fmt_num(c:max()))
+end
+
+-- mts.bars(asset [, from [, to]]): from/to are "YYYY-MM-DD", ISO-8601 or unix seconds
+function A.bars(asset, from, to)
+    if type(asset) ~= "string" then error("mts.bars: asset must be a string, e.g. \"bitcoin\"", 2) end
+    local ud, n, ts, o, h, l, c, v = native("bars").bars(asset, from, to)
+    if n == 0 then
+        error(("mts.bars: no bars for '%s' in this range (bundled assets are imported on first use)"):format(asset), 2)
+    end
+    local o2 = newproxy(bars_proto)
+    local cols = {}
+    for name, p in pairs({ open = o, high = h, low = l, close = c, volume = v }) do
+        cols[name] = A.series(p, n, ts, ud, asset .. "." .. name)
+    end
+    fields[o2] = { asset = asset, n = n, ts = ffi.cast(tptr, ts), cols = cols, anchor = ud,
+                   ts_series = A.series(ffi.new("double[?]", 0), 0) }
+    -- ts as a series of numbers (copied once: int64 -> double)
+    local tsd = ffi.new("double[?]", n)
+    local tsp = ffi.cast(tptr, ts)
+    for i = 0, n - 1 do tsd[i] = tonumber(tsp[i]) end
+    fields[o2].ts_series = A.series(tsd, n, ts, { tsd, ud }, asset .. ".ts")
+    return o2
+end
+
+-- mts.macro(name [, from [, to]]): a macro series such as "VIX", with its times
+function A.macro(name, from, to)
+    if type(name) ~= "string" then error("mts.macro: name must be a string, e.g. \"VIX\"", 2) end
+    local ud, n, ts, v = native("macro").macro(name, from, to)
+    if n == 0 then error(("mts.macro: no values for '%s' in this range"):format(name), 2) end
+    return A.series(v, n, ts, ud, name)
+end
+
+-- ---- indicators over series ------------------------------------------------------------------
+
+local function unwrap(x)
+    if A.kind(x) == "series" then
+        local f = fields[x]
+        return mts.view(f.v, f.n), f
+    end
+    return x, nil
+end
+
+local function wrap_indicator(name)
+    local fn = mts[name]
+    return function(x, ...)
+        local a, f = unwrap(x)
+        local args = { ... }
+        for i = 1, select("#", ...) do args[i] = (unwrap(args[i])) end
+        local out = fn(a, unpack(args, 1, select("#", ...)))
+        local n = mts.len(out)
+        return A.series(out, n, f and f.ts or nil, out, f and f.name and (name .. "(" .. f.name .. ")") or name)
+    end
+end
+
+for _, name in ipairs({ "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
+                         "pct_change", "diff" }) do
+    A[name] = wrap_indicator(name)
+end
+
+-- align_asof(src, dst): src a series with times (e.g. mts.macro("VIX")), dst a
+-- series or bars whose times are the target; the values of src as of dst's times
+function A.align_asof(src, dst)
+    local sfd = fields[src]
+    if A.kind(src) ~= "series" or not sfd.ts then error("mts.align_asof: src must be a series with times", 2) end
+    local df = fields[dst]
+    if not df or not df.ts then error("mts.align_asof: dst must be a series or bars with times", 2) end
+    local out = mts.align_asof({ ts = sfd.ts, v = sfd.v, n = sfd.n }, df.ts, df.n)
+    return A.series(out, df.n, df.ts, { out, df.anchor }, sfd.name)
+end
+
+-- ---- backtests -------------------------------------------------------------------------------
+
+local result_mt = {}
+local R = {}
+result_mt.__index = function(r, k)
+    local m = R[k]
+    if m then return m end
+    error("backtest result has no field '" .. tostring(k) .. "'", 2)
+end
+
+function R.trades(r)
+    return A.table({ "asset", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price", "pnl", "fees" },
+                   N.backtest_trades(rawget(r, "_ud")))
+end
+
+local function money(v)
+    if v ~= v then return "n/a" end
+    local s = ("%.2f"):format(math.abs(v))
+    local int, frac = s:match("^(%d+)(%.%d+)$")
+    int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+    return (v < 0 and "-" or "") .. int .. frac
+end
+
+result_mt.__tostring = function(r)
+    local lines = {
+        ("backtest %s on %s  %s .. %s  (%d bars)"):format(r.strategy, r.assets, iso(r.start):sub(1, 10),
+            iso(r["end"]):sub(1, 10), r.bars),
+        ("  %-18s %14s"):format("initial capital", money(r.initial_capital)),
+        ("  %-18s %14s"):format("final value", money(r.final_value)),
+        ("  %-18s %14s"):format("total return", pct(r.total_return)),
+        ("  %-18s %14s"):format("annualized return", pct(r.annualized_return)),
+        ("  %-18s %14s"):format("sharpe ratio", fmt_num(r.sharpe_ratio)),
+        ("  %-18s %14s"):format("max drawdown", pct(r.max_drawdown)),
+        ("  %-18s %14s"):format("volatility", pct(r.volatility)),
+        ("  %-18s %14s"):format("win rate", pct(r.win_rate)),
+        ("  %-18s %14s"):format("profit factor", fmt_num(r.profit_factor)),
+        ("  %-18s %14d"):format("trades", r.trade_count),
+        ("  %-18s %14s"):format("fees", money(r.fees)),
+        ("  equity %s"):format(r.equity:spark(48)),
+    }
+    for _, d in ipairs(r.disabled) do lines[#lines + 1] = "  disabled: " .. d end
+    return table.concat(lines, "\n")
+end
+
+local function param_value(v)
+    local t = type(v)
+    if t == "string" then return v end
+    if t == "number" or t == "boolean" then return tostring(v) end
+    if t == "table" then return json.encode(v) end
+    error("mts.backtest: parameter values must be numbers, strings, booleans or tables, got " .. t, 3)
+end
+
+local function list(v)
+    if v == nil then return nil end
+    if type(v) == "string" then
+        local out = {}
+        for s in v:gmatch("[^,%s]+") do out[#out + 1] = s end
+        return out
+    end
+    return v
+end
+
+-- mts.backtest{strategy = "sma_cross" | strategies = {...}, asset = "bitcoin" | assets = {...},
+--              params = {fast = 10, ["sma_cross.slow"] = 30}, from =, to =, capital =,
+--              commission_bps =, slippage_bps =, risk_free =, store = false}
+function A.backtest(opts)
+    if type(opts) ~= "table" then error("mts.backtest: expects a table, e.g. mts.backtest{strategy=\"sma_cross\", asset=\"bitcoin\"}", 2) end
+    local strategies = list(opts.strategies or opts.strategy)
+    local assets = list(opts.assets or opts.asset)
+    if not strategies or #strategies == 0 then error("mts.backtest: strategy is required", 2) end
+    if not assets or #assets == 0 then error("mts.backtest: asset is required, e.g. asset = \"bitcoin\"", 2) end
+    local params = {}
+    if opts.params ~= nil then
+        if type(opts.params) ~= "table" then error("mts.backtest: params must be a table", 2) end
+        local keys = {}
+        for k in pairs(opts.params) do keys[#keys + 1] = tostring(k) end
+        table.sort(keys)
+        for _, k in ipairs(keys) do params[#params + 1] = { k, param_value(opts.params[k]) } end
+    end
+    local ud = native("backtest").backtest({
+        strategies = strategies, assets = assets, params = params, from = opts.from, to = opts.to,
+        capital = opts.capital, commission_bps = opts.commission_bps, slippage_bps = opts.slippage_bps,
+        risk_free = opts.risk_free, store = opts.store and true or false,
+    })
+    local r = N.backtest_info(ud)
+    r._ud = ud
+    local ok, p = pcall(json.decode, r.parameters_json)
+    r.params = ok and p or {}
+    local n, ts, v = N.backtest_equity(ud)
+    r.equity = A.series(v, n, ts, ud, "equity")
+    A.loaded[#A.loaded + 1] = table.concat(strategies, ",")
+    return setmetatable(r, result_mt)
+end
+A.loaded = {}
+
+-- names of the strategies in scripts/strategies
+function A.strategies()
+    return require("runner").available_strategies(mts.root)
+end
+
+function A.db() return N and N.db() or nil end
+
+-- ---- the table the REPL and scripts see as `mts` ------------------------------------------------
+
+local M = {}
+for k, v in pairs(mts) do
+    if type(v) == "function" and not k:match("^_") then M[k] = v end
+end
+M.nan, M.LONG, M.SHORT, M.CLOSE = NaN, "LONG", "SHORT", "CLOSE"
+M.C, M.root, M.in_host = nil, mts.root, mts.in_host
+for _, k in ipairs({ "bars", "macro", "backtest", "series", "table", "chart", "strategies", "db",
+                     "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
+                     "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num" }) do
+    M[k] = A[k]
+end
+M.raw = mts            -- the strategy-level API (0-based cdata arrays) and the FFI namespace
+A.api = M
+
+return A
