@@ -4,6 +4,7 @@
 #   make test     C (cmocka), Lua (busted) and end-to-end tests
 #   make asan     the whole test suite under AddressSanitizer + UBSan
 #   make bench    performance figures, one line each: bench NAME VALUE UNIT
+#   make install  PREFIX=/usr/local DESTDIR=: bin/mts + share/mts (scripts, config, data)
 #   V=1           show the full compiler command lines
 
 CC      ?= cc
@@ -28,7 +29,7 @@ endif
 
 DEPS_APT := build-essential pkg-config libluajit-5.1-dev luajit libsqlite3-dev libcjson-dev \
             libcmocka-dev lua-cjson lua-busted libcurl4-openssl-dev libwebsockets-dev \
-            libhiredis-dev redis-server libssl-dev libreadline-dev python3 sqlite3
+            libhiredis-dev redis-server libssl-dev libreadline-dev python3 sqlite3 chromium
 
 # The core: every .c under runtime/ except main.c and the commands.
 CORE_SRC := $(sort $(filter-out runtime/main.c runtime/cmd/%,$(shell find runtime -name '*.c')))
@@ -40,7 +41,7 @@ TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check deps test test-c test-lua test-e2e asan bench clean install
+.PHONY: all check deps test test-c test-lua test-e2e asan bench clean install uninstall
 all: $(BINDIR)/mts $(LIBDIR)/libmts.so
 
 # check = everything CI runs: the suite, then the suite again under ASan/UBSan.
@@ -106,5 +107,25 @@ bench: all $(BENCH_BIN)
 
 clean:
 	rm -rf build build-asan bin lib
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary to $(PREFIX)/bin, and
+# scripts/, config/, data/ (bundled CSVs, no databases) and the FFI header to
+# $(PREFIX)/share/mts, where an installed mts finds them (util/config.c mts_root).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHAREDIR = $(DESTDIR)$(PREFIX)/share/mts
+install: $(BINDIR)/mts
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHAREDIR)
+	install -m 755 $(BINDIR)/mts $(DESTDIR)$(PREFIX)/bin/mts
+	rm -rf $(SHAREDIR)/scripts $(SHAREDIR)/config
+	tar -cf - --exclude='*.db' --exclude='*.db-wal' --exclude='*.db-shm' scripts config data \
+	  | tar -C $(SHAREDIR) -xf -
+	install -m 644 runtime/lua/mts_ffi.h $(SHAREDIR)/scripts/lib/mts_ffi.h
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/mts and $(SHAREDIR)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/mts
+	rm -rf $(SHAREDIR)/scripts $(SHAREDIR)/config $(SHAREDIR)/data/crypto $(SHAREDIR)/data/macro \
+	  $(SHAREDIR)/data/README.md
 
 -include $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -15,6 +15,11 @@ static const command_t commands[] = {
     {"backtest", mts_cmd_backtest, "run strategies over stored bars and report metrics"},
     {"import",   mts_cmd_import,   "load OHLCV or macro CSV files into the database"},
     {"export",   mts_cmd_export,   "write stored bars, macro series or tables as CSV"},
+    {"collect",  mts_cmd_collect,  "fetch OHLCV and macro series from CoinGecko and FRED"},
+    {"stream",   mts_cmd_stream,   "record live trades, order books and funding from Binance or Bybit"},
+    {"report",   mts_cmd_report,   "list stored backtests, or write one as a self-contained HTML report"},
+    {"optimize", mts_cmd_optimize, "grid-search strategy parameters, ranked by a metric"},
+    {"repl",     mts_cmd_repl,     "interactive Lua session over the mts API"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -29,7 +34,10 @@ static void usage(FILE *f) {
         "\nexamples:\n"
         "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"
         "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum --json\n"
-        "  mts import csv prices.csv --asset bitcoin\n\n"
+        "  mts import csv prices.csv --asset bitcoin\n"
+        "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n"
+        "  mts report 42 --html out/report.html\n"
+        "  mts optimize --strategy sma_cross --asset bitcoin --param fast=5:20:5 --param slow=30,50 --report grid.html\n\n"
         "environment: DATABASE_PATH (default data/mts.db), ENABLED_STRATEGIES, MAX_POSITION_SIZE,\n"
         "  MAX_PORTFOLIO_RISK, MTS_ROOT (where scripts/ and config/ live), MTS_LOG_LEVEL\n");
 }

@@ -37,15 +37,22 @@ static char *join(const char *const *names, int n) {
 
 static const char *signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
 
-/* signal_history rows for every signal the run logged; one transaction. */
-static int store_signals(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t *b,
-                         char *err, size_t errlen) {
+/* The run row, its signals (signal_history), closed trades (backtest_trades)
+ * and equity curve (backtest_equity) in one transaction, so `mts report ID`
+ * can rebuild everything from stored numbers. */
+static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t *b,
+                     const mts_backtest_row_t *row, char *err, size_t errlen) {
     int64_t n = 0;
     const mts_signal_rec_t *sigs = mts_engine_signals(b->engine, &n);
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     b->n_signals = n;
-    if (n == 0) return 0;
-    mts_signal_row_t *rows = mts_calloc((size_t)n, sizeof *rows);
-    if (!rows) return fail(err, errlen, MTS_ENOMEM, "out of memory storing %lld signals", (long long)n);
+    mts_signal_row_t *rows = n ? mts_calloc((size_t)n, sizeof *rows) : NULL;
+    mts_trade_row_t *trades = pf->n_trades ? mts_calloc((size_t)pf->n_trades, sizeof *trades) : NULL;
+    if ((n && !rows) || (pf->n_trades && !trades)) {
+        mts_free(rows);
+        mts_free(trades);
+        return fail(err, errlen, MTS_ENOMEM, "out of memory storing the run");
+    }
     for (int64_t i = 0; i < n; i++) {
         const mts_signal_rec_t *r = &sigs[i];
         rows[i] = (mts_signal_row_t){
@@ -56,9 +63,18 @@ static int store_signals(mts_store_t *store, const mts_backtest_opts_t *o, mts_b
             .confidence = r->confidence, .position_size = r->position_size,
             .stop_loss = r->stop_loss, .take_profit = r->take_profit};
     }
-    int rc = mts_store_insert_signals(store, rows, n);
+    for (int64_t i = 0; i < pf->n_trades; i++) {
+        const mts_trade_t *t = &pf->trades[i];
+        trades[i] = (mts_trade_row_t){
+            .asset = mts_engine_asset_name(b->engine, t->asset), .side = t->side, .qty = t->qty,
+            .entry_ts = t->entry_ts, .entry_price = t->entry_price, .exit_ts = t->exit_ts,
+            .exit_price = t->exit_price, .pnl = t->pnl, .fees = t->fees};
+    }
+    int rc = mts_store_insert_run(store, row, rows, n, trades, pf->n_trades, pf->equity.ts,
+                                  pf->equity.v, pf->equity.n, &b->run_id);
     mts_free(rows);
-    if (rc != 0) return fail(err, errlen, rc, "storing signals: %s", mts_store_errmsg(store));
+    mts_free(trades);
+    if (rc != 0) return fail(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
     return 0;
 }
 
@@ -176,11 +192,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
             .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
-        if ((rc = mts_store_insert_backtest(store, &row, &b->run_id)) != 0) {
-            fail(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
-            goto error;
-        }
-        if ((rc = store_signals(store, o, b, err, errlen)) != 0) goto error;
+        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) goto error;
     }
     *out = b;
     return 0;

@@ -26,7 +26,7 @@ typedef struct {
     int n_params;
     int64_t from, to;
     int has_from, has_to;
-    const char *db, *trades_path, *equity_path;
+    const char *db, *trades_path, *equity_path, *report_path;
     double capital, commission_bps, slippage_bps, rf;
     int json, quiet;
 } opts_t;
@@ -49,13 +49,16 @@ static void usage(FILE *f) {
         "  --risk-free X         annual risk-free rate for Sharpe (default 0)\n"
         "  --trades FILE         write closed trades as CSV\n"
         "  --equity FILE         write the equity curve (one row per bar) as CSV\n"
+        "  --report FILE         write a self-contained HTML report of the stored run (charts,\n"
+        "                        monthly returns, trades); later: mts report ID --html FILE\n"
         "  --db PATH             database (default $DATABASE_PATH or data/mts.db)\n"
         "  --json                one JSON object on stdout instead of the table\n"
         "  --quiet               no summary table\n\n"
         "examples:\n"
         "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"
         "  mts backtest --strategy sma_cross --asset ethereum --param fast=5 --param slow=20 --trades t.csv\n"
-        "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum,binancecoin --json\n");
+        "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum,binancecoin --json\n"
+        "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n");
 }
 
 /* Split a comma list in place into out[]; empty items are an error. */
@@ -87,12 +90,12 @@ static void free_opts(opts_t *o) {
 }
 
 enum { O_STRATEGY, O_ASSET, O_FROM, O_TO, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_RF, O_TRADES,
-       O_EQUITY, O_DB, O_JSON, O_QUIET, O_HELP };
+       O_EQUITY, O_DB, O_JSON, O_QUIET, O_HELP, O_REPORT };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--from", 1}, {"--to", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--risk-free", 1},
     {"--trades", 1}, {"--equity", 1}, {"--db", 1}, {"--json", 0}, {"--quiet", 0},
-    {"--help", 0}, {NULL, 0}};
+    {"--help", 0}, {"--report", 1}, {NULL, 0}};
 
 /* 0 ok, 1 help shown, -1 usage error */
 static int parse(int argc, char **argv, opts_t *o) {
@@ -182,6 +185,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         }
         case O_TRADES: o->trades_path = val; break;
         case O_EQUITY: o->equity_path = val; break;
+        case O_REPORT: o->report_path = val; break;
         case O_DB: o->db = val; break;
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
@@ -244,6 +248,21 @@ static int write_equity(const char *path, const mts_portfolio_t *p) {
     }
     if (f != stdout) fclose(f);
     return 0;
+}
+
+/* The report is built from the stored run (read back), so its numbers are
+ * the stored numbers, the same as `mts report ID --html` gives later. */
+static int write_report(mts_store_t *store, int64_t id, const char *path) {
+    mts_stored_run_t run;
+    int rc = mts_store_load_run(store, id, &run);
+    if (rc != 0) {
+        fprintf(stderr, "error: reading back backtest #%lld for the report: %s\n", (long long)id,
+                mts_store_errmsg(store));
+        return -1;
+    }
+    rc = mts_cli_write_report(&run, path);
+    mts_stored_run_free(&run);
+    return rc == 0 ? 0 : -1;
 }
 
 static void json_kv_num(const char *k, double v, int comma) {
@@ -390,6 +409,7 @@ int mts_cmd_backtest(int argc, char **argv) {
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     if (o.trades_path && write_trades(o.trades_path, b->engine, pf) != 0) goto done;
     if (o.equity_path && write_equity(o.equity_path, pf) != 0) goto done;
+    if (o.report_path && write_report(store, b->run_id, o.report_path) != 0) goto done;
     if (o.json) print_json(&o, b);
     else if (!o.quiet) print_table(b, o.capital, db_path);
     exit_code = MTS_EXIT_OK;

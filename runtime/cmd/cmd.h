@@ -13,11 +13,17 @@ enum { MTS_EXIT_OK = 0, MTS_EXIT_ERROR = 1, MTS_EXIT_USAGE = 2, MTS_EXIT_PARTIAL
 int mts_cmd_backtest(int argc, char **argv);
 int mts_cmd_import(int argc, char **argv);
 int mts_cmd_export(int argc, char **argv);
+int mts_cmd_stream(int argc, char **argv);
+int mts_cmd_collect(int argc, char **argv);
+int mts_cmd_report(int argc, char **argv);
+int mts_cmd_optimize(int argc, char **argv);
+int mts_cmd_repl(int argc, char **argv);
 
 /* The install/repo root: $MTS_ROOT, else the parent of the directory holding
  * the running binary if it has scripts/lib, else ".". Never NULL. */
 const char *mts_cli_root(void);
-/* --db value, else $DATABASE_PATH, else <root>/data/mts.db. */
+/* --db value, else $DATABASE_PATH, else <root>/data/mts.db if <root>/data is writable,
+ * else $XDG_DATA_HOME/mts/mts.db or ~/.local/share/mts/mts.db (directory created). */
 const char *mts_cli_db_path(const char *opt);
 /* Open the store, printing "error: ..." on failure. NULL on error. */
 mts_store_t *mts_cli_open_store(const char *path);
@@ -39,6 +45,9 @@ char *mts_cli_dataset_names(const char *kind);
 const char *mts_cli_suggest(const char *word, const char *const *candidates);
 /* strtod of the whole string; prints "error: OPT expects a number, got 'x'" on failure. */
 int mts_cli_parse_double(const char *opt, const char *val, double *out);
+/* Write the HTML report of a stored run to path ("-" = stdout), printing
+ * "error: ..." on failure (cmd/report.c). 0 or MTS_EIO. */
+int mts_cli_write_report(const mts_stored_run_t *run, const char *path);
 
 /* A tiny option parser: "--name value", "--name=value", flags, positionals.
  * opts ends with {NULL, 0}. Returns the index of the matched option, or one of

@@ -17,11 +17,44 @@
 
 static char db_buf[PATH_MAX];
 
+/* mkdir -p for a directory path; 0 when it exists afterwards. */
+static int make_dirs(const char *path) {
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return -1;
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+        *c = '/';
+    }
+    return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* --db, else $DATABASE_PATH, else <root>/data/mts.db when <root>/data is
+ * writable (a source tree, or an install owned by this user), else the user's
+ * data directory: $XDG_DATA_HOME/mts/mts.db or ~/.local/share/mts/mts.db
+ * (created on first use), so an installed binary under /usr/local works for
+ * every user. */
 const char *mts_cli_db_path(const char *opt) {
     if (opt && *opt) return opt;
     const char *env = getenv("DATABASE_PATH");
     if (env && *env) return env;
-    snprintf(db_buf, sizeof db_buf, "%s/data/mts.db", mts_root());
+    char data[PATH_MAX - 16];
+    snprintf(data, sizeof data, "%s/data", mts_root());
+    if (access(data, W_OK) == 0) {
+        snprintf(db_buf, sizeof db_buf, "%s/mts.db", data);
+        return db_buf;
+    }
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    char dir[PATH_MAX - 16];
+    if (xdg && *xdg == '/') snprintf(dir, sizeof dir, "%s/mts", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/share/mts", home);
+    else {
+        snprintf(db_buf, sizeof db_buf, "%s/mts.db", data);   /* nowhere better: say so on open */
+        return db_buf;
+    }
+    make_dirs(dir);
+    snprintf(db_buf, sizeof db_buf, "%s/mts.db", dir);
     return db_buf;
 }
 

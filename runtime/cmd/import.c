@@ -6,12 +6,92 @@
  * 1 the file or the database could not be used, 2 usage error. */
 #include "cmd/cmd.h"
 #include "util/log.h"
+#include "util/progress.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Progress for large files (store/csv.c reads the file itself): a watcher
+ * thread finds the descriptor csv.c opened on the file (same device and inode
+ * under /proc/self/fd) and shows how far into the file it has read. Only when
+ * stderr is a terminal and the file is at least PROGRESS_MIN_BYTES. */
+#define PROGRESS_MIN_BYTES (4 << 20)
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int64_t kib;
+    atomic_int stop;
+    mts_progress_t bar;
+    pthread_t th;
+    int running;
+} watch_t;
+
+static int find_fd(const watch_t *w) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int found = -1;
+    for (struct dirent *e; found < 0 && (e = readdir(d)) != NULL;) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        struct stat st;
+        if (*end || fd == dirfd(d) || fstat((int)fd, &st) != 0) continue;
+        if (st.st_dev == w->dev && st.st_ino == w->ino) found = (int)fd;
+    }
+    closedir(d);
+    return found;
+}
+
+static void *watch_main(void *arg) {
+    watch_t *w = arg;
+    int fd = -1;
+    while (!atomic_load(&w->stop)) {
+        if (fd < 0) fd = find_fd(w);
+        if (fd >= 0) {
+            off_t pos = lseek(fd, 0, SEEK_CUR);
+            if (pos >= 0) mts_progress_update(&w->bar, (int64_t)(pos / 1024));
+            else fd = -1;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void watch_start(watch_t *w, const char *file) {
+    memset(w, 0, sizeof *w);
+    struct stat st;
+    if (strcmp(file, "-") == 0 || !mts_progress_enabled() || stat(file, &st) != 0 ||
+        st.st_size < PROGRESS_MIN_BYTES)
+        return;
+    w->dev = st.st_dev;
+    w->ino = st.st_ino;
+    w->kib = (int64_t)(st.st_size / 1024);
+    const char *base = strrchr(file, '/');
+    char label[48];
+    snprintf(label, sizeof label, "import %.38s", base ? base + 1 : file);
+    mts_progress_begin(&w->bar, label, w->kib, "KiB");
+    atomic_init(&w->stop, 0);
+    w->running = pthread_create(&w->th, NULL, watch_main, w) == 0;
+    if (!w->running) mts_progress_end(&w->bar);
+}
+
+static void watch_stop(watch_t *w, int ok) {
+    if (!w->running) return;
+    atomic_store(&w->stop, 1);
+    pthread_join(w->th, NULL);
+    if (ok) mts_progress_update(&w->bar, w->kib);
+    mts_progress_end(&w->bar);
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -28,7 +108,8 @@ static void usage(FILE *f) {
         "  macro   one daily series: the value column is --column, else `value`, else the\n"
         "          column named like the indicator (e.g. VIXCLS), else CLOSE. A blank or '.'\n"
         "          value is no observation (never a 0).\n\n"
-        "Importing the same file again updates the rows in place (no duplicates).\n\n"
+        "Importing the same file again updates the rows in place (no duplicates). Files of\n"
+        "4 MiB and more show a progress bar on stderr when it is a terminal.\n\n"
         "options:\n"
         "  --asset NAME       asset to store bars under (csv), e.g. bitcoin\n"
         "  --indicator NAME   indicator to store values under (macro), e.g. VIX\n"
@@ -124,8 +205,11 @@ int mts_cmd_import(int argc, char **argv) {
 
     const char *name = macro ? indicator : asset;
     mts_import_report_t rep = {0};
+    watch_t watch;
+    watch_start(&watch, file);
     int rc = macro ? mts_csv_import_macro(s, file, indicator, column, stderr, &rep)
                    : mts_csv_import_ohlcv(s, file, asset, stderr, &rep);
+    watch_stop(&watch, rc == 0 || rc == MTS_EPARTIAL);
     int exit_code;
     if (rc == 0 || rc == MTS_EPARTIAL) {
         mts_log(MTS_LOG_INFO, "import.done",

@@ -76,6 +76,36 @@ static const char *const migrations[] = {
     "  commission_bps REAL,"
     "  slippage_bps REAL,"
     "  parameters TEXT);",
+    /* 2: live market data recorded by `mts stream` (runtime/feeds/feed_store.c) */
+    "CREATE TABLE IF NOT EXISTS trades ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, trade_id TEXT NOT NULL,"
+    "  ts_ms INTEGER NOT NULL, price REAL NOT NULL, qty REAL NOT NULL, side TEXT,"
+    "  UNIQUE(exchange, symbol, trade_id));"
+    "CREATE TABLE IF NOT EXISTS order_book_snapshots ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+    "  side TEXT NOT NULL, level INTEGER NOT NULL, price REAL NOT NULL, qty REAL NOT NULL,"
+    "  update_id INTEGER,"
+    "  UNIQUE(exchange, symbol, ts_ms, side, level));"
+    "CREATE TABLE IF NOT EXISTS funding_rates ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+    "  rate REAL, mark_price REAL, next_funding_ms INTEGER,"
+    "  UNIQUE(exchange, symbol, ts_ms));",
+    /* 3: what a report needs to rebuild a stored backtest (store/results.c) */
+    "CREATE TABLE IF NOT EXISTS backtest_trades ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
+    "  asset TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL,"
+    "  entry_ts INTEGER NOT NULL, entry_price REAL NOT NULL,"
+    "  exit_ts INTEGER NOT NULL, exit_price REAL NOT NULL,"
+    "  pnl REAL NOT NULL, fees REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS idx_backtest_trades_run ON backtest_trades(backtest_id);"
+    "CREATE TABLE IF NOT EXISTS backtest_equity ("
+    "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
+    "  ts INTEGER NOT NULL, equity REAL NOT NULL,"
+    "  PRIMARY KEY(backtest_id, ts)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1,0 +1,630 @@
+/* report.c — self-contained HTML reports with inline SVG charts (see report.h).
+ * Everything is written straight to the FILE; nothing here computes a metric:
+ * the numbers come from the stored run or the optimizer. */
+#include "report/report.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- formatting ---- */
+
+void mts_report_exact(double v, char buf[32]) {
+    if (isnan(v)) { snprintf(buf, 32, "nan"); return; }
+    if (isinf(v)) { snprintf(buf, 32, v > 0 ? "inf" : "-inf"); return; }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+static void esc(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static const char *fmt_pct(char *buf, size_t n, double v) {
+    if (isnan(v)) snprintf(buf, n, "n/a");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else snprintf(buf, n, "%.2f %%", v * 100.0);
+    return buf;
+}
+
+static const char *fmt_num(char *buf, size_t n, double v, int decimals) {
+    if (isnan(v)) snprintf(buf, n, "n/a");
+    else if (isinf(v)) snprintf(buf, n, v > 0 ? "inf" : "-inf");
+    else snprintf(buf, n, "%.*f", decimals, v);
+    return buf;
+}
+
+/* 1234567.891 -> "1,234,567.89" */
+static const char *fmt_money(char *buf, size_t n, double v) {
+    if (!isfinite(v)) return fmt_num(buf, n, v, 2);
+    char raw[64];
+    snprintf(raw, sizeof raw, "%.2f", fabs(v));
+    char *dot = strchr(raw, '.');
+    int int_len = dot ? (int)(dot - raw) : (int)strlen(raw);
+    size_t j = 0;
+    if (v < 0 && strcmp(raw, "0.00") != 0 && j + 1 < n) buf[j++] = '-';
+    for (int i = 0; i < int_len && j + 2 < n; i++) {
+        buf[j++] = raw[i];
+        int left = int_len - i - 1;
+        if (left > 0 && left % 3 == 0) buf[j++] = ',';
+    }
+    snprintf(buf + j, n - j, "%s", dot ? dot : "");
+    return buf;
+}
+
+static void date_of(int64_t ts, char buf[16]) { mts_time_format_date(ts, buf); }
+
+static void ym_of(int64_t ts, int *year, int *month) {
+    time_t t = (time_t)ts;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    *year = tm.tm_year + 1900;
+    *month = tm.tm_mon + 1;
+}
+
+/* ---- monthly returns ---- */
+
+int64_t mts_report_monthly(const mts_series_t *eq, double initial, mts_month_return_t *out, int64_t cap) {
+    if (!eq || eq->n <= 0) return 0;
+    int64_t k = 0;
+    double prev_end = initial;
+    for (int64_t i = 0; i < eq->n; i++) {
+        int y, m;
+        ym_of(eq->ts[i], &y, &m);
+        int last = i + 1 == eq->n;
+        if (!last) {
+            int y2, m2;
+            ym_of(eq->ts[i + 1], &y2, &m2);
+            last = y2 != y || m2 != m;
+        }
+        if (!last) continue;
+        if (k < cap) out[k] = (mts_month_return_t){y, m, eq->v[i] / prev_end - 1.0};
+        prev_end = eq->v[i];
+        k++;
+    }
+    return k;
+}
+
+/* ---- page ---- */
+
+static const char *CSS =
+    "body{font:14px/1.4 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;"
+    "max-width:1040px;color:#1d2330;background:#fff}"
+    "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;"
+    "padding-bottom:4px}.sub{color:#5a6475;margin:0 0 16px}"
+    "table{border-collapse:collapse;font-variant-numeric:tabular-nums}"
+    "th,td{padding:3px 10px;border-bottom:1px solid #eef;text-align:right}"
+    "th{background:#f4f6fa;font-weight:600}td.l,th.l{text-align:left}"
+    "table.kv td:first-child{text-align:left;color:#5a6475}"
+    ".pos{color:#17813f}.neg{color:#c0392b}.note{color:#8a5a00;background:#fff7e0;padding:8px 12px}"
+    "pre{background:#f4f6fa;padding:8px 12px;overflow:auto;font-size:12px}"
+    "svg{display:block;margin:6px 0}svg text{font-size:11px;fill:#5a6475}"
+    ".grid line{stroke:#e6e9f0}.axis{stroke:#9aa3b2}"
+    "path.equity{fill:none;stroke:#2563eb;stroke-width:1.5}"
+    "path.drawdown{fill:#f3b4ae;stroke:#c0392b;stroke-width:1}"
+    ".entry.long{fill:#17813f}.entry.short{fill:#c0392b}.exit{stroke:#1d2330;stroke-width:1}"
+    ".exit.win{fill:#9be3b5}.exit.loss{fill:#f5a59c}"
+    "table.heat td{min-width:52px;text-align:center}table.heat td.na{color:#aab}"
+    ".legend span{display:inline-block;margin-right:14px}.legend svg{display:inline;margin:0 4px 0 0}"
+    "div.scroll{max-height:560px;overflow:auto}";
+
+static void page_start(FILE *f, const char *title) {
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", f);
+    esc(f, title);
+    fprintf(f, "</title>\n<meta name=\"generator\" content=\"mts %s\">\n<style>%s</style>\n</head><body>\n",
+            MTS_VERSION, CSS);
+}
+
+static int page_end(FILE *f) {
+    fprintf(f, "<p class=\"sub\">Generated by mts %s. Self-contained: no scripts, nothing loaded "
+               "from the network.</p>\n</body></html>\n", MTS_VERSION);
+    fflush(f);
+    return ferror(f) ? MTS_EIO : 0;
+}
+
+/* ---- charts ---- */
+
+enum { CW = 960, CL = 78, CR = 16, CT = 12, CB = 28 };
+
+typedef struct {
+    int h;
+    int64_t t0, t1;
+    double vmin, vmax;
+} frame_t;
+
+static double fx(const frame_t *fr, int64_t ts) {
+    if (fr->t1 <= fr->t0) return CL;
+    return CL + (double)(ts - fr->t0) / (double)(fr->t1 - fr->t0) * (CW - CL - CR);
+}
+
+static double fy(const frame_t *fr, double v) {
+    double span = fr->vmax - fr->vmin;
+    if (!(span > 0)) return CT + (fr->h - CT - CB) / 2.0;
+    return CT + (fr->vmax - v) / span * (fr->h - CT - CB);
+}
+
+static double nice_step(double range, int n) {
+    if (!(range > 0)) return 1;
+    double raw = range / n, p = pow(10, floor(log10(raw))), q = raw / p;
+    return (q <= 1 ? 1 : q <= 2 ? 2 : q <= 5 ? 5 : 10) * p;
+}
+
+/* Gridlines and labels; pct: y labels as percentages of a fraction. */
+static void axes(FILE *f, const frame_t *fr, int pct) {
+    fputs("<g class=\"grid\">", f);
+    double step = nice_step(fr->vmax - fr->vmin, 5);
+    for (double v = ceil(fr->vmin / step) * step; v <= fr->vmax + step * 1e-9; v += step) {
+        double y = fy(fr, v);
+        char lab[48];
+        if (pct) snprintf(lab, sizeof lab, "%.0f%%", v * 100.0 + 0.0);
+        else fmt_money(lab, sizeof lab, v), lab[strcspn(lab, ".")] = 0;
+        fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
+                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+                CL, CW - CR, y, y, CL - 6, y + 4, lab);
+    }
+    for (int k = 0; k <= 6 && fr->t1 > fr->t0; k++) {
+        int64_t ts = fr->t0 + (fr->t1 - fr->t0) * k / 6;
+        char d[16];
+        date_of(ts, d);
+        double x = fx(fr, ts);
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\"/>"
+                   "<text x=\"%.1f\" y=\"%d\" text-anchor=\"%s\">%s</text>",
+                x, x, CT, fr->h - CB, x, fr->h - CB + 16, k == 0 ? "start" : k == 6 ? "end" : "middle", d);
+    }
+    fprintf(f, "</g><line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>", CL, CW - CR,
+            fr->h - CB, fr->h - CB);
+}
+
+/* The points of a series as path commands; long series are reduced to the
+ * min and max of each pixel column (so spikes stay visible). */
+static void path_points(FILE *f, const frame_t *fr, const int64_t *ts, const double *v, int64_t n,
+                        int first_is_move) {
+    int64_t cols = CW - CL - CR;
+    char cmd = first_is_move ? 'M' : 'L';
+    if (n <= 2 * cols) {
+        for (int64_t i = 0; i < n; i++) {
+            fprintf(f, "%c%.1f,%.1f", cmd, fx(fr, ts[i]), fy(fr, v[i]));
+            cmd = 'L';
+        }
+        return;
+    }
+    for (int64_t c = 0; c < cols; c++) {
+        int64_t a = n * c / cols, b = n * (c + 1) / cols;
+        if (b <= a) continue;
+        int64_t lo = a, hi = a;
+        for (int64_t i = a; i < b; i++) {
+            if (v[i] < v[lo]) lo = i;
+            if (v[i] > v[hi]) hi = i;
+        }
+        int64_t p = lo < hi ? lo : hi, q = lo < hi ? hi : lo;
+        fprintf(f, "%c%.1f,%.1f", cmd, fx(fr, ts[p]), fy(fr, v[p]));
+        cmd = 'L';
+        if (q != p) fprintf(f, "L%.1f,%.1f", fx(fr, ts[q]), fy(fr, v[q]));
+    }
+}
+
+/* Equity at ts: the last point at or before it (the first point before the curve starts). */
+static double equity_at(const mts_series_t *eq, int64_t ts) {
+    int64_t lo = 0, hi = eq->n - 1;
+    if (ts <= eq->ts[0]) return eq->v[0];
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (eq->ts[mid] <= ts) lo = mid;
+        else hi = mid - 1;
+    }
+    return eq->v[lo];
+}
+
+static void equity_chart(FILE *f, const mts_stored_run_t *r) {
+    const mts_series_t *eq = &r->equity;
+    frame_t fr = {340, eq->ts[0], eq->ts[eq->n - 1], r->initial_capital, r->initial_capital};
+    for (int64_t i = 0; i < eq->n; i++) {
+        if (eq->v[i] < fr.vmin) fr.vmin = eq->v[i];
+        if (eq->v[i] > fr.vmax) fr.vmax = eq->v[i];
+    }
+    double pad = (fr.vmax - fr.vmin) * 0.05;
+    if (!(pad > 0)) pad = fabs(fr.vmax) * 0.01 + 1;
+    fr.vmin -= pad;
+    fr.vmax += pad;
+    fprintf(f, "<svg id=\"equity-chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+               "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"equity curve\">", CW, fr.h, CW, fr.h);
+    axes(f, &fr, 0);
+    double y0 = fy(&fr, r->initial_capital);
+    fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#9aa3b2\" stroke-dasharray=\"4 3\"/>",
+            CL, CW - CR, y0, y0);
+    fputs("<path class=\"equity\" d=\"", f);
+    path_points(f, &fr, eq->ts, eq->v, eq->n, 1);
+    fputs("\"/>\n<g class=\"markers\">", f);
+    for (int64_t i = 0; i < r->n_trades; i++) {
+        const mts_stored_trade_t *t = &r->trades[i];
+        char d0[16], d1[16], pnl[48];
+        date_of(t->entry_ts, d0);
+        date_of(t->exit_ts, d1);
+        fmt_money(pnl, sizeof pnl, t->pnl);
+        double x = fx(&fr, t->entry_ts), y = fy(&fr, equity_at(eq, t->entry_ts));
+        /* entry: a triangle pointing the way of the position */
+        if (t->side > 0)
+            fprintf(f, "<path class=\"marker entry long\" d=\"M%.1f,%.1fl-5,9h10z\">", x, y);
+        else
+            fprintf(f, "<path class=\"marker entry short\" d=\"M%.1f,%.1fl-5,-9h10z\">", x, y);
+        fprintf(f, "<title>entry %s %s %s</title></path>", t->side > 0 ? "long" : "short", t->asset, d0);
+        x = fx(&fr, t->exit_ts);
+        y = fy(&fr, equity_at(eq, t->exit_ts));
+        fprintf(f, "<circle class=\"marker exit %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>exit %s %s "
+                   "pnl %s</title></circle>", t->pnl > 0 ? "win" : "loss", x, y, t->asset, d1, pnl);
+    }
+    fputs("</g></svg>\n", f);
+    fputs("<p class=\"legend\"><span><svg width=\"12\" height=\"10\"><path class=\"entry long\" "
+          "d=\"M6,0l-5,9h10z\"/></svg>long entry</span><span><svg width=\"12\" height=\"10\"><path "
+          "class=\"entry short\" d=\"M6,10l-5,-9h10z\"/></svg>short entry</span><span><svg width=\"10\" "
+          "height=\"10\"><circle class=\"exit win\" cx=\"5\" cy=\"5\" r=\"3.5\"/></svg>exit with a gain"
+          "</span><span><svg width=\"10\" height=\"10\"><circle class=\"exit loss\" cx=\"5\" cy=\"5\" "
+          "r=\"3.5\"/></svg>exit with a loss</span><span>dashed: initial capital</span></p>\n", f);
+}
+
+static void drawdown_chart(FILE *f, const mts_stored_run_t *r) {
+    const mts_series_t *eq = &r->equity;
+    double *dd = mts_malloc((size_t)eq->n * sizeof *dd);
+    if (!dd) {
+        fputs("<p class=\"note\">drawdown chart left out: out of memory</p>\n", f);
+        return;
+    }
+    double peak = r->initial_capital, worst = 0;
+    for (int64_t i = 0; i < eq->n; i++) {
+        if (eq->v[i] > peak) peak = eq->v[i];
+        dd[i] = peak > 0 ? -(peak - eq->v[i]) / peak : 0;
+        if (dd[i] < worst) worst = dd[i];
+    }
+    frame_t fr = {200, eq->ts[0], eq->ts[eq->n - 1], worst < 0 ? worst * 1.05 : -0.01, 0};
+    fprintf(f, "<svg id=\"drawdown-chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+               "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"drawdown\">", CW, fr.h, CW, fr.h);
+    axes(f, &fr, 1);
+    fprintf(f, "<path class=\"drawdown\" d=\"M%.1f,%.1f", fx(&fr, eq->ts[0]), fy(&fr, 0));
+    path_points(f, &fr, eq->ts, dd, eq->n, 0);
+    fprintf(f, "L%.1f,%.1fZ\"/></svg>\n", fx(&fr, eq->ts[eq->n - 1]), fy(&fr, 0));
+    mts_free(dd);
+}
+
+static void heat_color(char *buf, size_t n, double v, double scale) {
+    if (!isfinite(v) || !(scale > 0)) { snprintf(buf, n, "#f4f6fa"); return; }
+    double a = fabs(v) / scale;
+    if (a > 1) a = 1;
+    a = 0.12 + 0.78 * a;
+    if (v >= 0) snprintf(buf, n, "rgba(23,129,63,%.2f)", a);
+    else snprintf(buf, n, "rgba(192,57,43,%.2f)", a);
+}
+
+static void monthly_table(FILE *f, const mts_stored_run_t *r) {
+    int64_t n = mts_report_monthly(&r->equity, r->initial_capital, NULL, 0);
+    mts_month_return_t *m = n ? mts_malloc((size_t)n * sizeof *m) : NULL;
+    if (!m) return;
+    mts_report_monthly(&r->equity, r->initial_capital, m, n);
+    double scale = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(m[i].ret) && fabs(m[i].ret) > scale) scale = fabs(m[i].ret);
+    static const char *const names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    fputs("<table id=\"monthly\" class=\"heat\"><tr><th class=\"l\">year</th>", f);
+    for (int k = 0; k < 12; k++) fprintf(f, "<th>%s</th>", names[k]);
+    fputs("<th>year</th></tr>\n", f);
+    for (int64_t i = 0; i < n;) {
+        int year = m[i].year;
+        double cell[13];
+        int has[13] = {0};
+        double yr = 1;
+        for (; i < n && m[i].year == year; i++) {
+            cell[m[i].month] = m[i].ret;
+            has[m[i].month] = 1;
+            yr *= 1 + m[i].ret;
+        }
+        fprintf(f, "<tr><th class=\"l\">%d</th>", year);
+        for (int k = 1; k <= 12; k++) {
+            if (!has[k]) { fputs("<td class=\"na\"></td>", f); continue; }
+            char col[40], txt[32], raw[32];
+            heat_color(col, sizeof col, cell[k], scale);
+            mts_report_exact(cell[k], raw);
+            fprintf(f, "<td style=\"background:%s\" data-month=\"%d-%02d\" data-raw=\"%s\">%s</td>", col,
+                    year, k, raw, fmt_pct(txt, sizeof txt, cell[k]));
+        }
+        char txt[32];
+        fprintf(f, "<td class=\"%s\"><b>%s</b></td></tr>\n", yr >= 1 ? "pos" : "neg",
+                fmt_pct(txt, sizeof txt, yr - 1));
+    }
+    fputs("</table>\n<p class=\"sub\">A month's return is its last equity point over the previous "
+          "month's last point, minus 1 (the first month against the initial capital); the year "
+          "column compounds the months.</p>\n", f);
+    mts_free(m);
+}
+
+static void trades_table(FILE *f, const mts_stored_run_t *r) {
+    fputs("<div class=\"scroll\"><table id=\"trades\"><tr><th>#</th><th class=\"l\">asset</th>"
+          "<th class=\"l\">side</th><th>qty</th><th class=\"l\">entry</th><th>entry price</th>"
+          "<th class=\"l\">exit</th><th>exit price</th><th>pnl</th><th>fees</th></tr>\n", f);
+    for (int64_t i = 0; i < r->n_trades; i++) {
+        const mts_stored_trade_t *t = &r->trades[i];
+        char d0[16], d1[16], ep[48], xp[48], pnl[48], fees[48];
+        date_of(t->entry_ts, d0);
+        date_of(t->exit_ts, d1);
+        fprintf(f, "<tr><td>%lld</td><td class=\"l\">", (long long)i + 1);
+        esc(f, t->asset);
+        fprintf(f, "</td><td class=\"l\">%s</td><td>%.6g</td><td class=\"l\">%s</td><td>%s</td>"
+                   "<td class=\"l\">%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
+                t->side > 0 ? "long" : "short", t->qty, d0, fmt_money(ep, sizeof ep, t->entry_price), d1,
+                fmt_money(xp, sizeof xp, t->exit_price), t->pnl > 0 ? "pos" : t->pnl < 0 ? "neg" : "",
+                fmt_money(pnl, sizeof pnl, t->pnl), fmt_money(fees, sizeof fees, t->fees));
+    }
+    fputs("</table></div>\n", f);
+}
+
+/* One row of the metrics table: the rounded text and the exact value. */
+static void metric_row(FILE *f, const char *key, const char *label, double v, const char *text) {
+    char raw[32];
+    mts_report_exact(v, raw);
+    fprintf(f, "<tr><td>%s</td><td data-metric=\"%s\" data-raw=\"%s\">%s</td></tr>\n", label, key, raw, text);
+}
+
+static void pretty_json(FILE *f, const char *json) {
+    cJSON *j = json && *json ? cJSON_Parse(json) : NULL;
+    char *p = j ? cJSON_Print(j) : NULL;
+    fputs("<pre id=\"parameters\">", f);
+    esc(f, p ? p : (json && *json ? json : "{}"));
+    fputs("</pre>\n", f);
+    if (p) cJSON_free(p);
+    cJSON_Delete(j);
+}
+
+int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
+    if (!f || !r) return MTS_EINVAL;
+    char title[512], b[64];
+    snprintf(title, sizeof title, "Backtest #%lld: %.200s on %.200s", (long long)r->id,
+             r->strategy_name ? r->strategy_name : "?", r->assets ? r->assets : "?");
+    page_start(f, title);
+    fputs("<h1>", f);
+    esc(f, title);
+    char d0[16] = "", d1[16] = "";
+    snprintf(d0, sizeof d0, "%.10s", r->start_date ? r->start_date : "");
+    snprintf(d1, sizeof d1, "%.10s", r->end_date ? r->end_date : "");
+    fprintf(f, "</h1>\n<p class=\"sub\">%s .. %s &middot; stored ", d0, d1);
+    esc(f, r->created_at);
+    fprintf(f, " UTC &middot; <code>mts report %lld</code></p>\n", (long long)r->id);
+
+    fputs("<h2>Summary</h2>\n<table id=\"metrics\" class=\"kv\">\n", f);
+    metric_row(f, "initial_capital", "initial capital", r->initial_capital, fmt_money(b, sizeof b, r->initial_capital));
+    metric_row(f, "final_value", "final value", r->final_value, fmt_money(b, sizeof b, r->final_value));
+    metric_row(f, "total_return", "total return", r->total_return, fmt_pct(b, sizeof b, r->total_return));
+    metric_row(f, "annualized_return", "annualized return", r->annualized_return,
+               fmt_pct(b, sizeof b, r->annualized_return));
+    metric_row(f, "sharpe_ratio", "sharpe ratio", r->sharpe_ratio, fmt_num(b, sizeof b, r->sharpe_ratio, 2));
+    metric_row(f, "max_drawdown", "max drawdown", r->max_drawdown, fmt_pct(b, sizeof b, r->max_drawdown));
+    metric_row(f, "volatility", "volatility", r->volatility, fmt_pct(b, sizeof b, r->volatility));
+    metric_row(f, "calmar_ratio", "calmar ratio", r->calmar_ratio, fmt_num(b, sizeof b, r->calmar_ratio, 2));
+    metric_row(f, "win_rate", "win rate", r->win_rate, fmt_pct(b, sizeof b, r->win_rate));
+    metric_row(f, "profit_factor", "profit factor", r->profit_factor, fmt_num(b, sizeof b, r->profit_factor, 2));
+    snprintf(b, sizeof b, "%lld", (long long)r->trade_count);
+    metric_row(f, "trade_count", "trades", (double)r->trade_count, b);
+    fputs("</table>\n<p class=\"sub\">Definitions as in the README (metrics section); n/a = undefined "
+          "(e.g. no closed trades, or no losing trade for the profit factor).</p>\n", f);
+
+    if (!r->has_details) {
+        fputs("<p class=\"note\">This run was stored without its equity curve and trades (stored by an "
+              "older mts). Run the backtest again to get the charts, the monthly returns and the trade "
+              "list.</p>\n", f);
+    } else {
+        fputs("<h2>Equity</h2>\n", f);
+        equity_chart(f, r);
+        fputs("<h2>Drawdown</h2>\n", f);
+        drawdown_chart(f, r);
+        fputs("<h2>Monthly returns</h2>\n", f);
+        monthly_table(f, r);
+        fprintf(f, "<h2>Trades (%lld closed)</h2>\n", (long long)r->n_trades);
+        trades_table(f, r);
+    }
+
+    fputs("<h2>Strategy and data</h2>\n<table id=\"run\" class=\"kv\">\n<tr><td>strategy</td><td class=\"l\">", f);
+    esc(f, r->strategy_name);
+    fputs("</td></tr>\n<tr><td>assets</td><td class=\"l\">", f);
+    esc(f, r->assets);
+    fputs("</td></tr>\n<tr><td>data range</td><td class=\"l\">", f);
+    esc(f, r->start_date);
+    fputs(" .. ", f);
+    esc(f, r->end_date);
+    fprintf(f, "</td></tr>\n<tr><td>equity points</td><td class=\"l\">%lld</td></tr>\n", (long long)r->equity.n);
+    fprintf(f, "<tr><td>commission</td><td class=\"l\">%s bps</td></tr>\n", fmt_num(b, sizeof b, r->commission_bps, 2));
+    fprintf(f, "<tr><td>slippage</td><td class=\"l\">%s bps</td></tr>\n</table>\n",
+            fmt_num(b, sizeof b, r->slippage_bps, 2));
+    fputs("<h2>Parameters</h2>\n", f);
+    pretty_json(f, r->parameters_json);
+    return page_end(f);
+}
+
+/* ---- optimization grid ---- */
+
+static int all_numeric(const char *const *v, int n) {
+    for (int i = 0; i < n; i++) {
+        char *end;
+        strtod(v[i], &end);
+        if (!*v[i] || *end) return 0;
+    }
+    return 1;
+}
+
+static int numeric_sort;
+static int cmp_values(const void *a, const void *b) {
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    if (numeric_sort) {
+        double dx = strtod(x, NULL), dy = strtod(y, NULL);
+        return dx < dy ? -1 : dx > dy;
+    }
+    return strcmp(x, y);
+}
+
+/* The distinct values of key k over the rows, sorted (numerically when they all are numbers). */
+static int distinct(const mts_report_grid_t *g, int k, const char **out) {
+    int n = 0;
+    for (int i = 0; i < g->n_rows; i++) {
+        const char *v = g->rows[i].values[k];
+        int seen = 0;
+        for (int j = 0; j < n && !seen; j++) seen = strcmp(out[j], v) == 0;
+        if (!seen) out[n++] = v;
+    }
+    numeric_sort = all_numeric(out, n);
+    qsort(out, (size_t)n, sizeof *out, cmp_values);
+    return n;
+}
+
+static void grid_color(char *buf, size_t n, double v, double lo, double hi, int higher_better) {
+    if (!isfinite(v)) { snprintf(buf, n, "#e6e9f0"); return; }
+    double t = hi > lo ? (v - lo) / (hi - lo) : 1.0;
+    if (!higher_better) t = 1 - t;
+    /* red (worst) -> yellow -> green (best) */
+    int r, gg, bb;
+    if (t < 0.5) { double u = t / 0.5; r = 215 + (int)((254 - 215) * u); gg = 48 + (int)((224 - 48) * u); bb = 39 + (int)((139 - 39) * u); }
+    else { double u = (t - 0.5) / 0.5; r = 254 + (int)((26 - 254) * u); gg = 224 + (int)((152 - 224) * u); bb = 139 + (int)((80 - 139) * u); }
+    snprintf(buf, n, "#%02x%02x%02x", (unsigned)r & 0xffu, (unsigned)gg & 0xffu, (unsigned)bb & 0xffu);
+}
+
+static void grid_heatmap(FILE *f, const mts_report_grid_t *g) {
+    const char **xs = mts_calloc((size_t)g->n_rows + 1, sizeof *xs);
+    const char **ys = mts_calloc((size_t)g->n_rows + 1, sizeof *ys);
+    double *cell = NULL;
+    if (!xs || !ys) goto done;
+    int nx = distinct(g, 0, xs), ny = 1;
+    if (g->n_keys >= 2) ny = distinct(g, 1, ys);
+    else ys[0] = "";
+    cell = mts_malloc((size_t)nx * (size_t)ny * sizeof *cell);
+    if (!cell) goto done;
+    for (int i = 0; i < nx * ny; i++) cell[i] = NAN;
+    int folded = 0;
+    double lo = INFINITY, hi = -INFINITY;
+    for (int i = 0; i < g->n_rows; i++) {
+        const mts_report_grid_row_t *row = &g->rows[i];
+        int x = 0, y = 0;
+        while (x < nx && strcmp(xs[x], row->values[0]) != 0) x++;
+        if (g->n_keys >= 2) while (y < ny && strcmp(ys[y], row->values[1]) != 0) y++;
+        double *c = &cell[y * nx + x];
+        if (!isnan(*c)) folded = 1;
+        /* rows are ranked best first: the first one for a cell is its best */
+        if (isnan(*c) && isfinite(row->metric)) *c = row->metric;
+        if (isfinite(row->metric)) {
+            if (row->metric < lo) lo = row->metric;
+            if (row->metric > hi) hi = row->metric;
+        }
+    }
+    int cw = nx > 12 ? 56 : 80, ch = ny > 12 ? 26 : 34, left = 90, top = 44;
+    int w = left + nx * cw + 10, h = top + ny * ch + 40;
+    fprintf(f, "<svg id=\"grid-heatmap\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+               "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"metric heatmap\">", w, h, w, h);
+    fprintf(f, "<text x=\"%d\" y=\"14\" text-anchor=\"middle\">", left + nx * cw / 2);
+    esc(f, g->keys[0]);
+    fputs(" &#8594;</text>", f);
+    if (g->n_keys >= 2) {
+        fprintf(f, "<text x=\"6\" y=\"%d\">", top - 6);
+        esc(f, g->keys[1]);
+        fputs(" &#8595;</text>", f);
+    }
+    for (int x = 0; x < nx; x++) {
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + x * cw + cw / 2, top - 6);
+        esc(f, xs[x]);
+        fputs("</text>", f);
+    }
+    for (int y = 0; y < ny; y++) {
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, top + y * ch + ch / 2 + 4);
+        esc(f, ys[y]);
+        fputs("</text>", f);
+        for (int x = 0; x < nx; x++) {
+            double v = cell[y * nx + x];
+            char col[40], raw[32], txt[32];
+            grid_color(col, sizeof col, v, lo, hi, g->higher_is_better);
+            mts_report_exact(v, raw);
+            fprintf(f, "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" "
+                       "stroke=\"#fff\" data-x=\"", left + x * cw, top + y * ch, cw, ch, col);
+            esc(f, xs[x]);
+            fputs("\" data-y=\"", f);
+            esc(f, ys[y]);
+            fprintf(f, "\" data-value=\"%s\"><title>", raw);
+            esc(f, g->keys[0]);
+            fputs("=", f);
+            esc(f, xs[x]);
+            if (g->n_keys >= 2) {
+                fputs(" ", f);
+                esc(f, g->keys[1]);
+                fputs("=", f);
+                esc(f, ys[y]);
+            }
+            fprintf(f, ": %s</title></rect>", fmt_num(txt, sizeof txt, v, 3));
+            fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" style=\"fill:#1d2330\">%s</text>",
+                    left + x * cw + cw / 2, top + y * ch + ch / 2 + 4, isfinite(v) ? fmt_num(txt, sizeof txt, v, 2) : "n/a");
+        }
+    }
+    fprintf(f, "</svg>\n<p class=\"sub\">Each cell: ");
+    esc(f, g->metric);
+    fprintf(f, " (%s is better, green = best)%s.</p>\n", g->higher_is_better ? "higher" : "lower",
+            folded ? "; where more combinations (other parameters or strategies) share a cell, it "
+                     "shows the best of them" : "");
+done:
+    mts_free(xs);
+    mts_free(ys);
+    mts_free(cell);
+}
+
+int mts_report_grid_html(FILE *f, const mts_report_grid_t *g) {
+    if (!f || !g || (g->n_rows > 0 && !g->rows) || (g->n_keys > 0 && !g->keys)) return MTS_EINVAL;
+    char title[512];
+    snprintf(title, sizeof title, "Optimization: %.480s", g->title ? g->title : "");
+    page_start(f, title);
+    fputs("<h1>", f);
+    esc(f, title);
+    fputs("</h1>\n<p class=\"sub\">", f);
+    esc(f, g->range ? g->range : "");
+    fprintf(f, " &middot; %d combinations ranked by ", g->n_rows);
+    esc(f, g->metric);
+    fputs("</p>\n", f);
+    if (g->n_keys >= 1 && g->n_rows > 0) {
+        fputs("<h2>Heatmap</h2>\n", f);
+        grid_heatmap(f, g);
+    }
+    fputs("<h2>Ranked</h2>\n<div class=\"scroll\"><table id=\"ranked\"><tr><th>rank</th><th class=\"l\">strategy</th>", f);
+    for (int k = 0; k < g->n_keys; k++) {
+        fputs("<th>", f);
+        esc(f, g->keys[k]);
+        fputs("</th>", f);
+    }
+    fputs("<th>sharpe</th><th>total return</th><th>annualized</th><th>max drawdown</th><th>win rate</th>"
+          "<th>profit factor</th><th>trades</th><th>run id</th></tr>\n", f);
+    for (int i = 0; i < g->n_rows; i++) {
+        const mts_report_grid_row_t *r = &g->rows[i];
+        char raw[32], b[6][48];
+        mts_report_exact(r->metric, raw);
+        fprintf(f, "<tr data-metric=\"%s\"><td>%d</td><td class=\"l\">", raw, i + 1);
+        esc(f, r->strategy);
+        fputs("</td>", f);
+        for (int k = 0; k < g->n_keys; k++) {
+            fputs("<td>", f);
+            esc(f, r->values[k]);
+            fputs("</td>", f);
+        }
+        fprintf(f, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%lld</td>",
+                fmt_num(b[0], 48, r->m.sharpe_ratio, 2), fmt_pct(b[1], 48, r->m.total_return),
+                fmt_pct(b[2], 48, r->m.annualized_return), fmt_pct(b[3], 48, r->m.max_drawdown),
+                fmt_pct(b[4], 48, r->m.win_rate), fmt_num(b[5], 48, r->m.profit_factor, 2),
+                (long long)r->m.trade_count);
+        if (r->run_id > 0) fprintf(f, "<td>%lld</td></tr>\n", (long long)r->run_id);
+        else fputs("<td>-</td></tr>\n", f);
+    }
+    fputs("</table></div>\n<p class=\"sub\">Open any stored run with <code>mts report ID --html FILE</code>.</p>\n", f);
+    return page_end(f);
+}

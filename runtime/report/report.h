@@ -1,0 +1,66 @@
+/* report.h — self-contained HTML reports: one file with inline CSS and inline
+ * SVG, no scripts, nothing fetched, so it opens offline in any browser.
+ *
+ *  - a stored backtest (mts_report_backtest_html): summary metrics table,
+ *    equity curve and drawdown charts with entry/exit markers, monthly returns
+ *    heatmap, trade list, strategy parameters and data range;
+ *  - an optimization grid (mts_report_grid_html): a heatmap of the ranked
+ *    metric over the first two parameters and the ranked table.
+ *
+ * Numbers are the ones handed in (the stored run, the optimizer's metrics),
+ * only formatted: every metric cell carries its exact value in data-raw (the
+ * shortest text that reads back as the same double) next to the rounded text.
+ * Derived series are drawn from the stored equity curve with the definitions
+ * of portfolio/metrics.h: drawdown_t = (peak_t - E_t) / peak_t, peak including
+ * the initial capital; a month's return = its last equity point / the previous
+ * month's last point - 1, the first month against the initial capital.
+ *
+ * Needs store/store.h (mts_stored_run_t) and portfolio/metrics.h. Errors:
+ * 0, MTS_EINVAL (missing argument), MTS_EIO (write failed). */
+#ifndef MTS_REPORT_H
+#define MTS_REPORT_H
+
+#include <stdio.h>
+#include "mts.h"
+#include "portfolio/metrics.h"
+#include "store/store.h"
+
+typedef struct mts_month_return {
+    int    year, month;     /* month 1..12 */
+    double ret;             /* fraction */
+} mts_month_return_t;
+
+/* Monthly returns of an equity curve (ascending ts, UTC months), in order.
+ * Writes at most cap entries into out and returns how many months there are
+ * (so a first call with cap 0 sizes the array). */
+int64_t mts_report_monthly(const mts_series_t *equity, double initial_capital,
+                           mts_month_return_t *out, int64_t cap);
+
+int mts_report_backtest_html(FILE *out, const mts_stored_run_t *run);
+
+typedef struct mts_report_grid_row {
+    const char         *strategy;
+    const char *const  *values;     /* one per key; "" when the run had no such key */
+    mts_metrics_t       m;
+    double              metric;     /* the ranked metric's value */
+    int64_t             run_id;     /* backtest_results id, 0 when not stored */
+} mts_report_grid_row_t;
+
+typedef struct mts_report_grid {
+    const char *title;              /* e.g. "sma_cross on bitcoin" */
+    const char *range;              /* e.g. "2020-01-01 .. 2024-12-31" */
+    const char *metric;             /* e.g. "sharpe_ratio" */
+    int         higher_is_better;
+    const char *const *keys;        /* parameter names, the first two span the heatmap */
+    int         n_keys;
+    const mts_report_grid_row_t *rows;   /* ranked, best first */
+    int         n_rows;
+} mts_report_grid_t;
+
+int mts_report_grid_html(FILE *out, const mts_report_grid_t *g);
+
+/* The shortest "%.15g".."%.17g" text that reads back as v; "nan"/"inf"/"-inf"
+ * for non-finite values. buf needs 32 bytes. */
+void mts_report_exact(double v, char buf[32]);
+
+#endif

@@ -1,0 +1,317 @@
+/* results.c — stored backtest runs (see store.h, "stored runs"): the run row,
+ * its signals, closed trades and equity curve written in one transaction, and
+ * read back for reports. Statements here are prepared per call (a run is
+ * stored or loaded once, not in a hot loop). */
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int exec(mts_store_t *s, const char *sql, const char *what) {
+    char *msg = NULL;
+    if (sqlite3_exec(mts_store_db(s), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        mts_store_set_error(s, "%s: %s", what, msg ? msg : sqlite3_errmsg(mts_store_db(s)));
+        sqlite3_free(msg);
+        return MTS_EDB;
+    }
+    return 0;
+}
+
+static int prepare(mts_store_t *s, const char *sql, sqlite3_stmt **st, const char *what) {
+    if (sqlite3_prepare_v2(mts_store_db(s), sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return mts_store_db_error(s, what);
+    }
+    return 0;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+static int insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
+    if (n <= 0) return 0;
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
+                   " confidence, position_size, stop_loss, take_profit)"
+                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st, "insert_run signals"))
+        return MTS_EDB;
+    int ret = 0;
+    for (int64_t i = 0; i < n && !ret; i++) {
+        const mts_signal_row_t *r = &rows[i];
+        if (!r->asset || !r->strategy_name || !r->signal_type || !isfinite(r->price) ||
+            !isfinite(r->confidence)) {
+            mts_store_set_error(s, "insert_run: signal %lld: a required field is missing or not finite",
+                                (long long)i);
+            ret = MTS_EINVAL;
+            break;
+        }
+        sqlite3_bind_text(st, 1, r->asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->signal_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->ts);
+        sqlite3_bind_double(st, 4, r->price);
+        sqlite3_bind_text(st, 5, r->strategy_name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, r->confidence);
+        bind_opt(st, 7, r->position_size);
+        bind_opt(st, 8, r->stop_loss);
+        bind_opt(st, 9, r->take_profit);
+        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run signals");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int insert_trades(mts_store_t *s, int64_t id, const mts_trade_row_t *t, int64_t n) {
+    if (n <= 0) return 0;
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price,"
+                   " exit_ts, exit_price, pnl, fees) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                &st, "insert_run trades"))
+        return MTS_EDB;
+    int ret = 0;
+    for (int64_t i = 0; i < n && !ret; i++) {
+        if (!t[i].asset) {
+            mts_store_set_error(s, "insert_run: trade %lld has no asset", (long long)i);
+            ret = MTS_EINVAL;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, t[i].asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, t[i].side < 0 ? "short" : "long", -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 4, t[i].qty);
+        sqlite3_bind_int64(st, 5, t[i].entry_ts);
+        sqlite3_bind_double(st, 6, t[i].entry_price);
+        sqlite3_bind_int64(st, 7, t[i].exit_ts);
+        sqlite3_bind_double(st, 8, t[i].exit_price);
+        sqlite3_bind_double(st, 9, t[i].pnl);
+        sqlite3_bind_double(st, 10, t[i].fees);
+        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run trades");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int insert_equity(mts_store_t *s, int64_t id, const int64_t *ts, const double *v, int64_t n) {
+    if (n <= 0) return 0;
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO backtest_equity(backtest_id, ts, equity) VALUES(?1, ?2, ?3)", &st,
+                "insert_run equity"))
+        return MTS_EDB;
+    int ret = 0;
+    for (int64_t i = 0; i < n && !ret; i++) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, ts[i]);
+        sqlite3_bind_double(st, 3, v[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run equity");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
+                         const mts_signal_row_t *signals, int64_t n_signals,
+                         const mts_trade_row_t *trades, int64_t n_trades,
+                         const int64_t *equity_ts, const double *equity, int64_t n_equity,
+                         int64_t *id_out) {
+    if (!s || !row || (n_signals > 0 && !signals) || (n_trades > 0 && !trades) ||
+        (n_equity > 0 && (!equity_ts || !equity))) {
+        if (s) mts_store_set_error(s, "insert_run: missing argument");
+        return MTS_EINVAL;
+    }
+    if (exec(s, "BEGIN IMMEDIATE", "insert_run")) return MTS_EDB;
+    int64_t id = 0;
+    int rc = mts_store_insert_backtest(s, row, &id);
+    if (!rc) rc = insert_signals(s, signals, n_signals);
+    if (!rc) rc = insert_trades(s, id, trades, n_trades);
+    if (!rc) rc = insert_equity(s, id, equity_ts, equity, n_equity);
+    if (!rc) rc = exec(s, "COMMIT", "insert_run");
+    if (rc) {
+        if (!sqlite3_get_autocommit(mts_store_db(s)))
+            sqlite3_exec(mts_store_db(s), "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if (id_out) *id_out = id;
+    return 0;
+}
+
+/* ---- reading back ---- */
+
+static double col_opt(sqlite3_stmt *st, int i) {
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static char *col_str(sqlite3_stmt *st, int i) {
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return mts_strdup(t ? t : "");
+}
+
+#define RUN_COLUMNS \
+    "id, strategy_name, assets, start_date, end_date, parameters, created_at, initial_capital," \
+    " final_value, total_return, annualized_return, sharpe_ratio, max_drawdown, volatility," \
+    " calmar_ratio, win_rate, profit_factor, commission_bps, slippage_bps, trade_count"
+
+static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->strategy_name = col_str(st, 1);
+    r->assets = col_str(st, 2);
+    r->start_date = col_str(st, 3);
+    r->end_date = col_str(st, 4);
+    r->parameters_json = col_str(st, 5);
+    r->created_at = col_str(st, 6);
+    double *d[] = {&r->initial_capital, &r->final_value, &r->total_return, &r->annualized_return,
+                   &r->sharpe_ratio, &r->max_drawdown, &r->volatility, &r->calmar_ratio,
+                   &r->win_rate, &r->profit_factor, &r->commission_bps, &r->slippage_bps};
+    for (int k = 0; k < 12; k++) *d[k] = col_opt(st, 7 + k);
+    r->trade_count = sqlite3_column_int64(st, 19);
+    if (!r->strategy_name || !r->assets || !r->start_date || !r->end_date || !r->parameters_json ||
+        !r->created_at) {
+        mts_stored_run_free(r);
+        mts_store_set_error(s, "load_run: out of memory");
+        return MTS_ENOMEM;
+    }
+    return 0;
+}
+
+static int load_trades(mts_store_t *s, mts_stored_run_t *r) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT asset, side, qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees"
+                   " FROM backtest_trades WHERE backtest_id = ?1 ORDER BY id", &st, "load_run trades"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, r->id);
+    int64_t cap = 0;
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r->n_trades == cap) {
+            int64_t nc = cap ? cap * 2 : 64;
+            void *p = mts_realloc(r->trades, (size_t)nc * sizeof *r->trades);
+            if (!p) {
+                mts_store_set_error(s, "load_run: out of memory");
+                ret = MTS_ENOMEM;
+                break;
+            }
+            r->trades = p;
+            cap = nc;
+        }
+        mts_stored_trade_t *t = &r->trades[r->n_trades++];
+        const char *a = (const char *)sqlite3_column_text(st, 0);
+        const char *side = (const char *)sqlite3_column_text(st, 1);
+        snprintf(t->asset, sizeof t->asset, "%s", a ? a : "");
+        t->side = side && strcmp(side, "short") == 0 ? -1 : 1;
+        t->qty = sqlite3_column_double(st, 2);
+        t->entry_ts = sqlite3_column_int64(st, 3);
+        t->entry_price = sqlite3_column_double(st, 4);
+        t->exit_ts = sqlite3_column_int64(st, 5);
+        t->exit_price = sqlite3_column_double(st, 6);
+        t->pnl = sqlite3_column_double(st, 7);
+        t->fees = sqlite3_column_double(st, 8);
+    }
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_run trades");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int load_equity(mts_store_t *s, mts_stored_run_t *r) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT ts, equity FROM backtest_equity WHERE backtest_id = ?1 ORDER BY ts", &st,
+                "load_run equity"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, r->id);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r->equity.n == r->equity.cap &&
+            mts_series_reserve(&r->equity, r->equity.cap ? r->equity.cap * 2 : 256)) {
+            mts_store_set_error(s, "load_run: out of memory");
+            ret = MTS_ENOMEM;
+            break;
+        }
+        r->equity.ts[r->equity.n] = sqlite3_column_int64(st, 0);
+        r->equity.v[r->equity.n] = sqlite3_column_double(st, 1);
+        r->equity.n++;
+    }
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_run equity");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out) {
+    if (!s || !out) {
+        if (s) mts_store_set_error(s, "load_run: missing argument");
+        return MTS_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT " RUN_COLUMNS " FROM backtest_results WHERE id = ?1", &st, "load_run"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), ret;
+    if (rc == SQLITE_ROW) ret = read_run_row(s, st, out);
+    else if (rc == SQLITE_DONE) {
+        mts_store_set_error(s, "no backtest with id %lld", (long long)id);
+        ret = MTS_ENOTFOUND;
+    } else ret = mts_store_db_error(s, "load_run");
+    sqlite3_finalize(st);
+    if (ret) return ret;
+    if ((ret = load_trades(s, out)) || (ret = load_equity(s, out))) {
+        mts_stored_run_free(out);
+        return ret;
+    }
+    out->has_details = out->equity.n > 0;
+    return 0;
+}
+
+void mts_stored_run_free(mts_stored_run_t *r) {
+    if (!r) return;
+    mts_free(r->strategy_name);
+    mts_free(r->assets);
+    mts_free(r->start_date);
+    mts_free(r->end_date);
+    mts_free(r->parameters_json);
+    mts_free(r->created_at);
+    mts_free(r->trades);
+    mts_series_free(&r->equity);
+    memset(r, 0, sizeof *r);
+}
+
+int mts_store_list_runs(mts_store_t *s, int max, mts_stored_run_t **out, int *n) {
+    if (!s || !out || !n || max < 0) {
+        if (s) mts_store_set_error(s, "list_runs: missing argument");
+        return MTS_EINVAL;
+    }
+    *out = NULL;
+    *n = 0;
+    if (max == 0) return 0;
+    mts_stored_run_t *runs = mts_calloc((size_t)max, sizeof *runs);
+    if (!runs) {
+        mts_store_set_error(s, "list_runs: out of memory");
+        return MTS_ENOMEM;
+    }
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT " RUN_COLUMNS " FROM backtest_results ORDER BY id DESC LIMIT ?1", &st,
+                "list_runs")) {
+        mts_free(runs);
+        return MTS_EDB;
+    }
+    sqlite3_bind_int(st, 1, max);
+    int rc = SQLITE_DONE, ret = 0, k = 0;
+    while (k < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((ret = read_run_row(s, st, &runs[k]))) break;
+        k++;
+    }
+    if (!ret && k < max && rc != SQLITE_DONE) ret = mts_store_db_error(s, "list_runs");
+    sqlite3_finalize(st);
+    if (ret) {
+        for (int i = 0; i < k; i++) mts_stored_run_free(&runs[i]);
+        mts_free(runs);
+        return ret;
+    }
+    *out = runs;
+    *n = k;
+    return 0;
+}

@@ -1,0 +1,279 @@
+/* test_report.c — report/report.c and store/results.c: monthly returns worked
+ * out by hand, exact number text, the HTML pieces a browser test relies on
+ * (ids, classes, data-raw), escaping, the grid heatmap, and a stored run
+ * written in one transaction and read back unchanged. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "report/report.h"
+#include "store/store.h"
+
+/* 2024-01-15, 2024-01-31 23:59:59, 2024-02-01 00:00:00, 2024-03-05 (UTC) */
+#define T_JAN15 1705276800LL
+#define T_JAN31_END 1706745599LL
+#define T_FEB01 1706745600LL
+#define T_MAR05 1709596800LL
+
+static void series(mts_series_t *s, const int64_t *ts, const double *v, int n) {
+    memset(s, 0, sizeof *s);
+    assert_int_equal(mts_series_reserve(s, n), 0);
+    for (int i = 0; i < n; i++) {
+        s->ts[i] = ts[i];
+        s->v[i] = v[i];
+    }
+    s->n = n;
+}
+
+static void monthly_by_hand(void **state) {
+    (void)state;
+    int64_t ts[] = {T_JAN15, T_JAN31_END, T_FEB01, T_MAR05};
+    double v[] = {110, 121, 110, 133.1};
+    mts_series_t s;
+    series(&s, ts, v, 4);
+    /* Jan ends at 121 (the 23:59:59 point is still January): 121/100 - 1 = 0.21
+     * Feb ends at 110 (its only point):                      110/121 - 1 = -1/11
+     * Mar ends at 133.1:                                     133.1/110 - 1 = 0.21 */
+    assert_int_equal(mts_report_monthly(&s, 100.0, NULL, 0), 3);
+    mts_month_return_t m[3];
+    assert_int_equal(mts_report_monthly(&s, 100.0, m, 3), 3);
+    assert_int_equal(m[0].year, 2024);
+    assert_int_equal(m[0].month, 1);
+    assert_true(fabs(m[0].ret - 0.21) < 1e-12);
+    assert_int_equal(m[1].month, 2);
+    assert_true(fabs(m[1].ret - (-1.0 / 11.0)) < 1e-12);
+    assert_int_equal(m[2].month, 3);
+    assert_true(fabs(m[2].ret - 0.21) < 1e-12);
+    /* a short buffer gets the first months and the full count */
+    assert_int_equal(mts_report_monthly(&s, 100.0, m, 1), 3);
+    assert_int_equal(mts_report_monthly(NULL, 100.0, m, 3), 0);
+    mts_series_free(&s);
+}
+
+static void exact_text(void **state) {
+    (void)state;
+    char b[32];
+    mts_report_exact(0.1, b);
+    assert_string_equal(b, "0.1");
+    mts_report_exact(1.0 / 3.0, b);
+    assert_true(strtod(b, NULL) == 1.0 / 3.0);
+    assert_string_equal(b, "0.3333333333333333");   /* 16 digits suffice for 1/3 */
+    mts_report_exact(NAN, b);
+    assert_string_equal(b, "nan");
+    mts_report_exact(-INFINITY, b);
+    assert_string_equal(b, "-inf");
+    mts_report_exact(100000, b);
+    assert_string_equal(b, "100000");
+}
+
+/* Render into memory; returns a malloc'd string. */
+static char *render_run(const mts_stored_run_t *r) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(mts_report_backtest_html(f, r), 0);
+    fclose(f);
+    return buf;
+}
+
+static void fill_run(mts_stored_run_t *r, mts_stored_trade_t *t) {
+    memset(r, 0, sizeof *r);
+    r->id = 7;
+    r->strategy_name = "sma<b>&x";
+    r->assets = "bitcoin";
+    r->start_date = "2024-01-15T00:00:00Z";
+    r->end_date = "2024-03-05T00:00:00Z";
+    r->parameters_json = "{\"sma_cross\":{\"fast\":5}}";
+    r->created_at = "2024-03-06 10:00:00";
+    r->initial_capital = 100000;
+    r->final_value = 133100;
+    r->total_return = 0.331;
+    r->annualized_return = NAN;
+    r->sharpe_ratio = 1.5;
+    r->max_drawdown = 1.0 / 11.0;
+    r->volatility = 0.2;
+    r->calmar_ratio = 3;
+    r->win_rate = 1;
+    r->profit_factor = NAN;
+    r->trade_count = 1;
+    memset(t, 0, sizeof *t);
+    strcpy(t->asset, "bitcoin");
+    t->side = 1;
+    t->qty = 2;
+    t->entry_ts = T_JAN15;
+    t->entry_price = 100;
+    t->exit_ts = T_MAR05;
+    t->exit_price = 110;
+    t->pnl = 19.5;
+    t->fees = 0.5;
+    r->trades = t;
+    r->n_trades = 1;
+    r->has_details = 1;
+}
+
+static void backtest_html(void **state) {
+    (void)state;
+    mts_stored_run_t r;
+    mts_stored_trade_t t;
+    fill_run(&r, &t);
+    int64_t ts[] = {T_JAN15, T_JAN31_END, T_FEB01, T_MAR05};
+    double v[] = {110000, 121000, 110000, 133100};
+    series(&r.equity, ts, v, 4);
+    char *h = render_run(&r);
+    assert_non_null(strstr(h, "<!DOCTYPE html>"));
+    assert_null(strstr(h, "<script"));
+    /* the stored numbers, exact and rounded */
+    assert_non_null(strstr(h, "data-metric=\"sharpe_ratio\" data-raw=\"1.5\">1.50<"));
+    assert_non_null(strstr(h, "data-metric=\"total_return\" data-raw=\"0.331\">33.10 %<"));
+    assert_non_null(strstr(h, "data-metric=\"final_value\" data-raw=\"133100\">133,100.00<"));
+    assert_non_null(strstr(h, "data-metric=\"annualized_return\" data-raw=\"nan\">n/a<"));
+    assert_non_null(strstr(h, "data-metric=\"max_drawdown\" data-raw=\"0.09090909090909091\">9.09 %<"));
+    /* charts and markers */
+    assert_non_null(strstr(h, "<svg id=\"equity-chart\""));
+    assert_non_null(strstr(h, "<path class=\"equity\" d=\"M"));
+    assert_non_null(strstr(h, "<svg id=\"drawdown-chart\""));
+    assert_non_null(strstr(h, "class=\"marker entry long\""));
+    assert_non_null(strstr(h, "class=\"marker exit win\""));
+    /* monthly: Jan 121000/100000-1 = 21.00 %, Feb 110000/121000-1 = -9.09 % */
+    assert_non_null(strstr(h, "data-month=\"2024-01\" data-raw=\"0.20999999999999996\">21.00 %<") ||
+                    strstr(h, "data-month=\"2024-01\" data-raw=\"0.21\">21.00 %<"));
+    assert_non_null(strstr(h, ">-9.09 %<"));
+    /* escaping: the strategy name is text, not markup */
+    assert_null(strstr(h, "sma<b>"));
+    assert_non_null(strstr(h, "sma&lt;b&gt;&amp;x"));
+    /* parameters pretty-printed, escaped */
+    assert_non_null(strstr(h, "<pre id=\"parameters\">{"));
+    assert_non_null(strstr(h, "&quot;fast&quot;:\t5"));
+    free(h);
+    mts_series_free(&r.equity);
+}
+
+static void run_without_details(void **state) {
+    (void)state;
+    mts_stored_run_t r;
+    mts_stored_trade_t t;
+    fill_run(&r, &t);
+    r.has_details = 0;
+    r.n_trades = 0;
+    char *h = render_run(&r);
+    assert_null(strstr(h, "equity-chart"));
+    assert_non_null(strstr(h, "Run the backtest again"));
+    assert_non_null(strstr(h, "data-metric=\"sharpe_ratio\""));
+    free(h);
+    assert_int_equal(mts_report_backtest_html(NULL, &r), MTS_EINVAL);
+}
+
+static void grid_html(void **state) {
+    (void)state;
+    const char *keys[] = {"fast", "slow"};
+    const char *v[4][2] = {{"10", "30"}, {"5", "30"}, {"5", "50"}, {"10", "50"}};
+    mts_report_grid_row_t rows[4];
+    double metric[4] = {2.0, 1.5, 1.0, NAN};   /* ranked best first, undefined last */
+    for (int i = 0; i < 4; i++) {
+        memset(&rows[i], 0, sizeof rows[i]);
+        rows[i].strategy = "sma_cross";
+        rows[i].values = v[i];
+        rows[i].metric = metric[i];
+        rows[i].m.sharpe_ratio = metric[i];
+        rows[i].run_id = i + 1;
+    }
+    mts_report_grid_t g = {"sma_cross on bitcoin", "2020-01-01 .. 2020-12-31", "sharpe_ratio", 1, keys, 2, rows, 4};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(mts_report_grid_html(f, &g), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "<svg id=\"grid-heatmap\""));
+    int cells = 0;
+    for (const char *p = buf; (p = strstr(p, "class=\"cell\"")) != NULL; p++) cells++;
+    assert_int_equal(cells, 4);   /* 2 fast values x 2 slow values */
+    assert_non_null(strstr(buf, "data-x=\"10\" data-y=\"30\" data-value=\"2\""));
+    assert_non_null(strstr(buf, "data-x=\"5\" data-y=\"50\" data-value=\"1\""));
+    assert_non_null(strstr(buf, "data-x=\"10\" data-y=\"50\" data-value=\"nan\""));
+    /* numeric order on the axis: 5 before 10 */
+    assert_true(strstr(buf, ">5</text>") < strstr(buf, ">10</text>"));
+    assert_non_null(strstr(buf, "<tr data-metric=\"2\"><td>1</td>"));
+    free(buf);
+}
+
+static void stored_run_round_trip(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-report-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    mts_backtest_row_t row = {.strategy_name = "sma_cross", .assets = "bitcoin",
+                              .start_date = "2024-01-15T00:00:00Z", .end_date = "2024-03-05T00:00:00Z",
+                              .parameters_json = "{}", .initial_capital = 100000, .final_value = 133100,
+                              .total_return = 0.331, .annualized_return = 2.5, .sharpe_ratio = 1.5,
+                              .max_drawdown = 0.1, .volatility = 0.2, .calmar_ratio = 25, .win_rate = 0.5,
+                              .profit_factor = INFINITY, .commission_bps = 10, .slippage_bps = 0,
+                              .trade_count = 2};
+    mts_trade_row_t tr[2] = {
+        {"bitcoin", 1, 2, T_JAN15, 100, T_FEB01, 110, 19.5, 0.5},
+        {"bitcoin", -1, 1.5, T_FEB01, 110, T_MAR05, 120, -15.25, 0.25}};
+    int64_t ts[] = {T_JAN15, T_FEB01, T_MAR05};
+    double eq[] = {100000, 121000.125, 133100};
+    mts_signal_row_t sig = {"bitcoin", "sma_cross", "LONG", T_JAN15, 100, 1, 0.1, NAN, NAN};
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, tr, 2, ts, eq, 3, &id), 0);
+    assert_true(id > 0);
+
+    mts_stored_run_t r;
+    assert_int_equal(mts_store_load_run(s, id, &r), 0);
+    assert_string_equal(r.strategy_name, "sma_cross");
+    assert_true(r.final_value == 133100 && r.sharpe_ratio == 1.5 && r.trade_count == 2);
+    assert_true(isnan(r.profit_factor));   /* inf is stored as NULL, read back as NaN */
+    assert_int_equal(r.n_trades, 2);
+    assert_string_equal(r.trades[1].asset, "bitcoin");
+    assert_int_equal(r.trades[1].side, -1);
+    assert_true(r.trades[1].qty == 1.5 && r.trades[1].pnl == -15.25 && r.trades[1].exit_ts == T_MAR05);
+    assert_int_equal(r.equity.n, 3);
+    assert_true(r.equity.v[1] == 121000.125 && r.equity.ts[2] == T_MAR05);
+    assert_int_equal(r.has_details, 1);
+    mts_stored_run_free(&r);
+    mts_stored_run_free(&r);   /* zeroed: a second free is harmless */
+
+    /* one transaction: a bad trade leaves no run, no signal, no equity behind */
+    mts_trade_row_t bad = {NULL, 1, 1, T_JAN15, 1, T_FEB01, 1, 0, 0};
+    int64_t id2 = 0;
+    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, &bad, 1, ts, eq, 3, &id2), MTS_EINVAL);
+    mts_stored_run_t *list = NULL;
+    int n = 0;
+    assert_int_equal(mts_store_list_runs(s, 10, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(list[0].id == id);
+    for (int i = 0; i < n; i++) mts_stored_run_free(&list[i]);
+    mts_free(list);
+
+    assert_int_equal(mts_store_load_run(s, id + 100, &r), MTS_ENOTFOUND);
+    mts_store_close(s);
+    unlink(path);
+    char side[512];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(monthly_by_hand),
+        cmocka_unit_test(exact_text),
+        cmocka_unit_test(backtest_html),
+        cmocka_unit_test(run_without_details),
+        cmocka_unit_test(grid_html),
+        cmocka_unit_test(stored_run_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
