@@ -159,7 +159,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
-        .param_values = o->param_values, .n_params = o->n_params};
+        .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted};
     if ((rc = mts_lua_backtest(&spec, &b->lua, err, errlen)) != 0) goto error;
 
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);

@@ -31,7 +31,8 @@ typedef struct mts_backtest_opts {
     double             capital, commission_bps, slippage_bps, risk_free;
     const char        *root;         /* scripts/ and config/; NULL = mts_root() */
     const char        *db_label;     /* the database's name in messages (its path) */
-    int                store_result; /* insert into backtest_results + signal_history */
+    int                store_result; /* store the run, its signals, trades and equity curve */
+    int                trusted;      /* strategies keep the JIT and run without limits */
 } mts_backtest_opts_t;
 
 typedef struct mts_backtest {

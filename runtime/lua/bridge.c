@@ -108,7 +108,7 @@ int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *er
         return MTS_EINVAL;
     }
     lua_State *L = NULL;
-    int rc = mts_lua_trusted_from_env() ? mts_lua_state_new(spec->root, &L, err, errlen)
+    int rc = (spec->trusted || mts_lua_trusted_from_env()) ? mts_lua_state_new(spec->root, &L, err, errlen)
                                         : mts_lua_state_new_guarded(spec->root, NULL, &L, err, errlen);
     if (rc) return rc;
 

@@ -171,6 +171,13 @@ class BacktestEndToEnd(MtsTestCase):
         self.assertGreaterEqual(res["max_drawdown"], 0)
         self.assertAlmostEqual(res["total_return"], res["final_value"] / 1e5 - 1, delta=1e-12)
 
+    def test_trusted_and_sandboxed_runs_agree(self):
+        args = ("--strategy", "sma_cross,mean_reversion", "--asset", "bitcoin,ethereum")
+        sandboxed, _ = self.backtest_json(*args)
+        trusted, _ = self.backtest_json(*args, "--trusted")
+        for k in ("final_value", "trade_count", "fills", "signals", "sharpe_ratio"):
+            self.assertEqual(sandboxed[k], trusted[k], k)
+
     def test_table_output_on_terminal_style(self):
         r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin",
                      "--from", "2020-01-01", "--to", "2024-12-31")
