@@ -43,6 +43,11 @@ int mts_cli_config_list(const char *section, const char *key, char *buf, size_t 
 char *mts_cli_dataset_names(const char *kind);
 /* The candidate closest to word (edit distance <= 3), or NULL. candidates ends with NULL. */
 const char *mts_cli_suggest(const char *word, const char *const *candidates);
+/* Backtest defaults: 100000 capital, 10 bps commission, 0 slippage, rf 0, then
+ * config/mts.json "backtest" values, then RISK_FREE_RATE. -1 (printed) if that
+ * variable is not a number. */
+int mts_cli_backtest_defaults(double *capital, double *commission_bps, double *slippage_bps,
+                              double *risk_free);
 /* strtod of the whole string; prints "error: OPT expects a number, got 'x'" on failure. */
 int mts_cli_parse_double(const char *opt, const char *val, double *out);
 /* Write the HTML report of a stored run to path ("-" = stdout), printing

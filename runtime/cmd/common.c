@@ -81,6 +81,21 @@ int mts_cli_parse_time(const char *opt, const char *val, int64_t *out) {
     return 0;
 }
 
+int mts_cli_backtest_defaults(double *capital, double *commission_bps, double *slippage_bps,
+                              double *risk_free) {
+    *capital = 100000;
+    *commission_bps = 10;
+    *slippage_bps = 0;
+    *risk_free = 0;
+    mts_config_number("backtest", "initial_capital", capital);
+    mts_config_number("backtest", "commission_bps", commission_bps);
+    mts_config_number("backtest", "slippage_bps", slippage_bps);
+    mts_config_number("backtest", "risk_free_rate", risk_free);
+    const char *rf_env = getenv("RISK_FREE_RATE");
+    if (rf_env && *rf_env && mts_cli_parse_double("RISK_FREE_RATE", rf_env, risk_free) != 0) return -1;
+    return 0;
+}
+
 const char *mts_cli_root(void) { return mts_root(); }
 
 const char *mts_cli_config_string(const char *section, const char *key) {

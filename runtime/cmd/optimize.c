@@ -177,17 +177,11 @@ static const mts_cli_opt_t OPTS[] = {
     {"--trusted", 0}, {NULL, 0}};
 
 static int parse(int argc, char **argv, opts_t *o) {
-    o->capital = 100000;
-    o->commission_bps = 10;
     o->metric = "sharpe_ratio";
     o->top = 10;
     o->store = 2;
-    mts_cli_config_number("backtest", "initial_capital", &o->capital);
-    mts_cli_config_number("backtest", "commission_bps", &o->commission_bps);
-    mts_cli_config_number("backtest", "slippage_bps", &o->slippage_bps);
-    mts_cli_config_number("backtest", "risk_free_rate", &o->rf);
-    const char *rf_env = getenv("RISK_FREE_RATE");
-    if (rf_env && *rf_env && mts_cli_parse_double("RISK_FREE_RATE", rf_env, &o->rf) != 0) return -1;
+    if (mts_cli_backtest_defaults(&o->capital, &o->commission_bps, &o->slippage_bps, &o->rf) != 0)
+        return -1;
     int i = 1;
     const char *val;
     for (;;) {
