@@ -10,10 +10,10 @@
  * an error that stops the run. A Lua error escaping the runner (a bug in
  * trusted code, or out of memory) comes back from mts_lua_pcall.
  *
- * The state is guarded (guard.h: memory cap per strategy, time budget per
- * call, strategies run with the JIT off) unless MTS_TRUSTED_STRATEGIES is set
- * to something other than "0": then it is a plain state and strategies keep
- * the JIT, with no budget and no cap. */
+ * The state is guarded (guard.h: memory cap per strategy; scripts/lib/sandbox.lua:
+ * time budget per call, ticked from the strategy's own loops) unless the run
+ * is trusted (spec->trusted, or MTS_TRUSTED_STRATEGIES set to something other
+ * than "0"): then it is a plain state, with no budget and no cap. */
 #include "lua/bridge.h"
 #include "lua/guard.h"
 #include "lua/state.h"

@@ -41,9 +41,9 @@ int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *e
 void mts_run_result_free(mts_run_result_t *r);   /* accepts NULL */
 
 /* Strategies run sandboxed with a time budget per call and a memory cap
- * (JIT off for their code; docs/strategies.md "The sandbox") unless the spec
+ * (docs/strategies.md "The sandbox") unless the spec
  * says trusted or the environment has MTS_TRUSTED_STRATEGIES set to something
- * other than "0": then they keep the JIT and run without limits. 1 when the
+ * other than "0": then they run without limits. 1 when the
  * environment asks for trusted strategies. Limits:
  * MTS_STRATEGY_TIME_MS (default 1000 per call), MTS_STRATEGY_MEMORY_MB (128). */
 int  mts_lua_trusted_from_env(void);

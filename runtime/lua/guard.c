@@ -5,15 +5,15 @@
  * allocated, and a block keeps its owner when it is resized or freed later
  * (by the GC, at any time). So owner[k] is exactly the bytes of the Lua heap
  * that strategy k allocated and that are still alive (including garbage not
- * yet collected: the guarded call runs a full GC before refusing, see
- * guard_call). Model: Redis's script memory limit, per owner.
+ * yet collected: the runner collects before a call that starts above half the
+ * cap). Model: Redis's script memory limit, per owner.
  *
- * Time. The hook runs every HOOK_COUNT VM instructions of interpreted code.
- * A guarded call increments `seq`; the first hook that sees a new seq notes
- * the time, later ones compare against it. So the clock is read only in the
- * hook (never per call), and a call is stopped within HOOK_COUNT instructions
- * after its budget ends. After a stop the hook fires on every instruction
- * until the guarded call returns. */
+ * Time. The budget per call is kept in Lua (scripts/lib/sandbox.lua): strategy
+ * source is compiled with a tick call in every loop body, function body and
+ * before every goto, so even JIT-compiled loops check it; a count hook would
+ * not fire inside compiled traces. The guard only tracks whose call is
+ * running: mts_guard_enter/leave, called through the FFI by the runner, so
+ * the runner's loop and the strategies stay compiled. */
 #include "lua/guard.h"
 #include "lua/state.h"
 #include "mts.h"
@@ -26,14 +26,9 @@
 
 #include <lauxlib.h>
 
-#define HOOK_COUNT 1000
-
 typedef struct guard {
     mts_lua_limits_t lim;
     int      current;        /* owner of the running guarded call, -1 none */
-    uint64_t seq, seen_seq;  /* guarded calls started / seen by the hook */
-    double   start;          /* when the hook first saw call `seen_seq` */
-    int      killed;         /* the running call is over budget */
     int      mem_hit;        /* an allocation was refused for the cap */
     size_t   trusted;        /* live bytes of owner -1 */
     size_t   used[MTS_GUARD_MAX_OWNERS];
@@ -44,12 +39,6 @@ typedef struct hdr {
     int32_t owner;
     int32_t pad;
 } hdr_t;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static size_t *slot(guard_t *g, int owner) {
     return owner >= 0 && owner < MTS_GUARD_MAX_OWNERS ? &g->used[owner] : &g->trusted;
@@ -100,65 +89,24 @@ size_t mts_lua_guard_usage(lua_State *L, int owner) {
     return g ? *slot(g, owner) : 0;
 }
 
-static void guard_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    guard_t *g = mts_lua_guard_of(L);
-    if (!g || g->current < 0 || g->lim.time_budget_ms <= 0) return;
-    if (!g->killed) {
-        if (g->seen_seq != g->seq) {
-            g->seen_seq = g->seq;
-            g->start = now_s();
-            return;
-        }
-        if ((now_s() - g->start) * 1000.0 <= g->lim.time_budget_ms) return;
-        g->killed = 1;
-        lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
-    }
-    lua_Debug d;
-    if (lua_getstack(L, 0, &d) && lua_getinfo(L, "Sl", &d) && d.currentline > 0)
-        luaL_error(L, "%s:%d: time budget of %d ms exceeded", d.short_src, d.currentline,
-                   (int)g->lim.time_budget_ms);
-    luaL_error(L, "time budget of %d ms exceeded", (int)g->lim.time_budget_ms);
+int32_t mts_guard_enter(void *guard, int32_t owner) {
+    guard_t *g = guard;
+    int32_t prev = g->current;
+    g->current = owner;
+    g->mem_hit = 0;
+    return prev;
 }
 
-/* MTS_GUARD.call(owner, fn, ...) -> true, results... | false, message */
-static int guard_call(lua_State *L) {
-    guard_t *g = lua_touserdata(L, lua_upvalueindex(1));
-    int owner = luaL_checkint(L, 1);
-    luaL_checkany(L, 2);
-    lua_remove(L, 1);
-    int prev = g->current;
-    uint64_t prev_seq = g->seq;
-    /* garbage counts against the cap until collected: collect before a call
-     * that starts above half of it */
-    if (owner >= 0 && g->lim.mem_cap > 0 && *slot(g, owner) > g->lim.mem_cap / 2)
-        lua_gc(L, LUA_GCCOLLECT, 0);
-    g->current = owner;
-    g->seq++;
-    g->mem_hit = 0;
-    int rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+int32_t mts_guard_leave(void *guard, int32_t prev) {
+    guard_t *g = guard;
+    int32_t hit = g->mem_hit;
     g->current = prev;
-    if (prev >= 0) g->seq = prev_seq;   /* nested: the outer call's clock goes on */
-    if (g->killed && prev < 0) {
-        g->killed = 0;
-        lua_sethook(L, guard_hook, LUA_MASKCOUNT, HOOK_COUNT);
-    }
-    if (rc == 0) {
-        lua_pushboolean(L, 1);
-        lua_insert(L, 1);
-        return lua_gettop(L);
-    }
-    lua_pushboolean(L, 0);
-    if (rc == LUA_ERRMEM && g->mem_hit) {
-        lua_pushfstring(L, "memory cap of %d MB exceeded (the strategy holds %d MB)",
-                        (int)(g->lim.mem_cap >> 20), (int)(*slot(g, owner) >> 20));
-    } else if (rc == LUA_ERRMEM) {
-        lua_pushliteral(L, "out of memory");
-    } else {
-        lua_pushvalue(L, -2);
-    }
     g->mem_hit = 0;
-    return 2;
+    return hit;
+}
+
+double mts_guard_usage(void *guard, int32_t owner) {
+    return guard ? (double)*slot((guard_t *)guard, owner) : 0;
 }
 
 static int guard_usage_l(lua_State *L) {
@@ -195,13 +143,14 @@ static int install(lua_State *L) {
     guard_t *g = lua_touserdata(L, 1);
     lua_createtable(L, 0, 6);
     static const struct { const char *name; lua_CFunction fn; } fns[] = {
-        {"call", guard_call}, {"usage", guard_usage_l}, {"charge", guard_charge},
-        {"current", guard_current}};
+        {"usage", guard_usage_l}, {"charge", guard_charge}, {"current", guard_current}};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         lua_pushlightuserdata(L, g);
         lua_pushcclosure(L, fns[i].fn, 1);
         lua_setfield(L, -2, fns[i].name);
     }
+    lua_pushlightuserdata(L, g);
+    lua_setfield(L, -2, "handle");
     lua_pushnumber(L, g->lim.time_budget_ms);
     lua_setfield(L, -2, "time_budget_ms");
     lua_pushnumber(L, (lua_Number)g->lim.mem_cap);
@@ -252,7 +201,6 @@ int mts_lua_state_new_guarded(const char *root, const mts_lua_limits_t *limits, 
         mts_lua_state_free(L);
         return rc;
     }
-    lua_sethook(L, guard_hook, LUA_MASKCOUNT, HOOK_COUNT);
     *out = L;
     return MTS_OK;
 }

@@ -1,24 +1,19 @@
-/* guard.h — limits for untrusted strategy code: a memory cap per strategy and
- * a time budget per call, inside one LuaJIT state. Only runtime/lua/ includes
- * it (it includes lua.h). Needs mts.h (allocation, error codes) and state.h.
+/* guard.h — limits for untrusted strategy code: a memory cap per strategy,
+ * inside one LuaJIT state. Only runtime/lua/ includes it (it includes lua.h).
+ * Needs mts.h (allocation, error codes) and state.h. The other limit, a time
+ * budget per call, lives in scripts/lib/sandbox.lua (ticks compiled into the
+ * strategy's loops, so JIT-compiled code is stopped too).
  *
  * mts_lua_state_new_guarded creates the state like mts_lua_state_new, but
  *   - with an allocator that tags every block with its owner: the strategy
  *     whose call was running when the block was allocated (-1 = trusted code).
  *     Each owner's live bytes are counted; an allocation that would take an
  *     owner past limits->mem_cap is refused (LuaJIT raises "not enough
- *     memory", reported as "memory cap of N MB exceeded").
- *   - with a count hook (every 1000 VM instructions) that raises
- *     "time budget of N ms exceeded" inside a guarded call that has run longer
- *     than limits->time_budget_ms. Hooks do not fire inside compiled traces,
- *     so untrusted functions must run with the JIT off: the runner calls
- *     jit.off(chunk, true) on every strategy chunk (see docs/strategies.md,
- *     "The sandbox", for the measured cost).
+ *     memory", which the runner reports as "memory cap of N MB exceeded").
+ *     The runner marks a strategy's calls with mts_guard_enter/leave through
+ *     the FFI (lua/mts_ffi.h), so its loop stays JIT-compiled.
  *   - with the global MTS_GUARD = {
- *         call(owner, fn, ...) -> true, results... | false, message
- *             (pcall, with `owner` charged for allocations and the budget
- *              running; after a budget kill every further instruction of the
- *              call raises, so the strategy's own pcall cannot swallow it),
+ *         handle -> the guard, for mts_guard_enter/leave/usage,
  *         usage(owner) -> live bytes of owner,
  *         charge(owner, bytes) -> nothing; raises past the cap (memory the
  *             strategy holds outside the Lua heap, e.g. C arrays; negative

@@ -83,6 +83,14 @@ int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, 
 void   *mts_array_alloc(int64_t bytes);
 void    mts_array_free(void *p);
 
+/* ---- the strategy sandbox (runtime/lua/guard.c): `guard` is MTS_GUARD.handle.
+ * enter makes `owner` (a strategy id, -1 = trusted code) the owner of every
+ * allocation until leave, and returns the previous owner; leave restores it and
+ * returns 1 if an allocation was refused for the memory cap meanwhile. ---- */
+int32_t mts_guard_enter(void *guard, int32_t owner);
+int32_t mts_guard_leave(void *guard, int32_t prev);
+double  mts_guard_usage(void *guard, int32_t owner);
+
 /* ---- indicators (runtime/indicators/ta.h): out[i] uses x[0..i] only;
  * NaN until the window is full or when an input in the window is NaN. ---- */
 int mts_ta_sma(const double *x, int64_t n, int32_t w, double *out);

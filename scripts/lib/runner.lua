@@ -31,16 +31,14 @@
 -- after disabling the culprit — was not needed.
 --
 -- Limits. When the host made a guarded state (runtime/lua/guard.h: the
--- global MTS_GUARD exists; the default, unless MTS_TRUSTED_STRATEGIES=1),
--- every strategy chunk is compiled with the JIT off (jit.off(chunk, true):
--- its functions and all nested ones), so the guard's count hook also fires
--- in its loops, and every call into it (loading, get_parameters, init,
--- on_bar, analyze, generate_signals) goes through MTS_GUARD.call(id, fn, ...)
--- instead of pcall: allocations are charged to the strategy (memory cap)
--- and the call has a time budget. A strategy over either limit is disabled
--- like one that raised. The trusted code (this loop, aggregator, risk) keeps
--- the JIT, but a trace cannot run through an interpreted callee, so the loop
--- runs mostly interpreted; docs/strategies.md has the measured cost.
+-- global MTS_GUARD exists; the default, unless the run is trusted), strategy
+-- source is compiled with the time budget's ticks in its loops
+-- (sandbox.instrument), and every call into a strategy (loading,
+-- get_parameters, init, on_bar, analyze, generate_signals) goes through
+-- scall: the guard charges its allocations to it (mts_guard_enter/leave
+-- through the FFI: memory cap) and the budget is re-armed. A strategy over
+-- either limit is disabled like one that raised. Everything stays
+-- JIT-compiled: the strategies, this loop, aggregator and risk.
 --
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
 -- event looks up the strategies for the asset (an array), writes ctx.i,
@@ -117,11 +115,31 @@ end
 
 local function guard_of() return rawget(_G, "MTS_GUARD") end
 
--- pcall, or the guard's call charged to strategy `id`.
-local function scall(id, fn, ...)
-    local g = guard_of()
-    if g then return g.call(id, fn, ...) end
-    return pcall(fn, ...)
+-- A call into strategy `id`: pcall, plus, in a guarded state, the memory
+-- owner set for the call and the time budget armed. Fixed arity (up to three
+-- arguments) so that it compiles well. Returns ok, result | false, message.
+local G = guard_of()
+local GH = G and ffi.cast("void *", G.handle)   -- cdata: a lightuserdata argument would stop the JIT
+local HALF_CAP = G and G.mem_cap > 0 and G.mem_cap / 2 or math.huge
+if G then sandbox.set_budget(G.time_budget_ms > 0 and G.time_budget_ms or 1e12) end
+local C_guard = G and mts.C
+
+local function scall(id, fn, a, b, c)
+    if not GH then return pcall(fn, a, b, c) end
+    -- garbage counts against the cap until collected: collect before a call
+    -- that starts above half of it
+    if C_guard.mts_guard_usage(GH, id) > HALF_CAP then collectgarbage() end
+    local prev = C_guard.mts_guard_enter(GH, id)
+    sandbox.arm()
+    local ok, r = pcall(fn, a, b, c)
+    local mem_hit = C_guard.mts_guard_leave(GH, prev)
+    if sandbox.tripped() then
+        if ok then ok, r = false, sandbox.budget_message() end
+    elseif not ok and mem_hit ~= 0 then
+        r = ("memory cap of %d MB exceeded (the strategy holds %d MB)"):format(
+            G.mem_cap / 2 ^ 20, C_guard.mts_guard_usage(GH, id) / 2 ^ 20)
+    end
+    return ok, r
 end
 R.scall = scall
 
@@ -147,10 +165,9 @@ local function load_strategy(root, name, id, printer)
         mts = mts.api,
         modules = { mts = mts.api },
     })
-    local fn, err = sandbox.compile(path, rel, env)
+    local fn, err = sandbox.compile(path, rel, env, GH ~= nil)
     if not fn then stop("script", err) end
-    if guard_of() then jit.off(fn, true) end   -- hooks fire in its loops
-    local ok, mod = scall(id, fn)
+    local ok, mod = scall(id, fn, sandbox.tick)
     if not ok then stop("script", tostring(mod) .. " (while loading " .. rel .. ")") end
     if type(mod) ~= "table" then
         stop("script", rel .. ": must return a table of functions, got " .. type(mod))
@@ -574,7 +591,6 @@ local function run(spec, opts)
         end
     end
 
-    local gcall = guard_of() and guard_of().call or nil
     local rc
     while true do
         rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
@@ -596,8 +612,8 @@ local function run(spec, opts)
                         local on_bar = slot.on_bar
                         if on_bar then
                             local ok, sig
-                            if gcall then
-                                ok, sig = gcall(slot.strat.id, on_bar, ctx, slot.asset, i)
+                            if GH then
+                                ok, sig = scall(slot.strat.id, on_bar, ctx, slot.asset, i)
                             elseif protect then
                                 ok, sig = pcall(on_bar, ctx, slot.asset, i)
                             else

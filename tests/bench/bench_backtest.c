@@ -4,8 +4,8 @@
  * walk from a fixed seed — runs it through the engine and the Lua runner with
  * scripts/strategies/sma_cross.lua (fast=10, slow=30, units=1), then through a
  * plain C loop with the same logic (incremental SMAs, the nzd cross rule, fills
- * at the next open with commission). The Lua path runs twice: trusted (the
- * strategy keeps the JIT; the figures backtest_sma_cross_*) and sandboxed
+ * at the next open with commission). The Lua path runs twice: trusted (no
+ * sandbox limits; the figures backtest_sma_cross_*) and sandboxed
  * (the default for `mts backtest`; *_sandboxed_* and sandbox_overhead_ratio).
  * Prints one line per figure:
  *     bench NAME VALUE UNIT
@@ -110,9 +110,9 @@ int main(void) {
 
     /* The full path three times (a fresh engine each time, as a run would
      * have): the median is reported, this machine's page-fault cost varies.
-     * First trusted (MTS_TRUSTED_STRATEGIES=1: the strategy keeps the JIT, no
-     * limits), then sandboxed (the default: JIT off for the strategy, time
-     * budget hook, memory cap allocator; runtime/lua/guard.h). */
+     * First trusted (MTS_TRUSTED_STRATEGIES=1: no limits), then sandboxed (the
+     * default: budget ticks compiled into the strategy, memory cap allocator;
+     * runtime/lua/guard.h, scripts/lib/sandbox.lua). */
     double dt_engine = 0, cpu_engine = 0, dt_sandbox = 0, cpu_sandbox = 0, eq_engine = 0;
     int64_t trades_engine = 0;
     for (int mode = 0; mode < 2; mode++) {

@@ -113,7 +113,7 @@ class SandboxEscapes(unittest.TestCase):
         subprocess.run(["luajit", "-b", "-e", "return {}", path], check=True)
         r, res = backtest(self.root, self.db, "bc")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("attempt to load chunk with wrong mode", r.stderr)
+        self.assertIn("bytecode is not accepted, only Lua source", r.stderr)
 
 
 if __name__ == "__main__":

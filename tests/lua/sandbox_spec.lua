@@ -74,7 +74,92 @@ describe("sandbox", function()
         local fn, err = sandbox.compile(dir .. "/b.lua", "b.lua", sandbox.new_env({}))
         H.rmtree(dir)
         assert.is_nil(fn)
-        assert.matches("mode", err)
+        assert.matches("bytecode is not accepted", err)
+    end)
+
+    describe("instrument", function()
+        -- runs instrumented source with a counting tick; returns the count and results
+        local function run(src, ...)
+            local out = assert(sandbox.instrument(src, "t.lua"))
+            local chunk = assert(loadstring(out, "=t.lua"))
+            local n = 0
+            local res = { chunk(function() n = n + 1 end, ...) }
+            return n, res[1], out
+        end
+
+        it("ticks in loops, function bodies and before goto", function()
+            -- f's body on each of its 4 calls (4) + the for body (4) + while (2: j = 0, 1)
+            -- + repeat (3: j = 2, 1, 0) + the goto taken twice (g = 1, 2) = 15
+            local n, v = run([[
+local function f(k) return k end
+local s = 0
+for i = 1, 4 do s = s + f(i) end
+local j = 0
+while j < 2 do j = j + 1 end
+repeat j = j - 1 until j < 0
+local g = 0
+::again:: g = g + 1
+if g < 3 then goto again end
+return s + g]])
+            assert.are.equal(13, v)
+            assert.are.equal(15, n)
+        end)
+
+        it("leaves strings, long strings and comments alone", function()
+            local src = 'local a = "while true do end" .. \'repeat\' .. [[function() do]] -- do\n' ..
+                        '--[==[ goto x\n do ]==]\nreturn a'
+            local n, v = run(src)
+            assert.are.equal(0, n)
+            assert.are.equal("while true do endrepeatfunction() do", v)
+        end)
+
+        it("keeps line numbers", function()
+            local out = assert(sandbox.instrument("local x = 1\nfor i = 1, 2 do\n  error('here')\nend\n", "t.lua"))
+            local chunk = assert(loadstring(out, "@t.lua"))
+            local ok, err = pcall(chunk, function() end)
+            assert.is_false(ok)
+            assert.matches("^t.lua:3: here", err)
+        end)
+
+        it("keeps `goto continue` before a local valid", function()
+            local n, v = run([[
+local s = 0
+for i = 1, 5 do
+    if i % 2 == 0 then goto continue end
+    local odd = i
+    s = s + odd
+    ::continue::
+end
+return s]])
+            assert.are.equal(9, v)
+            assert.are.equal(5 + 2, n)
+        end)
+
+        it("does not turn `do (f)()` into a call of the tick's result", function()
+            local n, v = run("local r = 0 local function f() r = r + 1 end do (f)() end return r")
+            assert.are.equal(1, v)
+            assert.are.equal(2, n)
+        end)
+
+        it("refuses the reserved name", function()
+            local out, err = sandbox.instrument("local __mts_tick = function() end\nwhile true do end", "t.lua")
+            assert.is_nil(out)
+            assert.matches("t.lua:1: the name __mts_tick is reserved", err)
+        end)
+
+        it("stops a JIT-compiled loop through the budget", function()
+            sandbox.set_budget(20)
+            local out = assert(sandbox.instrument("local x = 0\nwhile true do x = x + 1 end", "spin.lua"))
+            local chunk = assert(loadstring(out, "@spin.lua"))
+            sandbox.arm()
+            local ok, err = pcall(chunk, sandbox.tick)
+            assert.is_false(ok)
+            assert.matches("^spin.lua:2: time budget of 20 ms exceeded", err)
+            assert.is_true(sandbox.tripped())
+            sandbox.arm()
+            assert.is_false(sandbox.tripped())
+            sandbox.set_budget(1000)
+        end)
     end)
 
     it("routes print to the given function", function()
