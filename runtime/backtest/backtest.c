@@ -1,6 +1,7 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
 #include "util/config.h"
+#include "util/progress.h"
 #include "util/timeutil.h"
 
 #include <stdarg.h>
@@ -160,7 +161,20 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
         .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted};
-    if ((rc = mts_lua_backtest(&spec, &b->lua, err, errlen)) != 0) goto error;
+    /* a progress bar for long runs (stderr on a terminal only; util/progress.h) */
+    mts_progress_t bar;
+    int show = o->progress && b->total_bars >= MTS_BACKTEST_PROGRESS_MIN_BARS;
+    if (show) {
+        mts_progress_begin(&bar, "backtest", b->total_bars, "bars");
+        mts_engine_set_progress(b->engine, &bar);
+    }
+    rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
+    if (show) {
+        mts_engine_set_progress(b->engine, NULL);
+        if (rc == 0) mts_progress_update(&bar, b->total_bars);
+        mts_progress_end(&bar);
+    }
+    if (rc != 0) goto error;
 
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     if ((rc = mts_metrics_compute(&pf->equity, o->capital, o->risk_free, pf->trades, pf->n_trades,

@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 #define MTS_BACKTEST_MAX_ASSETS 32
+#define MTS_BACKTEST_PROGRESS_MIN_BARS 500000
 
 typedef struct mts_backtest_opts {
     const char *const *strategies;   /* names; strategy id = index */
@@ -32,7 +33,9 @@ typedef struct mts_backtest_opts {
     const char        *root;         /* scripts/ and config/; NULL = mts_root() */
     const char        *db_label;     /* the database's name in messages (its path) */
     int                store_result; /* store the run, its signals, trades and equity curve */
-    int                trusted;      /* strategies keep the JIT and run without limits */
+    int                trusted;      /* strategies run without the sandbox's limits */
+    int                progress;     /* a progress bar on a terminal for runs of
+                                        MTS_BACKTEST_PROGRESS_MIN_BARS bars or more */
 } mts_backtest_opts_t;
 
 typedef struct mts_backtest {

@@ -396,7 +396,7 @@ int mts_cmd_backtest(int argc, char **argv) {
         .capital = o.capital, .commission_bps = o.commission_bps,
         .slippage_bps = o.slippage_bps, .risk_free = o.rf,
         .root = mts_cli_root(), .db_label = db_path, .store_result = 1,
-        .trusted = o.trusted};
+        .trusted = o.trusted, .progress = 1};
     char err[1024] = "";
     int rc = mts_backtest_run(store, &bo, &b, err, sizeof err);
     if (rc != 0) {

@@ -13,6 +13,7 @@
  * the assets, the equity curve reserved to total bars + 1, and the first bar
  * of every asset queued. */
 #include "engine/engine.h"
+#include "util/progress.h"
 #include "engine/queue.h"
 
 #include <math.h>
@@ -55,6 +56,8 @@ struct mts_engine {
     int64_t             step_ts;         /* current step (valid once started) */
     uint64_t            next_order_id;
     int64_t             fills;
+    int64_t             bars_done;       /* market events returned so far */
+    mts_progress_t     *progress;        /* borrowed, may be NULL */
     mts_signal_rec_t   *signals;
     int64_t             n_signals, cap_signals;
     char                err[256];
@@ -352,6 +355,8 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
         }
         double c = b->close[i];
         if (isfinite(c)) pos->mark = c;
+        if ((++e->bars_done & 0xFFFF) == 0 && e->progress)
+            mts_progress_update(e->progress, e->bars_done);
         ev->kind = MTS_EV_BAR;
         ev->asset = ai;
         ev->index = i;
@@ -406,6 +411,10 @@ int mts_engine_cancel(mts_engine_t *e, int32_t asset) {
     e->assets[asset].n_orders = 0;
     e->assets[asset].n_active = 0;
     return MTS_OK;   /* their queued ORDER events find nothing and are skipped */
+}
+
+void mts_engine_set_progress(mts_engine_t *e, mts_progress_t *p) {
+    if (e) e->progress = p;
 }
 
 int32_t mts_engine_asset_count(const mts_engine_t *e) { return e ? e->n_assets : 0; }

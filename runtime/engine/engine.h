@@ -58,5 +58,9 @@ const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
 /* Signals logged with mts_engine_log_signal(), in order. */
 const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n);
 int64_t mts_engine_fill_count(const mts_engine_t *e);
+/* Report bars processed to a progress bar (borrowed; NULL stops): updated every
+ * 65536 bars, so it costs the hot path one increment and a test. */
+struct mts_progress;
+void mts_engine_set_progress(mts_engine_t *e, struct mts_progress *p);
 
 #endif

@@ -1,6 +1,7 @@
 """End-to-end: progress bars on a terminal, nothing extra when piped.
 stderr is given a pseudo-terminal (Python's pty module) and read back; the
 same commands with stderr piped must print no bar at all."""
+import math
 import os
 import pty
 import select
@@ -105,3 +106,32 @@ class ProgressTest(MtsTestCase):
         self.assertNotIn("optimize [", r.stderr)
         self.assertNotIn("\r", r.stderr)
         self.assertEqual(r.stdout, out.replace("\r\n", "\n"))
+
+
+class BacktestProgressTest(MtsTestCase):
+    """A backtest over 600 000 bars (above the 500 000-bar threshold) shows a bar
+    counting bars on a terminal, and nothing when stderr is piped."""
+
+    def setUp(self):
+        super().setUp()
+        path = os.path.join(self.tmp, "minute.csv")
+        with open(path, "w") as f:
+            f.write("timestamp,open,high,low,close,volume\n")
+            for i in range(600000):
+                px, nxt = 100 + 10 * math.sin(i / 500.0), 100 + 10 * math.sin((i + 1) / 500.0)
+                f.write("%d,%.6f,%.6f,%.6f,%.6f,1\n" % (1600000000 + 60 * i, px, max(px, nxt) * 1.0001,
+                                                         min(px, nxt) * 0.9999, nxt))
+        self.mts("import", "csv", path, "--asset", "minute", env={"MTS_NO_PROGRESS": "1"})
+
+    def test_backtest_progress_on_a_terminal(self):
+        rc, out, err = run_with_pty_stderr(["backtest", "--strategy", "sma_cross", "--asset", "minute",
+                                            "--db", self.db, "--json"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("backtest [", err)
+        self.assertIn("100%  600000/600000 bars", err)
+        self.assertIn("final_value", out)
+
+    def test_backtest_piped_has_no_progress(self):
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "minute", "--json")
+        self.assertNotIn("backtest [", r.stderr)
+        self.assertNotIn("\r", r.stderr)
