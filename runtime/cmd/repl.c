@@ -12,15 +12,20 @@
  * `while true do end` included, sees the hook. Heavy work is in C anyway
  * (indicators, mts.backtest, which runs in its own state with the JIT on).
  * `--jit` turns the JIT on for the session, at the price that Ctrl-C cannot
- * stop a compiled loop. At the prompt, Ctrl-C drops the current input. */
+ * stop a compiled loop. At the prompt, Ctrl-C drops the current input: the
+ * handler only sets a flag; readline runs through its callback interface in a
+ * select() loop, which the signal interrupts, and the line is reset there,
+ * outside the handler (readline is not async-signal-safe). */
 #include "cmd/cmd.h"
 #include "lua/api.h"
 #include "lua/state.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -29,7 +34,8 @@
 #include <readline/readline.h>
 
 static lua_State *volatile running_L;
-static volatile sig_atomic_t at_prompt, dropped;
+static volatile sig_atomic_t at_prompt, prompt_sigint;
+static int dropped;
 static lua_State *session_L;
 static int repl_ref = LUA_NOREF;
 
@@ -45,13 +51,7 @@ static void on_sigint(int sig) {
     if (L) {
         lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     } else if (at_prompt) {
-        /* drop the line being typed (and an unfinished chunk) */
-        dropped = 1;
-        if (write(STDOUT_FILENO, "^C\n", 3) < 0) { /* nothing to do */ }
-        rl_replace_line("", 0);
-        rl_set_prompt("mts> ");
-        rl_on_new_line();
-        rl_redisplay();
+        prompt_sigint = 1;   /* read_tty() drops the line, outside this handler */
     }
 }
 
@@ -134,11 +134,52 @@ static const char *history_path(char *buf, size_t n) {
     return buf;
 }
 
-static char *read_plain(const char *prompt, int tty) {
-    if (tty) {
-        char *line = readline(prompt);
-        return line;
+static char *cb_line;
+static int cb_done;
+
+static void on_line(char *line) {
+    cb_line = line;
+    cb_done = 1;
+    rl_callback_handler_remove();
+}
+
+/* readline through its callback interface: a SIGINT interrupts select(), and
+ * the line being typed is dropped here. Returns the line (malloc'd), NULL at
+ * end of input, or "" with `dropped` set after a Ctrl-C. */
+static char *read_tty(const char *prompt) {
+    cb_done = 0;
+    cb_line = NULL;
+    prompt_sigint = 0;
+    rl_callback_handler_install(prompt, on_line);
+    int fd = fileno(rl_instream ? rl_instream : stdin);
+    while (!cb_done) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(fd, &fds);
+        int r = select(fd + 1, &fds, NULL, NULL, NULL);
+        if (prompt_sigint) {
+            prompt_sigint = 0;
+            dropped = 1;
+            rl_free_line_state();
+            rl_callback_sigcleanup();
+            rl_callback_handler_remove();
+            if (write(STDOUT_FILENO, "^C\n", 3) < 0) { /* nothing to do */ }
+            char *empty = malloc(1);
+            if (empty) empty[0] = '\0';
+            return empty;
+        }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            rl_callback_handler_remove();
+            return NULL;
+        }
+        if (r > 0) rl_callback_read_char();
     }
+    return cb_line;
+}
+
+static char *read_plain(const char *prompt, int tty) {
+    if (tty) return read_tty(prompt);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len = getline(&line, &cap, stdin);

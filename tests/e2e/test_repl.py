@@ -142,6 +142,20 @@ class ReplPty(unittest.TestCase):
             s.send("=40 + 2\n")
             self.assertIn("42", s.read_until(r"mts> $"))
 
+    def test_ctrl_c_at_the_prompt_drops_the_input(self):
+        s = self.s
+        s.send("for i = 1, 3 do\n")          # an unfinished chunk...
+        s.read_until(r"\.\.\.> $")
+        s.send("print('never')")             # ...and a half-typed line
+        time.sleep(0.2)
+        s.send("\x03")
+        out = s.read_until(r"mts> $")
+        self.assertIn("^C", out)
+        s.send("=6 * 7\n")                    # a fresh chunk, not a continuation
+        out = s.read_until(r"mts> $")
+        self.assertIn("42", out)
+        self.assertNotIn("never", out)
+
     def test_history_across_sessions_and_ctrl_d(self):
         s = self.s
         s.send("hist_marker = 1234\n")
