@@ -108,9 +108,12 @@ function M.strerror(rc)
     return ERRORS[rc] or ("error " .. tostring(rc))
 end
 
+local is_view      -- defined with the checked views below
+
 -- Length of a series, or nil when it cannot be known (a raw pointer). Fixed-size
 -- arrays and references to them (the views below) carry their count in the type.
 local function array_len(x)
+    if is_view and is_view(x) then return ffi.cast("mts_view_impl_t *", x).n end
     if ffi.istype(double_vla, x) then return ffi.sizeof(x) / 8 end
     if ffi.istype(int64_vla, x) then return ffi.sizeof(x) / 8 end
     local count = tostring(ffi.typeof(x)):match("%[(%d+)%]>$")
@@ -171,6 +174,100 @@ local function new_double(n)
 end
 M.new_double = new_double
 
+-- ---- checked views: the arrays strategies see -----------------------------
+--
+-- Untrusted strategy code must not index raw cdata: LuaJIT does no bounds
+-- checks, so a bad index reads or writes outside the array. Strategies get
+-- views instead: a pointer and a length behind a metatype whose __index and
+-- __newindex check the index (the JIT compiles the check into the trace).
+-- The engine's bars and shared macro series are read-only views; what the
+-- indicator functions return to a strategy is writable (its own array).
+-- Trusted code (runner, REPL API) keeps the raw arrays.
+-- A view's fields are private: its public type is 16 read-only bytes, and only
+-- trusted code (these metamethods) casts it to {pointer, length}. Otherwise
+-- `view.p` would hand the raw pointer back to the strategy.
+pcall(ffi.cdef, [[
+typedef struct mts_view_impl { const void *p; double n; } mts_view_impl_t;
+typedef struct mts_view_ro { const uint8_t private_[16]; } mts_view_ro_t;
+typedef struct mts_view_rw { const uint8_t private_[16]; } mts_view_rw_t;
+typedef struct mts_view_ts { const uint8_t private_[16]; } mts_view_ts_t;
+]])
+local view_ro_t = ffi.typeof("mts_view_ro_t")
+local view_rw_t = ffi.typeof("mts_view_rw_t")
+local view_ts_t = ffi.typeof("mts_view_ts_t")
+local impl_ptr = ffi.typeof("mts_view_impl_t *")
+local dptr, cdptr, iptr = ffi.typeof("double *"), ffi.typeof("const double *"), ffi.typeof("const int64_t *")
+
+local function bad_index(n, i)
+    if type(i) ~= "number" then
+        error("a series is indexed by number (0 .. n-1), not by " .. type(i), 3)
+    end
+    error(("series index %s out of range 0 .. %d"):format(tostring(i), n - 1), 3)
+end
+local function view_len(v) return ffi.cast(impl_ptr, v).n end
+pcall(ffi.metatype, view_ro_t, {
+    __index = function(v, i)
+        local r = ffi.cast(impl_ptr, v)
+        if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
+        return bad_index(r.n, i)
+    end,
+    __newindex = function() error("this series is read-only (the engine's bars or a shared series)", 2) end,
+    __len = view_len,
+})
+pcall(ffi.metatype, view_rw_t, {
+    __index = function(v, i)
+        local r = ffi.cast(impl_ptr, v)
+        if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
+        return bad_index(r.n, i)
+    end,
+    __newindex = function(v, i, x)
+        local r = ffi.cast(impl_ptr, v)
+        if type(i) == "number" and i >= 0 and i < r.n then ffi.cast(dptr, r.p)[i] = x return end
+        bad_index(r.n, i)
+    end,
+    __len = view_len,
+})
+pcall(ffi.metatype, view_ts_t, {
+    __index = function(v, i)
+        local r = ffi.cast(impl_ptr, v)
+        if type(i) == "number" and i >= 0 and i < r.n then return tonumber(ffi.cast(iptr, r.p)[i]) end
+        return bad_index(r.n, i)
+    end,
+    __newindex = function() error("bar times are read-only", 2) end,
+    __len = view_len,
+})
+
+local function new_view(T, ptr, n, owner)
+    local v = T()
+    local r = ffi.cast(impl_ptr, v)
+    r.p, r.n = ptr, n
+    if owner ~= nil then anchors[v] = owner end
+    return v
+end
+
+-- The pointer and length behind a view (trusted code only).
+local function view_parts(v)
+    local r = ffi.cast(impl_ptr, v)
+    local T = ffi.istype(view_ts_t, v) and iptr or (ffi.istype(view_rw_t, v) and dptr or cdptr)
+    return ffi.cast(T, r.p), r.n
+end
+
+function is_view(x)
+    return ffi.istype(view_ro_t, x) or ffi.istype(view_rw_t, x) or ffi.istype(view_ts_t, x)
+end
+M.is_view = is_view
+
+-- A read-only view of n elements at ptr (elem "double" or "int64_t"); `owner`
+-- (optional) is kept alive as long as the view.
+function M.view_ro(ptr, n, elem, owner)
+    return new_view(elem == "int64_t" and view_ts_t or view_ro_t, ptr, n, owner)
+end
+
+-- A writable view over a cdata array the strategy owns (kept alive by the view).
+local function view_rw(arr, n)
+    return new_view(view_rw_t, arr, n, arr)
+end
+
 local function is_count(v)
     return type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53
 end
@@ -211,6 +308,7 @@ local function input(fname, what, x, n)
         if not len then
             error(fname .. ": the length of " .. what .. " is unknown (a pointer); pass n", 3)
         end
+        if is_view(x) then return (view_parts(x)), len end
         return x, len
     end
     error(fname .. ": " .. what .. " must be a series (cdata array or table of numbers), got " .. t, 3)
@@ -339,7 +437,14 @@ end
 -- mts.sma(series, w)[i] holds. No allocation per push; freed by the GC.
 -- (When busted reloads this module the metatype is already set; it still
 -- points at the same C function.)
-pcall(ffi.metatype, "struct mts_rolling", { __index = { push = C.mts_rolling_mean_push } })
+-- push checks its receiver: r.push(nil, x) from a strategy must not hand C a NULL.
+local rolling_ptr = ffi.typeof("mts_rolling_t *")
+local rolling_push = C.mts_rolling_mean_push
+pcall(ffi.metatype, "struct mts_rolling", { __index = { push = function(r, x)
+    if not ffi.istype(rolling_ptr, r) or r == nil then error("push: call it as r:push(x)", 2) end
+    if type(x) ~= "number" then error("push: x must be a number, got " .. type(x), 2) end
+    return rolling_push(r, x)
+end } })
 
 function M.rolling_mean(w)
     window("mts.rolling_mean", w)
@@ -364,6 +469,11 @@ local function input_ts(fname, what, x, n)
     elseif t == "cdata" then
         local len = n or array_len(x)
         if not len then error(fname .. ": the length of " .. what .. " is unknown (a pointer); pass n", 3) end
+        if is_view(x) then
+            local p, vn = view_parts(x)
+            if len > vn then error(fname .. ": n = " .. len .. " exceeds the length of " .. what, 3) end
+            return p, len
+        end
         return x, len
     end
     error(fname .. ": " .. what .. " must be a time series (int64 cdata array or table), got " .. t, 3)
@@ -395,11 +505,26 @@ end
 
 -- ---- the API strategies see -------------------------------------------------------
 
+-- What strategies get: the same functions, but every array comes back as a
+-- checked, writable view of the strategy's own result (see "checked views").
+-- Errors keep pointing at the strategy's line, not at this wrapper.
+local function for_strategies(f, out_len)
+    return function(...)
+        local ok, out = pcall(f, ...)
+        if not ok then error((tostring(out):gsub("^[^:]*:%d+: ", "")), 2) end
+        return view_rw(out, out_len and out_len(out, ...) or array_len(out))
+    end
+end
+
 local api = {
-    sma = M.sma, rolling_mean = M.rolling_mean, rolling_std = M.rolling_std, rolling_corr = M.rolling_corr,
-    rsi = M.rsi, drawdown = M.drawdown, pct_rank = M.pct_rank,
-    pct_change = M.pct_change, diff = M.diff, align_asof = M.align_asof,
-    series = M.series, len = M.len, isnan = M.isnan, clamp = M.clamp,
+    sma = for_strategies(M.sma), rolling_std = for_strategies(M.rolling_std),
+    rolling_corr = for_strategies(M.rolling_corr), rsi = for_strategies(M.rsi),
+    drawdown = for_strategies(M.drawdown), pct_rank = for_strategies(M.pct_rank),
+    pct_change = for_strategies(M.pct_change), diff = for_strategies(M.diff),
+    align_asof = for_strategies(M.align_asof),
+    series = for_strategies(M.series),
+    rolling_mean = M.rolling_mean,
+    len = M.len, isnan = M.isnan, clamp = M.clamp,
     to_table = M.to_table, iso_time = M.iso_time, nan = NaN,
     LONG = "LONG", SHORT = "SHORT", CLOSE = "CLOSE",
 }

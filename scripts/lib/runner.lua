@@ -217,14 +217,14 @@ end
 
 local SERIES_FIELDS = { ts = true, open = true, high = true, low = true, close = true, volume = true }
 
--- A table whose fields ts/open/high/low/close/volume are views of the
--- engine's bar arrays (int64_t (&)[n] / double (&)[n]: no copy, length known
--- to the mts wrappers), made on first access.
+-- A table whose fields ts/open/high/low/close/volume are read-only, checked
+-- views of the engine's bar arrays (mts.view_ro: no copy, bounds-checked, the
+-- length known to the mts functions), made on first access.
 local function lazy_series(bars, n)
     return setmetatable({}, {
         __index = function(t, k)
             if not SERIES_FIELDS[k] then error("ctx.series." .. tostring(k) .. " does not exist", 2) end
-            local a = mts.view(bars[k], n, k == "ts" and "int64_t" or "double")
+            local a = mts.view_ro(bars[k], n, k == "ts" and "int64_t" or "double")
             rawset(t, k, a)
             return a
         end,
@@ -427,7 +427,8 @@ local function run(spec, opts)
             ffi.copy(ts, s.ts, n * 8)
             ffi.copy(v, s.v, n * 8)
         end
-        m = { ts = ts, v = v, n = n }
+        -- shared by every strategy: read-only views of the copies
+        m = { ts = mts.view_ro(ts, n, "int64_t", ts), v = mts.view_ro(v, n, "double", v), n = n }
         macro_cache[name] = m
         return m
     end
@@ -465,7 +466,7 @@ local function run(spec, opts)
         for _, a in ipairs(list) do
             local ctx = {
                 asset = a.name, asset_id = a.id, strategy = s.name, params = s.params,
-                bars = a.bars, n = a.n, series = a.series, macro = macro, state = {},
+                n = a.n, series = a.series, macro = macro, state = {},
                 i = -1, time = 0, close = NaN,
             }
             local aid = a.id

@@ -34,6 +34,14 @@ EVIL = {
     "jitoff": ("jit.on()", r"unknown global 'jit'"),
     "debuglib": ("debug.sethook()", r"unknown global 'debug'"),
     "setglobal": ("leak = 1", r"assignment to undeclared global 'leak'"),
+    # raw memory: every array a strategy gets is a bounds-checked view
+    "oobread": ("return ctx.series.close[ctx.n + 1000000]", r"series index \d+ out of range 0 \.\. \d+"),
+    "oobneg": ("local x = ctx.series.ts[-1]", r"series index -1 out of range"),
+    "oobwrite": ("local s = mts.series(3) s[10000000] = 1", r"series index 10000000 out of range 0 \.\. 2"),
+    "barwrite": ("ctx.series.close[0] = 0", r"this series is read-only"),
+    "rawptr": ("return ctx.series.close.p[1000000000]", r"a series is indexed by number"),
+    "pushnull": ("ctx.fast.push(nil, 1)", r"push: call it as r:push\(x\)"),
+    "gotoloop": ("::top:: goto top", r"time budget of 300 ms exceeded"),
 }
 
 TEMPLATE = """local M = {}
