@@ -63,26 +63,8 @@ static void usage(FILE *f) {
         "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n");
 }
 
-/* Split a comma list in place into out[]; empty items are an error. */
 static int split_list(const char *opt, char *buf, const char **out, int *n) {
-    *n = 0;
-    for (char *tok = buf;;) {
-        char *comma = strchr(tok, ',');
-        if (comma) *comma = 0;
-        while (*tok == ' ') tok++;
-        if (!*tok) {
-            fprintf(stderr, "mts backtest: %s has an empty item\n", opt);
-            return -1;
-        }
-        if (*n >= MAX_LIST) {
-            fprintf(stderr, "mts backtest: %s: at most %d items\n", opt, MAX_LIST);
-            return -1;
-        }
-        out[(*n)++] = tok;
-        if (!comma) break;
-        tok = comma + 1;
-    }
-    return 0;
+    return mts_cli_split_list("backtest", opt, buf, out, MAX_LIST, n);
 }
 
 static void free_opts(opts_t *o) {

@@ -43,6 +43,12 @@ int mts_cli_config_list(const char *section, const char *key, char *buf, size_t 
 char *mts_cli_dataset_names(const char *kind);
 /* The candidate closest to word (edit distance <= 3), or NULL. candidates ends with NULL. */
 const char *mts_cli_suggest(const char *word, const char *const *candidates);
+/* Splits "a,b,c" in place into out[] (at most max items); an empty item or too
+ * many are reported as "mts CMD: OPT ..." and return -1. */
+int mts_cli_split_list(const char *cmd, const char *opt, char *buf, const char **out, int max,
+                       int *n);
+/* SIGINT and SIGTERM call handler (no SA_RESTART: blocking calls see EINTR). */
+void mts_cli_on_stop_signals(void (*handler)(int));
 /* Backtest defaults: 100000 capital, 10 bps commission, 0 slippage, rf 0, then
  * config/mts.json "backtest" values, then RISK_FREE_RATE. -1 (printed) if that
  * variable is not a number. */

@@ -97,26 +97,7 @@ typedef struct {
 } opts_t;
 
 static int split_list(const char *opt, char *buf, const char **out, int *n) {
-    *n = 0;
-    for (char *tok = buf;;) {
-        char *comma = strchr(tok, ',');
-        if (comma) *comma = 0;
-        while (*tok == ' ') tok++;
-        size_t l = strlen(tok);
-        while (l && tok[l - 1] == ' ') tok[--l] = 0;
-        if (!*tok) {
-            fprintf(stderr, "mts collect: %s has an empty item\n", opt);
-            return -1;
-        }
-        if (*n >= MAX_LIST) {
-            fprintf(stderr, "mts collect: %s: at most %d items\n", opt, MAX_LIST);
-            return -1;
-        }
-        out[(*n)++] = tok;
-        if (!comma) break;
-        tok = comma + 1;
-    }
-    return 0;
+    return mts_cli_split_list("collect", opt, buf, out, MAX_LIST, n);
 }
 
 enum { O_SOURCE, O_ASSET, O_DAYS, O_SERIES, O_FROM, O_FILL, O_DB, O_JSON, O_SCHEDULE, O_INTERVAL,
@@ -252,14 +233,7 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
-static void install_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+static void install_signals(void) { mts_cli_on_stop_signals(on_signal); }
 
 /* ---- batches ---- */
 typedef struct {

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,37 @@ int mts_cli_backtest_defaults(double *capital, double *commission_bps, double *s
     const char *rf_env = getenv("RISK_FREE_RATE");
     if (rf_env && *rf_env && mts_cli_parse_double("RISK_FREE_RATE", rf_env, risk_free) != 0) return -1;
     return 0;
+}
+
+int mts_cli_split_list(const char *cmd, const char *opt, char *buf, const char **out, int max,
+                       int *n) {
+    *n = 0;
+    for (char *tok = buf;;) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = 0;
+        while (*tok == ' ') tok++;
+        if (!*tok) {
+            fprintf(stderr, "mts %s: %s has an empty item (give NAME,NAME,...)\n", cmd, opt);
+            return -1;
+        }
+        if (*n >= max) {
+            fprintf(stderr, "mts %s: %s: at most %d items\n", cmd, opt, max);
+            return -1;
+        }
+        out[(*n)++] = tok;
+        if (!comma) break;
+        tok = comma + 1;
+    }
+    return 0;
+}
+
+void mts_cli_on_stop_signals(void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 const char *mts_cli_root(void) { return mts_root(); }

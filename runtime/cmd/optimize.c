@@ -93,18 +93,7 @@ static int usage_error(const char *msg, const char *arg) {
 }
 
 static int split_list(const char *opt, char *buf, const char **out, int *n) {
-    *n = 0;
-    for (char *tok = buf;;) {
-        char *comma = strchr(tok, ',');
-        if (comma) *comma = 0;
-        while (*tok == ' ') tok++;
-        if (!*tok) return usage_error("an empty item in", opt);
-        if (*n >= MAX_LIST) return usage_error("too many items in", opt);
-        out[(*n)++] = tok;
-        if (!comma) break;
-        tok = comma + 1;
-    }
-    return 0;
+    return mts_cli_split_list("optimize", opt, buf, out, MAX_LIST, n);
 }
 
 static int parse_num(const char *s, double *out) {

@@ -251,12 +251,7 @@ int mts_cmd_stream(int argc, char **argv) {
         fprintf(stderr, "error: cannot start the %s feed (check the *_WS_URL settings)\n", exchange_s);
         goto done;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    mts_cli_on_stop_signals(on_signal);
     signal(SIGPIPE, SIG_IGN);
 
     int64_t t0 = mts_ws_now_ms();

@@ -72,12 +72,14 @@ local function describe(schema)
     return "an object"
 end
 
+-- The keys of t, sorted (for stable messages and reports).
 local function sorted_keys(t)
     local ks = {}
     for k in pairs(t) do ks[#ks + 1] = k end
     table.sort(ks)
     return ks
 end
+M.sorted_keys = sorted_keys
 
 -- Checks value against schema; `where` is the source prefix, `path` the
 -- dotted field name. Returns the value (arrays stay json arrays).

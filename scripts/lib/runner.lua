@@ -106,12 +106,7 @@ end
 
 -- ---- loading one strategy ---------------------------------------------------------------
 
-local function sorted_keys(t)
-    local ks = {}
-    for k in pairs(t) do ks[#ks + 1] = k end
-    table.sort(ks)
-    return ks
-end
+local sorted_keys = config.sorted_keys
 
 local function guard_of() return rawget(_G, "MTS_GUARD") end
 
