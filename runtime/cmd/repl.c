@@ -5,14 +5,14 @@
  * dot-commands are scripts/lib/repl.lua, the API is scripts/lib/api.lua over
  * runtime/lua/api.c.
  *
- * Ctrl-C. While a chunk runs, SIGINT sets a count hook (every instruction,
- * plus call/return) that raises "interrupted"; the chunk's error handler
- * prints it and the prompt comes back. Hooks do not run inside compiled
- * traces, so the session's state runs with the JIT off: then every loop,
- * `while true do end` included, sees the hook. Heavy work is in C anyway
- * (indicators, mts.backtest, which runs in its own state with the JIT on).
- * `--jit` turns the JIT on for the session, at the price that Ctrl-C cannot
- * stop a compiled loop. At the prompt, Ctrl-C drops the current input: the
+ * Ctrl-C. While a chunk runs, SIGINT sets a flag that the chunk's own loops
+ * poll: typed chunks and scripts are compiled with ticks in every loop and
+ * function body (scripts/lib/repl.lua, sandbox.instrument), and every 1024th
+ * tick calls mts_repl_poll_interrupt(). So compiled loops stop too and the
+ * session keeps the JIT. The signal also sets a count hook, for interpreted
+ * library code between ticks. Either raises "interrupted"; the chunk's error
+ * handler prints it and the prompt comes back. (A long C call, such as one
+ * mts.backtest, finishes first.) At the prompt, Ctrl-C drops the current input: the
  * handler only sets a flag; readline runs through its callback interface in a
  * select() loop, which the signal interrupts, and the line is reset there,
  * outside the handler (readline is not async-signal-safe). */
@@ -34,6 +34,16 @@
 #include <readline/readline.h>
 
 static lua_State *volatile running_L;
+static volatile sig_atomic_t interrupt_flag;
+
+/* Polled through the FFI by the ticks of the running chunk: 1 once after a
+ * Ctrl-C (the flag is cleared). */
+int mts_repl_poll_interrupt(void);
+int mts_repl_poll_interrupt(void) {
+    if (!interrupt_flag) return 0;
+    interrupt_flag = 0;
+    return 1;
+}
 static volatile sig_atomic_t at_prompt, prompt_sigint;
 static int dropped;
 static lua_State *session_L;
@@ -49,6 +59,7 @@ static void on_sigint(int sig) {
     (void)sig;
     lua_State *L = running_L;
     if (L) {
+        interrupt_flag = 1;
         lua_sethook(L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
     } else if (at_prompt) {
         prompt_sigint = 1;   /* read_tty() drops the line, outside this handler */
@@ -288,11 +299,16 @@ static int run_code(const char *code, const char *file, int argc, char **argv) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setglobal(L, "arg");
-    if (luaL_loadfile(L, file) != 0) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
+    lua_getfield(L, -1, "load_file");
+    lua_remove(L, -2);
+    lua_pushstring(L, file);
+    if (lua_pcall(L, 1, 2, 0) != 0 || lua_isnil(L, -2)) {
         printf("error: %s\n", lua_tostring(L, -1));
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return 1;
     }
+    lua_pop(L, 1);       /* the fn stays */
     lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
     lua_getfield(L, -1, "run");
     lua_remove(L, -2);
@@ -314,14 +330,14 @@ static int run_code(const char *code, const char *file, int argc, char **argv) {
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: mts repl [--db PATH] [--jit] [-e CODE | SCRIPT.lua [ARGS...]]\n\n"
+        "usage: mts repl [--db PATH] [--no-jit] [-e CODE | SCRIPT.lua [ARGS...]]\n\n"
         "An interactive Lua session over the mts API (docs/lua-api.md): market data, series,\n"
         "indicators, backtests and terminal charts. With -e, runs CODE and exits (an expression\n"
         "prints its value); with a script, runs it with the same API (ARGS in the global arg).\n\n"
         "options:\n"
         "  --db PATH   database (default $DATABASE_PATH or data/mts.db)\n"
         "  -e CODE     run CODE and exit (status 1 on an error)\n"
-        "  --jit       keep LuaJIT's compiler on (faster loops; Ctrl-C cannot stop compiled ones)\n\n"
+        "  --no-jit    turn LuaJIT's compiler off for the session (for debugging)\n\n"
         "session: `=expr` or a bare expression prints its value, an unfinished chunk continues on\n"
         "the next line, Tab completes, Ctrl-C stops a computation, Ctrl-D leaves; history in\n"
         "$MTS_HISTORY or ~/.mts_history. Dot-commands: .help .reload NAME .strategies .db .quit\n\n"
@@ -333,14 +349,14 @@ static void usage(FILE *f) {
 
 int mts_cmd_repl(int argc, char **argv) {
     const char *db = NULL, *code = NULL, *script = NULL;
-    int jit = 0, script_at = argc;
+    int jit = 1, script_at = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return MTS_EXIT_OK;
-        } else if (strcmp(a, "--jit") == 0) {
-            jit = 1;
+        } else if (strcmp(a, "--no-jit") == 0) {
+            jit = 0;
         } else if ((strcmp(a, "--db") == 0 || strcmp(a, "-e") == 0) && i + 1 < argc) {
             if (a[1] == 'e') code = argv[++i];
             else db = argv[++i];

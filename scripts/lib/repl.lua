@@ -4,8 +4,40 @@
 -- dot-commands. The session is trusted: standard Lua plus the mts API
 -- (scripts/lib/api.lua), in the globals.
 local api = require "api"
+local ffi = require "ffi"
+local sandbox = require "sandbox"
 
 local R = {}
+
+-- Ctrl-C with the JIT on. Chunks typed at the prompt and scripts are compiled
+-- with sandbox.instrument: every loop body and function body calls `tick`,
+-- which every 1024 calls asks the host whether Ctrl-C was pressed
+-- (mts_repl_poll_interrupt in runtime/cmd/repl.c; a function call, so the JIT
+-- cannot hoist the read out of a loop). So even a compiled loop stops, and the
+-- session keeps LuaJIT's compiler. Outside the host there is nothing to poll.
+local poll
+do
+    pcall(ffi.cdef, "int mts_repl_poll_interrupt(void);")
+    local ok, f = pcall(function() return ffi.C.mts_repl_poll_interrupt end)
+    if ok and f then poll = f end
+end
+local ticks = 0
+local function tick()
+    ticks = ticks + 1
+    if ticks >= 1024 then
+        ticks = 0
+        if poll and poll() ~= 0 then error("interrupted", 2) end
+    end
+end
+R.tick = tick
+
+-- loadstring of instrumented source: the chunk takes the tick as its argument.
+local function load_instrumented(src, chunkname)
+    local name = chunkname:gsub("^[=@]", "")
+    local isrc, ierr = sandbox.instrument(src, name, true)
+    if not isrc then return nil, ierr end
+    return loadstring(isrc, chunkname)
+end
 local mts = api.api
 local fmt_num = api.fmt_num
 
@@ -92,9 +124,9 @@ function R.compile(src, chunkname)
     if expr then src = expr end
     -- through select: a call in the expression is then not a tail call, so an
     -- error keeps its location
-    local fn = loadstring("return select(1, " .. src .. "\n)", chunkname)
+    local fn = load_instrumented("return select(1, " .. src .. "\n)", chunkname)
     if fn then return fn end
-    local f2, err = loadstring(src, chunkname)
+    local f2, err = load_instrumented(src, chunkname)
     if f2 then return f2 end
     if err:match("<eof>[\"']?$") or err:match("near '?<eof>'?$") then return nil, "incomplete" end
     return nil, err
@@ -119,7 +151,8 @@ end
 -- user's location when the error came from a library)
 function R.run(fn, print_results)
     local tb
-    local res = { xpcall(fn, function(e)
+    ticks = 0
+    local res = { xpcall(function() return fn(tick) end, function(e)
         tb = debug.traceback(tostring(e), 2)
         return e
     end) }
@@ -131,6 +164,16 @@ function R.run(fn, print_results)
     end
     if print_results then R.show(unpack(res, 2, table.maxn(res))) end
     return true
+end
+
+-- A research script, compiled like typed chunks (with ticks).
+function R.load_file(path)
+    local f, err = io.open(path, "rb")
+    if not f then return nil, err end
+    local src = f:read("*a")
+    f:close()
+    if src:sub(1, 1) == "#" then src = "--" .. src end   -- shebang line
+    return load_instrumented(src, "@" .. path)
 end
 
 -- eval(src) -> "ok" | "incomplete" | "error", message  (prints results and errors)

@@ -159,10 +159,15 @@ end
 
 -- The tokens of a Lua chunk that matter here: names/keywords and punctuation,
 -- with strings, numbers and comments skipped. Returns the token list or nil
--- and "chunkname:line: message".
-local function tokens(src, chunkname)
+-- and "chunkname:line: message". An unfinished string or comment is an error,
+-- unless `lenient`: then the tokens so far are returned and the compiler
+-- reports the rest (the REPL, to tell an unfinished chunk from a wrong one).
+local function tokens(src, chunkname, lenient)
     local toks, pos, line, n = {}, 1, 1, #src
-    local function fail(msg) return nil, ("%s:%d: %s"):format(chunkname, line, msg) end
+    local function fail(msg)
+        if lenient then return toks end
+        return nil, ("%s:%d: %s"):format(chunkname, line, msg)
+    end
     while pos <= n do
         local c = src:sub(pos, pos)
         if c == "\n" then
@@ -194,8 +199,22 @@ local function tokens(src, chunkname)
                 local ch = src:sub(i, i)
                 if ch == "" or ch == "\n" then return fail("unfinished string") end
                 if ch == "\\" then
-                    if src:sub(i + 1, i + 1) == "\n" then line = line + 1 end
-                    i = i + 2
+                    local nx = src:sub(i + 1, i + 1)
+                    if nx == "\n" or nx == "\r" then          -- an escaped line break (\r\n counts once)
+                        line = line + 1
+                        local nn = src:sub(i + 2, i + 2)
+                        i = ((nn == "\n" or nn == "\r") and nn ~= nx) and i + 3 or i + 2
+                    elseif nx == "z" then                      -- \z skips the white space after it
+                        i = i + 2
+                        while true do
+                            local w = src:sub(i, i)
+                            if w == "" or not w:match("%s") then break end
+                            if w == "\n" then line = line + 1 end
+                            i = i + 1
+                        end
+                    else
+                        i = i + 2
+                    end
                 elseif ch == c then
                     break
                 else
@@ -235,9 +254,9 @@ end
 -- from goto tick too). Nothing is inserted across a line break, so line
 -- numbers in messages stay those of the file. A chunk that uses the reserved
 -- name itself is refused. The result expects the tick function as the chunk's
--- first argument.
-function S.instrument(src, chunkname)
-    local toks, err = tokens(src, chunkname)
+-- first argument. `lenient`: see tokens().
+function S.instrument(src, chunkname, lenient)
+    local toks, err = tokens(src, chunkname, lenient)
     if not toks then return nil, err end
     local at = {}                       -- byte position -> text inserted before it
     local function after(k)

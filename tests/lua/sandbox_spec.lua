@@ -141,6 +141,17 @@ return s]])
             assert.are.equal(2, n)
         end)
 
+        it("reads escapes in strings as Lua does (\\z, escaped line breaks)", function()
+            -- if the tokenizer ended a string early or late, the `while` after it
+            -- would go without a tick
+            local src = 'local s = "a\\z\n   b\\\r\nc" local n = 0 while n < 3 do n = n + 1 end return s'
+            local n, v = run(src)
+            assert.are.equal(3, n)
+            assert.are.equal("ab\nc", v)
+            assert.is_nil((sandbox.instrument('local s = "open\n', "t.lua")))
+            assert.is_truthy(sandbox.instrument('local s = "open\n', "t.lua", true))
+        end)
+
         it("refuses the reserved name", function()
             local out, err = sandbox.instrument("local __mts_tick = function() end\nwhile true do end", "t.lua")
             assert.is_nil(out)
