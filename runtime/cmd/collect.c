@@ -13,6 +13,7 @@
 #include "feeds/fred.h"
 #include "feeds/macro_fill.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/timeutil.h"
 
 #include <math.h>
@@ -392,6 +393,12 @@ static void print_http_json(FILE *f, const char *name, mts_http_t *h, int first)
 static void run_cycle(run_t *r, batch_t *all, int cap, int *n_all) {
     opts_t *o = r->o;
     *n_all = 0;
+    /* a one-shot collection (a backfill) shows a progress bar over its batches
+     * on a terminal; scheduled runs keep their one-line status instead */
+    mts_progress_t bar;
+    int n_items = (r->cg ? o->n_assets : 0) + (r->fred ? o->n_series : 0);
+    mts_progress_begin_on(&bar, stderr, !o->schedule && mts_progress_enabled(), NULL, "collect",
+                          n_items, "batches");
     if (r->cg && o->n_assets > 0) {
         double prices[MAX_LIST];
         for (int i = 0; i < o->n_assets; i++) prices[i] = NAN;
@@ -402,6 +409,7 @@ static void run_cycle(run_t *r, batch_t *all, int cap, int *n_all) {
             batch_t *b = &all[(*n_all)++];
             batch_coingecko(r, o->assets[i], prices[i], b);
             log_batch(r, b);
+            mts_progress_update(&bar, *n_all);
         }
     }
     if (r->fred) {
@@ -410,8 +418,10 @@ static void run_cycle(run_t *r, batch_t *all, int cap, int *n_all) {
             batch_t *b = &all[(*n_all)++];
             batch_fred(r, o->series[i], b);
             log_batch(r, b);
+            mts_progress_update(&bar, *n_all);
         }
     }
+    mts_progress_end(&bar);
 }
 
 int mts_cmd_collect(int argc, char **argv) {

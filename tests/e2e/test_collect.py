@@ -84,6 +84,18 @@ class Collect(MtsTestCase):
     def script(self, **kw):
         self.srv.post("/_control/script", kw)
 
+    # ---- progress ----
+    def test_backfill_progress_on_a_terminal_and_none_when_piped(self):
+        from test_progress import run_with_pty_stderr
+        env = dict(self.env)
+        rc, out, err = run_with_pty_stderr(["collect", "--source", "coingecko", "--asset", "bitcoin",
+                                            "--db", self.db], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("collect [", err)
+        self.assertIn("100%  1/1 batches", err)
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin")
+        self.assertNotIn("collect [", r.stderr)
+
     # ---- CoinGecko ----
     def test_fixture_ohlc_stored_as_sent_volume_zero_logged(self):
         with open(os.path.join(FIX, "coingecko", "coins_id_ohlc.json")) as f:
