@@ -348,6 +348,64 @@ static void test_trade_growth_enomem(void **state) {
 }
 
 /* record_equity appends, replaces an equal ts, rejects an earlier ts, grows. */
+/* A long random sequence of fills and marks on three assets, checked against
+ * an independent ledger kept here: cash moves by -qty*price - fee per fill,
+ * positions add up the signed quantities, equity = cash + sum(qty * mark).
+ * None of that uses average cost, so it checks the portfolio's bookkeeping
+ * from outside; the two reconciliation identities are checked at every step. */
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static double uni(void) {
+    rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
+    return (double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static void test_random_fills_against_a_cash_ledger(void **state) {
+    (void)state;
+    enum { N_ASSETS = 3, STEPS = 5000 };
+    mts_portfolio_t p;
+    assert_int_equal(mts_portfolio_init(&p, 1e6, N_ASSETS), 0);
+    double cash = 1e6, fees = 0, pos[N_ASSETS] = {0}, mark[N_ASSETS] = {100, 50, 2000};
+    int64_t closes = 0;
+    for (int step = 0; step < STEPS; step++) {
+        int a = (int)(uni() * N_ASSETS);
+        mark[a] *= 1.0 + (uni() - 0.5) * 0.04;            /* the price moves */
+        double px = mark[a];
+        if (uni() < 0.7) {
+            /* a fill: random size, sometimes exactly closing, sometimes flipping */
+            double q = (uni() - 0.5) * 10.0;
+            double r = uni();
+            if (r < 0.1 && pos[a] != 0) q = -pos[a];        /* close exactly */
+            else if (r < 0.2 && pos[a] != 0) q = -2.5 * pos[a];   /* flip */
+            if (q == 0) q = 1;
+            double fee = fabs(q) * px * 0.001;
+            double before = pos[a];
+            assert_int_equal(mts_portfolio_fill(&p, a, step, q, px, fee), 0);
+            cash -= q * px + fee;
+            fees += fee;
+            pos[a] += q;
+            if (before != 0 && (before > 0) != (q > 0)) closes++;   /* a reduction: a trade */
+            if (fabs(pos[a]) < 1e-9 * (fabs(before) + fabs(q))) pos[a] = 0;
+        }
+        mts_portfolio_mark(&p, a, px);
+        double eq = cash;
+        for (int k = 0; k < N_ASSETS; k++) {
+            assert_double_equal(p.pos[k].qty, pos[k], 1e-9);
+            if (p.pos[k].qty != 0) eq += pos[k] * p.pos[k].mark;
+        }
+        assert_double_equal(p.cash, cash, 1e-6);
+        assert_double_equal(p.total_fees, fees, 1e-6);
+        assert_double_equal(mts_portfolio_equity(&p), eq, 1e-6);
+        check_identities(&p);
+    }
+    assert_int_equal(p.n_trades, closes);
+    for (int64_t i = 0; i < p.n_trades; i++) {
+        assert_true(p.trades[i].qty > 0);
+        assert_true(p.trades[i].fees >= 0);
+        assert_true(p.trades[i].exit_ts >= p.trades[i].entry_ts);
+    }
+    mts_portfolio_free(&p);
+}
+
 static void test_record_equity(void **state) {
     (void)state;
     mts_portfolio_t p;
@@ -385,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_fills_change_nothing),
         cmocka_unit_test(test_trade_growth_enomem),
         cmocka_unit_test(test_record_equity),
+        cmocka_unit_test(test_random_fills_against_a_cash_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
