@@ -422,8 +422,9 @@ local function run(spec, opts)
             ffi.copy(ts, s.ts, n * 8)
             ffi.copy(v, s.v, n * 8)
         end
-        -- shared by every strategy: read-only views of the copies
-        m = { ts = mts.view_ro(ts, n, "int64_t", ts), v = mts.view_ro(v, n, "double", v), n = n }
+        -- shared by every strategy: a read-only table of read-only views
+        m = mts.readonly({ ts = mts.view_ro(ts, n, "int64_t", ts), v = mts.view_ro(v, n, "double", v), n = n },
+                         "ctx.macro(\"" .. name .. "\")")
         macro_cache[name] = m
         return m
     end

@@ -42,6 +42,7 @@ EVIL = {
     "rawptr": ("return ctx.series.close.p[1000000000]", r"a series is indexed by number"),
     "pushnull": ("ctx.fast.push(nil, 1)", r"push: call it as r:push\(x\)"),
     "gotoloop": ("::top:: goto top", r"time budget of 300 ms exceeded"),
+    "macrowrite": ('local m = ctx.macro("VIX") m.v = nil', r"is read-only \(assignment to v\)"),
 }
 
 TEMPLATE = """local M = {}
