@@ -41,11 +41,12 @@ TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check deps test test-c test-lua test-e2e asan bench clean install uninstall
+.PHONY: all check deps test test-c test-lua test-e2e asan fuzz bench clean install uninstall
 all: $(BINDIR)/mts $(LIBDIR)/libmts.so
 
-# check = everything CI runs: the suite, then the suite again under ASan/UBSan.
-check: test asan
+# check = everything CI runs: the suite, the mutation fuzzers (ASan/UBSan
+# builds), then the whole suite again under ASan/UBSan (its total line is last).
+check: test fuzz asan
 
 deps:
 	@if command -v apt-get >/dev/null 2>&1; then \
@@ -101,6 +102,21 @@ test-e2e: all
 asan:
 	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+# Mutation fuzzers (tests/fuzz/*.c), built with ASan/UBSan against the asan core.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_ITERS ?= 20000
+fuzz:
+	$(MAKE) BUILD=build-asan BINDIR=build-asan/bin LIBDIR=build-asan/lib OPT="$(FUZZ_FLAGS)" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-asan/libmts.a
+	@mkdir -p build-asan/fuzz
+	@for f in tests/fuzz/*.c; do \
+	  $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(FUZZ_FLAGS) -Iruntime $(PKG_CFLAGS) -o build-asan/fuzz/$$(basename $$f .c) $$f \
+	    -Wl,--whole-archive build-asan/libmts.a -Wl,--no-whole-archive -fsanitize=address,undefined $(LIBS) || exit 1; \
+	done
+	build-asan/fuzz/fuzz_ws_parse $(FUZZ_ITERS) tests/fixtures/exchanges/*/*.json
+	build-asan/fuzz/fuzz_csv_import 1500 data/crypto/BTCUSDT_1d_binance_spot.csv
+	build-asan/fuzz/fuzz_csv_import 1500 data/macro/VIX_History_cboe.csv
 
 bench: all $(BENCH_BIN)
 	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/bench/run.sh $(BENCH_BIN)
