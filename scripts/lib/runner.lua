@@ -269,24 +269,24 @@ local function check_signal(slot, sig)
         or bad_number(sig, "stop_loss", 0, true) or bad_number(sig, "take_profit", 0, true)
 end
 
--- The runner's record of a checked signal.
-local function new_record(strat, slot, sig)
+-- The runner's record of a checked signal, written into `rec` (a record
+-- table reused from step to step: records live only until the step's flush,
+-- and nothing keeps them) or into a new table.
+local function new_record(strat, slot, sig, rec)
     local rm = strat.rm
     local conf = sig.confidence
-    return {
-        strat = strat, strategy = strat.id, asset = slot.asset, asset_id = slot.asset_id,
-        signal_type = sig.signal_type,
-        confidence = conf == nil and 1 or conf,
-        position_size = sig.position_size,
-        units = sig.units,
-        stop_loss = sig.stop_loss,
-        take_profit = sig.take_profit,
-        price = sig.price or slot.ctx.close,
-        weight = strat.weight,
-        stop_loss_pct = rm.stop_loss_pct, take_profit_pct = rm.take_profit_pct,
-        max_position_size = rm.max_position_size,
-        order_type = sig.order_type, order_price = sig.limit_price,
-    }
+    rec = rec or {}
+    rec.strat, rec.strategy, rec.asset, rec.asset_id = strat, strat.id, slot.asset, slot.asset_id
+    rec.signal_type = sig.signal_type
+    rec.confidence = conf == nil and 1 or conf
+    rec.position_size, rec.units = sig.position_size, sig.units
+    rec.stop_loss, rec.take_profit = sig.stop_loss, sig.take_profit
+    rec.price = sig.price or slot.ctx.close
+    rec.weight = strat.weight
+    rec.stop_loss_pct, rec.take_profit_pct = rm.stop_loss_pct, rm.take_profit_pct
+    rec.max_position_size = rm.max_position_size
+    rec.order_type, rec.order_price = sig.order_type, sig.limit_price
+    return rec
 end
 
 -- Raising form, for lists of signals.
@@ -494,6 +494,7 @@ local function run(spec, opts)
     local ev = ffi.new("mts_event_t")
     local order = ffi.new("mts_order_t")
     local pending, npending = {}, 0
+    local pool = {}        -- record tables, reused: pool[k] serves the k-th signal of a step
     local view = { equity = 0, gross = 0, position = 0 }
 
     local function engine_fail(what, rc)
@@ -516,7 +517,9 @@ local function run(spec, opts)
                 return
             end
             npending = npending + 1
-            pending[npending] = new_record(s, slot, sig)
+            local rec = new_record(s, slot, sig, pool[npending])
+            pool[npending] = rec
+            pending[npending] = rec
             return
         end
         -- validate everything first: a list with one bad signal adds none
