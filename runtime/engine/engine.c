@@ -53,6 +53,7 @@ struct mts_engine {
     mts_queue_t         q;
     mts_portfolio_t     pf;
     int                 started, in_step, done;
+    int                 step_events;     /* return MTS_EV_STEP_END (default 1) */
     int64_t             step_ts;         /* current step (valid once started) */
     uint64_t            next_order_id;
     int64_t             fills;
@@ -87,6 +88,7 @@ int mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out) {
     int rc = mts_portfolio_init(&e->pf, c.initial_capital, 0);
     if (!rc) rc = mts_queue_init(&e->q, 16);
     if (rc) { mts_engine_free(e); return rc; }
+    e->step_events = 1;
     *out = e;
     return MTS_OK;
 }
@@ -313,6 +315,7 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
             e->in_step = 0;
             int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
             if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+            if (!e->step_events) continue;
             ev->kind = MTS_EV_STEP_END;
             ev->asset = -1;
             ev->index = -1;
@@ -411,6 +414,10 @@ int mts_engine_cancel(mts_engine_t *e, int32_t asset) {
     e->assets[asset].n_orders = 0;
     e->assets[asset].n_active = 0;
     return MTS_OK;   /* their queued ORDER events find nothing and are skipped */
+}
+
+void mts_engine_step_events(mts_engine_t *e, int32_t on) {
+    if (e) e->step_events = on != 0;
 }
 
 void mts_engine_set_progress(mts_engine_t *e, mts_progress_t *p) {

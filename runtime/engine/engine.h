@@ -16,9 +16,11 @@
  *        max(open, TP). Short mirrored. A bar touching both: the STOP is taken
  *        (the conservative assumption; intrabar order is unknown).
  *     4. marks the position at the close.
- *   When every bar of the step has been returned, next() returns MTS_EV_STEP_END
- *   with the step's ts (the moment to aggregate signals), then records one equity
- *   point for that ts.
+ *   When every bar of the step has been returned, next() records one equity
+ *   point for the step's ts and returns MTS_EV_STEP_END with that ts (the moment
+ *   to aggregate signals) — unless STEP_END events are off
+ *   (mts_engine_step_events(e, 0)): the runner turns them on only for steps
+ *   that have signals, which saves an FFI round trip per bar.
  *   Orders submitted while handling a step fill at the asset's NEXT bar; orders
  *   from the last bar never fill. Positions are not closed at the end.
  *   Commission = |qty| * fill_price * commission_bps / 1e4 on every fill.

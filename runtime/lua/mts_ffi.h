@@ -61,6 +61,10 @@ const char *mts_strerror(int err);
 /* ---- engine (runtime/engine/engine.h has the full contract) ---- */
 int     mts_engine_next(mts_engine_t *e, mts_event_t *ev);
 int     mts_engine_submit(mts_engine_t *e, const mts_order_t *o);
+/* Whether next() returns MTS_EV_STEP_END (default 1). The runner turns it on
+ * only while a step has signals pending, saving a call per bar otherwise; the
+ * equity point of every step is recorded either way. */
+void    mts_engine_step_events(mts_engine_t *e, int32_t on);
 int     mts_engine_cancel(mts_engine_t *e, int32_t asset);
 int32_t mts_engine_asset_count(const mts_engine_t *e);
 const char *mts_engine_asset_name(const mts_engine_t *e, int32_t asset);

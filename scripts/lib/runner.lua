@@ -517,6 +517,8 @@ local function run(spec, opts)
                 return
             end
             npending = npending + 1
+            -- the first signal of a step asks the engine for this step's STEP_END
+            if npending == 1 then C.mts_engine_step_events(e, 1) end
             local rec = new_record(s, slot, sig, pool[npending])
             pool[npending] = rec
             pending[npending] = rec
@@ -530,6 +532,7 @@ local function run(spec, opts)
         end
         for k = 1, #recs do
             npending = npending + 1
+            if npending == 1 then C.mts_engine_step_events(e, 1) end
             pending[npending] = recs[k]
         end
     end
@@ -549,6 +552,7 @@ local function run(spec, opts)
             end
         end
         npending = 0
+        C.mts_engine_step_events(e, 0)
         if nsigs == 0 then return end
         local agg = aggregator.aggregate(sigs)
         for j = 1, nsigs do sigs[j] = nil end
@@ -591,6 +595,8 @@ local function run(spec, opts)
         end
     end
 
+    -- STEP_END only for steps with signals (collect turns it on, flush off)
+    C.mts_engine_step_events(e, 0)
     local rc
     while true do
         rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer

@@ -562,6 +562,46 @@ static void test_two_assets_interleave(void **state) {
     free_bars(&empty);
 }
 
+/* With STEP_END events off, next() returns only bars, yet records the same
+ * equity point per step; turning them on mid-step delivers that step's
+ * STEP_END (the runner does this when a signal arrives). Same bars as
+ * test_two_assets_interleave: steps at 100, 150, 200, 300, 400. */
+static void test_step_events_off(void **state) {
+    (void)state;
+    const int64_t ta[3] = {100, 200, 300}, tb[3] = {150, 200, 400};
+    const ohlc_t xa[3] = {{9.5, 10, 9, 10}, {10.5, 11, 10, 11}, {11.5, 12, 11, 12}};
+    const ohlc_t xb[3] = {{19.5, 20, 19, 20}, {20.5, 21, 20, 21}, {21.5, 22, 21, 22}};
+    mts_bars_t a = make_bars(3, ta, xa), bb = make_bars(3, tb, xb);
+    mts_engine_t *e = make_engine(100000, 0, 0);
+    assert_int_equal(mts_engine_add_asset(e, "A", &a, NULL), 0);
+    assert_int_equal(mts_engine_add_asset(e, "B", &bb, NULL), 0);
+    mts_engine_step_events(e, 0);
+    mts_event_t ev;
+    int bars = 0, ends = 0;
+    int64_t end_ts = -1;
+    while (mts_engine_next(e, &ev) == 1) {
+        if (ev.kind == MTS_EV_BAR) {
+            bars++;
+            if (ev.ts == 200 && ev.asset == 0) mts_engine_step_events(e, 1);   /* mid-step */
+        } else {
+            assert_int_equal(ev.kind, MTS_EV_STEP_END);
+            ends++;
+            end_ts = ev.ts;
+            mts_engine_step_events(e, 0);
+        }
+    }
+    assert_int_equal(bars, 6);
+    assert_int_equal(ends, 1);
+    assert_int_equal(end_ts, 200);
+    const mts_portfolio_t *p = mts_engine_portfolio(e);
+    const int64_t ets[5] = {100, 150, 200, 300, 400};
+    assert_int_equal(p->equity.n, 5);
+    for (int i = 0; i < 5; i++) assert_int_equal(p->equity.ts[i], ets[i]);
+    mts_engine_free(e);
+    free_bars(&a);
+    free_bars(&bb);
+}
+
 static void test_no_assets_and_zero_bars(void **state) {
     (void)state;
     mts_engine_t *e = make_engine(1000, 10, 0);
@@ -743,6 +783,7 @@ int main(void) {
         cmocka_unit_test(test_sl_tp_same_bar_and_short),
         cmocka_unit_test(test_sl_tp_updates),
         cmocka_unit_test(test_two_assets_interleave),
+        cmocka_unit_test(test_step_events_off),
         cmocka_unit_test(test_no_assets_and_zero_bars),
         cmocka_unit_test(test_invalid_inputs),
         cmocka_unit_test(test_signals),

@@ -95,9 +95,11 @@ function F.new(assets, macros, capital)
             if #E.queue > 0 then
                 local item = table.remove(E.queue, 1)
                 if item == "end" then
-                    ev.kind, ev.asset, ev.index, ev.ts = 2, -1, -1, E.now
                     E.equity_curve = E.equity_curve or {}
                     E.equity_curve[#E.equity_curve + 1] = equity()
+                    -- like the engine: STEP_END only when asked for (mts_engine_step_events)
+                    if E.step_events == 0 then return C.mts_engine_next(nil, ev) end
+                    ev.kind, ev.asset, ev.index, ev.ts = 2, -1, -1, E.now
                     return 1
                 end
                 local a = E.assets[item.id]
@@ -136,6 +138,9 @@ function F.new(assets, macros, capital)
         a.pending[#a.pending + 1] = rec
         return 0
     end
+
+    E.step_events = 1
+    function C.mts_engine_step_events(_, on) E.step_events = on end
 
     function C.mts_engine_cancel(_, id)
         E.cancels = (E.cancels or 0) + 1
