@@ -24,11 +24,13 @@
 --   M.sma ... M.align_asof, M.series, M.len, ...  the indicator API
 --   M.api          the read-only table strategies see as `mts` (no ffi inside)
 --
--- Series: a series is a cdata `double[n]` (what every wrapper returns; its
--- length is known), a Lua array of numbers (copied once), or a raw `double *`
--- (e.g. bars.close) together with an explicit length argument. Indices are
--- 0-based like the engine's arrays. Missing values are NaN. Wrappers allocate
--- their result once per call: call them in init(), not per bar.
+-- Series (trusted callers: runner, REPL API): a cdata `double[n]` or
+-- `double (&)[n]` (what the M.* wrappers return; length known), a checked view
+-- (below), a Lua array of numbers (copied once), or a raw `double *` with an
+-- explicit length. Strategies get M.api instead, where every array in and out
+-- is a bounds-checked view. Indices are 0-based like the engine's arrays.
+-- Missing values are NaN. Wrappers allocate their result once per call: call
+-- them in init(), not per bar.
 -- Misuse (wrong types, bad windows) raises error(); a failing C call raises
 -- with the decoded MTS_E* message.
 local ffi = require "ffi"
@@ -123,9 +125,10 @@ end
 
 -- ---- views and large arrays ------------------------------------------------------
 --
--- A view is a reference to a fixed-size C array, `double (&)[n]`: indexing it
--- costs what indexing a pointer costs and its length is known, but nothing is
--- copied. The engine's bars reach strategies as views (ctx.series.close).
+-- For trusted code, a view is a reference to a fixed-size C array,
+-- `double (&)[n]`: indexing it costs what indexing a pointer costs and its
+-- length is known, but nothing is copied. (Strategies get the checked views
+-- further down instead.)
 --
 -- Indicator outputs of 128k elements or more are allocated in C
 -- (mts_array_alloc: not zero-filled, huge-page advised) instead of as a
