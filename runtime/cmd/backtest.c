@@ -2,6 +2,7 @@
  * build the engine, hand it to the Lua runner, then compute metrics, print them,
  * write the optional trades/equity CSVs and store the run and its signals. */
 #include "cmd/cmd.h"
+#include "util/config.h"
 #include "backtest/backtest.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -173,13 +174,13 @@ static int parse(int argc, char **argv, opts_t *o) {
         const char *env = getenv("ENABLED_STRATEGIES");
         char buf[512] = "";
         if (env && *env) snprintf(buf, sizeof buf, "%s", env);
-        else if (mts_cli_config_list(NULL, "enabled_strategies", buf, sizeof buf) != 0)
+        else if (mts_config_list(NULL, "enabled_strategies", buf, sizeof buf) != 0)
             snprintf(buf, sizeof buf, "vix_correlation,mean_reversion");
         o->strategies_buf = strdup(buf);
         if (split_list("--strategy", o->strategies_buf, o->strategies, &o->n_strategies)) return -1;
     }
     if (o->n_assets == 0) {
-        char *names = mts_cli_dataset_names("assets");
+        char *names = mts_config_dataset_names("assets");
         fprintf(stderr, "mts backtest: --asset is required, e.g. --asset bitcoin (bundled: %s)\n",
                 names && *names ? names : "none");
         mts_free(names);
@@ -377,7 +378,7 @@ int mts_cmd_backtest(int argc, char **argv) {
         .from = o.has_from ? o.from : INT64_MIN, .to = o.has_to ? o.to : INT64_MAX,
         .capital = o.capital, .commission_bps = o.commission_bps,
         .slippage_bps = o.slippage_bps, .risk_free = o.rf,
-        .root = mts_cli_root(), .db_label = db_path, .store_result = 1,
+        .root = mts_root(), .db_label = db_path, .store_result = 1,
         .trusted = o.trusted, .progress = 1};
     char err[1024] = "";
     int rc = mts_backtest_run(store, &bo, &b, err, sizeof err);

@@ -7,6 +7,7 @@
 
 #include "mts.h"
 #include "store/store.h"
+#include "util/config.h"   /* mts_root, config/mts.json: what commands share */
 
 enum { MTS_EXIT_OK = 0, MTS_EXIT_ERROR = 1, MTS_EXIT_USAGE = 2, MTS_EXIT_PARTIAL = 3 };
 
@@ -19,9 +20,6 @@ int mts_cmd_report(int argc, char **argv);
 int mts_cmd_optimize(int argc, char **argv);
 int mts_cmd_repl(int argc, char **argv);
 
-/* The install/repo root: $MTS_ROOT, else the parent of the directory holding
- * the running binary if it has scripts/lib, else ".". Never NULL. */
-const char *mts_cli_root(void);
 /* --db value, else $DATABASE_PATH, else <root>/data/mts.db if <root>/data is writable,
  * else $XDG_DATA_HOME/mts/mts.db or ~/.local/share/mts/mts.db (directory created). */
 const char *mts_cli_db_path(const char *opt);
@@ -29,18 +27,6 @@ const char *mts_cli_db_path(const char *opt);
 mts_store_t *mts_cli_open_store(const char *path);
 /* Parse a --from/--to style date; prints an error naming `opt` on failure. */
 int mts_cli_parse_time(const char *opt, const char *val, int64_t *out);
-/* Make sure bundled data for `asset` (or a macro indicator) is in the store:
- * if the table has no rows for it and config/mts.json maps it to a file under
- * data/, import that file. 0 if present/imported, MTS_ENOTFOUND if unknown. */
-int mts_cli_ensure_asset(mts_store_t *s, const char *asset);
-int mts_cli_ensure_macro(mts_store_t *s, const char *indicator);
-/* Values from config/mts.json (section NULL = top level); NULL / MTS_ENOTFOUND when absent. */
-const char *mts_cli_config_string(const char *section, const char *key);
-int mts_cli_config_number(const char *section, const char *key, double *out);
-/* An array of strings from config/mts.json joined with commas into buf. */
-int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len);
-/* "bitcoin, ethereum, ..." for datasets.<kind> ("assets" or "macro"); mts_free it. */
-char *mts_cli_dataset_names(const char *kind);
 /* The candidate closest to word (edit distance <= 3), or NULL. candidates ends with NULL. */
 const char *mts_cli_suggest(const char *word, const char *const *candidates);
 /* Splits "a,b,c" in place into out[] (at most max items); an empty item or too

@@ -9,6 +9,7 @@
  * Settings: environment variables win over config/mts.json "feeds" keys, which
  * win over the built-in defaults (see usage()). */
 #include "cmd/cmd.h"
+#include "util/config.h"
 #include "feeds/coingecko.h"
 #include "feeds/fred.h"
 #include "feeds/macro_fill.h"
@@ -69,14 +70,14 @@ static void usage(FILE *f) {
 static const char *setting_str(const char *env, const char *key, const char *def) {
     const char *v = env ? getenv(env) : NULL;
     if (v && *v) return v;
-    v = key ? mts_cli_config_string("feeds", key) : NULL;
+    v = key ? mts_config_string("feeds", key) : NULL;
     return v && *v ? v : def;
 }
 
 /* 0 ok, -1 bad env value (printed) */
 static int setting_num(const char *env, const char *key, double def, double *out) {
     *out = def;
-    if (key) mts_cli_config_number("feeds", key, out);
+    if (key) mts_config_number("feeds", key, out);
     const char *v = env ? getenv(env) : NULL;
     if (v && *v) return mts_cli_parse_double(env, v, out) ? -1 : 0;
     return 0;

@@ -128,30 +128,6 @@ void mts_cli_on_stop_signals(void (*handler)(int)) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-const char *mts_cli_root(void) { return mts_root(); }
-
-const char *mts_cli_config_string(const char *section, const char *key) {
-    return mts_config_string(section, key);
-}
-
-int mts_cli_config_number(const char *section, const char *key, double *out) {
-    return mts_config_number(section, key, out);
-}
-
-int mts_cli_config_list(const char *section, const char *key, char *buf, size_t len) {
-    return mts_config_list(section, key, buf, len);
-}
-
-char *mts_cli_dataset_names(const char *kind) { return mts_config_dataset_names(kind); }
-
-int mts_cli_ensure_asset(mts_store_t *s, const char *asset) {
-    return mts_store_ensure_asset(s, mts_root(), asset);
-}
-
-int mts_cli_ensure_macro(mts_store_t *s, const char *indicator) {
-    return mts_store_ensure_macro(s, mts_root(), indicator);
-}
-
 /* Levenshtein distance, for "did you mean" suggestions. */
 static size_t edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);

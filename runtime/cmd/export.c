@@ -3,6 +3,7 @@
  * temporary file beside it and renamed, so a failed export never leaves half
  * a file). The OHLCV and macro formats read back with `mts import`. */
 #include "cmd/cmd.h"
+#include "util/config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -138,7 +139,7 @@ int mts_cmd_export(int argc, char **argv) {
         int64_t n = 0;
         rc = kind == K_OHLCV ? mts_store_count_ohlcv(s, name, &n) : mts_store_count_macro(s, name, &n);
         if (rc == 0 && n == 0)
-            rc = kind == K_OHLCV ? mts_cli_ensure_asset(s, name) : mts_cli_ensure_macro(s, name);
+            rc = kind == K_OHLCV ? mts_store_ensure_asset(s, mts_root(), name) : mts_store_ensure_macro(s, mts_root(), name);
         if (rc == MTS_ENOTFOUND) {
             fprintf(stderr, "mts export: no %s for %s '%s' in %s (import it first: mts import %s FILE %s %s)\n",
                     kind == K_OHLCV ? "bars" : "values", kind == K_OHLCV ? "asset" : "indicator", name, db_path,

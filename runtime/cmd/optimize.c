@@ -9,6 +9,7 @@
  * --store best stores only the winner (it is run once more with storing on:
  * runs are deterministic), --store none stores nothing. */
 #include "cmd/cmd.h"
+#include "util/config.h"
 #include "backtest/backtest.h"
 #include "report/report.h"
 #include "util/log.h"
@@ -313,7 +314,7 @@ static int run_one(mts_store_t *store, const opts_t *o, const char *db_path, con
         .param_keys = keys, .param_values = values, .n_params = n,
         .from = o->has_from ? o->from : INT64_MIN, .to = o->has_to ? o->to : INT64_MAX,
         .capital = o->capital, .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps,
-        .risk_free = o->rf, .root = mts_cli_root(), .db_label = db_path, .store_result = store_it,
+        .risk_free = o->rf, .root = mts_root(), .db_label = db_path, .store_result = store_it,
         .trusted = o->trusted};
     return mts_backtest_run(store, &bo, out, err, errlen);
 }

@@ -17,6 +17,7 @@
  * select() loop, which the signal interrupts, and the line is reset there,
  * outside the handler (readline is not async-signal-safe). */
 #include "cmd/cmd.h"
+#include "util/config.h"
 #include "lua/api.h"
 #include "lua/state.h"
 
@@ -379,7 +380,7 @@ int mts_cmd_repl(int argc, char **argv) {
     mts_store_t *store = mts_cli_open_store(db_path);
     if (!store) return MTS_EXIT_ERROR;
 
-    const char *root = mts_cli_root();
+    const char *root = mts_root();
     char err[512] = "";
     lua_State *L = NULL;
     if (mts_lua_state_new(root, &L, err, sizeof err) != 0) {

@@ -208,21 +208,18 @@ local function bad_index(n, i)
     error(("series index %s out of range 0 .. %d"):format(tostring(i), n - 1), 3)
 end
 local function view_len(v) return ffi.cast(impl_ptr, v).n end
+local function double_at(v, i)
+    local r = ffi.cast(impl_ptr, v)
+    if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
+    return bad_index(r.n, i)
+end
 pcall(ffi.metatype, view_ro_t, {
-    __index = function(v, i)
-        local r = ffi.cast(impl_ptr, v)
-        if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
-        return bad_index(r.n, i)
-    end,
+    __index = double_at,
     __newindex = function() error("this series is read-only (the engine's bars or a shared series)", 2) end,
     __len = view_len,
 })
 pcall(ffi.metatype, view_rw_t, {
-    __index = function(v, i)
-        local r = ffi.cast(impl_ptr, v)
-        if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
-        return bad_index(r.n, i)
-    end,
+    __index = double_at,
     __newindex = function(v, i, x)
         local r = ffi.cast(impl_ptr, v)
         if type(i) == "number" and i >= 0 and i < r.n then ffi.cast(dptr, r.p)[i] = x return end

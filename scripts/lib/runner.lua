@@ -10,8 +10,7 @@
 --          seed = 0 (optional: math.randomseed at the start) }
 -- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
 --          functions (default mts.C, the real ones), log = function(level,
---          event, fields), print = function(strategy, text), protect = false
---          (call strategies without pcall; for measuring only) }
+--          event, fields), print = function(strategy, text) }
 --
 -- Returns { parameters = {name = {...}}, parameters_json = "...",
 --           disabled = {"name: message", ...} }
@@ -350,7 +349,6 @@ local function run(spec, opts)
     local root = spec.root or mts.root
     local log = opts.log or logmod.new()
     local printer = opts.print or function(name, text) io.stderr:write(name, ": ", text, "\n") end
-    local protect = opts.protect ~= false
     -- replayable runs: math.random (shared by the strategies) starts from a
     -- fixed seed, spec.seed or 0
     math.randomseed(tonumber(spec.seed) or 0)
@@ -617,14 +615,7 @@ local function run(spec, opts)
                         ctx.close = bars.close[i]
                         local on_bar = slot.on_bar
                         if on_bar then
-                            local ok, sig
-                            if GH then
-                                ok, sig = scall(slot.strat.id, on_bar, ctx, slot.asset, i)
-                            elseif protect then
-                                ok, sig = pcall(on_bar, ctx, slot.asset, i)
-                            else
-                                ok, sig = true, on_bar(ctx, slot.asset, i)
-                            end
+                            local ok, sig = scall(slot.strat.id, on_bar, ctx, slot.asset, i)
                             if not ok then
                                 strategy_error(slot, "on_bar", i, sig)
                             elseif sig ~= nil then

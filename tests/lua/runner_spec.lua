@@ -20,7 +20,6 @@ local function run(files, strategies, params, assets, macros, opts)
         C = E.C, limits = opts.limits or LIMITS,
         log = function(level, event, fields) logs[#logs + 1] = { level = level, event = event, fields = fields } end,
         print = function(name, text) prints[#prints + 1] = name .. ": " .. text end,
-        protect = opts.protect,
     })
     H.rmtree(dir)
     return res, msg, kind, E, logs, prints
