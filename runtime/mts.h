@@ -30,7 +30,10 @@
     X(EPARTIAL,  -11, "completed with rejected rows")           \
     X(EAPI,      -12, "remote API error")                       \
     X(ERATELIMIT,-13, "rate limited")                           \
-    X(EBACKTEST, -14, "backtest error")
+    X(EBACKTEST, -14, "backtest error")                         \
+    X(ECACHE,    -15, "cache error")                            \
+    X(EAUTH,     -16, "authentication failed")                  \
+    X(EBUSY,     -17, "busy, try again")
 
 typedef enum {
 #define MTS_ERR_ENUM(name, code, msg) MTS_##name = code,

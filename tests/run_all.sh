@@ -2,6 +2,7 @@
 # make test: C, Lua and end-to-end suites; the last line sums them.
 set -u
 cd "$(dirname "$0")/.."
+. tests/redis_env.sh; mts_redis_start || exit 1
 log=$(mktemp); rc=0
 tests/run_c.sh "$@" | tee -a "$log" || rc=1
 tests/run_lua.sh | tee -a "$log" || rc=1

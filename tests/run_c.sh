@@ -3,6 +3,7 @@
 # prints "c: N passed, N failed". Exit status non-zero if any test failed.
 set -u
 cd "$(dirname "$0")/.."
+. tests/redis_env.sh; mts_redis_start || exit 1
 pass=0; fail=0; bad=()
 for t in "$@"; do
   out=$(timeout 300 "$t" 2>&1); rc=$?

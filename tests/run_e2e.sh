@@ -3,6 +3,7 @@
 # on temporary databases. Prints "e2e: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
+. tests/redis_env.sh; mts_redis_start || exit 1
 export MTS_BIN=${MTS_BIN:-bin/mts}
 out=$(timeout 1200 /usr/bin/python3 -m unittest discover -s tests/e2e -p 'test_*.py' -v 2>&1); rc=$?
 printf '%s\n' "$out" | tail -80

@@ -3,6 +3,7 @@
 # the FFI in lib/libmts.so, or $MTS_LIB). Prints "lua: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
+. tests/redis_env.sh; mts_redis_start || exit 1
 export MTS_LIB=${MTS_LIB:-lib/libmts.so}
 # A sanitizer build of the library (make asan) needs the ASan runtime loaded
 # first into the luajit process; leaks are not checked there (the interpreter

@@ -106,6 +106,34 @@ static const char *const migrations[] = {
     "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
     "  ts INTEGER NOT NULL, equity REAL NOT NULL,"
     "  PRIMARY KEY(backtest_id, ts)) WITHOUT ROWID;",
+    /* 4: the bus without Redis (cache/bus.c) and paper trading (`mts run`) */
+    "CREATE TABLE IF NOT EXISTS bus_events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts_ms INTEGER NOT NULL, topic TEXT NOT NULL, payload TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS live_bars ("
+    "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, interval TEXT NOT NULL,"
+    "  open_ms INTEGER NOT NULL, open REAL NOT NULL, high REAL NOT NULL,"
+    "  low REAL NOT NULL, close REAL NOT NULL, volume REAL NOT NULL,"
+    "  PRIMARY KEY(exchange, symbol, interval, open_ms)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS paper_sessions ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  started_at INTEGER NOT NULL, stopped_at INTEGER,"
+    "  strategies TEXT NOT NULL, exchange TEXT NOT NULL, symbols TEXT NOT NULL,"
+    "  interval TEXT NOT NULL, initial_capital REAL NOT NULL,"
+    "  commission_bps REAL NOT NULL, slippage_bps REAL NOT NULL,"
+    "  parameters TEXT, status TEXT NOT NULL,"
+    "  bars INTEGER NOT NULL DEFAULT 0, final_equity REAL);"
+    "CREATE TABLE IF NOT EXISTS paper_fills ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
+    "  ts INTEGER NOT NULL, asset TEXT NOT NULL, side TEXT NOT NULL,"
+    "  qty REAL NOT NULL, price REAL NOT NULL, fee REAL NOT NULL,"
+    "  realized_pnl REAL NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS idx_paper_fills_session ON paper_fills(session_id);"
+    "CREATE TABLE IF NOT EXISTS paper_equity ("
+    "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
+    "  ts INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,"
+    "  PRIMARY KEY(session_id, ts)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

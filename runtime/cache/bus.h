@@ -1,0 +1,59 @@
+/* bus.h — the event bus between processes: `mts run` publishes what happens
+ * (signals, fills, equity, bars, session status), `mts serve` and anything
+ * else consume it. One interface, two backends:
+ *   - Redis Streams when a Redis URL is configured: XADD <stream> MAXLEN ~ N
+ *     * topic T payload P. Several processes and machines share it.
+ *   - otherwise the SQLite table bus_events of the mts database (WAL: one
+ *     writer and any number of readers on one machine); rows older than the
+ *     newest maxlen are pruned by the publisher now and then.
+ * Messages are a topic ("signal", "fill", "equity", "bar", "session") and a
+ * JSON payload (an object; see docs/api.md for each topic's fields).
+ * Needs hiredis, sqlite3 (store/store_internal.h for the connection).
+ *
+ * Cursors are opaque strings of at most MTS_BUS_CURSOR_MAX bytes (a stream id
+ * "1700000000000-0" for Redis, a row id for SQLite). "$" = only messages
+ * published after the first poll; "0" = from the oldest kept.
+ * Delivery: at least once per consumer, in publish order; a consumer that
+ * keeps its cursor resumes without loss or duplicates (within maxlen).
+ * A Redis bus whose server is down returns MTS_ECACHE from publish/poll and
+ * reconnects with backoff on later calls; the publisher logs and goes on
+ * (what it publishes is also in SQLite: signal_history, paper_*).
+ * Single-threaded: one handle per thread. Errors: 0 / negative MTS_E*. */
+#ifndef MTS_BUS_H
+#define MTS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mts.h"
+
+#define MTS_BUS_CURSOR_MAX 48
+
+typedef struct mts_bus mts_bus_t;
+
+typedef struct mts_bus_config {
+    const char *redis_url;   /* NULL or "" = the SQLite backend */
+    const char *db_path;     /* SQLite backend: the mts database (opened by the bus) */
+    const char *stream;      /* Redis stream key; default "mts:bus" */
+    int64_t     maxlen;      /* messages kept; default 100000 */
+    int         timeout_ms;  /* Redis connect/command timeout; default 500 */
+} mts_bus_config_t;
+
+/* Called once per message, in order. Return non-zero to stop early; the
+ * cursor is advanced past every message handed to fn, including that one. */
+typedef int (*mts_bus_fn)(void *ud, const char *id, const char *topic,
+                          const char *payload, size_t len);
+
+int  mts_bus_open(const mts_bus_config_t *cfg, mts_bus_t **out);
+void mts_bus_close(mts_bus_t *b);                 /* accepts NULL */
+const char *mts_bus_errmsg(const mts_bus_t *b);
+const char *mts_bus_backend(const mts_bus_t *b);  /* "redis" or "sqlite" */
+
+int  mts_bus_publish(mts_bus_t *b, const char *topic, const char *payload, size_t len);
+/* Non-blocking: hands at most max messages after *cursor to fn and advances
+ * cursor (in/out, MTS_BUS_CURSOR_MAX bytes). Returns the number delivered (>= 0)
+ * or a negative MTS_E*. */
+int  mts_bus_poll(mts_bus_t *b, char *cursor, int max, mts_bus_fn fn, void *ud);
+/* Reachable? (health checks) 0 / MTS_ECACHE or MTS_EDB; latency in ms. */
+int  mts_bus_ping(mts_bus_t *b, double *latency_ms);
+
+#endif
