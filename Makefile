@@ -29,7 +29,7 @@ endif
 
 DEPS_APT := build-essential pkg-config libluajit-5.1-dev luajit libsqlite3-dev libcjson-dev \
             libcmocka-dev lua-cjson lua-busted libcurl4-openssl-dev libwebsockets-dev \
-            libhiredis-dev redis-server libssl-dev libreadline-dev python3 sqlite3 chromium
+            libhiredis-dev redis-server libssl-dev libreadline-dev python3 python3-yaml sqlite3 chromium systemd
 
 # The core: every .c under runtime/ except main.c and the commands.
 CORE_SRC := $(sort $(filter-out runtime/main.c runtime/cmd/%,$(shell find runtime -name '*.c')))
