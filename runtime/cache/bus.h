@@ -43,6 +43,10 @@ typedef struct mts_bus_config {
 typedef int (*mts_bus_fn)(void *ud, const char *id, const char *topic,
                           const char *payload, size_t len);
 
+/* Errors: a malformed Redis URL (MTS_ECONFIG, the message names the URL),
+ * neither a URL nor a db_path (MTS_EINVAL), a database that cannot be opened
+ * (MTS_EDB). A Redis server that is down is not an error here. On failure
+ * *out is NULL and mts_bus_errmsg(NULL) says why. */
 int  mts_bus_open(const mts_bus_config_t *cfg, mts_bus_t **out);
 void mts_bus_close(mts_bus_t *b);                 /* accepts NULL */
 const char *mts_bus_errmsg(const mts_bus_t *b);
@@ -51,9 +55,18 @@ const char *mts_bus_backend(const mts_bus_t *b);  /* "redis" or "sqlite" */
 int  mts_bus_publish(mts_bus_t *b, const char *topic, const char *payload, size_t len);
 /* Non-blocking: hands at most max messages after *cursor to fn and advances
  * cursor (in/out, MTS_BUS_CURSOR_MAX bytes). Returns the number delivered (>= 0)
- * or a negative MTS_E*. */
+ * or a negative MTS_E*. A cursor of the wrong form for the backend (a stream
+ * id on SQLite, "abc" anywhere) is MTS_EINVAL with a message. fn gets id,
+ * topic and payload NUL terminated and borrowed for the call only. */
 int  mts_bus_poll(mts_bus_t *b, char *cursor, int max, mts_bus_fn fn, void *ud);
 /* Reachable? (health checks) 0 / MTS_ECACHE or MTS_EDB; latency in ms. */
 int  mts_bus_ping(mts_bus_t *b, double *latency_ms);
+
+/* Counters since open. skipped: stream entries without a topic or payload
+ * field (written by something else) that poll stepped over. */
+typedef struct mts_bus_stats {
+    int64_t published, delivered, skipped, errors, reconnects, pruned;
+} mts_bus_stats_t;
+void mts_bus_stats(const mts_bus_t *b, mts_bus_stats_t *out);
 
 #endif

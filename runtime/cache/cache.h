@@ -43,8 +43,10 @@ typedef struct mts_cache_stats {
     int64_t l1_hits, l1_misses, l2_hits, l2_misses, sets, l2_errors, reconnects, evictions;
 } mts_cache_stats_t;
 
-/* Fails only for a malformed URL (MTS_ECONFIG, message names the URL) or no
- * memory; an unreachable server is not an error (see above). */
+/* Fails only for a malformed URL (MTS_ECONFIG, message names the URL), an
+ * l1_capacity over 2^24 (MTS_ERANGE) or no memory; an unreachable server is
+ * not an error (see above). On failure *out is NULL and
+ * mts_cache_errmsg(NULL) says why. */
 int  mts_cache_open(const mts_cache_config_t *cfg, mts_cache_t **out);
 void mts_cache_close(mts_cache_t *c);            /* accepts NULL */
 const char *mts_cache_errmsg(const mts_cache_t *c);
@@ -74,5 +76,11 @@ int mts_cache_key_market(char *buf, size_t n, const char *symbol, const char *ti
 /* The Redis URL the commands use: opt (--redis) if given, else $REDIS_URL,
  * else config/mts.json "redis_url", else NULL (L1 only). "none" means NULL. */
 const char *mts_cache_url_from(const char *opt);
+
+/* The monotonic clock (ms) the cache and the bus use for L1 expiry and
+ * reconnect backoff. Test hook: mts_cache_test_advance_ms moves it forward
+ * for the whole process, so expiry and backoff are tested without sleeping. */
+int64_t mts_cache_now_ms(void);
+void    mts_cache_test_advance_ms(int64_t ms);
 
 #endif

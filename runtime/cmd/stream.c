@@ -1,7 +1,12 @@
 /* stream.c — `mts stream`: record live trades, top-N order book snapshots and
  * funding rates from Binance or Bybit into SQLite (feeds/ws.c does the
- * websockets, feeds/feed_store.c the batched writes). Bounded with
- * --duration; SIGINT/SIGTERM flush and exit 0. */
+ * websockets, feeds/feed_store.c the batched writes). With a Redis URL the
+ * book snapshots and funding updates are also written to Redis (keys
+ * orderbook:/funding:, one pipeline per flush) and published on the bus
+ * (feed_store's mirror). Bounded with --duration; SIGINT/SIGTERM flush and
+ * exit 0. */
+#include "cache/bus.h"
+#include "cache/cache.h"
 #include "cmd/cmd.h"
 #include "feeds/feed_store.h"
 #include "feeds/ws.h"
@@ -35,6 +40,15 @@ static void usage(FILE *f) {
         "  --depth N               levels per side in each stored book snapshot (default 20)\n"
         "  --snapshot-interval T   how often to store book snapshots (default 1s)\n"
         "  --db PATH               database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --redis URL             also write book snapshots and funding to Redis: keys\n"
+        "                          orderbook:{exchange}:{symbol}:{ts_ms} (TTL 1h) and\n"
+        "                          funding:{exchange}:{symbol}:{ts_ms} (TTL 24h), plus ...:latest;\n"
+        "                          URL redis://[:password@]host[:port][/db], or none (default:\n"
+        "                          $REDIS_URL, else config/mts.json redis_url). Redis being down\n"
+        "                          never stops the stream: it reconnects with backoff.\n"
+        "  --bus MODE              publish the same JSON on the event bus (topics orderbook,\n"
+        "                          funding): auto (default: the Redis stream mts:bus when a Redis\n"
+        "                          URL is set, else nothing), redis, sqlite (bus_events in --db), none\n"
         "  --json                  print a JSON summary on stdout at the end\n\n"
         "environment: BINANCE_WS_URL (wss://stream.binance.com:9443), BINANCE_FUTURES_WS_URL\n"
         "  (wss://fstream.binance.com), BINANCE_REST_URL (https://api.binance.com), BYBIT_WS_URL\n"
@@ -43,7 +57,9 @@ static void usage(FILE *f) {
         "examples:\n"
         "  mts stream --exchange binance --symbols BTCUSDT,ETHUSDT --channels trades,book,funding\n"
         "  mts stream --exchange bybit --symbols BTCUSDT --channels trades,book,funding\n"
-        "  mts stream --exchange binance --symbols BTCUSDT --duration 30s --db data/live.db --json\n");
+        "  mts stream --exchange binance --symbols BTCUSDT --duration 30s --db data/live.db --json\n"
+        "  mts stream --exchange binance --symbols BTCUSDT --redis redis://127.0.0.1:6379/0\n"
+        "  mts stream --exchange bybit --symbols BTCUSDT --bus sqlite --duration 1m\n");
 }
 
 /* "30s" "5m" "1h" "250ms" or bare seconds -> ms; -1 on error */
@@ -137,10 +153,12 @@ static int env_int(const char *name, int def) {
     return (*end || n <= 0 || n > 100000000) ? def : (int)n;
 }
 
-enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP };
+enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
+       O_BUS };
 static const mts_cli_opt_t OPTS[] = {
     {"--exchange", 1}, {"--symbols", 1}, {"--channels", 1}, {"--duration", 1}, {"--depth", 1},
-    {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {NULL, 0}};
+    {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {"--redis", 1}, {"--bus", 1},
+    {NULL, 0}};
 
 static int usage_error(const char *msg, const char *arg) {
     fprintf(stderr, "mts stream: %s%s%s%s (see mts stream --help)\n", msg, arg ? " '" : "", arg ? arg : "",
@@ -150,6 +168,7 @@ static int usage_error(const char *msg, const char *arg) {
 
 int mts_cmd_stream(int argc, char **argv) {
     const char *exchange_s = NULL, *symbols_s = NULL, *channels_s = "trades,book,funding", *db = NULL;
+    const char *redis_opt = NULL, *bus_mode = "auto";
     int64_t duration = 0, snapshot_ms = 1000;
     int depth = 20, json = 0;
     int i = 1;
@@ -166,6 +185,12 @@ int mts_cmd_stream(int argc, char **argv) {
         case O_CHANNELS: channels_s = val; break;
         case O_DB: db = val; break;
         case O_JSON: json = 1; break;
+        case O_REDIS: redis_opt = val; break;
+        case O_BUS:
+            if (strcmp(val, "auto") && strcmp(val, "redis") && strcmp(val, "sqlite") && strcmp(val, "none"))
+                return usage_error("--bus expects auto, redis, sqlite or none; got", val);
+            bus_mode = val;
+            break;
         case O_DURATION:
             if ((duration = parse_duration(val)) <= 0) return usage_error("--duration expects e.g. 30s, 5m, 1h; got", val);
             break;
@@ -223,11 +248,35 @@ int mts_cmd_stream(int argc, char **argv) {
         channels |= bit;
     }
     if (!channels) return usage_error("--channels is empty", NULL);
+    const char *redis_url = mts_cache_url_from(redis_opt);
+    if (!strcmp(bus_mode, "redis") && !redis_url)
+        return usage_error("--bus redis needs a Redis URL (--redis URL, $REDIS_URL or config redis_url)", NULL);
+    mts_cache_t *cache = NULL;
+    mts_bus_t *bus = NULL;
+    if (redis_url) {
+        /* a small L1: this process only writes */
+        mts_cache_config_t cc = {.redis_url = redis_url, .l1_capacity = 256};
+        int rc = mts_cache_open(&cc, &cache);
+        if (rc) {
+            fprintf(stderr, "mts stream: %s (--redis, $REDIS_URL or config/mts.json redis_url)\n",
+                    mts_cache_errmsg(NULL));
+            return rc == MTS_ECONFIG ? MTS_EXIT_USAGE : MTS_EXIT_ERROR;
+        }
+        int conf, up;
+        mts_cache_status(cache, &conf, &up, NULL);
+        if (!up)
+            fprintf(stderr, "warning: Redis is not reachable now (%s); streaming on, reconnecting with backoff\n",
+                    mts_cache_errmsg(cache));
+    }
 
     const char *db_path = mts_cli_db_path(db);
     mts_store_t *store = mts_cli_open_store(db_path);
-    if (!store) return MTS_EXIT_ERROR;
+    if (!store) {
+        mts_cache_close(cache);
+        return MTS_EXIT_ERROR;
+    }
     int exit_code = MTS_EXIT_ERROR;
+
     ctx_t *x = mts_calloc(1, sizeof *x);
     mts_level_t *lv = mts_calloc(2 * (size_t)depth, sizeof *lv);
     if (!x || !lv) {
@@ -242,6 +291,14 @@ int mts_cmd_stream(int argc, char **argv) {
         fprintf(stderr, "error: %s: %s\n", db_path, mts_store_errmsg(store));
         goto done;
     }
+    if ((!strcmp(bus_mode, "auto") && redis_url) || !strcmp(bus_mode, "redis") || !strcmp(bus_mode, "sqlite")) {
+        mts_bus_config_t bc = {.redis_url = strcmp(bus_mode, "sqlite") ? redis_url : NULL, .db_path = db_path};
+        if (mts_bus_open(&bc, &bus) != 0) {
+            fprintf(stderr, "error: the event bus: %s\n", mts_bus_errmsg(NULL));
+            goto done;
+        }
+    }
+    mts_feed_store_mirror(x->fs, cache, bus);
     mts_ws_config_t cfg = {
         .exchange = exchange, .symbols = symbols, .n_symbols = n_symbols, .channels = channels,
         .ping_interval_ms = env_int("MTS_WS_PING_INTERVAL_MS", 20000),
@@ -280,13 +337,16 @@ int mts_cmd_stream(int argc, char **argv) {
                "\"funding\":%lld,\"bars\":%lld,\"resyncs\":%lld,\"reconnects\":%lld,\"malformed\":%lld,"
                "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,"
                "\"stored\":{\"trades\":%lld,\"trade_duplicates\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld,"
-               "\"batches\":%lld},\"db\":\"",
+               "\"batches\":%lld},\"redis\":{\"configured\":%s,\"keys\":%lld,\"batches\":%lld,\"errors\":%lld},"
+               "\"bus\":{\"backend\":\"%s\",\"published\":%lld,\"errors\":%lld},\"db\":\"",
                (double)(t1 - t0) / 1000.0, (long long)st.messages, (long long)st.trades,
                (long long)st.book_updates, (long long)st.funding, (long long)st.bars,
                (long long)st.resyncs, (long long)st.reconnects, (long long)st.malformed,
                (long long)st.snapshots_fetched, (long long)st.pings_sent, (long long)st.pongs,
                (long long)fst.trades, (long long)fst.trade_duplicates, (long long)fst.book_rows,
-               (long long)fst.funding_rows, (long long)fst.batches);
+               (long long)fst.funding_rows, (long long)fst.batches, cache ? "true" : "false",
+               (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,
+               bus ? mts_bus_backend(bus) : "none", (long long)fst.bus_published, (long long)fst.bus_errors);
         mts_json_escape(stdout, db_path);
         printf("\"}\n");
     } else {
@@ -295,6 +355,10 @@ int mts_cmd_stream(int argc, char **argv) {
                 exchange_s, (long long)st.messages, (long long)st.trades, (long long)fst.trades,
                 (long long)st.book_updates, (long long)st.funding, (long long)st.resyncs,
                 (long long)st.reconnects, (long long)st.malformed, db_path);
+        if (cache || bus)
+            fprintf(stderr, "stream %s: redis %lld keys in %lld pipelines (%lld errors), bus %s %lld published (%lld errors)\n",
+                    exchange_s, (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,
+                    bus ? mts_bus_backend(bus) : "none", (long long)fst.bus_published, (long long)fst.bus_errors);
     }
     exit_code = x->store_failed ? MTS_EXIT_ERROR : MTS_EXIT_OK;
 done:
@@ -304,6 +368,8 @@ done:
     }
     mts_free(x);
     mts_free(lv);
+    mts_bus_close(bus);
+    mts_cache_close(cache);
     mts_store_close(store);
     return exit_code;
 }

@@ -5,8 +5,10 @@
 #include "feeds/book.h"
 #include "store/store_internal.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { R_TRADE = 1, R_BOOK, R_FUNDING };
@@ -29,6 +31,12 @@ struct mts_feed_store {
     int n, cap;
     mts_feed_store_stats_t st;
     char err[256];
+    /* mirror */
+    mts_cache_t *cache;
+    mts_bus_t *bus;
+    int batch_open;           /* a cache batch holds writes not yet committed */
+    char *json;               /* reused JSON buffer */
+    size_t json_cap;
 };
 
 static int db_fail(mts_feed_store_t *fs, const char *what) {
@@ -122,8 +130,17 @@ static int write_row(mts_feed_store_t *fs, const row_t *r) {
     return 0;
 }
 
+/* Sends the pending Redis writes: one pipeline. */
+static void mirror_commit(mts_feed_store_t *fs) {
+    if (!fs->batch_open) return;
+    fs->batch_open = 0;
+    if (mts_cache_commit(fs->cache)) fs->st.redis_errors++;
+    fs->st.redis_batches++;
+}
+
 int mts_feed_store_flush(mts_feed_store_t *fs) {
     if (!fs) return MTS_EINVAL;
+    mirror_commit(fs);
     if (fs->n == 0) return 0;
     char *msg = NULL;
     if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
@@ -174,6 +191,112 @@ int mts_feed_store_trade(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
     return 0;
 }
 
+/* ---- the mirror ---- */
+
+int mts_feed_store_mirror(mts_feed_store_t *fs, mts_cache_t *cache, mts_bus_t *bus) {
+    if (!fs) return MTS_EINVAL;
+    mirror_commit(fs);
+    fs->cache = cache;
+    fs->bus = bus;
+    return 0;
+}
+
+/* Room for need more bytes of JSON after used. */
+static int json_room(mts_feed_store_t *fs, size_t need) {
+    if (need <= fs->json_cap) return 0;
+    size_t n = fs->json_cap ? fs->json_cap : 1024;
+    while (n < need) n *= 2;
+    char *p = mts_realloc(fs->json, n);
+    if (!p) return MTS_ENOMEM;
+    fs->json = p;
+    fs->json_cap = n;
+    return 0;
+}
+
+/* A double as JSON that reads back as the same double (null if not finite);
+ * at most 32 bytes with the NUL. */
+static int num(char *out, double v) {
+    if (!isfinite(v)) return sprintf(out, "null");
+    int n = sprintf(out, "%.15g", v);
+    if (strtod(out, NULL) != v) n = sprintf(out, "%.17g", v);
+    return n;
+}
+
+/* Writes json (len bytes) under kind:exchange:symbol:ts and ...:latest, and
+ * publishes it on the bus. */
+static void mirror_write(mts_feed_store_t *fs, const char *kind, const char *exch, const char *symbol,
+                         int64_t ts_ms, int ttl, size_t len) {
+    if (fs->cache) {
+        char key[128];
+        if (!fs->batch_open) {
+            if (mts_cache_begin(fs->cache) == 0) fs->batch_open = 1;
+        }
+        int k = !strcmp(kind, "orderbook") ? mts_cache_key_orderbook(key, sizeof key, exch, symbol, ts_ms)
+                                           : mts_cache_key_funding(key, sizeof key, exch, symbol, ts_ms);
+        if (k < 0 || mts_cache_set(fs->cache, key, fs->json, len, ttl)) {
+            fs->st.redis_errors++;
+        } else {
+            fs->st.redis_keys++;
+            snprintf(key, sizeof key, "%s:%s:%s:latest", kind, exch, symbol);
+            if (mts_cache_set(fs->cache, key, fs->json, len, ttl)) fs->st.redis_errors++;
+            else fs->st.redis_keys++;
+        }
+    }
+    if (fs->bus) {
+        if (mts_bus_publish(fs->bus, kind, fs->json, len)) fs->st.bus_errors++;
+        else fs->st.bus_published++;
+    }
+}
+
+static size_t json_head(mts_feed_store_t *fs, const char *exch, const char *symbol, int64_t ts_ms) {
+    return (size_t)sprintf(fs->json, "{\"exchange\":\"%s\",\"symbol\":\"%s\",\"ts\":%" PRId64, exch,
+                           symbol, ts_ms);
+}
+
+static void mirror_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
+    if ((!fs->cache && !fs->bus) || json_room(fs, 256 + MTS_SYMBOL_MAX)) return;
+    const char *exch = mts_exchange_name(ev->exchange);
+    size_t o = json_head(fs, exch, ev->symbol, ev->ts_ms);
+    o += (size_t)sprintf(fs->json + o, ",\"rate\":");
+    o += (size_t)num(fs->json + o, ev->rate);
+    o += (size_t)sprintf(fs->json + o, ",\"mark_price\":");
+    o += (size_t)num(fs->json + o, ev->mark_price);
+    if (ev->next_funding_ms >= 0)
+        o += (size_t)sprintf(fs->json + o, ",\"next_funding_ms\":%" PRId64 "}", ev->next_funding_ms);
+    else
+        o += (size_t)sprintf(fs->json + o, ",\"next_funding_ms\":null}");
+    mirror_write(fs, "funding", exch, ev->symbol, ev->ts_ms, MTS_TTL_FUNDING, o);
+}
+
+static void mirror_book(mts_feed_store_t *fs, int exchange, const char *symbol, int64_t ts_ms,
+                        int64_t update_id, const mts_level_t *bids, int nb, const mts_level_t *asks, int na) {
+    if (!fs->cache && !fs->bus) return;
+    if (json_room(fs, 256 + MTS_SYMBOL_MAX + (size_t)(nb + na) * 70)) {
+        fs->st.redis_errors++;
+        return;
+    }
+    const char *exch = mts_exchange_name(exchange);
+    size_t o = json_head(fs, exch, symbol, ts_ms);
+    if (update_id >= 0) o += (size_t)sprintf(fs->json + o, ",\"update_id\":%" PRId64, update_id);
+    else o += (size_t)sprintf(fs->json + o, ",\"update_id\":null");
+    for (int side = 0; side < 2; side++) {
+        const mts_level_t *lv = side == MTS_BOOK_BID ? bids : asks;
+        int n = side == MTS_BOOK_BID ? nb : na;
+        o += (size_t)sprintf(fs->json + o, side == MTS_BOOK_BID ? ",\"bids\":[" : ",\"asks\":[");
+        for (int i = 0; i < n; i++) {
+            o += (size_t)sprintf(fs->json + o, "%s[", i ? "," : "");
+            o += (size_t)num(fs->json + o, lv[i].price);
+            fs->json[o++] = ',';
+            o += (size_t)num(fs->json + o, lv[i].qty);
+            fs->json[o++] = ']';
+        }
+        fs->json[o++] = ']';
+    }
+    fs->json[o++] = '}';
+    fs->json[o] = '\0';
+    mirror_write(fs, "orderbook", exch, symbol, ts_ms, MTS_TTL_ORDERBOOK, o);
+}
+
 int mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
     if (!fs || !ev || ev->kind != MTS_FEV_FUNDING) return MTS_EINVAL;
     int rc;
@@ -186,6 +309,7 @@ int mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
     r->rate = ev->rate;
     r->mark = ev->mark_price;
     r->next_ms = ev->next_funding_ms;
+    mirror_funding(fs, ev);
     return 0;
 }
 
@@ -211,6 +335,7 @@ int mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, 
             r->qty = lv[i].qty;
         }
     }
+    mirror_book(fs, exchange, symbol, ts_ms, update_id, bids, nb, asks, na);
     return 0;
 }
 
@@ -232,6 +357,8 @@ void mts_feed_store_close(mts_feed_store_t *fs) {
     sqlite3_finalize(fs->ins_trade);
     sqlite3_finalize(fs->ins_book);
     sqlite3_finalize(fs->ins_funding);
+    mirror_commit(fs);
     mts_free(fs->rows);
+    mts_free(fs->json);
     mts_free(fs);
 }

@@ -7,10 +7,26 @@
  *
  * Duplicates: a trade already stored (same exchange, symbol, trade_id — e.g.
  * replayed after a reconnect) is ignored and counted; a book level or funding
- * row with the same key is replaced. */
+ * row with the same key is replaced.
+ *
+ * Mirror (optional, mts_feed_store_mirror): every book snapshot and funding
+ * update is also written to Redis as JSON under
+ *   orderbook:{exchange}:{symbol}:{ts_ms}  (TTL MTS_TTL_ORDERBOOK, 1 h)
+ *   funding:{exchange}:{symbol}:{ts_ms}    (TTL MTS_TTL_FUNDING, 24 h)
+ * and under orderbook:{exchange}:{symbol}:latest / funding:...:latest (a copy
+ * of the newest value, same TTL). The Redis writes of one flush batch go in
+ * one pipeline: the first write opens a cache batch (mts_cache_begin) and
+ * mts_feed_store_flush commits it. The bus gets the same JSON on topics
+ * "orderbook" and "funding". Book JSON: {"exchange","symbol","ts","update_id",
+ * "bids":[[price,qty],...],"asks":[...]} best level first; funding JSON:
+ * {"exchange","symbol","ts","rate","mark_price","next_funding_ms"} (null
+ * when unknown). Numbers read back as the same doubles. Redis and bus errors
+ * are counted in the stats and never fail the SQLite path. */
 #ifndef MTS_FEED_STORE_H
 #define MTS_FEED_STORE_H
 
+#include "cache/bus.h"
+#include "cache/cache.h"
 #include "feeds/event.h"
 #include "store/store.h"
 
@@ -18,6 +34,8 @@ typedef struct mts_feed_store mts_feed_store_t;
 
 typedef struct mts_feed_store_stats {
     int64_t trades, trade_duplicates, book_rows, funding_rows, batches;
+    /* the mirror: keys written, pipelines sent, cache errors; bus messages */
+    int64_t redis_keys, redis_batches, redis_errors, bus_published, bus_errors;
 } mts_feed_store_stats_t;
 
 /* s is borrowed and must outlive the feed store. batch_rows <= 0 means 1000. */
@@ -30,6 +48,8 @@ int  mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev);
 int  mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, int64_t ts_ms,
                          int64_t update_id, const mts_level_t *bids, int nb,
                          const mts_level_t *asks, int na);
+/* cache and bus are borrowed (each may be NULL) and must outlive fs. */
+int  mts_feed_store_mirror(mts_feed_store_t *fs, mts_cache_t *cache, mts_bus_t *bus);
 int  mts_feed_store_flush(mts_feed_store_t *fs);
 int  mts_feed_store_pending(const mts_feed_store_t *fs);
 void mts_feed_store_stats(const mts_feed_store_t *fs, mts_feed_store_stats_t *out);

@@ -3,6 +3,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 export MTS_ROOT=${MTS_ROOT:-$PWD}
+# bench_cache needs a Redis server: a throwaway one on a free port
+. tests/redis_env.sh; mts_redis_start || echo "bench: no redis-server; Redis figures skipped" >&2
 rc=0
 for b in "$@"; do "$b" || rc=1; done
 exit $rc
