@@ -25,12 +25,13 @@ typedef struct order_slot {
     mts_order_t o;
     uint64_t    id;
     int32_t     active;     /* its ORDER event has been processed */
-    int32_t     _pad;
+    int32_t     queued;     /* its ORDER event is in the queue (live: 0 until the next bar exists) */
 } order_slot_t;
 
 typedef struct asset {
     char              *name;
     const mts_bars_t  *bars;       /* borrowed */
+    mts_bars_t        *wbars;      /* the same, writable: live assets (mts_engine_append_bar) */
     int64_t            next_idx;   /* bar of the pending MARKET event (n when none) */
     order_slot_t      *orders;     /* pending, in submission order */
     int32_t            n_orders, cap_orders;
@@ -61,6 +62,9 @@ struct mts_engine {
     mts_progress_t     *progress;        /* borrowed, may be NULL */
     mts_signal_rec_t   *signals;
     int64_t             n_signals, cap_signals;
+    int                 keep_fills;      /* record every fill (live sessions) */
+    mts_fill_rec_t     *fill_log;
+    int64_t             n_fill_log, cap_fill_log;
     char                err[256];
 };
 
@@ -105,6 +109,7 @@ void mts_engine_free(mts_engine_t *e) {
     mts_queue_free(&e->q);
     mts_portfolio_free(&e->pf);
     mts_free(e->signals);
+    mts_free(e->fill_log);
     mts_free(e);
 }
 
@@ -204,11 +209,33 @@ static int start(mts_engine_t *e) {
 
 static inline double sgn(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 
-static int do_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price) {
+static int log_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price, double fee,
+                    double realized, int32_t kind) {
+    if (e->n_fill_log == e->cap_fill_log) {
+        int64_t cap = e->cap_fill_log ? e->cap_fill_log * 2 : 64;
+        mts_fill_rec_t *f = mts_realloc(e->fill_log, (size_t)cap * sizeof *f);
+        if (!f) return fail(e, MTS_ENOMEM, "fill log: out of memory");
+        e->fill_log = f;
+        e->cap_fill_log = cap;
+    }
+    mts_fill_rec_t *r = &e->fill_log[e->n_fill_log++];
+    r->asset = ai;
+    r->kind = kind;
+    r->ts = ts;
+    r->qty = qty;
+    r->price = price;
+    r->fee = fee;
+    r->realized_pnl = realized;
+    return MTS_OK;
+}
+
+static int do_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price, int32_t kind) {
     double fee = fabs(qty) * price * e->comm;
+    double before = e->keep_fills ? e->pf.pos[ai].realized_pnl : 0;
     int rc = mts_portfolio_fill(&e->pf, ai, ts, qty, price, fee);
     if (rc) return fail(e, rc, "fill %s qty %g at %g: %s", e->assets[ai].name, qty, price, mts_strerror(rc));
     e->fills++;
+    if (e->keep_fills) return log_fill(e, ai, ts, qty, price, fee, e->pf.pos[ai].realized_pnl - before, kind);
     return MTS_OK;
 }
 
@@ -253,7 +280,7 @@ static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
                 px = buy ? fmax(op, o->price) * (1 + e->slip) : fmin(op, o->price) * (1 - e->slip);
             }
             double prev = pos->qty;
-            int rc = do_fill(e, ai, ts, o->qty, px);
+            int rc = do_fill(e, ai, ts, o->qty, px, o->type);
             if (rc) return rc;
             apply_exits(pos, o, prev);
             s->active = -1;   /* filled: removed below */
@@ -278,16 +305,17 @@ static int check_exits(mts_engine_t *e, int32_t ai, int64_t i) {
     double op = b->open[i], hi = b->high[i], lo = b->low[i];
     if (!isfinite(op) || !(op > 0) || !isfinite(hi) || !isfinite(lo)) return MTS_OK;
     double sl = pos->stop_loss, tp = pos->take_profit, px;
+    int32_t kind;
     if (pos->qty > 0) {
-        if (sl > 0 && lo <= sl) px = fmin(op, sl) * (1 - e->slip);
-        else if (tp > 0 && hi >= tp) px = fmax(op, tp);
+        if (sl > 0 && lo <= sl) { px = fmin(op, sl) * (1 - e->slip); kind = MTS_FILL_STOP_LOSS; }
+        else if (tp > 0 && hi >= tp) { px = fmax(op, tp); kind = MTS_FILL_TAKE_PROFIT; }
         else return MTS_OK;
     } else {
-        if (sl > 0 && hi >= sl) px = fmax(op, sl) * (1 + e->slip);
-        else if (tp > 0 && lo <= tp) px = fmin(op, tp);
+        if (sl > 0 && hi >= sl) { px = fmax(op, sl) * (1 + e->slip); kind = MTS_FILL_STOP_LOSS; }
+        else if (tp > 0 && lo <= tp) { px = fmin(op, tp); kind = MTS_FILL_TAKE_PROFIT; }
         else return MTS_OK;
     }
-    int rc = do_fill(e, ai, b->ts[i], -pos->qty, px);
+    int rc = do_fill(e, ai, b->ts[i], -pos->qty, px, kind);
     if (rc) return rc;
     pos->stop_loss = pos->take_profit = 0;
     return MTS_OK;
@@ -400,11 +428,13 @@ int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
         int rc = mts_queue_push(&e->q, b->ts[j], MTS_QEV_ORDER, o->asset, (int64_t)id);
         if (rc) return fail(e, rc, "submit: %s", mts_strerror(rc));
     }
+    /* no bar after now yet: a live asset queues the order with its next
+     * appended bar (mts_engine_append_bar); a fixed one never fills it */
     order_slot_t *s = &a->orders[a->n_orders++];
     s->o = *o;
     s->id = id;
     s->active = 0;
-    s->_pad = 0;
+    s->queued = j < b->n;
     return MTS_OK;
 }
 
@@ -500,4 +530,72 @@ int mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int3
     r->stop_loss = stop_loss;
     r->take_profit = take_profit;
     return MTS_OK;
+}
+
+/* ---- live assets (engine.h) ---- */
+
+int mts_engine_add_live_asset(mts_engine_t *e, const char *name, mts_bars_t *bars, int32_t *id_out) {
+    if (!e) return MTS_EINVAL;
+    if (bars && (bars->n > bars->cap || bars->cap <= 0 || !bars->ts || !bars->open || !bars->high ||
+                 !bars->low || !bars->close || !bars->volume))
+        return fail(e, MTS_EINVAL, "add_live_asset '%s': the bars need reserved arrays (cap > 0)",
+                    name ? name : "?");
+    int32_t id;
+    int rc = mts_engine_add_asset(e, name, bars, &id);
+    if (rc) return rc;
+    e->assets[id].wbars = bars;
+    if (id_out) *id_out = id;
+    return MTS_OK;
+}
+
+int mts_engine_append_bar(mts_engine_t *e, int32_t asset, int64_t ts, double open, double high,
+                          double low, double close, double volume) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "append_bar: unknown asset %d", asset);
+    asset_t *a = &e->assets[asset];
+    mts_bars_t *b = a->wbars;
+    if (!b) return fail(e, MTS_EINVAL, "append_bar '%s': not a live asset (mts_engine_add_live_asset)", a->name);
+    if (b->n > 0 && ts <= b->ts[b->n - 1])
+        return fail(e, MTS_ERANGE, "append_bar '%s': ts %lld is not after the last bar (%lld)", a->name,
+                    (long long)ts, (long long)b->ts[b->n - 1]);
+    if (e->started && ts < e->step_ts)
+        return fail(e, MTS_ERANGE, "append_bar '%s': ts %lld is before the current step (%lld): late bar",
+                    a->name, (long long)ts, (long long)e->step_ts);
+    if (b->n == b->cap)
+        return fail(e, MTS_ERANGE, "append_bar '%s': the bar arrays are full (%lld bars reserved)", a->name,
+                    (long long)b->cap);
+    int64_t i = b->n;
+    if (e->started) {
+        /* room first, so that a failure leaves the asset as it was */
+        int rc = mts_queue_reserve(&e->q, e->q.n + 1 + a->n_orders);
+        if (rc) return fail(e, rc, "append_bar: %s", mts_strerror(rc));
+    }
+    b->ts[i] = ts;
+    b->open[i] = open;
+    b->high[i] = high;
+    b->low[i] = low;
+    b->close[i] = close;
+    b->volume[i] = volume;
+    b->n = i + 1;
+    if (!e->started) return MTS_OK;       /* start() queues bar 0 */
+    /* re-arm: the asset's MARKET event was gone (all its bars consumed) */
+    if (a->next_idx == i) (void)mts_queue_push(&e->q, ts, MTS_QEV_MARKET, asset, i);
+    /* orders that were waiting for a bar activate just before this one */
+    for (int32_t k = 0; k < a->n_orders; k++) {
+        order_slot_t *s = &a->orders[k];
+        if (s->queued) continue;
+        (void)mts_queue_push(&e->q, ts, MTS_QEV_ORDER, asset, (int64_t)s->id);
+        s->queued = 1;
+    }
+    e->done = 0;
+    return MTS_OK;
+}
+
+void mts_engine_keep_fills(mts_engine_t *e, int on) {
+    if (e) e->keep_fills = on != 0;
+}
+
+const mts_fill_rec_t *mts_engine_fills(const mts_engine_t *e, int64_t *n) {
+    if (n) *n = e ? e->n_fill_log : 0;
+    return e ? e->fill_log : NULL;
 }

@@ -57,6 +57,35 @@ const char *mts_engine_errmsg(const mts_engine_t *e);
 int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out);
 int  mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *s);
 const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
+
+/* ---- live assets (paper trading: runtime/live/) ----
+ * A live asset's bars grow while the engine runs. Its arrays are borrowed
+ * like any asset's, but writable, and must be reserved up front (bars->cap):
+ * appending never reallocates, so the pointers strategies' views hold stay
+ * valid; a full array is MTS_ERANGE. (The runtime/util/array.c allocations
+ * are committed lazily: a large reserve costs address space, not memory.)
+ * mts_engine_append_bar adds a closed bar: ts must be after the asset's last
+ * bar and not before the current step (a late bar is MTS_ERANGE, nothing
+ * changes); if the asset had no pending bar its MARKET event is queued again,
+ * and orders submitted when no later bar existed are queued to activate just
+ * before it. So after mts_engine_next() returned MTS_EV_NONE, appending
+ * bars makes next() go on exactly as if they had been there from the start:
+ * the fills are the backtest's. */
+int  mts_engine_add_live_asset(mts_engine_t *e, const char *name, mts_bars_t *bars, int32_t *id_out);
+int  mts_engine_append_bar(mts_engine_t *e, int32_t asset, int64_t ts, double open, double high,
+                           double low, double close, double volume);
+
+/* Fill log (off by default; live sessions turn it on before the start). */
+enum { MTS_FILL_MARKET = 0, MTS_FILL_LIMIT = 1, MTS_FILL_STOP = 2, MTS_FILL_STOP_LOSS = 3,
+       MTS_FILL_TAKE_PROFIT = 4 };
+typedef struct mts_fill_rec {
+    int32_t asset, kind;      /* kind: MTS_FILL_* */
+    int64_t ts;               /* the bar the fill happened on */
+    double  qty, price, fee;  /* qty signed (> 0 buy) */
+    double  realized_pnl;     /* gross PnL this fill realised (0 when it opens/adds) */
+} mts_fill_rec_t;
+void mts_engine_keep_fills(mts_engine_t *e, int on);
+const mts_fill_rec_t *mts_engine_fills(const mts_engine_t *e, int64_t *n);
 /* Signals logged with mts_engine_log_signal(), in order. */
 const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n);
 int64_t mts_engine_fill_count(const mts_engine_t *e);

@@ -28,10 +28,16 @@ static void set_err(char *err, size_t errlen, const char *msg) {
     if (err && errlen) snprintf(err, errlen, "%s", msg ? msg : "");
 }
 
+typedef struct call_args {
+    const mts_run_spec_t *spec;
+    struct mts_live *live;
+} call_args_t;
+
 /* Protected: require "runner", build the spec table, call run_for_host.
  * Leaves its 3 results on the stack. */
 static int call_runner(lua_State *L) {
-    const mts_run_spec_t *spec = lua_touserdata(L, 1);
+    const call_args_t *args = lua_touserdata(L, 1);
+    const mts_run_spec_t *spec = args->spec;
     lua_settop(L, 0);
     lua_getglobal(L, "require");
     lua_pushstring(L, "runner");
@@ -60,6 +66,10 @@ static int call_runner(lua_State *L) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "params");
+    if (args->live) {
+        lua_pushlightuserdata(L, args->live);
+        lua_setfield(L, -2, "live");
+    }
 
     lua_call(L, 1, 3);
     return 3;
@@ -94,7 +104,8 @@ static char *join_lines(lua_State *L, int idx, int *count) {
     return out;
 }
 
-int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen) {
+static int run(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result_t *out, char *err,
+               size_t errlen) {
     set_err(err, errlen, "");
     if (!out) {
         set_err(err, errlen, "mts_lua_backtest: no result");
@@ -112,8 +123,9 @@ int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *er
                                         : mts_lua_state_new_guarded(spec->root, NULL, &L, err, errlen);
     if (rc) return rc;
 
+    call_args_t args = {spec, live};
     lua_pushcfunction(L, call_runner);
-    lua_pushlightuserdata(L, (void *)spec);
+    lua_pushlightuserdata(L, &args);
     rc = mts_lua_pcall(L, 1, 3, err, errlen);
     if (rc) {
         mts_lua_state_free(L);
@@ -137,6 +149,20 @@ int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *er
     }
     mts_lua_state_free(L);
     return rc;
+}
+
+int mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen) {
+    return run(spec, NULL, out, err, errlen);
+}
+
+int mts_lua_run_live(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result_t *out, char *err,
+                     size_t errlen) {
+    if (!live) {
+        if (err && errlen) snprintf(err, errlen, "mts_lua_run_live: no session");
+        if (out) memset(out, 0, sizeof *out);
+        return MTS_EINVAL;
+    }
+    return run(spec, live, out, err, errlen);
 }
 
 int mts_lua_trusted_from_env(void) {

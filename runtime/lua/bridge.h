@@ -40,6 +40,14 @@ typedef struct mts_run_result {
 int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen);
 void mts_run_result_free(mts_run_result_t *r);   /* accepts NULL */
 
+/* The same run as a paper session (live/live.h; `live` borrowed): the runner
+ * waits for bars with mts_live_wait instead of ending, replays the bars
+ * already in the engine as warm-up (orders off), and reloads strategy files
+ * that change. Returns when the session stops. */
+struct mts_live;
+int  mts_lua_run_live(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result_t *out,
+                      char *err, size_t errlen);
+
 /* Strategies run sandboxed with a time budget per call and a memory cap
  * (docs/strategies.md "The sandbox") unless the spec
  * says trusted or the environment has MTS_TRUSTED_STRATEGIES set to something

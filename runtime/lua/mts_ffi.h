@@ -82,6 +82,15 @@ int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, 
                               double price, double confidence, double position_size,
                               double stop_loss, double take_profit);
 
+/* ---- live sessions (runtime/live/live.h): the runner's wait for the next
+ * closed bar. wait commits the finished step, then returns 1 (bars appended
+ * to the engine), 2 (reload: *reload = bit mask of watch indices, -1 = all),
+ * 0 (stop) or a negative MTS_E*. watch registers a strategy file whose
+ * modification the session reports as a reload; returns its index. ---- */
+typedef struct mts_live mts_live_t;
+int     mts_live_wait(mts_live_t *l, int32_t *reload);
+int32_t mts_live_watch(mts_live_t *l, const char *path);
+
 /* ---- large arrays (runtime/util/array.c): uninitialised, huge-page advised;
  * mts.lua uses them for indicator outputs and frees them through ffi.gc ---- */
 void   *mts_array_alloc(int64_t bytes);

@@ -245,6 +245,12 @@ local function new_view(T, ptr, n, owner)
     return v
 end
 
+-- Live sessions: a view over bars that grew (the arrays never move; only the
+-- length changes). Trusted code only (the runner).
+function M.view_resize(v, n)
+    ffi.cast(impl_ptr, v).n = n
+end
+
 -- The pointer and length behind a view (trusted code only).
 local function view_parts(v)
     local r = ffi.cast(impl_ptr, v)

@@ -52,6 +52,7 @@ local json = require "json"
 local aggregator = require "aggregator"
 local risk = require "risk"
 local logmod = require "log"
+local bit = require "bit"
 
 local R = {}
 
@@ -214,15 +215,21 @@ local SERIES_FIELDS = { ts = true, open = true, high = true, low = true, close =
 -- A table whose fields ts/open/high/low/close/volume are read-only, checked
 -- views of the engine's bar arrays (mts.view_ro: no copy, bounds-checked, the
 -- length known to the mts functions), made on first access.
-local function lazy_series(bars, n)
+-- `asset` holds the length (asset.n): in a live session it grows, and
+-- resize_series updates the views already made.
+local function lazy_series(bars, asset)
     return setmetatable({}, {
         __index = function(t, k)
             if not SERIES_FIELDS[k] then error("ctx.series." .. tostring(k) .. " does not exist", 2) end
-            local a = mts.view_ro(bars[k], n, k == "ts" and "int64_t" or "double")
+            local a = mts.view_ro(bars[k], asset.n, k == "ts" and "int64_t" or "double")
             rawset(t, k, a)
             return a
         end,
     })
+end
+
+local function resize_series(series, n)
+    for _, v in pairs(series) do mts.view_resize(v, n) end
 end
 
 -- ---- signals ---------------------------------------------------------------------------------
@@ -397,7 +404,10 @@ local function run(spec, opts)
         local name = cstr(C.mts_engine_asset_name(e, id))
         local bars = C.mts_engine_bars(e, id)
         local n = tonumber(bars.n)
-        local a = { id = id, name = name, bars = bars, n = n, series = lazy_series(bars, n) }
+        local a = { id = id, name = name, bars = bars, n = n }
+        a.series = lazy_series(bars, a)
+        -- live: the bars there before the start are the warm-up (orders off)
+        a.warm = spec.live and n or 0
         assets[id] = a
         by_name[name] = a
     end
@@ -466,7 +476,8 @@ local function run(spec, opts)
             local aid = a.id
             ctx.position = function() return C.mts_engine_position(e, aid) end
             local slot = { strat = s, asset = a.name, asset_id = a.id, ctx = ctx, bars = a.bars,
-                           on_bar = s.on_bar, analyze = s.analyze, generate = s.generate }
+                           on_bar = s.on_bar, analyze = s.analyze, generate = s.generate,
+                           warm = a.warm, a = a }
             s.slots[#s.slots + 1] = slot
         end
     end
@@ -593,9 +604,105 @@ local function run(spec, opts)
         end
     end
 
+    -- ---- live sessions: waiting for bars, reloading strategies ------------------------------
+    local LV = spec.live
+    if type(LV) == "userdata" then LV = ffi.cast("mts_live_t *", LV) end
+    local reload_out = LV and ffi.new("int32_t[1]")
+    if LV then
+        for _, s in ipairs(strategies) do
+            s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
+        end
+    end
+
+    -- After a wait that appended bars: the new lengths, in the views too.
+    local function grow()
+        for id = 0, n_assets - 1 do
+            local a = assets[id]
+            local n = tonumber(a.bars.n)
+            if n ~= a.n then
+                a.n = n
+                resize_series(a.series, n)
+            end
+        end
+        for _, s in ipairs(strategies) do
+            for _, slot in ipairs(s.slots) do slot.ctx.n = slot.a.n end
+        end
+    end
+
+    -- Hot reload of strategy s: the new source in a new sandboxed
+    -- environment; per slot a fresh ctx, init, the bars so far replayed with
+    -- signals dropped (the state the new version would have had), then
+    -- on_reload(ctx, old_state) if defined. Anything failing keeps the old
+    -- version running; the error is logged with its file:line.
+    local function reload(s)
+        local okl, ns = pcall(load_strategy, root, s.name, s.id, printer)
+        if not okl then
+            local msg = type(ns) == "table" and ns.run_error or tostring(ns)
+            log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
+            return false, msg
+        end
+        local newctx = {}
+        for k, slot in ipairs(s.slots) do
+            local old = slot.ctx
+            local a = slot.a
+            local ctx = {
+                asset = old.asset, asset_id = old.asset_id, strategy = s.name, params = s.params,
+                n = a.n, series = a.series, macro = old.macro, state = {},
+                i = -1, time = 0, close = NaN, position = old.position,
+            }
+            local function fail(phase, err)
+                local msg = ("%s (in %s, %s)"):format(tostring(err), phase, slot.asset)
+                log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
+                return false, msg
+            end
+            if ns.init then
+                local ok, err = scall(s.id, ns.init, ctx)
+                if not ok then return fail("init", err) end
+            end
+            local bars = slot.bars
+            for i = 0, a.n - 1 do
+                ctx.i = i
+                ctx.time = tonumber(bars.ts[i])
+                ctx.close = bars.close[i]
+                if ns.on_bar then
+                    local ok, err = scall(s.id, ns.on_bar, ctx, slot.asset, i)
+                    if not ok then return fail("on_bar replay", err) end
+                else
+                    local ok, an = scall(s.id, ns.analyze, ctx)
+                    if not ok then return fail("analyze replay", an) end
+                    local ok2, err = scall(s.id, ns.generate, an)
+                    if not ok2 then return fail("generate_signals replay", err) end
+                end
+            end
+            local on_reload = rawget(ns.mod, "on_reload")
+            if type(on_reload) == "function" then
+                local ok, err = scall(s.id, on_reload, ctx, old.state)
+                if not ok then return fail("on_reload", err) end
+            end
+            newctx[k] = ctx
+        end
+        -- all good: the new version takes over from the next bar
+        s.mod, s.init, s.on_bar, s.analyze, s.generate = ns.mod, ns.init, ns.on_bar, ns.analyze, ns.generate
+        for k, slot in ipairs(s.slots) do
+            slot.ctx = newctx[k]
+            slot.on_bar, slot.analyze, slot.generate = ns.on_bar, ns.analyze, ns.generate
+        end
+        if not s.enabled and s.in_loop then
+            s.enabled = true
+            s.message = nil
+        end
+        log("info", "strategy.reloaded", { strategy = s.name, file = s.rel })
+        return true
+    end
+
+    for _, s in ipairs(strategies) do
+        if s.enabled then s.in_loop = true end
+    end
+
     -- STEP_END only for steps with signals (collect turns it on, flush off)
     C.mts_engine_step_events(e, 0)
     local rc
+    while true do
     while true do
         rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
         if rc ~= 1 then break end
@@ -618,7 +725,7 @@ local function run(spec, opts)
                             local ok, sig = scall(slot.strat.id, on_bar, ctx, slot.asset, i)
                             if not ok then
                                 strategy_error(slot, "on_bar", i, sig)
-                            elseif sig ~= nil then
+                            elseif sig ~= nil and i >= slot.warm then
                                 collect(slot, i, "on_bar", sig)
                             end
                         else
@@ -629,7 +736,7 @@ local function run(spec, opts)
                                 local ok2, sig = scall(slot.strat.id, slot.generate, analysis)
                                 if not ok2 then
                                     strategy_error(slot, "generate_signals", i, sig)
-                                elseif sig ~= nil then
+                                elseif sig ~= nil and i >= slot.warm then
                                     collect(slot, i, "generate_signals", sig)
                                 end
                             end
@@ -640,6 +747,24 @@ local function run(spec, opts)
         elseif kind == EV_STEP_END then
             if npending > 0 then flush() end
         end
+    end
+    if rc < 0 or not LV then break end
+    -- live: the engine has no event; commit the step and wait for bars
+    local w = C.mts_live_wait(LV, reload_out)
+    if w == 1 then
+        grow()
+    elseif w == 2 then
+        local mask = reload_out[0]
+        for _, s in ipairs(strategies) do
+            if mask == -1 or (s.watch >= 0 and bit.band(mask, bit.lshift(1, s.watch)) ~= 0) then
+                reload(s)
+            end
+        end
+    elseif w == 0 then
+        break
+    else
+        error(("live session: %s"):format(mts.strerror(w)), 0)
+    end
     end
     if rc < 0 then engine_fail("next", rc) end
 

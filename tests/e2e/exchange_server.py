@@ -6,6 +6,8 @@ hashlib/base64/struct/socket/threading. One port serves
   * Binance USD-M futures markPrice ws://HOST:PORT/stream?streams=btcusdt@markPrice@1s
   * Binance REST depth snapshot     http://HOST:PORT/api/v3/depth?symbol=BTCUSDT&limit=1000
   * Bybit v5 public linear          ws://HOST:PORT/v5/public/linear  ({"op":"subscribe"|"unsubscribe"|"ping"})
+KlineServer (below, for `mts run`) replays bar files as Binance kline streams +
+GET /api/v3/klines, or Bybit kline.<interval>.<symbol> + GET /v5/market/kline.
 Every message is built from the documented examples in tests/fixtures/exchanges
 (same keys, same key order, values replaced), so the client sees the real wire
 formats.
@@ -590,6 +592,280 @@ class ExchangeServer:
             bids, asks = self.books[sym].top(n)
             return ([(float(p), float(q)) for p, q in bids], [(float(p), float(q)) for p, q in asks],
                     self.books[sym].update_id)
+
+
+
+# ---------------------------------------------------------------- klines (mts run)
+
+INTERVAL_MS = {"1m": 60000, "3m": 180000, "5m": 300000, "15m": 900000, "30m": 1800000, "1h": 3600000,
+               "2h": 7200000, "4h": 14400000, "6h": 21600000, "12h": 43200000, "1d": 86400000}
+BYBIT_IV = {"1m": "1", "3m": "3", "5m": "5", "15m": "15", "30m": "30", "1h": "60", "2h": "120",
+            "4h": "240", "6h": "360", "12h": "720", "1d": "D"}
+
+
+def read_kline_csv(path):
+    """[(open_ms, open, high, low, close, volume)] with the CSV's own number strings
+    (timestamp column: 'YYYY-MM-DD HH:MM:SS' UTC or unix seconds/ms)."""
+    import csv
+    import datetime as dt
+    out = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            t = row.get("timestamp") or row.get("open_time")
+            if t.isdigit():
+                ms = int(t) if int(t) > 10**11 else int(t) * 1000
+            else:
+                d = dt.datetime.fromisoformat(t.replace("Z", "")).replace(tzinfo=dt.timezone.utc)
+                ms = int(d.timestamp()) * 1000
+            out.append((ms, row["open"], row["high"], row["low"], row["close"], row["volume"]))
+    return out
+
+
+class KlineServer:
+    """Binance (<symbol>@kline_<interval> combined streams, GET /api/v3/klines) and
+    Bybit v5 (kline.<interval>.<symbol> on /v5/public/linear, GET /v5/market/kline)
+    kline feeds replayed from bar lists, for `mts run`.
+
+    bars: {symbol: [(open_ms, o, h, l, c, v), ...]} (strings or numbers), all symbols
+    on the same times. The first `warm` bars are history: REST serves them (and any
+    bar streamed so far); the stream starts at bar `warm`. Each bar is sent as
+    `updates` non-final klines (x=false / confirm=false) and then the final one,
+    symbol after symbol, then the server sleeps `pace` seconds.
+    Cues: drop_at=K closes the TCP connection abruptly when bar K (absolute index)
+    is due; the `skip` bars from K on close while the client is away (never sent
+    on the stream: the client must backfill them from REST), and after the
+    reconnect the `resend` bars before them are sent again (duplicates).
+    Counters: connections, rest_requests, sent_final (bars sent as final)."""
+
+    def __init__(self, exchange, bars, interval="1h", warm=0, pace=0.02, updates=2, drop_at=None,
+                 skip=0, resend=2, port=0, start_delay=0.2):
+        self.exchange, self.bars, self.interval = exchange, bars, interval
+        self.iv_ms = INTERVAL_MS[interval]
+        self.symbols = list(bars)
+        self.n = min(len(v) for v in bars.values())
+        self.pos = warm                  # bars [0, pos) are closed
+        self.pace, self.updates = pace, updates
+        self.drop_at, self.skip, self.resend = drop_at, skip, resend
+        self.dropped = False
+        self.drop_pos = None
+        self.start_delay = start_delay
+        self.lock = threading.RLock()
+        self.connections = 0
+        self.rest_requests = []
+        self.sent_final = 0
+        self.subscribed = []
+        self.stopping = False
+        self.conns = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def url(self, scheme="ws"):
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
+
+    def ws_url(self):
+        return self.url() + ("/v5/public/linear" if self.exchange == "bybit" else "")
+
+    def rest_url(self):
+        return self.url("http")
+
+    def start(self):
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in list(self.conns):
+            c.drop()
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(s,), daemon=True).start()
+
+    def _handle(self, s):
+        try:
+            s.settimeout(30)
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = s.recv(4096)
+                if not chunk:
+                    s.close()
+                    return
+                req += chunk
+            head = req.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            lines = head.split("\r\n")
+            _method, target, _ = lines[0].split(" ", 2)
+            headers = {}
+            for ln in lines[1:]:
+                if ":" in ln:
+                    k, v = ln.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+            url = urllib.parse.urlsplit(target)
+            query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+            if headers.get("upgrade", "").lower() == "websocket":
+                self._upgrade(s, headers, url.path, query)
+            elif url.path == "/api/v3/klines":
+                self._rest(s, query, "binance")
+            elif url.path == "/v5/market/kline":
+                self._rest(s, query, "bybit")
+            else:
+                self._http(s, 404, '{"code":-1,"msg":"not found"}')
+        except (OSError, ConnectionError, ValueError):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _http(self, s, status, body):
+        body = body.encode()
+        s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % (status, len(body)) + body)
+        s.close()
+
+    def _rest(self, s, q, kind):
+        sym = q.get("symbol", "")
+        with self.lock:
+            self.rest_requests.append(dict(q))
+            if sym not in self.bars:
+                return self._http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
+            limit = int(q.get("limit", "500"))
+            lo = int(q.get("startTime" if kind == "binance" else "start", "-1"))
+            hi = int(q.get("endTime" if kind == "binance" else "end", str(2**62)))
+            rows = [b for b in self.bars[sym][:self.pos] if (lo < 0 or b[0] >= lo) and b[0] <= hi]
+            rows = rows[:limit] if lo >= 0 else rows[-limit:]
+        if kind == "binance":
+            # wire format: tests/fixtures/exchanges/binance_spot/rest_klines.json
+            body = [[b[0], str(b[1]), str(b[2]), str(b[3]), str(b[4]), str(b[5]), b[0] + self.iv_ms - 1,
+                     "0", 10, "0", "0", "0"] for b in rows]
+            return self._http(s, 200, dumps(body))
+        body = {"retCode": 0, "retMsg": "OK", "result": {
+            "category": "linear", "symbol": sym,
+            "list": [[str(b[0]), str(b[1]), str(b[2]), str(b[3]), str(b[4]), str(b[5]), "0"] for b in reversed(rows)]},
+            "retExtInfo": {}, "time": 0}
+        return self._http(s, 200, dumps(body))
+
+    def _upgrade(self, s, headers, path, query):
+        key = headers["sec-websocket-key"]
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+        s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
+        s.settimeout(None)
+        ws = WsConn(s)
+        self.conns.append(ws)
+        with self.lock:
+            self.connections += 1
+            first = self.connections == 1
+        ready = threading.Event()
+        wanted = set()
+        if self.exchange == "bybit":
+            def on_text(text):
+                msg = json.loads(text)
+                if msg.get("op") == "ping":
+                    ws.send_text(dumps({"success": True, "ret_msg": "pong", "conn_id": "x", "req_id": "",
+                                        "op": "ping"}))
+                elif msg.get("op") == "subscribe":
+                    with self.lock:
+                        self.subscribed.extend(msg.get("args", []))
+                    ws.send_text(dumps({"success": True, "ret_msg": "", "conn_id": "x", "req_id": "",
+                                        "op": "subscribe"}))
+                    for t in msg.get("args", []):
+                        wanted.add(t.split(".")[-1])
+                    ready.set()
+            self._reader(ws, on_text)
+        else:
+            streams = query.get("streams", "").split("/")
+            with self.lock:
+                self.subscribed.extend(streams)
+            for st in streams:
+                if "@kline_" in st:
+                    wanted.add(st.split("@")[0].upper())
+            self._reader(ws, None)
+            ready.set()
+        if not ready.wait(10):
+            return
+        try:
+            self._stream(ws, wanted, first)
+        except (OSError, ConnectionError):
+            pass
+
+    def _reader(self, ws, on_text):
+        def run():
+            try:
+                while True:
+                    op, data = ws.recv_message()
+                    if op == 0x8:
+                        ws.drop()
+                        return
+                    if op == 0x9:
+                        ws.send_frame(0xA, data)
+                    elif op == 0x1 and on_text:
+                        on_text(data.decode())
+            except (OSError, ConnectionError, ValueError):
+                pass
+        threading.Thread(target=run, daemon=True).start()
+
+    def _msg(self, sym, b, final, part):
+        """One kline message for bar b; part < 1 builds a partial (non-final) bar."""
+        o, h, l, c, v = b[1], b[2], b[3], b[4], b[5]
+        if not final:   # a bar in progress: the close so far, a partial range and volume
+            c = o
+            h, l = max(float(o), float(c)), min(float(o), float(c))
+            v = "%.8f" % (float(b[5]) * part)
+        ev_ms = b[0] + self.iv_ms - (1 if final else self.iv_ms // 2)
+        if self.exchange == "binance":
+            k = {"t": b[0], "T": b[0] + self.iv_ms - 1, "s": sym, "i": self.interval, "f": 100, "L": 200,
+                 "o": str(o), "c": str(c), "h": str(h), "l": str(l), "v": str(v), "n": 100, "x": final,
+                 "q": "0", "V": "0", "Q": "0", "B": "0"}
+            data = {"e": "kline", "E": ev_ms, "s": sym, "k": k}
+            return dumps({"stream": "%s@kline_%s" % (sym.lower(), self.interval), "data": data})
+        biv = BYBIT_IV[self.interval]
+        d = {"start": b[0], "end": b[0] + self.iv_ms - 1, "interval": biv, "open": str(o), "close": str(c),
+             "high": str(h), "low": str(l), "volume": str(v), "turnover": "0", "confirm": final,
+             "timestamp": ev_ms}
+        return dumps({"topic": "kline.%s.%s" % (biv, sym), "data": [d], "ts": ev_ms, "type": "snapshot"})
+
+    def _stream(self, ws, wanted, first):
+        time.sleep(self.start_delay)
+        syms = [x for x in self.symbols if x in wanted]
+        if not first:
+            with self.lock:
+                end = self.drop_pos if self.drop_pos is not None else self.pos
+                again = list(range(max(0, end - self.resend), end))
+            for i in again:          # duplicates after a reconnect
+                for sym in syms:
+                    ws.send_text(self._msg(sym, self.bars[sym][i], True, 1))
+        while not self.stopping:
+            with self.lock:
+                i = self.pos
+                if i >= self.n:
+                    break
+                if self.drop_at is not None and i == self.drop_at and not self.dropped:
+                    self.dropped = True
+                    self.drop_pos = i
+                    self.pos += self.skip        # these close while the client is away
+                    ws.drop()
+                    return
+            for u in range(self.updates):
+                for sym in syms:
+                    ws.send_text(self._msg(sym, self.bars[sym][i], False, (u + 1) / (self.updates + 1)))
+            for sym in syms:
+                ws.send_text(self._msg(sym, self.bars[sym][i], True, 1))
+            with self.lock:
+                self.pos = i + 1
+                self.sent_final += 1
+            time.sleep(self.pace)
+        while not self.stopping and not ws.closed:   # stay open, idle
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,347 @@
+/* run.c — `mts run`: paper trading on live klines through the backtest engine
+ * (runtime/live/live.h drives the feed and the persistence, the Lua runner
+ * the strategies; docs/live.md). SIGINT/SIGTERM stop cleanly (session
+ * "stopped", exit 0); SIGHUP reloads every strategy. */
+#include "cmd/cmd.h"
+#include "feeds/event.h"
+#include "cache/cache.h"
+#include "live/live.h"
+#include "lua/bridge.h"
+#include "util/log.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_LIST 16
+#define MAX_PARAMS 64
+
+static volatile sig_atomic_t g_stop, g_hup;
+static void on_stop(int sig) { (void)sig; g_stop = 1; }
+static void on_hup(int sig) { (void)sig; g_hup = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts run --strategy NAME[,NAME] --exchange binance|bybit --symbol SYM[,SYM] --interval I [options]\n\n"
+        "Paper trading: the strategies run on the exchange's live klines through the same engine\n"
+        "as `mts backtest` (market orders fill at the next bar's open + slippage, limit/stop,\n"
+        "stop-loss/take-profit, commission). Before trading they see --warmup bars of history\n"
+        "(REST klines, else bars stored by earlier sessions); those bars place no orders.\n"
+        "Each closed bar is one step: its signals, fills and equity are stored (paper_sessions,\n"
+        "paper_fills, paper_equity, signal_history, live_bars) and printed, one line each.\n"
+        "Editing a strategy file (or SIGHUP) reloads it in the running process; a version that\n"
+        "fails to load is reported and the old one keeps running.\n\n"
+        "options:\n"
+        "  --strategy LIST        strategies (scripts/strategies/NAME.lua)\n"
+        "  --exchange NAME        binance (spot klines) or bybit (v5 linear klines)\n"
+        "  --symbol LIST          e.g. BTCUSDT,ETHUSDT; the asset is the datasets name in\n"
+        "                         config/mts.json (BTCUSDT -> bitcoin), else the lower-case symbol\n"
+        "  --interval I           kline interval: 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w\n"
+        "  --capital X            starting cash (default: config backtest.initial_capital, 100000)\n"
+        "  --commission-bps X     per fill (default 10)\n"
+        "  --slippage-bps X       against market/stop fills (default 0)\n"
+        "  --param [S.]K=V        override a strategy parameter (as in mts backtest)\n"
+        "  --warmup N             bars of history before trading (default: config live.warmup, 100)\n"
+        "  --duration T           stop after e.g. 30s, 5m, 2h (default: until Ctrl-C / SIGTERM)\n"
+        "  --max-bars N           stop after N live bars\n"
+        "  --db PATH              database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --redis URL            Redis for the bus and cache (default $REDIS_URL; none: SQLite)\n"
+        "  --ws-url URL           websocket base (default wss://stream.binance.com:9443 or\n"
+        "                         wss://stream.bybit.com/v5/public/linear; $BINANCE_WS_URL, $BYBIT_WS_URL)\n"
+        "  --rest-url URL         REST base (default https://api.binance.com or https://api.bybit.com;\n"
+        "                         $BINANCE_REST_URL, $BYBIT_REST_URL)\n"
+        "  --trusted              strategies without the sandbox's time/memory limits\n"
+        "  --json                 JSON lines on stdout (signals, fills, then a summary)\n\n"
+        "examples:\n"
+        "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1m\n"
+        "  mts run --strategy sma_cross,mean_reversion --exchange bybit --symbol BTCUSDT,ETHUSDT \\\n"
+        "          --interval 5m --warmup 200 --duration 2h --json\n"
+        "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1h \\\n"
+        "          --param fast=5 --param slow=20 --capital 10000 --db data/paper.db\n"
+        "  kill -HUP $(pidof mts)    # reload every strategy now\n");
+}
+
+static int64_t parse_duration(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || !isfinite(v)) return -1;
+    double mult;
+    if (!*end || !strcmp(end, "s")) mult = 1000;
+    else if (!strcmp(end, "ms")) mult = 1;
+    else if (!strcmp(end, "m")) mult = 60000;
+    else if (!strcmp(end, "h")) mult = 3600000;
+    else return -1;
+    return (int64_t)(v * mult);
+}
+
+static int parse_count(const char *opt, const char *val, int64_t max, int64_t *out) {
+    char *end;
+    long long v = strtoll(val, &end, 10);
+    if (end == val || *end || v < 0 || v > max) {
+        fprintf(stderr, "error: %s expects a whole number 0..%lld, got '%s'\n", opt, (long long)max, val);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* datasets.assets.<name>.symbol == symbol -> name (copied into out) */
+static void asset_for_symbol(const char *symbol, char *out, size_t n) {
+    char path[4096];
+    snprintf(out, n, "%s", symbol);
+    for (char *p = out; *p; p++) if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json")) return;
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = (len + 4096 + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); return; }
+            buf = nb;
+        }
+        size_t r = fread(buf + len, 1, 4096, f);
+        len += r;
+        if (r == 0) break;
+    }
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "datasets"), "assets");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, assets) {
+        const cJSON *sym = cJSON_GetObjectItemCaseSensitive(it, "symbol");
+        if (cJSON_IsString(sym) && sym->valuestring && !strcasecmp(sym->valuestring, symbol) && it->string) {
+            snprintf(out, n, "%s", it->string);
+            break;
+        }
+    }
+    cJSON_Delete(root);
+}
+
+enum { O_STRATEGY, O_EXCHANGE, O_SYMBOL, O_INTERVAL, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_WARMUP,
+       O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--strategy", 1}, {"--exchange", 1}, {"--symbol", 1}, {"--interval", 1}, {"--capital", 1},
+    {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--warmup", 1},
+    {"--duration", 1}, {"--max-bars", 1}, {"--db", 1}, {"--redis", 1}, {"--ws-url", 1},
+    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {NULL, 0}};
+
+int mts_cmd_run(int argc, char **argv) {
+    char strategies_buf[1024] = "", symbols_buf[1024] = "";
+    const char *strategies[MAX_LIST], *symbols[MAX_LIST];
+    int n_strategies = 0, n_symbols = 0;
+    char *param_buf[MAX_PARAMS];
+    const char *pkeys[MAX_PARAMS], *pvals[MAX_PARAMS];
+    int n_params = 0;
+    const char *exchange_s = NULL, *interval = NULL, *db = NULL, *redis = NULL, *ws_url = NULL, *rest_url = NULL;
+    double capital, comm, slip, rf;
+    int64_t warmup = 100, duration_ms = 0, max_bars = 0;
+    int json = 0, trusted = 0, ret = MTS_EXIT_USAGE;
+    double w;
+    if (mts_config_number("live", "warmup", &w) == 0 && w >= 0 && w <= 1000) warmup = (int64_t)w;
+    if (mts_cli_backtest_defaults(&capital, &comm, &slip, &rf) != 0) return MTS_EXIT_USAGE;
+
+    int i = 1;
+    const char *val;
+    for (;;) {
+        int k = mts_cli_next("run", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) goto out;
+        if (k == MTS_CLI_POSITIONAL) {
+            fprintf(stderr, "mts run: unexpected argument '%s' (see mts run --help)\n", val);
+            goto out;
+        }
+        switch (k) {
+        case O_HELP: usage(stdout); ret = MTS_EXIT_OK; goto out;
+        case O_STRATEGY:
+            snprintf(strategies_buf, sizeof strategies_buf, "%s", val);
+            if (mts_cli_split_list("run", "--strategy", strategies_buf, strategies, MAX_LIST, &n_strategies)) goto out;
+            break;
+        case O_SYMBOL:
+            snprintf(symbols_buf, sizeof symbols_buf, "%s", val);
+            if (mts_cli_split_list("run", "--symbol", symbols_buf, symbols, MAX_LIST, &n_symbols)) goto out;
+            break;
+        case O_EXCHANGE: exchange_s = val; break;
+        case O_INTERVAL: interval = val; break;
+        case O_CAPITAL:
+            if (mts_cli_parse_double("--capital", val, &capital)) goto out;
+            if (!(capital > 0)) { fprintf(stderr, "error: --capital must be > 0, got %s\n", val); goto out; }
+            break;
+        case O_COMM:
+            if (mts_cli_parse_double("--commission-bps", val, &comm)) goto out;
+            if (comm < 0) { fprintf(stderr, "error: --commission-bps must be >= 0, got %s\n", val); goto out; }
+            break;
+        case O_SLIP:
+            if (mts_cli_parse_double("--slippage-bps", val, &slip)) goto out;
+            if (slip < 0) { fprintf(stderr, "error: --slippage-bps must be >= 0, got %s\n", val); goto out; }
+            break;
+        case O_PARAM: {
+            const char *eq = strchr(val, '=');
+            if (!eq || eq == val || !eq[1]) { fprintf(stderr, "error: --param expects KEY=VALUE, got '%s'\n", val); goto out; }
+            if (n_params >= MAX_PARAMS) { fprintf(stderr, "error: at most %d --param options\n", MAX_PARAMS); goto out; }
+            char *b = strdup(val);
+            if (!b) goto out;
+            b[eq - val] = 0;
+            param_buf[n_params] = b;
+            pkeys[n_params] = b;
+            pvals[n_params] = b + (eq - val) + 1;
+            n_params++;
+            break;
+        }
+        case O_WARMUP: if (parse_count("--warmup", val, 1000, &warmup)) goto out; break;
+        case O_MAXBARS: if (parse_count("--max-bars", val, INT64_MAX / 2, &max_bars)) goto out; break;
+        case O_DURATION:
+            if ((duration_ms = parse_duration(val)) < 0) {
+                fprintf(stderr, "error: --duration expects e.g. 30s, 5m, 2h or 500ms, got '%s'\n", val);
+                goto out;
+            }
+            break;
+        case O_DB: db = val; break;
+        case O_REDIS: redis = val; break;
+        case O_WSURL: ws_url = val; break;
+        case O_RESTURL: rest_url = val; break;
+        case O_JSON: json = 1; break;
+        case O_TRUSTED: trusted = 1; break;
+        }
+    }
+    int exchange;
+    if (!exchange_s) { fprintf(stderr, "mts run: --exchange is required (binance or bybit)\n"); goto out; }
+    if (!strcmp(exchange_s, "binance")) exchange = MTS_EXCH_BINANCE;
+    else if (!strcmp(exchange_s, "bybit")) exchange = MTS_EXCH_BYBIT;
+    else {
+        static const char *const ex[] = {"binance", "bybit", NULL};
+        const char *s = mts_cli_suggest(exchange_s, ex);
+        fprintf(stderr, "mts run: unknown exchange '%s'%s%s%s (binance or bybit)\n", exchange_s,
+                s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
+        goto out;
+    }
+    if (n_strategies == 0) { fprintf(stderr, "mts run: --strategy is required, e.g. --strategy sma_cross\n"); goto out; }
+    if (n_symbols == 0) { fprintf(stderr, "mts run: --symbol is required, e.g. --symbol BTCUSDT\n"); goto out; }
+    if (!interval) { fprintf(stderr, "mts run: --interval is required, e.g. --interval 1m\n"); goto out; }
+    if (mts_live_interval_ms(interval) <= 0) {
+        fprintf(stderr, "mts run: unknown --interval '%s' (1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w)\n", interval);
+        goto out;
+    }
+    for (int k = 0; k < n_symbols; k++) {
+        size_t n = strlen(symbols[k]);
+        int ok = n > 0 && n < MTS_SYMBOL_MAX;
+        for (size_t j = 0; ok && j < n; j++) {
+            char c = symbols[k][j];
+            ok = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        }
+        if (!ok) {
+            fprintf(stderr, "mts run: bad --symbol '%s' (upper-case exchange symbol, e.g. BTCUSDT)\n", symbols[k]);
+            goto out;
+        }
+    }
+
+    char assets_buf[MAX_LIST][64];
+    const char *assets[MAX_LIST];
+    for (int k = 0; k < n_symbols; k++) {
+        asset_for_symbol(symbols[k], assets_buf[k], sizeof assets_buf[k]);
+        assets[k] = assets_buf[k];
+    }
+
+    ret = MTS_EXIT_ERROR;
+    mts_store_t *store = mts_cli_open_store(mts_cli_db_path(db));
+    if (!store) goto out;
+    g_stop = g_hup = 0;
+    mts_cli_on_stop_signals(on_stop);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+
+    mts_live_config_t cfg = {
+        .exchange = exchange, .symbols = symbols, .assets = assets, .n_assets = n_symbols,
+        .interval = interval, .ws_url = ws_url, .rest_url = rest_url,
+        .strategies = strategies, .n_strategies = n_strategies, .warmup = (int)warmup,
+        .duration_ms = duration_ms, .max_bars = max_bars, .capital = capital, .commission_bps = comm,
+        .slippage_bps = slip, .store = store, .db_path = mts_cli_db_path(db),
+        .redis_url = mts_cache_url_from(redis), .out = stdout, .json = json, .stop = &g_stop, .hup = &g_hup,
+    };
+    const char *bo = getenv("MTS_WS_BACKOFF_MS");
+    if (bo && atoi(bo) > 0) cfg.backoff_ms = atoi(bo);
+    char err[1024];
+    mts_live_t *live = NULL;
+    int rc = mts_live_open(&cfg, &live, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "error: %s\n", err);
+        mts_store_close(store);
+        goto out;
+    }
+    if (!json) {
+        mts_live_summary_t s0;
+        mts_live_get_summary(live, &s0);
+        printf("paper session %lld: %s on %s %s %s (warm-up %lld bars)\n", (long long)s0.session_id,
+               strategies_buf, exchange_s, symbols_buf, interval, (long long)s0.warmup_bars);
+        fflush(stdout);
+    }
+    mts_run_spec_t spec = {
+        .engine = mts_live_engine(live), .root = mts_root(), .strategies = strategies,
+        .n_strategies = n_strategies, .param_keys = pkeys, .param_values = pvals, .n_params = n_params,
+        .trusted = trusted,
+    };
+    mts_run_result_t res;
+    rc = mts_lua_run_live(&spec, live, &res, err, sizeof err);
+    const char *status = "stopped";
+    if (rc) {
+        fprintf(stderr, "error: %s\n", err);
+        status = "failed";
+    }
+    int frc = mts_live_finish(live, status, rc ? NULL : res.parameters_json);
+    if (frc) fprintf(stderr, "error: %s\n", mts_live_errmsg(live));
+    mts_live_summary_t s;
+    mts_live_get_summary(live, &s);
+    if (json) {
+        printf("{\"type\":\"session\",\"session\":%lld,\"status\":\"%s\",\"live_bars\":%lld,\"warmup_bars\":%lld,"
+               "\"signals\":%lld,\"fills\":%lld,\"final_equity\":",
+               (long long)s.session_id, rc || frc ? "failed" : "stopped", (long long)s.live_bars,
+               (long long)s.warmup_bars, (long long)s.signals, (long long)s.fills);
+        mts_json_number(stdout, s.final_equity);
+        printf(",\"duplicates\":%lld,\"gaps\":%lld,\"backfilled\":%lld,\"late\":%lld,\"reconnects\":%lld,"
+               "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"samples\":%lld},\"disabled\":[",
+               (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled, (long long)s.late,
+               (long long)s.reconnects, s.latency_p50_us, s.latency_p99_us, s.latency_max_us,
+               (long long)s.latency_samples);
+        if (!rc && res.disabled) {
+            int first = 1;
+            for (char *p = res.disabled; *p;) {
+                char *nl = strchr(p, '\n');
+                if (nl) *nl = 0;
+                printf("%s\"", first ? "" : ",");
+                mts_json_escape(stdout, p);
+                printf("\"");
+                first = 0;
+                if (!nl) break;
+                p = nl + 1;
+            }
+        }
+        printf("]}\n");
+    } else {
+        printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
+               (long long)s.session_id, rc || frc ? "failed" : "stopped", (long long)s.live_bars,
+               (long long)s.warmup_bars, (long long)s.signals, (long long)s.fills, s.final_equity);
+        if (s.duplicates || s.gaps || s.reconnects)
+            printf("feed: %lld reconnects, %lld duplicate bars skipped, %lld gaps (%lld bars backfilled)\n",
+                   (long long)s.reconnects, (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled);
+        if (!rc && res.disabled) printf("disabled strategies:\n%s", res.disabled);
+    }
+    fflush(stdout);
+    ret = rc || frc ? MTS_EXIT_ERROR : (!rc && res.n_disabled > 0 ? MTS_EXIT_PARTIAL : MTS_EXIT_OK);
+    if (!rc) mts_run_result_free(&res);
+    mts_live_free(live);
+    mts_store_close(store);
+out:
+    for (int k = 0; k < n_params; k++) free(param_buf[k]);
+    return ret;
+}

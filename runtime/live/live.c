@@ -1,0 +1,1010 @@
+/* live.c — a paper-trading session on live klines (see live.h).
+ *
+ * One libwebsockets client connection (Binance combined kline streams, or
+ * Bybit v5 with a subscribe request), a 100 ms timer that checks the stop
+ * flags, the duration, reconnects, Bybit pings and (once a second) the
+ * modification times of the watched strategy files. Klines are parsed by
+ * feeds/parse_binance.c / parse_bybit.c into MTS_FEV_BAR events. REST klines
+ * (warm-up and gap backfill) are fetched with libcurl and parsed with cJSON. */
+#include "live/live.h"
+#include "cache/bus.h"
+#include "cache/cache.h"
+#include "feeds/event.h"
+#include "feeds/parse_binance.h"
+#include "feeds/parse_bybit.h"
+#include "lua/mts_ffi.h"
+#include "store/paper.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <libwebsockets.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define EV_CAP 64
+#define LAT_CAP 65536
+
+typedef struct live_asset {
+    char symbol[MTS_SYMBOL_MAX];
+    char *name;
+    int32_t id;
+    mts_bars_t bars;          /* arrays reserved once (mts_array_alloc) */
+    int64_t saved;            /* first bar not yet in live_bars */
+} live_asset_t;
+
+typedef struct watch {
+    char *path;
+    int64_t mtime_ns, size;
+} watch_t;
+
+struct mts_live {
+    mts_live_config_t cfg;
+    char *interval, *ws_url, *rest_url;
+    int64_t iv_ms;
+    live_asset_t a[MTS_LIVE_MAX_ASSETS];
+    int n;
+    mts_engine_t *engine;
+    int64_t session_id;
+    mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
+    mts_cache_t *cache;
+    int bus_failed_logged;
+    /* websocket */
+    struct lws_context *ctx;
+    struct lws *wsi;
+    lws_sorted_usec_list_t sul;
+    int ssl, port, connecting, established, ever, closing;
+    char host[256], path[2048];
+    int64_t reconnect_at, last_ping, backoff;
+    char *rx;
+    size_t rx_len, rx_cap;
+    char txbuf[LWS_PRE + 1024];
+    int tx_pending;
+    mts_parse_buf_t pb;
+    /* control */
+    int64_t started_ms, last_watch_poll;
+    int stopping;
+    int32_t reload_mask;
+    watch_t watches[MTS_LIVE_MAX_WATCH];
+    int n_watch;
+    int appended;             /* bars appended in the current service round */
+    int64_t round_recv_ns;    /* receipt of the first bar of the last round */
+    /* commit bookkeeping */
+    int warm_done;
+    int64_t fills_done, signals_done, equity_first, equity_done;
+    /* stats */
+    mts_live_summary_t st;
+    double *lat_us;
+    int64_t n_lat;
+    char err[512];
+};
+
+static int fail(mts_live_t *l, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->err, sizeof l->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mts_live_interval_ms(const char *iv) {
+    if (!iv || !*iv) return -1;
+    char *end;
+    long v = strtol(iv, &end, 10);
+    if (end == iv || v <= 0 || v > 1000) return -1;
+    int64_t unit;
+    if (!strcmp(end, "m")) unit = 60000;
+    else if (!strcmp(end, "h")) unit = 3600000;
+    else if (!strcmp(end, "d")) unit = 86400000;
+    else if (!strcmp(end, "w")) unit = 7 * 86400000LL;
+    else return -1;
+    return v * unit;
+}
+
+/* Bybit's interval names: minutes, or D / W. */
+static void bybit_interval(int64_t iv_ms, char out[32]) {
+    const size_t n = 32;
+    if (iv_ms == 86400000) snprintf(out, n, "D");
+    else if (iv_ms == 7 * 86400000LL) snprintf(out, n, "W");
+    else snprintf(out, n, "%lld", (long long)(iv_ms / 60000));
+}
+
+static const char *env_or(const char *v, const char *env, const char *def) {
+    if (v && *v) return v;
+    const char *e = getenv(env);
+    return e && *e ? e : def;
+}
+
+/* ---- REST klines ---- */
+
+typedef struct { char *p; size_t n, cap; } membuf_t;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+    membuf_t *m = ud;
+    size_t add = size * nmemb;
+    if (m->n + add + 1 > m->cap) {
+        size_t cap = (m->n + add + 1) * 2;
+        char *p = mts_realloc(m->p, cap);
+        if (!p) return 0;
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->n, ptr, add);
+    m->n += add;
+    m->p[m->n] = 0;
+    return add;
+}
+
+static double jnum(const cJSON *x) {
+    if (cJSON_IsNumber(x)) return x->valuedouble;
+    if (cJSON_IsString(x) && x->valuestring) {
+        char *end;
+        double v = strtod(x->valuestring, &end);
+        if (end != x->valuestring && !*end) return v;
+    }
+    return NAN;
+}
+
+/* Fetches closed klines of asset k with open time in [start_ms, end_ms]
+ * (-1: open), at most limit, and appends those after the asset's last bar:
+ * to the engine when `engine` (live), else straight into the arrays
+ * (warm-up, before the start). Returns bars appended, or a negative MTS_E*. */
+static int rest_klines(mts_live_t *l, int k, int64_t start_ms, int64_t end_ms, int limit, int engine) {
+    live_asset_t *a = &l->a[k];
+    char url[1024];
+    size_t bl = strlen(l->rest_url);
+    while (bl > 0 && l->rest_url[bl - 1] == '/') bl--;
+    char range[96] = "";
+    int bybit = l->cfg.exchange == MTS_EXCH_BYBIT;
+    if (start_ms >= 0) snprintf(range, sizeof range, "&%s=%lld", bybit ? "start" : "startTime", (long long)start_ms);
+    if (end_ms >= 0)
+        snprintf(range + strlen(range), sizeof range - strlen(range), "&%s=%lld", bybit ? "end" : "endTime",
+                 (long long)end_ms);
+    if (bybit) {
+        char biv[32];
+        bybit_interval(l->iv_ms, biv);
+        snprintf(url, sizeof url, "%.*s/v5/market/kline?category=linear&symbol=%s&interval=%s&limit=%d%s",
+                 (int)bl, l->rest_url, a->symbol, biv, limit, range);
+    } else {
+        snprintf(url, sizeof url, "%.*s/api/v3/klines?symbol=%s&interval=%s&limit=%d%s", (int)bl, l->rest_url,
+                 a->symbol, l->interval, limit, range);
+    }
+    CURL *h = curl_easy_init();
+    if (!h) return MTS_ENOMEM;
+    membuf_t m = {0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "mts/" MTS_VERSION);
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (cc != CURLE_OK || status != 200 || !m.p) {
+        mts_log(MTS_LOG_WARN, "live.rest_failed", "\"symbol\":\"%s\",\"status\":%ld,\"error\":\"%s\"", a->symbol,
+                status, cc != CURLE_OK ? curl_easy_strerror(cc) : "bad status");
+        mts_free(m.p);
+        return MTS_EAPI;
+    }
+    cJSON *root = cJSON_Parse(m.p);
+    mts_free(m.p);
+    const cJSON *list = root;
+    if (bybit) list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "result"), "list");
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(root);
+        mts_log(MTS_LOG_WARN, "live.rest_malformed", "\"symbol\":\"%s\"", a->symbol);
+        return MTS_EPARSE;
+    }
+    int cnt = cJSON_GetArraySize(list), added = 0, rc = 0;
+    int64_t now = now_ms();
+    for (int j = 0; j < cnt; j++) {
+        /* Binance: oldest first; Bybit: newest first */
+        const cJSON *row = cJSON_GetArrayItem(list, bybit ? cnt - 1 - j : j);
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 6) continue;
+        double t = jnum(cJSON_GetArrayItem(row, 0));
+        double o = jnum(cJSON_GetArrayItem(row, 1)), hi = jnum(cJSON_GetArrayItem(row, 2));
+        double lo = jnum(cJSON_GetArrayItem(row, 3)), c = jnum(cJSON_GetArrayItem(row, 4));
+        double v = jnum(cJSON_GetArrayItem(row, 5));
+        if (!isfinite(t) || !isfinite(o) || !isfinite(hi) || !isfinite(lo) || !isfinite(c)) continue;
+        int64_t open_ms = (int64_t)t;
+        if (open_ms + l->iv_ms > now) continue;            /* still open */
+        if (end_ms >= 0 && open_ms > end_ms) continue;
+        int64_t ts = open_ms / 1000;
+        if (a->bars.n > 0 && ts <= a->bars.ts[a->bars.n - 1]) continue;
+        if (engine) {
+            rc = mts_engine_append_bar(l->engine, a->id, ts, o, hi, lo, c, isfinite(v) ? v : 0);
+            if (rc) {
+                mts_log(MTS_LOG_WARN, "live.backfill_rejected", "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol,
+                        mts_engine_errmsg(l->engine));
+                if (rc == MTS_ERANGE) { l->st.late++; rc = 0; continue; }
+                break;
+            }
+            l->st.live_bars++;
+            l->appended++;
+        } else {
+            if (a->bars.n == a->bars.cap) break;
+            int64_t i = a->bars.n++;
+            a->bars.ts[i] = ts;
+            a->bars.open[i] = o;
+            a->bars.high[i] = hi;
+            a->bars.low[i] = lo;
+            a->bars.close[i] = c;
+            a->bars.volume[i] = isfinite(v) ? v : 0;
+        }
+        added++;
+    }
+    cJSON_Delete(root);
+    return rc ? rc : added;
+}
+
+/* ---- bars from the stream ---- */
+
+static int asset_of(mts_live_t *l, const char *sym) {
+    for (int k = 0; k < l->n; k++)
+        if (!strcmp(l->a[k].symbol, sym)) return k;
+    return -1;
+}
+
+static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
+    if (!ev->bar_closed) return;
+    int k = asset_of(l, ev->symbol);
+    if (k < 0) return;
+    live_asset_t *a = &l->a[k];
+    int64_t recv = mono_ns();
+    int64_t open_ms = ev->bar_open_ms;
+    if (open_ms % 1000 != 0 || open_ms <= 0) return;
+    int64_t ts = open_ms / 1000;
+    if (a->bars.n > 0) {
+        int64_t last_ms = a->bars.ts[a->bars.n - 1] * 1000;
+        if (open_ms <= last_ms) {
+            l->st.duplicates++;
+            mts_log(MTS_LOG_INFO, "live.duplicate", "\"symbol\":\"%s\",\"open_ms\":%lld", a->symbol,
+                    (long long)open_ms);
+            return;
+        }
+        if (open_ms > last_ms + l->iv_ms) {
+            int64_t missing = (open_ms - last_ms) / l->iv_ms - 1;
+            l->st.gaps++;
+            mts_log(MTS_LOG_WARN, "live.gap", "\"symbol\":\"%s\",\"after_ms\":%lld,\"next_ms\":%lld,\"missing\":%lld",
+                    a->symbol, (long long)last_ms, (long long)open_ms, (long long)missing);
+            int got = rest_klines(l, k, last_ms + l->iv_ms, open_ms - 1, (int)(missing < 1000 ? missing : 1000), 1);
+            if (got > 0) l->st.backfilled += got;
+            mts_log(got == missing ? MTS_LOG_INFO : MTS_LOG_WARN, "live.backfill",
+                    "\"symbol\":\"%s\",\"missing\":%lld,\"backfilled\":%d", a->symbol, (long long)missing,
+                    got > 0 ? got : 0);
+        }
+    }
+    int rc = mts_engine_append_bar(l->engine, a->id, ts, ev->open, ev->high, ev->low, ev->price,
+                                   isfinite(ev->qty) ? ev->qty : 0);
+    if (rc) {
+        if (rc == MTS_ERANGE) l->st.late++;
+        mts_log(MTS_LOG_WARN, "live.bar_rejected", "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol,
+                mts_engine_errmsg(l->engine));
+        return;
+    }
+    if (!l->appended) l->round_recv_ns = recv;
+    l->appended++;
+    l->st.live_bars++;
+}
+
+/* ---- websocket ---- */
+
+static int parse_url(const char *url, int *ssl, char *host, size_t hcap, int *port, char *path, size_t pcap) {
+    const char *p;
+    if (!strncmp(url, "wss://", 6)) { *ssl = 1; *port = 443; p = url + 6; }
+    else if (!strncmp(url, "ws://", 5)) { *ssl = 0; *port = 80; p = url + 5; }
+    else return -1;
+    const char *slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hl);
+    size_t nl = colon ? (size_t)(colon - p) : hl;
+    if (nl == 0 || nl >= hcap) return -1;
+    memcpy(host, p, nl);
+    host[nl] = 0;
+    if (colon) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (end != p + hl || v <= 0 || v > 65535) return -1;
+        *port = (int)v;
+    }
+    snprintf(path, pcap, "%s", slash ? slash : "/");
+    return 0;
+}
+
+static void schedule_reconnect(mts_live_t *l, const char *why) {
+    l->wsi = NULL;
+    l->connecting = l->established = 0;
+    l->rx_len = 0;
+    l->tx_pending = 0;
+    int64_t wait = l->backoff;
+    l->reconnect_at = now_ms() + wait;
+    l->backoff = l->backoff * 2 > 30000 ? 30000 : l->backoff * 2;
+    mts_log(MTS_LOG_WARN, "live.disconnected", "\"host\":\"%s\",\"reason\":\"%s\",\"retry_ms\":%lld", l->host, why,
+            (long long)wait);
+}
+
+static void on_message(mts_live_t *l, const char *msg, size_t n) {
+    l->st.messages++;
+    l->backoff = l->cfg.backoff_ms;
+    int rc = l->cfg.exchange == MTS_EXCH_BYBIT ? mts_parse_bybit(msg, n, &l->pb) : mts_parse_binance(msg, n, &l->pb);
+    if (rc) {
+        mts_log(MTS_LOG_WARN, "live.malformed", "\"bytes\":%zu,\"error\":\"%s\"", n, mts_strerror(rc));
+        return;
+    }
+    for (int k = 0; k < l->pb.n_ev; k++)
+        if (l->pb.ev[k].kind == MTS_FEV_BAR) on_kline(l, &l->pb.ev[k]);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    (void)user;
+    mts_live_t *l = lws_get_opaque_user_data(wsi);
+    if (!l) return 0;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        l->established = 1;
+        l->connecting = 0;
+        l->last_ping = now_ms();
+        if (l->ever) l->st.reconnects++;
+        l->ever = 1;
+        mts_log(MTS_LOG_INFO, "live.connected", "\"host\":\"%s\",\"port\":%d,\"reconnects\":%lld", l->host, l->port,
+                (long long)l->st.reconnects);
+        if (l->cfg.exchange == MTS_EXCH_BYBIT) {
+            char biv[32];
+            bybit_interval(l->iv_ms, biv);
+            char *b = l->txbuf + LWS_PRE;
+            size_t cap = sizeof l->txbuf - LWS_PRE, m = (size_t)snprintf(b, cap, "{\"op\":\"subscribe\",\"args\":[");
+            for (int k = 0; k < l->n && m < cap; k++)
+                m += (size_t)snprintf(b + m, cap - m, "%s\"kline.%s.%s\"", k ? "," : "", biv, l->a[k].symbol);
+            if (m < cap) snprintf(b + m, cap - m, "]}");
+            l->tx_pending = 1;
+            lws_callback_on_writable(wsi);
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (l->rx_len + len + 1 > l->rx_cap) {
+            size_t cap = (l->rx_len + len + 1) * 2;
+            if (cap < 65536) cap = 65536;
+            char *p = mts_realloc(l->rx, cap);
+            if (!p) return -1;
+            l->rx = p;
+            l->rx_cap = cap;
+        }
+        memcpy(l->rx + l->rx_len, in, len);
+        l->rx_len += len;
+        if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+            l->rx[l->rx_len] = 0;
+            on_message(l, l->rx, l->rx_len);
+            l->rx_len = 0;
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (l->tx_pending) {
+            l->tx_pending = 0;
+            size_t n = strlen(l->txbuf + LWS_PRE);
+            if (lws_write(wsi, (unsigned char *)l->txbuf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) return -1;
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (l->closing) { l->wsi = NULL; break; }
+        schedule_reconnect(l, in && len ? (const char *)in : "connection error");
+        lws_set_opaque_user_data(wsi, NULL);
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (l->closing) { l->wsi = NULL; break; }
+        schedule_reconnect(l, "closed");
+        lws_set_opaque_user_data(wsi, NULL);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    {"mts-live", callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static void connect_now(mts_live_t *l) {
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = l->ctx;
+    ci.address = l->host;
+    ci.port = l->port;
+    ci.path = l->path;
+    ci.host = l->host;
+    ci.origin = l->host;
+    ci.ssl_connection = l->ssl ? LCCSCF_USE_SSL : 0;
+    ci.local_protocol_name = "mts-live";
+    ci.opaque_user_data = l;
+    ci.pwsi = &l->wsi;
+    l->connecting = 1;
+    l->rx_len = 0;
+    mts_log(MTS_LOG_INFO, "live.connect", "\"url\":\"%s://%s:%d%.200s\"", l->ssl ? "wss" : "ws", l->host, l->port,
+            l->path);
+    if (!lws_client_connect_via_info(&ci) && l->connecting) schedule_reconnect(l, "connect failed");
+}
+
+static void poll_watches(mts_live_t *l) {
+    for (int k = 0; k < l->n_watch; k++) {
+        struct stat sb;
+        if (stat(l->watches[k].path, &sb) != 0) continue;
+        int64_t m = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        if (m != l->watches[k].mtime_ns || (int64_t)sb.st_size != l->watches[k].size) {
+            l->watches[k].mtime_ns = m;
+            l->watches[k].size = (int64_t)sb.st_size;
+            l->reload_mask |= (int32_t)1 << k;
+            mts_log(MTS_LOG_INFO, "live.file_changed", "\"file\":\"%s\"", l->watches[k].path);
+        }
+    }
+}
+
+/* Flags, duration, watches: may set stopping / reload_mask. */
+static void check(mts_live_t *l) {
+    int64_t now = now_ms();
+    if (l->cfg.stop && *l->cfg.stop) l->stopping = 1;
+    if (l->cfg.duration_ms > 0 && now - l->started_ms >= l->cfg.duration_ms) l->stopping = 1;
+    if (l->cfg.hup && *l->cfg.hup) {
+        *l->cfg.hup = 0;
+        l->reload_mask = -1;
+        mts_log(MTS_LOG_INFO, "live.sighup", "\"reload\":\"all\"");
+    }
+    if (now - l->last_watch_poll >= 1000) {
+        l->last_watch_poll = now;
+        poll_watches(l);
+    }
+}
+
+static void tick(lws_sorted_usec_list_t *sul) {
+    mts_live_t *l = lws_container_of(sul, mts_live_t, sul);
+    int64_t now = now_ms();
+    if (!l->wsi && !l->connecting && now >= l->reconnect_at) connect_now(l);
+    if (l->established && l->wsi && l->cfg.exchange == MTS_EXCH_BYBIT && now - l->last_ping >= 20000 &&
+        !l->tx_pending) {
+        l->last_ping = now;
+        snprintf(l->txbuf + LWS_PRE, sizeof l->txbuf - LWS_PRE, "{\"op\":\"ping\"}");
+        l->tx_pending = 1;
+        lws_callback_on_writable(l->wsi);
+    }
+    lws_sul_schedule(l->ctx, 0, &l->sul, tick, 100 * LWS_US_PER_MS);
+}
+
+static int start_ws(mts_live_t *l) {
+    int lvl = mts_log_enabled(MTS_LOG_DEBUG) ? (LLL_ERR | LLL_WARN) : 0;
+    lws_set_log_level(lvl, NULL);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    l->ctx = lws_create_context(&info);
+    if (!l->ctx) return fail(l, MTS_EIO, "cannot create the websocket context");
+    connect_now(l);
+    lws_sul_schedule(l->ctx, 0, &l->sul, tick, 100 * LWS_US_PER_MS);
+    return MTS_OK;
+}
+
+/* ---- commit: what the finished step produced ---- */
+
+static const char *SIG_NAME(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
+
+static void print_signal(mts_live_t *l, const mts_signal_rec_t *s, const char *strategy, const char *asset) {
+    FILE *f = l->cfg.out;
+    if (!f) return;
+    char iso[32];
+    mts_time_format_iso(s->ts, iso);
+    if (l->cfg.json) {
+        fprintf(f, "{\"type\":\"signal\",\"session\":%lld,\"ts\":%lld,\"time\":\"%s\",\"strategy\":\"", (long long)l->session_id,
+                (long long)s->ts, iso);
+        mts_json_escape(f, strategy);
+        fprintf(f, "\",\"asset\":\"");
+        mts_json_escape(f, asset);
+        fprintf(f, "\",\"signal_type\":\"%s\",\"price\":", SIG_NAME(s->signal_type));
+        mts_json_number(f, s->price);
+        fprintf(f, ",\"confidence\":");
+        mts_json_number(f, s->confidence);
+        fprintf(f, "}\n");
+    } else {
+        fprintf(f, "%s  signal  %-14s %-10s %-5s price %.2f\n", iso, strategy, asset, SIG_NAME(s->signal_type),
+                s->price);
+    }
+}
+
+static void print_fill(mts_live_t *l, const mts_fill_rec_t *x, const char *asset) {
+    FILE *f = l->cfg.out;
+    if (!f) return;
+    char iso[32];
+    mts_time_format_iso(x->ts, iso);
+    static const char *kinds[] = {"market", "limit", "stop", "stop_loss", "take_profit"};
+    const char *kind = x->kind >= 0 && x->kind <= 4 ? kinds[x->kind] : "?";
+    if (l->cfg.json) {
+        fprintf(f, "{\"type\":\"fill\",\"session\":%lld,\"ts\":%lld,\"time\":\"%s\",\"asset\":\"", (long long)l->session_id,
+                (long long)x->ts, iso);
+        mts_json_escape(f, asset);
+        fprintf(f, "\",\"side\":\"%s\",\"kind\":\"%s\",\"qty\":", x->qty > 0 ? "buy" : "sell", kind);
+        mts_json_number(f, fabs(x->qty));
+        fprintf(f, ",\"price\":");
+        mts_json_number(f, x->price);
+        fprintf(f, ",\"fee\":");
+        mts_json_number(f, x->fee);
+        fprintf(f, ",\"realized_pnl\":");
+        mts_json_number(f, x->realized_pnl);
+        fprintf(f, ",\"equity\":");
+        mts_json_number(f, mts_engine_equity(l->engine));
+        fprintf(f, "}\n");
+    } else {
+        fprintf(f, "%s  fill    %-10s %-4s %.8g @ %.2f  fee %.2f  (%s)\n", iso, asset, x->qty > 0 ? "buy" : "sell",
+                fabs(x->qty), x->price, x->fee, kind);
+    }
+}
+
+/* ---- bus and cache (docs/live.md lists the fields) ---- */
+
+static void publish(mts_live_t *l, const char *topic, const char *payload, int n) {
+    if (!l->bus || n <= 0) return;
+    int rc = mts_bus_publish(l->bus, topic, payload, (size_t)n);
+    if (rc && !l->bus_failed_logged) {
+        l->bus_failed_logged = 1;
+        mts_log(MTS_LOG_WARN, "live.bus_failed", "\"error\":\"%s\"", mts_bus_errmsg(l->bus));
+    } else if (!rc) {
+        l->bus_failed_logged = 0;
+    }
+}
+
+static int fmt_num(char *b, size_t n, double v) {
+    return isfinite(v) ? snprintf(b, n, "%.17g", v) : snprintf(b, n, "null");
+}
+
+static void publish_session(mts_live_t *l, const char *status) {
+    char buf[512], eq[40];
+    fmt_num(eq, sizeof eq, mts_engine_equity(l->engine));
+    int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"status\":\"%s\",\"exchange\":\"%s\",\"interval\":\"%s\","
+                     "\"bars\":%lld,\"equity\":%s}", (long long)l->session_id, status,
+                     mts_exchange_name(l->cfg.exchange), l->interval, (long long)l->st.live_bars, eq);
+    if (n > 0 && (size_t)n < sizeof buf) publish(l, "session", buf, n);
+}
+
+/* eq_new: index in p->equity of the first point not published before (the
+ * commit rewrites the previous point in SQLite in case its step grew). */
+static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_signal_rec_t *sigs,
+                         const mts_fill_rec_t *fills, int64_t eq_new) {
+    if (!l->bus && !l->cache) return;
+    char buf[1024], key[256], a[40], b[40], c[40], d[40], e5[40];
+    if (l->cache) mts_cache_begin(l->cache);
+    for (int64_t i = 0; i < p->n_bars; i++) {
+        const mts_live_bar_t *x = &p->bars[i];
+        fmt_num(a, sizeof a, x->open); fmt_num(b, sizeof b, x->high); fmt_num(c, sizeof c, x->low);
+        fmt_num(d, sizeof d, x->close); fmt_num(e5, sizeof e5, x->volume);
+        int n = snprintf(buf, sizeof buf, "{\"exchange\":\"%s\",\"symbol\":\"%s\",\"interval\":\"%s\",\"open_ms\":%lld,"
+                         "\"open\":%s,\"high\":%s,\"low\":%s,\"close\":%s,\"volume\":%s}", x->exchange, x->symbol,
+                         x->interval, (long long)x->open_ms, a, b, c, d, e5);
+        if (n <= 0 || (size_t)n >= sizeof buf) continue;
+        publish(l, "bar", buf, n);
+        if (l->cache && mts_cache_key_market(key, sizeof key, x->symbol, x->interval, x->open_ms / 1000) > 0)
+            mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_MARKET);
+    }
+    for (int64_t i = 0; i < p->n_signals; i++) {
+        const mts_signal_row_t *r = &p->signals[i];
+        fmt_num(a, sizeof a, r->price); fmt_num(b, sizeof b, r->confidence); fmt_num(c, sizeof c, r->position_size);
+        fmt_num(d, sizeof d, r->stop_loss); fmt_num(e5, sizeof e5, r->take_profit);
+        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"strategy\":\"%s\",\"asset\":\"%s\","
+                         "\"signal_type\":\"%s\",\"price\":%s,\"confidence\":%s,\"position_size\":%s,"
+                         "\"stop_loss\":%s,\"take_profit\":%s}", (long long)l->session_id, (long long)r->ts,
+                         r->strategy_name, r->asset, r->signal_type, a, b, c, d, e5);
+        if (n <= 0 || (size_t)n >= sizeof buf) continue;
+        publish(l, "signal", buf, n);
+        if (l->cache && mts_cache_key_signal(key, sizeof key, r->strategy_name, r->asset, r->ts) > 0)
+            mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_SIGNAL);
+    }
+    (void)sigs;
+    for (int64_t i = 0; i < p->n_fills; i++) {
+        const mts_paper_fill_t *x = &p->fills[i];
+        static const char *kinds[] = {"market", "limit", "stop", "stop_loss", "take_profit"};
+        int k = fills[i].kind;
+        fmt_num(a, sizeof a, fabs(x->qty)); fmt_num(b, sizeof b, x->price); fmt_num(c, sizeof c, x->fee);
+        fmt_num(d, sizeof d, x->realized_pnl);
+        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"asset\":\"%s\",\"side\":\"%s\","
+                         "\"kind\":\"%s\",\"qty\":%s,\"price\":%s,\"fee\":%s,\"realized_pnl\":%s}",
+                         (long long)l->session_id, (long long)x->ts, x->asset, x->qty > 0 ? "buy" : "sell",
+                         k >= 0 && k <= 4 ? kinds[k] : "?", a, b, c, d);
+        if (n > 0 && (size_t)n < sizeof buf) publish(l, "fill", buf, n);
+    }
+    for (int64_t i = eq_new > 0 ? eq_new : 0; i < p->n_equity; i++) {
+        fmt_num(a, sizeof a, p->equity[i]);
+        fmt_num(b, sizeof b, p->cash[i]);
+        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"equity\":%s,\"cash\":%s}",
+                         (long long)l->session_id, (long long)p->equity_ts[i], a, b);
+        if (n > 0 && (size_t)n < sizeof buf) publish(l, "equity", buf, n);
+    }
+    if (l->cache) mts_cache_commit(l->cache);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int commit(mts_live_t *l) {
+    mts_engine_t *e = l->engine;
+    const mts_portfolio_t *pf = mts_engine_portfolio(e);
+    if (!l->warm_done) {
+        /* everything so far was the warm-up: its equity points are not the session's */
+        l->warm_done = 1;
+        int64_t nf, ns;
+        (void)mts_engine_fills(e, &nf);
+        (void)mts_engine_signals(e, &ns);
+        l->fills_done = nf;
+        l->signals_done = ns;
+        l->equity_first = l->equity_done = pf->equity.n;
+    }
+    if (l->round_recv_ns) {
+        double us = (double)(mono_ns() - l->round_recv_ns) / 1e3;
+        if (l->n_lat < LAT_CAP) l->lat_us[l->n_lat++] = us;
+        if (us > l->st.latency_max_us) l->st.latency_max_us = us;
+        l->round_recv_ns = 0;
+    }
+    int64_t nf, ns;
+    const mts_fill_rec_t *fills = mts_engine_fills(e, &nf);
+    const mts_signal_rec_t *sigs = mts_engine_signals(e, &ns);
+    int64_t eq_from = l->equity_done > l->equity_first ? l->equity_done - 1 : l->equity_first;
+    int64_t n_eq = pf->equity.n - eq_from;
+    int64_t n_bars = 0;
+    for (int k = 0; k < l->n; k++) n_bars += l->a[k].bars.n - l->a[k].saved;
+    if (nf == l->fills_done && ns == l->signals_done && n_eq <= 0 && n_bars == 0) return MTS_OK;
+
+    mts_paper_fill_t *pfl = nf > l->fills_done ? mts_malloc((size_t)(nf - l->fills_done) * sizeof *pfl) : NULL;
+    mts_signal_row_t *srow = ns > l->signals_done ? mts_malloc((size_t)(ns - l->signals_done) * sizeof *srow) : NULL;
+    mts_live_bar_t *brow = n_bars > 0 ? mts_malloc((size_t)n_bars * sizeof *brow) : NULL;
+    double *cash = n_eq > 0 ? mts_malloc((size_t)n_eq * sizeof *cash) : NULL;
+    int rc = MTS_OK;
+    if ((nf > l->fills_done && !pfl) || (ns > l->signals_done && !srow) || (n_bars > 0 && !brow) ||
+        (n_eq > 0 && !cash)) {
+        rc = fail(l, MTS_ENOMEM, "commit: out of memory");
+        goto done;
+    }
+    const char *exch = mts_exchange_name(l->cfg.exchange);
+    for (int64_t i = l->fills_done; i < nf; i++) {
+        const mts_fill_rec_t *x = &fills[i];
+        mts_paper_fill_t *p = &pfl[i - l->fills_done];
+        p->ts = x->ts;
+        p->asset = mts_engine_asset_name(e, x->asset);
+        p->qty = x->qty;
+        p->price = x->price;
+        p->fee = x->fee;
+        p->realized_pnl = x->realized_pnl;
+    }
+    for (int64_t i = l->signals_done; i < ns; i++) {
+        const mts_signal_rec_t *s = &sigs[i];
+        mts_signal_row_t *r = &srow[i - l->signals_done];
+        r->asset = mts_engine_asset_name(e, s->asset);
+        r->strategy_name = s->strategy >= 0 && s->strategy < l->cfg.n_strategies ? l->cfg.strategies[s->strategy] : "?";
+        r->signal_type = SIG_NAME(s->signal_type);
+        r->ts = s->ts;
+        r->price = s->price;
+        r->confidence = s->confidence;
+        r->position_size = s->position_size;
+        r->stop_loss = s->stop_loss;
+        r->take_profit = s->take_profit;
+    }
+    int64_t b = 0;
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        for (int64_t i = a->saved; i < a->bars.n; i++, b++) {
+            brow[b].exchange = exch;
+            brow[b].symbol = a->symbol;
+            brow[b].interval = l->interval;
+            brow[b].open_ms = a->bars.ts[i] * 1000;
+            brow[b].open = a->bars.open[i];
+            brow[b].high = a->bars.high[i];
+            brow[b].low = a->bars.low[i];
+            brow[b].close = a->bars.close[i];
+            brow[b].volume = a->bars.volume[i];
+        }
+    }
+    for (int64_t i = 0; i < n_eq; i++) cash[i] = mts_engine_cash(e);   /* cash of the last point: see docs/live.md */
+    mts_paper_step_t step = {
+        .fills = pfl, .n_fills = nf - l->fills_done,
+        .signals = srow, .n_signals = ns - l->signals_done,
+        .equity_ts = n_eq > 0 ? pf->equity.ts + eq_from : NULL, .equity = n_eq > 0 ? pf->equity.v + eq_from : NULL,
+        .cash = cash, .n_equity = n_eq > 0 ? n_eq : 0,
+        .bars = brow, .n_bars = n_bars, .total_bars = l->st.live_bars,
+    };
+    rc = mts_paper_write_step(l->cfg.store, l->session_id, &step);
+    if (rc) {
+        rc = fail(l, rc, "storing the step: %s", mts_store_errmsg(l->cfg.store));
+        goto done;
+    }
+    publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
+    for (int64_t i = l->signals_done; i < ns; i++)
+        print_signal(l, &sigs[i], srow[i - l->signals_done].strategy_name, srow[i - l->signals_done].asset);
+    for (int64_t i = l->fills_done; i < nf; i++) print_fill(l, &fills[i], pfl[i - l->fills_done].asset);
+    if (l->cfg.out) fflush(l->cfg.out);
+    l->st.fills += nf - l->fills_done;
+    l->st.signals += ns - l->signals_done;
+    l->fills_done = nf;
+    l->signals_done = ns;
+    l->equity_done = pf->equity.n;
+    for (int k = 0; k < l->n; k++) l->a[k].saved = l->a[k].bars.n;
+done:
+    mts_free(pfl);
+    mts_free(srow);
+    mts_free(brow);
+    mts_free(cash);
+    return rc;
+}
+
+/* ---- the FFI entry points ---- */
+
+int32_t mts_live_watch(mts_live_t *l, const char *path) {
+    if (!l || !path) return MTS_EINVAL;
+    if (l->n_watch == MTS_LIVE_MAX_WATCH) return MTS_ERANGE;
+    watch_t *w = &l->watches[l->n_watch];
+    w->path = mts_strdup(path);
+    if (!w->path) return MTS_ENOMEM;
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        w->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+        w->size = (int64_t)sb.st_size;
+    }
+    return l->n_watch++;
+}
+
+int mts_live_wait(mts_live_t *l, int32_t *reload) {
+    if (!l) return MTS_EINVAL;
+    if (reload) *reload = 0;
+    int rc = commit(l);
+    if (rc) return rc;
+    if (!l->ctx && (rc = start_ws(l)) != 0) return rc;
+    for (;;) {
+        check(l);
+        if (l->stopping) return 0;
+        if (l->reload_mask) {
+            if (reload) *reload = l->reload_mask;
+            l->reload_mask = 0;
+            return 2;
+        }
+        if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return 0;
+        l->appended = 0;
+        if (lws_service(l->ctx, 0) < 0) return fail(l, MTS_EIO, "websocket service failed");
+        if (l->appended) return 1;
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static int reserve(live_asset_t *a, int64_t cap) {
+    a->bars.ts = mts_array_alloc(cap * (int64_t)sizeof(int64_t));
+    a->bars.open = mts_array_alloc(cap * (int64_t)sizeof(double));
+    a->bars.high = mts_array_alloc(cap * (int64_t)sizeof(double));
+    a->bars.low = mts_array_alloc(cap * (int64_t)sizeof(double));
+    a->bars.close = mts_array_alloc(cap * (int64_t)sizeof(double));
+    a->bars.volume = mts_array_alloc(cap * (int64_t)sizeof(double));
+    if (!a->bars.ts || !a->bars.open || !a->bars.high || !a->bars.low || !a->bars.close || !a->bars.volume)
+        return MTS_ENOMEM;
+    a->bars.cap = cap;
+    a->bars.n = 0;
+    return MTS_OK;
+}
+
+static char *join(const char *const *v, int n) {
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(v[i]) + 1;
+    char *s = mts_malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s%s", i ? "," : "", v[i]);
+    *p = 0;
+    return s;
+}
+
+int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, size_t errlen) {
+    if (err && errlen) err[0] = 0;
+    if (!cfg || !out || cfg->n_assets <= 0 || cfg->n_assets > MTS_LIVE_MAX_ASSETS || !cfg->symbols ||
+        !cfg->assets || !cfg->store || !cfg->interval) {
+        if (err) snprintf(err, errlen, "live: invalid configuration");
+        return MTS_EINVAL;
+    }
+    *out = NULL;
+    mts_live_t *l = mts_calloc(1, sizeof *l);
+    if (!l) return MTS_ENOMEM;
+    l->cfg = *cfg;
+    int rc = MTS_ENOMEM;
+    l->iv_ms = mts_live_interval_ms(cfg->interval);
+    if (l->iv_ms <= 0) { rc = fail(l, MTS_EINVAL, "unknown interval '%s' (e.g. 1m, 5m, 1h, 1d)", cfg->interval); goto out; }
+    if (l->cfg.bar_capacity <= 0) l->cfg.bar_capacity = (int64_t)1 << 20;
+    if (l->cfg.backoff_ms <= 0) l->cfg.backoff_ms = 500;
+    l->backoff = l->cfg.backoff_ms;
+    int bybit = cfg->exchange == MTS_EXCH_BYBIT;
+    l->interval = mts_strdup(cfg->interval);
+    l->ws_url = mts_strdup(bybit ? env_or(cfg->ws_url, "BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear")
+                                 : env_or(cfg->ws_url, "BINANCE_WS_URL", "wss://stream.binance.com:9443"));
+    l->rest_url = mts_strdup(bybit ? env_or(cfg->rest_url, "BYBIT_REST_URL", "https://api.bybit.com")
+                                   : env_or(cfg->rest_url, "BINANCE_REST_URL", "https://api.binance.com"));
+    l->pb.ev = mts_calloc(EV_CAP, sizeof *l->pb.ev);
+    l->pb.lv = mts_calloc(16, sizeof *l->pb.lv);
+    l->lat_us = mts_malloc(LAT_CAP * sizeof *l->lat_us);
+    if (!l->interval || !l->ws_url || !l->rest_url || !l->pb.ev || !l->pb.lv || !l->lat_us) goto out;
+    l->pb.ev_cap = EV_CAP;
+    l->pb.lv_cap = 16;
+    if (parse_url(l->ws_url, &l->ssl, l->host, sizeof l->host, &l->port, l->path, sizeof l->path)) {
+        rc = fail(l, MTS_EINVAL, "bad websocket URL '%s' (expected ws://host[:port][/path] or wss://...)", l->ws_url);
+        goto out;
+    }
+    if (!bybit) {   /* combined streams: <base>/stream?streams=btcusdt@kline_1h/... */
+        size_t n = strlen(l->path);
+        while (n > 0 && l->path[n - 1] == '/') n--;
+        if (n >= 7 && !strncmp(l->path + n - 7, "/stream", 7)) n -= 7;
+        else if (n >= 3 && !strncmp(l->path + n - 3, "/ws", 3)) n -= 3;
+        n += (size_t)snprintf(l->path + n, sizeof l->path - n, "/stream?streams=");
+        for (int k = 0; k < cfg->n_assets && n < sizeof l->path - 64; k++) {
+            char low[MTS_SYMBOL_MAX];
+            size_t j = 0;
+            for (; cfg->symbols[k][j] && j + 1 < sizeof low; j++) {
+                char c = cfg->symbols[k][j];
+                low[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
+            low[j] = 0;
+            n += (size_t)snprintf(l->path + n, sizeof l->path - n, "%s%s@kline_%s", k ? "/" : "", low, cfg->interval);
+        }
+    }
+    mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps};
+    if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
+    mts_engine_keep_fills(l->engine, 1);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int64_t now = now_ms();
+    for (int k = 0; k < cfg->n_assets; k++) {
+        live_asset_t *a = &l->a[k];
+        if (strlen(cfg->symbols[k]) >= MTS_SYMBOL_MAX) { rc = fail(l, MTS_EINVAL, "symbol too long: %s", cfg->symbols[k]); goto out; }
+        snprintf(a->symbol, sizeof a->symbol, "%s", cfg->symbols[k]);
+        if (!(a->name = mts_strdup(cfg->assets[k]))) { rc = MTS_ENOMEM; goto out; }
+        if ((rc = reserve(a, l->cfg.bar_capacity + (cfg->warmup > 0 ? cfg->warmup : 0))) != 0) goto out;
+        l->n++;
+        if (cfg->warmup > 0) {
+            int got = rest_klines(l, k, -1, -1, cfg->warmup + 1 > 1000 ? 1000 : cfg->warmup + 1, 0);
+            const char *src = "rest";
+            if (got <= 0) {
+                a->bars.n = 0;
+                src = "live_bars";
+                (void)mts_paper_load_live_bars(cfg->store, mts_exchange_name(cfg->exchange), a->symbol, l->interval,
+                                               now - l->iv_ms + 1, cfg->warmup, &a->bars);
+            }
+            if (a->bars.n > cfg->warmup) {   /* keep the newest `warmup` */
+                int64_t drop = a->bars.n - cfg->warmup;
+                memmove(a->bars.ts, a->bars.ts + drop, (size_t)cfg->warmup * sizeof(int64_t));
+                double *arr[5] = {a->bars.open, a->bars.high, a->bars.low, a->bars.close, a->bars.volume};
+                for (int q = 0; q < 5; q++) memmove(arr[q], arr[q] + drop, (size_t)cfg->warmup * sizeof(double));
+                a->bars.n = cfg->warmup;
+            }
+            mts_log(a->bars.n < cfg->warmup ? MTS_LOG_WARN : MTS_LOG_INFO, "live.warmup",
+                    "\"symbol\":\"%s\",\"bars\":%lld,\"wanted\":%d,\"source\":\"%s\"", a->symbol,
+                    (long long)a->bars.n, cfg->warmup, src);
+            l->st.warmup_bars += a->bars.n;
+        }
+        a->saved = a->bars.n;
+        if ((rc = mts_engine_add_live_asset(l->engine, a->name, &a->bars, &a->id)) != 0) {
+            rc = fail(l, rc, "%s", mts_engine_errmsg(l->engine));
+            goto out;
+        }
+    }
+    char *strategies = join(cfg->strategies, cfg->n_strategies);
+    char *symbols = join(cfg->symbols, cfg->n_assets);
+    if (!strategies || !symbols) {
+        mts_free(strategies);
+        mts_free(symbols);
+        rc = MTS_ENOMEM;
+        goto out;
+    }
+    mts_paper_session_t ps = {strategies, mts_exchange_name(cfg->exchange), symbols, l->interval,
+                              cfg->capital, cfg->commission_bps, cfg->slippage_bps, now / 1000};
+    rc = mts_paper_begin(cfg->store, &ps, &l->session_id);
+    mts_free(strategies);
+    mts_free(symbols);
+    if (rc) { rc = fail(l, rc, "storing the session: %s", mts_store_errmsg(cfg->store)); goto out; }
+    l->st.session_id = l->session_id;
+    l->started_ms = now;
+    {
+        mts_bus_config_t bc = {0};
+        bc.redis_url = cfg->redis_url;
+        bc.db_path = cfg->db_path;
+        if (mts_bus_open(&bc, &l->bus) != 0) {
+            mts_log(MTS_LOG_WARN, "live.bus_unavailable", "\"error\":\"%s\"", mts_bus_errmsg(NULL));
+            l->bus = NULL;
+        }
+        mts_cache_config_t cc = {0};
+        cc.redis_url = cfg->redis_url;
+        if (mts_cache_open(&cc, &l->cache) != 0) l->cache = NULL;
+        publish_session(l, "running");
+    }
+    l->last_watch_poll = now;
+    *out = l;
+    return MTS_OK;
+out:
+    if (err) snprintf(err, errlen, "%s", l->err[0] ? l->err : mts_strerror(rc));
+    mts_live_free(l);
+    return rc;
+}
+
+mts_engine_t *mts_live_engine(mts_live_t *l) { return l ? l->engine : NULL; }
+const char *mts_live_errmsg(const mts_live_t *l) { return l ? l->err : "no session"; }
+
+int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json) {
+    if (!l) return MTS_EINVAL;
+    int rc = commit(l);
+    double eq = mts_engine_equity(l->engine);
+    l->st.final_equity = eq;
+    publish_session(l, rc ? "failed" : status);
+    int rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, now_ms() / 1000,
+                            l->st.live_bars, eq, parameters_json);
+    if (rc2 && !rc) rc = fail(l, rc2, "closing the session: %s", mts_store_errmsg(l->cfg.store));
+    return rc;
+}
+
+void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!l) return;
+    *out = l->st;
+    out->final_equity = mts_engine_equity(l->engine);
+    out->latency_samples = l->n_lat;
+    if (l->n_lat > 0) {
+        double *c = mts_malloc((size_t)l->n_lat * sizeof *c);
+        if (c) {
+            memcpy(c, l->lat_us, (size_t)l->n_lat * sizeof *c);
+            qsort(c, (size_t)l->n_lat, sizeof *c, cmp_double);
+            out->latency_p50_us = c[(l->n_lat - 1) / 2];
+            out->latency_p99_us = c[(int64_t)((double)(l->n_lat - 1) * 0.99)];
+            mts_free(c);
+        }
+    }
+}
+
+void mts_live_free(mts_live_t *l) {
+    if (!l) return;
+    if (l->ctx) {
+        lws_sul_cancel(&l->sul);
+        l->closing = 1;
+        lws_context_destroy(l->ctx);
+    }
+    mts_engine_free(l->engine);
+    mts_bus_close(l->bus);
+    mts_cache_close(l->cache);
+    for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {
+        live_asset_t *a = &l->a[k];
+        mts_free(a->name);
+        mts_array_free(a->bars.ts);
+        mts_array_free(a->bars.open);
+        mts_array_free(a->bars.high);
+        mts_array_free(a->bars.low);
+        mts_array_free(a->bars.close);
+        mts_array_free(a->bars.volume);
+    }
+    for (int k = 0; k < l->n_watch; k++) mts_free(l->watches[k].path);
+    mts_free(l->interval);
+    mts_free(l->ws_url);
+    mts_free(l->rest_url);
+    mts_free(l->rx);
+    mts_free(l->pb.ev);
+    mts_free(l->pb.lv);
+    mts_free(l->lat_us);
+    mts_free(l);
+}

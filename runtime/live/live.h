@@ -1,0 +1,85 @@
+/* live.h — a paper-trading session on live klines: the engine of the
+ * backtests (engine/engine.h, live assets), fed closed bars from an
+ * exchange's kline websocket (Binance <symbol>@kline_<interval>, Bybit v5
+ * kline.<interval>.<symbol>), with warm-up history from the REST klines API,
+ * and everything a step produces persisted (store/paper.h) and printed.
+ * Needs libwebsockets, libcurl, cJSON, engine/, store/, feeds/parse_*.
+ *
+ * Who drives whom. The Lua runner (scripts/lib/runner.lua, live mode) drives
+ * mts_engine_next() as in a backtest; when the engine has no event it calls
+ * mts_live_wait() through the FFI (declared in lua/mts_ffi.h): that commits
+ * the finished step (store, output), then runs the websocket service loop
+ * until a closed bar was appended to the engine (1), a reload was requested
+ * (2: SIGHUP or a watched strategy file changed; *reload = bit mask of watch
+ * indices, -1 = all), or the session must stop (0: stop flag, duration,
+ * max_bars). No callback goes from C into Lua.
+ *
+ * Bars: a kline with x=false / confirm=false (still open) is ignored; a closed
+ * one whose open time is not after the symbol's last bar is a duplicate
+ * (a replay after a reconnect) and is skipped; one that leaves a gap is
+ * preceded by the missing bars fetched from the REST klines API (logged
+ * "live.gap" / "live.backfill"). Warm-up bars (cfg.warmup, from REST, else
+ * from the live_bars table) are in the assets' arrays before the run starts:
+ * the runner replays them with orders off; they are not stored again.
+ *
+ * Ownership: the session owns the engine, the bar arrays (reserved once:
+ * appending never moves them), the websocket context; the store is borrowed.
+ * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
+#ifndef MTS_LIVE_H
+#define MTS_LIVE_H
+
+#include <signal.h>
+#include <stdio.h>
+#include "engine/engine.h"
+#include "store/store.h"
+
+#define MTS_LIVE_MAX_ASSETS 16
+#define MTS_LIVE_MAX_WATCH 30
+
+typedef struct mts_live_config {
+    int exchange;                          /* MTS_EXCH_BINANCE / MTS_EXCH_BYBIT (feeds/event.h) */
+    const char *const *symbols;            /* "BTCUSDT" ... */
+    const char *const *assets;             /* engine asset names, same order */
+    int n_assets;
+    const char *interval;                  /* "1m" "5m" "1h" "1d" ... */
+    const char *ws_url, *rest_url;         /* NULL: the exchange's (or $BINANCE_WS_URL ...) */
+    const char *const *strategies;         /* names, strategy id = index (for records) */
+    int n_strategies;
+    int warmup;                            /* bars of history per symbol before trading */
+    int64_t duration_ms;                   /* <= 0: until stopped */
+    int64_t max_bars;                      /* stop after this many live bars (0: no limit) */
+    double capital, commission_bps, slippage_bps;
+    int64_t bar_capacity;                  /* bars reserved per symbol (default 1 << 20) */
+    int backoff_ms;                        /* first reconnect delay (default 500) */
+    mts_store_t *store;                    /* borrowed */
+    const char *db_path;                   /* the store's file: the SQLite bus without Redis */
+    const char *redis_url;                 /* NULL: bus in SQLite, cache L1 only */
+    FILE *out;                             /* one line per signal/fill (NULL: none) */
+    int json;                              /* JSON lines on out */
+    volatile sig_atomic_t *stop;           /* set by SIGINT/SIGTERM handlers */
+    volatile sig_atomic_t *hup;            /* set by the SIGHUP handler */
+} mts_live_config_t;
+
+typedef struct mts_live_summary {
+    int64_t session_id, live_bars, warmup_bars, fills, signals;
+    int64_t duplicates, gaps, backfilled, late, reconnects, messages;
+    double  final_equity;
+    double  latency_p50_us, latency_p99_us, latency_max_us;   /* bar receipt -> step committed */
+    int64_t latency_samples;
+} mts_live_summary_t;
+
+typedef struct mts_live mts_live_t;
+
+int  mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, size_t errlen);
+mts_engine_t *mts_live_engine(mts_live_t *l);
+/* Commits what is left, closes the session row (status "stopped" or
+ * "failed", final equity, parameters). */
+int  mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json);
+void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out);
+const char *mts_live_errmsg(const mts_live_t *l);
+void mts_live_free(mts_live_t *l);   /* accepts NULL */
+
+/* Interval text -> milliseconds ("1m" 60000, "1h", "1d", "1w"); -1 if unknown. */
+int64_t mts_live_interval_ms(const char *interval);
+
+#endif

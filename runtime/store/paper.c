@@ -1,0 +1,173 @@
+/* paper.c — SQL of paper-trading sessions (see paper.h). Statements are
+ * prepared per call: a step is one bar interval apart, far from a hot path. */
+#include "store/paper.h"
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static int prep(mts_store_t *s, sqlite3_stmt **st, const char *sql) {
+    if (sqlite3_prepare_v2(mts_store_db(s), sql, -1, st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "paper: prepare");
+    return MTS_OK;
+}
+
+static int exec(mts_store_t *s, const char *sql) {
+    if (sqlite3_exec(mts_store_db(s), sql, NULL, NULL, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, sql);
+    return MTS_OK;
+}
+
+static void bind_num(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_out) {
+    if (!s || !in || !id_out) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st,
+        "INSERT INTO paper_sessions(started_at, strategies, exchange, symbols, interval,"
+        " initial_capital, commission_bps, slippage_bps, status, bars)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', 0)");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, in->started_at);
+    sqlite3_bind_text(st, 2, in->strategies, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, in->exchange, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, in->symbols, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, in->interval, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 6, in->initial_capital);
+    sqlite3_bind_double(st, 7, in->commission_bps);
+    sqlite3_bind_double(st, 8, in->slippage_bps);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = mts_store_db_error(s, "paper: insert session");
+    else *id_out = sqlite3_last_insert_rowid(mts_store_db(s));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *p) {
+    if (!s || !p) return MTS_EINVAL;
+    sqlite3_stmt *f = NULL, *g = NULL, *q = NULL, *b = NULL, *u = NULL;
+    int rc = exec(s, "BEGIN");
+    if (rc) return rc;
+    if ((rc = prep(s, &f, "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) ||
+        (rc = prep(s, &g, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
+                          " confidence, position_size, stop_loss, take_profit)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) ||
+        (rc = prep(s, &q, "INSERT OR REPLACE INTO paper_equity(session_id, ts, equity, cash) VALUES(?1, ?2, ?3, ?4)")) ||
+        (rc = prep(s, &b, "INSERT OR REPLACE INTO live_bars(exchange, symbol, interval, open_ms, open, high, low,"
+                          " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) ||
+        (rc = prep(s, &u, "UPDATE paper_sessions SET bars = ?2 WHERE id = ?1")))
+        goto done;
+    for (int64_t i = 0; i < p->n_fills; i++) {
+        const mts_paper_fill_t *x = &p->fills[i];
+        sqlite3_reset(f);
+        sqlite3_bind_int64(f, 1, session);
+        sqlite3_bind_int64(f, 2, x->ts);
+        sqlite3_bind_text(f, 3, x->asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(f, 4, x->qty > 0 ? "buy" : "sell", -1, SQLITE_STATIC);
+        sqlite3_bind_double(f, 5, fabs(x->qty));
+        sqlite3_bind_double(f, 6, x->price);
+        sqlite3_bind_double(f, 7, x->fee);
+        sqlite3_bind_double(f, 8, x->realized_pnl);
+        if (sqlite3_step(f) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert fill"); goto done; }
+    }
+    for (int64_t i = 0; i < p->n_signals; i++) {
+        const mts_signal_row_t *x = &p->signals[i];
+        sqlite3_reset(g);
+        sqlite3_bind_text(g, 1, x->asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(g, 2, x->signal_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(g, 3, x->ts);
+        sqlite3_bind_double(g, 4, isfinite(x->price) ? x->price : 0);
+        sqlite3_bind_text(g, 5, x->strategy_name, -1, SQLITE_STATIC);
+        sqlite3_bind_double(g, 6, isfinite(x->confidence) ? x->confidence : 1);
+        bind_num(g, 7, x->position_size);
+        bind_num(g, 8, x->stop_loss);
+        bind_num(g, 9, x->take_profit);
+        if (sqlite3_step(g) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert signal"); goto done; }
+    }
+    for (int64_t i = 0; i < p->n_equity; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int64(q, 1, session);
+        sqlite3_bind_int64(q, 2, p->equity_ts[i]);
+        sqlite3_bind_double(q, 3, p->equity[i]);
+        sqlite3_bind_double(q, 4, p->cash[i]);
+        if (sqlite3_step(q) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert equity"); goto done; }
+    }
+    for (int64_t i = 0; i < p->n_bars; i++) {
+        const mts_live_bar_t *x = &p->bars[i];
+        sqlite3_reset(b);
+        sqlite3_bind_text(b, 1, x->exchange, -1, SQLITE_STATIC);
+        sqlite3_bind_text(b, 2, x->symbol, -1, SQLITE_STATIC);
+        sqlite3_bind_text(b, 3, x->interval, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(b, 4, x->open_ms);
+        sqlite3_bind_double(b, 5, x->open);
+        sqlite3_bind_double(b, 6, x->high);
+        sqlite3_bind_double(b, 7, x->low);
+        sqlite3_bind_double(b, 8, x->close);
+        sqlite3_bind_double(b, 9, x->volume);
+        if (sqlite3_step(b) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert live bar"); goto done; }
+    }
+    sqlite3_bind_int64(u, 1, session);
+    sqlite3_bind_int64(u, 2, p->total_bars);
+    if (sqlite3_step(u) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: update session"); goto done; }
+done:
+    sqlite3_finalize(f);
+    sqlite3_finalize(g);
+    sqlite3_finalize(q);
+    sqlite3_finalize(b);
+    sqlite3_finalize(u);
+    if (rc) { (void)exec(s, "ROLLBACK"); return rc; }
+    return exec(s, "COMMIT");
+}
+
+int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t stopped_at, int64_t bars,
+                  double final_equity, const char *parameters_json) {
+    if (!s || !status) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "UPDATE paper_sessions SET status = ?2, stopped_at = ?3, bars = ?4,"
+                          " final_equity = ?5, parameters = COALESCE(?6, parameters) WHERE id = ?1");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, session);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, stopped_at);
+    sqlite3_bind_int64(st, 4, bars);
+    bind_num(st, 5, final_equity);
+    if (parameters_json) sqlite3_bind_text(st, 6, parameters_json, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 6);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = mts_store_db_error(s, "paper: end session");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mts_paper_load_live_bars(mts_store_t *s, const char *exchange, const char *symbol, const char *interval,
+                             int64_t before_ms, int limit, mts_bars_t *out) {
+    if (!s || !exchange || !symbol || !interval || !out || limit < 0) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "SELECT open_ms, open, high, low, close, volume FROM ("
+                          " SELECT * FROM live_bars WHERE exchange = ?1 AND symbol = ?2 AND interval = ?3"
+                          " AND open_ms < ?4 ORDER BY open_ms DESC LIMIT ?5) ORDER BY open_ms");
+    if (rc) return rc;
+    sqlite3_bind_text(st, 1, exchange, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, interval, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, before_ms);
+    sqlite3_bind_int(st, 5, limit);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(st, 0) / 1000;
+        if (out->n > 0 && ts <= out->ts[out->n - 1]) continue;
+        if (out->n == out->cap) { rc = MTS_ERANGE; break; }
+        int64_t i = out->n++;
+        out->ts[i] = ts;
+        out->open[i] = sqlite3_column_double(st, 1);
+        out->high[i] = sqlite3_column_double(st, 2);
+        out->low[i] = sqlite3_column_double(st, 3);
+        out->close[i] = sqlite3_column_double(st, 4);
+        out->volume[i] = sqlite3_column_double(st, 5);
+    }
+    if (!rc && r != SQLITE_DONE) rc = mts_store_db_error(s, "paper: load live bars");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,353 @@
+"""mts run: paper trading on the stand-in exchange's kline streams
+(exchange_server.KlineServer) through the backtest engine.
+
+The key proof is test_same_as_backtest: a paper session over N real hourly
+BTCUSDT bars (tests/fixtures/live, provenance in its README) produces the same
+fills and the same equity at every bar as `mts backtest` over the same bars
+imported as an asset. Every process runs with a time limit; the server listens
+on a port the OS picks on 127.0.0.1."""
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import exchange_server as xs  # noqa: E402
+from mtslib import MTS, MtsTestCase, parse_time  # noqa: E402
+
+FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "live",
+                       "BTCUSDT_1h_2021-01.csv")
+BARS = xs.read_kline_csv(FIXTURE)
+ENV = {"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info"}
+
+
+class RunTest(MtsTestCase):
+
+    def serve(self, exchange="binance", bars=None, **kw):
+        srv = xs.KlineServer(exchange, {"BTCUSDT": bars or BARS}, interval="1h", **kw).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def run_args(self, srv, *extra, strategy="sma_cross", exchange="binance"):
+        return ["run", "--strategy", strategy, "--exchange", exchange, "--symbol", "BTCUSDT",
+                "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(),
+                "--rest-url", srv.rest_url()] + list(extra)
+
+    def run_json(self, srv, *extra, expect=0, env=None, **kw):
+        r = self.mts(*self.run_args(srv, *extra, "--json", **kw), env=dict(ENV, **(env or {})),
+                     expect=expect, timeout=120)
+        lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        self.assertEqual(lines[-1]["type"], "session", r.stdout)
+        return lines, r
+
+    def q(self, sql, *args):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    # ---- the backtest equivalence -------------------------------------------------
+
+    def test_same_as_backtest(self):
+        n = 300
+        srv = self.serve(bars=BARS[:n], warm=0, pace=0.002)
+        lines, _ = self.run_json(srv, "--warmup", "0", "--max-bars", str(n))
+        summary = lines[-1]
+        self.assertEqual(summary["status"], "stopped")
+        self.assertEqual(summary["live_bars"], n)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM live_bars")[0][0], n)
+
+        # the same bars as an asset, through mts backtest (another database)
+        sl = os.path.join(self.tmp, "slice.csv")
+        with open(FIXTURE) as f, open(sl, "w") as g:
+            for k, line in enumerate(f):
+                if k <= n:
+                    g.write(line)
+        bdb = os.path.join(self.tmp, "bt.db")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        eq_csv, tr_csv = os.path.join(self.tmp, "eq.csv"), os.path.join(self.tmp, "tr.csv")
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--db", bdb,
+                 "--equity", eq_csv, "--trades", tr_csv, "--quiet")
+        with open(eq_csv) as f:
+            bt_eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in csv.DictReader(f)]
+        with open(tr_csv) as f:
+            trades = list(csv.DictReader(f))
+        self.assertGreaterEqual(len(trades), 2, "the slice must make sma_cross trade")
+
+        paper_eq = self.q("SELECT ts, equity FROM paper_equity ORDER BY ts")
+        self.assertEqual(len(paper_eq), n)
+        self.assertEqual([t for t, _ in paper_eq], [t for t, _ in bt_eq])
+        self.assertEqual([b[0] // 1000 for b in BARS[:n]], [t for t, _ in paper_eq])
+        for (t, a), (_, b) in zip(paper_eq, bt_eq):
+            self.assertAlmostEqual(a, b, delta=2e-6, msg="equity at %d" % t)
+
+        # fills: every closed trade of the backtest is a buy then a sell in the paper session
+        fills = self.q("SELECT ts, side, qty, price FROM paper_fills ORDER BY id")
+        expect = []
+        for t in trades:
+            expect.append((parse_time(t["entry_time"]), "buy", float(t["qty"]), float(t["entry_price"])))
+            expect.append((parse_time(t["exit_time"]), "sell", float(t["qty"]), float(t["exit_price"])))
+        self.assertIn(len(fills), (len(expect), len(expect) + 1))   # + a position still open at the end
+        for got, want in zip(fills, expect):
+            self.assertEqual(got[0], want[0])
+            self.assertEqual(got[1], want[1])
+            self.assertAlmostEqual(got[2], want[2], delta=1e-9 * want[2])
+            self.assertAlmostEqual(got[3], want[3], delta=1e-9 * want[3])
+        # independent check of one fill: a market buy fills at the next bar's open
+        first_buy = fills[0]
+        idx = [b[0] // 1000 for b in BARS].index(first_buy[0])
+        self.assertEqual(first_buy[3], float(BARS[idx][1]))
+        # the signals are stored like a backtest's
+        self.assertGreater(self.q("SELECT COUNT(*) FROM signal_history WHERE strategy_name='sma_cross'")[0][0], 0)
+        row = self.q("SELECT status, bars, final_equity FROM paper_sessions")[0]
+        self.assertEqual(row[0], "stopped")
+        self.assertEqual(row[1], n)
+        self.assertAlmostEqual(row[2], bt_eq[-1][1], delta=2e-6)
+        self.assertAlmostEqual(summary["final_equity"], bt_eq[-1][1], delta=2e-6)
+
+    # ---- bus and cache --------------------------------------------------------------
+
+    def test_bus_in_sqlite_without_redis(self):
+        srv = self.serve(bars=BARS[:200], warm=0, pace=0.002)
+        lines, _ = self.run_json(srv, "--warmup", "0", "--max-bars", "200", "--redis", "none")
+        s = lines[-1]
+        topics = dict(self.q("SELECT topic, COUNT(*) FROM bus_events GROUP BY topic"))
+        self.assertEqual(topics.get("bar"), 200)
+        self.assertEqual(topics.get("equity"), 200)
+        self.assertEqual(topics.get("signal"), s["signals"])
+        self.assertEqual(topics.get("fill"), s["fills"])
+        self.assertEqual(topics.get("session"), 2)          # running, then stopped
+        last = json.loads(self.q("SELECT payload FROM bus_events WHERE topic='session' ORDER BY id DESC")[0][0])
+        self.assertEqual(last["status"], "stopped")
+        self.assertAlmostEqual(last["equity"], s["final_equity"], places=6)
+        fill = json.loads(self.q("SELECT payload FROM bus_events WHERE topic='fill' ORDER BY id")[0][0])
+        row = self.q("SELECT ts, side, qty, price FROM paper_fills ORDER BY id")[0]
+        self.assertEqual((fill["ts"], fill["side"], fill["qty"], fill["price"]), row)
+
+    @unittest.skipUnless(os.environ.get("MTS_TEST_REDIS_URL"), "needs tests/redis_env.sh")
+    def test_redis_bus_and_cache(self):
+        url = os.environ["MTS_TEST_REDIS_URL"]
+        port = url.rsplit(":", 1)[1].split("/")[0]
+        cli = ["redis-cli", "-p", port]
+        subprocess.run(cli + ["DEL", "mts:bus"], capture_output=True, timeout=10)
+        srv = self.serve(bars=BARS[:150], warm=0, pace=0.002)
+        lines, _ = self.run_json(srv, "--warmup", "0", "--max-bars", "150", "--redis", url)
+        s = lines[-1]
+        xlen = int(subprocess.run(cli + ["XLEN", "mts:bus"], capture_output=True, text=True, timeout=10).stdout)
+        self.assertEqual(xlen, 150 + 150 + s["signals"] + s["fills"] + 2)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM bus_events")[0][0], 0)
+        ts = self.q("SELECT timestamp FROM signal_history ORDER BY id")[0][0]
+        got = subprocess.run(cli + ["GET", "signal:sma_cross:bitcoin:%d" % ts], capture_output=True, text=True,
+                             timeout=10).stdout
+        self.assertEqual(json.loads(got)["ts"], ts)
+        ttl = int(subprocess.run(cli + ["TTL", "signal:sma_cross:bitcoin:%d" % ts], capture_output=True, text=True,
+                                 timeout=10).stdout)
+        self.assertTrue(86000 < ttl <= 86400, ttl)
+        bar_ts = BARS[149][0] // 1000
+        ttl = int(subprocess.run(cli + ["TTL", "market:BTCUSDT:1h:%d" % bar_ts], capture_output=True, text=True,
+                                 timeout=10).stdout)
+        self.assertTrue(1700 < ttl <= 1800, ttl)
+
+    # ---- warm-up, reconnect, duplicates, gaps -------------------------------------
+
+    def test_warmup_reconnect_without_duplicates(self):
+        warm, live = 60, 120
+        srv = self.serve(bars=BARS[:warm + live], warm=warm, pace=0.003, drop_at=warm + 50, skip=3, resend=2)
+        lines, r = self.run_json(srv, "--warmup", "40", "--max-bars", str(live))
+        s = lines[-1]
+        self.assertEqual(s["warmup_bars"], 40)
+        self.assertEqual(s["live_bars"], live)
+        self.assertEqual(s["reconnects"], 1)
+        self.assertEqual(s["duplicates"], 2)            # the two bars resent after the reconnect
+        self.assertEqual(s["gaps"], 1)
+        self.assertEqual(s["backfilled"], 3)            # the three that closed while away, from REST
+        self.assertIn("live.gap", r.stderr)
+        # the warm-up request: 40 closed bars (+1 for a bar still open on a real exchange)
+        self.assertEqual(srv.rest_requests[0].get("limit"), "41")
+        stored = [t for (t,) in self.q("SELECT open_ms FROM live_bars ORDER BY open_ms")]
+        self.assertEqual(stored, [b[0] for b in BARS[warm:warm + live]])   # each once, none missing
+        # warm-up bars trade nothing and store no signal
+        first_live = BARS[warm][0] // 1000
+        self.assertEqual(self.q("SELECT COUNT(*) FROM signal_history WHERE timestamp < ?", first_live)[0][0], 0)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM paper_equity WHERE ts < ?", first_live)[0][0], 0)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM paper_equity")[0][0], live)
+
+    def test_bybit(self):
+        srv = self.serve("bybit", bars=BARS[:100], warm=30, pace=0.003)
+        lines, _ = self.run_json(srv, "--warmup", "25", "--max-bars", "70", exchange="bybit")
+        s = lines[-1]
+        self.assertEqual((s["warmup_bars"], s["live_bars"], s["duplicates"]), (25, 70, 0))
+        self.assertIn("kline.60.BTCUSDT", srv.subscribed)
+        self.assertEqual(srv.rest_requests[0].get("category"), "linear")
+        stored = [t for (t,) in self.q("SELECT open_ms FROM live_bars WHERE exchange='bybit' ORDER BY open_ms")]
+        self.assertEqual(stored, [b[0] for b in BARS[30:100]])
+
+    # ---- signals and the process ------------------------------------------------------
+
+    def start(self, srv, *extra, env=None, strategy="sma_cross"):
+        e = dict(os.environ, **ENV)
+        e.pop("DATABASE_PATH", None)
+        e.update(env or {})
+        p = subprocess.Popen([MTS] + self.run_args(srv, *extra, "--json", strategy=strategy), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=e)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p
+
+    def wait_for(self, cond, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                if cond():
+                    return True
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        self.fail("timed out waiting")
+
+    def test_sigterm_stops_cleanly(self):
+        srv = self.serve(bars=BARS, warm=0, pace=0.05)
+        p = self.start(srv, "--warmup", "0")
+        self.wait_for(lambda: os.path.exists(self.db) and self.q("SELECT COUNT(*) FROM live_bars")[0][0] >= 10)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        s = json.loads(out.splitlines()[-1])
+        self.assertEqual(s["status"], "stopped")
+        row = self.q("SELECT status, bars, final_equity, stopped_at FROM paper_sessions")[0]
+        self.assertEqual(row[0], "stopped")
+        self.assertEqual(row[1], self.q("SELECT COUNT(*) FROM live_bars")[0][0])
+        self.assertAlmostEqual(row[2], s["final_equity"], places=6)
+        self.assertIsNotNone(row[3])
+
+    def strategy_root(self, name, source):
+        root = self.make_root()
+        with open(os.path.join(root, "scripts", "strategies", name + ".lua"), "w") as f:
+            f.write(source)
+        return root
+
+    def test_strategy_raising_is_disabled_others_go_on(self):
+        root = self.strategy_root("boom", BOOM)
+        srv = self.serve(bars=BARS[:200], warm=0, pace=0.002)
+        lines, r = self.run_json(srv, "--warmup", "0", "--max-bars", "200", strategy="sma_cross,boom",
+                                 env={"MTS_ROOT": root}, expect=3)
+        s = lines[-1]
+        self.assertEqual(s["live_bars"], 200)
+        self.assertEqual(len(s["disabled"]), 1)
+        self.assertIn("boom: scripts/strategies/boom.lua:6: kaboom", s["disabled"][0])
+        self.assertGreater(self.q("SELECT COUNT(*) FROM signal_history WHERE strategy_name='sma_cross'")[0][0], 0)
+        self.assertEqual(self.q("SELECT status FROM paper_sessions")[0][0], "stopped")
+
+    def test_hot_reload_with_a_broken_edit(self):
+        root = self.strategy_root("probe", PROBE_V1)
+        path = os.path.join(root, "scripts", "strategies", "probe.lua")
+        srv = self.serve(bars=BARS, warm=20, pace=0.04)
+        p = self.start(srv, "--warmup", "20", env={"MTS_ROOT": root}, strategy="probe")
+        self.wait_for(lambda: os.path.exists(self.db) and self.q("SELECT COUNT(*) FROM live_bars")[0][0] >= 5)
+        # a broken edit: reported with file:line, the old version keeps running
+        with open(path, "w") as f:
+            f.write(PROBE_BROKEN)
+        self.wait_for(lambda: self.q("SELECT COUNT(*) FROM live_bars")[0][0] >= 45)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM signal_history")[0][0], 0)
+        # a good edit: on_reload gets the old state; the new version signals from the next bar
+        with open(path, "w") as f:
+            f.write(PROBE_V2)
+        self.wait_for(lambda: self.q("SELECT COUNT(*) FROM signal_history")[0][0] >= 3)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        fails = [json.loads(x) for x in err.splitlines() if "strategy.reload_failed" in x]
+        self.assertTrue(fails, err[-3000:])
+        self.assertIn("scripts/strategies/probe.lua:3:", fails[0]["message"])
+        self.assertIn('"event":"strategy.reloaded"', err)
+        # v2 signals carry, as confidence, the bar count the old version had seen
+        # (v1 counted every bar, warm-up included; v2 replays them itself, then
+        # on_reload hands over the old count, which must equal its own replay count)
+        rows = self.q("SELECT timestamp, confidence FROM signal_history ORDER BY timestamp")
+        self.assertTrue(all(c == 1 for _, c in rows), rows)
+        stopped = self.q("SELECT status FROM paper_sessions")[0][0]
+        self.assertEqual(stopped, "stopped")
+
+    def test_bad_arguments(self):
+        cases = [
+            (["run", "--strategy", "sma_cross", "--symbol", "BTCUSDT", "--interval", "1m"], "--exchange is required"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binanse", "--symbol", "BTCUSDT", "--interval", "1m"],
+             "did you mean binance"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "7q"],
+             "unknown --interval '7q'"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "btc-usdt", "--interval", "1m"],
+             "bad --symbol 'btc-usdt'"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "1m",
+              "--warmup", "-3"], "--warmup expects a whole number"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "1m",
+              "--duration", "soon"], "--duration expects"),
+            (["run", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "1m"], "--strategy is required"),
+            (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "1m",
+              "--warmpu", "3"], "--warmup"),
+        ]
+        for args, msg in cases:
+            r = self.mts(*args, expect=2)
+            self.assertIn(msg, r.stderr, args)
+        r = self.mts("run", "--help")
+        self.assertIn("examples:", r.stdout)
+
+    def test_unknown_strategy_fails_the_session(self):
+        srv = self.serve(bars=BARS[:50], warm=10, pace=0.01)
+        r = self.mts(*self.run_args(srv, "--warmup", "5", "--max-bars", "5", strategy="nope"), env=ENV, expect=1,
+                     timeout=60)
+        self.assertIn("unknown strategy 'nope'", r.stderr)
+        self.assertEqual(self.q("SELECT status FROM paper_sessions")[0][0], "failed")
+
+
+BOOM = """local M = {}
+function M.get_parameters() return {} end
+local n = 0
+function M.on_bar(ctx, asset, i)
+    n = n + 1
+    if n == 50 then error("kaboom") end
+end
+return M
+"""
+
+# v1 counts bars and never signals
+PROBE_V1 = """local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.count = 0 end
+function M.on_bar(ctx, asset, i)
+    ctx.state.count = ctx.state.count + 1
+end
+return M
+"""
+
+PROBE_BROKEN = """local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.count = = 0 end
+return M
+"""
+
+# v2 counts too; on_reload checks the old count equals its own replayed count
+# and then signals LONG on every bar with confidence 1 (0.5 if the states differ)
+PROBE_V2 = """local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.count = 0 end
+function M.on_reload(ctx, old)
+    ctx.state.ok = old and old.count == ctx.state.count
+    ctx.state.go = true
+end
+function M.on_bar(ctx, asset, i)
+    ctx.state.count = ctx.state.count + 1
+    if ctx.state.go then
+        return { signal_type = "LONG", confidence = ctx.state.ok and 1 or 0.5, units = 0.001 }
+    end
+end
+return M
+"""
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,157 @@
+-- runner_live_spec.lua — the runner's live mode (spec.live): warm-up bars
+-- replayed with orders off, bars appended while running (views grow), the
+-- wait for bars through C.mts_live_wait, and hot reload (on_reload gets the
+-- old state; a broken version is reported and the old one keeps running).
+-- The Lua fake engine (helpers/fake_engine.lua) plays the engine; the live
+-- functions are scripted here.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+package.path = here .. "helpers/?.lua;" .. package.path
+local H = require "setup"
+local runner = require "runner"
+local fake = require "fake_engine"
+
+local DAY = 86400
+local LIMITS = { max_position_size = 0.10, max_portfolio_risk = 0.25 }
+
+-- A live fake: all bars are allocated, the first `warm` are visible; each
+-- wait makes one more visible (returns 1), then `script[k]` (a function
+-- returning a wait code and mask) runs on the k-th wait when present; after
+-- the last bar the wait returns 0 (stop).
+local function live(closes, warm, script)
+    local E = fake.new({ { name = "bitcoin", close = closes } })
+    local b = E.assets[0].bars
+    b.n = warm
+    E.times = {}
+    for i = 0, warm - 1 do E.times[#E.times + 1] = tonumber(b.ts[i]) end
+    E.waits, E.watched = 0, {}
+    function E.C.mts_live_watch(_, path)
+        E.watched[#E.watched + 1] = path
+        return #E.watched - 1
+    end
+    function E.C.mts_live_wait(_, out)
+        E.waits = E.waits + 1
+        local s = script and script[E.waits]
+        if s then
+            local code, mask = s(E)
+            if code then out[0] = mask or 0 return code end
+        end
+        local n = tonumber(b.n)
+        if n >= #closes then return 0 end
+        b.n = n + 1
+        E.times[#E.times + 1] = tonumber(b.ts[n])
+        E.step = #E.times - 1     -- the fake's next() steps to the new time
+        return 1
+    end
+    return E
+end
+
+local function run_live(dir, E, strategies)
+    local logs = {}
+    local res, msg = runner.run({ root = dir, strategies = strategies, live = true }, {
+        C = E.C, limits = LIMITS,
+        log = function(level, event, fields) logs[#logs + 1] = { level = level, event = event, fields = fields } end,
+        print = function() end,
+    })
+    return res, msg, logs
+end
+
+-- Signals LONG on every bar from bar 2 on; records what it saw per bar.
+local SEEN = [[
+local M = {}
+function M.get_parameters() return { size = 0.05 } end
+function M.init(ctx) ctx.state.seen = {} end
+function M.on_bar(ctx, asset, i)
+    local c = ctx.series.close
+    ctx.state.seen[#ctx.state.seen + 1] = { i = i, n = ctx.n, len = #c, close = c[i] }
+    print(i, ctx.n, #c, c[i])
+    if i >= 2 then return { signal_type = "LONG", confidence = 1, position_size = ctx.params.size } end
+end
+return M
+]]
+
+describe("runner, live mode", function()
+    it("replays warm-up bars without orders, then trades appended bars with grown views", function()
+        local dir = H.tree({ ["scripts/strategies/s.lua"] = SEEN })
+        local E = live({ 1, 2, 3, 4, 5, 6 }, 4, nil)
+        local prints = {}
+        local res = runner.run({ root = dir, strategies = { "s" }, live = true }, {
+            C = E.C, limits = LIMITS, log = function() end,
+            print = function(_, text) prints[#prints + 1] = text end,
+        })
+        H.rmtree(dir)
+        assert.is_table(res)
+        -- bars 0..3 were warm-up: their LONGs (bars 2, 3) were dropped; bars 4, 5 were live
+        assert.are.equal(2, #E.signals)
+        assert.are.equal(1, #E.orders)          -- LONG while long adds nothing: risk sizes once
+        assert.are.equal(4 * DAY, E.orders[1].ts)
+        -- the views grew with the bars: on bar i the strategy saw n = i + 1 and close[i]
+        assert.are.same({ "0\t4\t4\t1", "1\t4\t4\t2", "2\t4\t4\t3", "3\t4\t4\t4", "4\t5\t5\t5", "5\t6\t6\t6" },
+                        prints)
+        assert.are.equal(3, E.waits)            -- after bars 3, 4, 5 (the third returned stop)
+        assert.matches("scripts/strategies/s%.lua$", E.watched[1])
+    end)
+
+    it("reloads a changed strategy: replay, on_reload(old_state), takes over at the next bar", function()
+        local V1 = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.count = 0 end
+function M.on_bar(ctx) ctx.state.count = ctx.state.count + 1 end
+return M
+]]
+        local V2 = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.count = 0 end
+function M.on_reload(ctx, old) ctx.state.old = old.count end
+function M.on_bar(ctx, asset, i)
+    ctx.state.count = ctx.state.count + 1
+    if ctx.state.old then return { signal_type = "LONG", confidence = ctx.state.old / 10 } end
+end
+return M
+]]
+        local dir = H.tree({ ["scripts/strategies/p.lua"] = V1 })
+        local path = dir .. "/scripts/strategies/p.lua"
+        local function write(text) local f = assert(io.open(path, "w")) f:write(text) f:close() end
+        local E = live({ 1, 2, 3, 4, 5, 6 }, 3, {
+            [2] = function() write("local M = {}\nreturn M +\n") return 2, 1 end,   -- broken: kept v1
+            [3] = function() write(V2) return 2, 1 end,
+        })
+        local res, _, logs = run_live(dir, E, { "p" })
+        H.rmtree(dir)
+        assert.is_table(res)
+        local failed, reloaded
+        for _, l in ipairs(logs) do
+            if l.event == "strategy.reload_failed" then failed = l.fields.message end
+            if l.event == "strategy.reloaded" then reloaded = true end
+        end
+        assert.matches("^scripts/strategies/p%.lua:3:", failed)
+        assert.is_true(reloaded)
+        -- reload after bar 3 (4 bars seen by v1): v2 signals on bars 4 and 5 with the old count 4
+        assert.are.equal(2, #E.signals)
+        assert.are.equal(0.4, E.signals[1].confidence)
+        assert.are.equal(0.4, E.signals[2].confidence)
+    end)
+
+    it("keeps the old version when the new one fails in init, naming the phase", function()
+        local V1 = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                   "function M.on_bar(ctx, a, i) if i >= 3 then return { signal_type = 'LONG' } end end\nreturn M\n"
+        local BAD = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                    "function M.init(ctx) error('no init') end\nfunction M.on_bar() end\nreturn M\n"
+        local dir = H.tree({ ["scripts/strategies/p.lua"] = V1 })
+        local path = dir .. "/scripts/strategies/p.lua"
+        local E = live({ 1, 2, 3, 4, 5 }, 3, {
+            [1] = function()
+                local f = assert(io.open(path, "w")) f:write(BAD) f:close()
+                return 2, -1
+            end,
+        })
+        local res, _, logs = run_live(dir, E, { "p" })
+        H.rmtree(dir)
+        assert.is_table(res)
+        local msg
+        for _, l in ipairs(logs) do if l.event == "strategy.reload_failed" then msg = l.fields.message end end
+        assert.matches("p%.lua:3: no init %(in init, bitcoin%)", msg)
+        assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
+    end)
+end)
