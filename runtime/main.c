@@ -20,6 +20,9 @@ static const command_t commands[] = {
     {"report",   mts_cmd_report,   "list stored backtests, or write one as a self-contained HTML report"},
     {"optimize", mts_cmd_optimize, "grid-search strategy parameters, ranked by a metric"},
     {"repl",     mts_cmd_repl,     "interactive Lua session over the mts API"},
+    {"serve",    mts_cmd_serve,    "REST + WebSocket API: JWT auth, rate limits, health, Prometheus metrics"},
+    {"token",    mts_cmd_token,    "mint a JWT for the API of mts serve"},
+    {"run",      mts_cmd_run,      "paper trading on live klines through the backtest engine, with hot reload"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,6 +1,7 @@
 /* alloc.c — mts_strerror and the allocation hook (see mts.h). */
 #include "mts.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,14 +14,19 @@ const char *mts_strerror(int err) {
     return "unknown error";
 }
 
-static long fail_after = -1;
+/* Atomic: worker threads (mts serve) allocate concurrently. Disabled (< 0),
+ * the hook costs one relaxed load, as a plain read did. */
+static _Atomic long fail_after = -1;
 
-void mts_alloc_fail_after(long n) { fail_after = n; }
+void mts_alloc_fail_after(long n) { atomic_store(&fail_after, n); }
 
 static int should_fail(void) {
-    if (fail_after < 0) return 0;
-    if (fail_after == 0) { fail_after = -1; return 1; }
-    fail_after--;
+    long v = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    while (v >= 0) {   /* claim one step of the countdown */
+        if (atomic_compare_exchange_weak_explicit(&fail_after, &v, v == 0 ? -1 : v - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return v == 0;
+    }
     return 0;
 }
 

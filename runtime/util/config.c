@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static int has_scripts(const char *root) {
     return mts_path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
 }
 
-const char *mts_root(void) {
+static const char *find_root(void) {
     if (root_buf[0]) return root_buf;
     const char *env = getenv("MTS_ROOT");
     if (env && *env) {
@@ -60,21 +61,34 @@ const char *mts_root(void) {
     return root_buf;
 }
 
-/* config/mts.json, parsed once. NULL when missing or invalid (reported once). */
+/* Found once (pthread_once): worker threads of `mts serve` may ask first. */
+static pthread_once_t root_once = PTHREAD_ONCE_INIT;
+static void root_init(void) { (void)find_root(); }
+const char *mts_root(void) {
+    pthread_once(&root_once, root_init);
+    return root_buf;
+}
+
+/* config/mts.json, parsed once (pthread_once, so threads may ask first).
+ * NULL when missing or invalid (reported once). */
+static cJSON *cfg;
+static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
+static void cfg_init(void);
 static cJSON *load_config(void) {
-    static cJSON *cfg;
-    static int tried;
-    if (tried) return cfg;
-    tried = 1;
+    pthread_once(&cfg_once, cfg_init);
+    return cfg;
+}
+
+static void cfg_init(void) {
     char path[PATH_MAX];
-    if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return NULL;
+    if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return;
     FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    if (!f) return;
     fseek(f, 0, SEEK_END);
     long len = ftell(f);
     fseek(f, 0, SEEK_SET);
     char *buf = mts_malloc((size_t)len + 1);
-    if (!buf) { fclose(f); return NULL; }
+    if (!buf) { fclose(f); return; }
     size_t got = fread(buf, 1, (size_t)len, f);
     fclose(f);
     buf[got] = 0;
@@ -86,7 +100,6 @@ static cJSON *load_config(void) {
         fprintf(stderr, "warning: %s:%ld: invalid JSON; bundled datasets unavailable\n", path, line);
     }
     mts_free(buf);
-    return cfg;
 }
 
 const char *mts_config_string(const char *section, const char *key) {

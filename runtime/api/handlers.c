@@ -1,0 +1,761 @@
+/* handlers.c — the API's endpoints: their JSON (health, Prometheus metrics,
+ * stored backtests, signals, paper sessions), the validation of POST bodies
+ * into worker jobs, and the jobs themselves (a backtest, or the latest signal
+ * per asset). See server.h for the routes and docs/api.md for the wire. */
+#include "api/internal.h"
+#include "api/queries.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#define DISK_MIN_FREE (64LL * 1024 * 1024)   /* /health: less free space is "degraded" */
+
+static double mono(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void kv_num(FILE *f, const char *k, double v, int comma) {
+    fprintf(f, "\"%s\":", k);
+    mts_json_number(f, v);
+    if (comma) fputc(',', f);
+}
+
+static void kv_str(FILE *f, const char *k, const char *v, int comma) {
+    fprintf(f, "\"%s\":", k);
+    if (!v) fputs("null", f);
+    else {
+        fputc('"', f);
+        mts_json_escape(f, v);
+        fputc('"', f);
+    }
+    if (comma) fputc(',', f);
+}
+
+static void str_list(FILE *f, const char *joined) {
+    fputc('[', f);
+    int first = 1;
+    for (const char *p = joined; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char item[256];
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+        fprintf(f, "%s\"", first ? "" : ",");
+        mts_json_escape(f, item);
+        fputc('"', f);
+        first = 0;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    fputc(']', f);
+}
+
+/* ---- query parameters ---- */
+
+/* The value of query parameter name, or NULL. */
+static const char *arg(const api_request_t *req, const char *name) {
+    size_t n = strlen(name);
+    for (int i = 0; i < req->n_args; i++)
+        if (!strncmp(req->args[i], name, n) && req->args[i][n] == '=') return req->args[i] + n + 1;
+    return NULL;
+}
+
+/* 0, or -1 with a 400 naming the first parameter not in allowed (NULL-terminated). */
+static int only_args(const api_request_t *req, const char *const *allowed, api_reply_t *r) {
+    for (int i = 0; i < req->n_args; i++) {
+        const char *eq = strchr(req->args[i], '=');
+        size_t n = eq ? (size_t)(eq - req->args[i]) : strlen(req->args[i]);
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strlen(*a) == n && !strncmp(*a, req->args[i], n)) ok = 1;
+        if (!ok) {
+            char list[256] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+            api_error(r, 400, "bad_request", "unknown query parameter '%.*s' (accepted: %s)", (int)n,
+                      req->args[i], *allowed ? list : "none");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int int_arg(const api_request_t *req, const char *name, int lo, int hi, int def, int *out,
+                   api_reply_t *r) {
+    const char *v = arg(req, name);
+    *out = def;
+    if (!v) return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi) {
+        api_error(r, 400, "bad_request", "query parameter '%s' must be an integer from %d to %d, got '%s'",
+                  name, lo, hi, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* ---- /health ---- */
+
+static void health(api_server_t *s, api_reply_t *r) {
+    double db_ms = 0, bus_ms = 0;
+    int db_ok = mts_apiq_ping(s->store, &db_ms) == 0;
+    int64_t running = 0;
+    int sessions_ok = db_ok && mts_apiq_running_sessions(s->store, &running) == 0;
+    int redis_conf = s->cfg.redis_url && *s->cfg.redis_url;
+    int bus_ok = s->bus && mts_bus_ping(s->bus, &bus_ms) == 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", s->cfg.db_path);
+    struct statvfs vfs;
+    int disk_known = statvfs(dirname(dir), &vfs) == 0;
+    long long free_bytes = disk_known ? (long long)vfs.f_bavail * (long long)vfs.f_frsize : -1;
+    int disk_ok = disk_known && free_bytes >= DISK_MIN_FREE;
+    const char *status = !db_ok ? "down" : (!bus_ok || !disk_ok) ? "degraded" : "ok";
+    pthread_mutex_lock(&s->mu);
+    int queued = s->q_len, busy = s->running;
+    pthread_mutex_unlock(&s->mu);
+
+    FILE *f = api_body(r);
+    if (!f) { api_finish(r, NULL, 500); return; }
+    fprintf(f, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.3f,", status, MTS_VERSION,
+            mono() - s->started_mono);
+    fprintf(f, "\"checks\":{\"database\":{\"ok\":%s,\"latency_ms\":", db_ok ? "true" : "false");
+    if (db_ok) mts_json_number(f, db_ms);
+    else fputs("null", f);
+    if (!db_ok) {
+        fputc(',', f);
+        kv_str(f, "error", mts_store_errmsg(s->store), 0);
+    }
+    fprintf(f, "},\"redis\":{\"configured\":%s,\"ok\":%s,\"latency_ms\":", redis_conf ? "true" : "false",
+            !redis_conf ? "null" : bus_ok ? "true" : "false");
+    if (redis_conf && bus_ok) mts_json_number(f, bus_ms);
+    else fputs("null", f);
+    fprintf(f, "},\"bus\":{\"backend\":\"%s\",\"ok\":%s", s->bus ? mts_bus_backend(s->bus) : redis_conf ? "redis" : "sqlite",
+            bus_ok ? "true" : "false");
+    if (!bus_ok) {
+        fputc(',', f);
+        kv_str(f, "error", s->bus ? mts_bus_errmsg(s->bus) : s->bus_error, 0);
+    }
+    fprintf(f, "},\"disk_space\":{\"ok\":%s,\"free_bytes\":%lld,\"min_free_bytes\":%lld}",
+            disk_ok ? "true" : "false", free_bytes, DISK_MIN_FREE);
+    fprintf(f, ",\"paper_sessions\":{\"ok\":%s,\"running\":%lld}", sessions_ok ? "true" : "false", (long long)running);
+    fprintf(f, ",\"workers\":{\"threads\":%d,\"busy\":%d,\"queued\":%d,\"queue_limit\":%d}}}",
+            s->n_threads, busy, queued, s->cfg.queue);
+    api_finish(r, f, db_ok ? 200 : 503);
+}
+
+/* ---- /metrics ---- */
+
+static void metrics(api_server_t *s, api_reply_t *r) {
+    FILE *f = api_body(r);
+    if (!f) { api_finish(r, NULL, 500); return; }
+    mts_prom_render(s->prom, f);
+    pthread_mutex_lock(&s->mu);
+    int queued = s->q_len, busy = s->running;
+    pthread_mutex_unlock(&s->mu);
+    fprintf(f, "# HELP mts_ws_clients Websocket clients connected to /ws.\n# TYPE mts_ws_clients gauge\n"
+               "mts_ws_clients %d\n", s->n_ws);
+    fprintf(f, "# HELP mts_worker_jobs Backtest jobs by state.\n# TYPE mts_worker_jobs gauge\n"
+               "mts_worker_jobs{state=\"queued\"} %d\nmts_worker_jobs{state=\"running\"} %d\n", queued, busy);
+    fprintf(f, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+               "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+            (long long)s->started_unix);
+    if (mts_apiq_portfolio_gauge(s->store, f) != 0)
+        fprintf(f, "# portfolio gauge unavailable: database error\n");
+    api_finish(r, f, 200);
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ---- stored backtests ---- */
+
+static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
+    fprintf(f, "{\"id\":%lld,", (long long)run->id);
+    kv_str(f, "strategy", run->strategy_name, 1);
+    fputs("\"assets\":", f);
+    str_list(f, run->assets);
+    fputc(',', f);
+    kv_str(f, "start", run->start_date, 1);
+    kv_str(f, "end", run->end_date, 1);
+    kv_num(f, "initial_capital", run->initial_capital, 1);
+    kv_num(f, "final_value", run->final_value, 1);
+    kv_num(f, "total_return", run->total_return, 1);
+    kv_num(f, "annualized_return", run->annualized_return, 1);
+    kv_num(f, "sharpe_ratio", run->sharpe_ratio, 1);
+    kv_num(f, "max_drawdown", run->max_drawdown, 1);
+    kv_num(f, "volatility", run->volatility, 1);
+    kv_num(f, "calmar_ratio", run->calmar_ratio, 1);
+    kv_num(f, "win_rate", run->win_rate, 1);
+    kv_num(f, "profit_factor", run->profit_factor, 1);
+    fprintf(f, "\"trade_count\":%lld,", (long long)run->trade_count);
+    kv_num(f, "commission_bps", run->commission_bps, 1);
+    kv_num(f, "slippage_bps", run->slippage_bps, 1);
+    fprintf(f, "\"parameters\":%s,", run->parameters_json && run->parameters_json[0] == '{' ? run->parameters_json : "null");
+    kv_str(f, "created_at", run->created_at, 0);
+    if (details) {
+        fputs(",\"trades\":[", f);
+        for (int64_t i = 0; i < run->n_trades; i++) {
+            const mts_stored_trade_t *t = &run->trades[i];
+            fprintf(f, "%s{", i ? "," : "");
+            kv_str(f, "asset", t->asset, 1);
+            kv_str(f, "side", t->side > 0 ? "long" : "short", 1);
+            kv_num(f, "qty", t->qty, 1);
+            fprintf(f, "\"entry_ts\":%lld,", (long long)t->entry_ts);
+            kv_num(f, "entry_price", t->entry_price, 1);
+            fprintf(f, "\"exit_ts\":%lld,", (long long)t->exit_ts);
+            kv_num(f, "exit_price", t->exit_price, 1);
+            kv_num(f, "pnl", t->pnl, 1);
+            kv_num(f, "fees", t->fees, 0);
+            fputc('}', f);
+        }
+        fputs("],\"equity\":[", f);
+        for (int64_t i = 0; i < run->equity.n; i++) {
+            fprintf(f, "%s[%lld,", i ? "," : "", (long long)run->equity.ts[i]);
+            mts_json_number(f, run->equity.v[i]);
+            fputc(']', f);
+        }
+        fputc(']', f);
+    }
+    fputc('}', f);
+}
+
+static void list_backtests(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {"limit", NULL};
+    int limit;
+    if (only_args(req, allowed, r) || int_arg(req, "limit", 1, 1000, 20, &limit, r)) return;
+    mts_stored_run_t *runs = NULL;
+    int n = 0;
+    if (mts_store_list_runs(s->store, limit, &runs, &n) != 0) {
+        api_error(r, 500, "database", "%s", mts_store_errmsg(s->store));
+        return;
+    }
+    FILE *f = api_body(r);
+    if (f) {
+        fputs("{\"backtests\":[", f);
+        for (int i = 0; i < n; i++) {
+            if (i) fputc(',', f);
+            stored_run(f, &runs[i], 0);
+        }
+        fprintf(f, "],\"count\":%d}", n);
+    }
+    for (int i = 0; i < n; i++) mts_stored_run_free(&runs[i]);
+    mts_free(runs);
+    api_finish(r, f, 200);
+}
+
+static void get_backtest(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {NULL};
+    if (only_args(req, allowed, r)) return;
+    mts_stored_run_t run;
+    int rc = mts_store_load_run(s->store, req->id, &run);
+    if (rc == MTS_ENOTFOUND) {
+        api_error(r, 404, "not_found", "no backtest with id %lld (list them: GET /backtests)", (long long)req->id);
+        return;
+    }
+    if (rc != 0) {
+        api_error(r, 500, "database", "%s", mts_store_errmsg(s->store));
+        return;
+    }
+    FILE *f = api_body(r);
+    if (f) stored_run(f, &run, 1);
+    mts_stored_run_free(&run);
+    api_finish(r, f, 200);
+}
+
+/* ---- signals and paper sessions ---- */
+
+static void list_signals(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {"strategy", "asset", "since", "limit", NULL};
+    mts_apiq_signal_filter_t flt = {.strategy = arg(req, "strategy"), .asset = arg(req, "asset"),
+                                    .since = INT64_MIN};
+    if (only_args(req, allowed, r) || int_arg(req, "limit", 1, 10000, 100, &flt.limit, r)) return;
+    const char *since = arg(req, "since");
+    if (since && mts_time_parse(since, strlen(since), &flt.since) != 0) {
+        api_error(r, 400, "bad_request", "query parameter 'since' must be a date (YYYY-MM-DD), an ISO-8601 "
+                                         "time or unix seconds, got '%s'", since);
+        return;
+    }
+    FILE *f = api_body(r);
+    if (!f) { api_finish(r, NULL, 500); return; }
+    fputs("{\"signals\":", f);
+    int rc = mts_apiq_signals(s->store, &flt, f);
+    fputc('}', f);
+    if (rc != 0) {
+        fclose(f);
+        api_error(r, 500, "database", "%s", mts_store_errmsg(s->store));
+        return;
+    }
+    api_finish(r, f, 200);
+}
+
+static void list_sessions(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {"limit", NULL};
+    int limit;
+    if (only_args(req, allowed, r) || int_arg(req, "limit", 1, 1000, 50, &limit, r)) return;
+    FILE *f = api_body(r);
+    if (!f) { api_finish(r, NULL, 500); return; }
+    fputs("{\"sessions\":", f);
+    int rc = mts_apiq_sessions(s->store, limit, f);
+    fputc('}', f);
+    if (rc != 0) {
+        fclose(f);
+        api_error(r, 500, "database", "%s", mts_store_errmsg(s->store));
+        return;
+    }
+    api_finish(r, f, 200);
+}
+
+static void get_session(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {NULL};
+    if (only_args(req, allowed, r)) return;
+    FILE *f = api_body(r);
+    if (!f) { api_finish(r, NULL, 500); return; }
+    int rc = mts_apiq_session(s->store, req->id, f);
+    if (rc != 0) {
+        fclose(f);
+        if (rc == MTS_ENOTFOUND)
+            api_error(r, 404, "not_found", "no paper session with id %lld (list them: GET /paper/sessions)",
+                      (long long)req->id);
+        else api_error(r, 500, "database", "%s", mts_store_errmsg(s->store));
+        return;
+    }
+    api_finish(r, f, 200);
+}
+
+void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    switch (req->route) {
+    case R_HEALTH: health(s, r); break;
+    case R_METRICS: metrics(s, r); break;
+    case R_BACKTESTS: list_backtests(s, req, r); break;
+    case R_BACKTEST_ID: get_backtest(s, req, r); break;
+    case R_SIGNALS: list_signals(s, req, r); break;
+    case R_SESSIONS: list_sessions(s, req, r); break;
+    case R_SESSION_ID: get_session(s, req, r); break;
+    default: api_error(r, 500, "internal", "route %d has no handler", req->route);
+    }
+}
+
+/* ---- POST bodies ---- */
+
+static int valid_name(const char *s, int allow_dot_dash) {
+    if (!*s || strlen(s) > 63) return 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                 (allow_dot_dash && (c == '-' || c == '.'));
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* "a", "a,b" or ["a","b"] into out (strdup'd). 0 or -1 with a 400 naming field. */
+static int name_list(const cJSON *v, const char *field, int dots, char **out, int *n, api_reply_t *r) {
+    *n = 0;
+    char buf[4096];
+    if (cJSON_IsString(v)) {
+        snprintf(buf, sizeof buf, "%s", v->valuestring);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ') t++;
+            size_t l = strlen(t);
+            while (l && t[l - 1] == ' ') t[--l] = 0;
+            if (*n >= API_MAX_LIST) goto too_many;
+            if (!valid_name(t, dots)) goto bad_name;
+            out[(*n)++] = strdup(t);
+        }
+    } else if (cJSON_IsArray(v)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v) {
+            if (!cJSON_IsString(it)) {
+                api_error(r, 400, "bad_request", "field '%s' must be a list of strings", field);
+                return -1;
+            }
+            if (*n >= API_MAX_LIST) goto too_many;
+            snprintf(buf, sizeof buf, "%s", it->valuestring);
+            if (!valid_name(buf, dots)) goto bad_name;
+            out[(*n)++] = strdup(buf);
+        }
+    } else {
+        api_error(r, 400, "bad_request", "field '%s' must be a string or a list of strings", field);
+        return -1;
+    }
+    if (*n == 0) {
+        api_error(r, 400, "bad_request", "field '%s' is empty", field);
+        return -1;
+    }
+    for (int i = 0; i < *n; i++)
+        if (!out[i]) { api_error(r, 500, "internal", "out of memory"); return -1; }
+    return 0;
+too_many:
+    api_error(r, 400, "bad_request", "field '%s' has more than %d names", field, API_MAX_LIST);
+    return -1;
+bad_name:
+    api_error(r, 400, "bad_request", "field '%s': '%s' is not a valid name (letters, digits, _%s; at most 63)",
+              field, buf, dots ? " - ." : "");
+    return -1;
+}
+
+static int number(const cJSON *v, const char *field, double lo, int lo_open, double *out, api_reply_t *r) {
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+        api_error(r, 400, "bad_request", "field '%s' must be a number", field);
+        return -1;
+    }
+    double x = v->valuedouble;
+    if (lo_open ? !(x > lo) : !(x >= lo)) {
+        api_error(r, 400, "bad_request", "field '%s' must be %s %g, got %g", field, lo_open ? ">" : ">=", lo, x);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int date(const cJSON *v, const char *field, int end_of_day, int64_t *out, api_reply_t *r) {
+    if (!v) return 0;
+    if (!cJSON_IsString(v) || mts_time_parse(v->valuestring, strlen(v->valuestring), out) != 0) {
+        api_error(r, 400, "bad_request", "field '%s' must be a date string (YYYY-MM-DD or ISO-8601)", field);
+        return -1;
+    }
+    const char *s = v->valuestring;
+    if (end_of_day && strlen(s) == 10 && s[4] == '-') *out += 86399;   /* a bare date: the whole day */
+    return 0;
+}
+
+static int params(const cJSON *v, api_job_t *job, api_reply_t *r) {
+    if (!v) return 0;
+    if (!cJSON_IsObject(v)) {
+        api_error(r, 400, "bad_request", "field 'params' must be an object of name: value");
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        if (job->n_params >= API_MAX_PARAMS) {
+            api_error(r, 400, "bad_request", "field 'params' has more than %d entries", API_MAX_PARAMS);
+            return -1;
+        }
+        char val[64];
+        if (cJSON_IsString(it)) snprintf(val, sizeof val, "%s", it->valuestring);
+        else if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) {
+            snprintf(val, sizeof val, "%.15g", it->valuedouble);
+            if (strtod(val, NULL) != it->valuedouble) snprintf(val, sizeof val, "%.17g", it->valuedouble);
+        } else if (cJSON_IsBool(it)) snprintf(val, sizeof val, "%s", cJSON_IsTrue(it) ? "true" : "false");
+        else {
+            api_error(r, 400, "bad_request", "field 'params.%s' must be a string, number or boolean", it->string);
+            return -1;
+        }
+        job->pkeys[job->n_params] = strdup(it->string);
+        job->pvals[job->n_params] = strdup(val);
+        job->n_params++;
+        if (!job->pkeys[job->n_params - 1] || !job->pvals[job->n_params - 1]) {
+            api_error(r, 500, "internal", "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int strategy_exists(api_server_t *s, const char *name) {
+    char p[4200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/scripts/strategies/%s.lua", s->root, name);
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int api_parse_job(api_server_t *s, const api_request_t *req, api_job_t *job, api_reply_t *r) {
+    job->route = req->route;
+    job->from = INT64_MIN;
+    job->to = INT64_MAX;
+    job->capital = s->cfg.capital;
+    job->commission_bps = s->cfg.commission_bps;
+    job->slippage_bps = s->cfg.slippage_bps;
+    job->risk_free = s->cfg.risk_free;
+    if (req->n_args) {
+        static const char *const none[] = {NULL};
+        if (only_args(req, none, r)) return -1;
+    }
+    if (!req->body || !req->body_len) {
+        api_error(r, 400, "bad_request", "the body must be a JSON object (Content-Type: application/json)");
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+    if (!j) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= req->body && at <= req->body + req->body_len ? (size_t)(at - req->body) : 0;
+        int line = 1, col = 1;
+        for (size_t i = 0; i < off; i++) {
+            if (req->body[i] == '\n') line++, col = 1;
+            else col++;
+        }
+        api_error(r, 400, "invalid_json", "the body is not valid JSON: error at byte %zu (line %d, column %d)",
+                  off, line, col);
+        return -1;
+    }
+    int rc = -1;
+    if (!cJSON_IsObject(j)) {
+        api_error(r, 400, "bad_request", "the body must be a JSON object");
+        goto done;
+    }
+    int gen = req->route == R_SIGNALS_GENERATE;
+    static const char *const bt_fields[] = {"strategy_name", "assets", "start", "end", "initial_capital",
+                                            "commission_bps", "slippage_bps", "risk_free", "params", NULL};
+    static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
+    const cJSON *it;
+    cJSON_ArrayForEach(it, j) {
+        int known = 0;
+        for (const char *const *k = gen ? gen_fields : bt_fields; *k; k++)
+            if (!strcmp(*k, it->string)) known = 1;
+        if (!known) {
+            api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
+                      gen ? "strategy_name, symbols, timeframe, params"
+                          : "strategy_name, assets, start, end, initial_capital, commission_bps, slippage_bps, "
+                            "risk_free, params");
+            goto done;
+        }
+    }
+    const cJSON *strat = cJSON_GetObjectItemCaseSensitive(j, "strategy_name");
+    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(j, gen ? "symbols" : "assets");
+    if (!strat) { api_error(r, 400, "bad_request", "field 'strategy_name' is required"); goto done; }
+    if (!assets) {
+        api_error(r, 400, "bad_request", "field '%s' is required (asset names, e.g. [\"bitcoin\"])",
+                  gen ? "symbols" : "assets");
+        goto done;
+    }
+    if (gen && !cJSON_IsString(strat)) {
+        api_error(r, 400, "bad_request", "field 'strategy_name' must be a string (one strategy)");
+        goto done;
+    }
+    if (name_list(strat, "strategy_name", 0, job->strategies, &job->n_strategies, r)) goto done;
+    if (gen && job->n_strategies != 1) {
+        api_error(r, 400, "bad_request", "field 'strategy_name' names one strategy");
+        goto done;
+    }
+    for (int i = 0; i < job->n_strategies; i++)
+        if (!strategy_exists(s, job->strategies[i])) {
+            api_error(r, 400, "bad_request", "field 'strategy_name': unknown strategy '%s' (no scripts/strategies/%s.lua)",
+                      job->strategies[i], job->strategies[i]);
+            goto done;
+        }
+    if (name_list(assets, gen ? "symbols" : "assets", 1, job->assets, &job->n_assets, r)) goto done;
+    for (int a = 0; a < job->n_assets; a++)
+        for (int b = 0; b < a; b++)
+            if (!strcmp(job->assets[a], job->assets[b])) {
+                api_error(r, 400, "bad_request", "field '%s': '%s' is listed twice", gen ? "symbols" : "assets",
+                          job->assets[a]);
+                goto done;
+            }
+    if (params(cJSON_GetObjectItemCaseSensitive(j, "params"), job, r)) goto done;
+    if (gen) {
+        const cJSON *tf = cJSON_GetObjectItemCaseSensitive(j, "timeframe");
+        if (tf && !cJSON_IsString(tf)) { api_error(r, 400, "bad_request", "field 'timeframe' must be a string"); goto done; }
+        if (tf && strcmp(tf->valuestring, "1d") != 0) {
+            api_error(r, 400, "bad_request", "field 'timeframe': only \"1d\" (the stored daily bars) is available, got \"%s\"",
+                      tf->valuestring);
+            goto done;
+        }
+    } else {
+        if (date(cJSON_GetObjectItemCaseSensitive(j, "start"), "start", 0, &job->from, r) ||
+            date(cJSON_GetObjectItemCaseSensitive(j, "end"), "end", 1, &job->to, r) ||
+            number(cJSON_GetObjectItemCaseSensitive(j, "initial_capital"), "initial_capital", 0, 1, &job->capital, r) ||
+            number(cJSON_GetObjectItemCaseSensitive(j, "commission_bps"), "commission_bps", 0, 0, &job->commission_bps, r) ||
+            number(cJSON_GetObjectItemCaseSensitive(j, "slippage_bps"), "slippage_bps", 0, 0, &job->slippage_bps, r) ||
+            number(cJSON_GetObjectItemCaseSensitive(j, "risk_free"), "risk_free", -1, 0, &job->risk_free, r))
+            goto done;
+        if (job->from > job->to) { api_error(r, 400, "bad_request", "field 'start' is after 'end'"); goto done; }
+    }
+    rc = 0;
+done:
+    cJSON_Delete(j);
+    return rc;
+}
+
+void api_job_free(api_job_t *job) {
+    if (!job) return;
+    for (int i = 0; i < job->n_strategies; i++) free(job->strategies[i]);
+    for (int i = 0; i < job->n_assets; i++) free(job->assets[i]);
+    for (int i = 0; i < job->n_params; i++) { free(job->pkeys[i]); free(job->pvals[i]); }
+    free(job->reply.body);
+    mts_free(job);
+}
+
+/* ---- worker side ---- */
+
+static int status_of(int rc) {
+    switch (rc) {
+    case MTS_EINVAL: case MTS_ENOTFOUND: case MTS_EVALID: case MTS_ERANGE: case MTS_EPARSE: case MTS_ECONFIG:
+        return 400;
+    case MTS_ELUA: case MTS_EBACKTEST: return 422;
+    default: return 500;
+    }
+}
+
+static void disabled_list(FILE *f, const char *disabled) {
+    fputc('[', f);
+    int first = 1;
+    for (const char *line = disabled; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[2048];
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
+        fprintf(f, "%s\"", first ? "" : ",");
+        mts_json_escape(f, buf);
+        fputc('"', f);
+        first = 0;
+        if (!nl) break;
+        line = nl + 1;
+    }
+    fputc(']', f);
+}
+
+/* The same object as `mts backtest --json` (cmd/backtest.c print_json). */
+static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b) {
+    const mts_metrics_t *m = &b->metrics;
+    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    char start_iso[32], end_iso[32];
+    mts_time_format_iso(b->start_ts, start_iso);
+    mts_time_format_iso(b->end_ts, end_iso);
+    fprintf(f, "{\"id\":%lld,", (long long)b->run_id);
+    kv_str(f, "strategy", b->strategy_name, 1);
+    fputs("\"assets\":", f);
+    str_list(f, b->assets_joined);
+    fputc(',', f);
+    kv_str(f, "start", start_iso, 1);
+    kv_str(f, "end", end_iso, 1);
+    kv_num(f, "initial_capital", job->capital, 1);
+    kv_num(f, "final_value", m->final_value, 1);
+    kv_num(f, "total_return", m->total_return, 1);
+    kv_num(f, "annualized_return", m->annualized_return, 1);
+    kv_num(f, "sharpe_ratio", m->sharpe_ratio, 1);
+    kv_num(f, "max_drawdown", m->max_drawdown, 1);
+    kv_num(f, "volatility", m->volatility, 1);
+    kv_num(f, "calmar_ratio", m->calmar_ratio, 1);
+    kv_num(f, "win_rate", m->win_rate, 1);
+    kv_num(f, "profit_factor", m->profit_factor, 1);
+    fprintf(f, "\"trade_count\":%lld,", (long long)m->trade_count);
+    kv_num(f, "fees", pf->total_fees, 1);
+    fprintf(f, "\"bars\":%lld,\"fills\":%lld,\"signals\":%lld,", (long long)b->total_bars,
+            (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
+    fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");
+    disabled_list(f, b->lua.disabled);
+    fputc('}', f);
+}
+
+static void opts_of(api_server_t *s, const api_job_t *job, const char *const *assets, int n_assets,
+                    int store, mts_backtest_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->strategies = (const char *const *)job->strategies;
+    o->n_strategies = job->n_strategies;
+    o->assets = assets;
+    o->n_assets = n_assets;
+    o->param_keys = (const char *const *)job->pkeys;
+    o->param_values = (const char *const *)job->pvals;
+    o->n_params = job->n_params;
+    o->from = job->from;
+    o->to = job->to;
+    o->capital = job->capital;
+    o->commission_bps = job->commission_bps;
+    o->slippage_bps = job->slippage_bps;
+    o->risk_free = job->risk_free;
+    o->root = s->root;
+    o->db_label = "the database";
+    o->store_result = store;
+}
+
+static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {
+    mts_backtest_opts_t o;
+    opts_of(s, job, (const char *const *)job->assets, job->n_assets, 1, &o);
+    mts_backtest_t *b = NULL;
+    char err[1024] = "";
+    int rc = mts_backtest_run(store, &o, &b, err, sizeof err);
+    job->ran_backtest = 1;
+    if (rc != 0) {
+        api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "backtest_failed", "%s",
+                  err[0] ? err : mts_strerror(rc));
+        return;
+    }
+    FILE *f = api_body(&job->reply);
+    if (f) backtest_json(f, job, b);
+    api_finish(&job->reply, f, 200);
+    mts_backtest_free(b);
+}
+
+static const char *signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
+
+static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) { api_error(&job->reply, 500, "internal", "out of memory"); return; }
+    fputs("{", f);
+    kv_str(f, "strategy", job->strategies[0], 1);
+    fputs("\"timeframe\":\"1d\",\"results\":[", f);
+    for (int a = 0; a < job->n_assets; a++) {
+        const char *asset = job->assets[a];
+        mts_backtest_opts_t o;
+        opts_of(s, job, &asset, 1, 0, &o);
+        mts_backtest_t *b = NULL;
+        char err[1024] = "";
+        int rc = mts_backtest_run(store, &o, &b, err, sizeof err);
+        if (rc != 0) {
+            fclose(f);
+            free(buf);
+            api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "generation_failed",
+                      "symbols[%d] '%s': %s", a, asset, err[0] ? err : mts_strerror(rc));
+            return;
+        }
+        int64_t n = 0;
+        const mts_signal_rec_t *sig = mts_engine_signals(b->engine, &n);
+        const mts_signal_rec_t *last = NULL;
+        for (int64_t i = n - 1; i >= 0 && !last; i--)
+            if (sig[i].asset == 0) last = &sig[i];
+        const mts_bars_t *bars = &b->bars[0];
+        char asof[32], ts[32];
+        mts_time_format_iso(bars->ts[bars->n - 1], asof);
+        fprintf(f, "%s{", a ? "," : "");
+        kv_str(f, "asset", asset, 1);
+        kv_str(f, "as_of", asof, 1);
+        fprintf(f, "\"as_of_ts\":%lld,\"bars\":%lld,\"signals_in_history\":%lld,\"signal\":",
+                (long long)bars->ts[bars->n - 1], (long long)bars->n, (long long)n);
+        if (!last) fputs("null", f);
+        else {
+            job->found[a] = 1;
+            mts_time_format_iso(last->ts, ts);
+            fputc('{', f);
+            kv_str(f, "type", signal_name(last->signal_type), 1);
+            kv_str(f, "strategy", last->strategy >= 0 && last->strategy < job->n_strategies
+                                      ? job->strategies[last->strategy] : "aggregate", 1);
+            kv_str(f, "time", ts, 1);
+            fprintf(f, "\"ts\":%lld,", (long long)last->ts);
+            kv_num(f, "price", last->price, 1);
+            kv_num(f, "confidence", last->confidence, 1);
+            kv_num(f, "position_size", last->position_size, 1);
+            kv_num(f, "stop_loss", last->stop_loss, 1);
+            kv_num(f, "take_profit", last->take_profit, 0);
+            fputc('}', f);
+        }
+        fputs(",\"disabled\":", f);
+        disabled_list(f, b->lua.disabled);
+        fputc('}', f);
+        mts_backtest_free(b);
+    }
+    fputs("]}", f);
+    fclose(f);
+    free(job->reply.body);
+    job->reply.body = buf;
+    job->reply.len = len;
+    job->reply.status = buf ? 200 : 500;
+    if (!buf) api_error(&job->reply, 500, "internal", "out of memory");
+}
+
+void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job) {
+    if (job->route == R_BACKTEST) run_backtest(s, store, job);
+    else generate(s, store, job);
+}

@@ -1,0 +1,115 @@
+/* internal.h — what server.c (libwebsockets, connections, auth, limits,
+ * workers, websocket fan-out) shares with handlers.c (the endpoints' JSON).
+ * Not for use outside runtime/api. */
+#ifndef MTS_API_INTERNAL_H
+#define MTS_API_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "api/limiter.h"
+#include "api/prom.h"
+#include "api/server.h"
+#include "backtest/backtest.h"
+#include "cache/bus.h"
+#include "store/store.h"
+
+enum {
+    R_HEALTH, R_METRICS, R_SIGNALS_GENERATE, R_BACKTEST, R_BACKTESTS, R_BACKTEST_ID,
+    R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_COUNT
+};
+#define R_NONE (-1)
+
+/* An answer: status, body (malloc'd by libc: open_memstream), content type. */
+typedef struct api_reply {
+    int status;
+    char *body;
+    size_t len;
+    const char *ctype;          /* static; NULL = application/json */
+    int retry_after;            /* > 0: Retry-After header, seconds */
+    const char *allow;          /* static; 405: Allow header */
+    int www_auth;               /* 401: WWW-Authenticate header */
+} api_reply_t;
+
+#define API_MAX_ARGS 16
+typedef struct api_request {
+    int route, method;          /* method: LWSHUMETH_* */
+    const char *method_name;
+    int64_t id;                 /* the {id} of the route */
+    const char *args[API_MAX_ARGS];   /* "k=v", urldecoded */
+    int n_args;
+    const char *body;
+    size_t body_len;
+    const char *subject;
+} api_request_t;
+
+#define API_MAX_LIST 32
+#define API_MAX_PARAMS 64
+typedef struct api_job {
+    int route;                  /* R_BACKTEST or R_SIGNALS_GENERATE */
+    char *strategies[API_MAX_LIST];
+    int n_strategies;
+    char *assets[API_MAX_LIST];
+    int n_assets;
+    char *pkeys[API_MAX_PARAMS], *pvals[API_MAX_PARAMS];
+    int n_params;
+    int64_t from, to;
+    double capital, commission_bps, slippage_bps, risk_free;
+    /* results, read by the service thread after the worker hands the job back */
+    api_reply_t reply;
+    int found[API_MAX_LIST];    /* generate: asset i produced a signal */
+    int ran_backtest;
+    /* service thread only */
+    struct conn *conn;          /* NULL once the client went away */
+    struct api_job *next;
+} api_job_t;
+
+typedef struct api_server {
+    mts_api_config_t cfg;
+    char root[4096];
+    struct lws_context *ctx;
+    mts_store_t *store;         /* the service thread's */
+    mts_bus_t *bus;             /* NULL while it cannot be opened */
+    char bus_cursor[MTS_BUS_CURSOR_MAX];
+    char bus_error[256];
+    double bus_retry_at;
+    mts_prom_t *prom;
+    mts_limiter_t *limiter;
+    double started_mono;
+    int64_t started_unix;
+    /* workers */
+    pthread_t *threads;
+    mts_store_t **wstores;
+    int n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    api_job_t *q_head, *q_tail;  /* waiting */
+    int q_len, running, quit;
+    api_job_t *done;             /* finished, for the service thread */
+    int jobs_outstanding;        /* service thread: queued + running + done not yet answered */
+    int responses_pending;       /* service thread: answers being written */
+    /* websocket clients */
+    struct conn *ws_clients;
+    int n_ws;
+    int draining;
+} api_server_t;
+
+extern const char *const api_route_names[R_COUNT];
+
+/* Sets an error reply {"error":code,"detail":...}. */
+void api_error(api_reply_t *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A memstream for a body; api_finish closes it into r (status, body). */
+FILE *api_body(api_reply_t *r);
+void api_finish(api_reply_t *r, FILE *f, int status);
+
+/* Synchronous endpoints (service thread): health, metrics and the reads. */
+void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r);
+/* POST bodies into a job; 0, or -1 with a 400 in r. */
+int api_parse_job(api_server_t *s, const api_request_t *req, api_job_t *job, api_reply_t *r);
+/* Worker threads: run the job with the worker's store; fills job->reply. */
+void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job);
+void api_job_free(api_job_t *job);   /* accepts NULL */
+
+#endif

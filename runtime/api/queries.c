@@ -1,0 +1,257 @@
+/* queries.c — read-only SQL of the API server (see queries.h). Statements are
+ * prepared per call: these are request-rate, not bar-rate, paths. */
+#include "api/queries.h"
+#include "store/store_internal.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int prepare(mts_store_t *s, const char *sql, sqlite3_stmt **st, const char *what) {
+    if (sqlite3_prepare_v2(mts_store_db(s), sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return mts_store_db_error(s, what);
+    }
+    return 0;
+}
+
+int mts_apiq_ping(mts_store_t *s, double *ms) {
+    double t0 = now_ms();
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT COUNT(*) FROM sqlite_master", &st, "ping")) return MTS_EDB;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return mts_store_db_error(s, "ping");
+    if (ms) *ms = now_ms() - t0;
+    return 0;
+}
+
+static void jstr(FILE *out, const char *k, const char *v) {
+    fprintf(out, "\"%s\":", k);
+    if (!v) { fputs("null", out); return; }
+    fputc('"', out);
+    mts_json_escape(out, v);
+    fputc('"', out);
+}
+
+static void jnum(FILE *out, const char *k, double v) {
+    fprintf(out, "\"%s\":", k);
+    mts_json_number(out, v);
+}
+
+/* column as double, NULL -> NaN (written as null) */
+static double col(sqlite3_stmt *st, int i) {
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static void jtime(FILE *out, int64_t ts) {
+    char iso[32];
+    mts_time_format_iso(ts, iso);
+    fprintf(out, "\"ts\":%lld,\"time\":\"%s\"", (long long)ts, iso);
+}
+
+int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *out) {
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "SELECT id, strategy_name, asset, signal_type, timestamp, price, confidence,"
+                " position_size, stop_loss, take_profit FROM signal_history"
+                " WHERE (?1 IS NULL OR strategy_name = ?1) AND (?2 IS NULL OR asset = ?2)"
+                " AND timestamp >= ?3 ORDER BY timestamp DESC, id DESC LIMIT ?4",
+                &st, "signals"))
+        return MTS_EDB;
+    if (f->strategy) sqlite3_bind_text(st, 1, f->strategy, -1, SQLITE_TRANSIENT);
+    if (f->asset) sqlite3_bind_text(st, 2, f->asset, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, f->since);
+    sqlite3_bind_int(st, 4, f->limit);
+    fputc('[', out);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fprintf(out, "%s{\"id\":%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
+        jstr(out, "strategy", (const char *)sqlite3_column_text(st, 1));
+        fputc(',', out);
+        jstr(out, "asset", (const char *)sqlite3_column_text(st, 2));
+        fputc(',', out);
+        jstr(out, "type", (const char *)sqlite3_column_text(st, 3));
+        fputc(',', out);
+        jtime(out, sqlite3_column_int64(st, 4));
+        fputc(',', out);
+        jnum(out, "price", col(st, 5));
+        fputc(',', out);
+        jnum(out, "confidence", col(st, 6));
+        fputc(',', out);
+        jnum(out, "position_size", col(st, 7));
+        fputc(',', out);
+        jnum(out, "stop_loss", col(st, 8));
+        fputc(',', out);
+        jnum(out, "take_profit", col(st, 9));
+        fputc('}', out);
+    }
+    fputc(']', out);
+    int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "signals");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+#define SESSION_COLUMNS \
+    "s.id, s.started_at, s.stopped_at, s.strategies, s.exchange, s.symbols, s.interval," \
+    " s.initial_capital, s.commission_bps, s.slippage_bps, s.parameters, s.status, s.bars," \
+    " s.final_equity," \
+    " (SELECT COUNT(*) FROM paper_fills f WHERE f.session_id = s.id)," \
+    " (SELECT e.ts FROM paper_equity e WHERE e.session_id = s.id ORDER BY e.ts DESC LIMIT 1)," \
+    " (SELECT e.equity FROM paper_equity e WHERE e.session_id = s.id ORDER BY e.ts DESC LIMIT 1)"
+
+static void session_row(sqlite3_stmt *st, FILE *out) {
+    fprintf(out, "\"id\":%lld,", (long long)sqlite3_column_int64(st, 0));
+    char iso[32];
+    mts_time_format_iso(sqlite3_column_int64(st, 1), iso);
+    fprintf(out, "\"started_at\":%lld,\"started\":\"%s\",", (long long)sqlite3_column_int64(st, 1), iso);
+    if (sqlite3_column_type(st, 2) == SQLITE_NULL) fputs("\"stopped_at\":null,", out);
+    else fprintf(out, "\"stopped_at\":%lld,", (long long)sqlite3_column_int64(st, 2));
+    static const char *const names[] = {"strategies", "exchange", "symbols", "interval"};
+    for (int i = 0; i < 4; i++) {
+        jstr(out, names[i], (const char *)sqlite3_column_text(st, 3 + i));
+        fputc(',', out);
+    }
+    jnum(out, "initial_capital", col(st, 7));
+    fputc(',', out);
+    jnum(out, "commission_bps", col(st, 8));
+    fputc(',', out);
+    jnum(out, "slippage_bps", col(st, 9));
+    fputc(',', out);
+    const char *params = (const char *)sqlite3_column_text(st, 10);
+    /* parameters is stored JSON (an object) or NULL */
+    fprintf(out, "\"parameters\":%s,", params && params[0] == '{' ? params : "null");
+    jstr(out, "status", (const char *)sqlite3_column_text(st, 11));
+    fprintf(out, ",\"bars\":%lld,", (long long)sqlite3_column_int64(st, 12));
+    jnum(out, "final_equity", col(st, 13));
+    fprintf(out, ",\"fills\":%lld,", (long long)sqlite3_column_int64(st, 14));
+    if (sqlite3_column_type(st, 15) == SQLITE_NULL) fputs("\"last_equity\":null", out);
+    else {
+        fprintf(out, "\"last_equity\":{\"ts\":%lld,", (long long)sqlite3_column_int64(st, 15));
+        jnum(out, "equity", col(st, 16));
+        fputc('}', out);
+    }
+}
+
+int mts_apiq_sessions(mts_store_t *s, int limit, FILE *out) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT " SESSION_COLUMNS " FROM paper_sessions s ORDER BY s.id DESC LIMIT ?1",
+                &st, "paper sessions"))
+        return MTS_EDB;
+    sqlite3_bind_int(st, 1, limit);
+    fputc('[', out);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fputs(n++ ? ",{" : "{", out);
+        session_row(st, out);
+        fputc('}', out);
+    }
+    fputc(']', out);
+    int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "paper sessions");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT " SESSION_COLUMNS " FROM paper_sessions s WHERE s.id = ?1", &st,
+                "paper session"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE) {
+            mts_store_set_error(s, "no paper session with id %lld", (long long)id);
+            return MTS_ENOTFOUND;
+        }
+        return mts_store_db_error(s, "paper session");
+    }
+    fputc('{', out);
+    session_row(st, out);
+    sqlite3_finalize(st);
+
+    if (prepare(s, "SELECT id, ts, asset, side, qty, price, fee, realized_pnl FROM paper_fills"
+                   " WHERE session_id = ?1 ORDER BY ts, id", &st, "paper fills"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    fputs(",\"fill_list\":[", out);
+    int n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fprintf(out, "%s{\"id\":%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
+        jtime(out, sqlite3_column_int64(st, 1));
+        fputc(',', out);
+        jstr(out, "asset", (const char *)sqlite3_column_text(st, 2));
+        fputc(',', out);
+        jstr(out, "side", (const char *)sqlite3_column_text(st, 3));
+        fputc(',', out);
+        jnum(out, "qty", col(st, 4));
+        fputc(',', out);
+        jnum(out, "price", col(st, 5));
+        fputc(',', out);
+        jnum(out, "fee", col(st, 6));
+        fputc(',', out);
+        jnum(out, "realized_pnl", col(st, 7));
+        fputc('}', out);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return mts_store_db_error(s, "paper fills");
+
+    if (prepare(s, "SELECT ts, equity, cash FROM paper_equity WHERE session_id = ?1 ORDER BY ts",
+                &st, "paper equity"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    fputs("],\"equity\":[", out);
+    n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fprintf(out, "%s[%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
+        mts_json_number(out, col(st, 1));
+        fputc(',', out);
+        mts_json_number(out, col(st, 2));
+        fputc(']', out);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return mts_store_db_error(s, "paper equity");
+    fputs("]}", out);
+    return 0;
+}
+
+int mts_apiq_running_sessions(mts_store_t *s, int64_t *n) {
+    sqlite3_stmt *st;
+    *n = 0;
+    if (prepare(s, "SELECT COUNT(*) FROM paper_sessions WHERE status = 'running'", &st, "sessions"))
+        return MTS_EDB;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : mts_store_db_error(s, "sessions");
+}
+
+int mts_apiq_portfolio_gauge(mts_store_t *s, FILE *out) {
+    sqlite3_stmt *st;
+    if (prepare(s,
+                "SELECT s.id, (SELECT e.equity FROM paper_equity e WHERE e.session_id = s.id"
+                " ORDER BY e.ts DESC LIMIT 1) FROM paper_sessions s WHERE s.status = 'running'"
+                " ORDER BY s.id",
+                &st, "portfolio gauge"))
+        return MTS_EDB;
+    fputs("# HELP mts_portfolio_value_usd Latest equity of each running paper session.\n"
+          "# TYPE mts_portfolio_value_usd gauge\n", out);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL) continue;
+        fprintf(out, "mts_portfolio_value_usd{session=\"%lld\"} %.17g\n",
+                (long long)sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1));
+    }
+    int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "portfolio gauge");
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1,0 +1,40 @@
+/* queries.h — the API server's read-only SQL over the mts database:
+ * signal_history rows, paper-trading sessions (schema v4 paper_sessions,
+ * paper_fills, paper_equity, written by `mts run`), the running sessions'
+ * latest equity for the portfolio gauge, and a ping for /health.
+ * Output is JSON (or Prometheus lines) written to a FILE* the caller owns
+ * (the server uses open_memstream). Times are given twice: "ts" unix seconds
+ * and "time" ISO-8601 UTC. Needs store/store_internal.h (the connection) and
+ * util/log.h (JSON numbers and escaping).
+ * Errors: 0, MTS_ENOTFOUND, MTS_EDB (mts_store_errmsg has the message). */
+#ifndef MTS_API_QUERIES_H
+#define MTS_API_QUERIES_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "store/store.h"
+
+/* SELECT 1 round trip; *ms its latency. */
+int mts_apiq_ping(mts_store_t *s, double *ms);
+
+typedef struct mts_apiq_signal_filter {
+    const char *strategy, *asset;   /* NULL = any */
+    int64_t since;                  /* INT64_MIN = any; else ts >= since */
+    int limit;
+} mts_apiq_signal_filter_t;
+/* A JSON array of signal_history rows, newest first (ts desc, id desc). */
+int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *out);
+
+/* A JSON array of the newest `limit` paper sessions (id desc), each with its
+ * fill count and latest equity point. */
+int mts_apiq_sessions(mts_store_t *s, int limit, FILE *out);
+/* One session as a JSON object with "fills" (ascending) and "equity" points
+ * ([ts, equity, cash], ascending); MTS_ENOTFOUND when there is no such id. */
+int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out);
+/* Sessions with status 'running'. */
+int mts_apiq_running_sessions(mts_store_t *s, int64_t *n);
+/* mts_portfolio_value_usd{session="ID"} lines (with HELP/TYPE): the latest
+ * equity of each running session. */
+int mts_apiq_portfolio_gauge(mts_store_t *s, FILE *out);
+
+#endif

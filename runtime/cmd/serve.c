@@ -1,0 +1,203 @@
+/* serve.c — `mts serve`: the REST + WebSocket API (runtime/api/server.h) with
+ * JWT auth, rate limits, health, Prometheus metrics and a pool of backtest
+ * workers. Options override config/mts.json "api", which overrides the
+ * built-in defaults. SIGINT/SIGTERM: stop taking requests, finish the ones in
+ * flight (bounded by --grace), exit 0. */
+#include "cmd/cmd.h"
+#include "api/jwt.h"
+#include "api/secret.h"
+#include "api/server.h"
+#include "util/log.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: mts serve [options]\n\n"
+        "Serves the REST + WebSocket API on one port: GET /health and /metrics (no auth),\n"
+        "POST /signals/generate and /backtest (scope write), GET /backtests[/ID], /signals,\n"
+        "/paper/sessions[/ID] (scope read) and the websocket /ws, which pushes the event bus\n"
+        "(signals, fills, equity, bars, sessions from `mts run`) to clients. Requests carry\n"
+        "'Authorization: Bearer <JWT>' (HS256; mint one with mts token). See docs/api.md.\n\n"
+        "options:\n"
+        "  --host ADDR              listen address (default 127.0.0.1; config api.host)\n"
+        "  --port N                 port (default 8080; 0 = any free port; config api.port)\n"
+        "  --db PATH                database (default $DATABASE_PATH or data/mts.db)\n"
+        "  --redis URL              Redis for the bus (default $REDIS_URL, config redis_url;\n"
+        "                           'none' = the SQLite bus in the database)\n"
+        "  --jwt-secret-file FILE   HS256 secret (default $MTS_JWT_SECRET); at least 32 bytes\n"
+        "  --workers N              backtest threads (default 2; config api.workers)\n"
+        "  --queue N                jobs waiting for a worker before 503 (default 8)\n"
+        "  --rate-limit-write N     POSTs per client per minute (default 10; 0 = unlimited)\n"
+        "  --rate-limit-read N      GETs per client per minute (default 300; 0 = unlimited)\n"
+        "  --grace SECONDS          on SIGTERM, wait this long for requests in flight (default 30)\n"
+        "  --no-auth                no tokens: every request may write. Local use only: refused\n"
+        "                           unless --host is a loopback address\n\n"
+        "examples:\n"
+        "  export MTS_JWT_SECRET=$(head -c 48 /dev/urandom | base64)\n"
+        "  mts serve --port 8080 --workers 4\n"
+        "  TOKEN=$(mts token --subject alice --scope write --ttl 1h)\n"
+        "  curl -s localhost:8080/health\n"
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" -d '{\"strategy_name\":\"sma_cross\",\"assets\":[\"bitcoin\"]}' \\\n"
+        "       localhost:8080/backtest\n"
+        "  mts serve --no-auth --port 9000 --db /tmp/scratch.db\n\n"
+        "environment: MTS_JWT_SECRET, DATABASE_PATH, REDIS_URL, MTS_LOG_LEVEL (serve logs one JSON\n"
+        "  line per request at info, the default here), MTS_LOG_FORMAT=text\n");
+}
+
+enum { O_HOST, O_PORT, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_QUEUE, O_RW, O_RR, O_GRACE, O_NOAUTH,
+       O_HELP };
+static const mts_cli_opt_t OPTS[] = {
+    {"--host", 1}, {"--port", 1}, {"--db", 1}, {"--redis", 1}, {"--jwt-secret-file", 1},
+    {"--workers", 1}, {"--queue", 1}, {"--rate-limit-write", 1}, {"--rate-limit-read", 1},
+    {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {NULL, 0}};
+
+/* An integer option in [lo, hi]; prints the error. */
+static int int_opt(const char *opt, const char *val, long lo, long hi, int *out) {
+    double d;
+    if (mts_cli_parse_double(opt, val, &d)) return -1;
+    if (d != floor(d) || d < (double)lo || d > (double)hi) {
+        fprintf(stderr, "error: %s must be an integer from %ld to %ld, got '%s'\n", opt, lo, hi, val);
+        return -1;
+    }
+    *out = (int)d;
+    return 0;
+}
+
+static int is_loopback(const char *h) {
+    return !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "localhost");
+}
+
+static void on_listening(int port, void *ud) {
+    const mts_api_config_t *c = ud;
+    printf("mts serve: listening on http://%s:%d (%d workers, %s)\n", c->host, port, c->workers,
+           c->no_auth ? "NO AUTH" : "JWT auth");
+    fflush(stdout);
+}
+
+static double cfg_num(const char *key, double def) {
+    double v;
+    return mts_config_number("api", key, &v) == 0 ? v : def;
+}
+
+/* An integer setting; -1 (out of range, reported by the caller) when it is not one. */
+static int cfg_int(const char *key, int def) {
+    double v = cfg_num(key, def);
+    return v == floor(v) && v >= 0 && v <= 1e8 ? (int)v : -1;
+}
+
+int mts_cmd_serve(int argc, char **argv) {
+    double capital, comm, slip, rf;
+    if (mts_cli_backtest_defaults(&capital, &comm, &slip, &rf) != 0) return MTS_EXIT_USAGE;
+    const char *cfg_host = mts_config_string("api", "host");
+    mts_api_config_t c = {
+        .host = cfg_host ? cfg_host : "127.0.0.1",
+        .port = cfg_int("port", 8080),
+        .workers = cfg_int("workers", 2),
+        .queue = cfg_int("queue", 8),
+        .rate_write = cfg_num("rate_limit_write_per_minute", 10),
+        .rate_read = cfg_num("rate_limit_read_per_minute", 300),
+        .max_body = (size_t)(cfg_int("max_body_bytes", 65536) < 0 ? 0 : cfg_int("max_body_bytes", 65536)),
+        .grace_s = cfg_num("shutdown_grace_s", 30),
+        .capital = capital, .commission_bps = comm, .slippage_bps = slip, .risk_free = rf};
+    const char *db = NULL, *redis = NULL, *secret_file = NULL;
+    int i = 1;
+    const char *val;
+    for (;;) {
+        int k = mts_cli_next("serve", argc, argv, &i, OPTS, &val);
+        if (k == MTS_CLI_DONE) break;
+        if (k == MTS_CLI_ERROR) return MTS_EXIT_USAGE;
+        if (k == MTS_CLI_POSITIONAL) {
+            fprintf(stderr, "mts serve: unexpected argument '%s' (see mts serve --help)\n", val);
+            return MTS_EXIT_USAGE;
+        }
+        double d;
+        switch (k) {
+        case O_HELP: usage(stdout); return MTS_EXIT_OK;
+        case O_HOST: c.host = val; break;
+        case O_PORT: if (int_opt("--port", val, 0, 65535, &c.port)) return MTS_EXIT_USAGE; break;
+        case O_DB: db = val; break;
+        case O_REDIS: redis = val; break;
+        case O_SECRET: secret_file = val; break;
+        case O_WORKERS: if (int_opt("--workers", val, 1, 64, &c.workers)) return MTS_EXIT_USAGE; break;
+        case O_QUEUE: if (int_opt("--queue", val, 1, 10000, &c.queue)) return MTS_EXIT_USAGE; break;
+        case O_RW:
+        case O_RR:
+            if (mts_cli_parse_double(k == O_RW ? "--rate-limit-write" : "--rate-limit-read", val, &d)) return MTS_EXIT_USAGE;
+            if (d < 0) {
+                fprintf(stderr, "error: %s must be >= 0 (0 = unlimited), got '%s'\n",
+                        k == O_RW ? "--rate-limit-write" : "--rate-limit-read", val);
+                return MTS_EXIT_USAGE;
+            }
+            *(k == O_RW ? &c.rate_write : &c.rate_read) = d;
+            break;
+        case O_GRACE:
+            if (mts_cli_parse_double("--grace", val, &c.grace_s)) return MTS_EXIT_USAGE;
+            if (!(c.grace_s > 0)) {
+                fprintf(stderr, "error: --grace must be > 0 seconds, got '%s'\n", val);
+                return MTS_EXIT_USAGE;
+            }
+            break;
+        case O_NOAUTH: c.no_auth = 1; break;
+        }
+    }
+    /* options were checked as they were read: what is out of range here came from the config */
+    const char *bad = c.port < 0 || c.port > 65535 ? "port (0..65535)"
+                    : c.workers < 1 || c.workers > 64 ? "workers (1..64)"
+                    : c.queue < 1 || c.queue > 10000 ? "queue (1..10000)"
+                    : !(c.rate_write >= 0) ? "rate_limit_write_per_minute (>= 0)"
+                    : !(c.rate_read >= 0) ? "rate_limit_read_per_minute (>= 0)"
+                    : c.max_body < 1024 || c.max_body > 16u * 1024 * 1024 ? "max_body_bytes (1024..16777216)"
+                    : !(c.grace_s > 0) ? "shutdown_grace_s (> 0)" : NULL;
+    if (bad) {
+        fprintf(stderr, "error: %s/config/mts.json: api.%s is out of range; fix it or pass the option\n",
+                mts_root(), bad);
+        return MTS_EXIT_USAGE;
+    }
+    if (!mts_log_enabled(MTS_LOG_INFO) && !getenv("MTS_LOG_LEVEL")) mts_log_set_level(MTS_LOG_INFO);
+
+    static uint8_t key[MTS_SECRET_MAX];
+    size_t keylen = 0;
+    if (c.no_auth) {
+        if (!is_loopback(c.host)) {
+            fprintf(stderr, "error: --no-auth is for local use only and needs a loopback --host "
+                            "(127.0.0.1 or ::1), not '%s'; without it, set MTS_JWT_SECRET\n", c.host);
+            return MTS_EXIT_USAGE;
+        }
+        mts_log(MTS_LOG_WARN, "serve.no_auth", "\"detail\":\"authentication is off: every local client may run backtests\"");
+    } else {
+        char err[512];
+        if (mts_api_load_secret(secret_file, key, sizeof key, &keylen, err, sizeof err) != 0) {
+            fprintf(stderr, "error: %s\n", err);
+            return MTS_EXIT_USAGE;
+        }
+        c.jwt_key = key;
+        c.jwt_key_len = keylen;
+    }
+    if (!redis) redis = getenv("REDIS_URL");
+    if (!redis || !*redis) redis = mts_config_string(NULL, "redis_url");
+    if (redis && (!*redis || !strcmp(redis, "none"))) redis = NULL;
+    c.redis_url = redis;
+    c.db_path = mts_cli_db_path(db);
+    c.root = mts_root();     /* resolved here, before any worker thread exists */
+    c.on_listening = on_listening;
+    c.ud = &c;
+
+    mts_cli_on_stop_signals(on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    char err[1024] = "";
+    int rc = mts_api_serve(&c, &g_stop, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "error: %s\n", err[0] ? err : mts_strerror(rc));
+        return MTS_EXIT_ERROR;
+    }
+    mts_log(MTS_LOG_INFO, "serve.stopped", "\"ok\":true");
+    return MTS_EXIT_OK;
+}

@@ -1,0 +1,715 @@
+"""`mts serve`: the real binary on a port it picks (--port 0, read back from its
+first line), a temporary database, tokens minted here with Python's hmac/hashlib
+(independent of `mts token` and of the C signer), and a stdlib websocket client
+(handshake and framing written here). Checks health, metrics counted against the
+requests this test made, every error status, backtests equal to `mts backtest
+--json`, /signals/generate equal to signal_history, the bus pushed to websockets
+(SQLite rows and Redis XADD), concurrency beyond the worker count, and SIGTERM
+with a request in flight."""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import unittest
+
+from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, read_bars, run
+
+SECRET = "serve-test-secret-0123456789-abcdefghij"   # 40 bytes
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def make_token(sub="tester", scope="read", exp_in=3600, secret=SECRET, header=None, **extra):
+    now = int(time.time())
+    payload = {"sub": sub, "scope": scope, "exp": now + exp_in, "iat": now}
+    payload.update(extra)
+    h = b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+    p = b64url(json.dumps(payload).encode())
+    sig = hmac.new(secret.encode(), (h + "." + p).encode(), hashlib.sha256).digest()
+    return h + "." + p + "." + b64url(sig)
+
+
+class Server:
+    """bin/mts serve on 127.0.0.1, port chosen by the server (--port 0)."""
+
+    def __init__(self, db, *args, env=None, tmp=None):
+        e = dict(os.environ)
+        e.pop("DATABASE_PATH", None)
+        e.pop("REDIS_URL", None)
+        e["MTS_JWT_SECRET"] = SECRET
+        e["MTS_LOG_LEVEL"] = "info"
+        if env:
+            e.update(env)
+        self.log_path = os.path.join(tmp, "serve-%d.log" % int(time.time() * 1e6))
+        self.log = open(self.log_path, "w")
+        self.p = subprocess.Popen([MTS, "serve", "--port", "0", "--db", db] + list(args), env=e, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True)
+        ready, _, _ = select.select([self.p.stdout], [], [], 30)
+        line = self.p.stdout.readline() if ready else ""
+        m = re.search(r"listening on http://[^:]+:(\d+)", line)
+        if not m:
+            self.stop()
+            raise AssertionError("mts serve did not start: %r\n%s" % (line, open(self.log_path).read()[-3000:]))
+        self.port = int(m.group(1))
+
+    def request(self, method, path, body=None, token=None, headers=None, timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        c.close()
+        return r.status, hdrs, data
+
+    def json(self, method, path, body=None, token=None, expect=200, **kw):
+        st, h, data = self.request(method, path, body=body, token=token, **kw)
+        if expect is not None and st != expect:
+            raise AssertionError("%s %s: %d (expected %d): %s" % (method, path, st, expect, data[:2000]))
+        return json.loads(data), h
+
+    def metrics(self):
+        st, _, data = self.request("GET", "/metrics")
+        assert st == 200
+        out = {}
+        for line in data.decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.p.stdout.close()
+        self.log.close()
+        return self.p.returncode
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+
+class WebSocket:
+    """RFC 6455 client: handshake, masked text frames out, frames in."""
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self, port, path="/ws", token=None, timeout=10):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, port, key))
+        if token:
+            req += "Authorization: Bearer %s\r\n" % token
+        self.s.sendall((req + "\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        head, _, self.buf = head.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+        self.headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        if self.status == 101:
+            expect = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
+            assert self.headers.get("sec-websocket-accept") == expect, self.headers
+        else:
+            # the error body that came with the refusal
+            n = int(self.headers.get("content-length", "0"))
+            while len(self.buf) < n:
+                chunk = self.s.recv(4096)
+                if not chunk:
+                    break
+                self.buf += chunk
+            self.body = self.buf[:n]
+
+    def send(self, text, opcode=1):
+        data = text.encode() if isinstance(text, str) else text
+        mask = os.urandom(4)
+        hdr = bytes([0x80 | opcode])
+        n = len(data)
+        if n < 126:
+            hdr += bytes([0x80 | n])
+        elif n < 65536:
+            hdr += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _need(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.time()
+            if left <= 0:
+                raise TimeoutError("websocket: no frame in time")
+            self.s.settimeout(left)
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("websocket closed")
+            self.buf += chunk
+
+    def recv(self, timeout=10):
+        """The next text message as parsed JSON (control frames are handled)."""
+        deadline = time.time() + timeout
+        while True:
+            self._need(2, deadline)
+            b0, b1 = self.buf[0], self.buf[1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                self._need(4, deadline)
+                n, off = int.from_bytes(self.buf[2:4], "big"), 4
+            elif n == 127:
+                self._need(10, deadline)
+                n, off = int.from_bytes(self.buf[2:10], "big"), 10
+            assert not (b1 & 0x80), "server frames are not masked"
+            self._need(off + n, deadline)
+            payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+            op = b0 & 0x0F
+            if op == 1:
+                assert b0 & 0x80, "fragmented message"
+                return json.loads(payload)
+            if op == 8:
+                raise ConnectionError("websocket close frame")
+            if op == 9:
+                self.send(payload, opcode=10)
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def resp_command(url, *args):
+    """One Redis command over a raw RESP socket (stdlib only); returns the raw reply."""
+    m = re.match(r"redis://([^:/]+):(\d+)", url)
+    s = socket.create_connection((m.group(1), int(m.group(2))), timeout=5)
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    s.sendall(out)
+    reply = s.recv(65536)
+    s.close()
+    return reply
+
+
+class ServeTest(MtsTestCase):
+    def setUp(self):
+        super().setUp()
+        self.servers = []
+
+    def tearDown(self):
+        # every server stops on SIGTERM with exit 0 (under ASan: also no leak report)
+        bad = [(s.stop(), s.log_text()[-3000:]) for s in self.servers]
+        super().tearDown()
+        for rc, log in bad:
+            self.assertEqual(rc, 0, log)
+
+    def slow_root(self):
+        """A private root with slow_cross: sma_cross whose init spins `spin` loop
+        iterations (3e8 is about 1.3 s here), so a request stays in flight."""
+        root = self.make_root()
+        with open(os.path.join(ROOT, "scripts/strategies/sma_cross.lua")) as f:
+            src = f.read()
+        src = src.replace('M.parameter_types = { fast = "integer", slow = "integer" }',
+                          'M.parameter_types = { fast = "integer", slow = "integer", spin = "integer" }')
+        src = src.replace("return { fast = 10, slow = 30, units = 0 }", "return { fast = 10, slow = 30, units = 0, spin = 0 }")
+        src = src.replace("    ctx.units = p.units > 0 and p.units or nil\n",
+                          "    ctx.units = p.units > 0 and p.units or nil\n"
+                          "    local x = 0\n    for i = 1, p.spin do x = x + i % 7 end\n    ctx.sink = x\n")
+        self.assertIn("p.spin", src)
+        with open(os.path.join(root, "scripts/strategies/slow_cross.lua"), "w") as f:
+            f.write(src)
+        return {"MTS_ROOT": root, "MTS_STRATEGY_TIME_MS": "120000"}
+
+    SLOW = {"strategy_name": "slow_cross", "assets": ["bitcoin"], "params": {"spin": 300000000}}
+
+    def serve(self, *args, db=None, env=None):
+        s = Server(db or self.db, *args, env=env, tmp=self.tmp)
+        self.servers.append(s)
+        return s
+
+    # ---- health and metrics ----
+
+    def test_health_shape(self):
+        srv = self.serve()
+        h, _ = srv.json("GET", "/health")
+        self.assertEqual(h["status"], "ok")
+        self.assertEqual(h["version"], run(["--version"]).stdout.split()[1])
+        self.assertGreaterEqual(h["uptime_s"], 0)
+        c = h["checks"]
+        self.assertTrue(c["database"]["ok"])
+        self.assertGreaterEqual(c["database"]["latency_ms"], 0)
+        self.assertEqual(c["redis"], {"configured": False, "ok": None, "latency_ms": None})
+        self.assertEqual(c["bus"], {"backend": "sqlite", "ok": True})
+        st = os.statvfs(self.tmp)
+        free = st.f_bavail * st.f_frsize
+        self.assertTrue(c["disk_space"]["ok"])
+        self.assertLess(abs(c["disk_space"]["free_bytes"] - free), max(free * 0.05, 1 << 30))
+        self.assertEqual(c["paper_sessions"], {"ok": True, "running": 0})
+        self.assertEqual(c["workers"]["threads"], 2)
+
+    def test_metrics_count_the_requests_made(self):
+        srv = self.serve()
+        read = make_token(scope="read")
+        for _ in range(3):
+            srv.request("GET", "/health")
+        for _ in range(2):
+            srv.request("GET", "/backtests", token=read)
+        srv.request("GET", "/backtests")                       # 401
+        srv.request("GET", "/nope")                            # 404
+        srv.request("GET", "/backtests/999", token=read)       # 404
+        m = srv.metrics()
+        want = {
+            'mts_http_requests_total{route="/health",method="GET",code="200"}': 3,
+            'mts_http_requests_total{route="/backtests",method="GET",code="200"}': 2,
+            'mts_http_requests_total{route="/backtests",method="GET",code="401"}': 1,
+            'mts_http_requests_total{route="unmatched",method="GET",code="404"}': 1,
+            'mts_http_requests_total{route="/backtests/{id}",method="GET",code="404"}': 1,
+            'mts_http_request_duration_seconds_count{route="/health"}': 3,
+            'mts_http_request_duration_seconds_count{route="/backtests"}': 3,
+            'mts_http_request_duration_seconds_bucket{route="/health",le="+Inf"}': 3,
+            "mts_backtests_total": 0,
+            "mts_ws_clients": 0,
+        }
+        for k, v in want.items():
+            self.assertEqual(m.get(k), v, k)
+        # nothing else was counted (the scrape itself is counted once it is answered)
+        total = sum(v for k, v in m.items() if k.startswith("mts_http_requests_total"))
+        self.assertEqual(total, 8)
+        buckets = [v for k, v in m.items() if k.startswith('mts_http_request_duration_seconds_bucket{route="/health"')]
+        self.assertEqual(buckets, sorted(buckets))
+        self.assertAlmostEqual(m["process_start_time_seconds"], time.time(), delta=60)
+        m2 = srv.metrics()
+        self.assertEqual(m2['mts_http_requests_total{route="/metrics",method="GET",code="200"}'], 1)
+
+    # ---- auth ----
+
+    def test_auth_401_403(self):
+        srv = self.serve()
+        st, h, body = srv.request("GET", "/backtests")
+        self.assertEqual(st, 401)
+        self.assertIn("Bearer", h["www-authenticate"])
+        self.assertIn("mts token", json.loads(body)["detail"])
+        bad = {
+            "garbage": "not.a.token",
+            "expired": make_token(exp_in=-60),
+            "wrong secret": make_token(secret="another-secret-of-enough-length-0123456789"),
+            "alg none": b64url(b'{"alg":"none","typ":"JWT"}') + "." + b64url(b'{"sub":"x","scope":"write","exp":9999999999}') + ".",
+            "alg HS512": make_token(header={"alg": "HS512", "typ": "JWT"}),
+            "nbf future": make_token(nbf=int(time.time()) + 120),
+            "no exp": None,
+        }
+        h_ = b64url(b'{"alg":"HS256","typ":"JWT"}')
+        p_ = b64url(b'{"sub":"x","scope":"read"}')
+        bad["no exp"] = h_ + "." + p_ + "." + b64url(hmac.new(SECRET.encode(), (h_ + "." + p_).encode(), hashlib.sha256).digest())
+        for what, tok in bad.items():
+            st, h, body = srv.request("GET", "/backtests", token=tok)
+            self.assertEqual(st, 401, what)
+            self.assertEqual(json.loads(body)["error"], "invalid_token", what)
+            self.assertIn("www-authenticate", h, what)
+        st, _, _ = srv.request("GET", "/backtests", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        self.assertEqual(st, 401)
+        # expired 20 s ago is inside the 30 s leeway
+        self.assertEqual(srv.request("GET", "/backtests", token=make_token(exp_in=-20))[0], 200)
+        # read may GET, not POST; write may both; no scope may do nothing
+        read, write = make_token(scope="read"), make_token(scope="write")
+        st, _, body = srv.request("POST", "/backtest", body={"strategy_name": "sma_cross", "assets": ["bitcoin"]}, token=read)
+        self.assertEqual(st, 403)
+        self.assertIn("write", json.loads(body)["detail"])
+        self.assertEqual(srv.request("GET", "/signals", token=write)[0], 200)
+        self.assertEqual(srv.request("GET", "/signals", token=make_token(scope="admin"))[0], 403)
+        # health and metrics need no token
+        self.assertEqual(srv.request("GET", "/health")[0], 200)
+        self.assertEqual(srv.request("GET", "/metrics")[0], 200)
+
+    # ---- errors ----
+
+    def test_error_statuses(self):
+        srv = self.serve("--rate-limit-write", "0")
+        w = make_token(scope="write")
+        st, _, body = srv.request("GET", "/nowhere", token=w)
+        self.assertEqual(st, 404)
+        self.assertIn("/backtests", json.loads(body)["detail"])
+        st, h, _ = srv.request("GET", "/backtest", token=w)
+        self.assertEqual((st, h.get("allow")), (405, "POST"))
+        st, h, _ = srv.request("POST", "/health", body="{}")
+        self.assertEqual((st, h.get("allow")), (405, "GET"))
+        st, h, _ = srv.request("DELETE", "/backtests/1", token=w)
+        self.assertEqual((st, h.get("allow")), (405, "GET"))
+        st, _, body = srv.request("POST", "/backtest", body=b"{" + b" " * (70 * 1024) + b"}", token=w,
+                                  headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 413)
+        self.assertIn("65536", json.loads(body)["detail"])
+        cases = [
+            (b'{"strategy_name": "sma_cross",\n "assets": [bitcoin]}', "line 2, column 13"),
+            (b'[1,2]', "JSON object"),
+            (b'{"strategy_name": 5, "assets": ["bitcoin"]}', "'strategy_name'"),
+            (b'{"strategy_name": "sma_cross", "assets": "bitcoin", "initial_capital": "lots"}', "'initial_capital'"),
+            (b'{"strategy_name": "sma_cross", "assets": ["bitcoin"], "initial_capital": -5}', "'initial_capital'"),
+            (b'{"strategy_name": "sma_cross", "assets": ["bitcoin"], "start": "yesterday"}', "'start'"),
+            (b'{"strategy_name": "sma_cross", "assets": ["bitcoin"], "params": [1]}', "'params'"),
+            (b'{"strategy_name": "sma_cross", "assets": ["bitcoin"], "capital": 1}', "unknown field 'capital'"),
+            (b'{"strategy_name": "../../etc/passwd", "assets": ["bitcoin"]}', "'strategy_name'"),
+            (b'{"strategy_name": "no_such_strategy", "assets": ["bitcoin"]}', "unknown strategy"),
+            (b'{"assets": ["bitcoin"]}', "'strategy_name' is required"),
+        ]
+        for body, needle in cases:
+            st, _, data = srv.request("POST", "/backtest", body=body, token=w, headers={"Content-Type": "application/json"})
+            self.assertEqual(st, 400, body)
+            self.assertIn(needle, json.loads(data)["detail"], body)
+        st, _, data = srv.request("POST", "/signals/generate", token=w,
+                                  body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
+        self.assertEqual(st, 400)
+        self.assertIn("'timeframe'", json.loads(data)["detail"])
+        st, _, data = srv.request("POST", "/backtest", token=w, body={"strategy_name": "sma_cross", "assets": ["dogecoin"]})
+        self.assertEqual(st, 400)
+        self.assertIn("unknown asset 'dogecoin'", json.loads(data)["detail"])
+        st, _, data = srv.request("GET", "/backtests?limit=abc", token=w)
+        self.assertEqual(st, 400)
+        self.assertIn("'limit'", json.loads(data)["detail"])
+        st, _, data = srv.request("GET", "/signals?assett=bitcoin", token=w)
+        self.assertEqual(st, 400)
+        self.assertIn("'assett'", json.loads(data)["detail"])
+        # the server is still fine after all that
+        self.assertEqual(srv.json("GET", "/health")[0]["status"], "ok")
+
+    def test_rate_limit_429(self):
+        srv = self.serve()   # defaults: 10/minute for POSTs
+        alice, bob = make_token(sub="alice", scope="write"), make_token(sub="bob", scope="write")
+        for i in range(10):   # invalid bodies are answered fast and still count
+            self.assertEqual(srv.request("POST", "/signals/generate", body={}, token=alice)[0], 400, i)
+        st, h, body = srv.request("POST", "/signals/generate", body={}, token=alice)
+        self.assertEqual(st, 429)
+        self.assertGreaterEqual(int(h["retry-after"]), 1)
+        self.assertLessEqual(int(h["retry-after"]), 6)    # a token every 6 s at 10/minute
+        self.assertEqual(json.loads(body)["error"], "rate_limited")
+        self.assertEqual(srv.request("POST", "/signals/generate", body={}, token=bob)[0], 400)   # per client
+        self.assertEqual(srv.request("GET", "/signals", token=alice)[0], 200)                    # per route class
+        m = srv.metrics()
+        self.assertEqual(m['mts_rate_limited_total{route="/signals/generate"}'], 1)
+        # reads: a lower limit from the command line
+        srv2 = self.serve("--rate-limit-read", "3")
+        r = make_token(sub="carol")
+        self.assertEqual([srv2.request("GET", "/signals", token=r)[0] for _ in range(4)], [200, 200, 200, 429])
+
+    # ---- backtests ----
+
+    def test_backtest_equals_cli_and_is_stored(self):
+        srv = self.serve()
+        req = {"strategy_name": "sma_cross", "assets": ["bitcoin"], "start": "2020-01-01", "end": "2023-12-31",
+               "initial_capital": 50000, "commission_bps": 5, "slippage_bps": 2, "params": {"fast": 5, "slow": 20}}
+        got, _ = srv.json("POST", "/backtest", body=req, token=make_token(scope="write"))
+        cli_db = os.path.join(self.tmp, "cli.db")
+        want, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--from", "2020-01-01",
+                                     "--to", "2023-12-31", "--capital", "50000", "--commission-bps", "5",
+                                     "--slippage-bps", "2", "--param", "fast=5", "--param", "slow=20", "--db", cli_db)
+        self.assertGreater(want["trade_count"], 0)
+        self.assertEqual({k: v for k, v in got.items() if k != "id"}, {k: v for k, v in want.items() if k != "id"})
+        stored, _ = srv.json("GET", "/backtests/%d" % got["id"], token=make_token())
+        for k in ("strategy", "assets", "start", "end", "initial_capital", "final_value", "total_return",
+                  "annualized_return", "sharpe_ratio", "max_drawdown", "volatility", "calmar_ratio", "win_rate",
+                  "profit_factor", "trade_count", "parameters"):
+            self.assertEqual(stored[k], got[k], k)
+        self.assertEqual((stored["commission_bps"], stored["slippage_bps"]), (5, 2))
+        self.assertEqual(len(stored["trades"]), got["trade_count"])
+        self.assertEqual(stored["equity"][-1][1], got["final_value"])
+        lst, _ = srv.json("GET", "/backtests?limit=5", token=make_token())
+        self.assertEqual([b["id"] for b in lst["backtests"]], [got["id"]])
+        self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
+
+    def test_signals_generate_matches_signal_history(self):
+        # a stored backtest of the same strategy/asset, by the CLI
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--quiet")
+        con = sqlite3.connect(self.db)
+        last = con.execute("SELECT signal_type, timestamp, price, confidence, position_size, stop_loss, take_profit,"
+                           " strategy_name FROM signal_history WHERE asset='bitcoin' ORDER BY id DESC LIMIT 1").fetchone()
+        newest3 = con.execute("SELECT id, signal_type, timestamp, price FROM signal_history"
+                              " WHERE asset='bitcoin' AND strategy_name='sma_cross'"
+                              " ORDER BY timestamp DESC, id DESC LIMIT 3").fetchall()
+        con.close()
+        srv = self.serve()
+        w = make_token(scope="write")
+        got, _ = srv.json("POST", "/signals/generate", token=w,
+                          body={"strategy_name": "sma_cross", "symbols": ["bitcoin", "ethereum"], "timeframe": "1d"})
+        self.assertEqual(got["strategy"], "sma_cross")
+        self.assertEqual([r["asset"] for r in got["results"]], ["bitcoin", "ethereum"])
+        btc = got["results"][0]
+        bars = read_bars(BUNDLED["bitcoin"])
+        self.assertEqual(btc["as_of_ts"], bars[-1][0])
+        self.assertEqual(btc["bars"], len(bars))
+        s = btc["signal"]
+        nan_none = lambda v: None if v is None or v != v else v
+        self.assertEqual((s["type"], s["ts"], s["price"], s["confidence"], s["position_size"], s["stop_loss"],
+                          s["take_profit"], s["strategy"]),
+                         tuple(nan_none(v) for v in last))
+        self.assertIsNotNone(got["results"][1]["signal"])
+        # nothing was stored by generate: signal_history still holds the CLI's rows only
+        lst, _ = srv.json("GET", "/signals?strategy=sma_cross&asset=bitcoin&limit=3", token=make_token())
+        self.assertEqual([(r["id"], r["type"], r["ts"], r["price"]) for r in lst["signals"]], newest3)
+        since, _ = srv.json("GET", "/signals?asset=bitcoin&since=%d" % newest3[1][2], token=make_token())
+        self.assertEqual([r["id"] for r in since["signals"]], [r[0] for r in newest3[:2]])
+        m = srv.metrics()
+        self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="bitcoin"}'], 1)
+        self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="ethereum"}'], 1)
+
+    def test_concurrent_backtests_beyond_workers(self):
+        srv = self.serve("--workers", "2", "--queue", "8", "--rate-limit-write", "0")
+        w = make_token(scope="write")
+        body = {"strategy_name": "sma_cross", "assets": ["bitcoin"], "params": {"fast": 8, "slow": 40}}
+        res = [None] * 6
+
+        def go(i):
+            res[i] = srv.request("POST", "/backtest", body=body, token=w)
+
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual([r[0] for r in res], [200] * 6)
+        docs = [json.loads(r[2]) for r in res]
+        self.assertEqual(len({d["id"] for d in docs}), 6)
+        for d in docs[1:]:
+            self.assertEqual({k: v for k, v in d.items() if k != "id"}, {k: v for k, v in docs[0].items() if k != "id"})
+        # a full queue answers 503 with Retry-After, and every request is answered:
+        # one slow job runs (about 1.3 s), one waits, the rest find the queue full
+        srv2 = self.serve("--workers", "1", "--queue", "1", "--rate-limit-write", "0",
+                          db=os.path.join(self.tmp, "q.db"), env=self.slow_root())
+        res = [None] * 5
+
+        def go2(i):
+            res[i] = srv2.request("POST", "/backtest", body=self.SLOW, token=w)
+
+        ts = [threading.Thread(target=go2, args=(i,)) for i in range(5)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(300)
+        codes = sorted(r[0] for r in res)
+        # at most workers + queue = 2 are taken while the first job runs (1 when the
+        # worker had not yet picked the first job up from the queue), the rest are refused
+        self.assertTrue(set(codes) <= {200, 503}, codes)
+        self.assertIn(codes.count(200), (1, 2), codes)
+        for r in res:
+            if r[0] == 503:
+                self.assertGreaterEqual(int(r[1]["retry-after"]), 1)
+                self.assertEqual(json.loads(r[2])["error"], "busy")
+
+    def test_sigterm_answers_in_flight_request(self):
+        srv = self.serve("--workers", "1", env=self.slow_root())
+        w = make_token(scope="write")
+        out = {}
+
+        def go():
+            out["r"] = srv.request("POST", "/backtest", body=self.SLOW, token=w)
+
+        t = threading.Thread(target=go)
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline:   # wait until the worker has it
+            if srv.metrics().get('mts_worker_jobs{state="running"}') == 1:
+                break
+            time.sleep(0.01)
+        else:
+            self.fail("the backtest never started")
+        srv.p.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        st, h, body = srv.request("GET", "/health")      # draining: new requests are refused
+        self.assertEqual((st, json.loads(body)["error"], h.get("connection")), (503, "shutting_down", "close"))
+        t.join(120)
+        self.assertEqual(out["r"][0], 200, out["r"][2][:500])
+        self.assertGreater(json.loads(out["r"][2])["id"], 0)
+        self.assertEqual(srv.p.wait(timeout=30), 0)
+        log = srv.log_text()
+        self.assertIn('"event":"serve.stopping"', log)
+        # one JSON access-log line per request, with the fields asked for
+        lines = [json.loads(l) for l in log.splitlines() if '"event":"http.request"' in l]
+        bt = [l for l in lines if l["route"] == "/backtest"]
+        self.assertEqual(len(bt), 1)
+        for k in ("method", "route", "status", "duration_ms", "client", "subject"):
+            self.assertIn(k, bt[0])
+        self.assertEqual((bt[0]["status"], bt[0]["subject"], bt[0]["client"]), (200, "tester", "127.0.0.1"))
+
+    # ---- paper sessions ----
+
+    def test_paper_sessions(self):
+        srv = self.serve()   # opening the database migrates it to schema v4
+        con = sqlite3.connect(self.db)
+        con.execute("INSERT INTO paper_sessions(id, started_at, strategies, exchange, symbols, interval,"
+                    " initial_capital, commission_bps, slippage_bps, status, bars)"
+                    " VALUES(7, 1700000000, 'sma_cross', 'binance', 'BTCUSDT', '1m', 10000, 10, 0, 'running', 3)")
+        con.executemany("INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
+                        " VALUES(7, ?, 'bitcoin', ?, ?, ?, ?, ?)",
+                        [(1700000060, "buy", 0.1, 37000.5, 3.70005, 0.0), (1700000180, "sell", 0.1, 37100.0, 3.71, 6.24)])
+        con.executemany("INSERT INTO paper_equity(session_id, ts, equity, cash) VALUES(7, ?, ?, ?)",
+                        [(1700000060, 9996.29995, 6296.24995), (1700000120, 10001.0, 6296.24995),
+                         (1700000180, 10002.53995, 10002.53995)])
+        con.commit()
+        con.close()
+        r = make_token()
+        lst, _ = srv.json("GET", "/paper/sessions", token=r)
+        self.assertEqual(len(lst["sessions"]), 1)
+        s = lst["sessions"][0]
+        self.assertEqual((s["id"], s["status"], s["fills"], s["bars"]), (7, "running", 2, 3))
+        self.assertEqual(s["last_equity"], {"ts": 1700000180, "equity": 10002.53995})
+        one, _ = srv.json("GET", "/paper/sessions/7", token=r)
+        self.assertEqual([(f["ts"], f["side"], f["qty"], f["price"], f["fee"], f["realized_pnl"]) for f in one["fill_list"]],
+                         [(1700000060, "buy", 0.1, 37000.5, 3.70005, 0.0), (1700000180, "sell", 0.1, 37100.0, 3.71, 6.24)])
+        self.assertEqual(one["equity"], [[1700000060, 9996.29995, 6296.24995], [1700000120, 10001.0, 6296.24995],
+                                         [1700000180, 10002.53995, 10002.53995]])
+        self.assertEqual(srv.request("GET", "/paper/sessions/8", token=r)[0], 404)
+        self.assertEqual(srv.json("GET", "/health")[0]["checks"]["paper_sessions"]["running"], 1)
+        self.assertEqual(srv.metrics()['mts_portfolio_value_usd{session="7"}'], 10002.53995)
+
+    # ---- websocket ----
+
+    def wait_ws_clients(self, srv, n):
+        deadline = time.time() + 10
+        while srv.metrics().get("mts_ws_clients") != n:
+            if time.time() > deadline:
+                self.fail("mts_ws_clients never reached %d" % n)
+            time.sleep(0.02)
+
+    def test_ws_sqlite_bus(self):
+        srv = self.serve()
+        # refused without a token, with a plain 401
+        ws = WebSocket(srv.port)
+        self.assertEqual(ws.status, 401)
+        self.assertEqual(json.loads(ws.body)["error"], "unauthorized")
+        ws.close()
+        ws = WebSocket(srv.port, path="/ws?token=" + make_token(sub="wsclient"))
+        self.assertEqual(ws.status, 101)
+        ws2 = WebSocket(srv.port, token=make_token(sub="other"))
+        self.assertEqual(ws2.status, 101)
+        self.wait_ws_clients(srv, 2)
+        ws.send('{"op":"ping"}')
+        self.assertEqual(ws.recv(), {"op": "pong"})
+        ws.send("this is not json")
+        self.assertEqual(ws.recv()["error"], "bad_message")
+        ws.send('{"op":"subscribe","topics":"fill"}')
+        self.assertIn("'topics'", ws.recv()["detail"])
+        ws.send('{"op":"ping"}')               # still connected after the errors
+        self.assertEqual(ws.recv(), {"op": "pong"})
+        con = sqlite3.connect(self.db)
+
+        def publish(topic, payload):
+            cur = con.execute("INSERT INTO bus_events(ts_ms, topic, payload) VALUES(?, ?, ?)",
+                              (int(time.time() * 1000), topic, json.dumps(payload)))
+            con.commit()
+            return cur.lastrowid
+
+        sig = {"strategy": "sma_cross", "asset": "bitcoin", "type": "LONG", "price": 42000.5}
+        rid = publish("signal", sig)
+        for c in (ws, ws2):
+            m = c.recv()
+            self.assertEqual(m, {"topic": "signal", "id": str(rid), "data": sig})
+        ws.send('{"op":"subscribe","topics":["fill"]}')
+        self.assertEqual(ws.recv(), {"op": "subscribed", "topics": ["fill"]})
+        publish("signal", {"n": 1})
+        fid = publish("fill", {"asset": "bitcoin", "qty": 0.5})
+        self.assertEqual(ws.recv(), {"topic": "fill", "id": str(fid), "data": {"asset": "bitcoin", "qty": 0.5}})
+        self.assertEqual([ws2.recv()["topic"], ws2.recv()["topic"]], ["signal", "fill"])   # ws2: every topic
+        con.close()
+        m = srv.metrics()
+        self.assertEqual(m['mts_bus_messages_total{topic="signal"}'], 2)
+        self.assertEqual(m['mts_bus_messages_total{topic="fill"}'], 1)
+        ws.close()
+        ws2.close()
+        self.wait_ws_clients(srv, 0)
+
+    def test_ws_redis_bus(self):
+        url = os.environ.get("MTS_TEST_REDIS_URL")
+        self.assertTrue(url, "MTS_TEST_REDIS_URL is not set (run through tests/run_e2e.sh or source tests/redis_env.sh)")
+        stream = "mts:bus"
+        srv = self.serve("--redis", url)
+        h, _ = srv.json("GET", "/health")
+        self.assertTrue(h["checks"]["redis"]["configured"])
+        self.assertTrue(h["checks"]["redis"]["ok"])
+        self.assertEqual(h["checks"]["bus"]["backend"], "redis")
+        ws = WebSocket(srv.port, token=make_token())
+        self.assertEqual(ws.status, 101)
+        self.wait_ws_clients(srv, 1)
+        time.sleep(0.2)   # the server's cursor "$" is resolved at its first poll
+        payload = {"session": 3, "equity": 10250.75}
+        reply = resp_command(url, "XADD", stream, "*", "topic", "equity", "payload", json.dumps(payload))
+        xid = reply.split(b"\r\n")[1].decode()
+        m = ws.recv()
+        self.assertEqual(m, {"topic": "equity", "id": xid, "data": payload})
+        ws.close()
+
+    # ---- the token command and startup errors ----
+
+    def test_token_command_and_startup_refusals(self):
+        env = {"MTS_JWT_SECRET": SECRET}
+        r = run(["token", "--subject", "bob", "--scope", "write", "--ttl", "2m"], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tok = r.stdout.strip()
+        h, p, s = tok.split(".")
+        pad = lambda x: x + "=" * (-len(x) % 4)
+        self.assertEqual(json.loads(base64.urlsafe_b64decode(pad(h))), {"alg": "HS256", "typ": "JWT"})
+        claims = json.loads(base64.urlsafe_b64decode(pad(p)))
+        self.assertEqual((claims["sub"], claims["scope"], claims["exp"] - claims["iat"]), ("bob", "write", 120))
+        self.assertEqual(s, b64url(hmac.new(SECRET.encode(), (h + "." + p).encode(), hashlib.sha256).digest()))
+        srv = self.serve()
+        self.assertEqual(srv.request("POST", "/backtest", body={}, token=tok)[0], 400)   # accepted: write scope
+        for args, needle in [(["token"], "--subject"), (["token", "--subject", "x", "--scope", "admin"], "--scope"),
+                             (["token", "--subject", "x", "--ttl", "forever"], "--ttl")]:
+            r = run(args, env=env)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(needle, r.stderr)
+        r = run(["token", "--subject", "x"], env={"MTS_JWT_SECRET": "short"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("at least 32", r.stderr)
+        r = run(["serve", "--db", self.db], env={"MTS_JWT_SECRET": ""}, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("MTS_JWT_SECRET", r.stderr)
+        f = os.path.join(self.tmp, "secret")
+        with open(f, "w") as fh:
+            fh.write("too short\n")
+        r = run(["serve", "--db", self.db, "--jwt-secret-file", f], timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("at least 32", r.stderr)
+        r = run(["serve", "--no-auth", "--host", "0.0.0.0", "--db", self.db], timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("loopback", r.stderr)
+        r = run(["serve", "--workers", "zero", "--db", self.db], env=env, timeout=30)
+        self.assertEqual(r.returncode, 2)
+        # --no-auth on loopback: no token needed, a warning is logged
+        srv2 = self.serve("--no-auth", env={"MTS_JWT_SECRET": ""})
+        self.assertEqual(srv2.request("GET", "/backtests")[0], 200)
+        self.assertIn('"event":"serve.no_auth"', srv2.log_text())
+        self.assertIn("examples:", run(["serve", "--help"]).stdout)
+        self.assertIn("examples:", run(["token", "--help"]).stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
