@@ -41,20 +41,22 @@ static void kv_str(FILE *f, const char *k, const char *v, int comma) {
     if (comma) fputc(',', f);
 }
 
-static void str_list(FILE *f, const char *joined) {
+/* A JSON array of the items of joined, split at sep ("a,b" or "line\nline"),
+ * each escaped and cut to 2047 bytes. */
+static void split_list(FILE *f, const char *joined, char sep) {
     fputc('[', f);
     int first = 1;
     for (const char *p = joined; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        char item[256];
+        const char *end = strchr(p, sep);
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[2048];
         snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
         fprintf(f, "%s\"", first ? "" : ",");
         mts_json_escape(f, item);
         fputc('"', f);
         first = 0;
-        if (!comma) break;
-        p = comma + 1;
+        if (!end) break;
+        p = end + 1;
     }
     fputc(']', f);
 }
@@ -182,7 +184,7 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     fprintf(f, "{\"id\":%lld,", (long long)run->id);
     kv_str(f, "strategy", run->strategy_name, 1);
     fputs("\"assets\":", f);
-    str_list(f, run->assets);
+    split_list(f, run->assets, ',');
     fputc(',', f);
     kv_str(f, "start", run->start_date, 1);
     kv_str(f, "end", run->end_date, 1);
@@ -273,17 +275,25 @@ static void get_backtest(api_server_t *s, const api_request_t *req, api_reply_t 
 
 /* ---- signals and paper sessions ---- */
 
-static void list_signals(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+int api_parse_signal_query(const api_request_t *req, mts_apiq_signal_filter_t *flt, api_reply_t *r) {
     static const char *const allowed[] = {"strategy", "asset", "since", "limit", NULL};
-    mts_apiq_signal_filter_t flt = {.strategy = arg(req, "strategy"), .asset = arg(req, "asset"),
-                                    .since = INT64_MIN};
-    if (only_args(req, allowed, r) || int_arg(req, "limit", 1, 10000, 100, &flt.limit, r)) return;
+    memset(flt, 0, sizeof *flt);
+    flt->strategy = arg(req, "strategy");
+    flt->asset = arg(req, "asset");
+    flt->since = INT64_MIN;
+    if (only_args(req, allowed, r) || int_arg(req, "limit", 1, 10000, 100, &flt->limit, r)) return -1;
     const char *since = arg(req, "since");
-    if (since && mts_time_parse(since, strlen(since), &flt.since) != 0) {
+    if (since && mts_time_parse(since, strlen(since), &flt->since) != 0) {
         api_error(r, 400, "bad_request", "query parameter 'since' must be a date (YYYY-MM-DD), an ISO-8601 "
                                          "time or unix seconds, got '%s'", since);
-        return;
+        return -1;
     }
+    return 0;
+}
+
+static void list_signals(api_server_t *s, const api_request_t *req, api_reply_t *r) {
+    mts_apiq_signal_filter_t flt;
+    if (api_parse_signal_query(req, &flt, r)) return;
     FILE *f = api_body(r);
     if (!f) { api_finish(r, NULL, 500); return; }
     fputs("{\"signals\":", f);
@@ -462,21 +472,21 @@ static int params(const cJSON *v, api_job_t *job, api_reply_t *r) {
     return 0;
 }
 
-static int strategy_exists(api_server_t *s, const char *name) {
+static int strategy_exists(const char *root, const char *name) {
     char p[4200];
     struct stat st;
-    snprintf(p, sizeof p, "%s/scripts/strategies/%s.lua", s->root, name);
+    snprintf(p, sizeof p, "%s/scripts/strategies/%s.lua", root, name);
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-int api_parse_job(api_server_t *s, const api_request_t *req, api_job_t *job, api_reply_t *r) {
+int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job_t *job, api_reply_t *r) {
     job->route = req->route;
     job->from = INT64_MIN;
     job->to = INT64_MAX;
-    job->capital = s->cfg.capital;
-    job->commission_bps = s->cfg.commission_bps;
-    job->slippage_bps = s->cfg.slippage_bps;
-    job->risk_free = s->cfg.risk_free;
+    job->capital = cfg->capital;
+    job->commission_bps = cfg->commission_bps;
+    job->slippage_bps = cfg->slippage_bps;
+    job->risk_free = cfg->risk_free;
     if (req->n_args) {
         static const char *const none[] = {NULL};
         if (only_args(req, none, r)) return -1;
@@ -539,7 +549,7 @@ int api_parse_job(api_server_t *s, const api_request_t *req, api_job_t *job, api
         goto done;
     }
     for (int i = 0; i < job->n_strategies; i++)
-        if (!strategy_exists(s, job->strategies[i])) {
+        if (!strategy_exists(cfg->root, job->strategies[i])) {
             api_error(r, 400, "bad_request", "field 'strategy_name': unknown strategy '%s' (no scripts/strategies/%s.lua)",
                       job->strategies[i], job->strategies[i]);
             goto done;
@@ -597,24 +607,6 @@ static int status_of(int rc) {
     }
 }
 
-static void disabled_list(FILE *f, const char *disabled) {
-    fputc('[', f);
-    int first = 1;
-    for (const char *line = disabled; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        char buf[2048];
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
-        fprintf(f, "%s\"", first ? "" : ",");
-        mts_json_escape(f, buf);
-        fputc('"', f);
-        first = 0;
-        if (!nl) break;
-        line = nl + 1;
-    }
-    fputc(']', f);
-}
-
 /* The same object as `mts backtest --json` (cmd/backtest.c print_json). */
 static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b) {
     const mts_metrics_t *m = &b->metrics;
@@ -625,7 +617,7 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     fprintf(f, "{\"id\":%lld,", (long long)b->run_id);
     kv_str(f, "strategy", b->strategy_name, 1);
     fputs("\"assets\":", f);
-    str_list(f, b->assets_joined);
+    split_list(f, b->assets_joined, ',');
     fputc(',', f);
     kv_str(f, "start", start_iso, 1);
     kv_str(f, "end", end_iso, 1);
@@ -644,7 +636,7 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     fprintf(f, "\"bars\":%lld,\"fills\":%lld,\"signals\":%lld,", (long long)b->total_bars,
             (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
     fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");
-    disabled_list(f, b->lua.disabled);
+    split_list(f, b->lua.disabled, '\n');
     fputc('}', f);
 }
 
@@ -742,7 +734,7 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
             fputc('}', f);
         }
         fputs(",\"disabled\":", f);
-        disabled_list(f, b->lua.disabled);
+        split_list(f, b->lua.disabled, '\n');
         fputc('}', f);
         mts_backtest_free(b);
     }

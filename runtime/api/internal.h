@@ -8,8 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "api/jwt.h"
 #include "api/limiter.h"
 #include "api/prom.h"
+#include "api/queries.h"
 #include "api/server.h"
 #include "backtest/backtest.h"
 #include "cache/bus.h"
@@ -33,6 +35,7 @@ typedef struct api_reply {
 } api_reply_t;
 
 #define API_MAX_ARGS 16
+#define API_ARG_MAX  256            /* bytes of one "k=v" query parameter, with its NUL */
 typedef struct api_request {
     int route, method;          /* method: LWSHUMETH_* */
     const char *method_name;
@@ -93,6 +96,11 @@ typedef struct api_server {
     struct conn *ws_clients;
     int n_ws;
     int draining;
+    int ctx_gone;                /* under mu: ctx is being destroyed; workers must not wake it */
+    struct api_poll *poll;       /* the bus poll timer (server.c) */
+    /* service thread scratch */
+    char authbuf[MTS_JWT_MAX_TOKEN + 64];
+    char argbuf[API_MAX_ARGS][API_ARG_MAX];
 } api_server_t;
 
 extern const char *const api_route_names[R_COUNT];
@@ -106,8 +114,14 @@ void api_finish(api_reply_t *r, FILE *f, int status);
 
 /* Synchronous endpoints (service thread): health, metrics and the reads. */
 void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r);
-/* POST bodies into a job; 0, or -1 with a 400 in r. */
-int api_parse_job(api_server_t *s, const api_request_t *req, api_job_t *job, api_reply_t *r);
+/* The request validators: pure functions of the request (route, query
+ * parameters, body bytes) and the configuration (defaults; cfg->root for the
+ * strategy files), callable without a server (tests/fuzz/fuzz_api_request.c).
+ * POST /backtest and /signals/generate bodies into job: 0, or -1 with a 400
+ * in r (the caller frees job with api_job_free either way). */
+int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job_t *job, api_reply_t *r);
+/* GET /signals query parameters into flt (pointing into req): 0, or -1 with a 400 in r. */
+int api_parse_signal_query(const api_request_t *req, mts_apiq_signal_filter_t *flt, api_reply_t *r);
 /* Worker threads: run the job with the worker's store; fills job->reply. */
 void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job);
 void api_job_free(api_job_t *job);   /* accepts NULL */

@@ -58,6 +58,25 @@ static void jtime(FILE *out, int64_t ts) {
     fprintf(out, "\"ts\":%lld,\"time\":\"%s\"", (long long)ts, iso);
 }
 
+/* One result row as a JSON object, column i by cols[i]: 'i' integer, 's' text
+ * (NULL -> null), 'n' number (NULL -> null), 't' unix seconds as "ts" and
+ * "time" (the name is not used). */
+typedef struct qcol { const char *name; char kind; } qcol_t;
+
+static void row_json(FILE *out, sqlite3_stmt *st, const qcol_t *cols, int n) {
+    fputc('{', out);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', out);
+        switch (cols[i].kind) {
+        case 'i': fprintf(out, "\"%s\":%lld", cols[i].name, (long long)sqlite3_column_int64(st, i)); break;
+        case 's': jstr(out, cols[i].name, (const char *)sqlite3_column_text(st, i)); break;
+        case 't': jtime(out, sqlite3_column_int64(st, i)); break;
+        default: jnum(out, cols[i].name, col(st, i)); break;
+        }
+    }
+    fputc('}', out);
+}
+
 int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *out) {
     sqlite3_stmt *st;
     if (prepare(s,
@@ -73,26 +92,12 @@ int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *ou
     sqlite3_bind_int(st, 4, f->limit);
     fputc('[', out);
     int rc, n = 0;
+    static const qcol_t cols[] = {{"id", 'i'}, {"strategy", 's'}, {"asset", 's'}, {"type", 's'}, {"ts", 't'},
+                                  {"price", 'n'}, {"confidence", 'n'}, {"position_size", 'n'},
+                                  {"stop_loss", 'n'}, {"take_profit", 'n'}};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        fprintf(out, "%s{\"id\":%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
-        jstr(out, "strategy", (const char *)sqlite3_column_text(st, 1));
-        fputc(',', out);
-        jstr(out, "asset", (const char *)sqlite3_column_text(st, 2));
-        fputc(',', out);
-        jstr(out, "type", (const char *)sqlite3_column_text(st, 3));
-        fputc(',', out);
-        jtime(out, sqlite3_column_int64(st, 4));
-        fputc(',', out);
-        jnum(out, "price", col(st, 5));
-        fputc(',', out);
-        jnum(out, "confidence", col(st, 6));
-        fputc(',', out);
-        jnum(out, "position_size", col(st, 7));
-        fputc(',', out);
-        jnum(out, "stop_loss", col(st, 8));
-        fputc(',', out);
-        jnum(out, "take_profit", col(st, 9));
-        fputc('}', out);
+        if (n++) fputc(',', out);
+        row_json(out, st, cols, (int)(sizeof cols / sizeof cols[0]));
     }
     fputc(']', out);
     int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "signals");
@@ -185,22 +190,11 @@ int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
     sqlite3_bind_int64(st, 1, id);
     fputs(",\"fill_list\":[", out);
     int n = 0;
+    static const qcol_t fill_cols[] = {{"id", 'i'}, {"ts", 't'}, {"asset", 's'}, {"side", 's'}, {"qty", 'n'},
+                                       {"price", 'n'}, {"fee", 'n'}, {"realized_pnl", 'n'}};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        fprintf(out, "%s{\"id\":%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
-        jtime(out, sqlite3_column_int64(st, 1));
-        fputc(',', out);
-        jstr(out, "asset", (const char *)sqlite3_column_text(st, 2));
-        fputc(',', out);
-        jstr(out, "side", (const char *)sqlite3_column_text(st, 3));
-        fputc(',', out);
-        jnum(out, "qty", col(st, 4));
-        fputc(',', out);
-        jnum(out, "price", col(st, 5));
-        fputc(',', out);
-        jnum(out, "fee", col(st, 6));
-        fputc(',', out);
-        jnum(out, "realized_pnl", col(st, 7));
-        fputc('}', out);
+        if (n++) fputc(',', out);
+        row_json(out, st, fill_cols, (int)(sizeof fill_cols / sizeof fill_cols[0]));
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return mts_store_db_error(s, "paper fills");

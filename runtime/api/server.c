@@ -21,8 +21,12 @@
 #include <unistd.h>
 
 #define BUS_POLL_US   (50 * 1000)
+#define BUS_SOON_US   (5 * 1000)     /* next poll when the last one was cut short */
 #define BUS_BATCH     512
 #define WS_QUEUE      256            /* messages waiting per websocket client */
+#define WS_STALL_S    1.0            /* a client with messages waiting and no write for this long is
+                                        stalled: it loses its oldest messages, it does not hold the bus back */
+#define WS_WRITES     32             /* frames written per writable callback (while the socket takes them) */
 #define WS_RX_MAX     4096           /* largest client message */
 #define CHUNK         16384          /* body bytes per lws_write */
 #define HDR_CAP       2048
@@ -56,6 +60,8 @@ typedef struct conn {
     char *body;
     size_t body_len, body_cap;
     int body_too_big, expect_body;
+    int body_done;              /* BODY_COMPLETION seen for this request */
+    int body_bogus;             /* lws handed us the request's own head as its body (pipelined POST) */
     double t0;
     api_job_t *job;
     /* HTTP answer */
@@ -69,13 +75,19 @@ typedef struct conn {
     wsmsg_t *q[WS_QUEUE];
     int q_head, q_len;
     long dropped;
+    double last_write;          /* mono(): a frame went out, or the queue stopped being empty */
     char topics[16][32];
     int n_topics;               /* 0 = every topic */
     char rx[WS_RX_MAX];
     size_t rx_len;
-    int rx_overflow;
     struct conn *next_ws;
 } conn_t;
+
+/* The bus poll timer of one server (libwebsockets' sorted usec list). */
+struct api_poll {
+    lws_sorted_usec_list_t sul;
+    api_server_t *s;
+};
 
 static double mono(void) {
     struct timespec t;
@@ -303,17 +315,17 @@ static int authenticate(api_server_t *s, struct lws *wsi, const char *token_arg,
         snprintf(scope, scopelen, "write");
         return 0;
     }
-    static char hdr[MTS_JWT_MAX_TOKEN + 64];   /* service thread only */
+    char *hdr = s->authbuf;
     const char *tok = NULL;
     size_t toklen = 0;
     int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n > 0) {
-        if (n >= (int)sizeof hdr) {
+        if (n >= (int)sizeof s->authbuf) {
             api_error(r, 401, "unauthorized", "the Authorization header is longer than %d bytes", MTS_JWT_MAX_TOKEN);
             r->www_auth = 1;
             return 401;
         }
-        lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION);
+        lws_hdr_copy(wsi, hdr, sizeof s->authbuf, WSI_TOKEN_HTTP_AUTHORIZATION);
         if (strncasecmp(hdr, "Bearer ", 7) != 0) {
             api_error(r, 401, "unauthorized", "use 'Authorization: Bearer <token>' (a JWT from mts token)");
             r->www_auth = 1;
@@ -388,8 +400,9 @@ static void *worker_main(void *arg) {
         job->next = s->done;
         s->done = job;
         s->running--;
+        /* under the lock: the service thread sets ctx_gone under it before destroying ctx */
+        if (!s->ctx_gone) lws_cancel_service(s->ctx);
         pthread_mutex_unlock(&s->mu);
-        lws_cancel_service(s->ctx);
     }
     return NULL;
 }
@@ -437,11 +450,29 @@ static void collect_done(api_server_t *s) {
 
 /* ---- handling a request ---- */
 
-static void query_args(struct lws *wsi, char store[API_MAX_ARGS][256], api_request_t *req) {
+/* The query parameters into req (urldecoded by libwebsockets). 0, or -1 with
+ * a 400 in r when there are more than API_MAX_ARGS or one is too long. */
+static int query_args(struct lws *wsi, char store[API_MAX_ARGS][API_ARG_MAX], api_request_t *req, api_reply_t *r) {
     req->n_args = 0;
-    for (int i = 0; i < API_MAX_ARGS; i++) {
-        if (lws_hdr_copy_fragment(wsi, store[i], 256, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) break;
-        req->args[req->n_args++] = store[i];
+    for (int i = 0;; i++) {   /* the header block bounds the number of fragments */
+        int n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n <= 0) {   /* no such fragment, or an empty one ("a=1&&b=2") */
+            char probe[2];
+            if (lws_hdr_copy_fragment(wsi, probe, sizeof probe, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) return 0;
+            continue;
+        }
+        if (req->n_args >= API_MAX_ARGS) {
+            api_error(r, 400, "bad_request", "more than %d query parameters", API_MAX_ARGS);
+            return -1;
+        }
+        if (n >= API_ARG_MAX) {
+            api_error(r, 400, "bad_request", "query parameter %d is %d bytes long; the limit is %d bytes", i + 1, n,
+                      API_ARG_MAX - 1);
+            return -1;
+        }
+        if (lws_hdr_copy_fragment(wsi, store[req->n_args], API_ARG_MAX, WSI_TOKEN_HTTP_URI_ARGS, i) < 0) return 0;
+        req->args[req->n_args] = store[req->n_args];
+        req->n_args++;
     }
 }
 
@@ -453,10 +484,11 @@ static void dispatch(api_server_t *s, conn_t *c) {
     api_reply_t r;
     memset(&r, 0, sizeof r);
     c->active = 1;
-    static char argbuf[API_MAX_ARGS][256];
     api_request_t req = {.route = c->route, .method = c->method, .method_name = c->method_name,
                          .id = c->id, .body = c->body, .body_len = c->body_len, .subject = c->subject};
-    query_args(c->wsi, argbuf, &req);
+    api_reply_t qr;
+    memset(&qr, 0, sizeof qr);
+    int bad_query = query_args(c->wsi, s->argbuf, &req, &qr) != 0;
     const char *allow = NULL;
     int64_t id;
     int route = route_of(c->path, &id, &allow);
@@ -475,6 +507,9 @@ static void dispatch(api_server_t *s, conn_t *c) {
         r.allow = allow;
     } else if (route == R_WS) {
         api_error(&r, 400, "upgrade_required", "/ws is a websocket: send Upgrade: websocket (see docs/api.md)");
+    } else if (bad_query) {
+        r = qr;
+        memset(&qr, 0, sizeof qr);
     } else if (route == R_HEALTH || route == R_METRICS) {
         api_handle_sync(s, &req, &r);
     } else {
@@ -496,7 +531,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
                 } else if (is_post_route) {
                     api_job_t *job = mts_calloc(1, sizeof *job);
                     if (!job) api_error(&r, 500, "internal", "out of memory");
-                    else if (api_parse_job(s, &req, job, &r) != 0) api_job_free(job);
+                    else if (api_parse_job(&s->cfg, &req, job, &r) != 0) api_job_free(job);
                     else if (enqueue(s, job) != 0) {
                         api_job_free(job);
                         api_error(&r, 503, "busy", "all %d workers are busy and %d jobs are waiting; retry shortly",
@@ -506,6 +541,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
                         job->conn = c;
                         c->job = job;
                         lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+                        reply_clear(&qr);
                         return;   /* answered when the worker is done */
                     }
                 } else {
@@ -514,6 +550,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
             }
         }
     }
+    reply_clear(&qr);
     if (send_reply(s, c, &r) != 0) lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
@@ -528,6 +565,7 @@ static void ws_push(api_server_t *s, conn_t *c, wsmsg_t *m) {
         c->dropped++;
         mts_prom_ws_dropped(s->prom, 1);
     }
+    if (c->q_len == 0) c->last_write = mono();
     m->refs++;
     c->q[(c->q_head + c->q_len) % WS_QUEUE] = m;
     c->q_len++;
@@ -665,19 +703,37 @@ static void open_bus(api_server_t *s) {
         snprintf(s->bus_error, sizeof s->bus_error, "%s", mts_bus_errmsg(s->bus));
 }
 
-static lws_sorted_usec_list_t poll_sul;
-static api_server_t *poll_server;
+/* How many bus messages the websocket queues can take now without a drop:
+ * the free room of the fullest queue among clients that keep up. A client
+ * with messages waiting and nothing written for WS_STALL_S is not counted: it
+ * loses its oldest messages instead of holding the bus back for everyone. */
+static int bus_room(const api_server_t *s) {
+    double now = mono();
+    int used = 0;
+    for (const conn_t *c = s->ws_clients; c; c = c->next_ws)
+        if (c->q_len > used && now - c->last_write < WS_STALL_S) used = c->q_len;
+    return WS_QUEUE - used;
+}
 
 static void poll_bus(lws_sorted_usec_list_t *sul) {
-    api_server_t *s = poll_server;
+    api_server_t *s = lws_container_of(sul, struct api_poll, sul)->s;
+    lws_usec_t next = BUS_POLL_US;
     if (!s->bus && mono() >= s->bus_retry_at) open_bus(s);
     if (s->bus) {
-        int n = mts_bus_poll(s->bus, s->bus_cursor, BUS_BATCH, on_bus_message, s);
-        if (n < 0) {
-            snprintf(s->bus_error, sizeof s->bus_error, "%s", mts_bus_errmsg(s->bus));
-        } else s->bus_error[0] = 0;
+        int room = s->ws_clients ? bus_room(s) : BUS_BATCH;
+        if (room > BUS_BATCH) room = BUS_BATCH;
+        if (room <= 0) next = BUS_SOON_US;
+        else {
+            int n = mts_bus_poll(s->bus, s->bus_cursor, room, on_bus_message, s);
+            if (n < 0) {
+                snprintf(s->bus_error, sizeof s->bus_error, "%s", mts_bus_errmsg(s->bus));
+            } else {
+                s->bus_error[0] = 0;
+                if (n == room) next = BUS_SOON_US;   /* more may be waiting */
+            }
+        }
     }
-    lws_sul_schedule(s->ctx, 0, sul, poll_bus, BUS_POLL_US);
+    lws_sul_schedule(s->ctx, 0, sul, poll_bus, next);
 }
 
 /* ---- the callback ---- */
@@ -703,6 +759,7 @@ static int reject_ws(struct lws *wsi, int status, const api_reply_t *r) {
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     api_server_t *s = lws_context_user(lws_get_context(wsi));
     conn_t *c = user;
+    if (getenv("G_DBG") && reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED) fprintf(stderr, "CB %d len %zu\n", (int)reason, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
         memset(c, 0, offsetof(conn_t, q));
@@ -736,6 +793,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_HTTP_BODY:
         if (!c->expect_body) return 0;
+        /* libwebsockets 4.1 defect: a POST pipelined behind another request on
+         * the same connection gets the bytes of its own request head as its
+         * "body". A JSON body never starts with "POST /"; refuse such a request. */
+        if (c->body_len == 0 && !c->body_too_big && len && !memcmp(in, "POST /", len < 6 ? len : 6)) c->body_bogus = 1;
         if (c->body_too_big || c->body_len + len > s->cfg.max_body) {
             c->body_too_big = 1;   /* drained, not kept */
             return 0;
@@ -753,8 +814,37 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->body[c->body_len] = 0;
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->body_done) {
+            /* libwebsockets 4.1 repeats this callback without end when the
+             * request (headers and body) came from data pipelined behind an
+             * earlier request: it would spin the service thread. Answer now
+             * (if the answer is ready) and close the connection. */
+            c->close_after = 1;
+            if (c->job) {   /* its answer would come too late: refuse it (the worker's result is dropped) */
+                c->job->conn = NULL;
+                c->job = NULL;
+                api_reply_t r;
+                memset(&r, 0, sizeof r);
+                api_error(&r, 400, "pipelined_post", "a POST must not be pipelined behind another request on the "
+                          "same connection: send it after the previous answer, or on its own connection");
+                if (send_reply(s, c, &r) != 0) return -1;
+            }
+            if (c->responding && !c->hdr_sent && !lws_send_pipe_choked(wsi)) write_more(s, c);
+            return -1;
+        }
         if (!c->expect_body) return 0;
         c->expect_body = 0;
+        c->body_done = 1;
+        if (c->body_bogus) {
+            c->active = 1;
+            c->close_after = 1;
+            api_reply_t r;
+            memset(&r, 0, sizeof r);
+            api_error(&r, 400, "pipelined_post", "a POST must not be pipelined behind another request on the "
+                      "same connection: send it after the previous answer, or on its own connection");
+            if (send_reply(s, c, &r) != 0) return -1;
+            return 0;
+        }
         dispatch(s, c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -822,25 +912,32 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:
-        if (!c->rx_overflow && c->rx_len + len <= sizeof c->rx) {
-            memcpy(c->rx + c->rx_len, in, len);
-            c->rx_len += len;
-        } else c->rx_overflow = 1;
+        if (c->rx_len + len > sizeof c->rx) {   /* the client says what it wants in far fewer bytes */
+            static const char why[] = "client messages are limited to 4096 bytes";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof why - 1);
+            return -1;
+        }
+        memcpy(c->rx + c->rx_len, in, len);
+        c->rx_len += len;
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            if (c->rx_overflow) ws_error(s, c, "too_large", "client messages are limited to 4096 bytes");
-            else ws_message(s, c);
+            ws_message(s, c);
             c->rx_len = 0;
-            c->rx_overflow = 0;
         }
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE: {
         if (!c->q_len) return s->draining ? -1 : 0;
-        wsmsg_t *m = c->q[c->q_head];
-        c->q_head = (c->q_head + 1) % WS_QUEUE;
-        c->q_len--;
-        int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-        if (--m->refs == 0) free(m);
-        if (w < (int)0) return -1;
+        /* HTTP/1: more than one write per callback is fine while the socket
+         * takes them (a partial write is buffered by lws and reads as choked) */
+        for (int k = 0; k < WS_WRITES && c->q_len; k++) {
+            if (k && lws_send_pipe_choked(wsi)) break;
+            wsmsg_t *m = c->q[c->q_head];
+            c->q_head = (c->q_head + 1) % WS_QUEUE;
+            c->q_len--;
+            int w = lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
+            if (--m->refs == 0) free(m);
+            if (w < 0) return -1;
+            c->last_write = mono();
+        }
         if (c->q_len) lws_callback_on_writable(wsi);
         if (s->draining) return -1;
         return 0;
@@ -895,18 +992,21 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
     return rc;
 }
 
-/* Tells the workers to stop; joins them unless one is still inside a job
- * (returns how many are). Queued jobs are left for server_free. */
-static int stop_workers(api_server_t *s) {
+/* Tells the workers to stop and joins them: one inside a job finishes it
+ * first (a backtest cannot be interrupted; each strategy call is bounded by
+ * its time budget). Jobs still queued are left for server_free. Call after
+ * the context is gone (ctx_gone set), so no answer can reach a client. */
+static void stop_workers(api_server_t *s) {
     pthread_mutex_lock(&s->mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->cv);
     int busy = s->running;
     pthread_mutex_unlock(&s->mu);
-    if (busy) return busy;
+    if (busy) mts_log(MTS_LOG_WARN, "serve.waiting_for_workers", "\"running\":%d", busy);
+    double t0 = mono();
     for (int i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
     s->n_threads = 0;
-    return 0;
+    if (busy) mts_log(MTS_LOG_INFO, "serve.workers_joined", "\"running\":%d,\"waited_s\":%.3f", busy, mono() - t0);
 }
 
 static void server_free(api_server_t *s) {
@@ -917,6 +1017,7 @@ static void server_free(api_server_t *s) {
     mts_free(s->wstores);
     mts_free(s->threads);
     mts_bus_close(s->bus);
+    mts_free(s->poll);
     mts_store_close(s->store);
     mts_prom_free(s->prom);
     mts_limiter_free(s->limiter);
@@ -941,6 +1042,7 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     if (c->queue <= 0) c->queue = 8;
     if (c->max_body == 0) c->max_body = 65536;
     if (!(c->grace_s > 0)) c->grace_s = 30;
+    if (c->idle_timeout_s <= 0) c->idle_timeout_s = 30;
     snprintf(s->root, sizeof s->root, "%s", c->root ? c->root : mts_root());
     c->root = s->root;
     s->started_mono = mono();
@@ -955,7 +1057,8 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     s->threads = mts_calloc((size_t)c->workers, sizeof *s->threads);
     s->prom = mts_prom_new(api_route_names, R_COUNT);
     s->limiter = mts_limiter_new(4096);
-    if (!s->wstores || !s->threads || !s->prom || !s->limiter) {
+    s->poll = mts_calloc(1, sizeof *s->poll);
+    if (!s->wstores || !s->threads || !s->prom || !s->limiter || !s->poll) {
         rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
         goto out;
     }
@@ -975,8 +1078,8 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     info.user = s;
     info.max_http_header_data = MTS_JWT_MAX_TOKEN + 4096;
     info.max_http_header_pool = 256;
-    info.keepalive_timeout = 30;
-    info.timeout_secs = 30;
+    info.keepalive_timeout = c->idle_timeout_s;
+    info.timeout_secs = (unsigned)c->idle_timeout_s;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!strchr(c->host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     s->ctx = lws_create_context(&info);
@@ -1000,9 +1103,8 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
         }
         s->n_threads++;
     }
-    poll_server = s;
-    memset(&poll_sul, 0, sizeof poll_sul);
-    lws_sul_schedule(s->ctx, 0, &poll_sul, poll_bus, BUS_POLL_US);
+    s->poll->s = s;
+    lws_sul_schedule(s->ctx, 0, &s->poll->sul, poll_bus, BUS_POLL_US);
     mts_log(MTS_LOG_INFO, "serve.listening", "\"host\":\"%s\",\"port\":%d,\"workers\":%d,\"auth\":%s,\"bus\":\"%s\"",
             c->host, port, c->workers, c->no_auth ? "false" : "true", s->bus ? mts_bus_backend(s->bus) : "unavailable");
     if (c->on_listening) c->on_listening(port, c->ud);
@@ -1027,14 +1129,15 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     }
     rc = 0;
 out_ctx:
-    lws_sul_cancel(&poll_sul);
-    int busy = stop_workers(s);
+    lws_sul_cancel(&s->poll->sul);
+    /* connections close (a job whose client is gone is answered to no one),
+     * then the workers are joined, then everything is freed */
+    pthread_mutex_lock(&s->mu);
+    s->ctx_gone = 1;
+    pthread_mutex_unlock(&s->mu);
     lws_context_destroy(s->ctx);
     s->ctx = NULL;
-    if (busy) {   /* a worker is still inside a backtest past the grace period: leave it be */
-        mts_log(MTS_LOG_WARN, "serve.workers_abandoned", "\"running\":%d", busy);
-        return rc;
-    }
+    stop_workers(s);
 out:
     server_free(s);
     return rc;

@@ -45,6 +45,8 @@ typedef struct mts_api_config {
     double      rate_read;         /* per client per minute: authenticated GETs and /ws; default 300 */
     size_t      max_body;          /* request body limit in bytes; default 65536 */
     double      grace_s;           /* on stop, wait this long for in-flight work; default 30 */
+    int         idle_timeout_s;    /* a request head/body not complete, or a keep-alive connection
+                                      idle, this long: closed; default 30 */
     /* POST /backtest and /signals/generate defaults (the CLI's: cmd.h) */
     double      capital, commission_bps, slippage_bps, risk_free;
     void      (*on_listening)(int port, void *ud);   /* optional: called once bound */

@@ -38,6 +38,9 @@ static void usage(FILE *f) {
         "  --rate-limit-write N     POSTs per client per minute (default 10; 0 = unlimited)\n"
         "  --rate-limit-read N      GETs per client per minute (default 300; 0 = unlimited)\n"
         "  --grace SECONDS          on SIGTERM, wait this long for requests in flight (default 30)\n"
+        "  --idle-timeout SECONDS   close a connection whose request does not arrive in full, or\n"
+        "                           that sits idle between requests, after this long (default 30;\n"
+        "                           config api.idle_timeout_s)\n"
         "  --no-auth                no tokens: every request may write. Local use only: refused\n"
         "                           unless --host is a loopback address\n\n"
         "examples:\n"
@@ -53,11 +56,11 @@ static void usage(FILE *f) {
 }
 
 enum { O_HOST, O_PORT, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_QUEUE, O_RW, O_RR, O_GRACE, O_NOAUTH,
-       O_HELP };
+       O_HELP, O_IDLE };
 static const mts_cli_opt_t OPTS[] = {
     {"--host", 1}, {"--port", 1}, {"--db", 1}, {"--redis", 1}, {"--jwt-secret-file", 1},
     {"--workers", 1}, {"--queue", 1}, {"--rate-limit-write", 1}, {"--rate-limit-read", 1},
-    {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {NULL, 0}};
+    {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {"--idle-timeout", 1}, {NULL, 0}};
 
 /* An integer option in [lo, hi]; prints the error. */
 static int int_opt(const char *opt, const char *val, long lo, long hi, int *out) {
@@ -106,6 +109,7 @@ int mts_cmd_serve(int argc, char **argv) {
         .rate_read = cfg_num("rate_limit_read_per_minute", 300),
         .max_body = (size_t)(cfg_int("max_body_bytes", 65536) < 0 ? 0 : cfg_int("max_body_bytes", 65536)),
         .grace_s = cfg_num("shutdown_grace_s", 30),
+        .idle_timeout_s = cfg_int("idle_timeout_s", 30),
         .capital = capital, .commission_bps = comm, .slippage_bps = slip, .risk_free = rf};
     const char *db = NULL, *redis = NULL, *secret_file = NULL;
     int i = 1;
@@ -146,6 +150,7 @@ int mts_cmd_serve(int argc, char **argv) {
             }
             break;
         case O_NOAUTH: c.no_auth = 1; break;
+        case O_IDLE: if (int_opt("--idle-timeout", val, 1, 3600, &c.idle_timeout_s)) return MTS_EXIT_USAGE; break;
         }
     }
     /* options were checked as they were read: what is out of range here came from the config */
@@ -155,7 +160,8 @@ int mts_cmd_serve(int argc, char **argv) {
                     : !(c.rate_write >= 0) ? "rate_limit_write_per_minute (>= 0)"
                     : !(c.rate_read >= 0) ? "rate_limit_read_per_minute (>= 0)"
                     : c.max_body < 1024 || c.max_body > 16u * 1024 * 1024 ? "max_body_bytes (1024..16777216)"
-                    : !(c.grace_s > 0) ? "shutdown_grace_s (> 0)" : NULL;
+                    : !(c.grace_s > 0) ? "shutdown_grace_s (> 0)"
+                    : c.idle_timeout_s < 1 || c.idle_timeout_s > 3600 ? "idle_timeout_s (1..3600)" : NULL;
     if (bad) {
         fprintf(stderr, "error: %s/config/mts.json: api.%s is out of range; fix it or pass the option\n",
                 mts_root(), bad);
