@@ -49,6 +49,30 @@ int mts_cli_parse_double(const char *opt, const char *val, double *out);
  * "error: ..." on failure (cmd/report.c). 0 or MTS_EIO. */
 int mts_cli_write_report(const mts_stored_run_t *run, const char *path);
 
+/* "30s" "5m" "1h" "500ms" or bare seconds -> milliseconds; -1 unless a number > 0. */
+int64_t mts_cli_parse_duration(const char *s);
+/* "binance" / "bybit" -> MTS_EXCH_* (feeds/event.h); anything else is printed as
+ * "mts CMD: unknown exchange 'x'; did you mean 'y'? (binance or bybit)" and is -1. */
+int mts_cli_parse_exchange(const char *cmd, const char *name);
+
+/* Exchange feed settings, the same for every command that connects to an exchange
+ * (mts stream, mts run; the systemd units read them from /etc/mts/env), from the
+ * environment, else the public endpoints (feeds/ws.h) and the client's defaults:
+ * BINANCE_WS_URL, BINANCE_FUTURES_WS_URL, BINANCE_REST_URL, BYBIT_WS_URL,
+ * BYBIT_REST_URL, MTS_WS_PING_INTERVAL_MS (20000), MTS_WS_BACKOFF_MS (500),
+ * MTS_WS_IDLE_TIMEOUT_MS (60000). A variable that is set but unusable (not a
+ * ws(s):// or http(s):// URL, not a whole number of ms) is printed as
+ * "mts CMD: NAME ..." and the call returns -1. The strings are the environment's
+ * or static: valid until the environment changes. */
+typedef struct mts_cli_feed_env {
+    const char *binance_ws_url, *binance_futures_ws_url, *binance_rest_url;
+    const char *bybit_ws_url, *bybit_rest_url;
+    int ping_interval_ms, backoff_ms, idle_timeout_ms;
+} mts_cli_feed_env_t;
+int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *out);
+/* The "environment:" block of --help that lists those variables (ends with a blank line). */
+extern const char mts_cli_feed_env_help[];
+
 /* A tiny option parser: "--name value", "--name=value", flags, positionals.
  * opts ends with {NULL, 0}. Returns the index of the matched option, or one of
  * the MTS_CLI_* values below; errors (unknown option with a suggestion, missing

@@ -1,7 +1,10 @@
 /* common.c — helpers shared by the commands (see cmd.h): where the install
  * root and the database are, opening the store with a readable error, parsing
- * dates given on the command line, and importing bundled data on first use. */
+ * dates, durations and exchange names given on the command line, and the
+ * exchange feed settings from the environment (mts stream and mts run). */
 #include "cmd/cmd.h"
+#include "feeds/event.h"
+#include "feeds/ws.h"
 #include "util/timeutil.h"
 #include "util/log.h"
 #include "util/config.h"
@@ -10,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,4 +208,87 @@ int mts_cli_next(const char *cmd, int argc, char **argv, int *i, const mts_cli_o
     if (near) fprintf(stderr, "; did you mean '%s'?", near);
     fprintf(stderr, " (see mts %s --help)\n", cmd);
     return MTS_CLI_ERROR;
+}
+
+int64_t mts_cli_parse_duration(const char *s) {
+    if (!s) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0) || !isfinite(v)) return -1;
+    double mult;
+    if (!*end || !strcmp(end, "s")) mult = 1000;
+    else if (!strcmp(end, "ms")) mult = 1;
+    else if (!strcmp(end, "m")) mult = 60000;
+    else if (!strcmp(end, "h")) mult = 3600000;
+    else return -1;
+    double ms = v * mult;
+    if (ms < 1 || ms > 9e15) return -1;
+    return (int64_t)ms;
+}
+
+int mts_cli_parse_exchange(const char *cmd, const char *name) {
+    if (name && !strcmp(name, "binance")) return MTS_EXCH_BINANCE;
+    if (name && !strcmp(name, "bybit")) return MTS_EXCH_BYBIT;
+    static const char *const names[] = {"binance", "bybit", NULL};
+    const char *near = name ? mts_cli_suggest(name, names) : NULL;
+    fprintf(stderr, "mts %s: unknown exchange '%s'%s%s%s (binance or bybit)\n", cmd, name ? name : "",
+            near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+    return -1;
+}
+
+const char mts_cli_feed_env_help[] =
+    "environment (the same for mts stream and mts run; the systemd units read /etc/mts/env):\n"
+    "  BINANCE_WS_URL           " MTS_WS_BINANCE_URL "\n"
+    "  BINANCE_FUTURES_WS_URL   " MTS_WS_BINANCE_FUTURES_URL " (funding, mts stream)\n"
+    "  BINANCE_REST_URL         " MTS_REST_BINANCE_URL " (depth snapshots, klines)\n"
+    "  BYBIT_WS_URL             " MTS_WS_BYBIT_URL "\n"
+    "  BYBIT_REST_URL           " MTS_REST_BYBIT_URL " (klines, mts run)\n"
+    "  MTS_WS_PING_INTERVAL_MS  Bybit {\"op\":\"ping\"} interval (20000)\n"
+    "  MTS_WS_BACKOFF_MS        first reconnect delay, doubling up to 30 s (500)\n"
+    "  MTS_WS_IDLE_TIMEOUT_MS   reconnect after this long without a message (60000)\n"
+    "  ws:// and http:// URLs work for local stand-ins.\n\n";
+
+static int env_url(const char *cmd, const char *name, const char *def, int ws, const char **out) {
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v) return 0;
+    int ok = ws ? (!strncmp(v, "ws://", 5) || !strncmp(v, "wss://", 6))
+                : (!strncmp(v, "http://", 7) || !strncmp(v, "https://", 8));
+    if (!ok) {
+        fprintf(stderr, "mts %s: %s must be a %s URL, got '%s' (e.g. %s; unset it for the default)\n", cmd,
+                name, ws ? "ws:// or wss://" : "http:// or https://", v, def);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int env_ms(const char *cmd, const char *name, int def, int *out) {
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v) return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (*end || errno || n <= 0 || n > 100000000) {
+        fprintf(stderr, "mts %s: %s expects milliseconds 1..100000000, got '%s' (unset it for %d)\n", cmd,
+                name, v, def);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *o) {
+    memset(o, 0, sizeof *o);
+    if (env_url(cmd, "BINANCE_WS_URL", MTS_WS_BINANCE_URL, 1, &o->binance_ws_url) ||
+        env_url(cmd, "BINANCE_FUTURES_WS_URL", MTS_WS_BINANCE_FUTURES_URL, 1, &o->binance_futures_ws_url) ||
+        env_url(cmd, "BINANCE_REST_URL", MTS_REST_BINANCE_URL, 0, &o->binance_rest_url) ||
+        env_url(cmd, "BYBIT_WS_URL", MTS_WS_BYBIT_URL, 1, &o->bybit_ws_url) ||
+        env_url(cmd, "BYBIT_REST_URL", MTS_REST_BYBIT_URL, 0, &o->bybit_rest_url) ||
+        env_ms(cmd, "MTS_WS_PING_INTERVAL_MS", 20000, &o->ping_interval_ms) ||
+        env_ms(cmd, "MTS_WS_BACKOFF_MS", 500, &o->backoff_ms) ||
+        env_ms(cmd, "MTS_WS_IDLE_TIMEOUT_MS", 60000, &o->idle_timeout_ms))
+        return -1;
+    return 0;
 }

@@ -1,9 +1,12 @@
 /* run.c — `mts run`: paper trading on live klines through the backtest engine
  * (runtime/live/live.h drives the feed and the persistence, the Lua runner
- * the strategies; docs/live.md). SIGINT/SIGTERM stop cleanly (session
- * "stopped", exit 0); SIGHUP reloads every strategy. */
+ * the strategies; docs/live.md). The feed URLs and timings come from the same
+ * environment settings as `mts stream` (cmd.h mts_cli_feed_env), overridden by
+ * --ws-url / --rest-url. SIGINT/SIGTERM stop cleanly (session "stopped",
+ * exit 0); SIGHUP reloads every strategy. */
 #include "cmd/cmd.h"
 #include "feeds/event.h"
+#include "feeds/ws.h"
 #include "cache/cache.h"
 #include "live/live.h"
 #include "lua/bridge.h"
@@ -40,7 +43,7 @@ static void usage(FILE *f) {
         "  --exchange NAME        binance (spot klines) or bybit (v5 linear klines)\n"
         "  --symbol LIST          e.g. BTCUSDT,ETHUSDT; the asset is the datasets name in\n"
         "                         config/mts.json (BTCUSDT -> bitcoin), else the lower-case symbol\n"
-        "  --interval I           kline interval: 1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w\n"
+        "  --interval I           kline interval: " MTS_WS_KLINE_INTERVALS " (Binance also 8h 3d)\n"
         "  --capital X            starting cash (default: config backtest.initial_capital, 100000)\n"
         "  --commission-bps X     per fill (default 10)\n"
         "  --slippage-bps X       against market/stop fills (default 0)\n"
@@ -50,32 +53,20 @@ static void usage(FILE *f) {
         "  --max-bars N           stop after N live bars\n"
         "  --db PATH              database (default $DATABASE_PATH or data/mts.db)\n"
         "  --redis URL            Redis for the bus and cache (default $REDIS_URL; none: SQLite)\n"
-        "  --ws-url URL           websocket base (default wss://stream.binance.com:9443 or\n"
-        "                         wss://stream.bybit.com/v5/public/linear; $BINANCE_WS_URL, $BYBIT_WS_URL)\n"
-        "  --rest-url URL         REST base (default https://api.binance.com or https://api.bybit.com;\n"
-        "                         $BINANCE_REST_URL, $BYBIT_REST_URL)\n"
+        "  --ws-url URL           websocket base (default $BINANCE_WS_URL or $BYBIT_WS_URL, below)\n"
+        "  --rest-url URL         REST base for warm-up and gap backfill (default $BINANCE_REST_URL\n"
+        "                         or $BYBIT_REST_URL, below)\n"
         "  --trusted              strategies without the sandbox's time/memory limits\n"
         "  --json                 JSON lines on stdout (signals, fills, then a summary)\n\n"
+        "%s"
         "examples:\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1m\n"
         "  mts run --strategy sma_cross,mean_reversion --exchange bybit --symbol BTCUSDT,ETHUSDT \\\n"
         "          --interval 5m --warmup 200 --duration 2h --json\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1h \\\n"
         "          --param fast=5 --param slow=20 --capital 10000 --db data/paper.db\n"
-        "  kill -HUP $(pidof mts)    # reload every strategy now\n");
-}
-
-static int64_t parse_duration(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v > 0) || !isfinite(v)) return -1;
-    double mult;
-    if (!*end || !strcmp(end, "s")) mult = 1000;
-    else if (!strcmp(end, "ms")) mult = 1;
-    else if (!strcmp(end, "m")) mult = 60000;
-    else if (!strcmp(end, "h")) mult = 3600000;
-    else return -1;
-    return (int64_t)(v * mult);
+        "  kill -HUP $(pidof mts)    # reload every strategy now\n",
+        mts_cli_feed_env_help);
 }
 
 static int parse_count(const char *opt, const char *val, int64_t max, int64_t *out) {
@@ -199,7 +190,7 @@ int mts_cmd_run(int argc, char **argv) {
         case O_WARMUP: if (parse_count("--warmup", val, 1000, &warmup)) goto out; break;
         case O_MAXBARS: if (parse_count("--max-bars", val, INT64_MAX / 2, &max_bars)) goto out; break;
         case O_DURATION:
-            if ((duration_ms = parse_duration(val)) < 0) {
+            if ((duration_ms = mts_cli_parse_duration(val)) < 0) {
                 fprintf(stderr, "error: --duration expects e.g. 30s, 5m, 2h or 500ms, got '%s'\n", val);
                 goto out;
             }
@@ -212,22 +203,17 @@ int mts_cmd_run(int argc, char **argv) {
         case O_TRUSTED: trusted = 1; break;
         }
     }
-    int exchange;
     if (!exchange_s) { fprintf(stderr, "mts run: --exchange is required (binance or bybit)\n"); goto out; }
-    if (!strcmp(exchange_s, "binance")) exchange = MTS_EXCH_BINANCE;
-    else if (!strcmp(exchange_s, "bybit")) exchange = MTS_EXCH_BYBIT;
-    else {
-        static const char *const ex[] = {"binance", "bybit", NULL};
-        const char *s = mts_cli_suggest(exchange_s, ex);
-        fprintf(stderr, "mts run: unknown exchange '%s'%s%s%s (binance or bybit)\n", exchange_s,
-                s ? " (did you mean " : "", s ? s : "", s ? "?)" : "");
-        goto out;
-    }
+    int exchange = mts_cli_parse_exchange("run", exchange_s);
+    if (exchange < 0) goto out;
+    mts_cli_feed_env_t fe;
+    if (mts_cli_feed_env("run", &fe) != 0) goto out;
     if (n_strategies == 0) { fprintf(stderr, "mts run: --strategy is required, e.g. --strategy sma_cross\n"); goto out; }
     if (n_symbols == 0) { fprintf(stderr, "mts run: --symbol is required, e.g. --symbol BTCUSDT\n"); goto out; }
     if (!interval) { fprintf(stderr, "mts run: --interval is required, e.g. --interval 1m\n"); goto out; }
-    if (mts_live_interval_ms(interval) <= 0) {
-        fprintf(stderr, "mts run: unknown --interval '%s' (1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w)\n", interval);
+    if (mts_ws_kline_interval(exchange, interval, NULL, 0) <= 0) {
+        fprintf(stderr, "mts run: unknown --interval '%s' for %s (%s%s)\n", interval, exchange_s,
+                MTS_WS_KLINE_INTERVALS, exchange == MTS_EXCH_BINANCE ? " 8h 3d" : "");
         goto out;
     }
     for (int k = 0; k < n_symbols; k++) {
@@ -263,14 +249,15 @@ int mts_cmd_run(int argc, char **argv) {
 
     mts_live_config_t cfg = {
         .exchange = exchange, .symbols = symbols, .assets = assets, .n_assets = n_symbols,
-        .interval = interval, .ws_url = ws_url, .rest_url = rest_url,
+        .interval = interval,
+        .ws_url = ws_url ? ws_url : exchange == MTS_EXCH_BYBIT ? fe.bybit_ws_url : fe.binance_ws_url,
+        .rest_url = rest_url ? rest_url : exchange == MTS_EXCH_BYBIT ? fe.bybit_rest_url : fe.binance_rest_url,
+        .backoff_ms = fe.backoff_ms, .ping_interval_ms = fe.ping_interval_ms, .idle_timeout_ms = fe.idle_timeout_ms,
         .strategies = strategies, .n_strategies = n_strategies, .warmup = (int)warmup,
         .duration_ms = duration_ms, .max_bars = max_bars, .capital = capital, .commission_bps = comm,
         .slippage_bps = slip, .store = store, .db_path = mts_cli_db_path(db),
         .redis_url = mts_cache_url_from(redis), .out = stdout, .json = json, .stop = &g_stop, .hup = &g_hup,
     };
-    const char *bo = getenv("MTS_WS_BACKOFF_MS");
-    if (bo && atoi(bo) > 0) cfg.backoff_ms = atoi(bo);
     char err[1024];
     mts_live_t *live = NULL;
     int rc = mts_live_open(&cfg, &live, err, sizeof err);

@@ -50,30 +50,14 @@ static void usage(FILE *f) {
         "                          funding): auto (default: the Redis stream mts:bus when a Redis\n"
         "                          URL is set, else nothing), redis, sqlite (bus_events in --db), none\n"
         "  --json                  print a JSON summary on stdout at the end\n\n"
-        "environment: BINANCE_WS_URL (wss://stream.binance.com:9443), BINANCE_FUTURES_WS_URL\n"
-        "  (wss://fstream.binance.com), BINANCE_REST_URL (https://api.binance.com), BYBIT_WS_URL\n"
-        "  (wss://stream.bybit.com/v5/public/linear); ws:// URLs work for local stand-ins.\n"
-        "  MTS_WS_PING_INTERVAL_MS (Bybit ping, 20000), MTS_WS_BACKOFF_MS (first reconnect delay, 500)\n\n"
+        "%s"
         "examples:\n"
         "  mts stream --exchange binance --symbols BTCUSDT,ETHUSDT --channels trades,book,funding\n"
         "  mts stream --exchange bybit --symbols BTCUSDT --channels trades,book,funding\n"
         "  mts stream --exchange binance --symbols BTCUSDT --duration 30s --db data/live.db --json\n"
         "  mts stream --exchange binance --symbols BTCUSDT --redis redis://127.0.0.1:6379/0\n"
-        "  mts stream --exchange bybit --symbols BTCUSDT --bus sqlite --duration 1m\n");
-}
-
-/* "30s" "5m" "1h" "250ms" or bare seconds -> ms; -1 on error */
-static int64_t parse_duration(const char *s) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || !(v >= 0) || !isfinite(v)) return -1;
-    double mult;
-    if (!*end || !strcmp(end, "s")) mult = 1000;
-    else if (!strcmp(end, "ms")) mult = 1;
-    else if (!strcmp(end, "m")) mult = 60000;
-    else if (!strcmp(end, "h")) mult = 3600000;
-    else return -1;
-    return (int64_t)(v * mult);
+        "  mts stream --exchange bybit --symbols BTCUSDT --bus sqlite --duration 1m\n",
+        mts_cli_feed_env_help);
 }
 
 typedef struct {
@@ -145,14 +129,6 @@ static void on_tick(void *ud, int64_t now) {
     }
 }
 
-static int env_int(const char *name, int def) {
-    const char *v = getenv(name);
-    if (!v || !*v) return def;
-    char *end;
-    long n = strtol(v, &end, 10);
-    return (*end || n <= 0 || n > 100000000) ? def : (int)n;
-}
-
 enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
        O_BUS };
 static const mts_cli_opt_t OPTS[] = {
@@ -192,10 +168,10 @@ int mts_cmd_stream(int argc, char **argv) {
             bus_mode = val;
             break;
         case O_DURATION:
-            if ((duration = parse_duration(val)) <= 0) return usage_error("--duration expects e.g. 30s, 5m, 1h; got", val);
+            if ((duration = mts_cli_parse_duration(val)) <= 0) return usage_error("--duration expects e.g. 30s, 5m, 1h; got", val);
             break;
         case O_SNAPINT:
-            if ((snapshot_ms = parse_duration(val)) <= 0) return usage_error("--snapshot-interval expects e.g. 1s, 500ms; got", val);
+            if ((snapshot_ms = mts_cli_parse_duration(val)) <= 0) return usage_error("--snapshot-interval expects e.g. 1s, 500ms; got", val);
             break;
         case O_DEPTH: {
             char *end;
@@ -208,16 +184,10 @@ int mts_cmd_stream(int argc, char **argv) {
         }
     }
     if (!exchange_s) return usage_error("--exchange is required (binance or bybit)", NULL);
-    int exchange;
-    if (!strcmp(exchange_s, "binance")) exchange = MTS_EXCH_BINANCE;
-    else if (!strcmp(exchange_s, "bybit")) exchange = MTS_EXCH_BYBIT;
-    else {
-        static const char *const names[] = {"binance", "bybit", NULL};
-        const char *near = mts_cli_suggest(exchange_s, names);
-        fprintf(stderr, "mts stream: unknown exchange '%s'%s%s%s (binance or bybit)\n", exchange_s,
-                near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
-        return MTS_EXIT_USAGE;
-    }
+    int exchange = mts_cli_parse_exchange("stream", exchange_s);
+    if (exchange < 0) return MTS_EXIT_USAGE;
+    mts_cli_feed_env_t fe;
+    if (mts_cli_feed_env("stream", &fe) != 0) return MTS_EXIT_USAGE;
     if (!symbols_s) return usage_error("--symbols is required, e.g. --symbols BTCUSDT,ETHUSDT", NULL);
 
     char symbuf[4096], chbuf[256];
@@ -301,11 +271,14 @@ int mts_cmd_stream(int argc, char **argv) {
     mts_feed_store_mirror(x->fs, cache, bus);
     mts_ws_config_t cfg = {
         .exchange = exchange, .symbols = symbols, .n_symbols = n_symbols, .channels = channels,
-        .ping_interval_ms = env_int("MTS_WS_PING_INTERVAL_MS", 20000),
-        .backoff_min_ms = env_int("MTS_WS_BACKOFF_MS", 500),
+        .binance_ws_url = fe.binance_ws_url, .binance_futures_ws_url = fe.binance_futures_ws_url,
+        .binance_rest_url = fe.binance_rest_url, .bybit_ws_url = fe.bybit_ws_url,
+        .ping_interval_ms = fe.ping_interval_ms, .backoff_min_ms = fe.backoff_ms,
+        .idle_timeout_ms = fe.idle_timeout_ms,
         .on_event = on_event, .on_tick = on_tick, .ud = x};
     if (mts_ws_create(&cfg, &x->ws) != 0) {
-        fprintf(stderr, "error: cannot start the %s feed (check the *_WS_URL settings)\n", exchange_s);
+        fprintf(stderr, "error: cannot start the %s feed: %s (check the *_WS_URL settings)\n", exchange_s,
+                mts_ws_errmsg(NULL));
         goto done;
     }
     mts_cli_on_stop_signals(on_signal);

@@ -1,13 +1,15 @@
 /* ws.c — the exchange websocket client (see ws.h). libwebsockets runs the
  * sockets; a 100 ms sul timer drives pings, idle checks, reconnects and the
- * caller's tick. Buffers (receive, parse events, levels) are allocated once
+ * caller's tick. The context lives from mts_ws_start to mts_ws_stop, so a
+ * caller may service it round by round (mts run) or in one mts_ws_run
+ * (mts stream). Buffers (receive, parse events, levels) are allocated once
  * and grown only when a message is larger than any before. */
 #include "feeds/ws.h"
 #include "feeds/parse_binance.h"
+#include "feeds/http.h"
 #include "feeds/parse_bybit.h"
 #include "util/log.h"
 
-#include <curl/curl.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +54,12 @@ struct mts_ws {
     int64_t malformed_logged;
     int closing;
     char *rest_url;
+    mts_http_t *http;            /* Binance depth snapshots (feeds/http.h), only with books */
+    char kline_name[8];          /* the exchange's name of cfg.kline_interval */
     char err[256];
 };
+
+static _Thread_local char create_err[256];   /* why the last mts_ws_create failed */
 
 int64_t mts_ws_now_ms(void) {
     struct timespec ts;
@@ -61,10 +67,26 @@ int64_t mts_ws_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *env_or(const char *v, const char *env, const char *def) {
-    if (v && *v) return v;
-    const char *e = getenv(env);
-    return e && *e ? e : def;
+static const char *or_default(const char *v, const char *def) { return v && *v ? v : def; }
+
+/* Kline intervals: the text both exchanges' docs use, Bybit's name (NULL:
+ * Bybit has none), the length. */
+static const struct { const char *iv, *bybit; int64_t ms; } KLINE_IV[] = {
+    {"1m", "1", 60000}, {"3m", "3", 180000}, {"5m", "5", 300000}, {"15m", "15", 900000},
+    {"30m", "30", 1800000}, {"1h", "60", 3600000}, {"2h", "120", 7200000}, {"4h", "240", 14400000},
+    {"6h", "360", 21600000}, {"8h", NULL, 28800000}, {"12h", "720", 43200000}, {"1d", "D", 86400000},
+    {"3d", NULL, 259200000}, {"1w", "W", 604800000}};
+
+int64_t mts_ws_kline_interval(int exchange, const char *interval, char *name, size_t n) {
+    if (!interval) return -1;
+    for (size_t i = 0; i < sizeof KLINE_IV / sizeof *KLINE_IV; i++) {
+        if (strcmp(interval, KLINE_IV[i].iv)) continue;
+        const char *nm = exchange == MTS_EXCH_BYBIT ? KLINE_IV[i].bybit : KLINE_IV[i].iv;
+        if (!nm) return -1;
+        if (name && n) snprintf(name, n, "%s", nm);
+        return KLINE_IV[i].ms;
+    }
+    return -1;
 }
 
 /* ws[s]://host[:port][/path] -> parts. 0 ok, -1 bad. */
@@ -112,12 +134,13 @@ static int binance_path(mts_ws_t *w, conn_t *c, int futures) {
         static const struct { unsigned ch; const char *fmt; int fut; } S[] = {
             {MTS_CH_TRADES, "%s@trade", 0}, {MTS_CH_AGGTRADES, "%s@aggTrade", 0},
             {MTS_CH_BOOK, "%s@depth@100ms", 0}, {MTS_CH_BOOKTICKER, "%s@bookTicker", 0},
-            {MTS_CH_KLINE, "%s@kline_1m", 0}, {MTS_CH_FUNDING, "%s@markPrice@1s", 1}};
+            {MTS_CH_KLINE, "%s@kline_", 0}, {MTS_CH_FUNDING, "%s@markPrice@1s", 1}};
         for (size_t k = 0; k < sizeof S / sizeof *S; k++) {
             if (!(w->cfg.channels & S[k].ch) || S[k].fut != futures) continue;
             if (n + 64 >= cap) return -1;
             if (!first) c->path[n++] = '/';
             n += (size_t)snprintf(c->path + n, cap - n, S[k].fmt, s);
+            if (S[k].ch == MTS_CH_KLINE) n += (size_t)snprintf(c->path + n, cap - n, "%s", w->kline_name);
             first = 0;
         }
     }
@@ -147,12 +170,19 @@ static int add_conn(mts_ws_t *w, int kind, const char *url) {
 }
 
 int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
+    create_err[0] = 0;
+    if (out) *out = NULL;
     if (!cfg || !out || cfg->n_symbols <= 0 || !cfg->symbols || !cfg->on_event ||
-        (cfg->exchange != MTS_EXCH_BINANCE && cfg->exchange != MTS_EXCH_BYBIT))
+        (cfg->exchange != MTS_EXCH_BINANCE && cfg->exchange != MTS_EXCH_BYBIT)) {
+        snprintf(create_err, sizeof create_err, "mts_ws_create: invalid configuration");
         return MTS_EINVAL;
+    }
     *out = NULL;
     mts_ws_t *w = mts_calloc(1, sizeof *w);
-    if (!w) return MTS_ENOMEM;
+    if (!w) {
+        snprintf(create_err, sizeof create_err, "websocket client: out of memory");
+        return MTS_ENOMEM;
+    }
     w->cfg = *cfg;
     mts_ws_config_t *c = &w->cfg;
     if (c->snapshot_limit <= 0) c->snapshot_limit = 1000;
@@ -161,29 +191,52 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
     if (c->backoff_min_ms <= 0) c->backoff_min_ms = 500;
     if (c->backoff_max_ms < c->backoff_min_ms) c->backoff_max_ms = c->backoff_min_ms > 30000 ? c->backoff_min_ms : 30000;
     if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = 60000;
-    c->binance_ws_url = env_or(c->binance_ws_url, "BINANCE_WS_URL", "wss://stream.binance.com:9443");
-    c->binance_futures_ws_url = env_or(c->binance_futures_ws_url, "BINANCE_FUTURES_WS_URL", "wss://fstream.binance.com");
-    c->binance_rest_url = env_or(c->binance_rest_url, "BINANCE_REST_URL", "https://api.binance.com");
-    c->bybit_ws_url = env_or(c->bybit_ws_url, "BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear");
+    c->binance_ws_url = or_default(c->binance_ws_url, MTS_WS_BINANCE_URL);
+    c->binance_futures_ws_url = or_default(c->binance_futures_ws_url, MTS_WS_BINANCE_FUTURES_URL);
+    c->binance_rest_url = or_default(c->binance_rest_url, MTS_REST_BINANCE_URL);
+    c->bybit_ws_url = or_default(c->bybit_ws_url, MTS_WS_BYBIT_URL);
+    c->kline_interval = or_default(c->kline_interval, "1m");
     c->symbols = NULL;
     int rc = MTS_ENOMEM;
+    if ((c->channels & MTS_CH_KLINE) &&
+        mts_ws_kline_interval(c->exchange, c->kline_interval, w->kline_name, sizeof w->kline_name) < 0) {
+        snprintf(w->err, sizeof w->err, "%s has no kline stream of interval '%s' (%s%s)",
+                 mts_exchange_name(c->exchange), c->kline_interval, MTS_WS_KLINE_INTERVALS,
+                 c->exchange == MTS_EXCH_BINANCE ? " 8h 3d" : "");
+        rc = MTS_EINVAL;
+        goto fail;
+    }
+    c->kline_interval = NULL;   /* borrowed during create only: w->kline_name is what is used */
+    /* the REST depth snapshot is only fetched for Binance books */
+    int snap = c->exchange == MTS_EXCH_BINANCE && (c->channels & MTS_CH_BOOK);
     w->n_symbols = cfg->n_symbols;
     w->symbols = mts_calloc((size_t)w->n_symbols, sizeof *w->symbols);
     w->books = mts_calloc((size_t)w->n_symbols, sizeof *w->books);
     w->next_fetch_ms = mts_calloc((size_t)w->n_symbols, sizeof *w->next_fetch_ms);
     w->pb.ev = mts_calloc(EV_CAP, sizeof *w->pb.ev);
     w->pb.lv = mts_calloc(LV_CAP, sizeof *w->pb.lv);
-    w->snap_pb.ev = mts_calloc(4, sizeof *w->snap_pb.ev);
-    w->snap_pb.lv = mts_calloc(LV_CAP, sizeof *w->snap_pb.lv);
+    if (snap) {
+        w->snap_pb.ev = mts_calloc(4, sizeof *w->snap_pb.ev);
+        w->snap_pb.lv = mts_calloc(LV_CAP, sizeof *w->snap_pb.lv);
+    }
     w->rest_url = mts_strdup(c->binance_rest_url);
-    if (!w->symbols || !w->books || !w->next_fetch_ms || !w->pb.ev || !w->pb.lv || !w->snap_pb.ev ||
-        !w->snap_pb.lv || !w->rest_url)
+    if (!w->symbols || !w->books || !w->next_fetch_ms || !w->pb.ev || !w->pb.lv ||
+        (snap && (!w->snap_pb.ev || !w->snap_pb.lv)) || !w->rest_url)
         goto fail;
     c->binance_rest_url = w->rest_url;
+    if (snap) {   /* one attempt: a failed snapshot is retried by the next diff, 1 s later */
+        mts_http_config_t hc;
+        mts_http_config_defaults(&hc);
+        hc.vendor = "binance";
+        hc.timeout_s = 10;
+        hc.connect_timeout_s = 5;
+        hc.max_attempts = 1;
+        if ((rc = mts_http_new(&hc, &w->http)) != 0) goto fail;
+    }
     w->pb.ev_cap = EV_CAP;
     w->pb.lv_cap = LV_CAP;
-    w->snap_pb.ev_cap = 4;
-    w->snap_pb.lv_cap = LV_CAP;
+    w->snap_pb.ev_cap = snap ? 4 : 0;
+    w->snap_pb.lv_cap = snap ? LV_CAP : 0;
     for (int i = 0; i < w->n_symbols; i++) {
         char up[MTS_SYMBOL_MAX];
         const char *s = cfg->symbols[i];
@@ -204,18 +257,18 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
         rc = MTS_EINVAL;
         goto fail;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     *out = w;
     return 0;
 fail:
     if (rc != MTS_ENOMEM && w->err[0]) mts_log(MTS_LOG_ERROR, "ws.config", "\"error\":\"%s\"", w->err);
+    snprintf(create_err, sizeof create_err, "%s", w->err[0] ? w->err : mts_strerror(rc));
     mts_ws_free(w);
     return rc;
 }
 
 void mts_ws_free(mts_ws_t *w) {
     if (!w) return;
-    if (w->ctx) lws_context_destroy(w->ctx);
+    mts_ws_stop(w);
     for (int i = 0; i < w->n_conns; i++) {
         conn_t *c = &w->conns[i];
         mts_free(c->rx);
@@ -231,6 +284,7 @@ void mts_ws_free(mts_ws_t *w) {
     mts_free(w->snap_pb.ev);
     mts_free(w->snap_pb.lv);
     mts_free(w->rest_url);
+    mts_http_free(w->http);
     mts_free(w);
 }
 
@@ -243,7 +297,10 @@ int mts_ws_n_books(const mts_ws_t *w) { return w && (w->cfg.channels & MTS_CH_BO
 const mts_book_t *mts_ws_book(const mts_ws_t *w, int i) {
     return w && i >= 0 && i < mts_ws_n_books(w) ? w->books[i] : NULL;
 }
-const char *mts_ws_errmsg(const mts_ws_t *w) { return w && w->err[0] ? w->err : "no error"; }
+const char *mts_ws_errmsg(const mts_ws_t *w) {
+    if (!w) return create_err[0] ? create_err : "no error";
+    return w->err[0] ? w->err : "no error";
+}
 
 /* ---- sending ---- */
 
@@ -285,7 +342,7 @@ static void bybit_subscribe(mts_ws_t *w, conn_t *c, const char *op, int only) {
             topics[nt++] = mts_strdup(t);
         }
         if (only < 0 && (w->cfg.channels & MTS_CH_KLINE)) {
-            snprintf(t, sizeof t, "kline.1.%s", s);
+            snprintf(t, sizeof t, "kline.%s.%s", w->kline_name, s);
             topics[nt++] = mts_strdup(t);
         }
     }
@@ -302,24 +359,6 @@ static void bybit_subscribe(mts_ws_t *w, conn_t *c, const char *op, int only) {
 
 /* ---- REST snapshot (Binance) ---- */
 
-typedef struct { char *p; size_t n, cap; } membuf_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-    membuf_t *m = ud;
-    size_t add = size * nmemb;
-    if (m->n + add + 1 > m->cap) {
-        size_t cap = (m->n + add + 1) * 2;
-        char *p = mts_realloc(m->p, cap);
-        if (!p) return 0;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, ptr, add);
-    m->n += add;
-    m->p[m->n] = 0;
-    return add;
-}
-
 static int fetch_snapshot(mts_ws_t *w, int i) {
     mts_book_t *b = w->books[i];
     char url[1024];
@@ -328,27 +367,15 @@ static int fetch_snapshot(mts_ws_t *w, int i) {
     while (bl > 0 && base[bl - 1] == '/') bl--;
     snprintf(url, sizeof url, "%.*s/api/v3/depth?symbol=%s&limit=%d", (int)bl, base, w->symbols[i],
              w->cfg.snapshot_limit);
-    CURL *h = curl_easy_init();
-    if (!h) return MTS_ENOMEM;
-    membuf_t m = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "mts/" MTS_VERSION);
-    CURLcode cc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    int rc = 0;
-    if (cc != CURLE_OK || status != 200 || !m.p) {
+    mts_http_response_t m;
+    int rc = mts_http_get(w->http, url, &m);
+    if (rc != 0 || !m.body) {
+        /* the details (host, curl's error) are in the client's http.error line */
         mts_log(MTS_LOG_WARN, "ws.snapshot_failed", "\"symbol\":\"%s\",\"status\":%ld,\"error\":\"%s\"",
-                w->symbols[i], status, cc != CURLE_OK ? curl_easy_strerror(cc) : "bad status");
+                w->symbols[i], m.status, mts_strerror(rc ? rc : MTS_EAPI));
         rc = MTS_EIO;
-    } else if (mts_parse_binance_depth_snapshot(m.p, m.n, w->symbols[i], &w->snap_pb) != 0) {
-        mts_log(MTS_LOG_WARN, "ws.snapshot_malformed", "\"symbol\":\"%s\",\"bytes\":%zu", w->symbols[i], m.n);
+    } else if (mts_parse_binance_depth_snapshot(m.body, m.len, w->symbols[i], &w->snap_pb) != 0) {
+        mts_log(MTS_LOG_WARN, "ws.snapshot_malformed", "\"symbol\":\"%s\",\"bytes\":%zu", w->symbols[i], m.len);
         w->st.malformed++;
         rc = MTS_EPARSE;
     } else {
@@ -363,7 +390,7 @@ static int fetch_snapshot(mts_ws_t *w, int i) {
             w->cfg.on_event(w->cfg.ud, &e, b);
         }
     }
-    mts_free(m.p);
+    mts_http_response_free(&m);
     if (rc) w->next_fetch_ms[i] = mts_ws_now_ms() + 1000;
     return rc;
 }
@@ -610,8 +637,9 @@ static void tick(lws_sorted_usec_list_t *sul) {
     lws_sul_schedule(w->ctx, 0, &w->sul, tick, 100 * LWS_US_PER_MS);
 }
 
-int mts_ws_run(mts_ws_t *w, int64_t duration_ms, volatile sig_atomic_t *stop) {
+int mts_ws_start(mts_ws_t *w) {
     if (!w) return MTS_EINVAL;
+    if (w->ctx) return 0;
     int lvl = mts_log_enabled(MTS_LOG_DEBUG) ? (LLL_ERR | LLL_WARN | LLL_NOTICE) : 0;
     lws_set_log_level(lvl, NULL);
     struct lws_context_creation_info info;
@@ -626,17 +654,47 @@ int mts_ws_run(mts_ws_t *w, int64_t duration_ms, volatile sig_atomic_t *stop) {
         snprintf(w->err, sizeof w->err, "cannot create the websocket context");
         return MTS_EIO;
     }
+    w->closing = 0;
     srand((unsigned)mts_ws_now_ms());
-    int64_t start = mts_ws_now_ms();
-    w->deadline = duration_ms > 0 ? start + duration_ms : INT64_MAX;
     for (int i = 0; i < w->n_conns; i++) connect_conn(w, &w->conns[i]);
     lws_sul_schedule(w->ctx, 0, &w->sul, tick, 100 * LWS_US_PER_MS);
-    while (!(stop && *stop) && mts_ws_now_ms() < w->deadline) {
-        if (lws_service(w->ctx, 0) < 0) break;
+    return 0;
+}
+
+int mts_ws_service(mts_ws_t *w) {
+    if (!w || !w->ctx) return MTS_EINVAL;
+    if (lws_service(w->ctx, 0) < 0) {
+        snprintf(w->err, sizeof w->err, "websocket service failed");
+        return MTS_EIO;
     }
+    return 0;
+}
+
+void mts_ws_stop(mts_ws_t *w) {
+    if (!w || !w->ctx) return;
     lws_sul_cancel(&w->sul);
     w->closing = 1;
     lws_context_destroy(w->ctx);   /* closes the connections; CLOSED callbacks may run */
     w->ctx = NULL;
+    for (int i = 0; i < w->n_conns; i++) {   /* as before the first start */
+        conn_t *c = &w->conns[i];
+        c->wsi = NULL;
+        c->connecting = c->established = 0;
+        c->rx_len = 0;
+        c->reconnect_at = 0;
+        tx_clear(c);
+    }
+}
+
+int mts_ws_run(mts_ws_t *w, int64_t duration_ms, volatile sig_atomic_t *stop) {
+    if (!w) return MTS_EINVAL;
+    int rc = mts_ws_start(w);
+    if (rc) return rc;
+    int64_t start = mts_ws_now_ms();
+    w->deadline = duration_ms > 0 ? start + duration_ms : INT64_MAX;
+    while (!(stop && *stop) && mts_ws_now_ms() < w->deadline) {
+        if (mts_ws_service(w) != 0) break;
+    }
+    mts_ws_stop(w);
     return 0;
 }

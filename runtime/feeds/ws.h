@@ -5,9 +5,18 @@
  * Needs libwebsockets (ws:// and wss://), libcurl (the Binance REST depth
  * snapshot), parse_binance.h, parse_bybit.h, book.h.
  *
+ * Who uses it: `mts stream` (cmd/stream.c: trades, books, funding, through
+ * mts_ws_run) and `mts run` (live/live.c: closed klines of any interval,
+ * serviced step by step with mts_ws_start / mts_ws_service). Both get their
+ * URLs and timings from the same environment settings (cmd.h
+ * mts_cli_feed_env); this file reads no environment itself: a NULL URL is the
+ * exchange's public endpoint (MTS_WS_*_URL below).
+ *
  * Behaviour:
  * - Subscriptions: Binance by URL (/stream?streams=a/b/c); Bybit by
  *   {"op":"subscribe","args":[...]} after the handshake (10 topics a request).
+ *   Klines: Binance <sym>@kline_<interval>, Bybit kline.<minutes|D|W>.<SYM>
+ *   (cfg.kline_interval, default "1m"; mts_ws_kline_interval lists them).
  * - Heartbeats: Binance pings are answered by lws (pong); Bybit gets
  *   {"op":"ping"} every ping_interval_ms (default 20 s). A connection silent
  *   for idle_timeout_ms is closed and reopened.
@@ -21,7 +30,8 @@
  *   resubscribes the orderbook topic (a new snapshot follows). Each is counted
  *   in stats.resyncs.
  * - Malformed messages are counted, logged (first bytes, rate-limited) and skipped.
- * Single-threaded: callbacks run inside mts_ws_run on the caller's thread. */
+ * Single-threaded: callbacks run inside mts_ws_run / mts_ws_service on the
+ * caller's thread. */
 #ifndef MTS_FEEDS_WS_H
 #define MTS_FEEDS_WS_H
 
@@ -34,6 +44,15 @@ enum {
     MTS_CH_KLINE = 16, MTS_CH_FUNDING = 32
 };
 
+/* The exchanges' public endpoints: what a NULL URL in the config means. */
+#define MTS_WS_BINANCE_URL          "wss://stream.binance.com:9443"
+#define MTS_WS_BINANCE_FUTURES_URL  "wss://fstream.binance.com"
+#define MTS_WS_BYBIT_URL            "wss://stream.bybit.com/v5/public/linear"
+#define MTS_REST_BINANCE_URL        "https://api.binance.com"
+#define MTS_REST_BYBIT_URL          "https://api.bybit.com"
+/* The kline intervals both exchanges stream (Binance also 8h and 3d). */
+#define MTS_WS_KLINE_INTERVALS      "1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w"
+
 /* ev is borrowed for the call. book: the symbol's book after a snapshot/diff was
  * applied (NULL for other events). */
 typedef void (*mts_ws_event_fn)(void *ud, const mts_feed_event_t *ev, const mts_book_t *book);
@@ -45,10 +64,12 @@ typedef struct mts_ws_config {
     const char *const *symbols;          /* "BTCUSDT"...; borrowed during create */
     int n_symbols;
     unsigned channels;                   /* MTS_CH_* */
-    const char *binance_ws_url;          /* default wss://stream.binance.com:9443 */
-    const char *binance_futures_ws_url;  /* default wss://fstream.binance.com */
-    const char *binance_rest_url;        /* default https://api.binance.com */
-    const char *bybit_ws_url;            /* default wss://stream.bybit.com/v5/public/linear */
+    const char *kline_interval;          /* MTS_CH_KLINE: "1m" (default), "5m", "1h", "1d" ...;
+                                            borrowed during create, like the URLs */
+    const char *binance_ws_url;          /* NULL: MTS_WS_BINANCE_URL */
+    const char *binance_futures_ws_url;  /* NULL: MTS_WS_BINANCE_FUTURES_URL */
+    const char *binance_rest_url;        /* NULL: MTS_REST_BINANCE_URL */
+    const char *bybit_ws_url;            /* NULL: MTS_WS_BYBIT_URL */
     int snapshot_limit;                  /* Binance REST depth limit, default 1000 */
     int bybit_depth;                     /* orderbook.<depth>, default 50 */
     int ping_interval_ms;                /* Bybit, default 20000 */
@@ -66,15 +87,39 @@ typedef struct mts_ws_stats {
 
 typedef struct mts_ws mts_ws_t;
 
+/* Checks the config (URLs, symbols, interval) and allocates every buffer; no
+ * connection yet. On an error *out is NULL and mts_ws_errmsg(NULL) says why
+ * (on this thread). */
 int  mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out);
 /* Runs until *stop becomes non-zero (stop may be NULL) or duration_ms passes
- * (<= 0: no limit). Returns 0, or MTS_EIO if the context could not be created. */
+ * (<= 0: no limit), then closes the connections: mts_ws_start, mts_ws_service
+ * in a loop, mts_ws_stop. Returns 0, or MTS_EIO if the context could not be
+ * created. */
 int  mts_ws_run(mts_ws_t *w, int64_t duration_ms, volatile sig_atomic_t *stop);
+/* Step by step, for a caller with its own loop (live/live.c):
+ * mts_ws_start creates the context and opens the connections (0, MTS_EIO;
+ * 0 at once if already started). mts_ws_service runs one libwebsockets
+ * service round: the callbacks fire inside it, and it returns within about
+ * 100 ms (the tick) even when nothing arrives; 0, MTS_EINVAL if not started,
+ * MTS_EIO if the service failed. Connections, backoff, heartbeats and
+ * subscriptions live on between calls. mts_ws_stop closes the connections
+ * and the context (no callback after it returns; accepts NULL or a stopped
+ * client); mts_ws_start may open them again. */
+int  mts_ws_start(mts_ws_t *w);
+int  mts_ws_service(mts_ws_t *w);
+void mts_ws_stop(mts_ws_t *w);
 void mts_ws_stats(const mts_ws_t *w, mts_ws_stats_t *out);
 int  mts_ws_n_books(const mts_ws_t *w);
 const mts_book_t *mts_ws_book(const mts_ws_t *w, int i);
+/* The client's last error; with NULL, why the last mts_ws_create failed. */
 const char *mts_ws_errmsg(const mts_ws_t *w);
-void mts_ws_free(mts_ws_t *w);   /* accepts NULL */
+void mts_ws_free(mts_ws_t *w);   /* stops it first; accepts NULL */
+
+/* A kline interval ("1m" "3m" "5m" "15m" "30m" "1h" "2h" "4h" "6h" "8h" "12h"
+ * "1d" "3d" "1w") -> its length in ms, and the exchange's name for it in
+ * name[n] (Binance: the same text; Bybit: minutes, "D" or "W"). exchange 0:
+ * any exchange. -1 when that exchange has no such kline stream. name may be NULL. */
+int64_t mts_ws_kline_interval(int exchange, const char *interval, char *name, size_t n);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t mts_ws_now_ms(void);

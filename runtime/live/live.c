@@ -1,25 +1,27 @@
 /* live.c — a paper-trading session on live klines (see live.h).
  *
- * One libwebsockets client connection (Binance combined kline streams, or
- * Bybit v5 with a subscribe request), a 100 ms timer that checks the stop
- * flags, the duration, reconnects, Bybit pings and (once a second) the
- * modification times of the watched strategy files. Klines are parsed by
- * feeds/parse_binance.c / parse_bybit.c into MTS_FEV_BAR events. REST klines
- * (warm-up and gap backfill) are fetched with libcurl and parsed with cJSON. */
+ * The kline stream is the exchange client of `mts stream` (feeds/ws.h, channel
+ * MTS_CH_KLINE at the session's interval): it connects, subscribes, pings,
+ * reconnects with backoff and parses klines into MTS_FEV_BAR events. This file
+ * services it round by round inside mts_live_wait (mts_ws_service), checking
+ * between rounds the stop flags, the duration and (once a second) the
+ * modification times of the watched strategy files, and keeps what is
+ * live-specific: closed bars only, duplicates skipped, gaps backfilled from
+ * REST. REST klines (warm-up and gap backfill) are fetched with the feeds'
+ * REST client (feeds/http.h: keep-alive, retries with backoff, a circuit
+ * breaker) and parsed with cJSON. */
 #include "live/live.h"
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "feeds/event.h"
-#include "feeds/parse_binance.h"
-#include "feeds/parse_bybit.h"
+#include "feeds/http.h"
+#include "feeds/ws.h"
 #include "lua/mts_ffi.h"
 #include "store/paper.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <libwebsockets.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -27,7 +29,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define EV_CAP 64
 #define LAT_CAP 65536
 
 typedef struct live_asset {
@@ -45,7 +46,8 @@ typedef struct watch {
 
 struct mts_live {
     mts_live_config_t cfg;
-    char *interval, *ws_url, *rest_url;
+    char *interval, *rest_url;
+    char venue_iv[8];         /* the exchange's name of the interval (Bybit: "60", "D") */
     int64_t iv_ms;
     live_asset_t a[MTS_LIVE_MAX_ASSETS];
     int n;
@@ -54,18 +56,8 @@ struct mts_live {
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
     int bus_failed_logged;
-    /* websocket */
-    struct lws_context *ctx;
-    struct lws *wsi;
-    lws_sorted_usec_list_t sul;
-    int ssl, port, connecting, established, ever, closing;
-    char host[256], path[2048];
-    int64_t reconnect_at, last_ping, backoff;
-    char *rx;
-    size_t rx_len, rx_cap;
-    char txbuf[LWS_PRE + 1024];
-    int tx_pending;
-    mts_parse_buf_t pb;
+    mts_ws_t *ws;             /* the kline stream (feeds/ws.h); started by the first wait */
+    mts_http_t *http;         /* REST klines (feeds/http.h), one keep-alive client */
     /* control */
     int64_t started_ms, last_watch_poll;
     int stopping;
@@ -92,65 +84,15 @@ static int fail(mts_live_t *l, int rc, const char *fmt, ...) {
     return rc;
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t mono_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t mts_live_interval_ms(const char *iv) {
-    if (!iv || !*iv) return -1;
-    char *end;
-    long v = strtol(iv, &end, 10);
-    if (end == iv || v <= 0 || v > 1000) return -1;
-    int64_t unit;
-    if (!strcmp(end, "m")) unit = 60000;
-    else if (!strcmp(end, "h")) unit = 3600000;
-    else if (!strcmp(end, "d")) unit = 86400000;
-    else if (!strcmp(end, "w")) unit = 7 * 86400000LL;
-    else return -1;
-    return v * unit;
-}
-
-/* Bybit's interval names: minutes, or D / W. */
-static void bybit_interval(int64_t iv_ms, char out[32]) {
-    const size_t n = 32;
-    if (iv_ms == 86400000) snprintf(out, n, "D");
-    else if (iv_ms == 7 * 86400000LL) snprintf(out, n, "W");
-    else snprintf(out, n, "%lld", (long long)(iv_ms / 60000));
-}
-
-static const char *env_or(const char *v, const char *env, const char *def) {
-    if (v && *v) return v;
-    const char *e = getenv(env);
-    return e && *e ? e : def;
-}
+int64_t mts_live_interval_ms(const char *iv) { return mts_ws_kline_interval(0, iv, NULL, 0); }
 
 /* ---- REST klines ---- */
-
-typedef struct { char *p; size_t n, cap; } membuf_t;
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
-    membuf_t *m = ud;
-    size_t add = size * nmemb;
-    if (m->n + add + 1 > m->cap) {
-        size_t cap = (m->n + add + 1) * 2;
-        char *p = mts_realloc(m->p, cap);
-        if (!p) return 0;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, ptr, add);
-    m->n += add;
-    m->p[m->n] = 0;
-    return add;
-}
 
 static double jnum(const cJSON *x) {
     if (cJSON_IsNumber(x)) return x->valuedouble;
@@ -178,36 +120,23 @@ static int rest_klines(mts_live_t *l, int k, int64_t start_ms, int64_t end_ms, i
         snprintf(range + strlen(range), sizeof range - strlen(range), "&%s=%lld", bybit ? "end" : "endTime",
                  (long long)end_ms);
     if (bybit) {
-        char biv[32];
-        bybit_interval(l->iv_ms, biv);
         snprintf(url, sizeof url, "%.*s/v5/market/kline?category=linear&symbol=%s&interval=%s&limit=%d%s",
-                 (int)bl, l->rest_url, a->symbol, biv, limit, range);
+                 (int)bl, l->rest_url, a->symbol, l->venue_iv, limit, range);
     } else {
         snprintf(url, sizeof url, "%.*s/api/v3/klines?symbol=%s&interval=%s&limit=%d%s", (int)bl, l->rest_url,
                  a->symbol, l->interval, limit, range);
     }
-    CURL *h = curl_easy_init();
-    if (!h) return MTS_ENOMEM;
-    membuf_t m = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &m);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "mts/" MTS_VERSION);
-    CURLcode cc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (cc != CURLE_OK || status != 200 || !m.p) {
+    mts_http_response_t m;
+    int hrc = mts_http_get(l->http, url, &m);
+    if (hrc != 0 || !m.body) {
+        /* the details (host, curl's error, retries) are in the client's http.* lines */
         mts_log(MTS_LOG_WARN, "live.rest_failed", "\"symbol\":\"%s\",\"status\":%ld,\"error\":\"%s\"", a->symbol,
-                status, cc != CURLE_OK ? curl_easy_strerror(cc) : "bad status");
-        mts_free(m.p);
+                m.status, mts_strerror(hrc ? hrc : MTS_EAPI));
+        mts_http_response_free(&m);
         return MTS_EAPI;
     }
-    cJSON *root = cJSON_Parse(m.p);
-    mts_free(m.p);
+    cJSON *root = cJSON_Parse(m.body);
+    mts_http_response_free(&m);
     const cJSON *list = root;
     if (bybit) list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "result"), "list");
     if (!cJSON_IsArray(list)) {
@@ -216,7 +145,7 @@ static int rest_klines(mts_live_t *l, int k, int64_t start_ms, int64_t end_ms, i
         return MTS_EPARSE;
     }
     int cnt = cJSON_GetArraySize(list), added = 0, rc = 0;
-    int64_t now = now_ms();
+    int64_t now = mts_ws_now_ms();
     for (int j = 0; j < cnt; j++) {
         /* Binance: oldest first; Bybit: newest first */
         const cJSON *row = cJSON_GetArrayItem(list, bybit ? cnt - 1 - j : j);
@@ -307,142 +236,13 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
     l->st.live_bars++;
 }
 
-/* ---- websocket ---- */
-
-static int parse_url(const char *url, int *ssl, char *host, size_t hcap, int *port, char *path, size_t pcap) {
-    const char *p;
-    if (!strncmp(url, "wss://", 6)) { *ssl = 1; *port = 443; p = url + 6; }
-    else if (!strncmp(url, "ws://", 5)) { *ssl = 0; *port = 80; p = url + 5; }
-    else return -1;
-    const char *slash = strchr(p, '/');
-    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
-    const char *colon = memchr(p, ':', hl);
-    size_t nl = colon ? (size_t)(colon - p) : hl;
-    if (nl == 0 || nl >= hcap) return -1;
-    memcpy(host, p, nl);
-    host[nl] = 0;
-    if (colon) {
-        char *end;
-        long v = strtol(colon + 1, &end, 10);
-        if (end != p + hl || v <= 0 || v > 65535) return -1;
-        *port = (int)v;
-    }
-    snprintf(path, pcap, "%s", slash ? slash : "/");
-    return 0;
+/* The client's events: closed klines go to on_kline (borrowed for the call). */
+static void on_ws_event(void *ud, const mts_feed_event_t *ev, const mts_book_t *book) {
+    (void)book;
+    if (ev->kind == MTS_FEV_BAR) on_kline(ud, ev);
 }
 
-static void schedule_reconnect(mts_live_t *l, const char *why) {
-    l->wsi = NULL;
-    l->connecting = l->established = 0;
-    l->rx_len = 0;
-    l->tx_pending = 0;
-    int64_t wait = l->backoff;
-    l->reconnect_at = now_ms() + wait;
-    l->backoff = l->backoff * 2 > 30000 ? 30000 : l->backoff * 2;
-    mts_log(MTS_LOG_WARN, "live.disconnected", "\"host\":\"%s\",\"reason\":\"%s\",\"retry_ms\":%lld", l->host, why,
-            (long long)wait);
-}
-
-static void on_message(mts_live_t *l, const char *msg, size_t n) {
-    l->st.messages++;
-    l->backoff = l->cfg.backoff_ms;
-    int rc = l->cfg.exchange == MTS_EXCH_BYBIT ? mts_parse_bybit(msg, n, &l->pb) : mts_parse_binance(msg, n, &l->pb);
-    if (rc) {
-        mts_log(MTS_LOG_WARN, "live.malformed", "\"bytes\":%zu,\"error\":\"%s\"", n, mts_strerror(rc));
-        return;
-    }
-    for (int k = 0; k < l->pb.n_ev; k++)
-        if (l->pb.ev[k].kind == MTS_FEV_BAR) on_kline(l, &l->pb.ev[k]);
-}
-
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
-    (void)user;
-    mts_live_t *l = lws_get_opaque_user_data(wsi);
-    if (!l) return 0;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        l->established = 1;
-        l->connecting = 0;
-        l->last_ping = now_ms();
-        if (l->ever) l->st.reconnects++;
-        l->ever = 1;
-        mts_log(MTS_LOG_INFO, "live.connected", "\"host\":\"%s\",\"port\":%d,\"reconnects\":%lld", l->host, l->port,
-                (long long)l->st.reconnects);
-        if (l->cfg.exchange == MTS_EXCH_BYBIT) {
-            char biv[32];
-            bybit_interval(l->iv_ms, biv);
-            char *b = l->txbuf + LWS_PRE;
-            size_t cap = sizeof l->txbuf - LWS_PRE, m = (size_t)snprintf(b, cap, "{\"op\":\"subscribe\",\"args\":[");
-            for (int k = 0; k < l->n && m < cap; k++)
-                m += (size_t)snprintf(b + m, cap - m, "%s\"kline.%s.%s\"", k ? "," : "", biv, l->a[k].symbol);
-            if (m < cap) snprintf(b + m, cap - m, "]}");
-            l->tx_pending = 1;
-            lws_callback_on_writable(wsi);
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (l->rx_len + len + 1 > l->rx_cap) {
-            size_t cap = (l->rx_len + len + 1) * 2;
-            if (cap < 65536) cap = 65536;
-            char *p = mts_realloc(l->rx, cap);
-            if (!p) return -1;
-            l->rx = p;
-            l->rx_cap = cap;
-        }
-        memcpy(l->rx + l->rx_len, in, len);
-        l->rx_len += len;
-        if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-            l->rx[l->rx_len] = 0;
-            on_message(l, l->rx, l->rx_len);
-            l->rx_len = 0;
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        if (l->tx_pending) {
-            l->tx_pending = 0;
-            size_t n = strlen(l->txbuf + LWS_PRE);
-            if (lws_write(wsi, (unsigned char *)l->txbuf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n) return -1;
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (l->closing) { l->wsi = NULL; break; }
-        schedule_reconnect(l, in && len ? (const char *)in : "connection error");
-        lws_set_opaque_user_data(wsi, NULL);
-        break;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (l->closing) { l->wsi = NULL; break; }
-        schedule_reconnect(l, "closed");
-        lws_set_opaque_user_data(wsi, NULL);
-        break;
-    default:
-        break;
-    }
-    return 0;
-}
-
-static const struct lws_protocols protocols[] = {
-    {"mts-live", callback, 0, 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}};
-
-static void connect_now(mts_live_t *l) {
-    struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof ci);
-    ci.context = l->ctx;
-    ci.address = l->host;
-    ci.port = l->port;
-    ci.path = l->path;
-    ci.host = l->host;
-    ci.origin = l->host;
-    ci.ssl_connection = l->ssl ? LCCSCF_USE_SSL : 0;
-    ci.local_protocol_name = "mts-live";
-    ci.opaque_user_data = l;
-    ci.pwsi = &l->wsi;
-    l->connecting = 1;
-    l->rx_len = 0;
-    mts_log(MTS_LOG_INFO, "live.connect", "\"url\":\"%s://%s:%d%.200s\"", l->ssl ? "wss" : "ws", l->host, l->port,
-            l->path);
-    if (!lws_client_connect_via_info(&ci) && l->connecting) schedule_reconnect(l, "connect failed");
-}
+/* ---- control ---- */
 
 static void poll_watches(mts_live_t *l) {
     for (int k = 0; k < l->n_watch; k++) {
@@ -460,7 +260,7 @@ static void poll_watches(mts_live_t *l) {
 
 /* Flags, duration, watches: may set stopping / reload_mask. */
 static void check(mts_live_t *l) {
-    int64_t now = now_ms();
+    int64_t now = mts_ws_now_ms();
     if (l->cfg.stop && *l->cfg.stop) l->stopping = 1;
     if (l->cfg.duration_ms > 0 && now - l->started_ms >= l->cfg.duration_ms) l->stopping = 1;
     if (l->cfg.hup && *l->cfg.hup) {
@@ -472,37 +272,6 @@ static void check(mts_live_t *l) {
         l->last_watch_poll = now;
         poll_watches(l);
     }
-}
-
-static void tick(lws_sorted_usec_list_t *sul) {
-    mts_live_t *l = lws_container_of(sul, mts_live_t, sul);
-    int64_t now = now_ms();
-    if (!l->wsi && !l->connecting && now >= l->reconnect_at) connect_now(l);
-    if (l->established && l->wsi && l->cfg.exchange == MTS_EXCH_BYBIT && now - l->last_ping >= 20000 &&
-        !l->tx_pending) {
-        l->last_ping = now;
-        snprintf(l->txbuf + LWS_PRE, sizeof l->txbuf - LWS_PRE, "{\"op\":\"ping\"}");
-        l->tx_pending = 1;
-        lws_callback_on_writable(l->wsi);
-    }
-    lws_sul_schedule(l->ctx, 0, &l->sul, tick, 100 * LWS_US_PER_MS);
-}
-
-static int start_ws(mts_live_t *l) {
-    int lvl = mts_log_enabled(MTS_LOG_DEBUG) ? (LLL_ERR | LLL_WARN) : 0;
-    lws_set_log_level(lvl, NULL);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = protocols;
-    info.gid = -1;
-    info.uid = -1;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    l->ctx = lws_create_context(&info);
-    if (!l->ctx) return fail(l, MTS_EIO, "cannot create the websocket context");
-    connect_now(l);
-    lws_sul_schedule(l->ctx, 0, &l->sul, tick, 100 * LWS_US_PER_MS);
-    return MTS_OK;
 }
 
 /* ---- commit: what the finished step produced ---- */
@@ -775,7 +544,7 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
     if (reload) *reload = 0;
     int rc = commit(l);
     if (rc) return rc;
-    if (!l->ctx && (rc = start_ws(l)) != 0) return rc;
+    if ((rc = mts_ws_start(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
     for (;;) {
         check(l);
         if (l->stopping) return 0;
@@ -786,7 +555,7 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
         }
         if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return 0;
         l->appended = 0;
-        if (lws_service(l->ctx, 0) < 0) return fail(l, MTS_EIO, "websocket service failed");
+        if ((rc = mts_ws_service(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
         if (l->appended) return 1;
     }
 }
@@ -832,46 +601,42 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     l->iv_ms = mts_live_interval_ms(cfg->interval);
     if (l->iv_ms <= 0) { rc = fail(l, MTS_EINVAL, "unknown interval '%s' (e.g. 1m, 5m, 1h, 1d)", cfg->interval); goto out; }
     if (l->cfg.bar_capacity <= 0) l->cfg.bar_capacity = (int64_t)1 << 20;
-    if (l->cfg.backoff_ms <= 0) l->cfg.backoff_ms = 500;
-    l->backoff = l->cfg.backoff_ms;
     int bybit = cfg->exchange == MTS_EXCH_BYBIT;
-    l->interval = mts_strdup(cfg->interval);
-    l->ws_url = mts_strdup(bybit ? env_or(cfg->ws_url, "BYBIT_WS_URL", "wss://stream.bybit.com/v5/public/linear")
-                                 : env_or(cfg->ws_url, "BINANCE_WS_URL", "wss://stream.binance.com:9443"));
-    l->rest_url = mts_strdup(bybit ? env_or(cfg->rest_url, "BYBIT_REST_URL", "https://api.bybit.com")
-                                   : env_or(cfg->rest_url, "BINANCE_REST_URL", "https://api.binance.com"));
-    l->pb.ev = mts_calloc(EV_CAP, sizeof *l->pb.ev);
-    l->pb.lv = mts_calloc(16, sizeof *l->pb.lv);
-    l->lat_us = mts_malloc(LAT_CAP * sizeof *l->lat_us);
-    if (!l->interval || !l->ws_url || !l->rest_url || !l->pb.ev || !l->pb.lv || !l->lat_us) goto out;
-    l->pb.ev_cap = EV_CAP;
-    l->pb.lv_cap = 16;
-    if (parse_url(l->ws_url, &l->ssl, l->host, sizeof l->host, &l->port, l->path, sizeof l->path)) {
-        rc = fail(l, MTS_EINVAL, "bad websocket URL '%s' (expected ws://host[:port][/path] or wss://...)", l->ws_url);
+    if (mts_ws_kline_interval(cfg->exchange, cfg->interval, l->venue_iv, sizeof l->venue_iv) < 0) {
+        rc = fail(l, MTS_EINVAL, "%s has no kline stream of interval '%s' (%s%s)", mts_exchange_name(cfg->exchange),
+                  cfg->interval, MTS_WS_KLINE_INTERVALS, bybit ? "" : " 8h 3d");
         goto out;
     }
-    if (!bybit) {   /* combined streams: <base>/stream?streams=btcusdt@kline_1h/... */
-        size_t n = strlen(l->path);
-        while (n > 0 && l->path[n - 1] == '/') n--;
-        if (n >= 7 && !strncmp(l->path + n - 7, "/stream", 7)) n -= 7;
-        else if (n >= 3 && !strncmp(l->path + n - 3, "/ws", 3)) n -= 3;
-        n += (size_t)snprintf(l->path + n, sizeof l->path - n, "/stream?streams=");
-        for (int k = 0; k < cfg->n_assets && n < sizeof l->path - 64; k++) {
-            char low[MTS_SYMBOL_MAX];
-            size_t j = 0;
-            for (; cfg->symbols[k][j] && j + 1 < sizeof low; j++) {
-                char c = cfg->symbols[k][j];
-                low[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            }
-            low[j] = 0;
-            n += (size_t)snprintf(l->path + n, sizeof l->path - n, "%s%s@kline_%s", k ? "/" : "", low, cfg->interval);
+    l->interval = mts_strdup(cfg->interval);
+    l->rest_url = mts_strdup(cfg->rest_url && *cfg->rest_url ? cfg->rest_url
+                             : bybit ? MTS_REST_BYBIT_URL : MTS_REST_BINANCE_URL);
+    l->lat_us = mts_malloc(LAT_CAP * sizeof *l->lat_us);
+    if (!l->interval || !l->rest_url || !l->lat_us) goto out;
+    {   /* the kline stream: created now (a bad URL fails here), connected by the first wait */
+        mts_ws_config_t wc = {
+            .exchange = cfg->exchange, .symbols = cfg->symbols, .n_symbols = cfg->n_assets,
+            .channels = MTS_CH_KLINE, .kline_interval = cfg->interval,
+            .binance_ws_url = bybit ? NULL : cfg->ws_url, .bybit_ws_url = bybit ? cfg->ws_url : NULL,
+            .ping_interval_ms = cfg->ping_interval_ms, .backoff_min_ms = cfg->backoff_ms,
+            .idle_timeout_ms = cfg->idle_timeout_ms, .on_event = on_ws_event, .ud = l};
+        if ((rc = mts_ws_create(&wc, &l->ws)) != 0) {
+            rc = fail(l, rc, "%s", mts_ws_errmsg(NULL));
+            goto out;
         }
     }
     mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps};
     if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
     mts_engine_keep_fills(l->engine, 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int64_t now = now_ms();
+    {
+        mts_http_config_t hc;
+        mts_http_config_defaults(&hc);
+        hc.vendor = mts_exchange_name(cfg->exchange);
+        hc.timeout_s = 10;
+        hc.connect_timeout_s = 5;
+        if ((rc = mts_http_new(&hc, &l->http)) != 0) { rc = fail(l, rc, "REST client: %s", mts_strerror(rc)); goto out; }
+        mts_http_set_cancel(l->http, cfg->stop);   /* SIGTERM ends a retry wait */
+    }
+    int64_t now = mts_ws_now_ms();
     for (int k = 0; k < cfg->n_assets; k++) {
         live_asset_t *a = &l->a[k];
         if (strlen(cfg->symbols[k]) >= MTS_SYMBOL_MAX) { rc = fail(l, MTS_EINVAL, "symbol too long: %s", cfg->symbols[k]); goto out; }
@@ -953,7 +718,7 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
     double eq = mts_engine_equity(l->engine);
     l->st.final_equity = eq;
     publish_session(l, rc ? "failed" : status);
-    int rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, now_ms() / 1000,
+    int rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, mts_ws_now_ms() / 1000,
                             l->st.live_bars, eq, parameters_json);
     if (rc2 && !rc) rc = fail(l, rc2, "closing the session: %s", mts_store_errmsg(l->cfg.store));
     return rc;
@@ -964,6 +729,10 @@ void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
     memset(out, 0, sizeof *out);
     if (!l) return;
     *out = l->st;
+    mts_ws_stats_t ws;
+    mts_ws_stats(l->ws, &ws);
+    out->reconnects = ws.reconnects;
+    out->messages = ws.messages;
     out->final_equity = mts_engine_equity(l->engine);
     out->latency_samples = l->n_lat;
     if (l->n_lat > 0) {
@@ -980,11 +749,8 @@ void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
 
 void mts_live_free(mts_live_t *l) {
     if (!l) return;
-    if (l->ctx) {
-        lws_sul_cancel(&l->sul);
-        l->closing = 1;
-        lws_context_destroy(l->ctx);
-    }
+    mts_ws_free(l->ws);   /* first: no callback into the session after this */
+    mts_http_free(l->http);
     mts_engine_free(l->engine);
     mts_bus_close(l->bus);
     mts_cache_close(l->cache);
@@ -1000,11 +766,7 @@ void mts_live_free(mts_live_t *l) {
     }
     for (int k = 0; k < l->n_watch; k++) mts_free(l->watches[k].path);
     mts_free(l->interval);
-    mts_free(l->ws_url);
     mts_free(l->rest_url);
-    mts_free(l->rx);
-    mts_free(l->pb.ev);
-    mts_free(l->pb.lv);
     mts_free(l->lat_us);
     mts_free(l);
 }

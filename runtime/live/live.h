@@ -3,12 +3,15 @@
  * exchange's kline websocket (Binance <symbol>@kline_<interval>, Bybit v5
  * kline.<interval>.<symbol>), with warm-up history from the REST klines API,
  * and everything a step produces persisted (store/paper.h) and printed.
- * Needs libwebsockets, libcurl, cJSON, engine/, store/, feeds/parse_*.
+ * Needs feeds/ws.h (the websocket client `mts stream` uses: connection,
+ * subscription, Bybit pings, idle timeout, reconnect with backoff, kline
+ * parsing — shared, not copied), libcurl, cJSON, engine/, store/.
  *
  * Who drives whom. The Lua runner (scripts/lib/runner.lua, live mode) drives
  * mts_engine_next() as in a backtest; when the engine has no event it calls
  * mts_live_wait() through the FFI (declared in lua/mts_ffi.h): that commits
- * the finished step (store, output), then runs the websocket service loop
+ * the finished step (store, output), then services the websocket client
+ * (mts_ws_service, one round at a time; the connection lives on between waits)
  * until a closed bar was appended to the engine (1), a reload was requested
  * (2: SIGHUP or a watched strategy file changed; *reload = bit mask of watch
  * indices, -1 = all), or the session must stop (0: stop flag, duration,
@@ -23,7 +26,7 @@
  * the runner replays them with orders off; they are not stored again.
  *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
- * appending never moves them), the websocket context; the store is borrowed.
+ * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.
  * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
 #ifndef MTS_LIVE_H
 #define MTS_LIVE_H
@@ -42,7 +45,8 @@ typedef struct mts_live_config {
     const char *const *assets;             /* engine asset names, same order */
     int n_assets;
     const char *interval;                  /* "1m" "5m" "1h" "1d" ... */
-    const char *ws_url, *rest_url;         /* NULL: the exchange's (or $BINANCE_WS_URL ...) */
+    const char *ws_url, *rest_url;         /* NULL: the exchange's public endpoint (feeds/ws.h);
+                                              the command passes mts_cli_feed_env's */
     const char *const *strategies;         /* names, strategy id = index (for records) */
     int n_strategies;
     int warmup;                            /* bars of history per symbol before trading */
@@ -50,7 +54,9 @@ typedef struct mts_live_config {
     int64_t max_bars;                      /* stop after this many live bars (0: no limit) */
     double capital, commission_bps, slippage_bps;
     int64_t bar_capacity;                  /* bars reserved per symbol (default 1 << 20) */
-    int backoff_ms;                        /* first reconnect delay (default 500) */
+    int backoff_ms;                        /* first reconnect delay (0: the client's 500) */
+    int ping_interval_ms;                  /* Bybit ping (0: the client's 20000) */
+    int idle_timeout_ms;                   /* reconnect after this silence (0: the client's 60000) */
     mts_store_t *store;                    /* borrowed */
     const char *db_path;                   /* the store's file: the SQLite bus without Redis */
     const char *redis_url;                 /* NULL: bus in SQLite, cache L1 only */
@@ -79,7 +85,8 @@ void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out);
 const char *mts_live_errmsg(const mts_live_t *l);
 void mts_live_free(mts_live_t *l);   /* accepts NULL */
 
-/* Interval text -> milliseconds ("1m" 60000, "1h", "1d", "1w"); -1 if unknown. */
+/* Interval text -> milliseconds ("1m" 60000, "1h", "1d", "1w"); -1 unless it is
+ * a kline interval of an exchange (mts_ws_kline_interval). */
 int64_t mts_live_interval_ms(const char *interval);
 
 #endif

@@ -1,7 +1,8 @@
 """A stand-in for the Binance and Bybit public market-data services, for tests.
 
 Standard library only: the RFC 6455 handshake and framing are done here with
-hashlib/base64/struct/socket/threading. One port serves
+hashlib/base64/struct/socket/threading, once (WsConn, StandInServer) for both
+stand-ins below. One port of ExchangeServer serves
   * Binance spot combined streams   ws://HOST:PORT/stream?streams=btcusdt@trade/btcusdt@depth@100ms/...
   * Binance USD-M futures markPrice ws://HOST:PORT/stream?streams=btcusdt@markPrice@1s
   * Binance REST depth snapshot     http://HOST:PORT/api/v3/depth?symbol=BTCUSDT&limit=1000
@@ -122,6 +123,136 @@ class WsConn:
             self.sock.close()
 
 
+# ---------------------------------------------------------------- the server both stand-ins share
+
+class StandInServer:
+    """What ExchangeServer and KlineServer share: a listening socket on
+    127.0.0.1 (port 0: the OS picks), a thread per connection, the HTTP request
+    line and headers, the RFC 6455 handshake (WsConn does the framing) and a
+    reader thread per websocket. Subclasses answer with on_http(sock, path,
+    query) and on_websocket(ws, path, query); query is urllib.parse.parse_qs's
+    dict of lists. Counters: connections (websockets accepted), pongs (pong
+    frames received)."""
+
+    def __init__(self, port=0):
+        self.lock = threading.RLock()
+        self.connections = 0
+        self.pongs = 0
+        self.stopping = False
+        self.conns = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def url(self, scheme="ws"):
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
+
+    def start(self):
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in list(self.conns):
+            c.drop()
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(s,), daemon=True).start()
+
+    def _handle(self, s):
+        try:
+            s.settimeout(30)
+            req = b""
+            while b"\r\n\r\n" not in req:
+                chunk = s.recv(4096)
+                if not chunk:
+                    s.close()
+                    return
+                req += chunk
+            head = req.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            lines = head.split("\r\n")
+            _method, target, _ = lines[0].split(" ", 2)
+            headers = {}
+            for ln in lines[1:]:
+                if ":" in ln:
+                    k, v = ln.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+            url = urllib.parse.urlsplit(target)
+            query = urllib.parse.parse_qs(url.query)
+            if headers.get("upgrade", "").lower() == "websocket":
+                self._upgrade(s, headers, url.path, query)
+            else:
+                self.on_http(s, url.path, query)
+        except (OSError, ConnectionError, ValueError):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def http(self, s, status, body):
+        """Sends one JSON response and closes the connection."""
+        body = body.encode()
+        s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % (status, len(body)) + body)
+        s.close()
+
+    def on_http(self, s, path, query):
+        self.http(s, 404, '{"code":-1,"msg":"not found"}')
+
+    def on_websocket(self, ws, path, query):
+        raise NotImplementedError
+
+    def _upgrade(self, s, headers, path, query):
+        key = headers["sec-websocket-key"]
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+        extra = ""
+        if "sec-websocket-protocol" in headers:
+            extra = "Sec-WebSocket-Protocol: %s\r\n" % headers["sec-websocket-protocol"].split(",")[0].strip()
+        s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: %s\r\n%s\r\n" % (accept, extra)).encode())
+        s.settimeout(None)
+        ws = WsConn(s)
+        self.conns.append(ws)
+        with self.lock:
+            self.connections += 1
+        self.on_websocket(ws, path, query)
+
+    def reader(self, ws, on_text):
+        """Reads the client's frames on a thread: answers pings, counts pongs,
+        hands text messages to on_text (may be None); a close frame drops the
+        connection."""
+        def run():
+            try:
+                while True:
+                    op, data = ws.recv_message()
+                    if op == 0x8:
+                        ws.drop()
+                        return
+                    if op == 0x9:
+                        ws.send_frame(0xA, data)
+                    elif op == 0xA:
+                        with self.lock:
+                            self.pongs += 1
+                    elif op == 0x1 and on_text:
+                        on_text(data.decode())
+            except (OSError, ConnectionError, ValueError):
+                pass
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
 # ---------------------------------------------------------------- market state
 
 class Book:
@@ -168,17 +299,17 @@ class Book:
 MARKETS = {"BTCUSDT": (30000.0, 0.5, 2), "ETHUSDT": (2000.0, 0.05, 2), "BNBBTC": (0.0025, 0.0001, 4)}
 
 
-# ---------------------------------------------------------------- the server
+# ---------------------------------------------------------------- trades, books, funding (mts stream)
 
-class ExchangeServer:
+class ExchangeServer(StandInServer):
     """exchange: "binance" or "bybit". cues: dict step-index -> list of actions
     ("garbage", "gap:SYMBOL", "drop"). steps: script length per symbol."""
 
     def __init__(self, exchange, symbols=("BTCUSDT", "ETHUSDT"), steps=150, cues=None,
                  step_delay=0.002, funding_updates=5, overlap=5, seed=7, port=0, ping_interval=0.2):
+        super().__init__(port)
         self.exchange, self.symbols = exchange, list(symbols)
         self.rng = random.Random(seed)
-        self.lock = threading.RLock()
         self.books = {s: Book(*MARKETS.get(s, (100.0, 0.01, 2)), rng=self.rng) for s in self.symbols}
         self.trade_id = {s: 5000 for s in self.symbols}
         self.sent_trades = {}          # (symbol, id) -> (price, qty, side, ts)
@@ -187,9 +318,7 @@ class ExchangeServer:
         self.garbage_sent = 0
         self.gaps = 0
         self.drops = 0
-        self.connections = 0
         self.pings = 0                 # Bybit {"op":"ping"} received
-        self.pongs = 0                 # Binance pong frames received
         self.subscribe_requests = []
         self.snapshot_requests = 0
         self.overlap = overlap
@@ -212,13 +341,6 @@ class ExchangeServer:
             "b_pong": fixture("bybit_v5/ws_pong_linear.json"),
         }
         self.ts = 1700000000000
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.conns = []
 
     # -- script
     def _make_script(self, steps, cues):
@@ -231,75 +353,18 @@ class ExchangeServer:
                 script.append(("diff", s))
         return script
 
-    def url(self, scheme="ws"):
-        return "%s://127.0.0.1:%d" % (scheme, self.port)
-
-    def start(self):
-        threading.Thread(target=self._accept_loop, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.stopping = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in list(self.conns):
-            c.drop()
-
-    def _accept_loop(self):
-        while not self.stopping:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(s,), daemon=True).start()
-
     # -- http
-    def _handle(self, s):
-        try:
-            s.settimeout(30)
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = s.recv(4096)
-                if not chunk:
-                    s.close()
-                    return
-                req += chunk
-            head = req.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-            lines = head.split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
-            headers = {}
-            for ln in lines[1:]:
-                if ":" in ln:
-                    k, v = ln.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            url = urllib.parse.urlsplit(target)
-            query = urllib.parse.parse_qs(url.query)
-            if headers.get("upgrade", "").lower() == "websocket":
-                self._upgrade(s, headers, url.path, query)
-            elif url.path == "/api/v3/depth":
-                self._rest_depth(s, query)
-            else:
-                self._http(s, 404, '{"code":-1,"msg":"not found"}')
-        except (OSError, ConnectionError, ValueError):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _http(self, s, status, body):
-        body = body.encode()
-        s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                  b"Connection: close\r\n\r\n" % (status, len(body)) + body)
-        s.close()
+    def on_http(self, s, path, query):
+        if path == "/api/v3/depth":
+            return self._rest_depth(s, query)
+        return super().on_http(s, path, query)
 
     def _rest_depth(self, s, query):
         sym = (query.get("symbol") or [""])[0]
         limit = int((query.get("limit") or ["100"])[0])
         with self.lock:
             if sym not in self.books:
-                return self._http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
+                return self.http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
             self.snapshot_requests += 1
             b = self.books[sym]
             bids, asks = b.top(limit)
@@ -308,21 +373,9 @@ class ExchangeServer:
             msg["bids"] = [[p, q] for p, q in bids]
             msg["asks"] = [[p, q] for p, q in asks]
             body = dumps(msg)
-        self._http(s, 200, body)
+        self.http(s, 200, body)
 
-    def _upgrade(self, s, headers, path, query):
-        key = headers["sec-websocket-key"]
-        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-        extra = ""
-        if "sec-websocket-protocol" in headers:
-            extra = "Sec-WebSocket-Protocol: %s\r\n" % headers["sec-websocket-protocol"].split(",")[0].strip()
-        s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n%s\r\n" % (accept, extra)).encode())
-        s.settimeout(None)
-        ws = WsConn(s)
-        self.conns.append(ws)
-        with self.lock:
-            self.connections += 1
+    def on_websocket(self, ws, path, query):
         if path.rstrip("/").endswith("/v5/public/linear"):
             return self._bybit_session(ws)
         streams = (query.get("streams") or [""])[0].split("/")
@@ -331,28 +384,6 @@ class ExchangeServer:
         return self._binance_spot_session(ws, streams)
 
     # -- helpers
-    def _reader(self, ws, on_text):
-        """Reads client frames: answers pings, counts pongs, hands text to on_text."""
-        def run():
-            try:
-                while True:
-                    op, data = ws.recv_message()
-                    if op == 0x8:
-                        ws.drop()
-                        return
-                    if op == 0x9:
-                        ws.send_frame(0xA, data)
-                    elif op == 0xA:
-                        with self.lock:
-                            self.pongs += 1
-                    elif op == 0x1 and on_text:
-                        on_text(data.decode())
-            except (OSError, ConnectionError, ValueError):
-                pass
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        return t
-
     def _next_ts(self):
         self.ts += 7
         return self.ts
@@ -402,7 +433,7 @@ class ExchangeServer:
     # -- Binance spot
     def _binance_spot_session(self, ws, streams):
         want = set(streams)
-        self._reader(ws, None)
+        self.reader(ws, None)
 
         def send_trade(sym):
             if "%s@trade" % sym.lower() not in want:
@@ -447,7 +478,7 @@ class ExchangeServer:
 
     # -- Binance futures funding
     def _binance_funding_session(self, ws, streams):
-        self._reader(ws, None)
+        self.reader(ws, None)
         syms = [x.split("@")[0].upper() for x in streams if "@markPrice" in x]
         try:
             for k in range(self.funding_updates):
@@ -513,7 +544,7 @@ class ExchangeServer:
                             self._bybit_ticker(ws, parts[-1], snapshot=True)
                     subscribed.set()
 
-        self._reader(ws, on_text)
+        self.reader(ws, on_text)
         if not subscribed.wait(10):
             return
 
@@ -621,7 +652,7 @@ def read_kline_csv(path):
     return out
 
 
-class KlineServer:
+class KlineServer(StandInServer):
     """Binance (<symbol>@kline_<interval> combined streams, GET /api/v3/klines) and
     Bybit v5 (kline.<interval>.<symbol> on /v5/public/linear, GET /v5/market/kline)
     kline feeds replayed from bar lists, for `mts run`.
@@ -635,10 +666,15 @@ class KlineServer:
     is due; the `skip` bars from K on close while the client is away (never sent
     on the stream: the client must backfill them from REST), and after the
     reconnect the `resend` bars before them are sent again (duplicates).
-    Counters: connections, rest_requests, sent_final (bars sent as final)."""
+    stall_at=K, stall=S: when bar K is due the server goes silent (the connection
+    stays open) for up to S seconds; a client that gives up and reconnects gets
+    the `resend` bars before K again, then the stream goes on from K.
+    Counters: connections, rest_requests, sent_final (bars sent as final),
+    pings (Bybit {"op":"ping"} received)."""
 
     def __init__(self, exchange, bars, interval="1h", warm=0, pace=0.02, updates=2, drop_at=None,
-                 skip=0, resend=2, port=0, start_delay=0.2):
+                 skip=0, resend=2, port=0, start_delay=0.2, stall_at=None, stall=0.0):
+        super().__init__(port)
         self.exchange, self.bars, self.interval = exchange, bars, interval
         self.iv_ms = INTERVAL_MS[interval]
         self.symbols = list(bars)
@@ -649,21 +685,12 @@ class KlineServer:
         self.dropped = False
         self.drop_pos = None
         self.start_delay = start_delay
-        self.lock = threading.RLock()
-        self.connections = 0
+        self.stall_at, self.stall = stall_at, stall
+        self.stalled = False
         self.rest_requests = []
         self.sent_final = 0
         self.subscribed = []
-        self.stopping = False
-        self.conns = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-
-    def url(self, scheme="ws"):
-        return "%s://127.0.0.1:%d" % (scheme, self.port)
+        self.pings = 0                   # Bybit {"op":"ping"} received
 
     def ws_url(self):
         return self.url() + ("/v5/public/linear" if self.exchange == "bybit" else "")
@@ -671,73 +698,20 @@ class KlineServer:
     def rest_url(self):
         return self.url("http")
 
-    def start(self):
-        threading.Thread(target=self._accept_loop, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.stopping = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        for c in list(self.conns):
-            c.drop()
-
-    def _accept_loop(self):
-        while not self.stopping:
-            try:
-                s, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(s,), daemon=True).start()
-
-    def _handle(self, s):
-        try:
-            s.settimeout(30)
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = s.recv(4096)
-                if not chunk:
-                    s.close()
-                    return
-                req += chunk
-            head = req.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-            lines = head.split("\r\n")
-            _method, target, _ = lines[0].split(" ", 2)
-            headers = {}
-            for ln in lines[1:]:
-                if ":" in ln:
-                    k, v = ln.split(":", 1)
-                    headers[k.strip().lower()] = v.strip()
-            url = urllib.parse.urlsplit(target)
-            query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-            if headers.get("upgrade", "").lower() == "websocket":
-                self._upgrade(s, headers, url.path, query)
-            elif url.path == "/api/v3/klines":
-                self._rest(s, query, "binance")
-            elif url.path == "/v5/market/kline":
-                self._rest(s, query, "bybit")
-            else:
-                self._http(s, 404, '{"code":-1,"msg":"not found"}')
-        except (OSError, ConnectionError, ValueError):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _http(self, s, status, body):
-        body = body.encode()
-        s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                  b"Connection: close\r\n\r\n" % (status, len(body)) + body)
-        s.close()
+    def on_http(self, s, path, query):
+        q = {k: v[0] for k, v in query.items()}
+        if path == "/api/v3/klines":
+            return self._rest(s, q, "binance")
+        if path == "/v5/market/kline":
+            return self._rest(s, q, "bybit")
+        return super().on_http(s, path, query)
 
     def _rest(self, s, q, kind):
         sym = q.get("symbol", "")
         with self.lock:
             self.rest_requests.append(dict(q))
             if sym not in self.bars:
-                return self._http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
+                return self.http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
             limit = int(q.get("limit", "500"))
             lo = int(q.get("startTime" if kind == "binance" else "start", "-1"))
             hi = int(q.get("endTime" if kind == "binance" else "end", str(2**62)))
@@ -747,23 +721,16 @@ class KlineServer:
             # wire format: tests/fixtures/exchanges/binance_spot/rest_klines.json
             body = [[b[0], str(b[1]), str(b[2]), str(b[3]), str(b[4]), str(b[5]), b[0] + self.iv_ms - 1,
                      "0", 10, "0", "0", "0"] for b in rows]
-            return self._http(s, 200, dumps(body))
+            return self.http(s, 200, dumps(body))
         body = {"retCode": 0, "retMsg": "OK", "result": {
             "category": "linear", "symbol": sym,
             "list": [[str(b[0]), str(b[1]), str(b[2]), str(b[3]), str(b[4]), str(b[5]), "0"] for b in reversed(rows)]},
             "retExtInfo": {}, "time": 0}
-        return self._http(s, 200, dumps(body))
+        return self.http(s, 200, dumps(body))
 
-    def _upgrade(self, s, headers, path, query):
-        key = headers["sec-websocket-key"]
-        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-        s.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
-        s.settimeout(None)
-        ws = WsConn(s)
-        self.conns.append(ws)
+    def on_websocket(self, ws, path, query):
+        query = {k: v[0] for k, v in query.items()}
         with self.lock:
-            self.connections += 1
             first = self.connections == 1
         ready = threading.Event()
         wanted = set()
@@ -771,6 +738,8 @@ class KlineServer:
             def on_text(text):
                 msg = json.loads(text)
                 if msg.get("op") == "ping":
+                    with self.lock:
+                        self.pings += 1
                     ws.send_text(dumps({"success": True, "ret_msg": "pong", "conn_id": "x", "req_id": "",
                                         "op": "ping"}))
                 elif msg.get("op") == "subscribe":
@@ -781,7 +750,7 @@ class KlineServer:
                     for t in msg.get("args", []):
                         wanted.add(t.split(".")[-1])
                     ready.set()
-            self._reader(ws, on_text)
+            self.reader(ws, on_text)
         else:
             streams = query.get("streams", "").split("/")
             with self.lock:
@@ -789,7 +758,7 @@ class KlineServer:
             for st in streams:
                 if "@kline_" in st:
                     wanted.add(st.split("@")[0].upper())
-            self._reader(ws, None)
+            self.reader(ws, None)
             ready.set()
         if not ready.wait(10):
             return
@@ -797,22 +766,6 @@ class KlineServer:
             self._stream(ws, wanted, first)
         except (OSError, ConnectionError):
             pass
-
-    def _reader(self, ws, on_text):
-        def run():
-            try:
-                while True:
-                    op, data = ws.recv_message()
-                    if op == 0x8:
-                        ws.drop()
-                        return
-                    if op == 0x9:
-                        ws.send_frame(0xA, data)
-                    elif op == 0x1 and on_text:
-                        on_text(data.decode())
-            except (OSError, ConnectionError, ValueError):
-                pass
-        threading.Thread(target=run, daemon=True).start()
 
     def _msg(self, sym, b, final, part):
         """One kline message for bar b; part < 1 builds a partial (non-final) bar."""
@@ -835,6 +788,8 @@ class KlineServer:
         return dumps({"topic": "kline.%s.%s" % (biv, sym), "data": [d], "ts": ev_ms, "type": "snapshot"})
 
     def _stream(self, ws, wanted, first):
+        with self.lock:
+            me = self.connections
         time.sleep(self.start_delay)
         syms = [x for x in self.symbols if x in wanted]
         if not first:
@@ -854,6 +809,15 @@ class KlineServer:
                     self.drop_pos = i
                     self.pos += self.skip        # these close while the client is away
                     ws.drop()
+                    return
+                stall = self.stall_at is not None and i == self.stall_at and not self.stalled
+                if stall:
+                    self.stalled = True
+            if stall:                            # silent, open; over once the client reconnects
+                end = time.time() + self.stall
+                while time.time() < end and not ws.closed and self.connections == me and not self.stopping:
+                    time.sleep(0.02)
+                if ws.closed or self.connections != me:
                     return
             for u in range(self.updates):
                 for sym in syms:

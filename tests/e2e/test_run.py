@@ -180,13 +180,53 @@ class RunTest(MtsTestCase):
 
     def test_bybit(self):
         srv = self.serve("bybit", bars=BARS[:100], warm=30, pace=0.003)
-        lines, _ = self.run_json(srv, "--warmup", "25", "--max-bars", "70", exchange="bybit")
+        lines, _ = self.run_json(srv, "--warmup", "25", "--max-bars", "70", exchange="bybit",
+                                 env={"MTS_WS_PING_INTERVAL_MS": "100"})
         s = lines[-1]
         self.assertEqual((s["warmup_bars"], s["live_bars"], s["duplicates"]), (25, 70, 0))
         self.assertIn("kline.60.BTCUSDT", srv.subscribed)
+        self.assertGreaterEqual(srv.pings, 1, "Bybit gets {\"op\":\"ping\"} (feeds/ws.c heartbeat)")
         self.assertEqual(srv.rest_requests[0].get("category"), "linear")
         stored = [t for (t,) in self.q("SELECT open_ms FROM live_bars WHERE exchange='bybit' ORDER BY open_ms")]
         self.assertEqual(stored, [b[0] for b in BARS[30:100]])
+
+    def test_silent_stream_is_reopened(self):
+        # the idle timeout of the shared client (feeds/ws.c): a stream silent for
+        # MTS_WS_IDLE_TIMEOUT_MS is closed and reopened; the bars resent after the
+        # reconnect are duplicates, none is lost
+        warm, live = 20, 60
+        srv = self.serve(bars=BARS[:warm + live], warm=warm, pace=0.003, stall_at=warm + 25, stall=20, resend=2)
+        lines, r = self.run_json(srv, "--warmup", "10", "--max-bars", str(live),
+                                 env={"MTS_WS_IDLE_TIMEOUT_MS": "700"})
+        s = lines[-1]
+        self.assertEqual((s["live_bars"], s["reconnects"], s["duplicates"], s["gaps"]), (live, 1, 2, 0))
+        self.assertEqual(srv.connections, 2)
+        self.assertIn('"event":"ws.idle"', r.stderr)
+        stored = [t for (t,) in self.q("SELECT open_ms FROM live_bars ORDER BY open_ms")]
+        self.assertEqual(stored, [b[0] for b in BARS[warm:warm + live]])
+
+    def test_urls_from_the_environment_like_mts_stream(self):
+        # no --ws-url / --rest-url: the same variables as mts stream (cmd.h mts_cli_feed_env)
+        srv = self.serve(bars=BARS[:60], warm=20, pace=0.003)
+        env = {"BINANCE_WS_URL": srv.ws_url(), "BINANCE_REST_URL": srv.rest_url()}
+        args = ["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
+                "--interval", "1h", "--db", self.db, "--warmup", "15", "--max-bars", "40", "--json"]
+        r = self.mts(*args, env=dict(ENV, **env), timeout=120)
+        s = json.loads(r.stdout.splitlines()[-1])
+        self.assertEqual((s["warmup_bars"], s["live_bars"]), (15, 40))
+        self.assertEqual(srv.rest_requests[0].get("limit"), "16")
+        self.assertIn("btcusdt@kline_1h", srv.subscribed)
+        # a variable that is set but unusable is a usage error naming it
+        r = self.mts(*args, env=dict(ENV, BINANCE_REST_URL="ftp://x"), expect=2)
+        self.assertIn("BINANCE_REST_URL must be a http:// or https:// URL", r.stderr)
+        r = self.mts(*args, env=dict(ENV, MTS_WS_BACKOFF_MS="soon"), expect=2)
+        self.assertIn("MTS_WS_BACKOFF_MS", r.stderr)
+        # both commands document the same variables
+        run_help, stream_help = self.mts("run", "--help").stdout, self.mts("stream", "--help").stdout
+        for name in ("BINANCE_WS_URL", "BINANCE_REST_URL", "BYBIT_WS_URL", "BYBIT_REST_URL", "MTS_WS_BACKOFF_MS",
+                     "MTS_WS_PING_INTERVAL_MS", "MTS_WS_IDLE_TIMEOUT_MS"):
+            self.assertIn(name, run_help)
+            self.assertIn(name, stream_help)
 
     # ---- signals and the process ------------------------------------------------------
 
@@ -277,9 +317,11 @@ class RunTest(MtsTestCase):
         cases = [
             (["run", "--strategy", "sma_cross", "--symbol", "BTCUSDT", "--interval", "1m"], "--exchange is required"),
             (["run", "--strategy", "sma_cross", "--exchange", "binanse", "--symbol", "BTCUSDT", "--interval", "1m"],
-             "did you mean binance"),
+             "did you mean 'binance'"),
             (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "7q"],
              "unknown --interval '7q'"),
+            (["run", "--strategy", "sma_cross", "--exchange", "bybit", "--symbol", "BTCUSDT", "--interval", "8h"],
+             "unknown --interval '8h' for bybit"),
             (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "btc-usdt", "--interval", "1m"],
              "bad --symbol 'btc-usdt'"),
             (["run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT", "--interval", "1m",
