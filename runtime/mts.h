@@ -33,7 +33,8 @@
     X(EBACKTEST, -14, "backtest error")                         \
     X(ECACHE,    -15, "cache error")                            \
     X(EAUTH,     -16, "authentication failed")                  \
-    X(EBUSY,     -17, "busy, try again")
+    X(EBUSY,     -17, "busy, try again")                        \
+    X(ECANCELED, -18, "cancelled")
 
 typedef enum {
 #define MTS_ERR_ENUM(name, code, msg) MTS_##name = code,

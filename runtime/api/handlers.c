@@ -603,6 +603,7 @@ static int status_of(int rc) {
     case MTS_EINVAL: case MTS_ENOTFOUND: case MTS_EVALID: case MTS_ERANGE: case MTS_EPARSE: case MTS_ECONFIG:
         return 400;
     case MTS_ELUA: case MTS_EBACKTEST: return 422;
+    case MTS_ECANCELED: return 503;
     default: return 500;
     }
 }
@@ -659,6 +660,7 @@ static void opts_of(api_server_t *s, const api_job_t *job, const char *const *as
     o->root = s->root;
     o->db_label = "the database";
     o->store_result = store;
+    o->cancel = &s->cancel_jobs;
 }
 
 static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {

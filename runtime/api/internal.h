@@ -4,6 +4,7 @@
 #ifndef MTS_API_INTERNAL_H
 #define MTS_API_INTERNAL_H
 
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +98,8 @@ typedef struct api_server {
     int n_ws;
     int draining;
     int ctx_gone;                /* under mu: ctx is being destroyed; workers must not wake it */
+    volatile sig_atomic_t cancel_jobs;  /* set when the grace ends: running backtests stop
+                                           (mts_backtest_opts_t.cancel) */
     struct api_poll *poll;       /* the bus poll timer (server.c) */
     /* service thread scratch */
     char authbuf[MTS_JWT_MAX_TOKEN + 64];

@@ -992,11 +992,13 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
     return rc;
 }
 
-/* Tells the workers to stop and joins them: one inside a job finishes it
- * first (a backtest cannot be interrupted; each strategy call is bounded by
- * its time budget). Jobs still queued are left for server_free. Call after
- * the context is gone (ctx_gone set), so no answer can reach a client. */
+/* Tells the workers to stop and joins them: a backtest still running is
+ * cancelled (engine.h: seen within 1024 bars; a single strategy call is
+ * bounded by its time budget) and answers no one. Jobs still queued are left
+ * for server_free. Call after the context is gone (ctx_gone set), so no
+ * answer can reach a client. */
 static void stop_workers(api_server_t *s) {
+    s->cancel_jobs = 1;
     pthread_mutex_lock(&s->mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->cv);

@@ -168,7 +168,11 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         mts_progress_begin(&bar, "backtest", b->total_bars, "bars");
         mts_engine_set_progress(b->engine, &bar);
     }
+    mts_engine_set_cancel(b->engine, o->cancel);
     rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
+    if (rc == 0 && mts_engine_cancelled(b->engine))
+        rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
+                  (long long)mts_engine_bars_done(b->engine), (long long)b->total_bars);
     if (show) {
         mts_engine_set_progress(b->engine, NULL);
         if (rc == 0) mts_progress_update(&bar, b->total_bars);

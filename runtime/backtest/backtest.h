@@ -36,6 +36,10 @@ typedef struct mts_backtest_opts {
     int                trusted;      /* strategies run without the sandbox's limits */
     int                progress;     /* a progress bar on a terminal for runs of
                                         MTS_BACKTEST_PROGRESS_MIN_BARS bars or more */
+    const volatile sig_atomic_t *cancel;  /* borrowed, may be NULL: set non-zero (from a
+                                        signal handler or another thread) to stop the
+                                        run; it then fails with MTS_ECANCELED, nothing
+                                        stored (engine.h: checked every 1024 bars) */
 } mts_backtest_opts_t;
 
 typedef struct mts_backtest {

@@ -79,6 +79,7 @@ static int call_repl(const char *fn, const char *arg, int nres) {
         nargs = 1;
     }
     char err[512];
+    interrupt_flag = 0;          /* a Ctrl-C that came after the last chunk ended */
     running_L = L;
     int rc = mts_lua_pcall(L, nargs, nres, err, sizeof err);
     running_L = NULL;
@@ -315,6 +316,7 @@ static int run_code(const char *code, const char *file, int argc, char **argv) {
     lua_remove(L, -2);
     lua_insert(L, -2);   /* run, fn */
     char err[512];
+    interrupt_flag = 0;          /* a Ctrl-C that came after the last chunk ended */
     running_L = L;
     int rc = mts_lua_pcall(L, 1, 2, err, sizeof err);
     running_L = NULL;
@@ -390,6 +392,7 @@ int mts_cmd_repl(int argc, char **argv) {
     }
     if (!jit) luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     mts_lua_open_api(L, store, root, db_path);
+    mts_lua_api_set_cancel(L, &interrupt_flag);   /* Ctrl-C also stops a running mts.backtest */
     session_L = L;
 
     lua_getglobal(L, "require");

@@ -60,6 +60,8 @@ struct mts_engine {
     int64_t             fills;
     int64_t             bars_done;       /* market events returned so far */
     mts_progress_t     *progress;        /* borrowed, may be NULL */
+    const volatile sig_atomic_t *cancel; /* borrowed, may be NULL */
+    int                 cancelled;
     mts_signal_rec_t   *signals;
     int64_t             n_signals, cap_signals;
     int                 keep_fills;      /* record every fill (live sessions) */
@@ -386,8 +388,18 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
         }
         double c = b->close[i];
         if (isfinite(c)) pos->mark = c;
-        if ((++e->bars_done & 0xFFFF) == 0 && e->progress)
-            mts_progress_update(e->progress, e->bars_done);
+        if ((++e->bars_done & 0x3FF) == 0) {
+            if (e->cancel && *e->cancel) {        /* the run ends here, as if out of bars */
+                e->cancelled = e->done = 1;
+                ev->kind = MTS_EV_NONE;
+                ev->asset = -1;
+                ev->index = -1;
+                ev->ts = ts;
+                return 0;
+            }
+            if ((e->bars_done & 0xFFFF) == 0 && e->progress)
+                mts_progress_update(e->progress, e->bars_done);
+        }
         ev->kind = MTS_EV_BAR;
         ev->asset = ai;
         ev->index = i;
@@ -449,6 +461,14 @@ int mts_engine_cancel(mts_engine_t *e, int32_t asset) {
 void mts_engine_step_events(mts_engine_t *e, int32_t on) {
     if (e) e->step_events = on != 0;
 }
+
+void mts_engine_set_cancel(mts_engine_t *e, const volatile sig_atomic_t *flag) {
+    if (e) e->cancel = flag;
+}
+
+int mts_engine_cancelled(const mts_engine_t *e) { return e ? e->cancelled : 0; }
+
+int64_t mts_engine_bars_done(const mts_engine_t *e) { return e ? e->bars_done : 0; }
 
 void mts_engine_set_progress(mts_engine_t *e, mts_progress_t *p) {
     if (e) e->progress = p;

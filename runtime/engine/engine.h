@@ -31,6 +31,7 @@
 #ifndef MTS_ENGINE_H
 #define MTS_ENGINE_H
 
+#include <signal.h>
 #include "mts.h"
 #include "lua/mts_ffi.h"
 #include "portfolio/portfolio.h"
@@ -93,5 +94,13 @@ int64_t mts_engine_fill_count(const mts_engine_t *e);
  * 65536 bars, so it costs the hot path one increment and a test. */
 struct mts_progress;
 void mts_engine_set_progress(mts_engine_t *e, struct mts_progress *p);
+/* A flag that stops the run (borrowed; NULL = none): checked every 1024 bars,
+ * so it costs the hot path nothing measurable. Once it is seen non-zero,
+ * next() returns MTS_EV_NONE as if the bars had run out and
+ * mts_engine_cancelled() says 1; the run's results are then incomplete. */
+void mts_engine_set_cancel(mts_engine_t *e, const volatile sig_atomic_t *flag);
+int  mts_engine_cancelled(const mts_engine_t *e);
+/* Bar events returned by next() so far. */
+int64_t mts_engine_bars_done(const mts_engine_t *e);
 
 #endif

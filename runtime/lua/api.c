@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "util/timeutil.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 typedef struct api {
     mts_store_t *store;
+    const volatile sig_atomic_t *cancel;   /* borrowed: stops mts.backtest (Ctrl-C) */
     char root[1024];
     char db_label[1024];
 } api_t;
@@ -181,13 +183,18 @@ static int l_backtest(lua_State *L) {
         .param_keys = keys, .param_values = vals, .n_params = np, .from = from, .to = to,
         .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
         .slippage_bps = opt_num(L, 1, "slippage_bps", 0), .risk_free = opt_num(L, 1, "risk_free", 0),
-        .root = a->root, .db_label = a->db_label, .store_result = store_result};
+        .root = a->root, .db_label = a->db_label, .store_result = store_result,
+        .cancel = a->cancel};
     mts_backtest_t **ud = lua_newuserdata(L, sizeof *ud);
     *ud = NULL;
     luaL_getmetatable(L, BACKTEST_MT);
     lua_setmetatable(L, -2);
     char err[1024] = "";
     int rc = mts_backtest_run(a->store, &o, ud, err, sizeof err);
+    /* Cancelled by the REPL's Ctrl-C, whose handler also armed a hook on L to
+     * raise "interrupted": disarm it, or it fires again inside the error
+     * handler of the error raised here ("error in error handling"). */
+    if (rc == MTS_ECANCELED) lua_sethook(L, NULL, 0, 0);
     if (rc != 0) return luaL_error(L, "mts.backtest: %s", err[0] ? err : mts_strerror(rc));
     return 1;
 }
@@ -335,4 +342,11 @@ int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const c
     lua_setglobal(L, "MTS_NATIVE");
     lua_pop(L, 1);
     return MTS_OK;
+}
+
+void mts_lua_api_set_cancel(lua_State *L, const volatile sig_atomic_t *flag) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "mts.api");
+    api_t *a = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (a) a->cancel = flag;
 }

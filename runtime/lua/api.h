@@ -13,8 +13,12 @@
 #define MTS_LUA_API_H
 
 #include <lua.h>
+#include <signal.h>
 #include "store/store.h"
 
 int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const char *db_label);
+/* A flag that cancels a running mts.backtest (borrowed; the REPL's Ctrl-C):
+ * the run stops within 1024 bars and mts.backtest raises "cancelled ...". */
+void mts_lua_api_set_cancel(lua_State *L, const volatile sig_atomic_t *flag);
 
 #endif

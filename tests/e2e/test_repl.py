@@ -142,6 +142,38 @@ class ReplPty(unittest.TestCase):
             s.send("=40 + 2\n")
             self.assertIn("42", s.read_until(r"mts> $"))
 
+    def test_ctrl_c_cancels_a_running_backtest(self):
+        # a strategy that spends about 2 ms a bar: the 2920 bitcoin bars take
+        # seconds, and Ctrl-C stops the run inside the engine (checked every
+        # 1024 bars) instead of waiting for mts.backtest to return
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(root)
+        for d in ("scripts", "config"):
+            shutil.copytree(os.path.join(ROOT, d), os.path.join(root, d))
+        os.makedirs(os.path.join(root, "runtime", "lua"))
+        shutil.copy(os.path.join(ROOT, "runtime/lua/mts_ffi.h"), os.path.join(root, "runtime/lua"))
+        os.symlink(os.path.join(ROOT, "data"), os.path.join(root, "data"))
+        with open(os.path.join(ROOT, "scripts/strategies/sma_cross.lua")) as f:
+            src = f.read()
+        marker = "function M.on_bar(ctx, asset, i)\n"
+        self.assertIn(marker, src)
+        src = src.replace(marker, marker + "    local x = 0 for k = 1, 500000 do x = x + k % 7 end ctx.sink = x\n")
+        with open(os.path.join(root, "scripts/strategies/slow_bar.lua"), "w") as f:
+            f.write(src)
+        self.s.close()
+        self.s = Session(self.tmp, {"MTS_ROOT": root})
+        s = self.s
+        s.read_until(r"mts> $")
+        s.send("r = mts.backtest{strategy = 'slow_bar', asset = 'bitcoin', store = true}\n")
+        time.sleep(0.3)
+        s.send("\x03")
+        out = s.read_until(r"mts> $", timeout=60)
+        self.assertIn("cancelled after 1024 of 2920 bars; nothing stored", out)
+        s.send("=r == nil\n")
+        self.assertIn("true", s.read_until(r"mts> $"))
+        s.send("=40 + 2\n")
+        self.assertIn("42", s.read_until(r"mts> $"))
+
     def test_ctrl_c_at_the_prompt_drops_the_input(self):
         s = self.s
         s.send("for i = 1, 3 do\n")          # an unfinished chunk...

@@ -518,5 +518,48 @@ class HostileTest(MtsTestCase):
         self.assertLess(waited, 50)
 
 
+    def test_stop_cancels_a_backtest_running_past_grace(self):
+        # a strategy that spends about 2 ms a bar (2920 bitcoin bars: seconds):
+        # when the grace ends, the running backtest is cancelled inside the
+        # engine (mts_backtest_opts_t.cancel, checked every 1024 bars), so it
+        # stores nothing and the process does not wait for it to finish
+        env = self.slow_root()
+        root = env["MTS_ROOT"]
+        with open(os.path.join(root, "scripts/strategies/sma_cross.lua")) as f:
+            src = f.read()
+        marker = "function M.on_bar(ctx, asset, i)\n"
+        self.assertIn(marker, src)
+        with open(os.path.join(root, "scripts/strategies/slow_bar.lua"), "w") as f:
+            f.write(src.replace(marker, marker + "    local x = 0 for k = 1, 500000 do x = x + k % 7 end ctx.sink = x\n"))
+        srv = self.serve("--workers", "1", "--grace", "0.3", env=env)
+        w = make_token(scope="write")
+        out = {}
+
+        def post():
+            try:
+                out["r"] = srv.request("POST", "/backtest", body={"strategy_name": "slow_bar", "assets": ["bitcoin"]},
+                                       token=w, timeout=60)
+            except Exception as e:
+                out["r"] = e
+
+        t = threading.Thread(target=post)
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and srv.metrics().get('mts_worker_jobs{state="running"}') != 1:
+            time.sleep(0.01)
+        srv.p.send_signal(signal.SIGTERM)
+        self.assertEqual(srv.p.wait(timeout=60), 0)
+        t.join(30)
+        log = srv.log_text()
+        self.assertIn('"event":"serve.workers_joined"', log)
+        self.assertNotIn("AddressSanitizer", log)
+        r = out.get("r")
+        self.assertTrue(isinstance(r, Exception) or r[0] != 200, repr(r))
+        con = sqlite3.connect(self.db)
+        n = con.execute("SELECT COUNT(*) FROM backtest_results").fetchone()[0]
+        con.close()
+        self.assertEqual(n, 0, "the cancelled backtest must not be stored")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,129 @@
+/* test_backtest.c — cancelling a run: the engine's cancel flag (checked every
+ * 1024 bars) and mts_backtest_run's contract (MTS_ECANCELED, nothing stored).
+ * Used by `mts serve` when its shutdown grace ends and by the REPL's Ctrl-C
+ * during mts.backtest. Runs from the repository root (run_c.sh), where the
+ * bundled BTC bars (2920 daily bars) and the strategies are. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backtest/backtest.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+static const char *root(void) {
+    const char *r = getenv("MTS_ROOT");
+    return r && *r ? r : ".";
+}
+
+/* 5000 flat bars, one asset: the flag is raised after 2000 events; next()
+ * must stop at the first multiple of 1024 after that, 2048, and say so. */
+static void test_engine_stops_at_the_next_check(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    static int64_t ts[N];
+    static double px[N], vol[N];
+    for (int i = 0; i < N; i++) { ts[i] = 1600000000 + 60 * (int64_t)i; px[i] = 100; vol[i] = 1; }
+    mts_bars_t b = {ts, px, px, px, px, vol, N, N};
+    mts_engine_config_t cfg = {100000, 10, 0};
+    mts_engine_t *e = NULL;
+    assert_int_equal(mts_engine_create(&cfg, &e), 0);
+    int32_t id;
+    assert_int_equal(mts_engine_add_asset(e, "x", &b, &id), 0);
+    mts_engine_step_events(e, 0);
+    volatile sig_atomic_t flag = 0;
+    mts_engine_set_cancel(e, &flag);
+    mts_event_t ev;
+    int64_t bars = 0;
+    int rc;
+    while ((rc = mts_engine_next(e, &ev)) == 1) {
+        assert_int_equal(ev.kind, MTS_EV_BAR);
+        if (++bars == 2000) flag = 1;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(ev.kind, MTS_EV_NONE);
+    assert_int_equal(mts_engine_cancelled(e), 1);
+    assert_int_equal(mts_engine_bars_done(e), 2048);
+    assert_int_equal(bars, 2047);            /* the 2048th bar was not handed out */
+    mts_engine_free(e);
+
+    /* the same run with the flag never raised goes to the end */
+    assert_int_equal(mts_engine_create(&cfg, &e), 0);
+    assert_int_equal(mts_engine_add_asset(e, "x", &b, &id), 0);
+    mts_engine_step_events(e, 0);
+    flag = 0;
+    mts_engine_set_cancel(e, &flag);
+    bars = 0;
+    while (mts_engine_next(e, &ev) == 1) bars++;
+    assert_int_equal(bars, N);
+    assert_int_equal(mts_engine_cancelled(e), 0);
+    mts_engine_free(e);
+}
+
+static int64_t stored_runs(mts_store_t *s) {
+    mts_stored_run_t *runs = NULL;
+    int n = 0;
+    assert_int_equal(mts_store_list_runs(s, 100, &runs, &n), 0);
+    for (int i = 0; i < n; i++) mts_stored_run_free(&runs[i]);
+    mts_free(runs);
+    return n;
+}
+
+static void test_backtest_cancelled_stores_nothing(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-backtest-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+
+    const char *strategies[] = {"sma_cross"}, *assets[] = {"bitcoin"};
+    volatile sig_atomic_t flag = 1;          /* raised before the start */
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+        .from = INT64_MIN, .to = INT64_MAX, .capital = 100000, .commission_bps = 10,
+        .root = root(), .db_label = path, .store_result = 1, .trusted = 1, .cancel = &flag};
+    mts_backtest_t *b = NULL;
+    char err[512] = "";
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), MTS_ECANCELED);
+    assert_null(b);
+    assert_non_null(strstr(err, "cancelled after 1024 of 2920 bars"));
+    assert_int_equal(stored_runs(s), 0);
+
+    /* lowered: the run completes and is stored, exactly as without a flag */
+    flag = 0;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), 0);
+    assert_int_equal(b->total_bars, 2920);
+    double with_flag = b->metrics.final_value;
+    mts_backtest_free(b);
+    o.cancel = NULL;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), 0);
+    assert_true(b->metrics.final_value == with_flag);
+    mts_backtest_free(b);
+    assert_int_equal(stored_runs(s), 2);
+
+    mts_store_close(s);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_stops_at_the_next_check),
+        cmocka_unit_test(test_backtest_cancelled_stores_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
