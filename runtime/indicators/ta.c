@@ -359,3 +359,303 @@ double mts_rolling_mean_push(mts_rolling_t *r, double x) {
     }
     return r->sum / (double)w;
 }
+
+/* ---- streaming versions of the batch indicators ----------------------------
+ * Each push(x[i]) returns exactly (bit for bit) what the batch function puts
+ * in out[i]: the same floating-point operations in the same order, the same
+ * NaN, run-length and recomputation rules. The window is a ring of the last w
+ * inputs, read oldest first where the batch function loops over x[i-w+1..i].
+ * One allocation at creation, none per push. tests/c/test_ta_stream.c checks
+ * the identity on the bundled daily bars and VIX (data/). */
+
+/* rolling std / corr: rolling2()'s loop body, one index at a time */
+typedef struct {
+    double *bx, *by;          /* rings of the last w inputs; by NULL for std */
+    int64_t i, last_nan, fresh, run_x, run_y;
+    double prev_x, prev_y;
+    int32_t pos, w;
+    mom_t m;
+} rollstat_t;
+
+struct mts_rollstd { rollstat_t s; };
+struct mts_rollcorr { rollstat_t s; };
+
+/* mom_rebuild over the ring, oldest (at `start`) first */
+static void mom_rebuild_ring(mom_t *m, const double *bx, const double *by, int32_t w, int32_t start) {
+    double k = (double)w, sx = 0, sy = 0;
+    for (int32_t n = 0, p = start; n < w; n++, p = (p + 1 == w) ? 0 : p + 1) {
+        sx += bx[p];
+        if (by) sy += by[p];
+    }
+    memset(m, 0, sizeof *m);
+    m->kx = sx / k;
+    m->ky = by ? sy / k : 0.0;
+    for (int32_t n = 0, p = start; n < w; n++, p = (p + 1 == w) ? 0 : p + 1)
+        mom_put(m, bx[p], by ? by[p] : 0.0, by != NULL, 1.0);
+}
+
+static int rollstat_init(rollstat_t *r, int32_t w, int with_y) {
+    memset(r, 0, sizeof *r);
+    r->bx = mts_calloc((size_t)w, sizeof *r->bx);
+    r->by = with_y ? mts_calloc((size_t)w, sizeof *r->by) : NULL;
+    if (!r->bx || (with_y && !r->by)) {
+        mts_free(r->bx);
+        mts_free(r->by);
+        return MTS_ENOMEM;
+    }
+    r->w = w;
+    r->last_nan = -1;
+    r->fresh = -1;
+    return MTS_OK;
+}
+
+static double rollstat_push(rollstat_t *r, double x, double y) {
+    const int with_y = r->by != NULL;
+    const int32_t w = r->w;
+    const int64_t i = r->i++;
+    const int32_t slot = r->pos;
+    if (++r->pos == w) r->pos = 0;
+    const double old_x = r->bx[slot], old_y = with_y ? r->by[slot] : 0.0;   /* x[i - w] */
+    r->bx[slot] = x;
+    if (with_y) r->by[slot] = y;
+    if (isnan(x) || (with_y && isnan(y))) r->last_nan = i;
+    r->run_x = (i > 0 && x == r->prev_x) ? r->run_x + 1 : 1;
+    r->prev_x = x;
+    if (with_y) {
+        r->run_y = (i > 0 && y == r->prev_y) ? r->run_y + 1 : 1;
+        r->prev_y = y;
+    }
+    if (w < 2 || i < w - 1 || r->last_nan > i - w) {
+        r->fresh = -1;
+        return NAN;
+    }
+    int flat_x = r->run_x >= w, flat_y = with_y && r->run_y >= w;
+    if (!with_y && flat_x) { r->fresh = -1; return 0.0; }
+    if (with_y && (flat_x || flat_y)) { r->fresh = -1; return NAN; }
+    mom_t *m = &r->m;
+    int rebuilt = 0;
+    if (r->fresh < 0 || i - r->fresh >= w) {
+        mom_rebuild_ring(m, r->bx, r->by, w, r->pos);
+        r->fresh = i;
+        rebuilt = 1;
+    } else {
+        mom_put(m, x, with_y ? y : 0.0, with_y, 1.0);
+        mom_put(m, old_x, old_y, with_y, -1.0);
+    }
+    for (;;) {
+        double sx = kval(&m->sx), sxx = kval(&m->sxx);
+        double m2x = sxx - sx * sx / w;
+        double sy = 0, syy = 0, m2y = 0, cxy = 0;
+        if (with_y) {
+            sy = kval(&m->sy); syy = kval(&m->syy);
+            m2y = syy - sy * sy / w;
+            cxy = kval(&m->sxy) - sx * sy / w;
+        }
+        if (!rebuilt && (m2x * 1e6 < sxx || (with_y && m2y * 1e6 < syy))) {
+            mom_rebuild_ring(m, r->bx, r->by, w, r->pos);
+            r->fresh = i;
+            rebuilt = 1;
+            continue;
+        }
+        if (!with_y) return sqrt((m2x > 0 ? m2x : 0.0) / (w - 1));
+        if (m2x <= 0 || m2y <= 0) return NAN;
+        double c = cxy / sqrt(m2x * m2y);
+        return c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+    }
+}
+
+mts_rollstd_t *mts_rollstd_new(int32_t w) {
+    if (w < 1) return NULL;
+    mts_rollstd_t *r = mts_malloc(sizeof *r);
+    if (!r) return NULL;
+    if (rollstat_init(&r->s, w, 0) != MTS_OK) { mts_free(r); return NULL; }
+    return r;
+}
+
+void mts_rollstd_free(mts_rollstd_t *r) {
+    if (!r) return;
+    mts_free(r->s.bx);
+    mts_free(r);
+}
+
+double mts_rollstd_push(mts_rollstd_t *r, double x) { return rollstat_push(&r->s, x, 0.0); }
+
+mts_rollcorr_t *mts_rollcorr_new(int32_t w) {
+    if (w < 1) return NULL;
+    mts_rollcorr_t *r = mts_malloc(sizeof *r);
+    if (!r) return NULL;
+    if (rollstat_init(&r->s, w, 1) != MTS_OK) { mts_free(r); return NULL; }
+    return r;
+}
+
+void mts_rollcorr_free(mts_rollcorr_t *r) {
+    if (!r) return;
+    mts_free(r->s.bx);
+    mts_free(r->s.by);
+    mts_free(r);
+}
+
+double mts_rollcorr_push(mts_rollcorr_t *r, double x, double y) { return rollstat_push(&r->s, x, y); }
+
+/* rsi: mts_ta_rsi's loop body; cnt = good values in the current NaN-free
+ * stretch before this one (the batch's k = i - start) */
+struct mts_rsi {
+    int64_t cnt;
+    double prev, ag, al;
+    int32_t period;
+};
+
+mts_rsi_t *mts_rsi_new(int32_t period) {
+    if (period < 1) return NULL;
+    mts_rsi_t *r = mts_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->period = period;
+    return r;
+}
+
+void mts_rsi_free(mts_rsi_t *r) { mts_free(r); }
+
+double mts_rsi_push(mts_rsi_t *r, double x) {
+    const int32_t period = r->period;
+    if (isnan(x)) { r->cnt = 0; r->ag = r->al = 0; return NAN; }
+    const int64_t k = r->cnt++;
+    const double prev = r->prev;
+    r->prev = x;
+    if (k == 0) return NAN;
+    double ch = x - prev;
+    double g = ch > 0 ? ch : 0.0, l = ch < 0 ? -ch : 0.0;
+    if (k < period) { r->ag += g; r->al += l; return NAN; }
+    if (k == period) { r->ag = (r->ag + g) / period; r->al = (r->al + l) / period; }
+    else { r->ag = (r->ag * (period - 1) + g) / period; r->al = (r->al * (period - 1) + l) / period; }
+    return r->al == 0.0 ? 100.0 : 100.0 - 100.0 / (1.0 + r->ag / r->al);
+}
+
+/* drawdown */
+struct mts_drawdown { double peak; };
+
+mts_drawdown_t *mts_drawdown_new(void) {
+    mts_drawdown_t *d = mts_malloc(sizeof *d);
+    if (d) d->peak = NAN;
+    return d;
+}
+
+void mts_drawdown_free(mts_drawdown_t *d) { mts_free(d); }
+
+double mts_drawdown_push(mts_drawdown_t *d, double x) {
+    if (isnan(x)) return NAN;
+    if (isnan(d->peak) || x > d->peak) d->peak = x;
+    return d->peak > 0 ? (d->peak - x) / d->peak : NAN;
+}
+
+/* pct_rank over a window of w >= 1: the share of the window's values <= x,
+ * counted directly (O(w) compares; the batch Fenwick count is the same
+ * integer, and both divide it by w once the window is free of NaN) */
+struct mts_pctrank {
+    double *buf;
+    int64_t i, last_nan;
+    int32_t pos, w;
+};
+
+mts_pctrank_t *mts_pctrank_new(int32_t w) {
+    if (w < 1) return NULL;
+    mts_pctrank_t *r = mts_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->buf = mts_calloc((size_t)w, sizeof *r->buf);
+    if (!r->buf) { mts_free(r); return NULL; }
+    r->w = w;
+    r->last_nan = -1;
+    return r;
+}
+
+void mts_pctrank_free(mts_pctrank_t *r) {
+    if (!r) return;
+    mts_free(r->buf);
+    mts_free(r);
+}
+
+double mts_pctrank_push(mts_pctrank_t *r, double x) {
+    const int32_t w = r->w;
+    const int64_t i = r->i++;
+    r->buf[r->pos] = x;
+    if (++r->pos == w) r->pos = 0;
+    if (isnan(x)) { r->last_nan = i; return NAN; }
+    if (i < w - 1 || r->last_nan > i - w) return NAN;
+    int64_t c = 0;
+    for (int32_t k = 0; k < w; k++) c += r->buf[k] <= x;
+    return (double)c / (double)w;
+}
+
+/* pct_change / diff */
+struct mts_change {
+    double prev;
+    int64_t n;
+    int32_t pct;
+};
+
+mts_change_t *mts_change_new(int32_t pct) {
+    mts_change_t *c = mts_calloc(1, sizeof *c);
+    if (c) c->pct = pct != 0;
+    return c;
+}
+
+void mts_change_free(mts_change_t *c) { mts_free(c); }
+
+double mts_change_push(mts_change_t *c, double x) {
+    const double prev = c->prev;
+    c->prev = x;
+    if (c->n++ == 0) return NAN;
+    if (c->pct) return prev == 0.0 ? NAN : x / prev - 1.0;
+    return x - prev;
+}
+
+/* align_asof, one destination time at a time, over a private copy */
+struct mts_asof {
+    int64_t *ts;
+    double *v;
+    int64_t n, j, prev_t;
+    double last;
+    int started;
+};
+
+int mts_asof_new(const int64_t *ts, const double *v, int64_t n, mts_asof_t **out) {
+    if (!out) return MTS_EINVAL;
+    *out = NULL;
+    if (n < 0 || (n > 0 && (!ts || !v))) return MTS_EINVAL;
+    for (int64_t j = 1; j < n; j++)
+        if (ts[j] < ts[j - 1]) return MTS_EINVAL;
+    mts_asof_t *a = mts_calloc(1, sizeof *a);
+    if (!a) return MTS_ENOMEM;
+    size_t m = n > 0 ? (size_t)n : 1;
+    a->ts = mts_malloc(m * sizeof *a->ts);
+    a->v = mts_malloc(m * sizeof *a->v);
+    if (!a->ts || !a->v) { mts_asof_free(a); return MTS_ENOMEM; }
+    if (n > 0) {
+        memcpy(a->ts, ts, (size_t)n * sizeof *ts);
+        memcpy(a->v, v, (size_t)n * sizeof *v);
+    }
+    a->n = n;
+    a->last = NAN;
+    *out = a;
+    return MTS_OK;
+}
+
+void mts_asof_free(mts_asof_t *a) {
+    if (!a) return;
+    mts_free(a->ts);
+    mts_free(a->v);
+    mts_free(a);
+}
+
+double mts_asof_at(mts_asof_t *a, int64_t t) {
+    if (a->started && t < a->prev_t) {   /* time went backwards: rescan */
+        a->j = 0;
+        a->last = NAN;
+    }
+    a->started = 1;
+    a->prev_t = t;
+    while (a->j < a->n && a->ts[a->j] <= t) {
+        if (!isnan(a->v[a->j])) a->last = a->v[a->j];
+        a->j++;
+    }
+    return a->last;
+}

@@ -15,7 +15,15 @@
  *  pct_change   x[i]/x[i-1] - 1 (out[0] NaN);  diff  x[i] - x[i-1].
  *  align_asof   for each dst_ts, the last src value with src_ts <= dst_ts
  *               (NaN before the first); src ascending, NaN values skipped.
- * Return 0, or MTS_EINVAL for NULL pointers, n < 0 or a window < 1. */
+ * Return 0, or MTS_EINVAL for NULL pointers, n < 0 or a window < 1.
+ *
+ * Streaming forms, for bar-by-bar code (strategies in live sessions and in
+ * backtests alike): mts_rolling_t (sma), mts_rollstd_t, mts_rollcorr_t,
+ * mts_rsi_t, mts_drawdown_t, mts_pctrank_t (w >= 1), mts_change_t (pct_change
+ * or diff), mts_asof_t (align_asof). push(x[i]) returns bit for bit what the
+ * batch function puts in out[i]; O(1) per push (pctrank O(w)), no allocation
+ * after _new. Ownership: the caller frees with _free; mts_asof_new copies its
+ * source series. */
 #ifndef MTS_TA_H
 #define MTS_TA_H
 #include "mts.h"

@@ -18,6 +18,7 @@
 #include "feeds/ws.h"
 #include "lua/mts_ffi.h"
 #include "store/paper.h"
+#include "util/config.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -52,6 +53,7 @@ struct mts_live {
     live_asset_t a[MTS_LIVE_MAX_ASSETS];
     int n;
     mts_engine_t *engine;
+    mts_series_t vix;         /* the stored VIX, engine macro "VIX" (borrowed by it) */
     int64_t session_id;
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
@@ -627,6 +629,14 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps};
     if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
     mts_engine_keep_fills(l->engine, 1);
+    /* VIX for the macro-aware strategies (vix_correlation, mean_reversion), as
+     * `mts backtest` gives it: the series stored when the session starts (the
+     * bundled CBOE file is imported on first use). The strategies align it
+     * as-of to each bar, so bars after its newest value use that value. None
+     * at all: those strategies say what is missing. */
+    if (mts_store_ensure_macro(cfg->store, mts_root(), "VIX") == 0 &&
+        mts_store_load_macro(cfg->store, "VIX", INT64_MIN, INT64_MAX, &l->vix) == 0 && l->vix.n > 0)
+        mts_engine_add_macro(l->engine, "VIX", &l->vix);
     {
         mts_http_config_t hc;
         mts_http_config_defaults(&hc);
@@ -752,6 +762,7 @@ void mts_live_free(mts_live_t *l) {
     mts_ws_free(l->ws);   /* first: no callback into the session after this */
     mts_http_free(l->http);
     mts_engine_free(l->engine);
+    mts_series_free(&l->vix);
     mts_bus_close(l->bus);
     mts_cache_close(l->cache);
     for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {

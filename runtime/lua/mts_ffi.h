@@ -120,6 +120,44 @@ typedef struct mts_rolling mts_rolling_t;
 mts_rolling_t *mts_rolling_new(int32_t w);         /* NULL if w < 1 or out of memory */
 void    mts_rolling_free(mts_rolling_t *r);        /* accepts NULL */
 double  mts_rolling_mean_push(mts_rolling_t *r, double x);
+/* More streaming indicators, each push(x[i]) bit for bit what the batch
+ * function above puts in out[i] (same NaN rules). _new returns NULL for a bad
+ * argument (window/period < 1) or out of memory; _free accepts NULL.
+ *   rollstd    mts_ta_rolling_std          rollcorr  mts_ta_rolling_corr
+ *   rsi        mts_ta_rsi                  drawdown  mts_ta_drawdown
+ *   pctrank    mts_ta_pct_rank, w >= 1 only (the expanding form needs all history)
+ *   change     mts_ta_pct_change (pct != 0) or mts_ta_diff (pct == 0)
+ *   asof       mts_ta_align_asof: copies the source series (ascending ts, else
+ *              MTS_EINVAL); at(t) = the last non-NaN value with ts <= t (NaN
+ *              before the first); t going backwards rescans from the start. */
+typedef struct mts_rollstd mts_rollstd_t;
+typedef struct mts_rollcorr mts_rollcorr_t;
+typedef struct mts_rsi mts_rsi_t;
+typedef struct mts_drawdown mts_drawdown_t;
+typedef struct mts_pctrank mts_pctrank_t;
+typedef struct mts_change mts_change_t;
+typedef struct mts_asof mts_asof_t;
+mts_rollstd_t  *mts_rollstd_new(int32_t w);
+void    mts_rollstd_free(mts_rollstd_t *r);
+double  mts_rollstd_push(mts_rollstd_t *r, double x);
+mts_rollcorr_t *mts_rollcorr_new(int32_t w);
+void    mts_rollcorr_free(mts_rollcorr_t *r);
+double  mts_rollcorr_push(mts_rollcorr_t *r, double x, double y);
+mts_rsi_t      *mts_rsi_new(int32_t period);
+void    mts_rsi_free(mts_rsi_t *r);
+double  mts_rsi_push(mts_rsi_t *r, double x);
+mts_drawdown_t *mts_drawdown_new(void);
+void    mts_drawdown_free(mts_drawdown_t *d);
+double  mts_drawdown_push(mts_drawdown_t *d, double x);
+mts_pctrank_t  *mts_pctrank_new(int32_t w);
+void    mts_pctrank_free(mts_pctrank_t *r);
+double  mts_pctrank_push(mts_pctrank_t *r, double x);
+mts_change_t   *mts_change_new(int32_t pct);
+void    mts_change_free(mts_change_t *c);
+double  mts_change_push(mts_change_t *c, double x);
+int     mts_asof_new(const int64_t *ts, const double *v, int64_t n, mts_asof_t **out);
+void    mts_asof_free(mts_asof_t *a);
+double  mts_asof_at(mts_asof_t *a, int64_t t);
 
 int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
                       const int64_t *dst_ts, int64_t n_dst, double *out);

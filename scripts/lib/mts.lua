@@ -437,27 +437,145 @@ function M.diff(x, n)
     return out
 end
 
--- Streaming rolling mean for bar-by-bar code: r = mts.rolling_mean(w) in
--- init, then r:push(x) per bar returns the mean of the last w values (NaN
--- until w values, or while a NaN is in the window) — bit for bit what
--- mts.sma(series, w)[i] holds. No allocation per push; freed by the GC.
--- (When busted reloads this module the metatype is already set; it still
--- points at the same C function.)
--- push checks its receiver: r.push(nil, x) from a strategy must not hand C a NULL.
-local rolling_ptr = ffi.typeof("mts_rolling_t *")
-local rolling_push = C.mts_rolling_mean_push
-pcall(ffi.metatype, "struct mts_rolling", { __index = { push = function(r, x)
-    if not ffi.istype(rolling_ptr, r) or r == nil then error("push: call it as r:push(x)", 2) end
-    if type(x) ~= "number" then error("push: x must be a number, got " .. type(x), 2) end
-    return rolling_push(r, x)
-end } })
+-- ---- streaming indicators: one value per bar ------------------------------------
+--
+-- For bar-by-bar code (on_bar / analyze, in backtests and live sessions
+-- alike): create the object once in init, then push one value per bar; push
+-- returns bit for bit what the batch function above gives at that index
+-- (runtime/indicators/ta.c; tests/c/test_ta_stream.c compares them on the
+-- bundled data), so a strategy written this way gives the same signals in a
+-- backtest and in a paper session. No allocation per push; the C object is
+-- freed by the GC. The window's memory is charged to the strategy in a
+-- guarded state (a huge window hits the memory cap instead of the machine).
+--   r = mts.rolling_mean(w)        r:push(x)     -> mts.sma(x, w)[i]
+--   r = mts.rolling_std_stream(w)  r:push(x)     -> mts.rolling_std(x, w)[i]
+--   r = mts.rolling_corr_stream(w) r:push(x, y)  -> mts.rolling_corr(x, y, w)[i]
+--   r = mts.rsi_stream(period)     r:push(x)     -> mts.rsi(x, period)[i]
+--   r = mts.drawdown_stream()      r:push(x)     -> mts.drawdown(x)[i]
+--   r = mts.pct_rank_stream(w)     r:push(x)     -> mts.pct_rank(x, w)[i], w >= 1
+--   r = mts.pct_change_stream()    r:push(x)     -> mts.pct_change(x)[i]
+--   r = mts.diff_stream()          r:push(x)     -> mts.diff(x)[i]
+--   a = mts.asof_stream(src)       a:at(t)       -> mts.align_asof(src, ts)[i] for t = ts[i]
+-- asof_stream copies src ({ts=, v=, n=} as ctx.macro returns, or an
+-- mts_series_t pointer); at(t) with t not decreasing walks forward, a t
+-- before the previous one rescans from the start.
+-- The methods check their receiver and arguments: r.push(nil, x) from a
+-- strategy must not hand C a NULL. (When busted reloads this module the
+-- metatypes are already set; they still point at the same C functions.)
 
-function M.rolling_mean(w)
-    window("mts.rolling_mean", w)
-    local r = C.mts_rolling_new(w)
-    if r == nil then error("mts.rolling_mean: out of memory", 2) end
-    return ffi.gc(r, C.mts_rolling_free)
+local function owned(p, free, bytes)
+    local g = rawget(_G, "MTS_GUARD")
+    local owner = g and g.current() or -1
+    if owner >= 0 and bytes > 0 then
+        local ok, err = pcall(g.charge, owner, bytes)
+        if not ok then free(p); error(err, 0) end
+        return ffi.gc(p, function(q) free(q); g.charge(owner, -bytes) end)
+    end
+    return ffi.gc(p, free)
 end
+
+-- One method function per type, each its own function literal: a prototype
+-- instantiated more than once is not specialised by the JIT (its upvalues,
+-- the C function and the ctype, would be loaded per call instead of folded).
+local function bad_receiver() error("push: call it as r:push(x)", 3) end
+local function bad_x(x) error("push: x must be a number, got " .. type(x), 3) end
+do
+    local T, f = ffi.typeof("mts_rolling_t *"), C.mts_rolling_mean_push
+    pcall(ffi.metatype, "struct mts_rolling", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T, f = ffi.typeof("mts_rollstd_t *"), C.mts_rollstd_push
+    pcall(ffi.metatype, "struct mts_rollstd", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T, f = ffi.typeof("mts_rsi_t *"), C.mts_rsi_push
+    pcall(ffi.metatype, "struct mts_rsi", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T, f = ffi.typeof("mts_drawdown_t *"), C.mts_drawdown_push
+    pcall(ffi.metatype, "struct mts_drawdown", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T, f = ffi.typeof("mts_pctrank_t *"), C.mts_pctrank_push
+    pcall(ffi.metatype, "struct mts_pctrank", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T, f = ffi.typeof("mts_change_t *"), C.mts_change_push
+    pcall(ffi.metatype, "struct mts_change", { __index = { push = function(r, x)
+        if not ffi.istype(T, r) or r == nil then bad_receiver() end
+        if type(x) ~= "number" then bad_x(x) end
+        return f(r, x)
+    end } })
+end
+do
+    local T = ffi.typeof("mts_rollcorr_t *")
+    local push = C.mts_rollcorr_push
+    pcall(ffi.metatype, "struct mts_rollcorr", { __index = { push = function(r, x, y)
+        if not ffi.istype(T, r) or r == nil then error("push: call it as r:push(x, y)", 2) end
+        if type(x) ~= "number" or type(y) ~= "number" then
+            error("push: x and y must be numbers, got " .. type(x) .. " and " .. type(y), 2)
+        end
+        return push(r, x, y)
+    end } })
+    local A = ffi.typeof("mts_asof_t *")
+    local at = C.mts_asof_at
+    pcall(ffi.metatype, "struct mts_asof", { __index = { at = function(a, t)
+        if not ffi.istype(A, a) or a == nil then error("at: call it as a:at(t)", 2) end
+        if type(t) ~= "number" or t ~= t then error("at: t must be a time (unix seconds), got " .. type(t), 2) end
+        return at(a, t)
+    end } })
+end
+
+local function windowed(fname, cnew, cfree, per_elem, what)
+    return function(w)
+        window(fname, w, what)
+        local r = C[cnew](w)
+        if r == nil then error(fname .. ": out of memory", 2) end
+        return owned(r, C[cfree], w * per_elem)
+    end
+end
+
+M.rolling_mean = windowed("mts.rolling_mean", "mts_rolling_new", "mts_rolling_free", 8)
+M.rolling_std_stream = windowed("mts.rolling_std_stream", "mts_rollstd_new", "mts_rollstd_free", 8)
+M.rolling_corr_stream = windowed("mts.rolling_corr_stream", "mts_rollcorr_new", "mts_rollcorr_free", 16)
+M.rsi_stream = windowed("mts.rsi_stream", "mts_rsi_new", "mts_rsi_free", 0, "period")
+M.pct_rank_stream = windowed("mts.pct_rank_stream", "mts_pctrank_new", "mts_pctrank_free", 8)
+
+function M.drawdown_stream()
+    local r = C.mts_drawdown_new()
+    if r == nil then error("mts.drawdown_stream: out of memory", 2) end
+    return ffi.gc(r, C.mts_drawdown_free)
+end
+
+local function change_stream(fname, pct)
+    return function()
+        local r = C.mts_change_new(pct)
+        if r == nil then error(fname .. ": out of memory", 2) end
+        return ffi.gc(r, C.mts_change_free)
+    end
+end
+M.pct_change_stream = change_stream("mts.pct_change_stream", 1)
+M.diff_stream = change_stream("mts.diff_stream", 0)
 
 -- int64 times from a cdata array, a pointer (+n) or a table of numbers.
 local function input_ts(fname, what, x, n)
@@ -509,6 +627,30 @@ function M.align_asof(src, dst_ts, n_dst)
     return out
 end
 
+-- asof_stream(src): see "streaming indicators" above.
+local asof_out = ffi.typeof("mts_asof_t *[1]")
+function M.asof_stream(src)
+    local sts, sv, sn
+    if type(src) == "table" then
+        sts, sv, sn = src.ts, src.v, src.n
+        if sn == nil then sn = M.len(src.v) end
+    elseif type(src) == "cdata" and ffi.istype("const mts_series_t *", src) then
+        sts, sv, sn = src.ts, src.v, tonumber(src.n)
+    else
+        error("mts.asof_stream: src must be {ts=, v=, n=} or an mts_series_t, got " .. type(src), 2)
+    end
+    if sts == nil or sv == nil or not is_count(sn) then
+        error("mts.asof_stream: src needs ts, v and n", 2)
+    end
+    sts = input_ts("mts.asof_stream", "src.ts", sts, sn)
+    sv = input("mts.asof_stream", "src.v", sv, sn)
+    local out = asof_out()
+    local rc = C.mts_asof_new(sts, sv, sn, out)
+    if rc == -2 then error("mts.asof_stream: src.ts must be ascending", 2) end
+    check("mts.asof_stream", rc)
+    return owned(out[0], C.mts_asof_free, sn * 16)
+end
+
 -- ---- the API strategies see -------------------------------------------------------
 
 -- What strategies get: the same functions, but every array comes back as a
@@ -530,6 +672,10 @@ local api = {
     align_asof = for_strategies(M.align_asof),
     series = for_strategies(M.series),
     rolling_mean = M.rolling_mean,
+    rolling_std_stream = M.rolling_std_stream, rolling_corr_stream = M.rolling_corr_stream,
+    rsi_stream = M.rsi_stream, drawdown_stream = M.drawdown_stream,
+    pct_rank_stream = M.pct_rank_stream, pct_change_stream = M.pct_change_stream,
+    diff_stream = M.diff_stream, asof_stream = M.asof_stream,
     len = M.len, isnan = M.isnan, clamp = M.clamp,
     to_table = M.to_table, iso_time = M.iso_time, nan = NaN,
     LONG = "LONG", SHORT = "SHORT", CLOSE = "CLOSE",

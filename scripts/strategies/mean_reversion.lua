@@ -1,8 +1,12 @@
 -- mean_reversion.lua — buy fear: a VIX spike together with a crypto drawdown
 -- and an oversold RSI.
 --
--- Series (computed once in init, all causal):
---   vix[i]  = last VIX close at or before the bar's time (as-of alignment)
+-- Values, computed bar by bar as the bars come (streaming indicators, all
+-- causal; each is bit for bit the whole-series function's value at bar i, so
+-- a backtest and a paper session over the same bars give the same signals):
+--   vix[i]  = last VIX close at or before the bar's time (as-of alignment;
+--             in a live session the VIX series is the one stored when the
+--             session started: bars after its newest value use that value)
 --   dd[i]   = (running high of close - close[i]) / running high, a fraction
 --   rsi[i]  = Wilder RSI(rsi_period) of close
 --   pct[i]  = share of the last vix_percentile_lookback aligned VIX values
@@ -48,28 +52,35 @@ function M.init(ctx)
     if not (p.rsi_oversold < p.rsi_exit) then error("rsi_oversold must be below rsi_exit") end
     local vix = ctx.macro("VIX")
     if not vix then error("needs the macro series VIX, which the run does not have") end
-    local close = ctx.series.close
-    local vix_al = mts.align_asof(vix, ctx.series.ts)
-    ctx.vix = vix_al
-    ctx.dd = mts.drawdown(close)
-    ctx.rsi = mts.rsi(close, p.rsi_period)
-    ctx.vix_pct = mts.pct_rank(vix_al, p.vix_percentile_lookback)
+    ctx.vix_asof = mts.asof_stream(vix)
+    ctx.dd = mts.drawdown_stream()
+    ctx.rsi = mts.rsi_stream(p.rsi_period)
+    ctx.vix_pct = mts.pct_rank_stream(p.vix_percentile_lookback)
+    ctx.last_i = -1            -- the last bar pushed into the indicators
     ctx.state.in_trade = false
-    ctx.state.analysis = {}
+    ctx.state.analysis = { params = p, state = ctx.state, asset = ctx.asset }
 end
 
+-- market_data is the (strategy, asset) context: i, time, close plus what
+-- init stored. analyze pushes bar i into the indicators; it must see every
+-- bar once, in order (the runner and the live session do). A second call for
+-- the same bar returns the same analysis. The analysis table is reused bar
+-- after bar.
 function M.analyze(md)
-    local i, p = md.i, md.params
-    local a = md.state.analysis
-    a.vix = md.vix[i]
-    a.vix_spike_detected = a.vix > p.vix_spike_threshold
-    a.drawdown_from_high = md.dd[i]
-    a.rsi = md.rsi[i]
-    a.vix_percentile = md.vix_pct[i]
-    a.price = md.close
-    a.asset = md.asset
-    a.params = p
-    a.state = md.state
+    local i, a = md.i, md.state.analysis
+    if i == md.last_i then return a end
+    if i ~= md.last_i + 1 then
+        error(("analyze must see every bar in order: bar %d after bar %d"):format(i, md.last_i))
+    end
+    md.last_i = i
+    local close = md.close
+    local vix = md.vix_asof:at(md.time)
+    a.vix = vix
+    a.vix_spike_detected = vix > md.params.vix_spike_threshold
+    a.drawdown_from_high = md.dd:push(close)
+    a.rsi = md.rsi:push(close)
+    a.vix_percentile = md.vix_pct:push(vix)
+    a.price = close
     return a
 end
 

@@ -1,9 +1,13 @@
 -- vix_correlation.lua — trade an asset on its correlation with VIX changes.
 --
--- Series (computed once in init, all causal):
---   r[i]      = close[i] / close[i-1] - 1                 (daily return)
+-- Values, computed bar by bar as the bars come (streaming indicators, all
+-- causal; each is bit for bit the whole-series function's value at bar i, so
+-- a backtest and a paper session over the same bars give the same signals):
+--   r[i]      = close[i] / close[i-1] - 1                 (bar return)
 --   vix[i]    = last VIX close at or before the bar's time (as-of alignment;
---               weekends repeat Friday's close, so the change there is 0)
+--               weekends repeat Friday's close, so the change there is 0; in a
+--               live session the VIX series is the one stored when the session
+--               started: bars after its newest value use that value, dvix 0)
 --   dvix[i]   = vix[i] - vix[i-1]
 --   corr_w[i] = Pearson correlation of r and dvix over the last w bars, for
 --               every w in correlation_windows (7, 14, 21, 30) and lookback_days.
@@ -56,37 +60,46 @@ function M.init(ctx)
     local vix = ctx.macro("VIX")
     if not vix then error("needs the macro series VIX, which the run does not have") end
 
-    local ret = mts.pct_change(ctx.series.close)
-    local vix_al = mts.align_asof(vix, ctx.series.ts)
-    local dvix = mts.diff(vix_al)
-    local corr, windows = {}, {}
+    local windows, seen = {}, {}
     for _, w in ipairs(p.correlation_windows) do
         if w ~= math.floor(w) or w < 2 then error("correlation_windows must hold integers >= 2") end
         windows[#windows + 1] = w
+        seen[w] = true
     end
-    local seen = {}
-    for _, w in ipairs(windows) do seen[w] = true end
     if not seen[p.lookback_days] then windows[#windows + 1] = p.lookback_days end
-    for _, w in ipairs(windows) do corr[w] = mts.rolling_corr(ret, dvix, w) end
+    local corr = {}
+    for k, w in ipairs(windows) do corr[k] = mts.rolling_corr_stream(w) end
 
-    ctx.vix, ctx.corr, ctx.windows = vix_al, corr, windows
+    ctx.ret = mts.pct_change_stream()
+    ctx.vix_asof = mts.asof_stream(vix)
+    ctx.dvix = mts.diff_stream()
+    ctx.corr, ctx.windows, ctx.nwin = corr, windows, #windows
+    ctx.last_i = -1            -- the last bar pushed into the indicators
     ctx.state.regime = 0
-    ctx.state.analysis = { correlations_by_window = {} }
+    ctx.state.analysis = { correlations_by_window = {}, params = p, state = ctx.state,
+                           asset = ctx.asset }
 end
 
--- market_data is the (strategy, asset) context: i, time, close, asset, params,
--- state plus what init stored. The analysis table is reused bar after bar.
+-- market_data is the (strategy, asset) context: i, time, close plus what
+-- init stored. analyze pushes bar i into the indicators; it must see every
+-- bar once, in order (the runner and the live session do). A second call for
+-- the same bar returns the same analysis. The analysis table is reused bar
+-- after bar.
 function M.analyze(md)
-    local i = md.i
-    local a = md.state.analysis
-    local byw = a.correlations_by_window
-    for _, w in ipairs(md.windows) do byw[w] = md.corr[w][i] end
-    a.current_correlation = md.corr[md.params.lookback_days][i]
-    a.vix = md.vix[i]
+    local i, a = md.i, md.state.analysis
+    if i == md.last_i then return a end
+    if i ~= md.last_i + 1 then
+        error(("analyze must see every bar in order: bar %d after bar %d"):format(i, md.last_i))
+    end
+    md.last_i = i
+    local r = md.ret:push(md.close)
+    local vix = md.vix_asof:at(md.time)
+    local dv = md.dvix:push(vix)
+    local byw, windows, corr = a.correlations_by_window, md.windows, md.corr
+    for k = 1, md.nwin do byw[windows[k]] = corr[k]:push(r, dv) end
+    a.current_correlation = byw[md.params.lookback_days]
+    a.vix = vix
     a.price = md.close
-    a.asset = md.asset
-    a.params = md.params
-    a.state = md.state
     return a
 end
 

@@ -5,6 +5,18 @@ package.path = here .. "helpers/?.lua;" .. package.path
 require "setup"
 local SH = require "strategy_harness"
 
+-- The strategy with its analyze wrapped: seen[i] = analysis[field] of bar i.
+local function recording(strat, seen, field)
+    return {
+        init = strat.init, generate_signals = strat.generate_signals,
+        analyze = function(md)
+            local a = strat.analyze(md)
+            seen[md.i] = a[field]
+            return a
+        end,
+    }
+end
+
 -- close:   100 110 120 110 100 95 90 100 110 120
 -- changes:     +10 +10 -10 -10 -5 -5 +10 +10 +10
 -- RSI(3), Wilder:
@@ -42,9 +54,10 @@ describe("mean_reversion", function()
 
     it("enters when all three conditions hold and exits on the RSI", function()
         local ctx = SH.ctx(strat, data(30), P)
-        local sigs = SH.run(strat, ctx)
+        local seen = {}
+        local sigs = SH.run(recording(strat, seen, "rsi"), ctx)
         assert.are.equal("LONG@6 CLOSE@7", SH.summary(sigs))
-        assert.is_true(math.abs(ctx.rsi[6] - 27.3504) < 1e-3)
+        assert.is_true(math.abs(seen[6] - 27.3504) < 1e-3)
         local s = sigs[1].sig
         assert.is_true(math.abs(s.position_size - 0.075) < 1e-12)
         assert.is_true(math.abs(s.confidence - 0.544160) < 1e-5)
