@@ -51,6 +51,9 @@ struct mts_bus {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_N];
     int64_t prune_every, since_prune;
+    /* a batch (mts_bus_begin .. commit) */
+    int batching, pending;    /* redis: XADDs appended and not yet read */
+    int in_txn;               /* sqlite: BEGIN issued */
 };
 
 static int set_err(mts_bus_t *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -150,6 +153,7 @@ fail:
 
 void mts_bus_close(mts_bus_t *b) {
     if (!b) return;
+    if (b->batching) mts_bus_commit(b);
     mts_rconn_close(&b->rc);
     mts_free(b->stream);
     for (int i = 0; i < ST_N; i++) sqlite3_finalize(b->stmt[i]);
@@ -183,6 +187,17 @@ int mts_bus_publish(mts_bus_t *b, const char *topic, const char *payload, size_t
         return MTS_EINVAL;
     }
     if (!payload) payload = "";
+    if (b->is_redis && b->batching) {
+        if (!b->rc.ctx && mts_rconn_ensure(&b->rc, 0)) return redis_err(b);
+        if (redisAppendCommand(b->rc.ctx, "XADD %s MAXLEN ~ %lld * topic %s payload %b", b->stream,
+                               (long long)b->maxlen, topic, payload, len) != REDIS_OK) {
+            b->pending = 0;
+            mts_rconn_fail(&b->rc, "XADD");
+            return redis_err(b);
+        }
+        b->pending++;
+        return 0;
+    }
     if (b->is_redis) {
         redisReply *rep = mts_rconn_command(&b->rc, "XADD", "XADD %s MAXLEN ~ %lld * topic %s payload %b",
                                             b->stream, (long long)b->maxlen, topic, payload, len);
@@ -210,6 +225,70 @@ int mts_bus_publish(mts_bus_t *b, const char *topic, const char *payload, size_t
     if (++b->since_prune >= b->prune_every) {
         b->since_prune = 0;
         if (sqlite_prune(b)) return MTS_EDB;
+    }
+    return 0;
+}
+
+/* ---- batches ---- */
+
+static int sqlite_exec(mts_bus_t *b, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(b->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        b->st.errors++;
+        set_err(b, MTS_EDB, "bus %s: %s", sql, msg ? msg : sqlite3_errmsg(b->db));
+        sqlite3_free(msg);
+        return MTS_EDB;
+    }
+    return 0;
+}
+
+int mts_bus_begin(mts_bus_t *b) {
+    if (!b) return MTS_EINVAL;
+    if (b->batching) return set_err(b, MTS_EINVAL, "bus begin: a batch is already open");
+    b->batching = 1;
+    b->pending = 0;
+    if (!b->is_redis) {
+        if (sqlite_exec(b, "BEGIN")) { b->batching = 0; return MTS_EDB; }
+        b->in_txn = 1;
+    }
+    return 0;
+}
+
+int mts_bus_commit(mts_bus_t *b) {
+    if (!b) return MTS_EINVAL;
+    if (!b->batching) return set_err(b, MTS_EINVAL, "bus commit: no batch is open");
+    b->batching = 0;
+    if (!b->is_redis) {
+        b->in_txn = 0;
+        if (sqlite_exec(b, "COMMIT")) {
+            sqlite_exec(b, "ROLLBACK");
+            return MTS_EDB;
+        }
+        return 0;
+    }
+    int bad = 0;
+    while (b->pending > 0) {
+        void *r = NULL;
+        if (!b->rc.ctx || redisGetReply(b->rc.ctx, &r) != REDIS_OK || !r) {
+            b->st.errors += b->pending;
+            b->pending = 0;
+            if (b->rc.ctx) mts_rconn_fail(&b->rc, "XADD (batch)");
+            return redis_err(b);
+        }
+        redisReply *rep = r;
+        if (rep->type == REDIS_REPLY_STRING) {
+            b->st.published++;
+        } else {
+            bad++;
+            set_err(b, MTS_ECACHE, "bus: XADD %s: %s", b->stream,
+                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        }
+        freeReplyObject(rep);
+        b->pending--;
+    }
+    if (bad) {
+        b->st.errors += bad;
+        return MTS_ECACHE;
     }
     return 0;
 }
@@ -351,6 +430,8 @@ static int sqlite_poll(mts_bus_t *b, char *cursor, int max, mts_bus_fn fn, void 
 }
 
 int mts_bus_poll(mts_bus_t *b, char *cursor, int max, mts_bus_fn fn, void *ud) {
+    if (b && b->batching && b->is_redis && b->pending)
+        return set_err(b, MTS_EBUSY, "bus poll: a batch is open (commit it first)");
     if (!b) return MTS_EINVAL;
     if (!cursor || !fn || max <= 0)
         return set_err(b, MTS_EINVAL, "bus poll: a cursor, a callback and max > 0 are required");

@@ -53,6 +53,13 @@ const char *mts_bus_errmsg(const mts_bus_t *b);
 const char *mts_bus_backend(const mts_bus_t *b);  /* "redis" or "sqlite" */
 
 int  mts_bus_publish(mts_bus_t *b, const char *topic, const char *payload, size_t len);
+/* A batch: the publishes between begin and commit are one Redis pipeline
+ * (one round trip, read at commit) or one SQLite transaction. Within a batch
+ * publish returns before Redis answered: commit reports the batch's errors
+ * (MTS_ECACHE: the connection broke or Redis refused an entry; the entries
+ * not confirmed are counted in stats.errors). Do not poll inside a batch. */
+int  mts_bus_begin(mts_bus_t *b);
+int  mts_bus_commit(mts_bus_t *b);
 /* Non-blocking: hands at most max messages after *cursor to fn and advances
  * cursor (in/out, MTS_BUS_CURSOR_MAX bytes). Returns the number delivered (>= 0)
  * or a negative MTS_E*. A cursor of the wrong form for the backend (a stream

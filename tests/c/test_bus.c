@@ -359,6 +359,69 @@ static void test_redis_order_resume(void **st) {
     redisFree(raw);
 }
 
+/* A batch is one SQLite transaction: nothing is visible to another
+ * connection before commit, everything after; order is kept. */
+static void test_sqlite_batch(void **st) {
+    (void)st;
+    tmpdb_t t;
+    tmpdb(&t);
+    mts_bus_t *pub = open_sqlite(t.path, 0), *sub = open_sqlite(t.path, 0);
+    char cur[MTS_BUS_CURSOR_MAX] = "0";
+    assert_int_equal(mts_bus_begin(pub), 0);
+    assert_int_equal(mts_bus_begin(pub), MTS_EINVAL);        /* one batch at a time */
+    publish_n(pub, 0, 20);
+    assert_int_equal(sqlite_count(t.path), 0);                 /* not committed yet */
+    assert_int_equal(mts_bus_commit(pub), 0);
+    assert_int_equal(mts_bus_commit(pub), MTS_EINVAL);         /* no batch open */
+    assert_int_equal(sqlite_count(t.path), 20);
+    sink_t s = {0};
+    assert_int_equal(mts_bus_poll(sub, cur, 64, collect, &s), 20);
+    expect_range(&s, 0, 20);
+    mts_bus_stats_t bs;
+    mts_bus_stats(pub, &bs);
+    assert_int_equal(bs.published, 20);
+    mts_bus_close(pub);
+    mts_bus_close(sub);
+    tmpdb_rm(&t);
+}
+
+/* A batch is one Redis pipeline: the XADDs' replies are read (and counted)
+ * at commit; the stream then holds them in order (checked with a raw client). */
+static void test_redis_batch(void **st) {
+    (void)st;
+    char key[128];
+    stream_name(key, sizeof key, "batch");
+    redisContext *raw = raw_redis();
+    raw_del(raw, key);
+    mts_bus_t *pub = open_redis(key, 0), *sub = open_redis(key, 0);
+    char cur[MTS_BUS_CURSOR_MAX] = "0";
+    assert_int_equal(mts_bus_begin(pub), 0);
+    publish_n(pub, 0, 30);
+    assert_int_equal(mts_bus_poll(pub, cur, 64, collect, &(sink_t){0}), MTS_EBUSY);
+    mts_bus_stats_t bs;
+    mts_bus_stats(pub, &bs);
+    assert_int_equal(bs.published, 0);                         /* no reply read yet */
+    assert_int_equal(mts_bus_commit(pub), 0);
+    mts_bus_stats(pub, &bs);
+    assert_int_equal(bs.published, 30);
+    assert_int_equal(raw_int(raw, "XLEN %s", key), 30);
+    sink_t s = {0};
+    assert_int_equal(mts_bus_poll(sub, cur, 64, collect, &s), 30);
+    expect_range(&s, 0, 30);
+    /* a refused entry (the key holds a string now) is reported at commit */
+    raw_del(raw, key);
+    redisReply *r = redisCommand(raw, "SET %s x", key);
+    freeReplyObject(r);
+    assert_int_equal(mts_bus_begin(pub), 0);
+    publish_n(pub, 0, 3);
+    assert_int_equal(mts_bus_commit(pub), MTS_ECACHE);
+    assert_non_null(strstr(mts_bus_errmsg(pub), "XADD"));
+    mts_bus_close(pub);
+    mts_bus_close(sub);
+    raw_del(raw, key);
+    redisFree(raw);
+}
+
 static void test_redis_dollar(void **st) {
     (void)st;
     char key[128];
@@ -535,6 +598,8 @@ int main(void) {
         cmocka_unit_test(test_sqlite_prune),
         cmocka_unit_test(test_sqlite_two_processes),
         cmocka_unit_test(test_sqlite_open_errors),
+        cmocka_unit_test(test_sqlite_batch),
+        cmocka_unit_test(test_redis_batch),
         cmocka_unit_test(test_redis_order_resume),
         cmocka_unit_test(test_redis_dollar),
         cmocka_unit_test(test_redis_prune),
