@@ -59,6 +59,30 @@ def day(s):
     return parse_time(s + "T00:00:00+00:00")
 
 
+def make_root(tmp):
+    """tmp/root: a private copy of scripts/ and config/ (data/ linked)."""
+    root = os.path.join(tmp, "root")
+    os.makedirs(root)
+    for d in ("scripts", "config"):
+        shutil.copytree(os.path.join(ROOT, d), os.path.join(root, d))
+    os.makedirs(os.path.join(root, "runtime", "lua"))
+    shutil.copy(os.path.join(ROOT, "runtime/lua/mts_ffi.h"), os.path.join(root, "runtime/lua"))
+    os.symlink(os.path.join(ROOT, "data"), os.path.join(root, "data"))
+    return root
+
+
+def add_slow_bar_strategy(root, spin=500000):
+    """root/scripts/strategies/slow_bar.lua: sma_cross spending `spin` loop
+    iterations (about 2 ms for 500000) in every on_bar, so a backtest over the
+    2920 bundled bitcoin bars takes seconds (cancellation tests)."""
+    with open(os.path.join(ROOT, "scripts/strategies/sma_cross.lua")) as f:
+        src = f.read()
+    marker = "function M.on_bar(ctx, asset, i)\n"
+    assert marker in src, "sma_cross.lua has no on_bar"
+    with open(os.path.join(root, "scripts/strategies/slow_bar.lua"), "w") as f:
+        f.write(src.replace(marker, marker + "    local x = 0 for k = 1, %d do x = x + k %% 7 end ctx.sink = x\n" % spin))
+
+
 class MtsTestCase(unittest.TestCase):
     """Each test gets a temporary directory and database."""
 
@@ -88,11 +112,4 @@ class MtsTestCase(unittest.TestCase):
     def make_root(self):
         """A private copy of scripts/ and config/ (data/ linked), for tests that
         add broken strategies or configs; pass env={"MTS_ROOT": root}."""
-        root = os.path.join(self.tmp, "root")
-        os.makedirs(root)
-        for d in ("scripts", "config"):
-            shutil.copytree(os.path.join(ROOT, d), os.path.join(root, d))
-        os.makedirs(os.path.join(root, "runtime", "lua"))
-        shutil.copy(os.path.join(ROOT, "runtime/lua/mts_ffi.h"), os.path.join(root, "runtime/lua"))
-        os.symlink(os.path.join(ROOT, "data"), os.path.join(root, "data"))
-        return root
+        return make_root(self.tmp)

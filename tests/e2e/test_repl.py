@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from mtslib import MTS, ROOT, run
+from mtslib import MTS, ROOT, add_slow_bar_strategy, make_root, run
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
 
@@ -146,20 +146,8 @@ class ReplPty(unittest.TestCase):
         # a strategy that spends about 2 ms a bar: the 2920 bitcoin bars take
         # seconds, and Ctrl-C stops the run inside the engine (checked every
         # 1024 bars) instead of waiting for mts.backtest to return
-        root = os.path.join(self.tmp, "root")
-        os.makedirs(root)
-        for d in ("scripts", "config"):
-            shutil.copytree(os.path.join(ROOT, d), os.path.join(root, d))
-        os.makedirs(os.path.join(root, "runtime", "lua"))
-        shutil.copy(os.path.join(ROOT, "runtime/lua/mts_ffi.h"), os.path.join(root, "runtime/lua"))
-        os.symlink(os.path.join(ROOT, "data"), os.path.join(root, "data"))
-        with open(os.path.join(ROOT, "scripts/strategies/sma_cross.lua")) as f:
-            src = f.read()
-        marker = "function M.on_bar(ctx, asset, i)\n"
-        self.assertIn(marker, src)
-        src = src.replace(marker, marker + "    local x = 0 for k = 1, 500000 do x = x + k % 7 end ctx.sink = x\n")
-        with open(os.path.join(root, "scripts/strategies/slow_bar.lua"), "w") as f:
-            f.write(src)
+        root = make_root(self.tmp)
+        add_slow_bar_strategy(root)
         self.s.close()
         self.s = Session(self.tmp, {"MTS_ROOT": root})
         s = self.s

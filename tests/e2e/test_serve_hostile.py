@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from mtslib import MtsTestCase
+from mtslib import MtsTestCase, add_slow_bar_strategy
 import test_serve
 from test_serve import Server, WebSocket, make_token
 
@@ -524,13 +524,7 @@ class HostileTest(MtsTestCase):
         # engine (mts_backtest_opts_t.cancel, checked every 1024 bars), so it
         # stores nothing and the process does not wait for it to finish
         env = self.slow_root()
-        root = env["MTS_ROOT"]
-        with open(os.path.join(root, "scripts/strategies/sma_cross.lua")) as f:
-            src = f.read()
-        marker = "function M.on_bar(ctx, asset, i)\n"
-        self.assertIn(marker, src)
-        with open(os.path.join(root, "scripts/strategies/slow_bar.lua"), "w") as f:
-            f.write(src.replace(marker, marker + "    local x = 0 for k = 1, 500000 do x = x + k % 7 end ctx.sink = x\n"))
+        add_slow_bar_strategy(env["MTS_ROOT"])
         srv = self.serve("--workers", "1", "--grace", "0.3", env=env)
         w = make_token(scope="write")
         out = {}
