@@ -51,6 +51,11 @@ static void usage(FILE *f) {
         "  --warmup N             bars of history before trading (default: config live.warmup, 100)\n"
         "  --duration T           stop after e.g. 30s, 5m, 2h (default: until Ctrl-C / SIGTERM)\n"
         "  --max-bars N           stop after N live bars\n"
+        "  --align-ms N           several symbols: hold each closed bar until every symbol has its\n"
+        "                         bar of that time, at most N ms after the step's first bar, then\n"
+        "                         run the step once with all of them, as a backtest does (default:\n"
+        "                         config live.align_ms, else 3000 or a tenth of the interval if\n"
+        "                         smaller; 0 = each bar is run as it arrives)\n"
         "  --db PATH              database (default $DATABASE_PATH or data/mts.db)\n"
         "  --redis URL            Redis for the bus and cache (default $REDIS_URL; none: SQLite)\n"
         "  --ws-url URL           websocket base (default $BINANCE_WS_URL or $BYBIT_WS_URL, below)\n"
@@ -65,6 +70,8 @@ static void usage(FILE *f) {
         "          --interval 5m --warmup 200 --duration 2h --json\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1h \\\n"
         "          --param fast=5 --param slow=20 --capital 10000 --db data/paper.db\n"
+        "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT,ETHUSDT --interval 1m \\\n"
+        "          --align-ms 1500\n"
         "  kill -HUP $(pidof mts)    # reload every strategy now\n",
         mts_cli_feed_env_help);
 }
@@ -118,12 +125,12 @@ static void asset_for_symbol(const char *symbol, char *out, size_t n) {
 }
 
 enum { O_STRATEGY, O_EXCHANGE, O_SYMBOL, O_INTERVAL, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_WARMUP,
-       O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP };
+       O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP, O_ALIGN };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--exchange", 1}, {"--symbol", 1}, {"--interval", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--warmup", 1},
     {"--duration", 1}, {"--max-bars", 1}, {"--db", 1}, {"--redis", 1}, {"--ws-url", 1},
-    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {NULL, 0}};
+    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {"--align-ms", 1}, {NULL, 0}};
 
 int mts_cmd_run(int argc, char **argv) {
     char strategies_buf[1024] = "", symbols_buf[1024] = "";
@@ -134,10 +141,17 @@ int mts_cmd_run(int argc, char **argv) {
     int n_params = 0;
     const char *exchange_s = NULL, *interval = NULL, *db = NULL, *redis = NULL, *ws_url = NULL, *rest_url = NULL;
     double capital, comm, slip, rf;
-    int64_t warmup = 100, duration_ms = 0, max_bars = 0;
+    int64_t warmup = 100, duration_ms = 0, max_bars = 0, align_ms = -1;
     int json = 0, trusted = 0, ret = MTS_EXIT_USAGE;
     double w;
     if (mts_config_number("live", "warmup", &w) == 0 && w >= 0 && w <= 1000) warmup = (int64_t)w;
+    if (mts_config_number("live", "align_ms", &w) == 0) {
+        if (!(w >= 0 && w <= 3600000) || w != floor(w)) {
+            fprintf(stderr, "mts run: config/mts.json live.align_ms must be a whole number of ms 0..3600000, got %g\n", w);
+            return MTS_EXIT_USAGE;
+        }
+        align_ms = (int64_t)w;
+    }
     if (mts_cli_backtest_defaults(&capital, &comm, &slip, &rf) != 0) return MTS_EXIT_USAGE;
 
     int i = 1;
@@ -189,6 +203,7 @@ int mts_cmd_run(int argc, char **argv) {
         }
         case O_WARMUP: if (parse_count("--warmup", val, 1000, &warmup)) goto out; break;
         case O_MAXBARS: if (parse_count("--max-bars", val, INT64_MAX / 2, &max_bars)) goto out; break;
+        case O_ALIGN: if (parse_count("--align-ms", val, 3600000, &align_ms)) goto out; break;
         case O_DURATION:
             if ((duration_ms = mts_cli_parse_duration(val)) < 0) {
                 fprintf(stderr, "error: --duration expects e.g. 30s, 5m, 2h or 500ms, got '%s'\n", val);
@@ -253,6 +268,7 @@ int mts_cmd_run(int argc, char **argv) {
         .ws_url = ws_url ? ws_url : exchange == MTS_EXCH_BYBIT ? fe.bybit_ws_url : fe.binance_ws_url,
         .rest_url = rest_url ? rest_url : exchange == MTS_EXCH_BYBIT ? fe.bybit_rest_url : fe.binance_rest_url,
         .backoff_ms = fe.backoff_ms, .ping_interval_ms = fe.ping_interval_ms, .idle_timeout_ms = fe.idle_timeout_ms,
+        .align_ms = align_ms,
         .strategies = strategies, .n_strategies = n_strategies, .warmup = (int)warmup,
         .duration_ms = duration_ms, .max_bars = max_bars, .capital = capital, .commission_bps = comm,
         .slippage_bps = slip, .store = store, .db_path = mts_cli_db_path(db),
@@ -296,10 +312,12 @@ int mts_cmd_run(int argc, char **argv) {
                (long long)s.warmup_bars, (long long)s.signals, (long long)s.fills);
         mts_json_number(stdout, s.final_equity);
         printf(",\"duplicates\":%lld,\"gaps\":%lld,\"backfilled\":%lld,\"late\":%lld,\"reconnects\":%lld,"
-               "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"samples\":%lld},\"disabled\":[",
+               "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"samples\":%lld},\"align_ms\":%lld,"
+               "\"steps\":%lld,\"steps_incomplete\":%lld,\"second_passes\":%lld,\"disabled\":[",
                (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled, (long long)s.late,
                (long long)s.reconnects, s.latency_p50_us, s.latency_p99_us, s.latency_max_us,
-               (long long)s.latency_samples);
+               (long long)s.latency_samples, (long long)s.align_ms, (long long)s.steps, (long long)s.steps_incomplete,
+               (long long)s.second_passes);
         if (!rc && res.disabled) {
             int first = 1;
             for (char *p = res.disabled; *p;) {
@@ -318,6 +336,10 @@ int mts_cmd_run(int argc, char **argv) {
         printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
                (long long)s.session_id, rc || frc ? "failed" : "stopped", (long long)s.live_bars,
                (long long)s.warmup_bars, (long long)s.signals, (long long)s.fills, s.final_equity);
+        if (s.steps_incomplete || s.second_passes || s.late)
+            printf("steps: %lld released incomplete after %lld ms, %lld second passes (late bars), %lld bars refused "
+                   "as too late\n", (long long)s.steps_incomplete, (long long)s.align_ms, (long long)s.second_passes,
+                   (long long)s.late);
         if (s.duplicates || s.gaps || s.reconnects)
             printf("feed: %lld reconnects, %lld duplicate bars skipped, %lld gaps (%lld bars backfilled)\n",
                    (long long)s.reconnects, (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled);

@@ -31,6 +31,12 @@
 #include <time.h>
 
 #define LAT_CAP 65536
+#define PEND_CAP 1024           /* pending bars per asset (a gap backfill is at most 1000) */
+
+typedef struct pend_bar {
+    int64_t ts, recv_ns;      /* open time (unix s); receipt (monotonic ns) */
+    double o, h, l, c, v;
+} pend_bar_t;
 
 typedef struct live_asset {
     char symbol[MTS_SYMBOL_MAX];
@@ -38,6 +44,8 @@ typedef struct live_asset {
     int32_t id;
     mts_bars_t bars;          /* arrays reserved once (mts_array_alloc) */
     int64_t saved;            /* first bar not yet in live_bars */
+    pend_bar_t *q;            /* step alignment: pending bars, a ring of PEND_CAP, oldest first */
+    int q_head, q_n;
 } live_asset_t;
 
 typedef struct watch {
@@ -67,6 +75,10 @@ struct mts_live {
     watch_t watches[MTS_LIVE_MAX_WATCH];
     int n_watch;
     int appended;             /* bars appended in the current service round */
+    int align;                /* step alignment on (several symbols, align_ms > 0) */
+    int64_t align_ns;         /* the grace */
+    int64_t cur_ts;           /* newest step (unix s) the engine has bars for */
+    int64_t cur_wait, waits;  /* the wait in which cur_ts was first appended; waits so far */
     int64_t round_recv_ns;    /* receipt of the first bar of the last round */
     /* commit bookkeeping */
     int warm_done;
@@ -105,6 +117,10 @@ static double jnum(const cJSON *x) {
     }
     return NAN;
 }
+
+static int64_t last_ts(const live_asset_t *a);
+static int accept(mts_live_t *l, int k, int64_t ts, double o, double h, double lo, double c, double v,
+                  int64_t recv_ns, const char *what);
 
 /* Fetches closed klines of asset k with open time in [start_ms, end_ms]
  * (-1: open), at most limit, and appends those after the asset's last bar:
@@ -161,17 +177,11 @@ static int rest_klines(mts_live_t *l, int k, int64_t start_ms, int64_t end_ms, i
         if (open_ms + l->iv_ms > now) continue;            /* still open */
         if (end_ms >= 0 && open_ms > end_ms) continue;
         int64_t ts = open_ms / 1000;
-        if (a->bars.n > 0 && ts <= a->bars.ts[a->bars.n - 1]) continue;
+        if (engine ? ts <= last_ts(a) : (a->bars.n > 0 && ts <= a->bars.ts[a->bars.n - 1])) continue;
         if (engine) {
-            rc = mts_engine_append_bar(l->engine, a->id, ts, o, hi, lo, c, isfinite(v) ? v : 0);
-            if (rc) {
-                mts_log(MTS_LOG_WARN, "live.backfill_rejected", "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol,
-                        mts_engine_errmsg(l->engine));
-                if (rc == MTS_ERANGE) { l->st.late++; rc = 0; continue; }
-                break;
-            }
-            l->st.live_bars++;
-            l->appended++;
+            rc = accept(l, k, ts, o, hi, lo, c, isfinite(v) ? v : 0, mono_ns(), "live.backfill_rejected");
+            if (rc == MTS_ERANGE) { rc = 0; continue; }
+            if (rc) break;
         } else {
             if (a->bars.n == a->bars.cap) break;
             int64_t i = a->bars.n++;
@@ -196,6 +206,121 @@ static int asset_of(mts_live_t *l, const char *sym) {
     return -1;
 }
 
+/* The newest bar known for asset a (unix s): its last pending one, else the
+ * last in its arrays; INT64_MIN when it has none. */
+static int64_t last_ts(const live_asset_t *a) {
+    if (a->q_n > 0) return a->q[(a->q_head + a->q_n - 1) % PEND_CAP].ts;
+    return a->bars.n > 0 ? a->bars.ts[a->bars.n - 1] : INT64_MIN;
+}
+
+/* Appends one bar of asset k to the engine now; counts it (live_bars, a
+ * second pass when its step already ran in an earlier wait, late when the
+ * engine refuses it as older than the current step: MTS_ERANGE). */
+static int append_now(mts_live_t *l, int k, int64_t ts, double o, double h, double lo, double c, double v,
+                      int64_t recv_ns, const char *what) {
+    live_asset_t *a = &l->a[k];
+    int rc = mts_engine_append_bar(l->engine, a->id, ts, o, h, lo, c, v);
+    if (rc) {
+        if (rc == MTS_ERANGE) l->st.late++;
+        mts_log(MTS_LOG_WARN, what, "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol, mts_engine_errmsg(l->engine));
+        return rc;
+    }
+    if (ts > l->cur_ts) {
+        l->cur_ts = ts;
+        l->cur_wait = l->waits;
+    } else if (ts == l->cur_ts && l->cur_wait != l->waits) {
+        l->st.second_passes++;         /* the runner steps through cur_ts again */
+        l->cur_wait = l->waits;
+        mts_log(MTS_LOG_INFO, "live.second_pass", "\"symbol\":\"%s\",\"open_ms\":%lld", a->symbol,
+                (long long)ts * 1000);
+    }
+    if (!l->appended) l->round_recv_ns = recv_ns;
+    l->appended++;
+    l->st.live_bars++;
+    return MTS_OK;
+}
+
+/* Releases the oldest pending step (open time T = the smallest head): the
+ * heads at T appended in asset order; the symbols without one are logged. */
+static void release_step(mts_live_t *l, int64_t T, int64_t first_recv) {
+    char missing[512];
+    size_t ml = 0;
+    int n_missing = 0;
+    missing[0] = 0;
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        if (a->q_n > 0 && a->q[a->q_head].ts == T) continue;
+        int w = snprintf(missing + ml, sizeof missing - ml, "%s\"%s\"", n_missing ? "," : "", a->symbol);
+        if (w > 0 && (size_t)w < sizeof missing - ml) ml += (size_t)w;
+        n_missing++;
+    }
+    l->st.steps++;
+    if (n_missing) {
+        l->st.steps_incomplete++;
+        mts_log(MTS_LOG_WARN, "live.step_incomplete", "\"open_ms\":%lld,\"missing\":[%s],\"waited_ms\":%.1f",
+                (long long)T * 1000, missing, (double)(mono_ns() - first_recv) / 1e6);
+    }
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        if (a->q_n == 0 || a->q[a->q_head].ts != T) continue;
+        pend_bar_t *p = &a->q[a->q_head];
+        a->q_head = (a->q_head + 1) % PEND_CAP;
+        a->q_n--;
+        (void)append_now(l, k, p->ts, p->o, p->h, p->l, p->c, p->v, first_recv, "live.bar_rejected");
+    }
+}
+
+/* The oldest pending step: its open time T (the smallest head), the first
+ * receipt of its bars, and whether every symbol has a pending bar. 0: none. */
+static int oldest_step(const mts_live_t *l, int64_t *T, int64_t *first, int *all) {
+    *T = INT64_MAX;
+    *first = INT64_MAX;
+    *all = 1;
+    for (int k = 0; k < l->n; k++) {
+        const live_asset_t *a = &l->a[k];
+        if (a->q_n == 0) *all = 0;
+        else if (a->q[a->q_head].ts < *T) *T = a->q[a->q_head].ts;
+    }
+    if (*T == INT64_MAX) return 0;
+    for (int k = 0; k < l->n; k++) {
+        const live_asset_t *a = &l->a[k];
+        if (a->q_n > 0 && a->q[a->q_head].ts == *T && a->q[a->q_head].recv_ns < *first) *first = a->q[a->q_head].recv_ns;
+    }
+    return 1;
+}
+
+/* Releases every pending step that is due, oldest first: all symbols have a
+ * pending bar (at the step's time, or later: the missing one will not come),
+ * or the grace has passed since the step's first bar arrived. */
+static void release_due(mts_live_t *l) {
+    int64_t T, first;
+    int all;
+    while (oldest_step(l, &T, &first, &all)) {
+        if (!all && mono_ns() - first < l->align_ns) return;
+        release_step(l, T, first);
+    }
+}
+
+/* A closed bar of asset k, after the duplicate and gap checks: straight to
+ * the engine without alignment (or for a step already released), else
+ * pending until its step is due. 0, or the engine's error (MTS_ERANGE: late). */
+static int accept(mts_live_t *l, int k, int64_t ts, double o, double h, double lo, double c, double v,
+                  int64_t recv_ns, const char *what) {
+    if (!l->align || ts <= l->cur_ts) return append_now(l, k, ts, o, h, lo, c, v, recv_ns, what);
+    live_asset_t *a = &l->a[k];
+    while (a->q_n == PEND_CAP) {          /* a symbol far ahead of the others: make room */
+        int64_t T, first;
+        int all;
+        if (!oldest_step(l, &T, &first, &all)) break;
+        release_step(l, T, first);
+    }
+    pend_bar_t *p = &a->q[(a->q_head + a->q_n) % PEND_CAP];
+    *p = (pend_bar_t){.ts = ts, .recv_ns = recv_ns, .o = o, .h = h, .l = lo, .c = c, .v = v};
+    a->q_n++;
+    release_due(l);
+    return MTS_OK;
+}
+
 static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
     if (!ev->bar_closed) return;
     int k = asset_of(l, ev->symbol);
@@ -205,8 +330,9 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
     int64_t open_ms = ev->bar_open_ms;
     if (open_ms % 1000 != 0 || open_ms <= 0) return;
     int64_t ts = open_ms / 1000;
-    if (a->bars.n > 0) {
-        int64_t last_ms = a->bars.ts[a->bars.n - 1] * 1000;
+    int64_t last = last_ts(a);
+    if (last != INT64_MIN) {
+        int64_t last_ms = last * 1000;
         if (open_ms <= last_ms) {
             l->st.duplicates++;
             mts_log(MTS_LOG_INFO, "live.duplicate", "\"symbol\":\"%s\",\"open_ms\":%lld", a->symbol,
@@ -225,17 +351,8 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
                     got > 0 ? got : 0);
         }
     }
-    int rc = mts_engine_append_bar(l->engine, a->id, ts, ev->open, ev->high, ev->low, ev->price,
-                                   isfinite(ev->qty) ? ev->qty : 0);
-    if (rc) {
-        if (rc == MTS_ERANGE) l->st.late++;
-        mts_log(MTS_LOG_WARN, "live.bar_rejected", "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol,
-                mts_engine_errmsg(l->engine));
-        return;
-    }
-    if (!l->appended) l->round_recv_ns = recv;
-    l->appended++;
-    l->st.live_bars++;
+    (void)accept(l, k, ts, ev->open, ev->high, ev->low, ev->price, isfinite(ev->qty) ? ev->qty : 0, recv,
+                 "live.bar_rejected");
 }
 
 /* The client's events: closed klines go to on_kline (borrowed for the call). */
@@ -362,7 +479,9 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
                          const mts_fill_rec_t *fills, int64_t eq_new) {
     if (!l->bus && !l->cache) return;
     char buf[1024], key[256], a[40], b[40], c[40], d[40], e5[40];
+    /* one batch each: one Redis round trip (or one SQLite transaction) a step */
     if (l->cache) mts_cache_begin(l->cache);
+    if (l->bus) mts_bus_begin(l->bus);
     for (int64_t i = 0; i < p->n_bars; i++) {
         const mts_live_bar_t *x = &p->bars[i];
         fmt_num(a, sizeof a, x->open); fmt_num(b, sizeof b, x->high); fmt_num(c, sizeof c, x->low);
@@ -373,6 +492,9 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         if (n <= 0 || (size_t)n >= sizeof buf) continue;
         publish(l, "bar", buf, n);
         if (l->cache && mts_cache_key_market(key, sizeof key, x->symbol, x->interval, x->open_ms / 1000) > 0)
+            mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_MARKET);
+        /* ...:latest, the newest bar (what `mts serve` GET /market reads) */
+        if (l->cache && snprintf(key, sizeof key, "market:%s:%s:latest", x->symbol, x->interval) < (int)sizeof key)
             mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_MARKET);
     }
     for (int64_t i = 0; i < p->n_signals; i++) {
@@ -386,6 +508,8 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         if (n <= 0 || (size_t)n >= sizeof buf) continue;
         publish(l, "signal", buf, n);
         if (l->cache && mts_cache_key_signal(key, sizeof key, r->strategy_name, r->asset, r->ts) > 0)
+            mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_SIGNAL);
+        if (l->cache && snprintf(key, sizeof key, "signal:%s:%s:latest", r->strategy_name, r->asset) < (int)sizeof key)
             mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_SIGNAL);
     }
     (void)sigs;
@@ -409,6 +533,10 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         if (n > 0 && (size_t)n < sizeof buf) publish(l, "equity", buf, n);
     }
     if (l->cache) mts_cache_commit(l->cache);
+    if (l->bus && mts_bus_commit(l->bus) && !l->bus_failed_logged) {
+        l->bus_failed_logged = 1;
+        mts_log(MTS_LOG_WARN, "live.bus_failed", "\"error\":\"%s\"", mts_bus_errmsg(l->bus));
+    }
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -546,6 +674,7 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
     if (reload) *reload = 0;
     int rc = commit(l);
     if (rc) return rc;
+    l->waits++;
     if ((rc = mts_ws_start(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
     for (;;) {
         check(l);
@@ -557,6 +686,10 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
         }
         if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return 0;
         l->appended = 0;
+        if (l->align) {                   /* steps whose grace has passed */
+            release_due(l);
+            if (l->appended) return 1;
+        }
         if ((rc = mts_ws_service(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
         if (l->appended) return 1;
     }
@@ -646,6 +779,15 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         if ((rc = mts_http_new(&hc, &l->http)) != 0) { rc = fail(l, rc, "REST client: %s", mts_strerror(rc)); goto out; }
         mts_http_set_cancel(l->http, cfg->stop);   /* SIGTERM ends a retry wait */
     }
+    {   /* step alignment: several symbols and a grace */
+        int64_t g = cfg->align_ms;
+        if (g < 0) g = l->iv_ms / 10 < 3000 ? l->iv_ms / 10 : 3000;
+        l->align = cfg->n_assets > 1 && g > 0;
+        l->st.align_ms = l->align ? g : 0;
+        l->align_ns = g * 1000000;
+        l->cur_ts = INT64_MIN;
+        l->cur_wait = -1;
+    }
     int64_t now = mts_ws_now_ms();
     for (int k = 0; k < cfg->n_assets; k++) {
         live_asset_t *a = &l->a[k];
@@ -654,6 +796,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         if (!(a->name = mts_strdup(cfg->assets[k]))) { rc = MTS_ENOMEM; goto out; }
         if ((rc = reserve(a, l->cfg.bar_capacity + (cfg->warmup > 0 ? cfg->warmup : 0))) != 0) goto out;
         l->n++;
+        if (l->align && !(a->q = mts_malloc(PEND_CAP * sizeof *a->q))) { rc = MTS_ENOMEM; goto out; }
         if (cfg->warmup > 0) {
             int got = rest_klines(l, k, -1, -1, cfg->warmup + 1 > 1000 ? 1000 : cfg->warmup + 1, 0);
             const char *src = "rest";
@@ -724,6 +867,10 @@ const char *mts_live_errmsg(const mts_live_t *l) { return l ? l->err : "no sessi
 
 int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json) {
     if (!l) return MTS_EINVAL;
+    int64_t pending = 0;
+    for (int k = 0; k < l->n; k++) pending += l->a[k].q_n;
+    if (pending > 0)   /* a step still inside its grace when the session stopped: not traded */
+        mts_log(MTS_LOG_INFO, "live.pending_dropped", "\"bars\":%lld", (long long)pending);
     int rc = commit(l);
     double eq = mts_engine_equity(l->engine);
     l->st.final_equity = eq;
@@ -768,6 +915,7 @@ void mts_live_free(mts_live_t *l) {
     for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {
         live_asset_t *a = &l->a[k];
         mts_free(a->name);
+        mts_free(a->q);
         mts_array_free(a->bars.ts);
         mts_array_free(a->bars.open);
         mts_array_free(a->bars.high);

@@ -25,6 +25,23 @@
  * from the live_bars table) are in the assets' arrays before the run starts:
  * the runner replays them with orders off; they are not stored again.
  *
+ * Step alignment (several symbols). A backtest runs one step per timestamp
+ * with every asset's bar in it; on a live feed the symbols' bars of one open
+ * time arrive one after the other. With more than one symbol and an
+ * alignment grace (cfg.align_ms), a closed bar is held as pending (a small
+ * per-asset queue, reserved at open) and a step is released — its bars
+ * appended to the engine together, in asset order, inside one wait — when
+ * every symbol has a pending bar (each at the step's open time, or a later
+ * one: then the missing bar will never come), or when the grace has passed
+ * since the step's first bar arrived (logged "live.step_incomplete" with the
+ * missing symbols, counted in steps_incomplete). A bar for a step already
+ * released is appended as before (a second pass of that step, counted in
+ * second_passes; refused and counted in late if older than the current step).
+ * Gap backfills go through the same queues, so a dropped connection's missed
+ * steps are still aligned. One symbol, or align_ms 0: bars go straight to
+ * the engine, as without alignment. Bars still pending when the session
+ * stops are not traded ("live.pending_dropped").
+ *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
  * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.
  * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
@@ -57,6 +74,9 @@ typedef struct mts_live_config {
     int backoff_ms;                        /* first reconnect delay (0: the client's 500) */
     int ping_interval_ms;                  /* Bybit ping (0: the client's 20000) */
     int idle_timeout_ms;                   /* reconnect after this silence (0: the client's 60000) */
+    int64_t align_ms;                      /* step alignment grace with several symbols: < 0 the
+                                              default (3000, or a tenth of the interval if smaller),
+                                              0 off (each bar appended as it arrives) */
     mts_store_t *store;                    /* borrowed */
     const char *db_path;                   /* the store's file: the SQLite bus without Redis */
     const char *redis_url;                 /* NULL: bus in SQLite, cache L1 only */
@@ -72,6 +92,11 @@ typedef struct mts_live_summary {
     double  final_equity;
     double  latency_p50_us, latency_p99_us, latency_max_us;   /* bar receipt -> step committed */
     int64_t latency_samples;
+    int64_t align_ms;                      /* the grace in force (0: no alignment) */
+    int64_t steps, steps_incomplete;       /* aligned steps released; of those, released by the
+                                              grace (or a full queue) without every symbol */
+    int64_t second_passes;                 /* a bar appended after its step had run (the engine
+                                              ran that step again) */
 } mts_live_summary_t;
 
 typedef struct mts_live mts_live_t;

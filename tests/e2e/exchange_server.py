@@ -669,11 +669,15 @@ class KlineServer(StandInServer):
     stall_at=K, stall=S: when bar K is due the server goes silent (the connection
     stays open) for up to S seconds; a client that gives up and reconnects gets
     the `resend` bars before K again, then the stream goes on from K.
+    lag={symbol: seconds}: that symbol's final kline of each bar is sent this long
+    after the bar's first final kline (the symbols go in order of lag): how a
+    real exchange's per-symbol streams drift apart. silence={symbol: K}: that
+    symbol sends nothing on the stream from bar K (absolute index) on.
     Counters: connections, rest_requests, sent_final (bars sent as final),
     pings (Bybit {"op":"ping"} received)."""
 
     def __init__(self, exchange, bars, interval="1h", warm=0, pace=0.02, updates=2, drop_at=None,
-                 skip=0, resend=2, port=0, start_delay=0.2, stall_at=None, stall=0.0):
+                 skip=0, resend=2, port=0, start_delay=0.2, stall_at=None, stall=0.0, lag=None, silence=None):
         super().__init__(port)
         self.exchange, self.bars, self.interval = exchange, bars, interval
         self.iv_ms = INTERVAL_MS[interval]
@@ -691,6 +695,8 @@ class KlineServer(StandInServer):
         self.sent_final = 0
         self.subscribed = []
         self.pings = 0                   # Bybit {"op":"ping"} received
+        self.lag = dict(lag or {})
+        self.silence = dict(silence or {})
 
     def ws_url(self):
         return self.url() + ("/v5/public/linear" if self.exchange == "bybit" else "")
@@ -819,10 +825,15 @@ class KlineServer(StandInServer):
                     time.sleep(0.02)
                 if ws.closed or self.connections != me:
                     return
+            live = [x for x in syms if i < self.silence.get(x, self.n)]
             for u in range(self.updates):
-                for sym in syms:
+                for sym in live:
                     ws.send_text(self._msg(sym, self.bars[sym][i], False, (u + 1) / (self.updates + 1)))
-            for sym in syms:
+            t0 = time.time()
+            for sym in sorted(live, key=lambda x: self.lag.get(x, 0.0)):   # stable: no lag keeps the order
+                wait = self.lag.get(sym, 0.0) - (time.time() - t0)
+                if wait > 0:
+                    time.sleep(wait)
                 ws.send_text(self._msg(sym, self.bars[sym][i], True, 1))
             with self.lock:
                 self.pos = i + 1

@@ -62,6 +62,8 @@ class RunTest(MtsTestCase):
         self.assertEqual(summary["status"], "stopped")
         self.assertEqual(summary["live_bars"], n)
         self.assertEqual(self.q("SELECT COUNT(*) FROM live_bars")[0][0], n)
+        # one symbol: no step alignment, no added latency (tests/e2e/test_run_multi.py has several)
+        self.assertEqual((summary["align_ms"], summary["steps"], summary["second_passes"]), (0, 0, 0))
 
         # the same bars as an asset, through mts backtest (another database)
         sl = os.path.join(self.tmp, "slice.csv")
