@@ -91,6 +91,11 @@ static int only_args(const api_request_t *req, const char *const *allowed, api_r
     return 0;
 }
 
+const char *api_arg(const api_request_t *req, const char *name) { return arg(req, name); }
+int api_only_args(const api_request_t *req, const char *const *allowed, api_reply_t *r) {
+    return only_args(req, allowed, r);
+}
+
 static int int_arg(const api_request_t *req, const char *name, int lo, int hi, int def, int *out,
                    api_reply_t *r) {
     const char *v = arg(req, name);
@@ -350,6 +355,9 @@ void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) 
     case R_SIGNALS: list_signals(s, req, r); break;
     case R_SESSIONS: list_sessions(s, req, r); break;
     case R_SESSION_ID: get_session(s, req, r); break;
+    case R_ORDERBOOK:
+    case R_FUNDING:
+    case R_MARKET: api_handle_hot(s, req, r); break;
     default: api_error(r, 500, "internal", "route %d has no handler", req->route);
     }
 }
@@ -752,4 +760,8 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
 void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job) {
     if (job->route == R_BACKTEST) run_backtest(s, store, job);
     else generate(s, store, job);
+}
+
+int api_int_arg(const api_request_t *req, const char *name, int lo, int hi, int def, int *out, api_reply_t *r) {
+    return int_arg(req, name, lo, hi, def, out, r);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "api/hot.h"
 #include "api/jwt.h"
 #include "api/limiter.h"
 #include "api/prom.h"
@@ -20,7 +21,7 @@
 
 enum {
     R_HEALTH, R_METRICS, R_SIGNALS_GENERATE, R_BACKTEST, R_BACKTESTS, R_BACKTEST_ID,
-    R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_COUNT
+    R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_ORDERBOOK, R_FUNDING, R_MARKET, R_COUNT
 };
 #define R_NONE (-1)
 
@@ -41,6 +42,7 @@ typedef struct api_request {
     int route, method;          /* method: LWSHUMETH_* */
     const char *method_name;
     int64_t id;                 /* the {id} of the route */
+    const char *path;           /* the decoded path (hot routes: their two {segments}) */
     const char *args[API_MAX_ARGS];   /* "k=v", urldecoded */
     int n_args;
     const char *body;
@@ -75,6 +77,8 @@ typedef struct api_server {
     struct lws_context *ctx;
     mts_store_t *store;         /* the service thread's */
     mts_bus_t *bus;             /* NULL while it cannot be opened */
+    mts_api_hot_t *hot;         /* hot-data reads: L1 → Redis (api/hot.h) */
+    mts_apiq_book_t *book;      /* scratch of GET /orderbook */
     char bus_cursor[MTS_BUS_CURSOR_MAX];
     char bus_error[256];
     double bus_retry_at;
@@ -114,6 +118,17 @@ void api_error(api_reply_t *r, int status, const char *code, const char *fmt, ..
 /* A memstream for a body; api_finish closes it into r (status, body). */
 FILE *api_body(api_reply_t *r);
 void api_finish(api_reply_t *r, FILE *f, int status);
+
+/* Query parameter helpers (handlers.c): the value of name or NULL; 0, or -1
+ * with a 400 in r naming the first parameter not in allowed (NULL-terminated);
+ * an integer parameter in [lo, hi] (def when absent), or -1 with a 400. */
+const char *api_arg(const api_request_t *req, const char *name);
+int api_only_args(const api_request_t *req, const char *const *allowed, api_reply_t *r);
+int api_int_arg(const api_request_t *req, const char *name, int lo, int hi, int def, int *out, api_reply_t *r);
+
+/* GET /orderbook/{exchange}/{symbol}, /funding/{exchange}/{symbol},
+ * /market/{symbol}/{interval} (hotroutes.c): L1 → Redis → database. */
+void api_handle_hot(api_server_t *s, const api_request_t *req, api_reply_t *r);
 
 /* Synchronous endpoints (service thread): health, metrics and the reads. */
 void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r);

@@ -27,7 +27,7 @@ typedef struct hist {
     double   sum;
 } hist_t;
 
-enum { F_HTTP, F_SIGNALS, F_RATE_LIMITED, F_BUS, F_COUNT };
+enum { F_HTTP, F_SIGNALS, F_RATE_LIMITED, F_BUS, F_HOT, F_COUNT };
 
 struct mts_prom {
     const char *const *routes;
@@ -133,6 +133,15 @@ void mts_prom_bus_message(mts_prom_t *p, const char *topic) {
     add(p, F_BUS, labels, 1);
 }
 
+void mts_prom_hot(mts_prom_t *p, int route, const char *source) {
+    if (!p) return;
+    char r[256], src[64], labels[350];
+    mts_prom_escape(route_name(p, route), r, sizeof r);
+    mts_prom_escape(source, src, sizeof src);
+    snprintf(labels, sizeof labels, "route=\"%s\",source=\"%s\"", r, src);
+    add(p, F_HOT, labels, 1);
+}
+
 void mts_prom_backtest(mts_prom_t *p) { if (p) p->backtests += 1; }
 void mts_prom_ws_dropped(mts_prom_t *p, long n) { if (p) p->ws_dropped += (double)n; }
 
@@ -182,6 +191,9 @@ void mts_prom_render(const mts_prom_t *p, FILE *out) {
            "Requests refused with 429 by the rate limiter, by route template.");
     family(out, &p->fam[F_BUS], "mts_bus_messages_total",
            "Messages read from the event bus, by topic.");
+    family(out, &p->fam[F_HOT], "mts_hot_reads_total",
+           "Hot-data reads answered (order books, funding, latest bars), by route template and "
+           "source: l1 (the server's cache), redis, database.");
     fprintf(out, "# HELP mts_backtests_total Backtests run by POST /backtest.\n"
                  "# TYPE mts_backtests_total counter\nmts_backtests_total ");
     num(out, p->backtests);

@@ -249,3 +249,90 @@ int mts_apiq_portfolio_gauge(mts_store_t *s, FILE *out) {
     sqlite3_finalize(st);
     return ret;
 }
+
+/* ---- hot data, database level ---- */
+
+int mts_apiq_orderbook(mts_store_t *s, const char *exchange, const char *symbol, int depth, mts_apiq_book_t *out) {
+    if (depth < 1) depth = 1;
+    if (depth > MTS_APIQ_MAX_DEPTH) depth = MTS_APIQ_MAX_DEPTH;
+    out->nb = out->na = 0;
+    out->update_id = NAN;
+    sqlite3_stmt *st;
+    /* MAX(ts_ms) over the UNIQUE(exchange, symbol, ts_ms, side, level) index */
+    if (prepare(s, "SELECT MAX(ts_ms) FROM order_book_snapshots WHERE exchange = ?1 AND symbol = ?2", &st,
+                "order book"))
+        return MTS_EDB;
+    sqlite3_bind_text(st, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) { sqlite3_finalize(st); return mts_store_db_error(s, "order book"); }
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL) { sqlite3_finalize(st); return MTS_ENOTFOUND; }
+    out->ts_ms = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (prepare(s, "SELECT side, price, qty, update_id FROM order_book_snapshots"
+                   " WHERE exchange = ?1 AND symbol = ?2 AND ts_ms = ?3 AND level < ?4 ORDER BY side, level",
+                &st, "order book"))
+        return MTS_EDB;
+    sqlite3_bind_text(st, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, out->ts_ms);
+    sqlite3_bind_int(st, 4, depth);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *side = (const char *)sqlite3_column_text(st, 0);
+        int bid = side && !strcmp(side, "bid");
+        int *n = bid ? &out->nb : &out->na;
+        if (*n >= depth) continue;
+        double (*lv)[2] = bid ? out->bids : out->asks;
+        lv[*n][0] = col(st, 1);
+        lv[*n][1] = col(st, 2);
+        (*n)++;
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL) out->update_id = (double)sqlite3_column_int64(st, 3);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "order book");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int mts_apiq_funding(mts_store_t *s, const char *exchange, const char *symbol, mts_apiq_funding_t *out) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT ts_ms, rate, mark_price, next_funding_ms FROM funding_rates"
+                   " WHERE exchange = ?1 AND symbol = ?2 ORDER BY ts_ms DESC LIMIT 1", &st, "funding"))
+        return MTS_EDB;
+    sqlite3_bind_text(st, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        out->ts_ms = sqlite3_column_int64(st, 0);
+        out->rate = col(st, 1);
+        out->mark_price = col(st, 2);
+        out->next_funding_ms = col(st, 3);
+    } else ret = rc == SQLITE_DONE ? MTS_ENOTFOUND : mts_store_db_error(s, "funding");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int mts_apiq_latest_bar(mts_store_t *s, const char *exchange, const char *symbol, const char *interval,
+                        mts_apiq_bar_t *out) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT exchange, open_ms, open, high, low, close, volume FROM live_bars"
+                   " WHERE (?1 IS NULL OR exchange = ?1) AND symbol = ?2 AND interval = ?3"
+                   " ORDER BY open_ms DESC, exchange LIMIT 1", &st, "live bars"))
+        return MTS_EDB;
+    if (exchange) sqlite3_bind_text(st, 1, exchange, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 1);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, interval, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *ex = (const char *)sqlite3_column_text(st, 0);
+        snprintf(out->exchange, sizeof out->exchange, "%s", ex ? ex : "");
+        out->open_ms = sqlite3_column_int64(st, 1);
+        out->open = col(st, 2);
+        out->high = col(st, 3);
+        out->low = col(st, 4);
+        out->close = col(st, 5);
+        out->volume = col(st, 6);
+    } else ret = rc == SQLITE_DONE ? MTS_ENOTFOUND : mts_store_db_error(s, "live bars");
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -1,7 +1,10 @@
 /* queries.h — the API server's read-only SQL over the mts database:
  * signal_history rows, paper-trading sessions (schema v4 paper_sessions,
  * paper_fills, paper_equity, written by `mts run`), the running sessions'
- * latest equity for the portfolio gauge, and a ping for /health.
+ * latest equity for the portfolio gauge, a ping for /health, and the
+ * database level of the hot-data reads (api/hot.h): the newest order book
+ * snapshot (order_book_snapshots), funding update (funding_rates) and closed
+ * paper-session bar (live_bars).
  * Output is JSON (or Prometheus lines) written to a FILE* the caller owns
  * (the server uses open_memstream). Times are given twice: "ts" unix seconds
  * and "time" ISO-8601 UTC. Needs store/store_internal.h (the connection) and
@@ -36,5 +39,34 @@ int mts_apiq_running_sessions(mts_store_t *s, int64_t *n);
 /* mts_portfolio_value_usd{session="ID"} lines (with HELP/TYPE): the latest
  * equity of each running session. */
 int mts_apiq_portfolio_gauge(mts_store_t *s, FILE *out);
+
+/* The hot records, filled from the database here or from a cache value by
+ * handlers (api/hot.h). Numbers that are NULL/missing are NaN. */
+#define MTS_APIQ_MAX_DEPTH 1000
+typedef struct mts_apiq_book {
+    int64_t ts_ms;
+    double update_id;                     /* NaN: none */
+    int nb, na;                           /* levels filled, best first */
+    double bids[MTS_APIQ_MAX_DEPTH][2], asks[MTS_APIQ_MAX_DEPTH][2];   /* [price, qty] */
+} mts_apiq_book_t;
+typedef struct mts_apiq_funding {
+    int64_t ts_ms;
+    double rate, mark_price, next_funding_ms;
+} mts_apiq_funding_t;
+typedef struct mts_apiq_bar {
+    char exchange[32];
+    int64_t open_ms;
+    double open, high, low, close, volume;
+} mts_apiq_bar_t;
+
+/* The newest snapshot of exchange/symbol, at most depth (1..MTS_APIQ_MAX_DEPTH)
+ * levels a side. 0, MTS_ENOTFOUND (no rows), MTS_EDB. */
+int mts_apiq_orderbook(mts_store_t *s, const char *exchange, const char *symbol, int depth, mts_apiq_book_t *out);
+/* The newest funding_rates row of exchange/symbol. */
+int mts_apiq_funding(mts_store_t *s, const char *exchange, const char *symbol, mts_apiq_funding_t *out);
+/* The newest live_bars row of symbol/interval; exchange NULL = any (the
+ * newest open time wins; ties: the exchange first in name order). */
+int mts_apiq_latest_bar(mts_store_t *s, const char *exchange, const char *symbol, const char *interval,
+                        mts_apiq_bar_t *out);
 
 #endif

@@ -36,7 +36,9 @@ const char *const api_route_names[R_COUNT] = {
     [R_HEALTH] = "/health", [R_METRICS] = "/metrics", [R_SIGNALS_GENERATE] = "/signals/generate",
     [R_BACKTEST] = "/backtest", [R_BACKTESTS] = "/backtests", [R_BACKTEST_ID] = "/backtests/{id}",
     [R_SIGNALS] = "/signals", [R_SESSIONS] = "/paper/sessions",
-    [R_SESSION_ID] = "/paper/sessions/{id}", [R_WS] = "/ws"};
+    [R_SESSION_ID] = "/paper/sessions/{id}", [R_WS] = "/ws",
+    [R_ORDERBOOK] = "/orderbook/{exchange}/{symbol}", [R_FUNDING] = "/funding/{exchange}/{symbol}",
+    [R_MARKET] = "/market/{symbol}/{interval}"};
 
 /* A bus message shared by every websocket client queue it is in. */
 typedef struct wsmsg {
@@ -288,6 +290,15 @@ static int route_of(const char *path, int64_t *id, const char **allow) {
     *allow = "GET";
     if (strncmp(path, "/backtests/", 11) == 0 && parse_id(path + 11, id) == 0) return R_BACKTEST_ID;
     if (strncmp(path, "/paper/sessions/", 16) == 0 && parse_id(path + 16, id) == 0) return R_SESSION_ID;
+    static const struct { const char *prefix; int route; } two[] = {
+        {"/orderbook/", R_ORDERBOOK}, {"/funding/", R_FUNDING}, {"/market/", R_MARKET}};
+    for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
+        size_t n = strlen(two[i].prefix);
+        if (strncmp(path, two[i].prefix, n) != 0) continue;
+        /* exactly two non-empty segments */
+        const char *a = path + n, *slash = strchr(a, '/');
+        if (slash && slash > a && slash[1] && !strchr(slash + 1, '/')) return two[i].route;
+    }
     return R_NONE;
 }
 
@@ -485,7 +496,8 @@ static void dispatch(api_server_t *s, conn_t *c) {
     memset(&r, 0, sizeof r);
     c->active = 1;
     api_request_t req = {.route = c->route, .method = c->method, .method_name = c->method_name,
-                         .id = c->id, .body = c->body, .body_len = c->body_len, .subject = c->subject};
+                         .id = c->id, .path = c->path, .body = c->body, .body_len = c->body_len,
+                         .subject = c->subject};
     api_reply_t qr;
     memset(&qr, 0, sizeof qr);
     int bad_query = query_args(c->wsi, s->argbuf, &req, &qr) != 0;
@@ -501,7 +513,8 @@ static void dispatch(api_server_t *s, conn_t *c) {
     } else if (route == R_NONE) {
         api_error(&r, 404, "not_found",
                   "no route %s; routes: /health /metrics /signals/generate /backtest /backtests "
-                  "/backtests/{id} /signals /paper/sessions /paper/sessions/{id} /ws", c->path);
+                  "/backtests/{id} /signals /paper/sessions /paper/sessions/{id} /orderbook/{exchange}/{symbol} "
+                  "/funding/{exchange}/{symbol} /market/{symbol}/{interval} /ws", c->path);
     } else if ((is_post_route && c->method != LWSHUMETH_POST) || (!is_post_route && c->method != LWSHUMETH_GET)) {
         api_error(&r, 405, "method_not_allowed", "%s takes %s, not %s", api_route_names[route], allow, c->method_name);
         r.allow = allow;
@@ -1019,6 +1032,8 @@ static void server_free(api_server_t *s) {
     mts_free(s->wstores);
     mts_free(s->threads);
     mts_bus_close(s->bus);
+    mts_api_hot_close(s->hot);
+    mts_free(s->book);
     mts_free(s->poll);
     mts_store_close(s->store);
     mts_prom_free(s->prom);
@@ -1060,7 +1075,8 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     s->prom = mts_prom_new(api_route_names, R_COUNT);
     s->limiter = mts_limiter_new(4096);
     s->poll = mts_calloc(1, sizeof *s->poll);
-    if (!s->wstores || !s->threads || !s->prom || !s->limiter || !s->poll) {
+    s->book = mts_malloc(sizeof *s->book);
+    if (!s->wstores || !s->threads || !s->prom || !s->limiter || !s->poll || !s->book) {
         rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
         goto out;
     }
@@ -1070,6 +1086,13 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
             goto out;
         }
     open_bus(s);
+    {
+        char herr[512];
+        if ((rc = mts_api_hot_open(c->redis_url, c->cache_ttl_s, 200, &s->hot, herr, sizeof herr)) != 0) {
+            rc = fail(err, errlen, rc, "%s", herr);
+            goto out;
+        }
+    }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
     struct lws_context_creation_info info;

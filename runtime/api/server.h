@@ -6,6 +6,8 @@
  *   POST /signals/generate       write scope: latest signal per asset (worker thread)
  *   POST /backtest               write scope: run and store a backtest (worker thread)
  *   GET  /backtests, /backtests/{id}, /signals, /paper/sessions, /paper/sessions/{id}
+ *   GET  /orderbook/{exchange}/{symbol}, /funding/{exchange}/{symbol},
+ *        /market/{symbol}/{interval}: the newest value, L1 → Redis → database (api/hot.h)
  *   GET  /ws                     websocket: bus messages pushed as JSON text frames
  *
  * Every other request needs "Authorization: Bearer <HS256 JWT>" (api/jwt.h)
@@ -34,7 +36,10 @@ typedef struct mts_api_config {
     const char *host;              /* listen address; default "127.0.0.1" */
     int         port;              /* 0 = any free port (on_listening tells which) */
     const char *db_path;           /* the mts database (required) */
-    const char *redis_url;         /* NULL or "" = the SQLite bus in db_path */
+    const char *redis_url;         /* NULL or "" = the SQLite bus in db_path, and hot reads
+                                      from the database only */
+    int         cache_ttl_s;       /* hot reads (api/hot.h): seconds a Redis value is served
+                                      from the server's L1; 0 = no L1 (serve.c's default: 1) */
     const char *root;              /* scripts/ and config/; NULL = mts_root() */
     const uint8_t *jwt_key;        /* HS256 secret (borrowed); NULL only with no_auth */
     size_t      jwt_key_len;       /* >= MTS_JWT_MIN_SECRET */

@@ -24,14 +24,21 @@ static void usage(FILE *f) {
         "Serves the REST + WebSocket API on one port: GET /health and /metrics (no auth),\n"
         "POST /signals/generate and /backtest (scope write), GET /backtests[/ID], /signals,\n"
         "/paper/sessions[/ID] (scope read) and the websocket /ws, which pushes the event bus\n"
-        "(signals, fills, equity, bars, sessions from `mts run`) to clients. Requests carry\n"
-        "'Authorization: Bearer <JWT>' (HS256; mint one with mts token). See docs/api.md.\n\n"
+        "(signals, fills, equity, bars, sessions from `mts run`) to clients. The hot data —\n"
+        "GET /orderbook/EXCHANGE/SYMBOL, /funding/EXCHANGE/SYMBOL, /market/SYMBOL/INTERVAL —\n"
+        "is read from the cache (`mts stream --redis`, `mts run --redis`), else the database.\n"
+        "Requests carry 'Authorization: Bearer <JWT>' (HS256; mint one with mts token).\n"
+        "See docs/api.md.\n\n"
         "options:\n"
         "  --host ADDR              listen address (default 127.0.0.1; config api.host)\n"
         "  --port N                 port (default 8080; 0 = any free port; config api.port)\n"
         "  --db PATH                database (default $DATABASE_PATH or data/mts.db)\n"
-        "  --redis URL              Redis for the bus (default $REDIS_URL, config redis_url;\n"
-        "                           'none' = the SQLite bus in the database)\n"
+        "  --redis URL              Redis for the bus and the hot reads (default $REDIS_URL,\n"
+        "                           config redis_url; 'none' = the SQLite bus, hot data from the\n"
+        "                           database only)\n"
+        "  --cache-ttl SECONDS      serve a value read from Redis from the server's own L1 this\n"
+        "                           long (default 1: a newer value is seen within 1 s; 0 = ask\n"
+        "                           Redis every time; config api.cache_ttl_s)\n"
         "  --jwt-secret-file FILE   HS256 secret (default $MTS_JWT_SECRET); at least 32 bytes\n"
         "  --workers N              backtest threads (default 2; config api.workers)\n"
         "  --queue N                jobs waiting for a worker before 503 (default 8)\n"
@@ -48,6 +55,7 @@ static void usage(FILE *f) {
         "  mts serve --port 8080 --workers 4\n"
         "  TOKEN=$(mts token --subject alice --scope write --ttl 1h)\n"
         "  curl -s localhost:8080/health\n"
+        "  curl -s -H \"Authorization: Bearer $TOKEN\" localhost:8080/orderbook/binance/BTCUSDT?depth=5\n"
         "  curl -s -H \"Authorization: Bearer $TOKEN\" -d '{\"strategy_name\":\"sma_cross\",\"assets\":[\"bitcoin\"]}' \\\n"
         "       localhost:8080/backtest\n"
         "  mts serve --no-auth --port 9000 --db /tmp/scratch.db\n\n"
@@ -56,11 +64,12 @@ static void usage(FILE *f) {
 }
 
 enum { O_HOST, O_PORT, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_QUEUE, O_RW, O_RR, O_GRACE, O_NOAUTH,
-       O_HELP, O_IDLE };
+       O_HELP, O_IDLE, O_CACHE_TTL };
 static const mts_cli_opt_t OPTS[] = {
     {"--host", 1}, {"--port", 1}, {"--db", 1}, {"--redis", 1}, {"--jwt-secret-file", 1},
     {"--workers", 1}, {"--queue", 1}, {"--rate-limit-write", 1}, {"--rate-limit-read", 1},
-    {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {"--idle-timeout", 1}, {NULL, 0}};
+    {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {"--idle-timeout", 1}, {"--cache-ttl", 1},
+    {NULL, 0}};
 
 /* An integer option in [lo, hi]; prints the error. */
 static int int_opt(const char *opt, const char *val, long lo, long hi, int *out) {
@@ -110,6 +119,7 @@ int mts_cmd_serve(int argc, char **argv) {
         .max_body = (size_t)(cfg_int("max_body_bytes", 65536) < 0 ? 0 : cfg_int("max_body_bytes", 65536)),
         .grace_s = cfg_num("shutdown_grace_s", 30),
         .idle_timeout_s = cfg_int("idle_timeout_s", 30),
+        .cache_ttl_s = cfg_int("cache_ttl_s", 1),
         .capital = capital, .commission_bps = comm, .slippage_bps = slip, .risk_free = rf};
     const char *db = NULL, *redis = NULL, *secret_file = NULL;
     int i = 1;
@@ -151,6 +161,7 @@ int mts_cmd_serve(int argc, char **argv) {
             break;
         case O_NOAUTH: c.no_auth = 1; break;
         case O_IDLE: if (int_opt("--idle-timeout", val, 1, 3600, &c.idle_timeout_s)) return MTS_EXIT_USAGE; break;
+        case O_CACHE_TTL: if (int_opt("--cache-ttl", val, 0, 3600, &c.cache_ttl_s)) return MTS_EXIT_USAGE; break;
         }
     }
     /* options were checked as they were read: what is out of range here came from the config */
@@ -161,7 +172,8 @@ int mts_cmd_serve(int argc, char **argv) {
                     : !(c.rate_read >= 0) ? "rate_limit_read_per_minute (>= 0)"
                     : c.max_body < 1024 || c.max_body > 16u * 1024 * 1024 ? "max_body_bytes (1024..16777216)"
                     : !(c.grace_s > 0) ? "shutdown_grace_s (> 0)"
-                    : c.idle_timeout_s < 1 || c.idle_timeout_s > 3600 ? "idle_timeout_s (1..3600)" : NULL;
+                    : c.idle_timeout_s < 1 || c.idle_timeout_s > 3600 ? "idle_timeout_s (1..3600)"
+                    : c.cache_ttl_s < 0 || c.cache_ttl_s > 3600 ? "cache_ttl_s (0..3600)" : NULL;
     if (bad) {
         fprintf(stderr, "error: %s/config/mts.json: api.%s is out of range; fix it or pass the option\n",
                 mts_root(), bad);
@@ -202,7 +214,7 @@ int mts_cmd_serve(int argc, char **argv) {
     int rc = mts_api_serve(&c, &g_stop, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "error: %s\n", err[0] ? err : mts_strerror(rc));
-        return MTS_EXIT_ERROR;
+        return rc == MTS_ECONFIG ? MTS_EXIT_USAGE : MTS_EXIT_ERROR;   /* e.g. a malformed --redis URL */
     }
     mts_log(MTS_LOG_INFO, "serve.stopped", "\"ok\":true");
     return MTS_EXIT_OK;
