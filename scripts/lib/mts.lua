@@ -474,58 +474,26 @@ local function owned(p, free, bytes)
     return ffi.gc(p, free)
 end
 
--- One method function per type, each its own function literal: a prototype
+-- One method function per type, each its own prototype: a prototype
 -- instantiated more than once is not specialised by the JIT (its upvalues,
 -- the C function and the ctype, would be loaded per call instead of folded).
+-- So the one-argument push is compiled from one source once per type (load
+-- gives every type a fresh prototype) instead of being written out six times.
 local function bad_receiver() error("push: call it as r:push(x)", 3) end
 local function bad_x(x) error("push: x must be a number, got " .. type(x), 3) end
-do
-    local T, f = ffi.typeof("mts_rolling_t *"), C.mts_rolling_mean_push
-    pcall(ffi.metatype, "struct mts_rolling", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
-end
-do
-    local T, f = ffi.typeof("mts_rollstd_t *"), C.mts_rollstd_push
-    pcall(ffi.metatype, "struct mts_rollstd", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
-end
-do
-    local T, f = ffi.typeof("mts_rsi_t *"), C.mts_rsi_push
-    pcall(ffi.metatype, "struct mts_rsi", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
-end
-do
-    local T, f = ffi.typeof("mts_drawdown_t *"), C.mts_drawdown_push
-    pcall(ffi.metatype, "struct mts_drawdown", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
-end
-do
-    local T, f = ffi.typeof("mts_pctrank_t *"), C.mts_pctrank_push
-    pcall(ffi.metatype, "struct mts_pctrank", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
-end
-do
-    local T, f = ffi.typeof("mts_change_t *"), C.mts_change_push
-    pcall(ffi.metatype, "struct mts_change", { __index = { push = function(r, x)
-        if not ffi.istype(T, r) or r == nil then bad_receiver() end
-        if type(x) ~= "number" then bad_x(x) end
-        return f(r, x)
-    end } })
+local PUSH1 = [[
+local T, f, istype, bad_receiver, bad_x = ...
+return function(r, x)
+    if not istype(T, r) or r == nil then bad_receiver() end
+    if type(x) ~= "number" then bad_x(x) end
+    return f(r, x)
+end]]
+for _, t in ipairs({ { "rolling", "mts_rolling_mean_push" }, { "rollstd", "mts_rollstd_push" },
+                     { "rsi", "mts_rsi_push" }, { "drawdown", "mts_drawdown_push" },
+                     { "pctrank", "mts_pctrank_push" }, { "change", "mts_change_push" } }) do
+    local make = assert(load(PUSH1, "=mts.lua push (" .. t[1] .. ")"))
+    local push = make(ffi.typeof("mts_" .. t[1] .. "_t *"), C[t[2]], ffi.istype, bad_receiver, bad_x)
+    pcall(ffi.metatype, "struct mts_" .. t[1], { __index = { push = push } })
 end
 do
     local T = ffi.typeof("mts_rollcorr_t *")
