@@ -1,6 +1,6 @@
 /* hotroutes.c — GET /orderbook/{exchange}/{symbol}, /funding/{exchange}/{symbol}
  * and /market/{symbol}/{interval}: the newest value from the cache's
- * `...:latest` key (server L1, then Redis: api/hot.h), else from the database
+ * `...:latest` key (server L1, then Redis: cache/cache.h), else from the database
  * (api/queries.h). Every answer says where it came from ("source": "cache" or
  * "database"; "cache": "l1" or "redis") and how old it is ("age_ms"). A cache
  * value that does not parse as what mts writes is logged, dropped from L1 and
@@ -84,7 +84,7 @@ static void hot_key(char *key, size_t n, const char *kind, const char *a, const 
 
 static void bad_value(api_server_t *s, const char *key, const char *why) {
     mts_log(MTS_LOG_WARN, "serve.cache_bad_value", "\"key\":\"%s\",\"detail\":\"%s\"", key, why);
-    mts_api_hot_forget(s->hot, key);
+    mts_cache_forget(s->hot, key);
 }
 
 static double jnum(const cJSON *o, const char *k) {
@@ -161,7 +161,7 @@ static void orderbook(api_server_t *s, const api_request_t *req, api_reply_t *r)
     hot_key(key, sizeof key, "orderbook", ex, sym);
     const char *val, *tier = NULL, *source = "cache";
     size_t len;
-    if (mts_api_hot_get(s->hot, key, &val, &len, &tier) == 0 && book_of(val, len, depth, b) != 0) {
+    if (mts_cache_get_tier(s->hot, key, &val, &len, &tier) == 0 && book_of(val, len, depth, b) != 0) {
         bad_value(s, key, "not an order book (ts, bids and asks of [price, qty])");
         tier = NULL;
     }
@@ -219,7 +219,7 @@ static void funding(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     hot_key(key, sizeof key, "funding", ex, sym);
     const char *val, *tier = NULL, *source = "cache";
     size_t len;
-    if (mts_api_hot_get(s->hot, key, &val, &len, &tier) == 0 && funding_of(val, len, &fr) != 0) {
+    if (mts_cache_get_tier(s->hot, key, &val, &len, &tier) == 0 && funding_of(val, len, &fr) != 0) {
         bad_value(s, key, "not a funding update (no numeric ts)");
         tier = NULL;
     }
@@ -292,7 +292,7 @@ static void market(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     hot_key(key, sizeof key, "market", sym, iv);
     const char *val, *tier = NULL, *source = "cache";
     size_t len;
-    if (mts_api_hot_get(s->hot, key, &val, &len, &tier) == 0) {
+    if (mts_cache_get_tier(s->hot, key, &val, &len, &tier) == 0) {
         if (bar_of(val, len, &bar) != 0) {
             bad_value(s, key, "not a bar (exchange, open_ms, open, high, low, close, volume)");
             tier = NULL;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "api/hot.h"
+#include "cache/cache.h"
 #include "api/jwt.h"
 #include "api/limiter.h"
 #include "api/prom.h"
@@ -77,7 +77,7 @@ typedef struct api_server {
     struct lws_context *ctx;
     mts_store_t *store;         /* the service thread's */
     mts_bus_t *bus;             /* NULL while it cannot be opened */
-    mts_api_hot_t *hot;         /* hot-data reads: L1 → Redis (api/hot.h) */
+    mts_cache_t *hot;           /* hot-data reads: L1 (at most cfg.cache_ttl_s) → Redis */
     mts_apiq_book_t *book;      /* scratch of GET /orderbook */
     char bus_cursor[MTS_BUS_CURSOR_MAX];
     char bus_error[256];

@@ -28,7 +28,7 @@ void mts_prom_signal(mts_prom_t *p, const char *strategy, const char *asset);
 void mts_prom_rate_limited(mts_prom_t *p, int route);
 void mts_prom_backtest(mts_prom_t *p);
 void mts_prom_bus_message(mts_prom_t *p, const char *topic);
-/* A hot-data read answered (api/hot.h), by route and source: "l1", "redis", "database". */
+/* A hot-data read answered (hotroutes.c), by route and source: "l1", "redis", "database". */
 void mts_prom_hot(mts_prom_t *p, int route, const char *source);
 void mts_prom_ws_dropped(mts_prom_t *p, long n);
 /* Every family owned by the registry, with HELP and TYPE lines. */

@@ -2,7 +2,7 @@
  * signal_history rows, paper-trading sessions (schema v4 paper_sessions,
  * paper_fills, paper_equity, written by `mts run`), the running sessions'
  * latest equity for the portfolio gauge, a ping for /health, and the
- * database level of the hot-data reads (api/hot.h): the newest order book
+ * database level of the hot-data reads (hotroutes.c): the newest order book
  * snapshot (order_book_snapshots), funding update (funding_rates) and closed
  * paper-session bar (live_bars).
  * Output is JSON (or Prometheus lines) written to a FILE* the caller owns
@@ -41,7 +41,7 @@ int mts_apiq_running_sessions(mts_store_t *s, int64_t *n);
 int mts_apiq_portfolio_gauge(mts_store_t *s, FILE *out);
 
 /* The hot records, filled from the database here or from a cache value by
- * handlers (api/hot.h). Numbers that are NULL/missing are NaN. */
+ * handlers (hotroutes.c). Numbers that are NULL/missing are NaN. */
 #define MTS_APIQ_MAX_DEPTH 1000
 typedef struct mts_apiq_book {
     int64_t ts_ms;

@@ -1032,7 +1032,7 @@ static void server_free(api_server_t *s) {
     mts_free(s->wstores);
     mts_free(s->threads);
     mts_bus_close(s->bus);
-    mts_api_hot_close(s->hot);
+    mts_cache_close(s->hot);
     mts_free(s->book);
     mts_free(s->poll);
     mts_store_close(s->store);
@@ -1086,10 +1086,14 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
             goto out;
         }
     open_bus(s);
+    /* The hot-data reader (hotroutes.c): `...:latest` keys other processes
+     * rewrite, so a value read from Redis stays in L1 at most cache_ttl_s
+     * (0: not kept, every read asks Redis) — not the hour Redis would give. */
     {
-        char herr[512];
-        if ((rc = mts_api_hot_open(c->redis_url, c->cache_ttl_s, 200, &s->hot, herr, sizeof herr)) != 0) {
-            rc = fail(err, errlen, rc, "%s", herr);
+        mts_cache_config_t cc = {.redis_url = c->redis_url, .l1_capacity = 1024, .timeout_ms = 200,
+                                 .l2_keep_ms = c->cache_ttl_s > 0 ? c->cache_ttl_s * 1000 : -1};
+        if ((rc = mts_cache_open(&cc, &s->hot)) != 0) {
+            rc = fail(err, errlen, rc, "%s", mts_cache_errmsg(NULL));
             goto out;
         }
     }

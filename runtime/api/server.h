@@ -7,7 +7,7 @@
  *   POST /backtest               write scope: run and store a backtest (worker thread)
  *   GET  /backtests, /backtests/{id}, /signals, /paper/sessions, /paper/sessions/{id}
  *   GET  /orderbook/{exchange}/{symbol}, /funding/{exchange}/{symbol},
- *        /market/{symbol}/{interval}: the newest value, L1 → Redis → database (api/hot.h)
+ *        /market/{symbol}/{interval}: the newest value, L1 → Redis → database (hotroutes.c, cache/cache.h)
  *   GET  /ws                     websocket: bus messages pushed as JSON text frames
  *
  * Every other request needs "Authorization: Bearer <HS256 JWT>" (api/jwt.h)
@@ -38,7 +38,7 @@ typedef struct mts_api_config {
     const char *db_path;           /* the mts database (required) */
     const char *redis_url;         /* NULL or "" = the SQLite bus in db_path, and hot reads
                                       from the database only */
-    int         cache_ttl_s;       /* hot reads (api/hot.h): seconds a Redis value is served
+    int         cache_ttl_s;       /* hot reads (hotroutes.c, cache/cache.h l2_keep_ms): seconds a Redis value is served
                                       from the server's L1; 0 = no L1 (serve.c's default: 1) */
     const char *root;              /* scripts/ and config/; NULL = mts_root() */
     const uint8_t *jwt_key;        /* HS256 secret (borrowed); NULL only with no_auth */

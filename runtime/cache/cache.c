@@ -54,6 +54,7 @@ struct mts_cache {
     int configured;
     mts_rconn_t rc;
     int batching, pending;      /* commands appended and not yet read */
+    int l2_keep_ms;             /* mts_cache_config_t.l2_keep_ms */
     mts_cache_stats_t st;
     char err[512];
 };
@@ -215,6 +216,7 @@ int mts_cache_open(const mts_cache_config_t *cfg, mts_cache_t **out) {
     }
     c->free_list = 0;
     c->head = c->tail = NIL;
+    c->l2_keep_ms = cfg->l2_keep_ms;
     if (cfg->redis_url && cfg->redis_url[0]) {
         int rc = mts_rconn_init(&c->rc, cfg->redis_url, cfg->timeout_ms, "cache");
         if (rc) {
@@ -328,6 +330,20 @@ int mts_cache_set(mts_cache_t *c, const char *key, const void *val, size_t len, 
 }
 
 int mts_cache_get(mts_cache_t *c, const char *key, const char **val, size_t *len) {
+    const char *tier;
+    return mts_cache_get_tier(c, key, val, len, &tier);
+}
+
+void mts_cache_forget(mts_cache_t *c, const char *key) {
+    if (!c || !key) return;
+    size_t klen = strlen(key);
+    int32_t i = l1_find(c, key, klen, hash_key(key, klen));
+    if (i != NIL) l1_remove(c, i);
+}
+
+int mts_cache_get_tier(mts_cache_t *c, const char *key, const char **val, size_t *len,
+                       const char **tier) {
+    if (tier) *tier = NULL;
     if (val) *val = NULL;
     if (len) *len = 0;
     if (!c || !key || !val) {
@@ -347,6 +363,7 @@ int mts_cache_get(mts_cache_t *c, const char *key, const char **val, size_t *len
                 lru_push_front(c, i);
             }
             c->st.l1_hits++;
+            if (tier) *tier = "l1";
             *val = e->val;
             if (len) *len = e->vlen;
             return 0;
@@ -370,9 +387,14 @@ int mts_cache_get(mts_cache_t *c, const char *key, const char **val, size_t *len
         int64_t now = mts_cache_now_ms();
         /* -1: no expiry in Redis; -2: gone since the GET (keep it a moment) */
         int64_t exp = t->integer > 0 ? now + t->integer : t->integer == -1 ? 0 : now + 1;
+        /* l2_keep_ms: at most that long in L1; < 0: only until the next call
+         * (an entry that expires now is dropped by the next get of its key) */
+        if (c->l2_keep_ms < 0) exp = now;
+        else if (c->l2_keep_ms > 0 && (exp == 0 || exp > now + c->l2_keep_ms)) exp = now + c->l2_keep_ms;
         int32_t j = l1_put(c, key, klen, h, g->str, g->len, exp);
         if (j >= 0) {
             c->st.l2_hits++;
+            if (tier) *tier = "redis";
             *val = c->e[j].val;
             if (len) *len = c->e[j].vlen;
             rc = 0;

@@ -10,7 +10,7 @@
  *   mts_cache_begin and mts_cache_commit the L2 writes are pipelined: one
  *   round trip per batch.
  * - get tries L1, then L2 (a hit there is copied into L1 with the TTL Redis
- *   reports), else MTS_ENOTFOUND.
+ *   reports, or at most l2_keep_ms), else MTS_ENOTFOUND.
  * - Redis down (at open or later): the cache keeps working on L1, the error
  *   is logged (rate-limited) and counted, and reconnects are attempted with
  *   exponential backoff (250 ms doubling to 10 s) on later calls. A trading
@@ -37,6 +37,12 @@ typedef struct mts_cache_config {
     const char *redis_url;   /* redis://[:password@]host[:port][/db]; NULL or "" = L1 only */
     int l1_capacity;         /* entries; default 4096 */
     int timeout_ms;          /* connect and command timeout; default 500 */
+    int l2_keep_ms;          /* how long a value read from Redis stays in L1:
+                                0 (default) = its remaining Redis TTL; > 0 = at
+                                most this long, so a newer value another process
+                                wrote is seen at most this late (readers of
+                                `...:latest` keys); < 0 = not kept: every get of a
+                                key not set through this handle asks Redis */
 } mts_cache_config_t;
 
 typedef struct mts_cache_stats {
@@ -55,6 +61,11 @@ int  mts_cache_set(mts_cache_t *c, const char *key, const void *val, size_t len,
 /* On success *val points at the cache's copy (borrowed: valid until the next
  * call on c) and *len is its length; the value is also NUL terminated. */
 int  mts_cache_get(mts_cache_t *c, const char *key, const char **val, size_t *len);
+/* The same, and on success *tier says where the value came from: "l1" or "redis". */
+int  mts_cache_get_tier(mts_cache_t *c, const char *key, const char **val, size_t *len,
+                        const char **tier);
+/* Drops key from L1 only (e.g. a value that turned out not to parse). */
+void mts_cache_forget(mts_cache_t *c, const char *key);
 int  mts_cache_del(mts_cache_t *c, const char *key);
 int  mts_cache_begin(mts_cache_t *c);            /* start pipelining L2 writes */
 int  mts_cache_commit(mts_cache_t *c);           /* send them; one round trip */

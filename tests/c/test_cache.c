@@ -336,6 +336,60 @@ static void test_l2_fills_l1_with_ttl(void **st) {
     redisFree(raw);
 }
 
+/* l2_keep_ms bounds how long a Redis value is served from L1 (readers of
+ * `...:latest` keys other processes rewrite); < 0 keeps none; the tier says
+ * where each answer came from; forget drops L1 only. */
+static void test_l2_keep_ms_tier_forget(void **st) {
+    (void)st;
+    redisContext *raw = raw_connect(redis_url());
+    char k[128];
+    key(k, sizeof k, "keep");
+    raw_cmd(raw, "SET %s %s EX 3600", k, "v1");
+    mts_cache_config_t cfg = {.redis_url = redis_url(), .l1_capacity = 16, .l2_keep_ms = 1000};
+    mts_cache_t *c = NULL;
+    assert_int_equal(mts_cache_open(&cfg, &c), 0);
+    const char *v, *tier;
+    size_t n;
+    assert_int_equal(mts_cache_get_tier(c, k, &v, &n, &tier), 0);
+    assert_string_equal(v, "v1");
+    assert_string_equal(tier, "redis");
+    raw_cmd(raw, "SET %s %s EX 3600", k, "v2");
+    mts_cache_test_advance_ms(900);          /* inside the bound: L1 still answers */
+    assert_int_equal(mts_cache_get_tier(c, k, &v, &n, &tier), 0);
+    assert_string_equal(v, "v1");
+    assert_string_equal(tier, "l1");
+    mts_cache_test_advance_ms(200);          /* past 1000 ms (not the hour Redis gave) */
+    assert_int_equal(mts_cache_get_tier(c, k, &v, &n, &tier), 0);
+    assert_string_equal(v, "v2");
+    assert_string_equal(tier, "redis");
+    /* forget: L1 only; Redis still has the key */
+    mts_cache_forget(c, k);
+    assert_int_equal(mts_cache_get_tier(c, k, &v, &n, &tier), 0);
+    assert_string_equal(tier, "redis");
+    assert_int_equal(raw_int(raw, "EXISTS %s", k), 1);
+    mts_cache_close(c);
+
+    /* < 0: nothing read from Redis is kept, every get asks it */
+    cfg.l2_keep_ms = -1;
+    assert_int_equal(mts_cache_open(&cfg, &c), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mts_cache_get_tier(c, k, &v, &n, &tier), 0);
+        assert_string_equal(tier, "redis");
+    }
+    mts_cache_stats_t s;
+    mts_cache_stats(c, &s);
+    assert_int_equal(s.l2_hits, 3);
+    assert_int_equal(s.l1_hits, 0);
+    /* a missing key: not found, no tier */
+    char k2[128];
+    key(k2, sizeof k2, "keep-missing");
+    assert_int_equal(mts_cache_get_tier(c, k2, &v, &n, &tier), MTS_ENOTFOUND);
+    assert_null(tier);
+    mts_cache_close(c);
+    raw_cmd(raw, "DEL %s", k, NULL);
+    redisFree(raw);
+}
+
 static void test_l2_batch_values(void **st) {
     (void)st;
     redisContext *raw = raw_connect(redis_url());
@@ -701,6 +755,7 @@ int main(void) {
         cmocka_unit_test(test_l1_no_alloc),
         cmocka_unit_test(test_l2_set_get_ttl),
         cmocka_unit_test(test_l2_fills_l1_with_ttl),
+        cmocka_unit_test(test_l2_keep_ms_tier_forget),
         cmocka_unit_test(test_l2_batch_values),
         cmocka_unit_test(test_l2_batch_one_round_trip),
         cmocka_unit_test(test_l2_down_then_up),
