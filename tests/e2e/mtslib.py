@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -57,6 +58,68 @@ def read_bars(path, start=None, end=None):
 
 def day(s):
     return parse_time(s + "T00:00:00+00:00")
+
+
+class Resp:
+    """A minimal RESP2 client: one socket, one command at a time."""
+
+    def __init__(self, url, db=0):
+        if not url.startswith("redis://"):
+            raise ValueError(url)
+        host, _, port = url[8:].split("/")[0].rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=5)
+        self.f = self.sock.makefile("rb")
+        if db:
+            assert self.cmd("SELECT", db) == "OK"
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+    def cmd(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def read(self):
+        line = self.f.readline()
+        if not line.endswith(b"\r\n"):
+            raise IOError("connection closed")
+        t, rest = line[:1], line[1:-2]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            raise RuntimeError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.f.read(n + 2)
+            return data[:-2].decode()
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise IOError("bad reply %r" % line)
+
+    def keys(self, pattern):
+        cur, out = "0", []
+        while True:
+            cur, batch = self.cmd("SCAN", cur, "MATCH", pattern, "COUNT", 1000)
+            out += batch
+            if cur == "0":
+                return sorted(set(out))
+
+
+def redis_url():
+    u = os.environ.get("MTS_TEST_REDIS_URL")
+    if not u:
+        raise AssertionError("MTS_TEST_REDIS_URL is not set: run through tests/run_e2e.sh or tests/redis_env.sh")
+    return u
 
 
 def make_root(tmp):

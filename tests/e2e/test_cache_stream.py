@@ -6,77 +6,16 @@ written here (standard library only), not with mts. Without a Redis URL
 nothing is written to Redis. Each test uses a Redis database of its own and
 deletes its keys afterwards (no FLUSHDB)."""
 import json
-import os
 import socket
 import sqlite3
 import unittest
 
 from exchange_server import ExchangeServer
-from mtslib import MtsTestCase
+from mtslib import MtsTestCase, Resp, redis_url  # noqa: F401 (Resp is used by test_serve_cache too)
 
 DEPTH = 10
 
 
-class Resp:
-    """A minimal RESP2 client: one socket, one command at a time."""
-
-    def __init__(self, url, db=0):
-        if not url.startswith("redis://"):
-            raise ValueError(url)
-        host, _, port = url[8:].split("/")[0].rpartition(":")
-        self.sock = socket.create_connection((host, int(port)), timeout=5)
-        self.f = self.sock.makefile("rb")
-        if db:
-            assert self.cmd("SELECT", db) == "OK"
-
-    def close(self):
-        self.f.close()
-        self.sock.close()
-
-    def cmd(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            b = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-    def read(self):
-        line = self.f.readline()
-        if not line.endswith(b"\r\n"):
-            raise IOError("connection closed")
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RuntimeError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.f.read(n + 2)
-            return data[:-2].decode()
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise IOError("bad reply %r" % line)
-
-    def keys(self, pattern):
-        cur, out = "0", []
-        while True:
-            cur, batch = self.cmd("SCAN", cur, "MATCH", pattern, "COUNT", 1000)
-            out += batch
-            if cur == "0":
-                return sorted(set(out))
-
-
-def redis_url():
-    u = os.environ.get("MTS_TEST_REDIS_URL")
-    if not u:
-        raise AssertionError("MTS_TEST_REDIS_URL is not set: run through tests/run_e2e.sh or tests/redis_env.sh")
-    return u
 
 
 class CacheStreamTest(MtsTestCase):

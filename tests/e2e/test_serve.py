@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, read_bars, run
+from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, Resp, read_bars, run
 
 SECRET = "serve-test-secret-0123456789-abcdefghij"   # 40 bytes
 
@@ -205,20 +205,6 @@ class WebSocket:
             self.s.close()
         except OSError:
             pass
-
-
-def resp_command(url, *args):
-    """One Redis command over a raw RESP socket (stdlib only); returns the raw reply."""
-    m = re.match(r"redis://([^:/]+):(\d+)", url)
-    s = socket.create_connection((m.group(1), int(m.group(2))), timeout=5)
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a.encode() if isinstance(a, str) else a
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    s.sendall(out)
-    reply = s.recv(65536)
-    s.close()
-    return reply
 
 
 class ServeTest(MtsTestCase):
@@ -660,8 +646,9 @@ class ServeTest(MtsTestCase):
         self.wait_ws_clients(srv, 1)
         time.sleep(0.2)   # the server's cursor "$" is resolved at its first poll
         payload = {"session": 3, "equity": 10250.75}
-        reply = resp_command(url, "XADD", stream, "*", "topic", "equity", "payload", json.dumps(payload))
-        xid = reply.split(b"\r\n")[1].decode()
+        r = Resp(url)
+        xid = r.cmd("XADD", stream, "*", "topic", "equity", "payload", json.dumps(payload))
+        r.close()
         m = ws.recv()
         self.assertEqual(m, {"topic": "equity", "id": xid, "data": payload})
         ws.close()

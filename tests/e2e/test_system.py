@@ -19,7 +19,6 @@ import os
 import re
 import select
 import shlex
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 import test_deploy as td  # noqa: E402
 import test_serve as ts  # noqa: E402
-from mtslib import MTS, ROOT, MtsTestCase  # noqa: E402
+from mtslib import MTS, ROOT, MtsTestCase, Resp  # noqa: E402
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "live", "BTCUSDT_1h_2021-01.csv")
 N_BARS = 300
@@ -38,43 +37,12 @@ REDIS_DB = 13
 
 
 def resp(url, db, *args):
-    """One Redis command on database db over a raw RESP socket; the parsed reply."""
-    m = re.match(r"redis://([^:/]+):(\d+)", url)
-    s = socket.create_connection((m.group(1), int(m.group(2))), timeout=5)
-    f = s.makefile("rb")
-
-    def send(*a):
-        out = b"*%d\r\n" % len(a)
-        for x in a:
-            x = x.encode() if isinstance(x, str) else x
-            out += b"$%d\r\n%s\r\n" % (len(x), x)
-        s.sendall(out)
-
-    def read():
-        line = f.readline()
-        t, rest = line[:1], line[1:-2]
-        if t in (b"+", b"-"):
-            return rest.decode()
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = f.read(n + 2)[:-2]
-            return data.decode()
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [read() for _ in range(n)]
-        raise AssertionError("bad RESP reply %r" % line)
-
-    send("SELECT", str(db))
-    assert read() == "OK"
-    send(*args)
-    r = read()
-    f.close()
-    s.close()
-    return r
+    """One Redis command on database db (mtslib.Resp, not mts); the parsed reply."""
+    r = Resp(url, db)
+    try:
+        return r.cmd(*args)
+    finally:
+        r.close()
 
 
 class Unit:
