@@ -689,7 +689,6 @@ static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {
     mts_backtest_free(b);
 }
 
-static const char *signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
 
 static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
     char *buf = NULL;
@@ -731,7 +730,7 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
             job->found[a] = 1;
             mts_time_format_iso(last->ts, ts);
             fputc('{', f);
-            kv_str(f, "type", signal_name(last->signal_type), 1);
+            kv_str(f, "type", mts_signal_name(last->signal_type), 1);
             kv_str(f, "strategy", last->strategy >= 0 && last->strategy < job->n_strategies
                                       ? job->strategies[last->strategy] : "aggregate", 1);
             kv_str(f, "time", ts, 1);

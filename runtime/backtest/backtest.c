@@ -36,7 +36,6 @@ static char *join(const char *const *names, int n) {
     return s;
 }
 
-static const char *signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
 
 /* The run row, its signals (signal_history), closed trades (backtest_trades)
  * and equity curve (backtest_equity) in one transaction, so `mts report ID`
@@ -60,7 +59,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .asset = mts_engine_asset_name(b->engine, r->asset),
             .strategy_name = (r->strategy >= 0 && r->strategy < o->n_strategies)
                                  ? o->strategies[r->strategy] : "aggregate",
-            .signal_type = signal_name(r->signal_type), .ts = r->ts, .price = r->price,
+            .signal_type = mts_signal_name(r->signal_type), .ts = r->ts, .price = r->price,
             .confidence = r->confidence, .position_size = r->position_size,
             .stop_loss = r->stop_loss, .take_profit = r->take_profit};
     }

@@ -44,6 +44,8 @@ typedef struct mts_engine_config {
 
 /* Signal types as stored in signal_history.signal_type */
 enum { MTS_SIGNAL_LONG = 1, MTS_SIGNAL_SHORT = -1, MTS_SIGNAL_CLOSE = 0 };
+/* The signal_history text of a signal type: "LONG", "SHORT" or "CLOSE". */
+static inline const char *mts_signal_name(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
 
 typedef struct mts_signal_rec {
     int32_t asset, strategy, signal_type, _pad;

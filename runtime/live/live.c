@@ -395,7 +395,6 @@ static void check(mts_live_t *l) {
 
 /* ---- commit: what the finished step produced ---- */
 
-static const char *SIG_NAME(int t) { return t > 0 ? "LONG" : t < 0 ? "SHORT" : "CLOSE"; }
 
 static void print_signal(mts_live_t *l, const mts_signal_rec_t *s, const char *strategy, const char *asset) {
     FILE *f = l->cfg.out;
@@ -408,13 +407,13 @@ static void print_signal(mts_live_t *l, const mts_signal_rec_t *s, const char *s
         mts_json_escape(f, strategy);
         fprintf(f, "\",\"asset\":\"");
         mts_json_escape(f, asset);
-        fprintf(f, "\",\"signal_type\":\"%s\",\"price\":", SIG_NAME(s->signal_type));
+        fprintf(f, "\",\"signal_type\":\"%s\",\"price\":", mts_signal_name(s->signal_type));
         mts_json_number(f, s->price);
         fprintf(f, ",\"confidence\":");
         mts_json_number(f, s->confidence);
         fprintf(f, "}\n");
     } else {
-        fprintf(f, "%s  signal  %-14s %-10s %-5s price %.2f\n", iso, strategy, asset, SIG_NAME(s->signal_type),
+        fprintf(f, "%s  signal  %-14s %-10s %-5s price %.2f\n", iso, strategy, asset, mts_signal_name(s->signal_type),
                 s->price);
     }
 }
@@ -598,7 +597,7 @@ static int commit(mts_live_t *l) {
         mts_signal_row_t *r = &srow[i - l->signals_done];
         r->asset = mts_engine_asset_name(e, s->asset);
         r->strategy_name = s->strategy >= 0 && s->strategy < l->cfg.n_strategies ? l->cfg.strategies[s->strategy] : "?";
-        r->signal_type = SIG_NAME(s->signal_type);
+        r->signal_type = mts_signal_name(s->signal_type);
         r->ts = s->ts;
         r->price = s->price;
         r->confidence = s->confidence;
