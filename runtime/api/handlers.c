@@ -41,26 +41,6 @@ static void kv_str(FILE *f, const char *k, const char *v, int comma) {
     if (comma) fputc(',', f);
 }
 
-/* A JSON array of the items of joined, split at sep ("a,b" or "line\nline"),
- * each escaped and cut to 2047 bytes. */
-static void split_list(FILE *f, const char *joined, char sep) {
-    fputc('[', f);
-    int first = 1;
-    for (const char *p = joined; p && *p;) {
-        const char *end = strchr(p, sep);
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        char item[2048];
-        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
-        fprintf(f, "%s\"", first ? "" : ",");
-        mts_json_escape(f, item);
-        fputc('"', f);
-        first = 0;
-        if (!end) break;
-        p = end + 1;
-    }
-    fputc(']', f);
-}
-
 /* ---- query parameters ---- */
 
 /* The value of query parameter name, or NULL. */
@@ -189,7 +169,7 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     fprintf(f, "{\"id\":%lld,", (long long)run->id);
     kv_str(f, "strategy", run->strategy_name, 1);
     fputs("\"assets\":", f);
-    split_list(f, run->assets, ',');
+    mts_json_string_array(f, run->assets, ',');
     fputc(',', f);
     kv_str(f, "start", run->start_date, 1);
     kv_str(f, "end", run->end_date, 1);
@@ -626,7 +606,7 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     fprintf(f, "{\"id\":%lld,", (long long)b->run_id);
     kv_str(f, "strategy", b->strategy_name, 1);
     fputs("\"assets\":", f);
-    split_list(f, b->assets_joined, ',');
+    mts_json_string_array(f, b->assets_joined, ',');
     fputc(',', f);
     kv_str(f, "start", start_iso, 1);
     kv_str(f, "end", end_iso, 1);
@@ -645,7 +625,7 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     fprintf(f, "\"bars\":%lld,\"fills\":%lld,\"signals\":%lld,", (long long)b->total_bars,
             (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
     fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");
-    split_list(f, b->lua.disabled, '\n');
+    mts_json_string_array(f, b->lua.disabled, '\n');
     fputc('}', f);
 }
 
@@ -743,7 +723,7 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
             fputc('}', f);
         }
         fputs(",\"disabled\":", f);
-        split_list(f, b->lua.disabled, '\n');
+        mts_json_string_array(f, b->lua.disabled, '\n');
         fputc('}', f);
         mts_backtest_free(b);
     }

@@ -317,21 +317,9 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     printf("\"fills\":%lld,", (long long)mts_engine_fill_count(b->engine));
     printf("\"signals\":%lld,", (long long)b->n_signals);
     printf("\"parameters\":%s,", b->lua.parameters_json ? b->lua.parameters_json : "{}");
-    printf("\"disabled\":[");
-    int first = 1;
-    for (const char *line = b->lua.disabled; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        char buf[2048];
-        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), line);
-        printf("%s\"", first ? "" : ",");
-        mts_json_escape(stdout, buf);
-        printf("\"");
-        first = 0;
-        if (!nl) break;
-        line = nl + 1;
-    }
-    printf("]}\n");
+    printf("\"disabled\":");
+    mts_json_string_array(stdout, b->lua.disabled, '\n');
+    printf("}\n");
 }
 
 static void print_table(const mts_backtest_t *b, double capital, const char *db_path) {

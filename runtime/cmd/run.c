@@ -313,25 +313,13 @@ int mts_cmd_run(int argc, char **argv) {
         mts_json_number(stdout, s.final_equity);
         printf(",\"duplicates\":%lld,\"gaps\":%lld,\"backfilled\":%lld,\"late\":%lld,\"reconnects\":%lld,"
                "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"samples\":%lld},\"align_ms\":%lld,"
-               "\"steps\":%lld,\"steps_incomplete\":%lld,\"second_passes\":%lld,\"disabled\":[",
+               "\"steps\":%lld,\"steps_incomplete\":%lld,\"second_passes\":%lld,\"disabled\":",
                (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled, (long long)s.late,
                (long long)s.reconnects, s.latency_p50_us, s.latency_p99_us, s.latency_max_us,
                (long long)s.latency_samples, (long long)s.align_ms, (long long)s.steps, (long long)s.steps_incomplete,
                (long long)s.second_passes);
-        if (!rc && res.disabled) {
-            int first = 1;
-            for (char *p = res.disabled; *p;) {
-                char *nl = strchr(p, '\n');
-                if (nl) *nl = 0;
-                printf("%s\"", first ? "" : ",");
-                mts_json_escape(stdout, p);
-                printf("\"");
-                first = 0;
-                if (!nl) break;
-                p = nl + 1;
-            }
-        }
-        printf("]}\n");
+        mts_json_string_array(stdout, rc ? NULL : res.disabled, '\n');
+        printf("}\n");
     } else {
         printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
                (long long)s.session_id, rc || frc ? "failed" : "stopped", (long long)s.live_bars,

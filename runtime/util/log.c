@@ -54,9 +54,8 @@ static const char *level_name(mts_log_level_t lvl) {
     return "info";
 }
 
-void mts_json_escape(FILE *f, const char *s) {
-    if (!s) return;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+static void escape_n(FILE *f, const char *s, size_t n) {
+    for (const unsigned char *p = (const unsigned char *)s, *e = p + n; p < e; p++) {
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
@@ -70,6 +69,24 @@ void mts_json_escape(FILE *f, const char *s) {
             else fputc(*p, f);
         }
     }
+}
+
+void mts_json_escape(FILE *f, const char *s) {
+    if (s) escape_n(f, s, strlen(s));
+}
+
+void mts_json_string_array(FILE *f, const char *joined, char sep) {
+    fputc('[', f);
+    for (const char *p = joined; p && *p;) {
+        const char *end = strchr(p, sep);
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        fputs(p == joined ? "\"" : ",\"", f);
+        escape_n(f, p, n);
+        fputc('"', f);
+        if (!end) break;
+        p = end + 1;
+    }
+    fputc(']', f);
 }
 
 void mts_json_number(FILE *f, double v) {

@@ -20,5 +20,8 @@ void mts_json_escape(FILE *f, const char *s);
 /* Writes a double as JSON: null for NaN/inf, else the shortest of %.15g..%.17g that
  * reads back as the same double (machines get every bit). */
 void mts_json_number(FILE *f, double v);
+/* Writes the items of joined (separated by sep, e.g. "a,b" or "line\nline")
+ * as a JSON array of strings: ["a","b"]; NULL or "" gives []. */
+void mts_json_string_array(FILE *f, const char *joined, char sep);
 
 #endif
