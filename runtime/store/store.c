@@ -134,6 +134,19 @@ static const char *const migrations[] = {
     "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
     "  ts INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,"
     "  PRIMARY KEY(session_id, ts)) WITHOUT ROWID;",
+    /* 5: liveness of paper sessions (a heartbeat and the pid that owns the
+     * session, so a killed session is told from a running one: store/paper.h)
+     * and a record of every import, so one that was killed half-way is known
+     * (store/imports.h) */
+    "ALTER TABLE paper_sessions ADD COLUMN heartbeat_at INTEGER;"
+    "ALTER TABLE paper_sessions ADD COLUMN pid INTEGER;"
+    "ALTER TABLE paper_sessions ADD COLUMN host TEXT;"
+    "CREATE TABLE IF NOT EXISTS import_runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL, target TEXT NOT NULL, source TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL, finished_at INTEGER,"
+    "  rows INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS idx_import_runs_target ON import_runs(kind, target);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -548,7 +548,7 @@ class ServeTest(MtsTestCase):
     # ---- paper sessions ----
 
     def test_paper_sessions(self):
-        srv = self.serve()   # opening the database migrates it to schema v4
+        srv = self.serve()   # opening the database migrates it to the current schema
         con = sqlite3.connect(self.db)
         con.execute("INSERT INTO paper_sessions(id, started_at, strategies, exchange, symbols, interval,"
                     " initial_capital, commission_bps, slippage_bps, status, bars)"
