@@ -13,6 +13,7 @@
  * newline. */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "market/bar_check.h"
 #include "util/timeutil.h"
 
 #include <errno.h>
@@ -525,13 +526,26 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
         double o = v[0], h = v[1], l = v[2], c = v[3], vol = v[4];
         /* the message quotes the fields as written */
 #define FLD(k) (int)(r->flen[col[k]] < SHOW ? r->flen[col[k]] : SHOW), r->fld[col[k]]
-        int k0;
-        for (k0 = 0; k0 < 4 && v[k0] > 0; k0++) {}
-        if (k0 < 4) { reject(&im, "%s must be > 0, got %.*s", names[k0], FLD(k0)); continue; }
-        if (vol < 0) { reject(&im, "volume must be >= 0, got %.*s", FLD(4)); continue; }
-        int kmax = o >= c ? 0 : 3, kmin = o <= c ? 0 : 3;
-        if (h < v[kmax]) { reject(&im, "high %.*s < max(open, close) %.*s", FLD(1), FLD(kmax)); continue; }
-        if (l > v[kmin]) { reject(&im, "low %.*s > min(open, close) %.*s", FLD(2), FLD(kmin)); continue; }
+        mts_bar_verdict_t w;          /* the one bar rule (market/bar_check.h), shared with live sessions */
+        if (mts_bar_check(t, v, &w) != MTS_BAR_OK) {
+            int k0 = w.field, k1 = w.other;
+            switch (w.fault) {
+            case MTS_BAR_TIME:
+                reject(&im, "time %.*s is outside 1970-01-01..2100-01-01", (int)(r->flen[im.tcol] < SHOW ?
+                       r->flen[im.tcol] : SHOW), r->fld[im.tcol]);
+                break;
+            case MTS_BAR_NOT_POSITIVE: reject(&im, "%s must be > 0, got %.*s", names[k0], FLD(k0)); break;
+            case MTS_BAR_NEGATIVE: reject(&im, "%s must be >= 0, got %.*s", names[k0], FLD(k0)); break;
+            case MTS_BAR_TOO_LARGE:
+                reject(&im, "%s %.*s is above the %s limit %g", names[k0], FLD(k0), k0 < 4 ? "price" : "volume",
+                       k0 < 4 ? MTS_BAR_PRICE_MAX : MTS_BAR_VOLUME_MAX);
+                break;
+            case MTS_BAR_HIGH_BELOW: reject(&im, "high %.*s < max(open, close) %.*s", FLD(1), FLD(k1)); break;
+            case MTS_BAR_LOW_ABOVE: reject(&im, "low %.*s > min(open, close) %.*s", FLD(2), FLD(k1)); break;
+            default: reject(&im, "%s is not finite: '%.*s'", names[k0 >= 0 ? k0 : 0], FLD(k0 >= 0 ? k0 : 0)); break;
+            }
+            continue;
+        }
 #undef FLD
         int64_t first = tsset_add(&im.seen, t, r->rec_line);
         if (first == MTS_ENOMEM) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
