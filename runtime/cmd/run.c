@@ -313,11 +313,12 @@ int mts_cmd_run(int argc, char **argv) {
         mts_json_number(stdout, s.final_equity);
         printf(",\"duplicates\":%lld,\"gaps\":%lld,\"backfilled\":%lld,\"late\":%lld,\"reconnects\":%lld,"
                "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"samples\":%lld},\"align_ms\":%lld,"
-               "\"steps\":%lld,\"steps_incomplete\":%lld,\"second_passes\":%lld,\"disabled\":",
+               "\"steps\":%lld,\"steps_incomplete\":%lld,\"second_passes\":%lld,\"refused\":%lld,"
+               "\"store_retries\":%lld,\"disabled\":",
                (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled, (long long)s.late,
                (long long)s.reconnects, s.latency_p50_us, s.latency_p99_us, s.latency_max_us,
                (long long)s.latency_samples, (long long)s.align_ms, (long long)s.steps, (long long)s.steps_incomplete,
-               (long long)s.second_passes);
+               (long long)s.second_passes, (long long)s.refused, (long long)s.store_retries);
         mts_json_string_array(stdout, rc ? NULL : res.disabled, '\n');
         printf("}\n");
     } else {
@@ -331,6 +332,11 @@ int mts_cmd_run(int argc, char **argv) {
         if (s.duplicates || s.gaps || s.reconnects)
             printf("feed: %lld reconnects, %lld duplicate bars skipped, %lld gaps (%lld bars backfilled)\n",
                    (long long)s.reconnects, (long long)s.duplicates, (long long)s.gaps, (long long)s.backfilled);
+        if (s.refused)
+            printf("bars refused: %lld (bad values, off the interval's grid or ahead of the clock; see live.bar_refused)\n",
+                   (long long)s.refused);
+        if (s.store_retries)
+            printf("database busy: %lld step commits retried (see live.store_busy)\n", (long long)s.store_retries);
         if (!rc && res.disabled) printf("disabled strategies:\n%s", res.disabled);
     }
     fflush(stdout);

@@ -17,6 +17,7 @@
 #include "feeds/http.h"
 #include "feeds/ws.h"
 #include "lua/mts_ffi.h"
+#include "market/bar_check.h"
 #include "store/paper.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -32,6 +33,8 @@
 
 #define LAT_CAP 65536
 #define PEND_CAP 1024           /* pending bars per asset (a gap backfill is at most 1000) */
+#define BACKFILL_MAX 1000       /* bars one gap backfill asks for at most (the newest missing) */
+#define CLOCK_SKEW_MS 60000     /* a closed kline may close this far ahead of our clock */
 
 typedef struct pend_bar {
     int64_t ts, recv_ns;      /* open time (unix s); receipt (monotonic ns) */
@@ -106,6 +109,29 @@ static int64_t mono_ns(void) {
 
 int64_t mts_live_interval_ms(const char *iv) { return mts_ws_kline_interval(0, iv, NULL, 0); }
 
+/* ---- the bar rule (market/bar_check.h) ---- */
+
+/* Checks a closed bar of asset k (open time in ms) against the bar rule and,
+ * when `clock`, its open time against the interval and the clock. 0: good;
+ * else it is refused: logged ("live.bar_refused", with the source), counted. */
+static int refuse_bad(mts_live_t *l, int k, int64_t open_ms, const double v[5], int clock, const char *source) {
+    mts_bar_verdict_t w = {MTS_BAR_OK, -1, -1};
+    int64_t now = mts_ws_now_ms();
+    mts_bar_fault_t f = clock ? mts_bar_check_open(open_ms, l->iv_ms, now, CLOCK_SKEW_MS) : MTS_BAR_OK;
+    if (f == MTS_BAR_OK && open_ms % 1000 != 0) f = MTS_BAR_MISALIGNED;
+    if (f == MTS_BAR_OK) f = mts_bar_check(open_ms / 1000, v, &w);
+    else w.fault = f;
+    if (f == MTS_BAR_OK) return 0;
+    char why[160];
+    mts_bar_describe(&w, open_ms / 1000, v, why, sizeof why);
+    l->st.refused++;
+    mts_log(MTS_LOG_WARN, "live.bar_refused",
+            "\"symbol\":\"%s\",\"open_ms\":%lld,\"reason\":\"%s\",\"detail\":\"%s\",\"source\":\"%s\","
+            "\"ahead_ms\":%lld,\"refused\":%lld", l->a[k].symbol, (long long)open_ms, mts_bar_fault_name(f), why,
+            source, (long long)(f == MTS_BAR_AHEAD ? open_ms + l->iv_ms - now : 0), (long long)l->st.refused);
+    return 1;
+}
+
 /* ---- REST klines ---- */
 
 static double jnum(const cJSON *x) {
@@ -172,10 +198,12 @@ static int rest_klines(mts_live_t *l, int k, int64_t start_ms, int64_t end_ms, i
         double o = jnum(cJSON_GetArrayItem(row, 1)), hi = jnum(cJSON_GetArrayItem(row, 2));
         double lo = jnum(cJSON_GetArrayItem(row, 3)), c = jnum(cJSON_GetArrayItem(row, 4));
         double v = jnum(cJSON_GetArrayItem(row, 5));
-        if (!isfinite(t) || !isfinite(o) || !isfinite(hi) || !isfinite(lo) || !isfinite(c)) continue;
+        if (!(t > -9e15 && t < 9e15)) continue;            /* no open time: malformed row */
         int64_t open_ms = (int64_t)t;
         if (open_ms + l->iv_ms > now) continue;            /* still open */
         if (end_ms >= 0 && open_ms > end_ms) continue;
+        double bv[5] = {o, hi, lo, c, isfinite(v) ? v : 0};
+        if (refuse_bad(l, k, open_ms, bv, 1, engine ? "backfill" : "warmup")) continue;
         int64_t ts = open_ms / 1000;
         if (engine ? ts <= last_ts(a) : (a->bars.n > 0 && ts <= a->bars.ts[a->bars.n - 1])) continue;
         if (engine) {
@@ -328,7 +356,11 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
     live_asset_t *a = &l->a[k];
     int64_t recv = mono_ns();
     int64_t open_ms = ev->bar_open_ms;
-    if (open_ms % 1000 != 0 || open_ms <= 0) return;
+    /* the bar rule and the open time (on the interval's grid, closed by our
+     * clock) before anything else: a bad bar must not become the "last bar"
+     * that later real ones are duplicates of, nor open a gap */
+    double bv[5] = {ev->open, ev->high, ev->low, ev->price, isfinite(ev->qty) ? ev->qty : 0};
+    if (refuse_bad(l, k, open_ms, bv, 1, "stream")) return;
     int64_t ts = open_ms / 1000;
     int64_t last = last_ts(a);
     if (last != INT64_MIN) {
@@ -340,15 +372,19 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
             return;
         }
         if (open_ms > last_ms + l->iv_ms) {
+            /* bounded: the newest BACKFILL_MAX missing bars at most (one REST page) */
             int64_t missing = (open_ms - last_ms) / l->iv_ms - 1;
+            int64_t want = missing < BACKFILL_MAX ? missing : BACKFILL_MAX;
+            int64_t from = missing > BACKFILL_MAX ? open_ms - BACKFILL_MAX * l->iv_ms : last_ms + l->iv_ms;
             l->st.gaps++;
-            mts_log(MTS_LOG_WARN, "live.gap", "\"symbol\":\"%s\",\"after_ms\":%lld,\"next_ms\":%lld,\"missing\":%lld",
-                    a->symbol, (long long)last_ms, (long long)open_ms, (long long)missing);
-            int got = rest_klines(l, k, last_ms + l->iv_ms, open_ms - 1, (int)(missing < 1000 ? missing : 1000), 1);
+            mts_log(MTS_LOG_WARN, "live.gap", "\"symbol\":\"%s\",\"after_ms\":%lld,\"next_ms\":%lld,\"missing\":%lld,"
+                    "\"requested\":%lld", a->symbol, (long long)last_ms, (long long)open_ms, (long long)missing,
+                    (long long)want);
+            int got = rest_klines(l, k, from, open_ms - 1, (int)want, 1);
             if (got > 0) l->st.backfilled += got;
             mts_log(got == missing ? MTS_LOG_INFO : MTS_LOG_WARN, "live.backfill",
-                    "\"symbol\":\"%s\",\"missing\":%lld,\"backfilled\":%d", a->symbol, (long long)missing,
-                    got > 0 ? got : 0);
+                    "\"symbol\":\"%s\",\"missing\":%lld,\"requested\":%lld,\"capped\":%s,\"backfilled\":%d",
+                    a->symbol, (long long)missing, (long long)want, missing > want ? "true" : "false", got > 0 ? got : 0);
         }
     }
     (void)accept(l, k, ts, ev->open, ev->high, ev->low, ev->price, isfinite(ev->qty) ? ev->qty : 0, recv,

@@ -18,10 +18,17 @@
  * max_bars). No callback goes from C into Lua.
  *
  * Bars: a kline with x=false / confirm=false (still open) is ignored; a closed
- * one whose open time is not after the symbol's last bar is a duplicate
+ * one is first checked: the bar rule of imports (market/bar_check.h: finite
+ * prices in (0, 1e12], high/low around open/close, volume >= 0, time in
+ * 1970..2100) and its open time (on the interval's grid; closed by our clock,
+ * 60 s of skew allowed). A bad bar is refused ("live.bar_refused", counted in
+ * refused) and changes nothing else: it never becomes the last bar, opens no
+ * gap, ends no session. The same check applies to REST bars (warm-up and
+ * backfill) and to bars loaded from live_bars. A good closed bar whose open
+ * time is not after the symbol's last bar is a duplicate
  * (a replay after a reconnect) and is skipped; one that leaves a gap is
- * preceded by the missing bars fetched from the REST klines API (logged
- * "live.gap" / "live.backfill"). Warm-up bars (cfg.warmup, from REST, else
+ * preceded by the missing bars fetched from the REST klines API, the newest
+ * 1000 at most (logged "live.gap" / "live.backfill" with missing, requested). Warm-up bars (cfg.warmup, from REST, else
  * from the live_bars table) are in the assets' arrays before the run starts:
  * the runner replays them with orders off; they are not stored again.
  *
@@ -89,6 +96,10 @@ typedef struct mts_live_config {
 typedef struct mts_live_summary {
     int64_t session_id, live_bars, warmup_bars, fills, signals;
     int64_t duplicates, gaps, backfilled, late, reconnects, messages;
+    int64_t refused;                       /* bars refused by the bar rule (market/bar_check.h) or
+                                              their open time (off the interval's grid, ahead of
+                                              the clock): stream, backfill, warm-up */
+    int64_t store_retries;                 /* step commits that met a busy database (retried) */
     double  final_equity;
     double  latency_p50_us, latency_p99_us, latency_max_us;   /* bar receipt -> step committed */
     int64_t latency_samples;

@@ -2,6 +2,7 @@
  * prepared per call: a step is one bar interval apart, far from a hot path. */
 #include "store/paper.h"
 #include "store/store_internal.h"
+#include "market/bar_check.h"
 
 #include <math.h>
 #include <string.h>
@@ -158,6 +159,9 @@ int mts_paper_load_live_bars(mts_store_t *s, const char *exchange, const char *s
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(st, 0) / 1000;
         if (out->n > 0 && ts <= out->ts[out->n - 1]) continue;
+        double v[5];
+        for (int k = 0; k < 5; k++) v[k] = sqlite3_column_double(st, 1 + k);
+        if (mts_bar_check(ts, v, NULL) != MTS_BAR_OK) continue;   /* a bad row stored by an older version */
         if (out->n == out->cap) { rc = MTS_ERANGE; break; }
         int64_t i = out->n++;
         out->ts[i] = ts;

@@ -673,11 +673,15 @@ class KlineServer(StandInServer):
     after the bar's first final kline (the symbols go in order of lag): how a
     real exchange's per-symbol streams drift apart. silence={symbol: K}: that
     symbol sends nothing on the stream from bar K (absolute index) on.
+    inject={K: [(symbol, (open_ms, o, h, l, c, v)), ...]}: before bar K (absolute index) is
+    streamed, these extra final klines are sent once (bad klines between good ones: a time far
+    ahead, a misaligned open, a negative or huge price); REST never serves them.
     Counters: connections, rest_requests, sent_final (bars sent as final),
     pings (Bybit {"op":"ping"} received)."""
 
     def __init__(self, exchange, bars, interval="1h", warm=0, pace=0.02, updates=2, drop_at=None,
-                 skip=0, resend=2, port=0, start_delay=0.2, stall_at=None, stall=0.0, lag=None, silence=None):
+                 skip=0, resend=2, port=0, start_delay=0.2, stall_at=None, stall=0.0, lag=None, silence=None,
+                 inject=None):
         super().__init__(port)
         self.exchange, self.bars, self.interval = exchange, bars, interval
         self.iv_ms = INTERVAL_MS[interval]
@@ -697,6 +701,7 @@ class KlineServer(StandInServer):
         self.pings = 0                   # Bybit {"op":"ping"} received
         self.lag = dict(lag or {})
         self.silence = dict(silence or {})
+        self.inject = dict(inject or {})
 
     def ws_url(self):
         return self.url() + ("/v5/public/linear" if self.exchange == "bybit" else "")
@@ -825,6 +830,10 @@ class KlineServer(StandInServer):
                     time.sleep(0.02)
                 if ws.closed or self.connections != me:
                     return
+            with self.lock:
+                extra = self.inject.pop(i, [])
+            for sym, b in extra:                 # bad klines, once each
+                ws.send_text(self._msg(sym, b, True, 1))
             live = [x for x in syms if i < self.silence.get(x, self.n)]
             for u in range(self.updates):
                 for sym in live:

@@ -113,6 +113,80 @@ class RunTest(MtsTestCase):
         self.assertAlmostEqual(row[2], bt_eq[-1][1], delta=2e-6)
         self.assertAlmostEqual(summary["final_equity"], bt_eq[-1][1], delta=2e-6)
 
+    # ---- bad klines (issue 9 item 6) ------------------------------------------------
+
+    def backtest_of(self, bars):
+        """mts backtest of sma_cross over these fixture bars (imported as an asset into another
+        database): [(ts, equity)] and the closed trades."""
+        sl = os.path.join(self.tmp, "good.csv")
+        with open(FIXTURE) as f:
+            head = f.readline()
+            rows = {BARS[k][0]: line for k, line in enumerate(f)}
+        with open(sl, "w") as g:
+            g.write(head)
+            for b in bars:
+                g.write(rows[b[0]])
+        bdb = os.path.join(self.tmp, "bt_good.db")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        eq_csv = os.path.join(self.tmp, "eq_good.csv")
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--db", bdb, "--equity", eq_csv,
+                 "--quiet")
+        with open(eq_csv) as f:
+            return [(parse_time(r["timestamp"]), float(r["equity"])) for r in csv.DictReader(f)]
+
+    def test_bad_klines_are_refused_and_trading_goes_on(self):
+        # between good bars the stream sends: a kline 80 years ahead, one 2 hours ahead of the
+        # clock, one whose open is half an interval off the grid, a copy of the next bar with a
+        # negative open and one with a high of 1e308. Each is refused (logged, counted); the
+        # real bars after them are not duplicates; the session trades exactly the good bars.
+        n, H = 200, 3600000
+        hour_now = int(time.time() * 1000) // H * H
+        o, h, lo, c, v = BARS[0][1:]
+        inject = {
+            20: [("BTCUSDT", (hour_now + 80 * 365 * 24 * H, o, h, lo, c, v))],
+            40: [("BTCUSDT", (hour_now + 2 * H, o, h, lo, c, v))],
+            60: [("BTCUSDT", (BARS[59][0] + H // 2, o, h, lo, c, v))],
+            80: [("BTCUSDT", (BARS[80][0], "-" + BARS[80][1]) + tuple(BARS[80][2:]))],
+            100: [("BTCUSDT", (BARS[100][0], BARS[100][1], "1e308") + tuple(BARS[100][3:]))],
+        }
+        srv = self.serve(bars=BARS[:n], warm=0, pace=0.002, inject=inject)
+        # --duration bounds the run if the session stops trading (today's failure)
+        lines, r = self.run_json(srv, "--warmup", "0", "--max-bars", str(n), "--duration", "40s")
+        s = lines[-1]
+        self.assertEqual(s["status"], "stopped")
+        self.assertEqual((s["live_bars"], s["duplicates"], s["gaps"]), (n, 0, 0), r.stderr[-3000:])
+        self.assertEqual(s["refused"], 5)
+        refused = [json.loads(x) for x in r.stderr.splitlines() if '"live.bar_refused"' in x]
+        self.assertEqual(sorted(e["reason"] for e in refused),
+                         ["ahead", "ahead", "misaligned", "not_positive", "too_large"])
+        stored = [t for (t,) in self.q("SELECT open_ms FROM live_bars ORDER BY open_ms")]
+        self.assertEqual(stored, [b[0] for b in BARS[:n]])
+        self.assertEqual(self.q("SELECT MIN(open), MAX(high) FROM live_bars")[0],
+                         (min(float(b[1]) for b in BARS[:n]), max(float(b[2]) for b in BARS[:n])))
+        # the same as a backtest over the good bars only
+        bt_eq = self.backtest_of(BARS[:n])
+        paper_eq = self.q("SELECT ts, equity FROM paper_equity ORDER BY ts")
+        self.assertEqual([t for t, _ in paper_eq], [t for t, _ in bt_eq])
+        for (t, a), (_, b) in zip(paper_eq, bt_eq):
+            self.assertAlmostEqual(a, b, delta=2e-6, msg="equity at %d" % t)
+        self.assertEqual(self.q("SELECT status, bars FROM paper_sessions")[0], ("stopped", n))
+
+    def test_gap_backfill_is_bounded(self):
+        # the stream jumps 3000 hours ahead (a long outage): the backfill asks for the newest
+        # 1000 missing bars at most (startTime = next open - 1000 h), says so, and trading goes on
+        H = 3600000
+        shifted = [(b[0] + 3000 * H,) + tuple(b[1:]) for b in BARS[60:100]]
+        srv = self.serve(bars=BARS[:60] + shifted, warm=0, pace=0.002)
+        lines, r = self.run_json(srv, "--warmup", "0", "--max-bars", "100", "--duration", "40s")
+        s = lines[-1]
+        self.assertEqual((s["live_bars"], s["gaps"], s["backfilled"]), (100, 1, 0))
+        gap_req = [q for q in srv.rest_requests if "startTime" in q]
+        self.assertEqual(len(gap_req), 1)
+        self.assertEqual(int(gap_req[0]["startTime"]), shifted[0][0] - 1000 * H)
+        self.assertEqual(int(gap_req[0]["limit"]), 1000)
+        ev = [json.loads(x) for x in r.stderr.splitlines() if '"live.backfill"' in x]
+        self.assertEqual((ev[0]["missing"], ev[0]["requested"]), (3000, 1000))   # 3001 intervals apart
+
     # ---- bus and cache --------------------------------------------------------------
 
     def test_bus_in_sqlite_without_redis(self):
