@@ -4,6 +4,7 @@
  * per asset). See server.h for the routes and docs/api.md for the wire. */
 #include "api/internal.h"
 #include "api/queries.h"
+#include "store/paper.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -98,6 +99,7 @@ static void health(api_server_t *s, api_reply_t *r) {
     double db_ms = 0, bus_ms = 0;
     int db_ok = mts_apiq_ping(s->store, &db_ms) == 0;
     int64_t running = 0;
+    if (db_ok) (void)mts_paper_recover_stale(s->store, (int64_t)time(NULL), NULL);   /* killed sessions -> crashed */
     int sessions_ok = db_ok && mts_apiq_running_sessions(s->store, &running) == 0;
     int redis_conf = s->cfg.redis_url && *s->cfg.redis_url;
     int bus_ok = s->bus && mts_bus_ping(s->bus, &bus_ms) == 0;

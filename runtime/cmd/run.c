@@ -10,6 +10,7 @@
 #include "cache/cache.h"
 #include "live/live.h"
 #include "lua/bridge.h"
+#include "store/paper.h"
 #include "util/log.h"
 
 #include <cjson/cJSON.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LIST 16
@@ -254,6 +256,13 @@ int mts_cmd_run(int argc, char **argv) {
     ret = MTS_EXIT_ERROR;
     mts_store_t *store = mts_cli_open_store(mts_cli_db_path(db));
     if (!store) goto out;
+    {   /* sessions of killed processes: running -> crashed (store/paper.h states the rule) */
+        int64_t crashed = 0;
+        if (mts_paper_recover_stale(store, (int64_t)time(NULL), &crashed) != 0)
+            mts_log(MTS_LOG_WARN, "run.recover_failed", "\"error\":\"%s\"", mts_store_errmsg(store));
+        else if (crashed > 0)
+            mts_log(MTS_LOG_INFO, "run.recovered", "\"crashed\":%lld", (long long)crashed);
+    }
     g_stop = g_hup = 0;
     mts_cli_on_stop_signals(on_stop);
     struct sigaction sa;
@@ -273,6 +282,7 @@ int mts_cmd_run(int argc, char **argv) {
         .duration_ms = duration_ms, .max_bars = max_bars, .capital = capital, .commission_bps = comm,
         .slippage_bps = slip, .store = store, .db_path = mts_cli_db_path(db),
         .redis_url = mts_cache_url_from(redis), .out = stdout, .json = json, .stop = &g_stop, .hup = &g_hup,
+        .heartbeat_ms = getenv("MTS_LIVE_HEARTBEAT_MS") ? strtoll(getenv("MTS_LIVE_HEARTBEAT_MS"), NULL, 10) : 0,
     };
     char err[1024];
     mts_live_t *live = NULL;

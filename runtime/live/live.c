@@ -35,6 +35,9 @@
 #define PEND_CAP 1024           /* pending bars per asset (a gap backfill is at most 1000) */
 #define BACKFILL_MAX 1000       /* bars one gap backfill asks for at most (the newest missing) */
 #define CLOCK_SKEW_MS 60000     /* a closed kline may close this far ahead of our clock */
+#define HEARTBEAT_MS 10000      /* paper_sessions.heartbeat_at while idle (store/paper.h) */
+#define RETRY_MS 1000           /* a step commit that met a busy database is tried again after */
+#define FINISH_RETRY_MS 60000   /* at the end, a busy database is waited for this long at most */
 
 typedef struct pend_bar {
     int64_t ts, recv_ns;      /* open time (unix s); receipt (monotonic ns) */
@@ -72,7 +75,7 @@ struct mts_live {
     mts_ws_t *ws;             /* the kline stream (feeds/ws.h); started by the first wait */
     mts_http_t *http;         /* REST klines (feeds/http.h), one keep-alive client */
     /* control */
-    int64_t started_ms, last_watch_poll;
+    int64_t started_ms, last_watch_poll, hb_ms;
     int stopping;
     int32_t reload_mask;
     watch_t watches[MTS_LIVE_MAX_WATCH];
@@ -86,6 +89,9 @@ struct mts_live {
     /* commit bookkeeping */
     int warm_done;
     int64_t fills_done, signals_done, equity_first, equity_done;
+    int64_t bars_stored;      /* live bars whose step is stored (paper_sessions.bars) */
+    int pending;              /* the last commit met a busy database: rows still to store */
+    int64_t pending_since_ms, next_try_ms, tries, last_hb_ms;
     /* stats */
     mts_live_summary_t st;
     double *lat_us;
@@ -665,10 +671,37 @@ static int commit(mts_live_t *l) {
         .bars = brow, .n_bars = n_bars, .total_bars = l->st.live_bars,
     };
     rc = mts_paper_write_step(l->cfg.store, l->session_id, &step);
+    if (rc == MTS_EBUSY) {
+        rc = MTS_OK;
+        /* another connection holds the write lock past the busy timeout: nothing
+         * was written; everything since the last stored step stays pending (it
+         * is all still in the engine) and goes in one transaction, in order, at
+         * the next try. The session goes on. */
+        int64_t now = mts_ws_now_ms();
+        l->st.store_retries++;
+        l->tries++;
+        if (!l->pending) l->pending_since_ms = now;
+        l->pending = 1;
+        l->next_try_ms = now + RETRY_MS;
+        mts_log(l->tries == 1 || l->tries % 10 == 0 ? MTS_LOG_WARN : MTS_LOG_DEBUG, "live.store_busy",
+                "\"session\":%lld,\"error\":\"%s\",\"tries\":%lld,\"pending_bars\":%lld,\"pending_ms\":%lld",
+                (long long)l->session_id, mts_store_errmsg(l->cfg.store), (long long)l->tries,
+                (long long)(l->st.live_bars - l->bars_stored), (long long)(now - l->pending_since_ms));
+        goto done;
+    }
     if (rc) {
         rc = fail(l, rc, "storing the step: %s", mts_store_errmsg(l->cfg.store));
         goto done;
     }
+    if (l->pending) {
+        mts_log(MTS_LOG_INFO, "live.store_recovered", "\"session\":%lld,\"tries\":%lld,\"bars\":%lld,\"waited_ms\":%lld",
+                (long long)l->session_id, (long long)l->tries, (long long)(l->st.live_bars - l->bars_stored),
+                (long long)(mts_ws_now_ms() - l->pending_since_ms));
+        l->pending = 0;
+    }
+    l->tries = 0;
+    l->bars_stored = l->st.live_bars;
+    l->last_hb_ms = mts_ws_now_ms();
     publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
     for (int64_t i = l->signals_done; i < ns; i++)
         print_signal(l, &sigs[i], srow[i - l->signals_done].strategy_name, srow[i - l->signals_done].asset);
@@ -720,6 +753,14 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
             return 2;
         }
         if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return 0;
+        int64_t now = mts_ws_now_ms();
+        if (l->pending && now >= l->next_try_ms) {
+            if ((rc = commit(l)) != 0) return rc;
+        } else if (!l->pending && now - l->last_hb_ms >= l->hb_ms) {
+            l->last_hb_ms = now;   /* idle: say we are alive (a busy database: next time) */
+            int hrc = mts_paper_heartbeat(l->cfg.store, l->session_id, now / 1000);
+            if (hrc) mts_log(MTS_LOG_DEBUG, "live.heartbeat_failed", "\"error\":\"%s\"", mts_store_errmsg(l->cfg.store));
+        }
         l->appended = 0;
         if (l->align) {                   /* steps whose grace has passed */
             release_due(l);
@@ -869,7 +910,13 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     }
     mts_paper_session_t ps = {strategies, mts_exchange_name(cfg->exchange), symbols, l->interval,
                               cfg->capital, cfg->commission_bps, cfg->slippage_bps, now / 1000};
-    rc = mts_paper_begin(cfg->store, &ps, &l->session_id);
+    int64_t t0 = mts_ws_now_ms();
+    while ((rc = mts_paper_begin(cfg->store, &ps, &l->session_id)) == MTS_EBUSY &&
+           mts_ws_now_ms() - t0 < FINISH_RETRY_MS && !(cfg->stop && *cfg->stop)) {
+        mts_log(MTS_LOG_WARN, "live.store_busy", "\"session\":null,\"error\":\"%s\"", mts_store_errmsg(cfg->store));
+        struct timespec ts = {0, RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     mts_free(strategies);
     mts_free(symbols);
     if (rc) { rc = fail(l, rc, "storing the session: %s", mts_store_errmsg(cfg->store)); goto out; }
@@ -889,6 +936,8 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         publish_session(l, "running");
     }
     l->last_watch_poll = now;
+    l->last_hb_ms = now;
+    l->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : HEARTBEAT_MS;
     *out = l;
     return MTS_OK;
 out:
@@ -907,11 +956,27 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
     if (pending > 0)   /* a step still inside its grace when the session stopped: not traded */
         mts_log(MTS_LOG_INFO, "live.pending_dropped", "\"bars\":%lld", (long long)pending);
     int rc = commit(l);
+    int64_t t0 = mts_ws_now_ms();
+    while (!rc && l->pending && mts_ws_now_ms() - t0 < FINISH_RETRY_MS) {   /* busy: wait for it, bounded */
+        struct timespec ts = {0, RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        rc = commit(l);
+    }
+    if (!rc && l->pending)
+        rc = fail(l, MTS_EBUSY, "storing the last steps: %s (%lld bars not stored after %d s of retries)",
+                  mts_store_errmsg(l->cfg.store), (long long)(l->st.live_bars - l->bars_stored),
+                  FINISH_RETRY_MS / 1000);
     double eq = mts_engine_equity(l->engine);
     l->st.final_equity = eq;
     publish_session(l, rc ? "failed" : status);
-    int rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, mts_ws_now_ms() / 1000,
-                            l->st.live_bars, eq, parameters_json);
+    /* bars: the live bars whose steps are stored, as the equity rows */
+    int rc2;
+    while ((rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, mts_ws_now_ms() / 1000,
+                                l->bars_stored, eq, parameters_json)) == MTS_EBUSY &&
+           mts_ws_now_ms() - t0 < FINISH_RETRY_MS) {
+        struct timespec ts = {0, RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (rc2 && !rc) rc = fail(l, rc2, "closing the session: %s", mts_store_errmsg(l->cfg.store));
     return rc;
 }

@@ -91,6 +91,7 @@ typedef struct mts_live_config {
     int json;                              /* JSON lines on out */
     volatile sig_atomic_t *stop;           /* set by SIGINT/SIGTERM handlers */
     volatile sig_atomic_t *hup;            /* set by the SIGHUP handler */
+    int64_t heartbeat_ms;                  /* heartbeat while idle (0: every 10 s; store/paper.h) */
 } mts_live_config_t;
 
 typedef struct mts_live_summary {

@@ -4,18 +4,39 @@
 #include "store/store_internal.h"
 #include "market/bar_check.h"
 
+#include "util/log.h"
+
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A failed statement: MTS_EBUSY when the database was locked by another
+ * connection (SQLITE_BUSY / SQLITE_LOCKED: retry later), else MTS_EDB; the
+ * message (mts_store_errmsg) has SQLite's text, e.g. "database is locked". */
+static int db_fail(mts_store_t *s, const char *what) {
+    int code = sqlite3_extended_errcode(mts_store_db(s)) & 0xff;
+    int rc = mts_store_db_error(s, what);
+    return code == SQLITE_BUSY || code == SQLITE_LOCKED ? MTS_EBUSY : rc;
+}
+
+static void this_host(char *buf, size_t n) {
+    if (gethostname(buf, n) != 0) snprintf(buf, n, "?");
+    buf[n - 1] = 0;
+}
 
 static int prep(mts_store_t *s, sqlite3_stmt **st, const char *sql) {
     if (sqlite3_prepare_v2(mts_store_db(s), sql, -1, st, NULL) != SQLITE_OK)
-        return mts_store_db_error(s, "paper: prepare");
+        return db_fail(s, "paper: prepare");
     return MTS_OK;
 }
 
 static int exec(mts_store_t *s, const char *sql) {
     if (sqlite3_exec(mts_store_db(s), sql, NULL, NULL, NULL) != SQLITE_OK)
-        return mts_store_db_error(s, sql);
+        return db_fail(s, sql);
     return MTS_OK;
 }
 
@@ -29,8 +50,8 @@ int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_o
     sqlite3_stmt *st = NULL;
     int rc = prep(s, &st,
         "INSERT INTO paper_sessions(started_at, strategies, exchange, symbols, interval,"
-        " initial_capital, commission_bps, slippage_bps, status, bars)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', 0)");
+        " initial_capital, commission_bps, slippage_bps, status, bars, heartbeat_at, pid, host)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', 0, ?1, ?9, ?10)");
     if (rc) return rc;
     sqlite3_bind_int64(st, 1, in->started_at);
     sqlite3_bind_text(st, 2, in->strategies, -1, SQLITE_TRANSIENT);
@@ -40,7 +61,11 @@ int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_o
     sqlite3_bind_double(st, 6, in->initial_capital);
     sqlite3_bind_double(st, 7, in->commission_bps);
     sqlite3_bind_double(st, 8, in->slippage_bps);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = mts_store_db_error(s, "paper: insert session");
+    char host[256];
+    this_host(host, sizeof host);
+    sqlite3_bind_int64(st, 9, (int64_t)getpid());
+    sqlite3_bind_text(st, 10, host, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "paper: insert session");
     else *id_out = sqlite3_last_insert_rowid(mts_store_db(s));
     sqlite3_finalize(st);
     return rc;
@@ -49,7 +74,8 @@ int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_o
 int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *p) {
     if (!s || !p) return MTS_EINVAL;
     sqlite3_stmt *f = NULL, *g = NULL, *q = NULL, *b = NULL, *u = NULL;
-    int rc = exec(s, "BEGIN");
+    /* IMMEDIATE: the write lock is taken (or refused as busy) here, before any row */
+    int rc = exec(s, "BEGIN IMMEDIATE");
     if (rc) return rc;
     if ((rc = prep(s, &f, "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) ||
@@ -59,7 +85,8 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         (rc = prep(s, &q, "INSERT OR REPLACE INTO paper_equity(session_id, ts, equity, cash) VALUES(?1, ?2, ?3, ?4)")) ||
         (rc = prep(s, &b, "INSERT OR REPLACE INTO live_bars(exchange, symbol, interval, open_ms, open, high, low,"
                           " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) ||
-        (rc = prep(s, &u, "UPDATE paper_sessions SET bars = ?2 WHERE id = ?1")))
+        (rc = prep(s, &u, "UPDATE paper_sessions SET bars = ?2, heartbeat_at = ?3,"
+                          " status = CASE status WHEN 'crashed' THEN 'running' ELSE status END WHERE id = ?1")))
         goto done;
     for (int64_t i = 0; i < p->n_fills; i++) {
         const mts_paper_fill_t *x = &p->fills[i];
@@ -72,7 +99,7 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         sqlite3_bind_double(f, 6, x->price);
         sqlite3_bind_double(f, 7, x->fee);
         sqlite3_bind_double(f, 8, x->realized_pnl);
-        if (sqlite3_step(f) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert fill"); goto done; }
+        if (sqlite3_step(f) != SQLITE_DONE) { rc = db_fail(s, "paper: insert fill"); goto done; }
     }
     for (int64_t i = 0; i < p->n_signals; i++) {
         const mts_signal_row_t *x = &p->signals[i];
@@ -86,7 +113,7 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         bind_num(g, 7, x->position_size);
         bind_num(g, 8, x->stop_loss);
         bind_num(g, 9, x->take_profit);
-        if (sqlite3_step(g) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert signal"); goto done; }
+        if (sqlite3_step(g) != SQLITE_DONE) { rc = db_fail(s, "paper: insert signal"); goto done; }
     }
     for (int64_t i = 0; i < p->n_equity; i++) {
         sqlite3_reset(q);
@@ -94,7 +121,7 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         sqlite3_bind_int64(q, 2, p->equity_ts[i]);
         sqlite3_bind_double(q, 3, p->equity[i]);
         sqlite3_bind_double(q, 4, p->cash[i]);
-        if (sqlite3_step(q) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert equity"); goto done; }
+        if (sqlite3_step(q) != SQLITE_DONE) { rc = db_fail(s, "paper: insert equity"); goto done; }
     }
     for (int64_t i = 0; i < p->n_bars; i++) {
         const mts_live_bar_t *x = &p->bars[i];
@@ -108,19 +135,115 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         sqlite3_bind_double(b, 7, x->low);
         sqlite3_bind_double(b, 8, x->close);
         sqlite3_bind_double(b, 9, x->volume);
-        if (sqlite3_step(b) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: insert live bar"); goto done; }
+        if (sqlite3_step(b) != SQLITE_DONE) { rc = db_fail(s, "paper: insert live bar"); goto done; }
     }
     sqlite3_bind_int64(u, 1, session);
     sqlite3_bind_int64(u, 2, p->total_bars);
-    if (sqlite3_step(u) != SQLITE_DONE) { rc = mts_store_db_error(s, "paper: update session"); goto done; }
+    sqlite3_bind_int64(u, 3, (int64_t)time(NULL));
+    if (sqlite3_step(u) != SQLITE_DONE) { rc = db_fail(s, "paper: update session"); goto done; }
 done:
     sqlite3_finalize(f);
     sqlite3_finalize(g);
     sqlite3_finalize(q);
     sqlite3_finalize(b);
     sqlite3_finalize(u);
-    if (rc) { (void)exec(s, "ROLLBACK"); return rc; }
-    return exec(s, "COMMIT");
+    if (!rc) rc = exec(s, "COMMIT");
+    /* a failed COMMIT (busy) leaves the transaction open: end it, nothing was stored */
+    if (rc && !sqlite3_get_autocommit(mts_store_db(s))) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", mts_store_errmsg(s));
+        (void)sqlite3_exec(mts_store_db(s), "ROLLBACK", NULL, NULL, NULL);
+        mts_store_set_error(s, "%s", keep);
+    }
+    return rc;
+}
+
+int mts_paper_heartbeat(mts_store_t *s, int64_t session, int64_t now) {
+    if (!s) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "UPDATE paper_sessions SET heartbeat_at = ?2,"
+                          " status = CASE status WHEN 'crashed' THEN 'running' ELSE status END WHERE id = ?1");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, session);
+    sqlite3_bind_int64(st, 2, now);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "paper: heartbeat");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* "1m" "4h" "1d" "1w" -> seconds; 0 when unknown */
+static int64_t interval_s(const char *iv) {
+    if (!iv) return 0;
+    char *end;
+    long long n = strtoll(iv, &end, 10);
+    if (end == iv || n <= 0 || n > 1000 || end[0] == 0 || end[1] != 0) return 0;
+    switch (end[0]) {
+    case 'm': return n * 60;
+    case 'h': return n * 3600;
+    case 'd': return n * 86400;
+    case 'w': return n * 604800;
+    }
+    return 0;
+}
+
+int64_t mts_paper_stale_after(const char *interval) {
+    int64_t iv = interval_s(interval);
+    return 3 * iv > MTS_PAPER_STALE_MIN_S ? 3 * iv : MTS_PAPER_STALE_MIN_S;
+}
+
+int mts_paper_recover_stale(mts_store_t *s, int64_t now, int64_t *n_out) {
+    if (n_out) *n_out = 0;
+    if (!s) return MTS_EINVAL;
+    char host[256];
+    this_host(host, sizeof host);
+    /* read first (never blocks in WAL mode); write only when something is stale */
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "SELECT id, interval, COALESCE(heartbeat_at, started_at), pid, host"
+                          " FROM paper_sessions WHERE status = 'running' ORDER BY id");
+    if (rc) return rc;
+    int64_t ids[256], last[256];
+    int n = 0, r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && n < 256) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *iv = (const char *)sqlite3_column_text(st, 1);
+        int64_t hb = sqlite3_column_int64(st, 2);
+        int64_t pid = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
+        const char *h = (const char *)sqlite3_column_text(st, 4);
+        int dead;
+        if (h && !strcmp(h, host) && pid > 0 && pid <= INT32_MAX) {
+            /* this host: the process decides, whatever the heartbeat says (a live
+             * session blocked on a busy database is never marked) */
+            dead = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        } else {
+            dead = now - hb > mts_paper_stale_after(iv);
+        }
+        if (dead) {
+            mts_log(MTS_LOG_WARN, "paper.session_crashed",
+                    "\"session\":%lld,\"pid\":%lld,\"host\":\"%s\",\"heartbeat_at\":%lld,\"reason\":\"%s\"",
+                    (long long)id, (long long)pid, h ? h : "", (long long)hb,
+                    h && !strcmp(h, host) && pid > 0 ? "process gone" : "heartbeat stale");
+            ids[n] = id;
+            last[n] = hb;
+            n++;
+        }
+    }
+    if (r != SQLITE_DONE && r != SQLITE_ROW) rc = db_fail(s, "paper: running sessions");
+    sqlite3_finalize(st);
+    if (rc || n == 0) return rc;
+    if ((rc = prep(s, &st, "UPDATE paper_sessions SET status = 'crashed', stopped_at = ?2"
+                           " WHERE id = ?1 AND status = 'running'")))
+        return rc;
+    int64_t done = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, last[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "paper: mark crashed");
+        else done += sqlite3_changes(mts_store_db(s));
+    }
+    sqlite3_finalize(st);
+    if (n_out) *n_out = done;
+    return rc;
 }
 
 int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t stopped_at, int64_t bars,
@@ -137,7 +260,7 @@ int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t s
     bind_num(st, 5, final_equity);
     if (parameters_json) sqlite3_bind_text(st, 6, parameters_json, -1, SQLITE_TRANSIENT);
     else sqlite3_bind_null(st, 6);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = mts_store_db_error(s, "paper: end session");
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "paper: end session");
     sqlite3_finalize(st);
     return rc;
 }

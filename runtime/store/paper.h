@@ -1,6 +1,6 @@
 /* paper.h — what a paper-trading session (`mts run`, runtime/live/) stores:
- * the session row (paper_sessions: running -> stopped | failed, bars, final
- * equity), its fills (paper_fills), one equity point per step (paper_equity),
+ * the session row (paper_sessions: running -> stopped | failed | crashed,
+ * bars, final equity, heartbeat_at / pid / host), its fills (paper_fills), one equity point per step (paper_equity),
  * its signals (signal_history, like a backtest's) and the closed bars it
  * traded on (live_bars). Tables from schema v4 (store.c).
  * Needs store.h (and store_internal.h for the connection).
@@ -10,7 +10,27 @@
  * a step whose bars arrive in two parts (two symbols) rewrites its point.
  * Bars are upserted on (exchange, symbol, interval, open_ms): a bar received
  * again after a reconnect is stored once.
- * Errors: 0 / negative MTS_E*; mts_store_errmsg(s) has the message. */
+ * The step's rows and paper_sessions.bars (= total_bars) are in the same
+ * transaction (BEGIN IMMEDIATE): bars never runs ahead of the stored equity.
+ *
+ * Liveness. A session row carries heartbeat_at (unix s: written at begin, by
+ * every step and by mts_paper_heartbeat, which `mts run` calls on a timer
+ * while idle), the pid of its process and its host (gethostname). Recovery
+ * (mts_paper_recover_stale, at `mts run` start and in GET /health): a
+ * `running` session becomes `crashed` (stopped_at = its last heartbeat) when
+ *   - its host is this host and its pid no longer exists (kill(pid, 0):
+ *     ESRCH) — while the process exists it is never marked, however old its
+ *     heartbeat (a session blocked on a busy database is alive); or
+ *   - it is from another host (or has no pid / host: rows from before schema
+ *     v5) and its heartbeat (else started_at) is older than
+ *     mts_paper_stale_after(interval) = max(3 x interval, 60 s).
+ * A session marked crashed that is in fact alive (a clock jump, another host
+ * stalled) is set back to running by its next step or heartbeat.
+ *
+ * Errors: 0 / negative MTS_E*; mts_store_errmsg(s) has the message (SQLite's
+ * text, e.g. "database is locked"). MTS_EBUSY: the database was locked by
+ * another connection past the busy timeout; nothing was written (the
+ * transaction was rolled back): try again later with the same rows. */
 #ifndef MTS_STORE_PAPER_H
 #define MTS_STORE_PAPER_H
 
@@ -42,13 +62,25 @@ typedef struct mts_paper_step {
     int64_t total_bars;               /* live bars so far: paper_sessions.bars */
 } mts_paper_step_t;
 
+#define MTS_PAPER_STALE_MIN_S 60
+
 int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *info, int64_t *id_out);
 int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *step);
 /* status "stopped" or "failed"; parameters_json may be NULL. */
 int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t stopped_at,
                   int64_t bars, double final_equity, const char *parameters_json);
+/* heartbeat_at = now (unix s). */
+int mts_paper_heartbeat(mts_store_t *s, int64_t session, int64_t now);
+/* The rule above, applied to every running session; *n (may be NULL): how many
+ * were marked crashed now (each logged "paper.session_crashed"). */
+int mts_paper_recover_stale(mts_store_t *s, int64_t now, int64_t *n);
+/* Seconds without a heartbeat after which a session of this interval ("1m",
+ * "1h", ...) is stale: max(3 x interval, MTS_PAPER_STALE_MIN_S). */
+int64_t mts_paper_stale_after(const char *interval);
+
 /* The newest `limit` stored bars of (exchange, symbol, interval) with open_ms
- * < before_ms, ascending, appended to out (arrays must have room: out->cap).
+ * < before_ms, ascending, appended to out (arrays must have room: out->cap);
+ * rows that break the bar rule (market/bar_check.h) are skipped.
  * Warm-up when the exchange's REST API cannot be reached. */
 int mts_paper_load_live_bars(mts_store_t *s, const char *exchange, const char *symbol,
                              const char *interval, int64_t before_ms, int limit, mts_bars_t *out);

@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -388,6 +389,122 @@ class RunTest(MtsTestCase):
         self.assertTrue(all(c == 1 for _, c in rows), rows)
         stopped = self.q("SELECT status FROM paper_sessions")[0][0]
         self.assertEqual(stopped, "stopped")
+
+    # ---- liveness: heartbeat and recovery (issue 9 item 8) --------------------------
+
+    def session_rows(self):
+        return {r[0]: r[1:] for r in self.q("SELECT id, status, heartbeat_at, pid, host, stopped_at, bars"
+                                            " FROM paper_sessions")}
+
+    def test_killed_session_is_marked_crashed_a_live_one_never(self):
+        # A trades 30 bars, then idles (heartbeat on a 300 ms timer); B is killed with SIGKILL.
+        # A new `mts run` marks B crashed (its pid is gone on this host), a row of another host
+        # with an old heartbeat crashed, a pre-v5 row without heartbeat crashed by its age; A
+        # and a fresh row of another host stay running. GET /health does the same.
+        hb_env = {"MTS_LIVE_HEARTBEAT_MS": "300"}
+        srv_a = self.serve(bars=BARS[:30], warm=0, pace=0.01)
+        srv_b = self.serve(bars=BARS, warm=0, pace=0.05)
+        t_start = int(time.time())
+        a = self.start(srv_a, "--warmup", "0", env=hb_env)
+        self.wait_for(lambda: os.path.exists(self.db) and len(self.q("SELECT id FROM paper_sessions")) == 1)
+        a_id = self.q("SELECT id FROM paper_sessions")[0][0]
+        b = self.start(srv_b, "--warmup", "0", env=hb_env)
+        self.wait_for(lambda: len(self.q("SELECT id FROM paper_sessions")) == 2 and
+                      self.q("SELECT bars FROM paper_sessions WHERE id = ?", a_id + 1)[0][0] >= 3)
+        b_id = a_id + 1
+        rows = self.session_rows()
+        self.assertEqual(rows[a_id][0:4:2], ("running", a.pid))
+        self.assertEqual(rows[b_id][0:4:2], ("running", b.pid))
+        self.assertEqual(rows[a_id][3], socket.gethostname())
+        self.assertGreaterEqual(rows[a_id][1], t_start)
+        b.kill()
+        b.communicate(timeout=20)
+        # A idles after its 30 bars: its heartbeat still moves
+        self.wait_for(lambda: self.q("SELECT bars FROM paper_sessions WHERE id = ?", a_id)[0][0] == 30)
+        hb0 = self.session_rows()[a_id][1]
+        self.wait_for(lambda: self.session_rows()[a_id][1] >= hb0 + 2, timeout=20)
+        now = int(time.time())
+        con = sqlite3.connect(self.db, timeout=30)
+        ins = ("INSERT INTO paper_sessions(started_at, strategies, exchange, symbols, interval, initial_capital,"
+               " commission_bps, slippage_bps, status, bars, heartbeat_at, pid, host)"
+               " VALUES(?, 'x', 'binance', 'BTCUSDT', ?, 1000, 0, 0, 'running', 0, ?, ?, ?)")
+        # 1m: stale after max(3 x 60, 60) = 180 s
+        old = con.execute(ins, (now - 4000, "1m", now - 181, 12345, "elsewhere.invalid")).lastrowid
+        fresh = con.execute(ins, (now - 4000, "1m", now - 100, 12345, "elsewhere.invalid")).lastrowid
+        # 1h: stale after 3 h = 10800 s; a pre-v5 row: no heartbeat, pid or host
+        legacy = con.execute(ins, (now - 10900, "1h", None, None, None)).lastrowid
+        con.commit()
+        con.close()
+        srv_c = self.serve(bars=BARS[:20], warm=0, pace=0.002)
+        lines, r = self.run_json(srv_c, "--warmup", "0", "--max-bars", "5")
+        rows = self.session_rows()
+        self.assertEqual(rows[b_id][0], "crashed", r.stderr[-2000:])
+        self.assertEqual(rows[b_id][4], rows[b_id][1])          # stopped_at = the last heartbeat
+        # killed mid-run, B's bars agree with its stored equity rows (one transaction a step)
+        self.assertEqual(rows[b_id][5], self.q("SELECT COUNT(*) FROM paper_equity WHERE session_id = ?", b_id)[0][0])
+        self.assertEqual(rows[old][0], "crashed")
+        self.assertEqual(rows[legacy][0], "crashed")
+        self.assertEqual(rows[legacy][4], now - 10900)
+        self.assertEqual(rows[fresh][0], "running")
+        self.assertEqual(rows[a_id][0], "running")
+        crashed = [json.loads(x) for x in r.stderr.splitlines() if "paper.session_crashed" in x]
+        self.assertEqual(sorted(e["session"] for e in crashed), sorted([b_id, old, legacy]))
+        # GET /health applies the rule too: a new stale row is marked; A and the fresh one count
+        con = sqlite3.connect(self.db, timeout=30)
+        stale2 = con.execute(ins, (now - 4000, "1m", now - 500, 12345, "elsewhere.invalid")).lastrowid
+        con.commit()
+        con.close()
+        from test_serve import Server
+        srv = Server(self.db, tmp=self.tmp)
+        try:
+            health, _ = srv.json("GET", "/health")
+        finally:
+            srv.stop()
+        self.assertEqual(health["checks"]["paper_sessions"]["running"], 2)
+        self.assertEqual(self.session_rows()[stale2][0], "crashed")
+        self.assertEqual(self.session_rows()[a_id][0], "running")
+        a.send_signal(signal.SIGTERM)
+        out, err = a.communicate(timeout=20)
+        self.assertEqual(a.returncode, 0, err[-2000:])
+        self.assertEqual(self.session_rows()[a_id][0::5], ("stopped", 30))
+
+    # ---- a busy database (issue 9 item 7, the live half) ----------------------------
+
+    def test_busy_database_step_is_retried_not_fatal(self):
+        # another connection holds the write lock 7 s (longer than the store's 5 s busy
+        # timeout) while bars keep coming: the steps stay pending and are stored, in order,
+        # once it is released; the session does not die; bars == equity rows
+        n = 150
+        srv = self.serve(bars=BARS[:n], warm=0, pace=0.03)
+        p = self.start(srv, "--warmup", "0", "--max-bars", str(n))
+        self.wait_for(lambda: os.path.exists(self.db) and self.q("SELECT COUNT(*) FROM live_bars")[0][0] >= 10)
+        con = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        held_at = self.q("SELECT COUNT(*) FROM live_bars")[0][0]
+        time.sleep(7)
+        during = self.q("SELECT COUNT(*) FROM live_bars")[0][0]
+        con.execute("ROLLBACK")
+        con.close()
+        out, err = p.communicate(timeout=90)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        self.assertEqual(during, held_at)                     # nothing could be written meanwhile
+        s = json.loads(out.splitlines()[-1])
+        self.assertEqual((s["status"], s["live_bars"]), ("stopped", n))
+        self.assertGreaterEqual(s["store_retries"], 1)
+        busy = [json.loads(x) for x in err.splitlines() if '"live.store_busy"' in x]
+        self.assertTrue(busy, err[-3000:])
+        self.assertIn("database is locked", busy[0]["error"])
+        self.assertIn('"live.store_recovered"', err)
+        row = self.q("SELECT status, bars FROM paper_sessions")[0]
+        self.assertEqual(row, ("stopped", n))
+        self.assertEqual(self.q("SELECT COUNT(*) FROM paper_equity")[0][0], n)
+        self.assertEqual([t for (t,) in self.q("SELECT open_ms FROM live_bars ORDER BY open_ms")],
+                         [b[0] for b in BARS[:n]])
+        bt_eq = self.backtest_of(BARS[:n])
+        paper_eq = self.q("SELECT ts, equity FROM paper_equity ORDER BY ts")
+        self.assertEqual([t for t, _ in paper_eq], [t for t, _ in bt_eq])
+        for (t, a_), (_, b_) in zip(paper_eq, bt_eq):
+            self.assertAlmostEqual(a_, b_, delta=2e-6, msg="equity at %d" % t)
 
     def test_bad_arguments(self):
         cases = [
