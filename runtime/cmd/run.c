@@ -308,7 +308,8 @@ int mts_cmd_run(int argc, char **argv) {
     rc = mts_lua_run_live(&spec, live, &res, err, sizeof err);
     const char *status = "stopped";
     if (rc) {
-        fprintf(stderr, "error: %s\n", err);
+        const char *why = mts_live_errmsg(live);   /* the session's own cause (e.g. the store's message) */
+        fprintf(stderr, "error: %s%s%s\n", err, why && *why ? ": " : "", why && *why ? why : "");
         status = "failed";
     }
     int frc = mts_live_finish(live, status, rc ? NULL : res.parameters_json);
