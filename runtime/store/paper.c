@@ -171,6 +171,35 @@ int mts_paper_heartbeat(mts_store_t *s, int64_t session, int64_t now) {
     return rc;
 }
 
+/* When process pid started (unix s, from /proc: boot time + its start in
+ * clock ticks), or -1 when unknown (no /proc, gone). */
+static int64_t proc_started(int64_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');      /* the command name may hold spaces and parentheses */
+    if (!p) return -1;
+    /* after ") ": field 3 (state) ... field 22 (starttime) is the 20th */
+    long long ticks = -1;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+        if (++field == 22) { ticks = strtoll(tok, NULL, 10); break; }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (ticks < 0 || hz <= 0) return -1;
+    f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    long long btime = -1;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "btime ", 6)) { btime = strtoll(line + 6, NULL, 10); break; }
+    fclose(f);
+    return btime < 0 ? -1 : btime + ticks / hz;
+}
+
 /* "1m" "4h" "1d" "1w" -> seconds; 0 when unknown */
 static int64_t interval_s(const char *iv) {
     if (!iv) return 0;
@@ -198,7 +227,7 @@ int mts_paper_recover_stale(mts_store_t *s, int64_t now, int64_t *n_out) {
     this_host(host, sizeof host);
     /* read first (never blocks in WAL mode); write only when something is stale */
     sqlite3_stmt *st = NULL;
-    int rc = prep(s, &st, "SELECT id, interval, COALESCE(heartbeat_at, started_at), pid, host"
+    int rc = prep(s, &st, "SELECT id, interval, COALESCE(heartbeat_at, started_at), pid, host, started_at"
                           " FROM paper_sessions WHERE status = 'running' ORDER BY id");
     if (rc) return rc;
     int64_t ids[256], last[256];
@@ -209,19 +238,27 @@ int mts_paper_recover_stale(mts_store_t *s, int64_t now, int64_t *n_out) {
         int64_t hb = sqlite3_column_int64(st, 2);
         int64_t pid = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
         const char *h = (const char *)sqlite3_column_text(st, 4);
+        int64_t started = sqlite3_column_int64(st, 5);
         int dead;
+        const char *why = "heartbeat stale";
         if (h && !strcmp(h, host) && pid > 0 && pid <= INT32_MAX) {
             /* this host: the process decides, whatever the heartbeat says (a live
-             * session blocked on a busy database is never marked) */
-            dead = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+             * session blocked on a busy database is never marked). The pid is
+             * another process's when it is ours (the caller owns no running
+             * session) or started after the session did (reused: a restarted
+             * container's pid 1, a reboot). */
+            int64_t ps = -1;
+            if (pid == (int64_t)getpid()) dead = 1;
+            else if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) dead = 1;
+            else dead = (ps = proc_started(pid)) >= 0 && ps > started + 2;
+            why = pid == (int64_t)getpid() || ps >= 0 ? "pid reused" : "process gone";
         } else {
             dead = now - hb > mts_paper_stale_after(iv);
         }
         if (dead) {
             mts_log(MTS_LOG_WARN, "paper.session_crashed",
                     "\"session\":%lld,\"pid\":%lld,\"host\":\"%s\",\"heartbeat_at\":%lld,\"reason\":\"%s\"",
-                    (long long)id, (long long)pid, h ? h : "", (long long)hb,
-                    h && !strcmp(h, host) && pid > 0 ? "process gone" : "heartbeat stale");
+                    (long long)id, (long long)pid, h ? h : "", (long long)hb, why);
             ids[n] = id;
             last[n] = hb;
             n++;

@@ -433,6 +433,9 @@ class RunTest(MtsTestCase):
         fresh = con.execute(ins, (now - 4000, "1m", now - 100, 12345, "elsewhere.invalid")).lastrowid
         # 1h: stale after 3 h = 10800 s; a pre-v5 row: no heartbeat, pid or host
         legacy = con.execute(ins, (now - 10900, "1h", None, None, None)).lastrowid
+        # this host, a fresh heartbeat, but its pid is A's, a process started after this session
+        # did: the pid was reused (a restarted container's pid 1, a reboot)
+        reused = con.execute(ins, (now - 1000, "1m", now, a.pid, socket.gethostname())).lastrowid
         con.commit()
         con.close()
         srv_c = self.serve(bars=BARS[:20], warm=0, pace=0.002)
@@ -445,10 +448,13 @@ class RunTest(MtsTestCase):
         self.assertEqual(rows[old][0], "crashed")
         self.assertEqual(rows[legacy][0], "crashed")
         self.assertEqual(rows[legacy][4], now - 10900)
+        self.assertEqual(rows[reused][0], "crashed")
         self.assertEqual(rows[fresh][0], "running")
         self.assertEqual(rows[a_id][0], "running")
         crashed = [json.loads(x) for x in r.stderr.splitlines() if "paper.session_crashed" in x]
-        self.assertEqual(sorted(e["session"] for e in crashed), sorted([b_id, old, legacy]))
+        self.assertEqual(sorted(e["session"] for e in crashed), sorted([b_id, old, legacy, reused]))
+        self.assertEqual({e["session"]: e["reason"] for e in crashed if e["session"] in (b_id, reused)},
+                         {b_id: "process gone", reused: "pid reused"})
         # GET /health applies the rule too: a new stale row is marked; A and the fresh one count
         con = sqlite3.connect(self.db, timeout=30)
         stale2 = con.execute(ins, (now - 4000, "1m", now - 500, 12345, "elsewhere.invalid")).lastrowid

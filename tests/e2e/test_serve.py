@@ -550,11 +550,12 @@ class ServeTest(MtsTestCase):
     def test_paper_sessions(self):
         srv = self.serve()   # opening the database migrates it to the current schema
         con = sqlite3.connect(self.db)
-        # a live session: owned by this (running) test process on this host (store/paper.h recovery rule)
+        # a live session: owned by this (running) test process on this host, started after it
+        # (store/paper.h recovery rule)
         con.execute("INSERT INTO paper_sessions(id, started_at, strategies, exchange, symbols, interval,"
                     " initial_capital, commission_bps, slippage_bps, status, bars, heartbeat_at, pid, host)"
-                    " VALUES(7, 1700000000, 'sma_cross', 'binance', 'BTCUSDT', '1m', 10000, 10, 0, 'running', 3,"
-                    " 1700000180, ?, ?)", (os.getpid(), socket.gethostname()))
+                    " VALUES(7, ?, 'sma_cross', 'binance', 'BTCUSDT', '1m', 10000, 10, 0, 'running', 3,"
+                    " ?, ?, ?)", (int(time.time()), int(time.time()), os.getpid(), socket.gethostname()))
         con.executemany("INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
                         " VALUES(7, ?, 'bitcoin', ?, ?, ?, ?, ?)",
                         [(1700000060, "buy", 0.1, 37000.5, 3.70005, 0.0), (1700000180, "sell", 0.1, 37100.0, 3.71, 6.24)])
