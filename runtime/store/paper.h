@@ -19,8 +19,11 @@
  * (mts_paper_recover_stale, at `mts run` start and in GET /health): a
  * `running` session becomes `crashed` (stopped_at = its last heartbeat) when
  *   - its host is this host and its pid no longer exists (kill(pid, 0):
- *     ESRCH) — while the process exists it is never marked, however old its
- *     heartbeat (a session blocked on a busy database is alive); or
+ *     ESRCH), or is the caller's own (the caller runs no session), or belongs
+ *     to a process that started after the session did (/proc: the pid was
+ *     reused — a restarted container's pid 1, a reboot). While the session's
+ *     own process exists it is never marked, however old its heartbeat (a
+ *     session blocked on a busy database is alive); or
  *   - it is from another host (or has no pid / host: rows from before schema
  *     v5) and its heartbeat (else started_at) is older than
  *     mts_paper_stale_after(interval) = max(3 x interval, 60 s).
