@@ -186,7 +186,8 @@ static int64_t proc_started(int64_t pid) {
     /* after ") ": field 3 (state) ... field 22 (starttime) is the 20th */
     long long ticks = -1;
     int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+    char *save = NULL;                /* strtok_r: /health calls this from a server thread */
+    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
         if (++field == 22) { ticks = strtoll(tok, NULL, 10); break; }
     long hz = sysconf(_SC_CLK_TCK);
     if (ticks < 0 || hz <= 0) return -1;
