@@ -499,7 +499,8 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
     }
     import_t im;
     mts_bars_t b = {0};
-    int64_t run = 0, stored = 0;      /* import_runs: 'running' is committed before any row */
+    mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
+    int64_t stored = 0;
     int rc = mts_imports_start(s, "ohlcv", asset, path, &run);
     if (rc) return rc;
     rc = import_begin(&im, s, path, err, rep);
@@ -559,7 +560,7 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
                 goto out;
             }
             stored += b.n;
-            mts_imports_progress(s, run, stored);   /* advisory: a failure here is not the import's */
+            mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
             b.n = 0;
         }
     }
@@ -576,7 +577,7 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
 out:
     import_end(&im);
     mts_bars_free(&b);
-    mts_imports_finish(s, run, stored, rc, err);
+    mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }
 
@@ -592,7 +593,8 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
     import_t im;
     int64_t *bts = NULL;
     double *bv = NULL;
-    int64_t run = 0, stored = 0;      /* import_runs: 'running' is committed before any row */
+    mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
+    int64_t stored = 0;
     int rc = mts_imports_start(s, "macro", indicator, path, &run);
     if (rc) return rc;
     rc = import_begin(&im, s, path, err, rep);
@@ -656,7 +658,7 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
                 goto out;
             }
             stored += n;
-            mts_imports_progress(s, run, stored);   /* advisory: a failure here is not the import's */
+            mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
             n = 0;
         }
     }
@@ -674,7 +676,7 @@ out:
     import_end(&im);
     mts_free(bts);
     mts_free(bv);
-    mts_imports_finish(s, run, stored, rc, err);
+    mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }
 

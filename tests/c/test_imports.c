@@ -114,7 +114,7 @@ static void test_outstanding_rules(void **state) {
     assert_int_equal(mts_imports_progress(f->s, a1, 20000), 0);
     assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 1);
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/a.csv", &a2), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 2);   /* both running */
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 1);   /* the newest counts */
     assert_int_equal(mts_imports_end(f->s, a2, 30000, NULL), 0);
     assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 0);
     /* b: failed before storing anything -> nothing to warn about */
@@ -172,6 +172,76 @@ static void test_warning_text(void **state) {
     mts_free(m);
 }
 
+/* A run started on a real file holds its lock: "still running" while it
+ * lasts; a 'running' row whose file nobody locks was killed. */
+static void test_live_or_killed(void **state) {
+    fx_t *f = *state;
+    char path[160];
+    snprintf(path, sizeof path, "%s/data.csv", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("timestamp,open,high,low,close,volume\n", fp);
+    fclose(fp);
+    char src[4096];
+    assert_int_equal(mts_imports_source(path, src, sizeof src), 0);
+    mts_import_run_t run;
+    assert_int_equal(mts_imports_start(f->s, "ohlcv", "coin", path, &run), 0);
+    assert_true(run.lock_fd >= 0);
+    assert_int_equal(mts_imports_live(src), 1);
+    char *w = NULL;
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 1);
+    assert_non_null(strstr(w, "is still running (0 rows stored so far)"));
+    assert_non_null(strstr(w, "wait for it, or re-run it: mts import csv "));
+    mts_free(w);
+    mts_imports_progress(f->s, run.id, 10000);
+    assert_int_equal(mts_imports_finish(f->s, &run, 10001, 0, NULL), 0);
+    assert_int_equal(run.lock_fd, -1);
+    assert_int_equal(mts_imports_live(src), 0);
+    mts_imports_wait(src);                        /* returns at once: nobody holds it */
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 0);
+
+    /* what a SIGKILL leaves: the row, no lock */
+    int64_t id;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", src, &id), 0);
+    assert_int_equal(mts_imports_progress(f->s, id, 20000), 0);
+    w = NULL;
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 1);
+    assert_non_null(strstr(w, "did not finish (killed; 20000 rows stored by its last commit)"));
+    mts_free(w);
+    /* a failed import (rows stored) is outstanding, newest first, with a reason */
+    assert_int_equal(mts_imports_start(f->s, "ohlcv", "coin", path, &run), 0);
+    assert_int_equal(mts_imports_finish(f->s, &run, 3, MTS_EIO, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+    row_t r;
+    assert_int_equal(read_row(f->db, run.id, &r), 0);
+    assert_int_equal(strncmp(r.status, "failed: ", 8), 0);
+    assert_true(strlen(r.status) > 8);
+}
+
+/* A re-import running now of a file imported completely before is a refresh,
+ * not an incomplete series (two first uses of bundled data at once); killed,
+ * it is outstanding again. */
+static void test_live_refresh(void **state) {
+    fx_t *f = *state;
+    char path[160], src[4096];
+    snprintf(path, sizeof path, "%s/data.csv", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(mts_imports_source(path, src, sizeof src), 0);
+    int64_t id;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", src, &id), 0);
+    assert_int_equal(mts_imports_end(f->s, id, 10, NULL), 0);
+    mts_import_run_t live;
+    assert_int_equal(mts_imports_start(f->s, "ohlcv", "coin", path, &live), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 0);
+    char *w = NULL;
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 0);
+    assert_null(w);
+    close(live.lock_fd);                           /* as if killed */
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+}
+
 static void test_source_and_args(void **state) {
     fx_t *f = *state;
     char out[4096], cwd[2048];
@@ -197,6 +267,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outstanding_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warning_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_or_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_args, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

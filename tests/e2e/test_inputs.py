@@ -142,7 +142,7 @@ class KilledImport(MtsTestCase):
         con = sqlite3.connect(self.db, timeout=5)
         try:
             return con.execute("SELECT kind, target, source, status, rows, finished_at FROM import_runs "
-                               "ORDER BY id").fetchall()
+                               "WHERE target = 'synth' ORDER BY id").fetchall()
         finally:
             con.close()
 
@@ -202,6 +202,33 @@ class KilledImport(MtsTestCase):
         self.assertEqual(json.loads(r.stdout)["warnings"], [])
         self.assertNotIn("did not finish", r.stderr)
 
+
+class KilledBundledImport(MtsTestCase):
+    def test_unfinished_first_use_import_is_redone(self):
+        """A first-use import of bundled data that was killed leaves a prefix
+        and a 'running' run; the next use imports the file again."""
+        from mtslib import BUNDLED, read_bars
+        full = len(read_bars(BUNDLED["bitcoin"]))
+        self.mts("export", "ohlcv", "--asset", "bitcoin", "--to", "2020-01-01", timeout=LIMIT)  # first use
+        con = sqlite3.connect(self.db)
+        with con:
+            # what a kill after the first batch leaves: a prefix, and the run still 'running'
+            con.execute("DELETE FROM crypto_ohlcv WHERE cryptocurrency = 'bitcoin' AND timestamp >= "
+                        "(SELECT timestamp FROM crypto_ohlcv WHERE cryptocurrency = 'bitcoin' "
+                        " ORDER BY timestamp LIMIT 1 OFFSET 100)")
+            n = con.execute("UPDATE import_runs SET status = 'running', finished_at = NULL, rows = 100 "
+                            "WHERE kind = 'ohlcv' AND target = 'bitcoin'").rowcount
+        con.close()
+        self.assertEqual(n, 1)
+        res, r = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin")
+        self.assertEqual(res["bars"], full)
+        self.assertEqual(res["warnings"], [])
+        self.assertIn("did not finish", r.stderr)
+        con = sqlite3.connect(self.db)
+        statuses = [x[0] for x in con.execute("SELECT status FROM import_runs WHERE target = 'bitcoin' "
+                                              "ORDER BY id")]
+        con.close()
+        self.assertEqual(statuses, ["running", "complete"])
 
 if __name__ == "__main__":
     import unittest
