@@ -900,6 +900,10 @@ static void test_killed_import_is_recorded(void **state) {
     assert_false(r[0].finished);
     assert_true(r[0].rows <= n && r[0].rows >= n - 10000);   /* written after each batch commits */
     assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL), 1);
+    char *warn = NULL;                           /* the lock died with the process: "killed" */
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", &warn), 1);
+    assert_non_null(strstr(warn, "did not finish (killed; "));
+    mts_free(warn);
 }
 
 int main(void) {
