@@ -97,6 +97,22 @@ class HostileConfigs(MtsTestCase):
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("config/mts.json: not a regular file", r.stderr)
 
+    def test_mts_json_fifo_does_not_block_mts_run(self):
+        """mts run read config/mts.json itself (symbol -> asset name)."""
+        import socket
+        with socket.socket() as so:           # a port nobody listens on: the feed never connects
+            so.bind(("127.0.0.1", 0))
+            port = so.getsockname()[1]
+        root = self.make_root_again()
+        p = os.path.join(root, "config/mts.json")
+        os.remove(p)
+        os.mkfifo(p)
+        r = self.mts("run", "--exchange", "binance", "--interval", "1m", "--strategy", "sma_cross",
+                     "--symbol", "BTCUSDT", "--ws-url", "ws://127.0.0.1:%d" % port,
+                     "--rest-url", "http://127.0.0.1:%d" % port, "--duration", "1", "--db", self.db,
+                     env={"MTS_ROOT": root}, expect=None, timeout=LIMIT)
+        self.assertIn("config/mts.json: not a regular file (a FIFO)", r.stderr)
+
     def test_mts_json_with_bom(self):
         root = self.make_root()
         p = os.path.join(root, "config/mts.json")
