@@ -628,6 +628,8 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
             (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
     fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");
     mts_json_string_array(f, b->lua.disabled, '\n');
+    fputs(",\"warnings\":", f);                    /* unfinished imports (store/imports.h) */
+    mts_json_string_array(f, b->warnings, '\n');
     fputc('}', f);
 }
 

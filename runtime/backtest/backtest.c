@@ -1,5 +1,6 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
+#include "store/imports.h"
 #include "util/config.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
@@ -139,6 +140,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     for (int a = 0; a < o->n_assets; a++) {
         if ((rc = load_asset(store, o, root, db, o->assets[a], &b->bars[a], err, errlen)) != 0)
             goto error;
+        /* bars of an import that did not finish are used, but not silently */
+        mts_imports_warnings(store, "ohlcv", o->assets[a], &b->warnings);
         const mts_bars_t *bars = &b->bars[a];
         b->total_bars += bars->n;
         if (bars->ts[0] < b->start_ts) b->start_ts = bars->ts[0];
@@ -153,8 +156,10 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
      * range (strategies align it as-of to bar times, so no look-ahead). A
      * database without VIX is fine: those strategies then say what is missing. */
     if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
-        mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0)
+        mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0) {
         mts_engine_add_macro(b->engine, "VIX", &b->vix);
+        mts_imports_warnings(store, "macro", "VIX", &b->warnings);
+    }
 
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
@@ -227,5 +232,6 @@ void mts_backtest_free(mts_backtest_t *b) {
     mts_run_result_free(&b->lua);
     mts_free(b->strategy_name);
     mts_free(b->assets_joined);
+    mts_free(b->warnings);
     mts_free(b);
 }

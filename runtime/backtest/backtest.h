@@ -53,6 +53,8 @@ typedef struct mts_backtest {
     char             *assets_joined; /* "bitcoin,ethereum" */
     int64_t           start_ts, end_ts, total_bars, n_signals;
     int64_t           run_id;        /* backtest_results id, 0 when not stored */
+    char             *warnings;      /* '\n'-separated lines, NULL when none: a series used
+                                        whose import did not finish (store/imports.h) */
 } mts_backtest_t;
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */

@@ -319,6 +319,8 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     printf("\"parameters\":%s,", b->lua.parameters_json ? b->lua.parameters_json : "{}");
     printf("\"disabled\":");
     mts_json_string_array(stdout, b->lua.disabled, '\n');
+    printf(",\"warnings\":");
+    mts_json_string_array(stdout, b->warnings, '\n');
     printf("}\n");
 }
 
@@ -378,6 +380,11 @@ int mts_cmd_backtest(int argc, char **argv) {
     if (o.trades_path && write_trades(o.trades_path, b->engine, pf) != 0) goto done;
     if (o.equity_path && write_equity(o.equity_path, pf) != 0) goto done;
     if (o.report_path && write_report(store, b->run_id, o.report_path) != 0) goto done;
+    for (const char *w = b->warnings; w && *w;) {      /* also in --json: "warnings" */
+        const char *nl = strchr(w, '\n');
+        fprintf(stderr, "warning: %.*s\n", nl ? (int)(nl - w) : (int)strlen(w), w);
+        w = nl ? nl + 1 : "";
+    }
     if (o.json) print_json(&o, b);
     else if (!o.quiet) print_table(b, o.capital, db_path);
     exit_code = MTS_EXIT_OK;

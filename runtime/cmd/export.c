@@ -3,6 +3,7 @@
  * temporary file beside it and renamed, so a failed export never leaves half
  * a file). The OHLCV and macro formats read back with `mts import`. */
 #include "cmd/cmd.h"
+#include "store/imports.h"
 #include "util/config.h"
 
 #include <errno.h>
@@ -152,6 +153,13 @@ int mts_cmd_export(int argc, char **argv) {
             mts_store_close(s);
             return MTS_EXIT_ERROR;
         }
+        char *warn = NULL;           /* an import of this series that did not finish (store/imports.h) */
+        if (mts_imports_warnings(s, kind == K_OHLCV ? "ohlcv" : "macro", name, &warn) > 0)
+            for (char *w = warn, *nl; w; w = nl ? nl + 1 : NULL) {
+                if ((nl = strchr(w, '\n'))) *nl = '\0';
+                fprintf(stderr, "warning: %s\n", w);
+            }
+        mts_free(warn);
     }
 
     FILE *out = stdout;

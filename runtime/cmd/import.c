@@ -3,7 +3,8 @@
  * it comes into the database (store/csv.c does the reading and checking).
  * Rejected rows go to stderr as FILE:LINE: reason; the summary goes to stdout.
  * Exit: 0 all rows stored, 3 some rows rejected (the good ones are stored),
- * 1 the file or the database could not be used, 2 usage error. */
+ * 1 the file or the database could not be used, 2 usage error.
+ * Each run is recorded in import_runs by store/csv.c (store/imports.h). */
 #include "cmd/cmd.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -110,6 +111,10 @@ static void usage(FILE *f) {
         "          value is no observation (never a 0).\n\n"
         "Importing the same file again updates the rows in place (no duplicates). Files of\n"
         "4 MiB and more show a progress bar on stderr when it is a terminal.\n\n"
+        "Every import is recorded in the table import_runs (running, then complete or\n"
+        "failed). One that did not finish (killed, or failed after storing rows) makes\n"
+        "mts backtest and mts export warn about that series until the same file is\n"
+        "imported again to the end.\n\n"
         "options:\n"
         "  --asset NAME       asset to store bars under (csv), e.g. bitcoin\n"
         "  --indicator NAME   indicator to store values under (macro), e.g. VIX\n"

@@ -99,6 +99,8 @@ static void asset_for_symbol(const char *symbol, char *out, size_t n) {
     snprintf(out, n, "%s", symbol);
     for (char *p = out; *p; p++) if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
     if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json")) return;
+    int64_t size = 0;                 /* a FIFO would block fopen; util/config.c reports it */
+    if (mts_path_kind(path, &size) != MTS_PATH_REGULAR || size > MTS_CONFIG_MAX_BYTES) return;
     FILE *f = fopen(path, "rb");
     if (!f) return;
     char *buf = NULL;

@@ -96,6 +96,11 @@ int32_t mts_live_watch(mts_live_t *l, const char *path);
 void   *mts_array_alloc(int64_t bytes);
 void    mts_array_free(void *p);
 
+/* ---- files (runtime/util/config.h): what stat() says is at path, without
+ * opening it: 0 nothing, 1 regular file (*size = its size), 2 directory,
+ * 3 FIFO, 4 device, 5 socket, 6 other. For trusted Lua (scripts/lib/config.lua). ---- */
+int32_t mts_path_kind(const char *path, int64_t *size);
+
 /* ---- the strategy sandbox (runtime/lua/guard.c): `guard` is MTS_GUARD.handle.
  * enter makes `owner` (a strategy id, -1 = trusted code) the owner of every
  * allocation until leave, and returns the previous owner; leave restores it and

@@ -11,6 +11,7 @@
  * spanning lines; LINE is where the record starts), spaces around fields,
  * blank lines (and rows whose fields are all empty), a last line without a
  * newline. */
+#include "store/imports.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "market/bar_check.h"
@@ -499,7 +500,11 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
     }
     import_t im;
     mts_bars_t b = {0};
-    int rc = import_begin(&im, s, path, err, rep);
+    mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
+    int64_t stored = 0;
+    int rc = mts_imports_start(s, "ohlcv", asset, path, &run);
+    if (rc) return rc;
+    rc = import_begin(&im, s, path, err, rep);
     if (rc) goto out;
 
     static const char *const names[5] = {"open", "high", "low", "close", "volume"};
@@ -568,6 +573,8 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
                 rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
                 goto out;
             }
+            stored += b.n;
+            mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
             b.n = 0;
         }
     }
@@ -579,10 +586,12 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
         rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
         goto out;
     }
+    stored += b.n;
     rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
 out:
     import_end(&im);
     mts_bars_free(&b);
+    mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }
 
@@ -598,7 +607,11 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
     import_t im;
     int64_t *bts = NULL;
     double *bv = NULL;
-    int rc = import_begin(&im, s, path, err, rep);
+    mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
+    int64_t stored = 0;
+    int rc = mts_imports_start(s, "macro", indicator, path, &run);
+    if (rc) return rc;
+    rc = import_begin(&im, s, path, err, rep);
     if (rc) goto out;
 
     reader_t *r = &im.r;
@@ -658,6 +671,8 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
                 rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
                 goto out;
             }
+            stored += n;
+            mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
             n = 0;
         }
     }
@@ -669,11 +684,13 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
         rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
         goto out;
     }
+    stored += n;
     rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
 out:
     import_end(&im);
     mts_free(bts);
     mts_free(bv);
+    mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }
 

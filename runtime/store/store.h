@@ -64,8 +64,9 @@ int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64
 
 /* Bundled data (store/datasets.c): if the store has no rows for `asset` (or
  * the macro `indicator`) and config/mts.json maps it to a file under root,
- * import that file (a note goes to stderr). 0 when present or imported,
- * MTS_ENOTFOUND when unknown. */
+ * import that file (a note goes to stderr); also when it has rows but the
+ * last import of that file did not finish (store/imports.h). 0 when present
+ * or imported, MTS_ENOTFOUND when unknown. */
 int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset);
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator);
 

@@ -3,6 +3,7 @@
 #include "mts.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -79,24 +80,75 @@ static cJSON *load_config(void) {
     return cfg;
 }
 
+int32_t mts_path_kind(const char *path, int64_t *size) {
+    struct stat st;
+    if (size) *size = 0;
+    if (!path || stat(path, &st) != 0) return MTS_PATH_NONE;
+    if (S_ISREG(st.st_mode)) {
+        if (size) *size = (int64_t)st.st_size;
+        return MTS_PATH_REGULAR;
+    }
+    if (S_ISDIR(st.st_mode)) return MTS_PATH_DIR;
+    if (S_ISFIFO(st.st_mode)) return MTS_PATH_FIFO;
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return MTS_PATH_DEVICE;
+    if (S_ISSOCK(st.st_mode)) return MTS_PATH_SOCKET;
+    return MTS_PATH_OTHER;
+}
+
+const char *mts_path_kind_name(int32_t kind) {
+    switch (kind) {
+    case MTS_PATH_NONE: return "nothing";
+    case MTS_PATH_REGULAR: return "a regular file";
+    case MTS_PATH_DIR: return "a directory";
+    case MTS_PATH_FIFO: return "a FIFO";
+    case MTS_PATH_DEVICE: return "a device";
+    case MTS_PATH_SOCKET: return "a socket";
+    default: return "not a file";
+    }
+}
+
 static void cfg_init(void) {
     char path[PATH_MAX];
     if (mts_path_join(path, sizeof path, mts_root(), "/config/mts.json") != 0) return;
+    /* look before opening: a FIFO would block fopen, /dev/zero never ends */
+    int64_t size = 0;
+    int32_t kind = mts_path_kind(path, &size);
+    if (kind == MTS_PATH_NONE) return;
+    if (kind != MTS_PATH_REGULAR) {
+        fprintf(stderr, "warning: %s: not a regular file (%s); ignored, bundled datasets unavailable\n",
+                path, mts_path_kind_name(kind));
+        return;
+    }
+    if (size > MTS_CONFIG_MAX_BYTES) {
+        fprintf(stderr, "warning: %s: too large (%lld bytes; the limit is %d); ignored, bundled datasets "
+                        "unavailable\n", path, (long long)size, MTS_CONFIG_MAX_BYTES);
+        return;
+    }
     FILE *f = fopen(path, "rb");
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = mts_malloc((size_t)len + 1);
+    if (!f) {
+        fprintf(stderr, "warning: %s: cannot read: %s; bundled datasets unavailable\n", path, strerror(errno));
+        return;
+    }
+    char *buf = mts_malloc((size_t)MTS_CONFIG_MAX_BYTES + 2);
     if (!buf) { fclose(f); return; }
-    size_t got = fread(buf, 1, (size_t)len, f);
+    size_t got = fread(buf, 1, (size_t)MTS_CONFIG_MAX_BYTES + 1, f);   /* bounded if the size lied */
     fclose(f);
+    if (got > (size_t)MTS_CONFIG_MAX_BYTES) {
+        fprintf(stderr, "warning: %s: too large (more than %d bytes); ignored, bundled datasets unavailable\n",
+                path, MTS_CONFIG_MAX_BYTES);
+        mts_free(buf);
+        return;
+    }
     buf[got] = 0;
-    cfg = cJSON_Parse(buf);
+    const char *text = buf;
+    if (got >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB &&
+        (unsigned char)buf[2] == 0xBF)
+        text = buf + 3;                   /* a UTF-8 byte order mark */
+    cfg = cJSON_Parse(text);
     if (!cfg) {
         const char *at = cJSON_GetErrorPtr();
         long line = 1;
-        for (const char *p = buf; at && p < at && *p; p++) line += (*p == '\n');
+        for (const char *p = text; at && p < at && *p; p++) line += (*p == '\n');
         fprintf(stderr, "warning: %s:%ld: invalid JSON; bundled datasets unavailable\n", path, line);
     }
     mts_free(buf);

@@ -4,16 +4,34 @@
  * nearest ancestor (up to three levels) of the running binary that has
  * scripts/lib, or <prefix>/share/mts for an installed binary, else ".".
  * config/mts.json is read once, lazily; a missing file means defaults, an
- * invalid one is reported once on stderr (file:line) and then treated as
- * missing. Values are borrowed: they live as long as the process. */
+ * invalid one (bad JSON, not a regular file, over MTS_CONFIG_MAX_BYTES) is
+ * reported once on stderr (naming the path) and then treated as missing; a
+ * leading UTF-8 byte order mark is skipped. Values are borrowed: they live as long as the process. */
 #ifndef MTS_CONFIG_H
 #define MTS_CONFIG_H
 #include <stddef.h>
+#include <stdint.h>
 
 const char *mts_root(void);
 /* dst = a + b (a plain concatenation, for paths); 0, or -1 with dst empty when
  * it does not fit in n bytes. */
 int mts_path_join(char *dst, size_t n, const char *a, const char *b);
+/* What is at path, from stat() (symlinks followed); nothing is opened, so a
+ * FIFO cannot block the caller. *size (may be NULL) = the size of a regular
+ * file, else 0. Also in lua/mts_ffi.h (scripts/lib/config.lua uses it). */
+#define MTS_PATH_NONE    0   /* nothing there (or not reachable) */
+#define MTS_PATH_REGULAR 1
+#define MTS_PATH_DIR     2
+#define MTS_PATH_FIFO    3
+#define MTS_PATH_DEVICE  4   /* character or block device, e.g. /dev/zero */
+#define MTS_PATH_SOCKET  5
+#define MTS_PATH_OTHER   6
+int32_t mts_path_kind(const char *path, int64_t *size);
+/* "a directory", "a FIFO", ... for a kind that is not MTS_PATH_REGULAR. */
+const char *mts_path_kind_name(int32_t kind);
+/* config/mts.json larger than this is refused (as is anything not a regular file). */
+#define MTS_CONFIG_MAX_BYTES (1 << 20)
+
 /* section NULL = top level; NULL / MTS_ENOTFOUND when absent or of another type */
 const char *mts_config_string(const char *section, const char *key);
 int mts_config_number(const char *section, const char *key, double *out);

@@ -1,13 +1,15 @@
 -- config.lua — strategy parameters: defaults from get_parameters(), values
 -- from config/strategies/<name>.json, overrides from --param KEY=VALUE; type
--- checking of all three. Pure Lua (plus io for reading the file).
+-- checking of all three. Pure Lua, plus io for reading the file and the C
+-- core's mts_path_kind (through mts.lua) to look at a path before opening it.
 --
 -- Types. Every declared parameter has the type of its default: number,
 -- string, boolean, or a table (checked key by key against the default's keys;
 -- an array default checks every element against its first element's type).
 -- A strategy may narrow a number to "integer" in an optional table
--- `parameter_types` (e.g. {fast = "integer"}). A handful of keys are common to
--- every strategy and need not be declared (COMMON below).
+-- `parameter_types` (e.g. {fast = "integer"}): a whole number within +-2^53.
+-- A handful of keys are common to every strategy and need not be declared
+-- (COMMON below).
 --
 -- Errors are raised as tables {config_error = "message"}; the runner turns
 -- them into run-stopping errors. Messages name the source and the field:
@@ -81,6 +83,9 @@ local function sorted_keys(t)
 end
 M.sorted_keys = sorted_keys
 
+-- Integers are exact in a double up to 2^53; beyond that 1e308 "is" an integer.
+local MAX_INT = 2 ^ 53
+
 -- Checks value against schema; `where` is the source prefix, `path` the
 -- dotted field name. Returns the value (arrays stay json arrays).
 local function check(value, schema, where, path)
@@ -96,6 +101,10 @@ local function check(value, schema, where, path)
         end
         if schema == "integer" and value ~= math.floor(value) then
             cfg_error(("%s: %s must be an integer, got %s"):format(where, path, tostring(value)))
+        end
+        if schema == "integer" and (value > MAX_INT or value < -MAX_INT) then
+            cfg_error(("%s: %s must be an integer between -2^53 and 2^53, got %s"):format(
+                where, path, tostring(value)))
         end
         return value
     end
@@ -152,13 +161,74 @@ local function overlay(dst, src)
 end
 M.overlay = overlay
 
--- Reads and checks a config file. Returns the table ({} when the file does not
--- exist); raises a config error naming `display` for bad JSON or bad values.
-function M.load_file(path, display, schema)
-    local f = io.open(path, "rb")
-    if not f then return {}, false end
-    local text = f:read("*a")
+-- ---- reading a config file safely -------------------------------------------------
+
+-- The largest config file read (bytes); larger ones are refused unread.
+M.MAX_BYTES = 1048576
+
+-- What stat() says is at a path, without opening it (a FIFO would block an
+-- open): kind, size. Kinds as util/config.h MTS_PATH_*: 0 nothing, 1 regular
+-- file, 2 directory, 3 FIFO, 4 device, 5 socket, 6 other. Through the C core
+-- (mts_path_kind); outside the host without the C library it falls back to
+-- "a regular file of unknown size" (the read below is still bounded).
+local KIND_NAME = { [2] = "a directory", [3] = "a FIFO", [4] = "a device", [5] = "a socket", [6] = "not a file" }
+local path_kind
+local function stat(path)
+    if not path_kind then
+        local ok, mts = pcall(require, "mts")
+        if ok and type(mts) == "table" and mts.C then
+            local ffi = require "ffi"
+            local size = ffi.new("int64_t[1]")
+            local C = mts.C
+            path_kind = function(p)
+                size[0] = 0
+                local k = C.mts_path_kind(p, size)
+                return tonumber(k), tonumber(size[0])
+            end
+        else
+            path_kind = function(p)
+                local f = io.open(p, "rb")
+                if not f then return 0, 0 end
+                f:close()
+                return 1, 0
+            end
+        end
+    end
+    return path_kind(path)
+end
+
+-- The text of a config file, or nil when there is none; raises a config error
+-- naming `display` for anything that is not a regular file of at most
+-- M.MAX_BYTES. A leading UTF-8 byte order mark is dropped.
+function M.read_file(path, display)
+    local kind, size = stat(path)
+    if kind == 0 then return nil end
+    if kind ~= 1 then
+        cfg_error(("%s: not a regular file (%s); a strategy config is a JSON file"):format(
+            display, KIND_NAME[kind] or "unknown"))
+    end
+    if size > M.MAX_BYTES then
+        cfg_error(("%s: too large (%d bytes; the limit is %d)"):format(display, size, M.MAX_BYTES))
+    end
+    local f, oerr = io.open(path, "rb")
+    if not f then cfg_error(("%s: cannot read: %s"):format(display, tostring(oerr))) end
+    local text, rerr = f:read(M.MAX_BYTES + 1)     -- bounded even if the size lied
     f:close()
+    if text == nil and rerr then cfg_error(("%s: cannot read: %s"):format(display, tostring(rerr))) end
+    text = text or ""
+    if #text > M.MAX_BYTES then
+        cfg_error(("%s: too large (more than %d bytes)"):format(display, M.MAX_BYTES))
+    end
+    if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end
+    return text
+end
+
+-- Reads and checks a config file. Returns the table ({} when the file does not
+-- exist); raises a config error naming `display` for bad JSON or bad values,
+-- and for a path that is not a regular file or is larger than M.MAX_BYTES.
+function M.load_file(path, display, schema)
+    local text = M.read_file(path, display)
+    if text == nil then return {}, false end
     local v, err = json.decode(text)
     if v == nil then cfg_error(display .. ": invalid JSON: " .. err) end
     if json_type(v) ~= "object" then

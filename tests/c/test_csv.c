@@ -18,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mts.h"
+#include "store/imports.h"
 #include "store/store.h"
 #include "util/timeutil.h"
 
@@ -773,6 +776,137 @@ static void test_big_file_buffer_edges(void **state) {
     mts_bars_free(&b);
 }
 
+/* ---- the import_runs record (store/imports.h) ---- */
+
+typedef struct runrow { char kind[16], target[64], source[600], status[600]; long long rows; int finished; } runrow_t;
+
+/* The import_runs rows, oldest first, read through a second connection. */
+static int read_runs(const char *db, runrow_t *out, int max) {
+    sqlite3 *c;
+    if (sqlite3_open(db, &c) != SQLITE_OK) return -1;
+    sqlite3_busy_timeout(c, 5000);
+    sqlite3_stmt *st;
+    int n = 0;
+    if (sqlite3_prepare_v2(c, "SELECT kind, target, source, status, rows, finished_at IS NOT NULL"
+                              " FROM import_runs ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_close(c);
+        return -1;
+    }
+    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(out[n].kind, sizeof out[n].kind, "%s", sqlite3_column_text(st, 0));
+        snprintf(out[n].target, sizeof out[n].target, "%s", sqlite3_column_text(st, 1));
+        snprintf(out[n].source, sizeof out[n].source, "%s", sqlite3_column_text(st, 2));
+        snprintf(out[n].status, sizeof out[n].status, "%s", sqlite3_column_text(st, 3));
+        out[n].rows = sqlite3_column_int64(st, 4);
+        out[n].finished = sqlite3_column_int(st, 5);
+        n++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+    return n;
+}
+
+static long long count_rows(const char *db, const char *asset) {
+    sqlite3 *c;
+    if (sqlite3_open(db, &c) != SQLITE_OK) return -1;
+    sqlite3_busy_timeout(c, 5000);
+    sqlite3_stmt *st;
+    long long n = -1;
+    if (sqlite3_prepare_v2(c, "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(c);
+    return n;
+}
+
+static void test_import_records_runs(void **state) {
+    fx_t *f = *state;
+    char cwd[1024], want[1200];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    mts_import_report_t rep;
+    /* a file read to the end, some rows rejected: complete, rows = rows stored */
+    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "b", NULL, &rep), MTS_EPARTIAL);
+    /* nothing stored (missing column): failed, with the reason */
+    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "missing_volume.csv", "m", NULL, NULL), MTS_EPARSE);
+    /* macro */
+    assert_int_equal(mts_csv_import_macro(f->s, FIX "macro_mixed.csv", "VIX", NULL, NULL, NULL), MTS_EPARTIAL);
+    runrow_t r[4];
+    assert_int_equal(read_runs(f->db, r, 4), 3);
+    snprintf(want, sizeof want, "%s/" FIX "bad_ohlcv.csv", cwd);
+    assert_string_equal(r[0].kind, "ohlcv");
+    assert_string_equal(r[0].target, "b");
+    assert_string_equal(r[0].source, want);
+    assert_string_equal(r[0].status, "complete");
+    assert_int_equal(r[0].rows, rep.rows_ok);
+    assert_true(r[0].finished);
+    assert_string_equal(r[1].target, "m");
+    assert_int_equal(r[1].rows, 0);
+    snprintf(want, sizeof want, "failed: %s/" FIX "missing_volume.csv: missing column 'volume' "
+             "(header: open_time,open,high,low,close)", cwd);
+    /* the reason is the store's message, which names the file as given */
+    assert_non_null(strstr(r[1].status, "failed: "));
+    assert_non_null(strstr(r[1].status, "missing column 'volume'"));
+    assert_string_equal(r[2].kind, "macro");
+    assert_string_equal(r[2].target, "VIX");
+    assert_string_equal(r[2].status, "complete");
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "b", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "m", NULL), 0);
+}
+
+/* An import killed (SIGKILL) after its first batch of 10,000 rows: the rows
+ * committed so far stay, and its run stays 'running', so the series is known
+ * to be incomplete. The file is a FIFO the test writes, so the kill lands
+ * mid-file every time. */
+static void test_killed_import_is_recorded(void **state) {
+    fx_t *f = *state;
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/feed.csv", f->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(60);                              /* never outlive the test */
+        mts_store_t *s = NULL;
+        if (mts_store_open(f->db, &s)) _exit(2);
+        mts_csv_import_ohlcv(s, fifo, "half", NULL, NULL);
+        _exit(0);
+    }
+    FILE *w = fopen(fifo, "w");
+    assert_non_null(w);
+    fputs("timestamp,open,high,low,close,volume\n", w);
+    /* 60,000 rows (about 1.5 MB): more than the reader's 1 MiB buffer, whose
+     * fread waits for a full buffer; the FIFO is left open, so the import
+     * waits for more after storing the whole batches it has read */
+    for (int i = 0; i < 60000; i++) fprintf(w, "%d,10,11,9,10,1\n", 1600000000 + i * 60);
+    fflush(w);
+    long long n = 0;
+    for (int k = 0; k < 6000 && n <= 0; k++) {   /* up to 60 s for the first commit */
+        usleep(10000);
+        n = count_rows(f->db, "half");
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    fclose(w);
+    assert_true(WIFSIGNALED(status));
+    n = count_rows(f->db, "half");
+    assert_true(n >= 10000 && n < 60000 && n % 10000 == 0);   /* whole batches, not the file */
+    runrow_t r[2];
+    assert_int_equal(read_runs(f->db, r, 2), 1);
+    assert_string_equal(r[0].target, "half");
+    assert_string_equal(r[0].source, fifo);
+    assert_string_equal(r[0].status, "running");
+    assert_false(r[0].finished);
+    assert_true(r[0].rows <= n && r[0].rows >= n - 10000);   /* written after each batch commits */
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL), 1);
+    char *warn = NULL;                           /* the lock died with the process: "killed" */
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", &warn), 1);
+    assert_non_null(strstr(warn, "did not finish (killed; "));
+    mts_free(warn);
+}
+
 int main(void) {
     const char *sh = getenv("MTS_SHARED");
     snprintf(shared_data, sizeof shared_data, "%s/data", sh && *sh ? sh : "../shared");
@@ -793,6 +927,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_roundtrip_macro, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_file_buffer_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_records_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_import_is_recorded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,69 @@ describe("config", function()
                          cfg_err(load, '{"lookback_days": 30 "x": 1}'))
     end)
 
+    -- hostile files (issue 9): never a traceback, never a hang, never unbounded memory
+    local function load_path(path, display)
+        return config.load_file(path, display or "config/strategies/v.json", schema)
+    end
+
+    it("refuses a directory, naming the path", function()
+        local dir = H.tree({})
+        os.execute("mkdir '" .. dir .. "/config/strategies/v.json'")
+        local ok, e = pcall(load_path, dir .. "/config/strategies/v.json")
+        H.rmtree(dir)
+        assert.is_false(ok)
+        assert.is_true(config.is_error(e), tostring(e))
+        assert.are.equal("config/strategies/v.json: not a regular file (a directory); "
+                         .. "a strategy config is a JSON file", e.config_error)
+    end)
+
+    it("refuses a FIFO without blocking on it", function()
+        local dir = H.tree({})
+        local p = dir .. "/config/strategies/v.json"
+        assert(os.execute("mkfifo '" .. p .. "'") == 0)
+        -- today io.open() waits for a writer forever; run it in a child with a time limit
+        local cmd = ("timeout 20 luajit -e 'package.path=%q; local c=require [[config]]; "
+                     .. "local ok,e=pcall(c.load_file,%q,[[v.json]],{}); "
+                     .. "io.write(ok and [[ok]] or (type(e)==[[table]] and e.config_error or tostring(e)))' 2>&1")
+                    :format(package.path, p)
+        local h = io.popen(cmd)
+        local out = h:read("*a")
+        h:close()
+        H.rmtree(dir)
+        assert.are.equal("v.json: not a regular file (a FIFO); a strategy config is a JSON file", out)
+    end)
+
+    it("refuses /dev/zero and files over the size limit", function()
+        local ok, e = pcall(load_path, "/dev/zero", "/dev/zero")
+        assert.is_false(ok)
+        assert.is_true(config.is_error(e), tostring(e))
+        assert.are.equal("/dev/zero: not a regular file (a device); a strategy config is a JSON file",
+                         e.config_error)
+        -- 1 MiB + 1 byte of valid JSON: refused before it is read
+        local big = '{"name":"' .. ("x"):rep(1048576 - 11) .. '"}' .. " "
+        assert.are.equal(1048577, #big)
+        assert.are.equal("config/strategies/v.json: too large (1048577 bytes; the limit is 1048576)",
+                         cfg_err(load, big))
+        -- exactly at the limit is fine
+        assert.are.equal(("x"):rep(1048576 - 11), load(big:sub(1, -2)).name)
+    end)
+
+    it("skips a UTF-8 byte order mark", function()
+        local v = load("\239\187\191" .. '{"lookback_days": 12}')
+        assert.are.equal(12, v.lookback_days)
+    end)
+
+    it("integers must be exact and within +-2^53", function()
+        assert.are.equal("config/strategies/v.json: lookback_days must be an integer between "
+                         .. "-2^53 and 2^53, got 1e+308", cfg_err(load, '{"lookback_days": 1e308}'))
+        assert.matches("lookback_days must be an integer between",
+                       cfg_err(load, '{"lookback_days": -1e16}'), 1, true)
+        assert.are.equal(9007199254740992, load('{"lookback_days": 9007199254740992}').lookback_days)
+        assert.are.equal(-9007199254740992, load('{"lookback_days": -9007199254740992}').lookback_days)
+        -- a plain number may be large
+        assert.are.equal(1e308, load('{"position_size": 1e308}').position_size)
+    end)
+
     it("a missing file is an empty config", function()
         local v, found = config.load_file("/nonexistent/x.json", "x.json", schema)
         assert.are.same({}, v)
@@ -125,6 +188,8 @@ describe("config", function()
                              cfg_err(config.apply_overrides, list, { { key = "slow", value = "abc" } }))
             assert.are.equal("--param a.fast=2.5: a.fast must be an integer, got 2.5",
                              cfg_err(config.apply_overrides, list, { { key = "a.fast", value = "2.5" } }))
+            assert.are.equal("--param a.fast=1e308: a.fast must be an integer between -2^53 and 2^53, got 1e+308",
+                             cfg_err(config.apply_overrides, list, { { key = "a.fast", value = "1e308" } }))
             assert.matches("must be a boolean",
                            cfg_err(config.apply_overrides, list, { { key = "on", value = "maybe" } }))
             assert.matches("strategy b declares no parameter 'slow'",
