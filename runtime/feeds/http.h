@@ -12,7 +12,11 @@
  * MTS_EINVAL / MTS_ENOMEM. mts_http_errmsg() keeps the last message; every
  * retry and failure is also logged as a JSON line ("http.retry",
  * "http.error", "http.breaker"). Query strings are never logged (they may hold
- * api keys). A client belongs to one thread. */
+ * api keys). Redirects (301/302/303/307/308, at most 3) are followed only to
+ * the same scheme, host and port; one to another origin fails the request
+ * with MTS_EAPI naming the target, so no header (mts_http_add_header: api
+ * keys) and no query (FRED's api_key) ever reaches another host. A client
+ * belongs to one thread. */
 #ifndef MTS_HTTP_H
 #define MTS_HTTP_H
 
