@@ -274,7 +274,8 @@ int mts_cmd_stream(int argc, char **argv) {
         .binance_ws_url = fe.binance_ws_url, .binance_futures_ws_url = fe.binance_futures_ws_url,
         .binance_rest_url = fe.binance_rest_url, .bybit_ws_url = fe.bybit_ws_url,
         .ping_interval_ms = fe.ping_interval_ms, .backoff_min_ms = fe.backoff_ms,
-        .idle_timeout_ms = fe.idle_timeout_ms,
+        .idle_timeout_ms = fe.idle_timeout_ms, .handshake_timeout_ms = fe.handshake_timeout_ms,
+        .max_message_bytes = (size_t)fe.max_message_bytes,
         .on_event = on_event, .on_tick = on_tick, .ud = x};
     if (mts_ws_create(&cfg, &x->ws) != 0) {
         fprintf(stderr, "error: cannot start the %s feed: %s (check the *_WS_URL settings)\n", exchange_s,
@@ -308,7 +309,8 @@ int mts_cmd_stream(int argc, char **argv) {
         }
         printf("],\"seconds\":%.3f,\"messages\":%lld,\"trades\":%lld,\"book_updates\":%lld,"
                "\"funding\":%lld,\"bars\":%lld,\"resyncs\":%lld,\"reconnects\":%lld,\"malformed\":%lld,"
-               "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,"
+               "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,\"handshake_timeouts\":%lld,"
+               "\"oversized\":%lld,"
                "\"stored\":{\"trades\":%lld,\"trade_duplicates\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld,"
                "\"batches\":%lld},\"redis\":{\"configured\":%s,\"keys\":%lld,\"batches\":%lld,\"errors\":%lld},"
                "\"bus\":{\"backend\":\"%s\",\"published\":%lld,\"errors\":%lld},\"db\":\"",
@@ -316,6 +318,7 @@ int mts_cmd_stream(int argc, char **argv) {
                (long long)st.book_updates, (long long)st.funding, (long long)st.bars,
                (long long)st.resyncs, (long long)st.reconnects, (long long)st.malformed,
                (long long)st.snapshots_fetched, (long long)st.pings_sent, (long long)st.pongs,
+               (long long)st.handshake_timeouts, (long long)st.oversized,
                (long long)fst.trades, (long long)fst.trade_duplicates, (long long)fst.book_rows,
                (long long)fst.funding_rows, (long long)fst.batches, cache ? "true" : "false",
                (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,

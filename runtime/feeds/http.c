@@ -248,6 +248,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
     return n;
 }
 
+/* CURLOPT_XFERINFOFUNCTION with cancel_aborts: non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    (void)dt; (void)dn; (void)ut; (void)un;
+    return cancelled(ud) ? 1 : 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
     mts_http_t *h = ud;
     size_t n = size * nmemb;
@@ -384,6 +390,11 @@ static int http_get(mts_http_t *h, const char *url, mts_http_response_t *resp, c
         /* Redirects are followed below, not by libcurl: libcurl would send our
          * custom headers (api keys) to any host a Location names. */
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        if (h->cfg.cancel_aborts && h->cancel) {
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
         if (h->headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
 
         h->stats.attempts++;

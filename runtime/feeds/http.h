@@ -38,6 +38,9 @@ typedef struct mts_http_config {
     double rate_per_min;         /* <= 0 unlimited (default 0) */
     double rate_burst;           /* default 1 */
     size_t max_body;             /* bytes (default 64 MiB) */
+    int cancel_aborts;           /* 1: a raised cancel flag also aborts the transfer in
+                                    flight (libcurl checks it about once a second or
+                                    sooner); 0 (default): the request in flight finishes */
 } mts_http_config_t;
 
 void mts_http_config_defaults(mts_http_config_t *c);

@@ -141,6 +141,81 @@ class StreamTest(MtsTestCase):
         self.assertEqual(s["messages"], 0)
         self.assertIn("ws.disconnected", r.stderr)
 
+    # ---- websocket limits (issue 9 item 10) ----
+    def test_handshake_timeout_logged_then_reconnects(self):
+        # the first two upgrades are accepted and never answered; the third works
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=100, hang_upgrades=2).start()
+        env = self.env()
+        env["MTS_WS_HANDSHAKE_TIMEOUT_MS"] = "700"
+        r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--channels", "trades",
+                     "--duration", "5s", "--db", self.db, "--json", env=env, timeout=60)
+        s = json.loads(r.stdout)
+        self.assertEqual(self.srv.upgrades_hung, 2)
+        self.assertEqual(r.stderr.count('"event":"ws.handshake_timeout"'), 2, r.stderr[-2000:])
+        self.assertEqual(s["handshake_timeouts"], 2)
+        self.assertGreaterEqual(self.srv.upgrade_requests, 3, "reconnected after each timeout")
+        self.assertTrue(self.srv.done.is_set(), "the third connection got the whole script")
+        self.check_store_trades_only()
+
+    def test_slow_depth_snapshot_does_not_block_the_stream(self):
+        # every snapshot takes 8 s; a blocking fetch in the websocket loop made a 3 s
+        # stream take 8 s+ and store nothing meanwhile. The bound is generous (the
+        # item is about the deadline): duration + 3 s.
+        self.srv = ExchangeServer("binance", steps=3000, step_delay=0.002, snapshot_delay=8.0).start()
+        t = time.monotonic()
+        s, r = self.stream("binance", duration="3s")
+        wall = time.monotonic() - t
+        self.assertLess(wall, 3.0 + 3.0, "a 3 s stream took %.1f s" % wall)
+        self.assertGreaterEqual(self.srv.snapshot_requests, 1)
+        # trades kept flowing while the snapshot was outstanding: every trade the
+        # server sent in that time is stored
+        con = sqlite3.connect(self.db)
+        n = con.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
+        self.assertEqual(n, s["stored"]["trades"])
+        self.assertGreater(n, 100)
+
+    def test_snapshot_while_diffs_arrive_book_matches(self):
+        # a 0.3 s snapshot: the diffs that arrive meanwhile are kept and replayed, so
+        # the book ends equal to the server's (check_store compares level by level).
+        # Steps take ~20 ms: the drop at 1.2 s, the gap at 2.6 s, both on synced books.
+        self.srv = ExchangeServer("binance", steps=160, step_delay=0.005, snapshot_delay=0.3,
+                                  cues={20: ["garbage"], 60: ["drop"], 130: ["gap:BTCUSDT"]}).start()
+        s, r = self.stream("binance", duration="5s")
+        self.assertTrue(self.srv.done.is_set())
+        self.assertEqual((s["resyncs"], self.srv.gaps), (1, 1))
+        # two at the start, two after the reconnect, one after the gap
+        self.assertEqual(s["snapshots_fetched"], 5)
+        self.check_store("binance", s)
+
+    def test_huge_frame_is_capped_and_the_connection_reopened(self):
+        # one 17 MiB frame (past the default 16 MiB cap) at step 10
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=60, cues={10: ["huge"]}).start()
+        r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--channels", "trades",
+                     "--duration", "6s", "--db", self.db, "--json", env=self.env(), timeout=60)
+        s = json.loads(r.stdout)
+        self.assertEqual(self.srv.huge_sent, 1)
+        self.assertIn('"event":"ws.message_too_large"', r.stderr)
+        self.assertIn('"max_bytes":16777216', r.stderr)
+        self.assertEqual(s["oversized"], 1)
+        self.assertGreaterEqual(s["reconnects"], 1)
+        self.assertTrue(self.srv.done.is_set(), "the script went on after the reconnect")
+        self.check_store_trades_only()
+
+    def test_max_message_setting(self):
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=60, cues={10: ["huge"]},
+                                  huge_bytes=300000).start()
+        env = self.env()
+        env["MTS_WS_MAX_MESSAGE_BYTES"] = "100000"
+        r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--channels", "trades",
+                     "--duration", "3s", "--db", self.db, "--json", env=env, timeout=60)
+        s = json.loads(r.stdout)
+        self.assertEqual(s["oversized"], 1)
+        self.assertIn('"max_bytes":100000', r.stderr)
+        env["MTS_WS_MAX_MESSAGE_BYTES"] = "lots"
+        r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--duration", "1s",
+                     "--db", self.db, env=env, expect=2)
+        self.assertIn("MTS_WS_MAX_MESSAGE_BYTES", r.stderr)
+
     def test_usage(self):
         r = self.mts("stream", "--help")
         self.assertIn("--exchange binance --symbols BTCUSDT,ETHUSDT", r.stdout)
