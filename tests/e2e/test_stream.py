@@ -141,6 +141,110 @@ class StreamTest(MtsTestCase):
         self.assertEqual(s["messages"], 0)
         self.assertIn("ws.disconnected", r.stderr)
 
+    # ---- write failures (issue 9 item 9) ----
+    # A full disk, for real and without root: the stream runs with RLIMIT_FSIZE (a
+    # per-process file size limit, POSIX) just above what the database's WAL and
+    # shm files need, so SQLite's writes fail with EFBIG (SQLITE_IOERR_WRITE /
+    # SQLITE_FULL) through the ordinary I/O path; SIGXFSZ is ignored as a service
+    # manager would. Raising the soft limit later (prlimit on the pid) frees the
+    # "disk" again.
+    FSIZE = 40960
+
+    def make_db(self):
+        srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=0).start()
+        try:
+            u = srv.url()
+            self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--channels", "trades",
+                     "--duration", "200ms", "--db", self.db, env={"BINANCE_WS_URL": u}, timeout=30)
+        finally:
+            srv.stop()
+
+    def start_limited(self, *extra):
+        import resource
+        self.make_db()
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.FSIZE, resource.RLIM_INFINITY))
+        env = dict(os.environ)
+        env.update(self.env())
+        return subprocess.Popen([MTS, "stream", "--exchange", "binance", "--symbols", "BTCUSDT", "--channels",
+                                 "trades", "--db", self.db, "--json", *extra], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, preexec_fn=limit)
+
+    def stored_trades(self):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_store_failure_stops_after_grace_with_exit_4_and_exact_count(self):
+        # 700 trades in ~1.5 s; writes fail from about the first flushes on; the
+        # policy (default stop) gives up after 3 s of continuous failure
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=700, step_delay=0.002).start()
+        p = self.start_limited("--duration", "40s", "--store-error-grace", "3s", "--store-warn-interval", "1s")
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 4, err[-3000:])
+        s = json.loads(out)
+        self.assertTrue(self.srv.done.is_set())
+        sent, stored = len(self.srv.sent_trades), self.stored_trades()
+        self.assertGreater(sent - stored, 0, "writes did fail")
+        self.assertEqual(s["not_stored"]["trades"], sent - stored)
+        self.assertEqual(s["stored"]["trades"], stored)
+        self.assertEqual(s["stopped"], "store_error")
+        self.assertLess(s["seconds"], 30, "it stopped on the policy, not the duration")
+        self.assertGreaterEqual(err.count('"event":"stream.store_failing"'), 2, "the warning repeats")
+        self.assertIn("not stored", err)
+
+    def test_store_failure_continue_drops_beyond_the_buffer_and_counts(self):
+        # continue: keep recording; rows past --store-buffer are dropped and counted
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=700, step_delay=0.002).start()
+        p = self.start_limited("--duration", "6s", "--on-store-error", "continue", "--store-buffer", "300",
+                               "--store-warn-interval", "1s")
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 4, "rows were lost: exit 4\n" + err[-3000:])
+        s = json.loads(out)
+        self.assertTrue(self.srv.done.is_set())
+        sent, stored = len(self.srv.sent_trades), self.stored_trades()
+        self.assertEqual(s["not_stored"]["trades"], sent - stored)
+        self.assertGreater(s["not_stored"]["trades"], 300, "more than the buffer holds was lost")
+        self.assertEqual(s["stopped"], "duration")
+        self.assertGreaterEqual(err.count('"event":"stream.store_failing"'), 2)
+
+    def test_transient_store_failure_is_buffered_and_retried(self):
+        import resource
+        self.srv = ExchangeServer("binance", symbols=("BTCUSDT",), steps=700, step_delay=0.002).start()
+        import threading
+        p = self.start_limited("--duration", "9s", "--store-warn-interval", "1s")
+        lines = []
+        t = threading.Thread(target=lambda: lines.extend(iter(p.stderr.readline, "")), daemon=True)
+        t.start()
+        # wait until the writes fail and the script is sent, then free the "disk"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (self.srv.done.is_set() and
+                                                   any("stream.store_failing" in x for x in lines)):
+            time.sleep(0.1)
+        self.assertTrue(any("stream.store_failing" in x for x in lines), "writes failed for a while")
+        resource.prlimit(p.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        out = p.stdout.read()
+        p.wait(timeout=60)
+        t.join(10)
+        err = "".join(lines)
+        self.assertIn('"event":"stream.store_recovered"', err)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        s = json.loads(out)
+        self.assertEqual(self.stored_trades(), len(self.srv.sent_trades), "every trade kept and stored")
+        self.assertEqual(s["not_stored"], {"trades": 0, "book_rows": 0, "funding_rows": 0})
+
+    def test_store_policy_usage(self):
+        for args, word in ((("--on-store-error", "retry"), "--on-store-error"),
+                           (("--store-error-grace", "soon"), "--store-error-grace"),
+                           (("--store-buffer", "0"), "--store-buffer"),
+                           (("--store-warn-interval", "x"), "--store-warn-interval")):
+            r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT", *args, expect=2)
+            self.assertIn(word, r.stderr)
+
     # ---- websocket limits (issue 9 item 10) ----
     def test_handshake_timeout_logged_then_reconnects(self):
         # the first two upgrades are accepted and never answered; the third works
