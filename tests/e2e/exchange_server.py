@@ -21,7 +21,8 @@ when a client reconnects. On cue it misbehaves:
   drop     - closes the TCP connection abruptly (no close frame); after the
              client reconnects the last few trades are sent again (duplicates)
   huge     - sends one text frame of huge_bytes (default 17 MiB: past the client's
-             16 MiB message cap) that starts like a trade message
+             16 MiB message cap) that starts like a trade message, then sends nothing
+             more on that connection (the script resumes on the next one)
 and, by constructor argument:
   hang_upgrades=N    - the first N websocket upgrade requests are read and never
                        answered (TCP accepted, no 101); counted in upgrades_hung
@@ -455,6 +456,7 @@ class ExchangeServer(StandInServer):
                     self.huge_sent += 1
                     head = '{"stream":"btcusdt@trade","data":{"e":"trade","pad":"'
                     ws.send_text(head + "x" * (self.huge_bytes - len(head) - 3) + '"}}')
+                    return   # a capped client drops this connection: resume on the next one
             if self.ping_interval and time.time() - last_ping > self.ping_interval:
                 last_ping = time.time()
                 ws.send_frame(0x9, b"hb")
