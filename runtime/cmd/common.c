@@ -306,5 +306,7 @@ int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *o) {
         }
         o->max_message_bytes = n;
     }
+    /* the defaults of every websocket client of this process: mts run's too */
+    mts_ws_set_default_limits(o->handshake_timeout_ms, (size_t)o->max_message_bytes);
     return 0;
 }

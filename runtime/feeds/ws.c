@@ -89,6 +89,14 @@ int64_t mts_ws_now_ms(void) {
 
 static const char *or_default(const char *v, const char *def) { return v && *v ? v : def; }
 
+static int g_handshake_timeout_ms = 10000;
+static size_t g_max_message_bytes = MTS_WS_MAX_MESSAGE;
+
+void mts_ws_set_default_limits(int handshake_timeout_ms, size_t max_message_bytes) {
+    g_handshake_timeout_ms = handshake_timeout_ms > 0 ? handshake_timeout_ms : 10000;
+    g_max_message_bytes = max_message_bytes > 0 ? max_message_bytes : MTS_WS_MAX_MESSAGE;
+}
+
 /* Kline intervals: the text both exchanges' docs use, Bybit's name (NULL:
  * Bybit has none), the length. */
 static const struct { const char *iv, *bybit; int64_t ms; } KLINE_IV[] = {
@@ -213,8 +221,8 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
     if (c->backoff_min_ms <= 0) c->backoff_min_ms = 500;
     if (c->backoff_max_ms < c->backoff_min_ms) c->backoff_max_ms = c->backoff_min_ms > 30000 ? c->backoff_min_ms : 30000;
     if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = 60000;
-    if (c->handshake_timeout_ms <= 0) c->handshake_timeout_ms = 10000;
-    if (c->max_message_bytes == 0) c->max_message_bytes = MTS_WS_MAX_MESSAGE;
+    if (c->handshake_timeout_ms <= 0) c->handshake_timeout_ms = g_handshake_timeout_ms;
+    if (c->max_message_bytes == 0) c->max_message_bytes = g_max_message_bytes;
     c->binance_ws_url = or_default(c->binance_ws_url, MTS_WS_BINANCE_URL);
     c->binance_futures_ws_url = or_default(c->binance_futures_ws_url, MTS_WS_BINANCE_FUTURES_URL);
     c->binance_rest_url = or_default(c->binance_rest_url, MTS_REST_BINANCE_URL);
@@ -846,11 +854,17 @@ static void tick(lws_sorted_usec_list_t *sul) {
         }
         if (c->connecting && !c->established && c->connect_at > 0 &&
             now - c->connect_at > w->cfg.handshake_timeout_ms) {
+            if (c->close_why && c->wsi) {
+                /* killed a timeout ago and lws reported nothing: abandon that wsi */
+                lws_set_opaque_user_data(c->wsi, NULL);
+                schedule_reconnect(w, c, "handshake timeout");
+                continue;
+            }
             w->st.handshake_timeouts++;
             mts_log(MTS_LOG_WARN, "ws.handshake_timeout", "\"host\":\"%s\",\"port\":%d,\"waited_ms\":%lld,"
                     "\"timeout_ms\":%d,\"count\":%lld", c->host, c->port, (long long)(now - c->connect_at),
                     w->cfg.handshake_timeout_ms, (long long)w->st.handshake_timeouts);
-            c->connect_at = 0;   /* once per attempt */
+            c->connect_at = now;   /* a second timeout abandons the wsi (above) */
             if (c->wsi) {
                 c->close_why = "handshake timeout";
                 lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

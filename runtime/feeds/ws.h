@@ -81,8 +81,10 @@ typedef struct mts_ws_config {
     int ping_interval_ms;                /* Bybit, default 20000 */
     int backoff_min_ms, backoff_max_ms;  /* default 500, 30000 */
     int idle_timeout_ms;                 /* default 60000 */
-    int handshake_timeout_ms;            /* TCP connect + TLS + HTTP upgrade, default 10000 */
-    size_t max_message_bytes;            /* one websocket message, default MTS_WS_MAX_MESSAGE */
+    int handshake_timeout_ms;            /* TCP connect + TLS + HTTP upgrade; 0: the process
+                                            default (mts_ws_set_default_limits, 10000) */
+    size_t max_message_bytes;            /* one websocket message; 0: the process default
+                                            (MTS_WS_MAX_MESSAGE) */
     mts_ws_event_fn on_event;
     mts_ws_tick_fn on_tick;              /* may be NULL */
     void *ud;
@@ -130,6 +132,13 @@ void mts_ws_free(mts_ws_t *w);   /* stops it first; accepts NULL */
  * name[n] (Binance: the same text; Bybit: minutes, "D" or "W"). exchange 0:
  * any exchange. -1 when that exchange has no such kline stream. name may be NULL. */
 int64_t mts_ws_kline_interval(int exchange, const char *interval, char *name, size_t n);
+
+/* Process-wide defaults of the two limits, used by every mts_ws_create whose
+ * config leaves them 0 (<= 0 / 0 here: the built-in 10000 ms, MTS_WS_MAX_MESSAGE).
+ * cmd.h mts_cli_feed_env sets them from MTS_WS_HANDSHAKE_TIMEOUT_MS and
+ * MTS_WS_MAX_MESSAGE_BYTES, so `mts run` (whose session config has no such
+ * fields) honours the same variables as `mts stream`. Call before creating clients. */
+void mts_ws_set_default_limits(int handshake_timeout_ms, size_t max_message_bytes);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t mts_ws_now_ms(void);

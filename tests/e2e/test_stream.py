@@ -261,6 +261,22 @@ class StreamTest(MtsTestCase):
         self.assertTrue(self.srv.done.is_set(), "the third connection got the whole script")
         self.check_store_trades_only()
 
+    def test_mts_run_has_the_same_handshake_timeout(self):
+        # mts run uses feeds/ws.c too and reads the same variable (the process default)
+        import exchange_server as xs
+        bars = xs.read_kline_csv(os.path.join(ROOT, "tests", "fixtures", "live", "BTCUSDT_1h_2021-01.csv"))
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars[:60]}, interval="1h", warm=20, pace=0.003)
+        srv.hang_upgrades = 1
+        srv.start()
+        self.addCleanup(srv.stop)
+        r = self.mts("run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
+                     "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
+                     "--warmup", "15", "--max-bars", "40", "--json",
+                     env={"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info", "MTS_WS_HANDSHAKE_TIMEOUT_MS": "600"},
+                     timeout=60)
+        self.assertEqual(r.stderr.count('"event":"ws.handshake_timeout"'), 1)
+        self.assertEqual(json.loads(r.stdout.splitlines()[-1])["live_bars"], 40)
+
     def test_slow_depth_snapshot_does_not_block_the_stream(self):
         # every snapshot takes 8 s; a blocking fetch in the websocket loop made a 3 s
         # stream take 8 s+ and store nothing meanwhile. The bound is generous (the
