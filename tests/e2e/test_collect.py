@@ -283,10 +283,12 @@ class Collect(MtsTestCase):
     def test_coingecko_redirect_to_another_host_is_refused_without_the_key(self):
         srv2 = self.other_server()
         self.script(steps=[{"do": "redirect", "to": srv2.base}], match="/ohlc")
-        res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin",
-                                   env={"COINGECKO_API_KEY": "CG-secret-4711"}, expect=1)
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--json",
+                         env={"COINGECKO_API_KEY": "CG-secret-4711"}, expect=None)
         self.assert_never_saw(srv2, "CG-secret-4711")
         self.assertEqual(srv2.stats()["total"], 0, "a redirect to another host is not followed")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        res = json.loads(r.stdout)
         self.assertIn("redirect", r.stderr)
         self.assertIn("127.0.0.1:%d" % srv2.port, r.stderr)       # names where it was sent
         self.assertIn("another host", res["batches"][0]["error"])
@@ -296,11 +298,22 @@ class Collect(MtsTestCase):
         srv2 = self.other_server()
         self.script(steps=[{"do": "redirect", "to": srv2.base, "status": 301}], match="/fred/")
         r = self.collect("--source", "fred", "--series", "GNPCA", "--from", "1929-01-01",
-                         env={"FRED_API_KEY": "fred-secret-0815"}, expect=1)
+                         env={"FRED_API_KEY": "fred-secret-0815"}, expect=None)
         self.assert_never_saw(srv2, "fred-secret-0815")
         self.assertEqual(srv2.stats()["total"], 0)
+        self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("redirect", r.stderr)
         self.assertNotIn("fred-secret-0815", r.stderr, "the key is never logged")
+
+    def test_redirect_to_another_host_name_on_the_same_port_is_refused(self):
+        # same server, same port, but another host name: still another origin
+        other = "http://localhost:%d" % self.srv.port
+        self.script(steps=[{"do": "redirect", "to": other}], match="/ohlc")
+        res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin",
+                                   env={"COINGECKO_API_KEY": "CG-secret-4712"}, expect=1)
+        seen = [x for x in self.srv.stats()["seen"] if x["target"].startswith("/api/v3/coins/bitcoin/ohlc")]
+        self.assertEqual(len(seen), 1, "the redirect was not followed")
+        self.assertIn("localhost:%d" % self.srv.port, r.stderr)
 
     def test_redirect_to_the_same_host_is_followed_with_the_key(self):
         self.script(steps=[{"do": "redirect", "to": self.srv.base, "status": 307}], match="/ohlc")
