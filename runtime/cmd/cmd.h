@@ -68,6 +68,8 @@ typedef struct mts_cli_feed_env {
     const char *binance_ws_url, *binance_futures_ws_url, *binance_rest_url;
     const char *bybit_ws_url, *bybit_rest_url;
     int ping_interval_ms, backoff_ms, idle_timeout_ms;
+    int handshake_timeout_ms;     /* MTS_WS_HANDSHAKE_TIMEOUT_MS (10000) */
+    long max_message_bytes;       /* MTS_WS_MAX_MESSAGE_BYTES (16 MiB) */
 } mts_cli_feed_env_t;
 int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *out);
 /* The "environment:" block of --help that lists those variables (ends with a blank line). */

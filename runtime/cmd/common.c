@@ -246,6 +246,8 @@ const char mts_cli_feed_env_help[] =
     "  MTS_WS_PING_INTERVAL_MS  Bybit {\"op\":\"ping\"} interval (20000)\n"
     "  MTS_WS_BACKOFF_MS        first reconnect delay, doubling up to 30 s (500)\n"
     "  MTS_WS_IDLE_TIMEOUT_MS   reconnect after this long without a message (60000)\n"
+    "  MTS_WS_HANDSHAKE_TIMEOUT_MS  give up a connection not upgraded by then, then retry (10000)\n"
+    "  MTS_WS_MAX_MESSAGE_BYTES one message larger than this drops the connection (16777216)\n"
     "  ws:// and http:// URLs work for local stand-ins.\n\n";
 
 static int env_url(const char *cmd, const char *name, const char *def, int ws, const char **out) {
@@ -288,7 +290,23 @@ int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *o) {
         env_url(cmd, "BYBIT_REST_URL", MTS_REST_BYBIT_URL, 0, &o->bybit_rest_url) ||
         env_ms(cmd, "MTS_WS_PING_INTERVAL_MS", 20000, &o->ping_interval_ms) ||
         env_ms(cmd, "MTS_WS_BACKOFF_MS", 500, &o->backoff_ms) ||
-        env_ms(cmd, "MTS_WS_IDLE_TIMEOUT_MS", 60000, &o->idle_timeout_ms))
+        env_ms(cmd, "MTS_WS_IDLE_TIMEOUT_MS", 60000, &o->idle_timeout_ms) ||
+        env_ms(cmd, "MTS_WS_HANDSHAKE_TIMEOUT_MS", 10000, &o->handshake_timeout_ms))
         return -1;
+    o->max_message_bytes = (long)MTS_WS_MAX_MESSAGE;
+    const char *mm = getenv("MTS_WS_MAX_MESSAGE_BYTES");
+    if (mm && *mm) {
+        char *end;
+        errno = 0;
+        long n = strtol(mm, &end, 10);
+        if (*end || errno || n < 1024 || n > (1L << 30)) {
+            fprintf(stderr, "mts %s: MTS_WS_MAX_MESSAGE_BYTES expects bytes 1024..1073741824, got '%s' "
+                    "(unset it for %zu)\n", cmd, mm, MTS_WS_MAX_MESSAGE);
+            return -1;
+        }
+        o->max_message_bytes = n;
+    }
+    /* the defaults of every websocket client of this process: mts run's too */
+    mts_ws_set_default_limits(o->handshake_timeout_ms, (size_t)o->max_message_bytes);
     return 0;
 }

@@ -4,7 +4,14 @@
  * book snapshots and funding updates are also written to Redis (keys
  * orderbook:/funding:, one pipeline per flush) and published on the bus
  * (feed_store's mirror). Bounded with --duration; SIGINT/SIGTERM flush and
- * exit 0. */
+ * exit 0.
+ *
+ * Write failures (full disk, I/O errors): rows stay buffered (--store-buffer)
+ * and the flush is retried every second; a warning repeats every
+ * --store-warn-interval with the counts; --on-store-error stop (default) ends
+ * the stream after --store-error-grace of continuous failure. Rows that could
+ * not be stored are counted (summary, --json "not_stored") and make the exit
+ * status EXIT_NOT_STORED. */
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "cmd/cmd.h"
@@ -21,8 +28,11 @@
 #define MAX_SYMBOLS 64
 #define MAX_DEPTH 1000
 
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static volatile sig_atomic_t g_stop, g_signalled;
+static void on_signal(int sig) { (void)sig; g_signalled = 1; g_stop = 1; }
+
+/* Exit status when rows were received but not stored (write failures). */
+enum { EXIT_NOT_STORED = 4 };
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -49,7 +59,16 @@ static void usage(FILE *f) {
         "  --bus MODE              publish the same JSON on the event bus (topics orderbook,\n"
         "                          funding): auto (default: the Redis stream mts:bus when a Redis\n"
         "                          URL is set, else nothing), redis, sqlite (bus_events in --db), none\n"
-        "  --json                  print a JSON summary on stdout at the end\n\n"
+        "  --json                  print a JSON summary on stdout at the end\n"
+        "  --on-store-error MODE   when database writes fail (full disk, I/O error): stop (default)\n"
+        "                          ends the stream after --store-error-grace of continuous failure;\n"
+        "                          continue keeps recording (rows past --store-buffer are dropped)\n"
+        "  --store-error-grace T   how long writes may fail before stop applies (default 60s)\n"
+        "  --store-buffer ROWS     rows kept in memory while writes fail, retried every second\n"
+        "                          (default 100000, about 14 MB)\n"
+        "  --store-warn-interval T repeat the stream.store_failing warning this often (default 10s)\n"
+        "  Rows received but not stored are counted (summary, --json not_stored) and make the\n"
+        "  exit status 4; a failure that clears before the end loses nothing and exits 0.\n\n"
         "%s"
         "examples:\n"
         "  mts stream --exchange binance --symbols BTCUSDT,ETHUSDT --channels trades,book,funding\n"
@@ -65,7 +84,11 @@ typedef struct {
     mts_feed_store_t *fs;
     int depth;
     int64_t snapshot_ms, last_snapshot, last_flush;
-    int store_failed;
+    int store_failed;            /* ever */
+    int policy_continue;
+    int64_t grace_ms, warn_ms;
+    int64_t fail_since, last_warn;   /* fail_since 0: the last flush worked */
+    int stopped_by_store;
     /* last funding fields per symbol (Bybit deltas carry only what changed) */
     char fsym[MAX_SYMBOLS][MTS_SYMBOL_MAX];
     double frate[MAX_SYMBOLS], fmark[MAX_SYMBOLS];
@@ -74,11 +97,54 @@ typedef struct {
     mts_level_t *bids, *asks;
 } ctx_t;
 
+static int64_t not_stored(const mts_feed_store_stats_t *f) {
+    return f->not_stored_trades + f->not_stored_book_rows + f->not_stored_funding_rows;
+}
+
 static void store_err(ctx_t *x, int rc) {
     if (rc && !x->store_failed) {
         x->store_failed = 1;
         mts_log(MTS_LOG_ERROR, "stream.store_failed", "\"error\":\"%s\"", mts_feed_store_errmsg(x->fs));
         fprintf(stderr, "error: writing to the database: %s\n", mts_feed_store_errmsg(x->fs));
+    }
+}
+
+/* In the tick, after the flush: the failure state, its repeated warning and the policy. */
+static void store_watch(ctx_t *x, int64_t now) {
+    mts_feed_store_stats_t f;
+    mts_feed_store_stats(x->fs, &f);
+    int failing = mts_feed_store_failing(x->fs);
+    if (!failing && x->fail_since) {
+        mts_log(MTS_LOG_WARN, "stream.store_recovered", "\"failed_for_ms\":%lld,\"not_stored\":{\"trades\":%lld,"
+                "\"book_rows\":%lld,\"funding_rows\":%lld}", (long long)(now - x->fail_since),
+                (long long)f.not_stored_trades, (long long)f.not_stored_book_rows, (long long)f.not_stored_funding_rows);
+        fprintf(stderr, "stream: database writes work again after %.1f s; %lld rows not stored so far\n",
+                (double)(now - x->fail_since) / 1000.0, (long long)not_stored(&f));
+        x->fail_since = 0;
+        return;
+    }
+    if (!failing) return;
+    if (!x->fail_since) {
+        x->fail_since = now;
+        x->last_warn = 0;
+    }
+    int64_t failed_for = now - x->fail_since;
+    int stop = !x->policy_continue && failed_for >= x->grace_ms;
+    if (!x->last_warn || now - x->last_warn >= x->warn_ms || stop) {
+        x->last_warn = now;
+        mts_log(MTS_LOG_ERROR, "stream.store_failing", "\"error\":\"%s\",\"failing_for_ms\":%lld,\"pending_rows\":%d,"
+                "\"not_stored\":{\"trades\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld},\"failed_flushes\":%lld,"
+                "\"policy\":\"%s\",\"grace_ms\":%lld", mts_feed_store_errmsg(x->fs), (long long)failed_for,
+                mts_feed_store_pending(x->fs), (long long)f.not_stored_trades, (long long)f.not_stored_book_rows,
+                (long long)f.not_stored_funding_rows, (long long)f.flush_errors,
+                x->policy_continue ? "continue" : "stop", (long long)x->grace_ms);
+        fprintf(stderr, "stream: database writes failing for %.0f s (%s): %d rows waiting, %lld not stored%s\n",
+                (double)failed_for / 1000.0, mts_feed_store_errmsg(x->fs), mts_feed_store_pending(x->fs),
+                (long long)not_stored(&f), stop ? "; stopping (--on-store-error stop)" : "");
+    }
+    if (stop) {
+        x->stopped_by_store = 1;
+        g_stop = 1;
     }
 }
 
@@ -127,13 +193,15 @@ static void on_tick(void *ud, int64_t now) {
         x->last_flush = now;
         store_err(x, mts_feed_store_flush(x->fs));
     }
+    store_watch(x, now);
 }
 
 enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
-       O_BUS };
+       O_BUS, O_ON_STORE_ERROR, O_GRACE, O_BUFFER, O_WARN };
 static const mts_cli_opt_t OPTS[] = {
     {"--exchange", 1}, {"--symbols", 1}, {"--channels", 1}, {"--duration", 1}, {"--depth", 1},
     {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {"--redis", 1}, {"--bus", 1},
+    {"--on-store-error", 1}, {"--store-error-grace", 1}, {"--store-buffer", 1}, {"--store-warn-interval", 1},
     {NULL, 0}};
 
 static int usage_error(const char *msg, const char *arg) {
@@ -146,7 +214,9 @@ int mts_cmd_stream(int argc, char **argv) {
     const char *exchange_s = NULL, *symbols_s = NULL, *channels_s = "trades,book,funding", *db = NULL;
     const char *redis_opt = NULL, *bus_mode = "auto";
     int64_t duration = 0, snapshot_ms = 1000;
-    int depth = 20, json = 0;
+    int depth = 20, json = 0, policy_continue = 0;
+    int64_t grace_ms = 60000, warn_ms = 10000;
+    long store_buffer = 100000;
     int i = 1;
     const char *val;
     for (;;) {
@@ -173,6 +243,26 @@ int mts_cmd_stream(int argc, char **argv) {
         case O_SNAPINT:
             if ((snapshot_ms = mts_cli_parse_duration(val)) <= 0) return usage_error("--snapshot-interval expects e.g. 1s, 500ms; got", val);
             break;
+        case O_ON_STORE_ERROR:
+            if (strcmp(val, "stop") && strcmp(val, "continue"))
+                return usage_error("--on-store-error expects stop or continue, got", val);
+            policy_continue = !strcmp(val, "continue");
+            break;
+        case O_GRACE:
+            if ((grace_ms = mts_cli_parse_duration(val)) <= 0)
+                return usage_error("--store-error-grace expects e.g. 60s, 5m; got", val);
+            break;
+        case O_WARN:
+            if ((warn_ms = mts_cli_parse_duration(val)) <= 0)
+                return usage_error("--store-warn-interval expects e.g. 10s, 1m; got", val);
+            break;
+        case O_BUFFER: {
+            char *end;
+            store_buffer = strtol(val, &end, 10);
+            if (*end || store_buffer < 1 || store_buffer > 10000000)
+                return usage_error("--store-buffer expects rows 1..10000000, got", val);
+            break;
+        }
         case O_DEPTH: {
             char *end;
             long d = strtol(val, &end, 10);
@@ -257,8 +347,15 @@ int mts_cmd_stream(int argc, char **argv) {
     x->bids = lv;
     x->asks = lv + depth;
     x->snapshot_ms = snapshot_ms;
-    if (mts_feed_store_open(store, 2000, &x->fs) != 0) {
+    x->policy_continue = policy_continue;
+    x->grace_ms = grace_ms;
+    x->warn_ms = warn_ms;
+    if (mts_feed_store_open(store, store_buffer < 2000 ? (int)store_buffer : 2000, &x->fs) != 0) {
         fprintf(stderr, "error: %s: %s\n", db_path, mts_store_errmsg(store));
+        goto done;
+    }
+    if (mts_feed_store_reserve(x->fs, (int)store_buffer) != 0) {
+        fprintf(stderr, "error: out of memory for --store-buffer %ld\n", store_buffer);
         goto done;
     }
     if ((!strcmp(bus_mode, "auto") && redis_url) || !strcmp(bus_mode, "redis") || !strcmp(bus_mode, "sqlite")) {
@@ -274,7 +371,8 @@ int mts_cmd_stream(int argc, char **argv) {
         .binance_ws_url = fe.binance_ws_url, .binance_futures_ws_url = fe.binance_futures_ws_url,
         .binance_rest_url = fe.binance_rest_url, .bybit_ws_url = fe.bybit_ws_url,
         .ping_interval_ms = fe.ping_interval_ms, .backoff_min_ms = fe.backoff_ms,
-        .idle_timeout_ms = fe.idle_timeout_ms,
+        .idle_timeout_ms = fe.idle_timeout_ms, .handshake_timeout_ms = fe.handshake_timeout_ms,
+        .max_message_bytes = (size_t)fe.max_message_bytes,
         .on_event = on_event, .on_tick = on_tick, .ud = x};
     if (mts_ws_create(&cfg, &x->ws) != 0) {
         fprintf(stderr, "error: cannot start the %s feed: %s (check the *_WS_URL settings)\n", exchange_s,
@@ -294,6 +392,12 @@ int mts_cmd_stream(int argc, char **argv) {
     snapshot_books(x, t1);   /* the final book of every synced symbol */
     int frc = mts_feed_store_flush(x->fs);
     store_err(x, frc);
+    if (frc) {   /* the last try failed: what is still pending is lost, and counted */
+        int lost = mts_feed_store_discard(x->fs);
+        mts_log(MTS_LOG_ERROR, "stream.store_discarded", "\"rows\":%d,\"error\":\"%s\"", lost,
+                mts_feed_store_errmsg(x->fs));
+    }
+    const char *stopped = x->stopped_by_store ? "store_error" : g_signalled ? "signal" : "duration";
 
     mts_ws_stats_t st;
     mts_feed_store_stats_t fst;
@@ -308,16 +412,21 @@ int mts_cmd_stream(int argc, char **argv) {
         }
         printf("],\"seconds\":%.3f,\"messages\":%lld,\"trades\":%lld,\"book_updates\":%lld,"
                "\"funding\":%lld,\"bars\":%lld,\"resyncs\":%lld,\"reconnects\":%lld,\"malformed\":%lld,"
-               "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,"
+               "\"snapshots_fetched\":%lld,\"pings_sent\":%lld,\"pongs\":%lld,\"handshake_timeouts\":%lld,"
+               "\"oversized\":%lld,"
                "\"stored\":{\"trades\":%lld,\"trade_duplicates\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld,"
-               "\"batches\":%lld},\"redis\":{\"configured\":%s,\"keys\":%lld,\"batches\":%lld,\"errors\":%lld},"
+               "\"batches\":%lld},\"not_stored\":{\"trades\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld},"
+               "\"store_errors\":%lld,\"stopped\":\"%s\",\"redis\":{\"configured\":%s,\"keys\":%lld,\"batches\":%lld,\"errors\":%lld},"
                "\"bus\":{\"backend\":\"%s\",\"published\":%lld,\"errors\":%lld},\"db\":\"",
                (double)(t1 - t0) / 1000.0, (long long)st.messages, (long long)st.trades,
                (long long)st.book_updates, (long long)st.funding, (long long)st.bars,
                (long long)st.resyncs, (long long)st.reconnects, (long long)st.malformed,
                (long long)st.snapshots_fetched, (long long)st.pings_sent, (long long)st.pongs,
+               (long long)st.handshake_timeouts, (long long)st.oversized,
                (long long)fst.trades, (long long)fst.trade_duplicates, (long long)fst.book_rows,
-               (long long)fst.funding_rows, (long long)fst.batches, cache ? "true" : "false",
+               (long long)fst.funding_rows, (long long)fst.batches, (long long)fst.not_stored_trades,
+               (long long)fst.not_stored_book_rows, (long long)fst.not_stored_funding_rows,
+               (long long)fst.flush_errors, stopped, cache ? "true" : "false",
                (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,
                bus ? mts_bus_backend(bus) : "none", (long long)fst.bus_published, (long long)fst.bus_errors);
         mts_json_escape(stdout, db_path);
@@ -328,12 +437,24 @@ int mts_cmd_stream(int argc, char **argv) {
                 exchange_s, (long long)st.messages, (long long)st.trades, (long long)fst.trades,
                 (long long)st.book_updates, (long long)st.funding, (long long)st.resyncs,
                 (long long)st.reconnects, (long long)st.malformed, db_path);
+        if (not_stored(&fst) > 0)
+            fprintf(stderr, "stream %s: %lld rows NOT STORED (database writes failed): %lld trades, %lld book rows, "
+                            "%lld funding rows\n", exchange_s, (long long)not_stored(&fst),
+                    (long long)fst.not_stored_trades, (long long)fst.not_stored_book_rows,
+                    (long long)fst.not_stored_funding_rows);
         if (cache || bus)
             fprintf(stderr, "stream %s: redis %lld keys in %lld pipelines (%lld errors), bus %s %lld published (%lld errors)\n",
                     exchange_s, (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,
                     bus ? mts_bus_backend(bus) : "none", (long long)fst.bus_published, (long long)fst.bus_errors);
     }
-    exit_code = x->store_failed ? MTS_EXIT_ERROR : MTS_EXIT_OK;
+    if (not_stored(&fst) > 0) {
+        if (json)
+            fprintf(stderr, "stream %s: %lld rows not stored (database writes failed)%s\n", exchange_s,
+                    (long long)not_stored(&fst), x->stopped_by_store ? "; stopped by --on-store-error stop" : "");
+        exit_code = EXIT_NOT_STORED;
+    } else {
+        exit_code = MTS_EXIT_OK;   /* a write failure that cleared lost nothing */
+    }
 done:
     if (x) {
         mts_ws_free(x->ws);

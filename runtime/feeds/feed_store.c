@@ -28,7 +28,8 @@ struct mts_feed_store {
     sqlite3 *db;
     sqlite3_stmt *ins_trade, *ins_book, *ins_funding;
     row_t *rows;
-    int n, cap;
+    int n, cap, batch;        /* batch: flush threshold; cap: buffer (>= batch) */
+    int failing;              /* the last flush failed */
     mts_feed_store_stats_t st;
     char err[256];
     /* mirror */
@@ -51,7 +52,7 @@ int mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out) 
     if (!fs) return MTS_ENOMEM;
     fs->store = s;
     fs->db = mts_store_db(s);
-    fs->cap = batch_rows > 0 ? batch_rows : 1000;
+    fs->cap = fs->batch = batch_rows > 0 ? batch_rows : 1000;
     fs->rows = mts_calloc((size_t)fs->cap, sizeof *fs->rows);
     if (!fs->rows) {
         mts_free(fs);
@@ -138,10 +139,7 @@ static void mirror_commit(mts_feed_store_t *fs) {
     fs->st.redis_batches++;
 }
 
-int mts_feed_store_flush(mts_feed_store_t *fs) {
-    if (!fs) return MTS_EINVAL;
-    mirror_commit(fs);
-    if (fs->n == 0) return 0;
+static int flush_rows(mts_feed_store_t *fs) {
     char *msg = NULL;
     if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(fs->err, sizeof fs->err, "feed_store begin: %s", msg ? msg : sqlite3_errmsg(fs->db));
@@ -167,19 +165,65 @@ int mts_feed_store_flush(mts_feed_store_t *fs) {
     return 0;
 }
 
+int mts_feed_store_flush(mts_feed_store_t *fs) {
+    if (!fs) return MTS_EINVAL;
+    mirror_commit(fs);
+    if (fs->n == 0) return 0;
+    int rc = flush_rows(fs);
+    fs->failing = rc != 0;
+    if (rc) fs->st.flush_errors++;
+    return rc;
+}
+
+static void count_not_stored(mts_feed_store_t *fs, int kind, int64_t n) {
+    if (kind == R_TRADE) fs->st.not_stored_trades += n;
+    else if (kind == R_BOOK) fs->st.not_stored_book_rows += n;
+    else fs->st.not_stored_funding_rows += n;
+}
+
+/* A slot for one more row, or NULL (the row is not stored: counted by the
+ * caller with count_not_stored) with *rc the flush error. Flushes at the batch
+ * size unless the last flush failed (then the caller's clock retries). */
 static row_t *next_row(mts_feed_store_t *fs, int *rc) {
     *rc = 0;
-    if (fs->n == fs->cap && (*rc = mts_feed_store_flush(fs)) != 0) return NULL;
+    if (fs->n >= fs->batch && !fs->failing) *rc = mts_feed_store_flush(fs);
+    if (fs->n == fs->cap) {
+        if (!*rc) *rc = MTS_EDB;
+        return NULL;
+    }
     row_t *r = &fs->rows[fs->n++];
     memset(r, 0, sizeof *r);
     return r;
+}
+
+int mts_feed_store_reserve(mts_feed_store_t *fs, int max_rows) {
+    if (!fs || max_rows <= 0) return MTS_EINVAL;
+    if (max_rows <= fs->cap) return 0;
+    row_t *p = mts_realloc(fs->rows, (size_t)max_rows * sizeof *p);
+    if (!p) return MTS_ENOMEM;
+    fs->rows = p;
+    fs->cap = max_rows;
+    return 0;
+}
+
+int mts_feed_store_failing(const mts_feed_store_t *fs) { return fs ? fs->failing : 0; }
+
+int mts_feed_store_discard(mts_feed_store_t *fs) {
+    if (!fs) return 0;
+    int n = fs->n;
+    for (int i = 0; i < n; i++) count_not_stored(fs, fs->rows[i].kind, 1);
+    fs->n = 0;
+    return n;
 }
 
 int mts_feed_store_trade(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
     if (!fs || !ev || ev->kind != MTS_FEV_TRADE || !ev->trade_id[0]) return MTS_EINVAL;
     int rc;
     row_t *r = next_row(fs, &rc);
-    if (!r) return rc;
+    if (!r) {
+        count_not_stored(fs, R_TRADE, 1);
+        return rc;
+    }
     r->kind = R_TRADE;
     r->exchange = ev->exchange;
     r->side = ev->side;
@@ -301,7 +345,11 @@ int mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev) {
     if (!fs || !ev || ev->kind != MTS_FEV_FUNDING) return MTS_EINVAL;
     int rc;
     row_t *r = next_row(fs, &rc);
-    if (!r) return rc;
+    if (!r) {
+        count_not_stored(fs, R_FUNDING, 1);
+        mirror_funding(fs, ev);   /* Redis and the bus still get it */
+        return rc;
+    }
     r->kind = R_FUNDING;
     r->exchange = ev->exchange;
     memcpy(r->symbol, ev->symbol, sizeof r->symbol);
@@ -323,7 +371,11 @@ int mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, 
         for (int i = 0; i < n; i++) {
             int rc;
             row_t *r = next_row(fs, &rc);
-            if (!r) return rc;
+            if (!r) {   /* this level and the ones after it */
+                count_not_stored(fs, R_BOOK, (int64_t)(n - i) + (side == MTS_BOOK_BID ? na : 0));
+                mirror_book(fs, exchange, symbol, ts_ms, update_id, bids, nb, asks, na);
+                return rc;
+            }
             r->kind = R_BOOK;
             r->exchange = (uint8_t)exchange;
             r->side = (int8_t)side;

@@ -5,6 +5,16 @@
  * mts_feed_store_flush). Needs store.h and event.h; uses the store's
  * connection (store_internal.h), so the same thread must own both.
  *
+ * Write failures (a full disk, an I/O error, a busy database): a failed
+ * flush rolls back and keeps every row pending; later flushes retry them.
+ * While the last flush failed (mts_feed_store_failing), reaching the batch
+ * size no longer flushes on its own (the caller retries on its clock, e.g.
+ * every second); rows are kept up to the buffer's capacity
+ * (mts_feed_store_reserve) and a row arriving when it is full is dropped and
+ * counted in stats.not_stored_*. mts_feed_store_discard counts and drops what
+ * is still pending (at exit, when the last flush failed). Nothing is lost
+ * without being counted.
+ *
  * Duplicates: a trade already stored (same exchange, symbol, trade_id — e.g.
  * replayed after a reconnect) is ignored and counted; a book level or funding
  * row with the same key is replaced.
@@ -36,6 +46,8 @@ typedef struct mts_feed_store_stats {
     int64_t trades, trade_duplicates, book_rows, funding_rows, batches;
     /* the mirror: keys written, pipelines sent, cache errors; bus messages */
     int64_t redis_keys, redis_batches, redis_errors, bus_published, bus_errors;
+    /* rows never written (dropped with the buffer full, or discarded), failed flushes */
+    int64_t not_stored_trades, not_stored_book_rows, not_stored_funding_rows, flush_errors;
 } mts_feed_store_stats_t;
 
 /* s is borrowed and must outlive the feed store. batch_rows <= 0 means 1000. */
@@ -51,6 +63,13 @@ int  mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol,
 /* cache and bus are borrowed (each may be NULL) and must outlive fs. */
 int  mts_feed_store_mirror(mts_feed_store_t *fs, mts_cache_t *cache, mts_bus_t *bus);
 int  mts_feed_store_flush(mts_feed_store_t *fs);
+/* Grows the buffer to hold max_rows pending rows (>= the batch size; call at
+ * setup: the hot path never allocates). 0, MTS_EINVAL, MTS_ENOMEM. */
+int  mts_feed_store_reserve(mts_feed_store_t *fs, int max_rows);
+/* 1 while the last flush failed (until one succeeds). */
+int  mts_feed_store_failing(const mts_feed_store_t *fs);
+/* Drops the pending rows, counting them in stats.not_stored_*; returns how many. */
+int  mts_feed_store_discard(mts_feed_store_t *fs);
 int  mts_feed_store_pending(const mts_feed_store_t *fs);
 void mts_feed_store_stats(const mts_feed_store_t *fs, mts_feed_store_stats_t *out);
 const char *mts_feed_store_errmsg(const mts_feed_store_t *fs);

@@ -181,6 +181,28 @@ static int split_url(const char *url, char host[HOST_LEN], char *safe, size_t sa
     return 0;
 }
 
+/* 1 when a and b have the same scheme, host and port (default ports filled
+ * in), by libcurl's own URL parser; 0 otherwise or when either does not parse. */
+static int same_origin(const char *a, const char *b) {
+    CURLU *u[2] = {curl_url(), curl_url()};
+    char *part[2][3] = {{NULL, NULL, NULL}, {NULL, NULL, NULL}};
+    static const CURLUPart P[3] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+    int ok = u[0] && u[1];
+    for (int k = 0; ok && k < 2; k++) {
+        if (curl_url_set(u[k], CURLUPART_URL, k ? b : a, 0) != CURLUE_OK) ok = 0;
+        for (int j = 0; ok && j < 3; j++)
+            if (curl_url_get(u[k], P[j], &part[k][j], j == 2 ? CURLU_DEFAULT_PORT : 0) != CURLUE_OK) ok = 0;
+    }
+    if (ok)
+        ok = !strcasecmp(part[0][0], part[1][0]) && !strcasecmp(part[0][1], part[1][1]) &&
+             !strcmp(part[0][2], part[1][2]);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 3; j++) curl_free(part[k][j]);
+        curl_url_cleanup(u[k]);
+    }
+    return ok;
+}
+
 static host_t *get_host(mts_http_t *h, const char *name, int create) {
     for (int i = 0; i < h->n_hosts; i++)
         if (strcmp(h->hosts[i].name, name) == 0) return &h->hosts[i];
@@ -224,6 +246,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
     b->len += n;
     b->p[b->len] = 0;
     return n;
+}
+
+/* CURLOPT_XFERINFOFUNCTION with cancel_aborts: non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    (void)dt; (void)dn; (void)ut; (void)un;
+    return cancelled(ud) ? 1 : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud) {
@@ -311,9 +339,9 @@ static int rate_wait(mts_http_t *h) {
     }
 }
 
-int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
-    if (!h || !url || !resp) return MTS_EINVAL;
-    memset(resp, 0, sizeof *resp);
+/* mts_http_get's body; *curp holds the URL a same-origin redirect led to
+ * (owned, freed by the caller). */
+static int http_get(mts_http_t *h, const char *url, mts_http_response_t *resp, char **curp) {
     char hostname[HOST_LEN], safe[512];
     if (split_url(url, hostname, safe, sizeof safe)) {
         set_err(h, "%s: not an http(s) URL", h->vendor);
@@ -324,6 +352,7 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
     h->stats.requests++;
 
     int last_kind = MTS_EAPI;
+    int redirects = 0;
     for (int attempt = 1; attempt <= h->cfg.max_attempts; attempt++) {
         if (cancelled(h)) { set_err(h, "%s %s: cancelled", h->vendor, safe); return MTS_EAPI; }
         double now = hnow(h);
@@ -341,11 +370,12 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
             log_breaker(h, e, "half_open");
         if (rate_wait(h)) { set_err(h, "%s %s: cancelled", h->vendor, safe); return MTS_EAPI; }
 
+    follow:;
         body_buf_t body = {NULL, 0, 0, h->cfg.max_body, 0};
         h->retry_after[0] = 0;
         CURL *c = e->curl;
         curl_easy_reset(c);   /* keeps the connection cache */
-        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_URL, *curp ? *curp : url);
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(h->cfg.timeout_s * 1000));
@@ -357,8 +387,14 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
         curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
         curl_easy_setopt(c, CURLOPT_USERAGENT, "mts/" MTS_VERSION);
         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+        /* Redirects are followed below, not by libcurl: libcurl would send our
+         * custom headers (api keys) to any host a Location names. */
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        if (h->cfg.cancel_aborts && h->cancel) {
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
         if (h->headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, h->headers);
 
         h->stats.attempts++;
@@ -370,6 +406,37 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
         h->stats.connects += nconn;
         resp->status = status;
         now = hnow(h);
+
+        if (cc == CURLE_OK && (status == 301 || status == 302 || status == 303 || status == 307 || status == 308)) {
+            char *loc = NULL;
+            curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
+            mts_free(body.p);
+            char lhost[HOST_LEN], lsafe[512];
+            if (loc && same_origin(url, loc) && redirects < 3) {
+                char *next = mts_strdup(loc);
+                if (!next) return MTS_ENOMEM;
+                mts_free(*curp);
+                *curp = next;
+                redirects++;
+                mts_log(MTS_LOG_INFO, "http.redirect", "\"vendor\":\"%s\",\"url\":\"%s\",\"status\":%ld,\"same_host\":true",
+                        h->vendor, safe, status);
+                goto follow;
+            }
+            breaker_note(h, e, 1, now);   /* the host answered */
+            if (!loc || split_url(loc, lhost, lsafe, sizeof lsafe)) snprintf(lsafe, sizeof lsafe, "(no usable Location)");
+            if (loc && !same_origin(url, loc))
+                set_err(h, "%s %s: HTTP %ld redirects to another host (%s); not followed, credentials are never "
+                        "sent to another host (if the service moved, set its base URL to the new address)",
+                        h->vendor, safe, status, lsafe);
+            else if (loc)
+                set_err(h, "%s %s: more than 3 redirects (last to %s)", h->vendor, safe, lsafe);
+            else
+                set_err(h, "%s %s: HTTP %ld redirect without a Location", h->vendor, safe, status);
+            mts_log(MTS_LOG_ERROR, "http.error",
+                    "\"type\":\"api\",\"vendor\":\"%s\",\"url\":\"%s\",\"status\":%ld,\"reason\":\"redirect_refused\",\"location\":\"%s\"",
+                    h->vendor, safe, status, lsafe);
+            return MTS_EAPI;
+        }
 
         if (cc == CURLE_OK && status >= 200 && status < 300) {
             breaker_note(h, e, 1, now);
@@ -454,4 +521,13 @@ int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
         hsleep(h, delay);
     }
     return last_kind;   /* not reached */
+}
+
+int mts_http_get(mts_http_t *h, const char *url, mts_http_response_t *resp) {
+    if (!h || !url || !resp) return MTS_EINVAL;
+    memset(resp, 0, sizeof *resp);
+    char *cur = NULL;
+    int rc = http_get(h, url, resp, &cur);
+    mts_free(cur);
+    return rc;
 }

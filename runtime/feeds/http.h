@@ -12,7 +12,11 @@
  * MTS_EINVAL / MTS_ENOMEM. mts_http_errmsg() keeps the last message; every
  * retry and failure is also logged as a JSON line ("http.retry",
  * "http.error", "http.breaker"). Query strings are never logged (they may hold
- * api keys). A client belongs to one thread. */
+ * api keys). Redirects (301/302/303/307/308, at most 3) are followed only to
+ * the same scheme, host and port; one to another origin fails the request
+ * with MTS_EAPI naming the target, so no header (mts_http_add_header: api
+ * keys) and no query (FRED's api_key) ever reaches another host. A client
+ * belongs to one thread. */
 #ifndef MTS_HTTP_H
 #define MTS_HTTP_H
 
@@ -34,6 +38,9 @@ typedef struct mts_http_config {
     double rate_per_min;         /* <= 0 unlimited (default 0) */
     double rate_burst;           /* default 1 */
     size_t max_body;             /* bytes (default 64 MiB) */
+    int cancel_aborts;           /* 1: a raised cancel flag also aborts the transfer in
+                                    flight (libcurl checks it about once a second or
+                                    sooner); 0 (default): the request in flight finishes */
 } mts_http_config_t;
 
 void mts_http_config_defaults(mts_http_config_t *c);

@@ -11,6 +11,7 @@
 #include "util/log.h"
 
 #include <libwebsockets.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@ enum { C_BINANCE_SPOT, C_BINANCE_FUTURES, C_BYBIT };
 #define TXQ 32
 #define EV_CAP 1024
 #define LV_CAP 20000
+#define PEND_MAX ((size_t)8 << 20)   /* diffs kept per book while its snapshot is fetched */
+
+enum { SNAP_IDLE, SNAP_WANTED, SNAP_FETCHING, SNAP_DONE };
 
 typedef struct conn {
     struct mts_ws *w;
@@ -30,6 +34,8 @@ typedef struct conn {
     struct lws *wsi;
     int connecting, established, ever_established, got_message;
     int64_t reconnect_at, last_rx, last_ping;
+    int64_t connect_at;          /* when connect_conn started the handshake */
+    const char *close_why;       /* our reason for the next CLOSED (static text) */
     int backoff_ms;
     char *rx;
     size_t rx_len, rx_cap;
@@ -54,7 +60,21 @@ struct mts_ws {
     int64_t malformed_logged;
     int closing;
     char *rest_url;
-    mts_http_t *http;            /* Binance depth snapshots (feeds/http.h), only with books */
+    mts_http_t *http;            /* Binance depth snapshots (feeds/http.h), only with books;
+                                    used by the snapshot thread only */
+    /* the snapshot thread: snap_state/res/rc under mu; the rest is the loop's */
+    pthread_t snap_th;
+    int snap_running, snap_quit;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    volatile sig_atomic_t snap_cancel;
+    int *snap_state;             /* per book: SNAP_* */
+    mts_http_response_t *snap_res;
+    int *snap_rc;
+    int *snap_busy;              /* loop side: a request is out for this book */
+    char **pend;                 /* per book: diffs received while busy: [size_t n][n bytes]... */
+    size_t *pend_len, *pend_cap;
+    int *pend_over;              /* more than PEND_MAX arrived: dropped (a gap follows) */
     char kline_name[8];          /* the exchange's name of cfg.kline_interval */
     char err[256];
 };
@@ -68,6 +88,14 @@ int64_t mts_ws_now_ms(void) {
 }
 
 static const char *or_default(const char *v, const char *def) { return v && *v ? v : def; }
+
+static int g_handshake_timeout_ms = 10000;
+static size_t g_max_message_bytes = MTS_WS_MAX_MESSAGE;
+
+void mts_ws_set_default_limits(int handshake_timeout_ms, size_t max_message_bytes) {
+    g_handshake_timeout_ms = handshake_timeout_ms > 0 ? handshake_timeout_ms : 10000;
+    g_max_message_bytes = max_message_bytes > 0 ? max_message_bytes : MTS_WS_MAX_MESSAGE;
+}
 
 /* Kline intervals: the text both exchanges' docs use, Bybit's name (NULL:
  * Bybit has none), the length. */
@@ -184,6 +212,8 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
         return MTS_ENOMEM;
     }
     w->cfg = *cfg;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
     mts_ws_config_t *c = &w->cfg;
     if (c->snapshot_limit <= 0) c->snapshot_limit = 1000;
     if (c->bybit_depth <= 0) c->bybit_depth = 50;
@@ -191,6 +221,8 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
     if (c->backoff_min_ms <= 0) c->backoff_min_ms = 500;
     if (c->backoff_max_ms < c->backoff_min_ms) c->backoff_max_ms = c->backoff_min_ms > 30000 ? c->backoff_min_ms : 30000;
     if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = 60000;
+    if (c->handshake_timeout_ms <= 0) c->handshake_timeout_ms = g_handshake_timeout_ms;
+    if (c->max_message_bytes == 0) c->max_message_bytes = g_max_message_bytes;
     c->binance_ws_url = or_default(c->binance_ws_url, MTS_WS_BINANCE_URL);
     c->binance_futures_ws_url = or_default(c->binance_futures_ws_url, MTS_WS_BINANCE_FUTURES_URL);
     c->binance_rest_url = or_default(c->binance_rest_url, MTS_REST_BINANCE_URL);
@@ -213,6 +245,20 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
     w->symbols = mts_calloc((size_t)w->n_symbols, sizeof *w->symbols);
     w->books = mts_calloc((size_t)w->n_symbols, sizeof *w->books);
     w->next_fetch_ms = mts_calloc((size_t)w->n_symbols, sizeof *w->next_fetch_ms);
+    size_t ns = (size_t)w->n_symbols;
+    int snap_ok = 1;
+    if (snap) {
+        w->snap_state = mts_calloc(ns, sizeof *w->snap_state);
+        w->snap_res = mts_calloc(ns, sizeof *w->snap_res);
+        w->snap_rc = mts_calloc(ns, sizeof *w->snap_rc);
+        w->snap_busy = mts_calloc(ns, sizeof *w->snap_busy);
+        w->pend = mts_calloc(ns, sizeof *w->pend);
+        w->pend_len = mts_calloc(ns, sizeof *w->pend_len);
+        w->pend_cap = mts_calloc(ns, sizeof *w->pend_cap);
+        w->pend_over = mts_calloc(ns, sizeof *w->pend_over);
+        snap_ok = w->snap_state && w->snap_res && w->snap_rc && w->snap_busy && w->pend && w->pend_len &&
+                  w->pend_cap && w->pend_over;
+    }
     w->pb.ev = mts_calloc(EV_CAP, sizeof *w->pb.ev);
     w->pb.lv = mts_calloc(LV_CAP, sizeof *w->pb.lv);
     if (snap) {
@@ -221,7 +267,7 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
     }
     w->rest_url = mts_strdup(c->binance_rest_url);
     if (!w->symbols || !w->books || !w->next_fetch_ms || !w->pb.ev || !w->pb.lv ||
-        (snap && (!w->snap_pb.ev || !w->snap_pb.lv)) || !w->rest_url)
+        (snap && (!w->snap_pb.ev || !w->snap_pb.lv || !snap_ok)) || !w->rest_url)
         goto fail;
     c->binance_rest_url = w->rest_url;
     if (snap) {   /* one attempt: a failed snapshot is retried by the next diff, 1 s later */
@@ -231,7 +277,9 @@ int mts_ws_create(const mts_ws_config_t *cfg, mts_ws_t **out) {
         hc.timeout_s = 10;
         hc.connect_timeout_s = 5;
         hc.max_attempts = 1;
+        hc.cancel_aborts = 1;   /* mts_ws_stop does not wait for a slow snapshot */
         if ((rc = mts_http_new(&hc, &w->http)) != 0) goto fail;
+        mts_http_set_cancel(w->http, &w->snap_cancel);
     }
     w->pb.ev_cap = EV_CAP;
     w->pb.lv_cap = LV_CAP;
@@ -285,6 +333,17 @@ void mts_ws_free(mts_ws_t *w) {
     mts_free(w->snap_pb.lv);
     mts_free(w->rest_url);
     mts_http_free(w->http);
+    for (int i = 0; w->pend && i < w->n_symbols; i++) mts_free(w->pend[i]);
+    mts_free(w->pend);
+    mts_free(w->pend_len);
+    mts_free(w->pend_cap);
+    mts_free(w->pend_over);
+    mts_free(w->snap_state);
+    mts_free(w->snap_res);
+    mts_free(w->snap_rc);
+    mts_free(w->snap_busy);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
     mts_free(w);
 }
 
@@ -357,42 +416,185 @@ static void bybit_subscribe(mts_ws_t *w, conn_t *c, const char *op, int only) {
     for (int k = 0; k < nt; k++) mts_free(topics[k]);
 }
 
-/* ---- REST snapshot (Binance) ---- */
+/* ---- REST snapshot (Binance), on the snapshot thread ---- */
 
-static int fetch_snapshot(mts_ws_t *w, int i) {
+static void *snap_thread(void *arg) {
+    mts_ws_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        int i = -1;
+        while (!w->snap_quit) {
+            for (int k = 0; k < w->n_symbols && i < 0; k++)
+                if (w->snap_state[k] == SNAP_WANTED) i = k;
+            if (i >= 0) break;
+            pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (w->snap_quit) break;
+        w->snap_state[i] = SNAP_FETCHING;
+        pthread_mutex_unlock(&w->mu);
+        char url[1024];
+        const char *base = w->cfg.binance_rest_url;
+        size_t bl = strlen(base);
+        while (bl > 0 && base[bl - 1] == '/') bl--;
+        snprintf(url, sizeof url, "%.*s/api/v3/depth?symbol=%s&limit=%d", (int)bl, base, w->symbols[i],
+                 w->cfg.snapshot_limit);
+        mts_http_response_t m;
+        int rc = mts_http_get(w->http, url, &m);
+        pthread_mutex_lock(&w->mu);
+        w->snap_res[i] = m;
+        w->snap_rc[i] = rc;
+        w->snap_state[i] = SNAP_DONE;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Loop side: ask for book i's snapshot (once until its answer is taken). */
+static void request_snapshot(mts_ws_t *w, int i) {
+    if (w->snap_busy[i] || !w->snap_running) return;
+    w->snap_busy[i] = 1;
+    w->pend_len[i] = 0;
+    w->pend_over[i] = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->snap_state[i] == SNAP_IDLE) w->snap_state[i] = SNAP_WANTED;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Keeps a raw diff message of book i until its snapshot lands. */
+static void pend_push(mts_ws_t *w, int i, const char *msg, size_t n) {
+    if (w->pend_over[i]) return;
+    size_t need = w->pend_len[i] + sizeof(size_t) + n;
+    if (need > PEND_MAX) {
+        w->pend_over[i] = 1;
+        w->pend_len[i] = 0;
+        mts_log(MTS_LOG_WARN, "ws.snapshot_backlog", "\"symbol\":\"%s\",\"max_bytes\":%zu,\"note\":\"diffs dropped; "
+                "the book resyncs after the snapshot\"", w->symbols[i], PEND_MAX);
+        return;
+    }
+    if (need > w->pend_cap[i]) {
+        size_t cap = w->pend_cap[i] ? w->pend_cap[i] : 65536;
+        while (cap < need) cap *= 2;
+        char *p = mts_realloc(w->pend[i], cap);
+        if (!p) { w->pend_over[i] = 1; w->pend_len[i] = 0; return; }
+        w->pend[i] = p;
+        w->pend_cap[i] = cap;
+    }
+    memcpy(w->pend[i] + w->pend_len[i], &n, sizeof n);
+    memcpy(w->pend[i] + w->pend_len[i] + sizeof n, msg, n);
+    w->pend_len[i] = need;
+}
+
+static void gap(mts_ws_t *w, conn_t *c, int i, const mts_feed_event_t *ev);
+
+/* Replays the kept diffs of book i onto its fresh snapshot (w->pb is free:
+ * this runs in the tick, never inside on_message). A gap among them asks for
+ * another snapshot and keeps the rest. */
+static void pend_replay(mts_ws_t *w, int i) {
     mts_book_t *b = w->books[i];
-    char url[1024];
-    const char *base = w->cfg.binance_rest_url;
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') bl--;
-    snprintf(url, sizeof url, "%.*s/api/v3/depth?symbol=%s&limit=%d", (int)bl, base, w->symbols[i],
-             w->cfg.snapshot_limit);
-    mts_http_response_t m;
-    int rc = mts_http_get(w->http, url, &m);
-    if (rc != 0 || !m.body) {
-        /* the details (host, curl's error) are in the client's http.error line */
-        mts_log(MTS_LOG_WARN, "ws.snapshot_failed", "\"symbol\":\"%s\",\"status\":%ld,\"error\":\"%s\"",
-                w->symbols[i], m.status, mts_strerror(rc ? rc : MTS_EAPI));
-        rc = MTS_EIO;
-    } else if (mts_parse_binance_depth_snapshot(m.body, m.len, w->symbols[i], &w->snap_pb) != 0) {
-        mts_log(MTS_LOG_WARN, "ws.snapshot_malformed", "\"symbol\":\"%s\",\"bytes\":%zu", w->symbols[i], m.len);
-        w->st.malformed++;
-        rc = MTS_EPARSE;
-    } else {
-        const mts_feed_event_t *ev = &w->snap_pb.ev[0];
-        rc = mts_book_apply(b, ev);
-        if (rc == 0) {
-            w->st.snapshots_fetched++;
-            mts_log(MTS_LOG_INFO, "ws.snapshot", "\"symbol\":\"%s\",\"last_update_id\":%lld,\"bids\":%d,\"asks\":%d",
-                    w->symbols[i], (long long)ev->update_id, ev->n_bids, ev->n_asks);
-            mts_feed_event_t e = *ev;
-            e.ts_ms = mts_ws_now_ms();
-            w->cfg.on_event(w->cfg.ud, &e, b);
+    size_t off = 0;
+    while (off < w->pend_len[i]) {
+        size_t n;
+        memcpy(&n, w->pend[i] + off, sizeof n);
+        const char *msg = w->pend[i] + off + sizeof n;
+        if (mts_parse_binance(msg, n, &w->pb) == 0) {
+            for (int k = 0; k < w->pb.n_ev; k++) {
+                const mts_feed_event_t *ev = &w->pb.ev[k];
+                if (ev->kind != MTS_FEV_BOOK || ev->book_kind != MTS_BOOK_DIFF || strcmp(ev->symbol, w->symbols[i]))
+                    continue;
+                int rc = mts_book_apply(b, ev);
+                if (rc == MTS_BOOK_APPLIED) {
+                    w->st.book_updates++;
+                    w->cfg.on_event(w->cfg.ud, ev, b);
+                } else if (rc == MTS_ERANGE) {
+                    gap(w, NULL, i, ev);
+                    size_t rest = w->pend_len[i] - off;
+                    memmove(w->pend[i], w->pend[i] + off, rest);
+                    request_snapshot(w, i);   /* resets pend_len: keep the rest after it */
+                    w->pend_len[i] = rest;
+                    return;
+                }
+            }
+        }
+        off += sizeof n + n;
+    }
+    w->pend_len[i] = 0;
+}
+
+/* Loop side, in the tick: applies the snapshots the thread fetched. */
+static void snapshots_poll(mts_ws_t *w) {
+    if (!w->snap_running) return;
+    for (int i = 0; i < w->n_symbols; i++) {
+        if (!w->snap_busy[i]) continue;
+        pthread_mutex_lock(&w->mu);
+        int done = w->snap_state[i] == SNAP_DONE;
+        mts_http_response_t m = w->snap_res[i];
+        int rc = w->snap_rc[i];
+        if (done) {
+            w->snap_state[i] = SNAP_IDLE;
+            memset(&w->snap_res[i], 0, sizeof w->snap_res[i]);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (!done) continue;
+        w->snap_busy[i] = 0;
+        mts_book_t *b = w->books[i];
+        if (rc != 0 || !m.body) {
+            /* the details (host, curl's error) are in the client's http.error line */
+            mts_log(MTS_LOG_WARN, "ws.snapshot_failed", "\"symbol\":\"%s\",\"status\":%ld,\"error\":\"%s\"",
+                    w->symbols[i], m.status, mts_strerror(rc ? rc : MTS_EAPI));
+            rc = MTS_EIO;
+        } else if (mts_parse_binance_depth_snapshot(m.body, m.len, w->symbols[i], &w->snap_pb) != 0) {
+            mts_log(MTS_LOG_WARN, "ws.snapshot_malformed", "\"symbol\":\"%s\",\"bytes\":%zu", w->symbols[i], m.len);
+            w->st.malformed++;
+            rc = MTS_EPARSE;
+        } else {
+            const mts_feed_event_t *ev = &w->snap_pb.ev[0];
+            rc = mts_book_apply(b, ev);
+            if (rc == 0) {
+                w->st.snapshots_fetched++;
+                mts_log(MTS_LOG_INFO, "ws.snapshot", "\"symbol\":\"%s\",\"last_update_id\":%lld,\"bids\":%d,\"asks\":%d,"
+                        "\"diffs_kept_bytes\":%zu", w->symbols[i], (long long)ev->update_id, ev->n_bids, ev->n_asks,
+                        w->pend_len[i]);
+                mts_feed_event_t e = *ev;
+                e.ts_ms = mts_ws_now_ms();
+                w->cfg.on_event(w->cfg.ud, &e, b);
+            }
+        }
+        mts_http_response_free(&m);
+        if (rc) {
+            w->next_fetch_ms[i] = mts_ws_now_ms() + 1000;
+            w->pend_len[i] = 0;
+        } else {
+            pend_replay(w, i);
         }
     }
-    mts_http_response_free(&m);
-    if (rc) w->next_fetch_ms[i] = mts_ws_now_ms() + 1000;
-    return rc;
+}
+
+static void snapshots_start(mts_ws_t *w) {
+    if (!w->http || w->snap_running) return;
+    w->snap_quit = 0;
+    w->snap_cancel = 0;
+    if (pthread_create(&w->snap_th, NULL, snap_thread, w) == 0) w->snap_running = 1;
+    else mts_log(MTS_LOG_ERROR, "ws.snapshot_thread", "\"error\":\"cannot start the snapshot thread\"");
+}
+
+/* Ends the thread (aborting a request in flight) and forgets every request. */
+static void snapshots_stop(mts_ws_t *w) {
+    if (!w->snap_running) return;
+    pthread_mutex_lock(&w->mu);
+    w->snap_quit = 1;
+    w->snap_cancel = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->snap_th, NULL);
+    w->snap_running = 0;
+    for (int i = 0; i < w->n_symbols; i++) {
+        mts_http_response_free(&w->snap_res[i]);
+        w->snap_state[i] = SNAP_IDLE;
+        w->snap_busy[i] = 0;
+        w->pend_len[i] = 0;
+        w->pend_over[i] = 0;
+    }
 }
 
 /* ---- messages ---- */
@@ -409,13 +611,13 @@ static void gap(mts_ws_t *w, conn_t *c, int i, const mts_feed_event_t *ev) {
     mts_log(MTS_LOG_WARN, "ws.book_gap", "\"exchange\":\"%s\",\"symbol\":\"%s\",\"first_update_id\":%lld,"
             "\"update_id\":%lld,\"resyncs\":%lld", mts_exchange_name(w->cfg.exchange), w->symbols[i],
             (long long)ev->first_update_id, (long long)ev->update_id, (long long)w->st.resyncs);
-    if (c->kind == C_BYBIT) {
+    if (c && c->kind == C_BYBIT) {
         bybit_subscribe(w, c, "unsubscribe", i);
         bybit_subscribe(w, c, "subscribe", i);
     }
 }
 
-static void on_book(mts_ws_t *w, conn_t *c, const mts_feed_event_t *ev) {
+static void on_book(mts_ws_t *w, conn_t *c, const mts_feed_event_t *ev, const char *msg, size_t n) {
     if (ev->book_kind == MTS_BOOK_TOP) {
         w->st.book_updates++;
         w->cfg.on_event(w->cfg.ud, ev, NULL);
@@ -425,14 +627,21 @@ static void on_book(mts_ws_t *w, conn_t *c, const mts_feed_event_t *ev) {
     if (i < 0) return;
     mts_book_t *b = w->books[i];
     if (c->kind != C_BYBIT && ev->book_kind == MTS_BOOK_DIFF && !mts_book_synced(b)) {
-        if (mts_ws_now_ms() < w->next_fetch_ms[i] || fetch_snapshot(w, i) != 0) return;
+        /* the snapshot is fetched on the snapshot thread; this diff waits for it */
+        if (!w->snap_busy[i]) {
+            if (mts_ws_now_ms() < w->next_fetch_ms[i]) return;
+            request_snapshot(w, i);
+        }
+        if (w->snap_busy[i]) pend_push(w, i, msg, n);
+        return;
     }
     int rc = mts_book_apply(b, ev);
     if (rc == MTS_ERANGE && c->kind != C_BYBIT) {
         gap(w, c, i, ev);
-        /* refetch now; this diff may straddle the new snapshot */
-        if (fetch_snapshot(w, i) == 0) rc = mts_book_apply(b, ev);
-        if (rc == MTS_ERANGE) return;   /* still not continuous: the next diff refetches */
+        /* refetch; this diff may straddle the new snapshot, so it is kept */
+        request_snapshot(w, i);
+        if (w->snap_busy[i]) pend_push(w, i, msg, n);
+        return;
     } else if (rc == MTS_ERANGE) {
         gap(w, c, i, ev);
         return;
@@ -482,7 +691,7 @@ static void on_message(mts_ws_t *w, conn_t *c, const char *msg, size_t n) {
         case MTS_FEV_TRADE: w->st.trades++; w->cfg.on_event(w->cfg.ud, ev, NULL); break;
         case MTS_FEV_FUNDING: w->st.funding++; w->cfg.on_event(w->cfg.ud, ev, NULL); break;
         case MTS_FEV_BAR: w->st.bars++; w->cfg.on_event(w->cfg.ud, ev, NULL); break;
-        case MTS_FEV_BOOK: on_book(w, c, ev); break;
+        case MTS_FEV_BOOK: on_book(w, c, ev, msg, n); break;
         default: break;
         }
     }
@@ -495,10 +704,12 @@ static void drop_books(mts_ws_t *w, conn_t *c) {
     for (int i = 0; i < mts_ws_n_books(w); i++) {
         mts_book_clear(w->books[i]);
         w->next_fetch_ms[i] = 0;
+        if (w->pend_len) w->pend_len[i] = 0;   /* a snapshot in flight is still applied */
     }
 }
 
 static void schedule_reconnect(mts_ws_t *w, conn_t *c, const char *why) {
+    c->close_why = NULL;
     c->wsi = NULL;
     c->connecting = 0;
     c->established = 0;
@@ -535,8 +746,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_CLIENT_RECEIVE: {
         c->last_rx = mts_ws_now_ms();
+        if (c->rx_len + len > w->cfg.max_message_bytes) {
+            w->st.oversized++;
+            mts_log(MTS_LOG_WARN, "ws.message_too_large", "\"host\":\"%s\",\"port\":%d,\"bytes_so_far\":%zu,"
+                    "\"max_bytes\":%zu,\"count\":%lld,\"action\":\"reconnect\"", c->host, c->port,
+                    c->rx_len + len, w->cfg.max_message_bytes, (long long)w->st.oversized);
+            c->rx_len = 0;
+            c->close_why = "message too large";
+            return -1;   /* lws closes the connection; CLOSED schedules the reconnect */
+        }
         if (c->rx_len + len + 1 > c->rx_cap) {
             size_t cap = (c->rx_len + len + 1) * 2;
+            if (cap > w->cfg.max_message_bytes + 1) cap = w->cfg.max_message_bytes + 1;
             if (cap < 65536) cap = 65536;
             char *p = mts_realloc(c->rx, cap);
             if (!p) return -1;
@@ -572,12 +793,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (w->closing) { c->wsi = NULL; break; }
-        schedule_reconnect(w, c, in && len ? (const char *)in : "connection error");
+        schedule_reconnect(w, c, c->close_why ? c->close_why : in && len ? (const char *)in : "connection error");
         lws_set_opaque_user_data(wsi, NULL);
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (w->closing) { c->wsi = NULL; break; }
-        schedule_reconnect(w, c, "closed");
+        schedule_reconnect(w, c, c->close_why ? c->close_why : "closed");
+        lws_set_opaque_user_data(wsi, NULL);
+        break;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* a connection closed before the upgrade (e.g. killed by the handshake
+         * timeout) reports neither CONNECTION_ERROR nor CLIENT_CLOSED */
+        if (w->closing) { c->wsi = NULL; break; }
+        schedule_reconnect(w, c, c->close_why ? c->close_why : "closed before the upgrade");
         lws_set_opaque_user_data(wsi, NULL);
         break;
     default:
@@ -604,6 +833,8 @@ static void connect_conn(mts_ws_t *w, conn_t *c) {
     ci.opaque_user_data = c;
     ci.pwsi = &c->wsi;
     c->connecting = 1;
+    c->connect_at = mts_ws_now_ms();
+    c->close_why = NULL;
     c->rx_len = 0;
     mts_log(MTS_LOG_INFO, "ws.connect", "\"url\":\"%s://%s:%d%.200s\"", c->ssl ? "wss" : "ws", c->host, c->port, c->path);
     if (!lws_client_connect_via_info(&ci)) {
@@ -621,6 +852,27 @@ static void tick(lws_sorted_usec_list_t *sul) {
             connect_conn(w, c);
             continue;
         }
+        if (c->connecting && !c->established && c->connect_at > 0 &&
+            now - c->connect_at > w->cfg.handshake_timeout_ms) {
+            if (c->close_why && c->wsi) {
+                /* killed a timeout ago and lws reported nothing: abandon that wsi */
+                lws_set_opaque_user_data(c->wsi, NULL);
+                schedule_reconnect(w, c, "handshake timeout");
+                continue;
+            }
+            w->st.handshake_timeouts++;
+            mts_log(MTS_LOG_WARN, "ws.handshake_timeout", "\"host\":\"%s\",\"port\":%d,\"waited_ms\":%lld,"
+                    "\"timeout_ms\":%d,\"count\":%lld", c->host, c->port, (long long)(now - c->connect_at),
+                    w->cfg.handshake_timeout_ms, (long long)w->st.handshake_timeouts);
+            c->connect_at = now;   /* a second timeout abandons the wsi (above) */
+            if (c->wsi) {
+                c->close_why = "handshake timeout";
+                lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            } else {
+                schedule_reconnect(w, c, "handshake timeout");
+            }
+            continue;
+        }
         if (!c->established || !c->wsi) continue;
         if (c->kind == C_BYBIT && now - c->last_ping >= w->cfg.ping_interval_ms) {
             c->last_ping = now;
@@ -633,6 +885,7 @@ static void tick(lws_sorted_usec_list_t *sul) {
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         }
     }
+    snapshots_poll(w);
     if (w->cfg.on_tick) w->cfg.on_tick(w->cfg.ud, now);
     lws_sul_schedule(w->ctx, 0, &w->sul, tick, 100 * LWS_US_PER_MS);
 }
@@ -655,6 +908,7 @@ int mts_ws_start(mts_ws_t *w) {
         return MTS_EIO;
     }
     w->closing = 0;
+    snapshots_start(w);
     srand((unsigned)mts_ws_now_ms());
     for (int i = 0; i < w->n_conns; i++) connect_conn(w, &w->conns[i]);
     lws_sul_schedule(w->ctx, 0, &w->sul, tick, 100 * LWS_US_PER_MS);
@@ -672,6 +926,7 @@ int mts_ws_service(mts_ws_t *w) {
 
 void mts_ws_stop(mts_ws_t *w) {
     if (!w || !w->ctx) return;
+    snapshots_stop(w);
     lws_sul_cancel(&w->sul);
     w->closing = 1;
     lws_context_destroy(w->ctx);   /* closes the connections; CLOSED callbacks may run */

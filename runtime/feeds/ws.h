@@ -24,14 +24,18 @@
  *   (doubling, ±20 % jitter), reset once a message arrives; on reconnect the
  *   streams are resubscribed and every book of that connection is dropped.
  * - Books: Binance diff depth starts from GET {rest}/api/v3/depth?symbol=S&limit=N
- *   (fetched when the first diff arrives on an unsynced book; diffs older than
- *   the snapshot are dropped). On any sequence gap the book is dropped and
+ *   (requested when the first diff arrives on an unsynced book; diffs older than
+ *   the snapshot are dropped). The REST call runs on a helper thread (one,
+ *   started by mts_ws_start, one request at a time, 10 s timeout) so the
+ *   websocket loop never waits for it; the diffs that arrive meanwhile are
+ *   kept (up to 8 MiB a book) and replayed onto the snapshot when it lands (in
+ *   the 100 ms tick). mts_ws_stop aborts a request in flight. On any sequence gap the book is dropped and
  *   resynced: Binance refetches the snapshot, Bybit unsubscribes and
  *   resubscribes the orderbook topic (a new snapshot follows). Each is counted
  *   in stats.resyncs.
  * - Malformed messages are counted, logged (first bytes, rate-limited) and skipped.
- * Single-threaded: callbacks run inside mts_ws_run / mts_ws_service on the
- * caller's thread. */
+ * Callbacks run inside mts_ws_run / mts_ws_service on the caller's thread
+ * (the snapshot thread only does HTTP). */
 #ifndef MTS_FEEDS_WS_H
 #define MTS_FEEDS_WS_H
 
@@ -50,6 +54,8 @@ enum {
 #define MTS_WS_BYBIT_URL            "wss://stream.bybit.com/v5/public/linear"
 #define MTS_REST_BINANCE_URL        "https://api.binance.com"
 #define MTS_REST_BYBIT_URL          "https://api.bybit.com"
+/* Default cap of one websocket message (Binance and Bybit send < 1 MiB). */
+#define MTS_WS_MAX_MESSAGE          ((size_t)16 << 20)
 /* The kline intervals both exchanges stream (Binance also 8h and 3d). */
 #define MTS_WS_KLINE_INTERVALS      "1m 3m 5m 15m 30m 1h 2h 4h 6h 12h 1d 1w"
 
@@ -75,6 +81,10 @@ typedef struct mts_ws_config {
     int ping_interval_ms;                /* Bybit, default 20000 */
     int backoff_min_ms, backoff_max_ms;  /* default 500, 30000 */
     int idle_timeout_ms;                 /* default 60000 */
+    int handshake_timeout_ms;            /* TCP connect + TLS + HTTP upgrade; 0: the process
+                                            default (mts_ws_set_default_limits, 10000) */
+    size_t max_message_bytes;            /* one websocket message; 0: the process default
+                                            (MTS_WS_MAX_MESSAGE) */
     mts_ws_event_fn on_event;
     mts_ws_tick_fn on_tick;              /* may be NULL */
     void *ud;
@@ -83,6 +93,8 @@ typedef struct mts_ws_config {
 typedef struct mts_ws_stats {
     int64_t messages, trades, book_updates, funding, bars;
     int64_t resyncs, reconnects, malformed, snapshots_fetched, pings_sent, pongs;
+    int64_t handshake_timeouts;          /* connections given up before the upgrade answer */
+    int64_t oversized;                   /* messages over max_message_bytes (connection dropped) */
 } mts_ws_stats_t;
 
 typedef struct mts_ws mts_ws_t;
@@ -120,6 +132,13 @@ void mts_ws_free(mts_ws_t *w);   /* stops it first; accepts NULL */
  * name[n] (Binance: the same text; Bybit: minutes, "D" or "W"). exchange 0:
  * any exchange. -1 when that exchange has no such kline stream. name may be NULL. */
 int64_t mts_ws_kline_interval(int exchange, const char *interval, char *name, size_t n);
+
+/* Process-wide defaults of the two limits, used by every mts_ws_create whose
+ * config leaves them 0 (<= 0 / 0 here: the built-in 10000 ms, MTS_WS_MAX_MESSAGE).
+ * cmd.h mts_cli_feed_env sets them from MTS_WS_HANDSHAKE_TIMEOUT_MS and
+ * MTS_WS_MAX_MESSAGE_BYTES, so `mts run` (whose session config has no such
+ * fields) honours the same variables as `mts stream`. Call before creating clients. */
+void mts_ws_set_default_limits(int handshake_timeout_ms, size_t max_message_bytes);
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t mts_ws_now_ms(void);

@@ -20,6 +20,13 @@ when a client reconnects. On cue it misbehaves:
   gap      - applies a book diff to its own book but does not send it (sequence gap)
   drop     - closes the TCP connection abruptly (no close frame); after the
              client reconnects the last few trades are sent again (duplicates)
+  huge     - sends one text frame of huge_bytes (default 17 MiB: past the client's
+             16 MiB message cap) that starts like a trade message, then sends nothing
+             more on that connection (the script resumes on the next one)
+and, by constructor argument:
+  hang_upgrades=N    - the first N websocket upgrade requests are read and never
+                       answered (TCP accepted, no 101); counted in upgrades_hung
+  snapshot_delay=S   - every REST depth snapshot answers after S seconds
 It records what it sent (trades, funding) and exposes its final book, so the
 test can check the client stored everything exactly once and holds the same
 book level by level.
@@ -213,7 +220,23 @@ class StandInServer:
     def on_websocket(self, ws, path, query):
         raise NotImplementedError
 
+    hang_upgrades = 0
+
     def _upgrade(self, s, headers, path, query):
+        with self.lock:
+            self.upgrade_requests = getattr(self, "upgrade_requests", 0) + 1
+            hang = self.upgrade_requests <= self.hang_upgrades
+            if hang:
+                self.upgrades_hung = getattr(self, "upgrades_hung", 0) + 1
+        if hang:   # accepted, request read, never answered: wait for the client to give up
+            s.settimeout(None)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+            s.close()
+            return
         key = headers["sec-websocket-key"]
         accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
         extra = ""
@@ -306,8 +329,13 @@ class ExchangeServer(StandInServer):
     ("garbage", "gap:SYMBOL", "drop"). steps: script length per symbol."""
 
     def __init__(self, exchange, symbols=("BTCUSDT", "ETHUSDT"), steps=150, cues=None,
-                 step_delay=0.002, funding_updates=5, overlap=5, seed=7, port=0, ping_interval=0.2):
+                 step_delay=0.002, funding_updates=5, overlap=5, seed=7, port=0, ping_interval=0.2,
+                 hang_upgrades=0, snapshot_delay=0.0, huge_bytes=17 * 1024 * 1024):
         super().__init__(port)
+        self.hang_upgrades, self.snapshot_delay, self.huge_bytes = hang_upgrades, snapshot_delay, huge_bytes
+        self.upgrade_requests = self.upgrades_hung = 0
+        self.huge_sent = 0
+        self.snapshots_answered = 0
         self.exchange, self.symbols = exchange, list(symbols)
         self.rng = random.Random(seed)
         self.books = {s: Book(*MARKETS.get(s, (100.0, 0.01, 2)), rng=self.rng) for s in self.symbols}
@@ -360,12 +388,15 @@ class ExchangeServer(StandInServer):
         return super().on_http(s, path, query)
 
     def _rest_depth(self, s, query):
+        with self.lock:
+            self.snapshot_requests += 1
+        if self.snapshot_delay:
+            time.sleep(self.snapshot_delay)
         sym = (query.get("symbol") or [""])[0]
         limit = int((query.get("limit") or ["100"])[0])
         with self.lock:
             if sym not in self.books:
                 return self.http(s, 400, '{"code":-1121,"msg":"Invalid symbol."}')
-            self.snapshot_requests += 1
             b = self.books[sym]
             bids, asks = b.top(limit)
             msg = dict(self.t["rest"])
@@ -373,6 +404,7 @@ class ExchangeServer(StandInServer):
             msg["bids"] = [[p, q] for p, q in bids]
             msg["asks"] = [[p, q] for p, q in asks]
             body = dumps(msg)
+            self.snapshots_answered += 1
         self.http(s, 200, body)
 
     def on_websocket(self, ws, path, query):
@@ -420,6 +452,11 @@ class ExchangeServer(StandInServer):
                     self.drops += 1
                     ws.drop()
                     return
+                elif kind == "huge":
+                    self.huge_sent += 1
+                    head = '{"stream":"btcusdt@trade","data":{"e":"trade","pad":"'
+                    ws.send_text(head + "x" * (self.huge_bytes - len(head) - 3) + '"}}')
+                    return   # a capped client drops this connection: resume on the next one
             if self.ping_interval and time.time() - last_ping > self.ping_interval:
                 last_ping = time.time()
                 ws.send_frame(0x9, b"hb")

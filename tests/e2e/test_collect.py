@@ -266,6 +266,64 @@ class Collect(MtsTestCase):
         self.assertIn("fred:BAD:2: value 'abc' is not a number", r.stderr)
         self.assertIn("fred:BAD:3: bad date", r.stderr)
 
+    # ---- redirects: no credential ever leaves for another host ----
+    def other_server(self):
+        srv2 = VendorServer()
+        self.addCleanup(srv2.stop)
+        return srv2
+
+    def assert_never_saw(self, srv2, secret):
+        seen = srv2.stats()["seen"]
+        for req in seen:
+            self.assertNotIn(secret, req["target"], "the key reached another host in the URL")
+            for k, v in req["headers"].items():
+                self.assertNotIn(secret, v, "the key reached another host in header %s" % k)
+        return seen
+
+    def test_coingecko_redirect_to_another_host_is_refused_without_the_key(self):
+        srv2 = self.other_server()
+        self.script(steps=[{"do": "redirect", "to": srv2.base}], match="/ohlc")
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--json",
+                         env={"COINGECKO_API_KEY": "CG-secret-4711"}, expect=None)
+        self.assert_never_saw(srv2, "CG-secret-4711")
+        self.assertEqual(srv2.stats()["total"], 0, "a redirect to another host is not followed")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        res = json.loads(r.stdout)
+        self.assertIn("redirect", r.stderr)
+        self.assertIn("127.0.0.1:%d" % srv2.port, r.stderr)       # names where it was sent
+        self.assertIn("another host", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 0)
+
+    def test_fred_redirect_to_another_host_never_carries_api_key(self):
+        srv2 = self.other_server()
+        self.script(steps=[{"do": "redirect", "to": srv2.base, "status": 301}], match="/fred/")
+        r = self.collect("--source", "fred", "--series", "GNPCA", "--from", "1929-01-01",
+                         env={"FRED_API_KEY": "fred-secret-0815"}, expect=None)
+        self.assert_never_saw(srv2, "fred-secret-0815")
+        self.assertEqual(srv2.stats()["total"], 0)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("redirect", r.stderr)
+        self.assertNotIn("fred-secret-0815", r.stderr, "the key is never logged")
+
+    def test_redirect_to_another_host_name_on_the_same_port_is_refused(self):
+        # same server, same port, but another host name: still another origin
+        other = "http://localhost:%d" % self.srv.port
+        self.script(steps=[{"do": "redirect", "to": other}], match="/ohlc")
+        res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin",
+                                   env={"COINGECKO_API_KEY": "CG-secret-4712"}, expect=1)
+        seen = [x for x in self.srv.stats()["seen"] if x["target"].startswith("/api/v3/coins/bitcoin/ohlc")]
+        self.assertEqual(len(seen), 1, "the redirect was not followed")
+        self.assertIn("localhost:%d" % self.srv.port, r.stderr)
+
+    def test_redirect_to_the_same_host_is_followed_with_the_key(self):
+        self.script(steps=[{"do": "redirect", "to": self.srv.base, "status": 307}], match="/ohlc")
+        res, _ = self.collect_json("--source", "coingecko", "--asset", "bitcoin",
+                                   env={"COINGECKO_API_KEY": "CG-demo-123"})
+        self.assertEqual(res["batches"][0]["rows"], 2)
+        log = [p for p, _ in self.srv.stats()["log"] if p.endswith("/ohlc")]
+        self.assertEqual(len(log), 2, "the redirect and the followed request")
+        self.assertEqual(self.srv.stats()["seen"][-1]["headers"].get("x-cg-demo-api-key"), "CG-demo-123")
+
     def test_fred_needs_a_key(self):
         r = self.collect("--source", "fred", "--series", "VIXCLS", env={"FRED_API_KEY": ""}, expect=2)
         self.assertIn("FRED_API_KEY is not set (get one at https://fred.stlouisfed.org/docs/api/api_key.html)",

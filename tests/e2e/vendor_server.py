@@ -28,10 +28,13 @@ Other data is loaded by the test with the control endpoints:
                           `match`, when given) takes the next step; when they run out,
                           `default` (normally "ok") applies. B is one of
                           "ok", "500", "503", "400", "404", "garbage", "truncate", "drop",
-                          "empty", {"do": "429", "retry_after": "2"}, {"do": "slow", "seconds": 2}
+                          "empty", {"do": "429", "retry_after": "2"}, {"do": "slow", "seconds": 2},
+                          {"do": "redirect", "to": "http://127.0.0.1:PORT2", "status": 302}
+                          (Location: the `to` origin + this request's path and query)
   GET  /_control/stats    {"total": n, "requests": {path: n}, "connections": n,
                            "vendor_connections": n (connections that carried vendor requests),
-                           "last_headers": {...}, "log": [[path, behaviour], ...]}
+                           "last_headers": {...}, "log": [[path, behaviour], ...],
+                           "seen": [{"target": path?query, "headers": {...}}, ...] (every request)}
   POST /_control/reset    clears data overrides, script and counters
 """
 import argparse
@@ -74,6 +77,7 @@ class State:
         self.vendor_connections = 0
         self.last_headers = {}
         self.log = []
+        self.seen = []
 
     def next_behaviour(self, path):
         with self.lock:
@@ -121,7 +125,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, {"total": STATE.total, "requests": STATE.requests,
                                             "connections": STATE.connections,
                                             "vendor_connections": STATE.vendor_connections,
-                                            "last_headers": STATE.last_headers, "log": STATE.log})
+                                            "last_headers": STATE.last_headers, "log": STATE.log,
+                                            "seen": STATE.seen})
         if path == "/_control/reset":
             with STATE.lock:
                 STATE.reset()
@@ -161,6 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             STATE.requests[path] = STATE.requests.get(path, 0) + 1
             STATE.last_headers = {k.lower(): v for k, v in self.headers.items()}
             STATE.log.append([path, b])
+            STATE.seen.append({"target": self.path, "headers": STATE.last_headers})
             if not getattr(self, "_counted", False):
                 self._counted = True
                 STATE.vendor_connections += 1
@@ -174,6 +180,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)
             except OSError:
                 pass
+            return
+        if kind == "redirect":
+            self.send_response(int(b.get("status", 302)))
+            self.send_header("Location", b["to"].rstrip("/") + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if kind == "429":
             extra = {}
