@@ -361,6 +361,23 @@ return M]]
             assert.matches("cannot change a protected metatable", d)
         end)
 
+        it("cannot change a macro series another strategy reads", function()
+            -- VIX 10, 20, 30 on days 0..2; the reader prints v[1] on bar 2 (the
+            -- attacker, loaded first, tried to swap the series in init)
+            local reader = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                "function M.on_bar(ctx, a, i) if i == 2 then local m = ctx.macro('VIX') print(m.n, m.v[1]) end end\nreturn M"
+            for _, body in ipairs({ "ctx.macro('VIX').v = mts.series(3, 0)", "setmetatable(ctx.macro('VIX'), nil)",
+                                    "getmetatable(ctx.macro('VIX')).__index = {}" }) do
+                local res, msg, _, _, _, prints = run({ ["scripts/strategies/evil.lua"] = attacker(body),
+                                                         ["scripts/strategies/r.lua"] = reader }, { "evil", "r" }, nil,
+                    { { name = "bitcoin", close = { 1, 2, 3 } } }, { VIX = { ts = { 0, DAY, 2 * DAY }, v = { 10, 20, 30 } } })
+                assert.is_table(res, msg)
+                assert.are.equal(1, #res.disabled)
+                assert.matches("^evil: scripts/strategies/evil%.lua:4: ", res.disabled[1])
+                assert.are.same({ "r: 3\t20" }, prints)
+            end
+        end)
+
         it("cannot make the runner run its code by giving ctx a metatable", function()
             -- the runner writes ctx.i before every call: with ctx.i removed and a
             -- __newindex in place, that write would run the strategy's code unguarded
