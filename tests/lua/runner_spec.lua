@@ -68,6 +68,17 @@ describe("runner", function()
             assert.matches("must return a table of functions, got number", msg)
         end)
 
+        it("for parameters that are not plain data (the config code reads them unguarded)", function()
+            local src = "local M = {}\nfunction M.get_parameters() return { fast = 3, risk_management = " ..
+                        "setmetatable({}, { __index = function() error('gotcha') end }) } end\n" ..
+                        "function M.on_bar() end\nreturn M"
+            local res, msg, kind = run({ ["scripts/strategies/x.lua"] = src }, { "x" })
+            assert.is_nil(res)
+            assert.are.equal("script", kind)
+            assert.are.equal("scripts/strategies/x.lua: get_parameters().risk_management has a metatable " ..
+                             "(plain tables only)", msg)
+        end)
+
         it("for a global access while loading", function()
             local _, msg = run({ ["scripts/strategies/x.lua"] = "local t = os.time()\nreturn {}" }, { "x" })
             assert.matches("^scripts/strategies/x%.lua:1: unknown global 'os'", msg)
