@@ -39,6 +39,16 @@
 -- either limit is disabled like one that raised. Everything stays
 -- JIT-compiled: the strategies, this loop, aggregator and risk.
 --
+-- Shared data (issue 9). What all strategies see alike is read-only:
+-- ctx.series (a mts.readonly proxy; the runner resizes only the views in its
+-- own list, asset.views), ctx.macro(...) results, the `mts` table. Each ctx
+-- has a protected metatable and its own copy of params. Nothing a strategy
+-- returns or raises runs code in the runner: signals must be plain tables
+-- (read without metamethods), error values become text inside scall. Signal
+-- bounds (R.MAX_SIGNALS, R.PRICE_BAND, R.MAX_LEVERAGE; docs/strategies.md,
+-- "Signal bounds") and an order the engine refuses (MTS_EINVAL/MTS_ERANGE)
+-- disable the strategy, never the run.
+--
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
 -- event looks up the strategies for the asset (an array), writes ctx.i,
 -- ctx.time and ctx.close, and calls the strategy; no table is created unless
