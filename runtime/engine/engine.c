@@ -422,7 +422,26 @@ int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
         !(o->stop_loss_pct >= 0) || !isfinite(o->stop_loss_pct) || !(o->take_profit_pct >= 0) ||
         !isfinite(o->take_profit_pct))
         return fail(e, MTS_EINVAL, "submit: stop_loss/take_profit (and _pct) must be finite and >= 0");
+    /* magnitudes: finite is not enough (qty 1e308 overflows cash at the fill) */
+    if (fabs(o->qty) > MTS_ENGINE_MAX_QTY)
+        return fail(e, MTS_ERANGE, "submit: qty %g out of range (|qty| <= %g)", o->qty, MTS_ENGINE_MAX_QTY);
+    if (o->type != MTS_ORDER_MARKET && o->price > MTS_ENGINE_MAX_PRICE)
+        return fail(e, MTS_ERANGE, "submit: %s price %g out of range (<= %g)",
+                    o->type == MTS_ORDER_LIMIT ? "limit" : "stop", o->price, MTS_ENGINE_MAX_PRICE);
+    if (o->stop_loss > MTS_ENGINE_MAX_PRICE || o->take_profit > MTS_ENGINE_MAX_PRICE)
+        return fail(e, MTS_ERANGE, "submit: stop_loss %g / take_profit %g out of range (<= %g)",
+                    o->stop_loss, o->take_profit, MTS_ENGINE_MAX_PRICE);
     asset_t *a = &e->assets[o->asset];
+    const mts_bars_t *b = a->bars;
+    /* the asset's first bar after now (before the start: its first bar) */
+    int64_t j = e->started ? a->next_idx : 0;
+    if (e->started)   /* skip this step's bar if it has not been processed yet */
+        while (j < b->n && b->ts[j] <= e->step_ts) j++;
+    /* notional at the order's price, or a market order's latest close */
+    double ref = o->type != MTS_ORDER_MARKET ? o->price : (j > 0 ? b->close[j - 1] : NAN);
+    if (isfinite(ref) && ref > 0 && fabs(o->qty) * ref > MTS_ENGINE_MAX_PRICE)
+        return fail(e, MTS_ERANGE, "submit: notional |qty| x price = %g x %g out of range (<= %g)",
+                    fabs(o->qty), ref, MTS_ENGINE_MAX_PRICE);
     if (a->n_orders == a->cap_orders) {
         int32_t cap = a->cap_orders ? a->cap_orders * 2 : 4;
         order_slot_t *s = mts_realloc(a->orders, (size_t)cap * sizeof *s);
@@ -430,11 +449,6 @@ int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
         a->orders = s;
         a->cap_orders = cap;
     }
-    /* the asset's first bar after now (before the start: its first bar) */
-    const mts_bars_t *b = a->bars;
-    int64_t j = e->started ? a->next_idx : 0;
-    if (e->started)   /* skip this step's bar if it has not been processed yet */
-        while (j < b->n && b->ts[j] <= e->step_ts) j++;
     uint64_t id = e->next_order_id++;
     if (j < b->n) {
         int rc = mts_queue_push(&e->q, b->ts[j], MTS_QEV_ORDER, o->asset, (int64_t)id);

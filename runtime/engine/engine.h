@@ -53,6 +53,17 @@ typedef struct mts_signal_rec {
     double  price, confidence, position_size, stop_loss, take_profit;  /* NaN = not given */
 } mts_signal_rec_t;
 
+/* Bounds of mts_engine_submit, beyond "finite": |qty| <= MTS_ENGINE_MAX_QTY;
+ * a LIMIT/STOP price, stop_loss and take_profit <= MTS_ENGINE_MAX_PRICE; the
+ * notional |qty| x price (the order's price, or for a MARKET order the
+ * asset's latest close when there is one) <= MTS_ENGINE_MAX_PRICE too. Beyond
+ * them submit returns MTS_ERANGE (errmsg names the field and value) and queues
+ * nothing; the engine carries on. Non-finite or missing values stay MTS_EINVAL.
+ * Generous on purpose: the runner refuses absurd signals long before
+ * (docs/strategies.md, "Signal bounds"); this keeps cash and fees finite. */
+#define MTS_ENGINE_MAX_QTY   1e18
+#define MTS_ENGINE_MAX_PRICE 1e15
+
 int  mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out);
 void mts_engine_free(mts_engine_t *e);      /* accepts NULL */
 const char *mts_engine_errmsg(const mts_engine_t *e);

@@ -201,6 +201,10 @@ local view_ts_t = ffi.typeof("mts_view_ts_t")
 local impl_ptr = ffi.typeof("mts_view_impl_t *")
 local dptr, cdptr, iptr = ffi.typeof("double *"), ffi.typeof("const double *"), ffi.typeof("const int64_t *")
 
+local function is_count(v)
+    return type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53
+end
+
 local function bad_index(n, i)
     if type(i) ~= "number" then
         error("a series is indexed by number (0 .. n-1), not by " .. type(i), 3)
@@ -245,15 +249,28 @@ local function new_view(T, ptr, n, owner)
     return v
 end
 
+-- Only values of the three view types are ever cast to mts_view_impl_t: a
+-- value a strategy could have placed somewhere (a number, another cdata) is
+-- refused, never reinterpreted (issue 9: the runner used to write the length
+-- of whatever sat in ctx.series). The metamethods above need no check: the
+-- FFI calls them only with a cdata of their own type.
+local function checked_impl(v, fname)
+    if not (ffi.istype(view_ro_t, v) or ffi.istype(view_rw_t, v) or ffi.istype(view_ts_t, v)) then
+        error(fname .. ": not a series view (got " .. type(v) .. ")", 3)
+    end
+    return ffi.cast(impl_ptr, v)
+end
+
 -- Live sessions: a view over bars that grew (the arrays never move; only the
--- length changes). Trusted code only (the runner).
+-- length changes). Trusted code only (the runner, on views it made itself).
 function M.view_resize(v, n)
-    ffi.cast(impl_ptr, v).n = n
+    if not is_count(n) then error("mts.view_resize: n must be a count, got " .. tostring(n), 2) end
+    checked_impl(v, "mts.view_resize").n = n
 end
 
 -- The pointer and length behind a view (trusted code only).
 local function view_parts(v)
-    local r = ffi.cast(impl_ptr, v)
+    local r = checked_impl(v, "view_parts")
     local T = ffi.istype(view_ts_t, v) and iptr or (ffi.istype(view_rw_t, v) and dptr or cdptr)
     return ffi.cast(T, r.p), r.n
 end
@@ -274,9 +291,6 @@ local function view_rw(arr, n)
     return new_view(view_rw_t, arr, n, arr)
 end
 
-local function is_count(v)
-    return type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53
-end
 
 function M.len(x)
     local t = type(x)
@@ -649,16 +663,26 @@ local api = {
     LONG = "LONG", SHORT = "SHORT", CLOSE = "CLOSE",
 }
 
--- Read-only view: reads go to `api`, writes raise, the metatable is hidden.
+-- A read-only proxy of a table's fields (the `mts` API, ctx.series,
+-- ctx.macro(...) results: shared by every strategy). The fields are copied
+-- into a private table when the proxy is made; the proxy itself stays empty,
+-- so every write reaches __newindex and raises (strategies have no rawset);
+-- its metatable is protected (getmetatable gives false, setmetatable
+-- raises), and reading a missing field raises. Reads go through a table
+-- __index, which the JIT compiles like a field load. The values are shared
+-- as they are: put only immutable ones (functions, strings, numbers,
+-- read-only views) or other read-only proxies in `t`.
 function M.readonly(t, name)
+    name = name or "table"
+    local fields = {}
+    for k, v in pairs(t) do fields[k] = v end
+    setmetatable(fields, { __index = function(_, k)
+        error(name .. "." .. tostring(k) .. " does not exist", 2)
+    end })
     return setmetatable({}, {
-        __index = function(_, k)
-            local v = t[k]
-            if v == nil then error((name or "table") .. "." .. tostring(k) .. " does not exist", 2) end
-            return v
-        end,
+        __index = fields,
         __newindex = function(_, k)
-            error((name or "table") .. " is read-only (assignment to " .. tostring(k) .. ")", 2)
+            error(name .. " is read-only (assignment to " .. tostring(k) .. ")", 2)
         end,
         __metatable = false,
     })

@@ -39,6 +39,16 @@
 -- either limit is disabled like one that raised. Everything stays
 -- JIT-compiled: the strategies, this loop, aggregator and risk.
 --
+-- Shared data (issue 9). What all strategies see alike is read-only:
+-- ctx.series (a mts.readonly proxy; the runner resizes only the views in its
+-- own list, asset.views), ctx.macro(...) results, the `mts` table. Each ctx
+-- has a protected metatable and its own copy of params. Nothing a strategy
+-- returns or raises runs code in the runner: signals must be plain tables
+-- (read without metamethods), error values become text inside scall. Signal
+-- bounds (R.MAX_SIGNALS, R.PRICE_BAND, R.MAX_LEVERAGE; docs/strategies.md,
+-- "Signal bounds") and an order the engine refuses (MTS_EINVAL/MTS_ERANGE)
+-- disable the strategy, never the run.
+--
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
 -- event looks up the strategies for the asset (an array), writes ctx.i,
 -- ctx.time and ctx.close, and calls the strategy; no table is created unless
@@ -60,6 +70,7 @@ local NaN = 0 / 0
 local SIG_CODE = { LONG = 1, SHORT = -1, CLOSE = 0 }
 local ORDER_CODE = { MARKET = 0, LIMIT = 1, STOP = 2 }   -- mts_order_type_t
 local EV_BAR, EV_STEP_END = 1, 2
+local EINVAL, ERANGE = -2, -9                           -- MTS_EINVAL, MTS_ERANGE (runtime/mts.h)
 
 -- ---- run-stopping errors -------------------------------------------------------
 
@@ -119,14 +130,47 @@ local HALF_CAP = G and G.mem_cap > 0 and G.mem_cap / 2 or math.huge
 if G then sandbox.set_budget(G.time_budget_ms > 0 and G.time_budget_ms or 1e12) end
 local C_guard = G and mts.C
 
+-- Longest error message kept (a strategy can raise a string of any size).
+local MAX_MESSAGE = 2000
+
+local function clip(msg)
+    if #msg <= MAX_MESSAGE then return msg end
+    return msg:sub(1, MAX_MESSAGE) .. ("... (%d bytes)"):format(#msg)
+end
+
+-- An error value as text. Strings and numbers as they are; a table with a
+-- __tostring through that metamethod — strategy code, so this runs inside
+-- scall's guarded region, under its memory cap and time budget, and a
+-- failing __tostring is reported instead of raising in the runner; anything
+-- else by its type (no addresses).
+local function error_text(err)
+    local t = type(err)
+    if t == "string" then return clip(err) end
+    if t == "number" then return tostring(err) end
+    local mt = t == "table" and debug.getmetatable(err)
+    if mt and rawget(mt, "__tostring") ~= nil then
+        local ok, s = pcall(tostring, err)
+        if ok and type(s) == "string" then return clip(s) end
+        return clip("an error object (table) whose __tostring failed: " ..
+                    (type(s) == "string" and s or "an error object (" .. type(s) .. ")"))
+    end
+    return "an error object (" .. t .. ")"
+end
+
 local function scall(id, fn, a, b, c)
-    if not GH then return pcall(fn, a, b, c) end
+    if not GH then
+        local ok, r = pcall(fn, a, b, c)
+        if not ok then r = error_text(r) end
+        return ok, r
+    end
     -- garbage counts against the cap until collected: collect before a call
     -- that starts above half of it
     if C_guard.mts_guard_usage(GH, id) > HALF_CAP then collectgarbage() end
     local prev = C_guard.mts_guard_enter(GH, id)
     sandbox.arm()
     local ok, r = pcall(fn, a, b, c)
+    -- still charged to the strategy, still on its time budget
+    if not ok then r = error_text(r) end
     local mem_hit = C_guard.mts_guard_leave(GH, prev)
     if sandbox.tripped() then
         if ok then ok, r = false, sandbox.budget_message() end
@@ -137,6 +181,27 @@ local function scall(id, fn, a, b, c)
     return ok, r
 end
 R.scall = scall
+
+-- nil when v is plain data (numbers, strings, booleans, tables without
+-- metatables, at most 32 levels deep and 100000 entries), else why not.
+-- Reads nothing through a metamethod.
+local function not_plain(v, where, depth, count)
+    local t = type(v)
+    if t == "number" or t == "string" or t == "boolean" then return nil end
+    if t ~= "table" then return ("%s is a %s (plain data only)"):format(where, t) end
+    if debug.getmetatable(v) ~= nil then return where .. " has a metatable (plain tables only)" end
+    if depth > 32 then return where .. " is nested more than 32 levels deep" end
+    count = count or { 0 }
+    for k, x in next, v do
+        count[1] = count[1] + 1
+        if count[1] > 100000 then return where .. " has more than 100000 entries" end
+        local tk = type(k)
+        if tk ~= "string" and tk ~= "number" then return ("%s has a %s key"):format(where, tk) end
+        local e = not_plain(x, where .. "." .. tostring(k), depth + 1, count)
+        if e then return e end
+    end
+    return nil
+end
 
 local function load_strategy(root, name, id, printer)
     if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
@@ -191,6 +256,9 @@ local function load_strategy(root, name, id, printer)
     if types ~= nil and type(types) ~= "table" then
         stop("script", rel .. ": parameter_types must be a table")
     end
+    -- the config code reads these outside any guard: no metamethods in them
+    local perr = not_plain(defaults, "get_parameters()", 0) or (types and not_plain(types, "parameter_types", 0))
+    if perr then stop("script", rel .. ": " .. perr) end
     for _, k in ipairs(sorted_keys(defaults)) do
         if type(k) ~= "string" then stop("script", rel .. ": get_parameters() keys must be strings") end
         local t = type(defaults[k])
@@ -210,39 +278,78 @@ end
 
 -- ---- per-asset data shared by the strategies ----------------------------------------------
 
-local SERIES_FIELDS = { ts = true, open = true, high = true, low = true, close = true, volume = true }
+local SERIES_ELEM = { ts = "int64_t", open = "double", high = "double", low = "double",
+                      close = "double", volume = "double" }
 
--- A table whose fields ts/open/high/low/close/volume are read-only, checked
--- views of the engine's bar arrays (mts.view_ro: no copy, bounds-checked, the
--- length known to the mts functions), made on first access.
--- `asset` holds the length (asset.n): in a live session it grows, and
--- resize_series updates the views already made.
-local function lazy_series(bars, asset)
-    return setmetatable({}, {
-        __index = function(t, k)
-            if not SERIES_FIELDS[k] then error("ctx.series." .. tostring(k) .. " does not exist", 2) end
-            local a = mts.view_ro(bars[k], asset.n, k == "ts" and "int64_t" or "double")
-            rawset(t, k, a)
-            return a
-        end,
-    })
+-- ctx.series of an asset, shared by every strategy on it: a read-only proxy
+-- (mts.readonly: writes raise, the metatable is protected) of read-only,
+-- bounds-checked views of the engine's bar arrays (mts.view_ro: no copy, the
+-- length known to the mts functions). The views are also kept in
+-- asset.views, the runner's own list: in a live session the bars grow and
+-- resize_series updates those views — and only those, never a value a
+-- strategy could have placed (issue 9).
+local function shared_series(bars, asset)
+    local views = {}
+    for k, elem in pairs(SERIES_ELEM) do views[k] = mts.view_ro(bars[k], asset.n, elem) end
+    asset.views = views
+    return mts.readonly(views, "ctx.series")
 end
 
-local function resize_series(series, n)
-    for _, v in pairs(series) do mts.view_resize(v, n) end
+local function resize_series(asset, n)
+    for _, v in pairs(asset.views) do mts.view_resize(v, n) end
 end
+
+-- A strategy's ctx: its fields are the strategy's to read and write, but its
+-- metatable is protected, so the runner's own writes (ctx.i, ctx.time,
+-- ctx.close, ctx.n) can never run a __newindex of the strategy's outside its
+-- guarded call.
+local CTX_MT = { __metatable = false }
 
 -- ---- signals ---------------------------------------------------------------------------------
+--
+-- Bounds (docs/strategies.md, "Signal bounds"). A signal breaking one is
+-- refused like a malformed one: the strategy is disabled with a message
+-- naming the field and the value.
+R.MAX_SIGNALS = 100      -- signals one call may return (a list longer than this is refused)
+R.PRICE_BAND = 100       -- price, limit_price, stop_loss, take_profit within [close / 100, close * 100]
+R.MAX_LEVERAGE = 100     -- units * price at most 100 x the equity (the larger of the
+                         -- starting and the current: a fixed-units strategy that lost
+                         -- most of its account is not stopped by its losses)
+local MAX_SIGNALS, PRICE_BAND, MAX_LEVERAGE = R.MAX_SIGNALS, R.PRICE_BAND, R.MAX_LEVERAGE
+local INF = math.huge
 
--- nil when sig[k] is absent or a number in range, else the complaint.
+local function num(v) return v ~= v and "nan" or tostring(v) end
+
+-- A value for a message, without running any metamethod of it.
+local function describe(v)
+    local t = type(v)
+    if t == "string" then return #v > 40 and v:sub(1, 40) .. "..." or v end
+    if t == "number" then return num(v) end
+    if t == "nil" or t == "boolean" then return tostring(v) end
+    return "a " .. t
+end
+
+-- nil when sig[k] is absent or a finite number in range, else the complaint.
 local function bad_number(sig, k, lo, lo_open, hi)
     local v = sig[k]
     if v == nil then return nil end
-    if type(v) ~= "number" or v ~= v then
-        return ("%s must be a number, got %s"):format(k, v ~= v and "nan" or type(v))
+    if type(v) ~= "number" or v ~= v or v == INF or v == -INF then
+        return ("%s must be a finite number, got %s"):format(k, type(v) == "number" and num(v) or describe(v))
     end
     if (lo_open and v <= lo) or (not lo_open and v < lo) or (hi and v > hi) then
-        return ("%s = %s is out of range"):format(k, tostring(v))
+        return ("%s = %s is out of range"):format(k, num(v))
+    end
+    return nil
+end
+
+-- A price field: finite, > 0, and within PRICE_BAND of the bar's close
+-- (when the close is a usable price).
+local function bad_price(sig, k, close)
+    local err = bad_number(sig, k, 0, true)
+    if err then return err end
+    local v = sig[k]
+    if v ~= nil and close > 0 and close < INF and (v > close * PRICE_BAND or v < close / PRICE_BAND) then
+        return ("%s = %s is more than %d x away from the bar's close (%s)"):format(k, num(v), PRICE_BAND, num(close))
     end
     return nil
 end
@@ -250,35 +357,54 @@ end
 -- Checks one signal returned by a strategy: nil if it is well formed, else a
 -- message (without position). It returns instead of raising so that the hot
 -- path needs no pcall (a pcall boundary here kept LuaJIT from compiling it).
-local function check_signal(slot, sig)
+-- A signal is a plain table (a metatable is refused, so reading its fields
+-- runs no code of the strategy's: a __index could answer one thing when
+-- checked and another when used). close: the bar's close; equity(): the
+-- reference equity (see MAX_LEVERAGE), asked only for a signal with units.
+local function check_signal(slot, sig, close, equity)
     if type(sig) ~= "table" then return "a signal must be a table, got " .. type(sig) end
+    if getmetatable(sig) ~= nil then return "a signal must be a plain table (it has a metatable)" end
     local st = sig.signal_type
     if SIG_CODE[st] == nil then
-        return "signal_type must be \"LONG\", \"SHORT\" or \"CLOSE\", got " .. tostring(st)
+        return "signal_type must be \"LONG\", \"SHORT\" or \"CLOSE\", got " .. describe(st)
     end
-    if sig.asset ~= nil and sig.asset ~= slot.asset then
+    local as = sig.asset
+    if as ~= nil and as ~= slot.asset then
         return ("signal for asset %s while handling %s (a strategy signals for the asset of its bar)"):format(
-            tostring(sig.asset), slot.asset)
+            describe(as), slot.asset)
     end
     local ot = sig.order_type
     if ot ~= nil then
         if ORDER_CODE[ot] == nil then
-            return "order_type must be \"MARKET\", \"LIMIT\" or \"STOP\", got " .. tostring(ot)
+            return "order_type must be \"MARKET\", \"LIMIT\" or \"STOP\", got " .. describe(ot)
         end
-        if ot ~= "MARKET" and (type(sig.limit_price) ~= "number" or not (sig.limit_price > 0)
-                               or sig.limit_price == math.huge) then
+        if ot ~= "MARKET" and sig.limit_price == nil then
             return ot .. " orders need limit_price > 0 (the limit, or the stop trigger)"
         end
     end
-    return bad_number(sig, "confidence", 0, false, 1) or bad_number(sig, "price", 0, true)
-        or bad_number(sig, "position_size", 0, true) or bad_number(sig, "units", 0, true)
-        or bad_number(sig, "stop_loss", 0, true) or bad_number(sig, "take_profit", 0, true)
+    local err = bad_number(sig, "confidence", 0, false, 1) or bad_number(sig, "position_size", 0, true)
+        or bad_number(sig, "units", 0, true) or bad_price(sig, "price", close)
+        or bad_price(sig, "limit_price", close) or bad_price(sig, "stop_loss", close)
+        or bad_price(sig, "take_profit", close)
+    if err then return err end
+    local units = sig.units
+    if units ~= nil then
+        local ref = (ot ~= nil and ot ~= "MARKET") and sig.limit_price or sig.price or close
+        local eq = equity()
+        local notional = units * ref
+        if ref == ref and not (notional <= MAX_LEVERAGE * eq) then
+            return ("units = %s at %s is a notional of %s, more than %d x the equity (%s)"):format(
+                num(units), num(ref), num(notional), MAX_LEVERAGE, num(eq))
+        end
+    end
+    return nil
 end
 
 -- The runner's record of a checked signal, written into `rec` (a record
 -- table reused from step to step: records live only until the step's flush,
--- and nothing keeps them) or into a new table.
-local function new_record(strat, slot, sig, rec)
+-- and nothing keeps them) or into a new table. `close`: the bar's close from
+-- the engine's array (not ctx.close, which the strategy can overwrite).
+local function new_record(strat, slot, sig, close, rec)
     local rm = strat.rm
     local conf = sig.confidence
     rec = rec or {}
@@ -287,7 +413,7 @@ local function new_record(strat, slot, sig, rec)
     rec.confidence = conf == nil and 1 or conf
     rec.position_size, rec.units = sig.position_size, sig.units
     rec.stop_loss, rec.take_profit = sig.stop_loss, sig.take_profit
-    rec.price = sig.price or slot.ctx.close
+    rec.price = sig.price or close
     rec.weight = strat.weight
     rec.stop_loss_pct, rec.take_profit_pct = rm.stop_loss_pct, rm.take_profit_pct
     rec.max_position_size = rm.max_position_size
@@ -295,22 +421,22 @@ local function new_record(strat, slot, sig, rec)
     return rec
 end
 
--- Raising form, for lists of signals.
-local function make_record(strat, slot, sig)
-    local err = check_signal(slot, sig)
-    if err then error(err, 0) end
-    return new_record(strat, slot, sig)
-end
-
--- One signal or a list of signals -> array of records (raises on a bad one).
+-- A list of signals -> array of records, or nil and the complaint about the
+-- first bad one (a list with one bad signal adds none). At most MAX_SIGNALS.
 -- A named function, not a closure per call: closure creation aborts traces.
-local function make_records(strat, slot, sig)
-    if type(sig) == "table" and sig.signal_type == nil and sig[1] ~= nil then
-        local out = {}
-        for k = 1, #sig do out[k] = make_record(strat, slot, sig[k]) end
-        return out
+local function make_records(strat, slot, list, close, equity)
+    if getmetatable(list) ~= nil then return nil, "a list of signals must be a plain table (it has a metatable)" end
+    local n = #list
+    if n > MAX_SIGNALS then
+        return nil, ("%d signals in one call (at most %d)"):format(n, MAX_SIGNALS)
     end
-    return { make_record(strat, slot, sig) }
+    for k = 1, n do
+        local err = check_signal(slot, list[k], close, equity)
+        if err then return nil, ("signal %d of the list: %s"):format(k, err) end
+    end
+    local out = {}
+    for k = 1, n do out[k] = new_record(strat, slot, list[k], close) end
+    return out
 end
 
 -- ---- the run -------------------------------------------------------------------------------------
@@ -405,7 +531,7 @@ local function run(spec, opts)
         local bars = C.mts_engine_bars(e, id)
         local n = tonumber(bars.n)
         local a = { id = id, name = name, bars = bars, n = n }
-        a.series = lazy_series(bars, a)
+        a.series = shared_series(bars, a)
         -- live: the bars there before the start are the warm-up (orders off)
         a.warm = spec.live and n or 0
         assets[id] = a
@@ -468,11 +594,12 @@ local function run(spec, opts)
         end
         s.slots = {}
         for _, a in ipairs(list) do
-            local ctx = {
-                asset = a.name, asset_id = a.id, strategy = s.name, params = s.params,
+            -- params: the strategy's own copy (the report uses s.params)
+            local ctx = setmetatable({
+                asset = a.name, asset_id = a.id, strategy = s.name, params = config.deep_copy(s.params),
                 n = a.n, series = a.series, macro = macro, state = {},
                 i = -1, time = 0, close = NaN,
-            }
+            }, CTX_MT)
             local aid = a.id
             ctx.position = function() return C.mts_engine_position(e, aid) end
             local slot = { strat = s, asset = a.name, asset_id = a.id, ctx = ctx, bars = a.bars,
@@ -517,33 +644,39 @@ local function run(spec, opts)
         disable(slot.strat, ("%s (in %s, %s bar %s)"):format(tostring(err), phase, slot.asset, iso(t)))
     end
 
+    local start_equity = C.mts_engine_equity(e)
+    local function equity() return math.max(start_equity, C.mts_engine_equity(e)) end
+
+    -- The signal(s) a strategy call returned. Reads only the plain tables it
+    -- got (check_signal, make_records): no code of the strategy's runs here.
     local function collect(slot, i, phase, sig)
         local s = slot.strat
-        if type(sig) == "table" and sig.signal_type ~= nil then   -- one signal: the usual case
-            local err = check_signal(slot, sig)
-            if err then
-                strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. err)
+        local close = slot.bars.close[i]
+        local err
+        if type(sig) == "table" and getmetatable(sig) == nil and sig.signal_type == nil and sig[1] ~= nil then
+            local recs
+            recs, err = make_records(s, slot, sig, close, equity)
+            if recs then
+                for k = 1, #recs do
+                    npending = npending + 1
+                    if npending == 1 then C.mts_engine_step_events(e, 1) end
+                    pending[npending] = recs[k]
+                end
                 return
             end
-            npending = npending + 1
-            -- the first signal of a step asks the engine for this step's STEP_END
-            if npending == 1 then C.mts_engine_step_events(e, 1) end
-            local rec = new_record(s, slot, sig, pool[npending])
-            pool[npending] = rec
-            pending[npending] = rec
-            return
+        else                                                   -- one signal: the usual case
+            err = check_signal(slot, sig, close, equity)
+            if not err then
+                npending = npending + 1
+                -- the first signal of a step asks the engine for this step's STEP_END
+                if npending == 1 then C.mts_engine_step_events(e, 1) end
+                local rec = new_record(s, slot, sig, close, pool[npending])
+                pool[npending] = rec
+                pending[npending] = rec
+                return
+            end
         end
-        -- validate everything first: a list with one bad signal adds none
-        local ok, recs = pcall(make_records, s, slot, sig)
-        if not ok then
-            strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. tostring(recs))
-            return
-        end
-        for k = 1, #recs do
-            npending = npending + 1
-            if npending == 1 then C.mts_engine_step_events(e, 1) end
-            pending[npending] = recs[k]
-        end
+        strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. err)
     end
 
     local sigs = {}        -- reused by every flush
@@ -598,8 +731,18 @@ local function run(spec, opts)
                 order.stop_loss_pct = o.stop_loss_pct
                 order.take_profit_pct = o.take_profit_pct
                 local rc = C.mts_engine_submit(e, order)
-                if rc ~= 0 then engine_fail("submit", rc) end
-                view.gross = o.gross_after
+                if rc == 0 then
+                    view.gross = o.gross_after
+                elseif rc == EINVAL or rc == ERANGE then
+                    -- the engine's own bounds (engine.h): a refused order stops
+                    -- the strategy it is attributed to, not the run
+                    local msg = cstr(C.mts_engine_errmsg(e)) or ""
+                    if msg == "" then msg = mts.strerror(rc) end
+                    disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
+                        msg, a.asset, iso(C.mts_engine_now(e))))
+                else
+                    engine_fail("submit", rc)
+                end
             end
         end
     end
@@ -621,7 +764,7 @@ local function run(spec, opts)
             local n = tonumber(a.bars.n)
             if n ~= a.n then
                 a.n = n
-                resize_series(a.series, n)
+                resize_series(a, n)
             end
         end
         for _, s in ipairs(strategies) do
@@ -645,11 +788,12 @@ local function run(spec, opts)
         for k, slot in ipairs(s.slots) do
             local old = slot.ctx
             local a = slot.a
-            local ctx = {
-                asset = old.asset, asset_id = old.asset_id, strategy = s.name, params = s.params,
+            local ctx = setmetatable({
+                asset = old.asset, asset_id = old.asset_id, strategy = s.name,
+                params = config.deep_copy(s.params),
                 n = a.n, series = a.series, macro = old.macro, state = {},
                 i = -1, time = 0, close = NaN, position = old.position,
-            }
+            }, CTX_MT)
             local function fail(phase, err)
                 local msg = ("%s (in %s, %s)"):format(tostring(err), phase, slot.asset)
                 log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/engine.h"
 
@@ -659,6 +660,60 @@ static void test_invalid_inputs(void **state) {
     free_bars(&good);
 }
 
+/* Orders beyond the engine's bounds (engine.h: |qty| <= MTS_ENGINE_MAX_QTY =
+ * 1e18, prices and |qty| x price <= MTS_ENGINE_MAX_PRICE = 1e15) are refused
+ * with MTS_ERANGE, nothing queued, and the run goes on (issue 9: units=1e308
+ * used to be accepted and aborted the run at the fill).
+ *   bars 1000: 100 100 100 100 | 2000: 100 100 100 100; capital 1000, no fees
+ *   after step 1000 the reference price of a market order is close[0] = 100
+ *   qty 1e308                       > 1e18              -> ERANGE
+ *   LIMIT buy 1 at 1e300            > 1e15              -> ERANGE
+ *   market buy 1, stop_loss 1e300   > 1e15              -> ERANGE
+ *   market buy 1e14 at 100: notional 1e16 > 1e15        -> ERANGE
+ *   market buy 1e12 at 100: notional 1e14 <= 1e15       -> accepted
+ *   fill at 2000's open 100: position 1e12, cash 1000 - 1e14 = -99999999999000 */
+static void test_submit_bounds(void **state) {
+    (void)state;
+    const int64_t ts[2] = {1000, 2000};
+    const ohlc_t x[2] = {{100, 100, 100, 100}, {100, 100, 100, 100}};
+    mts_bars_t b = make_bars(2, ts, x);
+    mts_engine_t *e = make_engine(1000, 0, 0);
+    assert_int_equal(mts_engine_add_asset(e, "a", &b, NULL), 0);
+    assert_int_equal(step(e), 1000);
+    mts_order_t o = market(0, 1e308);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    assert_non_null(strstr(mts_engine_errmsg(e), "qty"));
+    o = market(0, -1e308);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    o = market(0, INFINITY);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_EINVAL);
+    o = priced(0, MTS_ORDER_LIMIT, 1, 1e300);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    assert_non_null(strstr(mts_engine_errmsg(e), "price"));
+    o = priced(0, MTS_ORDER_STOP, 1, INFINITY);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_EINVAL);
+    o = market(0, 1);
+    o.stop_loss = 1e300;
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    o = market(0, 1);
+    o.take_profit = 1e300;
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    o = market(0, 1e14);
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    assert_non_null(strstr(mts_engine_errmsg(e), "notional"));
+    o = priced(0, MTS_ORDER_LIMIT, 1e11, 1e5);           /* 1e16 at its own price */
+    assert_int_equal(mts_engine_submit(e, &o), MTS_ERANGE);
+    o = market(0, 1e12);
+    assert_int_equal(mts_engine_submit(e, &o), 0);
+    assert_int_equal(step(e), 2000);
+    finish(e);
+    assert_int_equal(mts_engine_fill_count(e), 1);
+    assert_double_equal(mts_engine_position(e, 0), 1e12, 0);
+    assert_double_equal(mts_engine_cash(e), 1000 - 1e14, 0);
+    mts_engine_free(e);
+    free_bars(&b);
+}
+
 /* log_signal appends records stamped with the current step's ts. */
 static void test_signals(void **state) {
     (void)state;
@@ -786,6 +841,7 @@ int main(void) {
         cmocka_unit_test(test_step_events_off),
         cmocka_unit_test(test_no_assets_and_zero_bars),
         cmocka_unit_test(test_invalid_inputs),
+        cmocka_unit_test(test_submit_bounds),
         cmocka_unit_test(test_signals),
         cmocka_unit_test(test_fill_order_within_bar),
         cmocka_unit_test(test_alloc_failures),

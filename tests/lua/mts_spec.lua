@@ -122,6 +122,40 @@ describe("mts wrappers", function()
         end)
     end)
 
+    -- issue 9: nothing casts a value it did not check to a view's internals
+    it("resizes only real views", function()
+        local ffi = require "ffi"
+        local arr = ffi.new("double[4]", 1, 2, 3, 4)
+        local v = mts.view_ro(arr, 2, "double", arr)
+        mts.view_resize(v, 4)
+        assert.are.equal(4, #v)
+        assert.are.equal(4, v[3])
+        -- a plain array (its second element would become the length) or a number
+        -- (an address) is refused, and the array is untouched
+        assert.has_error(function() mts.view_resize(arr, 1e6) end, "mts.view_resize: not a series view (got cdata)")
+        assert.are.equal(2, arr[1])
+        assert.has_error(function() mts.view_resize(0xdeadbeef, 5) end, "mts.view_resize: not a series view (got number)")
+        assert.has_error(function() mts.view_resize(v, -1) end, "mts.view_resize: n must be a count, got -1")
+    end)
+
+    it("makes read-only proxies that stay read-only", function()
+        local t = { a = 1 }
+        local ro = mts.readonly(t, "thing")
+        assert.are.equal(1, ro.a)
+        assert.has_error(function() ro.a = 2 end)
+        assert.has_error(function() ro.b = 2 end)
+        assert.has_error(function() return ro.b end)
+        assert.are.equal(false, getmetatable(ro))
+        assert.has_error(function() setmetatable(ro, nil) end)
+        assert.is_nil(rawget(ro, "a"))           -- nothing to rawset over either
+        t.a = 99                                 -- a private copy: the source changing later is not seen
+        assert.are.equal(1, ro.a)
+        local ok, err = pcall(function() ro.x = 1 end)
+        assert.matches("mts_spec.lua:%d+: thing is read%-only %(assignment to x%)", err)
+        ok, err = pcall(function() return ro.zz end)
+        assert.matches("mts_spec.lua:%d+: thing.zz does not exist", err)
+    end)
+
     it("decodes C error codes", function()
         assert.are.equal("invalid argument", mts.strerror(-2))
     end)

@@ -154,4 +154,32 @@ return M
         assert.matches("p%.lua:3: no init %(in init, bitcoin%)", msg)
         assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
     end)
+
+    -- issue 9: resize_series used to write the length into whatever sat in
+    -- the shared ctx.series table (a number: a write to that address; a
+    -- strategy's own 4-element series: "checked" reads far past it)
+    it("keeps ctx.series read-only: the attacker is disabled, the others trade on", function()
+        for _, body in ipairs({ "ctx.series.mine = mts.series(4)", "ctx.series.pwn = 0xdeadbeef" }) do
+            local EVIL = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                         "function M.init(ctx) " .. body .. " end\n" ..
+                         "function M.on_bar(ctx, asset, i) print('evil', #ctx.series.mine) end\nreturn M\n"
+            local dir = H.tree({ ["scripts/strategies/evil.lua"] = EVIL, ["scripts/strategies/s.lua"] = SEEN })
+            local E = live({ 1, 2, 3, 4, 5, 6 }, 4, nil)
+            local prints = {}
+            local res = runner.run({ root = dir, strategies = { "evil", "s" }, live = true }, {
+                C = E.C, limits = LIMITS, log = function() end,
+                print = function(name, text) prints[#prints + 1] = name .. ": " .. text end,
+            })
+            H.rmtree(dir)
+            assert.is_table(res)
+            assert.are.equal(1, #res.disabled)
+            assert.matches("^evil: scripts/strategies/evil%.lua:3: ctx%.series is read%-only %(assignment to %w+%) " ..
+                           "%(in init, bitcoin%)$", res.disabled[1])
+            -- s as alone (first test): bars 4 and 5 signalled, one order, the views grew
+            assert.are.equal(2, #E.signals)
+            assert.are.equal(1, #E.orders)
+            assert.are.same({ "s: 0\t4\t4\t1", "s: 1\t4\t4\t2", "s: 2\t4\t4\t3", "s: 3\t4\t4\t4",
+                              "s: 4\t5\t5\t5", "s: 5\t6\t6\t6" }, prints)
+        end
+    end)
 end)

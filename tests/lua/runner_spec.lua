@@ -68,6 +68,17 @@ describe("runner", function()
             assert.matches("must return a table of functions, got number", msg)
         end)
 
+        it("for parameters that are not plain data (the config code reads them unguarded)", function()
+            local src = "local M = {}\nfunction M.get_parameters() return { fast = 3, risk_management = " ..
+                        "setmetatable({}, { __index = function() error('gotcha') end }) } end\n" ..
+                        "function M.on_bar() end\nreturn M"
+            local res, msg, kind = run({ ["scripts/strategies/x.lua"] = src }, { "x" })
+            assert.is_nil(res)
+            assert.are.equal("script", kind)
+            assert.are.equal("scripts/strategies/x.lua: get_parameters().risk_management has a metatable " ..
+                             "(plain tables only)", msg)
+        end)
+
         it("for a global access while loading", function()
             local _, msg = run({ ["scripts/strategies/x.lua"] = "local t = os.time()\nreturn {}" }, { "x" })
             assert.matches("^scripts/strategies/x%.lua:1: unknown global 'os'", msg)
@@ -304,10 +315,242 @@ return M]]
         end)
     end)
 
+    -- issue 9: a strategy must not reach the runner's or another strategy's
+    -- data, run code outside its guarded call, or push absurd orders.
+    describe("hostile strategies", function()
+        -- reads the shared bars every bar: LONG on the bar whose close is 2
+        -- (bar 1): alone, one order of 0.05 * 100000 / 2 = 2500 units
+        local VICTIM = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    if ctx.series.close[i] == 2 then return { signal_type = "LONG", confidence = 1, position_size = 0.05 } end
+end
+return M]]
+        local function attacker(init_body, bar_body)
+            return "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                   "function M.init(ctx)\n" .. (init_body or "") .. "\nend\n" ..
+                   "function M.on_bar(ctx, asset, i)\n" .. (bar_body or "") .. "\nend\nreturn M"
+        end
+        -- attacker (id 0, so its init runs first) next to the victim
+        local function against_victim(src)
+            local res, msg, _, E = run({ ["scripts/strategies/evil.lua"] = src,
+                                         ["scripts/strategies/victim.lua"] = VICTIM }, { "evil", "victim" })
+            assert.is_table(res, msg)
+            assert.are.equal(1, #E.orders, "the victim's trade")
+            assert.are.equal(2500, E.orders[1].qty)
+            assert.are.equal(1, E.orders[1].strategy)
+            assert.are.equal(1, #res.disabled)
+            return res.disabled[1]
+        end
+
+        it("cannot replace the shared bars (ctx.series is read-only)", function()
+            local d = against_victim(attacker("ctx.series.close = mts.series(ctx.n, 1)"))
+            assert.matches("^evil: scripts/strategies/evil%.lua:4: ctx%.series is read%-only %(assignment to close%) %(in init, bitcoin%)$", d)
+        end)
+
+        it("cannot store its own values in ctx.series", function()
+            local d = against_victim(attacker("ctx.series.pwn = 0xdeadbeef"))
+            assert.matches("ctx%.series is read%-only %(assignment to pwn%)", d)
+            d = against_victim(attacker("ctx.series.mine = mts.series(4)"))
+            assert.matches("ctx%.series is read%-only %(assignment to mine%)", d)
+        end)
+
+        it("cannot reach or change ctx.series' metatable", function()
+            local d = against_victim(attacker("getmetatable(ctx.series).__index = function() return mts.series(ctx.n, 1) end"))
+            assert.matches("evil%.lua:4: attempt to index a boolean value", d)
+            d = against_victim(attacker("setmetatable(ctx.series, nil)"))
+            assert.matches("cannot change a protected metatable", d)
+            d = against_victim(attacker("assert(rawget(ctx.series, 'close') == nil) error('stop')"))
+            assert.matches("evil%.lua:4: stop", d)
+        end)
+
+        it("cannot change the shared mts API", function()
+            local d = against_victim(attacker("mts.sma = function() error('evil') end"))
+            assert.matches("mts is read%-only %(assignment to sma%)", d)
+            d = against_victim(attacker("setmetatable(mts, nil)"))
+            assert.matches("cannot change a protected metatable", d)
+        end)
+
+        it("cannot change a macro series another strategy reads", function()
+            -- VIX 10, 20, 30 on days 0..2; the reader prints v[1] on bar 2 (the
+            -- attacker, loaded first, tried to swap the series in init)
+            local reader = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                "function M.on_bar(ctx, a, i) if i == 2 then local m = ctx.macro('VIX') print(m.n, m.v[1]) end end\nreturn M"
+            for _, body in ipairs({ "ctx.macro('VIX').v = mts.series(3, 0)", "setmetatable(ctx.macro('VIX'), nil)",
+                                    "getmetatable(ctx.macro('VIX')).__index = {}" }) do
+                local res, msg, _, _, _, prints = run({ ["scripts/strategies/evil.lua"] = attacker(body),
+                                                         ["scripts/strategies/r.lua"] = reader }, { "evil", "r" }, nil,
+                    { { name = "bitcoin", close = { 1, 2, 3 } } }, { VIX = { ts = { 0, DAY, 2 * DAY }, v = { 10, 20, 30 } } })
+                assert.is_table(res, msg)
+                assert.are.equal(1, #res.disabled)
+                assert.matches("^evil: scripts/strategies/evil%.lua:4: ", res.disabled[1])
+                assert.are.same({ "r: 3\t20" }, prints)
+            end
+        end)
+
+        it("cannot make the runner run its code by giving ctx a metatable", function()
+            -- the runner writes ctx.i before every call: with ctx.i removed and a
+            -- __newindex in place, that write would run the strategy's code unguarded
+            local d = against_victim(attacker(nil,
+                "ctx.i = nil setmetatable(ctx, { __newindex = function() error('gotcha') end })"))
+            assert.matches("evil%.lua:7: cannot change a protected metatable %(in on_bar, bitcoin bar 1970%-01%-01T00:00:00Z%)$", d)
+        end)
+
+        it("sizes from the bar's close, not from a ctx.close the strategy overwrote", function()
+            -- LONG on bar 1 (close 2) without price or size: the cap 0.10 * 100000 / 2 = 5000
+            -- units (not 0.10 * 100000 / 1e-6 = 1e10)
+            local res, _, _, E = run({ ["scripts/strategies/s.lua"] = attacker(nil,
+                "ctx.close = 1e-6 if i == 1 then return { signal_type = 'LONG' } end") }, { "s" })
+            assert.are.same({}, res.disabled)
+            assert.are.equal(1, #E.orders)
+            assert.are.equal(5000, E.orders[1].qty)
+            assert.are.equal(2, E.signals[1].price)
+        end)
+
+        it("reports its parameters from the runner's copy, whatever it did to ctx.params", function()
+            local src = scripted({ [1] = "LONG" }, "function M.init(ctx) ctx.params.size = ctx.params end")
+            local res, msg = run({ ["scripts/strategies/s.lua"] = src }, { "s" })
+            assert.is_table(res, msg)
+            assert.are.equal('{"s":{"size":0.05}}', res.parameters_json)
+        end)
+
+        -- item 3: nothing of the strategy runs outside its guarded call
+        it("refuses a signal with a metatable without running it", function()
+            -- answers confidence 0.5 on the first read, 1e300 after
+            local res, _, _, E = run({ ["scripts/strategies/s.lua"] = attacker(
+                "ctx.state.reads = 0",
+                "if i == 1 then return setmetatable({ signal_type = 'LONG' }, { __index = function(t, k)\n" ..
+                "  if k == 'confidence' then ctx.state.reads = ctx.state.reads + 1 return ctx.state.reads == 1 and 0.5 or 1e300 end\n" ..
+                "end }) end") }, { "s" })
+            assert.are.equal(0, #E.signals)
+            assert.are.equal(0, #E.orders)
+            assert.are.same({ "s: scripts/strategies/s.lua: bad signal: a signal must be a plain table " ..
+                              "(it has a metatable) (in on_bar, bitcoin bar 1970-01-02T00:00:00Z)" }, res.disabled)
+            -- in a list too
+            res, _, _, E = run({ ["scripts/strategies/s.lua"] = attacker(nil,
+                "if i == 1 then return { { signal_type = 'LONG' }, setmetatable({}, { __index = function() return 'LONG' end }) } end") },
+                { "s" })
+            assert.are.equal(0, #E.signals)
+            assert.matches("bad signal: signal 2 of the list: a signal must be a plain table %(it has a metatable%)", res.disabled[1])
+        end)
+
+        it("reads no field of a signal through a metamethod", function()
+            -- a signal_type whose __tostring raises must not run while the message is built
+            local res, msg = run({ ["scripts/strategies/s.lua"] = attacker(nil,
+                "if i == 1 then return { signal_type = setmetatable({}, { __tostring = function() error('gotcha') end }) } end") },
+                { "s" })
+            assert.is_table(res, msg)
+            assert.matches('signal_type must be "LONG", "SHORT" or "CLOSE", got a table', res.disabled[1], 1, true)
+        end)
+
+        it("turns an error object into text inside the guard", function()
+            local res, msg = run({ ["scripts/strategies/evil.lua"] = attacker(nil,
+                "if i == 0 then error(setmetatable({}, { __tostring = function() error('gotcha') end })) end"),
+                                   ["scripts/strategies/victim.lua"] = VICTIM }, { "evil", "victim" })
+            assert.is_table(res, msg)
+            assert.are.same({ "evil: an error object (table) whose __tostring failed: " ..
+                              "scripts/strategies/evil.lua:7: gotcha (in on_bar, bitcoin bar 1970-01-01T00:00:00Z)" },
+                            res.disabled)
+            -- a __tostring that works gives the message
+            res = run({ ["scripts/strategies/s.lua"] = attacker(nil,
+                "error(setmetatable({}, { __tostring = function() return 'custom' end }))") }, { "s" })
+            assert.are.same({ "s: custom (in on_bar, bitcoin bar 1970-01-01T00:00:00Z)" }, res.disabled)
+            -- other values are described, not called
+            res = run({ ["scripts/strategies/s.lua"] = attacker(nil, "error(function() end)") }, { "s" })
+            assert.are.same({ "s: an error object (function) (in on_bar, bitcoin bar 1970-01-01T00:00:00Z)" }, res.disabled)
+        end)
+
+        -- item 4: bounds
+        local function one_signal(fields, closes)
+            local res, msg, _, E = run({ ["scripts/strategies/s.lua"] = attacker(nil,
+                "if i == 1 then return { " .. fields .. " } end") }, { "s" }, nil,
+                { { name = "bitcoin", close = closes or { 1, 2, 3, 4, 5 } } })
+            assert.is_table(res, msg)
+            return res.disabled[1], E
+        end
+
+        it("caps the signals of one call at 100", function()
+            local list = "local out = {} for k = 1, %d do out[k] = { signal_type = 'LONG' } end return out"
+            local res, _, _, E = run({ ["scripts/strategies/s.lua"] = attacker(nil, "if i == 1 then " .. list:format(100) .. " end") },
+                                     { "s" })
+            assert.are.same({}, res.disabled)
+            assert.are.equal(100, #E.signals)
+            res, _, _, E = run({ ["scripts/strategies/s.lua"] = attacker(nil, "if i == 1 then " .. list:format(101) .. " end") },
+                               { "s" })
+            assert.are.equal(0, #E.signals)
+            assert.are.same({ "s: scripts/strategies/s.lua: bad signal: 101 signals in one call " ..
+                              "(at most 100) (in on_bar, bitcoin bar 1970-01-02T00:00:00Z)" }, res.disabled)
+        end)
+
+        it("refuses non-finite numbers, naming the field and value", function()
+            local d, E = one_signal("signal_type = 'LONG', units = 1/0")
+            assert.are.equal("s: scripts/strategies/s.lua: bad signal: units must be a finite number, got inf " ..
+                             "(in on_bar, bitcoin bar 1970-01-02T00:00:00Z)", d)
+            assert.are.equal(0, #E.signals)
+            d = one_signal("signal_type = 'LONG', position_size = 1/0")
+            assert.matches("bad signal: position_size must be a finite number, got inf", d, 1, true)
+            d = one_signal("signal_type = 'LONG', stop_loss = 0/0")
+            assert.matches("bad signal: stop_loss must be a finite number, got nan", d, 1, true)
+        end)
+
+        it("refuses units worth more than 100 x the equity", function()
+            -- bar 1: close 2, equity 100000: at most 100 * 100000 / 2 = 5e6 units
+            local d, E = one_signal("signal_type = 'LONG', units = 1e308")
+            assert.are.equal("s: scripts/strategies/s.lua: bad signal: units = 1e+308 at 2 is a notional of inf, " ..
+                             "more than 100 x the equity (100000) (in on_bar, bitcoin bar 1970-01-02T00:00:00Z)", d)
+            assert.are.equal(0, #E.orders)
+            d = one_signal("signal_type = 'SHORT', units = 5000001")
+            assert.matches("bad signal: units = 5000001 at 2 is a notional of 10000002, more than 100 x the equity (100000)",
+                           d, 1, true)
+            d, E = one_signal("signal_type = 'LONG', units = 5000000")
+            assert.is_nil(d)
+            assert.are.equal(5000000, E.orders[1].qty)
+        end)
+
+        it("refuses prices more than 100 x away from the bar's close", function()
+            -- bar 1: close 2: prices from 0.02 to 200
+            local d, E = one_signal("signal_type = 'LONG', order_type = 'STOP', limit_price = 1e300, units = 1")
+            assert.are.equal("s: scripts/strategies/s.lua: bad signal: limit_price = 1e+300 is more than 100 x away " ..
+                             "from the bar's close (2) (in on_bar, bitcoin bar 1970-01-02T00:00:00Z)", d)
+            assert.are.equal(0, #E.orders)
+            for _, f in ipairs({ "stop_loss = 1e300", "take_profit = 201", "price = 1e-300", "stop_loss = 0.0199" }) do
+                d = one_signal("signal_type = 'LONG', " .. f)
+                assert.matches("bad signal: " .. f:match("^[%w_]+") .. " = .* is more than 100 x away from the bar's close %(2%)", d)
+            end
+            d, E = one_signal("signal_type = 'LONG', order_type = 'LIMIT', limit_price = 200, units = 1, " ..
+                              "stop_loss = 0.02, take_profit = 150")
+            assert.is_nil(d)
+            assert.are.equal(200, E.orders[1].price)
+            assert.are.equal(0.02, E.orders[1].stop_loss)
+        end)
+
+        it("reports an order the engine refuses and carries on", function()
+            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "LONG" }),
+                            ["scripts/strategies/b.lua"] = scripted({ [1] = "SHORT", [3] = "SHORT" }),
+                            ["config/strategies/b.json"] = '{"weight": 2}' }
+            local dir = H.tree(files)
+            local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3, 4, 5 } } })
+            local submit = E.C.mts_engine_submit
+            E.C.mts_engine_submit = function(e, o)      -- refuses the first order (b's SHORT of bar 1)
+                E.C.mts_engine_submit = submit
+                return -9
+            end
+            local logs = {}
+            local res = runner.run({ root = dir, strategies = { "a", "b" } }, { C = E.C, limits = LIMITS,
+                log = function(level, event, fields) logs[#logs + 1] = { event = event, fields = fields } end })
+            H.rmtree(dir)
+            assert.is_table(res)
+            assert.are.same({ "b: order refused by the engine: fake engine error (bitcoin, step 1970-01-02T00:00:00Z)" },
+                            res.disabled)
+            assert.are.equal(0, #E.orders)      -- b disabled: its SHORT of bar 3 is not traded
+        end)
+    end)
+
     it("propagates engine failures", function()
         local dir = H.tree({ ["scripts/strategies/s.lua"] = scripted({ [1] = "LONG" }) })
         local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3 } } })
-        E.submit_rc = -2
+        E.submit_rc = -1          -- out of memory (a refused order is not a failure: below)
         assert.has_error(function()
             runner.run({ root = dir, strategies = { "s" } }, { C = E.C, limits = LIMITS, log = function() end })
         end)
