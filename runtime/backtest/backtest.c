@@ -209,7 +209,14 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
             .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
-        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) goto error;
+        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) {
+            if (!o->keep_unstored) goto error;
+            /* computed but not stored: the caller prints it and says why */
+            b->run_id = 0;
+            b->store_rc = rc;
+            snprintf(b->store_err, sizeof b->store_err, "%s", mts_store_errmsg(store));
+            if (err && errlen) err[0] = '\0';
+        }
     }
     *out = b;
     return 0;

@@ -33,6 +33,11 @@ typedef struct mts_backtest_opts {
     const char        *root;         /* scripts/ and config/; NULL = mts_root() */
     const char        *db_label;     /* the database's name in messages (its path) */
     int                store_result; /* store the run, its signals, trades and equity curve */
+    int                keep_unstored; /* with store_result: when storing fails (e.g. the
+                                        database stayed locked past the write wait,
+                                        store.h), still return 0 and the result, with
+                                        run_id 0 and store_rc/store_err saying why;
+                                        without it such a run is an error (result freed) */
     int                trusted;      /* strategies run without the sandbox's limits */
     int                progress;     /* a progress bar on a terminal for runs of
                                         MTS_BACKTEST_PROGRESS_MIN_BARS bars or more */
@@ -53,6 +58,8 @@ typedef struct mts_backtest {
     char             *assets_joined; /* "bitcoin,ethereum" */
     int64_t           start_ts, end_ts, total_bars, n_signals;
     int64_t           run_id;        /* backtest_results id, 0 when not stored */
+    int               store_rc;      /* keep_unstored: 0, or why it was not stored */
+    char              store_err[640];/*   (MTS_EBUSY, MTS_EDB...) and the message */
 } mts_backtest_t;
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
