@@ -59,7 +59,7 @@ typedef struct mts_backtest {
     int64_t           start_ts, end_ts, total_bars, n_signals;
     int64_t           run_id;        /* backtest_results id, 0 when not stored */
     int               store_rc;      /* keep_unstored: 0, or why it was not stored */
-    char              store_err[640];/*   (MTS_EBUSY, MTS_EDB...) and the message */
+    char              store_err[640];/*   (MTS_EDBLOCKED, MTS_EDB...) and the message */
 } mts_backtest_t;
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */

@@ -167,7 +167,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         }
         if (!sqlite3_get_autocommit(mts_store_db(s)))
             sqlite3_exec(mts_store_db(s), "ROLLBACK", NULL, NULL, NULL);
-        if (rc != MTS_EBUSY || mts_store_now_ms() - started >= mts_store_write_wait(s)) return rc;
+        if (rc != MTS_EDBLOCKED || mts_store_now_ms() - started >= mts_store_write_wait(s)) return rc;
     }
 }
 

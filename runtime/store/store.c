@@ -302,7 +302,7 @@ int mts_store_db_error(mts_store_t *s, const char *what) {
     else snprintf(code, sizeof code, "%s, extended code %d", code_name(xrc & 0xff), xrc);
     mts_store_set_error(s, "%s: %s%s%s%s [%s]", what, sqlite3_errmsg(s->db), cause[0] ? " (" : "", cause,
                         cause[0] ? ")" : "", code);
-    return mts_store_busy_code(xrc) ? MTS_EBUSY : MTS_EDB;
+    return mts_store_busy_code(xrc) ? MTS_EDBLOCKED : MTS_EDB;
 }
 
 int mts_store_busy_code(int rc) {
@@ -342,7 +342,7 @@ int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms)
         waited = mono_ms() - t0_ms;
         if (!mts_store_busy_code(rc) || waited >= s->write_wait_ms) {
             int ret = mts_store_db_error(s, what);
-            if (ret == MTS_EBUSY) {
+            if (ret == MTS_EDBLOCKED) {
                 char msg[sizeof s->err];
                 snprintf(msg, sizeof msg, "%s", s->err);
                 /* "...writing to PATH) [SQLITE_BUSY]" -> add how long it waited */

@@ -32,7 +32,7 @@ const char *mts_store_errmsg(const mts_store_t *s);
  * the write wait has passed (default MTS_STORE_WRITE_WAIT_MS, or
  * MTS_DB_BUSY_TIMEOUT_MS from the environment at open; a value that is not a
  * whole number of ms >= 0 makes mts_store_open fail), logging
- * store.waiting_for_lock while it waits, then fails with MTS_EBUSY.
+ * store.waiting_for_lock while it waits, then fails with MTS_EDBLOCKED.
  * Every write transaction is BEGIN IMMEDIATE: it takes the write lock first,
  * so a transaction never has to upgrade a read lock to a write lock half-way
  * (that upgrade can fail with SQLITE_BUSY at once, with no wait, whenever
@@ -139,7 +139,7 @@ typedef struct mts_trade_row {
  * backtest_results id. (Signals are inserted here with the same columns as
  * mts_store_insert_signals, which opens its own transaction.)
  * A busy database is waited for up to the write wait (above), the whole
- * transaction redone if it meets SQLITE_BUSY half-way; then MTS_EBUSY with a
+ * transaction redone if it meets SQLITE_BUSY half-way; then MTS_EDBLOCKED with a
  * message naming the cause. Other failures: MTS_EDB / MTS_EINVAL. */
 int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
                          const mts_signal_row_t *signals, int64_t n_signals,

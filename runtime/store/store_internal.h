@@ -14,8 +14,8 @@ void mts_store_set_error(mts_store_t *s, const char *fmt, ...) __attribute__((fo
 /* Sets it from the connection's last error, naming the cause and the code:
  * "<what>: <sqlite3_errmsg> (<cause for this database>) [SQLITE_X]", e.g.
  * "insert_run: database is locked (another process is writing to data/mts.db)
- * [SQLITE_BUSY]". Returns MTS_EBUSY for SQLITE_BUSY / SQLITE_LOCKED (worth
- * retrying), else MTS_EDB. */
+ * [SQLITE_BUSY]". Returns MTS_EDBLOCKED for SQLITE_BUSY / SQLITE_LOCKED (worth
+ * retrying: another writer holds the lock), else MTS_EDB. */
 int mts_store_db_error(mts_store_t *s, const char *what);
 /* 1 when a (primary or extended) SQLite result code is SQLITE_BUSY or SQLITE_LOCKED. */
 int mts_store_busy_code(int rc);
@@ -28,7 +28,7 @@ int mts_store_busy_code(int rc);
 /* BEGIN IMMEDIATE, retried while the database is busy until the write wait
  * (mts_store_write_wait) has passed since *started_ms (0: now; it is set, so
  * a caller that redoes a whole transaction keeps one deadline). 0, or
- * MTS_EBUSY with "...; gave up after N s, the limit set by
+ * MTS_EDBLOCKED with "...; gave up after N s, the limit set by
  * MTS_DB_BUSY_TIMEOUT_MS) [SQLITE_BUSY]", or MTS_EDB. */
 int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms);
 /* A monotonic clock in ms (the time base of started_ms). */

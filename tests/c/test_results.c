@@ -1,7 +1,7 @@
 /* test_results.c — storing a backtest run (store/results.c) while another
  * process holds the write lock: the store waits it out (longer than the 5 s
  * per-statement busy timeout), gives up only after the write wait with
- * MTS_EBUSY and a message naming the cause, and stores nothing partial.
+ * MTS_EDBLOCKED and a message naming the cause, and stores nothing partial.
  * Also: error messages name the cause (disk full, read-only), and the equity
  * curve written in chunks comes back point for point. */
 #include <setjmp.h>
@@ -162,7 +162,7 @@ static void test_waits_out_a_long_writer(void **state) {
     free_run(&r);
 }
 
-/* Past the write wait the store gives up: MTS_EBUSY, a message that names
+/* Past the write wait the store gives up: MTS_EDBLOCKED, a message that names
  * the cause and the database, and nothing half-stored. */
 static void test_gives_up_naming_the_cause(void **state) {
     fx_t *f = *state;
@@ -177,7 +177,7 @@ static void test_gives_up_naming_the_cause(void **state) {
     int rc = store_run(f->s, &r, &id);
     const char *msg = mts_store_errmsg(f->s);
     fprintf(stderr, "message: %s\n", msg);
-    assert_int_equal(rc, MTS_EBUSY);
+    assert_int_equal(rc, MTS_EDBLOCKED);
     assert_non_null(strstr(msg, "database is locked"));
     assert_non_null(strstr(msg, "another process is writing"));
     assert_non_null(strstr(msg, f->path));
