@@ -255,8 +255,8 @@ static const char *code_name(int primary) {
     }
 }
 
-/* What a result code means for the user of `path`, or NULL when SQLite's own
- * words say it all (constraints, SQL errors). */
+/* What a result code means for the user of `path`; "" when SQLite's own words
+ * say it all (constraints, SQL errors). */
 static void cause_of(int xrc, const char *path, int sys_errno, char *out, size_t n) {
     out[0] = '\0';
     switch (xrc & 0xff) {
