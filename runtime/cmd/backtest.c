@@ -293,7 +293,8 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
     printf("{");
-    if (b->run_id > 0) printf("\"id\":%lld,\"stored\":true,", (long long)b->run_id);
+    /* the same keys as POST /backtest; "stored":false and "store_error" only when not stored */
+    if (b->run_id > 0) printf("\"id\":%lld,", (long long)b->run_id);
     else {
         printf("\"id\":null,\"stored\":false,");
         json_kv_str("store_error", b->store_err, 1);
