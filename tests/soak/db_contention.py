@@ -171,7 +171,7 @@ def main():
                 log("backtest (loop %d) failed, exit %d: %s" % (rec["loop"], rec["exit"], rec["stderr"].strip()))
                 continue
             ok = False
-            if j.get("stored") and j.get("id"):
+            if j.get("id") and j.get("stored", True):   # an unstored result has "id":null,"stored":false
                 n = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?", (j["id"],)).fetchone()[0]
                 row = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (j["id"],)).fetchone()
                 ok = row is not None and n == j["bars"] and row[0] == j["final_value"]
@@ -180,7 +180,7 @@ def main():
             else:
                 lost += 1
                 log("LOST: backtest (loop %d) computed final_value %s but it is not stored (exit %d): %s"
-                    % (rec["loop"], j.get("final_value"), rec["exit"], rec["stderr"].strip()))
+                    % (rec["loop"], j.get("final_value"), rec["exit"], (rec["stderr"].strip().splitlines() or [""])[-1]))
         waits = sum(rec["stderr"].count("store.waiting_for_lock") for rec in results)
         secs = sorted(rec["secs"] for rec in results)
         log("backtests: %d runs, %d stored, %d lost, %d failed (%d bars each; %d waiting lines; run time "
