@@ -228,6 +228,8 @@ def main():
             problems.append("stream exit %d" % stream.returncode)
         if run.returncode != 0 or summary.get("status") != "stopped":
             problems.append("run exit %d status %s" % (run.returncode, summary.get("status")))
+        if p_bars != p_eq:
+            problems.append("paper_sessions.bars %s but %s paper_equity rows" % (p_bars, p_eq))
         log("result: %s (%.0f s)" % ("ok" if not problems else "FAIL (" + "; ".join(problems) + ")",
                                      time.time() - t_start))
         return 0 if not problems else 1
