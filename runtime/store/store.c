@@ -216,6 +216,7 @@ struct mts_store {
     char *path;
     sqlite3_stmt *stmt[ST_COUNT];
     int64_t write_wait_ms;   /* mts_store_begin_write gives up after this */
+    const volatile sig_atomic_t *cancel;   /* ends that wait early; may be NULL */
     char err[512];
 };
 
@@ -325,6 +326,10 @@ void mts_store_set_write_wait(mts_store_t *s, int64_t ms) {
 
 int64_t mts_store_write_wait(const mts_store_t *s) { return s ? s->write_wait_ms : 0; }
 
+void mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag) {
+    if (s) s->cancel = flag;
+}
+
 int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms) {
     sqlite3_stmt *st = s->stmt[ST_BEGIN];
     if (!*started_ms) *started_ms = mono_ms();
@@ -354,6 +359,11 @@ int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms)
                 }
             }
             return ret;
+        }
+        if (s->cancel && *s->cancel) {
+            mts_store_set_error(s, "%s: cancelled while waiting for the write lock of %s (another process "
+                                   "is writing to it; waited %.1f s)", what, s->path, (double)waited / 1000.0);
+            return MTS_ECANCELED;
         }
         if (waited >= next_log) {
             mts_log(MTS_LOG_WARN, "store.waiting_for_lock",

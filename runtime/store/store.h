@@ -11,6 +11,7 @@
 #ifndef MTS_STORE_H
 #define MTS_STORE_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "mts.h"
 #include "lua/mts_ffi.h"
@@ -41,6 +42,11 @@ const char *mts_store_errmsg(const mts_store_t *s);
 #define MTS_STORE_WRITE_WAIT_MS 600000
 void    mts_store_set_write_wait(mts_store_t *s, int64_t ms);   /* < 0 means 0 */
 int64_t mts_store_write_wait(const mts_store_t *s);
+/* A flag (borrowed, may be NULL) checked between tries while waiting for the
+ * write lock: once non-zero the wait ends with MTS_ECANCELED ("cancelled while
+ * waiting for ..."). mts_backtest_run sets its cancel flag here while storing,
+ * so a server's shutdown is not held up by a locked database. */
+void    mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag);
 int  mts_store_schema_version(mts_store_t *s);
 
 /* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */

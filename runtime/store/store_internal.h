@@ -29,7 +29,8 @@ int mts_store_busy_code(int rc);
  * (mts_store_write_wait) has passed since *started_ms (0: now; it is set, so
  * a caller that redoes a whole transaction keeps one deadline). 0, or
  * MTS_EDBLOCKED with "...; gave up after N s, the limit set by
- * MTS_DB_BUSY_TIMEOUT_MS) [SQLITE_BUSY]", or MTS_EDB. */
+ * MTS_DB_BUSY_TIMEOUT_MS) [SQLITE_BUSY]", MTS_ECANCELED when the cancel flag
+ * (mts_store_set_cancel) was raised while waiting, or MTS_EDB. */
 int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms);
 /* A monotonic clock in ms (the time base of started_ms). */
 int64_t mts_store_now_ms(void);

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,30 @@ static void test_gives_up_naming_the_cause(void **state) {
     free_run(&r);
 }
 
+/* A cancel flag raised while waiting ends the wait (a server shutting down is
+ * not held up for the whole write wait). */
+static void test_cancel_ends_the_wait(void **state) {
+    fx_t *f = *state;
+    mts_store_set_write_wait(f->s, 600000);
+    run_t r;
+    make_run(&r, 10);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    volatile sig_atomic_t flag = 1;
+    mts_store_set_cancel(f->s, &flag);
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), MTS_ECANCELED);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "cancelled while waiting for the write lock"));
+    flag = 0;
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    mts_store_set_cancel(f->s, NULL);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 1);
+    free_run(&r);
+}
+
 /* The write wait comes from MTS_DB_BUSY_TIMEOUT_MS at open; a value that is
  * not a whole number of ms is refused with a message naming the variable. */
 static void test_write_wait_from_env(void **state) {
@@ -268,6 +293,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_waits_out_a_long_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gives_up_naming_the_cause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_ends_the_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_wait_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_name_the_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equity_chunks_round_trip, setup, teardown),
