@@ -4,6 +4,7 @@
 #   make test     C (cmocka), Lua (busted) and end-to-end tests
 #   make asan     the whole test suite under AddressSanitizer + UBSan
 #   make bench    performance figures, one line each: bench NAME VALUE UNIT
+#   make soak     several writers on one database for ~3 min (not in check): lost results must be 0
 #   make install  PREFIX=/usr/local DESTDIR=: bin/mts + share/mts (scripts, config, data)
 #   V=1           show the full compiler command lines
 
@@ -41,7 +42,7 @@ TEST_BIN := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check deps test test-c test-lua test-e2e asan fuzz bench clean install uninstall
+.PHONY: all check deps test test-c test-lua test-e2e asan fuzz bench soak clean install uninstall
 all: $(BINDIR)/mts $(LIBDIR)/libmts.so
 
 # check = everything CI runs: the suite, the mutation fuzzers (ASan/UBSan
@@ -119,6 +120,14 @@ fuzz:
 	build-asan/fuzz/fuzz_csv_import 1500 data/macro/VIX_History_cboe.csv
 	build-asan/fuzz/fuzz_jwt $(FUZZ_ITERS)
 	build-asan/fuzz/fuzz_api_request $(FUZZ_ITERS) .
+
+# Soak (bounded, not part of check/CI): big backtests, mts stream and mts run
+# on one database, with a writer holding the lock past the busy timeout;
+# reports lost backtest results (must be 0) and session failures
+# (tests/soak/db_contention.py; SOAK_ARGS="--duration 60 --rows 300000").
+SOAK_ARGS ?=
+soak: all
+	@timeout 900 python3 tests/soak/db_contention.py --mts $(BINDIR)/mts $(SOAK_ARGS)
 
 bench: all $(BENCH_BIN)
 	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/bench/run.sh $(BENCH_BIN)

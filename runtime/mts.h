@@ -34,7 +34,8 @@
     X(ECACHE,    -15, "cache error")                            \
     X(EAUTH,     -16, "authentication failed")                  \
     X(EBUSY,     -17, "busy, try again")                        \
-    X(ECANCELED, -18, "cancelled")
+    X(ECANCELED, -18, "cancelled")                              \
+    X(EDBLOCKED, -19, "database is locked (another process is writing to it)")
 
 typedef enum {
 #define MTS_ERR_ENUM(name, code, msg) MTS_##name = code,

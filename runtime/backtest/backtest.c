@@ -71,8 +71,10 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .entry_ts = t->entry_ts, .entry_price = t->entry_price, .exit_ts = t->exit_ts,
             .exit_price = t->exit_price, .pnl = t->pnl, .fees = t->fees};
     }
+    mts_store_set_cancel(store, o->cancel);   /* a cancel also ends a wait for the lock */
     int rc = mts_store_insert_run(store, row, rows, n, trades, pf->n_trades, pf->equity.ts,
                                   pf->equity.v, pf->equity.n, &b->run_id);
+    mts_store_set_cancel(store, NULL);
     mts_free(rows);
     mts_free(trades);
     if (rc != 0) return fail(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
@@ -214,7 +216,14 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
             .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
-        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) goto error;
+        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) {
+            if (!o->keep_unstored || rc == MTS_ECANCELED) goto error;
+            /* computed but not stored: the caller prints it and says why */
+            b->run_id = 0;
+            b->store_rc = rc;
+            snprintf(b->store_err, sizeof b->store_err, "%s", mts_store_errmsg(store));
+            if (err && errlen) err[0] = '\0';
+        }
     }
     *out = b;
     return 0;

@@ -33,6 +33,11 @@ typedef struct mts_backtest_opts {
     const char        *root;         /* scripts/ and config/; NULL = mts_root() */
     const char        *db_label;     /* the database's name in messages (its path) */
     int                store_result; /* store the run, its signals, trades and equity curve */
+    int                keep_unstored; /* with store_result: when storing fails (e.g. the
+                                        database stayed locked past the write wait,
+                                        store.h), still return 0 and the result, with
+                                        run_id 0 and store_rc/store_err saying why;
+                                        without it such a run is an error (result freed) */
     int                trusted;      /* strategies run without the sandbox's limits */
     int                progress;     /* a progress bar on a terminal for runs of
                                         MTS_BACKTEST_PROGRESS_MIN_BARS bars or more */
@@ -55,6 +60,8 @@ typedef struct mts_backtest {
     int64_t           run_id;        /* backtest_results id, 0 when not stored */
     char             *warnings;      /* '\n'-separated lines, NULL when none: a series used
                                         whose import did not finish (store/imports.h) */
+    int               store_rc;      /* keep_unstored: 0, or why it was not stored */
+    char              store_err[640];/*   (MTS_EDBLOCKED, MTS_EDB...) and the message */
 } mts_backtest_t;
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */

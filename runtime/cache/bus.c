@@ -248,7 +248,7 @@ int mts_bus_begin(mts_bus_t *b) {
     b->batching = 1;
     b->pending = 0;
     if (!b->is_redis) {
-        if (sqlite_exec(b, "BEGIN")) { b->batching = 0; return MTS_EDB; }
+        if (sqlite_exec(b, "BEGIN IMMEDIATE")) { b->batching = 0; return MTS_EDB; }
         b->in_txn = 1;
     }
     return 0;

@@ -57,6 +57,9 @@ static void usage(FILE *f) {
         "  --quiet               no summary table\n"
         "  --trusted             run the strategies with the JIT and without the sandbox's time\n"
         "                        budget and memory cap (several times faster; for your own code)\n\n"
+        "A database that another process is writing to is waited for (up to MTS_DB_BUSY_TIMEOUT_MS,\n"
+        "default 600000 ms). If it stays locked, the result is still printed, with the reason it\n"
+        "was not stored, and the exit status is 4 (docs/store.md).\n\n"
         "examples:\n"
         "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"
         "  mts backtest --strategy sma_cross --asset ethereum --param fast=5 --param slow=20 --trades t.csv\n"
@@ -290,7 +293,12 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
     printf("{");
-    printf("\"id\":%lld,", (long long)b->run_id);
+    /* the same keys as POST /backtest; "stored":false and "store_error" only when not stored */
+    if (b->run_id > 0) printf("\"id\":%lld,", (long long)b->run_id);
+    else {
+        printf("\"id\":null,\"stored\":false,");
+        json_kv_str("store_error", b->store_err, 1);
+    }
     json_kv_str("strategy", b->strategy_name, 1);
     printf("\"assets\":[");
     for (int a = 0; a < o->n_assets; a++) {
@@ -329,8 +337,10 @@ static void print_table(const mts_backtest_t *b, double capital, const char *db_
     char d0[16], d1[16];
     mts_time_format_date(b->start_ts, d0);
     mts_time_format_date(b->end_ts, d1);
-    printf("backtest #%lld  %s on %s  %s .. %s  (%lld bars)\n", (long long)b->run_id,
-           b->strategy_name, b->assets_joined, d0, d1, (long long)b->total_bars);
+    if (b->run_id > 0) printf("backtest #%lld", (long long)b->run_id);
+    else printf("backtest (not stored)");
+    printf("  %s on %s  %s .. %s  (%lld bars)\n", b->strategy_name, b->assets_joined, d0, d1,
+           (long long)b->total_bars);
     print_money("initial capital", capital);
     print_money("final value", m->final_value);
     print_pct("total return", m->total_return);
@@ -343,8 +353,10 @@ static void print_table(const mts_backtest_t *b, double capital, const char *db_
     print_num("profit factor", m->profit_factor);
     printf("  %-20s %12lld\n", "trades", (long long)m->trade_count);
     print_money("fees paid", mts_engine_portfolio(b->engine)->total_fees);
-    printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,
-           (long long)b->run_id, (long long)b->n_signals);
+    if (b->run_id > 0)
+        printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,
+               (long long)b->run_id, (long long)b->n_signals);
+    else printf("  NOT stored in %s (%lld signals): see the error below\n", db_path, (long long)b->n_signals);
 }
 
 int mts_cmd_backtest(int argc, char **argv) {
@@ -368,7 +380,7 @@ int mts_cmd_backtest(int argc, char **argv) {
         .from = o.has_from ? o.from : INT64_MIN, .to = o.has_to ? o.to : INT64_MAX,
         .capital = o.capital, .commission_bps = o.commission_bps,
         .slippage_bps = o.slippage_bps, .risk_free = o.rf,
-        .root = mts_root(), .db_label = db_path, .store_result = 1,
+        .root = mts_root(), .db_label = db_path, .store_result = 1, .keep_unstored = 1,
         .trusted = o.trusted, .progress = 1};
     char err[1024] = "";
     int rc = mts_backtest_run(store, &bo, &b, err, sizeof err);
@@ -379,7 +391,9 @@ int mts_cmd_backtest(int argc, char **argv) {
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     if (o.trades_path && write_trades(o.trades_path, b->engine, pf) != 0) goto done;
     if (o.equity_path && write_equity(o.equity_path, pf) != 0) goto done;
-    if (o.report_path && write_report(store, b->run_id, o.report_path) != 0) goto done;
+    int stored = b->run_id > 0;
+    /* the report is built from the stored run: without one it is not written */
+    if (stored && o.report_path && write_report(store, b->run_id, o.report_path) != 0) goto done;
     for (const char *w = b->warnings; w && *w;) {      /* also in --json: "warnings" */
         const char *nl = strchr(w, '\n');
         fprintf(stderr, "warning: %.*s\n", nl ? (int)(nl - w) : (int)strlen(w), w);
@@ -394,6 +408,14 @@ int mts_cmd_backtest(int argc, char **argv) {
         exit_code = MTS_EXIT_PARTIAL;
         if (!nl) break;
         line = nl + 1;
+    }
+    if (!stored) {
+        fprintf(stderr, "error: the result was computed%s but NOT stored in %s: %s\n"
+                        "  run the backtest again when the database is free, or give storing more time with "
+                        "MTS_DB_BUSY_TIMEOUT_MS (ms, default %d)%s\n",
+                o.json || !o.quiet ? " and printed" : "", db_path, b->store_err, MTS_STORE_WRITE_WAIT_MS,
+                o.report_path ? "; the --report was not written (it is built from the stored run)" : "");
+        exit_code = MTS_EXIT_NOT_STORED;
     }
 
 done:

@@ -1,7 +1,8 @@
 /* cmd.h — the commands of the `mts` binary (one file each in runtime/cmd/) and
  * the small helpers they share. main.c only dispatches.
  * Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 completed with
- * rejected rows or disabled strategies. */
+ * rejected rows or disabled strategies, 4 a result was computed and printed
+ * but could not be stored (e.g. the database stayed locked; docs/store.md). */
 #ifndef MTS_CMD_H
 #define MTS_CMD_H
 
@@ -9,7 +10,7 @@
 #include "store/store.h"
 #include "util/config.h"   /* mts_root, config/mts.json: what commands share */
 
-enum { MTS_EXIT_OK = 0, MTS_EXIT_ERROR = 1, MTS_EXIT_USAGE = 2, MTS_EXIT_PARTIAL = 3 };
+enum { MTS_EXIT_OK = 0, MTS_EXIT_ERROR = 1, MTS_EXIT_USAGE = 2, MTS_EXIT_PARTIAL = 3, MTS_EXIT_NOT_STORED = 4 };
 
 int mts_cmd_backtest(int argc, char **argv);
 int mts_cmd_import(int argc, char **argv);

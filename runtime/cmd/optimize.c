@@ -80,7 +80,9 @@ static void usage(FILE *f) {
         "  --trusted             strategies keep the JIT, no sandbox limits (faster; your own code)\n"
         "  --from DATE --to DATE --capital X --commission-bps X --slippage-bps X --risk-free X\n"
         "  --db PATH             as for mts backtest\n\n"
-        "Shows a progress bar with rate and ETA on stderr when it is a terminal.\n\n"
+        "Shows a progress bar with rate and ETA on stderr when it is a terminal.\n"
+        "A run that could not be stored (the database stayed locked past MTS_DB_BUSY_TIMEOUT_MS,\n"
+        "default 600000 ms) is still ranked and printed, without an id; the exit status is then 4.\n\n"
         "examples:\n"
         "  mts optimize --strategy sma_cross --asset bitcoin --param fast=5:20:5 --param slow=30,50,100\n"
         "  mts optimize --strategy mean_reversion --asset ethereum --param rsi_period=7,14,21 \\\n"
@@ -315,6 +317,7 @@ static int run_one(mts_store_t *store, const opts_t *o, const char *db_path, con
         .from = o->has_from ? o->from : INT64_MIN, .to = o->has_to ? o->to : INT64_MAX,
         .capital = o->capital, .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps,
         .risk_free = o->rf, .root = mts_root(), .db_label = db_path, .store_result = store_it,
+        .keep_unstored = store_it,
         .trusted = o->trusted};
     return mts_backtest_run(store, &bo, out, err, errlen);
 }
@@ -457,7 +460,8 @@ int mts_cmd_optimize(int argc, char **argv) {
             return MTS_EXIT_USAGE;
         }
     }
-    int n = (int)total, exit_code = MTS_EXIT_ERROR, n_disabled = 0;
+    int n = (int)total, exit_code = MTS_EXIT_ERROR, n_disabled = 0, n_unstored = 0;
+    char unstored_err[640] = "";
     run_t *runs = mts_calloc((size_t)n, sizeof *runs);
     int *idx = mts_calloc((size_t)n * (size_t)o.n_axes + 1, sizeof *idx);
     const char *db_path = mts_cli_db_path(o.db);
@@ -504,6 +508,10 @@ int mts_cmd_optimize(int argc, char **argv) {
         runs[i].m = b->metrics;
         runs[i].metric = metric_of(&b->metrics, o.metric);
         runs[i].run_id = b->run_id;
+        if (b->store_rc) {   /* computed, not stored: still ranked and printed */
+            n_unstored++;
+            snprintf(unstored_err, sizeof unstored_err, "%s", b->store_err);
+        }
         if (b->lua.disabled && *b->lua.disabled) {
             runs[i].disabled = 1;
             n_disabled++;
@@ -531,6 +539,10 @@ int mts_cmd_optimize(int argc, char **argv) {
             goto done;
         }
         runs[0].run_id = b->run_id;
+        if (b->store_rc) {
+            n_unstored++;
+            snprintf(unstored_err, sizeof unstored_err, "%s", b->store_err);
+        }
         mts_backtest_free(b);
     }
     int shown = o.top == 0 || o.top > n ? n : o.top;
@@ -543,6 +555,13 @@ int mts_cmd_optimize(int argc, char **argv) {
                         "mts backtest with the same --param values); their metrics are partial\n",
                 n_disabled, n);
         exit_code = MTS_EXIT_PARTIAL;
+    }
+    if (n_unstored) {
+        fprintf(stderr, "error: %d of %d runs were computed but NOT stored in %s (they are ranked above "
+                        "without an id): %s\n  run mts optimize again when the database is free, or give "
+                        "storing more time with MTS_DB_BUSY_TIMEOUT_MS (ms, default %d)\n",
+                n_unstored, o.store == 1 ? 1 : n, db_path, unstored_err, MTS_STORE_WRITE_WAIT_MS);
+        exit_code = MTS_EXIT_NOT_STORED;
     }
 done:
     mts_store_close(store);

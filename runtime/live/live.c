@@ -671,7 +671,7 @@ static int commit(mts_live_t *l) {
         .bars = brow, .n_bars = n_bars, .total_bars = l->st.live_bars,
     };
     rc = mts_paper_write_step(l->cfg.store, l->session_id, &step);
-    if (rc == MTS_EBUSY) {
+    if (rc == MTS_EDBLOCKED) {
         rc = MTS_OK;
         /* another connection holds the write lock past the busy timeout: nothing
          * was written; everything since the last stored step stays pending (it
@@ -911,7 +911,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     mts_paper_session_t ps = {strategies, mts_exchange_name(cfg->exchange), symbols, l->interval,
                               cfg->capital, cfg->commission_bps, cfg->slippage_bps, now / 1000};
     int64_t t0 = mts_ws_now_ms();
-    while ((rc = mts_paper_begin(cfg->store, &ps, &l->session_id)) == MTS_EBUSY &&
+    while ((rc = mts_paper_begin(cfg->store, &ps, &l->session_id)) == MTS_EDBLOCKED &&
            mts_ws_now_ms() - t0 < FINISH_RETRY_MS && !(cfg->stop && *cfg->stop)) {
         mts_log(MTS_LOG_WARN, "live.store_busy", "\"session\":null,\"error\":\"%s\"", mts_store_errmsg(cfg->store));
         struct timespec ts = {0, RETRY_MS * 1000000L};
@@ -963,7 +963,7 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
         rc = commit(l);
     }
     if (!rc && l->pending)
-        rc = fail(l, MTS_EBUSY, "storing the last steps: %s (%lld bars not stored after %d s of retries)",
+        rc = fail(l, MTS_EDBLOCKED, "storing the last steps: %s (%lld bars not stored after %d s of retries)",
                   mts_store_errmsg(l->cfg.store), (long long)(l->st.live_bars - l->bars_stored),
                   FINISH_RETRY_MS / 1000);
     double eq = mts_engine_equity(l->engine);
@@ -972,7 +972,7 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
     /* bars: the live bars whose steps are stored, as the equity rows */
     int rc2;
     while ((rc2 = mts_paper_end(l->cfg.store, l->session_id, rc ? "failed" : status, mts_ws_now_ms() / 1000,
-                                l->bars_stored, eq, parameters_json)) == MTS_EBUSY &&
+                                l->bars_stored, eq, parameters_json)) == MTS_EDBLOCKED &&
            mts_ws_now_ms() - t0 < FINISH_RETRY_MS) {
         struct timespec ts = {0, RETRY_MS * 1000000L};
         nanosleep(&ts, NULL);

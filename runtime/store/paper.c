@@ -14,14 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A failed statement: MTS_EBUSY when the database was locked by another
+/* A failed statement: MTS_EDBLOCKED when the database was locked by another
  * connection (SQLITE_BUSY / SQLITE_LOCKED: retry later), else MTS_EDB; the
- * message (mts_store_errmsg) has SQLite's text, e.g. "database is locked". */
-static int db_fail(mts_store_t *s, const char *what) {
-    int code = sqlite3_extended_errcode(mts_store_db(s)) & 0xff;
-    int rc = mts_store_db_error(s, what);
-    return code == SQLITE_BUSY || code == SQLITE_LOCKED ? MTS_EBUSY : rc;
-}
+ * message (mts_store_errmsg) has SQLite's text, e.g. "database is locked"
+ * (mts_store_db_error decides both). */
+static int db_fail(mts_store_t *s, const char *what) { return mts_store_db_error(s, what); }
 
 static void this_host(char *buf, size_t n) {
     if (gethostname(buf, n) != 0) snprintf(buf, n, "?");

@@ -31,7 +31,7 @@
  * stalled) is set back to running by its next step or heartbeat.
  *
  * Errors: 0 / negative MTS_E*; mts_store_errmsg(s) has the message (SQLite's
- * text, e.g. "database is locked"). MTS_EBUSY: the database was locked by
+ * text, e.g. "database is locked"). MTS_EDBLOCKED: the database was locked by
  * another connection past the busy timeout; nothing was written (the
  * transaction was rolled back): try again later with the same rows. */
 #ifndef MTS_STORE_PAPER_H

@@ -10,12 +10,16 @@
  * function returns. */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "util/log.h"
 #include "util/timeutil.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- schema: migrations[i] takes user_version i to i+1. Append only. ---- */
 static const char *const migrations[] = {
@@ -211,6 +215,8 @@ struct mts_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[ST_COUNT];
+    int64_t write_wait_ms;   /* mts_store_begin_write gives up after this */
+    const volatile sig_atomic_t *cancel;   /* ends that wait early; may be NULL */
     char err[512];
 };
 
@@ -227,9 +233,146 @@ void mts_store_set_error(mts_store_t *s, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* The name of a primary result code, for messages and searches. */
+static const char *code_name(int primary) {
+    switch (primary) {
+    case SQLITE_ERROR: return "SQLITE_ERROR";
+    case SQLITE_PERM: return "SQLITE_PERM";
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_PROTOCOL: return "SQLITE_PROTOCOL";
+    case SQLITE_SCHEMA: return "SQLITE_SCHEMA";
+    case SQLITE_TOOBIG: return "SQLITE_TOOBIG";
+    case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+    case SQLITE_MISMATCH: return "SQLITE_MISMATCH";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    default: return "SQLITE_?";
+    }
+}
+
+/* What a result code means for the user of `path`; "" when SQLite's own words
+ * say it all (constraints, SQL errors). */
+static void cause_of(int xrc, const char *path, int sys_errno, char *out, size_t n) {
+    out[0] = '\0';
+    switch (xrc & 0xff) {
+    case SQLITE_BUSY:
+        if (xrc == SQLITE_BUSY_RECOVERY) snprintf(out, n, "another process is recovering %s", path);
+        else if (xrc == SQLITE_BUSY_SNAPSHOT)
+            snprintf(out, n, "another process wrote to %s since this transaction began", path);
+        else snprintf(out, n, "another process is writing to %s", path);
+        break;
+    case SQLITE_LOCKED:
+        snprintf(out, n, "another connection of this process holds a conflicting lock on %s", path);
+        break;
+    case SQLITE_FULL:
+        snprintf(out, n, "the disk holding %s is full, or the database reached its size limit: "
+                         "free space and try again", path);
+        break;
+    case SQLITE_READONLY:
+        snprintf(out, n, "%s or its directory is not writable by this user, or it is open read-only", path);
+        break;
+    case SQLITE_PERM: snprintf(out, n, "permission denied on %s", path); break;
+    case SQLITE_IOERR:
+        snprintf(out, n, "the system reported an i/o error on %s%s%s", path, sys_errno ? ": " : "",
+                 sys_errno ? strerror(sys_errno) : "");
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: snprintf(out, n, "%s is damaged or not an mts database", path); break;
+    case SQLITE_CANTOPEN:
+        snprintf(out, n, "cannot open %s (check that its directory exists and is writable)", path);
+        break;
+    default: break;
+    }
+}
+
 int mts_store_db_error(mts_store_t *s, const char *what) {
-    mts_store_set_error(s, "%s: %s", what, s && s->db ? sqlite3_errmsg(s->db) : "no connection");
-    return MTS_EDB;
+    if (!s || !s->db) {
+        mts_store_set_error(s, "%s: no connection", what);
+        return MTS_EDB;
+    }
+    int xrc = sqlite3_extended_errcode(s->db);
+    char cause[320], code[48];
+    cause_of(xrc, s->path ? s->path : "the database", sqlite3_system_errno(s->db), cause, sizeof cause);
+    if (xrc == (xrc & 0xff)) snprintf(code, sizeof code, "%s", code_name(xrc & 0xff));
+    else snprintf(code, sizeof code, "%s, extended code %d", code_name(xrc & 0xff), xrc);
+    mts_store_set_error(s, "%s: %s%s%s%s [%s]", what, sqlite3_errmsg(s->db), cause[0] ? " (" : "", cause,
+                        cause[0] ? ")" : "", code);
+    return mts_store_busy_code(xrc) ? MTS_EDBLOCKED : MTS_EDB;
+}
+
+int mts_store_busy_code(int rc) {
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* ---- waiting for the write lock ---- */
+
+static int64_t mono_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int64_t mts_store_now_ms(void) { return mono_ms(); }
+
+void mts_store_set_write_wait(mts_store_t *s, int64_t ms) {
+    if (s) s->write_wait_ms = ms < 0 ? 0 : ms;
+}
+
+int64_t mts_store_write_wait(const mts_store_t *s) { return s ? s->write_wait_ms : 0; }
+
+void mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag) {
+    if (s) s->cancel = flag;
+}
+
+int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms) {
+    sqlite3_stmt *st = s->stmt[ST_BEGIN];
+    if (!*started_ms) *started_ms = mono_ms();
+    int64_t t0_ms = *started_ms;
+    int64_t next_log = 0;
+    for (;;) {
+        int64_t waited = mono_ms() - t0_ms, left = s->write_wait_ms - waited;
+        /* Each try waits at most 2 s inside SQLite's busy handler, so the
+         * waiting line below comes out while another process holds the lock. */
+        sqlite3_busy_timeout(s->db, (int)(left <= 0 ? 0 : left < MTS_STORE_WRITE_TRY_MS ? left : MTS_STORE_WRITE_TRY_MS));
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_busy_timeout(s->db, MTS_STORE_BUSY_MS);
+        if (rc == SQLITE_DONE) return 0;
+        waited = mono_ms() - t0_ms;
+        if (!mts_store_busy_code(rc) || waited >= s->write_wait_ms) {
+            int ret = mts_store_db_error(s, what);
+            if (ret == MTS_EDBLOCKED) {
+                char msg[sizeof s->err];
+                snprintf(msg, sizeof msg, "%s", s->err);
+                /* "...writing to PATH) [SQLITE_BUSY]" -> add how long it waited */
+                char *cut = strstr(msg, ") [");
+                if (cut) {
+                    *cut = '\0';
+                    mts_store_set_error(s, "%s; gave up after %.1f s, the limit set by MTS_DB_BUSY_TIMEOUT_MS) %s",
+                                        msg, (double)waited / 1000.0, cut + 2);
+                }
+            }
+            return ret;
+        }
+        if (s->cancel && *s->cancel) {
+            mts_store_set_error(s, "%s: cancelled while waiting for the write lock of %s (another process "
+                                   "is writing to it; waited %.1f s)", what, s->path, (double)waited / 1000.0);
+            return MTS_ECANCELED;
+        }
+        if (waited >= next_log) {
+            mts_log(MTS_LOG_WARN, "store.waiting_for_lock",
+                    "\"what\":\"%s\",\"db\":\"%s\",\"waited_s\":%.1f,\"give_up_s\":%.1f,"
+                    "\"cause\":\"database is locked: another process is writing\"",
+                    what, s->path, (double)waited / 1000.0, (double)s->write_wait_ms / 1000.0);
+            next_log = waited + MTS_STORE_WRITE_LOG_MS;
+        }
+    }
 }
 
 const char *mts_store_errmsg(const mts_store_t *s) {
@@ -324,7 +467,20 @@ int mts_store_open(const char *path, mts_store_t **out) {
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(s->db, MTS_STORE_BUSY_MS);
+    s->write_wait_ms = MTS_STORE_WRITE_WAIT_MS;
+    const char *env = getenv("MTS_DB_BUSY_TIMEOUT_MS");
+    if (env) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(env, &end, 10);
+        if (!*env || *end || errno || v < 0) {
+            mts_store_set_error(s, "MTS_DB_BUSY_TIMEOUT_MS must be a whole number of milliseconds >= 0 "
+                                   "(how long storing a result waits for the database), got '%.64s'", env);
+            goto fail;
+        }
+        s->write_wait_ms = v;
+    }
     /* journal_mode=WAL touches the file first: a directory that is missing or
      * a file that is not a database fails here. */
     sqlite3_stmt *st = NULL;
@@ -441,7 +597,8 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *
         return MTS_EINVAL;
     }
     if (bars->n <= 0) return 0;
-    if (tx_begin(s)) return MTS_EDB;
+    int brc = tx_begin(s);
+    if (brc) return brc;
     sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV_MULTI];
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
     char date[OHLCV_MULTI][16];
@@ -596,7 +753,8 @@ int mts_store_upsert_macro(mts_store_t *s, const char *indicator, const int64_t 
     }
     if (n <= 0) return 0;
     sqlite3_stmt *st = s->stmt[ST_UPSERT_MACRO];
-    if (tx_begin(s)) return MTS_EDB;
+    int brc = tx_begin(s);
+    if (brc) return brc;
     sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
     char date[16];
     for (int64_t i = 0; i < n; i++) {
@@ -695,7 +853,8 @@ int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64
     }
     if (n <= 0) return 0;
     sqlite3_stmt *st = s->stmt[ST_INSERT_SIGNAL];
-    if (tx_begin(s)) return MTS_EDB;
+    int brc = tx_begin(s);
+    if (brc) return brc;
     for (int64_t i = 0; i < n; i++) {
         const mts_signal_row_t *r = &rows[i];
         sqlite3_bind_text(st, 1, r->asset, -1, SQLITE_STATIC);

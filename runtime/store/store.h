@@ -11,6 +11,7 @@
 #ifndef MTS_STORE_H
 #define MTS_STORE_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "mts.h"
 #include "lua/mts_ffi.h"
@@ -24,6 +25,28 @@ int  mts_store_open(const char *path, mts_store_t **out);   /* creates + migrate
 void mts_store_close(mts_store_t *s);                        /* accepts NULL */
 /* s NULL: the message of this thread's last failed mts_store_open. */
 const char *mts_store_errmsg(const mts_store_t *s);
+
+/* Concurrency (docs/store.md): several processes share one database file.
+ * SQLite lets one writer at a time; the others wait. Every statement waits up
+ * to MTS_STORE_BUSY_MS for the write lock (PRAGMA busy_timeout). Storing a
+ * computed result (mts_store_insert_run) waits much longer: it retries until
+ * the write wait has passed (default MTS_STORE_WRITE_WAIT_MS, or
+ * MTS_DB_BUSY_TIMEOUT_MS from the environment at open; a value that is not a
+ * whole number of ms >= 0 makes mts_store_open fail), logging
+ * store.waiting_for_lock while it waits, then fails with MTS_EDBLOCKED.
+ * Every write transaction is BEGIN IMMEDIATE: it takes the write lock first,
+ * so a transaction never has to upgrade a read lock to a write lock half-way
+ * (that upgrade can fail with SQLITE_BUSY at once, with no wait, whenever
+ * another process wrote since the transaction's first read). */
+#define MTS_STORE_BUSY_MS 5000
+#define MTS_STORE_WRITE_WAIT_MS 600000
+void    mts_store_set_write_wait(mts_store_t *s, int64_t ms);   /* < 0 means 0 */
+int64_t mts_store_write_wait(const mts_store_t *s);
+/* A flag (borrowed, may be NULL) checked between tries while waiting for the
+ * write lock: once non-zero the wait ends with MTS_ECANCELED ("cancelled while
+ * waiting for ..."). mts_backtest_run sets its cancel flag here while storing,
+ * so a server's shutdown is not held up by a locked database. */
+void    mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag);
 int  mts_store_schema_version(mts_store_t *s);
 
 /* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */
@@ -121,7 +144,10 @@ typedef struct mts_trade_row {
 /* The run, its signals, trades and equity curve in ONE transaction: either all
  * of it is stored or none. Any of the arrays may be empty. *id_out = the new
  * backtest_results id. (Signals are inserted here with the same columns as
- * mts_store_insert_signals, which opens its own transaction.) */
+ * mts_store_insert_signals, which opens its own transaction.)
+ * A busy database is waited for up to the write wait (above), the whole
+ * transaction redone if it meets SQLITE_BUSY half-way; then MTS_EDBLOCKED with a
+ * message naming the cause. Other failures: MTS_EDB / MTS_EINVAL. */
 int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
                          const mts_signal_row_t *signals, int64_t n_signals,
                          const mts_trade_row_t *trades, int64_t n_trades,

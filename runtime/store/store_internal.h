@@ -11,8 +11,29 @@
 sqlite3 *mts_store_db(mts_store_t *s);
 /* Sets the message mts_store_errmsg() returns. */
 void mts_store_set_error(mts_store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Sets it from the connection: "<what>: <sqlite3_errmsg>"; returns MTS_EDB. */
+/* Sets it from the connection's last error, naming the cause and the code:
+ * "<what>: <sqlite3_errmsg> (<cause for this database>) [SQLITE_X]", e.g.
+ * "insert_run: database is locked (another process is writing to data/mts.db)
+ * [SQLITE_BUSY]". Returns MTS_EDBLOCKED for SQLITE_BUSY / SQLITE_LOCKED (worth
+ * retrying: another writer holds the lock), else MTS_EDB. */
 int mts_store_db_error(mts_store_t *s, const char *what);
+/* 1 when a (primary or extended) SQLite result code is SQLITE_BUSY or SQLITE_LOCKED. */
+int mts_store_busy_code(int rc);
+
+/* Each try of mts_store_begin_write waits at most this long in SQLite's busy
+ * handler; while it keeps failing a store.waiting_for_lock line is logged
+ * every MTS_STORE_WRITE_LOG_MS. */
+#define MTS_STORE_WRITE_TRY_MS 2000
+#define MTS_STORE_WRITE_LOG_MS 10000
+/* BEGIN IMMEDIATE, retried while the database is busy until the write wait
+ * (mts_store_write_wait) has passed since *started_ms (0: now; it is set, so
+ * a caller that redoes a whole transaction keeps one deadline). 0, or
+ * MTS_EDBLOCKED with "...; gave up after N s, the limit set by
+ * MTS_DB_BUSY_TIMEOUT_MS) [SQLITE_BUSY]", MTS_ECANCELED when the cancel flag
+ * (mts_store_set_cancel) was raised while waiting, or MTS_EDB. */
+int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms);
+/* A monotonic clock in ms (the time base of started_ms). */
+int64_t mts_store_now_ms(void);
 
 /* The 'YYYY-MM-DD' bounds of macro_indicators.date for the time range
  * [from, to]: lo is the first midnight >= from, hi the last midnight <= to

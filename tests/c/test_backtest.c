@@ -1,5 +1,6 @@
 /* test_backtest.c — cancelling a run: the engine's cancel flag (checked every
- * 1024 bars) and mts_backtest_run's contract (MTS_ECANCELED, nothing stored).
+ * 1024 bars) and mts_backtest_run's contract (MTS_ECANCELED, nothing stored);
+ * a run that cannot be stored (keep_unstored).
  * Used by `mts serve` when its shutdown grace ends and by the REPL's Ctrl-C
  * during mts.backtest. Runs from the repository root (run_c.sh), where the
  * bundled BTC bars (2920 daily bars) and the strategies are. */
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +122,69 @@ static void test_backtest_cancelled_stores_nothing(void **state) {
     unlink(side);
 }
 
+/* Issue 9 item 7: a run computed while another process holds the write lock
+ * past the write wait. With keep_unstored the result comes back (run_id 0,
+ * store_rc and store_err say why); without it the run is an error as before.
+ * Nothing is half-stored either way. */
+static void test_backtest_kept_when_not_stored(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-backtest-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    const char *strategies[] = {"sma_cross"}, *assets[] = {"bitcoin"};
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+        .from = INT64_MIN, .to = INT64_MAX, .capital = 100000, .commission_bps = 10,
+        .root = root(), .db_label = path, .store_result = 1, .trusted = 1};
+    mts_backtest_t *b = NULL;
+    char err[512] = "";
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), 0);   /* imports the bars */
+    double want = b->metrics.final_value;
+    assert_true(b->run_id > 0);
+    assert_int_equal(b->store_rc, 0);
+    mts_backtest_free(b);
+
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    mts_store_set_write_wait(s, 200);
+    o.keep_unstored = 1;
+    b = NULL;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), 0);
+    assert_non_null(b);
+    assert_int_equal(b->run_id, 0);
+    assert_int_equal(b->store_rc, MTS_EDBLOCKED);
+    assert_non_null(strstr(b->store_err, "database is locked (another process is writing to"));
+    assert_true(b->metrics.final_value == want);
+    assert_int_equal(b->total_bars, 2920);
+    mts_backtest_free(b);
+
+    o.keep_unstored = 0;
+    b = NULL;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), MTS_EDBLOCKED);
+    assert_null(b);
+    assert_non_null(strstr(err, "database is locked"));
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    assert_int_equal(stored_runs(s), 1);
+
+    mts_store_close(s);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_stops_at_the_next_check),
         cmocka_unit_test(test_backtest_cancelled_stores_nothing),
+        cmocka_unit_test(test_backtest_kept_when_not_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

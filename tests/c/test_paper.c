@@ -2,7 +2,7 @@
  * died (its boundaries, worked out by hand: stale after max(3 x interval,
  * 60 s) — 1m: 180 s, 1h: 10800 s, an unknown interval: 60 s; this host: the
  * pid decides), a heartbeat reviving a session marked by mistake, and a step
- * meeting a locked database: MTS_EBUSY naming "database is locked", nothing
+ * meeting a locked database: MTS_EDBLOCKED naming "database is locked", nothing
  * written, the same step stored in full on the next try with bars equal to
  * the equity rows. */
 #include <setjmp.h>
@@ -173,7 +173,7 @@ static void test_begin_liveness(void **state) {
     sqlite3_finalize(st);
 }
 
-/* Another connection holds the write lock: the step is refused as MTS_EBUSY
+/* Another connection holds the write lock: the step is refused as MTS_EDBLOCKED
  * ("database is locked"), nothing of it is stored; the same step after the
  * release is stored whole, bars (2) equal to the equity rows (2). */
 static void test_busy_step(void **state) {
@@ -192,7 +192,7 @@ static void test_busy_step(void **state) {
                                     {"binance", "BTCUSDT", "1h", 1700003600000LL, 150, 151, 149, 150.5, 1}};
     mts_paper_step_t step = {.fills = &fill, .n_fills = 1, .equity_ts = ets, .equity = eq, .cash = cash,
                              .n_equity = 2, .bars = bars, .n_bars = 2, .total_bars = 2};
-    assert_int_equal(mts_paper_write_step(f->s, id, &step), MTS_EBUSY);
+    assert_int_equal(mts_paper_write_step(f->s, id, &step), MTS_EDBLOCKED);
     assert_non_null(strstr(mts_store_errmsg(f->s), "database is locked"));
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);

@@ -6,6 +6,8 @@ import math
 import os
 import sqlite3
 import statistics
+import subprocess
+import sys
 
 from mtslib import BUNDLED, MtsTestCase, day, parse_time, read_bars, run
 
@@ -192,6 +194,110 @@ class BacktestEndToEnd(MtsTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.exists(other))
         self.assertIn("final_value", json.loads(r.stdout))
+
+
+LOCKER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+class BusyDatabase(MtsTestCase):
+    """Issue 9 item 7: another process holds the database's write lock while a
+    backtest stores its result. The result is never thrown away: it is stored
+    once the lock is free (the wait is much longer than the 5 s per-statement
+    busy timeout), or, past MTS_DB_BUSY_TIMEOUT_MS, printed with a message
+    that says why it was not stored, and exit status 4."""
+    ARGS = ("--strategy", "sma_cross", "--asset", "bitcoin", "--from", "2021-01-01", "--to", "2022-12-31")
+
+    def setUp(self):
+        super().setUp()
+        self.lockers = []
+        # the bundled bars are imported here, so the backtests below only write their result
+        self.first, _ = self.backtest_json(*self.ARGS)
+
+    def tearDown(self):
+        for p in self.lockers:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        super().tearDown()
+
+    def hold_lock(self, seconds):
+        p = subprocess.Popen([sys.executable, "-c", LOCKER, self.db, str(seconds)],
+                             stdout=subprocess.PIPE, text=True)
+        self.lockers.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "locked")
+        return p
+
+    def count_runs(self):
+        con = sqlite3.connect(self.db, timeout=60)
+        try:
+            return con.execute("SELECT count(*) FROM backtest_results").fetchone()[0]
+        finally:
+            con.close()
+
+    def test_waits_for_a_writer_longer_than_the_busy_timeout(self):
+        locker = self.hold_lock(7)
+        res, r = self.backtest_json(*self.ARGS)
+        self.assertEqual(locker.wait(timeout=60), 0)
+        self.assertEqual(locker.stdout.read().strip(), "released")
+        self.assertIn("store.waiting_for_lock", r.stderr)
+        self.assertNotIn("stored", res)   # only an unstored result says "stored": false
+        self.assertGreater(res["id"], self.first["id"])
+        self.assertEqual(res["final_value"], self.first["final_value"])
+        con = sqlite3.connect(self.db)
+        row = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()
+        n_eq = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?", (res["id"],)).fetchone()[0]
+        n_first = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?",
+                              (self.first["id"],)).fetchone()[0]
+        con.close()
+        self.assertEqual(row[0], res["final_value"])
+        self.assertEqual(n_eq, n_first)
+        self.assertEqual(n_eq, 730)   # 2021-01-01 .. 2022-12-31, daily
+
+    def test_gives_up_prints_the_result_and_says_why(self):
+        self.hold_lock(120)
+        env = {"MTS_DB_BUSY_TIMEOUT_MS": "1500"}
+        res, r = self.backtest_json(*self.ARGS, env=env, expect=4)
+        self.assertFalse(res["stored"])
+        self.assertIsNone(res["id"])
+        self.assertEqual(res["final_value"], self.first["final_value"])
+        self.assertEqual(res["trade_count"], self.first["trade_count"])
+        self.assertIn("database is locked", res["store_error"])
+        self.assertIn("NOT stored", r.stderr)
+        self.assertIn("database is locked (another process is writing to %s" % self.db, r.stderr)
+        self.assertIn("MTS_DB_BUSY_TIMEOUT_MS", r.stderr)
+        # the table says it too
+        r = self.mts("backtest", *self.ARGS, env=env, expect=4)
+        self.assertIn("final value", r.stdout)
+        self.assertIn("NOT stored", r.stdout)
+        self.assertIn("database is locked", r.stderr)
+        for p in self.lockers:
+            p.kill()
+            p.wait()
+        self.assertEqual(self.count_runs(), 1)   # only setUp's run
+
+    def test_bad_wait_value_is_refused(self):
+        r = self.mts("backtest", *self.ARGS, env={"MTS_DB_BUSY_TIMEOUT_MS": "5m"}, expect=1)
+        self.assertIn("MTS_DB_BUSY_TIMEOUT_MS", r.stderr)
+        self.assertIn("'5m'", r.stderr)
+
+    def test_optimize_keeps_the_grid_when_storing_gives_up(self):
+        self.hold_lock(120)
+        r = self.mts("optimize", "--strategy", "sma_cross", "--asset", "bitcoin", "--from", "2021-01-01",
+                     "--to", "2022-12-31", "--param", "fast=5,10", "--db", self.db, "--json",
+                     env={"MTS_DB_BUSY_TIMEOUT_MS": "500"}, expect=4)
+        res = json.loads(r.stdout)
+        self.assertEqual(len(res["results"]), 2)
+        self.assertTrue(all(x["id"] is None for x in res["results"]))
+        self.assertIn("2 of 2 runs were computed but NOT stored", r.stderr)
+        self.assertIn("database is locked", r.stderr)
 
 
 if __name__ == "__main__":
