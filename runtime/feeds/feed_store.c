@@ -40,9 +40,12 @@ struct mts_feed_store {
     size_t json_cap;
 };
 
+/* The store's wording of the failure (cause, path, SQLite code: "database is
+ * locked (another process is writing to ...)", "disk is full ..."). */
 static int db_fail(mts_feed_store_t *fs, const char *what) {
-    snprintf(fs->err, sizeof fs->err, "%s: %s", what, sqlite3_errmsg(fs->db));
-    return MTS_EDB;
+    int rc = mts_store_db_error(fs->store, what);
+    snprintf(fs->err, sizeof fs->err, "%s", mts_store_errmsg(fs->store));
+    return rc;
 }
 
 int mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out) {
@@ -140,12 +143,8 @@ static void mirror_commit(mts_feed_store_t *fs) {
 }
 
 static int flush_rows(mts_feed_store_t *fs) {
-    char *msg = NULL;
-    if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(fs->err, sizeof fs->err, "feed_store begin: %s", msg ? msg : sqlite3_errmsg(fs->db));
-        sqlite3_free(msg);
-        return MTS_EDB;
-    }
+    if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(fs, "feed_store begin");
     mts_feed_store_stats_t before = fs->st;
     for (int i = 0; i < fs->n; i++) {
         if (write_row(fs, &fs->rows[i])) {
