@@ -48,6 +48,7 @@ typedef struct api_request {
     const char *body;
     size_t body_len;
     const char *subject;
+    int detail;                 /* GET /health: the caller sent an accepted token (scope read), or --no-auth */
 } api_request_t;
 
 #define API_MAX_LIST 32

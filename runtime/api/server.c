@@ -364,6 +364,14 @@ static int authenticate(api_server_t *s, struct lws *wsi, const char *token_arg,
         r->www_auth = 1;
         return 401;
     }
+    /* the subject names the client for the rate limits: without one a client
+     * would be limited per source address, and escape the limit from many */
+    if (!claims.sub[0]) {
+        api_error(r, 401, "invalid_token", "the token has no \"sub\" claim (a non-empty string naming the client, "
+                  "used for rate limits and logs); mint one with: mts token --subject NAME");
+        r->www_auth = 1;
+        return 401;
+    }
     snprintf(subject, sublen, "%s", claims.sub);
     snprintf(scope, scopelen, "%s", claims.scope);
     /* scope: space-separated (RFC 8693); "write" includes "read" */
@@ -524,6 +532,15 @@ static void dispatch(api_server_t *s, conn_t *c) {
         r = qr;
         memset(&qr, 0, sizeof qr);
     } else if (route == R_HEALTH || route == R_METRICS) {
+        if (route == R_HEALTH) {   /* details (addresses, error texts) only for a caller with a read token */
+            api_reply_t ar;
+            memset(&ar, 0, sizeof ar);
+            req.detail = s->cfg.no_auth ||
+                         (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+                          authenticate(s, c->wsi, NULL, 0, c->subject, sizeof c->subject, c->scope,
+                                       sizeof c->scope, &ar) == 0);
+            reply_clear(&ar);
+        }
         api_handle_sync(s, &req, &r);
     } else {
         const char *tok = NULL;
