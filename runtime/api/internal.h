@@ -85,6 +85,9 @@ typedef struct api_server {
     double bus_retry_at;
     mts_prom_t *prom;
     mts_limiter_t *limiter;
+    struct mts_peers *peers;     /* open connections per client address (peers.h) */
+    double refused_logged_at;    /* serve.conn_limit log lines: at most one per 5 s */
+    long refused_unlogged;
     double started_mono;
     int64_t started_unix;
     /* workers */
