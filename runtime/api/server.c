@@ -873,6 +873,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_HTTP_BODY:
         if (!c->expect_body) return 0;
+        /* lws restarts its body timeout at every chunk: a body dripping a byte
+         * at a time would hold the connection for ever. The whole body gets
+         * idle_timeout_s from the end of the head (checked here, at the next
+         * chunk; a body that stops is cut by lws' timeout). */
+        if (mono() - c->t0 > s->cfg.idle_timeout_s) {
+            mts_log(MTS_LOG_WARN, "serve.body_timeout", "\"client\":\"%s\",\"received\":%zu,\"seconds\":%d",
+                    c->client, c->body_len, s->cfg.idle_timeout_s);
+            return -1;
+        }
         /* libwebsockets 4.1 defect: a POST pipelined behind another request on
          * the same connection gets the bytes of its own request head as its
          * "body". A JSON body never starts with "POST /"; refuse such a request. */

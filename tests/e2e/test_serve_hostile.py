@@ -414,6 +414,36 @@ class HostileTest(MtsTestCase):
         self.assertEqual(read_response(s, b"", time.time() + 10)[0], 200)
         s.close()
 
+    def test_dripping_body_is_cut(self):
+        """A POST body dripping a byte a second: lws restarts its body timeout at
+        every chunk, so it held the connection as long as it dripped. The whole
+        body must now arrive within --idle-timeout of the head (cut at the first
+        chunk after that, or by the per-chunk timeout: at most twice that)."""
+        srv = self.serve("--idle-timeout", "2")
+        w = make_token(scope="write")
+        s = self.connect(srv)
+        s.sendall(("POST /backtest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{" % w).encode())
+        t0, closed_at = time.time(), None
+        while time.time() - t0 < 9:
+            time.sleep(0.5)
+            try:
+                s.send(b" ")
+                s.settimeout(0.01)
+                if s.recv(4096) == b"":
+                    closed_at = time.time() - t0
+                    break
+            except socket.timeout:
+                pass
+            except OSError:
+                closed_at = time.time() - t0
+                break
+        s.close()
+        self.assertIsNotNone(closed_at, "a dripping body held its connection for 9 s (--idle-timeout 2)")
+        self.assertLess(closed_at, 5.5)
+        self.assertEqual(srv.metrics()["mts_backtests_total"], 0)
+        self.assert_healthy(srv)
+
     def test_pipelined_requests_in_order(self):
         srv = self.serve()
         tok = make_token()
