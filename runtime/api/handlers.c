@@ -95,7 +95,9 @@ static int int_arg(const api_request_t *req, const char *name, int lo, int hi, i
 
 /* ---- /health ---- */
 
-static void health(api_server_t *s, api_reply_t *r) {
+/* Without req->detail (no accepted token): the status and each check's ok
+ * only — no addresses, paths, error texts, latencies or counts. */
+static void health(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     double db_ms = 0, bus_ms = 0;
     int db_ok = mts_apiq_ping(s->store, &db_ms) == 0;
     int64_t running = 0;
@@ -116,6 +118,18 @@ static void health(api_server_t *s, api_reply_t *r) {
 
     FILE *f = api_body(r);
     if (!f) { api_finish(r, NULL, 500); return; }
+    if (!req->detail) {
+        fprintf(f, "{\"status\":\"%s\",\"version\":\"%s\",\"checks\":{\"database\":{\"ok\":%s},"
+                   "\"redis\":{\"configured\":%s,\"ok\":%s},\"bus\":{\"backend\":\"%s\",\"ok\":%s},"
+                   "\"disk_space\":{\"ok\":%s},\"paper_sessions\":{\"ok\":%s}},"
+                   "\"details\":\"send Authorization: Bearer <token> (scope read) for the details\"}",
+                status, MTS_VERSION, db_ok ? "true" : "false", redis_conf ? "true" : "false",
+                !redis_conf ? "null" : bus_ok ? "true" : "false",
+                s->bus ? mts_bus_backend(s->bus) : redis_conf ? "redis" : "sqlite", bus_ok ? "true" : "false",
+                disk_ok ? "true" : "false", sessions_ok ? "true" : "false");
+        api_finish(r, f, db_ok ? 200 : 503);
+        return;
+    }
     fprintf(f, "{\"status\":\"%s\",\"version\":\"%s\",\"uptime_s\":%.3f,", status, MTS_VERSION,
             mono() - s->started_mono);
     fprintf(f, "\"checks\":{\"database\":{\"ok\":%s,\"latency_ms\":", db_ok ? "true" : "false");
@@ -330,7 +344,7 @@ static void get_session(api_server_t *s, const api_request_t *req, api_reply_t *
 
 void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     switch (req->route) {
-    case R_HEALTH: health(s, r); break;
+    case R_HEALTH: health(s, req, r); break;
     case R_METRICS: metrics(s, r); break;
     case R_BACKTESTS: list_backtests(s, req, r); break;
     case R_BACKTEST_ID: get_backtest(s, req, r); break;

@@ -48,6 +48,7 @@ typedef struct api_request {
     const char *body;
     size_t body_len;
     const char *subject;
+    int detail;                 /* GET /health: the caller sent an accepted token (scope read), or --no-auth */
 } api_request_t;
 
 #define API_MAX_LIST 32
@@ -84,6 +85,9 @@ typedef struct api_server {
     double bus_retry_at;
     mts_prom_t *prom;
     mts_limiter_t *limiter;
+    struct mts_peers *peers;     /* open connections per client address (peers.h) */
+    double refused_logged_at;    /* serve.conn_limit log lines: at most one per 5 s */
+    long refused_unlogged;
     double started_mono;
     int64_t started_unix;
     /* workers */

@@ -34,7 +34,7 @@ struct mts_prom {
     int n_routes;
     hist_t *hist;
     family_t fam[F_COUNT];
-    double backtests, ws_dropped;
+    double backtests, ws_dropped, conn_refused;
 };
 
 mts_prom_t *mts_prom_new(const char *const *routes, int n_routes) {
@@ -144,6 +144,7 @@ void mts_prom_hot(mts_prom_t *p, int route, const char *source) {
 
 void mts_prom_backtest(mts_prom_t *p) { if (p) p->backtests += 1; }
 void mts_prom_ws_dropped(mts_prom_t *p, long n) { if (p) p->ws_dropped += (double)n; }
+void mts_prom_conn_refused(mts_prom_t *p) { if (p) p->conn_refused += 1; }
 
 static void num(FILE *out, double v) {
     if (isnan(v)) fputs("NaN", out);
@@ -201,6 +202,10 @@ void mts_prom_render(const mts_prom_t *p, FILE *out) {
                  "clients' queues (oldest first).\n# TYPE mts_ws_dropped_messages_total counter\n"
                  "mts_ws_dropped_messages_total ");
     num(out, p->ws_dropped);
+    fprintf(out, "\n# HELP mts_http_connections_refused_total Connections closed at accept, by reason "
+                 "(per_address_limit: --max-conns-per-ip).\n# TYPE mts_http_connections_refused_total counter\n"
+                 "mts_http_connections_refused_total{reason=\"per_address_limit\"} ");
+    num(out, p->conn_refused);
     long dropped = 0;
     for (int f = 0; f < F_COUNT; f++) dropped += p->fam[f].dropped;
     fprintf(out, "\n# HELP mts_metrics_series_dropped_total Label sets not recorded because a "

@@ -31,6 +31,8 @@ void mts_prom_bus_message(mts_prom_t *p, const char *topic);
 /* A hot-data read answered (hotroutes.c), by route and source: "l1", "redis", "database". */
 void mts_prom_hot(mts_prom_t *p, int route, const char *source);
 void mts_prom_ws_dropped(mts_prom_t *p, long n);
+/* A connection refused at accept: its address holds --max-conns-per-ip already. */
+void mts_prom_conn_refused(mts_prom_t *p);
 /* Every family owned by the registry, with HELP and TYPE lines. */
 void mts_prom_render(const mts_prom_t *p, FILE *out);
 /* A label value escaped for the exposition format (out NUL-terminated, cut to cap). */

@@ -5,6 +5,7 @@
  * worker_main. */
 #include "api/internal.h"
 #include "api/jwt.h"
+#include "api/peers.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -16,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,6 +368,14 @@ static int authenticate(api_server_t *s, struct lws *wsi, const char *token_arg,
         r->www_auth = 1;
         return 401;
     }
+    /* the subject names the client for the rate limits: without one a client
+     * would be limited per source address, and escape the limit from many */
+    if (!claims.sub[0]) {
+        api_error(r, 401, "invalid_token", "the token has no \"sub\" claim (a non-empty string naming the client, "
+                  "used for rate limits and logs); mint one with: mts token --subject NAME");
+        r->www_auth = 1;
+        return 401;
+    }
     snprintf(subject, sublen, "%s", claims.sub);
     snprintf(scope, scopelen, "%s", claims.scope);
     /* scope: space-separated (RFC 8693); "write" includes "read" */
@@ -524,6 +536,15 @@ static void dispatch(api_server_t *s, conn_t *c) {
         r = qr;
         memset(&qr, 0, sizeof qr);
     } else if (route == R_HEALTH || route == R_METRICS) {
+        if (route == R_HEALTH) {   /* details (addresses, error texts) only for a caller with a read token */
+            api_reply_t ar;
+            memset(&ar, 0, sizeof ar);
+            req.detail = s->cfg.no_auth ||
+                         (lws_hdr_total_length(c->wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+                          authenticate(s, c->wsi, NULL, 0, c->subject, sizeof c->subject, c->scope,
+                                       sizeof c->scope, &ar) == 0);
+            reply_clear(&ar);
+        }
         api_handle_sync(s, &req, &r);
     } else {
         const char *tok = NULL;
@@ -769,11 +790,57 @@ static int reject_ws(struct lws *wsi, int status, const api_reply_t *r) {
     return -1;
 }
 
+/* A connection just accepted: counted against its address, or (over
+ * max_conns_per_ip) answered 503 and closed by lws when this returns -1. */
+static int filter_connection(api_server_t *s, const struct lws_filter_network_conn_args *a) {
+    if (!s->peers) return 0;
+    int held = mts_peers_accept(s->peers, (int)a->accept_fd, (const struct sockaddr *)&a->cli_addr, a->clilen,
+                                s->cfg.max_conns_per_ip);
+    if (s->cfg.max_conns_per_ip <= 0 || held < s->cfg.max_conns_per_ip) return 0;
+    mts_prom_conn_refused(s->prom);
+    int fd = (int)a->accept_fd;
+    char body[400], head[600];
+    int bl = snprintf(body, sizeof body,
+                      "{\"error\":\"too_many_connections\",\"detail\":\"your address holds %d connections, the "
+                      "limit (mts serve --max-conns-per-ip); close some or retry later\"}", held);
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                      "retry-after: 5\r\nconnection: close\r\n\r\n%s", bl, body);
+    /* what the client sent already is read first, so the close is a FIN
+     * (the answer arrives) rather than a reset */
+    char junk[4096];
+    while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) {}
+    ssize_t w = send(fd, head, (size_t)hl, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    double now = mono();
+    if (now - s->refused_logged_at >= 5.0) {
+        char addr[64] = "";
+        if (a->cli_addr.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->cli_addr)->sin_addr, addr, sizeof addr);
+        else if (a->cli_addr.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->cli_addr)->sin6_addr, addr, sizeof addr);
+        mts_log(MTS_LOG_WARN, "serve.conn_limit", "\"client\":\"%s\",\"connections\":%d,\"limit\":%d,"
+                "\"refused_unlogged\":%ld", addr, held, s->cfg.max_conns_per_ip, s->refused_unlogged);
+        s->refused_logged_at = now;
+        s->refused_unlogged = 0;
+    } else {
+        s->refused_unlogged++;
+    }
+    return -1;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     api_server_t *s = lws_context_user(lws_get_context(wsi));
     conn_t *c = user;
-    if (getenv("G_DBG") && reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED) fprintf(stderr, "CB %d len %zu\n", (int)reason, len);
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:   /* wsi: the listener; user: the peer address; in: the fd */
+        return s && user ? filter_connection(s, user) : 0;
+    case LWS_CALLBACK_WSI_CREATE:                  /* the connection just accepted (or another wsi: no-op) */
+        if (s && s->peers) mts_peers_bind(s->peers, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (s && s->peers) mts_peers_release(s->peers, wsi);
+        return 0;
     case LWS_CALLBACK_HTTP: {
         memset(c, 0, offsetof(conn_t, q));
         c->wsi = wsi;
@@ -806,6 +873,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_HTTP_BODY:
         if (!c->expect_body) return 0;
+        /* lws restarts its body timeout at every chunk: a body dripping a byte
+         * at a time would hold the connection for ever. The whole body gets
+         * idle_timeout_s from the end of the head (checked here, at the next
+         * chunk; a body that stops is cut by lws' timeout). */
+        if (mono() - c->t0 > s->cfg.idle_timeout_s) {
+            mts_log(MTS_LOG_WARN, "serve.body_timeout", "\"client\":\"%s\",\"received\":%zu,\"seconds\":%d",
+                    c->client, c->body_len, s->cfg.idle_timeout_s);
+            return -1;
+        }
         /* libwebsockets 4.1 defect: a POST pipelined behind another request on
          * the same connection gets the bytes of its own request head as its
          * "body". A JSON body never starts with "POST /"; refuse such a request. */
@@ -1038,6 +1114,7 @@ static void server_free(api_server_t *s) {
     mts_store_close(s->store);
     mts_prom_free(s->prom);
     mts_limiter_free(s->limiter);
+    mts_peers_free(s->peers);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     mts_free(s);
@@ -1060,6 +1137,8 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     if (c->max_body == 0) c->max_body = 65536;
     if (!(c->grace_s > 0)) c->grace_s = 30;
     if (c->idle_timeout_s <= 0) c->idle_timeout_s = 30;
+    if (c->header_timeout_s <= 0) c->header_timeout_s = 10;
+    if (c->max_conns_per_ip < 0) c->max_conns_per_ip = 0;
     snprintf(s->root, sizeof s->root, "%s", c->root ? c->root : mts_root());
     c->root = s->root;
     s->started_mono = mono();
@@ -1074,6 +1153,16 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     s->threads = mts_calloc((size_t)c->workers, sizeof *s->threads);
     s->prom = mts_prom_new(api_route_names, R_COUNT);
     s->limiter = mts_limiter_new(4096);
+    {   /* one entry per descriptor the process may open (at most 65536 tracked) */
+        struct rlimit rl;
+        int max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 65536
+                         ? (int)rl.rlim_cur : 65536;
+        s->peers = mts_peers_new(max_fd);
+        if (!s->peers) {
+            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     s->poll = mts_calloc(1, sizeof *s->poll);
     s->book = mts_malloc(sizeof *s->book);
     if (!s->wstores || !s->threads || !s->prom || !s->limiter || !s->poll || !s->book) {
@@ -1106,9 +1195,16 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     info.protocols = protocols;
     info.user = s;
     info.max_http_header_data = MTS_JWT_MAX_TOKEN + 4096;
-    info.max_http_header_pool = 256;
+    /* no pool below the descriptor limit (lws' default when 0): with a pool of
+     * 256, 256 half-sent heads made every new client wait for a buffer until
+     * one of them timed out — /health took seconds (slowloris). A buffer is
+     * allocated while a head is being read and freed after it. */
+    info.max_http_header_pool = 0;
     info.keepalive_timeout = c->idle_timeout_s;
     info.timeout_secs = (unsigned)c->idle_timeout_s;
+    /* the whole request head within this, from its first byte (lws: an
+     * attached header buffer is held at most this long) */
+    info.timeout_secs_ah_idle = (unsigned)c->header_timeout_s;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (!strchr(c->host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     s->ctx = lws_create_context(&info);

@@ -1,7 +1,7 @@
 /* server.h — `mts serve`: the REST + WebSocket API on one libwebsockets
  * context (one vhost, HTTP/1.1 and websocket upgrades on the same port).
  *
- *   GET  /health                 no auth: database, redis, bus, disk, paper sessions
+ *   GET  /health                 no auth: status; details with a read token
  *   GET  /metrics                no auth: Prometheus text format 0.0.4
  *   POST /signals/generate       write scope: latest signal per asset (worker thread)
  *   POST /backtest               write scope: run and store a backtest (worker thread)
@@ -9,6 +9,13 @@
  *   GET  /orderbook/{exchange}/{symbol}, /funding/{exchange}/{symbol},
  *        /market/{symbol}/{interval}: the newest value, L1 → Redis → database (hotroutes.c, cache/cache.h)
  *   GET  /ws                     websocket: bus messages pushed as JSON text frames
+ *
+ * GET /health without a token answers the status and each check's ok only; a
+ * read token gets the details (latencies, counts, error texts with addresses).
+ * Connections: at most max_conns_per_ip per client address (api/peers.h),
+ * every request head complete within header_timeout_s; header buffers are
+ * not pooled below the descriptor limit, so held heads never make a new
+ * client wait for one.
  *
  * Every other request needs "Authorization: Bearer <HS256 JWT>" (api/jwt.h)
  * with scope "read" (GETs, /ws) or "write" (also POSTs); each client (JWT
@@ -50,8 +57,14 @@ typedef struct mts_api_config {
     double      rate_read;         /* per client per minute: authenticated GETs and /ws; default 300 */
     size_t      max_body;          /* request body limit in bytes; default 65536 */
     double      grace_s;           /* on stop, wait this long for in-flight work; default 30 */
-    int         idle_timeout_s;    /* a request head/body not complete, or a keep-alive connection
+    int         idle_timeout_s;    /* a request body not complete, or a keep-alive connection
                                       idle, this long: closed; default 30 */
+    int         header_timeout_s;  /* a request head (request line and headers) not complete this
+                                      long after it began: closed, however steadily its bytes
+                                      come (slowloris); default 10 */
+    int         max_conns_per_ip;  /* open connections one client address (an IPv6 /64) may hold;
+                                      more are answered 503 and closed at accept; 0 = no limit;
+                                      default 64 (serve.c); behind a proxy raise it or use 0 */
     /* POST /backtest and /signals/generate defaults (the CLI's: cmd.h) */
     double      capital, commission_bps, slippage_bps, risk_free;
     void      (*on_listening)(int port, void *ud);   /* optional: called once bound */

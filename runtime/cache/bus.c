@@ -446,13 +446,17 @@ int mts_bus_ping(mts_bus_t *b, double *latency_ms) {
     if (!b) return MTS_EINVAL;
     double t0 = mts_rconn_seconds();
     if (b->is_redis) {
-        /* a down server is retried on the backoff schedule, so a health
-         * check polled every second never blocks on connect timeouts */
+        /* a down server is tried again at most every MTS_RCONN_PROBE_MS,
+         * whatever the backoff: a health check sees it back within that long,
+         * and one polled often blocks on a connect timeout at most that often */
+        if (mts_rconn_revive(&b->rc)) return redis_err(b);
         redisReply *rep = mts_rconn_command(&b->rc, "PING", "PING");
         if (!rep) return redis_err(b);
         int ok = rep->type == REDIS_REPLY_STATUS && !strcmp(rep->str, "PONG");
+        if (!ok && rep->type == REDIS_REPLY_ERROR) mts_rconn_reply_error(&b->rc, "PING", rep->str);
+        else if (!ok) snprintf(b->rc.err, sizeof b->rc.err, "bus %s:%d: PING: unexpected reply", b->rc.host, b->rc.port);
         freeReplyObject(rep);
-        if (!ok) return set_err(b, MTS_ECACHE, "bus: PING: unexpected reply");
+        if (!ok) return redis_err(b);
     } else {
         sqlite3_stmt *st = b->stmt[ST_PING];
         int rc = sqlite3_step(st);

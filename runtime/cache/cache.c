@@ -461,7 +461,14 @@ int mts_cache_status(mts_cache_t *c, int *configured, int *up, double *latency_m
     if (!c) return MTS_EINVAL;
     if (!c->configured) return 0;
     if (c->batching && c->pending) return set_err(c, MTS_EBUSY, "cache status: a batch is open");
-    if (!l2_ready(c)) return 0;
+    if (!c->rc.ctx) {   /* tried again at most every MTS_RCONN_PROBE_MS whatever the backoff (rconn.h) */
+        int64_t had_errors = c->rc.errors;
+        if (mts_rconn_revive(&c->rc)) {
+            if (c->rc.errors != had_errors) c->st.l2_errors++;
+            set_err(c, MTS_ECACHE, "%s", c->rc.err);
+            return 0;
+        }
+    }
     double t0 = mts_rconn_seconds();
     redisReply *rep = mts_rconn_command(&c->rc, "PING", "PING");
     if (!rep) {
@@ -470,6 +477,11 @@ int mts_cache_status(mts_cache_t *c, int *configured, int *up, double *latency_m
         return 0;
     }
     int ok = rep->type == REDIS_REPLY_STATUS && !strcmp(rep->str, "PONG");
+    if (!ok) {
+        if (rep->type == REDIS_REPLY_ERROR) mts_rconn_reply_error(&c->rc, "PING", rep->str);
+        else snprintf(c->rc.err, sizeof c->rc.err, "cache %s:%d: PING: unexpected reply", c->rc.host, c->rc.port);
+        set_err(c, MTS_ECACHE, "%s", c->rc.err);
+    }
     freeReplyObject(rep);
     if (ok) {
         if (up) *up = 1;

@@ -175,6 +175,21 @@ static void drop(mts_rconn_t *r) {
     r->ctx = NULL;
 }
 
+void mts_rconn_reply_error(mts_rconn_t *r, const char *what, const char *reply) {
+    if (!strncmp(reply, "NOAUTH", 6))
+        snprintf(r->err, sizeof r->err,
+                 "%s %s:%d: %s: the Redis server requires a password (%s): give it in the URL, "
+                 "redis://:PASSWORD@%s:%d (--redis, $REDIS_URL or config/mts.json redis_url)",
+                 r->who, r->host, r->port, what, reply, r->host, r->port);
+    else if (!strncmp(reply, "WRONGPASS", 9) || strstr(reply, "invalid password") ||
+             strstr(reply, "invalid username-password"))
+        snprintf(r->err, sizeof r->err,
+                 "%s %s:%d: %s: the Redis server refused the user name or password of the URL %s (%s)",
+                 r->who, r->host, r->port, what, r->shown, reply);
+    else
+        snprintf(r->err, sizeof r->err, "%s %s:%d: %s failed: %s", r->who, r->host, r->port, what, reply);
+}
+
 /* One command during the handshake; 0 if the reply is not an error. */
 static int handshake_cmd(mts_rconn_t *r, const char *what, redisReply *rep) {
     if (!rep) {
@@ -183,8 +198,7 @@ static int handshake_cmd(mts_rconn_t *r, const char *what, redisReply *rep) {
         return -1;
     }
     int bad = rep->type == REDIS_REPLY_ERROR;
-    if (bad)
-        snprintf(r->err, sizeof r->err, "%s %s:%d: %s failed: %s", r->who, r->host, r->port, what, rep->str);
+    if (bad) mts_rconn_reply_error(r, what, rep->str);
     freeReplyObject(rep);
     return bad ? -1 : 0;
 }
@@ -192,6 +206,7 @@ static int handshake_cmd(mts_rconn_t *r, const char *what, redisReply *rep) {
 int mts_rconn_ensure(mts_rconn_t *r, int force) {
     if (r->ctx) return 0;
     if (!force && r->next_try_ms && mts_cache_now_ms() < r->next_try_ms) return MTS_ECACHE;
+    r->last_try_ms = mts_cache_now_ms();
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
     if (!r->ctx || r->ctx->err) {
@@ -211,6 +226,11 @@ int mts_rconn_ensure(mts_rconn_t *r, int force) {
     if (r->db) {
         redisReply *rep = redisCommand(r->ctx, "SELECT %d", r->db);
         if (handshake_cmd(r, "SELECT", rep)) goto fail;
+    } else if (!r->pass[0]) {
+        /* no AUTH and no SELECT said whether the server wants a password:
+         * a PING does, so "NOAUTH" is reported here and not as an odd reply later */
+        redisReply *rep = redisCommand(r->ctx, "PING");
+        if (handshake_cmd(r, "PING", rep)) goto fail;
     }
     if (r->ever_up || r->errors) r->reconnects++;
     if (r->errors && mts_log_enabled(MTS_LOG_INFO)) {
@@ -240,6 +260,11 @@ int mts_rconn_fail(mts_rconn_t *r, const char *what) {
     schedule(r);
     log_err(r, "error");
     return MTS_ECACHE;
+}
+
+int mts_rconn_revive(mts_rconn_t *r) {
+    if (r->ctx) return 0;
+    return mts_rconn_ensure(r, mts_cache_now_ms() - r->last_try_ms >= MTS_RCONN_PROBE_MS);
 }
 
 void mts_rconn_close(mts_rconn_t *r) {

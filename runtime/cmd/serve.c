@@ -21,7 +21,8 @@ static void on_signal(int sig) { (void)sig; g_stop = 1; }
 static void usage(FILE *f) {
     fprintf(f,
         "usage: mts serve [options]\n\n"
-        "Serves the REST + WebSocket API on one port: GET /health and /metrics (no auth),\n"
+        "Serves the REST + WebSocket API on one port: GET /health and /metrics (no auth;\n"
+        "/health details with a read token),\n"
         "POST /signals/generate and /backtest (scope write), GET /backtests[/ID], /signals,\n"
         "/paper/sessions[/ID] (scope read) and the websocket /ws, which pushes the event bus\n"
         "(signals, fills, equity, bars, sessions from `mts run`) to clients. The hot data —\n"
@@ -45,9 +46,16 @@ static void usage(FILE *f) {
         "  --rate-limit-write N     POSTs per client per minute (default 10; 0 = unlimited)\n"
         "  --rate-limit-read N      GETs per client per minute (default 300; 0 = unlimited)\n"
         "  --grace SECONDS          on SIGTERM, wait this long for requests in flight (default 30)\n"
-        "  --idle-timeout SECONDS   close a connection whose request does not arrive in full, or\n"
-        "                           that sits idle between requests, after this long (default 30;\n"
+        "  --idle-timeout SECONDS   close a connection whose request body does not arrive in full,\n"
+        "                           or that sits idle between requests, after this long (default 30;\n"
         "                           config api.idle_timeout_s)\n"
+        "  --header-timeout SECONDS close a connection whose request head (request line and\n"
+        "                           headers) is not complete this long after it began, however\n"
+        "                           steadily it drips (default 10; config api.header_timeout_s)\n"
+        "  --max-conns-per-ip N     open connections one client address (IPv6: one /64) may hold;\n"
+        "                           more get 503 and are closed (default 64; 0 = no limit; config\n"
+        "                           api.max_conns_per_ip). Behind a reverse proxy every client has\n"
+        "                           the proxy's address: raise it, or 0\n"
         "  --no-auth                no tokens: every request may write. Local use only: refused\n"
         "                           unless --host is a loopback address\n\n"
         "examples:\n"
@@ -64,12 +72,12 @@ static void usage(FILE *f) {
 }
 
 enum { O_HOST, O_PORT, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_QUEUE, O_RW, O_RR, O_GRACE, O_NOAUTH,
-       O_HELP, O_IDLE, O_CACHE_TTL };
+       O_HELP, O_IDLE, O_CACHE_TTL, O_HDR_TIMEOUT, O_PER_IP };
 static const mts_cli_opt_t OPTS[] = {
     {"--host", 1}, {"--port", 1}, {"--db", 1}, {"--redis", 1}, {"--jwt-secret-file", 1},
     {"--workers", 1}, {"--queue", 1}, {"--rate-limit-write", 1}, {"--rate-limit-read", 1},
     {"--grace", 1}, {"--no-auth", 0}, {"--help", 0}, {"--idle-timeout", 1}, {"--cache-ttl", 1},
-    {NULL, 0}};
+    {"--header-timeout", 1}, {"--max-conns-per-ip", 1}, {NULL, 0}};
 
 /* An integer option in [lo, hi]; prints the error. */
 static int int_opt(const char *opt, const char *val, long lo, long hi, int *out) {
@@ -120,6 +128,8 @@ int mts_cmd_serve(int argc, char **argv) {
         .grace_s = cfg_num("shutdown_grace_s", 30),
         .idle_timeout_s = cfg_int("idle_timeout_s", 30),
         .cache_ttl_s = cfg_int("cache_ttl_s", 1),
+        .header_timeout_s = cfg_int("header_timeout_s", 10),
+        .max_conns_per_ip = cfg_int("max_conns_per_ip", 64),
         .capital = capital, .commission_bps = comm, .slippage_bps = slip, .risk_free = rf};
     const char *db = NULL, *redis = NULL, *secret_file = NULL;
     int i = 1;
@@ -162,6 +172,10 @@ int mts_cmd_serve(int argc, char **argv) {
         case O_NOAUTH: c.no_auth = 1; break;
         case O_IDLE: if (int_opt("--idle-timeout", val, 1, 3600, &c.idle_timeout_s)) return MTS_EXIT_USAGE; break;
         case O_CACHE_TTL: if (int_opt("--cache-ttl", val, 0, 3600, &c.cache_ttl_s)) return MTS_EXIT_USAGE; break;
+        case O_HDR_TIMEOUT:
+            if (int_opt("--header-timeout", val, 1, 3600, &c.header_timeout_s)) return MTS_EXIT_USAGE;
+            break;
+        case O_PER_IP: if (int_opt("--max-conns-per-ip", val, 0, 1000000, &c.max_conns_per_ip)) return MTS_EXIT_USAGE; break;
         }
     }
     /* options were checked as they were read: what is out of range here came from the config */
@@ -173,7 +187,9 @@ int mts_cmd_serve(int argc, char **argv) {
                     : c.max_body < 1024 || c.max_body > 16u * 1024 * 1024 ? "max_body_bytes (1024..16777216)"
                     : !(c.grace_s > 0) ? "shutdown_grace_s (> 0)"
                     : c.idle_timeout_s < 1 || c.idle_timeout_s > 3600 ? "idle_timeout_s (1..3600)"
-                    : c.cache_ttl_s < 0 || c.cache_ttl_s > 3600 ? "cache_ttl_s (0..3600)" : NULL;
+                    : c.cache_ttl_s < 0 || c.cache_ttl_s > 3600 ? "cache_ttl_s (0..3600)"
+                    : c.header_timeout_s < 1 || c.header_timeout_s > 3600 ? "header_timeout_s (1..3600)"
+                    : c.max_conns_per_ip < 0 || c.max_conns_per_ip > 1000000 ? "max_conns_per_ip (0..1000000)" : NULL;
     if (bad) {
         fprintf(stderr, "error: %s/config/mts.json: api.%s is out of range; fix it or pass the option\n",
                 mts_root(), bad);

@@ -1,5 +1,5 @@
 /* test_api_limits.c — api/limiter (per-client token buckets with a fake clock,
- * numbers worked out by hand) and api/prom (the exposition text of a small
+ * numbers worked out by hand), api/peers (connections per address) and api/prom (the exposition text of a small
  * registry, compared line by line with what the format requires). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,11 @@
 #include <string.h>
 
 #include "api/limiter.h"
+#include "api/peers.h"
 #include "api/prom.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #define NEAR(a, b) assert_true(fabs((a) - (b)) < 1e-9)
 
@@ -50,6 +54,87 @@ static void full_table_recycles_least_recent(void **st) {
     /* c0 lost its bucket: it starts full again */
     NEAR(mts_limiter_take(l, "c0", 0, 1, 20.0), 0);
     mts_limiter_free(l);
+}
+
+static struct sockaddr_in v4(const char *a) {
+    struct sockaddr_in s = {.sin_family = AF_INET};
+    inet_pton(AF_INET, a, &s.sin_addr);
+    return s;
+}
+
+static struct sockaddr_in6 v6(const char *a) {
+    struct sockaddr_in6 s = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, a, &s.sin6_addr);
+    return s;
+}
+
+#define SA(x) ((const struct sockaddr *)&(x)), sizeof(x)
+
+static void peers_per_address(void **st) {
+    (void)st;
+    mts_peers_t *p = mts_peers_new(64);
+    assert_non_null(p);
+    struct sockaddr_in a = v4("10.0.0.1"), b = v4("10.0.0.2");
+    int conn[64];
+    /* limit 3: fds 10, 11, 12 from a are counted (0, 1, 2 before each), the 4th is refused */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mts_peers_accept(p, 10 + i, SA(a), 3), i);
+        mts_peers_bind(p, &conn[10 + i]);
+    }
+    assert_int_equal(mts_peers_accept(p, 13, SA(a), 3), 3);
+    mts_peers_bind(p, &conn[13]);              /* refused: nothing to bind, nothing counted */
+    assert_int_equal(mts_peers_count(p, SA(a)), 3);
+    /* another address has its own count */
+    assert_int_equal(mts_peers_accept(p, 13, SA(b), 3), 0);
+    mts_peers_bind(p, &conn[13]);
+    assert_int_equal(mts_peers_count(p, SA(b)), 1);
+    /* one of a's goes away: a may connect once more */
+    mts_peers_release(p, &conn[11]);
+    mts_peers_release(p, &conn[11]);           /* twice: no effect */
+    mts_peers_release(p, &conn[40]);           /* unknown: no effect */
+    assert_int_equal(mts_peers_count(p, SA(a)), 2);
+    assert_int_equal(mts_peers_accept(p, 11, SA(a), 3), 2);
+    mts_peers_bind(p, &conn[11]);
+    assert_int_equal(mts_peers_accept(p, 14, SA(a), 3), 3);
+    /* a descriptor reused without a release (the connection vanished unseen) is not counted twice */
+    assert_int_equal(mts_peers_accept(p, 13, SA(a), 0), 3);   /* fd 13 was b's */
+    mts_peers_bind(p, &conn[13]);
+    assert_int_equal(mts_peers_count(p, SA(b)), 0);
+    assert_int_equal(mts_peers_count(p, SA(a)), 4);
+    /* limit 0: counted, never refused; an fd out of range is not counted */
+    assert_int_equal(mts_peers_accept(p, 64, SA(a), 1), 0);
+    assert_int_equal(mts_peers_accept(p, -1, SA(a), 1), 0);
+    assert_int_equal(mts_peers_count(p, SA(a)), 4);
+    mts_peers_free(p);
+    mts_peers_free(NULL);
+    assert_null(mts_peers_new(0));
+}
+
+static void peers_ipv6_prefix_and_mapped(void **st) {
+    (void)st;
+    mts_peers_t *p = mts_peers_new(16);
+    int c[16];
+    /* two addresses of one /64 are one client; another /64 is another */
+    struct sockaddr_in6 x1 = v6("2001:db8:1:2::1"), x2 = v6("2001:db8:1:2:ffff::9"), y = v6("2001:db8:1:3::1");
+    assert_int_equal(mts_peers_accept(p, 1, SA(x1), 2), 0);
+    mts_peers_bind(p, &c[1]);
+    assert_int_equal(mts_peers_accept(p, 2, SA(x2), 2), 1);
+    mts_peers_bind(p, &c[2]);
+    assert_int_equal(mts_peers_accept(p, 3, SA(x1), 2), 2);   /* refused */
+    assert_int_equal(mts_peers_accept(p, 3, SA(y), 2), 0);
+    mts_peers_bind(p, &c[3]);
+    /* ::ffff:10.0.0.1 is 10.0.0.1 */
+    struct sockaddr_in a = v4("10.0.0.1");
+    struct sockaddr_in6 m = v6("::ffff:10.0.0.1");
+    assert_int_equal(mts_peers_accept(p, 4, SA(a), 2), 0);
+    mts_peers_bind(p, &c[4]);
+    assert_int_equal(mts_peers_accept(p, 5, SA(m), 2), 1);
+    mts_peers_bind(p, &c[5]);
+    assert_int_equal(mts_peers_count(p, SA(a)), 2);
+    /* a family that is not an IP address: not counted */
+    struct sockaddr un = {.sa_family = AF_UNIX};
+    assert_int_equal(mts_peers_accept(p, 6, &un, sizeof un, 1), 0);
+    mts_peers_free(p);
 }
 
 static char *render(const mts_prom_t *p) {
@@ -97,6 +182,7 @@ static void prom_text_format(void **st) {
         "mts_bus_messages_total{topic=\"fill\"} 2\n",
         "mts_backtests_total 1\n",
         "mts_ws_dropped_messages_total 0\n",
+        "mts_http_connections_refused_total{reason=\"per_address_limit\"} 0\n",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(t, want[i])) fprintf(stderr, "missing: %s---\n%s", want[i], t);
@@ -136,6 +222,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(per_client_and_class),
         cmocka_unit_test(full_table_recycles_least_recent),
+        cmocka_unit_test(peers_per_address),
+        cmocka_unit_test(peers_ipv6_prefix_and_mapped),
         cmocka_unit_test(prom_text_format),
         cmocka_unit_test(prom_series_are_bounded),
     };

@@ -434,7 +434,7 @@ static void test_l2_batch_values(void **st) {
  * reply would stall it (and the test would fail on its timeout). ---- */
 
 typedef struct {
-    int lfd, expect, got_cmds, reads, ok;
+    int lfd, expect, got_cmds, reads, ok, ponged;
 } fake_t;
 
 static void *fake_server(void *arg) {
@@ -451,6 +451,10 @@ static void *fake_server(void *arg) {
         f->reads++;
         have += (size_t)n;
         buf[have] = '\0';
+        if (!f->ponged && strstr(buf, "$4\r\nPING\r\n")) {   /* the connect handshake (rconn.h) */
+            f->ponged = 1;
+            if (write(fd, "+PONG\r\n", 7) != 7) break;
+        }
         int cnt = 0;
         for (const char *q = buf; (q = strstr(q, "$3\r\nSET\r\n")); q += 9) cnt++;
         f->got_cmds = cnt;
@@ -682,7 +686,23 @@ static void test_auth_select(void **st) {
     mts_cache_status(c, &conf, &up, NULL);
     assert_int_equal(up, 0);
     assert_null(strstr(mts_cache_errmsg(c), "nope"));
+    assert_non_null(strstr(mts_cache_errmsg(c), "refused the user name or password"));
     mts_cache_close(c);
+    /* no password at all: named NOAUTH, with the form of URL that gives one
+     * (before: connected, then "PING: unexpected reply") */
+    for (int db = 0; db <= 5; db += 5) {
+        snprintf(url, sizeof url, "redis://127.0.0.1:%d/%d", port, db);
+        c = open_l2(url, 4);
+        mts_cache_status(c, &conf, &up, NULL);
+        assert_int_equal(up, 0);
+        char want[96];
+        snprintf(want, sizeof want, "redis://:PASSWORD@127.0.0.1:%d", port);
+        assert_non_null(strstr(mts_cache_errmsg(c), "NOAUTH"));
+        assert_non_null(strstr(mts_cache_errmsg(c), "requires a password"));
+        assert_non_null(strstr(mts_cache_errmsg(c), want));
+        assert_null(strstr(mts_cache_errmsg(c), "unexpected reply"));
+        mts_cache_close(c);
+    }
     snprintf(url, sizeof url, "redis://:s3cr%%40t@127.0.0.1:%d/5", port);
     c = open_l2(url, 4);
     mts_cache_status(c, &conf, &up, NULL);

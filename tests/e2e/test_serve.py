@@ -35,6 +35,7 @@ def make_token(sub="tester", scope="read", exp_in=3600, secret=SECRET, header=No
     now = int(time.time())
     payload = {"sub": sub, "scope": scope, "exp": now + exp_in, "iat": now}
     payload.update(extra)
+    payload = {k: v for k, v in payload.items() if v is not None}   # sub=None: a token without "sub"
     h = b64url(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
     p = b64url(json.dumps(payload).encode())
     sig = hmac.new(secret.encode(), (h + "." + p).encode(), hashlib.sha256).digest()
@@ -247,7 +248,7 @@ class ServeTest(MtsTestCase):
 
     def test_health_shape(self):
         srv = self.serve()
-        h, _ = srv.json("GET", "/health")
+        h, _ = srv.json("GET", "/health", token=make_token())
         self.assertEqual(h["status"], "ok")
         self.assertEqual(h["version"], run(["--version"]).stdout.split()[1])
         self.assertGreaterEqual(h["uptime_s"], 0)
@@ -262,6 +263,64 @@ class ServeTest(MtsTestCase):
         self.assertLess(abs(c["disk_space"]["free_bytes"] - free), max(free * 0.05, 1 << 30))
         self.assertEqual(c["paper_sessions"], {"ok": True, "running": 0})
         self.assertEqual(c["workers"]["threads"], 2)
+
+    def test_health_details_only_for_a_token(self):
+        """Unauthenticated /health says ok/degraded and which check failed, never
+        an address or an error text; a read token gets the details (issue 9, item 14)."""
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()                                   # nothing listens there: Redis is down
+        srv = self.serve("--redis", "redis://127.0.0.1:%d" % port)
+        st, _, body = srv.request("GET", "/health")
+        self.assertEqual(st, 200)
+        h = json.loads(body)
+        self.assertEqual(h["status"], "degraded")
+        self.assertEqual(h["checks"]["bus"]["ok"], False)
+        self.assertEqual(h["checks"]["redis"]["ok"], False)
+        self.assertEqual(h["checks"]["database"]["ok"], True)
+        text = body.decode()
+        for leak in ("127.0.0.1", str(port), "error", "connect", "latency_ms", "free_bytes"):
+            self.assertNotIn(leak, text, "unauthenticated /health must not show %r: %s" % (leak, text))
+        # a token that is not accepted gets the same public answer, not the details
+        bad = make_token(secret="another-secret-of-enough-length-0123456789")
+        st, _, body = srv.request("GET", "/health", token=bad)
+        self.assertEqual(st, 200)
+        self.assertNotIn(str(port), body.decode())
+        # a read token: the details, with the address of the server that is down
+        h, _ = srv.json("GET", "/health", token=make_token(scope="read"))
+        self.assertEqual(h["status"], "degraded")
+        self.assertIn("127.0.0.1:%d" % port, h["checks"]["bus"]["error"])
+        self.assertIn("latency_ms", h["checks"]["database"])
+        self.assertIn("running", h["checks"]["paper_sessions"])
+
+    def test_token_without_sub_is_refused(self):
+        """A token with no "sub" would be rate-limited per source address, so
+        clients behind many addresses escape the per-client limit: refused with a
+        401 naming the claim (issue 9, item 13)."""
+        srv = self.serve("--rate-limit-read", "5")
+        for tok in (make_token(sub=None), make_token(sub=""), make_token(sub=42)):
+            st, h, body = srv.request("GET", "/backtests", token=tok)
+            self.assertEqual(st, 401, body)
+            d = json.loads(body)
+            self.assertEqual(d["error"], "invalid_token")
+            self.assertIn('"sub"', d["detail"])
+            self.assertIn("mts token --subject", d["detail"])
+            self.assertIn("www-authenticate", h)
+        ws = WebSocket(srv.port, token=make_token(sub=None))
+        self.assertEqual(ws.status, 401)
+        ws.close()
+        # with a subject the same token works; the limit is per subject
+        for _ in range(5):
+            self.assertEqual(srv.request("GET", "/backtests", token=make_token(sub="carol"))[0], 200)
+        self.assertEqual(srv.request("GET", "/backtests", token=make_token(sub="carol"))[0], 429)
+        # mts token always writes a non-empty sub
+        r = run(["token", "--subject", "dave"], env={"MTS_JWT_SECRET": SECRET})
+        p = r.stdout.strip().split(".")[1]
+        self.assertEqual(json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["sub"], "dave")
+        r = run(["token", "--subject", ""], env={"MTS_JWT_SECRET": SECRET})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--subject", r.stderr)
 
     def test_metrics_count_the_requests_made(self):
         srv = self.serve()
@@ -576,7 +635,7 @@ class ServeTest(MtsTestCase):
         self.assertEqual(one["equity"], [[1700000060, 9996.29995, 6296.24995], [1700000120, 10001.0, 6296.24995],
                                          [1700000180, 10002.53995, 10002.53995]])
         self.assertEqual(srv.request("GET", "/paper/sessions/8", token=r)[0], 404)
-        self.assertEqual(srv.json("GET", "/health")[0]["checks"]["paper_sessions"]["running"], 1)
+        self.assertEqual(srv.json("GET", "/health", token=r)[0]["checks"]["paper_sessions"]["running"], 1)
         self.assertEqual(srv.metrics()['mts_portfolio_value_usd{session="7"}'], 10002.53995)
 
     # ---- websocket ----

@@ -46,15 +46,18 @@ class OwnRedis:
         self.tmp = tmp
         self.p = None
 
-    def start(self):
+    def start(self, *extra):
         self.p = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                                   "--appendonly", "no", "--dir", self.tmp, "--loglevel", "warning"],
+                                   "--appendonly", "no", "--dir", self.tmp, "--loglevel", "warning"] + list(extra),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
                 r = tcs.Resp(self.url())
-                r.cmd("PING")
+                try:
+                    r.cmd("PING")
+                except RuntimeError:    # NOAUTH: up, with a password
+                    pass
                 r.close()
                 return self
             except OSError:
@@ -322,6 +325,62 @@ class ServeCacheTest(MtsTestCase):
         log = srv.log_text()
         self.assertIn('"event":"cache.error"', log)
         self.assertIn('"event":"cache.reconnected"', log)
+
+    def health(self, srv):
+        return srv.json("GET", "/health", token=self.token, expect=None)[0]
+
+    def test_health_sees_redis_back_within_a_second(self):
+        """After Redis returns, /health said "down" until the reconnect backoff
+        (doubling to 10 s) ran out; now it answers the truth within ~1 s
+        (issue 9, "Smaller")."""
+        self.own = OwnRedis(self.tmp).start()
+        srv = self.serve("--redis", self.own.url())
+        h = self.health(srv)
+        self.assertEqual((h["status"], h["checks"]["bus"]["ok"]), ("ok", True), h)
+        self.own.stop()
+        deadline = time.time() + 5
+        while time.time() < deadline and self.health(srv)["status"] == "ok":
+            time.sleep(0.05)
+        self.assertEqual(self.health(srv)["status"], "degraded")
+        time.sleep(4)                  # down long enough for the backoff to grow past 2 s
+        self.own.start()
+        t0 = time.time()
+        h = None
+        while time.time() - t0 < 5:
+            h = self.health(srv)
+            if h["status"] == "ok":
+                break
+            time.sleep(0.1)
+        took = time.time() - t0
+        self.assertEqual(h["status"], "ok", h)
+        self.assertLess(took, 1.5, "/health said Redis was down %.1f s after it answered again" % took)
+        self.assertTrue(h["checks"]["redis"]["ok"])
+
+    def test_redis_password_missing_names_noauth(self):
+        """A redis:// URL without the password of a protected server: the error
+        says a password is required and how to give it, not "PING: unexpected
+        reply" (issue 9, "Smaller")."""
+        self.own = OwnRedis(self.tmp).start("--requirepass", "pa55-word")
+        srv = self.serve("--redis", self.own.url())
+        h = self.health(srv)
+        self.assertEqual(h["status"], "degraded", h)
+        err = h["checks"]["bus"]["error"]
+        self.assertNotIn("unexpected reply", err)
+        self.assertIn("NOAUTH", err)
+        self.assertIn("password", err)
+        self.assertIn("redis://:PASSWORD@127.0.0.1:%d" % self.own.port, err)
+        self.assertIn("REDIS_URL", err)
+        self.assertIn("NOAUTH", srv.log_text())
+        # with the password in the URL: ok
+        srv2 = self.serve("--redis", "redis://:pa55-word@127.0.0.1:%d" % self.own.port)
+        h = self.health(srv2)
+        self.assertEqual((h["status"], h["checks"]["bus"]["ok"]), ("ok", True), h)
+        # a wrong one is named as such, and the password is not shown
+        srv3 = self.serve("--redis", "redis://:not-it@127.0.0.1:%d" % self.own.port)
+        h = self.health(srv3)
+        self.assertEqual(h["status"], "degraded", h)
+        self.assertNotIn("not-it", json.dumps(h))
+        self.assertIn("password", h["checks"]["bus"]["error"])
 
 
 if __name__ == "__main__":
