@@ -460,10 +460,10 @@ class RunTest(MtsTestCase):
         stale2 = con.execute(ins, (now - 4000, "1m", now - 500, 12345, "elsewhere.invalid")).lastrowid
         con.commit()
         con.close()
-        from test_serve import Server
+        from test_serve import Server, make_token
         srv = Server(self.db, tmp=self.tmp)
         try:
-            health, _ = srv.json("GET", "/health")
+            health, _ = srv.json("GET", "/health", token=make_token())   # the details need a read token
         finally:
             srv.stop()
         self.assertEqual(health["checks"]["paper_sessions"]["running"], 2)
