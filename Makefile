@@ -119,6 +119,7 @@ fuzz:
 	build-asan/fuzz/fuzz_csv_import 1500 data/macro/VIX_History_cboe.csv
 	build-asan/fuzz/fuzz_jwt $(FUZZ_ITERS)
 	build-asan/fuzz/fuzz_api_request $(FUZZ_ITERS) .
+	build-asan/fuzz/fuzz_pattern 10000
 
 bench: all $(BENCH_BIN)
 	@MTS_BIN=$(BINDIR)/mts MTS_LIB=$(LIBDIR)/libmts.so tests/bench/run.sh $(BENCH_BIN)
