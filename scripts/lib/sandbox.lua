@@ -11,6 +11,11 @@
 -- the real require, ffi, jit, string.dump, collectgarbage, rawset, setfenv,
 -- getfenv. Reading or writing any other global raises an error, so a typo
 -- fails loudly instead of yielding nil.
+-- Replaced (below, "the strategies' string library..."): string.find/match/
+-- gmatch/gsub (a budgeted C matcher, no callbacks from C), string.format and
+-- table.sort (in Lua), tostring and print (no heap addresses), math.random
+-- and math.randomseed (a generator per strategy). The string metatable's
+-- __index is the same safe string table, for every s:method() call.
 --
 -- Limits. In a guarded state (runtime/lua/guard.h, the default for backtests)
 -- strategy source is instrumented before it is compiled (S.instrument): a
@@ -450,7 +455,10 @@ local function make_format(tostr)
         return real_format(fmt, unpack(args, 1, n))
     end
     return function(fmt, ...)
-        if real_type(fmt) == "string" and not str_find(fmt, "p", 1, true) then
+        local tf = real_type(fmt)
+        if tf ~= "string" and tf ~= "number" then return real_format(fmt, ...) end   -- raises on #1
+        if tf == "number" then fmt = real_tostring(fmt) end
+        if not str_find(fmt, "p", 1, true) then
             local plain = true
             for k = 1, real_select("#", ...) do
                 local t = real_type((real_select(k, ...)))
