@@ -168,6 +168,23 @@ local real_tonumber, floor, ceil = tonumber, math.floor, math.ceil
 local sub, byte, char = string.sub, string.byte, string.char
 local real_format, real_concat, real_rawget = string.format, table.concat, rawget
 
+-- The tick for loops of trusted code working for a strategy (sort): true
+-- when the armed call is out of time (and from then on).
+local function over_budget()
+    if not active then return false end
+    if tripped then return true end
+    count = count + 1
+    if count < CHECK_EVERY then return false end
+    count = 0
+    local now = clock()
+    if deadline < 0 then
+        deadline = now + budget_s
+    elseif now > deadline then
+        tripped = true
+    end
+    return tripped
+end
+
 -- The deadline of the armed strategy call (starting its clock if no tick has
 -- yet), or -1 outside one.
 local function deadline_now()
@@ -487,17 +504,7 @@ local function sort(t, comp)
     local l, u = 1, #t
     while true do
         while l < u do
-            if active then
-                count = count + 1
-                if tripped or (count >= CHECK_EVERY and (function()
-                        count = 0
-                        local now = clock()
-                        if deadline < 0 then deadline = now + budget_s return false end
-                        return now > deadline end)()) then
-                    tripped = true
-                    real_error(budget_msg, 2)
-                end
-            end
+            if over_budget() then real_error(budget_msg, 2) end
             local al, au = real_rawget(t, l), real_rawget(t, u)
             if lt(au, al) then t[l], t[u] = au, al end
             if u - l == 1 then break end
@@ -519,11 +526,13 @@ local function sort(t, comp)
                 i = i + 1
                 while lt(real_rawget(t, i), P) do
                     if i >= u then real_error(SORT_ERR, 2) end
+                    if over_budget() then real_error(budget_msg, 2) end
                     i = i + 1
                 end
                 j = j - 1
                 while lt(P, real_rawget(t, j)) do
                     if j <= l then real_error(SORT_ERR, 2) end
+                    if over_budget() then real_error(budget_msg, 2) end
                     j = j - 1
                 end
                 if j < i then break end

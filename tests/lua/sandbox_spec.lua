@@ -445,3 +445,24 @@ describe("what strategies no longer reach", function()
         end
     end)
 end)
+
+describe("table.sort keeps the time budget", function()
+    it("a sort without a comparator over a large array stops at the budget", function()
+        sandbox.set_budget(30)
+        -- the array is made by trusted code: only the sort runs in the budget
+        local big = {}
+        for k = 1, 2e6 do big[k] = (k * 7919) % 1000003 end
+        local dir = H.tree({ ["scripts/strategies/t.lua"] =
+            'local ok = pcall(table.sort, mts.big)\nfor k = 1, 10 do end' })
+        local env = sandbox.new_env({ mts = { big = big } })
+        local fn = assert(sandbox.compile(dir .. "/scripts/strategies/t.lua", "scripts/strategies/t.lua", env, true))
+        H.rmtree(dir)
+        sandbox.arm()
+        local ok, err = pcall(fn, sandbox.tick)
+        assert.is_false(ok)
+        -- the strategy's pcall caught the sort's error; its next tick raises again
+        assert.matches("time budget of 30 ms exceeded", err)
+        assert.is_true(sandbox.tripped())
+        sandbox.set_budget(1000)
+    end)
+end)
