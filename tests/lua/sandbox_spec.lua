@@ -260,7 +260,7 @@ describe("the strategies' string library equals LuaJIT's", function()
             return "<" .. table.concat({ tostring(a), ... }, "|") .. ">"
         end
         local cases = 0
-        for _ = 1, 4000 do
+        for _ = 1, 6000 do
             local s, p = gen_subject(), gen_pattern()
             local init = INITS[rnd(#INITS + 1) - 1] -- sometimes nil
             local r, w = both("find", s, p, init)
@@ -282,7 +282,41 @@ describe("the strategies' string library equals LuaJIT's", function()
             assert.are.equal(r, w, ("gsub(%q, %q, table, %s)"):format(s, p, tostring(n)))
             cases = cases + 1
         end
-        assert.are.equal(4000, cases)
+        assert.are.equal(6000, cases)
+    end)
+
+    it("on longer, repetitive subjects (backtracking, %b, frontiers)", function()
+        local WORDS = { "a", "aa", "b", "(", ")", " ", "ab", "ba", "x1", "()" }
+        for _ = 1, 600 do
+            local parts = {}
+            for k = 1, 20 + rnd(80) do parts[k] = pick(WORDS) end
+            local s, p = table.concat(parts), gen_pattern()
+            for _, f in ipairs({ "find", "match" }) do
+                local r, w = both(f, s, p)
+                assert.are.equal(r, w, ("%s(%q, %q)"):format(f, s, p))
+            end
+            local r, w = both("gsub", s, p, "<%0>")
+            assert.are.equal(r, w, ("gsub(%q, %q)"):format(s, p))
+            local okr, gr = pcall(gmatch_all, real.gmatch, s, p)
+            local oks, gs = pcall(gmatch_all, safe.gmatch, s, p)
+            assert.are.equal(outcome(okr, gr), outcome(oks, gs), ("gmatch(%q, %q)"):format(s, p))
+        end
+    end)
+
+    it("format and tostring of strings, numbers, booleans and nil", function()
+        local env = sandbox.new_env({})
+        local FMTS = { "%d", "%5.2f", "%-8s|", "%q", "%x", "%g", "%s %s", "%%", "%c", "%e", "%10.3s", "%i", "%o", "%X" }
+        local VALS = { 0, -1, 3.5, 1e300, -0.0, 2 ^ 53, "abc", "a\n\0b", 65, "12" }
+        for _, f in ipairs(FMTS) do
+            for _, v in ipairs(VALS) do
+                assert.are.equal(outcome(pcall(string.format, f, v, v)), outcome(pcall(env.string.format, f, v, v)), f)
+            end
+        end
+        for _, v in ipairs({ 1, -0.5, 1e300, 0 / 0, math.huge, "x", true, false }) do
+            assert.are.equal(tostring(v), env.tostring(v))
+        end
+        assert.are.equal(tostring(nil), env.tostring(nil))
+        assert.are.equal(outcome(pcall(tostring)), outcome(pcall(env.tostring)))
     end)
 
     it("the edge cases by hand", function()
@@ -410,6 +444,13 @@ describe("what strategies no longer reach", function()
         assert.is_true(run("print({}, print)", { print = function(...) got = { ... } end }))
         assert.is_nil(table.concat(got, " "):find("0x"), table.concat(got, " "))
         assert.is_true(run("getmetatable('')"))
+        -- cdata (what mts hands out): no address either; boxed integers stay as they are
+        local ffi = require "ffi"
+        local env = sandbox.new_env({})
+        local c = ffi.new("int[1]")
+        assert.is_nil(tostring(env.tostring(c)):find("0x"), env.tostring(c))
+        assert.matches("^cdata<int %[1%]>: #1$", env.tostring(c))
+        assert.are.equal("5LL", env.tostring(5LL))
     end)
 
     it("each strategy has its own math.random, seeded from the run's seed and its id", function()
