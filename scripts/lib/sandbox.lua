@@ -168,6 +168,14 @@ local real_tonumber, floor, ceil = tonumber, math.floor, math.ceil
 local sub, byte, char = string.sub, string.byte, string.char
 local real_format, real_concat, real_rawget = string.format, table.concat, rawget
 
+-- Inside a strategy's call: armed, and (in a guarded state) the guard says a
+-- strategy owns the running call (so trusted code after a call is never
+-- budgeted, whoever forgets to disarm).
+local GUARD = rawget(_G, "MTS_GUARD")
+local function in_call()
+    return active and (GUARD == nil or GUARD.current() >= 0)
+end
+
 -- The tick for loops of trusted code working for a strategy (sort): true
 -- when the armed call is out of time (and from then on).
 local function over_budget()
@@ -176,6 +184,7 @@ local function over_budget()
     count = count + 1
     if count < CHECK_EVERY then return false end
     count = 0
+    if not in_call() then return false end
     local now = clock()
     if deadline < 0 then
         deadline = now + budget_s
@@ -188,7 +197,7 @@ end
 -- The deadline of the armed strategy call (starting its clock if no tick has
 -- yet), or -1 outside one.
 local function deadline_now()
-    if not active then return -1 end
+    if not in_call() then return -1 end
     if deadline < 0 then deadline = clock() + budget_s end
     return deadline
 end
