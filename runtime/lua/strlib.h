@@ -36,9 +36,10 @@ typedef struct mts_strlib_match {
 } mts_strlib_match_t;
 
 /* The first match of pattern p in s[0..sl) starting at offset init (0..sl),
- * trying init, init+1, .. sl (only init when the pattern is anchored). The
- * pattern ends at its first NUL, as in LuaJIT. deadline: clock() seconds
- * (CLOCKS_PER_SEC units converted), < 0 for none.
+ * trying init, init+1, .. sl (only init when the pattern is anchored). p
+ * must be NUL-terminated (p[pl] == 0, as Lua strings are); the pattern ends
+ * at its first NUL, as in LuaJIT. deadline: CPU seconds as
+ * mts_strlib_clock() counts them, < 0 for none.
  * Returns 1 (m filled), 0 (no match), MTS_EINVAL (a bad pattern: m->err says
  * why, in LuaJIT's words) or MTS_ECANCELED (the deadline passed: m->err is
  * "time budget exceeded"). */
