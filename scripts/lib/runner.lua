@@ -216,7 +216,7 @@ local function load_strategy(root, name, id, printer)
             name, rel, #avail > 0 and table.concat(avail, ", ") or "none"))
     end
     f:close()
-    local env = sandbox.new_env({
+    local env = sandbox.new_env({ seed = math.random(0, 2 ^ 31 - 1), id = id,
         print = function(...)
             local parts = {}
             for k = 1, select("#", ...) do parts[k] = tostring((select(k, ...))) end

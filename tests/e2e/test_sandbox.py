@@ -5,12 +5,15 @@ while sma_cross trades exactly as it does alone, and nothing outside is
 touched."""
 import json
 import os
+import re
+import resource
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
 
-from mtslib import ROOT, run
+from mtslib import MTS, ROOT, run
 
 EVIL = {
     "spin": ("while true do end", r"spin\.lua:\d+: time budget of 300 ms exceeded"),
@@ -24,7 +27,8 @@ EVIL = {
     "loadbc": ('loadstring(string.dump(function() end))', r"unknown global 'loadstring'"),
     "loadfn": ('load("return 1")', r"unknown global 'load'"),
     "repbomb": ('local s = string.rep("x", 2^30)', r"exceeds the memory cap of 64 MB"),
-    "repbomb2": ('local s = ("x"):rep(2^30)', r"memory cap of 64 MB exceeded"),
+    # ("x"):rep goes through the string metatable to the same checked rep
+    "repbomb2": ('local s = ("x"):rep(2^30)', r"exceeds the memory cap of 64 MB"),
     "tablebomb": ("local t = {} for k = 1, 1e9 do t[k] = k end", r"memory cap of 64 MB exceeded"),
     "concatbomb": ('local s = "x" while true do s = s .. s end', r"memory cap of 64 MB exceeded"),
     "recursion": ("local function f(n) return 1 + f(n + 1) end return f(1)", r"stack overflow"),
@@ -43,6 +47,35 @@ EVIL = {
     "pushnull": ("ctx.fast.push(nil, 1)", r"push: call it as r:push\(x\)"),
     "gotoloop": ("::top:: goto top", r"time budget of 300 ms exceeded"),
     "macrowrite": ('local m = ctx.macro("VIX") m.v = nil', r"is read-only \(assignment to v\)"),
+    # issue 9, item 4: patterns keep the budget; plain search is linear (memmem)
+    "patbudget": ('local at = ("a"):rep(3000):find(".-.-.-.-.-b")',
+                  r"patbudget\.lua:5: time budget of 300 ms exceeded"),
+    "plainfind": ('local h, n = ("a"):rep(2^22), ("a"):rep(2^21) .. "b" '
+                  'if h:find(n, 1, true) == nil and h:find(n) == nil then error("searched") end',
+                  r"plainfind\.lua:5: searched"),
+    # item 5: no string.dump through the string metatable, no heap addresses
+    "dump": ('local d = ("").dump(function() end)', r"attempt to call field 'dump' \(a nil value\)"),
+    "addresses": ('error(tostring(function() end) .. " " .. string.format("%s %p", ctx, ctx) .. " " .. tostring(ctx))',
+                  r"addresses\.lua:5: function: #1 table: #2 0x#2 table: #2 \("),
+}
+
+# Item 2: C functions that called back into Lua, so that a strategy recursed on
+# the C stack. Each must end in a Lua error ("stack overflow"), never a signal.
+# They run with an 8 MB and with a 256 kB stack: with the smaller one (a thread's
+# stack, say), sort and format crashed too, not only gsub.
+CSTACK = {
+    "gsubfn": 'local function f(s) return (s:gsub(".", f)) end f("ab")',
+    "gsubtable": ('local t = setmetatable({}, {}) '
+                  'getmetatable(t).__index = function(_, k) return (k:gsub(".", t)) end ("ab"):gsub(".", t)'),
+    "gmatchfn": 'local function f(s) for w in s:gmatch(".") do f(w) end end f("ab")',
+    "sortcmp": 'local function f(a, b) table.sort({3, 2, 1}, f) return a < b end table.sort({3, 2, 1}, f)',
+    "sortlt": ('local mt = {} local function o() return setmetatable({}, mt) end '
+               'mt.__lt = function() table.sort({o(), o(), o()}) return false end table.sort({o(), o(), o()})'),
+    "formats": ('local mt = {} mt.__tostring = function(o) return string.format("%s", o) end '
+                'string.format("%s", setmetatable({}, mt))'),
+    "formatmethod": ('local mt = {} mt.__tostring = function(o) return ("%s"):format(o) end '
+                     'local x = tostring(setmetatable({}, mt))'),
+    "printts": 'local mt = {} mt.__tostring = function(o) print(o) return "x" end print(setmetatable({}, mt))',
 }
 
 TEMPLATE = """local M = {}
@@ -63,17 +96,28 @@ def make_root(tmp):
     os.symlink(os.path.join(ROOT, "scripts", "lib"), os.path.join(root, "scripts", "lib"))
     shutil.copy(os.path.join(ROOT, "scripts", "strategies", "sma_cross.lua"),
                 os.path.join(root, "scripts", "strategies"))
-    for name, (body, _) in EVIL.items():
+    bodies = dict((name, body) for name, (body, _) in EVIL.items())
+    bodies.update(CSTACK)
+    for name, body in bodies.items():
         with open(os.path.join(root, "scripts", "strategies", name + ".lua"), "w") as f:
             f.write(TEMPLATE % body)
     return root
 
 
-def backtest(root, db, strategies, env=None):
+def backtest(root, db, strategies, env=None, stack=None):
     e = {"MTS_ROOT": root, "MTS_STRATEGY_TIME_MS": "300", "MTS_STRATEGY_MEMORY_MB": "64"}
     e.update(env or {})
-    r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
-            env=e, timeout=120, cwd=root)
+    if stack is None:
+        r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
+                env=e, timeout=120, cwd=root)
+    else:
+        full = dict(os.environ)
+        full.pop("DATABASE_PATH", None)
+        full.update(e)
+        def limit():
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+        r = subprocess.run([MTS, "backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
+                           capture_output=True, text=True, timeout=120, env=full, cwd=root, preexec_fn=limit)
     lines = [l for l in r.stdout.splitlines() if l.startswith('{"id"')]
     return r, (json.loads(lines[0]) if lines else None)
 
@@ -107,6 +151,39 @@ class SandboxEscapes(unittest.TestCase):
                 self.assertLess(elapsed, 20, name)
                 self.assertFalse(os.path.exists(os.path.join(self.root, "MARKER")))
 
+    def test_c_functions_never_recurse_on_the_c_stack(self):
+        for stack in (None, 256 * 1024):
+            for name in CSTACK:
+                with self.subTest(name, stack=stack):
+                    r, res = backtest(self.root, self.db, name + ",sma_cross", stack=stack)
+                    self.assertEqual(r.returncode, 3, (r.returncode, r.stderr[-2000:]))   # not a signal
+                    self.assertEqual(len(res["disabled"]), 1, res["disabled"])
+                    self.assertRegex(res["disabled"][0], "^" + name + ": .*stack overflow")
+                    self.assertIn("(in on_bar, bitcoin bar 2018-03-17T00:00:00Z)", res["disabled"][0])
+                    self.assertEqual(res["trade_count"], self.alone["trade_count"])
+
+    def test_each_strategy_has_its_own_random_generator(self):
+        # B prints its first numbers; A reseeds the generator on every bar
+        d = os.path.join(self.root, "scripts", "strategies")
+        with open(os.path.join(d, "rnd_a.lua"), "w") as f:
+            f.write(TEMPLATE % "math.randomseed(42) local x = math.random()")
+        with open(os.path.join(d, "rnd_c.lua"), "w") as f:
+            f.write(TEMPLATE % "local x = math.random()")
+        with open(os.path.join(d, "rnd_b.lua"), "w") as f:
+            f.write(TEMPLATE % 'if i < 8 then print(("%.17g %d"):format(math.random(), math.random(1, 1000))) end')
+
+        def numbers(strategies, seed_env=None):
+            r, res = backtest(self.root, self.db, strategies, env=seed_env)
+            self.assertEqual(res["disabled"], [], r.stderr)
+            got = re.findall(r"^rnd_b: (\S+ \d+)$", r.stderr, re.M)
+            self.assertEqual(len(got), 8, r.stderr[-2000:])
+            return got
+
+        calm = numbers("rnd_c,rnd_b")                          # B next to a strategy drawing numbers
+        self.assertEqual(numbers("rnd_c,rnd_b"), calm)         # two runs: the same numbers
+        self.assertEqual(numbers("rnd_a,rnd_b"), calm)         # A's randomseed does not move B's
+        self.assertEqual(len(set(calm)), 8)
+
     def test_trusted_mode_is_opt_in(self):
         # with MTS_TRUSTED_STRATEGIES=1 the limits are off: a string of 100 MB passes
         with open(os.path.join(self.root, "scripts", "strategies", "big.lua"), "w") as f:
@@ -123,6 +200,39 @@ class SandboxEscapes(unittest.TestCase):
         r, res = backtest(self.root, self.db, "bc")
         self.assertEqual(r.returncode, 1)
         self.assertIn("bytecode is not accepted, only Lua source", r.stderr)
+
+
+class ServeSurvivesStrategies(unittest.TestCase):
+    """Item 2 through the API: one POST /backtest naming a strategy that recursed
+    on the C stack killed `mts serve`. Now the request gets an answer naming the
+    error, and the server answers /health afterwards."""
+
+    def test_post_backtest_with_c_recursion_then_health(self):
+        from test_serve import Server, make_token
+        tmp = tempfile.mkdtemp(prefix="mts-sandbox-serve-")
+        try:
+            root = make_root(tmp)
+            srv = Server(os.path.join(tmp, "s.db"), env={"MTS_ROOT": root, "MTS_STRATEGY_TIME_MS": "300",
+                                                         "MTS_STRATEGY_MEMORY_MB": "64"}, tmp=tmp)
+            try:
+                tok = make_token(scope="write")
+                for name in ("gsubfn", "gsubtable", "sortcmp", "formats", "patbudget"):
+                    with self.subTest(name):
+                        st, _, body = srv.request("POST", "/backtest", token=tok,
+                                                  body={"strategy_name": name, "assets": ["bitcoin"]})
+                        # the backtest completes with the strategy disabled, as `mts backtest` does (exit 3)
+                        self.assertEqual(st, 200, body)
+                        res = json.loads(body)
+                        self.assertEqual(len(res["disabled"]), 1, res)
+                        self.assertRegex(res["disabled"][0], "^" + name + ": .*(stack overflow|time budget of 300 ms exceeded)")
+                        self.assertIsNone(srv.p.poll(), "mts serve died")
+                        st, _, body = srv.request("GET", "/health")
+                        self.assertEqual(st, 200, body)
+            finally:
+                rc = srv.stop()
+            self.assertEqual(rc, 0, srv.log_text()[-3000:])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
