@@ -191,8 +191,18 @@ def main():
         trades_sent = len(xsrv.sent_trades)
         trades_stored = con.execute("SELECT count(*) FROM trades").fetchone()[0]
         s_errors = error_lines(s_err)
-        log("stream: exit %d, trades sent %d stored %d, errors logged %d"
-            % (stream.returncode, trades_sent, trades_stored, len(s_errors)))
+        s_sum = {}
+        for line in s_out.splitlines():
+            try:
+                s_sum = json.loads(line)
+            except ValueError:
+                continue
+        received = s_sum.get("trades")
+        not_stored = sum((s_sum.get("not_stored") or {}).values()) if isinstance(s_sum.get("not_stored"), dict) else 0
+        # sent but not received: in flight when the stream's duration ended (or lost
+        # by the socket); received but neither stored nor counted as not stored: lost
+        log("stream: exit %d, trades sent %d received %s stored %d (not stored, counted: %d), errors logged %d"
+            % (stream.returncode, trades_sent, received, trades_stored, not_stored, len(s_errors)))
         for line in s_errors[:3]:
             log("  stream: %s" % line[:300])
 
@@ -226,6 +236,8 @@ def main():
             problems.append("no backtest finished")
         if stream.returncode != 0:
             problems.append("stream exit %d" % stream.returncode)
+        if received is not None and trades_stored + not_stored < received:
+            problems.append("stream lost %d trades silently" % (received - trades_stored - not_stored))
         if run.returncode != 0 or summary.get("status") != "stopped":
             problems.append("run exit %d status %s" % (run.returncode, summary.get("status")))
         if p_bars != p_eq:
