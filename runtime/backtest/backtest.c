@@ -1,5 +1,6 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
+#include "market/interval.h"
 #include "store/imports.h"
 #include "util/config.h"
 #include "util/progress.h"
@@ -94,13 +95,13 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
         return rc;
     }
     if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
-    rc = mts_store_load_ohlcv(store, asset, o->from, o->to, bars);
+    rc = mts_store_load_ohlcv(store, asset, MTS_INTERVAL_DEFAULT, o->from, o->to, bars);
     if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, mts_store_errmsg(store));
     if (bars->n > 0) return 0;
 
     mts_bars_t all;
     memset(&all, 0, sizeof all);
-    mts_store_load_ohlcv(store, asset, INT64_MIN, INT64_MAX, &all);
+    mts_store_load_ohlcv(store, asset, MTS_INTERVAL_DEFAULT, INT64_MIN, INT64_MAX, &all);
     char d0[16] = "?", d1[16] = "?";
     if (all.n) {
         mts_time_format_date(all.ts[0], d0);

@@ -9,6 +9,7 @@
  * Settings: environment variables win over config/mts.json "feeds" keys, which
  * win over the built-in defaults (see usage()). */
 #include "cmd/cmd.h"
+#include "market/interval.h"
 #include "util/config.h"
 #include "feeds/coingecko.h"
 #include "feeds/fred.h"
@@ -298,7 +299,7 @@ static void batch_coingecko(run_t *r, const char *id, double price, batch_t *b) 
     int rc = mts_coingecko_fetch_ohlcv(r->cg, id, r->o->days, &bars, stderr, &rep);
     b->rejected = rep.rejected;
     b->no_volume = rep.no_volume;
-    if (!rc) rc = mts_store_upsert_ohlcv(r->store, id, &bars);   /* one transaction */
+    if (!rc) rc = mts_store_upsert_ohlcv(r->store, id, MTS_INTERVAL_DEFAULT, &bars);   /* one transaction */
     if (rc) {
         b->err = rc;
         snprintf(b->errmsg, sizeof b->errmsg, "%s",

@@ -3,6 +3,7 @@
  * temporary file beside it and renamed, so a failed export never leaves half
  * a file). The OHLCV and macro formats read back with `mts import`. */
 #include "cmd/cmd.h"
+#include "market/interval.h"
 #include "store/imports.h"
 #include "util/config.h"
 
@@ -138,7 +139,7 @@ int mts_cmd_export(int argc, char **argv) {
     if (kind != K_TABLE) {
         const char *name = kind == K_OHLCV ? asset : indicator;
         int64_t n = 0;
-        rc = kind == K_OHLCV ? mts_store_count_ohlcv(s, name, &n) : mts_store_count_macro(s, name, &n);
+        rc = kind == K_OHLCV ? mts_store_count_ohlcv(s, name, MTS_INTERVAL_DEFAULT, &n) : mts_store_count_macro(s, name, &n);
         if (rc == 0 && n == 0)
             rc = kind == K_OHLCV ? mts_store_ensure_asset(s, mts_root(), name) : mts_store_ensure_macro(s, mts_root(), name);
         if (rc == MTS_ENOTFOUND) {

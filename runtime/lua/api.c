@@ -5,6 +5,7 @@
  * lightuserdata pointers that api.lua casts with the FFI and keeps alive by
  * holding the userdata. */
 #include "lua/api.h"
+#include "market/interval.h"
 #include "backtest/backtest.h"
 #include "store/store.h"
 #include "util/timeutil.h"
@@ -72,7 +73,7 @@ static int l_bars(lua_State *L) {
     memset(b, 0, sizeof *b);
     luaL_getmetatable(L, BARS_MT);
     lua_setmetatable(L, -2);
-    rc = mts_store_load_ohlcv(a->store, asset, from, to, b);
+    rc = mts_store_load_ohlcv(a->store, asset, MTS_INTERVAL_DEFAULT, from, to, b);
     if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
     lua_pushnumber(L, (lua_Number)b->n);
     lua_pushlightuserdata(L, b->ts);

@@ -12,6 +12,7 @@
  * blank lines (and rows whose fields are all empty), a last line without a
  * newline. */
 #include "store/imports.h"
+#include "market/interval.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "market/bar_check.h"
@@ -569,7 +570,7 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
         b.volume[i] = vol;
         rep->rows_ok++;
         if (b.n == BATCH) {
-            if (mts_store_upsert_ohlcv(s, asset, &b)) {
+            if (mts_store_upsert_ohlcv(s, asset, MTS_INTERVAL_DEFAULT, &b)) {
                 rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
                 goto out;
             }
@@ -582,7 +583,7 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
         rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
         goto out;
     }
-    if (b.n && mts_store_upsert_ohlcv(s, asset, &b)) {
+    if (b.n && mts_store_upsert_ohlcv(s, asset, MTS_INTERVAL_DEFAULT, &b)) {
         rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
         goto out;
     }

@@ -7,6 +7,7 @@
  * An import of that file still running (in another thread or process: its
  * lock is held) is waited for instead. */
 #include "store/imports.h"
+#include "market/interval.h"
 #include "store/store.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -58,7 +59,7 @@ static int bundled_source(const char *root, const char *kind, const char *name, 
 }
 
 static int count(mts_store_t *s, int assets, const char *name, int64_t *n) {
-    return assets ? mts_store_count_ohlcv(s, name, n) : mts_store_count_macro(s, name, n);
+    return assets ? mts_store_count_ohlcv(s, name, MTS_INTERVAL_DEFAULT, n) : mts_store_count_macro(s, name, n);
 }
 
 static int ensure(mts_store_t *s, const char *root, const char *kind, const char *name) {

@@ -49,13 +49,21 @@ int64_t mts_store_write_wait(const mts_store_t *s);
 void    mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag);
 int  mts_store_schema_version(mts_store_t *s);
 
-/* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */
-int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars);
+/* OHLCV. A series is (asset, interval): interval is a name of
+ * market/interval.h ("1m" .. "1w"; MTS_INTERVAL_DEFAULT "1d"), stored in
+ * crypto_ohlcv.interval; no call reads or writes another interval's rows.
+ * Upsert on (cryptocurrency, interval, timestamp); one transaction; an
+ * unknown interval name is MTS_EINVAL. */
+int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars);
 /* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending.
  * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free.
  * The load functions replace out's contents (out->n is reset) and reuse its arrays. */
-int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out);
-int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n);
+int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                         mts_bars_t *out);
+int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n);
+/* The intervals stored for asset, finest first, at most max of them, into
+ * names (each a NUL-terminated name); *n their number. */
+int mts_store_ohlcv_intervals(mts_store_t *s, const char *asset, char names[][8], int max, int *n);
 
 /* Macro: ts = UTC midnight of the observation date. flags bit0 interpolated,
  * bit1 forward-filled (flags may be NULL = original observations). An original

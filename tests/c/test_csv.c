@@ -182,11 +182,11 @@ static void check_daily(fx_t *f, const char *rel, const char *asset) {
     assert_int_equal(rep.rows_rejected, 0);
     assert_int_equal(rep.rows_blank, 0);
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, asset, &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, asset, "1d", &n), 0);
     assert_int_equal(n, 2920);
 
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, asset, INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 2920);
     /* 2018-03-17 = 17607 days; 2026-03-14 = 17607 + 2919 = 20526 days
      * (2026-01-01 = 56*365 + 14 leap days = 20454, + 31 + 28 + 13 = 20526) */
@@ -214,7 +214,7 @@ static void test_import_daily_real(void **state) {
     check_daily(f, "crypto/daily/BNBUSDT_1d_binance_spot.csv", "binancecoin");
     /* values copied from the file text (first and last line of BTCUSDT_1d) */
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_true(b.open[0] == 8260.0 && b.high[0] == 8348.62 && b.low[0] == 7721.99 &&
                 b.close[0] == 7824.8 && b.volume[0] == 33110.206329);
     assert_true(b.open[2919] == 70930.01 && b.high[2919] == 71307.92 && b.low[2919] == 70317.0 &&
@@ -226,7 +226,7 @@ static void test_import_daily_real(void **state) {
                                           "bitcoin", NULL, &rep), 0);
     assert_int_equal(rep.rows_ok, 2920);
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 2920);
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -247,7 +247,7 @@ static void check_intraday(fx_t *f, const char *rel, const char *asset, int64_t 
     assert_int_equal(rep.rows_read, rows);
     assert_int_equal(rep.rows_ok, rows);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, asset, INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, rows);
     textrow_t r;
     text_row(path, 0, &r);
@@ -268,7 +268,7 @@ static void test_import_intraday_real(void **state) {
     check_intraday(f, "crypto/intraday/BTCUSDT_1m_bybit_linear.csv", "btc1m", 43200);
     /* 2021-01-01 00:00:00 (naive, UTC) = 18628 days */
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.ts[0], 18628LL * 86400);
     mts_bars_free(&b);
     /* the close-only file cannot be OHLCV: a clear error, nothing stored */
@@ -396,7 +396,7 @@ static void test_bad_rows_reported(void **state) {
     assert_int_equal(rep.rows_rejected, 15);
     assert_int_equal(rep.rows_blank, 1);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "x", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "x", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 4);
     /* 2024-01-01 = 19723 days -> 1704067200 */
     assert_int_equal(b.ts[0], 1704067200LL);
@@ -423,7 +423,7 @@ static void test_quirks(void **state) {
     assert_int_equal(rep.rows_blank, 1);
     assert_int_equal(rep.rows_rejected, 1);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "q", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "q", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 4);
     /* 2024-03-01 = 19723 + 31 + 29 = 19783 days */
     assert_int_equal(b.ts[0], 19783LL * 86400);
@@ -461,7 +461,7 @@ static void test_file_errors(void **state) {
         }
     }
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "e", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "e", "1d", &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "", NULL, NULL), MTS_EINVAL);
     /* macro: a named column that is not there */
@@ -546,7 +546,7 @@ static void test_unsorted_duplicates(void **state) {
     cap_close(&err);
     assert_int_equal(rep.rows_ok, 5);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "u", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "u", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 5);
     /* ascending: 998 (line 5), 999 (3), 1000 (2), 1001 (4), 1002 (8); volume = line */
     const int want_line[5] = {5, 3, 2, 4, 8};
@@ -611,8 +611,8 @@ static void test_roundtrip_ohlcv(void **state) {
     assert_int_equal(mts_csv_import_ohlcv(f->s, out, "bitcoin2", stderr, &rep), 0);
     assert_int_equal(rep.rows_ok, 2920);
     mts_bars_t a = {0}, b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &a), 0);
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin2", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &a), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin2", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(a.n, b.n);
     for (int64_t i = 0; i < a.n; i++) {
         assert_int_equal(a.ts[i], b.ts[i]);
@@ -643,7 +643,7 @@ static void test_roundtrip_awkward_doubles(void **state) {
         b.volume[i] = vals[3 - i];
     }
     b.n = 4;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "odd", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "odd", "1d", &b), 0);
     char out[160];
     snprintf(out, sizeof out, "%s/odd.csv", f->dir);
     FILE *fp = fopen(out, "w");
@@ -651,7 +651,7 @@ static void test_roundtrip_awkward_doubles(void **state) {
     fclose(fp);
     assert_int_equal(mts_csv_import_ohlcv(f->s, out, "odd2", stderr, NULL), 0);
     mts_bars_t c = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "odd2", INT64_MIN, INT64_MAX, &c), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "odd2", "1d", INT64_MIN, INT64_MAX, &c), 0);
     assert_int_equal(c.n, 4);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(c.ts[i], b.ts[i]);
@@ -767,7 +767,7 @@ static void test_big_file_buffer_edges(void **state) {
     cap_close(&err);
     assert_int_equal(rep.rows_ok, n);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "big", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "big", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, n);
     for (int i = 0; i < n; i++) {
         if (b.ts[i] != 1600000000 + i * 60 || b.volume[i] != (i == 20000 ? 1 : i))
