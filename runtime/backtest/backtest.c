@@ -95,21 +95,22 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
         return rc;
     }
     if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
-    rc = mts_store_load_ohlcv(store, asset, MTS_INTERVAL_DEFAULT, o->from, o->to, bars);
+    const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
+    rc = mts_store_load_ohlcv(store, asset, iv, o->from, o->to, bars);
     if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, mts_store_errmsg(store));
     if (bars->n > 0) return 0;
 
     mts_bars_t all;
     memset(&all, 0, sizeof all);
-    mts_store_load_ohlcv(store, asset, MTS_INTERVAL_DEFAULT, INT64_MIN, INT64_MAX, &all);
+    mts_store_load_ohlcv(store, asset, iv, INT64_MIN, INT64_MAX, &all);
     char d0[16] = "?", d1[16] = "?";
     if (all.n) {
         mts_time_format_date(all.ts[0], d0);
         mts_time_format_date(all.ts[all.n - 1], d1);
     }
     rc = fail(err, errlen, MTS_ENOTFOUND,
-              "no bars for %s in the requested range; %s has %lld bars from %s to %s",
-              asset, db, (long long)all.n, d0, d1);
+              "no %s bars for %s in the requested range; %s has %lld from %s to %s",
+              iv, asset, db, (long long)all.n, d0, d1);
     mts_bars_free(&all);
     return rc;
 }
@@ -128,6 +129,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 
     const char *root = o->root ? o->root : mts_root();
     const char *db = o->db_label ? o->db_label : "the database";
+    if (o->interval && mts_interval_seconds(o->interval) < 0)
+        return fail(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
     mts_backtest_t *b = mts_calloc(1, sizeof *b);
     if (!b) return fail(err, errlen, MTS_ENOMEM, "out of memory");
     b->n_assets = o->n_assets;
