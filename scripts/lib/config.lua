@@ -196,6 +196,8 @@ local function stat(path)
     end
     return path_kind(path)
 end
+M.stat = stat
+M.KIND_NAME = KIND_NAME
 
 -- The text of a config file, or nil when there is none; raises a config error
 -- naming `display` for anything that is not a regular file of at most

@@ -209,13 +209,11 @@ local function load_strategy(root, name, id, printer)
     end
     local rel = "scripts/strategies/" .. name .. ".lua"
     local path = root .. "/" .. rel
-    local f = io.open(path, "rb")
-    if not f then
+    if config.stat(path) == 0 then                -- stat, not open: a FIFO would block
         local avail = R.available_strategies(root)
         stop("script", ("unknown strategy '%s': %s does not exist (available: %s)"):format(
             name, rel, #avail > 0 and table.concat(avail, ", ") or "none"))
     end
-    f:close()
     local env = sandbox.new_env({ seed = math.random(0, 2 ^ 31 - 1), id = id,
         print = function(...)
             local parts = {}

@@ -840,11 +840,27 @@ end
 -- its globals. With `instrumented`, the source gets the budget's ticks first
 -- (S.instrument) and the chunk must be called with S.tick as its argument.
 -- Returns the function, or nil and a message.
+-- The largest strategy source read (bytes).
+S.MAX_SOURCE_BYTES = 4 * 1048576
+
 function S.compile(path, chunkname, env, instrumented)
+    -- look before opening: a FIFO would block the open, a device never end
+    local kind, size = require("config").stat(path)
+    if kind ~= 0 and kind ~= 1 then
+        return nil, ("%s: not a regular file (%s); a strategy is a Lua source file"):format(
+            chunkname, require("config").KIND_NAME[kind] or "unknown")
+    end
+    if size > S.MAX_SOURCE_BYTES then
+        return nil, ("%s: too large (%d bytes; the limit is %d)"):format(chunkname, size, S.MAX_SOURCE_BYTES)
+    end
     local f, err = io.open(path, "rb")
     if not f then return nil, err end
-    local src = f:read("*a")
+    local src = f:read(S.MAX_SOURCE_BYTES + 1)     -- bounded even if the size lied
     f:close()
+    src = src or ""
+    if #src > S.MAX_SOURCE_BYTES then
+        return nil, ("%s: too large (more than %d bytes)"):format(chunkname, S.MAX_SOURCE_BYTES)
+    end
     if src:sub(1, 1) == "#" then src = "--" .. src end   -- shebang line
     if src:sub(1, 1) == "\27" then return nil, chunkname .. ": bytecode is not accepted, only Lua source" end
     if instrumented then

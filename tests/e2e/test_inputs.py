@@ -46,6 +46,34 @@ class HostileConfigs(MtsTestCase):
         os.mkfifo(self.strategy_cfg(root))
         self.assert_refused(self.backtest(root), "a FIFO")
 
+    # the strategy's source, not only its config: looked at before it is opened
+    def strategy_src(self, root):
+        p = os.path.join(root, "scripts/strategies/sma_cross.lua")
+        os.remove(p)
+        return p
+
+    def test_strategy_source_fifo_does_not_block(self):
+        root = self.make_root()
+        os.mkfifo(self.strategy_src(root))
+        r = self.backtest(root)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("scripts/strategies/sma_cross.lua: not a regular file (a FIFO)", r.stderr)
+        self.assertNotIn("traceback", r.stderr.lower())
+
+    def test_strategy_source_dev_zero_and_size(self):
+        root = self.make_root()
+        p = self.strategy_src(root)
+        os.symlink("/dev/zero", p)
+        r = self.backtest(root)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("scripts/strategies/sma_cross.lua: not a regular file (a device)", r.stderr)
+        os.remove(p)
+        with open(p, "w") as f:                      # 5 MB of comments: over the 4 MB limit
+            f.write(("-- " + "x" * 1020 + "\n") * 5 * 1024)
+        r = self.backtest(root)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("scripts/strategies/sma_cross.lua: too large (5242880 bytes; the limit is 4194304)", r.stderr)
+
     def test_strategy_config_dev_zero(self):
         root = self.make_root()
         os.symlink("/dev/zero", self.strategy_cfg(root))
