@@ -7,13 +7,14 @@ true ranges, MACD 12/26/9 from SMA-seeded EMAs, Bollinger bands with the
 population standard deviation (two-pass per window), VWAP of the typical
 price (cumulative and over 20 bars), rolling min/max by scanning the window.
 The expected numbers come from this file only, never from the C code."""
+import json
 import math
 import os
 import shutil
 import tempfile
 import unittest
 
-from mtslib import ROOT, read_bars, run
+from mtslib import ROOT, make_root, read_bars, run
 
 SCRIPT = r'''
 local b = mts.bars("bitcoin")
@@ -128,6 +129,57 @@ class IndicatorsAgainstPython(unittest.TestCase):
                 self.assertLessEqual(abs(got - w), tol, "%s[%d]: want %r, got %r" % (name, i, w, got))
                 checked += 1
         self.assertGreater(checked, 10 * 2000)
+
+
+# A strategy built on the streaming indicators, run in the sandbox as any
+# user strategy (sandboxed: the windows are charged to its memory cap): a
+# Bollinger breakout with an ATR stop, MACD, VWAP and EMA filters and a
+# 55-bar low exit. It must run to the end without being disabled and trade.
+PROBE = r'''
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx)
+    ctx.bb = mts.bbands_stream(20, 2)
+    ctx.atr = mts.atr_stream(14)
+    ctx.macd = mts.macd_stream()
+    ctx.vwap = mts.vwap_stream(20)
+    ctx.hi = mts.rolling_max_stream(55)
+    ctx.lo = mts.rolling_min_stream(55)
+    ctx.ema = mts.ema_stream(50)
+end
+function M.on_bar(ctx, asset, i)
+    local s = ctx.series
+    local h, l, c, v = s.high[i], s.low[i], ctx.close, s.volume[i]
+    local mid, up = ctx.bb:push(c)
+    local a = ctx.atr:push(h, l, c)
+    local line, sig = ctx.macd:push(c)
+    local vw = ctx.vwap:push(h, l, c, v)
+    local hh, ll, e = ctx.hi:push(h), ctx.lo:push(l), ctx.ema:push(c)
+    if c > up and line > sig and c > vw and c > e then
+        return { asset = asset, signal_type = "LONG", confidence = 1, stop_loss = c - 2 * a }
+    elseif c < mid or l <= ll or h >= hh * 1.5 then
+        return { asset = asset, signal_type = "CLOSE", confidence = 1 }
+    end
+end
+return M
+'''
+
+
+class StrategyUsesThem(unittest.TestCase):
+    def test_backtest_with_streaming_indicators(self):
+        tmp = tempfile.mkdtemp(prefix="mts-ind-")
+        try:
+            root = make_root(tmp)
+            with open(os.path.join(root, "scripts", "strategies", "ind_probe.lua"), "w") as f:
+                f.write(PROBE)
+            r = run(["backtest", "--db", os.path.join(tmp, "t.db"), "--strategy", "ind_probe",
+                     "--asset", "bitcoin", "--json"], env={"MTS_ROOT": root}, timeout=120, cwd=root)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            res = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith('{"id"')][0])
+            self.assertEqual(res["disabled"], [], r.stderr[-2000:])
+            self.assertGreater(res["trade_count"], 0)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
