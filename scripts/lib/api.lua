@@ -421,6 +421,23 @@ for _, name in ipairs({ "sma", "rolling_std", "rolling_corr", "rsi", "drawdown",
     A[name] = wrap_indicator(name)
 end
 
+-- ema, atr, vwap, rolling min/max: one series out; macd, bbands: three
+for _, name in ipairs({ "ema", "atr", "vwap", "rolling_min", "rolling_max" }) do
+    A[name] = wrap_indicator(name)
+end
+for _, t in ipairs({ { "macd", "macd_line", "macd_signal", "macd_hist" },
+                     { "bbands", "bb_middle", "bb_upper", "bb_lower" } }) do
+    local fn = mts[t[1]]
+    A[t[1]] = function(x, ...)
+        local a, f = unwrap(x)
+        local o1, o2, o3 = fn(a, ...)
+        local ts, n = f and f.ts or nil, mts.len(o1)
+        local anc = f and f.anchor or nil
+        return A.series(o1, n, ts, { o1, anc }, t[2]), A.series(o2, n, ts, { o2, anc }, t[3]),
+               A.series(o3, n, ts, { o3, anc }, t[4])
+    end
+end
+
 -- align_asof(src, dst): src a series with times (e.g. mts.macro("VIX")), dst a
 -- series or bars whose times are the target; the values of src as of dst's times
 function A.align_asof(src, dst)
@@ -544,7 +561,8 @@ M.nan, M.LONG, M.SHORT, M.CLOSE = NaN, "LONG", "SHORT", "CLOSE"
 M.C, M.root, M.in_host = nil, mts.root, mts.in_host
 for _, k in ipairs({ "bars", "macro", "backtest", "series", "table", "chart", "strategies", "db",
                      "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
-                     "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num" }) do
+                     "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num",
+                     "ema", "atr", "vwap", "rolling_min", "rolling_max", "macd", "bbands" }) do
     M[k] = A[k]
 end
 M.raw = mts            -- the strategy-level API (0-based cdata arrays) and the FFI namespace
