@@ -86,6 +86,8 @@ static void print_json(const mts_stored_run_t *r) {
     mts_json_escape(stdout, r->start_date);
     printf("\",\"end\":\"");
     mts_json_escape(stdout, r->end_date);
+    printf("\",\"interval\":\"");
+    mts_json_escape(stdout, r->interval);
     printf("\"");
     json_num("initial_capital", r->initial_capital);
     json_num("final_value", r->final_value);
@@ -106,8 +108,11 @@ static void print_json(const mts_stored_run_t *r) {
 
 static void print_summary(const mts_stored_run_t *r) {
     char b[64];
-    printf("backtest #%lld  %s on %s  %.10s .. %.10s  (stored %s UTC)\n", (long long)r->id,
-           r->strategy_name, r->assets, r->start_date, r->end_date, r->created_at);
+    int intraday = strcmp(r->interval, "1d") != 0 && strcmp(r->interval, "3d") != 0 &&
+                   strcmp(r->interval, "1w") != 0;
+    printf("backtest #%lld  %s on %s  %s bars  %.*s .. %.*s  (stored %s UTC)\n", (long long)r->id,
+           r->strategy_name, r->assets, r->interval, intraday ? 20 : 10, r->start_date,
+           intraday ? 20 : 10, r->end_date, r->created_at);
     printf("  %-20s %12.2f\n", "initial capital", r->initial_capital);
     printf("  %-20s %12.2f\n", "final value", r->final_value);
     pct(b, sizeof b, r->total_return);      printf("  %-20s %14s\n", "total return", b);
