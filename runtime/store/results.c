@@ -139,7 +139,9 @@ static int insert_equity(mts_store_t *s, int64_t id, const int64_t *ts, const do
 }
 
 /* The run's interval goes into its parameters JSON as "interval" (no schema
- * change): {"sma_cross":{"fast":10},"interval":"1h"}. */
+ * change): {"sma_cross":{"fast":10},"interval":"1h"}; reading a run back takes
+ * it out again (mts_stored_run_t.interval), so parameters_json reads back as
+ * the strategies' parameters only. */
 static int set_interval(mts_store_t *s, int64_t id, const char *interval) {
     sqlite3_stmt *st;
     if (prepare(s, "UPDATE backtest_results SET parameters = json_set(CASE WHEN json_valid(parameters)"
@@ -199,7 +201,9 @@ static char *col_str(sqlite3_stmt *st, int i) {
 }
 
 #define RUN_COLUMNS \
-    "id, strategy_name, assets, start_date, end_date, parameters, created_at, initial_capital," \
+    "id, strategy_name, assets, start_date, end_date," \
+    " CASE WHEN json_valid(parameters) AND json_type(parameters, '$.interval') IS NOT NULL" \
+    "  THEN json_remove(parameters, '$.interval') ELSE parameters END, created_at, initial_capital," \
     " final_value, total_return, annualized_return, sharpe_ratio, max_drawdown, volatility," \
     " calmar_ratio, win_rate, profit_factor, commission_bps, slippage_bps, trade_count," \
     " CASE WHEN json_valid(parameters) THEN json_extract(parameters, '$.interval') END"
