@@ -39,7 +39,7 @@ static void usage(FILE *f) {
         "Runs the strategies over the stored bars of the assets at one interval (daily unless\n"
         "--interval; bundled BTC, ETH, BNB and VIX are imported into the database on first use),\n"
         "prints the metrics and stores the run in backtest_results and every signal in\n"
-        "signal_history. Sharpe and volatility annualise by the interval (docs/backtest.md).\n\n"
+        "signal_history. Sharpe and volatility annualise by the interval (README, Metrics).\n\n"
         "options:\n"
         "  --strategy LIST       strategies in scripts/strategies (default: $ENABLED_STRATEGIES or\n"
         "                        config/mts.json enabled_strategies)\n"

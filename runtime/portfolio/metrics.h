@@ -1,6 +1,6 @@
 /* metrics.h — performance metrics over an equity curve and closed trades.
  *
- * Definitions (also in README and docs/backtest.md), for a run on bars of
+ * Definitions (also in README, "Metrics"), for a run on bars of
  * interval P seconds (market/interval.h; 1d = 86400 unless said otherwise):
  *  period series equity at the last point of each period of the interval's grid
  *                (1d: each UTC day; 1h: each UTC hour; 1w: Monday-to-Monday);
