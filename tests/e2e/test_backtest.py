@@ -449,30 +449,11 @@ class IntervalBacktest(MtsTestCase):
         self.assertEqual(r["interval"], "1h")
 
     def test_every_digit_round_trips(self):
-        trades_csv = os.path.join(self.tmp, "trades.csv")
-        equity_csv = os.path.join(self.tmp, "equity.csv")
-        res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
-                                    "--from", self.START, "--to", self.END,
-                                    "--param", "fast=5", "--param", "slow=20",
-                                    "--trades", trades_csv, "--equity", equity_csv)
-        con = sqlite3.connect(self.db)
-        db_trades = con.execute("SELECT qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees "
-                                "FROM backtest_trades WHERE backtest_id = ? ORDER BY id",
-                                (res["id"],)).fetchall()
-        got = read_csv(trades_csv)
-        self.assertEqual(len(got), len(db_trades))
-        self.assertGreater(len(got), 0)
-        for g, d in zip(got, db_trades):
-            self.assertEqual((float(g["qty"]), parse_time(g["entry_time"]), float(g["entry_price"]),
-                              parse_time(g["exit_time"]), float(g["exit_price"]), float(g["pnl"]),
-                              float(g["fees"])), d)
-        db_eq = con.execute("SELECT ts, equity FROM backtest_equity WHERE backtest_id = ? ORDER BY ts",
-                            (res["id"],)).fetchall()
-        eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in read_csv(equity_csv)]
-        self.assertEqual(eq, db_eq)
-        self.assertEqual(eq[-1][1], res["final_value"])
-        final = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()[0]
-        self.assertEqual(final, res["final_value"])
+        check_every_digit(self, "--interval", "1h", "--from", self.START, "--to", self.END)
+
+    def test_every_digit_round_trips_daily(self):
+        check_every_digit(self, "--from", "2020-01-01", "--to", "2022-12-31")
+
 
     def test_unknown_interval_is_a_usage_error(self):
         r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "2d",
@@ -502,3 +483,31 @@ class IntervalBacktest(MtsTestCase):
                  "--param", "fast=5", "--db", self.db], timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("1m 3m 5m", r.stderr)
+
+
+def check_every_digit(self, *args):
+    """--trades and --equity read back (python float) equal the stored doubles
+    and the --json final value exactly."""
+    trades_csv = os.path.join(self.tmp, "trades.csv")
+    equity_csv = os.path.join(self.tmp, "equity.csv")
+    res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", *args,
+                                "--param", "fast=5", "--param", "slow=20",
+                                "--trades", trades_csv, "--equity", equity_csv)
+    con = sqlite3.connect(self.db)
+    db_trades = con.execute("SELECT qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees "
+                            "FROM backtest_trades WHERE backtest_id = ? ORDER BY id",
+                            (res["id"],)).fetchall()
+    got = read_csv(trades_csv)
+    self.assertEqual(len(got), len(db_trades))
+    self.assertGreater(len(got), 0)
+    for g, d in zip(got, db_trades):
+        self.assertEqual((float(g["qty"]), parse_time(g["entry_time"]), float(g["entry_price"]),
+                          parse_time(g["exit_time"]), float(g["exit_price"]), float(g["pnl"]),
+                          float(g["fees"])), d)
+    db_eq = con.execute("SELECT ts, equity FROM backtest_equity WHERE backtest_id = ? ORDER BY ts",
+                        (res["id"],)).fetchall()
+    eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in read_csv(equity_csv)]
+    self.assertEqual(eq, db_eq)
+    self.assertEqual(eq[-1][1], res["final_value"])
+    final = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()[0]
+    self.assertEqual(final, res["final_value"])
