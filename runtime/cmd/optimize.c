@@ -430,7 +430,8 @@ static int write_grid(const opts_t *o, const run_t *runs, int n, const char *ran
                                           runs[i].run_id};
     }
     char title[600];
-    snprintf(title, sizeof title, "%.250s on %.250s", o->strategies_buf, o->assets_buf);
+    snprintf(title, sizeof title, "%.250s on %.250s, %s bars", o->strategies_buf, o->assets_buf,
+             o->interval ? o->interval : MTS_INTERVAL_DEFAULT);
     mts_report_grid_t g = {title, range, o->metric, higher_is_better(o->metric), keys, o->n_axes, rows, n};
     f = strcmp(o->report_path, "-") == 0 ? stdout : fopen(o->report_path, "w");
     if (!f) {

@@ -55,15 +55,16 @@ static int list_runs(mts_store_t *s, int limit, const char *db_path) {
         printf("no stored backtests in %s\n  run one with: mts backtest --strategy sma_cross --asset bitcoin\n",
                db_path);
     } else {
-        printf("%6s  %-28s %-24s %-23s %10s %8s %7s\n", "id", "strategy", "assets", "range", "return",
-               "sharpe", "trades");
+        printf("%6s  %-28s %-24s %-4s %-23s %10s %8s %7s\n", "id", "strategy", "assets", "bars", "range",
+               "return", "sharpe", "trades");
         for (int i = 0; i < n; i++) {
             char r[32], sh[32], range[32];
             pct(r, sizeof r, runs[i].total_return);
             num(sh, sizeof sh, runs[i].sharpe_ratio);
             snprintf(range, sizeof range, "%.10s..%.10s", runs[i].start_date, runs[i].end_date);
-            printf("%6lld  %-28.28s %-24.24s %-23s %10s %8s %7lld\n", (long long)runs[i].id,
-                   runs[i].strategy_name, runs[i].assets, range, r, sh, (long long)runs[i].trade_count);
+            printf("%6lld  %-28.28s %-24.24s %-4s %-23s %10s %8s %7lld\n", (long long)runs[i].id,
+                   runs[i].strategy_name, runs[i].assets, runs[i].interval, range, r, sh,
+                   (long long)runs[i].trade_count);
         }
         printf("\nopen one with: mts report ID --html report.html\n");
     }
