@@ -526,6 +526,12 @@ class ServeTest(MtsTestCase):
                                   body={"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "4h"})
         self.assertEqual(st, 400)
         self.assertIn("no 4h bars", json.loads(data)["detail"])
+        # /signals/generate runs over every stored bar of its timeframe
+        gen, _ = srv.json("POST", "/signals/generate", token=w,
+                          body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
+        self.assertEqual(gen["timeframe"], "1h")
+        self.assertEqual(gen["results"][0]["bars"], len(hours))
+        self.assertEqual(gen["results"][0]["as_of_ts"], hours[-1][0])
 
     def test_signals_generate_matches_signal_history(self):
         # a stored backtest of the same strategy/asset, by the CLI
