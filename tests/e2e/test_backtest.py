@@ -455,6 +455,14 @@ class IntervalBacktest(MtsTestCase):
         check_every_digit(self, "--from", "2020-01-01", "--to", "2022-12-31")
 
 
+    def test_table_shows_the_interval_and_times(self):
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                     "--from", "2021-01-03T05:00:00Z", "--to", "2021-01-04")
+        head = r.stdout.splitlines()[0]
+        self.assertIn("1h bars", head)
+        # --to as a bare date takes the whole day: up to 23:00, (19 + 24) hours
+        self.assertIn("2021-01-03T05:00:00Z .. 2021-01-04T23:00:00Z  (43 bars)", head)
+
     def test_unknown_interval_is_a_usage_error(self):
         r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "2d",
                      expect=2)
