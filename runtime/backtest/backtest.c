@@ -191,8 +191,9 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if (rc != 0) goto error;
 
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    if ((rc = mts_metrics_compute(&pf->equity, o->capital, o->risk_free, pf->trades, pf->n_trades,
-                                  &b->metrics)) != 0) {
+    if ((rc = mts_metrics_compute_at(&pf->equity, mts_interval_seconds(o->interval ? o->interval : "1d"),
+                                     o->capital, o->risk_free, pf->trades, pf->n_trades,
+                                     &b->metrics)) != 0) {
         fail(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
         goto error;
     }
@@ -219,7 +220,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .max_drawdown = m->max_drawdown, .volatility = m->volatility,
             .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
-            .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
+            .slippage_bps = o->slippage_bps, .trade_count = m->trade_count,
+            .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT};
         if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) {
             if (!o->keep_unstored || rc == MTS_ECANCELED) goto error;
             /* computed but not stored: the caller prints it and says why */

@@ -82,6 +82,9 @@ typedef struct mts_backtest_row {
     double max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
     double commission_bps, slippage_bps;
     int64_t trade_count;
+    const char *interval;        /* the bars' interval; NULL = not recorded (read back as 1d).
+                                    mts_store_insert_run keeps it in the parameters JSON as
+                                    "interval" (no column of its own) */
 } mts_backtest_row_t;
 
 int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *row, int64_t *id_out);
@@ -181,6 +184,7 @@ typedef struct mts_stored_run {
     double  max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
     double  commission_bps, slippage_bps;
     int64_t trade_count;
+    char    interval[8];          /* parameters' "interval", else "1d" (runs stored before it) */
     mts_stored_trade_t *trades;
     int64_t n_trades;
     mts_series_t equity;
