@@ -4,7 +4,7 @@
  * against data nobody here produced: Binance's BTCUSDT 1h bars resampled to 4h
  * and to 1d equal Binance's own 4h and daily bars on every window that has all
  * its hours. The CSVs are read by a small reader in this file (its own date
- * arithmetic), not by the store.
+ * arithmetic); the loader (market/series.h) is checked through a store too.
  *
  * Data: ../shared/data/crypto/{intraday,daily}/ (or data/crypto/..., or
  * $MTS_SHARED_DATA/crypto/...). Missing files fail the test, naming the paths. */
@@ -18,9 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "backtest/backtest.h"
 #include "market/interval.h"
 #include "market/resample.h"
+#include "market/series.h"
 #include "mts.h"
 #include "store/store.h"
 
@@ -468,6 +471,164 @@ static void test_binance_1h_to_4h_and_1d(void **state) {
     mts_bars_free(&hours);
 }
 
+/* ---- the loader: stored or resampled, through a store ---- */
+
+typedef struct fx {
+    char dir[64], path[128];
+    mts_store_t *s;
+} fx_t;
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/mts_test_resample_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
+    if (mts_store_open(f->path, &f->s)) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    mts_store_close(f->s);
+    char p[160];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* 1h stored: 4h is resampled from it, 1h is as stored, 30m is refused with a
+ * message naming what is stored; once 4h is stored too, it wins. A --from in
+ * the middle of a bucket leaves that bucket out. */
+static void test_series_loader(void **state) {
+    fx_t *f = *state;
+    mts_bars_t h = {0}, o = {0};
+    /* 2024-01-01 00:00 .. 11:00: hour i: open 100+i, high 101+i, low 99+i, close 100.5+i, vol 1 */
+    for (int i = 0; i < 12; i++) push_bar(&h, T2024 + i * H, 100 + i, 101 + i, 99 + i, 100.5 + i, 1);
+    h.n = 10;                                                    /* 00:00..09:00: 08:00-12:00 is forming */
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "1h", &h), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "1d", &h), 0);   /* another series: not used for 4h */
+    mts_series_info_t in;
+    char how[128];
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "4h", INT64_MIN, INT64_MAX, &o, &in), 0);
+    assert_int_equal(o.n, 2);
+    expect_bar(&o, 0, T2024, 100, 104, 99, 103.5, 4);
+    expect_bar(&o, 1, T2024 + 4 * H, 104, 108, 103, 107.5, 4);
+    assert_int_equal(in.resampled, 1);
+    assert_string_equal(in.source, "1h");
+    assert_string_equal(in.interval, "4h");
+    assert_int_equal(in.resample.forming, 1);
+    assert_string_equal(mts_series_describe(&in, how, sizeof how), "resampled from 1h");
+    /* [from, to] by open time: from 01:00 leaves out the 00:00 bar; to 04:00 keeps the 04:00 bar whole */
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "4h", T2024 + H, T2024 + 4 * H, &o, &in), 0);
+    assert_int_equal(o.n, 1);
+    expect_bar(&o, 0, T2024 + 4 * H, 104, 108, 103, 107.5, 4);
+    assert_int_equal(in.resample.partial, 0);
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "4h", INT64_MIN, T2024 + 3 * H, &o, &in), 0);
+    assert_int_equal(o.n, 1);
+    expect_bar(&o, 0, T2024, 100, 104, 99, 103.5, 4);
+    /* as stored */
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "1h", INT64_MIN, INT64_MAX, &o, &in), 0);
+    assert_int_equal(o.n, 10);
+    assert_int_equal(in.resampled, 0);
+    assert_string_equal(mts_series_describe(&in, how, sizeof how), "stored 1h");
+    /* nothing finer than 1h */
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "30m", INT64_MIN, INT64_MAX, &o, &in), MTS_ENOTFOUND);
+    assert_int_equal(o.n, 0);
+    assert_non_null(strstr(in.error, "no 30m bars for coin: stored are 1h, 1d"));
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "2d", INT64_MIN, INT64_MAX, &o, &in), MTS_EINVAL);
+    assert_non_null(strstr(in.error, "unknown interval '2d'"));
+    assert_int_equal(mts_series_load_bars(f->s, "nothing", "4h", INT64_MIN, INT64_MAX, &o, &in), MTS_ENOTFOUND);
+    assert_non_null(strstr(in.error, "no bars stored for asset 'nothing'"));
+    /* a stored 4h series wins over resampling */
+    mts_bars_t four = {0};
+    push_bar(&four, T2024, 1, 2, 0.5, 1.5, 7);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "4h", &four), 0);
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "4h", INT64_MIN, INT64_MAX, &o, &in), 0);
+    assert_int_equal(o.n, 1);
+    expect_bar(&o, 0, T2024, 1, 2, 0.5, 1.5, 7);
+    assert_string_equal(mts_series_describe(&in, how, sizeof how), "stored 4h");
+    /* 12h: from the finest divisor (1h), not from 4h */
+    h.n = 12;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "1h", &h), 0);
+    assert_int_equal(mts_series_load_bars(f->s, "coin", "12h", INT64_MIN, INT64_MAX, &o, &in), 0);
+    assert_int_equal(o.n, 1);
+    expect_bar(&o, 0, T2024, 100, 112, 99, 111.5, 12);
+    assert_string_equal(in.source, "1h");
+    mts_bars_free(&four);
+    mts_bars_free(&h);
+    mts_bars_free(&o);
+}
+
+/* The Binance check again, through the store and the loader: the 1h file
+ * stored as 1h, loaded as 1d, equals Binance's daily bars on every full day. */
+static void test_binance_through_store(void **state) {
+    fx_t *f = *state;
+    mts_bars_t hours = {0}, days = {0}, ours = {0};
+    read_csv("intraday", "BTCUSDT_1h_binance_spot.csv", &hours);
+    read_csv("daily", "BTCUSDT_1d_binance_spot.csv", &days);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "btc", "1h", &hours), 0);
+    mts_series_info_t in;
+    assert_int_equal(mts_series_load_bars(f->s, "btc", "1d", INT64_MIN, INT64_MAX, &ours, &in), 0);
+    assert_int_equal(in.resampled, 1);
+    int64_t compared = 0, skipped = 0;
+    for (int64_t i = 0; i < days.n; i++) {
+        int64_t t = days.ts[i];
+        if (t < hours.ts[0] || t + D > hours.ts[hours.n - 1] + H) continue;
+        if (count_in(&hours, t, D) != 24) { skipped++; continue; }
+        int64_t k = find(&ours, t);
+        assert_true(k >= 0);
+        assert_true(ours.open[k] == days.open[i] && ours.high[k] == days.high[i]);
+        assert_true(ours.low[k] == days.low[i] && ours.close[k] == days.close[i]);
+        assert_true(fabs(ours.volume[k] - days.volume[i]) <= 1e-9 * days.volume[i]);
+        compared++;
+    }
+    print_message("through the store: 1h -> 1d: %lld days equal, %lld skipped without all their hours\n",
+                  (long long)compared, (long long)skipped);
+    assert_true(compared > 1500);
+    mts_bars_free(&hours);
+    mts_bars_free(&days);
+    mts_bars_free(&ours);
+}
+
+/* A backtest at 4h when only 1h bars are stored (backtest.c load_asset uses
+ * the loader): 60 days of hours give 360 4h bars, the first worked out by hand. */
+static void test_backtest_at_4h_from_1h(void **state) {
+    fx_t *f = *state;
+    mts_bars_t h = {0};
+    for (int i = 0; i < 24 * 60; i++) {
+        double p = 100 + (i % 50) - (i % 7);                     /* wanders, so sma_cross has crossings */
+        push_bar(&h, T2024 + i * H, p, p + 1, p - 1, p + 0.5, 2);
+    }
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "hourcoin", "1h", &h), 0);
+    const char *strategies[] = {"sma_cross"}, *assets[] = {"hourcoin"};
+    const char *r = getenv("MTS_ROOT");
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+        .from = INT64_MIN, .to = INT64_MAX, .interval = "4h", .capital = 100000, .commission_bps = 10,
+        .root = r && *r ? r : ".", .db_label = f->path, .trusted = 1};
+    mts_backtest_t *b = NULL;
+    char err[512] = "";
+    int rc = mts_backtest_run(f->s, &o, &b, err, sizeof err);
+    if (rc) fail_msg("backtest at 4h: %s", err);
+    assert_int_equal(b->bars[0].n, 360);
+    assert_int_equal(b->bars[0].ts[1] - b->bars[0].ts[0], 4 * H);
+    /* hours 0..3: p = 100, 101-1=100, 102-2=100, 103-3=100 -> open 100, high 101, low 99, close 100.5, vol 8 */
+    expect_bar(&b->bars[0], 0, T2024, 100, 101, 99, 100.5, 8);
+    mts_backtest_free(b);
+    /* 1m is finer than anything stored: a clear error, no crash */
+    o.interval = "1m";
+    rc = mts_backtest_run(f->s, &o, &b, err, sizeof err);
+    assert_int_equal(rc, MTS_ENOTFOUND);
+    assert_non_null(strstr(err, "no 1m bars for hourcoin: stored are 1h"));
+    mts_bars_free(&h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hours_into_4h),
@@ -479,6 +640,9 @@ int main(void) {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stream_equals_batch),
         cmocka_unit_test(test_binance_1h_to_4h_and_1d),
+        cmocka_unit_test_setup_teardown(test_series_loader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binance_through_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backtest_at_4h_from_1h, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
