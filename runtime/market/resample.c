@@ -13,7 +13,7 @@
 int mts_resampler_init(mts_resampler_t *r, int64_t fine_s, int64_t coarse_s) {
     if (!r) return MTS_EINVAL;
     memset(r, 0, sizeof *r);
-    r->open_ts = r->last_ts = NONE;
+    r->open_ts = r->last_ts = r->closed_ts = NONE;
     if (!mts_interval_name(fine_s) || !mts_interval_name(coarse_s) || fine_s == coarse_s ||
         !mts_interval_divides(fine_s, coarse_s))
         return MTS_EINVAL;
@@ -31,8 +31,9 @@ int mts_resampler_push(mts_resampler_t *r, int64_t ts, double o, double h, doubl
                        mts_coarse_bar_t out[2]) {
     if (!r || !out || r->fine_s <= 0) return MTS_EINVAL;
     if ((r->last_ts != NONE && ts <= r->last_ts) || !mts_interval_aligned(ts, r->fine_s)) return MTS_EINVAL;
-    int k = 0;
     int64_t b = mts_interval_floor(ts, r->coarse_s);
+    if (r->closed_ts != NONE && b <= r->closed_ts) return MTS_ERANGE;   /* its bucket was closed by the clock */
+    int k = 0;
     if (r->open_ts != NONE && b != r->open_ts) {          /* a gap closed the bucket before */
         out[k++] = r->cur;
         r->open_ts = NONE;
@@ -59,6 +60,7 @@ int mts_resampler_tick(mts_resampler_t *r, int64_t now, mts_coarse_bar_t *out) {
     if (!r || !out || r->open_ts == NONE || now == MTS_RESAMPLE_NO_CLOCK) return 0;
     if (r->open_ts > now - r->coarse_s) return 0;          /* end > now: still forming */
     *out = r->cur;
+    r->closed_ts = r->open_ts;
     r->open_ts = NONE;
     return 1;
 }

@@ -86,6 +86,7 @@ typedef struct mts_resampler {   /* fields are private; a plain value, no resour
     int64_t fine_s, coarse_s;
     int64_t open_ts;             /* the forming bucket's open, INT64_MIN: none */
     int64_t last_ts;             /* the last fine bar pushed, INT64_MIN: none */
+    int64_t closed_ts;           /* the last bucket closed by the clock, INT64_MIN: none */
     mts_coarse_bar_t cur;
 } mts_resampler_t;
 
@@ -96,7 +97,9 @@ int mts_resampler_init(mts_resampler_t *r, int64_t fine_s, int64_t coarse_s);
 /* One closed fine bar. Writes the coarse bars it closes to out[0..] (0, 1 or
  * 2: a gap can close the previous bucket and the bar itself can end its own)
  * and returns their number, or MTS_EINVAL when ts is not after the last bar
- * pushed or not on the fine grid (the resampler is unchanged). */
+ * pushed or not on the fine grid, or MTS_ERANGE for a late bar of a bucket the
+ * clock already closed (mts_resampler_tick: that coarse bar is out and is not
+ * emitted twice). On error the resampler is unchanged. */
 int mts_resampler_push(mts_resampler_t *r, int64_t ts, double open, double high, double low, double close,
                        double volume, mts_coarse_bar_t out[2]);
 

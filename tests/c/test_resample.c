@@ -192,6 +192,12 @@ static void test_forming(void **state) {
     assert_int_equal(mts_resampler_tick(&r, T2024 + 8 * H, &fb), 1);
     assert_true(fb.close == 105.5);
     assert_int_equal(mts_resampler_forming(&r, &fb), 0);
+    /* the 07:00 hour arriving after the clock closed 04:00-08:00: refused, not a second 04:00 bar */
+    assert_int_equal(mts_resampler_push(&r, T2024 + 7 * H, 1, 1, 1, 1, 1, c), MTS_ERANGE);
+    assert_int_equal(mts_resampler_forming(&r, &fb), 0);
+    assert_int_equal(mts_resampler_push(&r, T2024 + 8 * H, 1, 2, 0.5, 1.5, 1, c), 0);   /* the next bucket is fine */
+    assert_int_equal(mts_resampler_forming(&r, &fb), 1);
+    assert_int_equal(fb.ts, T2024 + 8 * H);
     mts_bars_free(&f);
     mts_bars_free(&o);
 }
