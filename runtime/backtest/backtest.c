@@ -1,6 +1,7 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
 #include "market/interval.h"
+#include "market/series.h"
 #include "store/imports.h"
 #include "util/config.h"
 #include "util/progress.h"
@@ -85,6 +86,11 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
                       const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
     int rc = mts_store_ensure_asset(store, root, asset);
+    if (rc == MTS_ENOTFOUND) {          /* no daily bars and no bundled file: other intervals may be stored */
+        char stored[1][8];
+        int n_stored = 0;
+        if (mts_store_ohlcv_intervals(store, asset, stored, 1, &n_stored) == 0 && n_stored > 0) rc = 0;
+    }
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
         rc = fail(err, errlen, MTS_ENOTFOUND,
@@ -96,13 +102,15 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
     }
     if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
     const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
-    rc = mts_store_load_ohlcv(store, asset, iv, o->from, o->to, bars);
-    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, mts_store_errmsg(store));
+    /* stored, or resampled from a finer stored interval (market/series.h) */
+    mts_series_info_t info;
+    rc = mts_series_load_bars(store, asset, iv, o->from, o->to, bars, &info);
+    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, info.error);
     if (bars->n > 0) return 0;
 
     mts_bars_t all;
     memset(&all, 0, sizeof all);
-    mts_store_load_ohlcv(store, asset, iv, INT64_MIN, INT64_MAX, &all);
+    mts_series_load_bars(store, asset, iv, INT64_MIN, INT64_MAX, &all, NULL);
     char d0[16] = "?", d1[16] = "?";
     if (all.n) {
         mts_time_format_date(all.ts[0], d0);
