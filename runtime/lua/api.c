@@ -6,6 +6,7 @@
  * holding the userdata. */
 #include "lua/api.h"
 #include "market/interval.h"
+#include "market/series.h"
 #include "backtest/backtest.h"
 #include "store/store.h"
 #include "util/timeutil.h"
@@ -77,8 +78,10 @@ static int l_bars(lua_State *L) {
     memset(b, 0, sizeof *b);
     luaL_getmetatable(L, BARS_MT);
     lua_setmetatable(L, -2);
-    rc = mts_store_load_ohlcv(a->store, asset, iv, from, to, b);
-    if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
+    mts_series_info_t info;                  /* stored, or resampled from a finer stored interval */
+    rc = mts_series_load_bars(a->store, asset, iv, from, to, b, &info);
+    if (rc == MTS_ENOTFOUND) return luaL_error(L, "mts.bars: %s", info.error);
+    if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, info.error[0] ? info.error : mts_store_errmsg(a->store));
     lua_pushnumber(L, (lua_Number)b->n);
     lua_pushlightuserdata(L, b->ts);
     lua_pushlightuserdata(L, b->open);

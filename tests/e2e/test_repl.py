@@ -294,6 +294,17 @@ class ReplIntervals(unittest.TestCase):
         # the daily bars are still the default
         out = self.repl('local b = mts.bars("bitcoin", "2021-01-02", "2021-01-04") print(#b, b.interval)')
         self.assertEqual(out, "3\t1d")
+        # 4h is not stored: built from the stored hours (first open, max high,
+        # min low, last close, summed volume), checked here by aggregating the hours
+        out = self.repl('local b = mts.bars("bitcoin", {interval = "4h", from = "2021-01-02T04:00:00Z", '
+                        'to = "2021-01-02T04:00:00Z"}) print(#b, b.interval, b[1].date, b[1].open, b[1].high, '
+                        'b[1].low, b[1].close, b[1].volume)')
+        w = [h for h in self.hours if 1609560000 <= h[0] < 1609560000 + 4 * 3600]
+        self.assertEqual(len(w), 4)
+        f = out.split("\t")
+        self.assertEqual((int(f[0]), f[1], f[2]), (1, "4h", "2021-01-02T04:00:00Z"))
+        self.assertEqual([float(x) for x in f[3:7]], [w[0][1], max(h[2] for h in w), min(h[3] for h in w), w[-1][4]])
+        self.assertAlmostEqual(float(f[7]), sum(h[5] for h in w), delta=1e-9 * sum(h[5] for h in w))
         r = run(["repl", "--db", self.db, "-e", 'mts.bars("bitcoin", {interval = "7m"})'], timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertIn("unknown interval '7m'", r.stdout + r.stderr)
