@@ -1,5 +1,6 @@
 /* coingecko.c — CoinGecko REST client and parsers (see coingecko.h). */
 #include "feeds/coingecko.h"
+#include "market/interval.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct mts_coingecko {
     mts_http_t *http;
@@ -247,6 +249,57 @@ static int get(mts_coingecko_t *c, const char *url, mts_http_response_t *r) {
     return rc;
 }
 
+int64_t mts_coingecko_candle_seconds(int days) {
+    if (days < 1) return -1;
+    if (days <= 2) return 1800;
+    if (days <= 30) return 4 * 3600;
+    return 4 * 86400;
+}
+
+int64_t mts_coingecko_candle_interval(const mts_bars_t *bars, int days, const char **why) {
+    if (why) *why = NULL;
+    int64_t d;
+    if (bars && bars->n >= 2) {
+        d = mts_interval_detect(bars->ts, bars->n, why);
+        if (d < 0) return -1;
+    } else {
+        d = mts_coingecko_candle_seconds(days);
+        if (d > 0 && !mts_interval_name(d)) {
+            if (why) *why = "CoinGecko gives 4-day candles for days > 30";
+            return -1;
+        }
+    }
+    return d;
+}
+
+void mts_coingecko_label_open(mts_bars_t *bars, int64_t secs, int64_t now, const char *id, FILE *err,
+                              mts_cg_report_t *rep) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < bars->n; i++) {
+        int64_t close_t = bars->ts[i], open_t = close_t - secs;
+        if (close_t > now) {   /* still forming: its close is not known yet */
+            if (rep) rep->forming++;
+            continue;
+        }
+        if (!mts_interval_aligned(open_t, secs)) {
+            char iso[32];
+            mts_time_format_iso(close_t, iso);
+            reject(err, id, i + 1, rep, "candle closing at %s does not open on the %s grid", iso,
+                   mts_interval_name(secs) ? mts_interval_name(secs) : "interval's");
+            continue;
+        }
+        bars->ts[m] = open_t;
+        bars->open[m] = bars->open[i];
+        bars->high[m] = bars->high[i];
+        bars->low[m] = bars->low[i];
+        bars->close[m] = bars->close[i];
+        bars->volume[m] = bars->volume[i];
+        m++;
+    }
+    bars->n = m;
+    if (rep) { rep->rows = m; rep->interval_s = secs; }
+}
+
 int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_bars_t *out,
                               FILE *err, mts_cg_report_t *rep) {
     if (!c || !out || !mts_coingecko_valid_id(id) || days < 1) return MTS_EINVAL;
@@ -264,8 +317,19 @@ int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_
         if (rc == MTS_EPARSE) cg_err(c, "coingecko %s: /ohlc response is not a JSON array of candles", id);
     }
     mts_http_response_free(&r);
+    int64_t secs = 0;
     if (!rc && out->n > 0) {
-        /* volumes for the same span: one market_chart/range call */
+        const char *why = NULL;
+        secs = mts_coingecko_candle_interval(out, days, &why);
+        if (secs < 0) {
+            cg_err(c, "coingecko %s: the /ohlc candles (days=%d) are of no interval (%s): not stored; "
+                      "use --days 1..2 (30m candles) or 3..30 (4h candles)", id, days, why ? why : "unknown spacing");
+            rc = MTS_EVALID;
+        }
+    }
+    if (!rc && out->n > 0 && secs == 86400) {
+        /* daily candles: total_volumes at the close time is the 24 h volume
+         * of that candle; one market_chart/range call for the span */
         snprintf(url, ul, "%s/coins/%s/market_chart/range?vs_currency=usd&from=%lld&to=%lld", c->base, id,
                  (long long)out->ts[0], (long long)out->ts[out->n - 1]);
         rc = get(c, url, &r);
@@ -275,16 +339,17 @@ int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_
             if (rc == MTS_EPARSE) cg_err(c, "coingecko %s: /market_chart/range response has no total_volumes", id);
         }
         mts_http_response_free(&r);
-        if (!rc) {
-            mts_coingecko_merge_volumes(out, &vols, id, err, rep);
-            if (rep->no_volume)
-                mts_log(MTS_LOG_WARN, "coingecko.no_volume",
-                        "\"asset\":\"%s\",\"bars\":%lld,\"stored_volume\":0,"
-                        "\"reason\":\"no total_volumes point at the candle time\"",
-                        id, (long long)rep->no_volume);
-        }
+        if (!rc) mts_coingecko_merge_volumes(out, &vols, id, err, rep);
         mts_series_free(&vols);
     }
+    if (!rc && out->n > 0) mts_coingecko_label_open(out, secs, (int64_t)time(NULL), id, err, rep);
+    if (!rc && secs != 86400) rep->no_volume = out->n;   /* intraday: no per-candle volume in the API */
+    if (!rc && rep->no_volume)
+        mts_log(MTS_LOG_WARN, "coingecko.no_volume",
+                "\"asset\":\"%s\",\"bars\":%lld,\"stored_volume\":0,\"reason\":\"%s\"",
+                id, (long long)rep->no_volume,
+                secs == 86400 ? "no total_volumes point at the candle time"
+                              : "CoinGecko gives no volume per intraday candle (total_volumes is a rolling 24 h sum)");
     mts_free(url);
     if (rc) out->n = 0;
     return rc;

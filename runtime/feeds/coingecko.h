@@ -1,6 +1,20 @@
-/* coingecko.h — CoinGecko REST (public/demo API v3): daily-ish OHLC from
- * /coins/{id}/ohlc, volumes from /coins/{id}/market_chart/range (OHLC has no
- * volume), spot prices from /simple/price. Responses are parsed with cJSON and
+/* coingecko.h — CoinGecko REST (public/demo API v3): OHLC candles from
+ * /coins/{id}/ohlc, spot prices from /simple/price.
+ *
+ * Candle length (CoinGecko docs, "Coin OHLC Chart by ID"): automatic by
+ * `days` — 1-2 days: 30 minutes, 3-30 days: 4 hours, 31 days and beyond:
+ * 4 days — and each candle's timestamp is its CLOSE time. So candles are
+ * stored under their true interval (30m, 4h) and labelled by their OPEN time
+ * (close - interval), like every other bar series here; the interval is told
+ * from the answer's spacing (market/interval.h), the `days` rule only for a
+ * single candle. 4-day candles have no interval (1m..1w) and are refused, as
+ * is any spacing that is not an interval. A candle whose close time is after
+ * `now` is still forming and is skipped (counted in rep->forming).
+ * Volume: /ohlc has none, and market_chart's total_volumes is a rolling 24 h
+ * sum, not a 30 min or 4 h candle's volume: intraday candles get volume 0
+ * (counted in no_volume, logged "coingecko.no_volume"); only daily candles
+ * (1d spacing) take total_volumes at their close time from
+ * /coins/{id}/market_chart/range. Responses are parsed with cJSON and
  * every row is checked with the import rules (prices finite and > 0,
  * high >= max(open, close), low <= min(open, close), volume finite >= 0, no
  * duplicate time); a bad row is reported to `err` as "coingecko:ID:ROW: reason"
@@ -27,7 +41,26 @@ typedef struct mts_coingecko mts_coingecko_t;
 
 typedef struct mts_cg_report {
     int64_t rows, rejected, no_volume;
+    int64_t forming;       /* candles still forming (close time after now), skipped */
+    int64_t interval_s;    /* the candles' interval (seconds), 0 when unknown */
 } mts_cg_report_t;
+
+/* The candle length CoinGecko's /ohlc gives for `days` (seconds):
+ * 1800, 14400 or 345600 (4 days, no interval); -1 for days < 1. */
+int64_t mts_coingecko_candle_seconds(int days);
+
+/* The interval of parsed candles (close times, ascending): told from their
+ * spacing (mts_interval_detect), from `days` when there is one candle. -1
+ * with *why (static, may be NULL) when the spacing is not an interval's
+ * length (e.g. 4-day candles) or is mixed. */
+int64_t mts_coingecko_candle_interval(const mts_bars_t *bars, int days, const char **why);
+
+/* Relabels candles from close time to open time (ts - secs). A candle whose
+ * close time is after now is still forming: skipped, rep->forming++. One
+ * whose open time is not on the interval's grid is rejected (reported to err
+ * as "coingecko:ID:ROW: ..."). Sets rep->rows and rep->interval_s. */
+void mts_coingecko_label_open(mts_bars_t *bars, int64_t secs, int64_t now, const char *id, FILE *err,
+                              mts_cg_report_t *rep);
 
 /* base_url without trailing slash (copied); api_key may be NULL (sent as
  * x-cg-demo-api-key when given); cfg NULL = defaults with the vendor's rate. */
@@ -53,8 +86,11 @@ void mts_coingecko_merge_volumes(mts_bars_t *bars, const mts_series_t *vols, con
 /* {"id": {"usd": x}} -> price of `id`; MTS_ENOTFOUND if absent. */
 int mts_coingecko_parse_price(const char *json, size_t len, const char *id, double *price);
 
-/* Fetches OHLC for the last `days` days and the volumes for the same span,
- * validated and merged. Errors: MTS_EAPI / MTS_ERATELIMIT (http), MTS_EPARSE. */
+/* Fetches OHLC for the last `days` days, validated, its interval found
+ * (rep->interval_s) and labelled by open time (see above); daily candles get
+ * their volumes from one market_chart/range call. Errors: MTS_EAPI /
+ * MTS_ERATELIMIT (http), MTS_EPARSE, MTS_EVALID (candles of no interval:
+ * the message names the spacing and what to do). */
 int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_bars_t *out,
                               FILE *err, mts_cg_report_t *rep);
 /* One /simple/price?ids=A,B,..&vs_currencies=usd call; prices[i] is NaN for
