@@ -469,7 +469,8 @@ static int64_t vix_refresh(mts_live_t *l, int quiet) {
  * bundled CBOE file is imported on first use), then every macro_every_ms
  * and on SIGHUP the rows stored since (mts collect --schedule). The
  * strategies align it as-of to each bar, so bars after its newest value use
- * that value. None at all: those strategies say what is missing. */
+ * that value. None at all: those strategies say what is missing. A refresh
+ * that adds values reloads every strategy (check()). */
 static int vix_open(mts_live_t *l) {
     const char *e = getenv("MTS_MACRO_REFRESH_S");
     l->macro_every_ms = MACRO_REFRESH_MS;
@@ -508,7 +509,10 @@ static void check(mts_live_t *l) {
     if (l->macro_due || (l->macro_every_ms > 0 && now - l->last_macro_ms >= l->macro_every_ms)) {
         l->macro_due = 0;
         l->last_macro_ms = now;
-        (void)vix_refresh(l, 0);
+        /* new values: every strategy is reloaded (init again, history
+         * replayed), so what it copied in init (mts.asof_stream(ctx.macro
+         * ("VIX")), as the bundled strategies do) holds them too */
+        if (vix_refresh(l, 0) > 0) l->reload_mask = -1;
     }
     if (now - l->last_watch_poll >= 1000) {
         l->last_watch_poll = now;

@@ -413,8 +413,12 @@ class RunTest(MtsTestCase):
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=20)
         self.assertEqual(p.returncode, 0, err[-2000:])
-        seen = [line.split()[2] for line in err.splitlines() if line.startswith("vixlast: VIX ")]
-        self.assertTrue(seen, err[-2000:])
+        lines = [line.split()[2:4] for line in err.splitlines() if line.startswith("vixlast: VIX ")]
+        self.assertTrue(lines, err[-2000:])
+        # the copy made in init follows too (the refresh reloaded the strategy)
+        self.assertEqual(lines[-1][1], "42.5", err[-2000:])
+        self.assertIn('"event":"strategy.reloaded"', err)
+        seen = [x[0] for x in lines]
         self.assertEqual(seen[0], "31.05")             # the bundled series' last close
         self.assertEqual(seen[-1], "42.5", err[-2000:])
         # once seen it stays: the values only go 31.05 ... 31.05, 42.5 ... 42.5
@@ -595,11 +599,14 @@ return M
 """
 
 # prints the newest VIX value it is given, on every bar
+# on every bar; and the value as of the bar from an mts.asof_stream made in init
+# (a copy, as vix_correlation and mean_reversion make)
 VIX_LAST = """local M = {}
 function M.get_parameters() return {} end
+function M.init(ctx) ctx.asof = mts.asof_stream(ctx.macro("VIX")) end
 function M.on_bar(ctx, asset, i)
     local v = ctx.macro("VIX")
-    print("VIX " .. tostring(v.v[v.n - 1]))
+    print("VIX " .. tostring(v.v[v.n - 1]) .. " " .. tostring(ctx.asof:at(ctx.time)))
 end
 return M
 """
