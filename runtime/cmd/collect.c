@@ -341,10 +341,20 @@ static void batch_fred(run_t *r, const char *series, batch_t *b) {
     mts_series_t orig = {0}, daily = {0}, stored = {0};
     uint8_t *flags = NULL;
     mts_fred_report_t rep = {0};
-    int rc = mts_fred_fetch(r->fred, series, r->o->from, &orig, stderr, &rep);
+    int rc = 0;
+    if (strlen(name) >= sizeof b->stored_as || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                           "0123456789_.-") != strlen(name)) {
+        rc = MTS_ECONFIG;
+        snprintf(b->errmsg, sizeof b->errmsg, "config/mts.json macro_aliases.%s: '%.100s' is not an indicator "
+                 "name (up to 63 letters, digits, '_', '.', '-'); fix the alias", series, name);
+        b->stored_as[0] = 0;
+    }
+    if (!rc) {
+        rc = mts_fred_fetch(r->fred, series, r->o->from, &orig, stderr, &rep);
+        if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_fred_errmsg(r->fred));
+    }
     b->rejected = rep.rejected;
     b->missing = rep.missing;
-    if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_fred_errmsg(r->fred));
     if (!rc) {
         rc = mts_macro_fill(&orig, r->o->fill, &daily, &flags, &b->filled);
         if (rc) snprintf(b->errmsg, sizeof b->errmsg, "fred %s: daily fill failed: %s", series, mts_strerror(rc));

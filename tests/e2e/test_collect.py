@@ -369,6 +369,14 @@ class Collect(MtsTestCase):
                                    env={"MTS_ROOT": root})
         self.assertEqual(res["batches"][0]["stored_as"], "US10Y")
         self.assertEqual(self.macro("US10Y"), [("2024-01-05", 4.05, 0, 0)])
+        # an alias that is no indicator name: the batch fails naming the key, nothing stored
+        cfg["macro_aliases"] = {"DGS10": 'bad"name'}
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        res, _ = self.collect_json("--source", "fred", "--series", "DGS10", "--from", "2024-01-01",
+                                   env={"MTS_ROOT": root}, expect=1)
+        self.assertIn("macro_aliases.DGS10", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM macro_indicators"), [(2,)])
 
     def test_fred_fixture_gnpca_and_bad_values(self):
         with open(os.path.join(FIX, "fred_api", "series_observations_GNPCA.json")) as f:
