@@ -192,6 +192,12 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_JSON: o->json = 1; break;
         case O_SCHEDULE: o->schedule = 1; break;
         case O_INTERVAL:
+            if (mts_interval_seconds(val) > 0) {
+                fprintf(stderr, "mts collect: --interval is the pause between --schedule cycles in seconds, "
+                                "not a bar interval; CoinGecko's candle interval follows --days (1-2: 30m, "
+                                "3-30: 4h)\n");
+                return -1;
+            }
             if (mts_cli_parse_double("--interval", val, &o->interval)) return -1;
             if (!(o->interval >= 0.1 && o->interval <= 86400 * 7)) {
                 fprintf(stderr, "error: --interval must be between 0.1 and 604800 seconds, got %s\n", val);

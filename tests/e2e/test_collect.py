@@ -177,6 +177,8 @@ class Collect(MtsTestCase):
         self.assertNotIn("/api/v3/coins/ethereum/market_chart/range", self.srv.stats()["requests"])
 
     def test_4_day_candles_refused(self):
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--interval", "4h", expect=2)
+        self.assertIn("not a bar interval", r.stderr)
         r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--days", "90", expect=2)
         self.assertIn("4-day candles", r.stderr)
         self.assertIn("--days 30 or less", r.stderr)
