@@ -258,18 +258,27 @@ int64_t mts_coingecko_candle_seconds(int days) {
 
 int64_t mts_coingecko_candle_interval(const mts_bars_t *bars, int days, const char **why) {
     if (why) *why = NULL;
-    int64_t d;
-    if (bars && bars->n >= 2) {
-        d = mts_interval_detect(bars->ts, bars->n, why);
-        if (d < 0) return -1;
-    } else {
-        d = mts_coingecko_candle_seconds(days);
-        if (d > 0 && !mts_interval_name(d)) {
-            if (why) *why = "CoinGecko gives 4-day candles for days > 30";
+    int64_t e = mts_coingecko_candle_seconds(days);
+    if (e < 0) { if (why) *why = "days must be >= 1"; return -1; }
+    if (!mts_interval_name(e)) {
+        if (why) *why = "CoinGecko gives 4-day candles for days over 30, and no interval holds them";
+        return -1;
+    }
+    if (!bars || bars->n < 2) return e;
+    int64_t at_e = 0;
+    for (int64_t i = 1; i < bars->n; i++) {
+        int64_t d = bars->ts[i] - bars->ts[i - 1];
+        if (d % e != 0) {
+            if (why) *why = "a spacing between candles is not a whole number of the documented candle length";
             return -1;
         }
+        at_e += d == e;
     }
-    return d;
+    if (2 * at_e < bars->n - 1) {
+        if (why) *why = "most candles are further apart than the documented candle length";
+        return -1;
+    }
+    return e;
 }
 
 void mts_coingecko_label_open(mts_bars_t *bars, int64_t secs, int64_t now, const char *id, FILE *err,
@@ -322,34 +331,19 @@ int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_
         const char *why = NULL;
         secs = mts_coingecko_candle_interval(out, days, &why);
         if (secs < 0) {
-            cg_err(c, "coingecko %s: the /ohlc candles (days=%d) are of no interval (%s): not stored; "
-                      "use --days 1..2 (30m candles) or 3..30 (4h candles)", id, days, why ? why : "unknown spacing");
+            cg_err(c, "coingecko %s: days=%d should give %s candles (CoinGecko docs: 1-2 days 30m, 3-30 days 4h), "
+                      "but %s: not stored", id, days, mts_interval_name(mts_coingecko_candle_seconds(days))
+                      ? mts_interval_name(mts_coingecko_candle_seconds(days)) : "4-day", why ? why : "the spacing differs");
             rc = MTS_EVALID;
         }
     }
-    if (!rc && out->n > 0 && secs == 86400) {
-        /* daily candles: total_volumes at the close time is the 24 h volume
-         * of that candle; one market_chart/range call for the span */
-        snprintf(url, ul, "%s/coins/%s/market_chart/range?vs_currency=usd&from=%lld&to=%lld", c->base, id,
-                 (long long)out->ts[0], (long long)out->ts[out->n - 1]);
-        rc = get(c, url, &r);
-        mts_series_t vols = {0};
-        if (!rc) {
-            rc = mts_coingecko_parse_volumes(r.body, r.len, &vols);
-            if (rc == MTS_EPARSE) cg_err(c, "coingecko %s: /market_chart/range response has no total_volumes", id);
-        }
-        mts_http_response_free(&r);
-        if (!rc) mts_coingecko_merge_volumes(out, &vols, id, err, rep);
-        mts_series_free(&vols);
-    }
     if (!rc && out->n > 0) mts_coingecko_label_open(out, secs, (int64_t)time(NULL), id, err, rep);
-    if (!rc && secs != 86400) rep->no_volume = out->n;   /* intraday: no per-candle volume in the API */
+    if (!rc) rep->no_volume = out->n;   /* 30m / 4h: no per-candle volume in the API */
     if (!rc && rep->no_volume)
         mts_log(MTS_LOG_WARN, "coingecko.no_volume",
                 "\"asset\":\"%s\",\"bars\":%lld,\"stored_volume\":0,\"reason\":\"%s\"",
                 id, (long long)rep->no_volume,
-                secs == 86400 ? "no total_volumes point at the candle time"
-                              : "CoinGecko gives no volume per intraday candle (total_volumes is a rolling 24 h sum)");
+                "CoinGecko gives no volume per 30m or 4h candle (total_volumes is a rolling 24 h sum)");
     mts_free(url);
     if (rc) out->n = 0;
     return rc;

@@ -182,8 +182,12 @@ static void fixture_is_30m_labelled_by_open(void **st) {
     mts_cg_report_t rep = {0};
     assert_int_equal(mts_coingecko_parse_ohlc(j, n, "bitcoin", &b, stderr, &rep), 0);
     const char *why = NULL;
-    /* the spacing decides, whatever days was asked */
-    assert_int_equal(mts_coingecko_candle_interval(&b, 30, &why), 1800);
+    /* days 1-2: 30 min candles, as the answer's spacing agrees */
+    assert_int_equal(mts_coingecko_candle_interval(&b, 1, &why), 1800);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 2, &why), 1800);
+    /* days 30 promises 4 h candles: 30 min ones disagree */
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, &why), -1);
+    assert_non_null(why);
     mts_coingecko_label_open(&b, 1800, 1779201000, "bitcoin", stderr, &rep);   /* now = the last close */
     assert_int_equal(b.n, 2);
     assert_int_equal(b.ts[0], 1779199200 - 1800);
@@ -204,7 +208,7 @@ static void forming_misaligned_and_4day_candles(void **st) {
     mts_bars_t b = {0};
     fill(&b, ts, 5);
     mts_cg_report_t rep = {0};
-    assert_int_equal(mts_coingecko_candle_interval(&b, 7, NULL), H4);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 7, NULL), -1);   /* 1 s off: not a multiple of 4 h */
     mts_coingecko_label_open(&b, H4, t0 + 4 * H4, "x", NULL, &rep);   /* now: the 4th close */
     assert_int_equal(rep.forming, 1);
     assert_int_equal(rep.rejected, 1);
@@ -213,12 +217,22 @@ static void forming_misaligned_and_4day_candles(void **st) {
     assert_int_equal(b.ts[1], t0 + 2 * H4);
     assert_int_equal(b.ts[2], t0 + 3 * H4);
     assert_true(b.close[1] == 13.0);   /* the 3rd candle's values moved with it */
-    /* 4-day spacing: no interval */
+    /* 4 h candles with a gap: accepted (spacings 4h, 8h, 4h) */
+    int64_t tg[] = {t0 + H4, t0 + 2 * H4, t0 + 4 * H4, t0 + 5 * H4};
+    fill(&b, tg, 4);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, NULL), H4);
+    /* 4-day candles: refused for days > 30, and for days 3..30 (4 days is a
+     * multiple of 4 h, but no spacing is 4 h) */
     int64_t ts4[] = {t0, t0 + 4 * D, t0 + 8 * D};
     fill(&b, ts4, 3);
     const char *why = NULL;
     assert_int_equal(mts_coingecko_candle_interval(&b, 90, &why), -1);
     assert_non_null(why);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, &why), -1);
+    /* daily spacing with days=30 (4 h promised): refused too */
+    int64_t td[] = {t0, t0 + D, t0 + 2 * D};
+    fill(&b, td, 3);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, NULL), -1);
     /* one candle: the days rule */
     b.n = 1;
     assert_int_equal(mts_coingecko_candle_interval(&b, 2, NULL), 1800);

@@ -66,6 +66,9 @@ class Collect(MtsTestCase):
             os.environ.pop(k, None)
 
     def collect(self, *args, env=None, expect=0, timeout=60):
+        # the fixture's candles are 30 min apart: what CoinGecko sends for days 1..2
+        if "--days" not in args:
+            args = args + ("--days", "1")
         e = dict(self.env)
         e.update(env or {})
         return self.mts("collect", *args, "--db", self.db, env=e, expect=expect, timeout=timeout)
@@ -89,7 +92,7 @@ class Collect(MtsTestCase):
         from test_progress import run_with_pty_stderr
         env = dict(self.env)
         rc, out, err = run_with_pty_stderr(["collect", "--source", "coingecko", "--asset", "bitcoin",
-                                            "--db", self.db], env=env)
+                                            "--days", "1", "--db", self.db], env=env)
         self.assertEqual(rc, 0, err)
         self.assertIn("collect [", err)
         self.assertIn("100%  1/1 batches", err)
@@ -118,26 +121,23 @@ class Collect(MtsTestCase):
         self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
 
     def daily_eth(self):
+        """Four 30 min ethereum candles (close times, as CoinGecko sends them), the 3rd one bad."""
         t0 = midnight(2024, 1, 1)
-        ohlc = [[(t0 + i * DAY) * 1000, 100.0 + i, 110.0 + i, 90.0 + i, 105.0 + i] for i in range(4)]
-        ohlc[2] = [(t0 + 2 * DAY) * 1000, 100.0, 99.0, 90.0, 95.0]            # high < open: rejected
-        vols = [[(t0 + i * DAY) * 1000, 1000.0 * (i + 1)] for i in range(3)]    # none for day 4
-        self.srv.post("/_control/data", {"ohlc": {"ethereum": ohlc},
-                                         "market_chart": {"ethereum": {"prices": [], "market_caps": [],
-                                                                       "total_volumes": vols}}})
+        ohlc = [[(t0 + (i + 1) * 1800) * 1000, 100.0 + i, 110.0 + i, 90.0 + i, 105.0 + i] for i in range(4)]
+        ohlc[2] = [(t0 + 3 * 1800) * 1000, 100.0, 99.0, 90.0, 95.0]            # high < open: rejected
+        self.srv.post("/_control/data", {"ohlc": {"ethereum": ohlc}})
         return t0
 
-    def test_daily_volumes_merged_and_bad_rows_reported(self):
-        # candles one day apart (what a paid plan's interval=daily gives) are daily
-        # candles: 1d, labelled by open = close - 1 day, volume from total_volumes at the close
+    def test_bad_rows_reported_volume_zero_no_chart_call(self):
         t0 = self.daily_eth()
         r = self.collect("--source", "coingecko", "--asset", "ethereum", expect=3)
         self.assertIn("coingecko:ethereum:3:", r.stderr)          # the 3rd candle in the response
         got = self.q("SELECT interval, timestamp, close, volume FROM crypto_ohlcv WHERE cryptocurrency='ethereum' "
                      "ORDER BY timestamp")
-        # day 0 and 1 carry volumes 1000, 2000; day 2 rejected; day 3 has no volume point -> 0
-        self.assertEqual(got, [("1d", t0 - DAY, 105.0, 1000.0), ("1d", t0, 106.0, 2000.0),
-                               ("1d", t0 + 2 * DAY, 108.0, 0.0)])
+        # candles 1, 2 and 4, by open time; no per-candle volume exists for 30 min candles
+        self.assertEqual(got, [("30m", t0, 105.0, 0.0), ("30m", t0 + 1800, 106.0, 0.0),
+                               ("30m", t0 + 3 * 1800, 108.0, 0.0)])
+        self.assertNotIn("/api/v3/coins/ethereum/market_chart/range", self.srv.stats()["requests"])
 
     # ---- issue 10: candles under their true interval ----
     def daily_bitcoin(self):
@@ -162,6 +162,11 @@ class Collect(MtsTestCase):
         self.assertEqual(self.q("SELECT timestamp FROM crypto_ohlcv WHERE interval='30m' ORDER BY timestamp"),
                          [(midnight(2026, 5, 19) + 13 * 3600 + 1800,), (midnight(2026, 5, 19) + 14 * 3600,)])
         self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(5,)])
+
+    def test_candles_that_disagree_with_days_are_refused(self):
+        res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", "--days", "30", expect=1)
+        self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
 
     def test_4h_candles_forming_one_skipped_no_volume_call(self):
         now = int(time.time())
@@ -188,7 +193,8 @@ class Collect(MtsTestCase):
         self.srv.post("/_control/data", {"ohlc": {"ethereum": [[(t0 + k * 4 * DAY) * 1000, 10.0, 12.0, 9.0, 11.0]
                                                                for k in range(5)]}})
         res, r = self.collect_json("--source", "coingecko", "--asset", "ethereum", "--days", "30", expect=1)
-        self.assertIn("of no interval", res["batches"][0]["error"])
+        self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
+        self.assertIn("not stored", res["batches"][0]["error"])
         self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
 
     def test_5xx_then_ok_is_retried_and_counted(self):
@@ -466,7 +472,7 @@ class Collect(MtsTestCase):
         self.script(default={"do": "slow", "seconds": 0.4})
         e = dict(os.environ)
         e.update(self.env)
-        p = subprocess.Popen([MTS, "collect", "--source", "coingecko", "--asset", "bitcoin,ethereum",
+        p = subprocess.Popen([MTS, "collect", "--source", "coingecko", "--asset", "bitcoin,ethereum", "--days", "1",
                               "--schedule", "--interval", "0.2", "--json", "--db", self.db],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=ROOT)
         time.sleep(1.0)   # inside the first cycle: price 0.4 s, bitcoin ohlc 0.4 s ...
