@@ -542,13 +542,16 @@ local function run(spec, opts)
     local function macro(name)
         if type(name) ~= "string" then error("ctx.macro: name must be a string", 2) end
         local m = macro_cache[name]
-        if m ~= nil then return m or nil end
+        -- live: the session appends values stored after it started (live.c
+        -- vix_refresh), so a call looks again and copies a grown series anew
+        if m ~= nil and not spec.live then return m or nil end
         local s = C.mts_engine_macro(e, name)
         if s == nil or s == ffi.NULL then
             macro_cache[name] = false
             return nil
         end
         local n = tonumber(s.n)
+        if m and m.n == n then return m end
         local ts, v = mts.int64_vla(n), mts.double_vla(n)
         if n > 0 then
             ffi.copy(ts, s.ts, n * 8)
