@@ -66,7 +66,7 @@ static int l_bars(lua_State *L) {
     const char *asset = luaL_checkstring(L, 1);
     int64_t from = opt_time(L, 2, INT64_MIN, 0), to = opt_time(L, 3, INT64_MAX, 1);
     if (!a->store) return luaL_error(L, "mts.bars: no database is open");
-    int rc = mts_store_ensure_asset(a->store, a->root, asset);
+    int rc = mts_store_ensure_asset(a->store, a->root, asset, MTS_INTERVAL_DEFAULT);
     if (rc != 0 && rc != MTS_ENOTFOUND)
         return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
     mts_bars_t *b = lua_newuserdata(L, sizeof *b);

@@ -93,12 +93,13 @@ typedef struct mts_signal_row {
 } mts_signal_row_t;
 int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n);
 
-/* Bundled data (store/datasets.c): if the store has no rows for `asset` (or
- * the macro `indicator`) and config/mts.json maps it to a file under root,
- * import that file (a note goes to stderr); also when it has rows but the
- * last import of that file did not finish (store/imports.h). 0 when present
- * or imported, MTS_ENOTFOUND when unknown. */
-int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset);
+/* Bundled data (store/datasets.c): if the store has no rows for `asset` at
+ * `interval` (NULL = "1d"; or the macro `indicator`) and config/mts.json maps
+ * it to a file under root, import that file (a note goes to stderr); also when
+ * it has rows but the last import of that file did not finish
+ * (store/imports.h). 0 when present or imported, MTS_ENOTFOUND when unknown,
+ * MTS_EINVAL for an interval name not in market/interval.h. */
+int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset, const char *interval);
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator);
 
 void mts_bars_free(mts_bars_t *b);      /* frees the arrays, zeroes the struct */

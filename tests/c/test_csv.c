@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mts.h"
+#include "store/csv.h"
 #include "store/imports.h"
 #include "store/store.h"
 #include "util/timeutil.h"
@@ -240,14 +241,22 @@ static void test_import_daily_real(void **state) {
     sqlite3_close(db);
 }
 
-static void check_intraday(fx_t *f, const char *rel, const char *asset, int64_t rows) {
+/* The interval is told from the spacing: iv is what the data README says. */
+static void check_intraday(fx_t *f, const char *rel, const char *asset, const char *iv, int64_t rows) {
     const char *path = data_file(rel);
     mts_import_report_t rep;
-    assert_int_equal(mts_csv_import_ohlcv(f->s, path, asset, stderr, &rep), 0);
+    mts_csv_info_t info;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, path, asset, NULL, stderr, &rep, &info), 0);
     assert_int_equal(rep.rows_read, rows);
     assert_int_equal(rep.rows_ok, rows);
+    assert_string_equal(info.interval, iv);
+    assert_int_equal(info.interval_detected, 1);
+    assert_null(info.unit);                 /* text times */
+    int64_t other;                          /* nothing under another interval */
+    assert_int_equal(mts_store_count_ohlcv(f->s, asset, "1d", &other), 0);
+    assert_int_equal(other, 0);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, asset, iv, INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, rows);
     textrow_t r;
     text_row(path, 0, &r);
@@ -263,12 +272,12 @@ static void test_import_intraday_real(void **state) {
     NEED_SHARED();
     fx_t *f = *state;
     /* row counts from the data README */
-    check_intraday(f, "crypto/intraday/BTCUSDT_4h_binance_spot.csv", "btc4h", 17511);
-    check_intraday(f, "crypto/intraday/BTCUSDT_1h_binance_spot.csv", "btc1h", 41577);    /* naive times */
-    check_intraday(f, "crypto/intraday/BTCUSDT_1m_bybit_linear.csv", "btc1m", 43200);
+    check_intraday(f, "crypto/intraday/BTCUSDT_4h_binance_spot.csv", "btc4h", "4h", 17511);
+    check_intraday(f, "crypto/intraday/BTCUSDT_1h_binance_spot.csv", "btc1h", "1h", 41577);    /* naive times */
+    check_intraday(f, "crypto/intraday/BTCUSDT_1m_bybit_linear.csv", "btc1m", "1m", 43200);
     /* 2021-01-01 00:00:00 (naive, UTC) = 18628 days */
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", "1h", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.ts[0], 18628LL * 86400);
     mts_bars_free(&b);
     /* the close-only file cannot be OHLCV: a clear error, nothing stored */
@@ -371,7 +380,9 @@ static void test_bad_rows_reported(void **state) {
     cap_t err;
     cap_open(&err);
     mts_import_report_t rep;
-    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "x", err.f, &rep), MTS_EPARTIAL);
+    /* the good rows are 1, 11 and 2 days apart: too few to tell the interval */
+    const mts_csv_opts_t daily = {.interval = "1d"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, FIX "bad_ohlcv.csv", "x", &daily, err.f, &rep, NULL), MTS_EPARTIAL);
     const char *want =
         FIX "bad_ohlcv.csv:4: bad time 'yesterday' in column open_time\n"
         FIX "bad_ohlcv.csv:5: high 9.5 < max(open, close) 10.2\n"
@@ -402,9 +413,9 @@ static void test_bad_rows_reported(void **state) {
     assert_int_equal(b.ts[0], 1704067200LL);
     assert_true(b.close[0] == 105 && b.volume[0] == 1000);   /* line 2 kept, not line 20 */
     assert_int_equal(b.ts[1], 1704067200LL + 86400);
-    /* line 18: 2024-01-13 00:00+02:00 = 2024-01-12 22:00Z; 2024-01-13 = 19723 + 12 = 19735 days, - 2 h */
-    assert_int_equal(b.ts[2], 19735LL * 86400 - 7200);
-    /* line 21: 1705276800000 ms = 2024-01-15 (19737 days) */
+    /* line 18: 2024-01-13 02:00+02:00 = 2024-01-13 00:00Z; 2024-01-13 = 19723 + 12 = 19735 days */
+    assert_int_equal(b.ts[2], 19735LL * 86400);
+    /* line 21: 1705276800 s = 2024-01-15 (19737 days) */
     assert_int_equal(b.ts[3], 19737LL * 86400);
     assert_true(b.open[3] == 20 && b.close[3] == 20.5);
     mts_bars_free(&b);
@@ -638,7 +649,7 @@ static void test_roundtrip_awkward_doubles(void **state) {
     /* within the bar rule (market/bar_check.h): prices <= 1e12, times from 1970 */
     double vals[4] = {0.1 + 0.2, 1e-7 * 3, 123456789.123456789, 1e12 / 3};
     for (int i = 0; i < 4; i++) {
-        b.ts[i] = i * 3600;              /* the first second of 1970 too */
+        b.ts[i] = i * 86400;             /* the first second of 1970 too; daily, as stored */
         b.open[i] = b.high[i] = b.low[i] = b.close[i] = vals[i];
         b.volume[i] = vals[3 - i];
     }
@@ -742,13 +753,13 @@ static void test_big_file_buffer_edges(void **state) {
     const int n = 40000;                     /* ~60 bytes a row: about 2.4 MB */
     for (int i = 0; i < n; i++) {
         if (i == 20000) {                    /* a 1.5 MB quoted note with newlines */
-            fprintf(fp, "%d,10,11,9,10,1,\"", 1600000000 + i * 60);
+            fprintf(fp, "%d,10,11,9,10,1,\"", 1599999960 + i * 60);
             for (int k = 0; k < 1500000; k++) fputc(k % 1000 == 999 ? '\n' : (k % 7 == 0 ? ',' : 'a'), fp);
             fputs("\"\n", fp);
         } else if (i % 3 == 0) {
-            fprintf(fp, "%d,10,11,9,10,%d,\"line one\nline \"\"two\"\"\"\n", 1600000000 + i * 60, i);
+            fprintf(fp, "%d,10,11,9,10,%d,\"line one\nline \"\"two\"\"\"\n", 1599999960 + i * 60, i);
         } else {
-            fprintf(fp, "%d,10,11,9,10,%d,plain\n", 1600000000 + i * 60, i);
+            fprintf(fp, "%d,10,11,9,10,%d,plain\n", 1599999960 + i * 60, i);
         }
     }
     fprintf(fp, "bad,10,11,9,10,1,x\n");
@@ -767,10 +778,10 @@ static void test_big_file_buffer_edges(void **state) {
     cap_close(&err);
     assert_int_equal(rep.rows_ok, n);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "big", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "big", "1m", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, n);
     for (int i = 0; i < n; i++) {
-        if (b.ts[i] != 1600000000 + i * 60 || b.volume[i] != (i == 20000 ? 1 : i))
+        if (b.ts[i] != 1599999960 + i * 60 || b.volume[i] != (i == 20000 ? 1 : i))
             fail_msg("row %d: ts %lld volume %g", i, (long long)b.ts[i], b.volume[i]);
     }
     mts_bars_free(&b);
@@ -827,7 +838,8 @@ static void test_import_records_runs(void **state) {
     assert_non_null(getcwd(cwd, sizeof cwd));
     mts_import_report_t rep;
     /* a file read to the end, some rows rejected: complete, rows = rows stored */
-    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "b", NULL, &rep), MTS_EPARTIAL);
+    const mts_csv_opts_t daily = {.interval = "1d"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, FIX "bad_ohlcv.csv", "b", &daily, NULL, &rep, NULL), MTS_EPARTIAL);
     /* nothing stored (missing column): failed, with the reason */
     assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "missing_volume.csv", "m", NULL, NULL), MTS_EPARSE);
     /* macro */
@@ -851,8 +863,8 @@ static void test_import_records_runs(void **state) {
     assert_string_equal(r[2].kind, "macro");
     assert_string_equal(r[2].target, "VIX");
     assert_string_equal(r[2].status, "complete");
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "b", NULL), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "m", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "b", NULL, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "m", NULL, NULL), 0);
 }
 
 /* An import killed (SIGKILL) after its first batch of 10,000 rows: the rows
@@ -879,7 +891,7 @@ static void test_killed_import_is_recorded(void **state) {
     /* 60,000 rows (about 1.5 MB): more than the reader's 1 MiB buffer, whose
      * fread waits for a full buffer; the FIFO is left open, so the import
      * waits for more after storing the whole batches it has read */
-    for (int i = 0; i < 60000; i++) fprintf(w, "%d,10,11,9,10,1\n", 1600000000 + i * 60);
+    for (int i = 0; i < 60000; i++) fprintf(w, "%d,10,11,9,10,1\n", 1599999960 + i * 60);
     fflush(w);
     long long n = 0;
     for (int k = 0; k < 6000 && n <= 0; k++) {   /* up to 60 s for the first commit */
@@ -900,9 +912,9 @@ static void test_killed_import_is_recorded(void **state) {
     assert_string_equal(r[0].status, "running");
     assert_false(r[0].finished);
     assert_true(r[0].rows <= n && r[0].rows >= n - 10000);   /* written after each batch commits */
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL, NULL), 1);
     char *warn = NULL;                           /* the lock died with the process: "killed" */
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", &warn), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", NULL, &warn), 1);
     assert_non_null(strstr(warn, "did not finish (killed; "));
     mts_free(warn);
 }
