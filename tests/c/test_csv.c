@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mts.h"
+#include "market/interval.h"
 #include "store/csv.h"
 #include "store/imports.h"
 #include "store/store.h"
@@ -919,6 +920,427 @@ static void test_killed_import_is_recorded(void **state) {
     mts_free(warn);
 }
 
+/* ---- issue 10: units, delimiters, headerless files, intervals ---- */
+
+/* Writes text to DIR/name; returns the path (static, 4 in turn). */
+static const char *put_file(fx_t *f, const char *name, const char *text) {
+    static char p[4][192];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", f->dir, name);
+    FILE *fp = fopen(p[k], "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return p[k];
+}
+
+static int64_t rows_of(fx_t *f, const char *asset) {   /* every interval, straight from SQLite */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* 2024-01-01T00:00:00Z: 54 years of 365 days + 13 leap days (1972..2020)
+ * = 19723 days = 1704067200 s. The same three hourly bars in each unit. */
+#define T2024 1704067200LL
+static void test_time_units(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *unit, *t[3]; } cases[] = {
+        {"s", {"1704067200", "1704070800", "1704074400"}},
+        {"ms", {"1704067200000", "1704070800000", "1704074400000"}},
+        {"us", {"1704067200000000", "1704070800000000", "1704074400000000"}},   /* Binance spot since 2025 */
+        {"ns", {"1704067200000000000", "1704070800000000000", "1704074400000000000"}},
+    };
+    for (size_t c = 0; c < 4; c++) {
+        char text[512], asset[16];
+        snprintf(text, sizeof text, "timestamp,open,high,low,close,volume\n%s,10,11,9,10.5,1\n%s,10.5,12,10,11,2\n"
+                                    "%s,11,11.5,10.5,11,3\n", cases[c].t[0], cases[c].t[1], cases[c].t[2]);
+        snprintf(asset, sizeof asset, "u_%s", cases[c].unit);
+        mts_csv_info_t info;
+        mts_import_report_t rep;
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, put_file(f, "u.csv", text), asset, NULL, stderr, &rep, &info), 0);
+        assert_int_equal(rep.rows_ok, 3);
+        assert_string_equal(info.unit, cases[c].unit);
+        assert_string_equal(info.interval, "1h");
+        assert_int_equal(info.interval_detected, 1);
+        mts_bars_t b = {0};
+        assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1h", INT64_MIN, INT64_MAX, &b), 0);
+        assert_int_equal(b.n, 3);
+        for (int i = 0; i < 3; i++) assert_int_equal(b.ts[i], T2024 + 3600 * i);
+        assert_true(b.volume[2] == 3);
+        mts_bars_free(&b);
+    }
+}
+
+/* A time that is not what the first row says refuses the file, with its line,
+ * and nothing of it is stored. */
+static void test_garbage_times_refuse_the_file(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *name, *text, *want; } cases[] = {
+        /* a µs time in a ms file: read as ms it would be the year 52971 */
+        {"mixed_units", "ts,open,high,low,close,volume\n1704067200000,10,11,9,10,1\n1704070800000,10,11,9,10,1\n"
+                        "1704074400000000,10,11,9,10,1\n",
+         ":4: time 1704074400000000 in column ts looks like unix microseconds, but the file's first time (line 2) "
+         "is in milliseconds; a column of mixed units is refused, nothing of it stored\n"},
+        /* seconds, but in the year 3553 */
+        {"far_future", "ts,open,high,low,close,volume\n1704067200,10,11,9,10,1\n1704070800,10,11,9,10,1\n"
+                       "99999999999,10,11,9,10,1\n",
+         ":4: time 99999999999 in column ts, read as unix seconds, is outside 1970-01-01..2100-01-01; the file is "
+         "refused, nothing of it stored (is the column really a time?)\n"},
+        {"too_long", "ts,open,high,low,close,volume\n1704067200,10,11,9,10,1\n17040672000000000000000,10,11,9,10,1\n",
+         ":3: time '17040672000000000000000' in column ts has too many digits for unix time in any unit (s, ms, us, "
+         "ns); the file is refused, nothing of it stored\n"},
+        {"negative", "ts,open,high,low,close,volume\n-1704067200,10,11,9,10,1\n",
+         ":2: time -1704067200 in column ts, read as unix seconds, is outside 1970-01-01..2100-01-01; the file is "
+         "refused, nothing of it stored (is the column really a time?)\n"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *p = put_file(f, "g.csv", cases[c].text);
+        cap_t err;
+        cap_open(&err);
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "garbage", NULL, err.f, NULL, NULL), MTS_EPARSE);
+        char want[640];
+        snprintf(want, sizeof want, "%s%s", p, cases[c].want);
+        assert_string_equal(cap_text(&err), want);
+        cap_close(&err);
+        assert_int_equal(rows_of(f, "garbage"), 0);
+    }
+    /* the unit is per column and per file: a macro file too */
+    const char *p = put_file(f, "m.csv", "date,value\n1704067200000,1\n1704153600000000,2\n");
+    assert_int_equal(mts_csv_import_macro_ex(f->s, p, "G", NULL, NULL, NULL, NULL), MTS_EPARSE);
+    int64_t n;
+    assert_int_equal(mts_store_count_macro(f->s, "G", &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_delimiters(void **state) {
+    fx_t *f = *state;
+    /* European CSV: ';' between fields */
+    const char *p = put_file(f, "semi.csv", "timestamp;open;high;low;close;volume\n"
+                                            "2024-01-01;10;11;9;10.5;100\n2024-01-02;10.5;12;10;11;200\n"
+                                            "2024-01-03;11;11.5;10.5;11;300\n");
+    mts_csv_opts_t o = {.delimiter = ';'};
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "semi", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1d");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "semi", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[1], T2024 + 86400);
+    assert_true(b.high[1] == 12 && b.volume[2] == 300);
+    /* without --delimiter the same file has no time column (one field "timestamp;open;...") */
+    assert_int_equal(mts_csv_import_ohlcv(f->s, p, "semi2", NULL, NULL), MTS_EPARSE);
+    /* tabs, with a quoted field and spaces around fields */
+    p = put_file(f, "tab.csv", "timestamp\topen\thigh\tlow\tclose\tvolume\tnote\n"
+                               "2024-01-01\t10\t11\t9\t10.5\t100\t\"a\tb\"\n 2024-01-02 \t10.5\t12\t10\t11\t200\tx\n");
+    o.delimiter = '\t';
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "tab", &o, stderr, &rep, NULL), 0);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "tab", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 2);
+    assert_true(b.close[1] == 11);
+    mts_bars_free(&b);
+    /* a space or quote cannot be a delimiter: refused before anything is recorded */
+    o.delimiter = ' ';
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "tab", &o, NULL, NULL, NULL), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "delimiter"));
+}
+
+static void test_headerless_columns(void **state) {
+    fx_t *f = *state;
+    /* Binance-style one-minute rows without a header; the 7th column skipped by '_' */
+    const char *p = put_file(f, "nh.csv", "1704067200000,10,11,9,10.5,1,x\n1704067260000,10.5,12,10,11,2,x\n"
+                                          "1704067320000,11,11.5,10.5,11,3,x\n");
+    mts_csv_opts_t o = {.no_header = 1, .columns = "ts,open,high,low,close,volume,_"};
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_read, 3);       /* the first row is data */
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1m");
+    assert_string_equal(info.unit, "ms");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "nh", "1m", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[0], T2024);
+    assert_true(b.open[0] == 10 && b.volume[2] == 3);
+    mts_bars_free(&b);
+    /* --no-header without names: refused, saying what to add */
+    mts_csv_opts_t bad = {.no_header = 1};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh2", &bad, NULL, NULL, NULL), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "--columns"));
+    /* names without a time column */
+    mts_csv_opts_t nots = {.no_header = 1, .columns = "when,open,high,low,close,volume,_"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh3", &nots, NULL, NULL, NULL), MTS_EPARSE);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "no time column"));
+    assert_int_equal(rows_of(f, "nh3"), 0);
+}
+
+/* Binance kline dumps (data.binance.vision): 12 columns, no header. The
+ * first row is the documented REST example (../shared/data/samples/
+ * binance_spot/rest_klines.json: one weekly kline, BNBBTC, ms); the three
+ * rows after it are written by the same layout with µs times, as spot dumps
+ * have since 2025 (2025-01-01 = 20089 days = 1735689600 s). */
+static void test_binance_preset(void **state) {
+    fx_t *f = *state;
+    const char *p = put_file(f, "kl.csv",
+        "1499040000000,0.01634790,0.80000000,0.01575800,0.01577100,148976.11427815,1499644799999,"
+        "2434.19055334,308,1756.87402397,28.46694368,0\n");
+    mts_csv_opts_t o = {.format = "binance", .interval = "1w"};   /* one bar: the interval must be given */
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "bnbbtc", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 1);
+    assert_string_equal(info.interval, "1w");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bnbbtc", "1w", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.ts[0], 1499040000LL);         /* a Monday: 17350 days, 17350 % 7 = 4 after a Thursday */
+    assert_true(b.open[0] == 0.0163479 && b.high[0] == 0.8 && b.low[0] == 0.015758 && b.close[0] == 0.015771 &&
+                b.volume[0] == 148976.11427815);
+    /* without the interval one bar cannot tell it: refused, naming the fix */
+    cap_t err;
+    cap_open(&err);
+    mts_csv_opts_t o2 = {.format = "binance"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "bnbbtc2", &o2, err.f, NULL, NULL), MTS_EPARSE);
+    assert_non_null(strstr(cap_text(&err), "cannot tell the interval of the bars: fewer than 2 bars"));
+    assert_non_null(strstr(cap_text(&err), "use --interval"));
+    cap_close(&err);
+
+    p = put_file(f, "kl2.csv",
+        "1735689600000000,93576.00,93610.93,93537.50,93610.93,8.21827000,1735689659999999,768978.59,2164,"
+        "6.20000000,580131.30,0\n"
+        "1735689660000000,93610.93,93652.00,93606.00,93631.08,14.81350000,1735689719999999,1387182.95,3281,"
+        "8.01000000,750062.79,0\n"
+        "1735689720000000,93631.08,93644.56,93600.00,93600.00,9.90000000,1735689779999999,926815.62,2212,"
+        "3.79000000,354860.23,0\n");
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "btc", &o2, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1m");
+    assert_string_equal(info.unit, "us");
+    assert_int_equal(mts_store_load_ohlcv(f->s, "btc", "1m", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[0], 1735689600LL);
+    assert_int_equal(b.ts[2], 1735689600LL + 120);
+    assert_true(b.close[1] == 93631.08 && b.volume[1] == 14.8135);
+    /* a dump with a header row after all: skipped */
+    p = put_file(f, "kl3.csv",
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+        "taker_buy_quote_volume,ignore\n"
+        "1735689600000,93576.00,93610.93,93537.50,93610.93,8.21827000,1735689659999,768978.59,2164,6.2,580131.3,0\n"
+        "1735689660000,93610.93,93652.00,93606.00,93631.08,14.81350000,1735689719999,1387182.95,3281,8.01,750062.79,0\n");
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "btc2", &o2, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_int_equal(rep.rows_read, 2);
+    mts_bars_free(&b);
+}
+
+static void test_interval_detection(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *text, *iv; } ok[] = {
+        {"timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 01:00:00,1,1,1,1,1\n"
+         "2024-01-01 03:00:00,1,1,1,1,1\n2024-01-01 04:00:00,1,1,1,1,1\n", "1h"},        /* a gap is fine */
+        {"timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 04:00:00,1,1,1,1,1\n"
+         "2024-01-01 08:00:00,1,1,1,1,1\n", "4h"},
+        {"timestamp,open,high,low,close,volume\n2024-01-03,1,1,1,1,1\n2024-01-01,1,1,1,1,1\n"
+         "2024-01-02,1,1,1,1,1\n", "1d"},                                                   /* any order */
+    };
+    for (size_t c = 0; c < 3; c++) {
+        mts_csv_info_t info;
+        char asset[8];
+        snprintf(asset, sizeof asset, "d%zu", c);
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, put_file(f, "d.csv", ok[c].text), asset, NULL, stderr,
+                                                 NULL, &info), 0);
+        assert_string_equal(info.interval, ok[c].iv);
+        assert_int_equal(info.interval_detected, 1);
+        int64_t n;
+        assert_int_equal(mts_store_count_ohlcv(f->s, asset, ok[c].iv, &n), 0);
+        assert_int_equal(n, c == 1 ? 3 : c == 0 ? 4 : 3);
+    }
+    /* mixed: hourly, 2-hourly and 4-hourly spacings, two each, none covers half: refused, naming the spacing */
+    const char *mixed = "timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n"
+                        "2024-01-01 01:00:00,1,1,1,1,1\n2024-01-01 05:00:00,1,1,1,1,1\n2024-01-01 06:00:00,1,1,1,1,1\n"
+                        "2024-01-01 10:00:00,1,1,1,1,1\n2024-01-01 12:00:00,1,1,1,1,1\n2024-01-01 14:00:00,1,1,1,1,1\n";
+    const char *p = put_file(f, "mixed.csv", mixed);
+    cap_t err;
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "mixed", NULL, err.f, NULL, NULL), MTS_EPARSE);
+    char want[800];
+    snprintf(want, sizeof want, "%s: cannot tell the interval of the bars: spacings are mixed: no single interval "
+             "covers half of them (the most common spacing is 3600 s (1h), between 2 of 6 pairs of consecutive "
+             "bars); use --interval (one of %s)\n", p, MTS_INTERVALS);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "mixed"), 0);
+    /* --interval disagreeing with the spacing: refused, naming two lines */
+    p = put_file(f, "daily.csv", ok[2].text);
+    mts_csv_opts_t o = {.interval = "1h"};
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "dis", &o, err.f, NULL, NULL), MTS_EPARSE);
+    snprintf(want, sizeof want, "%s:4: the bars are 86400 s (1d) apart (e.g. lines 3 and 4) but --interval is 1h; "
+             "leave --interval out to store them as 1d, or import the 1h file\n", p);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "dis"), 0);
+    /* a bar off the grid: refused with its line */
+    p = put_file(f, "off.csv", "timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n"
+                               "2024-01-01 01:00:00,1,1,1,1,1\n2024-01-01 02:00:00,1,1,1,1,1\n"
+                               "2024-01-01 02:30:00,1,1,1,1,1\n2024-01-01 03:00:00,1,1,1,1,1\n"
+                               "2024-01-01 04:00:00,1,1,1,1,1\n2024-01-01 05:00:00,1,1,1,1,1\n");
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "off", NULL, err.f, NULL, NULL), MTS_EPARSE);
+    snprintf(want, sizeof want, "%s:5: bar time 2024-01-01T02:30:00Z is not on the 1h grid (the 1h bar would open "
+             "at 2024-01-01T02:00:00Z); a file of 1h bars must not mix in other times (split the file, or use the "
+             "right --interval)\n", p);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "off"), 0);
+    /* the run says which interval it stored (import_runs.interval) */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT target, interval FROM import_runs WHERE target IN "
+                                            "('d0','d1','d2','dis') ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    static const char *const want_iv[4][2] = {{"d0", "1h"}, {"d1", "4h"}, {"d2", "1d"}, {"dis", "1h"}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), want_iv[i][0]);
+        assert_string_equal((const char *)sqlite3_column_text(st, 1), want_iv[i][1]);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Every stored column of the asset's rows at one interval, as text. */
+static char *dump_rows(fx_t *f, const char *asset, const char *iv) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(id || '|' || interval || '|' || timestamp || '|' || "
+                                            "date_str || '|' || quote(open) || '|' || quote(high) || '|' || quote(low) "
+                                            "|| '|' || quote(close) || '|' || quote(volume) || '|' || created_at, ';') "
+                                            "FROM (SELECT * FROM crypto_ohlcv WHERE cryptocurrency = ?1 AND "
+                                            "interval = ?2 ORDER BY id)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, iv, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    char *out = strdup(t ? t : "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/* Hourly bars imported under an asset that has daily bars: the daily rows
+ * stay as they were, byte for byte (the 00:00 hourly bar does not overwrite
+ * the daily bar of that day). */
+static void test_hourly_beside_daily(void **state) {
+    NEED_SHARED();
+    fx_t *f = *state;
+    assert_int_equal(mts_csv_import_ohlcv(f->s, data_file("crypto/daily/BTCUSDT_1d_binance_spot.csv"), "bitcoin",
+                                          NULL, NULL), 0);
+    char *before = dump_rows(f, "bitcoin", "1d");
+    assert_true(strlen(before) > 100000);
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, data_file("crypto/intraday/BTCUSDT_1h_binance_spot.csv"),
+                                             "bitcoin", NULL, NULL, &rep, &info), 0);
+    assert_string_equal(info.interval, "1h");
+    char *after = dump_rows(f, "bitcoin", "1d");
+    assert_string_equal(before, after);
+    int64_t n;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 2920);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1h", &n), 0);
+    assert_int_equal(n, 41577);
+    assert_int_equal(rows_of(f, "bitcoin"), 2920 + 41577);
+    /* and the other way round: the daily file again leaves the hourly rows alone */
+    char *h1 = dump_rows(f, "bitcoin", "1h");
+    assert_int_equal(mts_csv_import_ohlcv(f->s, data_file("crypto/daily/BTCUSDT_1d_binance_spot.csv"), "bitcoin",
+                                          NULL, NULL), 0);
+    char *h2 = dump_rows(f, "bitcoin", "1h");
+    assert_string_equal(h1, h2);
+    free(before);
+    free(after);
+    free(h1);
+    free(h2);
+}
+
+/* FRED's own download has one value column named after the series: it is
+ * taken without --column, whatever the indicator is called. */
+static void test_two_column_macro(void **state) {
+    NEED_SHARED();
+    fx_t *f = *state;
+    const char *p = data_file("macro/VIXCLS_fred.csv");
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_macro(f->s, p, "VIX", NULL, stderr, &rep), 0);
+    int64_t rows, blank;
+    count_lines(p, &rows, &blank);
+    assert_int_equal(rep.rows_ok, rows - blank);
+    mts_series_t v = {0};
+    int64_t t = text_time("1990-01-02");
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", t, t, &v), 0);
+    assert_int_equal(v.n, 1);
+    assert_true(v.v[0] == 17.24);           /* line 2 of the file */
+    mts_series_free(&v);
+    /* three columns: still needs --column */
+    const char *q = put_file(f, "three.csv", "date,a,b\n2024-01-01,1,2\n");
+    assert_int_equal(mts_csv_import_macro(f->s, q, "X", NULL, NULL, NULL), MTS_EPARSE);
+}
+
+/* Bundled intraday data: bitcoin at 1h and 4h is imported on first use, each
+ * under its interval (config/mts.json datasets.assets.bitcoin.intervals). */
+static void test_bundled_intervals_first_use(void **state) {
+    fx_t *f = *state;
+    /* rows counted from the bundled files by line (header excluded) */
+    int64_t rows1h, rows4h, blank;
+    count_lines("data/crypto/BTCUSDT_1h_binance_spot.csv", &rows1h, &blank);
+    count_lines("data/crypto/BTCUSDT_4h_binance_spot.csv", &rows4h, &blank);
+    assert_int_equal(rows1h, 41577);       /* and the data README says so */
+    assert_int_equal(rows4h, 17511);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "1h"), 0);
+    int64_t n;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1h", &n), 0);
+    assert_int_equal(n, rows1h);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 0);                /* only what was asked for */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "4h"), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "4h", &n), 0);
+    assert_int_equal(n, rows4h);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", NULL), 0);   /* NULL = 1d, as before */
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 2920);
+    /* no bundled 1h ethereum, and a name that is no interval */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "ethereum", "1h"), MTS_ENOTFOUND);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "2d"), MTS_EINVAL);
+    /* a second use imports nothing: one run per series */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "1h"), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(interval || ':' || status || ':' || rows, ' ') FROM "
+                                            "(SELECT * FROM import_runs WHERE target = 'bitcoin' ORDER BY id)",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char want[128];
+    snprintf(want, sizeof want, "1h:complete:%lld 4h:complete:%lld 1d:complete:2920", (long long)rows1h,
+             (long long)rows4h);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void) {
     const char *sh = getenv("MTS_SHARED");
     snprintf(shared_data, sizeof shared_data, "%s/data", sh && *sh ? sh : "../shared");
@@ -941,6 +1363,15 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_big_file_buffer_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_records_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_import_is_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_units, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_times_refuse_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delimiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headerless_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binance_preset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interval_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hourly_beside_daily, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_column_macro, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundled_intervals_first_use, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,6 +262,53 @@ static void test_source_and_args(void **state) {
     assert_int_equal(mts_imports_outstanding(NULL, "ohlcv", "x", NULL, NULL), MTS_EINVAL);
 }
 
+/* Runs are per (asset, interval): an unfinished 1h import makes the 1h bars
+ * suspect, not the 1d bars of the same asset; its warning names the
+ * interval and the command that fixes it. A run with no interval (made
+ * before schema v6) counts for every interval. */
+static void test_per_interval(void **state) {
+    fx_t *f = *state;
+    int64_t h, d, old;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &h), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, h, "1h"), 0);
+    assert_int_equal(mts_imports_progress(f->s, h, 10000), 0);      /* killed after a batch */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1d.csv", &d), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, d, "1d"), 0);
+    assert_int_equal(mts_imports_end(f->s, d, 300, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1d", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "4h", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);   /* any interval */
+    char *w = NULL;
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1d", &w), 0);
+    assert_null(w);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1h", &w), 1);
+    assert_non_null(strstr(w, "coin 1h: the import of /data/coin_1h.csv started "));
+    assert_non_null(strstr(w, "re-run it: mts import csv /data/coin_1h.csv --asset coin --interval 1h"));
+    mts_free(w);
+    /* the same file completed at another interval does not clear it */
+    int64_t again;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &again), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, again, "4h"), 0);
+    assert_int_equal(mts_imports_end(f->s, again, 5, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    /* completed at its own interval it does */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &again), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, again, "1h"), 0);
+    assert_int_equal(mts_imports_end(f->s, again, 20000, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 0);
+    /* a run of before v6 (interval NULL) left unfinished: every interval warns */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/old.csv", &old), 0);
+    assert_int_equal(mts_imports_progress(f->s, old, 10000), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1d", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1d", &w), 1);
+    assert_non_null(strstr(w, "coin: the import of /data/old.csv"));
+    assert_non_null(strstr(w, "--asset coin"));
+    assert_null(strstr(w, "--interval"));
+    mts_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
@@ -270,6 +317,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_live_or_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_interval, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
