@@ -286,6 +286,7 @@ static void test_per_interval(void **state) {
     assert_non_null(strstr(w, "coin 1h: the import of /data/coin_1h.csv started "));
     assert_non_null(strstr(w, "re-run it: mts import csv /data/coin_1h.csv --asset coin --interval 1h"));
     mts_free(w);
+    w = NULL;
     /* the same file completed at another interval does not clear it */
     int64_t again;
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &again), 0);
