@@ -704,21 +704,24 @@ static void fmt_spacing(char *buf, size_t n, int64_t d) {
     else snprintf(buf, n, "%lld s", (long long)d);
 }
 
-/* The interval of the bars: opts->interval, or told from the first batch's
- * times (ts[0..n), in file order, lines[] their lines). Sets *secs, *name.
- * 0, or MTS_EPARSE when the file is refused (the message is out). */
-static int settle_interval(import_t *im, const char *given, const int64_t *ts, const int64_t *lines, int64_t n,
-                           int64_t *secs, const char **name, int *detected) {
-    int64_t *sorted = mts_malloc((size_t)(n ? n : 1) * sizeof *sorted);
+/* The interval of the bars: opts->interval, or told from the times of the
+ * file's first rows (dts[0..dn): every row whose time was read, also those
+ * rejected for their values, so a few bad rows do not hide the spacing).
+ * ts[0..n) are the first batch's bars in file order, lines[] their lines, for
+ * messages. Sets *secs, *name. 0, or MTS_EPARSE when the file is refused (the
+ * message is out). */
+static int settle_interval(import_t *im, const char *given, const int64_t *dts, int64_t dn, const int64_t *ts,
+                           const int64_t *lines, int64_t n, int64_t *secs, const char **name, int *detected) {
+    int64_t *sorted = mts_malloc((size_t)(dn ? dn : 1) * sizeof *sorted);
     if (!sorted) return fail(im, MTS_ENOMEM, "out of memory");
-    memcpy(sorted, ts, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_i64);
+    memcpy(sorted, dts, (size_t)dn * sizeof *sorted);
+    qsort(sorted, (size_t)dn, sizeof *sorted, cmp_i64);
     const char *why = NULL;
-    int64_t found = mts_interval_detect(sorted, n, &why);
+    int64_t found = mts_interval_detect(sorted, dn, &why);
     /* the most common spacing, for messages */
     int64_t mode = 0, mode_n = 0, total = 0;
-    if (found < 0 && n >= 2) {
-        for (int64_t i = 1; i < n; i++) {
+    if (found < 0 && dn >= 2) {
+        for (int64_t i = 1; i < dn; i++) {
             int64_t d = sorted[i] - sorted[i - 1];
             if (d > 0) sorted[total++] = d;
         }
@@ -797,6 +800,7 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
     import_t im;
     mts_bars_t b = {0};
     int64_t *lines = NULL;            /* the batch's lines, for messages */
+    int64_t *dts = NULL, dn = 0;      /* times of the first rows, to tell the interval */
     mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
     int64_t stored = 0, secs = 0;
     const char *ivname = NULL;
@@ -817,7 +821,8 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
         }
     }
     lines = mts_malloc(BATCH * sizeof *lines);
-    if (!lines || mts_bars_reserve(&b, BATCH)) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+    dts = mts_malloc(BATCH * sizeof *dts);
+    if (!lines || !dts || mts_bars_reserve(&b, BATCH)) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
 
     reader_t *r = &im.r;
     for (;;) {
@@ -829,6 +834,7 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
             int tr = row_time(&im, &t);
             if (tr < 0) { rc = tr; goto out; }
             if (tr) continue;
+            if (!ivname && dn < BATCH) dts[dn++] = t;
             double v[5];
             int bad = 0;
             for (int k = 0; k < 5 && !bad; k++) bad = field_num(&im, col[k], names[k], &v[k]);
@@ -883,7 +889,8 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
         int more = rc == 1;
         if (b.n) {
             if (!ivname) {            /* the first batch: nothing is stored before the interval is known */
-                rc = settle_interval(&im, given, b.ts, lines, b.n, &secs, &ivname, &info->interval_detected);
+                rc = settle_interval(&im, given, dts, dn, b.ts, lines, b.n, &secs, &ivname,
+                                     &info->interval_detected);
                 if (rc) goto out;
                 if (!ivname) { rc = fail(&im, MTS_EINVAL, "no interval"); goto out; }
                 snprintf(info->interval, sizeof info->interval, "%s", ivname);
@@ -907,6 +914,7 @@ out:
     import_end(&im);
     mts_bars_free(&b);
     mts_free(lines);
+    mts_free(dts);
     mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }

@@ -17,8 +17,9 @@
  *     line: it means the column is not what it seems (a µs time read as ms
  *     would be the year 52971), so nothing of it may be stored.
  *
- * Interval (OHLCV): opts->interval, else told from the spacing of the file's
- * first 10,000 good rows (market/interval.h mts_interval_detect); when it
+ * Interval (OHLCV): opts->interval, else told from the spacing of the times
+ * of the file's first 10,000 rows whose time could be read (also rows then
+ * rejected for their values) (market/interval.h mts_interval_detect); when it
  * cannot be told the file is refused naming the spacing ("use --interval").
  * Given and told differently: refused, naming two lines that are that far
  * apart. Every bar must open on the interval's grid: one that does not
