@@ -322,8 +322,9 @@ int mts_cmd_import(int argc, char **argv) {
             fprintf(stderr, "mts import: %s refused (see the line above)%s\n", file,
                     rep.rows_ok > 10000 ? "; the rows stored before it are reported as an unfinished import" : "");
         else if (rc == MTS_EPARSE && !macro)
-            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
-                            "column (timestamp, open_time, date, ...) and open, high, low, close, volume\n", file);
+            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns (or "
+                            "--no-header --columns names them): a time column (timestamp, open_time, date, ...) "
+                            "and open, high, low, close, volume\n", file);
         else if (rc == MTS_EPARSE)
             fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
                             "column (timestamp, date, observation_date, DATE, ...) and a value column "

@@ -576,10 +576,16 @@ static int import_begin(import_t *im, mts_store_t *s, const char *path, const mt
     im->tcol = -1;
     for (size_t k = 0; k < sizeof time_cols / sizeof *time_cols && im->tcol < 0; k++)
         im->tcol = col_find(im, time_cols[k]);
-    if (im->tcol < 0)
+    if (im->tcol < 0) {
+        /* one column holding another separator: say which option reads it */
+        const char *sep = im->ncols == 1 ? strpbrk(im->names[0], ";\t|") : NULL;
+        char hint[64] = "";
+        if (sep) snprintf(hint, sizeof hint, "; the fields look separated by '%s': use --delimiter '%s'",
+                          *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|", *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|");
         return fail(im, MTS_EPARSE, "no time column (expected one of timestamp, open_time, date, "
-                                    "observation_date, ts, time; %s: %s)", columns ? "columns" : "header",
-                    im->header);
+                                    "observation_date, ts, time; %s: %s%s)", columns ? "columns" : "header",
+                    im->header, hint);
+    }
     snprintf(im->timecol, sizeof im->timecol, "%s", im->names[im->tcol]);
     return 0;
 }
