@@ -1076,6 +1076,14 @@ static void test_headerless_columns(void **state) {
     assert_int_equal(b.ts[0], T2024);
     assert_true(b.open[0] == 10 && b.volume[2] == 3);
     mts_bars_free(&b);
+    /* --columns without --no-header: the file's own header row is replaced */
+    p = put_file(f, "rn.csv", "Zeit,Eroeffnung,Hoch,Tief,Schluss,Umsatz\n2024-01-01,10,11,9,10.5,1\n2024-01-02,10.5,12,10,11,2\n");
+    mts_csv_opts_t rn = {.columns = "date,open,high,low,close,volume"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "rn", &rn, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_read, 2);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_string_equal(info.interval, "1d");
+    assert_int_equal(rows_of(f, "rn"), 2);
     /* --no-header without names: refused, saying what to add */
     mts_csv_opts_t bad = {.no_header = 1};
     assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh2", &bad, NULL, NULL, NULL), MTS_EINVAL);
