@@ -1,9 +1,12 @@
 /* import.c — `mts import csv FILE --asset NAME [--interval I]` and
  * `mts import macro FILE --indicator NAME [--column COL]`: load a CSV file as
- * it comes into the database (store/csv.c does the reading and checking).
- * Rejected rows go to stderr as FILE:LINE: reason; the summary goes to stdout.
- * Exit: 0 all rows stored, 3 some rows rejected (the good ones are stored),
- * 1 the file or the database could not be used, 2 usage error.
+ * it comes into the database (store/csv.c does the reading and checking;
+ * store/csv.h: --delimiter, --no-header --columns, --format binance, time
+ * units, the interval told from the spacing). Rejected rows go to stderr as
+ * FILE:LINE: reason; the summary goes to stdout and names the interval and
+ * whether it was detected. Exit: 0 all rows stored, 3 some rows rejected (the
+ * good ones are stored), 1 the file was refused or the file or the database
+ * could not be used, 2 usage error.
  * Each run is recorded in import_runs by store/csv.c (store/imports.h). */
 #include "cmd/cmd.h"
 #include "market/interval.h"
