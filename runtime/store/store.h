@@ -110,8 +110,10 @@ int  mts_series_reserve(mts_series_t *s, int64_t cap);
 /* ---- CSV (store/csv.c) ----
  * Import reads a header row; the time column is the first of: timestamp,
  * open_time, date, observation_date, DATE, ts, time (case-insensitive); extra
- * columns are ignored. Times: unix seconds or milliseconds, ISO-8601 date or
- * date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * columns are ignored. Times: unix s/ms/us/ns (told by magnitude), ISO-8601
+ * date or date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * These are store/csv.h's _ex functions with default options: the OHLCV
+ * interval is told from the spacing (refused when it cannot be), see there.
  * Every bad row is reported to `err` as "FILE:LINE: reason" and skipped; good
  * rows are stored. Returns 0, MTS_EPARTIAL if any row was rejected, or an error
  * when nothing could be read (missing file, no header, missing column).
