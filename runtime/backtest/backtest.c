@@ -85,12 +85,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
                       const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
-    int rc = mts_store_ensure_asset(store, root, asset);
-    if (rc == MTS_ENOTFOUND) {          /* no daily bars and no bundled file: other intervals may be stored */
-        char stored[1][8];
-        int n_stored = 0;
-        if (mts_store_ohlcv_intervals(store, asset, stored, 1, &n_stored) == 0 && n_stored > 0) rc = 0;
-    }
+    int rc = mts_series_ensure(store, root, asset, o->interval);   /* bundled data on first use */
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
         rc = fail(err, errlen, MTS_ENOTFOUND,
@@ -155,7 +150,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         if ((rc = load_asset(store, o, root, db, o->assets[a], &b->bars[a], err, errlen)) != 0)
             goto error;
         /* bars of an import that did not finish are used, but not silently */
-        mts_imports_warnings(store, "ohlcv", o->assets[a], &b->warnings);
+        mts_imports_warnings(store, "ohlcv", o->assets[a], o->interval ? o->interval : "1d", &b->warnings);
         const mts_bars_t *bars = &b->bars[a];
         b->total_bars += bars->n;
         if (bars->ts[0] < b->start_ts) b->start_ts = bars->ts[0];
@@ -172,7 +167,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
         mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0) {
         mts_engine_add_macro(b->engine, "VIX", &b->vix);
-        mts_imports_warnings(store, "macro", "VIX", &b->warnings);
+        mts_imports_warnings(store, "macro", "VIX", NULL, &b->warnings);
     }
 
     mts_run_spec_t spec = {

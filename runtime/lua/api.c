@@ -71,7 +71,7 @@ static int l_bars(lua_State *L) {
     if (mts_interval_seconds(iv) < 0)
         return luaL_error(L, "mts.bars: unknown interval '%s' (one of %s)", iv, MTS_INTERVALS);
     if (!a->store) return luaL_error(L, "mts.bars: no database is open");
-    int rc = mts_store_ensure_asset(a->store, a->root, asset);
+    int rc = mts_series_ensure(a->store, a->root, asset, iv);
     if (rc != 0 && rc != MTS_ENOTFOUND)
         return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
     mts_bars_t *b = lua_newuserdata(L, sizeof *b);

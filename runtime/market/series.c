@@ -105,3 +105,32 @@ const char *mts_series_describe(const mts_series_info_t *info, char *buf, size_t
     else snprintf(buf, n, "resampled from %s", info->source);
     return buf;
 }
+
+int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const char *interval) {
+    if (!interval) interval = MTS_INTERVAL_DEFAULT;
+    int64_t want = mts_interval_seconds(interval);
+    if (want < 0) return MTS_EINVAL;
+    int rc = mts_store_ensure_asset(s, root, asset, interval);
+    if (rc != MTS_ENOTFOUND) return rc;
+    /* nothing bundled at that interval: the bundled finer ones that resample into it */
+    int found = 0;
+    char names[] = MTS_INTERVALS;
+    char *save = NULL;
+    for (char *tok = strtok_r(names, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        int64_t sec = mts_interval_seconds(tok);
+        if (sec >= want || !mts_interval_divides(sec, want)) continue;
+        int r = mts_store_ensure_asset(s, root, asset, tok);
+        if (r == 0) found = 1;
+        else if (r != MTS_ENOTFOUND) return r;
+    }
+    if (found) return 0;
+    /* nothing bundled at all: whatever is stored, if anything resamples into it */
+    char stored[16][8];
+    int n = 0;
+    if (mts_store_ohlcv_intervals(s, asset, stored, 16, &n) != 0) return MTS_EDB;
+    for (int i = 0; i < n; i++) {
+        int64_t sec = mts_interval_seconds(stored[i]);
+        if (sec == want || mts_interval_divides(sec, want)) return 0;
+    }
+    return MTS_ENOTFOUND;
+}

@@ -47,6 +47,16 @@ typedef struct mts_series_info {
 int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
                          mts_bars_t *out, mts_series_info_t *info);
 
+/* Makes sure the store can give (asset, interval) through
+ * mts_series_load_bars, importing bundled data on first use: the file bundled
+ * for that interval (mts_store_ensure_asset), or when none is, the bundled
+ * files of every finer interval that resamples into it. 0 when the store has
+ * (or now has) bars of that interval or of one that resamples into it — a
+ * series with no bundled file but imported under another interval counts too;
+ * MTS_ENOTFOUND when nothing gives it; other errors as mts_store_ensure_asset.
+ * interval NULL = "1d". Used by backtests, `mts export` and the REPL. */
+int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const char *interval);
+
 /* For messages: "stored 4h" or "resampled from 1h (3 bars with fine bars
  * missing)". Returns buf. */
 const char *mts_series_describe(const mts_series_info_t *info, char *buf, size_t n);

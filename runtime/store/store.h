@@ -96,12 +96,13 @@ typedef struct mts_signal_row {
 } mts_signal_row_t;
 int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n);
 
-/* Bundled data (store/datasets.c): if the store has no rows for `asset` (or
- * the macro `indicator`) and config/mts.json maps it to a file under root,
- * import that file (a note goes to stderr); also when it has rows but the
- * last import of that file did not finish (store/imports.h). 0 when present
- * or imported, MTS_ENOTFOUND when unknown. */
-int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset);
+/* Bundled data (store/datasets.c): if the store has no rows for `asset` at
+ * `interval` (NULL = "1d"; or the macro `indicator`) and config/mts.json maps
+ * it to a file under root, import that file (a note goes to stderr); also when
+ * it has rows but the last import of that file did not finish
+ * (store/imports.h). 0 when present or imported, MTS_ENOTFOUND when unknown,
+ * MTS_EINVAL for an interval name not in market/interval.h. */
+int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset, const char *interval);
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator);
 
 void mts_bars_free(mts_bars_t *b);      /* frees the arrays, zeroes the struct */
@@ -112,8 +113,10 @@ int  mts_series_reserve(mts_series_t *s, int64_t cap);
 /* ---- CSV (store/csv.c) ----
  * Import reads a header row; the time column is the first of: timestamp,
  * open_time, date, observation_date, DATE, ts, time (case-insensitive); extra
- * columns are ignored. Times: unix seconds or milliseconds, ISO-8601 date or
- * date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * columns are ignored. Times: unix s/ms/us/ns (told by magnitude), ISO-8601
+ * date or date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * These are store/csv.h's _ex functions with default options: the OHLCV
+ * interval is told from the spacing (refused when it cannot be), see there.
  * Every bad row is reported to `err` as "FILE:LINE: reason" and skipped; good
  * rows are stored. Returns 0, MTS_EPARTIAL if any row was rejected, or an error
  * when nothing could be read (missing file, no header, missing column).

@@ -73,9 +73,11 @@ class RunTest(MtsTestCase):
                 if k <= n:
                     g.write(line)
         bdb = os.path.join(self.tmp, "bt.db")
-        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        if "--interval" not in self.mts("backtest", "--help").stdout:   # hourly bars are the 1h series (issue 10)
+            self.skipTest("needs mts backtest --interval (issue 10, another part)")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--interval", "1h", "--db", bdb)
         eq_csv, tr_csv = os.path.join(self.tmp, "eq.csv"), os.path.join(self.tmp, "tr.csv")
-        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--db", bdb,
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h", "--db", bdb,
                  "--equity", eq_csv, "--trades", tr_csv, "--quiet")
         with open(eq_csv) as f:
             bt_eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in csv.DictReader(f)]
@@ -128,10 +130,12 @@ class RunTest(MtsTestCase):
             for b in bars:
                 g.write(rows[b[0]])
         bdb = os.path.join(self.tmp, "bt_good.db")
-        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        if "--interval" not in self.mts("backtest", "--help").stdout:   # hourly bars are the 1h series (issue 10)
+            self.skipTest("needs mts backtest --interval (issue 10, another part)")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--interval", "1h", "--db", bdb)
         eq_csv = os.path.join(self.tmp, "eq_good.csv")
-        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--db", bdb, "--equity", eq_csv,
-                 "--quiet")
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h", "--db", bdb,
+                 "--equity", eq_csv, "--quiet")
         with open(eq_csv) as f:
             return [(parse_time(r["timestamp"]), float(r["equity"])) for r in csv.DictReader(f)]
 

@@ -101,10 +101,12 @@ class RunStrategiesTest(MtsTestCase):
                 if k <= n:
                     g.write(line)
         bdb = os.path.join(self.tmp, "bt.db")
-        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        if "--interval" not in self.mts("backtest", "--help").stdout:   # hourly bars are the 1h series (issue 10)
+            self.skipTest("needs mts backtest --interval (issue 10, another part)")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--interval", "1h", "--db", bdb)
         self.import_vix(bdb)
         eq_csv, tr_csv = os.path.join(self.tmp, "eq.csv"), os.path.join(self.tmp, "tr.csv")
-        r = self.mts("backtest", "--strategy", strategy, "--asset", "bitcoin", "--db", bdb,
+        r = self.mts("backtest", "--strategy", strategy, "--asset", "bitcoin", "--interval", "1h", "--db", bdb,
                      "--equity", eq_csv, "--trades", tr_csv, "--json", "--quiet", *params)
         res = json.loads(r.stdout)
         with open(eq_csv) as f:
