@@ -45,7 +45,7 @@ int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval
         rc = mts_store_load_ohlcv(s, asset, interval, from, to, out);
         return rc ? failf(info, rc, "%s", mts_store_errmsg(s)) : 0;
     }
-    for (int i = 0; i < n && src < 0; i++) {                     /* finest first */
+    for (int i = n - 1; i >= 0 && src < 0; i--) {                /* coarsest first (names: finest first) */
         int64_t fine = mts_interval_seconds(names[i]);
         if (fine < coarse && mts_interval_divides(fine, coarse)) src = i;
     }

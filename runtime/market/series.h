@@ -6,9 +6,12 @@
  *
  * Which series (decided):
  *   1. interval is stored for asset (any row at all): those bars, as stored;
- *   2. else the finest stored interval that resamples into it
- *      (mts_store_ohlcv_intervals, mts_interval_divides): resampled. The
- *      finest is the most detailed data; the bars cover what it covers.
+ *   2. else the coarsest stored interval that resamples into it
+ *      (mts_store_ohlcv_intervals, mts_interval_divides): resampled. Every
+ *      divisor gives the same bars where both are complete (a coarse bar is the
+ *      same function of its fine bars at any fine interval); the coarsest
+ *      reads the fewest rows and usually covers the longest history (the
+ *      bundled BTC 4h bars start 2018, the 1h bars 2021).
  *   3. else MTS_ENOTFOUND, the message naming what is stored.
  * Resampled bars are labelled by their open time; [from, to] selects bars by
  * that open time, as for stored bars, and a bar is built from all its fine

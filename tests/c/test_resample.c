@@ -559,13 +559,16 @@ static void test_series_loader(void **state) {
     assert_int_equal(o.n, 1);
     expect_bar(&o, 0, T2024, 1, 2, 0.5, 1.5, 7);
     assert_string_equal(mts_series_describe(&in, how, sizeof how), "stored 4h");
-    /* 12h: from the finest divisor (1h), not from 4h */
+    /* 12h: from the coarsest divisor (4h: fewest rows, longest history), not from 1h */
     h.n = 12;
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "1h", &h), 0);
+    push_bar(&four, T2024 + 4 * 3600, 1.5, 3, 1, 2.5, 8);
+    push_bar(&four, T2024 + 8 * 3600, 2.5, 2.75, 0.25, 2, 9);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "coin", "4h", &four), 0);
     assert_int_equal(mts_series_load_bars(f->s, "coin", "12h", INT64_MIN, INT64_MAX, &o, &in), 0);
     assert_int_equal(o.n, 1);
-    expect_bar(&o, 0, T2024, 100, 112, 99, 111.5, 12);
-    assert_string_equal(in.source, "1h");
+    expect_bar(&o, 0, T2024, 1, 3, 0.25, 2, 24);      /* first open, max high, min low, last close, sum */
+    assert_string_equal(in.source, "4h");
     mts_bars_free(&four);
     mts_bars_free(&h);
     mts_bars_free(&o);
