@@ -523,9 +523,9 @@ class ServeTest(MtsTestCase):
         self.assertIn("'interval'", json.loads(data)["detail"])
         self.assertIn("1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w", json.loads(data)["detail"])
         st, _, data = srv.request("POST", "/backtest", token=w,
-                                  body={"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "4h"})
-        self.assertEqual(st, 400)
-        self.assertIn("no 4h bars", json.loads(data)["detail"])
+                                  body={"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "30m"})
+        self.assertEqual(st, 400)                   # nothing stored or bundled is that fine
+        self.assertIn("no 30m bars for bitcoin: stored are 1h", json.loads(data)["detail"])
         # /signals/generate runs over every stored bar of its timeframe
         gen, _ = srv.json("POST", "/signals/generate", token=w,
                           body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
