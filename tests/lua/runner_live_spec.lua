@@ -84,8 +84,9 @@ describe("runner, live mode", function()
         assert.are.equal(2, #E.signals)
         assert.are.equal(1, #E.orders)          -- LONG while long adds nothing: risk sizes once
         assert.are.equal(4 * DAY, E.orders[1].ts)
-        -- the views grew with the bars: on bar i the strategy saw n = i + 1 and close[i]
-        assert.are.same({ "0\t4\t4\t1", "1\t4\t4\t2", "2\t4\t4\t3", "3\t4\t4\t4", "4\t5\t5\t5", "5\t6\t6\t6" },
+        -- the views grew with the bars: on bar i the strategy saw n = i + 1 and close[i],
+        -- in the warm-up replay too (issue 10: as in a backtest, never a later bar)
+        assert.are.same({ "0\t1\t1\t1", "1\t2\t2\t2", "2\t3\t3\t3", "3\t4\t4\t4", "4\t5\t5\t5", "5\t6\t6\t6" },
                         prints)
         assert.are.equal(3, E.waits)            -- after bars 3, 4, 5 (the third returned stop)
         assert.matches("scripts/strategies/s%.lua$", E.watched[1])
@@ -178,7 +179,7 @@ return M
             -- s as alone (first test): bars 4 and 5 signalled, one order, the views grew
             assert.are.equal(2, #E.signals)
             assert.are.equal(1, #E.orders)
-            assert.are.same({ "s: 0\t4\t4\t1", "s: 1\t4\t4\t2", "s: 2\t4\t4\t3", "s: 3\t4\t4\t4",
+            assert.are.same({ "s: 0\t1\t1\t1", "s: 1\t2\t2\t2", "s: 2\t3\t3\t3", "s: 3\t4\t4\t4",
                               "s: 4\t5\t5\t5", "s: 5\t6\t6\t6" }, prints)
         end
     end)
