@@ -217,6 +217,9 @@ end
 -- in the future, and the message says so.
 local function future_index(n, i)
     if type(i) == "number" and i >= n and i == math.floor(i) then
+        if n == 0 then
+            error(("look-ahead: index %d is in the future (this series has no values up to the current bar)"):format(i), 2)
+        end
         error(("look-ahead: index %d is in the future (this series has %d value%s up to the current bar, " ..
                "0 .. %d)"):format(i, n, n == 1 and "" or "s", n - 1), 2)
     end
