@@ -314,14 +314,25 @@ local IV_SECONDS = { ["1m"] = 60, ["3m"] = 180, ["5m"] = 300, ["15m"] = 900, ["3
 R.IV_SECONDS = IV_SECONDS
 local MACRO_LAG = 86400
 
+local impl_array = ffi.typeof("mts_view_impl_t *[?]")
 local function new_source(ts, total, lag, views)
-    local impls = {}
-    for _, v in ipairs(views) do
+    -- one cdata array of the views' records: stores through it need no type
+    -- check per element (the views stay alive in src.views)
+    local impls = impl_array(#views)
+    for k, v in ipairs(views) do
         local r = mts.view_impl(v)
         r.n = 0
-        impls[#impls + 1] = r
+        impls[k - 1] = r
     end
-    return { ts = ts, total = total, lag = lag, k = 0, impls = impls, nimpl = #impls, views = views }
+    return { ts = ts, total = total, lag = lag, k = 0, impls = impls, nimpl = #views, views = views }
+end
+
+-- The engine's own bars, at bar i of their asset: n = i + 1, unrolled (a
+-- loop here would leave the bar loop's trace on every bar).
+local function grow_bars(src, n)
+    src.k = n
+    local r = src.impls
+    r[0].n = n; r[1].n = n; r[2].n = n; r[3].n = n; r[4].n = n; r[5].n = n
 end
 
 local function advance(sources, nsrc, now_end)
@@ -333,7 +344,7 @@ local function advance(sources, nsrc, now_end)
         if k ~= src.k then
             src.k = k
             local impls = src.impls
-            for j = 1, src.nimpl do impls[j].n = k end
+            for j = 0, src.nimpl - 1 do impls[j].n = k end
         end
     end
 end
@@ -568,14 +579,20 @@ local function run(spec, opts)
     if not run_iv then stop("config", ("unknown interval '%s'"):format(tostring(interval))) end
     local P = spec.provider
     if type(P) == "userdata" then P = ffi.cast("mts_provider_t *", P) end
+    -- sources: what strategies asked for (macro, other intervals, funding,
+    -- book); asset_srcs: the engine's assets (grown at their own bars, and at
+    -- each step's start when there are several, so that one asset's strategy
+    -- sees another's bar of the same step)
     local sources, nsrc = {}, 0
-    local now_end = nil            -- the current step's end (nil before the first step)
+    local asset_srcs = {}
+    local ev = ffi.new("mts_event_t")
+    local stepping = false         -- true once the engine returned a bar (ev.ts: the step)
     local function add_source(ts, total, lag, views)
         local src = new_source(ts, total, lag, views)
         nsrc = nsrc + 1
         sources[nsrc] = src
         -- made during a step (a view asked for in on_bar): as-of now at once
-        if now_end then advance({ src }, 1, now_end) end
+        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
         return src
     end
 
@@ -588,7 +605,8 @@ local function run(spec, opts)
         local a = { id = id, name = name, bars = bars, n = n }
         a.series = shared_series(bars, a)
         local v = a.views
-        a.src = add_source(bars.ts, n, run_iv, { v.ts, v.open, v.high, v.low, v.close, v.volume })
+        a.src = new_source(bars.ts, n, run_iv, { v.ts, v.open, v.high, v.low, v.close, v.volume })
+        asset_srcs[id + 1] = a.src
         -- live: the bars there before the start are the warm-up (orders off)
         a.warm = spec.live and n or 0
         assets[id] = a
@@ -781,7 +799,6 @@ local function run(spec, opts)
     end
 
     -- ---- the loop -----------------------------------------------------------------------------
-    local ev = ffi.new("mts_event_t")
     local order = ffi.new("mts_order_t")
     local pending, npending = {}, 0
     local pool = {}        -- record tables, reused: pool[k] serves the k-th signal of a step
@@ -1006,16 +1023,21 @@ local function run(spec, opts)
         local kind = ev.kind
         if kind == EV_BAR then
             -- a new step: every view grows to the bars closed by now (look-ahead guard)
-            local t = tonumber(ev.ts)
-            if t ~= step_t then
-                step_t = t
-                now_end = t + run_iv
-                advance(sources, nsrc, now_end)
+            stepping = true
+            if nsrc > 0 or n_assets > 1 then
+                local t = tonumber(ev.ts)
+                if t ~= step_t then
+                    step_t = t
+                    if nsrc > 0 then advance(sources, nsrc, t + run_iv) end
+                    if n_assets > 1 then advance(asset_srcs, n_assets, t + run_iv) end
+                end
             end
+            local i = tonumber(ev.index)
+            local asrc = asset_srcs[ev.asset + 1]
+            if asrc.k ~= i + 1 then grow_bars(asrc, i + 1) end
             local list = by_asset[ev.asset + 1]
             local nl = #list
             if nl > 0 then
-                local i = tonumber(ev.index)
                 for k = 1, nl do
                     local slot = list[k]
                     if slot.strat.enabled then
