@@ -168,10 +168,11 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         mts_imports_warnings(store, "macro", "VIX", &b->warnings);
     }
 
-    /* what ctx:bars/macro/funding/book load (up to the run's end; the runner
-     * shows each as-of the current bar) */
+    /* what ctx:bars/macro/funding/book load: everything stored (the runner
+     * shows each as-of the current bar; a row after --to but before the last
+     * bar's end is still visible to that bar) */
     mts_provider_t *provider = NULL;
-    if ((rc = mts_provider_new(store, root, o->to, &provider)) != 0) {
+    if ((rc = mts_provider_new(store, root, INT64_MAX, &provider)) != 0) {
         fail(err, errlen, rc, "out of memory");
         goto error;
     }

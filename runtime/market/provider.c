@@ -283,6 +283,11 @@ const mts_funding_t *mts_provider_funding(mts_provider_t *p, const char *symbol,
         item_free(it);
         return NULL;
     }
+    if (n == 0) {
+        set_err(p, "no funding stored for %s from %s (table funding_rates; record it with: mts stream)", symbol, ex);
+        item_free(it);
+        return NULL;
+    }
     f->ts = it->blocks[0];
     f->rate = it->blocks[1];
     f->mark_price = it->blocks[2];
@@ -349,6 +354,12 @@ const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, c
     sqlite3_finalize(st);
     if (oom || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
         set_err(p, oom ? "out of memory loading the order book" : "reading order_book_snapshots failed");
+        item_free(it);
+        return NULL;
+    }
+    if (n == 0) {
+        set_err(p, "no order book snapshots stored for %s from %s (table order_book_snapshots; record them "
+                   "with: mts stream)", symbol, ex);
         item_free(it);
         return NULL;
     }
