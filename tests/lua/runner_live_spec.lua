@@ -17,8 +17,8 @@ local LIMITS = { max_position_size = 0.10, max_portfolio_risk = 0.25 }
 -- wait makes one more visible (returns 1), then `script[k]` (a function
 -- returning a wait code and mask) runs on the k-th wait when present; after
 -- the last bar the wait returns 0 (stop).
-local function live(closes, warm, script)
-    local E = fake.new({ { name = "bitcoin", close = closes } })
+local function live(closes, warm, script, macros)
+    local E = fake.new({ { name = "bitcoin", close = closes } }, macros)
     local b = E.assets[0].bars
     b.n = warm
     E.times = {}
@@ -182,5 +182,46 @@ return M
             assert.are.same({ "s: 0\t1\t1\t1", "s: 1\t2\t2\t2", "s: 2\t3\t3\t3", "s: 3\t4\t4\t4",
                               "s: 4\t5\t5\t5", "s: 5\t6\t6\t6" }, prints)
         end
+    end)
+
+    it("shows a strategy the same as-of values live as in a backtest (issue 10)", function()
+        -- VIX dated days 0, 2, 3, 7: a value dated D is visible from the bar opening at D
+        local SEE = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.a = mts.asof_stream(ctx.macro("VIX")) end
+function M.on_bar(ctx, asset, i)
+    local m, s = ctx:macro("VIX"), ctx.series
+    print(i, ctx.n, #s.close, s.close[#s.close - 1], m.n, m.n > 0 and m.v[m.n - 1] or "none", ctx.a:at(ctx.time))
+    local ok, err = pcall(function() return s.close[i + 1] end)
+    print(i, ok, (tostring(err):gsub("^.-look%-ahead", "look-ahead")))
+end
+return M
+]]
+        local macros = { VIX = { ts = { 0, 2 * DAY, 3 * DAY, 7 * DAY }, v = { 10, 30, 40, 80 } } }
+        local closes = { 1, 2, 3, 4, 5, 6 }
+        local function collect(is_live)
+            local dir = H.tree({ ["scripts/strategies/s.lua"] = SEE })
+            local E = is_live and live(closes, 3, nil, macros) or fake.new({ { name = "bitcoin", close = closes } }, macros)
+            local prints = {}
+            local res = runner.run({ root = dir, strategies = { "s" }, live = is_live or nil }, {
+                C = E.C, limits = LIMITS, log = function() end,
+                print = function(_, text) prints[#prints + 1] = text end,
+            })
+            H.rmtree(dir)
+            assert.is_table(res)
+            return prints
+        end
+        local bt, lv = collect(false), collect(true)
+        assert.are.same(bt, lv)
+        -- and they are the as-of values, computed by hand
+        assert.are.same({
+            "0\t1\t1\t1\t1\t10\t10", "0\tfalse\tlook-ahead: index 1 is in the future (this series has 1 value up to the current bar, 0 .. 0)",
+            "1\t2\t2\t2\t1\t10\t10", "1\tfalse\tlook-ahead: index 2 is in the future (this series has 2 values up to the current bar, 0 .. 1)",
+            "2\t3\t3\t3\t2\t30\t30", "2\tfalse\tlook-ahead: index 3 is in the future (this series has 3 values up to the current bar, 0 .. 2)",
+            "3\t4\t4\t4\t3\t40\t40", "3\tfalse\tlook-ahead: index 4 is in the future (this series has 4 values up to the current bar, 0 .. 3)",
+            "4\t5\t5\t5\t3\t40\t40", "4\tfalse\tlook-ahead: index 5 is in the future (this series has 5 values up to the current bar, 0 .. 4)",
+            "5\t6\t6\t6\t3\t40\t40", "5\tfalse\tlook-ahead: index 6 is in the future (this series has 6 values up to the current bar, 0 .. 5)",
+        }, bt)
     end)
 end)
