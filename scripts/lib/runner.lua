@@ -963,18 +963,25 @@ local function run(spec, opts)
                 bars = old.bars, funding = old.funding, book = old.book,
                 i = -1, time = 0, close = NaN, position = old.position,
             }, CTX_MT)
+            local now_k = a.src.k
             local function fail(phase, err)
+                grow_bars(a.src, now_k)          -- the views as of now again
                 local msg = ("%s (in %s, %s)"):format(tostring(err), phase, slot.asset)
                 log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
                 return false, msg
             end
+            grow_bars(a.src, 0)                  -- init sees no bars, as at the start
             if ns.init then
                 local ok, err = scall(s.id, ns.init, ctx)
                 if not ok then return fail("init", err) end
             end
             local bars = slot.bars
-            for i = 0, a.n - 1 do
+            for i = 0, now_k - 1 do
+                -- the replay shows bar i as the step did: views ending at i
+                -- (the other sources stay as of now)
+                grow_bars(a.src, i + 1)
                 ctx.i = i
+                ctx.n = i + 1
                 ctx.time = tonumber(bars.ts[i])
                 ctx.close = bars.close[i]
                 if ns.on_bar then
@@ -987,6 +994,7 @@ local function run(spec, opts)
                     if not ok2 then return fail("generate_signals replay", err) end
                 end
             end
+            grow_bars(a.src, now_k)
             local on_reload = rawget(ns.mod, "on_reload")
             if type(on_reload) == "function" then
                 local ok, err = scall(s.id, on_reload, ctx, old.state)

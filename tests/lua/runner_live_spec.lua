@@ -156,6 +156,29 @@ return M
         assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
     end)
 
+    it("replays history for a reload with the views as of each bar: a peek fails the reload (issue 10)", function()
+        local V1 = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                   "function M.on_bar(ctx, a, i) if i >= 3 then return { signal_type = 'LONG' } end end\nreturn M\n"
+        local PEEK = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                     "function M.on_bar(ctx, a, i) return ctx.series.close[i + 1] end\nreturn M\n"
+        local dir = H.tree({ ["scripts/strategies/p.lua"] = V1 })
+        local path = dir .. "/scripts/strategies/p.lua"
+        local E = live({ 1, 2, 3, 4, 5 }, 3, {
+            [1] = function()
+                local f = assert(io.open(path, "w")) f:write(PEEK) f:close()
+                return 2, -1
+            end,
+        })
+        local res, _, logs = run_live(dir, E, { "p" })
+        H.rmtree(dir)
+        assert.is_table(res)
+        local msg
+        for _, l in ipairs(logs) do if l.event == "strategy.reload_failed" then msg = l.fields.message end end
+        assert.matches("p%.lua:3: look%-ahead: index 1 is in the future %(this series has 1 value", msg)
+        assert.matches("(in on_bar replay, bitcoin)", msg, 1, true)
+        assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
+    end)
+
     -- issue 9: resize_series used to write the length into whatever sat in
     -- the shared ctx.series table (a number: a write to that address; a
     -- strategy's own 4-element series: "checked" reads far past it)
