@@ -574,7 +574,20 @@ local function run(spec, opts)
     elseif e == nil and not opts.C then
         stop("config", "no engine")
     end
-    local interval = spec.interval or "1d"
+    -- the bars' interval: the spec's, else told from the first asset's
+    -- spacing (the smallest over its first 200 bars, when it is an interval's
+    -- length), else 1d
+    local interval = spec.interval
+    if interval == nil and C.mts_engine_asset_count(e) > 0 then
+        local b = C.mts_engine_bars(e, 0)
+        local nb, best = math.min(tonumber(b.n), 200), nil
+        for k = 1, nb - 1 do
+            local d = tonumber(b.ts[k] - b.ts[k - 1])
+            if d > 0 and (not best or d < best) then best = d end
+        end
+        for name, sec in pairs(IV_SECONDS) do if sec == best then interval = name end end
+    end
+    interval = interval or "1d"
     local run_iv = IV_SECONDS[interval]
     if not run_iv then stop("config", ("unknown interval '%s'"):format(tostring(interval))) end
     local P = spec.provider
