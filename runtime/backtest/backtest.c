@@ -2,6 +2,7 @@
 #include "backtest/backtest.h"
 #include "market/interval.h"
 #include "market/series.h"
+#include "market/provider.h"
 #include "store/imports.h"
 #include "util/config.h"
 #include "util/progress.h"
@@ -174,10 +175,19 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         mts_imports_warnings(store, "macro", "VIX", NULL, &b->warnings);
     }
 
+    /* what ctx:bars/macro/funding/book load: everything stored (the runner
+     * shows each as-of the current bar; a row after --to but before the last
+     * bar's end is still visible to that bar) */
+    mts_provider_t *provider = NULL;
+    if ((rc = mts_provider_new(store, root, INT64_MAX, &provider)) != 0) {
+        fail(err, errlen, rc, "out of memory");
+        goto error;
+    }
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
-        .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted};
+        .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted,
+        .interval = o->interval, .provider = provider};
     /* a progress bar for long runs (stderr on a terminal only; util/progress.h) */
     mts_progress_t bar;
     int show = o->progress && b->total_bars >= MTS_BACKTEST_PROGRESS_MIN_BARS;
@@ -187,6 +197,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     mts_engine_set_cancel(b->engine, o->cancel);
     rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
+    mts_provider_free(provider);
     if (rc == 0 && mts_engine_cancelled(b->engine))
         rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
                   (long long)mts_engine_bars_done(b->engine), (long long)b->total_bars);

@@ -11,6 +11,7 @@
  * REST client (feeds/http.h: keep-alive, retries with backoff, a circuit
  * breaker) and parsed with cJSON. */
 #include "live/live.h"
+#include "market/provider.h"
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "feeds/event.h"
@@ -73,6 +74,7 @@ struct mts_live {
     mts_series_t vix_new;     /* rows read by a refresh (reused) */
     int64_t macro_every_ms, last_macro_ms;
     int macro_due, vix_added, vix_full_logged;
+    mts_provider_t *provider; /* ctx:bars/macro/funding/book (market/provider.h), made on first ask */
     int64_t session_id;
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
@@ -1025,6 +1027,14 @@ out:
 }
 
 mts_engine_t *mts_live_engine(mts_live_t *l) { return l ? l->engine : NULL; }
+
+const char *mts_live_interval(const mts_live_t *l) { return l ? l->interval : NULL; }
+
+mts_provider_t *mts_live_provider(mts_live_t *l) {
+    if (!l || !l->cfg.store) return NULL;
+    if (!l->provider) mts_provider_new(l->cfg.store, mts_root(), INT64_MAX, &l->provider);
+    return l->provider;
+}
 const char *mts_live_errmsg(const mts_live_t *l) { return l ? l->err : "no session"; }
 
 int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json) {
@@ -1089,6 +1099,7 @@ void mts_live_free(mts_live_t *l) {
     mts_engine_free(l->engine);
     mts_series_free(&l->vix);
     mts_series_free(&l->vix_new);
+    mts_provider_free(l->provider);
     mts_bus_close(l->bus);
     mts_cache_close(l->cache);
     for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {

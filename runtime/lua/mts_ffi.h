@@ -210,6 +210,25 @@ double  mts_vwap_push(mts_vwap_t *r, double high, double low, double close, doub
 mts_rollext_t  *mts_rollext_new(int32_t w, int32_t want_max);   /* rolling min (0) / max (1) */
 void    mts_rollext_free(mts_rollext_t *r);
 double  mts_rollext_push(mts_rollext_t *r, double x);
+/* ---- the run's data provider (runtime/market/provider.h: contract, times,
+ * NULL + errmsg on failure; results owned by the provider, loaded once) ---- */
+typedef struct mts_provider mts_provider_t;
+typedef struct mts_funding {
+    int64_t *ts;              /* ceil(ts_ms / 1000): when the row was known */
+    double  *rate, *mark_price;
+    int64_t *next_funding;    /* next funding time, unix s (0 when not stored) */
+    int64_t  n;
+} mts_funding_t;
+typedef struct mts_book_top {
+    int64_t *ts;              /* ceil(ts_ms / 1000) of the snapshot */
+    double  *bid, *ask, *mid, *spread, *imbalance;
+    int64_t  n;
+} mts_book_top_t;
+const mts_bars_t     *mts_provider_bars(mts_provider_t *p, const char *asset, const char *interval);
+const mts_series_t   *mts_provider_macro(mts_provider_t *p, const char *name);
+const mts_funding_t  *mts_provider_funding(mts_provider_t *p, const char *symbol, const char *exchange);
+const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, const char *exchange);
+const char *mts_provider_errmsg(const mts_provider_t *p);
 
 int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
                       const int64_t *dst_ts, int64_t n_dst, double *out);

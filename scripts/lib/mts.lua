@@ -211,14 +211,33 @@ local function bad_index(n, i)
     end
     error(("series index %s out of range 0 .. %d"):format(tostring(i), n - 1), 3)
 end
+-- Read-only views (the engine's bars, other assets, other intervals, macro,
+-- funding, book) end at the current bar (issue 10: the runner grows them step
+-- by step, in backtests as in live sessions): an index at or past the end is
+-- in the future, and the message says so.
+local function future_index(n, i)
+    if type(i) == "number" and i >= n and i == math.floor(i) then
+        if n == 0 then
+            error(("look-ahead: index %d is in the future (this series has no values up to the current bar)"):format(i), 2)
+        end
+        error(("look-ahead: index %d is in the future (this series has %d value%s up to the current bar, " ..
+               "0 .. %d)"):format(i, n, n == 1 and "" or "s", n - 1), 2)
+    end
+    bad_index(n, i)
+end
 local function view_len(v) return ffi.cast(impl_ptr, v).n end
 local function double_at(v, i)
     local r = ffi.cast(impl_ptr, v)
     if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
     return bad_index(r.n, i)
 end
+local function double_at_ro(v, i)
+    local r = ffi.cast(impl_ptr, v)
+    if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
+    return future_index(r.n, i)
+end
 pcall(ffi.metatype, view_ro_t, {
-    __index = double_at,
+    __index = double_at_ro,
     __newindex = function() error("this series is read-only (the engine's bars or a shared series)", 2) end,
     __len = view_len,
 })
@@ -235,7 +254,7 @@ pcall(ffi.metatype, view_ts_t, {
     __index = function(v, i)
         local r = ffi.cast(impl_ptr, v)
         if type(i) == "number" and i >= 0 and i < r.n then return tonumber(ffi.cast(iptr, r.p)[i]) end
-        return bad_index(r.n, i)
+        return future_index(r.n, i)
     end,
     __newindex = function() error("bar times are read-only", 2) end,
     __len = view_len,
@@ -266,6 +285,13 @@ end
 function M.view_resize(v, n)
     if not is_count(n) then error("mts.view_resize: n must be a count, got " .. tostring(n), 2) end
     checked_impl(v, "mts.view_resize").n = n
+end
+
+-- The {pointer, length} record of a view, for the runner's per-step growth
+-- (issue 10): writing .n through it is view_resize without the checks.
+-- Trusted code only, on views it made itself; keep the view alive.
+function M.view_impl(v)
+    return checked_impl(v, "mts.view_impl")
 end
 
 -- The pointer and length behind a view (trusted code only).
@@ -611,7 +637,38 @@ end
 
 -- asof_stream(src): see "streaming indicators" above.
 local asof_out = ffi.typeof("mts_asof_t *[1]")
+
+-- asof_stream over views that grow with the run (ctx.macro(...) in init,
+-- issue 10): at(t) reads the values visible now, so the object made in init
+-- sees each value as it becomes visible. Same answers as mts_asof_at (the
+-- last non-NaN value with ts <= t, NaN before the first; t going backwards
+-- rescans). The state lives in a closure: nothing of it is reachable.
+local function asof_view_stream(tsv, vv)
+    local j, last, last_t = 0, NaN, -math.huge
+    local obj = {}
+    local function at(self, t)
+        if self ~= obj then error("at: call it as a:at(t)", 2) end
+        if type(t) ~= "number" then error("at: t must be a number, got " .. type(t), 2) end
+        if t < last_t then j, last = 0, NaN end
+        last_t = t
+        local pts, n = view_parts(tsv)
+        local pv, nv = view_parts(vv)
+        if nv < n then n = nv end
+        while j < n and pts[j] <= t do
+            local x = pv[j]
+            if x == x then last = x end
+            j = j + 1
+        end
+        return last
+    end
+    return setmetatable(obj, { __index = { at = at }, __newindex = function()
+        error("an asof_stream is read-only", 2) end, __metatable = false })
+end
+
 function M.asof_stream(src)
+    if type(src) == "table" and is_view(src.ts) and is_view(src.v) then
+        return asof_view_stream(src.ts, src.v)
+    end
     local sts, sv, sn
     if type(src) == "table" then
         sts, sv, sn = src.ts, src.v, src.n
@@ -890,11 +947,15 @@ local api = {
 -- __index, which the JIT compiles like a field load. The values are shared
 -- as they are: put only immutable ones (functions, strings, numbers,
 -- read-only views) or other read-only proxies in `t`.
-function M.readonly(t, name)
+-- len_of (optional): a view whose current length the proxy reports as its
+-- field `n` (a series that grows with the run, issue 10).
+function M.readonly(t, name, len_of)
     name = name or "table"
     local fields = {}
     for k, v in pairs(t) do fields[k] = v end
+    if len_of ~= nil then fields.n = nil end
     setmetatable(fields, { __index = function(_, k)
+        if k == "n" and len_of ~= nil then return view_len(len_of) end
         error(name .. "." .. tostring(k) .. " does not exist", 2)
     end })
     return setmetatable({}, {
