@@ -14,7 +14,6 @@
 #include "feeds/coingecko.h"
 #include "feeds/fred.h"
 #include "feeds/macro_fill.h"
-#include "store/macro_sources.h"
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/timeutil.h"

@@ -864,29 +864,22 @@ void mts_store_macro_range(int64_t from, int64_t to, char lo[16], char hi[16]) {
     if (d1 < min_t) { strcpy(hi, ""); } else mts_time_format_date(d1, hi);
 }
 
-int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out) {
-    if (!s || !indicator || !out) {
-        if (s) mts_store_set_error(s, "load_macro: missing argument");
-        return MTS_EINVAL;
-    }
-    char lo[16], hi[16];
-    mts_store_macro_range(from, to, lo, hi);
-    sqlite3_stmt *st = s->stmt[ST_LOAD_MACRO];
-    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+/* Rows of a bound macro statement (date, value) into out; what names the
+ * caller in messages. Resets the statement. */
+static int read_macro_rows(mts_store_t *s, sqlite3_stmt *st, const char *indicator, const char *what,
+                           mts_series_t *out) {
     out->n = 0;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(st, 0);
         int64_t t;
         if (!d || mts_time_parse(d, (size_t)sqlite3_column_bytes(st, 0), &t)) {
-            mts_store_set_error(s, "load_macro %s: bad date '%s' in the database", indicator, d ? d : "");
+            mts_store_set_error(s, "%s %s: bad date '%s' in the database", what, indicator, d ? d : "");
             ret = MTS_EPARSE;
             break;
         }
         if (out->n == out->cap && mts_series_reserve(out, next_cap(out->cap))) {
-            mts_store_set_error(s, "load_macro %s: out of memory", indicator);
+            mts_store_set_error(s, "%s %s: out of memory", what, indicator);
             ret = MTS_ENOMEM;
             break;
         }
@@ -894,9 +887,47 @@ int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, in
         out->v[out->n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
         out->n++;
     }
-    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_macro");
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, what);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Binds (indicator, from, to) to a macro statement. */
+static void bind_macro_range(sqlite3_stmt *st, const char *indicator, int64_t from, int64_t to, char lo[16],
+                             char hi[16]) {
+    mts_store_macro_range(from, to, lo, hi);
+    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+}
+
+int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out) {
+    if (!s || !indicator || !out) {
+        if (s) mts_store_set_error(s, "load_macro: missing argument");
+        return MTS_EINVAL;
+    }
+    char lo[16], hi[16];
+    bind_macro_range(s->stmt[ST_LOAD_MACRO], indicator, from, to, lo, hi);
+    return read_macro_rows(s, s->stmt[ST_LOAD_MACRO], indicator, "load_macro", out);
+}
+
+int mts_store_load_macro_originals(mts_store_t *s, const char *indicator, int64_t from, int64_t to,
+                                   mts_series_t *out) {
+    if (!s || !indicator || !out) {
+        if (s) mts_store_set_error(s, "load_macro_originals: missing argument");
+        return MTS_EINVAL;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT date, value FROM macro_indicators WHERE indicator = ?1 AND date >= ?2"
+                           " AND date <= ?3 AND is_interpolated = 0 AND is_forward_filled = 0 ORDER BY date",
+                           -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "load_macro_originals");
+    char lo[16], hi[16];
+    bind_macro_range(st, indicator, from, to, lo, hi);
+    int ret = read_macro_rows(s, st, indicator, "load_macro_originals", out);
+    sqlite3_finalize(st);
     return ret;
 }
 

@@ -72,6 +72,12 @@ int mts_store_upsert_macro(mts_store_t *s, const char *indicator, const int64_t 
                            const double *v, const uint8_t *flags, int64_t n);
 int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out);
 int mts_store_count_macro(mts_store_t *s, const char *indicator, int64_t *n);
+/* The rows of `indicator` in [from, to] (as mts_store_load_macro) that are
+ * original observations (neither interpolated nor forward-filled), ascending:
+ * for merging a second source into a series (mts collect: FRED VIXCLS into the
+ * VIX the bundled CBOE file filled). 0 or MTS_EDB / MTS_ENOMEM / MTS_EPARSE. */
+int mts_store_load_macro_originals(mts_store_t *s, const char *indicator, int64_t from, int64_t to,
+                                   mts_series_t *out);
 
 typedef struct mts_backtest_row {
     const char *strategy_name;   /* e.g. "sma_cross" or "vix_correlation,mean_reversion" */
