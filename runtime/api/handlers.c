@@ -4,6 +4,7 @@
  * per asset). See server.h for the routes and docs/api.md for the wire. */
 #include "api/internal.h"
 #include "api/queries.h"
+#include "market/interval.h"
 #include "store/paper.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -187,6 +188,7 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     fputs("\"assets\":", f);
     mts_json_string_array(f, run->assets, ',');
     fputc(',', f);
+    kv_str(f, "interval", run->interval, 1);
     kv_str(f, "start", run->start_date, 1);
     kv_str(f, "end", run->end_date, 1);
     kv_num(f, "initial_capital", run->initial_capital, 1);
@@ -519,7 +521,7 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         goto done;
     }
     int gen = req->route == R_SIGNALS_GENERATE;
-    static const char *const bt_fields[] = {"strategy_name", "assets", "start", "end", "initial_capital",
+    static const char *const bt_fields[] = {"strategy_name", "assets", "start", "end", "interval", "initial_capital",
                                             "commission_bps", "slippage_bps", "risk_free", "params", NULL};
     static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
     const cJSON *it;
@@ -530,8 +532,8 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         if (!known) {
             api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
                       gen ? "strategy_name, symbols, timeframe, params"
-                          : "strategy_name, assets, start, end, initial_capital, commission_bps, slippage_bps, "
-                            "risk_free, params");
+                          : "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
+                            "slippage_bps, risk_free, params");
             goto done;
         }
     }
@@ -567,15 +569,17 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                 goto done;
             }
     if (params(cJSON_GetObjectItemCaseSensitive(j, "params"), job, r)) goto done;
-    if (gen) {
-        const cJSON *tf = cJSON_GetObjectItemCaseSensitive(j, "timeframe");
-        if (tf && !cJSON_IsString(tf)) { api_error(r, 400, "bad_request", "field 'timeframe' must be a string"); goto done; }
-        if (tf && strcmp(tf->valuestring, "1d") != 0) {
-            api_error(r, 400, "bad_request", "field 'timeframe': only \"1d\" (the stored daily bars) is available, got \"%s\"",
-                      tf->valuestring);
-            goto done;
-        }
-    } else {
+    /* the bars' interval: "interval" (POST /backtest), "timeframe" (POST /signals/generate) */
+    const char *ivf = gen ? "timeframe" : "interval";
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, ivf);
+    if (iv && (!cJSON_IsString(iv) || mts_interval_seconds(iv->valuestring) < 0)) {
+        api_error(r, 400, "bad_request", "field '%s' must be one of %s (default \"1d\"), got %s%s%s", ivf,
+                  MTS_INTERVALS, cJSON_IsString(iv) ? "\"" : "a ", cJSON_IsString(iv) ? iv->valuestring : "non-string",
+                  cJSON_IsString(iv) ? "\"" : "");
+        goto done;
+    }
+    snprintf(job->interval, sizeof job->interval, "%s", iv ? iv->valuestring : MTS_INTERVAL_DEFAULT);
+    if (!gen) {
         if (date(cJSON_GetObjectItemCaseSensitive(j, "start"), "start", 0, &job->from, r) ||
             date(cJSON_GetObjectItemCaseSensitive(j, "end"), "end", 1, &job->to, r) ||
             number(cJSON_GetObjectItemCaseSensitive(j, "initial_capital"), "initial_capital", 0, 1, &job->capital, r) ||
@@ -624,6 +628,7 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     fputs("\"assets\":", f);
     mts_json_string_array(f, b->assets_joined, ',');
     fputc(',', f);
+    kv_str(f, "interval", job->interval, 1);
     kv_str(f, "start", start_iso, 1);
     kv_str(f, "end", end_iso, 1);
     kv_num(f, "initial_capital", job->capital, 1);
@@ -659,6 +664,7 @@ static void opts_of(api_server_t *s, const api_job_t *job, const char *const *as
     o->n_params = job->n_params;
     o->from = job->from;
     o->to = job->to;
+    o->interval = job->interval[0] ? job->interval : NULL;
     o->capital = job->capital;
     o->commission_bps = job->commission_bps;
     o->slippage_bps = job->slippage_bps;
@@ -695,7 +701,8 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
     if (!f) { api_error(&job->reply, 500, "internal", "out of memory"); return; }
     fputs("{", f);
     kv_str(f, "strategy", job->strategies[0], 1);
-    fputs("\"timeframe\":\"1d\",\"results\":[", f);
+    kv_str(f, "timeframe", job->interval[0] ? job->interval : MTS_INTERVAL_DEFAULT, 1);
+    fputs("\"results\":[", f);
     for (int a = 0; a < job->n_assets; a++) {
         const char *asset = job->assets[a];
         mts_backtest_opts_t o;

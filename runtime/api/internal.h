@@ -62,6 +62,7 @@ typedef struct api_job {
     char *pkeys[API_MAX_PARAMS], *pvals[API_MAX_PARAMS];
     int n_params;
     int64_t from, to;
+    char interval[8];           /* the bars' interval (market/interval.h), "1d" by default */
     double capital, commission_bps, slippage_bps, risk_free;
     /* results, read by the service thread after the worker hands the job back */
     api_reply_t reply;

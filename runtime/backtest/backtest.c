@@ -1,5 +1,8 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
+#include "market/interval.h"
+#include "market/series.h"
+#include "market/provider.h"
 #include "store/imports.h"
 #include "util/config.h"
 #include "util/progress.h"
@@ -83,7 +86,11 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
                       const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
-    int rc = mts_store_ensure_asset(store, root, asset);
+    int rc = mts_series_ensure(store, root, asset, o->interval);   /* bundled data on first use */
+    char stored[1][8];
+    int n_stored = 0;
+    if (rc == MTS_ENOTFOUND && mts_store_ohlcv_intervals(store, asset, stored, 1, &n_stored) == 0 && n_stored > 0)
+        rc = 0;                  /* bars of other intervals: the loader below says which and why not */
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
         rc = fail(err, errlen, MTS_ENOTFOUND,
@@ -94,21 +101,24 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
         return rc;
     }
     if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
-    rc = mts_store_load_ohlcv(store, asset, o->from, o->to, bars);
-    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, mts_store_errmsg(store));
+    const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
+    /* stored, or resampled from a finer stored interval (market/series.h) */
+    mts_series_info_t info;
+    rc = mts_series_load_bars(store, asset, iv, o->from, o->to, bars, &info);
+    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, info.error);
     if (bars->n > 0) return 0;
 
     mts_bars_t all;
     memset(&all, 0, sizeof all);
-    mts_store_load_ohlcv(store, asset, INT64_MIN, INT64_MAX, &all);
+    mts_series_load_bars(store, asset, iv, INT64_MIN, INT64_MAX, &all, NULL);
     char d0[16] = "?", d1[16] = "?";
     if (all.n) {
         mts_time_format_date(all.ts[0], d0);
         mts_time_format_date(all.ts[all.n - 1], d1);
     }
     rc = fail(err, errlen, MTS_ENOTFOUND,
-              "no bars for %s in the requested range; %s has %lld bars from %s to %s",
-              asset, db, (long long)all.n, d0, d1);
+              "no %s bars for %s in the requested range; %s has %lld from %s to %s",
+              iv, asset, db, (long long)all.n, d0, d1);
     mts_bars_free(&all);
     return rc;
 }
@@ -127,6 +137,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 
     const char *root = o->root ? o->root : mts_root();
     const char *db = o->db_label ? o->db_label : "the database";
+    if (o->interval && mts_interval_seconds(o->interval) < 0)
+        return fail(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
     mts_backtest_t *b = mts_calloc(1, sizeof *b);
     if (!b) return fail(err, errlen, MTS_ENOMEM, "out of memory");
     b->n_assets = o->n_assets;
@@ -143,7 +155,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         if ((rc = load_asset(store, o, root, db, o->assets[a], &b->bars[a], err, errlen)) != 0)
             goto error;
         /* bars of an import that did not finish are used, but not silently */
-        mts_imports_warnings(store, "ohlcv", o->assets[a], &b->warnings);
+        mts_imports_warnings(store, "ohlcv", o->assets[a], o->interval ? o->interval : "1d", &b->warnings);
         const mts_bars_t *bars = &b->bars[a];
         b->total_bars += bars->n;
         if (bars->ts[0] < b->start_ts) b->start_ts = bars->ts[0];
@@ -160,13 +172,22 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
         mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0) {
         mts_engine_add_macro(b->engine, "VIX", &b->vix);
-        mts_imports_warnings(store, "macro", "VIX", &b->warnings);
+        mts_imports_warnings(store, "macro", "VIX", NULL, &b->warnings);
     }
 
+    /* what ctx:bars/macro/funding/book load: everything stored (the runner
+     * shows each as-of the current bar; a row after --to but before the last
+     * bar's end is still visible to that bar) */
+    mts_provider_t *provider = NULL;
+    if ((rc = mts_provider_new(store, root, INT64_MAX, &provider)) != 0) {
+        fail(err, errlen, rc, "out of memory");
+        goto error;
+    }
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
-        .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted};
+        .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted,
+        .interval = o->interval, .provider = provider};
     /* a progress bar for long runs (stderr on a terminal only; util/progress.h) */
     mts_progress_t bar;
     int show = o->progress && b->total_bars >= MTS_BACKTEST_PROGRESS_MIN_BARS;
@@ -176,6 +197,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     mts_engine_set_cancel(b->engine, o->cancel);
     rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
+    mts_provider_free(provider);
     if (rc == 0 && mts_engine_cancelled(b->engine))
         rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
                   (long long)mts_engine_bars_done(b->engine), (long long)b->total_bars);
@@ -187,8 +209,9 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if (rc != 0) goto error;
 
     const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    if ((rc = mts_metrics_compute(&pf->equity, o->capital, o->risk_free, pf->trades, pf->n_trades,
-                                  &b->metrics)) != 0) {
+    if ((rc = mts_metrics_compute_at(&pf->equity, mts_interval_seconds(o->interval ? o->interval : "1d"),
+                                     o->capital, o->risk_free, pf->trades, pf->n_trades,
+                                     &b->metrics)) != 0) {
         fail(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
         goto error;
     }
@@ -215,7 +238,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .max_drawdown = m->max_drawdown, .volatility = m->volatility,
             .calmar_ratio = m->calmar_ratio, .win_rate = m->win_rate,
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
-            .slippage_bps = o->slippage_bps, .trade_count = m->trade_count};
+            .slippage_bps = o->slippage_bps, .trade_count = m->trade_count,
+            .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT};
         if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) {
             if (!o->keep_unstored || rc == MTS_ECANCELED) goto error;
             /* computed but not stored: the caller prints it and says why */

@@ -29,6 +29,7 @@ typedef struct mts_backtest_opts {
     const char *const *param_keys, *const *param_values;
     int                n_params;
     int64_t            from, to;     /* inclusive; INT64_MIN / INT64_MAX = open */
+    const char        *interval;     /* the bars' interval (market/interval.h); NULL = "1d" */
     double             capital, commission_bps, slippage_bps, risk_free;
     const char        *root;         /* scripts/ and config/; NULL = mts_root() */
     const char        *db_label;     /* the database's name in messages (its path) */

@@ -4,6 +4,7 @@
 #include "cmd/cmd.h"
 #include "util/config.h"
 #include "backtest/backtest.h"
+#include "market/interval.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -27,7 +28,7 @@ typedef struct {
     int n_params;
     int64_t from, to;
     int has_from, has_to;
-    const char *db, *trades_path, *equity_path, *report_path;
+    const char *db, *trades_path, *equity_path, *report_path, *interval;
     double capital, commission_bps, slippage_bps, rf;
     int json, quiet, trusted;
 } opts_t;
@@ -35,21 +36,25 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: mts backtest --strategy NAME[,NAME...] --asset NAME[,NAME...] [options]\n\n"
-        "Runs the strategies over the stored daily bars of the assets (bundled BTC, ETH, BNB\n"
-        "and VIX are imported into the database on first use), prints the metrics and stores\n"
-        "the run in backtest_results and every signal in signal_history.\n\n"
+        "Runs the strategies over the stored bars of the assets at one interval (daily unless\n"
+        "--interval; bundled BTC, ETH, BNB and VIX are imported into the database on first use),\n"
+        "prints the metrics and stores the run in backtest_results and every signal in\n"
+        "signal_history. Sharpe and volatility annualise by the interval (README, Metrics).\n\n"
         "options:\n"
         "  --strategy LIST       strategies in scripts/strategies (default: $ENABLED_STRATEGIES or\n"
         "                        config/mts.json enabled_strategies)\n"
         "  --asset LIST          assets, e.g. bitcoin,ethereum,binancecoin (required)\n"
-        "  --from DATE --to DATE range of bars, inclusive (YYYY-MM-DD or ISO-8601)\n"
+        "  --interval I          the bars' interval, one of " MTS_INTERVALS " (default 1d)\n"
+        "  --from DATE --to DATE range of bars, inclusive: YYYY-MM-DD (--to: the whole day) or a\n"
+        "                        time YYYY-MM-DDTHH:MM[:SS]Z for intraday runs\n"
         "  --capital X           initial capital (default 100000)\n"
         "  --commission-bps X    commission per fill, basis points of notional (default 10)\n"
         "  --slippage-bps X      slippage per market/stop fill, basis points (default 0)\n"
         "  --param KEY=VALUE     override a strategy parameter (repeatable)\n"
         "  --risk-free X         annual risk-free rate for Sharpe (default 0)\n"
-        "  --trades FILE         write closed trades as CSV\n"
-        "  --equity FILE         write the equity curve (one row per bar) as CSV\n"
+        "  --trades FILE         write closed trades as CSV (times ISO-8601 UTC; numbers with every\n"
+        "                        digit: the shortest text that reads back as the same double)\n"
+        "  --equity FILE         write the equity curve (one row per bar) as CSV, likewise\n"
         "  --report FILE         write a self-contained HTML report of the stored run (charts,\n"
         "                        monthly returns, trades); later: mts report ID --html FILE\n"
         "  --db PATH             database (default $DATABASE_PATH or data/mts.db)\n"
@@ -62,6 +67,7 @@ static void usage(FILE *f) {
         "was not stored, and the exit status is 4 (docs/store.md).\n\n"
         "examples:\n"
         "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"
+        "  mts backtest --strategy sma_cross --asset bitcoin --interval 1h --from 2024-01-01T00:00Z\n"
         "  mts backtest --strategy sma_cross --asset ethereum --param fast=5 --param slow=20 --trades t.csv\n"
         "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum,binancecoin --json\n"
         "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n");
@@ -78,12 +84,12 @@ static void free_opts(opts_t *o) {
 }
 
 enum { O_STRATEGY, O_ASSET, O_FROM, O_TO, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_RF, O_TRADES,
-       O_EQUITY, O_DB, O_JSON, O_QUIET, O_HELP, O_REPORT, O_TRUSTED };
+       O_EQUITY, O_DB, O_JSON, O_QUIET, O_HELP, O_REPORT, O_TRUSTED, O_INTERVAL };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--from", 1}, {"--to", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--risk-free", 1},
     {"--trades", 1}, {"--equity", 1}, {"--db", 1}, {"--json", 0}, {"--quiet", 0},
-    {"--help", 0}, {"--report", 1}, {"--trusted", 0}, {NULL, 0}};
+    {"--help", 0}, {"--report", 1}, {"--trusted", 0}, {"--interval", 1}, {NULL, 0}};
 
 /* 0 ok, 1 help shown, -1 usage error */
 static int parse(int argc, char **argv, opts_t *o) {
@@ -171,6 +177,14 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_JSON: o->json = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case O_TRUSTED: o->trusted = 1; break;
+        case O_INTERVAL:
+            if (mts_interval_seconds(val) < 0) {
+                fprintf(stderr, "mts backtest: --interval: unknown interval '%s' (one of %s)\n", val,
+                        MTS_INTERVALS);
+                return -1;
+            }
+            o->interval = val;
+            break;
         }
     }
     if (o->n_strategies == 0) {
@@ -196,6 +210,12 @@ static int parse(int argc, char **argv, opts_t *o) {
     return 0;
 }
 
+/* Every digit: the shortest text that reads back as the same double. */
+static void csv_num(FILE *f, double v) {
+    if (isfinite(v)) mts_json_number(f, v);
+    else fputs(isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", f);
+}
+
 static int write_trades(const char *path, const mts_engine_t *e, const mts_portfolio_t *p) {
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
     if (!f) {
@@ -208,9 +228,17 @@ static int write_trades(const char *path, const mts_engine_t *e, const mts_portf
         const mts_trade_t *t = &p->trades[i];
         mts_time_format_iso(t->entry_ts, t0);
         mts_time_format_iso(t->exit_ts, t1);
-        fprintf(f, "%s,%s,%.12g,%s,%.12g,%s,%.12g,%.6f,%.6f\n", mts_engine_asset_name(e, t->asset),
-                t->side > 0 ? "long" : "short", t->qty, t0, t->entry_price, t1, t->exit_price,
-                t->pnl, t->fees);
+        fprintf(f, "%s,%s,", mts_engine_asset_name(e, t->asset), t->side > 0 ? "long" : "short");
+        csv_num(f, t->qty);
+        fprintf(f, ",%s,", t0);
+        csv_num(f, t->entry_price);
+        fprintf(f, ",%s,", t1);
+        csv_num(f, t->exit_price);
+        fputc(',', f);
+        csv_num(f, t->pnl);
+        fputc(',', f);
+        csv_num(f, t->fees);
+        fputc('\n', f);
     }
     if (f != stdout) fclose(f);
     return 0;
@@ -226,7 +254,9 @@ static int write_equity(const char *path, const mts_portfolio_t *p) {
     char ts[32];
     for (int64_t i = 0; i < p->equity.n; i++) {
         mts_time_format_iso(p->equity.ts[i], ts);
-        fprintf(f, "%s,%.6f\n", ts, p->equity.v[i]);
+        fprintf(f, "%s,", ts);
+        csv_num(f, p->equity.v[i]);
+        fputc('\n', f);
     }
     if (f != stdout) fclose(f);
     return 0;
@@ -307,6 +337,7 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
         printf("\"");
     }
     printf("],");
+    json_kv_str("interval", o->interval ? o->interval : MTS_INTERVAL_DEFAULT, 1);
     json_kv_str("start", start_iso, 1);
     json_kv_str("end", end_iso, 1);
     json_kv_num("initial_capital", o->capital, 1);
@@ -332,15 +363,21 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     printf("}\n");
 }
 
-static void print_table(const mts_backtest_t *b, double capital, const char *db_path) {
+static void print_table(const mts_backtest_t *b, const char *interval, double capital,
+                        const char *db_path) {
     const mts_metrics_t *m = &b->metrics;
-    char d0[16], d1[16];
-    mts_time_format_date(b->start_ts, d0);
-    mts_time_format_date(b->end_ts, d1);
+    char d0[32], d1[32];
+    if (mts_interval_seconds(interval) < 86400) {   /* intraday: the times matter */
+        mts_time_format_iso(b->start_ts, d0);
+        mts_time_format_iso(b->end_ts, d1);
+    } else {
+        mts_time_format_date(b->start_ts, d0);
+        mts_time_format_date(b->end_ts, d1);
+    }
     if (b->run_id > 0) printf("backtest #%lld", (long long)b->run_id);
     else printf("backtest (not stored)");
-    printf("  %s on %s  %s .. %s  (%lld bars)\n", b->strategy_name, b->assets_joined, d0, d1,
-           (long long)b->total_bars);
+    printf("  %s on %s  %s bars  %s .. %s  (%lld bars)\n", b->strategy_name, b->assets_joined, interval,
+           d0, d1, (long long)b->total_bars);
     print_money("initial capital", capital);
     print_money("final value", m->final_value);
     print_pct("total return", m->total_return);
@@ -378,7 +415,7 @@ int mts_cmd_backtest(int argc, char **argv) {
         .assets = o.assets, .n_assets = o.n_assets,
         .param_keys = o.param_keys, .param_values = o.param_values, .n_params = o.n_params,
         .from = o.has_from ? o.from : INT64_MIN, .to = o.has_to ? o.to : INT64_MAX,
-        .capital = o.capital, .commission_bps = o.commission_bps,
+        .interval = o.interval, .capital = o.capital, .commission_bps = o.commission_bps,
         .slippage_bps = o.slippage_bps, .risk_free = o.rf,
         .root = mts_root(), .db_label = db_path, .store_result = 1, .keep_unstored = 1,
         .trusted = o.trusted, .progress = 1};
@@ -400,7 +437,7 @@ int mts_cmd_backtest(int argc, char **argv) {
         w = nl ? nl + 1 : "";
     }
     if (o.json) print_json(&o, b);
-    else if (!o.quiet) print_table(b, o.capital, db_path);
+    else if (!o.quiet) print_table(b, o.interval ? o.interval : MTS_INTERVAL_DEFAULT, o.capital, db_path);
     exit_code = MTS_EXIT_OK;
     for (const char *line = b->lua.disabled; line && *line;) {
         const char *nl = strchr(line, '\n');

@@ -9,6 +9,7 @@
  * Settings: environment variables win over config/mts.json "feeds" keys, which
  * win over the built-in defaults (see usage()). */
 #include "cmd/cmd.h"
+#include "market/interval.h"
 #include "util/config.h"
 #include "feeds/coingecko.h"
 #include "feeds/fred.h"
@@ -31,16 +32,22 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: mts collect [--source coingecko|fred] [options]\n\n"
-        "Fetches daily OHLCV from CoinGecko (/coins/{id}/ohlc, volumes from\n"
-        "/coins/{id}/market_chart/range, spot from /simple/price) and macro series from FRED\n"
-        "(series/observations), validates every row with the import rules, fills macro series\n"
-        "to one row per day (flagged forward-filled or interpolated) and stores everything.\n"
+        "Fetches OHLC candles from CoinGecko (/coins/{id}/ohlc, spot from /simple/price) and\n"
+        "macro series from FRED (series/observations), validates every row with the import\n"
+        "rules, fills macro series to one row per day (flagged forward-filled or interpolated)\n"
+        "and stores everything.\n"
+        "CoinGecko picks the candle length from --days: 1-2 days give 30m candles, 3-30 days\n"
+        "4h candles (stored under that interval, labelled by open time; never into the daily\n"
+        "series); over 30 days it gives 4-day candles, which no interval holds: refused.\n"
+        "FRED series are stored under the name strategies read (config/mts.json\n"
+        "\"macro_aliases\", e.g. VIXCLS -> VIX); a day that already has an original value\n"
+        "(e.g. the bundled CBOE VIX close) keeps it, and a different FRED value is logged.\n"
         "Re-running is safe: rows are upserted, and a filled row never replaces an original.\n\n"
         "options:\n"
         "  --source S            coingecko or fred (default: both; FRED only when FRED_API_KEY is set)\n"
         "  --asset LIST          CoinGecko ids (default feeds.coingecko_assets or\n"
         "                        bitcoin,ethereum,binancecoin)\n"
-        "  --days N              OHLC history in days (default 30)\n"
+        "  --days N              OHLC history in days, 1..30 (default 30: 4h candles; 1-2: 30m)\n"
         "  --series LIST         FRED series ids (default feeds.fred_series or VIXCLS,DGS10)\n"
         "  --from DATE           FRED observation_start (default one year ago)\n"
         "  --fill MODE           forward (default), interpolate or none\n"
@@ -63,7 +70,7 @@ static void usage(FILE *f) {
         "  Redirects are followed only to the same scheme, host and port: one to another host\n"
         "  fails the batch (naming the target) so the api keys never leave for it.\n\n"
         "examples:\n"
-        "  COINGECKO_API_KEY=... mts collect --source coingecko --asset bitcoin,ethereum --days 365\n"
+        "  COINGECKO_API_KEY=... mts collect --source coingecko --asset bitcoin,ethereum --days 2\n"
         "  FRED_API_KEY=... mts collect --source fred --series VIXCLS,DGS10 --from 2019-01-01\n"
         "  mts collect --schedule --interval 60\n");
 }
@@ -159,6 +166,12 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_SERIES: series_arg = val; break;
         case O_DAYS:
             if (parse_int("--days", val, 1, 100000, &n)) return -1;
+            if (!mts_interval_name(mts_coingecko_candle_seconds((int)n))) {
+                fprintf(stderr, "mts collect: --days %ld would give 4-day candles (CoinGecko /ohlc: 1-2 days "
+                                "30 min, 3-30 days 4 h, over 30 days 4 days), and no interval (%s) holds "
+                                "4-day bars; use --days 30 or less\n", n, MTS_INTERVALS);
+                return -1;
+            }
             o->days = (int)n;
             break;
         case O_FROM: {
@@ -178,6 +191,12 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_JSON: o->json = 1; break;
         case O_SCHEDULE: o->schedule = 1; break;
         case O_INTERVAL:
+            if (mts_interval_seconds(val) > 0) {
+                fprintf(stderr, "mts collect: --interval is the pause between --schedule cycles in seconds, "
+                                "not a bar interval; CoinGecko's candle interval follows --days (1-2: 30m, "
+                                "3-30: 4h)\n");
+                return -1;
+            }
             if (mts_cli_parse_double("--interval", val, &o->interval)) return -1;
             if (!(o->interval >= 0.1 && o->interval <= 86400 * 7)) {
                 fprintf(stderr, "error: --interval must be between 0.1 and 604800 seconds, got %s\n", val);
@@ -245,8 +264,10 @@ typedef struct {
     int ok;
     int err;
     char errmsg[512];
-    int64_t rows, rejected, no_volume, missing, filled;
+    int64_t rows, rejected, no_volume, missing, filled, forming, kept;
     double price;
+    char interval[8];      /* coingecko: the candles' interval */
+    char stored_as[64];    /* fred: the indicator name the rows went to */
 } batch_t;
 
 typedef struct {
@@ -298,7 +319,11 @@ static void batch_coingecko(run_t *r, const char *id, double price, batch_t *b) 
     int rc = mts_coingecko_fetch_ohlcv(r->cg, id, r->o->days, &bars, stderr, &rep);
     b->rejected = rep.rejected;
     b->no_volume = rep.no_volume;
-    if (!rc) rc = mts_store_upsert_ohlcv(r->store, id, &bars);   /* one transaction */
+    b->forming = rep.forming;
+    const char *iv = rep.interval_s > 0 ? mts_interval_name(rep.interval_s) : NULL;
+    snprintf(b->interval, sizeof b->interval, "%s", iv ? iv : "");
+    /* under the candles' own interval, never the daily series (one transaction) */
+    if (!rc && bars.n > 0) rc = mts_store_upsert_ohlcv(r->store, id, iv, &bars);
     if (rc) {
         b->err = rc;
         snprintf(b->errmsg, sizeof b->errmsg, "%s",
@@ -315,27 +340,64 @@ static void batch_fred(run_t *r, const char *series, batch_t *b) {
     b->source = "fred";
     b->name = series;
     b->price = NAN;
-    mts_series_t orig = {0}, daily = {0};
+    /* the name strategies read (config "macro_aliases"), e.g. VIXCLS -> VIX */
+    const char *name = mts_fred_alias(series);
+    snprintf(b->stored_as, sizeof b->stored_as, "%s", name);
+    mts_series_t orig = {0}, daily = {0}, stored = {0};
     uint8_t *flags = NULL;
     mts_fred_report_t rep = {0};
-    int rc = mts_fred_fetch(r->fred, series, r->o->from, &orig, stderr, &rep);
+    int rc = 0;
+    if (strlen(name) >= sizeof b->stored_as || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                           "0123456789_.-") != strlen(name)) {
+        rc = MTS_ECONFIG;
+        snprintf(b->errmsg, sizeof b->errmsg, "config/mts.json macro_aliases.%s: '%.100s' is not an indicator "
+                 "name (up to 63 letters, digits, '_', '.', '-'); fix the alias", series, name);
+        b->stored_as[0] = 0;
+    }
+    if (!rc) {
+        rc = mts_fred_fetch(r->fred, series, r->o->from, &orig, stderr, &rep);
+        if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_fred_errmsg(r->fred));
+    }
     b->rejected = rep.rejected;
     b->missing = rep.missing;
-    if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_fred_errmsg(r->fred));
     if (!rc) {
         rc = mts_macro_fill(&orig, r->o->fill, &daily, &flags, &b->filled);
         if (rc) snprintf(b->errmsg, sizeof b->errmsg, "fred %s: daily fill failed: %s", series, mts_strerror(rc));
     }
+    if (!rc && daily.n > 0) {
+        /* the bundled file of that indicator (the CBOE VIX history) goes in
+         * first, as on first use by a backtest: it is the first source */
+        int e = mts_store_ensure_macro(r->store, mts_root(), name);
+        if (e && e != MTS_ENOTFOUND) {
+            rc = e;
+            snprintf(b->errmsg, sizeof b->errmsg, "fred %s: importing the bundled %s: %s", series, name,
+                     mts_store_errmsg(r->store));
+        }
+    }
+    if (!rc && daily.n > 0) {
+        /* a day that already has an original keeps it; a different FRED value is logged */
+        rc = mts_store_load_macro_originals(r->store, name, daily.ts[0], daily.ts[daily.n - 1], &stored);
+        if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_store_errmsg(r->store));
+        else {
+            int64_t same = 0;
+            mts_fred_keep_first(&stored, &daily, flags, series, stderr, &same, &b->kept);
+            if (b->kept)
+                mts_log(MTS_LOG_WARN, "collect.macro_conflict",
+                        "\"series\":\"%s\",\"indicator\":\"%s\",\"days\":%lld,"
+                        "\"rule\":\"the stored original is kept\"", series, name, (long long)b->kept);
+        }
+    }
     if (!rc) {
         /* originals and filled days in one call = one transaction; the store
          * keeps an existing original over a filled value */
-        rc = mts_store_upsert_macro(r->store, series, daily.ts, daily.v, flags, daily.n);
+        rc = mts_store_upsert_macro(r->store, name, daily.ts, daily.v, flags, daily.n);
         if (rc) snprintf(b->errmsg, sizeof b->errmsg, "%s", mts_store_errmsg(r->store));
     }
     if (rc) b->err = rc;
     else { b->ok = 1; b->rows = orig.n; }
     mts_series_free(&orig);
     mts_series_free(&daily);
+    mts_series_free(&stored);
     mts_free(flags);
 }
 
@@ -366,10 +428,14 @@ static void print_batch_json(FILE *f, const batch_t *b, int first) {
     fprintf(f, "\",\"status\":\"%s\",\"rows\":%lld,\"rejected\":%lld", b->ok ? "ok" : "error",
             (long long)b->rows, (long long)b->rejected);
     if (!strcmp(b->source, "coingecko")) {
-        fprintf(f, ",\"no_volume\":%lld,\"price_usd\":", (long long)b->no_volume);
+        fprintf(f, ",\"interval\":\"%s\",\"forming\":%lld,\"no_volume\":%lld,\"price_usd\":", b->interval,
+                (long long)b->forming, (long long)b->no_volume);
         mts_json_number(f, b->price);
     } else {
-        fprintf(f, ",\"missing\":%lld,\"filled\":%lld", (long long)b->missing, (long long)b->filled);
+        fprintf(f, ",\"stored_as\":\"");
+        mts_json_escape(f, b->stored_as);
+        fprintf(f, "\",\"missing\":%lld,\"filled\":%lld,\"kept_differing\":%lld", (long long)b->missing,
+                (long long)b->filled, (long long)b->kept);
     }
     if (!b->ok) {
         fprintf(f, ",\"error_type\":\"%s\",\"error\":\"", mts_strerror(b->err));
@@ -531,12 +597,15 @@ int mts_cmd_collect(int argc, char **argv) {
             const batch_t *b = &batches[i];
             if (!b->ok) continue;
             if (!strcmp(b->source, "coingecko"))
-                printf("coingecko %s: %lld bars stored, %lld rejected, %lld without volume (stored as 0)\n",
-                       b->name, (long long)b->rows, (long long)b->rejected, (long long)b->no_volume);
+                printf("coingecko %s: %lld %s bars stored (labelled by open time), %lld rejected, %lld still "
+                       "forming skipped, %lld without volume (stored as 0)\n",
+                       b->name, (long long)b->rows, b->interval[0] ? b->interval : "-", (long long)b->rejected,
+                       (long long)b->forming, (long long)b->no_volume);
             else
-                printf("fred %s: %lld observations stored, %lld missing, %lld days filled, %lld rejected\n",
-                       b->name, (long long)b->rows, (long long)b->missing, (long long)b->filled,
-                       (long long)b->rejected);
+                printf("fred %s -> %s: %lld observations, %lld missing, %lld days filled, %lld rejected, "
+                       "%lld days kept their stored differing value\n",
+                       b->name, b->stored_as, (long long)b->rows, (long long)b->missing, (long long)b->filled,
+                       (long long)b->rejected, (long long)b->kept);
         }
     }
     if (o.schedule && stop_requested) exit_code = MTS_EXIT_OK;   /* clean stop */

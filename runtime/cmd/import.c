@@ -1,11 +1,16 @@
-/* import.c — `mts import csv FILE --asset NAME` and
+/* import.c — `mts import csv FILE --asset NAME [--interval I]` and
  * `mts import macro FILE --indicator NAME [--column COL]`: load a CSV file as
- * it comes into the database (store/csv.c does the reading and checking).
- * Rejected rows go to stderr as FILE:LINE: reason; the summary goes to stdout.
- * Exit: 0 all rows stored, 3 some rows rejected (the good ones are stored),
- * 1 the file or the database could not be used, 2 usage error.
+ * it comes into the database (store/csv.c does the reading and checking;
+ * store/csv.h: --delimiter, --no-header --columns, --format binance, time
+ * units, the interval told from the spacing). Rejected rows go to stderr as
+ * FILE:LINE: reason; the summary goes to stdout and names the interval and
+ * whether it was detected. Exit: 0 all rows stored, 3 some rows rejected (the
+ * good ones are stored), 1 the file was refused or the file or the database
+ * could not be used, 2 usage error.
  * Each run is recorded in import_runs by store/csv.c (store/imports.h). */
 #include "cmd/cmd.h"
+#include "market/interval.h"
+#include "store/csv.h"
 #include "util/log.h"
 #include "util/progress.h"
 
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,19 +102,27 @@ static void watch_stop(watch_t *w, int ok) {
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: mts import csv FILE --asset NAME [--db PATH] [--json]\n"
-        "       mts import macro FILE --indicator NAME [--column COL] [--db PATH] [--json]\n\n"
-        "Loads a CSV file into the database. The first row must name the columns; the\n"
-        "time column is the first of timestamp, open_time, date, observation_date, ts,\n"
-        "time (any case); other extra columns are ignored. Times may be unix seconds or\n"
-        "milliseconds, ISO-8601 dates or date-times (with or without an offset), or\n"
-        "MM/DD/YYYY.\n\n"
+        "usage: mts import csv FILE --asset NAME [--interval I] [FILE OPTIONS] [--db PATH] [--json]\n"
+        "       mts import macro FILE --indicator NAME [--column COL] [FILE OPTIONS] [--db PATH] [--json]\n\n"
+        "Loads a CSV file into the database. The first row names the columns (or\n"
+        "--columns does); the time column is the first of timestamp, open_time, date,\n"
+        "observation_date, ts, time (any case); other extra columns are ignored. Times\n"
+        "may be unix time in seconds, milliseconds, microseconds or nanoseconds (told by\n"
+        "the magnitude of the first row's time; every row must be in the same unit),\n"
+        "ISO-8601 dates or date-times (with or without an offset), or MM/DD/YYYY. A time\n"
+        "outside 1970..2100, or of another unit than the first, refuses the whole file\n"
+        "(FILE:LINE: reason; nothing is stored).\n\n"
         "  csv     OHLCV bars: needs open, high, low, close, volume. Each row is checked\n"
         "          (prices > 0, low <= open/close <= high, volume >= 0, no repeated time);\n"
-        "          a bad row is reported as FILE:LINE: reason and skipped.\n"
+        "          a bad row is reported as FILE:LINE: reason and skipped. The bars are\n"
+        "          stored under (asset, interval): the interval is --interval, or told\n"
+        "          from the spacing of the bars (the output says which). A file whose\n"
+        "          spacing cannot be told, disagrees with --interval, or has a bar off\n"
+        "          the interval's grid is refused. Other intervals' bars are untouched.\n"
         "  macro   one daily series: the value column is --column, else `value`, else the\n"
-        "          column named like the indicator (e.g. VIXCLS), else CLOSE. A blank or '.'\n"
-        "          value is no observation (never a 0).\n\n"
+        "          column named like the indicator (e.g. VIXCLS), else CLOSE, else the one\n"
+        "          value column of a two-column file (observation_date,VIXCLS). A blank\n"
+        "          or '.' value is no observation (never a 0).\n\n"
         "Importing the same file again updates the rows in place (no duplicates). Files of\n"
         "4 MiB and more show a progress bar on stderr when it is a terminal.\n\n"
         "Every import is recorded in the table import_runs (running, then complete or\n"
@@ -119,19 +133,41 @@ static void usage(FILE *f) {
         "  --asset NAME       asset to store bars under (csv), e.g. bitcoin\n"
         "  --indicator NAME   indicator to store values under (macro), e.g. VIX\n"
         "  --column COL       the value column of a macro file\n"
+        "  --interval I       the bars' interval (" MTS_INTERVALS "); default: told\n"
+        "                     from the spacing\n"
+        "file options:\n"
+        "  --delimiter C      the field separator: one character, e.g. ';', or tab (\\t)\n"
+        "  --no-header        the first row is data; name the columns with --columns\n"
+        "  --columns LIST     names of the columns, e.g. ts,open,high,low,close,volume\n"
+        "                     (_ or - skips a column)\n"
+        "  --format binance   Binance's 12-column kline dumps (data.binance.vision):\n"
+        "                     open_time,open,high,low,close,volume,close_time,... no header\n"
         "  --db PATH          database (default $DATABASE_PATH or data/mts.db)\n"
         "  --json             print {\"rows_read\":..,\"rows_ok\":..,\"rows_rejected\":..} instead\n\n"
         "exit status: 0 all rows imported, 3 some rows rejected, 1 error, 2 usage error\n\n"
         "examples:\n"
         "  mts import csv data/crypto/BTCUSDT_1d_binance_spot.csv --asset bitcoin\n"
+        "  mts import csv data/crypto/BTCUSDT_1h_binance_spot.csv --asset bitcoin --interval 1h\n"
+        "  mts import csv BTCUSDT-1m-2025-01.csv --asset bitcoin --format binance\n"
+        "  mts import csv bars.csv --asset bitcoin --delimiter ';'\n"
+        "  mts import csv raw.csv --asset bitcoin --no-header --columns ts,open,high,low,close,volume\n"
         "  mts import macro data/macro/VIX_History_cboe.csv --indicator VIX\n"
         "  mts import macro VIXCLS_fred.csv --indicator VIXCLS --db /tmp/test.db\n");
 }
 
-enum { O_ASSET, O_INDICATOR, O_COLUMN, O_DB, O_JSON, O_HELP };
+enum { O_ASSET, O_INDICATOR, O_COLUMN, O_DB, O_JSON, O_HELP, O_INTERVAL, O_DELIM, O_NOHEADER, O_COLUMNS,
+       O_FORMAT };
 static const mts_cli_opt_t OPTS[] = {
     {"--asset", 1}, {"--indicator", 1}, {"--column", 1}, {"--db", 1}, {"--json", 0},
-    {"--help", 0}, {NULL, 0}};
+    {"--help", 0}, {"--interval", 1}, {"--delimiter", 1}, {"--no-header", 0}, {"--columns", 1},
+    {"--format", 1}, {NULL, 0}};
+
+/* The byte of --delimiter: one character, or \t / tab; 0 when it is not one. */
+static char parse_delimiter(const char *v) {
+    if (!strcmp(v, "\\t") || !strcasecmp(v, "tab")) return '\t';
+    if (strlen(v) != 1) return 0;
+    return v[0];
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -146,6 +182,8 @@ static int usage_error(const char *fmt, ...) {
 
 int mts_cmd_import(int argc, char **argv) {
     const char *kind = NULL, *file = NULL, *asset = NULL, *indicator = NULL, *column = NULL, *db = NULL;
+    const char *delim_arg = NULL;
+    mts_csv_opts_t copts = {0};
     int json = 0;
     int i = 1;
     const char *val;
@@ -166,6 +204,11 @@ int mts_cmd_import(int argc, char **argv) {
         case O_COLUMN: column = val; break;
         case O_DB: db = val; break;
         case O_JSON: json = 1; break;
+        case O_INTERVAL: copts.interval = val; break;
+        case O_DELIM: delim_arg = val; break;
+        case O_NOHEADER: copts.no_header = 1; break;
+        case O_COLUMNS: copts.columns = val; break;
+        case O_FORMAT: copts.format = val; break;
         }
     }
 
@@ -190,6 +233,26 @@ int mts_cmd_import(int argc, char **argv) {
         if (asset) return usage_error("macro: --asset is for mts import csv; use --indicator");
     }
 
+    if (copts.interval) {
+        if (macro) return usage_error("macro: --interval is for mts import csv (macro series are daily)");
+        if (mts_interval_seconds(copts.interval) < 0)
+            return usage_error("unknown interval '%s' (one of %s)", copts.interval, MTS_INTERVALS);
+    }
+    if (delim_arg) {
+        copts.delimiter = parse_delimiter(delim_arg);
+        if (!copts.delimiter || strchr(" \"\r\n", copts.delimiter))
+            return usage_error("--delimiter '%s': give one character other than a space, quote or line end, "
+                               "e.g. --delimiter ';' or --delimiter '\\t'", delim_arg);
+    }
+    if (copts.format && strcmp(copts.format, "binance") != 0)
+        return usage_error("unknown --format '%s' (known: binance)", copts.format);
+    if (copts.format && copts.columns)
+        return usage_error("--format %s names the columns itself; leave out --columns", copts.format);
+    if (copts.no_header && !copts.columns && !copts.format)
+        return usage_error("--no-header needs --columns naming the columns, e.g. "
+                           "--columns ts,open,high,low,close,volume (_ skips a column)");
+    copts.column = column;
+
     /* The file first: no database is created for a path that cannot be read. */
     if (strcmp(file, "-") != 0) {
         struct stat st;
@@ -210,10 +273,11 @@ int mts_cmd_import(int argc, char **argv) {
 
     const char *name = macro ? indicator : asset;
     mts_import_report_t rep = {0};
+    mts_csv_info_t info = {0};
     watch_t watch;
     watch_start(&watch, file);
-    int rc = macro ? mts_csv_import_macro(s, file, indicator, column, stderr, &rep)
-                   : mts_csv_import_ohlcv(s, file, asset, stderr, &rep);
+    int rc = macro ? mts_csv_import_macro_ex(s, file, indicator, &copts, stderr, &rep, &info)
+                   : mts_csv_import_ohlcv_ex(s, file, asset, &copts, stderr, &rep, &info);
     watch_stop(&watch, rc == 0 || rc == MTS_EPARTIAL);
     int exit_code;
     if (rc == 0 || rc == MTS_EPARTIAL) {
@@ -228,12 +292,22 @@ int mts_cmd_import(int argc, char **argv) {
             mts_json_escape(stdout, name);
             printf("\",\"file\":\"");
             mts_json_escape(stdout, file);
-            printf("\"}\n");
+            printf("\"");
+            if (!macro)
+                printf(",\"interval\":\"%s\",\"interval_detected\":%s", info.interval,
+                       info.interval_detected ? "true" : "false");
+            if (info.unit) printf(",\"time_unit\":\"%s\"", info.unit);
+            printf("}\n");
         } else {
             printf("imported %lld rows into %s (%lld rejected", (long long)rep.rows_ok, name,
                    (long long)rep.rows_rejected);
             if (rep.rows_blank) printf(", %lld blank", (long long)rep.rows_blank);
-            printf(") from %s\n", file);
+            printf(") from %s", file);
+            if (!macro && info.interval[0])
+                printf("; interval %s (%s)", info.interval,
+                       info.interval_detected ? "detected from the spacing of the bars" : "--interval");
+            if (info.unit) printf("; times in unix %s", info.unit);
+            putchar('\n');
         }
         if (rc == MTS_EPARTIAL) {
             fprintf(stderr, "mts import: %lld of %lld rows rejected (listed above as FILE:LINE: reason); "
@@ -244,9 +318,16 @@ int mts_cmd_import(int argc, char **argv) {
         }
     } else {
         /* store/csv.c has printed "FILE: what is wrong" */
-        if (rc == MTS_EPARSE && !macro)
-            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
-                            "column (timestamp, open_time, date, ...) and open, high, low, close, volume\n", file);
+        if (rc == MTS_EINVAL)
+            fprintf(stderr, "mts import: %s\n", mts_store_errmsg(s));
+        else if (rc == MTS_EPARSE && (strstr(mts_store_errmsg(s), "refused") ||
+                                      (!macro && strstr(mts_store_errmsg(s), "interval"))))
+            fprintf(stderr, "mts import: %s refused (see the line above)%s\n", file,
+                    rep.rows_ok > 10000 ? "; the rows stored before it are reported as an unfinished import" : "");
+        else if (rc == MTS_EPARSE && !macro)
+            fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns (or "
+                            "--no-header --columns names them): a time column (timestamp, open_time, date, ...) "
+                            "and open, high, low, close, volume\n", file);
         else if (rc == MTS_EPARSE)
             fprintf(stderr, "mts import: nothing imported. The first row of %s must name the columns: a time "
                             "column (timestamp, date, observation_date, DATE, ...) and a value column "

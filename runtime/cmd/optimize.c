@@ -11,6 +11,7 @@
 #include "cmd/cmd.h"
 #include "util/config.h"
 #include "backtest/backtest.h"
+#include "market/interval.h"
 #include "report/report.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -41,7 +42,7 @@ typedef struct {
     int n_axes;
     int64_t from, to;
     int has_from, has_to;
-    const char *db, *report_path, *metric;
+    const char *db, *report_path, *metric, *interval;
     double capital, commission_bps, slippage_bps, rf;
     int json, top, store;      /* store: 0 none, 1 best, 2 all */
     int trusted;
@@ -78,6 +79,7 @@ static void usage(FILE *f) {
         "  --store all|best|none store every run (default), only the best, or none\n"
         "  --json                one JSON object on stdout instead of the table\n"
         "  --trusted             strategies keep the JIT, no sandbox limits (faster; your own code)\n"
+        "  --interval I          the bars' interval, one of " MTS_INTERVALS " (default 1d)\n"
         "  --from DATE --to DATE --capital X --commission-bps X --slippage-bps X --risk-free X\n"
         "  --db PATH             as for mts backtest\n\n"
         "Shows a progress bar with rate and ETA on stderr when it is a terminal.\n"
@@ -161,12 +163,12 @@ static void free_opts(opts_t *o) {
 }
 
 enum { O_STRATEGY, O_ASSET, O_PARAM, O_METRIC, O_TOP, O_REPORT, O_STORE, O_JSON, O_FROM, O_TO,
-       O_CAPITAL, O_COMM, O_SLIP, O_RF, O_DB, O_HELP, O_TRUSTED };
+       O_CAPITAL, O_COMM, O_SLIP, O_RF, O_DB, O_HELP, O_TRUSTED, O_INTERVAL };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--param", 1}, {"--metric", 1}, {"--top", 1}, {"--report", 1},
     {"--store", 1}, {"--json", 0}, {"--from", 1}, {"--to", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--risk-free", 1}, {"--db", 1}, {"--help", 0},
-    {"--trusted", 0}, {NULL, 0}};
+    {"--trusted", 0}, {"--interval", 1}, {NULL, 0}};
 
 static int parse(int argc, char **argv, opts_t *o) {
     o->metric = "sharpe_ratio";
@@ -257,6 +259,14 @@ static int parse(int argc, char **argv, opts_t *o) {
             if (mts_cli_parse_double("--risk-free", val, &o->rf)) return -1;
             break;
         case O_DB: o->db = val; break;
+        case O_INTERVAL:
+            if (mts_interval_seconds(val) < 0) {
+                fprintf(stderr, "mts optimize: --interval: unknown interval '%s' (one of %s)\n", val,
+                        MTS_INTERVALS);
+                return -1;
+            }
+            o->interval = val;
+            break;
         }
     }
     if (o->n_strategies == 0)
@@ -315,7 +325,7 @@ static int run_one(mts_store_t *store, const opts_t *o, const char *db_path, con
         .strategies = &strategy, .n_strategies = 1, .assets = o->assets, .n_assets = o->n_assets,
         .param_keys = keys, .param_values = values, .n_params = n,
         .from = o->has_from ? o->from : INT64_MIN, .to = o->has_to ? o->to : INT64_MAX,
-        .capital = o->capital, .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps,
+        .interval = o->interval, .capital = o->capital, .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps,
         .risk_free = o->rf, .root = mts_root(), .db_label = db_path, .store_result = store_it,
         .keep_unstored = store_it,
         .trusted = o->trusted};
@@ -340,7 +350,8 @@ static void print_value_json(const char *v) {
 }
 
 static void print_json(const opts_t *o, const run_t *runs, int n, int shown) {
-    printf("{\"metric\":\"%s\",\"higher_is_better\":%s,\"combinations\":%d,\"results\":[", o->metric,
+    printf("{\"metric\":\"%s\",\"interval\":\"%s\",\"higher_is_better\":%s,\"combinations\":%d,"
+           "\"results\":[", o->metric, o->interval ? o->interval : MTS_INTERVAL_DEFAULT,
            higher_is_better(o->metric) ? "true" : "false", n);
     for (int i = 0; i < shown; i++) {
         const run_t *r = &runs[i];
@@ -381,8 +392,8 @@ static void fmt_cell(char *b, size_t n, double v, int pct) {
 }
 
 static void print_table(const opts_t *o, const run_t *runs, int n, int shown, const char *range) {
-    printf("optimize %s on %s  %s: %d runs ranked by %s (%s is better)\n", o->strategies_buf, o->assets_buf,
-           range, n, o->metric, higher_is_better(o->metric) ? "higher" : "lower");
+    printf("optimize %s on %s  %s bars  %s: %d runs ranked by %s (%s is better)\n", o->strategies_buf,
+           o->assets_buf, o->interval ? o->interval : MTS_INTERVAL_DEFAULT, range, n, o->metric, higher_is_better(o->metric) ? "higher" : "lower");
     printf("%5s  %-16s", "rank", "strategy");
     for (int k = 0; k < o->n_axes; k++) printf(" %10.10s", o->axes[k].key);
     printf(" %10s %10s %10s %8s %7s %7s\n", "sharpe", "return", "max_dd", "win", "trades", "id");
@@ -419,7 +430,8 @@ static int write_grid(const opts_t *o, const run_t *runs, int n, const char *ran
                                           runs[i].run_id};
     }
     char title[600];
-    snprintf(title, sizeof title, "%.250s on %.250s", o->strategies_buf, o->assets_buf);
+    snprintf(title, sizeof title, "%.250s on %.250s, %s bars", o->strategies_buf, o->assets_buf,
+             o->interval ? o->interval : MTS_INTERVAL_DEFAULT);
     mts_report_grid_t g = {title, range, o->metric, higher_is_better(o->metric), keys, o->n_axes, rows, n};
     f = strcmp(o->report_path, "-") == 0 ? stdout : fopen(o->report_path, "w");
     if (!f) {
@@ -490,7 +502,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     }
     if ((store = mts_cli_open_store(db_path)) == NULL) goto done;
 
-    char range[64] = "";
+    char range[80] = "";
     mts_progress_t bar;
     mts_progress_begin(&bar, "optimize", n, "runs");
     for (int i = 0; i < n; i++) {
@@ -517,9 +529,14 @@ int mts_cmd_optimize(int argc, char **argv) {
             n_disabled++;
         }
         if (!range[0]) {
-            char d0[16], d1[16];
-            mts_time_format_date(b->start_ts, d0);
-            mts_time_format_date(b->end_ts, d1);
+            char d0[32], d1[32];
+            if (mts_interval_seconds(o.interval ? o.interval : MTS_INTERVAL_DEFAULT) < 86400) {
+                mts_time_format_iso(b->start_ts, d0);   /* intraday: the times matter */
+                mts_time_format_iso(b->end_ts, d1);
+            } else {
+                mts_time_format_date(b->start_ts, d0);
+                mts_time_format_date(b->end_ts, d1);
+            }
             snprintf(range, sizeof range, "%s .. %s", d0, d1);
         }
         mts_backtest_free(b);

@@ -55,15 +55,16 @@ static int list_runs(mts_store_t *s, int limit, const char *db_path) {
         printf("no stored backtests in %s\n  run one with: mts backtest --strategy sma_cross --asset bitcoin\n",
                db_path);
     } else {
-        printf("%6s  %-28s %-24s %-23s %10s %8s %7s\n", "id", "strategy", "assets", "range", "return",
-               "sharpe", "trades");
+        printf("%6s  %-28s %-24s %-4s %-23s %10s %8s %7s\n", "id", "strategy", "assets", "bars", "range",
+               "return", "sharpe", "trades");
         for (int i = 0; i < n; i++) {
             char r[32], sh[32], range[32];
             pct(r, sizeof r, runs[i].total_return);
             num(sh, sizeof sh, runs[i].sharpe_ratio);
             snprintf(range, sizeof range, "%.10s..%.10s", runs[i].start_date, runs[i].end_date);
-            printf("%6lld  %-28.28s %-24.24s %-23s %10s %8s %7lld\n", (long long)runs[i].id,
-                   runs[i].strategy_name, runs[i].assets, range, r, sh, (long long)runs[i].trade_count);
+            printf("%6lld  %-28.28s %-24.24s %-4s %-23s %10s %8s %7lld\n", (long long)runs[i].id,
+                   runs[i].strategy_name, runs[i].assets, runs[i].interval, range, r, sh,
+                   (long long)runs[i].trade_count);
         }
         printf("\nopen one with: mts report ID --html report.html\n");
     }
@@ -86,6 +87,8 @@ static void print_json(const mts_stored_run_t *r) {
     mts_json_escape(stdout, r->start_date);
     printf("\",\"end\":\"");
     mts_json_escape(stdout, r->end_date);
+    printf("\",\"interval\":\"");
+    mts_json_escape(stdout, r->interval);
     printf("\"");
     json_num("initial_capital", r->initial_capital);
     json_num("final_value", r->final_value);
@@ -106,8 +109,11 @@ static void print_json(const mts_stored_run_t *r) {
 
 static void print_summary(const mts_stored_run_t *r) {
     char b[64];
-    printf("backtest #%lld  %s on %s  %.10s .. %.10s  (stored %s UTC)\n", (long long)r->id,
-           r->strategy_name, r->assets, r->start_date, r->end_date, r->created_at);
+    int intraday = strcmp(r->interval, "1d") != 0 && strcmp(r->interval, "3d") != 0 &&
+                   strcmp(r->interval, "1w") != 0;
+    printf("backtest #%lld  %s on %s  %s bars  %.*s .. %.*s  (stored %s UTC)\n", (long long)r->id,
+           r->strategy_name, r->assets, r->interval, intraday ? 20 : 10, r->start_date,
+           intraday ? 20 : 10, r->end_date, r->created_at);
     printf("  %-20s %12.2f\n", "initial capital", r->initial_capital);
     printf("  %-20s %12.2f\n", "final value", r->final_value);
     pct(b, sizeof b, r->total_return);      printf("  %-20s %14s\n", "total return", b);

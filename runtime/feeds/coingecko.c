@@ -1,5 +1,6 @@
 /* coingecko.c — CoinGecko REST client and parsers (see coingecko.h). */
 #include "feeds/coingecko.h"
+#include "market/interval.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct mts_coingecko {
     mts_http_t *http;
@@ -247,6 +249,66 @@ static int get(mts_coingecko_t *c, const char *url, mts_http_response_t *r) {
     return rc;
 }
 
+int64_t mts_coingecko_candle_seconds(int days) {
+    if (days < 1) return -1;
+    if (days <= 2) return 1800;
+    if (days <= 30) return 4 * 3600;
+    return 4 * 86400;
+}
+
+int64_t mts_coingecko_candle_interval(const mts_bars_t *bars, int days, const char **why) {
+    if (why) *why = NULL;
+    int64_t e = mts_coingecko_candle_seconds(days);
+    if (e < 0) { if (why) *why = "days must be >= 1"; return -1; }
+    if (!mts_interval_name(e)) {
+        if (why) *why = "CoinGecko gives 4-day candles for days over 30, and no interval holds them";
+        return -1;
+    }
+    if (!bars || bars->n < 2) return e;
+    int64_t at_e = 0;
+    for (int64_t i = 1; i < bars->n; i++) {
+        int64_t d = bars->ts[i] - bars->ts[i - 1];
+        if (d % e != 0) {
+            if (why) *why = "a spacing between candles is not a whole number of the documented candle length";
+            return -1;
+        }
+        at_e += d == e;
+    }
+    if (2 * at_e < bars->n - 1) {
+        if (why) *why = "most candles are further apart than the documented candle length";
+        return -1;
+    }
+    return e;
+}
+
+void mts_coingecko_label_open(mts_bars_t *bars, int64_t secs, int64_t now, const char *id, FILE *err,
+                              mts_cg_report_t *rep) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < bars->n; i++) {
+        int64_t close_t = bars->ts[i], open_t = close_t - secs;
+        if (close_t > now) {   /* still forming: its close is not known yet */
+            if (rep) rep->forming++;
+            continue;
+        }
+        if (!mts_interval_aligned(open_t, secs)) {
+            char iso[32];
+            mts_time_format_iso(close_t, iso);
+            reject(err, id, i + 1, rep, "candle closing at %s does not open on the %s grid", iso,
+                   mts_interval_name(secs) ? mts_interval_name(secs) : "interval's");
+            continue;
+        }
+        bars->ts[m] = open_t;
+        bars->open[m] = bars->open[i];
+        bars->high[m] = bars->high[i];
+        bars->low[m] = bars->low[i];
+        bars->close[m] = bars->close[i];
+        bars->volume[m] = bars->volume[i];
+        m++;
+    }
+    bars->n = m;
+    if (rep) { rep->rows = m; rep->interval_s = secs; }
+}
+
 int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_bars_t *out,
                               FILE *err, mts_cg_report_t *rep) {
     if (!c || !out || !mts_coingecko_valid_id(id) || days < 1) return MTS_EINVAL;
@@ -264,27 +326,24 @@ int mts_coingecko_fetch_ohlcv(mts_coingecko_t *c, const char *id, int days, mts_
         if (rc == MTS_EPARSE) cg_err(c, "coingecko %s: /ohlc response is not a JSON array of candles", id);
     }
     mts_http_response_free(&r);
+    int64_t secs = 0;
     if (!rc && out->n > 0) {
-        /* volumes for the same span: one market_chart/range call */
-        snprintf(url, ul, "%s/coins/%s/market_chart/range?vs_currency=usd&from=%lld&to=%lld", c->base, id,
-                 (long long)out->ts[0], (long long)out->ts[out->n - 1]);
-        rc = get(c, url, &r);
-        mts_series_t vols = {0};
-        if (!rc) {
-            rc = mts_coingecko_parse_volumes(r.body, r.len, &vols);
-            if (rc == MTS_EPARSE) cg_err(c, "coingecko %s: /market_chart/range response has no total_volumes", id);
+        const char *why = NULL;
+        secs = mts_coingecko_candle_interval(out, days, &why);
+        if (secs < 0) {
+            cg_err(c, "coingecko %s: days=%d should give %s candles (CoinGecko docs: 1-2 days 30m, 3-30 days 4h), "
+                      "but %s: not stored", id, days, mts_interval_name(mts_coingecko_candle_seconds(days))
+                      ? mts_interval_name(mts_coingecko_candle_seconds(days)) : "4-day", why ? why : "the spacing differs");
+            rc = MTS_EVALID;
         }
-        mts_http_response_free(&r);
-        if (!rc) {
-            mts_coingecko_merge_volumes(out, &vols, id, err, rep);
-            if (rep->no_volume)
-                mts_log(MTS_LOG_WARN, "coingecko.no_volume",
-                        "\"asset\":\"%s\",\"bars\":%lld,\"stored_volume\":0,"
-                        "\"reason\":\"no total_volumes point at the candle time\"",
-                        id, (long long)rep->no_volume);
-        }
-        mts_series_free(&vols);
     }
+    if (!rc && out->n > 0) mts_coingecko_label_open(out, secs, (int64_t)time(NULL), id, err, rep);
+    if (!rc) rep->no_volume = out->n;   /* 30m / 4h: no per-candle volume in the API */
+    if (!rc && rep->no_volume)
+        mts_log(MTS_LOG_WARN, "coingecko.no_volume",
+                "\"asset\":\"%s\",\"bars\":%lld,\"stored_volume\":0,\"reason\":\"%s\"",
+                id, (long long)rep->no_volume,
+                "CoinGecko gives no volume per 30m or 4h candle (total_volumes is a rolling 24 h sum)");
     mts_free(url);
     if (rc) out->n = 0;
     return rc;

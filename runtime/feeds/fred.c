@@ -1,5 +1,6 @@
 /* fred.c — FRED series/observations client and parser (see fred.h). */
 #include "feeds/fred.h"
+#include "util/config.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -180,4 +181,41 @@ int mts_fred_fetch(mts_fred_t *f, const char *series, const char *from_date, mts
     if (rc == MTS_EPARSE) snprintf(f->err, sizeof f->err, "fred %s: response is not a FRED observations object", series);
     mts_http_response_free(&r);
     return rc;
+}
+
+const char *mts_fred_alias(const char *series) {
+    const char *a = series ? mts_config_string("macro_aliases", series) : NULL;
+    return a && *a ? a : series;
+}
+
+void mts_fred_keep_first(const mts_series_t *stored, mts_series_t *daily, uint8_t *flags, const char *series,
+                         FILE *err, int64_t *n_same, int64_t *n_diff) {
+    int64_t same = 0, diff = 0, j = 0, m = 0;
+    for (int64_t i = 0; i < daily->n; i++) {
+        int64_t t = daily->ts[i];
+        double v = daily->v[i];
+        if (flags[i] == 0 && stored) {
+            while (j < stored->n && stored->ts[j] < t) j++;
+            if (j < stored->n && stored->ts[j] == t) {
+                double w = stored->v[j];
+                if (fabs(v - w) <= 1e-9 * fmax(1.0, fabs(w))) same++;
+                else {
+                    if (err && diff < 10) {
+                        char d[16];
+                        mts_time_format_date(t, d);
+                        fprintf(err, "fred:%s:%s: kept stored %.17g, FRED has %.17g\n", series, d, w, v);
+                    }
+                    diff++;
+                }
+                continue;
+            }
+        }
+        daily->ts[m] = t;
+        daily->v[m] = v;
+        flags[m] = flags[i];
+        m++;
+    }
+    daily->n = m;
+    if (n_same) *n_same = same;
+    if (n_diff) *n_diff = diff;
 }

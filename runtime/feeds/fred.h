@@ -43,4 +43,21 @@ int mts_fred_parse_observations(const char *json, size_t len, const char *series
 int mts_fred_fetch(mts_fred_t *f, const char *series, const char *from_date, mts_series_t *out,
                    FILE *err, mts_fred_report_t *rep);
 
+/* The indicator name a FRED series is stored under: config/mts.json
+ * "macro_aliases".SERIES when present (e.g. "VIXCLS": "VIX", so strategies
+ * reading ctx.macro("VIX") see collected values), else the series id itself.
+ * Borrowed (config or the argument). */
+const char *mts_fred_alias(const char *series);
+
+/* Two sources for one day (e.g. the bundled CBOE VIX close and FRED VIXCLS,
+ * which is that same close): the first source stays. Every row of daily that
+ * is an original (flags[i] == 0) on a day `stored` (the indicator's stored
+ * original observations, ascending) already has is dropped from daily/flags
+ * (compacted in place, order kept): equal values (within 1e-9 relative) are
+ * counted in *n_same, different ones in *n_diff and reported to err (may be
+ * NULL) as "fred:SERIES:DATE: kept stored X, FRED has Y" (the first 10).
+ * Filled rows are left for the store, which never lets one replace an original. */
+void mts_fred_keep_first(const mts_series_t *stored, mts_series_t *daily, uint8_t *flags, const char *series,
+                         FILE *err, int64_t *n_same, int64_t *n_diff);
+
 #endif

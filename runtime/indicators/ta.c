@@ -659,3 +659,427 @@ double mts_asof_at(mts_asof_t *a, int64_t t) {
     }
     return a->last;
 }
+
+/* ==== EMA, ATR, MACD, Bollinger bands, VWAP, rolling min/max ================
+ * Each indicator below is one state machine (a static *_step function over a
+ * small struct); the batch function runs it over the arrays and the streaming
+ * object runs it one push at a time, so the two are the same floating-point
+ * operations in the same order — bit for bit equal by construction, and
+ * tests/c/test_ta_stream.c checks it on the bundled data anyway. The values
+ * are checked against independent calculations in tests/c/test_ta.c (hand
+ * values for short series) and tests/lua/indicators_spec.lua (naive
+ * re-implementations on the bundled BTC bars). */
+
+/* ---- ema: TA-Lib's convention. k = 2/(n+1); the first value, at the n-th
+ * good input, is the plain mean of those n inputs; then e += (x - e)*k, in
+ * TA-Lib's order ((x - e)*k + e). A NaN input gives NaN and restarts the
+ * seeding (like rsi). ---- */
+typedef struct { double k, sum, e; int64_t cnt; int32_t n; } ema_t;
+
+static void ema_init(ema_t *s, int32_t n) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->k = 2.0 / ((double)n + 1.0);
+}
+
+static inline double ema_step(ema_t *s, double x) {
+    if (isnan(x)) { s->cnt = 0; s->sum = 0; return NAN; }
+    int64_t c = ++s->cnt;
+    if (c < s->n) { s->sum += x; return NAN; }
+    if (c == s->n) { s->sum += x; s->e = s->sum / s->n; return s->e; }
+    s->e = (x - s->e) * s->k + s->e;
+    return s->e;
+}
+
+int mts_ta_ema(const double *x, int64_t n, int32_t period, double *out) {
+    if (!x || !out || n < 0 || period < 1) return MTS_EINVAL;
+    ema_t s;
+    ema_init(&s, period);
+    for (int64_t i = 0; i < n; i++) out[i] = ema_step(&s, x[i]);
+    return MTS_OK;
+}
+
+struct mts_ema { ema_t s; };
+
+mts_ema_t *mts_ema_new(int32_t period) {
+    if (period < 1) return NULL;
+    mts_ema_t *r = mts_malloc(sizeof *r);
+    if (r) ema_init(&r->s, period);
+    return r;
+}
+void mts_ema_free(mts_ema_t *r) { mts_free(r); }
+double mts_ema_push(mts_ema_t *r, double x) { return ema_step(&r->s, x); }
+
+/* ---- atr: Wilder. TR[i] = max(h-l, |h-c[i-1]|, |l-c[i-1]|) needs the
+ * previous close, so the first bar (and the first after a NaN) has no TR;
+ * the first ATR is the mean of the first n TRs (out[n] on a clean series,
+ * TA-Lib's ATR), then atr = (atr*(n-1) + TR)/n. A bar with any NaN of h, l, c
+ * gives NaN and restarts. ---- */
+typedef struct { double prev_c, sum, a; int64_t cnt; int32_t n; } atr_t;
+
+static inline double atr_step(atr_t *s, double h, double l, double c) {
+    if (isnan(h) || isnan(l) || isnan(c)) { s->cnt = 0; s->sum = 0; return NAN; }
+    int64_t k = s->cnt++;            /* TRs available before this bar */
+    double pc = s->prev_c;
+    s->prev_c = c;
+    if (k == 0) return NAN;
+    double tr = h - l, u = fabs(h - pc), d = fabs(l - pc);
+    if (u > tr) tr = u;
+    if (d > tr) tr = d;
+    if (k < s->n) { s->sum += tr; return NAN; }
+    if (k == s->n) { s->a = (s->sum + tr) / s->n; return s->a; }
+    s->a = (s->a * (s->n - 1) + tr) / s->n;
+    return s->a;
+}
+
+int mts_ta_atr(const double *high, const double *low, const double *close, int64_t n,
+               int32_t period, double *out) {
+    if (!high || !low || !close || !out || n < 0 || period < 1) return MTS_EINVAL;
+    atr_t s = { .n = period };
+    for (int64_t i = 0; i < n; i++) out[i] = atr_step(&s, high[i], low[i], close[i]);
+    return MTS_OK;
+}
+
+struct mts_atr { atr_t s; };
+
+mts_atr_t *mts_atr_new(int32_t period) {
+    if (period < 1) return NULL;
+    mts_atr_t *r = mts_calloc(1, sizeof *r);
+    if (r) r->s.n = period;
+    return r;
+}
+void mts_atr_free(mts_atr_t *r) { mts_free(r); }
+double mts_atr_push(mts_atr_t *r, double h, double l, double c) { return atr_step(&r->s, h, l, c); }
+
+/* ---- macd: line = ema(x, fast) - ema(x, slow) (each seeded with its own
+ * SMA, as StockCharts and pandas-ta do); signal = ema(line, signal) seeded
+ * with the mean of the first `signal` line values; hist = line - signal.
+ * (TA-Lib seeds the fast EMA later, at the slow EMA's first bar; the two
+ * agree to within rounding after a few dozen bars.) ---- */
+typedef struct { ema_t f, s, g; double line, sig, hist; } macd_t;
+
+static int macd_init(macd_t *m, int32_t fast, int32_t slow, int32_t signal) {
+    if (fast < 1 || slow < 1 || signal < 1) return MTS_EINVAL;
+    ema_init(&m->f, fast);
+    ema_init(&m->s, slow);
+    ema_init(&m->g, signal);
+    m->line = m->sig = m->hist = NAN;
+    return MTS_OK;
+}
+
+static inline void macd_step(macd_t *m, double x) {
+    double a = ema_step(&m->f, x), b = ema_step(&m->s, x);
+    m->line = a - b;                           /* NaN while either warms up */
+    /* a NaN line from warm-up is skipped, not a restart; a NaN input restarts
+     * both EMAs and the signal */
+    if (isnan(x)) { m->sig = ema_step(&m->g, NAN); m->hist = NAN; return; }
+    if (isnan(m->line)) { m->sig = NAN; m->hist = NAN; return; }
+    m->sig = ema_step(&m->g, m->line);
+    m->hist = m->line - m->sig;
+}
+
+int mts_ta_macd(const double *x, int64_t n, int32_t fast, int32_t slow, int32_t signal,
+                double *line, double *sig, double *hist) {
+    if (!x || !line || !sig || !hist || n < 0) return MTS_EINVAL;
+    macd_t m;
+    if (macd_init(&m, fast, slow, signal) != MTS_OK) return MTS_EINVAL;
+    for (int64_t i = 0; i < n; i++) {
+        macd_step(&m, x[i]);
+        line[i] = m.line; sig[i] = m.sig; hist[i] = m.hist;
+    }
+    return MTS_OK;
+}
+
+struct mts_macd { macd_t m; };
+
+mts_macd_t *mts_macd_new(int32_t fast, int32_t slow, int32_t signal) {
+    mts_macd_t *r = mts_malloc(sizeof *r);
+    if (!r) return NULL;
+    if (macd_init(&r->m, fast, slow, signal) != MTS_OK) { mts_free(r); return NULL; }
+    return r;
+}
+void mts_macd_free(mts_macd_t *r) { mts_free(r); }
+double mts_macd_push(mts_macd_t *r, double x) { macd_step(&r->m, x); return r->m.line; }
+double mts_macd_signal(const mts_macd_t *r) { return r->m.sig; }
+double mts_macd_hist(const mts_macd_t *r) { return r->m.hist; }
+
+/* ---- bbands: middle = sma(x, w) (mts_ta_sma's arithmetic); the band width
+ * is k times the POPULATION standard deviation (divide by w, ddof = 0, as
+ * TA-Lib's BBANDS and StockCharts), computed like rolling_std: compensated
+ * sums of deviations from a shift, rebuilt exactly every w steps. upper =
+ * mid + k*sd, lower = mid - k*sd. w >= 2. ---- */
+typedef struct {
+    double *buf;                 /* ring of the last w inputs */
+    int64_t i, last_nan, fresh, fresh_sd, run;
+    double sum, prev, mid, up, lo, k;
+    int32_t pos, w;
+    mom_t m;
+} bb_t;
+
+static inline void bb_step(bb_t *b, double x) {
+    const int32_t w = b->w;
+    const int64_t i = b->i++;
+    const int32_t slot = b->pos;
+    if (++b->pos == w) b->pos = 0;
+    const double old = b->buf[slot];
+    b->buf[slot] = x;
+    if (isnan(x)) b->last_nan = i;
+    b->run = (i > 0 && x == b->prev) ? b->run + 1 : 1;
+    b->prev = x;
+    if (i < w - 1 || b->last_nan > i - w) {
+        b->fresh = b->fresh_sd = -1;
+        b->mid = b->up = b->lo = NAN;
+        return;
+    }
+    /* middle: the sma's running sum, recomputed every w values, oldest first */
+    if (b->fresh < 0 || i - b->fresh >= w) {
+        double s = 0;
+        for (int32_t k = 0, p = b->pos; k < w; k++, p = (p + 1 == w) ? 0 : p + 1) s += b->buf[p];
+        b->sum = s;
+        b->fresh = i;
+    } else {
+        b->sum += x - old;
+    }
+    b->mid = b->sum / (double)w;
+    double sd;
+    if (b->run >= w) {               /* a flat window: exactly 0 */
+        b->fresh_sd = -1;
+        sd = 0.0;
+    } else {
+        int rebuilt = 0;
+        if (b->fresh_sd < 0 || i - b->fresh_sd >= w) {
+            mom_rebuild_ring(&b->m, b->buf, NULL, w, b->pos);
+            b->fresh_sd = i;
+            rebuilt = 1;
+        } else {
+            mom_put(&b->m, x, 0.0, 0, 1.0);
+            mom_put(&b->m, old, 0.0, 0, -1.0);
+        }
+        for (;;) {
+            double sx = kval(&b->m.sx), sxx = kval(&b->m.sxx);
+            double m2 = sxx - sx * sx / w;
+            if (!rebuilt && m2 * 1e6 < sxx) {
+                mom_rebuild_ring(&b->m, b->buf, NULL, w, b->pos);
+                b->fresh_sd = i;
+                rebuilt = 1;
+                continue;
+            }
+            sd = sqrt((m2 > 0 ? m2 : 0.0) / w);
+            break;
+        }
+    }
+    b->up = b->mid + b->k * sd;
+    b->lo = b->mid - b->k * sd;
+}
+
+static int bb_init(bb_t *b, int32_t w, double k, double *buf) {
+    memset(b, 0, sizeof *b);
+    b->buf = buf;
+    b->w = w;
+    b->k = k;
+    b->last_nan = b->fresh = b->fresh_sd = -1;
+    b->mid = b->up = b->lo = NAN;
+    return MTS_OK;
+}
+
+int mts_ta_bbands(const double *x, int64_t n, int32_t w, double k,
+                  double *mid, double *upper, double *lower) {
+    if (!x || !mid || !upper || !lower || n < 0 || w < 2 || !isfinite(k) || k < 0) return MTS_EINVAL;
+    double *buf = mts_calloc((size_t)w, sizeof *buf);
+    if (!buf) return MTS_ENOMEM;
+    bb_t b;
+    bb_init(&b, w, k, buf);
+    for (int64_t i = 0; i < n; i++) {
+        bb_step(&b, x[i]);
+        mid[i] = b.mid; upper[i] = b.up; lower[i] = b.lo;
+    }
+    mts_free(buf);
+    return MTS_OK;
+}
+
+struct mts_bbands { bb_t b; };
+
+mts_bbands_t *mts_bbands_new(int32_t w, double k) {
+    if (w < 2 || !isfinite(k) || k < 0) return NULL;
+    mts_bbands_t *r = mts_malloc(sizeof *r);
+    double *buf = mts_calloc((size_t)w, sizeof *buf);
+    if (!r || !buf) { mts_free(r); mts_free(buf); return NULL; }
+    bb_init(&r->b, w, k, buf);
+    return r;
+}
+void mts_bbands_free(mts_bbands_t *r) {
+    if (!r) return;
+    mts_free(r->b.buf);
+    mts_free(r);
+}
+double mts_bbands_push(mts_bbands_t *r, double x) { bb_step(&r->b, x); return r->b.mid; }
+double mts_bbands_upper(const mts_bbands_t *r) { return r->b.up; }
+double mts_bbands_lower(const mts_bbands_t *r) { return r->b.lo; }
+
+/* ---- vwap: typical price tp = (h + l + c)/3, vwap = sum(tp*v)/sum(v).
+ * w <= 0: cumulative since the first bar; a bar with any NaN gives NaN and is
+ * left out of the sums (the running VWAP continues after it). w >= 1: over
+ * the last w bars, NaN until w bars and while a NaN bar is in the window;
+ * running sums recomputed every w bars, oldest first (as sma). NaN while the
+ * volume summed is 0. Cumulative sums are compensated (TwoSum), so years of
+ * bars do not drift. ---- */
+typedef struct {
+    double *pv, *vv;             /* rings (w >= 1) of tp*v and v */
+    ksum_t cpv, cv;              /* cumulative (w <= 0) */
+    double spv, sv;
+    int64_t i, last_nan, fresh;
+    int32_t pos, w;
+} vwap_t;
+
+static inline double vwap_step(vwap_t *s, double h, double l, double c, double v) {
+    double tp = (h + l + c) / 3.0, pv = tp * v;
+    int bad = isnan(pv);
+    if (s->w <= 0) {
+        if (bad) return NAN;
+        kadd(&s->cpv, pv);
+        kadd(&s->cv, v);
+        double sv = kval(&s->cv);
+        return sv == 0.0 ? NAN : kval(&s->cpv) / sv;
+    }
+    const int32_t w = s->w;
+    const int64_t i = s->i++;
+    const int32_t slot = s->pos;
+    if (++s->pos == w) s->pos = 0;
+    const double opv = s->pv[slot], ov = s->vv[slot];
+    s->pv[slot] = pv;
+    s->vv[slot] = v;
+    if (bad) s->last_nan = i;
+    if (i < w - 1 || s->last_nan > i - w) { s->fresh = -1; return NAN; }
+    if (s->fresh < 0 || i - s->fresh >= w) {
+        double a = 0, b = 0;
+        for (int32_t k = 0, p = s->pos; k < w; k++, p = (p + 1 == w) ? 0 : p + 1) {
+            a += s->pv[p];
+            b += s->vv[p];
+        }
+        s->spv = a;
+        s->sv = b;
+        s->fresh = i;
+    } else {
+        s->spv += pv - opv;
+        s->sv += v - ov;
+    }
+    return s->sv == 0.0 ? NAN : s->spv / s->sv;
+}
+
+static int vwap_init(vwap_t *s, int32_t w) {
+    memset(s, 0, sizeof *s);
+    s->w = w > 0 ? w : 0;
+    s->last_nan = s->fresh = -1;
+    if (s->w > 0) {
+        s->pv = mts_calloc((size_t)w, sizeof *s->pv);
+        s->vv = mts_calloc((size_t)w, sizeof *s->vv);
+        if (!s->pv || !s->vv) { mts_free(s->pv); mts_free(s->vv); return MTS_ENOMEM; }
+    }
+    return MTS_OK;
+}
+
+int mts_ta_vwap(const double *high, const double *low, const double *close, const double *volume,
+                int64_t n, int32_t w, double *out) {
+    if (!high || !low || !close || !volume || !out || n < 0) return MTS_EINVAL;
+    vwap_t s;
+    if (vwap_init(&s, w) != MTS_OK) return MTS_ENOMEM;
+    for (int64_t i = 0; i < n; i++) out[i] = vwap_step(&s, high[i], low[i], close[i], volume[i]);
+    mts_free(s.pv);
+    mts_free(s.vv);
+    return MTS_OK;
+}
+
+struct mts_vwap { vwap_t s; };
+
+mts_vwap_t *mts_vwap_new(int32_t w) {
+    mts_vwap_t *r = mts_malloc(sizeof *r);
+    if (!r) return NULL;
+    if (vwap_init(&r->s, w) != MTS_OK) { mts_free(r); return NULL; }
+    return r;
+}
+void mts_vwap_free(mts_vwap_t *r) {
+    if (!r) return;
+    mts_free(r->s.pv);
+    mts_free(r->s.vv);
+    mts_free(r);
+}
+double mts_vwap_push(mts_vwap_t *r, double h, double l, double c, double v) {
+    return vwap_step(&r->s, h, l, c, v);
+}
+
+/* ---- rolling min / max: a monotonic deque of (index, value) in a ring of w
+ * slots — each value enters and leaves once, O(1) amortised per push, no
+ * allocation after creation. NaN while the window is incomplete or holds a
+ * NaN (as sma); a NaN empties the deque. Ties keep the newest. ---- */
+typedef struct {
+    int64_t *di;
+    double *dv;
+    int64_t i, last_nan;
+    int32_t head, len, w, want_max;
+} mm_t;
+
+static inline double mm_step(mm_t *s, double x) {
+    const int32_t w = s->w;
+    const int64_t i = s->i++;
+    if (isnan(x)) { s->last_nan = i; s->len = 0; s->head = 0; return NAN; }
+    /* drop the front if it left the window */
+    if (s->len > 0 && s->di[s->head] <= i - w) {
+        if (++s->head == w) s->head = 0;
+        s->len--;
+    }
+    /* drop from the back every value x dominates */
+    while (s->len > 0) {
+        int32_t b = s->head + s->len - 1;
+        if (b >= w) b -= w;
+        double bv = s->dv[b];
+        if (s->want_max ? bv <= x : bv >= x) s->len--; else break;
+    }
+    int32_t t = s->head + s->len;
+    if (t >= w) t -= w;
+    s->di[t] = i;
+    s->dv[t] = x;
+    s->len++;
+    if (i < w - 1 || s->last_nan > i - w) return NAN;
+    return s->dv[s->head];
+}
+
+static int mm_init(mm_t *s, int32_t w, int32_t want_max) {
+    memset(s, 0, sizeof *s);
+    s->di = mts_malloc((size_t)w * sizeof *s->di);
+    s->dv = mts_malloc((size_t)w * sizeof *s->dv);
+    if (!s->di || !s->dv) { mts_free(s->di); mts_free(s->dv); return MTS_ENOMEM; }
+    s->w = w;
+    s->want_max = want_max != 0;
+    s->last_nan = -1;
+    return MTS_OK;
+}
+
+static int rolling_ext(const double *x, int64_t n, int32_t w, double *out, int32_t want_max) {
+    if (!x || !out || n < 0 || w < 1) return MTS_EINVAL;
+    mm_t s;
+    if (mm_init(&s, w, want_max) != MTS_OK) return MTS_ENOMEM;
+    for (int64_t i = 0; i < n; i++) out[i] = mm_step(&s, x[i]);
+    mts_free(s.di);
+    mts_free(s.dv);
+    return MTS_OK;
+}
+
+int mts_ta_rolling_min(const double *x, int64_t n, int32_t w, double *out) { return rolling_ext(x, n, w, out, 0); }
+int mts_ta_rolling_max(const double *x, int64_t n, int32_t w, double *out) { return rolling_ext(x, n, w, out, 1); }
+
+struct mts_rollext { mm_t s; };
+
+mts_rollext_t *mts_rollext_new(int32_t w, int32_t want_max) {
+    if (w < 1) return NULL;
+    mts_rollext_t *r = mts_malloc(sizeof *r);
+    if (!r) return NULL;
+    if (mm_init(&r->s, w, want_max) != MTS_OK) { mts_free(r); return NULL; }
+    return r;
+}
+void mts_rollext_free(mts_rollext_t *r) {
+    if (!r) return;
+    mts_free(r->s.di);
+    mts_free(r->s.dv);
+    mts_free(r);
+}
+double mts_rollext_push(mts_rollext_t *r, double x) { return mm_step(&r->s, x); }

@@ -15,12 +15,24 @@
  *  pct_change   x[i]/x[i-1] - 1 (out[0] NaN);  diff  x[i] - x[i-1].
  *  align_asof   for each dst_ts, the last src value with src_ts <= dst_ts
  *               (NaN before the first); src ascending, NaN values skipped.
- * Return 0, or MTS_EINVAL for NULL pointers, n < 0 or a window < 1.
+ *  ema          TA-Lib: k = 2/(n+1), first value (out[n-1]) = mean of the
+ *               first n inputs, then e = (x - e)*k + e; a NaN restarts it.
+ *  atr          Wilder: TR = max(h-l, |h-c[i-1]|, |l-c[i-1]|); first value
+ *               (out[n]) = mean of the first n TRs, then (atr*(n-1)+TR)/n.
+ *  macd         line = ema(fast) - ema(slow), each SMA-seeded; signal = ema of
+ *               the line (seeded by its first `signal` values); hist = line - signal.
+ *  bbands       sma(w) +- k * POPULATION sd (ddof 0); w >= 2, k >= 0 finite.
+ *  vwap         sum(tp*v)/sum(v), tp = (h+l+c)/3; w <= 0 cumulative (NaN bars
+ *               skipped), w >= 1 over the last w bars; NaN when sum(v) = 0.
+ *  rolling_min/max  over the last w values, monotonic deque.
+ * Return 0, or MTS_EINVAL for NULL pointers, n < 0 or a window < 1 (bbands,
+ * vwap with w >= 1 and rolling_min/max allocate a window: MTS_ENOMEM).
  *
  * Streaming forms, for bar-by-bar code (strategies in live sessions and in
  * backtests alike): mts_rolling_t (sma), mts_rollstd_t, mts_rollcorr_t,
  * mts_rsi_t, mts_drawdown_t, mts_pctrank_t (w >= 1), mts_change_t (pct_change
- * or diff), mts_asof_t (align_asof). push(x[i]) returns bit for bit what the
+ * or diff), mts_asof_t (align_asof), mts_ema_t, mts_atr_t, mts_macd_t,
+ * mts_bbands_t, mts_vwap_t, mts_rollext_t (rolling min or max). push(x[i]) returns bit for bit what the
  * batch function puts in out[i]; O(1) per push (pctrank O(w)), no allocation
  * after _new. Ownership: the caller frees with _free; mts_asof_new copies its
  * source series. */

@@ -11,6 +11,7 @@
  * REST client (feeds/http.h: keep-alive, retries with backoff, a circuit
  * breaker) and parsed with cJSON. */
 #include "live/live.h"
+#include "market/provider.h"
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "feeds/event.h"
@@ -67,7 +68,13 @@ struct mts_live {
     live_asset_t a[MTS_LIVE_MAX_ASSETS];
     int n;
     mts_engine_t *engine;
-    mts_series_t vix;         /* the stored VIX, engine macro "VIX" (borrowed by it) */
+    mts_series_t vix;         /* the stored VIX, engine macro "VIX" (borrowed by it); its
+                                 arrays are reserved once (MACRO_RESERVE rows beyond those
+                                 loaded): a refresh appends, never moves them */
+    mts_series_t vix_new;     /* rows read by a refresh (reused) */
+    int64_t macro_every_ms, last_macro_ms;
+    int macro_due, vix_added, vix_full_logged;
+    mts_provider_t *provider; /* ctx:bars/macro/funding/book (market/provider.h), made on first ask */
     int64_t session_id;
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
@@ -419,6 +426,77 @@ static void poll_watches(mts_live_t *l) {
     }
 }
 
+/* ---- macro refresh: VIX values stored after the session started ---- */
+
+#define MACRO_RESERVE 100000     /* VIX rows a session can append (274 years of days) */
+#define MACRO_REFRESH_MS 60000   /* default period; MTS_MACRO_REFRESH_S overrides, 0 = off */
+
+/* Appends the stored VIX rows dated after the newest one held (newer
+ * observations only: a stored row for a day already held is not re-read).
+ * Returns the rows added, or -1 when the store could not be read (logged;
+ * the next refresh tries again). */
+static int64_t vix_refresh(mts_live_t *l, int quiet) {
+    mts_series_t *v = &l->vix;
+    int64_t from = v->n > 0 ? v->ts[v->n - 1] + 1 : INT64_MIN;
+    if (mts_store_load_macro(l->cfg.store, "VIX", from, INT64_MAX, &l->vix_new) != 0) {
+        mts_log(MTS_LOG_WARN, "live.macro_refresh_failed", "\"indicator\":\"VIX\",\"error\":\"%s\"",
+                mts_store_errmsg(l->cfg.store));
+        return -1;
+    }
+    int64_t k = 0;
+    for (int64_t i = 0; i < l->vix_new.n; i++) {
+        if (v->n == v->cap) {
+            if (!l->vix_full_logged)
+                mts_log(MTS_LOG_WARN, "live.macro_full", "\"indicator\":\"VIX\",\"rows\":%lld", (long long)v->n);
+            l->vix_full_logged = 1;
+            break;
+        }
+        v->ts[v->n] = l->vix_new.ts[i];
+        v->v[v->n] = l->vix_new.v[i];
+        v->n++;
+        k++;
+    }
+    if (v->n > 0 && !l->vix_added && mts_engine_add_macro(l->engine, "VIX", v) == 0) l->vix_added = 1;
+    if (k > 0 && !quiet) {
+        char d[16];
+        mts_time_format_date(v->ts[v->n - 1], d);
+        mts_log(MTS_LOG_INFO, "live.macro_refreshed", "\"indicator\":\"VIX\",\"added\":%lld,\"last\":\"%s\"",
+                (long long)k, d);
+    }
+    return k;
+}
+
+/* VIX for the macro-aware strategies (vix_correlation, mean_reversion), as
+ * `mts backtest` gives it: the series stored when the session starts (the
+ * bundled CBOE file is imported on first use), then every macro_every_ms
+ * and on SIGHUP the rows stored since (mts collect --schedule). The
+ * strategies align it as-of to each bar, so bars after its newest value use
+ * that value. None at all: those strategies say what is missing. A refresh
+ * that adds values reloads every strategy (check()). */
+static int vix_open(mts_live_t *l) {
+    const char *e = getenv("MTS_MACRO_REFRESH_S");
+    l->macro_every_ms = MACRO_REFRESH_MS;
+    if (e && *e) {
+        char *end;
+        double sec = strtod(e, &end);
+        if (*end || !(sec >= 0 && sec <= 86400))
+            return fail(l, MTS_EINVAL, "MTS_MACRO_REFRESH_S must be seconds between 0 (off) and 86400, got '%s'", e);
+        l->macro_every_ms = (int64_t)(sec * 1000);
+    }
+    int64_t n0 = 0;
+    (void)mts_store_ensure_macro(l->cfg.store, mts_root(), "VIX");
+    (void)mts_store_count_macro(l->cfg.store, "VIX", &n0);
+    int64_t cap = n0 + MACRO_RESERVE;
+    l->vix.ts = mts_malloc((size_t)cap * sizeof *l->vix.ts);
+    l->vix.v = mts_malloc((size_t)cap * sizeof *l->vix.v);
+    if (!l->vix.ts || !l->vix.v) return fail(l, MTS_ENOMEM, "VIX: out of memory");
+    l->vix.cap = cap;
+    l->vix.n = 0;
+    l->last_macro_ms = mts_ws_now_ms();
+    (void)vix_refresh(l, 1);
+    return 0;
+}
+
 /* Flags, duration, watches: may set stopping / reload_mask. */
 static void check(mts_live_t *l) {
     int64_t now = mts_ws_now_ms();
@@ -427,7 +505,16 @@ static void check(mts_live_t *l) {
     if (l->cfg.hup && *l->cfg.hup) {
         *l->cfg.hup = 0;
         l->reload_mask = -1;
+        l->macro_due = 1;
         mts_log(MTS_LOG_INFO, "live.sighup", "\"reload\":\"all\"");
+    }
+    if (l->macro_due || (l->macro_every_ms > 0 && now - l->last_macro_ms >= l->macro_every_ms)) {
+        l->macro_due = 0;
+        l->last_macro_ms = now;
+        /* new values: every strategy is reloaded (init again, history
+         * replayed), so what it copied in init (mts.asof_stream(ctx.macro
+         * ("VIX")), as the bundled strategies do) holds them too */
+        if (vix_refresh(l, 0) > 0) l->reload_mask = -1;
     }
     if (now - l->last_watch_poll >= 1000) {
         l->last_watch_poll = now;
@@ -838,14 +925,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps};
     if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
     mts_engine_keep_fills(l->engine, 1);
-    /* VIX for the macro-aware strategies (vix_correlation, mean_reversion), as
-     * `mts backtest` gives it: the series stored when the session starts (the
-     * bundled CBOE file is imported on first use). The strategies align it
-     * as-of to each bar, so bars after its newest value use that value. None
-     * at all: those strategies say what is missing. */
-    if (mts_store_ensure_macro(cfg->store, mts_root(), "VIX") == 0 &&
-        mts_store_load_macro(cfg->store, "VIX", INT64_MIN, INT64_MAX, &l->vix) == 0 && l->vix.n > 0)
-        mts_engine_add_macro(l->engine, "VIX", &l->vix);
+    if ((rc = vix_open(l)) != 0) goto out;   /* VIX, refreshed later (vix_refresh) */
     {
         mts_http_config_t hc;
         mts_http_config_defaults(&hc);
@@ -947,6 +1027,14 @@ out:
 }
 
 mts_engine_t *mts_live_engine(mts_live_t *l) { return l ? l->engine : NULL; }
+
+const char *mts_live_interval(const mts_live_t *l) { return l ? l->interval : NULL; }
+
+mts_provider_t *mts_live_provider(mts_live_t *l) {
+    if (!l || !l->cfg.store) return NULL;
+    if (!l->provider) mts_provider_new(l->cfg.store, mts_root(), INT64_MAX, &l->provider);
+    return l->provider;
+}
 const char *mts_live_errmsg(const mts_live_t *l) { return l ? l->err : "no session"; }
 
 int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json) {
@@ -1010,6 +1098,8 @@ void mts_live_free(mts_live_t *l) {
     mts_http_free(l->http);
     mts_engine_free(l->engine);
     mts_series_free(&l->vix);
+    mts_series_free(&l->vix_new);
+    mts_provider_free(l->provider);
     mts_bus_close(l->bus);
     mts_cache_close(l->cache);
     for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {

@@ -115,6 +115,11 @@ typedef struct mts_live mts_live_t;
 
 int  mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, size_t errlen);
 mts_engine_t *mts_live_engine(mts_live_t *l);
+/* The session's interval name, and its data provider for the runner's
+ * ctx:bars/macro/funding/book (market/provider.h; made on first call, freed
+ * with the session; NULL without a store or memory). */
+const char *mts_live_interval(const mts_live_t *l);
+mts_provider_t *mts_live_provider(mts_live_t *l);
 /* Commits what is left, closes the session row (status "stopped" or
  * "failed", final equity, parameters). */
 int  mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json);

@@ -5,6 +5,8 @@
  * lightuserdata pointers that api.lua casts with the FFI and keeps alive by
  * holding the userdata. */
 #include "lua/api.h"
+#include "market/interval.h"
+#include "market/series.h"
 #include "backtest/backtest.h"
 #include "store/store.h"
 #include "util/timeutil.h"
@@ -59,21 +61,27 @@ static int backtest_gc(lua_State *L) {
     return 0;
 }
 
-/* bars(asset, from, to) -> ud, n, ts, open, high, low, close, volume (pointers) */
+/* bars(asset, from, to, interval) -> ud, n, ts, open, high, low, close, volume
+ * (pointers); interval nil = "1d", else one of MTS_INTERVALS. */
 static int l_bars(lua_State *L) {
     api_t *a = api_of(L);
     const char *asset = luaL_checkstring(L, 1);
     int64_t from = opt_time(L, 2, INT64_MIN, 0), to = opt_time(L, 3, INT64_MAX, 1);
+    const char *iv = luaL_optstring(L, 4, MTS_INTERVAL_DEFAULT);
+    if (mts_interval_seconds(iv) < 0)
+        return luaL_error(L, "mts.bars: unknown interval '%s' (one of %s)", iv, MTS_INTERVALS);
     if (!a->store) return luaL_error(L, "mts.bars: no database is open");
-    int rc = mts_store_ensure_asset(a->store, a->root, asset);
+    int rc = mts_series_ensure(a->store, a->root, asset, iv);
     if (rc != 0 && rc != MTS_ENOTFOUND)
         return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
     mts_bars_t *b = lua_newuserdata(L, sizeof *b);
     memset(b, 0, sizeof *b);
     luaL_getmetatable(L, BARS_MT);
     lua_setmetatable(L, -2);
-    rc = mts_store_load_ohlcv(a->store, asset, from, to, b);
-    if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, mts_store_errmsg(a->store));
+    mts_series_info_t info;                  /* stored, or resampled from a finer stored interval */
+    rc = mts_series_load_bars(a->store, asset, iv, from, to, b, &info);
+    if (rc == MTS_ENOTFOUND) return luaL_error(L, "mts.bars: %s", info.error);
+    if (rc != 0) return luaL_error(L, "mts.bars: %s: %s", asset, info.error[0] ? info.error : mts_store_errmsg(a->store));
     lua_pushnumber(L, (lua_Number)b->n);
     lua_pushlightuserdata(L, b->ts);
     lua_pushlightuserdata(L, b->open);
@@ -142,8 +150,8 @@ static double opt_num(lua_State *L, int idx, const char *k, double dflt) {
 }
 
 /* backtest(opts) -> ud. opts: strategies = {..}, assets = {..}, params = {{k, v}, ...}
- * (values as strings, the --param syntax), from, to, capital, commission_bps,
- * slippage_bps, risk_free, store (boolean). api.lua builds it from the user's table.
+ * (values as strings, the --param syntax), from, to, interval (nil = "1d"), capital,
+ * commission_bps, slippage_bps, risk_free, store (boolean). api.lua builds it from the user's table.
  * The strings stay referenced by opts for the duration of the call. */
 static int l_backtest(lua_State *L) {
     api_t *a = api_of(L);
@@ -178,10 +186,15 @@ static int l_backtest(lua_State *L) {
     lua_getfield(L, 1, "store");
     int store_result = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, 1, "interval");   /* stays referenced by opts during the call */
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "mts.backtest: interval must be a string, one of %s", MTS_INTERVALS);
+    const char *interval = lua_tostring(L, -1);
+    lua_pop(L, 1);
     mts_backtest_opts_t o = {
         .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na,
         .param_keys = keys, .param_values = vals, .n_params = np, .from = from, .to = to,
-        .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
+        .interval = interval, .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
         .slippage_bps = opt_num(L, 1, "slippage_bps", 0), .risk_free = opt_num(L, 1, "risk_free", 0),
         .root = a->root, .db_label = a->db_label, .store_result = store_result,
         .cancel = a->cancel};
@@ -241,6 +254,7 @@ static int l_backtest_info(lua_State *L) {
     set_num(L, "id", (double)b->run_id);
     set_str(L, "strategy", b->strategy_name);
     set_str(L, "assets", b->assets_joined);
+    set_num(L, "period_s", (double)m->period_s);   /* the interval's seconds */
     set_str(L, "parameters_json", b->lua.parameters_json ? b->lua.parameters_json : "{}");
     lua_newtable(L);
     int n = 0;

@@ -17,6 +17,7 @@
 #include "lua/bridge.h"
 #include "lua/guard.h"
 #include "lua/state.h"
+#include "live/live.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,20 @@ static int call_runner(lua_State *L) {
     if (args->live) {
         lua_pushlightuserdata(L, args->live);
         lua_setfield(L, -2, "live");
+    }
+    const char *interval = spec->interval;
+    mts_provider_t *provider = spec->provider;
+    if (args->live) {
+        if (!interval) interval = mts_live_interval(args->live);
+        if (!provider) provider = mts_live_provider(args->live);
+    }
+    if (interval) {
+        lua_pushstring(L, interval);
+        lua_setfield(L, -2, "interval");
+    }
+    if (provider) {
+        lua_pushlightuserdata(L, provider);
+        lua_setfield(L, -2, "provider");
     }
 
     lua_call(L, 1, 3);

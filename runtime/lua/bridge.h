@@ -29,6 +29,11 @@ typedef struct mts_run_spec {
     const char *const  *param_values;
     int                 n_params;
     int                 trusted;      /* 1: strategies keep the JIT, no budget (see below) */
+    const char         *interval;     /* the bars' interval ("1h"...; NULL = "1d"): how far a step
+                                         reaches (the as-of views, docs/lua-api.md) */
+    mts_provider_t     *provider;     /* borrowed, may be NULL: what ctx:bars / ctx:macro /
+                                         ctx:funding / ctx:book load (market/provider.h); a live
+                                         session passes its own when this is NULL */
 } mts_run_spec_t;
 
 typedef struct mts_run_result {

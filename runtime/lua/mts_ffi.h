@@ -164,6 +164,72 @@ int     mts_asof_new(const int64_t *ts, const double *v, int64_t n, mts_asof_t *
 void    mts_asof_free(mts_asof_t *a);
 double  mts_asof_at(mts_asof_t *a, int64_t t);
 
+/* ---- EMA, ATR, MACD, Bollinger bands, VWAP, rolling min/max (ta.h has the
+ * conventions). Batch: arrays in, arrays out, NaN during warm-up; 0 or
+ * MTS_EINVAL (NULL, n < 0, period < 1, bbands w < 2 or k < 0/not finite) or
+ * MTS_ENOMEM (bbands, vwap w >= 1, rolling min/max allocate one window).
+ * Streaming: push returns bit for bit the batch value at that index; macd's
+ * signal/hist and bbands' upper/lower are read after the push. _new returns
+ * NULL for a bad argument or out of memory; _free accepts NULL. ---- */
+int mts_ta_ema(const double *x, int64_t n, int32_t period, double *out);
+int mts_ta_atr(const double *high, const double *low, const double *close, int64_t n,
+               int32_t period, double *out);
+int mts_ta_macd(const double *x, int64_t n, int32_t fast, int32_t slow, int32_t signal,
+                double *line, double *sig, double *hist);
+int mts_ta_bbands(const double *x, int64_t n, int32_t w, double k,
+                  double *mid, double *upper, double *lower);
+int mts_ta_vwap(const double *high, const double *low, const double *close, const double *volume,
+                int64_t n, int32_t w, double *out);          /* w <= 0: cumulative */
+int mts_ta_rolling_min(const double *x, int64_t n, int32_t w, double *out);
+int mts_ta_rolling_max(const double *x, int64_t n, int32_t w, double *out);
+typedef struct mts_ema mts_ema_t;
+typedef struct mts_atr mts_atr_t;
+typedef struct mts_macd mts_macd_t;
+typedef struct mts_bbands mts_bbands_t;
+typedef struct mts_vwap mts_vwap_t;
+typedef struct mts_rollext mts_rollext_t;
+mts_ema_t      *mts_ema_new(int32_t period);
+void    mts_ema_free(mts_ema_t *r);
+double  mts_ema_push(mts_ema_t *r, double x);
+mts_atr_t      *mts_atr_new(int32_t period);
+void    mts_atr_free(mts_atr_t *r);
+double  mts_atr_push(mts_atr_t *r, double high, double low, double close);
+mts_macd_t     *mts_macd_new(int32_t fast, int32_t slow, int32_t signal);
+void    mts_macd_free(mts_macd_t *r);
+double  mts_macd_push(mts_macd_t *r, double x);          /* the MACD line */
+double  mts_macd_signal(const mts_macd_t *r);
+double  mts_macd_hist(const mts_macd_t *r);
+mts_bbands_t   *mts_bbands_new(int32_t w, double k);
+void    mts_bbands_free(mts_bbands_t *r);
+double  mts_bbands_push(mts_bbands_t *r, double x);      /* the middle band */
+double  mts_bbands_upper(const mts_bbands_t *r);
+double  mts_bbands_lower(const mts_bbands_t *r);
+mts_vwap_t     *mts_vwap_new(int32_t w);                 /* w <= 0: cumulative */
+void    mts_vwap_free(mts_vwap_t *r);
+double  mts_vwap_push(mts_vwap_t *r, double high, double low, double close, double volume);
+mts_rollext_t  *mts_rollext_new(int32_t w, int32_t want_max);   /* rolling min (0) / max (1) */
+void    mts_rollext_free(mts_rollext_t *r);
+double  mts_rollext_push(mts_rollext_t *r, double x);
+/* ---- the run's data provider (runtime/market/provider.h: contract, times,
+ * NULL + errmsg on failure; results owned by the provider, loaded once) ---- */
+typedef struct mts_provider mts_provider_t;
+typedef struct mts_funding {
+    int64_t *ts;              /* ceil(ts_ms / 1000): when the row was known */
+    double  *rate, *mark_price;
+    int64_t *next_funding;    /* next funding time, unix s (0 when not stored) */
+    int64_t  n;
+} mts_funding_t;
+typedef struct mts_book_top {
+    int64_t *ts;              /* ceil(ts_ms / 1000) of the snapshot */
+    double  *bid, *ask, *mid, *spread, *imbalance;
+    int64_t  n;
+} mts_book_top_t;
+const mts_bars_t     *mts_provider_bars(mts_provider_t *p, const char *asset, const char *interval);
+const mts_series_t   *mts_provider_macro(mts_provider_t *p, const char *name);
+const mts_funding_t  *mts_provider_funding(mts_provider_t *p, const char *symbol, const char *exchange);
+const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, const char *exchange);
+const char *mts_provider_errmsg(const mts_provider_t *p);
+
 int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
                       const int64_t *dst_ts, int64_t n_dst, double *out);
 

@@ -4,19 +4,14 @@
  *     var = (sum d^2 - (sum d)^2 / n) / (n - 1),  d = r - mean(r),
  * which stays accurate when the returns are tiny relative to their mean. */
 #include "portfolio/metrics.h"
+#include "market/interval.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
 
 #define DAY 86400
-#define MAX_DAYS 100000000LL   /* ~274k years: anything longer is a bad ts */
-
-static int64_t floor_day(int64_t ts) {
-    int64_t d = ts / DAY;
-    if (ts % DAY < 0) d--;
-    return d;
-}
+#define MAX_PERIODS 100000000LL   /* 274k years of days, 190 of minutes: longer is a bad ts */
 
 typedef struct { double s, c; } ksum_t;
 
@@ -28,49 +23,66 @@ static inline void kadd(ksum_t *k, double x) {
 }
 static inline double kval(const ksum_t *k) { return k->s + k->c; }
 
-int mts_metrics_daily(const mts_series_t *equity, mts_series_t *out) {
-    if (!equity || !out || equity->n < 0 || (equity->n > 0 && (!equity->ts || !equity->v)))
+int mts_metrics_periods(const mts_series_t *equity, int64_t period_s, mts_series_t *out) {
+    if (!equity || !out || equity->n < 0 || (equity->n > 0 && (!equity->ts || !equity->v)) ||
+        !mts_interval_name(period_s))
         return MTS_EINVAL;
     out->n = 0;
     if (equity->n == 0) return MTS_OK;
-    int64_t n = equity->n;
+    int64_t n = equity->n, P = period_s;
     for (int64_t i = 1; i < n; i++)
         if (equity->ts[i] < equity->ts[i - 1]) return MTS_EINVAL;
-    int64_t d0 = floor_day(equity->ts[0]), d1 = floor_day(equity->ts[n - 1]);
-    int64_t ndays = d1 - d0 + 1;
-    if (ndays > MAX_DAYS) return MTS_ERANGE;
-    if (out->cap < ndays || !out->ts || !out->v) {
-        int64_t *ts = mts_realloc(out->ts, (size_t)ndays * sizeof *ts);
+    /* grid points are P apart on every grid (weekly: Mondays), so period k of
+     * the run opens at p0 + k * P */
+    int64_t p0 = mts_interval_floor(equity->ts[0], P);
+    int64_t nper = (mts_interval_floor(equity->ts[n - 1], P) - p0) / P + 1;
+    if (nper > MAX_PERIODS) return MTS_ERANGE;
+    if (out->cap < nper || !out->ts || !out->v) {
+        int64_t *ts = mts_realloc(out->ts, (size_t)nper * sizeof *ts);
         if (!ts) return MTS_ENOMEM;
         out->ts = ts;
-        double *v = mts_realloc(out->v, (size_t)ndays * sizeof *v);
+        double *v = mts_realloc(out->v, (size_t)nper * sizeof *v);
         if (!v) { out->cap = 0; return MTS_ENOMEM; }
         out->v = v;
-        out->cap = ndays;
+        out->cap = nper;
     }
-    int64_t k = 0;                 /* next day slot to write */
+    int64_t k = 0;                 /* next period slot to write */
+    int64_t d = (mts_interval_floor(equity->ts[0], P) - p0) / P;
     for (int64_t i = 0; i < n; i++) {
-        int64_t d = floor_day(equity->ts[i]) - d0;
-        if (i + 1 < n && floor_day(equity->ts[i + 1]) - d0 == d) continue;  /* not the day's last */
-        while (k < d) {            /* carry the previous day's value over missing days */
-            out->ts[k] = (d0 + k) * DAY;
-            out->v[k] = out->v[k - 1];   /* k >= 1 here: day 0 always has a point */
+        int64_t dn = i + 1 < n ? (mts_interval_floor(equity->ts[i + 1], P) - p0) / P : -1;
+        if (dn == d) continue;     /* not the period's last point */
+        while (k < d) {            /* carry the previous period's value over missing ones */
+            out->ts[k] = p0 + k * P;
+            out->v[k] = out->v[k - 1];   /* k >= 1 here: period 0 always has a point */
             k++;
         }
-        out->ts[k] = (d0 + d) * DAY;
+        out->ts[k] = p0 + d * P;
         out->v[k] = equity->v[i];
         k++;
+        d = dn;
     }
     out->n = k;
     return MTS_OK;
 }
 
+int mts_metrics_daily(const mts_series_t *equity, mts_series_t *out) {
+    return mts_metrics_periods(equity, DAY, out);
+}
+
 int mts_metrics_compute(const mts_series_t *equity, double initial_capital, double rf_annual,
                         const mts_trade_t *trades, int64_t n_trades, mts_metrics_t *out) {
+    return mts_metrics_compute_at(equity, DAY, initial_capital, rf_annual, trades, n_trades, out);
+}
+
+int mts_metrics_compute_at(const mts_series_t *equity, int64_t period_s, double initial_capital,
+                           double rf_annual, const mts_trade_t *trades, int64_t n_trades,
+                           mts_metrics_t *out) {
     if (!equity || !out || n_trades < 0 || (n_trades > 0 && !trades) || equity->n < 0 ||
-        (equity->n > 0 && (!equity->ts || !equity->v)))
+        (equity->n > 0 && (!equity->ts || !equity->v)) || !mts_interval_name(period_s))
         return MTS_EINVAL;
     memset(out, 0, sizeof *out);
+    out->period_s = period_s;
+    const double per_year = 365.0 * DAY / (double)period_s;   /* N */
     out->initial_capital = initial_capital;
     int64_t n = equity->n;
     double e_start = initial_capital;
@@ -92,12 +104,12 @@ int mts_metrics_compute(const mts_series_t *equity, double initial_capital, doub
     out->max_drawdown = mdd;
     out->calmar_ratio = mdd != 0 ? out->annualized_return / mdd : NAN;
 
-    /* daily returns */
+    /* returns per period of the interval */
     mts_series_t daily = {0};
-    int rc = mts_metrics_daily(equity, &daily);
+    int rc = mts_metrics_periods(equity, period_s, &daily);
     if (rc) { mts_free(daily.ts); mts_free(daily.v); return rc; }
     int64_t nd = daily.n;
-    out->n_days = nd;
+    out->n_periods = nd;
     out->sharpe_ratio = NAN;
     out->volatility = NAN;
     if (nd >= 2) {
@@ -120,12 +132,12 @@ int mts_metrics_compute(const mts_series_t *equity, double initial_capital, doub
         double var = (kval(&sd2) - s1 * s1 / (double)nd) / (double)(nd - 1);
         if (var < 0) var = 0;
         double sdv = sqrt(var);
-        out->volatility = sdv * sqrt(365.0);
+        out->volatility = sdv * sqrt(per_year);
         /* std == 0, allowing for rounding: r = E_d/E_{d-1} - 1 carries an error
          * of about DBL_EPSILON*(1+|r|), so returns that differ only by that
          * (a curve compounding exactly 1% a day) count as constant. */
         if (sdv > 16 * DBL_EPSILON * (1 + fabs(mean)))
-            out->sharpe_ratio = (mean - rf_annual / 365.0) / sdv * sqrt(365.0);
+            out->sharpe_ratio = (mean - rf_annual / per_year) / sdv * sqrt(per_year);
     }
     mts_free(daily.ts);
     mts_free(daily.v);

@@ -68,6 +68,20 @@ static const char *fmt_money(char *buf, size_t n, double v) {
 
 static void date_of(int64_t ts, char buf[16]) { mts_time_format_date(ts, buf); }
 
+/* A trade's time as the report shows it: the date for runs on daily or
+ * coarser bars, "YYYY-MM-DD HH:MM" (UTC) for intraday ones. */
+static const char *interval_of(const mts_stored_run_t *r) { return r->interval[0] ? r->interval : "1d"; }
+static int intraday_run(const mts_stored_run_t *r) {
+    const char *iv = interval_of(r);
+    return strcmp(iv, "1d") != 0 && strcmp(iv, "3d") != 0 && strcmp(iv, "1w") != 0;
+}
+static void when_of(const mts_stored_run_t *r, int64_t ts, char buf[32]) {
+    if (!intraday_run(r)) { mts_time_format_date(ts, buf); return; }
+    char iso[32];
+    mts_time_format_iso(ts, iso);            /* 2024-01-02T13:00:00Z */
+    snprintf(buf, 32, "%.10s %.5s", iso, iso + 11);
+}
+
 static void ym_of(int64_t ts, int *year, int *month) {
     time_t t = (time_t)ts;
     struct tm tm;
@@ -251,9 +265,9 @@ static void equity_chart(FILE *f, const mts_stored_run_t *r) {
     fputs("\"/>\n<g class=\"markers\">", f);
     for (int64_t i = 0; i < r->n_trades; i++) {
         const mts_stored_trade_t *t = &r->trades[i];
-        char d0[16], d1[16], pnl[48];
-        date_of(t->entry_ts, d0);
-        date_of(t->exit_ts, d1);
+        char d0[32], d1[32], pnl[48];
+        when_of(r, t->entry_ts, d0);
+        when_of(r, t->exit_ts, d1);
         fmt_money(pnl, sizeof pnl, t->pnl);
         double x = fx(&fr, t->entry_ts), y = fy(&fr, equity_at(eq, t->entry_ts));
         /* entry: a triangle pointing the way of the position */
@@ -356,9 +370,9 @@ static void trades_table(FILE *f, const mts_stored_run_t *r) {
           "<th class=\"l\">exit</th><th>exit price</th><th>pnl</th><th>fees</th></tr>\n", f);
     for (int64_t i = 0; i < r->n_trades; i++) {
         const mts_stored_trade_t *t = &r->trades[i];
-        char d0[16], d1[16], ep[48], xp[48], pnl[48], fees[48];
-        date_of(t->entry_ts, d0);
-        date_of(t->exit_ts, d1);
+        char d0[32], d1[32], ep[48], xp[48], pnl[48], fees[48];
+        when_of(r, t->entry_ts, d0);
+        when_of(r, t->exit_ts, d1);
         fprintf(f, "<tr><td>%lld</td><td class=\"l\">", (long long)i + 1);
         esc(f, t->asset);
         fprintf(f, "</td><td class=\"l\">%s</td><td>%.6g</td><td class=\"l\">%s</td><td>%s</td>"
@@ -395,10 +409,11 @@ int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
     page_start(f, title);
     fputs("<h1>", f);
     esc(f, title);
-    char d0[16] = "", d1[16] = "";
-    snprintf(d0, sizeof d0, "%.10s", r->start_date ? r->start_date : "");
-    snprintf(d1, sizeof d1, "%.10s", r->end_date ? r->end_date : "");
-    fprintf(f, "</h1>\n<p class=\"sub\">%s .. %s &middot; stored ", d0, d1);
+    char d0[32] = "", d1[32] = "";
+    int n = intraday_run(r) ? 20 : 10;
+    snprintf(d0, sizeof d0, "%.*s", n, r->start_date ? r->start_date : "");
+    snprintf(d1, sizeof d1, "%.*s", n, r->end_date ? r->end_date : "");
+    fprintf(f, "</h1>\n<p class=\"sub\">%s bars &middot; %s .. %s &middot; stored ", interval_of(r), d0, d1);
     esc(f, r->created_at);
     fprintf(f, " UTC &middot; <code>mts report %lld</code></p>\n", (long long)r->id);
 
@@ -438,6 +453,8 @@ int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
     esc(f, r->strategy_name);
     fputs("</td></tr>\n<tr><td>assets</td><td class=\"l\">", f);
     esc(f, r->assets);
+    fputs("</td></tr>\n<tr><td>interval</td><td class=\"l\">", f);
+    esc(f, interval_of(r));
     fputs("</td></tr>\n<tr><td>data range</td><td class=\"l\">", f);
     esc(f, r->start_date);
     fputs(" .. ", f);

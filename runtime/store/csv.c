@@ -11,7 +11,9 @@
  * spanning lines; LINE is where the record starts), spaces around fields,
  * blank lines (and rows whose fields are all empty), a last line without a
  * newline. */
+#include "store/csv.h"
 #include "store/imports.h"
+#include "market/interval.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "market/bar_check.h"
@@ -41,7 +43,13 @@ typedef struct reader {
     size_t *flen;
     int nf, fcap;
     int malformed;                    /* current record has a broken quoted field */
+    char delim;                       /* field separator (',' unless told) */
 } reader_t;
+
+/* Blank around a field: spaces, and tabs unless the tab separates fields. */
+static int is_pad(const reader_t *r, char c) {
+    return c == ' ' || (c == '\t' && r->delim != '\t');
+}
 
 static int reader_fill(reader_t *r) {
     if (r->pos) {
@@ -94,7 +102,7 @@ static int split(reader_t *r, char *p, size_t n) {
     r->malformed = 0;
     size_t i = 0;
     for (;;) {
-        while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+        while (i < n && is_pad(r, p[i])) i++;
         char *start;
         size_t flen;
         if (i < n && p[i] == '"') {
@@ -111,20 +119,20 @@ static int split(reader_t *r, char *p, size_t n) {
                 p[w++] = p[i++];
             }
             if (!closed) r->malformed = 1;
-            while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
-            if (i < n && p[i] != ',') {
+            while (i < n && is_pad(r, p[i])) i++;
+            if (i < n && p[i] != r->delim) {
                 r->malformed = 1;
-                char *c = memchr(p + i, ',', n - i);
+                char *c = memchr(p + i, r->delim, n - i);
                 i = c ? (size_t)(c - p) : n;
             }
             flen = w - (size_t)(start - p);
             start[flen] = '\0';       /* w <= i, so this never hits unread data */
         } else {
             start = p + i;
-            char *c = memchr(start, ',', n - i);
+            char *c = memchr(start, r->delim, n - i);
             size_t end = c ? (size_t)(c - p) : n;
             i = end;
-            while (end > (size_t)(start - p) && (p[end - 1] == ' ' || p[end - 1] == '\t')) end--;
+            while (end > (size_t)(start - p) && is_pad(r, p[end - 1])) end--;
             flen = end - (size_t)(start - p);
         }
         int at_comma = i < n;
@@ -164,9 +172,9 @@ static int reader_next(reader_t *r) {
                     continue;
                 }
                 if (c == '\n') { found = 1; break; }
-                if (c == ',') fs = 1;
+                if (c == r->delim) fs = 1;
                 else if (c == '"' && fs) { inq = 1; fs = 0; }
-                else if (c != ' ' && c != '\t') fs = 0;
+                else if (!is_pad(r, c)) fs = 0;
             }
             if (found) { rec_len = i; consumed = i + 1; }
         }
@@ -189,8 +197,9 @@ static int reader_next(reader_t *r) {
     }
 }
 
-static int reader_open(reader_t *r, const char *path) {
+static int reader_open(reader_t *r, const char *path, char delim) {
     memset(r, 0, sizeof *r);
+    r->delim = delim ? delim : ',';
     r->line = 1;
     r->first = 1;
     r->f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -381,10 +390,23 @@ typedef struct import {
     mts_import_report_t *rep;
     reader_t r;
     tsset_t seen;
-    char header[256];                 /* the header row, for messages */
+    char header[256];                 /* the column names, for messages */
     char timecol[64];                 /* name of the time column as written */
+    char **names;                     /* the column names (header row or opts->columns) */
+    char *namebuf;
     int ncols, tcol;
+    int pending;                      /* the reader's current record is the first data row */
+    int unit;                         /* unit of integer times: -1 not seen yet, 0 s .. 3 ns */
+    int64_t unit_line;                /* the line that decided it */
 } import_t;
+
+static const char *const unit_short[4] = {"s", "ms", "us", "ns"};
+static const char *const unit_long[4] = {"seconds", "milliseconds", "microseconds", "nanoseconds"};
+static const int64_t unit_div[4] = {1, 1000, 1000000, 1000000000};
+
+const char *const mts_csv_formats[] = {"binance", NULL};
+static const char binance_columns[] =
+    "open_time,open,high,low,close,volume,close_time,quote_volume,trades,taker_buy_base,taker_buy_quote,ignore";
 
 static void reject(import_t *im, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reject(import_t *im, const char *fmt, ...) {
@@ -411,23 +433,123 @@ static int fail(import_t *im, int code, const char *fmt, ...) {
     return code;
 }
 
-static int col_find(const reader_t *r, const char *name) {
-    for (int i = 0; i < r->nf; i++)
-        if (!strcasecmp(r->fld[i], name)) return i;
+/* The file is refused because of what is at `line`: "FILE:LINE: msg". */
+static int refuse(import_t *im, int64_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(import_t *im, int64_t line, const char *fmt, ...) {
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mts_store_set_error(im->s, "%s:%lld: %s", im->path, (long long)line, msg);
+    if (im->err) fprintf(im->err, "%s:%lld: %s\n", im->path, (long long)line, msg);
+    return MTS_EPARSE;
+}
+
+static int col_find(const import_t *im, const char *name) {
+    for (int i = 0; i < im->ncols; i++)
+        if (im->names[i][0] && !strcasecmp(im->names[i], name)) return i;
     return -1;
+}
+
+/* Copies the n names (of length len[i], or strlen when len is NULL) as the
+ * columns; "_" and "-" become "" (skipped). */
+static int names_set(import_t *im, char *const *src, const size_t *len, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (len ? len[i] : strlen(src[i])) + 1;
+    im->namebuf = mts_malloc(total ? total : 1);
+    im->names = mts_malloc((size_t)(n ? n : 1) * sizeof *im->names);
+    if (!im->namebuf || !im->names) return MTS_ENOMEM;
+    char *w = im->namebuf;
+    for (int i = 0; i < n; i++) {
+        size_t l = len ? len[i] : strlen(src[i]);
+        memcpy(w, src[i], l);
+        w[l] = '\0';
+        if (!strcmp(w, "_") || !strcmp(w, "-")) w[0] = '\0';
+        im->names[i] = w;
+        w += l + 1;
+    }
+    im->ncols = n;
+    return 0;
+}
+
+/* Names from "a,b,c" (spaces around a name are dropped). */
+static int names_from_list(import_t *im, const char *list) {
+    char buf[1024];
+    if (strlen(list) >= sizeof buf) return MTS_ERANGE;
+    snprintf(buf, sizeof buf, "%s", list);
+    char *parts[128];
+    int n = 0;
+    for (char *p = buf;;) {
+        while (*p == ' ') p++;
+        char *c = strchr(p, ',');
+        if (c) *c = '\0';
+        char *e = p + strlen(p);
+        while (e > p && e[-1] == ' ') *--e = '\0';
+        if (n == 128) return MTS_ERANGE;
+        parts[n++] = p;
+        if (!c) break;
+        p = c + 1;
+    }
+    return names_set(im, parts, NULL, n);
 }
 
 static const char *const time_cols[] = {"timestamp", "open_time", "date", "observation_date", "ts", "time"};
 
-/* Opens the file and reads the header; finds the time column. */
-static int import_begin(import_t *im, mts_store_t *s, const char *path, FILE *err, mts_import_report_t *rep) {
+/* Checks the options before anything is recorded: 0 or MTS_EINVAL (message in the store). */
+static int opts_check(mts_store_t *s, const mts_csv_opts_t *o) {
+    if (!o) return 0;
+    char d = o->delimiter;
+    if (d == ' ' || d == '"' || d == '\r' || d == '\n') {
+        mts_store_set_error(s, "import: the delimiter cannot be a %s",
+                            d == ' ' ? "space" : d == '"' ? "quote" : "line end");
+        return MTS_EINVAL;
+    }
+    if (o->format && strcmp(o->format, "binance") != 0) {
+        mts_store_set_error(s, "import: unknown format '%s' (known: binance)", o->format);
+        return MTS_EINVAL;
+    }
+    if (o->format && o->columns) {
+        mts_store_set_error(s, "import: --format %s names the columns itself; leave out --columns", o->format);
+        return MTS_EINVAL;
+    }
+    if (o->no_header && !o->columns && !o->format) {
+        mts_store_set_error(s, "import: a file without a header row needs --columns naming its columns, e.g. "
+                               "--columns ts,open,high,low,close,volume (or --format binance)");
+        return MTS_EINVAL;
+    }
+    if (o->columns && strlen(o->columns) >= 1024) {
+        mts_store_set_error(s, "import: --columns is too long");
+        return MTS_EINVAL;
+    }
+    if (o->interval && mts_interval_seconds(o->interval) < 0) {
+        mts_store_set_error(s, "import: unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
+        return MTS_EINVAL;
+    }
+    return 0;
+}
+
+/* A field that looks like a number (a header row of a Binance dump does not). */
+static int numeric_start(const char *f) {
+    return (*f >= '0' && *f <= '9') || ((*f == '-' || *f == '+') && f[1] >= '0' && f[1] <= '9');
+}
+
+/* Opens the file and reads the header (or takes the names from the options);
+ * finds the time column. */
+static int import_begin(import_t *im, mts_store_t *s, const char *path, const mts_csv_opts_t *o, FILE *err,
+                        mts_import_report_t *rep) {
+    static const mts_csv_opts_t none = {0};
+    if (!o) o = &none;
     memset(im, 0, sizeof *im);
     im->s = s;
     im->path = path;
     im->err = err;
     im->rep = rep;
+    im->unit = -1;
     memset(rep, 0, sizeof *rep);
-    int rc = reader_open(&im->r, path);
+    const char *columns = o->format ? binance_columns : o->columns;
+    int no_header = o->format ? 1 : o->no_header;
+    int rc = reader_open(&im->r, path, o->delimiter);
     if (rc == MTS_EIO) return fail(im, MTS_EIO, "cannot open: %s", strerror(errno));
     if (rc) return fail(im, rc, "out of memory");
     do {
@@ -435,27 +557,83 @@ static int import_begin(import_t *im, mts_store_t *s, const char *path, FILE *er
     } while (rc == 1 && record_blank(&im->r));
     if (rc == MTS_EIO) return fail(im, rc, "read error: %s", strerror(im->r.ioerr));
     if (rc < 0) return fail(im, rc, "out of memory");
-    if (rc == 0) return fail(im, MTS_EPARSE, "empty file (expected a header row naming the columns)");
+    if (rc == 0)
+        return fail(im, MTS_EPARSE, no_header ? "empty file (no rows)"
+                                              : "empty file (expected a header row naming the columns)");
+    if (columns) {
+        rc = names_from_list(im, columns);
+        /* no header: this record is data, unless a Binance dump has a header after all */
+        if (no_header) im->pending = !(o->format && im->r.nf > 0 && !numeric_start(im->r.fld[0]));
+    } else {
+        rc = names_set(im, im->r.fld, im->r.flen, im->r.nf);
+    }
+    if (rc == MTS_ENOMEM) return fail(im, rc, "out of memory");
+    if (rc) return fail(im, MTS_EINVAL, "--columns: too many names");
     size_t hl = 0;
-    for (int i = 0; i < im->r.nf && hl < sizeof im->header - 1; i++)
-        hl += (size_t)snprintf(im->header + hl, sizeof im->header - hl, "%s%s", i ? "," : "", im->r.fld[i]);
-    im->ncols = im->r.nf;
+    for (int i = 0; i < im->ncols && hl < sizeof im->header - 1; i++)
+        hl += (size_t)snprintf(im->header + hl, sizeof im->header - hl, "%s%s", i ? "," : "",
+                               im->names[i][0] ? im->names[i] : "_");
     im->tcol = -1;
     for (size_t k = 0; k < sizeof time_cols / sizeof *time_cols && im->tcol < 0; k++)
-        im->tcol = col_find(&im->r, time_cols[k]);
-    if (im->tcol < 0)
+        im->tcol = col_find(im, time_cols[k]);
+    if (im->tcol < 0) {
+        /* one column holding another separator: say which option reads it */
+        const char *sep = im->ncols == 1 ? strpbrk(im->names[0], ";\t|") : NULL;
+        char hint[64] = "";
+        if (sep) snprintf(hint, sizeof hint, "; the fields look separated by '%s': use --delimiter '%s'",
+                          *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|", *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|");
         return fail(im, MTS_EPARSE, "no time column (expected one of timestamp, open_time, date, "
-                                    "observation_date, ts, time; header: %s)", im->header);
-    snprintf(im->timecol, sizeof im->timecol, "%s", im->r.fld[im->tcol]);
+                                    "observation_date, ts, time; %s: %s%s)", columns ? "columns" : "header",
+                    im->header, hint);
+    }
+    snprintf(im->timecol, sizeof im->timecol, "%s", im->names[im->tcol]);
     return 0;
 }
 
 static void import_end(import_t *im) {
     reader_close(&im->r);
     tsset_free(&im->seen);
+    mts_free(im->names);
+    mts_free(im->namebuf);
 }
 
-/* Common row checks: field count and time. 0 ok, 1 rejected/blank. */
+/* The next data row: 1, 0 at the end, or a negative MTS_E*. */
+static int next_row(import_t *im) {
+    if (im->pending) {
+        im->pending = 0;
+        return 1;
+    }
+    return reader_next(&im->r);
+}
+
+/* An integer unix time (optionally a fraction): 1 and *v set, 0 when the
+ * field is not of that form, -1 when it has too many digits for any unit. */
+static int epoch_int(const char *f, size_t l, int64_t *v, int *frac) {
+    size_t i = 0;
+    int neg = 0;
+    if (l && (f[0] == '-' || f[0] == '+')) { neg = f[0] == '-'; i++; }
+    size_t d0 = i;
+    uint64_t m = 0;
+    while (i < l && f[i] >= '0' && f[i] <= '9') {
+        if (i - d0 >= 19) return -1;
+        m = m * 10 + (uint64_t)(f[i++] - '0');
+    }
+    if (i == d0) return 0;
+    *frac = 0;
+    if (i < l && f[i] == '.') {
+        size_t f0 = ++i;
+        while (i < l && f[i] >= '0' && f[i] <= '9') i++;
+        if (i == f0) return 0;
+        *frac = 1;
+    }
+    if (i != l) return 0;
+    if (m > (uint64_t)INT64_MAX) return -1;
+    *v = neg ? -(int64_t)m : (int64_t)m;
+    return 1;
+}
+
+/* Common row checks: field count and time. 0 ok, 1 rejected, or a negative
+ * MTS_E* when the file is refused (the message is out). */
 static int row_time(import_t *im, int64_t *t) {
     reader_t *r = &im->r;
     if (r->malformed) {
@@ -468,10 +646,41 @@ static int row_time(import_t *im, int64_t *t) {
     }
     const char *tf = r->fld[im->tcol];
     size_t tl = r->flen[im->tcol];
-    if (mts_time_parse(tf, tl, t)) {
-        reject(im, "bad time '%.*s' in column %s", (int)(tl < SHOW ? tl : SHOW), tf, im->timecol);
+    int w = (int)(tl < SHOW ? tl : SHOW);
+    int64_t v;
+    int frac = 0;
+    int e = epoch_int(tf, tl, &v, &frac);
+    if (e < 0)
+        return refuse(im, r->rec_line, "time '%.*s' in column %s has too many digits for unix time in any unit "
+                      "(s, ms, us, ns); the file is refused, nothing of it stored", w, tf, im->timecol);
+    if (e == 0) {
+        if (mts_time_parse(tf, tl, t)) {
+            reject(im, "bad time '%.*s' in column %s", w, tf, im->timecol);
+            return 1;
+        }
+        return 0;
+    }
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    int unit = a < 100000000000ULL ? 0 : a < 100000000000000ULL ? 1 : a < 100000000000000000ULL ? 2 : 3;
+    if (im->unit < 0) {
+        im->unit = unit;
+        im->unit_line = r->rec_line;
+    } else if (unit != im->unit) {
+        return refuse(im, r->rec_line, "time %.*s in column %s looks like unix %s, but the file's first time "
+                      "(line %lld) is in %s; a column of mixed units is refused, nothing of it stored",
+                      w, tf, im->timecol, unit_long[unit], (long long)im->unit_line, unit_long[im->unit]);
+    }
+    if (frac && im->unit > 0) {
+        reject(im, "bad time '%.*s' in column %s (a fraction of %s)", w, tf, im->timecol, unit_long[im->unit]);
         return 1;
     }
+    int64_t d = unit_div[im->unit];
+    *t = v >= 0 ? v / d : -((-v + d - 1) / d);
+    if (v < 0 && frac && im->unit == 0) *t -= 1;       /* floor of a negative fraction */
+    if (*t < MTS_BAR_TS_MIN || *t >= MTS_BAR_TS_MAX)
+        return refuse(im, r->rec_line, "time %.*s in column %s, read as unix %s, is outside "
+                      "1970-01-01..2100-01-01; the file is refused, nothing of it stored (is the column "
+                      "really a time?)", w, tf, im->timecol, unit_long[im->unit]);
     return 0;
 }
 
@@ -489,143 +698,276 @@ static int field_num(import_t *im, int c, const char *name, double *v) {
     return 1;
 }
 
-int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
-                         FILE *err, mts_import_report_t *rep) {
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* "3600 s (1h)" or "5400 s": a spacing, for messages. */
+static void fmt_spacing(char *buf, size_t n, int64_t d) {
+    const char *name = mts_interval_name(d);
+    if (name) snprintf(buf, n, "%lld s (%s)", (long long)d, name);
+    else snprintf(buf, n, "%lld s", (long long)d);
+}
+
+/* The interval of the bars: opts->interval, or told from the times of the
+ * file's first rows (dts[0..dn): every row whose time was read, also those
+ * rejected for their values, so a few bad rows do not hide the spacing).
+ * ts[0..n) are the first batch's bars in file order, lines[] their lines, for
+ * messages. Sets *secs, *name. 0, or MTS_EPARSE when the file is refused (the
+ * message is out). */
+static int settle_interval(import_t *im, const char *given, const int64_t *dts, int64_t dn, const int64_t *ts,
+                           const int64_t *lines, int64_t n, int64_t *secs, const char **name, int *detected) {
+    int64_t *sorted = mts_malloc((size_t)(dn ? dn : 1) * sizeof *sorted);
+    if (!sorted) return fail(im, MTS_ENOMEM, "out of memory");
+    memcpy(sorted, dts, (size_t)dn * sizeof *sorted);
+    qsort(sorted, (size_t)dn, sizeof *sorted, cmp_i64);
+    const char *why = NULL;
+    int64_t found = mts_interval_detect(sorted, dn, &why);
+    /* the most common spacing, for messages */
+    int64_t mode = 0, mode_n = 0, total = 0;
+    if (found < 0 && dn >= 2) {
+        for (int64_t i = 1; i < dn; i++) {
+            int64_t d = sorted[i] - sorted[i - 1];
+            if (d > 0) sorted[total++] = d;
+        }
+        qsort(sorted, (size_t)total, sizeof *sorted, cmp_i64);
+        for (int64_t i = 0, j; i < total; i = j) {
+            for (j = i; j < total && sorted[j] == sorted[i]; j++) {}
+            if (j - i > mode_n) { mode_n = j - i; mode = sorted[i]; }
+        }
+    }
+    mts_free(sorted);
+    if (given) {
+        *secs = mts_interval_seconds(given);
+        *name = mts_interval_name(*secs);
+        *detected = 0;
+        if (found > 0 && found != *secs) {
+            int64_t la = 0, lb = 0;
+            for (int64_t i = 1; i < n && !la; i++)
+                if (ts[i] - ts[i - 1] == found) { la = lines[i - 1]; lb = lines[i]; }
+            char sp[48];
+            fmt_spacing(sp, sizeof sp, found);
+            if (la)
+                return refuse(im, lb, "the bars are %s apart (e.g. lines %lld and %lld) but --interval is %s; "
+                              "leave --interval out to store them as %s, or import the %s file", sp,
+                              (long long)la, (long long)lb, given, mts_interval_name(found), given);
+            return refuse(im, lines[0], "the bars are %s apart but --interval is %s; leave --interval out to "
+                          "store them as %s", sp, given, mts_interval_name(found));
+        }
+    } else {
+        if (found < 0) {
+            char sp[48];
+            fmt_spacing(sp, sizeof sp, mode);
+            if (mode_n)
+                return fail(im, MTS_EPARSE, "cannot tell the interval of the bars: %s (the most common spacing "
+                            "is %s, between %lld of %lld pairs of consecutive bars); use --interval (one of %s)",
+                            why, sp, (long long)mode_n, (long long)total, MTS_INTERVALS);
+            return fail(im, MTS_EPARSE, "cannot tell the interval of the bars: %s; use --interval (one of %s)",
+                        why, MTS_INTERVALS);
+        }
+        *secs = found;
+        *name = mts_interval_name(found);
+        *detected = 1;
+    }
+    return 0;
+}
+
+/* Every bar of the batch must open on the interval's grid. */
+static int check_grid(import_t *im, const int64_t *ts, const int64_t *lines, int64_t n, int64_t secs,
+                      const char *name) {
+    for (int64_t i = 0; i < n; i++) {
+        if (mts_interval_aligned(ts[i], secs)) continue;
+        char iso[32], fl[32];
+        mts_time_format_iso(ts[i], iso);
+        mts_time_format_iso(mts_interval_floor(ts[i], secs), fl);
+        return refuse(im, lines[i], "bar time %s is not on the %s grid (the %s bar would open at %s); a file "
+                      "of %s bars must not mix in other times (split the file, or use the right --interval)",
+                      iso, name, name, fl, name);
+    }
+    return 0;
+}
+
+int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset, const mts_csv_opts_t *opts,
+                            FILE *err, mts_import_report_t *rep, mts_csv_info_t *info) {
     mts_import_report_t rep0;
+    mts_csv_info_t info0;
     if (!rep) rep = &rep0;
+    if (!info) info = &info0;
     memset(rep, 0, sizeof *rep);
+    memset(info, 0, sizeof *info);
     if (!s || !path || !asset || !*asset) {
         if (s) mts_store_set_error(s, "import: missing file or asset name");
         return MTS_EINVAL;
     }
+    int rc = opts_check(s, opts);
+    if (rc) return rc;
+    const char *given = opts ? opts->interval : NULL;
     import_t im;
     mts_bars_t b = {0};
+    int64_t *lines = NULL;            /* the batch's lines, for messages */
+    int64_t *dts = NULL, dn = 0;      /* times of the first rows, to tell the interval */
     mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
-    int64_t stored = 0;
-    int rc = mts_imports_start(s, "ohlcv", asset, path, &run);
+    int64_t stored = 0, secs = 0;
+    const char *ivname = NULL;
+    rc = mts_imports_start(s, "ohlcv", asset, path, &run);
     if (rc) return rc;
-    rc = import_begin(&im, s, path, err, rep);
+    if (given) mts_imports_set_interval(s, run.id, mts_interval_name(mts_interval_seconds(given)));
+    rc = import_begin(&im, s, path, opts, err, rep);
     if (rc) goto out;
 
     static const char *const names[5] = {"open", "high", "low", "close", "volume"};
     int col[5];
     for (int k = 0; k < 5; k++) {
-        col[k] = col_find(&im.r, names[k]);
+        col[k] = col_find(&im, names[k]);
         if (col[k] < 0) {
-            rc = fail(&im, MTS_EPARSE, "missing column '%s' (header: %s)", names[k], im.header);
+            rc = fail(&im, MTS_EPARSE, "missing column '%s' (%s: %s)", names[k],
+                      opts && (opts->columns || opts->format) ? "columns" : "header", im.header);
             goto out;
         }
     }
-    if (mts_bars_reserve(&b, BATCH)) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+    lines = mts_malloc(BATCH * sizeof *lines);
+    dts = mts_malloc(BATCH * sizeof *dts);
+    if (!lines || !dts || mts_bars_reserve(&b, BATCH)) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
 
     reader_t *r = &im.r;
-    while ((rc = reader_next(r)) == 1) {
-        rep->rows_read++;
-        if (record_blank(r)) { rep->rows_blank++; continue; }
-        int64_t t;
-        if (row_time(&im, &t)) continue;
-        double v[5];
-        int bad = 0;
-        for (int k = 0; k < 5 && !bad; k++) bad = field_num(&im, col[k], names[k], &v[k]);
-        if (bad) continue;
-        double o = v[0], h = v[1], l = v[2], c = v[3], vol = v[4];
-        /* the message quotes the fields as written */
+    for (;;) {
+        rc = next_row(&im);
+        if (rc == 1) {
+            rep->rows_read++;
+            if (record_blank(r)) { rep->rows_blank++; continue; }
+            int64_t t;
+            int tr = row_time(&im, &t);
+            if (tr < 0) { rc = tr; goto out; }
+            if (tr) continue;
+            if (!ivname && dn < BATCH) dts[dn++] = t;
+            double v[5];
+            int bad = 0;
+            for (int k = 0; k < 5 && !bad; k++) bad = field_num(&im, col[k], names[k], &v[k]);
+            if (bad) continue;
+            double o = v[0], h = v[1], l = v[2], c = v[3], vol = v[4];
+            /* the message quotes the fields as written */
 #define FLD(k) (int)(r->flen[col[k]] < SHOW ? r->flen[col[k]] : SHOW), r->fld[col[k]]
-        mts_bar_verdict_t w;          /* the one bar rule (market/bar_check.h), shared with live sessions */
-        if (mts_bar_check(t, v, &w) != MTS_BAR_OK) {
-            int k0 = w.field, k1 = w.other;
-            switch (w.fault) {
-            case MTS_BAR_TIME:
-                reject(&im, "time %.*s is outside 1970-01-01..2100-01-01", (int)(r->flen[im.tcol] < SHOW ?
-                       r->flen[im.tcol] : SHOW), r->fld[im.tcol]);
-                break;
-            case MTS_BAR_NOT_POSITIVE: reject(&im, "%s must be > 0, got %.*s", names[k0], FLD(k0)); break;
-            case MTS_BAR_NEGATIVE: reject(&im, "%s must be >= 0, got %.*s", names[k0], FLD(k0)); break;
-            case MTS_BAR_TOO_LARGE:
-                reject(&im, "%s %.*s is above the %s limit %g", names[k0], FLD(k0), k0 < 4 ? "price" : "volume",
-                       k0 < 4 ? MTS_BAR_PRICE_MAX : MTS_BAR_VOLUME_MAX);
-                break;
-            case MTS_BAR_HIGH_BELOW: reject(&im, "high %.*s < max(open, close) %.*s", FLD(1), FLD(k1)); break;
-            case MTS_BAR_LOW_ABOVE: reject(&im, "low %.*s > min(open, close) %.*s", FLD(2), FLD(k1)); break;
-            default: reject(&im, "%s is not finite: '%.*s'", names[k0 >= 0 ? k0 : 0], FLD(k0 >= 0 ? k0 : 0)); break;
+            mts_bar_verdict_t w;          /* the one bar rule (market/bar_check.h), shared with live sessions */
+            if (mts_bar_check(t, v, &w) != MTS_BAR_OK) {
+                int k0 = w.field, k1 = w.other;
+                switch (w.fault) {
+                case MTS_BAR_TIME:
+                    reject(&im, "time %.*s is outside 1970-01-01..2100-01-01", (int)(r->flen[im.tcol] < SHOW ?
+                           r->flen[im.tcol] : SHOW), r->fld[im.tcol]);
+                    break;
+                case MTS_BAR_NOT_POSITIVE: reject(&im, "%s must be > 0, got %.*s", names[k0], FLD(k0)); break;
+                case MTS_BAR_NEGATIVE: reject(&im, "%s must be >= 0, got %.*s", names[k0], FLD(k0)); break;
+                case MTS_BAR_TOO_LARGE:
+                    reject(&im, "%s %.*s is above the %s limit %g", names[k0], FLD(k0), k0 < 4 ? "price" : "volume",
+                           k0 < 4 ? MTS_BAR_PRICE_MAX : MTS_BAR_VOLUME_MAX);
+                    break;
+                case MTS_BAR_HIGH_BELOW: reject(&im, "high %.*s < max(open, close) %.*s", FLD(1), FLD(k1)); break;
+                case MTS_BAR_LOW_ABOVE: reject(&im, "low %.*s > min(open, close) %.*s", FLD(2), FLD(k1)); break;
+                default: reject(&im, "%s is not finite: '%.*s'", names[k0 >= 0 ? k0 : 0], FLD(k0 >= 0 ? k0 : 0)); break;
+                }
+                continue;
             }
-            continue;
-        }
 #undef FLD
-        int64_t first = tsset_add(&im.seen, t, r->rec_line);
-        if (first == MTS_ENOMEM) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
-        if (first > 0) {
-            char iso[32];
-            mts_time_format_iso(t, iso);
-            reject(&im, "duplicate time %s (first at line %lld)", iso, (long long)first);
-            continue;
+            int64_t first = tsset_add(&im.seen, t, r->rec_line);
+            if (first == MTS_ENOMEM) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+            if (first > 0) {
+                char iso[32];
+                mts_time_format_iso(t, iso);
+                reject(&im, "duplicate time %s (first at line %lld)", iso, (long long)first);
+                continue;
+            }
+            int64_t i = b.n++;
+            b.ts[i] = t;
+            b.open[i] = o;
+            b.high[i] = h;
+            b.low[i] = l;
+            b.close[i] = c;
+            b.volume[i] = vol;
+            lines[i] = r->rec_line;
+            rep->rows_ok++;
+            if (b.n < BATCH) continue;
+        } else if (rc < 0) {
+            rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
+            goto out;
         }
-        int64_t i = b.n++;
-        b.ts[i] = t;
-        b.open[i] = o;
-        b.high[i] = h;
-        b.low[i] = l;
-        b.close[i] = c;
-        b.volume[i] = vol;
-        rep->rows_ok++;
-        if (b.n == BATCH) {
-            if (mts_store_upsert_ohlcv(s, asset, &b)) {
+        /* a full batch, or the end of the file: store what there is */
+        int more = rc == 1;
+        if (b.n) {
+            if (!ivname) {            /* the first batch: nothing is stored before the interval is known */
+                rc = settle_interval(&im, given, dts, dn, b.ts, lines, b.n, &secs, &ivname,
+                                     &info->interval_detected);
+                if (rc) goto out;
+                if (!ivname) { rc = fail(&im, MTS_EINVAL, "no interval"); goto out; }
+                snprintf(info->interval, sizeof info->interval, "%s", ivname);
+                if (!given) mts_imports_set_interval(s, run.id, ivname);
+            }
+            if ((rc = check_grid(&im, b.ts, lines, b.n, secs, ivname)) != 0) goto out;
+            if (mts_store_upsert_ohlcv(s, asset, ivname, &b)) {
                 rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
                 goto out;
             }
             stored += b.n;
-            mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
+            if (more) mts_imports_progress(s, run.id, stored);   /* advisory: a failure here is not the import's */
             b.n = 0;
         }
+        if (!more) break;
     }
-    if (rc < 0) {
-        rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
-        goto out;
-    }
-    if (b.n && mts_store_upsert_ohlcv(s, asset, &b)) {
-        rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
-        goto out;
-    }
-    stored += b.n;
+    if (!ivname && given) snprintf(info->interval, sizeof info->interval, "%s", given);
     rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
 out:
+    info->unit = im.unit >= 0 ? unit_short[im.unit] : NULL;
     import_end(&im);
     mts_bars_free(&b);
+    mts_free(lines);
+    mts_free(dts);
     mts_imports_finish(s, &run, stored, rc, err);
     return rc;
 }
 
-int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator,
-                         const char *column, FILE *err, mts_import_report_t *rep) {
+int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
+                         FILE *err, mts_import_report_t *rep) {
+    return mts_csv_import_ohlcv_ex(s, path, asset, NULL, err, rep, NULL);
+}
+
+int mts_csv_import_macro_ex(mts_store_t *s, const char *path, const char *indicator, const mts_csv_opts_t *opts,
+                            FILE *err, mts_import_report_t *rep, mts_csv_info_t *info) {
     mts_import_report_t rep0;
+    mts_csv_info_t info0;
     if (!rep) rep = &rep0;
+    if (!info) info = &info0;
     memset(rep, 0, sizeof *rep);
+    memset(info, 0, sizeof *info);
     if (!s || !path || !indicator || !*indicator) {
         if (s) mts_store_set_error(s, "import: missing file or indicator name");
         return MTS_EINVAL;
     }
+    int rc = opts_check(s, opts);
+    if (rc) return rc;
+    const char *column = opts ? opts->column : NULL;
     import_t im;
     int64_t *bts = NULL;
     double *bv = NULL;
     mts_import_run_t run;             /* import_runs: 'running' is committed before any row */
     int64_t stored = 0;
-    int rc = mts_imports_start(s, "macro", indicator, path, &run);
+    rc = mts_imports_start(s, "macro", indicator, path, &run);
     if (rc) return rc;
-    rc = import_begin(&im, s, path, err, rep);
+    rc = import_begin(&im, s, path, opts, err, rep);
     if (rc) goto out;
 
     reader_t *r = &im.r;
     int vcol;
     if (column && *column) {
-        vcol = col_find(r, column);
+        vcol = col_find(&im, column);
         if (vcol < 0) {
             rc = fail(&im, MTS_EPARSE, "no column '%s' (header: %s)", column, im.header);
             goto out;
         }
     } else {
-        vcol = col_find(r, "value");
-        if (vcol < 0) vcol = col_find(r, indicator);
-        if (vcol < 0) vcol = col_find(r, "close");
+        vcol = col_find(&im, "value");
+        if (vcol < 0) vcol = col_find(&im, indicator);
+        if (vcol < 0) vcol = col_find(&im, "close");
+        if (vcol < 0 && im.ncols == 2) vcol = 1 - im.tcol;   /* date,VALUE: the one value column */
         if (vcol < 0) {
             rc = fail(&im, MTS_EPARSE, "no value column (looked for value, %s, close; name one with "
                                        "--column; header: %s)", indicator, im.header);
@@ -633,21 +975,23 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
         }
     }
     if (vcol == im.tcol) {
-        rc = fail(&im, MTS_EPARSE, "the value column '%s' is the time column", r->fld[vcol]);
+        rc = fail(&im, MTS_EPARSE, "the value column '%s' is the time column", im.names[vcol]);
         goto out;
     }
     char vname[64];
-    snprintf(vname, sizeof vname, "%s", r->fld[vcol]);
+    snprintf(vname, sizeof vname, "%s", im.names[vcol][0] ? im.names[vcol] : "value");
     bts = mts_malloc(BATCH * sizeof *bts);
     bv = mts_malloc(BATCH * sizeof *bv);
     if (!bts || !bv) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
     int64_t n = 0;
 
-    while ((rc = reader_next(r)) == 1) {
+    while ((rc = next_row(&im)) == 1) {
         rep->rows_read++;
         if (record_blank(r)) { rep->rows_blank++; continue; }
         int64_t t;
-        if (row_time(&im, &t)) continue;
+        int tr = row_time(&im, &t);
+        if (tr < 0) { rc = tr; goto out; }
+        if (tr) continue;
         t = mts_time_day(t);          /* a time of day is dropped: macro rows are dates */
         const char *f = r->fld[vcol];
         size_t l = r->flen[vcol];
@@ -687,11 +1031,19 @@ int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator
     stored += n;
     rc = rep->rows_rejected ? MTS_EPARTIAL : 0;
 out:
+    info->unit = im.unit >= 0 ? unit_short[im.unit] : NULL;
     import_end(&im);
     mts_free(bts);
     mts_free(bv);
     mts_imports_finish(s, &run, stored, rc, err);
     return rc;
+}
+
+int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator,
+                         const char *column, FILE *err, mts_import_report_t *rep) {
+    mts_csv_opts_t o = {0};
+    o.column = column;
+    return mts_csv_import_macro_ex(s, path, indicator, &o, err, rep, NULL);
 }
 
 /* ---- export ---- */

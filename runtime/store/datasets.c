@@ -1,13 +1,18 @@
 /* datasets.c — bundled data imported on first use: when the store has no
- * rows for an asset or macro indicator that config/mts.json maps to a file
- * under the root (datasets.assets / datasets.macro), that file is imported.
+ * rows for an asset's series at an interval, or a macro indicator, that
+ * config/mts.json maps to a file under the root (datasets.assets.NAME: "file"
+ * holds its 1d bars, or those of its "interval"; "intervals": {"1h": FILE}
+ * others; datasets.macro), that file is imported under that interval.
  * It is imported again when its last import did not finish (killed or failed
  * half-way: store/imports.h), so a prefix is never kept for good; if that
  * fails, the rows there are used (and the unfinished import is warned about).
  * An import of that file still running (in another thread or process: its
  * lock is held) is waited for instead. */
+#include "store/csv.h"
 #include "store/imports.h"
+#include "market/interval.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -15,75 +20,91 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The bundled file of (kind, name) under root; MTS_ENOTFOUND when there is none. */
-static int bundled_file(const char *root, const char *kind, const char *name, char *path, size_t n,
-                        const char **file, const char **column) {
+/* The bundled file of (kind, name[, interval]) under root; MTS_ENOTFOUND when there is none. */
+static int bundled_file(const char *root, const char *kind, const char *name, const char *interval,
+                        char *path, size_t n, const char **file, const char **column) {
     char rel[PATH_MAX];
-    if (mts_config_dataset(kind, name, file, column) != 0) return MTS_ENOTFOUND;
+    *column = NULL;
+    if (interval ? mts_config_dataset_file(kind, name, interval, file) != 0
+                 : mts_config_dataset(kind, name, file, column) != 0)
+        return MTS_ENOTFOUND;
     if (mts_path_join(rel, sizeof rel, "/", *file) != 0 ||
         mts_path_join(path, n, root, rel) != 0) return MTS_ERANGE;
     return 0;
 }
 
-static int import_bundled(mts_store_t *s, const char *root, const char *kind, const char *name, int again) {
+static int import_bundled(mts_store_t *s, const char *root, const char *kind, const char *name,
+                          const char *interval, int again) {
     const char *file = NULL, *column = NULL;
     char path[PATH_MAX];
-    int rc = bundled_file(root, kind, name, path, sizeof path, &file, &column);
+    int rc = bundled_file(root, kind, name, interval, path, sizeof path, &file, &column);
     if (rc) return rc;
+    char series[160];
+    snprintf(series, sizeof series, "%.120s%s%s", name, interval ? " " : "", interval ? interval : "");
     if (again)
-        fprintf(stderr, "mts: the last import of %s from %s did not finish; importing it again\n", name, file);
+        fprintf(stderr, "mts: the last import of %s from %s did not finish; importing it again\n", series, file);
     mts_import_report_t rep = {0};
-    if (strcmp(kind, "assets") == 0) {
-        rc = mts_csv_import_ohlcv(s, path, name, stderr, &rep);
+    mts_csv_opts_t o = {0};
+    if (interval) {
+        o.interval = interval;
+        rc = mts_csv_import_ohlcv_ex(s, path, name, &o, stderr, &rep, NULL);
     } else {
-        rc = mts_csv_import_macro(s, path, name, column, stderr, &rep);
+        o.column = column;
+        rc = mts_csv_import_macro_ex(s, path, name, &o, stderr, &rep, NULL);
     }
     if (rc != 0 && rc != MTS_EPARTIAL) {
         fprintf(stderr, "error: importing bundled %s: %s\n", path, mts_store_errmsg(s));
         return rc;
     }
-    fprintf(stderr, "mts: %s of %s: imported %lld rows from %s\n", again ? "re-import" : "first use", name,
+    fprintf(stderr, "mts: %s of %s: imported %lld rows from %s\n", again ? "re-import" : "first use", series,
             (long long)rep.rows_ok, file);
-    mts_log(MTS_LOG_INFO, "import.bundled", "\"name\":\"%s\",\"file\":\"%s\",\"rows\":%lld,\"rejected\":%lld",
-            name, file, (long long)rep.rows_ok, (long long)rep.rows_rejected);
+    mts_log(MTS_LOG_INFO, "import.bundled",
+            "\"name\":\"%s\",\"interval\":\"%s\",\"file\":\"%s\",\"rows\":%lld,\"rejected\":%lld",
+            name, interval ? interval : "", file, (long long)rep.rows_ok, (long long)rep.rows_rejected);
     return 0;
 }
 
-/* The source name (store/imports.h) of the bundled file of (kind, name). */
-static int bundled_source(const char *root, const char *kind, const char *name, char *src, size_t n) {
+/* The source name (store/imports.h) of the bundled file of (kind, name[, interval]). */
+static int bundled_source(const char *root, const char *kind, const char *name, const char *interval,
+                          char *src, size_t n) {
     const char *file = NULL, *column = NULL;
     char path[PATH_MAX];
-    int rc = bundled_file(root, kind, name, path, sizeof path, &file, &column);
+    int rc = bundled_file(root, kind, name, interval, path, sizeof path, &file, &column);
     return rc ? rc : mts_imports_source(path, src, n);
 }
 
-static int count(mts_store_t *s, int assets, const char *name, int64_t *n) {
-    return assets ? mts_store_count_ohlcv(s, name, n) : mts_store_count_macro(s, name, n);
+static int count(mts_store_t *s, const char *name, const char *interval, int64_t *n) {
+    return interval ? mts_store_count_ohlcv(s, name, interval, n) : mts_store_count_macro(s, name, n);
 }
 
-static int ensure(mts_store_t *s, const char *root, const char *kind, const char *name) {
-    int assets = strcmp(kind, "assets") == 0;
-    const char *k = assets ? "ohlcv" : "macro";
+/* interval NULL: the macro indicator `name`; else the bars of asset `name`. */
+static int ensure(mts_store_t *s, const char *root, const char *kind, const char *name, const char *interval) {
+    const char *k = interval ? "ohlcv" : "macro";
     int64_t n = 0;
-    int rc = count(s, assets, name, &n);
+    int rc = count(s, name, interval, &n);
     if (rc != 0) return rc;
     char src[PATH_MAX];
-    int bundled = bundled_source(root, kind, name, src, sizeof src) == 0;
+    int bundled = bundled_source(root, kind, name, interval, src, sizeof src) == 0;
     if (bundled && mts_imports_live(src)) {
         /* another thread or process is importing it (a first use at the same
          * time): let it finish, then look again */
         mts_imports_wait(src);
-        if ((rc = count(s, assets, name, &n)) != 0) return rc;
+        if ((rc = count(s, name, interval, &n)) != 0) return rc;
     }
-    if (n > 0 && !(bundled && mts_imports_outstanding(s, k, name, src) > 0)) return 0;
-    rc = import_bundled(s, root, kind, name, n > 0);
+    if (n > 0 && !(bundled && mts_imports_outstanding(s, k, name, interval, src) > 0)) return 0;
+    rc = import_bundled(s, root, kind, name, interval, n > 0);
     return rc != 0 && n > 0 ? 0 : rc;   /* re-import failed: keep the rows (the warning stays) */
 }
 
-int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset) {
-    return ensure(s, root, "assets", asset);
+int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset, const char *interval) {
+    if (!interval) interval = MTS_INTERVAL_DEFAULT;
+    if (mts_interval_seconds(interval) < 0) {
+        if (s) mts_store_set_error(s, "unknown interval '%s' (one of %s)", interval, MTS_INTERVALS);
+        return MTS_EINVAL;
+    }
+    return ensure(s, root, "assets", asset, interval);
 }
 
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator) {
-    return ensure(s, root, "macro", indicator);
+    return ensure(s, root, "macro", indicator, NULL);
 }

@@ -51,6 +51,16 @@ int mts_imports_begin(mts_store_t *s, const char *kind, const char *target, cons
     return rc;
 }
 
+int mts_imports_set_interval(mts_store_t *s, int64_t id, const char *interval) {
+    if (!s || !interval) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "UPDATE import_runs SET interval = ?2 WHERE id = ?1");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, interval, -1, SQLITE_STATIC);
+    return step_done(s, st, "import_runs: update interval");
+}
+
 int mts_imports_progress(mts_store_t *s, int64_t id, int64_t rows) {
     if (!s) return MTS_EINVAL;
     sqlite3_stmt *st = NULL;
@@ -136,29 +146,39 @@ void mts_imports_wait(const char *source) {
     close(fd);
 }
 
-/* Outstanding runs of (kind, target[, source]), newest first: per source the
- * newest run that is running or failed with rows, unless a later one completed.
- * Column 4: an earlier run of the file completed (see refresh()). */
+/* Outstanding runs of (kind, target[, interval][, source]), newest first: per
+ * (source, interval) the newest run that is running or failed with rows,
+ * unless a later one completed. A run whose interval is NULL (before schema
+ * v6, or killed before its interval was known) belongs to every interval.
+ * Column 4: an earlier run of the file completed (see refresh()); column 5:
+ * the run's interval. */
+#define SAME_IV(a, b) "(" a ".interval IS NULL OR " b ".interval IS NULL OR " a ".interval = " b ".interval)"
 #define OUTSTANDING_SQL                                                                          \
     "SELECT r.source, r.started_at, r.rows, r.status,"                                           \
     "  EXISTS (SELECT 1 FROM import_runs c WHERE c.kind = r.kind AND c.target = r.target"         \
-    "          AND c.source = r.source AND c.id < r.id AND c.status = 'complete')"               \
+    "          AND c.source = r.source AND c.id < r.id AND c.status = 'complete'"                \
+    "          AND " SAME_IV("c", "r") "), r.interval"                                            \
     " FROM import_runs r"                                                                        \
     " WHERE r.kind = ?1 AND r.target = ?2 AND (?3 IS NULL OR r.source = ?3)"                     \
+    "   AND (?4 IS NULL OR r.interval IS NULL OR r.interval = ?4)"                               \
     "   AND (r.status = 'running' OR (r.status LIKE 'failed%' AND r.rows > 0))"                  \
     "   AND NOT EXISTS (SELECT 1 FROM import_runs c WHERE c.kind = r.kind AND c.target = r.target" \
-    "                   AND c.source = r.source AND c.id > r.id AND (c.status = 'complete'"       \
+    "                   AND c.source = r.source AND c.id > r.id"                                 \
+    "                   AND (r.interval IS NULL OR c.interval = r.interval)"                     \
+    "                   AND (c.status = 'complete'"                                              \
     "                   OR c.status = 'running' OR (c.status LIKE 'failed%' AND c.rows > 0)))"    \
     " ORDER BY r.id DESC"
 
 static int query(mts_store_t *s, sqlite3_stmt **st, const char *kind, const char *target,
-                 const char *source) {
+                 const char *interval, const char *source) {
     int rc = prep(s, st, OUTSTANDING_SQL);
     if (rc) return rc;
     sqlite3_bind_text(*st, 1, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(*st, 2, target, -1, SQLITE_STATIC);
     if (source) sqlite3_bind_text(*st, 3, source, -1, SQLITE_STATIC);
     else sqlite3_bind_null(*st, 3);
+    if (interval) sqlite3_bind_text(*st, 4, interval, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(*st, 4);
     return 0;
 }
 
@@ -172,10 +192,11 @@ static int refresh(sqlite3_stmt *st) {
            mts_imports_live((const char *)sqlite3_column_text(st, 0));
 }
 
-int mts_imports_outstanding(mts_store_t *s, const char *kind, const char *target, const char *source) {
+int mts_imports_outstanding(mts_store_t *s, const char *kind, const char *target, const char *interval,
+                            const char *source) {
     if (!s || !kind || !target) return MTS_EINVAL;
     sqlite3_stmt *st = NULL;
-    int rc = query(s, &st, kind, target, source);
+    int rc = query(s, &st, kind, target, interval, source);
     if (rc) return rc;
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) n += !refresh(st);
@@ -196,11 +217,12 @@ static int append(char **buf, size_t *len, const char *line) {
     return 0;
 }
 
-int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, char **lines) {
+int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, const char *interval,
+                         char **lines) {
     if (!s || !kind || !target || !lines) return MTS_EINVAL;
     int macro = strcmp(kind, "macro") == 0;
     sqlite3_stmt *st = NULL;
-    int rc = query(s, &st, kind, target, NULL);
+    int rc = query(s, &st, kind, target, interval, NULL);
     if (rc) return rc;
     char *buf = *lines;
     size_t len = buf ? strlen(buf) : 0, len0 = len;
@@ -210,8 +232,16 @@ int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, c
         const char *src = (const char *)sqlite3_column_text(st, 0);
         int64_t started = sqlite3_column_int64(st, 1), rows = sqlite3_column_int64(st, 2);
         const char *status = (const char *)sqlite3_column_text(st, 3);
+        const char *iv = (const char *)sqlite3_column_text(st, 5);
         if (!src) src = "?";
         if (!status) status = "running";
+        char series[160], ivopt[32] = "";
+        if (iv && !macro) {
+            snprintf(series, sizeof series, "%.120s %s", target, iv);
+            snprintf(ivopt, sizeof ivopt, " --interval %s", iv);
+        } else {
+            snprintf(series, sizeof series, "%.150s", target);
+        }
         char when[32], what[600], line[PATH_MAX * 2 + 1024];
         mts_time_format_iso(started, when);
         if (!strncmp(status, "failed", 6)) {
@@ -228,11 +258,11 @@ int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, c
         }
         snprintf(line, sizeof line,
                  "%s: the import of %s started %s %s, so its %s may be incomplete; %s%s: "
-                 "mts import %s %s --%s %s",
-                 target, src, when, what, macro ? "values" : "bars",
+                 "mts import %s %s --%s %s%s",
+                 series, src, when, what, macro ? "values" : "bars",
                  strncmp(what, "is still", 8) ? "re-run it" : "wait for it, or re-run it",
                  strcmp(src, "-") ? "" : " with the same input", macro ? "macro" : "csv", src,
-                 macro ? "indicator" : "asset", target);
+                 macro ? "indicator" : "asset", target, ivopt);
         if (append(&buf, &len, line)) { rc = MTS_ENOMEM; break; }
         n++;
     }

@@ -44,6 +44,10 @@ int mts_imports_source(const char *path, char *out, size_t n);
 int mts_imports_begin(mts_store_t *s, const char *kind, const char *target, const char *source,
                       int64_t *id_out);
 int mts_imports_progress(mts_store_t *s, int64_t id, int64_t rows);
+/* The interval an OHLCV run stores under (import_runs.interval, schema v6):
+ * set as soon as it is known (given, or told from the file's first rows),
+ * before any row is stored. */
+int mts_imports_set_interval(mts_store_t *s, int64_t id, const char *interval);
 /* failure NULL = 'complete'; else 'failed: <failure>'. */
 int mts_imports_end(mts_store_t *s, int64_t id, int64_t rows, const char *failure);
 
@@ -69,16 +73,24 @@ int mts_imports_live(const char *source);
 /* Blocks until no import of source holds its lock (returns at once if none). */
 void mts_imports_wait(const char *source);
 
-/* Number of outstanding runs of (kind, target) — of that one source when
- * source is not NULL — or a negative MTS_E*. Live ones count. */
-int mts_imports_outstanding(mts_store_t *s, const char *kind, const char *target, const char *source);
+/* Intervals: an OHLCV series is (asset, interval), and so are its runs: an
+ * unfinished 1h import does not make the 1d bars suspect. interval NULL means
+ * every interval (macro series have none). A run with no interval recorded
+ * (made before schema v6, or killed before its interval was known) counts for
+ * every interval: a false warning rather than a missed one. */
 
-/* One warning line per outstanding run of (kind, target), newest first,
+/* Number of outstanding runs of (kind, target, interval) — of that one source
+ * when source is not NULL — or a negative MTS_E*. Live ones count. */
+int mts_imports_outstanding(mts_store_t *s, const char *kind, const char *target, const char *interval,
+                            const char *source);
+
+/* One warning line per outstanding run of (kind, target, interval), newest first,
  * appended to *lines ('\n' between lines; mts_malloc'd, free with mts_free;
  * *lines may start NULL). Each names the series, the file, when it started,
  * the rows stored, whether it was killed, failed (why) or is still running,
  * and the command that fixes it. Returns the number of lines added, or a
  * negative MTS_E* (*lines keeps its text). */
-int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, char **lines);
+int mts_imports_warnings(mts_store_t *s, const char *kind, const char *target, const char *interval,
+                         char **lines);
 
 #endif

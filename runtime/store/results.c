@@ -138,6 +138,23 @@ static int insert_equity(mts_store_t *s, int64_t id, const int64_t *ts, const do
     return ret;
 }
 
+/* The run's interval goes into its parameters JSON as "interval" (no schema
+ * change): {"sma_cross":{"fast":10},"interval":"1h"}; reading a run back takes
+ * it out again (mts_stored_run_t.interval), so parameters_json reads back as
+ * the strategies' parameters only. */
+static int set_interval(mts_store_t *s, int64_t id, const char *interval) {
+    sqlite3_stmt *st;
+    if (prepare(s, "UPDATE backtest_results SET parameters = json_set(CASE WHEN json_valid(parameters)"
+                   " AND json_type(parameters) = 'object' THEN parameters ELSE '{}' END, '$.interval', ?2)"
+                   " WHERE id = ?1", &st, "insert_run interval"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, interval, -1, SQLITE_STATIC);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : mts_store_db_error(s, "insert_run interval");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
                          const mts_signal_row_t *signals, int64_t n_signals,
                          const mts_trade_row_t *trades, int64_t n_trades,
@@ -157,6 +174,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         if (rc) return rc;
         int64_t id = 0;
         rc = mts_store_insert_backtest(s, row, &id);
+        if (!rc && row->interval) rc = set_interval(s, id, row->interval);
         if (!rc) rc = insert_signals(s, signals, n_signals);
         if (!rc) rc = insert_trades(s, id, trades, n_trades);
         if (!rc) rc = insert_equity(s, id, equity_ts, equity, n_equity);
@@ -183,9 +201,12 @@ static char *col_str(sqlite3_stmt *st, int i) {
 }
 
 #define RUN_COLUMNS \
-    "id, strategy_name, assets, start_date, end_date, parameters, created_at, initial_capital," \
+    "id, strategy_name, assets, start_date, end_date," \
+    " CASE WHEN json_valid(parameters) AND json_type(parameters, '$.interval') IS NOT NULL" \
+    "  THEN json_remove(parameters, '$.interval') ELSE parameters END, created_at, initial_capital," \
     " final_value, total_return, annualized_return, sharpe_ratio, max_drawdown, volatility," \
-    " calmar_ratio, win_rate, profit_factor, commission_bps, slippage_bps, trade_count"
+    " calmar_ratio, win_rate, profit_factor, commission_bps, slippage_bps, trade_count," \
+    " CASE WHEN json_valid(parameters) THEN json_extract(parameters, '$.interval') END"
 
 static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
     memset(r, 0, sizeof *r);
@@ -201,6 +222,8 @@ static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
                    &r->win_rate, &r->profit_factor, &r->commission_bps, &r->slippage_bps};
     for (int k = 0; k < 12; k++) *d[k] = col_opt(st, 7 + k);
     r->trade_count = sqlite3_column_int64(st, 19);
+    const char *iv = sqlite3_column_type(st, 20) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 20) : NULL;
+    snprintf(r->interval, sizeof r->interval, "%s", iv && strlen(iv) < sizeof r->interval ? iv : "1d");
     if (!r->strategy_name || !r->assets || !r->start_date || !r->end_date || !r->parameters_json ||
         !r->created_at) {
         mts_stored_run_free(r);

@@ -9,6 +9,7 @@
  * user_version == N_MIGRATIONS; no transaction is left open when a public
  * function returns. */
 #include "store/store.h"
+#include "market/interval.h"
 #include "store/store_internal.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -151,6 +152,31 @@ static const char *const migrations[] = {
     "  started_at INTEGER NOT NULL, finished_at INTEGER,"
     "  rows INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS idx_import_runs_target ON import_runs(kind, target);",
+    /* 6: the interval is part of a bar series' identity (market/interval.h).
+     * SQLite cannot change a UNIQUE constraint in place: the table is rebuilt
+     * and every row copied with its id and created_at; rows stored before
+     * v6 were daily bars (the only series there was), so they become '1d'.
+     * import_runs says which interval an OHLCV import wrote. */
+    "CREATE TABLE crypto_ohlcv_v6 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  cryptocurrency TEXT NOT NULL,"
+    "  interval TEXT NOT NULL DEFAULT '1d',"
+    "  timestamp INTEGER NOT NULL,"
+    "  date_str TEXT NOT NULL,"
+    "  open REAL NOT NULL,"
+    "  high REAL NOT NULL,"
+    "  low REAL NOT NULL,"
+    "  close REAL NOT NULL,"
+    "  volume REAL NOT NULL,"
+    "  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
+    "  UNIQUE(cryptocurrency, interval, timestamp));"
+    "INSERT INTO crypto_ohlcv_v6(id, cryptocurrency, interval, timestamp, date_str, open, high, low, close,"
+    "  volume, created_at)"
+    "  SELECT id, cryptocurrency, '1d', timestamp, date_str, open, high, low, close, volume, created_at"
+    "  FROM crypto_ohlcv ORDER BY id;"
+    "DROP TABLE crypto_ohlcv;"
+    "ALTER TABLE crypto_ohlcv_v6 RENAME TO crypto_ohlcv;"
+    "ALTER TABLE import_runs ADD COLUMN interval TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -168,9 +194,9 @@ enum {
 #define OHLCV_MULTI 50
 
 #define UPSERT_OHLCV_HEAD \
-    "INSERT INTO crypto_ohlcv(cryptocurrency, timestamp, date_str, open, high, low, close, volume) VALUES"
+    "INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, high, low, close, volume) VALUES"
 #define UPSERT_OHLCV_TAIL \
-    " ON CONFLICT(cryptocurrency, timestamp) DO UPDATE SET" \
+    " ON CONFLICT(cryptocurrency, interval, timestamp) DO UPDATE SET" \
     "  date_str = excluded.date_str, open = excluded.open, high = excluded.high," \
     "  low = excluded.low, close = excluded.close, volume = excluded.volume" \
     " WHERE open IS NOT excluded.open OR high IS NOT excluded.high OR low IS NOT excluded.low" \
@@ -181,12 +207,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_UPSERT_OHLCV] = UPSERT_OHLCV_HEAD "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" UPSERT_OHLCV_TAIL,
+    [ST_UPSERT_OHLCV] = UPSERT_OHLCV_HEAD "(?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" UPSERT_OHLCV_TAIL,
     [ST_UPSERT_OHLCV_MULTI] = NULL,   /* built by multi_sql() */
     [ST_LOAD_OHLCV] =
         "SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv"
-        " WHERE cryptocurrency = ?1 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp",
-    [ST_COUNT_OHLCV] = "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1",
+        " WHERE cryptocurrency = ?1 AND interval = ?4 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp",
+    [ST_COUNT_OHLCV] = "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1 AND interval = ?2",
     /* An original observation (both flags 0) is never replaced by a filled one. */
     [ST_UPSERT_MACRO] =
         "INSERT INTO macro_indicators(indicator, date, value, is_interpolated, is_forward_filled)"
@@ -440,8 +466,8 @@ fail:
 static const char *multi_sql(char *buf, size_t cap) {
     size_t n = (size_t)snprintf(buf, cap, "%s", UPSERT_OHLCV_HEAD);
     for (int r = 0; r < OHLCV_MULTI && n < cap; r++) {
-        int b = 7 * r + 2;
-        n += (size_t)snprintf(buf + n, cap - n, "%s(?1,?%d,?%d,?%d,?%d,?%d,?%d,?%d)", r ? "," : "",
+        int b = 7 * r + 3;                          /* ?1 asset, ?2 interval */
+        n += (size_t)snprintf(buf + n, cap - n, "%s(?1,?2,?%d,?%d,?%d,?%d,?%d,?%d,?%d)", r ? "," : "",
                               b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
     }
     if (n < cap) snprintf(buf + n, cap - n, "%s", UPSERT_OHLCV_TAIL);
@@ -563,9 +589,11 @@ static int bind_opt_text(sqlite3_stmt *st, int i, const char *v) {
 /* ---- OHLCV ---- */
 
 /* Rows [i0, i1) one statement each; names the failing row. */
-static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const mts_bars_t *bars, int64_t i0, int64_t i1) {
+static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars,
+                             int64_t i0, int64_t i1) {
     sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV];
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, interval, -1, SQLITE_STATIC);
     char date[16];
     int ret = 0;
     for (int64_t i = i0; i < i1; i++) {
@@ -582,7 +610,7 @@ static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const mts_bars_t
         if (rc != SQLITE_DONE) {
             char iso[32];
             mts_time_format_iso(bars->ts[i], iso);
-            mts_store_set_error(s, "upsert_ohlcv %s %s: %s", asset, iso, sqlite3_errmsg(s->db));
+            mts_store_set_error(s, "upsert_ohlcv %s %s %s: %s", asset, interval, iso, sqlite3_errmsg(s->db));
             ret = MTS_EDB;
             break;
         }
@@ -591,9 +619,14 @@ static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const mts_bars_t
     return ret;
 }
 
-int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars) {
+int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars) {
     if (!s || !asset || !bars) {
         if (s) mts_store_set_error(s, "upsert_ohlcv: missing argument");
+        return MTS_EINVAL;
+    }
+    if (mts_interval_seconds(interval) < 0) {
+        mts_store_set_error(s, "upsert_ohlcv %s: unknown interval '%s' (%s)", asset, interval ? interval : "(null)",
+                            MTS_INTERVALS);
         return MTS_EINVAL;
     }
     if (bars->n <= 0) return 0;
@@ -601,12 +634,13 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *
     if (brc) return brc;
     sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV_MULTI];
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, interval, -1, SQLITE_STATIC);
     char date[OHLCV_MULTI][16];
     int64_t i = 0;
     for (; i + OHLCV_MULTI <= bars->n; i += OHLCV_MULTI) {
         for (int r = 0; r < OHLCV_MULTI; r++) {
             int64_t k = i + r;
-            int b = 7 * r + 2;
+            int b = 7 * r + 3;
             mts_time_format_date(bars->ts[k], date[r]);
             sqlite3_bind_int64(st, b, bars->ts[k]);
             sqlite3_bind_text(st, b + 1, date[r], 10, SQLITE_STATIC);
@@ -622,7 +656,7 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *
             /* The failed statement was undone; the transaction is still open
              * unless SQLite ended it (e.g. SQLITE_FULL). Redo the chunk a row
              * at a time to name the row that fails. */
-            int ok = !sqlite3_get_autocommit(s->db) && upsert_ohlcv_rows(s, asset, bars, i, i + OHLCV_MULTI) == 0;
+            int ok = !sqlite3_get_autocommit(s->db) && upsert_ohlcv_rows(s, asset, interval, bars, i, i + OHLCV_MULTI) == 0;
             if (!ok) {
                 if (sqlite3_get_autocommit(s->db))
                     mts_store_set_error(s, "upsert_ohlcv %s: %s", asset, sqlite3_errmsg(s->db));
@@ -633,7 +667,7 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *
         }
     }
     sqlite3_clear_bindings(st);
-    if (i < bars->n && upsert_ohlcv_rows(s, asset, bars, i, bars->n)) {
+    if (i < bars->n && upsert_ohlcv_rows(s, asset, interval, bars, i, bars->n)) {
         tx_rollback(s);
         return MTS_EDB;
     }
@@ -693,13 +727,15 @@ void mts_series_free(mts_series_t *sr) {
 
 static int64_t next_cap(int64_t cap) { return cap < 256 ? 256 : cap * 2; }
 
-int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out) {
-    if (!s || !asset || !out) {
+int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                         mts_bars_t *out) {
+    if (!s || !asset || !out || !interval) {
         if (s) mts_store_set_error(s, "load_ohlcv: missing argument");
         return MTS_EINVAL;
     }
     sqlite3_stmt *st = s->stmt[ST_LOAD_OHLCV];
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, interval, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, from);
     sqlite3_bind_int64(st, 3, to);
     out->n = 0;
@@ -739,8 +775,42 @@ static int count_rows(mts_store_t *s, int which, const char *key, int64_t *n, co
     return ret;
 }
 
-int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n) {
+int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n) {
+    if (!s || !interval) {
+        if (s) mts_store_set_error(s, "count_ohlcv: missing argument");
+        return MTS_EINVAL;
+    }
+    sqlite3_bind_text(s->stmt[ST_COUNT_OHLCV], 2, interval, -1, SQLITE_STATIC);
     return count_rows(s, ST_COUNT_OHLCV, asset, n, "count_ohlcv");
+}
+
+int mts_store_ohlcv_intervals(mts_store_t *s, const char *asset, char names[][8], int max, int *n) {
+    if (!s || !asset || !n || (max > 0 && !names)) {
+        if (s) mts_store_set_error(s, "ohlcv_intervals: missing argument");
+        return MTS_EINVAL;
+    }
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT DISTINCT interval FROM crypto_ohlcv WHERE cryptocurrency = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "ohlcv_intervals");
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    /* finest first: the order of their lengths, not of their names */
+    int64_t secs[32];
+    int rc, k = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < 32) {
+        const char *iv = (const char *)sqlite3_column_text(st, 0);
+        int64_t sec = mts_interval_seconds(iv);
+        if (sec < 0) continue;                       /* not a name this mts knows */
+        int j = k++;
+        while (j > 0 && secs[j - 1] > sec) { secs[j] = secs[j - 1]; j--; }
+        secs[j] = sec;
+    }
+    int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : mts_store_db_error(s, "ohlcv_intervals");
+    sqlite3_finalize(st);
+    for (int i = 0; i < k && i < max; i++) snprintf(names[i], 8, "%s", mts_interval_name(secs[i]));
+    *n = k < max ? k : max;
+    return ret;
 }
 
 /* ---- macro ---- */
@@ -794,29 +864,22 @@ void mts_store_macro_range(int64_t from, int64_t to, char lo[16], char hi[16]) {
     if (d1 < min_t) { strcpy(hi, ""); } else mts_time_format_date(d1, hi);
 }
 
-int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out) {
-    if (!s || !indicator || !out) {
-        if (s) mts_store_set_error(s, "load_macro: missing argument");
-        return MTS_EINVAL;
-    }
-    char lo[16], hi[16];
-    mts_store_macro_range(from, to, lo, hi);
-    sqlite3_stmt *st = s->stmt[ST_LOAD_MACRO];
-    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+/* Rows of a bound macro statement (date, value) into out; what names the
+ * caller in messages. Resets the statement. */
+static int read_macro_rows(mts_store_t *s, sqlite3_stmt *st, const char *indicator, const char *what,
+                           mts_series_t *out) {
     out->n = 0;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(st, 0);
         int64_t t;
         if (!d || mts_time_parse(d, (size_t)sqlite3_column_bytes(st, 0), &t)) {
-            mts_store_set_error(s, "load_macro %s: bad date '%s' in the database", indicator, d ? d : "");
+            mts_store_set_error(s, "%s %s: bad date '%s' in the database", what, indicator, d ? d : "");
             ret = MTS_EPARSE;
             break;
         }
         if (out->n == out->cap && mts_series_reserve(out, next_cap(out->cap))) {
-            mts_store_set_error(s, "load_macro %s: out of memory", indicator);
+            mts_store_set_error(s, "%s %s: out of memory", what, indicator);
             ret = MTS_ENOMEM;
             break;
         }
@@ -824,9 +887,47 @@ int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, in
         out->v[out->n] = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
         out->n++;
     }
-    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_macro");
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, what);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return ret;
+}
+
+/* Binds (indicator, from, to) to a macro statement. */
+static void bind_macro_range(sqlite3_stmt *st, const char *indicator, int64_t from, int64_t to, char lo[16],
+                             char hi[16]) {
+    mts_store_macro_range(from, to, lo, hi);
+    sqlite3_bind_text(st, 1, indicator, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hi, -1, SQLITE_STATIC);
+}
+
+int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out) {
+    if (!s || !indicator || !out) {
+        if (s) mts_store_set_error(s, "load_macro: missing argument");
+        return MTS_EINVAL;
+    }
+    char lo[16], hi[16];
+    bind_macro_range(s->stmt[ST_LOAD_MACRO], indicator, from, to, lo, hi);
+    return read_macro_rows(s, s->stmt[ST_LOAD_MACRO], indicator, "load_macro", out);
+}
+
+int mts_store_load_macro_originals(mts_store_t *s, const char *indicator, int64_t from, int64_t to,
+                                   mts_series_t *out) {
+    if (!s || !indicator || !out) {
+        if (s) mts_store_set_error(s, "load_macro_originals: missing argument");
+        return MTS_EINVAL;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT date, value FROM macro_indicators WHERE indicator = ?1 AND date >= ?2"
+                           " AND date <= ?3 AND is_interpolated = 0 AND is_forward_filled = 0 ORDER BY date",
+                           -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "load_macro_originals");
+    char lo[16], hi[16];
+    bind_macro_range(st, indicator, from, to, lo, hi);
+    int ret = read_macro_rows(s, st, indicator, "load_macro_originals", out);
+    sqlite3_finalize(st);
     return ret;
 }
 

@@ -49,13 +49,21 @@ int64_t mts_store_write_wait(const mts_store_t *s);
 void    mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag);
 int  mts_store_schema_version(mts_store_t *s);
 
-/* OHLCV: upsert on (cryptocurrency, timestamp); one transaction. */
-int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const mts_bars_t *bars);
+/* OHLCV. A series is (asset, interval): interval is a name of
+ * market/interval.h ("1m" .. "1w"; MTS_INTERVAL_DEFAULT "1d"), stored in
+ * crypto_ohlcv.interval; no call reads or writes another interval's rows.
+ * Upsert on (cryptocurrency, interval, timestamp); one transaction; an
+ * unknown interval name is MTS_EINVAL. */
+int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars);
 /* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending.
  * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free.
  * The load functions replace out's contents (out->n is reset) and reuse its arrays. */
-int mts_store_load_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, mts_bars_t *out);
-int mts_store_count_ohlcv(mts_store_t *s, const char *asset, int64_t *n);
+int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                         mts_bars_t *out);
+int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n);
+/* The intervals stored for asset, finest first, at most max of them, into
+ * names (each a NUL-terminated name); *n their number. */
+int mts_store_ohlcv_intervals(mts_store_t *s, const char *asset, char names[][8], int max, int *n);
 
 /* Macro: ts = UTC midnight of the observation date. flags bit0 interpolated,
  * bit1 forward-filled (flags may be NULL = original observations). An original
@@ -64,6 +72,12 @@ int mts_store_upsert_macro(mts_store_t *s, const char *indicator, const int64_t 
                            const double *v, const uint8_t *flags, int64_t n);
 int mts_store_load_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, mts_series_t *out);
 int mts_store_count_macro(mts_store_t *s, const char *indicator, int64_t *n);
+/* The rows of `indicator` in [from, to] (as mts_store_load_macro) that are
+ * original observations (neither interpolated nor forward-filled), ascending:
+ * for merging a second source into a series (mts collect: FRED VIXCLS into the
+ * VIX the bundled CBOE file filled). 0 or MTS_EDB / MTS_ENOMEM / MTS_EPARSE. */
+int mts_store_load_macro_originals(mts_store_t *s, const char *indicator, int64_t from, int64_t to,
+                                   mts_series_t *out);
 
 typedef struct mts_backtest_row {
     const char *strategy_name;   /* e.g. "sma_cross" or "vix_correlation,mean_reversion" */
@@ -74,6 +88,9 @@ typedef struct mts_backtest_row {
     double max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
     double commission_bps, slippage_bps;
     int64_t trade_count;
+    const char *interval;        /* the bars' interval; NULL = not recorded (read back as 1d).
+                                    mts_store_insert_run keeps it in the parameters JSON as
+                                    "interval" (no column of its own) */
 } mts_backtest_row_t;
 
 int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *row, int64_t *id_out);
@@ -85,12 +102,13 @@ typedef struct mts_signal_row {
 } mts_signal_row_t;
 int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n);
 
-/* Bundled data (store/datasets.c): if the store has no rows for `asset` (or
- * the macro `indicator`) and config/mts.json maps it to a file under root,
- * import that file (a note goes to stderr); also when it has rows but the
- * last import of that file did not finish (store/imports.h). 0 when present
- * or imported, MTS_ENOTFOUND when unknown. */
-int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset);
+/* Bundled data (store/datasets.c): if the store has no rows for `asset` at
+ * `interval` (NULL = "1d"; or the macro `indicator`) and config/mts.json maps
+ * it to a file under root, import that file (a note goes to stderr); also when
+ * it has rows but the last import of that file did not finish
+ * (store/imports.h). 0 when present or imported, MTS_ENOTFOUND when unknown,
+ * MTS_EINVAL for an interval name not in market/interval.h. */
+int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset, const char *interval);
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator);
 
 void mts_bars_free(mts_bars_t *b);      /* frees the arrays, zeroes the struct */
@@ -101,8 +119,10 @@ int  mts_series_reserve(mts_series_t *s, int64_t cap);
 /* ---- CSV (store/csv.c) ----
  * Import reads a header row; the time column is the first of: timestamp,
  * open_time, date, observation_date, DATE, ts, time (case-insensitive); extra
- * columns are ignored. Times: unix seconds or milliseconds, ISO-8601 date or
- * date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * columns are ignored. Times: unix s/ms/us/ns (told by magnitude), ISO-8601
+ * date or date-time (with or without offset, 'T' or ' '), or MM/DD/YYYY.
+ * These are store/csv.h's _ex functions with default options: the OHLCV
+ * interval is told from the spacing (refused when it cannot be), see there.
  * Every bad row is reported to `err` as "FILE:LINE: reason" and skipped; good
  * rows are stored. Returns 0, MTS_EPARTIAL if any row was rejected, or an error
  * when nothing could be read (missing file, no header, missing column).
@@ -173,6 +193,7 @@ typedef struct mts_stored_run {
     double  max_drawdown, volatility, calmar_ratio, win_rate, profit_factor;
     double  commission_bps, slippage_bps;
     int64_t trade_count;
+    char    interval[8];          /* parameters' "interval", else "1d" (runs stored before it) */
     mts_stored_trade_t *trades;
     int64_t n_trades;
     mts_series_t equity;

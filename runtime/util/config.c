@@ -201,6 +201,18 @@ int mts_config_dataset(const char *kind, const char *name, const char **file, co
     return 0;
 }
 
+int mts_config_dataset_file(const char *kind, const char *name, const char *interval, const char **file) {
+    cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
+    cJSON *d = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ds, kind), name);
+    cJSON *iv = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "intervals"), interval);
+    if (cJSON_IsString(iv)) { *file = iv->valuestring; return 0; }
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(d, "file"), *fi = cJSON_GetObjectItemCaseSensitive(d, "interval");
+    if (!cJSON_IsString(f) || strcmp(cJSON_IsString(fi) ? fi->valuestring : "1d", interval) != 0)
+        return MTS_ENOTFOUND;
+    *file = f->valuestring;
+    return 0;
+}
+
 char *mts_config_dataset_names(const char *kind) {
     cJSON *ds = cJSON_GetObjectItemCaseSensitive(load_config(), "datasets");
     cJSON *k = cJSON_GetObjectItemCaseSensitive(ds, kind);

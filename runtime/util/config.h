@@ -40,6 +40,10 @@ int mts_config_list(const char *section, const char *key, char *buf, size_t len)
 /* datasets.<kind>.<name> ("assets" or "macro"): its file (relative to the
  * root) and optional value column. 0 or MTS_ENOTFOUND. */
 int mts_config_dataset(const char *kind, const char *name, const char **file, const char **column);
+/* datasets.assets.<name>: the file of its bars at `interval` — the entry
+ * "intervals": {"1h": FILE, ...}, else "file" when its "interval" (default
+ * "1d") is that one. 0 or MTS_ENOTFOUND. */
+int mts_config_dataset_file(const char *kind, const char *name, const char *interval, const char **file);
 /* "bitcoin, ethereum, ..." — mts_free it. */
 char *mts_config_dataset_names(const char *kind);
 

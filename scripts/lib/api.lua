@@ -339,10 +339,11 @@ BM.__index = function(o, k)
     if f.cols[k] then return f.cols[k] end
     if k == "ts" then return f.ts_series end
     if k == "asset" then return f.asset end
+    if k == "interval" then return f.interval end
     if k == "n" then return f.n end
     local m = B[k]
     if m then return m end
-    error("bars have no field '" .. tostring(k) .. "' (open high low close volume ts asset n; " ..
+    error("bars have no field '" .. tostring(k) .. "' (open high low close volume ts asset interval n; " ..
           "methods first last head tail rows)", 2)
 end
 function B.first(o) return o[1] end
@@ -360,23 +361,38 @@ BM.__tostring = function(o)
     local f = fields[o]
     if f.n == 0 then return ("bars %s: none in this range"):format(f.asset) end
     local c = f.cols.close
-    return ("bars %s [%d] %s .. %s  close %s .. %s (min %s, max %s)"):format(f.asset, f.n, iso(f.ts[0]),
+    return ("bars %s %s [%d] %s .. %s  close %s .. %s (min %s, max %s)"):format(f.asset, f.interval, f.n, iso(f.ts[0]),
         iso(f.ts[f.n - 1]), fmt_num(c[1]), fmt_num(c[f.n]), fmt_num(c:min()), fmt_num(c:max()))
 end
 
 -- mts.bars(asset [, from [, to]]): from/to are "YYYY-MM-DD", ISO-8601 or unix seconds
 function A.bars(asset, from, to)
     if type(asset) ~= "string" then error("mts.bars: asset must be a string, e.g. \"bitcoin\"", 2) end
-    local ud, n, ts, o, h, l, c, v = native("bars").bars(asset, from, to)
+    local interval
+    if type(from) == "table" then          -- mts.bars(asset, {interval =, from =, to =})
+        local o = from
+        for k in pairs(o) do
+            if k ~= "interval" and k ~= "from" and k ~= "to" then
+                error(("mts.bars: unknown option '%s' (interval, from, to)"):format(tostring(k)), 2)
+            end
+        end
+        interval, from, to = o.interval, o.from, o.to
+        if interval ~= nil and type(interval) ~= "string" then
+            error("mts.bars: interval must be a string such as \"1h\"", 2)
+        end
+    end
+    local ok, ud, n, ts, o, h, l, c, v = pcall(native("bars").bars, asset, from, to, interval)
+    if not ok then error(ud, 2) end
     if n == 0 then
-        error(("mts.bars: no bars for '%s' in this range (bundled assets are imported on first use)"):format(asset), 2)
+        error(("mts.bars: no %s bars for '%s' in this range (bundled assets are imported on first use)")
+              :format(interval or "1d", asset), 2)
     end
     local o2 = newproxy(bars_proto)
     local cols = {}
     for name, p in pairs({ open = o, high = h, low = l, close = c, volume = v }) do
         cols[name] = A.series(p, n, ts, ud, asset .. "." .. name)
     end
-    fields[o2] = { asset = asset, n = n, ts = ffi.cast(tptr, ts), cols = cols, anchor = ud,
+    fields[o2] = { asset = asset, interval = interval or "1d", n = n, ts = ffi.cast(tptr, ts), cols = cols, anchor = ud,
                    ts_series = A.series(ffi.new("double[?]", 0), 0) }
     -- ts as a series of numbers (copied once: int64 -> double)
     local tsd = ffi.new("double[?]", n)
@@ -421,6 +437,23 @@ for _, name in ipairs({ "sma", "rolling_std", "rolling_corr", "rsi", "drawdown",
     A[name] = wrap_indicator(name)
 end
 
+-- ema, atr, vwap, rolling min/max: one series out; macd, bbands: three
+for _, name in ipairs({ "ema", "atr", "vwap", "rolling_min", "rolling_max" }) do
+    A[name] = wrap_indicator(name)
+end
+for _, t in ipairs({ { "macd", "macd_line", "macd_signal", "macd_hist" },
+                     { "bbands", "bb_middle", "bb_upper", "bb_lower" } }) do
+    local fn = mts[t[1]]
+    A[t[1]] = function(x, ...)
+        local a, f = unwrap(x)
+        local o1, o2, o3 = fn(a, ...)
+        local ts, n = f and f.ts or nil, mts.len(o1)
+        local anc = f and f.anchor or nil
+        return A.series(o1, n, ts, { o1, anc }, t[2]), A.series(o2, n, ts, { o2, anc }, t[3]),
+               A.series(o3, n, ts, { o3, anc }, t[4])
+    end
+end
+
 -- align_asof(src, dst): src a series with times (e.g. mts.macro("VIX")), dst a
 -- series or bars whose times are the target; the values of src as of dst's times
 function A.align_asof(src, dst)
@@ -457,8 +490,8 @@ end
 
 result_mt.__tostring = function(r)
     local lines = {
-        ("backtest %s on %s  %s .. %s  (%d bars)"):format(r.strategy, r.assets, iso(r.start):sub(1, 10),
-            iso(r["end"]):sub(1, 10), r.bars),
+        ("backtest %s on %s  %s bars  %s .. %s  (%d bars)"):format(r.strategy, r.assets, r.interval,
+            iso(r.start), iso(r["end"]), r.bars),
         ("  %-18s %14s"):format("initial capital", money(r.initial_capital)),
         ("  %-18s %14s"):format("final value", money(r.final_value)),
         ("  %-18s %14s"):format("total return", pct(r.total_return)),
@@ -495,8 +528,8 @@ local function list(v)
 end
 
 -- mts.backtest{strategy = "sma_cross" | strategies = {...}, asset = "bitcoin" | assets = {...},
---              params = {fast = 10, ["sma_cross.slow"] = 30}, from =, to =, capital =,
---              commission_bps =, slippage_bps =, risk_free =, store = false}
+--              params = {fast = 10, ["sma_cross.slow"] = 30}, from =, to =, interval = "1d",
+--              capital =, commission_bps =, slippage_bps =, risk_free =, store = false}
 function A.backtest(opts)
     if type(opts) ~= "table" then error("mts.backtest: expects a table, e.g. mts.backtest{strategy=\"sma_cross\", asset=\"bitcoin\"}", 2) end
     local strategies = list(opts.strategies or opts.strategy)
@@ -513,11 +546,13 @@ function A.backtest(opts)
     end
     local ud = native("backtest").backtest({
         strategies = strategies, assets = assets, params = params, from = opts.from, to = opts.to,
+        interval = opts.interval,
         capital = opts.capital, commission_bps = opts.commission_bps, slippage_bps = opts.slippage_bps,
         risk_free = opts.risk_free, store = opts.store and true or false,
     })
     local r = N.backtest_info(ud)
     r._ud = ud
+    r.interval = opts.interval or "1d"
     local ok, p = pcall(json.decode, r.parameters_json)
     r.params = ok and p or {}
     local n, ts, v = N.backtest_equity(ud)
@@ -544,7 +579,8 @@ M.nan, M.LONG, M.SHORT, M.CLOSE = NaN, "LONG", "SHORT", "CLOSE"
 M.C, M.root, M.in_host = nil, mts.root, mts.in_host
 for _, k in ipairs({ "bars", "macro", "backtest", "series", "table", "chart", "strategies", "db",
                      "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
-                     "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num" }) do
+                     "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num",
+                     "ema", "atr", "vwap", "rolling_min", "rolling_max", "macd", "bbands" }) do
     M[k] = A[k]
 end
 M.raw = mts            -- the strategy-level API (0-based cdata arrays) and the FFI namespace

@@ -211,14 +211,33 @@ local function bad_index(n, i)
     end
     error(("series index %s out of range 0 .. %d"):format(tostring(i), n - 1), 3)
 end
+-- Read-only views (the engine's bars, other assets, other intervals, macro,
+-- funding, book) end at the current bar (issue 10: the runner grows them step
+-- by step, in backtests as in live sessions): an index at or past the end is
+-- in the future, and the message says so.
+local function future_index(n, i)
+    if type(i) == "number" and i >= n and i == math.floor(i) then
+        if n == 0 then
+            error(("look-ahead: index %d is in the future (this series has no values up to the current bar)"):format(i), 2)
+        end
+        error(("look-ahead: index %d is in the future (this series has %d value%s up to the current bar, " ..
+               "0 .. %d)"):format(i, n, n == 1 and "" or "s", n - 1), 2)
+    end
+    bad_index(n, i)
+end
 local function view_len(v) return ffi.cast(impl_ptr, v).n end
 local function double_at(v, i)
     local r = ffi.cast(impl_ptr, v)
     if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
     return bad_index(r.n, i)
 end
+local function double_at_ro(v, i)
+    local r = ffi.cast(impl_ptr, v)
+    if type(i) == "number" and i >= 0 and i < r.n then return ffi.cast(cdptr, r.p)[i] end
+    return future_index(r.n, i)
+end
 pcall(ffi.metatype, view_ro_t, {
-    __index = double_at,
+    __index = double_at_ro,
     __newindex = function() error("this series is read-only (the engine's bars or a shared series)", 2) end,
     __len = view_len,
 })
@@ -235,7 +254,7 @@ pcall(ffi.metatype, view_ts_t, {
     __index = function(v, i)
         local r = ffi.cast(impl_ptr, v)
         if type(i) == "number" and i >= 0 and i < r.n then return tonumber(ffi.cast(iptr, r.p)[i]) end
-        return bad_index(r.n, i)
+        return future_index(r.n, i)
     end,
     __newindex = function() error("bar times are read-only", 2) end,
     __len = view_len,
@@ -266,6 +285,13 @@ end
 function M.view_resize(v, n)
     if not is_count(n) then error("mts.view_resize: n must be a count, got " .. tostring(n), 2) end
     checked_impl(v, "mts.view_resize").n = n
+end
+
+-- The {pointer, length} record of a view, for the runner's per-step growth
+-- (issue 10): writing .n through it is view_resize without the checks.
+-- Trusted code only, on views it made itself; keep the view alive.
+function M.view_impl(v)
+    return checked_impl(v, "mts.view_impl")
 end
 
 -- The pointer and length behind a view (trusted code only).
@@ -611,7 +637,38 @@ end
 
 -- asof_stream(src): see "streaming indicators" above.
 local asof_out = ffi.typeof("mts_asof_t *[1]")
+
+-- asof_stream over views that grow with the run (ctx.macro(...) in init,
+-- issue 10): at(t) reads the values visible now, so the object made in init
+-- sees each value as it becomes visible. Same answers as mts_asof_at (the
+-- last non-NaN value with ts <= t, NaN before the first; t going backwards
+-- rescans). The state lives in a closure: nothing of it is reachable.
+local function asof_view_stream(tsv, vv)
+    local j, last, last_t = 0, NaN, -math.huge
+    local obj = {}
+    local function at(self, t)
+        if self ~= obj then error("at: call it as a:at(t)", 2) end
+        if type(t) ~= "number" then error("at: t must be a number, got " .. type(t), 2) end
+        if t < last_t then j, last = 0, NaN end
+        last_t = t
+        local pts, n = view_parts(tsv)
+        local pv, nv = view_parts(vv)
+        if nv < n then n = nv end
+        while j < n and pts[j] <= t do
+            local x = pv[j]
+            if x == x then last = x end
+            j = j + 1
+        end
+        return last
+    end
+    return setmetatable(obj, { __index = { at = at }, __newindex = function()
+        error("an asof_stream is read-only", 2) end, __metatable = false })
+end
+
 function M.asof_stream(src)
+    if type(src) == "table" and is_view(src.ts) and is_view(src.v) then
+        return asof_view_stream(src.ts, src.v)
+    end
     local sts, sv, sn
     if type(src) == "table" then
         sts, sv, sn = src.ts, src.v, src.n
@@ -633,6 +690,208 @@ function M.asof_stream(src)
     return owned(out[0], C.mts_asof_free, sn * 16)
 end
 
+-- ---- EMA, ATR, MACD, Bollinger bands, VWAP, rolling min/max ---------------------
+--
+-- Conventions (runtime/indicators/ta.c; docs/lua-api.md "Indicators"):
+--   ema(x, n)                    TA-Lib: k = 2/(n+1), first value = mean of the first n
+--   atr(high, low, close, n)     Wilder; first value = mean of the first n true ranges (index n)
+--   macd(x, fast, slow, signal)  -> line, signal, hist (defaults 12, 26, 9)
+--   bbands(x, w, k)              -> middle, upper, lower; population sd (ddof 0), k default 2
+--   vwap(high, low, close, volume [, w])  typical price (h+l+c)/3; w nil/0: cumulative
+--   rolling_min(x, w), rolling_max(x, w)
+-- NaN during warm-up; streaming forms (one bar per push, no allocation per
+-- push) give bit for bit the batch values:
+--   e = mts.ema_stream(n)               e:push(x)
+--   a = mts.atr_stream(n)               a:push(high, low, close)
+--   m = mts.macd_stream(f, s, g)        m:push(x)  -> line, signal, hist
+--   b = mts.bbands_stream(w, k)         b:push(x)  -> middle, upper, lower
+--   v = mts.vwap_stream([w])            v:push(high, low, close, volume)
+--   r = mts.rolling_min_stream(w) / mts.rolling_max_stream(w)   r:push(x)
+
+local function same_len(fname, names, lens)
+    for i = 2, #lens do
+        if lens[i] ~= lens[1] then
+            error(fname .. ": " .. names[i] .. " and " .. names[1] .. " differ in length (" ..
+                  lens[i] .. " vs " .. lens[1] .. ")", 3)
+        end
+    end
+end
+
+local function band_k(fname, k)
+    if k == nil then return 2.0 end
+    if type(k) ~= "number" or k ~= k or k < 0 or k == math.huge then
+        error(fname .. ": k (band width in standard deviations) must be a number >= 0, got " .. tostring(k), 3)
+    end
+    return k
+end
+
+local function bb_window(fname, w)
+    window(fname, w, "window", false)
+    if w < 2 then error(fname .. ": window must be an integer >= 2, got " .. tostring(w), 3) end
+    return w
+end
+
+local function vwap_window(fname, w)
+    if w == nil then return 0 end
+    window(fname, w, "window (0 = cumulative)", true)
+    return w < 0 and 0 or w
+end
+
+function M.ema(x, period, n)
+    local a, len = input("mts.ema", "series", x, n)
+    window("mts.ema", period, "period")
+    local out = new_double(len)
+    check("mts.ema", C.mts_ta_ema(a, len, period, out))
+    return out
+end
+
+function M.atr(high, low, close, period, n)
+    local h, lh = input("mts.atr", "high", high, n)
+    local l, ll = input("mts.atr", "low", low, n)
+    local c, lc = input("mts.atr", "close", close, n)
+    same_len("mts.atr", { "high", "low", "close" }, { lh, ll, lc })
+    window("mts.atr", period, "period")
+    local out = new_double(lh)
+    check("mts.atr", C.mts_ta_atr(h, l, c, lh, period, out))
+    return out
+end
+
+function M.macd(x, fast, slow, signal, n)
+    local a, len = input("mts.macd", "series", x, n)
+    fast, slow, signal = fast or 12, slow or 26, signal or 9
+    window("mts.macd", fast, "fast period")
+    window("mts.macd", slow, "slow period")
+    window("mts.macd", signal, "signal period")
+    local line, sig, hist = new_double(len), new_double(len), new_double(len)
+    check("mts.macd", C.mts_ta_macd(a, len, fast, slow, signal, line, sig, hist))
+    return line, sig, hist
+end
+
+function M.bbands(x, w, k, n)
+    local a, len = input("mts.bbands", "series", x, n)
+    bb_window("mts.bbands", w)
+    k = band_k("mts.bbands", k)
+    local mid, up, lo = new_double(len), new_double(len), new_double(len)
+    check("mts.bbands", C.mts_ta_bbands(a, len, w, k, mid, up, lo))
+    return mid, up, lo
+end
+
+function M.vwap(high, low, close, volume, w, n)
+    local h, lh = input("mts.vwap", "high", high, n)
+    local l, ll = input("mts.vwap", "low", low, n)
+    local c, lc = input("mts.vwap", "close", close, n)
+    local v, lv = input("mts.vwap", "volume", volume, n)
+    same_len("mts.vwap", { "high", "low", "close", "volume" }, { lh, ll, lc, lv })
+    w = vwap_window("mts.vwap", w)
+    local out = new_double(lh)
+    check("mts.vwap", C.mts_ta_vwap(h, l, c, v, lh, w, out))
+    return out
+end
+
+function M.rolling_min(x, w, n)
+    local a, len = input("mts.rolling_min", "series", x, n)
+    window("mts.rolling_min", w)
+    local out = new_double(len)
+    check("mts.rolling_min", C.mts_ta_rolling_min(a, len, w, out))
+    return out
+end
+
+function M.rolling_max(x, w, n)
+    local a, len = input("mts.rolling_max", "series", x, n)
+    window("mts.rolling_max", w)
+    local out = new_double(len)
+    check("mts.rolling_max", C.mts_ta_rolling_max(a, len, w, out))
+    return out
+end
+
+-- streaming: methods (each its own prototype, see PUSH1 above)
+for _, t in ipairs({ { "ema", "mts_ema_push" }, { "rollext", "mts_rollext_push" } }) do
+    local make = assert(load(PUSH1, "=mts.lua push (" .. t[1] .. ")"))
+    local push = make(ffi.typeof("mts_" .. t[1] .. "_t *"), C[t[2]], ffi.istype, bad_receiver, bad_x)
+    pcall(ffi.metatype, "struct mts_" .. t[1], { __index = { push = push } })
+end
+do
+    local function nums(what, ...)
+        for i = 1, select("#", ...) do
+            local v = select(i, ...)
+            if type(v) ~= "number" then
+                error("push: " .. what .. " must be numbers, got a " .. type(v) .. " as argument " .. i, 3)
+            end
+        end
+    end
+    local T = ffi.typeof("mts_atr_t *")
+    local atr_push = C.mts_atr_push
+    pcall(ffi.metatype, "struct mts_atr", { __index = { push = function(r, h, l, c)
+        if not ffi.istype(T, r) or r == nil then error("push: call it as a:push(high, low, close)", 2) end
+        if type(h) ~= "number" or type(l) ~= "number" or type(c) ~= "number" then nums("high, low, close", h, l, c) end
+        return atr_push(r, h, l, c)
+    end } })
+    local V = ffi.typeof("mts_vwap_t *")
+    local vwap_push = C.mts_vwap_push
+    pcall(ffi.metatype, "struct mts_vwap", { __index = { push = function(r, h, l, c, v)
+        if not ffi.istype(V, r) or r == nil then error("push: call it as v:push(high, low, close, volume)", 2) end
+        if type(h) ~= "number" or type(l) ~= "number" or type(c) ~= "number" or type(v) ~= "number" then
+            nums("high, low, close, volume", h, l, c, v)
+        end
+        return vwap_push(r, h, l, c, v)
+    end } })
+    local MT = ffi.typeof("mts_macd_t *")
+    local macd_push, macd_sig, macd_hist = C.mts_macd_push, C.mts_macd_signal, C.mts_macd_hist
+    pcall(ffi.metatype, "struct mts_macd", { __index = { push = function(r, x)
+        if not ffi.istype(MT, r) or r == nil then error("push: call it as m:push(x)", 2) end
+        if type(x) ~= "number" then error("push: x must be a number, got " .. type(x), 2) end
+        local line = macd_push(r, x)
+        return line, macd_sig(r), macd_hist(r)
+    end } })
+    local B = ffi.typeof("mts_bbands_t *")
+    local bb_push, bb_up, bb_lo = C.mts_bbands_push, C.mts_bbands_upper, C.mts_bbands_lower
+    pcall(ffi.metatype, "struct mts_bbands", { __index = { push = function(r, x)
+        if not ffi.istype(B, r) or r == nil then error("push: call it as b:push(x)", 2) end
+        if type(x) ~= "number" then error("push: x must be a number, got " .. type(x), 2) end
+        local mid = bb_push(r, x)
+        return mid, bb_up(r), bb_lo(r)
+    end } })
+end
+
+M.ema_stream = windowed("mts.ema_stream", "mts_ema_new", "mts_ema_free", 0, "period")
+M.atr_stream = windowed("mts.atr_stream", "mts_atr_new", "mts_atr_free", 0, "period")
+
+function M.macd_stream(fast, slow, signal)
+    fast, slow, signal = fast or 12, slow or 26, signal or 9
+    window("mts.macd_stream", fast, "fast period")
+    window("mts.macd_stream", slow, "slow period")
+    window("mts.macd_stream", signal, "signal period")
+    local r = C.mts_macd_new(fast, slow, signal)
+    if r == nil then error("mts.macd_stream: out of memory", 2) end
+    return ffi.gc(r, C.mts_macd_free)
+end
+
+function M.bbands_stream(w, k)
+    bb_window("mts.bbands_stream", w)
+    k = band_k("mts.bbands_stream", k)
+    local r = C.mts_bbands_new(w, k)
+    if r == nil then error("mts.bbands_stream: out of memory", 2) end
+    return owned(r, C.mts_bbands_free, w * 8)
+end
+
+function M.vwap_stream(w)
+    w = vwap_window("mts.vwap_stream", w)
+    local r = C.mts_vwap_new(w)
+    if r == nil then error("mts.vwap_stream: out of memory", 2) end
+    return owned(r, C.mts_vwap_free, w * 16)
+end
+
+local function rollext_stream(fname, want_max)
+    return function(w)
+        window(fname, w)
+        local r = C.mts_rollext_new(w, want_max)
+        if r == nil then error(fname .. ": out of memory", 2) end
+        return owned(r, C.mts_rollext_free, w * 16)
+    end
+end
+M.rolling_min_stream = rollext_stream("mts.rolling_min_stream", 0)
+M.rolling_max_stream = rollext_stream("mts.rolling_max_stream", 1)
+
 -- ---- the API strategies see -------------------------------------------------------
 
 -- What strategies get: the same functions, but every array comes back as a
@@ -646,12 +905,28 @@ local function for_strategies(f, out_len)
     end
 end
 
+-- The same for the indicators that return three series (macd, bbands).
+local function for_strategies3(f)
+    return function(...)
+        local ok, a, b, c = pcall(f, ...)
+        if not ok then error((tostring(a):gsub("^[^:]*:%d+: ", "")), 2) end
+        return view_rw(a, array_len(a)), view_rw(b, array_len(b)), view_rw(c, array_len(c))
+    end
+end
+
 local api = {
     sma = for_strategies(M.sma), rolling_std = for_strategies(M.rolling_std),
     rolling_corr = for_strategies(M.rolling_corr), rsi = for_strategies(M.rsi),
     drawdown = for_strategies(M.drawdown), pct_rank = for_strategies(M.pct_rank),
     pct_change = for_strategies(M.pct_change), diff = for_strategies(M.diff),
     align_asof = for_strategies(M.align_asof),
+    ema = for_strategies(M.ema), atr = for_strategies(M.atr),
+    macd = for_strategies3(M.macd), bbands = for_strategies3(M.bbands),
+    vwap = for_strategies(M.vwap),
+    rolling_min = for_strategies(M.rolling_min), rolling_max = for_strategies(M.rolling_max),
+    ema_stream = M.ema_stream, atr_stream = M.atr_stream, macd_stream = M.macd_stream,
+    bbands_stream = M.bbands_stream, vwap_stream = M.vwap_stream,
+    rolling_min_stream = M.rolling_min_stream, rolling_max_stream = M.rolling_max_stream,
     series = for_strategies(M.series),
     rolling_mean = M.rolling_mean,
     rolling_std_stream = M.rolling_std_stream, rolling_corr_stream = M.rolling_corr_stream,
@@ -672,11 +947,15 @@ local api = {
 -- __index, which the JIT compiles like a field load. The values are shared
 -- as they are: put only immutable ones (functions, strings, numbers,
 -- read-only views) or other read-only proxies in `t`.
-function M.readonly(t, name)
+-- len_of (optional): a view whose current length the proxy reports as its
+-- field `n` (a series that grows with the run, issue 10).
+function M.readonly(t, name, len_of)
     name = name or "table"
     local fields = {}
     for k, v in pairs(t) do fields[k] = v end
+    if len_of ~= nil then fields.n = nil end
     setmetatable(fields, { __index = function(_, k)
+        if k == "n" and len_of ~= nil then return view_len(len_of) end
         error(name .. "." .. tostring(k) .. " does not exist", 2)
     end })
     return setmetatable({}, {

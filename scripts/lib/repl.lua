@@ -261,11 +261,12 @@ dot-commands:
   .quit               leave (Ctrl-D works too)
 the mts API (docs/lua-api.md):
   mts.bars(asset, from, to)        bars: #b, b[1].close, b:last(), b.close (a series), b:head(5)
+  mts.bars(asset, {interval="1h", from=, to=})   bars of another stored interval (default 1d)
   mts.macro(name, from, to)        a series, e.g. mts.macro("VIX")
   series: s[1], s[-1], #s, s:last(), s:head(n), s:tail(n), s:slice(i, j), s:map(fn),
           s:min(), s:max(), s:mean(), s:plot(), s:spark(), s:values(), s:raw()
   indicators: mts.sma rsi rolling_std rolling_corr drawdown pct_rank pct_change diff align_asof
-  r = mts.backtest{strategy=, asset=, params={...}, from=, to=}: r.sharpe_ratio, r:trades():head(5),
+  r = mts.backtest{strategy=, asset=, params={...}, from=, to=, interval="1d"}: r.sharpe_ratio, r:trades():head(5),
           r.equity:plot()
 input: `=expr` or a bare expression prints its value; an unfinished chunk continues on the next
 line; Ctrl-C stops a running computation; Tab completes names and fields.]]

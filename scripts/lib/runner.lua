@@ -286,15 +286,65 @@ local SERIES_ELEM = { ts = "int64_t", open = "double", high = "double", low = "d
 -- asset.views, the runner's own list: in a live session the bars grow and
 -- resize_series updates those views — and only those, never a value a
 -- strategy could have placed (issue 9).
-local function shared_series(bars, asset)
+local SERIES_KEYS = { "ts", "open", "high", "low", "close", "volume" }
+local function shared_series(bars, asset, name)
     local views = {}
-    for k, elem in pairs(SERIES_ELEM) do views[k] = mts.view_ro(bars[k], asset.n, elem) end
+    for _, k in ipairs(SERIES_KEYS) do views[k] = mts.view_ro(bars[k], 0, SERIES_ELEM[k]) end
     asset.views = views
-    return mts.readonly(views, "ctx.series")
+    return mts.readonly(views, name or "ctx.series", views.ts)
 end
 
-local function resize_series(asset, n)
-    for _, v in pairs(asset.views) do mts.view_resize(v, n) end
+-- ---- as-of views (issue 10: no look-ahead) ------------------------------------------------
+--
+-- Every array a strategy can read is a read-only view that ends at the
+-- current bar: a "source" is the views over one series with times ts
+-- (ascending) of which the first k are visible, element j being visible
+-- once ts[j] + lag <= the current bar's end (now_end = step time + the run's
+-- interval). lag: the run's interval for bars at it (ts <= the step time),
+-- a higher interval's length for its bars (closed: open + length <= now_end),
+-- MACRO_LAG for daily macro values (known at the end of their day), 0 for
+-- funding and book rows (stamped when seen). At each new step the runner
+-- advances every source; views never shrink. Backtests and live sessions do
+-- exactly the same, so a backtest can do only what live trading could.
+local IV_SECONDS = { ["1m"] = 60, ["3m"] = 180, ["5m"] = 300, ["15m"] = 900, ["30m"] = 1800,
+                     ["1h"] = 3600, ["2h"] = 7200, ["4h"] = 14400, ["6h"] = 21600, ["8h"] = 28800,
+                     ["12h"] = 43200, ["1d"] = 86400, ["3d"] = 259200, ["1w"] = 604800 }
+R.IV_SECONDS = IV_SECONDS
+local MACRO_LAG = 86400
+
+local impl_array = ffi.typeof("mts_view_impl_t *[?]")
+local function new_source(ts, total, lag, views)
+    -- one cdata array of the views' records: stores through it need no type
+    -- check per element (the views stay alive in src.views)
+    local impls = impl_array(#views)
+    for k, v in ipairs(views) do
+        local r = mts.view_impl(v)
+        r.n = 0
+        impls[k - 1] = r
+    end
+    return { ts = ts, total = total, lag = lag, k = 0, impls = impls, nimpl = #views, views = views }
+end
+
+-- The engine's own bars, at bar i of their asset: n = i + 1, unrolled (a
+-- loop here would leave the bar loop's trace on every bar).
+local function grow_bars(src, n)
+    src.k = n
+    local r = src.impls
+    r[0].n = n; r[1].n = n; r[2].n = n; r[3].n = n; r[4].n = n; r[5].n = n
+end
+
+local function advance(sources, nsrc, now_end)
+    for q = 1, nsrc do
+        local src = sources[q]
+        local k, total, ts = src.k, src.total, src.ts
+        local lim = now_end - src.lag
+        while k < total and ts[k] <= lim do k = k + 1 end
+        if k ~= src.k then
+            src.k = k
+            local impls = src.impls
+            for j = 0, src.nimpl - 1 do impls[j].n = k end
+        end
+    end
 end
 
 -- A strategy's ctx: its fields are the strategy's to read and write, but its
@@ -522,6 +572,41 @@ local function run(spec, opts)
     elseif e == nil and not opts.C then
         stop("config", "no engine")
     end
+    -- the bars' interval: the spec's, else told from the first asset's
+    -- spacing (the smallest over its first 200 bars, when it is an interval's
+    -- length), else 1d
+    local interval = spec.interval
+    if interval == nil and C.mts_engine_asset_count(e) > 0 then
+        local b = C.mts_engine_bars(e, 0)
+        local nb, best = math.min(tonumber(b.n), 200), nil
+        for k = 1, nb - 1 do
+            local d = tonumber(b.ts[k] - b.ts[k - 1])
+            if d > 0 and (not best or d < best) then best = d end
+        end
+        for name, sec in pairs(IV_SECONDS) do if sec == best then interval = name end end
+    end
+    interval = interval or "1d"
+    local run_iv = IV_SECONDS[interval]
+    if not run_iv then stop("config", ("unknown interval '%s'"):format(tostring(interval))) end
+    local P = spec.provider
+    if type(P) == "userdata" then P = ffi.cast("mts_provider_t *", P) end
+    -- sources: what strategies asked for (macro, other intervals, funding,
+    -- book); asset_srcs: the engine's assets (grown at their own bars, and at
+    -- each step's start when there are several, so that one asset's strategy
+    -- sees another's bar of the same step)
+    local sources, nsrc = {}, 0
+    local asset_srcs = {}
+    local ev = ffi.new("mts_event_t")
+    local stepping = false         -- true once the engine returned a bar (ev.ts: the step)
+    local function add_source(ts, total, lag, views)
+        local src = new_source(ts, total, lag, views)
+        nsrc = nsrc + 1
+        sources[nsrc] = src
+        -- made during a step (a view asked for in on_bar): as-of now at once
+        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
+        return src
+    end
+
     local n_assets = C.mts_engine_asset_count(e)
     local assets, by_name = {}, {}
     for id = 0, n_assets - 1 do
@@ -530,6 +615,9 @@ local function run(spec, opts)
         local n = tonumber(bars.n)
         local a = { id = id, name = name, bars = bars, n = n }
         a.series = shared_series(bars, a)
+        local v = a.views
+        a.src = new_source(bars.ts, n, run_iv, { v.ts, v.open, v.high, v.low, v.close, v.volume })
+        asset_srcs[id + 1] = a.src
         -- live: the bars there before the start are the warm-up (orders off)
         a.warm = spec.live and n or 0
         assets[id] = a
@@ -538,28 +626,129 @@ local function run(spec, opts)
     local loaded = {}
     for id = 0, n_assets - 1 do loaded[#loaded + 1] = assets[id].name end
 
+    -- the provider (runtime/market/provider.h): data loaded on first use,
+    -- once per run, shared by every strategy
+    local function provider_fail(what)
+        local msg = P and cstr(C.mts_provider_errmsg(P)) or ""
+        error(what .. ": " .. (msg ~= "" and msg or "no data provider in this run"), 3)
+    end
+
     local macro_cache = {}
-    local function macro(name)
+    -- ctx.macro(name) or ctx:macro(name): the stored macro series `name`
+    -- (VIX from the engine; any other from the provider), as {ts, v, n}
+    -- ending at the current bar; nil when the database has no such series.
+    local macro_copied = {}          -- name -> length of the engine's series when copied
+    local function macro(a1, a2)
+        local name = a1
+        if type(a1) == "table" then name = a2 end
         if type(name) ~= "string" then error("ctx.macro: name must be a string", 2) end
         local m = macro_cache[name]
-        if m ~= nil then return m or nil end
+        -- live: the session appends values stored after it started (live.c
+        -- vix_refresh), so a call looks again and copies a grown series anew
+        if m ~= nil and not spec.live then return m or nil end
         local s = C.mts_engine_macro(e, name)
+        if (s == nil or s == ffi.NULL) and P then s = C.mts_provider_macro(P, name) end
         if s == nil or s == ffi.NULL then
             macro_cache[name] = false
             return nil
         end
         local n = tonumber(s.n)
+        if m and macro_copied[name] == n then return m end   -- (m.n is the visible length, not the copy's)
         local ts, v = mts.int64_vla(n), mts.double_vla(n)
         if n > 0 then
             ffi.copy(ts, s.ts, n * 8)
             ffi.copy(v, s.v, n * 8)
         end
         -- shared by every strategy: a read-only table of read-only views
-        m = mts.readonly({ ts = mts.view_ro(ts, n, "int64_t", ts), v = mts.view_ro(v, n, "double", v), n = n },
-                         "ctx.macro(\"" .. name .. "\")")
+        local tv, vv = mts.view_ro(ts, n, "int64_t", ts), mts.view_ro(v, n, "double", v)
+        add_source(ts, n, MACRO_LAG, { tv, vv })
+        m = mts.readonly({ ts = tv, v = vv }, "ctx.macro(\"" .. name .. "\")", tv)
         macro_cache[name] = m
+        macro_copied[name] = n
         return m
     end
+
+    -- ctx:bars(asset [, interval]): closed bars of any asset at the run's
+    -- interval or a higher one, as-of the current bar.
+    local bars_cache = {}
+    local function bars_view(_, name, iv)
+        if type(name) ~= "string" then error("ctx:bars: asset must be a string", 2) end
+        iv = iv or interval
+        local ivs = IV_SECONDS[iv]
+        if not ivs then error(("ctx:bars: unknown interval '%s'"):format(tostring(iv)), 2) end
+        if ivs < run_iv then
+            error(("ctx:bars: interval %s is finer than the run's (%s): only the run's or a higher one"):format(
+                iv, interval), 2)
+        end
+        local key = name .. "\0" .. iv
+        local got = bars_cache[key]
+        if got then return got end
+        local a = by_name[name]
+        if a and iv == interval then
+            got = a.series
+        else
+            local b = P and C.mts_provider_bars(P, name, iv)
+            if not b or b == ffi.NULL then provider_fail(("ctx:bars(%q, %q)"):format(name, iv)) end
+            local holder = {}
+            got = shared_series(b, holder, ("ctx:bars(\"%s\", \"%s\")"):format(name, iv))
+            local v = holder.views
+            add_source(b.ts, tonumber(b.n), ivs, { v.ts, v.open, v.high, v.low, v.close, v.volume })
+        end
+        bars_cache[key] = got
+        return got
+    end
+
+    -- the exchange symbol of an asset: datasets.assets.<asset>.symbol in
+    -- config/mts.json (bitcoin -> BTCUSDT), else the name upper-cased (the
+    -- inverse of mts run's symbol -> asset rule); a symbol stays as it is.
+    local symbols
+    local function symbol_of(name)
+        if not symbols then
+            symbols = {}
+            local f = io.open(root .. "/config/mts.json", "rb")
+            if f then
+                local text = f:read("*a")
+                f:close()
+                local ok, cfg = pcall(json.decode, text)
+                local as = ok and type(cfg) == "table" and type(cfg.datasets) == "table" and cfg.datasets.assets
+                if type(as) == "table" then
+                    for k, d in pairs(as) do
+                        if type(d) == "table" and type(d.symbol) == "string" then symbols[k] = d.symbol end
+                    end
+                end
+            end
+        end
+        return symbols[name] or name:upper()
+    end
+    R.symbol_of = symbol_of
+
+    local timed_cache = {}
+    local function timed(kind, fields, cfun, label)
+        return function(_, name, exchange)
+            if type(name) ~= "string" then error(label .. ": asset must be a string", 2) end
+            if exchange ~= nil and type(exchange) ~= "string" then error(label .. ": exchange must be a string", 2) end
+            local sym = symbol_of(name)
+            local key = kind .. "\0" .. sym .. "\0" .. (exchange or "")
+            local got = timed_cache[key]
+            if got then return got end
+            local d = P and C[cfun](P, sym, exchange)
+            if not d or d == ffi.NULL then provider_fail(("%s(%q)"):format(label, name)) end
+            local n = tonumber(d.n)
+            local views, list = {}, {}
+            for _, f in ipairs(fields) do
+                views[f[1]] = mts.view_ro(d[f[1]], n, f[2])
+                list[#list + 1] = views[f[1]]
+            end
+            add_source(d.ts, n, 0, list)
+            got = mts.readonly(views, ("%s(\"%s\")"):format(label, name), views.ts)
+            timed_cache[key] = got
+            return got
+        end
+    end
+    local funding = timed("funding", { { "ts", "int64_t" }, { "rate", "double" }, { "mark_price", "double" },
+                                       { "next_funding", "int64_t" } }, "mts_provider_funding", "ctx:funding")
+    local book = timed("book", { { "ts", "int64_t" }, { "bid", "double" }, { "ask", "double" }, { "mid", "double" },
+                                 { "spread", "double" }, { "imbalance", "double" } }, "mts_provider_book", "ctx:book")
 
     -- slots: one per (strategy, asset); by_asset[id + 1] = array of slots (1-based:
     -- index 0 would live in the hash part)
@@ -595,7 +784,8 @@ local function run(spec, opts)
             -- params: the strategy's own copy (the report uses s.params)
             local ctx = setmetatable({
                 asset = a.name, asset_id = a.id, strategy = s.name, params = config.deep_copy(s.params),
-                n = a.n, series = a.series, macro = macro, state = {},
+                n = 0, series = a.series, macro = macro, state = {},
+                bars = bars_view, funding = funding, book = book,
                 i = -1, time = 0, close = NaN,
             }, CTX_MT)
             local aid = a.id
@@ -625,7 +815,6 @@ local function run(spec, opts)
     end
 
     -- ---- the loop -----------------------------------------------------------------------------
-    local ev = ffi.new("mts_event_t")
     local order = ffi.new("mts_order_t")
     local pending, npending = {}, 0
     local pool = {}        -- record tables, reused: pool[k] serves the k-th signal of a step
@@ -762,11 +951,8 @@ local function run(spec, opts)
             local n = tonumber(a.bars.n)
             if n ~= a.n then
                 a.n = n
-                resize_series(a, n)
+                a.src.total = n      -- the views grow when the engine steps to the new bars
             end
-        end
-        for _, s in ipairs(strategies) do
-            for _, slot in ipairs(s.slots) do slot.ctx.n = slot.a.n end
         end
     end
 
@@ -790,20 +976,28 @@ local function run(spec, opts)
                 asset = old.asset, asset_id = old.asset_id, strategy = s.name,
                 params = config.deep_copy(s.params),
                 n = a.n, series = a.series, macro = old.macro, state = {},
+                bars = old.bars, funding = old.funding, book = old.book,
                 i = -1, time = 0, close = NaN, position = old.position,
             }, CTX_MT)
+            local now_k = a.src.k
             local function fail(phase, err)
+                grow_bars(a.src, now_k)          -- the views as of now again
                 local msg = ("%s (in %s, %s)"):format(tostring(err), phase, slot.asset)
                 log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
                 return false, msg
             end
+            grow_bars(a.src, 0)                  -- init sees no bars, as at the start
             if ns.init then
                 local ok, err = scall(s.id, ns.init, ctx)
                 if not ok then return fail("init", err) end
             end
             local bars = slot.bars
-            for i = 0, a.n - 1 do
+            for i = 0, now_k - 1 do
+                -- the replay shows bar i as the step did: views ending at i
+                -- (the other sources stay as of now)
+                grow_bars(a.src, i + 1)
                 ctx.i = i
+                ctx.n = i + 1
                 ctx.time = tonumber(bars.ts[i])
                 ctx.close = bars.close[i]
                 if ns.on_bar then
@@ -816,6 +1010,7 @@ local function run(spec, opts)
                     if not ok2 then return fail("generate_signals replay", err) end
                 end
             end
+            grow_bars(a.src, now_k)
             local on_reload = rawget(ns.mod, "on_reload")
             if type(on_reload) == "function" then
                 local ok, err = scall(s.id, on_reload, ctx, old.state)
@@ -844,22 +1039,36 @@ local function run(spec, opts)
     -- STEP_END only for steps with signals (collect turns it on, flush off)
     C.mts_engine_step_events(e, 0)
     local rc
+    local step_t
     while true do
     while true do
         rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
         if rc ~= 1 then break end
         local kind = ev.kind
         if kind == EV_BAR then
+            -- a new step: every view grows to the bars closed by now (look-ahead guard)
+            stepping = true
+            if nsrc > 0 or n_assets > 1 then
+                local t = tonumber(ev.ts)
+                if t ~= step_t then
+                    step_t = t
+                    if nsrc > 0 then advance(sources, nsrc, t + run_iv) end
+                    if n_assets > 1 then advance(asset_srcs, n_assets, t + run_iv) end
+                end
+            end
+            local i = tonumber(ev.index)
+            local asrc = asset_srcs[ev.asset + 1]
+            if asrc.k ~= i + 1 then grow_bars(asrc, i + 1) end
             local list = by_asset[ev.asset + 1]
             local nl = #list
             if nl > 0 then
-                local i = tonumber(ev.index)
                 for k = 1, nl do
                     local slot = list[k]
                     if slot.strat.enabled then
                         local ctx = slot.ctx
                         local bars = slot.bars
                         ctx.i = i
+                        ctx.n = i + 1
                         ctx.time = tonumber(bars.ts[i])
                         ctx.close = bars.close[i]
                         local on_bar = slot.on_bar

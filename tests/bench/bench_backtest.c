@@ -128,7 +128,8 @@ int main(void) {
                 return 1;
             }
             mts_run_spec_t spec = {.engine = e, .root = root, .strategies = strategies, .n_strategies = 1,
-                                   .param_keys = keys, .param_values = vals, .n_params = 3};
+                                   .param_keys = keys, .param_values = vals, .n_params = 3,
+                                   .interval = "1m"};   /* the views grow bar by bar (look-ahead guard) */
             mts_run_result_t rr;
             memset(&rr, 0, sizeof rr);
             char err[512] = "";

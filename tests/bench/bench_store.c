@@ -37,10 +37,10 @@ int main(void) {
     }
     b.n = N;
     double t0 = now();
-    int rc = mts_store_upsert_ohlcv(s, "benchcoin", &b);
+    int rc = mts_store_upsert_ohlcv(s, "benchcoin", "1d", &b);
     double dt = now() - t0;
     int64_t n = 0;
-    mts_store_count_ohlcv(s, "benchcoin", &n);
+    mts_store_count_ohlcv(s, "benchcoin", "1d", &n);
     if (rc || n != N) {
         fprintf(stderr, "bench_store: upsert failed (%s), %lld rows\n", mts_store_errmsg(s), (long long)n);
         return 1;

@@ -147,6 +147,100 @@ static void simple_price_fixture(void **st) {
     assert_false(mts_coingecko_valid_id("Bitcoin"));
 }
 
+/* Candle length by days, per CoinGecko's docs (1-2: 30 min, 3-30: 4 h, 31+: 4 days). */
+static void candle_seconds_by_days(void **st) {
+    (void)st;
+    assert_int_equal(mts_coingecko_candle_seconds(0), -1);
+    assert_int_equal(mts_coingecko_candle_seconds(1), 30 * 60);
+    assert_int_equal(mts_coingecko_candle_seconds(2), 30 * 60);
+    assert_int_equal(mts_coingecko_candle_seconds(3), 4 * 60 * 60);
+    assert_int_equal(mts_coingecko_candle_seconds(30), 4 * 60 * 60);
+    assert_int_equal(mts_coingecko_candle_seconds(31), 4 * 24 * 60 * 60);
+    assert_int_equal(mts_coingecko_candle_seconds(365), 4 * 24 * 60 * 60);
+}
+
+static void fill(mts_bars_t *b, const int64_t *ts, int n) {
+    assert_int_equal(mts_bars_reserve(b, n), 0);
+    for (int i = 0; i < n; i++) {
+        b->ts[i] = ts[i];
+        b->open[i] = 10 + i;
+        b->high[i] = 12 + i;
+        b->low[i] = 9 + i;
+        b->close[i] = 11 + i;
+        b->volume[i] = 0;
+    }
+    b->n = n;
+}
+
+/* The fixture: close times 2026-05-19 14:00 and 14:30 UTC (1779199200, 1779201000)
+ * are 30 min candles opening 13:30 and 14:00. */
+static void fixture_is_30m_labelled_by_open(void **st) {
+    (void)st;
+    size_t n;
+    char *j = slurp("tests/fixtures/vendors/coingecko/coins_id_ohlc.json", &n);
+    mts_bars_t b = {0};
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_parse_ohlc(j, n, "bitcoin", &b, stderr, &rep), 0);
+    const char *why = NULL;
+    /* days 1-2: 30 min candles, as the answer's spacing agrees */
+    assert_int_equal(mts_coingecko_candle_interval(&b, 1, &why), 1800);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 2, &why), 1800);
+    /* days 30 promises 4 h candles: 30 min ones disagree */
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, &why), -1);
+    assert_non_null(why);
+    mts_coingecko_label_open(&b, 1800, 1779201000, "bitcoin", stderr, &rep);   /* now = the last close */
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.ts[0], 1779199200 - 1800);
+    assert_int_equal(b.ts[1], 1779201000 - 1800);
+    assert_true(b.open[1] == 76712.0 && b.close[1] == 76422.0);
+    assert_int_equal(rep.interval_s, 1800);
+    assert_int_equal(rep.forming, 0);
+    mts_bars_free(&b);
+    free(j);
+}
+
+static void forming_misaligned_and_4day_candles(void **st) {
+    (void)st;
+    const int64_t H4 = 4 * 3600, D = 86400;
+    int64_t t0 = 1767225600;   /* 2026-01-01 00:00 UTC */
+    /* 4 h candles closing t0+4h .. t0+16h, one closing 1 s off the grid, one after now */
+    int64_t ts[] = {t0 + H4, t0 + 2 * H4 + 1, t0 + 3 * H4, t0 + 4 * H4, t0 + 5 * H4};
+    mts_bars_t b = {0};
+    fill(&b, ts, 5);
+    mts_cg_report_t rep = {0};
+    assert_int_equal(mts_coingecko_candle_interval(&b, 7, NULL), -1);   /* 1 s off: not a multiple of 4 h */
+    mts_coingecko_label_open(&b, H4, t0 + 4 * H4, "x", NULL, &rep);   /* now: the 4th close */
+    assert_int_equal(rep.forming, 1);
+    assert_int_equal(rep.rejected, 1);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[0], t0);
+    assert_int_equal(b.ts[1], t0 + 2 * H4);
+    assert_int_equal(b.ts[2], t0 + 3 * H4);
+    assert_true(b.close[1] == 13.0);   /* the 3rd candle's values moved with it */
+    /* 4 h candles with a gap: accepted (spacings 4h, 8h, 4h) */
+    int64_t tg[] = {t0 + H4, t0 + 2 * H4, t0 + 4 * H4, t0 + 5 * H4};
+    fill(&b, tg, 4);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, NULL), H4);
+    /* 4-day candles: refused for days > 30, and for days 3..30 (4 days is a
+     * multiple of 4 h, but no spacing is 4 h) */
+    int64_t ts4[] = {t0, t0 + 4 * D, t0 + 8 * D};
+    fill(&b, ts4, 3);
+    const char *why = NULL;
+    assert_int_equal(mts_coingecko_candle_interval(&b, 90, &why), -1);
+    assert_non_null(why);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, &why), -1);
+    /* daily spacing with days=30 (4 h promised): refused too */
+    int64_t td[] = {t0, t0 + D, t0 + 2 * D};
+    fill(&b, td, 3);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 30, NULL), -1);
+    /* one candle: the days rule */
+    b.n = 1;
+    assert_int_equal(mts_coingecko_candle_interval(&b, 2, NULL), 1800);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 10, NULL), H4);
+    assert_int_equal(mts_coingecko_candle_interval(&b, 31, &why), -1);
+    mts_bars_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixture_ohlc),
@@ -155,6 +249,9 @@ int main(void) {
         cmocka_unit_test(merge_matches_times_and_rejects_bad_volume),
         cmocka_unit_test(garbage_is_a_parse_error),
         cmocka_unit_test(simple_price_fixture),
+        cmocka_unit_test(candle_seconds_by_days),
+        cmocka_unit_test(fixture_is_30m_labelled_by_open),
+        cmocka_unit_test(forming_misaligned_and_4day_candles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "mts.h"
+#include "market/interval.h"
+#include "store/csv.h"
 #include "store/imports.h"
 #include "store/store.h"
 #include "util/timeutil.h"
@@ -182,11 +184,11 @@ static void check_daily(fx_t *f, const char *rel, const char *asset) {
     assert_int_equal(rep.rows_rejected, 0);
     assert_int_equal(rep.rows_blank, 0);
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, asset, &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, asset, "1d", &n), 0);
     assert_int_equal(n, 2920);
 
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, asset, INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 2920);
     /* 2018-03-17 = 17607 days; 2026-03-14 = 17607 + 2919 = 20526 days
      * (2026-01-01 = 56*365 + 14 leap days = 20454, + 31 + 28 + 13 = 20526) */
@@ -214,7 +216,7 @@ static void test_import_daily_real(void **state) {
     check_daily(f, "crypto/daily/BNBUSDT_1d_binance_spot.csv", "binancecoin");
     /* values copied from the file text (first and last line of BTCUSDT_1d) */
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_true(b.open[0] == 8260.0 && b.high[0] == 8348.62 && b.low[0] == 7721.99 &&
                 b.close[0] == 7824.8 && b.volume[0] == 33110.206329);
     assert_true(b.open[2919] == 70930.01 && b.high[2919] == 71307.92 && b.low[2919] == 70317.0 &&
@@ -226,7 +228,7 @@ static void test_import_daily_real(void **state) {
                                           "bitcoin", NULL, &rep), 0);
     assert_int_equal(rep.rows_ok, 2920);
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 2920);
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -240,14 +242,22 @@ static void test_import_daily_real(void **state) {
     sqlite3_close(db);
 }
 
-static void check_intraday(fx_t *f, const char *rel, const char *asset, int64_t rows) {
+/* The interval is told from the spacing: iv is what the data README says. */
+static void check_intraday(fx_t *f, const char *rel, const char *asset, const char *iv, int64_t rows) {
     const char *path = data_file(rel);
     mts_import_report_t rep;
-    assert_int_equal(mts_csv_import_ohlcv(f->s, path, asset, stderr, &rep), 0);
+    mts_csv_info_t info;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, path, asset, NULL, stderr, &rep, &info), 0);
     assert_int_equal(rep.rows_read, rows);
     assert_int_equal(rep.rows_ok, rows);
+    assert_string_equal(info.interval, iv);
+    assert_int_equal(info.interval_detected, 1);
+    assert_null(info.unit);                 /* text times */
+    int64_t other;                          /* nothing under another interval */
+    assert_int_equal(mts_store_count_ohlcv(f->s, asset, "1d", &other), 0);
+    assert_int_equal(other, 0);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, asset, INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, asset, iv, INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, rows);
     textrow_t r;
     text_row(path, 0, &r);
@@ -263,12 +273,12 @@ static void test_import_intraday_real(void **state) {
     NEED_SHARED();
     fx_t *f = *state;
     /* row counts from the data README */
-    check_intraday(f, "crypto/intraday/BTCUSDT_4h_binance_spot.csv", "btc4h", 17511);
-    check_intraday(f, "crypto/intraday/BTCUSDT_1h_binance_spot.csv", "btc1h", 41577);    /* naive times */
-    check_intraday(f, "crypto/intraday/BTCUSDT_1m_bybit_linear.csv", "btc1m", 43200);
+    check_intraday(f, "crypto/intraday/BTCUSDT_4h_binance_spot.csv", "btc4h", "4h", 17511);
+    check_intraday(f, "crypto/intraday/BTCUSDT_1h_binance_spot.csv", "btc1h", "1h", 41577);    /* naive times */
+    check_intraday(f, "crypto/intraday/BTCUSDT_1m_bybit_linear.csv", "btc1m", "1m", 43200);
     /* 2021-01-01 00:00:00 (naive, UTC) = 18628 days */
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "btc1h", "1h", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.ts[0], 18628LL * 86400);
     mts_bars_free(&b);
     /* the close-only file cannot be OHLCV: a clear error, nothing stored */
@@ -371,7 +381,9 @@ static void test_bad_rows_reported(void **state) {
     cap_t err;
     cap_open(&err);
     mts_import_report_t rep;
-    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "x", err.f, &rep), MTS_EPARTIAL);
+    /* the good rows are 1, 11 and 2 days apart: too few to tell the interval */
+    const mts_csv_opts_t daily = {.interval = "1d"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, FIX "bad_ohlcv.csv", "x", &daily, err.f, &rep, NULL), MTS_EPARTIAL);
     const char *want =
         FIX "bad_ohlcv.csv:4: bad time 'yesterday' in column open_time\n"
         FIX "bad_ohlcv.csv:5: high 9.5 < max(open, close) 10.2\n"
@@ -396,15 +408,15 @@ static void test_bad_rows_reported(void **state) {
     assert_int_equal(rep.rows_rejected, 15);
     assert_int_equal(rep.rows_blank, 1);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "x", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "x", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 4);
     /* 2024-01-01 = 19723 days -> 1704067200 */
     assert_int_equal(b.ts[0], 1704067200LL);
     assert_true(b.close[0] == 105 && b.volume[0] == 1000);   /* line 2 kept, not line 20 */
     assert_int_equal(b.ts[1], 1704067200LL + 86400);
-    /* line 18: 2024-01-13 00:00+02:00 = 2024-01-12 22:00Z; 2024-01-13 = 19723 + 12 = 19735 days, - 2 h */
-    assert_int_equal(b.ts[2], 19735LL * 86400 - 7200);
-    /* line 21: 1705276800000 ms = 2024-01-15 (19737 days) */
+    /* line 18: 2024-01-13 02:00+02:00 = 2024-01-13 00:00Z; 2024-01-13 = 19723 + 12 = 19735 days */
+    assert_int_equal(b.ts[2], 19735LL * 86400);
+    /* line 21: 1705276800 s = 2024-01-15 (19737 days) */
     assert_int_equal(b.ts[3], 19737LL * 86400);
     assert_true(b.open[3] == 20 && b.close[3] == 20.5);
     mts_bars_free(&b);
@@ -423,7 +435,7 @@ static void test_quirks(void **state) {
     assert_int_equal(rep.rows_blank, 1);
     assert_int_equal(rep.rows_rejected, 1);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "q", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "q", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 4);
     /* 2024-03-01 = 19723 + 31 + 29 = 19783 days */
     assert_int_equal(b.ts[0], 19783LL * 86400);
@@ -461,7 +473,7 @@ static void test_file_errors(void **state) {
         }
     }
     int64_t n;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "e", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "e", "1d", &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "", NULL, NULL), MTS_EINVAL);
     /* macro: a named column that is not there */
@@ -546,7 +558,7 @@ static void test_unsorted_duplicates(void **state) {
     cap_close(&err);
     assert_int_equal(rep.rows_ok, 5);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "u", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "u", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, 5);
     /* ascending: 998 (line 5), 999 (3), 1000 (2), 1001 (4), 1002 (8); volume = line */
     const int want_line[5] = {5, 3, 2, 4, 8};
@@ -611,8 +623,8 @@ static void test_roundtrip_ohlcv(void **state) {
     assert_int_equal(mts_csv_import_ohlcv(f->s, out, "bitcoin2", stderr, &rep), 0);
     assert_int_equal(rep.rows_ok, 2920);
     mts_bars_t a = {0}, b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &a), 0);
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin2", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &a), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin2", "1d", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(a.n, b.n);
     for (int64_t i = 0; i < a.n; i++) {
         assert_int_equal(a.ts[i], b.ts[i]);
@@ -638,12 +650,12 @@ static void test_roundtrip_awkward_doubles(void **state) {
     /* within the bar rule (market/bar_check.h): prices <= 1e12, times from 1970 */
     double vals[4] = {0.1 + 0.2, 1e-7 * 3, 123456789.123456789, 1e12 / 3};
     for (int i = 0; i < 4; i++) {
-        b.ts[i] = i * 3600;              /* the first second of 1970 too */
+        b.ts[i] = i * 86400;             /* the first second of 1970 too; daily, as stored */
         b.open[i] = b.high[i] = b.low[i] = b.close[i] = vals[i];
         b.volume[i] = vals[3 - i];
     }
     b.n = 4;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "odd", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "odd", "1d", &b), 0);
     char out[160];
     snprintf(out, sizeof out, "%s/odd.csv", f->dir);
     FILE *fp = fopen(out, "w");
@@ -651,7 +663,7 @@ static void test_roundtrip_awkward_doubles(void **state) {
     fclose(fp);
     assert_int_equal(mts_csv_import_ohlcv(f->s, out, "odd2", stderr, NULL), 0);
     mts_bars_t c = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "odd2", INT64_MIN, INT64_MAX, &c), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "odd2", "1d", INT64_MIN, INT64_MAX, &c), 0);
     assert_int_equal(c.n, 4);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(c.ts[i], b.ts[i]);
@@ -742,13 +754,13 @@ static void test_big_file_buffer_edges(void **state) {
     const int n = 40000;                     /* ~60 bytes a row: about 2.4 MB */
     for (int i = 0; i < n; i++) {
         if (i == 20000) {                    /* a 1.5 MB quoted note with newlines */
-            fprintf(fp, "%d,10,11,9,10,1,\"", 1600000000 + i * 60);
+            fprintf(fp, "%d,10,11,9,10,1,\"", 1599999960 + i * 60);
             for (int k = 0; k < 1500000; k++) fputc(k % 1000 == 999 ? '\n' : (k % 7 == 0 ? ',' : 'a'), fp);
             fputs("\"\n", fp);
         } else if (i % 3 == 0) {
-            fprintf(fp, "%d,10,11,9,10,%d,\"line one\nline \"\"two\"\"\"\n", 1600000000 + i * 60, i);
+            fprintf(fp, "%d,10,11,9,10,%d,\"line one\nline \"\"two\"\"\"\n", 1599999960 + i * 60, i);
         } else {
-            fprintf(fp, "%d,10,11,9,10,%d,plain\n", 1600000000 + i * 60, i);
+            fprintf(fp, "%d,10,11,9,10,%d,plain\n", 1599999960 + i * 60, i);
         }
     }
     fprintf(fp, "bad,10,11,9,10,1,x\n");
@@ -767,10 +779,10 @@ static void test_big_file_buffer_edges(void **state) {
     cap_close(&err);
     assert_int_equal(rep.rows_ok, n);
     mts_bars_t b = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "big", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "big", "1m", INT64_MIN, INT64_MAX, &b), 0);
     assert_int_equal(b.n, n);
     for (int i = 0; i < n; i++) {
-        if (b.ts[i] != 1600000000 + i * 60 || b.volume[i] != (i == 20000 ? 1 : i))
+        if (b.ts[i] != 1599999960 + i * 60 || b.volume[i] != (i == 20000 ? 1 : i))
             fail_msg("row %d: ts %lld volume %g", i, (long long)b.ts[i], b.volume[i]);
     }
     mts_bars_free(&b);
@@ -827,7 +839,8 @@ static void test_import_records_runs(void **state) {
     assert_non_null(getcwd(cwd, sizeof cwd));
     mts_import_report_t rep;
     /* a file read to the end, some rows rejected: complete, rows = rows stored */
-    assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "bad_ohlcv.csv", "b", NULL, &rep), MTS_EPARTIAL);
+    const mts_csv_opts_t daily = {.interval = "1d"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, FIX "bad_ohlcv.csv", "b", &daily, NULL, &rep, NULL), MTS_EPARTIAL);
     /* nothing stored (missing column): failed, with the reason */
     assert_int_equal(mts_csv_import_ohlcv(f->s, FIX "missing_volume.csv", "m", NULL, NULL), MTS_EPARSE);
     /* macro */
@@ -851,8 +864,8 @@ static void test_import_records_runs(void **state) {
     assert_string_equal(r[2].kind, "macro");
     assert_string_equal(r[2].target, "VIX");
     assert_string_equal(r[2].status, "complete");
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "b", NULL), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "m", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "b", NULL, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "m", NULL, NULL), 0);
 }
 
 /* An import killed (SIGKILL) after its first batch of 10,000 rows: the rows
@@ -879,7 +892,7 @@ static void test_killed_import_is_recorded(void **state) {
     /* 60,000 rows (about 1.5 MB): more than the reader's 1 MiB buffer, whose
      * fread waits for a full buffer; the FIFO is left open, so the import
      * waits for more after storing the whole batches it has read */
-    for (int i = 0; i < 60000; i++) fprintf(w, "%d,10,11,9,10,1\n", 1600000000 + i * 60);
+    for (int i = 0; i < 60000; i++) fprintf(w, "%d,10,11,9,10,1\n", 1599999960 + i * 60);
     fflush(w);
     long long n = 0;
     for (int k = 0; k < 6000 && n <= 0; k++) {   /* up to 60 s for the first commit */
@@ -900,11 +913,440 @@ static void test_killed_import_is_recorded(void **state) {
     assert_string_equal(r[0].status, "running");
     assert_false(r[0].finished);
     assert_true(r[0].rows <= n && r[0].rows >= n - 10000);   /* written after each batch commits */
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "half", NULL, NULL), 1);
     char *warn = NULL;                           /* the lock died with the process: "killed" */
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", &warn), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "half", NULL, &warn), 1);
     assert_non_null(strstr(warn, "did not finish (killed; "));
     mts_free(warn);
+}
+
+/* ---- issue 10: units, delimiters, headerless files, intervals ---- */
+
+/* Writes text to DIR/name; returns the path (static, 4 in turn). */
+static const char *put_file(fx_t *f, const char *name, const char *text) {
+    static char p[4][192];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", f->dir, name);
+    FILE *fp = fopen(p[k], "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return p[k];
+}
+
+static int64_t rows_of(fx_t *f, const char *asset) {   /* every interval, straight from SQLite */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1",
+                                        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* 2024-01-01T00:00:00Z: 54 years of 365 days + 13 leap days (1972..2020)
+ * = 19723 days = 1704067200 s. The same three hourly bars in each unit. */
+#define T2024 1704067200LL
+static void test_time_units(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *unit, *t[3]; } cases[] = {
+        {"s", {"1704067200", "1704070800", "1704074400"}},
+        {"ms", {"1704067200000", "1704070800000", "1704074400000"}},
+        {"us", {"1704067200000000", "1704070800000000", "1704074400000000"}},   /* Binance spot since 2025 */
+        {"ns", {"1704067200000000000", "1704070800000000000", "1704074400000000000"}},
+    };
+    for (size_t c = 0; c < 4; c++) {
+        char text[512], asset[16];
+        snprintf(text, sizeof text, "timestamp,open,high,low,close,volume\n%s,10,11,9,10.5,1\n%s,10.5,12,10,11,2\n"
+                                    "%s,11,11.5,10.5,11,3\n", cases[c].t[0], cases[c].t[1], cases[c].t[2]);
+        snprintf(asset, sizeof asset, "u_%s", cases[c].unit);
+        mts_csv_info_t info;
+        mts_import_report_t rep;
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, put_file(f, "u.csv", text), asset, NULL, stderr, &rep, &info), 0);
+        assert_int_equal(rep.rows_ok, 3);
+        assert_string_equal(info.unit, cases[c].unit);
+        assert_string_equal(info.interval, "1h");
+        assert_int_equal(info.interval_detected, 1);
+        mts_bars_t b = {0};
+        assert_int_equal(mts_store_load_ohlcv(f->s, asset, "1h", INT64_MIN, INT64_MAX, &b), 0);
+        assert_int_equal(b.n, 3);
+        for (int i = 0; i < 3; i++) assert_int_equal(b.ts[i], T2024 + 3600 * i);
+        assert_true(b.volume[2] == 3);
+        mts_bars_free(&b);
+    }
+}
+
+/* A time that is not what the first row says refuses the file, with its line,
+ * and nothing of it is stored. */
+static void test_garbage_times_refuse_the_file(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *name, *text, *want; } cases[] = {
+        /* a µs time in a ms file: read as ms it would be the year 52971 */
+        {"mixed_units", "ts,open,high,low,close,volume\n1704067200000,10,11,9,10,1\n1704070800000,10,11,9,10,1\n"
+                        "1704074400000000,10,11,9,10,1\n",
+         ":4: time 1704074400000000 in column ts looks like unix microseconds, but the file's first time (line 2) "
+         "is in milliseconds; a column of mixed units is refused, nothing of it stored\n"},
+        /* seconds, but in the year 3553 */
+        {"far_future", "ts,open,high,low,close,volume\n1704067200,10,11,9,10,1\n1704070800,10,11,9,10,1\n"
+                       "99999999999,10,11,9,10,1\n",
+         ":4: time 99999999999 in column ts, read as unix seconds, is outside 1970-01-01..2100-01-01; the file is "
+         "refused, nothing of it stored (is the column really a time?)\n"},
+        {"too_long", "ts,open,high,low,close,volume\n1704067200,10,11,9,10,1\n17040672000000000000000,10,11,9,10,1\n",
+         ":3: time '17040672000000000000000' in column ts has too many digits for unix time in any unit (s, ms, us, "
+         "ns); the file is refused, nothing of it stored\n"},
+        {"negative", "ts,open,high,low,close,volume\n-1704067200,10,11,9,10,1\n",
+         ":2: time -1704067200 in column ts, read as unix seconds, is outside 1970-01-01..2100-01-01; the file is "
+         "refused, nothing of it stored (is the column really a time?)\n"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *p = put_file(f, "g.csv", cases[c].text);
+        cap_t err;
+        cap_open(&err);
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "garbage", NULL, err.f, NULL, NULL), MTS_EPARSE);
+        char want[640];
+        snprintf(want, sizeof want, "%s%s", p, cases[c].want);
+        assert_string_equal(cap_text(&err), want);
+        cap_close(&err);
+        assert_int_equal(rows_of(f, "garbage"), 0);
+    }
+    /* the unit is per column and per file: a macro file too */
+    const char *p = put_file(f, "m.csv", "date,value\n1704067200000,1\n1704153600000000,2\n");
+    assert_int_equal(mts_csv_import_macro_ex(f->s, p, "G", NULL, NULL, NULL, NULL), MTS_EPARSE);
+    int64_t n;
+    assert_int_equal(mts_store_count_macro(f->s, "G", &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static void test_delimiters(void **state) {
+    fx_t *f = *state;
+    /* European CSV: ';' between fields */
+    const char *p = put_file(f, "semi.csv", "timestamp;open;high;low;close;volume\n"
+                                            "2024-01-01;10;11;9;10.5;100\n2024-01-02;10.5;12;10;11;200\n"
+                                            "2024-01-03;11;11.5;10.5;11;300\n");
+    mts_csv_opts_t o = {.delimiter = ';'};
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "semi", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1d");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "semi", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[1], T2024 + 86400);
+    assert_true(b.high[1] == 12 && b.volume[2] == 300);
+    /* without --delimiter the same file has no time column (one field "timestamp;open;...") */
+    assert_int_equal(mts_csv_import_ohlcv(f->s, p, "semi2", NULL, NULL), MTS_EPARSE);
+    /* tabs, with a quoted field and spaces around fields */
+    p = put_file(f, "tab.csv", "timestamp\topen\thigh\tlow\tclose\tvolume\tnote\n"
+                               "2024-01-01\t10\t11\t9\t10.5\t100\t\"a\tb\"\n 2024-01-02 \t10.5\t12\t10\t11\t200\tx\n");
+    o.delimiter = '\t';
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "tab", &o, stderr, &rep, NULL), 0);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "tab", "1d", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 2);
+    assert_true(b.close[1] == 11);
+    mts_bars_free(&b);
+    /* a space or quote cannot be a delimiter: refused before anything is recorded */
+    o.delimiter = ' ';
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "tab", &o, NULL, NULL, NULL), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "delimiter"));
+}
+
+static void test_headerless_columns(void **state) {
+    fx_t *f = *state;
+    /* Binance-style one-minute rows without a header; the 7th column skipped by '_' */
+    const char *p = put_file(f, "nh.csv", "1704067200000,10,11,9,10.5,1,x\n1704067260000,10.5,12,10,11,2,x\n"
+                                          "1704067320000,11,11.5,10.5,11,3,x\n");
+    mts_csv_opts_t o = {.no_header = 1, .columns = "ts,open,high,low,close,volume,_"};
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_read, 3);       /* the first row is data */
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1m");
+    assert_string_equal(info.unit, "ms");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "nh", "1m", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[0], T2024);
+    assert_true(b.open[0] == 10 && b.volume[2] == 3);
+    mts_bars_free(&b);
+    /* --columns without --no-header: the file's own header row is replaced */
+    p = put_file(f, "rn.csv", "Zeit,Eroeffnung,Hoch,Tief,Schluss,Umsatz\n2024-01-01,10,11,9,10.5,1\n2024-01-02,10.5,12,10,11,2\n");
+    mts_csv_opts_t rn = {.columns = "date,open,high,low,close,volume"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "rn", &rn, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_read, 2);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_string_equal(info.interval, "1d");
+    assert_int_equal(rows_of(f, "rn"), 2);
+    /* --no-header without names: refused, saying what to add */
+    mts_csv_opts_t bad = {.no_header = 1};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh2", &bad, NULL, NULL, NULL), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "--columns"));
+    /* names without a time column */
+    mts_csv_opts_t nots = {.no_header = 1, .columns = "when,open,high,low,close,volume,_"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "nh3", &nots, NULL, NULL, NULL), MTS_EPARSE);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "no time column"));
+    assert_int_equal(rows_of(f, "nh3"), 0);
+}
+
+/* Binance kline dumps (data.binance.vision): 12 columns, no header. The
+ * first row is the documented REST example (../shared/data/samples/
+ * binance_spot/rest_klines.json: one weekly kline, BNBBTC, ms); the three
+ * rows after it are written by the same layout with µs times, as spot dumps
+ * have since 2025 (2025-01-01 = 20089 days = 1735689600 s). */
+static void test_binance_preset(void **state) {
+    fx_t *f = *state;
+    const char *p = put_file(f, "kl.csv",
+        "1499040000000,0.01634790,0.80000000,0.01575800,0.01577100,148976.11427815,1499644799999,"
+        "2434.19055334,308,1756.87402397,28.46694368,0\n");
+    mts_csv_opts_t o = {.format = "binance", .interval = "1w"};   /* one bar: the interval must be given */
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "bnbbtc", &o, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 1);
+    assert_string_equal(info.interval, "1w");
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bnbbtc", "1w", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.ts[0], 1499040000LL);         /* a Monday: 17350 days, 17350 % 7 = 4 after a Thursday */
+    assert_true(b.open[0] == 0.0163479 && b.high[0] == 0.8 && b.low[0] == 0.015758 && b.close[0] == 0.015771 &&
+                b.volume[0] == 148976.11427815);
+    /* without the interval one bar cannot tell it: refused, naming the fix */
+    cap_t err;
+    cap_open(&err);
+    mts_csv_opts_t o2 = {.format = "binance"};
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "bnbbtc2", &o2, err.f, NULL, NULL), MTS_EPARSE);
+    assert_non_null(strstr(cap_text(&err), "cannot tell the interval of the bars: fewer than 2 bars"));
+    assert_non_null(strstr(cap_text(&err), "use --interval"));
+    cap_close(&err);
+
+    p = put_file(f, "kl2.csv",
+        "1735689600000000,93576.00,93610.93,93537.50,93610.93,8.21827000,1735689659999999,768978.59,2164,"
+        "6.20000000,580131.30,0\n"
+        "1735689660000000,93610.93,93652.00,93606.00,93631.08,14.81350000,1735689719999999,1387182.95,3281,"
+        "8.01000000,750062.79,0\n"
+        "1735689720000000,93631.08,93644.56,93600.00,93600.00,9.90000000,1735689779999999,926815.62,2212,"
+        "3.79000000,354860.23,0\n");
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "btc", &o2, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 3);
+    assert_string_equal(info.interval, "1m");
+    assert_string_equal(info.unit, "us");
+    assert_int_equal(mts_store_load_ohlcv(f->s, "btc", "1m", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.ts[0], 1735689600LL);
+    assert_int_equal(b.ts[2], 1735689600LL + 120);
+    assert_true(b.close[1] == 93631.08 && b.volume[1] == 14.8135);
+    /* a dump with a header row after all: skipped */
+    p = put_file(f, "kl3.csv",
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+        "taker_buy_quote_volume,ignore\n"
+        "1735689600000,93576.00,93610.93,93537.50,93610.93,8.21827000,1735689659999,768978.59,2164,6.2,580131.3,0\n"
+        "1735689660000,93610.93,93652.00,93606.00,93631.08,14.81350000,1735689719999,1387182.95,3281,8.01,750062.79,0\n");
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "btc2", &o2, stderr, &rep, &info), 0);
+    assert_int_equal(rep.rows_ok, 2);
+    assert_int_equal(rep.rows_read, 2);
+    mts_bars_free(&b);
+}
+
+static void test_interval_detection(void **state) {
+    fx_t *f = *state;
+    static const struct { const char *text, *iv; } ok[] = {
+        {"timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 01:00:00,1,1,1,1,1\n"
+         "2024-01-01 03:00:00,1,1,1,1,1\n2024-01-01 04:00:00,1,1,1,1,1\n", "1h"},        /* a gap is fine */
+        {"timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n2024-01-01 04:00:00,1,1,1,1,1\n"
+         "2024-01-01 08:00:00,1,1,1,1,1\n", "4h"},
+        {"timestamp,open,high,low,close,volume\n2024-01-03,1,1,1,1,1\n2024-01-01,1,1,1,1,1\n"
+         "2024-01-02,1,1,1,1,1\n", "1d"},                                                   /* any order */
+    };
+    for (size_t c = 0; c < 3; c++) {
+        mts_csv_info_t info;
+        char asset[8];
+        snprintf(asset, sizeof asset, "d%zu", c);
+        assert_int_equal(mts_csv_import_ohlcv_ex(f->s, put_file(f, "d.csv", ok[c].text), asset, NULL, stderr,
+                                                 NULL, &info), 0);
+        assert_string_equal(info.interval, ok[c].iv);
+        assert_int_equal(info.interval_detected, 1);
+        int64_t n;
+        assert_int_equal(mts_store_count_ohlcv(f->s, asset, ok[c].iv, &n), 0);
+        assert_int_equal(n, c == 1 ? 3 : c == 0 ? 4 : 3);
+    }
+    /* mixed: hourly, 2-hourly and 4-hourly spacings, two each, none covers half: refused, naming the spacing */
+    const char *mixed = "timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n"
+                        "2024-01-01 01:00:00,1,1,1,1,1\n2024-01-01 05:00:00,1,1,1,1,1\n2024-01-01 06:00:00,1,1,1,1,1\n"
+                        "2024-01-01 10:00:00,1,1,1,1,1\n2024-01-01 12:00:00,1,1,1,1,1\n2024-01-01 14:00:00,1,1,1,1,1\n";
+    const char *p = put_file(f, "mixed.csv", mixed);
+    cap_t err;
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "mixed", NULL, err.f, NULL, NULL), MTS_EPARSE);
+    char want[800];
+    snprintf(want, sizeof want, "%s: cannot tell the interval of the bars: spacings are mixed: no single interval "
+             "covers half of them (the most common spacing is 3600 s (1h), between 2 of 6 pairs of consecutive "
+             "bars); use --interval (one of %s)\n", p, MTS_INTERVALS);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "mixed"), 0);
+    /* --interval disagreeing with the spacing: refused, naming two lines */
+    p = put_file(f, "daily.csv", ok[2].text);
+    mts_csv_opts_t o = {.interval = "1h"};
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "dis", &o, err.f, NULL, NULL), MTS_EPARSE);
+    snprintf(want, sizeof want, "%s:4: the bars are 86400 s (1d) apart (e.g. lines 3 and 4) but --interval is 1h; "
+             "leave --interval out to store them as 1d, or import the 1h file\n", p);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "dis"), 0);
+    /* a bar off the grid: refused with its line */
+    p = put_file(f, "off.csv", "timestamp,open,high,low,close,volume\n2024-01-01 00:00:00,1,1,1,1,1\n"
+                               "2024-01-01 01:00:00,1,1,1,1,1\n2024-01-01 02:00:00,1,1,1,1,1\n"
+                               "2024-01-01 02:30:00,1,1,1,1,1\n2024-01-01 03:00:00,1,1,1,1,1\n"
+                               "2024-01-01 04:00:00,1,1,1,1,1\n2024-01-01 05:00:00,1,1,1,1,1\n");
+    cap_open(&err);
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, p, "off", NULL, err.f, NULL, NULL), MTS_EPARSE);
+    snprintf(want, sizeof want, "%s:5: bar time 2024-01-01T02:30:00Z is not on the 1h grid (the 1h bar would open "
+             "at 2024-01-01T02:00:00Z); a file of 1h bars must not mix in other times (split the file, or use the "
+             "right --interval)\n", p);
+    assert_string_equal(cap_text(&err), want);
+    cap_close(&err);
+    assert_int_equal(rows_of(f, "off"), 0);
+    /* the run says which interval it stored (import_runs.interval) */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT target, interval FROM import_runs WHERE target IN "
+                                            "('d0','d1','d2','dis') ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    static const char *const want_iv[4][2] = {{"d0", "1h"}, {"d1", "4h"}, {"d2", "1d"}, {"dis", "1h"}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), want_iv[i][0]);
+        assert_string_equal((const char *)sqlite3_column_text(st, 1), want_iv[i][1]);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Every stored column of the asset's rows at one interval, as text. */
+static char *dump_rows(fx_t *f, const char *asset, const char *iv) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(id || '|' || interval || '|' || timestamp || '|' || "
+                                            "date_str || '|' || quote(open) || '|' || quote(high) || '|' || quote(low) "
+                                            "|| '|' || quote(close) || '|' || quote(volume) || '|' || created_at, ';') "
+                                            "FROM (SELECT * FROM crypto_ohlcv WHERE cryptocurrency = ?1 AND "
+                                            "interval = ?2 ORDER BY id)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, iv, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    char *out = strdup(t ? t : "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/* Hourly bars imported under an asset that has daily bars: the daily rows
+ * stay as they were, byte for byte (the 00:00 hourly bar does not overwrite
+ * the daily bar of that day). */
+static void test_hourly_beside_daily(void **state) {
+    NEED_SHARED();
+    fx_t *f = *state;
+    assert_int_equal(mts_csv_import_ohlcv(f->s, data_file("crypto/daily/BTCUSDT_1d_binance_spot.csv"), "bitcoin",
+                                          NULL, NULL), 0);
+    char *before = dump_rows(f, "bitcoin", "1d");
+    assert_true(strlen(before) > 100000);
+    mts_csv_info_t info;
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_ohlcv_ex(f->s, data_file("crypto/intraday/BTCUSDT_1h_binance_spot.csv"),
+                                             "bitcoin", NULL, NULL, &rep, &info), 0);
+    assert_string_equal(info.interval, "1h");
+    char *after = dump_rows(f, "bitcoin", "1d");
+    assert_string_equal(before, after);
+    int64_t n;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 2920);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1h", &n), 0);
+    assert_int_equal(n, 41577);
+    assert_int_equal(rows_of(f, "bitcoin"), 2920 + 41577);
+    /* and the other way round: the daily file again leaves the hourly rows alone */
+    char *h1 = dump_rows(f, "bitcoin", "1h");
+    assert_int_equal(mts_csv_import_ohlcv(f->s, data_file("crypto/daily/BTCUSDT_1d_binance_spot.csv"), "bitcoin",
+                                          NULL, NULL), 0);
+    char *h2 = dump_rows(f, "bitcoin", "1h");
+    assert_string_equal(h1, h2);
+    free(before);
+    free(after);
+    free(h1);
+    free(h2);
+}
+
+/* FRED's own download has one value column named after the series: it is
+ * taken without --column, whatever the indicator is called. */
+static void test_two_column_macro(void **state) {
+    NEED_SHARED();
+    fx_t *f = *state;
+    const char *p = data_file("macro/VIXCLS_fred.csv");
+    mts_import_report_t rep;
+    assert_int_equal(mts_csv_import_macro(f->s, p, "VIX", NULL, stderr, &rep), 0);
+    int64_t rows, blank;
+    count_lines(p, &rows, &blank);
+    assert_int_equal(rep.rows_ok, rows - blank);
+    mts_series_t v = {0};
+    int64_t t = text_time("1990-01-02");
+    assert_int_equal(mts_store_load_macro(f->s, "VIX", t, t, &v), 0);
+    assert_int_equal(v.n, 1);
+    assert_true(v.v[0] == 17.24);           /* line 2 of the file */
+    mts_series_free(&v);
+    /* three columns: still needs --column */
+    const char *q = put_file(f, "three.csv", "date,a,b\n2024-01-01,1,2\n");
+    assert_int_equal(mts_csv_import_macro(f->s, q, "X", NULL, NULL, NULL), MTS_EPARSE);
+}
+
+/* Bundled intraday data: bitcoin at 1h and 4h is imported on first use, each
+ * under its interval (config/mts.json datasets.assets.bitcoin.intervals). */
+static void test_bundled_intervals_first_use(void **state) {
+    fx_t *f = *state;
+    /* rows counted from the bundled files by line (header excluded) */
+    int64_t rows1h, rows4h, blank;
+    count_lines("data/crypto/BTCUSDT_1h_binance_spot.csv", &rows1h, &blank);
+    count_lines("data/crypto/BTCUSDT_4h_binance_spot.csv", &rows4h, &blank);
+    assert_int_equal(rows1h, 41577);       /* and the data README says so */
+    assert_int_equal(rows4h, 17511);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "1h"), 0);
+    int64_t n;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1h", &n), 0);
+    assert_int_equal(n, rows1h);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 0);                /* only what was asked for */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "4h"), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "4h", &n), 0);
+    assert_int_equal(n, rows4h);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", NULL), 0);   /* NULL = 1d, as before */
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 2920);
+    /* no bundled 1h ethereum, and a name that is no interval */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "ethereum", "1h"), MTS_ENOTFOUND);
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "2d"), MTS_EINVAL);
+    /* a second use imports nothing: one run per series */
+    assert_int_equal(mts_store_ensure_asset(f->s, ".", "bitcoin", "1h"), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(interval || ':' || status || ':' || rows, ' ') FROM "
+                                            "(SELECT * FROM import_runs WHERE target = 'bitcoin' ORDER BY id)",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char want[128];
+    snprintf(want, sizeof want, "1h:complete:%lld 4h:complete:%lld 1d:complete:2920", (long long)rows1h,
+             (long long)rows4h);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 int main(void) {
@@ -929,6 +1371,15 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_big_file_buffer_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_records_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_import_is_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_units, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_times_refuse_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delimiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headerless_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binance_preset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interval_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hourly_beside_daily, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_column_macro, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundled_intervals_first_use, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,11 +78,61 @@ static void not_fred_json(void **st) {
     mts_series_free(&s);
 }
 
+/* Two sources for one day: the stored original stays (equal: dropped
+ * silently; different: dropped and reported); filled rows go on to the store. */
+static void keep_first_source(void **st) {
+    (void)st;
+    const int64_t D = 86400, t0 = 1774224000;   /* 2026-03-23 00:00 UTC */
+    mts_series_t stored = {0}, daily = {0};
+    assert_int_equal(mts_series_reserve(&stored, 3), 0);
+    /* stored originals: Thu 26th 27.44, Fri 27th 31.05 */
+    stored.ts[0] = t0 + 3 * D; stored.v[0] = 27.44;
+    stored.ts[1] = t0 + 4 * D; stored.v[1] = 31.05;
+    stored.n = 2;
+    /* fetched: Thu 27.50 (differs), Fri 31.05 (same), Sat/Sun filled, Mon 29.10 (new) */
+    double v[] = {27.50, 31.05, 31.05, 31.05, 29.10};
+    uint8_t flags[] = {0, 0, 2, 2, 0};
+    assert_int_equal(mts_series_reserve(&daily, 5), 0);
+    for (int i = 0; i < 5; i++) { daily.ts[i] = t0 + (3 + i) * D; daily.v[i] = v[i]; }
+    daily.n = 5;
+    char buf[512] = {0};
+    FILE *err = fmemopen(buf, sizeof buf - 1, "w");
+    int64_t same = -1, diff = -1;
+    mts_fred_keep_first(&stored, &daily, flags, "VIXCLS", err, &same, &diff);
+    fclose(err);
+    assert_int_equal(same, 1);
+    assert_int_equal(diff, 1);
+    assert_int_equal(daily.n, 3);
+    assert_int_equal(daily.ts[0], t0 + 5 * D);
+    assert_int_equal(flags[0], 2);
+    assert_int_equal(daily.ts[2], t0 + 7 * D);
+    assert_true(daily.v[2] == 29.10 && flags[2] == 0);
+    assert_non_null(strstr(buf, "fred:VIXCLS:2026-03-26: kept stored 27.44"));
+    /* nothing stored: everything goes on */
+    daily.n = 5;
+    for (int i = 0; i < 5; i++) { daily.ts[i] = t0 + (3 + i) * D; daily.v[i] = v[i]; flags[i] = i == 2 || i == 3 ? 2 : 0; }
+    stored.n = 0;
+    mts_fred_keep_first(&stored, &daily, flags, "VIXCLS", NULL, &same, &diff);
+    assert_int_equal(daily.n, 5);
+    assert_int_equal(same + diff, 0);
+    mts_series_free(&stored);
+    mts_series_free(&daily);
+}
+
+/* The alias table of config/mts.json (the repository's: VIXCLS -> VIX). */
+static void alias_from_config(void **st) {
+    (void)st;
+    assert_string_equal(mts_fred_alias("VIXCLS"), "VIX");
+    assert_string_equal(mts_fred_alias("DGS10"), "DGS10");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixture_gnpca),
         cmocka_unit_test(missing_and_bad_rows),
         cmocka_unit_test(not_fred_json),
+        cmocka_unit_test(keep_first_source),
+        cmocka_unit_test(alias_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

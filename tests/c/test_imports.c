@@ -87,7 +87,7 @@ static void test_lifecycle(void **state) {
     assert_true(r.started >= t0 && r.started <= (long long)time(NULL));
     assert_true(r.finished_null);
     assert_int_equal(r.rows, 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);
 
     assert_int_equal(mts_imports_progress(f->s, id, 10000), 0);
     assert_int_equal(read_row(f->db, id, &r), 0);
@@ -100,9 +100,9 @@ static void test_lifecycle(void **state) {
     assert_int_equal(r.rows, 12345);
     assert_false(r.finished_null);
     assert_true(r.finished >= r.started);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 0);
     char *w = NULL;
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 0);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", NULL, &w), 0);
     assert_null(w);
 }
 
@@ -112,29 +112,29 @@ static void test_outstanding_rules(void **state) {
     /* a: killed (left running), then re-run to completion -> clear */
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/a.csv", &a1), 0);
     assert_int_equal(mts_imports_progress(f->s, a1, 20000), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, "/a.csv"), 1);
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/a.csv", &a2), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 1);   /* the newest counts */
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, "/a.csv"), 1);   /* the newest counts */
     assert_int_equal(mts_imports_end(f->s, a2, 30000, NULL), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/a.csv"), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, "/a.csv"), 0);
     /* b: failed before storing anything -> nothing to warn about */
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/b.csv", &b1), 0);
     assert_int_equal(mts_imports_end(f->s, b1, 0, "missing column 'volume'"), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/b.csv"), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, "/b.csv"), 0);
     /* c: failed after storing rows -> outstanding, with its reason */
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/c.csv", &c1), 0);
     assert_int_equal(mts_imports_end(f->s, c1, 5, "database or disk is full"), 0);
     row_t r;
     assert_int_equal(read_row(f->db, c1, &r), 0);
     assert_string_equal(r.status, "failed: database or disk is full");
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "/c.csv"), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, "/c.csv"), 1);
     /* a complete run of ANOTHER file does not clear c; an earlier complete run does not either */
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);
     /* d: other kind / other target are separate */
     assert_int_equal(mts_imports_begin(f->s, "macro", "coin", "/c.csv", &d1), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
-    assert_int_equal(mts_imports_outstanding(f->s, "macro", "coin", NULL), 1);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "other", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "macro", "coin", NULL, NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "other", NULL, NULL), 0);
 }
 
 static void test_warning_text(void **state) {
@@ -154,7 +154,7 @@ static void test_warning_text(void **state) {
     char *owned = mts_malloc(32);            /* a line already there stays first */
     assert_non_null(owned);
     strcpy(owned, "earlier line");
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &owned), 2);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", NULL, &owned), 2);
     assert_string_equal(owned,
         "earlier line\n"
         "coin: the import of /data/b.csv started 2024-01-02T03:04:05Z failed after storing 7 rows "
@@ -164,7 +164,7 @@ static void test_warning_text(void **state) {
         "mts import csv /data/a.csv --asset coin");
     mts_free(owned);
     char *m = NULL;
-    assert_int_equal(mts_imports_warnings(f->s, "macro", "VIX", &m), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "macro", "VIX", NULL, &m), 1);
     assert_string_equal(m,
         "VIX: the import of - started 2024-01-02T03:04:05Z did not finish (killed, or still running; "
         "0 rows stored by its last commit), so its values may be incomplete; re-run it with the same input: "
@@ -189,7 +189,7 @@ static void test_live_or_killed(void **state) {
     assert_true(run.lock_fd >= 0);
     assert_int_equal(mts_imports_live(src), 1);
     char *w = NULL;
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", NULL, &w), 1);
     assert_non_null(strstr(w, "is still running (0 rows stored so far)"));
     assert_non_null(strstr(w, "wait for it, or re-run it: mts import csv "));
     mts_free(w);
@@ -198,20 +198,20 @@ static void test_live_or_killed(void **state) {
     assert_int_equal(run.lock_fd, -1);
     assert_int_equal(mts_imports_live(src), 0);
     mts_imports_wait(src);                        /* returns at once: nobody holds it */
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 0);
 
     /* what a SIGKILL leaves: the row, no lock */
     int64_t id;
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", src, &id), 0);
     assert_int_equal(mts_imports_progress(f->s, id, 20000), 0);
     w = NULL;
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", NULL, &w), 1);
     assert_non_null(strstr(w, "did not finish (killed; 20000 rows stored by its last commit)"));
     mts_free(w);
     /* a failed import (rows stored) is outstanding, newest first, with a reason */
     assert_int_equal(mts_imports_start(f->s, "ohlcv", "coin", path, &run), 0);
     assert_int_equal(mts_imports_finish(f->s, &run, 3, MTS_EIO, NULL), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);
     row_t r;
     assert_int_equal(read_row(f->db, run.id, &r), 0);
     assert_int_equal(strncmp(r.status, "failed: ", 8), 0);
@@ -234,12 +234,12 @@ static void test_live_refresh(void **state) {
     assert_int_equal(mts_imports_end(f->s, id, 10, NULL), 0);
     mts_import_run_t live;
     assert_int_equal(mts_imports_start(f->s, "ohlcv", "coin", path, &live), 0);
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 0);
     char *w = NULL;
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", &w), 0);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", NULL, &w), 0);
     assert_null(w);
     close(live.lock_fd);                           /* as if killed */
-    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);
 }
 
 static void test_source_and_args(void **state) {
@@ -258,8 +258,56 @@ static void test_source_and_args(void **state) {
     int64_t id;
     assert_int_equal(mts_imports_begin(NULL, "ohlcv", "x", "y", &id), MTS_EINVAL);
     assert_int_equal(mts_imports_begin(f->s, "ohlcv", NULL, "y", &id), MTS_EINVAL);
-    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "x", NULL), MTS_EINVAL);
-    assert_int_equal(mts_imports_outstanding(NULL, "ohlcv", "x", NULL), MTS_EINVAL);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "x", NULL, NULL), MTS_EINVAL);
+    assert_int_equal(mts_imports_outstanding(NULL, "ohlcv", "x", NULL, NULL), MTS_EINVAL);
+}
+
+/* Runs are per (asset, interval): an unfinished 1h import makes the 1h bars
+ * suspect, not the 1d bars of the same asset; its warning names the
+ * interval and the command that fixes it. A run with no interval (made
+ * before schema v6) counts for every interval. */
+static void test_per_interval(void **state) {
+    fx_t *f = *state;
+    int64_t h, d, old;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &h), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, h, "1h"), 0);
+    assert_int_equal(mts_imports_progress(f->s, h, 10000), 0);      /* killed after a batch */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1d.csv", &d), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, d, "1d"), 0);
+    assert_int_equal(mts_imports_end(f->s, d, 300, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1d", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "4h", NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", NULL, NULL), 1);   /* any interval */
+    char *w = NULL;
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1d", &w), 0);
+    assert_null(w);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1h", &w), 1);
+    assert_non_null(strstr(w, "coin 1h: the import of /data/coin_1h.csv started "));
+    assert_non_null(strstr(w, "re-run it: mts import csv /data/coin_1h.csv --asset coin --interval 1h"));
+    mts_free(w);
+    w = NULL;
+    /* the same file completed at another interval does not clear it */
+    int64_t again;
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &again), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, again, "4h"), 0);
+    assert_int_equal(mts_imports_end(f->s, again, 5, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    /* completed at its own interval it does */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/coin_1h.csv", &again), 0);
+    assert_int_equal(mts_imports_set_interval(f->s, again, "1h"), 0);
+    assert_int_equal(mts_imports_end(f->s, again, 20000, NULL), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 0);
+    /* a run of before v6 (interval NULL) left unfinished: every interval warns */
+    assert_int_equal(mts_imports_begin(f->s, "ohlcv", "coin", "/data/old.csv", &old), 0);
+    assert_int_equal(mts_imports_progress(f->s, old, 10000), 0);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1d", NULL), 1);
+    assert_int_equal(mts_imports_outstanding(f->s, "ohlcv", "coin", "1h", NULL), 1);
+    assert_int_equal(mts_imports_warnings(f->s, "ohlcv", "coin", "1d", &w), 1);
+    assert_non_null(strstr(w, "coin: the import of /data/old.csv"));
+    assert_non_null(strstr(w, "--asset coin"));
+    assert_null(strstr(w, "--interval"));
+    mts_free(w);
 }
 
 int main(void) {
@@ -270,6 +318,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_live_or_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_interval, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

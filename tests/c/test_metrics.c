@@ -82,7 +82,7 @@ static void test_metrics_daily_curve(void **state) {
     assert_double_equal(m.win_rate, 0.5, 0);
     assert_double_equal(m.profit_factor, 6, 1e-12);
     assert_int_equal(m.trade_count, 4);
-    assert_int_equal(m.n_days, 5);
+    assert_int_equal(m.n_periods, 5);
 
     /* with rf = 3.65% a year: daily rf 0.0001, mean excess 0.0099 */
     assert_int_equal(mts_metrics_compute(&eq, 100, 0.0365, tr, 4, &m), 0);
@@ -117,7 +117,7 @@ static void test_metrics_intraday(void **state) {
 
     mts_metrics_t m;
     assert_int_equal(mts_metrics_compute(&eq, 1000, 0, NULL, 0, &m), 0);
-    assert_int_equal(m.n_days, 3);
+    assert_int_equal(m.n_periods, 3);
     assert_double_equal(m.final_value, 963.9, 0);
     assert_double_equal(m.total_return, -0.0361, 1e-12);
     assert_double_equal(m.annualized_return, pow(0.9639, 365.0 / 2.25) - 1, 1e-12);
@@ -177,14 +177,14 @@ static void test_degenerate(void **state) {
     assert_nan(m.annualized_return);
     assert_nan(m.sharpe_ratio);
     assert_nan(m.volatility);
-    assert_int_equal(m.n_days, 1);
+    assert_int_equal(m.n_periods, 1);
 
     /* no points at all: final value = initial */
     mts_series_t none = series(NULL, NULL, 0);
     assert_int_equal(mts_metrics_compute(&none, 400, 0, NULL, 0, &m), 0);
     assert_double_equal(m.final_value, 400, 0);
     assert_double_equal(m.total_return, 0, 0);
-    assert_int_equal(m.n_days, 0);
+    assert_int_equal(m.n_periods, 0);
 }
 
 /* A curve compounding exactly 1% a day has constant returns; binary rounding
@@ -238,6 +238,82 @@ static void test_invalid(void **state) {
     mts_free(out.v);
 }
 
+/* A 1h run annualises by its interval: N = 365*86400/3600 = 8760 hours a year.
+ * The daily example's numbers, one point an hour (hour 2 missing, carried):
+ *   h0 110, h1 99, h2 (99), h3 118.8, h4 100.98; returns 0.1 -0.1 0 0.2 -0.15,
+ *   mean 0.01, var 0.082/4 = 0.0205 (as above)
+ * volatility = sqrt(0.0205) * sqrt(8760); sharpe = 0.01 / sqrt(0.0205) * sqrt(8760)
+ * rf 8.76 %: rf/N = 0.0876/8760 = 0.00001 -> (0.01 - 0.00001) = 0.00999
+ * years = 4 h / 8760 h; annualized = 1.0098^(8760/4) - 1 = 1.0098^2190 - 1
+ * The same curve taken daily is one day: one return, sharpe and vol undefined. */
+static void test_hourly_annualised(void **state) {
+    (void)state;
+    int64_t ts[4] = {T0, T0 + H, T0 + 3 * H, T0 + 4 * H};
+    double v[4] = {110, 99, 118.8, 100.98};
+    mts_series_t eq = series(ts, v, 4), out = {0};
+    assert_int_equal(mts_metrics_periods(&eq, H, &out), 0);
+    assert_int_equal(out.n, 5);
+    const double ev[5] = {110, 99, 99, 118.8, 100.98};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(out.ts[i], T0 + i * H);
+        assert_double_equal(out.v[i], ev[i], 0);
+    }
+    mts_free(out.ts);
+    mts_free(out.v);
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute_at(&eq, H, 100, 0, NULL, 0, &m), 0);
+    assert_int_equal(m.n_periods, 5);
+    assert_int_equal(m.period_s, H);
+    assert_double_equal(m.volatility, sqrt(0.0205) * sqrt(8760.0), 1e-11);
+    assert_double_equal(m.sharpe_ratio, 0.01 / sqrt(0.0205) * sqrt(8760.0), 1e-11);
+    assert_double_equal(m.max_drawdown, 0.15, 1e-12);
+    double ann = pow(1.0098, 2190.0) - 1;
+    if (!(fabs(m.annualized_return - ann) <= 1e-9 * ann)) fail_msg("annualized %.17g vs %.17g", m.annualized_return, ann);
+    assert_int_equal(mts_metrics_compute_at(&eq, H, 100, 0.0876, NULL, 0, &m), 0);
+    assert_double_equal(m.sharpe_ratio, 0.00999 / sqrt(0.0205) * sqrt(8760.0), 1e-11);
+    /* the 1d view of it: one day, so no sharpe */
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, NULL, 0, &m), 0);
+    assert_int_equal(m.n_periods, 1);
+    assert_nan(m.sharpe_ratio);
+}
+
+/* 4h periods: points inside a period count by their last one; 1w periods open
+ * on Mondays (T0 = 2024-01-01 is a Monday).
+ * 4h: 00:00 105, 02:00 110 (last of 00-04), 05:00 99 (04-08), 13:00 121 (12-16;
+ *     08-12 carries 99) -> 110, 99, 99, 121; returns 0.1, -0.1, 0, 2/9 (121/99 - 1)
+ *     N = 2190; mean = (0.1 - 0.1 + 0 + 2/9) / 4 = 1/18;
+ *     deviations 0.1-1/18 = 2/45, -0.1-1/18 = -7/45, -1/18, 2/9-1/18 = 1/6;
+ *     squares 4/2025 + 49/2025 + 1/324 + 1/36 = 53/2025 + 10/324 (=0.0261728.. + 0.0308641..)
+ *     var = (53/2025 + 10/324) / 3 */
+static void test_four_hour_and_weekly(void **state) {
+    (void)state;
+    int64_t ts[4] = {T0, T0 + 2 * H, T0 + 5 * H, T0 + 13 * H};
+    double v[4] = {105, 110, 99, 121};
+    mts_series_t eq = series(ts, v, 4), out = {0};
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute_at(&eq, 4 * H, 100, 0, NULL, 0, &m), 0);
+    assert_int_equal(m.n_periods, 4);
+    double var = (53.0 / 2025 + 10.0 / 324) / 3;
+    assert_double_equal(m.volatility, sqrt(var) * sqrt(2190.0), 1e-11);
+    assert_double_equal(m.sharpe_ratio, (1.0 / 18) / sqrt(var) * sqrt(2190.0), 1e-11);
+    /* weekly: Wed wk0 110, Tue wk1 99, (wk2 carried), Mon wk3 118.8 */
+    int64_t wts[3] = {T0 + 2 * D, T0 + 8 * D, T0 + 21 * D};
+    double wv[3] = {110, 99, 118.8};
+    mts_series_t w = series(wts, wv, 3);
+    assert_int_equal(mts_metrics_periods(&w, 7 * D, &out), 0);
+    assert_int_equal(out.n, 4);
+    assert_int_equal(out.ts[0], T0);
+    assert_int_equal(out.ts[1], T0 + 7 * D);
+    assert_int_equal(out.ts[2], T0 + 14 * D);
+    assert_double_equal(out.v[2], 99, 0);
+    assert_int_equal(out.ts[3], T0 + 21 * D);
+    /* a length that is no interval */
+    assert_int_equal(mts_metrics_periods(&w, 5000, &out), MTS_EINVAL);
+    assert_int_equal(mts_metrics_compute_at(&w, 0, 100, 0, NULL, 0, &m), MTS_EINVAL);
+    mts_free(out.ts);
+    mts_free(out.v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_daily_gap_carry),
@@ -248,6 +324,8 @@ int main(void) {
         cmocka_unit_test(test_constant_compounding),
         cmocka_unit_test(test_daily_negative_ts),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_hourly_annualised),
+        cmocka_unit_test(test_four_hour_and_weekly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,77 @@ static void stored_run_round_trip(void **state) {
     unlink(side);
 }
 
+/* The run's interval is kept in its parameters JSON and read back; a run
+ * stored without one (older mts) reads back as 1d. */
+static void interval_round_trip(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-report-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    mts_backtest_row_t row = {.strategy_name = "sma_cross", .assets = "bitcoin",
+                              .start_date = "2024-01-15T00:00:00Z", .end_date = "2024-01-16T00:00:00Z",
+                              .parameters_json = "{\"sma_cross\":{\"fast\":5}}", .initial_capital = 1,
+                              .final_value = 1, .interval = "4h"};
+    int64_t id = 0, id2 = 0;
+    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, &id), 0);
+    row.interval = NULL;
+    row.parameters_json = NULL;
+    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, &id2), 0);
+    mts_stored_run_t r;
+    assert_int_equal(mts_store_load_run(s, id, &r), 0);
+    assert_string_equal(r.interval, "4h");
+    /* kept in the row's parameters column, given back apart from the parameters */
+    assert_string_equal(r.parameters_json, "{\"sma_cross\":{\"fast\":5}}");
+    mts_stored_run_free(&r);
+    assert_int_equal(mts_store_load_run(s, id2, &r), 0);
+    assert_string_equal(r.interval, "1d");
+    mts_stored_run_free(&r);
+    mts_store_close(s);
+    unlink(path);
+    char side[512];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+/* An intraday run: the header and the trade list show times (UTC), not just
+ * dates; the run says its interval. 2024-01-15 13:00 and 2024-01-16 07:30. */
+static void intraday_trade_times(void **state) {
+    (void)state;
+    mts_stored_run_t r;
+    mts_stored_trade_t t;
+    fill_run(&r, &t);
+    strcpy(r.interval, "1h");
+    r.start_date = "2024-01-15T00:00:00Z";
+    r.end_date = "2024-01-16T23:00:00Z";
+    t.entry_ts = T_JAN15 + 13 * 3600;
+    t.exit_ts = T_JAN15 + 86400 + 7 * 3600 + 1800;
+    int64_t ts[] = {T_JAN15, T_JAN15 + 13 * 3600, T_JAN15 + 86400 + 7 * 3600 + 1800};
+    double v[] = {100000, 100500, 100019.5};
+    series(&r.equity, ts, v, 3);
+    char *h = render_run(&r);
+    const char *tr = strstr(h, "<table id=\"trades\"");
+    assert_non_null(tr);
+    assert_non_null(strstr(tr, ">2024-01-15 13:00<"));
+    assert_non_null(strstr(tr, ">2024-01-16 07:30<"));
+    assert_non_null(strstr(h, "1h bars"));
+    assert_non_null(strstr(h, "2024-01-16T23:00:00Z"));
+    free(h);
+    /* a daily run keeps dates */
+    strcpy(r.interval, "1d");
+    h = render_run(&r);
+    tr = strstr(h, "<table id=\"trades\"");
+    assert_non_null(strstr(tr, ">2024-01-15<"));
+    assert_null(strstr(tr, "13:00"));
+    free(h);
+    mts_series_free(&r.equity);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(monthly_by_hand),
@@ -274,6 +345,8 @@ int main(void) {
         cmocka_unit_test(run_without_details),
         cmocka_unit_test(grid_html),
         cmocka_unit_test(stored_run_round_trip),
+        cmocka_unit_test(intraday_trade_times),
+        cmocka_unit_test(interval_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

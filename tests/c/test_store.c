@@ -163,23 +163,23 @@ static void test_ohlcv_upsert_idempotent(void **state) {
     fx_t *f = *state;
     mts_bars_t b = {0};
     make_bars(&b, 3);
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
     int64_t max_id = raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv");
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
     int64_t n = -1;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv"), max_id);   /* rows kept, not replaced */
-    assert_int_equal(mts_store_count_ohlcv(f->s, "ethereum", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "ethereum", "1d", &n), 0);
     assert_int_equal(n, 0);
     /* date_str of 2018-03-18 */
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM crypto_ohlcv WHERE date_str = '2018-03-18' "
                                       "AND timestamp = 1521331200"), 1);
     /* a changed value is updated in place */
     b.close[1] = 107.25;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
     mts_bars_t out = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 3);
     assert_true(out.close[1] == 107.25);
     assert_true(out.open[2] == 102 && out.high[2] == 112 && out.low[2] == 92 && out.volume[2] == 1002);
@@ -198,26 +198,26 @@ static void test_ohlcv_load_ranges(void **state) {
     double h = b.high[0]; b.high[0] = b.high[9]; b.high[9] = h;
     double l = b.low[0]; b.low[0] = b.low[9]; b.low[9] = l;
     double c = b.close[0]; b.close[0] = b.close[9]; b.close[9] = c;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "ethereum", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "ethereum", "1d", &b), 0);
     mts_bars_t out = {0};
     /* [D0+2d, D0+5d] inclusive: days 2,3,4,5 */
-    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", D0 + 2 * DAY, D0 + 5 * DAY, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", "1d", D0 + 2 * DAY, D0 + 5 * DAY, &out), 0);
     assert_int_equal(out.n, 4);
     assert_int_equal(out.ts[0], D0 + 2 * DAY);
     assert_int_equal(out.ts[3], D0 + 5 * DAY);
     assert_true(out.open[0] == 102);
     /* the same struct is reused: n is reset, arrays kept */
     int64_t cap = out.cap;
-    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", INT64_MIN, D0, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", "1d", INT64_MIN, D0, &out), 0);
     assert_int_equal(out.n, 1);
     assert_int_equal(out.cap, cap);
     assert_true(out.close[0] == 105);
-    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", D0 + 9 * DAY + 1, INT64_MAX, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", "1d", D0 + 9 * DAY + 1, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 0);
-    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "ethereum", "1d", INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 10);
     for (int64_t i = 1; i < out.n; i++) assert_true(out.ts[i] > out.ts[i - 1]);
-    assert_int_equal(mts_store_load_ohlcv(f->s, "nope", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "nope", "1d", INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 0);
     mts_bars_free(&out);
     mts_bars_free(&b);
@@ -230,14 +230,14 @@ static void test_ohlcv_batch_is_one_transaction(void **state) {
     mts_bars_t b = {0};
     make_bars(&b, 25000);
     b.close[24999] = NAN;                     /* NOT NULL fails on the very last row */
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), MTS_EDB);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), MTS_EDB);
     assert_non_null(strstr(mts_store_errmsg(f->s), "NOT NULL"));
     int64_t n = -1;
-    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 0);                   /* the first 24,999 rows were rolled back */
     b.close[24999] = 105;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", &b), 0);
-    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", &n), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 25000);
     mts_bars_free(&b);
 }
@@ -255,15 +255,15 @@ static void test_ohlcv_batch_shapes(void **state) {
         make_bars(&b, sizes[k]);
         int64_t bad = sizes[k] / 2;                /* in a 50-row chunk or in the tail */
         b.volume[bad] = NAN;
-        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, &b), MTS_EDB);
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, "1d", &b), MTS_EDB);
         char iso[32], want[128];
         mts_time_format_iso(b.ts[bad], iso);
-        snprintf(want, sizeof want, "upsert_ohlcv %s %s: NOT NULL constraint failed: crypto_ohlcv.volume", asset, iso);
+        snprintf(want, sizeof want, "upsert_ohlcv %s 1d %s: NOT NULL constraint failed: crypto_ohlcv.volume", asset, iso);
         assert_string_equal(mts_store_errmsg(f->s), want);
         b.volume[bad] = 5;
-        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, &b), 0);
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, "1d", &b), 0);
         int64_t n;
-        assert_int_equal(mts_store_count_ohlcv(f->s, asset, &n), 0);
+        assert_int_equal(mts_store_count_ohlcv(f->s, asset, "1d", &n), 0);
         assert_int_equal(n, sizes[k]);
     }
     make_bars(&b, 60);
@@ -271,9 +271,9 @@ static void test_ohlcv_batch_shapes(void **state) {
     b.close[10] = 104.5;
     b.ts[55] = b.ts[54];                           /* and twice in the tail */
     b.close[55] = 150.5;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "dup", &b), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "dup", "1d", &b), 0);
     mts_bars_t out = {0};
-    assert_int_equal(mts_store_load_ohlcv(f->s, "dup", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "dup", "1d", INT64_MIN, INT64_MAX, &out), 0);
     assert_int_equal(out.n, 58);
     assert_true(out.close[3] == 104.5);
     assert_int_equal(out.ts[53], b.ts[54]);        /* index shifts by one after the first repeat */
@@ -491,6 +491,9 @@ static void test_migrate_v4_keeps_every_row(void **state) {
         free(after);
         free(before[i]);
     }
+    /* v6: every bar stored before is a daily bar, with its id kept */
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM crypto_ohlcv WHERE interval = '1d'"), count[0]);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('import_runs') WHERE name = 'interval'"), 1);
     /* v5: the session liveness columns and the import record */
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('paper_sessions') WHERE name IN "
                                    "('heartbeat_at','pid','host')"), 3);
@@ -499,6 +502,53 @@ static void test_migrate_v4_keeps_every_row(void **state) {
     unlink(path);
     snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm", path, path);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Two intervals of one asset are two series: an hourly upsert never touches
+ * the daily bar at 00:00, loads and counts see one interval only, and the
+ * stored intervals are listed finest first. */
+static void test_ohlcv_intervals_are_separate_series(void **state) {
+    fx_t *f = *state;
+    mts_bars_t d = {0}, h = {0}, out = {0};
+    assert_int_equal(mts_bars_reserve(&d, 2), 0);
+    assert_int_equal(mts_bars_reserve(&h, 24), 0);
+    const int64_t H0 = 1704067200;                       /* 2024-01-01T00:00:00Z */
+    for (int i = 0; i < 2; i++) {
+        d.ts[i] = H0 + i * 86400;
+        d.open[i] = 100 + i; d.high[i] = 110 + i; d.low[i] = 90 + i; d.close[i] = 105 + i; d.volume[i] = 1000;
+    }
+    d.n = 2;
+    for (int i = 0; i < 24; i++) {
+        h.ts[i] = H0 + i * 3600;
+        h.open[i] = 200 + i; h.high[i] = 210 + i; h.low[i] = 190 + i; h.close[i] = 205 + i; h.volume[i] = 10;
+    }
+    h.n = 24;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &d), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1h", &h), 0);
+    int64_t n = 0;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1h", &n), 0);
+    assert_int_equal(n, 24);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1d", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_true(out.open[0] == 100 && out.close[1] == 106);   /* the daily bar at 00:00 is the daily one */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "bitcoin", "1h", H0, H0 + 3600, &out), 0);
+    assert_int_equal(out.n, 2);
+    assert_true(out.open[0] == 200 && out.open[1] == 201);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "4h", &n), 0);
+    assert_int_equal(n, 0);
+    char names[4][8];
+    int k = 0;
+    assert_int_equal(mts_store_ohlcv_intervals(f->s, "bitcoin", names, 4, &k), 0);
+    assert_int_equal(k, 2);
+    assert_string_equal(names[0], "1h");
+    assert_string_equal(names[1], "1d");
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "2d", &d), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "unknown interval '2d'"));
+    mts_bars_free(&d);
+    mts_bars_free(&h);
+    mts_bars_free(&out);
 }
 
 static void test_open_alloc_failure(void **state) {
@@ -513,11 +563,11 @@ static void test_open_alloc_failure(void **state) {
 static void test_bad_args(void **state) {
     fx_t *f = *state;
     int64_t n;
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, NULL, NULL), MTS_EINVAL);
-    assert_int_equal(mts_store_count_ohlcv(f->s, NULL, &n), MTS_EINVAL);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, NULL, "1d", NULL), MTS_EINVAL);
+    assert_int_equal(mts_store_count_ohlcv(f->s, NULL, "1d", &n), MTS_EINVAL);
     assert_int_equal(mts_store_upsert_macro(f->s, "x", NULL, NULL, NULL, 1), MTS_EINVAL);
     mts_bars_t empty = {0};
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "x", &empty), 0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "x", "1d", &empty), 0);
 }
 
 int main(void) {
@@ -529,6 +579,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_upsert_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_load_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_intervals_are_separate_series, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_batch_is_one_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_batch_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_macro_filled_never_overwrites_original, setup, teardown),

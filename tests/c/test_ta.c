@@ -452,6 +452,185 @@ static void test_rsi_against_naive(void **state) {
     }
 }
 
+/* ---- EMA, ATR, MACD, Bollinger bands, VWAP, rolling min/max: values worked
+ * by hand as exact fractions (arithmetic in the comments; re-checked with
+ * python3's fractions module, not with this code) ------------------------ */
+
+static void test_ema_by_hand(void **state) {
+    (void)state;
+    /* n=3, k=2/4=0.5, seeded with the mean of the first 3 (TA-Lib):
+     * (1+2+3)/3=2; then e=(x-e)*0.5+e: 3, 4, 5, 5, 4.5, 3.75, 2.875 */
+    double x[] = {1, 2, 3, 4, 5, 6, 5, 4, 3, 2}, out[10];
+    double want[] = {NAN, NAN, 2, 3, 4, 5, 5, 4.5, 3.75, 2.875};
+    assert_int_equal(mts_ta_ema(x, 10, 3, out), 0);
+    expect_series(out, want, 10, 0);
+    /* n=1 is the series itself */
+    assert_int_equal(mts_ta_ema(x, 10, 1, out), 0);
+    expect_series(out, x, 10, 0);
+    /* a NaN restarts the seeding: mean(4,5,6)=5 at index 6, then (5-5)*.5+5=5 */
+    double y[] = {1, 2, 3, NAN, 4, 5, 6, 5}, o2[8];
+    double w2[] = {NAN, NAN, 2, NAN, NAN, NAN, 5, 5};
+    assert_int_equal(mts_ta_ema(y, 8, 3, o2), 0);
+    expect_series(o2, w2, 8, 0);
+}
+
+static void test_atr_by_hand(void **state) {
+    (void)state;
+    /* Wilder, n=3. TR needs the previous close:
+     * 1: max(11-9, |11-9|, |9-9|)       = 2
+     * 2: max(12-10, |12-10.5|, |10-10.5|) = 2
+     * 3: max(14-12, |14-11|, |12-11|)   = 3   (gap up)  ATR = (2+2+3)/3 = 7/3
+     * 4: max(13-9, |13-13|, |9-13|)     = 4   ATR = (7/3*2 + 4)/3 = 26/9
+     * 5: max(10.5-10, |10.5-10|, |10-10|) = .5 ATR = (26/9*2 + .5)/3 = 113/54 */
+    double h[] = {10, 11, 12, 14, 13, 10.5}, l[] = {8, 9, 10, 12, 9, 10}, c[] = {9, 10.5, 11, 13, 10, 10.2};
+    double out[6], want[] = {NAN, NAN, NAN, 7.0 / 3, 26.0 / 9, 113.0 / 54};
+    assert_int_equal(mts_ta_atr(h, l, c, 6, 3, out), 0);
+    expect_series(out, want, 6, 1e-14);
+    /* a NaN bar restarts: bar 2 has no previous close, first ATR at 2 + 3 */
+    double h2[] = {10, NAN, 12, 14, 13, 10.5, 11}, l2[] = {8, 9, 10, 12, 9, 10, 10},
+           c2[] = {9, 10.5, 11, 13, 10, 10.2, 10.5};
+    /* TRs from bar 3: 3 (vs 11), 4, .5 -> ATR[5] = 7.5/3 = 2.5; bar 6: max(1, .8, .2) = 1 -> (2.5*2+1)/3 = 2 */
+    double o2[7], w2[] = {NAN, NAN, NAN, NAN, NAN, 2.5, 2};
+    assert_int_equal(mts_ta_atr(h2, l2, c2, 7, 3, o2), 0);
+    expect_series(o2, w2, 7, 1e-14);
+}
+
+static void test_macd_by_hand(void **state) {
+    (void)state;
+    /* fast 2 (k=2/3), slow 3 (k=1/2), signal 2, each EMA seeded with its own SMA.
+     * ema2: 1.5, 2.5, 3.5, 4.5, 5.5, 31/6, 79/18, 187/54, 403/162 (from index 1)
+     * ema3: 2, 3, 4, 5, 5, 9/2, 15/4, 23/8 (from index 2)
+     * line: 1/2, 1/2, 1/2, 1/2, 1/6, -1/9, -31/108, -251/648
+     * signal (ema2 of line, seed mean(1/2,1/2) at index 3): 1/2, 1/2, 1/2, 5/18, 1/54, -5/27, -311/972
+     * hist = line - signal: 0, 0, 0, -1/9, -7/54, -11/108, -131/1944 */
+    double x[] = {1, 2, 3, 4, 5, 6, 5, 4, 3, 2}, line[10], sig[10], hist[10];
+    double wl[] = {NAN, NAN, .5, .5, .5, .5, 1.0 / 6, -1.0 / 9, -31.0 / 108, -251.0 / 648};
+    double ws[] = {NAN, NAN, NAN, .5, .5, .5, 5.0 / 18, 1.0 / 54, -5.0 / 27, -311.0 / 972};
+    double wh[] = {NAN, NAN, NAN, 0, 0, 0, -1.0 / 9, -7.0 / 54, -11.0 / 108, -131.0 / 1944};
+    assert_int_equal(mts_ta_macd(x, 10, 2, 3, 2, line, sig, hist), 0);
+    expect_series(line, wl, 10, 1e-14);
+    expect_series(sig, ws, 10, 1e-14);
+    expect_series(hist, wh, 10, 1e-14);
+}
+
+static void test_bbands_by_hand(void **state) {
+    (void)state;
+    /* The textbook population-sd example: 2,4,4,4,5,5,7,9 has mean 5 and
+     * population sd 2 (sum of squared deviations 32, /8 = 4). w=8, k=2:
+     * 5, 9, 1. With w=3 at index 2 ({2,4,4}): mean 10/3, squared deviations
+     * 16/9 + 4/9 + 4/9 = 24/9, /3 = 8/9, sd = sqrt(8)/3 (ddof 0); at index 3
+     * ({4,4,4}) sd 0 exactly. */
+    double x[] = {2, 4, 4, 4, 5, 5, 7, 9}, m[8], u[8], l[8];
+    assert_int_equal(mts_ta_bbands(x, 8, 8, 2.0, m, u, l), 0);
+    for (int i = 0; i < 7; i++) assert_true(isnan(m[i]) && isnan(u[i]) && isnan(l[i]));
+    assert_true(fabs(m[7] - 5) < 1e-14 && fabs(u[7] - 9) < 1e-14 && fabs(l[7] - 1) < 1e-14);
+    assert_int_equal(mts_ta_bbands(x, 8, 3, 1.5, m, u, l), 0);
+    double sd = sqrt(8.0) / 3;
+    assert_true(fabs(m[2] - 10.0 / 3) < 1e-14);
+    assert_true(fabs(u[2] - (10.0 / 3 + 1.5 * sd)) < 1e-14 && fabs(l[2] - (10.0 / 3 - 1.5 * sd)) < 1e-14);
+    assert_true(m[3] == 4 && u[3] == 4 && l[3] == 4);
+    /* a NaN in the window */
+    double y[] = {1, 2, NAN, 4, 5, 6};
+    assert_int_equal(mts_ta_bbands(y, 6, 2, 2.0, m, u, l), 0);
+    double wm[] = {NAN, 1.5, NAN, NAN, 4.5, 5.5}, wu[] = {NAN, 2.5, NAN, NAN, 5.5, 6.5};
+    expect_series(m, wm, 6, 1e-14);
+    expect_series(u, wu, 6, 1e-14);
+}
+
+static void test_vwap_by_hand(void **state) {
+    (void)state;
+    /* typical prices (h+l+c)/3: (3+1+2)/3=2, (6+3+3)/3=4, (9+6+6)/3=7, (12+9+9)/3=10
+     * volumes 1, 3, 0, 4: tp*v = 2, 12, 0, 40
+     * cumulative: 2/1, 14/4=3.5, 14/4=3.5, 54/8=6.75
+     * w=2: NaN, 14/4=3.5, 12/3=4, 40/4=10;  w=1 on the 0-volume bar: NaN */
+    double h[] = {3, 6, 9, 12}, l[] = {1, 3, 6, 9}, c[] = {2, 3, 6, 9}, v[] = {1, 3, 0, 4}, out[4];
+    double wc[] = {2, 3.5, 3.5, 6.75}, w2[] = {NAN, 3.5, 4, 10}, w1[] = {2, 4, NAN, 10};
+    assert_int_equal(mts_ta_vwap(h, l, c, v, 4, 0, out), 0);
+    expect_series(out, wc, 4, 1e-14);
+    assert_int_equal(mts_ta_vwap(h, l, c, v, 4, 2, out), 0);
+    expect_series(out, w2, 4, 1e-14);
+    assert_int_equal(mts_ta_vwap(h, l, c, v, 4, 1, out), 0);
+    expect_series(out, w1, 4, 1e-14);
+    /* a NaN bar: NaN there, left out of the cumulative sums (2, NaN, (2+0)/1, (2+40)/5) */
+    double v2[] = {1, NAN, 0, 4}, wn[] = {2, NAN, 2, 42.0 / 5};
+    assert_int_equal(mts_ta_vwap(h, l, c, v2, 4, 0, out), 0);
+    expect_series(out, wn, 4, 1e-14);
+}
+
+static void test_rolling_minmax_by_hand(void **state) {
+    (void)state;
+    /* w=3; index 5 is NaN, so windows 5..7 are NaN */
+    double x[] = {5, 1, 4, 2, 8, NAN, 3, 3, 7, 0}, out[10];
+    double wmax[] = {NAN, NAN, 5, 4, 8, NAN, NAN, NAN, 7, 7};
+    double wmin[] = {NAN, NAN, 1, 1, 2, NAN, NAN, NAN, 3, 0};
+    assert_int_equal(mts_ta_rolling_max(x, 10, 3, out), 0);
+    expect_series(out, wmax, 10, 0);
+    assert_int_equal(mts_ta_rolling_min(x, 10, 3, out), 0);
+    expect_series(out, wmin, 10, 0);
+    /* w=1: the series itself; decreasing then increasing runs (deque empties and fills) */
+    assert_int_equal(mts_ta_rolling_max(x, 10, 1, out), 0);
+    expect_series(out, x, 10, 0);
+    double d[] = {9, 8, 7, 6, 5, 6, 7, 8, 9, 10}, o[10];
+    double dmax[] = {NAN, NAN, NAN, 9, 8, 7, 7, 8, 9, 10}, dmin[] = {NAN, NAN, NAN, 6, 5, 5, 5, 5, 6, 7};
+    assert_int_equal(mts_ta_rolling_max(d, 10, 4, o), 0);
+    expect_series(o, dmax, 10, 0);
+    assert_int_equal(mts_ta_rolling_min(d, 10, 4, o), 0);
+    expect_series(o, dmin, 10, 0);
+}
+
+/* rolling min/max against the obvious O(n*w) scan on long random series with NaN */
+static void test_minmax_against_scan(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    static double x[N], omin[N], omax[N];
+    uint64_t r = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        x[i] = (double)(r % 50);               /* many ties */
+        if (r % 97 == 0) x[i] = NAN;
+    }
+    const int32_t ws[] = {1, 2, 5, 17, 100};
+    for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) {
+        int32_t w = ws[k];
+        assert_int_equal(mts_ta_rolling_min(x, N, w, omin), 0);
+        assert_int_equal(mts_ta_rolling_max(x, N, w, omax), 0);
+        for (int i = 0; i < N; i++) {
+            double lo = INFINITY, hi = -INFINITY;
+            int bad = i < w - 1;
+            for (int j = i - w + 1; j <= i && !bad; j++) {
+                if (isnan(x[j])) bad = 1;
+                else { if (x[j] < lo) lo = x[j]; if (x[j] > hi) hi = x[j]; }
+            }
+            if (bad) { assert_true(isnan(omin[i]) && isnan(omax[i])); continue; }
+            if (omin[i] != lo || omax[i] != hi) fail_msg("w=%d i=%d: min %g/%g max %g/%g", w, i, omin[i], lo, omax[i], hi);
+        }
+    }
+}
+
+static void test_new_invalid_args(void **state) {
+    (void)state;
+    double x[3] = {1, 2, 3}, o[3], o2[3], o3[3];
+    assert_int_equal(mts_ta_ema(x, 3, 0, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_ema(NULL, 3, 2, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_atr(x, x, x, 3, 0, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_atr(x, NULL, x, 3, 2, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_macd(x, 3, 0, 3, 2, o, o2, o3), MTS_EINVAL);
+    assert_int_equal(mts_ta_macd(x, 3, 2, 3, 0, o, o2, o3), MTS_EINVAL);
+    assert_int_equal(mts_ta_bbands(x, 3, 1, 2.0, o, o2, o3), MTS_EINVAL);
+    assert_int_equal(mts_ta_bbands(x, 3, 2, -1.0, o, o2, o3), MTS_EINVAL);
+    assert_int_equal(mts_ta_bbands(x, 3, 2, NAN, o, o2, o3), MTS_EINVAL);
+    assert_int_equal(mts_ta_vwap(x, x, x, NULL, 3, 0, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_rolling_min(x, 3, 0, o), MTS_EINVAL);
+    assert_int_equal(mts_ta_rolling_max(x, -1, 2, o), MTS_EINVAL);
+    assert_null(mts_ema_new(0));
+    assert_null(mts_atr_new(0));
+    assert_null(mts_macd_new(12, 26, 0));
+    assert_null(mts_bbands_new(1, 2.0));
+    assert_null(mts_rollext_new(0, 1));
+    mts_ema_free(NULL); mts_atr_free(NULL); mts_macd_free(NULL);
+    mts_bbands_free(NULL); mts_vwap_free(NULL); mts_rollext_free(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sma_small),
@@ -470,6 +649,14 @@ int main(void) {
         cmocka_unit_test(test_level_shift),
         cmocka_unit_test(test_rsi_against_naive),
         cmocka_unit_test(test_rolling_stream_equals_batch),
+        cmocka_unit_test(test_ema_by_hand),
+        cmocka_unit_test(test_atr_by_hand),
+        cmocka_unit_test(test_macd_by_hand),
+        cmocka_unit_test(test_bbands_by_hand),
+        cmocka_unit_test(test_vwap_by_hand),
+        cmocka_unit_test(test_rolling_minmax_by_hand),
+        cmocka_unit_test(test_minmax_against_scan),
+        cmocka_unit_test(test_new_invalid_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

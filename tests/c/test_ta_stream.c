@@ -28,6 +28,7 @@
 typedef struct {
     int64_t ts[MAXN];
     double close[MAXN];
+    double high[MAXN], low[MAXN], volume[MAXN];   /* crypto and fixture only */
     int64_t n;
 } csv_t;
 
@@ -59,9 +60,9 @@ static void load(csv_t *c, const char *rel, int kind) {
     while (fgets(line, sizeof line, f)) {
         if (first) { first = 0; continue; }
         int y, mo, d, h = 0;
-        double o, hi, lo, cl;
+        double o, hi, lo, cl, vol = NAN;
         if (kind == 0) {
-            if (sscanf(line, "%d-%d-%d %d:%*d:%*[^,],%lf,%lf,%lf,%lf", &y, &mo, &d, &h, &o, &hi, &lo, &cl) != 8)
+            if (sscanf(line, "%d-%d-%d %d:%*d:%*[^,],%lf,%lf,%lf,%lf,%lf", &y, &mo, &d, &h, &o, &hi, &lo, &cl, &vol) != 9)
                 fail_msg("%s: bad line %s", rel, line);
         } else {
             if (sscanf(line, "%d/%d/%d,%lf,%lf,%lf,%lf", &mo, &d, &y, &o, &hi, &lo, &cl) != 7)
@@ -70,6 +71,9 @@ static void load(csv_t *c, const char *rel, int kind) {
         assert_true(c->n < MAXN);
         c->ts[c->n] = utc(y, mo, d, h);
         c->close[c->n] = cl;
+        c->high[c->n] = hi;
+        c->low[c->n] = lo;
+        c->volume[c->n] = vol;
         c->n++;
     }
     fclose(f);
@@ -330,6 +334,126 @@ static void test_by_hand(void **state) {
     mts_pctrank_free(p);
 }
 
+/* ---- EMA, ATR, MACD, Bollinger bands, VWAP, rolling min/max ----------------
+ * Streaming against batch, bit for bit, on the bundled daily bars of BTC/ETH/
+ * BNB (data/crypto) and the hourly fixture, clean and with gaps (NaN), flat
+ * stretches and a spike injected. */
+
+static void check_new_single(const double *x, int64_t n) {
+    double *b = malloc((size_t)n * sizeof *b), *b2 = malloc((size_t)n * sizeof *b),
+           *b3 = malloc((size_t)n * sizeof *b);
+    assert_true(b && b2 && b3);
+    const int32_t wins[] = {1, 2, 3, 9, 12, 14, 20, 26, 50, 200};
+    for (size_t k = 0; k < sizeof wins / sizeof wins[0]; k++) {
+        int32_t w = wins[k];
+        assert_int_equal(mts_ta_ema(x, n, w, b), 0);
+        mts_ema_t *e = mts_ema_new(w);
+        assert_non_null(e);
+        for (int64_t i = 0; i < n; i++) expect_same("ema", w, i, mts_ema_push(e, x[i]), b[i]);
+        mts_ema_free(e);
+
+        for (int mx = 0; mx < 2; mx++) {
+            assert_int_equal((mx ? mts_ta_rolling_max : mts_ta_rolling_min)(x, n, w, b), 0);
+            mts_rollext_t *r = mts_rollext_new(w, mx);
+            assert_non_null(r);
+            for (int64_t i = 0; i < n; i++) expect_same(mx ? "rolling_max" : "rolling_min", w, i, mts_rollext_push(r, x[i]), b[i]);
+            mts_rollext_free(r);
+        }
+
+        if (w >= 2) {
+            assert_int_equal(mts_ta_bbands(x, n, w, 2.0, b, b2, b3), 0);
+            mts_bbands_t *bb = mts_bbands_new(w, 2.0);
+            assert_non_null(bb);
+            for (int64_t i = 0; i < n; i++) {
+                expect_same("bbands mid", w, i, mts_bbands_push(bb, x[i]), b[i]);
+                expect_same("bbands upper", w, i, mts_bbands_upper(bb), b2[i]);
+                expect_same("bbands lower", w, i, mts_bbands_lower(bb), b3[i]);
+            }
+            mts_bbands_free(bb);
+        }
+    }
+    const int32_t mp[][3] = {{12, 26, 9}, {5, 35, 5}, {1, 2, 1}, {26, 12, 9}};
+    for (size_t k = 0; k < sizeof mp / sizeof mp[0]; k++) {
+        assert_int_equal(mts_ta_macd(x, n, mp[k][0], mp[k][1], mp[k][2], b, b2, b3), 0);
+        mts_macd_t *m = mts_macd_new(mp[k][0], mp[k][1], mp[k][2]);
+        assert_non_null(m);
+        for (int64_t i = 0; i < n; i++) {
+            expect_same("macd line", mp[k][1], i, mts_macd_push(m, x[i]), b[i]);
+            expect_same("macd signal", mp[k][1], i, mts_macd_signal(m), b2[i]);
+            expect_same("macd hist", mp[k][1], i, mts_macd_hist(m), b3[i]);
+        }
+        mts_macd_free(m);
+    }
+    free(b); free(b2); free(b3);
+}
+
+static void check_new_bars(const double *h, const double *l, const double *c, const double *v, int64_t n) {
+    double *b = malloc((size_t)n * sizeof *b);
+    assert_non_null(b);
+    const int32_t wins[] = {-1, 0, 1, 2, 3, 14, 24, 50, 200};
+    for (size_t k = 0; k < sizeof wins / sizeof wins[0]; k++) {
+        int32_t w = wins[k];
+        if (w >= 1) {
+            assert_int_equal(mts_ta_atr(h, l, c, n, w, b), 0);
+            mts_atr_t *a = mts_atr_new(w);
+            assert_non_null(a);
+            for (int64_t i = 0; i < n; i++) expect_same("atr", w, i, mts_atr_push(a, h[i], l[i], c[i]), b[i]);
+            mts_atr_free(a);
+        }
+        assert_int_equal(mts_ta_vwap(h, l, c, v, n, w, b), 0);
+        mts_vwap_t *vw = mts_vwap_new(w);
+        assert_non_null(vw);
+        for (int64_t i = 0; i < n; i++) expect_same("vwap", w, i, mts_vwap_push(vw, h[i], l[i], c[i], v[i]), b[i]);
+        mts_vwap_free(vw);
+    }
+    free(b);
+}
+
+static void test_new_indicators_real_data(void **state) {
+    (void)state;
+    const csv_t *sets[] = {&btc, &eth, &bnb, &hourly};
+    static double dh[MAXN], dl[MAXN], dc[MAXN], dv[MAXN];
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        const csv_t *s = sets[k];
+        check_new_single(s->close, s->n);
+        check_new_bars(s->high, s->low, s->close, s->volume, s->n);
+        damage(s->close, s->n, dc);
+        damage(s->high, s->n, dh);
+        damage(s->low, s->n, dl);
+        damage(s->volume, s->n, dv);
+        dh[s->n / 5] = NAN;                     /* a NaN in one field only */
+        dv[s->n / 4] = 0;                       /* a bar without volume */
+        dc[s->n / 6] = dc[s->n / 6 - 1] * 1e6;  /* a spike */
+        check_new_single(dc, s->n);
+        check_new_bars(dh, dl, dc, dv, s->n);
+    }
+    check_new_single(vix.close, vix.n);
+}
+
+/* The deque stays O(1) amortised and exact on a monotone series (every push
+ * empties the deque / every push appends) and on a constant one (all ties). */
+static void test_minmax_monotone(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    static double up[N], down[N], flat[N];
+    for (int i = 0; i < N; i++) { up[i] = i; down[i] = -i; flat[i] = 7; }
+    mts_rollext_t *mx = mts_rollext_new(100, 1), *mn = mts_rollext_new(100, 0);
+    assert_true(mx && mn);
+    for (int i = 0; i < N; i++) {
+        double a = mts_rollext_push(mx, up[i]), b = mts_rollext_push(mn, up[i]);
+        if (i < 99) { assert_true(isnan(a) && isnan(b)); continue; }
+        assert_true(a == i && b == i - 99);
+    }
+    mts_rollext_free(mx); mts_rollext_free(mn);
+    mx = mts_rollext_new(100, 1); mn = mts_rollext_new(100, 0);
+    for (int i = 0; i < N; i++) {
+        double a = mts_rollext_push(mx, down[i]), b = mts_rollext_push(mn, flat[i]);
+        if (i < 99) continue;
+        assert_true(a == -(i - 99) && b == 7);
+    }
+    mts_rollext_free(mx); mts_rollext_free(mn);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_by_hand),
@@ -339,6 +463,8 @@ int main(void) {
         cmocka_unit_test(test_corr_real_data),
         cmocka_unit_test(test_spike_rebuild),
         cmocka_unit_test(test_strategy_pipelines),
+        cmocka_unit_test(test_new_indicators_real_data),
+        cmocka_unit_test(test_minmax_monotone),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

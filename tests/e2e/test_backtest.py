@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from mtslib import BUNDLED, MtsTestCase, day, parse_time, read_bars, run
+from mtslib import BUNDLED, SHARED, MtsTestCase, day, parse_time, read_bars, run
 
 
 def sma_cross_reference(bars, fast, slow, capital, comm_bps, slip_bps, units=None,
@@ -352,3 +352,172 @@ class LimitOrders(MtsTestCase):
         self.assertAlmostEqual(float(t[0]["fees"]), fees, delta=1e-6)
         self.assertAlmostEqual(float(t[0]["pnl"]), 2 * (exit_px * 0.995 - fill_px) - fees, delta=1e-6)
         self.assertEqual(res["trade_count"], 1)
+
+
+HOURLY = os.path.join(SHARED, "data", "crypto", "intraday", "BTCUSDT_1h_binance_spot.csv")
+
+
+def read_hourly(n):
+    """The first n real Binance 1h bars (../shared/data), read independently."""
+    out = []
+    with open(os.path.abspath(HOURLY), newline="") as f:
+        for row in csv.DictReader(f):
+            out.append((parse_time(row["timestamp"].replace(" ", "T") + "Z"), float(row["open"]),
+                        float(row["high"]), float(row["low"]), float(row["close"]),
+                        float(row["volume"])))
+            if len(out) == n:
+                break
+    return out
+
+
+def store_bars(db, asset, interval, bars):
+    """Rows as the store keeps them (schema v6), written without the C code."""
+    con = sqlite3.connect(db)
+    con.executemany("INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, "
+                    "high, low, close, volume) VALUES(?,?,?,?,?,?,?,?,?)",
+                    [(asset, interval, b[0], "", b[1], b[2], b[3], b[4], b[5]) for b in bars])
+    con.commit()
+    con.close()
+
+
+def period_metrics_reference(equity, capital, period):
+    """Returns per period of `period` seconds (the last point of each; periods
+    without one carry the previous value), annualised with N = 365*86400/period."""
+    first, last = equity[0][0] // period, equity[-1][0] // period
+    vals, k = [], 0
+    for p in range(first, last + 1):
+        while k + 1 < len(equity) and equity[k + 1][0] // period <= p:
+            k += 1
+        vals.append(equity[k][1])
+    rets = [vals[0] / capital - 1] + [vals[i] / vals[i - 1] - 1 for i in range(1, len(vals))]
+    n_per_year = 365 * 86400 / period
+    sd = statistics.stdev(rets)
+    return {"sharpe_ratio": statistics.mean(rets) / sd * math.sqrt(n_per_year),
+            "volatility": sd * math.sqrt(n_per_year), "periods": len(vals)}
+
+
+class IntervalBacktest(MtsTestCase):
+    """--interval: a run on stored 1h bars (real Binance hours) follows an
+    independent walk of those bars and annualises by 8760 hours a year."""
+
+    START, END = "2021-01-01T00:00Z", "2021-01-31T23:00Z"
+
+    def setUp(self):
+        super().setUp()
+        self.hours = [b for b in read_hourly(800)
+                      if parse_time("2021-01-01T00:00:00Z") <= b[0] <= parse_time("2021-01-31T23:00:00Z")]
+        # the daily run first (imports the bundled daily bars), then the hourly rows
+        self.daily, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin",
+                                           "--from", "2021-01-01", "--to", "2021-01-31",
+                                           "--param", "fast=5", "--param", "slow=20")
+        store_bars(self.db, "bitcoin", "1h", self.hours)
+
+    def test_hourly_run_follows_the_hours_and_annualises_by_them(self):
+        trades_csv = os.path.join(self.tmp, "trades.csv")
+        equity_csv = os.path.join(self.tmp, "equity.csv")
+        res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                                    "--from", self.START, "--to", self.END,
+                                    "--param", "fast=5", "--param", "slow=20",
+                                    "--trades", trades_csv, "--equity", equity_csv,
+                                    env={"MAX_POSITION_SIZE": "0.10"})
+        self.assertEqual(res["interval"], "1h")
+        self.assertEqual(res["bars"], len(self.hours))
+        self.assertEqual(len(self.hours), 31 * 24)   # January 2021 has every hour
+        self.assertEqual(parse_time(res["start"]), self.hours[0][0])
+        self.assertEqual(parse_time(res["end"]), self.hours[-1][0])
+        ref_trades, ref_equity, ref_final = sma_cross_reference(self.hours, 5, 20, 100000.0, 10, 0)
+        got = read_csv(trades_csv)
+        self.assertGreater(len(ref_trades), 5)
+        self.assertEqual(len(got), len(ref_trades))
+        for g, r in zip(got, ref_trades):
+            self.assertEqual(parse_time(g["entry_time"]), r["entry_time"])
+            self.assertEqual(parse_time(g["exit_time"]), r["exit_time"])
+            self.assertAlmostEqual(float(g["pnl"]), r["pnl"], delta=1e-6)
+        # trade times carry the hour (intraday), not just the date
+        self.assertTrue(any(not g["entry_time"].endswith("T00:00:00Z") for g in got))
+        self.assertAlmostEqual(res["final_value"], ref_final, delta=1e-6)
+        m = period_metrics_reference(ref_equity, 100000.0, 3600)
+        self.assertEqual(m["periods"], len(self.hours))
+        for k in ("sharpe_ratio", "volatility"):
+            self.assertAlmostEqual(res[k], m[k], delta=1e-9 + 1e-7 * abs(m[k]), msg=k)
+        # not the daily run: other bars, other annualisation
+        self.assertEqual(self.daily["interval"], "1d")
+        self.assertEqual(self.daily["bars"], 31)
+        self.assertNotEqual(self.daily["sharpe_ratio"], res["sharpe_ratio"])
+        # the stored run says its interval
+        r = json.loads(self.mts("report", str(res["id"]), "--json", "--db", self.db).stdout)
+        self.assertEqual(r["interval"], "1h")
+
+    def test_every_digit_round_trips(self):
+        check_every_digit(self, "--interval", "1h", "--from", self.START, "--to", self.END)
+
+    def test_every_digit_round_trips_daily(self):
+        check_every_digit(self, "--from", "2020-01-01", "--to", "2022-12-31")
+
+
+    def test_table_shows_the_interval_and_times(self):
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                     "--from", "2021-01-03T05:00:00Z", "--to", "2021-01-04")
+        head = r.stdout.splitlines()[0]
+        self.assertIn("1h bars", head)
+        # --to as a bare date takes the whole day: up to 23:00, (19 + 24) hours
+        self.assertIn("2021-01-03T05:00:00Z .. 2021-01-04T23:00:00Z  (43 bars)", head)
+
+    def test_unknown_interval_is_a_usage_error(self):
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "2d",
+                     expect=2)
+        self.assertIn("'2d'", r.stderr)
+        self.assertIn("1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w", r.stderr)
+
+    def test_missing_interval_names_what_is_stored(self):
+        # 30m: nothing stored or bundled is that fine (4h would be: bundled, or
+        # resampled from the stored hours)
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "30m",
+                     "--from", self.START, "--to", self.END, expect=1)
+        self.assertIn("no 30m bars for bitcoin: stored are 1h", r.stderr)
+
+    def test_optimize_on_hourly_bars(self):
+        r = run(["optimize", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                 "--from", self.START, "--to", self.END, "--param", "fast=5,8", "--param", "slow=20",
+                 "--store", "all", "--json", "--db", self.db], timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["interval"], "1h")
+        single, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                                       "--from", self.START, "--to", self.END,
+                                       "--param", "fast=5", "--param", "slow=20")
+        five = [x for x in out["results"] if x["params"]["fast"] == 5][0]
+        self.assertEqual(five["sharpe_ratio"], single["sharpe_ratio"])
+        self.assertEqual(five["final_value"], single["final_value"])
+        r = run(["optimize", "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "5h",
+                 "--param", "fast=5", "--db", self.db], timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("1m 3m 5m", r.stderr)
+
+
+def check_every_digit(self, *args):
+    """--trades and --equity read back (python float) equal the stored doubles
+    and the --json final value exactly."""
+    trades_csv = os.path.join(self.tmp, "trades.csv")
+    equity_csv = os.path.join(self.tmp, "equity.csv")
+    res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", *args,
+                                "--param", "fast=5", "--param", "slow=20",
+                                "--trades", trades_csv, "--equity", equity_csv)
+    con = sqlite3.connect(self.db)
+    db_trades = con.execute("SELECT qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees "
+                            "FROM backtest_trades WHERE backtest_id = ? ORDER BY id",
+                            (res["id"],)).fetchall()
+    got = read_csv(trades_csv)
+    self.assertEqual(len(got), len(db_trades))
+    self.assertGreater(len(got), 0)
+    for g, d in zip(got, db_trades):
+        self.assertEqual((float(g["qty"]), parse_time(g["entry_time"]), float(g["entry_price"]),
+                          parse_time(g["exit_time"]), float(g["exit_price"]), float(g["pnl"]),
+                          float(g["fees"])), d)
+    db_eq = con.execute("SELECT ts, equity FROM backtest_equity WHERE backtest_id = ? ORDER BY ts",
+                        (res["id"],)).fetchall()
+    eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in read_csv(equity_csv)]
+    self.assertEqual(eq, db_eq)
+    self.assertEqual(eq[-1][1], res["final_value"])
+    final = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()[0]
+    self.assertEqual(final, res["final_value"])

@@ -66,6 +66,9 @@ class Collect(MtsTestCase):
             os.environ.pop(k, None)
 
     def collect(self, *args, env=None, expect=0, timeout=60):
+        # the fixture's candles are 30 min apart: what CoinGecko sends for days 1..2
+        if "--days" not in args:
+            args = args + ("--days", "1")
         e = dict(self.env)
         e.update(env or {})
         return self.mts("collect", *args, "--db", self.db, env=e, expect=expect, timeout=timeout)
@@ -89,7 +92,7 @@ class Collect(MtsTestCase):
         from test_progress import run_with_pty_stderr
         env = dict(self.env)
         rc, out, err = run_with_pty_stderr(["collect", "--source", "coingecko", "--asset", "bitcoin",
-                                            "--db", self.db], env=env)
+                                            "--days", "1", "--db", self.db], env=env)
         self.assertEqual(rc, 0, err)
         self.assertIn("collect [", err)
         self.assertIn("100%  1/1 batches", err)
@@ -98,16 +101,19 @@ class Collect(MtsTestCase):
 
     # ---- CoinGecko ----
     def test_fixture_ohlc_stored_as_sent_volume_zero_logged(self):
+        # the sample's times are candle CLOSE times (CoinGecko docs), 30 min apart:
+        # stored under 30m at open = close - 1800 s
         with open(os.path.join(FIX, "coingecko", "coins_id_ohlc.json")) as f:
-            want = [(int(r[0]) // 1000, r[1], r[2], r[3], r[4], 0.0) for r in json.load(f)]
+            want = [(int(r[0]) // 1000 - 1800, r[1], r[2], r[3], r[4], 0.0) for r in json.load(f)]
         res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", "--days", "1",
                                    env={"COINGECKO_API_KEY": "CG-demo-123"})
         self.assertEqual(res["batches"][0]["rows"], 2)
-        self.assertEqual(res["batches"][0]["no_volume"], 2)      # the sample's chart times differ
+        self.assertEqual(res["batches"][0]["interval"], "30m")
+        self.assertEqual(res["batches"][0]["no_volume"], 2)      # no per-candle volume for 30 min candles
         self.assertEqual(res["batches"][0]["price_usd"], 76975)  # simple_price.json
         self.assertIn("coingecko.no_volume", r.stderr)
         got = self.q("SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv "
-                     "WHERE cryptocurrency='bitcoin' ORDER BY timestamp")
+                     "WHERE cryptocurrency='bitcoin' AND interval='30m' ORDER BY timestamp")
         self.assertEqual(got, want)
         self.assertEqual(self.srv.stats()["last_headers"].get("x-cg-demo-api-key"), "CG-demo-123")
         # again: idempotent
@@ -115,23 +121,81 @@ class Collect(MtsTestCase):
         self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
 
     def daily_eth(self):
+        """Four 30 min ethereum candles (close times, as CoinGecko sends them), the 3rd one bad."""
         t0 = midnight(2024, 1, 1)
-        ohlc = [[(t0 + i * DAY) * 1000, 100.0 + i, 110.0 + i, 90.0 + i, 105.0 + i] for i in range(4)]
-        ohlc[2] = [(t0 + 2 * DAY) * 1000, 100.0, 99.0, 90.0, 95.0]            # high < open: rejected
-        vols = [[(t0 + i * DAY) * 1000, 1000.0 * (i + 1)] for i in range(3)]    # none for day 4
-        self.srv.post("/_control/data", {"ohlc": {"ethereum": ohlc},
-                                         "market_chart": {"ethereum": {"prices": [], "market_caps": [],
-                                                                       "total_volumes": vols}}})
+        ohlc = [[(t0 + (i + 1) * 1800) * 1000, 100.0 + i, 110.0 + i, 90.0 + i, 105.0 + i] for i in range(4)]
+        ohlc[2] = [(t0 + 3 * 1800) * 1000, 100.0, 99.0, 90.0, 95.0]            # high < open: rejected
+        self.srv.post("/_control/data", {"ohlc": {"ethereum": ohlc}})
         return t0
 
-    def test_daily_volumes_merged_and_bad_rows_reported(self):
+    def test_bad_rows_reported_volume_zero_no_chart_call(self):
         t0 = self.daily_eth()
         r = self.collect("--source", "coingecko", "--asset", "ethereum", expect=3)
         self.assertIn("coingecko:ethereum:3:", r.stderr)          # the 3rd candle in the response
-        got = self.q("SELECT timestamp, close, volume FROM crypto_ohlcv WHERE cryptocurrency='ethereum' "
+        got = self.q("SELECT interval, timestamp, close, volume FROM crypto_ohlcv WHERE cryptocurrency='ethereum' "
                      "ORDER BY timestamp")
-        # day 0 and 1 carry volumes 1000, 2000; day 2 rejected; day 3 has no volume point -> 0
-        self.assertEqual(got, [(t0, 105.0, 1000.0), (t0 + DAY, 106.0, 2000.0), (t0 + 3 * DAY, 108.0, 0.0)])
+        # candles 1, 2 and 4, by open time; no per-candle volume exists for 30 min candles
+        self.assertEqual(got, [("30m", t0, 105.0, 0.0), ("30m", t0 + 1800, 106.0, 0.0),
+                               ("30m", t0 + 3 * 1800, 108.0, 0.0)])
+        self.assertNotIn("/api/v3/coins/ethereum/market_chart/range", self.srv.stats()["requests"])
+
+    # ---- issue 10: candles under their true interval ----
+    def daily_bitcoin(self):
+        """Three daily bitcoin bars imported as a user would: the series collect must not touch."""
+        path = os.path.join(self.tmp, "btc1d.csv")
+        with open(path, "w") as f:
+            f.write("timestamp,open,high,low,close,volume\n")
+            for i, d in enumerate(("2026-05-18", "2026-05-19", "2026-05-20")):
+                f.write("%s,%d,%d,%d,%d,%d\n" % (d, 70000 + i, 80000 + i, 60000 + i, 75000 + i, 10 + i))
+        self.mts("import", "csv", path, "--asset", "bitcoin")
+        return self.q("SELECT * FROM crypto_ohlcv WHERE cryptocurrency='bitcoin' AND interval='1d' ORDER BY id")
+
+    def test_days1_30m_candles_by_open_time_daily_series_untouched(self):
+        before = self.daily_bitcoin()
+        self.assertEqual(len(before), 3)
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--days", "1")
+        # the daily series, every column of every row, as before
+        self.assertEqual(self.q("SELECT * FROM crypto_ohlcv WHERE cryptocurrency='bitcoin' AND interval='1d' "
+                                "ORDER BY id"), before)
+        self.assertIn("bitcoin: 2 30m bars stored", r.stdout)
+        # 2026-05-19 14:00 and 14:30 UTC are the close times: opens 13:30 and 14:00
+        self.assertEqual(self.q("SELECT timestamp FROM crypto_ohlcv WHERE interval='30m' ORDER BY timestamp"),
+                         [(midnight(2026, 5, 19) + 13 * 3600 + 1800,), (midnight(2026, 5, 19) + 14 * 3600,)])
+        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(5,)])
+
+    def test_candles_that_disagree_with_days_are_refused(self):
+        res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", "--days", "30", expect=1)
+        self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
+
+    def test_4h_candles_forming_one_skipped_no_volume_call(self):
+        now = int(time.time())
+        last_close = now - now % (4 * 3600)                  # the last 4 h boundary passed
+        closes = [last_close - k * 4 * 3600 for k in (3, 2, 1, 0)] + [last_close + 4 * 3600]   # last: forming
+        ohlc = [[c * 1000, 10.0, 12.0, 9.0, 11.0] for c in closes]
+        self.srv.post("/_control/data", {"ohlc": {"ethereum": ohlc}})
+        res, _ = self.collect_json("--source", "coingecko", "--asset", "ethereum", "--days", "7")
+        b = res["batches"][0]
+        self.assertEqual((b["interval"], b["rows"], b["forming"]), ("4h", 4, 1))
+        self.assertEqual(self.q("SELECT interval, timestamp FROM crypto_ohlcv ORDER BY timestamp"),
+                         [("4h", c - 4 * 3600) for c in closes[:4]])
+        self.assertNotIn("/api/v3/coins/ethereum/market_chart/range", self.srv.stats()["requests"])
+
+    def test_4_day_candles_refused(self):
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--interval", "4h", expect=2)
+        self.assertIn("not a bar interval", r.stderr)
+        r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--days", "90", expect=2)
+        self.assertIn("4-day candles", r.stderr)
+        self.assertIn("--days 30 or less", r.stderr)
+        self.assertEqual(self.srv.stats()["total"], 0)
+        # a vendor answering 4-day candles anyway: the batch fails, nothing stored
+        t0 = midnight(2026, 1, 1)
+        self.srv.post("/_control/data", {"ohlc": {"ethereum": [[(t0 + k * 4 * DAY) * 1000, 10.0, 12.0, 9.0, 11.0]
+                                                               for k in range(5)]}})
+        res, r = self.collect_json("--source", "coingecko", "--asset", "ethereum", "--days", "30", expect=1)
+        self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
+        self.assertIn("not stored", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
 
     def test_5xx_then_ok_is_retried_and_counted(self):
         self.script(steps=["500", "503"], match="/ohlc")
@@ -221,11 +285,11 @@ class Collect(MtsTestCase):
     WEEK = [("2024-01-05", "13.35"), ("2024-01-08", "13.08"), ("2024-01-09", "."), ("2024-01-10", "12.69")]
 
     def test_fred_forward_fill_weekends_and_missing(self):
-        self.fred("VIXCLS", self.WEEK)
-        res, _ = self.collect_json("--source", "fred", "--series", "VIXCLS", "--from", "2024-01-01")
+        self.fred("DGS2", self.WEEK)
+        res, _ = self.collect_json("--source", "fred", "--series", "DGS2", "--from", "2024-01-01")
         b = res["batches"][0]
         self.assertEqual((b["rows"], b["missing"], b["filled"]), (3, 1, 3))
-        self.assertEqual(self.macro("VIXCLS"), [
+        self.assertEqual(self.macro("DGS2"), [
             ("2024-01-05", 13.35, 0, 0), ("2024-01-06", 13.35, 0, 1), ("2024-01-07", 13.35, 0, 1),
             ("2024-01-08", 13.08, 0, 0), ("2024-01-09", 13.08, 0, 1), ("2024-01-10", 12.69, 0, 0)])
 
@@ -242,16 +306,85 @@ class Collect(MtsTestCase):
             self.assertEqual(got[2:], w[2:])
 
     def test_fred_original_never_overwritten_by_fill_across_collects(self):
-        self.fred("VIXCLS", self.WEEK)
-        self.collect("--source", "fred", "--series", "VIXCLS", "--from", "2024-01-01")
+        self.fred("DGS2", self.WEEK)
+        self.collect("--source", "fred", "--series", "DGS2", "--from", "2024-01-01")
         # the vendor now reports Monday as missing: the fill would put Friday's 13.35 there
-        self.fred("VIXCLS", [("2024-01-05", "13.35"), ("2024-01-08", "."), ("2024-01-09", "13.00"),
-                             ("2024-01-10", "12.69")])
-        self.collect("--source", "fred", "--series", "VIXCLS", "--from", "2024-01-01")
-        rows = dict((r[0], r[1:]) for r in self.macro("VIXCLS"))
+        self.fred("DGS2", [("2024-01-05", "13.35"), ("2024-01-08", "."), ("2024-01-09", "13.00"),
+                           ("2024-01-10", "12.69")])
+        self.collect("--source", "fred", "--series", "DGS2", "--from", "2024-01-01")
+        rows = dict((r[0], r[1:]) for r in self.macro("DGS2"))
         self.assertEqual(rows["2024-01-08"], (13.08, 0, 0))        # the original stays
         self.assertEqual(rows["2024-01-09"], (13.00, 0, 0))        # a new original replaces a fill
         self.assertEqual(len(rows), 6)
+
+    # ---- issue 10: FRED series under the names strategies read ----
+    # the bundled CBOE file (data/macro/VIX_History_cboe.csv) ends Fri 2026-03-27 (close 31.05;
+    # Thu 2026-03-26 closed 27.44): FRED's VIXCLS for the days around it
+    VIXCLS = [("2026-03-26", "27.50"),     # differs from the CBOE close: the stored one stays, logged
+              ("2026-03-27", "31.05"),     # the same close
+              ("2026-03-30", "29.10")]     # Mon, after the file's end: new
+
+    def test_fred_vixcls_is_stored_as_vix_the_strategies_see(self):
+        self.fred("VIXCLS", self.VIXCLS)
+        r = self.collect("--source", "fred", "--series", "VIXCLS", "--from", "2026-03-20", "--json")
+        # a backtest reads it: bars of a test asset over those days, a strategy printing the
+        # VIX value as of each bar
+        path = os.path.join(self.tmp, "coin.csv")
+        with open(path, "w") as f:
+            f.write("timestamp,open,high,low,close,volume\n")
+            for k in range(14):
+                f.write("%d,100,110,90,105,1\n" % (midnight(2026, 3, 22) + k * DAY))
+        self.mts("import", "csv", path, "--asset", "testcoin")
+        root = self.make_root()
+        with open(os.path.join(root, "scripts", "strategies", "vixasof.lua"), "w") as f:
+            f.write(VIX_ASOF)
+        bt = self.mts("backtest", "--strategy", "vixasof", "--asset", "testcoin", "--from", "2026-03-22",
+                      env={"MTS_ROOT": root})
+        seen = dict(line.split()[2:4] for line in bt.stderr.splitlines() if line.startswith("vixasof: VIX "))
+        self.assertEqual(seen.get(str(midnight(2026, 3, 27))), "31.05", bt.stderr[-2000:])
+        self.assertEqual(seen.get(str(midnight(2026, 3, 30))), "29.1", bt.stderr[-2000:])
+        self.assertEqual(seen.get(str(midnight(2026, 4, 2))), "29.1", bt.stderr[-2000:])
+        # what was stored, and the rule for a day both sources have
+        self.assertEqual(self.macro("VIXCLS"), [])
+        with open(os.path.join(ROOT, "data", "macro", "VIX_History_cboe.csv")) as f:
+            n_cboe = sum(1 for line in f if line.strip()) - 1
+        rows = self.macro("VIX")
+        self.assertEqual(len(rows), n_cboe + 3)     # the whole CBOE history, then Sat, Sun (filled), Mon
+        self.assertEqual(rows[-5:], [("2026-03-26", 27.44, 0, 0), ("2026-03-27", 31.05, 0, 0),
+                                     ("2026-03-28", 31.05, 0, 1), ("2026-03-29", 31.05, 0, 1),
+                                     ("2026-03-30", 29.10, 0, 0)])
+        b = json.loads(r.stdout)["batches"][0]
+        self.assertEqual((b["stored_as"], b["kept_differing"]), ("VIX", 1))
+        self.assertIn("fred:VIXCLS:2026-03-26: kept stored 27.44", r.stderr)
+        self.assertIn('"event":"collect.macro_conflict"', r.stderr)
+        # collected again: nothing changes, the difference is reported again
+        self.collect("--source", "fred", "--series", "VIXCLS", "--from", "2026-03-20")
+        self.assertEqual(self.macro("VIX"), rows)
+
+    def test_fred_unaliased_series_keeps_its_id_and_aliases_come_from_config(self):
+        self.fred("DGS10", [("2024-01-05", "4.05")])
+        res, _ = self.collect_json("--source", "fred", "--series", "DGS10", "--from", "2024-01-01")
+        self.assertEqual(res["batches"][0]["stored_as"], "DGS10")
+        self.assertEqual(self.macro("DGS10"), [("2024-01-05", 4.05, 0, 0)])
+        root = self.make_root()
+        cfg_path = os.path.join(root, "config", "mts.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["macro_aliases"] = {"DGS10": "US10Y"}
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        res, _ = self.collect_json("--source", "fred", "--series", "DGS10", "--from", "2024-01-01",
+                                   env={"MTS_ROOT": root})
+        self.assertEqual(res["batches"][0]["stored_as"], "US10Y")
+        self.assertEqual(self.macro("US10Y"), [("2024-01-05", 4.05, 0, 0)])
+        # an alias that is no indicator name: the batch fails naming the key, nothing stored
+        cfg["macro_aliases"] = {"DGS10": 'bad"name'}
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        res, _ = self.collect_json("--source", "fred", "--series", "DGS10", "--from", "2024-01-01",
+                                   env={"MTS_ROOT": root}, expect=1)
+        self.assertIn("macro_aliases.DGS10", res["batches"][0]["error"])
+        self.assertEqual(self.q("SELECT count(*) FROM macro_indicators"), [(2,)])
 
     def test_fred_fixture_gnpca_and_bad_values(self):
         with open(os.path.join(FIX, "fred_api", "series_observations_GNPCA.json")) as f:
@@ -339,7 +472,7 @@ class Collect(MtsTestCase):
         self.script(default={"do": "slow", "seconds": 0.4})
         e = dict(os.environ)
         e.update(self.env)
-        p = subprocess.Popen([MTS, "collect", "--source", "coingecko", "--asset", "bitcoin,ethereum",
+        p = subprocess.Popen([MTS, "collect", "--source", "coingecko", "--asset", "bitcoin,ethereum", "--days", "1",
                               "--schedule", "--interval", "0.2", "--json", "--db", self.db],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e, cwd=ROOT)
         time.sleep(1.0)   # inside the first cycle: price 0.4 s, bitcoin ohlc 0.4 s ...
@@ -361,3 +494,16 @@ class Collect(MtsTestCase):
         self.assertIn("examples:", r.stdout)
         r = self.mts("collect", "--source", "coingeko", expect=2)
         self.assertIn("did you mean 'coingecko'", r.stderr)
+
+
+# prints, for every bar, the time and the VIX value as of it (the last one at or before the bar)
+VIX_ASOF = """local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    local v = ctx.macro("VIX")
+    local k = v.n - 1
+    while k >= 0 and v.ts[k] > ctx.time do k = k - 1 end
+    if k >= 0 then print("VIX " .. tostring(ctx.time) .. " " .. tostring(v.v[k])) end
+end
+return M
+"""

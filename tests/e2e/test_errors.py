@@ -117,7 +117,7 @@ class BadInput(MtsTestCase):
         self.assertIn("--from", r.stderr)
         r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin",
                      "--from", "2030-01-01", expect=1)
-        self.assertIn("no bars", r.stderr)
+        self.assertIn("no 1d bars for bitcoin in the requested range", r.stderr)
 
     def test_help_everywhere(self):
         for cmd in ([], ["backtest"], ["import"], ["export"]):

@@ -191,11 +191,15 @@ class KilledImport(MtsTestCase):
             con.close()
 
     def backtest(self, *extra, expect=0):
-        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "synth", "--from", "2020-01-01",
-                     "--to", "2020-01-05", *extra, expect=expect, timeout=LIMIT)
+        # the file's bars are one minute apart: stored as the 1m series (issue 10)
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "synth", "--interval", "1m",
+                     "--from", "2020-01-01", "--to", "2020-01-05", *extra, expect=expect, timeout=LIMIT)
         return r
 
     def test_killed_import_warns_until_reimported(self):
+        for cmd in ("backtest", "export"):
+            if "--interval" not in self.mts(cmd, "--help", timeout=LIMIT).stdout:
+                self.skipTest("needs mts %s --interval (issue 10, another part)" % cmd)
         csv_path = self.make_csv()
         p = subprocess.Popen([MTS, "import", "csv", csv_path, "--asset", "synth", "--db", self.db],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -232,8 +236,8 @@ class KilledImport(MtsTestCase):
         r = self.backtest()
         self.assertIn("did not finish", r.stderr)
         # mts export says it too
-        r = self.mts("export", "ohlcv", "--asset", "synth", "--from", "2020-01-01", "--to", "2020-01-01",
-                     timeout=LIMIT)
+        r = self.mts("export", "ohlcv", "--asset", "synth", "--interval", "1m", "--from", "2020-01-01",
+                     "--to", "2020-01-01", timeout=LIMIT)
         self.assertIn("did not finish", r.stderr)
 
         # a full import clears it

@@ -54,7 +54,7 @@ class ProgressTest(MtsTestCase):
         with open(path, "w") as f:
             f.write("timestamp,open,high,low,close,volume\n")
             for i in range(90000):
-                f.write("%d,100.5,110.25,90.125,105.75,12345.678\n" % (1500000000 + i * 3600))
+                f.write("%d,100.5,110.25,90.125,105.75,12345.678\n" % (1499997600 + i * 3600))
         self.assertGreater(os.path.getsize(path), 4 << 20)
         return path
 
@@ -82,8 +82,9 @@ class ProgressTest(MtsTestCase):
     def test_small_import_has_no_progress_even_on_a_terminal(self):
         path = os.path.join(self.tmp, "small.csv")
         with open(path, "w") as f:
-            f.write("timestamp,open,high,low,close,volume\n1500000000,1,2,0.5,1.5,10\n")
-        rc, out, err = run_with_pty_stderr(["import", "csv", path, "--asset", "s", "--db", self.db])
+            f.write("timestamp,open,high,low,close,volume\n1499990400,1,2,0.5,1.5,10\n")
+        rc, out, err = run_with_pty_stderr(["import", "csv", path, "--asset", "s", "--interval", "1d",
+                                             "--db", self.db])
         self.assertEqual(rc, 0, err)
         self.assertNotIn("\r", err.replace("\r\n", "\n"))
 
@@ -114,24 +115,27 @@ class BacktestProgressTest(MtsTestCase):
 
     def setUp(self):
         super().setUp()
+        # one-minute bars are the 1m series (issue 10): the backtest asks for it
+        if "--interval" not in self.mts("backtest", "--help").stdout:
+            self.skipTest("needs mts backtest --interval (issue 10, another part)")
         path = os.path.join(self.tmp, "minute.csv")
         with open(path, "w") as f:
             f.write("timestamp,open,high,low,close,volume\n")
             for i in range(600000):
                 px, nxt = 100 + 10 * math.sin(i / 500.0), 100 + 10 * math.sin((i + 1) / 500.0)
-                f.write("%d,%.6f,%.6f,%.6f,%.6f,1\n" % (1600000000 + 60 * i, px, max(px, nxt) * 1.0001,
+                f.write("%d,%.6f,%.6f,%.6f,%.6f,1\n" % (1599999960 + 60 * i, px, max(px, nxt) * 1.0001,
                                                          min(px, nxt) * 0.9999, nxt))
         self.mts("import", "csv", path, "--asset", "minute", env={"MTS_NO_PROGRESS": "1"})
 
     def test_backtest_progress_on_a_terminal(self):
         rc, out, err = run_with_pty_stderr(["backtest", "--strategy", "sma_cross", "--asset", "minute",
-                                            "--db", self.db, "--json"])
+                                            "--interval", "1m", "--db", self.db, "--json"])
         self.assertEqual(rc, 0, err)
         self.assertIn("backtest [", err)
         self.assertIn("100%  600000/600000 bars", err)
         self.assertIn("final_value", out)
 
     def test_backtest_piped_has_no_progress(self):
-        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "minute", "--json")
+        r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "minute", "--interval", "1m", "--json")
         self.assertNotIn("backtest [", r.stderr)
         self.assertNotIn("\r", r.stderr)

@@ -261,3 +261,65 @@ class DocExamples(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReplIntervals(unittest.TestCase):
+    """mts.bars(asset, {interval=...}) and mts.backtest{interval=...} read the
+    stored bars of that interval (real Binance hours written with sqlite3)."""
+
+    def setUp(self):
+        from test_backtest import read_hourly, store_bars
+        self.tmp = tempfile.mkdtemp(prefix="mts-repl-iv-")
+        self.db = os.path.join(self.tmp, "test.db")
+        r = run(["backtest", "--db", self.db, "--strategy", "sma_cross", "--asset", "bitcoin", "--quiet"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.hours = read_hourly(24 * 10)
+        store_bars(self.db, "bitcoin", "1h", self.hours)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def repl(self, code):
+        r = run(["repl", "--db", self.db, "-e", code], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        return r.stdout.strip()
+
+    def test_bars_of_an_interval(self):
+        out = self.repl('local b = mts.bars("bitcoin", {interval = "1h", from = "2021-01-02T05:00:00Z", '
+                        'to = "2021-01-02T09:00:00Z"}) print(#b, b.interval, b[1].date, b[1].close, b:last().close)')
+        want = [h for h in self.hours if 1609563600 <= h[0] <= 1609563600 + 4 * 3600]
+        n, iv, d, c0, c1 = out.split("\t")
+        self.assertEqual((int(n), iv, d), (5, "1h", "2021-01-02T05:00:00Z"))
+        self.assertEqual((float(c0), float(c1)), (want[0][4], want[-1][4]))
+        # the daily bars are still the default
+        out = self.repl('local b = mts.bars("bitcoin", "2021-01-02", "2021-01-04") print(#b, b.interval)')
+        self.assertEqual(out, "3\t1d")
+        # 4h is not stored: built from the stored hours (first open, max high,
+        # min low, last close, summed volume), checked here by aggregating the hours
+        out = self.repl('local b = mts.bars("bitcoin", {interval = "4h", from = "2021-01-02T04:00:00Z", '
+                        'to = "2021-01-02T04:00:00Z"}) print(#b, b.interval, b[1].date, b[1].open, b[1].high, '
+                        'b[1].low, b[1].close, b[1].volume)')
+        w = [h for h in self.hours if 1609560000 <= h[0] < 1609560000 + 4 * 3600]
+        self.assertEqual(len(w), 4)
+        f = out.split("\t")
+        self.assertEqual((int(f[0]), f[1], f[2]), (1, "4h", "2021-01-02T04:00:00Z"))
+        self.assertEqual([float(x) for x in f[3:7]], [w[0][1], max(h[2] for h in w), min(h[3] for h in w), w[-1][4]])
+        self.assertAlmostEqual(float(f[7]), sum(h[5] for h in w), delta=1e-9 * sum(h[5] for h in w))
+        r = run(["repl", "--db", self.db, "-e", 'mts.bars("bitcoin", {interval = "7m"})'], timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown interval '7m'", r.stdout + r.stderr)
+
+    def test_backtest_of_an_interval(self):
+        out = self.repl('local r = mts.backtest{strategy = "sma_cross", asset = "bitcoin", interval = "1h", '
+                        'params = {fast = 5, slow = 20}} print(r.bars, r.interval, r.final_value)')
+        bars, iv, final = out.split("\t")
+        self.assertEqual((int(bars), iv), (len(self.hours), "1h"))
+        import json
+        b = run(["backtest", "--db", self.db, "--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                 "--param", "fast=5", "--param", "slow=20", "--json"])
+        self.assertEqual(b.returncode, 0, b.stderr)
+        self.assertAlmostEqual(float(final), json.loads(b.stdout)["final_value"], delta=1e-6)
+        r = run(["repl", "--db", self.db, "-e", 'mts.backtest{strategy = "sma_cross", asset = "bitcoin", '
+                 'interval = "5h"}'], timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown interval '5h'", r.stdout + r.stderr)

@@ -4,6 +4,7 @@ package). Checks that the charts are in the rendered DOM, that the metrics
 table shows exactly the numbers stored in backtest_results, and that the
 screenshot really has the equity line drawn; the screenshots are kept under
 tests/artifacts/."""
+import csv
 import html.parser
 import os
 import shutil
@@ -307,3 +308,37 @@ class ReportInBrowserTest(MtsTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class IntradayReport(MtsTestCase):
+    """A run on 1h bars (real Binance hours written with sqlite3): the stored
+    run, its summary, the list and the HTML trade list carry the interval and
+    the trades' times."""
+
+    def test_intraday_run_report(self):
+        from test_backtest import read_hourly, store_bars
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--quiet")
+        hours = read_hourly(24 * 12)
+        store_bars(self.db, "bitcoin", "1h", hours)
+        trades_csv = os.path.join(self.tmp, "t.csv")
+        res, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                                    "--param", "fast=5", "--param", "slow=20", "--trades", trades_csv)
+        with open(trades_csv) as f:
+            rows = list(csv.DictReader(f))
+        self.assertGreater(len(rows), 1)
+        out = os.path.join(self.tmp, "r.html")
+        self.mts("report", str(res["id"]), "--html", out, "--db", self.db)
+        with open(out, encoding="utf-8") as f:
+            page = f.read()
+        trades = page[page.index('<table id="trades"'):]
+        trades = trades[:trades.index("</table>")]
+        for row in rows:   # "2021-01-05T01:00:00Z" is shown as "2021-01-05 01:00"
+            for k in ("entry_time", "exit_time"):
+                self.assertIn(">%s %s<" % (row[k][:10], row[k][11:16]), trades)
+        self.assertIn("1h bars", page)
+        s = self.mts("report", str(res["id"]), "--db", self.db).stdout
+        self.assertIn("1h bars", s)
+        self.assertIn("2021-01-12T23:00:00Z", s)   # the last hour stored, not only its date
+        lst = self.mts("report", "--db", self.db).stdout
+        line = [l for l in lst.splitlines() if l.strip().startswith(str(res["id"]) + " ")][0]
+        self.assertIn(" 1h ", line)

@@ -101,10 +101,12 @@ class RunStrategiesTest(MtsTestCase):
                 if k <= n:
                     g.write(line)
         bdb = os.path.join(self.tmp, "bt.db")
-        self.mts("import", "csv", sl, "--asset", "bitcoin", "--db", bdb)
+        if "--interval" not in self.mts("backtest", "--help").stdout:   # hourly bars are the 1h series (issue 10)
+            self.skipTest("needs mts backtest --interval (issue 10, another part)")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--interval", "1h", "--db", bdb)
         self.import_vix(bdb)
         eq_csv, tr_csv = os.path.join(self.tmp, "eq.csv"), os.path.join(self.tmp, "tr.csv")
-        r = self.mts("backtest", "--strategy", strategy, "--asset", "bitcoin", "--db", bdb,
+        r = self.mts("backtest", "--strategy", strategy, "--asset", "bitcoin", "--interval", "1h", "--db", bdb,
                      "--equity", eq_csv, "--trades", tr_csv, "--json", "--quiet", *params)
         res = json.loads(r.stdout)
         with open(eq_csv) as f:
@@ -158,21 +160,25 @@ class RunStrategiesTest(MtsTestCase):
         return live_sigs, fills
 
     def test_mean_reversion_session_equals_backtest(self):
-        sigs, fills = self.same_as_backtest("mean_reversion", [], 1)
-        # an independent look at the entry: VIX as of the signal bar above 25 (the
-        # CBOE close of that date or the last one before it)
+        # issue 10: a daily VIX close is known at the end of its day, so an hourly
+        # bar sees the close of the last day that ended by the bar's end (before,
+        # it saw the close of its own day from 00:00: ~21 h early). These bars'
+        # VIX then stays under 25 when BTC is down 10 %; 22 makes them trade.
+        sigs, fills = self.same_as_backtest("mean_reversion", ["--param", "vix_spike_threshold=22"], 1)
+        # an independent look at the entry: VIX as of the signal bar above 22 (the
+        # CBOE close of the last date that ended by the bar's end)
         first = sigs[0]
         self.assertEqual(first[1], "LONG")
         t = parse_time(first[0]) if isinstance(first[0], str) else int(first[0])
-        day = dt.datetime.fromtimestamp(t, dt.timezone.utc).date()
         vix = None
         with open(self.vix, newline="") as f:
             for row in csv.DictReader(f):
                 m, d, y = (int(x) for x in row["DATE"].split("/"))
-                if dt.date(y, m, d) <= day:
+                end = dt.datetime(y, m, d, tzinfo=dt.timezone.utc).timestamp() + 86400
+                if end <= t + 3600:
                     vix = float(row["CLOSE"])
         self.assertIsNotNone(vix)
-        self.assertGreater(vix, 25.0)
+        self.assertGreater(vix, 22.0)
         # the market entry fills at the open of the bar after the signal's
         times = [b[0] // 1000 for b in BARS]
         idx = times.index(fills[0][0])

@@ -39,7 +39,7 @@ EVIL = {
     "debuglib": ("debug.sethook()", r"unknown global 'debug'"),
     "setglobal": ("leak = 1", r"assignment to undeclared global 'leak'"),
     # raw memory: every array a strategy gets is a bounds-checked view
-    "oobread": ("return ctx.series.close[ctx.n + 1000000]", r"series index \d+ out of range 0 \.\. \d+"),
+    "oobread": ("return ctx.series.close[ctx.n + 1000000]", r"look-ahead: index \d+ is in the future \(this series has \d+ values? up to the current bar, 0 \.\. \d+\)"),
     "oobneg": ("local x = ctx.series.ts[-1]", r"series index -1 out of range"),
     "oobwrite": ("local s = mts.series(3) s[10000000] = 1", r"series index 10000000 out of range 0 \.\. 2"),
     "barwrite": ("ctx.series.close[0] = 0", r"this series is read-only"),

@@ -432,7 +432,7 @@ class ServeTest(MtsTestCase):
             self.assertEqual(st, 400, body)
             self.assertIn(needle, json.loads(data)["detail"], body)
         st, _, data = srv.request("POST", "/signals/generate", token=w,
-                                  body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
+                                  body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "90m"})
         self.assertEqual(st, 400)
         self.assertIn("'timeframe'", json.loads(data)["detail"])
         st, _, data = srv.request("POST", "/backtest", token=w, body={"strategy_name": "sma_cross", "assets": ["dogecoin"]})
@@ -490,6 +490,48 @@ class ServeTest(MtsTestCase):
         lst, _ = srv.json("GET", "/backtests?limit=5", token=make_token())
         self.assertEqual([b["id"] for b in lst["backtests"]], [got["id"]])
         self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
+
+    def test_backtest_with_interval(self):
+        """"interval": "1h" runs on the stored hourly bars (real Binance hours,
+        written with sqlite3), the same run as `mts backtest --interval 1h`."""
+        from test_backtest import read_hourly, store_bars
+        self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--quiet")   # creates the schema
+        hours = read_hourly(24 * 20)
+        store_bars(self.db, "bitcoin", "1h", hours)
+        srv = self.serve()
+        w = make_token(scope="write")
+        req = {"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "1h",
+               "start": "2021-01-02T00:00:00Z", "end": "2021-01-15T12:00:00Z", "params": {"fast": 5, "slow": 20}}
+        got, _ = srv.json("POST", "/backtest", body=req, token=w)
+        self.assertEqual(got["interval"], "1h")
+        inside = [b for b in hours if 1609545600 <= b[0] <= 1609545600 + 13 * 86400 + 12 * 3600]
+        self.assertEqual(got["bars"], len(inside))
+        self.assertEqual(got["bars"], 13 * 24 + 13)
+        want, _ = self.backtest_json("--strategy", "sma_cross", "--asset", "bitcoin", "--interval", "1h",
+                                     "--from", "2021-01-02T00:00:00Z", "--to", "2021-01-15T12:00:00Z",
+                                     "--param", "fast=5", "--param", "slow=20")
+        self.assertEqual({k: v for k, v in got.items() if k != "id"}, {k: v for k, v in want.items() if k != "id"})
+        stored, _ = srv.json("GET", "/backtests/%d" % got["id"], token=make_token())
+        self.assertEqual(stored["interval"], "1h")
+        # the default is 1d, and an unknown interval is refused naming the choices
+        daily, _ = srv.json("POST", "/backtest", token=w, body={"strategy_name": "sma_cross", "assets": ["bitcoin"],
+                                                                 "start": "2021-01-02", "end": "2021-01-15"})
+        self.assertEqual((daily["interval"], daily["bars"]), ("1d", 14))
+        st, _, data = srv.request("POST", "/backtest", token=w,
+                                  body={"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "1H"})
+        self.assertEqual(st, 400)
+        self.assertIn("'interval'", json.loads(data)["detail"])
+        self.assertIn("1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w", json.loads(data)["detail"])
+        st, _, data = srv.request("POST", "/backtest", token=w,
+                                  body={"strategy_name": "sma_cross", "assets": ["bitcoin"], "interval": "30m"})
+        self.assertEqual(st, 400)                   # nothing stored or bundled is that fine
+        self.assertIn("no 30m bars for bitcoin: stored are 1h", json.loads(data)["detail"])
+        # /signals/generate runs over every stored bar of its timeframe
+        gen, _ = srv.json("POST", "/signals/generate", token=w,
+                          body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
+        self.assertEqual(gen["timeframe"], "1h")
+        self.assertEqual(gen["results"][0]["bars"], len(hours))
+        self.assertEqual(gen["results"][0]["as_of_ts"], hours[-1][0])
 
     def test_signals_generate_matches_signal_history(self):
         # a stored backtest of the same strategy/asset, by the CLI

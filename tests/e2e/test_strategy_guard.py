@@ -33,15 +33,17 @@ LIMITS = {"MTS_STRATEGY_TIME_MS": "300", "MTS_STRATEGY_MEMORY_MB": "64"}
 # LONG when the 5-bar mean crosses above the 20-bar one, CLOSE below.
 VICTIM = """local M = {}
 function M.get_parameters() return {} end
+-- computed bar by bar (issue 10: in init the views hold no bars yet)
 function M.init(ctx)
-    ctx.state.fast = mts.sma(ctx.series.close, 5)
-    ctx.state.slow = mts.sma(ctx.series.close, 20)
+    ctx.fast, ctx.slow = mts.rolling_mean(5), mts.rolling_mean(20)
 end
 function M.on_bar(ctx, asset, i)
+    local f, s = ctx.fast:push(ctx.close), ctx.slow:push(ctx.close)
+    local pf, ps = ctx.pf, ctx.ps
+    ctx.pf, ctx.ps = f, s
     if i < 21 then return nil end
-    local f, s = ctx.state.fast, ctx.state.slow
-    if f[i - 1] <= s[i - 1] and f[i] > s[i] then return { signal_type = "LONG", position_size = 0.1 } end
-    if f[i - 1] >= s[i - 1] and f[i] < s[i] then return { signal_type = "CLOSE" } end
+    if pf <= ps and f > s then return { signal_type = "LONG", position_size = 0.1 } end
+    if pf >= ps and f < s then return { signal_type = "CLOSE" } end
 end
 return M
 """

@@ -17,8 +17,8 @@ local LIMITS = { max_position_size = 0.10, max_portfolio_risk = 0.25 }
 -- wait makes one more visible (returns 1), then `script[k]` (a function
 -- returning a wait code and mask) runs on the k-th wait when present; after
 -- the last bar the wait returns 0 (stop).
-local function live(closes, warm, script)
-    local E = fake.new({ { name = "bitcoin", close = closes } })
+local function live(closes, warm, script, macros)
+    local E = fake.new({ { name = "bitcoin", close = closes } }, macros)
     local b = E.assets[0].bars
     b.n = warm
     E.times = {}
@@ -84,8 +84,9 @@ describe("runner, live mode", function()
         assert.are.equal(2, #E.signals)
         assert.are.equal(1, #E.orders)          -- LONG while long adds nothing: risk sizes once
         assert.are.equal(4 * DAY, E.orders[1].ts)
-        -- the views grew with the bars: on bar i the strategy saw n = i + 1 and close[i]
-        assert.are.same({ "0\t4\t4\t1", "1\t4\t4\t2", "2\t4\t4\t3", "3\t4\t4\t4", "4\t5\t5\t5", "5\t6\t6\t6" },
+        -- the views grew with the bars: on bar i the strategy saw n = i + 1 and close[i],
+        -- in the warm-up replay too (issue 10: as in a backtest, never a later bar)
+        assert.are.same({ "0\t1\t1\t1", "1\t2\t2\t2", "2\t3\t3\t3", "3\t4\t4\t4", "4\t5\t5\t5", "5\t6\t6\t6" },
                         prints)
         assert.are.equal(3, E.waits)            -- after bars 3, 4, 5 (the third returned stop)
         assert.matches("scripts/strategies/s%.lua$", E.watched[1])
@@ -155,6 +156,29 @@ return M
         assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
     end)
 
+    it("replays history for a reload with the views as of each bar: a peek fails the reload (issue 10)", function()
+        local V1 = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                   "function M.on_bar(ctx, a, i) if i >= 3 then return { signal_type = 'LONG' } end end\nreturn M\n"
+        local PEEK = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                     "function M.on_bar(ctx, a, i) return ctx.series.close[i + 1] end\nreturn M\n"
+        local dir = H.tree({ ["scripts/strategies/p.lua"] = V1 })
+        local path = dir .. "/scripts/strategies/p.lua"
+        local E = live({ 1, 2, 3, 4, 5 }, 3, {
+            [1] = function()
+                local f = assert(io.open(path, "w")) f:write(PEEK) f:close()
+                return 2, -1
+            end,
+        })
+        local res, _, logs = run_live(dir, E, { "p" })
+        H.rmtree(dir)
+        assert.is_table(res)
+        local msg
+        for _, l in ipairs(logs) do if l.event == "strategy.reload_failed" then msg = l.fields.message end end
+        assert.matches("p%.lua:3: look%-ahead: index 1 is in the future %(this series has 1 value", msg)
+        assert.matches("(in on_bar replay, bitcoin)", msg, 1, true)
+        assert.are.equal(2, #E.signals)        -- v1 still signalling on bars 3 and 4
+    end)
+
     -- issue 9: resize_series used to write the length into whatever sat in
     -- the shared ctx.series table (a number: a write to that address; a
     -- strategy's own 4-element series: "checked" reads far past it)
@@ -178,8 +202,49 @@ return M
             -- s as alone (first test): bars 4 and 5 signalled, one order, the views grew
             assert.are.equal(2, #E.signals)
             assert.are.equal(1, #E.orders)
-            assert.are.same({ "s: 0\t4\t4\t1", "s: 1\t4\t4\t2", "s: 2\t4\t4\t3", "s: 3\t4\t4\t4",
+            assert.are.same({ "s: 0\t1\t1\t1", "s: 1\t2\t2\t2", "s: 2\t3\t3\t3", "s: 3\t4\t4\t4",
                               "s: 4\t5\t5\t5", "s: 5\t6\t6\t6" }, prints)
         end
+    end)
+
+    it("shows a strategy the same as-of values live as in a backtest (issue 10)", function()
+        -- VIX dated days 0, 2, 3, 7: a value dated D is visible from the bar opening at D
+        local SEE = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.a = mts.asof_stream(ctx.macro("VIX")) end
+function M.on_bar(ctx, asset, i)
+    local m, s = ctx:macro("VIX"), ctx.series
+    print(i, ctx.n, #s.close, s.close[#s.close - 1], m.n, m.n > 0 and m.v[m.n - 1] or "none", ctx.a:at(ctx.time))
+    local ok, err = pcall(function() return s.close[i + 1] end)
+    print(i, ok, (tostring(err):gsub("^.-look%-ahead", "look-ahead")))
+end
+return M
+]]
+        local macros = { VIX = { ts = { 0, 2 * DAY, 3 * DAY, 7 * DAY }, v = { 10, 30, 40, 80 } } }
+        local closes = { 1, 2, 3, 4, 5, 6 }
+        local function collect(is_live)
+            local dir = H.tree({ ["scripts/strategies/s.lua"] = SEE })
+            local E = is_live and live(closes, 3, nil, macros) or fake.new({ { name = "bitcoin", close = closes } }, macros)
+            local prints = {}
+            local res = runner.run({ root = dir, strategies = { "s" }, live = is_live or nil }, {
+                C = E.C, limits = LIMITS, log = function() end,
+                print = function(_, text) prints[#prints + 1] = text end,
+            })
+            H.rmtree(dir)
+            assert.is_table(res)
+            return prints
+        end
+        local bt, lv = collect(false), collect(true)
+        assert.are.same(bt, lv)
+        -- and they are the as-of values, computed by hand
+        assert.are.same({
+            "0\t1\t1\t1\t1\t10\t10", "0\tfalse\tlook-ahead: index 1 is in the future (this series has 1 value up to the current bar, 0 .. 0)",
+            "1\t2\t2\t2\t1\t10\t10", "1\tfalse\tlook-ahead: index 2 is in the future (this series has 2 values up to the current bar, 0 .. 1)",
+            "2\t3\t3\t3\t2\t30\t30", "2\tfalse\tlook-ahead: index 3 is in the future (this series has 3 values up to the current bar, 0 .. 2)",
+            "3\t4\t4\t4\t3\t40\t40", "3\tfalse\tlook-ahead: index 4 is in the future (this series has 4 values up to the current bar, 0 .. 3)",
+            "4\t5\t5\t5\t3\t40\t40", "4\tfalse\tlook-ahead: index 5 is in the future (this series has 5 values up to the current bar, 0 .. 4)",
+            "5\t6\t6\t6\t3\t40\t40", "5\tfalse\tlook-ahead: index 6 is in the future (this series has 6 values up to the current bar, 0 .. 5)",
+        }, bt)
     end)
 end)

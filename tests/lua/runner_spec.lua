@@ -557,3 +557,96 @@ return M]]
         H.rmtree(dir)
     end)
 end)
+
+-- ---- issue 10: no look-ahead, and what a strategy can see ------------------------------------
+describe("runner views (issue 10)", function()
+    local function src(body, init)
+        return "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+               "function M.init(ctx)\n" .. (init or "") .. "\nend\n" ..
+               "function M.on_bar(ctx, asset, i)\n" .. body .. "\nend\nreturn M"
+    end
+
+    it("disables the peek strategy reading close[i+1], naming file and line, before any order", function()
+        local peek = src("if ctx.series.close[i + 1] > ctx.close then return { signal_type = 'LONG' } end\n" ..
+                         "return { signal_type = 'CLOSE' }")
+        local res, msg, _, E = run({ ["scripts/strategies/peek.lua"] = peek }, { "peek" }, nil,
+            { { name = "bitcoin", close = { 1, 2, 3, 4, 5 } } })
+        assert.is_table(res, msg)
+        assert.are.equal(1, #res.disabled)
+        assert.matches("^peek: scripts/strategies/peek%.lua:7: look%-ahead: index 1 is in the future " ..
+                       "%(this series has 1 value", res.disabled[1])
+        assert.matches("(in on_bar, bitcoin bar 1970-01-01T00:00:00Z)", res.disabled[1], 1, true)
+        assert.are.equal(0, #E.orders)
+    end)
+
+    it("shows the own series up to the current bar only; #series and ctx.n grow with i", function()
+        local body = "local s = ctx.series\nprint(i, #s.close, #s.ts, ctx.n, s.close[i], s.ts[i])"
+        local res, msg, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body, "print('init', #ctx.series.close)") },
+            { "v" }, nil, { { name = "bitcoin", close = { 10, 20, 30 } } })
+        assert.is_table(res, msg)
+        assert.are.same({ "v: init\t0", "v: 0\t1\t1\t1\t10\t0", "v: 1\t2\t2\t2\t20\t86400",
+                          "v: 2\t3\t3\t3\t30\t172800" }, prints)
+    end)
+
+    it("a whole-series helper over a view sees only the past", function()
+        local body = "local m = mts.sma(ctx.series.close, 2)\nprint(i, #m, m[#m - 1])"
+        local _, _, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body) }, { "v" }, nil,
+            { { name = "bitcoin", close = { 10, 20, 40 } } })
+        -- sma over 0..i: the last value is (close[i-1] + close[i]) / 2
+        assert.are.same({ "v: 0\t1\tnan", "v: 1\t2\t15", "v: 2\t3\t30" }, prints)
+    end)
+
+    it("another asset's bars through ctx:bars(asset): as-of the step, a peek is disabled", function()
+        local body = "local e = ctx:bars('eth')\nprint(i, #e.close, e.close[#e.close - 1])"
+        local assets = { { name = "bitcoin", close = { 1, 2, 3 } },
+                         { name = "eth", close = { 10, 20, 30, 40 }, ts = { 0, DAY, 2 * DAY, 3 * DAY } } }
+        local res, msg, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body) }, { "v" },
+            { { key = "v.assets", value = "bitcoin" } }, assets)
+        assert.is_table(res, msg)
+        assert.are.same({ "v: 0\t1\t10", "v: 1\t2\t20", "v: 2\t3\t30" }, prints)
+        local peek = src("local e = ctx:bars('eth')\nif e.close[i + 1] > e.close[i] then return { signal_type = 'LONG' } end")
+        local res2, _, _, E = run({ ["scripts/strategies/p.lua"] = peek }, { "p" }, nil, assets)
+        assert.matches("^p: scripts/strategies/p%.lua:8: look%-ahead: index 1 is in the future", res2.disabled[1])
+        assert.are.equal(0, #E.orders)
+    end)
+
+    it("another asset lagging: its view ends at its own last bar at or before the step", function()
+        -- eth has no bar on day 1: at bitcoin's bar 1 the eth view still ends at day 0
+        local body = "local e = ctx:bars('eth')\nprint(i, #e.close, e.close[#e.close - 1])"
+        local assets = { { name = "bitcoin", close = { 1, 2, 3 } },
+                         { name = "eth", close = { 10, 30 }, ts = { 0, 2 * DAY } } }
+        local _, _, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body) }, { "v" },
+            { { key = "v.assets", value = "bitcoin" } }, assets)
+        assert.are.same({ "v: 0\t1\t10", "v: 1\t1\t10", "v: 2\t2\t30" }, prints)
+    end)
+
+    it("a macro value dated D is visible from the bar that ends at D's end (daily bars: the bar opening at D)", function()
+        local body = "local m = ctx:macro('VIX')\nprint(i, m.n, m.v[m.n - 1], #ctx.macro('VIX').v)"
+        local res, msg, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body) }, { "v" }, nil,
+            { { name = "bitcoin", close = { 1, 2, 3 } } }, { VIX = { ts = { 0, DAY, 2 * DAY, 3 * DAY }, v = { 10, 20, 30, 40 } } })
+        assert.is_table(res, msg)
+        assert.are.same({ "v: 0\t1\t10\t1", "v: 1\t2\t20\t2", "v: 2\t3\t30\t3" }, prints)
+        local peek = src("local m = ctx.macro('VIX')\nif m.v[m.n] > 0 then return { signal_type = 'LONG' } end")
+        local res2 = run({ ["scripts/strategies/p.lua"] = peek }, { "p" }, nil,
+            { { name = "bitcoin", close = { 1, 2, 3 } } }, { VIX = { ts = { 0, DAY, 2 * DAY, 3 * DAY }, v = { 10, 20, 30, 40 } } })
+        assert.matches("^p: scripts/strategies/p%.lua:8: look%-ahead: index 1 is in the future", res2.disabled[1])
+    end)
+
+    it("mts.asof_stream over ctx.macro made in init follows the view as it grows", function()
+        local init = "ctx.a = mts.asof_stream(ctx.macro('VIX'))"
+        local body = "print(i, ctx.a:at(ctx.time))"
+        local _, _, _, _, _, prints = run({ ["scripts/strategies/v.lua"] = src(body, init) }, { "v" }, nil,
+            { { name = "bitcoin", close = { 1, 2, 3 } } }, { VIX = { ts = { 0, 2 * DAY, 3 * DAY }, v = { 10, 30, 40 } } })
+        assert.are.same({ "v: 0\t10", "v: 1\t10", "v: 2\t30" }, prints)
+    end)
+
+    it("views are read-only with protected metatables", function()
+        for _, body in ipairs({ "ctx:bars('bitcoin').close = 1", "setmetatable(ctx:macro('VIX'), nil)",
+                                "ctx:macro('VIX').v[0] = 1" }) do
+            local res = run({ ["scripts/strategies/e.lua"] = src(body) }, { "e" }, nil,
+                { { name = "bitcoin", close = { 1, 2 } } }, { VIX = { ts = { 0 }, v = { 10 } } })
+            assert.are.equal(1, #res.disabled, body)
+            assert.matches("e%.lua:7: ", res.disabled[1])
+        end
+    end)
+end)
