@@ -333,9 +333,34 @@ local function grow_bars(src, n)
     r[0].n = n; r[1].n = n; r[2].n = n; r[3].n = n; r[4].n = n; r[5].n = n
 end
 
+-- A coarse view of a traded asset (ctx:bars(own, "4h") in a run at 1h) is
+-- built from the run's own bars with the C streaming resampler
+-- (market/resample.h): at each step the asset's bars closed by now are pushed
+-- (src.fed counts them) and the coarse bars they close are appended to the
+-- view's arrays (reserved once). The bucket still forming is never there, and
+-- backtests and live sessions (bars appended, then stepped) push the same bars.
+local function feed(src, now_end)
+    local fine, from = src.fine, src.fed
+    local n, lim, to = tonumber(fine.n), now_end - src.fine_s, from
+    while to < n and fine.ts[to] <= lim do to = to + 1 end
+    if to == from then return end
+    local rc = mts.C.mts_resampler_feed(src.r, fine, from, to, src.out, src.bad)
+    src.total = tonumber(src.out.n)
+    if rc ~= 0 then
+        local b = tonumber(src.bad[0])
+        src.fed, src.fine = n, nil        -- (no more pushes: the error names the first bad bar)
+        error(("%s: the run's bar %d (%s) %s"):format(src.label, b, iso(fine.ts[b]),
+            rc == -9 and "is past the view's reserved bars" or
+            ("is out of order or not on the %s grid: resampling needs the run's bars on their interval's grid"):format(
+                src.fine_iv)), 0)
+    end
+    src.fed = to
+end
+
 local function advance(sources, nsrc, now_end)
     for q = 1, nsrc do
         local src = sources[q]
+        if src.fine then feed(src, now_end) end
         local k, total, ts = src.k, src.total, src.ts
         local lim = now_end - src.lag
         while k < total and ts[k] <= lim do k = k + 1 end
@@ -671,6 +696,42 @@ local function run(spec, opts)
     -- ctx:bars(asset [, interval]): closed bars of any asset at the run's
     -- interval or a higher one, as-of the current bar.
     local bars_cache = {}
+    -- a traded asset at a coarser interval: from the run's own bars (feed
+    -- above), arrays reserved once for every coarse bar the engine's bars can
+    -- give (their capacity: a live session's bars grow into it)
+    local MC = mts.C
+    local function own_coarse(a, iv, ivs)
+        local label = ("ctx:bars(\"%s\", \"%s\")"):format(a.name, iv)
+        local r = ffi.new("mts_resampler_t")
+        if MC.mts_resampler_init(r, run_iv, ivs) ~= 0 then
+            error(("%s: %s bars are not made of whole %s bars (the run's interval); ask for one that is"):format(
+                label, iv, interval), 3)
+        end
+        local fine = a.bars
+        local n = tonumber(fine.n)
+        local cap = tonumber(MC.mts_resample_bound(fine, run_iv, ivs)) + math.max(tonumber(fine.cap) - n, 0) + 2
+        local out = ffi.new("mts_bars_t")
+        local keep = { out = out, r = r }
+        local function arr(ct)
+            local p = MC.mts_array_alloc(cap * 8)
+            if p == nil then error(("%s: out of memory reserving %d bars"):format(label, cap), 4) end
+            p = ffi.gc(ffi.cast(ct, p), MC.mts_array_free)
+            keep[#keep + 1] = p
+            return p
+        end
+        out.ts, out.open, out.high, out.low = arr("int64_t *"), arr("double *"), arr("double *"), arr("double *")
+        out.close, out.volume = arr("double *"), arr("double *")
+        out.n, out.cap = 0, cap
+        local views = {}
+        for _, k in ipairs(SERIES_KEYS) do views[k] = mts.view_ro(out[k], 0, SERIES_ELEM[k], keep) end
+        local src = new_source(out.ts, 0, ivs, { views.ts, views.open, views.high, views.low, views.close, views.volume })
+        src.fine, src.fed, src.fine_s, src.fine_iv = fine, 0, run_iv, interval
+        src.r, src.out, src.bad, src.label, src.keep = r, out, ffi.new("int64_t[1]"), label, keep
+        nsrc = nsrc + 1
+        sources[nsrc] = src
+        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
+        return mts.readonly(views, label, views.ts)
+    end
     local function bars_view(_, name, iv)
         if type(name) ~= "string" then error("ctx:bars: asset must be a string", 2) end
         iv = iv or interval
@@ -686,6 +747,8 @@ local function run(spec, opts)
         local a = by_name[name]
         if a and iv == interval then
             got = a.series
+        elseif a then
+            got = own_coarse(a, iv, ivs)
         else
             local b = P and C.mts_provider_bars(P, name, iv)
             if not b or b == ffi.NULL then provider_fail(("ctx:bars(%q, %q)"):format(name, iv)) end

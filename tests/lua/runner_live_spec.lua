@@ -247,4 +247,89 @@ return M
             "5\t6\t6\t6\t3\t40\t40", "5\tfalse\tlook-ahead: index 6 is in the future (this series has 6 values up to the current bar, 0 .. 5)",
         }, bt)
     end)
+
+    -- issue 10: a 1h feed drives a 4h strategy. ctx:bars(own asset, "4h") is
+    -- built from the run's own 1h bars as they are stepped (no provider in
+    -- this run): each 4h bar appears when its 4th hour closes, in a live
+    -- session (bars appended) exactly as in a backtest over the same hours.
+    it("ctx:bars(own, '4h') at 1h: each 4h bar appears when its 4th hour closes, live as in a backtest", function()
+        local H1, T0 = 3600, 1704067200          -- 2024-01-01 00:00 UTC, on the 4h grid
+        local N = 14                             -- 3 whole 4h bars and 2 hours of a 4th
+        local o, h, l, c, v, ts = {}, {}, {}, {}, {}, {}
+        for k = 1, N do
+            ts[k] = T0 + (k - 1) * H1
+            o[k] = 100 + ((k * 37) % 11) + 0.25
+            c[k] = 100 + ((k * 53) % 13) + 0.5
+            h[k] = math.max(o[k], c[k]) + (k % 3) + 0.125
+            l[k] = math.min(o[k], c[k]) - (k % 4) - 0.375
+            v[k] = 10 + (k * 7) % 5 + 0.0625 * k
+        end
+        local SEE4 = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.b4 = ctx:bars("bitcoin", "4h") end
+function M.on_bar(ctx, asset, i)
+    local b = ctx.state.b4
+    local n = #b.close
+    if n == 0 then print(i, 0) return end
+    local j = n - 1
+    print(i, n, b.ts[j], b.open[j], b.high[j], b.low[j], b.close[j], b.volume[j], pcall(function() return b.close[n] end))
+end
+return M
+]]
+        local function fakeE(warm)
+            local E = fake.new({ { name = "bitcoin", ts = ts, open = o, high = h, low = l, close = c, volume = v } })
+            if not warm then return E end
+            local b = E.assets[0].bars
+            b.n = warm
+            E.times = {}
+            for i = 0, warm - 1 do E.times[#E.times + 1] = tonumber(b.ts[i]) end
+            function E.C.mts_live_watch() return 0 end
+            function E.C.mts_live_wait()
+                local n = tonumber(b.n)
+                if n >= N then return 0 end
+                b.n = n + 1
+                E.times[#E.times + 1] = tonumber(b.ts[n])
+                E.step = #E.times - 1
+                return 1
+            end
+            return E
+        end
+        local function collect(warm)
+            local dir = H.tree({ ["scripts/strategies/s4.lua"] = SEE4 })
+            local E = fakeE(warm)
+            local prints = {}
+            local res, msg = runner.run({ root = dir, strategies = { "s4" }, live = warm and true or nil, interval = "1h" }, {
+                C = E.C, limits = LIMITS, log = function() end,
+                print = function(_, text) prints[#prints + 1] = text end,
+            })
+            H.rmtree(dir)
+            assert.is_table(res, msg)
+            assert.are.same({}, res.disabled)
+            return prints
+        end
+        -- the expected lines, aggregated here: after hour i (0-based) the closed
+        -- 4h bars are floor((i + 1) / 4); the last one covers hours 4j .. 4j+3
+        local want = {}
+        for i = 0, N - 1 do
+            local n = math.floor((i + 1) / 4)
+            if n == 0 then
+                want[#want + 1] = ("%d\t0"):format(i)
+            else
+                local a = 4 * (n - 1) + 1
+                local hi, lo, vol = h[a], l[a], 0
+                for k = a, a + 3 do
+                    hi = math.max(hi, h[k]); lo = math.min(lo, l[k]); vol = vol + v[k]
+                end
+                want[#want + 1] = table.concat({ i, n, ts[a], tostring(o[a]), tostring(hi), tostring(lo),
+                    tostring(c[a + 3]), tostring(vol), "false",
+                    ("scripts/strategies/s4.lua:9: look-ahead: index %d is in the future (this series has %d value%s up to the current bar, 0 .. %d)"):format(
+                        n, n, n == 1 and "" or "s", n - 1) }, "\t")
+            end
+        end
+        local bt = collect(nil)
+        assert.are.same(want, bt)
+        local lv = collect(5)                    -- 5 warm-up hours, then 9 appended one by one
+        assert.are.same(bt, lv)
+    end)
 end)
