@@ -247,6 +247,7 @@ typedef struct mts_resampler {   /* fields are private */
     mts_coarse_bar_t cur;
 } mts_resampler_t;
 int     mts_resampler_init(mts_resampler_t *r, int64_t fine_s, int64_t coarse_s);
+int64_t mts_interval_floor(int64_t ts, int64_t seconds);      /* market/interval.h */
 int64_t mts_resample_bound(const mts_bars_t *fine, int64_t fine_s, int64_t coarse_s);
 int     mts_resampler_feed(mts_resampler_t *r, const mts_bars_t *fine, int64_t from, int64_t to, mts_bars_t *out,
                            int64_t *bad);

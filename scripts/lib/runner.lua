@@ -339,9 +339,45 @@ end
 -- (src.fed counts them) and the coarse bars they close are appended to the
 -- view's arrays (reserved once). The bucket still forming is never there, and
 -- backtests and live sessions (bars appended, then stepped) push the same bars.
+-- Pushing starts at the first of the run's bars that opens a coarse bar (the
+-- boundary); the bars before it (history, and the coarse bar the run starts
+-- inside) are the provider's (src.prefix: stored, or resampled from stored),
+-- copied once when the boundary is known.
+local function start_coarse(src, b)
+    src.started = true
+    local p, out = src.prefix, src.out
+    if p == nil then return end
+    local m, pn = 0, tonumber(p.n)
+    while m < pn and p.ts[m] < b do m = m + 1 end
+    if m > 0 then
+        ffi.copy(out.ts, p.ts, m * 8); ffi.copy(out.open, p.open, m * 8); ffi.copy(out.high, p.high, m * 8)
+        ffi.copy(out.low, p.low, m * 8); ffi.copy(out.close, p.close, m * 8); ffi.copy(out.volume, p.volume, m * 8)
+    end
+    out.n = m
+    src.total = m
+end
+
+-- the boundary: the first coarse open at or after the run's first bar
+local function begin_coarse(src)
+    local fine = src.fine
+    local t = fine.ts[src.fed]
+    local b = mts.C.mts_interval_floor(t, src.coarse_s)
+    if b ~= t then b = b + src.coarse_s end
+    start_coarse(src, b)
+    local n, j = tonumber(fine.n), src.fed
+    while j < n and fine.ts[j] < b do j = j + 1 end
+    src.fed = j
+end
+
 local function feed(src, now_end)
-    local fine, from = src.fine, src.fed
-    local n, lim, to = tonumber(fine.n), now_end - src.fine_s, from
+    local fine = src.fine
+    local n, lim = tonumber(fine.n), now_end - src.fine_s
+    if not src.started then
+        if n == 0 then return end
+        begin_coarse(src)
+    end
+    local from = src.fed
+    local to = from
     while to < n and fine.ts[to] <= lim do to = to + 1 end
     if to == from then return end
     local rc = mts.C.mts_resampler_feed(src.r, fine, from, to, src.out, src.bad)
@@ -709,7 +745,12 @@ local function run(spec, opts)
         end
         local fine = a.bars
         local n = tonumber(fine.n)
-        local cap = tonumber(MC.mts_resample_bound(fine, run_iv, ivs)) + math.max(tonumber(fine.cap) - n, 0) + 2
+        -- the history before the run's first coarse boundary: the provider's
+        -- (none when it has nothing: the view starts at the boundary)
+        local prefix = P and C.mts_provider_bars(P, a.name, iv)
+        if prefix == ffi.NULL then prefix = nil end
+        local cap = tonumber(MC.mts_resample_bound(fine, run_iv, ivs)) + math.max(tonumber(fine.cap) - n, 0) + 2 +
+                    (prefix and tonumber(prefix.n) or 0)
         local out = ffi.new("mts_bars_t")
         local keep = { out = out, r = r }
         local function arr(ct)
@@ -725,8 +766,10 @@ local function run(spec, opts)
         local views = {}
         for _, k in ipairs(SERIES_KEYS) do views[k] = mts.view_ro(out[k], 0, SERIES_ELEM[k], keep) end
         local src = new_source(out.ts, 0, ivs, { views.ts, views.open, views.high, views.low, views.close, views.volume })
-        src.fine, src.fed, src.fine_s, src.fine_iv = fine, 0, run_iv, interval
+        src.fine, src.fed, src.fine_s, src.fine_iv, src.coarse_s = fine, 0, run_iv, interval, ivs
+        src.prefix, src.started = prefix or nil, false
         src.r, src.out, src.bad, src.label, src.keep = r, out, ffi.new("int64_t[1]"), label, keep
+        if n > 0 then begin_coarse(src) end   -- the boundary known, the prefix copied (shown as of each step)
         nsrc = nsrc + 1
         sources[nsrc] = src
         if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
