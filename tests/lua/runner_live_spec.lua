@@ -332,4 +332,21 @@ return M
         local lv = collect(5)                    -- 5 warm-up hours, then 9 appended one by one
         assert.are.same(bt, lv)
     end)
+
+    it("ctx:bars(own, '4h') over run bars off the 1h grid stops the run naming the bar", function()
+        -- 00:30, 01:30, ...: not on the hour grid (the bars before the first 4h open,
+        -- 04:00, are the history's; 04:30 is the first pushed)
+        local T0 = 1704067200 + 1800
+        local dir = H.tree({ ["scripts/strategies/g.lua"] = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+            "function M.init(ctx) ctx.state.b = ctx:bars('bitcoin', '4h') end\nfunction M.on_bar() end\nreturn M\n" })
+        local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3, 4, 5, 6 },
+                                   ts = { T0, T0 + 3600, T0 + 7200, T0 + 10800, T0 + 14400, T0 + 18000 } } })
+        local ok, err = pcall(runner.run, { root = dir, strategies = { "g" }, interval = "1h" },
+            { C = E.C, limits = LIMITS, log = function() end, print = function() end })
+        H.rmtree(dir)
+        assert.is_false(ok)
+        local want = 'ctx:bars("bitcoin", "4h"): the run\'s bar 4 (2024-01-01T04:30:00Z) is out of order or not ' ..
+            "on the 1h grid: resampling needs the run's bars on their interval's grid\n"
+        assert.are.equal(want, tostring(err):sub(1, #want))
+    end)
 end)
