@@ -349,4 +349,16 @@ return M
             "on the 1h grid: resampling needs the run's bars on their interval's grid\n"
         assert.are.equal(want, tostring(err):sub(1, #want))
     end)
+
+    it("ctx:bars(own, '1w') in a 3d run is refused at the strategy's line (a week is no whole number of 3d bars)", function()
+        local dir = H.tree({ ["scripts/strategies/w.lua"] = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+            "function M.init(ctx) ctx.state.b = ctx:bars('bitcoin', '1w') end\nfunction M.on_bar() end\nreturn M\n" })
+        local D3 = 3 * DAY
+        local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3 }, ts = { 0, D3, 2 * D3 } } })
+        local res = runner.run({ root = dir, strategies = { "w" }, interval = "3d" },
+            { C = E.C, limits = LIMITS, log = function() end, print = function() end })
+        H.rmtree(dir)
+        assert.are.equal('w: scripts/strategies/w.lua:3: ctx:bars("bitcoin", "1w"): 1w bars are not made of whole 3d ' ..
+            "bars (the run's interval); ask for one that is (in init, bitcoin)", res.disabled[1])
+    end)
 end)
