@@ -230,6 +230,28 @@ const mts_funding_t  *mts_provider_funding(mts_provider_t *p, const char *symbol
 const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, const char *exchange);
 const char *mts_provider_errmsg(const mts_provider_t *p);
 
+/* ---- resampling (runtime/market/resample.h has the contract): the runner
+ * builds ctx:bars of a traded asset at a coarser interval from the run's own
+ * bars with the streaming resampler (a plain value: ffi.new, no resources). ---- */
+typedef struct mts_coarse_bar {
+    int64_t ts;                  /* open time of the coarse bar */
+    double open, high, low, close, volume;
+    int32_t fine;                /* fine bars in it */
+    int32_t expected;            /* coarse_s / fine_s; fine < expected: fine bars missing */
+} mts_coarse_bar_t;
+typedef struct mts_resampler {   /* fields are private */
+    int64_t fine_s, coarse_s;
+    int64_t open_ts;             /* the forming bucket's open, INT64_MIN: none */
+    int64_t last_ts;             /* the last fine bar pushed, INT64_MIN: none */
+    int64_t closed_ts;           /* the last bucket closed by the clock, INT64_MIN: none */
+    mts_coarse_bar_t cur;
+} mts_resampler_t;
+int     mts_resampler_init(mts_resampler_t *r, int64_t fine_s, int64_t coarse_s);
+int64_t mts_interval_floor(int64_t ts, int64_t seconds);      /* market/interval.h */
+int64_t mts_resample_bound(const mts_bars_t *fine, int64_t fine_s, int64_t coarse_s);
+int     mts_resampler_feed(mts_resampler_t *r, const mts_bars_t *fine, int64_t from, int64_t to, mts_bars_t *out,
+                           int64_t *bad);
+
 int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
                       const int64_t *dst_ts, int64_t n_dst, double *out);
 

@@ -56,6 +56,37 @@ int mts_resampler_push(mts_resampler_t *r, int64_t ts, double o, double h, doubl
     return k;
 }
 
+int mts_resampler_feed(mts_resampler_t *r, const mts_bars_t *fine, int64_t from, int64_t to, mts_bars_t *out,
+                       int64_t *bad) {
+    int64_t dummy;
+    if (!bad) bad = &dummy;
+    *bad = -1;
+    if (!r || !fine || !out || from < 0 || to < from || to > fine->n) return MTS_EINVAL;
+    mts_coarse_bar_t c[2];
+    for (int64_t i = from; i < to; i++) {
+        if (out->n + 2 > out->cap) {                      /* room for what one push can close */
+            *bad = i;
+            return MTS_ERANGE;
+        }
+        int m = mts_resampler_push(r, fine->ts[i], fine->open[i], fine->high[i], fine->low[i], fine->close[i],
+                                   fine->volume[i], c);
+        if (m < 0) {
+            *bad = i;
+            return m;
+        }
+        for (int j = 0; j < m; j++) {
+            int64_t k = out->n++;
+            out->ts[k] = c[j].ts;
+            out->open[k] = c[j].open;
+            out->high[k] = c[j].high;
+            out->low[k] = c[j].low;
+            out->close[k] = c[j].close;
+            out->volume[k] = c[j].volume;
+        }
+    }
+    return 0;
+}
+
 int mts_resampler_tick(mts_resampler_t *r, int64_t now, mts_coarse_bar_t *out) {
     if (!r || !out || r->open_ts == NONE || now == MTS_RESAMPLE_NO_CLOCK) return 0;
     if (r->open_ts > now - r->coarse_s) return 0;          /* end > now: still forming */

@@ -75,20 +75,8 @@ int mts_resample_bars(const mts_bars_t *fine, int64_t fine_s, int64_t coarse_s, 
 
 /* ---- streaming ---- */
 
-typedef struct mts_coarse_bar {
-    int64_t ts;                  /* open time of the coarse bar */
-    double open, high, low, close, volume;
-    int32_t fine;                /* fine bars in it */
-    int32_t expected;            /* coarse_s / fine_s; fine < expected: fine bars missing */
-} mts_coarse_bar_t;
-
-typedef struct mts_resampler {   /* fields are private; a plain value, no resources */
-    int64_t fine_s, coarse_s;
-    int64_t open_ts;             /* the forming bucket's open, INT64_MIN: none */
-    int64_t last_ts;             /* the last fine bar pushed, INT64_MIN: none */
-    int64_t closed_ts;           /* the last bucket closed by the clock, INT64_MIN: none */
-    mts_coarse_bar_t cur;
-} mts_resampler_t;
+/* mts_coarse_bar_t and mts_resampler_t (a plain value, fields private, no
+ * resources) are in lua/mts_ffi.h, for the runner's coarse views. */
 
 /* 0, or MTS_EINVAL unless both are the lengths of named intervals
  * (MTS_INTERVALS) and mts_interval_divides(fine_s, coarse_s), fine_s < coarse_s. */
@@ -106,6 +94,17 @@ int mts_resampler_push(mts_resampler_t *r, int64_t ts, double open, double high,
 /* The clock: closes the forming bucket when its end <= now. 1 (written to
  * *out) or 0. */
 int mts_resampler_tick(mts_resampler_t *r, int64_t now, mts_coarse_bar_t *out);
+
+/* The run's own bars into a coarse view (scripts/lib/runner.lua: ctx:bars of
+ * a traded asset at a coarser interval than the run's). Pushes the closed fine
+ * bars fine->[from, to) and appends the coarse bars they close to out (out->n
+ * grows; out's arrays are the caller's, reserved once with room for out->cap
+ * bars: nothing is allocated). 0; MTS_EINVAL (from/to out of fine's range, or
+ * the fine bar *bad out of order or off the grid: the bars before it were
+ * pushed); MTS_ERANGE (at fine bar *bad, out had fewer than 2 free places,
+ * what one push can close: reserve the bound + 2). bad may be NULL. */
+int mts_resampler_feed(mts_resampler_t *r, const mts_bars_t *fine, int64_t from, int64_t to, mts_bars_t *out,
+                       int64_t *bad);
 
 /* The bucket still forming, for display (never a closed bar): 1 and *out, or
  * 0 when there is none. */

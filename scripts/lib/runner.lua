@@ -333,9 +333,70 @@ local function grow_bars(src, n)
     r[0].n = n; r[1].n = n; r[2].n = n; r[3].n = n; r[4].n = n; r[5].n = n
 end
 
+-- A coarse view of a traded asset (ctx:bars(own, "4h") in a run at 1h) is
+-- built from the run's own bars with the C streaming resampler
+-- (market/resample.h): at each step the asset's bars closed by now are pushed
+-- (src.fed counts them) and the coarse bars they close are appended to the
+-- view's arrays (reserved once). The bucket still forming is never there, and
+-- backtests and live sessions (bars appended, then stepped) push the same bars.
+-- Pushing starts at the first of the run's bars that opens a coarse bar (the
+-- boundary); the bars before it (history, and the coarse bar the run starts
+-- inside) are the provider's (src.prefix: stored, or resampled from stored),
+-- copied once when the boundary is known.
+local function start_coarse(src, b)
+    src.started = true
+    local p, out = src.prefix, src.out
+    if p == nil then return end
+    local m, pn = 0, tonumber(p.n)
+    while m < pn and p.ts[m] < b do m = m + 1 end
+    if m > 0 then
+        ffi.copy(out.ts, p.ts, m * 8); ffi.copy(out.open, p.open, m * 8); ffi.copy(out.high, p.high, m * 8)
+        ffi.copy(out.low, p.low, m * 8); ffi.copy(out.close, p.close, m * 8); ffi.copy(out.volume, p.volume, m * 8)
+    end
+    out.n = m
+    src.total = m
+end
+
+-- the boundary: the first coarse open at or after the run's first bar
+local function begin_coarse(src)
+    local fine = src.fine
+    local t = fine.ts[src.fed]
+    local b = mts.C.mts_interval_floor(t, src.coarse_s)
+    if b ~= t then b = b + src.coarse_s end
+    start_coarse(src, b)
+    local n, j = tonumber(fine.n), src.fed
+    while j < n and fine.ts[j] < b do j = j + 1 end
+    src.fed = j
+end
+
+local function feed(src, now_end)
+    local fine = src.fine
+    local n, lim = tonumber(fine.n), now_end - src.fine_s
+    if not src.started then
+        if n == 0 then return end
+        begin_coarse(src)
+    end
+    local from = src.fed
+    local to = from
+    while to < n and fine.ts[to] <= lim do to = to + 1 end
+    if to == from then return end
+    local rc = mts.C.mts_resampler_feed(src.r, fine, from, to, src.out, src.bad)
+    src.total = tonumber(src.out.n)
+    if rc ~= 0 then
+        local b = tonumber(src.bad[0])
+        src.fed, src.fine = n, nil        -- (no more pushes: the error names the first bad bar)
+        error(("%s: the run's bar %d (%s) %s"):format(src.label, b, iso(fine.ts[b]),
+            rc == -9 and "is past the view's reserved bars" or
+            ("is out of order or not on the %s grid: resampling needs the run's bars on their interval's grid"):format(
+                src.fine_iv)), 0)
+    end
+    src.fed = to
+end
+
 local function advance(sources, nsrc, now_end)
     for q = 1, nsrc do
         local src = sources[q]
+        if src.fine then feed(src, now_end) end
         local k, total, ts = src.k, src.total, src.ts
         local lim = now_end - src.lag
         while k < total and ts[k] <= lim do k = k + 1 end
@@ -671,6 +732,49 @@ local function run(spec, opts)
     -- ctx:bars(asset [, interval]): closed bars of any asset at the run's
     -- interval or a higher one, as-of the current bar.
     local bars_cache = {}
+    -- a traded asset at a coarser interval: from the run's own bars (feed
+    -- above), arrays reserved once for every coarse bar the engine's bars can
+    -- give (their capacity: a live session's bars grow into it)
+    local MC = mts.C
+    local function own_coarse(a, iv, ivs)
+        local label = ("ctx:bars(\"%s\", \"%s\")"):format(a.name, iv)
+        local r = ffi.new("mts_resampler_t")
+        if MC.mts_resampler_init(r, run_iv, ivs) ~= 0 then
+            error(("%s: %s bars are not made of whole %s bars (the run's interval); ask for one that is"):format(
+                label, iv, interval), 3)
+        end
+        local fine = a.bars
+        local n = tonumber(fine.n)
+        -- the history before the run's first coarse boundary: the provider's
+        -- (none when it has nothing: the view starts at the boundary)
+        local prefix = P and C.mts_provider_bars(P, a.name, iv)
+        if prefix == ffi.NULL then prefix = nil end
+        local cap = tonumber(MC.mts_resample_bound(fine, run_iv, ivs)) + math.max(tonumber(fine.cap) - n, 0) + 2 +
+                    (prefix and tonumber(prefix.n) or 0)
+        local out = ffi.new("mts_bars_t")
+        local keep = { out = out, r = r }
+        local function arr(ct)
+            local p = MC.mts_array_alloc(cap * 8)
+            if p == nil then error(("%s: out of memory reserving %d bars"):format(label, cap), 4) end
+            p = ffi.gc(ffi.cast(ct, p), MC.mts_array_free)
+            keep[#keep + 1] = p
+            return p
+        end
+        out.ts, out.open, out.high, out.low = arr("int64_t *"), arr("double *"), arr("double *"), arr("double *")
+        out.close, out.volume = arr("double *"), arr("double *")
+        out.n, out.cap = 0, cap
+        local views = {}
+        for _, k in ipairs(SERIES_KEYS) do views[k] = mts.view_ro(out[k], 0, SERIES_ELEM[k], keep) end
+        local src = new_source(out.ts, 0, ivs, { views.ts, views.open, views.high, views.low, views.close, views.volume })
+        src.fine, src.fed, src.fine_s, src.fine_iv, src.coarse_s = fine, 0, run_iv, interval, ivs
+        src.prefix, src.started = prefix or nil, false
+        src.r, src.out, src.bad, src.label, src.keep = r, out, ffi.new("int64_t[1]"), label, keep
+        if n > 0 then begin_coarse(src) end   -- the boundary known, the prefix copied (shown as of each step)
+        nsrc = nsrc + 1
+        sources[nsrc] = src
+        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
+        return mts.readonly(views, label, views.ts)
+    end
     local function bars_view(_, name, iv)
         if type(name) ~= "string" then error("ctx:bars: asset must be a string", 2) end
         iv = iv or interval
@@ -686,6 +790,8 @@ local function run(spec, opts)
         local a = by_name[name]
         if a and iv == interval then
             got = a.series
+        elseif a then
+            got = own_coarse(a, iv, ivs)
         else
             local b = P and C.mts_provider_bars(P, name, iv)
             if not b or b == ffi.NULL then provider_fail(("ctx:bars(%q, %q)"):format(name, iv)) end

@@ -294,6 +294,56 @@ static void test_bad_input(void **state) {
     mts_bars_free(&o);
 }
 
+/* mts_resampler_feed (the runner's coarse views of its own bars): fine bars
+ * fed in chunks of any size into caller-reserved arrays give the batch form's
+ * bars; a full out and a bad bar are refused naming the fine bar. */
+static void test_feed(void **state) {
+    (void)state;
+    mts_bars_t f = {0}, batch = {0}, out = {0};
+    for (int64_t k = 0; k < 75; k++) {
+        if (k == 9 || k == 10 || k == 30) continue;             /* gaps: a partial 4h bar and a closing one */
+        double x = 100 + (double)((k * 37) % 11);
+        push_bar(&f, T2024 + k * H, x, x + 2, x - 1.5, x + 0.25, 1 + 0.5 * (double)k);
+    }
+    assert_int_equal(mts_resample_bars(&f, H, 4 * H, MTS_RESAMPLE_NO_CLOCK, 0, &batch, NULL), 0);
+    assert_int_equal(batch.n, 18);                             /* 75 hours: 18 whole buckets, the 19th forming */
+    assert_int_equal(mts_bars_reserve(&out, mts_resample_bound(&f, H, 4 * H) + 2), 0);
+    mts_resampler_t r;
+    assert_int_equal(mts_resampler_init(&r, H, 4 * H), 0);
+    int64_t bad = 0, i = 0, step = 1;
+    while (i < f.n) {
+        int64_t to = i + step < f.n ? i + step : f.n;
+        assert_int_equal(mts_resampler_feed(&r, &f, i, to, &out, &bad), 0);
+        assert_int_equal(bad, -1);
+        i = to;
+        step = step % 5 + 1;
+    }
+    assert_int_equal(out.n, batch.n);
+    for (int64_t k = 0; k < batch.n; k++)
+        expect_bar(&out, k, batch.ts[k], batch.open[k], batch.high[k], batch.low[k], batch.close[k], batch.volume[k]);
+    /* out full (fewer than 2 free places, what one push can close): refused at
+     * that fine bar: buckets 0 (hours 0-3) and 1 (4-7) out, then hour 8 (index 8)
+     * pushed with 1 free place: refused */
+    mts_bars_t small = {0};
+    assert_int_equal(mts_bars_reserve(&small, 3), 0);
+    assert_int_equal(mts_resampler_init(&r, H, 4 * H), 0);
+    assert_int_equal(mts_resampler_feed(&r, &f, 0, f.n, &small, &bad), MTS_ERANGE);
+    assert_int_equal(small.n, 2);
+    assert_int_equal(bad, 8);
+    /* a bar out of order: the bars before it pushed, the bad one named */
+    f.ts[6] = f.ts[5];
+    out.n = 0;
+    assert_int_equal(mts_resampler_init(&r, H, 4 * H), 0);
+    assert_int_equal(mts_resampler_feed(&r, &f, 0, f.n, &out, &bad), MTS_EINVAL);
+    assert_int_equal(bad, 6);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(mts_resampler_feed(&r, &f, 5, f.n + 1, &out, &bad), MTS_EINVAL);   /* past fine->n */
+    mts_bars_free(&small);
+    mts_bars_free(&f);
+    mts_bars_free(&batch);
+    mts_bars_free(&out);
+}
+
 /* The streaming form gives the batch form's bars: a long 1h series with
  * random gaps (a fixed LCG) into 4h, 1d and 1w, with and without a clock. */
 static void test_stream_equals_batch(void **state) {
@@ -648,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_minutes_into_hours),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stream_equals_batch),
+        cmocka_unit_test(test_feed),
         cmocka_unit_test(test_binance_1h_to_4h_and_1d),
         cmocka_unit_test_setup_teardown(test_series_loader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binance_through_store, setup, teardown),

@@ -116,6 +116,63 @@ class RunTest(MtsTestCase):
         self.assertAlmostEqual(row[2], bt_eq[-1][1], delta=2e-6)
         self.assertAlmostEqual(summary["final_equity"], bt_eq[-1][1], delta=2e-6)
 
+    # ---- a 1h feed drives a 4h strategy (issue 10) -----------------------------------
+
+    def seen_4h(self, err, t0):
+        """{bar time: (4h ts, open, high, low, close, volume)} printed by show4h, for the
+        4h bars built from the served hours (ts >= t0; earlier ones are stored history)."""
+        out = {}
+        for line in err.splitlines():
+            if line.startswith("show4h: 4H "):
+                f = line.split()[2:]
+                if int(f[1]) >= t0:
+                    out[int(f[0])] = (int(f[1]),) + tuple(float(x) for x in f[2:])
+        return out
+
+    def test_4h_view_of_a_1h_session_equals_the_backtest(self):
+        # the fixture's hours moved to 2026-04-01, past the bundled bars: nothing stored
+        # holds these 4h bars, only the session's own hours can give them
+        n = 48
+        shift = (parse_time("2026-04-01") - parse_time("2021-01-01")) * 1000
+        bars = [(b[0] + shift,) + tuple(b[1:]) for b in BARS[:n]]
+        t0 = bars[0][0] // 1000
+        self.assertEqual(t0 % (4 * 3600), 0)
+        self.assertEqual([b[0] // 1000 for b in bars], [t0 + 3600 * k for k in range(n)])   # whole hours
+        # the 4h bars as of each hour, aggregated here from the served hours
+        want = {}
+        for i in range(n):
+            closed = (i + 1) // 4
+            if closed:
+                h = bars[4 * (closed - 1):4 * closed]
+                want[t0 + 3600 * i] = (h[0][0] // 1000, float(h[0][1]), max(float(x[2]) for x in h),
+                                       min(float(x[3]) for x in h), float(h[-1][4]), sum(float(x[5]) for x in h))
+        root = self.strategy_root("show4h", SHOW4H)
+        srv = self.serve(bars=bars, warm=0, pace=0.01)
+        lines, r = self.run_json(srv, "--warmup", "0", "--max-bars", str(n), strategy="show4h",
+                                 env={"MTS_ROOT": root})
+        self.assertEqual(lines[-1]["live_bars"], n)
+        self.assertEqual(lines[-1]["disabled"], [], r.stderr[-2000:])
+        live = self.seen_4h(r.stderr, t0)
+        # the same hours through mts backtest --interval 1h
+        sl = os.path.join(self.tmp, "h48.csv")
+        with open(sl, "w") as g:
+            g.write("timestamp,open,high,low,close,volume\n")
+            for b in bars:
+                g.write("%d,%s\n" % (b[0] // 1000, ",".join(b[1:])))
+        bdb = os.path.join(self.tmp, "bt4h.db")
+        self.mts("import", "csv", sl, "--asset", "bitcoin", "--interval", "1h", "--db", bdb)
+        b = self.mts("backtest", "--strategy", "show4h", "--asset", "bitcoin", "--interval", "1h", "--db", bdb,
+                     "--quiet", env={"MTS_ROOT": root})
+        bt = self.seen_4h(b.stderr, t0)
+        self.assertEqual(sorted(want), sorted(live))
+        self.assertEqual(sorted(want), sorted(bt))
+        for t in sorted(want):
+            w = want[t]
+            for got in (live[t], bt[t]):
+                self.assertEqual(got[:5], w[:5], t)                         # ts and OHLC exactly
+                self.assertAlmostEqual(got[5], w[5], delta=1e-12 * w[5], msg=t)
+            self.assertEqual(live[t], bt[t], t)                             # live and backtest: bit for bit
+
     # ---- bad klines (issue 9 item 6) ------------------------------------------------
 
     def backtest_of(self, bars):
@@ -609,6 +666,22 @@ class RunTest(MtsTestCase):
         self.assertIn("unknown strategy 'nope'", r.stderr)
         self.assertEqual(self.q("SELECT status FROM paper_sessions")[0][0], "failed")
 
+
+# prints, on every bar, the last closed 4h bar of its own asset (a run at 1h)
+SHOW4H = """local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.b = ctx:bars(ctx.asset, "4h") end
+function M.on_bar(ctx, asset, i)
+    local b = ctx.state.b
+    local n = #b.close
+    if n > 0 then
+        local j = n - 1
+        print(("4H %d %d %.17g %.17g %.17g %.17g %.17g"):format(ctx.time, b.ts[j], b.open[j], b.high[j], b.low[j],
+              b.close[j], b.volume[j]))
+    end
+end
+return M
+"""
 
 BOOM = """local M = {}
 function M.get_parameters() return {} end

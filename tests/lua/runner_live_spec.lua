@@ -247,4 +247,118 @@ return M
             "5\t6\t6\t6\t3\t40\t40", "5\tfalse\tlook-ahead: index 6 is in the future (this series has 6 values up to the current bar, 0 .. 5)",
         }, bt)
     end)
+
+    -- issue 10: a 1h feed drives a 4h strategy. ctx:bars(own asset, "4h") is
+    -- built from the run's own 1h bars as they are stepped (no provider in
+    -- this run): each 4h bar appears when its 4th hour closes, in a live
+    -- session (bars appended) exactly as in a backtest over the same hours.
+    it("ctx:bars(own, '4h') at 1h: each 4h bar appears when its 4th hour closes, live as in a backtest", function()
+        local H1, T0 = 3600, 1704067200          -- 2024-01-01 00:00 UTC, on the 4h grid
+        local N = 14                             -- 3 whole 4h bars and 2 hours of a 4th
+        local o, h, l, c, v, ts = {}, {}, {}, {}, {}, {}
+        for k = 1, N do
+            ts[k] = T0 + (k - 1) * H1
+            o[k] = 100 + ((k * 37) % 11) + 0.25
+            c[k] = 100 + ((k * 53) % 13) + 0.5
+            h[k] = math.max(o[k], c[k]) + (k % 3) + 0.125
+            l[k] = math.min(o[k], c[k]) - (k % 4) - 0.375
+            v[k] = 10 + (k * 7) % 5 + 0.0625 * k
+        end
+        local SEE4 = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.init(ctx) ctx.state.b4 = ctx:bars("bitcoin", "4h") end
+function M.on_bar(ctx, asset, i)
+    local b = ctx.state.b4
+    local n = #b.close
+    if n == 0 then print(i, 0) return end
+    local j = n - 1
+    print(i, n, b.ts[j], b.open[j], b.high[j], b.low[j], b.close[j], b.volume[j], pcall(function() return b.close[n] end))
+end
+return M
+]]
+        local function fakeE(warm)
+            local E = fake.new({ { name = "bitcoin", ts = ts, open = o, high = h, low = l, close = c, volume = v } })
+            if not warm then return E end
+            local b = E.assets[0].bars
+            b.n = warm
+            E.times = {}
+            for i = 0, warm - 1 do E.times[#E.times + 1] = tonumber(b.ts[i]) end
+            function E.C.mts_live_watch() return 0 end
+            function E.C.mts_live_wait()
+                local n = tonumber(b.n)
+                if n >= N then return 0 end
+                b.n = n + 1
+                E.times[#E.times + 1] = tonumber(b.ts[n])
+                E.step = #E.times - 1
+                return 1
+            end
+            return E
+        end
+        local function collect(warm)
+            local dir = H.tree({ ["scripts/strategies/s4.lua"] = SEE4 })
+            local E = fakeE(warm)
+            local prints = {}
+            local res, msg = runner.run({ root = dir, strategies = { "s4" }, live = warm and true or nil, interval = "1h" }, {
+                C = E.C, limits = LIMITS, log = function() end,
+                print = function(_, text) prints[#prints + 1] = text end,
+            })
+            H.rmtree(dir)
+            assert.is_table(res, msg)
+            assert.are.same({}, res.disabled)
+            return prints
+        end
+        -- the expected lines, aggregated here: after hour i (0-based) the closed
+        -- 4h bars are floor((i + 1) / 4); the last one covers hours 4j .. 4j+3
+        local want = {}
+        for i = 0, N - 1 do
+            local n = math.floor((i + 1) / 4)
+            if n == 0 then
+                want[#want + 1] = ("%d\t0"):format(i)
+            else
+                local a = 4 * (n - 1) + 1
+                local hi, lo, vol = h[a], l[a], 0
+                for k = a, a + 3 do
+                    hi = math.max(hi, h[k]); lo = math.min(lo, l[k]); vol = vol + v[k]
+                end
+                want[#want + 1] = table.concat({ i, n, ts[a], tostring(o[a]), tostring(hi), tostring(lo),
+                    tostring(c[a + 3]), tostring(vol), "false",
+                    ("scripts/strategies/s4.lua:9: look-ahead: index %d is in the future (this series has %d value%s up to the current bar, 0 .. %d)"):format(
+                        n, n, n == 1 and "" or "s", n - 1) }, "\t")
+            end
+        end
+        local bt = collect(nil)
+        assert.are.same(want, bt)
+        local lv = collect(5)                    -- 5 warm-up hours, then 9 appended one by one
+        assert.are.same(bt, lv)
+    end)
+
+    it("ctx:bars(own, '4h') over run bars off the 1h grid stops the run naming the bar", function()
+        -- 00:30, 01:30, ...: not on the hour grid (the bars before the first 4h open,
+        -- 04:00, are the history's; 04:30 is the first pushed)
+        local T0 = 1704067200 + 1800
+        local dir = H.tree({ ["scripts/strategies/g.lua"] = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+            "function M.init(ctx) ctx.state.b = ctx:bars('bitcoin', '4h') end\nfunction M.on_bar() end\nreturn M\n" })
+        local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3, 4, 5, 6 },
+                                   ts = { T0, T0 + 3600, T0 + 7200, T0 + 10800, T0 + 14400, T0 + 18000 } } })
+        local ok, err = pcall(runner.run, { root = dir, strategies = { "g" }, interval = "1h" },
+            { C = E.C, limits = LIMITS, log = function() end, print = function() end })
+        H.rmtree(dir)
+        assert.is_false(ok)
+        local want = 'ctx:bars("bitcoin", "4h"): the run\'s bar 4 (2024-01-01T04:30:00Z) is out of order or not ' ..
+            "on the 1h grid: resampling needs the run's bars on their interval's grid\n"
+        assert.are.equal(want, tostring(err):sub(1, #want))
+    end)
+
+    it("ctx:bars(own, '1w') in a 3d run is refused at the strategy's line (a week is no whole number of 3d bars)", function()
+        local dir = H.tree({ ["scripts/strategies/w.lua"] = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+            "function M.init(ctx) ctx.state.b = ctx:bars('bitcoin', '1w') end\nfunction M.on_bar() end\nreturn M\n" })
+        local D3 = 3 * DAY
+        local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3 }, ts = { 0, D3, 2 * D3 } } })
+        local res = runner.run({ root = dir, strategies = { "w" }, interval = "3d" },
+            { C = E.C, limits = LIMITS, log = function() end, print = function() end })
+        H.rmtree(dir)
+        assert.are.equal('w: scripts/strategies/w.lua:3: ctx:bars("bitcoin", "1w"): 1w bars are not made of whole 3d ' ..
+            "bars (the run's interval); ask for one that is (in init, bitcoin)", res.disabled[1])
+    end)
 end)
