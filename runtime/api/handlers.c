@@ -623,7 +623,11 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     char start_iso[32], end_iso[32];
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
-    fprintf(f, "{\"id\":%lld,", (long long)b->run_id);
+    if (b->run_id > 0) fprintf(f, "{\"id\":%lld,", (long long)b->run_id);
+    else {   /* computed but not stored (keep_unstored): say so and why */
+        fputs("{\"id\":null,\"stored\":false,", f);
+        kv_str(f, "store_error", b->store_err, 1);
+    }
     kv_str(f, "strategy", b->strategy_name, 1);
     fputs("\"assets\":", f);
     mts_json_string_array(f, b->assets_joined, ',');
@@ -672,6 +676,7 @@ static void opts_of(api_server_t *s, const api_job_t *job, const char *const *as
     o->root = s->root;
     o->db_label = "the database";
     o->store_result = store;
+    o->keep_unstored = store;   /* a busy database never throws a computed result away */
     o->cancel = &s->cancel_jobs;
 }
 

@@ -196,7 +196,7 @@ static int l_backtest(lua_State *L) {
         .param_keys = keys, .param_values = vals, .n_params = np, .from = from, .to = to,
         .interval = interval, .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
         .slippage_bps = opt_num(L, 1, "slippage_bps", 0), .risk_free = opt_num(L, 1, "risk_free", 0),
-        .root = a->root, .db_label = a->db_label, .store_result = store_result,
+        .root = a->root, .db_label = a->db_label, .store_result = store_result, .keep_unstored = store_result,
         .cancel = a->cancel};
     mts_backtest_t **ud = lua_newuserdata(L, sizeof *ud);
     *ud = NULL;
@@ -266,6 +266,19 @@ static int l_backtest_info(lua_State *L) {
         line = nl + 1;
     }
     lua_setfield(L, -2, "disabled");
+    lua_newtable(L);   /* unfinished imports of the series used (store/imports.h) */
+    n = 0;
+    for (const char *line = b->warnings; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        lua_pushlstring(L, line, nl ? (size_t)(nl - line) : strlen(line));
+        lua_rawseti(L, -2, ++n);
+        if (!nl) break;
+        line = nl + 1;
+    }
+    lua_setfield(L, -2, "warnings");
+    lua_pushboolean(L, b->run_id > 0);   /* false also when store = false was asked */
+    lua_setfield(L, -2, "stored");
+    if (b->store_rc) set_str(L, "store_error", b->store_err);
     return 1;
 }
 

@@ -472,6 +472,7 @@ local R = {}
 result_mt.__index = function(r, k)
     local m = R[k]
     if m then return m end
+    if k == "store_error" then return nil end   -- present only when a wanted store failed
     error("backtest result has no field '" .. tostring(k) .. "'", 2)
 end
 
@@ -506,6 +507,8 @@ result_mt.__tostring = function(r)
         ("  equity %s"):format(r.equity:spark(48)),
     }
     for _, d in ipairs(r.disabled) do lines[#lines + 1] = "  disabled: " .. d end
+    for _, w in ipairs(r.warnings) do lines[#lines + 1] = "  warning: " .. w end
+    if r.store_error then lines[#lines + 1] = "  NOT stored: " .. r.store_error end
     return table.concat(lines, "\n")
 end
 
@@ -552,6 +555,11 @@ function A.backtest(opts)
     })
     local r = N.backtest_info(ud)
     r._ud = ud
+    for _, w in ipairs(r.warnings) do io.stderr:write("warning: ", w, "\n") end
+    if r.store_error then   -- computed, but the database stayed busy: the result is kept, unstored
+        io.stderr:write("warning: the result was computed but NOT stored in ", tostring(N.db()), ": ",
+                        r.store_error, "\n")
+    end
     r.interval = opts.interval or "1d"
     local ok, p = pcall(json.decode, r.parameters_json)
     r.params = ok and p or {}

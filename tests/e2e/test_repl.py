@@ -323,3 +323,54 @@ class ReplIntervals(unittest.TestCase):
                  'interval = "5h"}'], timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertIn("unknown interval '5h'", r.stdout + r.stderr)
+
+
+class ReplBusy(unittest.TestCase):
+    """mts.backtest{store = true} while another connection holds the database's
+    write lock longer than MTS_DB_BUSY_TIMEOUT_MS: the result comes back with
+    stored = false and the reason (and a warning line), its numbers those of
+    the same backtest run while the database is free."""
+
+    CODE = ('local r = mts.backtest{strategy = "sma_cross", asset = "bitcoin", from = "2021-01-01", '
+            'to = "2022-12-31", store = true} '
+            'print("RESULT", r.id, tostring(r.stored), r.store_error or "-", ("%.17g"):format(r.final_value), '
+            'r.trade_count, #r.warnings)')
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mts-repl-busy-")
+        self.db = os.path.join(self.tmp, "t.db")
+        self.env = {"MTS_DB_BUSY_TIMEOUT_MS": "1500"}
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def result(self, r):
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        line = [l for l in r.stdout.splitlines() if l.startswith("RESULT\t")]
+        self.assertEqual(len(line), 1, r.stdout)
+        return line[0].split("\t")[1:]
+
+    def test_unstored_result_says_why(self):
+        import subprocess
+        import sys
+        from test_backtest import LOCKER
+        free = self.result(run(["repl", "--db", self.db, "-e", self.CODE], env=self.env, timeout=120))
+        self.assertGreater(int(free[0]), 0)
+        self.assertEqual(free[1], "true")
+        self.assertEqual(free[2], "-")
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, self.db, "60"], stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(locker.stdout.readline().strip(), "locked")
+            r = run(["repl", "--db", self.db, "-e", self.CODE], env=self.env, timeout=60)
+        finally:
+            locker.kill()
+            locker.wait()
+            locker.stdout.close()
+        got = self.result(r)
+        self.assertEqual(got[0], "0")
+        self.assertEqual(got[1], "false")
+        self.assertIn("database is locked", got[2])
+        self.assertEqual(got[3:], free[3:])   # final value (all digits), trade count, warnings
+        warn = [l for l in (r.stdout + r.stderr).splitlines() if "NOT stored" in l]
+        self.assertEqual(len(warn), 1, r.stdout + r.stderr)
+        self.assertIn("database is locked", warn[0])

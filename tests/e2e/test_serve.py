@@ -491,6 +491,36 @@ class ServeTest(MtsTestCase):
         self.assertEqual([b["id"] for b in lst["backtests"]], [got["id"]])
         self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
 
+    def test_backtest_unstored_when_the_database_stays_busy(self):
+        """Another connection holds the write lock longer than MTS_DB_BUSY_TIMEOUT_MS:
+        the computed result is still answered (200, "id":null, "stored":false and
+        why), with the numbers of the same backtest run while the database was free."""
+        import sys
+        from test_backtest import LOCKER
+        srv = self.serve(env={"MTS_DB_BUSY_TIMEOUT_MS": "1500"})
+        req = {"strategy_name": "sma_cross", "assets": ["bitcoin"], "start": "2021-01-01", "end": "2022-12-31"}
+        free, _ = srv.json("POST", "/backtest", body=req, token=make_token(scope="write"))
+        self.assertIsInstance(free["id"], int)
+        self.assertNotIn("stored", free)   # the stored case's JSON is unchanged
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, self.db, "60"], stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(locker.stdout.readline().strip(), "locked")
+            got, _ = srv.json("POST", "/backtest", body=req, token=make_token(scope="write"), timeout=60)
+        finally:
+            locker.kill()
+            locker.wait()
+            locker.stdout.close()
+        self.assertIsNone(got["id"])
+        self.assertIs(got["stored"], False)
+        self.assertIn("database is locked", got["store_error"])
+        self.assertEqual({k: v for k, v in got.items() if k not in ("id", "stored", "store_error")},
+                         {k: v for k, v in free.items() if k != "id"})
+        con = sqlite3.connect(self.db, timeout=30)
+        try:
+            self.assertEqual(con.execute("SELECT count(*) FROM backtest_results").fetchone()[0], 1)
+        finally:
+            con.close()
+
     def test_backtest_with_interval(self):
         """"interval": "1h" runs on the stored hourly bars (real Binance hours,
         written with sqlite3), the same run as `mts backtest --interval 1h`."""
