@@ -474,6 +474,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     }
     int n = (int)total, exit_code = MTS_EXIT_ERROR, n_disabled = 0, n_unstored = 0;
     char unstored_err[640] = "";
+    char *warnings = NULL;   /* the first run's unfinished imports: every run uses the same series */
     run_t *runs = mts_calloc((size_t)n, sizeof *runs);
     int *idx = mts_calloc((size_t)n * (size_t)o.n_axes + 1, sizeof *idx);
     const char *db_path = mts_cli_db_path(o.db);
@@ -520,6 +521,7 @@ int mts_cmd_optimize(int argc, char **argv) {
         runs[i].m = b->metrics;
         runs[i].metric = metric_of(&b->metrics, o.metric);
         runs[i].run_id = b->run_id;
+        if (i == 0 && b->warnings && *b->warnings) warnings = strdup(b->warnings);   /* NULL: not said */
         if (b->store_rc) {   /* computed, not stored: still ranked and printed */
             n_unstored++;
             snprintf(unstored_err, sizeof unstored_err, "%s", b->store_err);
@@ -543,6 +545,11 @@ int mts_cmd_optimize(int argc, char **argv) {
         mts_progress_update(&bar, i + 1);
     }
     mts_progress_end(&bar);
+    for (const char *w = warnings; w && *w;) {   /* as mts backtest: once for the run set */
+        const char *nl = strchr(w, '\n');
+        fprintf(stderr, "warning: %.*s\n", nl ? (int)(nl - w) : (int)strlen(w), w);
+        w = nl ? nl + 1 : "";
+    }
 
     sort_higher = higher_is_better(o.metric);
     qsort(runs, (size_t)n, sizeof *runs, cmp_runs);
@@ -581,6 +588,7 @@ int mts_cmd_optimize(int argc, char **argv) {
         exit_code = MTS_EXIT_NOT_STORED;
     }
 done:
+    free(warnings);
     mts_store_close(store);
     mts_free(runs);
     mts_free(idx);

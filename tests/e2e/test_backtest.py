@@ -207,6 +207,45 @@ print("released", flush=True)
 """
 
 
+def unfinished_import(db, tmp, asset="synth", days=120):
+    """A daily series of `days` bars imported under `asset`, then its import_runs
+    row set back to what a killed import leaves ('running', no finished_at; the
+    file is not locked, so it counts as killed: store/imports.h). Returns the
+    CSV's real path, which the warning names."""
+    import time
+    path = os.path.join(tmp, "%s.csv" % asset)
+    with open(path, "w") as f:
+        f.write("date,open,high,low,close,volume\n")
+        for i in range(days):
+            c = 100 + (i % 23) * 2.0 - (i % 7)
+            f.write("%s,%.1f,%.1f,%.1f,%.1f,10\n" % (time.strftime("%Y-%m-%d", time.gmtime(1577836800 + 86400 * i)),
+                                                         c, c + 1, c - 1, c))
+    r = run(["import", "csv", path, "--asset", asset, "--db", db], timeout=120)
+    assert r.returncode == 0, r.stderr
+    con = sqlite3.connect(db, timeout=30)
+    with con:
+        n = con.execute("UPDATE import_runs SET status = 'running', finished_at = NULL "
+                        "WHERE kind = 'ohlcv' AND target = ?", (asset,)).rowcount
+    con.close()
+    assert n == 1, n
+    return os.path.realpath(path)
+
+
+class UnfinishedImportWarnings(MtsTestCase):
+    def test_optimize_warns_once_per_run_set(self):
+        """mts optimize says what mts backtest says about a series whose import
+        did not finish: on stderr, once for the whole grid (not once per run)."""
+        src = unfinished_import(self.db, self.tmp)
+        r = self.mts("optimize", "--strategy", "sma_cross", "--asset", "synth", "--param", "fast=3,5,7",
+                     "--param", "slow=20", "--db", self.db, timeout=120)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("warning: ") and "did not finish" in l]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(src, lines[0])
+        self.assertIn("synth", lines[0])
+        b = self.mts("backtest", "--strategy", "sma_cross", "--asset", "synth", "--json")
+        self.assertEqual(lines[0], "warning: " + json.loads(b.stdout)["warnings"][0])
+
+
 class BusyDatabase(MtsTestCase):
     """Issue 9 item 7: another process holds the database's write lock while a
     backtest stores its result. The result is never thrown away: it is stored

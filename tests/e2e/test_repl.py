@@ -374,3 +374,33 @@ class ReplBusy(unittest.TestCase):
         warn = [l for l in (r.stdout + r.stderr).splitlines() if "NOT stored" in l]
         self.assertEqual(len(warn), 1, r.stdout + r.stderr)
         self.assertIn("database is locked", warn[0])
+
+
+class ReplWarnings(unittest.TestCase):
+    """A backtest in the REPL on a series whose import did not finish says so, as
+    mts backtest does: a `warnings` field, and a warning line when it runs."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mts-repl-warn-")
+        self.db = os.path.join(self.tmp, "t.db")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_unfinished_import_warning(self):
+        import json
+        from test_backtest import unfinished_import
+        src = unfinished_import(self.db, self.tmp)
+        r = run(["repl", "--db", self.db, "-e", 'local r = mts.backtest{strategy = "sma_cross", asset = "synth"} '
+                 'print("N", #r.warnings) for _, w in ipairs(r.warnings) do print("W", w) end'], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertIn("N\t1", r.stdout)
+        w = [l[2:] for l in r.stdout.splitlines() if l.startswith("W\t")]
+        b = run(["backtest", "--db", self.db, "--strategy", "sma_cross", "--asset", "synth", "--json"])
+        self.assertEqual(w, json.loads(b.stdout)["warnings"])
+        self.assertIn(src, w[0])
+        self.assertIn("warning: " + w[0], r.stdout + r.stderr)
+        # a clean series has none
+        r = run(["repl", "--db", self.db, "-e", 'print("N", #mts.backtest{strategy = "sma_cross", '
+                 'asset = "bitcoin", from = "2024-01-01"}.warnings)'], timeout=120)
+        self.assertIn("N\t0", r.stdout, r.stderr)
