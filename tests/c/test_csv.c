@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tmpdb.h"
 #include "mts.h"
 #include "market/interval.h"
 #include "store/csv.h"
@@ -63,22 +64,16 @@ static const char *data_file(const char *rel) {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_csv_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-    if (mts_store_open(f->db, &f->s)) return -1;
+    if (tmpdb_open("csv", f->dir, sizeof f->dir, f->db, sizeof f->db, &f->s)) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *f = *state;
-    mts_store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* ---- naive reading of the file text, independent of the importer ---- */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdb.h"
 #include "mts.h"
 #include "store/imports.h"
 #include "store/store.h"
@@ -27,22 +28,16 @@ typedef struct fx {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_imports_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-    if (mts_store_open(f->db, &f->s)) return -1;
+    if (tmpdb_open("imports", f->dir, sizeof f->dir, f->db, sizeof f->db, &f->s)) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *f = *state;
-    mts_store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* One row of import_runs read through a second connection (so what is

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdb.h"
 #include "mts.h"
 #include "store/paper.h"
 #include "store/store_internal.h"
@@ -31,22 +32,16 @@ typedef struct fx {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_paper_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
-    if (mts_store_open(f->db, &f->s)) return -1;
+    if (tmpdb_open("paper", f->dir, sizeof f->dir, f->db, sizeof f->db, &f->s)) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *f = *state;
-    mts_store_close(f->s);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0) return -1;
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 static int64_t insert(fx_t *f, const char *status, int64_t started, const char *iv, int64_t hb, int64_t pid,

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdb.h"
 #include "market/provider.h"
 #include "store/store_internal.h"
 
@@ -34,10 +35,7 @@ static void exec(fx_t *f, const char *sql) {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_provider_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    if (mts_store_open(f->path, &f->s)) return -1;
+    if (tmpdb_open("provider", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->s)) return -1;
     if (mts_provider_new(f->s, NULL, INT64_MAX, &f->p)) return -1;
     *state = f;
     return 0;
@@ -46,16 +44,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fx_t *f = *state;
     mts_provider_free(f->p);
-    mts_store_close(f->s);
-    char p[160];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 static void test_bars_of_a_stored_interval(void **state) {

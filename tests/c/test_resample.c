@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdb.h"
 #include "backtest/backtest.h"
 #include "market/interval.h"
 #include "market/resample.h"
@@ -536,26 +537,16 @@ typedef struct fx {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_resample_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    if (mts_store_open(f->path, &f->s)) return -1;
+    if (tmpdb_open("resample", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->s)) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *f = *state;
-    mts_store_close(f->s);
-    char p[160];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* 1h stored: 4h is resampled from it, 1h is as stored, 30m is refused with a

@@ -17,6 +17,7 @@
 
 #include "mts.h"
 #include "store/store.h"
+#include "tmpdb.h"
 #include "store/store_internal.h"
 #include "util/timeutil.h"
 
@@ -28,26 +29,16 @@ typedef struct fx {
 
 static int setup(void **state) {
     fx_t *f = calloc(1, sizeof *f);
-    strcpy(f->dir, "/tmp/mts_test_store_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/t.db", f->dir);
-    if (mts_store_open(f->path, &f->s)) return -1;
+    if (tmpdb_open("store", f->dir, sizeof f->dir, f->path, sizeof f->path, &f->s)) return -1;
     *state = f;
     return 0;
 }
 
 static int teardown(void **state) {
     fx_t *f = *state;
-    mts_store_close(f->s);
-    char p[160];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    int rc = tmpdb_close(f->dir, f->s);
     free(f);
-    return 0;
+    return rc;
 }
 
 /* One integer from a query on a separate raw connection. */
