@@ -779,7 +779,7 @@ local function run(spec, opts)
         if type(name) ~= "string" then error("ctx:bars: asset must be a string", 2) end
         iv = iv or interval
         local ivs = IV_SECONDS[iv]
-        if not ivs then error(("ctx:bars: unknown interval '%s'"):format(tostring(iv)), 2) end
+        if not ivs then error(("ctx:bars: unknown interval %s"):format(type(iv) == "string" and ("'" .. describe(iv) .. "'") or "(a " .. type(iv) .. ", not a name)"), 2) end
         if ivs < run_iv then
             error(("ctx:bars: interval %s is finer than the run's (%s): only the run's or a higher one"):format(
                 iv, interval), 2)

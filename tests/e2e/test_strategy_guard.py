@@ -100,6 +100,18 @@ EVIL = {
                  r"bad signal: stop_loss = 1e\+300 is more than 100 x away"),
     "tinyprice": ("", "if i == 50 then return { signal_type = 'LONG', price = 1e-300 } end",
                   r"bad signal: price = 1e-300 is more than 100 x away"),
+    # issue 10's views (ctx:bars, ctx:macro; the weekly view of the run's own
+    # asset is built by the C resampler): shared, read-only, as of the bar
+    "bars_replace": ("", "local w = ctx:bars('bitcoin', '1w') w.close = w.ts",
+                     r"is read-only \(assignment to close\) \(in on_bar, bitcoin bar 2018-03-17T00:00:00Z\)"),
+    "bars_store": ("", "ctx:bars('bitcoin', '1w').close[0] = 1", r"read-only"),
+    "bars_meta": ("", "getmetatable(ctx:bars('bitcoin', '1w')).__index = {}", r"attempt to index a boolean value"),
+    "macro_setmeta": ("", "setmetatable(ctx:macro('VIX'), {})", r"cannot change a protected metatable"),
+    "bars_peek": ("", "if i > 30 then local w = ctx:bars('bitcoin', '1w') return w.close[#w.close] end",
+                  r"look-ahead: index \d+ is in the future"),
+    "bars_tostring": ("", "ctx:bars('bitcoin', setmetatable({}, { __tostring = function() while true do end end }))",
+                      r"ctx:bars: unknown interval \(a table, not a name\)"),
+    "bars_hugename": ("", "ctx:bars(('x'):rep(1e6))", r"ctx:bars"),
 }
 
 
