@@ -25,7 +25,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: mts export ohlcv --asset NAME [--interval 1h] [--from DATE] [--to DATE] [--out FILE] [--db PATH]\n"
+        "usage: mts export ohlcv --asset NAME [--interval 1h [--complete-only]] [--from DATE] [--to DATE] [--out FILE] [--db PATH]\n"
         "       mts export macro --indicator NAME [--from DATE] [--to DATE] [--out FILE] [--db PATH]\n"
         "       mts export table NAME [--out FILE] [--db PATH]\n\n"
         "Writes stored data as CSV (to stdout unless --out is given).\n"
@@ -42,6 +42,8 @@ static void usage(FILE *f) {
         "                     " MTS_INTERVALS ":\n"
         "                     the stored series, else resampled from a finer stored one\n"
         "                     (stderr says which)\n"
+        "  --complete-only    resampled bars only where every fine bar is stored (a bar\n"
+        "                     built over a gap, e.g. an exchange outage, is left out and counted)\n"
         "  --indicator NAME   the indicator (macro), e.g. VIX\n"
         "  --from DATE        first time to include (YYYY-MM-DD, ISO-8601 or unix seconds)\n"
         "  --to DATE          last time to include; a bare date means the whole day\n"
@@ -50,14 +52,15 @@ static void usage(FILE *f) {
         "examples:\n"
         "  mts export ohlcv --asset bitcoin --from 2024-01-01 --to 2024-12-31 --out btc_2024.csv\n"
         "  mts export ohlcv --asset bitcoin --interval 4h --out btc_4h.csv\n"
+        "  mts export ohlcv --asset bitcoin --interval 1d --complete-only --out btc_1d_full.csv\n"
         "  mts export macro --indicator VIX > vix.csv\n"
         "  mts export table backtest_results --out runs.csv\n");
 }
 
-enum { O_ASSET, O_INDICATOR, O_FROM, O_TO, O_OUT, O_DB, O_HELP, O_INTERVAL };
+enum { O_ASSET, O_INDICATOR, O_FROM, O_TO, O_OUT, O_DB, O_HELP, O_INTERVAL, O_COMPLETE };
 static const mts_cli_opt_t OPTS[] = {
     {"--asset", 1}, {"--indicator", 1}, {"--from", 1}, {"--to", 1}, {"--out", 1}, {"--db", 1},
-    {"--help", 0}, {"--interval", 1}, {NULL, 0}};
+    {"--help", 0}, {"--interval", 1}, {"--complete-only", 0}, {NULL, 0}};
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -108,6 +111,7 @@ static int write_bars(const mts_bars_t *b, int64_t interval_s, FILE *out) {
 int mts_cmd_export(int argc, char **argv) {
     const char *kind_s = NULL, *table = NULL, *asset = NULL, *indicator = NULL, *out_path = NULL, *db = NULL;
     const char *from_s = NULL, *to_s = NULL, *interval = NULL;
+    int complete_only = 0;
     int64_t from = INT64_MIN, to = INT64_MAX;
     int i = 1;
     const char *val;
@@ -125,6 +129,7 @@ int mts_cmd_export(int argc, char **argv) {
         case O_HELP: usage(stdout); return MTS_EXIT_OK;
         case O_ASSET: asset = val; break;
         case O_INTERVAL: interval = val; break;
+        case O_COMPLETE: complete_only = 1; break;
         case O_INDICATOR: indicator = val; break;
         case O_FROM:
             if (mts_cli_parse_time("--from", val, &from)) return MTS_EXIT_USAGE;
@@ -155,6 +160,7 @@ int mts_cmd_export(int argc, char **argv) {
     if (kind == K_MACRO && (!indicator || !*indicator)) return usage_error("macro: --indicator NAME is required, e.g. --indicator VIX");
     if (kind != K_OHLCV && asset) return usage_error("--asset is for mts export ohlcv");
     if (kind != K_OHLCV && interval) return usage_error("--interval is for mts export ohlcv");
+    if (kind != K_OHLCV && complete_only) return usage_error("--complete-only is for mts export ohlcv");
     if (!interval) interval = MTS_INTERVAL_DEFAULT;
     int64_t interval_s = mts_interval_seconds(interval);
     if (interval_s < 0) return usage_error("unknown --interval '%s' (one of %s)", interval, MTS_INTERVALS);
@@ -216,7 +222,8 @@ int mts_cmd_export(int argc, char **argv) {
     memset(&bars, 0, sizeof bars);
     if (kind == K_OHLCV) {
         mts_series_info_t info;
-        rc = mts_series_load_bars(s, asset, interval, from, to, &bars, &info);
+        rc = mts_series_load_bars_ex(s, asset, interval, from, to, complete_only ? MTS_RESAMPLE_COMPLETE_ONLY : 0,
+                                     &bars, &info);
         if (rc) {
             fprintf(stderr, "mts export: %s\n", info.error);
             mts_bars_free(&bars);
@@ -228,6 +235,9 @@ int mts_cmd_export(int argc, char **argv) {
                 mts_series_describe(&info, how, sizeof how), (long long)bars.n, bars.n == 1 ? "" : "s",
                 info.resampled && info.resample.forming
                     ? " (the last bar, still forming, left out)" : "");
+        if (info.resampled && complete_only)
+            fprintf(stderr, "mts export: %lld bar%s with fine bars missing left out (--complete-only)\n",
+                    (long long)info.resample.skipped, info.resample.skipped == 1 ? "" : "s");
     }
 
     FILE *out = stdout;

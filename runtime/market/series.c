@@ -22,6 +22,11 @@ static int failf(mts_series_info_t *info, int rc, const char *fmt, ...) {
 
 int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
                          mts_bars_t *out, mts_series_info_t *info) {
+    return mts_series_load_bars_ex(s, asset, interval, from, to, 0, out, info);
+}
+
+int mts_series_load_bars_ex(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                            unsigned flags, mts_bars_t *out, mts_series_info_t *info) {
     mts_series_info_t dummy;
     if (!info) info = &dummy;
     memset(info, 0, sizeof *info);
@@ -73,7 +78,7 @@ int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval
     if (hi != INT64_MAX && hi < far && hi > -far) hi = mts_interval_floor(hi, coarse) + coarse - 1;
     rc = mts_store_load_ohlcv(s, asset, fine_name, lo, hi, out);
     if (rc) return failf(info, rc, "%s", mts_store_errmsg(s));
-    rc = mts_resample_bars(out, fine, coarse, MTS_RESAMPLE_NO_CLOCK, 0, out, &info->resample);
+    rc = mts_resample_bars(out, fine, coarse, MTS_RESAMPLE_NO_CLOCK, flags, out, &info->resample);
     if (rc == MTS_EINVAL) {
         int64_t bad = info->resample.bad_index;   /* out's arrays still hold the loaded bars */
         int64_t t = bad >= 0 && bad < out->cap ? out->ts[bad] : 0;

@@ -60,6 +60,12 @@ int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval
  * interval NULL = "1d". Used by backtests, `mts export` and the REPL. */
 int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const char *interval);
 
+/* The same, with flags of mts_resample_bars for a resampled series
+ * (MTS_RESAMPLE_COMPLETE_ONLY: leave out buckets with fine bars missing;
+ * info->resample.skipped counts them). A stored series is returned as stored. */
+int mts_series_load_bars_ex(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                            unsigned flags, mts_bars_t *out, mts_series_info_t *info);
+
 /* For messages: "stored 4h" or "resampled from 1h (3 bars with fine bars
  * missing)". Returns buf. */
 const char *mts_series_describe(const mts_series_info_t *info, char *buf, size_t n);

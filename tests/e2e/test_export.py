@@ -95,6 +95,26 @@ class ResampledAgainstBinance(ExportTestCase):
         self.assertEqual(ours, hours)
         self.assertEqual(rows[1]["date"], "2024-01-01T01:00:00Z")
 
+    def test_complete_only_leaves_out_days_with_hours_missing(self):
+        self.store_hours(H1, "btc")
+        hours = read(H1)
+        days = {}
+        for t in hours:
+            days.setdefault(t - t % 86400, []).append(t)
+        last = max(days)
+        if len(days[last]) < 24:                     # still forming at the file's end: never a bar
+            del days[last]
+        full = {d for d, ts in days.items() if len(ts) == 24}
+        partial = set(days) - full
+        self.assertGreater(len(partial), 0)          # the file has outages: the option means something
+        r = self.export("--asset", "btc", "--interval", "1d", "--complete-only")
+        _, ours = exported(r.stdout)
+        self.assertEqual(set(ours), full)
+        self.assertIn("%d bars with fine bars missing left out (--complete-only)" % len(partial), r.stderr)
+        _, every = exported(self.export("--asset", "btc", "--interval", "1d").stdout)
+        self.assertEqual(set(every), set(days))      # without it, a day with an outage is still a bar
+        self.mts("export", "macro", "--indicator", "VIX", "--complete-only", expect=2)
+
 
 class Digits(ExportTestCase):
     def test_every_digit_round_trips(self):
