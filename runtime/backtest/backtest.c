@@ -87,10 +87,6 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
                       const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
     int rc = mts_series_ensure(store, root, asset, o->interval);   /* bundled data on first use */
-    char stored[1][8];
-    int n_stored = 0;
-    if (rc == MTS_ENOTFOUND && mts_store_ohlcv_intervals(store, asset, stored, 1, &n_stored) == 0 && n_stored > 0)
-        rc = 0;                  /* bars of other intervals: the loader below says which and why not */
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
         rc = fail(err, errlen, MTS_ENOTFOUND,

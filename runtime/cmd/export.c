@@ -191,11 +191,6 @@ int mts_cmd_export(int argc, char **argv) {
         rc = kind == K_OHLCV ? mts_store_count_ohlcv(s, name, interval, &n) : mts_store_count_macro(s, name, &n);
         if (rc == 0 && n == 0)
             rc = kind == K_OHLCV ? mts_series_ensure(s, mts_root(), name, interval) : mts_store_ensure_macro(s, mts_root(), name);
-        char stored[1][8];
-        int n_stored = 0;
-        if (rc == MTS_ENOTFOUND && kind == K_OHLCV && mts_store_ohlcv_intervals(s, name, stored, 1, &n_stored) == 0 &&
-            n_stored > 0)
-            rc = 0;              /* bars of other intervals: the loader below says which and why not */
         if (rc == MTS_ENOTFOUND) {
             fprintf(stderr, "mts export: no %s for %s '%s' in %s (import it first: mts import %s FILE %s %s)\n",
                     kind == K_OHLCV ? "bars" : "values", kind == K_OHLCV ? "asset" : "indicator", name, db_path,

@@ -129,13 +129,11 @@ int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const
         else if (r != MTS_ENOTFOUND) return r;
     }
     if (found) return 0;
-    /* nothing bundled at all: whatever is stored, if anything resamples into it */
-    char stored[16][8];
+    /* nothing bundled: bars of any interval stored for the asset make it known
+     * (mts_series_load_bars then gives them, or says what is stored and why it
+     * does not give this interval) */
+    char stored[1][8];
     int n = 0;
-    if (mts_store_ohlcv_intervals(s, asset, stored, 16, &n) != 0) return MTS_EDB;
-    for (int i = 0; i < n; i++) {
-        int64_t sec = mts_interval_seconds(stored[i]);
-        if (sec == want || mts_interval_divides(sec, want)) return 0;
-    }
-    return MTS_ENOTFOUND;
+    if (mts_store_ohlcv_intervals(s, asset, stored, 1, &n) != 0) return MTS_EDB;
+    return n > 0 ? 0 : MTS_ENOTFOUND;
 }

@@ -54,9 +54,10 @@ int mts_series_load_bars(mts_store_t *s, const char *asset, const char *interval
  * mts_series_load_bars, importing bundled data on first use: the file bundled
  * for that interval (mts_store_ensure_asset), or when none is, the bundled
  * files of every finer interval that resamples into it. 0 when the store has
- * (or now has) bars of that interval or of one that resamples into it — a
- * series with no bundled file but imported under another interval counts too;
- * MTS_ENOTFOUND when nothing gives it; other errors as mts_store_ensure_asset.
+ * (or now has) bars of the asset at any interval (mts_series_load_bars then
+ * gives the one asked for, or says what is stored and why it does not give
+ * it); MTS_ENOTFOUND when the asset has no bars at all and nothing bundled;
+ * other errors as mts_store_ensure_asset.
  * interval NULL = "1d". Used by backtests, `mts export` and the REPL. */
 int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const char *interval);
 
