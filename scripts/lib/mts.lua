@@ -410,21 +410,23 @@ end
 
 -- ---- indicator wrappers -----------------------------------------------------------
 
-function M.sma(x, w, n)
-    local a, len = input("mts.sma", "series", x, n)
-    window("mts.sma", w)
-    local out = new_double(len)
-    check("mts.sma", C.mts_ta_sma(a, len, w, out))
-    return out
+-- The indicators of one series and one window: mts.NAME(x, w [, n]) -> a
+-- new array of the same length (NaN during warm-up). `what` names the window
+-- argument in messages ("period" or nil for "window").
+local function series_indicator(fname, cname, what)
+    local cf = C[cname]
+    return function(x, w, n)
+        local a, len = input(fname, "series", x, n)
+        window(fname, w, what)
+        local out = new_double(len)
+        check(fname, cf(a, len, w, out))
+        return out
+    end
 end
 
-function M.rolling_std(x, w, n)
-    local a, len = input("mts.rolling_std", "series", x, n)
-    window("mts.rolling_std", w)
-    local out = new_double(len)
-    check("mts.rolling_std", C.mts_ta_rolling_std(a, len, w, out))
-    return out
-end
+M.sma = series_indicator("mts.sma", "mts_ta_sma", nil)
+
+M.rolling_std = series_indicator("mts.rolling_std", "mts_ta_rolling_std", nil)
 
 function M.rolling_corr(x, y, w, n)
     local a, la = input("mts.rolling_corr", "x", x, n)
@@ -438,13 +440,7 @@ function M.rolling_corr(x, y, w, n)
     return out
 end
 
-function M.rsi(x, period, n)
-    local a, len = input("mts.rsi", "series", x, n)
-    window("mts.rsi", period, "period")
-    local out = new_double(len)
-    check("mts.rsi", C.mts_ta_rsi(a, len, period, out))
-    return out
-end
+M.rsi = series_indicator("mts.rsi", "mts_ta_rsi", "period")
 
 function M.drawdown(x, n)
     local a, len = input("mts.drawdown", "series", x, n)
@@ -528,13 +524,16 @@ return function(r, x)
     if type(x) ~= "number" then bad_x(x) end
     return f(r, x)
 end]]
-for _, t in ipairs({ { "rolling", "mts_rolling_mean_push" }, { "rollstd", "mts_rollstd_push" },
-                     { "rsi", "mts_rsi_push" }, { "drawdown", "mts_drawdown_push" },
-                     { "pctrank", "mts_pctrank_push" }, { "change", "mts_change_push" } }) do
-    local make = assert(load(PUSH1, "=mts.lua push (" .. t[1] .. ")"))
-    local push = make(ffi.typeof("mts_" .. t[1] .. "_t *"), C[t[2]], ffi.istype, bad_receiver, bad_x)
-    pcall(ffi.metatype, "struct mts_" .. t[1], { __index = { push = push } })
+local function install_push1(list)
+    for _, t in ipairs(list) do
+        local make = assert(load(PUSH1, "=mts.lua push (" .. t[1] .. ")"))
+        local push = make(ffi.typeof("mts_" .. t[1] .. "_t *"), C[t[2]], ffi.istype, bad_receiver, bad_x)
+        pcall(ffi.metatype, "struct mts_" .. t[1], { __index = { push = push } })
+    end
 end
+install_push1({ { "rolling", "mts_rolling_mean_push" }, { "rollstd", "mts_rollstd_push" },
+                { "rsi", "mts_rsi_push" }, { "drawdown", "mts_drawdown_push" },
+                { "pctrank", "mts_pctrank_push" }, { "change", "mts_change_push" } })
 do
     local T = ffi.typeof("mts_rollcorr_t *")
     local push = C.mts_rollcorr_push
@@ -737,13 +736,7 @@ local function vwap_window(fname, w)
     return w < 0 and 0 or w
 end
 
-function M.ema(x, period, n)
-    local a, len = input("mts.ema", "series", x, n)
-    window("mts.ema", period, "period")
-    local out = new_double(len)
-    check("mts.ema", C.mts_ta_ema(a, len, period, out))
-    return out
-end
+M.ema = series_indicator("mts.ema", "mts_ta_ema", "period")
 
 function M.atr(high, low, close, period, n)
     local h, lh = input("mts.atr", "high", high, n)
@@ -788,28 +781,12 @@ function M.vwap(high, low, close, volume, w, n)
     return out
 end
 
-function M.rolling_min(x, w, n)
-    local a, len = input("mts.rolling_min", "series", x, n)
-    window("mts.rolling_min", w)
-    local out = new_double(len)
-    check("mts.rolling_min", C.mts_ta_rolling_min(a, len, w, out))
-    return out
-end
+M.rolling_min = series_indicator("mts.rolling_min", "mts_ta_rolling_min", nil)
 
-function M.rolling_max(x, w, n)
-    local a, len = input("mts.rolling_max", "series", x, n)
-    window("mts.rolling_max", w)
-    local out = new_double(len)
-    check("mts.rolling_max", C.mts_ta_rolling_max(a, len, w, out))
-    return out
-end
+M.rolling_max = series_indicator("mts.rolling_max", "mts_ta_rolling_max", nil)
 
 -- streaming: methods (each its own prototype, see PUSH1 above)
-for _, t in ipairs({ { "ema", "mts_ema_push" }, { "rollext", "mts_rollext_push" } }) do
-    local make = assert(load(PUSH1, "=mts.lua push (" .. t[1] .. ")"))
-    local push = make(ffi.typeof("mts_" .. t[1] .. "_t *"), C[t[2]], ffi.istype, bad_receiver, bad_x)
-    pcall(ffi.metatype, "struct mts_" .. t[1], { __index = { push = push } })
-end
+install_push1({ { "ema", "mts_ema_push" }, { "rollext", "mts_rollext_push" } })
 do
     local function nums(what, ...)
         for i = 1, select("#", ...) do
