@@ -369,3 +369,6 @@ int mts_store_list_runs(mts_store_t *s, int max, mts_stored_run_t **out, int *n)
     *n = k;
     return 0;
 }
+
+/* PLACEHOLDER of the v7 skeleton commit: the runs helper replaces it. */
+int mts_store_migrate_v7_curves(mts_store_t *s) { (void)s; return 0; }

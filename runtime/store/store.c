@@ -22,10 +22,16 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- schema: migrations[i] takes user_version i to i+1. Append only. ---- */
-static const char *const migrations[] = {
+/* ---- schema: migrations[i] takes user_version i to i+1. Append only. ----
+ * Each is SQL, then (when `move` is set) C code that moves rows the SQL
+ * cannot (into blobs), all in the one transaction that bumps user_version. */
+static int migrate_v7(mts_store_t *s);
+static const struct migration {
+    const char *sql;
+    int (*move)(mts_store_t *s);
+} migrations[] = {
     /* 1: the four tables of the reference architecture (backtest_results extended) */
-    "CREATE TABLE IF NOT EXISTS crypto_ohlcv ("
+    {"CREATE TABLE IF NOT EXISTS crypto_ohlcv ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  cryptocurrency TEXT NOT NULL,"
     "  timestamp INTEGER NOT NULL,"
@@ -80,9 +86,9 @@ static const char *const migrations[] = {
     "  profit_factor REAL,"
     "  commission_bps REAL,"
     "  slippage_bps REAL,"
-    "  parameters TEXT);",
+    "  parameters TEXT);", NULL},
     /* 2: live market data recorded by `mts stream` (runtime/feeds/feed_store.c) */
-    "CREATE TABLE IF NOT EXISTS trades ("
+    {"CREATE TABLE IF NOT EXISTS trades ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, trade_id TEXT NOT NULL,"
     "  ts_ms INTEGER NOT NULL, price REAL NOT NULL, qty REAL NOT NULL, side TEXT,"
@@ -97,9 +103,9 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  exchange TEXT NOT NULL, symbol TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
     "  rate REAL, mark_price REAL, next_funding_ms INTEGER,"
-    "  UNIQUE(exchange, symbol, ts_ms));",
+    "  UNIQUE(exchange, symbol, ts_ms));", NULL},
     /* 3: what a report needs to rebuild a stored backtest (store/results.c) */
-    "CREATE TABLE IF NOT EXISTS backtest_trades ("
+    {"CREATE TABLE IF NOT EXISTS backtest_trades ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
     "  asset TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL,"
@@ -110,9 +116,9 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS backtest_equity ("
     "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
     "  ts INTEGER NOT NULL, equity REAL NOT NULL,"
-    "  PRIMARY KEY(backtest_id, ts)) WITHOUT ROWID;",
+    "  PRIMARY KEY(backtest_id, ts)) WITHOUT ROWID;", NULL},
     /* 4: the bus without Redis (cache/bus.c) and paper trading (`mts run`) */
-    "CREATE TABLE IF NOT EXISTS bus_events ("
+    {"CREATE TABLE IF NOT EXISTS bus_events ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  ts_ms INTEGER NOT NULL, topic TEXT NOT NULL, payload TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS live_bars ("
@@ -138,12 +144,12 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS paper_equity ("
     "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
     "  ts INTEGER NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL,"
-    "  PRIMARY KEY(session_id, ts)) WITHOUT ROWID;",
+    "  PRIMARY KEY(session_id, ts)) WITHOUT ROWID;", NULL},
     /* 5: liveness of paper sessions (a heartbeat and the pid that owns the
      * session, so a killed session is told from a running one: store/paper.h)
      * and a record of every import, so one that was killed half-way is known
      * (store/imports.h) */
-    "ALTER TABLE paper_sessions ADD COLUMN heartbeat_at INTEGER;"
+    {"ALTER TABLE paper_sessions ADD COLUMN heartbeat_at INTEGER;"
     "ALTER TABLE paper_sessions ADD COLUMN pid INTEGER;"
     "ALTER TABLE paper_sessions ADD COLUMN host TEXT;"
     "CREATE TABLE IF NOT EXISTS import_runs ("
@@ -151,13 +157,13 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL, target TEXT NOT NULL, source TEXT NOT NULL,"
     "  started_at INTEGER NOT NULL, finished_at INTEGER,"
     "  rows INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS idx_import_runs_target ON import_runs(kind, target);",
+    "CREATE INDEX IF NOT EXISTS idx_import_runs_target ON import_runs(kind, target);", NULL},
     /* 6: the interval is part of a bar series' identity (market/interval.h).
      * SQLite cannot change a UNIQUE constraint in place: the table is rebuilt
      * and every row copied with its id and created_at; rows stored before
      * v6 were daily bars (the only series there was), so they become '1d'.
      * import_runs says which interval an OHLCV import wrote. */
-    "CREATE TABLE crypto_ohlcv_v6 ("
+    {"CREATE TABLE crypto_ohlcv_v6 ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  cryptocurrency TEXT NOT NULL,"
     "  interval TEXT NOT NULL DEFAULT '1d',"
@@ -176,7 +182,28 @@ static const char *const migrations[] = {
     "  FROM crypto_ohlcv ORDER BY id;"
     "DROP TABLE crypto_ohlcv;"
     "ALTER TABLE crypto_ohlcv_v6 RENAME TO crypto_ohlcv;"
-    "ALTER TABLE import_runs ADD COLUMN interval TEXT;",
+    "ALTER TABLE import_runs ADD COLUMN interval TEXT;", NULL},
+    /* 7: bars stored for reading in bulk, a run's equity curve as one blob
+     * (store/colblob.h, docs/store.md): a block per (asset, interval, span of
+     * MTS_OHLCV_BLOCK_BARS bar times) and a curve per run. migrate_v7 moves
+     * every row of crypto_ohlcv and backtest_equity into them, then drops
+     * those tables. */
+    {"CREATE TABLE ohlcv_blocks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  cryptocurrency TEXT NOT NULL,"
+    "  interval TEXT NOT NULL,"
+    "  block_start INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  first_ts INTEGER NOT NULL,"
+    "  last_ts INTEGER NOT NULL,"
+    "  bars BLOB NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE(cryptocurrency, interval, block_start));"
+    "CREATE TABLE backtest_curves ("
+    "  backtest_id INTEGER PRIMARY KEY REFERENCES backtest_results(id) ON DELETE CASCADE,"
+    "  n INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);",
+     migrate_v7},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -450,7 +477,8 @@ static int migrate(mts_store_t *s) {
     for (; v < N_MIGRATIONS; v++) {
         char what[64], pragma[64];
         snprintf(what, sizeof what, "migration %lld", (long long)v + 1);
-        if (exec(s, migrations[v], what)) goto fail;
+        if (exec(s, migrations[v].sql, what)) goto fail;
+        if (migrations[v].move && migrations[v].move(s)) goto fail;
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld", (long long)v + 1);
         if (exec(s, pragma, what)) goto fail;
     }
@@ -459,6 +487,15 @@ static int migrate(mts_store_t *s) {
 fail:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return MTS_EDB;
+}
+
+/* v7: the rows of the row tables into blobs (store/bars.c, store/results.c),
+ * inside the migration's transaction: a failure leaves the file at v6 with
+ * every row where it was. */
+static int migrate_v7(mts_store_t *s) {
+    if (mts_store_migrate_v7_bars(s)) return MTS_EDB;
+    if (mts_store_migrate_v7_curves(s)) return MTS_EDB;
+    return 0;
 }
 
 /* The OHLCV upsert with OHLCV_MULTI rows: ?1 is the asset, row r uses

@@ -40,4 +40,12 @@ int64_t mts_store_now_ms(void);
  * (years clamped to 0000..9999; an empty range gives lo > hi). */
 void mts_store_macro_range(int64_t from, int64_t to, char lo[16], char hi[16]);
 
+/* Schema v7 (store.c's migration 7 runs them, in its transaction, after
+ * creating ohlcv_blocks and backtest_curves): every row of crypto_ohlcv into
+ * bar blocks (store/bars.c), every row of backtest_equity into one curve per
+ * run (store/results.c); each drops the row table it emptied. 0, or MTS_EDB
+ * with the message set (the migration is then rolled back whole). */
+int mts_store_migrate_v7_bars(mts_store_t *s);
+int mts_store_migrate_v7_curves(mts_store_t *s);
+
 #endif
