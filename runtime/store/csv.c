@@ -12,6 +12,7 @@
  * blank lines (and rows whose fields are all empty), a last line without a
  * newline. */
 #include "store/csv.h"
+#include "store/colblob.h"
 #include "store/imports.h"
 #include "market/interval.h"
 #include "store/store.h"
@@ -1069,27 +1070,94 @@ static int export_finish(mts_store_t *s, sqlite3_stmt *st, int rc, FILE *out, co
     return ret;
 }
 
+static int export_flush(mts_store_t *s, FILE *out, const char *what) {
+    if (fflush(out) || ferror(out)) {
+        mts_store_set_error(s, "%s: write error: %s", what, strerror(errno));
+        return MTS_EIO;
+    }
+    return 0;
+}
+
 int mts_csv_export_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, FILE *out) {
     if (!s || !asset || !out) return MTS_EINVAL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(mts_store_db(s),
-                           "SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv"
-                           " WHERE cryptocurrency = ?1 AND timestamp >= ?2 AND timestamp <= ?3"
-                           " ORDER BY timestamp", -1, &st, NULL) != SQLITE_OK)
-        return mts_store_db_error(s, "export_ohlcv");
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
+    mts_bars_t b = {0};
+    int rc = mts_store_load_ohlcv(s, asset, MTS_INTERVAL_DEFAULT, from, to, &b);
+    if (rc) {
+        mts_bars_free(&b);
+        return rc;
+    }
     fputs("timestamp,date,open,high,low,close,volume\n", out);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, 0);
+    for (int64_t i = 0; i < b.n; i++) {
         char iso[32], num[5][40];
-        mts_time_format_iso(t, iso);
-        for (int k = 0; k < 5; k++) fmt_double(num[k], sqlite3_column_double(st, k + 1));
+        mts_time_format_iso(b.ts[i], iso);
+        fmt_double(num[0], b.open[i]);
+        fmt_double(num[1], b.high[i]);
+        fmt_double(num[2], b.low[i]);
+        fmt_double(num[3], b.close[i]);
+        fmt_double(num[4], b.volume[i]);
         fprintf(out, "%s,%.10s,%s,%s,%s,%s,%s\n", iso, iso, num[0], num[1], num[2], num[3], num[4]);
     }
-    return export_finish(s, st, rc, out, "export_ohlcv");
+    mts_bars_free(&b);
+    return export_flush(s, out, "export_ohlcv");
+}
+
+/* `mts export table crypto_ohlcv`: the columns of the row table of schema
+ * v1..v6 without id and created_at, decoded from ohlcv_blocks block by block
+ * (memory for one block), ordered by asset, interval, time. */
+static int export_bar_rows(mts_store_t *s, FILE *out) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(mts_store_db(s),
+                           "SELECT cryptocurrency, interval, bars FROM ohlcv_blocks"
+                           " ORDER BY cryptocurrency, interval, block_start", -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "export_table crypto_ohlcv");
+    fputs("cryptocurrency,interval,timestamp,date_str,open,high,low,close,volume\n", out);
+    mts_bars_t b = {0};
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *asset = (const char *)sqlite3_column_text(st, 0);
+        const char *iv = (const char *)sqlite3_column_text(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        mts_colblob_info_t in;
+        double *cols[5];
+        if (mts_colblob_info(blob, len, &in) || in.k != 5) {
+            mts_store_set_error(s, "export_table crypto_ohlcv: a stored block of %s %s is damaged (not an MTC1 "
+                                   "blob of 5 columns)", asset ? asset : "", iv ? iv : "");
+            ret = MTS_EPARSE;
+            break;
+        }
+        if (mts_bars_reserve(&b, in.n)) {
+            mts_store_set_error(s, "export_table crypto_ohlcv: out of memory");
+            ret = MTS_ENOMEM;
+            break;
+        }
+        cols[0] = b.open; cols[1] = b.high; cols[2] = b.low; cols[3] = b.close; cols[4] = b.volume;
+        if (mts_colblob_decode(blob, len, 0, in.n, b.ts, cols, 5)) {
+            mts_store_set_error(s, "export_table crypto_ohlcv: a stored block of %s %s is damaged", asset ? asset : "",
+                                iv ? iv : "");
+            ret = MTS_EPARSE;
+            break;
+        }
+        for (int64_t i = 0; i < in.n; i++) {
+            char date[16], num[40];
+            put_text(out, asset ? asset : "");
+            fputc(',', out);
+            put_text(out, iv ? iv : "");
+            mts_time_format_date(b.ts[i], date);
+            fprintf(out, ",%lld,%s", (long long)b.ts[i], date);
+            for (int c = 0; c < 5; c++) {
+                fmt_double(num, cols[c][i]);
+                fprintf(out, ",%s", num);
+            }
+            fputc('\n', out);
+        }
+    }
+    mts_bars_free(&b);
+    if (ret) {
+        sqlite3_finalize(st);
+        return ret;
+    }
+    return export_finish(s, st, rc, out, "export_table");
 }
 
 int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, FILE *out) {
@@ -1135,6 +1203,7 @@ int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out) {
         mts_store_set_error(s, "unknown table '%s' (one of %s)", table, list);
         return MTS_EINVAL;
     }
+    if (!strcmp(name, "crypto_ohlcv")) return export_bar_rows(s, out);
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY id", name);   /* name is from the list */
     sqlite3_stmt *st = NULL;

@@ -210,36 +210,15 @@ static const struct migration {
 /* ---- statements, prepared once per handle ---- */
 enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_UPSERT_OHLCV, ST_UPSERT_OHLCV_MULTI, ST_LOAD_OHLCV, ST_COUNT_OHLCV,
     ST_UPSERT_MACRO, ST_LOAD_MACRO, ST_COUNT_MACRO,
     ST_INSERT_SIGNAL, ST_INSERT_BACKTEST,
     ST_COUNT
 };
 
-/* Rows per multi-row upsert statement: one statement for 50 rows runs about
- * twice as fast as 50 statements (measured: 450k -> 950k rows/s). */
-#define OHLCV_MULTI 50
-
-#define UPSERT_OHLCV_HEAD \
-    "INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, high, low, close, volume) VALUES"
-#define UPSERT_OHLCV_TAIL \
-    " ON CONFLICT(cryptocurrency, interval, timestamp) DO UPDATE SET" \
-    "  date_str = excluded.date_str, open = excluded.open, high = excluded.high," \
-    "  low = excluded.low, close = excluded.close, volume = excluded.volume" \
-    " WHERE open IS NOT excluded.open OR high IS NOT excluded.high OR low IS NOT excluded.low" \
-    "  OR close IS NOT excluded.close OR volume IS NOT excluded.volume" \
-    "  OR date_str IS NOT excluded.date_str"
-
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_UPSERT_OHLCV] = UPSERT_OHLCV_HEAD "(?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" UPSERT_OHLCV_TAIL,
-    [ST_UPSERT_OHLCV_MULTI] = NULL,   /* built by multi_sql() */
-    [ST_LOAD_OHLCV] =
-        "SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv"
-        " WHERE cryptocurrency = ?1 AND interval = ?4 AND timestamp >= ?2 AND timestamp <= ?3 ORDER BY timestamp",
-    [ST_COUNT_OHLCV] = "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1 AND interval = ?2",
     /* An original observation (both flags 0) is never replaced by a filled one. */
     [ST_UPSERT_MACRO] =
         "INSERT INTO macro_indicators(indicator, date, value, is_interpolated, is_forward_filled)"
@@ -268,6 +247,7 @@ struct mts_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[ST_COUNT];
+    sqlite3_stmt *lazy[MTS_STORE_LAZY_N];   /* mts_store_stmt: prepared on first use */
     int64_t write_wait_ms;   /* mts_store_begin_write gives up after this */
     const volatile sig_atomic_t *cancel;   /* ends that wait early; may be NULL */
     char err[512];
@@ -498,19 +478,6 @@ static int migrate_v7(mts_store_t *s) {
     return 0;
 }
 
-/* The OHLCV upsert with OHLCV_MULTI rows: ?1 is the asset, row r uses
- * ?(7r+2) .. ?(7r+8) for timestamp, date_str, open, high, low, close, volume. */
-static const char *multi_sql(char *buf, size_t cap) {
-    size_t n = (size_t)snprintf(buf, cap, "%s", UPSERT_OHLCV_HEAD);
-    for (int r = 0; r < OHLCV_MULTI && n < cap; r++) {
-        int b = 7 * r + 3;                          /* ?1 asset, ?2 interval */
-        n += (size_t)snprintf(buf + n, cap - n, "%s(?1,?2,?%d,?%d,?%d,?%d,?%d,?%d,?%d)", r ? "," : "",
-                              b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6);
-    }
-    if (n < cap) snprintf(buf + n, cap - n, "%s", UPSERT_OHLCV_TAIL);
-    return buf;
-}
-
 int mts_store_open(const char *path, mts_store_t **out) {
     if (out) *out = NULL;
     open_err[0] = '\0';
@@ -565,10 +532,7 @@ int mts_store_open(const char *path, mts_store_t **out) {
     if (exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", path)) goto fail;
     if (migrate(s)) goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
-        char multi[4096];
-        const char *sql = stmt_sql[i];
-        if (i == ST_UPSERT_OHLCV_MULTI) sql = multi_sql(multi, sizeof multi);
-        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) != SQLITE_OK) {
             mts_store_db_error(s, "prepare");
             goto fail;
         }
@@ -584,6 +548,7 @@ fail:
 void mts_store_close(mts_store_t *s) {
     if (!s) return;
     for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->stmt[i]);
+    for (int i = 0; i < MTS_STORE_LAZY_N; i++) sqlite3_finalize(s->lazy[i]);
     sqlite3_close_v2(s->db);
     mts_free(s->path);
     mts_free(s);
@@ -614,6 +579,25 @@ static void tx_rollback(mts_store_t *s) {
     }
 }
 
+int mts_store_tx_begin(mts_store_t *s) { return tx_begin(s); }
+int mts_store_tx_commit(mts_store_t *s) { return tx_commit(s); }
+void mts_store_tx_rollback(mts_store_t *s) { tx_rollback(s); }
+
+int mts_store_stmt(mts_store_t *s, int slot, const char *sql, sqlite3_stmt **out) {
+    *out = NULL;
+    if (slot < 0 || slot >= MTS_STORE_LAZY_N) {
+        mts_store_set_error(s, "store: no statement slot %d", slot);
+        return MTS_EINVAL;
+    }
+    if (!s->lazy[slot] &&
+        sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->lazy[slot], NULL) != SQLITE_OK) {
+        s->lazy[slot] = NULL;
+        return mts_store_db_error(s, "prepare");
+    }
+    *out = s->lazy[slot];
+    return 0;
+}
+
 /* Binds a double, or NULL when it is NaN/inf. */
 static int bind_opt(sqlite3_stmt *st, int i, double v) {
     return isfinite(v) ? sqlite3_bind_double(st, i, v) : sqlite3_bind_null(st, i);
@@ -621,114 +605,6 @@ static int bind_opt(sqlite3_stmt *st, int i, double v) {
 
 static int bind_opt_text(sqlite3_stmt *st, int i, const char *v) {
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-}
-
-/* ---- OHLCV ---- */
-
-/* Rows [i0, i1) one statement each; names the failing row. */
-static int upsert_ohlcv_rows(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars,
-                             int64_t i0, int64_t i1) {
-    sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, interval, -1, SQLITE_STATIC);
-    char date[16];
-    int ret = 0;
-    for (int64_t i = i0; i < i1; i++) {
-        mts_time_format_date(bars->ts[i], date);
-        sqlite3_bind_int64(st, 2, bars->ts[i]);
-        sqlite3_bind_text(st, 3, date, 10, SQLITE_STATIC);
-        sqlite3_bind_double(st, 4, bars->open[i]);     /* NaN binds NULL: NOT NULL rejects it */
-        sqlite3_bind_double(st, 5, bars->high[i]);
-        sqlite3_bind_double(st, 6, bars->low[i]);
-        sqlite3_bind_double(st, 7, bars->close[i]);
-        sqlite3_bind_double(st, 8, bars->volume[i]);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            char iso[32];
-            mts_time_format_iso(bars->ts[i], iso);
-            mts_store_set_error(s, "upsert_ohlcv %s %s %s: %s", asset, interval, iso, sqlite3_errmsg(s->db));
-            ret = MTS_EDB;
-            break;
-        }
-    }
-    sqlite3_clear_bindings(st);
-    return ret;
-}
-
-int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars) {
-    if (!s || !asset || !bars) {
-        if (s) mts_store_set_error(s, "upsert_ohlcv: missing argument");
-        return MTS_EINVAL;
-    }
-    if (mts_interval_seconds(interval) < 0) {
-        mts_store_set_error(s, "upsert_ohlcv %s: unknown interval '%s' (%s)", asset, interval ? interval : "(null)",
-                            MTS_INTERVALS);
-        return MTS_EINVAL;
-    }
-    if (bars->n <= 0) return 0;
-    int brc = tx_begin(s);
-    if (brc) return brc;
-    sqlite3_stmt *st = s->stmt[ST_UPSERT_OHLCV_MULTI];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, interval, -1, SQLITE_STATIC);
-    char date[OHLCV_MULTI][16];
-    int64_t i = 0;
-    for (; i + OHLCV_MULTI <= bars->n; i += OHLCV_MULTI) {
-        for (int r = 0; r < OHLCV_MULTI; r++) {
-            int64_t k = i + r;
-            int b = 7 * r + 3;
-            mts_time_format_date(bars->ts[k], date[r]);
-            sqlite3_bind_int64(st, b, bars->ts[k]);
-            sqlite3_bind_text(st, b + 1, date[r], 10, SQLITE_STATIC);
-            sqlite3_bind_double(st, b + 2, bars->open[k]);
-            sqlite3_bind_double(st, b + 3, bars->high[k]);
-            sqlite3_bind_double(st, b + 4, bars->low[k]);
-            sqlite3_bind_double(st, b + 5, bars->close[k]);
-            sqlite3_bind_double(st, b + 6, bars->volume[k]);
-        }
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            /* The failed statement was undone; the transaction is still open
-             * unless SQLite ended it (e.g. SQLITE_FULL). Redo the chunk a row
-             * at a time to name the row that fails. */
-            int ok = !sqlite3_get_autocommit(s->db) && upsert_ohlcv_rows(s, asset, interval, bars, i, i + OHLCV_MULTI) == 0;
-            if (!ok) {
-                if (sqlite3_get_autocommit(s->db))
-                    mts_store_set_error(s, "upsert_ohlcv %s: %s", asset, sqlite3_errmsg(s->db));
-                sqlite3_clear_bindings(st);
-                tx_rollback(s);
-                return MTS_EDB;
-            }
-        }
-    }
-    sqlite3_clear_bindings(st);
-    if (i < bars->n && upsert_ohlcv_rows(s, asset, interval, bars, i, bars->n)) {
-        tx_rollback(s);
-        return MTS_EDB;
-    }
-    if (tx_commit(s)) { tx_rollback(s); return MTS_EDB; }
-    return 0;
-}
-
-int mts_bars_reserve(mts_bars_t *b, int64_t cap) {
-    if (!b || cap < 0) return MTS_EINVAL;
-    if (cap <= b->cap) return 0;
-    /* Each array is grown in turn; b->cap only moves once all of them are
-     * large enough, so a failure leaves a consistent (smaller) struct. */
-    int64_t **ip = &b->ts;
-    double **dp[5] = {&b->open, &b->high, &b->low, &b->close, &b->volume};
-    void *np = mts_realloc(*ip, (size_t)cap * sizeof **ip);
-    if (!np) return MTS_ENOMEM;
-    *ip = np;
-    for (int k = 0; k < 5; k++) {
-        np = mts_realloc(*dp[k], (size_t)cap * sizeof **dp[k]);
-        if (!np) return MTS_ENOMEM;
-        *dp[k] = np;
-    }
-    b->cap = cap;
-    return 0;
 }
 
 int mts_series_reserve(mts_series_t *sr, int64_t cap) {
@@ -744,17 +620,6 @@ int mts_series_reserve(mts_series_t *sr, int64_t cap) {
     return 0;
 }
 
-void mts_bars_free(mts_bars_t *b) {
-    if (!b) return;
-    mts_free(b->ts);
-    mts_free(b->open);
-    mts_free(b->high);
-    mts_free(b->low);
-    mts_free(b->close);
-    mts_free(b->volume);
-    memset(b, 0, sizeof *b);
-}
-
 void mts_series_free(mts_series_t *sr) {
     if (!sr) return;
     mts_free(sr->ts);
@@ -763,39 +628,6 @@ void mts_series_free(mts_series_t *sr) {
 }
 
 static int64_t next_cap(int64_t cap) { return cap < 256 ? 256 : cap * 2; }
-
-int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
-                         mts_bars_t *out) {
-    if (!s || !asset || !out || !interval) {
-        if (s) mts_store_set_error(s, "load_ohlcv: missing argument");
-        return MTS_EINVAL;
-    }
-    sqlite3_stmt *st = s->stmt[ST_LOAD_OHLCV];
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, interval, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    out->n = 0;
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == out->cap && mts_bars_reserve(out, next_cap(out->cap))) {
-            mts_store_set_error(s, "load_ohlcv %s: out of memory", asset);
-            ret = MTS_ENOMEM;
-            break;
-        }
-        int64_t i = out->n++;
-        out->ts[i] = sqlite3_column_int64(st, 0);
-        out->open[i] = sqlite3_column_double(st, 1);
-        out->high[i] = sqlite3_column_double(st, 2);
-        out->low[i] = sqlite3_column_double(st, 3);
-        out->close[i] = sqlite3_column_double(st, 4);
-        out->volume[i] = sqlite3_column_double(st, 5);
-    }
-    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_ohlcv");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return ret;
-}
 
 static int count_rows(mts_store_t *s, int which, const char *key, int64_t *n, const char *what) {
     if (!s || !key || !n) {
@@ -809,44 +641,6 @@ static int count_rows(mts_store_t *s, int which, const char *key, int64_t *n, co
     else ret = mts_store_db_error(s, what);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return ret;
-}
-
-int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n) {
-    if (!s || !interval) {
-        if (s) mts_store_set_error(s, "count_ohlcv: missing argument");
-        return MTS_EINVAL;
-    }
-    sqlite3_bind_text(s->stmt[ST_COUNT_OHLCV], 2, interval, -1, SQLITE_STATIC);
-    return count_rows(s, ST_COUNT_OHLCV, asset, n, "count_ohlcv");
-}
-
-int mts_store_ohlcv_intervals(mts_store_t *s, const char *asset, char names[][8], int max, int *n) {
-    if (!s || !asset || !n || (max > 0 && !names)) {
-        if (s) mts_store_set_error(s, "ohlcv_intervals: missing argument");
-        return MTS_EINVAL;
-    }
-    *n = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT DISTINCT interval FROM crypto_ohlcv WHERE cryptocurrency = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        return mts_store_db_error(s, "ohlcv_intervals");
-    sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
-    /* finest first: the order of their lengths, not of their names */
-    int64_t secs[32];
-    int rc, k = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < 32) {
-        const char *iv = (const char *)sqlite3_column_text(st, 0);
-        int64_t sec = mts_interval_seconds(iv);
-        if (sec < 0) continue;                       /* not a name this mts knows */
-        int j = k++;
-        while (j > 0 && secs[j - 1] > sec) { secs[j] = secs[j - 1]; j--; }
-        secs[j] = sec;
-    }
-    int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : mts_store_db_error(s, "ohlcv_intervals");
-    sqlite3_finalize(st);
-    for (int i = 0; i < k && i < max; i++) snprintf(names[i], 8, "%s", mts_interval_name(secs[i]));
-    *n = k < max ? k : max;
     return ret;
 }
 

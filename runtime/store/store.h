@@ -1,11 +1,15 @@
 /* store.h — SQLite storage: one connection, WAL, schema migrations, prepared
  * statements, one transaction per batch. Needs sqlite3, mts.h, mts_ffi.h.
  *
- * Tables (schema_version in PRAGMA user_version): crypto_ohlcv, macro_indicators,
- * signal_history, backtest_results (the reference architecture's columns, UNIQUE
- * constraints kept; backtest_results extended with the full metric set, assets,
- * parameters and costs). Times in crypto_ohlcv.timestamp are unix seconds UTC,
- * date_str is 'YYYY-MM-DD'. macro_indicators.date is 'YYYY-MM-DD'.
+ * Tables (schema_version in PRAGMA user_version; docs/store.md): ohlcv_blocks
+ * (bars in column blocks, store/bars.c), macro_indicators, signal_history,
+ * backtest_results (the reference architecture's columns, UNIQUE constraints
+ * kept; backtest_results extended with the full metric set, assets,
+ * parameters and costs), and what stream, paper trading, imports and stored
+ * runs add (store.c's migrations). Bar times are unix seconds UTC.
+ * macro_indicators.date is 'YYYY-MM-DD'. The row table crypto_ohlcv of schema
+ * v1..v6 is gone: migration 7 moved every bar into ohlcv_blocks; `mts export
+ * table crypto_ohlcv` still writes its columns (mts_csv_export_table).
  *
  * Errors: 0 / negative MTS_E*; mts_store_errmsg() keeps the last message. */
 #ifndef MTS_STORE_H
@@ -50,16 +54,32 @@ void    mts_store_set_cancel(mts_store_t *s, const volatile sig_atomic_t *flag);
 int  mts_store_schema_version(mts_store_t *s);
 
 /* OHLCV. A series is (asset, interval): interval is a name of
- * market/interval.h ("1m" .. "1w"; MTS_INTERVAL_DEFAULT "1d"), stored in
- * crypto_ohlcv.interval; no call reads or writes another interval's rows.
- * Upsert on (cryptocurrency, interval, timestamp); one transaction; an
- * unknown interval name is MTS_EINVAL. */
+ * market/interval.h ("1m" .. "1w"; MTS_INTERVAL_DEFAULT "1d"); no call reads
+ * or writes another interval's bars. Stored in blocks (store/bars.c): one row
+ * of ohlcv_blocks per (asset, interval, block_start), block_start = the
+ * largest multiple of MTS_OHLCV_BLOCK_BARS interval lengths <= the bar's time
+ * (bars off the interval's grid go to the block of their time); its `bars`
+ * BLOB is MTC1 (store/colblob.h) with 5 columns open, high, low, close, volume,
+ * bit for bit as given (-0.0, infinities kept).
+ *
+ * Upsert: one BEGIN IMMEDIATE transaction for the whole batch (all or
+ * nothing). The bars may come in any order; of bars with the same time the
+ * last one given wins; a stored bar of the same time is replaced, the other
+ * stored bars are kept; a block whose bars are all already stored with the
+ * same bits is not rewritten. MTS_EINVAL (nothing written) for an unknown
+ * interval name or a NaN value ("upsert_ohlcv ASSET IV TIME: volume is NaN
+ * ..."); MTS_EPARSE when a stored block it must merge into is damaged. */
+#define MTS_OHLCV_BLOCK_BARS 1024
 int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars);
-/* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending.
- * out is caller-owned; arrays are grown with mts_realloc; free with mts_bars_free.
- * The load functions replace out's contents (out->n is reset) and reuse its arrays. */
+/* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending:
+ * one range query for the blocks, the arrays reserved once, each block
+ * decoded straight into them. out is caller-owned; arrays are grown with
+ * mts_realloc; free with mts_bars_free. The load functions replace out's
+ * contents (out->n is reset, also on failure) and reuse its arrays.
+ * MTS_EPARSE when a stored block is damaged. */
 int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
                          mts_bars_t *out);
+/* The number of bars of the series (the sum of its blocks' n). */
 int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n);
 /* The intervals stored for asset, finest first, at most max of them, into
  * names (each a NUL-terminated name); *n their number. */
@@ -139,11 +159,17 @@ int mts_csv_import_ohlcv(mts_store_t *s, const char *path, const char *asset,
  * (e.g. VIXCLS), else CLOSE. A blank or "." value is no observation. */
 int mts_csv_import_macro(mts_store_t *s, const char *path, const char *indicator,
                          const char *column, FILE *err, mts_import_report_t *rep);
+/* The asset's 1d bars in [from, to] (read through mts_store_load_ohlcv) as
+ * `mts export ohlcv` writes them. */
 int mts_csv_export_ohlcv(mts_store_t *s, const char *asset, int64_t from, int64_t to, FILE *out);
 int mts_csv_export_macro(mts_store_t *s, const char *indicator, int64_t from, int64_t to, FILE *out);
 /* The tables mts_csv_export_table accepts, NULL-terminated. */
 extern const char *const mts_store_tables[];
-/* Any of mts_store_tables as CSV, ordered by id. */
+/* Any of mts_store_tables as CSV, every column, ordered by id; except
+ * crypto_ohlcv (bars are stored in ohlcv_blocks since schema v7): the bars
+ * decoded from their blocks as the columns cryptocurrency, interval, timestamp,
+ * date_str, open, high, low, close, volume (the row table's, without id and
+ * created_at), ordered by cryptocurrency, interval, timestamp. */
 int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
 
 /* ---- stored runs (store/results.c) ----

@@ -1,5 +1,6 @@
 /* store_internal.h — what store.c shares with the other files of runtime/store
- * (csv.c): the raw connection and the sticky error message. Not for use
+ * (csv.c, bars.c, results.c): the raw connection, the sticky error message,
+ * the batch transaction and statements prepared once per handle. Not for use
  * outside runtime/store. Needs sqlite3 and store.h. */
 #ifndef MTS_STORE_INTERNAL_H
 #define MTS_STORE_INTERNAL_H
@@ -19,6 +20,25 @@ void mts_store_set_error(mts_store_t *s, const char *fmt, ...) __attribute__((fo
 int mts_store_db_error(mts_store_t *s, const char *what);
 /* 1 when a (primary or extended) SQLite result code is SQLITE_BUSY or SQLITE_LOCKED. */
 int mts_store_busy_code(int rc);
+
+/* The batch transaction of the store's own writes: BEGIN IMMEDIATE (one try,
+ * waiting up to MTS_STORE_BUSY_MS for the lock), COMMIT (0 or MTS_EDB /
+ * MTS_EDBLOCKED with the message set) and ROLLBACK (only when a transaction
+ * is open; never fails). */
+int  mts_store_tx_begin(mts_store_t *s);
+int  mts_store_tx_commit(mts_store_t *s);
+void mts_store_tx_rollback(mts_store_t *s);
+
+/* Statements prepared on first use and kept until mts_store_close (the other
+ * files' share of store.c's prepared statements): *out = the statement of
+ * `slot`, prepared from `sql` the first time (a slot always gets the same
+ * sql). The caller resets it after use. 0, or MTS_EDB with the message set. */
+enum {
+    MTS_STORE_LAZY_BARS_GET, MTS_STORE_LAZY_BARS_PUT, MTS_STORE_LAZY_BARS_SUM, MTS_STORE_LAZY_BARS_LOAD,
+    MTS_STORE_LAZY_BARS_COUNT, MTS_STORE_LAZY_BARS_INTERVALS,
+    MTS_STORE_LAZY_N
+};
+int mts_store_stmt(mts_store_t *s, int slot, const char *sql, sqlite3_stmt **out);
 
 /* Each try of mts_store_begin_write waits at most this long in SQLite's busy
  * handler; while it keeps failing a store.waiting_for_lock line is logged

@@ -73,7 +73,9 @@ static void test_open_migrate_twice(void **state) {
     assert_int_equal(mts_store_schema_version(f->s), v);
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), v);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                                      "('crypto_ohlcv','macro_indicators','signal_history','backtest_results')"), 4);
+                                      "('ohlcv_blocks','macro_indicators','signal_history','backtest_results')"), 4);
+    /* v7: bars live in blocks; the row table is gone */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                       "tbl_name = 'signal_history' AND sql LIKE '%strategy_name, asset, timestamp%'"), 1);
     /* backtest_results has the extended columns */
@@ -155,17 +157,24 @@ static void test_ohlcv_upsert_idempotent(void **state) {
     mts_bars_t b = {0};
     make_bars(&b, 3);
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
-    int64_t max_id = raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv");
+    /* one block: 1024 days from the multiple of 1024 days before D0
+     * (17607 days = 17 * 1024 + 199: the block starts 199 days before D0) */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM ohlcv_blocks"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT block_start FROM ohlcv_blocks"), D0 - 199 * DAY);
+    assert_int_equal(raw_int(f->path, "SELECT n * 1000 + (first_ts = 1521244800) * 10 + (last_ts = 1521417600) "
+                                      "FROM ohlcv_blocks WHERE cryptocurrency = 'bitcoin' AND interval = '1d'"), 3011);
+    /* the same bars again: the block is not rewritten */
+    sqlite3 *raw;
+    assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "UPDATE ohlcv_blocks SET updated_at = 7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
     int64_t n = -1;
     assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
     assert_int_equal(n, 3);
-    assert_int_equal(raw_int(f->path, "SELECT MAX(id) FROM crypto_ohlcv"), max_id);   /* rows kept, not replaced */
+    assert_int_equal(raw_int(f->path, "SELECT updated_at FROM ohlcv_blocks"), 7);   /* kept, not replaced */
     assert_int_equal(mts_store_count_ohlcv(f->s, "ethereum", "1d", &n), 0);
     assert_int_equal(n, 0);
-    /* date_str of 2018-03-18 */
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM crypto_ohlcv WHERE date_str = '2018-03-18' "
-                                      "AND timestamp = 1521331200"), 1);
     /* a changed value is updated in place */
     b.close[1] = 107.25;
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
@@ -220,12 +229,12 @@ static void test_ohlcv_batch_is_one_transaction(void **state) {
     fx_t *f = *state;
     mts_bars_t b = {0};
     make_bars(&b, 25000);
-    b.close[24999] = NAN;                     /* NOT NULL fails on the very last row */
-    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), MTS_EDB);
-    assert_non_null(strstr(mts_store_errmsg(f->s), "NOT NULL"));
+    b.close[24999] = NAN;                     /* refused on the very last row */
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "close is NaN"));
     int64_t n = -1;
     assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
-    assert_int_equal(n, 0);                   /* the first 24,999 rows were rolled back */
+    assert_int_equal(n, 0);                   /* none of the first 24,999 rows was stored */
     b.close[24999] = 105;
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", "1d", &b), 0);
     assert_int_equal(mts_store_count_ohlcv(f->s, "bitcoin", "1d", &n), 0);
@@ -233,9 +242,8 @@ static void test_ohlcv_batch_is_one_transaction(void **state) {
     mts_bars_free(&b);
 }
 
-/* Batches go through a 50-row statement plus single rows for the rest; a
- * bad row anywhere is named, and a time repeated inside one batch ends with
- * the later values (as row-by-row upserts would). */
+/* A bad row anywhere in a batch is named, and a time repeated inside one
+ * batch ends with the later values (as row-by-row upserts would). */
 static void test_ohlcv_batch_shapes(void **state) {
     fx_t *f = *state;
     mts_bars_t b = {0};
@@ -246,10 +254,11 @@ static void test_ohlcv_batch_shapes(void **state) {
         make_bars(&b, sizes[k]);
         int64_t bad = sizes[k] / 2;                /* in a 50-row chunk or in the tail */
         b.volume[bad] = NAN;
-        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, "1d", &b), MTS_EDB);
-        char iso[32], want[128];
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, "1d", &b), MTS_EINVAL);
+        char iso[32], want[160];
         mts_time_format_iso(b.ts[bad], iso);
-        snprintf(want, sizeof want, "upsert_ohlcv %s 1d %s: NOT NULL constraint failed: crypto_ohlcv.volume", asset, iso);
+        snprintf(want, sizeof want, "upsert_ohlcv %s 1d %s: volume is NaN (a bar's prices and volume must be numbers)",
+                 asset, iso);
         assert_string_equal(mts_store_errmsg(f->s), want);
         b.volume[bad] = 5;
         assert_int_equal(mts_store_upsert_ohlcv(f->s, asset, "1d", &b), 0);
@@ -407,9 +416,11 @@ static void test_reserve_alloc_failure(void **state) {
  * ordered, one per line. The columns are read from the table itself the first
  * time and remembered per table name, so the same columns are compared after a
  * migration adds others. Caller frees. */
+static struct { char table[64]; char cols[2048]; } seen[32];
+static int n_seen;
+static void dump_rows_forget(void) { n_seen = 0; }   /* a new fixture: read the columns again */
+
 static char *dump_rows(const char *path, const char *table) {
-    static struct { char table[64]; char cols[2048]; } seen[32];
-    static int n_seen;
     const char *cols = NULL;
     for (int i = 0; i < n_seen; i++)
         if (strcmp(seen[i].table, table) == 0) cols = seen[i].cols;
@@ -439,6 +450,96 @@ static char *dump_rows(const char *path, const char *table) {
     return out;
 }
 
+
+/* ---- every bar, bit for bit ----
+ * A growing text: one line per bar "asset|interval|ts|open|high|low|close|volume"
+ * with each double as the hex of its 64 bits. */
+typedef struct text { char *p; size_t n, cap; } text_t;
+
+static void text_add(text_t *t, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(t->p ? t->p + t->n : NULL, t->p ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        assert_true(k >= 0);
+        if (t->p && t->n + (size_t)k < t->cap) { t->n += (size_t)k; return; }
+        t->cap = (t->cap + (size_t)k + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+}
+
+static uint64_t bits_of(double v) { uint64_t u; memcpy(&u, &v, 8); return u; }
+
+static void bar_line(text_t *t, const char *asset, const char *iv, int64_t ts, const double v[5]) {
+    text_add(t, "%s|%s|%lld", asset, iv, (long long)ts);
+    for (int k = 0; k < 5; k++) text_add(t, "|%016llx", (unsigned long long)bits_of(v[k]));
+    text_add(t, "\n");
+}
+
+/* The bars of crypto_ohlcv in the file at path, read with sqlite itself
+ * (v4 had no interval column: its bars were daily), ordered by asset,
+ * interval, time; the series found go to series[] (asset, interval). */
+static char *dump_bar_rows(const char *path, int has_interval, char series[][2][64], int max, int *n_series) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *sql = has_interval
+        ? "SELECT cryptocurrency, interval, timestamp, open, high, low, close, volume FROM crypto_ohlcv ORDER BY 1, 2, 3"
+        : "SELECT cryptocurrency, '1d', timestamp, open, high, low, close, volume FROM crypto_ohlcv ORDER BY 1, 2, 3";
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    text_t t = {0};
+    text_add(&t, "");
+    *n_series = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0), *iv = (const char *)sqlite3_column_text(st, 1);
+        if (*n_series == 0 || strcmp(series[*n_series - 1][0], a) || strcmp(series[*n_series - 1][1], iv)) {
+            assert_true(*n_series < max);
+            snprintf(series[*n_series][0], 64, "%s", a);
+            snprintf(series[*n_series][1], 64, "%s", iv);
+            (*n_series)++;
+        }
+        double v[5];
+        for (int k = 0; k < 5; k++) {
+            assert_true(sqlite3_column_type(st, 3 + k) == SQLITE_FLOAT || sqlite3_column_type(st, 3 + k) == SQLITE_INTEGER);
+            v[k] = sqlite3_column_double(st, 3 + k);
+        }
+        bar_line(&t, a, iv, sqlite3_column_int64(st, 2), v);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return t.p;
+}
+
+/* The same lines read back through mts_store_load_ohlcv, series by series. */
+static char *dump_bar_loads(mts_store_t *s, char series[][2][64], int n_series, int64_t *total) {
+    text_t t = {0};
+    text_add(&t, "");
+    *total = 0;
+    mts_bars_t b = {0};
+    for (int i = 0; i < n_series; i++) {
+        assert_int_equal(mts_store_load_ohlcv(s, series[i][0], series[i][1], INT64_MIN, INT64_MAX, &b), 0);
+        int64_t n = -1;
+        assert_int_equal(mts_store_count_ohlcv(s, series[i][0], series[i][1], &n), 0);
+        assert_int_equal(n, b.n);
+        for (int64_t j = 0; j < b.n; j++) {
+            double v[5] = {b.open[j], b.high[j], b.low[j], b.close[j], b.volume[j]};
+            bar_line(&t, series[i][0], series[i][1], b.ts[j], v);
+        }
+        *total += b.n;
+    }
+    mts_bars_free(&b);
+    return t.p;
+}
+
+static void rm_db(const char *path) {
+    char cmd[512];
+    unlink(path);
+    snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm", path, path);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* A database written by the previous release (schema v4, with rows in every
  * kind of table: tests/fixtures/db/README.md) keeps every row when a newer
  * mts opens it: the same counts and the same contents, table by table,
@@ -450,8 +551,11 @@ static void test_migrate_v4_keeps_every_row(void **state) {
     snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v4.db %s", path);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
-    static const char *tables[] = {"crypto_ohlcv", "macro_indicators", "signal_history", "backtest_results",
-                                   "backtest_trades", "backtest_equity", "trades", "order_book_snapshots",
+    dump_rows_forget();
+    /* crypto_ohlcv becomes blocks (checked bar by bar below); backtest_equity
+     * becomes one curve per run (store/results.c checks its own) */
+    static const char *tables[] = {"macro_indicators", "signal_history", "backtest_results",
+                                   "backtest_trades", "trades", "order_book_snapshots",
                                    "funding_rates", "bus_events", "live_bars", "paper_sessions", "paper_fills",
                                    "paper_equity"};
     enum { NT = sizeof tables / sizeof tables[0] };
@@ -463,14 +567,25 @@ static void test_migrate_v4_keeps_every_row(void **state) {
         count[i] = raw_int(path, sql);
         before[i] = dump_rows(path, tables[i]);
     }
-    assert_int_equal(count[0], 2920);          /* the bundled BTC daily bars */
-    assert_int_equal(count[1], 9152);          /* the bundled VIX */
-    assert_int_equal(count[11], 2);            /* two paper sessions */
+    char series[8][2][64];
+    int n_series = 0;
+    char *bars_before = dump_bar_rows(path, 0, series, 8, &n_series);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM crypto_ohlcv"), 2920);   /* the bundled BTC daily bars */
+    assert_int_equal(n_series, 1);
+    assert_int_equal(count[0], 9152);          /* the bundled VIX */
+    assert_int_equal(count[9], 2);             /* two paper sessions */
 
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
     assert_int_equal(mts_store_schema_version(s), raw_int(path, "PRAGMA user_version"));
-    assert_true(mts_store_schema_version(s) >= 5);
+    assert_int_equal(mts_store_schema_version(s), 7);
+    /* v6 made every bar stored before a daily bar; v7 moved them into blocks */
+    int64_t total = 0;
+    char *bars_after = dump_bar_loads(s, series, n_series, &total);
+    assert_int_equal(total, 2920);
+    assert_string_equal(bars_after, bars_before);
+    free(bars_after);
+    free(bars_before);
     mts_store_close(s);
 
     for (int i = 0; i < NT; i++) {
@@ -482,17 +597,151 @@ static void test_migrate_v4_keeps_every_row(void **state) {
         free(after);
         free(before[i]);
     }
-    /* v6: every bar stored before is a daily bar, with its id kept */
-    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM crypto_ohlcv WHERE interval = '1d'"), count[0]);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('import_runs') WHERE name = 'interval'"), 1);
     /* v5: the session liveness columns and the import record */
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('paper_sessions') WHERE name IN "
                                    "('heartbeat_at','pid','host')"), 3);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'import_runs'"), 1);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_sessions WHERE status = 'running' AND heartbeat_at IS NULL"), 1);
-    unlink(path);
-    snprintf(cmd, sizeof cmd, "rm -f %s-wal %s-shm", path, path);
+    rm_db(path);
+}
+
+/* A database of schema v6 (tests/fixtures/db/README.md: bitcoin 1d and 1h,
+ * three hand-written 1m bars of testcoin, runs, stream and paper rows)
+ * migrates to v7 in one go: every bar reads back through the loader with the
+ * same asset, interval, time and the same 64 bits of each value, series by
+ * series; every other table (but backtest_equity, whose rows
+ * store/results.c moves) keeps every row unchanged. */
+static void test_migrate_v6_keeps_every_bar(void **state) {
+    fx_t *f = *state;
+    char path[192], cmd[512];
+    snprintf(path, sizeof path, "%s/v6.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v6.db %s", path);
     assert_int_equal(system(cmd), 0);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+    dump_rows_forget();
+    /* every table of the file, but the two v7 moves and sqlite's own */
+    char names[64][64];
+    int nt = 0;
+    {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN "
+                                                "('crypto_ohlcv','backtest_equity') AND name NOT LIKE 'sqlite_%' "
+                                                "ORDER BY name", -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            assert_true(nt < 64);
+            snprintf(names[nt++], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(nt, 13);
+    char *before[64];
+    for (int i = 0; i < nt; i++) before[i] = dump_rows(path, names[i]);
+    char seq_before[1024], seq_after[1024];
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence "
+                 "WHERE name <> 'crypto_ohlcv' ORDER BY name)", seq_before, sizeof seq_before);
+    sqlite3_close(db);
+
+    char series[8][2][64];
+    int n_series = 0;
+    char *bars_before = dump_bar_rows(path, 1, series, 8, &n_series);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM crypto_ohlcv"), 2920 + 1200 + 3);
+    assert_int_equal(n_series, 3);              /* bitcoin 1d, bitcoin 1h, testcoin 1m */
+    assert_string_equal(series[0][1], "1d");
+    assert_string_equal(series[1][1], "1h");
+    assert_string_equal(series[2][0], "testcoin");
+
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    assert_int_equal(mts_store_schema_version(s), 7);
+    int64_t total = 0;
+    char *bars_after = dump_bar_loads(s, series, n_series, &total);
+    assert_int_equal(total, 2920 + 1200 + 3);
+    assert_string_equal(bars_after, bars_before);
+    /* the hand-written bars, by value: 0.1 and 0.30000000000000004 (the bits
+     * of 0.1 + 0.2), 1e-8, a zero volume, an hour's gap */
+    mts_bars_t b = {0};
+    assert_int_equal(mts_store_load_ohlcv(s, "testcoin", "1m", INT64_MIN, INT64_MAX, &b), 0);
+    assert_int_equal(b.n, 3);
+    double sum = 0.1 + 0.2;
+    int has_01 = 0, has_sum = 0, has_1e8 = 0, has_zero_vol = 0;
+    for (int64_t i = 0; i < b.n; i++) {
+        double v[5] = {b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i]};
+        for (int k = 0; k < 5; k++) {
+            has_01 |= bits_of(v[k]) == bits_of(0.1);
+            has_sum |= bits_of(v[k]) == bits_of(sum);
+            has_1e8 |= bits_of(v[k]) == bits_of(1e-8);
+        }
+        has_zero_vol |= b.volume[i] == 0;
+    }
+    assert_true(has_01 && has_sum && has_1e8 && has_zero_vol);
+    assert_int_equal(b.ts[0], 1704067200);      /* 2024-01-01 00:00, 00:01, then 01:00 */
+    assert_int_equal(b.ts[1], 1704067260);
+    assert_int_equal(b.ts[2], 1704070800);
+    assert_true(bits_of(b.high[0]) == bits_of(sum) && b.volume[0] == 0 && bits_of(b.volume[1]) == bits_of(123456789.123456));
+    mts_bars_free(&b);
+    free(bars_after);
+    free(bars_before);
+    char iv[4][8];
+    int k = 0;
+    assert_int_equal(mts_store_ohlcv_intervals(s, "bitcoin", iv, 4, &k), 0);
+    assert_int_equal(k, 2);
+    assert_string_equal(iv[0], "1h");
+    assert_string_equal(iv[1], "1d");
+    mts_store_close(s);
+
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
+    /* 2920 daily bars from 2018-03-17 span 3 or 4 blocks of 1024 days;
+     * 1200 hourly bars 2 or 3 blocks of 1024 hours; testcoin 1 or 2 */
+    assert_int_equal(raw_int(path, "SELECT SUM(n) FROM ohlcv_blocks"), 4123);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM ohlcv_blocks WHERE n < 1 OR n > 1024 OR first_ts > last_ts "
+                                   "OR first_ts < block_start OR last_ts >= block_start + 1024 * "
+                                   "(CASE interval WHEN '1d' THEN 86400 WHEN '1h' THEN 3600 ELSE 60 END)"), 0);
+    for (int i = 0; i < nt; i++) {
+        char *after = dump_rows(path, names[i]);
+        assert_string_equal(after, before[i]);
+        free(after);
+        free(before[i]);
+    }
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence "
+                 "WHERE name <> 'crypto_ohlcv' ORDER BY name)", seq_after, sizeof seq_after);
+    sqlite3_close(db);
+    assert_string_equal(seq_after, seq_before);
+    rm_db(path);
+}
+
+/* A migration that cannot keep a bar (a value written by hand as text) is
+ * refused whole: the file stays at v6 with its rows, and the message names
+ * the row. */
+static void test_migrate_v6_refuses_a_bar_it_cannot_keep(void **state) {
+    fx_t *f = *state;
+    char path[192], cmd[512];
+    snprintf(path, sizeof path, "%s/v6bad.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v6.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE crypto_ohlcv SET high = 'n/a' WHERE cryptocurrency = 'testcoin' AND "
+                                      "timestamp = (SELECT MIN(timestamp) FROM crypto_ohlcv WHERE cryptocurrency = 'testcoin')",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), MTS_EDB);
+    assert_non_null(strstr(mts_store_errmsg(NULL), "migration 7: crypto_ohlcv row id"));
+    assert_non_null(strstr(mts_store_errmsg(NULL), "testcoin 1m"));
+    assert_non_null(strstr(mts_store_errmsg(NULL), "high is text"));
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM crypto_ohlcv"), 4123);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ohlcv_blocks'"), 0);
+    rm_db(path);
 }
 
 /* Two intervals of one asset are two series: an hourly upsert never touches
@@ -542,6 +791,182 @@ static void test_ohlcv_intervals_are_separate_series(void **state) {
     mts_bars_free(&out);
 }
 
+
+/* ---- blocks ---- */
+#define T0 1704067200LL          /* 2024-01-01T00:00:00Z */
+#define SPAN_1M (1024LL * 60)    /* a block of 1m bars */
+
+static void minute_bars(mts_bars_t *b, int64_t n, int64_t t0) {
+    assert_int_equal(mts_bars_reserve(b, n), 0);
+    for (int64_t i = 0; i < n; i++) {
+        b->ts[i] = t0 + i * 60;
+        b->open[i] = 1000 + (double)i * 0.1;
+        b->high[i] = b->open[i] + 0.5;
+        b->low[i] = b->open[i] - 0.25;
+        b->close[i] = b->open[i] + 0.125;
+        b->volume[i] = (double)(i % 7) * 1e-8;
+    }
+    b->n = n;
+}
+
+static void path_text(const char *path, const char *sql, char *out, size_t n) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, sql, out, n);
+    sqlite3_close(db);
+}
+
+static void path_exec(const char *path, const char *sql) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* out[lo, hi) equals b[i0 ..] bit for bit */
+static void assert_same_bars(const mts_bars_t *out, int64_t lo, int64_t hi, const mts_bars_t *b, int64_t i0) {
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t j = i0 + (i - lo);
+        assert_int_equal(out->ts[i], b->ts[j]);
+        assert_true(bits_of(out->open[i]) == bits_of(b->open[j]));
+        assert_true(bits_of(out->high[i]) == bits_of(b->high[j]));
+        assert_true(bits_of(out->low[i]) == bits_of(b->low[j]));
+        assert_true(bits_of(out->close[i]) == bits_of(b->close[j]));
+        assert_true(bits_of(out->volume[i]) == bits_of(b->volume[j]));
+    }
+}
+
+/* A 1m series of 3000 bars from 2024-01-01 crosses blocks of 1024 minutes:
+ * 2024-01-01 is 1704067200 s = 27735 blocks + 28800 s (480 min), so the first
+ * block holds 1024 - 480 = 544 bars, then 1024, 1024 and 408. Every value
+ * (also -0.0, infinities, the smallest subnormal) reads back bit for bit, a
+ * load range cutting blocks gives exactly its bars, and an upsert into the
+ * middle of a block replaces one bar and rewrites only that block. */
+static void test_ohlcv_blocks_cross_and_cut(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(T0 % SPAN_1M, 28800);
+    mts_bars_t b = {0}, out = {0};
+    minute_bars(&b, 3000, T0);
+    b.open[543] = -0.0;                       /* the last bar of the first block */
+    b.high[544] = INFINITY;                   /* the first of the second */
+    b.low[1567] = -INFINITY;
+    b.volume[2999] = 4.9406564584124654e-324;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "mcoin", "1m", &b), 0);
+    char txt[256];
+    path_text(f->path, "SELECT group_concat(n || ':' || (block_start % 61440) || ':' || (first_ts - block_start) || "
+                       "':' || (last_ts - block_start), ',') FROM (SELECT * FROM ohlcv_blocks WHERE cryptocurrency "
+                       "= 'mcoin' ORDER BY block_start)", txt, sizeof txt);
+    assert_string_equal(txt, "544:0:28800:61380,1024:0:0:61380,1024:0:0:61380,408:0:0:24420");
+    assert_int_equal(raw_int(f->path, "SELECT MIN(block_start) FROM ohlcv_blocks"), T0 - 28800);
+    int64_t n = 0;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "mcoin", "1m", &n), 0);
+    assert_int_equal(n, 3000);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3000);
+    assert_same_bars(&out, 0, 3000, &b, 0);
+    assert_true(signbit(out.open[543]) && out.open[543] == 0);
+    /* [bar 500 + 30 s, bar 2100]: bars 501 .. 2100, cutting the first and third blocks */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", T0 + 500 * 60 + 30, T0 + 2100 * 60, &out), 0);
+    assert_int_equal(out.n, 1600);
+    assert_same_bars(&out, 0, 1600, &b, 501);
+    /* inside one block, between two bars: nothing */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", T0 + 700 * 60 + 1, T0 + 700 * 60 + 59, &out), 0);
+    assert_int_equal(out.n, 0);
+    /* exactly one bar, the first of a block */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", T0 + 544 * 60, T0 + 544 * 60, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_same_bars(&out, 0, 1, &b, 544);
+    /* from > to: nothing */
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", T0 + 60, T0, &out), 0);
+    assert_int_equal(out.n, 0);
+
+    /* one bar in the middle of the second block replaced: only that block is written */
+    path_exec(f->path, "UPDATE ohlcv_blocks SET updated_at = 7");
+    mts_bars_t one = {0};
+    assert_int_equal(mts_bars_reserve(&one, 1), 0);
+    one.ts[0] = T0 + 1000 * 60;
+    one.open[0] = 1.5; one.high[0] = 2.5; one.low[0] = 0.5; one.close[0] = 2; one.volume[0] = 42;
+    one.n = 1;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "mcoin", "1m", &one), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM ohlcv_blocks WHERE updated_at <> 7"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT block_start FROM ohlcv_blocks WHERE updated_at <> 7"),
+                     T0 - 28800 + SPAN_1M);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3000);
+    assert_same_bars(&out, 0, 1000, &b, 0);
+    assert_same_bars(&out, 1000, 1001, &one, 0);
+    assert_same_bars(&out, 1001, 3000, &b, 1001);
+    /* a bar off the grid (17 s past a minute) goes to the block of its time;
+     * that block's times are no longer regular and still read back */
+    one.ts[0] = T0 + 2000 * 60 + 17;
+    one.open[0] = -3;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "mcoin", "1m", &one), 0);
+    assert_int_equal(mts_store_count_ohlcv(f->s, "mcoin", "1m", &n), 0);
+    assert_int_equal(n, 3001);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "mcoin", "1m", T0 + 2000 * 60, T0 + 2001 * 60, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.ts[1], T0 + 2000 * 60 + 17);
+    assert_true(out.open[1] == -3);
+    assert_same_bars(&out, 0, 1, &b, 2000);
+    assert_same_bars(&out, 2, 3, &b, 2001);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM ohlcv_blocks WHERE block_start = " "1704038400 + 2 * 61440"), 1025);
+    mts_bars_free(&one);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
+/* Bars given out of order and repeated across blocks: stored ascending, the
+ * last of each time wins, bars before 1970 and far in the future too. */
+static void test_ohlcv_unsorted_across_blocks(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0}, out = {0};
+    assert_int_equal(mts_bars_reserve(&b, 6), 0);
+    const int64_t t[6] = {T0 + 5 * SPAN_1M, -86400 * 365LL, T0, T0 + 5 * SPAN_1M, 4102444800LL, T0};
+    for (int i = 0; i < 6; i++) {
+        b.ts[i] = t[i];
+        b.open[i] = b.high[i] = b.low[i] = b.close[i] = (double)(i + 1);
+        b.volume[i] = 10 * (i + 1);
+    }
+    b.n = 6;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "u", "1m", &b), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "u", "1m", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 4);
+    const int64_t want_ts[4] = {-86400 * 365LL, T0, T0 + 5 * SPAN_1M, 4102444800LL};
+    const double want_v[4] = {2, 6, 4, 5};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(out.ts[i], want_ts[i]);
+        assert_true(out.open[i] == want_v[i] && out.volume[i] == 10 * want_v[i]);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM ohlcv_blocks WHERE cryptocurrency = 'u'"), 4);
+    /* the block before 1970 starts at a multiple of the span, below its bar */
+    assert_int_equal(raw_int(f->path, "SELECT MIN(block_start) FROM ohlcv_blocks"), -((86400 * 365LL + SPAN_1M - 1) / SPAN_1M) * SPAN_1M);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "u", "1m", -86400 * 365LL + 1, 4102444799LL, &out), 0);
+    assert_int_equal(out.n, 2);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
+/* A damaged block is refused by the loader and by an upsert that must merge
+ * into it (which writes nothing), with a message naming the series. */
+static void test_ohlcv_damaged_block(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0}, out = {0};
+    minute_bars(&b, 10, T0);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "dmg", "1m", &b), 0);
+    path_exec(f->path, "UPDATE ohlcv_blocks SET bars = substr(bars, 1, length(bars) - 8), updated_at = 7");
+    out.n = 99;
+    assert_int_equal(mts_bars_reserve(&out, 100), 0);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "dmg", "1m", INT64_MIN, INT64_MAX, &out), MTS_EPARSE);
+    assert_int_equal(out.n, 0);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "load_ohlcv dmg 1m: a stored block is damaged"));
+    b.close[3] = 1;
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "dmg", "1m", &b), MTS_EPARSE);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "is damaged"));
+    assert_int_equal(raw_int(f->path, "SELECT updated_at FROM ohlcv_blocks"), 7);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
 static void test_open_alloc_failure(void **state) {
     fx_t *f = *state;
     mts_store_t *s = NULL;
@@ -565,6 +990,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_keeps_every_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v6_keeps_every_bar, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v6_refuses_a_bar_it_cannot_keep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_blocks_cross_and_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_unsorted_across_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_damaged_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
