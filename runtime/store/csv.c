@@ -904,8 +904,9 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
                 if (!given) mts_imports_set_interval(s, run.id, ivname);
             }
             if ((rc = check_grid(&im, b.ts, lines, b.n, secs, ivname)) != 0) goto out;
-            if (mts_store_upsert_ohlcv(s, asset, ivname, &b)) {
-                rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s));
+            int urc = mts_store_upsert_ohlcv(s, asset, ivname, &b);
+            if (urc) {
+                rc = fail(&im, urc == MTS_ENOMEM ? MTS_ENOMEM : MTS_EDB, "%s", mts_store_errmsg(s));
                 goto out;
             }
             stored += b.n;

@@ -228,7 +228,8 @@ static void test_import_daily_real(void **state) {
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*), MIN(date_str), MAX(date_str) FROM crypto_ohlcv", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT SUM(n), date(MIN(first_ts), 'unixepoch'), date(MAX(last_ts), 'unixepoch') "
+                                            "FROM ohlcv_blocks", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int64(st, 0), 3 * 2920);
     assert_string_equal((const char *)sqlite3_column_text(st, 1), "2018-03-17");
@@ -700,6 +701,52 @@ static void test_roundtrip_macro(void **state) {
     mts_series_free(&b);
 }
 
+
+/* `mts export table crypto_ohlcv` after v7: the bars decoded from their
+ * blocks, ordered by asset, interval, time (not by the order they were
+ * stored), a series crossing blocks in one piece, the numbers as the
+ * shortest text that reads back the same. */
+static void test_export_table_bars(void **state) {
+    fx_t *f = *state;
+    mts_bars_t b = {0};
+    assert_int_equal(mts_bars_reserve(&b, 1100), 0);
+    /* zcoin 1h first, then acoin 1d (stored in that order) */
+    b.n = 2;
+    for (int i = 0; i < 2; i++) {
+        b.ts[i] = 1704067200 + i * 3600;        /* 2024-01-01 00:00, 01:00 */
+        b.open[i] = 0.1 + 0.2; b.high[i] = 2; b.low[i] = -0.0; b.close[i] = 1e-8; b.volume[i] = i;
+    }
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "zcoin", "1h", &b), 0);
+    b.n = 1100;                                 /* 1100 days cross a block of 1024 days */
+    for (int i = 0; i < 1100; i++) {
+        b.ts[i] = (int64_t)i * 86400;
+        b.open[i] = b.high[i] = b.low[i] = b.close[i] = 100 + i;
+        b.volume[i] = 0.5;
+    }
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "acoin", "1d", &b), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    assert_int_equal(mts_csv_export_table(f->s, "crypto_ohlcv", m), 0);
+    fclose(m);
+    const char *head = "cryptocurrency,interval,timestamp,date_str,open,high,low,close,volume\n";
+    assert_int_equal(strncmp(buf, head, strlen(head)), 0);
+    const char *p = buf + strlen(head);
+    assert_int_equal(strncmp(p, "acoin,1d,0,1970-01-01,100,100,100,100,0.5\nacoin,1d,86400,1970-01-02,101,", 72), 0);
+    /* day 1023 (the last of the first block) and 1024 (the first of the next), in order */
+    assert_non_null(strstr(p, "acoin,1d,88387200,1972-10-20,1123,1123,1123,1123,0.5\n"
+                              "acoin,1d,88473600,1972-10-21,1124,1124,1124,1124,0.5\n"));
+    const char *z = strstr(p, "zcoin");
+    assert_non_null(z);
+    assert_string_equal(z, "zcoin,1h,1704067200,2024-01-01,0.30000000000000004,2,-0,1e-08,0\n"
+                           "zcoin,1h,1704070800,2024-01-01,0.30000000000000004,2,-0,1e-08,1\n");
+    int lines = 0;
+    for (const char *c = buf; *c; c++) lines += *c == '\n';
+    assert_int_equal(lines, 1 + 1100 + 2);
+    free(buf);
+    mts_bars_free(&b);
+}
+
 static void test_export_table(void **state) {
     fx_t *f = *state;
     mts_signal_row_t rows[1] = {{.asset = "bitcoin", .strategy_name = "a,\"b\"", .signal_type = "LONG",
@@ -729,10 +776,13 @@ static void test_export_table(void **state) {
     free(buf);
     for (int i = 0; i < 3; i++) {
         const char *t[] = {"crypto_ohlcv", "macro_indicators", "backtest_results"};
+        /* crypto_ohlcv: the bars decoded from their blocks, the row table's
+         * columns but id and created_at */
+        const char *head[] = {"cryptocurrency,interval,timestamp,date_str,open,high,low,close,volume\n", "id,", "id,"};
         m = open_memstream(&buf, &len);
         assert_int_equal(mts_csv_export_table(f->s, t[i], m), 0);
         fclose(m);
-        assert_int_equal(strncmp(buf, "id,", 3), 0);
+        assert_int_equal(strncmp(buf, head[i], strlen(head[i])), 0);
         free(buf);
     }
 }
@@ -819,7 +869,8 @@ static long long count_rows(const char *db, const char *asset) {
     sqlite3_busy_timeout(c, 5000);
     sqlite3_stmt *st;
     long long n = -1;
-    if (sqlite3_prepare_v2(c, "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(c, "SELECT COALESCE(SUM(n), 0) FROM ohlcv_blocks WHERE cryptocurrency = ?1", -1, &st, NULL)
+        == SQLITE_OK) {
         sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
@@ -934,7 +985,7 @@ static int64_t rows_of(fx_t *f, const char *asset) {   /* every interval, straig
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency = ?1",
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT COALESCE(SUM(n), 0) FROM ohlcv_blocks WHERE cryptocurrency = ?1",
                                         -1, &st, NULL), SQLITE_OK);
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -1225,16 +1276,16 @@ static void test_interval_detection(void **state) {
     sqlite3_close(db);
 }
 
-/* Every stored column of the asset's rows at one interval, as text. */
+/* Every stored column of the asset's blocks at one interval (the bars' blob
+ * as hex), as text. */
 static char *dump_rows(fx_t *f, const char *asset, const char *iv) {
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(id || '|' || interval || '|' || timestamp || '|' || "
-                                            "date_str || '|' || quote(open) || '|' || quote(high) || '|' || quote(low) "
-                                            "|| '|' || quote(close) || '|' || quote(volume) || '|' || created_at, ';') "
-                                            "FROM (SELECT * FROM crypto_ohlcv WHERE cryptocurrency = ?1 AND "
-                                            "interval = ?2 ORDER BY id)", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(id || '|' || interval || '|' || block_start || '|' || "
+                                            "n || '|' || first_ts || '|' || last_ts || '|' || hex(bars) || '|' || "
+                                            "updated_at, ';') FROM (SELECT * FROM ohlcv_blocks WHERE cryptocurrency = ?1 "
+                                            "AND interval = ?2 ORDER BY id)", -1, &st, NULL), SQLITE_OK);
     sqlite3_bind_text(st, 1, asset, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, iv, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -1363,6 +1414,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_roundtrip_awkward_doubles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_macro, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_table_bars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_file_buffer_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_records_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_import_is_recorded, setup, teardown),

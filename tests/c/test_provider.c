@@ -51,9 +51,18 @@ static int teardown(void **state) {
 
 static void test_bars_of_a_stored_interval(void **state) {
     fx_t *f = *state;
-    exec(f, "INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, high, low, close, volume)"
-            " VALUES ('bitcoin', '4h', 14400, 'x', 1, 2, 0.5, 1.5, 10), ('bitcoin', '4h', 0, 'x', 1, 1, 1, 1, 1),"
-            " ('bitcoin', '1d', 0, 'x', 9, 9, 9, 9, 9)");
+    /* rows as (interval, ts, open, high, low, close, volume), stored through the store's upsert */
+    static const double rows[3][7] = {{4, 14400, 1, 2, 0.5, 1.5, 10}, {4, 0, 1, 1, 1, 1, 1}, {24, 0, 9, 9, 9, 9, 9}};
+    for (int r = 0; r < 3; r++) {
+        mts_bars_t one = {0};
+        assert_int_equal(mts_bars_reserve(&one, 1), 0);
+        one.ts[0] = (int64_t)rows[r][1];
+        one.open[0] = rows[r][2]; one.high[0] = rows[r][3]; one.low[0] = rows[r][4];
+        one.close[0] = rows[r][5]; one.volume[0] = rows[r][6];
+        one.n = 1;
+        assert_int_equal(mts_store_upsert_ohlcv(f->s, "bitcoin", rows[r][0] == 4 ? "4h" : "1d", &one), 0);
+        mts_bars_free(&one);
+    }
     const mts_bars_t *b = mts_provider_bars(f->p, "bitcoin", "4h");
     assert_non_null(b);
     assert_int_equal(b->n, 2);
