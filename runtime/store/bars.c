@@ -19,8 +19,10 @@
 #include "util/timeutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define NCOL 5
@@ -416,6 +418,23 @@ int mts_store_ohlcv_intervals(mts_store_t *s, const char *asset, char names[][8]
 
 /* ---- the bars' arrays ---- */
 
+/* Large arrays are asked to be backed by transparent huge pages (Linux,
+ * THP in "madvise" mode): the first touch of a fresh 8 MB array then costs 4
+ * page faults instead of 2048, which is about half the time of loading 1 M
+ * bars into a fresh struct (docs/store.md). Advice only: ignored where it
+ * does not apply. */
+static void advise_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    if (bytes < 2 * huge) return;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 int mts_bars_reserve(mts_bars_t *b, int64_t cap) {
     if (!b || cap < 0) return MTS_EINVAL;
     if (cap <= b->cap) return 0;
@@ -426,10 +445,12 @@ int mts_bars_reserve(mts_bars_t *b, int64_t cap) {
     void *np = mts_realloc(*ip, (size_t)cap * sizeof **ip);
     if (!np) return MTS_ENOMEM;
     *ip = np;
+    advise_huge(np, (size_t)cap * sizeof **ip);
     for (int k = 0; k < 5; k++) {
         np = mts_realloc(*dp[k], (size_t)cap * sizeof **dp[k]);
         if (!np) return MTS_ENOMEM;
         *dp[k] = np;
+        advise_huge(np, (size_t)cap * sizeof **dp[k]);
     }
     b->cap = cap;
     return 0;
