@@ -121,6 +121,7 @@ fuzz:
 	build-asan/fuzz/fuzz_jwt $(FUZZ_ITERS)
 	build-asan/fuzz/fuzz_api_request $(FUZZ_ITERS) .
 	build-asan/fuzz/fuzz_pattern 10000
+	build-asan/fuzz/fuzz_colblob $(FUZZ_ITERS)
 
 # Soak (bounded, not part of check/CI): big backtests, mts stream and mts run
 # on one database, with a writer holding the lock past the busy timeout;

@@ -98,7 +98,13 @@ int mts_colblob_info(const uint8_t *blob, size_t len, mts_colblob_info_t *info) 
     info->ts_bytes = ts_bytes;
     info->col_off = col_off;
     if (regular) {
-        info->last_ts = n ? first + (int64_t)(n - 1) * step : 0;
+        /* the last time must be an int64: a damaged step or first_ts could
+         * make first + (n-1)*step overflow */
+        int64_t span = 0, last = first;
+        if (n >= 2 && (__builtin_mul_overflow((int64_t)(n - 1), step, &span) ||
+                       __builtin_add_overflow(first, span, &last)))
+            return MTS_EPARSE;
+        info->last_ts = n ? last : 0;
     } else {
         size_t off = MTS_COLBLOB_HEADER, end = off + ts_bytes;
         int64_t t = first;
@@ -154,7 +160,7 @@ int mts_colblob_lower_bound(const uint8_t *blob, size_t len, int64_t t, int64_t 
     if (t > in.last_ts) { *idx = in.n; return 0; }
     if (in.flags & MTS_COLBLOB_REGULAR) {
         /* first_ts < t <= last_ts, so step > 0 */
-        int64_t q = (t - in.first_ts + in.step - 1) / in.step;
+        int64_t q = (t - in.first_ts - 1) / in.step + 1;   /* ceil, without overflow */
         *idx = q;
         return 0;
     }
