@@ -6,8 +6,11 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
+import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -58,6 +61,163 @@ def read_bars(path, start=None, end=None):
 
 def day(s):
     return parse_time(s + "T00:00:00+00:00")
+
+
+# ---- bars in column blocks (schema v7; bars helper) ----------------------
+# An independent reading and writing of the store's bar layout, for tests that
+# look at or prepare the database without bin/mts: a block is one row of
+# ohlcv_blocks per (cryptocurrency, interval, block_start), block_start a
+# multiple of BLOCK_BARS interval lengths, its `bars` BLOB in the MTC1 format
+# of runtime/store/colblob.h (decoded here with struct, from the format table,
+# not from the C code) with the columns open, high, low, close, volume.
+
+BLOCK_BARS = 1024
+INTERVAL_SECONDS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
+                    "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400, "3d": 259200,
+                    "1w": 604800}
+_MTC1 = struct.Struct("<4sIHHIqq")     # magic, n, k, flags, ts_bytes, first_ts, step
+
+
+def bits(x):
+    """The 64 bits of a double, to compare values bit for bit."""
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def mtc1_decode(blob):
+    """(times, columns) of an MTC1 blob; ValueError when it is not one."""
+    blob = bytes(blob)
+    if len(blob) < 32:
+        raise ValueError("MTC1: shorter than its header")
+    magic, n, k, flags, ts_bytes, first, step = _MTC1.unpack_from(blob, 0)
+    if magic != b"MTC1" or not 1 <= k <= 16 or flags & ~1:
+        raise ValueError("MTC1: bad header")
+    col_off = (32 + ts_bytes + 7) // 8 * 8
+    if len(blob) != col_off + 8 * n * k:
+        raise ValueError("MTC1: sizes do not add up")
+    if flags & 1:
+        if ts_bytes:
+            raise ValueError("MTC1: a regular blob with a ts section")
+        ts = [first + i * step for i in range(n)]
+    else:
+        ts, off, t = [first], 32, first
+        for _ in range(n - 1):
+            d, shift = 0, 0
+            while True:
+                b = blob[off]
+                off += 1
+                d |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            if d == 0:
+                raise ValueError("MTC1: times not ascending")
+            t += d
+            ts.append(t)
+        if off != 32 + ts_bytes:
+            raise ValueError("MTC1: ts section length")
+        ts = ts[:n]
+    cols = [list(struct.unpack_from("<%dd" % n, blob, col_off + 8 * n * c)) for c in range(k)]
+    return ts, cols
+
+
+def mtc1_encode(ts, cols):
+    """An MTC1 blob of ts (strictly ascending) and the columns, as the format
+    table says: REGULAR when there is one spacing (or n <= 1)."""
+    n, k = len(ts), len(cols)
+    steps = {b - a for a, b in zip(ts, ts[1:])}
+    if any(b <= a for a, b in zip(ts, ts[1:])):
+        raise ValueError("times must be strictly ascending")
+    regular = len(steps) <= 1
+    sec = bytearray()
+    if not regular:
+        for a, b in zip(ts, ts[1:]):
+            d = b - a
+            while d >= 0x80:
+                sec.append((d & 0x7F) | 0x80)
+                d >>= 7
+            sec.append(d)
+    head = _MTC1.pack(b"MTC1", n, k, 1 if regular else 0, len(sec), ts[0] if n else 0,
+                      (ts[1] - ts[0]) if regular and n > 1 else 0)
+    pad = b"\0" * ((-(32 + len(sec))) % 8)
+    return head + bytes(sec) + pad + b"".join(struct.pack("<%dd" % n, *c) for c in cols)
+
+
+def ohlcv_rows(db_path, asset=None, interval=None):
+    """Every stored bar as (asset, interval, ts, open, high, low, close, volume),
+    ordered by asset, interval, time; checks each block against its mirror
+    columns (n, first_ts, last_ts) and its span."""
+    con = sqlite3.connect(db_path, timeout=10)
+    try:
+        q = ("SELECT cryptocurrency, interval, block_start, n, first_ts, last_ts, bars FROM ohlcv_blocks"
+             " WHERE (?1 IS NULL OR cryptocurrency = ?1) AND (?2 IS NULL OR interval = ?2)"
+             " ORDER BY cryptocurrency, interval, block_start")
+        out = []
+        for a, iv, bs, n, first, last, blob in con.execute(q, (asset, interval)):
+            ts, cols = mtc1_decode(blob)
+            span = BLOCK_BARS * INTERVAL_SECONDS.get(iv, 86400)
+            if len(cols) != 5 or len(ts) != n or not ts or ts[0] != first or ts[-1] != last \
+                    or bs % span or not bs <= first <= last < bs + span:
+                raise ValueError("block %s %s %d does not match its columns" % (a, iv, bs))
+            out.extend((a, iv, t) + tuple(c[i] for c in cols) for i, t in enumerate(ts))
+        return out
+    finally:
+        con.close()
+
+
+def put_bars(db_path, asset, interval, bars, con=None):
+    """Stores bars [(ts, open, high, low, close, volume)] as mts would: into
+    the blocks of their times, replacing stored bars of the same time."""
+    own = con is None
+    con = con or sqlite3.connect(db_path, timeout=10)
+    try:
+        span = BLOCK_BARS * INTERVAL_SECONDS[interval]
+        by_block = {}
+        for b in bars:
+            by_block.setdefault(b[0] // span * span, {})[b[0]] = tuple(b[1:6])
+        with con:
+            for bs, new in sorted(by_block.items()):
+                row = con.execute("SELECT bars FROM ohlcv_blocks WHERE cryptocurrency = ? AND interval = ?"
+                                  " AND block_start = ?", (asset, interval, bs)).fetchone()
+                merged = {}
+                if row:
+                    ts, cols = mtc1_decode(row[0])
+                    merged = {t: tuple(c[i] for c in cols) for i, t in enumerate(ts)}
+                merged.update(new)
+                _write_block(con, asset, interval, bs, merged)
+    finally:
+        if own:
+            con.close()
+
+
+def _write_block(con, asset, interval, bs, merged):
+    if not merged:
+        con.execute("DELETE FROM ohlcv_blocks WHERE cryptocurrency = ? AND interval = ? AND block_start = ?",
+                    (asset, interval, bs))
+        return
+    ts = sorted(merged)
+    cols = [[merged[t][c] for t in ts] for c in range(5)]
+    con.execute("INSERT INTO ohlcv_blocks(cryptocurrency, interval, block_start, n, first_ts, last_ts, bars,"
+                " updated_at) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(cryptocurrency, interval, block_start)"
+                " DO UPDATE SET n = excluded.n, first_ts = excluded.first_ts, last_ts = excluded.last_ts,"
+                " bars = excluded.bars, updated_at = excluded.updated_at",
+                (asset, interval, bs, len(ts), ts[0], ts[-1], mtc1_encode(ts, cols), int(time.time())))
+
+
+def delete_bars(db_path, asset, interval, keep):
+    """Keeps only the stored bars of (asset, interval) for which keep(ts) is
+    true (what a DELETE ... WHERE did on the row table)."""
+    con = sqlite3.connect(db_path, timeout=10)
+    try:
+        with con:
+            blocks = con.execute("SELECT block_start, bars FROM ohlcv_blocks WHERE cryptocurrency = ? AND"
+                                 " interval = ?", (asset, interval)).fetchall()
+            for bs, blob in blocks:
+                ts, cols = mtc1_decode(blob)
+                merged = {t: tuple(c[i] for c in cols) for i, t in enumerate(ts) if keep(t)}
+                _write_block(con, asset, interval, bs, merged)
+    finally:
+        con.close()
+# ---- end of the bars helpers ----------------------------------------------
 
 
 class Resp:

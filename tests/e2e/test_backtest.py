@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from mtslib import BUNDLED, SHARED, MtsTestCase, day, parse_time, read_bars, run
+from mtslib import BUNDLED, SHARED, MtsTestCase, day, ohlcv_rows, parse_time, put_bars, read_bars, run
 
 
 def sma_cross_reference(bars, fast, slow, capital, comm_bps, slip_bps, units=None,
@@ -155,8 +155,7 @@ class BacktestEndToEnd(MtsTestCase):
         self.assertEqual(n, res["signals"])
         self.assertGreater(n, 0)
         # bundled data was imported on first use, all of it
-        self.assertEqual(con.execute("SELECT count(*) FROM crypto_ohlcv WHERE cryptocurrency="
-                                     "'ethereum'").fetchone()[0], 2920)
+        self.assertEqual(len(ohlcv_rows(self.db, "ethereum")), 2920)
         mode = con.execute("PRAGMA journal_mode").fetchone()[0]
         self.assertEqual(mode, "wal")
 
@@ -410,13 +409,8 @@ def read_hourly(n):
 
 
 def store_bars(db, asset, interval, bars):
-    """Rows as the store keeps them (schema v6), written without the C code."""
-    con = sqlite3.connect(db)
-    con.executemany("INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, "
-                    "high, low, close, volume) VALUES(?,?,?,?,?,?,?,?,?)",
-                    [(asset, interval, b[0], "", b[1], b[2], b[3], b[4], b[5]) for b in bars])
-    con.commit()
-    con.close()
+    """Bars as the store keeps them (schema v7 blocks), written without the C code."""
+    put_bars(db, asset, interval, bars)
 
 
 def period_metrics_reference(equity, capital, period):

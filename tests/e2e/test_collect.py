@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 
-from mtslib import MTS, ROOT, MtsTestCase
+from mtslib import MTS, ROOT, MtsTestCase, ohlcv_rows
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(ROOT, "tests", "fixtures", "vendors")
@@ -77,6 +77,19 @@ class Collect(MtsTestCase):
         r = self.collect(*args, "--json", env=env, expect=expect)
         return json.loads(r.stdout), r
 
+    def bars(self, asset=None, interval=None):
+        """Stored bars (asset, interval, ts, o, h, l, c, v), decoded from the blocks."""
+        return ohlcv_rows(self.db, asset, interval)
+
+    def nbars(self):
+        return len(self.bars())
+
+    def per_asset(self):
+        counts = {}
+        for b in self.bars():
+            counts[b[0]] = counts.get(b[0], 0) + 1
+        return counts
+
     def q(self, sql, *params):
         con = sqlite3.connect(self.db)
         try:
@@ -112,13 +125,12 @@ class Collect(MtsTestCase):
         self.assertEqual(res["batches"][0]["no_volume"], 2)      # no per-candle volume for 30 min candles
         self.assertEqual(res["batches"][0]["price_usd"], 76975)  # simple_price.json
         self.assertIn("coingecko.no_volume", r.stderr)
-        got = self.q("SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv "
-                     "WHERE cryptocurrency='bitcoin' AND interval='30m' ORDER BY timestamp")
+        got = [b[2:] for b in self.bars("bitcoin", "30m")]
         self.assertEqual(got, want)
         self.assertEqual(self.srv.stats()["last_headers"].get("x-cg-demo-api-key"), "CG-demo-123")
         # again: idempotent
         self.collect("--source", "coingecko", "--asset", "bitcoin")
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
+        self.assertEqual(self.nbars(), 2)
 
     def daily_eth(self):
         """Four 30 min ethereum candles (close times, as CoinGecko sends them), the 3rd one bad."""
@@ -132,8 +144,7 @@ class Collect(MtsTestCase):
         t0 = self.daily_eth()
         r = self.collect("--source", "coingecko", "--asset", "ethereum", expect=3)
         self.assertIn("coingecko:ethereum:3:", r.stderr)          # the 3rd candle in the response
-        got = self.q("SELECT interval, timestamp, close, volume FROM crypto_ohlcv WHERE cryptocurrency='ethereum' "
-                     "ORDER BY timestamp")
+        got = sorted(((b[1], b[2], b[6], b[7]) for b in self.bars("ethereum")), key=lambda r: r[1])
         # candles 1, 2 and 4, by open time; no per-candle volume exists for 30 min candles
         self.assertEqual(got, [("30m", t0, 105.0, 0.0), ("30m", t0 + 1800, 106.0, 0.0),
                                ("30m", t0 + 3 * 1800, 108.0, 0.0)])
@@ -148,25 +159,27 @@ class Collect(MtsTestCase):
             for i, d in enumerate(("2026-05-18", "2026-05-19", "2026-05-20")):
                 f.write("%s,%d,%d,%d,%d,%d\n" % (d, 70000 + i, 80000 + i, 60000 + i, 75000 + i, 10 + i))
         self.mts("import", "csv", path, "--asset", "bitcoin")
-        return self.q("SELECT * FROM crypto_ohlcv WHERE cryptocurrency='bitcoin' AND interval='1d' ORDER BY id")
+        self.assertEqual(len(self.bars("bitcoin", "1d")), 3)
+        # every column of the series' blocks (the bars' blob, updated_at)
+        return self.q("SELECT * FROM ohlcv_blocks WHERE cryptocurrency='bitcoin' AND interval='1d' ORDER BY id")
 
     def test_days1_30m_candles_by_open_time_daily_series_untouched(self):
         before = self.daily_bitcoin()
-        self.assertEqual(len(before), 3)
+        self.assertEqual(len(before), 1)                     # three days: one block
         r = self.collect("--source", "coingecko", "--asset", "bitcoin", "--days", "1")
-        # the daily series, every column of every row, as before
-        self.assertEqual(self.q("SELECT * FROM crypto_ohlcv WHERE cryptocurrency='bitcoin' AND interval='1d' "
+        # the daily series, every column of its block, as before
+        self.assertEqual(self.q("SELECT * FROM ohlcv_blocks WHERE cryptocurrency='bitcoin' AND interval='1d' "
                                 "ORDER BY id"), before)
         self.assertIn("bitcoin: 2 30m bars stored", r.stdout)
         # 2026-05-19 14:00 and 14:30 UTC are the close times: opens 13:30 and 14:00
-        self.assertEqual(self.q("SELECT timestamp FROM crypto_ohlcv WHERE interval='30m' ORDER BY timestamp"),
+        self.assertEqual(sorted((b[2],) for b in self.bars() if b[1] == "30m"),
                          [(midnight(2026, 5, 19) + 13 * 3600 + 1800,), (midnight(2026, 5, 19) + 14 * 3600,)])
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(5,)])
+        self.assertEqual(self.nbars(), 5)
 
     def test_candles_that_disagree_with_days_are_refused(self):
         res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", "--days", "30", expect=1)
         self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
+        self.assertEqual(self.nbars(), 0)
 
     def test_4h_candles_forming_one_skipped_no_volume_call(self):
         now = int(time.time())
@@ -177,7 +190,7 @@ class Collect(MtsTestCase):
         res, _ = self.collect_json("--source", "coingecko", "--asset", "ethereum", "--days", "7")
         b = res["batches"][0]
         self.assertEqual((b["interval"], b["rows"], b["forming"]), ("4h", 4, 1))
-        self.assertEqual(self.q("SELECT interval, timestamp FROM crypto_ohlcv ORDER BY timestamp"),
+        self.assertEqual(sorted(((b[1], b[2]) for b in self.bars()), key=lambda r: r[1]),
                          [("4h", c - 4 * 3600) for c in closes[:4]])
         self.assertNotIn("/api/v3/coins/ethereum/market_chart/range", self.srv.stats()["requests"])
 
@@ -195,7 +208,7 @@ class Collect(MtsTestCase):
         res, r = self.collect_json("--source", "coingecko", "--asset", "ethereum", "--days", "30", expect=1)
         self.assertIn("days=30 should give 4h candles", res["batches"][0]["error"])
         self.assertIn("not stored", res["batches"][0]["error"])
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv"), [(0,)])
+        self.assertEqual(self.nbars(), 0)
 
     def test_5xx_then_ok_is_retried_and_counted(self):
         self.script(steps=["500", "503"], match="/ohlc")
@@ -203,7 +216,7 @@ class Collect(MtsTestCase):
         self.assertEqual(res["http"]["coingecko"]["retries"], 2)
         self.assertEqual(res["http"]["coingecko"]["status_5xx"], 2)
         self.assertEqual(self.srv.stats()["requests"]["/api/v3/coins/bitcoin/ohlc"], 3)
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
+        self.assertEqual(self.nbars(), 2)
 
     def test_429_honours_retry_after(self):
         self.script(steps=[{"do": "429", "retry_after": "1"}], match="/ohlc")
@@ -212,14 +225,14 @@ class Collect(MtsTestCase):
         self.assertGreaterEqual(time.monotonic() - t, 1.0)
         self.assertEqual(res["http"]["coingecko"]["status_429"], 1)
         self.assertEqual(res["http"]["coingecko"]["breaker_opens"], 0)
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
+        self.assertEqual(self.nbars(), 2)
 
     def test_persistent_429_is_a_rate_limit_error(self):
         self.script(default={"do": "429", "retry_after": "0"})
         res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", expect=1)
         self.assertEqual(res["batches"][0]["error_type"], "rate limited")
         self.assertIn('"type":"rate_limit"', r.stderr)
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 0)
+        self.assertEqual(self.nbars(), 0)
 
     def test_dropped_and_truncated_answers_retried_nothing_duplicated(self):
         self.script(steps=["drop", "truncate"], match="/ohlc")
@@ -229,22 +242,22 @@ class Collect(MtsTestCase):
         # may count that one as no error; the truncated body is always its own retry.
         self.assertEqual(self.srv.stats()["requests"]["/api/v3/coins/bitcoin/ohlc"], 3)
         self.assertIn(res["http"]["coingecko"]["transport_errors"], (1, 2))
-        self.assertEqual(self.q("SELECT count(*), count(DISTINCT timestamp) FROM crypto_ohlcv"), [(2, 2)])
+        self.assertEqual((self.nbars(), len({b[2] for b in self.bars()})), (2, 2))
 
     def test_slow_answer_times_out_and_is_retried(self):
         self.script(steps=[{"do": "slow", "seconds": 2}], match="/ohlc")
         res, _ = self.collect_json("--source", "coingecko", "--asset", "bitcoin", env={"MTS_HTTP_TIMEOUT": "0.5"})
         self.assertEqual(res["http"]["coingecko"]["transport_errors"], 1)
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 2)
+        self.assertEqual(self.nbars(), 2)
 
     def test_garbage_json_stores_nothing_then_recovers(self):
         self.script(steps=["garbage"], match="/ohlc")
         res, r = self.collect_json("--source", "coingecko", "--asset", "bitcoin", expect=1)
         self.assertEqual(res["batches"][0]["status"], "error")
         self.assertIn("not a JSON array", res["batches"][0]["error"])
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 0)
+        self.assertEqual(self.nbars(), 0)
         self.collect("--source", "coingecko", "--asset", "bitcoin")
-        self.assertEqual(self.q("SELECT count(*), count(DISTINCT timestamp) FROM crypto_ohlcv"), [(2, 2)])
+        self.assertEqual((self.nbars(), len({b[2] for b in self.bars()})), (2, 2))
 
     def test_breaker_opens_and_refuses_other_requests(self):
         self.script(default="500")
@@ -256,7 +269,7 @@ class Collect(MtsTestCase):
         self.assertEqual(self.srv.stats()["total"], 2)
         self.assertEqual(h["breaker_rejects"], 3)
         self.assertIn('"event":"http.breaker","vendor":"coingecko"', r.stderr)
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 0)
+        self.assertEqual(self.nbars(), 0)
 
     def test_breaker_half_opens_and_closes_in_schedule(self):
         self.daily_eth()
@@ -270,8 +283,7 @@ class Collect(MtsTestCase):
         h = res["http"]["coingecko"]
         self.assertEqual((h["breaker_opens"], h["breaker_closes"]), (1, 1), r.stderr)
         self.assertEqual([b["status"] for b in res["batches"]], ["ok", "ok"])
-        self.assertEqual(self.q("SELECT cryptocurrency, count(*) FROM crypto_ohlcv GROUP BY 1 ORDER BY 1"),
-                         [("bitcoin", 2), ("ethereum", 3)])
+        self.assertEqual(sorted(self.per_asset().items()), [("bitcoin", 2), ("ethereum", 3)])
 
     # ---- FRED ----
     def fred(self, series, obs):
@@ -425,7 +437,7 @@ class Collect(MtsTestCase):
         self.assertIn("redirect", r.stderr)
         self.assertIn("127.0.0.1:%d" % srv2.port, r.stderr)       # names where it was sent
         self.assertIn("another host", res["batches"][0]["error"])
-        self.assertEqual(self.q("SELECT count(*) FROM crypto_ohlcv")[0][0], 0)
+        self.assertEqual(self.nbars(), 0)
 
     def test_fred_redirect_to_another_host_never_carries_api_key(self):
         srv2 = self.other_server()
@@ -482,7 +494,7 @@ class Collect(MtsTestCase):
         res = json.loads(out)
         self.assertTrue(res["interrupted"])
         # every batch that started finished; an asset has all its bars or none
-        counts = dict(self.q("SELECT cryptocurrency, count(*) FROM crypto_ohlcv GROUP BY 1"))
+        counts = self.per_asset()
         self.assertIn(counts.get("bitcoin", 0), (0, 2))
         self.assertIn(counts.get("ethereum", 0), (0, 3))
         self.assertGreater(sum(counts.values()), 0)

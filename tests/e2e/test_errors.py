@@ -3,8 +3,9 @@ line or field, a non-zero exit, and loses nothing good."""
 import json
 import os
 import sqlite3
+import time
 
-from mtslib import MtsTestCase
+from mtslib import MtsTestCase, ohlcv_rows
 
 
 def write(path, text):
@@ -30,9 +31,7 @@ class BadInput(MtsTestCase):
             self.assertIn("broken.csv:%d:" % line, r.stderr)
         for line in (2, 9):
             self.assertNotIn("broken.csv:%d:" % line, r.stderr)
-        con = sqlite3.connect(self.db)
-        rows = con.execute("SELECT date_str, close FROM crypto_ohlcv WHERE cryptocurrency='testcoin' "
-                           "ORDER BY timestamp").fetchall()
+        rows = [(time.strftime("%Y-%m-%d", time.gmtime(b[2])), b[6]) for b in ohlcv_rows(self.db, "testcoin")]
         self.assertEqual(rows, [("2024-01-01", 105.0), ("2024-01-06", 110.0)])
 
     def test_strategy_with_syntax_error(self):

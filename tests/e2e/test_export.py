@@ -10,7 +10,7 @@ import os
 import sqlite3
 import unittest
 
-from mtslib import MtsTestCase, SHARED, parse_time
+from mtslib import MtsTestCase, SHARED, bits, delete_bars, ohlcv_rows, parse_time, put_bars
 
 LIMIT = 120
 INTRADAY = os.path.join(SHARED, "data", "crypto", "intraday")
@@ -45,10 +45,9 @@ class ExportTestCase(MtsTestCase):
         if r.returncode == 0:
             return
         self.mts("import", "csv", path, "--asset", asset, timeout=LIMIT)
-        con = sqlite3.connect(self.db)
-        with con:
-            con.execute("UPDATE crypto_ohlcv SET interval = '1h' WHERE cryptocurrency = ?", (asset,))
-        con.close()
+        bars = [b[2:] for b in ohlcv_rows(self.db, asset, "1d")]
+        delete_bars(self.db, asset, "1d", lambda t: False)
+        put_bars(self.db, asset, "1h", bars)
 
     def export(self, *args, expect=0):
         return self.mts("export", "ohlcv", *args, expect=expect, timeout=LIMIT)
@@ -135,12 +134,10 @@ class Digits(ExportTestCase):
         self.assertEqual([got[t] for t in sorted(got)], vals)
         # and back in: the same doubles in the database
         self.mts("import", "csv", out, "--asset", "again", timeout=LIMIT)
-        con = sqlite3.connect(self.db)
-        a = con.execute("SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv WHERE cryptocurrency"
-                        " = 'digits' ORDER BY timestamp").fetchall()
-        b = con.execute("SELECT timestamp, open, high, low, close, volume FROM crypto_ohlcv WHERE cryptocurrency"
-                        " = 'again' ORDER BY timestamp").fetchall()
-        con.close()
+        bit = lambda rows: [(r[1], r[2]) + tuple(bits(v) for v in r[3:]) for r in rows]
+        a = bit(ohlcv_rows(self.db, "digits"))
+        b = bit(ohlcv_rows(self.db, "again"))
+        self.assertEqual(len(a), len(vals))
         self.assertEqual(a, b)
 
     def test_macro_keeps_every_digit(self):

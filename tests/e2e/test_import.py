@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import sqlite3
 
-from mtslib import ROOT, SHARED, MtsTestCase
+from mtslib import ROOT, SHARED, MtsTestCase, ohlcv_rows
 
 LIMIT = 120
 
@@ -29,20 +29,12 @@ class Import(MtsTestCase):
         return self.mts("import", "csv", path, "--asset", asset, *extra, expect=expect, timeout=LIMIT)
 
     def rows(self, asset, interval=None):
-        """[(interval, ts, open, high, low, close, volume)] straight from the database."""
-        con = sqlite3.connect(self.db)
+        """[(interval, ts, open, high, low, close, volume)] straight from the database
+        (the blocks decoded by mtslib, not by mts)."""
         try:
-            q = ("SELECT interval, timestamp, open, high, low, close, volume FROM crypto_ohlcv "
-                 "WHERE cryptocurrency = ?")
-            args = [asset]
-            if interval:
-                q += " AND interval = ?"
-                args.append(interval)
-            return con.execute(q + " ORDER BY interval, timestamp", args).fetchall()
+            return [b[1:] for b in ohlcv_rows(self.db, asset, interval)]
         except sqlite3.OperationalError:
             return []               # no database yet
-        finally:
-            con.close()
 
     def hourly(self, times):
         return "timestamp,open,high,low,close,volume\n" + "".join(
@@ -159,7 +151,8 @@ class Import(MtsTestCase):
         d1 = os.path.join(SHARED, "data/crypto/daily/BTCUSDT_1d_binance_spot.csv")
         self.imp(d1, "bitcoin")
         con = sqlite3.connect(self.db)
-        dump = lambda: con.execute("SELECT * FROM crypto_ohlcv WHERE interval = '1d' ORDER BY id").fetchall()
+        # every column of the daily blocks (the bars' blob, updated_at)
+        dump = lambda: con.execute("SELECT * FROM ohlcv_blocks WHERE interval = '1d' ORDER BY id").fetchall()
         before = dump()
         r = self.imp(os.path.join(ROOT, "data/crypto/BTCUSDT_1h_binance_spot.csv"), "bitcoin")
         self.assertIn("interval 1h", r.stdout)
@@ -167,7 +160,7 @@ class Import(MtsTestCase):
         con.close()
         self.assertEqual(before, after)
         with open(d1, newline="") as f:
-            self.assertEqual(len(before), sum(1 for _ in csv.DictReader(f)))
+            self.assertEqual(len(self.rows("bitcoin", "1d")), sum(1 for _ in csv.DictReader(f)))
 
     def test_bundled_1h_imports_completely(self):
         path = os.path.join(ROOT, "data/crypto/BTCUSDT_1h_binance_spot.csv")

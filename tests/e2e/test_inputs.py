@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import time
 
-from mtslib import MTS, MtsTestCase
+from mtslib import MTS, MtsTestCase, delete_bars, ohlcv_rows
 
 LIMIT = 60          # seconds for any one mts call (a FIFO used to block forever)
 
@@ -176,7 +176,8 @@ class KilledImport(MtsTestCase):
         try:
             con = sqlite3.connect(self.db, timeout=5)
             try:
-                return con.execute("SELECT COUNT(*) FROM crypto_ohlcv WHERE cryptocurrency='synth'").fetchone()[0]
+                return con.execute("SELECT COALESCE(SUM(n), 0) FROM ohlcv_blocks WHERE cryptocurrency='synth'"
+                                   ).fetchone()[0]
             finally:
                 con.close()
         except sqlite3.Error:
@@ -258,12 +259,12 @@ class KilledBundledImport(MtsTestCase):
         from mtslib import BUNDLED, read_bars
         full = len(read_bars(BUNDLED["bitcoin"]))
         self.mts("export", "ohlcv", "--asset", "bitcoin", "--to", "2020-01-01", timeout=LIMIT)  # first use
+        # what a kill after the first batch leaves: a prefix, and the run still 'running'
+        cut = ohlcv_rows(self.db, "bitcoin", "1d")[100][2]
+        delete_bars(self.db, "bitcoin", "1d", lambda t: t < cut)
+        self.assertEqual(len(ohlcv_rows(self.db, "bitcoin", "1d")), 100)
         con = sqlite3.connect(self.db)
         with con:
-            # what a kill after the first batch leaves: a prefix, and the run still 'running'
-            con.execute("DELETE FROM crypto_ohlcv WHERE cryptocurrency = 'bitcoin' AND timestamp >= "
-                        "(SELECT timestamp FROM crypto_ohlcv WHERE cryptocurrency = 'bitcoin' "
-                        " ORDER BY timestamp LIMIT 1 OFFSET 100)")
             n = con.execute("UPDATE import_runs SET status = 'running', finished_at = NULL, rows = 100 "
                             "WHERE kind = 'ohlcv' AND target = 'bitcoin'").rowcount
         con.close()

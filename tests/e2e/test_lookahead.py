@@ -17,7 +17,7 @@ import sqlite3
 import tempfile
 import unittest
 
-from mtslib import ROOT, BUNDLED, run, read_bars, day
+from mtslib import ROOT, BUNDLED, run, read_bars, day, put_bars
 
 DAY = 86400
 PARTIAL = 3   # MTS_EXIT_PARTIAL: the run finished, a strategy was disabled
@@ -110,10 +110,8 @@ class Lookahead(unittest.TestCase):
         r, _ = backtest(cls.root, cls.db, "peek", "bitcoin,ethereum", "2024-01-01", "2024-01-10")
         assert r.returncode == PARTIAL, r.stderr
         cls.week = weekly(read_bars(BUNDLED["bitcoin"], day("2019-11-01"), day("2024-12-31")))
+        put_bars(cls.db, "bitcoin", "1w", cls.week)
         con = sqlite3.connect(cls.db)
-        con.executemany("INSERT INTO crypto_ohlcv(cryptocurrency, interval, timestamp, date_str, open, high, low,"
-                        " close, volume) VALUES ('bitcoin', '1w', ?, ?, ?, ?, ?, ?, ?)",
-                        [(w[0], "w", w[1], w[2], w[3], w[4], w[5]) for w in cls.week])
         con.executemany("INSERT INTO macro_indicators(indicator, date, value) VALUES ('DGS10', ?, ?)",
                         [("2024-01-08", 4.01), ("2024-01-09", 4.02), ("2024-01-10", 4.03)])
         t9 = day("2024-01-09") * 1000
