@@ -1,15 +1,17 @@
 /* store.c — the SQLite store (see store.h): one connection in WAL mode,
  * migrations keyed by PRAGMA user_version, statements prepared once per
- * handle, one transaction per batch.
+ * handle, one transaction per batch. OHLCV bars are in store/bars.c, which
+ * uses this file's transaction and its lazily prepared statements
+ * (store_internal.h).
  *
  * A handle is used by one thread at a time (its prepared statements are
  * shared state), so the connection is opened with SQLITE_OPEN_NOMUTEX.
  *
- * Invariants: after mts_store_open succeeds every stmt[] is prepared and
+ * Invariants: after mts_store_open succeeds every stmt[] is prepared (lazy[]
+ * ones on first use, all finalized by mts_store_close) and
  * user_version == N_MIGRATIONS; no transaction is left open when a public
  * function returns. */
 #include "store/store.h"
-#include "market/interval.h"
 #include "store/store_internal.h"
 #include "util/log.h"
 #include "util/timeutil.h"
