@@ -176,3 +176,59 @@ class MtsTestCase(unittest.TestCase):
         """A private copy of scripts/ and config/ (data/ linked), for tests that
         add broken strategies or configs; pass env={"MTS_ROOT": root}."""
         return make_root(self.tmp)
+
+
+# ---- stored equity curves (backtest_curves, schema v7) ----
+# An independent reader of the MTC1 blob (runtime/store/colblob.h), so tests
+# check what the C store wrote without going through it.
+
+def mtc1_decode(blob):
+    """(ts list, [column lists]) of an MTC1 blob; ValueError when it is not one."""
+    import struct
+    blob = bytes(blob)
+    if len(blob) < 32 or blob[:4] != b"MTC1":
+        raise ValueError("not an MTC1 blob")
+    n, k, flags, ts_bytes, first, step = struct.unpack_from("<IHHIqq", blob, 4)
+    if not 1 <= k <= 16 or flags & ~1:
+        raise ValueError("bad MTC1 header")
+    if flags & 1:
+        if ts_bytes:
+            raise ValueError("REGULAR blob with a ts section")
+        ts = [first + i * step for i in range(n)]
+    else:
+        ts, t, off, end = [first] if n else [], first, 32, 32 + ts_bytes
+        while off < end:
+            d = shift = 0
+            while True:
+                b = blob[off]
+                off += 1
+                d |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            t += d
+            ts.append(t)
+        if len(ts) != n:
+            raise ValueError("ts section has %d times, header says %d" % (len(ts), n))
+    col_off = (32 + ts_bytes + 7) // 8 * 8
+    if len(blob) != col_off + 8 * n * k:
+        raise ValueError("MTC1 size %d, expected %d" % (len(blob), col_off + 8 * n * k))
+    cols = [list(struct.unpack_from("<%dd" % n, blob, col_off + 8 * n * c)) for c in range(k)]
+    return ts, cols
+
+
+def equity_curve(db_path, run_id):
+    """[(ts, equity), ...] of a stored run, read from backtest_curves with
+    sqlite3 and decoded here; [] when the run has no curve."""
+    import sqlite3
+    con = sqlite3.connect(db_path)
+    try:
+        row = con.execute("SELECT n, data FROM backtest_curves WHERE backtest_id = ?", (run_id,)).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return []
+    ts, (eq,) = mtc1_decode(row[1])
+    if len(ts) != row[0]:
+        raise ValueError("backtest_curves.n is %d, the blob has %d points" % (row[0], len(ts)))
+    return list(zip(ts, eq))
