@@ -449,6 +449,40 @@ static void test_regular_1m_curve(void **state) {
     free_run(&r);
 }
 
+/* A curve longer than results.c's CURVE_BIND_MAX (4,000,000 points) is
+ * written straight into the row's pages (zeroblob + sqlite3_blob_write)
+ * instead of bound whole: the same bytes, read back bit for bit; times with
+ * gaps (a ts section) so the head is more than the header. */
+static void test_long_curve_written_in_place(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 4000001);
+    int64_t t = 1577836800, ts_bytes = 0;
+    for (int64_t i = 0; i < r.n; i++) {
+        int64_t d = i == 0 ? 0 : (i % 500000 == 0 ? 86400 : 60);
+        t += d;
+        if (i) ts_bytes += leb_len((uint64_t)d);
+        r.ts[i] = t;
+        r.eq[i] = 5000.0 + (double)i * 1e-3 - (double)(i % 13);
+    }
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    int64_t pad = (32 + ts_bytes + 7) / 8 * 8;
+    assert_int_equal(raw_int(f->path, "SELECT length(data) FROM backtest_curves"), pad + 8 * r.n);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), r.n);
+    /* the head as the format says: magic "MTC1", k = 1 and flags 0 (not REGULAR) */
+    assert_int_equal(raw_int(f->path, "SELECT hex(substr(data, 1, 4)) = '4D544331' FROM backtest_curves"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT hex(substr(data, 9, 4)) = '01000000' FROM backtest_curves"), 1);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, r.n);
+    for (int64_t i = 0; i < r.n; i++)
+        if (got.equity.ts[i] != r.ts[i] || bits(got.equity.v[i]) != bits(r.eq[i]))
+            fail_msg("point %lld differs", (long long)i);
+    mts_stored_run_free(&got);
+    free_run(&r);
+}
+
 /* A run stored without a curve has no backtest_curves row and loads with an
  * empty curve (has_details 0), its trades still there. */
 static void test_run_without_curve(void **state) {
@@ -694,6 +728,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_signals_and_trades_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_curve_with_gaps_bit_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regular_1m_curve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_curve_written_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_without_curve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_curve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v6_equity_bit_identical, setup, teardown),
