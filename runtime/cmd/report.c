@@ -1,5 +1,5 @@
 /* report.c — `mts report [ID|last] [--html FILE]`: a stored backtest rebuilt
- * from the database (backtest_results + backtest_trades + backtest_equity),
+ * from the database (backtest_results + backtest_trades + backtest_curves),
  * as a summary on stdout or a self-contained HTML file; without an ID, the
  * list of recent runs. Nothing is re-run or recomputed. */
 #include "cmd/cmd.h"

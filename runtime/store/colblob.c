@@ -19,14 +19,15 @@ static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put_u16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put_i64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
 
-int mts_colblob_encode(const int64_t *ts, const double *const *cols, int k, int64_t n, uint8_t *buf, size_t cap,
-                       size_t *len) {
-    if (!buf || !len || k < 1 || k > MTS_COLBLOB_MAX_COLS || n < 0 || n > (int64_t)UINT32_MAX ||
-        (n > 0 && (!ts || !cols)))
+size_t mts_colblob_head_bound(int64_t n) {
+    return n < 0 ? 0 : mts_colblob_bound(n, 0);
+}
+
+int mts_colblob_encode_head(const int64_t *ts, int k, int64_t n, uint8_t *buf, size_t cap, size_t *head_len) {
+    if (!buf || !head_len || k < 1 || k > MTS_COLBLOB_MAX_COLS || n < 0 || n > (int64_t)UINT32_MAX ||
+        (n > 0 && !ts))
         return MTS_EINVAL;
-    for (int c = 0; c < k && n > 0; c++)
-        if (!cols[c]) return MTS_EINVAL;
-    if (cap < mts_colblob_bound(n, k)) return MTS_EINVAL;
+    if (cap < mts_colblob_head_bound(n)) return MTS_EINVAL;
     int regular = 1;
     int64_t step = n >= 2 ? ts[1] - ts[0] : 0;
     for (int64_t i = 1; i < n; i++) {
@@ -51,6 +52,21 @@ int mts_colblob_encode(const int64_t *ts, const double *const *cols, int k, int6
     put_u32(buf + 12, (uint32_t)ts_bytes);
     put_i64(buf + 16, n > 0 ? ts[0] : 0);
     put_i64(buf + 24, regular ? step : 0);
+    *head_len = col_off;
+    return 0;
+}
+
+int mts_colblob_encode(const int64_t *ts, const double *const *cols, int k, int64_t n, uint8_t *buf, size_t cap,
+                       size_t *len) {
+    if (!buf || !len || k < 1 || k > MTS_COLBLOB_MAX_COLS || n < 0 || n > (int64_t)UINT32_MAX ||
+        (n > 0 && (!ts || !cols)))
+        return MTS_EINVAL;
+    for (int c = 0; c < k && n > 0; c++)
+        if (!cols[c]) return MTS_EINVAL;
+    if (cap < mts_colblob_bound(n, k)) return MTS_EINVAL;
+    size_t col_off;
+    int rc = mts_colblob_encode_head(ts, k, n, buf, cap, &col_off);
+    if (rc) return rc;
     for (int c = 0; c < k; c++)
         if (n > 0) memcpy(buf + col_off + (size_t)c * (size_t)n * 8u, cols[c], (size_t)n * 8u);
     *len = col_off + (size_t)n * (size_t)k * 8u;

@@ -57,6 +57,15 @@ size_t mts_colblob_bound(int64_t n, int k);
 int mts_colblob_encode(const int64_t *ts, const double *const *cols, int k, int64_t n,
                        uint8_t *buf, size_t cap, size_t *len);
 
+/* The blob without its columns, for a caller that writes them itself (e.g.
+ * straight into SQLite's pages with sqlite3_blob_write, with no copy of the
+ * columns in memory): the header, the ts section and the padding, into buf
+ * (cap bytes, at least mts_colblob_head_bound(n)); *head_len = bytes written
+ * = where column 0 starts; the whole blob is *head_len + 8*n*k bytes, column c
+ * at *head_len + 8*n*c. mts_colblob_encode is this plus the columns. */
+size_t mts_colblob_head_bound(int64_t n);
+int mts_colblob_encode_head(const int64_t *ts, int k, int64_t n, uint8_t *buf, size_t cap, size_t *head_len);
+
 /* Reads and checks the header and the sizes (not the ts section's values). */
 int mts_colblob_info(const uint8_t *blob, size_t len, mts_colblob_info_t *info);
 

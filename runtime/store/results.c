@@ -4,12 +4,20 @@
  * stored or loaded once, not in a hot loop) and reused for every row.
  *
  * Storing holds the database's write lock for the whole transaction, so it is
- * kept short: everything is computed before BEGIN IMMEDIATE, and the equity
- * curve (the bulk: one point per bar) goes in EQUITY_CHUNK points per
- * statement. Measured, 1,000,000 points: 1.0 s with one INSERT per point,
- * see docs/store.md for the chunked figure. */
+ * kept short: everything is checked and computed before BEGIN IMMEDIATE (the
+ * signals' required fields, the equity curve encoded as one MTC1 blob,
+ * store/colblob.h), then the transaction is a handful of statements: signals
+ * and trades go ROWS_PER_INSERT rows per multi-row INSERT, the curve (the
+ * bulk: one point per bar) is ONE row of backtest_curves. Measured on the
+ * 2-core test machine (tests/bench/bench_runs.c, CPU time, median of 5):
+ * 1,000,000 points a minute apart with gaps store in ~15-18 ms (encoding
+ * ~1.6 ms of it, before the lock) and add 9.0 MB to the file, load in ~7 ms;
+ * one backtest_equity row per point, 128 per INSERT (schema v6): ~0.30 s,
+ * 22.7 MB, ~78 ms. 40,000 signals + 20,000 trades: ~75-85 ms (one INSERT
+ * per row: ~125 ms). See docs/store.md. */
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/colblob.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -33,108 +41,221 @@ static void bind_opt(sqlite3_stmt *st, int i, double v) {
     else sqlite3_bind_null(st, i);
 }
 
-static int insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
+/* ---- many rows, few statements ----
+ * Rows go ROWS_PER_INSERT per INSERT ... VALUES(...),(...),...: one statement
+ * for the full chunks, prepared once and reused, and one for the rest. With
+ * `shared`, ?1 is the same in every row (the run's id) and row r of a chunk
+ * binds ?(2 + r*per_row) .. ; else ?(1 + r*per_row) ... */
+#define ROWS_PER_INSERT 64
+
+typedef void (*bind_row_fn)(sqlite3_stmt *st, int first, const void *rows, int64_t i);
+
+static int build_insert(char *sql, size_t cap, const char *head, int shared, int per_row, int rows) {
+    size_t len = (size_t)snprintf(sql, cap, "%s VALUES", head);
+    int p = shared ? 2 : 1;
+    for (int r = 0; r < rows && len < cap; r++) {
+        len += (size_t)snprintf(sql + len, cap - len, "%s(%s", r ? "," : "", shared ? "?1," : "");
+        for (int c = 0; c < per_row && len < cap; c++, p++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s?%d", c ? "," : "", p);
+        if (len < cap) len += (size_t)snprintf(sql + len, cap - len, ")");
+    }
+    return len < cap ? 0 : -1;
+}
+
+static int insert_rows(mts_store_t *s, const char *head, int shared, int64_t id, int per_row,
+                       const void *rows, int64_t n, bind_row_fn bind, const char *what) {
     if (n <= 0) return 0;
-    sqlite3_stmt *st;
-    if (prepare(s, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
-                   " confidence, position_size, stop_loss, take_profit)"
-                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", &st, "insert_run signals"))
-        return MTS_EDB;
+    char sql[256 + ROWS_PER_INSERT * 96];
+    sqlite3_stmt *st[2] = {NULL, NULL};   /* [0] a full chunk, [1] the rest */
+    int64_t full = n / ROWS_PER_INSERT, rest = n % ROWS_PER_INSERT;
     int ret = 0;
-    for (int64_t i = 0; i < n && !ret; i++) {
+    for (int k = 0; k < 2 && !ret; k++) {
+        int m = k == 0 ? (full ? ROWS_PER_INSERT : 0) : (int)rest;
+        if (!m) continue;
+        if (build_insert(sql, sizeof sql, head, shared, per_row, m)) {
+            mts_store_set_error(s, "%s: statement too long", what);
+            ret = MTS_EINVAL;
+        } else if (!(ret = prepare(s, sql, &st[k], what)) && shared) {
+            sqlite3_bind_int64(st[k], 1, id);
+        }
+    }
+    int64_t i = 0;
+    for (int64_t c = 0; c < full && !ret; c++) {
+        for (int r = 0; r < ROWS_PER_INSERT; r++, i++) bind(st[0], (shared ? 2 : 1) + r * per_row, rows, i);
+        if (sqlite3_step(st[0]) != SQLITE_DONE) ret = mts_store_db_error(s, what);
+        sqlite3_reset(st[0]);
+    }
+    if (rest && !ret) {
+        for (int r = 0; r < (int)rest; r++, i++) bind(st[1], (shared ? 2 : 1) + r * per_row, rows, i);
+        if (sqlite3_step(st[1]) != SQLITE_DONE) ret = mts_store_db_error(s, what);
+    }
+    sqlite3_finalize(st[0]);
+    sqlite3_finalize(st[1]);
+    return ret;
+}
+
+/* Before the transaction: a signal without its required fields is refused
+ * (and nothing is stored). */
+static int check_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
         const mts_signal_row_t *r = &rows[i];
         if (!r->asset || !r->strategy_name || !r->signal_type || !isfinite(r->price) ||
             !isfinite(r->confidence)) {
             mts_store_set_error(s, "insert_run: signal %lld: a required field is missing or not finite",
                                 (long long)i);
-            ret = MTS_EINVAL;
-            break;
+            return MTS_EINVAL;
         }
-        sqlite3_bind_text(st, 1, r->asset, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, r->signal_type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, r->ts);
-        sqlite3_bind_double(st, 4, r->price);
-        sqlite3_bind_text(st, 5, r->strategy_name, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, r->confidence);
-        bind_opt(st, 7, r->position_size);
-        bind_opt(st, 8, r->stop_loss);
-        bind_opt(st, 9, r->take_profit);
-        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run signals");
-        sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
-    return ret;
+    return 0;
+}
+
+static int check_trades(mts_store_t *s, const mts_trade_row_t *t, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!t[i].asset) {
+            mts_store_set_error(s, "insert_run: trade %lld has no asset", (long long)i);
+            return MTS_EINVAL;
+        }
+    return 0;
+}
+
+static void bind_signal(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
+    const mts_signal_row_t *r = &((const mts_signal_row_t *)rows)[i];
+    sqlite3_bind_text(st, p, r->asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, p + 1, r->signal_type, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, p + 2, r->ts);
+    sqlite3_bind_double(st, p + 3, r->price);
+    sqlite3_bind_text(st, p + 4, r->strategy_name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, p + 5, r->confidence);
+    bind_opt(st, p + 6, r->position_size);
+    bind_opt(st, p + 7, r->stop_loss);
+    bind_opt(st, p + 8, r->take_profit);
+}
+
+static void bind_trade(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
+    const mts_trade_row_t *t = &((const mts_trade_row_t *)rows)[i];
+    sqlite3_bind_text(st, p, t->asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, p + 1, t->side < 0 ? "short" : "long", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, p + 2, t->qty);
+    sqlite3_bind_int64(st, p + 3, t->entry_ts);
+    sqlite3_bind_double(st, p + 4, t->entry_price);
+    sqlite3_bind_int64(st, p + 5, t->exit_ts);
+    sqlite3_bind_double(st, p + 6, t->exit_price);
+    sqlite3_bind_double(st, p + 7, t->pnl);
+    sqlite3_bind_double(st, p + 8, t->fees);
+}
+
+static int insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
+    return insert_rows(s, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
+                          " confidence, position_size, stop_loss, take_profit)",
+                       0, 0, 9, rows, n, bind_signal, "insert_run signals");
 }
 
 static int insert_trades(mts_store_t *s, int64_t id, const mts_trade_row_t *t, int64_t n) {
-    if (n <= 0) return 0;
-    sqlite3_stmt *st;
-    if (prepare(s, "INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price,"
-                   " exit_ts, exit_price, pnl, fees) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                &st, "insert_run trades"))
-        return MTS_EDB;
-    int ret = 0;
-    for (int64_t i = 0; i < n && !ret; i++) {
-        if (!t[i].asset) {
-            mts_store_set_error(s, "insert_run: trade %lld has no asset", (long long)i);
-            ret = MTS_EINVAL;
-            break;
-        }
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, t[i].asset, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, t[i].side < 0 ? "short" : "long", -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 4, t[i].qty);
-        sqlite3_bind_int64(st, 5, t[i].entry_ts);
-        sqlite3_bind_double(st, 6, t[i].entry_price);
-        sqlite3_bind_int64(st, 7, t[i].exit_ts);
-        sqlite3_bind_double(st, 8, t[i].exit_price);
-        sqlite3_bind_double(st, 9, t[i].pnl);
-        sqlite3_bind_double(st, 10, t[i].fees);
-        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run trades");
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return ret;
+    return insert_rows(s, "INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price,"
+                          " exit_ts, exit_price, pnl, fees)",
+                       1, id, 9, t, n, bind_trade, "insert_run trades");
 }
 
-/* Points per multi-row INSERT of the equity curve: ?1 is the run's id, point
- * k of a chunk binds ?(2k+2) ts and ?(2k+3) equity. */
-#define EQUITY_CHUNK 128
+/* ---- the equity curve: one MTC1 blob (k = 1: equity) per run ----
+ * Encoded before the lock. Up to CURVE_BIND_MAX points the whole blob is
+ * encoded and bound as one value (the fastest: 1 M points in ~15 ms). Beyond
+ * that binding would cost twice the curve's size in memory (the blob, and the
+ * record SQLite builds from it: ~180 MB more for 10 M points), so only the
+ * blob's head (header + ts section: 32 bytes when the times are evenly spaced,
+ * about a byte a point when not) is encoded; in the transaction the row is
+ * inserted with a zeroblob of the whole size (SQLite does not build a
+ * zeroblob in memory) and the head and the caller's equity array are written
+ * straight into its pages (sqlite3_blob_write): ~15 MB more for 10 M points. */
 
-static int insert_equity(mts_store_t *s, int64_t id, const int64_t *ts, const double *v, int64_t n) {
-    if (n <= 0) return 0;
-    char sql[64 + EQUITY_CHUNK * 24];
-    size_t len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO backtest_equity(backtest_id, ts, equity) VALUES");
-    for (int k = 0; k < EQUITY_CHUNK; k++)
-        len += (size_t)snprintf(sql + len, sizeof sql - len, "%s(?1,?%d,?%d)", k ? "," : "", 2 * k + 2, 2 * k + 3);
-    sqlite3_stmt *chunk = NULL, *one = NULL;
-    if (n >= EQUITY_CHUNK && prepare(s, sql, &chunk, "insert_run equity")) return MTS_EDB;
-    if (n % EQUITY_CHUNK &&
-        prepare(s, "INSERT INTO backtest_equity(backtest_id, ts, equity) VALUES(?1, ?2, ?3)", &one,
-                "insert_run equity")) {
-        sqlite3_finalize(chunk);
+typedef struct curve_head {
+    uint8_t *head;        /* mts_malloc'd: the head, or with `full` the whole blob */
+    size_t head_len, total;
+    int full;
+} curve_head_t;
+
+/* Measured (4 M points, gaps): bound whole ~100 ms CPU and +80 MB peak RSS;
+ * written in place ~95 ms and +14 MB. At 1 M points binding is faster (~16
+ * vs ~22 ms) and the curve reads back faster (~6.5 vs ~15 ms). */
+#define CURVE_BIND_MAX (4 * 1000 * 1000)
+
+/* MTS_EINVAL, naming the first point out of order, when the times are not
+ * strictly ascending (the encoder checks them). */
+static int encode_head(mts_store_t *s, const char *what, const int64_t *ts, const double *v, int64_t n,
+                       curve_head_t *c) {
+    memset(c, 0, sizeof *c);
+    if (n > (int64_t)UINT32_MAX) {
+        mts_store_set_error(s, "%s: %lld equity points, more than a curve holds (%u)", what, (long long)n,
+                            UINT32_MAX);
+        return MTS_EINVAL;
+    }
+    size_t cap = mts_colblob_head_bound(n);
+    int full = n <= CURVE_BIND_MAX;
+    if (full) cap = mts_colblob_bound(n, 1);
+    if (!(c->head = mts_malloc(cap))) {
+        mts_store_set_error(s, "%s: out of memory encoding %lld equity points", what, (long long)n);
+        return MTS_ENOMEM;
+    }
+    const double *cols[1] = {v};
+    int rc = full ? mts_colblob_encode(ts, cols, 1, n, c->head, cap, &c->head_len)
+                  : mts_colblob_encode_head(ts, 1, n, c->head, cap, &c->head_len);
+    if (rc) {
+        mts_free(c->head);
+        c->head = NULL;
+        for (int64_t i = 1; i < n; i++)   /* the encoder's MTS_EINVAL: say which point */
+            if (ts[i] <= ts[i - 1]) {
+                mts_store_set_error(s, "%s: equity point %lld (time %lld) is not after the one before (%lld):"
+                                       " a curve's times must be strictly ascending",
+                                    what, (long long)i, (long long)ts[i], (long long)ts[i - 1]);
+                return MTS_EINVAL;
+            }
+        mts_store_set_error(s, "%s: cannot encode the equity curve: %s", what, mts_strerror(rc));
+        return rc;
+    }
+    c->full = full;
+    c->total = full ? c->head_len : c->head_len + (size_t)n * 8u;
+    int64_t limit = sqlite3_limit(mts_store_db(s), SQLITE_LIMIT_LENGTH, -1);
+    if ((int64_t)c->total > limit) {
+        mts_free(c->head);
+        c->head = NULL;
+        mts_store_set_error(s, "%s: a curve of %lld points is %zu bytes, more than SQLite's limit for one"
+                               " value (%lld)", what, (long long)n, c->total, (long long)limit);
+        return MTS_EINVAL;
+    }
+    return 0;
+}
+
+/* The curve's row of run id: c's head, then v[0..n) as column 0. */
+static int insert_curve(mts_store_t *s, int64_t id, int64_t n, const curve_head_t *c, const double *v,
+                        const char *what) {
+    sqlite3 *db = mts_store_db(s);
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO backtest_curves(backtest_id, n, data) VALUES(?1, ?2, ?3)", &st, what))
         return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, n);
+    if (c->full) sqlite3_bind_blob64(st, 3, c->head, (sqlite3_uint64)c->total, SQLITE_STATIC);
+    else sqlite3_bind_zeroblob64(st, 3, (sqlite3_uint64)c->total);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : mts_store_db_error(s, what);
+    sqlite3_finalize(st);
+    if (ret || c->full) return ret;
+    sqlite3_blob *b;
+    if (sqlite3_blob_open(db, "main", "backtest_curves", "data", id, 1, &b) != SQLITE_OK) {
+        ret = mts_store_db_error(s, what);
+        sqlite3_blob_close(b);
+        return ret;
     }
-    int ret = 0;
-    int64_t i = 0;
-    if (chunk) sqlite3_bind_int64(chunk, 1, id);
-    for (; i + EQUITY_CHUNK <= n && !ret; i += EQUITY_CHUNK) {
-        for (int k = 0; k < EQUITY_CHUNK; k++) {
-            sqlite3_bind_int64(chunk, 2 * k + 2, ts[i + k]);
-            sqlite3_bind_double(chunk, 2 * k + 3, v[i + k]);
-        }
-        if (sqlite3_step(chunk) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run equity");
-        sqlite3_reset(chunk);
+    int rc = sqlite3_blob_write(b, c->head, (int)c->head_len, 0);
+    const uint8_t *p = (const uint8_t *)v;
+    size_t left = (size_t)n * 8u, off = c->head_len;
+    while (rc == SQLITE_OK && left > 0) {   /* int lengths: 64 MB a write */
+        int m = left > ((size_t)1 << 26) ? 1 << 26 : (int)left;
+        rc = sqlite3_blob_write(b, p, m, (int)off);
+        p += m;
+        off += (size_t)m;
+        left -= (size_t)m;
     }
-    if (one) sqlite3_bind_int64(one, 1, id);
-    for (; i < n && !ret; i++) {
-        sqlite3_bind_int64(one, 2, ts[i]);
-        sqlite3_bind_double(one, 3, v[i]);
-        if (sqlite3_step(one) != SQLITE_DONE) ret = mts_store_db_error(s, "insert_run equity");
-        sqlite3_reset(one);
-    }
-    sqlite3_finalize(chunk);
-    sqlite3_finalize(one);
+    if (rc != SQLITE_OK) ret = mts_store_db_error(s, what);
+    if (sqlite3_blob_close(b) != SQLITE_OK && !ret) ret = mts_store_db_error(s, what);
     return ret;
 }
 
@@ -165,28 +286,36 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         if (s) mts_store_set_error(s, "insert_run: missing argument");
         return MTS_EINVAL;
     }
+    /* Checked and encoded before the write lock is taken. */
+    int rc = check_signals(s, signals, n_signals);
+    if (!rc) rc = check_trades(s, trades, n_trades);
+    if (rc) return rc;
+    curve_head_t curve = {0};
+    if (n_equity > 0 && (rc = encode_head(s, "insert_run equity", equity_ts, equity, n_equity, &curve))) return rc;
     /* BEGIN IMMEDIATE waits for the write lock (mts_store_begin_write); once
      * held, nothing in the transaction can meet SQLITE_BUSY in WAL mode, but
      * should it, the whole transaction is redone while the wait lasts. */
     int64_t started = 0;
     for (;;) {
-        int rc = mts_store_begin_write(s, "insert_run", &started);
-        if (rc) return rc;
+        rc = mts_store_begin_write(s, "insert_run", &started);
+        if (rc) break;
         int64_t id = 0;
         rc = mts_store_insert_backtest(s, row, &id);
         if (!rc && row->interval) rc = set_interval(s, id, row->interval);
         if (!rc) rc = insert_signals(s, signals, n_signals);
         if (!rc) rc = insert_trades(s, id, trades, n_trades);
-        if (!rc) rc = insert_equity(s, id, equity_ts, equity, n_equity);
+        if (!rc && curve.head) rc = insert_curve(s, id, n_equity, &curve, equity, "insert_run equity");
         if (!rc) rc = exec(s, "COMMIT", "insert_run");
         if (!rc) {
             if (id_out) *id_out = id;
-            return 0;
+            break;
         }
         if (!sqlite3_get_autocommit(mts_store_db(s)))
             sqlite3_exec(mts_store_db(s), "ROLLBACK", NULL, NULL, NULL);
-        if (rc != MTS_EDBLOCKED || mts_store_now_ms() - started >= mts_store_write_wait(s)) return rc;
+        if (rc != MTS_EDBLOCKED || mts_store_now_ms() - started >= mts_store_write_wait(s)) break;
     }
+    mts_free(curve.head);
+    return rc;
 }
 
 /* ---- reading back ---- */
@@ -271,25 +400,41 @@ static int load_trades(mts_store_t *s, mts_stored_run_t *r) {
     return ret;
 }
 
+/* The curve of run `id` from its blob into r->equity (empty when the run has
+ * none). MTS_EPARSE, naming the run, when the blob is damaged. */
 static int load_equity(mts_store_t *s, mts_stored_run_t *r) {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT ts, equity FROM backtest_equity WHERE backtest_id = ?1 ORDER BY ts", &st,
-                "load_run equity"))
+    if (prepare(s, "SELECT n, data FROM backtest_curves WHERE backtest_id = ?1", &st, "load_run equity"))
         return MTS_EDB;
     sqlite3_bind_int64(st, 1, r->id);
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (r->equity.n == r->equity.cap &&
-            mts_series_reserve(&r->equity, r->equity.cap ? r->equity.cap * 2 : 256)) {
-            mts_store_set_error(s, "load_run: out of memory");
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW) {
+        int64_t n = sqlite3_column_int64(st, 0);
+        const uint8_t *blob = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        mts_colblob_info_t in;
+        if (!blob || mts_colblob_info(blob, len, &in) || in.k != 1 || in.n != n) {
+            mts_store_set_error(s, "load_run: the equity curve of run %lld is damaged (backtest_curves.data,"
+                                   " %zu bytes, is not an MTC1 blob of %lld points and one column)",
+                                (long long)r->id, len, (long long)n);
+            ret = MTS_EPARSE;
+        } else if (n > 0 && mts_series_reserve(&r->equity, n)) {
+            mts_store_set_error(s, "load_run: out of memory for the %lld equity points of run %lld",
+                                (long long)n, (long long)r->id);
             ret = MTS_ENOMEM;
-            break;
+        } else if (n > 0) {
+            double *cols[1] = {r->equity.v};
+            if (mts_colblob_decode(blob, len, 0, n, r->equity.ts, cols, 1)) {
+                mts_store_set_error(s, "load_run: the equity curve of run %lld is damaged (its times do not"
+                                       " decode)", (long long)r->id);
+                ret = MTS_EPARSE;
+            } else {
+                r->equity.n = n;
+            }
         }
-        r->equity.ts[r->equity.n] = sqlite3_column_int64(st, 0);
-        r->equity.v[r->equity.n] = sqlite3_column_double(st, 1);
-        r->equity.n++;
+    } else if (rc != SQLITE_DONE) {
+        ret = mts_store_db_error(s, "load_run equity");
     }
-    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_run equity");
     sqlite3_finalize(st);
     return ret;
 }
@@ -370,5 +515,98 @@ int mts_store_list_runs(mts_store_t *s, int max, mts_stored_run_t **out, int *n)
     return 0;
 }
 
-/* PLACEHOLDER of the v7 skeleton commit: the runs helper replaces it. */
-int mts_store_migrate_v7_curves(mts_store_t *s) { (void)s; return 0; }
+/* ---- schema v7: backtest_equity rows into one curve per run ----
+ * Inside the migration's transaction (store.c): each run's points are read in
+ * ts order, encoded and written, then the row table is dropped. The arrays
+ * are reused from run to run, so memory is that of the largest run (16 bytes
+ * a point), not of the table. A point whose ts is not an integer or whose equity is not a
+ * number (the v6 code never wrote one) stops the migration, file left at v6. */
+int mts_store_migrate_v7_curves(mts_store_t *s) {
+    const char *what = "migration 7 (equity curves)";
+    sqlite3_stmt *runs = NULL, *pts = NULL;
+    int64_t *ts = NULL, cap = 0;
+    double *v = NULL;
+    int ret = 0, rc = SQLITE_DONE;
+    if (prepare(s, "SELECT e.backtest_id, count(*), (SELECT 1 FROM backtest_results r WHERE r.id = e.backtest_id)"
+                   " FROM backtest_equity e GROUP BY e.backtest_id ORDER BY e.backtest_id", &runs, what) ||
+        prepare(s, "SELECT ts, equity FROM backtest_equity WHERE backtest_id = ?1 ORDER BY ts", &pts, what)) {
+        ret = MTS_EDB;
+        goto done;
+    }
+    while (!ret && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(runs, 0), want = sqlite3_column_int64(runs, 1), n = 0;
+        if (sqlite3_column_type(runs, 0) != SQLITE_INTEGER || want > (int64_t)UINT32_MAX) {
+            mts_store_set_error(s, "%s: backtest_equity has %lld points under backtest_id '%s', which cannot be"
+                                   " one curve", what, (long long)want, (const char *)sqlite3_column_text(runs, 0));
+            ret = MTS_EDB;
+            break;
+        }
+        if (sqlite3_column_type(runs, 2) == SQLITE_NULL) {   /* backtest_curves would refuse it (foreign key) */
+            mts_store_set_error(s, "%s: backtest_equity has %lld points of run %lld, which has no backtest_results"
+                                   " row; nothing migrated. Keep them by adding the run, or delete them"
+                                   " (DELETE FROM backtest_equity WHERE backtest_id = %lld), and open again",
+                                what, (long long)want, (long long)id, (long long)id);
+            ret = MTS_EDB;
+            break;
+        }
+        if (want > cap) {
+            int64_t *nt = mts_realloc(ts, (size_t)want * sizeof *ts);
+            if (nt) ts = nt;
+            double *nv = nt ? mts_realloc(v, (size_t)want * sizeof *v) : NULL;
+            if (nv) v = nv;
+            if (!nt || !nv) {
+                mts_store_set_error(s, "%s: out of memory for the %lld points of run %lld", what,
+                                    (long long)want, (long long)id);
+                ret = MTS_EDB;
+                break;
+            }
+            cap = want;
+        }
+        sqlite3_bind_int64(pts, 1, id);
+        while ((rc = sqlite3_step(pts)) == SQLITE_ROW && n < want) {
+            int tt = sqlite3_column_type(pts, 0), et = sqlite3_column_type(pts, 1);
+            if (tt != SQLITE_INTEGER || (et != SQLITE_FLOAT && et != SQLITE_INTEGER)) {
+                mts_store_set_error(s, "%s: run %lld, point %lld: ts or equity is not a number (types %d, %d);"
+                                       " nothing migrated", what, (long long)id, (long long)n, tt, et);
+                ret = MTS_EDB;
+                break;
+            }
+            ts[n] = sqlite3_column_int64(pts, 0);
+            v[n] = sqlite3_column_double(pts, 1);
+            n++;
+        }
+        if (!ret && rc != SQLITE_DONE) {
+            if (rc == SQLITE_ROW)
+                mts_store_set_error(s, "%s: run %lld has more points than counted", what, (long long)id);
+            else mts_store_db_error(s, what);
+            ret = MTS_EDB;
+        }
+        sqlite3_reset(pts);
+        if (ret) break;
+        if (n != want) {
+            mts_store_set_error(s, "%s: run %lld: read %lld points of %lld", what, (long long)id, (long long)n,
+                                (long long)want);
+            ret = MTS_EDB;
+            break;
+        }
+        /* ORDER BY ts over the (backtest_id, ts) primary key: strictly ascending */
+        curve_head_t c;
+        if (encode_head(s, what, ts, v, n, &c) || insert_curve(s, id, n, &c, v, what)) ret = MTS_EDB;
+        mts_free(c.head);
+    }
+    if (!ret && rc != SQLITE_DONE) {
+        mts_store_db_error(s, what);
+        ret = MTS_EDB;
+    }
+    sqlite3_finalize(runs);
+    runs = NULL;
+    sqlite3_finalize(pts);
+    pts = NULL;
+    if (!ret && exec(s, "DROP TABLE backtest_equity", what)) ret = MTS_EDB;
+done:
+    sqlite3_finalize(runs);
+    sqlite3_finalize(pts);
+    mts_free(ts);
+    mts_free(v);
+    return ret;
+}

@@ -174,9 +174,10 @@ int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
 
 /* ---- stored runs (store/results.c) ----
  * A backtest as stored: its backtest_results row, its closed trades
- * (backtest_trades) and its equity curve (backtest_equity, one point per step),
- * enough for `mts report ID` to rebuild every number of a report without
- * running anything again. */
+ * (backtest_trades) and its equity curve (backtest_curves: ONE row per run, n
+ * points in an MTC1 blob of one column, store/colblob.h; schema v7, before
+ * that one backtest_equity row per point), enough for `mts report ID` to
+ * rebuild every number of a report without running anything again. */
 typedef struct mts_trade_row {
     const char *asset;            /* name */
     int32_t side;                 /* +1 long, -1 short (stored as 'long' / 'short') */
@@ -188,9 +189,12 @@ typedef struct mts_trade_row {
 } mts_trade_row_t;
 
 /* The run, its signals, trades and equity curve in ONE transaction: either all
- * of it is stored or none. Any of the arrays may be empty. *id_out = the new
- * backtest_results id. (Signals are inserted here with the same columns as
- * mts_store_insert_signals, which opens its own transaction.)
+ * of it is stored or none. Any of the arrays may be empty (no equity points:
+ * no backtest_curves row). *id_out = the new backtest_results id. (Signals are
+ * inserted here with the same columns as mts_store_insert_signals, which opens
+ * its own transaction.) Checked and encoded before the write lock is taken:
+ * a signal without its required fields, or equity times not strictly
+ * ascending, is MTS_EINVAL and nothing is stored.
  * A busy database is waited for up to the write wait (above), the whole
  * transaction redone if it meets SQLITE_BUSY half-way; then MTS_EDBLOCKED with a
  * message naming the cause. Other failures: MTS_EDB / MTS_EINVAL. */
@@ -226,7 +230,9 @@ typedef struct mts_stored_run {
     int     has_details;          /* 1 when trades/equity were stored with the run */
 } mts_stored_run_t;
 
-/* 0, MTS_ENOTFOUND (no run with that id), or an error. */
+/* 0, MTS_ENOTFOUND (no run with that id), MTS_EPARSE when the run's curve
+ * blob is damaged (the message names the run), or an error. The curve's
+ * times and values read back bit for bit as they were stored. */
 int  mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out);
 void mts_stored_run_free(mts_stored_run_t *r);
 /* Up to max most recent runs (newest first), without trades and equity;

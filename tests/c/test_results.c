@@ -2,8 +2,12 @@
  * process holds the write lock: the store waits it out (longer than the 5 s
  * per-statement busy timeout), gives up only after the write wait with
  * MTS_EDBLOCKED and a message naming the cause, and stores nothing partial.
- * Also: error messages name the cause (disk full, read-only), and the equity
- * curve written in chunks comes back point for point. */
+ * Also: error messages name the cause (disk full, read-only); the equity
+ * curve, stored as one MTC1 blob per run (backtest_curves, store/colblob.h),
+ * comes back bit for bit (gaps, a regular 1,000,000-point curve, no curve); a
+ * damaged blob is an error naming the run; and a schema v6 database
+ * (tests/fixtures/db/schema_v6.db) migrates every backtest_equity point into
+ * the curves, bit for bit, leaving the other run tables row for row as they were. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +27,8 @@
 #include "store/store.h"
 #include "tmpdb.h"
 #include "store/store_internal.h"
+
+#include <stdint.h>
 
 typedef struct fx {
     char dir[64];
@@ -147,7 +153,8 @@ static void test_waits_out_a_long_writer(void **state) {
     assert_int_equal(rc, 0);
     assert_true(id > 0);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 1);
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_equity"), 10007);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), 10007);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades"), 3);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 5);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM bus_events"), 1);   /* the other writer's row */
@@ -178,10 +185,11 @@ static void test_gives_up_naming_the_cause(void **state) {
     sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(other);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_equity"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 0);
     /* and once free, the same handle stores it */
     assert_int_equal(store_run(f->s, &r, &id), 0);
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_equity"), 100);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), 100);
     free_run(&r);
 }
 
@@ -257,11 +265,12 @@ static void test_errors_name_the_cause(void **state) {
     free_run(&r);
 }
 
-/* The equity curve is written in multi-row chunks: sizes around the chunk
- * come back point for point (values from make_run, not from the store). */
+/* Signals and trades are written in multi-row chunks (64 rows per INSERT):
+ * sizes around the chunk come back row for row; the curve point for point
+ * (values from make_run, not from the store). */
 static void test_equity_chunks_round_trip(void **state) {
     fx_t *f = *state;
-    const int64_t sizes[] = {1, 63, 64, 65, 1000, 4097};
+    const int64_t sizes[] = {1, 2, 63, 64, 65, 1000, 4097};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         run_t r;
         make_run(&r, sizes[k]);
@@ -280,6 +289,434 @@ static void test_equity_chunks_round_trip(void **state) {
     }
 }
 
+/* Signals and trades around the 64-row chunk: every row back in order, every
+ * column as given (NaN optional fields as NULL). */
+static void test_signals_and_trades_chunks(void **state) {
+    fx_t *f = *state;
+    const int64_t sizes[] = {1, 63, 64, 65, 129, 200};
+    int64_t sig_before = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int64_t n = sizes[k];
+        run_t r;
+        make_run(&r, 10);
+        mts_signal_row_t *sig = calloc((size_t)n, sizeof *sig);
+        mts_trade_row_t *tr = calloc((size_t)n, sizeof *tr);
+        for (int64_t i = 0; i < n; i++) {
+            sig[i] = (mts_signal_row_t){i % 2 ? "ether" : "bitcoin", "sma_cross", i % 3 ? "LONG" : "CLOSE",
+                                        1000 + i, 0.5 + (double)i, 0.25, i % 2 ? 0.1 * (double)i : NAN,
+                                        NAN, i % 5 ? NAN : 7.0};
+            tr[i] = (mts_trade_row_t){i % 2 ? "ether" : "bitcoin", i % 4 ? 1 : -1, 1.0 + (double)i, 2000 + i,
+                                      3.0 + (double)i, 3000 + i, 4.0 + (double)i, -5.0 + (double)i, 0.001 * (double)i};
+        }
+        int64_t id = 0;
+        assert_int_equal(mts_store_insert_run(f->s, &r.row, sig, n, tr, n, r.ts, r.eq, r.n, &id), 0);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT asset, signal_type, timestamp, price, strategy_name,"
+                                                " confidence, position_size, stop_loss, take_profit FROM signal_history"
+                                                " WHERE id > ?1 ORDER BY id", -1, &st, NULL), SQLITE_OK);
+        sqlite3_bind_int64(st, 1, sig_before);
+        int64_t i = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            assert_true(i < n);
+            assert_string_equal((const char *)sqlite3_column_text(st, 0), sig[i].asset);
+            assert_string_equal((const char *)sqlite3_column_text(st, 1), sig[i].signal_type);
+            assert_int_equal(sqlite3_column_int64(st, 2), 1000 + i);
+            assert_true(sqlite3_column_double(st, 3) == 0.5 + (double)i);
+            assert_string_equal((const char *)sqlite3_column_text(st, 4), "sma_cross");
+            assert_true(sqlite3_column_double(st, 5) == 0.25);
+            if (i % 2) assert_true(sqlite3_column_double(st, 6) == 0.1 * (double)i);
+            else assert_int_equal(sqlite3_column_type(st, 6), SQLITE_NULL);
+            assert_int_equal(sqlite3_column_type(st, 7), SQLITE_NULL);
+            if (i % 5) assert_int_equal(sqlite3_column_type(st, 8), SQLITE_NULL);
+            else assert_true(sqlite3_column_double(st, 8) == 7.0);
+            i++;
+        }
+        assert_int_equal(i, n);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        sig_before += n;
+        mts_stored_run_t got;
+        assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+        assert_int_equal(got.n_trades, n);
+        for (i = 0; i < n; i++) {
+            const mts_stored_trade_t *t = &got.trades[i];
+            assert_string_equal(t->asset, i % 2 ? "ether" : "bitcoin");
+            assert_int_equal(t->side, i % 4 ? 1 : -1);
+            assert_true(t->qty == 1.0 + (double)i);
+            assert_int_equal(t->entry_ts, 2000 + i);
+            assert_true(t->entry_price == 3.0 + (double)i);
+            assert_int_equal(t->exit_ts, 3000 + i);
+            assert_true(t->exit_price == 4.0 + (double)i);
+            assert_true(t->pnl == -5.0 + (double)i);
+            assert_true(t->fees == 0.001 * (double)i);
+        }
+        mts_stored_run_free(&got);
+        free(sig);
+        free(tr);
+        free_run(&r);
+    }
+    /* a signal without its price is refused before anything is written */
+    run_t r;
+    make_run(&r, 10);
+    r.sig[3].price = NAN;
+    int64_t id;
+    assert_int_equal(store_run(f->s, &r, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "signal 3"));
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 6);
+    free_run(&r);
+}
+
+static uint64_t bits(double d) {
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* Bytes of x as unsigned LEB128, counted here (not by the codec). */
+static int64_t leb_len(uint64_t x) {
+    int64_t k = 1;
+    while (x >= 0x80) { x >>= 7; k++; }
+    return k;
+}
+
+/* A curve with gaps (irregular times) and awkward doubles: every ts and every
+ * bit of every value back; the blob's size is what the format says (header +
+ * LEB128 deltas + padding to 8 + 8 per point), computed here. */
+static void test_curve_with_gaps_bit_identical(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 5000);
+    const double odd[] = {0.1 + 0.2, -0.0, 1e-300, 5e-324, 1.7976931348623157e308, -1234.5};
+    uint64_t nan_bits = 0x7ff80000deadbeefULL;
+    int64_t t = 1577836800, ts_bytes = 0;
+    for (int64_t i = 0; i < r.n; i++) {
+        int64_t d = i == 0 ? 0 : (i % 997 == 0 ? 86400 * 3 : i % 101 == 0 ? 3600 + 17 : 60);
+        t += d;
+        if (i) ts_bytes += leb_len((uint64_t)d);
+        r.ts[i] = t;
+        r.eq[i] = i < 6 ? odd[i] : 1000.0 + (double)i / 7.0;
+    }
+    memcpy(&r.eq[6], &nan_bits, sizeof nan_bits);   /* a NaN payload is bits too */
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    int64_t pad = (32 + ts_bytes + 7) / 8 * 8;
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT length(data) FROM backtest_curves WHERE backtest_id = %lld", (long long)id);
+    assert_int_equal(raw_int(f->path, sql), pad + 8 * r.n);
+    snprintf(sql, sizeof sql, "SELECT n FROM backtest_curves WHERE backtest_id = %lld", (long long)id);
+    assert_int_equal(raw_int(f->path, sql), r.n);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, r.n);
+    assert_int_equal(got.has_details, 1);
+    for (int64_t i = 0; i < r.n; i++) {
+        assert_int_equal(got.equity.ts[i], r.ts[i]);
+        assert_int_equal(bits(got.equity.v[i]), bits(r.eq[i]));
+    }
+    mts_stored_run_free(&got);
+
+    /* times not strictly ascending: refused before the transaction, nothing stored */
+    r.ts[100] = r.ts[99];
+    assert_int_equal(store_run(f->s, &r, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "equity point 100"));
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 1);
+    free_run(&r);
+}
+
+/* A regular 1,000,000-point curve (a minute apart): one row of
+ * 32 + 8,000,000 bytes (<= 10 MB), read back point for point. */
+static void test_regular_1m_curve(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 1000000);
+    for (int64_t i = 0; i < r.n; i++) r.eq[i] = 10000.0 + (double)(i % 1000) * 0.01 - (double)i * 1e-6;
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 1);
+    int64_t bytes = raw_int(f->path, "SELECT length(data) FROM backtest_curves");
+    assert_int_equal(bytes, 32 + 8 * 1000000);
+    assert_true(bytes <= 10 * 1000 * 1000);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, r.n);
+    for (int64_t i = 0; i < r.n; i++) {
+        if (got.equity.ts[i] != 1577836800 + i * 60 || bits(got.equity.v[i]) != bits(r.eq[i]))
+            fail_msg("point %lld differs", (long long)i);
+    }
+    mts_stored_run_free(&got);
+    free_run(&r);
+}
+
+/* A curve longer than results.c's CURVE_BIND_MAX (4,000,000 points) is
+ * written straight into the row's pages (zeroblob + sqlite3_blob_write)
+ * instead of bound whole: the same bytes, read back bit for bit; times with
+ * gaps (a ts section) so the head is more than the header. */
+static void test_long_curve_written_in_place(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 4000001);
+    int64_t t = 1577836800, ts_bytes = 0;
+    for (int64_t i = 0; i < r.n; i++) {
+        int64_t d = i == 0 ? 0 : (i % 500000 == 0 ? 86400 : 60);
+        t += d;
+        if (i) ts_bytes += leb_len((uint64_t)d);
+        r.ts[i] = t;
+        r.eq[i] = 5000.0 + (double)i * 1e-3 - (double)(i % 13);
+    }
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    int64_t pad = (32 + ts_bytes + 7) / 8 * 8;
+    assert_int_equal(raw_int(f->path, "SELECT length(data) FROM backtest_curves"), pad + 8 * r.n);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), r.n);
+    /* the head as the format says: magic "MTC1", k = 1 and flags 0 (not REGULAR) */
+    assert_int_equal(raw_int(f->path, "SELECT hex(substr(data, 1, 4)) = '4D544331' FROM backtest_curves"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT hex(substr(data, 9, 4)) = '01000000' FROM backtest_curves"), 1);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, r.n);
+    for (int64_t i = 0; i < r.n; i++)
+        if (got.equity.ts[i] != r.ts[i] || bits(got.equity.v[i]) != bits(r.eq[i]))
+            fail_msg("point %lld differs", (long long)i);
+    mts_stored_run_free(&got);
+    free_run(&r);
+}
+
+/* A run stored without a curve has no backtest_curves row and loads with an
+ * empty curve (has_details 0), its trades still there. */
+static void test_run_without_curve(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 1);
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, NULL, NULL, 0, &id), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 0);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, 0);
+    assert_int_equal(got.has_details, 0);
+    assert_int_equal(got.n_trades, 3);
+    mts_stored_run_free(&got);
+    free_run(&r);
+}
+
+/* A damaged blob (overwritten by SQL) is MTS_EPARSE with a message naming the
+ * run: cut short, a wrong magic, random bytes, a point count that disagrees
+ * with the row's n, an empty blob. Nothing crashes (make asan runs this too). */
+static void test_damaged_curve(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 300);
+    for (int64_t i = 0; i < r.n; i++) r.ts[i] += i % 7 == 0 ? 3600 : 0;   /* irregular: a ts section */
+    for (int64_t i = 1; i < r.n; i++)
+        if (r.ts[i] <= r.ts[i - 1]) r.ts[i] = r.ts[i - 1] + 1;
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    const char *damage[] = {
+        "UPDATE backtest_curves SET data = substr(data, 1, length(data) - 8)",
+        "UPDATE backtest_curves SET data = X'4D544332' || substr(data, 5)",   /* "MTC2" */
+        "UPDATE backtest_curves SET data = randomblob(2432)",
+        "UPDATE backtest_curves SET n = n + 1",
+        "UPDATE backtest_curves SET data = X''",
+        "UPDATE backtest_curves SET data = X'4D54433101'",
+        NULL,   /* below: every byte of the ts section 0x80 (a LEB128 that never ends) */
+    };
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE keep AS SELECT * FROM backtest_curves", NULL, NULL, NULL),
+                     SQLITE_OK);
+    char want[64];
+    snprintf(want, sizeof want, "run %lld", (long long)id);
+    for (size_t k = 0; k < sizeof damage / sizeof *damage; k++) {
+        assert_int_equal(sqlite3_exec(db, "DELETE FROM backtest_curves; INSERT INTO backtest_curves"
+                                          " SELECT * FROM keep", NULL, NULL, NULL), SQLITE_OK);
+        char *err = NULL;
+        if (damage[k] && sqlite3_exec(db, damage[k], NULL, NULL, &err) != SQLITE_OK)
+            fail_msg("%s: %s", damage[k], err);
+        if (!damage[k]) {
+            sqlite3_stmt *st;
+            assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM backtest_curves", -1, &st, NULL), SQLITE_OK);
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            int len = sqlite3_column_bytes(st, 0);
+            uint8_t *b = malloc((size_t)len);
+            memcpy(b, sqlite3_column_blob(st, 0), (size_t)len);
+            sqlite3_finalize(st);
+            uint32_t ts_bytes;
+            memcpy(&ts_bytes, b + 12, 4);
+            assert_true(ts_bytes >= 299);
+            memset(b + 32, 0x80, ts_bytes);
+            assert_int_equal(sqlite3_prepare_v2(db, "UPDATE backtest_curves SET data = ?1", -1, &st, NULL), SQLITE_OK);
+            sqlite3_bind_blob(st, 1, b, len, SQLITE_TRANSIENT);
+            assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+            sqlite3_finalize(st);
+            free(b);
+        }
+        mts_stored_run_t got;
+        int rc = mts_store_load_run(f->s, id, &got);
+        fprintf(stderr, "damage %zu: %s\n", k, mts_store_errmsg(f->s));
+        assert_int_equal(rc, MTS_EPARSE);
+        assert_non_null(strstr(mts_store_errmsg(f->s), want));
+        assert_non_null(strstr(mts_store_errmsg(f->s), "damaged"));
+        assert_null(got.equity.ts);
+    }
+    /* put back: it loads again */
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM backtest_curves; INSERT INTO backtest_curves"
+                                      " SELECT * FROM keep", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.equity.n, r.n);
+    assert_int_equal(got.equity.ts[299], r.ts[299]);
+    mts_stored_run_free(&got);
+    free_run(&r);
+}
+
+/* ---- the v6 -> v7 migration ---- */
+
+typedef struct buf { char *p; size_t n, cap; } buf_t;
+
+static void put(buf_t *b, const void *data, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 256;
+        b->p = realloc(b->p, b->cap);
+        assert_non_null(b->p);
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+/* Every row of `sql` as bytes: per value its type, then the int64, the
+ * double's bits, or the text/blob bytes with their length. */
+static buf_t dump(sqlite3 *db, const char *sql) {
+    buf_t b = {0};
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    int rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rows++;
+        for (int c = 0; c < sqlite3_column_count(st); c++) {
+            int t = sqlite3_column_type(st, c);
+            put(&b, &t, sizeof t);
+            if (t == SQLITE_INTEGER) {
+                int64_t v = sqlite3_column_int64(st, c);
+                put(&b, &v, sizeof v);
+            } else if (t == SQLITE_FLOAT) {
+                double v = sqlite3_column_double(st, c);
+                put(&b, &v, sizeof v);
+            } else if (t != SQLITE_NULL) {
+                const void *p = t == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, c) : sqlite3_column_blob(st, c);
+                int n = sqlite3_column_bytes(st, c);
+                put(&b, &n, sizeof n);
+                put(&b, p, (size_t)n);
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    put(&b, &rows, sizeof rows);
+    return b;
+}
+
+typedef struct point { int64_t id, ts; uint64_t bits; } point_t;
+
+static void test_migrates_v6_equity_bit_identical(void **state) {
+    fx_t *f = *state;
+    char path[160], cmd[400];
+    snprintf(path, sizeof path, "%s/v6.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v6.db %s", path);
+    assert_int_equal(system(cmd), 0);
+
+    /* before: raw SQLite, no mts */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+    int64_t n_points = raw_int(path, "SELECT COUNT(*) FROM backtest_equity");
+    assert_int_equal(n_points, 1291);   /* tests/fixtures/db/README.md */
+    point_t *pts = calloc((size_t)n_points, sizeof *pts);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT backtest_id, ts, equity FROM backtest_equity"
+                                            " ORDER BY backtest_id, ts", -1, &st, NULL), SQLITE_OK);
+    int64_t k = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        assert_true(k < n_points);
+        assert_int_equal(sqlite3_column_type(st, 2), SQLITE_FLOAT);
+        pts[k] = (point_t){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                           bits(sqlite3_column_double(st, 2))};
+        k++;
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(k, n_points);
+    const char *tables[] = {"SELECT * FROM backtest_results ORDER BY id",
+                            "SELECT * FROM backtest_trades ORDER BY id",
+                            "SELECT * FROM signal_history ORDER BY id"};
+    buf_t before[3];
+    for (int t = 0; t < 3; t++) before[t] = dump(db, tables[t]);
+    int64_t n_runs = raw_int(path, "SELECT COUNT(DISTINCT backtest_id) FROM backtest_equity");
+    assert_int_equal(n_runs, 2);
+    sqlite3_close(db);
+
+    /* open with mts: migrates to v7 */
+    mts_store_t *s = NULL;
+    if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'backtest_equity'"), 0);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_curves"), n_runs);
+    assert_int_equal(raw_int(path, "SELECT SUM(n) FROM backtest_curves"), n_points);
+
+    /* every point, bit for bit, through the store's reader */
+    k = 0;
+    while (k < n_points) {
+        int64_t id = pts[k].id;
+        mts_stored_run_t got;
+        assert_int_equal(mts_store_load_run(s, id, &got), 0);
+        assert_int_equal(got.has_details, 1);
+        int64_t i = 0;
+        for (; k < n_points && pts[k].id == id; k++, i++) {
+            assert_true(i < got.equity.n);
+            assert_int_equal(got.equity.ts[i], pts[k].ts);
+            assert_int_equal(bits(got.equity.v[i]), pts[k].bits);
+        }
+        assert_int_equal(got.equity.n, i);
+        mts_stored_run_free(&got);
+    }
+    mts_store_close(s);
+
+    /* the other run tables: row for row as they were */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int t = 0; t < 3; t++) {
+        buf_t after = dump(db, tables[t]);
+        assert_int_equal(after.n, before[t].n);
+        assert_memory_equal(after.p, before[t].p, after.n);
+        free(after.p);
+        free(before[t].p);
+    }
+    sqlite3_close(db);
+    free(pts);
+}
+
+/* A v6 database with equity points of a run that has no backtest_results row
+ * (only possible with foreign keys off, e.g. by hand): the migration refuses,
+ * naming the run, and leaves the file at v6 with every point where it was. */
+static void test_migration_refuses_orphan_points(void **state) {
+    fx_t *f = *state;
+    char path[160], cmd[400];
+    snprintf(path, sizeof path, "%s/v6o.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v6.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO backtest_equity VALUES(999, 1, 2.5), (999, 2, 3.5)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    mts_store_t *s = NULL;
+    assert_int_not_equal(mts_store_open(path, &s), 0);
+    assert_null(s);
+    fprintf(stderr, "message: %s\n", mts_store_errmsg(NULL));
+    assert_non_null(strstr(mts_store_errmsg(NULL), "run 999"));
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_equity"), 1293);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_waits_out_a_long_writer, setup, teardown),
@@ -288,6 +725,14 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_write_wait_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_name_the_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equity_chunks_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_and_trades_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_curve_with_gaps_bit_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regular_1m_curve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_curve_written_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_without_curve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_curve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_v6_equity_bit_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_refuses_orphan_points, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

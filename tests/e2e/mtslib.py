@@ -336,3 +336,22 @@ class MtsTestCase(unittest.TestCase):
         """A private copy of scripts/ and config/ (data/ linked), for tests that
         add broken strategies or configs; pass env={"MTS_ROOT": root}."""
         return make_root(self.tmp)
+
+
+# ---- stored equity curves (backtest_curves, schema v7), decoded by mtc1_decode above ----
+
+def equity_curve(db_path, run_id):
+    """[(ts, equity), ...] of a stored run, read from backtest_curves with
+    sqlite3 and decoded here; [] when the run has no curve."""
+    import sqlite3
+    con = sqlite3.connect(db_path)
+    try:
+        row = con.execute("SELECT n, data FROM backtest_curves WHERE backtest_id = ?", (run_id,)).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return []
+    ts, (eq,) = mtc1_decode(row[1])
+    if len(ts) != row[0]:
+        raise ValueError("backtest_curves.n is %d, the blob has %d points" % (row[0], len(ts)))
+    return list(zip(ts, eq))

@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 
-from mtslib import BUNDLED, SHARED, MtsTestCase, day, ohlcv_rows, parse_time, put_bars, read_bars, run
+from mtslib import BUNDLED, SHARED, MtsTestCase, day, equity_curve, ohlcv_rows, parse_time, put_bars, read_bars, run
 
 
 def sma_cross_reference(bars, fast, slow, capital, comm_bps, slip_bps, units=None,
@@ -291,10 +291,9 @@ class BusyDatabase(MtsTestCase):
         self.assertEqual(res["final_value"], self.first["final_value"])
         con = sqlite3.connect(self.db)
         row = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (res["id"],)).fetchone()
-        n_eq = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?", (res["id"],)).fetchone()[0]
-        n_first = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?",
-                              (self.first["id"],)).fetchone()[0]
         con.close()
+        n_eq = len(equity_curve(self.db, res["id"]))
+        n_first = len(equity_curve(self.db, self.first["id"]))
         self.assertEqual(row[0], res["final_value"])
         self.assertEqual(n_eq, n_first)
         self.assertEqual(n_eq, 730)   # 2021-01-01 .. 2022-12-31, daily
@@ -547,8 +546,7 @@ def check_every_digit(self, *args):
         self.assertEqual((float(g["qty"]), parse_time(g["entry_time"]), float(g["entry_price"]),
                           parse_time(g["exit_time"]), float(g["exit_price"]), float(g["pnl"]),
                           float(g["fees"])), d)
-    db_eq = con.execute("SELECT ts, equity FROM backtest_equity WHERE backtest_id = ? ORDER BY ts",
-                        (res["id"],)).fetchall()
+    db_eq = equity_curve(self.db, res["id"])
     eq = [(parse_time(r["timestamp"]), float(r["equity"])) for r in read_csv(equity_csv)]
     self.assertEqual(eq, db_eq)
     self.assertEqual(eq[-1][1], res["final_value"])

@@ -15,7 +15,7 @@ import tempfile
 import unittest
 import zlib
 
-from mtslib import ROOT, MtsTestCase
+from mtslib import ROOT, MtsTestCase, equity_curve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
@@ -146,9 +146,8 @@ class ReportInBrowserTest(MtsTestCase):
         row = dict(con.execute("SELECT * FROM backtest_results WHERE id = ?", (run_id,)).fetchone())
         trades = con.execute("SELECT * FROM backtest_trades WHERE backtest_id = ? ORDER BY id",
                              (run_id,)).fetchall()
-        equity = con.execute("SELECT ts, equity FROM backtest_equity WHERE backtest_id = ? ORDER BY ts",
-                             (run_id,)).fetchall()
         con.close()
+        equity = equity_curve(self.db, run_id)
         return row, trades, equity
 
     def open_in_chromium(self, path, shot_name):

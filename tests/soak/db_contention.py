@@ -173,7 +173,8 @@ def main():
                 continue
             ok = False
             if j.get("id") and j.get("stored", True):   # an unstored result has "id":null,"stored":false
-                n = con.execute("SELECT count(*) FROM backtest_equity WHERE backtest_id = ?", (j["id"],)).fetchone()[0]
+                c = con.execute("SELECT n FROM backtest_curves WHERE backtest_id = ?", (j["id"],)).fetchone()
+                n = c[0] if c else 0   # the curve's points (one blob per run, schema v7)
                 row = con.execute("SELECT final_value FROM backtest_results WHERE id = ?", (j["id"],)).fetchone()
                 ok = row is not None and n == j["bars"] and row[0] == j["final_value"]
             if ok and rec["exit"] == 0:
