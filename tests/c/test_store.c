@@ -574,11 +574,50 @@ static void test_migrate_v4_keeps_every_row(void **state) {
     assert_int_equal(n_series, 1);
     assert_int_equal(count[0], 9152);          /* the bundled VIX */
     assert_int_equal(count[9], 2);             /* two paper sessions */
+    /* v7 moves backtest_equity into one curve per run (store/results.c): every
+     * point is read here with raw SQLite (ts, the double's bits) and compared
+     * with the run loaded after */
+    int64_t n_eq = raw_int(path, "SELECT COUNT(*) FROM backtest_equity");
+    assert_true(n_eq > 0);
+    int64_t *eq_id = malloc((size_t)n_eq * sizeof *eq_id), *eq_ts = malloc((size_t)n_eq * sizeof *eq_ts);
+    double *eq_v = malloc((size_t)n_eq * sizeof *eq_v);
+    assert_non_null(eq_id); assert_non_null(eq_ts); assert_non_null(eq_v);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT backtest_id, ts, equity FROM backtest_equity"
+                                                " ORDER BY backtest_id, ts", -1, &st, NULL), SQLITE_OK);
+        for (int64_t k = 0; k < n_eq; k++) {
+            assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+            eq_id[k] = sqlite3_column_int64(st, 0);
+            eq_ts[k] = sqlite3_column_int64(st, 1);
+            eq_v[k] = sqlite3_column_double(st, 2);
+        }
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
 
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
     assert_int_equal(mts_store_schema_version(s), raw_int(path, "PRAGMA user_version"));
     assert_int_equal(mts_store_schema_version(s), 7);
+    for (int64_t k = 0; k < n_eq;) {
+        mts_stored_run_t run;
+        assert_int_equal(mts_store_load_run(s, eq_id[k], &run), 0);
+        int64_t i = 0;
+        for (; k < n_eq && eq_id[k] == run.id; k++, i++) {
+            assert_true(i < run.equity.n);
+            assert_int_equal(run.equity.ts[i], eq_ts[k]);
+            assert_memory_equal(&run.equity.v[i], &eq_v[k], sizeof(double));
+        }
+        assert_int_equal(run.equity.n, i);
+        mts_stored_run_free(&run);
+    }
+    free(eq_id);
+    free(eq_ts);
+    free(eq_v);
     /* v6 made every bar stored before a daily bar; v7 moved them into blocks */
     int64_t total = 0;
     char *bars_after = dump_bar_loads(s, series, n_series, &total);
@@ -598,6 +637,8 @@ static void test_migrate_v4_keeps_every_row(void **state) {
         free(before[i]);
     }
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'backtest_equity'"), 0);
+    assert_int_equal(raw_int(path, "SELECT SUM(n) FROM backtest_curves"), n_eq);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('import_runs') WHERE name = 'interval'"), 1);
     /* v5: the session liveness columns and the import record */
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('paper_sessions') WHERE name IN "
