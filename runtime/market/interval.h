@@ -1,7 +1,7 @@
 /* interval.h — what a bar interval is: a name ("1m" .. "1w") and its length,
  * the grid its bars open on, and the interval of a series told from its
  * timestamps. A series of bars is identified by (asset, interval) everywhere:
- * the store (crypto_ohlcv.interval), import, export, backtests, live sessions.
+ * the store (ohlcv_blocks.interval), import, export, backtests, live sessions.
  *
  * Names (MTS_INTERVALS): 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w — the
  * kline intervals Binance and Bybit share, minus the calendar month.

@@ -15,7 +15,7 @@
  * A process killed in between leaves 'running' (rows lag by at most one
  * batch); the kernel drops its lock.
  *
- * kind is "ohlcv" (crypto_ohlcv; target = the asset) or "macro"
+ * kind is "ohlcv" (bars, ohlcv_blocks; target = the asset) or "macro"
  * (macro_indicators; target = the indicator). source is the file's absolute
  * path (mts_imports_source) or "-" for standard input.
  *
