@@ -250,8 +250,18 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interv
     if (ret) return ret;
     char what[160];
     snprintf(what, sizeof what, "upsert_ohlcv %s %s", asset, interval);
-    ret = mts_store_tx_begin(s);
-    if (ret) return ret;
+    /* Inside the caller's transaction (e.g. a live session's step) the bars
+     * join it under a savepoint: they are written with the caller's rows or
+     * not at all, and a failure here undoes only them. */
+    sqlite3 *db = mts_store_db(s);
+    const int joined = !sqlite3_get_autocommit(db);
+    if (joined) {
+        if (sqlite3_exec(db, "SAVEPOINT upsert_ohlcv", NULL, NULL, NULL) != SQLITE_OK)
+            return mts_store_db_error(s, what);
+    } else {
+        ret = mts_store_tx_begin(s);
+        if (ret) return ret;
+    }
     sqlite3_bind_text(get, 1, asset, -1, SQLITE_STATIC);
     sqlite3_bind_text(get, 2, interval, -1, SQLITE_STATIC);
     sqlite3_bind_text(put, 1, asset, -1, SQLITE_STATIC);
@@ -296,6 +306,12 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interv
     mts_bars_free(&c.old);
     mts_bars_free(&c.mg);
     mts_free(c.buf);
+    if (joined) {
+        if (ret) sqlite3_exec(db, "ROLLBACK TO upsert_ohlcv", NULL, NULL, NULL);
+        if (sqlite3_exec(db, "RELEASE upsert_ohlcv", NULL, NULL, NULL) != SQLITE_OK && !ret)
+            ret = mts_store_db_error(s, what);
+        return ret;
+    }
     if (!ret) ret = mts_store_tx_commit(s);
     if (ret) mts_store_tx_rollback(s);
     return ret;

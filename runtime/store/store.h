@@ -63,7 +63,9 @@ int  mts_store_schema_version(mts_store_t *s);
  * bit for bit as given (-0.0, infinities kept).
  *
  * Upsert: one BEGIN IMMEDIATE transaction for the whole batch (all or
- * nothing). The bars may come in any order; of bars with the same time the
+ * nothing); called inside a transaction the caller opened (mts_store_db has
+ * one open), it joins it under a savepoint instead (the caller's COMMIT keeps
+ * the bars, its ROLLBACK drops them; a failure here undoes only the bars). The bars may come in any order; of bars with the same time the
  * last one given wins; a stored bar of the same time is replaced, the other
  * stored bars are kept; a block whose bars are all already stored with the
  * same bits is not rewritten. MTS_EINVAL (nothing written) for an unknown

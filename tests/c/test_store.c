@@ -987,6 +987,45 @@ static void test_ohlcv_unsorted_across_blocks(void **state) {
     mts_bars_free(&b);
 }
 
+/* Inside a transaction the caller opened, the upsert joins it: the caller's
+ * ROLLBACK drops the bars, its COMMIT keeps them with the caller's rows; a
+ * refused batch inside it changes nothing and leaves the transaction open. */
+static void test_ohlcv_upsert_joins_open_transaction(void **state) {
+    fx_t *f = *state;
+    sqlite3 *db = mts_store_db(f->s);
+    mts_bars_t b = {0}, out = {0};
+    assert_int_equal(mts_bars_reserve(&b, 3), 0);
+    for (int i = 0; i < 3; i++) {
+        b.ts[i] = T0 + 60 * i;
+        b.open[i] = b.high[i] = b.low[i] = b.close[i] = 100 + i;
+        b.volume[i] = 1;
+    }
+    b.n = 3;
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO bus_events(ts_ms, topic, payload) VALUES(1, 't', 'p')",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "j", "1m", &b), 0);
+    assert_int_equal(sqlite3_get_autocommit(db), 0);               /* still the caller's transaction */
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    int64_t n = -1;
+    assert_int_equal(mts_store_count_ohlcv(f->s, "j", "1m", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM bus_events"), 0);
+
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO bus_events(ts_ms, topic, payload) VALUES(2, 't', 'p')",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "j", "1m", &b), 0);
+    b.close[1] = NAN;                                             /* refused: nothing of it written */
+    assert_int_equal(mts_store_upsert_ohlcv(f->s, "j", "1m", &b), MTS_EINVAL);
+    assert_int_equal(sqlite3_get_autocommit(db), 0);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM bus_events"), 1);
+    assert_int_equal(mts_store_load_ohlcv(f->s, "j", "1m", INT64_MIN, INT64_MAX, &out), 0);
+    assert_int_equal(out.n, 3);
+    assert_true(out.close[1] == 101);
+    mts_bars_free(&out);
+    mts_bars_free(&b);
+}
+
 /* A damaged block is refused by the loader and by an upsert that must merge
  * into it (which writes nothing), with a message naming the series. */
 static void test_ohlcv_damaged_block(void **state) {
@@ -1047,6 +1086,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_macro_filled_never_overwrites_original, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signals_nan_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backtest_nan_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ohlcv_upsert_joins_open_transaction, setup, teardown),
         cmocka_unit_test(test_reserve_alloc_failure),
         cmocka_unit_test_setup_teardown(test_open_alloc_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
