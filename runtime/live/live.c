@@ -56,6 +56,8 @@ typedef struct live_asset {
     int32_t id;
     mts_bars_t bars;          /* arrays reserved once (mts_array_alloc) */
     int64_t saved;            /* first bar not yet in live_bars */
+    int64_t series_saved;     /* first bar not yet in the bar store's series <exchange>:<SYMBOL> */
+    char series[MTS_SYMBOL_MAX + 16];
     pend_bar_t *q;            /* step alignment: pending bars, a ring of PEND_CAP, oldest first */
     int q_head, q_n;
 } live_asset_t;
@@ -691,6 +693,27 @@ static void *scratch(void **p, int64_t *cap, int64_t n, size_t sz) {
     return *p;
 }
 
+/* The step's closed bars into the bar store, series <exchange>:<SYMBOL> at
+ * the session's interval (what `mts stream --channels kline` records): one
+ * mts_store_upsert_ohlcv per asset (its own transaction, right after the
+ * step's). A failure is logged and retried with the next step's bars. */
+static void store_series(mts_live_t *l) {
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        int64_t from = a->series_saved, n = a->bars.n - from;
+        if (n <= 0) continue;
+        mts_bars_t v = {a->bars.ts + from, a->bars.open + from, a->bars.high + from, a->bars.low + from,
+                        a->bars.close + from, a->bars.volume + from, n, n};
+        int rc = mts_store_upsert_ohlcv(l->cfg.store, a->series, l->interval, &v);
+        if (rc) {
+            mts_log(MTS_LOG_WARN, "live.bars_store_failed", "\"series\":\"%s\",\"interval\":\"%s\",\"bars\":%lld,"
+                    "\"error\":\"%s\"", a->series, l->interval, (long long)n, mts_store_errmsg(l->cfg.store));
+            continue;
+        }
+        a->series_saved = a->bars.n;
+    }
+}
+
 /* ---- kline -> order latency ---- */
 
 static int lh_index(int64_t ns) {
@@ -838,6 +861,7 @@ static int commit(mts_live_t *l) {
     }
     l->tries = 0;
     l->bars_stored = l->st.live_bars;
+    store_series(l);
     l->last_hb_ms = mts_ws_now_ms();
     publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
     for (int64_t i = l->signals_done; i < ns; i++)
@@ -1021,7 +1045,8 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
                     (long long)a->bars.n, cfg->warmup, src);
             l->st.warmup_bars += a->bars.n;
         }
-        a->saved = a->bars.n;
+        a->saved = a->series_saved = a->bars.n;
+        snprintf(a->series, sizeof a->series, "%s:%s", mts_exchange_name(cfg->exchange), a->symbol);
         if ((rc = mts_engine_add_live_asset(l->engine, a->name, &a->bars, &a->id)) != 0) {
             rc = fail(l, rc, "%s", mts_engine_errmsg(l->engine));
             goto out;
