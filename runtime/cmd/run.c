@@ -342,6 +342,9 @@ int mts_cmd_run(int argc, char **argv) {
         printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
                (long long)s.session_id, rc || frc ? "failed" : "stopped", (long long)s.live_bars,
                (long long)s.warmup_bars, (long long)s.signals, (long long)s.fills, s.final_equity);
+        if (s.latency_samples > 0)
+            printf("kline -> order latency: p50 %.1f us, p99 %.1f us, max %.1f us (%lld steps)\n", s.latency_p50_us,
+                   s.latency_p99_us, s.latency_max_us, (long long)s.latency_samples);
         if (s.steps_incomplete || s.second_passes || s.late)
             printf("steps: %lld released incomplete after %lld ms, %lld second passes (late bars), %lld bars refused "
                    "as too late\n", (long long)s.steps_incomplete, (long long)s.align_ms, (long long)s.second_passes,

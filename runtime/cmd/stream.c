@@ -46,6 +46,9 @@ static void usage(FILE *f) {
         "  --exchange NAME         binance (spot streams + USD-M futures markPrice) or bybit (v5 linear)\n"
         "  --symbols LIST          e.g. BTCUSDT,ETHUSDT\n"
         "  --channels LIST         trades,book,funding (default); also aggtrades, bookticker, kline\n"
+        "  --interval I            kline interval (default 1m): " MTS_WS_KLINE_INTERVALS "\n"
+        "                          (Binance also 8h 3d); every closed kline is stored as a bar of the\n"
+        "                          series <exchange>:<SYMBOL> (e.g. binance:BTCUSDT) at that interval\n"
         "  --duration TIME         stop after e.g. 30s, 5m, 1h, 500ms (default: until Ctrl-C)\n"
         "  --depth N               levels per side in each stored book snapshot (default 20)\n"
         "  --snapshot-interval T   how often to store book snapshots (default 1s)\n"
@@ -95,10 +98,11 @@ typedef struct {
     int64_t fnext[MAX_SYMBOLS];
     int n_f;
     mts_level_t *bids, *asks;
+    const char *kline_iv;        /* --interval: the klines' interval, their bars' series */
 } ctx_t;
 
 static int64_t not_stored(const mts_feed_store_stats_t *f) {
-    return f->not_stored_trades + f->not_stored_book_rows + f->not_stored_funding_rows;
+    return f->not_stored_trades + f->not_stored_book_rows + f->not_stored_funding_rows + f->not_stored_bars;
 }
 
 static void store_err(ctx_t *x, int rc) {
@@ -153,6 +157,8 @@ static void on_event(void *ud, const mts_feed_event_t *ev, const mts_book_t *boo
     (void)book;
     if (ev->kind == MTS_FEV_TRADE) {
         store_err(x, mts_feed_store_trade(x->fs, ev));
+    } else if (ev->kind == MTS_FEV_BAR) {
+        store_err(x, mts_feed_store_bar(x->fs, ev, x->kline_iv));
     } else if (ev->kind == MTS_FEV_FUNDING) {
         int i = 0;
         while (i < x->n_f && strcmp(x->fsym[i], ev->symbol)) i++;
@@ -197,11 +203,12 @@ static void on_tick(void *ud, int64_t now) {
 }
 
 enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
-       O_BUS, O_ON_STORE_ERROR, O_GRACE, O_BUFFER, O_WARN };
+       O_BUS, O_ON_STORE_ERROR, O_GRACE, O_BUFFER, O_WARN, O_INTERVAL };
 static const mts_cli_opt_t OPTS[] = {
     {"--exchange", 1}, {"--symbols", 1}, {"--channels", 1}, {"--duration", 1}, {"--depth", 1},
     {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {"--redis", 1}, {"--bus", 1},
     {"--on-store-error", 1}, {"--store-error-grace", 1}, {"--store-buffer", 1}, {"--store-warn-interval", 1},
+    {"--interval", 1},
     {NULL, 0}};
 
 static int usage_error(const char *msg, const char *arg) {
@@ -212,6 +219,7 @@ static int usage_error(const char *msg, const char *arg) {
 
 int mts_cmd_stream(int argc, char **argv) {
     const char *exchange_s = NULL, *symbols_s = NULL, *channels_s = "trades,book,funding", *db = NULL;
+    const char *kline_iv = "1m";
     const char *redis_opt = NULL, *bus_mode = "auto";
     int64_t duration = 0, snapshot_ms = 1000;
     int depth = 20, json = 0, policy_continue = 0;
@@ -229,6 +237,7 @@ int mts_cmd_stream(int argc, char **argv) {
         case O_EXCHANGE: exchange_s = val; break;
         case O_SYMBOLS: symbols_s = val; break;
         case O_CHANNELS: channels_s = val; break;
+        case O_INTERVAL: kline_iv = val; break;
         case O_DB: db = val; break;
         case O_JSON: json = 1; break;
         case O_REDIS: redis_opt = val; break;
@@ -279,6 +288,9 @@ int mts_cmd_stream(int argc, char **argv) {
     mts_cli_feed_env_t fe;
     if (mts_cli_feed_env("stream", &fe) != 0) return MTS_EXIT_USAGE;
     if (!symbols_s) return usage_error("--symbols is required, e.g. --symbols BTCUSDT,ETHUSDT", NULL);
+    if (mts_ws_kline_interval(exchange, kline_iv, NULL, 0) <= 0)
+        return usage_error("unknown --interval for this exchange (" MTS_WS_KLINE_INTERVALS "; Binance also 8h 3d):",
+                           kline_iv);
 
     char symbuf[4096], chbuf[256];
     snprintf(symbuf, sizeof symbuf, "%s", symbols_s);
@@ -344,6 +356,7 @@ int mts_cmd_stream(int argc, char **argv) {
         goto done;
     }
     x->depth = depth;
+    x->kline_iv = kline_iv;
     x->bids = lv;
     x->asks = lv + depth;
     x->snapshot_ms = snapshot_ms;
@@ -373,6 +386,7 @@ int mts_cmd_stream(int argc, char **argv) {
         .ping_interval_ms = fe.ping_interval_ms, .backoff_min_ms = fe.backoff_ms,
         .idle_timeout_ms = fe.idle_timeout_ms, .handshake_timeout_ms = fe.handshake_timeout_ms,
         .max_message_bytes = (size_t)fe.max_message_bytes,
+        .kline_interval = x->kline_iv,
         .on_event = on_event, .on_tick = on_tick, .ud = x};
     if (mts_ws_create(&cfg, &x->ws) != 0) {
         fprintf(stderr, "error: cannot start the %s feed: %s (check the *_WS_URL settings)\n", exchange_s,
@@ -416,6 +430,7 @@ int mts_cmd_stream(int argc, char **argv) {
                "\"oversized\":%lld,"
                "\"stored\":{\"trades\":%lld,\"trade_duplicates\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld,"
                "\"batches\":%lld},\"not_stored\":{\"trades\":%lld,\"book_rows\":%lld,\"funding_rows\":%lld},"
+               "\"bars_stored\":%lld,\"bars_refused\":%lld,\"not_stored_bars\":%lld,"
                "\"store_errors\":%lld,\"stopped\":\"%s\",\"redis\":{\"configured\":%s,\"keys\":%lld,\"batches\":%lld,\"errors\":%lld},"
                "\"bus\":{\"backend\":\"%s\",\"published\":%lld,\"errors\":%lld},\"db\":\"",
                (double)(t1 - t0) / 1000.0, (long long)st.messages, (long long)st.trades,
@@ -426,6 +441,7 @@ int mts_cmd_stream(int argc, char **argv) {
                (long long)fst.trades, (long long)fst.trade_duplicates, (long long)fst.book_rows,
                (long long)fst.funding_rows, (long long)fst.batches, (long long)fst.not_stored_trades,
                (long long)fst.not_stored_book_rows, (long long)fst.not_stored_funding_rows,
+               (long long)fst.bars, (long long)fst.bars_refused, (long long)fst.not_stored_bars,
                (long long)fst.flush_errors, stopped, cache ? "true" : "false",
                (long long)fst.redis_keys, (long long)fst.redis_batches, (long long)fst.redis_errors,
                bus ? mts_bus_backend(bus) : "none", (long long)fst.bus_published, (long long)fst.bus_errors);

@@ -4,6 +4,7 @@
 #include "feeds/feed_store.h"
 #include "feeds/book.h"
 #include "store/store_internal.h"
+#include "market/bar_check.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { R_TRADE = 1, R_BOOK, R_FUNDING };
+enum { R_TRADE = 1, R_BOOK, R_FUNDING, R_BAR };
 
 typedef struct row {
     uint8_t kind, exchange;
@@ -21,13 +22,17 @@ typedef struct row {
     char trade_id[MTS_TRADE_ID_MAX];
     int64_t ts_ms, update_id, next_ms;
     double price, qty, rate, mark;
+    double bar[5];            /* bars: open, high, low, close, volume (ts_ms = open time) */
+    char interval[8];         /* bars: "1m" ... */
 } row_t;
 
 struct mts_feed_store {
     mts_store_t *store;
     sqlite3 *db;
     sqlite3_stmt *ins_trade, *ins_book, *ins_funding;
+    sqlite3_stmt *begin, *commit, *rollback;
     row_t *rows;
+    mts_bars_t bars;          /* one series of a flush (arrays of cap rows, grown with the buffer) */
     int n, cap, batch;        /* batch: flush threshold; cap: buffer (>= batch) */
     int failing;              /* the last flush failed */
     mts_feed_store_stats_t st;
@@ -57,7 +62,9 @@ int mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out) 
     fs->db = mts_store_db(s);
     fs->cap = fs->batch = batch_rows > 0 ? batch_rows : 1000;
     fs->rows = mts_calloc((size_t)fs->cap, sizeof *fs->rows);
-    if (!fs->rows) {
+    if (!fs->rows || mts_bars_reserve(&fs->bars, fs->cap) != 0) {
+        mts_bars_free(&fs->bars);
+        mts_free(fs->rows);
         mts_free(fs);
         return MTS_ENOMEM;
     }
@@ -69,7 +76,10 @@ int mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out) 
             " qty, update_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1, &fs->ins_book, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fs->db,
             "INSERT OR REPLACE INTO funding_rates(exchange, symbol, ts_ms, rate, mark_price, next_funding_ms)"
-            " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &fs->ins_funding, NULL) != SQLITE_OK) {
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &fs->ins_funding, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fs->db, "BEGIN IMMEDIATE", -1, &fs->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fs->db, "COMMIT", -1, &fs->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fs->db, "ROLLBACK", -1, &fs->rollback, NULL) != SQLITE_OK) {
         db_fail(fs, "feed_store prepare");
         mts_store_set_error(s, "%s", fs->err);
         mts_feed_store_close(fs);
@@ -142,23 +152,124 @@ static void mirror_commit(mts_feed_store_t *fs) {
     fs->st.redis_batches++;
 }
 
-static int flush_rows(mts_feed_store_t *fs) {
-    if (sqlite3_exec(fs->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(fs, "feed_store begin");
+static int step_stmt(mts_feed_store_t *fs, sqlite3_stmt *st, const char *what) {
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? 0 : db_fail(fs, what);
+}
+
+static void rollback(mts_feed_store_t *fs) {
+    if (!sqlite3_get_autocommit(fs->db)) {
+        sqlite3_step(fs->rollback);
+        sqlite3_reset(fs->rollback);
+    }
+}
+
+/* The trades, book rows and funding rows: one transaction. */
+static int flush_table_rows(mts_feed_store_t *fs) {
+    int any = 0;
+    for (int i = 0; i < fs->n && !any; i++) any = fs->rows[i].kind != R_BAR;
+    if (!any) return 0;
+    if (step_stmt(fs, fs->begin, "feed_store begin")) return MTS_EDB;
     mts_feed_store_stats_t before = fs->st;
     for (int i = 0; i < fs->n; i++) {
+        if (fs->rows[i].kind == R_BAR) continue;
         if (write_row(fs, &fs->rows[i])) {
-            sqlite3_exec(fs->db, "ROLLBACK", NULL, NULL, NULL);
+            rollback(fs);
             fs->st = before;
             return MTS_EDB;   /* rows stay pending; the caller may retry */
         }
     }
-    if (sqlite3_exec(fs->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(fs, "feed_store commit");
-        sqlite3_exec(fs->db, "ROLLBACK", NULL, NULL, NULL);
+    if (step_stmt(fs, fs->commit, "feed_store commit")) {
+        rollback(fs);
         fs->st = before;
         return MTS_EDB;
     }
+    /* written: keep only the bars */
+    int k = 0;
+    for (int i = 0; i < fs->n; i++)
+        if (fs->rows[i].kind == R_BAR) fs->rows[k++] = fs->rows[i];
+    fs->n = k;
+    return 0;
+}
+
+/* The closed bars: one mts_store_upsert_ohlcv (one transaction) per series
+ * <exchange>:<SYMBOL> and interval, bars in arrival order (a bar received
+ * twice in one flush: the later one). A series that fails stays pending. */
+static int flush_bars(mts_feed_store_t *fs) {
+    int rc = 0, k = 0;
+    for (int i = 0; i < fs->n; i++) {
+        row_t *r = &fs->rows[i];
+        if (r->kind != R_BAR) continue;   /* a series already written below */
+        char asset[MTS_SYMBOL_MAX + 16];
+        snprintf(asset, sizeof asset, "%s:%s", mts_exchange_name(r->exchange), r->symbol);
+        mts_bars_t *b = &fs->bars;
+        b->n = 0;
+        int64_t n_rows = 0;
+        for (int j = i; j < fs->n; j++) {
+            row_t *x = &fs->rows[j];
+            if (x->kind != R_BAR || x->exchange != r->exchange || strcmp(x->symbol, r->symbol) ||
+                strcmp(x->interval, r->interval))
+                continue;
+            int64_t ts = x->ts_ms / 1000;
+            int64_t at = b->n;
+            for (int64_t q = b->n - 1; q >= 0 && at == b->n; q--)
+                if (b->ts[q] == ts) at = q;          /* the same bar again: the later values */
+            if (at == b->n) {
+                if (b->n > 0 && ts < b->ts[b->n - 1]) {   /* keep ascending times */
+                    at = b->n;
+                    while (at > 0 && b->ts[at - 1] > ts) at--;
+                    for (int64_t q = b->n; q > at; q--) {
+                        b->ts[q] = b->ts[q - 1];
+                        b->open[q] = b->open[q - 1];
+                        b->high[q] = b->high[q - 1];
+                        b->low[q] = b->low[q - 1];
+                        b->close[q] = b->close[q - 1];
+                        b->volume[q] = b->volume[q - 1];
+                    }
+                }
+                b->n++;
+            }
+            b->ts[at] = ts;
+            b->open[at] = x->bar[0];
+            b->high[at] = x->bar[1];
+            b->low[at] = x->bar[2];
+            b->close[at] = x->bar[3];
+            b->volume[at] = x->bar[4];
+            n_rows++;
+            if (j != i) x->kind = 0;                  /* taken (marked on success below) */
+        }
+        int urc = mts_store_upsert_ohlcv(fs->store, asset, r->interval, b);
+        if (urc) {
+            snprintf(fs->err, sizeof fs->err, "%s", mts_store_errmsg(fs->store));
+            rc = MTS_EDB;
+            /* keep this series pending (marked: skipped by this loop, restored below) */
+            for (int j = i + 1; j < fs->n; j++) {
+                row_t *x = &fs->rows[j];
+                if (x->kind == 0 && x->exchange == r->exchange && !strcmp(x->symbol, r->symbol) &&
+                    !strcmp(x->interval, r->interval))
+                    x->kind = 0x80 | R_BAR;
+            }
+            r->kind = 0x80 | R_BAR;
+            continue;
+        }
+        fs->st.bars += b->n;
+        fs->st.bar_duplicates += n_rows - b->n;
+        r->kind = 0;
+    }
+    for (int i = 0; i < fs->n; i++) {   /* what failed stays pending */
+        if (fs->rows[i].kind == (0x80 | R_BAR)) fs->rows[i].kind = R_BAR;
+        if (fs->rows[i].kind == R_BAR) fs->rows[k++] = fs->rows[i];
+    }
+    fs->n = k;
+    return rc;
+}
+
+static int flush_rows(mts_feed_store_t *fs) {
+    int rc = flush_table_rows(fs);
+    if (rc) return rc;
+    rc = flush_bars(fs);
+    if (rc) return rc;
     fs->n = 0;
     fs->st.batches++;
     return 0;
@@ -177,6 +288,7 @@ int mts_feed_store_flush(mts_feed_store_t *fs) {
 static void count_not_stored(mts_feed_store_t *fs, int kind, int64_t n) {
     if (kind == R_TRADE) fs->st.not_stored_trades += n;
     else if (kind == R_BOOK) fs->st.not_stored_book_rows += n;
+    else if (kind == R_BAR) fs->st.not_stored_bars += n;
     else fs->st.not_stored_funding_rows += n;
 }
 
@@ -201,6 +313,7 @@ int mts_feed_store_reserve(mts_feed_store_t *fs, int max_rows) {
     row_t *p = mts_realloc(fs->rows, (size_t)max_rows * sizeof *p);
     if (!p) return MTS_ENOMEM;
     fs->rows = p;
+    if (mts_bars_reserve(&fs->bars, max_rows) != 0) return MTS_ENOMEM;
     fs->cap = max_rows;
     return 0;
 }
@@ -390,6 +503,31 @@ int mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, 
     return 0;
 }
 
+int mts_feed_store_bar(mts_feed_store_t *fs, const mts_feed_event_t *ev, const char *interval) {
+    if (!fs || !ev || ev->kind != MTS_FEV_BAR || !interval || strlen(interval) >= sizeof ((row_t *)0)->interval)
+        return MTS_EINVAL;
+    if (!ev->bar_closed) return 0;                     /* a bar counts once closed */
+    double v[5] = {ev->open, ev->high, ev->low, ev->price, ev->qty};
+    mts_bar_verdict_t why;
+    if (ev->bar_open_ms % 1000 != 0 || mts_bar_check(ev->bar_open_ms / 1000, v, &why) != MTS_BAR_OK) {
+        fs->st.bars_refused++;
+        return 0;
+    }
+    int rc;
+    row_t *r = next_row(fs, &rc);
+    if (!r) {
+        count_not_stored(fs, R_BAR, 1);
+        return rc;
+    }
+    r->kind = R_BAR;
+    r->exchange = ev->exchange;
+    memcpy(r->symbol, ev->symbol, sizeof r->symbol);
+    snprintf(r->interval, sizeof r->interval, "%s", interval);
+    r->ts_ms = ev->bar_open_ms;
+    memcpy(r->bar, v, sizeof v);
+    return 0;
+}
+
 int mts_feed_store_pending(const mts_feed_store_t *fs) { return fs ? fs->n : 0; }
 
 void mts_feed_store_stats(const mts_feed_store_t *fs, mts_feed_store_stats_t *out) {
@@ -404,11 +542,16 @@ const char *mts_feed_store_errmsg(const mts_feed_store_t *fs) {
 
 void mts_feed_store_close(mts_feed_store_t *fs) {
     if (!fs) return;
-    if (fs->rows && fs->ins_trade && fs->ins_book && fs->ins_funding) mts_feed_store_flush(fs);
+    if (fs->rows && fs->ins_trade && fs->ins_book && fs->ins_funding && fs->begin && fs->commit && fs->rollback)
+        mts_feed_store_flush(fs);
     sqlite3_finalize(fs->ins_trade);
     sqlite3_finalize(fs->ins_book);
     sqlite3_finalize(fs->ins_funding);
+    sqlite3_finalize(fs->begin);
+    sqlite3_finalize(fs->commit);
+    sqlite3_finalize(fs->rollback);
     mirror_commit(fs);
+    mts_bars_free(&fs->bars);
     mts_free(fs->rows);
     mts_free(fs->json);
     mts_free(fs);

@@ -1,6 +1,6 @@
 /* feed_store.h — batched SQLite writes of live market data: trades, top-N
  * order book snapshots and funding rates (tables from migration 2 in
- * store/store.c). Rows are buffered in a fixed array allocated once at open
+ * store/store.c), and closed klines (the bar store, mts_store_upsert_ohlcv). Rows are buffered in a fixed array allocated once at open
  * and written in one transaction per batch (when the buffer fills, or on
  * mts_feed_store_flush). Needs store.h and event.h; uses the store's
  * connection (store_internal.h), so the same thread must own both.
@@ -48,6 +48,9 @@ typedef struct mts_feed_store_stats {
     int64_t redis_keys, redis_batches, redis_errors, bus_published, bus_errors;
     /* rows never written (dropped with the buffer full, or discarded), failed flushes */
     int64_t not_stored_trades, not_stored_book_rows, not_stored_funding_rows, flush_errors;
+    /* closed klines: bars written to the bar store, received twice in one flush (the later
+       kept), refused by the bar rule (market/bar_check.h), never written */
+    int64_t bars, bar_duplicates, bars_refused, not_stored_bars;
 } mts_feed_store_stats_t;
 
 /* s is borrowed and must outlive the feed store. batch_rows <= 0 means 1000. */
@@ -56,6 +59,16 @@ int  mts_feed_store_open(mts_store_t *s, int batch_rows, mts_feed_store_t **out)
 void mts_feed_store_close(mts_feed_store_t *fs);
 int  mts_feed_store_trade(mts_feed_store_t *fs, const mts_feed_event_t *ev);
 int  mts_feed_store_funding(mts_feed_store_t *fs, const mts_feed_event_t *ev);
+/* A closed kline (ev->bar_closed; an open one is ignored, 0) of `interval`
+ * ("1m" ...): buffered like the other rows; at the flush each series gets ONE
+ * mts_store_upsert_ohlcv (store.h: its own transaction, after the trades/book/
+ * funding transaction) under the asset name "<exchange>:<SYMBOL>" (e.g.
+ * "binance:BTCUSDT") and that interval, so recorded bars never mix with an
+ * imported series. Upsert on the open time: a kline received again replaces
+ * the stored bar. A kline that breaks the bar rule of imports
+ * (market/bar_check.h) or whose open time is not whole seconds is not stored
+ * (stats.bars_refused). A series whose write fails stays pending. */
+int  mts_feed_store_bar(mts_feed_store_t *fs, const mts_feed_event_t *ev, const char *interval);
 /* One row per level: side "bid"/"ask", level 0 = best. */
 int  mts_feed_store_book(mts_feed_store_t *fs, int exchange, const char *symbol, int64_t ts_ms,
                          int64_t update_id, const mts_level_t *bids, int nb,

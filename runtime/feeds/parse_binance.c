@@ -50,6 +50,31 @@ static int collect(js_t *j, fields_t *fl, int depth) {
     return rc;
 }
 
+/* collect, and a kline's "k" object collected in the same pass into kf
+ * (when kf is given; *has_k says whether it was): no second scan of it. */
+static int collect_k(js_t *j, fields_t *fl, fields_t *kf, int *has_k, int depth) {
+    memset(fl, 0, sizeof *fl);
+    *has_k = 0;
+    if (js_obj_begin(j)) return -1;
+    int first = 1, rc;
+    const char *k;
+    size_t kn;
+    while ((rc = js_obj_next(j, &first, &k, &kn)) == 1) {
+        int idx = field_index(k, kn);
+        if (idx == F_k && kf && js_peek(j) == '{') {
+            const char *st = j->p;
+            if (depth + 1 > JS_MAX_DEPTH || collect(j, kf, depth + 1)) return -1;
+            fl->f[F_k] = (js_span_t){st, (size_t)(j->p - st), '{'};
+            *has_k = 1;
+            continue;
+        }
+        js_span_t v;
+        if (js_value(j, &v, depth + 1)) return -1;
+        if (idx >= 0) fl->f[idx] = v;
+    }
+    return rc;
+}
+
 #define HAS(fl, i) ((fl)->f[i].s != NULL)
 
 static int get_i64(const fields_t *fl, int i, int64_t *out) {
@@ -90,8 +115,8 @@ static int levels_into(mts_parse_buf_t *buf, const js_span_t *bids, const js_spa
 #define BAD MTS_EPARSE
 #define LV_RC(rc) ((rc) == -2 ? MTS_ERANGE : MTS_EPARSE)
 
-/* One payload object (already collected). */
-static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_buf_t *buf) {
+/* One payload object (already collected; kpre: its "k" object, when collected with it). */
+static int payload(const fields_t *fl, const fields_t *kpre, const char *stream, size_t sn, mts_parse_buf_t *buf) {
     const js_span_t *ev = &fl->f[F_e];
     if (HAS(fl, F_e)) {
         if (ev->type != '"') return BAD;
@@ -144,18 +169,22 @@ static int payload(const fields_t *fl, const char *stream, size_t sn, mts_parse_
         if (js_key_is(ev->s, ev->n, "kline")) {
             const js_span_t *k = &fl->f[F_k];
             if (k->type != '{') return BAD;
-            fields_t kf;
-            js_t kj = {k->s, k->s + k->n};
-            if (collect(&kj, &kf, 1)) return BAD;
+            fields_t kbuf;
+            const fields_t *kfp = kpre;
+            if (!kfp) {
+                js_t kj = {k->s, k->s + k->n};
+                if (collect(&kj, &kbuf, 1)) return BAD;
+                kfp = &kbuf;
+            }
             mts_feed_event_t *e = new_event(buf, MTS_FEV_BAR);
             if (!e) return MTS_ERANGE;
             if (set_symbol(e, fl, stream, sn) || get_i64(fl, F_E, &e->ts_ms) ||
-                get_i64(&kf, F_t, &e->bar_open_ms) || get_i64(&kf, F_T, &e->bar_close_ms) ||
-                get_dbl(&kf, F_o, &e->open) || get_dbl(&kf, F_h, &e->high) ||
-                get_dbl(&kf, F_l, &e->low) || get_dbl(&kf, F_c, &e->price) ||
-                get_dbl(&kf, F_v, &e->qty) || !HAS(&kf, F_x))
+                get_i64(kfp, F_t, &e->bar_open_ms) || get_i64(kfp, F_T, &e->bar_close_ms) ||
+                get_dbl(kfp, F_o, &e->open) || get_dbl(kfp, F_h, &e->high) ||
+                get_dbl(kfp, F_l, &e->low) || get_dbl(kfp, F_c, &e->price) ||
+                get_dbl(kfp, F_v, &e->qty) || !HAS(kfp, F_x))
                 return BAD;
-            e->bar_closed = kf.f[F_x].type == 't';
+            e->bar_closed = kfp->f[F_x].type == 't';
             buf->n_ev++;
             return 0;
         }
@@ -200,7 +229,7 @@ static int array_of_payloads(js_t *j, const char *stream, size_t sn, mts_parse_b
     while ((rc = js_arr_next(j, &first)) == 1) {
         fields_t fl;
         if (collect(j, &fl, 1)) return BAD;
-        int prc = payload(&fl, stream, sn, buf);
+        int prc = payload(&fl, NULL, stream, sn, buf);
         if (prc) return prc;
     }
     return rc ? BAD : 0;
@@ -223,11 +252,20 @@ int mts_parse_binance(const char *msg, size_t len, mts_parse_buf_t *buf) {
     fields_t fl;
     memset(&fl, 0, sizeof fl);
     js_span_t stream = {0}, data = {0};
+    fields_t df, kf;                  /* a "data" object, collected where it stands (one pass) */
+    int data_done = 0, has_k = 0;
     int first = 1, has_result = 0, has_error = 0, r;
     const char *k;
     size_t kn;
     while ((r = js_obj_next(&j, &first, &k, &kn)) == 1) {
         js_span_t v;
+        if (!data.s && js_key_is(k, kn, "data") && js_peek(&j) == '{') {
+            const char *st = j.p;
+            if (collect_k(&j, &df, &kf, &has_k, 1)) { rc = BAD; goto out; }
+            data = (js_span_t){st, (size_t)(j.p - st), '{'};
+            data_done = 1;
+            continue;
+        }
         if (js_value(&j, &v, 1)) { rc = BAD; goto out; }
         if (js_key_is(k, kn, "stream")) stream = v;
         else if (js_key_is(k, kn, "data")) data = v;
@@ -242,11 +280,13 @@ int mts_parse_binance(const char *msg, size_t len, mts_parse_buf_t *buf) {
     if (data.s) {
         if (stream.s && stream.type != '"') { rc = BAD; goto out; }
         js_t dj = {data.s, data.s + data.n};
-        if (data.type == '[') {
+        if (data_done) {
+            rc = payload(&df, has_k ? &kf : NULL, stream.s, stream.n, buf);
+        } else if (data.type == '[') {
             rc = array_of_payloads(&dj, stream.s, stream.n, buf);
         } else if (data.type == '{') {
             fields_t df;
-            rc = collect(&dj, &df, 1) ? BAD : payload(&df, stream.s, stream.n, buf);
+            rc = collect(&dj, &df, 1) ? BAD : payload(&df, NULL, stream.s, stream.n, buf);
         } else {
             rc = BAD;
         }
@@ -254,7 +294,7 @@ int mts_parse_binance(const char *msg, size_t len, mts_parse_buf_t *buf) {
     }
     if (has_error) { buf->nack = 1; rc = 0; goto out; }
     if (has_result) { buf->ack = 1; rc = 0; goto out; }
-    rc = payload(&fl, NULL, 0, buf);
+    rc = payload(&fl, NULL, NULL, 0, buf);
 out:
     if (rc) buf->n_ev = 0;
     return rc;
@@ -267,7 +307,7 @@ int mts_parse_binance_depth_snapshot(const char *body, size_t len, const char *s
     js_t j = {body, body + len};
     fields_t fl;
     if (collect(&j, &fl, 0) || js_done(&j) || !HAS(&fl, F_LAST)) return BAD;
-    int rc = payload(&fl, symbol, strlen(symbol), buf);
+    int rc = payload(&fl, NULL, symbol, strlen(symbol), buf);
     if (rc == 0 && buf->n_ev != 1) rc = BAD;
     if (rc) buf->n_ev = 0;
     return rc;

@@ -38,22 +38,27 @@ static double opt_dbl(const js_span_t *sp) {
     return v;
 }
 
-static int trades(const js_span_t *data, mts_parse_buf_t *buf) {
-    if (data->type != '[') return BAD;
-    js_t j = {data->s, data->s + data->n};
+/* The kind functions read a topic's "data" value at j (nesting depth 1), either
+ * where it stands in the message (the one pass, fast = 1) or from the span the
+ * top scan kept (fast = 0). With fast = 0 they check in the order they always
+ * did; with fast = 0 or 1 a success means the same events. With fast = 1 a
+ * failure only says "read it again the other way": the caller rewinds and
+ * takes the span path, so errors and their codes never depend on the path. */
+
+static int trades(js_t *j, mts_parse_buf_t *buf) {
     int first = 1, rc;
-    if (js_arr_begin(&j)) return BAD;
-    while ((rc = js_arr_next(&j, &first)) == 1) {
+    if (js_arr_begin(j)) return BAD;
+    while ((rc = js_arr_next(j, &first)) == 1) {
         mts_feed_event_t *e = new_event(buf, MTS_FEV_TRADE);
         if (!e) return MTS_ERANGE;
         js_span_t T = {0}, s = {0}, S = {0}, v = {0}, p = {0}, id = {0};
         int f2 = 1, r2;
         const char *k;
         size_t kn;
-        if (js_obj_begin(&j)) return BAD;
-        while ((r2 = js_obj_next(&j, &f2, &k, &kn)) == 1) {
+        if (js_obj_begin(j)) return BAD;
+        while ((r2 = js_obj_next(j, &f2, &k, &kn)) == 1) {
             js_span_t val;
-            if (js_value(&j, &val, 3)) return BAD;
+            if (js_value(j, &val, 3)) return BAD;
             if (kn == 1) {
                 switch (k[0]) {
                 case 'T': T = val; break;
@@ -83,24 +88,40 @@ static int trades(const js_span_t *data, mts_parse_buf_t *buf) {
     return rc ? BAD : 0;
 }
 
-static int book(const js_span_t *topic, const js_span_t *type, int64_t ts, const js_span_t *data,
-                mts_parse_buf_t *buf) {
-    if (data->type != '{' || !type->s || type->type != '"') return BAD;
+/* fast = 1: the first "b" is read into buf->lv where it stands, and "a" too
+ * when it follows the bids, so the levels are scanned once and lie bids first
+ * as with fast = 0; a side given twice after that is left to the span path. */
+static int book(const js_span_t *topic, const js_span_t *type, int64_t ts, js_t *j, mts_parse_buf_t *buf,
+                int fast) {
+    if (js_peek(j) != '{' || !type->s || type->type != '"') return BAD;
     mts_feed_event_t *e = new_event(buf, MTS_FEV_BOOK);
     if (!e) return MTS_ERANGE;
     if (js_key_is(type->s, type->n, "snapshot")) e->book_kind = MTS_BOOK_SNAPSHOT;
     else if (js_key_is(type->s, type->n, "delta")) e->book_kind = MTS_BOOK_DIFF;
     else return BAD;
     e->ts_ms = ts;
-    js_t j = {data->s, data->s + data->n};
     js_span_t s = {0}, b = {0}, a = {0}, u = {0}, seq = {0};
+    int fb = -1, nb = 0, fa = -1, na = 0;   /* fb, fa >= 0: that side already in buf->lv */
     int first = 1, rc;
     const char *k;
     size_t kn;
-    if (js_obj_begin(&j)) return BAD;
-    while ((rc = js_obj_next(&j, &first, &k, &kn)) == 1) {
+    if (js_obj_begin(j)) return BAD;
+    while ((rc = js_obj_next(j, &first, &k, &kn)) == 1) {
+        if (fast && kn == 1 && (k[0] == 'b' || k[0] == 'a')) {
+            int bids = k[0] == 'b';
+            if (fb >= 0 && (bids || fa >= 0)) return BAD;      /* repeated side */
+            if (bids || fb >= 0) {
+                js_span_t *sp = bids ? &b : &a;
+                if (js_peek(j) != '[') return BAD;
+                sp->s = j->p;
+                if (js_levels_at(j, buf, bids ? &fb : &fa, bids ? &nb : &na, 2)) return BAD;
+                sp->n = (size_t)(j->p - sp->s);
+                sp->type = '[';
+                continue;
+            }
+        }
         js_span_t v;
-        if (js_value(&j, &v, 2)) return BAD;
+        if (js_value(j, &v, 2)) return BAD;
         if (js_key_is(k, kn, "s")) s = v;
         else if (js_key_is(k, kn, "b")) b = v;
         else if (js_key_is(k, kn, "a")) a = v;
@@ -111,8 +132,7 @@ static int book(const js_span_t *topic, const js_span_t *type, int64_t ts, const
     if (seq.s && js_span_int64(&seq, &e->seq)) return BAD;
     if (s.s ? (s.type != '"' || js_symbol(e->symbol, s.s, s.n)) : topic_symbol(topic, e->symbol))
         return BAD;
-    int fb, nb, fa, na;
-    if ((rc = js_levels(&b, buf, &fb, &nb)) || (rc = js_levels(&a, buf, &fa, &na)))
+    if ((fb < 0 && (rc = js_levels(&b, buf, &fb, &nb))) || (fa < 0 && (rc = js_levels(&a, buf, &fa, &na))))
         return rc == -2 ? MTS_ERANGE : BAD;
     e->bids = buf->lv + fb;
     e->n_bids = nb;
@@ -122,17 +142,15 @@ static int book(const js_span_t *topic, const js_span_t *type, int64_t ts, const
     return 0;
 }
 
-static int tickers(const js_span_t *topic, int64_t ts, const js_span_t *data, mts_parse_buf_t *buf) {
-    if (data->type != '{') return BAD;
-    js_t j = {data->s, data->s + data->n};
+static int tickers(const js_span_t *topic, int64_t ts, js_t *j, mts_parse_buf_t *buf) {
     js_span_t sym = {0}, rate = {0}, mark = {0}, next = {0};
     int first = 1, rc;
     const char *k;
     size_t kn;
-    if (js_obj_begin(&j)) return BAD;
-    while ((rc = js_obj_next(&j, &first, &k, &kn)) == 1) {
+    if (js_obj_begin(j)) return BAD;
+    while ((rc = js_obj_next(j, &first, &k, &kn)) == 1) {
         js_span_t v;
-        if (js_value(&j, &v, 2)) return BAD;
+        if (js_value(j, &v, 2)) return BAD;
         if (js_key_is(k, kn, "symbol")) sym = v;
         else if (js_key_is(k, kn, "fundingRate")) rate = v;
         else if (js_key_is(k, kn, "markPrice")) mark = v;
@@ -155,22 +173,20 @@ static int tickers(const js_span_t *topic, int64_t ts, const js_span_t *data, mt
     return 0;
 }
 
-static int klines(const js_span_t *topic, const js_span_t *data, mts_parse_buf_t *buf) {
-    if (data->type != '[') return BAD;
-    js_t j = {data->s, data->s + data->n};
+static int klines(const js_span_t *topic, js_t *j, mts_parse_buf_t *buf) {
     int first = 1, rc;
-    if (js_arr_begin(&j)) return BAD;
-    while ((rc = js_arr_next(&j, &first)) == 1) {
+    if (js_arr_begin(j)) return BAD;
+    while ((rc = js_arr_next(j, &first)) == 1) {
         mts_feed_event_t *e = new_event(buf, MTS_FEV_BAR);
         if (!e) return MTS_ERANGE;
         js_span_t st = {0}, en = {0}, o = {0}, c = {0}, h = {0}, l = {0}, v = {0}, cf = {0}, ts = {0};
         int f2 = 1, r2;
         const char *k;
         size_t kn;
-        if (js_obj_begin(&j)) return BAD;
-        while ((r2 = js_obj_next(&j, &f2, &k, &kn)) == 1) {
+        if (js_obj_begin(j)) return BAD;
+        while ((r2 = js_obj_next(j, &f2, &k, &kn)) == 1) {
             js_span_t val;
-            if (js_value(&j, &val, 3)) return BAD;
+            if (js_value(j, &val, 3)) return BAD;
             if (js_key_is(k, kn, "start")) st = val;
             else if (js_key_is(k, kn, "end")) en = val;
             else if (js_key_is(k, kn, "open")) o = val;
@@ -193,28 +209,72 @@ static int klines(const js_span_t *topic, const js_span_t *data, mts_parse_buf_t
     return rc ? BAD : 0;
 }
 
+enum { T_OTHER, T_TRADE, T_BOOK, T_TICKERS, T_KLINE };
+
+static int topic_kind(const js_span_t *topic) {
+    if (prefix(topic, "publicTrade.")) return T_TRADE;
+    if (prefix(topic, "orderbook.")) return T_BOOK;
+    if (prefix(topic, "tickers.")) return T_TICKERS;
+    if (prefix(topic, "kline.")) return T_KLINE;
+    return T_OTHER;
+}
+
+static int data_events(int kind, const js_span_t *topic, const js_span_t *type, int64_t ts, js_t *j,
+                       mts_parse_buf_t *buf, int fast) {
+    switch (kind) {
+    case T_TRADE: return trades(j, buf);
+    case T_BOOK: return book(topic, type, ts, j, buf, fast);
+    case T_TICKERS: return tickers(topic, ts, j, buf);
+    case T_KLINE: return klines(topic, j, buf);
+    default: return 0;
+    }
+}
+
+/* One pass: when "topic" (and for a book "type") comes before "data", as in
+ * every documented frame but a tickers' "ts", the data value becomes events
+ * where it stands; "ts" is filled in at the end. A key that would change them
+ * coming later (topic, data again, a book's type) drops them and the kept span
+ * is read as before. Otherwise (data first) the span is read after the scan. */
 int mts_parse_bybit(const char *msg, size_t len, mts_parse_buf_t *buf) {
     if (!msg || !buf) return MTS_EINVAL;
     buf->n_ev = buf->n_lv = 0;
     buf->pong = buf->ack = buf->nack = buf->shutdown = 0;
     js_t j = {msg, msg + len};
     js_span_t topic = {0}, type = {0}, ts = {0}, data = {0}, op = {0}, success = {0}, ret_msg = {0};
+    int done = -1;   /* the topic kind whose events are in buf already, or -1 */
     int first = 1, r, rc;
     const char *k;
     size_t kn;
     if (js_obj_begin(&j)) return BAD;
     while ((r = js_obj_next(&j, &first, &k, &kn)) == 1) {
+        if (js_key_is(k, kn, "data")) {
+            done = -1;
+            buf->n_ev = buf->n_lv = 0;
+            int kind = topic.s && topic.type == '"' ? topic_kind(&topic) : T_OTHER;
+            if (kind != T_OTHER && (kind != T_BOOK || (type.s && type.type == '"'))) {
+                js_ws(&j);
+                const char *st = j.p;
+                if (data_events(kind, &topic, &type, -1, &j, buf, 1) == 0) {
+                    data = (js_span_t){st, (size_t)(j.p - st), *st == '{' ? '{' : '['};
+                    done = kind;
+                    continue;
+                }
+                j.p = st;
+                buf->n_ev = buf->n_lv = 0;
+            }
+            if (js_value(&j, &data, 1)) return BAD;
+            continue;
+        }
         js_span_t v;
-        if (js_value(&j, &v, 1)) return BAD;
-        if (js_key_is(k, kn, "topic")) topic = v;
-        else if (js_key_is(k, kn, "type")) type = v;
+        if (js_value(&j, &v, 1)) goto bad;
+        if (js_key_is(k, kn, "topic")) { topic = v; done = -1; }
+        else if (js_key_is(k, kn, "type")) { type = v; if (done == T_BOOK) done = -1; }
         else if (js_key_is(k, kn, "ts")) ts = v;
-        else if (js_key_is(k, kn, "data")) data = v;
         else if (js_key_is(k, kn, "op")) op = v;
         else if (js_key_is(k, kn, "success")) success = v;
         else if (js_key_is(k, kn, "ret_msg")) ret_msg = v;
     }
-    if (r != 0 || js_done(&j)) return BAD;
+    if (r != 0 || js_done(&j)) goto bad;
     if (op.s && !topic.s) {
         if (op.type != '"') return BAD;
         if (js_key_is(op.s, op.n, "ping") || js_key_is(op.s, op.n, "pong") ||
@@ -224,14 +284,22 @@ int mts_parse_bybit(const char *msg, size_t len, mts_parse_buf_t *buf) {
         else buf->nack = 1;
         return 0;
     }
-    if (!topic.s || topic.type != '"' || !data.s) return BAD;
+    if (!topic.s || topic.type != '"' || !data.s) goto bad;
     int64_t t = -1;
-    if (ts.s && js_span_int64(&ts, &t)) return BAD;
-    if (prefix(&topic, "publicTrade.")) rc = trades(&data, buf);
-    else if (prefix(&topic, "orderbook.")) rc = book(&topic, &type, t, &data, buf);
-    else if (prefix(&topic, "tickers.")) rc = tickers(&topic, t, &data, buf);
-    else if (prefix(&topic, "kline.")) rc = klines(&topic, &data, buf);
-    else rc = 0;
+    if (ts.s && js_span_int64(&ts, &t)) goto bad;
+    if (done >= 0) {
+        if (done == T_BOOK || done == T_TICKERS)
+            for (int i = 0; i < buf->n_ev; i++) buf->ev[i].ts_ms = t;
+        return 0;
+    }
+    buf->n_ev = buf->n_lv = 0;
+    int kind = topic_kind(&topic);
+    if (kind != T_OTHER && data.type != '{' && data.type != '[') return BAD;   /* a string's span is its text */
+    js_t dj = {data.s, data.s + data.n};
+    rc = data_events(kind, &topic, &type, t, &dj, buf, 0);
     if (rc) buf->n_ev = 0;
     return rc;
+bad:
+    buf->n_ev = buf->n_lv = 0;
+    return BAD;
 }

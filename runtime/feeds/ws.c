@@ -76,10 +76,14 @@ struct mts_ws {
     size_t *pend_len, *pend_cap;
     int *pend_over;              /* more than PEND_MAX arrived: dropped (a gap follows) */
     char kline_name[8];          /* the exchange's name of cfg.kline_interval */
+    int64_t msg_ns;              /* CLOCK_MONOTONIC ns when the message being delivered was
+                                    complete (mts_ws_message_ns) */
     char err[256];
 };
 
 static _Thread_local char create_err[256];   /* why the last mts_ws_create failed */
+
+int64_t mts_ws_message_ns(const mts_ws_t *w) { return w ? w->msg_ns : 0; }
 
 int64_t mts_ws_now_ms(void) {
     struct timespec ts;
@@ -767,6 +771,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memcpy(c->rx + c->rx_len, in, len);
         c->rx_len += len;
         if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+            struct timespec mt;
+            clock_gettime(CLOCK_MONOTONIC, &mt);
+            w->msg_ns = (int64_t)mt.tv_sec * 1000000000 + mt.tv_nsec;   /* before any decoding */
             c->rx[c->rx_len] = 0;
             on_message(w, c, c->rx, c->rx_len);
             c->rx_len = 0;

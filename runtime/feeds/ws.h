@@ -140,6 +140,11 @@ int64_t mts_ws_kline_interval(int exchange, const char *interval, char *name, si
  * fields) honours the same variables as `mts stream`. Call before creating clients. */
 void mts_ws_set_default_limits(int handshake_timeout_ms, size_t max_message_bytes);
 
+/* Inside an on_event callback: when the websocket message the event came from
+ * was complete (its last fragment received), before it was decoded, in
+ * CLOCK_MONOTONIC ns. The start of `mts run`'s kline -> order latency. */
+int64_t mts_ws_message_ns(const mts_ws_t *w);
+
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t mts_ws_now_ms(void);
 

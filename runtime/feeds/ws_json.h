@@ -252,19 +252,19 @@ static inline int js_span_double(const js_span_t *sp, double *out) {
 
 /* ---- helpers shared by the exchange parsers ---- */
 
-/* [["price","qty"], ...] into buf->lv; *first = index of the first level, *count. */
-static inline int js_levels(const js_span_t *sp, mts_parse_buf_t *buf, int *first, int *count) {
-    if (sp->type != '[') return -1;
-    js_t j = {sp->s, sp->s + sp->n};
+/* [["price","qty"], ...] at j (the array at nesting depth `depth`) into
+ * buf->lv; *first = index of the first level, *count. 0 ok, -1 malformed or a
+ * bad level, -2 buf->lv full. */
+static inline int js_levels_at(js_t *j, mts_parse_buf_t *buf, int *first, int *count, int depth) {
     int f = 1, rc;
     *first = buf->n_lv;
     *count = 0;
-    if (js_arr_begin(&j)) return -1;
-    while ((rc = js_arr_next(&j, &f)) == 1) {
+    if (js_arr_begin(j)) return -1;
+    while ((rc = js_arr_next(j, &f)) == 1) {
         int g = 1;
         js_span_t a, b;
-        if (js_arr_begin(&j) || js_arr_next(&j, &g) != 1 || js_value(&j, &a, 2) ||
-            js_arr_next(&j, &g) != 1 || js_value(&j, &b, 2) || js_arr_next(&j, &g) != 0)
+        if (js_arr_begin(j) || js_arr_next(j, &g) != 1 || js_value(j, &a, depth + 2) ||
+            js_arr_next(j, &g) != 1 || js_value(j, &b, depth + 2) || js_arr_next(j, &g) != 0)
             return -1;
         if (buf->n_lv >= buf->lv_cap) return -2;
         mts_level_t *l = &buf->lv[buf->n_lv];
@@ -274,6 +274,13 @@ static inline int js_levels(const js_span_t *sp, mts_parse_buf_t *buf, int *firs
         (*count)++;
     }
     return rc;
+}
+
+/* The same over a span already scanned (js_value). */
+static inline int js_levels(const js_span_t *sp, mts_parse_buf_t *buf, int *first, int *count) {
+    if (sp->type != '[') return -1;
+    js_t j = {sp->s, sp->s + sp->n};
+    return js_levels_at(&j, buf, first, count, 0);
 }
 
 /* Copies a symbol, upper-cased; -1 if empty or too long. */

@@ -32,7 +32,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define LAT_CAP 65536
+/* The kline -> order latency histogram (docs/live.md "Kline -> order latency"), allocated
+ * once at open: 100 ns buckets below 1 ms, 10 us buckets from 1 ms to 100 ms, and one
+ * bucket above; the maximum is kept exactly. */
+#define LH_FINE 10000
+#define LH_COARSE 9900
+#define LH_N (LH_FINE + LH_COARSE + 1)
 #define PEND_CAP 1024           /* pending bars per asset (a gap backfill is at most 1000) */
 #define BACKFILL_MAX 1000       /* bars one gap backfill asks for at most (the newest missing) */
 #define CLOCK_SKEW_MS 60000     /* a closed kline may close this far ahead of our clock */
@@ -51,6 +56,8 @@ typedef struct live_asset {
     int32_t id;
     mts_bars_t bars;          /* arrays reserved once (mts_array_alloc) */
     int64_t saved;            /* first bar not yet in live_bars */
+    int64_t series_saved;     /* first bar not yet in the bar store's series <exchange>:<SYMBOL> */
+    char series[MTS_SYMBOL_MAX + 16];
     pend_bar_t *q;            /* step alignment: pending bars, a ring of PEND_CAP, oldest first */
     int q_head, q_n;
 } live_asset_t;
@@ -99,10 +106,13 @@ struct mts_live {
     int64_t bars_stored;      /* live bars whose step is stored (paper_sessions.bars) */
     int pending;              /* the last commit met a busy database: rows still to store */
     int64_t pending_since_ms, next_try_ms, tries, last_hb_ms;
+    mts_paper_writer_t *writer;   /* the step's statements, prepared once (store/paper.h) */
+    void *sc_fills, *sc_sigs, *sc_bars, *sc_cash;   /* commit's scratch rows (scratch()) */
+    int64_t sc_fills_cap, sc_sigs_cap, sc_bars_cap, sc_cash_cap;
     /* stats */
     mts_live_summary_t st;
-    double *lat_us;
-    int64_t n_lat;
+    uint32_t *lat_hist;       /* LH_N buckets (lh_index) */
+    int64_t n_lat, lat_max_ns;
     char err[512];
 };
 
@@ -367,7 +377,8 @@ static void on_kline(mts_live_t *l, const mts_feed_event_t *ev) {
     int k = asset_of(l, ev->symbol);
     if (k < 0) return;
     live_asset_t *a = &l->a[k];
-    int64_t recv = mono_ns();
+    int64_t recv = mts_ws_message_ns(l->ws);   /* the frame was complete, not yet decoded */
+    if (recv <= 0) recv = mono_ns();
     int64_t open_ms = ev->bar_open_ms;
     /* the bar rule and the open time (on the interval's grid, closed by our
      * clock) before anything else: a bad bar must not become the "last bar"
@@ -667,9 +678,76 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+/* A scratch array of at least n elements of size sz, kept in *p (capacity
+ * *cap) from call to call; NULL when n <= 0 or out of memory. */
+static void *scratch(void **p, int64_t *cap, int64_t n, size_t sz) {
+    if (n <= 0) return NULL;
+    if (n > *cap) {
+        int64_t c = *cap > 0 ? *cap : 16;
+        while (c < n) c *= 2;
+        void *q = mts_realloc(*p, (size_t)c * sz);
+        if (!q) return NULL;
+        *p = q;
+        *cap = c;
+    }
+    return *p;
+}
+
+/* The step's closed bars into the bar store, series <exchange>:<SYMBOL> at
+ * the session's interval (what `mts stream --channels kline` records): one
+ * mts_store_upsert_ohlcv per asset (its own transaction, right after the
+ * step's). A failure is logged and retried with the next step's bars. */
+static void store_series(mts_live_t *l) {
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        int64_t from = a->series_saved, n = a->bars.n - from;
+        if (n <= 0) continue;
+        mts_bars_t v = {a->bars.ts + from, a->bars.open + from, a->bars.high + from, a->bars.low + from,
+                        a->bars.close + from, a->bars.volume + from, n, n};
+        int rc = mts_store_upsert_ohlcv(l->cfg.store, a->series, l->interval, &v);
+        if (rc) {
+            mts_log(MTS_LOG_WARN, "live.bars_store_failed", "\"series\":\"%s\",\"interval\":\"%s\",\"bars\":%lld,"
+                    "\"error\":\"%s\"", a->series, l->interval, (long long)n, mts_store_errmsg(l->cfg.store));
+            continue;
+        }
+        a->series_saved = a->bars.n;
+    }
+}
+
+/* ---- kline -> order latency ---- */
+
+static int lh_index(int64_t ns) {
+    if (ns < 0) ns = 0;
+    if (ns < 1000000) return (int)(ns / 100);
+    if (ns < 100000000) return LH_FINE + (int)((ns - 1000000) / 10000);
+    return LH_N - 1;
+}
+
+/* One step's latency: from the complete frame of its first kline to now (the
+ * runner has run the step and asks for the next bar). No allocation. */
+static void lat_record(mts_live_t *l) {
+    if (!l->round_recv_ns) return;
+    int64_t ns = mono_ns() - l->round_recv_ns;
+    l->round_recv_ns = 0;
+    l->lat_hist[lh_index(ns)]++;
+    l->n_lat++;
+    if (ns > l->lat_max_ns) l->lat_max_ns = ns;
+}
+
+/* The q-quantile (the sample of rank ceil(q n)) in us: its bucket's upper
+ * edge, never above the maximum. */
+static double lh_quantile(const mts_live_t *l, double q) {
+    if (l->n_lat <= 0) return 0;
+    int64_t rank = (int64_t)ceil(q * (double)l->n_lat), cum = 0;
+    if (rank < 1) rank = 1;
+    double max_us = (double)l->lat_max_ns / 1e3;
+    for (int i = 0; i < LH_N; i++) {
+        cum += l->lat_hist[i];
+        if (cum < rank) continue;
+        double up = i < LH_FINE ? (i + 1) * 0.1 : i < LH_FINE + LH_COARSE ? 1000.0 + (i - LH_FINE + 1) * 10.0 : max_us;
+        return up < max_us ? up : max_us;
+    }
+    return max_us;
 }
 
 static int commit(mts_live_t *l) {
@@ -685,12 +763,6 @@ static int commit(mts_live_t *l) {
         l->signals_done = ns;
         l->equity_first = l->equity_done = pf->equity.n;
     }
-    if (l->round_recv_ns) {
-        double us = (double)(mono_ns() - l->round_recv_ns) / 1e3;
-        if (l->n_lat < LAT_CAP) l->lat_us[l->n_lat++] = us;
-        if (us > l->st.latency_max_us) l->st.latency_max_us = us;
-        l->round_recv_ns = 0;
-    }
     int64_t nf, ns;
     const mts_fill_rec_t *fills = mts_engine_fills(e, &nf);
     const mts_signal_rec_t *sigs = mts_engine_signals(e, &ns);
@@ -700,10 +772,11 @@ static int commit(mts_live_t *l) {
     for (int k = 0; k < l->n; k++) n_bars += l->a[k].bars.n - l->a[k].saved;
     if (nf == l->fills_done && ns == l->signals_done && n_eq <= 0 && n_bars == 0) return MTS_OK;
 
-    mts_paper_fill_t *pfl = nf > l->fills_done ? mts_malloc((size_t)(nf - l->fills_done) * sizeof *pfl) : NULL;
-    mts_signal_row_t *srow = ns > l->signals_done ? mts_malloc((size_t)(ns - l->signals_done) * sizeof *srow) : NULL;
-    mts_live_bar_t *brow = n_bars > 0 ? mts_malloc((size_t)n_bars * sizeof *brow) : NULL;
-    double *cash = n_eq > 0 ? mts_malloc((size_t)n_eq * sizeof *cash) : NULL;
+    /* the step's rows in scratch arrays kept from step to step (grown, never freed per step) */
+    mts_paper_fill_t *pfl = scratch(&l->sc_fills, &l->sc_fills_cap, nf - l->fills_done, sizeof *pfl);
+    mts_signal_row_t *srow = scratch(&l->sc_sigs, &l->sc_sigs_cap, ns - l->signals_done, sizeof *srow);
+    mts_live_bar_t *brow = scratch(&l->sc_bars, &l->sc_bars_cap, n_bars, sizeof *brow);
+    double *cash = scratch(&l->sc_cash, &l->sc_cash_cap, n_eq, sizeof *cash);
     int rc = MTS_OK;
     if ((nf > l->fills_done && !pfl) || (ns > l->signals_done && !srow) || (n_bars > 0 && !brow) ||
         (n_eq > 0 && !cash)) {
@@ -757,7 +830,7 @@ static int commit(mts_live_t *l) {
         .cash = cash, .n_equity = n_eq > 0 ? n_eq : 0,
         .bars = brow, .n_bars = n_bars, .total_bars = l->st.live_bars,
     };
-    rc = mts_paper_write_step(l->cfg.store, l->session_id, &step);
+    rc = mts_paper_writer_step(l->writer, l->session_id, &step);
     if (rc == MTS_EDBLOCKED) {
         rc = MTS_OK;
         /* another connection holds the write lock past the busy timeout: nothing
@@ -788,6 +861,7 @@ static int commit(mts_live_t *l) {
     }
     l->tries = 0;
     l->bars_stored = l->st.live_bars;
+    store_series(l);
     l->last_hb_ms = mts_ws_now_ms();
     publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
     for (int64_t i = l->signals_done; i < ns; i++)
@@ -801,10 +875,6 @@ static int commit(mts_live_t *l) {
     l->equity_done = pf->equity.n;
     for (int k = 0; k < l->n; k++) l->a[k].saved = l->a[k].bars.n;
 done:
-    mts_free(pfl);
-    mts_free(srow);
-    mts_free(brow);
-    mts_free(cash);
     return rc;
 }
 
@@ -827,6 +897,7 @@ int32_t mts_live_watch(mts_live_t *l, const char *path) {
 int mts_live_wait(mts_live_t *l, int32_t *reload) {
     if (!l) return MTS_EINVAL;
     if (reload) *reload = 0;
+    lat_record(l);            /* the step is run, its orders submitted: nothing stored yet */
     int rc = commit(l);
     if (rc) return rc;
     l->waits++;
@@ -908,8 +979,8 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     l->interval = mts_strdup(cfg->interval);
     l->rest_url = mts_strdup(cfg->rest_url && *cfg->rest_url ? cfg->rest_url
                              : bybit ? MTS_REST_BYBIT_URL : MTS_REST_BINANCE_URL);
-    l->lat_us = mts_malloc(LAT_CAP * sizeof *l->lat_us);
-    if (!l->interval || !l->rest_url || !l->lat_us) goto out;
+    l->lat_hist = mts_calloc(LH_N, sizeof *l->lat_hist);
+    if (!l->interval || !l->rest_url || !l->lat_hist) goto out;
     {   /* the kline stream: created now (a bad URL fails here), connected by the first wait */
         mts_ws_config_t wc = {
             .exchange = cfg->exchange, .symbols = cfg->symbols, .n_symbols = cfg->n_assets,
@@ -974,7 +1045,8 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
                     (long long)a->bars.n, cfg->warmup, src);
             l->st.warmup_bars += a->bars.n;
         }
-        a->saved = a->bars.n;
+        a->saved = a->series_saved = a->bars.n;
+        snprintf(a->series, sizeof a->series, "%s:%s", mts_exchange_name(cfg->exchange), a->symbol);
         if ((rc = mts_engine_add_live_asset(l->engine, a->name, &a->bars, &a->id)) != 0) {
             rc = fail(l, rc, "%s", mts_engine_errmsg(l->engine));
             goto out;
@@ -1002,6 +1074,10 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     if (rc) { rc = fail(l, rc, "storing the session: %s", mts_store_errmsg(cfg->store)); goto out; }
     l->st.session_id = l->session_id;
     l->started_ms = now;
+    if ((rc = mts_paper_writer_new(cfg->store, &l->writer)) != 0) {
+        rc = fail(l, rc, "preparing the step statements: %s", mts_store_errmsg(cfg->store));
+        goto out;
+    }
     {
         mts_bus_config_t bc = {0};
         bc.redis_url = cfg->redis_url;
@@ -1080,16 +1156,9 @@ void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
     out->messages = ws.messages;
     out->final_equity = mts_engine_equity(l->engine);
     out->latency_samples = l->n_lat;
-    if (l->n_lat > 0) {
-        double *c = mts_malloc((size_t)l->n_lat * sizeof *c);
-        if (c) {
-            memcpy(c, l->lat_us, (size_t)l->n_lat * sizeof *c);
-            qsort(c, (size_t)l->n_lat, sizeof *c, cmp_double);
-            out->latency_p50_us = c[(l->n_lat - 1) / 2];
-            out->latency_p99_us = c[(int64_t)((double)(l->n_lat - 1) * 0.99)];
-            mts_free(c);
-        }
-    }
+    out->latency_max_us = (double)l->lat_max_ns / 1e3;
+    out->latency_p50_us = lh_quantile(l, 0.50);
+    out->latency_p99_us = lh_quantile(l, 0.99);
 }
 
 void mts_live_free(mts_live_t *l) {
@@ -1116,6 +1185,11 @@ void mts_live_free(mts_live_t *l) {
     for (int k = 0; k < l->n_watch; k++) mts_free(l->watches[k].path);
     mts_free(l->interval);
     mts_free(l->rest_url);
-    mts_free(l->lat_us);
+    mts_free(l->lat_hist);
+    mts_paper_writer_free(l->writer);
+    mts_free(l->sc_fills);
+    mts_free(l->sc_sigs);
+    mts_free(l->sc_bars);
+    mts_free(l->sc_cash);
     mts_free(l);
 }

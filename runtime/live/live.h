@@ -49,6 +49,10 @@
  * the engine, as without alignment. Bars still pending when the session
  * stops are not traded ("live.pending_dropped").
  *
+ * After each stored step its closed bars are also written to the bar store
+ * as the series "<exchange>:<SYMBOL>" at the session's interval
+ * (mts_store_upsert_ohlcv, right after the step's transaction).
+ *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
  * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.
  * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
@@ -102,8 +106,10 @@ typedef struct mts_live_summary {
                                               the clock): stream, backfill, warm-up */
     int64_t store_retries;                 /* step commits that met a busy database (retried) */
     double  final_equity;
-    double  latency_p50_us, latency_p99_us, latency_max_us;   /* bar receipt -> step committed */
-    int64_t latency_samples;
+    double  latency_p50_us, latency_p99_us, latency_max_us;   /* kline -> order: the complete websocket
+                                              frame (before decoding) -> the step's strategies run and
+                                              orders submitted (before storing); docs/live.md */
+    int64_t latency_samples;               /* steps timed (a fixed histogram, allocated at open) */
     int64_t align_ms;                      /* the grace in force (0: no alignment) */
     int64_t steps, steps_incomplete;       /* aligned steps released; of those, released by the
                                               grace (or a full queue) without every symbol */

@@ -1,5 +1,6 @@
-/* paper.c — SQL of paper-trading sessions (see paper.h). Statements are
- * prepared per call: a step is one bar interval apart, far from a hot path. */
+/* paper.c — SQL of paper-trading sessions (see paper.h). A session's step
+ * statements are prepared once (mts_paper_writer_t) and reused step after
+ * step; the other calls are rare and prepare theirs per call. */
 #include "store/paper.h"
 #include "store/store_internal.h"
 #include "market/bar_check.h"
@@ -31,11 +32,6 @@ static int prep(mts_store_t *s, sqlite3_stmt **st, const char *sql) {
     return MTS_OK;
 }
 
-static int exec(mts_store_t *s, const char *sql) {
-    if (sqlite3_exec(mts_store_db(s), sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(s, sql);
-    return MTS_OK;
-}
 
 static void bind_num(sqlite3_stmt *st, int i, double v) {
     if (isfinite(v)) sqlite3_bind_double(st, i, v);
@@ -68,26 +64,70 @@ int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_o
     return rc;
 }
 
-int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *p) {
-    if (!s || !p) return MTS_EINVAL;
-    sqlite3_stmt *f = NULL, *g = NULL, *q = NULL, *b = NULL, *u = NULL;
+enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FILL, W_SIGNAL, W_EQUITY, W_BAR, W_SESSION, W_N };
+
+static const char *const W_SQL[W_N] = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
+    " confidence, position_size, stop_loss, take_profit)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "INSERT OR REPLACE INTO paper_equity(session_id, ts, equity, cash) VALUES(?1, ?2, ?3, ?4)",
+    "INSERT OR REPLACE INTO live_bars(exchange, symbol, interval, open_ms, open, high, low,"
+    " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "UPDATE paper_sessions SET bars = ?2, heartbeat_at = ?3,"
+    " status = CASE status WHEN 'crashed' THEN 'running' ELSE status END WHERE id = ?1",
+};
+
+struct mts_paper_writer {
+    mts_store_t *s;
+    sqlite3_stmt *st[W_N];
+};
+
+int mts_paper_writer_new(mts_store_t *s, mts_paper_writer_t **out) {
+    if (!s || !out) return MTS_EINVAL;
+    *out = NULL;
+    mts_paper_writer_t *w = mts_calloc(1, sizeof *w);
+    if (!w) return MTS_ENOMEM;
+    w->s = s;
+    for (int i = 0; i < W_N; i++) {
+        int rc = prep(s, &w->st[i], W_SQL[i]);
+        if (rc) {
+            mts_paper_writer_free(w);
+            return rc;
+        }
+    }
+    *out = w;
+    return MTS_OK;
+}
+
+void mts_paper_writer_free(mts_paper_writer_t *w) {
+    if (!w) return;
+    for (int i = 0; i < W_N; i++) sqlite3_finalize(w->st[i]);
+    mts_free(w);
+}
+
+/* Runs a statement to its end and resets it (bindings kept). */
+static int run(mts_paper_writer_t *w, int k, const char *what) {
+    int r = sqlite3_step(w->st[k]);
+    int rc = r == SQLITE_DONE ? MTS_OK : db_fail(w->s, what);
+    sqlite3_reset(w->st[k]);
+    return rc;
+}
+
+int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_paper_step_t *p) {
+    if (!w || !p) return MTS_EINVAL;
+    mts_store_t *s = w->s;
+    sqlite3_stmt *f = w->st[W_FILL], *g = w->st[W_SIGNAL], *q = w->st[W_EQUITY], *b = w->st[W_BAR],
+                 *u = w->st[W_SESSION];
     /* IMMEDIATE: the write lock is taken (or refused as busy) here, before any row */
-    int rc = exec(s, "BEGIN IMMEDIATE");
+    int rc = run(w, W_BEGIN, "BEGIN IMMEDIATE");
     if (rc) return rc;
-    if ((rc = prep(s, &f, "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
-                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")) ||
-        (rc = prep(s, &g, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
-                          " confidence, position_size, stop_loss, take_profit)"
-                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) ||
-        (rc = prep(s, &q, "INSERT OR REPLACE INTO paper_equity(session_id, ts, equity, cash) VALUES(?1, ?2, ?3, ?4)")) ||
-        (rc = prep(s, &b, "INSERT OR REPLACE INTO live_bars(exchange, symbol, interval, open_ms, open, high, low,"
-                          " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")) ||
-        (rc = prep(s, &u, "UPDATE paper_sessions SET bars = ?2, heartbeat_at = ?3,"
-                          " status = CASE status WHEN 'crashed' THEN 'running' ELSE status END WHERE id = ?1")))
-        goto done;
-    for (int64_t i = 0; i < p->n_fills; i++) {
+    for (int64_t i = 0; i < p->n_fills && !rc; i++) {
         const mts_paper_fill_t *x = &p->fills[i];
-        sqlite3_reset(f);
         sqlite3_bind_int64(f, 1, session);
         sqlite3_bind_int64(f, 2, x->ts);
         sqlite3_bind_text(f, 3, x->asset, -1, SQLITE_STATIC);
@@ -96,11 +136,10 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         sqlite3_bind_double(f, 6, x->price);
         sqlite3_bind_double(f, 7, x->fee);
         sqlite3_bind_double(f, 8, x->realized_pnl);
-        if (sqlite3_step(f) != SQLITE_DONE) { rc = db_fail(s, "paper: insert fill"); goto done; }
+        rc = run(w, W_FILL, "paper: insert fill");
     }
-    for (int64_t i = 0; i < p->n_signals; i++) {
+    for (int64_t i = 0; i < p->n_signals && !rc; i++) {
         const mts_signal_row_t *x = &p->signals[i];
-        sqlite3_reset(g);
         sqlite3_bind_text(g, 1, x->asset, -1, SQLITE_STATIC);
         sqlite3_bind_text(g, 2, x->signal_type, -1, SQLITE_STATIC);
         sqlite3_bind_int64(g, 3, x->ts);
@@ -110,19 +149,17 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         bind_num(g, 7, x->position_size);
         bind_num(g, 8, x->stop_loss);
         bind_num(g, 9, x->take_profit);
-        if (sqlite3_step(g) != SQLITE_DONE) { rc = db_fail(s, "paper: insert signal"); goto done; }
+        rc = run(w, W_SIGNAL, "paper: insert signal");
     }
-    for (int64_t i = 0; i < p->n_equity; i++) {
-        sqlite3_reset(q);
+    for (int64_t i = 0; i < p->n_equity && !rc; i++) {
         sqlite3_bind_int64(q, 1, session);
         sqlite3_bind_int64(q, 2, p->equity_ts[i]);
         sqlite3_bind_double(q, 3, p->equity[i]);
         sqlite3_bind_double(q, 4, p->cash[i]);
-        if (sqlite3_step(q) != SQLITE_DONE) { rc = db_fail(s, "paper: insert equity"); goto done; }
+        rc = run(w, W_EQUITY, "paper: insert equity");
     }
-    for (int64_t i = 0; i < p->n_bars; i++) {
+    for (int64_t i = 0; i < p->n_bars && !rc; i++) {
         const mts_live_bar_t *x = &p->bars[i];
-        sqlite3_reset(b);
         sqlite3_bind_text(b, 1, x->exchange, -1, SQLITE_STATIC);
         sqlite3_bind_text(b, 2, x->symbol, -1, SQLITE_STATIC);
         sqlite3_bind_text(b, 3, x->interval, -1, SQLITE_STATIC);
@@ -132,26 +169,34 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
         sqlite3_bind_double(b, 7, x->low);
         sqlite3_bind_double(b, 8, x->close);
         sqlite3_bind_double(b, 9, x->volume);
-        if (sqlite3_step(b) != SQLITE_DONE) { rc = db_fail(s, "paper: insert live bar"); goto done; }
+        rc = run(w, W_BAR, "paper: insert live bar");
     }
-    sqlite3_bind_int64(u, 1, session);
-    sqlite3_bind_int64(u, 2, p->total_bars);
-    sqlite3_bind_int64(u, 3, (int64_t)time(NULL));
-    if (sqlite3_step(u) != SQLITE_DONE) { rc = db_fail(s, "paper: update session"); goto done; }
-done:
-    sqlite3_finalize(f);
-    sqlite3_finalize(g);
-    sqlite3_finalize(q);
-    sqlite3_finalize(b);
-    sqlite3_finalize(u);
-    if (!rc) rc = exec(s, "COMMIT");
+    if (!rc) {
+        sqlite3_bind_int64(u, 1, session);
+        sqlite3_bind_int64(u, 2, p->total_bars);
+        sqlite3_bind_int64(u, 3, (int64_t)time(NULL));
+        rc = run(w, W_SESSION, "paper: update session");
+    }
+    /* the texts were bound SQLITE_STATIC: no statement keeps the caller's pointers */
+    for (int k = W_FILL; k <= W_SESSION; k++) sqlite3_clear_bindings(w->st[k]);
+    if (!rc) rc = run(w, W_COMMIT, "COMMIT");
     /* a failed COMMIT (busy) leaves the transaction open: end it, nothing was stored */
     if (rc && !sqlite3_get_autocommit(mts_store_db(s))) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", mts_store_errmsg(s));
-        (void)sqlite3_exec(mts_store_db(s), "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_step(w->st[W_ROLLBACK]);
+        sqlite3_reset(w->st[W_ROLLBACK]);
         mts_store_set_error(s, "%s", keep);
     }
+    return rc;
+}
+
+int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *p) {
+    if (!s || !p) return MTS_EINVAL;
+    mts_paper_writer_t *w = NULL;
+    int rc = mts_paper_writer_new(s, &w);
+    if (!rc) rc = mts_paper_writer_step(w, session, p);
+    mts_paper_writer_free(w);
     return rc;
 }
 

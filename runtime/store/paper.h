@@ -69,6 +69,14 @@ typedef struct mts_paper_step {
 
 int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *info, int64_t *id_out);
 int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *step);
+/* The same with the step's statements (BEGIN IMMEDIATE, the four inserts, the
+ * session update, COMMIT, ROLLBACK) prepared once and reused: a session keeps
+ * one writer from its first step to its end (mts_paper_write_step makes one
+ * per call). The writer borrows the store: free it before closing the store. */
+typedef struct mts_paper_writer mts_paper_writer_t;
+int  mts_paper_writer_new(mts_store_t *s, mts_paper_writer_t **out);
+int  mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_paper_step_t *step);
+void mts_paper_writer_free(mts_paper_writer_t *w);   /* accepts NULL */
 /* status "stopped" or "failed"; parameters_json may be NULL. */
 int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t stopped_at,
                   int64_t bars, double final_equity, const char *parameters_json);

@@ -7,4 +7,6 @@ export MTS_ROOT=${MTS_ROOT:-$PWD}
 . tests/redis_env.sh; mts_redis_start || echo "bench: no redis-server; Redis figures skipped" >&2
 rc=0
 for b in "$@"; do "$b" || rc=1; done
+# mts run kline -> order latency on the stand-in exchange (needs bin/mts)
+python3 tests/bench/bench_live.py || rc=1
 exit $rc
