@@ -56,7 +56,6 @@ typedef struct live_asset {
     int32_t id;
     mts_bars_t bars;          /* arrays reserved once (mts_array_alloc) */
     int64_t saved;            /* first bar not yet in live_bars */
-    int64_t series_saved;     /* first bar not yet in the bar store's series <exchange>:<SYMBOL> */
     char series[MTS_SYMBOL_MAX + 16];
     pend_bar_t *q;            /* step alignment: pending bars, a ring of PEND_CAP, oldest first */
     int q_head, q_n;
@@ -693,27 +692,6 @@ static void *scratch(void **p, int64_t *cap, int64_t n, size_t sz) {
     return *p;
 }
 
-/* The step's closed bars into the bar store, series <exchange>:<SYMBOL> at
- * the session's interval (what `mts stream --channels kline` records): one
- * mts_store_upsert_ohlcv per asset (its own transaction, right after the
- * step's). A failure is logged and retried with the next step's bars. */
-static void store_series(mts_live_t *l) {
-    for (int k = 0; k < l->n; k++) {
-        live_asset_t *a = &l->a[k];
-        int64_t from = a->series_saved, n = a->bars.n - from;
-        if (n <= 0) continue;
-        mts_bars_t v = {a->bars.ts + from, a->bars.open + from, a->bars.high + from, a->bars.low + from,
-                        a->bars.close + from, a->bars.volume + from, n, n};
-        int rc = mts_store_upsert_ohlcv(l->cfg.store, a->series, l->interval, &v);
-        if (rc) {
-            mts_log(MTS_LOG_WARN, "live.bars_store_failed", "\"series\":\"%s\",\"interval\":\"%s\",\"bars\":%lld,"
-                    "\"error\":\"%s\"", a->series, l->interval, (long long)n, mts_store_errmsg(l->cfg.store));
-            continue;
-        }
-        a->series_saved = a->bars.n;
-    }
-}
-
 /* ---- kline -> order latency ---- */
 
 static int lh_index(int64_t ns) {
@@ -823,12 +801,25 @@ static int commit(mts_live_t *l) {
         }
     }
     for (int64_t i = 0; i < n_eq; i++) cash[i] = mts_engine_cash(e);   /* cash of the last point: see docs/live.md */
+    /* the same closed bars into the bar store, series <exchange>:<SYMBOL> at
+     * the session's interval (what `mts stream --channels kline` records), in
+     * the step's transaction */
+    mts_paper_series_t ser[MTS_LIVE_MAX_ASSETS];
+    int n_ser = 0;
+    for (int k = 0; k < l->n; k++) {
+        live_asset_t *a = &l->a[k];
+        int64_t from = a->saved, n = a->bars.n - from;
+        if (n <= 0) continue;
+        ser[n_ser++] = (mts_paper_series_t){a->series, l->interval,
+                                            {a->bars.ts + from, a->bars.open + from, a->bars.high + from,
+                                             a->bars.low + from, a->bars.close + from, a->bars.volume + from, n, n}};
+    }
     mts_paper_step_t step = {
         .fills = pfl, .n_fills = nf - l->fills_done,
         .signals = srow, .n_signals = ns - l->signals_done,
         .equity_ts = n_eq > 0 ? pf->equity.ts + eq_from : NULL, .equity = n_eq > 0 ? pf->equity.v + eq_from : NULL,
         .cash = cash, .n_equity = n_eq > 0 ? n_eq : 0,
-        .bars = brow, .n_bars = n_bars, .total_bars = l->st.live_bars,
+        .bars = brow, .n_bars = n_bars, .series = ser, .n_series = n_ser, .total_bars = l->st.live_bars,
     };
     rc = mts_paper_writer_step(l->writer, l->session_id, &step);
     if (rc == MTS_EDBLOCKED) {
@@ -861,7 +852,6 @@ static int commit(mts_live_t *l) {
     }
     l->tries = 0;
     l->bars_stored = l->st.live_bars;
-    store_series(l);
     l->last_hb_ms = mts_ws_now_ms();
     publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
     for (int64_t i = l->signals_done; i < ns; i++)
@@ -1045,7 +1035,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
                     (long long)a->bars.n, cfg->warmup, src);
             l->st.warmup_bars += a->bars.n;
         }
-        a->saved = a->series_saved = a->bars.n;
+        a->saved = a->bars.n;
         snprintf(a->series, sizeof a->series, "%s:%s", mts_exchange_name(cfg->exchange), a->symbol);
         if ((rc = mts_engine_add_live_asset(l->engine, a->name, &a->bars, &a->id)) != 0) {
             rc = fail(l, rc, "%s", mts_engine_errmsg(l->engine));

@@ -49,9 +49,9 @@
  * the engine, as without alignment. Bars still pending when the session
  * stops are not traded ("live.pending_dropped").
  *
- * After each stored step its closed bars are also written to the bar store
- * as the series "<exchange>:<SYMBOL>" at the session's interval
- * (mts_store_upsert_ohlcv, right after the step's transaction).
+ * Each step's closed bars are also written to the bar store as the series
+ * "<exchange>:<SYMBOL>" at the session's interval (mts_store_upsert_ohlcv,
+ * inside the step's transaction: store/paper.h mts_paper_series_t).
  *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
  * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.

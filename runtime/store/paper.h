@@ -57,11 +57,19 @@ typedef struct mts_live_bar {
     double open, high, low, close, volume;
 } mts_live_bar_t;
 
+/* Closed bars for the bar store (mts_store_upsert_ohlcv), written in the
+ * step's transaction: the series <exchange>:<SYMBOL> a session records. */
+typedef struct mts_paper_series {
+    const char *asset, *interval;
+    mts_bars_t bars;                  /* borrowed views */
+} mts_paper_series_t;
+
 typedef struct mts_paper_step {
     const mts_paper_fill_t *fills;    int64_t n_fills;
     const mts_signal_row_t *signals;  int64_t n_signals;
     const int64_t *equity_ts; const double *equity, *cash; int64_t n_equity;
     const mts_live_bar_t *bars;       int64_t n_bars;
+    const mts_paper_series_t *series; int n_series;
     int64_t total_bars;               /* live bars so far: paper_sessions.bars */
 } mts_paper_step_t;
 
