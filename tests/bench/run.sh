@@ -7,4 +7,6 @@ export MTS_ROOT=${MTS_ROOT:-$PWD}
 . tests/redis_env.sh; mts_redis_start || echo "bench: no redis-server; Redis figures skipped" >&2
 rc=0
 for b in "$@"; do "$b" || rc=1; done
+# the whole commands as the user runs them (MTS_BENCH_BIG=0 skips the 10 M-bar figure)
+python3 tests/bench/bench_e2e.py || rc=1
 exit $rc
