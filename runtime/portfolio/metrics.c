@@ -71,8 +71,20 @@ int mts_metrics_periods(const mts_series_t *equity, int64_t period_s, mts_series
  * initial). pass 0 adds r_k to a; pass 1 adds d = r_k - mean to a and d * d
  * to b. *nd = the number of periods. equity is checked as mts_metrics_periods
  * checks it (ascending, at most MAX_PERIODS periods). */
+static void add_return(int pass, double r, double mean, ksum_t *a, ksum_t *b) {
+    if (pass == 0) kadd(a, r);
+    else {
+        double dv = r - mean;
+        kadd(a, dv);
+        kadd(b, dv * dv);
+    }
+}
+
+/* *regular (pass 0 sets it, pass 1 reads it): every point is P after the one
+ * before, so each is its own period's last and none is carried (a run at its
+ * own interval without gaps): the periods are the points, read straight. */
 static int period_pass(const mts_series_t *equity, int64_t P, double initial, int pass, double mean, ksum_t *a,
-                       ksum_t *b, int64_t *nd) {
+                       ksum_t *b, int64_t *nd, int *regular) {
     *nd = 0;
     int64_t n = equity->n;
     if (n == 0) return MTS_OK;
@@ -80,10 +92,30 @@ static int period_pass(const mts_series_t *equity, int64_t P, double initial, in
     const double *v = equity->v;
     int64_t p0 = mts_interval_floor(ts[0], P);
     if (pass == 0) {
-        for (int64_t i = 1; i < n; i++)
-            if (ts[i] < ts[i - 1]) return MTS_EINVAL;
+        int reg = 1;
+        for (int64_t i = 1; i < n; i++) {
+            int64_t step = ts[i] - ts[i - 1];
+            if (step < 0) return MTS_EINVAL;
+            reg &= step == P;
+        }
         int64_t nper = (mts_interval_floor(ts[n - 1], P) - p0) / P + 1;
         if (nper > MAX_PERIODS) return MTS_ERANGE;
+        *regular = reg;
+    }
+    if (*regular) {
+        double prev = initial;
+        if (pass == 0)
+            for (int64_t i = 0; i < n; i++) {
+                kadd(a, v[i] / prev - 1.0);
+                prev = v[i];
+            }
+        else
+            for (int64_t i = 0; i < n; i++) {
+                add_return(1, v[i] / prev - 1.0, mean, a, b);
+                prev = v[i];
+            }
+        *nd = n;
+        return MTS_OK;
     }
     /* grid points are P apart on every grid (weekly: Mondays), so the period
      * of t >= p0 is (t - p0) / P; it only changes at the next boundary */
@@ -100,13 +132,7 @@ static int period_pass(const mts_series_t *equity, int64_t P, double initial, in
         if (dn == d) continue;                  /* not the period's last point */
         for (; k <= d; k++) {                   /* carried periods, then period d */
             double x = k < d ? last : v[i];
-            double r = x / prev - 1.0;
-            if (pass == 0) kadd(a, r);
-            else {
-                double dv = r - mean;
-                kadd(a, dv);
-                kadd(b, dv * dv);
-            }
+            add_return(pass, x / prev - 1.0, mean, a, b);
             prev = last = x;
         }
         d = dn;
@@ -159,14 +185,15 @@ int mts_metrics_compute_at(const mts_series_t *equity, int64_t period_s, double 
      * period series is never materialised (at 1m it is as long as the curve) */
     int64_t nd = 0;
     ksum_t sum = {0, 0}, sd = {0, 0}, sd2 = {0, 0};
-    int rc = period_pass(equity, period_s, initial_capital, 0, 0.0, &sum, NULL, &nd);
+    int regular = 0;
+    int rc = period_pass(equity, period_s, initial_capital, 0, 0.0, &sum, NULL, &nd, &regular);
     if (rc) return rc;
     out->n_periods = nd;
     out->sharpe_ratio = NAN;
     out->volatility = NAN;
     if (nd >= 2) {
         double mean = kval(&sum) / (double)nd;
-        period_pass(equity, period_s, initial_capital, 1, mean, &sd, &sd2, &nd);
+        period_pass(equity, period_s, initial_capital, 1, mean, &sd, &sd2, &nd, &regular);
         double s1 = kval(&sd);
         double var = (kval(&sd2) - s1 * s1 / (double)nd) / (double)(nd - 1);
         if (var < 0) var = 0;
