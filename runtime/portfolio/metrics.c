@@ -170,14 +170,21 @@ int mts_metrics_compute_at(const mts_series_t *equity, int64_t period_s, double 
     double years = n > 0 ? (double)(equity->ts[n - 1] - equity->ts[0]) / (365.0 * DAY) : 0.0;
     out->annualized_return = years > 0 ? pow(e_end / e_start, 1.0 / years) - 1.0 : NAN;
 
-    /* drawdown over every point, peak starting at initial capital */
-    double peak = initial_capital, mdd = 0;
+    /* drawdown over every point, peak starting at initial capital. For one
+     * peak, (peak - v) / peak (rounded) only grows as v falls, so the largest
+     * is at the lowest point before the next peak: one division per peak, the
+     * same value as one per point */
+    double peak = initial_capital, low = initial_capital, mdd = 0;
     for (int64_t i = 0; i < n; i++) {
         double v = equity->v[i];
-        if (v > peak) peak = v;
-        double dd = (peak - v) / peak;
-        if (dd > mdd) mdd = dd;
+        if (v > peak) {
+            double dd = (peak - low) / peak;
+            if (dd > mdd) mdd = dd;
+            peak = low = v;
+        } else if (v < low) low = v;
     }
+    double dd_last = (peak - low) / peak;
+    if (dd_last > mdd) mdd = dd_last;
     out->max_drawdown = mdd;
     out->calmar_ratio = mdd != 0 ? out->annualized_return / mdd : NAN;
 

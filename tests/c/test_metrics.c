@@ -363,6 +363,12 @@ static void test_streamed_periods_match_the_series(void **state) {
             mts_metrics_t m;
             assert_int_equal(mts_metrics_compute_at(&eq, P, 1000, 0.01, NULL, 0, &m), 0);
             assert_int_equal(m.n_periods, per.n);
+            double peak = 1000, mdd = 0;   /* drawdown point by point, as metrics.h defines it */
+            for (int i = 0; i < N; i++) {
+                peak = v[i] > peak ? v[i] : peak;
+                mdd = (peak - v[i]) / peak > mdd ? (peak - v[i]) / peak : mdd;
+            }
+            assert_true(m.max_drawdown == mdd);
             assert_double_equal(m.volatility, sd * sqrt(N_year), 1e-12 * sd * sqrt(N_year));
             double sharpe = ((double)mean - 0.01 / N_year) / sd * sqrt(N_year);
             assert_double_equal(m.sharpe_ratio, sharpe, 1e-9 * fabs(sharpe) + 1e-12);
