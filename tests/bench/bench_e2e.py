@@ -18,6 +18,8 @@ them with `bin/mts import csv` into a fresh database, then times the processes:
   optimize_grid20_1m_s         `mts optimize` of a 20-run grid (fast 5..9 x
                                slow 30,40,50,60) over the 1 M bars, --store none
   backtest_10m_peak_rss_mb     peak RSS of `mts backtest` over 10 M stored bars
+                               (MB = 2^20 bytes, as bench_backtest), beside
+  backtest_10m_bars_only_mb    what those bars take themselves (10 M x 6 x 8 bytes)
                                (skipped with MTS_BENCH_BIG=0: generating and
                                importing 10 M bars takes ~30 s and ~2 GB of disk)
 
@@ -159,6 +161,9 @@ def main():
         bench("prepare_10m_bars_s", time.perf_counter() - t, "s")
         w, c, r = run(backtest_argv(mts, db))
         bench("backtest_10m_peak_rss_mb", r, "MB")
+        # what the bars alone take (ts + 5 float64 columns), in the same unit:
+        # no run that holds them all can peak below it
+        bench("backtest_10m_bars_only_mb", big_n * 6 * 8 / 1048576.0, "MB")
         bench("backtest_10m_s", w, "s")
         return 0
     finally:
