@@ -119,66 +119,149 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
     return rc;
 }
 
-int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,
-                     char *err, size_t errlen) {
-    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
-    *out = NULL;
+struct mts_backtest_data {
+    int           n_assets;
+    char         *assets[MTS_BACKTEST_MAX_ASSETS];
+    char         *interval, *root;
+    int64_t       from, to;
+    mts_bars_t    bars[MTS_BACKTEST_MAX_ASSETS];
+    mts_series_t  vix;            /* n = 0: none */
+    mts_provider_t *provider;     /* its cache is shared by the runs (provider.h) */
+    char         *warnings;
+    int64_t       start_ts, end_ts, total_bars;
+};
+
+/* What both the run and the data load check of o. */
+static int check_assets(const mts_backtest_opts_t *o, char *err, size_t errlen) {
     if (o->n_assets < 1 || o->n_assets > MTS_BACKTEST_MAX_ASSETS)
         return fail(err, errlen, MTS_EINVAL, "a backtest needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
-    if (o->n_strategies < 1) return fail(err, errlen, MTS_EINVAL, "a backtest needs a strategy");
     for (int a = 0; a < o->n_assets; a++)
         for (int k = 0; k < a; k++)
             if (strcmp(o->assets[a], o->assets[k]) == 0)
                 return fail(err, errlen, MTS_EINVAL, "asset '%s' is listed twice", o->assets[a]);
-
-    const char *root = o->root ? o->root : mts_root();
-    const char *db = o->db_label ? o->db_label : "the database";
     if (o->interval && mts_interval_seconds(o->interval) < 0)
         return fail(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
+    return 0;
+}
+
+void mts_backtest_data_free(mts_backtest_data_t *d) {
+    if (!d) return;
+    for (int a = 0; a < MTS_BACKTEST_MAX_ASSETS; a++) {
+        mts_bars_free(&d->bars[a]);
+        mts_free(d->assets[a]);
+    }
+    mts_series_free(&d->vix);
+    mts_provider_free(d->provider);
+    mts_free(d->interval);
+    mts_free(d->root);
+    mts_free(d->warnings);
+    mts_free(d);
+}
+
+int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_data_t **out,
+                           char *err, size_t errlen) {
+    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
+    *out = NULL;
+    int rc = check_assets(o, err, errlen);
+    if (rc) return rc;
+    const char *root = o->root ? o->root : mts_root();
+    const char *db = o->db_label ? o->db_label : "the database";
+    const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
+    mts_backtest_data_t *d = mts_calloc(1, sizeof *d);
+    if (!d || !(d->interval = mts_strdup(iv)) || !(d->root = mts_strdup(root))) {
+        mts_backtest_data_free(d);
+        return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    }
+    d->from = o->from;
+    d->to = o->to;
+    d->start_ts = INT64_MAX;
+    d->end_ts = INT64_MIN;
+    for (int a = 0; a < o->n_assets; a++) {
+        if (!(d->assets[a] = mts_strdup(o->assets[a]))) {
+            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            goto error;
+        }
+        d->n_assets = a + 1;
+        if ((rc = load_asset(store, o, root, db, o->assets[a], &d->bars[a], err, errlen)) != 0) goto error;
+        /* bars of an import that did not finish are used, but not silently */
+        mts_imports_warnings(store, "ohlcv", o->assets[a], iv, &d->warnings);
+        const mts_bars_t *bars = &d->bars[a];
+        d->total_bars += bars->n;
+        if (bars->ts[0] < d->start_ts) d->start_ts = bars->ts[0];
+        if (bars->ts[bars->n - 1] > d->end_ts) d->end_ts = bars->ts[bars->n - 1];
+    }
+    /* VIX for the macro-aware strategies: all history up to the end of the
+     * range (strategies align it as-of to bar times, so no look-ahead). A
+     * database without VIX is fine: those strategies then say what is missing. */
+    if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
+        mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &d->vix) == 0 && d->vix.n > 0)
+        mts_imports_warnings(store, "macro", "VIX", NULL, &d->warnings);
+    else d->vix.n = 0;
+    /* what ctx:bars/macro/funding/book load: everything stored (the runner
+     * shows each as-of the current bar; a row after --to but before the last
+     * bar's end is still visible to that bar) */
+    if ((rc = mts_provider_new(store, root, INT64_MAX, &d->provider)) != 0) {
+        fail(err, errlen, rc, "out of memory");
+        goto error;
+    }
+    *out = d;
+    return 0;
+error:
+    mts_backtest_data_free(d);
+    return rc;
+}
+
+static int same(const char *x, const char *y) { return strcmp(x, y) == 0; }
+
+int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,
+                     char *err, size_t errlen) {
+    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
+    *out = NULL;
+    int rc = check_assets(o, err, errlen);
+    if (rc) return rc;
+    if (o->n_strategies < 1) return fail(err, errlen, MTS_EINVAL, "a backtest needs a strategy");
+    const char *root = o->root ? o->root : mts_root();
+    const mts_backtest_data_t *d = o->data;
+    if (d) {   /* shared data: of this run's assets, interval, range and root */
+        int ok = d->n_assets == o->n_assets && d->from == o->from && d->to == o->to &&
+                 same(d->interval, o->interval ? o->interval : MTS_INTERVAL_DEFAULT) && same(d->root, root);
+        for (int a = 0; ok && a < o->n_assets; a++) ok = same(d->assets[a], o->assets[a]);
+        if (!ok)
+            return fail(err, errlen, MTS_EINVAL, "backtest: the shared data was loaded for other assets, "
+                                                 "interval, range or root than this run's");
+    }
     mts_backtest_t *b = mts_calloc(1, sizeof *b);
     if (!b) return fail(err, errlen, MTS_ENOMEM, "out of memory");
     b->n_assets = o->n_assets;
-    int rc;
+    if (!d) {
+        if ((rc = mts_backtest_data_load(store, o, &b->own_data, err, errlen)) != 0) goto error;
+        d = b->own_data;
+    }
+    /* the data's arrays, read-only (mts_backtest_free frees own_data, not these) */
+    memcpy(b->bars, d->bars, sizeof b->bars);
+    b->vix = d->vix;
+    b->start_ts = d->start_ts;
+    b->end_ts = d->end_ts;
+    b->total_bars = d->total_bars;
+    if (d->warnings && !(b->warnings = mts_strdup(d->warnings))) {
+        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        goto error;
+    }
 
     mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps};
     if ((rc = mts_engine_create(&cfg, &b->engine)) != 0) {
         fail(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
         goto error;
     }
-    b->start_ts = INT64_MAX;
-    b->end_ts = INT64_MIN;
     for (int a = 0; a < o->n_assets; a++) {
-        if ((rc = load_asset(store, o, root, db, o->assets[a], &b->bars[a], err, errlen)) != 0)
-            goto error;
-        /* bars of an import that did not finish are used, but not silently */
-        mts_imports_warnings(store, "ohlcv", o->assets[a], o->interval ? o->interval : "1d", &b->warnings);
-        const mts_bars_t *bars = &b->bars[a];
-        b->total_bars += bars->n;
-        if (bars->ts[0] < b->start_ts) b->start_ts = bars->ts[0];
-        if (bars->ts[bars->n - 1] > b->end_ts) b->end_ts = bars->ts[bars->n - 1];
         int32_t id;
-        if ((rc = mts_engine_add_asset(b->engine, o->assets[a], bars, &id)) != 0) {
+        if ((rc = mts_engine_add_asset(b->engine, o->assets[a], &b->bars[a], &id)) != 0) {
             fail(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
             goto error;
         }
     }
-    /* VIX for the macro-aware strategies: all history up to the end of the
-     * range (strategies align it as-of to bar times, so no look-ahead). A
-     * database without VIX is fine: those strategies then say what is missing. */
-    if (mts_store_ensure_macro(store, root, "VIX") == 0 &&
-        mts_store_load_macro(store, "VIX", INT64_MIN, o->to, &b->vix) == 0 && b->vix.n > 0) {
-        mts_engine_add_macro(b->engine, "VIX", &b->vix);
-        mts_imports_warnings(store, "macro", "VIX", NULL, &b->warnings);
-    }
-
-    /* what ctx:bars/macro/funding/book load: everything stored (the runner
-     * shows each as-of the current bar; a row after --to but before the last
-     * bar's end is still visible to that bar) */
-    mts_provider_t *provider = NULL;
-    if ((rc = mts_provider_new(store, root, INT64_MAX, &provider)) != 0) {
-        fail(err, errlen, rc, "out of memory");
-        goto error;
-    }
+    if (b->vix.n > 0) mts_engine_add_macro(b->engine, "VIX", &b->vix);
+    mts_provider_t *provider = d->provider;
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
@@ -193,7 +276,6 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     mts_engine_set_cancel(b->engine, o->cancel);
     rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
-    mts_provider_free(provider);
     if (rc == 0 && mts_engine_cancelled(b->engine))
         rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
                   (long long)mts_engine_bars_done(b->engine), (long long)b->total_bars);
@@ -256,8 +338,7 @@ error:
 void mts_backtest_free(mts_backtest_t *b) {
     if (!b) return;
     mts_engine_free(b->engine);
-    for (int a = 0; a < MTS_BACKTEST_MAX_ASSETS; a++) mts_bars_free(&b->bars[a]);
-    mts_series_free(&b->vix);
+    mts_backtest_data_free(b->own_data);
     mts_run_result_free(&b->lua);
     mts_free(b->strategy_name);
     mts_free(b->assets_joined);

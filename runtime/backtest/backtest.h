@@ -6,7 +6,8 @@
  * Needs store/, engine/, portfolio/, lua/bridge.h.
  *
  * Ownership: the result owns the engine (its portfolio holds the trades and
- * the equity curve), the bars and every string; mts_backtest_free releases it.
+ * the equity curve), the bars (unless borrowed from opts.data) and every
+ * string; mts_backtest_free releases it.
  * Errors: 0, or a negative MTS_E* with a one-line message (what and how to fix)
  * in err; a strategy that failed while running is not an error: the run
  * completes and lists it in result->lua.disabled. */
@@ -20,6 +21,13 @@
 
 #define MTS_BACKTEST_MAX_ASSETS 32
 #define MTS_BACKTEST_PROGRESS_MIN_BARS 500000
+
+/* The data of a run (mts_backtest_data_load): the bars of its assets, VIX and
+ * the provider (ctx:bars/macro/funding/book, market/provider.h), loaded once
+ * and shared read-only by every run given it (opts.data) — `mts optimize`
+ * loads them once for its whole grid. Opaque; one thread at a time, as the
+ * store it was loaded from. */
+typedef struct mts_backtest_data mts_backtest_data_t;
 
 typedef struct mts_backtest_opts {
     const char *const *strategies;   /* names; strategy id = index */
@@ -46,13 +54,19 @@ typedef struct mts_backtest_opts {
                                         signal handler or another thread) to stop the
                                         run; it then fails with MTS_ECANCELED, nothing
                                         stored (engine.h: checked every 1024 bars) */
+    const mts_backtest_data_t *data; /* borrowed, may be NULL: the bars, VIX and provider
+                                        loaded by mts_backtest_data_load with the same
+                                        assets, interval, from, to and root (else
+                                        MTS_EINVAL); it must outlive the result. NULL:
+                                        the run loads its own (as that function does) */
 } mts_backtest_opts_t;
 
 typedef struct mts_backtest {
     mts_engine_t     *engine;
-    mts_bars_t        bars[MTS_BACKTEST_MAX_ASSETS];
+    mts_bars_t        bars[MTS_BACKTEST_MAX_ASSETS];  /* read-only: the data's arrays */
     int               n_assets;
-    mts_series_t      vix;
+    mts_series_t      vix;           /* read-only, n = 0 when none */
+    mts_backtest_data_t *own_data;   /* the data loaded for this run (opts.data NULL) */
     mts_metrics_t     metrics;
     mts_run_result_t  lua;           /* parameters_json, disabled strategies */
     char             *strategy_name; /* "a,b" */
@@ -64,6 +78,16 @@ typedef struct mts_backtest {
     int               store_rc;      /* keep_unstored: 0, or why it was not stored */
     char              store_err[640];/*   (MTS_EDBLOCKED, MTS_EDB...) and the message */
 } mts_backtest_t;
+
+/* Loads what a run of o needs (o's assets, interval, from, to, root,
+ * db_label; the rest of o is not used): each asset's bars (importing bundled
+ * data on first use), the warnings of unfinished imports, VIX when there is
+ * one, and a provider. Errors and messages as mts_backtest_run's. 0 / MTS_E*;
+ * on success *out is set (free with mts_backtest_data_free after the results
+ * that borrow it). */
+int  mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_data_t **out,
+                            char *err, size_t errlen);
+void mts_backtest_data_free(mts_backtest_data_t *d);   /* accepts NULL */
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
 int  mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,

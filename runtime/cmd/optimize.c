@@ -7,7 +7,10 @@
  * (backtest_results + signals + trades + equity), so each ranked row has an id
  * that `mts report ID` opens and every number in the grid is a stored one.
  * --store best stores only the winner (it is run once more with storing on:
- * runs are deterministic), --store none stores nothing. */
+ * runs are deterministic), --store none stores nothing.
+ *
+ * The bars, VIX and the provider's series are loaded once for the whole grid
+ * (mts_backtest_data_load) and shared read-only by every run. */
 #include "cmd/cmd.h"
 #include "util/config.h"
 #include "backtest/backtest.h"
@@ -310,25 +313,35 @@ static int cmp_runs(const void *a, const void *b) {
     return (x->metric > y->metric) == sort_higher ? -1 : 1;
 }
 
-static int run_one(mts_store_t *store, const opts_t *o, const char *db_path, const run_t *r,
-                   int store_it, mts_backtest_t **out, char *err, size_t errlen) {
-    const char *keys[MAX_KEYS], *values[MAX_KEYS];
+/* The options of run r (r NULL: only what mts_backtest_data_load uses).
+ * keys/values: room for MAX_KEYS, referenced by *bo. */
+static void run_opts(const opts_t *o, const char *db_path, const run_t *r, int store_it, const char **strategy,
+                     const char **keys, const char **values, const mts_backtest_data_t *data,
+                     mts_backtest_opts_t *bo) {
     int n = 0;
-    for (int k = 0; k < o->n_axes; k++)
+    for (int k = 0; r && k < o->n_axes; k++)
         if (r->idx[k] >= 0) {
             keys[n] = o->axes[k].key;
             values[n] = o->axes[k].values[r->idx[k]];
             n++;
         }
-    const char *strategy = o->strategies[r->strategy];
-    mts_backtest_opts_t bo = {
-        .strategies = &strategy, .n_strategies = 1, .assets = o->assets, .n_assets = o->n_assets,
+    *strategy = o->strategies[r ? r->strategy : 0];
+    *bo = (mts_backtest_opts_t){
+        .strategies = strategy, .n_strategies = 1, .assets = o->assets, .n_assets = o->n_assets,
         .param_keys = keys, .param_values = values, .n_params = n,
         .from = o->has_from ? o->from : INT64_MIN, .to = o->has_to ? o->to : INT64_MAX,
         .interval = o->interval, .capital = o->capital, .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps,
         .risk_free = o->rf, .root = mts_root(), .db_label = db_path, .store_result = store_it,
         .keep_unstored = store_it,
-        .trusted = o->trusted};
+        .trusted = o->trusted, .data = data};
+}
+
+/* One run of the grid over the bars loaded once for them all (data). */
+static int run_one(mts_store_t *store, const opts_t *o, const char *db_path, const run_t *r,
+                   int store_it, const mts_backtest_data_t *data, mts_backtest_t **out, char *err, size_t errlen) {
+    const char *keys[MAX_KEYS], *values[MAX_KEYS], *strategy;
+    mts_backtest_opts_t bo;
+    run_opts(o, db_path, r, store_it, &strategy, keys, values, data, &bo);
     return mts_backtest_run(store, &bo, out, err, errlen);
 }
 
@@ -479,6 +492,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     int *idx = mts_calloc((size_t)n * (size_t)o.n_axes + 1, sizeof *idx);
     const char *db_path = mts_cli_db_path(o.db);
     mts_store_t *store = NULL;
+    mts_backtest_data_t *data = NULL;
     if (!runs || !idx) {
         fprintf(stderr, "error: out of memory for %d combinations\n", n);
         goto done;
@@ -502,6 +516,17 @@ int mts_cmd_optimize(int argc, char **argv) {
         }
     }
     if ((store = mts_cli_open_store(db_path)) == NULL) goto done;
+    {   /* the bars, VIX and provider: loaded once, shared read-only by every run */
+        const char *keys[MAX_KEYS], *values[MAX_KEYS], *strategy;
+        mts_backtest_opts_t bo;
+        char err[1024] = "";
+        run_opts(&o, db_path, NULL, 0, &strategy, keys, values, NULL, &bo);
+        int rc = mts_backtest_data_load(store, &bo, &data, err, sizeof err);
+        if (rc != 0) {
+            fprintf(stderr, "error: %s\n", err[0] ? err : mts_strerror(rc));
+            goto done;
+        }
+    }
 
     char range[80] = "";
     mts_progress_t bar;
@@ -509,7 +534,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         char err[1024] = "";
         mts_backtest_t *b = NULL;
-        int rc = run_one(store, &o, db_path, &runs[i], o.store == 2, &b, err, sizeof err);
+        int rc = run_one(store, &o, db_path, &runs[i], o.store == 2, data, &b, err, sizeof err);
         if (rc != 0) {
             char combo[512];
             combo_text(&o, &runs[i], combo, sizeof combo);
@@ -557,7 +582,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     if (o.store == 1) {   /* store the winner: run it again with storing on (runs are deterministic) */
         char err[1024] = "";
         mts_backtest_t *b = NULL;
-        int rc = run_one(store, &o, db_path, &runs[0], 1, &b, err, sizeof err);
+        int rc = run_one(store, &o, db_path, &runs[0], 1, data, &b, err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "error: storing the best run: %s\n", err[0] ? err : mts_strerror(rc));
             goto done;
@@ -589,6 +614,7 @@ int mts_cmd_optimize(int argc, char **argv) {
     }
 done:
     free(warnings);
+    mts_backtest_data_free(data);
     mts_store_close(store);
     mts_free(runs);
     mts_free(idx);

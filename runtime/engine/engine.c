@@ -10,8 +10,9 @@
  * event is replaced in place by the asset's next bar (one heap sift).
  *
  * The engine starts on the first mts_engine_next(): the portfolio is sized to
- * the assets, the equity curve reserved to total bars + 1, and the first bar
- * of every asset queued. */
+ * the assets, the equity curve reserved to total bars + 1 (one fixed asset:
+ * its values only, the times borrowed from the bars: mts_portfolio_share_equity_ts),
+ * and the first bar of every asset queued. */
 #include "engine/engine.h"
 #include "util/progress.h"
 #include "engine/queue.h"
@@ -191,7 +192,14 @@ static int start(mts_engine_t *e) {
     for (int32_t i = 0; i < e->n_assets; i++) total += e->assets[i].bars->n;
     mts_portfolio_t pf;
     int rc = mts_portfolio_init(&pf, e->cfg.initial_capital, e->n_assets);
-    if (!rc) rc = mts_portfolio_reserve(&pf, total + 1, 64);
+    /* one fixed asset: the steps are its bars, so the equity curve borrows
+     * their times and keeps only its values (portfolio.h); else room for a
+     * point per bar */
+    const asset_t *a0 = e->n_assets == 1 ? &e->assets[0] : NULL;
+    if (!rc && a0 && !a0->wbars && a0->bars->n > 0) {
+        rc = mts_portfolio_share_equity_ts(&pf, a0->bars->ts, a0->bars->n);
+        if (!rc) rc = mts_portfolio_reserve(&pf, 0, 64);
+    } else if (!rc) rc = mts_portfolio_reserve(&pf, total + 1, 64);
     if (rc) { mts_portfolio_free(&pf); return fail(e, rc, "start: %s", mts_strerror(rc)); }
     mts_portfolio_free(&e->pf);
     e->pf = pf;

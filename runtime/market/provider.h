@@ -10,7 +10,9 @@
  *
  * Contract:
  * - Each series is loaded from the store on first request and kept until
- *   mts_provider_free: loaded once per run, shared by every strategy. The
+ *   mts_provider_free: loaded once per provider, shared by every strategy of
+ *   every run given it (a backtest's provider is in its mts_backtest_data_t,
+ *   backtest/backtest.h, which `mts optimize` shares across its grid). The
  *   returned pointers (and their arrays) stay valid and unchanged until then.
  * - Requests return NULL on failure (no such series, store error, out of
  *   memory), with a one-line message naming what and how to fix it in
@@ -26,7 +28,7 @@
  *   "bid"), best ask, mid = (bid + ask) / 2, spread = ask - bid, and the depth
  *   imbalance (sum bid qty - sum ask qty) / (sum bid qty + sum ask qty) over
  *   every stored level; NaN where a side is missing.
- * - Single-threaded: one provider per run.
+ * - Single-threaded: one thread at a time (runs sharing it run one after another).
  *
  * TODO(series.h): bars of an interval that is not stored should be resampled
  * from a finer stored one with mts_series_load_bars (runtime/market/series.h)

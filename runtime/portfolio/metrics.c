@@ -65,6 +65,83 @@ int mts_metrics_periods(const mts_series_t *equity, int64_t period_s, mts_series
     return MTS_OK;
 }
 
+/* One pass over the period series of mts_metrics_periods without building it:
+ * the same values in the same order (a period's last point, carried over the
+ * periods without one), as returns r_k = E_k / E_{k-1} - 1 (the first against
+ * initial). pass 0 adds r_k to a; pass 1 adds d = r_k - mean to a and d * d
+ * to b. *nd = the number of periods. equity is checked as mts_metrics_periods
+ * checks it (ascending, at most MAX_PERIODS periods). */
+static void add_return(int pass, double r, double mean, ksum_t *a, ksum_t *b) {
+    if (pass == 0) kadd(a, r);
+    else {
+        double dv = r - mean;
+        kadd(a, dv);
+        kadd(b, dv * dv);
+    }
+}
+
+/* *regular (pass 0 sets it, pass 1 reads it): every point is P after the one
+ * before, so each is its own period's last and none is carried (a run at its
+ * own interval without gaps): the periods are the points, read straight. */
+static int period_pass(const mts_series_t *equity, int64_t P, double initial, int pass, double mean, ksum_t *a,
+                       ksum_t *b, int64_t *nd, int *regular) {
+    *nd = 0;
+    int64_t n = equity->n;
+    if (n == 0) return MTS_OK;
+    const int64_t *ts = equity->ts;
+    const double *v = equity->v;
+    int64_t p0 = mts_interval_floor(ts[0], P);
+    if (pass == 0) {
+        int reg = 1;
+        for (int64_t i = 1; i < n; i++) {
+            int64_t step = ts[i] - ts[i - 1];
+            if (step < 0) return MTS_EINVAL;
+            reg &= step == P;
+        }
+        int64_t nper = (mts_interval_floor(ts[n - 1], P) - p0) / P + 1;
+        if (nper > MAX_PERIODS) return MTS_ERANGE;
+        *regular = reg;
+    }
+    if (*regular) {
+        double prev = initial;
+        if (pass == 0)
+            for (int64_t i = 0; i < n; i++) {
+                kadd(a, v[i] / prev - 1.0);
+                prev = v[i];
+            }
+        else
+            for (int64_t i = 0; i < n; i++) {
+                add_return(1, v[i] / prev - 1.0, mean, a, b);
+                prev = v[i];
+            }
+        *nd = n;
+        return MTS_OK;
+    }
+    /* grid points are P apart on every grid (weekly: Mondays), so the period
+     * of t >= p0 is (t - p0) / P; it only changes at the next boundary */
+    double prev = initial, last = NAN;   /* last: the value of the latest written period */
+    int64_t k = 0, d = 0, bound = p0 + P;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t dn = -1;
+        if (i + 1 < n) {
+            int64_t t = ts[i + 1];
+            if (t < bound) dn = d;
+            else if (t < bound + P) dn = d + 1;
+            else dn = (t - p0) / P;
+        }
+        if (dn == d) continue;                  /* not the period's last point */
+        for (; k <= d; k++) {                   /* carried periods, then period d */
+            double x = k < d ? last : v[i];
+            add_return(pass, x / prev - 1.0, mean, a, b);
+            prev = last = x;
+        }
+        d = dn;
+        bound = p0 + (d + 1) * P;
+    }
+    *nd = k;
+    return MTS_OK;
+}
+
 int mts_metrics_daily(const mts_series_t *equity, mts_series_t *out) {
     return mts_metrics_periods(equity, DAY, out);
 }
@@ -93,41 +170,37 @@ int mts_metrics_compute_at(const mts_series_t *equity, int64_t period_s, double 
     double years = n > 0 ? (double)(equity->ts[n - 1] - equity->ts[0]) / (365.0 * DAY) : 0.0;
     out->annualized_return = years > 0 ? pow(e_end / e_start, 1.0 / years) - 1.0 : NAN;
 
-    /* drawdown over every point, peak starting at initial capital */
-    double peak = initial_capital, mdd = 0;
+    /* drawdown over every point, peak starting at initial capital. For one
+     * peak, (peak - v) / peak (rounded) only grows as v falls, so the largest
+     * is at the lowest point before the next peak: one division per peak, the
+     * same value as one per point */
+    double peak = initial_capital, low = initial_capital, mdd = 0;
     for (int64_t i = 0; i < n; i++) {
         double v = equity->v[i];
-        if (v > peak) peak = v;
-        double dd = (peak - v) / peak;
-        if (dd > mdd) mdd = dd;
+        if (v > peak) {
+            double dd = (peak - low) / peak;
+            if (dd > mdd) mdd = dd;
+            peak = low = v;
+        } else if (v < low) low = v;
     }
+    double dd_last = (peak - low) / peak;
+    if (dd_last > mdd) mdd = dd_last;
     out->max_drawdown = mdd;
     out->calmar_ratio = mdd != 0 ? out->annualized_return / mdd : NAN;
 
-    /* returns per period of the interval */
-    mts_series_t daily = {0};
-    int rc = mts_metrics_periods(equity, period_s, &daily);
-    if (rc) { mts_free(daily.ts); mts_free(daily.v); return rc; }
-    int64_t nd = daily.n;
+    /* returns per period of the interval, streamed (period_pass): the
+     * period series is never materialised (at 1m it is as long as the curve) */
+    int64_t nd = 0;
+    ksum_t sum = {0, 0}, sd = {0, 0}, sd2 = {0, 0};
+    int regular = 0;
+    int rc = period_pass(equity, period_s, initial_capital, 0, 0.0, &sum, NULL, &nd, &regular);
+    if (rc) return rc;
     out->n_periods = nd;
     out->sharpe_ratio = NAN;
     out->volatility = NAN;
     if (nd >= 2) {
-        ksum_t sum = {0, 0};
-        double prev = initial_capital;
-        for (int64_t i = 0; i < nd; i++) {
-            kadd(&sum, daily.v[i] / prev - 1.0);
-            prev = daily.v[i];
-        }
         double mean = kval(&sum) / (double)nd;
-        ksum_t sd = {0, 0}, sd2 = {0, 0};
-        prev = initial_capital;
-        for (int64_t i = 0; i < nd; i++) {
-            double d = (daily.v[i] / prev - 1.0) - mean;
-            prev = daily.v[i];
-            kadd(&sd, d);
-            kadd(&sd2, d * d);
-        }
+        period_pass(equity, period_s, initial_capital, 1, mean, &sd, &sd2, &nd, &regular);
         double s1 = kval(&sd);
         double var = (kval(&sd2) - s1 * s1 / (double)nd) / (double)(nd - 1);
         if (var < 0) var = 0;
@@ -139,8 +212,6 @@ int mts_metrics_compute_at(const mts_series_t *equity, int64_t period_s, double 
         if (sdv > 16 * DBL_EPSILON * (1 + fabs(mean)))
             out->sharpe_ratio = (mean - rf_annual / per_year) / sdv * sqrt(per_year);
     }
-    mts_free(daily.ts);
-    mts_free(daily.v);
 
     /* trades */
     out->trade_count = n_trades;

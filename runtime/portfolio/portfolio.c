@@ -29,7 +29,7 @@ void mts_portfolio_free(mts_portfolio_t *p) {
     if (!p) return;
     mts_free(p->pos);
     mts_free(p->trades);
-    mts_free(p->equity.ts);
+    if (!p->equity_ts_shared) mts_free(p->equity.ts);
     mts_free(p->equity.v);
     memset(p, 0, sizeof *p);
 }
@@ -44,18 +44,50 @@ static int reserve_trades(mts_portfolio_t *p, int64_t cap) {
     return MTS_OK;
 }
 
+/* Own times for a curve that shared them (equity_ts_shared): the ones so far
+ * copied into an array of cap. */
+static int own_equity_ts(mts_portfolio_t *p, int64_t cap) {
+    if ((uint64_t)cap > SIZE_MAX / sizeof(int64_t)) return MTS_ENOMEM;
+    int64_t *ts = mts_malloc((size_t)(cap ? cap : 1) * sizeof *ts);
+    if (!ts) return MTS_ENOMEM;
+    if (p->equity.n) memcpy(ts, p->equity.ts, (size_t)p->equity.n * sizeof *ts);
+    mts_advise_huge(ts, (size_t)cap * sizeof *ts);
+    p->equity.ts = ts;
+    p->equity_ts_shared = 0;
+    return MTS_OK;
+}
+
 static int reserve_equity(mts_portfolio_t *p, int64_t cap) {
     if (cap <= p->equity.cap) return MTS_OK;
     if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return MTS_ENOMEM;
-    int64_t *ts = mts_realloc(p->equity.ts, (size_t)cap * sizeof *ts);
-    if (!ts) return MTS_ENOMEM;
-    p->equity.ts = ts;               /* kept even if v fails: cap stays the smaller */
+    if (p->equity_ts_shared) {         /* growing past the shared times: own them */
+        int rc = own_equity_ts(p, cap);
+        if (rc) return rc;
+    } else {
+        int64_t *ts = mts_realloc(p->equity.ts, (size_t)cap * sizeof *ts);
+        if (!ts) return MTS_ENOMEM;
+        p->equity.ts = ts;           /* kept even if v fails: cap stays the smaller */
+        mts_advise_huge(ts, (size_t)cap * sizeof *ts);
+    }
     double *v = mts_realloc(p->equity.v, (size_t)cap * sizeof *v);
     if (!v) return MTS_ENOMEM;
     p->equity.v = v;
     p->equity.cap = cap;
-    mts_advise_huge(ts, (size_t)cap * sizeof *ts);
     mts_advise_huge(v, (size_t)cap * sizeof *v);
+    return MTS_OK;
+}
+
+int mts_portfolio_share_equity_ts(mts_portfolio_t *p, const int64_t *ts, int64_t n) {
+    if (!p || !ts || n < 1 || p->equity.n != 0) return MTS_EINVAL;
+    if ((uint64_t)n > SIZE_MAX / sizeof(double)) return MTS_ENOMEM;
+    double *v = mts_realloc(p->equity.v, (size_t)n * sizeof *v);
+    if (!v) return MTS_ENOMEM;
+    mts_advise_huge(v, (size_t)n * sizeof *v);
+    if (!p->equity_ts_shared) mts_free(p->equity.ts);
+    p->equity.v = v;
+    p->equity.ts = (int64_t *)ts;      /* never written through (record_equity) */
+    p->equity.cap = n;
+    p->equity_ts_shared = n;
     return MTS_OK;
 }
 
@@ -182,6 +214,14 @@ int mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts) {
     if (e->n > 0) {
         if (e->ts[e->n - 1] == ts) { e->v[e->n - 1] = eq; return MTS_OK; }
         if (ts < e->ts[e->n - 1]) return MTS_EINVAL;   /* the curve stays ascending */
+    }
+    if (p->equity_ts_shared) {
+        if (e->n < p->equity_ts_shared && e->ts[e->n] == ts) {   /* the shared times: values only */
+            e->v[e->n++] = eq;
+            return MTS_OK;
+        }
+        int rc = own_equity_ts(p, e->cap);   /* another time: the curve's own from here */
+        if (rc) return rc;
     }
     if (e->n == e->cap) {
         int rc = reserve_equity(p, e->cap ? e->cap * 2 : 256);

@@ -62,6 +62,8 @@ typedef struct mts_portfolio {
     mts_trade_t    *trades;
     int64_t         n_trades, cap_trades;
     mts_series_t    equity;        /* one point per recorded step */
+    int64_t         equity_ts_shared;  /* > 0: equity.ts is borrowed (that many times,
+                                          mts_portfolio_share_equity_ts), not owned */
 } mts_portfolio_t;
 
 int    mts_portfolio_init(mts_portfolio_t *p, double initial_capital, int32_t n_assets);
@@ -81,5 +83,14 @@ int    mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts);
 /* Reserve room for equity points and closed trades so later appends do not
  * allocate (the engine reserves total bars + 1 equity points before a run). */
 int    mts_portfolio_reserve(mts_portfolio_t *p, int64_t equity_cap, int64_t trades_cap);
+/* The equity curve's times will most likely be ts[0..n-1], one per step (a
+ * backtest of one asset: its bars' times): equity.ts then points at ts,
+ * borrowed (it must outlive the portfolio, or the curve's use), instead of an
+ * own copy — the curve keeps only its values (8 bytes a point, not 16). A
+ * point whose ts is not the next of these (the steps of several assets whose
+ * times differ, more points than n) makes the curve copy the times it has and
+ * go on with its own array, as if it had never shared. Only on an empty curve
+ * (else MTS_EINVAL); n < 1 or ts NULL is MTS_EINVAL. Reserves room for n values. */
+int    mts_portfolio_share_equity_ts(mts_portfolio_t *p, const int64_t *ts, int64_t n);
 
 #endif

@@ -9,4 +9,6 @@ rc=0
 for b in "$@"; do "$b" || rc=1; done
 # mts run kline -> order latency on the stand-in exchange (needs bin/mts)
 python3 tests/bench/bench_live.py || rc=1
+# the whole commands as the user runs them (MTS_BENCH_BIG=0 skips the 10 M-bar figure)
+python3 tests/bench/bench_e2e.py || rc=1
 exit $rc

@@ -180,11 +180,89 @@ static void test_backtest_kept_when_not_stored(void **state) {
     unlink(side);
 }
 
+/* Runs given shared data (mts_backtest_data_load, opts.data) are the runs
+ * that load their own: the same bars (the same arrays for every run), the
+ * same metrics, equity curve and trades, bit for bit; data of other assets,
+ * interval or range is refused. Two strategies share one load (optimize). */
+static void test_backtest_shared_data(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-backtest-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    const char *strategies[] = {"sma_cross", "mean_reversion", "vix_correlation"}, *assets[] = {"bitcoin"};
+    const char *keys[] = {"fast", "slow"}, *vals[] = {"7", "40"};
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+        .param_keys = keys, .param_values = vals, .n_params = 2,
+        .from = INT64_MIN, .to = INT64_MAX, .capital = 100000, .commission_bps = 10,
+        .root = root(), .db_label = path, .store_result = 0, .trusted = 1};
+    char err[512] = "";
+    mts_backtest_data_t *data = NULL;
+    assert_int_equal(mts_backtest_data_load(s, &o, &data, err, sizeof err), 0);
+    for (int k = 0; k < 3; k++) {
+        o.strategies = &strategies[k];
+        o.n_params = k == 0 ? 2 : 0;
+        mts_backtest_t *own = NULL, *sh1 = NULL, *sh2 = NULL;
+        o.data = NULL;
+        assert_int_equal(mts_backtest_run(s, &o, &own, err, sizeof err), 0);
+        o.data = data;
+        assert_int_equal(mts_backtest_run(s, &o, &sh1, err, sizeof err), 0);
+        assert_int_equal(mts_backtest_run(s, &o, &sh2, err, sizeof err), 0);
+        assert_true(sh1->bars[0].close == sh2->bars[0].close);    /* one load, shared */
+        assert_true(own->bars[0].close != sh1->bars[0].close);
+        assert_int_equal(own->total_bars, 2920);
+        const mts_backtest_t *r[2] = {sh1, sh2};
+        for (int j = 0; j < 2; j++) {
+            assert_int_equal(r[j]->total_bars, own->total_bars);
+            assert_int_equal(r[j]->start_ts, own->start_ts);
+            assert_int_equal(r[j]->end_ts, own->end_ts);
+            assert_memory_equal(&r[j]->metrics, &own->metrics, sizeof own->metrics);
+            const mts_portfolio_t *a = mts_engine_portfolio(own->engine), *b = mts_engine_portfolio(r[j]->engine);
+            assert_int_equal(a->equity.n, b->equity.n);
+            assert_memory_equal(a->equity.ts, b->equity.ts, (size_t)a->equity.n * sizeof *a->equity.ts);
+            assert_memory_equal(a->equity.v, b->equity.v, (size_t)a->equity.n * sizeof *a->equity.v);
+            assert_int_equal(a->n_trades, b->n_trades);
+            if (a->n_trades) assert_memory_equal(a->trades, b->trades, (size_t)a->n_trades * sizeof *a->trades);
+            assert_int_equal(r[j]->n_signals, own->n_signals);
+        }
+        if (k == 2) assert_true(own->vix.n > 0 && sh1->vix.n == own->vix.n);   /* VIX shared too */
+        mts_backtest_free(own);
+        mts_backtest_free(sh1);
+        mts_backtest_free(sh2);
+    }
+    /* data of another range or interval is not this run's */
+    mts_backtest_t *b = NULL;
+    o.from = 1600000000;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), MTS_EINVAL);
+    assert_null(b);
+    assert_non_null(strstr(err, "shared data"));
+    o.from = INT64_MIN;
+    o.interval = "1h";
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), MTS_EINVAL);
+    o.interval = NULL;
+    const char *other[] = {"ethereum"};
+    o.assets = other;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), MTS_EINVAL);
+    mts_backtest_data_free(data);
+
+    mts_store_close(s);
+    unlink(path);
+    char side[sizeof path + 8];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_stops_at_the_next_check),
         cmocka_unit_test(test_backtest_cancelled_stores_nothing),
         cmocka_unit_test(test_backtest_kept_when_not_stored),
+        cmocka_unit_test(test_backtest_shared_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

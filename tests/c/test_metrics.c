@@ -314,8 +314,73 @@ static void test_four_hour_and_weekly(void **state) {
     mts_free(out.v);
 }
 
+/* Sharpe and volatility are computed without building the period series
+ * (metrics.c streams it); here they are worked out from the series that
+ * mts_metrics_periods builds, with plain long-double sums, for random curves
+ * with gaps (carried periods) and without (one point a period) at several
+ * intervals. */
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void) {
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static void test_streamed_periods_match_the_series(void **state) {
+    (void)state;
+    const int64_t periods[] = {60, 300, 3600, 4 * H, D, 3 * D, 7 * D};
+    enum { N = 3000 };
+    static int64_t ts[N];
+    static double v[N];
+    for (int c = 0; c < 7; c++) {
+        int64_t P = periods[c];
+        for (int round = 0; round < 3; round++) {
+            int64_t t = T0 + (int64_t)(urand() * 5 * D) - 2 * D;
+            double e = 1000;
+            for (int i = 0; i < N; i++) {
+                /* mostly a period apart, sometimes a few inside one, sometimes gaps */
+                double u = urand();
+                if (round == 0) t += P;   /* one point a period, no gaps (metrics.c reads it straight) */
+                else t += u < 0.2 ? P / 4 : u < 0.9 ? P : P * (2 + (int64_t)(urand() * 5));
+                e *= 1 + (urand() - 0.5) * 0.02;
+                ts[i] = t;
+                v[i] = e;
+            }
+            mts_series_t eq = series(ts, v, N), per = {0};
+            assert_int_equal(mts_metrics_periods(&eq, P, &per), 0);
+            long double sum = 0, prev = 1000;
+            for (int64_t k = 0; k < per.n; k++) {
+                sum += (long double)per.v[k] / prev - 1;
+                prev = per.v[k];
+            }
+            long double mean = sum / per.n, ss = 0;
+            prev = 1000;
+            for (int64_t k = 0; k < per.n; k++) {
+                long double d = ((long double)per.v[k] / prev - 1) - mean;
+                ss += d * d;
+                prev = per.v[k];
+            }
+            double sd = (double)sqrtl(ss / (per.n - 1)), N_year = 365.0 * D / (double)P;
+            mts_metrics_t m;
+            assert_int_equal(mts_metrics_compute_at(&eq, P, 1000, 0.01, NULL, 0, &m), 0);
+            assert_int_equal(m.n_periods, per.n);
+            double peak = 1000, mdd = 0;   /* drawdown point by point, as metrics.h defines it */
+            for (int i = 0; i < N; i++) {
+                peak = v[i] > peak ? v[i] : peak;
+                mdd = (peak - v[i]) / peak > mdd ? (peak - v[i]) / peak : mdd;
+            }
+            assert_true(m.max_drawdown == mdd);
+            assert_double_equal(m.volatility, sd * sqrt(N_year), 1e-12 * sd * sqrt(N_year));
+            double sharpe = ((double)mean - 0.01 / N_year) / sd * sqrt(N_year);
+            assert_double_equal(m.sharpe_ratio, sharpe, 1e-9 * fabs(sharpe) + 1e-12);
+            mts_free(per.ts);
+            mts_free(per.v);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_streamed_periods_match_the_series),
         cmocka_unit_test(test_daily_gap_carry),
         cmocka_unit_test(test_metrics_daily_curve),
         cmocka_unit_test(test_metrics_intraday),

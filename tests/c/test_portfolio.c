@@ -432,6 +432,56 @@ static void test_record_equity(void **state) {
     mts_portfolio_free(&p);
 }
 
+/* A curve sharing its times (mts_portfolio_share_equity_ts) keeps them
+ * borrowed while the points are those times, and copies them into its own
+ * array at the first other time (or past the end); the shared array is never
+ * written. */
+static void test_equity_shared_ts(void **state) {
+    (void)state;
+    int64_t shared[3] = {10, 20, 30};
+    mts_portfolio_t p;
+    assert_int_equal(mts_portfolio_init(&p, 1000, 1), 0);
+    assert_int_equal(mts_portfolio_share_equity_ts(&p, NULL, 3), MTS_EINVAL);
+    assert_int_equal(mts_portfolio_share_equity_ts(&p, shared, 0), MTS_EINVAL);
+    assert_int_equal(mts_portfolio_share_equity_ts(&p, shared, 3), 0);
+    assert_int_equal(mts_portfolio_record_equity(&p, 10), 0);
+    assert_int_equal(mts_portfolio_fill(&p, 0, 15, 1, 50, 1), 0);    /* cash 949, equity 999 */
+    assert_int_equal(mts_portfolio_record_equity(&p, 20), 0);
+    assert_true(p.equity.ts == shared);                                /* still borrowed */
+    mts_portfolio_mark(&p, 0, 60);                                     /* equity 1009 */
+    assert_int_equal(mts_portfolio_record_equity(&p, 20), 0);         /* replaces the value */
+    assert_int_equal(mts_portfolio_record_equity(&p, 5), MTS_EINVAL);
+    assert_int_equal(mts_portfolio_share_equity_ts(&p, shared, 3), MTS_EINVAL);  /* not empty */
+    assert_int_equal(mts_portfolio_record_equity(&p, 25), 0);         /* not 30: own times from here */
+    assert_true(p.equity.ts != shared);
+    assert_int_equal(mts_portfolio_record_equity(&p, 30), 0);
+    assert_int_equal(mts_portfolio_record_equity(&p, 40), 0);         /* past the shared length */
+    const int64_t ets[5] = {10, 20, 25, 30, 40};
+    const double ev[5] = {1000, 1009, 1009, 1009, 1009};
+    assert_int_equal(p.equity.n, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(p.equity.ts[i], ets[i]);
+        assert_double_equal(p.equity.v[i], ev[i], EPS);
+    }
+    assert_int_equal(shared[0], 10);
+    assert_int_equal(shared[1], 20);
+    assert_int_equal(shared[2], 30);
+    mts_portfolio_free(&p);
+
+    /* all the shared times, then one more: the times are copied on growth */
+    int64_t two[2] = {7, 8};
+    assert_int_equal(mts_portfolio_init(&p, 500, 1), 0);
+    assert_int_equal(mts_portfolio_share_equity_ts(&p, two, 2), 0);
+    for (int64_t t = 7; t <= 9; t++) assert_int_equal(mts_portfolio_record_equity(&p, t), 0);
+    assert_true(p.equity.ts != two);
+    assert_int_equal(p.equity.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(p.equity.ts[i], 7 + i);
+        assert_double_equal(p.equity.v[i], 500, 0);
+    }
+    mts_portfolio_free(&p);   /* frees its own times, never the shared array */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_free),
@@ -443,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_fills_change_nothing),
         cmocka_unit_test(test_trade_growth_enomem),
         cmocka_unit_test(test_record_equity),
+        cmocka_unit_test(test_equity_shared_ts),
         cmocka_unit_test(test_random_fills_against_a_cash_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
