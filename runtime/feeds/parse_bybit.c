@@ -1,7 +1,9 @@
 /* parse_bybit.c — Bybit v5 public messages to normalized events (see
  * parse_bybit.h). The top object is scanned once for topic/type/ts/data and
  * the op-reply keys; the key order differs between topics (tickers put "ts"
- * and "type" before "data", options put "id" first), so nothing depends on it. */
+ * after "data", klines "ts" and "type", options put "id" first), so the result
+ * never depends on it: only the speed does (one pass when "topic" comes before
+ * "data", see mts_parse_bybit). */
 #include "feeds/parse_bybit.h"
 #include "feeds/ws_json.h"
 
