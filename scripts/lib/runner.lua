@@ -63,6 +63,9 @@ local aggregator = require "aggregator"
 local risk = require "risk"
 local logmod = require "log"
 local bit = require "bit"
+-- (locals: a global read in the bar loop is a table lookup and a guard in
+-- every trace that goes through it)
+local pcall, tonumber, type = pcall, tonumber, type
 
 local R = {}
 
