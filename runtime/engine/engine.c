@@ -444,9 +444,21 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
     const mts_bars_t *b = a->bars;
     mts_position_t *pos = &e->pf.pos[ai];
     int64_t i = e->q.heap[0].index;
+    mts_series_t *curve = &e->pf.equity;
     for (int64_t end = i + k; i < end; i++) {
-        int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
-        if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+        /* the step's equity point: what mts_portfolio_record_equity appends
+         * (mts_portfolio_equity's sum, in its order; one asset: one term),
+         * written here while there is room and the step is a new one */
+        if (curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts) {
+            double v = e->n_assets == 1 ? e->pf.cash : mts_portfolio_equity(&e->pf);
+            if (e->n_assets == 1 && pos->qty != 0) v += pos->qty * pos->mark;
+            curve->ts[curve->n] = e->step_ts;
+            curve->v[curve->n] = v;
+            curve->n++;
+        } else {
+            int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
+            if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+        }
         e->step_ts = b->ts[i];
         if (i + 1 < b->n) mts_queue_replace_top(&e->q, b->ts[i + 1], MTS_QEV_MARKET, ai, i + 1);
         else mts_queue_pop(&e->q, NULL);
