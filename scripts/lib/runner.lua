@@ -24,10 +24,12 @@
 -- the rest of the run (all its assets), its signals of the current step are
 -- dropped, and the message is recorded as
 --   "scripts/strategies/x.lua:12: boom (in analyze, bitcoin bar 2020-01-05T00:00:00Z)".
--- LuaJIT 2.1 compiles pcall into traces, so this costs nothing measurable on
--- the bar loop (see docs/strategies.md, "Errors and their cost", for the
--- numbers); the alternative — one pcall around the whole loop that resumes
--- after disabling the culprit — was not needed.
+-- LuaJIT 2.1 compiles pcall into traces, so the bar loop stays compiled. The
+-- alternative — one pcall around the whole loop that resumes after disabling
+-- the culprit — was built and measured (docs/strategies.md, "What isolation
+-- costs"): it lets a trace that starts in a strategy's own inner loop return
+-- into the runner (vix_correlation 4.6 -> 5.7 M bars/s, sandboxed 3.0 -> 5.3)
+-- but its bookkeeping slowed sma_cross by 12-25 %, so the per-call pcall stays.
 --
 -- Limits. When the host made a guarded state (runtime/lua/guard.h: the
 -- global MTS_GUARD exists; the default, unless the run is trusted), strategy
@@ -50,10 +52,17 @@
 -- disable the strategy, never the run.
 --
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
--- event looks up the strategies for the asset (an array), writes ctx.i,
+-- looks up the strategies for the asset (an array), writes ctx.i, ctx.n,
 -- ctx.time and ctx.close, and calls the strategy; no table is created unless
--- a strategy returns a signal. Aggregation and risk run only at the end of a
--- step that has signals.
+-- a strategy returns a signal. Between signals the engine is not called per
+-- bar: after a bar without signals it says how many of the asset's next bars
+-- are quiet (mts_engine_quiet: nothing to fill or watch), the loop runs the
+-- strategies over them, and one mts_engine_skip catches the engine up, before
+-- a signal is checked or at the run's end (engine.h). Aggregation and risk run
+-- only at the end of a step that has signals; a step with one signal skips
+-- the aggregator (a lone signal is its own aggregate). docs/strategies.md,
+-- "Speed", has the traces and figures; MTS_JIT_V / MTS_JIT_DUMP / MTS_JIT_P
+-- (runtime/lua/state.c) show what LuaJIT makes of this loop.
 local ffi = require "ffi"
 local mts = require "mts"
 local sandbox = require "sandbox"
