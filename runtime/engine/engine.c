@@ -443,15 +443,16 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
     asset_t *a = &e->assets[ai];
     const mts_bars_t *b = a->bars;
     mts_position_t *pos = &e->pf.pos[ai];
-    int64_t i = e->q.heap[0].index;
+    const int64_t start = e->q.heap[0].index, end = start + k;
     mts_series_t *curve = &e->pf.equity;
-    for (int64_t end = i + k; i < end; i++) {
+    const int single = e->n_assets == 1;
+    for (int64_t i = start; i < end; i++) {
         /* the step's equity point: what mts_portfolio_record_equity appends
-         * (mts_portfolio_equity's sum, in its order; one asset: one term),
-         * written here while there is room and the step is a new one */
-        if (curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts) {
-            double v = e->n_assets == 1 ? e->pf.cash : mts_portfolio_equity(&e->pf);
-            if (e->n_assets == 1 && pos->qty != 0) v += pos->qty * pos->mark;
+         * (one asset: mts_portfolio_equity's one term), written here while
+         * the curve has room and the step is a new one */
+        if (single && curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts) {
+            double v = e->pf.cash;
+            if (pos->qty != 0) v += pos->qty * pos->mark;
             curve->ts[curve->n] = e->step_ts;
             curve->v[curve->n] = v;
             curve->n++;
@@ -460,11 +461,15 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
             if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
         }
         e->step_ts = b->ts[i];
-        if (i + 1 < b->n) mts_queue_replace_top(&e->q, b->ts[i + 1], MTS_QEV_MARKET, ai, i + 1);
-        else mts_queue_pop(&e->q, NULL);
         double c = b->close[i];
         if (isfinite(c)) pos->mark = c;
     }
+    /* the asset's MARKET event moves to bar `end` (or leaves): what next()'s
+     * k replace_top / pop calls did, sequence numbers included */
+    e->q.seq += (uint64_t)(k - 1);
+    if (end < b->n) mts_queue_replace_top(&e->q, b->ts[end], MTS_QEV_MARKET, ai, end);
+    else mts_queue_pop(&e->q, NULL);
+    int64_t i = end;
     a->next_idx = i;
     e->bars_done += k;
     return MTS_OK;
