@@ -79,6 +79,8 @@ static int list_dir(lua_State *L) {
  *                      (default "vl": VM state, i.e. compiled / interpreted /
  *                      C / GC, split by source line), written when the state
  *                      closes.
+ * MTS_JIT_V and MTS_JIT_DUMP share LuaJIT's one trace-event hook: set one of
+ * them (with both, the dump is written; its "t" lines are the -jv lines).
  * Loaded here, while package.path is still LuaJIT's own (jit/v.lua ...), by
  * the host only: sandboxed strategies have no require, jit or package, and
  * the modules stay out of their reach. A module that cannot be loaded is
