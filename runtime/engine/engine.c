@@ -416,6 +416,73 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
     }
 }
 
+/* Quiet bars (the runner's fast path; engine.h). After next() returned bar i
+ * of asset a, with step events off: the bars of a after i that next() would
+ * return one per step with nothing to do but the mark and the step's equity
+ * point. That holds while the queue has only a's MARKET event (no other
+ * asset has bars left, no ORDER event), a has no orders and is not live, and
+ * the position has no stop-loss / take-profit to watch; the run stops before
+ * the bar whose count is a multiple of 1024 (next() checks the cancel flag
+ * and the progress bar there). */
+int64_t mts_engine_quiet(const mts_engine_t *e, int32_t asset, int64_t max) {
+    if (!e || !e->started || !e->in_step || e->done || e->step_events || max <= 0 || e->q.n != 1) return 0;
+    const mts_qev_t *top = &e->q.heap[0];
+    if (top->kind != MTS_QEV_MARKET || top->asset != asset || top->ts <= e->step_ts) return 0;
+    const asset_t *a = &e->assets[top->asset];
+    if (a->n_orders || a->wbars) return 0;
+    const mts_position_t *pos = &e->pf.pos[top->asset];
+    if (pos->qty != 0 && (pos->stop_loss > 0 || pos->take_profit > 0)) return 0;
+    int64_t k = a->bars->n - top->index;                      /* bars left */
+    int64_t room = 1023 - (e->bars_done & 0x3FF);             /* before the next check */
+    if (k > room) k = room;
+    if (k > max) k = max;
+    return k > 0 ? k : 0;
+}
+
+/* Exactly what k calls of next() returning the next k quiet bars do (step
+ * events off): per bar, the previous step's equity point, the queue moved to
+ * the following bar, the mark at the close. k <= mts_engine_quiet(e, k). */
+int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
+    if (!e) return MTS_EINVAL;
+    if (k <= 0) return MTS_OK;
+    if (mts_engine_quiet(e, asset, k) < k)
+        return fail(e, MTS_EINVAL, "skip: the next %lld bars of asset %d are not quiet", (long long)k, asset);
+    int32_t ai = asset;
+    asset_t *a = &e->assets[ai];
+    const mts_bars_t *b = a->bars;
+    mts_position_t *pos = &e->pf.pos[ai];
+    const int64_t start = e->q.heap[0].index, end = start + k;
+    mts_series_t *curve = &e->pf.equity;
+    const int single = e->n_assets == 1;
+    for (int64_t i = start; i < end; i++) {
+        /* the step's equity point: what mts_portfolio_record_equity appends
+         * (one asset: mts_portfolio_equity's one term), written here while
+         * the curve has room and the step is a new one */
+        if (single && curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts) {
+            double v = e->pf.cash;
+            if (pos->qty != 0) v += pos->qty * pos->mark;
+            curve->ts[curve->n] = e->step_ts;
+            curve->v[curve->n] = v;
+            curve->n++;
+        } else {
+            int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
+            if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+        }
+        e->step_ts = b->ts[i];
+        double c = b->close[i];
+        if (isfinite(c)) pos->mark = c;
+    }
+    /* the asset's MARKET event moves to bar `end` (or leaves): what next()'s
+     * k replace_top / pop calls did, sequence numbers included */
+    e->q.seq += (uint64_t)(k - 1);
+    if (end < b->n) mts_queue_replace_top(&e->q, b->ts[end], MTS_QEV_MARKET, ai, end);
+    else mts_queue_pop(&e->q, NULL);
+    int64_t i = end;
+    a->next_idx = i;
+    e->bars_done += k;
+    return MTS_OK;
+}
+
 int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
     if (!e) return MTS_EINVAL;
     if (!o) return fail(e, MTS_EINVAL, "submit: no order");

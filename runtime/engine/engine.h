@@ -72,6 +72,21 @@ int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *b
 int  mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *s);
 const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
 
+/* ---- quiet bars (declared in lua/mts_ffi.h; the runner's fast path) ----
+ * After next() returned MTS_EV_BAR for bar i of an asset, with STEP_END
+ * events off: mts_engine_quiet(e, asset, max) says how many of that asset's next
+ * bars (i+1, i+2, ..., at most max) are quiet — next() would return them one
+ * step each with nothing to do but mark the position at the close and record
+ * the step's equity: no other asset has bars left and no order is queued,
+ * the asset has no pending order and is not live, the position has no
+ * stop-loss / take-profit, and no cancel/progress check falls among them.
+ * mts_engine_skip(e, asset, k) (k <= quiet) then does exactly what k more calls of
+ * next() returning those bars would have done (equity points, marks, bar
+ * count), leaving the engine as after the k-th: its step open. So the
+ * runner can run its strategies over k bars with one call instead of k;
+ * it must skip up to a bar before it asks the engine for anything that
+ * bar changes (equity, mark, now), and before submitting an order.
+ * 0 for an engine that is not in such a state (or another asset's bar next). */
 /* ---- live assets (paper trading: runtime/live/) ----
  * A live asset's bars grow while the engine runs. Its arrays are borrowed
  * like any asset's, but writable, and must be reserved up front (bars->cap):

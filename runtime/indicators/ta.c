@@ -309,9 +309,12 @@ int mts_ta_align_asof(const int64_t *src_ts, const double *src, int64_t n_src,
 struct mts_rolling {
     double *buf;          /* the last w inputs, a ring */
     int64_t i;            /* index of the next input */
-    int32_t pos;          /* i % w, kept without dividing */
-    int64_t last_nan, fresh;
+    int64_t valid_from;   /* first index whose window is full and NaN-free:
+                             max(w - 1, last NaN + w) */
+    int64_t resum_at;     /* index at which the sum is recomputed from the ring:
+                             the last recomputation + w (0: at the next value) */
     double sum;
+    int32_t pos;          /* i % w, kept without dividing */
     int32_t w;
 };
 
@@ -325,8 +328,8 @@ mts_rolling_t *mts_rolling_new(int32_t w) {
         return NULL;
     }
     r->w = w;
-    r->last_nan = -1;
-    r->fresh = -1;
+    r->valid_from = w - 1;
+    r->resum_at = 0;
     return r;
 }
 
@@ -336,27 +339,31 @@ void mts_rolling_free(mts_rolling_t *r) {
     mts_free(r);
 }
 
+/* Two comparisons per value on the common path (this runs once per bar and
+ * window in a backtest): the NaN rule and the recomputation schedule are kept
+ * as the indices where they next apply. */
 double mts_rolling_mean_push(mts_rolling_t *r, double x) {
-    const int64_t i = r->i++, w = r->w;
+    const int64_t i = r->i++;
+    const int32_t w = r->w;
     double *slot = &r->buf[r->pos];
-    if (++r->pos == r->w) r->pos = 0;
+    if (++r->pos == w) r->pos = 0;
     const double old = *slot;          /* x[i - w] once i >= w */
     *slot = x;
-    if (isnan(x)) r->last_nan = i;
-    if (i < w - 1 || r->last_nan > i - w) {
-        r->fresh = -1;
+    if (isnan(x)) r->valid_from = i + w;
+    if (i < r->valid_from) {
+        r->resum_at = 0;
         return NAN;
     }
-    if (r->fresh < 0 || i - r->fresh >= w) {
+    if (i >= r->resum_at) {
         double sum = 0;
         /* oldest first, as mts_ta_sma adds them: the ring from pos onwards */
-        for (int32_t k = 0, p = r->pos; k < r->w; k++, p = (p + 1 == r->w) ? 0 : p + 1)
+        for (int32_t k = 0, p = r->pos; k < w; k++, p = (p + 1 == w) ? 0 : p + 1)
             sum += r->buf[p];
         r->sum = sum;
-        r->fresh = i;
-    } else {
-        r->sum += x - old;
+        r->resum_at = i + w;
+        return sum / (double)w;
     }
+    r->sum += x - old;
     return r->sum / (double)w;
 }
 

@@ -66,6 +66,11 @@ int     mts_engine_submit(mts_engine_t *e, const mts_order_t *o);
  * equity point of every step is recorded either way. */
 void    mts_engine_step_events(mts_engine_t *e, int32_t on);
 int     mts_engine_cancel(mts_engine_t *e, int32_t asset);
+/* Quiet bars (engine.h): how many of the current asset's next bars need
+ * nothing but marks and equity points, and the k calls of next() that
+ * return them done at once. */
+int64_t mts_engine_quiet(const mts_engine_t *e, int32_t asset, int64_t max);
+int     mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k);
 int32_t mts_engine_asset_count(const mts_engine_t *e);
 const char *mts_engine_asset_name(const mts_engine_t *e, int32_t asset);
 int32_t mts_engine_asset_id(const mts_engine_t *e, const char *name);

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,11 +69,64 @@ static int list_dir(lua_State *L) {
     return 1;
 }
 
+/* The JIT compiler's own reports, for profiling (docs/strategies.md, "Speed"):
+ *   MTS_JIT_V=FILE     LuaJIT's -jv lines (traces started, ended, aborted and
+ *                      why) to FILE;
+ *   MTS_JIT_DUMP=FILE  its -jdump output, with the features of
+ *                      MTS_JIT_DUMP_MODE (default "tbT": trace events and
+ *                      bytecode; "i" adds the IR, "m" machine code, "x" exits);
+ *   MTS_JIT_P=FILE     its sampling profiler (-jp), mode MTS_JIT_P_MODE
+ *                      (default "vl": VM state, i.e. compiled / interpreted /
+ *                      C / GC, split by source line), written when the state
+ *                      closes.
+ * MTS_JIT_V and MTS_JIT_DUMP share LuaJIT's one trace-event hook: set one of
+ * them (with both, the dump is written; its "t" lines are the -jv lines).
+ * Loaded here, while package.path is still LuaJIT's own (jit/v.lua ...), by
+ * the host only: sandboxed strategies have no require, jit or package, and
+ * the modules stay out of their reach. A module that cannot be loaded is
+ * reported on stderr; the run goes on. */
+static void jit_trace_output(lua_State *L) {
+    static const struct { const char *var, *mode_var, *def_mode, *module, *fn; } out[] = {
+        {"MTS_JIT_V", NULL, NULL, "jit.v", "on"},
+        {"MTS_JIT_DUMP", "MTS_JIT_DUMP_MODE", "tbT", "jit.dump", "on"},
+        {"MTS_JIT_P", "MTS_JIT_P_MODE", "vl", "jit.p", "start"},
+    };
+    for (size_t k = 0; k < sizeof out / sizeof out[0]; k++) {
+        const char *file = getenv(out[k].var);
+        if (!file || !*file) continue;
+        int top = lua_gettop(L);
+        /* what jit.dump loads lazily, after package.path is ours: now */
+        static const char *const lazy[] = {"jit.bc", "jit.vmdef", "jit.dis_x64", "jit.zone"};
+        for (size_t j = 0; j < sizeof lazy / sizeof lazy[0]; j++) {
+            lua_getglobal(L, "require");
+            lua_pushstring(L, lazy[j]);
+            if (lua_pcall(L, 1, 0, 0) != 0) lua_pop(L, 1);
+        }
+        lua_getglobal(L, "require");
+        lua_pushstring(L, out[k].module);
+        int rc = lua_pcall(L, 1, 1, 0);
+        if (rc == 0) {
+            lua_getfield(L, -1, out[k].fn);
+            int nargs = 1;
+            if (out[k].mode_var) {
+                const char *mode = getenv(out[k].mode_var);
+                lua_pushstring(L, mode && *mode ? mode : out[k].def_mode);
+                nargs = 2;
+            }
+            lua_pushstring(L, file);
+            rc = lua_pcall(L, nargs, 0, 0);
+        }
+        if (rc != 0) fprintf(stderr, "mts: %s (%s): %s\n", out[k].var, out[k].module, lua_tostring(L, -1));
+        lua_settop(L, top);
+    }
+}
+
 /* Runs in protected mode (lua_cpcall): libraries, JIT, paths, globals. */
 static int setup(lua_State *L) {
     const char *root = lua_touserdata(L, 1);
     luaL_openlibs(L);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+    jit_trace_output(L);
 
     lua_getglobal(L, "package");
     lua_pushfstring(L, "%s/scripts/lib/?.lua", root);

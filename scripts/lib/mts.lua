@@ -519,6 +519,7 @@ local function bad_receiver() error("push: call it as r:push(x)", 3) end
 local function bad_x(x) error("push: x must be a number, got " .. type(x), 3) end
 local PUSH1 = [[
 local T, f, istype, bad_receiver, bad_x = ...
+local type = type
 return function(r, x)
     if not istype(T, r) or r == nil then bad_receiver() end
     if type(x) ~= "number" then bad_x(x) end

@@ -24,10 +24,12 @@
 -- the rest of the run (all its assets), its signals of the current step are
 -- dropped, and the message is recorded as
 --   "scripts/strategies/x.lua:12: boom (in analyze, bitcoin bar 2020-01-05T00:00:00Z)".
--- LuaJIT 2.1 compiles pcall into traces, so this costs nothing measurable on
--- the bar loop (see docs/strategies.md, "Errors and their cost", for the
--- numbers); the alternative — one pcall around the whole loop that resumes
--- after disabling the culprit — was not needed.
+-- LuaJIT 2.1 compiles pcall into traces, so the bar loop stays compiled. The
+-- alternative — one pcall around the whole loop that resumes after disabling
+-- the culprit — was built and measured (docs/strategies.md, "What isolation
+-- costs"): it lets a trace that starts in a strategy's own inner loop return
+-- into the runner (vix_correlation 4.6 -> 5.7 M bars/s, sandboxed 3.0 -> 5.3)
+-- but its bookkeeping slowed sma_cross by 12-25 %, so the per-call pcall stays.
 --
 -- Limits. When the host made a guarded state (runtime/lua/guard.h: the
 -- global MTS_GUARD exists; the default, unless the run is trusted), strategy
@@ -50,10 +52,17 @@
 -- disable the strategy, never the run.
 --
 -- Hot path. One mts_event_t and one mts_order_t are allocated per run. A bar
--- event looks up the strategies for the asset (an array), writes ctx.i,
+-- looks up the strategies for the asset (an array), writes ctx.i, ctx.n,
 -- ctx.time and ctx.close, and calls the strategy; no table is created unless
--- a strategy returns a signal. Aggregation and risk run only at the end of a
--- step that has signals.
+-- a strategy returns a signal. Between signals the engine is not called per
+-- bar: after a bar without signals it says how many of the asset's next bars
+-- are quiet (mts_engine_quiet: nothing to fill or watch), the loop runs the
+-- strategies over them, and one mts_engine_skip catches the engine up, before
+-- a signal is checked or at the run's end (engine.h). Aggregation and risk run
+-- only at the end of a step that has signals; a step with one signal skips
+-- the aggregator (a lone signal is its own aggregate). docs/strategies.md,
+-- "Speed", has the traces and figures; MTS_JIT_V / MTS_JIT_DUMP / MTS_JIT_P
+-- (runtime/lua/state.c) show what LuaJIT makes of this loop.
 local ffi = require "ffi"
 local mts = require "mts"
 local sandbox = require "sandbox"
@@ -63,6 +72,9 @@ local aggregator = require "aggregator"
 local risk = require "risk"
 local logmod = require "log"
 local bit = require "bit"
+-- (locals: a global read in the bar loop is a table lookup and a guard in
+-- every trace that goes through it)
+local pcall, tonumber, type = pcall, tonumber, type
 
 local R = {}
 
@@ -658,13 +670,14 @@ local function run(spec, opts)
     local sources, nsrc = {}, 0
     local asset_srcs = {}
     local ev = ffi.new("mts_event_t")
-    local stepping = false         -- true once the engine returned a bar (ev.ts: the step)
+    local stepping = false         -- true once the engine returned a bar
+    local now_t = 0                -- the current step's time (the bar's ts), once stepping
     local function add_source(ts, total, lag, views)
         local src = new_source(ts, total, lag, views)
         nsrc = nsrc + 1
         sources[nsrc] = src
         -- made during a step (a view asked for in on_bar): as-of now at once
-        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
+        if stepping then advance({ src }, 1, now_t + run_iv) end
         return src
     end
 
@@ -772,7 +785,7 @@ local function run(spec, opts)
         if n > 0 then begin_coarse(src) end   -- the boundary known, the prefix copied (shown as of each step)
         nsrc = nsrc + 1
         sources[nsrc] = src
-        if stepping then advance({ src }, 1, tonumber(ev.ts) + run_iv) end
+        if stepping then advance({ src }, 1, now_t + run_iv) end
         return mts.readonly(views, label, views.ts)
     end
     local function bars_view(_, name, iv)
@@ -973,6 +986,7 @@ local function run(spec, opts)
     end
 
     local sigs = {}        -- reused by every flush
+    local lone = {}        -- the aggregate of a step with one signal
     local function flush()
         local nsigs = 0
         for j = 1, npending do
@@ -989,7 +1003,16 @@ local function run(spec, opts)
         npending = 0
         C.mts_engine_step_events(e, 0)
         if nsigs == 0 then return end
-        local agg = aggregator.aggregate(sigs)
+        local agg
+        if nsigs == 1 then
+            -- a lone signal is its own aggregate (aggregator.lua: it wins on
+            -- its own, and every field risk.plan and the order read is the
+            -- signal's): no result tables to build
+            lone[1] = sigs[1]
+            agg = lone
+        else
+            agg = aggregator.aggregate(sigs)
+        end
         for j = 1, nsigs do sigs[j] = nil end
         if #agg == 0 then return end
         local gross = 0
@@ -1144,65 +1167,116 @@ local function run(spec, opts)
 
     -- STEP_END only for steps with signals (collect turns it on, flush off)
     C.mts_engine_step_events(e, 0)
-    local rc
-    local step_t
-    while true do
-    while true do
-        rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
-        if rc ~= 1 then break end
-        local kind = ev.kind
-        if kind == EV_BAR then
-            -- a new step: every view grows to the bars closed by now (look-ahead guard)
-            stepping = true
-            if nsrc > 0 or n_assets > 1 then
-                local t = tonumber(ev.ts)
-                if t ~= step_t then
-                    step_t = t
-                    if nsrc > 0 then advance(sources, nsrc, t + run_iv) end
-                    if n_assets > 1 then advance(asset_srcs, n_assets, t + run_iv) end
-                end
+
+    -- Quiet bars (engine.h): after a bar with no signal, the engine says how
+    -- many of the asset's next bars need nothing from it but marks and equity
+    -- points; the strategies run over them here, bar by bar as usual, and one
+    -- mts_engine_skip catches the engine up — before anything that reads it
+    -- (a signal's checks, the step's end), so every strategy call sees what
+    -- it would have seen with one next() per bar. Backtests only (a live
+    -- session's bars grow; the engine refuses them anyway).
+    local QUIET_MAX = 1023
+    local quiet = false
+    if not LV then      -- (a stand-in engine in tests may not have them)
+        local okq, fq = pcall(function() return C.mts_engine_quiet end)
+        quiet = okq and fq ~= nil
+    end
+    local rc, step_t
+    local quiet_aid, quiet_i = -1, -1      -- in a quiet run: its asset and the engine's bar
+    local nslots = {}
+    for id = 0, n_assets - 1 do nslots[id + 1] = #by_asset[id + 1] end
+
+    -- The engine is behind by the bars of the quiet run up to bar i: catch up.
+    local function catch_up(i)
+        local rs = C.mts_engine_skip(e, quiet_aid, i - quiet_i)
+        quiet_aid, quiet_i = -1, -1
+        if rs ~= 0 then engine_fail("skip", rs) end
+    end
+
+    -- Bar i of asset aid, at step time t: the views grow to the bars closed
+    -- by now (look-ahead guard), then every enabled strategy on the asset.
+    local function step_bar(aid, i, t)
+        if nsrc > 0 or n_assets > 1 then
+            if t ~= step_t then
+                step_t = t
+                if nsrc > 0 then advance(sources, nsrc, t + run_iv) end
+                if n_assets > 1 then advance(asset_srcs, n_assets, t + run_iv) end
             end
-            local i = tonumber(ev.index)
-            local asrc = asset_srcs[ev.asset + 1]
-            if asrc.k ~= i + 1 then grow_bars(asrc, i + 1) end
-            local list = by_asset[ev.asset + 1]
-            local nl = #list
-            if nl > 0 then
-                for k = 1, nl do
-                    local slot = list[k]
-                    if slot.strat.enabled then
-                        local ctx = slot.ctx
-                        local bars = slot.bars
-                        ctx.i = i
-                        ctx.n = i + 1
-                        ctx.time = tonumber(bars.ts[i])
-                        ctx.close = bars.close[i]
-                        local on_bar = slot.on_bar
-                        if on_bar then
-                            local ok, sig = scall(slot.strat.id, on_bar, ctx, slot.asset, i)
-                            if not ok then
-                                strategy_error(slot, "on_bar", i, sig)
-                            elseif sig ~= nil and i >= slot.warm then
-                                collect(slot, i, "on_bar", sig)
-                            end
-                        else
-                            local ok, analysis = scall(slot.strat.id, slot.analyze, ctx)
-                            if not ok then
-                                strategy_error(slot, "analyze", i, analysis)
-                            else
-                                local ok2, sig = scall(slot.strat.id, slot.generate, analysis)
-                                if not ok2 then
-                                    strategy_error(slot, "generate_signals", i, sig)
-                                elseif sig ~= nil and i >= slot.warm then
-                                    collect(slot, i, "generate_signals", sig)
-                                end
-                            end
+        end
+        local asrc = asset_srcs[aid + 1]
+        if asrc.k ~= i + 1 then grow_bars(asrc, i + 1) end
+        local list = by_asset[aid + 1]
+        for k = 1, nslots[aid + 1] do
+            local slot = list[k]
+            local s = slot.strat
+            if s.enabled then
+                local ctx = slot.ctx
+                local bars = slot.bars
+                ctx.i = i
+                ctx.n = i + 1
+                ctx.time = tonumber(bars.ts[i])
+                ctx.close = bars.close[i]
+                local on_bar = slot.on_bar
+                if on_bar then
+                    local ok, sig = scall(s.id, on_bar, ctx, slot.asset, i)
+                    if not ok then
+                        strategy_error(slot, "on_bar", i, sig)
+                    elseif sig ~= nil and i >= slot.warm then
+                        if quiet_i >= 0 then catch_up(i) end
+                        collect(slot, i, "on_bar", sig)
+                    end
+                else
+                    local ok, analysis = scall(s.id, slot.analyze, ctx)
+                    if not ok then
+                        strategy_error(slot, "analyze", i, analysis)
+                    else
+                        local ok2, sig = scall(s.id, slot.generate, analysis)
+                        if not ok2 then
+                            strategy_error(slot, "generate_signals", i, sig)
+                        elseif sig ~= nil and i >= slot.warm then
+                            if quiet_i >= 0 then catch_up(i) end
+                            collect(slot, i, "generate_signals", sig)
                         end
                     end
                 end
             end
-        elseif kind == EV_STEP_END then
-            if npending > 0 then flush() end
+        end
+    end
+
+    -- One loop, two branches (a loop inside it would keep LuaJIT from
+    -- compiling it): the next bar of a quiet run, or the engine's next event.
+    local qj, qlast, qts = -1, -1, nil      -- quiet run: last bar run, its last bar, its asset's ts
+    while true do
+    while true do
+        if quiet_i >= 0 then
+            local j = qj + 1
+            qj = j
+            local tj = tonumber(qts[j])
+            now_t = tj
+            step_bar(quiet_aid, j, tj)
+            -- (a signal caught the engine up already: then next() ends the step)
+            if j == qlast and quiet_i >= 0 then catch_up(j) end
+        else
+            rc = C.mts_engine_next(e, ev)   -- through the namespace: faster than a cached pointer
+            if rc ~= 1 then break end
+            local kind = ev.kind
+            if kind == EV_BAR then
+                stepping = true
+                local aid = ev.asset
+                local i = tonumber(ev.index)
+                local t = tonumber(ev.ts)
+                now_t = t
+                step_bar(aid, i, t)
+                if quiet and npending == 0 then
+                    local q = tonumber(C.mts_engine_quiet(e, aid, QUIET_MAX))
+                    if q > 0 then
+                        quiet_aid, quiet_i = aid, i
+                        qj, qlast, qts = i, i + q, assets[aid].bars.ts
+                    end
+                end
+            elseif kind == EV_STEP_END then
+                if npending > 0 then flush() end
+            end
         end
     end
     if rc < 0 or not LV then break end

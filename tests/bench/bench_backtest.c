@@ -9,7 +9,9 @@
  * (the default for `mts backtest`; *_sandboxed_* and sandbox_overhead_ratio).
  * Prints one line per figure:
  *     bench NAME VALUE UNIT
- * Environment: MTS_BENCH_BARS (default 10000000), MTS_ROOT (default "."). */
+ * Environment: MTS_BENCH_BARS (default 10000000), MTS_ROOT (default "."),
+ * MTS_BENCH_MODE=trusted|sandboxed (profiling: one mode only, one run, no
+ * comparison with the plain loop; MTS_JIT_V=FILE then holds that run's traces). */
 #include "engine/engine.h"
 #include "lua/bridge.h"
 #include "store/store.h"
@@ -114,12 +116,17 @@ int main(void) {
      * default: budget ticks compiled into the strategy, memory cap allocator;
      * runtime/lua/guard.h, scripts/lib/sandbox.lua). */
     double dt_engine = 0, cpu_engine = 0, dt_sandbox = 0, cpu_sandbox = 0, eq_engine = 0;
-    int64_t trades_engine = 0;
+    int64_t trades_engine = 0, signals_engine = 0;
+    const char *only = getenv("MTS_BENCH_MODE");
+    int only_mode = only && strcmp(only, "trusted") == 0 ? 0 : only && strcmp(only, "sandboxed") == 0 ? 1 : -1;
+    if (only && only_mode < 0) { fprintf(stderr, "bench: MTS_BENCH_MODE is trusted or sandboxed\n"); return 1; }
     for (int mode = 0; mode < 2; mode++) {
+        if (only_mode >= 0 && mode != only_mode) continue;
         setenv("MTS_TRUSTED_STRATEGIES", mode == 0 ? "1" : "0", 1);
         enum { RUNS = 3 };
         double wall[RUNS], cpu[RUNS];
         for (int r = 0; r < RUNS; r++) {
+            if (only_mode >= 0 && r > 0) { wall[r] = wall[0]; cpu[r] = cpu[0]; continue; }
             mts_engine_config_t cfg = {100000, 10, 0};
             mts_engine_t *e = NULL;
             int32_t id;
@@ -142,7 +149,8 @@ int main(void) {
             if (rr.n_disabled) { fprintf(stderr, "bench: strategy disabled: %s", rr.disabled); return 1; }
             double eq = mts_engine_equity(e);
             int64_t tr = mts_engine_portfolio(e)->n_trades;
-            if (mode == 0) {
+            if (mode == 0 || only_mode >= 0) {
+                mts_engine_signals(e, &signals_engine);
                 eq_engine = eq;
                 trades_engine = tr;
             } else if (tr != trades_engine || eq != eq_engine) {
@@ -156,6 +164,15 @@ int main(void) {
         else { dt_sandbox = median3(wall); cpu_sandbox = median3(cpu); }
     }
     unsetenv("MTS_TRUSTED_STRATEGIES");
+    if (only_mode >= 0) {
+        double dt = only_mode == 0 ? cpu_engine : cpu_sandbox;
+        printf("bench backtest_sma_cross_%s_bars_cpu %.0f bars/s\n", only, (double)n / dt);
+        printf("bench backtest_trades %lld trades\n", (long long)trades_engine);
+        printf("bench backtest_signals %lld signals\n", (long long)signals_engine);
+        printf("bench backtest_final_equity %.6f USD\n", eq_engine);
+        mts_bars_free(&bars);
+        return 0;
+    }
 
     int64_t trades_plain = 0;
     t = now_s();

@@ -12,8 +12,12 @@
  *     bench backtest_<strategy>_sandboxed_bars VALUE bars/s
  *     bench backtest_<strategy>_trades VALUE trades         (the same before/after a change)
  *     bench backtest_<strategy>_final_equity VALUE USD
+ * sma_cross runs too (its config's defaults), as backtest_sma_cross_hourly_*:
+ * the same event path over these bars (bench_backtest has its 1-minute figures).
  * MTS_ROOT (default ".") selects the scripts, so two versions of a strategy
- * can be compared with one binary. */
+ * can be compared with one binary. For profilers: MTS_BENCH_STRATEGY=NAME runs
+ * only that strategy, MTS_BENCH_MODE=trusted|sandboxed only that mode, once
+ * (with MTS_JIT_V=FILE, FILE then holds that run's traces). */
 #include "engine/engine.h"
 #include "lua/bridge.h"
 #include "store/store.h"
@@ -110,16 +114,23 @@ int main(void) {
     memset(&vix, 0, sizeof vix);
     generate(&bars, n, &vix);
 
-    const char *names[] = {"mean_reversion", "vix_correlation"};
+    const char *names[] = {"mean_reversion", "vix_correlation", "sma_cross"};
+    const char *labels[] = {"mean_reversion", "vix_correlation", "sma_cross_hourly"};
+    const char *only = getenv("MTS_BENCH_STRATEGY"), *only_mode = getenv("MTS_BENCH_MODE");
+    int one_mode = only_mode && strcmp(only_mode, "trusted") == 0 ? 0
+                 : only_mode && strcmp(only_mode, "sandboxed") == 0 ? 1 : -1;
     int rc = 0;
-    for (int s = 0; s < 2 && !rc; s++) {
-        double med[2];
+    for (int s = 0; s < 3 && !rc; s++) {
+        if (only && strcmp(only, names[s]) != 0) continue;
+        double med[2] = {0, 0};
         int64_t tr0 = -1;
         double eq0 = 0;
         for (int mode = 0; mode < 2 && !rc; mode++) {
+            if (one_mode >= 0 && mode != one_mode) continue;
             setenv("MTS_TRUSTED_STRATEGIES", mode == 0 ? "1" : "0", 1);
             double wall[3];
             for (int r = 0; r < 3 && !rc; r++) {
+                if (one_mode >= 0 && r > 0) { wall[r] = wall[0]; continue; }
                 int64_t tr = 0;
                 double eq = 0;
                 rc = run(root, names[s], &bars, &vix, &wall[r], &tr, &eq);
@@ -132,10 +143,10 @@ int main(void) {
             med[mode] = median3(wall);
         }
         if (rc) break;
-        printf("bench backtest_%s_bars %.0f bars/s\n", names[s], (double)n / med[0]);
-        printf("bench backtest_%s_sandboxed_bars %.0f bars/s\n", names[s], (double)n / med[1]);
-        printf("bench backtest_%s_trades %lld trades\n", names[s], (long long)tr0);
-        printf("bench backtest_%s_final_equity %.6f USD\n", names[s], eq0);
+        if (med[0] > 0) printf("bench backtest_%s_bars %.0f bars/s\n", labels[s], (double)n / med[0]);
+        if (med[1] > 0) printf("bench backtest_%s_sandboxed_bars %.0f bars/s\n", labels[s], (double)n / med[1]);
+        printf("bench backtest_%s_trades %lld trades\n", labels[s], (long long)tr0);
+        printf("bench backtest_%s_final_equity %.6f USD\n", labels[s], eq0);
     }
     unsetenv("MTS_TRUSTED_STRATEGIES");
     mts_bars_free(&bars);
