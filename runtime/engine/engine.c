@@ -458,10 +458,12 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
         /* the step's equity point: what mts_portfolio_record_equity appends
          * (one asset: mts_portfolio_equity's one term), written here while
          * the curve has room and the step is a new one */
-        if (single && curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts) {
+        const int64_t shared = e->pf.equity_ts_shared;   /* the times are the bars' own: never written */
+        if (single && curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts &&
+            (!shared || (curve->n < shared && curve->ts[curve->n] == e->step_ts))) {
             double v = e->pf.cash;
             if (pos->qty != 0) v += pos->qty * pos->mark;
-            curve->ts[curve->n] = e->step_ts;
+            if (!shared) curve->ts[curve->n] = e->step_ts;
             curve->v[curve->n] = v;
             curve->n++;
         } else {
