@@ -9,13 +9,15 @@
  * store/colblob.h), then the transaction is a handful of statements: trades
  * go ROWS_PER_INSERT rows per multi-row INSERT, the signals are ONE row of
  * backtest_signals and the curve (the bulk: one point per bar) ONE row of
- * backtest_curves. Measured on the
- * 2-core test machine (tests/bench/bench_runs.c, CPU time, median of 5):
- * 1,000,000 points a minute apart with gaps store in ~15-18 ms (encoding
- * ~1.6 ms of it, before the lock) and add 9.0 MB to the file, load in ~7 ms;
- * one backtest_equity row per point, 128 per INSERT (schema v6): ~0.30 s,
- * 22.7 MB, ~78 ms. 40,000 signals + 20,000 trades: ~75-85 ms (one INSERT
- * per row: ~125 ms). See docs/store.md. */
+ * backtest_curves. Measured on the 2-core test machine
+ * (tests/bench/bench_runs.c, CPU time, median of 5): 1,000,000 points a
+ * minute apart with gaps store in ~15-18 ms (encoding ~1.6 ms of it, before
+ * the lock) and add 9.0 MB to the file, load in ~7 ms; one backtest_equity
+ * row per point, 128 per INSERT (schema v6): ~0.30 s, 22.7 MB, ~78 ms.
+ * 40,000 signals + 20,000 trades: ~25 ms (one INSERT per row into
+ * signal_history and backtest_trades: ~125 ms); the 5th run's 40,000 signals
+ * into a database holding 4 such runs: ~3.3 ms (~68 ms as signal_history
+ * rows, 64 per INSERT). See docs/store.md. */
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "store/colblob.h"
@@ -238,11 +240,10 @@ static int insert_curve(mts_store_t *s, int64_t id, int64_t n, const curve_head_
 
 /* ---- the signals: one MTC1 blob (k = 9, store.h "backtest_signals") per run ----
  * Encoded before the lock; the names the indices mean go in `names` (JSON).
- * Measured (tests/bench/bench_runs.c): the 5th run of 40,000 signals into a
- * database holding 4 such runs of the same strategy/asset/times stores in
- * about a tenth of the time the signal_history rows took (which landed in
- * the middle of the index (strategy_name, asset, timestamp) among the earlier
- * runs' rows). */
+ * The signal_history rows they replace landed in the middle of its index
+ * (strategy_name, asset, timestamp) among every earlier run's rows of the
+ * same strategy/asset/times: the 5th run's 40,000 signals took ~68 ms, as
+ * this row ~3.3 ms (tests/bench/bench_runs.c). */
 
 #define SIG_COLS 9
 #define SIG_TS_MAX 9007199254740992LL   /* 2^53: every int64 up to it is a double */
