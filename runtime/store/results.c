@@ -368,7 +368,9 @@ static void sig_blob_free(sig_blob_t *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* The signals (already checked by check_signals) as names + blob. */
+/* The signals (already checked by check_signals) as names + blob. The
+ * columns are written straight into the blob (after its head: 32 bytes, the
+ * times being REGULAR), no second copy. */
 static int encode_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n, sig_blob_t *out) {
     memset(out, 0, sizeof *out);
     if (n > (int64_t)UINT32_MAX) {
@@ -376,12 +378,15 @@ static int encode_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t 
         return MTS_EINVAL;
     }
     intern_t assets = {0}, strategies = {0};
+    static const int64_t zero = 0;
     int64_t *idx = n ? mts_malloc((size_t)n * sizeof *idx) : NULL;
-    double *cols = n ? mts_malloc((size_t)n * SIG_COLS * sizeof *cols) : NULL;
-    size_t cap = mts_colblob_bound(n, SIG_COLS);
+    size_t cap = mts_colblob_bound(n, SIG_COLS), head = 0;
     out->data = mts_malloc(cap);
     int ret = 0;
-    if ((n && (!idx || !cols)) || !out->data) ret = MTS_ENOMEM;
+    if ((n && !idx) || !out->data) ret = MTS_ENOMEM;
+    for (int64_t i = 0; i < n && !ret; i++) idx[i] = i;
+    if (!ret && (ret = mts_colblob_encode_head(n ? idx : &zero, SIG_COLS, n, out->data, cap, &head)))
+        mts_store_set_error(s, "insert_run: cannot encode the signals: %s", mts_strerror(ret));
     for (int64_t i = 0; i < n && !ret; i++) {
         const mts_signal_row_t *r = &rows[i];
         int type = !strcmp(r->signal_type, "LONG") ? MTS_STORED_SIGNAL_LONG
@@ -402,38 +407,19 @@ static int encode_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t 
             ret = MTS_ENOMEM;
             break;
         }
-        idx[i] = i;
-        double *c = cols + i;
-        c[0] = (double)r->ts;
-        c[n] = type;
-        c[2 * n] = a;
-        c[3 * n] = st;
-        c[4 * n] = r->price;
-        c[5 * n] = r->confidence;
-        c[6 * n] = r->position_size;
-        c[7 * n] = r->stop_loss;
-        c[8 * n] = r->take_profit;
+        double v[SIG_COLS] = {(double)r->ts, type, a, st, r->price, r->confidence, r->position_size,
+                              r->stop_loss, r->take_profit};
+        for (int c = 0; c < SIG_COLS; c++)   /* memcpy: the blob's bytes, whatever the alignment */
+            memcpy(out->data + head + 8u * ((size_t)c * (size_t)n + (size_t)i), &v[c], 8);
     }
     if (!ret && !(out->names = names_json(&assets, &strategies))) ret = MTS_ENOMEM;
-    if (!ret) {
-        const double *cp[SIG_COLS];
-        for (int c = 0; c < SIG_COLS; c++) cp[c] = cols ? cols + (size_t)c * (size_t)n : NULL;
-        static const double none[1] = {0};
-        if (!n) for (int c = 0; c < SIG_COLS; c++) cp[c] = none;
-        static const int64_t none_ts[1] = {0};
-        int rc = mts_colblob_encode(n ? idx : none_ts, cp, SIG_COLS, n, out->data, cap, &out->len);
-        if (rc) {
-            mts_store_set_error(s, "insert_run: cannot encode the signals: %s", mts_strerror(rc));
-            ret = rc;
-        }
-    }
     if (ret == MTS_ENOMEM)
         mts_store_set_error(s, "insert_run: out of memory encoding %lld signals", (long long)n);
+    out->len = head + (size_t)n * SIG_COLS * 8u;
     out->n = n;
     intern_free(&assets);
     intern_free(&strategies);
     mts_free(idx);
-    mts_free(cols);
     if (ret) sig_blob_free(out);
     return ret;
 }
