@@ -894,6 +894,47 @@ static void test_signals_none_and_refused(void **state) {
     free_run(&r);
 }
 
+/* More signals than results.c binds as one value (131,072): the blob is
+ * written in place, chunk by chunk, column by column; back bit for bit. */
+static void test_signals_many_written_in_place(void **state) {
+    fx_t *f = *state;
+    const int64_t n = 131072 + 4096 + 77;   /* across the 4096-value chunks */
+    mts_signal_row_t *sig = calloc((size_t)n, sizeof *sig);
+    for (int64_t i = 0; i < n; i++)
+        sig[i] = (mts_signal_row_t){i % 3 ? "ether" : "bitcoin", i % 5 ? "sma_cross" : "rsi", i % 2 ? "SHORT" : "CLOSE",
+                                    1500000000 + i / 4, 1.0 + (double)i / 3.0, 0.5, (double)i,
+                                    i % 11 ? NAN : nan_payload((uint64_t)i), -(double)i};
+    run_t r;
+    make_run(&r, 10);
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, sig, n, NULL, 0, NULL, NULL, 0, &id), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT length(data) FROM backtest_signals WHERE backtest_id = %lld", (long long)id);
+    assert_int_equal(raw_int(f->path, sql), 32 + 8 * 9 * n);
+    /* one column by hand: take_profit (column 8) of the last signal */
+    uint8_t *b;
+    int len;
+    raw_blob(f->path, "SELECT data FROM backtest_signals", &b, &len);
+    double tp;
+    memcpy(&tp, b + 32 + 8 * ((size_t)8 * (size_t)n + (size_t)(n - 1)), 8);
+    assert_true(tp == -(double)(n - 1));
+    free(b);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.n_signals, n);
+    for (int64_t i = 0; i < n; i++) {
+        const mts_stored_signal_t *g = &got.signals[i];
+        if (strcmp(g->asset, sig[i].asset) || strcmp(g->strategy, sig[i].strategy_name) ||
+            strcmp(g->signal_type, sig[i].signal_type) || g->ts != sig[i].ts || bits(g->price) != bits(sig[i].price) ||
+            bits(g->confidence) != bits(sig[i].confidence) || bits(g->position_size) != bits(sig[i].position_size) ||
+            bits(g->stop_loss) != bits(sig[i].stop_loss) || bits(g->take_profit) != bits(sig[i].take_profit))
+            fail_msg("signal %lld differs", (long long)i);
+    }
+    mts_stored_run_free(&got);
+    free(sig);
+    free_run(&r);
+}
+
 /* A damaged signals row: MTS_EPARSE naming the run, never a crash. */
 static void test_damaged_signals(void **state) {
     fx_t *f = *state;
@@ -964,6 +1005,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_damaged_curve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signals_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signals_none_and_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_many_written_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_signals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v6_equity_bit_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_refuses_orphan_points, setup, teardown),
