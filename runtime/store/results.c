@@ -16,7 +16,7 @@
  * row per point, 128 per INSERT (schema v6): ~0.30 s, 22.7 MB, ~78 ms.
  * 40,000 signals + 20,000 trades: ~25 ms (one INSERT per row into
  * signal_history and backtest_trades: ~125 ms); the 5th run's 40,000 signals
- * into a database holding 4 such runs: ~3.3 ms (~68 ms as signal_history
+ * into a database holding 4 such runs: ~3.5 ms (~66 ms as signal_history
  * rows, 64 per INSERT). See docs/store.md. */
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -242,8 +242,8 @@ static int insert_curve(mts_store_t *s, int64_t id, int64_t n, const curve_head_
  * Encoded before the lock; the names the indices mean go in `names` (JSON).
  * The signal_history rows they replace landed in the middle of its index
  * (strategy_name, asset, timestamp) among every earlier run's rows of the
- * same strategy/asset/times: the 5th run's 40,000 signals took ~68 ms, as
- * this row ~3.3 ms (tests/bench/bench_runs.c). */
+ * same strategy/asset/times: the 5th run's 40,000 signals took ~66 ms, as
+ * this row ~3.5 ms (tests/bench/bench_runs.c). */
 
 #define SIG_COLS 9
 #define SIG_TS_MAX 9007199254740992LL   /* 2^53: every int64 up to it is a double */
@@ -358,7 +358,7 @@ static char *names_json(const intern_t *assets, const intern_t *strategies) {
 /* What encode_signals leaves for the transaction: the names, the blob's head
  * and each signal's type, asset and strategy as small integers (12 bytes a
  * signal). Up to SIG_BIND_MAX signals the whole blob is also built (before
- * the lock) and bound as one value: the fastest (40,000 signals: ~3.3 ms vs
+ * the lock) and bound as one value: the fastest (40,000 signals: ~3.5 ms vs
  * ~5.5 ms in place). Beyond, as insert_curve does for long curves, the blob is
  * never built in memory: insert_signal_blob inserts a zeroblob of its size and
  * writes the head and the columns, a chunk at a time, straight into the row's
