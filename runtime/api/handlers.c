@@ -229,6 +229,30 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
             fputc(']', f);
         }
         fputc(']', f);
+        /* the run's signals (backtest_signals), in the order stored, as GET
+         * /signals rows without id; null for a run stored before schema v7 */
+        fputs(",\"signals\":", f);
+        if (!run->has_signals) fputs("null", f);
+        else {
+            fputc('[', f);
+            for (int64_t i = 0; i < run->n_signals; i++) {
+                const mts_stored_signal_t *g = &run->signals[i];
+                char iso[32];
+                mts_time_format_iso(g->ts, iso);
+                fprintf(f, "%s{", i ? "," : "");
+                kv_str(f, "strategy", g->strategy, 1);
+                kv_str(f, "asset", g->asset, 1);
+                kv_str(f, "type", g->signal_type, 1);
+                fprintf(f, "\"ts\":%lld,\"time\":\"%s\",", (long long)g->ts, iso);
+                kv_num(f, "price", g->price, 1);
+                kv_num(f, "confidence", g->confidence, 1);
+                kv_num(f, "position_size", g->position_size, 1);
+                kv_num(f, "stop_loss", g->stop_loss, 1);
+                kv_num(f, "take_profit", g->take_profit, 0);
+                fputc('}', f);
+            }
+            fputc(']', f);
+        }
     }
     fputc('}', f);
 }

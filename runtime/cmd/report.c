@@ -102,9 +102,11 @@ static void print_json(const mts_stored_run_t *r) {
     json_num("profit_factor", r->profit_factor);
     json_num("commission_bps", r->commission_bps);
     json_num("slippage_bps", r->slippage_bps);
-    printf(",\"trade_count\":%lld,\"stored_trades\":%lld,\"equity_points\":%lld,\"parameters\":%s}\n",
-           (long long)r->trade_count, (long long)r->n_trades, (long long)r->equity.n,
-           r->parameters_json && *r->parameters_json ? r->parameters_json : "{}");
+    printf(",\"trade_count\":%lld,\"stored_trades\":%lld,\"equity_points\":%lld,\"stored_signals\":",
+           (long long)r->trade_count, (long long)r->n_trades, (long long)r->equity.n);
+    if (r->has_signals) printf("%lld", (long long)r->n_signals);
+    else printf("null");   /* stored before schema v7: its signals name no run */
+    printf(",\"parameters\":%s}\n", r->parameters_json && *r->parameters_json ? r->parameters_json : "{}");
 }
 
 static void print_summary(const mts_stored_run_t *r) {
@@ -125,8 +127,10 @@ static void print_summary(const mts_stored_run_t *r) {
     pct(b, sizeof b, r->win_rate);          printf("  %-20s %14s\n", "win rate", b);
     num(b, sizeof b, r->profit_factor);     printf("  %-20s %12s\n", "profit factor", b);
     printf("  %-20s %12lld\n", "trades", (long long)r->trade_count);
-    printf("  %lld stored trades, %lld equity points; HTML: mts report %lld --html report.html\n",
-           (long long)r->n_trades, (long long)r->equity.n, (long long)r->id);
+    char sigs[48] = "";
+    if (r->has_signals) snprintf(sigs, sizeof sigs, ", %lld signals", (long long)r->n_signals);
+    printf("  %lld stored trades, %lld equity points%s; HTML: mts report %lld --html report.html\n",
+           (long long)r->n_trades, (long long)r->equity.n, sigs, (long long)r->id);
 }
 
 int mts_cli_write_report(const mts_stored_run_t *r, const char *path) {

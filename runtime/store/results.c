@@ -5,16 +5,19 @@
  *
  * Storing holds the database's write lock for the whole transaction, so it is
  * kept short: everything is checked and computed before BEGIN IMMEDIATE (the
- * signals' required fields, the equity curve encoded as one MTC1 blob,
- * store/colblob.h), then the transaction is a handful of statements: signals
- * and trades go ROWS_PER_INSERT rows per multi-row INSERT, the curve (the
- * bulk: one point per bar) is ONE row of backtest_curves. Measured on the
- * 2-core test machine (tests/bench/bench_runs.c, CPU time, median of 5):
- * 1,000,000 points a minute apart with gaps store in ~15-18 ms (encoding
- * ~1.6 ms of it, before the lock) and add 9.0 MB to the file, load in ~7 ms;
- * one backtest_equity row per point, 128 per INSERT (schema v6): ~0.30 s,
- * 22.7 MB, ~78 ms. 40,000 signals + 20,000 trades: ~75-85 ms (one INSERT
- * per row: ~125 ms). See docs/store.md. */
+ * signals checked and encoded as one MTC1 blob, the equity curve as another,
+ * store/colblob.h), then the transaction is a handful of statements: trades
+ * go ROWS_PER_INSERT rows per multi-row INSERT, the signals are ONE row of
+ * backtest_signals and the curve (the bulk: one point per bar) ONE row of
+ * backtest_curves. Measured on the 2-core test machine
+ * (tests/bench/bench_runs.c, CPU time, median of 5): 1,000,000 points a
+ * minute apart with gaps store in ~15-18 ms (encoding ~1.6 ms of it, before
+ * the lock) and add 9.0 MB to the file, load in ~7 ms; one backtest_equity
+ * row per point, 128 per INSERT (schema v6): ~0.30 s, 22.7 MB, ~78 ms.
+ * 40,000 signals + 20,000 trades: ~25 ms (one INSERT per row into
+ * signal_history and backtest_trades: ~125 ms); the 5th run's 40,000 signals
+ * into a database holding 4 such runs: ~3.5 ms (~66 ms as signal_history
+ * rows, 64 per INSERT). See docs/store.md. */
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "store/colblob.h"
@@ -34,11 +37,6 @@ static int prepare(mts_store_t *s, const char *sql, sqlite3_stmt **st, const cha
         return mts_store_db_error(s, what);
     }
     return 0;
-}
-
-static void bind_opt(sqlite3_stmt *st, int i, double v) {
-    if (isfinite(v)) sqlite3_bind_double(st, i, v);
-    else sqlite3_bind_null(st, i);
 }
 
 /* ---- many rows, few statements ----
@@ -118,19 +116,6 @@ static int check_trades(mts_store_t *s, const mts_trade_row_t *t, int64_t n) {
     return 0;
 }
 
-static void bind_signal(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
-    const mts_signal_row_t *r = &((const mts_signal_row_t *)rows)[i];
-    sqlite3_bind_text(st, p, r->asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, p + 1, r->signal_type, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, p + 2, r->ts);
-    sqlite3_bind_double(st, p + 3, r->price);
-    sqlite3_bind_text(st, p + 4, r->strategy_name, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, p + 5, r->confidence);
-    bind_opt(st, p + 6, r->position_size);
-    bind_opt(st, p + 7, r->stop_loss);
-    bind_opt(st, p + 8, r->take_profit);
-}
-
 static void bind_trade(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
     const mts_trade_row_t *t = &((const mts_trade_row_t *)rows)[i];
     sqlite3_bind_text(st, p, t->asset, -1, SQLITE_STATIC);
@@ -142,12 +127,6 @@ static void bind_trade(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
     sqlite3_bind_double(st, p + 6, t->exit_price);
     sqlite3_bind_double(st, p + 7, t->pnl);
     sqlite3_bind_double(st, p + 8, t->fees);
-}
-
-static int insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n) {
-    return insert_rows(s, "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
-                          " confidence, position_size, stop_loss, take_profit)",
-                       0, 0, 9, rows, n, bind_signal, "insert_run signals");
 }
 
 static int insert_trades(mts_store_t *s, int64_t id, const mts_trade_row_t *t, int64_t n) {
@@ -259,6 +238,292 @@ static int insert_curve(mts_store_t *s, int64_t id, int64_t n, const curve_head_
     return ret;
 }
 
+/* ---- the signals: one MTC1 blob (k = 9, store.h "backtest_signals") per run ----
+ * Encoded before the lock; the names the indices mean go in `names` (JSON).
+ * The signal_history rows they replace landed in the middle of its index
+ * (strategy_name, asset, timestamp) among every earlier run's rows of the
+ * same strategy/asset/times: the 5th run's 40,000 signals took ~66 ms, as
+ * this row ~3.5 ms (tests/bench/bench_runs.c). */
+
+#define SIG_COLS 9
+#define SIG_TS_MAX 9007199254740992LL   /* 2^53: every int64 up to it is a double */
+
+/* Names to indices: open addressing over FNV-1a; the same pointer as the last
+ * lookup (the usual case: one string per asset) skips the hash. */
+typedef struct intern {
+    const char **names;
+    int n, cap;
+    int32_t *slot;        /* index + 1, 0 = empty */
+    uint32_t mask;
+    const char *last;
+    int last_idx;
+} intern_t;
+
+static uint32_t fnv1a(const char *p) {
+    uint32_t h = 2166136261u;
+    for (; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+static void intern_free(intern_t *t) {
+    mts_free(t->names);
+    mts_free(t->slot);
+    memset(t, 0, sizeof *t);
+}
+
+/* The index of name, added when new; -1 when out of memory. */
+static int intern_get(intern_t *t, const char *name) {
+    if (t->last == name && name) return t->last_idx;
+    if ((uint32_t)(t->n + 1) * 2 > t->mask + 1 || !t->slot) {   /* grow: keep the table under half full */
+        uint32_t size = t->slot ? (t->mask + 1) * 2 : 16;
+        int32_t *slot = mts_calloc(size, sizeof *slot);
+        const char **names = mts_realloc(t->names, (size_t)size / 2 * sizeof *names);
+        if (!slot || !names) {
+            mts_free(slot);
+            if (names) t->names = names;
+            return -1;
+        }
+        t->names = names;
+        t->cap = (int)(size / 2);
+        for (int i = 0; i < t->n; i++) {
+            uint32_t h = fnv1a(names[i]) & (size - 1);
+            while (slot[h]) h = (h + 1) & (size - 1);
+            slot[h] = i + 1;
+        }
+        mts_free(t->slot);
+        t->slot = slot;
+        t->mask = size - 1;
+    }
+    uint32_t h = fnv1a(name) & t->mask;
+    int idx = -1;
+    for (; t->slot[h]; h = (h + 1) & t->mask)
+        if (strcmp(t->names[t->slot[h] - 1], name) == 0) {
+            idx = t->slot[h] - 1;
+            break;
+        }
+    if (idx < 0) {
+        idx = t->n++;
+        t->names[idx] = name;
+        t->slot[h] = idx + 1;
+    }
+    t->last = name;
+    t->last_idx = idx;
+    return idx;
+}
+
+/* A JSON string (quotes included) into buf at *len (buf has room: 6 bytes a
+ * byte + 2). */
+static void json_str(char *buf, size_t *len, const char *v) {
+    static const char hex[] = "0123456789abcdef";
+    size_t k = *len;
+    buf[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[k++] = '\\';
+            buf[k++] = (char)*p;
+        } else if (*p < 0x20) {
+            memcpy(buf + k, "\\u00", 4);
+            buf[k + 4] = hex[*p >> 4];
+            buf[k + 5] = hex[*p & 15];
+            k += 6;
+        } else {
+            buf[k++] = (char)*p;
+        }
+    }
+    buf[k++] = '"';
+    *len = k;
+}
+
+static char *names_json(const intern_t *assets, const intern_t *strategies) {
+    size_t cap = 64;
+    const intern_t *t[2] = {assets, strategies};
+    for (int j = 0; j < 2; j++)
+        for (int i = 0; i < t[j]->n; i++) cap += strlen(t[j]->names[i]) * 6 + 3;
+    char *buf = mts_malloc(cap);
+    if (!buf) return NULL;
+    size_t len = 0;
+    for (int j = 0; j < 2; j++) {
+        const char *key = j ? "],\"strategies\":[" : "{\"assets\":[";
+        memcpy(buf + len, key, strlen(key));
+        len += strlen(key);
+        for (int i = 0; i < t[j]->n; i++) {
+            if (i) buf[len++] = ',';
+            json_str(buf, &len, t[j]->names[i]);
+        }
+    }
+    memcpy(buf + len, "]}", 3);
+    return buf;
+}
+
+/* What encode_signals leaves for the transaction: the names, the blob's head
+ * and each signal's type, asset and strategy as small integers (12 bytes a
+ * signal). Up to SIG_BIND_MAX signals the whole blob is also built (before
+ * the lock) and bound as one value: the fastest (40,000 signals: ~3.5 ms vs
+ * ~5.5 ms in place). Beyond, as insert_curve does for long curves, the blob is
+ * never built in memory: insert_signal_blob inserts a zeroblob of its size and
+ * writes the head and the columns, a chunk at a time, straight into the row's
+ * pages (sqlite3_blob_write), so n signals cost 12n bytes more, not the 72n of
+ * the blob plus the 72n of the record SQLite builds from a bound blob (56 MB
+ * for the ~390 k signals of a 10 M-bar run). */
+#define SIG_BIND_MAX 131072
+
+typedef struct sig_blob {
+    uint8_t head[MTS_COLBLOB_HEADER];   /* REGULAR times: the head is the header */
+    size_t head_len, len;
+    int32_t *code;        /* 3 per signal: type, asset index, strategy index */
+    uint8_t *data;        /* the whole blob (n <= SIG_BIND_MAX), else NULL */
+    char *names;
+    int64_t n;
+} sig_blob_t;
+
+static void sig_blob_free(sig_blob_t *b) {
+    mts_free(b->code);
+    mts_free(b->data);
+    mts_free(b->names);
+    memset(b, 0, sizeof *b);
+}
+
+static double sig_value(const mts_signal_row_t *r, const int32_t *code, int c);
+
+/* The signals (already checked by check_signals): refused when a type is
+ * not LONG/SHORT/CLOSE or a time is beyond 2^53. */
+static int encode_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n, sig_blob_t *out) {
+    memset(out, 0, sizeof *out);
+    if (n > (int64_t)UINT32_MAX) {
+        mts_store_set_error(s, "insert_run: %lld signals, more than a run holds (%u)", (long long)n, UINT32_MAX);
+        return MTS_EINVAL;
+    }
+    /* the head of times 0, 1, ..., n-1: REGULAR, so the codec reads ts[0..1] only
+     * when n <= 2 and checks the spacing of all: give it the indices */
+    int ret = 0;
+    {
+        int64_t small[2] = {0, 1}, *idx = small;
+        if (n > 2 && !(idx = mts_malloc((size_t)n * sizeof *idx))) ret = MTS_ENOMEM;
+        for (int64_t i = 0; i < n && !ret; i++) idx[i] = i;
+        uint8_t *head = ret ? NULL : mts_malloc(mts_colblob_head_bound(n));
+        if (!ret && !head) ret = MTS_ENOMEM;
+        if (!ret && (ret = mts_colblob_encode_head(idx, SIG_COLS, n, head, mts_colblob_head_bound(n),
+                                                   &out->head_len)))
+            mts_store_set_error(s, "insert_run: cannot encode the signals: %s", mts_strerror(ret));
+        if (!ret && out->head_len != sizeof out->head) {   /* REGULAR: never */
+            mts_store_set_error(s, "insert_run: the signals' blob head is %zu bytes", out->head_len);
+            ret = MTS_EINVAL;
+        }
+        if (!ret) memcpy(out->head, head, sizeof out->head);
+        mts_free(head);
+        if (idx != small) mts_free(idx);
+        if (ret) {
+            if (ret == MTS_ENOMEM) mts_store_set_error(s, "insert_run: out of memory encoding %lld signals", (long long)n);
+            return ret;
+        }
+    }
+    intern_t assets = {0}, strategies = {0};
+    if (n && !(out->code = mts_malloc((size_t)n * 3 * sizeof *out->code))) ret = MTS_ENOMEM;
+    for (int64_t i = 0; i < n && !ret; i++) {
+        const mts_signal_row_t *r = &rows[i];
+        int type = !strcmp(r->signal_type, "LONG") ? MTS_STORED_SIGNAL_LONG
+                 : !strcmp(r->signal_type, "SHORT") ? MTS_STORED_SIGNAL_SHORT
+                 : !strcmp(r->signal_type, "CLOSE") ? MTS_STORED_SIGNAL_CLOSE : 2;
+        if (type == 2 || r->ts > SIG_TS_MAX || r->ts < -SIG_TS_MAX) {
+            if (type == 2)
+                mts_store_set_error(s, "insert_run: signal %lld: type '%s' is not LONG, SHORT or CLOSE",
+                                    (long long)i, r->signal_type);
+            else
+                mts_store_set_error(s, "insert_run: signal %lld: time %lld is beyond 2^53", (long long)i,
+                                    (long long)r->ts);
+            ret = MTS_EINVAL;
+            break;
+        }
+        int a = intern_get(&assets, r->asset), st = intern_get(&strategies, r->strategy_name);
+        if (a < 0 || st < 0) {
+            ret = MTS_ENOMEM;
+            break;
+        }
+        out->code[3 * i] = type;
+        out->code[3 * i + 1] = a;
+        out->code[3 * i + 2] = st;
+    }
+    if (!ret && !(out->names = names_json(&assets, &strategies))) ret = MTS_ENOMEM;
+    if (ret == MTS_ENOMEM)
+        mts_store_set_error(s, "insert_run: out of memory encoding %lld signals", (long long)n);
+    out->len = out->head_len + (size_t)n * SIG_COLS * 8u;
+    out->n = n;
+    int64_t limit = sqlite3_limit(mts_store_db(s), SQLITE_LIMIT_LENGTH, -1);
+    if (!ret && (int64_t)out->len > limit) {
+        mts_store_set_error(s, "insert_run: %lld signals are %zu bytes, more than SQLite's limit for one value"
+                               " (%lld)", (long long)n, out->len, (long long)limit);
+        ret = MTS_EINVAL;
+    }
+    if (!ret && n <= SIG_BIND_MAX) {
+        if (!(out->data = mts_malloc(out->len))) {
+            mts_store_set_error(s, "insert_run: out of memory encoding %lld signals", (long long)n);
+            ret = MTS_ENOMEM;
+        } else {
+            memcpy(out->data, out->head, out->head_len);
+            uint8_t *col = out->data + out->head_len;
+            for (int c = 0; c < SIG_COLS; c++)
+                for (int64_t i = 0; i < n; i++, col += 8) {
+                    double v = sig_value(&rows[i], out->code + 3 * i, c);
+                    memcpy(col, &v, 8);
+                }
+        }
+    }
+    intern_free(&assets);
+    intern_free(&strategies);
+    if (ret) sig_blob_free(out);
+    return ret;
+}
+
+/* Column c's value of signal i. */
+static double sig_value(const mts_signal_row_t *r, const int32_t *code, int c) {
+    switch (c) {
+    case 0: return (double)r->ts;
+    case 1: case 2: case 3: return code[c - 1];
+    case 4: return r->price;
+    case 5: return r->confidence;
+    case 6: return r->position_size;
+    case 7: return r->stop_loss;
+    default: return r->take_profit;
+    }
+}
+
+#define SIG_CHUNK 4096   /* values per sqlite3_blob_write */
+
+static int insert_signal_blob(mts_store_t *s, int64_t id, const sig_blob_t *b, const mts_signal_row_t *rows) {
+    const char *what = "insert_run signals";
+    sqlite3 *db = mts_store_db(s);
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO backtest_signals(backtest_id, n, names, data) VALUES(?1, ?2, ?3, ?4)", &st, what))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, b->n);
+    sqlite3_bind_text(st, 3, b->names, -1, SQLITE_STATIC);
+    if (b->data) sqlite3_bind_blob64(st, 4, b->data, (sqlite3_uint64)b->len, SQLITE_STATIC);
+    else sqlite3_bind_zeroblob64(st, 4, (sqlite3_uint64)b->len);
+    int ret = sqlite3_step(st) == SQLITE_DONE ? 0 : mts_store_db_error(s, what);
+    sqlite3_finalize(st);
+    if (ret || b->data) return ret;
+    sqlite3_blob *h;
+    if (sqlite3_blob_open(db, "main", "backtest_signals", "data", id, 1, &h) != SQLITE_OK) {
+        ret = mts_store_db_error(s, what);
+        sqlite3_blob_close(h);
+        return ret;
+    }
+    int rc = sqlite3_blob_write(h, b->head, (int)b->head_len, 0);
+    double chunk[SIG_CHUNK];
+    size_t off = b->head_len;
+    for (int c = 0; c < SIG_COLS && rc == SQLITE_OK; c++)
+        for (int64_t i = 0; i < b->n && rc == SQLITE_OK; ) {
+            int m = 0;
+            for (; m < SIG_CHUNK && i < b->n; m++, i++) chunk[m] = sig_value(&rows[i], b->code + 3 * i, c);
+            rc = sqlite3_blob_write(h, chunk, m * 8, (int)off);   /* SQLite's limit: < 2^31 bytes a value */
+            off += (size_t)m * 8u;
+        }
+    if (rc != SQLITE_OK) ret = mts_store_db_error(s, what);
+    if (sqlite3_blob_close(h) != SQLITE_OK && !ret) ret = mts_store_db_error(s, what);
+    return ret;
+}
+
 /* The run's interval goes into its parameters JSON as "interval" (no schema
  * change): {"sma_cross":{"fast":10},"interval":"1h"}; reading a run back takes
  * it out again (mts_stored_run_t.interval), so parameters_json reads back as
@@ -290,8 +555,13 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
     int rc = check_signals(s, signals, n_signals);
     if (!rc) rc = check_trades(s, trades, n_trades);
     if (rc) return rc;
+    sig_blob_t sigs;
+    if ((rc = encode_signals(s, signals, n_signals, &sigs))) return rc;
     curve_head_t curve = {0};
-    if (n_equity > 0 && (rc = encode_head(s, "insert_run equity", equity_ts, equity, n_equity, &curve))) return rc;
+    if (n_equity > 0 && (rc = encode_head(s, "insert_run equity", equity_ts, equity, n_equity, &curve))) {
+        sig_blob_free(&sigs);
+        return rc;
+    }
     /* BEGIN IMMEDIATE waits for the write lock (mts_store_begin_write); once
      * held, nothing in the transaction can meet SQLITE_BUSY in WAL mode, but
      * should it, the whole transaction is redone while the wait lasts. */
@@ -302,7 +572,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         int64_t id = 0;
         rc = mts_store_insert_backtest(s, row, &id);
         if (!rc && row->interval) rc = set_interval(s, id, row->interval);
-        if (!rc) rc = insert_signals(s, signals, n_signals);
+        if (!rc) rc = insert_signal_blob(s, id, &sigs, signals);
         if (!rc) rc = insert_trades(s, id, trades, n_trades);
         if (!rc && curve.head) rc = insert_curve(s, id, n_equity, &curve, equity, "insert_run equity");
         if (!rc) rc = exec(s, "COMMIT", "insert_run");
@@ -315,6 +585,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         if (rc != MTS_EDBLOCKED || mts_store_now_ms() - started >= mts_store_write_wait(s)) break;
     }
     mts_free(curve.head);
+    sig_blob_free(&sigs);
     return rc;
 }
 
@@ -439,6 +710,116 @@ static int load_equity(mts_store_t *s, mts_stored_run_t *r) {
     return ret;
 }
 
+/* The strings of names' array at `path` appended to r->names; *count = how
+ * many. 1 when the array is missing or holds anything but strings. */
+static int load_names(mts_store_t *s, mts_stored_run_t *r, const char *names, const char *path, int *count) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT value, type FROM json_each(?1, ?2) ORDER BY key", &st, "load_run signals"))
+        return MTS_EDB;
+    sqlite3_bind_text(st, 1, names, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+    int rc, ret = 0;
+    *count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        if (!type || strcmp(type, "text")) {
+            ret = 1;
+            break;
+        }
+        char **nn = mts_realloc(r->names, (size_t)(r->n_names + 1) * sizeof *nn);
+        char *v = nn ? col_str(st, 0) : NULL;
+        if (nn) r->names = nn;
+        if (!v) {
+            mts_store_set_error(s, "load_run: out of memory");
+            ret = MTS_ENOMEM;
+            break;
+        }
+        r->names[r->n_names++] = v;
+        (*count)++;
+    }
+    if (!ret && rc != SQLITE_DONE) ret = 1;   /* malformed JSON */
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* v an integer in [lo, hi) */
+static int in_range(double v, double lo, double hi) { return v >= lo && v < hi && v == floor(v); }
+
+/* The signals of run r from its backtest_signals row (none and has_signals
+ * = 0 when it has no row: stored before v7). MTS_EPARSE, naming the run, when
+ * the row is damaged. */
+static int load_signals(mts_store_t *s, mts_stored_run_t *r) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT n, names, data, CASE WHEN json_valid(names) THEN json_type(names, '$.assets') = 'array'"
+                   " AND json_type(names, '$.strategies') = 'array' ELSE 0 END"
+                   " FROM backtest_signals WHERE backtest_id = ?1",
+                &st, "load_run signals"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, r->id);
+    int rc = sqlite3_step(st), ret = 0;
+    double *cols = NULL;
+    const char *bad = NULL;
+    if (rc == SQLITE_ROW) {
+        r->has_signals = 1;
+        int64_t n = sqlite3_column_int64(st, 0);
+        const char *names = (const char *)sqlite3_column_text(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        mts_colblob_info_t in;
+        int n_assets = 0, n_strategies = 0;
+        if (!blob || mts_colblob_info(blob, len, &in) || in.k != SIG_COLS || in.n != n)
+            bad = "data is not an MTC1 blob of n rows and 9 columns";
+        else if (!names || !sqlite3_column_int(st, 3))
+            bad = "names is not JSON {\"assets\":[...],\"strategies\":[...]}";
+        else if ((ret = load_names(s, r, names, "$.assets", &n_assets)) ||
+                 (ret = load_names(s, r, names, "$.strategies", &n_strategies))) {
+            if (ret == 1) bad = "names holds something other than strings";
+        } else if (n > 0) {
+            cols = mts_malloc((size_t)n * SIG_COLS * sizeof *cols);
+            r->signals = mts_calloc((size_t)n, sizeof *r->signals);
+            if (!cols || !r->signals) {
+                mts_store_set_error(s, "load_run: out of memory for the %lld signals of run %lld", (long long)n,
+                                    (long long)r->id);
+                ret = MTS_ENOMEM;
+            } else {
+                double *cp[SIG_COLS];
+                for (int c = 0; c < SIG_COLS; c++) cp[c] = cols + (size_t)c * (size_t)n;
+                if (mts_colblob_decode(blob, len, 0, n, NULL, cp, SIG_COLS)) bad = "data does not decode";
+                for (int64_t i = 0; i < n && !bad; i++) {
+                    double t = cp[0][i], ty = cp[1][i], a = cp[2][i], sg = cp[3][i];
+                    if (!(fabs(t) <= (double)SIG_TS_MAX && t == floor(t)) || !in_range(ty, -1, 2) ||
+                        !in_range(a, 0, n_assets) || !in_range(sg, 0, n_strategies)) {
+                        bad = "a signal's time, type, asset or strategy is out of range";
+                        break;
+                    }
+                    mts_stored_signal_t *g = &r->signals[i];
+                    g->ts = (int64_t)t;
+                    g->type = (int32_t)ty;
+                    g->signal_type = g->type > 0 ? "LONG" : g->type < 0 ? "SHORT" : "CLOSE";
+                    g->asset = r->names[(int)a];
+                    g->strategy = r->names[n_assets + (int)sg];
+                    g->price = cp[4][i];
+                    g->confidence = cp[5][i];
+                    g->position_size = cp[6][i];
+                    g->stop_loss = cp[7][i];
+                    g->take_profit = cp[8][i];
+                }
+                if (!bad) r->n_signals = n;
+            }
+        }
+        if (bad) {
+            mts_store_set_error(s, "load_run: the signals of run %lld are damaged (backtest_signals, n = %lld,"
+                                   " %zu bytes: %s)", (long long)r->id, (long long)n, len, bad);
+            ret = MTS_EPARSE;
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = mts_store_db_error(s, "load_run signals");
+    }
+    mts_free(cols);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out) {
     if (!s || !out) {
         if (s) mts_store_set_error(s, "load_run: missing argument");
@@ -457,7 +838,7 @@ int mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out) {
     } else ret = mts_store_db_error(s, "load_run");
     sqlite3_finalize(st);
     if (ret) return ret;
-    if ((ret = load_trades(s, out)) || (ret = load_equity(s, out))) {
+    if ((ret = load_trades(s, out)) || (ret = load_equity(s, out)) || (ret = load_signals(s, out))) {
         mts_stored_run_free(out);
         return ret;
     }
@@ -475,6 +856,9 @@ void mts_stored_run_free(mts_stored_run_t *r) {
     mts_free(r->created_at);
     mts_free(r->trades);
     mts_series_free(&r->equity);
+    mts_free(r->signals);
+    for (int i = 0; i < r->n_names; i++) mts_free(r->names[i]);
+    mts_free(r->names);
     memset(r, 0, sizeof *r);
 }
 

@@ -185,9 +185,10 @@ static const struct migration {
     "DROP TABLE crypto_ohlcv;"
     "ALTER TABLE crypto_ohlcv_v6 RENAME TO crypto_ohlcv;"
     "ALTER TABLE import_runs ADD COLUMN interval TEXT;", NULL},
-    /* 7: bars stored for reading in bulk, a run's equity curve as one blob
-     * (store/colblob.h, docs/store.md): a block per (asset, interval, span of
-     * MTS_OHLCV_BLOCK_BARS bar times) and a curve per run. migrate_v7 moves
+    /* 7: bars stored for reading in bulk, a run's equity curve and its
+     * signals as one blob each (store/colblob.h, docs/store.md): a block per
+     * (asset, interval, span of MTS_OHLCV_BLOCK_BARS bar times), a curve and a
+     * signal blob per run. migrate_v7 moves
      * every row of crypto_ohlcv and backtest_equity into them, then drops
      * those tables. */
     {"CREATE TABLE ohlcv_blocks ("
@@ -204,6 +205,14 @@ static const struct migration {
     "CREATE TABLE backtest_curves ("
     "  backtest_id INTEGER PRIMARY KEY REFERENCES backtest_results(id) ON DELETE CASCADE,"
     "  n INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    /* a backtest's signals, stored with the run (store.h, "stored runs");
+     * signal_history keeps live sessions' signals and the rows stored before
+     * v7, which name no run and so stay where they are */
+    "CREATE TABLE backtest_signals ("
+    "  backtest_id INTEGER PRIMARY KEY REFERENCES backtest_results(id) ON DELETE CASCADE,"
+    "  n INTEGER NOT NULL,"
+    "  names TEXT NOT NULL,"
     "  data BLOB NOT NULL);",
      migrate_v7},
 };

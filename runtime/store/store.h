@@ -176,10 +176,29 @@ int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
 
 /* ---- stored runs (store/results.c) ----
  * A backtest as stored: its backtest_results row, its closed trades
- * (backtest_trades) and its equity curve (backtest_curves: ONE row per run, n
+ * (backtest_trades), its equity curve (backtest_curves: ONE row per run, n
  * points in an MTC1 blob of one column, store/colblob.h; schema v7, before
- * that one backtest_equity row per point), enough for `mts report ID` to
- * rebuild every number of a report without running anything again. */
+ * that one backtest_equity row per point) and its signals (backtest_signals,
+ * below), enough for `mts report ID` to rebuild every number of a report
+ * without running anything again.
+ *
+ * backtest_signals (schema v7): ONE row per run stored since v7, also when the
+ * run had no signal (n = 0); no row = a run stored before v7, whose signals
+ * went to signal_history, which names no run (they stay there). Columns:
+ *   n      signals
+ *   names  JSON {"assets":[...],"strategies":[...]}: the names the indices mean
+ *   data   MTC1 blob (store/colblob.h), n rows in the run's signal order; its
+ *          time column is the row index (REGULAR 0..n-1: a signal's time can
+ *          repeat, several strategies or assets on one bar) and its k = 9
+ *          float64 columns are, in this order:
+ *            0 ts          the signal's unix seconds (exact: |ts| <= 2^53)
+ *            1 type        MTS_STORED_SIGNAL_LONG 1, _SHORT -1, _CLOSE 0
+ *            2 asset       index into names.assets
+ *            3 strategy    index into names.strategies
+ *            4 price  5 confidence  6 position_size  7 stop_loss  8 take_profit
+ *          (NaN = not given, kept bit for bit).
+ * signal_history keeps the signals of live sessions (`mts run`,
+ * mts_store_insert_signals, store/paper.h). */
 typedef struct mts_trade_row {
     const char *asset;            /* name */
     int32_t side;                 /* +1 long, -1 short (stored as 'long' / 'short') */
@@ -192,10 +211,11 @@ typedef struct mts_trade_row {
 
 /* The run, its signals, trades and equity curve in ONE transaction: either all
  * of it is stored or none. Any of the arrays may be empty (no equity points:
- * no backtest_curves row). *id_out = the new backtest_results id. (Signals are
- * inserted here with the same columns as mts_store_insert_signals, which opens
- * its own transaction.) Checked and encoded before the write lock is taken:
- * a signal without its required fields, or equity times not strictly
+ * no backtest_curves row; no signals: a backtest_signals row with n = 0).
+ * *id_out = the new backtest_results id. The signals go to backtest_signals
+ * (above), not to signal_history. Checked and encoded before the write lock is
+ * taken: a signal without its required fields, a signal_type other than
+ * "LONG", "SHORT" or "CLOSE", a time beyond 2^53, or equity times not strictly
  * ascending, is MTS_EINVAL and nothing is stored.
  * A busy database is waited for up to the write wait (above), the whole
  * transaction redone if it meets SQLITE_BUSY half-way; then MTS_EDBLOCKED with a
@@ -216,6 +236,17 @@ typedef struct mts_stored_trade {
     double  exit_price, pnl, fees;
 } mts_stored_trade_t;
 
+enum { MTS_STORED_SIGNAL_LONG = 1, MTS_STORED_SIGNAL_SHORT = -1, MTS_STORED_SIGNAL_CLOSE = 0 };
+
+/* A signal of a stored run; asset and strategy point into the run's names. */
+typedef struct mts_stored_signal {
+    int64_t ts;
+    const char *asset, *strategy;
+    const char *signal_type;      /* "LONG" "SHORT" "CLOSE" (static strings) */
+    int32_t type;                 /* MTS_STORED_SIGNAL_* */
+    double  price, confidence, position_size, stop_loss, take_profit;  /* NaN = not given */
+} mts_stored_signal_t;
+
 /* A stored run read back; NULL columns read as NaN. Every pointer is owned by
  * the struct; free with mts_stored_run_free (accepts NULL, zeroes the struct). */
 typedef struct mts_stored_run {
@@ -230,11 +261,18 @@ typedef struct mts_stored_run {
     int64_t n_trades;
     mts_series_t equity;
     int     has_details;          /* 1 when trades/equity were stored with the run */
+    mts_stored_signal_t *signals; /* in the order they were stored */
+    int64_t n_signals;
+    int     has_signals;          /* 1 when the run has a backtest_signals row (stored
+                                     since schema v7; 0: its signals, if any, are
+                                     unattributed rows of signal_history) */
+    char  **names;                /* the strings signals[].asset/.strategy point to */
+    int     n_names;
 } mts_stored_run_t;
 
-/* 0, MTS_ENOTFOUND (no run with that id), MTS_EPARSE when the run's curve
- * blob is damaged (the message names the run), or an error. The curve's
- * times and values read back bit for bit as they were stored. */
+/* 0, MTS_ENOTFOUND (no run with that id), MTS_EPARSE when the run's curve or
+ * signal blob is damaged (the message names the run), or an error. The
+ * curve's and the signals' numbers read back bit for bit as they were stored. */
 int  mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out);
 void mts_stored_run_free(mts_stored_run_t *r);
 /* Up to max most recent runs (newest first), without trades and equity;

@@ -156,7 +156,8 @@ static void test_waits_out_a_long_writer(void **state) {
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 1);
     assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), 10007);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades"), 3);
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 5);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_signals"), 5);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 0);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM bus_events"), 1);   /* the other writer's row */
     free_run(&r);
 }
@@ -186,7 +187,7 @@ static void test_gives_up_naming_the_cause(void **state) {
     sqlite3_close(other);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 0);
     assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_curves"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_signals"), 0);
     /* and once free, the same handle stores it */
     assert_int_equal(store_run(f->s, &r, &id), 0);
     assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_curves"), 100);
@@ -289,12 +290,11 @@ static void test_equity_chunks_round_trip(void **state) {
     }
 }
 
-/* Signals and trades around the 64-row chunk: every row back in order, every
- * column as given (NaN optional fields as NULL). */
+/* Signals and trades around the 64-row chunk (trades' INSERTs): every row back
+ * in order, every column as given (NaN optional fields as NaN). */
 static void test_signals_and_trades_chunks(void **state) {
     fx_t *f = *state;
     const int64_t sizes[] = {1, 63, 64, 65, 129, 200};
-    int64_t sig_before = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         int64_t n = sizes[k];
         run_t r;
@@ -310,37 +310,27 @@ static void test_signals_and_trades_chunks(void **state) {
         }
         int64_t id = 0;
         assert_int_equal(mts_store_insert_run(f->s, &r.row, sig, n, tr, n, r.ts, r.eq, r.n, &id), 0);
-        sqlite3 *db;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT asset, signal_type, timestamp, price, strategy_name,"
-                                                " confidence, position_size, stop_loss, take_profit FROM signal_history"
-                                                " WHERE id > ?1 ORDER BY id", -1, &st, NULL), SQLITE_OK);
-        sqlite3_bind_int64(st, 1, sig_before);
-        int64_t i = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            assert_true(i < n);
-            assert_string_equal((const char *)sqlite3_column_text(st, 0), sig[i].asset);
-            assert_string_equal((const char *)sqlite3_column_text(st, 1), sig[i].signal_type);
-            assert_int_equal(sqlite3_column_int64(st, 2), 1000 + i);
-            assert_true(sqlite3_column_double(st, 3) == 0.5 + (double)i);
-            assert_string_equal((const char *)sqlite3_column_text(st, 4), "sma_cross");
-            assert_true(sqlite3_column_double(st, 5) == 0.25);
-            if (i % 2) assert_true(sqlite3_column_double(st, 6) == 0.1 * (double)i);
-            else assert_int_equal(sqlite3_column_type(st, 6), SQLITE_NULL);
-            assert_int_equal(sqlite3_column_type(st, 7), SQLITE_NULL);
-            if (i % 5) assert_int_equal(sqlite3_column_type(st, 8), SQLITE_NULL);
-            else assert_true(sqlite3_column_double(st, 8) == 7.0);
-            i++;
-        }
-        assert_int_equal(i, n);
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-        sig_before += n;
         mts_stored_run_t got;
         assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+        assert_int_equal(got.has_signals, 1);
+        assert_int_equal(got.n_signals, n);
+        for (int64_t i = 0; i < n; i++) {
+            const mts_stored_signal_t *g = &got.signals[i];
+            assert_string_equal(g->asset, sig[i].asset);
+            assert_string_equal(g->signal_type, sig[i].signal_type);
+            assert_int_equal(g->type, i % 3 ? 1 : 0);
+            assert_int_equal(g->ts, 1000 + i);
+            assert_true(g->price == 0.5 + (double)i);
+            assert_string_equal(g->strategy, "sma_cross");
+            assert_true(g->confidence == 0.25);
+            if (i % 2) assert_true(g->position_size == 0.1 * (double)i);
+            else assert_true(isnan(g->position_size));
+            assert_true(isnan(g->stop_loss));
+            if (i % 5) assert_true(isnan(g->take_profit));
+            else assert_true(g->take_profit == 7.0);
+        }
         assert_int_equal(got.n_trades, n);
-        for (i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n; i++) {
             const mts_stored_trade_t *t = &got.trades[i];
             assert_string_equal(t->asset, i % 2 ? "ether" : "bitcoin");
             assert_int_equal(t->side, i % 4 ? 1 : -1);
@@ -357,6 +347,7 @@ static void test_signals_and_trades_chunks(void **state) {
         free(tr);
         free_run(&r);
     }
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 0);
     /* a signal without its price is refused before anything is written */
     run_t r;
     make_run(&r, 10);
@@ -662,6 +653,8 @@ static void test_migrates_v6_equity_bit_identical(void **state) {
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'backtest_equity'"), 0);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_curves"), n_runs);
     assert_int_equal(raw_int(path, "SELECT SUM(n) FROM backtest_curves"), n_points);
+    /* signal_history rows name no run: they stay where they are (compared below) */
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_signals"), 0);
 
     /* every point, bit for bit, through the store's reader */
     k = 0;
@@ -670,6 +663,7 @@ static void test_migrates_v6_equity_bit_identical(void **state) {
         mts_stored_run_t got;
         assert_int_equal(mts_store_load_run(s, id, &got), 0);
         assert_int_equal(got.has_details, 1);
+        assert_int_equal(got.has_signals, 0);
         int64_t i = 0;
         for (; k < n_points && pts[k].id == id; k++, i++) {
             assert_true(i < got.equity.n);
@@ -717,6 +711,284 @@ static void test_migration_refuses_orphan_points(void **state) {
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_equity"), 1293);
 }
 
+/* ---- signals stored with the run (backtest_signals, store.h) ---- */
+
+/* A NaN with a payload, and its bits. */
+static double nan_payload(uint64_t payload) {
+    uint64_t u = 0x7ff8000000000000ULL | (payload & 0x0007ffffffffffffULL);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static void raw_blob(const char *path, const char *sql, uint8_t **out, int *len) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    *len = sqlite3_column_bytes(st, 0);
+    *out = malloc((size_t)*len + 1);
+    memcpy(*out, sqlite3_column_blob(st, 0), (size_t)*len);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static char *raw_text(const char *path, const char *sql) {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    char *v = strdup(t ? t : "(null)");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Signals whose times repeat (3 assets x 2 strategies on one bar), names that
+ * need escaping in JSON, NaN payloads and -0.0: back bit for bit, in order;
+ * the blob laid out as store.h says (checked here byte by byte, not by the
+ * codec); signal_history untouched (a live session's row stays as it was). */
+static void test_signals_round_trip(void **state) {
+    fx_t *f = *state;
+    /* a live session's signal, before */
+    mts_signal_row_t live = {"bitcoin", "sma_cross", "LONG", 1600000000, 10.5, 0.5, NAN, NAN, NAN};
+    assert_int_equal(mts_store_insert_signals(f->s, &live, 1), 0);
+    char *hist_before = raw_text(f->path, "SELECT group_concat(id || asset || signal_type || timestamp || price"
+                                          " || strategy_name || confidence, ';') FROM signal_history");
+    static const char *assets[] = {"a\"b", "c\\d\ne\x01", "bitc\xc3\xb6in"};
+    static const char *strategies[] = {"sma_cross", "aggregate"};
+    static const char *types[] = {"LONG", "SHORT", "CLOSE"};
+    enum { N = 6 * 50 };
+    mts_signal_row_t sig[N];
+    /* the strategy names as other pointers with the same text: one name each */
+    char dup[2][16];
+    snprintf(dup[0], sizeof dup[0], "%s", strategies[0]);
+    snprintf(dup[1], sizeof dup[1], "%s", strategies[1]);
+    for (int i = 0; i < N; i++) {
+        int bar = i / 6, a = i % 3, st = (i / 3) % 2;
+        sig[i] = (mts_signal_row_t){assets[a], i % 2 ? dup[st] : strategies[st], types[(i / 2) % 3],
+                                    (int64_t)1700000000 + bar * 60, 100.0 + i * 0.125, 0.1 * (i % 10),
+                                    i % 4 ? 0.5 : nan_payload((uint64_t)i * 7919),
+                                    i % 5 ? -0.0 : nan_payload(0x1234),
+                                    i % 7 ? 101.0 + i : NAN};
+    }
+    sig[N - 1].ts = 9007199254740992LL;   /* 2^53: the largest time a double holds exactly */
+    run_t r;
+    make_run(&r, 10);
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, sig, N, r.tr, 3, r.ts, r.eq, r.n, &id), 0);
+
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.has_signals, 1);
+    assert_int_equal(got.n_signals, N);
+    for (int i = 0; i < N; i++) {
+        const mts_stored_signal_t *g = &got.signals[i];
+        assert_string_equal(g->asset, sig[i].asset);
+        assert_string_equal(g->strategy, sig[i].strategy_name);
+        assert_string_equal(g->signal_type, sig[i].signal_type);
+        assert_int_equal(g->type, (i / 2) % 3 == 0 ? 1 : (i / 2) % 3 == 1 ? -1 : 0);
+        assert_int_equal(g->ts, sig[i].ts);
+        assert_int_equal(bits(g->price), bits(sig[i].price));
+        assert_int_equal(bits(g->confidence), bits(sig[i].confidence));
+        assert_int_equal(bits(g->position_size), bits(sig[i].position_size));
+        assert_int_equal(bits(g->stop_loss), bits(sig[i].stop_loss));
+        assert_int_equal(bits(g->take_profit), bits(sig[i].take_profit));
+    }
+    assert_int_equal(got.n_names, 5);   /* 3 assets + 2 strategies */
+    mts_stored_run_free(&got);
+
+    /* the row as store.h lays it out */
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT n FROM backtest_signals WHERE backtest_id = %lld", (long long)id);
+    assert_int_equal(raw_int(f->path, sql), N);
+    char *a1 = raw_text(f->path, "SELECT json_extract(names, '$.assets[0]') || '|' ||"
+                                 " json_extract(names, '$.assets[1]') || '|' || json_extract(names, '$.assets[2]')"
+                                 " || '|' || json_extract(names, '$.strategies[0]') || '|' ||"
+                                 " json_extract(names, '$.strategies[1]') || '|' ||"
+                                 " json_array_length(names, '$.assets') || json_array_length(names, '$.strategies')"
+                                 " FROM backtest_signals");
+    assert_string_equal(a1, "a\"b|c\\d\ne\x01|bitc\xc3\xb6in|sma_cross|aggregate|32");
+    free(a1);
+    uint8_t *b;
+    int len;
+    raw_blob(f->path, "SELECT data FROM backtest_signals", &b, &len);
+    assert_int_equal(len, 32 + 8 * N * 9);   /* REGULAR times: no ts section */
+    assert_memory_equal(b, "MTC1", 4);
+    uint32_t n32;
+    uint16_t k16, fl16;
+    int64_t first, step;
+    memcpy(&n32, b + 4, 4);
+    memcpy(&k16, b + 8, 2);
+    memcpy(&fl16, b + 10, 2);
+    memcpy(&first, b + 16, 8);
+    memcpy(&step, b + 24, 8);
+    assert_int_equal(n32, N);
+    assert_int_equal(k16, 9);
+    assert_int_equal(fl16 & 1, 1);
+    assert_int_equal(first, 0);
+    assert_int_equal(step, 1);
+    for (int i = 0; i < N; i++) {
+        double c[9];
+        for (int k = 0; k < 9; k++) memcpy(&c[k], b + 32 + 8 * ((size_t)k * N + i), 8);
+        assert_true(c[0] == (double)sig[i].ts);
+        assert_true(c[1] == ((i / 2) % 3 == 0 ? 1.0 : (i / 2) % 3 == 1 ? -1.0 : 0.0));
+        assert_true(c[2] == (double)(i % 3));          /* the order the assets first appear */
+        assert_true(c[3] == (double)((i / 3) % 2));
+        assert_int_equal(bits(c[4]), bits(sig[i].price));
+        assert_int_equal(bits(c[6]), bits(sig[i].position_size));
+        assert_int_equal(bits(c[8]), bits(sig[i].take_profit));
+    }
+    free(b);
+
+    /* signal_history: the live row only, as it was */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 1);
+    char *hist_after = raw_text(f->path, "SELECT group_concat(id || asset || signal_type || timestamp || price"
+                                         " || strategy_name || confidence, ';') FROM signal_history");
+    assert_string_equal(hist_after, hist_before);
+    free(hist_before);
+    free(hist_after);
+    free_run(&r);
+}
+
+/* No signals: a row with n = 0 (the run was stored since v7 and had none);
+ * no row (a run stored before v7): has_signals 0. Refused: a type other than
+ * LONG/SHORT/CLOSE, a time beyond 2^53; nothing stored. */
+static void test_signals_none_and_refused(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 10);
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, NULL, 0, r.tr, 3, r.ts, r.eq, r.n, &id), 0);
+    assert_int_equal(raw_int(f->path, "SELECT n FROM backtest_signals"), 0);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.has_signals, 1);
+    assert_int_equal(got.n_signals, 0);
+    assert_null(got.signals);
+    mts_stored_run_free(&got);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM backtest_signals", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.has_signals, 0);
+    assert_int_equal(got.n_signals, 0);
+    assert_int_equal(got.n_trades, 3);
+    mts_stored_run_free(&got);
+
+    r.sig[2].signal_type = "BUY";
+    assert_int_equal(store_run(f->s, &r, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "signal 2"));
+    assert_non_null(strstr(mts_store_errmsg(f->s), "BUY"));
+    r.sig[2].signal_type = "SHORT";
+    r.sig[4].ts = 9007199254740993LL;
+    assert_int_equal(store_run(f->s, &r, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "signal 4"));
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_signals"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM signal_history"), 0);
+    free_run(&r);
+}
+
+/* More signals than results.c binds as one value (131,072): the blob is
+ * written in place, chunk by chunk, column by column; back bit for bit. */
+static void test_signals_many_written_in_place(void **state) {
+    fx_t *f = *state;
+    const int64_t n = 131072 + 4096 + 77;   /* across the 4096-value chunks */
+    mts_signal_row_t *sig = calloc((size_t)n, sizeof *sig);
+    for (int64_t i = 0; i < n; i++)
+        sig[i] = (mts_signal_row_t){i % 3 ? "ether" : "bitcoin", i % 5 ? "sma_cross" : "rsi", i % 2 ? "SHORT" : "CLOSE",
+                                    1500000000 + i / 4, 1.0 + (double)i / 3.0, 0.5, (double)i,
+                                    i % 11 ? NAN : nan_payload((uint64_t)i), -(double)i};
+    run_t r;
+    make_run(&r, 10);
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, sig, n, NULL, 0, NULL, NULL, 0, &id), 0);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT length(data) FROM backtest_signals WHERE backtest_id = %lld", (long long)id);
+    assert_int_equal(raw_int(f->path, sql), 32 + 8 * 9 * n);
+    /* one column by hand: take_profit (column 8) of the last signal */
+    uint8_t *b;
+    int len;
+    raw_blob(f->path, "SELECT data FROM backtest_signals", &b, &len);
+    double tp;
+    memcpy(&tp, b + 32 + 8 * ((size_t)8 * (size_t)n + (size_t)(n - 1)), 8);
+    assert_true(tp == -(double)(n - 1));
+    free(b);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.n_signals, n);
+    for (int64_t i = 0; i < n; i++) {
+        const mts_stored_signal_t *g = &got.signals[i];
+        if (strcmp(g->asset, sig[i].asset) || strcmp(g->strategy, sig[i].strategy_name) ||
+            strcmp(g->signal_type, sig[i].signal_type) || g->ts != sig[i].ts || bits(g->price) != bits(sig[i].price) ||
+            bits(g->confidence) != bits(sig[i].confidence) || bits(g->position_size) != bits(sig[i].position_size) ||
+            bits(g->stop_loss) != bits(sig[i].stop_loss) || bits(g->take_profit) != bits(sig[i].take_profit))
+            fail_msg("signal %lld differs", (long long)i);
+    }
+    mts_stored_run_free(&got);
+    free(sig);
+    free_run(&r);
+}
+
+/* A damaged signals row: MTS_EPARSE naming the run, never a crash. */
+static void test_damaged_signals(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 10);
+    r.sig[1].asset = "ether";
+    int64_t id = 0;
+    assert_int_equal(store_run(f->s, &r, &id), 0);
+    /* 5 rows, 9 columns, REGULAR: column k row i at 32 + 8*(5k + i) */
+    char asset_oob[200], type_bad[200], ts_frac[200];
+    snprintf(asset_oob, sizeof asset_oob, "UPDATE backtest_signals SET data = substr(data, 1, %d) ||"
+             " X'0000000000000040' || substr(data, %d)", 32 + 8 * (5 * 2 + 3), 32 + 8 * (5 * 2 + 4) + 1);  /* 2.0 */
+    snprintf(type_bad, sizeof type_bad, "UPDATE backtest_signals SET data = substr(data, 1, %d) ||"
+             " X'0000000000000040' || substr(data, %d)", 32 + 8 * (5 * 1 + 0), 32 + 8 * (5 * 1 + 1) + 1);
+    snprintf(ts_frac, sizeof ts_frac, "UPDATE backtest_signals SET data = substr(data, 1, %d) ||"
+             " X'000000000000E03F' || substr(data, %d)", 32 + 8 * 4, 32 + 8 * 5 + 1);   /* 0.5 */
+    const char *damage[] = {
+        "UPDATE backtest_signals SET data = substr(data, 1, length(data) - 8)",
+        "UPDATE backtest_signals SET data = X'4D544332' || substr(data, 5)",
+        "UPDATE backtest_signals SET data = randomblob(392)",
+        "UPDATE backtest_signals SET n = n + 1",
+        "UPDATE backtest_signals SET data = X''",
+        "UPDATE backtest_signals SET names = 'not json'",
+        "UPDATE backtest_signals SET names = '{\"assets\":[\"bitcoin\",\"ether\"]}'",
+        "UPDATE backtest_signals SET names = '{\"assets\":[\"bitcoin\",7],\"strategies\":[\"sma_cross\"]}'",
+        "UPDATE backtest_signals SET names = '{\"assets\":[\"bitcoin\"],\"strategies\":[\"sma_cross\"]}'",
+        asset_oob, type_bad, ts_frac,
+    };
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE keep AS SELECT * FROM backtest_signals", NULL, NULL, NULL),
+                     SQLITE_OK);
+    char want[64];
+    snprintf(want, sizeof want, "signals of run %lld", (long long)id);
+    for (size_t k = 0; k < sizeof damage / sizeof *damage; k++) {
+        assert_int_equal(sqlite3_exec(db, "DELETE FROM backtest_signals; INSERT INTO backtest_signals"
+                                          " SELECT * FROM keep", NULL, NULL, NULL), SQLITE_OK);
+        mts_stored_run_t got;
+        assert_int_equal(mts_store_load_run(f->s, id, &got), 0);   /* intact: loads */
+        assert_int_equal(got.n_signals, 5);
+        assert_string_equal(got.signals[1].asset, "ether");
+        mts_stored_run_free(&got);
+        char *err = NULL;
+        if (sqlite3_exec(db, damage[k], NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", damage[k], err);
+        int rc = mts_store_load_run(f->s, id, &got);
+        fprintf(stderr, "damage %zu: %s\n", k, mts_store_errmsg(f->s));
+        assert_int_equal(rc, MTS_EPARSE);
+        assert_non_null(strstr(mts_store_errmsg(f->s), want));
+        assert_null(got.signals);
+    }
+    sqlite3_close(db);
+    free_run(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_waits_out_a_long_writer, setup, teardown),
@@ -731,6 +1003,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_long_curve_written_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_without_curve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_curve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_none_and_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signals_many_written_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_signals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v6_equity_bit_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_refuses_orphan_points, setup, teardown),
     };

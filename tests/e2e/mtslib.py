@@ -355,3 +355,39 @@ def equity_curve(db_path, run_id):
     if len(ts) != row[0]:
         raise ValueError("backtest_curves.n is %d, the blob has %d points" % (row[0], len(ts)))
     return list(zip(ts, eq))
+
+
+# ---- a stored run's signals (backtest_signals, schema v7), decoded by mtc1_decode above ----
+
+SIGNAL_TYPES = {1.0: "LONG", -1.0: "SHORT", 0.0: "CLOSE"}
+
+
+def run_signals(db_path, run_id):
+    """The signals of a stored run, in the order stored, as dicts with keys
+    strategy, asset, type, ts, price, confidence, position_size, stop_loss,
+    take_profit (NaN = not given), read from backtest_signals with sqlite3 and
+    decoded here (column order: docs/store.md, "Stored runs"); None when the
+    run has no row (stored before schema v7)."""
+    import sqlite3
+    con = sqlite3.connect(db_path)
+    try:
+        row = con.execute("SELECT n, names, data FROM backtest_signals WHERE backtest_id = ?",
+                          (run_id,)).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        return None
+    n, names, blob = row
+    names = json.loads(names)
+    idx, cols = mtc1_decode(blob)
+    if len(cols) != 9 or len(idx) != n or idx != list(range(n)):
+        raise ValueError("backtest_signals of run %d: not n rows of 9 columns indexed 0..n-1" % run_id)
+    out = []
+    for i in range(n):
+        ts, typ, a, s, price, conf, size, sl, tp = (c[i] for c in cols)
+        if ts != int(ts) or typ not in SIGNAL_TYPES or a != int(a) or s != int(s):
+            raise ValueError("backtest_signals of run %d: row %d is damaged" % (run_id, i))
+        out.append({"strategy": names["strategies"][int(s)], "asset": names["assets"][int(a)],
+                    "type": SIGNAL_TYPES[typ], "ts": int(ts), "price": price, "confidence": conf,
+                    "position_size": size, "stop_loss": sl, "take_profit": tp})
+    return out

@@ -9,7 +9,8 @@ import statistics
 import subprocess
 import sys
 
-from mtslib import BUNDLED, SHARED, MtsTestCase, day, equity_curve, ohlcv_rows, parse_time, put_bars, read_bars, run
+from mtslib import (BUNDLED, SHARED, MtsTestCase, day, equity_curve, ohlcv_rows, parse_time, put_bars, read_bars,
+                    run, run_signals)
 
 
 def sma_cross_reference(bars, fast, slow, capital, comm_bps, slip_bps, units=None,
@@ -150,10 +151,16 @@ class BacktestEndToEnd(MtsTestCase):
         self.assertEqual(row[0], "sma_cross")
         self.assertAlmostEqual(row[2], res["final_value"], delta=1e-6)
         self.assertEqual(row[4], res["trade_count"])
-        n = con.execute("SELECT count(*) FROM signal_history WHERE strategy_name='sma_cross' "
-                        "AND asset='ethereum'").fetchone()[0]
-        self.assertEqual(n, res["signals"])
-        self.assertGreater(n, 0)
+        # the signals are stored with the run (backtest_signals), not in signal_history (live sessions')
+        sigs = run_signals(self.db, res["id"])
+        self.assertEqual(len(sigs), res["signals"])
+        self.assertGreater(len(sigs), 0)
+        self.assertEqual({(g["strategy"], g["asset"]) for g in sigs}, {("sma_cross", "ethereum")})
+        self.assertEqual([g["ts"] for g in sigs], sorted(g["ts"] for g in sigs))
+        self.assertTrue(all(g["type"] in ("LONG", "SHORT", "CLOSE") for g in sigs))
+        self.assertEqual(con.execute("SELECT count(*) FROM signal_history").fetchone()[0], 0)
+        rep = json.loads(self.mts("report", str(res["id"]), "--json", "--db", self.db).stdout)
+        self.assertEqual(rep["stored_signals"], res["signals"])
         # bundled data was imported on first use, all of it
         self.assertEqual(len(ohlcv_rows(self.db, "ethereum")), 2920)
         mode = con.execute("PRAGMA journal_mode").fetchone()[0]

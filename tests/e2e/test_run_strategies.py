@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
-from mtslib import ROOT, MtsTestCase, parse_time  # noqa: E402
+from mtslib import ROOT, MtsTestCase, parse_time, run_signals  # noqa: E402
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "live", "BTCUSDT_1h_2021-01.csv")
 VIX_FILE = os.path.join(ROOT, "data", "macro", "VIX_History_cboe.csv")
@@ -113,8 +113,9 @@ class RunStrategiesTest(MtsTestCase):
             eq = [(parse_time(x["timestamp"]), float(x["equity"])) for x in csv.DictReader(f)]
         with open(tr_csv) as f:
             trades = list(csv.DictReader(f))
-        sigs = self.q(bdb, "SELECT timestamp, signal_type, price, confidence FROM signal_history "
-                           "WHERE strategy_name = ? ORDER BY id", strategy)
+        # the backtest's signals, stored with its run (backtest_signals)
+        sigs = [(g["ts"], g["type"], g["price"], g["confidence"]) for g in run_signals(bdb, res["id"])
+                if g["strategy"] == strategy]
         return res, eq, trades, sigs
 
     def same_as_backtest(self, strategy, params, min_trades):

@@ -3,7 +3,7 @@ first line), a temporary database, tokens minted here with Python's hmac/hashlib
 (independent of `mts token` and of the C signer), and a stdlib websocket client
 (handshake and framing written here). Checks health, metrics counted against the
 requests this test made, every error status, backtests equal to `mts backtest
---json`, /signals/generate equal to signal_history, the bus pushed to websockets
+--json`, /signals/generate equal to the stored run's last signal, the bus pushed to websockets
 (SQLite rows and Redis XADD), concurrency beyond the worker count, and SIGTERM
 with a request in flight."""
 import base64
@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, Resp, read_bars, run
+from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, Resp, read_bars, run, run_signals
 
 SECRET = "serve-test-secret-0123456789-abcdefghij"   # 40 bytes
 
@@ -563,17 +563,36 @@ class ServeTest(MtsTestCase):
         self.assertEqual(gen["results"][0]["bars"], len(hours))
         self.assertEqual(gen["results"][0]["as_of_ts"], hours[-1][0])
 
-    def test_signals_generate_matches_signal_history(self):
-        # a stored backtest of the same strategy/asset, by the CLI
+    def test_signals_generate_matches_the_stored_run(self):
+        # a stored backtest of the same strategy/asset, by the CLI; its signals are stored with the run
         self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--quiet")
         con = sqlite3.connect(self.db)
-        last = con.execute("SELECT signal_type, timestamp, price, confidence, position_size, stop_loss, take_profit,"
-                           " strategy_name FROM signal_history WHERE asset='bitcoin' ORDER BY id DESC LIMIT 1").fetchone()
+        run_id = con.execute("SELECT max(id) FROM backtest_results").fetchone()[0]
+        self.assertEqual(con.execute("SELECT count(*) FROM signal_history").fetchone()[0], 0,
+                         "a backtest's signals are not in signal_history")
+        stored = run_signals(self.db, run_id)
+        btc_sigs = [g for g in stored if g["asset"] == "bitcoin"]
+        self.assertGreater(len(btc_sigs), 3)
+        # signal_history holds live sessions' signals (and rows from before schema v7): three such rows,
+        # copies of the run's last ones, for the listing below
+        for g in btc_sigs[-3:]:
+            con.execute("INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name, confidence)"
+                        " VALUES(?, ?, ?, ?, ?, ?)", (g["asset"], g["type"], g["ts"], g["price"], g["strategy"],
+                                                      g["confidence"]))
+        con.commit()
         newest3 = con.execute("SELECT id, signal_type, timestamp, price FROM signal_history"
                               " WHERE asset='bitcoin' AND strategy_name='sma_cross'"
                               " ORDER BY timestamp DESC, id DESC LIMIT 3").fetchall()
         con.close()
         srv = self.serve()
+        nan_none = lambda v: None if v is None or v != v else v
+        keys = ("type", "ts", "price", "confidence", "position_size", "stop_loss", "take_profit", "strategy")
+        # the run through the API: the same signals as decoded here from backtest_signals
+        run, _ = srv.json("GET", "/backtests/%d" % run_id, token=make_token())
+        self.assertEqual(len(run["signals"]), len(stored))
+        for a, b in zip(run["signals"], stored):
+            self.assertEqual(tuple(a[k] for k in keys + ("asset",)), tuple(nan_none(b[k]) for k in keys + ("asset",)))
+        last = [g for g in run["signals"] if g["asset"] == "bitcoin"][-1]
         w = make_token(scope="write")
         got, _ = srv.json("POST", "/signals/generate", token=w,
                           body={"strategy_name": "sma_cross", "symbols": ["bitcoin", "ethereum"], "timeframe": "1d"})
@@ -584,16 +603,15 @@ class ServeTest(MtsTestCase):
         self.assertEqual(btc["as_of_ts"], bars[-1][0])
         self.assertEqual(btc["bars"], len(bars))
         s = btc["signal"]
-        nan_none = lambda v: None if v is None or v != v else v
-        self.assertEqual((s["type"], s["ts"], s["price"], s["confidence"], s["position_size"], s["stop_loss"],
-                          s["take_profit"], s["strategy"]),
-                         tuple(nan_none(v) for v in last))
+        self.assertEqual(tuple(s[k] for k in keys), tuple(last[k] for k in keys))
         self.assertIsNotNone(got["results"][1]["signal"])
-        # nothing was stored by generate: signal_history still holds the CLI's rows only
+        # nothing was stored by generate: signal_history still holds the three rows only
         lst, _ = srv.json("GET", "/signals?strategy=sma_cross&asset=bitcoin&limit=3", token=make_token())
         self.assertEqual([(r["id"], r["type"], r["ts"], r["price"]) for r in lst["signals"]], newest3)
         since, _ = srv.json("GET", "/signals?asset=bitcoin&since=%d" % newest3[1][2], token=make_token())
         self.assertEqual([r["id"] for r in since["signals"]], [r[0] for r in newest3[:2]])
+        everything, _ = srv.json("GET", "/signals?limit=100", token=make_token())
+        self.assertEqual(len(everything["signals"]), 3)
         m = srv.metrics()
         self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="bitcoin"}'], 1)
         self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="ethereum"}'], 1)
