@@ -1036,7 +1036,12 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
             l->st.warmup_bars += a->bars.n;
         }
         a->saved = a->bars.n;
-        snprintf(a->series, sizeof a->series, "%s:%s", mts_exchange_name(cfg->exchange), a->symbol);
+        {   /* "<exchange>:<SYMBOL>" (a->symbol is copied first: snprintf's source and
+             * destination are members of one object, which -Werror=restrict refuses) */
+            char sym[MTS_SYMBOL_MAX];
+            memcpy(sym, a->symbol, sizeof sym);
+            snprintf(a->series, sizeof a->series, "%s:%s", mts_exchange_name(cfg->exchange), sym);
+        }
         if ((rc = mts_engine_add_live_asset(l->engine, a->name, &a->bars, &a->id)) != 0) {
             rc = fail(l, rc, "%s", mts_engine_errmsg(l->engine));
             goto out;
