@@ -41,8 +41,8 @@ static char *join(const char *const *names, int n) {
 }
 
 
-/* The run row, its signals (signal_history), closed trades (backtest_trades)
- * and equity curve (backtest_equity) in one transaction, so `mts report ID`
+/* The run row, its signals (backtest_signals), closed trades (backtest_trades)
+ * and equity curve (backtest_curves: one MTC1 blob per run) in one transaction, so `mts report ID`
  * can rebuild everything from stored numbers. */
 static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t *b,
                      const mts_backtest_row_t *row, char *err, size_t errlen) {

@@ -1,7 +1,8 @@
 /* backtest.h — one backtest run, end to end, as a library call: load the bars
  * (importing bundled data on first use), build the engine, run the Lua runner
  * (strategies → aggregator → risk → orders), compute the metrics and, if asked,
- * store the run in backtest_results and its signals in signal_history.
+ * store the run in backtest_results with its signals (backtest_signals), trades
+ * and equity curve (backtest_curves).
  * Used by `mts backtest`; meant for the REPL, the optimizer and the API too.
  * Needs store/, engine/, portfolio/, lua/bridge.h.
  *

@@ -1,7 +1,8 @@
 /* paper.h — what a paper-trading session (`mts run`, runtime/live/) stores:
  * the session row (paper_sessions: running -> stopped | failed | crashed,
  * bars, final equity, heartbeat_at / pid / host), its fills (paper_fills), one equity point per step (paper_equity),
- * its signals (signal_history, like a backtest's) and the closed bars it
+ * its signals (signal_history; a backtest's are stored with its run, in
+ * backtest_signals) and the closed bars it
  * traded on (live_bars). Tables from schema v4 (store.c).
  * Needs store.h (and store_internal.h for the connection).
  *
