@@ -85,7 +85,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
 }
 
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
-                      const char *db, const char *asset, mts_bars_t *bars, char *err, size_t errlen) {
+                      const char *db, const char *asset, mts_bars_view_t *bars, char *err, size_t errlen) {
     int rc = mts_series_ensure(store, root, asset, o->interval);   /* bundled data on first use */
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
@@ -98,9 +98,10 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
     }
     if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
     const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
-    /* stored, or resampled from a finer stored interval (market/series.h) */
+    /* stored (from the shared bar cache, read-only), or resampled from a
+     * finer stored interval (market/series.h) */
     mts_series_info_t info;
-    rc = mts_series_load_bars(store, asset, iv, o->from, o->to, bars, &info);
+    rc = mts_series_map_bars(store, asset, iv, o->from, o->to, 0, bars, &info);
     if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, info.error);
     if (bars->n > 0) return 0;
 
@@ -124,7 +125,8 @@ struct mts_backtest_data {
     char         *assets[MTS_BACKTEST_MAX_ASSETS];
     char         *interval, *root;
     int64_t       from, to;
-    mts_bars_t    bars[MTS_BACKTEST_MAX_ASSETS];
+    mts_bars_view_t views[MTS_BACKTEST_MAX_ASSETS];   /* own the bars (store.h) */
+    mts_bars_t    bars[MTS_BACKTEST_MAX_ASSETS];   /* the views borrowed: read-only */
     mts_series_t  vix;            /* n = 0: none */
     mts_provider_t *provider;     /* its cache is shared by the runs (provider.h) */
     char         *warnings;
@@ -147,7 +149,7 @@ static int check_assets(const mts_backtest_opts_t *o, char *err, size_t errlen) 
 void mts_backtest_data_free(mts_backtest_data_t *d) {
     if (!d) return;
     for (int a = 0; a < MTS_BACKTEST_MAX_ASSETS; a++) {
-        mts_bars_free(&d->bars[a]);
+        mts_bars_view_release(&d->views[a]);   /* d->bars[a] borrowed them */
         mts_free(d->assets[a]);
     }
     mts_series_free(&d->vix);
@@ -182,7 +184,8 @@ int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts
             goto error;
         }
         d->n_assets = a + 1;
-        if ((rc = load_asset(store, o, root, db, o->assets[a], &d->bars[a], err, errlen)) != 0) goto error;
+        if ((rc = load_asset(store, o, root, db, o->assets[a], &d->views[a], err, errlen)) != 0) goto error;
+        mts_bars_view_borrow(&d->views[a], &d->bars[a]);
         /* bars of an import that did not finish are used, but not silently */
         mts_imports_warnings(store, "ohlcv", o->assets[a], iv, &d->warnings);
         const mts_bars_t *bars = &d->bars[a];

@@ -100,6 +100,41 @@ int mts_series_load_bars_ex(mts_store_t *s, const char *asset, const char *inter
     return 0;
 }
 
+int mts_series_map_bars(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                        unsigned flags, mts_bars_view_t *out, mts_series_info_t *info) {
+    mts_series_info_t dummy;
+    if (!info) info = &dummy;
+    if (out) memset(out, 0, sizeof *out);
+    if (!s || !asset || !out || !interval || mts_interval_seconds(interval) < 0) {   /* the load says why */
+        mts_bars_t none = {0};
+        return mts_series_load_bars_ex(s, asset, interval, from, to, flags, out ? &none : NULL, info);
+    }
+    char names[MAX_IV][8];
+    int n = 0, rc = mts_store_ohlcv_intervals(s, asset, names, MAX_IV, &n);
+    if (rc) {
+        memset(info, 0, sizeof *info);
+        info->resample.bad_index = -1;
+        return failf(info, rc, "%s", mts_store_errmsg(s));
+    }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], interval)) {                      /* stored as asked: the cache */
+            memset(info, 0, sizeof *info);
+            info->resample.bad_index = -1;
+            snprintf(info->interval, sizeof info->interval, "%s", interval);
+            snprintf(info->source, sizeof info->source, "%s", interval);
+            rc = mts_store_map_ohlcv(s, asset, interval, from, to, out);
+            return rc ? failf(info, rc, "%s", mts_store_errmsg(s)) : 0;
+        }
+    mts_bars_t b = {0};                                         /* resampled: computed, owned */
+    rc = mts_series_load_bars_ex(s, asset, interval, from, to, flags, &b, info);
+    if (rc) {
+        mts_bars_free(&b);
+        return rc;
+    }
+    mts_bars_view_adopt(out, &b);
+    return 0;
+}
+
 const char *mts_series_describe(const mts_series_info_t *info, char *buf, size_t n) {
     if (!buf || n == 0) return buf;
     if (!info || !info->source[0]) snprintf(buf, n, "not loaded");

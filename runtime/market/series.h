@@ -67,6 +67,17 @@ int mts_series_ensure(mts_store_t *s, const char *root, const char *asset, const
 int mts_series_load_bars_ex(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
                             unsigned flags, mts_bars_t *out, mts_series_info_t *info);
 
+/* The same as mts_series_load_bars_ex, as a view (store.h mts_bars_view_t):
+ * a stored series comes from the shared bar cache (mts_store_map_ohlcv:
+ * read-only pointers into a mapping every process reading the same series
+ * shares, or a decoded copy when the cache cannot be used); a resampled one
+ * is computed into a copy the view owns. Either way nothing may write through
+ * the view's pointers. out is zeroed first; release it with
+ * mts_bars_view_release (also after a failure). Used where a backtest loads
+ * its bars (backtest.c); a live session keeps arrays of its own. */
+int mts_series_map_bars(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                        unsigned flags, mts_bars_view_t *out, mts_series_info_t *info);
+
 /* For messages: "stored 4h" or "resampled from 1h (3 bars with fine bars
  * missing)". Returns buf. */
 const char *mts_series_describe(const mts_series_info_t *info, char *buf, size_t n);

@@ -46,6 +46,15 @@ static const char *const COL_NAME[NCOL] = {"open", "high", "low", "close", "volu
 #define SQL_LOAD "SELECT n, bars" SQL_RANGE_WHERE " ORDER BY block_start"
 #define SQL_COUNT "SELECT COALESCE(SUM(n), 0) FROM ohlcv_blocks WHERE cryptocurrency = ?1 AND interval = ?2"
 #define SQL_INTERVALS "SELECT DISTINCT interval FROM ohlcv_blocks WHERE cryptocurrency = ?1"
+/* A write of the series' blocks: a new random version (SQLite's random(),
+ * seeded from /dev/urandom), n moved by the bars added (?3); a series without
+ * a row yet gets one with n from its blocks (written before, in this
+ * transaction). */
+#define SQL_BUMP \
+    "UPDATE ohlcv_series SET version = random(), n = n + ?3 WHERE cryptocurrency = ?1 AND interval = ?2"
+#define SQL_SERIES_NEW \
+    "INSERT INTO ohlcv_series(cryptocurrency, interval, version, n) SELECT ?1, ?2, random(), COALESCE(SUM(n), 0)" \
+    " FROM ohlcv_blocks WHERE cryptocurrency = ?1 AND interval = ?2"
 
 /* ---- blocks ---- */
 
@@ -116,6 +125,29 @@ static int put_block(mts_store_t *s, sqlite3_stmt *put, const char *what, int64_
     return 0;
 }
 
+/* The series' row of ohlcv_series after a write of its blocks (in the
+ * writer's transaction): a new random version, n + added. */
+static int bump_series(mts_store_t *s, const char *asset, const char *interval, int64_t added, const char *what) {
+    sqlite3_stmt *up = NULL, *ins = NULL;
+    int ret = mts_store_stmt(s, MTS_STORE_LAZY_BARS_BUMP, SQL_BUMP, &up);
+    if (!ret) ret = mts_store_stmt(s, MTS_STORE_LAZY_BARS_SERIES_NEW, SQL_SERIES_NEW, &ins);
+    if (ret) return ret;
+    sqlite3_bind_text(up, 1, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(up, 2, interval, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 3, added);
+    if (sqlite3_step(up) != SQLITE_DONE) ret = mts_store_db_error(s, what);
+    else if (sqlite3_changes(mts_store_db(s)) == 0) {   /* the series' first write */
+        sqlite3_bind_text(ins, 1, asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, interval, -1, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE) ret = mts_store_db_error(s, what);
+        sqlite3_reset(ins);
+        sqlite3_clear_bindings(ins);
+    }
+    sqlite3_reset(up);
+    sqlite3_clear_bindings(up);
+    return ret;
+}
+
 /* ---- upsert ---- */
 
 typedef struct keyed { int64_t ts, i; } keyed_t;
@@ -153,6 +185,7 @@ static int merge_block(upsert_ctx_t *c, const uint8_t *blob, size_t len, const i
     int rc = mts_colblob_info(blob, len, &in);
     if (rc) return rc;
     if (in.k != NCOL) return MTS_EPARSE;
+    c->old.n = in.n;
     if (grow(&c->old, in.n) || grow(&c->mg, in.n + nn)) return MTS_ENOMEM;
     double *oc[NCOL], *mc[NCOL];
     cols_of(&c->old, oc, 0);
@@ -268,6 +301,8 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interv
     sqlite3_bind_text(put, 2, interval, -1, SQLITE_STATIC);
     const int64_t span = block_span(interval), now = (int64_t)time(NULL);
     upsert_ctx_t c = {0};
+    int64_t added = 0;      /* bars the series gained */
+    int wrote = 0;          /* blocks written: the series gets a new version */
     for (int64_t j = 0; j < n && !ret;) {
         int64_t bs = block_start(bars->ts[j], span), e = j + 1;
         while (e < n && block_start(bars->ts[e], span) == bs) e++;
@@ -293,14 +328,19 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interv
             } else if (changed) {
                 double *mc[NCOL];
                 ret = put_block(s, put, what, bs, c.mg.ts, cols_of(&c.mg, mc, 0), c.mg.n, &c.buf, &c.cap, now);
+                added += c.mg.n - c.old.n;
+                wrote = 1;
             }
         } else {
             sqlite3_reset(get);
             if (grc != SQLITE_DONE) ret = mts_store_db_error(s, what);
             else ret = put_block(s, put, what, bs, bars->ts + j, ncol, e - j, &c.buf, &c.cap, now);
+            added += e - j;
+            wrote = 1;
         }
         j = e;
     }
+    if (!ret && wrote) ret = bump_series(s, asset, interval, added, what);
     sqlite3_clear_bindings(get);   /* drop the borrowed strings */
     sqlite3_clear_bindings(put);
     mts_bars_free(&c.old);
@@ -592,6 +632,16 @@ int mts_store_migrate_v7_bars(mts_store_t *s) {
 done:
     sqlite3_finalize(rd);
     sqlite3_finalize(put);
+    if (!ret) {   /* every series moved gets its version (ohlcv_series) */
+        char *msg = NULL;
+        if (sqlite3_exec(db, "INSERT INTO ohlcv_series(cryptocurrency, interval, version, n)"
+                             " SELECT cryptocurrency, interval, random(), SUM(n) FROM ohlcv_blocks"
+                             " GROUP BY cryptocurrency, interval", NULL, NULL, &msg) != SQLITE_OK) {
+            mts_store_set_error(s, "migration 7: ohlcv_series: %s", msg ? msg : sqlite3_errmsg(db));
+            ret = MTS_EDB;
+        }
+        sqlite3_free(msg);
+    }
     if (!ret) {
         char *msg = NULL;
         if (sqlite3_exec(db, "DROP TABLE crypto_ohlcv", NULL, NULL, &msg) != SQLITE_OK) {

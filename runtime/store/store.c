@@ -202,6 +202,17 @@ static const struct migration {
     "  bars BLOB NOT NULL,"
     "  updated_at INTEGER NOT NULL,"
     "  UNIQUE(cryptocurrency, interval, block_start));"
+    /* one row per series that has blocks: version is a random 64-bit value
+     * (SQLite's random(), seeded from /dev/urandom) set anew in the same
+     * transaction as every write of the series' blocks, n the series' bars;
+     * the shared bar cache (store/barcache.c) trusts a cache file only for
+     * the version it was built from */
+    "CREATE TABLE ohlcv_series ("
+    "  cryptocurrency TEXT NOT NULL,"
+    "  interval TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  PRIMARY KEY(cryptocurrency, interval));"
     "CREATE TABLE backtest_curves ("
     "  backtest_id INTEGER PRIMARY KEY REFERENCES backtest_results(id) ON DELETE CASCADE,"
     "  n INTEGER NOT NULL,"

@@ -70,7 +70,11 @@ int  mts_store_schema_version(mts_store_t *s);
  * stored bars are kept; a block whose bars are all already stored with the
  * same bits is not rewritten. MTS_EINVAL (nothing written) for an unknown
  * interval name or a NaN value ("upsert_ohlcv ASSET IV TIME: volume is NaN
- * ..."); MTS_EPARSE when a stored block it must merge into is damaged. */
+ * ..."); MTS_EPARSE when a stored block it must merge into is damaged.
+ * A write of any block also gives the series a new random version in
+ * ohlcv_series (same transaction; n kept as the series' bar count): whatever
+ * else writes or deletes blocks must do the same, or the bar cache (below)
+ * serves the bars of before. */
 #define MTS_OHLCV_BLOCK_BARS 1024
 int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interval, const mts_bars_t *bars);
 /* Load [from, to] inclusive (INT64_MIN / INT64_MAX for open ends), ascending:
@@ -81,6 +85,44 @@ int mts_store_upsert_ohlcv(mts_store_t *s, const char *asset, const char *interv
  * MTS_EPARSE when a stored block is damaged. */
 int mts_store_load_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
                          mts_bars_t *out);
+/* Bars to read, without a copy of one's own: a view of (asset, interval) in
+ * [from, to]. With the shared bar cache (store/barcache.c, docs/store.md "Bar
+ * cache") the pointers are into a read-only memory mapping of a cache file
+ * that every process reading the same series of the same database shares
+ * (built on the first read, rebuilt when the series' version in ohlcv_series
+ * changes); when the cache cannot be used (MTS_CACHE_DIR=off, the directory
+ * unusable, a database in memory, no version row) they are into a decoded
+ * copy the view owns, exactly as mts_store_load_ohlcv gives it. Either way
+ * the bits are those of mts_store_load_ohlcv, and NOTHING may write through
+ * the pointers: a mapped view is PROT_READ, a write is SIGSEGV. The view
+ * stays valid until mts_bars_view_release, also after the store is closed
+ * and after the series is written (it keeps the bars it was given).
+ * 0 / the errors of mts_store_load_ohlcv; on failure the view is empty. */
+typedef struct mts_bars_view {
+    int64_t n;
+    const int64_t *ts;
+    const double *open, *high, *low, *close, *volume;
+    int cached;              /* 1: in the shared cache's mapping; 0: an owned copy */
+    void *map_;              /* private: the mapping (cached) */
+    size_t map_len_;
+    mts_bars_t own_;         /* private: the copy (not cached) */
+} mts_bars_view_t;
+int  mts_store_map_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t from, int64_t to,
+                         mts_bars_view_t *out);
+/* Unmaps or frees; zeroes the view. Accepts NULL and a zeroed view. */
+void mts_bars_view_release(mts_bars_view_t *v);
+/* A view over bars the caller loaded itself (e.g. resampled): takes *owned's
+ * arrays (*owned is zeroed); release frees them. */
+void mts_bars_view_adopt(mts_bars_view_t *v, mts_bars_t *owned);
+/* The view as an mts_bars_t for the read-only consumers that take one (the
+ * engine's mts_engine_add_asset, a backtest's bars): its pointers are the
+ * view's with const cast away and cap = n. Nothing may write through them,
+ * grow them or free them (mts_bars_free): the view owns them. */
+void mts_bars_view_borrow(const mts_bars_view_t *v, mts_bars_t *b);
+/* Where the cache is: $MTS_CACHE_DIR, else /dev/shm/mts-cache-<uid>; "off"
+ * when MTS_CACHE_DIR=off. Into buf (n bytes); returns buf. */
+const char *mts_bar_cache_dir(char *buf, size_t n);
+
 /* The number of bars of the series (the sum of its blocks' n). */
 int mts_store_count_ohlcv(mts_store_t *s, const char *asset, const char *interval, int64_t *n);
 /* The intervals stored for asset, finest first, at most max of them, into

@@ -36,6 +36,8 @@ void mts_store_tx_rollback(mts_store_t *s);
 enum {
     MTS_STORE_LAZY_BARS_GET, MTS_STORE_LAZY_BARS_PUT, MTS_STORE_LAZY_BARS_SUM, MTS_STORE_LAZY_BARS_LOAD,
     MTS_STORE_LAZY_BARS_COUNT, MTS_STORE_LAZY_BARS_INTERVALS,
+    MTS_STORE_LAZY_BARS_BUMP, MTS_STORE_LAZY_BARS_SERIES_NEW, MTS_STORE_LAZY_BARS_VERSION,
+    MTS_STORE_LAZY_BARS_ALL,
     MTS_STORE_LAZY_N
 };
 int mts_store_stmt(mts_store_t *s, int slot, const char *sql, sqlite3_stmt **out);
@@ -67,5 +69,11 @@ void mts_store_macro_range(int64_t from, int64_t to, char lo[16], char hi[16]);
  * with the message set (the migration is then rolled back whole). */
 int mts_store_migrate_v7_bars(mts_store_t *s);
 int mts_store_migrate_v7_curves(mts_store_t *s);
+
+/* The bar cache's side of bars.c (store/barcache.c): the SQL that loads every
+ * block of a series in order, and the block decoding into column arrays. */
+#define MTS_BARS_SQL_ALL \
+    "SELECT n, bars FROM ohlcv_blocks WHERE cryptocurrency = ?1 AND interval = ?2 ORDER BY block_start"
+#define MTS_BARS_SQL_VERSION "SELECT version, n FROM ohlcv_series WHERE cryptocurrency = ?1 AND interval = ?2"
 
 #endif
