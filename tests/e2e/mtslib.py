@@ -1,5 +1,6 @@
 """Shared helpers for the end-to-end tests: run bin/mts with a time limit on a
 temporary database, and read the bundled CSVs independently of the C code."""
+import atexit
 import csv
 import datetime as dt
 import json
@@ -16,6 +17,14 @@ import unittest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MTS = os.path.abspath(os.path.join(ROOT, os.environ.get("MTS_BIN", "bin/mts")))
 SHARED = os.path.abspath(os.environ.get("MTS_SHARED", os.path.join(ROOT, "..", "shared")))
+# The shared bar cache (docs/store.md "Bar cache") of every bin/mts these tests
+# start goes to a private directory, removed at exit, never the machine's
+# /dev/shm/mts-cache-UID: the tests are hermetic. Set MTS_CACHE_DIR to choose
+# another (e.g. "off").
+if not os.environ.get("MTS_CACHE_DIR"):
+    os.environ["MTS_CACHE_DIR"] = tempfile.mkdtemp(prefix="mts-e2e-cache-")
+    atexit.register(shutil.rmtree, os.environ["MTS_CACHE_DIR"], True)
+
 BUNDLED = {
     "bitcoin": os.path.join(ROOT, "data/crypto/BTCUSDT_1d_binance_spot.csv"),
     "ethereum": os.path.join(ROOT, "data/crypto/ETHUSDT_1d_binance_spot.csv"),
@@ -184,6 +193,7 @@ def put_bars(db_path, asset, interval, bars, con=None):
                     merged = {t: tuple(c[i] for c in cols) for i, t in enumerate(ts)}
                 merged.update(new)
                 _write_block(con, asset, interval, bs, merged)
+            _bump_series(con, asset, interval)
     finally:
         if own:
             con.close()
@@ -203,6 +213,21 @@ def _write_block(con, asset, interval, bs, merged):
                 (asset, interval, bs, len(ts), ts[0], ts[-1], mtc1_encode(ts, cols), int(time.time())))
 
 
+def _bump_series(con, asset, interval):
+    """What every write of a series' blocks does (store.h): a new random
+    64-bit version in ohlcv_series and n = the series' bars, in the writer's
+    transaction; without it bin/mts would be served the bar cache of before."""
+    n = con.execute("SELECT COALESCE(SUM(n), 0) FROM ohlcv_blocks WHERE cryptocurrency = ? AND interval = ?",
+                    (asset, interval)).fetchone()[0]
+    if n == 0:
+        con.execute("DELETE FROM ohlcv_series WHERE cryptocurrency = ? AND interval = ?", (asset, interval))
+        return
+    version = struct.unpack("<q", os.urandom(8))[0]
+    con.execute("INSERT INTO ohlcv_series(cryptocurrency, interval, version, n) VALUES(?, ?, ?, ?)"
+                " ON CONFLICT(cryptocurrency, interval) DO UPDATE SET version = excluded.version, n = excluded.n",
+                (asset, interval, version, n))
+
+
 def delete_bars(db_path, asset, interval, keep):
     """Keeps only the stored bars of (asset, interval) for which keep(ts) is
     true (what a DELETE ... WHERE did on the row table)."""
@@ -215,6 +240,7 @@ def delete_bars(db_path, asset, interval, keep):
                 ts, cols = mtc1_decode(blob)
                 merged = {t: tuple(c[i] for c in cols) for i, t in enumerate(ts) if keep(t)}
                 _write_block(con, asset, interval, bs, merged)
+            _bump_series(con, asset, interval)
     finally:
         con.close()
 # ---- end of the bars helpers ----------------------------------------------
