@@ -2,7 +2,8 @@
  * statements, one transaction per batch. Needs sqlite3, mts.h, mts_ffi.h.
  *
  * Tables (schema_version in PRAGMA user_version; docs/store.md): ohlcv_blocks
- * (bars in column blocks, store/bars.c), macro_indicators, signal_history,
+ * (bars in column blocks, store/bars.c), ohlcv_series (each series' random
+ * version and bar count, for the bar cache, store/barcache.c), macro_indicators, signal_history,
  * backtest_results (the reference architecture's columns, UNIQUE constraints
  * kept; backtest_results extended with the full metric set, assets,
  * parameters and costs), and what stream, paper trading, imports and stored
