@@ -15,6 +15,9 @@ them with `bin/mts import csv` into a fresh database, then times the processes:
   backtest_e2e_1m_bars_per_s   1 M / the wall median
   backtest_e2e_db_growth_mb    database growth per stored run (mean of the 5)
   backtest_e2e_1m_peak_rss_mb  peak RSS of those runs (max)
+  backtest_e2e_1m_bars_s_nocache_baseline  the same 5 runs with the bar cache
+                               off (MTS_CACHE_DIR=off: every process decodes the
+                               bars into fresh memory), median
   optimize_grid20_1m_s         `mts optimize` of a 20-run grid (fast 5..9 x
                                slow 30,40,50,60) over the 1 M bars, --store none
   backtest_10m_peak_rss_mb     peak RSS of `mts backtest` over 10 M stored bars
@@ -108,6 +111,11 @@ def main():
     n = int(os.environ.get("MTS_BENCH_E2E_BARS", "1000000"))
     big = os.environ.get("MTS_BENCH_BIG", "1") != "0"
     tmp = tempfile.mkdtemp(prefix="mts-bench-e2e-")
+    # the bar cache (docs/store.md) where it would be, on tmpfs, but the bench's own
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tmp
+    cache = tempfile.mkdtemp(prefix="mts-bench-cache-", dir=shm)
+    os.chmod(cache, 0o700)
+    os.environ["MTS_CACHE_DIR"] = cache
     try:
         gen = os.path.join(tmp, "gen")
         with open(gen + ".c", "w") as f:
@@ -137,6 +145,16 @@ def main():
         bench("backtest_e2e_1m_bars_per_s", n / wall, "bars/s")
         bench("backtest_e2e_db_growth_mb", (size1 - size0) / 5 / 1e6, "MB")
         bench("backtest_e2e_1m_peak_rss_mb", max(rss), "MB")
+        # baseline in the same run: the bars decoded from the blocks into fresh
+        # memory by every process (MTS_CACHE_DIR=off), not mapped from the cache
+        off = dict(os.environ, MTS_CACHE_DIR="off")
+        walls, cpus = [], []
+        for _ in range(5):
+            w, c, _ = run(argv, env=off)
+            walls.append(w)
+            cpus.append(c)
+        bench("backtest_e2e_1m_bars_s_nocache_baseline", statistics.median(walls), "s")
+        bench("backtest_e2e_1m_bars_cpu_s_nocache_baseline", statistics.median(cpus), "s")
 
         w, c, _ = run([mts, "optimize", "--strategy", "sma_cross", "--asset", "benchcoin", "--interval", "1m",
                        "--param", "fast=5:9:1", "--param", "slow=30:60:10", "--store", "none", "--json",
@@ -168,6 +186,7 @@ def main():
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":
