@@ -1,4 +1,4 @@
-# Sourced by the test runners: makes sure a real redis-server is listening on
+# Sourced by the test runners (and make bench): makes sure a real redis-server is listening on
 # 127.0.0.1 and exports MTS_TEST_REDIS_URL=redis://127.0.0.1:PORT for the
 # suites. If the variable is already set (run_all.sh started one for all three
 # runners) nothing happens; otherwise a throwaway server (no persistence) is
@@ -21,7 +21,7 @@ mts_redis_start() {
   for i in $(seq 1 100); do
     if /usr/bin/python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$port),0.2); s.sendall(b'PING\r\n'); sys.exit(0 if s.recv(16).startswith(b'+PONG') else 1)" 2>/dev/null; then
       export MTS_TEST_REDIS_URL="redis://127.0.0.1:$port"
-      trap mts_redis_stop EXIT
+      trap mts_test_cleanup EXIT
       return 0
     fi
     sleep 0.05
@@ -34,4 +34,16 @@ mts_redis_stop() {
     kill "$MTS_REDIS_PID" 2>/dev/null; wait "$MTS_REDIS_PID" 2>/dev/null
     rm -rf "$MTS_REDIS_DIR"; MTS_REDIS_PID=
   fi
+}
+# The bar cache (docs/store.md) of the suites' databases: a directory of this
+# run's, not the machine's /dev/shm; removed at exit by the runner that made it
+# (run_all.sh for the three suites, or a runner started alone).
+if [ -z "${MTS_CACHE_DIR:-}" ]; then
+  MTS_CACHE_DIR=$(mktemp -d /tmp/mts-test-cache-XXXXXX); export MTS_CACHE_DIR
+  MTS_CACHE_DIR_OWNED=1
+  trap mts_test_cleanup EXIT
+fi
+mts_test_cleanup() {
+  mts_redis_stop
+  if [ -n "${MTS_CACHE_DIR_OWNED:-}" ]; then rm -rf "$MTS_CACHE_DIR"; MTS_CACHE_DIR_OWNED=; fi
 }
