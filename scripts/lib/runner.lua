@@ -598,8 +598,32 @@ local function report_params(s)
     return out
 end
 
+-- LuaJIT's trace thresholds in a live session (docs/live.md "Kline -> order
+-- latency"). A step with a signal leaves the compiled bar loop by side exits
+-- (the signal's checks, flush, risk, the order) that a backtest takes often
+-- enough to compile at once, but a live session only a few dozen times a day:
+-- with LuaJIT's defaults (a side trace after hotexit=10 exits, a loop compiled
+-- after hotloop=56 iterations) the first ~30 signal steps ran in the
+-- interpreter (35-70 us each, caches cold after the wait) or compiled
+-- (200-350 us), and they made the p99. Here a side trace is compiled at the
+-- second exit, the loops of the first live steps sooner. Process-wide (one
+-- session per process); a backtest keeps LuaJIT's defaults. MTS_JIT_LIVE
+-- replaces them: jit.opt.start arguments separated by spaces, or "default"
+-- (none: LuaJIT's own, the bench's baseline).
+local LIVE_JIT = "hotexit=2 hotloop=8"
+
+local function live_jit()
+    local opt = os.getenv("MTS_JIT_LIVE") or LIVE_JIT
+    if opt == "default" then return end
+    local args = {}
+    for w in opt:gmatch("%S+") do args[#args + 1] = w end
+    local ok, err = pcall(jit.opt.start, unpack(args))
+    if not ok then stop("config", ("MTS_JIT_LIVE='%s': %s"):format(opt, tostring(err))) end
+end
+
 local function run(spec, opts)
     opts = opts or {}
+    if spec.live then live_jit() end
     local root = spec.root or mts.root
     local log = opts.log or logmod.new()
     local printer = opts.print or function(name, text) io.stderr:write(name, ": ", text, "\n") end
