@@ -1009,9 +1009,91 @@ local function run(spec, opts)
         strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. err)
     end
 
+    -- The step's orders. A step with one signal (the usual case) goes
+    -- through no loop: a loop run once per call is one LuaJIT cannot compile
+    -- (its root trace "leaves the loop" and is aborted, again at every try),
+    -- and in a live session, where a signal step is rare, every try and
+    -- every interpreted pass lands in the kline -> order latency.
+    local function log_signal(p)
+        local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
+            p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
+        if rc ~= 0 then engine_fail("log_signal", rc) end
+    end
+
+    -- One aggregated signal -> its order (view: the portfolio, kept current).
+    local function place(a)
+        if a.signal_type == "CLOSE" then
+            -- closing also withdraws resting entries (limit/stop) on the asset
+            local rc = C.mts_engine_cancel(e, a.asset_id)
+            if rc < 0 then engine_fail("cancel", rc) end
+        end
+        view.position = C.mts_engine_position(e, a.asset_id)
+        local o = risk.plan(a, view, limits)
+        if o then
+            local otype = ORDER_CODE[a.order_type or "MARKET"]
+            if otype ~= 0 then
+                -- a new resting order replaces the asset's pending ones
+                local rc = C.mts_engine_cancel(e, a.asset_id)
+                if rc < 0 then engine_fail("cancel", rc) end
+            end
+            order.asset = a.asset_id
+            order.type = otype
+            order.strategy = a.strategy
+            order.qty = o.qty
+            order.price = otype ~= 0 and a.order_price or 0
+            order.stop_loss = o.stop_loss
+            order.take_profit = o.take_profit
+            order.stop_loss_pct = o.stop_loss_pct
+            order.take_profit_pct = o.take_profit_pct
+            local rc = C.mts_engine_submit(e, order)
+            if rc == 0 then
+                view.gross = o.gross_after
+            elseif rc == EINVAL or rc == ERANGE then
+                -- the engine's own bounds (engine.h): a refused order stops
+                -- the strategy it is attributed to, not the run
+                local msg = cstr(C.mts_engine_errmsg(e)) or ""
+                if msg == "" then msg = mts.strerror(rc) end
+                disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
+                    msg, a.asset, iso(C.mts_engine_now(e))))
+            else
+                engine_fail("submit", rc)
+            end
+        end
+    end
+
+    -- The view of the portfolio risk.plan reads: equity and gross exposure.
+    local function portfolio_view()
+        local gross = 0
+        if n_assets == 1 then
+            local q = C.mts_engine_position(e, 0)
+            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, 0)) end
+        else
+            for id = 0, n_assets - 1 do
+                local q = C.mts_engine_position(e, id)
+                if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
+            end
+        end
+        view.equity = C.mts_engine_equity(e)
+        view.gross = gross
+    end
+
     local sigs = {}        -- reused by every flush
-    local lone = {}        -- the aggregate of a step with one signal
+    local lone = {}        -- the aggregate of a step with one enabled signal of several
     local function flush()
+        if npending == 1 then
+            -- a lone signal is its own aggregate (aggregator.lua: it wins on
+            -- its own, and every field risk.plan and the order read is the
+            -- signal's): no result tables to build
+            local p = pending[1]
+            pending[1] = nil
+            npending = 0
+            C.mts_engine_step_events(e, 0)
+            if not p.strat.enabled then return end
+            log_signal(p)
+            portfolio_view()
+            place(p)
+            return
+        end
         local nsigs = 0
         for j = 1, npending do
             local p = pending[j]
@@ -1019,9 +1101,7 @@ local function run(spec, opts)
             if p.strat.enabled then
                 nsigs = nsigs + 1
                 sigs[nsigs] = p
-                local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
-                    p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
-                if rc ~= 0 then engine_fail("log_signal", rc) end
+                log_signal(p)
             end
         end
         npending = 0
@@ -1029,9 +1109,6 @@ local function run(spec, opts)
         if nsigs == 0 then return end
         local agg
         if nsigs == 1 then
-            -- a lone signal is its own aggregate (aggregator.lua: it wins on
-            -- its own, and every field risk.plan and the order read is the
-            -- signal's): no result tables to build
             lone[1] = sigs[1]
             agg = lone
         else
@@ -1039,52 +1116,8 @@ local function run(spec, opts)
         end
         for j = 1, nsigs do sigs[j] = nil end
         if #agg == 0 then return end
-        local gross = 0
-        for id = 0, n_assets - 1 do
-            local q = C.mts_engine_position(e, id)
-            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
-        end
-        view.equity = C.mts_engine_equity(e)
-        view.gross = gross
-        for _, a in ipairs(agg) do
-            if a.signal_type == "CLOSE" then
-                -- closing also withdraws resting entries (limit/stop) on the asset
-                local rc = C.mts_engine_cancel(e, a.asset_id)
-                if rc < 0 then engine_fail("cancel", rc) end
-            end
-            view.position = C.mts_engine_position(e, a.asset_id)
-            local o = risk.plan(a, view, limits)
-            if o then
-                local otype = ORDER_CODE[a.order_type or "MARKET"]
-                if otype ~= 0 then
-                    -- a new resting order replaces the asset's pending ones
-                    local rc = C.mts_engine_cancel(e, a.asset_id)
-                    if rc < 0 then engine_fail("cancel", rc) end
-                end
-                order.asset = a.asset_id
-                order.type = otype
-                order.strategy = a.strategy
-                order.qty = o.qty
-                order.price = otype ~= 0 and a.order_price or 0
-                order.stop_loss = o.stop_loss
-                order.take_profit = o.take_profit
-                order.stop_loss_pct = o.stop_loss_pct
-                order.take_profit_pct = o.take_profit_pct
-                local rc = C.mts_engine_submit(e, order)
-                if rc == 0 then
-                    view.gross = o.gross_after
-                elseif rc == EINVAL or rc == ERANGE then
-                    -- the engine's own bounds (engine.h): a refused order stops
-                    -- the strategy it is attributed to, not the run
-                    local msg = cstr(C.mts_engine_errmsg(e)) or ""
-                    if msg == "" then msg = mts.strerror(rc) end
-                    disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
-                        msg, a.asset, iso(C.mts_engine_now(e))))
-                else
-                    engine_fail("submit", rc)
-                end
-            end
-        end
+        portfolio_view()
+        for _, a in ipairs(agg) do place(a) end
     end
 
     -- ---- live sessions: waiting for bars, reloading strategies ------------------------------
@@ -1094,6 +1127,14 @@ local function run(spec, opts)
     if LV then
         for _, s in ipairs(strategies) do
             s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
+        end
+        -- the C functions of a signal step, looked up now: LuaJIT aborts a
+        -- trace that meets an FFI symbol not looked up before ("symbol not in
+        -- cache"), and the first signal steps of a session would pay for that
+        for _, f in ipairs({ "mts_engine_step_events", "mts_engine_log_signal", "mts_engine_position",
+                             "mts_engine_mark", "mts_engine_equity", "mts_engine_cancel",
+                             "mts_engine_submit" }) do
+            local _ = C[f]
         end
     end
 
