@@ -1143,10 +1143,10 @@ local function run(spec, opts)
         for id = 0, n_assets - 1 do
             local a = assets[id]
             local n = tonumber(a.bars.n)
-            if n ~= a.n then
-                a.n = n
-                a.src.total = n      -- the views grow when the engine steps to the new bars
-            end
+            -- also when nothing was appended (the same values): no branch that
+            -- live.c's rehearsal rounds, which append nothing, would not take
+            a.n = n
+            a.src.total = n      -- the views grow when the engine steps to the new bars
         end
     end
 
