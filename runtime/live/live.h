@@ -15,7 +15,10 @@
  * until a closed bar was appended to the engine (1), a reload was requested
  * (2: SIGHUP or a watched strategy file changed; *reload = bit mask of watch
  * indices, -1 = all), or the session must stop (0: stop flag, duration,
- * max_bars). No callback goes from C into Lua.
+ * max_bars). No callback goes from C into Lua. The first 64 waits of a
+ * session return 1 at once, committing, servicing and appending nothing
+ * (rehearsal rounds, live.c REHEARSALS: the runner's path through a wait is
+ * compiled by LuaJIT before the first frame); so 1 means "look for new bars".
  *
  * Bars: a kline with x=false / confirm=false (still open) is ignored; a closed
  * one is first checked: the bar rule of imports (market/bar_check.h: finite

@@ -598,8 +598,32 @@ local function report_params(s)
     return out
 end
 
+-- LuaJIT's trace thresholds in a live session (docs/live.md "Kline -> order
+-- latency"). A step with a signal leaves the compiled bar loop by side exits
+-- (the signal's checks, flush, risk, the order) that a backtest takes often
+-- enough to compile at once, but a live session only a few dozen times a day:
+-- with LuaJIT's defaults (a side trace after hotexit=10 exits, a loop compiled
+-- after hotloop=56 iterations) the first ~30 signal steps ran in the
+-- interpreter (35-70 us each, caches cold after the wait) or compiled
+-- (200-350 us), and they made the p99. Here a side trace is compiled at the
+-- second exit, the loops of the first live steps sooner. Process-wide (one
+-- session per process); a backtest keeps LuaJIT's defaults. MTS_JIT_LIVE
+-- replaces them: jit.opt.start arguments separated by spaces, or "default"
+-- (none: LuaJIT's own, the bench's baseline).
+local LIVE_JIT = "hotexit=2 hotloop=8"
+
+local function live_jit()
+    local opt = os.getenv("MTS_JIT_LIVE") or LIVE_JIT
+    if opt == "default" then return end
+    local args = {}
+    for w in opt:gmatch("%S+") do args[#args + 1] = w end
+    local ok, err = pcall(jit.opt.start, unpack(args))
+    if not ok then stop("config", ("MTS_JIT_LIVE='%s': %s"):format(opt, tostring(err))) end
+end
+
 local function run(spec, opts)
     opts = opts or {}
+    if spec.live then live_jit() end
     local root = spec.root or mts.root
     local log = opts.log or logmod.new()
     local printer = opts.print or function(name, text) io.stderr:write(name, ": ", text, "\n") end
@@ -985,9 +1009,91 @@ local function run(spec, opts)
         strategy_error(slot, phase, i, s.rel .. ": bad signal: " .. err)
     end
 
+    -- The step's orders. A step with one signal (the usual case) goes
+    -- through no loop: a loop run once per call is one LuaJIT cannot compile
+    -- (its root trace "leaves the loop" and is aborted, again at every try),
+    -- and in a live session, where a signal step is rare, every try and
+    -- every interpreted pass lands in the kline -> order latency.
+    local function log_signal(p)
+        local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
+            p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
+        if rc ~= 0 then engine_fail("log_signal", rc) end
+    end
+
+    -- One aggregated signal -> its order (view: the portfolio, kept current).
+    local function place(a)
+        if a.signal_type == "CLOSE" then
+            -- closing also withdraws resting entries (limit/stop) on the asset
+            local rc = C.mts_engine_cancel(e, a.asset_id)
+            if rc < 0 then engine_fail("cancel", rc) end
+        end
+        view.position = C.mts_engine_position(e, a.asset_id)
+        local o = risk.plan(a, view, limits)
+        if o then
+            local otype = ORDER_CODE[a.order_type or "MARKET"]
+            if otype ~= 0 then
+                -- a new resting order replaces the asset's pending ones
+                local rc = C.mts_engine_cancel(e, a.asset_id)
+                if rc < 0 then engine_fail("cancel", rc) end
+            end
+            order.asset = a.asset_id
+            order.type = otype
+            order.strategy = a.strategy
+            order.qty = o.qty
+            order.price = otype ~= 0 and a.order_price or 0
+            order.stop_loss = o.stop_loss
+            order.take_profit = o.take_profit
+            order.stop_loss_pct = o.stop_loss_pct
+            order.take_profit_pct = o.take_profit_pct
+            local rc = C.mts_engine_submit(e, order)
+            if rc == 0 then
+                view.gross = o.gross_after
+            elseif rc == EINVAL or rc == ERANGE then
+                -- the engine's own bounds (engine.h): a refused order stops
+                -- the strategy it is attributed to, not the run
+                local msg = cstr(C.mts_engine_errmsg(e)) or ""
+                if msg == "" then msg = mts.strerror(rc) end
+                disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
+                    msg, a.asset, iso(C.mts_engine_now(e))))
+            else
+                engine_fail("submit", rc)
+            end
+        end
+    end
+
+    -- The view of the portfolio risk.plan reads: equity and gross exposure.
+    local function portfolio_view()
+        local gross = 0
+        if n_assets == 1 then
+            local q = C.mts_engine_position(e, 0)
+            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, 0)) end
+        else
+            for id = 0, n_assets - 1 do
+                local q = C.mts_engine_position(e, id)
+                if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
+            end
+        end
+        view.equity = C.mts_engine_equity(e)
+        view.gross = gross
+    end
+
     local sigs = {}        -- reused by every flush
-    local lone = {}        -- the aggregate of a step with one signal
+    local lone = {}        -- the aggregate of a step with one enabled signal of several
     local function flush()
+        if npending == 1 then
+            -- a lone signal is its own aggregate (aggregator.lua: it wins on
+            -- its own, and every field risk.plan and the order read is the
+            -- signal's): no result tables to build
+            local p = pending[1]
+            pending[1] = nil
+            npending = 0
+            C.mts_engine_step_events(e, 0)
+            if not p.strat.enabled then return end
+            log_signal(p)
+            portfolio_view()
+            place(p)
+            return
+        end
         local nsigs = 0
         for j = 1, npending do
             local p = pending[j]
@@ -995,9 +1101,7 @@ local function run(spec, opts)
             if p.strat.enabled then
                 nsigs = nsigs + 1
                 sigs[nsigs] = p
-                local rc = C.mts_engine_log_signal(e, p.asset_id, p.strategy, SIG_CODE[p.signal_type],
-                    p.price, p.confidence, p.position_size or NaN, p.stop_loss or NaN, p.take_profit or NaN)
-                if rc ~= 0 then engine_fail("log_signal", rc) end
+                log_signal(p)
             end
         end
         npending = 0
@@ -1005,9 +1109,6 @@ local function run(spec, opts)
         if nsigs == 0 then return end
         local agg
         if nsigs == 1 then
-            -- a lone signal is its own aggregate (aggregator.lua: it wins on
-            -- its own, and every field risk.plan and the order read is the
-            -- signal's): no result tables to build
             lone[1] = sigs[1]
             agg = lone
         else
@@ -1015,52 +1116,8 @@ local function run(spec, opts)
         end
         for j = 1, nsigs do sigs[j] = nil end
         if #agg == 0 then return end
-        local gross = 0
-        for id = 0, n_assets - 1 do
-            local q = C.mts_engine_position(e, id)
-            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
-        end
-        view.equity = C.mts_engine_equity(e)
-        view.gross = gross
-        for _, a in ipairs(agg) do
-            if a.signal_type == "CLOSE" then
-                -- closing also withdraws resting entries (limit/stop) on the asset
-                local rc = C.mts_engine_cancel(e, a.asset_id)
-                if rc < 0 then engine_fail("cancel", rc) end
-            end
-            view.position = C.mts_engine_position(e, a.asset_id)
-            local o = risk.plan(a, view, limits)
-            if o then
-                local otype = ORDER_CODE[a.order_type or "MARKET"]
-                if otype ~= 0 then
-                    -- a new resting order replaces the asset's pending ones
-                    local rc = C.mts_engine_cancel(e, a.asset_id)
-                    if rc < 0 then engine_fail("cancel", rc) end
-                end
-                order.asset = a.asset_id
-                order.type = otype
-                order.strategy = a.strategy
-                order.qty = o.qty
-                order.price = otype ~= 0 and a.order_price or 0
-                order.stop_loss = o.stop_loss
-                order.take_profit = o.take_profit
-                order.stop_loss_pct = o.stop_loss_pct
-                order.take_profit_pct = o.take_profit_pct
-                local rc = C.mts_engine_submit(e, order)
-                if rc == 0 then
-                    view.gross = o.gross_after
-                elseif rc == EINVAL or rc == ERANGE then
-                    -- the engine's own bounds (engine.h): a refused order stops
-                    -- the strategy it is attributed to, not the run
-                    local msg = cstr(C.mts_engine_errmsg(e)) or ""
-                    if msg == "" then msg = mts.strerror(rc) end
-                    disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
-                        msg, a.asset, iso(C.mts_engine_now(e))))
-                else
-                    engine_fail("submit", rc)
-                end
-            end
-        end
+        portfolio_view()
+        for _, a in ipairs(agg) do place(a) end
     end
 
     -- ---- live sessions: waiting for bars, reloading strategies ------------------------------
@@ -1071,6 +1128,14 @@ local function run(spec, opts)
         for _, s in ipairs(strategies) do
             s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
         end
+        -- the C functions of a signal step, looked up now: LuaJIT aborts a
+        -- trace that meets an FFI symbol not looked up before ("symbol not in
+        -- cache"), and the first signal steps of a session would pay for that
+        for _, f in ipairs({ "mts_engine_step_events", "mts_engine_log_signal", "mts_engine_position",
+                             "mts_engine_mark", "mts_engine_equity", "mts_engine_cancel",
+                             "mts_engine_submit" }) do
+            local _ = C[f]
+        end
     end
 
     -- After a wait that appended bars: the new lengths, in the views too.
@@ -1078,10 +1143,10 @@ local function run(spec, opts)
         for id = 0, n_assets - 1 do
             local a = assets[id]
             local n = tonumber(a.bars.n)
-            if n ~= a.n then
-                a.n = n
-                a.src.total = n      -- the views grow when the engine steps to the new bars
-            end
+            -- also when nothing was appended (the same values): no branch that
+            -- live.c's rehearsal rounds, which append nothing, would not take
+            a.n = n
+            a.src.total = n      -- the views grow when the engine steps to the new bars
         end
     end
 

@@ -14,12 +14,12 @@ and submitted its orders to the engine (before anything is stored, published
 or printed). The session summary's "latency_us" gives p50/p99/max of every
 step (a fixed histogram, 0.1 us buckets).
 
-No baseline figure: the order of work was already "step, then store": the
-previous step's SQLite commit, bus/cache publishing and printing run at the
-start of the next wait, before the next frame is serviced, so there is no
-older code path to switch to in the same binary (docs/live.md gives the
-figures measured before this change, with the older start point).
-Prints: bench run_kline_to_order_{p50,p99,max}_us and the number of steps.
+Baseline (the _baseline lines, a second session in the same run): the same
+binary with MTS_JIT_LIVE=default, i.e. LuaJIT's own trace thresholds instead
+of the session's (scripts/lib/runner.lua LIVE_JIT: side traces compiled at the
+second exit, so the rare signal steps stop running in the interpreter).
+Prints: bench run_kline_to_order_{p50,p99,max}_us and the number of steps,
+then the same with the _baseline suffix.
 BENCH_LIVE_BARS, BENCH_LIVE_PACE (s between klines), BENCH_LIVE_ARGS (extra
 mts run arguments) and BENCH_LIVE_WRAP (a command prefix, e.g. perf record --)
 change the session."""
@@ -71,7 +71,7 @@ def main():
         sys.stderr.write("bench_live: %s has %d bars, need %d\n" % (CSV, len(bars), WARM + N))
         return 1
     rc = 0
-    for suffix, env in (("", {}),):
+    for suffix, env in (("", {}), ("_baseline", {"MTS_JIT_LIVE": "default"})):
         lat = session(bars, env)
         if lat is None:
             rc = 1

@@ -361,4 +361,50 @@ return M
         assert.are.equal('w: scripts/strategies/w.lua:3: ctx:bars("bitcoin", "1w"): 1w bars are not made of whole 3d ' ..
             "bars (the run's interval); ask for one that is (in init, bitcoin)", res.disabled[1])
     end)
+    -- LuaJIT's trace thresholds for a session (runner.lua LIVE_JIT, docs/live.md
+    -- "Kline -> order latency"): handed to jit.opt.start by a live run only;
+    -- MTS_JIT_LIVE replaces them, "default" leaves LuaJIT's own, a malformed
+    -- value stops the run naming the variable.
+    it("sets the session's JIT thresholds (MTS_JIT_LIVE), a backtest none", function()
+        local V = "local M = {}\nfunction M.get_parameters() return {} end\n" ..
+                  "function M.on_bar(ctx, a, i) if i >= 3 then return { signal_type = 'LONG' } end end\nreturn M\n"
+        local dir = H.tree({ ["scripts/strategies/j.lua"] = V })
+        local real_start, real_getenv = jit.opt.start, os.getenv
+        local env, calls = {}, {}
+        os.getenv = function(k) if env[k] ~= nil then return env[k] or nil end return real_getenv(k) end
+        jit.opt.start = function(...) calls[#calls + 1] = { ... } return real_start(...) end
+        local function session(value)
+            env.MTS_JIT_LIVE = value
+            calls = {}
+            local res, msg = run_live(dir, live({ 1, 2, 3, 4, 5 }, 3, nil), { "j" })
+            return res, msg, calls
+        end
+        local ok, err = pcall(function()
+            local res, _, c = session(false)        -- unset: the runner's own
+            assert.is_table(res)
+            assert.are.same({ { "hotexit=2", "hotloop=8" } }, c)
+            res, _, c = session("hotexit=3  hotloop=20")
+            assert.is_table(res)
+            assert.are.same({ { "hotexit=3", "hotloop=20" } }, c)
+            res, _, c = session("default")
+            assert.is_table(res)
+            assert.are.same({}, c)
+            local msg
+            res, msg = session("hotexit=x")
+            assert.is_nil(res)
+            assert.matches("MTS_JIT_LIVE='hotexit=x'", msg, 1, true)
+            -- a backtest: none
+            env.MTS_JIT_LIVE = false
+            calls = {}
+            local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3, 4, 5 } } })
+            res = runner.run({ root = dir, strategies = { "j" } }, { C = E.C, limits = LIMITS, log = function() end,
+                                                                     print = function() end })
+            assert.is_table(res)
+            assert.are.same({}, calls)
+        end)
+        jit.opt.start, os.getenv = real_start, real_getenv
+        real_start("hotexit=10", "hotloop=56")        -- LuaJIT's defaults again for the other specs
+        H.rmtree(dir)
+        assert(ok, err)
+    end)
 end)
