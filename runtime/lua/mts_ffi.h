@@ -90,7 +90,9 @@ int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, 
 /* ---- live sessions (runtime/live/live.h): the runner's wait for the next
  * closed bar. wait commits the finished step, then returns 1 (bars appended
  * to the engine), 2 (reload: *reload = bit mask of watch indices, -1 = all),
- * 0 (stop) or a negative MTS_E*. watch registers a strategy file whose
+ * 0 (stop) or a negative MTS_E* (the first 64 waits of a session return 1
+ * with nothing appended: rehearsal rounds that let LuaJIT compile the live
+ * path before the first frame is read, live.c). watch registers a strategy file whose
  * modification the session reports as a reload; returns its index. ---- */
 typedef struct mts_live mts_live_t;
 int     mts_live_wait(mts_live_t *l, int32_t *reload);
