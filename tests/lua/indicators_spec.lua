@@ -275,7 +275,7 @@ describe("streaming indicators equal the batch ones bit for bit", function()
             grown = (collectgarbage("count") - before) * 1024
             collectgarbage("restart")
         end
-        assert.is_true(grown < 2048, ("%d bytes over %d bars"):format(grown, N))
+        assert.is_true(grown < 8192, ("%d bytes over %d bars"):format(grown, N))
     end)
 end)
 

@@ -225,8 +225,11 @@ describe("mean_reversion bar by bar", function()
             grown = (collectgarbage("count") - before) * 1024
             collectgarbage("restart")
         end
-        -- a table per bar would be >= 32 bytes x 2900 bars
-        assert.is_true(grown < 2048, ("%d bytes over %d bars"):format(grown, n))
+        -- a table per bar would be >= 32 bytes x 2900 bars = 93 KB; a trace
+        -- LuaJIT still compiles in the measured pass (which ones, and when,
+        -- varies from run to run: it hashes addresses, and ASLR moves them)
+        -- can add a few KB, seen up to 2.3 KB
+        assert.is_true(grown < 8192, ("%d bytes over %d bars"):format(grown, n))
     end)
 end)
 
