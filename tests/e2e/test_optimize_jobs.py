@@ -79,3 +79,31 @@ class OptimizeJobs(MtsTestCase):
         h = self.mts("optimize", "--help")
         for opt in ("--jobs N", "--redis URL", "--resume"):
             self.assertIn(opt, h.stdout)
+
+
+class ReplOptimize(MtsTestCase):
+    def test_repl_optimize_matches_cli(self):
+        """mts.optimize{...} in the REPL ranks as `mts optimize` does (same
+        library), with jobs = 2, and stores nothing by default."""
+        cli = json.loads(self.mts("optimize", "--strategy", "sma_cross", "--asset", "bitcoin",
+                                  "--param", "fast=5:20:5", "--param", "slow=30,50,100", "--top", "0",
+                                  "--json", "--store", "none", "--jobs", "1", "--db", self.db).stdout)
+        code = ('local t = mts.optimize{strategy="sma_cross", asset="bitcoin", '
+                'params={fast="5:20:5", slow={30, 50, 100}}, jobs=2} '
+                'for i = 1, #t do local r = t[i] '
+                'print(string.format("%d %s %s %.17g %.17g %d %s", r.rank, r.params.fast, r.params.slow, '
+                'r.sharpe_ratio, r.final_value, r.trade_count, tostring(r.id))) end')
+        r = self.mts("repl", "--db", self.db, "-e", code)
+        lines = r.stdout.split("\n")[:-1]
+        self.assertEqual(len(lines), 12)
+        for line, c in zip(lines, cli["results"]):
+            rank, fast, slow, sharpe, fv, trades, rid = line.split()
+            self.assertEqual(int(rank), c["rank"])
+            self.assertEqual((int(fast), int(slow)), (c["params"]["fast"], c["params"]["slow"]))
+            self.assertEqual(float(sharpe), c["sharpe_ratio"])
+            self.assertEqual(float(fv), c["final_value"])
+            self.assertEqual(int(trades), c["trade_count"])
+            self.assertEqual(rid, "nil")
+        bad = self.mts("repl", "--db", self.db, "-e", 'mts.optimize{strategy="sma_cross", asset="bitcoin", '
+                       'params={fast="5:1:1"}}', expect=1)
+        self.assertIn("mts.optimize: a range needs step > 0 and start <= stop", bad.stdout + bad.stderr)
