@@ -20,7 +20,8 @@
 #define MAX_LIST 32
 
 typedef struct {
-    char *strategies_buf, *assets_buf;
+    char *strategies_buf, *assets_buf;    /* split in place: NUL-separated */
+    char strategies_text[512], assets_text[512];   /* "a,b" as given, for titles */
     const char *strategies[MAX_LIST], *assets[MAX_LIST];
     int n_strategies, n_assets;
     mts_grid_t grid;
@@ -125,6 +126,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_STRATEGY:
             free(o->strategies_buf);
             o->strategies_buf = strdup(val);
+            snprintf(o->strategies_text, sizeof o->strategies_text, "%s", val);
             if (mts_cli_split_list("walkforward", "--strategy", o->strategies_buf, o->strategies, MAX_LIST,
                                    &o->n_strategies))
                 return -1;
@@ -132,6 +134,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         case O_ASSET:
             free(o->assets_buf);
             o->assets_buf = strdup(val);
+            snprintf(o->assets_text, sizeof o->assets_text, "%s", val);
             if (mts_cli_split_list("walkforward", "--asset", o->assets_buf, o->assets, MAX_LIST, &o->n_assets))
                 return -1;
             break;
@@ -266,7 +269,7 @@ static void print_table(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf
     when(o, r->first, a);
     when(o, r->last, b);
     printf("walkforward %s on %s  %s bars  %s .. %s: %d %s windows, train %s, test %s, chosen by %s\n",
-           o->strategies_buf, o->assets_buf, o->interval ? o->interval : MTS_INTERVAL_DEFAULT, a, b, r->n_windows,
+           o->strategies_text, o->assets_text, o->interval ? o->interval : MTS_INTERVAL_DEFAULT, a, b, r->n_windows,
            o->anchored ? "anchored" : "rolling", o->train_arg, o->test_arg, o->metric);
     int wd = mts_interval_seconds(o->interval ? o->interval : MTS_INTERVAL_DEFAULT) < 86400 ? 20 : 10;
     printf("%3s  %-*s %-*s  %-*s %-*s  %-24s %10s %10s %10s %8s\n", "#", wd, "train_from", wd, "train_to", wd,
@@ -405,7 +408,7 @@ static int write_report(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf
                                         w->is_metric, w->oos_metric, w->capital, w->oos};
     }
     char title[600];
-    snprintf(title, sizeof title, "Walk-forward: %.250s on %.250s", o->strategies_buf, o->assets_buf);
+    snprintf(title, sizeof title, "Walk-forward: %.250s on %.250s", o->strategies_text, o->assets_text);
     mts_report_wf_t rep = {
         .title = title, .metric = o->metric, .higher_is_better = mts_opt_higher_is_better(o->metric),
         .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT, .anchored = o->anchored,
