@@ -166,18 +166,18 @@ typedef struct mts_wf_window {
 /* Windows over [first, last]: first = the first bar's open time, last = the
  * last second the bars cover (the last bar's open time + its interval - 1;
  * `mts walkforward` passes that, so a test window ending with the data's last
- * bar fits). Rolling
- * (each train window train_s long, then a test window test_s long, the next
- * window starting test_s later) or anchored (train always from first). Bars
- * are never in two test windows and every test bar comes after its train
- * window's last bar. *windows caller-owned (mts_free). MTS_EINVAL when not
- * even one whole window fits.
- * Window k (k = 0, 1, ...), all bounds inclusive:
+ * bar fits). Rolling (each train window train_s long, then a test window
+ * test_s long, the next window starting test_s later) or anchored (train
+ * always from first). Bars are never in two test windows and every test bar
+ * comes after its train window's last bar. Window k = 0, 1, ..., all bounds
+ * inclusive:
  *   train_from = first + k*test_s (rolling) or first (anchored)
  *   train_to   = first + k*test_s + train_s - 1
  *   test_from  = train_to + 1,  test_to = test_from + test_s - 1
  * while test_to <= last; the tail after the last whole test window is not
- * tested. MTS_EINVAL also for train_s or test_s <= 0 or last < first. */
+ * tested. *windows caller-owned (mts_free). MTS_EINVAL when not even one
+ * whole window fits (the message gives the span and the window's length),
+ * for train_s or test_s <= 0, or last < first. */
 int mts_wf_windows(int64_t first, int64_t last, int64_t train_s, int64_t test_s, int anchored,
                    mts_wf_window_t **windows, int *n, char *err, size_t errlen);
 
