@@ -10,6 +10,7 @@ import time
 
 from mtslib import MtsTestCase, equity_curve
 from test_backtest import metrics_reference, sma_cross_reference
+from test_progress import run_with_pty_stderr
 
 DAY = 86400
 T0 = 1577836800          # 2020-01-01T00:00:00Z
@@ -170,6 +171,18 @@ class WalkForwardByHand(MtsTestCase):
             stored = f.read()
         self.assertIn("walkforward", stored)
         self.assertIn("equity-chart", stored)
+
+    def test_progress_on_a_terminal_only(self):
+        """One bar over every train run and test run: 5 windows x (4 grid points + 1 test run)."""
+        args = ["walkforward", "--strategy", "sma_cross", "--asset", "synth", "--param", "fast=2,4",
+                "--param", "slow=8,20", "--train", "120d", "--test", "60d", "--no-store", "--db", self.db]
+        rc, out, err = run_with_pty_stderr(args)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("walkforward [", err)
+        self.assertIn("100%  25/25 runs", err)
+        r = self.mts(*args)
+        self.assertNotIn("walkforward [", r.stderr)
+        self.assertEqual(r.stdout, out.replace("\r\n", "\n"))
 
     def test_too_short_data_is_refused(self):
         r = self.mts("walkforward", "--strategy", "sma_cross", "--asset", "synth", "--param", "fast=2,4",
