@@ -413,6 +413,7 @@ static int write_report(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf
         .title = title, .metric = o->metric, .higher_is_better = mts_opt_higher_is_better(o->metric),
         .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT, .anchored = o->anchored,
         .train = o->train_arg, .test = o->test_arg, .equity = &r->equity, .initial_capital = spec->opt.capital,
+        .trades = r->trades, .n_trades = r->n_trades, .assets = o->assets, .n_assets = o->n_assets,
         .oos = r->oos, .is_mean = r->is_mean, .oos_mean = r->oos_mean, .gap = r->gap,
         .efficiency = r->efficiency, .n_counted = r->n_counted, .rows = rows, .n_rows = r->n_windows,
         .run_id = run_id};

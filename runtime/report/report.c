@@ -735,12 +735,29 @@ int mts_report_walkforward_html(FILE *f, const mts_report_wf_t *w) {
     memset(&run, 0, sizeof run);
     run.initial_capital = w->initial_capital;
     run.equity = *w->equity;
+    mts_stored_trade_t *trades = w->n_trades > 0 && w->trades ? mts_calloc((size_t)w->n_trades, sizeof *trades) : NULL;
+    for (int64_t i = 0; trades && i < w->n_trades; i++) {
+        const mts_trade_t *t = &w->trades[i];
+        snprintf(trades[i].asset, sizeof trades[i].asset, "%s",
+                 w->assets && t->asset >= 0 && t->asset < w->n_assets ? w->assets[t->asset] : "?");
+        trades[i].side = t->side;
+        trades[i].qty = t->qty;
+        trades[i].entry_ts = t->entry_ts;
+        trades[i].entry_price = t->entry_price;
+        trades[i].exit_ts = t->exit_ts;
+        trades[i].exit_price = t->exit_price;
+        trades[i].pnl = t->pnl;
+        trades[i].fees = t->fees;
+    }
+    run.trades = trades;
+    run.n_trades = trades ? w->n_trades : 0;
     snprintf(run.interval, sizeof run.interval, "%s", w->interval ? w->interval : "1d");
     fputs("<h2>Stitched equity</h2>\n", f);
     equity_chart(f, &run);
     wf_strip(f, w);
     fputs("<h2>Drawdown</h2>\n", f);
     drawdown_chart(f, &run);
+    mts_free(trades);
 
     fprintf(f, "<h2>Windows (%d)</h2>\n<div class=\"scroll\"><table id=\"windows\"><tr><th>#</th>"
                "<th class=\"l\">train</th><th class=\"l\">test</th><th class=\"l\">chosen</th><th>IS</th>"

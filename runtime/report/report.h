@@ -81,6 +81,10 @@ typedef struct mts_report_wf {
     int         higher_is_better, anchored;
     const mts_series_t *equity;     /* the stitched curve (>= 1 point) */
     double      initial_capital;
+    const mts_trade_t *trades;      /* closed trades, drawn as entry/exit markers */
+    int64_t     n_trades;
+    const char *const *assets;      /* names of trades[].asset (an index into it) */
+    int         n_assets;
     mts_metrics_t oos;              /* of the stitched curve */
     double      is_mean, oos_mean, gap, efficiency;
     int         n_counted;

@@ -166,7 +166,10 @@ static void report_html(void **state) {
          1.5, 0.25, 1000, {.total_return = 0.1, .trade_count = 1}},
         {at("2020-03-01T00:00:00"), at("2020-08-27T23:59:59"), ts[2], at("2020-10-26T23:59:59"), "fast=10",
          2.0, -0.5, 1100, {.total_return = -0.1, .trade_count = 2}}};
-    mts_report_wf_t w = {.title = "Walk-forward: sma_cross on bitcoin", .metric = "sharpe_ratio", .interval = "1d",
+    mts_trade_t trades[1] = {{.asset = 0, .side = 1, .qty = 2, .entry_ts = ts[1], .entry_price = 50,
+                               .exit_ts = ts[3], .exit_price = 45, .pnl = -10}};
+    const char *assets[1] = {"bitcoin"};
+    mts_report_wf_t w = {.trades = trades, .n_trades = 1, .assets = assets, .n_assets = 1, .title = "Walk-forward: sma_cross on bitcoin", .metric = "sharpe_ratio", .interval = "1d",
                          .train = "180d", .test = "60d", .higher_is_better = 1, .equity = &eq,
                          .initial_capital = 1000, .oos = {.final_value = 990, .total_return = -0.01},
                          .is_mean = 1.75, .oos_mean = -0.125, .gap = 1.875, .efficiency = -0.125 / 1.75,
@@ -184,6 +187,8 @@ static void report_html(void **state) {
     assert_non_null(strstr(buf, "data-metric=\"final_value\" data-raw=\"990\""));
     assert_non_null(strstr(buf, "id=\"equity-chart\""));
     assert_non_null(strstr(buf, "id=\"windows-strip\""));
+    assert_non_null(strstr(buf, "<title>entry long bitcoin 2020-06-30</title>"));   /* the trade's markers */
+    assert_non_null(strstr(buf, "class=\"marker exit loss\""));
     assert_non_null(strstr(buf, "mts report 42"));
     assert_null(strstr(buf, "<script"));
     free(buf);
