@@ -19,6 +19,7 @@ static const command_t commands[] = {
     {"stream",   mts_cmd_stream,   "record live trades, order books and funding from Binance or Bybit"},
     {"report",   mts_cmd_report,   "list stored backtests, or write one as a self-contained HTML report"},
     {"optimize", mts_cmd_optimize, "grid-search strategy parameters, ranked by a metric"},
+    {"walkforward", mts_cmd_walkforward, "walk-forward optimization: train/test windows, stitched out-of-sample result"},
     {"repl",     mts_cmd_repl,     "interactive Lua session over the mts API"},
     {"serve",    mts_cmd_serve,    "REST + WebSocket API: JWT auth, rate limits, health, Prometheus metrics"},
     {"token",    mts_cmd_token,    "mint a JWT for the API of mts serve"},

@@ -19,6 +19,7 @@ int mts_cmd_stream(int argc, char **argv);
 int mts_cmd_collect(int argc, char **argv);
 int mts_cmd_report(int argc, char **argv);
 int mts_cmd_optimize(int argc, char **argv);
+int mts_cmd_walkforward(int argc, char **argv);
 int mts_cmd_repl(int argc, char **argv);
 int mts_cmd_serve(int argc, char **argv);
 int mts_cmd_token(int argc, char **argv);

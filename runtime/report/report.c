@@ -2,6 +2,7 @@
  * Everything is written straight to the FILE; nothing here computes a metric:
  * the numbers come from the stored run or the optimizer. */
 #include "report/report.h"
+#include "market/interval.h"
 #include "util/timeutil.h"
 
 #include <cjson/cJSON.h>
@@ -643,5 +644,147 @@ int mts_report_grid_html(FILE *f, const mts_report_grid_t *g) {
         else fputs("<td>-</td></tr>\n", f);
     }
     fputs("</table></div>\n<p class=\"sub\">Open any stored run with <code>mts report ID --html FILE</code>.</p>\n", f);
+    return page_end(f);
+}
+
+/* ---- a walk-forward ---- */
+
+static void wf_when(const mts_report_wf_t *w, int64_t ts, char buf[32]) {
+    if (mts_interval_seconds(w->interval && *w->interval ? w->interval : "1d") < 86400) mts_time_format_iso(ts, buf);
+    else date_of(ts, buf);
+}
+
+static const char *wf_metric_text(const char *metric, char *b, size_t n, double v) {
+    int pct = !strcmp(metric, "total_return") || !strcmp(metric, "annualized_return") ||
+              !strcmp(metric, "max_drawdown") || !strcmp(metric, "volatility") || !strcmp(metric, "win_rate");
+    return pct ? fmt_pct(b, n, v) : fmt_num(b, n, v, 3);
+}
+
+/* The test windows as bands on the curve's time axis. */
+static void wf_strip(FILE *f, const mts_report_wf_t *w) {
+    const mts_series_t *eq = w->equity;
+    frame_t fr = {54, eq->ts[0], eq->ts[eq->n - 1], 0, 1};
+    fprintf(f, "<svg id=\"windows-strip\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+               "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"test windows\">", CW, fr.h, CW, fr.h);
+    for (int k = 0; k < w->n_rows; k++) {
+        const mts_report_wf_row_t *r = &w->rows[k];
+        int64_t a = r->test_from < fr.t0 ? fr.t0 : r->test_from, b = r->test_to > fr.t1 ? fr.t1 : r->test_to;
+        double x0 = fx(&fr, a), x1 = fx(&fr, b);
+        if (x1 < x0 + 1) x1 = x0 + 1;
+        fprintf(f, "<rect x=\"%.1f\" y=\"4\" width=\"%.1f\" height=\"24\" fill=\"%s\" stroke=\"#fff\">"
+                   "<title>window %d: ", x0, x1 - x0, k % 2 ? "#c9d6ea" : "#9fb6d9", k + 1);
+        esc(f, r->chosen);
+        fputs("</title></rect>", f);
+        if (x1 - x0 > 18) fprintf(f, "<text x=\"%.1f\" y=\"21\" text-anchor=\"middle\">%d</text>", (x0 + x1) / 2, k + 1);
+    }
+    char d0[32], d1[32];
+    wf_when(w, fr.t0, d0);
+    wf_when(w, fr.t1, d1);
+    fprintf(f, "<text x=\"%d\" y=\"46\">%s</text><text x=\"%d\" y=\"46\" text-anchor=\"end\">%s</text></svg>\n",
+            CL, d0, CW - CR, d1);
+}
+
+int mts_report_walkforward_html(FILE *f, const mts_report_wf_t *w) {
+    if (!f || !w || !w->equity || w->equity->n < 1 || (w->n_rows && !w->rows) || !w->metric) return MTS_EINVAL;
+    const char *title = w->title ? w->title : "Walk-forward";
+    page_start(f, title);
+    fputs("<h1>", f);
+    esc(f, title);
+    fputs("</h1>\n<p class=\"sub\">", f);
+    esc(f, w->interval ? w->interval : "1d");
+    fprintf(f, " bars &middot; %s windows &middot; train ", w->anchored ? "anchored" : "rolling");
+    esc(f, w->train ? w->train : "?");
+    fputs(" &middot; test ", f);
+    esc(f, w->test ? w->test : "?");
+    fputs(" &middot; chosen by ", f);
+    esc(f, w->metric);
+    fprintf(f, " (%s is better)", w->higher_is_better ? "higher" : "lower");
+    if (w->run_id > 0) fprintf(f, " &middot; stored as <code>mts report %lld</code>", (long long)w->run_id);
+    fputs("</p>\n", f);
+
+    char b[64];
+    const mts_metrics_t *m = &w->oos;
+    fputs("<h2>Stitched out-of-sample result</h2>\n<table id=\"metrics\" class=\"kv\">\n", f);
+    metric_row(f, "initial_capital", "initial capital", w->initial_capital, fmt_money(b, sizeof b, w->initial_capital));
+    metric_row(f, "final_value", "final value", m->final_value, fmt_money(b, sizeof b, m->final_value));
+    metric_row(f, "total_return", "total return", m->total_return, fmt_pct(b, sizeof b, m->total_return));
+    metric_row(f, "annualized_return", "annualized return", m->annualized_return, fmt_pct(b, sizeof b, m->annualized_return));
+    metric_row(f, "sharpe_ratio", "sharpe ratio", m->sharpe_ratio, fmt_num(b, sizeof b, m->sharpe_ratio, 2));
+    metric_row(f, "max_drawdown", "max drawdown", m->max_drawdown, fmt_pct(b, sizeof b, m->max_drawdown));
+    metric_row(f, "volatility", "volatility", m->volatility, fmt_pct(b, sizeof b, m->volatility));
+    metric_row(f, "calmar_ratio", "calmar ratio", m->calmar_ratio, fmt_num(b, sizeof b, m->calmar_ratio, 2));
+    metric_row(f, "win_rate", "win rate", m->win_rate, fmt_pct(b, sizeof b, m->win_rate));
+    metric_row(f, "profit_factor", "profit factor", m->profit_factor, fmt_num(b, sizeof b, m->profit_factor, 2));
+    snprintf(b, sizeof b, "%lld", (long long)m->trade_count);
+    metric_row(f, "trade_count", "trades", (double)m->trade_count, b);
+    fputs("</table>\n", f);
+
+    fputs("<h2>Overfitting</h2>\n<table id=\"overfitting\" class=\"kv\">\n", f);
+    metric_row(f, "is_mean", "mean in-sample metric", w->is_mean, wf_metric_text(w->metric, b, sizeof b, w->is_mean));
+    metric_row(f, "oos_mean", "mean out-of-sample metric", w->oos_mean, wf_metric_text(w->metric, b, sizeof b, w->oos_mean));
+    metric_row(f, "gap", "gap", w->gap, wf_metric_text(w->metric, b, sizeof b, w->gap));
+    metric_row(f, "efficiency", "efficiency (OOS / IS)", w->efficiency, fmt_num(b, sizeof b, w->efficiency, 2));
+    fprintf(f, "</table>\n<p class=\"sub\">Over the %d of %d windows where both values are defined. In-sample: the "
+               "chosen parameters' metric on their train window; out-of-sample: the same metric of their test run. "
+               "Gap = mean IS &minus; mean OOS (OOS &minus; IS when lower is better): above 0, the test windows did "
+               "worse than the fit promised. Efficiency = mean OOS / mean IS: 1 is as good as in-sample.</p>\n",
+            w->n_counted, w->n_rows);
+
+    /* the charts of a backtest report, over the stitched curve */
+    mts_stored_run_t run;
+    memset(&run, 0, sizeof run);
+    run.initial_capital = w->initial_capital;
+    run.equity = *w->equity;
+    mts_stored_trade_t *trades = w->n_trades > 0 && w->trades ? mts_calloc((size_t)w->n_trades, sizeof *trades) : NULL;
+    for (int64_t i = 0; trades && i < w->n_trades; i++) {
+        const mts_trade_t *t = &w->trades[i];
+        snprintf(trades[i].asset, sizeof trades[i].asset, "%s",
+                 w->assets && t->asset >= 0 && t->asset < w->n_assets ? w->assets[t->asset] : "?");
+        trades[i].side = t->side;
+        trades[i].qty = t->qty;
+        trades[i].entry_ts = t->entry_ts;
+        trades[i].entry_price = t->entry_price;
+        trades[i].exit_ts = t->exit_ts;
+        trades[i].exit_price = t->exit_price;
+        trades[i].pnl = t->pnl;
+        trades[i].fees = t->fees;
+    }
+    run.trades = trades;
+    run.n_trades = trades ? w->n_trades : 0;
+    snprintf(run.interval, sizeof run.interval, "%s", w->interval ? w->interval : "1d");
+    fputs("<h2>Stitched equity</h2>\n", f);
+    equity_chart(f, &run);
+    wf_strip(f, w);
+    fputs("<h2>Drawdown</h2>\n", f);
+    drawdown_chart(f, &run);
+    mts_free(trades);
+
+    fprintf(f, "<h2>Windows (%d)</h2>\n<div class=\"scroll\"><table id=\"windows\"><tr><th>#</th>"
+               "<th class=\"l\">train</th><th class=\"l\">test</th><th class=\"l\">chosen</th><th>IS</th>"
+               "<th>OOS</th><th>capital</th><th>test return</th><th>test max dd</th><th>trades</th></tr>\n",
+            w->n_rows);
+    for (int k = 0; k < w->n_rows; k++) {
+        const mts_report_wf_row_t *r = &w->rows[k];
+        char t0[32], t1[32], s0[32], s1[32], is[48], oos[48], cap[48], ret[48], dd[48], ris[32], roos[32];
+        wf_when(w, r->train_from, t0);
+        wf_when(w, r->train_to, t1);
+        wf_when(w, r->test_from, s0);
+        wf_when(w, r->test_to, s1);
+        mts_report_exact(r->is_metric, ris);
+        mts_report_exact(r->oos_metric, roos);
+        fprintf(f, "<tr><td>%d</td><td class=\"l\">%s .. %s</td><td class=\"l\">%s .. %s</td><td class=\"l\">",
+                k + 1, t0, t1, s0, s1);
+        esc(f, r->chosen ? r->chosen : "");
+        fprintf(f, "</td><td data-raw=\"%s\">%s</td><td data-raw=\"%s\">%s</td><td>%s</td><td class=\"%s\">%s</td>"
+                   "<td>%s</td><td>%lld</td></tr>\n",
+                ris, wf_metric_text(w->metric, is, sizeof is, r->is_metric), roos,
+                wf_metric_text(w->metric, oos, sizeof oos, r->oos_metric), fmt_money(cap, sizeof cap, r->capital),
+                r->oos.total_return > 0 ? "pos" : r->oos.total_return < 0 ? "neg" : "",
+                fmt_pct(ret, sizeof ret, r->oos.total_return), fmt_pct(dd, sizeof dd, r->oos.max_drawdown),
+                (long long)r->oos.trade_count);
+    }
+    fputs("</table></div>\n<p class=\"sub\">Each test window starts with the equity the previous one ended with "
+          "(capital); a position open at a window's end is valued at its last close and the next window starts "
+          "flat. A test run sees only its own bars: indicators warm up inside the test window.</p>\n", f);
     return page_end(f);
 }

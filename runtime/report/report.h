@@ -63,4 +63,36 @@ int mts_report_grid_html(FILE *out, const mts_report_grid_t *g);
  * for non-finite values. buf needs 32 bytes. */
 void mts_report_exact(double v, char buf[32]);
 
+/* ---- a walk-forward (research.h; mts_report_walkforward_html) ----
+ * The stitched out-of-sample equity curve and its drawdown (drawn as a
+ * backtest's are), a strip under them with the test windows on the same time
+ * axis, the stitched metrics, the overfitting measure, and a table of the
+ * windows (bounds, chosen parameters, IS and OOS metric, starting capital,
+ * the test run's return, drawdown and trades). */
+typedef struct mts_report_wf_row {
+    int64_t       train_from, train_to, test_from, test_to;
+    const char   *chosen;           /* "rsi_period=14" */
+    double        is_metric, oos_metric, capital;
+    mts_metrics_t oos;              /* the window's test run */
+} mts_report_wf_row_t;
+
+typedef struct mts_report_wf {
+    const char *title, *metric, *interval, *train, *test;   /* train/test as given: "365d" */
+    int         higher_is_better, anchored;
+    const mts_series_t *equity;     /* the stitched curve (>= 1 point) */
+    double      initial_capital;
+    const mts_trade_t *trades;      /* closed trades, drawn as entry/exit markers */
+    int64_t     n_trades;
+    const char *const *assets;      /* names of trades[].asset (an index into it) */
+    int         n_assets;
+    mts_metrics_t oos;              /* of the stitched curve */
+    double      is_mean, oos_mean, gap, efficiency;
+    int         n_counted;
+    const mts_report_wf_row_t *rows;
+    int         n_rows;
+    int64_t     run_id;             /* the stored stitched run, 0 when not stored */
+} mts_report_wf_t;
+
+int mts_report_walkforward_html(FILE *out, const mts_report_wf_t *w);
+
 #endif

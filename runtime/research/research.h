@@ -163,13 +163,107 @@ typedef struct mts_wf_window {
     int64_t test_from, test_to;
 } mts_wf_window_t;
 
-/* Windows over [first, last] (the bars' first and last open times): rolling
- * (each train window train_s long, then a test window test_s long, the next
- * window starting test_s later) or anchored (train always from first). Bars
- * are never in two test windows and every test bar comes after its train
- * window's last bar. *windows caller-owned (mts_free). MTS_EINVAL when not
- * even one whole window fits. */
+/* Windows over [first, last]: first = the first bar's open time, last = the
+ * last second the bars cover (the last bar's open time + its interval - 1;
+ * `mts walkforward` passes that, so a test window ending with the data's last
+ * bar fits). Rolling (each train window train_s long, then a test window
+ * test_s long, the next window starting test_s later) or anchored (train
+ * always from first). Bars are never in two test windows and every test bar
+ * comes after its train window's last bar. Window k = 0, 1, ..., all bounds
+ * inclusive:
+ *   train_from = first + k*test_s (rolling) or first (anchored)
+ *   train_to   = first + k*test_s + train_s - 1
+ *   test_from  = train_to + 1,  test_to = test_from + test_s - 1
+ * while test_to <= last; the tail after the last whole test window is not
+ * tested. *windows caller-owned (mts_free). MTS_EINVAL when not even one
+ * whole window fits (the message gives the span and the window's length),
+ * for train_s or test_s <= 0, or last < first. */
 int mts_wf_windows(int64_t first, int64_t last, int64_t train_s, int64_t test_s, int anchored,
                    mts_wf_window_t **windows, int *n, char *err, size_t errlen);
+
+/* ---- walk-forward runs (research/walkforward.c) ----
+ *
+ * For each window: the grid runs on the train range (mts_opt_run_local, its
+ * data loaded for that range only), the best point by spec->metric
+ * (mts_opt_rank) is chosen, and that point runs on the test range alone (a
+ * backtest whose bars start at test_from: indicators warm up inside the test
+ * window, nothing before it is seen) with capital = the stitched equity at
+ * the end of the previous test window (the initial capital for the first).
+ * An open position at a test window's end is valued at its last close, as
+ * every backtest's final value is, and the next window starts flat in cash.
+ * The stitched out-of-sample curve is the test runs' curves one after the
+ * other; its metrics are portfolio/metrics.h's over it and the test runs'
+ * closed trades.
+ *
+ * Overfitting measure, over the windows whose in-sample (IS: the chosen
+ * point's metric on its train window) and out-of-sample (OOS: the same
+ * metric of its test run) values are both finite:
+ *   gap        = mean IS - mean OOS  (higher-is-better metrics)
+ *                mean OOS - mean IS  (max_drawdown, volatility)
+ *                > 0: the test windows did worse than training promised;
+ *   efficiency = mean OOS / mean IS  (the walk-forward efficiency ratio;
+ *                1: as good as in-sample; NaN when mean IS is 0 or no window
+ *                counts). Compare like with like: sharpe_ratio,
+ *                annualized_return, calmar_ratio are per-year figures and
+ *                comparable across train and test lengths; total_return is
+ *                not (a 365-day train return vs a 90-day test return). */
+
+typedef struct mts_wf_spec {
+    mts_opt_spec_t opt;             /* the grid, metric, strategies, assets, interval,
+                                       costs; opt.from/opt.to bound the data used;
+                                       opt.store is not used */
+    int64_t        train_s, test_s; /* > 0 */
+    int            anchored;
+    int            jobs;            /* threads for each window's grid (mts_opt_run_local) */
+    const char    *db_path;         /* for the grid's threads' own store handles */
+} mts_wf_spec_t;
+
+typedef struct mts_wf_window_result {
+    mts_wf_window_t  w;
+    mts_opt_point_t  point;         /* the chosen point (index into the grid's order) */
+    char             params[512];   /* "rsi_period=14" (mts_opt_point_text) */
+    mts_metrics_t    is;            /* the chosen point on the train window */
+    double           is_metric;
+    mts_metrics_t    oos;           /* its test run */
+    double           oos_metric;
+    double           capital;       /* the test run's initial capital */
+    int64_t          first_ts, last_ts, n_points;   /* the test run's equity curve */
+    int64_t          n_trades;      /* closed trades of the test run */
+    int              disabled;      /* a strategy was disabled in the test run */
+} mts_wf_window_result_t;
+
+typedef struct mts_wf_result {
+    mts_wf_window_result_t *windows;
+    int                     n_windows;
+    int64_t                 first, last;     /* what the windows were laid over */
+    mts_series_t            equity;          /* the stitched OOS curve (owned) */
+    mts_trade_t            *trades;          /* the test runs' closed trades, in order */
+    int64_t                 n_trades;
+    mts_metrics_t           oos;             /* metrics of the stitched curve */
+    double                  is_mean, oos_mean, gap, efficiency;
+    int                     n_counted;       /* windows in the means */
+    int                     n_disabled;      /* windows with a disabled strategy */
+} mts_wf_result_t;
+
+/* Runs the walk-forward of spec with store (the calling thread's; the test
+ * runs use it). progress may be NULL (mts_opt_progress_fn: done/total over
+ * every train run and test run). 0 / MTS_E*; MTS_EINVAL when no window fits
+ * (the message says the data's span and what a window needs). *out is
+ * filled on success (free with mts_wf_result_free). */
+int  mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_fn progress, void *progress_ctx,
+                const volatile sig_atomic_t *cancel, mts_wf_result_t *out, char *err, size_t errlen);
+void mts_wf_result_free(mts_wf_result_t *r);    /* accepts NULL; zeroes it */
+
+/* The parameters JSON of the stored stitched run: {"walkforward":{...,
+ * "windows":[{train/test bounds as ISO text, strategy, params, is_metric,
+ * oos_metric, capital, final_value}...], gap, efficiency}}. mts_malloc'd. */
+char *mts_wf_parameters_json(const mts_wf_spec_t *spec, const mts_wf_result_t *r);
+
+/* Stores the stitched run as a backtest_results row (strategy = the spec's
+ * strategies joined with ',', the parameters JSON above, the stitched curve
+ * and the test runs' closed trades; no signals) so `mts report ID` opens it.
+ * 0 and *run_id, or the store's error (message in err). */
+int  mts_wf_store(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_result_t *r, int64_t *run_id,
+                  char *err, size_t errlen);
 
 #endif
