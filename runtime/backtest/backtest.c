@@ -214,6 +214,13 @@ error:
     return rc;
 }
 
+void mts_backtest_data_range(const mts_backtest_data_t *d, int64_t *start_ts, int64_t *end_ts) {
+    if (start_ts) *start_ts = d ? d->start_ts : 0;
+    if (end_ts) *end_ts = d ? d->end_ts : 0;
+}
+
+const char *mts_backtest_data_warnings(const mts_backtest_data_t *d) { return d ? d->warnings : NULL; }
+
 static int same(const char *x, const char *y) { return strcmp(x, y) == 0; }
 
 int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,

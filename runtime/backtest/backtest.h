@@ -26,8 +26,11 @@
 /* The data of a run (mts_backtest_data_load): the bars of its assets, VIX and
  * the provider (ctx:bars/macro/funding/book, market/provider.h), loaded once
  * and shared read-only by every run given it (opts.data) — `mts optimize`
- * loads them once for its whole grid. Opaque; one thread at a time, as the
- * store it was loaded from. */
+ * loads them once for its whole grid. Opaque. Several threads may run on
+ * it at once, each with its own store handle (runtime/research/: --jobs):
+ * the bars and VIX are read-only and the provider locks its lazy loads,
+ * which use the handle the data was loaded with (that thread must not use
+ * the handle meanwhile). */
 typedef struct mts_backtest_data mts_backtest_data_t;
 
 typedef struct mts_backtest_opts {
@@ -89,6 +92,11 @@ typedef struct mts_backtest {
 int  mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_data_t **out,
                             char *err, size_t errlen);
 void mts_backtest_data_free(mts_backtest_data_t *d);   /* accepts NULL */
+/* The data's first and last bar open times over its assets, and the
+ * warnings of unfinished imports ('\n'-separated lines, NULL when none; owned
+ * by d). */
+void mts_backtest_data_range(const mts_backtest_data_t *d, int64_t *start_ts, int64_t *end_ts);
+const char *mts_backtest_data_warnings(const mts_backtest_data_t *d);
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
 int  mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,

@@ -6,6 +6,7 @@
 #include "store/store_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,14 +30,19 @@ struct mts_provider {
     char *root;
     int64_t to;
     item_t *items;
-    char err[512];
+    pthread_mutex_t mu;        /* requests from several threads (research --jobs) */
 };
+
+/* The message of this thread's last failed request: several threads may
+ * share a provider (backtest.h), each reads its own. */
+static _Thread_local char tl_err[512];
 
 static void set_err(mts_provider_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(mts_provider_t *p, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->err, sizeof p->err, fmt, ap);
+    (void)p;
+    vsnprintf(tl_err, sizeof tl_err, fmt, ap);
     va_end(ap);
 }
 
@@ -48,6 +54,7 @@ int mts_provider_new(mts_store_t *store, const char *root, int64_t to, mts_provi
     if (!p) return MTS_ENOMEM;
     p->store = store;
     p->to = to;
+    pthread_mutex_init(&p->mu, NULL);
     if (root && !(p->root = mts_strdup(root))) {
         mts_free(p);
         return MTS_ENOMEM;
@@ -71,10 +78,11 @@ void mts_provider_free(mts_provider_t *p) {
         item_free(it);
     }
     mts_free(p->root);
+    pthread_mutex_destroy(&p->mu);
     mts_free(p);
 }
 
-const char *mts_provider_errmsg(const mts_provider_t *p) { return p ? p->err : "no provider"; }
+const char *mts_provider_errmsg(const mts_provider_t *p) { return p ? tl_err : "no provider"; }
 
 static char *make_key(const char *a, const char *b) {
     size_t la = strlen(a), lb = b ? strlen(b) : 0;
@@ -123,7 +131,7 @@ static void keep(mts_provider_t *p, item_t *it) {
     p->items = it;
 }
 
-const mts_bars_t *mts_provider_bars(mts_provider_t *p, const char *asset, const char *interval) {
+static const mts_bars_t *bars_locked(mts_provider_t *p, const char *asset, const char *interval) {
     if (!p) return NULL;
     if (!asset || !*asset) {
         set_err(p, "no asset named");
@@ -158,7 +166,7 @@ const mts_bars_t *mts_provider_bars(mts_provider_t *p, const char *asset, const 
     return &it->bars;
 }
 
-const mts_series_t *mts_provider_macro(mts_provider_t *p, const char *name) {
+static const mts_series_t *macro_locked(mts_provider_t *p, const char *name) {
     if (!p) return NULL;
     if (!name || !*name) {
         set_err(p, "no macro series named");
@@ -233,7 +241,7 @@ static int grow(void **arr, size_t elem, int64_t *cap, int64_t need) {
     return 0;
 }
 
-const mts_funding_t *mts_provider_funding(mts_provider_t *p, const char *symbol, const char *exchange) {
+static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol, const char *exchange) {
     if (!p) return NULL;
     if (!symbol || !*symbol) {
         set_err(p, "no symbol named");
@@ -301,7 +309,7 @@ const mts_funding_t *mts_provider_funding(mts_provider_t *p, const char *symbol,
     return f;
 }
 
-const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, const char *exchange) {
+static const mts_book_top_t *book_locked(mts_provider_t *p, const char *symbol, const char *exchange) {
     if (!p) return NULL;
     if (!symbol || !*symbol) {
         set_err(p, "no symbol named");
@@ -377,4 +385,36 @@ const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, c
     b->n = n;
     keep(p, it);
     return b;
+}
+
+const mts_bars_t *mts_provider_bars(mts_provider_t *p, const char *asset, const char *interval) {
+    if (!p) return NULL;
+    pthread_mutex_lock(&p->mu);
+    const mts_bars_t *r = bars_locked(p, asset, interval);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+const mts_series_t *mts_provider_macro(mts_provider_t *p, const char *name) {
+    if (!p) return NULL;
+    pthread_mutex_lock(&p->mu);
+    const mts_series_t *r = macro_locked(p, name);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+const mts_funding_t *mts_provider_funding(mts_provider_t *p, const char *symbol, const char *exchange) {
+    if (!p) return NULL;
+    pthread_mutex_lock(&p->mu);
+    const mts_funding_t *r = funding_locked(p, symbol, exchange);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, const char *exchange) {
+    if (!p) return NULL;
+    pthread_mutex_lock(&p->mu);
+    const mts_book_top_t *r = book_locked(p, symbol, exchange);
+    pthread_mutex_unlock(&p->mu);
+    return r;
 }

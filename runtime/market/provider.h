@@ -28,7 +28,11 @@
  *   "bid"), best ask, mid = (bid + ask) / 2, spread = ask - bid, and the depth
  *   imbalance (sum bid qty - sum ask qty) / (sum bid qty + sum ask qty) over
  *   every stored level; NaN where a side is missing.
- * - Single-threaded: one thread at a time (runs sharing it run one after another).
+ * - Thread-safe requests: several threads may share a provider (the runs of
+ *   `mts optimize --jobs N` do); a lock serializes the requests, whose loads
+ *   use the store handle given to mts_provider_new (its own thread must not
+ *   use that handle meanwhile). mts_provider_errmsg is the calling thread's
+ *   last failed request's message.
  *
  * TODO(series.h): bars of an interval that is not stored should be resampled
  * from a finer stored one with mts_series_load_bars (runtime/market/series.h)

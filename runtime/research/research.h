@@ -127,6 +127,21 @@ int mts_opt_run_local(const char *db_path, const mts_opt_spec_t *spec, int jobs,
                       void *progress_ctx, const volatile sig_atomic_t *cancel, mts_opt_result_t **results,
                       int64_t *n, char *err, size_t errlen);
 
+/* The executor under mts_opt_run_local, over data the caller loaded
+ * (mts_opt_data_load; borrowed): jobs == 1 runs every point in the calling
+ * thread with store (the caller's handle; db_path may then be NULL); jobs > 1
+ * starts that many threads, each opening its own handle on db_path (store is
+ * then not used by them). Results, order, errors and cancel as
+ * mts_opt_run_local's. Lets the caller keep the data (e.g. to rerun the best
+ * point with storing, or for its range and warnings). */
+int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
+                     const mts_backtest_data_t *data, int jobs, mts_opt_progress_fn progress, void *progress_ctx,
+                     const volatile sig_atomic_t *cancel, mts_opt_result_t **results, int64_t *n, char *err,
+                     size_t errlen);
+
+/* The default of --jobs: the number of online cores (1..256). */
+int mts_opt_jobs_default(void);
+
 /* The same through workers on other processes or machines: the points go
  * as jobs into a Redis stream read by `mts worker` processes (a consumer
  * group; research/remote.c, docs/research.md); results are gathered, one per

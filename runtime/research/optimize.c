@@ -1,0 +1,408 @@
+/* optimize.c — grid points, one point's run, local parallel execution and
+ * ranking (research.h).
+ *
+ * Threads (mts_opt_run_data with jobs > 1): the points are handed out in
+ * index order from one counter; each thread has its own store handle on the
+ * database (store.h: a handle belongs to one thread) and every run its own
+ * Lua state (mts_backtest_run makes one per run). The bars, VIX and provider
+ * are shared read-only (the provider serializes its lazy loads with its own
+ * lock, market/provider.h). Results land in results[index], so the order and
+ * the numbers do not depend on the threads; stored run ids follow completion
+ * order. The coordinating (calling) thread only waits and reports progress. */
+#include "research/research.h"
+#include "market/interval.h"
+#include "util/config.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- metrics ---- */
+
+const char *const mts_opt_metrics[] = {"sharpe_ratio", "total_return", "annualized_return", "max_drawdown",
+                                       "volatility", "calmar_ratio", "win_rate", "profit_factor",
+                                       "final_value", NULL};
+
+int mts_opt_metric_known(const char *name) {
+    for (int m = 0; name && mts_opt_metrics[m]; m++)
+        if (strcmp(mts_opt_metrics[m], name) == 0) return 1;
+    return 0;
+}
+
+int mts_opt_higher_is_better(const char *metric) {
+    return strcmp(metric, "max_drawdown") != 0 && strcmp(metric, "volatility") != 0;
+}
+
+double mts_opt_metric_of(const mts_metrics_t *m, const char *name) {
+    if (!strcmp(name, "sharpe_ratio")) return m->sharpe_ratio;
+    if (!strcmp(name, "total_return")) return m->total_return;
+    if (!strcmp(name, "annualized_return")) return m->annualized_return;
+    if (!strcmp(name, "max_drawdown")) return m->max_drawdown;
+    if (!strcmp(name, "volatility")) return m->volatility;
+    if (!strcmp(name, "calmar_ratio")) return m->calmar_ratio;
+    if (!strcmp(name, "win_rate")) return m->win_rate;
+    if (!strcmp(name, "profit_factor")) return m->profit_factor;
+    return m->final_value;
+}
+
+/* ---- points ---- */
+
+int mts_opt_points(const mts_opt_spec_t *spec, mts_opt_point_t **points, int64_t *n, char *err, size_t errlen) {
+    if (!spec || !points || !n || !spec->grid) return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    *points = NULL;
+    *n = 0;
+    const mts_grid_t *g = spec->grid;
+    int64_t total = 0;
+    for (int s = 0; s < spec->n_strategies; s++) {
+        int64_t c = 1;
+        for (int k = 0; k < g->n_axes; k++)
+            if (mts_grid_axis_applies(g->axes[k].key, spec->strategies[s])) c *= g->axes[k].n;
+        total += c;
+        if (total > MTS_GRID_MAX_POINTS)
+            return fail(err, errlen, MTS_ERANGE, "more than %d combinations; use fewer values or a coarser step",
+                        MTS_GRID_MAX_POINTS);
+    }
+    mts_opt_point_t *p = mts_calloc((size_t)total + 1, sizeof *p);
+    if (!p) return fail(err, errlen, MTS_ENOMEM, "out of memory for %lld combinations", (long long)total);
+    int64_t r = 0;
+    for (int s = 0; s < spec->n_strategies; s++) {
+        int cur[MTS_GRID_MAX_AXES];
+        for (int k = 0; k < g->n_axes; k++)
+            cur[k] = mts_grid_axis_applies(g->axes[k].key, spec->strategies[s]) ? 0 : -1;
+        for (;;) {
+            p[r].index = r;
+            p[r].strategy = s;
+            for (int k = 0; k < MTS_GRID_MAX_AXES; k++) p[r].value[k] = k < g->n_axes ? cur[k] : -1;
+            r++;
+            int k = g->n_axes - 1;   /* odometer over the axes that apply, last fastest */
+            for (; k >= 0; k--) {
+                if (cur[k] < 0) continue;
+                if (++cur[k] < g->axes[k].n) break;
+                cur[k] = 0;
+            }
+            if (k < 0) break;
+        }
+    }
+    *points = p;
+    *n = total;
+    return 0;
+}
+
+void mts_opt_point_text(const mts_opt_spec_t *spec, const mts_opt_point_t *p, char *buf, size_t n) {
+    if (!n) return;
+    buf[0] = 0;
+    size_t len = 0;
+    for (int k = 0; k < spec->grid->n_axes && len < n; k++)
+        if (p->value[k] >= 0)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s=%s", len ? " " : "", spec->grid->axes[k].key,
+                                    spec->grid->axes[k].values[p->value[k]]);
+}
+
+/* The backtest options of point p (NULL: only what the data load uses);
+ * keys/values: room for MTS_GRID_MAX_AXES, referenced by *bo. */
+static void backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p, int store_it,
+                          const mts_backtest_data_t *data, const char **strategy, const char **keys,
+                          const char **values, mts_backtest_opts_t *bo) {
+    int n = 0;
+    for (int k = 0; p && k < spec->grid->n_axes; k++)
+        if (p->value[k] >= 0) {
+            keys[n] = spec->grid->axes[k].key;
+            values[n] = spec->grid->axes[k].values[p->value[k]];
+            n++;
+        }
+    *strategy = spec->strategies[p ? p->strategy : 0];
+    *bo = (mts_backtest_opts_t){
+        .strategies = strategy, .n_strategies = 1, .assets = spec->assets, .n_assets = spec->n_assets,
+        .param_keys = keys, .param_values = values, .n_params = n, .from = spec->from, .to = spec->to,
+        .interval = spec->interval, .capital = spec->capital, .commission_bps = spec->commission_bps,
+        .slippage_bps = spec->slippage_bps, .risk_free = spec->risk_free,
+        .root = spec->root ? spec->root : mts_root(), .db_label = spec->db_label, .store_result = store_it,
+        .keep_unstored = store_it, .trusted = spec->trusted, .data = data};
+}
+
+int mts_opt_data_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_backtest_data_t **out, char *err,
+                      size_t errlen) {
+    if (!store || !spec || !out || !spec->grid || spec->n_strategies < 1)
+        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    const char *keys[MTS_GRID_MAX_AXES], *values[MTS_GRID_MAX_AXES], *strategy;
+    mts_backtest_opts_t bo;
+    backtest_opts(spec, NULL, 0, NULL, &strategy, keys, values, &bo);
+    return mts_backtest_data_load(store, &bo, out, err, errlen);
+}
+
+static int run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_backtest_data_t *data,
+                     const mts_opt_point_t *p, int store_it, const volatile sig_atomic_t *cancel,
+                     mts_opt_result_t *out, char *err, size_t errlen) {
+    const char *keys[MTS_GRID_MAX_AXES], *values[MTS_GRID_MAX_AXES], *strategy;
+    mts_backtest_opts_t bo;
+    backtest_opts(spec, p, store_it, data, &strategy, keys, values, &bo);
+    bo.cancel = cancel;
+    memset(out, 0, sizeof *out);
+    out->index = p->index;
+    out->strategy = p->strategy;
+    mts_backtest_t *b = NULL;
+    char e[1024] = "";
+    int rc = mts_backtest_run(store, &bo, &b, e, sizeof e);
+    if (rc != 0) {
+        char combo[512];
+        mts_opt_point_text(spec, p, combo, sizeof combo);
+        return fail(err, errlen, rc, "%s\n  (in the run %s%s%s; fix the --param values or the strategy and run "
+                                     "it again)", e[0] ? e : mts_strerror(rc), strategy, combo[0] ? " " : "", combo);
+    }
+    out->m = b->metrics;
+    out->metric = mts_opt_metric_of(&b->metrics, spec->metric ? spec->metric : "sharpe_ratio");
+    out->run_id = b->run_id;
+    out->disabled = b->lua.disabled && *b->lua.disabled;
+    out->store_rc = b->store_rc;
+    if (b->store_rc) snprintf(out->store_err, sizeof out->store_err, "%.*s", (int)sizeof out->store_err - 1, b->store_err);
+    mts_backtest_free(b);
+    return 0;
+}
+
+int mts_opt_run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_backtest_data_t *data,
+                      const mts_opt_point_t *p, int store_it, mts_opt_result_t *out, char *err, size_t errlen) {
+    if (err && errlen) err[0] = 0;
+    if (!store || !spec || !spec->grid || !data || !p || !out)
+        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    if (p->strategy < 0 || p->strategy >= spec->n_strategies)
+        return fail(err, errlen, MTS_EINVAL, "optimize: point %lld names strategy %d of %d", (long long)p->index,
+                    p->strategy, spec->n_strategies);
+    for (int k = 0; k < spec->grid->n_axes; k++)
+        if (p->value[k] >= spec->grid->axes[k].n)
+            return fail(err, errlen, MTS_EINVAL, "optimize: point %lld is outside the grid", (long long)p->index);
+    return run_point(store, spec, data, p, store_it, NULL, out, err, errlen);
+}
+
+/* ---- local execution ---- */
+
+typedef struct {
+    const char              *db_path;
+    const mts_opt_spec_t    *spec;
+    const mts_backtest_data_t *data;
+    const mts_opt_point_t   *points;
+    int64_t                  n;
+    mts_opt_result_t        *results;
+    const volatile sig_atomic_t *cancel;
+    pthread_mutex_t          mu;
+    pthread_cond_t           cv;
+    int64_t                  next, done;   /* under mu */
+    int                      running;      /* threads not yet finished, under mu */
+    int64_t                  fail_index;   /* lowest failing point, n when none; under mu */
+    int                      fail_rc;
+    char                     fail_err[1024];
+} pool_t;
+
+static void record_failure(pool_t *pl, int64_t index, int rc, const char *err) {
+    pthread_mutex_lock(&pl->mu);
+    if (index < pl->fail_index) {
+        pl->fail_index = index;
+        pl->fail_rc = rc;
+        snprintf(pl->fail_err, sizeof pl->fail_err, "%s", err);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+static void *worker(void *arg) {
+    pool_t *pl = arg;
+    mts_store_t *store = NULL;
+    int rc = mts_store_open(pl->db_path, &store);
+    if (rc != 0) {
+        char e[1024];
+        snprintf(e, sizeof e, "cannot open the database %s: %s", pl->db_path,
+                 mts_store_errmsg(store) && *mts_store_errmsg(store) ? mts_store_errmsg(store) : mts_strerror(rc));
+        mts_store_close(store);
+        store = NULL;
+        record_failure(pl, 0, rc, e);
+    }
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        /* a failure stops the handing out: the points before it are all handed out
+         * already, so the lowest failing index is the same as with --jobs 1 */
+        int64_t i = pl->next < pl->n && pl->fail_index == pl->n && !(pl->cancel && *pl->cancel) && store
+                        ? pl->next++ : -1;
+        pthread_mutex_unlock(&pl->mu);
+        if (i < 0) break;
+        char e[1024] = "";
+        rc = run_point(store, pl->spec, pl->data, &pl->points[i], pl->spec->store == MTS_OPT_STORE_ALL,
+                       pl->cancel, &pl->results[i], e, sizeof e);
+        if (rc != 0) record_failure(pl, i, rc, e);
+        pthread_mutex_lock(&pl->mu);
+        pl->done++;
+        pthread_cond_signal(&pl->cv);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    mts_store_close(store);
+    pthread_mutex_lock(&pl->mu);
+    pl->running--;
+    pthread_cond_signal(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+int mts_opt_jobs_default(void) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c < 1 ? 1 : c > 256 ? 256 : (int)c;
+}
+
+int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
+                     const mts_backtest_data_t *data, int jobs, mts_opt_progress_fn progress, void *progress_ctx,
+                     const volatile sig_atomic_t *cancel, mts_opt_result_t **results, int64_t *n, char *err,
+                     size_t errlen) {
+    if (err && errlen) err[0] = 0;
+    if (!spec || !data || !results || !n || !spec->grid || (jobs == 1 && !store) || (jobs != 1 && !db_path))
+        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    *results = NULL;
+    *n = 0;
+    if (jobs < 1) jobs = mts_opt_jobs_default();
+    mts_opt_point_t *points = NULL;
+    int64_t np = 0;
+    int rc = mts_opt_points(spec, &points, &np, err, errlen);
+    if (rc) return rc;
+    mts_opt_result_t *res = mts_calloc((size_t)np + 1, sizeof *res);
+    if (!res) {
+        mts_free(points);
+        return fail(err, errlen, MTS_ENOMEM, "out of memory for %lld results", (long long)np);
+    }
+    if (jobs > np) jobs = np > 0 ? (int)np : 1;
+    if (progress) progress(progress_ctx, 0, np);
+    if (jobs == 1) {   /* the sequential path, in the calling thread with its store */
+        for (int64_t i = 0; i < np; i++) {
+            if (cancel && *cancel) {
+                rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)i,
+                          (long long)np);
+                break;
+            }
+            if ((rc = run_point(store, spec, data, &points[i], spec->store == MTS_OPT_STORE_ALL, cancel, &res[i],
+                                err, errlen)) != 0)
+                break;
+            if (progress) progress(progress_ctx, i + 1, np);
+        }
+    } else {
+        pool_t pl = {.db_path = db_path, .spec = spec, .data = data, .points = points, .n = np, .results = res,
+                     .cancel = cancel, .fail_index = np};
+        pthread_mutex_init(&pl.mu, NULL);
+        pthread_cond_init(&pl.cv, NULL);
+        pthread_t *tids = mts_calloc((size_t)jobs, sizeof *tids);
+        int started = 0;
+        for (int t = 0; tids && t < jobs; t++) {
+            pthread_mutex_lock(&pl.mu);
+            pl.running++;
+            pthread_mutex_unlock(&pl.mu);
+            if (pthread_create(&tids[t], NULL, worker, &pl) != 0) {
+                pthread_mutex_lock(&pl.mu);
+                pl.running--;
+                pthread_mutex_unlock(&pl.mu);
+                break;
+            }
+            started++;
+        }
+        if (started == 0) rc = fail(err, errlen, MTS_ENOMEM, "cannot start the threads of --jobs %d", jobs);
+        int64_t reported = 0;
+        pthread_mutex_lock(&pl.mu);
+        while (pl.running > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&pl.cv, &pl.mu, &ts);
+            int64_t d = pl.done;
+            if (progress && d != reported) {
+                pthread_mutex_unlock(&pl.mu);   /* the callback runs without the lock */
+                progress(progress_ctx, d, np);
+                reported = d;
+                pthread_mutex_lock(&pl.mu);
+            }
+        }
+        pthread_mutex_unlock(&pl.mu);
+        for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
+        mts_free(tids);
+        if (rc == 0 && pl.fail_index < np) rc = fail(err, errlen, pl.fail_rc, "%s", pl.fail_err);
+        else if (rc == 0 && cancel && *cancel && pl.next < np)
+            rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)pl.done,
+                      (long long)np);
+        pthread_cond_destroy(&pl.cv);
+        pthread_mutex_destroy(&pl.mu);
+    }
+    mts_free(points);
+    if (rc != 0) {
+        mts_free(res);
+        return rc;
+    }
+    *results = res;
+    *n = np;
+    return 0;
+}
+
+int mts_opt_run_local(const char *db_path, const mts_opt_spec_t *spec, int jobs, mts_opt_progress_fn progress,
+                      void *progress_ctx, const volatile sig_atomic_t *cancel, mts_opt_result_t **results,
+                      int64_t *n, char *err, size_t errlen) {
+    if (err && errlen) err[0] = 0;
+    if (!db_path || !spec || !results || !n) return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    *results = NULL;
+    *n = 0;
+    mts_store_t *store = NULL;
+    int rc = mts_store_open(db_path, &store);
+    if (rc != 0) {
+        const char *m = mts_store_errmsg(store);
+        fail(err, errlen, rc, "cannot open the database %s: %s", db_path, m && *m ? m : mts_strerror(rc));
+        mts_store_close(store);
+        return rc;
+    }
+    mts_backtest_data_t *data = NULL;
+    if ((rc = mts_opt_data_load(store, spec, &data, err, errlen)) == 0)
+        rc = mts_opt_run_data(store, db_path, spec, data, jobs, progress, progress_ctx, cancel, results, n, err,
+                              errlen);
+    mts_backtest_data_free(data);
+    mts_store_close(store);
+    return rc;
+}
+
+/* ---- ranking ---- */
+
+typedef struct {
+    const mts_opt_result_t *r;
+    int64_t                 i;
+    int                     higher;
+} rank_t;
+
+static int cmp_rank(const void *a, const void *b) {
+    const rank_t *x = a, *y = b;
+    double mx = x->r[x->i].metric, my = y->r[y->i].metric;
+    int nx = isnan(mx), ny = isnan(my);
+    if (nx != ny) return nx - ny;   /* undefined values last */
+    if (!nx && mx != my) return (mx > my) == x->higher ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;   /* ties (and NaNs) by index: stable */
+}
+
+void mts_opt_rank(const mts_opt_spec_t *spec, const mts_opt_result_t *results, int64_t n, int64_t *order) {
+    if (n <= 0) return;
+    int higher = mts_opt_higher_is_better(spec && spec->metric ? spec->metric : "sharpe_ratio");
+    rank_t *t = mts_malloc((size_t)n * sizeof *t);
+    if (!t) {   /* no room to sort: index order (still a valid permutation) */
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) t[i] = (rank_t){results, i, higher};
+    qsort(t, (size_t)n, sizeof *t, cmp_rank);
+    for (int64_t i = 0; i < n; i++) order[i] = t[i].i;
+    mts_free(t);
+}
