@@ -731,8 +731,9 @@ int mts_remote_sources_load(const char *root, const char *const *strategies, int
     struct dirent *e;
     while ((e = readdir(d)) && nn < 512) {
         size_t l = strlen(e->d_name);
-        if (e->d_name[0] == '.' || l < 5 || (strcmp(e->d_name + l - 4, ".lua") != 0 && strcmp(e->d_name + l - 2, ".h") != 0))
-            continue;
+        /* the .lua files; not mts_ffi.h: that is the binary's ABI, each worker
+         * uses its own install's */
+        if (e->d_name[0] == '.' || l < 5 || strcmp(e->d_name + l - 4, ".lua") != 0) continue;
         names[nn++] = mts_strdup(e->d_name);
     }
     closedir(d);

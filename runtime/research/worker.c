@@ -73,6 +73,32 @@ static int mkdir_p(const char *path) {
     return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The FFI declarations of this binary (its install's, as lua/state.c finds
+ * them) into the private root: they are the ABI of the C side that runs. */
+static int copy_ffi_header(const char *dir, char *err, size_t errlen) {
+    const char *root = mts_root();
+    char from[4096], to[4200];
+    snprintf(from, sizeof from, "%s/scripts/lib/mts_ffi.h", root);
+    if (access(from, R_OK) != 0) snprintf(from, sizeof from, "%s/runtime/lua/mts_ffi.h", root);
+    snprintf(to, sizeof to, "%s/scripts/lib/mts_ffi.h", dir);
+    FILE *in = fopen(from, "rb");
+    if (!in) return fail(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", from);
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return fail(err, errlen, MTS_EIO, "cannot write %s: %s", to, strerror(errno));
+    }
+    char buf[8192];
+    size_t k;
+    int bad = 0;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, k, out) != k) bad = 1;
+    bad |= ferror(in);
+    fclose(in);
+    if (fclose(out) != 0 || bad) return fail(err, errlen, MTS_EIO, "cannot write %s", to);
+    return 0;
+}
+
 /* Loads grid `id` (spec, sources, dataset, points). Errors that are this
  * worker's (its database conflicts, a disk) are returned; a grid that is
  * gone from Redis is MTS_ENOTFOUND. */
@@ -109,6 +135,7 @@ static int load_grid(worker_t *w, const char *id, char *err, size_t errlen) {
         rc = mts_remote_sources_write(&src, w->g.root, err, errlen);
         mts_remote_sources_free(&src);
         if (rc) return rc;
+        if ((rc = copy_ffi_header(w->g.root, err, errlen)) != 0) return rc;
         FILE *f = fopen(done, "w");
         if (!f || fclose(f) != 0) return fail(err, errlen, MTS_EIO, "cannot write %s", done);
     }
