@@ -12,6 +12,7 @@
 #include "util/config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,55 @@ static void grid_state_free(grid_state_t *g) {
     memset(g, 0, sizeof *g);
 }
 
+/* The heartbeat: while a job runs, a thread of its own (its own connection)
+ * re-claims it for this worker every claim_after/3 (XCLAIM ... 0 ID JUSTID
+ * resets the entry's idle time), so a job that runs longer than
+ * claim_after on a live worker is not taken over; a dead worker's stops. */
+typedef struct heartbeat {
+    pthread_t       th;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    char            id[64];     /* the job running; "" none (under mu) */
+    int             stop;       /* under mu */
+    int             started;
+    int64_t         every_ms;
+    const char     *name;
+    mts_rconn_t     r;
+} heartbeat_t;
+
+static void *heartbeat_main(void *arg) {
+    heartbeat_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += h->every_ms / 1000;
+        until.tv_nsec += (h->every_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->cv, &h->mu, &until);
+        if (h->stop || !h->id[0]) continue;
+        char id[64];
+        memcpy(id, h->id, sizeof id);
+        pthread_mutex_unlock(&h->mu);
+        redisReply *rep = mts_rconn_command(&h->r, "heartbeat", "XCLAIM %s %s %s 0 %s JUSTID", MTS_RQ_STREAM,
+                                            MTS_RQ_GROUP, h->name, id);
+        if (rep) freeReplyObject(rep);
+        pthread_mutex_lock(&h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+static void heartbeat_set(heartbeat_t *h, const char *id) {
+    if (!h->started) return;
+    pthread_mutex_lock(&h->mu);
+    snprintf(h->id, sizeof h->id, "%s", id ? id : "");
+    pthread_mutex_unlock(&h->mu);
+}
+
 /* Datasets already checked or imported into this worker's database. */
 #define SEEN_MAX 64
 typedef struct worker {
@@ -59,6 +109,7 @@ typedef struct worker {
     char          seen[SEEN_MAX][65];
     int           n_seen;
     grid_state_t  g;
+    heartbeat_t   hb;
 } worker_t;
 
 static int mkdir_p(const char *path) {
@@ -223,7 +274,9 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
     memset(&res, 0, sizeof res);
     char perr[512] = "";
     double t0 = mts_rconn_seconds();
+    heartbeat_set(&w->hb, id);
     int prc = mts_opt_run_point(w->store, &w->g.rs.spec, w->g.data, &w->g.points[index], 0, &res, perr, sizeof perr);
+    heartbeat_set(&w->hb, NULL);
     res.index = index;
     res.strategy = w->g.points[index].strategy;
     char *json = NULL;
@@ -339,6 +392,14 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
         fail(err, errlen, rc, "Redis: %s", w->r.err);
         goto out;
     }
+    /* the heartbeat's own connection: the main one is busy while a job runs */
+    w->hb.every_ms = o->claim_after_ms / 3 > 0 ? o->claim_after_ms / 3 : 1;
+    w->hb.name = w->name;
+    pthread_mutex_init(&w->hb.mu, NULL);
+    pthread_cond_init(&w->hb.cv, NULL);
+    if (mts_rconn_init(&w->hb.r, o->redis_url, 10000, "worker") == 0 &&
+        pthread_create(&w->hb.th, NULL, heartbeat_main, &w->hb) == 0)
+        w->hb.started = 1;
     if (!o->quiet) fprintf(stderr, "worker %s: waiting for jobs on %s\n", w->name, w->r.shown);
     int64_t jobs = 0;
     while (!(o->cancel && *o->cancel) && (o->max_jobs <= 0 || jobs < o->max_jobs)) {
@@ -356,6 +417,16 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
         jobs += got;
     }
 out:
+    if (w->hb.started) {
+        pthread_mutex_lock(&w->hb.mu);
+        w->hb.stop = 1;
+        pthread_cond_signal(&w->hb.cv);
+        pthread_mutex_unlock(&w->hb.mu);
+        pthread_join(w->hb.th, NULL);
+        mts_rconn_close(&w->hb.r);
+        pthread_mutex_destroy(&w->hb.mu);
+        pthread_cond_destroy(&w->hb.cv);
+    }
     grid_state_free(&w->g);
     mts_store_close(w->store);
     if (w->r.host[0]) mts_rconn_close(&w->r);
