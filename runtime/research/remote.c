@@ -572,6 +572,14 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
     mts_series_t lv;
     memset(&lv, 0, sizeof lv);
     int need_vix = 0;
+    if (ds->vix.n == 0 && mts_store_load_macro(store, "VIX", INT64_MIN, spec->to, &lv) == 0 && lv.n > 0) {
+        /* the runs would see this VIX where the coordinator's saw none */
+        rc = fail(err, errlen, MTS_EVALID,
+                  "%s has VIX values up to the grid's end and the coordinator's database has none: "
+                  "give the worker another --db", db);
+        mts_series_free(&lv);
+        goto out;
+    }
     if (ds->vix.n > 0) {
         if (mts_store_load_macro(store, "VIX", INT64_MIN, spec->to, &lv) != 0 || lv.n == 0) need_vix = 1;
         else if (!series_equal(&lv, &ds->vix)) {

@@ -110,6 +110,7 @@ typedef struct worker {
     int           n_seen;
     grid_state_t  g;
     heartbeat_t   hb;
+    char          claim_cursor[64];   /* XAUTOCLAIM's: goes round the whole PEL */
 } worker_t;
 
 static int mkdir_p(const char *path) {
@@ -302,8 +303,9 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
     *got = 0;
     char idle[32];
     snprintf(idle, sizeof idle, "%lld", (long long)w->o->claim_after_ms);
-    redisReply *rep = mts_rconn_command(&w->r, "claim", "XAUTOCLAIM %s %s %s %s 0-0 COUNT 1", MTS_RQ_STREAM,
-                                        MTS_RQ_GROUP, w->name, idle);
+    if (!w->claim_cursor[0]) snprintf(w->claim_cursor, sizeof w->claim_cursor, "0-0");
+    redisReply *rep = mts_rconn_command(&w->r, "claim", "XAUTOCLAIM %s %s %s %s %s COUNT 1", MTS_RQ_STREAM,
+                                        MTS_RQ_GROUP, w->name, idle, w->claim_cursor);
     if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
     const redisReply *entries = NULL;
     redisReply *keep = rep;
@@ -314,6 +316,10 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
         if (rep) freeReplyObject(rep);
         return 0;
     }
+    /* [next cursor, [entries], [deleted ids]]: the next call goes on from the
+     * cursor (a scan covers COUNT*10 entries of the PEL), 0-0 = round again */
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(w->claim_cursor, sizeof w->claim_cursor, "%s", rep->element[0]->str);
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[1]->type == REDIS_REPLY_ARRAY &&
         rep->element[1]->elements > 0)
         entries = rep->element[1];

@@ -6,7 +6,7 @@
  * infinities, -0.0, subnormals, an error with quotes), the strategy sources
  * bundle (paths sorted, hash follows contents, written back as a root), and
  * importing a dataset into a worker's database: into an empty one, over the
- * same bars, and refused (nothing written) over other bars. */
+ * same bars, and refused (nothing written) over other bars or VIX. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -351,6 +351,12 @@ static void test_dataset_import(void **state) {
     mts_remote_dataset_free(&other);
     make_ds(&other, 100);
     other.vix.v[1] = 99;
+    assert_int_equal(mts_remote_dataset_import(s, "w.db", &spec, &other, err, sizeof err), MTS_EVALID);
+    assert_non_null(strstr(err, "VIX"));
+    mts_remote_dataset_free(&other);
+    /* no VIX at the coordinator, VIX here: refused (the runs would differ) */
+    make_ds(&other, 100);
+    other.vix.n = 0;
     assert_int_equal(mts_remote_dataset_import(s, "w.db", &spec, &other, err, sizeof err), MTS_EVALID);
     assert_non_null(strstr(err, "VIX"));
     mts_remote_dataset_free(&other);
