@@ -380,6 +380,7 @@ void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) 
     case R_ORDERBOOK:
     case R_FUNDING:
     case R_MARKET: api_handle_hot(s, req, r); break;
+    case R_OPTIMIZE_ID: api_opt_get(s, req->id, r); break;
     default: api_error(r, 500, "internal", "route %d has no handler", req->route);
     }
 }
@@ -509,6 +510,49 @@ static int strategy_exists(const char *root, const char *name) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* POST /optimize "params": {"fast": "5:50:5" | "5,10,20" | [5, 10, 20] | 7, ...} into
+ * job->grid, axes in the body's order (that order fixes the points'). */
+static int axes(const cJSON *v, api_job_t *job, api_reply_t *r) {
+    if (!v || !cJSON_IsObject(v) || !v->child) {
+        api_error(r, 400, "bad_request", "field 'params' is required: an object of name: values, e.g. "
+                                         "{\"fast\": \"5:50:5\", \"slow\": [20, 50, 100]}");
+        return -1;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v) {
+        char arg[4096];
+        size_t n = (size_t)snprintf(arg, sizeof arg, "%s=", it->string);
+        const cJSON *x;
+        int first = 1, ok = 1;
+        if (cJSON_IsArray(it)) {
+            cJSON_ArrayForEach(x, it) {
+                if (cJSON_IsString(x)) n += (size_t)snprintf(arg + n, n < sizeof arg ? sizeof arg - n : 0, "%s%s", first ? "" : ",", x->valuestring);
+                else if (cJSON_IsNumber(x) && isfinite(x->valuedouble))
+                    n += (size_t)snprintf(arg + n, n < sizeof arg ? sizeof arg - n : 0, "%s%.15g", first ? "" : ",", x->valuedouble);
+                else ok = 0;
+                first = 0;
+            }
+            if (first) ok = 0;
+        } else if (cJSON_IsString(it)) n += (size_t)snprintf(arg + n, sizeof arg - n, "%s", it->valuestring);
+        else if (cJSON_IsNumber(it) && isfinite(it->valuedouble))
+            n += (size_t)snprintf(arg + n, sizeof arg - n, "%.15g", it->valuedouble);
+        else ok = 0;
+        if (!ok || n >= sizeof arg) {
+            api_error(r, 400, "bad_request", "field 'params.%s' must be a range \"start:stop:step\", a list "
+                                             "\"a,b,c\" or [a, b, c], or one value", it->string);
+            return -1;
+        }
+        char err[512];
+        int rc = mts_grid_add_axis(&job->grid, arg, err, sizeof err);
+        if (rc) {
+            api_error(r, rc == MTS_ENOMEM ? 500 : 400, rc == MTS_ENOMEM ? "internal" : "bad_request",
+                      "field 'params': %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job_t *job, api_reply_t *r) {
     job->route = req->route;
     job->from = INT64_MIN;
@@ -544,18 +588,23 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         api_error(r, 400, "bad_request", "the body must be a JSON object");
         goto done;
     }
-    int gen = req->route == R_SIGNALS_GENERATE;
+    int gen = req->route == R_SIGNALS_GENERATE, opt = req->route == R_OPTIMIZE;
+    static const char *const opt_fields[] = {"strategy_name", "assets", "start", "end", "interval", "initial_capital",
+                                             "commission_bps", "slippage_bps", "risk_free", "params", "metric",
+                                             "jobs", "store", NULL};
     static const char *const bt_fields[] = {"strategy_name", "assets", "start", "end", "interval", "initial_capital",
                                             "commission_bps", "slippage_bps", "risk_free", "params", NULL};
     static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, j) {
         int known = 0;
-        for (const char *const *k = gen ? gen_fields : bt_fields; *k; k++)
+        for (const char *const *k = gen ? gen_fields : opt ? opt_fields : bt_fields; *k; k++)
             if (!strcmp(*k, it->string)) known = 1;
         if (!known) {
             api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
                       gen ? "strategy_name, symbols, timeframe, params"
+                          : opt ? "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
+                                  "slippage_bps, risk_free, params, metric, jobs, store"
                           : "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
                             "slippage_bps, risk_free, params");
             goto done;
@@ -592,7 +641,9 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                           job->assets[a]);
                 goto done;
             }
-    if (params(cJSON_GetObjectItemCaseSensitive(j, "params"), job, r)) goto done;
+    if (opt ? axes(cJSON_GetObjectItemCaseSensitive(j, "params"), job, r)
+            : params(cJSON_GetObjectItemCaseSensitive(j, "params"), job, r))
+        goto done;
     /* the bars' interval: "interval" (POST /backtest), "timeframe" (POST /signals/generate) */
     const char *ivf = gen ? "timeframe" : "interval";
     const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, ivf);
@@ -613,6 +664,42 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             goto done;
         if (job->from > job->to) { api_error(r, 400, "bad_request", "field 'start' is after 'end'"); goto done; }
     }
+    if (opt) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "metric");
+        if (m && (!cJSON_IsString(m) || !mts_opt_metric_known(m->valuestring))) {
+            api_error(r, 400, "bad_request", "field 'metric' must be one of sharpe_ratio, total_return, "
+                      "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, profit_factor, final_value");
+            goto done;
+        }
+        snprintf(job->metric, sizeof job->metric, "%s", m ? m->valuestring : "sharpe_ratio");
+        const cJSON *jb = cJSON_GetObjectItemCaseSensitive(j, "jobs");
+        int cores = mts_opt_jobs_default();
+        if (jb && (!cJSON_IsNumber(jb) || jb->valuedouble != (int)jb->valuedouble || jb->valuedouble < 1 ||
+                   jb->valuedouble > cores)) {
+            api_error(r, 400, "bad_request", "field 'jobs' must be a whole number from 1 to %d (the cores)", cores);
+            goto done;
+        }
+        job->jobs = jb ? (int)jb->valuedouble : cores;
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "store");
+        const char *sv = st && cJSON_IsString(st) ? st->valuestring : st ? "" : "all";
+        job->store = !strcmp(sv, "all") ? MTS_OPT_STORE_ALL : !strcmp(sv, "best") ? MTS_OPT_STORE_BEST
+                   : !strcmp(sv, "none") ? MTS_OPT_STORE_NONE : -1;
+        if (job->store < 0) {
+            api_error(r, 400, "bad_request", "field 'store' must be \"all\" (default), \"best\" or \"none\"");
+            goto done;
+        }
+        mts_opt_spec_t spec = {.strategies = (const char *const *)job->strategies, .n_strategies = job->n_strategies,
+                               .grid = &job->grid};
+        mts_opt_point_t *pts = NULL;
+        int64_t np = 0;
+        char err[256];
+        int prc = mts_opt_points(&spec, &pts, &np, err, sizeof err);
+        mts_free(pts);
+        if (prc) {
+            api_error(r, prc == MTS_ENOMEM ? 500 : 400, prc == MTS_ENOMEM ? "internal" : "bad_request", "%s", err);
+            goto done;
+        }
+    }
     rc = 0;
 done:
     cJSON_Delete(j);
@@ -624,6 +711,7 @@ void api_job_free(api_job_t *job) {
     for (int i = 0; i < job->n_strategies; i++) free(job->strategies[i]);
     for (int i = 0; i < job->n_assets; i++) free(job->assets[i]);
     for (int i = 0; i < job->n_params; i++) { free(job->pkeys[i]); free(job->pvals[i]); }
+    mts_grid_free(&job->grid);
     free(job->reply.body);
     mts_free(job);
 }

@@ -18,10 +18,12 @@
 #include "backtest/backtest.h"
 #include "cache/bus.h"
 #include "store/store.h"
+#include "research/research.h"
 
 enum {
     R_HEALTH, R_METRICS, R_SIGNALS_GENERATE, R_BACKTEST, R_BACKTESTS, R_BACKTEST_ID,
-    R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_ORDERBOOK, R_FUNDING, R_MARKET, R_COUNT
+    R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_ORDERBOOK, R_FUNDING, R_MARKET, R_OPTIMIZE, R_OPTIMIZE_ID,
+    R_COUNT
 };
 #define R_NONE (-1)
 
@@ -54,7 +56,7 @@ typedef struct api_request {
 #define API_MAX_LIST 32
 #define API_MAX_PARAMS 64
 typedef struct api_job {
-    int route;                  /* R_BACKTEST or R_SIGNALS_GENERATE */
+    int route;                  /* R_BACKTEST, R_SIGNALS_GENERATE or R_OPTIMIZE */
     char *strategies[API_MAX_LIST];
     int n_strategies;
     char *assets[API_MAX_LIST];
@@ -64,6 +66,10 @@ typedef struct api_job {
     int64_t from, to;
     char interval[8];           /* the bars' interval (market/interval.h), "1d" by default */
     double capital, commission_bps, slippage_bps, risk_free;
+    /* R_OPTIMIZE: the grid ("params": axes), metric, threads, what to store */
+    mts_grid_t grid;
+    char metric[32];
+    int jobs, store;
     /* results, read by the service thread after the worker hands the job back */
     api_reply_t reply;
     int found[API_MAX_LIST];    /* generate: asset i produced a signal */
@@ -110,6 +116,10 @@ typedef struct api_server {
     volatile sig_atomic_t cancel_jobs;  /* set when the grace ends: running backtests stop
                                            (mts_backtest_opts_t.cancel) */
     struct api_poll *poll;       /* the bus poll timer (server.c) */
+    /* POST /optimize background jobs (optjobs.c), under opt_mu */
+    pthread_mutex_t opt_mu;
+    struct api_opt *opts;        /* newest first */
+    int64_t opt_next_id;
     /* service thread scratch */
     char authbuf[MTS_JWT_MAX_TOKEN + 64];
     char argbuf[API_MAX_ARGS][API_ARG_MAX];
@@ -148,5 +158,17 @@ int api_parse_signal_query(const api_request_t *req, mts_apiq_signal_filter_t *f
 /* Worker threads: run the job with the worker's store; fills job->reply. */
 void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job);
 void api_job_free(api_job_t *job);   /* accepts NULL */
+
+/* POST /optimize (optjobs.c): starts job (parsed by api_parse_job; taken over
+ * either way) as a background grid search on its own thread and answers 202
+ * {"id":N,...}, or 503 when API_OPT_RUNNING jobs run already. Progress goes
+ * to the bus as topic "optimize" (so /ws). GET /optimize/{id}: its state and,
+ * once done, the ranked results. api_opt_stop_all: cancels and joins them
+ * (s->cancel_jobs set) and frees the registry. */
+#define API_OPT_RUNNING 2
+#define API_OPT_KEEP    32
+void api_opt_start(api_server_t *s, api_job_t *job, api_reply_t *r);
+void api_opt_get(api_server_t *s, int64_t id, api_reply_t *r);
+void api_opt_stop_all(api_server_t *s);
 
 #endif

@@ -42,7 +42,7 @@ const char *const api_route_names[R_COUNT] = {
     [R_SIGNALS] = "/signals", [R_SESSIONS] = "/paper/sessions",
     [R_SESSION_ID] = "/paper/sessions/{id}", [R_WS] = "/ws",
     [R_ORDERBOOK] = "/orderbook/{exchange}/{symbol}", [R_FUNDING] = "/funding/{exchange}/{symbol}",
-    [R_MARKET] = "/market/{symbol}/{interval}"};
+    [R_MARKET] = "/market/{symbol}/{interval}", [R_OPTIMIZE] = "/optimize", [R_OPTIMIZE_ID] = "/optimize/{id}"};
 
 /* A bus message shared by every websocket client queue it is in. */
 typedef struct wsmsg {
@@ -287,13 +287,14 @@ static int route_of(const char *path, int64_t *id, const char **allow) {
         {"/health", R_HEALTH, "GET"}, {"/metrics", R_METRICS, "GET"},
         {"/signals/generate", R_SIGNALS_GENERATE, "POST"}, {"/backtest", R_BACKTEST, "POST"},
         {"/backtests", R_BACKTESTS, "GET"}, {"/signals", R_SIGNALS, "GET"},
-        {"/paper/sessions", R_SESSIONS, "GET"}, {"/ws", R_WS, "GET"}};
+        {"/paper/sessions", R_SESSIONS, "GET"}, {"/ws", R_WS, "GET"}, {"/optimize", R_OPTIMIZE, "POST"}};
     *id = 0;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(path, fixed[i].path) == 0) { *allow = fixed[i].allow; return fixed[i].route; }
     *allow = "GET";
     if (strncmp(path, "/backtests/", 11) == 0 && parse_id(path + 11, id) == 0) return R_BACKTEST_ID;
     if (strncmp(path, "/paper/sessions/", 16) == 0 && parse_id(path + 16, id) == 0) return R_SESSION_ID;
+    if (strncmp(path, "/optimize/", 10) == 0 && parse_id(path + 10, id) == 0) return R_OPTIMIZE_ID;
     static const struct { const char *prefix; int route; } two[] = {
         {"/orderbook/", R_ORDERBOOK}, {"/funding/", R_FUNDING}, {"/market/", R_MARKET}};
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
@@ -516,7 +517,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
     const char *allow = NULL;
     int64_t id;
     int route = route_of(c->path, &id, &allow);
-    int is_post_route = route == R_SIGNALS_GENERATE || route == R_BACKTEST;
+    int is_post_route = route == R_SIGNALS_GENERATE || route == R_BACKTEST || route == R_OPTIMIZE;
 
     if (s->draining) {
         api_error(&r, 503, "shutting_down", "the server is stopping; retry against another instance or after restart");
@@ -526,7 +527,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
         api_error(&r, 404, "not_found",
                   "no route %s; routes: /health /metrics /signals/generate /backtest /backtests "
                   "/backtests/{id} /signals /paper/sessions /paper/sessions/{id} /orderbook/{exchange}/{symbol} "
-                  "/funding/{exchange}/{symbol} /market/{symbol}/{interval} /ws", c->path);
+                  "/funding/{exchange}/{symbol} /market/{symbol}/{interval} /optimize /optimize/{id} /ws", c->path);
     } else if ((is_post_route && c->method != LWSHUMETH_POST) || (!is_post_route && c->method != LWSHUMETH_GET)) {
         api_error(&r, 405, "method_not_allowed", "%s takes %s, not %s", api_route_names[route], allow, c->method_name);
         r.allow = allow;
@@ -566,6 +567,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
                     api_job_t *job = mts_calloc(1, sizeof *job);
                     if (!job) api_error(&r, 500, "internal", "out of memory");
                     else if (api_parse_job(&s->cfg, &req, job, &r) != 0) api_job_free(job);
+                    else if (route == R_OPTIMIZE) api_opt_start(s, job, &r);   /* a background job: 202 */
                     else if (enqueue(s, job) != 0) {
                         api_job_free(job);
                         api_error(&r, 503, "busy", "all %d workers are busy and %d jobs are waiting; retry shortly",
@@ -1115,6 +1117,8 @@ static void server_free(api_server_t *s) {
     mts_prom_free(s->prom);
     mts_limiter_free(s->limiter);
     mts_peers_free(s->peers);
+    api_opt_stop_all(s);
+    pthread_mutex_destroy(&s->opt_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     mts_free(s);
@@ -1128,6 +1132,7 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     if (!s) return fail(err, errlen, MTS_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->opt_mu, NULL);
     s->cfg = *cfg_in;
     mts_api_config_t *c = &s->cfg;
     if (!c->host || !*c->host) c->host = "127.0.0.1";

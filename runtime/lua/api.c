@@ -8,6 +8,7 @@
 #include "market/interval.h"
 #include "market/series.h"
 #include "backtest/backtest.h"
+#include "research/research.h"
 #include "store/store.h"
 #include "util/timeutil.h"
 
@@ -212,6 +213,146 @@ static int l_backtest(lua_State *L) {
     return 1;
 }
 
+static void set_num(lua_State *L, const char *k, double v);
+static void set_str(lua_State *L, const char *k, const char *v);
+
+/* optimize(opts) -> ranked rows (research.h). opts as backtest's, but params =
+ * {{key, "a,b,c" | "start:stop:step"}, ...} (axes, in order), plus metric
+ * (default sharpe_ratio), jobs (default 1; < 1: the cores) and store
+ * ("none" | "all" | "best", default "none"). Each row: rank, index, strategy,
+ * params {key = value text}, id (0 when not stored), value, the metrics,
+ * disabled. jobs > 1 opens a handle per thread on the database's path. */
+static int l_optimize(lua_State *L) {
+    api_t *a = api_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!a->store) return luaL_error(L, "mts.optimize: no database is open");
+    const char *strategies[16], *assets[MTS_BACKTEST_MAX_ASSETS];
+    int ns = str_list(L, 1, "strategies", strategies, 16);
+    int na = str_list(L, 1, "assets", assets, MTS_BACKTEST_MAX_ASSETS);
+    mts_grid_t g;
+    memset(&g, 0, sizeof g);
+    char err[1600] = "";
+    lua_getfield(L, 1, "params");
+    if (lua_istable(L, -1)) {
+        int len = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= len; i++) {
+            lua_rawgeti(L, -1, i);
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+                mts_grid_free(&g);
+                return luaL_error(L, "mts.optimize: params[%d] must be {key, values} strings", i);
+            }
+            char arg[2048];
+            snprintf(arg, sizeof arg, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+            if (mts_grid_add_axis(&g, arg, err, sizeof err) != 0) {
+                mts_grid_free(&g);
+                return luaL_error(L, "mts.optimize: %s", err);
+            }
+            lua_pop(L, 3);
+        }
+    }
+    lua_pop(L, 1);
+    if (ns < 1 || na < 1 || g.n_axes < 1) {
+        mts_grid_free(&g);
+        return luaL_error(L, "mts.optimize: strategy, asset and params (at least one axis) are required");
+    }
+    lua_getfield(L, 1, "metric");
+    const char *metric = lua_isnil(L, -1) ? "sharpe_ratio" : lua_tostring(L, -1);
+    lua_pop(L, 1);   /* still referenced by opts */
+    if (!metric || !mts_opt_metric_known(metric)) {
+        mts_grid_free(&g);
+        return luaL_error(L, "mts.optimize: unknown metric '%s' (one of: sharpe_ratio, total_return, "
+                             "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, profit_factor, "
+                             "final_value)", metric ? metric : "?");
+    }
+    lua_getfield(L, 1, "store");
+    const char *st = lua_isnil(L, -1) ? "none" : lua_tostring(L, -1);
+    lua_pop(L, 1);
+    int store = st && !strcmp(st, "all") ? MTS_OPT_STORE_ALL : st && !strcmp(st, "best") ? MTS_OPT_STORE_BEST
+              : st && !strcmp(st, "none") ? MTS_OPT_STORE_NONE : -1;
+    if (store < 0) {
+        mts_grid_free(&g);
+        return luaL_error(L, "mts.optimize: store is \"none\", \"all\" or \"best\"");
+    }
+    lua_getfield(L, 1, "interval");
+    const char *interval = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "from");
+    int64_t from = opt_time(L, lua_gettop(L), INT64_MIN, 0);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "to");
+    int64_t to = opt_time(L, lua_gettop(L), INT64_MAX, 1);
+    lua_pop(L, 1);
+    int jobs = (int)opt_num(L, 1, "jobs", 1);
+    lua_getfield(L, 1, "trusted");
+    int trusted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    mts_opt_spec_t spec = {
+        .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na, .interval = interval,
+        .from = from, .to = to, .capital = opt_num(L, 1, "capital", 100000),
+        .commission_bps = opt_num(L, 1, "commission_bps", 10), .slippage_bps = opt_num(L, 1, "slippage_bps", 0),
+        .risk_free = opt_num(L, 1, "risk_free", 0), .trusted = trusted, .root = a->root,
+        .db_label = a->db_label, .grid = &g, .metric = metric, .store = store};
+    mts_backtest_data_t *data = NULL;
+    mts_opt_result_t *res = NULL;
+    mts_opt_point_t *points = NULL;
+    int64_t n = 0, np = 0, *order = NULL;
+    int rc = mts_opt_data_load(a->store, &spec, &data, err, sizeof err);
+    if (rc == 0)
+        rc = mts_opt_run_data(a->store, a->db_label, &spec, data, jobs, NULL, NULL, a->cancel, &res, &n, err,
+                              sizeof err);
+    if (rc == 0) rc = mts_opt_points(&spec, &points, &np, err, sizeof err);
+    if (rc == 0 && !(order = mts_calloc((size_t)n + 1, sizeof *order))) rc = MTS_ENOMEM;
+    if (rc == 0) {
+        mts_opt_rank(&spec, res, n, order);
+        if (store == MTS_OPT_STORE_BEST && n > 0) {
+            mts_opt_result_t best;
+            if ((rc = mts_opt_run_point(a->store, &spec, data, &points[order[0]], 1, &best, err, sizeof err)) == 0)
+                res[order[0]].run_id = best.run_id;
+        }
+    }
+    if (rc == 0) {
+        lua_createtable(L, n < INT32_MAX ? (int)n : 0, 0);
+        for (int64_t i = 0; i < n; i++) {
+            const mts_opt_result_t *r = &res[order[i]];
+            const mts_opt_point_t *p = &points[order[i]];
+            lua_createtable(L, 0, 18);
+            set_num(L, "rank", (double)(i + 1));
+            set_num(L, "index", (double)r->index);
+            set_str(L, "strategy", strategies[r->strategy]);
+            lua_createtable(L, 0, g.n_axes);
+            for (int k = 0; k < g.n_axes; k++)
+                if (p->value[k] >= 0) set_str(L, g.axes[k].key, g.axes[k].values[p->value[k]]);
+            lua_setfield(L, -2, "params");
+            set_num(L, "id", (double)r->run_id);
+            set_num(L, "value", r->metric);
+            const mts_metrics_t *m = &r->m;
+            set_num(L, "final_value", m->final_value);
+            set_num(L, "total_return", m->total_return);
+            set_num(L, "annualized_return", m->annualized_return);
+            set_num(L, "sharpe_ratio", m->sharpe_ratio);
+            set_num(L, "max_drawdown", m->max_drawdown);
+            set_num(L, "volatility", m->volatility);
+            set_num(L, "calmar_ratio", m->calmar_ratio);
+            set_num(L, "win_rate", m->win_rate);
+            set_num(L, "profit_factor", m->profit_factor);
+            set_num(L, "trade_count", (double)m->trade_count);
+            lua_pushboolean(L, r->disabled);
+            lua_setfield(L, -2, "disabled");
+            lua_rawseti(L, -2, (int)(i + 1));
+        }
+    }
+    mts_free(order);
+    mts_free(points);
+    mts_free(res);
+    mts_backtest_data_free(data);
+    mts_grid_free(&g);
+    if (rc == MTS_ECANCELED) lua_sethook(L, NULL, 0, 0);   /* as mts.backtest: Ctrl-C's hook */
+    if (rc != 0) return luaL_error(L, "mts.optimize: %s", err[0] ? err : mts_strerror(rc));
+    return 1;
+}
+
 static mts_backtest_t *check_bt(lua_State *L) {
     mts_backtest_t **b = luaL_checkudata(L, 1, BACKTEST_MT);
     if (!*b) luaL_error(L, "backtest result already freed");
@@ -357,7 +498,7 @@ int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const c
     lua_setfield(L, LUA_REGISTRYINDEX, "mts.api");
 
     static const struct { const char *name; lua_CFunction fn; } fns[] = {
-        {"bars", l_bars}, {"macro", l_macro}, {"backtest", l_backtest},
+        {"bars", l_bars}, {"macro", l_macro}, {"backtest", l_backtest}, {"optimize", l_optimize},
         {"backtest_info", l_backtest_info}, {"backtest_trades", l_backtest_trades},
         {"backtest_equity", l_backtest_equity}, {"parse_time", l_parse_time}, {"db", l_db}};
     lua_createtable(L, 0, (int)(sizeof fns / sizeof fns[0]));

@@ -570,6 +570,59 @@ function A.backtest(opts)
 end
 A.loaded = {}
 
+-- mts.optimize{strategy = "sma_cross" | strategies = {...}, asset = | assets = {...},
+--              params = {fast = "5:50:5", slow = {20, 30, 50}}, metric = "sharpe_ratio", jobs = 2,
+--              store = "none" | "all" | "best", from =, to =, interval =, capital =, ...}
+-- The grid search of `mts optimize` (runtime/research/research.h): one backtest per
+-- combination, on `jobs` threads (default 1; 0 = the cores), ranked best first.
+-- Returns a table view (rank, strategy, each parameter, metrics, id); row i is the
+-- i-th best, with row.params = {key = value text} and every metric.
+function A.optimize(opts)
+    if type(opts) ~= "table" then
+        error("mts.optimize: expects a table, e.g. mts.optimize{strategy=\"sma_cross\", asset=\"bitcoin\", " ..
+              "params={fast=\"5:50:5\"}}", 2)
+    end
+    local strategies = list(opts.strategies or opts.strategy)
+    local assets = list(opts.assets or opts.asset)
+    if not strategies or #strategies == 0 then error("mts.optimize: strategy is required", 2) end
+    if not assets or #assets == 0 then error("mts.optimize: asset is required, e.g. asset = \"bitcoin\"", 2) end
+    if type(opts.params) ~= "table" or next(opts.params) == nil then
+        error("mts.optimize: params is required, e.g. params = {fast = \"5:50:5\", slow = {20, 50}}", 2)
+    end
+    local keys, axes = {}, {}
+    for k in pairs(opts.params) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)   -- a fixed axis order: the points' order does not depend on pairs()
+    for _, k in ipairs(keys) do
+        local v = opts.params[k]
+        if type(v) == "table" then
+            local parts = {}
+            for i, x in ipairs(v) do parts[i] = tostring(x) end
+            v = table.concat(parts, ",")
+        elseif type(v) == "number" or type(v) == "boolean" then
+            v = tostring(v)
+        elseif type(v) ~= "string" then
+            error("mts.optimize: params." .. k .. " must be a range \"start:stop:step\", a list or a value", 2)
+        end
+        axes[#axes + 1] = { k, v }
+    end
+    local rows = native("optimize").optimize({
+        strategies = strategies, assets = assets, params = axes, from = opts.from, to = opts.to,
+        interval = opts.interval, metric = opts.metric, jobs = opts.jobs, store = opts.store,
+        capital = opts.capital, commission_bps = opts.commission_bps, slippage_bps = opts.slippage_bps,
+        risk_free = opts.risk_free, trusted = opts.trusted and true or false,
+    })
+    for _, r in ipairs(rows) do
+        for k, v in pairs(r.params) do r[k] = tonumber(v) or v end
+        if r.id == 0 then r.id = nil end
+    end
+    local columns = { "rank", "strategy" }
+    for _, k in ipairs(keys) do columns[#columns + 1] = k end
+    for _, c in ipairs({ "sharpe_ratio", "total_return", "max_drawdown", "win_rate", "trade_count", "id" }) do
+        columns[#columns + 1] = c
+    end
+    return A.table(columns, rows)
+end
+
 -- names of the strategies in scripts/strategies
 function A.strategies()
     return require("runner").available_strategies(mts.root)
@@ -585,7 +638,7 @@ for k, v in pairs(mts) do
 end
 M.nan, M.LONG, M.SHORT, M.CLOSE = NaN, "LONG", "SHORT", "CLOSE"
 M.C, M.root, M.in_host = nil, mts.root, mts.in_host
-for _, k in ipairs({ "bars", "macro", "backtest", "series", "table", "chart", "strategies", "db",
+for _, k in ipairs({ "bars", "macro", "backtest", "optimize", "series", "table", "chart", "strategies", "db",
                      "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
                      "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num",
                      "ema", "atr", "vwap", "rolling_min", "rolling_max", "macd", "bbands" }) do

@@ -268,6 +268,8 @@ the mts API (docs/lua-api.md):
   indicators: mts.sma rsi rolling_std rolling_corr drawdown pct_rank pct_change diff align_asof
   r = mts.backtest{strategy=, asset=, params={...}, from=, to=, interval="1d"}: r.sharpe_ratio, r:trades():head(5),
           r.equity:plot()
+  t = mts.optimize{strategy=, asset=, params={fast="5:50:5", slow={20,50}}, metric="sharpe_ratio", jobs=2}:
+          the grid ranked best first (t:head(5), t[1].params, t[1].sharpe_ratio); store="all"|"best"
 input: `=expr` or a bare expression prints its value; an unfinished chunk continues on the next
 line; Ctrl-C stops a running computation; Tab completes names and fields.]]
 

@@ -13,4 +13,6 @@ python3 tests/bench/bench_live.py || rc=1
 python3 tests/bench/bench_workers.py || rc=1
 # the whole commands as the user runs them (MTS_BENCH_BIG=0 skips the 10 M-bar figure)
 python3 tests/bench/bench_e2e.py || rc=1
+# mts optimize --jobs 1 vs 2 on a 200-run grid over 100 k minute bars (issue 13)
+python3 tests/bench/bench_research.py || rc=1
 exit $rc
