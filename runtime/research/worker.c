@@ -151,17 +151,23 @@ static int copy_ffi_header(const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
-/* Loads grid `id` (spec, sources, dataset, points). Errors that are this
- * worker's (its database conflicts, a disk) are returned; a grid that is
- * gone from Redis is MTS_ENOTFOUND. */
-static int load_grid(worker_t *w, const char *id, char *err, size_t errlen) {
+/* Loads grid `id` (spec, sources, dataset, points). On failure *whose says
+ * whose fault it is: WORKER (Redis unreachable, its database conflicts or
+ * fails, its disk: the job stays pending for another worker), GRID (what the
+ * coordinator published is missing or damaged, the data does not load: the
+ * point's result is that error, so the coordinator stops with it instead of
+ * waiting) or GONE (no spec: the grid was deleted; the job is dropped). */
+enum { WORKER = 0, GRID = 1, GONE = 2 };
+static int load_grid(worker_t *w, const char *id, int *whose, char *err, size_t errlen) {
     grid_state_free(&w->g);
+    *whose = WORKER;
     char key[128];
     snprintf(key, sizeof key, "mts:research:%s:spec", id);
     redisReply *rep = mts_rconn_command(&w->r, "spec", "GET %s", key);
     if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
     if (rep->type != REDIS_REPLY_STRING) {
         freeReplyObject(rep);
+        *whose = GONE;
         return fail(err, errlen, MTS_ENOTFOUND, "grid %.12s: no spec in Redis (%s)", id, key);
     }
     char check[65];
@@ -169,7 +175,10 @@ static int load_grid(worker_t *w, const char *id, char *err, size_t errlen) {
     int rc = strcmp(check, id) != 0 ? fail(err, errlen, MTS_EVALID, "grid %.12s: its spec does not match its id", id)
                                     : mts_remote_spec_parse(rep->str, &w->g.rs, err, errlen);
     freeReplyObject(rep);
-    if (rc) return rc;
+    if (rc) {
+        *whose = GRID;
+        return rc;
+    }
     mts_opt_spec_t *spec = &w->g.rs.spec;
 
     /* the sources into a private root named by their hash */
@@ -179,7 +188,10 @@ static int load_grid(worker_t *w, const char *id, char *err, size_t errlen) {
     struct stat st;
     if (stat(done, &st) != 0) {
         mts_remote_sources_t src;
-        if ((rc = mts_remote_sources_fetch(&w->r, w->g.rs.sources, &src, err, errlen)) != 0) return rc;
+        if ((rc = mts_remote_sources_fetch(&w->r, w->g.rs.sources, &src, err, errlen)) != 0) {
+            *whose = rc == MTS_ECACHE || rc == MTS_ENOMEM ? WORKER : GRID;
+            return rc;
+        }
         if (mkdir_p(w->g.root) != 0) {
             mts_remote_sources_free(&src);
             return fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->g.root, strerror(errno));
@@ -199,19 +211,26 @@ static int load_grid(worker_t *w, const char *id, char *err, size_t errlen) {
     for (int i = 0; i < w->n_seen; i++) seen |= strcmp(w->seen[i], w->g.rs.dataset) == 0;
     if (!seen) {
         mts_remote_dataset_t ds;
-        if ((rc = mts_remote_dataset_fetch(&w->r, w->g.rs.dataset, &ds, err, errlen)) != 0) return rc;
+        if ((rc = mts_remote_dataset_fetch(&w->r, w->g.rs.dataset, &ds, err, errlen)) != 0) {
+            *whose = rc == MTS_ECACHE || rc == MTS_ENOMEM ? WORKER : GRID;
+            return rc;
+        }
         if (strcmp(ds.interval, spec->interval) != 0 || ds.n_assets != spec->n_assets)
             rc = fail(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
         for (int a = 0; !rc && a < ds.n_assets; a++)
             if (strcmp(ds.assets[a], spec->assets[a]) != 0)
                 rc = fail(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
-        if (!rc) rc = mts_remote_dataset_import(w->store, w->o->db_path, spec, &ds, err, errlen);
+        if (rc) *whose = GRID;
+        else rc = mts_remote_dataset_import(w->store, w->o->db_path, spec, &ds, err, errlen);
         mts_remote_dataset_free(&ds);
         if (rc) return rc;
         if (w->n_seen < SEEN_MAX) memcpy(w->seen[w->n_seen++], w->g.rs.dataset, 65);
     }
-    if ((rc = mts_opt_data_load(w->store, spec, &w->g.data, err, errlen)) != 0) return rc;
-    if ((rc = mts_opt_points(spec, &w->g.points, &w->g.n_points, err, errlen)) != 0) return rc;
+    if ((rc = mts_opt_data_load(w->store, spec, &w->g.data, err, errlen)) != 0 ||
+        (rc = mts_opt_points(spec, &w->g.points, &w->g.n_points, err, errlen)) != 0) {
+        *whose = rc == MTS_ENOMEM || rc == MTS_EIO || rc == MTS_EDB || rc == MTS_EDBLOCKED ? WORKER : GRID;
+        return rc;
+    }
     memcpy(w->g.id, id, 65);
     return 0;
 }
@@ -255,16 +274,27 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
     freeReplyObject(rep);
     if (exists) return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
     if (strcmp(w->g.id, grid) != 0) {
-        int rc = load_grid(w, grid, err, errlen);
-        if (rc == MTS_ENOTFOUND) {
-            grid_state_free(&w->g);
+        int whose = WORKER, rc = load_grid(w, grid, &whose, err, errlen);
+        if (rc) grid_state_free(&w->g);
+        if (rc && whose == GONE) {
             fprintf(stderr, "worker %s: job %s: %s; dropped\n", w->name, id, err);
             return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
         }
-        if (rc) {
-            grid_state_free(&w->g);
-            return rc;
+        if (rc && whose == GRID) {
+            /* the point's result is the error: the coordinator reports it */
+            mts_opt_result_t res;
+            memset(&res, 0, sizeof res);
+            res.index = index;
+            char *json = NULL;
+            if (mts_remote_result_json(&res, rc, err, &json) != 0) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+            fprintf(stderr, "worker %s: grid %.12s point %lld failed: %s\n", w->name, grid, (long long)index, err);
+            rep = mts_rconn_command(&w->r, "result", "HSETNX %s %s %s", k_res, field, json);
+            mts_free(json);
+            if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+            freeReplyObject(rep);
+            return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
         }
+        if (rc) return rc;
     }
     if (index >= w->g.n_points) {
         fprintf(stderr, "worker %s: job %s: point %lld of a grid of %lld; dropped\n", w->name, id, (long long)index,

@@ -231,6 +231,19 @@ class WorkersTest(MtsTestCase):
         self.assertEqual(self.r.cmd("GET", self.grid_key("enqueued")), str(N_GRID))
         self.assertEqual(strip_ids(out), strip_ids(self.local(grid, root=root)))
 
+    # what the coordinator published gone: the points fail with that, no hang
+    def test_dataset_gone_is_an_error_not_a_hang(self):
+        coord = self.start_coordinator(GRID, os.path.join(self.tmp, "coord.db"))
+        self.wait_for("the jobs", lambda: len(self.r.cmd("KEYS", "mts:research:*:enqueued")) == 1 and
+                      self.r.cmd("GET", self.grid_key("enqueued")) == str(N_GRID))
+        for k in self.r.cmd("KEYS", "mts:dataset:*"):
+            self.r.cmd("DEL", k)
+        self.start_worker("a")
+        out, err = coord.communicate(timeout=WAIT)
+        self.assertEqual(coord.returncode, 1, err)
+        self.assertIn("sma_cross fast=5 slow=30: dataset", err)
+        self.assertIn("is not in Redis", err)
+
     def test_resume_of_unknown_grid(self):
         p = self.start_coordinator(GRID, os.path.join(self.tmp, "coord.db"), resume=True)
         out, err = p.communicate(timeout=WAIT)
