@@ -168,16 +168,18 @@ class WorkersTest(MtsTestCase):
         wdb = os.path.join(self.tmp, "empty.db")
         self.assertFalse(os.path.exists(wdb))
         self.start_worker("e", db=wdb)
-        grid = ["--strategy", "vix_correlation,sma_cross", "--asset", "bitcoin", "--param", "sma_cross.fast=5,10",
-                "--param", "sma_cross.slow=40"]
+        grid = ["--strategy", "vix_correlation,sma_cross", "--asset", "ethereum,bitcoin", "--param",
+                "sma_cross.fast=5,10", "--param", "sma_cross.slow=40"]
         out = self.finish(self.start_coordinator(grid, os.path.join(self.tmp, "coord.db")))
         self.assertEqual(strip_ids(out), strip_ids(self.local(grid)))
-        # the worker's database now holds exactly the coordinator's bars
-        exp = [subprocess.run([MTS, "export", "ohlcv", "--asset", "bitcoin", "--db", d], capture_output=True,
-                              text=True, env=self.env(), cwd=ROOT).stdout
-               for d in (wdb, os.path.join(self.tmp, "coord.db"))]
-        self.assertGreater(len(exp[0].splitlines()), 1000)
-        self.assertEqual(exp[0], exp[1])
+        # the worker's database now holds exactly the coordinator's bars and VIX
+        for what in (["ohlcv", "--asset", "bitcoin"], ["ohlcv", "--asset", "ethereum"],
+                     ["macro", "--indicator", "VIX"]):
+            exp = [subprocess.run([MTS, "export", *what, "--db", d], capture_output=True,
+                                  text=True, env=self.env(), cwd=ROOT).stdout
+                   for d in (wdb, os.path.join(self.tmp, "coord.db"))]
+            self.assertGreater(len(exp[0].splitlines()), 1000, what)
+            self.assertEqual(exp[0], exp[1], what)
 
     # a worker whose database has other bars of the series refuses them
     def test_worker_with_other_bars_refuses(self):
