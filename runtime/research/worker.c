@@ -12,6 +12,7 @@
 #include "util/config.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -110,7 +111,8 @@ typedef struct worker {
     int           n_seen;
     grid_state_t  g;
     heartbeat_t   hb;
-    char          claim_cursor[64];   /* XAUTOCLAIM's: goes round the whole PEL */
+    char          claim_cursor[64];
+    char          ffi_hash[65];       /* of this binary's FFI header: part of the private roots' names */   /* XAUTOCLAIM's: goes round the whole PEL */
 } worker_t;
 
 static int mkdir_p(const char *path) {
@@ -125,13 +127,27 @@ static int mkdir_p(const char *path) {
     return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes dir and everything under it (missing: nothing to do). */
+static void remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* The path of this binary's FFI declarations (as lua/state.c finds them). */
+static void ffi_path(char *buf, size_t n) {
+    const char *root = mts_root();
+    snprintf(buf, n, "%s/scripts/lib/mts_ffi.h", root);
+    if (access(buf, R_OK) != 0) snprintf(buf, n, "%s/runtime/lua/mts_ffi.h", root);
+}
+
 /* The FFI declarations of this binary (its install's, as lua/state.c finds
  * them) into the private root: they are the ABI of the C side that runs. */
 static int copy_ffi_header(const char *dir, char *err, size_t errlen) {
-    const char *root = mts_root();
     char from[4096], to[4200];
-    snprintf(from, sizeof from, "%s/scripts/lib/mts_ffi.h", root);
-    if (access(from, R_OK) != 0) snprintf(from, sizeof from, "%s/runtime/lua/mts_ffi.h", root);
+    ffi_path(from, sizeof from);
     snprintf(to, sizeof to, "%s/scripts/lib/mts_ffi.h", dir);
     FILE *in = fopen(from, "rb");
     if (!in) return fail(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", from);
@@ -181,27 +197,35 @@ static int load_grid(worker_t *w, const char *id, int *whose, char *err, size_t 
     }
     mts_opt_spec_t *spec = &w->g.rs.spec;
 
-    /* the sources into a private root named by their hash */
-    snprintf(w->g.root, sizeof w->g.root, "%s/src-%s", w->work_dir, w->g.rs.sources);
-    char done[4200];
-    snprintf(done, sizeof done, "%s/.complete", w->g.root);
+    /* the sources into a private root named by their hash and this binary's
+     * FFI header's: built in a staging directory of this process and renamed
+     * into place whole, so workers sharing a work dir never see half of one */
+    snprintf(w->g.root, sizeof w->g.root, "%s/src-%s-%.12s", w->work_dir, w->g.rs.sources, w->ffi_hash);
     struct stat st;
-    if (stat(done, &st) != 0) {
+    if (stat(w->g.root, &st) != 0) {
         mts_remote_sources_t src;
         if ((rc = mts_remote_sources_fetch(&w->r, w->g.rs.sources, &src, err, errlen)) != 0) {
             *whose = rc == MTS_ECACHE || rc == MTS_ENOMEM ? WORKER : GRID;
             return rc;
         }
-        if (mkdir_p(w->g.root) != 0) {
+        char stage[4200];
+        snprintf(stage, sizeof stage, "%s.tmp-%ld", w->g.root, (long)getpid());
+        remove_tree(stage);
+        if (mkdir_p(stage) != 0) {
             mts_remote_sources_free(&src);
-            return fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->g.root, strerror(errno));
+            return fail(err, errlen, MTS_EIO, "cannot create %s: %s", stage, strerror(errno));
         }
-        rc = mts_remote_sources_write(&src, w->g.root, err, errlen);
+        rc = mts_remote_sources_write(&src, stage, err, errlen);
         mts_remote_sources_free(&src);
-        if (rc) return rc;
-        if ((rc = copy_ffi_header(w->g.root, err, errlen)) != 0) return rc;
-        FILE *f = fopen(done, "w");
-        if (!f || fclose(f) != 0) return fail(err, errlen, MTS_EIO, "cannot write %s", done);
+        if (!rc) rc = copy_ffi_header(stage, err, errlen);
+        if (!rc && rename(stage, w->g.root) != 0) {
+            if (errno == EEXIST || errno == ENOTEMPTY) remove_tree(stage);   /* another worker's is there */
+            else rc = fail(err, errlen, MTS_EIO, "cannot rename %s to %s: %s", stage, w->g.root, strerror(errno));
+        }
+        if (rc) {
+            remove_tree(stage);
+            return rc;
+        }
     }
     spec->root = w->g.root;
     spec->db_label = w->o->db_path;
@@ -415,6 +439,19 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
     if (mkdir_p(w->work_dir) != 0) {
         rc = fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->work_dir, strerror(errno));
         goto out;
+    }
+    {
+        char p[4096];
+        ffi_path(p, sizeof p);
+        FILE *f = fopen(p, "rb");
+        if (!f) {
+            rc = fail(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", p);
+            goto out;
+        }
+        static char buf[1 << 20];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        mts_remote_sha256_hex(buf, n, w->ffi_hash);
     }
     if ((rc = mts_rconn_init(&w->r, o->redis_url, 10000, "worker")) != 0) {
         fail(err, errlen, rc, "%s", w->r.err);

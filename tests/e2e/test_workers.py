@@ -56,11 +56,12 @@ class WorkersTest(MtsTestCase):
             e["MTS_ROOT"] = root
         return e
 
-    def start_worker(self, name, db=None, claim_after="30s", root=None):
+    def start_worker(self, name, db=None, claim_after="30s", root=None, work_dir=None):
         db = db or os.path.join(self.tmp, "worker-%s.db" % name)
+        work_dir = work_dir or os.path.join(self.tmp, "wd-" + name)
         log = open(os.path.join(self.tmp, "worker-%s.log" % name), "w")
         p = subprocess.Popen([MTS, "worker", "--redis", self.url, "--db", db, "--name", name,
-                              "--claim-after", claim_after, "--work-dir", os.path.join(self.tmp, "wd-" + name)],
+                              "--claim-after", claim_after, "--work-dir", work_dir],
                              stdout=subprocess.DEVNULL, stderr=log, env=self.env(root), cwd=ROOT)
         log.close()
         self.procs.append(p)
@@ -121,9 +122,16 @@ class WorkersTest(MtsTestCase):
 
     # (a) two workers give exactly the results of --jobs 1, in the same ranks
     def test_two_workers_same_as_local(self):
-        self.start_worker("a")
-        self.start_worker("b")
+        wd = os.path.join(self.tmp, "wd-shared")     # as two workers on one machine by default
+        self.start_worker("a", work_dir=wd)
+        self.start_worker("b", work_dir=wd)
         out = self.finish(self.start_coordinator(GRID, os.path.join(self.tmp, "coord.db")))
+        # one private root, whole (built aside and renamed into place), none half-built
+        roots = os.listdir(wd)
+        self.assertEqual(len(roots), 1, roots)
+        self.assertTrue(roots[0].startswith("src-"), roots)
+        self.assertTrue(os.path.isfile(os.path.join(wd, roots[0], "scripts/strategies/sma_cross.lua")))
+        self.assertTrue(os.path.isfile(os.path.join(wd, roots[0], "scripts/lib/mts_ffi.h")))
         self.assertEqual(strip_ids(out), strip_ids(self.local(GRID)))
         self.check_results_once(N_GRID)
         self.assertEqual(self.entries_added(), N_GRID)
