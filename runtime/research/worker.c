@@ -436,10 +436,6 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
         const char *t = getenv("TMPDIR");
         snprintf(w->work_dir, sizeof w->work_dir, "%s/mts-worker-%ld", t && *t ? t : "/tmp", (long)getuid());
     }
-    if (mkdir_p(w->work_dir) != 0) {
-        rc = fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->work_dir, strerror(errno));
-        goto out;
-    }
     {
         char p[4096];
         ffi_path(p, sizeof p);
@@ -455,6 +451,10 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
     }
     if ((rc = mts_rconn_init(&w->r, o->redis_url, 10000, "worker")) != 0) {
         fail(err, errlen, rc, "%s", w->r.err);
+        goto out;
+    }
+    if (mkdir_p(w->work_dir) != 0) {
+        rc = fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->work_dir, strerror(errno));
         goto out;
     }
     if ((rc = mts_store_open(o->db_path, &w->store)) != 0) {

@@ -264,10 +264,11 @@ class WorkersTest(MtsTestCase):
         r = subprocess.run([MTS, "worker"], capture_output=True, text=True, cwd=ROOT)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--redis URL is required", r.stderr)
-        r = subprocess.run([MTS, "worker", "--redis", "http://x"], capture_output=True, text=True, cwd=ROOT,
-                           env=self.env())
+        r = subprocess.run([MTS, "worker", "--redis", "http://x", "--work-dir", os.path.join(self.tmp, "wd")],
+                           capture_output=True, text=True, cwd=ROOT, env=self.env())
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("bad Redis URL", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "wd")))   # nothing made before the URL is read
 
 
 if __name__ == "__main__":
