@@ -182,7 +182,7 @@ def documented_commands():
     headers of the deployment files show: `mts CMD ...`, `docker compose ... run
     --rm mts CMD ...`, `kubectl ... exec ... -- mts CMD ...` (continuation
     lines joined; up to a pipe, ;, && or a redirection)."""
-    rc, top = help_text("--help")
+    _, top = help_text("--help")
     commands = set(re.findall(r"(?m)^  ([a-z]+)\s{2,}\S", top))
     paths = [os.path.join(DEPLOY, "README.md"), os.path.join(DEPLOY, "compose.yaml"),
              os.path.join(DEPLOY, "Dockerfile")] + unit_files() + k8s_files()
