@@ -12,13 +12,19 @@ Checked: the websocket client receives what the paper session publishes
 serves the session's fills and equity exactly as stored; /metrics reports the
 running session's portfolio value; the cache holds the reference keys with their TTLs;
 ExecReload (SIGHUP) reloads the strategies; KillSignal (SIGTERM) stops both
-services with exit 0 well within TimeoutStopSec."""
+services with exit 0 well within TimeoutStopSec.
+
+mts-worker@.service, likewise (REDIS_URL from /etc/mts/env, the consumer name
+HOST-INSTANCE, its own database under /var/lib/mts, PrivateTmp= as a TMPDIR of
+its own): the grid of an `mts optimize --redis` coordinator runs on it with the
+results of `--jobs 1`, and KillSignal= stops it with exit 0."""
 import base64
 import json
 import os
 import re
 import select
 import shlex
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +40,8 @@ from mtslib import MTS, ROOT, MtsTestCase, Resp  # noqa: E402
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "live", "BTCUSDT_1h_2021-01.csv")
 N_BARS = 300
 REDIS_DB = 13
+WORKER_REDIS_DB = 14
+GRID = ["--strategy", "sma_cross", "--asset", "bitcoin", "--param", "fast=5,10,20", "--param", "slow=30,50"]
 
 
 def resp(url, db, *args):
@@ -56,6 +64,7 @@ class Unit:
             text = text.replace(src, dst)
         if instance:
             text = text.replace("%i", instance)
+        text = text.replace("%H", socket.gethostname())
         self.path = os.path.join(os.path.dirname(paths["/var/lib/mts"]), name.replace("@", "@" + (instance or "")))
         with open(self.path, "w") as f:
             f.write(text)
@@ -93,8 +102,8 @@ class Unit:
             env["CREDENTIALS_DIRECTORY"] = creds_dir
         return env
 
-    def start(self, creds_dir, log_path):
-        env = self.environment(creds_dir)
+    def start(self, creds_dir, log_path, extra_env=None):
+        env = dict(self.environment(creds_dir), **(extra_env or {}))
         argv = td.expand_exec(self.get("ExecStart")[0], env)
         assert os.access(argv[0], os.X_OK), argv
         cwd = self.get("WorkingDirectory")[0]
@@ -306,3 +315,52 @@ class DeployedSystemTest(MtsTestCase):
         ws.close()
         self.assertEqual(serve.stop(), 0, serve.log_text()[-3000:])
         self.assertLess(serve.stop_s, 10)
+
+    def test_worker_unit_serves_a_grid(self):
+        prefix = self.install()
+        mts = os.path.join(prefix, "bin", "mts")
+        state = os.path.join(self.tmp, "var-lib-mts")
+        etc = os.path.join(self.tmp, "etc-mts")
+        os.makedirs(etc)
+        paths = {"/usr/local": prefix, "/var/lib/mts": state, "/etc/mts": etc}
+        url = "%s/%d" % (self.redis.rstrip("/"), WORKER_REDIS_DB)
+        resp(self.redis, WORKER_REDIS_DB, "FLUSHDB")
+        self.addCleanup(resp, self.redis, WORKER_REDIS_DB, "FLUSHDB")
+        with open(os.path.join(etc, "env"), "w") as f:        # as the unit's header says
+            f.write("REDIS_URL=%s\nMTS_WORKER_ARGS=--claim-after 2m\n" % url)
+
+        worker = Unit("mts-worker@.service", paths, instance="w1")
+        private_tmp = os.path.join(self.tmp, "private-tmp-w1")            # PrivateTmp=true
+        os.makedirs(private_tmp)
+        worker.start(os.path.join(self.tmp, "creds-worker"), os.path.join(self.tmp, "worker.log"),
+                     extra_env={"TMPDIR": private_tmp})
+        self.procs.append(worker)
+        self.assertIn("--name", worker.p.args)
+        self.assertEqual(worker.p.args[worker.p.args.index("--name") + 1], socket.gethostname() + "-w1")
+
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "TMPDIR": self.tmp}
+        coord = subprocess.run([mts, "optimize", *GRID, "--redis", url, "--db", os.path.join(self.tmp, "coord.db"),
+                                "--store", "none", "--json"], capture_output=True, text=True, timeout=600, env=env)
+        self.assertEqual(coord.returncode, 0, coord.stderr[-3000:] + worker.log_text()[-3000:])
+        local = subprocess.run([mts, "optimize", *GRID, "--jobs", "1", "--db", os.path.join(self.tmp, "local.db"),
+                                "--store", "none", "--json"], capture_output=True, text=True, timeout=600, env=env)
+        self.assertEqual(local.returncode, 0, local.stderr[-3000:])
+
+        def strip_ids(out):
+            doc = json.loads(out)
+            for r in doc["results"]:
+                r.pop("id", None)
+            return doc
+        remote = strip_ids(coord.stdout)
+        self.assertEqual(len(remote["results"]), 6)
+        self.assertEqual(remote, strip_ids(local.stdout))
+        # the worker ran the jobs, with the database the unit gives it (filled through Redis)
+        wdb = os.path.join(state, "worker-w1.db")
+        self.assertTrue(os.path.exists(wdb))
+        con = sqlite3.connect(wdb)
+        try:
+            self.assertGreater(con.execute("SELECT count(*) FROM ohlcv_series").fetchone()[0], 0)
+        finally:
+            con.close()
+        self.assertEqual(worker.stop(), 0, worker.log_text()[-3000:])
+        self.assertEqual(worker.log_text().count(" done in "), 6, worker.log_text()[-3000:])   # a line per job
