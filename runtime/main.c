@@ -34,7 +34,7 @@ static void usage(FILE *f) {
         "usage: mts COMMAND [options]    (mts COMMAND --help for each)\n\ncommands:\n",
         MTS_VERSION);
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
         "\nexamples:\n"
         "  mts backtest --strategy sma_cross --asset bitcoin --from 2020-01-01 --to 2024-12-31\n"

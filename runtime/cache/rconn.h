@@ -1,5 +1,5 @@
-/* rconn.h — what cache.c and bus.c share about a Redis connection (not for
- * use outside runtime/cache): parsing redis:// URLs, a hiredis synchronous
+/* rconn.h — what cache.c, bus.c and the research workers (runtime/research/
+ * remote.c, worker.c) share about a Redis connection: parsing redis:// URLs, a hiredis synchronous
  * context with connect and command timeouts, AUTH and SELECT after every
  * connect (or, with neither, a PING: a server that wants a password is
  * named as such at connect), reconnects with exponential backoff (250 ms
