@@ -44,6 +44,11 @@ typedef enum {
 } mts_err_t;
 
 const char *mts_strerror(int err);
+/* Writes the message (printf format) into err (errlen bytes; err may be NULL
+ * or errlen 0: nothing written) and returns rc: `return mts_errf(err, errlen,
+ * MTS_EINVAL, "...", ...)` for the library calls that report through an
+ * err/errlen pair. */
+int mts_errf(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 void *mts_malloc(size_t n);
 void *mts_calloc(size_t count, size_t size);

@@ -1072,17 +1072,6 @@ static void lws_to_log(int level, const char *line) {
 
 /* ---- start and stop ---- */
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Tells the workers to stop and joins them: a backtest still running is
  * cancelled (engine.h: seen within 1024 bars; a single strategy call is
  * bounded by its time budget) and answers no one. Jobs still queued are left
@@ -1125,11 +1114,11 @@ static void server_free(api_server_t *s) {
 }
 
 int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, char *err, size_t errlen) {
-    if (!cfg_in || !cfg_in->db_path) return fail(err, errlen, MTS_EINVAL, "serve: no database path");
+    if (!cfg_in || !cfg_in->db_path) return mts_errf(err, errlen, MTS_EINVAL, "serve: no database path");
     if (!cfg_in->no_auth && (!cfg_in->jwt_key || cfg_in->jwt_key_len < MTS_JWT_MIN_SECRET))
-        return fail(err, errlen, MTS_ECONFIG, "the JWT secret must be at least %d bytes", MTS_JWT_MIN_SECRET);
+        return mts_errf(err, errlen, MTS_ECONFIG, "the JWT secret must be at least %d bytes", MTS_JWT_MIN_SECRET);
     api_server_t *s = mts_calloc(1, sizeof *s);
-    if (!s) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    if (!s) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->opt_mu, NULL);
@@ -1151,7 +1140,7 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     int rc;
 
     if ((rc = mts_store_open(c->db_path, &s->store)) != 0) {
-        rc = fail(err, errlen, rc, "cannot open the database: %s (check --db PATH)", mts_store_errmsg(s->store));
+        rc = mts_errf(err, errlen, rc, "cannot open the database: %s (check --db PATH)", mts_store_errmsg(s->store));
         goto out;
     }
     s->wstores = mts_calloc((size_t)c->workers, sizeof *s->wstores);
@@ -1164,19 +1153,19 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
                          ? (int)rl.rlim_cur : 65536;
         s->peers = mts_peers_new(max_fd);
         if (!s->peers) {
-            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
             goto out;
         }
     }
     s->poll = mts_calloc(1, sizeof *s->poll);
     s->book = mts_malloc(sizeof *s->book);
     if (!s->wstores || !s->threads || !s->prom || !s->limiter || !s->poll || !s->book) {
-        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         goto out;
     }
     for (int i = 0; i < c->workers; i++)
         if ((rc = mts_store_open(c->db_path, &s->wstores[i])) != 0) {
-            rc = fail(err, errlen, rc, "cannot open the database: %s", mts_store_errmsg(s->wstores[i]));
+            rc = mts_errf(err, errlen, rc, "cannot open the database: %s", mts_store_errmsg(s->wstores[i]));
             goto out;
         }
     open_bus(s);
@@ -1187,7 +1176,7 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
         mts_cache_config_t cc = {.redis_url = c->redis_url, .l1_capacity = 1024, .timeout_ms = 200,
                                  .l2_keep_ms = c->cache_ttl_s > 0 ? c->cache_ttl_s * 1000 : -1};
         if ((rc = mts_cache_open(&cc, &s->hot)) != 0) {
-            rc = fail(err, errlen, rc, "%s", mts_cache_errmsg(NULL));
+            rc = mts_errf(err, errlen, rc, "%s", mts_cache_errmsg(NULL));
             goto out;
         }
     }
@@ -1214,7 +1203,7 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
     if (!strchr(c->host, ':')) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
-        rc = fail(err, errlen, MTS_EIO, "cannot listen on %s:%d (port in use, or not a local address?)",
+        rc = mts_errf(err, errlen, MTS_EIO, "cannot listen on %s:%d (port in use, or not a local address?)",
                   c->host, c->port);
         goto out;
     }
@@ -1223,12 +1212,12 @@ int mts_api_serve(const mts_api_config_t *cfg_in, volatile sig_atomic_t *stop, c
 
     for (int i = 0; i < c->workers; i++) {
         wctx_t *w = mts_malloc(sizeof *w);
-        if (!w) { rc = fail(err, errlen, MTS_ENOMEM, "out of memory"); goto out_ctx; }
+        if (!w) { rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory"); goto out_ctx; }
         w->s = s;
         w->i = i;
         if (pthread_create(&s->threads[i], NULL, worker_main, w) != 0) {
             mts_free(w);
-            rc = fail(err, errlen, MTS_EIO, "cannot start worker threads");
+            rc = mts_errf(err, errlen, MTS_EIO, "cannot start worker threads");
             goto out_ctx;
         }
         s->n_threads++;

@@ -12,18 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* "a,b,c" from names; mts_malloc'd. */
 static char *join(const char *const *names, int n) {
     size_t len = 1;
@@ -55,7 +43,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if ((n && !rows) || (pf->n_trades && !trades)) {
         mts_free(rows);
         mts_free(trades);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory storing the run");
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory storing the run");
     }
     for (int64_t i = 0; i < n; i++) {
         const mts_signal_rec_t *r = &sigs[i];
@@ -80,7 +68,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     mts_store_set_cancel(store, NULL);
     mts_free(rows);
     mts_free(trades);
-    if (rc != 0) return fail(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
+    if (rc != 0) return mts_errf(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
     return 0;
 }
 
@@ -89,20 +77,20 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
     int rc = mts_series_ensure(store, root, asset, o->interval);   /* bundled data on first use */
     if (rc == MTS_ENOTFOUND) {
         char *names = mts_config_dataset_names("assets");
-        rc = fail(err, errlen, MTS_ENOTFOUND,
+        rc = mts_errf(err, errlen, MTS_ENOTFOUND,
                   "unknown asset '%s': %s has no bars for it and there is no bundled file "
                   "(bundled: %s).\n  Import one with: mts import csv FILE --asset %s",
                   asset, db, names && *names ? names : "none", asset);
         mts_free(names);
         return rc;
     }
-    if (rc != 0) return fail(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
+    if (rc != 0) return mts_errf(err, errlen, rc, "%s: %s", db, mts_store_errmsg(store));
     const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
     /* stored (from the shared bar cache, read-only), or resampled from a
      * finer stored interval (market/series.h) */
     mts_series_info_t info;
     rc = mts_series_map_bars(store, asset, iv, o->from, o->to, 0, bars, &info);
-    if (rc != 0) return fail(err, errlen, rc, "loading %s: %s", asset, info.error);
+    if (rc != 0) return mts_errf(err, errlen, rc, "loading %s: %s", asset, info.error);
     if (bars->n > 0) return 0;
 
     mts_bars_t all;
@@ -113,7 +101,7 @@ static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const ch
         mts_time_format_date(all.ts[0], d0);
         mts_time_format_date(all.ts[all.n - 1], d1);
     }
-    rc = fail(err, errlen, MTS_ENOTFOUND,
+    rc = mts_errf(err, errlen, MTS_ENOTFOUND,
               "no %s bars for %s in the requested range; %s has %lld from %s to %s",
               iv, asset, db, (long long)all.n, d0, d1);
     mts_bars_free(&all);
@@ -136,13 +124,13 @@ struct mts_backtest_data {
 /* What both the run and the data load check of o. */
 static int check_assets(const mts_backtest_opts_t *o, char *err, size_t errlen) {
     if (o->n_assets < 1 || o->n_assets > MTS_BACKTEST_MAX_ASSETS)
-        return fail(err, errlen, MTS_EINVAL, "a backtest needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
+        return mts_errf(err, errlen, MTS_EINVAL, "a backtest needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
     for (int a = 0; a < o->n_assets; a++)
         for (int k = 0; k < a; k++)
             if (strcmp(o->assets[a], o->assets[k]) == 0)
-                return fail(err, errlen, MTS_EINVAL, "asset '%s' is listed twice", o->assets[a]);
+                return mts_errf(err, errlen, MTS_EINVAL, "asset '%s' is listed twice", o->assets[a]);
     if (o->interval && mts_interval_seconds(o->interval) < 0)
-        return fail(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
+        return mts_errf(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", o->interval, MTS_INTERVALS);
     return 0;
 }
 
@@ -162,7 +150,7 @@ void mts_backtest_data_free(mts_backtest_data_t *d) {
 
 int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_data_t **out,
                            char *err, size_t errlen) {
-    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
+    if (!store || !o || !out) return mts_errf(err, errlen, MTS_EINVAL, "backtest: missing argument");
     *out = NULL;
     int rc = check_assets(o, err, errlen);
     if (rc) return rc;
@@ -172,7 +160,7 @@ int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts
     mts_backtest_data_t *d = mts_calloc(1, sizeof *d);
     if (!d || !(d->interval = mts_strdup(iv)) || !(d->root = mts_strdup(root))) {
         mts_backtest_data_free(d);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory");
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     }
     d->from = o->from;
     d->to = o->to;
@@ -180,7 +168,7 @@ int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts
     d->end_ts = INT64_MIN;
     for (int a = 0; a < o->n_assets; a++) {
         if (!(d->assets[a] = mts_strdup(o->assets[a]))) {
-            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
             goto error;
         }
         d->n_assets = a + 1;
@@ -204,7 +192,7 @@ int mts_backtest_data_load(mts_store_t *store, const mts_backtest_opts_t *o, mts
      * shows each as-of the current bar; a row after --to but before the last
      * bar's end is still visible to that bar) */
     if ((rc = mts_provider_new(store, root, INT64_MAX, &d->provider)) != 0) {
-        fail(err, errlen, rc, "out of memory");
+        mts_errf(err, errlen, rc, "out of memory");
         goto error;
     }
     *out = d;
@@ -225,11 +213,11 @@ static int same(const char *x, const char *y) { return strcmp(x, y) == 0; }
 
 int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,
                      char *err, size_t errlen) {
-    if (!store || !o || !out) return fail(err, errlen, MTS_EINVAL, "backtest: missing argument");
+    if (!store || !o || !out) return mts_errf(err, errlen, MTS_EINVAL, "backtest: missing argument");
     *out = NULL;
     int rc = check_assets(o, err, errlen);
     if (rc) return rc;
-    if (o->n_strategies < 1) return fail(err, errlen, MTS_EINVAL, "a backtest needs a strategy");
+    if (o->n_strategies < 1) return mts_errf(err, errlen, MTS_EINVAL, "a backtest needs a strategy");
     const char *root = o->root ? o->root : mts_root();
     const mts_backtest_data_t *d = o->data;
     if (d) {   /* shared data: of this run's assets, interval, range and root */
@@ -237,11 +225,11 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
                  same(d->interval, o->interval ? o->interval : MTS_INTERVAL_DEFAULT) && same(d->root, root);
         for (int a = 0; ok && a < o->n_assets; a++) ok = same(d->assets[a], o->assets[a]);
         if (!ok)
-            return fail(err, errlen, MTS_EINVAL, "backtest: the shared data was loaded for other assets, "
+            return mts_errf(err, errlen, MTS_EINVAL, "backtest: the shared data was loaded for other assets, "
                                                  "interval, range or root than this run's");
     }
     mts_backtest_t *b = mts_calloc(1, sizeof *b);
-    if (!b) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    if (!b) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     b->n_assets = o->n_assets;
     if (!d) {
         if ((rc = mts_backtest_data_load(store, o, &b->own_data, err, errlen)) != 0) goto error;
@@ -254,19 +242,19 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     b->end_ts = d->end_ts;
     b->total_bars = d->total_bars;
     if (d->warnings && !(b->warnings = mts_strdup(d->warnings))) {
-        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         goto error;
     }
 
     mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps};
     if ((rc = mts_engine_create(&cfg, &b->engine)) != 0) {
-        fail(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
+        mts_errf(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
         goto error;
     }
     for (int a = 0; a < o->n_assets; a++) {
         int32_t id;
         if ((rc = mts_engine_add_asset(b->engine, o->assets[a], &b->bars[a], &id)) != 0) {
-            fail(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
+            mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
             goto error;
         }
     }
@@ -287,7 +275,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     mts_engine_set_cancel(b->engine, o->cancel);
     rc = mts_lua_backtest(&spec, &b->lua, err, errlen);
     if (rc == 0 && mts_engine_cancelled(b->engine))
-        rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
+        rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld bars; nothing stored",
                   (long long)mts_engine_bars_done(b->engine), (long long)b->total_bars);
     if (show) {
         mts_engine_set_progress(b->engine, NULL);
@@ -300,13 +288,13 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     if ((rc = mts_metrics_compute_at(&pf->equity, mts_interval_seconds(o->interval ? o->interval : "1d"),
                                      o->capital, o->risk_free, pf->trades, pf->n_trades,
                                      &b->metrics)) != 0) {
-        fail(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
+        mts_errf(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
         goto error;
     }
     b->strategy_name = join(o->strategies, o->n_strategies);
     b->assets_joined = join(o->assets, o->n_assets);
     if (!b->strategy_name || !b->assets_joined) {
-        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         goto error;
     }
     int64_t n_sig = 0;

@@ -48,6 +48,19 @@ int mts_cli_backtest_defaults(double *capital, double *commission_bps, double *s
                               double *risk_free);
 /* strtod of the whole string; prints "error: OPT expects a number, got 'x'" on failure. */
 int mts_cli_parse_double(const char *opt, const char *val, double *out);
+/* The options of the research commands (mts optimize, mts walkforward) that
+ * shape every run: --from --to (a bare date: the whole day) --capital
+ * --commission-bps --slippage-bps --risk-free --interval --jobs. */
+typedef struct mts_cli_run_opts {
+    int64_t from, to;
+    int has_from, has_to;
+    double capital, commission_bps, slippage_bps, rf;
+    const char *interval;   /* NULL: 1d */
+    int jobs;               /* 0: the default */
+} mts_cli_run_opts_t;
+/* 1 when name is one of them (its value stored in r), 0 when it is not, -1 on
+ * a bad value (said on stderr as "mts CMD: ... (see mts CMD --help)"). */
+int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_cli_run_opts_t *r);
 /* Write the HTML report of a stored run to path ("-" = stdout), printing
  * "error: ..." on failure (cmd/report.c). 0 or MTS_EIO. */
 int mts_cli_write_report(const mts_stored_run_t *run, const char *path);

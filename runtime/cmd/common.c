@@ -3,6 +3,7 @@
  * dates, durations and exchange names given on the command line, and the
  * exchange feed settings from the environment (mts stream and mts run). */
 #include "cmd/cmd.h"
+#include "market/interval.h"
 #include "feeds/event.h"
 #include "feeds/ws.h"
 #include "util/timeutil.h"
@@ -309,4 +310,47 @@ int mts_cli_feed_env(const char *cmd, mts_cli_feed_env_t *o) {
     /* the defaults of every websocket client of this process: mts run's too */
     mts_ws_set_default_limits(o->handshake_timeout_ms, (size_t)o->max_message_bytes);
     return 0;
+}
+
+static int run_usage_error(const char *cmd, const char *msg, const char *arg) {
+    fprintf(stderr, "mts %s: %s%s%s%s (see mts %s --help)\n", cmd, msg, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "", cmd);
+    return -1;
+}
+
+int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_cli_run_opts_t *r) {
+    if (!strcmp(name, "--from")) {
+        if (mts_cli_parse_time("--from", val, &r->from)) return -1;
+        r->has_from = 1;
+    } else if (!strcmp(name, "--to")) {
+        if (mts_cli_parse_time("--to", val, &r->to)) return -1;
+        if (strlen(val) == 10 && val[4] == '-') r->to += 86399;   /* a bare date means the whole day */
+        r->has_to = 1;
+    } else if (!strcmp(name, "--capital")) {
+        if (mts_cli_parse_double("--capital", val, &r->capital)) return -1;
+        if (!(r->capital > 0)) return run_usage_error(cmd, "--capital must be > 0, got", val);
+    } else if (!strcmp(name, "--commission-bps")) {
+        if (mts_cli_parse_double("--commission-bps", val, &r->commission_bps)) return -1;
+        if (r->commission_bps < 0) return run_usage_error(cmd, "--commission-bps must be >= 0, got", val);
+    } else if (!strcmp(name, "--slippage-bps")) {
+        if (mts_cli_parse_double("--slippage-bps", val, &r->slippage_bps)) return -1;
+        if (r->slippage_bps < 0) return run_usage_error(cmd, "--slippage-bps must be >= 0, got", val);
+    } else if (!strcmp(name, "--risk-free")) {
+        if (mts_cli_parse_double("--risk-free", val, &r->rf)) return -1;
+    } else if (!strcmp(name, "--interval")) {
+        if (mts_interval_seconds(val) < 0) {
+            fprintf(stderr, "mts %s: --interval: unknown interval '%s' (one of %s)\n", cmd, val, MTS_INTERVALS);
+            return -1;
+        }
+        r->interval = val;
+    } else if (!strcmp(name, "--jobs")) {
+        char *end;
+        long v = strtol(val, &end, 10);
+        if (!*val || *end || v < 1 || v > 1024)
+            return run_usage_error(cmd, "--jobs expects a whole number 1..1024, got", val);
+        r->jobs = (int)v;
+    } else {
+        return 0;
+    }
+    return 1;
 }

@@ -37,12 +37,10 @@ typedef struct {
     const char *strategies[MAX_LIST], *assets[MAX_LIST];
     int n_strategies, n_assets;
     mts_grid_t grid;
-    int64_t from, to;
-    int has_from, has_to;
-    const char *db, *report_path, *metric, *interval, *redis;
-    double capital, commission_bps, slippage_bps, rf;
+    mts_cli_run_opts_t run;    /* range, costs, interval, jobs (0: the number of cores) */
+    const char *db, *report_path, *metric, *redis;
     int json, top, store;      /* store: MTS_OPT_STORE_* */
-    int trusted, jobs, resume; /* jobs 0: the number of cores */
+    int trusted, resume;
 } opts_t;
 
 /* A ranked row: the point and its result. */
@@ -121,7 +119,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     o->metric = "sharpe_ratio";
     o->top = 10;
     o->store = MTS_OPT_STORE_ALL;
-    if (mts_cli_backtest_defaults(&o->capital, &o->commission_bps, &o->slippage_bps, &o->rf) != 0)
+    if (mts_cli_backtest_defaults(&o->run.capital, &o->run.commission_bps, &o->run.slippage_bps, &o->run.rf) != 0)
         return -1;
     int i = 1;
     const char *val;
@@ -183,48 +181,12 @@ static int parse(int argc, char **argv, opts_t *o) {
             break;
         case O_JSON: o->json = 1; break;
         case O_TRUSTED: o->trusted = 1; break;
-        case O_JOBS: {
-            char *end;
-            long v = strtol(val, &end, 10);
-            if (!*val || *end || v < 1 || v > 1024) return usage_error("--jobs expects a whole number 1..1024, got", val);
-            o->jobs = (int)v;
+        default:   /* --from --to --capital --commission-bps --slippage-bps --risk-free --interval --jobs */
+            if (mts_cli_run_option("optimize", OPTS[k].name, val, &o->run) < 0) return -1;
             break;
-        }
         case O_REDIS: o->redis = val; break;
         case O_RESUME: o->resume = 1; break;
-        case O_FROM:
-            if (mts_cli_parse_time("--from", val, &o->from)) return -1;
-            o->has_from = 1;
-            break;
-        case O_TO:
-            if (mts_cli_parse_time("--to", val, &o->to)) return -1;
-            if (strlen(val) == 10 && val[4] == '-') o->to += 86399;
-            o->has_to = 1;
-            break;
-        case O_CAPITAL:
-            if (mts_cli_parse_double("--capital", val, &o->capital)) return -1;
-            if (!(o->capital > 0)) return usage_error("--capital must be > 0, got", val);
-            break;
-        case O_COMM:
-            if (mts_cli_parse_double("--commission-bps", val, &o->commission_bps)) return -1;
-            if (o->commission_bps < 0) return usage_error("--commission-bps must be >= 0, got", val);
-            break;
-        case O_SLIP:
-            if (mts_cli_parse_double("--slippage-bps", val, &o->slippage_bps)) return -1;
-            if (o->slippage_bps < 0) return usage_error("--slippage-bps must be >= 0, got", val);
-            break;
-        case O_RF:
-            if (mts_cli_parse_double("--risk-free", val, &o->rf)) return -1;
-            break;
         case O_DB: o->db = val; break;
-        case O_INTERVAL:
-            if (mts_interval_seconds(val) < 0) {
-                fprintf(stderr, "mts optimize: --interval: unknown interval '%s' (one of %s)\n", val,
-                        MTS_INTERVALS);
-                return -1;
-            }
-            o->interval = val;
-            break;
         }
     }
     if (o->n_strategies == 0)
@@ -233,7 +195,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     if (o->resume && !o->redis) return usage_error("--resume goes with --redis URL", NULL);
     if (o->grid.n_axes == 0)
         return usage_error("give at least one --param axis, e.g. --param fast=5,10,20 or --param fast=5:20:5", NULL);
-    if (o->has_from && o->has_to && o->from > o->to) return usage_error("--from is after --to", NULL);
+    if (o->run.has_from && o->run.has_to && o->run.from > o->run.to) return usage_error("--from is after --to", NULL);
     return 0;
 }
 
@@ -256,7 +218,7 @@ static void print_value_json(const char *v) {
 
 static void print_json(const opts_t *o, const run_t *runs, int n, int shown) {
     printf("{\"metric\":\"%s\",\"interval\":\"%s\",\"higher_is_better\":%s,\"combinations\":%d,"
-           "\"results\":[", o->metric, o->interval ? o->interval : MTS_INTERVAL_DEFAULT,
+           "\"results\":[", o->metric, o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT,
            higher_is_better(o->metric) ? "true" : "false", n);
     for (int i = 0; i < shown; i++) {
         const run_t *r = &runs[i];
@@ -298,7 +260,7 @@ static void fmt_cell(char *b, size_t n, double v, int pct) {
 
 static void print_table(const opts_t *o, const run_t *runs, int n, int shown, const char *range) {
     printf("optimize %s on %s  %s bars  %s: %d runs ranked by %s (%s is better)\n", o->strategies_buf,
-           o->assets_buf, o->interval ? o->interval : MTS_INTERVAL_DEFAULT, range, n, o->metric, higher_is_better(o->metric) ? "higher" : "lower");
+           o->assets_buf, o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT, range, n, o->metric, higher_is_better(o->metric) ? "higher" : "lower");
     printf("%5s  %-16s", "rank", "strategy");
     for (int k = 0; k < o->grid.n_axes; k++) printf(" %10.10s", o->grid.axes[k].key);
     printf(" %10s %10s %10s %8s %7s %7s\n", "sharpe", "return", "max_dd", "win", "trades", "id");
@@ -336,7 +298,7 @@ static int write_grid(const opts_t *o, const run_t *runs, int n, const char *ran
     }
     char title[600];
     snprintf(title, sizeof title, "%.250s on %.250s, %s bars", o->strategies_buf, o->assets_buf,
-             o->interval ? o->interval : MTS_INTERVAL_DEFAULT);
+             o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT);
     mts_report_grid_t g = {title, range, o->metric, higher_is_better(o->metric), keys, o->grid.n_axes, rows, n};
     f = strcmp(o->report_path, "-") == 0 ? stdout : fopen(o->report_path, "w");
     if (!f) {
@@ -376,9 +338,9 @@ int mts_cmd_optimize(int argc, char **argv) {
     const char *db_path = mts_cli_db_path(o.db);
     mts_opt_spec_t spec = {
         .strategies = o.strategies, .n_strategies = o.n_strategies, .assets = o.assets, .n_assets = o.n_assets,
-        .interval = o.interval, .from = o.has_from ? o.from : INT64_MIN, .to = o.has_to ? o.to : INT64_MAX,
-        .capital = o.capital, .commission_bps = o.commission_bps, .slippage_bps = o.slippage_bps,
-        .risk_free = o.rf, .trusted = o.trusted, .root = mts_root(), .db_label = db_path, .grid = &o.grid,
+        .interval = o.run.interval, .from = o.run.has_from ? o.run.from : INT64_MIN, .to = o.run.has_to ? o.run.to : INT64_MAX,
+        .capital = o.run.capital, .commission_bps = o.run.commission_bps, .slippage_bps = o.run.slippage_bps,
+        .risk_free = o.run.rf, .trusted = o.trusted, .root = mts_root(), .db_label = db_path, .grid = &o.grid,
         .metric = o.metric, .store = o.store};
     /* the combinations: for each strategy, the product of the axes that apply to it */
     mts_opt_point_t *points = NULL;
@@ -416,7 +378,7 @@ int mts_cmd_optimize(int argc, char **argv) {
         rc = mts_opt_run_remote(o.redis, db_path, &spec, o.resume, on_progress, &bar, NULL, &results, &nr, err,
                                 sizeof err);
     else
-        rc = mts_opt_run_data(store, db_path, &spec, data, o.jobs, on_progress, &bar, NULL, &results, &nr, err,
+        rc = mts_opt_run_data(store, db_path, &spec, data, o.run.jobs, on_progress, &bar, NULL, &results, &nr, err,
                               sizeof err);
     mts_progress_end(&bar);
     if (rc == 0 && nr != np) rc = fail_count(err, sizeof err, nr, np);
@@ -438,7 +400,7 @@ int mts_cmd_optimize(int argc, char **argv) {
         int64_t t0, t1;
         char d0[32], d1[32];
         mts_backtest_data_range(data, &t0, &t1);
-        if (mts_interval_seconds(o.interval ? o.interval : MTS_INTERVAL_DEFAULT) < 86400) {
+        if (mts_interval_seconds(o.run.interval ? o.run.interval : MTS_INTERVAL_DEFAULT) < 86400) {
             mts_time_format_iso(t0, d0);   /* intraday: the times matter */
             mts_time_format_iso(t1, d1);
         } else {

@@ -25,10 +25,10 @@ typedef struct {
     const char *strategies[MAX_LIST], *assets[MAX_LIST];
     int n_strategies, n_assets;
     mts_grid_t grid;
-    int64_t from, to, train_s, test_s;
-    int has_from, has_to, anchored, json, trusted, store, jobs;
-    const char *db, *report_path, *metric, *interval, *train_arg, *test_arg;
-    double capital, commission_bps, slippage_bps, rf;
+    mts_cli_run_opts_t run;    /* range, costs, interval, jobs */
+    int64_t train_s, test_s;
+    int anchored, json, trusted, store;
+    const char *db, *report_path, *metric, *train_arg, *test_arg;
 } opts_t;
 
 static void usage(FILE *f) {
@@ -112,8 +112,8 @@ static const mts_cli_opt_t OPTS[] = {
 static int parse(int argc, char **argv, opts_t *o) {
     o->metric = "sharpe_ratio";
     o->store = 1;
-    o->jobs = 0;
-    if (mts_cli_backtest_defaults(&o->capital, &o->commission_bps, &o->slippage_bps, &o->rf) != 0) return -1;
+    o->run.jobs = 0;
+    if (mts_cli_backtest_defaults(&o->run.capital, &o->run.commission_bps, &o->run.slippage_bps, &o->run.rf) != 0) return -1;
     int i = 1;
     const char *val;
     for (;;) {
@@ -168,50 +168,14 @@ static int parse(int argc, char **argv, opts_t *o) {
             o->test_arg = val;
             break;
         case O_ANCHORED: o->anchored = 1; break;
-        case O_JOBS: {
-            char *end;
-            long v = strtol(val, &end, 10);
-            if (!*val || *end || v < 1 || v > 1024) return usage_error("--jobs expects a whole number 1..1024, got", val);
-            o->jobs = (int)v;
+        default:   /* --from --to --capital --commission-bps --slippage-bps --risk-free --interval --jobs */
+            if (mts_cli_run_option("walkforward", OPTS[k].name, val, &o->run) < 0) return -1;
             break;
-        }
         case O_REPORT: o->report_path = val; break;
         case O_NOSTORE: o->store = 0; break;
         case O_JSON: o->json = 1; break;
         case O_TRUSTED: o->trusted = 1; break;
-        case O_FROM:
-            if (mts_cli_parse_time("--from", val, &o->from)) return -1;
-            o->has_from = 1;
-            break;
-        case O_TO:
-            if (mts_cli_parse_time("--to", val, &o->to)) return -1;
-            if (strlen(val) == 10 && val[4] == '-') o->to += 86399;
-            o->has_to = 1;
-            break;
-        case O_CAPITAL:
-            if (mts_cli_parse_double("--capital", val, &o->capital)) return -1;
-            if (!(o->capital > 0)) return usage_error("--capital must be > 0, got", val);
-            break;
-        case O_COMM:
-            if (mts_cli_parse_double("--commission-bps", val, &o->commission_bps)) return -1;
-            if (o->commission_bps < 0) return usage_error("--commission-bps must be >= 0, got", val);
-            break;
-        case O_SLIP:
-            if (mts_cli_parse_double("--slippage-bps", val, &o->slippage_bps)) return -1;
-            if (o->slippage_bps < 0) return usage_error("--slippage-bps must be >= 0, got", val);
-            break;
-        case O_RF:
-            if (mts_cli_parse_double("--risk-free", val, &o->rf)) return -1;
-            break;
         case O_DB: o->db = val; break;
-        case O_INTERVAL:
-            if (mts_interval_seconds(val) < 0) {
-                fprintf(stderr, "mts walkforward: --interval: unknown interval '%s' (one of %s)\n", val,
-                        MTS_INTERVALS);
-                return -1;
-            }
-            o->interval = val;
-            break;
         }
     }
     if (o->n_strategies == 0) return usage_error("--strategy is required, e.g. --strategy sma_cross", NULL);
@@ -220,7 +184,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         return usage_error("give at least one --param axis, e.g. --param fast=5,10,20 or --param fast=5:20:5", NULL);
     if (!o->train_arg) return usage_error("--train is required, e.g. --train 365d", NULL);
     if (!o->test_arg) return usage_error("--test is required, e.g. --test 90d", NULL);
-    if (o->has_from && o->has_to && o->from > o->to) return usage_error("--from is after --to", NULL);
+    if (o->run.has_from && o->run.has_to && o->run.from > o->run.to) return usage_error("--from is after --to", NULL);
     return 0;
 }
 
@@ -247,7 +211,7 @@ static void on_progress(void *ctx, int64_t done, int64_t total) {
 /* ---- output ---- */
 
 static void when(const opts_t *o, int64_t ts, char buf[32]) {
-    if (mts_interval_seconds(o->interval ? o->interval : MTS_INTERVAL_DEFAULT) < 86400) mts_time_format_iso(ts, buf);
+    if (mts_interval_seconds(o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT) < 86400) mts_time_format_iso(ts, buf);
     else mts_time_format_date(ts, buf);
 }
 
@@ -269,9 +233,9 @@ static void print_table(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf
     when(o, r->first, a);
     when(o, r->last, b);
     printf("walkforward %s on %s  %s bars  %s .. %s: %d %s windows, train %s, test %s, chosen by %s\n",
-           o->strategies_text, o->assets_text, o->interval ? o->interval : MTS_INTERVAL_DEFAULT, a, b, r->n_windows,
+           o->strategies_text, o->assets_text, o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT, a, b, r->n_windows,
            o->anchored ? "anchored" : "rolling", o->train_arg, o->test_arg, o->metric);
-    int wd = mts_interval_seconds(o->interval ? o->interval : MTS_INTERVAL_DEFAULT) < 86400 ? 20 : 10;
+    int wd = mts_interval_seconds(o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT) < 86400 ? 20 : 10;
     printf("%3s  %-*s %-*s  %-*s %-*s  %-24s %10s %10s %10s %8s\n", "#", wd, "train_from", wd, "train_to", wd,
            "test_from", wd, "test_to", "chosen", "IS", "OOS", "oos_ret", "trades");
     for (int k = 0; k < r->n_windows; k++) {
@@ -328,7 +292,7 @@ static void json_time(int64_t ts) {
 static void print_json(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf_result_t *r, int64_t run_id) {
     printf("{\"metric\":\"%s\",\"higher_is_better\":%s,\"interval\":\"%s\",\"anchored\":%s,\"train_s\":%lld,"
            "\"test_s\":%lld,\"capital\":", o->metric, mts_opt_higher_is_better(o->metric) ? "true" : "false",
-           o->interval ? o->interval : MTS_INTERVAL_DEFAULT, o->anchored ? "true" : "false",
+           o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT, o->anchored ? "true" : "false",
            (long long)o->train_s, (long long)o->test_s);
     mts_json_number(stdout, spec->opt.capital);
     printf(",\"first\":");
@@ -411,7 +375,7 @@ static int write_report(const opts_t *o, const mts_wf_spec_t *spec, const mts_wf
     snprintf(title, sizeof title, "Walk-forward: %.250s on %.250s", o->strategies_text, o->assets_text);
     mts_report_wf_t rep = {
         .title = title, .metric = o->metric, .higher_is_better = mts_opt_higher_is_better(o->metric),
-        .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT, .anchored = o->anchored,
+        .interval = o->run.interval ? o->run.interval : MTS_INTERVAL_DEFAULT, .anchored = o->anchored,
         .train = o->train_arg, .test = o->test_arg, .equity = &r->equity, .initial_capital = spec->opt.capital,
         .trades = r->trades, .n_trades = r->n_trades, .assets = o->assets, .n_assets = o->n_assets,
         .oos = r->oos, .is_mean = r->is_mean, .oos_mean = r->oos_mean, .gap = r->gap,
@@ -449,11 +413,11 @@ int mts_cmd_walkforward(int argc, char **argv) {
     }
     mts_wf_spec_t spec = {
         .opt = {.strategies = o.strategies, .n_strategies = o.n_strategies, .assets = o.assets,
-                .n_assets = o.n_assets, .interval = o.interval, .from = o.has_from ? o.from : INT64_MIN,
-                .to = o.has_to ? o.to : INT64_MAX, .capital = o.capital, .commission_bps = o.commission_bps,
-                .slippage_bps = o.slippage_bps, .risk_free = o.rf, .trusted = o.trusted, .root = mts_root(),
+                .n_assets = o.n_assets, .interval = o.run.interval, .from = o.run.has_from ? o.run.from : INT64_MIN,
+                .to = o.run.has_to ? o.run.to : INT64_MAX, .capital = o.run.capital, .commission_bps = o.run.commission_bps,
+                .slippage_bps = o.run.slippage_bps, .risk_free = o.run.rf, .trusted = o.trusted, .root = mts_root(),
                 .db_label = db_path, .grid = &o.grid, .metric = o.metric, .store = MTS_OPT_STORE_NONE},
-        .train_s = o.train_s, .test_s = o.test_s, .anchored = o.anchored, .jobs = o.jobs, .db_path = db_path};
+        .train_s = o.train_s, .test_s = o.test_s, .anchored = o.anchored, .jobs = o.run.jobs, .db_path = db_path};
     mts_wf_result_t r;
     memset(&r, 0, sizeof r);
     char err[1024] = "";

@@ -9,17 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int parse_num(const char *s, double *out) {
     char *end;
     errno = 0;
@@ -50,30 +39,30 @@ static int parse_values(const char *arg, const char *v, mts_grid_axis_t *ax, cha
         double start, stop, step;
         if (sscanf(v, "%63[^:]:%63[^:]:%63s", a, b, c) != 3 || parse_num(a, &start) || parse_num(b, &stop) ||
             parse_num(c, &step))
-            return fail(err, errlen, MTS_EINVAL,
+            return mts_errf(err, errlen, MTS_EINVAL,
                         "a range is start:stop:step with numbers, e.g. fast=5:20:5; got '%s'", arg);
         if (!(step > 0) || stop < start)
-            return fail(err, errlen, MTS_EINVAL, "a range needs step > 0 and start <= stop, got '%s'", arg);
+            return mts_errf(err, errlen, MTS_EINVAL, "a range needs step > 0 and start <= stop, got '%s'", arg);
         double count = floor((stop - start) / step + 1e-9) + 1;
         if (count > MTS_GRID_MAX_VALUES)
-            return fail(err, errlen, MTS_EINVAL, "too many values (at most %d per parameter) in '%s'",
+            return mts_errf(err, errlen, MTS_EINVAL, "too many values (at most %d per parameter) in '%s'",
                         MTS_GRID_MAX_VALUES, arg);
         for (int i = 0; i < (int)count; i++) {
             char buf[64];
             double x = start + step * i;
             int len = snprintf(buf, sizeof buf, "%.10g", fabs(x) < 1e-12 ? 0.0 : x);
-            if (push(ax, buf, (size_t)len)) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+            if (push(ax, buf, (size_t)len)) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         }
         return 0;
     }
     for (const char *tok = v;;) {
         const char *comma = strchr(tok, ',');
         size_t len = comma ? (size_t)(comma - tok) : strlen(tok);
-        if (len == 0) return fail(err, errlen, MTS_EINVAL, "an empty value in '%s'", arg);
+        if (len == 0) return mts_errf(err, errlen, MTS_EINVAL, "an empty value in '%s'", arg);
         if (ax->n >= MTS_GRID_MAX_VALUES)
-            return fail(err, errlen, MTS_EINVAL, "too many values (at most %d per parameter) in '%s'",
+            return mts_errf(err, errlen, MTS_EINVAL, "too many values (at most %d per parameter) in '%s'",
                         MTS_GRID_MAX_VALUES, arg);
-        if (push(ax, tok, len)) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+        if (push(ax, tok, len)) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         if (!comma) break;
         tok = comma + 1;
     }
@@ -82,22 +71,22 @@ static int parse_values(const char *arg, const char *v, mts_grid_axis_t *ax, cha
 
 int mts_grid_add_axis(mts_grid_t *g, const char *arg, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
-    if (!g || !arg) return fail(err, errlen, MTS_EINVAL, "grid: missing argument");
+    if (!g || !arg) return mts_errf(err, errlen, MTS_EINVAL, "grid: missing argument");
     if (g->n_axes >= MTS_GRID_MAX_AXES)
-        return fail(err, errlen, MTS_EINVAL, "at most %d --param axes", MTS_GRID_MAX_AXES);
+        return mts_errf(err, errlen, MTS_EINVAL, "at most %d --param axes", MTS_GRID_MAX_AXES);
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg || !eq[1])
-        return fail(err, errlen, MTS_EINVAL, "--param expects KEY=a,b,c or KEY=start:stop:step, got '%s'", arg);
+        return mts_errf(err, errlen, MTS_EINVAL, "--param expects KEY=a,b,c or KEY=start:stop:step, got '%s'", arg);
     size_t klen = (size_t)(eq - arg);
     for (int a = 0; a < g->n_axes; a++)
         if (strlen(g->axes[a].key) == klen && strncmp(g->axes[a].key, arg, klen) == 0)
-            return fail(err, errlen, MTS_EINVAL, "--param given twice for '%s'", g->axes[a].key);
+            return mts_errf(err, errlen, MTS_EINVAL, "--param given twice for '%s'", g->axes[a].key);
     mts_grid_axis_t ax = {0};
     ax.key = mts_malloc(klen + 1);
     ax.values = mts_calloc(MTS_GRID_MAX_VALUES, sizeof *ax.values);
     if (!ax.key || !ax.values) {
         axis_free(&ax);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory");
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     }
     memcpy(ax.key, arg, klen);
     ax.key[klen] = 0;

@@ -22,17 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- metrics ---- */
 
 const char *const mts_opt_metrics[] = {"sharpe_ratio", "total_return", "annualized_return", "max_drawdown",
@@ -64,7 +53,7 @@ double mts_opt_metric_of(const mts_metrics_t *m, const char *name) {
 /* ---- points ---- */
 
 int mts_opt_points(const mts_opt_spec_t *spec, mts_opt_point_t **points, int64_t *n, char *err, size_t errlen) {
-    if (!spec || !points || !n || !spec->grid) return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    if (!spec || !points || !n || !spec->grid) return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     *points = NULL;
     *n = 0;
     const mts_grid_t *g = spec->grid;
@@ -75,11 +64,11 @@ int mts_opt_points(const mts_opt_spec_t *spec, mts_opt_point_t **points, int64_t
             if (mts_grid_axis_applies(g->axes[k].key, spec->strategies[s])) c *= g->axes[k].n;
         total += c;
         if (total > MTS_GRID_MAX_POINTS)
-            return fail(err, errlen, MTS_ERANGE, "more than %d combinations; use fewer values or a coarser step",
+            return mts_errf(err, errlen, MTS_ERANGE, "more than %d combinations; use fewer values or a coarser step",
                         MTS_GRID_MAX_POINTS);
     }
     mts_opt_point_t *p = mts_calloc((size_t)total + 1, sizeof *p);
-    if (!p) return fail(err, errlen, MTS_ENOMEM, "out of memory for %lld combinations", (long long)total);
+    if (!p) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory for %lld combinations", (long long)total);
     int64_t r = 0;
     for (int s = 0; s < spec->n_strategies; s++) {
         int cur[MTS_GRID_MAX_AXES];
@@ -139,7 +128,7 @@ static void backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p, 
 int mts_opt_data_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_backtest_data_t **out, char *err,
                       size_t errlen) {
     if (!store || !spec || !out || !spec->grid || spec->n_strategies < 1)
-        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+        return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     const char *keys[MTS_GRID_MAX_AXES], *values[MTS_GRID_MAX_AXES], *strategy;
     mts_backtest_opts_t bo;
     backtest_opts(spec, NULL, 0, NULL, &strategy, keys, values, &bo);
@@ -162,7 +151,7 @@ static int run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_b
     if (rc != 0) {
         char combo[512];
         mts_opt_point_text(spec, p, combo, sizeof combo);
-        return fail(err, errlen, rc, "%s\n  (in the run %s%s%s; fix the --param values or the strategy and run "
+        return mts_errf(err, errlen, rc, "%s\n  (in the run %s%s%s; fix the --param values or the strategy and run "
                                      "it again)", e[0] ? e : mts_strerror(rc), strategy, combo[0] ? " " : "", combo);
     }
     out->m = b->metrics;
@@ -179,13 +168,13 @@ int mts_opt_run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_
                       const mts_opt_point_t *p, int store_it, mts_opt_result_t *out, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!store || !spec || !spec->grid || !data || !p || !out)
-        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+        return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     if (p->strategy < 0 || p->strategy >= spec->n_strategies)
-        return fail(err, errlen, MTS_EINVAL, "optimize: point %lld names strategy %d of %d", (long long)p->index,
+        return mts_errf(err, errlen, MTS_EINVAL, "optimize: point %lld names strategy %d of %d", (long long)p->index,
                     p->strategy, spec->n_strategies);
     for (int k = 0; k < spec->grid->n_axes; k++)
         if (p->value[k] >= spec->grid->axes[k].n)
-            return fail(err, errlen, MTS_EINVAL, "optimize: point %lld is outside the grid", (long long)p->index);
+            return mts_errf(err, errlen, MTS_EINVAL, "optimize: point %lld is outside the grid", (long long)p->index);
     return run_point(store, spec, data, p, store_it, NULL, out, err, errlen);
 }
 
@@ -266,7 +255,7 @@ int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec
                      size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!spec || !data || !results || !n || !spec->grid || (jobs == 1 && !store) || (jobs != 1 && !db_path))
-        return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+        return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     *results = NULL;
     *n = 0;
     if (jobs < 1) jobs = mts_opt_jobs_default();
@@ -277,14 +266,14 @@ int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec
     mts_opt_result_t *res = mts_calloc((size_t)np + 1, sizeof *res);
     if (!res) {
         mts_free(points);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory for %lld results", (long long)np);
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory for %lld results", (long long)np);
     }
     if (jobs > np) jobs = np > 0 ? (int)np : 1;
     if (progress) progress(progress_ctx, 0, np);
     if (jobs == 1) {   /* the sequential path, in the calling thread with its store */
         for (int64_t i = 0; i < np; i++) {
             if (cancel && *cancel) {
-                rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)i,
+                rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)i,
                           (long long)np);
                 break;
             }
@@ -312,7 +301,7 @@ int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec
             }
             started++;
         }
-        if (started == 0) rc = fail(err, errlen, MTS_ENOMEM, "cannot start the threads of --jobs %d", jobs);
+        if (started == 0) rc = mts_errf(err, errlen, MTS_ENOMEM, "cannot start the threads of --jobs %d", jobs);
         int64_t reported = 0;
         pthread_mutex_lock(&pl.mu);
         while (pl.running > 0) {
@@ -335,9 +324,9 @@ int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec
         pthread_mutex_unlock(&pl.mu);
         for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
         mts_free(tids);
-        if (rc == 0 && pl.fail_index < np) rc = fail(err, errlen, pl.fail_rc, "%s", pl.fail_err);
+        if (rc == 0 && pl.fail_index < np) rc = mts_errf(err, errlen, pl.fail_rc, "%s", pl.fail_err);
         else if (rc == 0 && cancel && *cancel && pl.next < np)
-            rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)pl.done,
+            rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)pl.done,
                       (long long)np);
         pthread_cond_destroy(&pl.cv);
         pthread_mutex_destroy(&pl.mu);
@@ -356,14 +345,14 @@ int mts_opt_run_local(const char *db_path, const mts_opt_spec_t *spec, int jobs,
                       void *progress_ctx, const volatile sig_atomic_t *cancel, mts_opt_result_t **results,
                       int64_t *n, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
-    if (!db_path || !spec || !results || !n) return fail(err, errlen, MTS_EINVAL, "optimize: missing argument");
+    if (!db_path || !spec || !results || !n) return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     *results = NULL;
     *n = 0;
     mts_store_t *store = NULL;
     int rc = mts_store_open(db_path, &store);
     if (rc != 0) {
         const char *m = mts_store_errmsg(store);
-        fail(err, errlen, rc, "cannot open the database %s: %s", db_path, m && *m ? m : mts_strerror(rc));
+        mts_errf(err, errlen, rc, "cannot open the database %s: %s", db_path, m && *m ? m : mts_strerror(rc));
         mts_store_close(store);
         return rc;
     }

@@ -23,16 +23,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- SHA-256 ---- */
 
 static void hex(const unsigned char *md, unsigned n, char *out) {
@@ -171,7 +161,7 @@ static const char *jstr(const cJSON *o, const char *k) {
 int mts_remote_spec_parse(const char *json, mts_remote_spec_t *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     cJSON *o = cJSON_Parse(json);
-    if (!o) return fail(err, errlen, MTS_EPARSE, "grid spec: not JSON");
+    if (!o) return mts_errf(err, errlen, MTS_EPARSE, "grid spec: not JSON");
     int rc = MTS_EPARSE;
     const char *what = "strategies";
     if ((rc = json_strings(cJSON_GetObjectItemCaseSensitive(o, "strategies"), &out->strategies,
@@ -240,7 +230,7 @@ int mts_remote_spec_parse(const char *json, mts_remote_spec_t *out, char *err, s
 bad:
     cJSON_Delete(o);
     mts_remote_spec_free(out);
-    return fail(err, errlen, rc, "grid spec: bad or missing %s", what);
+    return mts_errf(err, errlen, rc, "grid spec: bad or missing %s", what);
 }
 
 /* ---- result JSON ---- */
@@ -376,7 +366,7 @@ int mts_remote_dataset_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_
     const char *iv = spec->interval ? spec->interval : "1d";
     const char *db = spec->db_label ? spec->db_label : "the database";
     if (spec->n_assets < 1 || spec->n_assets > MTS_BACKTEST_MAX_ASSETS)
-        return fail(err, errlen, MTS_EINVAL, "a grid needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
+        return mts_errf(err, errlen, MTS_EINVAL, "a grid needs 1 to %d assets", MTS_BACKTEST_MAX_ASSETS);
     int rc = MTS_ENOMEM;
     if (!(ds->interval = mts_strdup(iv))) goto nomem;
     for (int a = 0; a < spec->n_assets; a++) {
@@ -384,17 +374,17 @@ int mts_remote_dataset_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_
         ds->n_assets = a + 1;
         rc = mts_series_ensure(store, root, spec->assets[a], iv);
         if (rc != 0) {
-            fail(err, errlen, rc, "%s: no %s bars for %s (%s)", db, iv, spec->assets[a], mts_store_errmsg(store));
+            mts_errf(err, errlen, rc, "%s: no %s bars for %s (%s)", db, iv, spec->assets[a], mts_store_errmsg(store));
             goto error;
         }
         mts_series_info_t info;
         rc = mts_series_load_bars(store, spec->assets[a], iv, spec->from, spec->to, &ds->bars[a], &info);
         if (rc != 0) {
-            fail(err, errlen, rc, "loading %s %s bars from %s: %s", spec->assets[a], iv, db, info.error);
+            mts_errf(err, errlen, rc, "loading %s %s bars from %s: %s", spec->assets[a], iv, db, info.error);
             goto error;
         }
         if (ds->bars[a].n == 0) {
-            rc = fail(err, errlen, MTS_ENOTFOUND, "no %s bars for %s in the requested range in %s", iv,
+            rc = mts_errf(err, errlen, MTS_ENOTFOUND, "no %s bars for %s in the requested range in %s", iv,
                       spec->assets[a], db);
             goto error;
         }
@@ -406,7 +396,7 @@ int mts_remote_dataset_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_
     if ((rc = dataset_seal(ds)) != 0) goto error;
     return 0;
 nomem:
-    rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+    rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
 error:
     mts_remote_dataset_free(ds);
     return rc;
@@ -416,7 +406,7 @@ int mts_remote_dataset_publish(mts_rconn_t *r, const mts_remote_dataset_t *ds, c
     char key[128];
     snprintf(key, sizeof key, "mts:dataset:%s", ds->hash);
     redisReply *rep = mts_rconn_command(r, "dataset exists", "EXISTS %s", key);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", r->err);
     int exists = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
     if (exists) return 0;
@@ -428,7 +418,7 @@ int mts_remote_dataset_publish(mts_rconn_t *r, const mts_remote_dataset_t *ds, c
     cJSON_AddItemToObject(mo, "assets", str_array((const char *const *)ds->assets, ds->n_assets));
     char *meta = cJSON_PrintUnformatted(mo);
     cJSON_Delete(mo);
-    if (!meta) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    if (!meta) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     rep = mts_rconn_command(r, "dataset publish", "HSET %s meta %s", tmp, meta);
     cJSON_free(meta);
     for (int a = 0; rep && a <= ds->n_assets; a++) {
@@ -443,9 +433,9 @@ int mts_remote_dataset_publish(mts_rconn_t *r, const mts_remote_dataset_t *ds, c
         freeReplyObject(rep);
         rep = mts_rconn_command(r, "dataset publish", "RENAME %s %s", tmp, key);
     }
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: publishing the dataset: %s", r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: publishing the dataset: %s", r->err);
     int bad = rep->type == REDIS_REPLY_ERROR;
-    if (bad) fail(err, errlen, MTS_ECACHE, "Redis: publishing the dataset: %s", rep->str);
+    if (bad) mts_errf(err, errlen, MTS_ECACHE, "Redis: publishing the dataset: %s", rep->str);
     freeReplyObject(rep);
     return bad ? MTS_ECACHE : 0;
 }
@@ -477,10 +467,10 @@ int mts_remote_dataset_fetch(mts_rconn_t *r, const char *hash, mts_remote_datase
     char key[128];
     snprintf(key, sizeof key, "mts:dataset:%s", hash);
     redisReply *rep = mts_rconn_command(r, "dataset fetch", "HGETALL %s", key);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: fetching dataset %.12s: %s", hash, r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: fetching dataset %.12s: %s", hash, r->err);
     int rc = MTS_EPARSE;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-        rc = fail(err, errlen, MTS_ENOTFOUND, "dataset %.12s is not in Redis (%s): the coordinator publishes it "
+        rc = mts_errf(err, errlen, MTS_ENOTFOUND, "dataset %.12s is not in Redis (%s): the coordinator publishes it "
                   "before it enqueues jobs", hash, key);
         goto out;
     }
@@ -516,16 +506,16 @@ int mts_remote_dataset_fetch(mts_rconn_t *r, const char *hash, mts_remote_datase
     freeReplyObject(rep);
     rep = NULL;
     if ((rc = dataset_seal(ds)) != 0) {
-        fail(err, errlen, rc, "out of memory");
+        mts_errf(err, errlen, rc, "out of memory");
         goto out;
     }
     if (strcmp(ds->hash, hash) != 0) {
-        rc = fail(err, errlen, MTS_EVALID, "dataset %.12s in Redis does not match its hash (damaged)", hash);
+        rc = mts_errf(err, errlen, MTS_EVALID, "dataset %.12s in Redis does not match its hash (damaged)", hash);
         goto out;
     }
     return 0;
 bad:
-    rc = fail(err, errlen, MTS_EPARSE, "dataset %.12s in Redis is damaged", hash);
+    rc = mts_errf(err, errlen, MTS_EPARSE, "dataset %.12s in Redis is damaged", hash);
 out:
     if (rep) freeReplyObject(rep);
     mts_remote_dataset_free(ds);
@@ -559,10 +549,10 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
         int lr = mts_series_load_bars(store, ds->assets[a], iv, spec->from, spec->to, &local, &info);
         if (lr == MTS_ENOTFOUND || (lr == 0 && local.n == 0)) need[a] = 1;
         else if (lr != 0) {
-            rc = fail(err, errlen, lr, "%s: reading %s %s bars: %s", db, ds->assets[a], iv, info.error);
+            rc = mts_errf(err, errlen, lr, "%s: reading %s %s bars: %s", db, ds->assets[a], iv, info.error);
             goto out;
         } else if (!bars_equal(&local, &ds->bars[a])) {
-            rc = fail(err, errlen, MTS_EVALID,
+            rc = mts_errf(err, errlen, MTS_EVALID,
                       "%s already has %s %s bars in the grid's range that differ from the coordinator's (%lld "
                       "local, %lld shipped): not overwriting them; give the worker another --db",
                       db, ds->assets[a], iv, (long long)local.n, (long long)ds->bars[a].n);
@@ -574,7 +564,7 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
     int need_vix = 0;
     if (ds->vix.n == 0 && mts_store_load_macro(store, "VIX", INT64_MIN, spec->to, &lv) == 0 && lv.n > 0) {
         /* the runs would see this VIX where the coordinator's saw none */
-        rc = fail(err, errlen, MTS_EVALID,
+        rc = mts_errf(err, errlen, MTS_EVALID,
                   "%s has VIX values up to the grid's end and the coordinator's database has none: "
                   "give the worker another --db", db);
         mts_series_free(&lv);
@@ -583,7 +573,7 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
     if (ds->vix.n > 0) {
         if (mts_store_load_macro(store, "VIX", INT64_MIN, spec->to, &lv) != 0 || lv.n == 0) need_vix = 1;
         else if (!series_equal(&lv, &ds->vix)) {
-            rc = fail(err, errlen, MTS_EVALID,
+            rc = mts_errf(err, errlen, MTS_EVALID,
                       "%s already has VIX values that differ from the coordinator's (%lld local, %lld shipped): "
                       "not overwriting them; give the worker another --db",
                       db, (long long)lv.n, (long long)ds->vix.n);
@@ -594,11 +584,11 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
     mts_series_free(&lv);
     for (int a = 0; a < ds->n_assets; a++)
         if (need[a] && (rc = mts_store_upsert_ohlcv(store, ds->assets[a], iv, &ds->bars[a])) != 0) {
-            fail(err, errlen, rc, "%s: importing %s %s bars: %s", db, ds->assets[a], iv, mts_store_errmsg(store));
+            mts_errf(err, errlen, rc, "%s: importing %s %s bars: %s", db, ds->assets[a], iv, mts_store_errmsg(store));
             goto out;
         }
     if (need_vix && (rc = mts_store_upsert_macro(store, "VIX", ds->vix.ts, ds->vix.v, NULL, ds->vix.n)) != 0) {
-        fail(err, errlen, rc, "%s: importing VIX: %s", db, mts_store_errmsg(store));
+        mts_errf(err, errlen, rc, "%s: importing VIX: %s", db, mts_store_errmsg(store));
         goto out;
     }
     /* what the runs will read must now be exactly what was shipped */
@@ -606,7 +596,7 @@ int mts_remote_dataset_import(mts_store_t *store, const char *db_label, const mt
         mts_series_info_t info;
         if (mts_series_load_bars(store, ds->assets[a], iv, spec->from, spec->to, &local, &info) != 0 ||
             !bars_equal(&local, &ds->bars[a])) {
-            rc = fail(err, errlen, MTS_EVALID,
+            rc = mts_errf(err, errlen, MTS_EVALID,
                       "%s: %s %s bars read back after the import differ from the coordinator's (the database "
                       "has other bars of that asset): give the worker another --db",
                       db, ds->assets[a], iv);
@@ -696,10 +686,10 @@ static int add_file(mts_remote_sources_t *src, const char *root, const char *rel
     size_t len = 0;
     int rc = read_whole(root, rel, &data, &len);
     if (rc == MTS_ENOTFOUND && !required) return 0;
-    if (rc) return fail(err, errlen, rc, "strategy sources: cannot read %s/%s", root, rel);
+    if (rc) return mts_errf(err, errlen, rc, "strategy sources: cannot read %s/%s", root, rel);
     if ((rc = src_add(src, rel, data, len)) != 0) {
         mts_free(data);
-        return fail(err, errlen, rc, "out of memory");
+        return mts_errf(err, errlen, rc, "out of memory");
     }
     return 0;
 }
@@ -733,7 +723,7 @@ int mts_remote_sources_load(const char *root, const char *const *strategies, int
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/scripts/lib", root);
     DIR *d = opendir(dir);
-    if (!d) return fail(err, errlen, MTS_ENOTFOUND, "strategy sources: no directory %s", dir);
+    if (!d) return mts_errf(err, errlen, MTS_ENOTFOUND, "strategy sources: no directory %s", dir);
     char *names[512];
     int nn = 0;
     struct dirent *e;
@@ -752,7 +742,7 @@ int mts_remote_sources_load(const char *root, const char *const *strategies, int
         if (!rc && names[i]) {
             snprintf(rel, sizeof rel, "scripts/lib/%s", names[i]);
             rc = add_file(src, root, rel, 1, err, errlen);
-        } else if (!names[i] && !rc) rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        } else if (!names[i] && !rc) rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         mts_free(names[i]);
     }
     for (int s = 0; !rc && s < n_strategies; s++) {
@@ -762,7 +752,7 @@ int mts_remote_sources_load(const char *root, const char *const *strategies, int
         rc = add_file(src, root, rel, 0, err, errlen);
     }
     if (!rc) rc = add_file(src, root, "config/mts.json", 0, err, errlen);
-    if (!rc && (rc = sources_seal(src)) != 0) fail(err, errlen, rc, "out of memory");
+    if (!rc && (rc = sources_seal(src)) != 0) mts_errf(err, errlen, rc, "out of memory");
     if (rc) mts_remote_sources_free(src);
     return rc;
 }
@@ -771,7 +761,7 @@ int mts_remote_sources_publish(mts_rconn_t *r, const mts_remote_sources_t *src, 
     char key[128], tmp[160];
     snprintf(key, sizeof key, "mts:source:%s", src->hash);
     redisReply *rep = mts_rconn_command(r, "sources exist", "EXISTS %s", key);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", r->err);
     int exists = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
     if (exists) return 0;
@@ -786,9 +776,9 @@ int mts_remote_sources_publish(mts_rconn_t *r, const mts_remote_sources_t *src, 
         freeReplyObject(rep);
         rep = mts_rconn_command(r, "sources publish", "RENAME %s %s", tmp, key);
     }
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: publishing the strategy sources: %s", r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: publishing the strategy sources: %s", r->err);
     int bad = rep->type == REDIS_REPLY_ERROR;
-    if (bad) fail(err, errlen, MTS_ECACHE, "Redis: publishing the strategy sources: %s", rep->str);
+    if (bad) mts_errf(err, errlen, MTS_ECACHE, "Redis: publishing the strategy sources: %s", rep->str);
     freeReplyObject(rep);
     return bad ? MTS_ECACHE : 0;
 }
@@ -799,34 +789,34 @@ int mts_remote_sources_fetch(mts_rconn_t *r, const char *hash, mts_remote_source
     char key[128];
     snprintf(key, sizeof key, "mts:source:%s", hash);
     redisReply *rep = mts_rconn_command(r, "sources fetch", "HGETALL %s", key);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: fetching sources %.12s: %s", hash, r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: fetching sources %.12s: %s", hash, r->err);
     int rc = 0;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0) {
-        rc = fail(err, errlen, MTS_ENOTFOUND, "strategy sources %.12s are not in Redis (%s)", hash, key);
+        rc = mts_errf(err, errlen, MTS_ENOTFOUND, "strategy sources %.12s are not in Redis (%s)", hash, key);
         goto out;
     }
     for (size_t i = 0; !rc && i + 1 < rep->elements; i += 2) {
         const redisReply *f = rep->element[i], *v = rep->element[i + 1];
         /* relative paths under scripts/ or config/ only: never outside the root */
         if ((strncmp(f->str, "scripts/", 8) != 0 && strncmp(f->str, "config/", 7) != 0) || strstr(f->str, "..")) {
-            rc = fail(err, errlen, MTS_EVALID, "strategy sources %.12s: refusing path '%s'", hash, f->str);
+            rc = mts_errf(err, errlen, MTS_EVALID, "strategy sources %.12s: refusing path '%s'", hash, f->str);
             break;
         }
         char *data = mts_malloc(v->len + 1);
         if (!data) {
-            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
             break;
         }
         memcpy(data, v->str, v->len);
         data[v->len] = '\0';
         if ((rc = src_add(src, f->str, data, v->len)) != 0) {
             mts_free(data);
-            fail(err, errlen, rc, "out of memory");
+            mts_errf(err, errlen, rc, "out of memory");
         }
     }
-    if (!rc && (rc = sources_seal(src)) != 0) fail(err, errlen, rc, "out of memory");
+    if (!rc && (rc = sources_seal(src)) != 0) mts_errf(err, errlen, rc, "out of memory");
     if (!rc && strcmp(src->hash, hash) != 0)
-        rc = fail(err, errlen, MTS_EVALID, "strategy sources %.12s in Redis do not match their hash", hash);
+        rc = mts_errf(err, errlen, MTS_EVALID, "strategy sources %.12s in Redis do not match their hash", hash);
 out:
     freeReplyObject(rep);
     if (rc) mts_remote_sources_free(src);
@@ -850,15 +840,15 @@ int mts_remote_sources_write(const mts_remote_sources_t *src, const char *dir, c
         snprintf(p, sizeof p, "%s/%s", dir, src->path[i]);
         char *slash = strrchr(p, '/');
         *slash = '\0';
-        if (mkdirs(p) != 0) return fail(err, errlen, MTS_EIO, "cannot create %s: %s", p, strerror(errno));
+        if (mkdirs(p) != 0) return mts_errf(err, errlen, MTS_EIO, "cannot create %s: %s", p, strerror(errno));
         *slash = '/';
         char tmp[4200];
         snprintf(tmp, sizeof tmp, "%s.tmp", p);
         FILE *f = fopen(tmp, "wb");
-        if (!f) return fail(err, errlen, MTS_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        if (!f) return mts_errf(err, errlen, MTS_EIO, "cannot write %s: %s", tmp, strerror(errno));
         size_t w = fwrite(src->data[i], 1, src->len[i], f);
         if (fclose(f) != 0 || w != src->len[i] || rename(tmp, p) != 0)
-            return fail(err, errlen, MTS_EIO, "cannot write %s: %s", p, strerror(errno));
+            return mts_errf(err, errlen, MTS_EIO, "cannot write %s: %s", p, strerror(errno));
     }
     return 0;
 }
@@ -876,9 +866,9 @@ static const char ENQUEUE_LUA[] =
     "return hi\n";
 
 static int reply_err(mts_rconn_t *r, redisReply *rep, const char *what, char *err, size_t errlen) {
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis %s: %s", what, r->err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis %s: %s", what, r->err);
     int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR) rc = fail(err, errlen, MTS_ECACHE, "Redis %s: %s", what, rep->str);
+    if (rep->type == REDIS_REPLY_ERROR) rc = mts_errf(err, errlen, MTS_ECACHE, "Redis %s: %s", what, rep->str);
     freeReplyObject(rep);
     return rc;
 }
@@ -916,24 +906,24 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
     int rc = mts_opt_points(spec, &points, &np, err, errlen);
     if (rc) return rc;
     if ((rc = mts_store_open(db_path, &store)) != 0) {
-        fail(err, errlen, rc, "%s: %s", db_path, mts_store_errmsg(NULL));
+        mts_errf(err, errlen, rc, "%s: %s", db_path, mts_store_errmsg(NULL));
         goto out;
     }
     if ((rc = mts_remote_dataset_load(store, spec, &ds, err, errlen)) != 0) goto out;
     if ((rc = mts_remote_sources_load(spec->root, spec->strategies, spec->n_strategies, &src, err, errlen)) != 0)
         goto out;
     if ((rc = mts_remote_spec_json(spec, ds.hash, src.hash, &spec_json)) != 0) {
-        fail(err, errlen, rc, "out of memory");
+        mts_errf(err, errlen, rc, "out of memory");
         goto out;
     }
     char grid[65];
     mts_remote_sha256_hex(spec_json, strlen(spec_json), grid);
     if ((rc = mts_rconn_init(&r, redis_url, 10000, "research")) != 0) {
-        fail(err, errlen, rc, "%s", r.err);
+        mts_errf(err, errlen, rc, "%s", r.err);
         goto out;
     }
     if ((rc = mts_rconn_ensure(&r, 1)) != 0) {
-        fail(err, errlen, rc, "Redis: %s", r.err);
+        mts_errf(err, errlen, rc, "Redis: %s", r.err);
         goto out;
     }
     char k_spec[128], k_enq[128], k_res[128];
@@ -949,7 +939,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
         int64_t have = get_int(&r, "resume", -1, "EXISTS %s", k_spec, &rc, err, errlen);
         if (rc) goto out;
         if (have != 1) {
-            rc = fail(err, errlen, MTS_ENOTFOUND,
+            rc = mts_errf(err, errlen, MTS_ENOTFOUND,
                       "--resume: no grid %.12s in Redis (this spec over these bars and sources was never "
                       "started there, or it expired); run without --resume to start it",
                       grid);
@@ -973,14 +963,14 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
                                           k_enq, grid, nbuf, "512");
         if (!e || e->type != REDIS_REPLY_INTEGER) {
             rc = reply_err(&r, e, "enqueue", err, errlen);
-            if (!rc) rc = fail(err, errlen, MTS_ECACHE, "Redis enqueue: unexpected reply");
+            if (!rc) rc = mts_errf(err, errlen, MTS_ECACHE, "Redis enqueue: unexpected reply");
             goto out;
         }
         int64_t done = e->integer;
         freeReplyObject(e);
         if (done >= np) break;
         if (cancel && *cancel) {
-            rc = fail(err, errlen, MTS_ECANCELED, "cancelled; continue with --resume");
+            rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled; continue with --resume");
             goto out;
         }
     }
@@ -1000,7 +990,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
         }
         if (done >= np) break;
         if (cancel && *cancel) {
-            rc = fail(err, errlen, MTS_ECANCELED, "cancelled with %lld of %lld points done; the workers go on: "
+            rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled with %lld of %lld points done; the workers go on: "
                       "continue with --resume", (long long)done, (long long)np);
             goto out;
         }
@@ -1009,7 +999,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
     }
     /* gather in point order */
     if (!(res = mts_calloc((size_t)(np > 0 ? np : 1), sizeof *res))) {
-        rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         goto out;
     }
     int first_rc = 0;
@@ -1021,7 +1011,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
         char *nums = mts_malloc((size_t)(hi - lo) * 24);
         if (!argv || !argl || !nums) {
             mts_free(argv); mts_free(argl); mts_free(nums);
-            rc = fail(err, errlen, MTS_ENOMEM, "out of memory");
+            rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
             goto out;
         }
         argv[0] = "HMGET";
@@ -1036,12 +1026,12 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
         if (mts_rconn_ensure(&r, 1) == 0) rep = redisCommandArgv(r.ctx, argc, argv, argl);
         mts_free(argv); mts_free(argl); mts_free(nums);
         if (!rep) {
-            rc = fail(err, errlen, MTS_ECACHE, "Redis: gathering results: %s", r.ctx ? r.ctx->errstr : r.err);
+            rc = mts_errf(err, errlen, MTS_ECACHE, "Redis: gathering results: %s", r.ctx ? r.ctx->errstr : r.err);
             goto out;
         }
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)(hi - lo)) {
             rc = reply_err(&r, rep, "HMGET", err, errlen);
-            if (!rc) rc = fail(err, errlen, MTS_ECACHE, "Redis: gathering results: unexpected reply");
+            if (!rc) rc = mts_errf(err, errlen, MTS_ECACHE, "Redis: gathering results: unexpected reply");
             goto out;
         }
         for (int64_t i = lo; i < hi; i++) {
@@ -1051,7 +1041,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
             if (e->type != REDIS_REPLY_STRING ||
                 mts_remote_result_parse(e->str, &res[i], &prc, perr, sizeof perr) != 0 || res[i].index != i) {
                 freeReplyObject(rep);
-                rc = fail(err, errlen, MTS_EPARSE, "result %lld of grid %.12s is missing or damaged in Redis",
+                rc = mts_errf(err, errlen, MTS_EPARSE, "result %lld of grid %.12s is missing or damaged in Redis",
                           (long long)i, grid);
                 goto out;
             }
@@ -1059,7 +1049,7 @@ int mts_opt_run_remote(const char *redis_url, const char *db_path, const mts_opt
                 char pt[512];
                 mts_opt_point_text(spec, &points[i], pt, sizeof pt);
                 first_rc = prc;
-                fail(err, errlen, prc, "%s %s: %s", spec->strategies[points[i].strategy], pt, perr);
+                mts_errf(err, errlen, prc, "%s %s: %s", spec->strategies[points[i].strategy], pt, perr);
             }
             res[i].metric = mts_opt_metric_of(&res[i].m, spec->metric ? spec->metric : "sharpe_ratio");
         }

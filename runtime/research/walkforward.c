@@ -15,17 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* "400d 3h" style text of a duration, for messages. */
 static void dur_text(int64_t s, char *buf, size_t n) {
     if (s % 86400 == 0) snprintf(buf, n, "%lldd", (long long)(s / 86400));
@@ -36,32 +25,32 @@ static void dur_text(int64_t s, char *buf, size_t n) {
 
 int mts_wf_windows(int64_t first, int64_t last, int64_t train_s, int64_t test_s, int anchored,
                    mts_wf_window_t **windows, int *n, char *err, size_t errlen) {
-    if (!windows || !n) return fail(err, errlen, MTS_EINVAL, "walk-forward windows: missing argument");
+    if (!windows || !n) return mts_errf(err, errlen, MTS_EINVAL, "walk-forward windows: missing argument");
     *windows = NULL;
     *n = 0;
     if (train_s <= 0 || test_s <= 0)
-        return fail(err, errlen, MTS_EINVAL, "walk-forward: the train and test lengths must be > 0");
-    if (last < first) return fail(err, errlen, MTS_EINVAL, "walk-forward: no data (the last time is before the first)");
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: the train and test lengths must be > 0");
+    if (last < first) return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: no data (the last time is before the first)");
     /* guard the arithmetic: every bound stays below first + span + train + test */
     const int64_t lim = INT64_MAX / 4;
     if (train_s > lim || test_s > lim || first < -lim || last > lim || last - first > lim)
-        return fail(err, errlen, MTS_EINVAL, "walk-forward: lengths or times out of range");
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: lengths or times out of range");
     int64_t span = last - first + 1;
     if (train_s + test_s > span) {
         char a[32], b[32], c[32];
         dur_text(span, a, sizeof a);
         dur_text(train_s, b, sizeof b);
         dur_text(test_s, c, sizeof c);
-        return fail(err, errlen, MTS_EINVAL,
+        return mts_errf(err, errlen, MTS_EINVAL,
                     "walk-forward: the data spans %s, too short for one window of %s train + %s test; "
                     "use shorter --train/--test or more data", a, b, c);
     }
     int64_t count = (span - train_s) / test_s;   /* test_to(k) = first+train+(k+1)*test-1 <= last */
     if (count > 1000000)
-        return fail(err, errlen, MTS_EINVAL, "walk-forward: %lld windows is too many; use a longer --test",
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: %lld windows is too many; use a longer --test",
                     (long long)count);
     mts_wf_window_t *w = mts_calloc((size_t)count, sizeof *w);
-    if (!w) return fail(err, errlen, MTS_ENOMEM, "out of memory for %lld windows", (long long)count);
+    if (!w) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory for %lld windows", (long long)count);
     for (int64_t k = 0; k < count; k++) {
         w[k].train_from = anchored ? first : first + k * test_s;
         w[k].train_to = first + k * test_s + train_s - 1;
@@ -82,15 +71,15 @@ static int data_span(mts_store_t *store, const mts_opt_spec_t *o, int64_t *first
     const char *iv = o->interval ? o->interval : MTS_INTERVAL_DEFAULT;
     const char *root = o->root ? o->root : mts_root();
     int64_t iv_s = mts_interval_seconds(iv);
-    if (iv_s <= 0) return fail(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", iv, MTS_INTERVALS);
+    if (iv_s <= 0) return mts_errf(err, errlen, MTS_EINVAL, "unknown interval '%s' (one of %s)", iv, MTS_INTERVALS);
     *first = INT64_MAX;
     *last = INT64_MIN;
     for (int a = 0; a < o->n_assets; a++) {
         int rc = mts_series_ensure(store, root, o->assets[a], iv);
         if (rc == MTS_ENOTFOUND)
-            return fail(err, errlen, rc, "unknown asset '%s': no bars for it and nothing bundled; import one "
+            return mts_errf(err, errlen, rc, "unknown asset '%s': no bars for it and nothing bundled; import one "
                                          "with: mts import csv FILE --asset %s", o->assets[a], o->assets[a]);
-        if (rc) return fail(err, errlen, rc, "%s: %s", o->assets[a], mts_store_errmsg(store));
+        if (rc) return mts_errf(err, errlen, rc, "%s: %s", o->assets[a], mts_store_errmsg(store));
         mts_bars_view_t v;
         mts_series_info_t info;
         rc = mts_series_map_bars(store, o->assets[a], iv, o->from, o->to, 0, &v, &info);
@@ -100,8 +89,8 @@ static int data_span(mts_store_t *store, const mts_opt_spec_t *o, int64_t *first
         }
         int64_t nb = rc == 0 ? v.n : 0;
         mts_bars_view_release(&v);
-        if (rc) return fail(err, errlen, rc, "loading %s: %s", o->assets[a], info.error);
-        if (nb == 0) return fail(err, errlen, MTS_ENOTFOUND, "no %s bars for %s in the requested range", iv, o->assets[a]);
+        if (rc) return mts_errf(err, errlen, rc, "loading %s: %s", o->assets[a], info.error);
+        if (nb == 0) return mts_errf(err, errlen, MTS_ENOTFOUND, "no %s bars for %s in the requested range", iv, o->assets[a]);
     }
     return 0;
 }
@@ -171,11 +160,11 @@ void mts_wf_result_free(mts_wf_result_t *r) {
 int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_fn progress, void *progress_ctx,
                const volatile sig_atomic_t *cancel, mts_wf_result_t *out, char *err, size_t errlen) {
     if (!store || !spec || !out || !spec->db_path || !spec->opt.metric)
-        return fail(err, errlen, MTS_EINVAL, "walk-forward: missing argument");
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: missing argument");
     memset(out, 0, sizeof *out);
     const mts_opt_spec_t *o = &spec->opt;
     if (!mts_opt_metric_known(o->metric))
-        return fail(err, errlen, MTS_EINVAL, "walk-forward: unknown metric '%s'", o->metric);
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward: unknown metric '%s'", o->metric);
     int rc = data_span(store, o, &out->first, &out->last, err, errlen);
     if (rc) return rc;
     mts_wf_window_t *wins = NULL;
@@ -196,7 +185,7 @@ int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_f
         mts_free(order);
         mts_free(points);
         mts_wf_result_free(out);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory");
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     }
     out->n_windows = nw;
     const int higher = mts_opt_higher_is_better(o->metric);
@@ -224,7 +213,7 @@ int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_f
             char d0[32], d1[32];
             mts_time_format_iso(wins[k].train_from, d0);
             mts_time_format_iso(wins[k].train_to, d1);
-            fail(err, errlen, rc, "window %d: training on %s .. %s: %s", k + 1, d0, d1, e[0] ? e : mts_strerror(rc));
+            mts_errf(err, errlen, rc, "window %d: training on %s .. %s: %s", k + 1, d0, d1, e[0] ? e : mts_strerror(rc));
             mts_free(res);
             goto error;
         }
@@ -243,7 +232,7 @@ int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_f
             char d0[32], d1[32];
             mts_time_format_iso(wins[k].test_from, d0);
             mts_time_format_iso(wins[k].test_to, d1);
-            fail(err, errlen, rc, "window %d: testing %s on %s .. %s: %s", k + 1, wr->params, d0, d1,
+            mts_errf(err, errlen, rc, "window %d: testing %s on %s .. %s: %s", k + 1, wr->params, d0, d1,
                  e[0] ? e : mts_strerror(rc));
             goto error;
         }
@@ -277,7 +266,7 @@ int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_f
         if (pf->equity.n > 0) capital = pf->equity.v[pf->equity.n - 1];
         mts_backtest_free(b);
         if (rc) {
-            fail(err, errlen, rc, "out of memory stitching the test windows");
+            mts_errf(err, errlen, rc, "out of memory stitching the test windows");
             goto error;
         }
         if (isfinite(wr->is_metric) && isfinite(wr->oos_metric)) {
@@ -295,7 +284,7 @@ int mts_wf_run(mts_store_t *store, const mts_wf_spec_t *spec, mts_opt_progress_f
     points = NULL;
     if ((rc = mts_metrics_compute_at(&out->equity, iv_s, o->capital, o->risk_free, out->trades, out->n_trades,
                                      &out->oos)) != 0) {
-        fail(err, errlen, rc, "computing the stitched metrics: %s", mts_strerror(rc));
+        mts_errf(err, errlen, rc, "computing the stitched metrics: %s", mts_strerror(rc));
         goto error;
     }
     if (out->n_counted > 0) {
@@ -417,7 +406,7 @@ char *mts_wf_parameters_json(const mts_wf_spec_t *spec, const mts_wf_result_t *r
 int mts_wf_store(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_result_t *r, int64_t *run_id,
                  char *err, size_t errlen) {
     if (!store || !spec || !r || !run_id || r->equity.n < 1)
-        return fail(err, errlen, MTS_EINVAL, "walk-forward store: nothing to store");
+        return mts_errf(err, errlen, MTS_EINVAL, "walk-forward store: nothing to store");
     const mts_opt_spec_t *o = &spec->opt;
     size_t sl = 1, al = 1;
     for (int i = 0; i < o->n_strategies; i++) sl += strlen(o->strategies[i]) + 1;
@@ -427,7 +416,7 @@ int mts_wf_store(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_res
     mts_trade_row_t *trades = r->n_trades ? mts_calloc((size_t)r->n_trades, sizeof *trades) : NULL;
     int rc = 0;
     if (!strategies || !assets || !params || (r->n_trades && !trades)) {
-        rc = fail(err, errlen, MTS_ENOMEM, "out of memory storing the walk-forward");
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory storing the walk-forward");
         goto done;
     }
     for (int i = 0; i < o->n_strategies; i++) {
@@ -459,7 +448,7 @@ int mts_wf_store(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_res
         .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT};
     rc = mts_store_insert_run(store, &row, NULL, 0, trades, r->n_trades, r->equity.ts, r->equity.v, r->equity.n,
                               run_id);
-    if (rc) fail(err, errlen, rc, "storing the walk-forward: %s", mts_store_errmsg(store));
+    if (rc) mts_errf(err, errlen, rc, "storing the walk-forward: %s", mts_store_errmsg(store));
 done:
     mts_free(strategies);
     mts_free(assets);

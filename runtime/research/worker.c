@@ -22,16 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* What the worker keeps of the grid it ran last (jobs of one grid come in a
  * row; a job of another grid loads that one instead). */
 typedef struct grid_state {
@@ -150,11 +140,11 @@ static int copy_ffi_header(const char *dir, char *err, size_t errlen) {
     ffi_path(from, sizeof from);
     snprintf(to, sizeof to, "%s/scripts/lib/mts_ffi.h", dir);
     FILE *in = fopen(from, "rb");
-    if (!in) return fail(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", from);
+    if (!in) return mts_errf(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", from);
     FILE *out = fopen(to, "wb");
     if (!out) {
         fclose(in);
-        return fail(err, errlen, MTS_EIO, "cannot write %s: %s", to, strerror(errno));
+        return mts_errf(err, errlen, MTS_EIO, "cannot write %s: %s", to, strerror(errno));
     }
     char buf[8192];
     size_t k;
@@ -163,7 +153,7 @@ static int copy_ffi_header(const char *dir, char *err, size_t errlen) {
         if (fwrite(buf, 1, k, out) != k) bad = 1;
     bad |= ferror(in);
     fclose(in);
-    if (fclose(out) != 0 || bad) return fail(err, errlen, MTS_EIO, "cannot write %s", to);
+    if (fclose(out) != 0 || bad) return mts_errf(err, errlen, MTS_EIO, "cannot write %s", to);
     return 0;
 }
 
@@ -180,15 +170,15 @@ static int load_grid(worker_t *w, const char *id, int *whose, char *err, size_t 
     char key[128];
     snprintf(key, sizeof key, "mts:research:%s:spec", id);
     redisReply *rep = mts_rconn_command(&w->r, "spec", "GET %s", key);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
     if (rep->type != REDIS_REPLY_STRING) {
         freeReplyObject(rep);
         *whose = GONE;
-        return fail(err, errlen, MTS_ENOTFOUND, "grid %.12s: no spec in Redis (%s)", id, key);
+        return mts_errf(err, errlen, MTS_ENOTFOUND, "grid %.12s: no spec in Redis (%s)", id, key);
     }
     char check[65];
     mts_remote_sha256_hex(rep->str, rep->len, check);
-    int rc = strcmp(check, id) != 0 ? fail(err, errlen, MTS_EVALID, "grid %.12s: its spec does not match its id", id)
+    int rc = strcmp(check, id) != 0 ? mts_errf(err, errlen, MTS_EVALID, "grid %.12s: its spec does not match its id", id)
                                     : mts_remote_spec_parse(rep->str, &w->g.rs, err, errlen);
     freeReplyObject(rep);
     if (rc) {
@@ -213,14 +203,14 @@ static int load_grid(worker_t *w, const char *id, int *whose, char *err, size_t 
         remove_tree(stage);
         if (mkdir_p(stage) != 0) {
             mts_remote_sources_free(&src);
-            return fail(err, errlen, MTS_EIO, "cannot create %s: %s", stage, strerror(errno));
+            return mts_errf(err, errlen, MTS_EIO, "cannot create %s: %s", stage, strerror(errno));
         }
         rc = mts_remote_sources_write(&src, stage, err, errlen);
         mts_remote_sources_free(&src);
         if (!rc) rc = copy_ffi_header(stage, err, errlen);
         if (!rc && rename(stage, w->g.root) != 0) {
             if (errno == EEXIST || errno == ENOTEMPTY) remove_tree(stage);   /* another worker's is there */
-            else rc = fail(err, errlen, MTS_EIO, "cannot rename %s to %s: %s", stage, w->g.root, strerror(errno));
+            else rc = mts_errf(err, errlen, MTS_EIO, "cannot rename %s to %s: %s", stage, w->g.root, strerror(errno));
         }
         if (rc) {
             remove_tree(stage);
@@ -240,10 +230,10 @@ static int load_grid(worker_t *w, const char *id, int *whose, char *err, size_t 
             return rc;
         }
         if (strcmp(ds.interval, spec->interval) != 0 || ds.n_assets != spec->n_assets)
-            rc = fail(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
+            rc = mts_errf(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
         for (int a = 0; !rc && a < ds.n_assets; a++)
             if (strcmp(ds.assets[a], spec->assets[a]) != 0)
-                rc = fail(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
+                rc = mts_errf(err, errlen, MTS_EVALID, "dataset %.12s is not grid %.12s's", w->g.rs.dataset, id);
         if (rc) *whose = GRID;
         else rc = mts_remote_dataset_import(w->store, w->o->db_path, spec, &ds, err, errlen);
         mts_remote_dataset_free(&ds);
@@ -293,16 +283,16 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
     snprintf(field, sizeof field, "%lld", (long long)index);
     /* ran already (by a worker that died before its XACK)? */
     redisReply *rep = mts_rconn_command(&w->r, "result exists", "HEXISTS %s %s", k_res, field);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
     int exists = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
     freeReplyObject(rep);
-    if (exists) return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
+    if (exists) return ack(w, id) ? mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
     if (strcmp(w->g.id, grid) != 0) {
         int whose = WORKER, rc = load_grid(w, grid, &whose, err, errlen);
         if (rc) grid_state_free(&w->g);
         if (rc && whose == GONE) {
             fprintf(stderr, "worker %s: job %s: %s; dropped\n", w->name, id, err);
-            return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
+            return ack(w, id) ? mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
         }
         if (rc && whose == GRID) {
             /* the point's result is the error: the coordinator reports it */
@@ -310,20 +300,20 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
             memset(&res, 0, sizeof res);
             res.index = index;
             char *json = NULL;
-            if (mts_remote_result_json(&res, rc, err, &json) != 0) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+            if (mts_remote_result_json(&res, rc, err, &json) != 0) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
             fprintf(stderr, "worker %s: grid %.12s point %lld failed: %s\n", w->name, grid, (long long)index, err);
             rep = mts_rconn_command(&w->r, "result", "HSETNX %s %s %s", k_res, field, json);
             mts_free(json);
-            if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+            if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
             freeReplyObject(rep);
-            return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
+            return ack(w, id) ? mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
         }
         if (rc) return rc;
     }
     if (index >= w->g.n_points) {
         fprintf(stderr, "worker %s: job %s: point %lld of a grid of %lld; dropped\n", w->name, id, (long long)index,
                      (long long)w->g.n_points);
-        return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
+        return ack(w, id) ? mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
     }
     mts_opt_result_t res;
     memset(&res, 0, sizeof res);
@@ -335,11 +325,11 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
     res.index = index;
     res.strategy = w->g.points[index].strategy;
     char *json = NULL;
-    if (mts_remote_result_json(&res, prc, perr, &json) != 0) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    if (mts_remote_result_json(&res, prc, perr, &json) != 0) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     rep = mts_rconn_command(&w->r, "result", "HSETNX %s %s %s", k_res, field, json);
     mts_free(json);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
-        int rc = fail(err, errlen, MTS_ECACHE, "Redis: writing result %lld: %s", (long long)index,
+        int rc = mts_errf(err, errlen, MTS_ECACHE, "Redis: writing result %lld: %s", (long long)index,
                       rep ? rep->str : w->r.err);
         if (rep) freeReplyObject(rep);
         return rc;
@@ -348,7 +338,7 @@ static int run_job(worker_t *w, const char *id, const char *grid, int64_t index,
     if (!w->o->quiet)
         fprintf(stderr, "worker %s: grid %.12s point %lld %s in %.2f s\n", w->name, grid, (long long)index,
                 prc ? "failed" : "done", mts_rconn_seconds() - t0);
-    return ack(w, id) ? fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
+    return ack(w, id) ? mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err) : 0;
 }
 
 /* One job: a pending one left too long by another worker, else a new one.
@@ -360,7 +350,7 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
     if (!w->claim_cursor[0]) snprintf(w->claim_cursor, sizeof w->claim_cursor, "0-0");
     redisReply *rep = mts_rconn_command(&w->r, "claim", "XAUTOCLAIM %s %s %s %s %s COUNT 1", MTS_RQ_STREAM,
                                         MTS_RQ_GROUP, w->name, idle, w->claim_cursor);
-    if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+    if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
     const redisReply *entries = NULL;
     redisReply *keep = rep;
     if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOGROUP", 7) == 0) {
@@ -379,7 +369,7 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
         entries = rep->element[1];
     else {
         if (rep->type == REDIS_REPLY_ERROR) {
-            int rc = fail(err, errlen, MTS_ECACHE, "Redis XAUTOCLAIM: %s", rep->str);
+            int rc = mts_errf(err, errlen, MTS_ECACHE, "Redis XAUTOCLAIM: %s", rep->str);
             freeReplyObject(rep);
             return rc;
         }
@@ -387,7 +377,7 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
         rep = mts_rconn_command(&w->r, "read", "XREADGROUP GROUP %s %s COUNT 1 BLOCK 1000 STREAMS %s >", MTS_RQ_GROUP,
                                 w->name, MTS_RQ_STREAM);
         keep = rep;
-        if (!rep) return fail(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
+        if (!rep) return mts_errf(err, errlen, MTS_ECACHE, "Redis: %s", w->r.err);
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOGROUP", 7) == 0) {
             freeReplyObject(rep);
             return 0;
@@ -398,7 +388,7 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
             rep->element[0]->element[1]->elements > 0)
             entries = rep->element[0]->element[1];
         else if (rep->type == REDIS_REPLY_ERROR) {
-            int rc = fail(err, errlen, MTS_ECACHE, "Redis XREADGROUP: %s", rep->str);
+            int rc = mts_errf(err, errlen, MTS_ECACHE, "Redis XREADGROUP: %s", rep->str);
             freeReplyObject(rep);
             return rc;
         }
@@ -422,7 +412,7 @@ static int next_job(worker_t *w, int *got, char *err, size_t errlen) {
 
 int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
     worker_t *w = mts_calloc(1, sizeof *w);
-    if (!w) return fail(err, errlen, MTS_ENOMEM, "out of memory");
+    if (!w) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
     w->o = o;
     int rc = 0;
     if (o->name && *o->name) snprintf(w->name, sizeof w->name, "%s", o->name);
@@ -441,7 +431,7 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
         ffi_path(p, sizeof p);
         FILE *f = fopen(p, "rb");
         if (!f) {
-            rc = fail(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", p);
+            rc = mts_errf(err, errlen, MTS_ENOTFOUND, "cannot read %s (this install's FFI declarations)", p);
             goto out;
         }
         static char buf[1 << 20];
@@ -450,19 +440,19 @@ int mts_worker_run(const mts_worker_opts_t *o, char *err, size_t errlen) {
         mts_remote_sha256_hex(buf, n, w->ffi_hash);
     }
     if ((rc = mts_rconn_init(&w->r, o->redis_url, 10000, "worker")) != 0) {
-        fail(err, errlen, rc, "%s", w->r.err);
+        mts_errf(err, errlen, rc, "%s", w->r.err);
         goto out;
     }
     if (mkdir_p(w->work_dir) != 0) {
-        rc = fail(err, errlen, MTS_EIO, "cannot create %s: %s", w->work_dir, strerror(errno));
+        rc = mts_errf(err, errlen, MTS_EIO, "cannot create %s: %s", w->work_dir, strerror(errno));
         goto out;
     }
     if ((rc = mts_store_open(o->db_path, &w->store)) != 0) {
-        fail(err, errlen, rc, "%s: %s", o->db_path, mts_store_errmsg(NULL));
+        mts_errf(err, errlen, rc, "%s: %s", o->db_path, mts_store_errmsg(NULL));
         goto out;
     }
     if ((rc = mts_rconn_ensure(&w->r, 1)) != 0) {
-        fail(err, errlen, rc, "Redis: %s", w->r.err);
+        mts_errf(err, errlen, rc, "Redis: %s", w->r.err);
         goto out;
     }
     /* the heartbeat's own connection: the main one is busy while a job runs */

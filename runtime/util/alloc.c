@@ -1,7 +1,9 @@
-/* alloc.c — mts_strerror and the allocation hook (see mts.h). */
+/* alloc.c — mts_strerror, mts_errf and the allocation hook (see mts.h). */
 #include "mts.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +43,14 @@ char *mts_strdup(const char *s) {
     char *d = mts_malloc(n);
     if (d) memcpy(d, s, n);
     return d;
+}
+
+int mts_errf(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }
