@@ -1,7 +1,12 @@
 /* optimize.c — grid points, one point's run, local parallel execution and
  * ranking (research.h).
  *
- * Threads (mts_opt_run_data with jobs > 1): the points are handed out in
+ * jobs > 1 runs on one of two executors (research.h mts_opt_exec_t):
+ * worker processes (run_processes, below: forked after the data is loaded,
+ * one store handle per child, point indices over a socketpair per child) in
+ * a single-threaded caller, else threads.
+ *
+ * Threads: the points are handed out in
  * index order from one counter; each thread has its own store handle on the
  * database (store.h: a handle belongs to one thread) and every run its own
  * Lua state (mts_backtest_run makes one per run). The bars, VIX and provider
