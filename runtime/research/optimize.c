@@ -29,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -319,9 +322,18 @@ static int read_all(int fd, void *buf, size_t n) {   /* 0 ok, 1 EOF before n byt
 }
 
 static void child_main(int fd, const char *db_path, const mts_opt_spec_t *spec, const mts_backtest_data_t *data,
-                       const mts_opt_point_t *points, int64_t np, const volatile sig_atomic_t *cancel) {
+                       const mts_opt_point_t *points, int64_t np, const volatile sig_atomic_t *cancel,
+                       pid_t parent) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+#ifdef __linux__
+    /* a parent killed outright (SIGKILL, an unhandled signal sent to it alone)
+     * ends the children at once, not after their current run */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);
+#else
+    (void)parent;
+#endif
     /* test hook (tests/c/test_research.c): the child dies by SIGKILL when it is
      * handed this point; read only here, in a child */
     const char *crash = getenv("MTS_OPT_TEST_CHILD_KILL_POINT");
@@ -386,6 +398,7 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
     fflush(NULL);   /* nothing buffered is written twice */
     int started = 0, rc = 0;
     char start_err[256] = "";
+    pid_t self = getpid();
     for (int t = 0; t < jobs; t++) {
         ch[t] = (child_t){.pid = -1, .fd = -1, .point = -1};
         int sv[2];
@@ -403,7 +416,7 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
         if (pid == 0) {
             close(sv[0]);
             for (int u = 0; u < t; u++) close(ch[u].fd);   /* else earlier children never see EOF */
-            child_main(sv[1], db_path, spec, data, points, np, cancel);
+            child_main(sv[1], db_path, spec, data, points, np, cancel, self);
         }
         close(sv[1]);
         ch[t].pid = pid;
