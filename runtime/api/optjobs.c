@@ -152,8 +152,10 @@ static void *opt_thread(void *arg) {
     if (rc != 0) snprintf(err, sizeof err, "cannot open the database: %s", mts_store_errmsg(store));
     if (rc == 0) rc = mts_opt_data_load(store, &spec, &data, err, sizeof err);
     if (rc == 0)
-        rc = mts_opt_run_data(store, s->cfg.db_path, &spec, data, job->jobs, on_progress, o, &s->cancel_jobs, &res,
-                              &n, err, sizeof err);
+        /* threads, never worker processes: this server is multi-threaded (lws, the
+         * API workers), and a fork without exec could inherit their locks (research.h) */
+        rc = mts_opt_run_data_exec(store, s->cfg.db_path, &spec, data, job->jobs, MTS_OPT_EXEC_THREADS, on_progress,
+                                   o, &s->cancel_jobs, &res, &n, err, sizeof err);
     if (rc == 0) rc = mts_opt_points(&spec, &points, &np, err, sizeof err);
     if (rc == 0 && !(order = mts_calloc((size_t)n + 1, sizeof *order))) rc = MTS_ENOMEM;
     if (rc == 0) {

@@ -1,7 +1,12 @@
 /* optimize.c — grid points, one point's run, local parallel execution and
  * ranking (research.h).
  *
- * Threads (mts_opt_run_data with jobs > 1): the points are handed out in
+ * jobs > 1 runs on one of two executors (research.h mts_opt_exec_t):
+ * worker processes (run_processes, below: forked after the data is loaded,
+ * one store handle per child, point indices over a socketpair per child) in
+ * a single-threaded caller, else threads.
+ *
+ * Threads: the points are handed out in
  * index order from one counter; each thread has its own store handle on the
  * database (store.h: a handle belongs to one thread) and every run its own
  * Lua state (mts_backtest_run makes one per run). The bars, VIX and provider
@@ -13,13 +18,22 @@
 #include "market/interval.h"
 #include "util/config.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- metrics ---- */
@@ -249,10 +263,285 @@ int mts_opt_jobs_default(void) {
     return c < 1 ? 1 : c > 256 ? 256 : (int)c;
 }
 
+/* ---- worker processes ----
+ *
+ * One child per job, forked after the data is loaded: the bars, VIX, provider
+ * and the bar cache's mappings are shared copy-on-write. Each child opens its
+ * own store handle on db_path (the parent's SQLite connection is never used in
+ * a child) and answers requests on its end of a socketpair: the parent sends a
+ * point index (int64), the child runs the point and sends a reply_t, the
+ * result bytes (a POD struct) and the error text. A child ends when its
+ * socket reaches EOF, with _exit (no atexit handlers, no stdio flush of the
+ * parent's buffers). */
+
+typedef struct {
+    int32_t  rc;
+    uint32_t errlen;
+} reply_t;
+
+typedef struct {
+    pid_t   pid;
+    int     fd;        /* the parent's end; -1 when closed */
+    int64_t point;     /* the point it is running, -1 when idle */
+} child_t;
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n) {   /* 0 ok, 1 EOF before n bytes, -1 error */
+    char *p = buf;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -1;
+        if (r == 0) return 1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void child_main(int fd, const char *db_path, const mts_opt_spec_t *spec, const mts_backtest_data_t *data,
+                       const mts_opt_point_t *points, int64_t np, const volatile sig_atomic_t *cancel,
+                       pid_t parent) {
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+#ifdef __linux__
+    /* a parent killed outright (SIGKILL, an unhandled signal sent to it alone)
+     * ends the children at once, not after their current run */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);
+#else
+    (void)parent;
+#endif
+    /* test hook (tests/c/test_research.c): the child dies by SIGKILL when it is
+     * handed this point; read only here, in a child */
+    const char *crash = getenv("MTS_OPT_TEST_CHILD_KILL_POINT");
+    int64_t crash_at = crash && *crash ? strtoll(crash, NULL, 10) : -1;
+    mts_store_t *store = NULL;
+    char open_err[1024] = "";
+    int open_rc = mts_store_open(db_path, &store);
+    if (open_rc != 0) {
+        const char *m = mts_store_errmsg(store);
+        snprintf(open_err, sizeof open_err, "cannot open the database %s: %s", db_path,
+                 m && *m ? m : mts_strerror(open_rc));
+        mts_store_close(store);
+        store = NULL;
+    }
+    for (;;) {
+        int64_t i;
+        if (read_all(fd, &i, sizeof i) != 0 || i < 0 || i >= np) break;
+        if (i == crash_at) raise(SIGKILL);
+        mts_opt_result_t r;
+        memset(&r, 0, sizeof r);
+        char e[1024] = "";
+        int rc = store ? run_point(store, spec, data, &points[i], spec->store == MTS_OPT_STORE_ALL, cancel, &r, e,
+                                   sizeof e)
+                       : (snprintf(e, sizeof e, "%s", open_err), open_rc);
+        reply_t h = {rc, rc ? (uint32_t)strlen(e) : 0};
+        if (write_all(fd, &h, sizeof h) || write_all(fd, &r, sizeof r) || (h.errlen && write_all(fd, e, h.errlen)))
+            break;
+    }
+    mts_store_close(store);
+    fflush(NULL);   /* the strategy's own prints; the parent's buffers were flushed before the fork */
+    _exit(0);
+}
+
+static void death_text(int status, char *buf, size_t n) {
+    if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(buf, n, "ended (status %d)", status);
+}
+
+static void reap(child_t *c) {   /* closes the socket and waits for the child: no zombie */
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    if (c->pid > 0)
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
+    c->pid = -1;
+}
+
+static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const mts_backtest_data_t *data,
+                         const mts_opt_point_t *points, int64_t np, int jobs, mts_opt_progress_fn progress,
+                         void *progress_ctx, const volatile sig_atomic_t *cancel, mts_opt_result_t *res, char *err,
+                         size_t errlen) {
+    child_t *ch = mts_calloc((size_t)jobs, sizeof *ch);
+    struct pollfd *pfd = mts_calloc((size_t)jobs, sizeof *pfd);
+    if (!ch || !pfd) {
+        mts_free(ch);
+        mts_free(pfd);
+        return fail(err, errlen, MTS_ENOMEM, "out of memory for --jobs %d", jobs);
+    }
+    fflush(NULL);   /* nothing buffered is written twice */
+    int started = 0, rc = 0;
+    char start_err[256] = "";
+    pid_t self = getpid();
+    for (int t = 0; t < jobs; t++) {
+        ch[t] = (child_t){.pid = -1, .fd = -1, .point = -1};
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            snprintf(start_err, sizeof start_err, "socketpair: %s", strerror(errno));
+            break;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            snprintf(start_err, sizeof start_err, "fork: %s", strerror(errno));
+            close(sv[0]);
+            close(sv[1]);
+            break;
+        }
+        if (pid == 0) {
+            close(sv[0]);
+            for (int u = 0; u < t; u++) close(ch[u].fd);   /* else earlier children never see EOF */
+            child_main(sv[1], db_path, spec, data, points, np, cancel, self);
+        }
+        close(sv[1]);
+        ch[t].pid = pid;
+        ch[t].fd = sv[0];
+        started++;
+    }
+    if (started == 0) rc = fail(err, errlen, MTS_ENOMEM, "cannot start the processes of --jobs %d: %s", jobs, start_err);
+    int64_t next = 0, done = 0, reported = 0, fail_index = np;
+    int fail_rc = 0, cancelled = 0;
+    char fail_err[1200] = "";
+    for (;;) {
+        if (cancel && *cancel && !cancelled) {
+            cancelled = 1;
+            for (int t = 0; t < started; t++)
+                if (ch[t].pid > 0) kill(ch[t].pid, SIGTERM);
+            for (int t = 0; t < started; t++) reap(&ch[t]);
+            break;
+        }
+        /* hand out: in index order, to idle children, until a failure or the end */
+        int busy = 0;
+        for (int t = 0; t < started; t++) {
+            if (ch[t].fd < 0) continue;
+            if (ch[t].point < 0 && next < np && fail_index == np) {
+                ch[t].point = next;
+                if (write_all(ch[t].fd, &next, sizeof next) != 0) {
+                    /* the child is gone: reported below when its socket reads EOF */
+                }
+                next++;
+            }
+            busy += ch[t].point >= 0;
+        }
+        if (!busy) break;
+        int nf = 0;
+        for (int t = 0; t < started; t++)
+            if (ch[t].fd >= 0 && ch[t].point >= 0) pfd[nf++] = (struct pollfd){.fd = ch[t].fd, .events = POLLIN};
+        int pr = poll(pfd, (nfds_t)nf, 100);
+        if (pr < 0 && errno != EINTR) {
+            rc = fail(err, errlen, MTS_EIO, "optimize: poll: %s", strerror(errno));
+            break;
+        }
+        for (int k = 0; pr > 0 && k < nf; k++) {
+            if (!pfd[k].revents) continue;
+            child_t *c = NULL;
+            for (int t = 0; t < started; t++)
+                if (ch[t].fd == pfd[k].fd) c = &ch[t];
+            int64_t i = c->point;
+            reply_t h;
+            int got = read_all(c->fd, &h, sizeof h);
+            if (got == 0) got = read_all(c->fd, &res[i], sizeof res[i]);
+            char e[1024] = "";
+            if (got == 0 && h.errlen) {
+                uint32_t m = h.errlen < sizeof e ? h.errlen : (uint32_t)sizeof e - 1;
+                got = read_all(c->fd, e, m);
+                char skip[256];
+                for (uint32_t left = h.errlen - m; got == 0 && left > 0;) {
+                    uint32_t s2 = left < sizeof skip ? left : (uint32_t)sizeof skip;
+                    got = read_all(c->fd, skip, s2);
+                    left -= s2;
+                }
+            }
+            if (got != 0) {   /* the child died while running point i */
+                pid_t pid = c->pid;
+                if (c->fd >= 0) close(c->fd);
+                c->fd = -1;
+                int status = 0;
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+                c->pid = -1;
+                c->point = -1;
+                char how[160], combo[512];
+                death_text(status, how, sizeof how);
+                mts_opt_point_text(spec, &points[i], combo, sizeof combo);
+                if (i < fail_index) {
+                    fail_index = i;
+                    fail_rc = MTS_EBACKTEST;
+                    snprintf(fail_err, sizeof fail_err,
+                             "the worker process (pid %d) running point %lld was %s\n  (in the run %s%s%s)", (int)pid,
+                             (long long)i, how, spec->strategies[points[i].strategy], combo[0] ? " " : "", combo);
+                }
+                done++;
+                continue;
+            }
+            c->point = -1;
+            done++;
+            if (h.rc != 0 && i < fail_index) {
+                fail_index = i;
+                fail_rc = h.rc;
+                snprintf(fail_err, sizeof fail_err, "%s", e);
+            }
+        }
+        if (progress && done != reported) {
+            progress(progress_ctx, done, np);
+            reported = done;
+        }
+    }
+    for (int t = 0; t < started; t++) reap(&ch[t]);   /* EOF ends each child */
+    mts_free(ch);
+    mts_free(pfd);
+    if (rc == 0 && fail_index < np) rc = fail(err, errlen, fail_rc, "%s", fail_err);
+    else if (rc == 0 && cancelled)
+        rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)done, (long long)np);
+    return rc;
+}
+
+/* Whether this process runs only one thread (Linux: /proc/self/task has one
+ * entry). fork without exec is safe only then: a child of a threaded process
+ * may find malloc, SQLite or libwebsockets locks held by threads it lacks. */
+static int single_threaded(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n == 1;
+}
+
+static mts_opt_exec_t pick_executor(mts_opt_exec_t exec) {
+    if (exec == MTS_OPT_EXEC_THREADS) return exec;
+    const char *env = getenv("MTS_OPT_EXECUTOR");
+    if (exec == MTS_OPT_EXEC_AUTO && env && strcmp(env, "threads") == 0) return MTS_OPT_EXEC_THREADS;
+    return single_threaded() ? MTS_OPT_EXEC_PROCESSES : MTS_OPT_EXEC_THREADS;
+}
+
 int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
                      const mts_backtest_data_t *data, int jobs, mts_opt_progress_fn progress, void *progress_ctx,
                      const volatile sig_atomic_t *cancel, mts_opt_result_t **results, int64_t *n, char *err,
                      size_t errlen) {
+    return mts_opt_run_data_exec(store, db_path, spec, data, jobs, MTS_OPT_EXEC_AUTO, progress, progress_ctx, cancel,
+                                 results, n, err, errlen);
+}
+
+int mts_opt_run_data_exec(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
+                          const mts_backtest_data_t *data, int jobs, mts_opt_exec_t exec,
+                          mts_opt_progress_fn progress, void *progress_ctx, const volatile sig_atomic_t *cancel,
+                          mts_opt_result_t **results, int64_t *n, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!spec || !data || !results || !n || !spec->grid || (jobs == 1 && !store) || (jobs != 1 && !db_path))
         return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
@@ -282,6 +571,8 @@ int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec
                 break;
             if (progress) progress(progress_ctx, i + 1, np);
         }
+    } else if (pick_executor(exec) == MTS_OPT_EXEC_PROCESSES) {
+        rc = run_processes(db_path, spec, data, points, np, jobs, progress, progress_ctx, cancel, res, err, errlen);
     } else {
         pool_t pl = {.db_path = db_path, .spec = spec, .data = data, .points = points, .n = np, .results = res,
                      .cancel = cancel, .fail_index = np};

@@ -118,22 +118,44 @@ int mts_opt_run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_
  * thread only, in any order of points). */
 typedef void (*mts_opt_progress_fn)(void *ctx, int64_t done, int64_t total);
 
-/* Runs every point with `jobs` threads (jobs < 1: the number of online
- * cores), each with its own store handle on db_path and its own Lua states,
- * over data loaded once; results[i] is point i's (caller frees with mts_free).
+/* Runs every point with `jobs` executors (jobs < 1: the number of online
+ * cores; the executor is chosen as by mts_opt_run_data), each with its own
+ * store handle on db_path and its own Lua states, over data loaded once;
+ * results[i] is point i's (caller frees with mts_free).
  * Stores every run when spec->store == ALL. cancel (may be NULL) stops it:
  * MTS_ECANCELED. The first failing point's error (lowest index) is returned. */
 int mts_opt_run_local(const char *db_path, const mts_opt_spec_t *spec, int jobs, mts_opt_progress_fn progress,
                       void *progress_ctx, const volatile sig_atomic_t *cancel, mts_opt_result_t **results,
                       int64_t *n, char *err, size_t errlen);
 
+/* How jobs > 1 run (docs/research.md "Parallel runs").
+ * PROCESSES: one forked child per job, after the data is loaded (bars, VIX,
+ *   provider and bar cache mappings shared copy-on-write); each child opens
+ *   its own store handle on db_path and is handed point indices one at a time
+ *   over a socketpair; a child that dies is an error naming its point; cancel
+ *   sends SIGTERM to the children; every child is reaped before the return.
+ *   Faster than threads (each run's LuaJIT traces are compiled in a fresh
+ *   lua_State; in one address space their mprotect calls cost TLB shootdowns
+ *   on every core). Only safe in a single-threaded process (a fork without
+ *   exec from a threaded one may inherit locks held by the other threads).
+ * THREADS: threads in this process, each with its own store handle on
+ *   db_path. For threaded callers (the API server's POST /optimize).
+ * AUTO: PROCESSES when this process has one thread, else THREADS; the
+ *   environment variable MTS_OPT_EXECUTOR=threads picks THREADS (benchmarks). */
+typedef enum { MTS_OPT_EXEC_AUTO = 0, MTS_OPT_EXEC_THREADS, MTS_OPT_EXEC_PROCESSES } mts_opt_exec_t;
+
 /* The executor under mts_opt_run_local, over data the caller loaded
  * (mts_opt_data_load; borrowed): jobs == 1 runs every point in the calling
- * thread with store (the caller's handle; db_path may then be NULL); jobs > 1
- * starts that many threads, each opening its own handle on db_path (store is
- * then not used by them). Results, order, errors and cancel as
- * mts_opt_run_local's. Lets the caller keep the data (e.g. to rerun the best
- * point with storing, or for its range and warnings). */
+ * thread with store (the caller's handle; db_path may then be NULL; no fork,
+ * no thread); jobs > 1 starts that many workers of the executor exec, each
+ * opening its own handle on db_path (store is then not used by them).
+ * Results, order, errors and cancel as mts_opt_run_local's. Lets the caller
+ * keep the data (e.g. to rerun the best point with storing, or for its range
+ * and warnings). mts_opt_run_data is exec AUTO. */
+int mts_opt_run_data_exec(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
+                          const mts_backtest_data_t *data, int jobs, mts_opt_exec_t exec,
+                          mts_opt_progress_fn progress, void *progress_ctx, const volatile sig_atomic_t *cancel,
+                          mts_opt_result_t **results, int64_t *n, char *err, size_t errlen);
 int mts_opt_run_data(mts_store_t *store, const char *db_path, const mts_opt_spec_t *spec,
                      const mts_backtest_data_t *data, int jobs, mts_opt_progress_fn progress, void *progress_ctx,
                      const volatile sig_atomic_t *cancel, mts_opt_result_t **results, int64_t *n, char *err,

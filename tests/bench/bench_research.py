@@ -7,13 +7,19 @@ imported with `mts import csv`), --store none, timed as whole processes:
 
   optimize_grid200_1m_jobs1_s   wall seconds with --jobs 1 (one run after
                                 another: the baseline), median of 3
-  optimize_grid200_1m_jobs2_s   wall seconds with --jobs 2, median of 3
+  optimize_grid200_1m_jobs2_s   wall seconds with --jobs 2 (the default
+                                executor: worker processes), median of 3
   optimize_grid200_1m_jobs2_speedup   jobs1 / jobs2 (target >= 1.8 on 2 cores)
-  optimize_grid200_1m_jobs1_cpu_s / _jobs2_cpu_s   CPU seconds (user + sys), median
+  optimize_grid200_1m_jobs2_threads_s / _threads_speedup   the same with
+                                MTS_OPT_EXECUTOR=threads (the executor of the
+                                API server), for comparison
+  optimize_grid200_1m_jobs1_cpu_s / _jobs2_cpu_s / _jobs2_threads_cpu_s
+                                CPU seconds (user + sys of the process and its
+                                reaped children), median
 
-The runs alternate (1, 2, 1, 2, ...) so that noise from other processes hits
-both alike; a warm-up run first (the first run imports the bundled VIX).
-The outputs of --jobs 1 and --jobs 2 are compared (must be identical).
+The runs alternate (1, 2, 2 threads, 1, ...) so that noise from other
+processes hits all alike; a warm-up run first (the first run imports the
+bundled VIX). The outputs of every mode are compared (must be identical).
 Environment: MTS_BIN (default bin/mts), MTS_BENCH_RESEARCH_BARS, CC, TMPDIR.
 """
 import os
@@ -49,27 +55,33 @@ def main():
                 "--param", "fast=2:21:1", "--param", "slow=30:120:10", "--store", "none", "--top", "0",
                 "--json", "--db", db]
         run(argv + ["--jobs", "1"])   # warm-up
-        wall = {1: [], 2: []}
-        cpu = {1: [], 2: []}
+        env_threads = dict(os.environ, MTS_OPT_EXECUTOR="threads")
+        modes = (("jobs1", "1", None), ("jobs2", "2", None), ("jobs2_threads", "2", env_threads))
+        wall = {m: [] for m, _, _ in modes}
+        cpu = {m: [] for m, _, _ in modes}
         outs = {}
-        for _ in range(3):
-            for j in (1, 2):
-                out = os.path.join(tmp, "out%d.json" % j)
+        for _ in range(int(os.environ.get("MTS_BENCH_RESEARCH_ROUNDS", "3"))):
+            for m, j, env in modes:
+                out = os.path.join(tmp, "out_%s.json" % m)
                 with open(out, "w") as f:
-                    w, c, _ = run(argv + ["--jobs", str(j)], stdout=f)
-                wall[j].append(w)
-                cpu[j].append(c)
+                    w, c, _ = run(argv + ["--jobs", j], stdout=f, env=env)
+                wall[m].append(w)
+                cpu[m].append(c)
                 with open(out) as f:
-                    outs[j] = f.read()
-        if outs[1] != outs[2]:
-            print("bench_research: --jobs 2 output differs from --jobs 1", file=sys.stderr)
-            return 1
-        w1, w2 = statistics.median(wall[1]), statistics.median(wall[2])
-        bench("optimize_grid200_1m_jobs1_s", w1, "s")
-        bench("optimize_grid200_1m_jobs2_s", w2, "s")
-        bench("optimize_grid200_1m_jobs2_speedup", w1 / w2, "x")
-        bench("optimize_grid200_1m_jobs1_cpu_s", statistics.median(cpu[1]), "s")
-        bench("optimize_grid200_1m_jobs2_cpu_s", statistics.median(cpu[2]), "s")
+                    outs[m] = f.read()
+        for m in ("jobs2", "jobs2_threads"):
+            if outs[m] != outs["jobs1"]:
+                print("bench_research: %s output differs from --jobs 1" % m, file=sys.stderr)
+                return 1
+        w = {m: statistics.median(wall[m]) for m in wall}
+        bench("optimize_grid200_1m_jobs1_s", w["jobs1"], "s")
+        bench("optimize_grid200_1m_jobs2_s", w["jobs2"], "s")
+        bench("optimize_grid200_1m_jobs2_speedup", w["jobs1"] / w["jobs2"], "x")
+        bench("optimize_grid200_1m_jobs2_threads_s", w["jobs2_threads"], "s")
+        bench("optimize_grid200_1m_jobs2_threads_speedup", w["jobs1"] / w["jobs2_threads"], "x")
+        bench("optimize_grid200_1m_jobs1_cpu_s", statistics.median(cpu["jobs1"]), "s")
+        bench("optimize_grid200_1m_jobs2_cpu_s", statistics.median(cpu["jobs2"]), "s")
+        bench("optimize_grid200_1m_jobs2_threads_cpu_s", statistics.median(cpu["jobs2_threads"]), "s")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,10 @@
 /* test_research.c — the research library (runtime/research/research.h):
  * grid parsing and its errors, the fixed point order (hand-listed), ranking
  * with NaN and ties, and mts_opt_run_local with 1 and 3 threads giving the
- * same metrics bit for bit as each other and as a plain mts_backtest_run.
+ * same metrics bit for bit as each other and as a plain mts_backtest_run;
+ * both executors of jobs > 1 (worker processes and threads) bit-identical to
+ * jobs 1, a worker process killed on a given point (a test hook) reported with
+ * that point, and cancel — no child and no descriptor left behind.
  * Runs from the repository root (run_c.sh), where the bundled BTC bars and
  * the strategies are. */
 #include <setjmp.h>
@@ -14,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "research/research.h"
@@ -283,12 +289,152 @@ static void test_run_local_jobs(void **state) {
     unlink_db(path);
 }
 
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static void no_child_left(void) {
+    errno = 0;
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);   /* no child at all: none running, no zombie */
+    assert_int_equal(errno, ECHILD);
+}
+
+static volatile sig_atomic_t cancel_after_first;
+static void cancel_on_progress(void *ctx, int64_t done, int64_t total) {
+    (void)ctx;
+    (void)total;
+    if (done >= 1) cancel_after_first = 1;
+}
+
+/* mts_opt_run_data_exec with each executor of jobs > 1 against jobs 1 on the
+ * same data: bit-identical results in point order; a worker process killed by
+ * SIGKILL on point 4 (the test hook MTS_OPT_TEST_CHILD_KILL_POINT, read only in
+ * the children) is an error naming point 4 and its parameters; a failing point
+ * inside a child comes back with its message; cancel mid-grid. */
+static void test_executors(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-research-exec-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mts_grid_t g = {0};
+    char err[1200] = "";
+    assert_int_equal(mts_grid_add_axis(&g, "sma_cross.fast=5:20:5", err, sizeof err), 0);
+    assert_int_equal(mts_grid_add_axis(&g, "sma_cross.slow=30,50", err, sizeof err), 0);
+    assert_int_equal(mts_grid_add_axis(&g, "mean_reversion.rsi_period=7,14,21", err, sizeof err), 0);
+    const char *strategies[] = {"sma_cross", "mean_reversion"}, *assets[] = {"bitcoin"};
+    mts_opt_spec_t spec = {.strategies = strategies, .n_strategies = 2, .assets = assets, .n_assets = 1,
+                           .from = INT64_MIN, .to = INT64_MAX, .capital = 100000, .commission_bps = 10,
+                           .trusted = 1, .root = root(), .db_label = path, .grid = &g,
+                           .metric = "sharpe_ratio", .store = MTS_OPT_STORE_NONE};
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    mts_backtest_data_t *data = NULL;
+    assert_int_equal(mts_opt_data_load(s, &spec, &data, err, sizeof err), 0);
+    /* the descriptors are counted after the process executor only: SQLite defers
+     * closing a thread's handle on a file this process still has open (its
+     * POSIX lock bookkeeping), which is not a leak of the executor */
+    int fds0 = open_fds();
+    mts_opt_result_t *r1 = NULL, *rx = NULL;
+    int64_t n1 = 0, nx = 0;
+    assert_int_equal(mts_opt_run_data_exec(s, path, &spec, data, 1, MTS_OPT_EXEC_PROCESSES, NULL, NULL, NULL, &r1,
+                                           &n1, err, sizeof err), 0);
+    assert_int_equal(n1, 11);
+    assert_true(r1[0].m.final_value != r1[1].m.final_value);
+    const mts_opt_exec_t execs[] = {MTS_OPT_EXEC_PROCESSES, MTS_OPT_EXEC_THREADS};
+    for (int x = 0; x < 2; x++) {
+        for (int jobs = 2; jobs <= 3; jobs++) {
+            progress_last = progress_calls = 0;
+            assert_int_equal(mts_opt_run_data_exec(s, path, &spec, data, jobs, execs[x], on_progress, NULL, NULL,
+                                                   &rx, &nx, err, sizeof err), 0);
+            assert_int_equal(nx, 11);
+            assert_int_equal(progress_last, 11);
+            for (int i = 0; i < 11; i++) {
+                assert_int_equal(rx[i].index, i);
+                assert_int_equal(rx[i].strategy, r1[i].strategy);
+                assert_memory_equal(&rx[i].m, &r1[i].m, sizeof rx[i].m);
+                assert_memory_equal(&rx[i].metric, &r1[i].metric, sizeof(double));
+                assert_int_equal(rx[i].run_id, 0);
+                assert_int_equal(rx[i].disabled, r1[i].disabled);
+            }
+            mts_free(rx);
+            rx = NULL;
+            if (execs[x] == MTS_OPT_EXEC_PROCESSES) {
+                no_child_left();
+                assert_int_equal(open_fds(), fds0);
+            }
+        }
+    }
+    no_child_left();
+    fds0 = open_fds();   /* with the threads' deferred closes */
+
+    /* a worker process killed on point 4 (sma_cross fast=15 slow=30) */
+    setenv("MTS_OPT_TEST_CHILD_KILL_POINT", "4", 1);
+    err[0] = 0;
+    int rc = mts_opt_run_data_exec(s, path, &spec, data, 2, MTS_OPT_EXEC_PROCESSES, NULL, NULL, NULL, &rx, &nx, err,
+                                   sizeof err);
+    unsetenv("MTS_OPT_TEST_CHILD_KILL_POINT");
+    assert_true(rc < 0);
+    assert_null(rx);
+    if (!strstr(err, "running point 4 was killed by signal 9") || !strstr(err, "fast=15") || !strstr(err, "slow=30"))
+        fail_msg("the killed worker's error: %s", err);
+    no_child_left();
+    assert_int_equal(open_fds(), fds0);
+    /* the hook is read in the children only: jobs 1 runs point 4 in this process */
+    setenv("MTS_OPT_TEST_CHILD_KILL_POINT", "4", 1);
+    assert_int_equal(mts_opt_run_data_exec(s, path, &spec, data, 1, MTS_OPT_EXEC_PROCESSES, NULL, NULL, NULL, &rx,
+                                           &nx, err, sizeof err), 0);
+    unsetenv("MTS_OPT_TEST_CHILD_KILL_POINT");
+    mts_free(rx);
+    rx = NULL;
+
+    /* cancel after the first finished point: MTS_ECANCELED, children gone */
+    for (int x = 0; x < 2; x++) {
+        cancel_after_first = 0;
+        assert_int_equal(mts_opt_run_data_exec(s, path, &spec, data, 2, execs[x], cancel_on_progress, NULL,
+                                               &cancel_after_first, &rx, &nx, err, sizeof err), MTS_ECANCELED);
+        assert_null(rx);
+        no_child_left();
+        if (execs[x] == MTS_OPT_EXEC_PROCESSES) assert_int_equal(open_fds(), fds0);
+    }
+    mts_backtest_data_free(data);
+
+    /* a point failing inside a child: its message, the lowest failing point */
+    mts_grid_t bad = {0};
+    assert_int_equal(mts_grid_add_axis(&bad, "fast=5,abc,7,xyz", err, sizeof err), 0);
+    spec.grid = &bad;
+    spec.n_strategies = 1;
+    assert_int_equal(mts_opt_data_load(s, &spec, &data, err, sizeof err), 0);
+    for (int x = 0; x < 2; x++) {
+        err[0] = 0;
+        rc = mts_opt_run_data_exec(s, path, &spec, data, 2, execs[x], NULL, NULL, NULL, &rx, &nx, err, sizeof err);
+        assert_true(rc < 0);
+        assert_null(rx);
+        if (!strstr(err, "in the run sma_cross fast=abc;")) fail_msg("executor %d: %s", x, err);
+    }
+    no_child_left();
+    mts_backtest_data_free(data);
+    mts_free(r1);
+    mts_grid_free(&bad);
+    mts_grid_free(&g);
+    mts_store_close(s);
+    unlink_db(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_parsing),
         cmocka_unit_test(test_point_order),
         cmocka_unit_test(test_rank_nan_and_ties),
         cmocka_unit_test(test_run_local_jobs),
+        cmocka_unit_test(test_executors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
