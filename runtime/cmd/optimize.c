@@ -2,7 +2,7 @@
  * combination of the --param value lists is one mts_backtest_run (the same
  * pipeline as `mts backtest`), for each strategy given; the runs are ranked by
  * --metric and printed as a table or JSON, optionally as an HTML grid report.
- * The grid, the runs (--jobs threads) and the ranking are the research library
+ * The grid, the runs (--jobs: worker processes) and the ranking are the research library
  * (runtime/research/research.h); this file parses and prints.
  *
  * Storing (decided here): by default every run is stored like a backtest
@@ -13,7 +13,8 @@
  * follow the order the runs finished in; the ranking and the numbers do not.
  *
  * The bars, VIX and the provider's series are loaded once for the whole grid
- * (mts_opt_data_load) and shared read-only by every run and thread. */
+ * (mts_opt_data_load) and shared read-only by every run (copy-on-write in the
+ * worker processes of --jobs). */
 #include "cmd/cmd.h"
 #include "util/config.h"
 #include "backtest/backtest.h"
@@ -67,7 +68,7 @@ static void usage(FILE *f) {
         "  --store all|best|none store every run (default), only the best, or none\n"
         "  --json                one JSON object on stdout instead of the table\n"
         "  --trusted             strategies keep the JIT, no sandbox limits (faster; your own code)\n"
-        "  --jobs N              runs at once, on threads sharing the bars (default: the number of\n"
+        "  --jobs N              runs at once, in worker processes sharing the bars (default: the number of\n"
         "                        cores; 1 = one after another); results and ranking are the same\n"
         "  --redis URL           run the grid on `mts worker` processes sharing this Redis\n"
         "                        (redis://host:6379; see docs/research.md)\n"

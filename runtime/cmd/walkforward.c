@@ -53,7 +53,7 @@ static void usage(FILE *f) {
         "                        total_return, annualized_return, calmar_ratio, win_rate,\n"
         "                        profit_factor, final_value (higher is better), max_drawdown,\n"
         "                        volatility (lower)\n"
-        "  --jobs N              threads for each window's grid (default: the number of cores)\n"
+        "  --jobs N              worker processes for each window's grid (default: the number of cores)\n"
         "  --report FILE         self-contained HTML: stitched curve, drawdown, per-window table\n"
         "  --no-store            do not store the stitched run (stored by default)\n"
         "  --json                one JSON object on stdout instead of the table\n"

@@ -221,7 +221,8 @@ static void set_str(lua_State *L, const char *k, const char *v);
  * (default sharpe_ratio), jobs (default 1; < 1: the cores) and store
  * ("none" | "all" | "best", default "none"). Each row: rank, index, strategy,
  * params {key = value text}, id (0 when not stored), value, the metrics,
- * disabled. jobs > 1 opens a handle per thread on the database's path. */
+ * disabled. jobs > 1 forks worker processes (each opens its own handle on the
+ * database's path). */
 static int l_optimize(lua_State *L) {
     api_t *a = api_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);

@@ -382,7 +382,7 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
     if (!ch || !pfd) {
         mts_free(ch);
         mts_free(pfd);
-        return fail(err, errlen, MTS_ENOMEM, "out of memory for --jobs %d", jobs);
+        return mts_errf(err, errlen, MTS_ENOMEM, "out of memory for --jobs %d", jobs);
     }
     fflush(NULL);   /* nothing buffered is written twice */
     int started = 0, rc = 0;
@@ -412,7 +412,7 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
         ch[t].fd = sv[0];
         started++;
     }
-    if (started == 0) rc = fail(err, errlen, MTS_ENOMEM, "cannot start the processes of --jobs %d: %s", jobs, start_err);
+    if (started == 0) rc = mts_errf(err, errlen, MTS_ENOMEM, "cannot start the processes of --jobs %d: %s", jobs, start_err);
     int64_t next = 0, done = 0, reported = 0, fail_index = np;
     int fail_rc = 0, cancelled = 0;
     char fail_err[1200] = "";
@@ -443,7 +443,7 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
             if (ch[t].fd >= 0 && ch[t].point >= 0) pfd[nf++] = (struct pollfd){.fd = ch[t].fd, .events = POLLIN};
         int pr = poll(pfd, (nfds_t)nf, 100);
         if (pr < 0 && errno != EINTR) {
-            rc = fail(err, errlen, MTS_EIO, "optimize: poll: %s", strerror(errno));
+            rc = mts_errf(err, errlen, MTS_EIO, "optimize: poll: %s", strerror(errno));
             break;
         }
         for (int k = 0; pr > 0 && k < nf; k++) {
@@ -503,9 +503,9 @@ static int run_processes(const char *db_path, const mts_opt_spec_t *spec, const 
     for (int t = 0; t < started; t++) reap(&ch[t]);   /* EOF ends each child */
     mts_free(ch);
     mts_free(pfd);
-    if (rc == 0 && fail_index < np) rc = fail(err, errlen, fail_rc, "%s", fail_err);
+    if (rc == 0 && fail_index < np) rc = mts_errf(err, errlen, fail_rc, "%s", fail_err);
     else if (rc == 0 && cancelled)
-        rc = fail(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)done, (long long)np);
+        rc = mts_errf(err, errlen, MTS_ECANCELED, "cancelled after %lld of %lld runs", (long long)done, (long long)np);
     return rc;
 }
 
