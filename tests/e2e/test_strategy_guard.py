@@ -112,6 +112,26 @@ EVIL = {
     "bars_tostring": ("", "ctx:bars('bitcoin', setmetatable({}, { __tostring = function() while true do end end }))",
                       r"ctx:bars: unknown interval \(a table, not a name\)"),
     "bars_hugename": ("", "ctx:bars(('x'):rep(1e6))", r"ctx:bars"),
+    # issue 11: the bars a backtest runs on are mapped read-only from the bar
+    # cache (docs/store.md): a store through a view is refused before it could
+    # reach the mapping (a write there would kill the process)
+    "cached_store": ("", "ctx.series.close[0] = 1", r"this series is read-only \(the engine's bars"),
+    "cached_ts": ("", "ctx.series.ts[0] = 0", r"bar times are read-only"),
+    # issue 11: between signals the engine is caught up once per run of quiet
+    # bars (engine.h); an attacker failing in the middle of such a run (the
+    # victim trades ~80 times in ~2900 bars) leaves the victim's run intact
+    "quiet_error": ("", "if i == 1000 then error('boom') end",
+                    r"boom \(in on_bar, bitcoin bar 2020-12-11T00:00:00Z\)"),
+    "quiet_spin": ("", "if i == 1000 then while true do end end",
+                   r"time budget of 300 ms exceeded \(in on_bar, bitcoin bar 2020-12-11T00:00:00Z\)"),
+    # issues 11 and 13: the JIT switches of live sessions, the FFI (the quiet
+    # path's mts_engine_skip) and the research library are not the strategies'
+    "jit_opt": ("", "jit.opt.start('hotloop=1')", r"unknown global 'jit'"),
+    "jit_require": ("", "require('jit').opt.start('hotloop=1')", r"module 'jit' is not available to strategies"),
+    "ffi_skip": ("", "require('ffi').C.mts_engine_skip(nil, 0, 5)", r"module 'ffi' is not available to strategies"),
+    "nested_optimize": ("", "mts.optimize{strategy='victim', asset='bitcoin', params={x='1'}}",
+                        r"mts\.optimize does not exist"),
+    "nested_backtest": ("", "mts.backtest{strategy='victim', asset='bitcoin'}", r"mts\.backtest does not exist"),
 }
 
 
@@ -166,6 +186,21 @@ class BacktestGuard(unittest.TestCase):
                 self.assertAlmostEqual(res["final_value"], self.alone["final_value"], places=6)
                 # signals: the victim's only (the attacker's were refused)
                 self.assertEqual(res["signals"], self.alone["signals"])
+
+
+    def test_mapped_bars_untouched(self):
+        """The attacks on the views leave the mapped cache file of the bars
+        (named by the database's device and inode) as it was, bit for bit."""
+        import hashlib
+        st = os.stat(self.db)
+        path = os.path.join(os.environ["MTS_CACHE_DIR"], "%d-%d-bitcoin-1d.bars" % (st.st_dev, st.st_ino))
+        self.assertTrue(os.path.exists(path), os.listdir(os.environ["MTS_CACHE_DIR"]))
+        digest = lambda: hashlib.sha256(open(path, "rb").read()).hexdigest()
+        before = digest()
+        for name in ("cached_store", "cached_ts"):
+            r, res = backtest(self.root, self.db, "evil_" + name + ",victim")
+            self.assertEqual(r.returncode, 3, r.stderr[-2000:])
+        self.assertEqual(digest(), before)
 
 
 class LiveGuard(unittest.TestCase):
