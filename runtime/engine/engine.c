@@ -452,21 +452,14 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
     const mts_bars_t *b = a->bars;
     mts_position_t *pos = &e->pf.pos[ai];
     const int64_t start = e->q.heap[0].index, end = start + k;
-    mts_series_t *curve = &e->pf.equity;
     const int single = e->n_assets == 1;
     for (int64_t i = start; i < end; i++) {
         /* the step's equity point: what mts_portfolio_record_equity appends
-         * (one asset: mts_portfolio_equity's one term), written here while
-         * the curve has room and the step is a new one */
-        const int64_t shared = e->pf.equity_ts_shared;   /* the times are the bars' own: never written */
-        if (single && curve->n > 0 && curve->n < curve->cap && curve->ts[curve->n - 1] < e->step_ts &&
-            (!shared || (curve->n < shared && curve->ts[curve->n] == e->step_ts))) {
-            double v = e->pf.cash;
-            if (pos->qty != 0) v += pos->qty * pos->mark;
-            if (!shared) curve->ts[curve->n] = e->step_ts;
-            curve->v[curve->n] = v;
-            curve->n++;
-        } else {
+         * (one asset: mts_portfolio_equity's one term), inline while the
+         * curve has room and the step is a new one */
+        double v = e->pf.cash;
+        if (pos->qty != 0) v += pos->qty * pos->mark;
+        if (!single || !mts_portfolio_append_equity(&e->pf, e->step_ts, v)) {
             int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
             if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
         }

@@ -215,11 +215,8 @@ int mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts) {
         if (e->ts[e->n - 1] == ts) { e->v[e->n - 1] = eq; return MTS_OK; }
         if (ts < e->ts[e->n - 1]) return MTS_EINVAL;   /* the curve stays ascending */
     }
+    if (mts_portfolio_append_equity(p, ts, eq)) return MTS_OK;
     if (p->equity_ts_shared) {
-        if (e->n < p->equity_ts_shared && e->ts[e->n] == ts) {   /* the shared times: values only */
-            e->v[e->n++] = eq;
-            return MTS_OK;
-        }
         int rc = own_equity_ts(p, e->cap);   /* another time: the curve's own from here */
         if (rc) return rc;
     }

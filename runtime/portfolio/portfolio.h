@@ -80,6 +80,22 @@ double mts_portfolio_realized(const mts_portfolio_t *p);
 /* Append (ts, current equity) to the equity curve; a point with the same ts as
  * the last one replaces it; a ts before the last one is MTS_EINVAL. */
 int    mts_portfolio_record_equity(mts_portfolio_t *p, int64_t ts);
+/* The common case of mts_portfolio_record_equity, inline for per-bar loops
+ * (the engine's quiet bars): appends (ts, v) when ts is a new step after the
+ * last point (or the first) and the curve has room (with borrowed times: when ts is the next
+ * of them; the times are never written). Returns 1 when appended, 0 when the
+ * caller must take mts_portfolio_record_equity. v: the equity at ts. */
+static inline int mts_portfolio_append_equity(mts_portfolio_t *p, int64_t ts, double v) {
+    mts_series_t *c = &p->equity;
+    if (c->n >= c->cap || (c->n > 0 && !(c->ts[c->n - 1] < ts))) return 0;
+    if (p->equity_ts_shared) {
+        if (c->n >= p->equity_ts_shared || c->ts[c->n] != ts) return 0;
+    } else {
+        c->ts[c->n] = ts;
+    }
+    c->v[c->n++] = v;
+    return 1;
+}
 /* Reserve room for equity points and closed trades so later appends do not
  * allocate (the engine reserves total bars + 1 equity points before a run). */
 int    mts_portfolio_reserve(mts_portfolio_t *p, int64_t equity_cap, int64_t trades_cap);

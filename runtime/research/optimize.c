@@ -117,9 +117,7 @@ void mts_opt_point_text(const mts_opt_spec_t *spec, const mts_opt_point_t *p, ch
                                     spec->grid->axes[k].values[p->value[k]]);
 }
 
-/* The backtest options of point p (NULL: only what the data load uses);
- * keys/values: room for MTS_GRID_MAX_AXES, referenced by *bo. */
-static void backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p, int store_it,
+void mts_opt_backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p, int store_it,
                           const mts_backtest_data_t *data, const char **strategy, const char **keys,
                           const char **values, mts_backtest_opts_t *bo) {
     int n = 0;
@@ -145,7 +143,7 @@ int mts_opt_data_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_backte
         return mts_errf(err, errlen, MTS_EINVAL, "optimize: missing argument");
     const char *keys[MTS_GRID_MAX_AXES], *values[MTS_GRID_MAX_AXES], *strategy;
     mts_backtest_opts_t bo;
-    backtest_opts(spec, NULL, 0, NULL, &strategy, keys, values, &bo);
+    mts_opt_backtest_opts(spec, NULL, 0, NULL, &strategy, keys, values, &bo);
     return mts_backtest_data_load(store, &bo, out, err, errlen);
 }
 
@@ -154,7 +152,7 @@ static int run_point(mts_store_t *store, const mts_opt_spec_t *spec, const mts_b
                      mts_opt_result_t *out, char *err, size_t errlen) {
     const char *keys[MTS_GRID_MAX_AXES], *values[MTS_GRID_MAX_AXES], *strategy;
     mts_backtest_opts_t bo;
-    backtest_opts(spec, p, store_it, data, &strategy, keys, values, &bo);
+    mts_opt_backtest_opts(spec, p, store_it, data, &strategy, keys, values, &bo);
     bo.cancel = cancel;
     memset(out, 0, sizeof *out);
     out->index = p->index;

@@ -91,6 +91,15 @@ int mts_opt_points(const mts_opt_spec_t *spec, mts_opt_point_t **points, int64_t
 /* "fast=10 slow=30" (the axes that apply, in axis order), for messages and tables. */
 void mts_opt_point_text(const mts_opt_spec_t *spec, const mts_opt_point_t *p, char *buf, size_t n);
 
+/* The backtest options of point p (NULL: only what loading the data uses),
+ * storing the run when store_it, on data (may be NULL: the run loads its
+ * own). strategy, keys and values are the caller's (keys/values: room for
+ * MTS_GRID_MAX_AXES); *bo points into them. The one place a point becomes a
+ * backtest: grid runs, workers and walk-forward test windows alike. */
+void mts_opt_backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p, int store_it,
+                           const mts_backtest_data_t *data, const char **strategy, const char **keys,
+                           const char **values, mts_backtest_opts_t *bo);
+
 /* The result of one point. */
 typedef struct mts_opt_result {
     int64_t       index;

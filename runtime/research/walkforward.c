@@ -131,21 +131,14 @@ static int append_curve(mts_series_t *dst, const mts_series_t *src) {
 static int test_run(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_window_t *w,
                     const mts_opt_point_t *p, double capital, const volatile sig_atomic_t *cancel,
                     mts_backtest_t **out, char *err, size_t errlen) {
-    const mts_opt_spec_t *o = &spec->opt;
-    const char *keys[MTS_GRID_MAX_AXES], *vals[MTS_GRID_MAX_AXES];
-    int n = 0;
-    for (int k = 0; o->grid && k < o->grid->n_axes; k++)
-        if (p->value[k] >= 0) {
-            keys[n] = o->grid->axes[k].key;
-            vals[n] = o->grid->axes[k].values[p->value[k]];
-            n++;
-        }
-    mts_backtest_opts_t bo = {
-        .strategies = &o->strategies[p->strategy], .n_strategies = 1, .assets = o->assets,
-        .n_assets = o->n_assets, .param_keys = keys, .param_values = vals, .n_params = n,
-        .from = w->test_from, .to = w->test_to, .interval = o->interval, .capital = capital,
-        .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps, .risk_free = o->risk_free,
-        .root = o->root, .db_label = o->db_label, .trusted = o->trusted, .cancel = cancel};
+    mts_opt_spec_t o = spec->opt;      /* the grid's spec over the test window, with its capital */
+    o.from = w->test_from;
+    o.to = w->test_to;
+    o.capital = capital;
+    const char *keys[MTS_GRID_MAX_AXES], *vals[MTS_GRID_MAX_AXES], *strategy;
+    mts_backtest_opts_t bo;
+    mts_opt_backtest_opts(&o, p, 0, NULL, &strategy, keys, vals, &bo);
+    bo.cancel = cancel;
     return mts_backtest_run(store, &bo, out, err, errlen);
 }
 
