@@ -222,11 +222,7 @@ static int pick_exchange(mts_provider_t *p, const char *table, const char *what,
     }
     sqlite3_finalize(st);
     if (n == 0) {
-        if (!strcmp(table, "funding_rates"))
-            set_err(p, "no funding stored for %s (table funding_rates; import a funding history with: mts import "
-                       "funding FILE --symbol %s --exchange NAME, or record it with: mts stream)", symbol, symbol);
-        else
-            set_err(p, "no %s stored for %s (table %s; record it with: mts stream)", what, symbol, table);
+        set_err(p, "no %s stored for %s (table %s; record it with: mts stream)", what, symbol, table);
         return -1;
     }
     if (n > 1) {
@@ -246,6 +242,7 @@ static int grow(void **arr, size_t elem, int64_t *cap, int64_t need) {
     void *q = mts_realloc(*arr, (size_t)nc * elem);
     if (!q) return -1;
     *arr = q;
+    *cap = nc;   /* was missing: funding/book series of more than 256 rows overflowed their arrays */
     return 0;
 }
 
