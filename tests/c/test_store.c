@@ -17,6 +17,7 @@
 
 #include "mts.h"
 #include "store/store.h"
+#include "store/paper.h"
 #include "tmpdb.h"
 #include "store/store_internal.h"
 #include "util/timeutil.h"
@@ -1167,6 +1168,45 @@ static void test_bad_args(void **state) {
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "x", "1d", &empty), 0);
 }
 
+/* paper_fills (schema v8): a fill's book, strategy, reason and funding are
+ * stored with it, bit for bit; a fill that leaves them out stores book 0,
+ * NULL, NULL and funding 0. */
+static void test_paper_fill_v8_columns(void **state) {
+    fx_t *f = *state;
+    mts_paper_session_t ps = {"sma_cross,mean_reversion", "binance", "BTCUSDT", "1h", 1000, 10, 0, 1700000000};
+    int64_t id = 0;
+    assert_int_equal(mts_paper_begin(f->s, &ps, &id), 0);
+    const mts_paper_fill_t fills[3] = {
+        {.ts = 1700003600, .asset = "bitcoin", .qty = 0.01, .price = 150, .fee = 0.0015, .realized_pnl = 0,
+         .book = 1, .strategy = "mean_reversion", .reason = "signal", .funding = 0},
+        {.ts = 1700007200, .asset = "bitcoin", .qty = -0.01, .price = 140, .fee = 0.0014, .realized_pnl = -0.1,
+         .book = 1, .strategy = "mean_reversion", .reason = "stop_loss", .funding = -0.30000000000000004},
+        {.ts = 1700007200, .asset = "bitcoin", .qty = 0.02, .price = 140, .fee = 0.0028, .realized_pnl = 0}};
+    mts_paper_step_t step = {.fills = fills, .n_fills = 3, .total_bars = 2};
+    assert_int_equal(mts_paper_write_step(f->s, id, &step), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT book, strategy, reason, funding, typeof(book) FROM paper_fills"
+                                            " WHERE session_id = ?1 ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), fills[i].book);
+        assert_string_equal((const char *)sqlite3_column_text(st, 4), "integer");
+        const char *sg = (const char *)sqlite3_column_text(st, 1), *rs = (const char *)sqlite3_column_text(st, 2);
+        if (fills[i].strategy) assert_string_equal(sg, fills[i].strategy);
+        else assert_null(sg);
+        if (fills[i].reason) assert_string_equal(rs, fills[i].reason);
+        else assert_null(rs);
+        double fu = sqlite3_column_double(st, 3);
+        assert_memory_equal(&fu, &fills[i].funding, sizeof fu);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_twice, setup, teardown),
@@ -1174,6 +1214,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migrate_v6_keeps_every_bar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6_refuses_a_bar_it_cannot_keep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v7_keeps_every_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paper_fill_v8_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_blocks_cross_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_unsorted_across_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_damaged_block, setup, teardown),
