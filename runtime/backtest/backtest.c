@@ -246,7 +246,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         goto error;
     }
 
-    mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps};
+    mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps, 0.0};
     if ((rc = mts_engine_create(&cfg, &b->engine)) != 0) {
         mts_errf(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
         goto error;

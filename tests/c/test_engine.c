@@ -49,7 +49,7 @@ static void free_bars(mts_bars_t *b) {
 }
 
 static mts_engine_t *make_engine(double capital, double comm_bps, double slip_bps) {
-    mts_engine_config_t cfg = {capital, comm_bps, slip_bps};
+    mts_engine_config_t cfg = {capital, comm_bps, slip_bps, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     assert_non_null(e);
@@ -101,9 +101,9 @@ static void test_create_defaults_and_errors(void **state) {
     assert_int_equal(mts_engine_now(e), 0);
     mts_engine_free(e);
     mts_engine_free(NULL);
-    mts_engine_config_t bad = {0, 10, 0};
+    mts_engine_config_t bad = {0, 10, 0, 0};
     assert_int_equal(mts_engine_create(&bad, &e), MTS_EINVAL);
-    mts_engine_config_t bad2 = {1000, -1, 0};
+    mts_engine_config_t bad2 = {1000, -1, 0, 0};
     assert_int_equal(mts_engine_create(&bad2, &e), MTS_EINVAL);
 }
 

@@ -31,7 +31,7 @@ static void release(mts_bars_t *b) {
 }
 
 static mts_engine_t *engine(double capital, double comm_bps, double slip_bps) {
-    mts_engine_config_t cfg = {capital, comm_bps, slip_bps};
+    mts_engine_config_t cfg = {capital, comm_bps, slip_bps, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     mts_engine_keep_fills(e, 1);

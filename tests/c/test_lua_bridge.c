@@ -42,7 +42,7 @@ static void make_bars(fixture_bars_t *f, const double *close, const double *open
 }
 
 static mts_engine_t *engine_with(fixture_bars_t *f, const char *name) {
-    mts_engine_config_t cfg = {100000, 0, 0};
+    mts_engine_config_t cfg = {100000, 0, 0, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     int32_t id;
@@ -162,7 +162,7 @@ static void test_vix_strategies_run(void **state) {
     }
     mts_bars_t bars = {ts, o, h, l, c, v, N, N};
     mts_series_t vs = {vts, vix, nv, nv};
-    mts_engine_config_t cfg = {100000, 10, 0};
+    mts_engine_config_t cfg = {100000, 10, 0, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     int32_t id;
