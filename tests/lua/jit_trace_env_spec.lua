@@ -11,7 +11,7 @@ local mts = require "mts"
 
 if not pcall(ffi.typeof, "mts_engine_config_t") then
     ffi.cdef [[
-typedef struct mts_engine_config { double initial_capital, commission_bps, slippage_bps; } mts_engine_config_t;
+typedef struct mts_engine_config { double initial_capital, commission_bps, slippage_bps, leverage; } mts_engine_config_t;
 int  mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out);
 void mts_engine_free(mts_engine_t *e);
 int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out);
