@@ -1,5 +1,7 @@
-/* import.c — `mts import csv FILE --asset NAME [--interval I]` and
- * `mts import macro FILE --indicator NAME [--column COL]`: load a CSV file as
+/* import.c — `mts import csv FILE --asset NAME [--interval I]`,
+ * `mts import macro FILE --indicator NAME [--column COL]` and
+ * `mts import funding FILE --symbol S --exchange E` (store/csv.h: funding
+ * histories into funding_rates as settlement rows): load a CSV file as
  * it comes into the database (store/csv.c does the reading and checking;
  * store/csv.h: --delimiter, --no-header --columns, --format binance, time
  * units, the interval told from the spacing). Rejected rows go to stderr as
@@ -13,6 +15,7 @@
 #include "store/csv.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/timeutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -103,7 +106,8 @@ static void watch_stop(watch_t *w, int ok) {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: mts import csv FILE --asset NAME [--interval I] [FILE OPTIONS] [--db PATH] [--json]\n"
-        "       mts import macro FILE --indicator NAME [--column COL] [FILE OPTIONS] [--db PATH] [--json]\n\n"
+        "       mts import macro FILE --indicator NAME [--column COL] [FILE OPTIONS] [--db PATH] [--json]\n"
+        "       mts import funding FILE --symbol SYMBOL --exchange NAME [--delimiter C] [--db PATH] [--json]\n\n"
         "Loads a CSV file into the database. The first row names the columns (or\n"
         "--columns does); the time column is the first of timestamp, open_time, date,\n"
         "observation_date, ts, time (any case); other extra columns are ignored. Times\n"
@@ -122,8 +126,22 @@ static void usage(FILE *f) {
         "  macro   one daily series: the value column is --column, else `value`, else the\n"
         "          column named like the indicator (e.g. VIXCLS), else CLOSE, else the one\n"
         "          value column of a two-column file (observation_date,VIXCLS). A blank\n"
-        "          or '.' value is no observation (never a 0).\n\n"
-        "Importing the same file again updates the rows in place (no duplicates). Files of\n"
+        "          or '.' value is no observation (never a 0).\n"
+        "  funding a perpetual's funding history (settlements): columns ts,rate[,mark_price]\n"
+        "          (or Binance's fundingTime,fundingRate,markPrice; Bybit's\n"
+        "          fundingRateTimestamp,fundingRate), stored in funding_rates under\n"
+        "          (--exchange, --symbol) only. Times keep their milliseconds. A row is\n"
+        "          rejected (FILE:LINE: reason) when a value is not a number, |rate| > 1,\n"
+        "          a mark price is not > 0, a symbol column names another symbol, or its\n"
+        "          time is on another line with a different rate (all lines of that time).\n"
+        "          Nothing is written before the whole file is checked. Rows already\n"
+        "          stored at the same time are KEPT (not updated); one whose rate\n"
+        "          differs is listed as FILE:LINE: ... kept, and exits 3. The summary\n"
+        "          gives rows stored, rejected, already stored and first..last time.\n"
+        "          A backtest on a perp turns these rows into settlement events\n"
+        "          (docs/market.md, \"Funding\").\n\n"
+        "Importing the same file again updates the rows in place (no duplicates; funding:\n"
+        "keeps the stored rows). Files of\n"
         "4 MiB and more show a progress bar on stderr when it is a terminal.\n\n"
         "Every import is recorded in the table import_runs (running, then complete or\n"
         "failed). One that did not finish (killed, or failed after storing rows) makes\n"
@@ -133,6 +151,8 @@ static void usage(FILE *f) {
         "  --asset NAME       asset to store bars under (csv), e.g. bitcoin\n"
         "  --indicator NAME   indicator to store values under (macro), e.g. VIX\n"
         "  --column COL       the value column of a macro file\n"
+        "  --symbol SYMBOL    funding: the exchange's symbol, e.g. BTCUSDT\n"
+        "  --exchange NAME    funding: the exchange, e.g. binance or bybit\n"
         "  --interval I       the bars' interval (" MTS_INTERVALS "); default: told\n"
         "                     from the spacing\n"
         "file options:\n"
@@ -152,15 +172,18 @@ static void usage(FILE *f) {
         "  mts import csv bars.csv --asset bitcoin --delimiter ';'\n"
         "  mts import csv raw.csv --asset bitcoin --no-header --columns ts,open,high,low,close,volume\n"
         "  mts import macro data/macro/VIX_History_cboe.csv --indicator VIX\n"
-        "  mts import macro VIXCLS_fred.csv --indicator VIXCLS --db /tmp/test.db\n");
+        "  mts import macro VIXCLS_fred.csv --indicator VIXCLS --db /tmp/test.db\n"
+        "  mts import funding data/crypto/funding/BTCUSDT_funding_binance_usdm.csv --symbol BTCUSDT --exchange binance\n"
+        "  mts import funding data/crypto/funding/BTCUSDT_funding_bybit_linear.csv --symbol BTCUSDT --exchange bybit\n"
+        "  mts import funding fundingRate.csv --symbol ETHUSDT --exchange binance --json\n");
 }
 
 enum { O_ASSET, O_INDICATOR, O_COLUMN, O_DB, O_JSON, O_HELP, O_INTERVAL, O_DELIM, O_NOHEADER, O_COLUMNS,
-       O_FORMAT };
+       O_FORMAT, O_SYMBOL, O_EXCHANGE };
 static const mts_cli_opt_t OPTS[] = {
     {"--asset", 1}, {"--indicator", 1}, {"--column", 1}, {"--db", 1}, {"--json", 0},
     {"--help", 0}, {"--interval", 1}, {"--delimiter", 1}, {"--no-header", 0}, {"--columns", 1},
-    {"--format", 1}, {NULL, 0}};
+    {"--format", 1}, {"--symbol", 1}, {"--exchange", 1}, {NULL, 0}};
 
 /* The byte of --delimiter: one character, or \t / tab; 0 when it is not one. */
 static char parse_delimiter(const char *v) {
@@ -180,9 +203,99 @@ static int usage_error(const char *fmt, ...) {
     return MTS_EXIT_USAGE;
 }
 
+/* "2025-12-12 16:00:00.002" (UTC) of unix ms. */
+static void fmt_ms(int64_t ms, char out[40]) {
+    char iso[32];
+    int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int frac = (int)(ms - sec * 1000);
+    mts_time_format_iso(sec, iso);   /* YYYY-MM-DDTHH:MM:SSZ */
+    snprintf(out, 40, "%.10s %.8s%s", iso, iso + 11, "");
+    if (frac) snprintf(out + strlen(out), 40 - strlen(out), ".%03d", frac);
+}
+
+static int import_funding(const char *file, const char *symbol, const char *exchange, const mts_csv_opts_t *copts,
+                          const char *db, int json) {
+    if (!symbol || !*symbol) return usage_error("funding: --symbol SYMBOL is required, e.g. --symbol BTCUSDT");
+    if (!exchange || !*exchange)
+        return usage_error("funding: --exchange NAME is required, e.g. --exchange binance");
+    if (strcmp(file, "-") != 0) {
+        struct stat st;
+        FILE *f = NULL;
+        if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) errno = EISDIR;
+        else f = fopen(file, "rb");
+        if (!f) {
+            fprintf(stderr, "mts import: cannot read %s: %s (check the path; a relative path is taken "
+                            "from the current directory)\n", file, strerror(errno));
+            return MTS_EXIT_ERROR;
+        }
+        fclose(f);
+    }
+    mts_store_t *s = mts_cli_open_store(mts_cli_db_path(db));
+    if (!s) return MTS_EXIT_ERROR;
+    mts_funding_import_t rep;
+    int rc = mts_csv_import_funding(s, file, symbol, exchange, copts, stderr, &rep);
+    int exit_code;
+    if (rc == 0 || rc == MTS_EPARTIAL) {
+        char a[40] = "", b[40] = "";
+        if (rep.rows_ok) {
+            fmt_ms(rep.first_ms, a);
+            fmt_ms(rep.last_ms, b);
+        }
+        mts_log(MTS_LOG_INFO, "import.done",
+                "\"kind\":\"funding\",\"symbol\":\"%s\",\"exchange\":\"%s\",\"rows_read\":%lld,\"stored\":%lld,"
+                "\"rows_rejected\":%lld", symbol, exchange, (long long)rep.rows_read, (long long)rep.stored,
+                (long long)rep.rows_rejected);
+        if (json) {
+            printf("{\"symbol\":\"");
+            mts_json_escape(stdout, symbol);
+            printf("\",\"exchange\":\"");
+            mts_json_escape(stdout, exchange);
+            printf("\",\"file\":\"");
+            mts_json_escape(stdout, file);
+            printf("\",\"rows_read\":%lld,\"rows_ok\":%lld,\"rows_rejected\":%lld,\"rows_blank\":%lld,"
+                   "\"duplicates\":%lld,\"stored\":%lld,\"already_stored\":%lld,\"differing_kept\":%lld",
+                   (long long)rep.rows_read, (long long)rep.rows_ok, (long long)rep.rows_rejected,
+                   (long long)rep.rows_blank, (long long)rep.dup, (long long)rep.stored, (long long)rep.same,
+                   (long long)rep.differ);
+            if (rep.rows_ok)
+                printf(",\"first_ms\":%lld,\"last_ms\":%lld,\"first\":\"%s\",\"last\":\"%s\"",
+                       (long long)rep.first_ms, (long long)rep.last_ms, a, b);
+            if (rep.unit) printf(",\"time_unit\":\"%s\"", rep.unit);
+            printf("}\n");
+        } else {
+            printf("imported %lld funding rows of %s from %s (%lld new, %lld already stored", (long long)rep.rows_ok,
+                   symbol, exchange, (long long)rep.stored, (long long)(rep.same + rep.differ));
+            if (rep.differ) printf(", %lld of them with another rate: kept", (long long)rep.differ);
+            printf("; %lld rejected", (long long)rep.rows_rejected);
+            if (rep.dup) printf(", %lld repeated", (long long)rep.dup);
+            printf(") from %s", file);
+            if (rep.rows_ok) printf("; %s .. %s UTC", a, b);
+            if (rep.unit) printf("; times in unix %s", rep.unit);
+            putchar('\n');
+        }
+        if (rc == MTS_EPARTIAL) {
+            if (rep.rows_rejected)
+                fprintf(stderr, "mts import: %lld rows rejected (listed above as FILE:LINE: reason); the other rows "
+                                "were stored\n", (long long)rep.rows_rejected);
+            if (rep.differ)
+                fprintf(stderr, "mts import: %lld rows are stored already with another rate (listed above); the "
+                                "stored ones were kept\n", (long long)rep.differ);
+            exit_code = MTS_EXIT_PARTIAL;
+        } else {
+            exit_code = MTS_EXIT_OK;
+        }
+    } else {
+        if (rc == MTS_EINVAL) fprintf(stderr, "mts import: %s\n", mts_store_errmsg(s));
+        else fprintf(stderr, "mts import: nothing imported from %s (see the line above)\n", file);
+        exit_code = MTS_EXIT_ERROR;
+    }
+    mts_store_close(s);
+    return exit_code;
+}
+
 int mts_cmd_import(int argc, char **argv) {
     const char *kind = NULL, *file = NULL, *asset = NULL, *indicator = NULL, *column = NULL, *db = NULL;
-    const char *delim_arg = NULL;
+    const char *delim_arg = NULL, *symbol = NULL, *exchange = NULL;
     mts_csv_opts_t copts = {0};
     int json = 0;
     int i = 1;
@@ -209,19 +322,37 @@ int mts_cmd_import(int argc, char **argv) {
         case O_NOHEADER: copts.no_header = 1; break;
         case O_COLUMNS: copts.columns = val; break;
         case O_FORMAT: copts.format = val; break;
+        case O_SYMBOL: symbol = val; break;
+        case O_EXCHANGE: exchange = val; break;
         }
     }
 
-    if (!kind) return usage_error("say what to import: csv or macro");
+    if (!kind) return usage_error("say what to import: csv, macro or funding");
     int macro;
     if (!strcmp(kind, "csv") || !strcmp(kind, "ohlcv")) macro = 0;
     else if (!strcmp(kind, "macro")) macro = 1;
-    else {
-        static const char *const kinds[] = {"csv", "macro", NULL};
+    else if (!strcmp(kind, "funding")) {
+        if (!file) return usage_error("funding: missing FILE");
+        if (asset || indicator || column || copts.interval || copts.format)
+            return usage_error("funding: %s is not for funding files (give --symbol and --exchange)",
+                               asset ? "--asset" : indicator ? "--indicator" : column ? "--column"
+                               : copts.interval ? "--interval" : "--format");
+        if (delim_arg) {
+            copts.delimiter = parse_delimiter(delim_arg);
+            if (!copts.delimiter || strchr(" \"\r\n", copts.delimiter))
+                return usage_error("--delimiter '%s': give one character other than a space, quote or line end",
+                                   delim_arg);
+        }
+        if (copts.no_header && !copts.columns)
+            return usage_error("--no-header needs --columns naming the columns, e.g. --columns ts,rate");
+        return import_funding(file, symbol, exchange, &copts, db, json);
+    } else {
+        static const char *const kinds[] = {"csv", "macro", "funding", NULL};
         const char *near = mts_cli_suggest(kind, kinds);
         if (near) return usage_error("unknown kind '%s'; did you mean '%s'?", kind, near);
-        return usage_error("unknown kind '%s' (expected csv or macro)", kind);
+        return usage_error("unknown kind '%s' (expected csv, macro or funding)", kind);
     }
+    if (symbol || exchange) return usage_error("%s is for mts import funding", symbol ? "--symbol" : "--exchange");
     if (!file) return usage_error("%s: missing FILE", macro ? "macro" : "csv");
     if (!macro) {
         if (!asset || !*asset) return usage_error("csv: --asset NAME is required, e.g. --asset bitcoin");

@@ -1,6 +1,8 @@
 /* provider.c — the run's data provider (see provider.h). A small list of
  * loaded series keyed by kind and name; each loaded once. */
 #include "market/provider.h"
+#include "market/funding.h"
+#include "store/csv.h"
 #include "market/series.h"
 #include "market/interval.h"
 #include "store/store_internal.h"
@@ -12,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { K_BARS, K_MACRO, K_FUNDING, K_BOOK };
+enum { K_BARS, K_MACRO, K_FUNDING, K_BOOK, K_FUNDING_EV };
 
 typedef struct item {
     struct item *next;
@@ -22,6 +24,7 @@ typedef struct item {
     mts_series_t macro;
     mts_funding_t funding;
     mts_book_top_t book;
+    mts_funding_events_t events;
     void *blocks[6];           /* funding/book arrays */
 } item_t;
 
@@ -66,6 +69,7 @@ int mts_provider_new(mts_store_t *store, const char *root, int64_t to, mts_provi
 static void item_free(item_t *it) {
     mts_bars_free(&it->bars);
     mts_series_free(&it->macro);
+    mts_funding_events_free(&it->events);
     for (int k = 0; k < 6; k++) mts_free(it->blocks[k]);
     mts_free(it->key);
     mts_free(it);
@@ -238,6 +242,7 @@ static int grow(void **arr, size_t elem, int64_t *cap, int64_t need) {
     void *q = mts_realloc(*arr, (size_t)nc * elem);
     if (!q) return -1;
     *arr = q;
+    *cap = nc;   /* was missing: funding/book series of more than 256 rows overflowed their arrays */
     return 0;
 }
 
@@ -250,6 +255,7 @@ static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol
     item_t *hit, *it = new_item(p, K_FUNDING, symbol, exchange, &hit);
     if (hit) return &hit->funding;
     if (!it) return NULL;
+    if (p->root) (void)mts_store_ensure_funding(p->store, p->root, symbol, exchange);
     char ex[64];
     if (pick_exchange(p, "funding_rates", "funding", symbol, exchange, ex, sizeof ex)) {
         item_free(it);
@@ -307,6 +313,86 @@ static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol
     f->n = n;
     keep(p, it);
     return f;
+}
+
+static const mts_funding_events_t *funding_events_locked(mts_provider_t *p, const char *symbol,
+                                                         const char *exchange) {
+    if (!p) return NULL;
+    if (!symbol || !*symbol) {
+        set_err(p, "no symbol named");
+        return NULL;
+    }
+    item_t *hit, *it = new_item(p, K_FUNDING_EV, symbol, exchange, &hit);
+    if (hit) return &hit->events;
+    if (!it) return NULL;
+    if (p->root) (void)mts_store_ensure_funding(p->store, p->root, symbol, exchange);
+    char ex[64];
+    if (pick_exchange(p, "funding_rates", "funding", symbol, exchange, ex, sizeof ex)) {
+        item_free(it);
+        return NULL;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(mts_store_db(p->store),
+                           "SELECT ts_ms, rate, mark_price, next_funding_ms FROM funding_rates"
+                           " WHERE exchange = ?1 AND symbol = ?2 ORDER BY ts_ms", -1, &st, NULL) != SQLITE_OK) {
+        set_err(p, "reading funding_rates: %s", sqlite3_errmsg(mts_store_db(p->store)));
+        item_free(it);
+        return NULL;
+    }
+    sqlite3_bind_text(st, 1, ex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    int64_t cap = 0, n = 0;
+    int rc, oom = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            int64_t c0 = cap;
+            for (int k = 0; k < 4 && !oom; k++) {
+                c0 = cap;
+                if (grow(&it->blocks[k], 8, &c0, n + 1)) oom = 1;
+            }
+            if (oom) break;
+            cap = c0;
+        }
+        ((int64_t *)it->blocks[0])[n] = sqlite3_column_int64(st, 0);
+        ((double *)it->blocks[1])[n] =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+        ((double *)it->blocks[2])[n] =
+            sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
+        ((int64_t *)it->blocks[3])[n] = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (oom || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
+        set_err(p, oom ? "out of memory loading funding" : "reading funding_rates failed");
+        item_free(it);
+        return NULL;
+    }
+    rc = mts_funding_events_build_ms(it->blocks[0], it->blocks[1], it->blocks[2], it->blocks[3], n, &it->events);
+    for (int k = 0; k < 4; k++) {   /* the rows are not kept: only the events */
+        mts_free(it->blocks[k]);
+        it->blocks[k] = NULL;
+    }
+    if (rc) {
+        set_err(p, "out of memory building funding events");
+        item_free(it);
+        return NULL;
+    }
+    mts_funding_events_t *ev = &it->events;
+    if (p->to != INT64_MAX)
+        while (ev->n > 0 && ev->ts[ev->n - 1] > p->to) ev->n--;
+    if (ev->n == 0) {
+        if (n)
+            set_err(p, "no funding settlement in the %lld funding rows of %s from %s up to the run's end (table "
+                       "funding_rates; import a funding history with: mts import funding FILE --symbol %s "
+                       "--exchange %s)", (long long)n, symbol, ex, symbol, ex);
+        else
+            set_err(p, "no funding stored for %s from %s (table funding_rates; import a funding history with: "
+                       "mts import funding FILE --symbol %s --exchange %s)", symbol, ex, symbol, ex);
+        item_free(it);
+        return NULL;
+    }
+    keep(p, it);
+    return ev;
 }
 
 static const mts_book_top_t *book_locked(mts_provider_t *p, const char *symbol, const char *exchange) {
@@ -415,6 +501,14 @@ const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, c
     if (!p) return NULL;
     pthread_mutex_lock(&p->mu);
     const mts_book_top_t *r = book_locked(p, symbol, exchange);
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
+const mts_funding_events_t *mts_provider_funding_events(mts_provider_t *p, const char *symbol, const char *exchange) {
+    if (!p) return NULL;
+    pthread_mutex_lock(&p->mu);
+    const mts_funding_events_t *r = funding_events_locked(p, symbol, exchange);
     pthread_mutex_unlock(&p->mu);
     return r;
 }

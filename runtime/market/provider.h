@@ -45,6 +45,20 @@
 #include "lua/mts_ffi.h"
 #include "store/store.h"
 
+/* Funding settlement events of symbol from exchange (NULL: the one exchange
+ * that has rows, as for mts_provider_funding), built from every stored row
+ * by the rule of market/funding.h (raw milliseconds: settlements at
+ * floor(ts_ms / 1000)), events after the provider's `to` left out. Bundled
+ * funding files (config/mts.json datasets.funding) are imported on first use
+ * (store/csv.h mts_store_ensure_funding). Loaded once, owned by the provider
+ * like every series here; NULL + errmsg when there is none (no rows, or rows
+ * that give no event). The engine borrows it (engine.h
+ * mts_engine_set_funding) and must not append to it: a live session appends
+ * to its own copy. */
+struct mts_funding_events;
+const struct mts_funding_events *mts_provider_funding_events(mts_provider_t *p, const char *symbol,
+                                                             const char *exchange);
+
 /* store borrowed (must outlive the provider); root: where bundled files are
  * (for first-use imports of VIX and the bundled assets; NULL = none);
  * to: the last time to load (a backtest's --to; INT64_MAX for live). */

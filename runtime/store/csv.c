@@ -537,8 +537,16 @@ static int numeric_start(const char *f) {
 
 /* Opens the file and reads the header (or takes the names from the options);
  * finds the time column. */
+static int import_begin_tc(import_t *im, mts_store_t *s, const char *path, const mts_csv_opts_t *o, FILE *err,
+                           mts_import_report_t *rep, const char *const *tcols, size_t ntc);
 static int import_begin(import_t *im, mts_store_t *s, const char *path, const mts_csv_opts_t *o, FILE *err,
                         mts_import_report_t *rep) {
+    return import_begin_tc(im, s, path, o, err, rep, time_cols, sizeof time_cols / sizeof *time_cols);
+}
+
+/* import_begin with the time column looked for among tcols[0..ntc) (first found wins). */
+static int import_begin_tc(import_t *im, mts_store_t *s, const char *path, const mts_csv_opts_t *o, FILE *err,
+                           mts_import_report_t *rep, const char *const *tcols, size_t ntc) {
     static const mts_csv_opts_t none = {0};
     if (!o) o = &none;
     memset(im, 0, sizeof *im);
@@ -575,17 +583,19 @@ static int import_begin(import_t *im, mts_store_t *s, const char *path, const mt
         hl += (size_t)snprintf(im->header + hl, sizeof im->header - hl, "%s%s", i ? "," : "",
                                im->names[i][0] ? im->names[i] : "_");
     im->tcol = -1;
-    for (size_t k = 0; k < sizeof time_cols / sizeof *time_cols && im->tcol < 0; k++)
-        im->tcol = col_find(im, time_cols[k]);
+    for (size_t k = 0; k < ntc && im->tcol < 0; k++)
+        im->tcol = col_find(im, tcols[k]);
     if (im->tcol < 0) {
         /* one column holding another separator: say which option reads it */
         const char *sep = im->ncols == 1 ? strpbrk(im->names[0], ";\t|") : NULL;
         char hint[64] = "";
         if (sep) snprintf(hint, sizeof hint, "; the fields look separated by '%s': use --delimiter '%s'",
                           *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|", *sep == '\t' ? "\\t" : *sep == ';' ? ";" : "|");
-        return fail(im, MTS_EPARSE, "no time column (expected one of timestamp, open_time, date, "
-                                    "observation_date, ts, time; %s: %s%s)", columns ? "columns" : "header",
-                    im->header, hint);
+        char expect[256] = "";
+        for (size_t k = 0, u = 0; k < ntc && u < sizeof expect; k++)
+            u += (size_t)snprintf(expect + u, sizeof expect - u, "%s%s", k ? ", " : "", tcols[k]);
+        return fail(im, MTS_EPARSE, "no time column (expected one of %s; %s: %s%s)", expect,
+                    columns ? "columns" : "header", im->header, hint);
     }
     snprintf(im->timecol, sizeof im->timecol, "%s", im->names[im->tcol]);
     return 0;
@@ -1238,4 +1248,279 @@ int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out) {
         fputc('\n', out);
     }
     return export_finish(s, st, rc, out, "export_table");
+}
+
+/* ---- funding import (csv.h) ---- */
+
+static const char *const funding_time_cols[] = {"ts", "timestamp", "time", "fundingTime", "funding_time",
+                                                "fundingRateTimestamp", "calc_time"};
+static const char *const funding_rate_cols[] = {"rate", "fundingRate", "funding_rate", "last_funding_rate"};
+static const char *const funding_mark_cols[] = {"mark_price", "markPrice", "mark"};
+
+typedef struct { int64_t ms, line; double rate, mark; } frow_t;
+
+static int cmp_frow(const void *a, const void *b) {
+    const frow_t *x = a, *y = b;
+    if (x->ms != y->ms) return x->ms < y->ms ? -1 : 1;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Same values: rates equal, marks equal or both absent (NaN). */
+static int frow_same(double r1, double m1, double r2, double m2) {
+    return r1 == r2 && ((isnan(m1) && isnan(m2)) || m1 == m2);
+}
+
+/* The time of the current row in unix ms. 0 ok, 1 rejected, <0 file refused. */
+static int funding_row_ms(import_t *im, int64_t *ms) {
+    reader_t *r = &im->r;
+    const char *tf = r->fld[im->tcol];
+    size_t tl = r->flen[im->tcol];
+    int w = (int)(tl < SHOW ? tl : SHOW);
+    int64_t v;
+    int frac = 0;
+    int e = epoch_int(tf, tl, &v, &frac);
+    if (e < 0)
+        return refuse(im, r->rec_line, "time '%.*s' in column %s has too many digits for unix time in any unit "
+                      "(s, ms, us, ns); the file is refused, nothing of it stored", w, tf, im->timecol);
+    int64_t t;
+    if (e == 0) {
+        if (mts_time_parse(tf, tl, &t)) {
+            reject(im, "bad time '%.*s' in column %s", w, tf, im->timecol);
+            return 1;
+        }
+        *ms = t * 1000;
+    } else {
+        uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        int unit = a < 100000000000ULL ? 0 : a < 100000000000000ULL ? 1 : a < 100000000000000000ULL ? 2 : 3;
+        if (im->unit < 0) {
+            im->unit = unit;
+            im->unit_line = r->rec_line;
+        } else if (unit != im->unit) {
+            return refuse(im, r->rec_line, "time %.*s in column %s looks like unix %s, but the file's first time "
+                          "(line %lld) is in %s; a column of mixed units is refused, nothing of it stored",
+                          w, tf, im->timecol, unit_long[unit], (long long)im->unit_line, unit_long[im->unit]);
+        }
+        if (frac && im->unit > 0) {
+            reject(im, "bad time '%.*s' in column %s (a fraction of %s)", w, tf, im->timecol, unit_long[im->unit]);
+            return 1;
+        }
+        if (im->unit == 0) {
+            if (frac) {
+                double d = strtod(tf, NULL);
+                *ms = (int64_t)floor(d * 1000.0);
+            } else {
+                *ms = v * 1000;   /* |v| < 1e11: no overflow */
+            }
+        } else {
+            int64_t d = unit_div[im->unit] / 1000;
+            *ms = v >= 0 ? v / d : -((-v + d - 1) / d);
+        }
+    }
+    int64_t sec = *ms >= 0 ? *ms / 1000 : -((-*ms + 999) / 1000);
+    if (sec < MTS_BAR_TS_MIN || sec >= MTS_BAR_TS_MAX)
+        return refuse(im, r->rec_line, "time %.*s in column %s%s%s is outside 1970-01-01..2100-01-01; the file "
+                      "is refused, nothing of it stored (is the column really a time?)", w, tf, im->timecol,
+                      im->unit >= 0 && e ? ", read as unix " : "", im->unit >= 0 && e ? unit_long[im->unit] : "");
+    return 0;
+}
+
+static int col_find_any(const import_t *im, const char *const *names, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        int c = col_find(im, names[k]);
+        if (c >= 0) return c;
+    }
+    return -1;
+}
+
+int mts_csv_import_funding(mts_store_t *s, const char *path, const char *symbol, const char *exchange,
+                           const mts_csv_opts_t *opts, FILE *err, mts_funding_import_t *out) {
+    mts_funding_import_t out0;
+    if (!out) out = &out0;
+    memset(out, 0, sizeof *out);
+    if (!s || !path || !symbol || !*symbol || !exchange || !*exchange) {
+        if (s) mts_store_set_error(s, "import funding: missing file, symbol or exchange");
+        return MTS_EINVAL;
+    }
+    if (strlen(symbol) > 40 || strlen(exchange) > 40) {
+        mts_store_set_error(s, "import funding: symbol or exchange name too long");
+        return MTS_EINVAL;
+    }
+    int rc = opts_check(s, opts);
+    if (rc) return rc;
+    if (opts && (opts->format || opts->interval || opts->column)) {
+        mts_store_set_error(s, "import funding: %s is not for funding files",
+                            opts->format ? "--format" : opts->interval ? "--interval" : "--column");
+        return MTS_EINVAL;
+    }
+    char target[96];
+    snprintf(target, sizeof target, "%s@%s", symbol, exchange);
+    mts_import_report_t rep = {0};
+    import_t im;
+    memset(&im, 0, sizeof im);
+    im.unit = -1;
+    frow_t *rows = NULL;
+    int64_t n = 0, cap = 0, stored = 0;
+    sqlite3_stmt *ins = NULL, *get = NULL;
+    int in_tx = 0;
+    mts_import_run_t run;
+    rc = mts_imports_start(s, "funding", target, path, &run);
+    if (rc) return rc;
+    rc = import_begin_tc(&im, s, path, opts, err, &rep, funding_time_cols,
+                         sizeof funding_time_cols / sizeof *funding_time_cols);
+    if (rc) goto out;
+    reader_t *r = &im.r;
+    int rcol = col_find_any(&im, funding_rate_cols, sizeof funding_rate_cols / sizeof *funding_rate_cols);
+    int mcol = col_find_any(&im, funding_mark_cols, sizeof funding_mark_cols / sizeof *funding_mark_cols);
+    int scol = col_find(&im, "symbol");
+    if (rcol < 0 || rcol == im.tcol) {
+        rc = fail(&im, MTS_EPARSE, "no rate column (expected one of rate, fundingRate, funding_rate, "
+                                   "last_funding_rate; %s: %s)", opts && opts->columns ? "columns" : "header",
+                  im.header);
+        goto out;
+    }
+    while ((rc = next_row(&im)) == 1) {
+        rep.rows_read++;
+        if (record_blank(r)) { rep.rows_blank++; continue; }
+        if (r->malformed) { reject(&im, "malformed quoted field"); continue; }
+        if (r->nf != im.ncols) { reject(&im, "expected %d fields, got %d", im.ncols, r->nf); continue; }
+        int64_t ms = 0;
+        int tr = funding_row_ms(&im, &ms);
+        if (tr < 0) { rc = tr; goto out; }
+        if (tr) continue;
+        double rate, mark = NAN;
+        if (field_num(&im, rcol, "rate", &rate)) continue;
+        if (fabs(rate) > 1) {
+            reject(&im, "rate %.*s is beyond -1..1 (a funding rate is a fraction: 0.0001 is 0.01 %%)",
+                   (int)(r->flen[rcol] < SHOW ? r->flen[rcol] : SHOW), r->fld[rcol]);
+            continue;
+        }
+        if (mcol >= 0 && r->flen[mcol]) {
+            if (field_num(&im, mcol, "mark_price", &mark)) continue;
+            if (!(mark > 0)) {
+                reject(&im, "mark_price %.*s is not > 0 (leave it empty when not known)",
+                       (int)(r->flen[mcol] < SHOW ? r->flen[mcol] : SHOW), r->fld[mcol]);
+                continue;
+            }
+        }
+        if (scol >= 0 && r->flen[scol] && strcasecmp(r->fld[scol], symbol) != 0) {
+            reject(&im, "symbol %.*s is not --symbol %s", (int)(r->flen[scol] < SHOW ? r->flen[scol] : SHOW),
+                   r->fld[scol], symbol);
+            continue;
+        }
+        if (n == cap) {
+            int64_t nc = cap ? cap * 2 : 1024;
+            frow_t *q = mts_realloc(rows, (size_t)nc * sizeof *q);
+            if (!q) { rc = fail(&im, MTS_ENOMEM, "out of memory"); goto out; }
+            rows = q;
+            cap = nc;
+        }
+        rows[n++] = (frow_t){ms, r->rec_line, rate, mark};
+    }
+    if (rc < 0) {
+        rc = fail(&im, rc, "%s at line %lld", rc == MTS_EIO ? "read error" : "out of memory", (long long)r->line);
+        goto out;
+    }
+    /* the same time on several lines: once when they agree, else none of them */
+    qsort(rows, (size_t)n, sizeof *rows, cmp_frow);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i + 1, conflict = 0;
+        while (j < n && rows[j].ms == rows[i].ms) {
+            if (!frow_same(rows[i].rate, rows[i].mark, rows[j].rate, rows[j].mark)) conflict = 1;
+            j++;
+        }
+        if (conflict) {
+            for (int64_t k = i; k < j; k++) {
+                rep.rows_rejected++;
+                if (err)
+                    fprintf(err, "%s:%lld: time %lld is also on line %lld with another rate or mark price; "
+                                 "every line of that time is rejected\n", path, (long long)rows[k].line,
+                            (long long)rows[k].ms, (long long)rows[k == i ? i + 1 : i].line);
+            }
+        } else {
+            out->dup += j - i - 1;
+            rows[m++] = rows[i];
+        }
+        i = j;
+    }
+    n = m;
+    out->rows_ok = n;
+    if (n) {
+        out->first_ms = rows[0].ms;
+        out->last_ms = rows[n - 1].ms;
+    }
+    sqlite3 *db = mts_store_db(s);
+    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO funding_rates(exchange, symbol, ts_ms, rate, mark_price,"
+                               " next_funding_ms) VALUES(?1, ?2, ?3, ?4, ?5, NULL)", -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT rate, mark_price, next_funding_ms FROM funding_rates"
+                               " WHERE exchange = ?1 AND symbol = ?2 AND ts_ms = ?3", -1, &get, NULL) != SQLITE_OK) {
+        rc = fail(&im, MTS_EDB, "funding_rates: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    if (n) {
+        if (mts_store_tx_begin(s)) { rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s)); goto out; }
+        in_tx = 1;
+    }
+    sqlite3_bind_text(ins, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, symbol, -1, SQLITE_STATIC);
+    sqlite3_bind_text(get, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(get, 2, symbol, -1, SQLITE_STATIC);
+    for (int64_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(ins, 3, rows[i].ms);
+        sqlite3_bind_double(ins, 4, rows[i].rate);
+        if (isnan(rows[i].mark)) sqlite3_bind_null(ins, 5);
+        else sqlite3_bind_double(ins, 5, rows[i].mark);
+        int src = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (src != SQLITE_DONE) { rc = fail(&im, MTS_EDB, "funding_rates: %s", sqlite3_errmsg(db)); goto out; }
+        if (sqlite3_changes(db)) { stored++; continue; }
+        sqlite3_bind_int64(get, 3, rows[i].ms);
+        if (sqlite3_step(get) != SQLITE_ROW) {
+            sqlite3_reset(get);
+            rc = fail(&im, MTS_EDB, "funding_rates: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+        double sr = sqlite3_column_type(get, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(get, 0);
+        double sm = sqlite3_column_type(get, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(get, 1);
+        int stream = sqlite3_column_type(get, 2) != SQLITE_NULL;
+        sqlite3_reset(get);
+        /* a stored mark the file does not give is not a difference */
+        if (sr == rows[i].rate && (isnan(rows[i].mark) || sm == rows[i].mark)) {
+            out->same++;
+            continue;
+        }
+        out->differ++;
+        if (err) {
+            char a[40], b[40], c[40] = "", d[40] = "";
+            fmt_double(a, sr);
+            fmt_double(b, rows[i].rate);
+            if (!isnan(sm)) fmt_double(c, sm);
+            if (!isnan(rows[i].mark)) fmt_double(d, rows[i].mark);
+            fprintf(err, "%s:%lld: time %lld is already stored for %s from %s%s with rate %s%s%s; kept, this "
+                         "file's rate %s%s%s was not stored\n", path, (long long)rows[i].line,
+                    (long long)rows[i].ms, symbol, exchange, stream ? " (a stream row)" : "", a[0] ? a : "NULL",
+                    c[0] ? " mark " : "", c, b, d[0] ? " mark " : "", d);
+        }
+    }
+    if (in_tx) {
+        if (mts_store_tx_commit(s)) { rc = fail(&im, MTS_EDB, "%s", mts_store_errmsg(s)); goto out; }
+        in_tx = 0;
+    }
+    rc = rep.rows_rejected || out->differ ? MTS_EPARTIAL : 0;
+out:
+    if (in_tx) {
+        mts_store_tx_rollback(s);
+        stored = 0;
+    }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(get);
+    out->rows_read = rep.rows_read;
+    out->rows_rejected = rep.rows_rejected;
+    out->rows_blank = rep.rows_blank;
+    out->stored = stored;
+    out->unit = im.unit >= 0 ? unit_short[im.unit] : NULL;
+    import_end(&im);
+    mts_free(rows);
+    mts_imports_finish(s, &run, stored, rc, err);
+    return rc;
 }

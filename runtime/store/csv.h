@@ -72,4 +72,57 @@ int mts_csv_import_ohlcv_ex(mts_store_t *s, const char *path, const char *asset,
 int mts_csv_import_macro_ex(mts_store_t *s, const char *path, const char *indicator, const mts_csv_opts_t *opts,
                             FILE *err, mts_import_report_t *rep, mts_csv_info_t *info);
 
+/* ---- funding (issue 12): `mts import funding FILE --symbol S --exchange E` ----
+ * A funding history (an exchange's settlements) into funding_rates under
+ * (exchange, symbol) as settlement rows (next_funding_ms NULL; market/funding.h
+ * says what they become). Columns (header names, any case, or opts->columns
+ * with opts->no_header): a time column (ts, timestamp, time, fundingTime,
+ * funding_time, fundingRateTimestamp, calc_time), a rate (rate, fundingRate,
+ * funding_rate, last_funding_rate), optionally a mark price (mark_price,
+ * markPrice, mark) and a symbol column (symbol): a row of another symbol is
+ * rejected. opts->delimiter as for OHLCV; opts->format/interval/column are
+ * refused (MTS_EINVAL).
+ * Times: as for OHLCV (unit by magnitude, decided by the first row; a time
+ * of another unit or outside 1970..2100 refuses the file, nothing stored),
+ * kept to the millisecond (us/ns floored to ms; text times to the second).
+ * A row is rejected (FILE:LINE: reason on err; the rest is stored) when: a
+ * field is not a number, the rate is not finite or |rate| > 1, a mark price is
+ * given and not > 0, its symbol is not `symbol`, or its time is on another row
+ * of the file with a different rate or mark price (every row of that time is
+ * rejected: the file does not say which is right). The same time twice with
+ * the same values is stored once (dup).
+ * Nothing is written before the whole file has been read and checked; then one
+ * transaction stores the good rows with INSERT OR IGNORE: a row already stored
+ * for the same (exchange, symbol, ts_ms) is kept as it is. When its rate or
+ * mark price differ from the file's, the file's row is reported on err
+ * ("FILE:LINE: ... already stored with rate X; kept, this file's rate Y not
+ * stored") and counted in `differ` (rc MTS_EPARTIAL); equal ones count in
+ * `same`. Other symbols and exchanges are never touched. Recorded in
+ * import_runs (kind "funding", target "SYMBOL@exchange", store/imports.h).
+ * Returns 0, MTS_EPARTIAL (rows rejected or differing), MTS_EINVAL (bad
+ * arguments or options), or an error refusing the file (MTS_EPARSE, MTS_EIO,
+ * MTS_EDB, ...; message on err and in mts_store_errmsg). */
+typedef struct mts_funding_import {
+    int64_t rows_read;      /* lines after the header (= ok + dup + rejected + blank) */
+    int64_t rows_ok;        /* rows that passed the checks (dup not counted) */
+    int64_t rows_rejected, rows_blank;
+    int64_t dup;            /* the same time again in the file with the same values */
+    int64_t stored;         /* new rows written */
+    int64_t same;           /* already stored with the same values */
+    int64_t differ;         /* already stored with another rate or mark (kept) */
+    int64_t first_ms, last_ms;   /* of the ok rows (0 when none) */
+    const char *unit;       /* unit of integer times: "s", "ms", "us", "ns"; NULL when text */
+} mts_funding_import_t;
+
+int mts_csv_import_funding(mts_store_t *s, const char *path, const char *symbol, const char *exchange,
+                           const mts_csv_opts_t *opts, FILE *err, mts_funding_import_t *rep);
+
+/* First use (store/datasets.c): when funding_rates has no row of (symbol,
+ * exchange) — or the last import of the bundled file did not finish — and
+ * config/mts.json datasets.funding."SYMBOL@exchange".file names a file under
+ * root, it is imported (a line on stderr says so). exchange NULL: the one
+ * bundled exchange of symbol (several: nothing is imported). 0 (also when
+ * there is nothing to import), or the import's error. */
+int mts_store_ensure_funding(mts_store_t *s, const char *root, const char *symbol, const char *exchange);
+
 #endif

@@ -108,3 +108,70 @@ int mts_store_ensure_asset(mts_store_t *s, const char *root, const char *asset, 
 int mts_store_ensure_macro(mts_store_t *s, const char *root, const char *indicator) {
     return ensure(s, root, "macro", indicator, NULL);
 }
+
+/* ---- funding (csv.h mts_store_ensure_funding) ---- */
+
+static int count_funding(mts_store_t *s, const char *symbol, const char *exchange, int64_t *n) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(mts_store_db(s), "SELECT COUNT(*) FROM funding_rates WHERE exchange = ?1 AND symbol = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return mts_store_db_error(s, "count funding");
+    sqlite3_bind_text(st, 1, exchange, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : mts_store_db_error(s, "count funding");
+}
+
+int mts_store_ensure_funding(mts_store_t *s, const char *root, const char *symbol, const char *exchange) {
+    if (!s || !root || !symbol || !*symbol) return 0;
+    char key[160], ex[64] = "";
+    if (!exchange) {
+        /* the one bundled exchange of symbol: keys "SYMBOL@exchange" */
+        char *names = mts_config_dataset_names("funding");
+        if (!names) return 0;
+        size_t sl = strlen(symbol);
+        int found = 0;
+        for (char *p = names; p && *p;) {
+            char *c = strstr(p, ", ");
+            size_t l = c ? (size_t)(c - p) : strlen(p);
+            if (l > sl + 1 && !strncmp(p, symbol, sl) && p[sl] == '@' && l - sl - 1 < sizeof ex) {
+                if (found++ == 0) snprintf(ex, sizeof ex, "%.*s", (int)(l - sl - 1), p + sl + 1);
+            }
+            p = c ? c + 2 : NULL;
+        }
+        mts_free(names);
+        if (found != 1) return 0;
+        exchange = ex;
+    }
+    snprintf(key, sizeof key, "%.80s@%.60s", symbol, exchange);
+    const char *file = NULL;
+    char rel[PATH_MAX], path[PATH_MAX], src[PATH_MAX];
+    if (mts_config_dataset("funding", key, &file, NULL) != 0) return 0;
+    if (mts_path_join(rel, sizeof rel, "/", file) != 0 || mts_path_join(path, sizeof path, root, rel) != 0)
+        return MTS_ERANGE;
+    int64_t n = 0;
+    int rc = count_funding(s, symbol, exchange, &n);
+    if (rc) return rc;
+    int have_src = mts_imports_source(path, src, sizeof src) == 0;
+    if (have_src && mts_imports_live(src)) {
+        mts_imports_wait(src);
+        if ((rc = count_funding(s, symbol, exchange, &n)) != 0) return rc;
+    }
+    int again = n > 0 && have_src && mts_imports_outstanding(s, "funding", key, NULL, src) > 0;
+    if (n > 0 && !again) return 0;
+    if (again)
+        fprintf(stderr, "mts: the last import of funding %s from %s did not finish; importing it again\n", key, file);
+    mts_funding_import_t rep;
+    rc = mts_csv_import_funding(s, path, symbol, exchange, NULL, stderr, &rep);
+    if (rc != 0 && rc != MTS_EPARTIAL) {
+        fprintf(stderr, "error: importing bundled %s: %s\n", path, mts_store_errmsg(s));
+        return n > 0 ? 0 : rc;
+    }
+    fprintf(stderr, "mts: %s of funding %s: imported %lld rows from %s\n", again ? "re-import" : "first use", key,
+            (long long)rep.stored, file);
+    mts_log(MTS_LOG_INFO, "import.bundled", "\"name\":\"%s\",\"kind\":\"funding\",\"file\":\"%s\",\"rows\":%lld,"
+            "\"rejected\":%lld", key, file, (long long)rep.stored, (long long)rep.rows_rejected);
+    return 0;
+}
