@@ -182,6 +182,73 @@ static void metrics(api_server_t *s, api_reply_t *r) {
 
 /* ---- stored backtests ---- */
 
+/* The members of a stored JSON object (backtest_results.extra, a book's
+ * metrics) whose keys are not in `taken`, each written as ",\"key\":value". */
+static void merge_object(FILE *f, const char *json, const char *const *taken) {
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return;
+    }
+    for (const cJSON *m = o->child; m; m = m->next) {
+        if (!m->string) continue;
+        int skip = 0;
+        for (int k = 0; taken[k] && !skip; k++) skip = !strcmp(taken[k], m->string);
+        char *v = skip ? NULL : cJSON_PrintUnformatted(m);
+        if (!v) continue;
+        fputs(",\"", f);
+        mts_json_escape(f, m->string);
+        fprintf(f, "\":%s", v);
+        cJSON_free(v);
+    }
+    cJSON_Delete(o);
+}
+
+/* 1 when json is an object with member key. */
+static int object_has(const char *json, const char *key) {
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    int has = cJSON_IsObject(o) && cJSON_GetObjectItemCaseSensitive(o, key) != NULL;
+    cJSON_Delete(o);
+    return has;
+}
+
+/* The keys a stored run's object has of its own: the run's extra JSON merges
+ * in every other key (mode, market, leverage, benchmark, further metrics). */
+static const char *const run_keys[] = {"id", "strategy", "assets", "interval", "start", "end", "initial_capital",
+    "final_value", "total_return", "annualized_return", "sharpe_ratio", "max_drawdown", "volatility",
+    "calmar_ratio", "win_rate", "profit_factor", "trade_count", "commission_bps", "slippage_bps", "parameters",
+    "created_at", "trades", "equity", "signals", "books", NULL};
+/* extra's own "books" is kept when the run has no backtest_books rows */
+static const char *const run_keys_but_books[] = {"id", "strategy", "assets", "interval", "start", "end",
+    "initial_capital", "final_value", "total_return", "annualized_return", "sharpe_ratio", "max_drawdown",
+    "volatility", "calmar_ratio", "win_rate", "profit_factor", "trade_count", "commission_bps", "slippage_bps",
+    "parameters", "created_at", "trades", "equity", "signals", NULL};
+
+static void stored_book(FILE *f, const mts_stored_book_t *b) {
+    static const char *const keys[] = {"book", "strategy", "allocation", "initial", "final", "pnl", "fees",
+                                       "funding", "trades", "curve", NULL};
+    fprintf(f, "{\"book\":%d,", b->book);
+    kv_str(f, "strategy", b->strategy, 1);
+    kv_num(f, "allocation", b->allocation, 1);
+    kv_num(f, "initial", b->initial, 1);
+    kv_num(f, "final", b->final, 1);
+    kv_num(f, "pnl", b->pnl, 1);
+    kv_num(f, "fees", b->fees, 1);
+    kv_num(f, "funding", b->funding, 1);
+    fprintf(f, "\"trades\":%lld", (long long)b->trades);
+    merge_object(f, b->metrics_json, keys);   /* return, sharpe, max_drawdown, risk counts, ... */
+    if (b->curve.n > 0) {
+        fputs(",\"curve\":[", f);
+        for (int64_t i = 0; i < b->curve.n; i++) {
+            fprintf(f, "%s[%lld,", i ? "," : "", (long long)b->curve.ts[i]);
+            mts_json_number(f, b->curve.v[i]);
+            fputc(']', f);
+        }
+        fputc(']', f);
+    }
+    fputc('}', f);
+}
+
 static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     fprintf(f, "{\"id\":%lld,", (long long)run->id);
     kv_str(f, "strategy", run->strategy_name, 1);
@@ -219,7 +286,15 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
             fprintf(f, "\"exit_ts\":%lld,", (long long)t->exit_ts);
             kv_num(f, "exit_price", t->exit_price, 1);
             kv_num(f, "pnl", t->pnl, 1);
-            kv_num(f, "fees", t->fees, 0);
+            kv_num(f, "fees", t->fees, 1);
+            /* schema v8; a trade stored before: "", "", "", 0, null, null, false */
+            kv_str(f, "strategy", t->strategy, 1);
+            kv_str(f, "entry_reason", t->entry_reason ? t->entry_reason : "", 1);
+            kv_str(f, "exit_reason", t->exit_reason ? t->exit_reason : "", 1);
+            kv_num(f, "funding", t->funding, 1);
+            kv_num(f, "mae", t->mae, 1);
+            kv_num(f, "mfe", t->mfe, 1);
+            fprintf(f, "\"open\":%s", t->open ? "true" : "false");
             fputc('}', f);
         }
         fputs("],\"equity\":[", f);
@@ -253,7 +328,18 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
             }
             fputc(']', f);
         }
+        /* the run's books (backtest_books, schema v8), each with its metrics */
+        if (run->n_books > 0) {
+            fputs(",\"books\":[", f);
+            for (int32_t i = 0; i < run->n_books; i++) {
+                if (i) fputc(',', f);
+                stored_book(f, &run->books[i]);
+            }
+            fputc(']', f);
+        }
     }
+    merge_object(f, run->extra_json, details && run->n_books > 0 ? run_keys : run_keys_but_books);
+    if (details && run->n_books == 0 && !object_has(run->extra_json, "books")) fputs(",\"books\":[]", f);
     fputc('}', f);
 }
 

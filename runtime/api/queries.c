@@ -184,14 +184,17 @@ int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
     session_row(st, out);
     sqlite3_finalize(st);
 
-    if (prepare(s, "SELECT id, ts, asset, side, qty, price, fee, realized_pnl FROM paper_fills"
+    /* book, strategy, reason, funding: schema v8; fills stored before read as book 0, "", "", 0 */
+    if (prepare(s, "SELECT id, ts, asset, side, qty, price, fee, realized_pnl, COALESCE(book, 0),"
+                   " COALESCE(strategy, ''), COALESCE(reason, ''), funding FROM paper_fills"
                    " WHERE session_id = ?1 ORDER BY ts, id", &st, "paper fills"))
         return MTS_EDB;
     sqlite3_bind_int64(st, 1, id);
     fputs(",\"fill_list\":[", out);
     int n = 0;
     static const qcol_t fill_cols[] = {{"id", 'i'}, {"ts", 't'}, {"asset", 's'}, {"side", 's'}, {"qty", 'n'},
-                                       {"price", 'n'}, {"fee", 'n'}, {"realized_pnl", 'n'}};
+                                       {"price", 'n'}, {"fee", 'n'}, {"realized_pnl", 'n'}, {"book", 'i'},
+                                       {"strategy", 's'}, {"reason", 's'}, {"funding", 'n'}};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n++) fputc(',', out);
         row_json(out, st, fill_cols, (int)(sizeof fill_cols / sizeof fill_cols[0]));

@@ -64,7 +64,7 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     mts_store_set_cancel(store, o->cancel);   /* a cancel also ends a wait for the lock */
     int rc = mts_store_insert_run(store, row, rows, n, trades, pf->n_trades, pf->equity.ts,
-                                  pf->equity.v, pf->equity.n, &b->run_id);
+                                  pf->equity.v, pf->equity.n, NULL, 0, &b->run_id);
     mts_store_set_cancel(store, NULL);
     mts_free(rows);
     mts_free(trades);

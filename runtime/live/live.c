@@ -765,13 +765,9 @@ static int commit(mts_live_t *l) {
     const char *exch = mts_exchange_name(l->cfg.exchange);
     for (int64_t i = l->fills_done; i < nf; i++) {
         const mts_fill_rec_t *x = &fills[i];
-        mts_paper_fill_t *p = &pfl[i - l->fills_done];
-        p->ts = x->ts;
-        p->asset = mts_engine_asset_name(e, x->asset);
-        p->qty = x->qty;
-        p->price = x->price;
-        p->fee = x->fee;
-        p->realized_pnl = x->realized_pnl;
+        pfl[i - l->fills_done] = (mts_paper_fill_t){
+            .ts = x->ts, .asset = mts_engine_asset_name(e, x->asset), .qty = x->qty, .price = x->price,
+            .fee = x->fee, .realized_pnl = x->realized_pnl};   /* book 0, no strategy/reason, funding 0 */
     }
     for (int64_t i = l->signals_done; i < ns; i++) {
         const mts_signal_rec_t *s = &sigs[i];

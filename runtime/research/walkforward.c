@@ -440,7 +440,7 @@ int mts_wf_store(mts_store_t *store, const mts_wf_spec_t *spec, const mts_wf_res
         .commission_bps = o->commission_bps, .slippage_bps = o->slippage_bps, .trade_count = m->trade_count,
         .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT};
     rc = mts_store_insert_run(store, &row, NULL, 0, trades, r->n_trades, r->equity.ts, r->equity.v, r->equity.n,
-                              run_id);
+                              NULL, 0, run_id);
     if (rc) mts_errf(err, errlen, rc, "storing the walk-forward: %s", mts_store_errmsg(store));
 done:
     mts_free(strategies);

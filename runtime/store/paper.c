@@ -70,8 +70,8 @@ static const char *const W_SQL[W_N] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
-    "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl, book, strategy, reason,"
+    " funding) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
     " confidence, position_size, stop_loss, take_profit)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -136,6 +136,12 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
         sqlite3_bind_double(f, 6, x->price);
         sqlite3_bind_double(f, 7, x->fee);
         sqlite3_bind_double(f, 8, x->realized_pnl);
+        sqlite3_bind_int(f, 9, x->book);
+        if (x->strategy) sqlite3_bind_text(f, 10, x->strategy, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(f, 10);
+        if (x->reason) sqlite3_bind_text(f, 11, x->reason, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(f, 11);
+        sqlite3_bind_double(f, 12, isnan(x->funding) ? 0 : x->funding);
         rc = run(w, W_FILL, "paper: insert fill");
     }
     for (int64_t i = 0; i < p->n_signals && !rc; i++) {

@@ -50,6 +50,11 @@ typedef struct mts_paper_fill {
     int64_t ts;
     const char *asset;
     double qty, price, fee, realized_pnl;   /* qty signed; stored as side + |qty| */
+    /* schema v8 (a fill initialised without them stores book 0, NULL, NULL, funding 0) */
+    int32_t book;                 /* the book the order traded (one book: 0) */
+    const char *strategy;         /* the strategy whose order it was; NULL = not known */
+    const char *reason;           /* "signal", "stop_loss", "take_profit", "liquidation", ...; NULL = not known */
+    double funding;               /* funding settled on the position at this fill (+ received) */
 } mts_paper_fill_t;
 
 typedef struct mts_live_bar {

@@ -63,7 +63,7 @@ static int build_insert(char *sql, size_t cap, const char *head, int shared, int
 static int insert_rows(mts_store_t *s, const char *head, int shared, int64_t id, int per_row,
                        const void *rows, int64_t n, bind_row_fn bind, const char *what) {
     if (n <= 0) return 0;
-    char sql[256 + ROWS_PER_INSERT * 96];
+    char sql[256 + ROWS_PER_INSERT * 160];   /* 16 parameters a row: up to ~110 bytes */
     sqlite3_stmt *st[2] = {NULL, NULL};   /* [0] a full chunk, [1] the rest */
     int64_t full = n / ROWS_PER_INSERT, rest = n % ROWS_PER_INSERT;
     int ret = 0;
@@ -107,12 +107,37 @@ static int check_signals(mts_store_t *s, const mts_signal_row_t *rows, int64_t n
     return 0;
 }
 
+/* The reason names (mts_reason_name, engine/portfolio.h: MTS_REASON_* in
+ * this order) a trade's entry_reason / exit_reason may hold. */
+static const char *const reasons[] = {"signal", "stop_loss", "take_profit", "liquidation", "end_of_data"};
+#define N_REASONS ((int)(sizeof reasons / sizeof reasons[0]))
+
+/* The static string of a stored reason; "" for NULL or a name not known. */
+static const char *reason_static(const char *r) {
+    for (int k = 0; r && k < N_REASONS; k++)
+        if (!strcmp(r, reasons[k])) return reasons[k];
+    return "";
+}
+
 static int check_trades(mts_store_t *s, const mts_trade_row_t *t, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         if (!t[i].asset) {
             mts_store_set_error(s, "insert_run: trade %lld has no asset", (long long)i);
             return MTS_EINVAL;
         }
+        if (isnan(t[i].funding)) {
+            mts_store_set_error(s, "insert_run: trade %lld: funding is NaN", (long long)i);
+            return MTS_EINVAL;
+        }
+        const char *r[2] = {t[i].entry_reason, t[i].exit_reason};
+        for (int j = 0; j < 2; j++)
+            if (r[j] && !*reason_static(r[j])) {
+                mts_store_set_error(s, "insert_run: trade %lld: %s '%.32s' is not signal, stop_loss, take_profit,"
+                                       " liquidation or end_of_data", (long long)i,
+                                    j ? "exit_reason" : "entry_reason", r[j]);
+                return MTS_EINVAL;
+            }
+    }
     return 0;
 }
 
@@ -127,12 +152,27 @@ static void bind_trade(sqlite3_stmt *st, int p, const void *rows, int64_t i) {
     sqlite3_bind_double(st, p + 6, t->exit_price);
     sqlite3_bind_double(st, p + 7, t->pnl);
     sqlite3_bind_double(st, p + 8, t->fees);
+    if (t->strategy) sqlite3_bind_text(st, p + 9, t->strategy, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, p + 9);
+    if (t->entry_reason) sqlite3_bind_text(st, p + 10, t->entry_reason, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, p + 10);
+    if (t->exit_reason) sqlite3_bind_text(st, p + 11, t->exit_reason, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, p + 11);
+    sqlite3_bind_double(st, p + 12, t->funding);
+    if (isnan(t->mae)) sqlite3_bind_null(st, p + 13);
+    else sqlite3_bind_double(st, p + 13, t->mae);
+    if (isnan(t->mfe)) sqlite3_bind_null(st, p + 14);
+    else sqlite3_bind_double(st, p + 14, t->mfe);
+    sqlite3_bind_int(st, p + 15, t->open != 0);
 }
+
+#define TRADE_COLS 16
 
 static int insert_trades(mts_store_t *s, int64_t id, const mts_trade_row_t *t, int64_t n) {
     return insert_rows(s, "INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price,"
-                          " exit_ts, exit_price, pnl, fees)",
-                       1, id, 9, t, n, bind_trade, "insert_run trades");
+                          " exit_ts, exit_price, pnl, fees, strategy, entry_reason, exit_reason, funding, mae, mfe,"
+                          " open)",
+                       1, id, TRADE_COLS, t, n, bind_trade, "insert_run trades");
 }
 
 /* ---- the equity curve: one MTC1 blob (k = 1: equity) per run ----
@@ -235,6 +275,115 @@ static int insert_curve(mts_store_t *s, int64_t id, int64_t n, const curve_head_
     }
     if (rc != SQLITE_OK) ret = mts_store_db_error(s, what);
     if (sqlite3_blob_close(b) != SQLITE_OK && !ret) ret = mts_store_db_error(s, what);
+    return ret;
+}
+
+/* ---- the books (backtest_books, schema v8): one row per book ----
+ * Checked and their curves encoded (whole: a book's curve is bound as one
+ * value) before the lock. */
+
+typedef struct book_blobs {
+    uint8_t **blob;       /* per book: its curve's MTC1 blob, NULL when none */
+    size_t *len;
+    int32_t n;
+} book_blobs_t;
+
+static void book_blobs_free(book_blobs_t *b) {
+    for (int32_t i = 0; b->blob && i < b->n; i++) mts_free(b->blob[i]);
+    mts_free(b->blob);
+    mts_free(b->len);
+    memset(b, 0, sizeof *b);
+}
+
+static int encode_books(mts_store_t *s, const mts_book_row_t *books, int32_t n, book_blobs_t *out) {
+    memset(out, 0, sizeof *out);
+    if (n <= 0) return 0;
+    for (int32_t i = 0; i < n; i++) {
+        const mts_book_row_t *b = &books[i];
+        const char *bad = b->book < 0 ? "its book id is negative"
+                        : b->curve_n < 0 ? "curve_n is negative"
+                        : b->curve_n > 0 && (!b->curve_ts || !b->curve_v) ? "its curve arrays are missing"
+                        : b->metrics_json && !mts_store_json_object(s, b->metrics_json) ? "metrics_json is not a JSON object"
+                        : NULL;
+        for (int32_t j = 0; j < i && !bad; j++)
+            if (books[j].book == b->book) bad = "its book id is given twice";
+        if (bad) {
+            mts_store_set_error(s, "insert_run: book %d (index %d): %s", b->book, i, bad);
+            return MTS_EINVAL;
+        }
+    }
+    out->blob = mts_calloc((size_t)n, sizeof *out->blob);
+    out->len = mts_calloc((size_t)n, sizeof *out->len);
+    out->n = n;
+    if (!out->blob || !out->len) {
+        book_blobs_free(out);
+        mts_store_set_error(s, "insert_run: out of memory");
+        return MTS_ENOMEM;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const mts_book_row_t *b = &books[i];
+        if (b->curve_n == 0) continue;
+        char what[64];
+        snprintf(what, sizeof what, "insert_run book %d", b->book);
+        curve_head_t c;
+        int rc = encode_head(s, what, b->curve_ts, b->curve_v, b->curve_n, &c);
+        if (!rc && !c.full) {   /* beyond CURVE_BIND_MAX: the whole blob here too */
+            mts_free(c.head);
+            c.head = NULL;
+            size_t cap = mts_colblob_bound(b->curve_n, 1);
+            const double *cols[1] = {b->curve_v};
+            if (!(c.head = mts_malloc(cap))) rc = MTS_ENOMEM;
+            else if ((rc = mts_colblob_encode(b->curve_ts, cols, 1, b->curve_n, c.head, cap, &c.head_len)))
+                mts_store_set_error(s, "%s: cannot encode the curve: %s", what, mts_strerror(rc));
+            if (rc == MTS_ENOMEM) mts_store_set_error(s, "%s: out of memory", what);
+        }
+        if (rc) {
+            mts_free(c.head);
+            book_blobs_free(out);
+            return rc;
+        }
+        out->blob[i] = c.head;
+        out->len[i] = c.head_len;
+    }
+    return 0;
+}
+
+static void bind_nan_null(sqlite3_stmt *st, int i, double v) {
+    if (isnan(v)) sqlite3_bind_null(st, i);
+    else sqlite3_bind_double(st, i, v);
+}
+
+static int insert_books(mts_store_t *s, int64_t id, const mts_book_row_t *books, const book_blobs_t *bb) {
+    if (bb->n <= 0) return 0;
+    const char *what = "insert_run books";
+    sqlite3_stmt *st;
+    if (prepare(s, "INSERT INTO backtest_books(backtest_id, book, strategy, allocation, initial, final, pnl, fees,"
+                   " funding, trades, metrics, curve) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                &st, what))
+        return MTS_EDB;
+    int ret = 0;
+    for (int32_t i = 0; i < bb->n && !ret; i++) {
+        const mts_book_row_t *b = &books[i];
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int(st, 2, b->book);
+        if (b->strategy) sqlite3_bind_text(st, 3, b->strategy, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 3);
+        bind_nan_null(st, 4, b->allocation);
+        bind_nan_null(st, 5, b->initial);
+        bind_nan_null(st, 6, b->final);
+        bind_nan_null(st, 7, b->pnl);
+        bind_nan_null(st, 8, b->fees);
+        bind_nan_null(st, 9, b->funding);
+        sqlite3_bind_int64(st, 10, b->trades);
+        if (b->metrics_json) sqlite3_bind_text(st, 11, b->metrics_json, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 11);
+        if (bb->blob[i]) sqlite3_bind_blob64(st, 12, bb->blob[i], (sqlite3_uint64)bb->len[i], SQLITE_STATIC);
+        else sqlite3_bind_null(st, 12);
+        if (sqlite3_step(st) != SQLITE_DONE) ret = mts_store_db_error(s, what);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    sqlite3_finalize(st);
     return ret;
 }
 
@@ -545,21 +694,32 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
                          const mts_signal_row_t *signals, int64_t n_signals,
                          const mts_trade_row_t *trades, int64_t n_trades,
                          const int64_t *equity_ts, const double *equity, int64_t n_equity,
+                         const mts_book_row_t *books, int32_t n_books,
                          int64_t *id_out) {
     if (!s || !row || (n_signals > 0 && !signals) || (n_trades > 0 && !trades) ||
-        (n_equity > 0 && (!equity_ts || !equity))) {
+        (n_equity > 0 && (!equity_ts || !equity)) || (n_books > 0 && !books) || n_books < 0) {
         if (s) mts_store_set_error(s, "insert_run: missing argument");
         return MTS_EINVAL;
     }
     /* Checked and encoded before the write lock is taken. */
     int rc = check_signals(s, signals, n_signals);
     if (!rc) rc = check_trades(s, trades, n_trades);
+    if (!rc && row->extra_json && !mts_store_json_object(s, row->extra_json)) {
+        mts_store_set_error(s, "insert_run: extra_json is not a JSON object");
+        rc = MTS_EINVAL;
+    }
     if (rc) return rc;
+    book_blobs_t bb;
+    if ((rc = encode_books(s, books, n_books, &bb))) return rc;
     sig_blob_t sigs;
-    if ((rc = encode_signals(s, signals, n_signals, &sigs))) return rc;
+    if ((rc = encode_signals(s, signals, n_signals, &sigs))) {
+        book_blobs_free(&bb);
+        return rc;
+    }
     curve_head_t curve = {0};
     if (n_equity > 0 && (rc = encode_head(s, "insert_run equity", equity_ts, equity, n_equity, &curve))) {
         sig_blob_free(&sigs);
+        book_blobs_free(&bb);
         return rc;
     }
     /* BEGIN IMMEDIATE waits for the write lock (mts_store_begin_write); once
@@ -574,6 +734,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
         if (!rc && row->interval) rc = set_interval(s, id, row->interval);
         if (!rc) rc = insert_signal_blob(s, id, &sigs, signals);
         if (!rc) rc = insert_trades(s, id, trades, n_trades);
+        if (!rc) rc = insert_books(s, id, books, &bb);
         if (!rc && curve.head) rc = insert_curve(s, id, n_equity, &curve, equity, "insert_run equity");
         if (!rc) rc = exec(s, "COMMIT", "insert_run");
         if (!rc) {
@@ -586,6 +747,7 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
     }
     mts_free(curve.head);
     sig_blob_free(&sigs);
+    book_blobs_free(&bb);
     return rc;
 }
 
@@ -606,7 +768,8 @@ static char *col_str(sqlite3_stmt *st, int i) {
     "  THEN json_remove(parameters, '$.interval') ELSE parameters END, created_at, initial_capital," \
     " final_value, total_return, annualized_return, sharpe_ratio, max_drawdown, volatility," \
     " calmar_ratio, win_rate, profit_factor, commission_bps, slippage_bps, trade_count," \
-    " CASE WHEN json_valid(parameters) THEN json_extract(parameters, '$.interval') END"
+    " CASE WHEN json_valid(parameters) THEN json_extract(parameters, '$.interval') END," \
+    " CASE WHEN json_valid(extra) AND json_type(extra) = 'object' THEN extra END"
 
 static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
     memset(r, 0, sizeof *r);
@@ -624,7 +787,9 @@ static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
     r->trade_count = sqlite3_column_int64(st, 19);
     const char *iv = sqlite3_column_type(st, 20) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 20) : NULL;
     snprintf(r->interval, sizeof r->interval, "%s", iv && strlen(iv) < sizeof r->interval ? iv : "1d");
-    if (!r->strategy_name || !r->assets || !r->start_date || !r->end_date || !r->parameters_json ||
+    int no_extra = 0;
+    if (sqlite3_column_type(st, 21) != SQLITE_NULL) no_extra = !(r->extra_json = col_str(st, 21));
+    if (no_extra || !r->strategy_name || !r->assets || !r->start_date || !r->end_date || !r->parameters_json ||
         !r->created_at) {
         mts_stored_run_free(r);
         mts_store_set_error(s, "load_run: out of memory");
@@ -635,7 +800,8 @@ static int read_run_row(mts_store_t *s, sqlite3_stmt *st, mts_stored_run_t *r) {
 
 static int load_trades(mts_store_t *s, mts_stored_run_t *r) {
     sqlite3_stmt *st;
-    if (prepare(s, "SELECT asset, side, qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees"
+    if (prepare(s, "SELECT asset, side, qty, entry_ts, entry_price, exit_ts, exit_price, pnl, fees,"
+                   " strategy, entry_reason, exit_reason, funding, mae, mfe, open"
                    " FROM backtest_trades WHERE backtest_id = ?1 ORDER BY id", &st, "load_run trades"))
         return MTS_EDB;
     sqlite3_bind_int64(st, 1, r->id);
@@ -665,6 +831,14 @@ static int load_trades(mts_store_t *s, mts_stored_run_t *r) {
         t->exit_price = sqlite3_column_double(st, 6);
         t->pnl = sqlite3_column_double(st, 7);
         t->fees = sqlite3_column_double(st, 8);
+        const char *sg = (const char *)sqlite3_column_text(st, 9);
+        snprintf(t->strategy, sizeof t->strategy, "%s", sg ? sg : "");
+        t->entry_reason = reason_static((const char *)sqlite3_column_text(st, 10));
+        t->exit_reason = reason_static((const char *)sqlite3_column_text(st, 11));
+        t->funding = sqlite3_column_double(st, 12);
+        t->mae = col_opt(st, 13);
+        t->mfe = col_opt(st, 14);
+        t->open = sqlite3_column_int(st, 15) != 0;
     }
     if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_run trades");
     sqlite3_finalize(st);
@@ -706,6 +880,72 @@ static int load_equity(mts_store_t *s, mts_stored_run_t *r) {
     } else if (rc != SQLITE_DONE) {
         ret = mts_store_db_error(s, "load_run equity");
     }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* The run's books (backtest_books), ordered by book. MTS_EPARSE, naming the
+ * run and the book, when a curve blob is damaged. */
+static int load_books(mts_store_t *s, mts_stored_run_t *r) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT book, strategy, allocation, initial, final, pnl, fees, funding, trades,"
+                   " CASE WHEN json_valid(metrics) AND json_type(metrics) = 'object' THEN metrics END, curve"
+                   " FROM backtest_books WHERE backtest_id = ?1 ORDER BY book", &st, "load_run books"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, r->id);
+    int rc, ret = 0;
+    int32_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (r->n_books == cap) {
+            int32_t nc = cap ? cap * 2 : 8;
+            void *p = mts_realloc(r->books, (size_t)nc * sizeof *r->books);
+            if (!p) {
+                mts_store_set_error(s, "load_run: out of memory");
+                ret = MTS_ENOMEM;
+                break;
+            }
+            r->books = p;
+            cap = nc;
+        }
+        mts_stored_book_t *b = &r->books[r->n_books++];
+        memset(b, 0, sizeof *b);
+        b->book = sqlite3_column_int(st, 0);
+        const char *sg = (const char *)sqlite3_column_text(st, 1);
+        snprintf(b->strategy, sizeof b->strategy, "%s", sg ? sg : "");
+        double *d[] = {&b->allocation, &b->initial, &b->final, &b->pnl, &b->fees, &b->funding};
+        for (int k = 0; k < 6; k++) *d[k] = col_opt(st, 2 + k);
+        b->trades = sqlite3_column_int64(st, 8);
+        if (sqlite3_column_type(st, 9) != SQLITE_NULL && !(b->metrics_json = col_str(st, 9))) {
+            mts_store_set_error(s, "load_run: out of memory");
+            ret = MTS_ENOMEM;
+            break;
+        }
+        if (sqlite3_column_type(st, 10) == SQLITE_NULL) continue;
+        const uint8_t *blob = sqlite3_column_blob(st, 10);
+        size_t len = (size_t)sqlite3_column_bytes(st, 10);
+        mts_colblob_info_t in;
+        if (!blob || mts_colblob_info(blob, len, &in) || in.k != 1) {
+            mts_store_set_error(s, "load_run: the curve of book %d of run %lld is damaged (backtest_books.curve,"
+                                   " %zu bytes, is not an MTC1 blob of one column)", b->book, (long long)r->id, len);
+            ret = MTS_EPARSE;
+            break;
+        }
+        int64_t n = (int64_t)in.n;
+        if (n > 0 && mts_series_reserve(&b->curve, n)) {
+            mts_store_set_error(s, "load_run: out of memory for the curve of book %d", b->book);
+            ret = MTS_ENOMEM;
+            break;
+        }
+        double *cols[1] = {b->curve.v};
+        if (n > 0 && mts_colblob_decode(blob, len, 0, n, b->curve.ts, cols, 1)) {
+            mts_store_set_error(s, "load_run: the curve of book %d of run %lld is damaged (it does not decode)",
+                                b->book, (long long)r->id);
+            ret = MTS_EPARSE;
+            break;
+        }
+        b->curve.n = n;
+    }
+    if (!ret && rc != SQLITE_DONE) ret = mts_store_db_error(s, "load_run books");
     sqlite3_finalize(st);
     return ret;
 }
@@ -838,7 +1078,8 @@ int mts_store_load_run(mts_store_t *s, int64_t id, mts_stored_run_t *out) {
     } else ret = mts_store_db_error(s, "load_run");
     sqlite3_finalize(st);
     if (ret) return ret;
-    if ((ret = load_trades(s, out)) || (ret = load_equity(s, out)) || (ret = load_signals(s, out))) {
+    if ((ret = load_trades(s, out)) || (ret = load_equity(s, out)) || (ret = load_signals(s, out)) ||
+        (ret = load_books(s, out))) {
         mts_stored_run_free(out);
         return ret;
     }
@@ -859,6 +1100,12 @@ void mts_stored_run_free(mts_stored_run_t *r) {
     mts_free(r->signals);
     for (int i = 0; i < r->n_names; i++) mts_free(r->names[i]);
     mts_free(r->names);
+    mts_free(r->extra_json);
+    for (int32_t i = 0; i < r->n_books; i++) {
+        mts_free(r->books[i].metrics_json);
+        mts_series_free(&r->books[i].curve);
+    }
+    mts_free(r->books);
     memset(r, 0, sizeof *r);
 }
 

@@ -226,6 +226,42 @@ static const struct migration {
     "  names TEXT NOT NULL,"
     "  data BLOB NOT NULL);",
      migrate_v7},
+    /* 8: several books per run and perpetuals (issue 12): each closed trade's
+     * strategy, why it opened and closed, its funding and excursions, and the
+     * END_OF_DATA records of positions still open at the end (open = 1); what
+     * a run holds beyond the columns (mode, market, leverage, benchmark, more
+     * metrics) as JSON in backtest_results.extra; one row per book of the run
+     * (backtest_books: its strategy, share of the capital, results, metrics
+     * JSON and, when the run had more than one book, its equity curve as an
+     * MTC1 blob of one column); a live fill's book, strategy, reason and
+     * funding. Rows stored before keep every value: the new columns are NULL,
+     * funding 0, open 0. */
+    {"ALTER TABLE backtest_trades ADD COLUMN strategy TEXT;"
+    "ALTER TABLE backtest_trades ADD COLUMN entry_reason TEXT;"
+    "ALTER TABLE backtest_trades ADD COLUMN exit_reason TEXT;"
+    "ALTER TABLE backtest_trades ADD COLUMN funding REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE backtest_trades ADD COLUMN mae REAL;"
+    "ALTER TABLE backtest_trades ADD COLUMN mfe REAL;"
+    "ALTER TABLE backtest_trades ADD COLUMN open INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE backtest_results ADD COLUMN extra TEXT;"
+    "CREATE TABLE backtest_books ("
+    "  backtest_id INTEGER NOT NULL REFERENCES backtest_results(id) ON DELETE CASCADE,"
+    "  book INTEGER NOT NULL,"
+    "  strategy TEXT,"
+    "  allocation REAL,"
+    "  initial REAL,"
+    "  final REAL,"
+    "  pnl REAL,"
+    "  fees REAL,"
+    "  funding REAL,"
+    "  trades INTEGER,"
+    "  metrics TEXT,"
+    "  curve BLOB,"
+    "  PRIMARY KEY(backtest_id, book));"
+    "ALTER TABLE paper_fills ADD COLUMN book INTEGER;"
+    "ALTER TABLE paper_fills ADD COLUMN strategy TEXT;"
+    "ALTER TABLE paper_fills ADD COLUMN reason TEXT;"
+    "ALTER TABLE paper_fills ADD COLUMN funding REAL NOT NULL DEFAULT 0;", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -261,8 +297,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO backtest_results(strategy_name, start_date, end_date, initial_capital,"
         " final_value, total_return, sharpe_ratio, max_drawdown, trade_count, assets,"
         " annualized_return, volatility, calmar_ratio, win_rate, profit_factor, commission_bps,"
-        " slippage_bps, parameters)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        " slippage_bps, parameters, extra)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 };
 
 struct mts_store {
@@ -834,12 +870,25 @@ int mts_store_insert_signals(mts_store_t *s, const mts_signal_row_t *rows, int64
     return 0;
 }
 
+int mts_store_json_object(mts_store_t *s, const char *text) {
+    sqlite3_stmt *st = NULL;
+    int ok = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+        ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
 int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *r, int64_t *id_out) {
     if (!s || !r) return MTS_EINVAL;
     const char *bad = !r->strategy_name ? "strategy_name is missing" : !r->start_date ? "start_date is missing"
                     : !r->end_date ? "end_date is missing" : !isfinite(r->initial_capital) ? "initial_capital is not finite"
                     : !isfinite(r->final_value) ? "final_value is not finite"
-                    : !isfinite(r->total_return) ? "total_return is not finite" : NULL;
+                    : !isfinite(r->total_return) ? "total_return is not finite"
+                    : r->extra_json && !mts_store_json_object(s, r->extra_json) ? "extra_json is not a JSON object"
+                    : NULL;
     if (bad) {
         mts_store_set_error(s, "insert_backtest: %s", bad);
         return MTS_EINVAL;
@@ -863,6 +912,7 @@ int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *r, int64
     bind_opt(st, 16, r->commission_bps);
     bind_opt(st, 17, r->slippage_bps);
     bind_opt_text(st, 18, r->parameters_json);
+    bind_opt_text(st, 19, r->extra_json);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

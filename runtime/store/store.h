@@ -156,6 +156,10 @@ typedef struct mts_backtest_row {
     const char *interval;        /* the bars' interval; NULL = not recorded (read back as 1d).
                                     mts_store_insert_run keeps it in the parameters JSON as
                                     "interval" (no column of its own) */
+    const char *extra_json;      /* backtest_results.extra (schema v8): a JSON object of what the
+                                    columns do not hold (mode, market, leverage, benchmark and
+                                    further metrics, ...); NULL = none. Anything but a JSON
+                                    object is MTS_EINVAL */
 } mts_backtest_row_t;
 
 int mts_store_insert_backtest(mts_store_t *s, const mts_backtest_row_t *row, int64_t *id_out);
@@ -250,9 +254,33 @@ typedef struct mts_trade_row {
     double  entry_price;
     int64_t exit_ts;
     double  exit_price, pnl, fees;
+    /* schema v8 (a row initialised without them stores NULL, NULL, NULL, 0, 0, 0, 0) */
+    const char *strategy;         /* the strategy that opened the position; NULL = not known */
+    const char *entry_reason, *exit_reason;   /* mts_reason_name: "signal", "stop_loss",
+                                     "take_profit", "liquidation", "end_of_data"; NULL = not known */
+    double  funding;              /* funding received (+) / paid (-), in pnl */
+    double  mae, mfe;             /* currency, <= 0 / >= 0; NaN -> NULL */
+    int32_t open;                 /* 1: the END_OF_DATA record of a position still open */
 } mts_trade_row_t;
 
-/* The run, its signals, trades and equity curve in ONE transaction: either all
+/* One book of a run (backtest_books, schema v8): a strategy's share of the
+ * capital in mode independent (book id = strategy id). The curve is optional
+ * (curve_n 0: none; stored as an MTC1 blob of one column, times strictly
+ * ascending, only worth it when the run has more than one book). */
+typedef struct mts_book_row {
+    int32_t book;                 /* 0 .. books-1, unique within the run */
+    const char *strategy;         /* may be NULL */
+    double  allocation;           /* share of the initial capital, (0, 1] */
+    double  initial, final, pnl, fees, funding;   /* NaN -> NULL */
+    int64_t trades;
+    const char *metrics_json;     /* a JSON object (return, sharpe, max_drawdown, risk counts, ...);
+                                     NULL = none; anything else is MTS_EINVAL */
+    const int64_t *curve_ts;
+    const double *curve_v;
+    int64_t curve_n;
+} mts_book_row_t;
+
+/* The run, its signals, trades, books and equity curve in ONE transaction: either all
  * of it is stored or none. Any of the arrays may be empty (no equity points:
  * no backtest_curves row; no signals: a backtest_signals row with n = 0).
  * *id_out = the new backtest_results id. The signals go to backtest_signals
@@ -267,8 +295,11 @@ int mts_store_insert_run(mts_store_t *s, const mts_backtest_row_t *row,
                          const mts_signal_row_t *signals, int64_t n_signals,
                          const mts_trade_row_t *trades, int64_t n_trades,
                          const int64_t *equity_ts, const double *equity, int64_t n_equity,
+                         const mts_book_row_t *books, int32_t n_books,
                          int64_t *id_out);
 
+/* A trade as read back. Stored before schema v8: strategy "", reasons "",
+ * funding 0, mae/mfe NaN, open 0. */
 typedef struct mts_stored_trade {
     char    asset[64];
     int32_t side;
@@ -277,7 +308,22 @@ typedef struct mts_stored_trade {
     double  entry_price;
     int64_t exit_ts;
     double  exit_price, pnl, fees;
+    char    strategy[64];         /* "" = not known */
+    const char *entry_reason, *exit_reason;   /* static strings: one of mts_reason_name's, or ""
+                                     (not stored, or a name this build does not know) */
+    double  funding, mae, mfe;    /* mae/mfe NULL -> NaN */
+    int32_t open;
 } mts_stored_trade_t;
+
+/* A book of a stored run (backtest_books); NULL columns read as NaN. */
+typedef struct mts_stored_book {
+    int32_t book;
+    char    strategy[64];         /* "" = not stored */
+    double  allocation, initial, final, pnl, fees, funding;
+    int64_t trades;
+    char   *metrics_json;         /* owned; NULL = none */
+    mts_series_t curve;           /* owned; n 0 = none */
+} mts_stored_book_t;
 
 enum { MTS_STORED_SIGNAL_LONG = 1, MTS_STORED_SIGNAL_SHORT = -1, MTS_STORED_SIGNAL_CLOSE = 0 };
 
@@ -311,6 +357,11 @@ typedef struct mts_stored_run {
                                      unattributed rows of signal_history) */
     char  **names;                /* the strings signals[].asset/.strategy point to */
     int     n_names;
+    char   *extra_json;           /* backtest_results.extra (a JSON object), NULL = none
+                                     (every run stored before schema v8); also read by
+                                     mts_store_list_runs */
+    mts_stored_book_t *books;     /* ordered by book; none for runs stored without books */
+    int32_t n_books;
 } mts_stored_run_t;
 
 /* 0, MTS_ENOTFOUND (no run with that id), MTS_EPARSE when the run's curve or

@@ -57,6 +57,9 @@ int mts_store_begin_write(mts_store_t *s, const char *what, int64_t *started_ms)
 /* A monotonic clock in ms (the time base of started_ms). */
 int64_t mts_store_now_ms(void);
 
+/* 1 when text is a JSON object (SQLite's json_valid and json_type), else 0. */
+int mts_store_json_object(mts_store_t *s, const char *text);
+
 /* The 'YYYY-MM-DD' bounds of macro_indicators.date for the time range
  * [from, to]: lo is the first midnight >= from, hi the last midnight <= to
  * (years clamped to 0000..9999; an empty range gives lo > hi). */

@@ -278,14 +278,14 @@ static double fifth_run(int old, const mts_signal_row_t *sig, int64_t ns, double
     long long b0 = settled_bytes(s, path);
     for (int r = 0; r < 4; r++) {
         if (old) old_store_signals_multirow(s, sig, ns);
-        else if (mts_store_insert_run(s, &ROW, sig, ns, NULL, 0, NULL, NULL, 0, NULL)) die("insert_run", s);
+        else if (mts_store_insert_run(s, &ROW, sig, ns, NULL, 0, NULL, NULL, 0, NULL, 0, NULL)) die("insert_run", s);
     }
     mts_store_close(s);
     s = NULL;
     if (mts_store_open(path, &s)) die("open", NULL);
     double t0 = cpu_ms();
     if (old) old_store_signals_multirow(s, sig, ns);
-    else if (mts_store_insert_run(s, &ROW, sig, ns, NULL, 0, NULL, NULL, 0, NULL)) die("insert_run", s);
+    else if (mts_store_insert_run(s, &ROW, sig, ns, NULL, 0, NULL, NULL, 0, NULL, 0, NULL)) die("insert_run", s);
     double t = cpu_ms() - t0;
     *mb = (double)(settled_bytes(s, path) - b0) / 5 / 1e6;
     remove_db(s, path);
@@ -314,7 +314,7 @@ int main(void) {
     int64_t ids[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = cpu_ms();
-        if (mts_store_insert_run(s, &ROW, NULL, 0, NULL, 0, ts, v, N_EQ, &ids[r])) die("insert_run", s);
+        if (mts_store_insert_run(s, &ROW, NULL, 0, NULL, 0, ts, v, N_EQ, NULL, 0, &ids[r])) die("insert_run", s);
         t_new[r] = cpu_ms() - t0;
     }
     double mb_new = (double)(settled_bytes(s, p_new) - b0) / REPS / 1e6;
@@ -368,11 +368,11 @@ int main(void) {
                                     i % 2 ? NAN : 1.0, NAN, NAN};
     for (int64_t i = 0; i < N_TR; i++)
         tr[i] = (mts_trade_row_t){"benchcoin", 1, 0.5 + (double)(i % 10), ts[i * 50], v[i * 50], ts[i * 50 + 25],
-                                  v[i * 50 + 25], v[i * 50 + 25] - v[i * 50], 0.1};
+                                  v[i * 50 + 25], v[i * 50 + 25] - v[i * 50], 0.1, NULL, NULL, NULL, 0, 0, 0, 0};
     double st_new[REPS], st_old[REPS];
     for (int r = 0; r < REPS; r++) {
         double t0 = cpu_ms();
-        if (mts_store_insert_run(s, &ROW, sig, N_SIG, tr, N_TR, NULL, NULL, 0, NULL)) die("insert_run", s);
+        if (mts_store_insert_run(s, &ROW, sig, N_SIG, tr, N_TR, NULL, NULL, 0, NULL, 0, NULL)) die("insert_run", s);
         st_new[r] = cpu_ms() - t0;
         t0 = cpu_ms();
         old_store_signals_trades(o, sig, N_SIG, tr, N_TR);

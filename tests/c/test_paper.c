@@ -182,7 +182,7 @@ static void test_busy_step(void **state) {
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     const int64_t ets[2] = {1700000000, 1700003600};
     const double eq[2] = {1000, 1001.5}, cash[2] = {1000, 1000};
-    const mts_paper_fill_t fill = {1700003600, "bitcoin", 0.01, 150, 0.0015, 0};
+    const mts_paper_fill_t fill = {1700003600, "bitcoin", 0.01, 150, 0.0015, 0, 0, NULL, NULL, 0};
     const mts_live_bar_t bars[2] = {{"binance", "BTCUSDT", "1h", 1700000000000LL, 100, 101, 99, 100.5, 1},
                                     {"binance", "BTCUSDT", "1h", 1700003600000LL, 150, 151, 149, 150.5, 1}};
     mts_paper_step_t step = {.fills = &fill, .n_fills = 1, .equity_ts = ets, .equity = eq, .cash = cash,

@@ -220,13 +220,13 @@ static void stored_run_round_trip(void **state) {
                               .profit_factor = INFINITY, .commission_bps = 10, .slippage_bps = 0,
                               .trade_count = 2};
     mts_trade_row_t tr[2] = {
-        {"bitcoin", 1, 2, T_JAN15, 100, T_FEB01, 110, 19.5, 0.5},
-        {"bitcoin", -1, 1.5, T_FEB01, 110, T_MAR05, 120, -15.25, 0.25}};
+        {"bitcoin", 1, 2, T_JAN15, 100, T_FEB01, 110, 19.5, 0.5, NULL, NULL, NULL, 0, 0, 0, 0},
+        {"bitcoin", -1, 1.5, T_FEB01, 110, T_MAR05, 120, -15.25, 0.25, NULL, NULL, NULL, 0, 0, 0, 0}};
     int64_t ts[] = {T_JAN15, T_FEB01, T_MAR05};
     double eq[] = {100000, 121000.125, 133100};
     mts_signal_row_t sig = {"bitcoin", "sma_cross", "LONG", T_JAN15, 100, 1, 0.1, NAN, NAN};
     int64_t id = 0;
-    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, tr, 2, ts, eq, 3, &id), 0);
+    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, tr, 2, ts, eq, 3, NULL, 0, &id), 0);
     assert_true(id > 0);
 
     mts_stored_run_t r;
@@ -245,9 +245,9 @@ static void stored_run_round_trip(void **state) {
     mts_stored_run_free(&r);   /* zeroed: a second free is harmless */
 
     /* one transaction: a bad trade leaves no run, no signal, no equity behind */
-    mts_trade_row_t bad = {NULL, 1, 1, T_JAN15, 1, T_FEB01, 1, 0, 0};
+    mts_trade_row_t bad = {NULL, 1, 1, T_JAN15, 1, T_FEB01, 1, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0};
     int64_t id2 = 0;
-    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, &bad, 1, ts, eq, 3, &id2), MTS_EINVAL);
+    assert_int_equal(mts_store_insert_run(s, &row, &sig, 1, &bad, 1, ts, eq, 3, NULL, 0, &id2), MTS_EINVAL);
     mts_stored_run_t *list = NULL;
     int n = 0;
     assert_int_equal(mts_store_list_runs(s, 10, &list, &n), 0);
@@ -282,10 +282,10 @@ static void interval_round_trip(void **state) {
                               .parameters_json = "{\"sma_cross\":{\"fast\":5}}", .initial_capital = 1,
                               .final_value = 1, .interval = "4h"};
     int64_t id = 0, id2 = 0;
-    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, &id), 0);
+    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, &id), 0);
     row.interval = NULL;
     row.parameters_json = NULL;
-    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, &id2), 0);
+    assert_int_equal(mts_store_insert_run(s, &row, NULL, 0, NULL, 0, NULL, NULL, 0, NULL, 0, &id2), 0);
     mts_stored_run_t r;
     assert_int_equal(mts_store_load_run(s, id, &r), 0);
     assert_string_equal(r.interval, "4h");
