@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <string.h>
 
 #include "portfolio/metrics.h"
 
@@ -378,6 +379,272 @@ static void test_streamed_periods_match_the_series(void **state) {
     }
 }
 
+/* ---- issue 12: sortino, trade stats, exposure, benchmark, alpha/beta ----
+ * The constants below marked "ref" are the output of tests/c/metrics_reference.py
+ * (an independent Python calculation from the definitions); the rest are by hand. */
+
+/* Sortino on g (returns 0.1, -0.1, 0, 0.2, -0.15, mean 0.01):
+ * rf 0: downside squares 0.01 + 0.0225 = 0.0325, DD = sqrt(0.0325 / 4)
+ *       sortino = 0.01 / sqrt(0.0325/4) * sqrt(365)                       (ref 2.119506473759333)
+ * rf 0.0365: rf/N = 0.0001; r - 0.0001 below 0: -0.1001, -0.0001, -0.1501;
+ *       squares 0.01002001 + 0.00000001 + 0.02253001 = 0.03255003
+ *       sortino = 0.0099 / sqrt(0.03255003/4) * sqrt(365)                  (ref 2.0966982171244246) */
+static void test_sortino(void **state) {
+    (void)state;
+    mts_series_t eq = series(g_ts, g_v, 4);
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, NULL, 0, &m), 0);
+    assert_double_equal(m.sortino_ratio, 0.01 / sqrt(0.0325 / 4) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.sortino_ratio, 2.119506473759333, 1e-12);
+    assert_double_equal(m.sharpe_ratio, 0.01 / sqrt(0.0205) * sqrt(365.0), 1e-12);   /* unchanged */
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0.0365, NULL, 0, &m), 0);
+    assert_double_equal(m.sortino_ratio, 0.0099 / sqrt(0.03255003 / 4) * sqrt(365.0), 1e-12);
+    assert_double_equal(m.sortino_ratio, 2.0966982171244246, 1e-12);
+    /* no alpha/beta without a benchmark; exposure 0 of 4 points without trades */
+    assert_nan(m.alpha);
+    assert_nan(m.beta);
+    assert_double_equal(m.exposure_time, 0, 0);
+    assert_nan(m.avg_trade);
+    assert_nan(m.expectancy);
+    assert_int_equal(m.longest_losing_streak, 0);
+
+    /* never below rf: DD = 0 -> NaN (110, 121: returns 0.1, 0.1) */
+    int64_t ts[2] = {T0, T0 + D};
+    double up[2] = {110, 121};
+    mts_series_t e2 = series(ts, up, 2);
+    assert_int_equal(mts_metrics_compute(&e2, 100, 0, NULL, 0, &m), 0);
+    assert_nan(m.sortino_ratio);
+    /* one return: NaN */
+    mts_series_t e1 = series(ts, up, 1);
+    assert_int_equal(mts_metrics_compute(&e1, 100, 0, NULL, 0, &m), 0);
+    assert_nan(m.sortino_ratio);
+}
+
+/* pnl in exit order 10, -5, -3, 0, -2, -4, -1, 20 (given shuffled; exit_ts orders them):
+ * avg_trade 15/8 = 1.875; losers -5 -3 -2 -4 -1, avg loss -3 -> expectancy 1.875/3 = 0.625;
+ * streaks: -5 -3 (2), the 0 ends it, -2 -4 -1 (3) -> 3.            (ref 1.875, 0.625, 3)
+ * In the order given the streak would be 2 (-2 -4 | 20 | -5 -3 | ...), so the order matters. */
+static void test_trade_extras(void **state) {
+    (void)state;
+    mts_trade_t tr[8] = {
+        {.pnl = -2, .exit_ts = 5}, {.pnl = -4, .exit_ts = 6}, {.pnl = 20, .exit_ts = 8},
+        {.pnl = -5, .exit_ts = 2}, {.pnl = -3, .exit_ts = 3}, {.pnl = 10, .exit_ts = 1},
+        {.pnl = 0, .exit_ts = 4},  {.pnl = -1, .exit_ts = 7},
+    };
+    int64_t ts[1] = {T0};
+    double v[1] = {100};
+    mts_series_t eq = series(ts, v, 1);
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, tr, 8, &m), 0);
+    assert_double_equal(m.avg_trade, 1.875, 1e-15);
+    assert_double_equal(m.expectancy, 0.625, 1e-15);
+    assert_int_equal(m.longest_losing_streak, 3);
+    /* the old trade metrics are as before: wins 2/8, PF 30/15 */
+    assert_double_equal(m.win_rate, 0.25, 0);
+    assert_double_equal(m.profit_factor, 2, 0);
+    /* equal exit times keep the order given: -1, -1 then +1 at one time -> 2 */
+    mts_trade_t tie[3] = {{.pnl = -1, .exit_ts = 9}, {.pnl = -1, .exit_ts = 9}, {.pnl = 1, .exit_ts = 9}};
+    assert_int_equal(mts_metrics_trade_stats(tie, 3, NULL, 0, &eq, &m), 0);
+    assert_int_equal(m.longest_losing_streak, 2);
+    assert_double_equal(m.avg_trade, -1.0 / 3.0, 1e-15);
+    assert_double_equal(m.expectancy, (-1.0 / 3.0) / 1.0, 1e-15);
+    /* wins only: no losing trade -> expectancy NaN, streak 0 */
+    mts_trade_t w[2] = {{.pnl = 4, .exit_ts = 1}, {.pnl = 2, .exit_ts = 2}};
+    assert_int_equal(mts_metrics_trade_stats(w, 2, NULL, 0, &eq, &m), 0);
+    assert_double_equal(m.avg_trade, 3, 0);
+    assert_nan(m.expectancy);
+    assert_int_equal(m.longest_losing_streak, 0);
+    /* no trades */
+    assert_int_equal(mts_metrics_trade_stats(NULL, 0, NULL, 0, &eq, &m), 0);
+    assert_nan(m.avg_trade);
+    assert_nan(m.expectancy);
+    assert_int_equal(m.longest_losing_streak, 0);
+    assert_double_equal(m.exposure_time, 0, 0);
+    assert_int_equal(mts_metrics_trade_stats(NULL, 1, NULL, 0, &eq, &m), MTS_EINVAL);
+    assert_int_equal(mts_metrics_trade_stats(NULL, 0, NULL, 0, NULL, &m), MTS_EINVAL);
+}
+
+/* Exposure over 10 daily points, days 0..9. Closed [entry, exit): day1..3 -> points 1, 2;
+ * day2..4 -> 2, 3 (overlap counted once); day5 12:00..day6 -> none (no point in it);
+ * day6..day6 -> none. Open at the end from day 8 -> points 8, 9.
+ * With the open record 5/10 = 0.5; closed only 3/10 = 0.3.          (ref 0.5, 0.3) */
+static void test_exposure(void **state) {
+    (void)state;
+    int64_t ts[10];
+    double v[10];
+    for (int i = 0; i < 10; i++) { ts[i] = T0 + (int64_t)i * D; v[i] = 100; }
+    mts_series_t eq = series(ts, v, 10);
+    mts_trade_t closed[4] = {
+        {.entry_ts = T0 + 1 * D, .exit_ts = T0 + 3 * D, .pnl = 1},
+        {.entry_ts = T0 + 2 * D, .exit_ts = T0 + 4 * D, .pnl = 1},
+        {.entry_ts = T0 + 5 * D + 12 * H, .exit_ts = T0 + 6 * D, .pnl = 1},
+        {.entry_ts = T0 + 6 * D, .exit_ts = T0 + 6 * D, .pnl = 1},
+    };
+    /* an open record's exit_ts (the last mark) is not read */
+    mts_trade_t open[1] = {{.entry_ts = T0 + 8 * D, .exit_ts = T0 + 9 * D, .pnl = -7}};
+    mts_metrics_t m;
+    assert_int_equal(mts_metrics_trade_stats(closed, 4, open, 1, &eq, &m), 0);
+    assert_double_equal(m.exposure_time, 0.5, 0);
+    assert_double_equal(m.avg_trade, 1, 0);            /* the open record is not a trade */
+    assert_int_equal(m.longest_losing_streak, 0);
+    assert_int_equal(mts_metrics_compute(&eq, 100, 0, closed, 4, &m), 0);
+    assert_double_equal(m.exposure_time, 0.3, 0);
+    /* a trade before the curve and one after it cover nothing; one across it all covers 1 */
+    mts_trade_t out[2] = {{.entry_ts = T0 - 5 * D, .exit_ts = T0 - D}, {.entry_ts = T0 + 20 * D, .exit_ts = T0 + 30 * D}};
+    assert_int_equal(mts_metrics_trade_stats(out, 2, NULL, 0, &eq, &m), 0);
+    assert_double_equal(m.exposure_time, 0, 0);
+    mts_trade_t all[1] = {{.entry_ts = T0 - 5 * D, .exit_ts = T0 + 30 * D}};
+    assert_int_equal(mts_metrics_trade_stats(all, 1, NULL, 0, &eq, &m), 0);
+    assert_double_equal(m.exposure_time, 1, 0);
+    /* no points: NaN */
+    mts_series_t none = series(NULL, NULL, 0);
+    assert_int_equal(mts_metrics_trade_stats(closed, 4, open, 1, &none, &m), 0);
+    assert_nan(m.exposure_time);
+}
+
+static mts_bars_t closes(int64_t *ts, double *c, int64_t n) {
+    mts_bars_t b;
+    memset(&b, 0, sizeof b);
+    b.ts = ts;
+    b.open = b.high = b.low = b.close = c;
+    b.n = b.cap = n;
+    return b;
+}
+
+/* Benchmark, capital 1000 (500 an asset), grid days 0..4:
+ *  A closes 100, 110, NaN, 121, 99 -> 5 units from day 0 (the NaN day keeps 110)
+ *  B a bar at day -1 (before the grid: ignored) at 10, then day 2..4 50, 40, 60 -> 10 units from day 2
+ *  day0 500 + 500 (B cash) = 1000; day1 550 + 500 = 1050; day2 550 + 500 = 1050;
+ *  day3 605 + 400 = 1005; day4 495 + 600 = 1095                       (ref the same)
+ * Its metrics (ref): total return 0.095, volatility 0.9782021386603709,
+ * sharpe 7.216036159899643, max drawdown 45/1050 = 0.04285714285714286.
+ * Strategy 1010, 1030, 1020, 1000, 1080 against it (ref OLS):
+ *  rf 0:      beta 0.7093131235931937, alpha 0.8685758016749093
+ *  rf 0.0365: beta 0.7093131235931937, alpha 0.8579657306860615 */
+static void test_benchmark(void **state) {
+    (void)state;
+    int64_t ta[5] = {T0, T0 + D, T0 + 2 * D, T0 + 3 * D, T0 + 4 * D};
+    double ca[5] = {100, 110, NAN, 121, 99};
+    int64_t tb[4] = {T0 - D, T0 + 2 * D, T0 + 3 * D, T0 + 4 * D};
+    double cb[4] = {10, 50, 40, 60};
+    mts_bars_t a = closes(ta, ca, 5), b = closes(tb, cb, 4);
+    const mts_bars_t *bars[2] = {&a, &b};
+    double sv[5] = {1010, 1030, 1020, 1000, 1080};
+    mts_series_t strat = series(ta, sv, 5), bench = {0};
+    assert_int_equal(mts_benchmark_buy_hold(bars, 2, &strat, 1000, &bench), 0);
+    assert_int_equal(bench.n, 5);
+    const double ev[5] = {1000, 1050, 1050, 1005, 1095};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(bench.ts[i], ta[i]);
+        assert_double_equal(bench.v[i], ev[i], 1e-9);
+    }
+    mts_metrics_t bm;
+    assert_int_equal(mts_metrics_compute_at(&bench, 86400, 1000, 0, NULL, 0, &bm), 0);
+    assert_double_equal(bm.total_return, 0.09499999999999997, 1e-12);
+    assert_double_equal(bm.volatility, 0.9782021386603709, 1e-12);
+    assert_double_equal(bm.sharpe_ratio, 7.216036159899643, 1e-9);
+    assert_double_equal(bm.max_drawdown, 0.04285714285714286, 1e-15);
+
+    double alpha, beta;
+    assert_int_equal(mts_metrics_relative(&strat, &bench, 86400, 1000, 0, &alpha, &beta), 0);
+    assert_double_equal(beta, 0.7093131235931937, 1e-12);
+    assert_double_equal(alpha, 0.8685758016749093, 1e-12);
+    assert_int_equal(mts_metrics_relative(&strat, &bench, 86400, 1000, 0.0365, &alpha, &beta), 0);
+    assert_double_equal(beta, 0.7093131235931937, 1e-12);
+    assert_double_equal(alpha, 0.8579657306860615, 1e-12);
+
+    /* all at once: the same benchmark, its metrics, alpha/beta into m */
+    mts_series_t bench2 = {0};
+    mts_metrics_t m, bm2;
+    assert_int_equal(mts_metrics_compute_at(&strat, 86400, 1000, 0, NULL, 0, &m), 0);
+    assert_int_equal(mts_metrics_benchmark(bars, 2, &strat, 86400, 1000, 0, &bench2, &bm2, &m), 0);
+    assert_int_equal(bench2.n, 5);
+    assert_double_equal(bench2.v[4], 1095, 1e-9);
+    assert_double_equal(bm2.volatility, 0.9782021386603709, 1e-12);
+    assert_double_equal(m.beta, 0.7093131235931937, 1e-12);
+    assert_double_equal(m.alpha, 0.8685758016749093, 1e-12);
+
+    /* a point between bar times is valued as of the last bar at or before it:
+     * day 0 -> 1000; day 2 12:00 -> A 110 (NaN skipped), B 50 -> 1050; day 3 + 1 s -> 1005 */
+    int64_t tg[3] = {T0, T0 + 2 * D + 12 * H, T0 + 3 * D + 1};
+    double vg[3] = {0, 0, 0};
+    mts_series_t grid = series(tg, vg, 3);
+    assert_int_equal(mts_benchmark_buy_hold(bars, 2, &grid, 1000, &bench), 0);
+    assert_double_equal(bench.v[0], 1000, 1e-9);
+    assert_double_equal(bench.v[1], 1050, 1e-9);
+    assert_double_equal(bench.v[2], 1005, 1e-9);
+    /* the grid starting at day 3: A bought at 121, B at 40; day 4: 500*99/121 + 500*60/40 */
+    mts_series_t late = series(ta + 3, sv + 3, 2);
+    assert_int_equal(mts_benchmark_buy_hold(bars, 2, &late, 1000, &bench), 0);
+    assert_double_equal(bench.v[0], 1000, 1e-9);
+    assert_double_equal(bench.v[1], 500.0 * 99 / 121 + 750, 1e-9);
+
+    mts_free(bench.ts);
+    mts_free(bench.v);
+    mts_free(bench2.ts);
+    mts_free(bench2.v);
+}
+
+/* An asset whose closes are all NaN stays cash; a benchmark of it alone is flat:
+ * zero variance -> beta and alpha NaN. y = 2x + 0.001 by construction:
+ * beta 2, alpha 0.001 * 365 = 0.365 (rf 0); rf 0.0365 (0.0001 a day):
+ * y - rf = 2 (x - rf) + 0.0011 -> alpha 0.0011 * 365 = 0.4015. */
+static void test_alpha_beta_edges(void **state) {
+    (void)state;
+    int64_t ts[5] = {T0, T0 + D, T0 + 2 * D, T0 + 3 * D, T0 + 4 * D};
+    double nan5[5] = {NAN, NAN, NAN, NAN, NAN};
+    mts_bars_t dead = closes(ts, nan5, 5);
+    const mts_bars_t *one[1] = {&dead};
+    double sv[5] = {1010, 1030, 1020, 1000, 1080};
+    mts_series_t strat = series(ts, sv, 5), bench = {0};
+    assert_int_equal(mts_benchmark_buy_hold(one, 1, &strat, 1000, &bench), 0);
+    for (int i = 0; i < 5; i++) assert_double_equal(bench.v[i], 1000, 0);
+    double alpha = 0, beta = 0;
+    assert_int_equal(mts_metrics_relative(&strat, &bench, 86400, 1000, 0, &alpha, &beta), 0);
+    assert_nan(beta);
+    assert_nan(alpha);
+    /* NULL bars for an asset: cash as well */
+    const mts_bars_t *none[2] = {NULL, &dead};
+    assert_int_equal(mts_benchmark_buy_hold(none, 2, &strat, 1000, &bench), 0);
+    assert_double_equal(bench.v[4], 1000, 0);
+
+    double x[5] = {0.01, -0.02, 0.03, 0.0, 0.02}, bv[5], yv[5], eb = 1000, ey = 1000;
+    for (int i = 0; i < 5; i++) {
+        eb *= 1 + x[i];
+        ey *= 1 + 2 * x[i] + 0.001;
+        bv[i] = eb;
+        yv[i] = ey;
+    }
+    mts_series_t b = series(ts, bv, 5), y = series(ts, yv, 5);
+    assert_int_equal(mts_metrics_relative(&y, &b, 86400, 1000, 0, &alpha, &beta), 0);
+    assert_double_equal(beta, 2, 1e-9);
+    assert_double_equal(alpha, 0.365, 1e-9);
+    assert_int_equal(mts_metrics_relative(&y, &b, 86400, 1000, 0.0365, &alpha, &beta), 0);
+    assert_double_equal(beta, 2, 1e-9);
+    assert_double_equal(alpha, 0.4015, 1e-9);
+    /* one period: NaN */
+    mts_series_t b1 = series(ts, bv, 1), y1 = series(ts, yv, 1);
+    assert_int_equal(mts_metrics_relative(&y1, &b1, 86400, 1000, 0, &alpha, &beta), 0);
+    assert_nan(beta);
+    /* different period grids: EINVAL */
+    assert_int_equal(mts_metrics_relative(&y, &b1, 86400, 1000, 0, &alpha, &beta), MTS_EINVAL);
+    assert_int_equal(mts_metrics_relative(&y, &b, 12345, 1000, 0, &alpha, &beta), MTS_EINVAL);
+    /* bad arguments */
+    assert_int_equal(mts_benchmark_buy_hold(one, 0, &strat, 1000, &bench), MTS_EINVAL);
+    assert_int_equal(mts_benchmark_buy_hold(one, 1, &strat, 0, &bench), MTS_EINVAL);
+    assert_int_equal(mts_benchmark_buy_hold(one, 1, &strat, NAN, &bench), MTS_EINVAL);
+    assert_int_equal(mts_benchmark_buy_hold(NULL, 1, &strat, 1000, &bench), MTS_EINVAL);
+    int64_t back[2] = {T0 + D, T0};
+    mts_series_t bad = series(back, sv, 2);
+    assert_int_equal(mts_benchmark_buy_hold(one, 1, &bad, 1000, &bench), MTS_EINVAL);
+    /* an empty grid: an empty benchmark */
+    mts_series_t empty = series(NULL, NULL, 0);
+    assert_int_equal(mts_benchmark_buy_hold(one, 1, &empty, 1000, &bench), 0);
+    assert_int_equal(bench.n, 0);
+    mts_free(bench.ts);
+    mts_free(bench.v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streamed_periods_match_the_series),
@@ -391,6 +658,11 @@ int main(void) {
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_hourly_annualised),
         cmocka_unit_test(test_four_hour_and_weekly),
+        cmocka_unit_test(test_sortino),
+        cmocka_unit_test(test_trade_extras),
+        cmocka_unit_test(test_exposure),
+        cmocka_unit_test(test_benchmark),
+        cmocka_unit_test(test_alpha_beta_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
