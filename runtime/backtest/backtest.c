@@ -596,18 +596,31 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         }
         n_perp++;
         const mts_funding_events_t *ev = provider && sym ? mts_provider_funding_events(provider, sym, exch) : NULL;
+        char line[512] = "";
         if (ev) {
             /* borrowed: a backtest never appends (engine.h), so the provider's copy is shared */
             if ((rc = mts_engine_set_funding(b->engine, a, (mts_funding_events_t *)ev)) != 0) {
                 mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
                 break;
             }
+            /* settlements every 8 h at most: a gap of more than a day at either end of the
+             * bars is funding not counted, and said */
+            const mts_bars_t *bars = &b->bars[a];
+            if (ev->n > 0 && bars->n > 0 &&
+                (ev->ts[0] > bars->ts[0] + 86400 || ev->ts[ev->n - 1] < bars->ts[bars->n - 1] - 86400)) {
+                char f0[16], f1[16];
+                mts_time_format_date(ev->ts[0], f0);
+                mts_time_format_date(ev->ts[ev->n - 1], f1);
+                snprintf(line, sizeof line, "the funding rates of %s%s%s cover %s .. %s only: %s's funding outside "
+                         "is not counted", sym, exch ? " on " : "", exch ? exch : "", f0, f1, o->assets[a]);
+            }
         } else {
-            char line[512];
             snprintf(line, sizeof line, "no funding rates for %s%s%s (%s perp): its funding is not counted; "
                      "import them with: mts import funding FILE --symbol %s%s%s",
                      sym ? sym : o->assets[a], exch ? " on " : "", exch ? exch : "", o->assets[a],
                      sym ? sym : "SYMBOL", exch ? " --exchange " : "", exch ? exch : "");
+        }
+        if (line[0]) {
             size_t have = b->warnings ? strlen(b->warnings) : 0;
             char *w = mts_realloc(b->warnings, have + strlen(line) + 2);
             if (!w) {
