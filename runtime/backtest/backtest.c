@@ -5,6 +5,7 @@
 #include "market/provider.h"
 #include "store/imports.h"
 #include "util/config.h"
+#include "util/log.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
@@ -778,4 +779,65 @@ void mts_backtest_free(mts_backtest_t *b) {
     mts_free(b->books);
     mts_series_free(&b->benchmark);
     mts_free(b);
+}
+
+static void jkv_num(FILE *f, const char *k, double v) {
+    fprintf(f, "\"%s\":", k);
+    mts_json_number(f, v);
+    fputc(',', f);
+}
+
+void mts_backtest_json_extra(FILE *f, const mts_backtest_t *b) {
+    const mts_metrics_t *m = &b->metrics;
+    jkv_num(f, "funding", b->account.funding);
+    jkv_num(f, "sortino_ratio", m->sortino_ratio);
+    jkv_num(f, "exposure_time", m->exposure_time);
+    jkv_num(f, "avg_trade", m->avg_trade);
+    jkv_num(f, "expectancy", m->expectancy);
+    fprintf(f, "\"longest_losing_streak\":%lld,", (long long)m->longest_losing_streak);
+    jkv_num(f, "alpha", m->alpha);
+    jkv_num(f, "beta", m->beta);
+    if (b->has_benchmark) {
+        const mts_metrics_t *x = &b->benchmark_metrics;
+        fputs("\"benchmark\":{", f);
+        jkv_num(f, "final_value", x->final_value);
+        jkv_num(f, "total_return", x->total_return);
+        jkv_num(f, "annualized_return", x->annualized_return);
+        jkv_num(f, "volatility", x->volatility);
+        jkv_num(f, "sharpe_ratio", x->sharpe_ratio);
+        fputs("\"max_drawdown\":", f);
+        mts_json_number(f, x->max_drawdown);
+        fputs("},", f);
+    }
+    fprintf(f, "\"mode\":\"%s\",\"market\":\"%s\",", b->mode, b->market);
+    jkv_num(f, "leverage", b->leverage);
+    fprintf(f, "\"risk\":{\"trimmed\":%lld,\"refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+               "\"short_refused\":%lld,\"lot_refused\":%lld,\"liquidations\":%lld},",
+            (long long)b->risk_trimmed, (long long)b->risk_refused, (long long)b->account.bp_cut,
+            (long long)b->account.bp_refused, (long long)(b->account.short_refused + b->risk_short_refused),
+            (long long)b->account.lot_refused, (long long)b->account.liquidations);
+    fputs("\"books\":[", f);
+    for (int k = 0; k < b->n_books; k++) {
+        const mts_backtest_book_t *bk = &b->books[k];
+        const mts_book_stats_t *st = &bk->stats;
+        fputs(k ? ",{\"strategy\":\"" : "{\"strategy\":\"", f);
+        mts_json_escape(f, bk->strategy);
+        fputs("\",", f);
+        jkv_num(f, "allocation", bk->allocation);
+        jkv_num(f, "initial", st->initial);
+        jkv_num(f, "final", st->equity);
+        jkv_num(f, "pnl", st->equity - st->initial);
+        jkv_num(f, "fees", st->fees);
+        jkv_num(f, "funding", st->funding);
+        fprintf(f, "\"trades\":%lld,", (long long)bk->metrics.trade_count);
+        jkv_num(f, "return", bk->metrics.total_return);
+        jkv_num(f, "sharpe", bk->metrics.sharpe_ratio);
+        jkv_num(f, "max_drawdown", bk->metrics.max_drawdown);
+        fprintf(f, "\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+                   "\"short_refused\":%lld,\"liquidations\":%lld}",
+                (long long)bk->risk_trimmed, (long long)bk->risk_refused, (long long)st->bp_cut,
+                (long long)st->bp_refused, (long long)(st->short_refused + bk->risk_short_refused),
+                (long long)st->liquidations);
+    }
+    fputs("],", f);
 }
