@@ -118,6 +118,7 @@ fuzz:
 	build-asan/fuzz/fuzz_ws_parse $(FUZZ_ITERS) tests/fixtures/exchanges/*/*.json
 	build-asan/fuzz/fuzz_csv_import 1500 data/crypto/BTCUSDT_1d_binance_spot.csv
 	build-asan/fuzz/fuzz_csv_import 1500 data/macro/VIX_History_cboe.csv
+	build-asan/fuzz/fuzz_funding_csv 1500 data/crypto/funding/BTCUSDT_funding_binance_usdm.csv
 	build-asan/fuzz/fuzz_jwt $(FUZZ_ITERS)
 	build-asan/fuzz/fuzz_api_request $(FUZZ_ITERS) .
 	build-asan/fuzz/fuzz_pattern 10000

@@ -57,8 +57,8 @@ int mts_funding_events_build_ms(const int64_t *ts_ms, const double *rate, const 
             if (ts_ms[i] < r.t * 1000) str[nq++] = r;   /* known before T; later rows are stale */
         }
     }
-    qsort(set, (size_t)ns, sizeof *set, cmp_row);
-    qsort(str, (size_t)nq, sizeof *str, cmp_row);
+    if (ns) qsort(set, (size_t)ns, sizeof *set, cmp_row);
+    if (nq) qsort(str, (size_t)nq, sizeof *str, cmp_row);
     /* settlements: the last row of each second */
     int64_t m = 0;
     for (int64_t i = 0; i < ns; i++) {

@@ -1421,7 +1421,7 @@ int mts_csv_import_funding(mts_store_t *s, const char *path, const char *symbol,
         goto out;
     }
     /* the same time on several lines: once when they agree, else none of them */
-    qsort(rows, (size_t)n, sizeof *rows, cmp_frow);
+    if (n) qsort(rows, (size_t)n, sizeof *rows, cmp_frow);
     int64_t m = 0;
     for (int64_t i = 0; i < n;) {
         int64_t j = i + 1, conflict = 0;
