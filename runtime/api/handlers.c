@@ -182,6 +182,33 @@ static void metrics(api_server_t *s, api_reply_t *r) {
 
 /* ---- stored backtests ---- */
 
+/* A parsed JSON value written back; numbers as the shortest text that reads
+ * back as the same double (cJSON's own printer rounds to 15 digits when that
+ * is within an epsilon: 0.30000000000000004 would come out as 0.3). */
+static void json_value(FILE *f, const cJSON *v) {
+    if (cJSON_IsNumber(v)) mts_json_number(f, v->valuedouble);
+    else if (cJSON_IsString(v)) {
+        fputc('"', f);
+        mts_json_escape(f, v->valuestring);
+        fputc('"', f);
+    } else if (cJSON_IsTrue(v)) fputs("true", f);
+    else if (cJSON_IsFalse(v)) fputs("false", f);
+    else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        int obj = cJSON_IsObject(v);
+        fputc(obj ? '{' : '[', f);
+        for (const cJSON *m = v->child; m; m = m->next) {
+            if (m != v->child) fputc(',', f);
+            if (obj) {
+                fputc('"', f);
+                mts_json_escape(f, m->string ? m->string : "");
+                fputs("\":", f);
+            }
+            json_value(f, m);
+        }
+        fputc(obj ? '}' : ']', f);
+    } else fputs("null", f);
+}
+
 /* The members of a stored JSON object (backtest_results.extra, a book's
  * metrics) whose keys are not in `taken`, each written as ",\"key\":value". */
 static void merge_object(FILE *f, const char *json, const char *const *taken) {
@@ -194,12 +221,11 @@ static void merge_object(FILE *f, const char *json, const char *const *taken) {
         if (!m->string) continue;
         int skip = 0;
         for (int k = 0; taken[k] && !skip; k++) skip = !strcmp(taken[k], m->string);
-        char *v = skip ? NULL : cJSON_PrintUnformatted(m);
-        if (!v) continue;
+        if (skip) continue;
         fputs(",\"", f);
         mts_json_escape(f, m->string);
-        fprintf(f, "\":%s", v);
-        cJSON_free(v);
+        fputs("\":", f);
+        json_value(f, m);
     }
     cJSON_Delete(o);
 }

@@ -222,8 +222,10 @@ extern const char *const mts_store_tables[];
 int mts_csv_export_table(mts_store_t *s, const char *table, FILE *out);
 
 /* ---- stored runs (store/results.c) ----
- * A backtest as stored: its backtest_results row, its closed trades
- * (backtest_trades), its equity curve (backtest_curves: ONE row per run, n
+ * A backtest as stored: its backtest_results row (since schema v8 with an
+ * `extra` JSON object), its closed trades (backtest_trades; since v8 also the
+ * END_OF_DATA records of positions still open, open = 1), its books
+ * (backtest_books, v8: one row per book, docs/store.md), its equity curve (backtest_curves: ONE row per run, n
  * points in an MTC1 blob of one column, store/colblob.h; schema v7, before
  * that one backtest_equity row per point) and its signals (backtest_signals,
  * below), enough for `mts report ID` to rebuild every number of a report
@@ -282,7 +284,11 @@ typedef struct mts_book_row {
 
 /* The run, its signals, trades, books and equity curve in ONE transaction: either all
  * of it is stored or none. Any of the arrays may be empty (no equity points:
- * no backtest_curves row; no signals: a backtest_signals row with n = 0).
+ * no backtest_curves row; no signals: a backtest_signals row with n = 0; no
+ * books: no backtest_books rows). Books (schema v8) are one backtest_books
+ * row each; a book id given twice, a book curve out of order, metrics_json or
+ * row->extra_json that is not a JSON object, or a trade reason that is not
+ * one of mts_reason_name's, is MTS_EINVAL and nothing is stored.
  * *id_out = the new backtest_results id. The signals go to backtest_signals
  * (above), not to signal_history. Checked and encoded before the write lock is
  * taken: a signal without its required fields, a signal_type other than

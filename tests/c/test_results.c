@@ -995,6 +995,294 @@ static void test_damaged_signals(void **state) {
     free_run(&r);
 }
 
+/* ---- schema v8: a trade's strategy, reasons, funding, excursions, open;
+ * the run's extra JSON; its books ---- */
+
+static const char *const REASONS[5] = {"signal", "stop_loss", "take_profit", "liquidation", "end_of_data"};
+
+/* 150 trades (two multi-row INSERTs of 64 and the rest of 22) with every new
+ * field varied: each reads back with the same text and the same 64 bits. */
+static void test_trade_fields_round_trip(void **state) {
+    fx_t *f = *state;
+    enum { N = 150 };
+    static const double FUND[] = {0.30000000000000004, -1e-300, 5e-324, 1.7976931348623157e308, -2.5, 0.0};
+    char long_name[64];
+    memset(long_name, 'x', 63);
+    long_name[63] = '\0';
+    const char *strat[4] = {"sma_cross", "mean_reversion", NULL, long_name};
+    run_t r;
+    make_run(&r, 3);
+    mts_trade_row_t *tr = calloc(N, sizeof *tr);
+    assert_non_null(tr);
+    for (int i = 0; i < N; i++) {
+        tr[i] = (mts_trade_row_t){.asset = i % 2 ? "ether" : "bitcoin", .side = i % 3 ? 1 : -1,
+                                  .qty = 0.5 + i, .entry_ts = 1000 + i, .entry_price = 10.0 + i,
+                                  .exit_ts = 2000 + i, .exit_price = 11.0 + i, .pnl = 0.1 * i - 3, .fees = 0.01 * i,
+                                  .strategy = strat[i % 4],
+                                  .entry_reason = i % 7 == 0 ? NULL : REASONS[i % 5],
+                                  .exit_reason = i % 11 == 0 ? NULL : REASONS[(i + 2) % 5],
+                                  .funding = FUND[i % 6],
+                                  .mae = i % 6 == 0 ? NAN : -0.1 * i - 1e-9,
+                                  .mfe = i % 5 == 0 ? NAN : 0.3 * i + 0.1,
+                                  .open = i % 9 == 0};
+    }
+    const char *extra = "{\"mode\":\"independent\",\"market\":\"perp\",\"leverage\":3,"
+                        "\"benchmark\":{\"total_return\":0.30000000000000004,\"sharpe_ratio\":null},"
+                        "\"sortino_ratio\":1.25,\"name\":\"caf\\u00e9 \\\"q\\\"\"}";
+    r.row.extra_json = extra;
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, NULL, 0, tr, N, r.ts, r.eq, r.n, NULL, 0, &id), 0);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.n_trades, N);
+    for (int i = 0; i < N; i++) {
+        const mts_stored_trade_t *t = &got.trades[i];
+        assert_string_equal(t->asset, tr[i].asset);
+        assert_int_equal(t->side, tr[i].side);
+        assert_int_equal(bits(t->qty), bits(tr[i].qty));
+        assert_int_equal(t->entry_ts, tr[i].entry_ts);
+        assert_int_equal(t->exit_ts, tr[i].exit_ts);
+        assert_int_equal(bits(t->pnl), bits(tr[i].pnl));
+        assert_int_equal(bits(t->fees), bits(tr[i].fees));
+        assert_string_equal(t->strategy, tr[i].strategy ? tr[i].strategy : "");
+        assert_string_equal(t->entry_reason, tr[i].entry_reason ? tr[i].entry_reason : "");
+        assert_string_equal(t->exit_reason, tr[i].exit_reason ? tr[i].exit_reason : "");
+        assert_int_equal(bits(t->funding), bits(tr[i].funding));
+        if (isnan(tr[i].mae)) assert_true(isnan(t->mae));
+        else assert_int_equal(bits(t->mae), bits(tr[i].mae));
+        if (isnan(tr[i].mfe)) assert_true(isnan(t->mfe));
+        else assert_int_equal(bits(t->mfe), bits(tr[i].mfe));
+        assert_int_equal(t->open, i % 9 == 0);
+    }
+    /* the reasons are the static strings, whatever the row held */
+    assert_ptr_equal(got.trades[1].entry_reason, got.trades[6].entry_reason);
+    assert_non_null(got.extra_json);
+    assert_string_equal(got.extra_json, extra);
+    assert_int_equal(got.n_books, 0);
+    mts_stored_run_free(&got);
+    /* as stored: NULL for the missing texts and the NaN excursions. Of i in
+     * 0..149: i % 4 == 2 is 2, 6, .., 146 (37); i % 7 == 0 is 0, 7, .., 147
+     * (22); i % 6 == 0 is 0, .., 144 (25); i % 9 == 0 is 0, .., 144 (17) */
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades WHERE strategy IS NULL"), 37);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades WHERE entry_reason IS NULL"), 22);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades WHERE mae IS NULL"), 25);
+    assert_int_equal(raw_int(f->path, "SELECT SUM(open) FROM backtest_trades"), 17);
+    /* the list reads extra too */
+    mts_stored_run_t *list = NULL;
+    int n = 0;
+    assert_int_equal(mts_store_list_runs(f->s, 5, &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].extra_json, extra);
+    mts_stored_run_free(&list[0]);
+    mts_free(list);
+
+    /* refused before anything is written: an unknown reason, a NaN funding,
+     * extra that is not a JSON object */
+    int64_t runs = raw_int(f->path, "SELECT COUNT(*) FROM backtest_results");
+    tr[5].exit_reason = "stoploss";
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, NULL, 0, tr, N, r.ts, r.eq, r.n, NULL, 0, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "trade 5: exit_reason 'stoploss'"));
+    tr[5].exit_reason = "signal";
+    tr[7].funding = NAN;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, NULL, 0, tr, N, r.ts, r.eq, r.n, NULL, 0, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "trade 7: funding is NaN"));
+    tr[7].funding = 0;
+    const char *bad_extra[] = {"[1,2]", "{\"mode\":", "\"perp\"", ""};
+    for (int k = 0; k < 4; k++) {
+        r.row.extra_json = bad_extra[k];
+        assert_int_equal(mts_store_insert_run(f->s, &r.row, NULL, 0, tr, N, r.ts, r.eq, r.n, NULL, 0, &id),
+                         MTS_EINVAL);
+        assert_non_null(strstr(mts_store_errmsg(f->s), "extra_json is not a JSON object"));
+        assert_int_equal(mts_store_insert_backtest(f->s, &r.row, &id), MTS_EINVAL);
+    }
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), runs);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_trades"), N);
+    free(tr);
+    free_run(&r);
+}
+
+/* Three books, given out of order, in the run's transaction: read back ordered
+ * by book with every field (texts, NaN -> NULL -> NaN, the metrics JSON, each
+ * curve bit for bit, a book without a curve). Refused whole: a book id given
+ * twice, a curve out of order, metrics that are not an object. Deleting the
+ * run deletes its books. */
+static void test_books_round_trip(void **state) {
+    fx_t *f = *state;
+    run_t r;
+    make_run(&r, 4);
+    int64_t ts0[4] = {1577836800, 1577836860, 1577840400, 1577926800};   /* gaps: an hour, a day */
+    double v0[4] = {500.0, 0.1 + 0.2, 1e-8, 499.99999999999994};
+    enum { N2 = 1000 };
+    int64_t *ts2 = malloc(N2 * sizeof *ts2);
+    double *v2 = malloc(N2 * sizeof *v2);
+    for (int i = 0; i < N2; i++) {
+        ts2[i] = 1577836800 + 60 * (int64_t)i;
+        v2[i] = 250.0 + 0.001 * i * (i % 2 ? 1 : -1);
+    }
+    const char *m2 = "{\"return\":0.1,\"sharpe\":1.5,\"max_drawdown\":-0.25,\"risk_trimmed\":3,\"bp_cut\":0}";
+    mts_book_row_t books[3] = {
+        {.book = 2, .strategy = "vix_correlation", .allocation = 0.25, .initial = 250, .final = 251.5,
+         .pnl = 1.5, .fees = 0.75, .funding = -0.125, .trades = 7, .metrics_json = m2,
+         .curve_ts = ts2, .curve_v = v2, .curve_n = N2},
+        {.book = 0, .strategy = "sma_cross", .allocation = 0.5, .initial = 500, .final = 499.99999999999994,
+         .pnl = -5.551115123125783e-14, .fees = 0.30000000000000004, .funding = 0, .trades = 2,
+         .metrics_json = "{}", .curve_ts = ts0, .curve_v = v0, .curve_n = 4},
+        {.book = 1, .strategy = NULL, .allocation = NAN, .initial = 250, .final = NAN, .pnl = NAN, .fees = 0,
+         .funding = NAN, .trades = 0, .metrics_json = NULL}};
+    int64_t id = 0;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, r.ts, r.eq, r.n, books, 3, &id), 0);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_books"), 3);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_books WHERE curve IS NULL"), 1);
+    mts_stored_run_t got;
+    assert_int_equal(mts_store_load_run(f->s, id, &got), 0);
+    assert_int_equal(got.n_books, 3);
+    const mts_book_row_t *want[3] = {&books[1], &books[2], &books[0]};
+    for (int k = 0; k < 3; k++) {
+        const mts_stored_book_t *b = &got.books[k];
+        const mts_book_row_t *w = want[k];
+        assert_int_equal(b->book, k);
+        assert_string_equal(b->strategy, w->strategy ? w->strategy : "");
+        const double gv[6] = {b->allocation, b->initial, b->final, b->pnl, b->fees, b->funding};
+        const double wv[6] = {w->allocation, w->initial, w->final, w->pnl, w->fees, w->funding};
+        for (int j = 0; j < 6; j++) {
+            if (isnan(wv[j])) assert_true(isnan(gv[j]));
+            else assert_int_equal(bits(gv[j]), bits(wv[j]));
+        }
+        assert_int_equal(b->trades, w->trades);
+        if (w->metrics_json) assert_string_equal(b->metrics_json, w->metrics_json);
+        else assert_null(b->metrics_json);
+        assert_int_equal(b->curve.n, w->curve_n);
+        for (int64_t i = 0; i < w->curve_n; i++) {
+            assert_int_equal(b->curve.ts[i], w->curve_ts[i]);
+            assert_int_equal(bits(b->curve.v[i]), bits(w->curve_v[i]));
+        }
+    }
+    assert_null(got.extra_json);
+    assert_int_equal(got.n_trades, 3);
+    assert_int_equal(got.equity.n, 4);
+    mts_stored_run_free(&got);
+
+    /* refused whole, nothing stored */
+    int64_t runs = raw_int(f->path, "SELECT COUNT(*) FROM backtest_results");
+    books[2].book = 2;   /* twice */
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, r.ts, r.eq, r.n, books, 3, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "book 2 (index 2): its book id is given twice"));
+    books[2].book = 1;
+    ts0[2] = ts0[1];     /* not ascending */
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, r.ts, r.eq, r.n, books, 3, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "insert_run book 0: equity point 2"));
+    ts0[2] = 1577840400;
+    books[0].metrics_json = "[0.1]";
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, r.ts, r.eq, r.n, books, 3, &id), MTS_EINVAL);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "metrics_json is not a JSON object"));
+    books[0].metrics_json = m2;
+    assert_int_equal(mts_store_insert_run(f->s, &r.row, r.sig, 5, r.tr, 3, r.ts, r.eq, r.n, books, -1, &id), MTS_EINVAL);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_results"), runs);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_books"), 3);
+
+    /* a damaged book curve: MTS_EPARSE naming the run and the book */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 60000);
+    assert_int_equal(sqlite3_exec(db, "UPDATE backtest_books SET curve = x'4d544331' WHERE book = 2", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(mts_store_load_run(f->s, id, &got), MTS_EPARSE);
+    assert_non_null(strstr(mts_store_errmsg(f->s), "the curve of book 2 of run"));
+    /* a run's books go with it */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON; DELETE FROM backtest_results", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(raw_int(f->path, "SELECT COUNT(*) FROM backtest_books"), 0);
+    free(ts2);
+    free(v2);
+    free_run(&r);
+}
+
+/* The runs of a v7 database (tests/fixtures/db/schema_v7.db), read after the
+ * v8 migration: every old value as the file held it (read with raw SQLite
+ * before mts opened it), the new fields with their defaults: strategy "",
+ * reasons "", funding 0, mae/mfe NaN, open 0, no extra, no books. */
+static void test_runs_before_v8_read_with_defaults(void **state) {
+    fx_t *f = *state;
+    char path[160], cmd[400];
+    snprintf(path, sizeof path, "%s/v7.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v7.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+    enum { MAXT = 64 };
+    struct { int64_t run, entry_ts, exit_ts; char asset[64], side[8]; double qty, ep, xp, pnl, fees; } raw[MAXT];
+    int nraw = 0;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT backtest_id, asset, side, qty, entry_ts, entry_price, exit_ts,"
+                                            " exit_price, pnl, fees FROM backtest_trades ORDER BY backtest_id, id",
+                                        -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        assert_true(nraw < MAXT);
+        raw[nraw].run = sqlite3_column_int64(st, 0);
+        snprintf(raw[nraw].asset, 64, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(raw[nraw].side, 8, "%s", (const char *)sqlite3_column_text(st, 2));
+        raw[nraw].qty = sqlite3_column_double(st, 3);
+        raw[nraw].entry_ts = sqlite3_column_int64(st, 4);
+        raw[nraw].ep = sqlite3_column_double(st, 5);
+        raw[nraw].exit_ts = sqlite3_column_int64(st, 6);
+        raw[nraw].xp = sqlite3_column_double(st, 7);
+        raw[nraw].pnl = sqlite3_column_double(st, 8);
+        raw[nraw].fees = sqlite3_column_double(st, 9);
+        nraw++;
+    }
+    sqlite3_finalize(st);
+    double fv[2];
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT final_value FROM backtest_results ORDER BY id", -1, &st, NULL),
+                     SQLITE_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        fv[k] = sqlite3_column_double(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(nraw, 15);   /* the fixture's: 6 + 9 trades (README) */
+
+    mts_store_t *s = NULL;
+    if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
+    int k = 0;
+    for (int64_t id = 1; id <= 2; id++) {
+        mts_stored_run_t got;
+        assert_int_equal(mts_store_load_run(s, id, &got), 0);
+        assert_int_equal(bits(got.final_value), bits(fv[id - 1]));
+        assert_null(got.extra_json);
+        assert_int_equal(got.n_books, 0);
+        assert_null(got.books);
+        assert_int_equal(got.has_signals, 1);
+        assert_true(got.equity.n > 0);
+        assert_int_equal(got.n_trades, got.trade_count);
+        for (int64_t i = 0; i < got.n_trades; i++, k++) {
+            const mts_stored_trade_t *t = &got.trades[i];
+            assert_true(k < nraw);
+            assert_int_equal(raw[k].run, id);
+            assert_string_equal(t->asset, raw[k].asset);
+            assert_int_equal(t->side, strcmp(raw[k].side, "short") ? 1 : -1);
+            assert_int_equal(t->entry_ts, raw[k].entry_ts);
+            assert_int_equal(t->exit_ts, raw[k].exit_ts);
+            assert_int_equal(bits(t->qty), bits(raw[k].qty));
+            assert_int_equal(bits(t->entry_price), bits(raw[k].ep));
+            assert_int_equal(bits(t->exit_price), bits(raw[k].xp));
+            assert_int_equal(bits(t->pnl), bits(raw[k].pnl));
+            assert_int_equal(bits(t->fees), bits(raw[k].fees));
+            assert_string_equal(t->strategy, "");
+            assert_string_equal(t->entry_reason, "");
+            assert_string_equal(t->exit_reason, "");
+            assert_int_equal(bits(t->funding), bits(0.0));
+            assert_true(isnan(t->mae) && isnan(t->mfe));
+            assert_int_equal(t->open, 0);
+        }
+        mts_stored_run_free(&got);
+    }
+    assert_int_equal(k, nraw);
+    mts_store_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_waits_out_a_long_writer, setup, teardown),
@@ -1015,6 +1303,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_damaged_signals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrates_v6_equity_bit_identical, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_refuses_orphan_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trade_fields_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_books_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runs_before_v8_read_with_defaults, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "mts.h"
 #include "store/store.h"
+#include "store/paper.h"
 #include "tmpdb.h"
 #include "store/store_internal.h"
 #include "util/timeutil.h"
@@ -759,6 +760,107 @@ static void test_migrate_v6_keeps_every_bar(void **state) {
     rm_db(path);
 }
 
+/* A database of schema v7 with data (tests/fixtures/db/README.md: two
+ * imported series, two stored runs with their trades, curves and signals,
+ * a trimmed VIX, the stream and paper rows) migrates to v8 in one go: every
+ * table keeps every row and every old column's value (quote(): text, the
+ * 17-digit doubles, blobs as hex), the sequences are unchanged, and the
+ * columns v8 adds hold their defaults: NULL, funding 0, open 0. */
+static void test_migrate_v7_keeps_every_row(void **state) {
+    fx_t *f = *state;
+    char path[192], cmd[512];
+    snprintf(path, sizeof path, "%s/v7.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v7.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+    dump_rows_forget();
+    char names[64][64];
+    int nt = 0;
+    {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                                "'sqlite_%' ORDER BY name", -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            assert_true(nt < 64);
+            snprintf(names[nt++], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(nt, 17);   /* every table of v7 (README) */
+    /* the counts the fixture was made with (tests/fixtures/db/README.md) */
+    static const struct { const char *table; int64_t n; } made[] = {
+        {"backtest_results", 2}, {"backtest_trades", 15}, {"backtest_curves", 2}, {"backtest_signals", 2},
+        {"ohlcv_blocks", 2}, {"ohlcv_series", 2}, {"macro_indicators", 335}, {"import_runs", 3},
+        {"signal_history", 5}, {"paper_sessions", 2}, {"paper_fills", 2}, {"paper_equity", 1}, {"trades", 1},
+        {"order_book_snapshots", 1}, {"funding_rates", 1}, {"bus_events", 1}, {"live_bars", 1}};
+    int64_t count[64];
+    char *before[64];
+    for (int i = 0; i < nt; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
+        count[i] = raw_int(path, sql);
+        before[i] = dump_rows(path, names[i]);
+        int found = 0;
+        for (size_t k = 0; k < sizeof made / sizeof made[0]; k++)
+            if (!strcmp(made[k].table, names[i])) {
+                assert_int_equal(count[i], made[k].n);
+                found = 1;
+            }
+        assert_true(found);
+    }
+    char seq_before[1024], seq_after[1024];
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence ORDER BY name)",
+             seq_before, sizeof seq_before);
+    sqlite3_close(db);
+
+    mts_store_t *s = NULL;
+    if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
+    assert_int_equal(mts_store_schema_version(s), 8);
+    /* the bars still read (their blocks are rows compared below): 400 + 300 days */
+    int64_t n = 0;
+    assert_int_equal(mts_store_count_ohlcv(s, "testbtc", "1d", &n), 0);
+    assert_int_equal(n, 400);
+    assert_int_equal(mts_store_count_ohlcv(s, "testeth", "1d", &n), 0);
+    assert_int_equal(n, 300);
+    mts_store_close(s);
+
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
+    for (int i = 0; i < nt; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
+        assert_int_equal(raw_int(path, sql), count[i]);
+        char *after = dump_rows(path, names[i]);   /* the v7 columns only */
+        assert_string_equal(after, before[i]);
+        free(after);
+        free(before[i]);
+    }
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence ORDER BY name)",
+             seq_after, sizeof seq_after);
+    sqlite3_close(db);
+    assert_string_equal(seq_after, seq_before);
+    /* the new columns, with their defaults on every old row */
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_trades WHERE strategy IS NULL AND entry_reason IS NULL"
+                                   " AND exit_reason IS NULL AND funding = 0 AND typeof(funding) != 'null'"
+                                   " AND mae IS NULL AND mfe IS NULL AND open = 0"), 15);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_results WHERE extra IS NULL"), 2);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_fills WHERE book IS NULL AND strategy IS NULL"
+                                   " AND reason IS NULL AND funding = 0"), 2);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_books"), 0);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('backtest_books') WHERE name IN ('backtest_id',"
+                                   "'book','strategy','allocation','initial','final','pnl','fees','funding','trades',"
+                                   "'metrics','curve')"), 12);
+    /* a run's books go with it (ON DELETE CASCADE, foreign keys on) */
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_foreign_key_list('backtest_books') WHERE \"table\" ="
+                                   " 'backtest_results' AND on_delete = 'CASCADE'"), 1);
+    rm_db(path);
+}
+
 /* A migration that cannot keep a bar (a value written by hand as text) is
  * refused whole: the file stays at v6 with its rows, and the message names
  * the row. */
@@ -1066,12 +1168,53 @@ static void test_bad_args(void **state) {
     assert_int_equal(mts_store_upsert_ohlcv(f->s, "x", "1d", &empty), 0);
 }
 
+/* paper_fills (schema v8): a fill's book, strategy, reason and funding are
+ * stored with it, bit for bit; a fill that leaves them out stores book 0,
+ * NULL, NULL and funding 0. */
+static void test_paper_fill_v8_columns(void **state) {
+    fx_t *f = *state;
+    mts_paper_session_t ps = {"sma_cross,mean_reversion", "binance", "BTCUSDT", "1h", 1000, 10, 0, 1700000000};
+    int64_t id = 0;
+    assert_int_equal(mts_paper_begin(f->s, &ps, &id), 0);
+    const mts_paper_fill_t fills[3] = {
+        {.ts = 1700003600, .asset = "bitcoin", .qty = 0.01, .price = 150, .fee = 0.0015, .realized_pnl = 0,
+         .book = 1, .strategy = "mean_reversion", .reason = "signal", .funding = 0},
+        {.ts = 1700007200, .asset = "bitcoin", .qty = -0.01, .price = 140, .fee = 0.0014, .realized_pnl = -0.1,
+         .book = 1, .strategy = "mean_reversion", .reason = "stop_loss", .funding = -0.30000000000000004},
+        {.ts = 1700007200, .asset = "bitcoin", .qty = 0.02, .price = 140, .fee = 0.0028, .realized_pnl = 0}};
+    mts_paper_step_t step = {.fills = fills, .n_fills = 3, .total_bars = 2};
+    assert_int_equal(mts_paper_write_step(f->s, id, &step), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT book, strategy, reason, funding, typeof(book) FROM paper_fills"
+                                            " WHERE session_id = ?1 ORDER BY id", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), fills[i].book);
+        assert_string_equal((const char *)sqlite3_column_text(st, 4), "integer");
+        const char *sg = (const char *)sqlite3_column_text(st, 1), *rs = (const char *)sqlite3_column_text(st, 2);
+        if (fills[i].strategy) assert_string_equal(sg, fills[i].strategy);
+        else assert_null(sg);
+        if (fills[i].reason) assert_string_equal(rs, fills[i].reason);
+        else assert_null(rs);
+        double fu = sqlite3_column_double(st, 3);
+        assert_memory_equal(&fu, &fills[i].funding, sizeof fu);
+    }
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrate_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_keeps_every_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6_keeps_every_bar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6_refuses_a_bar_it_cannot_keep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v7_keeps_every_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_paper_fill_v8_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_blocks_cross_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_unsorted_across_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_damaged_block, setup, teardown),

@@ -486,10 +486,73 @@ class ServeTest(MtsTestCase):
             self.assertEqual(stored[k], got[k], k)
         self.assertEqual((stored["commission_bps"], stored["slippage_bps"]), (5, 2))
         self.assertEqual(len(stored["trades"]), got["trade_count"])
+        for t in stored["trades"]:   # schema v8's fields (their values: test_stored_backtest_v8_fields)
+            self.assertTrue({"strategy", "entry_reason", "exit_reason", "funding", "mae", "mfe", "open"} <= set(t), t)
+            self.assertIsInstance(t["open"], bool)
+        self.assertIsInstance(stored["books"], list)
         self.assertEqual(stored["equity"][-1][1], got["final_value"])
         lst, _ = srv.json("GET", "/backtests?limit=5", token=make_token())
         self.assertEqual([b["id"] for b in lst["backtests"]], [got["id"]])
         self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
+
+    def test_stored_backtest_v8_fields(self):
+        """A run as schema v8 stores it (rows written here by sqlite3): each trade's
+        strategy, reasons, funding, excursions and open flag; the run's extra JSON
+        merged in at the top level (a key the run has of its own wins); its books,
+        ordered by book, each with its metrics merged in. A run stored without any
+        of it reads with the defaults."""
+        srv = self.serve()   # migrates the new database to the current schema
+        con = sqlite3.connect(self.db)
+        extra = {"mode": "independent", "market": "perp", "leverage": 3,
+                 "benchmark": {"total_return": 0.30000000000000004, "sharpe_ratio": 1.5},
+                 "sortino_ratio": 2.25, "final_value": -1}
+        con.execute("INSERT INTO backtest_results(id, strategy_name, start_date, end_date, initial_capital,"
+                    " final_value, total_return, trade_count, assets, extra) VALUES(41, 'sma_cross,mean_reversion',"
+                    " '2024-01-01', '2024-02-01', 1000, 1010.5, 0.0105, 2, 'bitcoin', ?)", (json.dumps(extra),))
+        con.execute("INSERT INTO backtest_results(id, strategy_name, start_date, end_date, initial_capital,"
+                    " final_value, total_return, trade_count, assets) VALUES(42, 'sma_cross', '2024-01-01',"
+                    " '2024-02-01', 1000, 990, -0.01, 1, 'bitcoin')")
+        con.executemany("INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price, exit_ts,"
+                        " exit_price, pnl, fees, strategy, entry_reason, exit_reason, funding, mae, mfe, open)"
+                        " VALUES(?, 'bitcoin', ?, 0.5, ?, 100, ?, ?, ?, 0.1, ?, ?, ?, ?, ?, ?, ?)",
+                        [(41, "long", 1704067200, 1704153600, 110, 4.65, "sma_cross", "signal", "take_profit",
+                          -0.25, -1.5, 6.0, 0),
+                         (41, "short", 1704153600, 1706745600, 95, 2.3, "mean_reversion", "signal", "end_of_data",
+                          0.125, None, 3.0, 1)])
+        con.execute("INSERT INTO backtest_trades(backtest_id, asset, side, qty, entry_ts, entry_price, exit_ts,"
+                    " exit_price, pnl, fees) VALUES(42, 'bitcoin', 'long', 1, 1704067200, 100, 1704153600, 90, -10.2,"
+                    " 0.2)")
+        con.executemany("INSERT INTO backtest_books(backtest_id, book, strategy, allocation, initial, final, pnl, fees,"
+                        " funding, trades, metrics) VALUES(41, ?, ?, 0.5, 500, ?, ?, 0.1, ?, 1, ?)",
+                        [(1, "mean_reversion", 502.3, 2.3, 0.125, '{"return":0.0046,"sharpe":0.5,"risk_trimmed":2}'),
+                         (0, "sma_cross", 504.65, 4.65, -0.25, '{"return":0.0093,"sharpe":1.25,"book":99}')])
+        con.commit()
+        con.close()
+        r = make_token()
+        b, _ = srv.json("GET", "/backtests/41", token=r)
+        self.assertEqual((b["mode"], b["market"], b["leverage"], b["sortino_ratio"]), ("independent", "perp", 3, 2.25))
+        self.assertEqual(b["benchmark"], {"total_return": 0.30000000000000004, "sharpe_ratio": 1.5})
+        self.assertEqual(b["final_value"], 1010.5)   # the column, not extra's
+        self.assertEqual([(t["strategy"], t["entry_reason"], t["exit_reason"], t["funding"], t["mae"], t["mfe"],
+                           t["open"]) for t in b["trades"]],
+                         [("sma_cross", "signal", "take_profit", -0.25, -1.5, 6.0, False),
+                          ("mean_reversion", "signal", "end_of_data", 0.125, None, 3.0, True)])
+        self.assertEqual(b["books"], [
+            {"book": 0, "strategy": "sma_cross", "allocation": 0.5, "initial": 500, "final": 504.65, "pnl": 4.65,
+             "fees": 0.1, "funding": -0.25, "trades": 1, "return": 0.0093, "sharpe": 1.25},
+            {"book": 1, "strategy": "mean_reversion", "allocation": 0.5, "initial": 500, "final": 502.3, "pnl": 2.3,
+             "fees": 0.1, "funding": 0.125, "trades": 1, "return": 0.0046, "sharpe": 0.5, "risk_trimmed": 2}])
+        old, _ = srv.json("GET", "/backtests/42", token=r)
+        self.assertEqual(old["trades"][0]["pnl"], -10.2)
+        self.assertEqual({k: old["trades"][0][k] for k in ("strategy", "entry_reason", "exit_reason", "funding",
+                                                            "mae", "mfe", "open")},
+                         {"strategy": "", "entry_reason": "", "exit_reason": "", "funding": 0, "mae": None,
+                          "mfe": None, "open": False})
+        self.assertEqual(old["books"], [])
+        self.assertNotIn("mode", old)
+        lst, _ = srv.json("GET", "/backtests", token=r)
+        self.assertEqual([(x["id"], x.get("mode"), x["final_value"]) for x in lst["backtests"]],
+                         [(42, None, 990), (41, "independent", 1010.5)])
 
     def test_backtest_unstored_when_the_database_stays_busy(self):
         """Another connection holds the write lock longer than MTS_DB_BUSY_TIMEOUT_MS:
@@ -708,6 +771,9 @@ class ServeTest(MtsTestCase):
         con.executemany("INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl)"
                         " VALUES(7, ?, 'bitcoin', ?, ?, ?, ?, ?)",
                         [(1700000060, "buy", 0.1, 37000.5, 3.70005, 0.0), (1700000180, "sell", 0.1, 37100.0, 3.71, 6.24)])
+        # schema v8: the second fill's book, strategy, reason and funding
+        con.execute("UPDATE paper_fills SET book = 1, strategy = 'sma_cross', reason = 'stop_loss', funding = -0.5"
+                    " WHERE session_id = 7 AND ts = 1700000180")
         con.executemany("INSERT INTO paper_equity(session_id, ts, equity, cash) VALUES(7, ?, ?, ?)",
                         [(1700000060, 9996.29995, 6296.24995), (1700000120, 10001.0, 6296.24995),
                          (1700000180, 10002.53995, 10002.53995)])
@@ -722,6 +788,8 @@ class ServeTest(MtsTestCase):
         one, _ = srv.json("GET", "/paper/sessions/7", token=r)
         self.assertEqual([(f["ts"], f["side"], f["qty"], f["price"], f["fee"], f["realized_pnl"]) for f in one["fill_list"]],
                          [(1700000060, "buy", 0.1, 37000.5, 3.70005, 0.0), (1700000180, "sell", 0.1, 37100.0, 3.71, 6.24)])
+        self.assertEqual([(f["book"], f["strategy"], f["reason"], f["funding"]) for f in one["fill_list"]],
+                         [(0, "", "", 0), (1, "sma_cross", "stop_loss", -0.5)])
         self.assertEqual(one["equity"], [[1700000060, 9996.29995, 6296.24995], [1700000120, 10001.0, 6296.24995],
                                          [1700000180, 10002.53995, 10002.53995]])
         self.assertEqual(srv.request("GET", "/paper/sessions/8", token=r)[0], 404)
