@@ -130,6 +130,7 @@ static const char *CSS =
     "svg{display:block;margin:6px 0}svg text{font-size:11px;fill:#5a6475}"
     ".grid line{stroke:#e6e9f0}.axis{stroke:#9aa3b2}"
     "path.equity{fill:none;stroke:#2563eb;stroke-width:1.5}"
+    "path.benchmark{fill:none;stroke:#a3acbd;stroke-width:1.2}"
     "path.drawdown{fill:#f3b4ae;stroke:#c0392b;stroke-width:1}"
     ".entry.long{fill:#17813f}.entry.short{fill:#c0392b}.exit{stroke:#1d2330;stroke-width:1}"
     ".exit.win{fill:#9be3b5}.exit.loss{fill:#f5a59c}"
@@ -244,12 +245,31 @@ static double equity_at(const mts_series_t *eq, int64_t ts) {
     return eq->v[lo];
 }
 
-static void equity_chart(FILE *f, const mts_stored_run_t *r) {
+/* The part of a benchmark inside the curve's time span [t0, t1]: *first and the count. */
+static int64_t bench_span(const mts_series_t *b, int64_t t0, int64_t t1, int64_t *first) {
+    *first = 0;
+    if (!b || b->n <= 0 || !b->ts || !b->v) return 0;
+    int64_t a = 0;
+    while (a < b->n && b->ts[a] < t0) a++;
+    int64_t e = a;
+    while (e < b->n && b->ts[e] <= t1) e++;
+    *first = a;
+    return e - a;
+}
+
+/* stories: NULL or one per r->trades; bench: NULL or the benchmark line. */
+static void equity_chart(FILE *f, const mts_stored_run_t *r, const mts_series_t *bench, const char *bench_label,
+                         const mts_report_trade_story_t *stories) {
     const mts_series_t *eq = &r->equity;
     frame_t fr = {340, eq->ts[0], eq->ts[eq->n - 1], r->initial_capital, r->initial_capital};
     for (int64_t i = 0; i < eq->n; i++) {
         if (eq->v[i] < fr.vmin) fr.vmin = eq->v[i];
         if (eq->v[i] > fr.vmax) fr.vmax = eq->v[i];
+    }
+    int64_t b0 = 0, bn = bench_span(bench, fr.t0, fr.t1, &b0);
+    for (int64_t i = b0; i < b0 + bn; i++) {
+        if (bench->v[i] < fr.vmin) fr.vmin = bench->v[i];
+        if (bench->v[i] > fr.vmax) fr.vmax = bench->v[i];
     }
     double pad = (fr.vmax - fr.vmin) * 0.05;
     if (!(pad > 0)) pad = fabs(fr.vmax) * 0.01 + 1;
@@ -261,6 +281,13 @@ static void equity_chart(FILE *f, const mts_stored_run_t *r) {
     double y0 = fy(&fr, r->initial_capital);
     fprintf(f, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#9aa3b2\" stroke-dasharray=\"4 3\"/>",
             CL, CW - CR, y0, y0);
+    if (bn > 0) {
+        fputs("<path class=\"benchmark\" id=\"benchmark-line\" d=\"", f);
+        path_points(f, &fr, bench->ts + b0, bench->v + b0, bn, 1);
+        fputs("\"><title>", f);
+        esc(f, bench_label);
+        fputs("</title></path>\n", f);
+    }
     fputs("<path class=\"equity\" d=\"", f);
     path_points(f, &fr, eq->ts, eq->v, eq->n, 1);
     fputs("\"/>\n<g class=\"markers\">", f);
@@ -277,6 +304,7 @@ static void equity_chart(FILE *f, const mts_stored_run_t *r) {
         else
             fprintf(f, "<path class=\"marker entry short\" d=\"M%.1f,%.1fl-5,-9h10z\">", x, y);
         fprintf(f, "<title>entry %s %s %s</title></path>", t->side > 0 ? "long" : "short", t->asset, d0);
+        if (stories && stories[i].open) continue;   /* still open at the end: no exit */
         x = fx(&fr, t->exit_ts);
         y = fy(&fr, equity_at(eq, t->exit_ts));
         fprintf(f, "<circle class=\"marker exit %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>exit %s %s "
@@ -288,7 +316,13 @@ static void equity_chart(FILE *f, const mts_stored_run_t *r) {
           "class=\"entry short\" d=\"M6,10l-5,-9h10z\"/></svg>short entry</span><span><svg width=\"10\" "
           "height=\"10\"><circle class=\"exit win\" cx=\"5\" cy=\"5\" r=\"3.5\"/></svg>exit with a gain"
           "</span><span><svg width=\"10\" height=\"10\"><circle class=\"exit loss\" cx=\"5\" cy=\"5\" "
-          "r=\"3.5\"/></svg>exit with a loss</span><span>dashed: initial capital</span></p>\n", f);
+          "r=\"3.5\"/></svg>exit with a loss</span><span>dashed: initial capital</span>", f);
+    if (bn > 0) {
+        fputs("<span><svg width=\"18\" height=\"10\"><path class=\"benchmark\" d=\"M0,5h18\"/></svg>", f);
+        esc(f, bench_label);
+        fputs("</span>", f);
+    }
+    fputs("</p>\n", f);
 }
 
 static void drawdown_chart(FILE *f, const mts_stored_run_t *r) {
@@ -365,22 +399,48 @@ static void monthly_table(FILE *f, const mts_stored_run_t *r) {
     mts_free(m);
 }
 
-static void trades_table(FILE *f, const mts_stored_run_t *r) {
-    fputs("<div class=\"scroll\"><table id=\"trades\"><tr><th>#</th><th class=\"l\">asset</th>"
-          "<th class=\"l\">side</th><th>qty</th><th class=\"l\">entry</th><th>entry price</th>"
-          "<th class=\"l\">exit</th><th>exit price</th><th>pnl</th><th>fees</th></tr>\n", f);
+static void trades_table(FILE *f, const mts_stored_run_t *r, const mts_report_trade_story_t *stories) {
+    fputs("<div class=\"scroll\"><table id=\"trades\"><tr><th>#</th><th class=\"l\">asset</th>", f);
+    if (stories) fputs("<th class=\"l\">strategy</th>", f);
+    fputs("<th class=\"l\">side</th><th>qty</th><th class=\"l\">entry</th><th>entry price</th>"
+          "<th class=\"l\">exit</th><th>exit price</th><th>pnl</th><th>fees</th>", f);
+    if (stories)
+        fputs("<th class=\"l\">entry reason</th><th class=\"l\">exit reason</th><th>funding</th>"
+              "<th>MAE</th><th>MFE</th>", f);
+    fputs("</tr>\n", f);
     for (int64_t i = 0; i < r->n_trades; i++) {
         const mts_stored_trade_t *t = &r->trades[i];
         char d0[32], d1[32], ep[48], xp[48], pnl[48], fees[48];
         when_of(r, t->entry_ts, d0);
         when_of(r, t->exit_ts, d1);
-        fprintf(f, "<tr><td>%lld</td><td class=\"l\">", (long long)i + 1);
+        const mts_report_trade_story_t *s = stories ? &stories[i] : NULL;
+        fprintf(f, "<tr%s><td>%lld</td><td class=\"l\">", s && s->open ? " class=\"open\"" : "", (long long)i + 1);
         esc(f, t->asset);
+        if (s) {
+            fputs("</td><td class=\"l\">", f);
+            esc(f, s->strategy);
+        }
         fprintf(f, "</td><td class=\"l\">%s</td><td>%.6g</td><td class=\"l\">%s</td><td>%s</td>"
-                   "<td class=\"l\">%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
+                   "<td class=\"l\">%s%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td>",
                 t->side > 0 ? "long" : "short", t->qty, d0, fmt_money(ep, sizeof ep, t->entry_price), d1,
-                fmt_money(xp, sizeof xp, t->exit_price), t->pnl > 0 ? "pos" : t->pnl < 0 ? "neg" : "",
-                fmt_money(pnl, sizeof pnl, t->pnl), fmt_money(fees, sizeof fees, t->fees));
+                s && s->open ? " (open)" : "", fmt_money(xp, sizeof xp, t->exit_price),
+                t->pnl > 0 ? "pos" : t->pnl < 0 ? "neg" : "", fmt_money(pnl, sizeof pnl, t->pnl),
+                fmt_money(fees, sizeof fees, t->fees));
+        if (s) {
+            char fu[48], mae[48], mfe[48], rfu[32], rmae[32], rmfe[32];
+            mts_report_exact(s->funding, rfu);
+            mts_report_exact(s->mae, rmae);
+            mts_report_exact(s->mfe, rmfe);
+            fputs("<td class=\"l\">", f);
+            esc(f, s->entry_reason);
+            fputs("</td><td class=\"l\">", f);
+            esc(f, s->exit_reason);
+            fprintf(f, "</td><td class=\"%s\" data-raw=\"%s\">%s</td><td data-raw=\"%s\">%s</td>"
+                       "<td data-raw=\"%s\">%s</td>",
+                    s->funding > 0 ? "pos" : s->funding < 0 ? "neg" : "", rfu, fmt_money(fu, sizeof fu, s->funding),
+                    rmae, fmt_money(mae, sizeof mae, s->mae), rmfe, fmt_money(mfe, sizeof mfe, s->mfe));
+        }
+        fputs("</tr>\n", f);
     }
     fputs("</table></div>\n", f);
 }
@@ -402,8 +462,107 @@ static void pretty_json(FILE *f, const char *json) {
     cJSON_Delete(j);
 }
 
-int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
-    if (!f || !r) return MTS_EINVAL;
+/* A table cell with the exact value in data-raw. */
+static void raw_cell(FILE *f, const char *cls, double v, const char *text) {
+    char raw[32];
+    mts_report_exact(v, raw);
+    fprintf(f, "<td%s%s%s data-raw=\"%s\">%s</td>", cls && *cls ? " class=\"" : "", cls && *cls ? cls : "",
+            cls && *cls ? "\"" : "", raw, text);
+}
+
+static const char *sign_class(double v) { return v > 0 ? "pos" : v < 0 ? "neg" : ""; }
+
+/* Strategy against the benchmark: the run's stored metrics next to the benchmark's. */
+static void benchmark_table(FILE *f, const mts_stored_run_t *r, const mts_metrics_t *m, const mts_metrics_t *bm,
+                            const char *label) {
+    char b[64];
+    fputs("<h2>Against the benchmark</h2>\n<table id=\"benchmark\"><tr><th class=\"l\">metric</th>"
+          "<th>strategy</th>", f);
+    if (bm) {
+        fputs("<th>", f);
+        esc(f, label);
+        fputs("</th>", f);
+    }
+    fputs("</tr>\n", f);
+    struct { const char *key, *label; double s, b; int pct; } rows[] = {
+        {"total_return", "total return", r->total_return, bm ? bm->total_return : NAN, 1},
+        {"volatility", "volatility", r->volatility, bm ? bm->volatility : NAN, 1},
+        {"sharpe_ratio", "sharpe ratio", r->sharpe_ratio, bm ? bm->sharpe_ratio : NAN, 0},
+        {"max_drawdown", "max drawdown", r->max_drawdown, bm ? bm->max_drawdown : NAN, 1},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        fprintf(f, "<tr data-metric=\"%s\"><td class=\"l\">%s</td>", rows[k].key, rows[k].label);
+        raw_cell(f, NULL, rows[k].s, rows[k].pct ? fmt_pct(b, sizeof b, rows[k].s) : fmt_num(b, sizeof b, rows[k].s, 2));
+        if (bm) raw_cell(f, NULL, rows[k].b, rows[k].pct ? fmt_pct(b, sizeof b, rows[k].b) : fmt_num(b, sizeof b, rows[k].b, 2));
+        fputs("</tr>\n", f);
+    }
+    if (m) {
+        fputs("<tr data-metric=\"alpha\"><td class=\"l\">alpha (annualised)</td>", f);
+        raw_cell(f, sign_class(m->alpha), m->alpha, fmt_pct(b, sizeof b, m->alpha));
+        if (bm) fputs("<td></td>", f);
+        fputs("</tr>\n<tr data-metric=\"beta\"><td class=\"l\">beta</td>", f);
+        raw_cell(f, NULL, m->beta, fmt_num(b, sizeof b, m->beta, 2));
+        if (bm) fputs("<td></td>", f);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n<p class=\"sub\">The benchmark holds the run's assets in equal parts from each one's "
+          "first close in the run, without fees. Alpha and beta: least squares of the strategy's period returns "
+          "on the benchmark's (alpha per year); n/a when the benchmark does not move.</p>\n", f);
+}
+
+/* Per-strategy attribution: one row a book, then their sum. */
+static void attribution_table(FILE *f, const mts_report_book_t *bk, int n) {
+    char b[64];
+    fputs("<h2>Attribution</h2>\n<table id=\"attribution\"><tr><th class=\"l\">strategy</th><th>allocation</th>"
+          "<th>pnl</th><th>return</th><th>sharpe</th><th>max drawdown</th><th>trades</th><th>fees</th>"
+          "<th>funding</th></tr>\n", f);
+    double alloc = 0, pnl = 0, fees = 0, funding = 0;
+    int64_t trades = 0;
+    for (int i = 0; i < n; i++) {
+        const mts_report_book_t *k = &bk[i];
+        fputs("<tr class=\"book\" data-strategy=\"", f);
+        esc(f, k->strategy);
+        fputs("\"><td class=\"l\">", f);
+        esc(f, k->strategy ? k->strategy : "?");
+        fputs("</td>", f);
+        raw_cell(f, NULL, k->allocation, fmt_pct(b, sizeof b, k->allocation));
+        raw_cell(f, sign_class(k->pnl), k->pnl, fmt_money(b, sizeof b, k->pnl));
+        raw_cell(f, sign_class(k->ret), k->ret, fmt_pct(b, sizeof b, k->ret));
+        raw_cell(f, NULL, k->sharpe, fmt_num(b, sizeof b, k->sharpe, 2));
+        raw_cell(f, NULL, k->max_dd, fmt_pct(b, sizeof b, k->max_dd));
+        snprintf(b, sizeof b, "%lld", (long long)k->trades);
+        raw_cell(f, NULL, (double)k->trades, b);
+        raw_cell(f, NULL, k->fees, fmt_money(b, sizeof b, k->fees));
+        raw_cell(f, sign_class(k->funding), k->funding, fmt_money(b, sizeof b, k->funding));
+        fputs("</tr>\n", f);
+        alloc += k->allocation;
+        pnl += k->pnl;
+        fees += k->fees;
+        funding += k->funding;
+        trades += k->trades;
+    }
+    fputs("<tr class=\"sum\"><th class=\"l\">sum</th>", f);
+    raw_cell(f, NULL, alloc, fmt_pct(b, sizeof b, alloc));
+    raw_cell(f, sign_class(pnl), pnl, fmt_money(b, sizeof b, pnl));
+    fputs("<td></td><td></td><td></td>", f);
+    snprintf(b, sizeof b, "%lld", (long long)trades);
+    raw_cell(f, NULL, (double)trades, b);
+    raw_cell(f, NULL, fees, fmt_money(b, sizeof b, fees));
+    raw_cell(f, sign_class(funding), funding, fmt_money(b, sizeof b, funding));
+    fputs("</tr>\n</table>\n<p class=\"sub\">Each strategy trades its own book with its share of the capital; "
+          "return = the book's pnl over its starting capital; sharpe and drawdown of the book's own curve; "
+          "pnl is net of fees and funding. The rest of the capital (allocation below 100 %) stays cash.</p>\n", f);
+}
+
+int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) { return mts_report_backtest_html_ex(f, r, NULL); }
+
+int mts_report_backtest_html_ex(FILE *f, const mts_stored_run_t *r, const mts_report_extra_t *x) {
+    if (!f || !r || (x && x->n_books > 0 && !x->books)) return MTS_EINVAL;
+    static const mts_report_extra_t none;
+    if (!x) x = &none;
+    const mts_report_trade_story_t *stories =
+        x->stories && x->n_stories == r->n_trades && r->n_trades > 0 ? x->stories : NULL;
+    const char *bench_label = x->benchmark_label ? x->benchmark_label : "buy and hold (equal weight)";
     char title[512], b[64];
     snprintf(title, sizeof title, "Backtest #%lld: %.200s on %.200s", (long long)r->id,
              r->strategy_name ? r->strategy_name : "?", r->assets ? r->assets : "?");
@@ -432,8 +591,19 @@ int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
     metric_row(f, "profit_factor", "profit factor", r->profit_factor, fmt_num(b, sizeof b, r->profit_factor, 2));
     snprintf(b, sizeof b, "%lld", (long long)r->trade_count);
     metric_row(f, "trade_count", "trades", (double)r->trade_count, b);
+    if (x->metrics) {
+        const mts_metrics_t *m = x->metrics;
+        metric_row(f, "sortino_ratio", "sortino ratio", m->sortino_ratio, fmt_num(b, sizeof b, m->sortino_ratio, 2));
+        metric_row(f, "exposure_time", "exposure time", m->exposure_time, fmt_pct(b, sizeof b, m->exposure_time));
+        metric_row(f, "avg_trade", "average trade", m->avg_trade, fmt_money(b, sizeof b, m->avg_trade));
+        metric_row(f, "expectancy", "expectancy (R)", m->expectancy, fmt_num(b, sizeof b, m->expectancy, 2));
+        snprintf(b, sizeof b, "%lld", (long long)m->longest_losing_streak);
+        metric_row(f, "longest_losing_streak", "longest losing streak", (double)m->longest_losing_streak, b);
+    }
     fputs("</table>\n<p class=\"sub\">Definitions as in the README (metrics section); n/a = undefined "
           "(e.g. no closed trades, or no losing trade for the profit factor).</p>\n", f);
+    if (x->metrics || x->benchmark_metrics) benchmark_table(f, r, x->metrics, x->benchmark_metrics, bench_label);
+    if (x->n_books > 0) attribution_table(f, x->books, x->n_books);
 
     if (!r->has_details) {
         fputs("<p class=\"note\">This run was stored without its equity curve and trades (stored by an "
@@ -441,13 +611,23 @@ int mts_report_backtest_html(FILE *f, const mts_stored_run_t *r) {
               "list.</p>\n", f);
     } else {
         fputs("<h2>Equity</h2>\n", f);
-        equity_chart(f, r);
+        equity_chart(f, r, x->benchmark, bench_label, stories);
         fputs("<h2>Drawdown</h2>\n", f);
         drawdown_chart(f, r);
         fputs("<h2>Monthly returns</h2>\n", f);
         monthly_table(f, r);
-        fprintf(f, "<h2>Trades (%lld closed)</h2>\n", (long long)r->n_trades);
-        trades_table(f, r);
+        int64_t n_open = 0;
+        for (int64_t i = 0; stories && i < r->n_trades; i++) n_open += stories[i].open != 0;
+        if (n_open)
+            fprintf(f, "<h2>Trades (%lld closed, %lld open at the end)</h2>\n", (long long)(r->n_trades - n_open),
+                    (long long)n_open);
+        else
+            fprintf(f, "<h2>Trades (%lld closed)</h2>\n", (long long)r->n_trades);
+        trades_table(f, r, stories);
+        if (stories)
+            fputs("<p class=\"sub\">MAE / MFE: the worst and best unrealised pnl of the closed quantity while the "
+                  "position was open (currency). Funding: received (+) or paid (&minus;). A position still open at "
+                  "the end is valued at the last close (\"(open)\"); the metrics do not count it as a trade.</p>\n", f);
     }
 
     fputs("<h2>Strategy and data</h2>\n<table id=\"run\" class=\"kv\">\n<tr><td>strategy</td><td class=\"l\">", f);
@@ -753,7 +933,7 @@ int mts_report_walkforward_html(FILE *f, const mts_report_wf_t *w) {
     run.n_trades = trades ? w->n_trades : 0;
     snprintf(run.interval, sizeof run.interval, "%s", w->interval ? w->interval : "1d");
     fputs("<h2>Stitched equity</h2>\n", f);
-    equity_chart(f, &run);
+    equity_chart(f, &run, w->benchmark, "buy and hold (equal weight)", NULL);
     wf_strip(f, w);
     fputs("<h2>Drawdown</h2>\n", f);
     drawdown_chart(f, &run);

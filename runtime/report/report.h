@@ -3,7 +3,9 @@
  *
  *  - a stored backtest (mts_report_backtest_html): summary metrics table,
  *    equity curve and drawdown charts with entry/exit markers, monthly returns
- *    heatmap, trade list, strategy parameters and data range;
+ *    heatmap, trade list, strategy parameters and data range; with
+ *    mts_report_backtest_html_ex also the benchmark line and table, the newer
+ *    metrics, a per-strategy attribution table and each trade's story;
  *  - an optimization grid (mts_report_grid_html): a heatmap of the ranked
  *    metric over the first two parameters and the ranked table.
  *
@@ -37,6 +39,51 @@ int64_t mts_report_monthly(const mts_series_t *equity, double initial_capital,
                            mts_month_return_t *out, int64_t cap);
 
 int mts_report_backtest_html(FILE *out, const mts_stored_run_t *run);
+
+/* ---- what a stored run's row does not carry (issue 12): optional extras ----
+ * Every field may be NULL / 0: that part of the page is left out, so
+ * mts_report_backtest_html_ex(f, run, NULL) is mts_report_backtest_html. */
+
+/* One book (strategy) of the run: a row of the attribution table. */
+typedef struct mts_report_book {
+    const char *strategy;
+    double      allocation;         /* fraction of the capital */
+    double      pnl;                /* final - initial of the book (currency) */
+    double      ret;                /* pnl / the book's initial capital */
+    double      sharpe, max_dd;     /* of the book's curve (metrics.h) */
+    double      fees, funding;      /* currency; funding received (+) / paid (-) */
+    int64_t     trades;             /* closed trades */
+} mts_report_book_t;
+
+/* The story of run->trades[i] (the same index). */
+typedef struct mts_report_trade_story {
+    const char *strategy;                   /* NULL: "" */
+    const char *entry_reason, *exit_reason; /* mts_reason_name() text; NULL: "" */
+    double      funding, mae, mfe;          /* currency; NaN: n/a */
+    int         open;                       /* 1: a position still open at the end
+                                               (end_of_data record): no exit marker,
+                                               not counted as closed */
+} mts_report_trade_story_t;
+
+typedef struct mts_report_extra {
+    /* drawn under the equity curve (a lighter line, in the legend); points
+     * outside the curve's time span are not drawn */
+    const mts_series_t *benchmark;
+    const char         *benchmark_label;    /* NULL: "buy and hold (equal weight)" */
+    /* the run's metrics: the summary gains sortino, exposure time, average
+     * trade, expectancy and longest losing streak; alpha/beta go to the
+     * benchmark table */
+    const mts_metrics_t *metrics;
+    /* the benchmark's own metrics: a table "strategy vs benchmark" (total
+     * return, volatility, sharpe, max drawdown; alpha, beta from metrics) */
+    const mts_metrics_t *benchmark_metrics;
+    const mts_report_book_t *books;         /* the attribution table, one row a book + a sum row */
+    int                 n_books;
+    const mts_report_trade_story_t *stories;   /* used only when n_stories == run->n_trades */
+    int64_t             n_stories;
+} mts_report_extra_t;
+
+int mts_report_backtest_html_ex(FILE *out, const mts_stored_run_t *run, const mts_report_extra_t *extra);
 
 typedef struct mts_report_grid_row {
     const char         *strategy;
@@ -91,6 +138,7 @@ typedef struct mts_report_wf {
     const mts_report_wf_row_t *rows;
     int         n_rows;
     int64_t     run_id;             /* the stored stitched run, 0 when not stored */
+    const mts_series_t *benchmark;  /* optional: buy and hold under the stitched curve (NULL: none) */
 } mts_report_wf_t;
 
 int mts_report_walkforward_html(FILE *out, const mts_report_wf_t *w);

@@ -337,6 +337,195 @@ static void intraday_trade_times(void **state) {
     mts_series_free(&r.equity);
 }
 
+static char *render_ex(const mts_stored_run_t *r, const mts_report_extra_t *x) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(mts_report_backtest_html_ex(f, r, x), 0);
+    fclose(f);
+    return buf;
+}
+
+static int count_of(const char *h, const char *needle) {
+    int n = 0;
+    for (const char *p = h; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+/* Issue 12's parts of the page: the benchmark line under the equity curve,
+ * the newer metrics, the benchmark table, attribution, the trades' stories. */
+static void backtest_html_extras(void **state) {
+    (void)state;
+    mts_stored_run_t r;
+    mts_stored_trade_t t[2];
+    fill_run(&r, &t[0]);
+    t[1] = t[0];
+    strcpy(t[1].asset, "ethereum");
+    t[1].entry_ts = T_FEB01;
+    t[1].exit_ts = T_MAR05;
+    t[1].pnl = -7.25;
+    r.trades = t;
+    r.n_trades = 2;
+    int64_t ts[] = {T_JAN15, T_JAN31_END, T_FEB01, T_MAR05};
+    double v[] = {110000, 121000, 110000, 133100};
+    series(&r.equity, ts, v, 4);
+    /* the benchmark: four points on the curve's times and one after its end (not drawn) */
+    int64_t bts[] = {T_JAN15, T_JAN31_END, T_FEB01, T_MAR05, T_MAR05 + 86400};
+    double bv[] = {100000, 105000, 102000, 120000, 1e9};
+    mts_series_t bench;
+    series(&bench, bts, bv, 5);
+    mts_metrics_t m = {0}, bm = {0};
+    m.sortino_ratio = 1.75;
+    m.exposure_time = 0.4;
+    m.avg_trade = 12.5;
+    m.expectancy = 0.625;
+    m.longest_losing_streak = 3;
+    m.alpha = 0.1;
+    m.beta = 0.8;
+    bm.total_return = 0.2;
+    bm.volatility = 0.3;
+    bm.sharpe_ratio = 0.9;
+    bm.max_drawdown = 0.1;
+    mts_report_book_t books[2] = {
+        {"sma_cross", 0.5, 1200.5, 0.02401, 1.25, 0.05, 10.25, -4.5, 3},
+        {"rsi<x>", 0.3, -300, -0.01, NAN, 0.02, 5, 0, 2},
+    };
+    mts_report_trade_story_t st[2] = {
+        {"sma_cross", "signal", "stop_loss", -1.25, -30, 45.5, 0},
+        {"rsi<x>", "signal", "end_of_data", 0.5, -2, 3, 1},
+    };
+    mts_report_extra_t x = {.benchmark = &bench, .metrics = &m, .benchmark_metrics = &bm,
+                            .books = books, .n_books = 2, .stories = st, .n_stories = 2};
+    char *h = render_ex(&r, &x);
+    assert_null(strstr(h, "<script"));
+
+    /* the benchmark line, drawn before (under) the equity line. Frame: values
+     * 100000 (initial and the benchmark's low) .. 133100, padded by 5 % of the
+     * span (1655): 98345 .. 134755 over 300 px from y = 12; x from 78 to 944.
+     * 100000 -> 12 + 34755/36410*300 = 298.4; 105000 -> 257.2; 102000 -> 281.9;
+     * 120000 -> 133.6; Jan 31 23:59:59 -> 78 + 1468799/4320000*866 = 372.4 */
+    const char *bl = strstr(h, "<path class=\"benchmark\" id=\"benchmark-line\" "
+                               "d=\"M78.0,298.4L372.4,257.2L372.4,281.9L944.0,133.6\">");
+    assert_non_null(bl);
+    const char *eq = strstr(h, "<path class=\"equity\"");
+    assert_non_null(eq);
+    assert_true(bl < eq);
+    const char *legend = strstr(h, "<p class=\"legend\">");
+    assert_non_null(legend);
+    assert_non_null(strstr(legend, "<path class=\"benchmark\" d=\"M0,5h18\"/></svg>buy and hold (equal weight)</span>"));
+
+    /* the newer metrics in the summary */
+    assert_non_null(strstr(h, "data-metric=\"sortino_ratio\" data-raw=\"1.75\">1.75<"));
+    assert_non_null(strstr(h, "data-metric=\"exposure_time\" data-raw=\"0.4\">40.00 %<"));
+    assert_non_null(strstr(h, "data-metric=\"avg_trade\" data-raw=\"12.5\">12.50<"));
+    assert_non_null(strstr(h, "data-metric=\"expectancy\" data-raw=\"0.625\">0.62<") ||
+                    strstr(h, "data-metric=\"expectancy\" data-raw=\"0.625\">0.63<"));
+    assert_non_null(strstr(h, "data-metric=\"longest_losing_streak\" data-raw=\"3\">3<"));
+
+    /* strategy vs benchmark */
+    const char *bt = strstr(h, "<table id=\"benchmark\">");
+    assert_non_null(bt);
+    assert_non_null(strstr(bt, "<tr data-metric=\"total_return\"><td class=\"l\">total return</td>"
+                               "<td data-raw=\"0.331\">33.10 %</td><td data-raw=\"0.2\">20.00 %</td></tr>"));
+    assert_non_null(strstr(bt, "<tr data-metric=\"max_drawdown\"><td class=\"l\">max drawdown</td>"
+                               "<td data-raw=\"0.09090909090909091\">9.09 %</td><td data-raw=\"0.1\">10.00 %</td></tr>"));
+    assert_non_null(strstr(bt, "<td class=\"pos\" data-raw=\"0.1\">10.00 %</td>"));     /* alpha */
+    assert_non_null(strstr(bt, "<td data-raw=\"0.8\">0.80</td>"));                      /* beta */
+
+    /* attribution: a row a book, escaped, and the sums:
+     * allocation 0.5 + 0.3 = 0.8, pnl 1200.5 - 300 = 900.5, trades 5, fees 15.25, funding -4.5 */
+    const char *at = strstr(h, "<table id=\"attribution\">");
+    assert_non_null(at);
+    assert_non_null(strstr(at, "<tr class=\"book\" data-strategy=\"sma_cross\"><td class=\"l\">sma_cross</td>"
+                               "<td data-raw=\"0.5\">50.00 %</td><td class=\"pos\" data-raw=\"1200.5\">1,200.50</td>"
+                               "<td class=\"pos\" data-raw=\"0.02401\">2.40 %</td><td data-raw=\"1.25\">1.25</td>"
+                               "<td data-raw=\"0.05\">5.00 %</td><td data-raw=\"3\">3</td>"
+                               "<td data-raw=\"10.25\">10.25</td><td class=\"neg\" data-raw=\"-4.5\">-4.50</td></tr>"));
+    assert_non_null(strstr(at, "<tr class=\"book\" data-strategy=\"rsi&lt;x&gt;\"><td class=\"l\">rsi&lt;x&gt;</td>"
+                               "<td data-raw=\"0.3\">30.00 %</td><td class=\"neg\" data-raw=\"-300\">-300.00</td>"));
+    assert_non_null(strstr(at, "<td data-raw=\"nan\">n/a</td>"));   /* rsi's sharpe */
+    assert_non_null(strstr(at, "<tr class=\"sum\"><th class=\"l\">sum</th><td data-raw=\"0.8\">80.00 %</td>"
+                               "<td class=\"pos\" data-raw=\"900.5\">900.50</td><td></td><td></td><td></td>"
+                               "<td data-raw=\"5\">5</td><td data-raw=\"15.25\">15.25</td>"
+                               "<td class=\"neg\" data-raw=\"-4.5\">-4.50</td></tr>"));
+    assert_null(strstr(h, "rsi<x>"));
+
+    /* trades with their stories; the open one has no exit marker */
+    assert_non_null(strstr(h, "<h2>Trades (1 closed, 1 open at the end)</h2>"));
+    const char *tt = strstr(h, "<table id=\"trades\">");
+    assert_non_null(tt);
+    assert_non_null(strstr(tt, "<th class=\"l\">entry reason</th><th class=\"l\">exit reason</th><th>funding</th>"
+                               "<th>MAE</th><th>MFE</th>"));
+    assert_non_null(strstr(tt, "<td class=\"l\">signal</td><td class=\"l\">stop_loss</td>"
+                               "<td class=\"neg\" data-raw=\"-1.25\">-1.25</td><td data-raw=\"-30\">-30.00</td>"
+                               "<td data-raw=\"45.5\">45.50</td></tr>"));
+    assert_non_null(strstr(tt, "<tr class=\"open\"><td>2</td><td class=\"l\">ethereum</td><td class=\"l\">rsi&lt;x&gt;</td>"));
+    assert_non_null(strstr(tt, " (open)</td>"));
+    assert_non_null(strstr(tt, "<td class=\"l\">end_of_data</td><td class=\"pos\" data-raw=\"0.5\">0.50</td>"));
+    assert_int_equal(count_of(h, "class=\"marker exit "), 1);
+    assert_int_equal(count_of(h, "class=\"marker entry "), 2);
+    free(h);
+
+    /* stories that do not match the trades are left out; no books, no tables */
+    mts_report_extra_t y = {.benchmark = &bench, .stories = st, .n_stories = 1};
+    h = render_ex(&r, &y);
+    assert_non_null(strstr(h, "id=\"benchmark-line\""));
+    assert_null(strstr(h, "entry reason"));
+    assert_null(strstr(h, "id=\"attribution\""));
+    assert_null(strstr(h, "<table id=\"benchmark\">"));
+    assert_null(strstr(h, "sortino_ratio"));
+    assert_int_equal(count_of(h, "class=\"marker exit "), 2);
+    free(h);
+
+    /* without extras: the page of before */
+    h = render_run(&r);
+    assert_null(strstr(h, "benchmark-line"));
+    assert_null(strstr(h, "<table id=\"benchmark\">"));
+    assert_null(strstr(h, "attribution"));
+    assert_null(strstr(h, "entry reason"));
+    assert_non_null(strstr(h, "<h2>Trades (2 closed)</h2>"));
+    free(h);
+    x.n_books = 1;
+    x.books = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(mts_report_backtest_html_ex(f, &r, &x), MTS_EINVAL);
+    fclose(f);
+    free(buf);
+    mts_series_free(&bench);
+    mts_series_free(&r.equity);
+}
+
+/* A walk-forward page draws a benchmark under its stitched curve when given one. */
+static void walkforward_benchmark(void **state) {
+    (void)state;
+    int64_t ts[] = {T_JAN15, T_FEB01, T_MAR05};
+    double v[] = {100, 110, 105}, bv[] = {100, 90, 120};
+    mts_series_t eq, bench;
+    series(&eq, ts, v, 3);
+    series(&bench, ts, bv, 3);
+    mts_report_wf_t w = {.title = "wf", .metric = "sharpe_ratio", .equity = &eq, .initial_capital = 100,
+                         .benchmark = &bench};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(mts_report_walkforward_html(f, &w), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "<path class=\"benchmark\" id=\"benchmark-line\" d=\"M78.0,"));
+    free(buf);
+    w.benchmark = NULL;
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    assert_int_equal(mts_report_walkforward_html(f, &w), 0);
+    fclose(f);
+    assert_null(strstr(buf, "benchmark-line"));
+    free(buf);
+    mts_series_free(&eq);
+    mts_series_free(&bench);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(monthly_by_hand),
@@ -347,6 +536,8 @@ int main(void) {
         cmocka_unit_test(stored_run_round_trip),
         cmocka_unit_test(intraday_trade_times),
         cmocka_unit_test(interval_round_trip),
+        cmocka_unit_test(backtest_html_extras),
+        cmocka_unit_test(walkforward_benchmark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
