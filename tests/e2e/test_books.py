@@ -113,6 +113,26 @@ class Books(MtsTestCase):
         self.assertIn("needs --mode independent", r.stderr)
         r = self.mts("backtest", "--strategy", "sma_cross", "--asset", "bitcoin", "--mode", "both", expect=2)
         self.assertIn("--mode is independent or vote", r.stderr)
+        # config/mts.json books: allocate (names not in the run ignored) and mode
+        root = self.make_root()
+        cfg_path = os.path.join(root, "config/mts.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["books"] = {"mode": "independent", "allocate": {"sma_cross": 0.2, "vix_correlation": 0.5}}
+        write(cfg_path, json.dumps(cfg))
+        env = {"MTS_ROOT": root}
+        args = ("--strategy", "sma_cross,mean_reversion", "--asset", "bitcoin", "--from", "2021-01-01",
+                "--to", "2021-12-31")
+        res, _ = self.backtest_json(*args, env=env)
+        self.assertEqual([b["allocation"] for b in res["books"]], [0.2, 0.8])
+        res, _ = self.backtest_json(*args, "--allocate", "mean_reversion=0.1", env=env)   # the flag wins
+        self.assertEqual([b["allocation"] for b in res["books"]], [0.9, 0.1])
+        cfg["books"]["mode"] = "vote"
+        write(cfg_path, json.dumps(cfg))
+        res, _ = self.backtest_json(*args, env=env)
+        self.assertEqual(res["mode"], "vote")
+        self.assertEqual(len(res["books"]), 1)
+        self.assertEqual(res["books"][0]["strategy"], "sma_cross,mean_reversion")
 
     # ---- vote mode with one strategy = before issue 12 -------------------------------------
 
