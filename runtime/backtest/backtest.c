@@ -5,11 +5,15 @@
 #include "market/provider.h"
 #include "store/imports.h"
 #include "util/config.h"
+#include "util/log.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* "a,b,c" from names; mts_malloc'd. */
@@ -28,21 +32,275 @@ static char *join(const char *const *names, int n) {
     return s;
 }
 
+/* ---- config/mts.json under root: books, instruments (issue 12) ---- */
 
-/* The run row, its signals (backtest_signals), closed trades (backtest_trades)
- * and equity curve (backtest_curves: one MTC1 blob per run) in one transaction, so `mts report ID`
- * can rebuild everything from stored numbers. */
+/* The decoded file, or NULL when there is none or it is not a JSON object
+ * (util/config.c reports a bad file once; here it means defaults). */
+static cJSON *site_config(const char *root) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/config/mts.json", root) >= (int)sizeof path) return NULL;
+    int64_t size = 0;
+    if (mts_path_kind(path, &size) != MTS_PATH_REGULAR || size > MTS_CONFIG_MAX_BYTES) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = mts_malloc((size_t)size + 1);
+    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (!text) return NULL;
+    text[got] = 0;
+    const char *t = text;
+    if (got >= 3 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB && (unsigned char)t[2] == 0xBF) t += 3;
+    cJSON *j = cJSON_Parse(t);
+    mts_free(text);
+    if (j && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+static cJSON *obj_at(const cJSON *o, const char *key) {
+    cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    return cJSON_IsObject(v) ? v : NULL;
+}
+
+int mts_backtest_allocations(const char *root, const char *spec, const char *const *strategies, int n,
+                             double *out, char *err, size_t errlen) {
+    if (n < 1 || n > MTS_ENGINE_MAX_BOOKS)
+        return mts_errf(err, errlen, MTS_EINVAL, "independent mode: 1 to %d strategies (one book each), got %d",
+                        MTS_ENGINE_MAX_BOOKS, n);
+    for (int i = 0; i < n; i++) out[i] = NAN;
+    const char *src = spec ? "--allocate" : "config/mts.json books.allocate";
+    if (spec) {
+        const char *p = spec;
+        while (*p) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *eq = memchr(p, '=', len);
+            if (!eq || eq == p)
+                return mts_errf(err, errlen, MTS_EINVAL, "--allocate expects NAME=FRACTION,..., got '%.*s'",
+                                (int)len, p);
+            size_t nl = (size_t)(eq - p);
+            int k = -1;
+            for (int i = 0; i < n; i++)
+                if (strlen(strategies[i]) == nl && strncmp(strategies[i], p, nl) == 0) k = i;
+            if (k < 0) {
+                char *names = join(strategies, n);
+                int rc = mts_errf(err, errlen, MTS_EINVAL, "--allocate: '%.*s' is not a strategy of this run (%s)",
+                                  (int)nl, p, names ? names : "");
+                mts_free(names);
+                return rc;
+            }
+            char num[64];
+            size_t vl = len - nl - 1;
+            if (vl == 0 || vl >= sizeof num)
+                return mts_errf(err, errlen, MTS_EINVAL, "--allocate: %s needs a fraction, e.g. %s=0.5",
+                                strategies[k], strategies[k]);
+            memcpy(num, eq + 1, vl);
+            num[vl] = 0;
+            char *e2;
+            double v = strtod(num, &e2);
+            if (*e2 || !isfinite(v) || v <= 0 || v > 1)
+                return mts_errf(err, errlen, MTS_EINVAL, "--allocate: %s=%s: a fraction of the capital in (0, 1]",
+                                strategies[k], num);
+            if (!isnan(out[k]))
+                return mts_errf(err, errlen, MTS_EINVAL, "--allocate: %s is given twice", strategies[k]);
+            out[k] = v;
+            p = end ? end + 1 : p + len;
+        }
+    } else {
+        cJSON *cfg = site_config(root);
+        cJSON *al = obj_at(obj_at(cfg, "books"), "allocate");
+        for (int i = 0; al && i < n; i++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(al, strategies[i]);
+            if (!v) continue;
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble <= 0 || v->valuedouble > 1) {
+                cJSON_Delete(cfg);
+                return mts_errf(err, errlen, MTS_EINVAL, "%s.%s must be a fraction of the capital in (0, 1]",
+                                src, strategies[i]);
+            }
+            out[i] = v->valuedouble;
+        }
+        cJSON_Delete(cfg);
+    }
+    double sum = 0;
+    int rest = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(out[i])) rest++;
+        else sum += out[i];
+    }
+    if (sum > 1 + 1e-9)
+        return mts_errf(err, errlen, MTS_EINVAL, "%s: the shares add up to %.10g, more than the capital (1)", src, sum);
+    if (rest > 0) {
+        double left = 1 - sum;
+        if (!(left > 1e-9)) {
+            for (int i = 0; i < n; i++)
+                if (isnan(out[i]))
+                    return mts_errf(err, errlen, MTS_EINVAL, "%s: nothing is left for %s (give it a share too)",
+                                    src, strategies[i]);
+        }
+        for (int i = 0; i < n; i++)
+            if (isnan(out[i])) out[i] = rest == n ? 1.0 / n : left / rest;
+    }
+    return 0;
+}
+
+/* A number field of an instrument section: absent -> *out untouched; else
+ * finite and >= 0, or MTS_EINVAL naming it. */
+static int inst_num(const cJSON *sec, const char *asset, const char *market, const char *key, double *out,
+                    char *err, size_t errlen) {
+    cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, key) : NULL;
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
+        return mts_errf(err, errlen, MTS_EINVAL, "config/mts.json: instruments.%s.%s.%s must be a number >= 0",
+                        asset, market, key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* The instrument of asset for the run (o's market/fees, else the config's
+ * instruments.<asset>, else spot defaults); *symbol / *exchange: the perp's
+ * (borrowed from cfg; NULL when not configured). */
+static int resolve_instrument(const cJSON *cfg, const mts_backtest_opts_t *o, const char *asset,
+                              mts_instrument_t *ins, const char **symbol, const char **exchange,
+                              char *err, size_t errlen) {
+    cJSON *ic = obj_at(obj_at(cfg, "instruments"), asset);
+    const char *market = o->market;
+    if (!market) {
+        cJSON *m = ic ? cJSON_GetObjectItemCaseSensitive(ic, "market") : NULL;
+        if (m && !cJSON_IsString(m))
+            return mts_errf(err, errlen, MTS_EINVAL, "config/mts.json: instruments.%s.market must be \"spot\" or \"perp\"",
+                            asset);
+        market = m ? m->valuestring : "spot";
+    }
+    int perp;
+    if (!strcmp(market, "spot")) perp = 0;
+    else if (!strcmp(market, "perp")) perp = 1;
+    else return mts_errf(err, errlen, MTS_EINVAL, "market '%s' for %s: spot or perp", market, asset);
+    cJSON *sec = obj_at(ic, perp ? "perp" : "spot");
+    if (perp && !sec)
+        return mts_errf(err, errlen, MTS_EINVAL,
+                        "%s has no perpetual in config/mts.json: add instruments.%s.perp {symbol, exchange, "
+                        "contract_size, tick_size, lot_size, maker_fee_bps, taker_fee_bps, max_leverage, "
+                        "maintenance_margin_rate}", asset, asset);
+    memset(ins, 0, sizeof *ins);
+    ins->type = perp ? MTS_INST_PERP : MTS_INST_SPOT;
+    ins->contract_size = 1;
+    ins->maker_fee_bps = ins->taker_fee_bps = o->commission_bps;
+    ins->max_leverage = 1;
+    int rc;
+    if ((rc = inst_num(sec, asset, market, "contract_size", &ins->contract_size, err, errlen)) ||
+        (rc = inst_num(sec, asset, market, "tick_size", &ins->tick_size, err, errlen)) ||
+        (rc = inst_num(sec, asset, market, "lot_size", &ins->lot_size, err, errlen)) ||
+        (rc = inst_num(sec, asset, market, "maker_fee_bps", &ins->maker_fee_bps, err, errlen)) ||
+        (rc = inst_num(sec, asset, market, "taker_fee_bps", &ins->taker_fee_bps, err, errlen)))
+        return rc;
+    if (perp &&
+        ((rc = inst_num(sec, asset, market, "max_leverage", &ins->max_leverage, err, errlen)) ||
+         (rc = inst_num(sec, asset, market, "maintenance_margin_rate", &ins->maintenance_margin_rate, err, errlen))))
+        return rc;
+    if (o->has_maker) ins->maker_fee_bps = o->maker_bps;
+    if (o->has_taker) ins->taker_fee_bps = o->taker_bps;
+    *symbol = *exchange = NULL;
+    if (perp) {
+        cJSON *sy = cJSON_GetObjectItemCaseSensitive(sec, "symbol");
+        cJSON *ex = cJSON_GetObjectItemCaseSensitive(sec, "exchange");
+        if (cJSON_IsString(sy)) *symbol = sy->valuestring;
+        if (cJSON_IsString(ex)) *exchange = ex->valuestring;
+    }
+    return 0;
+}
+
+/* A JSON number for cJSON: non-finite values become null. */
+static void jnum(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+/* The metrics of one book as JSON (backtest_books.metrics; also --json's books). */
+static char *book_metrics_json(const mts_backtest_book_t *bk) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    jnum(o, "return", bk->metrics.total_return);
+    jnum(o, "sharpe", bk->metrics.sharpe_ratio);
+    jnum(o, "max_drawdown", bk->metrics.max_drawdown);
+    cJSON_AddNumberToObject(o, "risk_trimmed", (double)bk->risk_trimmed);
+    cJSON_AddNumberToObject(o, "risk_refused", (double)bk->risk_refused);
+    cJSON_AddNumberToObject(o, "risk_short_refused", (double)bk->risk_short_refused);
+    cJSON_AddNumberToObject(o, "bp_cut", (double)bk->stats.bp_cut);
+    cJSON_AddNumberToObject(o, "bp_refused", (double)bk->stats.bp_refused);
+    cJSON_AddNumberToObject(o, "short_refused", (double)bk->stats.short_refused);
+    cJSON_AddNumberToObject(o, "lot_refused", (double)bk->stats.lot_refused);
+    cJSON_AddNumberToObject(o, "liquidations", (double)bk->stats.liquidations);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+/* backtest_results.extra: mode, market, leverage, the further metrics, the benchmark. */
+static char *extra_json(const mts_backtest_t *b) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    const mts_metrics_t *m = &b->metrics;
+    cJSON_AddStringToObject(o, "mode", b->mode);
+    cJSON_AddStringToObject(o, "market", b->market);
+    jnum(o, "leverage", b->leverage);
+    jnum(o, "sortino_ratio", m->sortino_ratio);
+    jnum(o, "exposure_time", m->exposure_time);
+    jnum(o, "avg_trade", m->avg_trade);
+    jnum(o, "expectancy", m->expectancy);
+    cJSON_AddNumberToObject(o, "longest_losing_streak", (double)m->longest_losing_streak);
+    jnum(o, "alpha", m->alpha);
+    jnum(o, "beta", m->beta);
+    jnum(o, "funding", b->account.funding);
+    cJSON_AddNumberToObject(o, "risk_trimmed", (double)b->risk_trimmed);
+    cJSON_AddNumberToObject(o, "risk_refused", (double)b->risk_refused);
+    cJSON_AddNumberToObject(o, "risk_short_refused", (double)b->risk_short_refused);
+    cJSON_AddNumberToObject(o, "bp_cut", (double)b->account.bp_cut);
+    cJSON_AddNumberToObject(o, "bp_refused", (double)b->account.bp_refused);
+    cJSON_AddNumberToObject(o, "short_refused", (double)b->account.short_refused);
+    cJSON_AddNumberToObject(o, "liquidations", (double)b->account.liquidations);
+    if (b->has_benchmark) {
+        cJSON *bm = cJSON_AddObjectToObject(o, "benchmark");
+        const mts_metrics_t *x = &b->benchmark_metrics;
+        if (bm) {
+            jnum(bm, "final_value", x->final_value);
+            jnum(bm, "total_return", x->total_return);
+            jnum(bm, "annualized_return", x->annualized_return);
+            jnum(bm, "volatility", x->volatility);
+            jnum(bm, "sharpe_ratio", x->sharpe_ratio);
+            jnum(bm, "max_drawdown", x->max_drawdown);
+        }
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+
+/* The run row, its signals (backtest_signals), trades (backtest_trades: every
+ * book's closed trades, then the END_OF_DATA records of positions still open,
+ * open = 1), books (backtest_books) and the account's equity curve
+ * (backtest_curves: one MTC1 blob per run) in one transaction, so `mts report
+ * ID` can rebuild everything from stored numbers. */
 static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t *b,
                      const mts_backtest_row_t *row, char *err, size_t errlen) {
-    int64_t n = 0;
+    int64_t n = 0, n_closed = 0, n_open = 0;
     const mts_signal_rec_t *sigs = mts_engine_signals(b->engine, &n);
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
+    const mts_trade_t *closed = mts_engine_trades(b->engine, &n_closed);
+    const mts_trade_t *open = mts_engine_open_trades(b->engine, &n_open);
+    const mts_series_t *curve = mts_engine_equity_curve(b->engine);
+    int64_t n_trades = n_closed + n_open;
     b->n_signals = n;
     mts_signal_row_t *rows = n ? mts_calloc((size_t)n, sizeof *rows) : NULL;
-    mts_trade_row_t *trades = pf->n_trades ? mts_calloc((size_t)pf->n_trades, sizeof *trades) : NULL;
-    if ((n && !rows) || (pf->n_trades && !trades)) {
+    mts_trade_row_t *trades = n_trades ? mts_calloc((size_t)n_trades, sizeof *trades) : NULL;
+    mts_book_row_t *books = b->n_books ? mts_calloc((size_t)b->n_books, sizeof *books) : NULL;
+    char **metrics = b->n_books ? mts_calloc((size_t)b->n_books, sizeof *metrics) : NULL;
+    if ((n && !rows) || (n_trades && !trades) || (b->n_books && (!books || !metrics))) {
         mts_free(rows);
         mts_free(trades);
+        mts_free(books);
+        mts_free(metrics);
         return mts_errf(err, errlen, MTS_ENOMEM, "out of memory storing the run");
     }
     for (int64_t i = 0; i < n; i++) {
@@ -55,21 +313,44 @@ static int store_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .confidence = r->confidence, .position_size = r->position_size,
             .stop_loss = r->stop_loss, .take_profit = r->take_profit};
     }
-    for (int64_t i = 0; i < pf->n_trades; i++) {
-        const mts_trade_t *t = &pf->trades[i];
+    for (int64_t i = 0; i < n_trades; i++) {
+        const mts_trade_t *t = i < n_closed ? &closed[i] : &open[i - n_closed];
         trades[i] = (mts_trade_row_t){
             .asset = mts_engine_asset_name(b->engine, t->asset), .side = t->side, .qty = t->qty,
             .entry_ts = t->entry_ts, .entry_price = t->entry_price, .exit_ts = t->exit_ts,
-            .exit_price = t->exit_price, .pnl = t->pnl, .fees = t->fees};
+            .exit_price = t->exit_price, .pnl = t->pnl, .fees = t->fees,
+            .strategy = (t->strategy >= 0 && t->strategy < o->n_strategies) ? o->strategies[t->strategy] : NULL,
+            .entry_reason = mts_reason_name(t->entry_reason), .exit_reason = mts_reason_name(t->exit_reason),
+            .funding = t->funding, .mae = t->mae, .mfe = t->mfe, .open = i >= n_closed};
     }
-    mts_store_set_cancel(store, o->cancel);   /* a cancel also ends a wait for the lock */
-    int rc = mts_store_insert_run(store, row, rows, n, trades, pf->n_trades, pf->equity.ts,
-                                  pf->equity.v, pf->equity.n, NULL, 0, &b->run_id);
-    mts_store_set_cancel(store, NULL);
+    int rc = 0;
+    for (int k = 0; k < b->n_books; k++) {
+        const mts_backtest_book_t *bk = &b->books[k];
+        const mts_portfolio_t *pf = mts_engine_book(b->engine, k);
+        if (!(metrics[k] = book_metrics_json(bk))) rc = MTS_ENOMEM;
+        books[k] = (mts_book_row_t){
+            .book = k, .strategy = bk->strategy, .allocation = bk->allocation, .initial = bk->stats.initial,
+            .final = bk->stats.equity, .pnl = bk->stats.equity - bk->stats.initial, .fees = bk->stats.fees,
+            .funding = bk->stats.funding, .trades = bk->metrics.trade_count, .metrics_json = metrics[k],
+            .curve_ts = b->n_books > 1 && pf ? pf->equity.ts : NULL,
+            .curve_v = b->n_books > 1 && pf ? pf->equity.v : NULL,
+            .curve_n = b->n_books > 1 && pf ? pf->equity.n : 0};
+    }
+    if (rc == 0) {
+        mts_store_set_cancel(store, o->cancel);   /* a cancel also ends a wait for the lock */
+        rc = mts_store_insert_run(store, row, rows, n, trades, n_trades, curve->ts, curve->v, curve->n, books,
+                                  b->n_books, &b->run_id);
+        mts_store_set_cancel(store, NULL);
+        if (rc != 0) mts_errf(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
+    } else {
+        mts_errf(err, errlen, rc, "out of memory storing the run");
+    }
+    for (int k = 0; k < b->n_books; k++) cJSON_free(metrics[k]);
+    mts_free(metrics);
     mts_free(rows);
     mts_free(trades);
-    if (rc != 0) return mts_errf(err, errlen, rc, "storing the result: %s", mts_store_errmsg(store));
-    return 0;
+    mts_free(books);
+    return rc;
 }
 
 static int load_asset(mts_store_t *store, const mts_backtest_opts_t *o, const char *root,
@@ -246,7 +527,11 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         goto error;
     }
 
-    mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps};
+    if (!(o->leverage == 0 || (isfinite(o->leverage) && o->leverage >= 1))) {
+        rc = mts_errf(err, errlen, MTS_EINVAL, "--leverage must be >= 1, got %g", o->leverage);
+        goto error;
+    }
+    mts_engine_config_t cfg = {o->capital, o->commission_bps, o->slippage_bps, o->leverage};
     if ((rc = mts_engine_create(&cfg, &b->engine)) != 0) {
         mts_errf(err, errlen, rc, "cannot create the engine: %s", mts_strerror(rc));
         goto error;
@@ -260,11 +545,104 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     if (b->vix.n > 0) mts_engine_add_macro(b->engine, "VIX", &b->vix);
     mts_provider_t *provider = d->provider;
+
+    /* books: independent = one per strategy (its share of the capital), vote = one */
+    cJSON *site = site_config(root);
+    const char *mode = o->mode;
+    if (!mode) {
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(obj_at(site, "books"), "mode");
+        mode = cJSON_IsString(m) ? m->valuestring : "independent";
+    }
+    if (!strcmp(mode, "independent")) b->mode = "independent";
+    else if (!strcmp(mode, "vote")) b->mode = "vote";
+    else {
+        rc = mts_errf(err, errlen, MTS_EINVAL, "unknown mode '%s' (independent or vote)", mode);
+        cJSON_Delete(site);
+        goto error;
+    }
+    double alloc[MTS_ENGINE_MAX_BOOKS];
+    int n_books = 1;
+    alloc[0] = 1;
+    if (b->mode[0] == 'i') {
+        if ((rc = mts_backtest_allocations(root, o->allocate, o->strategies, o->n_strategies, alloc, err,
+                                           errlen)) != 0) {
+            cJSON_Delete(site);
+            goto error;
+        }
+        n_books = o->n_strategies;
+        if ((n_books > 1 || alloc[0] != 1) && (rc = mts_engine_set_books(b->engine, n_books, alloc)) != 0) {
+            mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
+            cJSON_Delete(site);
+            goto error;
+        }
+    } else if (o->allocate) {
+        rc = mts_errf(err, errlen, MTS_EINVAL, "--allocate splits the capital between the strategies' own books: "
+                      "it needs --mode independent (vote trades one book)");
+        cJSON_Delete(site);
+        goto error;
+    }
+    /* instruments, and the perps' funding from the provider */
+    int n_spot = 0, n_perp = 0;
+    for (int a = 0; a < o->n_assets; a++) {
+        mts_instrument_t ins;
+        const char *sym = NULL, *exch = NULL;
+        if ((rc = resolve_instrument(site, o, o->assets[a], &ins, &sym, &exch, err, errlen)) != 0) break;
+        if ((rc = mts_engine_set_instrument(b->engine, a, &ins)) != 0) {
+            mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
+            break;
+        }
+        if (ins.type == MTS_INST_SPOT) {
+            n_spot++;
+            continue;
+        }
+        n_perp++;
+        const mts_funding_events_t *ev = provider && sym ? mts_provider_funding_events(provider, sym, exch) : NULL;
+        char line[512] = "";
+        if (ev) {
+            /* borrowed: a backtest never appends (engine.h), so the provider's copy is shared */
+            if ((rc = mts_engine_set_funding(b->engine, a, (mts_funding_events_t *)ev)) != 0) {
+                mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
+                break;
+            }
+            /* settlements every 8 h at most: a gap of more than a day at either end of the
+             * bars is funding not counted, and said */
+            const mts_bars_t *bars = &b->bars[a];
+            if (ev->n > 0 && bars->n > 0 &&
+                (ev->ts[0] > bars->ts[0] + 86400 || ev->ts[ev->n - 1] < bars->ts[bars->n - 1] - 86400)) {
+                char f0[16], f1[16];
+                mts_time_format_date(ev->ts[0], f0);
+                mts_time_format_date(ev->ts[ev->n - 1], f1);
+                snprintf(line, sizeof line, "the funding rates of %s%s%s cover %s .. %s only: %s's funding outside "
+                         "is not counted", sym, exch ? " on " : "", exch ? exch : "", f0, f1, o->assets[a]);
+            }
+        } else {
+            snprintf(line, sizeof line, "no funding rates for %s%s%s (%s perp): its funding is not counted; "
+                     "import them with: mts import funding FILE --symbol %s%s%s",
+                     sym ? sym : o->assets[a], exch ? " on " : "", exch ? exch : "", o->assets[a],
+                     sym ? sym : "SYMBOL", exch ? " --exchange " : "", exch ? exch : "");
+        }
+        if (line[0]) {
+            size_t have = b->warnings ? strlen(b->warnings) : 0;
+            char *w = mts_realloc(b->warnings, have + strlen(line) + 2);
+            if (!w) {
+                rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
+                break;
+            }
+            snprintf(w + have, strlen(line) + 2, "%s\n", line);
+            b->warnings = w;
+        }
+    }
+    cJSON_Delete(site);
+    if (rc != 0) goto error;
+    b->market = n_perp == 0 ? "spot" : n_spot == 0 ? "perp" : "mixed";
+    b->leverage = n_perp ? mts_engine_leverage(b->engine) : 1;
+
     mts_run_spec_t spec = {
         .engine = b->engine, .root = root, .strategies = o->strategies,
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
         .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted,
-        .interval = o->interval, .provider = provider};
+        .interval = o->interval, .provider = provider, .mode = b->mode,
+        .max_position = o->max_position, .max_portfolio_risk = o->max_portfolio_risk};
     /* a progress bar for long runs (stderr on a terminal only; util/progress.h) */
     mts_progress_t bar;
     int show = o->progress && b->total_bars >= MTS_BACKTEST_PROGRESS_MIN_BARS;
@@ -284,18 +662,71 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     }
     if (rc != 0) goto error;
 
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    if ((rc = mts_metrics_compute_at(&pf->equity, mts_interval_seconds(o->interval ? o->interval : "1d"),
-                                     o->capital, o->risk_free, pf->trades, pf->n_trades,
-                                     &b->metrics)) != 0) {
-        mts_errf(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
+    /* the END_OF_DATA records of positions still open (never counted by the metrics) */
+    if ((rc = mts_engine_finish(b->engine)) != 0) {
+        mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
         goto error;
+    }
+    int64_t iv_s = mts_interval_seconds(o->interval ? o->interval : "1d");
+    {
+        const mts_series_t *curve = mts_engine_equity_curve(b->engine);
+        int64_t n_closed = 0, n_open = 0;
+        const mts_trade_t *closed = mts_engine_trades(b->engine, &n_closed);
+        const mts_trade_t *open = mts_engine_open_trades(b->engine, &n_open);
+        if ((rc = mts_metrics_compute_at(curve, iv_s, o->capital, o->risk_free, closed, n_closed, &b->metrics)) != 0 ||
+            (rc = mts_metrics_trade_stats(closed, n_closed, open, n_open, curve, &b->metrics)) != 0) {
+            mts_errf(err, errlen, rc, "computing metrics: %s", mts_strerror(rc));
+            goto error;
+        }
+        /* the benchmark: equal-weight buy-and-hold of the run's assets (no curve: none) */
+        if (curve->n > 0) {
+            const mts_bars_t *bp[MTS_BACKTEST_MAX_ASSETS];
+            for (int a = 0; a < o->n_assets; a++) bp[a] = &b->bars[a];
+            if (mts_metrics_benchmark(bp, o->n_assets, curve, iv_s, o->capital, o->risk_free, &b->benchmark,
+                                      &b->benchmark_metrics, &b->metrics) == 0)
+                b->has_benchmark = 1;
+        }
     }
     b->strategy_name = join(o->strategies, o->n_strategies);
     b->assets_joined = join(o->assets, o->n_assets);
     if (!b->strategy_name || !b->assets_joined) {
         rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
         goto error;
+    }
+    /* the books: the engine's stats, metrics over each one's curve and trades,
+     * risk.lua's counts (vote: one book, the counts summed) */
+    if (mts_engine_book_stats(b->engine, -1, &b->account) != 0) memset(&b->account, 0, sizeof b->account);
+    for (int i = 0; i < b->lua.n_risk; i++) {
+        b->risk_trimmed += b->lua.risk_trimmed[i];
+        b->risk_refused += b->lua.risk_refused[i];
+        b->risk_short_refused += b->lua.risk_short_refused[i];
+    }
+    b->n_books = mts_engine_book_count(b->engine);
+    if (b->n_books < 1 || !(b->books = mts_calloc((size_t)b->n_books, sizeof *b->books))) {
+        rc = mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
+        goto error;
+    }
+    for (int k = 0; k < b->n_books; k++) {
+        mts_backtest_book_t *bk = &b->books[k];
+        const mts_portfolio_t *pf = mts_engine_book(b->engine, k);
+        mts_engine_book_stats(b->engine, k, &bk->stats);
+        int own = b->mode[0] == 'i' && b->n_books == o->n_strategies;
+        bk->strategy = own ? o->strategies[k] : b->strategy_name;
+        bk->allocation = own ? alloc[k] : 1;
+        if (own && k < b->lua.n_risk) {
+            bk->risk_trimmed = b->lua.risk_trimmed[k];
+            bk->risk_refused = b->lua.risk_refused[k];
+            bk->risk_short_refused = b->lua.risk_short_refused[k];
+        } else if (!own) {
+            bk->risk_trimmed = b->risk_trimmed;
+            bk->risk_refused = b->risk_refused;
+            bk->risk_short_refused = b->risk_short_refused;
+        }
+        if ((rc = mts_metrics_compute_at(&pf->equity, iv_s, bk->stats.initial, o->risk_free, pf->trades,
+                                         pf->n_trades, &bk->metrics)) != 0) {
+            mts_errf(err, errlen, rc, "computing the metrics of book %d: %s", k, mts_strerror(rc));
+            goto error;
+        }
     }
     int64_t n_sig = 0;
     mts_engine_signals(b->engine, &n_sig);
@@ -316,7 +747,11 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
             .profit_factor = m->profit_factor, .commission_bps = o->commission_bps,
             .slippage_bps = o->slippage_bps, .trade_count = m->trade_count,
             .interval = o->interval ? o->interval : MTS_INTERVAL_DEFAULT};
-        if ((rc = store_run(store, o, b, &row, err, errlen)) != 0) {
+        char *extra = extra_json(b);
+        row.extra_json = extra;
+        rc = store_run(store, o, b, &row, err, errlen);
+        cJSON_free(extra);
+        if (rc != 0) {
             if (!o->keep_unstored || rc == MTS_ECANCELED) goto error;
             /* computed but not stored: the caller prints it and says why */
             b->run_id = 0;
@@ -341,5 +776,68 @@ void mts_backtest_free(mts_backtest_t *b) {
     mts_free(b->strategy_name);
     mts_free(b->assets_joined);
     mts_free(b->warnings);
+    mts_free(b->books);
+    mts_series_free(&b->benchmark);
     mts_free(b);
+}
+
+static void jkv_num(FILE *f, const char *k, double v) {
+    fprintf(f, "\"%s\":", k);
+    mts_json_number(f, v);
+    fputc(',', f);
+}
+
+void mts_backtest_json_extra(FILE *f, const mts_backtest_t *b) {
+    const mts_metrics_t *m = &b->metrics;
+    jkv_num(f, "funding", b->account.funding);
+    jkv_num(f, "sortino_ratio", m->sortino_ratio);
+    jkv_num(f, "exposure_time", m->exposure_time);
+    jkv_num(f, "avg_trade", m->avg_trade);
+    jkv_num(f, "expectancy", m->expectancy);
+    fprintf(f, "\"longest_losing_streak\":%lld,", (long long)m->longest_losing_streak);
+    jkv_num(f, "alpha", m->alpha);
+    jkv_num(f, "beta", m->beta);
+    if (b->has_benchmark) {
+        const mts_metrics_t *x = &b->benchmark_metrics;
+        fputs("\"benchmark\":{", f);
+        jkv_num(f, "final_value", x->final_value);
+        jkv_num(f, "total_return", x->total_return);
+        jkv_num(f, "annualized_return", x->annualized_return);
+        jkv_num(f, "volatility", x->volatility);
+        jkv_num(f, "sharpe_ratio", x->sharpe_ratio);
+        fputs("\"max_drawdown\":", f);
+        mts_json_number(f, x->max_drawdown);
+        fputs("},", f);
+    }
+    fprintf(f, "\"mode\":\"%s\",\"market\":\"%s\",", b->mode, b->market);
+    jkv_num(f, "leverage", b->leverage);
+    fprintf(f, "\"risk\":{\"trimmed\":%lld,\"refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+               "\"short_refused\":%lld,\"lot_refused\":%lld,\"liquidations\":%lld},",
+            (long long)b->risk_trimmed, (long long)b->risk_refused, (long long)b->account.bp_cut,
+            (long long)b->account.bp_refused, (long long)(b->account.short_refused + b->risk_short_refused),
+            (long long)b->account.lot_refused, (long long)b->account.liquidations);
+    fputs("\"books\":[", f);
+    for (int k = 0; k < b->n_books; k++) {
+        const mts_backtest_book_t *bk = &b->books[k];
+        const mts_book_stats_t *st = &bk->stats;
+        fputs(k ? ",{\"strategy\":\"" : "{\"strategy\":\"", f);
+        mts_json_escape(f, bk->strategy);
+        fputs("\",", f);
+        jkv_num(f, "allocation", bk->allocation);
+        jkv_num(f, "initial", st->initial);
+        jkv_num(f, "final", st->equity);
+        jkv_num(f, "pnl", st->equity - st->initial);
+        jkv_num(f, "fees", st->fees);
+        jkv_num(f, "funding", st->funding);
+        fprintf(f, "\"trades\":%lld,", (long long)bk->metrics.trade_count);
+        jkv_num(f, "return", bk->metrics.total_return);
+        jkv_num(f, "sharpe", bk->metrics.sharpe_ratio);
+        jkv_num(f, "max_drawdown", bk->metrics.max_drawdown);
+        fprintf(f, "\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+                   "\"short_refused\":%lld,\"liquidations\":%lld}",
+                (long long)bk->risk_trimmed, (long long)bk->risk_refused, (long long)st->bp_cut,
+                (long long)st->bp_refused, (long long)(st->short_refused + bk->risk_short_refused),
+                (long long)st->liquidations);
+    }
+    fputs("],", f);
 }

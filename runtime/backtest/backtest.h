@@ -15,6 +15,7 @@
 #ifndef MTS_BACKTEST_H
 #define MTS_BACKTEST_H
 
+#include <stdio.h>
 #include "engine/engine.h"
 #include "lua/bridge.h"
 #include "portfolio/metrics.h"
@@ -63,7 +64,33 @@ typedef struct mts_backtest_opts {
                                         assets, interval, from, to and root (else
                                         MTS_EINVAL); it must outlive the result. NULL:
                                         the run loads its own (as that function does) */
+    /* issue 12: books, risk limits, instruments. Zero values = not given: then
+     * config/mts.json ("books", "risk", "instruments"; read from root), then the defaults. */
+    const char        *mode;         /* "independent" (one book per strategy, the default) or
+                                        "vote" (one book, signals aggregated across strategies) */
+    const char        *allocate;     /* "NAME=F,NAME=F" shares of capital per strategy (independent);
+                                        NULL: config books.allocate; strategies not named share
+                                        what is left equally (all of it when none is named) */
+    double             max_position, max_portfolio_risk;  /* risk limits (runner.lua: these >
+                                        env MAX_POSITION_SIZE / MAX_PORTFOLIO_RISK > config risk) */
+    const char        *market;       /* "spot" or "perp" for every asset; NULL: config
+                                        instruments.<asset>.market, else spot */
+    double             leverage;     /* perps (0 = 1); at most the instrument's max_leverage */
+    double             maker_bps, taker_bps;  /* fees of every asset, used when has_maker /
+                                        has_taker (else the instrument's config keys, else
+                                        commission_bps) */
+    int                has_maker, has_taker;
 } mts_backtest_opts_t;
+
+/* One book of a run (independent: one per strategy; vote: one for all). */
+typedef struct mts_backtest_book {
+    const char       *strategy;      /* the strategy's name (vote: the run's "a,b"); borrowed
+                                        from the result */
+    double            allocation;    /* share of the initial capital */
+    mts_book_stats_t  stats;         /* the engine's (initial, final = equity, fees, funding, ...) */
+    mts_metrics_t     metrics;       /* over the book's own curve and closed trades */
+    int64_t           risk_trimmed, risk_refused, risk_short_refused;   /* risk.lua's counts */
+} mts_backtest_book_t;
 
 typedef struct mts_backtest {
     mts_engine_t     *engine;
@@ -81,6 +108,17 @@ typedef struct mts_backtest {
                                         whose import did not finish (store/imports.h) */
     int               store_rc;      /* keep_unstored: 0, or why it was not stored */
     char              store_err[640];/*   (MTS_EDBLOCKED, MTS_EDB...) and the message */
+    /* issue 12 */
+    const char       *mode;          /* "independent" or "vote" (static) */
+    const char       *market;        /* "spot", "perp" or "mixed" (static) */
+    double            leverage;      /* the engine's (1 without perps) */
+    mts_backtest_book_t *books;      /* n_books (mts_engine_book_count); owned */
+    int               n_books;
+    mts_book_stats_t  account;       /* the account (book -1) */
+    int64_t           risk_trimmed, risk_refused, risk_short_refused;   /* summed over strategies */
+    mts_series_t      benchmark;     /* equal-weight buy-and-hold over the account curve's points */
+    mts_metrics_t     benchmark_metrics;  /* its metrics; metrics.alpha/beta against it */
+    int               has_benchmark; /* (a perp without stored funding rates: a line in warnings) */
 } mts_backtest_t;
 
 /* Loads what a run of o needs (o's assets, interval, from, to, root,
@@ -97,6 +135,25 @@ void mts_backtest_data_free(mts_backtest_data_t *d);   /* accepts NULL */
  * by d). */
 void mts_backtest_data_range(const mts_backtest_data_t *d, int64_t *start_ts, int64_t *end_ts);
 const char *mts_backtest_data_warnings(const mts_backtest_data_t *d);
+
+/* The allocation of each of n strategies for mode independent: from spec
+ * ("NAME=F,..."; NULL: config/mts.json books.allocate under root), F > 0 and the
+ * sum <= 1; strategies not named share what is left equally. 0 / MTS_EINVAL
+ * (message: an unknown name, a bad number, the sum over 1, nothing left). */
+int  mts_backtest_allocations(const char *root, const char *spec, const char *const *strategies, int n,
+                              double *out, char *err, size_t errlen);
+
+/* The keys of issue 12 in a result's JSON object, each followed by a comma:
+ * "funding", "sortino_ratio", "exposure_time", "avg_trade", "expectancy",
+ * "longest_losing_streak", "alpha", "beta", "benchmark" {final_value,
+ * total_return, annualized_return, volatility, sharpe_ratio, max_drawdown}
+ * (when there is one), "mode", "market", "leverage", "risk" {trimmed,
+ * refused, bp_cut, bp_refused, short_refused, lot_refused, liquidations} and
+ * "books" [{strategy, allocation, initial, final, pnl, fees, funding, trades,
+ * return, sharpe, max_drawdown, risk_trimmed, risk_refused, bp_cut,
+ * bp_refused, short_refused, liquidations}]. `mts backtest --json` prints
+ * them after "fees" (the account's: b->account.fees); POST /backtest the same. */
+void mts_backtest_json_extra(FILE *f, const mts_backtest_t *b);
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
 int  mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,

@@ -31,6 +31,7 @@ typedef struct {
     const char *db, *trades_path, *equity_path, *report_path, *interval;
     double capital, commission_bps, slippage_bps, rf;
     int json, quiet, trusted;
+    mts_cli_run_opts_t book;   /* --mode --allocate --max-position ... (cmd/common.c) */
 } opts_t;
 
 static void usage(FILE *f) {
@@ -63,6 +64,7 @@ static void usage(FILE *f) {
         "  --quiet               no summary table\n"
         "  --trusted             run the strategies with the JIT and without the sandbox's time\n"
         "                        budget and memory cap (several times faster; for your own code)\n\n"
+        "%s"
         "A database that another process is writing to is waited for (up to MTS_DB_BUSY_TIMEOUT_MS,\n"
         "default 600000 ms). If it stays locked, the result is still printed, with the reason it\n"
         "was not stored, and the exit status is 4 (docs/store.md).\n\n"
@@ -71,7 +73,13 @@ static void usage(FILE *f) {
         "  mts backtest --strategy sma_cross --asset bitcoin --interval 1h --from 2024-01-01T00:00Z\n"
         "  mts backtest --strategy sma_cross --asset ethereum --param fast=5 --param slow=20 --trades t.csv\n"
         "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin,ethereum,binancecoin --json\n"
-        "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n");
+        "  mts backtest --strategy mean_reversion --asset bitcoin --report out/report.html\n"
+        "  mts backtest --strategy sma_cross,mean_reversion --asset bitcoin --allocate sma_cross=0.6,mean_reversion=0.4\n"
+        "  mts backtest --strategy vix_correlation,mean_reversion --asset bitcoin --mode vote\n"
+        "  mts backtest --strategy sma_cross --asset bitcoin --max-position 0.5 --max-portfolio-risk 1\n"
+        "  mts backtest --strategy sma_cross --asset bitcoin --interval 4h --market perp --leverage 3 --json\n"
+        "  mts backtest --strategy sma_cross --asset bitcoin --market perp --maker-bps 2 --taker-bps 5\n",
+        mts_cli_book_help);
 }
 
 static int split_list(const char *opt, char *buf, const char **out, int *n) {
@@ -90,7 +98,7 @@ static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--from", 1}, {"--to", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--risk-free", 1},
     {"--trades", 1}, {"--equity", 1}, {"--db", 1}, {"--json", 0}, {"--quiet", 0},
-    {"--help", 0}, {"--report", 1}, {"--trusted", 0}, {"--interval", 1}, {NULL, 0}};
+    {"--help", 0}, {"--report", 1}, {"--trusted", 0}, {"--interval", 1}, MTS_CLI_BOOK_OPTS, {NULL, 0}};
 
 /* 0 ok, 1 help shown, -1 usage error */
 static int parse(int argc, char **argv, opts_t *o) {
@@ -186,6 +194,9 @@ static int parse(int argc, char **argv, opts_t *o) {
             }
             o->interval = val;
             break;
+        default:   /* --mode --allocate --max-position --max-portfolio-risk --market --leverage --maker/taker-bps */
+            if (mts_cli_run_option("backtest", OPTS[k].name, val, &o->book) < 0) return -1;
+            break;
         }
     }
     if (o->n_strategies == 0) {
@@ -217,16 +228,20 @@ static void csv_num(FILE *f, double v) {
     else fputs(isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", f);
 }
 
-static int write_trades(const char *path, const mts_engine_t *e, const mts_portfolio_t *p) {
+/* Every book's closed trades (exit time order), with their story. */
+static int write_trades(const char *path, const opts_t *o, mts_engine_t *e) {
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
     if (!f) {
         fprintf(stderr, "error: cannot write trades to %s\n", path);
         return -1;
     }
-    fprintf(f, "asset,side,qty,entry_time,entry_price,exit_time,exit_price,pnl,fees\n");
+    fprintf(f, "asset,side,qty,entry_time,entry_price,exit_time,exit_price,pnl,fees,"
+               "strategy,entry_reason,exit_reason,funding,mae,mfe\n");
     char t0[32], t1[32];
-    for (int64_t i = 0; i < p->n_trades; i++) {
-        const mts_trade_t *t = &p->trades[i];
+    int64_t n = 0;
+    const mts_trade_t *trades = mts_engine_trades(e, &n);
+    for (int64_t i = 0; i < n; i++) {
+        const mts_trade_t *t = &trades[i];
         mts_time_format_iso(t->entry_ts, t0);
         mts_time_format_iso(t->exit_ts, t1);
         fprintf(f, "%s,%s,", mts_engine_asset_name(e, t->asset), t->side > 0 ? "long" : "short");
@@ -239,24 +254,41 @@ static int write_trades(const char *path, const mts_engine_t *e, const mts_portf
         csv_num(f, t->pnl);
         fputc(',', f);
         csv_num(f, t->fees);
+        fprintf(f, ",%s,%s,%s,", t->strategy >= 0 && t->strategy < o->n_strategies ? o->strategies[t->strategy] : "",
+                mts_reason_name(t->entry_reason), mts_reason_name(t->exit_reason));
+        csv_num(f, t->funding);
+        fputc(',', f);
+        csv_num(f, t->mae);
+        fputc(',', f);
+        csv_num(f, t->mfe);
         fputc('\n', f);
     }
     if (f != stdout) fclose(f);
     return 0;
 }
 
-static int write_equity(const char *path, const mts_portfolio_t *p) {
+/* The account's curve; with several books, one more column per book (its strategy). */
+static int write_equity(const char *path, const mts_backtest_t *b) {
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
     if (!f) {
         fprintf(stderr, "error: cannot write equity to %s\n", path);
         return -1;
     }
-    fprintf(f, "timestamp,equity\n");
+    const mts_series_t *c = mts_engine_equity_curve(b->engine);
+    int nb = b->n_books > 1 ? b->n_books : 0;
+    fprintf(f, "timestamp,equity");
+    for (int k = 0; k < nb; k++) fprintf(f, ",%s", b->books[k].strategy);
+    fputc('\n', f);
     char ts[32];
-    for (int64_t i = 0; i < p->equity.n; i++) {
-        mts_time_format_iso(p->equity.ts[i], ts);
+    for (int64_t i = 0; i < c->n; i++) {
+        mts_time_format_iso(c->ts[i], ts);
         fprintf(f, "%s,", ts);
-        csv_num(f, p->equity.v[i]);
+        csv_num(f, c->v[i]);
+        for (int k = 0; k < nb; k++) {
+            const mts_portfolio_t *pf = mts_engine_book(b->engine, k);
+            fputc(',', f);
+            csv_num(f, pf && i < pf->equity.n ? pf->equity.v[i] : NAN);
+        }
         fputc('\n', f);
     }
     if (f != stdout) fclose(f);
@@ -319,7 +351,6 @@ static void print_money(const char *label, double v) {
 
 static void print_json(const opts_t *o, const mts_backtest_t *b) {
     const mts_metrics_t *m = &b->metrics;
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     char start_iso[32], end_iso[32];
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
@@ -352,7 +383,8 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     json_kv_num("win_rate", m->win_rate, 1);
     json_kv_num("profit_factor", m->profit_factor, 1);
     printf("\"trade_count\":%lld,", (long long)m->trade_count);
-    json_kv_num("fees", pf->total_fees, 1);
+    json_kv_num("fees", b->account.fees, 1);
+    mts_backtest_json_extra(stdout, b);   /* funding ... books (issue 12), as POST /backtest */
     printf("\"bars\":%lld,", (long long)b->total_bars);
     printf("\"fills\":%lld,", (long long)mts_engine_fill_count(b->engine));
     printf("\"signals\":%lld,", (long long)b->n_signals);
@@ -390,7 +422,56 @@ static void print_table(const mts_backtest_t *b, const char *interval, double ca
     print_pct("win rate", m->win_rate);
     print_num("profit factor", m->profit_factor);
     printf("  %-20s %12lld\n", "trades", (long long)m->trade_count);
-    print_money("fees paid", mts_engine_portfolio(b->engine)->total_fees);
+    print_money("fees paid", b->account.fees);
+    if (strcmp(b->market, "spot") != 0) {
+        print_money("funding", b->account.funding);
+        printf("  %-20s %12s\n", "market", b->market);
+        print_num("leverage", b->leverage);
+    }
+    if (b->has_benchmark) {
+        print_pct("buy & hold return", b->benchmark_metrics.total_return);
+        print_num("alpha", m->alpha);
+        print_num("beta", m->beta);
+    }
+    if (b->n_books > 1) {
+        printf("  books (%s):\n", b->mode);
+        for (int k = 0; k < b->n_books; k++) {
+            const mts_backtest_book_t *bk = &b->books[k];
+            printf("    %-18s %5.1f %%  pnl %14.2f  return %8.2f %%  trades %lld\n", bk->strategy,
+                   bk->allocation * 100, bk->stats.equity - bk->stats.initial, bk->metrics.total_return * 100,
+                   (long long)bk->metrics.trade_count);
+        }
+    }
+    /* what limited the orders: only when something did */
+    for (int k = -1; k < b->n_books; k++) {
+        int64_t tr, rf, bp, sr;
+        const char *who;
+        if (k < 0) {
+            tr = b->risk_trimmed, rf = b->risk_refused;
+            bp = b->account.bp_cut + b->account.bp_refused;
+            sr = b->account.short_refused + b->risk_short_refused;
+            who = NULL;
+        } else {
+            if (b->n_books < 2) break;
+            const mts_backtest_book_t *bk = &b->books[k];
+            tr = bk->risk_trimmed, rf = bk->risk_refused, bp = bk->stats.bp_cut + bk->stats.bp_refused;
+            sr = bk->stats.short_refused + bk->risk_short_refused;
+            who = bk->strategy;
+        }
+        if (!tr && !rf && !bp && !sr) continue;
+        printf("  risk%s%s%s:", who ? " (" : "", who ? who : "", who ? ")" : "");
+        const char *sep = " ";
+        if (tr || rf) {
+            printf("%s%lld orders trimmed, %lld refused by limits", sep, (long long)tr, (long long)rf);
+            sep = "; ";
+        }
+        if (bp) {
+            printf("%s%lld cut by buying power", sep, (long long)bp);
+            sep = "; ";
+        }
+        if (sr) printf("%s%lld spot shorts refused", sep, (long long)sr);
+        putchar('\n');
+    }
     if (b->run_id > 0)
         printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,
                (long long)b->run_id, (long long)b->n_signals);
@@ -419,16 +500,19 @@ int mts_cmd_backtest(int argc, char **argv) {
         .interval = o.interval, .capital = o.capital, .commission_bps = o.commission_bps,
         .slippage_bps = o.slippage_bps, .risk_free = o.rf,
         .root = mts_root(), .db_label = db_path, .store_result = 1, .keep_unstored = 1,
-        .trusted = o.trusted, .progress = 1};
+        .trusted = o.trusted, .progress = 1,
+        .mode = o.book.mode, .allocate = o.book.allocate, .max_position = o.book.max_position,
+        .max_portfolio_risk = o.book.max_portfolio_risk, .market = o.book.market, .leverage = o.book.leverage,
+        .maker_bps = o.book.maker_bps, .taker_bps = o.book.taker_bps, .has_maker = o.book.has_maker,
+        .has_taker = o.book.has_taker};
     char err[1024] = "";
     int rc = mts_backtest_run(store, &bo, &b, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "error: %s\n", err[0] ? err : mts_strerror(rc));
         goto done;
     }
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    if (o.trades_path && write_trades(o.trades_path, b->engine, pf) != 0) goto done;
-    if (o.equity_path && write_equity(o.equity_path, pf) != 0) goto done;
+    if (o.trades_path && write_trades(o.trades_path, &o, b->engine) != 0) goto done;
+    if (o.equity_path && write_equity(o.equity_path, b) != 0) goto done;
     int stored = b->run_id > 0;
     /* the report is built from the stored run: without one it is not written */
     if (stored && o.report_path && write_report(store, b->run_id, o.report_path) != 0) goto done;

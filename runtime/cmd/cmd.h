@@ -50,14 +50,28 @@ int mts_cli_backtest_defaults(double *capital, double *commission_bps, double *s
 int mts_cli_parse_double(const char *opt, const char *val, double *out);
 /* The options of the research commands (mts optimize, mts walkforward) that
  * shape every run: --from --to (a bare date: the whole day) --capital
- * --commission-bps --slippage-bps --risk-free --interval --jobs. */
+ * --commission-bps --slippage-bps --risk-free --interval --jobs; and of every
+ * run command (mts backtest too; issue 12): --mode --allocate --max-position
+ * --max-portfolio-risk --market --leverage --maker-bps --taker-bps
+ * (MTS_CLI_BOOK_OPTS: their table entries; MTS_CLI_BOOK_HELP: their --help lines). */
 typedef struct mts_cli_run_opts {
     int64_t from, to;
     int has_from, has_to;
     double capital, commission_bps, slippage_bps, rf;
     const char *interval;   /* NULL: 1d */
     int jobs;               /* 0: the default */
+    const char *mode;       /* "independent" | "vote"; NULL: config/mts.json books.mode */
+    const char *allocate;   /* "NAME=F,..."; NULL: config books.allocate, else equal shares */
+    double max_position, max_portfolio_risk;   /* 0: not given */
+    const char *market;     /* "spot" | "perp"; NULL: per asset from config instruments */
+    double leverage;        /* 0: 1 */
+    double maker_bps, taker_bps;
+    int has_maker, has_taker;
 } mts_cli_run_opts_t;
+#define MTS_CLI_BOOK_OPTS                                                                       \
+    {"--mode", 1}, {"--allocate", 1}, {"--max-position", 1}, {"--max-portfolio-risk", 1},      \
+    {"--market", 1}, {"--leverage", 1}, {"--maker-bps", 1}, {"--taker-bps", 1}
+extern const char mts_cli_book_help[];
 /* 1 when name is one of them (its value stored in r), 0 when it is not, -1 on
  * a bad value (said on stderr as "mts CMD: ... (see mts CMD --help)"). */
 int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_cli_run_opts_t *r);

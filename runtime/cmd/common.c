@@ -318,8 +318,75 @@ static int run_usage_error(const char *cmd, const char *msg, const char *arg) {
     return -1;
 }
 
+const char mts_cli_book_help[] =
+    "books, risk and instruments (docs/strategies.md, \"Books, risk and instruments\"):\n"
+    "  --mode M              independent (default; config/mts.json books.mode): each strategy\n"
+    "                        trades its own book with its share of the capital, its signals\n"
+    "                        aggregated and sized among its own; vote: one book, signals of all\n"
+    "                        strategies aggregated (confidence x weight)\n"
+    "                          e.g. --mode vote\n"
+    "  --allocate LIST       shares of the capital per strategy (independent), NAME=FRACTION,...;\n"
+    "                        strategies not named share the rest equally (default: equal shares,\n"
+    "                        or config books.allocate)\n"
+    "                          e.g. --allocate sma_cross=0.6,mean_reversion=0.4\n"
+    "  --max-position F      margin of one position at most F x the book's equity; applies to\n"
+    "                        every order, units too (default $MAX_POSITION_SIZE, else config\n"
+    "                        risk.max_position, else 0.10)\n"
+    "                          e.g. --max-position 0.5\n"
+    "  --max-portfolio-risk F  the book's exposure (notional / leverage) at most F x its equity\n"
+    "                        (default $MAX_PORTFOLIO_RISK, else config risk.max_portfolio_risk,\n"
+    "                        else 0.25)\n"
+    "                          e.g. --max-portfolio-risk 1\n"
+    "  --market M            spot or perp for every asset (default: config instruments.<asset>.market,\n"
+    "                        else spot). Spot refuses shorts; a perp (linear, USDT-margined) has\n"
+    "                        isolated margin, funding from the stored rates, liquidation\n"
+    "                          e.g. --market perp --leverage 3\n"
+    "  --leverage X          perps: notional = margin x X (default 1; at most the instrument's\n"
+    "                        max_leverage)\n"
+    "  --maker-bps X         fee of LIMIT fills, basis points (default: the instrument's\n"
+    "                        maker_fee_bps in config, else --commission-bps)\n"
+    "                          e.g. --maker-bps 2 --taker-bps 5\n"
+    "  --taker-bps X         fee of MARKET/STOP/stop-loss/take-profit/liquidation fills (default:\n"
+    "                        the instrument's taker_fee_bps, else --commission-bps)\n\n";
+
 int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_cli_run_opts_t *r) {
-    if (!strcmp(name, "--from")) {
+    if (!strcmp(name, "--mode")) {
+        if (strcmp(val, "independent") && strcmp(val, "vote"))
+            return run_usage_error(cmd, "--mode is independent or vote, got", val);
+        r->mode = val;
+    } else if (!strcmp(name, "--allocate")) {
+        if (!*val || !strchr(val, '='))
+            return run_usage_error(cmd, "--allocate expects NAME=FRACTION,..., got", val);
+        r->allocate = val;
+    } else if (!strcmp(name, "--max-position") || !strcmp(name, "--max-portfolio-risk")) {
+        double v;
+        if (mts_cli_parse_double(name, val, &v)) return -1;
+        if (!(v > 0) || !isfinite(v)) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s must be > 0, got", name);
+            return run_usage_error(cmd, msg, val);
+        }
+        if (!strcmp(name, "--max-position")) r->max_position = v;
+        else r->max_portfolio_risk = v;
+    } else if (!strcmp(name, "--market")) {
+        if (strcmp(val, "spot") && strcmp(val, "perp"))
+            return run_usage_error(cmd, "--market is spot or perp, got", val);
+        r->market = val;
+    } else if (!strcmp(name, "--leverage")) {
+        if (mts_cli_parse_double("--leverage", val, &r->leverage)) return -1;
+        if (!(r->leverage >= 1) || !isfinite(r->leverage))
+            return run_usage_error(cmd, "--leverage must be >= 1, got", val);
+    } else if (!strcmp(name, "--maker-bps") || !strcmp(name, "--taker-bps")) {
+        double v;
+        if (mts_cli_parse_double(name, val, &v)) return -1;
+        if (v < 0 || !isfinite(v)) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "%s must be >= 0, got", name);
+            return run_usage_error(cmd, msg, val);
+        }
+        if (name[2] == 'm') { r->maker_bps = v; r->has_maker = 1; }
+        else { r->taker_bps = v; r->has_taker = 1; }
+    } else if (!strcmp(name, "--from")) {
         if (mts_cli_parse_time("--from", val, &r->from)) return -1;
         r->has_from = 1;
     } else if (!strcmp(name, "--to")) {

@@ -76,13 +76,19 @@ static void usage(FILE *f) {
         "  --interval I          the bars' interval, one of " MTS_INTERVALS " (default 1d)\n"
         "  --from DATE --to DATE --capital X --commission-bps X --slippage-bps X --risk-free X\n"
         "  --db PATH             as for mts backtest\n\n"
+        "%s"
         "Shows a progress bar with rate and ETA on stderr when it is a terminal.\n"
         "A run that could not be stored (the database stayed locked past MTS_DB_BUSY_TIMEOUT_MS,\n"
         "default 600000 ms) is still ranked and printed, without an id; the exit status is then 4.\n\n"
         "examples:\n"
         "  mts optimize --strategy sma_cross --asset bitcoin --param fast=5:20:5 --param slow=30,50,100\n"
         "  mts optimize --strategy mean_reversion --asset ethereum --param rsi_period=7,14,21 \\\n"
-        "               --metric calmar_ratio --top 5 --report out/grid.html\n");
+        "               --metric calmar_ratio --top 5 --report out/grid.html\n"
+        "  mts optimize --strategy sma_cross --asset bitcoin --param fast=5:20:5 --max-position 0.5\n"
+        "  mts optimize --strategy sma_cross --asset bitcoin --interval 4h --param fast=5,10 \\\n"
+        "               --market perp --leverage 3 --maker-bps 2 --taker-bps 5\n"
+        "(--allocate is backtest's: every point runs one strategy with the whole capital)\n",
+        mts_cli_book_help);
 }
 
 static int usage_error(const char *msg, const char *arg) {
@@ -114,7 +120,8 @@ static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--param", 1}, {"--metric", 1}, {"--top", 1}, {"--report", 1},
     {"--store", 1}, {"--json", 0}, {"--from", 1}, {"--to", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--risk-free", 1}, {"--db", 1}, {"--help", 0},
-    {"--trusted", 0}, {"--interval", 1}, {"--jobs", 1}, {"--redis", 1}, {"--resume", 0}, {NULL, 0}};
+    {"--trusted", 0}, {"--interval", 1}, {"--jobs", 1}, {"--redis", 1}, {"--resume", 0}, MTS_CLI_BOOK_OPTS,
+    {NULL, 0}};
 
 static int parse(int argc, char **argv, opts_t *o) {
     o->metric = "sharpe_ratio";
@@ -197,6 +204,13 @@ static int parse(int argc, char **argv, opts_t *o) {
     if (o->grid.n_axes == 0)
         return usage_error("give at least one --param axis, e.g. --param fast=5,10,20 or --param fast=5:20:5", NULL);
     if (o->run.has_from && o->run.has_to && o->run.from > o->run.to) return usage_error("--from is after --to", NULL);
+    if (o->run.allocate)
+        return usage_error("--allocate: every point runs one strategy with the whole capital (use mts backtest "
+                           "for shares of several)", NULL);
+    if (o->redis && (o->run.mode || o->run.max_position || o->run.max_portfolio_risk || o->run.market ||
+                     o->run.leverage || o->run.has_maker || o->run.has_taker))
+        return usage_error("--mode/--max-position/--max-portfolio-risk/--market/--leverage/--maker-bps/--taker-bps "
+                           "are not passed to --redis workers yet; run without --redis", NULL);
     return 0;
 }
 
@@ -342,7 +356,10 @@ int mts_cmd_optimize(int argc, char **argv) {
         .interval = o.run.interval, .from = o.run.has_from ? o.run.from : INT64_MIN, .to = o.run.has_to ? o.run.to : INT64_MAX,
         .capital = o.run.capital, .commission_bps = o.run.commission_bps, .slippage_bps = o.run.slippage_bps,
         .risk_free = o.run.rf, .trusted = o.trusted, .root = mts_root(), .db_label = db_path, .grid = &o.grid,
-        .metric = o.metric, .store = o.store};
+        .metric = o.metric, .store = o.store,
+        .mode = o.run.mode, .max_position = o.run.max_position, .max_portfolio_risk = o.run.max_portfolio_risk,
+        .market = o.run.market, .leverage = o.run.leverage, .maker_bps = o.run.maker_bps, .taker_bps = o.run.taker_bps,
+        .has_maker = o.run.has_maker, .has_taker = o.run.has_taker};
     /* the combinations: for each strategy, the product of the axes that apply to it */
     mts_opt_point_t *points = NULL;
     mts_opt_result_t *results = NULL;

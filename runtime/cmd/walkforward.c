@@ -62,6 +62,7 @@ static void usage(FILE *f) {
         "  --from DATE --to DATE bound the data the windows are laid over\n"
         "  --capital X --commission-bps X --slippage-bps X --risk-free X --db PATH\n"
         "                        as for mts backtest\n\n"
+        "%s"
         "Printed per window: its train and test range, the chosen parameters, the in-sample metric\n"
         "(IS: the chosen point on its train part) and the out-of-sample one (OOS: its test run).\n"
         "Then the stitched curve's metrics and the overfitting measure: gap = mean IS - mean OOS\n"
@@ -73,7 +74,11 @@ static void usage(FILE *f) {
         "  mts walkforward --strategy mean_reversion --asset bitcoin --param rsi_period=7:28:7 \\\n"
         "                  --train 365d --test 90d --metric sharpe_ratio --report wf.html\n"
         "  mts walkforward --strategy sma_cross --asset ethereum --param fast=5:20:5 --param slow=30,50 \\\n"
-        "                  --train 52w --test 13w --anchored --jobs 2 --json\n");
+        "                  --train 52w --test 13w --anchored --jobs 2 --json\n"
+        "  mts walkforward --strategy sma_cross --asset bitcoin --param fast=5:20:5 --train 365d --test 90d \\\n"
+        "                  --max-position 0.5 --market perp --leverage 2\n"
+        "(--allocate is backtest's: every run here is one strategy with the whole capital)\n",
+        mts_cli_book_help);
 }
 
 static int usage_error(const char *msg, const char *arg) {
@@ -107,7 +112,7 @@ static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--asset", 1}, {"--param", 1}, {"--metric", 1}, {"--train", 1}, {"--test", 1},
     {"--anchored", 0}, {"--jobs", 1}, {"--report", 1}, {"--no-store", 0}, {"--json", 0}, {"--from", 1},
     {"--to", 1}, {"--capital", 1}, {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--risk-free", 1},
-    {"--db", 1}, {"--help", 0}, {"--trusted", 0}, {"--interval", 1}, {NULL, 0}};
+    {"--db", 1}, {"--help", 0}, {"--trusted", 0}, {"--interval", 1}, MTS_CLI_BOOK_OPTS, {NULL, 0}};
 
 static int parse(int argc, char **argv, opts_t *o) {
     o->metric = "sharpe_ratio";
@@ -185,6 +190,8 @@ static int parse(int argc, char **argv, opts_t *o) {
     if (!o->train_arg) return usage_error("--train is required, e.g. --train 365d", NULL);
     if (!o->test_arg) return usage_error("--test is required, e.g. --test 90d", NULL);
     if (o->run.has_from && o->run.has_to && o->run.from > o->run.to) return usage_error("--from is after --to", NULL);
+    if (o->run.allocate)
+        return usage_error("--allocate: every run of a walk-forward is one strategy with the whole capital", NULL);
     return 0;
 }
 
@@ -416,7 +423,10 @@ int mts_cmd_walkforward(int argc, char **argv) {
                 .n_assets = o.n_assets, .interval = o.run.interval, .from = o.run.has_from ? o.run.from : INT64_MIN,
                 .to = o.run.has_to ? o.run.to : INT64_MAX, .capital = o.run.capital, .commission_bps = o.run.commission_bps,
                 .slippage_bps = o.run.slippage_bps, .risk_free = o.run.rf, .trusted = o.trusted, .root = mts_root(),
-                .db_label = db_path, .grid = &o.grid, .metric = o.metric, .store = MTS_OPT_STORE_NONE},
+                .db_label = db_path, .grid = &o.grid, .metric = o.metric, .store = MTS_OPT_STORE_NONE,
+                .mode = o.run.mode, .max_position = o.run.max_position, .max_portfolio_risk = o.run.max_portfolio_risk,
+                .market = o.run.market, .leverage = o.run.leverage, .maker_bps = o.run.maker_bps, .taker_bps = o.run.taker_bps,
+                .has_maker = o.run.has_maker, .has_taker = o.run.has_taker},
         .train_s = o.train_s, .test_s = o.test_s, .anchored = o.anchored, .jobs = o.run.jobs, .db_path = db_path};
     mts_wf_result_t r;
     memset(&r, 0, sizeof r);

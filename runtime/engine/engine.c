@@ -38,6 +38,11 @@ typedef struct asset {
     int32_t            n_orders, cap_orders;
     int32_t            n_active;
     int32_t            _pad;
+    mts_instrument_t   inst;       /* default spot (mts_engine_set_instrument) */
+    double             maker, taker;  /* fee fractions */
+    mts_funding_events_t *fund;    /* borrowed (or &own_fund), NULL none */
+    mts_funding_events_t own_fund; /* mts_engine_append_funding without a set one */
+    int64_t            fidx;       /* next funding event to settle */
 } asset_t;
 
 typedef struct macro {
@@ -53,7 +58,17 @@ struct mts_engine {
     macro_t            *macros;
     int32_t             n_macros, cap_macros;
     mts_queue_t         q;
-    mts_portfolio_t     pf;
+    mts_portfolio_t    *bk;              /* n_books books; bk[0] is the one book by default */
+    int32_t             n_books;
+    int                 multi;           /* books > 1 or unallocated cash: the account is not bk[0] */
+    double              alloc[MTS_ENGINE_MAX_BOOKS];
+    double              unalloc;         /* cash of the account outside the books */
+    double              lev;             /* perp leverage (cfg.leverage, 0 = 1) */
+    mts_series_t        acct;            /* the account's equity curve when multi */
+    mts_trade_t        *merged;          /* mts_engine_trades with several books */
+    int64_t             n_merged, cap_merged;
+    mts_trade_t        *open_tr;         /* mts_engine_finish */
+    int64_t             n_open, cap_open;
     int                 started, in_step, done;
     int                 step_events;     /* return MTS_EV_STEP_END (default 1) */
     int64_t             step_ts;         /* current step (valid once started) */
@@ -82,17 +97,23 @@ static int fail(mts_engine_t *e, int rc, const char *fmt, ...) {
 int mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out) {
     if (!out) return MTS_EINVAL;
     *out = NULL;
-    mts_engine_config_t c = {100000.0, 10.0, 0.0};
+    mts_engine_config_t c = {100000.0, 10.0, 0.0, 0.0};
     if (cfg) c = *cfg;
     if (!isfinite(c.initial_capital) || !(c.initial_capital > 0) || !isfinite(c.commission_bps) ||
-        c.commission_bps < 0 || !isfinite(c.slippage_bps) || c.slippage_bps < 0)
+        c.commission_bps < 0 || !isfinite(c.slippage_bps) || c.slippage_bps < 0 || !isfinite(c.leverage) ||
+        c.leverage < 0 || (c.leverage > 0 && c.leverage < 1))
         return MTS_EINVAL;
     mts_engine_t *e = mts_calloc(1, sizeof *e);
     if (!e) return MTS_ENOMEM;
     e->cfg = c;
     e->slip = c.slippage_bps / 1e4;
     e->comm = c.commission_bps / 1e4;
-    int rc = mts_portfolio_init(&e->pf, c.initial_capital, 0);
+    e->lev = c.leverage > 0 ? c.leverage : 1.0;
+    e->n_books = 1;
+    e->alloc[0] = 1.0;
+    e->bk = mts_calloc(1, sizeof *e->bk);
+    if (!e->bk) { mts_free(e); return MTS_ENOMEM; }
+    int rc = mts_portfolio_init(&e->bk[0], c.initial_capital, 0);
     if (!rc) rc = mts_queue_init(&e->q, 16);
     if (rc) { mts_engine_free(e); return rc; }
     e->step_events = 1;
@@ -105,12 +126,19 @@ void mts_engine_free(mts_engine_t *e) {
     for (int32_t i = 0; i < e->n_assets; i++) {
         mts_free(e->assets[i].name);
         mts_free(e->assets[i].orders);
+        mts_funding_events_t *f = &e->assets[i].own_fund;
+        mts_free(f->ts); mts_free(f->rate); mts_free(f->mark);
     }
     mts_free(e->assets);
     for (int32_t i = 0; i < e->n_macros; i++) mts_free(e->macros[i].name);
     mts_free(e->macros);
     mts_queue_free(&e->q);
-    mts_portfolio_free(&e->pf);
+    for (int32_t k = 0; e->bk && k < e->n_books; k++) mts_portfolio_free(&e->bk[k]);
+    mts_free(e->bk);
+    mts_free(e->acct.ts);
+    mts_free(e->acct.v);
+    mts_free(e->merged);
+    mts_free(e->open_tr);
     mts_free(e->signals);
     mts_free(e->fill_log);
     mts_free(e);
@@ -150,6 +178,11 @@ int mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *ba
     a->name = mts_strdup(name);
     if (!a->name) return fail(e, MTS_ENOMEM, "add_asset: out of memory");
     a->bars = bars;
+    a->inst.type = MTS_INST_SPOT;
+    a->inst.contract_size = 1.0;
+    a->inst.maker_fee_bps = a->inst.taker_fee_bps = e->cfg.commission_bps;
+    a->inst.max_leverage = 1.0;
+    a->maker = a->taker = e->comm;
     if (id_out) *id_out = e->n_assets;
     e->n_assets++;
     return MTS_OK;
@@ -176,7 +209,7 @@ int mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *
     return MTS_OK;
 }
 
-const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e) { return e ? &e->pf : NULL; }
+const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e) { return e ? &e->bk[0] : NULL; }
 
 const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n) {
     if (n) *n = e ? e->n_signals : 0;
@@ -190,19 +223,45 @@ int64_t mts_engine_fill_count(const mts_engine_t *e) { return e ? e->fills : 0; 
 static int start(mts_engine_t *e) {
     int64_t total = 0;
     for (int32_t i = 0; i < e->n_assets; i++) total += e->assets[i].bars->n;
-    mts_portfolio_t pf;
-    int rc = mts_portfolio_init(&pf, e->cfg.initial_capital, e->n_assets);
-    /* one fixed asset: the steps are its bars, so the equity curve borrows
-     * their times and keeps only its values (portfolio.h); else room for a
-     * point per bar */
+    mts_portfolio_t pf[MTS_ENGINE_MAX_BOOKS];
+    int rc = MTS_OK;
+    int32_t made = 0;
+    /* one book, one fixed asset: the steps are its bars, so the equity curve
+     * borrows their times and keeps only its values (portfolio.h); else room
+     * for a point per bar */
     const asset_t *a0 = e->n_assets == 1 ? &e->assets[0] : NULL;
-    if (!rc && a0 && !a0->wbars && a0->bars->n > 0) {
-        rc = mts_portfolio_share_equity_ts(&pf, a0->bars->ts, a0->bars->n);
-        if (!rc) rc = mts_portfolio_reserve(&pf, 0, 64);
-    } else if (!rc) rc = mts_portfolio_reserve(&pf, total + 1, 64);
-    if (rc) { mts_portfolio_free(&pf); return fail(e, rc, "start: %s", mts_strerror(rc)); }
-    mts_portfolio_free(&e->pf);
-    e->pf = pf;
+    for (int32_t k = 0; k < e->n_books && !rc; k++) {
+        rc = mts_portfolio_init(&pf[k], e->cfg.initial_capital * e->alloc[k], e->n_assets);
+        if (rc) break;
+        made++;
+        pf[k].book = k;
+        for (int32_t i = 0; i < e->n_assets && !rc; i++) {
+            const mts_instrument_t *in = &e->assets[i].inst;
+            rc = mts_portfolio_set_instrument(&pf[k], i, in->type == MTS_INST_PERP, in->contract_size, e->lev);
+        }
+        if (rc) break;
+        if (a0 && !a0->wbars && a0->bars->n > 0) {
+            rc = mts_portfolio_share_equity_ts(&pf[k], a0->bars->ts, a0->bars->n);
+            if (!rc) rc = mts_portfolio_reserve(&pf[k], 0, 64);
+        } else rc = mts_portfolio_reserve(&pf[k], total + 1, 64);
+    }
+    if (!rc && e->multi && e->acct.cap < total + 1) {
+        int64_t cap = total + 1;
+        int64_t *ts = mts_realloc(e->acct.ts, (size_t)cap * sizeof *ts);
+        if (ts) e->acct.ts = ts;
+        double *v = ts ? mts_realloc(e->acct.v, (size_t)cap * sizeof *v) : NULL;
+        if (v) { e->acct.v = v; e->acct.cap = cap; }
+        else rc = MTS_ENOMEM;
+    }
+    if (rc) {
+        for (int32_t k = 0; k < made; k++) mts_portfolio_free(&pf[k]);
+        return fail(e, rc, "start: %s", mts_strerror(rc));
+    }
+    for (int32_t k = 0; k < e->n_books; k++) {
+        mts_portfolio_free(&e->bk[k]);
+        e->bk[k] = pf[k];
+    }
+    e->acct.n = 0;
     /* room for one MARKET event per asset besides the ORDER events already
      * queued, so the pushes below cannot fail and a failed start can be retried */
     rc = mts_queue_reserve(&e->q, e->q.n + (int64_t)e->n_assets + 16);
@@ -210,6 +269,7 @@ static int start(mts_engine_t *e) {
     for (int32_t i = 0; i < e->n_assets; i++) {
         asset_t *a = &e->assets[i];
         a->next_idx = 0;
+        a->fidx = 0;
         if (a->bars->n > 0) (void)mts_queue_push(&e->q, a->bars->ts[0], MTS_QEV_MARKET, i, 0);
     }
     /* orders submitted before the start were queued against bar 0 already */
@@ -219,8 +279,8 @@ static int start(mts_engine_t *e) {
 
 static inline double sgn(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); }
 
-static int log_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price, double fee,
-                    double realized, int32_t kind) {
+static int log_fill(mts_engine_t *e, int32_t book, int32_t ai, int64_t ts, double qty, double price, double fee,
+                    double realized, int32_t kind, int32_t strategy, int32_t reason, double funding) {
     if (e->n_fill_log == e->cap_fill_log) {
         int64_t cap = e->cap_fill_log ? e->cap_fill_log * 2 : 64;
         mts_fill_rec_t *f = mts_realloc(e->fill_log, (size_t)cap * sizeof *f);
@@ -236,16 +296,44 @@ static int log_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double 
     r->price = price;
     r->fee = fee;
     r->realized_pnl = realized;
+    r->book = book;
+    r->strategy = strategy;
+    r->reason = reason;
+    r->_pad = 0;
+    r->funding = funding;
     return MTS_OK;
 }
 
-static int do_fill(mts_engine_t *e, int32_t ai, int64_t ts, double qty, double price, int32_t kind) {
-    double fee = fabs(qty) * price * e->comm;
-    double before = e->keep_fills ? e->pf.pos[ai].realized_pnl : 0;
-    int rc = mts_portfolio_fill(&e->pf, ai, ts, qty, price, fee);
-    if (rc) return fail(e, rc, "fill %s qty %g at %g: %s", e->assets[ai].name, qty, price, mts_strerror(rc));
+static int32_t kind_reason(int32_t kind) {
+    switch (kind) {
+    case MTS_FILL_STOP_LOSS: return MTS_REASON_STOP_LOSS;
+    case MTS_FILL_TAKE_PROFIT: return MTS_REASON_TAKE_PROFIT;
+    case MTS_FILL_LIQUIDATION: return MTS_REASON_LIQUIDATION;
+    default: return MTS_REASON_SIGNAL;
+    }
+}
+
+/* One fill of qty at price into a book (no checks: the caller decided the qty). */
+static int do_fill(mts_engine_t *e, int32_t book, int32_t ai, int64_t ts, double qty, double price, int32_t kind,
+                   int32_t strategy) {
+    const asset_t *a = &e->assets[ai];
+    mts_portfolio_t *pf = &e->bk[book];
+    mts_position_t *pos = &pf->pos[ai];
+    double fee = fabs(qty) * pos->cs * price * (kind == MTS_FILL_LIMIT ? a->maker : a->taker);
+    double before = e->keep_fills ? pos->realized_pnl : 0;
+    int64_t nt = pf->n_trades;
+    int32_t reason = kind_reason(kind);
+    if (strategy < 0 && kind >= MTS_FILL_STOP_LOSS) strategy = pos->strategy;
+    int rc = kind == MTS_FILL_LIQUIDATION ? mts_portfolio_liquidate(pf, ai, ts, price, fee)
+                                          : mts_portfolio_fill_ex(pf, ai, ts, qty, price, fee, strategy, reason);
+    if (rc) return fail(e, rc, "fill %s qty %g at %g: %s", a->name, qty, price, mts_strerror(rc));
     e->fills++;
-    if (e->keep_fills) return log_fill(e, ai, ts, qty, price, fee, e->pf.pos[ai].realized_pnl - before, kind);
+    pf->fills++;
+    if (e->keep_fills) {
+        double fund = 0;
+        for (int64_t k = nt; k < pf->n_trades; k++) fund += pf->trades[k].funding;
+        return log_fill(e, book, ai, ts, qty, price, fee, pos->realized_pnl - before, kind, strategy, reason, fund);
+    }
     return MTS_OK;
 }
 
@@ -263,6 +351,67 @@ static void apply_exits(mts_position_t *pos, const mts_order_t *o, double prev_q
     else if (fresh) pos->take_profit = 0;
 }
 
+/* |q| rounded down to a multiple of lot (0: none); the 1e-9 absorbs 0.3/0.1 = 2.9999999999999996. */
+static double lot_down(double q, double lot) {
+    if (!(lot > 0)) return q;
+    double n = floor(fabs(q) / lot + 1e-9);
+    return n > 0 ? copysign(n * lot, q) : 0.0;
+}
+
+/* The quantity an order of qty at px may fill in its book (engine.h, rule 1): the
+ * lot, the spot short rule, buying power. 0: refused (counted). */
+static double allowed_qty(mts_engine_t *e, int32_t book, int32_t ai, double qty, double px, double fr) {
+    const asset_t *a = &e->assets[ai];
+    mts_portfolio_t *pf = &e->bk[book];
+    const mts_position_t *pos = &pf->pos[ai];
+    const double lot = a->inst.lot_size, cs = pos->cs;
+    double want = lot_down(qty, lot);
+    if (want == 0) { pf->lot_refused++; return 0; }
+    double q = pos->qty;
+    if (!pos->perp && want < 0 && -want > q) {      /* a spot sell beyond the long */
+        pf->short_refused++;
+        if (!(q > 0)) return 0;
+        want = -q;
+    }
+    int reduces = q != 0 && ((q > 0) != (want > 0));
+    double aw = fabs(want);
+    double closing = reduces ? fmin(aw, fabs(q)) : 0;
+    double opening = aw - closing;
+    if (!(opening > 0)) return want;
+    double avail = pf->cash - mts_portfolio_margin(pf);
+    if (closing > 0) {      /* a flip (perp): the closing part frees its margin and realises */
+        double gross = fabs(q) * cs * (px - pos->avg_cost) * (q > 0 ? 1.0 : -1.0);
+        avail += pos->margin + gross - closing * cs * px * fr;
+    }
+    double unit = pos->perp ? cs * px / pos->lev + cs * px * fr : cs * px + cs * px * fr;
+    if (opening * unit <= avail) return want;
+    double fit = avail > 0 ? avail / unit : 0;
+    if (fit > 0) {
+        /* never on credit: step down until the cost is within available */
+        for (int k = 0; k < 64 && fit * unit > avail; k++) fit = nextafter(fit, 0);
+        if (lot > 0) fit = floor(fit / lot) * lot;
+    }
+    double s = want > 0 ? 1.0 : -1.0;
+    if (!(fit > 0)) {
+        if (closing > 0) { pf->bp_cut++; return s * closing; }
+        pf->bp_refused++;
+        return 0;
+    }
+    pf->bp_cut++;
+    return s * (closing + fit);
+}
+
+/* A LIMIT/STOP price on the instrument's tick: buy limit / sell stop down, sell limit / buy stop up. */
+static double tick_price(const asset_t *a, const mts_order_t *o) {
+    double t = a->inst.tick_size, p = o->price;
+    if (!(t > 0)) return p;
+    int down = (o->type == MTS_ORDER_LIMIT) == (o->qty > 0);
+    double n = p / t;
+    double r = down ? floor(n + 1e-9) : ceil(n - 1e-9);
+    if (r < 1) r = 1;
+    return r * t;
+}
+
 /* Fill the active orders of asset ai against bar i. */
 static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
     asset_t *a = &e->assets[ai];
@@ -270,7 +419,6 @@ static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
     double op = b->open[i], hi = b->high[i], lo = b->low[i];
     int64_t ts = b->ts[i];
     if (!isfinite(op) || !(op > 0) || !isfinite(hi) || !isfinite(lo)) return MTS_OK;  /* no trading on a bad bar */
-    mts_position_t *pos = &e->pf.pos[ai];
     for (int pass = 0; pass < 2; pass++) {
         for (int32_t k = 0; k < a->n_orders; k++) {
             order_slot_t *s = &a->orders[k];
@@ -283,17 +431,23 @@ static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
             if (is_market) {
                 px = buy ? op * (1 + e->slip) : op * (1 - e->slip);
             } else if (o->type == MTS_ORDER_LIMIT) {
-                if (buy ? !(lo <= o->price) : !(hi >= o->price)) continue;
-                px = buy ? fmin(op, o->price) : fmax(op, o->price);
+                double lp = tick_price(a, o);
+                if (buy ? !(lo <= lp) : !(hi >= lp)) continue;
+                px = buy ? fmin(op, lp) : fmax(op, lp);
             } else {  /* STOP */
-                if (buy ? !(hi >= o->price) : !(lo <= o->price)) continue;
-                px = buy ? fmax(op, o->price) * (1 + e->slip) : fmin(op, o->price) * (1 - e->slip);
+                double sp = tick_price(a, o);
+                if (buy ? !(hi >= sp) : !(lo <= sp)) continue;
+                px = buy ? fmax(op, sp) * (1 + e->slip) : fmin(op, sp) * (1 - e->slip);
             }
+            int32_t bk = o->book;
+            mts_position_t *pos = &e->bk[bk].pos[ai];
+            double qty = allowed_qty(e, bk, ai, o->qty, px, o->type == MTS_ORDER_LIMIT ? a->maker : a->taker);
+            s->active = -1;   /* filled (or refused): removed below */
+            if (qty == 0) continue;
             double prev = pos->qty;
-            int rc = do_fill(e, ai, ts, o->qty, px, o->type);
+            int rc = do_fill(e, bk, ai, ts, qty, px, o->type, o->strategy);
             if (rc) return rc;
             apply_exits(pos, o, prev);
-            s->active = -1;   /* filled: removed below */
         }
     }
     int32_t w = 0, act = 0;
@@ -308,14 +462,36 @@ static int fill_orders(mts_engine_t *e, int32_t ai, int64_t i) {
     return MTS_OK;
 }
 
-/* Stop-loss / take-profit of the position in asset ai against bar i. */
-static int check_exits(mts_engine_t *e, int32_t ai, int64_t i) {
-    const mts_bars_t *b = e->assets[ai].bars;
-    mts_position_t *pos = &e->pf.pos[ai];
+/* Liquidation (perp), then stop-loss / take-profit of book bk's position in asset ai against bar i. */
+static int check_exits(mts_engine_t *e, int32_t bk, int32_t ai, int64_t i) {
+    const asset_t *a = &e->assets[ai];
+    const mts_bars_t *b = a->bars;
+    mts_position_t *pos = &e->bk[bk].pos[ai];
     double op = b->open[i], hi = b->high[i], lo = b->low[i];
     if (!isfinite(op) || !(op > 0) || !isfinite(hi) || !isfinite(lo)) return MTS_OK;
     double sl = pos->stop_loss, tp = pos->take_profit, px;
     int32_t kind;
+    if (pos->perp) {
+        double mmr = a->inst.maintenance_margin_rate, aq = fabs(pos->qty), k = aq * pos->cs;
+        if (pos->qty > 0) {
+            double pl = (pos->avg_cost - pos->margin / k) / (1 - mmr);
+            if (pl > 0 && lo <= pl && !(sl > 0 && sl >= pl)) {
+                int rc = do_fill(e, bk, ai, b->ts[i], -pos->qty, fmin(op, pl), MTS_FILL_LIQUIDATION, -1);
+                if (rc) return rc;
+                e->bk[bk].liquidations++;
+                return MTS_OK;
+            }
+        } else {
+            double ps = (pos->avg_cost + pos->margin / k) / (1 + mmr);
+            if (hi >= ps && !(sl > 0 && sl <= ps)) {
+                int rc = do_fill(e, bk, ai, b->ts[i], -pos->qty, fmax(op, ps), MTS_FILL_LIQUIDATION, -1);
+                if (rc) return rc;
+                e->bk[bk].liquidations++;
+                return MTS_OK;
+            }
+        }
+        if (!(sl > 0 || tp > 0)) return MTS_OK;
+    }
     if (pos->qty > 0) {
         if (sl > 0 && lo <= sl) { px = fmin(op, sl) * (1 - e->slip); kind = MTS_FILL_STOP_LOSS; }
         else if (tp > 0 && hi >= tp) { px = fmax(op, tp); kind = MTS_FILL_TAKE_PROFIT; }
@@ -325,9 +501,58 @@ static int check_exits(mts_engine_t *e, int32_t ai, int64_t i) {
         else if (tp > 0 && lo <= tp) { px = fmin(op, tp); kind = MTS_FILL_TAKE_PROFIT; }
         else return MTS_OK;
     }
-    int rc = do_fill(e, ai, b->ts[i], -pos->qty, px, kind);
+    int rc = do_fill(e, bk, ai, b->ts[i], -pos->qty, px, kind, -1);
     if (rc) return rc;
     pos->stop_loss = pos->take_profit = 0;
+    return MTS_OK;
+}
+
+/* Funding events of asset ai up to bar i's ts (engine.h rule 0). */
+static void settle_funding(mts_engine_t *e, int32_t ai, int64_t i) {
+    asset_t *a = &e->assets[ai];
+    const mts_funding_events_t *f = a->fund;
+    const mts_bars_t *b = a->bars;
+    int64_t T = b->ts[i], first = b->ts[0];
+    while (a->fidx < f->n && f->ts[a->fidx] <= T) {
+        int64_t k = a->fidx++;
+        if (f->ts[k] < first || a->inst.type != MTS_INST_PERP) continue;
+        double rate = f->rate[k], m = f->mark ? f->mark[k] : NAN;
+        for (int32_t bk = 0; bk < e->n_books; bk++) {
+            mts_position_t *pos = &e->bk[bk].pos[ai];
+            if (pos->qty == 0) continue;
+            (void)mts_portfolio_fund(&e->bk[bk], ai, isfinite(m) && m > 0 ? m : pos->mark, rate);
+        }
+    }
+}
+
+/* The account's equity: the books + the unallocated cash. */
+static double account_equity(const mts_engine_t *e) {
+    double eq = e->unalloc;
+    for (int32_t k = 0; k < e->n_books; k++) eq += mts_portfolio_equity(&e->bk[k]);
+    return eq;
+}
+
+static int record_step(mts_engine_t *e) {
+    for (int32_t k = 0; k < e->n_books; k++) {
+        int rc = mts_portfolio_record_equity(&e->bk[k], e->step_ts);
+        if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+    }
+    if (!e->multi) return MTS_OK;
+    mts_series_t *c = &e->acct;
+    double v = account_equity(e);
+    if (c->n > 0 && c->ts[c->n - 1] == e->step_ts) { c->v[c->n - 1] = v; return MTS_OK; }
+    if (c->n == c->cap) {
+        int64_t cap = c->cap ? c->cap * 2 : 256;
+        int64_t *ts = mts_realloc(c->ts, (size_t)cap * sizeof *ts);
+        if (!ts) return fail(e, MTS_ENOMEM, "record equity: out of memory");
+        c->ts = ts;
+        double *vv = mts_realloc(c->v, (size_t)cap * sizeof *vv);
+        if (!vv) return fail(e, MTS_ENOMEM, "record equity: out of memory");
+        c->v = vv;
+        c->cap = cap;
+    }
+    c->ts[c->n] = e->step_ts;
+    c->v[c->n++] = v;
     return MTS_OK;
 }
 
@@ -351,8 +576,8 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
         const mts_qev_t *top = mts_queue_peek(&e->q);
         if (e->in_step && (!top || top->ts != e->step_ts)) {
             e->in_step = 0;
-            int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
-            if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
+            int rc = record_step(e);
+            if (rc) return rc;
             if (!e->step_events) continue;
             ev->kind = MTS_EV_STEP_END;
             ev->asset = -1;
@@ -385,17 +610,21 @@ int mts_engine_next(mts_engine_t *e, mts_event_t *ev) {
         if (i + 1 < b->n) mts_queue_replace_top(&e->q, b->ts[i + 1], MTS_QEV_MARKET, ai, i + 1);
         else mts_queue_pop(&e->q, NULL);
         a->next_idx = i + 1;
+        if (a->fund && a->fidx < a->fund->n && a->fund->ts[a->fidx] <= ts) settle_funding(e, ai, i);
         if (a->n_active) {
             int rc = fill_orders(e, ai, i);
             if (rc) return rc;
         }
-        mts_position_t *pos = &e->pf.pos[ai];
-        if (pos->qty != 0 && (pos->stop_loss > 0 || pos->take_profit > 0)) {
-            int rc = check_exits(e, ai, i);
-            if (rc) return rc;
-        }
         double c = b->close[i];
-        if (isfinite(c)) pos->mark = c;
+        for (int32_t bk = 0; bk < e->n_books; bk++) {
+            mts_position_t *pos = &e->bk[bk].pos[ai];
+            if (pos->qty != 0 && (pos->perp || pos->stop_loss > 0 || pos->take_profit > 0)) {
+                int rc = check_exits(e, bk, ai, i);
+                if (rc) return rc;
+            }
+            if (isfinite(c)) pos->mark = c;
+            if (pos->qty != 0) mts_portfolio_extremes(pos, b->low[i], b->high[i]);
+        }
         if ((++e->bars_done & 0x3FF) == 0) {
             if (e->cancel && *e->cancel) {        /* the run ends here, as if out of bars */
                 e->cancelled = e->done = 1;
@@ -429,9 +658,9 @@ int64_t mts_engine_quiet(const mts_engine_t *e, int32_t asset, int64_t max) {
     const mts_qev_t *top = &e->q.heap[0];
     if (top->kind != MTS_QEV_MARKET || top->asset != asset || top->ts <= e->step_ts) return 0;
     const asset_t *a = &e->assets[top->asset];
-    if (a->n_orders || a->wbars) return 0;
-    const mts_position_t *pos = &e->pf.pos[top->asset];
-    if (pos->qty != 0 && (pos->stop_loss > 0 || pos->take_profit > 0)) return 0;
+    if (a->n_orders || a->wbars || e->multi) return 0;
+    const mts_position_t *pos = &e->bk[0].pos[top->asset];
+    if (pos->qty != 0 && (pos->perp || pos->stop_loss > 0 || pos->take_profit > 0)) return 0;
     int64_t k = a->bars->n - top->index;                      /* bars left */
     int64_t room = 1023 - (e->bars_done & 0x3FF);             /* before the next check */
     if (k > room) k = room;
@@ -450,22 +679,38 @@ int mts_engine_skip(mts_engine_t *e, int32_t asset, int64_t k) {
     int32_t ai = asset;
     asset_t *a = &e->assets[ai];
     const mts_bars_t *b = a->bars;
-    mts_position_t *pos = &e->pf.pos[ai];
+    mts_portfolio_t *pf = &e->bk[0];
+    mts_position_t *pos = &pf->pos[ai];
     const int64_t start = e->q.heap[0].index, end = start + k;
     const int single = e->n_assets == 1;
+    const double qcs = pos->qty * pos->cs;    /* a spot position (quiet() refuses an open perp) */
     for (int64_t i = start; i < end; i++) {
         /* the step's equity point: what mts_portfolio_record_equity appends
          * (one asset: mts_portfolio_equity's one term), inline while the
          * curve has room and the step is a new one */
-        double v = e->pf.cash;
-        if (pos->qty != 0) v += pos->qty * pos->mark;
-        if (!single || !mts_portfolio_append_equity(&e->pf, e->step_ts, v)) {
-            int rc = mts_portfolio_record_equity(&e->pf, e->step_ts);
+        double v = pf->cash;
+        if (pos->qty != 0) v += qcs * pos->mark;
+        if (!single || !mts_portfolio_append_equity(pf, e->step_ts, v)) {
+            int rc = mts_portfolio_record_equity(pf, e->step_ts);
             if (rc) return fail(e, rc, "record equity: %s", mts_strerror(rc));
         }
         e->step_ts = b->ts[i];
         double c = b->close[i];
         if (isfinite(c)) pos->mark = c;
+    }
+    if (pos->qty != 0) {     /* the MAE/MFE range over the skipped bars */
+        double lo = pos->lo, hi = pos->hi;
+        for (int64_t i = start; i < end; i++) {
+            if (b->low[i] < lo) lo = b->low[i];
+            if (b->high[i] > hi) hi = b->high[i];
+        }
+        pos->lo = lo;
+        pos->hi = hi;
+    }
+    /* funding settlements among the skipped bars pay nothing (no perp position): passed */
+    if (a->fund) {
+        int64_t last = b->ts[end - 1];
+        while (a->fidx < a->fund->n && a->fund->ts[a->fidx] <= last) a->fidx++;
     }
     /* the asset's MARKET event moves to bar `end` (or leaves): what next()'s
      * k replace_top / pop calls did, sequence numbers included */
@@ -485,6 +730,8 @@ int mts_engine_submit(mts_engine_t *e, const mts_order_t *o) {
     if (o->type != MTS_ORDER_MARKET && o->type != MTS_ORDER_LIMIT && o->type != MTS_ORDER_STOP)
         return fail(e, MTS_EINVAL, "submit: unknown order type %d", o->type);
     if (!isfinite(o->qty) || o->qty == 0) return fail(e, MTS_EINVAL, "submit: qty must be finite and non-zero");
+    if (o->book < 0 || o->book >= e->n_books)
+        return fail(e, MTS_EINVAL, "submit: unknown book %d (%d books)", o->book, e->n_books);
     if (o->type != MTS_ORDER_MARKET && (!isfinite(o->price) || !(o->price > 0)))
         return fail(e, MTS_EINVAL, "submit: %s order needs a price > 0",
                     o->type == MTS_ORDER_LIMIT ? "limit" : "stop");
@@ -584,31 +831,307 @@ const mts_series_t *mts_engine_macro(const mts_engine_t *e, const char *name) {
     return NULL;
 }
 
-/* Position of a valid asset; before the start the portfolio has no slots yet. */
-static const mts_position_t *position(const mts_engine_t *e, int32_t asset) {
-    if (!e || asset < 0 || asset >= e->n_assets) return NULL;
+/* Position of a valid asset in a book; before the start the books have no slots yet. */
+static const mts_position_t *position(const mts_engine_t *e, int32_t book, int32_t asset) {
+    if (!e || asset < 0 || asset >= e->n_assets || book < 0 || book >= e->n_books) return NULL;
     static const mts_position_t flat = {0};
-    return asset < e->pf.n_assets ? &e->pf.pos[asset] : &flat;
+    return asset < e->bk[book].n_assets ? &e->bk[book].pos[asset] : &flat;
 }
 
 double mts_engine_position(const mts_engine_t *e, int32_t asset) {
-    const mts_position_t *p = position(e, asset);
-    return p ? p->qty : NAN;
+    const mts_position_t *p = position(e, 0, asset);
+    if (!p) return NAN;
+    double q = p->qty;
+    for (int32_t k = 1; k < e->n_books; k++) q += position(e, k, asset)->qty;
+    return q;
 }
 
 double mts_engine_avg_cost(const mts_engine_t *e, int32_t asset) {
-    const mts_position_t *p = position(e, asset);
-    return p ? p->avg_cost : NAN;
+    const mts_position_t *p = position(e, 0, asset);
+    if (!p) return NAN;
+    if (e->n_books == 1) return p->avg_cost;
+    double q = 0, qa = 0;    /* several books: the quantity-weighted average of their costs */
+    for (int32_t k = 0; k < e->n_books; k++) {
+        const mts_position_t *x = position(e, k, asset);
+        q += x->qty;
+        qa += x->qty * x->avg_cost;
+    }
+    return q != 0 ? qa / q : 0.0;
 }
 
 double mts_engine_mark(const mts_engine_t *e, int32_t asset) {
-    const mts_position_t *p = position(e, asset);
+    const mts_position_t *p = position(e, 0, asset);
     return p ? p->mark : NAN;
 }
 
-double mts_engine_equity(const mts_engine_t *e) { return e ? mts_portfolio_equity(&e->pf) : NAN; }
-double mts_engine_cash(const mts_engine_t *e) { return e ? e->pf.cash : NAN; }
+double mts_engine_equity(const mts_engine_t *e) {
+    if (!e) return NAN;
+    return e->multi ? account_equity(e) : mts_portfolio_equity(&e->bk[0]);
+}
+
+double mts_engine_cash(const mts_engine_t *e) {
+    if (!e) return NAN;
+    if (!e->multi) return e->bk[0].cash;
+    double c = e->unalloc;
+    for (int32_t k = 0; k < e->n_books; k++) c += e->bk[k].cash;
+    return c;
+}
+
 int64_t mts_engine_now(const mts_engine_t *e) { return e && e->started ? e->step_ts : 0; }
+
+/* ---- books, instruments, funding (engine.h) ---- */
+
+int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc) {
+    if (!e) return MTS_EINVAL;
+    if (e->started) return fail(e, MTS_EINVAL, "set_books: the run has started");
+    if (n < 1 || n > MTS_ENGINE_MAX_BOOKS)
+        return fail(e, MTS_EINVAL, "set_books: %d books (1..%d)", n, MTS_ENGINE_MAX_BOOKS);
+    if (!alloc && n != 1) return fail(e, MTS_EINVAL, "set_books: %d books need their allocations", n);
+    double sum = 0;
+    for (int32_t k = 0; alloc && k < n; k++) {
+        if (!isfinite(alloc[k]) || !(alloc[k] > 0))
+            return fail(e, MTS_EINVAL, "set_books: allocation of book %d is %g (must be > 0)", k, alloc[k]);
+        sum += alloc[k];
+    }
+    if (alloc && sum > 1 + 1e-9)
+        return fail(e, MTS_EINVAL, "set_books: the allocations sum to %.12g (> 1)", sum);
+    mts_portfolio_t *bk = mts_calloc((size_t)n, sizeof *bk);
+    if (!bk) return fail(e, MTS_ENOMEM, "set_books: out of memory");
+    for (int32_t k = 0; k < n; k++) {
+        double f = alloc ? alloc[k] : 1.0;
+        int rc = mts_portfolio_init(&bk[k], e->cfg.initial_capital * f, 0);
+        if (rc) {
+            for (int32_t j = 0; j < k; j++) mts_portfolio_free(&bk[j]);
+            mts_free(bk);
+            return fail(e, rc, "set_books: %s", mts_strerror(rc));
+        }
+        bk[k].book = k;
+    }
+    for (int32_t k = 0; k < e->n_books; k++) mts_portfolio_free(&e->bk[k]);
+    mts_free(e->bk);
+    e->bk = bk;
+    e->n_books = n;
+    double used = 0;
+    for (int32_t k = 0; k < n; k++) {
+        e->alloc[k] = alloc ? alloc[k] : 1.0;
+        used += e->cfg.initial_capital * e->alloc[k];
+    }
+    e->unalloc = e->cfg.initial_capital - used;
+    if (e->unalloc < 0) e->unalloc = 0;    /* within the 1e-9 tolerance */
+    e->multi = n > 1 || e->unalloc != 0;
+    return MTS_OK;
+}
+
+int32_t mts_engine_book_count(const mts_engine_t *e) { return e ? e->n_books : 0; }
+
+const mts_portfolio_t *mts_engine_book(const mts_engine_t *e, int32_t book) {
+    if (!e || book < 0 || book >= e->n_books) return NULL;
+    return &e->bk[book];
+}
+
+double mts_engine_book_position(const mts_engine_t *e, int32_t book, int32_t asset) {
+    const mts_position_t *p = position(e, book, asset);
+    return p ? p->qty : NAN;
+}
+
+double mts_engine_book_equity(const mts_engine_t *e, int32_t book) {
+    if (!e || book < 0 || book >= e->n_books) return NAN;
+    return mts_portfolio_equity(&e->bk[book]);
+}
+
+static void book_stats(const mts_portfolio_t *p, mts_book_stats_t *o) {
+    o->initial = p->initial_capital;
+    o->cash = p->cash;
+    o->equity = mts_portfolio_equity(p);
+    o->realized = mts_portfolio_realized(p);
+    o->unrealized = mts_portfolio_unrealized(p);
+    o->fees = p->total_fees;
+    o->funding = p->total_funding;
+    o->margin = mts_portfolio_margin(p);
+    o->available = o->cash - o->margin;
+    o->exposure = mts_portfolio_exposure(p);
+    o->fills = p->fills;
+    o->trades = p->n_trades;
+    o->bp_cut = p->bp_cut;
+    o->bp_refused = p->bp_refused;
+    o->short_refused = p->short_refused;
+    o->lot_refused = p->lot_refused;
+    o->liquidations = p->liquidations;
+}
+
+int mts_engine_book_stats(const mts_engine_t *e, int32_t book, mts_book_stats_t *out) {
+    if (!e || !out || book < -1 || book >= e->n_books) return MTS_EINVAL;
+    if (book >= 0) { book_stats(&e->bk[book], out); return MTS_OK; }
+    memset(out, 0, sizeof *out);
+    out->initial = e->cfg.initial_capital;
+    out->cash = out->equity = out->available = e->unalloc;
+    for (int32_t k = 0; k < e->n_books; k++) {
+        mts_book_stats_t b;
+        book_stats(&e->bk[k], &b);
+        out->cash += b.cash; out->equity += b.equity; out->realized += b.realized;
+        out->unrealized += b.unrealized; out->fees += b.fees; out->funding += b.funding;
+        out->margin += b.margin; out->available += b.available; out->exposure += b.exposure;
+        out->fills += b.fills; out->trades += b.trades; out->bp_cut += b.bp_cut;
+        out->bp_refused += b.bp_refused; out->short_refused += b.short_refused;
+        out->lot_refused += b.lot_refused; out->liquidations += b.liquidations;
+    }
+    return MTS_OK;
+}
+
+int mts_engine_set_instrument(mts_engine_t *e, int32_t asset, const mts_instrument_t *ins) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "set_instrument: unknown asset %d", asset);
+    if (!ins) return fail(e, MTS_EINVAL, "set_instrument: no instrument");
+    const char *nm = e->assets[asset].name;
+    if (e->started) return fail(e, MTS_EINVAL, "set_instrument '%s': the run has started", nm);
+    if (ins->type != MTS_INST_SPOT && ins->type != MTS_INST_PERP)
+        return fail(e, MTS_EINVAL, "set_instrument '%s': type %d (0 spot, 1 perp)", nm, ins->type);
+#define FIELD_OK(f, cond) do { if (!isfinite(ins->f) || !(cond)) \
+        return fail(e, MTS_EINVAL, "set_instrument '%s': " #f " %g out of range", nm, ins->f); } while (0)
+    FIELD_OK(contract_size, ins->contract_size > 0);
+    FIELD_OK(tick_size, ins->tick_size >= 0);
+    FIELD_OK(lot_size, ins->lot_size >= 0);
+    FIELD_OK(maker_fee_bps, ins->maker_fee_bps >= 0 && ins->maker_fee_bps < 1e4);
+    FIELD_OK(taker_fee_bps, ins->taker_fee_bps >= 0 && ins->taker_fee_bps < 1e4);
+    int perp = ins->type == MTS_INST_PERP;
+    FIELD_OK(max_leverage, perp ? ins->max_leverage >= 1 : ins->max_leverage >= 0);
+    FIELD_OK(maintenance_margin_rate, ins->maintenance_margin_rate >= 0 && ins->maintenance_margin_rate < 1);
+#undef FIELD_OK
+    if (perp && e->lev > ins->max_leverage)
+        return fail(e, MTS_EINVAL, "leverage %g exceeds %s's max_leverage %g", e->lev, nm, ins->max_leverage);
+    asset_t *a = &e->assets[asset];
+    a->inst = *ins;
+    a->inst._pad = 0;
+    if (!perp) { a->inst.max_leverage = 1.0; a->inst.maintenance_margin_rate = 0; }
+    a->maker = ins->maker_fee_bps / 1e4;
+    a->taker = ins->taker_fee_bps / 1e4;
+    return MTS_OK;
+}
+
+int mts_engine_instrument(const mts_engine_t *e, int32_t asset, mts_instrument_t *out) {
+    if (!e || !out || asset < 0 || asset >= e->n_assets) return MTS_EINVAL;
+    *out = e->assets[asset].inst;
+    return MTS_OK;
+}
+
+double mts_engine_leverage(const mts_engine_t *e) { return e ? e->lev : NAN; }
+
+int mts_engine_set_funding(mts_engine_t *e, int32_t asset, mts_funding_events_t *f) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "set_funding: unknown asset %d", asset);
+    asset_t *a = &e->assets[asset];
+    if (f) {
+        if (f->n < 0 || (f->n > 0 && (!f->ts || !f->rate)))
+            return fail(e, MTS_EINVAL, "set_funding '%s': events need ts and rate arrays", a->name);
+        for (int64_t k = 1; k < f->n; k++)
+            if (f->ts[k] <= f->ts[k - 1])
+                return fail(e, MTS_EINVAL, "set_funding '%s': event times must ascend (event %lld)", a->name,
+                            (long long)k);
+    }
+    a->fund = f;
+    /* during a run: the settlements not yet due (the ones up to the current bar are past) */
+    a->fidx = 0;
+    if (f && e->started && a->next_idx > 0) {
+        int64_t last = a->bars->ts[a->next_idx - 1];
+        while (a->fidx < f->n && f->ts[a->fidx] <= last) a->fidx++;
+    }
+    return MTS_OK;
+}
+
+int mts_engine_append_funding(mts_engine_t *e, int32_t asset, int64_t ts, double rate, double mark) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "append_funding: unknown asset %d", asset);
+    asset_t *a = &e->assets[asset];
+    if (!isfinite(rate)) return fail(e, MTS_EINVAL, "append_funding '%s': rate must be finite", a->name);
+    if (!a->fund) a->fund = &a->own_fund;
+    mts_funding_events_t *f = a->fund;
+    if (f->n > 0 && ts <= f->ts[f->n - 1])
+        return fail(e, MTS_ERANGE, "append_funding '%s': ts %lld is not after the last event (%lld)", a->name,
+                    (long long)ts, (long long)f->ts[f->n - 1]);
+    if (f->n >= f->cap || !f->mark) {
+        int64_t cap = f->n >= f->cap ? (f->cap ? f->cap * 2 : 64) : f->cap;
+        int64_t *t = mts_realloc(f->ts, (size_t)cap * sizeof *t);
+        if (!t) return fail(e, MTS_ENOMEM, "append_funding: out of memory");
+        f->ts = t;
+        double *r = mts_realloc(f->rate, (size_t)cap * sizeof *r);
+        if (!r) return fail(e, MTS_ENOMEM, "append_funding: out of memory");
+        f->rate = r;
+        int had_mark = f->mark != NULL;
+        double *m = mts_realloc(f->mark, (size_t)cap * sizeof *m);
+        if (!m) return fail(e, MTS_ENOMEM, "append_funding: out of memory");
+        if (!had_mark) for (int64_t k = 0; k < f->n; k++) m[k] = NAN;
+        f->mark = m;
+        f->cap = cap;
+    }
+    f->ts[f->n] = ts;
+    f->rate[f->n] = rate;
+    f->mark[f->n] = mark;
+    f->n++;
+    return MTS_OK;
+}
+
+const mts_series_t *mts_engine_equity_curve(const mts_engine_t *e) {
+    if (!e) return NULL;
+    return e->multi ? &e->acct : &e->bk[0].equity;
+}
+
+const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n) {
+    if (n) *n = 0;
+    if (!e) return NULL;
+    if (e->n_books == 1) {
+        if (n) *n = e->bk[0].n_trades;
+        return e->bk[0].trades;
+    }
+    int64_t total = 0;
+    for (int32_t k = 0; k < e->n_books; k++) total += e->bk[k].n_trades;
+    if (total > e->cap_merged) {
+        mts_trade_t *t = mts_realloc(e->merged, (size_t)total * sizeof *t);
+        if (!t) { fail(e, MTS_ENOMEM, "trades: out of memory"); return NULL; }
+        e->merged = t;
+        e->cap_merged = total;
+    }
+    /* k-way merge: each book's trades are in exit_ts order already; ties go to the lower book */
+    int64_t at[MTS_ENGINE_MAX_BOOKS] = {0};
+    for (int64_t j = 0; j < total; j++) {
+        int32_t best = -1;
+        for (int32_t k = 0; k < e->n_books; k++) {
+            if (at[k] >= e->bk[k].n_trades) continue;
+            if (best < 0 || e->bk[k].trades[at[k]].exit_ts < e->bk[best].trades[at[best]].exit_ts) best = k;
+        }
+        e->merged[j] = e->bk[best].trades[at[best]++];
+    }
+    e->n_merged = total;
+    if (n) *n = total;
+    return e->merged;
+}
+
+int mts_engine_finish(mts_engine_t *e) {
+    if (!e) return MTS_EINVAL;
+    e->n_open = 0;
+    for (int32_t k = 0; k < e->n_books; k++) {
+        const mts_portfolio_t *p = &e->bk[k];
+        for (int32_t i = 0; i < p->n_assets; i++) {
+            if (p->pos[i].qty == 0) continue;
+            if (e->n_open == e->cap_open) {
+                int64_t cap = e->cap_open ? e->cap_open * 2 : 16;
+                mts_trade_t *t = mts_realloc(e->open_tr, (size_t)cap * sizeof *t);
+                if (!t) return fail(e, MTS_ENOMEM, "finish: out of memory");
+                e->open_tr = t;
+                e->cap_open = cap;
+            }
+            mts_trade_t *t = &e->open_tr[e->n_open++];
+            (void)mts_portfolio_open_trade(p, i, t);
+            const asset_t *a = &e->assets[i];
+            t->exit_ts = a->next_idx > 0 ? a->bars->ts[a->next_idx - 1] : e->step_ts;
+        }
+    }
+    return MTS_OK;
+}
+
+const mts_trade_t *mts_engine_open_trades(const mts_engine_t *e, int64_t *n) {
+    if (n) *n = e ? e->n_open : 0;
+    return e ? e->open_tr : NULL;
+}
 
 int mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int32_t signal_type,
                           double price, double confidence, double position_size,

@@ -23,7 +23,10 @@
  *   that have signals, which saves an FFI round trip per bar.
  *   Orders submitted while handling a step fill at the asset's NEXT bar; orders
  *   from the last bar never fill. Positions are not closed at the end.
- *   Commission = |qty| * fill_price * commission_bps / 1e4 on every fill.
+ *   Fee = |qty| * contract_size * fill_price * bps / 1e4 on every fill: the
+ *   asset's maker bps for LIMIT fills, taker bps for the rest (both default to
+ *   commission_bps; mts_engine_set_instrument). Before a fill, lot size, the
+ *   spot short rule and buying power may cut or refuse it (rule 1 below).
  *   Slippage moves market/stop fills against the trader by slippage_bps / 1e4.
  *
  * Ownership: bars and macro series added to the engine are borrowed and must
@@ -40,6 +43,7 @@ typedef struct mts_engine_config {
     double initial_capital;   /* default 100000 */
     double commission_bps;    /* default 10 */
     double slippage_bps;      /* default 0 */
+    double leverage;          /* perps (isolated margin = notional / leverage); 0 = 1 */
 } mts_engine_config_t;
 
 /* Signal types as stored in signal_history.signal_type */
@@ -70,7 +74,66 @@ const char *mts_engine_errmsg(const mts_engine_t *e);
 /* Add an asset before the first mts_engine_next(). name is copied; bars borrowed. */
 int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out);
 int  mts_engine_add_macro(mts_engine_t *e, const char *name, const mts_series_t *s);
+/* Book 0 (existing callers; with several books use mts_engine_book and the account functions). */
 const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
+
+/* ---- books, instruments, funding (issue 12) ----
+ * Books: every order trades one book (mts_order_t.book); a book is an
+ * mts_portfolio_t with its own cash, positions, trades and equity curve. The
+ * ACCOUNT is the sum of the books plus the unallocated cash; its equity curve
+ * has one point per step (one book holding all the capital: book 0's curve).
+ * Per book (portfolio.h has the ledger):
+ *   spot fill of q at p:  cash -= q*cs*p + fee;  perp fill: cash += realised gross - fee
+ *   margin (perp, isolated) = |q|*cs*avg_cost / leverage; available = cash - sum(margins)
+ *   exposure = sum |q|*cs*mark / (perp ? leverage : 1)
+ *   equity = cash + sum_spot q*cs*mark + sum_perp q*cs*(mark - avg_cost)
+ *          = initial + realized - fees + funding + unrealized
+ * Rules per asset bar (ts T), in this order:
+ *   0. funding: every event with last applied < ts <= T (and ts >= the asset's first
+ *      bar) is paid by every book's perp position held then: payment = -q*cs*mark_f*rate
+ *      (mark_f: the event's mark when > 0, else the position's mark), to cash and to the
+ *      position's funding;
+ *   1. orders (market, then limit/stop) with the maker (LIMIT) or taker fee; the part of a
+ *      fill that opens/increases needs cost <= available (spot |dq|*cs*px + fee, perp
+ *      |dq|*cs*px/leverage + fee), else it is cut to the largest affordable qty
+ *      (bp_cut; lot-rounded) or refused (bp_refused); a spot sell beyond the book's long
+ *      position is cut to it, or refused when flat (short_refused); a qty that lot rounding
+ *      makes 0 is refused (lot_refused). Never filled on credit.
+ *   2. liquidation (perp): long Pl = (avg - M/(q*cs)) / (1 - mmr), short
+ *      Ps = (avg + M/(|q|*cs)) / (1 + mmr), M the position's margin; low <= Pl (high >= Ps)
+ *      liquidates at Pl/Ps (or the open when it gapped beyond) with the taker fee, the loss
+ *      capped at M; a stop-loss at or before the liquidation price is taken instead;
+ *   3. stop-loss / take-profit, the mark at the close, the trades' MAE/MFE extremes. */
+#define MTS_ENGINE_MAX_BOOKS 64
+/* Before the start. n in 1..MTS_ENGINE_MAX_BOOKS; book k starts with initial_capital*alloc[k];
+ * alloc[k] > 0 finite, sum <= 1 + 1e-9 (else MTS_EINVAL + errmsg); the rest is unallocated cash,
+ * part of the account. Default: one book holding all the capital (alloc NULL with n == 1: the same). */
+int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc);
+/* Before the start. Default per asset: spot, contract_size 1, no tick/lot, maker = taker =
+ * cfg.commission_bps, max_leverage 1, mmr 0. Perp with cfg.leverage > max_leverage: MTS_EINVAL
+ * "leverage 20 exceeds bitcoin's max_leverage 10". Bad fields: MTS_EINVAL naming the field. */
+int mts_engine_set_instrument(mts_engine_t *e, int32_t asset, const mts_instrument_t *ins);
+/* Funding settlements of a perp asset (borrowed; live sessions append). ts ascending (unix s,
+ * the settlement time), rate (fraction, + = longs pay), mark (NaN or <= 0: not known). */
+typedef struct mts_funding_events { int64_t *ts; double *rate, *mark; int64_t n, cap; } mts_funding_events_t;
+/* f borrowed (must outlive the engine; NULL: none). Before or during the run. */
+int mts_engine_set_funding(mts_engine_t *e, int32_t asset, mts_funding_events_t *f);
+/* Appends one settlement (ts after the last one, else MTS_ERANGE). The arrays of a set f grow
+ * with mts_realloc when full (so they must come from mts_malloc: mts_funding_events_build);
+ * without a set f the engine keeps its own. */
+int mts_engine_append_funding(mts_engine_t *e, int32_t asset, int64_t ts, double rate, double mark);
+const mts_portfolio_t *mts_engine_book(const mts_engine_t *e, int32_t book);    /* NULL: bad id */
+/* The account's equity curve (one point per step; one book with all the capital: book 0's curve). */
+const mts_series_t *mts_engine_equity_curve(const mts_engine_t *e);
+/* Every closed trade of every book, ordered by exit_ts, then book, then the book's order (engine-owned,
+ * valid until the next call of next()/skip()/trades(); one book: book 0's array). */
+const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n);
+/* End of a run: for every open position of every book, one record with exit_reason END_OF_DATA,
+ * exit at the last mark, pnl = unrealised - its entry fees share + funding share (no exit fee; the
+ * position is NOT closed, equity unchanged). Idempotent (recomputed from the current state).
+ * Metrics never count these. Ordered by book, then asset. */
+int mts_engine_finish(mts_engine_t *e);
+const mts_trade_t *mts_engine_open_trades(const mts_engine_t *e, int64_t *n);
 
 /* ---- quiet bars (declared in lua/mts_ffi.h; the runner's fast path) ----
  * After next() returned MTS_EV_BAR for bar i of an asset, with STEP_END
@@ -106,12 +169,16 @@ int  mts_engine_append_bar(mts_engine_t *e, int32_t asset, int64_t ts, double op
 
 /* Fill log (off by default; live sessions turn it on before the start). */
 enum { MTS_FILL_MARKET = 0, MTS_FILL_LIMIT = 1, MTS_FILL_STOP = 2, MTS_FILL_STOP_LOSS = 3,
-       MTS_FILL_TAKE_PROFIT = 4 };
+       MTS_FILL_TAKE_PROFIT = 4, MTS_FILL_LIQUIDATION = 5 };
 typedef struct mts_fill_rec {
     int32_t asset, kind;      /* kind: MTS_FILL_* */
     int64_t ts;               /* the bar the fill happened on */
     double  qty, price, fee;  /* qty signed (> 0 buy) */
     double  realized_pnl;     /* gross PnL this fill realised (0 when it opens/adds) */
+    int32_t book, strategy;   /* the order's book / strategy (-1: a stop-loss, take-profit or
+                                 liquidation: the position's opening strategy) */
+    int32_t reason, _pad;     /* MTS_REASON_* of the fill (an opening fill: signal) */
+    double  funding;          /* funding share the closed part carried (0 when it opens/adds) */
 } mts_fill_rec_t;
 void mts_engine_keep_fills(mts_engine_t *e, int on);
 const mts_fill_rec_t *mts_engine_fills(const mts_engine_t *e, int64_t *n);

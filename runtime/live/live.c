@@ -997,7 +997,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
             goto out;
         }
     }
-    mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps};
+    mts_engine_config_t ec = {cfg->capital, cfg->commission_bps, cfg->slippage_bps, 0.0};
     if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
     mts_engine_keep_fills(l->engine, 1);
     if ((rc = vix_open(l)) != 0) goto out;   /* VIX, refreshed later (vix_refresh) */

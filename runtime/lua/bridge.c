@@ -5,7 +5,8 @@
  * The spec reaches Lua as a table {engine = <lightuserdata>, root = "...",
  * strategies = {...}, params = {{key=, value=}, ...}}; the runner casts the
  * engine with ffi.cast("mts_engine_t *", p) and drives it through the FFI.
- * run_for_host returns true, parameters_json, {disabled lines} on success,
+ * run_for_host returns true, parameters_json, {disabled lines}, {risk counts
+ * per strategy: {trimmed =, refused =, short_refused =}} on success,
  * or false, message, kind ("config" -> MTS_ECONFIG, otherwise MTS_ELUA) for
  * an error that stops the run. A Lua error escaping the runner (a bug in
  * trusted code, or out of memory) comes back from mts_lua_pcall.
@@ -35,7 +36,7 @@ typedef struct call_args {
 } call_args_t;
 
 /* Protected: require "runner", build the spec table, call run_for_host.
- * Leaves its 3 results on the stack. */
+ * Leaves its 4 results on the stack. */
 static int call_runner(lua_State *L) {
     const call_args_t *args = lua_touserdata(L, 1);
     const mts_run_spec_t *spec = args->spec;
@@ -85,9 +86,46 @@ static int call_runner(lua_State *L) {
         lua_pushlightuserdata(L, provider);
         lua_setfield(L, -2, "provider");
     }
+    if (spec->mode) {
+        lua_pushstring(L, spec->mode);
+        lua_setfield(L, -2, "mode");
+    }
+    if (spec->max_position != 0) {
+        lua_pushnumber(L, spec->max_position);
+        lua_setfield(L, -2, "max_position");
+    }
+    if (spec->max_portfolio_risk != 0) {
+        lua_pushnumber(L, spec->max_portfolio_risk);
+        lua_setfield(L, -2, "max_portfolio_risk");
+    }
 
-    lua_call(L, 1, 3);
-    return 3;
+    lua_call(L, 1, 4);
+    return 4;
+}
+
+/* The runner's risk counts (the table at idx: an array of {trimmed, refused,
+ * short_refused}) into out, n entries. 0 / MTS_ENOMEM. */
+static int read_risk(lua_State *L, int idx, int n, mts_run_result_t *out) {
+    if (n <= 0) return 0;
+    int64_t *block = mts_calloc((size_t)n * 3, sizeof *block);
+    if (!block) return MTS_ENOMEM;
+    out->n_risk = n;
+    out->risk_trimmed = block;
+    out->risk_refused = block + n;
+    out->risk_short_refused = block + 2 * n;
+    if (!lua_istable(L, idx)) return 0;
+    static const char *const keys[3] = {"trimmed", "refused", "short_refused"};
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        if (lua_istable(L, -1))
+            for (int k = 0; k < 3; k++) {
+                lua_getfield(L, -1, keys[k]);
+                if (lua_isnumber(L, -1)) block[k * n + i] = (int64_t)lua_tonumber(L, -1);
+                lua_pop(L, 1);
+            }
+        lua_pop(L, 1);
+    }
+    return 0;
 }
 
 /* Joins the strings of the array at idx as "line\n" lines (mts_malloc'd). */
@@ -141,24 +179,26 @@ static int run(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result
     call_args_t args = {spec, live};
     lua_pushcfunction(L, call_runner);
     lua_pushlightuserdata(L, &args);
-    rc = mts_lua_pcall(L, 1, 3, err, errlen);
+    rc = mts_lua_pcall(L, 1, 4, err, errlen);
     if (rc) {
         mts_lua_state_free(L);
         return rc;
     }
-    /* stack: ok, a, b */
-    if (lua_toboolean(L, -3)) {
-        const char *json = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "{}";
+    /* stack: ok, a, b, c */
+    if (lua_toboolean(L, -4)) {
+        const char *json = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "{}";
         out->parameters_json = mts_strdup(json);
-        out->disabled = join_lines(L, lua_gettop(L), &out->n_disabled);
-        if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, -1) && lua_objlen(L, -1) > 0)) {
+        int top = lua_gettop(L);
+        out->disabled = join_lines(L, top - 1, &out->n_disabled);
+        if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, top - 1) && lua_objlen(L, top - 1) > 0) ||
+            read_risk(L, top, spec->n_strategies, out) != 0) {
             mts_run_result_free(out);
             set_err(err, errlen, "out of memory");
             rc = MTS_ENOMEM;
         }
     } else {
-        const char *msg = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "script error";
-        const char *kind = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        const char *msg = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "script error";
+        const char *kind = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
         set_err(err, errlen, msg);
         rc = strcmp(kind, "config") == 0 ? MTS_ECONFIG : MTS_ELUA;
     }
@@ -189,7 +229,10 @@ void mts_run_result_free(mts_run_result_t *r) {
     if (!r) return;
     mts_free(r->parameters_json);
     mts_free(r->disabled);
+    mts_free(r->risk_trimmed);
     r->parameters_json = NULL;
     r->disabled = NULL;
     r->n_disabled = 0;
+    r->n_risk = 0;
+    r->risk_trimmed = r->risk_refused = r->risk_short_refused = NULL;
 }

@@ -34,12 +34,28 @@ typedef struct mts_run_spec {
     mts_provider_t     *provider;     /* borrowed, may be NULL: what ctx:bars / ctx:macro /
                                          ctx:funding / ctx:book load (market/provider.h); a live
                                          session passes its own when this is NULL */
+    /* issue 12 (scripts/lib/runner.lua has the rules) */
+    const char         *mode;         /* "independent" (NULL: the default) or "vote". independent:
+                                         the engine has one book per strategy (book id = strategy
+                                         id; mts_engine_set_books before the run) or one book in
+                                         all; vote: one book */
+    double              max_position; /* the command line's risk limits (--max-position,
+                                         --max-portfolio-risk); 0: not given (then the environment's
+                                         MAX_POSITION_SIZE / MAX_PORTFOLIO_RISK, else config/mts.json
+                                         "risk", else 0.10 / 0.25) */
+    double              max_portfolio_risk;
 } mts_run_spec_t;
 
 typedef struct mts_run_result {
     char *parameters_json;   /* mts_malloc'd: {"sma_cross":{"fast":10,"slow":30}} */
     int   n_disabled;
     char *disabled;          /* mts_malloc'd lines "strategy: message\n", NULL if none */
+    /* What risk.lua limited, per strategy (index = strategy id; n_risk = the spec's
+     * n_strategies, 0 when the run failed): orders trimmed by a limit, orders a limit
+     * planned to 0 (refused), SHORT signals on spot assets refused. One mts_malloc'd
+     * block (risk_trimmed; the other two point into it). */
+    int      n_risk;
+    int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
 } mts_run_result_t;
 
 int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen);

@@ -34,7 +34,7 @@ typedef struct mts_order {
     int32_t asset;            /* engine asset id */
     int32_t type;             /* mts_order_type_t */
     int32_t strategy;         /* attribution id (index in the run's strategy list), -1 none */
-    int32_t _pad;
+    int32_t book;             /* the book the order trades: 0 .. books-1 (one book: 0) */
     double  qty;              /* signed: > 0 buy, < 0 sell */
     double  price;            /* LIMIT limit price / STOP trigger price; ignored for MARKET */
     double  stop_loss;        /* absolute stop-loss for the resulting position, 0 = none */
@@ -76,6 +76,8 @@ const char *mts_engine_asset_name(const mts_engine_t *e, int32_t asset);
 int32_t mts_engine_asset_id(const mts_engine_t *e, const char *name);
 const mts_bars_t   *mts_engine_bars(const mts_engine_t *e, int32_t asset);
 const mts_series_t *mts_engine_macro(const mts_engine_t *e, const char *name);
+/* position/equity/cash/avg_cost: the ACCOUNT (sum over books, + unallocated cash);
+ * mark: the asset's last close (the mts_engine_book_* functions give one book) */
 double  mts_engine_position(const mts_engine_t *e, int32_t asset);
 double  mts_engine_avg_cost(const mts_engine_t *e, int32_t asset);
 double  mts_engine_equity(const mts_engine_t *e);
@@ -86,6 +88,34 @@ const char *mts_engine_errmsg(const mts_engine_t *e);
 int     mts_engine_log_signal(mts_engine_t *e, int32_t asset, int32_t strategy, int32_t signal_type,
                               double price, double confidence, double position_size,
                               double stop_loss, double take_profit);
+
+/* ---- books and instruments (engine.h has the contract: per-strategy books,
+ * spot / linear USDT perpetual instruments, margin, funding, liquidation) ---- */
+typedef enum { MTS_INST_SPOT = 0, MTS_INST_PERP = 1 } mts_inst_type_t;
+typedef struct mts_instrument {
+    int32_t type;             /* mts_inst_type_t */
+    int32_t _pad;
+    double  contract_size;    /* base units per 1 of qty (> 0; spot 1); notional = |qty|*contract_size*price */
+    double  tick_size;        /* LIMIT/STOP prices rounded to it (buy limit/sell stop down, sell limit/buy stop up); 0 none */
+    double  lot_size;         /* |qty| rounded DOWN to a multiple (after buying-power cuts too); 0 none */
+    double  maker_fee_bps;    /* LIMIT fills */
+    double  taker_fee_bps;    /* MARKET, STOP, stop-loss, take-profit, liquidation fills */
+    double  max_leverage;     /* perp >= 1; spot 1 */
+    double  maintenance_margin_rate;  /* perp, in [0, 1); spot 0 */
+} mts_instrument_t;
+
+typedef struct mts_book_stats {
+    double  initial, cash, equity, realized, unrealized, fees, funding, margin, available, exposure;
+    int64_t fills, trades, bp_cut, bp_refused, short_refused, lot_refused, liquidations;
+} mts_book_stats_t;
+
+int32_t mts_engine_book_count(const mts_engine_t *e);
+double  mts_engine_book_position(const mts_engine_t *e, int32_t book, int32_t asset);  /* NaN: bad ids */
+double  mts_engine_book_equity(const mts_engine_t *e, int32_t book);                   /* NaN: bad id */
+/* book = -1: the account (sum over books + unallocated cash). 0 / MTS_EINVAL */
+int     mts_engine_book_stats(const mts_engine_t *e, int32_t book, mts_book_stats_t *out);
+int     mts_engine_instrument(const mts_engine_t *e, int32_t asset, mts_instrument_t *out);
+double  mts_engine_leverage(const mts_engine_t *e);
 
 /* ---- live sessions (runtime/live/live.h): the runner's wait for the next
  * closed bar. wait commits the finished step, then returns 1 (bars appended

@@ -39,7 +39,23 @@ typedef struct mts_position {
     int64_t opened_ts;      /* when the current position was opened */
     double  stop_loss;      /* absolute, 0 = none */
     double  take_profit;    /* absolute, 0 = none */
+    /* issue 12: instrument (mts_portfolio_set_instrument), margin, funding, story */
+    double  cs;             /* contract size, > 0 (1) */
+    double  lev;            /* perp leverage >= 1 (1) */
+    double  margin;         /* perp: isolated margin of the position; 0 spot/flat */
+    double  funding;        /* funding of the open qty not yet allocated to closed trades */
+    double  lo, hi;         /* lowest / highest price since the position opened (MAE/MFE) */
+    int32_t perp;           /* 1: linear perpetual */
+    int32_t strategy;       /* order.strategy of the fill that opened the position, -1 unknown */
+    int32_t entry_reason;   /* MTS_REASON_* of the opening fill */
+    int32_t _pad;
 } mts_position_t;
+
+/* Why a trade opened / closed (mts_trade_t.entry_reason / exit_reason). */
+enum { MTS_REASON_SIGNAL = 0, MTS_REASON_STOP_LOSS = 1, MTS_REASON_TAKE_PROFIT = 2,
+       MTS_REASON_LIQUIDATION = 3, MTS_REASON_END_OF_DATA = 4 };
+/* "signal", "stop_loss", "take_profit", "liquidation", "end_of_data"; "?" otherwise. */
+const char *mts_reason_name(int r);
 
 typedef struct mts_trade {
     int32_t asset;
@@ -49,8 +65,12 @@ typedef struct mts_trade {
     double  entry_price;
     int64_t exit_ts;
     double  exit_price;
-    double  pnl;            /* net of fees */
+    double  pnl;            /* net: gross - fees + funding */
     double  fees;
+    double  funding;        /* funding received (+) / paid (-) over the closed qty's life, pro rata */
+    double  mae, mfe;       /* currency for the closed qty: qty*cs*(worst-entry)*side <= 0, (best-entry)*side >= 0 */
+    int32_t book, strategy; /* strategy: order.strategy of the fill that opened the position; -1 unknown */
+    int32_t entry_reason, exit_reason;   /* MTS_REASON_* */
 } mts_trade_t;
 
 typedef struct mts_portfolio {
@@ -64,6 +84,11 @@ typedef struct mts_portfolio {
     mts_series_t    equity;        /* one point per recorded step */
     int64_t         equity_ts_shared;  /* > 0: equity.ts is borrowed (that many times,
                                           mts_portfolio_share_equity_ts), not owned */
+    /* issue 12 */
+    int32_t         book;          /* id written into its trades (0) */
+    int32_t         _pad;
+    double          total_funding; /* funding received (+) / paid (-) */
+    int64_t         fills, bp_cut, bp_refused, short_refused, lot_refused, liquidations;  /* engine counts */
 } mts_portfolio_t;
 
 int    mts_portfolio_init(mts_portfolio_t *p, double initial_capital, int32_t n_assets);
@@ -73,9 +98,35 @@ void   mts_portfolio_free(mts_portfolio_t *p);           /* accepts NULL */
  * price). A position that opens, flips or goes flat has stop_loss/take_profit
  * cleared (the engine sets them from the order afterwards). */
 int    mts_portfolio_fill(mts_portfolio_t *p, int32_t asset, int64_t ts, double qty, double price, double fee);
+/* The same with the story: strategy (-1 unknown) and reason (MTS_REASON_*): an opening fill's
+ * are the position's entry strategy/reason, a reducing fill's reason is its trades' exit reason.
+ * mts_portfolio_fill = strategy -1, MTS_REASON_SIGNAL. */
+int    mts_portfolio_fill_ex(mts_portfolio_t *p, int32_t asset, int64_t ts, double qty, double price, double fee,
+                             int32_t strategy, int32_t reason);
+/* Liquidation of a perp position: closes it all at price with fee, exit reason liquidation;
+ * the loss is capped at the position's margin (when margin + gross - fee < 0 the gross is
+ * raised to fee - margin). MTS_EINVAL for a flat or spot position. */
+int    mts_portfolio_liquidate(mts_portfolio_t *p, int32_t asset, int64_t ts, double price, double fee);
+/* The asset's instrument: perp 0/1, contract size cs > 0, leverage lev >= 1 (perp). Only while
+ * the position is flat (else MTS_EINVAL). */
+int    mts_portfolio_set_instrument(mts_portfolio_t *p, int32_t asset, int perp, double cs, double lev);
+/* A funding settlement: a perp position pays -q*cs*mark*rate (received when > 0) into cash,
+ * the position's funding and total_funding; returns the payment (0: flat, spot, bad ids). */
+double mts_portfolio_fund(mts_portfolio_t *p, int32_t asset, double mark, double rate);
+/* Widen the position's MAE/MFE price range by [lo, hi] (a bar's range while it is held). */
+static inline void mts_portfolio_extremes(mts_position_t *pos, double lo, double hi) {
+    if (lo < pos->lo) pos->lo = lo;
+    if (hi > pos->hi) pos->hi = hi;
+}
+/* Money views: sum of perp margins; cash - margins; sum |q|*cs*mark/(perp ? lev : 1). */
+double mts_portfolio_margin(const mts_portfolio_t *p);
+double mts_portfolio_available(const mts_portfolio_t *p);
+double mts_portfolio_exposure(const mts_portfolio_t *p);
+/* The END_OF_DATA record of the open position in asset (mts_engine_finish): 0, or MTS_EINVAL when flat. */
+int    mts_portfolio_open_trade(const mts_portfolio_t *p, int32_t asset, mts_trade_t *out);
 void   mts_portfolio_mark(mts_portfolio_t *p, int32_t asset, double price);
 double mts_portfolio_equity(const mts_portfolio_t *p);
-double mts_portfolio_unrealized(const mts_portfolio_t *p);
+double mts_portfolio_unrealized(const mts_portfolio_t *p);   /* sum q*cs*(mark - avg_cost) */
 double mts_portfolio_realized(const mts_portfolio_t *p);
 /* Append (ts, current equity) to the equity curve; a point with the same ts as
  * the last one replaces it; a ts before the last one is MTS_EINVAL. */

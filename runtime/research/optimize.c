@@ -134,7 +134,10 @@ void mts_opt_backtest_opts(const mts_opt_spec_t *spec, const mts_opt_point_t *p,
         .interval = spec->interval, .capital = spec->capital, .commission_bps = spec->commission_bps,
         .slippage_bps = spec->slippage_bps, .risk_free = spec->risk_free,
         .root = spec->root ? spec->root : mts_root(), .db_label = spec->db_label, .store_result = store_it,
-        .keep_unstored = store_it, .trusted = spec->trusted, .data = data};
+        .keep_unstored = store_it, .trusted = spec->trusted, .data = data,
+        .mode = spec->mode, .max_position = spec->max_position, .max_portfolio_risk = spec->max_portfolio_risk,
+        .market = spec->market, .leverage = spec->leverage, .maker_bps = spec->maker_bps,
+        .taker_bps = spec->taker_bps, .has_maker = spec->has_maker, .has_taker = spec->has_taker};
 }
 
 int mts_opt_data_load(mts_store_t *store, const mts_opt_spec_t *spec, mts_backtest_data_t **out, char *err,

@@ -65,6 +65,14 @@ typedef struct mts_opt_spec {
     const mts_grid_t  *grid;
     const char        *metric;      /* ranking metric: one of mts_opt_metrics */
     int                store;       /* MTS_OPT_STORE_*: what optimize stores */
+    /* issue 12, passed to every point's backtest (backtest.h has their meaning;
+     * zero: not given). A point runs one strategy with the whole capital. */
+    const char        *mode;
+    double             max_position, max_portfolio_risk;
+    const char        *market;
+    double             leverage;
+    double             maker_bps, taker_bps;
+    int                has_maker, has_taker;
 } mts_opt_spec_t;
 
 /* The ranking metrics, NULL-terminated: sharpe_ratio total_return

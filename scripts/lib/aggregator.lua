@@ -1,5 +1,8 @@
--- aggregator.lua — turns the raw signals of one step (all strategies, all
--- assets) into at most one signal per asset. Pure Lua, no C.
+-- aggregator.lua — turns the raw signals of one step into at most one
+-- signal per asset. Pure Lua, no C. In `vote` mode the runner gives it every
+-- strategy's signals of the step (one shared book); in `independent` mode it
+-- is called once per strategy with that strategy's own signals only (each
+-- strategy trades its own book), so strategies never outvote each other.
 --
 -- Rules, per asset:
 --   * Each signal votes for its direction (LONG, SHORT or CLOSE — CLOSE is a
@@ -16,7 +19,7 @@
 --       stop_loss      the tightest: for LONG the highest, for SHORT the lowest
 --       take_profit    the tightest: for LONG the lowest, for SHORT the highest
 --       stop_loss_pct / take_profit_pct  the smallest given
---       max_position_size                the smallest given
+--       max_position_size, max_portfolio_risk   the smallest given
 --       price          of the first winning signal (all are the same bar close)
 --       strategy       id of the winner with the highest score (first on ties),
 --                      used to attribute the order; strategies: all winner ids
@@ -99,6 +102,7 @@ local function resolve(asset, list)
             out.stop_loss_pct = min_opt(out.stop_loss_pct, s.stop_loss_pct)
             out.take_profit_pct = min_opt(out.take_profit_pct, s.take_profit_pct)
             out.max_position_size = min_opt(out.max_position_size, s.max_position_size)
+            out.max_portfolio_risk = min_opt(out.max_portfolio_risk, s.max_portfolio_risk)
             if best == "LONG" then
                 out.stop_loss = max_opt(out.stop_loss, s.stop_loss)
                 out.take_profit = min_opt(out.take_profit, s.take_profit)

@@ -28,6 +28,7 @@ M.COMMON = {
     assets = { "string" },
     risk_management = {
         max_position_size = "number",
+        max_portfolio_risk = "number",    -- the strategy's book (independent mode)
         stop_loss_pct = "number",
         take_profit_pct = "number",
     },
@@ -244,6 +245,46 @@ function M.load_file(path, display, schema)
         check(v[k], schema[k], display, k)
     end
     return v, true
+end
+
+-- The site configuration, config/mts.json under root, decoded (cached per
+-- root), or {} when there is none. Only its "risk" section is checked here
+-- (site_risk); the C side reads the rest. Raises a config error for a file
+-- that is not a regular file, too large, or not a JSON object.
+local site_cache = {}
+function M.site(root)
+    local got = site_cache[root]
+    if got then return got end
+    local display = "config/mts.json"
+    local text = M.read_file(root .. "/" .. display, display)
+    local v = {}
+    if text ~= nil then
+        local err
+        v, err = json.decode(text)
+        if v == nil then cfg_error(display .. ": invalid JSON: " .. err) end
+        if json_type(v) ~= "object" then
+            cfg_error(display .. ": the top level must be an object, got " .. json_type(v))
+        end
+    end
+    site_cache[root] = v
+    return v
+end
+
+-- config/mts.json "risk": {max_position = F, max_portfolio_risk = F}, or nil.
+-- Unknown keys and values that are not numbers are config errors.
+function M.site_risk(root)
+    local r = M.site(root).risk
+    if r == nil or r == json.null then return nil end
+    if json_type(r) ~= "object" then cfg_error("config/mts.json: risk must be an object, got " .. json_type(r)) end
+    for _, k in ipairs(sorted_keys(r)) do
+        if k ~= "max_position" and k ~= "max_portfolio_risk" then
+            cfg_error(("config/mts.json: unknown key risk.%s (known: max_position, max_portfolio_risk)"):format(k))
+        end
+        if type(r[k]) ~= "number" then
+            cfg_error(("config/mts.json: risk.%s must be a number, got %s"):format(k, json_type(r[k])))
+        end
+    end
+    return r
 end
 
 -- ---- --param ------------------------------------------------------------------

@@ -7,17 +7,36 @@
 -- spec = { engine = <lightuserdata mts_engine_t*>, root = "/path",
 --          strategies = {"sma_cross", ...},          -- strategy id = index - 1
 --          params = { {key = "fast", value = "5"}, ... },
---          seed = 0 (optional: math.randomseed at the start) }
+--          seed = 0 (optional: math.randomseed at the start),
+--          mode = "independent" (default) | "vote",
+--          max_position = F, max_portfolio_risk = F (the command line's
+--          limits; absent or 0: the environment's, else config/mts.json
+--          "risk", else risk.DEFAULTS) }
 -- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
 --          functions (default mts.C, the real ones), log = function(level,
 --          event, fields), print = function(strategy, text) }
 --
 -- Returns { parameters = {name = {...}}, parameters_json = "...",
---           disabled = {"name: message", ...} }
+--           disabled = {"name: message", ...},
+--           risk = { {trimmed = N, refused = N, short_refused = N}, ... } (per
+--                  strategy, in the spec's order: what risk.lua limited) }
 -- or nil, message, kind ("config" | "script") for errors that stop the run:
 -- unknown strategy, syntax or load error, bad config file or value, --param
 -- for an undeclared key or with a value of the wrong type, bad risk limits.
 -- Anything else raised is a bug in trusted code and propagates.
+--
+-- Books (issue 12). Mode `independent` (the default): the engine has one
+-- book per strategy (book id = strategy id; the host sets them up with
+-- mts_engine_set_books before the run, engine.h), each strategy's signals of
+-- a step are aggregated among its own only, sized by risk.lua against its own
+-- book (equity, position, exposure) and its orders carry its book; ctx.position()
+-- is its own book's position. Mode `vote`: one book, every strategy's signals
+-- of a step aggregated together (confidence-weighted, aggregator.lua), the
+-- order attributed to the winner; ctx.position() is the shared book's. An
+-- engine with one book runs either mode on that book (a single strategy's
+-- independent run is the vote run bit for bit); with several strategies, one
+-- book and no spec.mode (a host that set up no books: mts run for now) the
+-- run is vote, as it was before books.
 --
 -- Error isolation. Every call into a strategy (init, on_bar, analyze,
 -- generate_signals) goes through pcall. On error the strategy is disabled for
@@ -538,6 +557,7 @@ local function new_record(strat, slot, sig, close, rec)
     rec.weight = strat.weight
     rec.stop_loss_pct, rec.take_profit_pct = rm.stop_loss_pct, rm.take_profit_pct
     rec.max_position_size = rm.max_position_size
+    rec.max_portfolio_risk = rm.max_portfolio_risk
     rec.order_type, rec.order_price = sig.order_type, sig.limit_price
     return rec
 end
@@ -579,12 +599,15 @@ local function validate_params(s)
     frac("stop_loss_pct", 1)
     frac("take_profit_pct", nil)
     frac("max_position_size", nil)
+    frac("max_portfolio_risk", nil)
     s.weight = p.weight or 1
     s.rm = {
         stop_loss_pct = rm.stop_loss_pct ~= 0 and rm.stop_loss_pct or nil,
         take_profit_pct = rm.take_profit_pct ~= 0 and rm.take_profit_pct or nil,
         max_position_size = rm.max_position_size,
+        max_portfolio_risk = rm.max_portfolio_risk,
     }
+    s.risk_trimmed, s.risk_refused, s.short_refused = 0, 0, 0
 end
 
 -- Parameters for the report: declared keys plus the common ones that were set
@@ -631,10 +654,25 @@ local function run(spec, opts)
     -- fixed seed, spec.seed or 0
     math.randomseed(tonumber(spec.seed) or 0)
 
-    -- limits first: a bad environment stops the run before any work
-    local limits, lerr = risk.limits()
-    if opts.limits then limits, lerr = opts.limits, nil end
-    if not limits then stop("config", lerr) end
+    -- limits first: a bad command line, environment or config/mts.json
+    -- "risk" stops the run before any work
+    local limits, lerr
+    if opts.limits then
+        limits = opts.limits
+    else
+        local okr, site_risk = pcall(config.site_risk, root)
+        if not okr then
+            if config.is_error(site_risk) then stop("config", site_risk.config_error) end
+            error(site_risk, 0)
+        end
+        limits, lerr = risk.limits(nil, site_risk, { max_position_size = tonumber(spec.max_position),
+                                                     max_portfolio_risk = tonumber(spec.max_portfolio_risk) })
+        if not limits then stop("config", lerr) end
+    end
+    local mode = spec.mode or "independent"
+    if mode ~= "independent" and mode ~= "vote" then
+        stop("config", ("unknown mode '%s' (independent or vote)"):format(tostring(mode)))
+    end
 
     -- strategies and their configs
     local names = spec.strategies or {}
@@ -723,6 +761,50 @@ local function run(spec, opts)
     end
     local loaded = {}
     for id = 0, n_assets - 1 do loaded[#loaded + 1] = assets[id].name end
+
+    -- books (see the header) and instruments: what risk.lua needs of each
+    -- asset (market, contract size, leverage), from the engine when it has
+    -- them (a stand-in engine in tests may not: one book, spot)
+    local function has(f)
+        local okf, fn = pcall(function() return C[f] end)
+        return okf and fn ~= nil
+    end
+    local n_books = has("mts_engine_book_count") and tonumber(C.mts_engine_book_count(e)) or 1
+    if n_books ~= 1 and (mode ~= "independent" or n_books ~= #strategies) then
+        stop("config", ("the engine has %d books for %d strategies in %s mode (independent: one per " ..
+             "strategy; vote: one)"):format(n_books, #strategies, mode))
+    end
+    -- a host that asked for no mode and set up no books (mts run, until its
+    -- sessions have books) gets the one shared book it had: vote
+    if spec.mode == nil and n_books == 1 and #strategies > 1 then mode = "vote" end
+    local multi = n_books > 1
+    local cancel_book = multi and has("mts_engine_cancel_book")
+    local have_field = pcall(ffi.offsetof, "mts_order_t", "book") and ffi.offsetof("mts_order_t", "book") ~= nil
+    for _, s in ipairs(strategies) do s.book = multi and s.id or 0 end
+    local inst = {}           -- [id] = {market, cs, lev}
+    do
+        local have_inst = has("mts_engine_instrument") and pcall(ffi.typeof, "mts_instrument_t")
+        local ins = have_inst and ffi.new("mts_instrument_t")
+        local lev = has("mts_engine_leverage") and tonumber(C.mts_engine_leverage(e)) or 1
+        if not (lev > 0) then lev = 1 end
+        for id = 0, n_assets - 1 do
+            local rec = { market = "spot", cs = 1, lev = 1 }
+            if have_inst and C.mts_engine_instrument(e, id, ins) == 0 then
+                if ins.type == 1 then rec.market, rec.lev = "perp", lev end
+                if ins.contract_size > 0 then rec.cs = tonumber(ins.contract_size) end
+            end
+            inst[id] = rec
+        end
+    end
+    -- a book's position of asset id (one book: the account's)
+    local function book_position(b, id)
+        if multi then return C.mts_engine_book_position(e, b, id) end
+        return C.mts_engine_position(e, id)
+    end
+    local function book_equity(b)
+        if multi then return C.mts_engine_book_equity(e, b) end
+        return C.mts_engine_equity(e)
+    end
 
     -- the provider (runtime/market/provider.h): data loaded on first use,
     -- once per run, shared by every strategy
@@ -932,7 +1014,12 @@ local function run(spec, opts)
                 i = -1, time = 0, close = NaN,
             }, CTX_MT)
             local aid = a.id
-            ctx.position = function() return C.mts_engine_position(e, aid) end
+            if multi then
+                local b = s.book
+                ctx.position = function() return C.mts_engine_book_position(e, b, aid) end
+            else
+                ctx.position = function() return C.mts_engine_position(e, aid) end
+            end
             local slot = { strat = s, asset = a.name, asset_id = a.id, ctx = ctx, bars = a.bars,
                            on_bar = s.on_bar, analyze = s.analyze, generate = s.generate,
                            warm = a.warm, a = a }
@@ -961,7 +1048,11 @@ local function run(spec, opts)
     local order = ffi.new("mts_order_t")
     local pending, npending = {}, 0
     local pool = {}        -- record tables, reused: pool[k] serves the k-th signal of a step
-    local view = { equity = 0, gross = 0, position = 0 }
+    -- the view of each book risk.plan reads (views[book + 1]), refreshed at
+    -- each signal step
+    local views = {}
+    for b = 1, n_books do views[b] = { equity = 0, exposure = 0, position = 0, market = "spot",
+                                       leverage = 1, contract_size = 1 } end
 
     local function engine_fail(what, rc)
         local msg = cstr(C.mts_engine_errmsg(e)) or ""
@@ -974,8 +1065,12 @@ local function run(spec, opts)
         disable(slot.strat, ("%s (in %s, %s bar %s)"):format(tostring(err), phase, slot.asset, iso(t)))
     end
 
-    local start_equity = C.mts_engine_equity(e)
-    local function equity() return math.max(start_equity, C.mts_engine_equity(e)) end
+    -- the reference equity of the signal bounds: the strategy's book's
+    for _, s in ipairs(strategies) do
+        local b = s.book
+        local start = book_equity(b)
+        s.ref_equity = function() return math.max(start, book_equity(b)) end
+    end
 
     -- The signal(s) a strategy call returned. Reads only the plain tables it
     -- got (check_signal, make_records): no code of the strategy's runs here.
@@ -985,7 +1080,7 @@ local function run(spec, opts)
         local err
         if type(sig) == "table" and getmetatable(sig) == nil and sig.signal_type == nil and sig[1] ~= nil then
             local recs
-            recs, err = make_records(s, slot, sig, close, equity)
+            recs, err = make_records(s, slot, sig, close, s.ref_equity)
             if recs then
                 for k = 1, #recs do
                     npending = npending + 1
@@ -995,7 +1090,7 @@ local function run(spec, opts)
                 return
             end
         else                                                   -- one signal: the usual case
-            err = check_signal(slot, sig, close, equity)
+            err = check_signal(slot, sig, close, s.ref_equity)
             if not err then
                 npending = npending + 1
                 -- the first signal of a step asks the engine for this step's STEP_END
@@ -1020,25 +1115,48 @@ local function run(spec, opts)
         if rc ~= 0 then engine_fail("log_signal", rc) end
     end
 
-    -- One aggregated signal -> its order (view: the portfolio, kept current).
-    local function place(a)
-        if a.signal_type == "CLOSE" then
+    local function cancel(a, b)
+        local rc
+        if cancel_book then rc = C.mts_engine_cancel_book(e, a.asset_id, b)
+        else rc = C.mts_engine_cancel(e, a.asset_id) end
+        if rc < 0 then engine_fail("cancel", rc) end
+    end
+
+    -- What risk.lua limited, counted for the strategy the order is attributed to.
+    local function count(st, what)
+        if what == "trimmed" then st.risk_trimmed = st.risk_trimmed + 1
+        elseif what == "refused" then st.risk_refused = st.risk_refused + 1
+        elseif what == "short_refused" then st.short_refused = st.short_refused + 1 end
+    end
+
+    -- One aggregated signal -> its order in its book (the book's view, kept
+    -- current). cancelled: the asset's pending orders of the book were
+    -- withdrawn already this step (a step of several books cancels first,
+    -- then submits: see flush).
+    local function place(a, cancelled)
+        local st = strategies[a.strategy + 1]
+        local b = st.book
+        local view = views[b + 1]
+        if a.signal_type == "CLOSE" and not cancelled then
             -- closing also withdraws resting entries (limit/stop) on the asset
-            local rc = C.mts_engine_cancel(e, a.asset_id)
-            if rc < 0 then engine_fail("cancel", rc) end
+            cancel(a, b)
         end
-        view.position = C.mts_engine_position(e, a.asset_id)
-        local o = risk.plan(a, view, limits)
+        local ins = inst[a.asset_id]
+        view.market, view.leverage, view.contract_size = ins.market, ins.lev, ins.cs
+        view.position = book_position(b, a.asset_id)
+        local o, _, limited = risk.plan(a, view, limits)
+        if o then limited = o.count end
+        if limited then count(st, limited) end
         if o then
             local otype = ORDER_CODE[a.order_type or "MARKET"]
-            if otype ~= 0 then
+            if otype ~= 0 and not cancelled then
                 -- a new resting order replaces the asset's pending ones
-                local rc = C.mts_engine_cancel(e, a.asset_id)
-                if rc < 0 then engine_fail("cancel", rc) end
+                cancel(a, b)
             end
             order.asset = a.asset_id
             order.type = otype
             order.strategy = a.strategy
+            if have_field then order.book = b end
             order.qty = o.qty
             order.price = otype ~= 0 and a.order_price or 0
             order.stop_loss = o.stop_loss
@@ -1047,13 +1165,13 @@ local function run(spec, opts)
             order.take_profit_pct = o.take_profit_pct
             local rc = C.mts_engine_submit(e, order)
             if rc == 0 then
-                view.gross = o.gross_after
+                view.exposure = o.exposure_after
             elseif rc == EINVAL or rc == ERANGE then
                 -- the engine's own bounds (engine.h): a refused order stops
                 -- the strategy it is attributed to, not the run
                 local msg = cstr(C.mts_engine_errmsg(e)) or ""
                 if msg == "" then msg = mts.strerror(rc) end
-                disable(strategies[a.strategy + 1], ("order refused by the engine: %s (%s, step %s)"):format(
+                disable(st, ("order refused by the engine: %s (%s, step %s)"):format(
                     msg, a.asset, iso(C.mts_engine_now(e))))
             else
                 engine_fail("submit", rc)
@@ -1061,24 +1179,36 @@ local function run(spec, opts)
         end
     end
 
-    -- The view of the portfolio risk.plan reads: equity and gross exposure.
-    local function portfolio_view()
+    -- The view of book b risk.plan reads: its equity and exposure (|qty| *
+    -- contract size * mark / leverage over its positions). With every asset
+    -- spot this is the sum of |qty * mark| in asset order, as before books.
+    local function book_view(b)
+        local view = views[b + 1]
         local gross = 0
         if n_assets == 1 then
-            local q = C.mts_engine_position(e, 0)
-            if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, 0)) end
+            local q = book_position(b, 0)
+            if q ~= 0 then
+                local ins = inst[0]
+                if ins.market == "spot" and ins.cs == 1 then gross = gross + math.abs(q * C.mts_engine_mark(e, 0))
+                else gross = gross + math.abs(q) * ins.cs * C.mts_engine_mark(e, 0) / ins.lev end
+            end
         else
             for id = 0, n_assets - 1 do
-                local q = C.mts_engine_position(e, id)
-                if q ~= 0 then gross = gross + math.abs(q * C.mts_engine_mark(e, id)) end
+                local q = book_position(b, id)
+                if q ~= 0 then
+                    local ins = inst[id]
+                    if ins.market == "spot" and ins.cs == 1 then gross = gross + math.abs(q * C.mts_engine_mark(e, id))
+                    else gross = gross + math.abs(q) * ins.cs * C.mts_engine_mark(e, id) / ins.lev end
+                end
             end
         end
-        view.equity = C.mts_engine_equity(e)
-        view.gross = gross
+        view.equity = book_equity(b)
+        view.exposure = gross
     end
 
     local sigs = {}        -- reused by every flush
     local lone = {}        -- the aggregate of a step with one enabled signal of several
+    local by_strat = {}    -- independent, several books: the step's signals per strategy
     local function flush()
         if npending == 1 then
             -- a lone signal is its own aggregate (aggregator.lua: it wins on
@@ -1090,7 +1220,7 @@ local function run(spec, opts)
             C.mts_engine_step_events(e, 0)
             if not p.strat.enabled then return end
             log_signal(p)
-            portfolio_view()
+            book_view(p.strat.book)
             place(p)
             return
         end
@@ -1107,6 +1237,54 @@ local function run(spec, opts)
         npending = 0
         C.mts_engine_step_events(e, 0)
         if nsigs == 0 then return end
+        if mode == "independent" and #strategies > 1 then
+            -- each strategy's signals aggregated among its own only, in the
+            -- order of their first signal of the step
+            local order_s = {}
+            for j = 1, nsigs do
+                local st = sigs[j].strat
+                local g = by_strat[st]
+                if not g then
+                    g = {}
+                    by_strat[st] = g
+                    order_s[#order_s + 1] = st
+                end
+                g[#g + 1] = sigs[j]
+                sigs[j] = nil
+            end
+            local todo = {}
+            for _, st in ipairs(order_s) do
+                local g = by_strat[st]
+                by_strat[st] = nil
+                local agg = #g == 1 and g or aggregator.aggregate(g)
+                for _, a in ipairs(agg) do todo[#todo + 1] = a end
+            end
+            if #todo == 0 then return end
+            -- several books: every cancel of the step first, then the orders,
+            -- so that one book's CLOSE never withdraws an order another book
+            -- placed in the same step (an engine without a per-book cancel
+            -- still withdraws the other books' orders resting from earlier
+            -- steps on that asset)
+            local cancelled = false
+            if multi then
+                for _, a in ipairs(todo) do
+                    if a.signal_type == "CLOSE" or ORDER_CODE[a.order_type or "MARKET"] ~= 0 then
+                        cancel(a, strategies[a.strategy + 1].book)
+                    end
+                end
+                cancelled = true
+            end
+            local fresh = {}
+            for _, a in ipairs(todo) do
+                local b = strategies[a.strategy + 1].book
+                if not fresh[b] then
+                    fresh[b] = true
+                    book_view(b)
+                end
+                place(a, cancelled)
+            end
+            return
+        end
         local agg
         if nsigs == 1 then
             lone[1] = sigs[1]
@@ -1116,7 +1294,7 @@ local function run(spec, opts)
         end
         for j = 1, nsigs do sigs[j] = nil end
         if #agg == 0 then return end
-        portfolio_view()
+        book_view(0)
         for _, a in ipairs(agg) do place(a) end
     end
 
@@ -1135,6 +1313,12 @@ local function run(spec, opts)
                              "mts_engine_mark", "mts_engine_equity", "mts_engine_cancel",
                              "mts_engine_submit" }) do
             local _ = C[f]
+        end
+        if multi then
+            for _, f in ipairs({ "mts_engine_book_position", "mts_engine_book_equity" }) do
+                local _ = C[f]
+            end
+            if cancel_book then local _ = C.mts_engine_cancel_book end
         end
     end
 
@@ -1366,11 +1550,18 @@ local function run(spec, opts)
 
     local params = {}
     for _, s in ipairs(strategies) do params[s.name] = report_params(s) end
+    local counts = {}
+    for k, s in ipairs(strategies) do
+        counts[k] = { trimmed = s.risk_trimmed, refused = s.risk_refused, short_refused = s.short_refused }
+    end
     return {
         parameters = params,
         parameters_json = json.encode(params),
         disabled = disabled,
         strategies = strategies,
+        risk = counts,
+        mode = mode,
+        limits = limits,
     }
 end
 
@@ -1387,11 +1578,13 @@ function R.run(spec, opts)
 end
 
 -- The same, raising nothing for run-stopping errors but returning the pieces
--- the C bridge converts: ok(bool), parameters_json | message, disabled lines | kind.
+-- the C bridge converts: ok(bool), parameters_json | message, disabled lines | kind,
+-- and on success the risk counts per strategy (an array of
+-- {trimmed, refused, short_refused}).
 function R.run_for_host(spec)
     local res, msg, kind = R.run(spec)
     if not res then return false, msg, kind end
-    return true, res.parameters_json, res.disabled
+    return true, res.parameters_json, res.disabled, res.risk
 end
 
 return R

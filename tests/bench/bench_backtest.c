@@ -127,7 +127,7 @@ int main(void) {
         double wall[RUNS], cpu[RUNS];
         for (int r = 0; r < RUNS; r++) {
             if (only_mode >= 0 && r > 0) { wall[r] = wall[0]; cpu[r] = cpu[0]; continue; }
-            mts_engine_config_t cfg = {100000, 10, 0};
+            mts_engine_config_t cfg = {100000, 10, 0, 0};
             mts_engine_t *e = NULL;
             int32_t id;
             if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "synthetic", &bars, &id)) {

@@ -78,7 +78,7 @@ static void generate(mts_bars_t *b, int64_t n, mts_series_t *vix) {
 
 static int run(const char *root, const char *strategy, const mts_bars_t *bars, const mts_series_t *vix,
                double *wall, int64_t *trades, double *equity) {
-    mts_engine_config_t cfg = {100000, 10, 5};
+    mts_engine_config_t cfg = {100000, 10, 5, 0};
     mts_engine_t *e = NULL;
     int32_t id;
     if (mts_engine_create(&cfg, &e) || mts_engine_add_asset(e, "bitcoin", bars, &id) ||

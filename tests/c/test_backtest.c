@@ -35,7 +35,7 @@ static void test_engine_stops_at_the_next_check(void **state) {
     static double px[N], vol[N];
     for (int i = 0; i < N; i++) { ts[i] = 1600000000 + 60 * (int64_t)i; px[i] = 100; vol[i] = 1; }
     mts_bars_t b = {ts, px, px, px, px, vol, N, N};
-    mts_engine_config_t cfg = {100000, 10, 0};
+    mts_engine_config_t cfg = {100000, 10, 0, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     int32_t id;

@@ -49,7 +49,7 @@ static void free_bars(mts_bars_t *b) {
 }
 
 static mts_engine_t *make_engine(double capital, double comm_bps, double slip_bps) {
-    mts_engine_config_t cfg = {capital, comm_bps, slip_bps};
+    mts_engine_config_t cfg = {capital, comm_bps, slip_bps, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     assert_non_null(e);
@@ -90,6 +90,20 @@ static mts_order_t priced(int32_t asset, int32_t type, double qty, double price)
     return o;
 }
 
+/* Issue 12: spot shorts are refused, so the tests of short mechanics (mirrored
+ * SL/TP, flips, fills within a bar) trade the asset as a linear perp at
+ * leverage 1 (no maintenance margin: never liquidated; the engine's default
+ * leverage is 1). Their fills and PnL are the same; a perp fill moves cash by
+ * the realised PnL - fee only, so cash equals the old spot cash once flat. */
+static void perp1(mts_engine_t *e, int32_t asset, double fee_bps) {
+    mts_instrument_t in = {0};
+    in.type = MTS_INST_PERP;
+    in.contract_size = 1;
+    in.maker_fee_bps = in.taker_fee_bps = fee_bps;
+    in.max_leverage = 1;
+    assert_int_equal(mts_engine_set_instrument(e, asset, &in), 0);
+}
+
 /* ---- tests ---- */
 
 static void test_create_defaults_and_errors(void **state) {
@@ -101,9 +115,9 @@ static void test_create_defaults_and_errors(void **state) {
     assert_int_equal(mts_engine_now(e), 0);
     mts_engine_free(e);
     mts_engine_free(NULL);
-    mts_engine_config_t bad = {0, 10, 0};
+    mts_engine_config_t bad = {0, 10, 0, 0};
     assert_int_equal(mts_engine_create(&bad, &e), MTS_EINVAL);
-    mts_engine_config_t bad2 = {1000, -1, 0};
+    mts_engine_config_t bad2 = {1000, -1, 0, 0};
     assert_int_equal(mts_engine_create(&bad2, &e), MTS_EINVAL);
 }
 
@@ -372,6 +386,7 @@ static void test_sl_tp_same_bar_and_short(void **state) {
     mts_bars_t b = make_bars(6, ts, x);
     mts_engine_t *e = make_engine(100000, 0, 0);
     assert_int_equal(mts_engine_add_asset(e, "a", &b, NULL), 0);
+    perp1(e, 0, 0);    /* issue 12: shorts need a perp (flat at the end: same cash) */
     assert_int_equal(step(e), 1);
     mts_order_t o = market(0, 1);
     o.stop_loss = 95;
@@ -428,6 +443,7 @@ static void test_sl_tp_updates(void **state) {
     mts_bars_t b = make_bars(6, ts, x);
     mts_engine_t *e = make_engine(100000, 0, 0);
     assert_int_equal(mts_engine_add_asset(e, "a", &b, NULL), 0);
+    perp1(e, 0, 0);    /* issue 12: the flip to -2 needs a perp (flat at the end: same cash) */
     /* before the start: fills at bar 0 (ts 1) open 100; then sold at bar 1 open 100 */
     mts_order_t o = market(0, 3);
     assert_int_equal(mts_engine_submit(e, &o), 0);
@@ -671,7 +687,9 @@ static void test_invalid_inputs(void **state) {
  *   market buy 1, stop_loss 1e300   > 1e15              -> ERANGE
  *   market buy 1e14 at 100: notional 1e16 > 1e15        -> ERANGE
  *   market buy 1e12 at 100: notional 1e14 <= 1e15       -> accepted
- *   fill at 2000's open 100: position 1e12, cash 1000 - 1e14 = -99999999999000 */
+ *   fill at 2000's open 100: issue 12's buying power cuts it to what the cash
+ *   buys: 1000 / 100 = 10 (it used to fill 1e12 on credit: cash -99999999999000);
+ *   position 10, cash 0, one bp_cut */
 static void test_submit_bounds(void **state) {
     (void)state;
     const int64_t ts[2] = {1000, 2000};
@@ -708,8 +726,12 @@ static void test_submit_bounds(void **state) {
     assert_int_equal(step(e), 2000);
     finish(e);
     assert_int_equal(mts_engine_fill_count(e), 1);
-    assert_double_equal(mts_engine_position(e, 0), 1e12, 0);
-    assert_double_equal(mts_engine_cash(e), 1000 - 1e14, 0);
+    assert_double_equal(mts_engine_position(e, 0), 10, 1e-9);
+    assert_double_equal(mts_engine_cash(e), 0, 1e-9);
+    assert_true(mts_engine_cash(e) >= 0);
+    mts_book_stats_t st;
+    assert_int_equal(mts_engine_book_stats(e, 0, &st), 0);
+    assert_int_equal(st.bp_cut, 1);
     mts_engine_free(e);
     free_bars(&b);
 }
@@ -758,6 +780,7 @@ static void test_fill_order_within_bar(void **state) {
     mts_bars_t b = make_bars(2, ts, x);
     mts_engine_t *e = make_engine(1000, 0, 0);
     assert_int_equal(mts_engine_add_asset(e, "a", &b, NULL), 0);
+    perp1(e, 0, 0);    /* issue 12: the short -2 needs a perp (flat at the end: same cash) */
     assert_int_equal(step(e), 1);
     mts_order_t o = priced(0, MTS_ORDER_LIMIT, 1, 9);
     assert_int_equal(mts_engine_submit(e, &o), 0);

@@ -42,7 +42,7 @@ static void make_bars(fixture_bars_t *f, const double *close, const double *open
 }
 
 static mts_engine_t *engine_with(fixture_bars_t *f, const char *name) {
-    mts_engine_config_t cfg = {100000, 0, 0};
+    mts_engine_config_t cfg = {100000, 0, 0, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     int32_t id;
@@ -61,7 +61,7 @@ static void test_sma_cross_fills_next_open(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *strategies[] = {"sma_cross"};
     const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
-    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -94,23 +94,23 @@ static void test_run_stopping_errors(void **state) {
     char err[512];
 
     const char *unknown[] = {"no_such_strategy"};
-    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL};
+    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), MTS_ELUA);
     assert_non_null(strstr(err, "scripts/strategies/no_such_strategy.lua does not exist (available: "));
     assert_non_null(strstr(err, "sma_cross"));
 
     const char *sma[] = {"sma_cross"};
     const char *k1[] = {"nope"}, *v1[] = {"1"};
-    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL};
+    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL, NULL, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec2, &rr, err, sizeof err), MTS_ECONFIG);
     assert_non_null(strstr(err, "--param nope=1: no selected strategy declares 'nope'"));
 
     const char *k2[] = {"fast"}, *v2[] = {"ten"};
-    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL};
+    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL, NULL, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec3, &rr, err, sizeof err), MTS_ECONFIG);
     assert_string_equal(err, "--param fast=ten: sma_cross.fast must be a number, got 'ten'");
 
-    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL};
+    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0};
     assert_int_equal(mts_lua_backtest(&bad, &rr, err, sizeof err), MTS_EINVAL);
     mts_run_result_free(NULL);
     mts_engine_free(e);
@@ -125,7 +125,7 @@ static void test_disabled_strategy(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *sma[] = {"sma_cross"};
     const char *k[] = {"fast"}, *v[] = {"40"};
-    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL};
+    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL, NULL, 0, 0};
     mts_run_result_t rr;
     char err[512];
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), 0);
@@ -162,7 +162,7 @@ static void test_vix_strategies_run(void **state) {
     }
     mts_bars_t bars = {ts, o, h, l, c, v, N, N};
     mts_series_t vs = {vts, vix, nv, nv};
-    mts_engine_config_t cfg = {100000, 10, 0};
+    mts_engine_config_t cfg = {100000, 10, 0, 0};
     mts_engine_t *e = NULL;
     assert_int_equal(mts_engine_create(&cfg, &e), 0);
     int32_t id;
@@ -170,7 +170,7 @@ static void test_vix_strategies_run(void **state) {
     assert_int_equal(mts_engine_add_macro(e, "VIX", &vs), 0);
     const char *strategies[] = {"vix_correlation", "mean_reversion"};
     const char *k[] = {"rsi_oversold", "vix_spike_threshold"}, *val[] = {"45", "15"};
-    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL};
+    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL, NULL, 0, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);

@@ -113,6 +113,17 @@ describe("aggregator", function()
         assert.are.equal(1, out[2].confidence)           -- default confidence 1
     end)
 
+    it("takes the smallest max_portfolio_risk of the winners (a strategy's own book limit)", function()
+        local out = aggregator.aggregate({
+            sig { asset = "z", signal_type = "LONG", max_portfolio_risk = 0.3 },
+            sig { asset = "z", signal_type = "LONG", max_portfolio_risk = 0.15 },
+            sig { asset = "z", signal_type = "LONG" },
+            sig { asset = "w", signal_type = "LONG" },
+        })
+        assert.are.equal(0.15, out[1].max_portfolio_risk)
+        assert.is_nil(out[2].max_portfolio_risk)
+    end)
+
     it("rejects an unknown signal_type", function()
         assert.has_error(function()
             aggregator.aggregate({ sig { asset = "a", signal_type = "BUY" } })

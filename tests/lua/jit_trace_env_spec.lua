@@ -11,7 +11,7 @@ local mts = require "mts"
 
 if not pcall(ffi.typeof, "mts_engine_config_t") then
     ffi.cdef [[
-typedef struct mts_engine_config { double initial_capital, commission_bps, slippage_bps; } mts_engine_config_t;
+typedef struct mts_engine_config { double initial_capital, commission_bps, slippage_bps, leverage; } mts_engine_config_t;
 int  mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out);
 void mts_engine_free(mts_engine_t *e);
 int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *bars, int32_t *id_out);
@@ -23,8 +23,12 @@ typedef struct mts_jit_spec_run_spec {
     mts_engine_t *engine; const char *root; const char *const *strategies; int n_strategies;
     const char *const *param_keys; const char *const *param_values; int n_params; int trusted;
     const char *interval; void *provider;
+    const char *mode; double max_position, max_portfolio_risk;
 } mts_jit_spec_run_spec_t;
-typedef struct mts_jit_spec_result { char *parameters_json; int n_disabled; char *disabled; } mts_jit_spec_result_t;
+typedef struct mts_jit_spec_result {
+    char *parameters_json; int n_disabled; char *disabled;
+    int n_risk; int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
+} mts_jit_spec_result_t;
 int  mts_lua_backtest(const mts_jit_spec_run_spec_t *spec, mts_jit_spec_result_t *out, char *err, size_t errlen);
 void mts_run_result_free(mts_jit_spec_result_t *r);
 int  setenv(const char *name, const char *value, int overwrite);

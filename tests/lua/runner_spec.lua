@@ -16,7 +16,8 @@ local function run(files, strategies, params, assets, macros, opts)
     local E = fake.new(assets or { { name = "bitcoin", close = { 1, 2, 3, 4, 5 } } }, macros)
     local logs, prints = {}, {}
     opts = opts or {}
-    local res, msg, kind = runner.run({ root = dir, strategies = strategies, params = params or {} }, {
+    local res, msg, kind = runner.run({ root = dir, strategies = strategies, params = params or {},
+                                        mode = opts.mode }, {
         C = E.C, limits = opts.limits or LIMITS,
         log = function(level, event, fields) logs[#logs + 1] = { level = level, event = event, fields = fields } end,
         print = function(name, text) prints[#prints + 1] = name .. ": " .. text end,
@@ -167,20 +168,52 @@ local base = nil
             assert.are.equal('{"s":{"risk_management":{"stop_loss_pct":0.05},"size":0.04}}', res.parameters_json)
         end)
 
-        it("aggregates conflicting strategies per asset", function()
-            -- a: LONG conf 0.8 on bar 1; b: SHORT conf 0.8 on bar 1, weight 2 -> SHORT
-            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "LONG" }),
-                            ["scripts/strategies/b.lua"] = scripted({ [1] = "SHORT" }),
+        it("aggregates conflicting strategies per asset in vote mode", function()
+            -- bar 1: a CLOSE conf 0.8, b LONG conf 0.8 weight 2 -> LONG wins (b)
+            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "CLOSE", [2] = "LONG" }),
+                            ["scripts/strategies/b.lua"] = scripted({ [1] = "LONG", [2] = "CLOSE" }),
                             ["config/strategies/b.json"] = '{"weight": 2}' }
-            local _, _, _, E = run(files, { "a", "b" })
-            assert.are.equal(2, #E.signals)
-            assert.are.equal(1, #E.orders)
-            assert.is_true(E.orders[1].qty < 0)
+            local _, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "vote" })
+            assert.are.equal(4, #E.signals)
+            -- bar 1: LONG (b, 1.6 vs 0.8) buys; bar 2: CLOSE (b, 1.6 vs 0.8) sells it all
+            assert.are.equal(2, #E.orders)
+            assert.is_true(E.orders[1].qty > 0)
             assert.are.equal(1, E.orders[1].strategy)
-            -- equal weights: a tie, no order
+            assert.are.equal(-E.orders[1].qty, E.orders[2].qty)
+            assert.are.equal(1, E.orders[2].strategy)
+            -- equal weights: ties, no order
             files["config/strategies/b.json"] = nil
+            _, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "vote" })
+            assert.are.equal(0, #E.orders)
+        end)
+
+        it("in independent mode never lets one strategy outvote another", function()
+            -- bar 1: a LONG conf 0.8; b CLOSE conf 0.8 with weight 2. vote: CLOSE wins
+            -- (flat: nothing); independent: a's LONG is a's own aggregate and trades
+            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "LONG" }),
+                            ["scripts/strategies/b.lua"] = scripted({ [1] = "CLOSE" }),
+                            ["config/strategies/b.json"] = '{"weight": 2}' }
+            local _, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "vote" })
+            assert.are.equal(0, #E.orders)
+            local res
+            res, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "independent" })
+            assert.is_table(res)
+            assert.are.equal(1, #E.orders)
+            assert.are.equal(0, E.orders[1].strategy)
+            assert.is_true(E.orders[1].qty > 0)
+            -- no mode asked for and one book (a host without books): vote, as before books
             _, _, _, E = run(files, { "a", "b" })
             assert.are.equal(0, #E.orders)
+        end)
+
+        it("refuses a SHORT on a spot asset and counts it for the strategy", function()
+            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "SHORT", [2] = "LONG", [3] = "SHORT" }) }
+            local res, _, _, E = run(files, { "a" })
+            -- bar 1: flat, refused; bar 2: buys; bar 3: closes the long only
+            assert.are.equal(2, #E.orders)
+            assert.is_true(E.orders[1].qty > 0)
+            assert.are.equal(-E.orders[1].qty, E.orders[2].qty)
+            assert.are.same({ trimmed = 0, refused = 0, short_refused = 2 }, res.risk[1])
         end)
 
         it("does not pyramid and closes on CLOSE", function()
@@ -503,9 +536,10 @@ return M]]
             d = one_signal("signal_type = 'SHORT', units = 5000001")
             assert.matches("bad signal: units = 5000001 at 2 is a notional of 10000002, more than 100 x the equity (100000)",
                            d, 1, true)
+            -- within the bound, but not the position cap: 0.10 * 100000 / 2 = 5000 units
             d, E = one_signal("signal_type = 'LONG', units = 5000000")
             assert.is_nil(d)
-            assert.are.equal(5000000, E.orders[1].qty)
+            assert.are.equal(5000, E.orders[1].qty)
         end)
 
         it("refuses prices more than 100 x away from the bar's close", function()
@@ -526,24 +560,24 @@ return M]]
         end)
 
         it("reports an order the engine refuses and carries on", function()
-            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "LONG" }),
-                            ["scripts/strategies/b.lua"] = scripted({ [1] = "SHORT", [3] = "SHORT" }),
+            local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "CLOSE" }),
+                            ["scripts/strategies/b.lua"] = scripted({ [1] = "LONG", [3] = "LONG" }),
                             ["config/strategies/b.json"] = '{"weight": 2}' }
             local dir = H.tree(files)
             local E = fake.new({ { name = "bitcoin", close = { 1, 2, 3, 4, 5 } } })
             local submit = E.C.mts_engine_submit
-            E.C.mts_engine_submit = function(e, o)      -- refuses the first order (b's SHORT of bar 1)
+            E.C.mts_engine_submit = function(e, o)      -- refuses the first order (b's LONG of bar 1)
                 E.C.mts_engine_submit = submit
                 return -9
             end
             local logs = {}
-            local res = runner.run({ root = dir, strategies = { "a", "b" } }, { C = E.C, limits = LIMITS,
+            local res = runner.run({ root = dir, strategies = { "a", "b" }, mode = "vote" }, { C = E.C, limits = LIMITS,
                 log = function(level, event, fields) logs[#logs + 1] = { event = event, fields = fields } end })
             H.rmtree(dir)
             assert.is_table(res)
             assert.are.same({ "b: order refused by the engine: fake engine error (bitcoin, step 1970-01-02T00:00:00Z)" },
                             res.disabled)
-            assert.are.equal(0, #E.orders)      -- b disabled: its SHORT of bar 3 is not traded
+            assert.are.equal(0, #E.orders)      -- b disabled: its LONG of bar 3 is not traded
         end)
     end)
 
