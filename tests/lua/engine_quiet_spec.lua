@@ -35,6 +35,18 @@ const mts_quiet_spec_pf_t *mts_engine_portfolio(const mts_engine_t *e);
 int64_t mts_engine_bars_done(const mts_engine_t *e);
 ]]
 end
+-- closed trades (portfolio.h mts_trade_t; engine.h mts_engine_trades), under a
+-- spec-local name so no other cdef of the same symbol can clash
+if not pcall(ffi.typeof, "mts_quiet_spec_trade_t") then
+    ffi.cdef [[
+typedef struct mts_quiet_spec_trade {
+    int32_t asset, side; double qty; int64_t entry_ts; double entry_price; int64_t exit_ts;
+    double exit_price, pnl, fees, funding, mae, mfe;
+    int32_t book, strategy, entry_reason, exit_reason;
+} mts_quiet_spec_trade_t;
+const mts_quiet_spec_trade_t *mts_quiet_spec_trades(mts_engine_t *e, int64_t *n) __asm__("mts_engine_trades");
+]]
+end
 local C = mts.C
 local have = pcall(function() return C.mts_engine_create and C.mts_engine_quiet and C.mts_engine_skip end)
 
@@ -81,6 +93,20 @@ local function curve(e)
     local s = C.mts_engine_portfolio(e).equity
     local out = {}
     for k = 0, tonumber(s.n) - 1 do out[#out + 1] = { tonumber(s.ts[k]), s.v[k] } end
+    return out
+end
+
+-- The closed trades' story, every field (MAE/MFE included: skipped bars widen them).
+local function trades(e)
+    local n = ffi.new("int64_t[1]")
+    local t = C.mts_quiet_spec_trades(e, n)
+    local out = {}
+    for k = 0, tonumber(n[0]) - 1 do
+        local r = t[k]
+        out[#out + 1] = { r.asset, r.side, r.qty, tonumber(r.entry_ts), r.entry_price, tonumber(r.exit_ts),
+                          r.exit_price, r.pnl, r.fees, r.funding, r.mae, r.mfe, r.book, r.strategy,
+                          r.entry_reason, r.exit_reason }
+    end
     return out
 end
 
@@ -143,6 +169,41 @@ describe("engine quiet bars", function()
         assert.are.equal(3, C.mts_engine_position(e, 0))
         assert.are.equal(C.mts_engine_mark(ref, 0), C.mts_engine_mark(e, 0))
         assert.are.equal(tonumber(C.mts_engine_bars_done(ref)), tonumber(C.mts_engine_bars_done(e)))
+        keep = nil
+    end)
+
+    it("a trade held across skipped bars has next()'s MAE/MFE", function()
+        local b, keep = bars(5000, { 17 })
+        -- long 3 from bar 1, sold at bar 3001: the skipped bars' lows/highs are its range
+        local function trade(en, ev)
+            local q = ev.index == 0 and 3 or ev.index == 3000 and -3 or nil
+            if q then
+                assert.are.equal(0, C.mts_engine_submit(en, ffi.new("mts_order_t", { asset = 0, type = 0, qty = q })))
+                return true
+            end
+        end
+        local ref = engine({ b })
+        drive(ref, trade)
+        local e = engine({ b })
+        local skips = 0
+        drive(e, function(en, ev)
+            if trade(en, ev) then return end
+            local q = tonumber(C.mts_engine_quiet(en, ev.asset, 1023))
+            local i = tonumber(ev.index)
+            if i < 3000 and i + q >= 3000 then q = 2999 - i end   -- stop to sell at 3000
+            if q <= 0 then return end
+            assert.are.equal(0, C.mts_engine_skip(en, ev.asset, q))
+            skips = skips + 1
+            local out = {}
+            for j = 1, q do out[j] = tonumber(ev.index) + j end
+            return out
+        end)
+        assert.is_true(skips > 2)
+        local tr, tt = trades(ref), trades(e)
+        assert.are.equal(1, #tr)
+        assert.is_true(tr[1][11] < 0 and tr[1][12] > 0)   -- the walk went both ways
+        assert.are.same(tr, tt)
+        assert.are.same(curve(ref), curve(e))
         keep = nil
     end)
 
@@ -229,6 +290,7 @@ describe("runner with quiet bars", function()
         assert.is_true(tonumber(C.mts_engine_fill_count(ref)) > 100)
         assert.are.equal(tonumber(C.mts_engine_fill_count(ref)), tonumber(C.mts_engine_fill_count(e)))
         assert.are.same(curve(ref), curve(e))
+        assert.are.same(trades(ref), trades(e))
         assert.are.same(rres.disabled, res.disabled)
         keep = nil
     end)
