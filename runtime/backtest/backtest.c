@@ -5,6 +5,7 @@
 #include "market/provider.h"
 #include "store/imports.h"
 #include "util/config.h"
+#include "util/log.h"
 #include "util/progress.h"
 #include "util/timeutil.h"
 
@@ -596,18 +597,31 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         }
         n_perp++;
         const mts_funding_events_t *ev = provider && sym ? mts_provider_funding_events(provider, sym, exch) : NULL;
+        char line[512] = "";
         if (ev) {
             /* borrowed: a backtest never appends (engine.h), so the provider's copy is shared */
             if ((rc = mts_engine_set_funding(b->engine, a, (mts_funding_events_t *)ev)) != 0) {
                 mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
                 break;
             }
+            /* settlements every 8 h at most: a gap of more than a day at either end of the
+             * bars is funding not counted, and said */
+            const mts_bars_t *bars = &b->bars[a];
+            if (ev->n > 0 && bars->n > 0 &&
+                (ev->ts[0] > bars->ts[0] + 86400 || ev->ts[ev->n - 1] < bars->ts[bars->n - 1] - 86400)) {
+                char f0[16], f1[16];
+                mts_time_format_date(ev->ts[0], f0);
+                mts_time_format_date(ev->ts[ev->n - 1], f1);
+                snprintf(line, sizeof line, "the funding rates of %s%s%s cover %s .. %s only: %s's funding outside "
+                         "is not counted", sym, exch ? " on " : "", exch ? exch : "", f0, f1, o->assets[a]);
+            }
         } else {
-            char line[512];
             snprintf(line, sizeof line, "no funding rates for %s%s%s (%s perp): its funding is not counted; "
                      "import them with: mts import funding FILE --symbol %s%s%s",
                      sym ? sym : o->assets[a], exch ? " on " : "", exch ? exch : "", o->assets[a],
                      sym ? sym : "SYMBOL", exch ? " --exchange " : "", exch ? exch : "");
+        }
+        if (line[0]) {
             size_t have = b->warnings ? strlen(b->warnings) : 0;
             char *w = mts_realloc(b->warnings, have + strlen(line) + 2);
             if (!w) {
@@ -765,4 +779,65 @@ void mts_backtest_free(mts_backtest_t *b) {
     mts_free(b->books);
     mts_series_free(&b->benchmark);
     mts_free(b);
+}
+
+static void jkv_num(FILE *f, const char *k, double v) {
+    fprintf(f, "\"%s\":", k);
+    mts_json_number(f, v);
+    fputc(',', f);
+}
+
+void mts_backtest_json_extra(FILE *f, const mts_backtest_t *b) {
+    const mts_metrics_t *m = &b->metrics;
+    jkv_num(f, "funding", b->account.funding);
+    jkv_num(f, "sortino_ratio", m->sortino_ratio);
+    jkv_num(f, "exposure_time", m->exposure_time);
+    jkv_num(f, "avg_trade", m->avg_trade);
+    jkv_num(f, "expectancy", m->expectancy);
+    fprintf(f, "\"longest_losing_streak\":%lld,", (long long)m->longest_losing_streak);
+    jkv_num(f, "alpha", m->alpha);
+    jkv_num(f, "beta", m->beta);
+    if (b->has_benchmark) {
+        const mts_metrics_t *x = &b->benchmark_metrics;
+        fputs("\"benchmark\":{", f);
+        jkv_num(f, "final_value", x->final_value);
+        jkv_num(f, "total_return", x->total_return);
+        jkv_num(f, "annualized_return", x->annualized_return);
+        jkv_num(f, "volatility", x->volatility);
+        jkv_num(f, "sharpe_ratio", x->sharpe_ratio);
+        fputs("\"max_drawdown\":", f);
+        mts_json_number(f, x->max_drawdown);
+        fputs("},", f);
+    }
+    fprintf(f, "\"mode\":\"%s\",\"market\":\"%s\",", b->mode, b->market);
+    jkv_num(f, "leverage", b->leverage);
+    fprintf(f, "\"risk\":{\"trimmed\":%lld,\"refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+               "\"short_refused\":%lld,\"lot_refused\":%lld,\"liquidations\":%lld},",
+            (long long)b->risk_trimmed, (long long)b->risk_refused, (long long)b->account.bp_cut,
+            (long long)b->account.bp_refused, (long long)(b->account.short_refused + b->risk_short_refused),
+            (long long)b->account.lot_refused, (long long)b->account.liquidations);
+    fputs("\"books\":[", f);
+    for (int k = 0; k < b->n_books; k++) {
+        const mts_backtest_book_t *bk = &b->books[k];
+        const mts_book_stats_t *st = &bk->stats;
+        fputs(k ? ",{\"strategy\":\"" : "{\"strategy\":\"", f);
+        mts_json_escape(f, bk->strategy);
+        fputs("\",", f);
+        jkv_num(f, "allocation", bk->allocation);
+        jkv_num(f, "initial", st->initial);
+        jkv_num(f, "final", st->equity);
+        jkv_num(f, "pnl", st->equity - st->initial);
+        jkv_num(f, "fees", st->fees);
+        jkv_num(f, "funding", st->funding);
+        fprintf(f, "\"trades\":%lld,", (long long)bk->metrics.trade_count);
+        jkv_num(f, "return", bk->metrics.total_return);
+        jkv_num(f, "sharpe", bk->metrics.sharpe_ratio);
+        jkv_num(f, "max_drawdown", bk->metrics.max_drawdown);
+        fprintf(f, "\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+                   "\"short_refused\":%lld,\"liquidations\":%lld}",
+                (long long)bk->risk_trimmed, (long long)bk->risk_refused, (long long)st->bp_cut,
+                (long long)st->bp_refused, (long long)(st->short_refused + bk->risk_short_refused),
+                (long long)st->liquidations);
+    }
+    fputs("],", f);
 }

@@ -15,6 +15,7 @@
 #ifndef MTS_BACKTEST_H
 #define MTS_BACKTEST_H
 
+#include <stdio.h>
 #include "engine/engine.h"
 #include "lua/bridge.h"
 #include "portfolio/metrics.h"
@@ -141,6 +142,18 @@ const char *mts_backtest_data_warnings(const mts_backtest_data_t *d);
  * (message: an unknown name, a bad number, the sum over 1, nothing left). */
 int  mts_backtest_allocations(const char *root, const char *spec, const char *const *strategies, int n,
                               double *out, char *err, size_t errlen);
+
+/* The keys of issue 12 in a result's JSON object, each followed by a comma:
+ * "funding", "sortino_ratio", "exposure_time", "avg_trade", "expectancy",
+ * "longest_losing_streak", "alpha", "beta", "benchmark" {final_value,
+ * total_return, annualized_return, volatility, sharpe_ratio, max_drawdown}
+ * (when there is one), "mode", "market", "leverage", "risk" {trimmed,
+ * refused, bp_cut, bp_refused, short_refused, lot_refused, liquidations} and
+ * "books" [{strategy, allocation, initial, final, pnl, fees, funding, trades,
+ * return, sharpe, max_drawdown, risk_trimmed, risk_refused, bp_cut,
+ * bp_refused, short_refused, liquidations}]. `mts backtest --json` prints
+ * them after "fees" (the account's: b->account.fees); POST /backtest the same. */
+void mts_backtest_json_extra(FILE *f, const mts_backtest_t *b);
 
 /* 0 / MTS_E*; on success *out is set (free with mts_backtest_free). */
 int  mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backtest_t **out,

@@ -349,32 +349,6 @@ static void print_money(const char *label, double v) {
     printf("  %-20s %12s\n", label, out);
 }
 
-static void json_books(const mts_backtest_t *b) {
-    printf("\"books\":[");
-    for (int k = 0; k < b->n_books; k++) {
-        const mts_backtest_book_t *bk = &b->books[k];
-        const mts_book_stats_t *st = &bk->stats;
-        printf("%s{", k ? "," : "");
-        json_kv_str("strategy", bk->strategy, 1);
-        json_kv_num("allocation", bk->allocation, 1);
-        json_kv_num("initial", st->initial, 1);
-        json_kv_num("final", st->equity, 1);
-        json_kv_num("pnl", st->equity - st->initial, 1);
-        json_kv_num("fees", st->fees, 1);
-        json_kv_num("funding", st->funding, 1);
-        printf("\"trades\":%lld,", (long long)bk->metrics.trade_count);
-        json_kv_num("return", bk->metrics.total_return, 1);
-        json_kv_num("sharpe", bk->metrics.sharpe_ratio, 1);
-        json_kv_num("max_drawdown", bk->metrics.max_drawdown, 1);
-        printf("\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
-               "\"short_refused\":%lld,\"liquidations\":%lld}",
-               (long long)bk->risk_trimmed, (long long)bk->risk_refused, (long long)st->bp_cut,
-               (long long)st->bp_refused, (long long)(st->short_refused + bk->risk_short_refused),
-               (long long)st->liquidations);
-    }
-    printf("],");
-}
-
 static void print_json(const opts_t *o, const mts_backtest_t *b) {
     const mts_metrics_t *m = &b->metrics;
     char start_iso[32], end_iso[32];
@@ -410,34 +384,7 @@ static void print_json(const opts_t *o, const mts_backtest_t *b) {
     json_kv_num("profit_factor", m->profit_factor, 1);
     printf("\"trade_count\":%lld,", (long long)m->trade_count);
     json_kv_num("fees", b->account.fees, 1);
-    json_kv_num("funding", b->account.funding, 1);
-    json_kv_num("sortino_ratio", m->sortino_ratio, 1);
-    json_kv_num("exposure_time", m->exposure_time, 1);
-    json_kv_num("avg_trade", m->avg_trade, 1);
-    json_kv_num("expectancy", m->expectancy, 1);
-    printf("\"longest_losing_streak\":%lld,", (long long)m->longest_losing_streak);
-    json_kv_num("alpha", m->alpha, 1);
-    json_kv_num("beta", m->beta, 1);
-    if (b->has_benchmark) {
-        const mts_metrics_t *x = &b->benchmark_metrics;
-        printf("\"benchmark\":{");
-        json_kv_num("final_value", x->final_value, 1);
-        json_kv_num("total_return", x->total_return, 1);
-        json_kv_num("annualized_return", x->annualized_return, 1);
-        json_kv_num("volatility", x->volatility, 1);
-        json_kv_num("sharpe_ratio", x->sharpe_ratio, 1);
-        json_kv_num("max_drawdown", x->max_drawdown, 0);
-        printf("},");
-    }
-    json_kv_str("mode", b->mode, 1);
-    json_kv_str("market", b->market, 1);
-    json_kv_num("leverage", b->leverage, 1);
-    printf("\"risk\":{\"trimmed\":%lld,\"refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
-           "\"short_refused\":%lld,\"lot_refused\":%lld,\"liquidations\":%lld},",
-           (long long)b->risk_trimmed, (long long)b->risk_refused, (long long)b->account.bp_cut,
-           (long long)b->account.bp_refused, (long long)(b->account.short_refused + b->risk_short_refused),
-           (long long)b->account.lot_refused, (long long)b->account.liquidations);
-    json_books(b);
+    mts_backtest_json_extra(stdout, b);   /* funding ... books (issue 12), as POST /backtest */
     printf("\"bars\":%lld,", (long long)b->total_bars);
     printf("\"fills\":%lld,", (long long)mts_engine_fill_count(b->engine));
     printf("\"signals\":%lld,", (long long)b->n_signals);

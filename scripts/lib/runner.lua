@@ -34,7 +34,9 @@
 -- of a step aggregated together (confidence-weighted, aggregator.lua), the
 -- order attributed to the winner; ctx.position() is the shared book's. An
 -- engine with one book runs either mode on that book (a single strategy's
--- independent run is the vote run bit for bit).
+-- independent run is the vote run bit for bit); with several strategies, one
+-- book and no spec.mode (a host that set up no books: mts run for now) the
+-- run is vote, as it was before books.
 --
 -- Error isolation. Every call into a strategy (init, on_bar, analyze,
 -- generate_signals) goes through pcall. On error the strategy is disabled for
@@ -772,6 +774,9 @@ local function run(spec, opts)
         stop("config", ("the engine has %d books for %d strategies in %s mode (independent: one per " ..
              "strategy; vote: one)"):format(n_books, #strategies, mode))
     end
+    -- a host that asked for no mode and set up no books (mts run, until its
+    -- sessions have books) gets the one shared book it had: vote
+    if spec.mode == nil and n_books == 1 and #strategies > 1 then mode = "vote" end
     local multi = n_books > 1
     local cancel_book = multi and has("mts_engine_cancel_book")
     local have_field = pcall(ffi.offsetof, "mts_order_t", "book") and ffi.offsetof("mts_order_t", "book") ~= nil

@@ -93,7 +93,10 @@ class BacktestEndToEnd(MtsTestCase):
                 "--commission-bps", str(comm), "--slippage-bps", str(slip),
                 "--trades", trades_csv, "--equity", equity_csv]
         if units:
-            args += ["--param", "units=%s" % units]
+            # units are capped by the risk limits like any order (issue 12), sma_cross's own
+            # risk_management.max_position_size (0.10) too: room for them
+            args += ["--param", "units=%s" % units, "--max-position", "1", "--max-portfolio-risk", "1",
+                     "--param", "risk_management.max_position_size=1"]
         res, _ = self.backtest_json(*args, env={"MAX_POSITION_SIZE": "0.10"})
         bars = read_bars(BUNDLED["bitcoin"], day(start), day(end))
         ref_trades, ref_equity, ref_final = sma_cross_reference(
@@ -385,6 +388,8 @@ class LimitOrders(MtsTestCase):
                                     "--from", "2022-01-01", "--to", "2022-12-31",
                                     "--param", "at=%d" % at, "--param", "exit_at=%d" % exit_at,
                                     "--commission-bps", "10", "--slippage-bps", "50",
+                                    # 2 BTC (~83,000) fit only raised limits (issue 12: units are capped)
+                                    "--max-position", "1", "--max-portfolio-risk", "1",
                                     "--trades", trades_csv, env={"MTS_ROOT": root})
         t = read_csv(trades_csv)
         self.assertEqual(len(t), 1)

@@ -105,10 +105,14 @@ def make_root(tmp):
 
 
 def backtest(root, db, strategies, env=None, stack=None):
+    # --mode vote: one shared book, so a run whose attacker is disabled at its first bar
+    # equals the other strategy alone with all the capital (independent mode would
+    # leave the attacker's share idle in its own book)
     e = {"MTS_ROOT": root, "MTS_STRATEGY_TIME_MS": "300", "MTS_STRATEGY_MEMORY_MB": "64"}
     e.update(env or {})
     if stack is None:
-        r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
+        r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json",
+                "--mode", "vote"],
                 env=e, timeout=120, cwd=root)
     else:
         full = dict(os.environ)
@@ -116,7 +120,8 @@ def backtest(root, db, strategies, env=None, stack=None):
         full.update(e)
         def limit():
             resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-        r = subprocess.run([MTS, "backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
+        r = subprocess.run([MTS, "backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json",
+                "--mode", "vote"],
                            capture_output=True, text=True, timeout=120, env=full, cwd=root, preexec_fn=limit)
     lines = [l for l in r.stdout.splitlines() if l.startswith('{"id"')]
     return r, (json.loads(lines[0]) if lines else None)

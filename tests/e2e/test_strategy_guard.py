@@ -152,8 +152,10 @@ def make_root(tmp):
 
 
 def backtest(root, db, strategies):
+    # --mode vote: one shared book, so a run whose attacker is disabled equals the other
+    # strategy alone with all the capital (independent mode would keep the attacker's share)
     e = dict(LIMITS, MTS_ROOT=root)
-    r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json"],
+    r = run(["backtest", "--db", db, "--strategy", strategies, "--asset", "bitcoin", "--json", "--mode", "vote"],
             env=e, timeout=120, cwd=root)
     lines = [l for l in r.stdout.splitlines() if l.startswith('{"id"')]
     return r, (json.loads(lines[0]) if lines else None)

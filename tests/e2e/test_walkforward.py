@@ -17,7 +17,7 @@ T0 = 1577836800          # 2020-01-01T00:00:00Z
 N_BARS = 430             # 2020-01-01 .. 2021-03-05
 TRAIN, TEST = 120, 60    # days
 GRID = [(2, 8), (2, 20), (4, 8), (4, 20)]   # fast, slow in the grid's order (last axis fastest)
-UNITS = 100
+UNITS = 50    # 50 x ~100 = 5 % of the capital: within the risk caps (issue 12: units are capped too)
 CAPITAL = 100000.0
 
 

@@ -20,12 +20,14 @@ int  mts_engine_add_asset(mts_engine_t *e, const char *name, const mts_bars_t *b
 int64_t mts_engine_fill_count(const mts_engine_t *e);
 ]]
 end
+-- books (engine.h, C-only): declared once per process
+pcall(ffi.cdef, "int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc);")
 local C = mts.C
 local have_engine = pcall(function() return C.mts_engine_create end)
 
 local LIMITS = { max_position_size = 0.10, max_portfolio_risk = 0.25 }
 
-local function make_engine(close, open)
+local function make_engine(close, open, alloc)
     local n = #close
     local keep = {}
     local function arr(ct, f)
@@ -47,6 +49,9 @@ local function make_engine(close, open)
     assert(C.mts_engine_create(ffi.new("mts_engine_config_t", { 100000, 0, 0 }), pe) == 0)
     local e = ffi.gc(pe[0], C.mts_engine_free)
     assert(C.mts_engine_add_asset(e, "bitcoin", b, ffi.new("int32_t[1]")) == 0)
+    if alloc then
+        assert(C.mts_engine_set_books(e, #alloc, ffi.new("double[?]", #alloc, alloc)) == 0)
+    end
     return e, keep
 end
 
@@ -91,6 +96,62 @@ return M]]
         H.rmtree(dir)
         assert.is_table(res)
         assert.are.same({ "0\t0", "1\t0", "2\t2" }, lines)
+        keep = nil
+    end)
+
+    -- two books (independent mode): a's LONG of bar 1 fills at bar 2's open in
+    -- book 0; b's ctx.position() (book 1) never sees it, so b's "close what I
+    -- hold" sells nothing, and b's own LONG of bar 3 is sized on its own book
+    local A = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    print(i, ctx.position())
+    if i == 1 then return { signal_type = "LONG", units = 2 } end
+end
+return M]]
+    local B = [[
+local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    print(i, ctx.position())
+    if ctx.position() ~= 0 then return { signal_type = "CLOSE" } end
+    if i == 3 then return { signal_type = "LONG", position_size = 0.05 } end
+end
+return M]]
+
+    it("gives each strategy its own book in independent mode", function()
+        local dir = H.tree({ ["scripts/strategies/a.lua"] = A, ["scripts/strategies/b.lua"] = B })
+        local e, keep = make_engine({ 5, 6, 7, 8, 9, 10 }, { 5, 6, 7, 8, 9, 10 }, { 0.5, 0.5 })
+        local lines = { a = {}, b = {} }
+        local res, msg = runner.run({ root = dir, strategies = { "a", "b" }, engine = e },
+                                    { C = C, limits = LIMITS, log = function() end,
+                                      print = function(name, text) table.insert(lines[name], text) end })
+        H.rmtree(dir)
+        assert.is_table(res, msg)
+        assert.are.same({ "0\t0", "1\t0", "2\t2", "3\t2", "4\t2", "5\t2" }, lines.a)
+        -- b: LONG on bar 3 -> 0.05 * 50000 / 8 = 312.5 at bar 4's open; then CLOSE on bar 4
+        assert.are.same({ "0\t0", "1\t0", "2\t0", "3\t0", "4\t312.5", "5\t0" }, lines.b)
+        assert.are.equal(2, C.mts_engine_book_position(e, 0, 0))
+        assert.are.equal(0, C.mts_engine_book_position(e, 1, 0))
+        assert.are.equal(2, C.mts_engine_position(e, 0))      -- the account: the sum
+        keep = nil
+    end)
+
+    it("shares one book in vote mode: b closes what a bought (the behaviour before books)", function()
+        local dir = H.tree({ ["scripts/strategies/a.lua"] = A, ["scripts/strategies/b.lua"] = B })
+        local e, keep = make_engine({ 5, 6, 7, 8, 9, 10 }, { 5, 6, 7, 8, 9, 10 })
+        local lines = { a = {}, b = {} }
+        local res, msg = runner.run({ root = dir, strategies = { "a", "b" }, engine = e, mode = "vote" },
+                                    { C = C, limits = LIMITS, log = function() end,
+                                      print = function(name, text) table.insert(lines[name], text) end })
+        H.rmtree(dir)
+        assert.is_table(res, msg)
+        -- bar 2: both see 2; b's CLOSE of bar 2 sells at bar 3's open (2 bought at 7, sold
+        -- at 8, no fees: equity 100002); b's LONG of bar 3: 0.05 * 100002 / 8 = 625.0125 at
+        -- bar 4; CLOSE on bar 4 -> flat at bar 5
+        assert.are.same({ "0\t0", "1\t0", "2\t2", "3\t0", "4\t625.0125", "5\t0" }, lines.b)
+        assert.are.equal(0, C.mts_engine_position(e, 0))
         keep = nil
     end)
 end)

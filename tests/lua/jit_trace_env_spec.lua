@@ -23,8 +23,12 @@ typedef struct mts_jit_spec_run_spec {
     mts_engine_t *engine; const char *root; const char *const *strategies; int n_strategies;
     const char *const *param_keys; const char *const *param_values; int n_params; int trusted;
     const char *interval; void *provider;
+    const char *mode; double max_position, max_portfolio_risk;
 } mts_jit_spec_run_spec_t;
-typedef struct mts_jit_spec_result { char *parameters_json; int n_disabled; char *disabled; } mts_jit_spec_result_t;
+typedef struct mts_jit_spec_result {
+    char *parameters_json; int n_disabled; char *disabled;
+    int n_risk; int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
+} mts_jit_spec_result_t;
 int  mts_lua_backtest(const mts_jit_spec_run_spec_t *spec, mts_jit_spec_result_t *out, char *err, size_t errlen);
 void mts_run_result_free(mts_jit_spec_result_t *r);
 int  setenv(const char *name, const char *value, int overwrite);

@@ -187,7 +187,7 @@ local base = nil
             assert.are.equal(0, #E.orders)
         end)
 
-        it("in independent mode (the default) never lets one strategy outvote another", function()
+        it("in independent mode never lets one strategy outvote another", function()
             -- bar 1: a LONG conf 0.8; b CLOSE conf 0.8 with weight 2. vote: CLOSE wins
             -- (flat: nothing); independent: a's LONG is a's own aggregate and trades
             local files = { ["scripts/strategies/a.lua"] = scripted({ [1] = "LONG" }),
@@ -196,11 +196,14 @@ local base = nil
             local _, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "vote" })
             assert.are.equal(0, #E.orders)
             local res
-            res, _, _, E = run(files, { "a", "b" })
+            res, _, _, E = run(files, { "a", "b" }, nil, nil, nil, { mode = "independent" })
             assert.is_table(res)
             assert.are.equal(1, #E.orders)
             assert.are.equal(0, E.orders[1].strategy)
             assert.is_true(E.orders[1].qty > 0)
+            -- no mode asked for and one book (a host without books): vote, as before books
+            _, _, _, E = run(files, { "a", "b" })
+            assert.are.equal(0, #E.orders)
         end)
 
         it("refuses a SHORT on a spot asset and counts it for the strategy", function()
