@@ -23,7 +23,10 @@
  *   that have signals, which saves an FFI round trip per bar.
  *   Orders submitted while handling a step fill at the asset's NEXT bar; orders
  *   from the last bar never fill. Positions are not closed at the end.
- *   Commission = |qty| * fill_price * commission_bps / 1e4 on every fill.
+ *   Fee = |qty| * contract_size * fill_price * bps / 1e4 on every fill: the
+ *   asset's maker bps for LIMIT fills, taker bps for the rest (both default to
+ *   commission_bps; mts_engine_set_instrument). Before a fill, lot size, the
+ *   spot short rule and buying power may cut or refuse it (rule 1 below).
  *   Slippage moves market/stop fills against the trader by slippage_bps / 1e4.
  *
  * Ownership: bars and macro series added to the engine are borrowed and must

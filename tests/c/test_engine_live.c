@@ -238,12 +238,61 @@ static void test_live_equals_backtest(void **st) {
     assert_true(fabs(eq[0][2] - cash) < 1e-9);
 }
 
+/* Issue 12, live: funding appended while the session runs is paid at the next
+ * appended bar; the fill log carries book, reason and the funding share.
+ * Perp (leverage 1, no fees), capital 10000:
+ *   bar 100 (10 flat); buy 100 -> bar 200 (O 10, C 11): filled at 10
+ *   funding appended at 250, rate 0.001, no mark -> paid at bar 300 with the
+ *   mark = close 11: -100*11*0.001 = -1.1
+ *   sell 100 -> bar 400 (O 12): gross 200, trade funding -1.1, pnl 198.9;
+ *   cash 10000 - 1.1 + 200 = 10198.9 */
+static void test_live_funding(void **st) {
+    (void)st;
+    mts_bars_t b = {0};
+    reserve(&b, 8);
+    mts_engine_t *e = engine(10000, 0, 0);
+    int32_t id;
+    assert_int_equal(mts_engine_add_live_asset(e, "btc", &b, &id), 0);
+    mts_instrument_t in = {MTS_INST_PERP, 0, 1, 0, 0, 0, 0, 1, 0};
+    assert_int_equal(mts_engine_set_instrument(e, id, &in), 0);
+    assert_int_equal(mts_engine_append_bar(e, id, 100, 10, 10, 10, 10, 1), 0);
+    assert_int_equal(drain(e, NULL), 1);
+    market(e, id, 100);
+    assert_int_equal(mts_engine_append_bar(e, id, 200, 10, 11, 10, 11, 1), 0);
+    assert_int_equal(drain(e, NULL), 1);
+    assert_int_equal(mts_engine_append_funding(e, id, 250, 0.001, NAN), 0);
+    assert_int_equal(mts_engine_append_funding(e, id, 150, 0.001, NAN), MTS_ERANGE);
+    assert_int_equal(mts_engine_append_bar(e, id, 300, 11, 11, 11, 11, 1), 0);
+    assert_int_equal(drain(e, NULL), 1);
+    mts_book_stats_t s;
+    assert_int_equal(mts_engine_book_stats(e, 0, &s), 0);
+    assert_true(fabs(s.funding - -1.1) < EPS);
+    market(e, id, -100);
+    assert_int_equal(mts_engine_append_bar(e, id, 400, 12, 12, 12, 12, 1), 0);
+    assert_int_equal(drain(e, NULL), 1);
+    int64_t nf;
+    const mts_fill_rec_t *f = mts_engine_fills(e, &nf);
+    assert_int_equal(nf, 2);
+    assert_int_equal(f[1].book, 0);
+    assert_int_equal(f[1].reason, MTS_REASON_SIGNAL);
+    assert_true(fabs(f[1].funding - -1.1) < EPS);
+    assert_true(fabs(f[1].realized_pnl - 200) < EPS);
+    assert_true(fabs(mts_engine_cash(e) - 10198.9) < 1e-6);
+    int64_t n;
+    const mts_trade_t *t = mts_engine_trades(e, &n);
+    assert_int_equal(n, 1);
+    assert_true(fabs(t[0].pnl - 198.9) < 1e-9);
+    mts_engine_free(e);
+    release(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_waits_for_appended_bar),
         cmocka_unit_test(test_append_before_consumed),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_live_equals_backtest),
+        cmocka_unit_test(test_live_funding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

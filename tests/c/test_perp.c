@@ -308,6 +308,39 @@ static void test_liquidation_short_gap_capped(void **state) {
     free_bars(&b);
 }
 
+/* A short liquidated AT its price: short 1 at 50000, L 10, mmr 0.004, taker 5 bps;
+ * bar 3 opens 52000 (below Ps) and its high 56000 crosses
+ *   Ps = 50000*1.1/1.004 = 54780.876494023905 -> filled at Ps;
+ *   fee 54780.876494023905*5e-4 = 27.390438247011954; gross 50000 - Ps = -4780.876494023905;
+ *   M + gross - fee = 191.73 > 0: no cap;
+ *   cash 100000 - 25 - 4780.876494023905 - 27.390438247011954 = 95166.73306772909;
+ *   trade pnl -4780.876494023905 - 27.390438247011954 - 25 = -4833.266932270917 */
+static void test_liquidation_short_at_price(void **state) {
+    (void)state;
+    const int64_t ts[3] = {1, 2, 3};
+    const ohlc_t x[3] = {{50000, 50000, 50000, 50000}, {50000, 50000, 50000, 50000},
+                         {52000, 56000, 51000, 55500}};
+    mts_bars_t b = make_bars(3, ts, x);
+    mts_engine_t *e = make_engine(100000, 10, 10);
+    assert_int_equal(mts_engine_add_asset(e, "bitcoin", &b, NULL), 0);
+    instrument(e, 0, MTS_INST_PERP, 1, 0, 0, 2, 5, 20, 0.004);
+    assert_int_equal(step(e), 1);
+    submit(e, order(0, 0, MTS_ORDER_MARKET, -1, 0));
+    assert_int_equal(step(e), 2);
+    assert_int_equal(step(e), 3);
+    assert_double_equal(mts_engine_position(e, 0), 0, 0);
+    int64_t n = 0;
+    const mts_trade_t *t = mts_engine_trades(e, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(t[0].exit_reason, MTS_REASON_LIQUIDATION);
+    assert_double_equal(t[0].exit_price, 54780.876494023905, 1e-8);
+    assert_double_equal(t[0].pnl, -4833.266932270917, 1e-7);
+    assert_double_equal(stats(e, 0).cash, 95166.73306772909, 1e-7);
+    finish(e);
+    mts_engine_free(e);
+    free_bars(&b);
+}
+
 /* A stop-loss at or before the liquidation price is taken instead:
  * long 1 at 50000, L 10, mmr 0.004: Pl = 45180.72...; SL 46000 >= Pl.
  * Bar 2: O 49000 L 45000: the stop fills at min(49000, 46000) = 46000, exit reason
@@ -849,6 +882,7 @@ int main(void) {
         cmocka_unit_test(test_funding_long_short_sign_change),
         cmocka_unit_test(test_liquidation_long),
         cmocka_unit_test(test_liquidation_short_gap_capped),
+        cmocka_unit_test(test_liquidation_short_at_price),
         cmocka_unit_test(test_stop_before_liquidation),
         cmocka_unit_test(test_margin_open_add_partial),
         cmocka_unit_test(test_buying_power_spot),

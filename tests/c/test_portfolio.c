@@ -482,6 +482,71 @@ static void test_equity_shared_ts(void **state) {
     mts_portfolio_free(&p);   /* frees its own times, never the shared array */
 }
 
+/* Issue 12: the perp ledger (isolated margin, contract size, funding, the
+ * liquidation cap) and the spot contract size. Perp cs 0.5, leverage 4, 10000:
+ *   buy 8 @ 200 fee 1:   cash 9999; margin 8*0.5*200/4 = 200
+ *   funding mark 210 rate 0.001: -8*0.5*210*0.001 = -0.84 -> cash 9998.16
+ *   sell 2 @ 220 fee 0.5: gross 2*0.5*20 = 20; entry fee share 1*2/8 = 0.25;
+ *       funding share -0.84*2/8 = -0.21; trade pnl 20 - 0.75 - 0.21 = 19.04;
+ *       cash 9998.16 + 20 - 0.5 = 10017.66; margin 200*(1-2/8) = 150
+ *   mark 180: equity 10017.66 + 6*0.5*(180-200) = 9957.66
+ *       = 10000 + 20 - 1.5 - 0.84 - 60
+ *   liquidate @ 100 fee 0.3: gross 6*0.5*(100-200) = -300; 150 - 300 - 0.3 < 0 ->
+ *       gross fee - M = -149.7: cash 10017.66 - 149.7 - 0.3 = 9867.66 (M = 150 lost);
+ *       trade fees 0.3 + 0.75 = 1.05, funding -0.63, pnl -149.7 - 1.05 - 0.63 = -151.38
+ *   identity: 10000 + (20 - 149.7) - 1.8 + (-0.84) + 0 = 9867.66 */
+static void test_perp_ledger(void **state) {
+    (void)state;
+    mts_portfolio_t p;
+    assert_int_equal(mts_portfolio_init(&p, 10000, 2), 0);
+    assert_double_equal(p.pos[0].cs, 1, 0);
+    assert_int_equal(p.pos[0].strategy, -1);
+    assert_int_equal(mts_portfolio_set_instrument(&p, 0, 1, 0.5, 4), 0);
+    assert_int_equal(mts_portfolio_set_instrument(&p, 1, 0, 0.01, 1), 0);
+    assert_int_equal(mts_portfolio_set_instrument(&p, 0, 1, 0, 4), MTS_EINVAL);
+    assert_int_equal(mts_portfolio_fill_ex(&p, 0, 1, 8, 200, 1, 3, MTS_REASON_SIGNAL), 0);
+    assert_int_equal(mts_portfolio_set_instrument(&p, 0, 1, 0.5, 2), MTS_EINVAL);   /* open */
+    assert_double_equal(p.cash, 9999, EPS);
+    assert_double_equal(mts_portfolio_margin(&p), 200, EPS);
+    assert_double_equal(mts_portfolio_fund(&p, 0, 210, 0.001), -0.84, EPS);
+    assert_double_equal(mts_portfolio_fund(&p, 1, 210, 0.001), 0, 0);                /* flat / spot */
+    assert_double_equal(p.cash, 9998.16, EPS);
+    assert_int_equal(mts_portfolio_fill_ex(&p, 0, 2, -2, 220, 0.5, 5, MTS_REASON_SIGNAL), 0);
+    assert_int_equal(p.n_trades, 1);
+    assert_double_equal(p.trades[0].pnl, 19.04, EPS);
+    assert_double_equal(p.trades[0].funding, -0.21, EPS);
+    assert_int_equal(p.trades[0].strategy, 3);                 /* the opening fill's */
+    assert_double_equal(p.cash, 10017.66, EPS);
+    assert_double_equal(mts_portfolio_margin(&p), 150, EPS);
+    mts_portfolio_mark(&p, 0, 180);
+    assert_double_equal(mts_portfolio_equity(&p), 9957.66, EPS);
+    assert_double_equal(mts_portfolio_equity(&p), 10000 + mts_portfolio_realized(&p) - p.total_fees +
+                        p.total_funding + mts_portfolio_unrealized(&p), 1e-6);
+    mts_trade_t open;
+    assert_int_equal(mts_portfolio_open_trade(&p, 0, &open), 0);
+    /* open 6 @ 200 at mark 180: unrealised -60, entry fees 0.75, funding -0.63 -> -61.38 */
+    assert_double_equal(open.pnl, -61.38, EPS);
+    assert_int_equal(open.exit_reason, MTS_REASON_END_OF_DATA);
+    assert_int_equal(mts_portfolio_liquidate(&p, 1, 3, 100, 0), MTS_EINVAL);       /* flat spot */
+    assert_int_equal(mts_portfolio_liquidate(&p, 0, 3, 100, 0.3), 0);
+    assert_double_equal(p.pos[0].qty, 0, 0);
+    assert_double_equal(p.cash, 9867.66, EPS);
+    assert_double_equal(p.trades[1].pnl, -151.38, EPS);
+    assert_double_equal(p.trades[1].fees, 1.05, EPS);
+    assert_int_equal(p.trades[1].exit_reason, MTS_REASON_LIQUIDATION);
+    assert_double_equal(mts_portfolio_margin(&p), 0, 0);
+    assert_double_equal(mts_portfolio_equity(&p), 9867.66, EPS);
+    assert_double_equal(mts_portfolio_equity(&p), 10000 + mts_portfolio_realized(&p) - p.total_fees +
+                        p.total_funding + mts_portfolio_unrealized(&p), 1e-6);
+    assert_int_equal(mts_portfolio_open_trade(&p, 0, &open), MTS_EINVAL);
+    /* spot with contract size 0.01: buy 100 @ 50000 costs 100*0.01*50000 = 50000 */
+    assert_int_equal(mts_portfolio_fill(&p, 1, 4, 100, 50000, 0), 0);
+    assert_double_equal(p.cash, 9867.66 - 50000, EPS);
+    assert_double_equal(mts_portfolio_equity(&p), 9867.66, EPS);
+    assert_double_equal(mts_portfolio_exposure(&p), 50000, EPS);
+    mts_portfolio_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_free),
@@ -495,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_record_equity),
         cmocka_unit_test(test_equity_shared_ts),
         cmocka_unit_test(test_random_fills_against_a_cash_ledger),
+        cmocka_unit_test(test_perp_ledger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
