@@ -5,6 +5,7 @@
  * --ws-url / --rest-url. SIGINT/SIGTERM stop cleanly (session "stopped",
  * exit 0); SIGHUP reloads every strategy. */
 #include "cmd/cmd.h"
+#include "backtest/backtest.h"
 #include "feeds/event.h"
 #include "feeds/ws.h"
 #include "cache/cache.h"
@@ -70,6 +71,11 @@ static void usage(FILE *f) {
         "  --trusted              strategies without the sandbox's time/memory limits\n"
         "  --json                 JSON lines on stdout (signals, fills, then a summary)\n\n"
         "%s"
+        "The session trades books, instruments, perps' margin and funding as mts backtest does\n"
+        "(docs/live.md \"Books, perps and funding\"): a perp pays funding at each settlement from\n"
+        "the rates stored in funding_rates (mts stream --channels funding, mts import funding),\n"
+        "read at the start and every MTS_MACRO_REFRESH_S seconds (default 60).\n\n"
+        "%s"
         "examples:\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1m\n"
         "  mts run --strategy sma_cross,mean_reversion --exchange bybit --symbol BTCUSDT,ETHUSDT \\\n"
@@ -78,8 +84,12 @@ static void usage(FILE *f) {
         "          --param fast=5 --param slow=20 --capital 10000 --db data/paper.db\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT,ETHUSDT --interval 1m \\\n"
         "          --align-ms 1500\n"
+        "  mts run --strategy sma_cross,mean_reversion --exchange binance --symbol BTCUSDT --interval 1h \\\n"
+        "          --allocate sma_cross=0.7,mean_reversion=0.3 --max-position 0.5\n"
+        "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1h --market perp \\\n"
+        "          --leverage 3\n"
         "  kill -HUP $(pidof mts)    # reload every strategy now\n",
-        mts_cli_feed_env_help);
+        mts_cli_book_help, mts_cli_feed_env_help);
 }
 
 static int parse_count(const char *opt, const char *val, int64_t max, int64_t *out) {
@@ -132,13 +142,145 @@ static void asset_for_symbol(const char *symbol, char *out, size_t n) {
     cJSON_Delete(root);
 }
 
+/* ---- the session's books (issue 12): what the summary and --json show ---- */
+
+typedef struct {
+    const char *strategy;     /* the book's strategy (vote: all of them, "a,b") */
+    double allocation;
+    mts_book_stats_t st;      /* the engine's (initial, equity, fees, funding, ...) */
+    int64_t trimmed, refused, short_refused;   /* risk.lua's counts */
+} session_book_t;
+
+typedef struct {
+    int n;
+    session_book_t b[MTS_ENGINE_MAX_BOOKS];
+    mts_book_stats_t account; /* book -1 */
+    int64_t trimmed, refused, short_refused;
+    char joined[1024];
+} session_books_t;
+
+static void session_books(mts_engine_t *e, const char *mode, const char *const *strategies, int n_strategies,
+                          int32_t n_books, const double *alloc, const mts_run_result_t *res, session_books_t *out) {
+    memset(out, 0, sizeof *out);
+    size_t jl = 0;
+    for (int k = 0; k < n_strategies && jl < sizeof out->joined; k++) {
+        int w = snprintf(out->joined + jl, sizeof out->joined - jl, "%s%s", k ? "," : "", strategies[k]);
+        if (w > 0) jl += (size_t)w;
+    }
+    if (mts_engine_book_stats(e, -1, &out->account) != 0) memset(&out->account, 0, sizeof out->account);
+    for (int i = 0; res && i < res->n_risk; i++) {
+        out->trimmed += res->risk_trimmed[i];
+        out->refused += res->risk_refused[i];
+        out->short_refused += res->risk_short_refused[i];
+    }
+    out->n = mts_engine_book_count(e);
+    if (out->n < 0) out->n = 0;
+    if (out->n > MTS_ENGINE_MAX_BOOKS) out->n = MTS_ENGINE_MAX_BOOKS;
+    int own = mode[0] == 'i' && out->n == n_strategies;
+    for (int k = 0; k < out->n; k++) {
+        session_book_t *b = &out->b[k];
+        mts_engine_book_stats(e, k, &b->st);
+        b->strategy = own ? strategies[k] : out->joined;
+        b->allocation = own && n_books > 0 ? alloc[k] : 1;
+        if (own && res && k < res->n_risk) {
+            b->trimmed = res->risk_trimmed[k];
+            b->refused = res->risk_refused[k];
+            b->short_refused = res->risk_short_refused[k];
+        } else if (!own) {
+            b->trimmed = out->trimmed;
+            b->refused = out->refused;
+            b->short_refused = out->short_refused;
+        }
+    }
+}
+
+static void json_num(const char *k, double v, int comma) {
+    printf("\"%s\":", k);
+    mts_json_number(stdout, v);
+    if (comma) putchar(',');
+}
+
+/* "fees":..,"funding":..,"risk":{..},"books":[..] (the keys of mts backtest --json) */
+static void json_books(const session_books_t *sb) {
+    const mts_book_stats_t *a = &sb->account;
+    json_num("fees", a->fees, 1);
+    json_num("funding", a->funding, 1);
+    printf("\"risk\":{\"trimmed\":%lld,\"refused\":%lld,\"bp_cut\":%lld,\"bp_refused\":%lld,"
+           "\"short_refused\":%lld,\"lot_refused\":%lld,\"liquidations\":%lld},\"books\":[",
+           (long long)sb->trimmed, (long long)sb->refused, (long long)a->bp_cut, (long long)a->bp_refused,
+           (long long)(a->short_refused + sb->short_refused), (long long)a->lot_refused, (long long)a->liquidations);
+    for (int k = 0; k < sb->n; k++) {
+        const session_book_t *b = &sb->b[k];
+        printf("%s{\"book\":%d,\"strategy\":\"", k ? "," : "", k);
+        mts_json_escape(stdout, b->strategy);
+        printf("\",");
+        json_num("allocation", b->allocation, 1);
+        json_num("initial", b->st.initial, 1);
+        json_num("final", b->st.equity, 1);
+        json_num("pnl", b->st.equity - b->st.initial, 1);
+        json_num("return", b->st.initial > 0 ? b->st.equity / b->st.initial - 1 : NAN, 1);
+        json_num("fees", b->st.fees, 1);
+        json_num("funding", b->st.funding, 1);
+        printf("\"fills\":%lld,\"trades\":%lld,\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,"
+               "\"bp_refused\":%lld,\"short_refused\":%lld,\"liquidations\":%lld}",
+               (long long)b->st.fills, (long long)b->st.trades, (long long)b->trimmed, (long long)b->refused,
+               (long long)b->st.bp_cut, (long long)b->st.bp_refused, (long long)(b->st.short_refused + b->short_refused),
+               (long long)b->st.liquidations);
+    }
+    printf("]");
+}
+
+/* The table: fees and funding, a line per book when there are several, and
+ * what limited the orders (only when something did), as mts backtest prints them. */
+static void print_books(const session_books_t *sb, const char *market) {
+    const mts_book_stats_t *a = &sb->account;
+    printf("fees %.2f", a->fees);
+    if (strcmp(market, "spot")) printf(", funding %.2f", a->funding);
+    if (a->liquidations) printf(", %lld liquidations", (long long)a->liquidations);
+    putchar('\n');
+    if (sb->n > 1)
+        for (int k = 0; k < sb->n; k++) {
+            const session_book_t *b = &sb->b[k];
+            printf("  book %-18s %5.1f %%  equity %14.2f  pnl %12.2f  fees %10.2f  funding %10.2f  trades %lld\n",
+                   b->strategy, b->allocation * 100, b->st.equity, b->st.equity - b->st.initial, b->st.fees,
+                   b->st.funding, (long long)b->st.trades);
+        }
+    for (int k = -1; k < sb->n; k++) {
+        int64_t tr, rf, bp, sr;
+        const char *who = NULL;
+        if (k < 0) {
+            tr = sb->trimmed, rf = sb->refused, bp = a->bp_cut + a->bp_refused, sr = a->short_refused + sb->short_refused;
+        } else {
+            if (sb->n < 2) break;
+            const session_book_t *b = &sb->b[k];
+            tr = b->trimmed, rf = b->refused, bp = b->st.bp_cut + b->st.bp_refused;
+            sr = b->st.short_refused + b->short_refused;
+            who = b->strategy;
+        }
+        if (!tr && !rf && !bp && !sr) continue;
+        printf("  risk%s%s%s:", who ? " (" : "", who ? who : "", who ? ")" : "");
+        const char *sep = " ";
+        if (tr || rf) {
+            printf("%s%lld orders trimmed, %lld refused by limits", sep, (long long)tr, (long long)rf);
+            sep = "; ";
+        }
+        if (bp) {
+            printf("%s%lld cut by buying power", sep, (long long)bp);
+            sep = "; ";
+        }
+        if (sr) printf("%s%lld spot shorts refused", sep, (long long)sr);
+        putchar('\n');
+    }
+}
+
 enum { O_STRATEGY, O_EXCHANGE, O_SYMBOL, O_INTERVAL, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_WARMUP,
        O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP, O_ALIGN };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--exchange", 1}, {"--symbol", 1}, {"--interval", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--warmup", 1},
     {"--duration", 1}, {"--max-bars", 1}, {"--db", 1}, {"--redis", 1}, {"--ws-url", 1},
-    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {"--align-ms", 1}, {NULL, 0}};
+    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {"--align-ms", 1}, MTS_CLI_BOOK_OPTS,
+    {NULL, 0}};
 
 int mts_cmd_run(int argc, char **argv) {
     char strategies_buf[1024] = "", symbols_buf[1024] = "";
@@ -151,6 +293,8 @@ int mts_cmd_run(int argc, char **argv) {
     double capital, comm, slip, rf;
     int64_t warmup = 100, duration_ms = 0, max_bars = 0, align_ms = -1;
     int json = 0, trusted = 0, ret = MTS_EXIT_USAGE;
+    mts_cli_run_opts_t book;   /* --mode --allocate --max-position ... (cmd/common.c) */
+    memset(&book, 0, sizeof book);
     double w;
     if (mts_config_number("live", "warmup", &w) == 0 && w >= 0 && w <= 1000) warmup = (int64_t)w;
     if (mts_config_number("live", "align_ms", &w) == 0) {
@@ -224,6 +368,9 @@ int mts_cmd_run(int argc, char **argv) {
         case O_RESTURL: rest_url = val; break;
         case O_JSON: json = 1; break;
         case O_TRUSTED: trusted = 1; break;
+        default:   /* --mode --allocate --max-position --max-portfolio-risk --market --leverage --maker/taker-bps */
+            if (mts_cli_run_option("run", OPTS[k].name, val, &book) < 0) goto out;
+            break;
         }
     }
     if (!exchange_s) { fprintf(stderr, "mts run: --exchange is required (binance or bybit)\n"); goto out; }
@@ -259,6 +406,29 @@ int mts_cmd_run(int argc, char **argv) {
         assets[k] = assets_buf[k];
     }
 
+    /* books as mts backtest makes them (backtest/backtest.h): independent = one per
+     * strategy with its share, vote = one */
+    const char *mode = book.mode ? book.mode : mts_config_string("books", "mode");
+    if (!mode) mode = "independent";
+    if (strcmp(mode, "independent") && strcmp(mode, "vote")) {
+        fprintf(stderr, "mts run: config/mts.json books.mode is independent or vote, got '%s'\n", mode);
+        goto out;
+    }
+    double alloc[MTS_ENGINE_MAX_BOOKS];
+    int32_t n_books = 0;   /* 0: one book with all the capital */
+    if (mode[0] == 'i') {
+        char aerr[512];
+        if (mts_backtest_allocations(mts_root(), book.allocate, strategies, n_strategies, alloc, aerr, sizeof aerr)) {
+            fprintf(stderr, "mts run: %s\n", aerr);
+            goto out;
+        }
+        if (n_strategies > 1 || alloc[0] != 1) n_books = n_strategies;
+    } else if (book.allocate) {
+        fprintf(stderr, "mts run: --allocate splits the capital between the strategies' own books: it needs "
+                        "--mode independent (vote trades one book)\n");
+        goto out;
+    }
+
     ret = MTS_EXIT_ERROR;
     mts_store_t *store = mts_cli_open_store(mts_cli_db_path(db));
     if (!store) goto out;
@@ -289,6 +459,9 @@ int mts_cmd_run(int argc, char **argv) {
         .slippage_bps = slip, .store = store, .db_path = mts_cli_db_path(db),
         .redis_url = mts_cache_url_from(redis), .out = stdout, .json = json, .stop = &g_stop, .hup = &g_hup,
         .heartbeat_ms = getenv("MTS_LIVE_HEARTBEAT_MS") ? strtoll(getenv("MTS_LIVE_HEARTBEAT_MS"), NULL, 10) : 0,
+        .n_books = n_books, .alloc = alloc, .leverage = book.leverage,
+        .instrument = {.market = book.market, .commission_bps = comm, .maker_bps = book.maker_bps,
+                       .taker_bps = book.taker_bps, .has_maker = book.has_maker, .has_taker = book.has_taker},
     };
     char err[1024];
     mts_live_t *live = NULL;
@@ -298,17 +471,31 @@ int mts_cmd_run(int argc, char **argv) {
         mts_store_close(store);
         goto out;
     }
+    mts_engine_t *engine = mts_live_engine(live);
+    mts_live_summary_t s0;
+    mts_live_get_summary(live, &s0);
+    const char *market = s0.perps == 0 ? "spot" : s0.perps == n_symbols ? "perp" : "mixed";
+    double leverage = s0.perps ? mts_engine_leverage(engine) : 1;
     if (!json) {
-        mts_live_summary_t s0;
-        mts_live_get_summary(live, &s0);
-        printf("paper session %lld: %s on %s %s %s (warm-up %lld bars)\n", (long long)s0.session_id,
-               strategies_buf, exchange_s, symbols_buf, interval, (long long)s0.warmup_bars);
+        printf("paper session %lld: ", (long long)s0.session_id);
+        for (int k = 0; k < n_strategies; k++) printf("%s%s", k ? "," : "", strategies[k]);
+        printf(" on %s ", exchange_s);
+        for (int k = 0; k < n_symbols; k++) printf("%s%s", k ? "," : "", symbols[k]);
+        printf(" %s (warm-up %lld bars); %s mode, %s", interval, (long long)s0.warmup_bars, mode, market);
+        if (s0.perps) printf(" x%g", leverage);
+        putchar('\n');
+        if (n_books > 1) {
+            printf("books:");
+            for (int k = 0; k < n_books; k++) printf(" %s %.4g %%", strategies[k], alloc[k] * 100);
+            putchar('\n');
+        }
         fflush(stdout);
     }
     mts_run_spec_t spec = {
-        .engine = mts_live_engine(live), .root = mts_root(), .strategies = strategies,
+        .engine = engine, .root = mts_root(), .strategies = strategies,
         .n_strategies = n_strategies, .param_keys = pkeys, .param_values = pvals, .n_params = n_params,
-        .trusted = trusted,
+        .trusted = trusted, .mode = mode, .max_position = book.max_position,
+        .max_portfolio_risk = book.max_portfolio_risk,
     };
     mts_run_result_t res;
     rc = mts_lua_run_live(&spec, live, &res, err, sizeof err);
@@ -322,6 +509,8 @@ int mts_cmd_run(int argc, char **argv) {
     if (frc) fprintf(stderr, "error: %s\n", mts_live_errmsg(live));
     mts_live_summary_t s;
     mts_live_get_summary(live, &s);
+    session_books_t sb;
+    session_books(engine, mode, strategies, n_strategies, n_books, alloc, rc ? NULL : &res, &sb);
     if (json) {
         printf("{\"type\":\"session\",\"session\":%lld,\"status\":\"%s\",\"live_bars\":%lld,\"warmup_bars\":%lld,"
                "\"signals\":%lld,\"fills\":%lld,\"final_equity\":",
@@ -337,6 +526,10 @@ int mts_cmd_run(int argc, char **argv) {
                (long long)s.latency_samples, (long long)s.align_ms, (long long)s.steps, (long long)s.steps_incomplete,
                (long long)s.second_passes, (long long)s.refused, (long long)s.store_retries);
         mts_json_string_array(stdout, rc ? NULL : res.disabled, '\n');
+        printf(",\"mode\":\"%s\",\"market\":\"%s\",\"leverage\":", mode, market);
+        mts_json_number(stdout, leverage);
+        printf(",\"funding_events\":%lld,", (long long)s.funding_events);
+        json_books(&sb);
         printf("}\n");
     } else {
         printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
@@ -357,6 +550,7 @@ int mts_cmd_run(int argc, char **argv) {
                    (long long)s.refused);
         if (s.store_retries)
             printf("database busy: %lld step commits retried (see live.store_busy)\n", (long long)s.store_retries);
+        print_books(&sb, market);
         if (!rc && res.disabled) printf("disabled strategies:\n%s", res.disabled);
     }
     fflush(stdout);

@@ -56,6 +56,23 @@
  * "<exchange>:<SYMBOL>" at the session's interval (mts_store_upsert_ohlcv,
  * inside the step's transaction: store/paper.h mts_paper_series_t).
  *
+ * Books, instruments and funding (issue 12) as in `mts backtest`: the engine
+ * gets cfg.n_books books (shares cfg.alloc), each asset its instrument
+ * (market/instrument.h: cfg.instrument, config/mts.json "instruments") and
+ * cfg.leverage. A perp asset pays funding from the settlement events that
+ * market/funding.h builds from the rows stored in funding_rates (`mts import
+ * funding`, `mts stream --channels funding`) for the perp's configured symbol
+ * and exchange (instruments.<asset>.perp.symbol/exchange; else the session's
+ * symbol and exchange; bundled histories imported on first use as a backtest
+ * does): read at open, then every MTS_MACRO_REFRESH_S seconds (default 60) and
+ * on SIGHUP, and the settlements after the last one handed over are appended
+ * (mts_engine_append_funding) to the session's own event arrays (reserved at
+ * open, borrowed by the engine). The engine pays a settlement at the asset's
+ * first bar at or after its time, as in a backtest; one stored after that bar
+ * had run is paid at the next bar (logged "live.funding_late"). The first
+ * events known for a time count (a later different row is not re-read).
+ * Each fill is stored with its book, strategy, reason and funding share.
+ *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
  * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.
  * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
@@ -65,6 +82,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include "engine/engine.h"
+#include "market/instrument.h"
 #include "store/store.h"
 
 #define MTS_LIVE_MAX_ASSETS 16
@@ -99,6 +117,16 @@ typedef struct mts_live_config {
     volatile sig_atomic_t *stop;           /* set by SIGINT/SIGTERM handlers */
     volatile sig_atomic_t *hup;            /* set by the SIGHUP handler */
     int64_t heartbeat_ms;                  /* heartbeat while idle (0: every 10 s; store/paper.h) */
+    /* issue 12: books, instruments, funding (docs/live.md "Books, perps and funding") */
+    int32_t n_books;                       /* books (engine.h mts_engine_set_books): 0 = one book
+                                              holding all the capital; independent mode: one per
+                                              strategy, book id = strategy id */
+    const double *alloc;                   /* n_books shares of the capital (borrowed for the open) */
+    double leverage;                       /* perps (engine config; 0 = 1) */
+    mts_instrument_opts_t instrument;      /* market and fee overrides for every asset
+                                              (market/instrument.h with config/mts.json
+                                              "instruments"); its commission_bps is ignored:
+                                              commission_bps above is used */
 } mts_live_config_t;
 
 typedef struct mts_live_summary {
@@ -118,6 +146,9 @@ typedef struct mts_live_summary {
                                               grace (or a full queue) without every symbol */
     int64_t second_passes;                 /* a bar appended after its step had run (the engine
                                               ran that step again) */
+    int64_t perps;                         /* assets traded as perpetuals */
+    int64_t funding_events;                /* settlements handed to the engine (session start and
+                                              refreshes; those before the first bar are never paid) */
 } mts_live_summary_t;
 
 typedef struct mts_live mts_live_t;
