@@ -1,5 +1,6 @@
 /* backtest.c — one backtest run as a library call (see backtest.h). */
 #include "backtest/backtest.h"
+#include "market/instrument.h"
 #include "market/interval.h"
 #include "market/series.h"
 #include "market/provider.h"
@@ -33,31 +34,6 @@ static char *join(const char *const *names, int n) {
 }
 
 /* ---- config/mts.json under root: books, instruments (issue 12) ---- */
-
-/* The decoded file, or NULL when there is none or it is not a JSON object
- * (util/config.c reports a bad file once; here it means defaults). */
-static cJSON *site_config(const char *root) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/config/mts.json", root) >= (int)sizeof path) return NULL;
-    int64_t size = 0;
-    if (mts_path_kind(path, &size) != MTS_PATH_REGULAR || size > MTS_CONFIG_MAX_BYTES) return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = mts_malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text) return NULL;
-    text[got] = 0;
-    const char *t = text;
-    if (got >= 3 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB && (unsigned char)t[2] == 0xBF) t += 3;
-    cJSON *j = cJSON_Parse(t);
-    mts_free(text);
-    if (j && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return NULL;
-    }
-    return j;
-}
 
 static cJSON *obj_at(const cJSON *o, const char *key) {
     cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
@@ -109,7 +85,7 @@ int mts_backtest_allocations(const char *root, const char *spec, const char *con
             p = end ? end + 1 : p + len;
         }
     } else {
-        cJSON *cfg = site_config(root);
+        cJSON *cfg = mts_config_site(root);
         cJSON *al = obj_at(obj_at(cfg, "books"), "allocate");
         for (int i = 0; al && i < n; i++) {
             cJSON *v = cJSON_GetObjectItemCaseSensitive(al, strategies[i]);
@@ -147,70 +123,6 @@ int mts_backtest_allocations(const char *root, const char *spec, const char *con
 
 /* A number field of an instrument section: absent -> *out untouched; else
  * finite and >= 0, or MTS_EINVAL naming it. */
-static int inst_num(const cJSON *sec, const char *asset, const char *market, const char *key, double *out,
-                    char *err, size_t errlen) {
-    cJSON *v = sec ? cJSON_GetObjectItemCaseSensitive(sec, key) : NULL;
-    if (!v) return 0;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0)
-        return mts_errf(err, errlen, MTS_EINVAL, "config/mts.json: instruments.%s.%s.%s must be a number >= 0",
-                        asset, market, key);
-    *out = v->valuedouble;
-    return 0;
-}
-
-/* The instrument of asset for the run (o's market/fees, else the config's
- * instruments.<asset>, else spot defaults); *symbol / *exchange: the perp's
- * (borrowed from cfg; NULL when not configured). */
-static int resolve_instrument(const cJSON *cfg, const mts_backtest_opts_t *o, const char *asset,
-                              mts_instrument_t *ins, const char **symbol, const char **exchange,
-                              char *err, size_t errlen) {
-    cJSON *ic = obj_at(obj_at(cfg, "instruments"), asset);
-    const char *market = o->market;
-    if (!market) {
-        cJSON *m = ic ? cJSON_GetObjectItemCaseSensitive(ic, "market") : NULL;
-        if (m && !cJSON_IsString(m))
-            return mts_errf(err, errlen, MTS_EINVAL, "config/mts.json: instruments.%s.market must be \"spot\" or \"perp\"",
-                            asset);
-        market = m ? m->valuestring : "spot";
-    }
-    int perp;
-    if (!strcmp(market, "spot")) perp = 0;
-    else if (!strcmp(market, "perp")) perp = 1;
-    else return mts_errf(err, errlen, MTS_EINVAL, "market '%s' for %s: spot or perp", market, asset);
-    cJSON *sec = obj_at(ic, perp ? "perp" : "spot");
-    if (perp && !sec)
-        return mts_errf(err, errlen, MTS_EINVAL,
-                        "%s has no perpetual in config/mts.json: add instruments.%s.perp {symbol, exchange, "
-                        "contract_size, tick_size, lot_size, maker_fee_bps, taker_fee_bps, max_leverage, "
-                        "maintenance_margin_rate}", asset, asset);
-    memset(ins, 0, sizeof *ins);
-    ins->type = perp ? MTS_INST_PERP : MTS_INST_SPOT;
-    ins->contract_size = 1;
-    ins->maker_fee_bps = ins->taker_fee_bps = o->commission_bps;
-    ins->max_leverage = 1;
-    int rc;
-    if ((rc = inst_num(sec, asset, market, "contract_size", &ins->contract_size, err, errlen)) ||
-        (rc = inst_num(sec, asset, market, "tick_size", &ins->tick_size, err, errlen)) ||
-        (rc = inst_num(sec, asset, market, "lot_size", &ins->lot_size, err, errlen)) ||
-        (rc = inst_num(sec, asset, market, "maker_fee_bps", &ins->maker_fee_bps, err, errlen)) ||
-        (rc = inst_num(sec, asset, market, "taker_fee_bps", &ins->taker_fee_bps, err, errlen)))
-        return rc;
-    if (perp &&
-        ((rc = inst_num(sec, asset, market, "max_leverage", &ins->max_leverage, err, errlen)) ||
-         (rc = inst_num(sec, asset, market, "maintenance_margin_rate", &ins->maintenance_margin_rate, err, errlen))))
-        return rc;
-    if (o->has_maker) ins->maker_fee_bps = o->maker_bps;
-    if (o->has_taker) ins->taker_fee_bps = o->taker_bps;
-    *symbol = *exchange = NULL;
-    if (perp) {
-        cJSON *sy = cJSON_GetObjectItemCaseSensitive(sec, "symbol");
-        cJSON *ex = cJSON_GetObjectItemCaseSensitive(sec, "exchange");
-        if (cJSON_IsString(sy)) *symbol = sy->valuestring;
-        if (cJSON_IsString(ex)) *exchange = ex->valuestring;
-    }
-    return 0;
-}
-
 /* A JSON number for cJSON: non-finite values become null. */
 static void jnum(cJSON *o, const char *k, double v) {
     if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
@@ -547,7 +459,7 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     mts_provider_t *provider = d->provider;
 
     /* books: independent = one per strategy (its share of the capital), vote = one */
-    cJSON *site = site_config(root);
+    cJSON *site = mts_config_site(root);
     const char *mode = o->mode;
     if (!mode) {
         cJSON *m = cJSON_GetObjectItemCaseSensitive(obj_at(site, "books"), "mode");
@@ -585,8 +497,12 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
     int n_spot = 0, n_perp = 0;
     for (int a = 0; a < o->n_assets; a++) {
         mts_instrument_t ins;
-        const char *sym = NULL, *exch = NULL;
-        if ((rc = resolve_instrument(site, o, o->assets[a], &ins, &sym, &exch, err, errlen)) != 0) break;
+        char symbuf[64] = "", exbuf[32] = "";
+        mts_instrument_opts_t io = {o->market, o->commission_bps, o->maker_bps, o->taker_bps, o->has_maker,
+                                    o->has_taker};
+        if ((rc = mts_instrument_resolve_in(site, o->assets[a], &io, &ins, symbuf, sizeof symbuf, exbuf,
+                                            sizeof exbuf, err, errlen)) != 0) break;
+        const char *sym = symbuf[0] ? symbuf : NULL, *exch = exbuf[0] ? exbuf : NULL;
         if ((rc = mts_engine_set_instrument(b->engine, a, &ins)) != 0) {
             mts_errf(err, errlen, rc, "%s", mts_engine_errmsg(b->engine));
             break;

@@ -789,6 +789,25 @@ int mts_engine_cancel(mts_engine_t *e, int32_t asset) {
     return MTS_OK;   /* their queued ORDER events find nothing and are skipped */
 }
 
+/* Only book's orders on the asset (independent books: one strategy's CLOSE
+ * must not withdraw another's resting entry); the others keep their place. */
+int mts_engine_cancel_book(mts_engine_t *e, int32_t asset, int32_t book) {
+    if (!e) return MTS_EINVAL;
+    if (asset < 0 || asset >= e->n_assets) return fail(e, MTS_EINVAL, "cancel: unknown asset %d", asset);
+    if (book < 0 || book >= e->n_books) return fail(e, MTS_EINVAL, "cancel: unknown book %d", book);
+    asset_t *a = &e->assets[asset];
+    int32_t w = 0, act = 0;
+    for (int32_t k = 0; k < a->n_orders; k++) {
+        if (a->orders[k].o.book == book) continue;
+        if (a->orders[k].active) act++;
+        if (w != k) a->orders[w] = a->orders[k];
+        w++;
+    }
+    a->n_orders = w;
+    a->n_active = act;
+    return MTS_OK;   /* the removed orders' queued ORDER events find nothing */
+}
+
 void mts_engine_step_events(mts_engine_t *e, int32_t on) {
     if (e) e->step_events = on != 0;
 }

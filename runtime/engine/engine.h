@@ -115,7 +115,7 @@ int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc);
 int mts_engine_set_instrument(mts_engine_t *e, int32_t asset, const mts_instrument_t *ins);
 /* Funding settlements of a perp asset (borrowed; live sessions append). ts ascending (unix s,
  * the settlement time), rate (fraction, + = longs pay), mark (NaN or <= 0: not known). */
-typedef struct mts_funding_events { int64_t *ts; double *rate, *mark; int64_t n, cap; } mts_funding_events_t;
+/* mts_funding_events_t: lua/mts_ffi.h */
 /* f borrowed (must outlive the engine; NULL: none). Before or during the run. */
 int mts_engine_set_funding(mts_engine_t *e, int32_t asset, mts_funding_events_t *f);
 /* Appends one settlement (ts after the last one, else MTS_ERANGE). The arrays of a set f grow

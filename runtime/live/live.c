@@ -19,9 +19,6 @@
 #include "feeds/ws.h"
 #include "lua/mts_ffi.h"
 #include "market/bar_check.h"
-/* engine.h (through live.h) defines mts_funding_events_t already; funding.h's
- * copy is skipped (its TODO(lead): keep one) */
-#define MTS_FUNDING_EVENTS_T
 #include "market/funding.h"
 #include "store/csv.h"
 #include "store/paper.h"

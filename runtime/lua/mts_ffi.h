@@ -66,6 +66,8 @@ int     mts_engine_submit(mts_engine_t *e, const mts_order_t *o);
  * equity point of every step is recorded either way. */
 void    mts_engine_step_events(mts_engine_t *e, int32_t on);
 int     mts_engine_cancel(mts_engine_t *e, int32_t asset);
+/* Only that book's orders on the asset (every book's: mts_engine_cancel). */
+int     mts_engine_cancel_book(mts_engine_t *e, int32_t asset, int32_t book);
 /* Quiet bars (engine.h): how many of the current asset's next bars need
  * nothing but marks and equity points, and the k calls of next() that
  * return them done at once. */
@@ -261,6 +263,10 @@ typedef struct mts_book_top {
     double  *bid, *ask, *mid, *spread, *imbalance;
     int64_t  n;
 } mts_book_top_t;
+/* Funding settlements of a perp asset (engine.h mts_engine_set_funding,
+ * market/funding.h): ts ascending (unix s, the settlement time), rate
+ * (fraction, + = longs pay), mark (NaN or <= 0: not known). */
+typedef struct mts_funding_events { int64_t *ts; double *rate, *mark; int64_t n, cap; } mts_funding_events_t;
 const mts_bars_t     *mts_provider_bars(mts_provider_t *p, const char *asset, const char *interval);
 const mts_series_t   *mts_provider_macro(mts_provider_t *p, const char *name);
 const mts_funding_t  *mts_provider_funding(mts_provider_t *p, const char *symbol, const char *exchange);

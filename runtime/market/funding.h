@@ -46,13 +46,7 @@
 #include "mts.h"
 #include "lua/mts_ffi.h"
 
-/* TODO(lead): engine.h (helper "core") defines the same struct; keep one. */
-#ifndef MTS_FUNDING_EVENTS_T
-#define MTS_FUNDING_EVENTS_T
-/* Funding settlements of a perp asset: ts ascending (unix s, the settlement
- * time), rate (fraction, + = longs pay), mark (NaN or <= 0: not known). */
-typedef struct mts_funding_events { int64_t *ts; double *rate, *mark; int64_t n, cap; } mts_funding_events_t;
-#endif
+/* mts_funding_events_t (the settlements of a perp asset): lua/mts_ffi.h */
 
 /* Seconds between a stream's next funding time and a settlement row that
  * settles it (rule 2). */

@@ -7,30 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* config/mts.json under root, decoded; NULL when there is none or it is not an
- * object (util/config.c reports a bad file once; here it means defaults). */
-static cJSON *site_config(const char *root) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/config/mts.json", root) >= (int)sizeof path) return NULL;
-    int64_t size = 0;
-    if (mts_path_kind(path, &size) != MTS_PATH_REGULAR || size > MTS_CONFIG_MAX_BYTES) return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *text = mts_malloc((size_t)size + 1);
-    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!text) return NULL;
-    text[got] = 0;
-    const char *t = text;
-    if (got >= 3 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB && (unsigned char)t[2] == 0xBF) t += 3;
-    cJSON *j = cJSON_Parse(t);
-    mts_free(text);
-    if (j && !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return NULL;
-    }
-    return j;
-}
 
 static cJSON *obj_at(const cJSON *o, const char *key) {
     cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
@@ -49,7 +25,7 @@ static int num(const cJSON *sec, const char *asset, const char *market, const ch
     return 0;
 }
 
-static int resolve(const cJSON *cfg, const char *asset, const mts_instrument_opts_t *o, mts_instrument_t *ins,
+int mts_instrument_resolve_in(const struct cJSON *cfg, const char *asset, const mts_instrument_opts_t *o, mts_instrument_t *ins,
                    char *symbol, size_t symlen, char *exchange, size_t exlen, char *err, size_t errlen) {
     cJSON *ic = obj_at(obj_at(cfg, "instruments"), asset);
     const char *market = o->market;
@@ -103,8 +79,8 @@ int mts_instrument_resolve(const char *root, const char *asset, const mts_instru
                            mts_instrument_t *ins, char *symbol, size_t symlen, char *exchange, size_t exlen,
                            char *err, size_t errlen) {
     if (!asset || !o || !ins) return mts_errf(err, errlen, MTS_EINVAL, "instrument: missing argument");
-    cJSON *cfg = site_config(root ? root : mts_root());
-    int rc = resolve(cfg, asset, o, ins, symbol, symlen, exchange, exlen, err, errlen);
+    cJSON *cfg = mts_config_site(root);
+    int rc = mts_instrument_resolve_in(cfg, asset, o, ins, symbol, symlen, exchange, exlen, err, errlen);
     cJSON_Delete(cfg);
     return rc;
 }

@@ -35,5 +35,11 @@ typedef struct mts_instrument_opts {
 int mts_instrument_resolve(const char *root, const char *asset, const mts_instrument_opts_t *o,
                            mts_instrument_t *ins, char *symbol, size_t symlen, char *exchange, size_t exlen,
                            char *err, size_t errlen);
+/* The same over config/mts.json already decoded (util/config.h mts_config_site;
+ * NULL: no config, the defaults). */
+struct cJSON;
+int mts_instrument_resolve_in(const struct cJSON *site, const char *asset, const mts_instrument_opts_t *o,
+                              mts_instrument_t *ins, char *symbol, size_t symlen, char *exchange, size_t exlen,
+                              char *err, size_t errlen);
 
 #endif

@@ -233,3 +233,27 @@ char *mts_config_dataset_names(const char *kind) {
     return out;
 }
 
+/* mts_config_site (config.h) */
+cJSON *mts_config_site(const char *root) {
+    if (!root) root = mts_root();
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/config/mts.json", root) >= (int)sizeof path) return NULL;
+    int64_t size = 0;
+    if (mts_path_kind(path, &size) != MTS_PATH_REGULAR || size > MTS_CONFIG_MAX_BYTES) return NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = mts_malloc((size_t)size + 1);
+    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
+    fclose(f);
+    if (!text) return NULL;
+    text[got] = 0;
+    const char *t = text;
+    if (got >= 3 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB && (unsigned char)t[2] == 0xBF) t += 3;
+    cJSON *j = cJSON_Parse(t);
+    mts_free(text);
+    if (j && !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}

@@ -33,6 +33,11 @@ const char *mts_path_kind_name(int32_t kind);
 #define MTS_CONFIG_MAX_BYTES (1 << 20)
 
 /* section NULL = top level; NULL / MTS_ENOTFOUND when absent or of another type */
+/* config/mts.json under root, decoded (a cJSON object the caller frees with
+ * cJSON_Delete); NULL when there is none, it is too big or not a JSON object
+ * (the lookups below report a bad file once; callers of this take defaults).
+ * For sections read as a whole: books, instruments (backtest/, market/instrument.c). */
+struct cJSON *mts_config_site(const char *root);
 const char *mts_config_string(const char *section, const char *key);
 int mts_config_number(const char *section, const char *key, double *out);
 /* an array of strings joined with commas into buf */

@@ -774,8 +774,8 @@ local function run(spec, opts)
         stop("config", ("the engine has %d books for %d strategies in %s mode (independent: one per " ..
              "strategy; vote: one)"):format(n_books, #strategies, mode))
     end
-    -- a host that asked for no mode and set up no books (mts run, until its
-    -- sessions have books) gets the one shared book it had: vote
+    -- a host that asked for no mode and set up no books (an engine built by
+    -- hand, as the benches and specs do) gets the one shared book it has: vote
     if spec.mode == nil and n_books == 1 and #strategies > 1 then mode = "vote" end
     local multi = n_books > 1
     local cancel_book = multi and has("mts_engine_cancel_book")

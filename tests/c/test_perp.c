@@ -877,6 +877,35 @@ static void test_quiet_declines_and_funding(void **state) {
     free_bars(&b);
 }
 
+/* Two books with resting limit buys on one asset: cancelling book 0's leaves
+ * book 1's in place, and it fills on the next bar that reaches it. Spot, fee 0.
+ * Bar 2 (low 95) reaches both limits (96 and 97) but only book 1's remains:
+ * book 1 buys 2 at min(open 100, 97) = 97 -> cash 50000 - 194 = 49806. */
+static void test_cancel_book_keeps_other_books(void **state) {
+    (void)state;
+    const int64_t ts[3] = {60, 120, 180};
+    const ohlc_t x[3] = {{100, 100, 100, 100}, {100, 101, 99, 100}, {100, 100, 95, 98}};
+    mts_bars_t b = make_bars(3, ts, x);
+    mts_engine_t *e = make_engine(100000, 0, 0);
+    assert_int_equal(mts_engine_add_asset(e, "btc", &b, NULL), 0);
+    const double alloc[2] = {0.5, 0.5};
+    assert_int_equal(mts_engine_set_books(e, 2, alloc), 0);
+    assert_int_equal(step(e), 60);
+    submit(e, order(0, 0, MTS_ORDER_LIMIT, 1, 96));
+    submit(e, order(1, 0, MTS_ORDER_LIMIT, 2, 97));
+    assert_int_equal(step(e), 120);                 /* low 99: neither fills */
+    assert_int_equal(mts_engine_cancel_book(e, 0, 0), 0);
+    assert_int_equal(mts_engine_cancel_book(e, 0, 2), MTS_EINVAL);
+    assert_int_equal(step(e), 180);
+    assert_double_equal(mts_engine_book_position(e, 0, 0), 0, 0);
+    assert_double_equal(mts_engine_book_position(e, 1, 0), 2, 0);
+    assert_double_equal(stats(e, 1).cash, 49806, 1e-9);
+    assert_double_equal(stats(e, 0).cash, 50000, 0);
+    finish(e);
+    mts_engine_free(e);
+    free_bars(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_funding_long_short_sign_change),
@@ -894,6 +923,7 @@ int main(void) {
         cmocka_unit_test(test_funding_share_and_open_spot),
         cmocka_unit_test(test_errors_and_names),
         cmocka_unit_test(test_quiet_declines_and_funding),
+        cmocka_unit_test(test_cancel_book_keeps_other_books),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
