@@ -222,12 +222,12 @@ class LiveGuard(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def session(self, strategies, db):
+    def session(self, strategies, db, extra=()):
         srv = xs.KlineServer("binance", {"BTCUSDT": self.bars}, interval="1h", warm=0, pace=0.002).start()
         try:
             r = run(["run", "--strategy", strategies, "--exchange", "binance", "--symbol", "BTCUSDT",
                      "--interval", "1h", "--db", db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
-                     "--warmup", "0", "--max-bars", str(self.N), "--redis", "none", "--json"],
+                     "--warmup", "0", "--max-bars", str(self.N), "--redis", "none", "--json", *extra],
                     env=dict(LIMITS, MTS_ROOT=self.root, MTS_WS_BACKOFF_MS="100"), timeout=120, cwd=self.root)
         finally:
             srv.stop()
@@ -243,7 +243,8 @@ class LiveGuard(unittest.TestCase):
         r0, _, alone = self.session("sma_cross", os.path.join(self.tmp, "alone.db"))
         self.assertEqual(r0.returncode, 0, r0.stderr[-2000:])
         self.assertGreaterEqual(len(alone), 2, "the bars must make sma_cross trade")
-        r, lines, fills = self.session("pwn,sma_cross", os.path.join(self.tmp, "pwn.db"))
+        # one shared book (vote), as alone: the attacker, disabled at init, leaves it to sma_cross
+        r, lines, fills = self.session("pwn,sma_cross", os.path.join(self.tmp, "pwn.db"), ("--mode", "vote"))
         self.assertEqual(r.returncode, 3, "exit %d\n%s" % (r.returncode, r.stderr[-2000:]))   # not -11 (SIGSEGV)
         summary = lines[-1]
         self.assertEqual(summary["type"], "session")
