@@ -131,6 +131,23 @@ class ReplPty(unittest.TestCase):
         out = s.read_until(r"mts> $")
         self.assertIn("\n42580\n", out)
 
+    def test_completion_of_a_backtest_result(self):
+        s = self.s
+        s.send("r = mts.backtest{strategy = 'sma_cross', asset = 'bitcoin', from = '2024-01-01'}\n")
+        s.read_until(r"mts> $", timeout=60)
+        s.send("=r.boo\t")
+        s.read_until(r"r\.books$")
+        s.send("[1].strategy\n")
+        self.assertIn('"sma_cross"', s.read_until(r"mts> $"))
+        s.send("=r.sortino\t")
+        s.read_until(r"r\.sortino_ratio$")
+        s.send(" == r.sortino_ratio\n")
+        self.assertIn("true", s.read_until(r"mts> $"))
+        s.send("=#r:open_t\t")              # a method behind the result's __index
+        s.read_until(r"r:open_trades$")
+        s.send("()\n")
+        self.assertRegex(s.read_until(r"mts> $"), r"\n[01]\n")
+
     def test_ctrl_c_stops_loops(self):
         s = self.s
         for loop in ("while true do end", "local x = 0 for i = 1, 1e12 do x = x + i end"):
