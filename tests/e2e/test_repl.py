@@ -562,6 +562,29 @@ class ReplBooks(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("error: stdin:1: mts.backtest: leverage 200 exceeds bitcoin's max_leverage 125", r.stdout)
 
+    def test_optimize_takes_the_options_as_the_cli(self):
+        import json
+        args = ["--strategy", "sma_cross", "--asset", "bitcoin", "--param", "fast=5,10", "--interval", "4h",
+                "--from", "2025-12-13"]
+        opts = ["--market", "perp", "--leverage", "2", "--taker-bps", "7", "--max-position", "0.5"]
+        def cli(*extra):
+            r = run(["optimize", "--db", self.db, "--json", "--store", "none"] + args + list(extra))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)["results"]
+        want, plain = cli(*opts), cli()
+        self.assertNotEqual([w["final_value"] for w in want], [p["final_value"] for p in plain])
+        out = self.repl('local t = mts.optimize{strategy = "sma_cross", asset = "bitcoin", params = {fast = {5, 10}}, '
+                        'interval = "4h", from = "2025-12-13", market = "perp", leverage = 2, taker_bps = 7, '
+                        'max_position = 0.5} '
+                        'for i = 1, #t do print("ROW", t[i].rank, t[i].fast, ("%.17g"):format(t[i].final_value), '
+                        '("%.17g"):format(t[i].sharpe_ratio), t[i].trade_count) end')
+        rows = self.tagged(out, "ROW")
+        self.assertEqual(len(rows), 2)
+        for row, w in zip(rows, want):
+            self.assertEqual((int(row[0]), int(row[1])), (w["rank"], w["params"]["fast"]))
+            self.assertEqual((float(row[2]), float(row[3]), int(row[4])),
+                             (w["final_value"], w["sharpe_ratio"], w["trade_count"]))
+
     def test_a_perp_short_with_leverage_pays_funding(self):
         # A strategy that shorts 1 BTC on its first bar and holds it: on the perp (leverage 2)
         # it receives, for every settlement while it is open, 1 x mark x rate, the mark being
