@@ -166,11 +166,10 @@ static const char *opt_choice(lua_State *L, int idx, const char *fn, const char 
     lua_getfield(L, idx, k);   /* the string stays referenced by the options table */
     const char *v = NULL;
     if (!lua_isnil(L, -1)) {
-        if (lua_type(L, -1) != LUA_TSTRING || (strcmp(lua_tostring(L, -1), a) && strcmp(lua_tostring(L, -1), b)))
-            luaL_error(L, "%s: %s is \"%s\" or \"%s\", got %s%s%s", fn, k, a, b,
-                       lua_type(L, -1) == LUA_TSTRING ? "'" : "", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                       : luaL_typename(L, -1), lua_type(L, -1) == LUA_TSTRING ? "'" : "");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: %s is \"%s\" or \"%s\", got a %s", fn, k, a, b, luaL_typename(L, -1));
         v = lua_tostring(L, -1);
+        if (strcmp(v, a) && strcmp(v, b)) luaL_error(L, "%s: %s is \"%s\" or \"%s\", got '%s'", fn, k, a, b, v);
     }
     lua_pop(L, 1);
     return v;
