@@ -12,6 +12,7 @@
 #include "store/store.h"
 #include "util/timeutil.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +151,91 @@ static double opt_num(lua_State *L, int idx, const char *k, double dflt) {
     return v;
 }
 
+/* The issue-12 options of a run (mts.backtest, mts.optimize), with the rules
+ * of the CLI's --mode ... --taker-bps (cmd/common.c mts_cli_run_option): each
+ * value is checked here and a bad one is an error naming its key. allocate is
+ * the "NAME=F,..." text api.lua builds from the user's table; its names and
+ * fractions are checked by mts_backtest_allocations when the run starts. */
+typedef struct book_opts {
+    const char *mode, *allocate, *market;
+    double      max_position, max_portfolio_risk, leverage, maker_bps, taker_bps;
+    int         has_maker, has_taker;
+} book_opts_t;
+
+static const char *opt_choice(lua_State *L, int idx, const char *fn, const char *k, const char *a, const char *b) {
+    lua_getfield(L, idx, k);   /* the string stays referenced by the options table */
+    const char *v = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: %s is \"%s\" or \"%s\", got a %s", fn, k, a, b, luaL_typename(L, -1));
+        v = lua_tostring(L, -1);
+        if (strcmp(v, a) && strcmp(v, b)) luaL_error(L, "%s: %s is \"%s\" or \"%s\", got '%s'", fn, k, a, b, v);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A number at least lo (strictly above when strict); *given: whether the key is set. */
+static double opt_bound(lua_State *L, int idx, const char *fn, const char *k, double lo, int strict, int *given) {
+    lua_getfield(L, idx, k);
+    double v = 0;
+    *given = !lua_isnil(L, -1);
+    if (*given) {
+        v = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(v) || (strict ? !(v > lo) : !(v >= lo))) {
+            if (lua_type(L, -1) == LUA_TNUMBER)
+                luaL_error(L, "%s: %s must be a number %s %g, got %g", fn, k, strict ? ">" : ">=", lo, v);
+            luaL_error(L, "%s: %s must be a number %s %g, got a %s", fn, k, strict ? ">" : ">=", lo,
+                       luaL_typename(L, -1));
+        }
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static void book_opts(lua_State *L, int idx, const char *fn, book_opts_t *b) {
+    int given;
+    memset(b, 0, sizeof *b);
+    b->mode = opt_choice(L, idx, fn, "mode", "independent", "vote");
+    b->market = opt_choice(L, idx, fn, "market", "spot", "perp");
+    lua_getfield(L, idx, "allocate");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: allocate must be a table {strategy = fraction, ...}", fn);
+    b->allocate = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    b->max_position = opt_bound(L, idx, fn, "max_position", 0, 1, &given);
+    b->max_portfolio_risk = opt_bound(L, idx, fn, "max_portfolio_risk", 0, 1, &given);
+    b->leverage = opt_bound(L, idx, fn, "leverage", 1, 0, &given);
+    b->maker_bps = opt_bound(L, idx, fn, "maker_bps", 0, 0, &b->has_maker);
+    b->taker_bps = opt_bound(L, idx, fn, "taker_bps", 0, 0, &b->has_taker);
+}
+
+/* The run's messages name the CLI's flags (backtest.c, engine): in the REPL,
+ * the option keys. s rewritten in place (at most size bytes with its NUL). */
+static void repl_names(char *s, size_t size) {
+    static const char *const map[][2] = {
+        {"--mode independent", "mode = \"independent\""}, {"--max-portfolio-risk", "max_portfolio_risk"},
+        {"--max-position", "max_position"}, {"--allocate", "allocate"}, {"--leverage", "leverage"},
+        {"--market", "market"}, {"--maker-bps", "maker_bps"}, {"--taker-bps", "taker_bps"}, {"--mode", "mode"}};
+    char out[2048];
+    size_t n = 0;
+    for (const char *p = s; *p && n + 1 < sizeof out;) {
+        size_t k = 0, m = sizeof map / sizeof map[0];
+        while (k < m && strncmp(p, map[k][0], strlen(map[k][0])) != 0) k++;
+        if (k < m) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s", map[k][1]);
+            if (n >= sizeof out) n = sizeof out - 1;
+            p += strlen(map[k][0]);
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = 0;
+    if (n >= size) n = size - 1;
+    memcpy(s, out, n);
+    s[n] = 0;
+}
+
 /* backtest(opts) -> ud. opts: strategies = {..}, assets = {..}, params = {{k, v}, ...}
  * (values as strings, the --param syntax), from, to, interval (nil = "1d"), capital,
  * commission_bps, slippage_bps, risk_free, store (boolean). api.lua builds it from the user's table.
@@ -192,13 +278,21 @@ static int l_backtest(lua_State *L) {
         return luaL_error(L, "mts.backtest: interval must be a string, one of %s", MTS_INTERVALS);
     const char *interval = lua_tostring(L, -1);
     lua_pop(L, 1);
+    lua_getfield(L, 1, "trusted");
+    int trusted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    book_opts_t bk;
+    book_opts(L, 1, "mts.backtest", &bk);
     mts_backtest_opts_t o = {
         .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na,
         .param_keys = keys, .param_values = vals, .n_params = np, .from = from, .to = to,
         .interval = interval, .capital = opt_num(L, 1, "capital", 100000), .commission_bps = opt_num(L, 1, "commission_bps", 10),
         .slippage_bps = opt_num(L, 1, "slippage_bps", 0), .risk_free = opt_num(L, 1, "risk_free", 0),
         .root = a->root, .db_label = a->db_label, .store_result = store_result, .keep_unstored = store_result,
-        .cancel = a->cancel};
+        .trusted = trusted, .cancel = a->cancel,
+        .mode = bk.mode, .allocate = bk.allocate, .max_position = bk.max_position,
+        .max_portfolio_risk = bk.max_portfolio_risk, .market = bk.market, .leverage = bk.leverage,
+        .maker_bps = bk.maker_bps, .taker_bps = bk.taker_bps, .has_maker = bk.has_maker, .has_taker = bk.has_taker};
     mts_backtest_t **ud = lua_newuserdata(L, sizeof *ud);
     *ud = NULL;
     luaL_getmetatable(L, BACKTEST_MT);
@@ -209,7 +303,10 @@ static int l_backtest(lua_State *L) {
      * raise "interrupted": disarm it, or it fires again inside the error
      * handler of the error raised here ("error in error handling"). */
     if (rc == MTS_ECANCELED) lua_sethook(L, NULL, 0, 0);
-    if (rc != 0) return luaL_error(L, "mts.backtest: %s", err[0] ? err : mts_strerror(rc));
+    if (rc != 0) {
+        repl_names(err, sizeof err);
+        return luaL_error(L, "mts.backtest: %s", err[0] ? err : mts_strerror(rc));
+    }
     return 1;
 }
 
@@ -289,12 +386,22 @@ static int l_optimize(lua_State *L) {
     lua_getfield(L, 1, "trusted");
     int trusted = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    book_opts_t bk;
+    book_opts(L, 1, "mts.optimize", &bk);
+    if (bk.allocate) {
+        mts_grid_free(&g);
+        return luaL_error(L, "mts.optimize: allocate: every point runs one strategy with the whole capital "
+                             "(use mts.backtest for shares of several)");
+    }
     mts_opt_spec_t spec = {
         .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na, .interval = interval,
         .from = from, .to = to, .capital = opt_num(L, 1, "capital", 100000),
         .commission_bps = opt_num(L, 1, "commission_bps", 10), .slippage_bps = opt_num(L, 1, "slippage_bps", 0),
         .risk_free = opt_num(L, 1, "risk_free", 0), .trusted = trusted, .root = a->root,
-        .db_label = a->db_label, .grid = &g, .metric = metric, .store = store};
+        .db_label = a->db_label, .grid = &g, .metric = metric, .store = store,
+        .mode = bk.mode, .max_position = bk.max_position, .max_portfolio_risk = bk.max_portfolio_risk,
+        .market = bk.market, .leverage = bk.leverage, .maker_bps = bk.maker_bps, .taker_bps = bk.taker_bps,
+        .has_maker = bk.has_maker, .has_taker = bk.has_taker};
     mts_backtest_data_t *data = NULL;
     mts_opt_result_t *res = NULL;
     mts_opt_point_t *points = NULL;
@@ -339,6 +446,11 @@ static int l_optimize(lua_State *L) {
             set_num(L, "win_rate", m->win_rate);
             set_num(L, "profit_factor", m->profit_factor);
             set_num(L, "trade_count", (double)m->trade_count);
+            set_num(L, "sortino_ratio", m->sortino_ratio);
+            set_num(L, "exposure_time", m->exposure_time);
+            set_num(L, "avg_trade", m->avg_trade);
+            set_num(L, "expectancy", m->expectancy);
+            set_num(L, "longest_losing_streak", (double)m->longest_losing_streak);
             lua_pushboolean(L, r->disabled);
             lua_setfield(L, -2, "disabled");
             lua_rawseti(L, -2, (int)(i + 1));
@@ -350,7 +462,10 @@ static int l_optimize(lua_State *L) {
     mts_backtest_data_free(data);
     mts_grid_free(&g);
     if (rc == MTS_ECANCELED) lua_sethook(L, NULL, 0, 0);   /* as mts.backtest: Ctrl-C's hook */
-    if (rc != 0) return luaL_error(L, "mts.optimize: %s", err[0] ? err : mts_strerror(rc));
+    if (rc != 0) {
+        repl_names(err, sizeof err);
+        return luaL_error(L, "mts.optimize: %s", err[0] ? err : mts_strerror(rc));
+    }
     return 1;
 }
 
@@ -374,8 +489,7 @@ static void set_str(lua_State *L, const char *k, const char *v) {
 static int l_backtest_info(lua_State *L) {
     mts_backtest_t *b = check_bt(L);
     const mts_metrics_t *m = &b->metrics;
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    lua_createtable(L, 0, 24);
+    lua_createtable(L, 0, 40);
     set_num(L, "initial_capital", m->initial_capital);
     set_num(L, "final_value", m->final_value);
     set_num(L, "total_return", m->total_return);
@@ -387,7 +501,64 @@ static int l_backtest_info(lua_State *L) {
     set_num(L, "win_rate", m->win_rate);
     set_num(L, "profit_factor", m->profit_factor);
     set_num(L, "trade_count", (double)m->trade_count);
-    set_num(L, "fees", pf->total_fees);
+    set_num(L, "fees", b->account.fees);          /* the account's, as mts backtest --json */
+    set_num(L, "funding", b->account.funding);
+    set_num(L, "sortino_ratio", m->sortino_ratio);
+    set_num(L, "exposure_time", m->exposure_time);
+    set_num(L, "avg_trade", m->avg_trade);
+    set_num(L, "expectancy", m->expectancy);
+    set_num(L, "longest_losing_streak", (double)m->longest_losing_streak);
+    set_num(L, "alpha", m->alpha);
+    set_num(L, "beta", m->beta);
+    set_str(L, "mode", b->mode);
+    set_str(L, "market", b->market);
+    set_num(L, "leverage", b->leverage);
+    if (b->has_benchmark) {   /* else nil (a line in warnings says why) */
+        const mts_metrics_t *x = &b->benchmark_metrics;
+        lua_createtable(L, 0, 6);
+        set_num(L, "final_value", x->final_value);
+        set_num(L, "total_return", x->total_return);
+        set_num(L, "annualized_return", x->annualized_return);
+        set_num(L, "volatility", x->volatility);
+        set_num(L, "sharpe_ratio", x->sharpe_ratio);
+        set_num(L, "max_drawdown", x->max_drawdown);
+        lua_setfield(L, -2, "benchmark");
+    }
+    lua_createtable(L, 0, 7);   /* the keys of --json's "risk" */
+    set_num(L, "trimmed", (double)b->risk_trimmed);
+    set_num(L, "refused", (double)b->risk_refused);
+    set_num(L, "bp_cut", (double)b->account.bp_cut);
+    set_num(L, "bp_refused", (double)b->account.bp_refused);
+    set_num(L, "short_refused", (double)(b->account.short_refused + b->risk_short_refused));
+    set_num(L, "lot_refused", (double)b->account.lot_refused);
+    set_num(L, "liquidations", (double)b->account.liquidations);
+    lua_setfield(L, -2, "risk");
+    lua_createtable(L, b->n_books, 0);   /* the keys of --json's "books", plus book (its id) */
+    for (int k = 0; k < b->n_books; k++) {
+        const mts_backtest_book_t *bk = &b->books[k];
+        const mts_book_stats_t *st = &bk->stats;
+        lua_createtable(L, 0, 20);
+        set_num(L, "book", k);
+        set_str(L, "strategy", bk->strategy);
+        set_num(L, "allocation", bk->allocation);
+        set_num(L, "initial", st->initial);
+        set_num(L, "final", st->equity);
+        set_num(L, "pnl", st->equity - st->initial);
+        set_num(L, "fees", st->fees);
+        set_num(L, "funding", st->funding);
+        set_num(L, "trades", (double)bk->metrics.trade_count);
+        set_num(L, "return", bk->metrics.total_return);
+        set_num(L, "sharpe", bk->metrics.sharpe_ratio);
+        set_num(L, "max_drawdown", bk->metrics.max_drawdown);
+        set_num(L, "risk_trimmed", (double)bk->risk_trimmed);
+        set_num(L, "risk_refused", (double)bk->risk_refused);
+        set_num(L, "bp_cut", (double)st->bp_cut);
+        set_num(L, "bp_refused", (double)st->bp_refused);
+        set_num(L, "short_refused", (double)(st->short_refused + bk->risk_short_refused));
+        set_num(L, "liquidations", (double)st->liquidations);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "books");
     set_num(L, "start", (double)b->start_ts);
     set_num(L, "end", (double)b->end_ts);
     set_num(L, "bars", (double)b->total_bars);
@@ -424,14 +595,28 @@ static int l_backtest_info(lua_State *L) {
     return 1;
 }
 
-/* backtest_trades(ud) -> array of trade tables */
-static int l_backtest_trades(lua_State *L) {
-    mts_backtest_t *b = check_bt(L);
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    lua_createtable(L, pf->n_trades > 0 && pf->n_trades < INT32_MAX ? (int)pf->n_trades : 0, 0);
-    for (int64_t i = 0; i < pf->n_trades; i++) {
-        const mts_trade_t *t = &pf->trades[i];
-        lua_createtable(L, 0, 9);
+/* The name of strategy id `id` (an index into the run's strategies, whose
+ * names b->strategy_name joins with ','), "" when unknown (-1). */
+static void push_strategy(lua_State *L, const mts_backtest_t *b, int32_t id) {
+    const char *p = b->strategy_name ? b->strategy_name : "";
+    for (int32_t k = 0; id >= 0 && *p; k++) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (k == id) {
+            lua_pushlstring(L, p, len);
+            return;
+        }
+        if (!c) break;
+        p = c + 1;
+    }
+    lua_pushliteral(L, "");
+}
+
+static void push_trades(lua_State *L, const mts_backtest_t *b, const mts_trade_t *tr, int64_t n) {
+    lua_createtable(L, n > 0 && n < INT32_MAX ? (int)n : 0, 0);
+    for (int64_t i = 0; i < n; i++) {
+        const mts_trade_t *t = &tr[i];
+        lua_createtable(L, 0, 16);
         set_str(L, "asset", mts_engine_asset_name(b->engine, t->asset));
         set_str(L, "side", t->side > 0 ? "long" : "short");
         set_num(L, "qty", t->qty);
@@ -441,18 +626,46 @@ static int l_backtest_trades(lua_State *L) {
         set_num(L, "exit_price", t->exit_price);
         set_num(L, "pnl", t->pnl);
         set_num(L, "fees", t->fees);
+        push_strategy(L, b, t->strategy);
+        lua_setfield(L, -2, "strategy");
+        set_num(L, "book", t->book);
+        set_str(L, "entry_reason", mts_reason_name(t->entry_reason));
+        set_str(L, "exit_reason", mts_reason_name(t->exit_reason));
+        set_num(L, "funding", t->funding);
+        set_num(L, "mae", t->mae);
+        set_num(L, "mfe", t->mfe);
         lua_rawseti(L, -2, (int)(i + 1));
     }
+}
+
+/* backtest_trades(ud [, open]) -> array of trade tables: every book's closed
+ * trades in exit order (mts_engine_trades), or with open = true the
+ * end_of_data records of the positions still open at the end (not closed;
+ * the metrics never count them). */
+static int l_backtest_trades(lua_State *L) {
+    mts_backtest_t *b = check_bt(L);
+    int64_t n = 0;
+    const mts_trade_t *tr = lua_toboolean(L, 2) ? mts_engine_open_trades(b->engine, &n)
+                                                : mts_engine_trades(b->engine, &n);
+    push_trades(L, b, tr, tr ? n : 0);
     return 1;
 }
 
-/* backtest_equity(ud) -> n, ts, v (borrowed from the result) */
+/* backtest_equity(ud [, book]) -> n, ts, v (borrowed from the result): the
+ * account's curve, or book `book`'s (0-based) */
 static int l_backtest_equity(lua_State *L) {
     mts_backtest_t *b = check_bt(L);
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
-    lua_pushnumber(L, (lua_Number)pf->equity.n);
-    lua_pushlightuserdata(L, pf->equity.ts);
-    lua_pushlightuserdata(L, pf->equity.v);
+    const mts_series_t *c;
+    if (lua_isnoneornil(L, 2)) {
+        c = mts_engine_equity_curve(b->engine);
+    } else {
+        const mts_portfolio_t *pf = mts_engine_book(b->engine, (int32_t)luaL_checkinteger(L, 2));
+        if (!pf) return luaL_error(L, "backtest_equity: no book %d", (int)lua_tointeger(L, 2));
+        c = &pf->equity;
+    }
+    lua_pushnumber(L, (lua_Number)c->n);
+    lua_pushlightuserdata(L, c->ts);
+    lua_pushlightuserdata(L, c->v);
     return 3;
 }
 

@@ -468,17 +468,32 @@ end
 -- ---- backtests -------------------------------------------------------------------------------
 
 local result_mt = {}
-local R = {}
+local R = {}                                                -- methods of a result
+local result_ud = setmetatable({}, { __mode = "k" })       -- result -> its native result (kept alive)
+local OPTIONAL = { store_error = true, benchmark = true }   -- fields that may be nil
+local TRADE_COLUMNS = { "asset", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price", "pnl",
+                        "fees", "strategy", "entry_reason", "exit_reason", "funding", "mae", "mfe" }
 result_mt.__index = function(r, k)
     local m = R[k]
     if m then return m end
-    if k == "store_error" then return nil end   -- present only when a wanted store failed
+    if OPTIONAL[k] then return nil end
     error("backtest result has no field '" .. tostring(k) .. "'", 2)
 end
+-- tab completion (repl.lua): the methods too, not only the fields
+result_mt.__complete = function()
+    local out = {}
+    for k in pairs(R) do out[#out + 1] = k end
+    return out
+end
 
+-- every book's closed trades, in exit order, with their story (strategy, reasons, funding, MAE/MFE)
 function R.trades(r)
-    return A.table({ "asset", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price", "pnl", "fees" },
-                   N.backtest_trades(rawget(r, "_ud")))
+    return A.table(TRADE_COLUMNS, N.backtest_trades(result_ud[r]))
+end
+-- the positions still open at the end of the data: one end_of_data record each, at the last
+-- mark (not closed; the metrics never count them)
+function R.open_trades(r)
+    return A.table(TRADE_COLUMNS, N.backtest_trades(result_ud[r], true))
 end
 
 local function money(v)
@@ -487,6 +502,22 @@ local function money(v)
     local int, frac = s:match("^(%d+)(%.%d+)$")
     int = int:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
     return (v < 0 and "-" or "") .. int .. frac
+end
+
+local BOOK_COLUMNS = { "strategy", "allocation", "initial", "final", "pnl", "return", "sharpe", "max_drawdown",
+                       "trades", "fees", "funding" }
+local books_mt = { __tostring = function(b) return tostring(A.table(BOOK_COLUMNS, b)) end }
+
+-- "what limited the orders" (as mts backtest's table): nil when nothing did
+local function risk_line(who, trimmed, refused, bp, shorts)
+    if trimmed == 0 and refused == 0 and bp == 0 and shorts == 0 then return nil end
+    local parts = {}
+    if trimmed > 0 or refused > 0 then
+        parts[#parts + 1] = ("%d orders trimmed, %d refused by limits"):format(trimmed, refused)
+    end
+    if bp > 0 then parts[#parts + 1] = ("%d cut by buying power"):format(bp) end
+    if shorts > 0 then parts[#parts + 1] = ("%d spot shorts refused"):format(shorts) end
+    return ("  risk%s: %s"):format(who and (" (" .. who .. ")") or "", table.concat(parts, "; "))
 end
 
 result_mt.__tostring = function(r)
@@ -498,14 +529,40 @@ result_mt.__tostring = function(r)
         ("  %-18s %14s"):format("total return", pct(r.total_return)),
         ("  %-18s %14s"):format("annualized return", pct(r.annualized_return)),
         ("  %-18s %14s"):format("sharpe ratio", fmt_num(r.sharpe_ratio)),
+        ("  %-18s %14s"):format("sortino ratio", fmt_num(r.sortino_ratio)),
         ("  %-18s %14s"):format("max drawdown", pct(r.max_drawdown)),
         ("  %-18s %14s"):format("volatility", pct(r.volatility)),
         ("  %-18s %14s"):format("win rate", pct(r.win_rate)),
         ("  %-18s %14s"):format("profit factor", fmt_num(r.profit_factor)),
         ("  %-18s %14d"):format("trades", r.trade_count),
         ("  %-18s %14s"):format("fees", money(r.fees)),
-        ("  equity %s"):format(r.equity:spark(48)),
     }
+    if r.market ~= "spot" then
+        lines[#lines + 1] = ("  %-18s %14s"):format("funding", money(r.funding))
+        lines[#lines + 1] = ("  %-18s %14s"):format("market", r.market)
+        lines[#lines + 1] = ("  %-18s %14s"):format("leverage", fmt_num(r.leverage))
+    end
+    if r.benchmark then
+        lines[#lines + 1] = ("  %-18s %14s"):format("buy & hold return", pct(r.benchmark.total_return))
+        lines[#lines + 1] = ("  %-18s %14s"):format("alpha", fmt_num(r.alpha))
+        lines[#lines + 1] = ("  %-18s %14s"):format("beta", fmt_num(r.beta))
+    end
+    lines[#lines + 1] = ("  equity %s"):format(r.equity:spark(48))
+    if #r.books > 1 then
+        lines[#lines + 1] = ("  books (%s):"):format(r.mode)
+        for _, b in ipairs(r.books) do
+            lines[#lines + 1] = ("    %-18s %5.1f %%  pnl %14s  return %8s  trades %d"):format(b.strategy,
+                b.allocation * 100, money(b.pnl), pct(b["return"]), b.trades)
+        end
+    end
+    local k = r.risk
+    lines[#lines + 1] = risk_line(nil, k.trimmed, k.refused, k.bp_cut + k.bp_refused, k.short_refused)
+    if #r.books > 1 then
+        for _, b in ipairs(r.books) do
+            lines[#lines + 1] = risk_line(b.strategy, b.risk_trimmed, b.risk_refused, b.bp_cut + b.bp_refused,
+                                          b.short_refused)
+        end
+    end
     for _, d in ipairs(r.disabled) do lines[#lines + 1] = "  disabled: " .. d end
     for _, w in ipairs(r.warnings) do lines[#lines + 1] = "  warning: " .. w end
     if r.store_error then lines[#lines + 1] = "  NOT stored: " .. r.store_error end
@@ -530,11 +587,60 @@ local function list(v)
     return v
 end
 
+-- The options each call knows; any other key is an error naming it (a misspelt
+-- `levrage = 3` would otherwise run a different backtest without a word).
+local RUN_KEYS = { "strategy", "strategies", "asset", "assets", "params", "from", "to", "interval", "capital",
+                   "commission_bps", "slippage_bps", "risk_free", "trusted", "mode", "max_position",
+                   "max_portfolio_risk", "market", "leverage", "maker_bps", "taker_bps" }
+local BACKTEST_KEYS = { "store", "allocate" }
+local OPTIMIZE_KEYS = { "metric", "jobs", "store", "allocate" }   -- allocate: refused with the reason (api.c)
+
+local function check_keys(fn, opts, extra)
+    local known = {}
+    for _, k in ipairs(RUN_KEYS) do known[k] = true end
+    for _, k in ipairs(extra) do known[k] = true end
+    for k in pairs(opts) do
+        if not known[k] then
+            local names = {}
+            for n in pairs(known) do names[#names + 1] = n end
+            table.sort(names)
+            error(("%s: unknown option '%s' (one of: %s)"):format(fn, tostring(k), table.concat(names, ", ")), 3)
+        end
+    end
+end
+
+-- allocate = {sma_cross = 0.6, mean_reversion = 0.4} (or the CLI's text "sma_cross=0.6,...")
+-- -> the text of --allocate, every digit kept; backtest.c checks the names and the sum.
+local function allocation_spec(fn, v)
+    if v == nil or type(v) == "string" then return v end
+    if type(v) ~= "table" then
+        error(fn .. ": allocate must be a table {strategy = fraction, ...}, got a " .. type(v), 3)
+    end
+    local names = {}
+    for k, f in pairs(v) do
+        if type(k) ~= "string" then error(fn .. ": allocate keys are strategy names, got " .. tostring(k), 3) end
+        if type(f) ~= "number" then
+            error(("%s: allocate.%s must be a fraction of the capital (a number), got %s"):format(fn, k,
+                  type(f) == "string" and ("'" .. f .. "'") or type(f)), 3)
+        end
+        names[#names + 1] = k
+    end
+    if #names == 0 then return nil end   -- {} = not given: the config's, else equal shares
+    table.sort(names)
+    for i, k in ipairs(names) do names[i] = ("%s=%.17g"):format(k, v[k]) end
+    return table.concat(names, ",")
+end
+A.allocation_spec = allocation_spec
+
 -- mts.backtest{strategy = "sma_cross" | strategies = {...}, asset = "bitcoin" | assets = {...},
 --              params = {fast = 10, ["sma_cross.slow"] = 30}, from =, to =, interval = "1d",
---              capital =, commission_bps =, slippage_bps =, risk_free =, store = false}
+--              capital =, commission_bps =, slippage_bps =, risk_free =, store = false, trusted = false,
+--              mode = "independent" | "vote", allocate = {sma_cross = 0.6, ...}, max_position =,
+--              max_portfolio_risk =, market = "spot" | "perp", leverage =, maker_bps =, taker_bps =}
+-- The options of `mts backtest` (its --mode ... --taker-bps with `_` for `-`).
 function A.backtest(opts)
     if type(opts) ~= "table" then error("mts.backtest: expects a table, e.g. mts.backtest{strategy=\"sma_cross\", asset=\"bitcoin\"}", 2) end
+    check_keys("mts.backtest", opts, BACKTEST_KEYS)
     local strategies = list(opts.strategies or opts.strategy)
     local assets = list(opts.assets or opts.asset)
     if not strategies or #strategies == 0 then error("mts.backtest: strategy is required", 2) end
@@ -547,14 +653,19 @@ function A.backtest(opts)
         table.sort(keys)
         for _, k in ipairs(keys) do params[#params + 1] = { k, param_value(opts.params[k]) } end
     end
-    local ud = native("backtest").backtest({
+    local allocate = allocation_spec("mts.backtest", opts.allocate)
+    local ok, ud = pcall(native("backtest").backtest, {
         strategies = strategies, assets = assets, params = params, from = opts.from, to = opts.to,
         interval = opts.interval,
         capital = opts.capital, commission_bps = opts.commission_bps, slippage_bps = opts.slippage_bps,
-        risk_free = opts.risk_free, store = opts.store and true or false,
+        risk_free = opts.risk_free, store = opts.store and true or false, trusted = opts.trusted and true or false,
+        mode = opts.mode, allocate = allocate,
+        max_position = opts.max_position, max_portfolio_risk = opts.max_portfolio_risk, market = opts.market,
+        leverage = opts.leverage, maker_bps = opts.maker_bps, taker_bps = opts.taker_bps,
     })
+    if not ok then error(ud, 2) end   -- at the caller's line, as mts.bars
     local r = N.backtest_info(ud)
-    r._ud = ud
+    result_ud[r] = ud
     for _, w in ipairs(r.warnings) do io.stderr:write("warning: ", w, "\n") end
     if r.store_error then   -- computed, but the database stayed busy: the result is kept, unstored
         io.stderr:write("warning: the result was computed but NOT stored in ", tostring(N.db()), ": ",
@@ -565,6 +676,11 @@ function A.backtest(opts)
     r.params = ok and p or {}
     local n, ts, v = N.backtest_equity(ud)
     r.equity = A.series(v, n, ts, ud, "equity")
+    for _, b in ipairs(r.books) do   -- each book's own equity curve (one book: the account's)
+        local bn, bts, bv = N.backtest_equity(ud, b.book)
+        b.equity = A.series(bv, bn, bts, ud, "equity " .. b.strategy)
+    end
+    setmetatable(r.books, books_mt)
     A.loaded[#A.loaded + 1] = table.concat(strategies, ",")
     return setmetatable(r, result_mt)
 end
@@ -572,7 +688,8 @@ A.loaded = {}
 
 -- mts.optimize{strategy = "sma_cross" | strategies = {...}, asset = | assets = {...},
 --              params = {fast = "5:50:5", slow = {20, 30, 50}}, metric = "sharpe_ratio", jobs = 2,
---              store = "none" | "all" | "best", from =, to =, interval =, capital =, ...}
+--              store = "none" | "all" | "best", from =, to =, interval =, capital =, ...,
+--              mode =, max_position =, max_portfolio_risk =, market =, leverage =, maker_bps =, taker_bps =}
 -- The grid search of `mts optimize` (runtime/research/research.h): one backtest per
 -- combination, on `jobs` threads (default 1; 0 = the cores), ranked best first.
 -- Returns a table view (rank, strategy, each parameter, metrics, id); row i is the
@@ -582,6 +699,7 @@ function A.optimize(opts)
         error("mts.optimize: expects a table, e.g. mts.optimize{strategy=\"sma_cross\", asset=\"bitcoin\", " ..
               "params={fast=\"5:50:5\"}}", 2)
     end
+    check_keys("mts.optimize", opts, OPTIMIZE_KEYS)
     local strategies = list(opts.strategies or opts.strategy)
     local assets = list(opts.assets or opts.asset)
     if not strategies or #strategies == 0 then error("mts.optimize: strategy is required", 2) end
@@ -605,12 +723,16 @@ function A.optimize(opts)
         end
         axes[#axes + 1] = { k, v }
     end
-    local rows = native("optimize").optimize({
+    local ok, rows = pcall(native("optimize").optimize, {
         strategies = strategies, assets = assets, params = axes, from = opts.from, to = opts.to,
         interval = opts.interval, metric = opts.metric, jobs = opts.jobs, store = opts.store,
         capital = opts.capital, commission_bps = opts.commission_bps, slippage_bps = opts.slippage_bps,
         risk_free = opts.risk_free, trusted = opts.trusted and true or false,
+        mode = opts.mode, allocate = opts.allocate ~= nil and "given" or nil,
+        max_position = opts.max_position, max_portfolio_risk = opts.max_portfolio_risk, market = opts.market,
+        leverage = opts.leverage, maker_bps = opts.maker_bps, taker_bps = opts.taker_bps,
     })
+    if not ok then error(rows, 2) end
     for _, r in ipairs(rows) do
         for k, v in pairs(r.params) do r[k] = tonumber(v) or v end
         if r.id == 0 then r.id = nil end

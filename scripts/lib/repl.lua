@@ -207,6 +207,13 @@ local function keys_of(v)
         if type(mt) == "table" and type(mt.__index) == "table" then
             for k in pairs(mt.__index) do if type(k) == "string" then out[#out + 1] = k end end
         end
+        -- objects whose methods come from an __index function (backtest results) list them
+        if type(mt) == "table" and type(mt.__complete) == "function" then
+            local ok, extra = pcall(mt.__complete, v)
+            if ok and type(extra) == "table" then
+                for _, k in ipairs(extra) do if type(k) == "string" then out[#out + 1] = k end end
+            end
+        end
     elseif t == "string" then
         for k in pairs(string) do out[#out + 1] = k end
     elseif t == "userdata" then
@@ -238,7 +245,12 @@ function R.complete(word)
             v = nv
         end
         for _, k in ipairs(keys_of(v)) do
-            if k:sub(1, #last) == last and k:match("^[%a_][%w_]*$") then add(path .. sep .. k) end
+            if k:sub(1, #last) == last and k:match("^[%a_][%w_]*$") then
+                -- after ':' only methods (r:tr -> r:trades, not the fields)
+                local ok, f = true, nil
+                if sep == ":" then ok, f = pcall(function() return v[k] end) end
+                if sep ~= ":" or (ok and type(f) == "function") then add(path .. sep .. k) end
+            end
         end
     else
         for k in pairs(_G) do
@@ -267,7 +279,9 @@ the mts API (docs/lua-api.md):
           s:min(), s:max(), s:mean(), s:plot(), s:spark(), s:values(), s:raw()
   indicators: mts.sma rsi rolling_std rolling_corr drawdown pct_rank pct_change diff align_asof
   r = mts.backtest{strategy=, asset=, params={...}, from=, to=, interval="1d"}: r.sharpe_ratio, r:trades():head(5),
-          r.equity:plot()
+          r.equity:plot(); books and instruments: mode="independent"|"vote", allocate={sma_cross=0.6, ...},
+          max_position=, max_portfolio_risk=, market="spot"|"perp", leverage=, maker_bps=, taker_bps=:
+          r.books (pnl, final, fees, funding per strategy), r.funding, r.benchmark, r.risk, r:open_trades()
   t = mts.optimize{strategy=, asset=, params={fast="5:50:5", slow={20,50}}, metric="sharpe_ratio", jobs=2}:
           the grid ranked best first (t:head(5), t[1].params, t[1].sharpe_ratio); store="all"|"best"
 input: `=expr` or a bare expression prints its value; an unfinished chunk continues on the next

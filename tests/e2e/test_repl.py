@@ -131,6 +131,23 @@ class ReplPty(unittest.TestCase):
         out = s.read_until(r"mts> $")
         self.assertIn("\n42580\n", out)
 
+    def test_completion_of_a_backtest_result(self):
+        s = self.s
+        s.send("r = mts.backtest{strategy = 'sma_cross', asset = 'bitcoin', from = '2024-01-01'}\n")
+        s.read_until(r"mts> $", timeout=60)
+        s.send("=r.boo\t")
+        s.read_until(r"r\.books$")
+        s.send("[1].strategy\n")
+        self.assertIn('"sma_cross"', s.read_until(r"mts> $"))
+        s.send("=r.sortino\t")
+        s.read_until(r"r\.sortino_ratio$")
+        s.send(" == r.sortino_ratio\n")
+        self.assertIn("true", s.read_until(r"mts> $"))
+        s.send("=#r:open_t\t")              # a method behind the result's __index
+        s.read_until(r"r:open_trades$")
+        s.send("()\n")
+        self.assertRegex(s.read_until(r"mts> $"), r"\n[01]\n")
+
     def test_ctrl_c_stops_loops(self):
         s = self.s
         for loop in ("while true do end", "local x = 0 for i = 1, 1e12 do x = x + i end"):
@@ -404,3 +421,217 @@ class ReplWarnings(unittest.TestCase):
         r = run(["repl", "--db", self.db, "-e", 'print("N", #mts.backtest{strategy = "sma_cross", '
                  'asset = "bitcoin", from = "2024-01-01"}.warnings)'], timeout=120)
         self.assertIn("N\t0", r.stdout, r.stderr)
+
+
+class ReplBooks(unittest.TestCase):
+    """Issue 12 in the REPL: mts.backtest{...} takes the options of mts backtest's
+    --mode/--allocate/--max-position/--max-portfolio-risk/--market/--leverage/
+    --maker-bps/--taker-bps, and its result carries the books, the new metrics, the
+    benchmark, the risk counts and the trades' story. The reference is the CLI
+    (`mts backtest --json`, `--trades`) with the same options, and for funding a
+    sum computed here from the bundled funding file and daily closes."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mts-repl-books-")
+        self.db = os.path.join(self.tmp, "t.db")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def repl(self, code, env=None):
+        r = run(["repl", "--db", self.db, "-e", code], env=env, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        return r.stdout
+
+    def cli(self, *args, env=None):
+        r = run(["backtest", "--db", self.db, "--json"] + list(args), env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        import json
+        return json.loads(r.stdout)
+
+    @staticmethod
+    def tagged(out, tag):
+        return [l.split("\t")[1:] for l in out.splitlines() if l.startswith(tag + "\t")]
+
+    def test_two_independent_books_equal_the_cli(self):
+        import csv
+        cli_args = ["--strategy", "sma_cross,mean_reversion", "--asset", "bitcoin,ethereum",
+                    "--from", "2019-01-01", "--to", "2023-12-31"]
+        opts = ["--mode", "independent", "--allocate", "sma_cross=0.6,mean_reversion=0.4",
+                "--max-position", "0.5", "--max-portfolio-risk", "0.9", "--maker-bps", "4", "--taker-bps", "7"]
+        tr = os.path.join(self.tmp, "trades.csv")
+        want = self.cli(*cli_args, *opts, "--trades", tr)
+        with open(tr, newline="") as f:
+            want_trades = list(csv.DictReader(f))
+        # the options matter: without them the run is another one (so the equality below
+        # could not hold if the REPL dropped them)
+        plain = self.cli(*cli_args)
+        self.assertNotEqual(plain["final_value"], want["final_value"])
+        self.assertNotEqual(plain["fees"], want["fees"])
+        out = self.repl(
+            'local r = mts.backtest{strategy = "sma_cross,mean_reversion", asset = {"bitcoin", "ethereum"}, '
+            'from = "2019-01-01", to = "2023-12-31", mode = "independent", '
+            'allocate = {sma_cross = 0.6, mean_reversion = 0.4}, max_position = 0.5, max_portfolio_risk = 0.9, '
+            'maker_bps = 4, taker_bps = 7} '
+            'local g = function(v) return ("%.17g"):format(v) end '
+            'print("RUN", r.mode, r.market, g(r.leverage), g(r.final_value), g(r.fees), g(r.funding), r.trade_count, '
+            'g(r.sortino_ratio), g(r.exposure_time), g(r.avg_trade), g(r.expectancy), r.longest_losing_streak, '
+            'g(r.alpha), g(r.beta), g(r.benchmark.total_return), g(r.benchmark.sharpe_ratio), '
+            'r.risk.trimmed, r.risk.refused, r.risk.bp_cut, r.risk.short_refused, #r.books) '
+            'for _, b in ipairs(r.books) do print("BOOK", b.strategy, g(b.allocation), g(b.initial), g(b.final), '
+            'g(b.pnl), g(b.fees), g(b.funding), b.trades, b.risk_trimmed, b.risk_refused, g(b.equity[-1])) end '
+            'for _, t in ipairs(r:trades():rows()) do print("TRADE", t.asset, t.side, g(t.qty), g(t.pnl), g(t.fees), '
+            't.strategy, t.entry_reason, t.exit_reason, g(t.funding), g(t.mae), g(t.mfe)) end')
+        run_ = self.tagged(out, "RUN")[0]
+        self.assertEqual(run_[:2], ["independent", "spot"])
+        self.assertEqual(float(run_[2]), want["leverage"])
+        for i, k in enumerate(["final_value", "fees", "funding"]):
+            self.assertEqual(float(run_[3 + i]), want[k], k)
+        self.assertEqual(int(run_[6]), want["trade_count"])
+        for i, k in enumerate(["sortino_ratio", "exposure_time", "avg_trade", "expectancy"]):
+            self.assertEqual(float(run_[7 + i]), want[k], k)
+        self.assertEqual(int(run_[11]), want["longest_losing_streak"])
+        self.assertEqual((float(run_[12]), float(run_[13])), (want["alpha"], want["beta"]))
+        self.assertEqual(float(run_[14]), want["benchmark"]["total_return"])
+        self.assertEqual(float(run_[15]), want["benchmark"]["sharpe_ratio"])
+        self.assertEqual([int(x) for x in run_[16:20]],
+                         [want["risk"][k] for k in ("trimmed", "refused", "bp_cut", "short_refused")])
+        books = self.tagged(out, "BOOK")
+        self.assertEqual(int(run_[20]), 2)
+        self.assertEqual([b[0] for b in books], ["sma_cross", "mean_reversion"])
+        for b, w in zip(books, want["books"]):
+            self.assertEqual(b[0], w["strategy"])
+            for i, k in enumerate(["allocation", "initial", "final", "pnl", "fees", "funding"]):
+                self.assertEqual(float(b[1 + i]), w[k], (b[0], k))
+            self.assertEqual([int(x) for x in b[7:10]], [w["trades"], w["risk_trimmed"], w["risk_refused"]])
+            self.assertEqual(float(b[10]), w["final"])           # the book's curve ends at its final value
+        # independently: the shares of the capital, and the books sum to the account
+        self.assertEqual([float(b[2]) for b in books], [100000 * 0.6, 100000 * 0.4])
+        self.assertAlmostEqual(sum(float(b[4]) for b in books), float(run_[3]) - 100000, delta=1e-6)
+        # the trades, with their story, are --trades' rows
+        trades = self.tagged(out, "TRADE")
+        self.assertEqual(len(trades), len(want_trades))
+        self.assertGreater(len(trades), 10)
+        for t, w in zip(trades, want_trades):
+            self.assertEqual(t[:2] + t[5:8], [w["asset"], w["side"], w["strategy"], w["entry_reason"],
+                                              w["exit_reason"]])
+            for i, k in ((2, "qty"), (3, "pnl"), (4, "fees"), (8, "funding"), (9, "mae"), (10, "mfe")):
+                self.assertEqual(float(t[i]), float(w[k]), k)
+        for b in books:
+            self.assertEqual(sum(1 for t in trades if t[5] == b[0]), int(b[7]))
+
+    def test_a_bad_option_names_itself(self):
+        cases = [
+            ('{levrage = 2}', "unknown option 'levrage'"),
+            ('{leverage = 0.5}', "leverage must be a number >= 1, got 0.5"),
+            ('{leverage = "3"}', "leverage must be a number >= 1, got a string"),
+            ('{market = "futures"}', "market is \"spot\" or \"perp\", got 'futures'"),
+            ('{mode = "solo"}', "mode is \"independent\" or \"vote\", got 'solo'"),
+            ('{max_position = 0}', "max_position must be a number > 0, got 0"),
+            ('{max_portfolio_risk = -1}', "max_portfolio_risk must be a number > 0, got -1"),
+            ('{maker_bps = -2}', "maker_bps must be a number >= 0, got -2"),
+            ('{taker_bps = 1/0}', "taker_bps must be a number >= 0, got inf"),
+            ('{allocate = {sma_cross = "half"}}', "allocate.sma_cross must be a fraction of the capital"),
+            ('{allocate = 0.5}', "allocate must be a table"),
+            ('{allocate = {nope = 0.5}}', "allocate: 'nope' is not a strategy of this run (sma_cross,mean_reversion)"),
+            ('{allocate = {sma_cross = 0.7, mean_reversion = 0.7}}', "allocate"),
+            ('{allocate = {sma_cross = 0.6}, mode = "vote"}', 'it needs mode = "independent"'),
+            ('{market = "perp", leverage = 200}', "max_leverage"),
+        ]
+        code = ['local function try(fn, extra) '
+                'local o = {strategy = "sma_cross,mean_reversion", asset = "bitcoin", from = "2024-01-01"} '
+                'for k, v in pairs(extra) do o[k] = v end '
+                'local ok, e = pcall(fn, o) print("ERR", ok and "ok" or e) end']
+        for extra, _ in cases:
+            code.append("try(mts.backtest, %s)" % extra)
+        code.append('try(mts.optimize, {params = {fast = "5,10"}, allocate = {sma_cross = 1}})')
+        code.append('try(mts.optimize, {params = {fast = "5,10"}, levrage = 2})')
+        code.append('try(mts.optimize, {params = {fast = "5,10"}, market = "perp", leverage = 0})')
+        errs = [e[0] for e in self.tagged(self.repl(" ".join(code)), "ERR")]
+        self.assertEqual(len(errs), len(cases) + 3)
+        for (extra, want), got in zip(cases, errs):
+            self.assertIn("mts.backtest: ", got, extra)
+            self.assertIn(want, got, extra)
+            self.assertNotIn("--", got, extra)   # the REPL's keys, not the CLI's flags
+        self.assertIn("mts.optimize: allocate: every point runs one strategy", errs[-3])
+        self.assertIn("mts.optimize: unknown option 'levrage'", errs[-2])
+        self.assertIn("mts.optimize: leverage must be a number >= 1, got 0", errs[-1])
+        # typed at the prompt: one line at the user's location, and the session's status 1
+        r = run(["repl", "--db", self.db, "-e", 'mts.backtest{strategy = "sma_cross", asset = "bitcoin", '
+                 'market = "perp", leverage = 200}'], timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("error: stdin:1: mts.backtest: leverage 200 exceeds bitcoin's max_leverage 125", r.stdout)
+
+    def test_optimize_takes_the_options_as_the_cli(self):
+        import json
+        args = ["--strategy", "sma_cross", "--asset", "bitcoin", "--param", "fast=5,10", "--interval", "4h",
+                "--from", "2025-12-13"]
+        opts = ["--market", "perp", "--leverage", "2", "--taker-bps", "7", "--max-position", "0.5"]
+        def cli(*extra):
+            r = run(["optimize", "--db", self.db, "--json", "--store", "none"] + args + list(extra))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)["results"]
+        want, plain = cli(*opts), cli()
+        self.assertNotEqual([w["final_value"] for w in want], [p["final_value"] for p in plain])
+        out = self.repl('local t = mts.optimize{strategy = "sma_cross", asset = "bitcoin", params = {fast = {5, 10}}, '
+                        'interval = "4h", from = "2025-12-13", market = "perp", leverage = 2, taker_bps = 7, '
+                        'max_position = 0.5} '
+                        'for i = 1, #t do print("ROW", t[i].rank, t[i].fast, ("%.17g"):format(t[i].final_value), '
+                        '("%.17g"):format(t[i].sharpe_ratio), t[i].trade_count) end')
+        rows = self.tagged(out, "ROW")
+        self.assertEqual(len(rows), 2)
+        for row, w in zip(rows, want):
+            self.assertEqual((int(row[0]), int(row[1])), (w["rank"], w["params"]["fast"]))
+            self.assertEqual((float(row[2]), float(row[3]), int(row[4])),
+                             (w["final_value"], w["sharpe_ratio"], w["trade_count"]))
+
+    def test_a_perp_short_with_leverage_pays_funding(self):
+        # A strategy that shorts 1 BTC on its first bar and holds it: on the perp (leverage 2)
+        # it receives, for every settlement while it is open, 1 x mark x rate, the mark being
+        # the last daily close before the settlement (SPEC12, rule 0). The sum is computed
+        # here from data/crypto/funding/BTCUSDT_funding_binance_usdm.csv and the daily CSV.
+        import csv
+        from mtslib import BUNDLED, day, read_bars
+        root = make_root(self.tmp)
+        with open(os.path.join(root, "scripts/strategies/short_one.lua"), "w") as f:
+            f.write('local M = {}\nfunction M.get_parameters() return {} end\n'
+                    'function M.on_bar(ctx, asset, i)\n'
+                    '    if i == 0 then return { signal_type = "SHORT", units = 1 } end\nend\nreturn M\n')
+        env = {"MTS_ROOT": root}
+        out = self.repl(
+            'local r = mts.backtest{strategy = "short_one", asset = "bitcoin", from = "2025-12-13", '
+            'market = "perp", leverage = 2, max_position = 1, max_portfolio_risk = 1} '
+            'local g = function(v) return ("%.17g"):format(v) end '
+            'local o = r:open_trades() '
+            'print("RUN", r.market, g(r.leverage), g(r.funding), g(r.books[1].funding), #r:trades(), #o, '
+            'g(r.final_value)) '
+            'for _, t in ipairs(o:rows()) do print("OPEN", t.side, g(t.qty), t.entry_time, g(t.funding), '
+            't.exit_reason, t.strategy) end', env=env)
+        run_ = self.tagged(out, "RUN")[0]
+        self.assertEqual(run_[0], "perp")
+        self.assertEqual(float(run_[1]), 2)
+        funding = float(run_[2])
+        self.assertEqual(float(run_[3]), funding)
+        self.assertEqual(run_[4:6], ["0", "1"])             # never closed: one end_of_data record
+        side, qty, entry, t_funding, reason, strategy = self.tagged(out, "OPEN")[0]
+        self.assertEqual((side, float(qty), reason, strategy), ("short", 1.0, "end_of_data", "short_one"))
+        self.assertEqual(float(t_funding), funding)
+        bars = read_bars(BUNDLED["bitcoin"], day("2025-12-13"))
+        entry = int(entry)
+        self.assertEqual(entry, bars[1][0])                 # signalled on bar 0, filled at bar 1's open
+        want, n = 0.0, 0
+        with open(os.path.join(ROOT, "data/crypto/funding/BTCUSDT_funding_binance_usdm.csv")) as f:
+            for row in csv.DictReader(f):
+                ts = int(row["ts"]) // 1000
+                if entry < ts <= bars[-1][0]:
+                    mark = [b[4] for b in bars if b[0] < ts][-1]
+                    want += 1.0 * mark * float(row["rate"])    # -q * mark * rate, q = -1
+                    n += 1
+        self.assertGreater(n, 200)                          # 3 a day over three months
+        self.assertAlmostEqual(funding, want, delta=1e-6 * max(1.0, abs(want)))
+        self.assertNotEqual(funding, 0)
+        # the same number as mts backtest --json with the same options
+        cli = self.cli("--strategy", "short_one", "--asset", "bitcoin", "--from", "2025-12-13", "--market", "perp",
+                       "--leverage", "2", "--max-position", "1", "--max-portfolio-risk", "1", env=env)
+        self.assertEqual(cli["funding"], funding)
+        self.assertEqual(cli["final_value"], float(run_[6]))

@@ -81,3 +81,50 @@ describe("series", function()
         assert.are.equal(1, #t:head(1))
     end)
 end)
+
+describe("mts.backtest options (issue 12), outside the host", function()
+    -- the keys are checked before anything runs, so no database is needed
+    it("refuses an unknown key, naming it", function()
+        local ok, err = pcall(api.api.backtest, { strategy = "sma_cross", asset = "bitcoin", levrage = 3 })
+        assert.is_false(ok)
+        assert.matches("mts.backtest: unknown option 'levrage' %(one of: ", err)
+        assert.matches("leverage", err)
+        ok, err = pcall(api.api.optimize, { strategy = "sma_cross", asset = "bitcoin", params = { fast = "5" },
+                                            maker = 1 })
+        assert.is_false(ok)
+        assert.matches("mts.optimize: unknown option 'maker'", err)
+    end)
+    it("refuses an allocation that is not {strategy = number}", function()
+        local ok, err = pcall(api.api.backtest, { strategy = "sma_cross", asset = "bitcoin",
+                                                  allocate = { sma_cross = "half" } })
+        assert.is_false(ok)
+        assert.matches("allocate.sma_cross must be a fraction of the capital %(a number%), got 'half'", err)
+        ok, err = pcall(api.api.backtest, { strategy = "sma_cross", asset = "bitcoin", allocate = true })
+        assert.matches("allocate must be a table", err)
+    end)
+    it("turns an allocation table into --allocate's text, every digit kept", function()
+        local spec = api.allocation_spec("mts.backtest", { sma_cross = 0.6, mean_reversion = 0.4 })
+        assert.are.equal("mean_reversion=0.40000000000000002,sma_cross=0.59999999999999998", spec)
+        local back = {}
+        for k, v in spec:gmatch("([%w_]+)=([^,]+)") do back[k] = tonumber(v) end
+        assert.are.same({ sma_cross = 0.6, mean_reversion = 0.4 }, back)   -- the same doubles
+        assert.is_nil(api.allocation_spec("mts.backtest", {}))             -- {}: not given
+        assert.are.equal("a=0.5", api.allocation_spec("mts.backtest", "a=0.5"))
+    end)
+end)
+
+describe("repl.complete on objects with methods behind __index", function()
+    it("lists the fields after '.', only the methods after ':'", function()
+        local methods = { trades = function() end, open_trades = function() end }
+        local obj = setmetatable({ funding = 1, books = {} }, {
+            __index = function(_, k) return methods[k] end,
+            __complete = function() return { "trades", "open_trades" } end })
+        rawset(_G, "zz_result", obj)
+        assert.are.same({ "zz_result:open_trades", "zz_result:trades" }, repl.complete("zz_result:"))
+        assert.are.same({ "zz_result.books", "zz_result.funding", "zz_result.open_trades", "zz_result.trades" },
+                        repl.complete("zz_result."))
+        assert.are.same({ "zz_result.funding" }, repl.complete("zz_result.fu"))
+        assert.are.same({ "zz_result.trades" }, repl.complete("zz_result.tr"))
+        rawset(_G, "zz_result", nil)
+    end)
+end)
