@@ -843,7 +843,6 @@ static int status_of(int rc) {
 /* The same object as `mts backtest --json` (cmd/backtest.c print_json). */
 static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b) {
     const mts_metrics_t *m = &b->metrics;
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     char start_iso[32], end_iso[32];
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
@@ -870,7 +869,8 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     kv_num(f, "win_rate", m->win_rate, 1);
     kv_num(f, "profit_factor", m->profit_factor, 1);
     fprintf(f, "\"trade_count\":%lld,", (long long)m->trade_count);
-    kv_num(f, "fees", pf->total_fees, 1);
+    kv_num(f, "fees", b->account.fees, 1);     /* the account's (all books) */
+    mts_backtest_json_extra(f, b);              /* funding ... books (issue 12), as the CLI */
     fprintf(f, "\"bars\":%lld,\"fills\":%lld,\"signals\":%lld,", (long long)b->total_bars,
             (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
     fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");
