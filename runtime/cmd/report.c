@@ -1,7 +1,8 @@
 /* report.c — `mts report [ID|last] [--html FILE]`: a stored backtest rebuilt
- * from the database (backtest_results + backtest_trades + backtest_curves),
- * as a summary on stdout or a self-contained HTML file; without an ID, the
- * list of recent runs. Nothing is re-run or recomputed. */
+ * from the database (backtest_results + backtest_trades + backtest_books +
+ * backtest_curves), as a summary on stdout or a self-contained HTML file;
+ * without an ID, the list of recent runs. Nothing is re-run: the only series
+ * computed is the benchmark line, from the stored bars (report/stored.h). */
 #include "cmd/cmd.h"
 #include "report/report.h"
 #include "report/stored.h"
@@ -17,12 +18,17 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: mts report [ID|last] [--html FILE] [--db PATH] [--json] [--limit N]\n\n"
         "Shows a stored backtest exactly as it was stored: its metrics, and with --html a\n"
-        "self-contained HTML report (summary table, equity and drawdown charts with entry/exit\n"
-        "markers, monthly returns heatmap, trade list, parameters and data range; inline SVG,\n"
-        "no scripts, opens offline). Without an ID, lists the most recent stored runs.\n\n"
+        "self-contained HTML report (summary table, the run against its benchmark, the\n"
+        "per-strategy attribution table, equity and drawdown charts with entry/exit markers\n"
+        "and the buy-and-hold benchmark line, monthly returns heatmap, trade list with each\n"
+        "trade's strategy, entry/exit reason, funding and MAE/MFE, parameters and data range;\n"
+        "inline SVG, no scripts, opens offline). The benchmark line is rebuilt from the stored\n"
+        "bars of the run's assets; when they are gone the page says so. Without an ID, lists\n"
+        "the most recent stored runs.\n\n"
         "options:\n"
         "  --html FILE    write the HTML report to FILE (\"-\" = stdout)\n"
-        "  --json         print the stored run as one JSON object\n"
+        "  --json         print the stored run as one JSON object (with its books, mode,\n"
+        "                 market, benchmark and further metrics when stored)\n"
         "  --limit N      how many runs to list without an ID (default 20)\n"
         "  --db PATH      database (default $DATABASE_PATH or data/mts.db)\n\n"
         "examples:\n"
