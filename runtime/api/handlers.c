@@ -5,6 +5,7 @@
 #include "api/internal.h"
 #include "api/queries.h"
 #include "market/interval.h"
+#include "report/stored.h"
 #include "store/paper.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -182,62 +183,6 @@ static void metrics(api_server_t *s, api_reply_t *r) {
 
 /* ---- stored backtests ---- */
 
-/* A parsed JSON value written back; numbers as the shortest text that reads
- * back as the same double (cJSON's own printer rounds to 15 digits when that
- * is within an epsilon: 0.30000000000000004 would come out as 0.3). */
-static void json_value(FILE *f, const cJSON *v) {
-    if (cJSON_IsNumber(v)) mts_json_number(f, v->valuedouble);
-    else if (cJSON_IsString(v)) {
-        fputc('"', f);
-        mts_json_escape(f, v->valuestring);
-        fputc('"', f);
-    } else if (cJSON_IsTrue(v)) fputs("true", f);
-    else if (cJSON_IsFalse(v)) fputs("false", f);
-    else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
-        int obj = cJSON_IsObject(v);
-        fputc(obj ? '{' : '[', f);
-        for (const cJSON *m = v->child; m; m = m->next) {
-            if (m != v->child) fputc(',', f);
-            if (obj) {
-                fputc('"', f);
-                mts_json_escape(f, m->string ? m->string : "");
-                fputs("\":", f);
-            }
-            json_value(f, m);
-        }
-        fputc(obj ? '}' : ']', f);
-    } else fputs("null", f);
-}
-
-/* The members of a stored JSON object (backtest_results.extra, a book's
- * metrics) whose keys are not in `taken`, each written as ",\"key\":value". */
-static void merge_object(FILE *f, const char *json, const char *const *taken) {
-    cJSON *o = json ? cJSON_Parse(json) : NULL;
-    if (!cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return;
-    }
-    for (const cJSON *m = o->child; m; m = m->next) {
-        if (!m->string) continue;
-        int skip = 0;
-        for (int k = 0; taken[k] && !skip; k++) skip = !strcmp(taken[k], m->string);
-        if (skip) continue;
-        fputs(",\"", f);
-        mts_json_escape(f, m->string);
-        fputs("\":", f);
-        json_value(f, m);
-    }
-    cJSON_Delete(o);
-}
-
-/* 1 when json is an object with member key. */
-static int object_has(const char *json, const char *key) {
-    cJSON *o = json ? cJSON_Parse(json) : NULL;
-    int has = cJSON_IsObject(o) && cJSON_GetObjectItemCaseSensitive(o, key) != NULL;
-    cJSON_Delete(o);
-    return has;
-}
-
 /* The keys a stored run's object has of its own: the run's extra JSON merges
  * in every other key (mode, market, leverage, benchmark, further metrics). */
 static const char *const run_keys[] = {"id", "strategy", "assets", "interval", "start", "end", "initial_capital",
@@ -249,31 +194,6 @@ static const char *const run_keys_but_books[] = {"id", "strategy", "assets", "in
     "initial_capital", "final_value", "total_return", "annualized_return", "sharpe_ratio", "max_drawdown",
     "volatility", "calmar_ratio", "win_rate", "profit_factor", "trade_count", "commission_bps", "slippage_bps",
     "parameters", "created_at", "trades", "equity", "signals", NULL};
-
-static void stored_book(FILE *f, const mts_stored_book_t *b) {
-    static const char *const keys[] = {"book", "strategy", "allocation", "initial", "final", "pnl", "fees",
-                                       "funding", "trades", "curve", NULL};
-    fprintf(f, "{\"book\":%d,", b->book);
-    kv_str(f, "strategy", b->strategy, 1);
-    kv_num(f, "allocation", b->allocation, 1);
-    kv_num(f, "initial", b->initial, 1);
-    kv_num(f, "final", b->final, 1);
-    kv_num(f, "pnl", b->pnl, 1);
-    kv_num(f, "fees", b->fees, 1);
-    kv_num(f, "funding", b->funding, 1);
-    fprintf(f, "\"trades\":%lld", (long long)b->trades);
-    merge_object(f, b->metrics_json, keys);   /* return, sharpe, max_drawdown, risk counts, ... */
-    if (b->curve.n > 0) {
-        fputs(",\"curve\":[", f);
-        for (int64_t i = 0; i < b->curve.n; i++) {
-            fprintf(f, "%s[%lld,", i ? "," : "", (long long)b->curve.ts[i]);
-            mts_json_number(f, b->curve.v[i]);
-            fputc(']', f);
-        }
-        fputc(']', f);
-    }
-    fputc('}', f);
-}
 
 static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     fprintf(f, "{\"id\":%lld,", (long long)run->id);
@@ -359,13 +279,13 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
             fputs(",\"books\":[", f);
             for (int32_t i = 0; i < run->n_books; i++) {
                 if (i) fputc(',', f);
-                stored_book(f, &run->books[i]);
+                mts_stored_book_json(f, &run->books[i], 1);
             }
             fputc(']', f);
         }
     }
-    merge_object(f, run->extra_json, details && run->n_books > 0 ? run_keys : run_keys_but_books);
-    if (details && run->n_books == 0 && !object_has(run->extra_json, "books")) fputs(",\"books\":[]", f);
+    mts_stored_json_merge(f, run->extra_json, details && run->n_books > 0 ? run_keys : run_keys_but_books);
+    if (details && run->n_books == 0 && !mts_stored_json_has(run->extra_json, "books")) fputs(",\"books\":[]", f);
     fputc('}', f);
 }
 
@@ -843,7 +763,6 @@ static int status_of(int rc) {
 /* The same object as `mts backtest --json` (cmd/backtest.c print_json). */
 static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b) {
     const mts_metrics_t *m = &b->metrics;
-    const mts_portfolio_t *pf = mts_engine_portfolio(b->engine);
     char start_iso[32], end_iso[32];
     mts_time_format_iso(b->start_ts, start_iso);
     mts_time_format_iso(b->end_ts, end_iso);
@@ -870,7 +789,8 @@ static void backtest_json(FILE *f, const api_job_t *job, const mts_backtest_t *b
     kv_num(f, "win_rate", m->win_rate, 1);
     kv_num(f, "profit_factor", m->profit_factor, 1);
     fprintf(f, "\"trade_count\":%lld,", (long long)m->trade_count);
-    kv_num(f, "fees", pf->total_fees, 1);
+    kv_num(f, "fees", b->account.fees, 1);     /* the account's (all books) */
+    mts_backtest_json_extra(f, b);              /* funding ... books (issue 12), as the CLI */
     fprintf(f, "\"bars\":%lld,\"fills\":%lld,\"signals\":%lld,", (long long)b->total_bars,
             (long long)mts_engine_fill_count(b->engine), (long long)b->n_signals);
     fprintf(f, "\"parameters\":%s,\"disabled\":", b->lua.parameters_json ? b->lua.parameters_json : "{}");

@@ -305,7 +305,7 @@ static int write_report(mts_store_t *store, int64_t id, const char *path) {
                 mts_store_errmsg(store));
         return -1;
     }
-    rc = mts_cli_write_report(&run, path);
+    rc = mts_cli_write_report(store, &run, path);
     mts_stored_run_free(&run);
     return rc == 0 ? 0 : -1;
 }

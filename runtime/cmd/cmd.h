@@ -75,9 +75,11 @@ extern const char mts_cli_book_help[];
 /* 1 when name is one of them (its value stored in r), 0 when it is not, -1 on
  * a bad value (said on stderr as "mts CMD: ... (see mts CMD --help)"). */
 int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_cli_run_opts_t *r);
-/* Write the HTML report of a stored run to path ("-" = stdout), printing
- * "error: ..." on failure (cmd/report.c). 0 or MTS_EIO. */
-int mts_cli_write_report(const mts_stored_run_t *run, const char *path);
+/* Write the HTML report of a stored run to path ("-" = stdout), with its
+ * books, trade stories, further metrics and the benchmark line rebuilt from
+ * store's bars (report/stored.h; store NULL: no line), printing "error: ..."
+ * on failure (cmd/report.c). 0, MTS_EIO or MTS_ENOMEM. */
+int mts_cli_write_report(mts_store_t *store, const mts_stored_run_t *run, const char *path);
 
 /* "30s" "5m" "1h" "500ms" or bare seconds -> milliseconds; -1 unless a number > 0. */
 int64_t mts_cli_parse_duration(const char *s);

@@ -1,9 +1,11 @@
 /* report.c — `mts report [ID|last] [--html FILE]`: a stored backtest rebuilt
- * from the database (backtest_results + backtest_trades + backtest_curves),
- * as a summary on stdout or a self-contained HTML file; without an ID, the
- * list of recent runs. Nothing is re-run or recomputed. */
+ * from the database (backtest_results + backtest_trades + backtest_books +
+ * backtest_curves), as a summary on stdout or a self-contained HTML file;
+ * without an ID, the list of recent runs. Nothing is re-run: the only series
+ * computed is the benchmark line, from the stored bars (report/stored.h). */
 #include "cmd/cmd.h"
 #include "report/report.h"
+#include "report/stored.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -16,12 +18,17 @@ static void usage(FILE *f) {
     fprintf(f,
         "usage: mts report [ID|last] [--html FILE] [--db PATH] [--json] [--limit N]\n\n"
         "Shows a stored backtest exactly as it was stored: its metrics, and with --html a\n"
-        "self-contained HTML report (summary table, equity and drawdown charts with entry/exit\n"
-        "markers, monthly returns heatmap, trade list, parameters and data range; inline SVG,\n"
-        "no scripts, opens offline). Without an ID, lists the most recent stored runs.\n\n"
+        "self-contained HTML report (summary table, the run against its benchmark, the\n"
+        "per-strategy attribution table, equity and drawdown charts with entry/exit markers\n"
+        "and the buy-and-hold benchmark line, monthly returns heatmap, trade list with each\n"
+        "trade's strategy, entry/exit reason, funding and MAE/MFE, parameters and data range;\n"
+        "inline SVG, no scripts, opens offline). The benchmark line is rebuilt from the stored\n"
+        "bars of the run's assets; when they are gone the page says so. Without an ID, lists\n"
+        "the most recent stored runs.\n\n"
         "options:\n"
         "  --html FILE    write the HTML report to FILE (\"-\" = stdout)\n"
-        "  --json         print the stored run as one JSON object\n"
+        "  --json         print the stored run as one JSON object (with its books, mode,\n"
+        "                 market, benchmark and further metrics when stored)\n"
         "  --limit N      how many runs to list without an ID (default 20)\n"
         "  --db PATH      database (default $DATABASE_PATH or data/mts.db)\n\n"
         "examples:\n"
@@ -106,7 +113,26 @@ static void print_json(const mts_stored_run_t *r) {
            (long long)r->trade_count, (long long)r->n_trades, (long long)r->equity.n);
     if (r->has_signals) printf("%lld", (long long)r->n_signals);
     else printf("null");   /* stored before schema v7: its signals name no run */
-    printf(",\"parameters\":%s}\n", r->parameters_json && *r->parameters_json ? r->parameters_json : "{}");
+    printf(",\"parameters\":%s", r->parameters_json && *r->parameters_json ? r->parameters_json : "{}");
+    /* the books (backtest_books, schema v8) without their curves, then the
+     * stored extra keys at the top level (mode, market, leverage, benchmark,
+     * further metrics), as GET /backtests/{id} merges them */
+    if (r->n_books > 0) {
+        printf(",\"books\":[");
+        for (int32_t i = 0; i < r->n_books; i++) {
+            if (i) putchar(',');
+            mts_stored_book_json(stdout, &r->books[i], 0);
+        }
+        putchar(']');
+    }
+    /* extra's own "books" is kept when the run has no backtest_books rows: own + 1 */
+    static const char *const own[] = {"books", "id", "strategy", "assets", "start", "end", "interval", "initial_capital",
+        "final_value", "total_return", "annualized_return", "sharpe_ratio", "max_drawdown", "volatility",
+        "calmar_ratio", "win_rate", "profit_factor", "commission_bps", "slippage_bps", "trade_count",
+        "stored_trades", "equity_points", "stored_signals", "parameters", NULL};
+    mts_stored_json_merge(stdout, r->extra_json, r->n_books > 0 ? own : own + 1);
+    if (r->n_books == 0 && !mts_stored_json_has(r->extra_json, "books")) printf(",\"books\":[]");
+    printf("}\n");
 }
 
 static void print_summary(const mts_stored_run_t *r) {
@@ -133,14 +159,23 @@ static void print_summary(const mts_stored_run_t *r) {
            (long long)r->n_trades, (long long)r->equity.n, sigs, (long long)r->id);
 }
 
-int mts_cli_write_report(const mts_stored_run_t *r, const char *path) {
+int mts_cli_write_report(mts_store_t *store, const mts_stored_run_t *r, const char *path) {
+    mts_report_stored_t x;
+    int rc = mts_report_stored_load(store, r, &x);   /* books, stories, metrics, benchmark line */
+    if (rc != 0) {
+        fprintf(stderr, "error: building the report of backtest #%lld: %s\n", (long long)r->id, mts_strerror(rc));
+        mts_report_stored_free(&x);
+        return rc;
+    }
     FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
     if (!f) {
         fprintf(stderr, "error: cannot write the report to %s: %s (check that the directory exists "
                         "and is writable)\n", path, strerror(errno));
+        mts_report_stored_free(&x);
         return MTS_EIO;
     }
-    int rc = mts_report_backtest_html(f, r);
+    rc = mts_report_backtest_html_ex(f, r, &x.extra);
+    mts_report_stored_free(&x);
     if (f != stdout && fclose(f) != 0 && rc == 0) rc = MTS_EIO;
     if (rc != 0) fprintf(stderr, "error: writing the report to %s failed: %s\n", path, mts_strerror(rc));
     return rc;
@@ -226,7 +261,7 @@ int mts_cmd_report(int argc, char **argv) {
     } else {
         exit_code = MTS_EXIT_OK;
         if (html) {
-            if (mts_cli_write_report(&run, html) != 0) exit_code = MTS_EXIT_ERROR;
+            if (mts_cli_write_report(s, &run, html) != 0) exit_code = MTS_EXIT_ERROR;
             else if (strcmp(html, "-") != 0 && !json)
                 printf("wrote %s (backtest #%lld)\n", html, (long long)run.id);
         }

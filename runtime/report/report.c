@@ -317,8 +317,11 @@ static void equity_chart(FILE *f, const mts_stored_run_t *r, const mts_series_t 
           "height=\"10\"><circle class=\"exit win\" cx=\"5\" cy=\"5\" r=\"3.5\"/></svg>exit with a gain"
           "</span><span><svg width=\"10\" height=\"10\"><circle class=\"exit loss\" cx=\"5\" cy=\"5\" "
           "r=\"3.5\"/></svg>exit with a loss</span><span>dashed: initial capital</span>", f);
-    if (bn > 0) {
-        fputs("<span><svg width=\"18\" height=\"10\"><path class=\"benchmark\" d=\"M0,5h18\"/></svg>", f);
+    if (bn > 0) {   /* data-final: the line's last value, exact */
+        char raw[32];
+        mts_report_exact(bench->v[b0 + bn - 1], raw);
+        fprintf(f, "<span id=\"benchmark-legend\" data-final=\"%s\"><svg width=\"18\" height=\"10\">"
+                   "<path class=\"benchmark\" d=\"M0,5h18\"/></svg>", raw);
         esc(f, bench_label);
         fputs("</span>", f);
     }
@@ -612,6 +615,11 @@ int mts_report_backtest_html_ex(FILE *f, const mts_stored_run_t *r, const mts_re
     } else {
         fputs("<h2>Equity</h2>\n", f);
         equity_chart(f, r, x->benchmark, bench_label, stories);
+        if (x->benchmark_note) {
+            fputs("<p class=\"note\" id=\"benchmark-note\">", f);
+            esc(f, x->benchmark_note);
+            fputs("</p>\n", f);
+        }
         fputs("<h2>Drawdown</h2>\n", f);
         drawdown_chart(f, r);
         fputs("<h2>Monthly returns</h2>\n", f);

@@ -70,6 +70,8 @@ typedef struct mts_report_extra {
      * outside the curve's time span are not drawn */
     const mts_series_t *benchmark;
     const char         *benchmark_label;    /* NULL: "buy and hold (equal weight)" */
+    const char         *benchmark_note;     /* NULL, or a line under the equity chart (e.g. why
+                                               there is no benchmark line: its bars are gone) */
     /* the run's metrics: the summary gains sortino, exposure time, average
      * trade, expectancy and longest losing streak; alpha/beta go to the
      * benchmark table */

@@ -15,12 +15,17 @@ import tempfile
 import unittest
 import zlib
 
-from mtslib import ROOT, MtsTestCase, equity_curve
+import json
+import math
+
+from mtslib import BUNDLED, ROOT, MtsTestCase, delete_bars, equity_curve, read_bars
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 METRICS = ["initial_capital", "final_value", "total_return", "annualized_return", "sharpe_ratio",
            "max_drawdown", "volatility", "calmar_ratio", "win_rate", "profit_factor", "trade_count"]
+# issue 12: the further metrics, stored in backtest_results.extra (schema v8)
+NEW_METRICS = ["sortino_ratio", "exposure_time", "avg_trade", "expectancy", "longest_losing_streak"]
 
 
 def chromium(args, timeout=120):
@@ -124,6 +129,15 @@ def count_color(rows, rgb, tol=40):
     return n
 
 
+def same(a, b):
+    """Equal, or equal to the last bits: backtest_results.extra is written by
+    cJSON, whose printer may drop the 17th digit (0.7300194827281818 is
+    stored as 0.730019482728182)."""
+    if isinstance(a, float) and math.isnan(a):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return b is not None and math.isclose(a, b, rel_tol=1e-15, abs_tol=0)
+
+
 def fmt_pct(v):
     return "n/a" if v is None else "%.2f %%" % (v * 100)
 
@@ -204,13 +218,16 @@ class ReportInBrowserTest(MtsTestCase):
         entries = [e for e in dom.find("path", inside="equity-chart") if "entry" in e["attrs"].get("class", "")]
         exits = [e for e in dom.find("circle", inside="equity-chart") if "exit" in e["attrs"].get("class", "")]
         self.assertEqual(len(entries), len(trades))
-        self.assertEqual(len(exits), len(trades))
-        wins = sum(1 for t in trades if t["pnl"] > 0)
+        closed = [t for t in trades if not t["open"]]   # a position open at the end has no exit
+        self.assertEqual(len(exits), len(closed))
+        wins = sum(1 for t in closed if t["pnl"] > 0)
         self.assertEqual(sum(1 for e in exits if "win" in e["attrs"]["class"]), wins)
 
         # the metrics table: the exact stored value, and its text rounded from it
         cells = {e["attrs"]["data-metric"]: e for e in dom.find("td", inside="metrics", data_metric=True)}
-        self.assertEqual(sorted(cells), sorted(METRICS))
+        self.assertEqual(sorted(cells), sorted(METRICS + NEW_METRICS))
+        for k in NEW_METRICS:   # the stored extra's numbers: the ones the run printed
+            self.assertTrue(same(float(cells[k]["attrs"]["data-raw"]), res[k]), (k, cells[k]["attrs"], res[k]))
         for k in METRICS:
             stored = row[k]
             raw = cells[k]["attrs"]["data-raw"]
@@ -303,6 +320,122 @@ class ReportInBrowserTest(MtsTestCase):
         self.assertEqual(by_xy, by_combo)
         w, h, rows = png_pixels(shot)
         self.assertGreater(w, 0)
+
+
+class BooksReport(MtsTestCase):
+    """Issue 12 in the report: a two-strategy independent run's attribution
+    table, the benchmark line and each trade's story, all from the stored run;
+    `mts report --json` with the books and the stored extra keys."""
+
+    ASSETS = ["bitcoin", "ethereum"]
+
+    def run_two(self):
+        out = os.path.join(self.tmp, "r.html")
+        eq_csv = os.path.join(self.tmp, "e.csv")
+        res, _ = self.backtest_json("--strategy", "sma_cross,mean_reversion", "--asset", ",".join(self.ASSETS),
+                                    "--from", "2020-01-01", "--to", "2023-12-31", "--mode", "independent",
+                                    "--allocate", "sma_cross=0.6", "--equity", eq_csv, "--report", out)
+        with open(out, encoding="utf-8") as f:
+            page = f.read()
+        with open(eq_csv, newline="") as f:
+            from mtslib import parse_time
+            ts = [parse_time(r["timestamp"]) for r in csv.DictReader(f)]
+        dom = Dom()
+        dom.feed(page)
+        return res, page, dom, ts
+
+    def test_two_strategy_report(self):
+        res, page, dom, ts = self.run_two()
+        self.assertEqual(res["mode"], "independent")
+        self.assertEqual([b["strategy"] for b in res["books"]], ["sma_cross", "mean_reversion"])
+        self.assertEqual([b["allocation"] for b in res["books"]], [0.6, 0.4])
+
+        # attribution: one row a book, its pnl the exact pnl --json printed for that book
+        rows = dom.find("tr", inside="attribution", **{"class": "book"})
+        self.assertEqual([r["attrs"]["data-strategy"] for r in rows], ["sma_cross", "mean_reversion"])
+        for r, b in zip(rows, res["books"]):
+            tds = dom.children(r, "td")   # strategy, allocation, pnl, return, sharpe, max dd, trades, fees, funding
+            self.assertEqual(float(tds[1]["attrs"]["data-raw"]), b["allocation"])
+            self.assertEqual(float(tds[2]["attrs"]["data-raw"]), b["pnl"], b["strategy"])
+            self.assertEqual(float(tds[2]["attrs"]["data-raw"]), b["final"] - b["initial"])
+            self.assertEqual(int(tds[6]["attrs"]["data-raw"]), b["trades"])
+            self.assertEqual(float(tds[7]["attrs"]["data-raw"]), b["fees"])
+        # the sum row: the books reconcile with the account to the cent
+        total = dom.find("tr", inside="attribution", **{"class": "sum"})[0]
+        total_pnl = float(dom.children(total, "td")[1]["attrs"]["data-raw"])
+        self.assertAlmostEqual(total_pnl, res["final_value"] - res["initial_capital"], places=2)
+
+        # the benchmark line under the equity curve: one point per equity point
+        line = dom.find("path", inside="equity-chart", id="benchmark-line")
+        self.assertEqual(len(line), 1)
+        d = line[0]["attrs"]["d"]
+        self.assertEqual(d.count("L") + 1, len(ts))
+        self.assertEqual(len(dom.find("p", id="benchmark-note")), 0)
+        # its last value: equal-weight buy and hold computed here from the bundled
+        # files: capital / 2 per asset at its first close at or after the first
+        # equity point, valued at the last close at or before the last point
+        want = 0.0
+        for a in self.ASSETS:
+            bars = read_bars(BUNDLED[a])
+            first = next(b[4] for b in bars if b[0] >= ts[0])
+            last = [b[4] for b in bars if b[0] <= ts[-1]][-1]
+            want += res["initial_capital"] / len(self.ASSETS) / first * last
+        legend = dom.find("span", id="benchmark-legend")[0]
+        got = float(legend["attrs"]["data-final"])
+        self.assertAlmostEqual(got, want, delta=1e-6 * want)
+        self.assertTrue(same(got, res["benchmark"]["final_value"]), (got, res["benchmark"]))
+        bench = {e["attrs"]["data-metric"]: e for e in dom.find("tr", inside="benchmark", data_metric=True)}
+        self.assertIn("alpha", bench)
+        tds = dom.children(bench["total_return"], "td")
+        self.assertTrue(same(float(tds[2]["attrs"]["data-raw"]), res["benchmark"]["total_return"]))
+
+        # trade rows: each stored trade's strategy and exit reason, in order
+        con = sqlite3.connect(self.db)
+        stored = con.execute("SELECT strategy, entry_reason, exit_reason, open FROM backtest_trades"
+                             " WHERE backtest_id = ? ORDER BY id", (res["id"],)).fetchall()
+        con.close()
+        trs = [r for r in dom.find("tr", inside="trades") if dom.children(r, "td")]
+        self.assertEqual(len(trs), len(stored))
+        shown = []
+        for r, (strategy, entry_reason, exit_reason, _open) in zip(trs, stored):
+            tds = [td["text"].strip() for td in dom.children(r, "td")]
+            self.assertEqual(tds[2], strategy)
+            self.assertEqual(tds[11], entry_reason)
+            self.assertEqual(tds[12], exit_reason)
+            shown.append(tds[12])
+        # mean_reversion's stop loss and take profit close some of its trades
+        self.assertIn("stop_loss", shown)
+        self.assertIn("take_profit", shown)
+        self.assertIn("signal", shown)
+
+        # `mts report ID --json`: the books and the stored extra keys at the top level
+        rep = json.loads(self.mts("report", str(res["id"]), "--json", "--db", self.db).stdout)
+        self.assertEqual(rep["mode"], "independent")
+        self.assertEqual(rep["market"], "spot")
+        self.assertEqual([(b["strategy"], b["pnl"], b["trades"]) for b in rep["books"]],
+                         [(b["strategy"], b["pnl"], b["trades"]) for b in res["books"]])
+        self.assertTrue(same(rep["books"][0]["sharpe"], res["books"][0]["sharpe"]))
+        self.assertTrue(same(rep["benchmark"]["final_value"], res["benchmark"]["final_value"]))
+        for k in NEW_METRICS + ["alpha", "beta"]:
+            self.assertTrue(same(rep[k], res[k]), k)
+        self.assertEqual(rep["final_value"], res["final_value"])   # the row's own key, not the extra's
+
+    def test_benchmark_left_out_when_the_bars_are_gone(self):
+        res, page, dom, ts = self.run_two()
+        delete_bars(self.db, "ethereum", "1d", lambda t: False)
+        out = os.path.join(self.tmp, "again.html")
+        self.mts("report", str(res["id"]), "--html", out, "--db", self.db)
+        dom = Dom()
+        with open(out, encoding="utf-8") as f:
+            dom.feed(f.read())
+        self.assertEqual(dom.find("path", id="benchmark-line"), [])
+        note = dom.find("p", id="benchmark-note")
+        self.assertEqual(len(note), 1)
+        self.assertIn("ethereum", note[0]["text"])
+        self.assertIn("gone", note[0]["text"])
+        # the rest of the page is still there: the stored benchmark numbers and the books
+        self.assertEqual(len(dom.find("tr", inside="attribution", **{"class": "book"})), 2)
+        self.assertEqual(len(dom.find("tr", inside="benchmark", data_metric="total_return")), 1)
 
 
 if __name__ == "__main__":
