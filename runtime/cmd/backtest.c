@@ -458,19 +458,7 @@ static void print_table(const mts_backtest_t *b, const char *interval, double ca
             sr = bk->stats.short_refused + bk->risk_short_refused;
             who = bk->strategy;
         }
-        if (!tr && !rf && !bp && !sr) continue;
-        printf("  risk%s%s%s:", who ? " (" : "", who ? who : "", who ? ")" : "");
-        const char *sep = " ";
-        if (tr || rf) {
-            printf("%s%lld orders trimmed, %lld refused by limits", sep, (long long)tr, (long long)rf);
-            sep = "; ";
-        }
-        if (bp) {
-            printf("%s%lld cut by buying power", sep, (long long)bp);
-            sep = "; ";
-        }
-        if (sr) printf("%s%lld spot shorts refused", sep, (long long)sr);
-        putchar('\n');
+        mts_cli_print_risk(who, tr, rf, bp, sr);
     }
     if (b->run_id > 0)
         printf("  stored in %s (backtest_results id %lld, %lld signals)\n", db_path,

@@ -79,6 +79,10 @@ int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_c
  * books, trade stories, further metrics and the benchmark line rebuilt from
  * store's bars (report/stored.h; store NULL: no line), printing "error: ..."
  * on failure (cmd/report.c). 0, MTS_EIO or MTS_ENOMEM. */
+/* The table's "risk" line of an account (who NULL) or a book: orders trimmed / refused
+ * by the limits, cut or refused by buying power, spot shorts refused; nothing when all are 0. */
+void mts_cli_print_risk(const char *who, int64_t trimmed, int64_t refused, int64_t buying_power,
+                        int64_t spot_shorts);
 int mts_cli_write_report(mts_store_t *store, const mts_stored_run_t *run, const char *path);
 
 /* "30s" "5m" "1h" "500ms" or bare seconds -> milliseconds; -1 unless a number > 0. */

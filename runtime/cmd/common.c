@@ -421,3 +421,20 @@ int mts_cli_run_option(const char *cmd, const char *name, const char *val, mts_c
     }
     return 1;
 }
+
+void mts_cli_print_risk(const char *who, int64_t trimmed, int64_t refused, int64_t buying_power,
+                        int64_t spot_shorts) {
+    if (!trimmed && !refused && !buying_power && !spot_shorts) return;
+    printf("  risk%s%s%s:", who ? " (" : "", who ? who : "", who ? ")" : "");
+    const char *sep = " ";
+    if (trimmed || refused) {
+        printf("%s%lld orders trimmed, %lld refused by limits", sep, (long long)trimmed, (long long)refused);
+        sep = "; ";
+    }
+    if (buying_power) {
+        printf("%s%lld cut by buying power", sep, (long long)buying_power);
+        sep = "; ";
+    }
+    if (spot_shorts) printf("%s%lld spot shorts refused", sep, (long long)spot_shorts);
+    putchar('\n');
+}

@@ -257,19 +257,7 @@ static void print_books(const session_books_t *sb, const char *market) {
             sr = b->st.short_refused + b->short_refused;
             who = b->strategy;
         }
-        if (!tr && !rf && !bp && !sr) continue;
-        printf("  risk%s%s%s:", who ? " (" : "", who ? who : "", who ? ")" : "");
-        const char *sep = " ";
-        if (tr || rf) {
-            printf("%s%lld orders trimmed, %lld refused by limits", sep, (long long)tr, (long long)rf);
-            sep = "; ";
-        }
-        if (bp) {
-            printf("%s%lld cut by buying power", sep, (long long)bp);
-            sep = "; ";
-        }
-        if (sr) printf("%s%lld spot shorts refused", sep, (long long)sr);
-        putchar('\n');
+        mts_cli_print_risk(who, tr, rf, bp, sr);
     }
 }
 

@@ -246,18 +246,13 @@ static int grow(void **arr, size_t elem, int64_t *cap, int64_t need) {
     return 0;
 }
 
-static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol, const char *exchange) {
-    if (!p) return NULL;
-    if (!symbol || !*symbol) {
-        set_err(p, "no symbol named");
-        return NULL;
-    }
-    item_t *hit, *it = new_item(p, K_FUNDING, symbol, exchange, &hit);
-    if (hit) return &hit->funding;
-    if (!it) return NULL;
+/* The stored funding rows of symbol on exchange (importing the bundled history on
+ * first use), oldest first: ts_ms, rate, mark_price, next_funding_ms. NULL (it freed,
+ * errmsg set) when there are none or they cannot be read. */
+static sqlite3_stmt *funding_rows(mts_provider_t *p, item_t *it, const char *symbol, const char *exchange,
+                                  char *ex, size_t exlen) {
     if (p->root) (void)mts_store_ensure_funding(p->store, p->root, symbol, exchange);
-    char ex[64];
-    if (pick_exchange(p, "funding_rates", "funding", symbol, exchange, ex, sizeof ex)) {
+    if (pick_exchange(p, "funding_rates", "funding", symbol, exchange, ex, exlen)) {
         item_free(it);
         return NULL;
     }
@@ -271,6 +266,21 @@ static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol
     }
     sqlite3_bind_text(st, 1, ex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    return st;
+}
+
+static const mts_funding_t *funding_locked(mts_provider_t *p, const char *symbol, const char *exchange) {
+    if (!p) return NULL;
+    if (!symbol || !*symbol) {
+        set_err(p, "no symbol named");
+        return NULL;
+    }
+    item_t *hit, *it = new_item(p, K_FUNDING, symbol, exchange, &hit);
+    if (hit) return &hit->funding;
+    if (!it) return NULL;
+    char ex[64];
+    sqlite3_stmt *st = funding_rows(p, it, symbol, exchange, ex, sizeof ex);
+    if (!st) return NULL;
     mts_funding_t *f = &it->funding;
     int64_t cap = 0, n = 0;
     int rc, oom = 0;
@@ -325,22 +335,9 @@ static const mts_funding_events_t *funding_events_locked(mts_provider_t *p, cons
     item_t *hit, *it = new_item(p, K_FUNDING_EV, symbol, exchange, &hit);
     if (hit) return &hit->events;
     if (!it) return NULL;
-    if (p->root) (void)mts_store_ensure_funding(p->store, p->root, symbol, exchange);
     char ex[64];
-    if (pick_exchange(p, "funding_rates", "funding", symbol, exchange, ex, sizeof ex)) {
-        item_free(it);
-        return NULL;
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(mts_store_db(p->store),
-                           "SELECT ts_ms, rate, mark_price, next_funding_ms FROM funding_rates"
-                           " WHERE exchange = ?1 AND symbol = ?2 ORDER BY ts_ms", -1, &st, NULL) != SQLITE_OK) {
-        set_err(p, "reading funding_rates: %s", sqlite3_errmsg(mts_store_db(p->store)));
-        item_free(it);
-        return NULL;
-    }
-    sqlite3_bind_text(st, 1, ex, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, symbol, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = funding_rows(p, it, symbol, exchange, ex, sizeof ex);
+    if (!st) return NULL;
     int64_t cap = 0, n = 0;
     int rc, oom = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
