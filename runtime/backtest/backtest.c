@@ -135,12 +135,13 @@ static void xnum(FILE *f, const char *k, double v) {
 
 static void xint(FILE *f, const char *k, int64_t v) { fprintf(f, ",\"%s\":%lld", k, (long long)v); }
 
-static char *xclose(FILE *f, char *buf) {
+/* buf: the memstream's pointer, set by fclose (read only after it). */
+static char *xclose(FILE *f, char **buf) {
     if (fclose(f) != 0) {
-        free(buf);
+        free(*buf);
         return NULL;
     }
-    return buf;
+    return *buf;
 }
 
 /* The metrics of one book as JSON (backtest_books.metrics; also --json's books). */
@@ -162,7 +163,7 @@ static char *book_metrics_json(const mts_backtest_book_t *bk) {
     xint(f, "lot_refused", bk->stats.lot_refused);
     xint(f, "liquidations", bk->stats.liquidations);
     fputc('}', f);
-    return xclose(f, buf);
+    return xclose(f, &buf);
 }
 
 /* backtest_results.extra: mode, market, leverage, the further metrics, the benchmark. */
@@ -205,7 +206,7 @@ static char *extra_json(const mts_backtest_t *b) {
         fputc('}', f);
     }
     fputc('}', f);
-    return xclose(f, buf);
+    return xclose(f, &buf);
 }
 
 
