@@ -585,6 +585,103 @@ static int axes(const cJSON *v, api_job_t *job, api_reply_t *r) {
     return 0;
 }
 
+/* "independent" / "vote", "spot" / "perp": the CLI's --mode / --market choices. */
+static int choice(const cJSON *v, const char *field, const char *a, const char *b, char *out, size_t n,
+                  api_reply_t *r) {
+    if (!v) return 0;
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, a) && strcmp(v->valuestring, b))) {
+        api_error(r, 400, "bad_request", "field '%s' must be \"%s\" or \"%s\"%s%s%s", field, a, b,
+                  cJSON_IsString(v) ? ", got \"" : "", cJSON_IsString(v) ? v->valuestring : "",
+                  cJSON_IsString(v) ? "\"" : "");
+        return -1;
+    }
+    snprintf(out, n, "%s", v->valuestring);
+    return 0;
+}
+
+/* The issue-12 run options of the body, with the names and rules of the REPL's
+ * mts.backtest{} (lua/api.c book_opts, scripts/lib/api.lua) and so of the CLI's
+ * --mode ... --taker-bps (cmd/common.c mts_cli_run_option): mode "independent" |
+ * "vote", allocate {"NAME": F, ...} (the text of --allocate, every digit kept,
+ * checked by mts_backtest_allocations as the run will; {} = not given),
+ * max_position > 0, max_portfolio_risk > 0, market "spot" | "perp", leverage >= 1,
+ * maker_bps >= 0, taker_bps >= 0. 0, or -1 with a 400 naming the field. */
+static int run_options(const mts_api_config_t *cfg, const cJSON *j, int opt, api_job_t *job, api_reply_t *r) {
+    if (choice(cJSON_GetObjectItemCaseSensitive(j, "mode"), "mode", "independent", "vote", job->mode,
+               sizeof job->mode, r) ||
+        choice(cJSON_GetObjectItemCaseSensitive(j, "market"), "market", "spot", "perp", job->market,
+               sizeof job->market, r) ||
+        number(cJSON_GetObjectItemCaseSensitive(j, "max_position"), "max_position", 0, 1, &job->max_position, r) ||
+        number(cJSON_GetObjectItemCaseSensitive(j, "max_portfolio_risk"), "max_portfolio_risk", 0, 1,
+               &job->max_portfolio_risk, r) ||
+        number(cJSON_GetObjectItemCaseSensitive(j, "leverage"), "leverage", 1, 0, &job->leverage, r))
+        return -1;
+    const cJSON *mk = cJSON_GetObjectItemCaseSensitive(j, "maker_bps");
+    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(j, "taker_bps");
+    if (number(mk, "maker_bps", 0, 0, &job->maker_bps, r) || number(tk, "taker_bps", 0, 0, &job->taker_bps, r))
+        return -1;
+    job->has_maker = mk != NULL;
+    job->has_taker = tk != NULL;
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(j, "allocate");
+    if (!al) return 0;
+    if (opt) {   /* as mts optimize --allocate and mts.optimize{allocate=} */
+        api_error(r, 400, "bad_request", "field 'allocate': every point runs one strategy with the whole capital "
+                                         "(use POST /backtest for shares of several)");
+        return -1;
+    }
+    if (!cJSON_IsObject(al)) {
+        api_error(r, 400, "bad_request", "field 'allocate' must be an object {\"strategy\": fraction, ...}, e.g. "
+                                         "{\"sma_cross\": 0.6, \"mean_reversion\": 0.4}");
+        return -1;
+    }
+    if (!al->child) return 0;   /* {}: the config's books.allocate, else equal shares */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) { api_error(r, 500, "internal", "out of memory"); return -1; }
+    const cJSON *it;
+    int bad = 0;
+    cJSON_ArrayForEach(it, al) {
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) {
+            api_error(r, 400, "bad_request", "field 'allocate.%s' must be a fraction of the capital (a number)",
+                      it->string);
+            bad = 1;
+            break;
+        }
+        if (!valid_name(it->string, 0)) {
+            api_error(r, 400, "bad_request", "field 'allocate': '%s' is not a strategy name", it->string);
+            bad = 1;
+            break;
+        }
+        fprintf(f, "%s%s=%.17g", it == al->child ? "" : ",", it->string, it->valuedouble);
+    }
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        if (!bad) api_error(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    if (bad) { free(buf); return -1; }
+    job->allocate = buf;
+    if (!strcmp(job->mode, "vote")) {
+        api_error(r, 400, "bad_request", "field 'allocate' splits the capital between the strategies' own books: "
+                                         "it needs mode \"independent\" (vote trades one book)");
+        return -1;
+    }
+    /* the run's own check, now: names of this run, fractions in (0, 1], the sum <= 1 */
+    double shares[API_MAX_LIST];
+    char err[512];
+    int rc = mts_backtest_allocations(cfg->root, job->allocate, (const char *const *)job->strategies,
+                                      job->n_strategies, shares, err, sizeof err);
+    if (rc) {
+        const char *msg = !strncmp(err, "--allocate", 10) ? err + 10 : err;
+        if (*msg == ':') msg++;
+        while (*msg == ' ') msg++;
+        api_error(r, 400, "bad_request", "field 'allocate': %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
 int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job_t *job, api_reply_t *r) {
     job->route = req->route;
     job->from = INT64_MIN;
@@ -623,9 +720,13 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
     int gen = req->route == R_SIGNALS_GENERATE, opt = req->route == R_OPTIMIZE;
     static const char *const opt_fields[] = {"strategy_name", "assets", "start", "end", "interval", "initial_capital",
                                              "commission_bps", "slippage_bps", "risk_free", "params", "metric",
-                                             "jobs", "store", NULL};
+                                             "jobs", "store", "mode", "allocate", "max_position",
+                                             "max_portfolio_risk", "market", "leverage", "maker_bps", "taker_bps",
+                                             NULL};
     static const char *const bt_fields[] = {"strategy_name", "assets", "start", "end", "interval", "initial_capital",
-                                            "commission_bps", "slippage_bps", "risk_free", "params", NULL};
+                                            "commission_bps", "slippage_bps", "risk_free", "params", "mode",
+                                            "allocate", "max_position", "max_portfolio_risk", "market", "leverage",
+                                            "maker_bps", "taker_bps", NULL};
     static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, j) {
@@ -636,9 +737,11 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
                       gen ? "strategy_name, symbols, timeframe, params"
                           : opt ? "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
-                                  "slippage_bps, risk_free, params, metric, jobs, store"
+                                  "slippage_bps, risk_free, params, metric, jobs, store, mode, allocate (refused), "
+                                  "max_position, max_portfolio_risk, market, leverage, maker_bps, taker_bps"
                           : "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
-                            "slippage_bps, risk_free, params");
+                            "slippage_bps, risk_free, params, mode, allocate, max_position, max_portfolio_risk, "
+                            "market, leverage, maker_bps, taker_bps");
             goto done;
         }
     }
@@ -695,12 +798,17 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             number(cJSON_GetObjectItemCaseSensitive(j, "risk_free"), "risk_free", -1, 0, &job->risk_free, r))
             goto done;
         if (job->from > job->to) { api_error(r, 400, "bad_request", "field 'start' is after 'end'"); goto done; }
+        if (run_options(cfg, j, opt, job, r)) goto done;
     }
     if (opt) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "metric");
         if (m && (!cJSON_IsString(m) || !mts_opt_metric_known(m->valuestring))) {
-            api_error(r, 400, "bad_request", "field 'metric' must be one of sharpe_ratio, total_return, "
-                      "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, profit_factor, final_value");
+            char names[512];
+            size_t n = 0;
+            names[0] = 0;
+            for (int k = 0; mts_opt_metrics[k] && n < sizeof names; k++)
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", k ? ", " : "", mts_opt_metrics[k]);
+            api_error(r, 400, "bad_request", "field 'metric' must be one of %s", names);
             goto done;
         }
         snprintf(job->metric, sizeof job->metric, "%s", m ? m->valuestring : "sharpe_ratio");
@@ -743,6 +851,7 @@ void api_job_free(api_job_t *job) {
     for (int i = 0; i < job->n_strategies; i++) free(job->strategies[i]);
     for (int i = 0; i < job->n_assets; i++) free(job->assets[i]);
     for (int i = 0; i < job->n_params; i++) { free(job->pkeys[i]); free(job->pvals[i]); }
+    free(job->allocate);
     mts_grid_free(&job->grid);
     free(job->reply.body);
     mts_free(job);
@@ -822,6 +931,43 @@ static void opts_of(api_server_t *s, const api_job_t *job, const char *const *as
     o->store_result = store;
     o->keep_unstored = store;   /* a busy database never throws a computed result away */
     o->cancel = &s->cancel_jobs;
+    o->mode = job->mode[0] ? job->mode : NULL;
+    o->allocate = job->allocate;
+    o->max_position = job->max_position;
+    o->max_portfolio_risk = job->max_portfolio_risk;
+    o->market = job->market[0] ? job->market : NULL;
+    o->leverage = job->leverage;
+    o->maker_bps = job->maker_bps;
+    o->taker_bps = job->taker_bps;
+    o->has_maker = job->has_maker;
+    o->has_taker = job->has_taker;
+}
+
+/* A run's message names the CLI's flags (backtest.c, engine): here, the body's
+ * fields. s rewritten in place (at most size bytes with its NUL). */
+void api_field_names(char *s, size_t size) {
+    static const char *const map[][2] = {
+        {"--mode independent", "mode \"independent\""}, {"--max-portfolio-risk", "max_portfolio_risk"},
+        {"--max-position", "max_position"}, {"--allocate", "allocate"}, {"--leverage", "leverage"},
+        {"--market", "market"}, {"--maker-bps", "maker_bps"}, {"--taker-bps", "taker_bps"}, {"--mode", "mode"},
+        {"--commission-bps", "commission_bps"}};
+    char out[2048];
+    size_t n = 0;
+    for (const char *p = s; *p && n + 1 < sizeof out;) {
+        size_t k = 0, m = sizeof map / sizeof map[0];
+        while (k < m && strncmp(p, map[k][0], strlen(map[k][0])) != 0) k++;
+        if (k < m) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s", map[k][1]);
+            if (n >= sizeof out) n = sizeof out - 1;
+            p += strlen(map[k][0]);
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = 0;
+    if (n >= size) n = size - 1;
+    memcpy(s, out, n);
+    s[n] = 0;
 }
 
 static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {
@@ -832,6 +978,7 @@ static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {
     int rc = mts_backtest_run(store, &o, &b, err, sizeof err);
     job->ran_backtest = 1;
     if (rc != 0) {
+        api_field_names(err, sizeof err);
         api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "backtest_failed", "%s",
                   err[0] ? err : mts_strerror(rc));
         return;

@@ -66,6 +66,14 @@ typedef struct api_job {
     int64_t from, to;
     char interval[8];           /* the bars' interval (market/interval.h), "1d" by default */
     double capital, commission_bps, slippage_bps, risk_free;
+    /* issue 12 (POST /backtest, /optimize): the run options of mts_backtest_opts_t,
+     * the body's mode, allocate ({"NAME": F} as "NAME=F,..."; backtest only),
+     * max_position, max_portfolio_risk, market, leverage, maker_bps, taker_bps;
+     * zero / NULL / "": not given */
+    char mode[16], market[8];
+    char *allocate;
+    double max_position, max_portfolio_risk, leverage, maker_bps, taker_bps;
+    int has_maker, has_taker;
     /* R_OPTIMIZE: the grid ("params": axes), metric, threads, what to store */
     mts_grid_t grid;
     char metric[32];
@@ -157,6 +165,9 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
 int api_parse_signal_query(const api_request_t *req, mts_apiq_signal_filter_t *flt, api_reply_t *r);
 /* Worker threads: run the job with the worker's store; fills job->reply. */
 void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job);
+/* A run's error message with the CLI's flags (--allocate, --leverage, ...)
+ * renamed to the body's fields (allocate, leverage, ...), in place. */
+void api_field_names(char *s, size_t size);
 void api_job_free(api_job_t *job);   /* accepts NULL */
 
 /* POST /optimize (optjobs.c): starts job (parsed by api_parse_job; taken over

@@ -140,7 +140,12 @@ static void *opt_thread(void *arg) {
         .interval = job->interval[0] ? job->interval : NULL, .from = job->from, .to = job->to,
         .capital = job->capital, .commission_bps = job->commission_bps, .slippage_bps = job->slippage_bps,
         .risk_free = job->risk_free, .root = s->root, .db_label = "the database", .grid = &job->grid,
-        .metric = job->metric, .store = job->store};
+        .metric = job->metric, .store = job->store,
+        /* issue 12: the body's run options (handlers.c run_options; allocate refused there) */
+        .mode = job->mode[0] ? job->mode : NULL, .max_position = job->max_position,
+        .max_portfolio_risk = job->max_portfolio_risk, .market = job->market[0] ? job->market : NULL,
+        .leverage = job->leverage, .maker_bps = job->maker_bps, .taker_bps = job->taker_bps,
+        .has_maker = job->has_maker, .has_taker = job->has_taker};
     char err[1200] = "";
     mts_store_t *store = NULL;
     mts_backtest_data_t *data = NULL;
@@ -179,6 +184,7 @@ static void *opt_thread(void *arg) {
     } else {
         o->state = rc == MTS_ECANCELED ? OPT_CANCELLED : OPT_FAILED;
         snprintf(o->error, sizeof o->error, "%s", err[0] ? err : mts_strerror(rc));
+        api_field_names(o->error, sizeof o->error);
     }
     pthread_mutex_unlock(&s->opt_mu);
     if (rc == 0 && n > 0) {

@@ -123,70 +123,90 @@ int mts_backtest_allocations(const char *root, const char *spec, const char *con
 
 /* A number field of an instrument section: absent -> *out untouched; else
  * finite and >= 0, or MTS_EINVAL naming it. */
-/* A JSON number for cJSON: non-finite values become null. */
-static void jnum(cJSON *o, const char *k, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
-    else cJSON_AddNullToObject(o, k);
+/* The stored JSON below is written by hand, numbers with mts_json_number (the
+ * shortest text that reads back as the same double; null when not finite):
+ * cJSON's printer keeps 15 digits when they are within an epsilon, so
+ * 0.7300194827281818 would be stored as 0.730019482728182. The callers free
+ * the text with cJSON_free (= free: no cJSON hooks are installed). */
+static void xnum(FILE *f, const char *k, double v) {
+    fprintf(f, ",\"%s\":", k);
+    mts_json_number(f, v);
+}
+
+static void xint(FILE *f, const char *k, int64_t v) { fprintf(f, ",\"%s\":%lld", k, (long long)v); }
+
+/* buf: the memstream's pointer, set by fclose (read only after it). */
+static char *xclose(FILE *f, char **buf) {
+    if (fclose(f) != 0) {
+        free(*buf);
+        return NULL;
+    }
+    return *buf;
 }
 
 /* The metrics of one book as JSON (backtest_books.metrics; also --json's books). */
 static char *book_metrics_json(const mts_backtest_book_t *bk) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
-    jnum(o, "return", bk->metrics.total_return);
-    jnum(o, "sharpe", bk->metrics.sharpe_ratio);
-    jnum(o, "max_drawdown", bk->metrics.max_drawdown);
-    cJSON_AddNumberToObject(o, "risk_trimmed", (double)bk->risk_trimmed);
-    cJSON_AddNumberToObject(o, "risk_refused", (double)bk->risk_refused);
-    cJSON_AddNumberToObject(o, "risk_short_refused", (double)bk->risk_short_refused);
-    cJSON_AddNumberToObject(o, "bp_cut", (double)bk->stats.bp_cut);
-    cJSON_AddNumberToObject(o, "bp_refused", (double)bk->stats.bp_refused);
-    cJSON_AddNumberToObject(o, "short_refused", (double)bk->stats.short_refused);
-    cJSON_AddNumberToObject(o, "lot_refused", (double)bk->stats.lot_refused);
-    cJSON_AddNumberToObject(o, "liquidations", (double)bk->stats.liquidations);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    fputs("{\"return\":", f);
+    mts_json_number(f, bk->metrics.total_return);
+    xnum(f, "sharpe", bk->metrics.sharpe_ratio);
+    xnum(f, "max_drawdown", bk->metrics.max_drawdown);
+    xint(f, "risk_trimmed", bk->risk_trimmed);
+    xint(f, "risk_refused", bk->risk_refused);
+    xint(f, "risk_short_refused", bk->risk_short_refused);
+    xint(f, "bp_cut", bk->stats.bp_cut);
+    xint(f, "bp_refused", bk->stats.bp_refused);
+    xint(f, "short_refused", bk->stats.short_refused);
+    xint(f, "lot_refused", bk->stats.lot_refused);
+    xint(f, "liquidations", bk->stats.liquidations);
+    fputc('}', f);
+    return xclose(f, &buf);
 }
 
 /* backtest_results.extra: mode, market, leverage, the further metrics, the benchmark. */
 static char *extra_json(const mts_backtest_t *b) {
-    cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
     const mts_metrics_t *m = &b->metrics;
-    cJSON_AddStringToObject(o, "mode", b->mode);
-    cJSON_AddStringToObject(o, "market", b->market);
-    jnum(o, "leverage", b->leverage);
-    jnum(o, "sortino_ratio", m->sortino_ratio);
-    jnum(o, "exposure_time", m->exposure_time);
-    jnum(o, "avg_trade", m->avg_trade);
-    jnum(o, "expectancy", m->expectancy);
-    cJSON_AddNumberToObject(o, "longest_losing_streak", (double)m->longest_losing_streak);
-    jnum(o, "alpha", m->alpha);
-    jnum(o, "beta", m->beta);
-    jnum(o, "funding", b->account.funding);
-    cJSON_AddNumberToObject(o, "risk_trimmed", (double)b->risk_trimmed);
-    cJSON_AddNumberToObject(o, "risk_refused", (double)b->risk_refused);
-    cJSON_AddNumberToObject(o, "risk_short_refused", (double)b->risk_short_refused);
-    cJSON_AddNumberToObject(o, "bp_cut", (double)b->account.bp_cut);
-    cJSON_AddNumberToObject(o, "bp_refused", (double)b->account.bp_refused);
-    cJSON_AddNumberToObject(o, "short_refused", (double)b->account.short_refused);
-    cJSON_AddNumberToObject(o, "liquidations", (double)b->account.liquidations);
+    fputs("{\"mode\":\"", f);
+    mts_json_escape(f, b->mode);
+    fputs("\",\"market\":\"", f);
+    mts_json_escape(f, b->market);
+    fputc('"', f);
+    xnum(f, "leverage", b->leverage);
+    xnum(f, "sortino_ratio", m->sortino_ratio);
+    xnum(f, "exposure_time", m->exposure_time);
+    xnum(f, "avg_trade", m->avg_trade);
+    xnum(f, "expectancy", m->expectancy);
+    xint(f, "longest_losing_streak", m->longest_losing_streak);
+    xnum(f, "alpha", m->alpha);
+    xnum(f, "beta", m->beta);
+    xnum(f, "funding", b->account.funding);
+    xint(f, "risk_trimmed", b->risk_trimmed);
+    xint(f, "risk_refused", b->risk_refused);
+    xint(f, "risk_short_refused", b->risk_short_refused);
+    xint(f, "bp_cut", b->account.bp_cut);
+    xint(f, "bp_refused", b->account.bp_refused);
+    xint(f, "short_refused", b->account.short_refused);
+    xint(f, "liquidations", b->account.liquidations);
     if (b->has_benchmark) {
-        cJSON *bm = cJSON_AddObjectToObject(o, "benchmark");
         const mts_metrics_t *x = &b->benchmark_metrics;
-        if (bm) {
-            jnum(bm, "final_value", x->final_value);
-            jnum(bm, "total_return", x->total_return);
-            jnum(bm, "annualized_return", x->annualized_return);
-            jnum(bm, "volatility", x->volatility);
-            jnum(bm, "sharpe_ratio", x->sharpe_ratio);
-            jnum(bm, "max_drawdown", x->max_drawdown);
-        }
+        fputs(",\"benchmark\":{\"final_value\":", f);
+        mts_json_number(f, x->final_value);
+        xnum(f, "total_return", x->total_return);
+        xnum(f, "annualized_return", x->annualized_return);
+        xnum(f, "volatility", x->volatility);
+        xnum(f, "sharpe_ratio", x->sharpe_ratio);
+        xnum(f, "max_drawdown", x->max_drawdown);
+        fputc('}', f);
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    fputc('}', f);
+    return xclose(f, &buf);
 }
 
 

@@ -62,7 +62,9 @@ static void usage(FILE *f) {
         "  --param KEY=VALUES    a parameter axis (repeatable; the first two span the heatmap)\n"
         "  --metric NAME         ranking metric (default sharpe_ratio): sharpe_ratio, total_return,\n"
         "                        annualized_return, calmar_ratio, win_rate, profit_factor,\n"
-        "                        final_value (higher is better), max_drawdown, volatility (lower)\n"
+        "                        final_value, sortino_ratio, exposure_time, avg_trade, expectancy,\n"
+        "                        alpha, beta (higher is better; alpha, beta against the equal-weight\n"
+        "                        buy-and-hold of the assets), max_drawdown, volatility (lower)\n"
         "  --top N               rows to print (default 10, 0 = all)\n"
         "  --report FILE         self-contained HTML: heatmap of the metric + ranked table\n"
         "  --store all|best|none store every run (default), only the best, or none\n"
@@ -166,7 +168,8 @@ static int parse(int argc, char **argv, opts_t *o) {
                     if (*val && strncmp(METRICS[m], val, strlen(val)) == 0) near = METRICS[m];
                 fprintf(stderr, "mts optimize: unknown metric '%s'%s%s%s (one of: sharpe_ratio, total_return, "
                                 "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, "
-                                "profit_factor, final_value)\n", val, near ? "; did you mean '" : "",
+                                "profit_factor, final_value, sortino_ratio, exposure_time, avg_trade, expectancy, alpha, "
+                                "beta)\n", val, near ? "; did you mean '" : "",
                         near ? near : "", near ? "'?" : "");
                 return -1;
             }

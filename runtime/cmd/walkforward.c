@@ -51,8 +51,10 @@ static void usage(FILE *f) {
         "  --anchored            train parts grow from the first bar instead of rolling\n"
         "  --metric NAME         choose by this metric (default sharpe_ratio): sharpe_ratio,\n"
         "                        total_return, annualized_return, calmar_ratio, win_rate,\n"
-        "                        profit_factor, final_value (higher is better), max_drawdown,\n"
-        "                        volatility (lower)\n"
+        "                        profit_factor, final_value, sortino_ratio, exposure_time, avg_trade,\n"
+        "                        expectancy, alpha, beta (higher is better; alpha, beta against the\n"
+        "                        equal-weight buy-and-hold of the assets), max_drawdown, volatility\n"
+        "                        (lower)\n"
         "  --jobs N              worker processes for each window's grid (default: the number of cores)\n"
         "  --report FILE         self-contained HTML: stitched curve, drawdown, per-window table\n"
         "  --no-store            do not store the stitched run (stored by default)\n"
@@ -156,7 +158,8 @@ static int parse(int argc, char **argv, opts_t *o) {
                 const char *near = mts_cli_suggest(val, mts_opt_metrics);
                 fprintf(stderr, "mts walkforward: unknown metric '%s'%s%s%s (one of: sharpe_ratio, total_return, "
                                 "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, "
-                                "profit_factor, final_value)\n", val, near ? "; did you mean '" : "",
+                                "profit_factor, final_value, sortino_ratio, exposure_time, avg_trade, expectancy, alpha, "
+                                "beta)\n", val, near ? "; did you mean '" : "",
                         near ? near : "", near ? "'?" : "");
                 return -1;
             }

@@ -40,7 +40,8 @@
 
 const char *const mts_opt_metrics[] = {"sharpe_ratio", "total_return", "annualized_return", "max_drawdown",
                                        "volatility", "calmar_ratio", "win_rate", "profit_factor",
-                                       "final_value", NULL};
+                                       "final_value", "sortino_ratio", "exposure_time", "avg_trade",
+                                       "expectancy", "alpha", "beta", NULL};
 
 int mts_opt_metric_known(const char *name) {
     for (int m = 0; name && mts_opt_metrics[m]; m++)
@@ -61,6 +62,14 @@ double mts_opt_metric_of(const mts_metrics_t *m, const char *name) {
     if (!strcmp(name, "calmar_ratio")) return m->calmar_ratio;
     if (!strcmp(name, "win_rate")) return m->win_rate;
     if (!strcmp(name, "profit_factor")) return m->profit_factor;
+    /* issue 12: every point is a backtest (run_point), whose metrics have these;
+     * alpha and beta against its buy-and-hold benchmark (backtest.c) */
+    if (!strcmp(name, "sortino_ratio")) return m->sortino_ratio;
+    if (!strcmp(name, "exposure_time")) return m->exposure_time;
+    if (!strcmp(name, "avg_trade")) return m->avg_trade;
+    if (!strcmp(name, "expectancy")) return m->expectancy;
+    if (!strcmp(name, "alpha")) return m->alpha;
+    if (!strcmp(name, "beta")) return m->beta;
     return m->final_value;
 }
 

@@ -77,7 +77,10 @@ typedef struct mts_opt_spec {
 
 /* The ranking metrics, NULL-terminated: sharpe_ratio total_return
  * annualized_return max_drawdown volatility calmar_ratio win_rate
- * profit_factor final_value. max_drawdown and volatility rank lower first. */
+ * profit_factor final_value sortino_ratio exposure_time avg_trade expectancy
+ * alpha beta (portfolio/metrics.h defines them; alpha and beta against the
+ * run's equal-weight buy-and-hold benchmark, which every point's backtest
+ * computes). max_drawdown and volatility rank lower first, the rest higher. */
 extern const char *const mts_opt_metrics[];
 int    mts_opt_metric_known(const char *name);
 int    mts_opt_higher_is_better(const char *metric);

@@ -170,6 +170,144 @@ static void test_rank_nan_and_ties(void **state) {
     assert_true(mts_opt_metric_of(&mm, "final_value") == 7);
 }
 
+static void unlink_db(const char *path);
+
+/* The issue-12 metrics by name: each returns its own field (distinct values),
+ * is known, ranks higher first. */
+static void test_new_metric_names(void **state) {
+    (void)state;
+    mts_metrics_t mm;
+    memset(&mm, 0, sizeof mm);
+    mm.sortino_ratio = 1.5;
+    mm.exposure_time = 0.25;
+    mm.avg_trade = -12.5;
+    mm.expectancy = 0.75;
+    mm.alpha = 0.0625;
+    mm.beta = -0.5;
+    mm.final_value = 99;
+    const char *names[] = {"sortino_ratio", "exposure_time", "avg_trade", "expectancy", "alpha", "beta"};
+    const double want[] = {1.5, 0.25, -12.5, 0.75, 0.0625, -0.5};
+    for (int i = 0; i < 6; i++) {
+        assert_true(mts_opt_metric_known(names[i]));
+        assert_true(mts_opt_higher_is_better(names[i]));
+        if (mts_opt_metric_of(&mm, names[i]) != want[i])
+            fail_msg("%s: got %.17g, want %.17g", names[i], mts_opt_metric_of(&mm, names[i]), want[i]);
+        int listed = 0;
+        for (int k = 0; mts_opt_metrics[k]; k++) listed += !strcmp(mts_opt_metrics[k], names[i]);
+        assert_int_equal(listed, 1);
+    }
+    assert_false(mts_opt_metric_known("longest_losing_streak"));   /* a count, not offered for ranking */
+}
+
+/* One grid point of the research path (mts_opt_run_point: sma_cross fast=10
+ * slow=30 on the bundled daily BTC bars, 2021-2022) ranked by each issue-12
+ * metric: the value equals one computed here, independently, from the same
+ * run's equity curve, bars and trades (a plain mts_backtest_run with the
+ * point's options), by the definitions of portfolio/metrics.h:
+ *   r_k = E_k/E_{k-1} - 1 (E_0 = capital), one point per UTC day (checked);
+ *   sortino = mean(r) / sqrt(sum min(r,0)^2 / (n-1)) * sqrt(365)   (rf = 0);
+ *   benchmark B_k = capital * close_k / close_0 (one asset bought at the first close);
+ *   x_k = B_k/B_{k-1} - 1, beta = sum (x-mx)(y-my) / sum (x-mx)^2, alpha = (my - beta*mx)*365;
+ *   avg_trade = mean closed pnl; expectancy = avg_trade / |mean of the losing pnls|;
+ *   exposure_time = points t with a closed trade entry <= t < exit, or an open record entry <= t, / points. */
+static void test_new_metrics_by_hand(void **state) {
+    (void)state;
+    char path[] = "/tmp/mts-test-research-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    mts_grid_t g = {0};
+    char err[1024] = "";
+    assert_int_equal(mts_grid_add_axis(&g, "fast=10", err, sizeof err), 0);
+    assert_int_equal(mts_grid_add_axis(&g, "slow=30", err, sizeof err), 0);
+    const char *strategies[] = {"sma_cross"}, *assets[] = {"bitcoin"};
+    const int64_t from = 1609459200, to = 1672531199;   /* 2021-01-01 .. 2022-12-31 */
+    mts_opt_spec_t spec = {.strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+                           .from = from, .to = to, .capital = 100000, .commission_bps = 10,
+                           .trusted = 1, .root = root(), .db_label = path, .grid = &g,
+                           .metric = "sharpe_ratio", .store = MTS_OPT_STORE_NONE};
+    mts_backtest_data_t *data = NULL;
+    assert_int_equal(mts_opt_data_load(s, &spec, &data, err, sizeof err), 0);
+    mts_opt_point_t p = {.index = 0, .strategy = 0, .value = {0, 0}};
+    const char *names[] = {"sortino_ratio", "exposure_time", "avg_trade", "expectancy", "alpha", "beta"};
+    double got[6];
+    for (int i = 0; i < 6; i++) {
+        mts_opt_result_t r;
+        spec.metric = names[i];
+        assert_int_equal(mts_opt_run_point(s, &spec, data, &p, 0, &r, err, sizeof err), 0);
+        got[i] = r.metric;
+    }
+    /* the same run, for its curve, bars and trades */
+    const char *keys[] = {"fast", "slow"}, *vals[] = {"10", "30"};
+    mts_backtest_opts_t o = {
+        .strategies = strategies, .n_strategies = 1, .assets = assets, .n_assets = 1,
+        .param_keys = keys, .param_values = vals, .n_params = 2, .from = from, .to = to,
+        .capital = 100000, .commission_bps = 10, .root = root(), .db_label = path, .trusted = 1};
+    mts_backtest_t *b = NULL;
+    assert_int_equal(mts_backtest_run(s, &o, &b, err, sizeof err), 0);
+    const mts_series_t *c = mts_engine_equity_curve(b->engine);
+    const mts_bars_t *bars = &b->bars[0];
+    int64_t n = c->n;
+    assert_true(n == 730 && bars->n == 730);
+    double *y = calloc((size_t)n, sizeof *y), *x = calloc((size_t)n, sizeof *x);
+    assert_non_null(y);
+    assert_non_null(x);
+    double my = 0, mx = 0, dn = 0;
+    for (int64_t k = 0; k < n; k++) {
+        assert_true(c->ts[k] % 86400 == 0 && (k == 0 || c->ts[k] - c->ts[k - 1] == 86400));
+        assert_true(bars->ts[k] == c->ts[k]);
+        double e0 = k ? c->v[k - 1] : 100000, b1 = 100000 * bars->close[k] / bars->close[0];
+        double b0 = k ? 100000 * bars->close[k - 1] / bars->close[0] : 100000;
+        y[k] = c->v[k] / e0 - 1;
+        x[k] = b1 / b0 - 1;
+        my += y[k] / n;
+        mx += x[k] / n;
+        if (y[k] < 0) dn += y[k] * y[k];
+    }
+    double sxy = 0, sxx = 0;
+    for (int64_t k = 0; k < n; k++) {
+        sxy += (x[k] - mx) * (y[k] - my);
+        sxx += (x[k] - mx) * (x[k] - mx);
+    }
+    double beta = sxy / sxx, alpha = (my - beta * mx) * 365;
+    double sortino = my / sqrt(dn / (n - 1)) * sqrt(365.0);
+    int64_t nt = 0, no = 0;
+    const mts_trade_t *t = mts_engine_trades(b->engine, &nt);
+    const mts_trade_t *op = mts_engine_open_trades(b->engine, &no);
+    assert_true(nt >= 5);
+    double sum = 0, loss = 0;
+    int64_t nl = 0;
+    for (int64_t i = 0; i < nt; i++) {
+        sum += t[i].pnl;
+        if (t[i].pnl < 0) loss += t[i].pnl, nl++;
+    }
+    assert_true(nl > 0);
+    double avg = sum / nt, expectancy = avg / fabs(loss / nl);
+    int64_t in = 0;
+    for (int64_t k = 0; k < n; k++) {
+        int open = 0;
+        for (int64_t i = 0; i < nt && !open; i++) open = t[i].entry_ts <= c->ts[k] && c->ts[k] < t[i].exit_ts;
+        for (int64_t i = 0; i < no && !open; i++) open = op[i].entry_ts <= c->ts[k];
+        in += open;
+    }
+    const double want[] = {sortino, (double)in / n, avg, expectancy, alpha, beta};
+    for (int i = 0; i < 6; i++) {
+        assert_true(isfinite(want[i]));
+        if (!(fabs(got[i] - want[i]) <= 1e-9 * fmax(1, fabs(want[i]))))
+            fail_msg("%s: research path %.17g, by hand %.17g", names[i], got[i], want[i]);
+    }
+    assert_true(beta != 0 && alpha != 0);
+    free(x);
+    free(y);
+    mts_backtest_free(b);
+    mts_backtest_data_free(data);
+    mts_grid_free(&g);
+    mts_store_close(s);
+    unlink_db(path);
+}
+
 static void unlink_db(const char *path) {
     char side[256];
     unlink(path);
@@ -433,6 +571,8 @@ int main(void) {
         cmocka_unit_test(test_grid_parsing),
         cmocka_unit_test(test_point_order),
         cmocka_unit_test(test_rank_nan_and_ties),
+        cmocka_unit_test(test_new_metric_names),
+        cmocka_unit_test(test_new_metrics_by_hand),
         cmocka_unit_test(test_run_local_jobs),
         cmocka_unit_test(test_executors),
     };

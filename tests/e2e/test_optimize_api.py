@@ -109,3 +109,36 @@ class OptimizeApi(MtsTestCase):
         self.assertEqual(e["error"], "not_found")
         e, h = self.srv.json("GET", "/optimize", token=write, expect=405)
         self.assertEqual(h["allow"], "POST")
+
+    def test_run_options_and_new_metric_equal_cli(self):
+        """The issue-12 run options in the body (mode, market, leverage, limits,
+        fees) reach every point: the ranking by an issue-12 metric (sortino_ratio)
+        equals `mts optimize --json` with the same flags, and differs from a run
+        without them (the options did something)."""
+        write = make_token(scope="write")
+        opts = {"mode": "vote", "market": "perp", "leverage": 2, "max_position": 0.5, "max_portfolio_risk": 1,
+                "maker_bps": 2, "taker_bps": 5}
+        body = dict({"strategy_name": "sma_cross", "assets": ["bitcoin"], "start": "2021-01-01", "end": "2022-12-31",
+                     "params": {"fast": [5, 10], "slow": [30, 50]}, "metric": "sortino_ratio", "jobs": 1,
+                     "store": "none"}, **opts)
+        acc, _ = self.srv.json("POST", "/optimize", body=body, token=write, expect=202)
+        st = self.wait_done(acc["id"], write)
+        self.assertEqual(st["state"], "done", st)
+        cli = run(["optimize", "--strategy", "sma_cross", "--asset", "bitcoin", "--from", "2021-01-01", "--to",
+                   "2022-12-31", "--param", "fast=5,10", "--param", "slow=30,50", "--metric", "sortino_ratio",
+                   "--mode", "vote", "--market", "perp", "--leverage", "2", "--max-position", "0.5",
+                   "--max-portfolio-risk", "1", "--maker-bps", "2", "--taker-bps", "5", "--top", "0", "--json",
+                   "--store", "none", "--jobs", "1", "--db", self.db])
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        want = json.loads(cli.stdout)
+        got = st["result"]
+        self.assertEqual(got["metric"], "sortino_ratio")
+        self.assertEqual(got["results"], want["results"])
+        plain = dict(body)
+        for k in opts:
+            del plain[k]
+        acc, _ = self.srv.json("POST", "/optimize", body=plain, token=write, expect=202)
+        st = self.wait_done(acc["id"], write)
+        self.assertEqual(st["state"], "done", st)
+        self.assertNotEqual([r["final_value"] for r in st["result"]["results"]],
+                            [r["final_value"] for r in got["results"]])

@@ -495,6 +495,110 @@ class ServeTest(MtsTestCase):
         self.assertEqual([b["id"] for b in lst["backtests"]], [got["id"]])
         self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
 
+    # issue 12: the run options of mts backtest / mts.backtest{} as body fields
+    RUN_OPTS = {"mode": "independent", "allocate": {"sma_cross": 0.6, "mean_reversion": 0.3}, "market": "perp",
+                "leverage": 3, "max_position": 0.5, "max_portfolio_risk": 1, "maker_bps": 2, "taker_bps": 5}
+    RUN_FLAGS = ["--mode", "independent", "--allocate", "sma_cross=0.6,mean_reversion=0.3", "--market", "perp",
+                 "--leverage", "3", "--max-position", "0.5", "--max-portfolio-risk", "1", "--maker-bps", "2",
+                 "--taker-bps", "5"]
+
+    def test_backtest_run_options_equal_cli(self):
+        """Two strategies with mode/allocate/market/leverage/limits/fees in the body:
+        the same object as `mts backtest --json` with the same flags, key by key;
+        the options did reach the run (books with the shares, a perp at 3x)."""
+        srv = self.serve()
+        req = dict({"strategy_name": ["sma_cross", "mean_reversion"], "assets": ["bitcoin"], "start": "2021-01-01",
+                    "end": "2022-12-31"}, **self.RUN_OPTS)
+        got, _ = srv.json("POST", "/backtest", body=req, token=make_token(scope="write"))
+        want, _ = self.backtest_json("--strategy", "sma_cross,mean_reversion", "--asset", "bitcoin", "--from",
+                                     "2021-01-01", "--to", "2022-12-31", *self.RUN_FLAGS,
+                                     "--db", os.path.join(self.tmp, "cli.db"))
+        self.assertGreater(want["trade_count"], 0)
+        self.assertEqual(set(got) - {"id"}, set(want) - {"id"})
+        for k in want:
+            if k != "id":
+                self.assertEqual(got[k], want[k], k)
+        self.assertEqual((got["mode"], got["market"], got["leverage"]), ("independent", "perp", 3))
+        self.assertEqual([(b["strategy"], b["allocation"], b["initial"]) for b in got["books"]],
+                         [("sma_cross", 0.6, 60000), ("mean_reversion", 0.3, 30000)])
+        # the defaults differ: without the options the run is another one
+        plain, _ = srv.json("POST", "/backtest", token=make_token(scope="write"),
+                            body={"strategy_name": ["sma_cross", "mean_reversion"], "assets": ["bitcoin"],
+                                  "start": "2021-01-01", "end": "2022-12-31"})
+        self.assertEqual(plain["market"], "spot")
+        self.assertNotEqual(plain["books"][0]["initial"], 60000)
+
+    def test_stored_extra_numbers_are_exact(self):
+        """A stored run's extra metrics, benchmark and books read back (GET
+        /backtests/{id}) equal `mts backtest --json`'s bit for bit (Python's
+        float parsing is exact: == on the floats). Over 2021-2022 the
+        benchmark's volatility is 0.7300194827281818, which a 15-digit printer
+        stores as 0.730019482728182."""
+        srv = self.serve()
+        req = dict({"strategy_name": ["sma_cross", "mean_reversion"], "assets": ["bitcoin"], "start": "2021-01-01",
+                    "end": "2022-12-31"}, **self.RUN_OPTS)
+        got, _ = srv.json("POST", "/backtest", body=req, token=make_token(scope="write"))
+        want, _ = self.backtest_json("--strategy", "sma_cross,mean_reversion", "--asset", "bitcoin", "--from",
+                                     "2021-01-01", "--to", "2022-12-31", *self.RUN_FLAGS,
+                                     "--db", os.path.join(self.tmp, "cli.db"))
+        stored, _ = srv.json("GET", "/backtests/%d" % got["id"], token=make_token())
+        n = 0
+        for k in ("sortino_ratio", "exposure_time", "avg_trade", "expectancy", "alpha", "beta", "funding",
+                  "leverage", "longest_losing_streak"):
+            self.assertIsInstance(want[k], (int, float), k)
+            self.assertTrue(stored[k] == want[k], "%s: stored %r, --json %r" % (k, stored[k], want[k]))
+            n += 1
+        for k, v in want["benchmark"].items():
+            self.assertTrue(stored["benchmark"][k] == v, "benchmark.%s: stored %r, --json %r"
+                            % (k, stored["benchmark"][k], v))
+            n += 1
+        self.assertEqual(len(stored["books"]), len(want["books"]))
+        for sb, wb in zip(stored["books"], want["books"]):
+            for k in ("return", "sharpe", "max_drawdown", "allocation", "initial", "final", "pnl", "fees"):
+                self.assertTrue(sb[k] == wb[k], "books[%s].%s: stored %r, --json %r" % (wb["strategy"], k, sb[k], wb[k]))
+                n += 1
+        self.assertGreater(n, 30)
+        # `mts report --json` reads the same stored numbers
+        rep = json.loads(run(["report", str(got["id"]), "--json", "--db", self.db]).stdout)
+        for k, v in want["benchmark"].items():
+            self.assertTrue(rep["benchmark"][k] == v, k)
+        self.assertTrue(rep["sortino_ratio"] == want["sortino_ratio"])
+
+    def test_backtest_run_options_bad_fields(self):
+        """A bad run option is a 400 naming the field (the CLI's rules); POST
+        /optimize refuses allocate like mts optimize --allocate."""
+        srv = self.serve("--rate-limit-write", "0")
+        w = make_token(scope="write")
+        base = {"strategy_name": ["sma_cross", "mean_reversion"], "assets": ["bitcoin"]}
+        cases = [({"mode": "solo"}, "field 'mode'"), ({"mode": 1}, "field 'mode'"),
+                 ({"market": "futures"}, "field 'market'"), ({"leverage": 0.5}, "field 'leverage'"),
+                 ({"leverage": "3"}, "field 'leverage'"), ({"max_position": 0}, "field 'max_position'"),
+                 ({"max_portfolio_risk": -1}, "field 'max_portfolio_risk'"), ({"maker_bps": -1}, "field 'maker_bps'"),
+                 ({"taker_bps": "x"}, "field 'taker_bps'"),
+                 ({"allocate": "sma_cross=0.5"}, "field 'allocate'"),
+                 ({"allocate": {"sma_cross": "half"}}, "field 'allocate.sma_cross'"),
+                 ({"allocate": {"vix_correlation": 0.5}}, "field 'allocate': 'vix_correlation' is not a strategy"),
+                 ({"allocate": {"sma_cross": 0.7, "mean_reversion": 0.6}}, "field 'allocate'"),
+                 ({"allocate": {"sma_cross": 1.5}}, "field 'allocate'"),
+                 ({"allocate": {"sma_cross": 0.5}, "mode": "vote"}, "field 'allocate'")]
+        for extra, needle in cases:
+            st, _, data = srv.request("POST", "/backtest", body=dict(base, **extra), token=w)
+            self.assertEqual(st, 400, (extra, data))
+            self.assertIn(needle, json.loads(data)["detail"], extra)
+        # checked when the run starts: a leverage above the instrument's max_leverage (config: 125)
+        st, _, data = srv.request("POST", "/backtest", body=dict(base, market="perp", leverage=200), token=w)
+        self.assertEqual(st, 400, data)
+        self.assertIn("leverage", json.loads(data)["detail"])
+        self.assertNotIn("--leverage", json.loads(data)["detail"])
+        opt = {"strategy_name": "sma_cross", "assets": ["bitcoin"], "params": {"fast": [5, 10]}}
+        for extra, needle in (({"allocate": {"sma_cross": 0.5}}, "field 'allocate'"),
+                              ({"leverage": 0}, "field 'leverage'"), ({"market": "margin"}, "field 'market'")):
+            st, _, data = srv.request("POST", "/optimize", body=dict(opt, **extra), token=w)
+            self.assertEqual(st, 400, (extra, data))
+            self.assertIn(needle, json.loads(data)["detail"], extra)
+        # only the leverage-200 request reached a run; the others were refused before
+        self.assertEqual(srv.metrics()["mts_backtests_total"], 1)
+
     def test_stored_backtest_v8_fields(self):
         """A run as schema v8 stores it (rows written here by sqlite3): each trade's
         strategy, reasons, funding, excursions and open flag; the run's extra JSON
