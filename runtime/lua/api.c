@@ -360,9 +360,12 @@ static int l_optimize(lua_State *L) {
     lua_pop(L, 1);   /* still referenced by opts */
     if (!metric || !mts_opt_metric_known(metric)) {
         mts_grid_free(&g);
-        return luaL_error(L, "mts.optimize: unknown metric '%s' (one of: sharpe_ratio, total_return, "
-                             "annualized_return, max_drawdown, volatility, calmar_ratio, win_rate, profit_factor, "
-                             "final_value)", metric ? metric : "?");
+        char names[512];
+        size_t o = 0;
+        names[0] = 0;
+        for (int k = 0; mts_opt_metrics[k] && o < sizeof names; k++)
+            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", k ? ", " : "", mts_opt_metrics[k]);
+        return luaL_error(L, "mts.optimize: unknown metric '%s' (one of: %s)", metric ? metric : "?", names);
     }
     lua_getfield(L, 1, "store");
     const char *st = lua_isnil(L, -1) ? "none" : lua_tostring(L, -1);

@@ -237,7 +237,8 @@ bad:
 
 #define METRIC_FIELDS(X)                                                                    \
     X(initial_capital) X(final_value) X(total_return) X(annualized_return) X(sharpe_ratio) \
-    X(max_drawdown) X(volatility) X(calmar_ratio) X(win_rate) X(profit_factor)
+    X(max_drawdown) X(volatility) X(calmar_ratio) X(win_rate) X(profit_factor)             \
+    X(sortino_ratio) X(exposure_time) X(avg_trade) X(expectancy) X(alpha) X(beta)
 
 int mts_remote_result_json(const mts_opt_result_t *r, int rc, const char *error, char **json) {
     size_t cap = 1024 + (error ? 2 * strlen(error) + 16 : 0);
@@ -260,8 +261,9 @@ int mts_remote_result_json(const mts_opt_result_t *r, int rc, const char *error,
     o += (size_t)snprintf(s + o, cap - o, ",\"" #f "\":%s", b);
     METRIC_FIELDS(PUT)
 #undef PUT
-    o += (size_t)snprintf(s + o, cap - o, ",\"trade_count\":%lld,\"n_periods\":%lld,\"period_s\":%lld,\"disabled\":%d}",
-                          (long long)r->m.trade_count, (long long)r->m.n_periods, (long long)r->m.period_s,
+    o += (size_t)snprintf(s + o, cap - o, ",\"trade_count\":%lld,\"longest_losing_streak\":%lld,\"n_periods\":%lld,\"period_s\":%lld,\"disabled\":%d}",
+                          (long long)r->m.trade_count, (long long)r->m.longest_losing_streak,
+                          (long long)r->m.n_periods, (long long)r->m.period_s,
                           r->disabled ? 1 : 0);
     *json = s;
     return 0;
@@ -300,6 +302,8 @@ int mts_remote_result_parse(const char *json, mts_opt_result_t *r, int *rc, char
 #undef GET
     if (get_double(o, "trade_count", &d)) goto out;
     r->m.trade_count = (int64_t)d;
+    if (get_double(o, "longest_losing_streak", &d)) goto out;
+    r->m.longest_losing_streak = (int64_t)d;
     if (get_double(o, "n_periods", &d)) goto out;
     r->m.n_periods = (int64_t)d;
     if (get_double(o, "period_s", &d)) goto out;

@@ -160,6 +160,15 @@ static void check_result_roundtrip(const mts_opt_result_t *r) {
         if (isnan(x[i])) assert_true(isnan(y[i]));
         else if (bits(x[i]) != bits(y[i])) fail_msg("field %d: %.17g read back as %.17g (%s)", i, x[i], y[i], j);
     }
+    /* the issue-12 metrics a worker sends for ranking (--metric) */
+    const double xs[6] = {r->m.sortino_ratio, r->m.exposure_time, r->m.avg_trade, r->m.expectancy, r->m.alpha,
+                          r->m.beta};
+    const double ys[6] = {b.m.sortino_ratio, b.m.exposure_time, b.m.avg_trade, b.m.expectancy, b.m.alpha, b.m.beta};
+    for (int i = 0; i < 6; i++) {
+        if (isnan(xs[i])) assert_true(isnan(ys[i]));
+        else if (bits(xs[i]) != bits(ys[i])) fail_msg("metric %d: %.17g read back as %.17g (%s)", i, xs[i], ys[i], j);
+    }
+    assert_int_equal(b.m.longest_losing_streak, r->m.longest_losing_streak);
     assert_int_equal(b.m.trade_count, r->m.trade_count);
     assert_int_equal(b.m.n_periods, r->m.n_periods);
     assert_int_equal(b.m.period_s, r->m.period_s);
@@ -177,6 +186,13 @@ static void test_result_json_bit_exact(void **state) {
                     2.2250738585072009e-308, -123456789.123456789};
     memcpy(&r.m.initial_capital, v, sizeof v);
     r.m.trade_count = 1234567;
+    r.m.sortino_ratio = 1.0 / 7;
+    r.m.exposure_time = 0.3;
+    r.m.avg_trade = -12.5;
+    r.m.expectancy = NAN;
+    r.m.alpha = 0.01;
+    r.m.beta = -0.7;
+    r.m.longest_losing_streak = 9;
     r.m.n_periods = 2920;
     r.m.period_s = 86400;
     check_result_roundtrip(&r);
