@@ -1127,7 +1127,11 @@ static int setup_books(mts_live_t *l) {
         a->perp = 1;
         l->st.perps++;
         /* the configured perp's rates, else the session's own symbol on its exchange */
-        if (!a->fsym[0]) snprintf(a->fsym, sizeof a->fsym, "%s", a->symbol);
+        if (!a->fsym[0]) {   /* memcpy: snprintf between members of one object is refused (-Werror=restrict) */
+            size_t k = strnlen(a->symbol, sizeof a->fsym - 1);
+            memcpy(a->fsym, a->symbol, k);
+            a->fsym[k] = 0;
+        }
         if (!a->fexch[0]) snprintf(a->fexch, sizeof a->fexch, "%s", mts_exchange_name(cfg->exchange));
         (void)mts_store_ensure_funding(cfg->store, root, a->fsym, a->fexch);   /* bundled: first use */
         a->fev.ts = mts_malloc(FUNDING_RESERVE * sizeof *a->fev.ts);
