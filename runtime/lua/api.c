@@ -327,6 +327,27 @@ static int l_optimize(lua_State *L) {
     const char *strategies[16], *assets[MTS_BACKTEST_MAX_ASSETS];
     int ns = str_list(L, 1, "strategies", strategies, 16);
     int na = str_list(L, 1, "assets", assets, MTS_BACKTEST_MAX_ASSETS);
+    /* every option that can raise is read before the grid owns memory (a Lua
+     * error unwinds past this frame: nothing would free it) */
+    lua_getfield(L, 1, "interval");
+    const char *interval = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "from");
+    int64_t from = opt_time(L, lua_gettop(L), INT64_MIN, 0);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "to");
+    int64_t to = opt_time(L, lua_gettop(L), INT64_MAX, 1);
+    lua_pop(L, 1);
+    int jobs = (int)opt_num(L, 1, "jobs", 1);
+    lua_getfield(L, 1, "trusted");
+    int trusted = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    book_opts_t bk;
+    book_opts(L, 1, "mts.optimize", &bk);
+    if (bk.allocate) {
+        return luaL_error(L, "mts.optimize: allocate: every point runs one strategy with the whole capital "
+                             "(use mts.backtest for shares of several)");
+    }
     mts_grid_t g;
     memset(&g, 0, sizeof g);
     char err[1600] = "";
@@ -375,26 +396,6 @@ static int l_optimize(lua_State *L) {
     if (store < 0) {
         mts_grid_free(&g);
         return luaL_error(L, "mts.optimize: store is \"none\", \"all\" or \"best\"");
-    }
-    lua_getfield(L, 1, "interval");
-    const char *interval = lua_tostring(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "from");
-    int64_t from = opt_time(L, lua_gettop(L), INT64_MIN, 0);
-    lua_pop(L, 1);
-    lua_getfield(L, 1, "to");
-    int64_t to = opt_time(L, lua_gettop(L), INT64_MAX, 1);
-    lua_pop(L, 1);
-    int jobs = (int)opt_num(L, 1, "jobs", 1);
-    lua_getfield(L, 1, "trusted");
-    int trusted = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    book_opts_t bk;
-    book_opts(L, 1, "mts.optimize", &bk);
-    if (bk.allocate) {
-        mts_grid_free(&g);
-        return luaL_error(L, "mts.optimize: allocate: every point runs one strategy with the whole capital "
-                             "(use mts.backtest for shares of several)");
     }
     mts_opt_spec_t spec = {
         .strategies = strategies, .n_strategies = ns, .assets = assets, .n_assets = na, .interval = interval,
