@@ -24,6 +24,7 @@ int mts_cmd_repl(int argc, char **argv);
 int mts_cmd_serve(int argc, char **argv);
 int mts_cmd_token(int argc, char **argv);
 int mts_cmd_run(int argc, char **argv);
+int mts_cmd_replay(int argc, char **argv);
 int mts_cmd_worker(int argc, char **argv);
 
 /* --db value, else $DATABASE_PATH, else <root>/data/mts.db if <root>/data is writable,

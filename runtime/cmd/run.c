@@ -450,6 +450,9 @@ int mts_cmd_run(int argc, char **argv) {
         .n_books = n_books, .alloc = alloc, .leverage = book.leverage,
         .instrument = {.market = book.market, .commission_bps = comm, .maker_bps = book.maker_bps,
                        .taker_bps = book.taker_bps, .has_maker = book.has_maker, .has_taker = book.has_taker},
+        /* recorded for `mts replay` (docs/live.md "Replay") */
+        .mode = mode, .max_position = book.max_position, .max_portfolio_risk = book.max_portfolio_risk,
+        .param_keys = pkeys, .param_values = pvals, .n_params = n_params,
     };
     char err[1024];
     mts_live_t *live = NULL;

@@ -20,7 +20,9 @@
 #include "lua/mts_ffi.h"
 #include "market/bar_check.h"
 #include "market/funding.h"
+#include "replay/replay.h"
 #include "store/csv.h"
+#include "store/events.h"
 #include "store/paper.h"
 #include "store/store_internal.h"
 #include "util/config.h"
@@ -128,8 +130,71 @@ struct mts_live {
     uint32_t *lat_hist;       /* LH_N buckets (lh_index) */
     int64_t n_lat, lat_max_ns;
     int rehearsals;           /* rehearsal rounds given so far (REHEARSALS) */
+    /* issue 14: the input log (store/events.h); in a replay, the source */
+    mts_events_rec_t *rec;    /* NULL in a replay */
+    mts_replay_t *rp;         /* cfg.replay */
+    char *root;               /* files are recorded relative to it */
     char err[512];
 };
+
+/* ---- the input log (store/events.h) ---- */
+
+static void record(mts_live_t *l, int kind, int32_t asset, int64_t t, double o, double h, double lo, double c,
+                   double v, const char *ref, const char *info) {
+    if (!l->rec) return;
+    mts_sevent_t e;
+    e.seq = 0;
+    e.wait = l->waits;
+    e.ts_ms = 0;
+    e.kind = kind;
+    e.asset = asset;
+    e.t = t;
+    e.o = o, e.h = h, e.l = lo, e.c = c, e.v = v;
+    e.ref[0] = e.info[0] = 0;
+    if (ref) snprintf(e.ref, sizeof e.ref, "%s", ref);
+    if (info) snprintf(e.info, sizeof e.info, "%s", info);
+    if (mts_events_add(l->rec, &e) != 0)
+        mts_log(MTS_LOG_ERROR, "live.record_failed", "\"kind\":\"%s\",\"error\":\"out of memory\"",
+                mts_event_kind_name(kind));
+}
+
+/* path relative to the session's root when under it */
+static const char *rel_of(const mts_live_t *l, const char *path) {
+    size_t n = strlen(l->root);
+    if (!strncmp(path, l->root, n) && path[n] == '/') return path + n + 1;
+    return path;
+}
+
+/* A file's content as the session has it now: a blob and a file event. A
+ * file that cannot be read is recorded without content (a replay then has
+ * no such file either). */
+static void record_file(mts_live_t *l, const char *path) {
+    if (!l->rec) return;
+    FILE *f = fopen(path, "rb");
+    char hash[65] = "";
+    if (f) {
+        size_t cap = 65536, n = 0;
+        char *buf = mts_malloc(cap);
+        while (buf) {
+            size_t got = fread(buf + n, 1, cap - n, f);
+            n += got;
+            if (n < cap) break;
+            char *b2 = mts_realloc(buf, cap * 2);
+            if (!b2) { mts_free(buf); buf = NULL; break; }
+            buf = b2;
+            cap *= 2;
+        }
+        fclose(f);
+        if (buf && mts_events_add_blob(l->rec, buf, n, hash) != 0) hash[0] = 0;
+        mts_free(buf);
+    }
+    record(l, MTS_EVK_FILE, -1, hash[0] ? 1 : 0, 0, 0, 0, 0, 0, hash, rel_of(l, path));
+}
+
+static int write_events(mts_store_t *s, void *ud) {
+    mts_live_t *l = ud;
+    return mts_events_write(s, l->session_id, l->rec);
+}
 
 static int fail(mts_live_t *l, int rc, const char *fmt, ...) {
     va_list ap;
@@ -291,6 +356,7 @@ static int append_now(mts_live_t *l, int k, int64_t ts, double o, double h, doub
         mts_log(MTS_LOG_WARN, what, "\"symbol\":\"%s\",\"error\":\"%s\"", a->symbol, mts_engine_errmsg(l->engine));
         return rc;
     }
+    record(l, MTS_EVK_BAR, k, ts, o, h, lo, c, v, NULL, NULL);
     if (ts > l->cur_ts) {
         l->cur_ts = ts;
         l->cur_wait = l->waits;
@@ -483,6 +549,16 @@ static int64_t vix_refresh(mts_live_t *l, int quiet) {
         k++;
     }
     if (v->n > 0 && !l->vix_added && mts_engine_add_macro(l->engine, "VIX", v) == 0) l->vix_added = 1;
+    if (k > 0 && l->rec) {   /* the rows appended: int64 ts[k] then double v[k] */
+        size_t sz = (size_t)k * (sizeof(int64_t) + sizeof(double));
+        char *b = mts_malloc(sz), hash[65];
+        if (b) {
+            memcpy(b, v->ts + (v->n - k), (size_t)k * sizeof(int64_t));
+            memcpy(b + (size_t)k * sizeof(int64_t), v->v + (v->n - k), (size_t)k * sizeof(double));
+            if (mts_events_add_blob(l->rec, b, sz, hash) == 0) record(l, MTS_EVK_MACRO, -1, k, 0, 0, 0, 0, 0, hash, "VIX");
+            mts_free(b);
+        }
+    }
     if (k > 0 && !quiet) {
         char d[16];
         mts_time_format_date(v->ts[v->n - 1], d);
@@ -490,6 +566,24 @@ static int64_t vix_refresh(mts_live_t *l, int quiet) {
                 (long long)k, d);
     }
     return k;
+}
+
+/* A replay: the VIX rows a recorded macro event appended. */
+static int replay_macro(mts_live_t *l, const mts_sevent_t *e) {
+    const void *d;
+    size_t n;
+    int rc = mts_replay_blob(l->rp, e->ref, &d, &n);
+    if (rc) return fail(l, rc, "replay: the recorded VIX rows (%s) are missing", e->ref);
+    int64_t k = e->t;
+    if ((size_t)k * (sizeof(int64_t) + sizeof(double)) != n) return fail(l, MTS_EPARSE, "replay: bad VIX record");
+    mts_series_t *v = &l->vix;
+    for (int64_t i = 0; i < k && v->n < v->cap; i++) {
+        memcpy(&v->ts[v->n], (const char *)d + (size_t)i * sizeof(int64_t), sizeof(int64_t));
+        memcpy(&v->v[v->n], (const char *)d + (size_t)k * sizeof(int64_t) + (size_t)i * sizeof(double), sizeof(double));
+        v->n++;
+    }
+    if (v->n > 0 && !l->vix_added && mts_engine_add_macro(l->engine, "VIX", v) == 0) l->vix_added = 1;
+    return 0;
 }
 
 /* VIX for the macro-aware strategies (vix_correlation, mean_reversion), as
@@ -510,8 +604,14 @@ static int vix_open(mts_live_t *l) {
         l->macro_every_ms = (int64_t)(sec * 1000);
     }
     int64_t n0 = 0;
-    (void)mts_store_ensure_macro(l->cfg.store, mts_root(), "VIX");
-    (void)mts_store_count_macro(l->cfg.store, "VIX", &n0);
+    if (l->rp) {   /* a replay: the rows the session loaded at open, from the record */
+        l->macro_every_ms = 0;
+        const mts_sevent_t *e = mts_replay_peek(l->rp);
+        if (e && e->wait == 0 && e->kind == MTS_EVK_MACRO) n0 = e->t;
+    } else {
+        (void)mts_store_ensure_macro(l->cfg.store, mts_root(), "VIX");
+        (void)mts_store_count_macro(l->cfg.store, "VIX", &n0);
+    }
     int64_t cap = n0 + MACRO_RESERVE;
     l->vix.ts = mts_malloc((size_t)cap * sizeof *l->vix.ts);
     l->vix.v = mts_malloc((size_t)cap * sizeof *l->vix.v);
@@ -519,6 +619,15 @@ static int vix_open(mts_live_t *l) {
     l->vix.cap = cap;
     l->vix.n = 0;
     l->last_macro_ms = mts_ws_now_ms();
+    if (l->rp) {
+        const mts_sevent_t *e = mts_replay_peek(l->rp);
+        if (e && e->wait == 0 && e->kind == MTS_EVK_MACRO) {
+            int rc = replay_macro(l, e);
+            mts_replay_advance(l->rp);
+            if (rc) return rc;
+        }
+        return 0;
+    }
     (void)vix_refresh(l, 1);
     return 0;
 }
@@ -608,6 +717,7 @@ static int64_t funding_refresh(mts_live_t *l, int k, int quiet) {
             continue;
         }
         added++;
+        record(l, MTS_EVK_FUNDING, k, ev.ts[i], ev.rate[i], ev.mark[i], 0, 0, 0, NULL, NULL);
         /* stored after the bar at or after its time ran: the engine pays it at the next bar */
         if (l->warm_done && a->bars.n > 0 && ev.ts[i] >= a->bars.ts[0] && ev.ts[i] <= bar_last)
             mts_log(MTS_LOG_WARN, "live.funding_late", "\"symbol\":\"%s\",\"settlement\":%lld,\"last_bar\":%lld",
@@ -885,6 +995,7 @@ static int commit(mts_live_t *l) {
         l->signals_done = ns;
         l->equity_first = l->equity_done = curve->n;
     }
+    if (l->rp) return MTS_OK;   /* a replay stores nothing: its results stay in the engine */
     int64_t nf, ns;
     const mts_fill_rec_t *fills = mts_engine_fills(e, &nf);
     const mts_signal_rec_t *sigs = mts_engine_signals(e, &ns);
@@ -892,7 +1003,8 @@ static int commit(mts_live_t *l) {
     int64_t n_eq = curve->n - eq_from;
     int64_t n_bars = 0;
     for (int k = 0; k < l->n; k++) n_bars += l->a[k].bars.n - l->a[k].saved;
-    if (nf == l->fills_done && ns == l->signals_done && n_eq <= 0 && n_bars == 0) return MTS_OK;
+    if (nf == l->fills_done && ns == l->signals_done && n_eq <= 0 && n_bars == 0 && !mts_events_pending(l->rec))
+        return MTS_OK;
 
     /* the step's rows in scratch arrays kept from step to step (grown, never freed per step) */
     mts_paper_fill_t *pfl = scratch(&l->sc_fills, &l->sc_fills_cap, nf - l->fills_done, sizeof *pfl);
@@ -961,6 +1073,7 @@ static int commit(mts_live_t *l) {
         .equity_ts = n_eq > 0 ? curve->ts + eq_from : NULL, .equity = n_eq > 0 ? curve->v + eq_from : NULL,
         .cash = cash, .n_equity = n_eq > 0 ? n_eq : 0,
         .bars = brow, .n_bars = n_bars, .series = ser, .n_series = n_ser, .total_bars = l->st.live_bars,
+        .extra = write_events, .extra_ud = l,   /* the step's inputs, in its transaction */
     };
     rc = mts_paper_writer_step(l->writer, l->session_id, &step);
     if (rc == MTS_EDBLOCKED) {
@@ -992,6 +1105,7 @@ static int commit(mts_live_t *l) {
         l->pending = 0;
     }
     l->tries = 0;
+    mts_events_written(l->rec);
     l->bars_stored = l->st.live_bars;
     l->last_hb_ms = mts_ws_now_ms();
     publish_step(l, &step, sigs + l->signals_done, fills + l->fills_done, l->equity_done - eq_from);
@@ -1022,7 +1136,72 @@ int32_t mts_live_watch(mts_live_t *l, const char *path) {
         w->mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
         w->size = (int64_t)sb.st_size;
     }
+    record_file(l, path);   /* the version the runner just loaded */
     return l->n_watch++;
+}
+
+void mts_live_marks(const mts_live_t *l, int64_t *fills_first, int64_t *signals_first, int64_t *equity_first) {
+    if (fills_first) *fills_first = l ? l->fills_done : 0;
+    if (signals_first) *signals_first = l ? l->signals_done : 0;
+    if (equity_first) *equity_first = l ? l->equity_first : 0;
+}
+
+/* What a wait returns, recorded (with the files a reload will load: the
+ * changed watches, or all of them for -1). */
+static int wait_ret(mts_live_t *l, int code, int32_t mask) {
+    if (l->rec) {
+        if (code == 2)
+            for (int k = 0; k < l->n_watch; k++)
+                if (mask == -1 || (mask & ((int32_t)1 << k))) record_file(l, l->watches[k].path);
+        record(l, MTS_EVK_WAIT, mask, code, 0, 0, 0, 0, 0, NULL, NULL);
+    }
+    return code;
+}
+
+/* A replay's wait: the recorded wait's inputs applied through the same
+ * paths (append_now, the VIX and funding appends), the files of a reload
+ * written into the replay's root, and what the session's wait returned
+ * (a reload mask rebuilt from this run's watches: another strategy's files
+ * are not watched). The end of the record stops the run. */
+static int replay_wait(mts_live_t *l, int32_t *reload) {
+    int32_t mask = 0;
+    const mts_sevent_t *e;
+    l->appended = 0;
+    while ((e = mts_replay_peek(l->rp)) != NULL) {
+        if (e->wait < l->waits && e->kind != MTS_EVK_BAR) { mts_replay_advance(l->rp); continue; }
+        int rc = 0;
+        switch (e->kind) {
+        case MTS_EVK_BAR:
+            if (e->asset >= 0 && e->asset < l->n)
+                (void)append_now(l, e->asset, e->t, e->o, e->h, e->l, e->c, e->v, mono_ns(), "replay.bar_rejected");
+            break;
+        case MTS_EVK_MACRO: rc = replay_macro(l, e); break;
+        case MTS_EVK_FUNDING:
+            if (e->asset >= 0 && e->asset < l->n && l->a[e->asset].perp &&
+                mts_engine_append_funding(l->engine, l->a[e->asset].id, e->t, e->o, e->h) == 0)
+                l->st.funding_events++;
+            break;
+        case MTS_EVK_FILE:
+            if ((rc = mts_replay_put_file(l->rp, e)) != 0) {
+                fail(l, rc, "replay: writing the recorded %s", e->info);
+                break;
+            }
+            for (int k = 0; k < l->n_watch; k++)
+                if (!strcmp(rel_of(l, l->watches[k].path), e->info)) mask |= (int32_t)1 << k;
+            break;
+        case MTS_EVK_WAIT: {
+            int code = (int)e->t;
+            if (e->asset == -1) mask = -1;
+            mts_replay_advance(l->rp);
+            if (code == 2 && reload) *reload = mask;
+            return code == 1 || code == 2 ? code : 0;
+        }
+        default: break;
+        }
+        mts_replay_advance(l->rp);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 /* Rehearsal rounds: the first REHEARSALS waits of a session (right after the
@@ -1049,16 +1228,18 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
     int rc = commit(l);
     if (rc) return rc;
     l->waits++;
+    if (l->rp) return replay_wait(l, reload);
     if ((rc = mts_ws_start(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
     for (;;) {
         check(l);
-        if (l->stopping) return 0;
+        if (l->stopping) return wait_ret(l, 0, 0);
         if (l->reload_mask) {
-            if (reload) *reload = l->reload_mask;
+            int32_t m = l->reload_mask;
+            if (reload) *reload = m;
             l->reload_mask = 0;
-            return 2;
+            return wait_ret(l, 2, m);
         }
-        if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return 0;
+        if (l->cfg.max_bars > 0 && l->st.live_bars >= l->cfg.max_bars) return wait_ret(l, 0, 0);
         int64_t now = mts_ws_now_ms();
         if (l->pending && now >= l->next_try_ms) {
             if ((rc = commit(l)) != 0) return rc;
@@ -1070,10 +1251,10 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
         l->appended = 0;
         if (l->align) {                   /* steps whose grace has passed */
             release_due(l);
-            if (l->appended) return 1;
+            if (l->appended) return wait_ret(l, 1, 0);
         }
         if ((rc = mts_ws_service(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
-        if (l->appended) return 1;
+        if (l->appended) return wait_ret(l, 1, 0);
     }
 }
 
@@ -1103,6 +1284,49 @@ static char *join(const char *const *v, int n) {
     return s;
 }
 
+/* The session's starting options, JSON (mts_free): what `mts replay` needs to
+ * build the same engine and runner (replay/replay.c options()). */
+static char *options_json(const mts_live_t *l) {
+    const mts_live_config_t *c = &l->cfg;
+    cJSON *o = cJSON_CreateObject(), *a;
+    if (!o) return NULL;
+    cJSON_AddStringToObject(o, "exchange", mts_exchange_name(c->exchange));
+    cJSON_AddStringToObject(o, "interval", l->interval);
+    a = cJSON_AddArrayToObject(o, "symbols");
+    for (int k = 0; k < c->n_assets; k++) cJSON_AddItemToArray(a, cJSON_CreateString(c->symbols[k]));
+    a = cJSON_AddArrayToObject(o, "assets");
+    for (int k = 0; k < c->n_assets; k++) cJSON_AddItemToArray(a, cJSON_CreateString(c->assets[k]));
+    a = cJSON_AddArrayToObject(o, "strategies");
+    for (int k = 0; k < c->n_strategies; k++) cJSON_AddItemToArray(a, cJSON_CreateString(c->strategies[k]));
+    cJSON_AddNumberToObject(o, "warmup", c->warmup);
+    cJSON_AddNumberToObject(o, "capital", c->capital);
+    cJSON_AddNumberToObject(o, "commission_bps", c->commission_bps);
+    cJSON_AddNumberToObject(o, "slippage_bps", c->slippage_bps);
+    cJSON_AddNumberToObject(o, "align_ms", (double)l->st.align_ms);
+    cJSON_AddStringToObject(o, "mode", c->mode ? c->mode : "independent");
+    cJSON_AddNumberToObject(o, "max_position", c->max_position);
+    cJSON_AddNumberToObject(o, "max_portfolio_risk", c->max_portfolio_risk);
+    a = cJSON_AddArrayToObject(o, "alloc");
+    for (int k = 0; k < c->n_books; k++) cJSON_AddItemToArray(a, cJSON_CreateNumber(c->alloc[k]));
+    cJSON_AddNumberToObject(o, "leverage", c->leverage);
+    if (c->instrument.market) cJSON_AddStringToObject(o, "market", c->instrument.market);
+    if (c->instrument.has_maker) cJSON_AddNumberToObject(o, "maker_bps", c->instrument.maker_bps);
+    if (c->instrument.has_taker) cJSON_AddNumberToObject(o, "taker_bps", c->instrument.taker_bps);
+    a = cJSON_AddArrayToObject(o, "params");
+    for (int k = 0; k < c->n_params; k++) {
+        cJSON *p = cJSON_CreateArray();
+        cJSON_AddItemToArray(p, cJSON_CreateString(c->param_keys[k]));
+        cJSON_AddItemToArray(p, cJSON_CreateString(c->param_values[k]));
+        cJSON_AddItemToArray(a, p);
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!txt) return NULL;
+    char *r = mts_strdup(txt);
+    cJSON_free(txt);
+    return r;
+}
+
 /* Books, instruments and the perps' funding (live.h), before the start: as
  * mts_backtest_run sets them up (backtest/backtest.c). */
 static int setup_books(mts_live_t *l) {
@@ -1112,7 +1336,7 @@ static int setup_books(mts_live_t *l) {
         return fail(l, rc, "%s", mts_engine_errmsg(l->engine));
     mts_instrument_opts_t io = cfg->instrument;
     io.commission_bps = cfg->commission_bps;
-    const char *root = mts_root();
+    const char *root = l->root;
     for (int k = 0; k < l->n; k++) {
         live_asset_t *a = &l->a[k];
         mts_instrument_t ins;
@@ -1133,7 +1357,7 @@ static int setup_books(mts_live_t *l) {
             a->fsym[k] = 0;
         }
         if (!a->fexch[0]) snprintf(a->fexch, sizeof a->fexch, "%s", mts_exchange_name(cfg->exchange));
-        (void)mts_store_ensure_funding(cfg->store, root, a->fsym, a->fexch);   /* bundled: first use */
+        if (!l->rp) (void)mts_store_ensure_funding(cfg->store, root, a->fsym, a->fexch);   /* bundled: first use */
         a->fev.ts = mts_malloc(FUNDING_RESERVE * sizeof *a->fev.ts);
         a->fev.rate = mts_malloc(FUNDING_RESERVE * sizeof *a->fev.rate);
         a->fev.mark = mts_malloc(FUNDING_RESERVE * sizeof *a->fev.mark);
@@ -1142,7 +1366,17 @@ static int setup_books(mts_live_t *l) {
         a->fev.n = 0;
         if ((rc = mts_engine_set_funding(l->engine, a->id, &a->fev)) != 0)
             return fail(l, rc, "%s", mts_engine_errmsg(l->engine));
-        int64_t got = funding_refresh(l, k, 1);
+        int64_t got = 0;
+        if (l->rp) {   /* a replay: the settlements the session appended at open */
+            const mts_sevent_t *e;
+            while ((e = mts_replay_peek(l->rp)) && e->wait == 0 && e->kind == MTS_EVK_FUNDING && e->asset == k) {
+                if (mts_engine_append_funding(l->engine, a->id, e->t, e->o, e->h) == 0) got++;
+                mts_replay_advance(l->rp);
+            }
+            l->st.funding_events += got;
+        } else {
+            got = funding_refresh(l, k, 1);
+        }
         mts_log(got > 0 ? MTS_LOG_INFO : MTS_LOG_WARN, "live.funding",
                 "\"asset\":\"%s\",\"symbol\":\"%s\",\"exchange\":\"%s\",\"settlements\":%lld%s", a->name,
                 a->fsym, a->fexch, (long long)a->fev.n,
@@ -1163,7 +1397,10 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     mts_live_t *l = mts_calloc(1, sizeof *l);
     if (!l) return MTS_ENOMEM;
     l->cfg = *cfg;
+    l->rp = cfg->replay;
     int rc = MTS_ENOMEM;
+    if (!(l->root = mts_strdup(cfg->root ? cfg->root : mts_root()))) goto out;
+    if (!l->rp && mts_events_rec_new(&l->rec) != 0) goto out;
     l->iv_ms = mts_live_interval_ms(cfg->interval);
     if (l->iv_ms <= 0) { rc = fail(l, MTS_EINVAL, "unknown interval '%s' (e.g. 1m, 5m, 1h, 1d)", cfg->interval); goto out; }
     if (l->cfg.bar_capacity <= 0) l->cfg.bar_capacity = (int64_t)1 << 20;
@@ -1178,7 +1415,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
                              : bybit ? MTS_REST_BYBIT_URL : MTS_REST_BINANCE_URL);
     l->lat_hist = mts_calloc(LH_N, sizeof *l->lat_hist);
     if (!l->interval || !l->rest_url || !l->lat_hist) goto out;
-    {   /* the kline stream: created now (a bad URL fails here), connected by the first wait */
+    if (!l->rp) {   /* the kline stream: created now (a bad URL fails here), connected by the first wait */
         mts_ws_config_t wc = {
             .exchange = cfg->exchange, .symbols = cfg->symbols, .n_symbols = cfg->n_assets,
             .channels = MTS_CH_KLINE, .kline_interval = cfg->interval,
@@ -1198,7 +1435,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     if ((rc = mts_engine_create(&ec, &l->engine)) != 0) { rc = fail(l, rc, "engine: invalid capital or costs"); goto out; }
     mts_engine_keep_fills(l->engine, 1);
     if ((rc = vix_open(l)) != 0) goto out;   /* VIX, refreshed later (vix_refresh) */
-    {
+    if (!l->rp) {
         mts_http_config_t hc;
         mts_http_config_defaults(&hc);
         hc.vendor = mts_exchange_name(cfg->exchange);
@@ -1225,7 +1462,22 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         if ((rc = reserve(a, l->cfg.bar_capacity + (cfg->warmup > 0 ? cfg->warmup : 0))) != 0) goto out;
         l->n++;
         if (l->align && !(a->q = mts_malloc(PEND_CAP * sizeof *a->q))) { rc = MTS_ENOMEM; goto out; }
-        if (cfg->warmup > 0) {
+        if (l->rp) {   /* a replay: the warm-up bars the session had */
+            const mts_sevent_t *e;
+            while ((e = mts_replay_peek(l->rp)) && e->wait == 0 && e->kind == MTS_EVK_WARMUP && e->asset == k) {
+                if (a->bars.n < a->bars.cap) {
+                    int64_t i = a->bars.n++;
+                    a->bars.ts[i] = e->t;
+                    a->bars.open[i] = e->o;
+                    a->bars.high[i] = e->h;
+                    a->bars.low[i] = e->l;
+                    a->bars.close[i] = e->c;
+                    a->bars.volume[i] = e->v;
+                }
+                mts_replay_advance(l->rp);
+            }
+            l->st.warmup_bars += a->bars.n;
+        } else if (cfg->warmup > 0) {
             int got = rest_klines(l, k, -1, -1, cfg->warmup + 1 > 1000 ? 1000 : cfg->warmup + 1, 0);
             const char *src = "rest";
             if (got <= 0) {
@@ -1247,6 +1499,9 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
             l->st.warmup_bars += a->bars.n;
         }
         a->saved = a->bars.n;
+        for (int64_t i = 0; i < a->bars.n; i++)
+            record(l, MTS_EVK_WARMUP, k, a->bars.ts[i], a->bars.open[i], a->bars.high[i], a->bars.low[i],
+                   a->bars.close[i], a->bars.volume[i], NULL, NULL);
         {   /* "<exchange>:<SYMBOL>" (a->symbol is copied first: snprintf's source and
              * destination are members of one object, which -Werror=restrict refuses) */
             char sym[MTS_SYMBOL_MAX];
@@ -1259,6 +1514,14 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         }
     }
     if ((rc = setup_books(l)) != 0) goto out;
+    if (l->rp) {   /* a replay stores, connects and publishes nothing */
+        l->started_ms = now;
+        l->last_watch_poll = now;
+        l->last_hb_ms = now;
+        l->hb_ms = HEARTBEAT_MS;
+        *out = l;
+        return MTS_OK;
+    }
     char *strategies = join(cfg->strategies, cfg->n_strategies);
     char *symbols = join(cfg->symbols, cfg->n_assets);
     if (!strategies || !symbols) {
@@ -1281,6 +1544,16 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     if (rc) { rc = fail(l, rc, "storing the session: %s", mts_store_errmsg(cfg->store)); goto out; }
     l->st.session_id = l->session_id;
     l->started_ms = now;
+    {   /* the starting options (replay/replay.c reads them back) */
+        char *opt = options_json(l);
+        if (!opt || mts_events_set_options(cfg->store, l->session_id, opt) != 0)
+            mts_log(MTS_LOG_WARN, "live.record_failed", "\"what\":\"options\",\"error\":\"%s\"",
+                    opt ? mts_store_errmsg(cfg->store) : "out of memory");
+        mts_free(opt);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/config/mts.json", l->root);
+        record_file(l, path);
+    }
     if ((rc = mts_paper_writer_new(cfg->store, &l->writer)) != 0) {
         rc = fail(l, rc, "preparing the step statements: %s", mts_store_errmsg(cfg->store));
         goto out;
@@ -1326,6 +1599,10 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
     for (int k = 0; k < l->n; k++) pending += l->a[k].q_n;
     if (pending > 0)   /* a step still inside its grace when the session stopped: not traded */
         mts_log(MTS_LOG_INFO, "live.pending_dropped", "\"bars\":%lld", (long long)pending);
+    if (l->rp) {
+        l->st.final_equity = mts_engine_equity(l->engine);
+        return MTS_OK;
+    }
     int rc = commit(l);
     int64_t t0 = mts_ws_now_ms();
     while (!rc && l->pending && mts_ws_now_ms() - t0 < FINISH_RETRY_MS) {   /* busy: wait for it, bounded */
@@ -1397,6 +1674,8 @@ void mts_live_free(mts_live_t *l) {
     for (int k = 0; k < l->n_watch; k++) mts_free(l->watches[k].path);
     mts_free(l->interval);
     mts_free(l->rest_url);
+    mts_free(l->root);
+    mts_events_rec_free(l->rec);
     mts_free(l->lat_hist);
     mts_paper_writer_free(l->writer);
     mts_free(l->sc_fills);

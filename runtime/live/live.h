@@ -73,6 +73,14 @@
  * events known for a time count (a later different row is not re-read).
  * Each fill is stored with its book, strategy, reason and funding share.
  *
+ * Recording (issue 14, store/events.h): every input is logged in order and
+ * written in the step's transaction — the warm-up bars, each
+ * mts_engine_append_bar (after alignment: the order the engine saw), VIX and
+ * funding appends, the content of every watched file at the start and at each
+ * reload (SIGHUP: all of them), config/mts.json, and what each wait returned
+ * — so `mts replay` (replay/replay.h) rebuilds the session exactly by driving
+ * this same code with cfg.replay.
+ *
  * Ownership: the session owns the engine, the bar arrays (reserved once:
  * appending never moves them), its websocket client (mts_ws_t); the store is borrowed.
  * Errors: 0 / negative MTS_E* with a one-line message in err / errmsg. */
@@ -127,6 +135,19 @@ typedef struct mts_live_config {
                                               (market/instrument.h with config/mts.json
                                               "instruments"); its commission_bps is ignored:
                                               commission_bps above is used */
+    /* issue 14: replay (docs/live.md "Replay") */
+    const char *root;                      /* holds scripts/ and config/ (NULL: mts_root()): the
+                                              files recorded are named relative to it */
+    const char *mode;                      /* recorded with the options (runner: NULL = independent) */
+    double max_position, max_portfolio_risk;   /* the command line's limits (0: not given) */
+    const char *const *param_keys, *const *param_values;   /* --param, recorded */
+    int n_params;
+    struct mts_replay *replay;             /* NULL: a live session (websocket, store, bus). Else a
+                                              replay (replay/replay.h): no connection, nothing stored
+                                              or published; the warm-up, macro and funding come from
+                                              the record, and each wait applies the recorded wait's
+                                              inputs (the same append path) and returns what it
+                                              returned */
 } mts_live_config_t;
 
 typedef struct mts_live_summary {
@@ -166,6 +187,11 @@ int  mts_live_finish(mts_live_t *l, const char *status, const char *parameters_j
 void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out);
 const char *mts_live_errmsg(const mts_live_t *l);
 void mts_live_free(mts_live_t *l);   /* accepts NULL */
+
+/* Replay bookkeeping: the engine's fills, signals and equity points that
+ * belong to the warm-up (before the first live step), and the session's
+ * events recorded so far (0 in a replay). */
+void mts_live_marks(const mts_live_t *l, int64_t *fills_first, int64_t *signals_first, int64_t *equity_first);
 
 /* Interval text -> milliseconds ("1m" 60000, "1h", "1d", "1w"); -1 unless it is
  * a kline interval of an exchange (mts_ws_kline_interval). */

@@ -180,6 +180,7 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
     for (int k = 0; k < p->n_series && !rc; k++)   /* joins this transaction (store.h) */
         if (p->series[k].bars.n > 0)
             rc = mts_store_upsert_ohlcv(s, p->series[k].asset, p->series[k].interval, &p->series[k].bars);
+    if (!rc && p->extra) rc = p->extra(s, p->extra_ud);
     if (!rc) {
         sqlite3_bind_int64(u, 1, session);
         sqlite3_bind_int64(u, 2, p->total_bars);

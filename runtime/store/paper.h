@@ -77,6 +77,10 @@ typedef struct mts_paper_step {
     const mts_live_bar_t *bars;       int64_t n_bars;
     const mts_paper_series_t *series; int n_series;
     int64_t total_bars;               /* live bars so far: paper_sessions.bars */
+    /* more rows written inside the step's transaction, after the others (the
+     * session's input log, store/events.h); NULL: none. Its error rolls back all. */
+    int (*extra)(mts_store_t *s, void *ud);
+    void *extra_ud;
 } mts_paper_step_t;
 
 #define MTS_PAPER_STALE_MIN_S 60

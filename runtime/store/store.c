@@ -262,6 +262,26 @@ static const struct migration {
     "ALTER TABLE paper_fills ADD COLUMN strategy TEXT;"
     "ALTER TABLE paper_fills ADD COLUMN reason TEXT;"
     "ALTER TABLE paper_fills ADD COLUMN funding REAL NOT NULL DEFAULT 0;", NULL},
+    /* 9: event-sourced replay (issue 14, store/events.h): a paper session's
+     * inputs in order (bars as appended, warm-up, macro and funding appends,
+     * the files it loaded, what each wait returned) with contents
+     * content-addressed in session_blobs, and its starting options. Nothing
+     * existing changes: sessions from before have no events (not replayable). */
+    {"CREATE TABLE session_events ("
+    "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  wait INTEGER NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  asset INTEGER, t INTEGER,"
+    "  o REAL, h REAL, l REAL, c REAL, v REAL,"
+    "  ref TEXT, info TEXT,"
+    "  PRIMARY KEY(session_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE session_blobs ("
+    "  hash TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  content BLOB NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE paper_sessions ADD COLUMN options TEXT;", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -1302,9 +1302,43 @@ local function run(spec, opts)
     local LV = spec.live
     if type(LV) == "userdata" then LV = ffi.cast("mts_live_t *", LV) end
     local reload_out = LV and ffi.new("int32_t[1]")
+    -- aggregator.lua and risk.lua, hot-reloaded (issue 14): the versions in
+    -- the root (a replay's root holds the recorded ones). A broken version
+    -- is refused and the running one kept.
+    local LIBS = { aggregator = "aggregator", risk = { "plan", "limits" } }
+    local lib_watch = {}
+    local function load_lib(name)
+        local rel = "scripts/lib/" .. name .. ".lua"
+        local fn, err = loadfile(root .. "/" .. rel)
+        if not fn then return nil, tostring(err) end
+        local ok, mod = pcall(fn, name)
+        if not ok then return nil, ("%s (while loading %s)"):format(tostring(mod), rel) end
+        if type(mod) ~= "table" then return nil, rel .. ": must return a table, got " .. type(mod) end
+        local need = name == "aggregator" and { "aggregate" } or { "plan", "limits" }
+        for _, f in ipairs(need) do
+            if type(rawget(mod, f)) ~= "function" then return nil, rel .. ": " .. f .. "() is missing" end
+        end
+        return mod
+    end
+    local function reload_lib(name, quiet)
+        local mod, err = load_lib(name)
+        if not mod then
+            log("error", "lib.reload_failed", { file = "scripts/lib/" .. name .. ".lua", message = err })
+            printer(name, "reload failed, keeping the running version: " .. err)
+            return false
+        end
+        if name == "aggregator" then aggregator = mod else risk = mod end
+        if not quiet then log("info", "lib.reloaded", { file = "scripts/lib/" .. name .. ".lua" }) end
+        return true
+    end
     if LV then
         for _, s in ipairs(strategies) do
             s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
+            s.cwatch = C.mts_live_watch(LV, root .. "/config/strategies/" .. s.name .. ".json")
+        end
+        for _, name in ipairs({ "aggregator", "risk" }) do
+            if config.stat(root .. "/scripts/lib/" .. name .. ".lua") ~= 0 then reload_lib(name, true) end
+            lib_watch[name] = C.mts_live_watch(LV, root .. "/scripts/lib/" .. name .. ".lua")
         end
         -- the C functions of a signal step, looked up now: LuaJIT aborts a
         -- trace that meets an FFI symbol not looked up before ("symbol not in
@@ -1339,12 +1373,43 @@ local function run(spec, opts)
     -- signals dropped (the state the new version would have had), then
     -- on_reload(ctx, old_state) if defined. Anything failing keeps the old
     -- version running; the error is logged with its file:line.
+    -- the parameters of a (new) version: its defaults, config/strategies/<name>.json,
+    -- the command line's --param (a config edit is a parameter change)
+    local function params_of(s, ns)
+        local crel = "config/strategies/" .. s.name .. ".json"
+        local okc, cfg = pcall(config.load_file, root .. "/" .. crel, crel, ns.schema)
+        if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
+        local t = { name = s.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
+        t.params = config.deep_copy(ns.defaults)
+        config.overlay(t.params, cfg)
+        local mine = {}
+        for _, o in ipairs(spec.params or {}) do
+            local key = tostring(o.key)
+            local first = key:match("^([^.]+)%.")
+            local top = key:match("^[^.]+")
+            if first == s.name or (not seen[first] and ns.defaults[top] ~= nil) then mine[#mine + 1] = o end
+        end
+        local oko, oerr = pcall(config.apply_overrides, { t }, mine)
+        if not oko then return nil, config.is_error(oerr) and oerr.config_error or tostring(oerr) end
+        local okv, verr = pcall(validate_params, t)
+        if not okv then return nil, type(verr) == "table" and verr.run_error or tostring(verr) end
+        return t.params
+    end
+
     local function reload(s)
         local okl, ns = pcall(load_strategy, root, s.name, s.id, printer)
         if not okl then
             local msg = type(ns) == "table" and ns.run_error or tostring(ns)
             log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
+            printer(s.name, "reload failed, keeping the running version: " .. msg)
             return false, msg
+        end
+        local new_params, perr = params_of(s, ns)
+        if not new_params then
+            log("error", "strategy.reload_failed", { strategy = s.name, file = "config/strategies/" .. s.name .. ".json",
+                                                     message = perr })
+            printer(s.name, "reload failed, keeping the running version: " .. perr)
+            return false, perr
         end
         local newctx = {}
         for k, slot in ipairs(s.slots) do
@@ -1352,7 +1417,7 @@ local function run(spec, opts)
             local a = slot.a
             local ctx = setmetatable({
                 asset = old.asset, asset_id = old.asset_id, strategy = s.name,
-                params = config.deep_copy(s.params),
+                params = config.deep_copy(new_params),
                 n = a.n, series = a.series, macro = old.macro, state = {},
                 bars = old.bars, funding = old.funding, book = old.book,
                 i = -1, time = 0, close = NaN, position = old.position,
@@ -1398,6 +1463,10 @@ local function run(spec, opts)
         end
         -- all good: the new version takes over from the next bar
         s.mod, s.init, s.on_bar, s.analyze, s.generate = ns.mod, ns.init, ns.on_bar, ns.analyze, ns.generate
+        if json.encode(new_params) ~= json.encode(s.params) then
+            log("info", "strategy.params_changed", { strategy = s.name, params = json.encode(new_params) })
+        end
+        s.params, s.schema, s.defaults, s.declared = new_params, ns.schema, ns.defaults, ns.declared
         for k, slot in ipairs(s.slots) do
             slot.ctx = newctx[k]
             slot.on_bar, slot.analyze, slot.generate = ns.on_bar, ns.analyze, ns.generate
@@ -1535,10 +1604,12 @@ local function run(spec, opts)
         grow()
     elseif w == 2 then
         local mask = reload_out[0]
+        local function hit(w) return mask == -1 or (w and w >= 0 and bit.band(mask, bit.lshift(1, w)) ~= 0) end
+        for _, name in ipairs({ "aggregator", "risk" }) do
+            if hit(lib_watch[name]) then reload_lib(name) end
+        end
         for _, s in ipairs(strategies) do
-            if mask == -1 or (s.watch >= 0 and bit.band(mask, bit.lshift(1, s.watch)) ~= 0) then
-                reload(s)
-            end
+            if hit(s.watch) or hit(s.cwatch) then reload(s) end
         end
     elseif w == 0 then
         break
