@@ -9,6 +9,7 @@
 #include "util/log.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -313,6 +314,28 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
             rc = fail(err, errlen, rc, "replay: the recorded %s: %s", r->ev[i].info, mts_store_errmsg(s));
             goto done;
         }
+    {   /* the runner's other modules, runtime/ and data/ of the install tree (linked) */
+        char from[4096], to[4096];
+        snprintf(from, sizeof from, "%s/scripts/lib", mts_root());
+        DIR *dd = opendir(from);
+        struct dirent *de;
+        while (dd && (de = readdir(dd)) != NULL) {
+            if (de->d_name[0] == '.') continue;
+            snprintf(to, sizeof to, "%s/scripts/lib/%s", r->root, de->d_name);
+            struct stat sb;
+            if (stat(to, &sb) == 0) continue;
+            mkdirs(to);
+            snprintf(from, sizeof from, "%s/scripts/lib/%s", mts_root(), de->d_name);
+            if (strcmp(de->d_name, "aggregator.lua") && strcmp(de->d_name, "risk.lua")) (void)symlink(from, to);
+        }
+        if (dd) closedir(dd);
+        const char *links[] = {"runtime", "data"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(from, sizeof from, "%s/%s", mts_root(), links[k]);
+            snprintf(to, sizeof to, "%s/%s", r->root, links[k]);
+            (void)symlink(from, to);
+        }
+    }
     {   /* strategies the session did not run, and library files it did not record: as they are now */
         const char *files[RMAX * 2 + 3];
         char bufs[RMAX * 2][160];

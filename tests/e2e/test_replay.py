@@ -1,0 +1,158 @@
+"""mts replay (runtime/replay, docs/live.md "Replay"): a paper session recorded
+against the stand-in exchange (exchange_server.KlineServer), with hot reloads in
+the middle, replays to the same fills, equity and signals; other parameters over
+the same inputs differ and print the side-by-side table; a broken aggregator edit
+is refused in the session and again in the replay."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import exchange_server as xs  # noqa: E402
+from mtslib import MtsTestCase, MTS  # noqa: E402
+
+FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "live")
+
+
+def bars_600():
+    """600 hourly bars: the 400 real BTCUSDT hours of the fixture, then its first
+    200 again, scaled to go on from the last close and shifted in time."""
+    b = xs.read_kline_csv(os.path.join(FIX, "BTCUSDT_1h_2021-01.csv"))
+    last_t, last_c = b[-1][0], float(b[-1][4])
+    k = last_c / float(b[0][1])
+    out = [tuple(x) for x in b]
+    for j, x in enumerate(b[:200]):
+        out.append((last_t + (j + 1) * 3600000,) + tuple(repr(float(v) * k) for v in x[1:5]) + (x[5],))
+    return out
+
+
+BARS = bars_600()
+ENV = {"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info", "MTS_MACRO_REFRESH_S": "0"}
+
+
+class ReplayTest(MtsTestCase):
+
+    def start(self, root, bars, *extra, symbols="BTCUSDT", pace=0.02, **kw):
+        srv = xs.KlineServer("binance", bars, interval="1h", warm=0, pace=pace, **kw).start()
+        self.addCleanup(srv.stop)
+        n = len(next(iter(bars.values())))
+        env = dict(os.environ, **ENV, MTS_ROOT=root)
+        args = [MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", symbols,
+                "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
+                "--warmup", "0", "--max-bars", str(n * len(bars)), "--json"] + list(extra)
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p
+
+    def edit(self, path, fn):
+        with open(path) as f:
+            src = f.read()
+        with open(path, "w") as f:
+            f.write(fn(src))
+
+    def q(self, sql, *args):
+        con = sqlite3.connect(self.db)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def replay(self, sid, *extra, expect=0, root=None):
+        env = dict(os.environ, MTS_ROOT=root) if root else None
+        r = subprocess.run([MTS, "replay", str(sid), "--db", self.db] + list(extra), env=env, capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(r.returncode, expect, r.stdout + r.stderr[-3000:])
+        return r
+
+    def session(self, root, bars, edits, **kw):
+        """Runs a session, applying edits [(after_seconds, path, fn)] while it runs."""
+        p = self.start(root, bars, **kw)
+        t0 = time.time()
+        for at, path, fn in edits:
+            time.sleep(max(0, at - (time.time() - t0)))
+            self.edit(path, fn)
+        out, err = p.communicate(timeout=240)
+        self.assertEqual(p.returncode, 0, out[-2000:] + err[-4000:])
+        s = json.loads(out.splitlines()[-1])
+        return s, err
+
+    def test_reload_and_param_change_replay_identical(self):
+        root = self.make_root()
+        strat = os.path.join(root, "scripts/strategies/sma_cross.lua")
+        conf = os.path.join(root, "config/strategies/sma_cross.json")
+        s, err = self.session(root, {"BTCUSDT": BARS}, [
+            (4, strat, lambda src: src + "\n-- edited while running\n"),
+            (7, conf, lambda src: src.replace('"fast": 10', '"fast": 7'))])
+        sid = s["session"]
+        self.assertIn('"event":"strategy.reloaded"', err)
+        self.assertIn('"event":"strategy.params_changed"', err)
+        self.assertEqual(s["live_bars"], 600)
+        n_bar = self.q("SELECT COUNT(*) FROM session_events WHERE session_id=? AND kind='bar'", sid)[0][0]
+        self.assertEqual(n_bar, 600)
+        reloads = self.q("SELECT COUNT(*) FROM session_events WHERE session_id=? AND kind='wait' AND t=2", sid)[0][0]
+        self.assertGreaterEqual(reloads, 2)
+        self.assertGreater(s["fills"], 0)
+        # the files as they are now are NOT what the replay uses: change them again
+        self.edit(conf, lambda src: src.replace('"fast": 7', '"fast": 3'))
+        r = self.replay(sid, "--json", root=root)
+        res = json.loads(r.stdout)
+        self.assertTrue(res["identical"], res)
+        self.assertEqual(res["replayed"]["trades"], s["fills"])
+        self.assertEqual(res["recorded"]["final_equity"], res["replayed"]["final_equity"])
+        self.assertEqual(res["reloads"], reloads)
+        # recorded fills equal the replay's independently of its own comparison: count and final equity
+        self.assertEqual(self.q("SELECT COUNT(*) FROM paper_fills WHERE session_id=?", sid)[0][0], res["replayed"]["trades"])
+        self.assertAlmostEqual(res["replayed"]["final_equity"], s["final_equity"], places=9)
+        human = self.replay(sid, root=root).stdout
+        self.assertIn("identical", human)
+        # other parameters over the same inputs: they differ, and the table says by how much
+        r = self.replay(sid, "--param", "fast=5", "--report", os.path.join(self.tmp, "r.html"), root=root)
+        self.assertIn("differs from the record", r.stdout)
+        self.assertIn("trades (fills)", r.stdout)
+        self.assertIn("PnL", r.stdout)
+        with open(os.path.join(self.tmp, "r.html")) as f:
+            self.assertIn("<svg", f.read())
+        rj = json.loads(self.replay(sid, "--param", "fast=5", "--json", root=root).stdout)
+        self.assertFalse(rj["identical"])
+        self.assertNotEqual(rj["replayed"]["final_equity"], rj["recorded"]["final_equity"])
+
+    def test_broken_aggregator_kept_and_replayed(self):
+        root = self.make_root()
+        agg = os.path.join(root, "scripts/lib/aggregator.lua")
+        s, err = self.session(root, {"BTCUSDT": BARS[:520]}, [(4, agg, lambda src: src + "\nthis is not lua(\n")])
+        self.assertIn('"event":"lib.reload_failed"', err)
+        self.assertGreater(s["fills"], 0)
+        r = json.loads(self.replay(s["session"], "--json", root=root).stdout)
+        self.assertTrue(r["identical"], r)
+
+    def test_two_symbols_second_lagging(self):
+        root = self.make_root()
+        b1 = xs.read_kline_csv(os.path.join(FIX, "BTCUSDT_1d_2021.csv"))
+        b2 = xs.read_kline_csv(os.path.join(FIX, "ETHUSDT_1d_2021.csv"))
+        srv_bars = {"BTCUSDT": b1, "ETHUSDT": b2}
+        p_strat = os.path.join(root, "scripts/strategies/sma_cross.lua")
+        srv = xs.KlineServer("binance", srv_bars, interval="1d", warm=0, pace=0.02, lag={"ETHUSDT": 0.01}).start()
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, **ENV, MTS_ROOT=root)
+        p = subprocess.Popen([MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol",
+                              "BTCUSDT,ETHUSDT", "--interval", "1d", "--db", self.db, "--ws-url", srv.ws_url(),
+                              "--rest-url", srv.rest_url(), "--warmup", "0", "--max-bars", str(2 * len(b1)), "--json"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        time.sleep(4)
+        self.edit(p_strat, lambda src: src + "\n-- edited\n")
+        out, err = p.communicate(timeout=240)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        s = json.loads(out.splitlines()[-1])
+        self.assertGreater(s["fills"], 0)
+        r = json.loads(self.replay(s["session"], "--json", root=root).stdout)
+        self.assertTrue(r["identical"], r)
+        self.assertEqual(r["replayed"]["trades"], s["fills"])
+
+
+if __name__ == "__main__":
+    unittest.main()
