@@ -603,7 +603,7 @@ static void test_migrate_v4_keeps_every_row(void **state) {
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
     assert_int_equal(mts_store_schema_version(s), raw_int(path, "PRAGMA user_version"));
-    assert_int_equal(mts_store_schema_version(s), 8);
+    assert_int_equal(mts_store_schema_version(s), 9);
     for (int64_t k = 0; k < n_eq;) {
         mts_stored_run_t run;
         assert_int_equal(mts_store_load_run(s, eq_id[k], &run), 0);
@@ -701,7 +701,7 @@ static void test_migrate_v6_keeps_every_bar(void **state) {
 
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
-    assert_int_equal(mts_store_schema_version(s), 8);
+    assert_int_equal(mts_store_schema_version(s), 9);
     int64_t total = 0;
     char *bars_after = dump_bar_loads(s, series, n_series, &total);
     assert_int_equal(total, 2920 + 1200 + 3);
@@ -820,7 +820,7 @@ static void test_migrate_v7_keeps_every_row(void **state) {
 
     mts_store_t *s = NULL;
     if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
-    assert_int_equal(mts_store_schema_version(s), 8);
+    assert_int_equal(mts_store_schema_version(s), 9);
     /* the bars still read (their blocks are rows compared below): 400 + 300 days */
     int64_t n = 0;
     assert_int_equal(mts_store_count_ohlcv(s, "testbtc", "1d", &n), 0);

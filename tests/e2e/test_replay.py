@@ -153,6 +153,32 @@ class ReplayTest(MtsTestCase):
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["replayed"]["trades"], s["fills"])
 
+    def test_v8_database_migrates_keeping_every_row(self):
+        import shutil
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "db", "schema_v8.db")
+        db = os.path.join(self.tmp, "v8.db")
+        shutil.copy(src, db)
+        tables = ["paper_sessions", "paper_fills", "paper_equity", "signal_history", "live_bars"]
+
+        def dump(path):
+            con = sqlite3.connect(path)
+            try:
+                return {t: con.execute("SELECT * FROM %s ORDER BY 1, 2" % t).fetchall() for t in tables}
+            finally:
+                con.close()
+        before = dump(db)
+        self.assertEqual(len(before["paper_fills"]), 2)
+        r = subprocess.run([MTS, "replay", "1", "--db", db], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no record to replay", r.stderr)
+        con = sqlite3.connect(db)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
+        con.close()
+        after = dump(db)
+        for t in tables:
+            rows = after[t] if t != "paper_sessions" else [x[:-1] for x in after[t]]   # + options (NULL)
+            self.assertEqual(rows, before[t], t)
+
 
 if __name__ == "__main__":
     unittest.main()
