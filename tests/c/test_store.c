@@ -738,7 +738,7 @@ static void test_migrate_v6_keeps_every_bar(void **state) {
     assert_string_equal(iv[1], "1d");
     mts_store_close(s);
 
-    assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 9);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
     /* 2920 daily bars from 2018-03-17 span 3 or 4 blocks of 1024 days;
      * 1200 hourly bars 2 or 3 blocks of 1024 hours; testcoin 1 or 2 */
@@ -829,7 +829,7 @@ static void test_migrate_v7_keeps_every_row(void **state) {
     assert_int_equal(n, 300);
     mts_store_close(s);
 
-    assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 9);
     for (int i = 0; i < nt; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
