@@ -130,6 +130,15 @@ class ReplayTest(MtsTestCase):
         self.assertTrue(r["identical"], r)
 
     def test_two_symbols_second_lagging(self):
+        self.two_symbols([])
+
+    def test_two_symbols_unaligned_second_passes(self):
+        """--align-ms 0: ETHUSDT's bar runs its step again (a second pass): the
+        replay appends in the same order, in the same waits."""
+        s = self.two_symbols(["--align-ms", "0"])
+        self.assertGreater(s["second_passes"], 0)
+
+    def two_symbols(self, extra):
         root = self.make_root()
         b1 = xs.read_kline_csv(os.path.join(FIX, "BTCUSDT_1d_2021.csv"))
         b2 = xs.read_kline_csv(os.path.join(FIX, "ETHUSDT_1d_2021.csv"))
@@ -140,7 +149,8 @@ class ReplayTest(MtsTestCase):
         env = dict(os.environ, **ENV, MTS_ROOT=root)
         p = subprocess.Popen([MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol",
                               "BTCUSDT,ETHUSDT", "--interval", "1d", "--db", self.db, "--ws-url", srv.ws_url(),
-                              "--rest-url", srv.rest_url(), "--warmup", "0", "--max-bars", str(2 * len(b1)), "--json"],
+                              "--rest-url", srv.rest_url(), "--warmup", "0", "--max-bars", str(2 * len(b1)), "--json"]
+                             + extra,
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         time.sleep(4)
@@ -152,6 +162,7 @@ class ReplayTest(MtsTestCase):
         r = json.loads(self.replay(s["session"], "--json", root=root).stdout)
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["replayed"]["trades"], s["fills"])
+        return s
 
     def test_v8_database_migrates_keeping_every_row(self):
         import shutil
