@@ -119,6 +119,17 @@ class ReplayTest(MtsTestCase):
         rj = json.loads(self.replay(sid, "--param", "fast=5", "--json", root=root).stdout)
         self.assertFalse(rj["identical"])
         self.assertNotEqual(rj["replayed"]["final_equity"], rj["recorded"]["final_equity"])
+        # a stored result that is not what the inputs give: the first divergence, exit 1
+        ts = self.q("SELECT ts FROM paper_fills WHERE session_id=? ORDER BY id LIMIT 1 OFFSET 1", sid)[0][0]
+        con = sqlite3.connect(self.db)
+        con.execute("UPDATE paper_fills SET price = price + 0.01 WHERE session_id=? AND ts=?", (sid, ts))
+        con.commit()
+        con.close()
+        r = self.replay(sid, "--json", expect=1, root=root)
+        bad = json.loads(r.stdout)
+        self.assertFalse(bad["identical"])
+        self.assertEqual(bad["divergence_ts"], ts)
+        self.assertIn("fill 2:", bad["divergence"])
 
     def test_broken_aggregator_kept_and_replayed(self):
         root = self.make_root()
@@ -126,8 +137,11 @@ class ReplayTest(MtsTestCase):
         s, err = self.session(root, {"BTCUSDT": BARS[:520]}, [(4, agg, lambda src: src + "\nthis is not lua(\n")])
         self.assertIn('"event":"lib.reload_failed"', err)
         self.assertGreater(s["fills"], 0)
-        r = json.loads(self.replay(s["session"], "--json", root=root).stdout)
+        rr = self.replay(s["session"], "--json", root=root)
+        r = json.loads(rr.stdout)
         self.assertTrue(r["identical"], r)
+        self.assertEqual(r["reloads"], 1)
+        self.assertIn('"event":"lib.reload_failed"', rr.stderr)   # the recorded broken version, refused again
 
     def test_two_symbols_second_lagging(self):
         self.two_symbols([])
@@ -163,6 +177,66 @@ class ReplayTest(MtsTestCase):
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["replayed"]["trades"], s["fills"])
         return s
+
+    def test_perp_with_funding_refreshed_while_running(self):
+        """A perp session whose funding rows are stored while it runs (the refresh
+        appends them): the replay pays the recorded settlements, not what the
+        database holds afterwards (more rows imported after the session)."""
+        root = self.make_root()
+        cfg_path = os.path.join(root, "config", "mts.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["instruments"]["binance:BTCUSDT"] = cfg["instruments"]["bitcoin"]
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        bars = xs.read_kline_csv(os.path.join(FIX, "BTCUSDT_1h_2021-01.csv"))[:240]
+        times = [b[0] // 1000 for b in bars]
+        settle = [t for t in times[120:] if t % (8 * 3600) == 0]
+        early = [t for t in times[:120] if t % (8 * 3600) == 0 and t > times[0]]
+        env = dict(os.environ, **ENV, MTS_ROOT=root)
+
+        def funding(name, rows):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write("ts,rate\n")
+                for t, rate in rows:
+                    f.write("%d,%r\n" % (t * 1000, rate))
+            r = subprocess.run([MTS, "import", "funding", path, "--symbol", "BTCUSDT", "--exchange", "binance",
+                                "--db", self.db], env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        funding("old.csv", [(times[0] - 86400 * 30, 0.0001)])
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars}, interval="1h", warm=0, pace=0.04, start_delay=1.0).start()
+        self.addCleanup(srv.stop)
+        env_run = dict(env, MTS_MACRO_REFRESH_S="0.1")
+        p = subprocess.Popen([MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
+                              "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url",
+                              srv.rest_url(), "--warmup", "0", "--max-bars", "240", "--json", "--market", "perp",
+                              "--leverage", "2", "--max-position", "0.5"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_run)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if os.path.exists(self.db) and self.q("SELECT COUNT(*) FROM paper_sessions")[0][0]:
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        funding("late.csv", [(t, 0.0004 * (1 if i % 2 else -1)) for i, t in enumerate(settle)])
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        s = json.loads(out.splitlines()[-1])
+        self.assertEqual(s["funding_events"], 1 + len(settle))
+        self.assertIn("live.funding_refreshed", err)
+        sid = s["session"]
+        self.assertEqual(self.q("SELECT COUNT(*) FROM session_events WHERE session_id=? AND kind='funding'", sid)[0][0],
+                         1 + len(settle))
+        paid = self.q("SELECT SUM(funding) FROM paper_fills WHERE session_id=?", sid)[0][0]
+        self.assertNotEqual(paid, 0)
+        funding("after.csv", [(t, 0.01) for t in early])   # rows the session never saw
+        r = json.loads(self.replay(sid, "--json", root=root).stdout)
+        self.assertTrue(r["identical"], r)
+        self.assertEqual(r["replayed"]["trades"], s["fills"])
 
     def test_v8_database_migrates_keeping_every_row(self):
         import shutil
