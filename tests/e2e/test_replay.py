@@ -119,6 +119,13 @@ class ReplayTest(MtsTestCase):
         rj = json.loads(self.replay(sid, "--param", "fast=5", "--json", root=root).stdout)
         self.assertFalse(rj["identical"])
         self.assertNotEqual(rj["replayed"]["final_equity"], rj["recorded"]["final_equity"])
+        # another strategy over the same inputs (its files as they are now)
+        r = self.replay(sid, "--strategy", "mean_reversion", "--json", root=root)
+        rm = json.loads(r.stdout)
+        self.assertEqual(rm["strategies"], "mean_reversion")
+        self.assertFalse(rm["same_code"])
+        self.assertEqual(rm["recorded"]["trades"], s["fills"])
+        self.assertEqual(rm["replayed"]["equity_points"], 600)
         # a stored result that is not what the inputs give: the first divergence, exit 1
         ts = self.q("SELECT ts FROM paper_fills WHERE session_id=? ORDER BY id LIMIT 1 OFFSET 1", sid)[0][0]
         con = sqlite3.connect(self.db)
@@ -134,13 +141,22 @@ class ReplayTest(MtsTestCase):
     def test_broken_aggregator_kept_and_replayed(self):
         root = self.make_root()
         agg = os.path.join(root, "scripts/lib/aggregator.lua")
-        s, err = self.session(root, {"BTCUSDT": BARS[:520]}, [(4, agg, lambda src: src + "\nthis is not lua(\n")])
+        risk = os.path.join(root, "scripts/lib/risk.lua")
+        conf = os.path.join(root, "config/strategies/sma_cross.json")
+        s, err = self.session(root, {"BTCUSDT": BARS[:520]}, [
+            (3, agg, lambda src: src + "\nthis is not lua(\n"),
+            (5, risk, lambda src: src + "\n-- a good edit\n"),
+            (7, conf, lambda src: src.replace('"fast": 10', '"fast": "ten"'))])
         self.assertIn('"event":"lib.reload_failed"', err)
+        self.assertIn('"event":"lib.reloaded"', err)          # risk.lua
+        fails = [json.loads(x) for x in err.splitlines() if '"strategy.reload_failed"' in x]
+        self.assertEqual(len(fails), 1, err[-3000:])
+        self.assertIn("fast", fails[0]["message"])           # the config that does not validate: kept
         self.assertGreater(s["fills"], 0)
         rr = self.replay(s["session"], "--json", root=root)
         r = json.loads(rr.stdout)
         self.assertTrue(r["identical"], r)
-        self.assertEqual(r["reloads"], 1)
+        self.assertEqual(r["reloads"], 3)
         self.assertIn('"event":"lib.reload_failed"', rr.stderr)   # the recorded broken version, refused again
 
     def test_two_symbols_second_lagging(self):
