@@ -149,6 +149,8 @@ class ReplayTest(MtsTestCase):
             (7, conf, lambda src: src.replace('"fast": 10', '"fast": "ten"'))])
         self.assertIn('"event":"lib.reload_failed"', err)
         self.assertIn('"event":"lib.reloaded"', err)          # risk.lua
+        self.assertIn("aggregator: reload failed, keeping the running version: ", err)   # the session's output
+        self.assertIn("sma_cross: reload failed, keeping the running version: ", err)
         fails = [json.loads(x) for x in err.splitlines() if '"strategy.reload_failed"' in x]
         self.assertEqual(len(fails), 1, err[-3000:])
         self.assertIn("fast", fails[0]["message"])           # the config that does not validate: kept
