@@ -36,14 +36,14 @@ ENV = {"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info", "MTS_MACRO_REFRESH_S
 
 class ReplayTest(MtsTestCase):
 
-    def start(self, root, bars, *extra, symbols="BTCUSDT", pace=0.02, **kw):
-        srv = xs.KlineServer("binance", bars, interval="1h", warm=0, pace=pace, **kw).start()
+    def start(self, root, bars, *extra, symbols="BTCUSDT", pace=0.02, warm=0, **kw):
+        srv = xs.KlineServer("binance", bars, interval="1h", warm=warm, pace=pace, **kw).start()
         self.addCleanup(srv.stop)
-        n = len(next(iter(bars.values())))
+        n = len(next(iter(bars.values()))) - warm
         env = dict(os.environ, **ENV, MTS_ROOT=root)
         args = [MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", symbols,
                 "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
-                "--warmup", "0", "--max-bars", str(n * len(bars)), "--json"] + list(extra)
+                "--warmup", str(warm), "--max-bars", str(n * len(bars)), "--json"] + list(extra)
         p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         return p
@@ -137,6 +137,21 @@ class ReplayTest(MtsTestCase):
         self.assertFalse(bad["identical"])
         self.assertEqual(bad["divergence_ts"], ts)
         self.assertIn("fill 2:", bad["divergence"])
+
+    def test_warmup_from_rest_replayed(self):
+        """100 warm-up bars from the REST API (not stored as live bars): recorded
+        with the session, so the replay's strategies start from the same state."""
+        root = self.make_root()
+        strat = os.path.join(root, "scripts/strategies/sma_cross.lua")
+        s, err = self.session(root, {"BTCUSDT": BARS[:500]}, [(3, strat, lambda src: src + "\n-- edited\n")],
+                              warm=100)
+        self.assertEqual((s["warmup_bars"], s["live_bars"]), (100, 400))
+        sid = s["session"]
+        self.assertEqual(self.q("SELECT COUNT(*) FROM session_events WHERE session_id=? AND kind='warmup'", sid)[0][0],
+                         100)
+        r = json.loads(self.replay(sid, "--json", root=root).stdout)
+        self.assertTrue(r["identical"], r)
+        self.assertEqual(r["replayed"]["equity_points"], 400)
 
     def test_broken_aggregator_kept_and_replayed(self):
         root = self.make_root()
