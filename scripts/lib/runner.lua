@@ -1305,7 +1305,6 @@ local function run(spec, opts)
     -- aggregator.lua and risk.lua, hot-reloaded (issue 14): the versions in
     -- the root (a replay's root holds the recorded ones). A broken version
     -- is refused and the running one kept.
-    local LIBS = { aggregator = "aggregator", risk = { "plan", "limits" } }
     local lib_watch = {}
     local function load_lib(name)
         local rel = "scripts/lib/" .. name .. ".lua"
@@ -1372,9 +1371,13 @@ local function run(spec, opts)
     -- environment; per slot a fresh ctx, init, the bars so far replayed with
     -- signals dropped (the state the new version would have had), then
     -- on_reload(ctx, old_state) if defined. Anything failing keeps the old
-    -- version running; the error is logged with its file:line.
-    -- the parameters of a (new) version: its defaults, config/strategies/<name>.json,
-    -- the command line's --param (a config edit is a parameter change)
+    -- version running; the error is logged with its file:line. The
+    -- parameters are the new version's (params_of): an edit of
+    -- config/strategies/<name>.json reloads its strategy the same way.
+
+    -- The parameters of a (new) version: its defaults, config/strategies/<name>.json,
+    -- the command line's --param (a config edit is a parameter change); nil and
+    -- the message when the config does not validate.
     local function params_of(s, ns)
         local crel = "config/strategies/" .. s.name .. ".json"
         local okc, cfg = pcall(config.load_file, root .. "/" .. crel, crel, ns.schema)
