@@ -367,9 +367,15 @@ static int rd_key(const reader_t *r, const cols_t *c, const int *map, buf_t *k) 
     for (int j = 0; j < c->npk; j++)
         for (int i = 0; i < r->nf; i++)
             if (map[i] == c->pk[j]) {
-                if (buf_put(k, r->quoted[i] ? "\"" : "", r->quoted[i]) ||
-                    buf_put(k, r->field[i].p, r->field[i].n) || buf_put(k, "\x1f", 1))
-                    return MTS_ENOMEM;
+                /* as put_value writes it: text quoted, quotes doubled */
+                int rc = 0;
+                if (r->quoted[i]) {
+                    rc = buf_put(k, "\"", 1);
+                    for (size_t q = 0; !rc && q < r->field[i].n; q++)
+                        rc = r->field[i].p[q] == '"' ? buf_put(k, "\"\"", 2) : buf_put(k, r->field[i].p + q, 1);
+                    if (!rc) rc = buf_put(k, "\"", 1);
+                } else rc = buf_put(k, r->field[i].p, r->field[i].n);
+                if (rc || buf_put(k, "\x1f", 1)) return MTS_ENOMEM;
             }
     return buf_put(k, "", 0);
 }
