@@ -121,9 +121,10 @@ int mts_cmd_prune(int argc, char **argv) {
     rc = mts_prune_run(s, &o, &rep);
     if (rc) fprintf(stderr, "mts prune: %s\n", mts_store_errmsg(s));
     if (json) {
-        printf("{\"ok\":%s,\"dry_run\":%s,\"archive_dir\":\"%s\",\"auto_vacuum\":\"%s\",\"freed_pages\":%lld,"
-               "\"bytes_before\":%lld,\"bytes_after\":%lld,\"tables\":[",
-               rc ? "false" : "true", o.dry_run ? "true" : "false", rep.archive_dir, vac_name(rep.auto_vacuum),
+        printf("{\"ok\":%s,\"dry_run\":%s,\"archive_dir\":\"", rc ? "false" : "true", o.dry_run ? "true" : "false");
+        mts_json_escape(stdout, rep.archive_dir);
+        printf("\",\"auto_vacuum\":\"%s\",\"freed_pages\":%lld,"
+               "\"bytes_before\":%lld,\"bytes_after\":%lld,\"tables\":[", vac_name(rep.auto_vacuum),
                (long long)rep.freed_pages, (long long)rep.bytes_before, (long long)rep.bytes_after);
         for (int t = 0; t < rep.n; t++) {
             const mts_prune_table_report_t *r = &rep.t[t];
@@ -205,9 +206,12 @@ int mts_cmd_import_archive(int argc, char **argv) {
             fprintf(stderr, "mts import archive: %s\n", mts_store_errmsg(s));
             exit_code = MTS_EXIT_ERROR;
         }
-        if (json)
-            printf("%s{\"file\":\"%s\",\"ok\":%s,\"rows\":%lld,\"inserted\":%lld}", f ? "," : "", files[f],
-                   rc ? "false" : "true", (long long)rows, (long long)ins);
+        if (json) {
+            printf("%s{\"file\":\"", f ? "," : "");
+            mts_json_escape(stdout, files[f]);
+            printf("\",\"ok\":%s,\"rows\":%lld,\"inserted\":%lld}", rc ? "false" : "true", (long long)rows,
+                   (long long)ins);
+        }
         else if (!rc)
             printf("%s: %lld rows, %lld stored (%lld were still there)\n", files[f], (long long)rows, (long long)ins,
                    (long long)(rows - ins));

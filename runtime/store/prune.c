@@ -27,6 +27,18 @@ static const char *const time_cols[] = {"ts_ms", "ts_ms", "ts_ms", "open_ms"};
 #define SPAN_DAYS 32
 #define MAX_COLS 32
 
+/* in, JSON-escaped (for the log lines), into out */
+static const char *jesc(const char *in, char *out, size_t n) {
+    out[0] = '\0';
+    FILE *f = fmemopen(out, n, "w");
+    if (f) {
+        mts_json_escape(f, in ? in : "");
+        fclose(f);
+    }
+    out[n - 1] = '\0';
+    return out;
+}
+
 static int table_index(const char *t) {
     for (int i = 0; mts_prune_tables[i]; i++)
         if (!strcmp(mts_prune_tables[i], t)) return i;
@@ -432,6 +444,7 @@ typedef struct {
     const cols_t *c;
     int dry;
     mts_prune_table_report_t *rep;
+    const volatile sig_atomic_t *cancel;
     buf_t line, key;
     sqlite3_value **keys; /* npk values a row to delete */
     int64_t nkeys, capkeys;
@@ -505,8 +518,9 @@ static int day_close(ctx_t *x, day_t *d, int keep) {
                 rc = MTS_EIO;
             } else {
                 x->rep->files++;
+                char f[PATH_MAX * 2];
                 mts_log(MTS_LOG_INFO, "prune.archived", "\"table\":\"%s\",\"file\":\"%s\",\"rows\":%lld",
-                        x->table, d->final, (long long)d->rows);
+                        x->table, jesc(d->final, f, sizeof f), (long long)d->rows);
             }
         }
         close(d->fd);
@@ -557,6 +571,12 @@ static int delete_keys(ctx_t *x, int batch) {
     if (sqlite3_prepare_v2(db, sql, -1, &del, NULL)) return mts_store_db_error(x->s, "prune delete");
     int rc = 0, npk = x->c->npk;
     for (int64_t i = 0; i < x->nkeys && !rc;) {
+        if (x->cancel && *x->cancel) {
+            mts_store_set_error(x->s, "prune %s: cancelled (the rows archived and not deleted are skipped by "
+                                      "the next run)", x->table);
+            rc = MTS_ECANCELED;
+            break;
+        }
         int64_t started = 0;
         if ((rc = mts_store_begin_write(x->s, "prune", &started))) break;
         int64_t t0 = mts_store_now_ms();
@@ -674,7 +694,7 @@ static int query_i64(mts_store_t *s, const char *sql, int64_t *out, int *isnull)
 }
 
 static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, const char *root_dir, int dry,
-                       int batch, mts_prune_table_report_t *tr) {
+                       int batch, const volatile sig_atomic_t *cancel, mts_prune_table_report_t *tr) {
     cols_t c;
     int rc = table_cols(s, table, &c);
     if (rc) return rc;
@@ -684,7 +704,7 @@ static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, con
     }
     char dir[PATH_MAX], sql[256];
     snprintf(dir, sizeof dir, "%s/%s", root_dir, table);
-    ctx_t x = {.s = s, .table = table, .dir = dir, .c = &c, .dry = dry, .rep = tr};
+    ctx_t x = {.s = s, .table = table, .dir = dir, .c = &c, .dry = dry, .rep = tr, .cancel = cancel};
     snprintf(sql, sizeof sql, "SELECT MIN(%s) FROM %s WHERE %s < %lld", c.name[c.tcol], table, c.name[c.tcol],
              (long long)cutoff_ms);
     int64_t lo = 0;
@@ -699,7 +719,10 @@ static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, con
     for (int64_t lo_ms = day * DAY_MS; !rc && lo_ms < cutoff_ms; lo_ms += SPAN_DAYS * DAY_MS) {
         int64_t hi_ms = lo_ms + SPAN_DAYS * DAY_MS;
         if (hi_ms > cutoff_ms) hi_ms = cutoff_ms;
-        rc = prune_span(&x, lo_ms, hi_ms, batch);
+        if (cancel && *cancel) {
+            mts_store_set_error(s, "prune %s: cancelled", table);
+            rc = MTS_ECANCELED;
+        } else rc = prune_span(&x, lo_ms, hi_ms, batch);
     }
     free(x.line.p);
     free(x.key.p);
@@ -750,7 +773,7 @@ int mts_prune_run(mts_store_t *s, const mts_prune_opts_t *o, mts_prune_report_t 
         snprintf(tr->table, sizeof tr->table, "%s", t);
         tr->cutoff_ms = now - age * 1000;
         int64_t t0 = mts_store_now_ms();
-        rc = prune_table(s, t, tr->cutoff_ms, rep->archive_dir, o->dry_run, batch, tr);
+        rc = prune_table(s, t, tr->cutoff_ms, rep->archive_dir, o->dry_run, batch, o->cancel, tr);
         mts_log(rc ? MTS_LOG_ERROR : MTS_LOG_INFO, "prune.table",
                 "\"table\":\"%s\",\"cutoff_ms\":%lld,\"rows\":%lld,\"archived\":%lld,\"already_archived\":%lld,"
                 "\"deleted\":%lld,\"files\":%d,\"batches\":%lld,\"max_batch_ms\":%lld,\"ms\":%lld,\"dry_run\":%s%s%s%s",
@@ -898,11 +921,13 @@ out:
 
 /* ---- the schedule ---- */
 
+
 struct mts_prune_sched {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
+    volatile sig_atomic_t cancel;   /* ends a prune in progress between two batches */
     int64_t every_s;
     char db[PATH_MAX];
 };
@@ -910,22 +935,7 @@ struct mts_prune_sched {
 static void *sched_main(void *arg) {
     mts_prune_sched_t *p = arg;
     for (;;) {
-        mts_store_t *s = NULL;
-        if (mts_store_open(p->db, &s) == 0) {
-            mts_prune_opts_t o = {0};
-            mts_prune_report_t rep;
-            int rc = mts_prune_run(s, &o, &rep);
-            if (rc)
-                mts_log(MTS_LOG_ERROR, "prune.failed", "\"db\":\"%s\",\"error\":\"%s\"", p->db,
-                        mts_store_errmsg(s));
-            else
-                mts_log(MTS_LOG_INFO, "prune.scheduled", "\"db\":\"%s\",\"tables\":%d,\"freed_pages\":%lld,"
-                        "\"bytes_before\":%lld,\"bytes_after\":%lld,\"next_s\":%lld", p->db, rep.n,
-                        (long long)rep.freed_pages, (long long)rep.bytes_before, (long long)rep.bytes_after,
-                        (long long)p->every_s);
-            mts_store_close(s);
-        } else
-            mts_log(MTS_LOG_ERROR, "prune.failed", "\"db\":\"%s\",\"error\":\"%s\"", p->db, mts_store_errmsg(NULL));
+        /* the first run after one interval too: a short run (a test, a restart loop) is left alone */
         pthread_mutex_lock(&p->mu);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -935,6 +945,29 @@ static void *sched_main(void *arg) {
         int stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) return NULL;
+        mts_store_t *s = NULL;
+        if (mts_store_open(p->db, &s) == 0) {
+            mts_prune_opts_t o = {.cancel = &p->cancel};
+            mts_prune_report_t rep;
+            int rc = mts_prune_run(s, &o, &rep);
+            char db[PATH_MAX * 2], err[1024];
+            jesc(p->db, db, sizeof db);
+            if (rc == MTS_ECANCELED)
+                mts_log(MTS_LOG_INFO, "prune.cancelled", "\"db\":\"%s\"", db);
+            else if (rc)
+                mts_log(MTS_LOG_ERROR, "prune.failed", "\"db\":\"%s\",\"error\":\"%s\"", db,
+                        jesc(mts_store_errmsg(s), err, sizeof err));
+            else
+                mts_log(MTS_LOG_INFO, "prune.scheduled", "\"db\":\"%s\",\"tables\":%d,\"freed_pages\":%lld,"
+                        "\"bytes_before\":%lld,\"bytes_after\":%lld,\"next_s\":%lld", db, rep.n,
+                        (long long)rep.freed_pages, (long long)rep.bytes_before, (long long)rep.bytes_after,
+                        (long long)p->every_s);
+            mts_store_close(s);
+        } else {
+            char db[PATH_MAX * 2], err[1024];
+            mts_log(MTS_LOG_ERROR, "prune.failed", "\"db\":\"%s\",\"error\":\"%s\"", jesc(p->db, db, sizeof db),
+                    jesc(mts_store_errmsg(NULL), err, sizeof err));
+        }
     }
 }
 
@@ -974,6 +1007,7 @@ mts_prune_sched_t *mts_prune_schedule_start(const char *db_path) {
 
 void mts_prune_schedule_stop(mts_prune_sched_t *p) {
     if (!p) return;
+    p->cancel = 1;
     pthread_mutex_lock(&p->mu);
     p->stop = 1;
     pthread_cond_signal(&p->cv);

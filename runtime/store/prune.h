@@ -26,6 +26,7 @@
 #ifndef MTS_PRUNE_H
 #define MTS_PRUNE_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "store/store.h"
@@ -47,6 +48,9 @@ typedef struct mts_prune_opts {
     const char *archive_dir;  /* NULL: config retention.archive_dir, else "archive" next to the db */
     int dry_run;              /* count only: no file, no delete, no vacuum */
     int batch_rows;           /* rows per delete transaction; 0: MTS_PRUNE_BATCH_ROWS */
+    const volatile sig_atomic_t *cancel;   /* may be NULL; once non-zero the run stops between two
+                                              batches with MTS_ECANCELED (what was archived and not
+                                              yet deleted is skipped by the next run, see top) */
 } mts_prune_opts_t;
 
 typedef struct mts_prune_table_report {
@@ -101,10 +105,11 @@ int mts_prune_import_archive(mts_store_t *s, const char *path, const char *table
 /* The schedule of `mts collect --schedule` and `mts stream`: when
  * config/mts.json has a "retention" age for any table, a thread with its own
  * connection to db_path runs mts_prune_run every retention.every (default
- * "1h"; MTS_PRUNE_INTERVAL_S overrides, in seconds), the first run at once,
+ * "1h"; MTS_PRUNE_INTERVAL_S overrides, in seconds), the first run after one
+ * interval (a short run is left alone),
  * logging prune.scheduled / prune.table / prune.failed. NULL when nothing is
  * configured (or the thread cannot start: logged). Stop joins the thread
- * (a prune in progress finishes its current batch first); accepts NULL. */
+ * (a prune in progress stops after its current batch); accepts NULL. */
 typedef struct mts_prune_sched mts_prune_sched_t;
 mts_prune_sched_t *mts_prune_schedule_start(const char *db_path);
 void mts_prune_schedule_stop(mts_prune_sched_t *p);

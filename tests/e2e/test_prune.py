@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 
+from exchange_server import ExchangeServer
 from mtslib import MTS, MtsTestCase
 
 DAY = 86400000
@@ -342,6 +343,39 @@ class PruneTest(MtsTestCase):
         self.assertLess(max(waits), 1.0, (max(waits), rep["tables"][0]["max_batch_ms"], took))
         c = sqlite3.connect(self.db)
         self.assertEqual(c.execute("SELECT COUNT(*) FROM trades WHERE exchange = 'w'").fetchone()[0], n_during)
+
+    def test_stream_prunes_on_its_schedule(self):
+        """mts stream with the shipped retention (trades 90d, bus_events 30d): the old
+        rows go to archive/ next to the database while it records; logged."""
+        c = sqlite3.connect(self.db)
+        old = NOW - 100 * DAY
+        c.executemany("INSERT INTO trades(exchange, symbol, trade_id, ts_ms, price, qty, side)"
+                      " VALUES('binance','BTCUSDT',?,?,1.5,2,'buy')", [("old%d" % i, old + i) for i in range(50)])
+        c.commit()
+        c.close()
+        srv = ExchangeServer("binance", steps=60).start()
+        try:
+            u = srv.url()
+            env = {"BINANCE_WS_URL": u, "BINANCE_FUTURES_WS_URL": u, "BINANCE_REST_URL": srv.url("http"),
+                   "MTS_WS_BACKOFF_MS": "100", "MTS_PRUNE_INTERVAL_S": "1", "MTS_LOG_LEVEL": "info"}
+            r = self.mts("stream", "--exchange", "binance", "--symbols", "BTCUSDT,ETHUSDT", "--duration", "3s",
+                         "--db", self.db, "--json", env=env, timeout=60)
+        finally:
+            srv.stop()
+        events = [json.loads(l) for l in r.stderr.splitlines() if l.startswith("{")]
+        runs = [e for e in events if e.get("event") == "prune.scheduled"]
+        self.assertGreaterEqual(len(runs), 2, r.stderr[-2000:])   # every second
+        self.assertTrue(any(e.get("event") == "prune.table" and e.get("table") == "trades" and e["deleted"] == 50
+                            for e in events))
+        c = sqlite3.connect(self.db)
+        self.assertEqual(c.execute("SELECT COUNT(*) FROM trades WHERE trade_id LIKE 'old%'").fetchone()[0], 0)
+        stored = [r[0] for r in c.execute("SELECT trade_id FROM trades")]
+        got = [r["trade_id"] for _, r in read_archives(os.path.join(self.tmp, "archive"), "trades")]
+        self.assertTrue(set("old%d" % i for i in range(50)) <= set(got))
+        # the stand-in's trades are of 2023 (older than 90 days): the ones a later run saw went
+        # to the archive too; none is lost and none is in both places
+        self.assertEqual(len(stored) + len(got), 50 + len(srv.sent_trades))
+        self.assertEqual(set(stored) & set(got), set())
 
     def test_usage_errors(self):
         r = self.mts("prune", "--db", self.db, "--table", "trade", expect=2)
