@@ -119,9 +119,10 @@ static int buf_put(buf_t *b, const char *s, size_t n) {
     return 0;
 }
 
-/* The shortest %.Ng that reads back to the same double. */
+/* The shortest %.Ng that reads back to the same double; whole numbers below 1e16 in full. */
 static void fmt_double(double v, char *out, size_t n) {
     if (isinf(v)) { snprintf(out, n, v < 0 ? "-inf" : "inf"); return; }
+    if (v == floor(v) && fabs(v) < 1e16) { snprintf(out, n, "%.0f", v); return; }   /* 100, not 1e+02 */
     for (int p = 1; p <= 17; p++) {
         snprintf(out, n, "%.*g", p, v);
         if (strtod(out, NULL) == v) return;
@@ -773,6 +774,7 @@ int mts_prune_run(mts_store_t *s, const mts_prune_opts_t *o, mts_prune_report_t 
         snprintf(tr->table, sizeof tr->table, "%s", t);
         tr->cutoff_ms = now - age * 1000;
         int64_t t0 = mts_store_now_ms();
+        char err[1024];
         rc = prune_table(s, t, tr->cutoff_ms, rep->archive_dir, o->dry_run, batch, o->cancel, tr);
         mts_log(rc ? MTS_LOG_ERROR : MTS_LOG_INFO, "prune.table",
                 "\"table\":\"%s\",\"cutoff_ms\":%lld,\"rows\":%lld,\"archived\":%lld,\"already_archived\":%lld,"
@@ -780,7 +782,7 @@ int mts_prune_run(mts_store_t *s, const mts_prune_opts_t *o, mts_prune_report_t 
                 t, (long long)tr->cutoff_ms, (long long)tr->rows, (long long)tr->archived, (long long)tr->already,
                 (long long)tr->deleted, tr->files, (long long)tr->batches, (long long)tr->max_batch_ms,
                 (long long)(mts_store_now_ms() - t0), o->dry_run ? "true" : "false", rc ? ",\"error\":\"" : "",
-                rc ? "see stderr" : "", rc ? "\"" : "");
+                rc ? jesc(mts_store_errmsg(s), err, sizeof err) : "", rc ? "\"" : "");
     }
     if (rc || o->dry_run) {
         rep->bytes_after = rep->bytes_before;
