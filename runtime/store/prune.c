@@ -14,6 +14,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -716,6 +718,26 @@ static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, con
                                "--archive-dir or retention.archive_dir)", table, dir, strerror(errno));
         return MTS_EIO;
     }
+    /* one prune of a table at a time (part numbers, the temp files): DIR/<table>/.lock */
+    int lock_fd = -1;
+    if (!dry) {
+        char lk[PATH_MAX + 8];
+        snprintf(lk, sizeof lk, "%s/.lock", dir);
+        lock_fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB)) {
+            mts_store_set_error(s, "prune %s: %s (%s): another mts prune of this table is running; try again "
+                                   "when it is done", table, lk, strerror(errno));
+            if (lock_fd >= 0) close(lock_fd);
+            return MTS_EBUSY;
+        }
+        /* temp files of a prune that was killed: never renamed, so never counted */
+        DIR *dd = opendir(dir);
+        for (struct dirent *e; dd && (e = readdir(dd)) != NULL;) {
+            size_t L = strlen(e->d_name);
+            if (e->d_name[0] == '.' && L > 4 && !strcmp(e->d_name + L - 4, ".tmp")) unlinkat(dirfd(dd), e->d_name, 0);
+        }
+        if (dd) closedir(dd);
+    }
     int64_t day = lo >= 0 ? lo / DAY_MS : -((-lo + DAY_MS - 1) / DAY_MS);
     for (int64_t lo_ms = day * DAY_MS; !rc && lo_ms < cutoff_ms; lo_ms += SPAN_DAYS * DAY_MS) {
         int64_t hi_ms = lo_ms + SPAN_DAYS * DAY_MS;
@@ -728,6 +750,7 @@ static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, con
     free(x.line.p);
     free(x.key.p);
     free(x.keys);
+    if (lock_fd >= 0) close(lock_fd);   /* releases the lock */
     return rc;
 }
 

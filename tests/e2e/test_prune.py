@@ -303,6 +303,8 @@ class PruneTest(MtsTestCase):
         self.assertEqual(len(got), len(old))
         self.assertEqual({(int(r["id"]),) for r in got}, set(old))
         self.assertEqual(set(self.snapshot()["trades"]), set(before["trades"]) - set(old))
+        # the killed run's temp file (if it was writing one) is gone; only whole archives remain
+        self.assertEqual(glob.glob(os.path.join(self.arch, "trades", ".*.tmp")), [])
 
     def test_concurrent_writer_not_blocked(self):
         self.fill(n_trades=150000, n_new=10)
