@@ -213,6 +213,13 @@ typedef struct {
     char err[512];
 } reader_t;
 
+/* zlib's message without the "<fd:N>: " gzdopen puts first (the path is said already) */
+static const char *gz_msg(gzFile g, int *e) {
+    const char *m = gzerror(g, e);
+    if (m && !strncmp(m, "<fd:", 4) && strstr(m, ": ")) m = strstr(m, ": ") + 2;
+    return m ? m : "?";
+}
+
 static int rd_getc(reader_t *r) {
     if (r->pos >= r->len) {
         if (r->eof) return -1;
@@ -221,12 +228,12 @@ static int rd_getc(reader_t *r) {
         if (r->len < 0) {
             int e;
             snprintf(r->err, sizeof r->err, "%s:%lld: damaged gzip data (%s)", r->path, (long long)r->line,
-                     gzerror(r->gz, &e));
+                     gz_msg(r->gz, &e));
             return -2;
         }
         if (r->len == 0) {
             int e;
-            const char *m = gzerror(r->gz, &e);
+            const char *m = gz_msg(r->gz, &e);
             if (e != Z_OK) {
                 snprintf(r->err, sizeof r->err, "%s:%lld: damaged or cut-off gzip data (%s)", r->path,
                          (long long)r->line, m);
