@@ -455,6 +455,7 @@ typedef struct {
     int dry;
     mts_prune_table_report_t *rep;
     const volatile sig_atomic_t *cancel;
+    int64_t max_keys;     /* rows held for deleting before they are deleted */
     buf_t line, key;
     sqlite3_value **keys; /* npk values a row to delete */
     int64_t nkeys, capkeys;
@@ -610,67 +611,100 @@ static int delete_keys(ctx_t *x, int batch) {
     return rc;
 }
 
-/* One span [lo, hi) of days: read, archive, make durable, delete. */
+/* One span [lo, hi) of days: read (in primary key order), archive, make
+ * durable, delete. At most x->max_keys rows are held for deleting: then the
+ * day files are closed (durable), those rows deleted, and the read resumes
+ * after the last key (the rest of a day goes to a further part). */
 static int prune_span(ctx_t *x, int64_t lo_ms, int64_t hi_ms, int batch) {
     sqlite3 *db = mts_store_db(x->s);
-    char sql[1024];
+    const cols_t *c = x->c;
+    char sql[2048];
     int off = snprintf(sql, sizeof sql, "SELECT ");
-    for (int i = 0; i < x->c->n; i++) off += snprintf(sql + off, sizeof sql - (size_t)off, "%s\"%s\"", i ? "," : "", x->c->name[i]);
-    snprintf(sql + off, sizeof sql - (size_t)off, " FROM %s WHERE %s >= ?1 AND %s < ?2", x->table,
-             x->c->name[x->c->tcol], x->c->name[x->c->tcol]);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL)) return mts_store_db_error(x->s, "prune read");
-    sqlite3_bind_int64(st, 1, lo_ms);
-    sqlite3_bind_int64(st, 2, hi_ms);
-    day_t days[SPAN_DAYS + 1];
-    memset(days, 0, sizeof days);
-    int64_t day0 = lo_ms / DAY_MS;
-    int rc = 0, sr;
-    while ((sr = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, x->c->tcol);
-        int64_t di = t / DAY_MS - day0;
-        if (di < 0 || di > SPAN_DAYS) continue;
-        day_t *d = &days[di];
-        if (!d->open) {
-            d->day = day0 + di;
-            if ((rc = day_open(x, d))) break;
+    for (int i = 0; i < c->n; i++) off += snprintf(sql + off, sizeof sql - (size_t)off, "%s\"%s\"", i ? "," : "", c->name[i]);
+    off += snprintf(sql + off, sizeof sql - (size_t)off, " FROM %s WHERE %s >= ?1 AND %s < ?2", x->table,
+                    c->name[c->tcol], c->name[c->tcol]);
+    int base = off;
+    char order[512];
+    int oo = snprintf(order, sizeof order, " ORDER BY ");
+    for (int j = 0; j < c->npk; j++) oo += snprintf(order + oo, sizeof order - (size_t)oo, "%s\"%s\"", j ? "," : "", c->name[c->pk[j]]);
+    sqlite3_value *resume[MAX_COLS] = {0};
+    int rc = 0, more = 1;
+    while (more && !rc) {
+        more = 0;
+        off = base;
+        if (resume[0]) {   /* (pk...) > (last key...) */
+            off += snprintf(sql + off, sizeof sql - (size_t)off, " AND (");
+            for (int j = 0; j < c->npk; j++) off += snprintf(sql + off, sizeof sql - (size_t)off, "%s\"%s\"", j ? "," : "", c->name[c->pk[j]]);
+            off += snprintf(sql + off, sizeof sql - (size_t)off, ") > (");
+            for (int j = 0; j < c->npk; j++) off += snprintf(sql + off, sizeof sql - (size_t)off, "%s?%d", j ? "," : "", j + 3);
+            off += snprintf(sql + off, sizeof sql - (size_t)off, ")");
         }
-        x->rep->rows++;
-        /* the key text, as the file holds it */
-        x->key.n = 0;
-        for (int j = 0; j < x->c->npk && !rc; j++)
-            if ((rc = put_value(&x->key, st, x->c->pk[j])) == 0) rc = buf_put(&x->key, "\x1f", 1);
-        if (!rc) rc = buf_put(&x->key, "", 0);
-        if (rc) break;
-        if (set_has(&d->have, x->key.p)) x->rep->already++;
-        else if (!x->dry) {
-            x->line.n = 0;
-            for (int i = 0; i < x->c->n && !rc; i++)
-                if (!(rc = i ? buf_put(&x->line, ",", 1) : 0)) rc = put_value(&x->line, st, i);
-            if (!rc) rc = buf_put(&x->line, "\n", 1);
-            if (rc) {
-                mts_store_set_error(x->s, "prune %s: a value that cannot be archived (a blob?)", x->table);
+        snprintf(sql + off, sizeof sql - (size_t)off, "%s", order);
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL)) { rc = mts_store_db_error(x->s, "prune read"); break; }
+        sqlite3_bind_int64(st, 1, lo_ms);
+        sqlite3_bind_int64(st, 2, hi_ms);
+        for (int j = 0; resume[0] && j < c->npk; j++) sqlite3_bind_value(st, j + 3, resume[j]);
+        day_t days[SPAN_DAYS + 1];
+        memset(days, 0, sizeof days);
+        int64_t day0 = lo_ms / DAY_MS;
+        int sr;
+        while ((sr = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t t = sqlite3_column_int64(st, c->tcol);
+            int64_t di = t / DAY_MS - day0;
+            if (di < 0 || di > SPAN_DAYS) continue;
+            day_t *d = &days[di];
+            if (!d->open) {
+                d->day = day0 + di;
+                if ((rc = day_open(x, d))) break;
+            }
+            x->rep->rows++;
+            /* the key text, as the file holds it */
+            x->key.n = 0;
+            for (int j = 0; j < c->npk && !rc; j++)
+                if ((rc = put_value(&x->key, st, c->pk[j])) == 0) rc = buf_put(&x->key, "\x1f", 1);
+            if (!rc) rc = buf_put(&x->key, "", 0);
+            if (rc) break;
+            if (set_has(&d->have, x->key.p)) x->rep->already++;
+            else if (!x->dry) {
+                x->line.n = 0;
+                for (int i = 0; i < c->n && !rc; i++)
+                    if (!(rc = i ? buf_put(&x->line, ",", 1) : 0)) rc = put_value(&x->line, st, i);
+                if (!rc) rc = buf_put(&x->line, "\n", 1);
+                if (rc) {
+                    mts_store_set_error(x->s, "prune %s: a value that cannot be archived (a blob?)", x->table);
+                    break;
+                }
+                if (gzwrite(d->gz, x->line.p, (unsigned)x->line.n) != (int)x->line.n) {
+                    mts_store_set_error(x->s, "prune %s: cannot write %s", x->table, d->tmp);
+                    rc = MTS_EIO;
+                    break;
+                }
+                d->rows++;
+                x->rep->archived++;
+            } else x->rep->archived++;
+            if (x->dry) continue;
+            if ((rc = keep_key(x, st))) break;
+            if (x->nkeys >= x->max_keys) {   /* enough held: make these durable and delete them first */
+                for (int j = 0; j < c->npk; j++) {
+                    sqlite3_value_free(resume[j]);
+                    if (!(resume[j] = sqlite3_value_dup(sqlite3_column_value(st, c->pk[j])))) rc = MTS_ENOMEM;
+                }
+                more = !rc;
                 break;
             }
-            if (gzwrite(d->gz, x->line.p, (unsigned)x->line.n) != (int)x->line.n) {
-                mts_store_set_error(x->s, "prune %s: cannot write %s", x->table, d->tmp);
-                rc = MTS_EIO;
-                break;
+        }
+        if (!rc && !more && sr != SQLITE_ROW && sr != SQLITE_DONE) rc = mts_store_db_error(x->s, "prune read");
+        sqlite3_finalize(st);
+        for (int i = 0; i <= SPAN_DAYS; i++)
+            if (days[i].open) {
+                int r2 = day_close(x, &days[i], !rc && !x->dry);
+                if (!rc) rc = r2;
             }
-            d->rows++;
-            x->rep->archived++;
-        } else x->rep->archived++;
-        if (!x->dry && (rc = keep_key(x, st))) break;
+        if (!rc && !x->dry) rc = delete_keys(x, batch);
+        free_keys(x);
     }
-    if (!rc && sr != SQLITE_ROW && sr != SQLITE_DONE) rc = mts_store_db_error(x->s, "prune read");
-    sqlite3_finalize(st);
-    for (int i = 0; i <= SPAN_DAYS; i++)
-        if (days[i].open) {
-            int r2 = day_close(x, &days[i], !rc && !x->dry);
-            if (!rc) rc = r2;
-        }
-    if (!rc && !x->dry) rc = delete_keys(x, batch);
-    free_keys(x);
+    for (int j = 0; j < MAX_COLS; j++) sqlite3_value_free(resume[j]);
     return rc;
 }
 
@@ -704,7 +738,8 @@ static int query_i64(mts_store_t *s, const char *sql, int64_t *out, int *isnull)
 }
 
 static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, const char *root_dir, int dry,
-                       int batch, const volatile sig_atomic_t *cancel, mts_prune_table_report_t *tr) {
+                       int batch, int64_t max_keys, const volatile sig_atomic_t *cancel,
+                       mts_prune_table_report_t *tr) {
     cols_t c;
     int rc = table_cols(s, table, &c);
     if (rc) return rc;
@@ -714,7 +749,8 @@ static int prune_table(mts_store_t *s, const char *table, int64_t cutoff_ms, con
     }
     char dir[PATH_MAX], sql[256];
     snprintf(dir, sizeof dir, "%s/%s", root_dir, table);
-    ctx_t x = {.s = s, .table = table, .dir = dir, .c = &c, .dry = dry, .rep = tr, .cancel = cancel};
+    ctx_t x = {.s = s, .table = table, .dir = dir, .c = &c, .dry = dry, .rep = tr, .cancel = cancel,
+               .max_keys = max_keys};
     snprintf(sql, sizeof sql, "SELECT MIN(%s) FROM %s WHERE %s < %lld", c.name[c.tcol], table, c.name[c.tcol],
              (long long)cutoff_ms);
     int64_t lo = 0;
@@ -805,7 +841,8 @@ int mts_prune_run(mts_store_t *s, const mts_prune_opts_t *o, mts_prune_report_t 
         tr->cutoff_ms = now - age * 1000;
         int64_t t0 = mts_store_now_ms();
         char err[1024];
-        rc = prune_table(s, t, tr->cutoff_ms, rep->archive_dir, o->dry_run, batch, o->cancel, tr);
+        rc = prune_table(s, t, tr->cutoff_ms, rep->archive_dir, o->dry_run, batch,
+                        o->max_rows_held > 0 ? o->max_rows_held : MTS_PRUNE_MAX_ROWS_HELD, o->cancel, tr);
         mts_log(rc ? MTS_LOG_ERROR : MTS_LOG_INFO, "prune.table",
                 "\"table\":\"%s\",\"cutoff_ms\":%lld,\"rows\":%lld,\"archived\":%lld,\"already_archived\":%lld,"
                 "\"deleted\":%lld,\"files\":%d,\"batches\":%lld,\"max_batch_ms\":%lld,\"ms\":%lld,\"dry_run\":%s%s%s%s",

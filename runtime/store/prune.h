@@ -40,6 +40,7 @@ int mts_prune_parse_age(const char *text, int64_t *seconds);
 
 #define MTS_PRUNE_BATCH_ROWS 5000
 #define MTS_PRUNE_MAX_TABLES 8
+#define MTS_PRUNE_MAX_ROWS_HELD 500000
 
 typedef struct mts_prune_opts {
     const char *table;        /* NULL: every table that has an age (older_than_s or config) */
@@ -48,6 +49,10 @@ typedef struct mts_prune_opts {
     const char *archive_dir;  /* NULL: config retention.archive_dir, else "archive" next to the db */
     int dry_run;              /* count only: no file, no delete, no vacuum */
     int batch_rows;           /* rows per delete transaction; 0: MTS_PRUNE_BATCH_ROWS */
+    int64_t max_rows_held;    /* keys held in memory for deleting (0: MTS_PRUNE_MAX_ROWS_HELD): when
+                                 reached, the open day files are made durable, those rows deleted,
+                                 and the read resumes after the last key (the rest of a day goes to
+                                 a further part) */
     const volatile sig_atomic_t *cancel;   /* may be NULL; once non-zero the run stops between two
                                               batches with MTS_ECANCELED (what was archived and not
                                               yet deleted is skipped by the next run, see top) */
@@ -75,7 +80,8 @@ typedef struct mts_prune_report {
 } mts_prune_report_t;
 
 /* Prunes the table(s) of o (see top). Each table: one read of the rows older
- * than its cutoff (in spans of up to 32 days, one archive writer per day),
+ * than its cutoff in primary key order (in spans of up to 32 days, one archive
+ * writer per day; at most max_rows_held rows at a time),
  * the archives made durable, then deletes of those rows by primary key, at
  * most batch_rows per BEGIN IMMEDIATE transaction with a pause as long as
  * the transaction between two (a concurrent writer waits at most one batch).

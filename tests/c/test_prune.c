@@ -2,7 +2,8 @@
  * hand), the archive's exact text for values a CSV writer gets wrong (read
  * with zlib here, compared with lines written by hand), the import putting
  * back the same 64 bits, the type and NULL-vs-empty of every value, deletes
- * in batches of batch_rows, and a cancelled run (archived, not deleted)
+ * in batches of batch_rows, a day written in parts when more rows than
+ * max_rows_held are old, and a cancelled run (archived, not deleted)
  * completed by the next one without writing any row twice. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +198,41 @@ static void test_batches(void **state) {
     assert_int_equal(count(f->s, "SELECT COUNT(*) FROM bus_events"), 0);
 }
 
+/* at most max_rows_held rows held: the day is written in parts, each durable
+ * before its rows are deleted; every id once over the parts */
+static void test_rows_held_cap(void **state) {
+    fx_t *f = *state;
+    fill_events(f->s, 2500);
+    mts_prune_opts_t o = {.table = "bus_events", .older_than_s = 86400, .now_ms = T0 + 2 * 86400000LL,
+                          .archive_dir = f->arch, .max_rows_held = 1000};
+    mts_prune_report_t rep;
+    assert_int_equal(mts_prune_run(f->s, &o, &rep), 0);
+    assert_int_equal(rep.t[0].files, 3);
+    assert_int_equal(rep.t[0].archived, 2500);
+    assert_int_equal(rep.t[0].deleted, 2500);
+    static char seen[2501];
+    memset(seen, 0, sizeof seen);
+    const char *name[3] = {"2026-11-30.csv.gz", "2026-11-30.2.csv.gz", "2026-11-30.3.csv.gz"};
+    const int want[3] = {1000, 1000, 500};
+    for (int k = 0; k < 3; k++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/bus_events/%s", f->arch, name[k]);
+        char *text = read_gz(p), *save = NULL;
+        int n = 0;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            if (!strncmp(line, "id,", 3)) continue;
+            long id = strtol(line, NULL, 10);
+            assert_true(id >= 1 && id <= 2500);
+            assert_int_equal(seen[id], 0);
+            seen[id] = 1;
+            n++;
+        }
+        assert_int_equal(n, want[k]);
+        free(text);
+    }
+    assert_int_equal(count(f->s, "SELECT COUNT(*) FROM bus_events"), 0);
+}
+
 static void test_cancel_then_rerun(void **state) {
     fx_t *f = *state;
     fill_events(f->s, 3000);
@@ -237,6 +273,7 @@ int main(void) {
         cmocka_unit_test(test_parse_age),
         cmocka_unit_test_setup_teardown(test_archive_text_and_import_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_held_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_then_rerun, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
