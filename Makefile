@@ -12,7 +12,7 @@ CC      ?= cc
 BUILD   ?= build
 BINDIR  ?= bin
 LIBDIR  ?= lib
-PKGS    := luajit sqlite3 libcjson libcurl libwebsockets hiredis libcrypto
+PKGS    := luajit sqlite3 libcjson libcurl libwebsockets hiredis libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT     ?= -O2 -g
@@ -30,7 +30,7 @@ endif
 
 DEPS_APT := build-essential pkg-config libluajit-5.1-dev luajit libsqlite3-dev libcjson-dev \
             libcmocka-dev lua-cjson lua-busted libcurl4-openssl-dev libwebsockets-dev \
-            libhiredis-dev redis-server libssl-dev libreadline-dev python3 python3-yaml sqlite3 chromium systemd
+            libhiredis-dev redis-server libssl-dev zlib1g-dev libreadline-dev python3 python3-yaml sqlite3 chromium systemd
 
 # The core: every .c under runtime/ except main.c and the commands.
 CORE_SRC := $(sort $(filter-out runtime/main.c runtime/cmd/%,$(shell find runtime -name '*.c')))

@@ -25,6 +25,7 @@ static const command_t commands[] = {
     {"token",    mts_cmd_token,    "mint a JWT for the API of mts serve"},
     {"run",      mts_cmd_run,      "paper trading on live klines through the backtest engine, with hot reload"},
     {"replay",   mts_cmd_replay,   "re-run a recorded paper session (mts run) exactly, or other code/parameters over its inputs"},
+    {"prune",    mts_cmd_prune,    "archive to CSV.gz, then delete, old rows of the recorder's tables (retention)"},
     {"worker",   mts_cmd_worker,   "run the grid points of mts optimize --redis, taken from a Redis stream"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

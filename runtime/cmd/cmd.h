@@ -26,6 +26,8 @@ int mts_cmd_token(int argc, char **argv);
 int mts_cmd_run(int argc, char **argv);
 int mts_cmd_replay(int argc, char **argv);
 int mts_cmd_worker(int argc, char **argv);
+int mts_cmd_prune(int argc, char **argv);
+int mts_cmd_import_archive(int argc, char **argv);   /* `mts import archive` (cmd/prune.c) */
 
 /* --db value, else $DATABASE_PATH, else <root>/data/mts.db if <root>/data is writable,
  * else $XDG_DATA_HOME/mts/mts.db or ~/.local/share/mts/mts.db (directory created). */

@@ -9,6 +9,7 @@
  * Settings: environment variables win over config/mts.json "feeds" keys, which
  * win over the built-in defaults (see usage()). */
 #include "cmd/cmd.h"
+#include "store/prune.h"
 #include "market/interval.h"
 #include "util/config.h"
 #include "feeds/coingecko.h"
@@ -552,6 +553,8 @@ int mts_cmd_collect(int argc, char **argv) {
     r.store = mts_cli_open_store(mts_cli_db_path(o.db));
     if (!r.store) { exit_code = MTS_EXIT_ERROR; goto out; }
 
+    /* retention (store/prune.h): prune on its own schedule while collecting */
+    mts_prune_sched_t *prune = o.schedule ? mts_prune_schedule_start(mts_cli_db_path(o.db)) : NULL;
     install_signals();
     batch_t batches[2 * MAX_LIST];
     int n_batches = 0;
@@ -578,6 +581,7 @@ int mts_cmd_collect(int argc, char **argv) {
         }
         if (stop_requested) break;
     }
+    mts_prune_schedule_stop(prune);
     if (r.tty && o.schedule) fputc('\n', stderr);
     if (o.schedule && stop_requested)
         mts_log(MTS_LOG_INFO, "collect.stopped", "\"cycles\":%ld,\"reason\":\"signal\"", r.cycle);

@@ -294,6 +294,7 @@ static int import_funding(const char *file, const char *symbol, const char *exch
 }
 
 int mts_cmd_import(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "archive")) return mts_cmd_import_archive(argc - 1, argv + 1);
     const char *kind = NULL, *file = NULL, *asset = NULL, *indicator = NULL, *column = NULL, *db = NULL;
     const char *delim_arg = NULL, *symbol = NULL, *exchange = NULL;
     mts_csv_opts_t copts = {0};

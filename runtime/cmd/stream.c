@@ -15,6 +15,7 @@
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "cmd/cmd.h"
+#include "store/prune.h"
 #include "feeds/feed_store.h"
 #include "feeds/ws.h"
 #include "util/log.h"
@@ -398,7 +399,10 @@ int mts_cmd_stream(int argc, char **argv) {
 
     int64_t t0 = mts_ws_now_ms();
     x->last_snapshot = x->last_flush = t0;
-    if (mts_ws_run(x->ws, duration, &g_stop) != 0) {
+    mts_prune_sched_t *prune = mts_prune_schedule_start(db_path);   /* retention (store/prune.h) */
+    int ws_rc = mts_ws_run(x->ws, duration, &g_stop);
+    mts_prune_schedule_stop(prune);
+    if (ws_rc != 0) {
         fprintf(stderr, "error: %s\n", mts_ws_errmsg(x->ws));
         goto done;
     }
