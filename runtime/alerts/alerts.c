@@ -267,16 +267,16 @@ static int edge(mts_alerts_t *a, int kind, const char *name, int cond, const cha
     return 1;
 }
 
-int mts_alerts_drawdown(mts_alerts_t *a, const char *subj, double equity) {
+int mts_alerts_drawdown(mts_alerts_t *a, const char *subj, int64_t ts, double equity) {
     if (!a || !a->has[MTS_ALERT_DRAWDOWN] || !isfinite(equity)) return 0;
     subj_t *s = subject(a, MTS_ALERT_DRAWDOWN, subj);
     if (!s) return 0;
     if (isnan(s->peak) || equity > s->peak) s->peak = equity;
     double dd = s->peak > 0 ? (s->peak - equity) / s->peak : 0;
-    char msg[160], extra[160];
+    char msg[160], extra[200];
     snprintf(msg, sizeof msg, "drawdown %.2f%% beyond the limit %.2f%% (%s)", dd * 100, a->limit * 100, subj);
-    snprintf(extra, sizeof extra, ",\"drawdown\":%.17g,\"limit\":%.17g,\"equity\":%.17g,\"peak\":%.17g", dd,
-             a->limit, equity, s->peak);
+    snprintf(extra, sizeof extra, ",\"at\":%lld,\"drawdown\":%.17g,\"limit\":%.17g,\"equity\":%.17g,\"peak\":%.17g",
+             (long long)ts, dd, a->limit, equity, s->peak);
     return edge(a, MTS_ALERT_DRAWDOWN, subj, dd > a->limit, msg, extra);
 }
 

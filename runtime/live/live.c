@@ -1008,7 +1008,7 @@ static int commit(mts_live_t *l) {
     if (mts_alerts_has(l->alerts, MTS_ALERT_DRAWDOWN)) {   /* each new (or rewritten) point of the session */
         char subj[48];
         snprintf(subj, sizeof subj, "session %lld", (long long)l->session_id);
-        for (int64_t i = eq_from; i < curve->n; i++) mts_alerts_drawdown(l->alerts, subj, curve->v[i]);
+        for (int64_t i = eq_from; i < curve->n; i++) mts_alerts_drawdown(l->alerts, subj, curve->ts[i], curve->v[i]);
     }
     l->equity_done = curve->n;
     for (int k = 0; k < l->n; k++) l->a[k].saved = l->a[k].bars.n;
