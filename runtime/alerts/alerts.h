@@ -83,7 +83,7 @@ int  mts_alerts_has(const mts_alerts_t *a, mts_alert_kind_t kind);   /* a rule o
 const char *mts_alert_kind_name(mts_alert_kind_t k);
 
 /* Each returns 1 when an alert fired now, else 0. a may be NULL. */
-/* ts: the equity point's time (in the alert as "at"); peak and drawdown
+/* ts: the equity point's time (unix s, the engine's curve; "at" in the alert); peak and drawdown
  * (peak - equity) / peak are per subject, from its first point. */
 int mts_alerts_drawdown(mts_alerts_t *a, const char *subject, int64_t ts, double equity);
 int mts_alerts_feed_silent(mts_alerts_t *a, const char *subject, int64_t silent_ms, int64_t interval_ms);

@@ -161,7 +161,7 @@ class AlertsTest(MtsTestCase):
         self.assertEqual(len(logged), 1, logged)
         a = logged[0]
         self.assertEqual((a["kind"], a["source"], a["subject"]), ("drawdown", "run", "session %d" % self.q("SELECT id FROM paper_sessions")[0][0]))
-        self.assertIn(a["at"], (first[0], first[0] // 1000))
+        self.assertEqual(a["at"], first[0] // 1000)           # the equity point's time: the bar's open, unix s
         self.assertAlmostEqual(a["drawdown"], first[1], places=9)
         self.assertAlmostEqual(a["equity"], first[2], places=6)
         self.assertAlmostEqual(a["peak"], first[3], places=6)
