@@ -212,6 +212,40 @@ class AlertsTest(MtsTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("alerts.rules[0] (drawdown): limit", r.stderr)
 
+    # ---- session_crashed: a killed session, seen by mts serve's /health ----
+
+    def test_killed_session_alerted_once_by_health(self):
+        from test_serve import Server, make_token
+        root = self.root_with([{"kind": "session_crashed"}])
+        srv = xs.KlineServer("binance", {"BTCUSDT": falling_bars(200)}, interval="1h", warm=0, pace=0.2).start()
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, **ENV)
+        env["MTS_ROOT"] = root
+        p = subprocess.Popen([MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
+                              "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url",
+                              srv.rest_url(), "--warmup", "0", "--json"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        try:
+            end = time.time() + 30
+            while time.time() < end and srv.sent_final < 5:
+                time.sleep(0.05)
+            time.sleep(0.5)
+        finally:
+            p.kill()                      # SIGKILL: no chance to close its row
+            p.wait()
+        (sid, status), = self.q("SELECT id, status FROM paper_sessions")
+        self.assertEqual(status, "running")
+        api = Server(self.db, tmp=self.tmp, env={"MTS_ROOT": root})
+        self.addCleanup(api.stop)
+        for _ in range(2):                # the second probe alerts nothing new
+            api.json("GET", "/health", token=make_token())
+        self.assertEqual(self.q("SELECT status FROM paper_sessions")[0][0], "crashed")
+        with open(api.log_path) as f:
+            logged = log_events(f.read(), "alert")
+        self.assertEqual([(a["kind"], a["subject"], a["source"], a["session"], a["status"]) for a in logged],
+                         [("session_crashed", "session %d" % sid, "serve", sid, "crashed")])
+        self.assertEqual([(b["kind"], b["session"]) for b in self.bus_alerts()], [("session_crashed", sid)])
+
     # ---- feed_silent in mts stream ----
 
     def test_feed_silent_fires_once_when_the_stand_in_stops(self):
