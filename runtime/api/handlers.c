@@ -2,11 +2,13 @@
  * stored backtests, signals, paper sessions), the validation of POST bodies
  * into worker jobs, and the jobs themselves (a backtest, or the latest signal
  * per asset). See server.h for the routes and docs/api.md for the wire. */
+#include "alerts/alerts.h"
 #include "api/internal.h"
 #include "api/queries.h"
 #include "market/interval.h"
 #include "report/stored.h"
 #include "store/paper.h"
+#include "store/store_internal.h"
 #include "util/log.h"
 #include "util/timeutil.h"
 
@@ -104,6 +106,34 @@ static void health(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     int db_ok = mts_apiq_ping(s->store, &db_ms) == 0;
     int64_t running = 0;
     if (db_ok) (void)mts_paper_recover_stale(s->store, (int64_t)time(NULL), NULL);   /* killed sessions -> crashed */
+    /* session_crashed alerts (alerts/alerts.h) for sessions marked crashed, once in all processes
+     * (table alerts_fired); this process's alerts and their bus, made on first use, under a lock */
+    static pthread_mutex_t alerts_mu = PTHREAD_MUTEX_INITIALIZER;
+    static mts_alerts_t *alerts;
+    static mts_bus_t *alerts_bus;
+    static int alerts_tried;
+    pthread_mutex_lock(&alerts_mu);
+    if (!alerts_tried) {
+        alerts_tried = 1;
+        char aerr[256];
+        mts_alerts_config_t ac = {.source = "serve"};
+        if (mts_alerts_open(&ac, &alerts, aerr, sizeof aerr) != 0)
+            mts_log(MTS_LOG_ERROR, "api.alerts_config", "\"error\":\"%s\"", aerr);
+        mts_bus_config_t bc = {.redis_url = s->cfg.redis_url, .db_path = s->cfg.db_path};
+        if (mts_alerts_has(alerts, MTS_ALERT_SESSION_CRASHED) && mts_bus_open(&bc, &alerts_bus) == 0)
+            mts_alerts_set_bus(alerts, alerts_bus);
+    }
+    if (db_ok) (void)mts_alerts_check_sessions(alerts, mts_store_db(s->store));
+    pthread_mutex_unlock(&alerts_mu);
+    /* the external APIs' breakers, as their processes (mts collect, mts run) recorded them */
+    char *brk = NULL;
+    size_t brk_len = 0;
+    int brk_open = 0;
+    FILE *bf = open_memstream(&brk, &brk_len);
+    if (bf) {
+        mts_alerts_breakers_json(bf, db_ok ? mts_store_db(s->store) : NULL, &brk_open);
+        if (fclose(bf) != 0) { free(brk); brk = NULL; }
+    }
     int sessions_ok = db_ok && mts_apiq_running_sessions(s->store, &running) == 0;
     int redis_conf = s->cfg.redis_url && *s->cfg.redis_url;
     int bus_ok = s->bus && mts_bus_ping(s->bus, &bus_ms) == 0;
@@ -119,16 +149,17 @@ static void health(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     pthread_mutex_unlock(&s->mu);
 
     FILE *f = api_body(r);
-    if (!f) { api_finish(r, NULL, 500); return; }
+    if (!f) { free(brk); api_finish(r, NULL, 500); return; }
     if (!req->detail) {
         fprintf(f, "{\"status\":\"%s\",\"version\":\"%s\",\"checks\":{\"database\":{\"ok\":%s},"
                    "\"redis\":{\"configured\":%s,\"ok\":%s},\"bus\":{\"backend\":\"%s\",\"ok\":%s},"
-                   "\"disk_space\":{\"ok\":%s},\"paper_sessions\":{\"ok\":%s}},"
+                   "\"disk_space\":{\"ok\":%s},\"paper_sessions\":{\"ok\":%s},\"external_apis\":{\"ok\":%s}},"
                    "\"details\":\"send Authorization: Bearer <token> (scope read) for the details\"}",
                 status, MTS_VERSION, db_ok ? "true" : "false", redis_conf ? "true" : "false",
                 !redis_conf ? "null" : bus_ok ? "true" : "false",
                 s->bus ? mts_bus_backend(s->bus) : redis_conf ? "redis" : "sqlite", bus_ok ? "true" : "false",
-                disk_ok ? "true" : "false", sessions_ok ? "true" : "false");
+                disk_ok ? "true" : "false", sessions_ok ? "true" : "false", brk_open ? "false" : "true");
+        free(brk);
         api_finish(r, f, db_ok ? 200 : 503);
         return;
     }
@@ -154,8 +185,12 @@ static void health(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     fprintf(f, "},\"disk_space\":{\"ok\":%s,\"free_bytes\":%lld,\"min_free_bytes\":%lld}",
             disk_ok ? "true" : "false", free_bytes, DISK_MIN_FREE);
     fprintf(f, ",\"paper_sessions\":{\"ok\":%s,\"running\":%lld}", sessions_ok ? "true" : "false", (long long)running);
-    fprintf(f, ",\"workers\":{\"threads\":%d,\"busy\":%d,\"queued\":%d,\"queue_limit\":%d}}}",
+    fprintf(f, ",\"workers\":{\"threads\":%d,\"busy\":%d,\"queued\":%d,\"queue_limit\":%d}",
             s->n_threads, busy, queued, s->cfg.queue);
+    /* an open breaker does not degrade the status: the API serves stored data without the vendor */
+    fprintf(f, ",\"external_apis\":{\"ok\":%s,\"open\":%d,\"breakers\":%s}}}", brk_open ? "false" : "true",
+            brk_open, brk ? brk : "[]");
+    free(brk);
     api_finish(r, f, db_ok ? 200 : 503);
 }
 

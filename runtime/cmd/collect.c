@@ -8,6 +8,9 @@
  *
  * Settings: environment variables win over config/mts.json "feeds" keys, which
  * win over the built-in defaults (see usage()). */
+#include "alerts/alerts.h"
+#include "cache/bus.h"
+#include "cache/cache.h"
 #include "cmd/cmd.h"
 #include "store/prune.h"
 #include "market/interval.h"
@@ -280,7 +283,27 @@ typedef struct {
     long cycle;
     int64_t total_rows, total_rejected;
     int failures;
+    /* collector_failing alerts (alerts/alerts.h): consecutive failed batches per source:name */
+    mts_alerts_t *alerts;
+    mts_bus_t *bus;
+    char fail_name[2 * MAX_LIST][96];
+    int fail_run[2 * MAX_LIST], n_fail;
 } run_t;
+
+/* The batch's consecutive-failure count (0 after a success) -> the rule. */
+static void alert_batch(run_t *r, const batch_t *b) {
+    if (!mts_alerts_has(r->alerts, MTS_ALERT_COLLECTOR_FAILING)) return;
+    char subj[96];
+    snprintf(subj, sizeof subj, "%s:%s", b->source, b->name);
+    int i = 0;
+    while (i < r->n_fail && strcmp(r->fail_name[i], subj)) i++;
+    if (i == r->n_fail) {
+        if (r->n_fail == 2 * MAX_LIST) return;
+        snprintf(r->fail_name[r->n_fail++], sizeof r->fail_name[0], "%s", subj);
+    }
+    r->fail_run[i] = b->ok ? 0 : r->fail_run[i] + 1;
+    mts_alerts_collector(r->alerts, subj, r->fail_run[i], b->errmsg);
+}
 
 static void status_line(run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void status_line(run_t *r, const char *fmt, ...) {
@@ -403,6 +426,7 @@ static void batch_fred(run_t *r, const char *series, batch_t *b) {
 }
 
 static void log_batch(run_t *r, const batch_t *b) {
+    alert_batch(r, b);
     r->total_rows += b->rows;
     r->total_rejected += b->rejected;
     if (!b->ok) {
@@ -552,6 +576,22 @@ int mts_cmd_collect(int argc, char **argv) {
 
     r.store = mts_cli_open_store(mts_cli_db_path(o.db));
     if (!r.store) { exit_code = MTS_EXIT_ERROR; goto out; }
+    mts_alerts_breaker_db(mts_cli_db_path(o.db));   /* the vendors' breakers in mts serve's GET /health */
+    {
+        char aerr[256];
+        mts_alerts_config_t ac = {.source = "collect"};
+        if (mts_alerts_open(&ac, &r.alerts, aerr, sizeof aerr) != 0) {
+            fprintf(stderr, "error: %s\n", aerr);
+            exit_code = MTS_EXIT_USAGE;
+            goto out;
+        }
+        if (mts_alerts_has(r.alerts, MTS_ALERT_COLLECTOR_FAILING)) {   /* alerts on the bus: Redis or the database */
+            mts_bus_config_t bc = {.redis_url = mts_cache_url_from(NULL), .db_path = mts_cli_db_path(o.db)};
+            if (mts_bus_open(&bc, &r.bus) != 0)
+                mts_log(MTS_LOG_WARN, "collect.bus_unavailable", "\"error\":\"%s\"", mts_bus_errmsg(NULL));
+            mts_alerts_set_bus(r.alerts, r.bus);
+        }
+    }
 
     /* retention (store/prune.h): prune on its own schedule while collecting */
     mts_prune_sched_t *prune = o.schedule ? mts_prune_schedule_start(mts_cli_db_path(o.db)) : NULL;
@@ -616,6 +656,8 @@ int mts_cmd_collect(int argc, char **argv) {
     else if (r.failures) exit_code = MTS_EXIT_ERROR;
     else if (r.total_rejected) exit_code = MTS_EXIT_PARTIAL;
 out:
+    mts_alerts_close(r.alerts);   /* drains the webhook queue */
+    mts_bus_close(r.bus);
     mts_store_close(r.store);
     mts_coingecko_free(r.cg);
     mts_fred_free(r.fred);

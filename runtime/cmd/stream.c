@@ -12,12 +12,14 @@
  * the stream after --store-error-grace of continuous failure. Rows that could
  * not be stored are counted (summary, --json "not_stored") and make the exit
  * status EXIT_NOT_STORED. */
+#include "alerts/alerts.h"
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "cmd/cmd.h"
 #include "store/prune.h"
 #include "feeds/feed_store.h"
 #include "feeds/ws.h"
+#include "live/live.h"
 #include "util/log.h"
 
 #include <math.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_SYMBOLS 64
 #define MAX_DEPTH 1000
@@ -100,6 +103,12 @@ typedef struct {
     int n_f;
     mts_level_t *bids, *asks;
     const char *kline_iv;        /* --interval: the klines' interval, their bars' series */
+    /* feed_silent alerts (alerts/alerts.h): the last message per --symbols entry */
+    mts_alerts_t *alerts;
+    const char *const *syms;
+    int n_syms;
+    int64_t last_msg[MAX_SYMBOLS], iv_ms;
+    const char *exch;
 } ctx_t;
 
 static int64_t not_stored(const mts_feed_store_stats_t *f) {
@@ -156,6 +165,8 @@ static void store_watch(ctx_t *x, int64_t now) {
 static void on_event(void *ud, const mts_feed_event_t *ev, const mts_book_t *book) {
     ctx_t *x = ud;
     (void)book;
+    for (int i = 0; i < x->n_syms; i++)
+        if (strcasecmp(x->syms[i], ev->symbol) == 0) x->last_msg[i] = mts_ws_now_ms();
     if (ev->kind == MTS_FEV_TRADE) {
         store_err(x, mts_feed_store_trade(x->fs, ev));
     } else if (ev->kind == MTS_FEV_BAR) {
@@ -201,6 +212,11 @@ static void on_tick(void *ud, int64_t now) {
         store_err(x, mts_feed_store_flush(x->fs));
     }
     store_watch(x, now);
+    for (int i = 0; x->alerts && i < x->n_syms; i++) {
+        char subj[96];
+        snprintf(subj, sizeof subj, "%s:%s", x->exch, x->syms[i]);
+        mts_alerts_feed_silent(x->alerts, subj, now - x->last_msg[i], x->iv_ms);
+    }
 }
 
 enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
@@ -380,6 +396,19 @@ int mts_cmd_stream(int argc, char **argv) {
         }
     }
     mts_feed_store_mirror(x->fs, cache, bus);
+    {
+        mts_alerts_config_t ac = {.source = "stream", .bus = bus};
+        char aerr[256];
+        if (mts_alerts_open(&ac, &x->alerts, aerr, sizeof aerr) != 0) {
+            fprintf(stderr, "error: %s\n", aerr);
+            goto done;
+        }
+        x->syms = symbols;
+        x->n_syms = n_symbols;
+        x->exch = exchange_s;
+        x->iv_ms = mts_live_interval_ms(kline_iv);
+        for (int i = 0; i < n_symbols; i++) x->last_msg[i] = mts_ws_now_ms();
+    }
     mts_ws_config_t cfg = {
         .exchange = exchange, .symbols = symbols, .n_symbols = n_symbols, .channels = channels,
         .binance_ws_url = fe.binance_ws_url, .binance_futures_ws_url = fe.binance_futures_ws_url,
@@ -479,6 +508,7 @@ done:
     if (x) {
         mts_ws_free(x->ws);
         mts_feed_store_close(x->fs);
+        mts_alerts_close(x->alerts);   /* drains the webhook queue */
     }
     mts_free(x);
     mts_free(lv);

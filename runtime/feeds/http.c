@@ -2,6 +2,7 @@
  * breakers and a token-bucket rate limiter (see http.h). */
 #include "feeds/http.h"
 #include "feeds/breaker.h"
+#include "alerts/alerts.h"
 #include "feeds/ratelimit.h"
 #include "util/log.h"
 
@@ -314,6 +315,9 @@ static void log_breaker(mts_http_t *h, host_t *e, const char *to) {
     mts_log(strcmp(to, "open") == 0 ? MTS_LOG_WARN : MTS_LOG_INFO, "http.breaker",
             "\"vendor\":\"%s\",\"host\":\"%s\",\"state\":\"%s\",\"threshold\":%d,\"reset_timeout_s\":%g",
             h->vendor, e->name, to, e->breaker.threshold, e->breaker.reset_timeout);
+    /* GET /health "external_apis" (alerts/alerts.h: kept in this process and in api_breakers) */
+    mts_alerts_breaker_note(h->vendor, e->name, to, strcmp(to, "open") == 0 ? e->breaker.threshold : e->breaker.failures,
+                            strcmp(to, "open") == 0 ? (int64_t)time(NULL) : 0);
 }
 
 static void breaker_note(mts_http_t *h, host_t *e, int ok, double now) {

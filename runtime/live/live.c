@@ -12,6 +12,7 @@
  * breaker) and parsed with cJSON. */
 #include "live/live.h"
 #include "market/provider.h"
+#include "alerts/alerts.h"
 #include "cache/bus.h"
 #include "cache/cache.h"
 #include "feeds/event.h"
@@ -101,6 +102,7 @@ struct mts_live {
     int64_t session_id;
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
+    mts_alerts_t *alerts;     /* rules of config/mts.json "alerts" (alerts/alerts.h) */
     int bus_failed_logged;
     mts_ws_t *ws;             /* the kline stream (feeds/ws.h); started by the first wait */
     mts_http_t *http;         /* REST klines (feeds/http.h), one keep-alive client */
@@ -1117,6 +1119,11 @@ static int commit(mts_live_t *l) {
     l->st.signals += ns - l->signals_done;
     l->fills_done = nf;
     l->signals_done = ns;
+    if (mts_alerts_has(l->alerts, MTS_ALERT_DRAWDOWN)) {   /* each new (or rewritten) point of the session */
+        char subj[48];
+        snprintf(subj, sizeof subj, "session %lld", (long long)l->session_id);
+        for (int64_t i = eq_from; i < curve->n; i++) mts_alerts_drawdown(l->alerts, subj, curve->ts[i], curve->v[i]);
+    }
     l->equity_done = curve->n;
     for (int k = 0; k < l->n; k++) l->a[k].saved = l->a[k].bars.n;
 done:
@@ -1570,6 +1577,15 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
         cc.redis_url = cfg->redis_url;
         if (mts_cache_open(&cc, &l->cache) != 0) l->cache = NULL;
         publish_session(l, "running");
+        mts_alerts_config_t ac = {.source = "run", .bus = l->bus};
+        char aerr[256];
+        if ((rc = mts_alerts_open(&ac, &l->alerts, aerr, sizeof aerr)) != 0) {
+            rc = fail(l, rc, "%s", aerr);
+            goto out;
+        }
+        mts_alerts_breaker_db(cfg->db_path);   /* the REST client's breaker in GET /health */
+        /* sessions whose heartbeat stopped (marked crashed by mts run's recovery before this) */
+        (void)mts_alerts_check_sessions(l->alerts, mts_store_db(cfg->store));
     }
     l->last_watch_poll = now;
     l->last_hb_ms = now;
@@ -1626,7 +1642,12 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
         nanosleep(&ts, NULL);
     }
     if (rc2 && !rc) rc = fail(l, rc2, "closing the session: %s", mts_store_errmsg(l->cfg.store));
+    if (rc || strcmp(status, "failed") == 0) mts_alerts_session_crashed(l->alerts, l->session_id, "failed");
     return rc;
+}
+
+void mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char *message) {
+    if (l) mts_alerts_strategy_disabled(l->alerts, strategy, message);
 }
 
 void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
@@ -1657,6 +1678,7 @@ void mts_live_free(mts_live_t *l) {
     mts_free(l->fr_mark);
     mts_series_free(&l->vix_new);
     mts_provider_free(l->provider);
+    mts_alerts_close(l->alerts);   /* drains the webhook queue (bounded by its retries) */
     mts_bus_close(l->bus);
     mts_cache_close(l->cache);
     for (int k = 0; k < MTS_LIVE_MAX_ASSETS; k++) {

@@ -184,6 +184,9 @@ mts_provider_t *mts_live_provider(mts_live_t *l);
 /* Commits what is left, closes the session row (status "stopped" or
  * "failed", final equity, parameters). */
 int  mts_live_finish(mts_live_t *l, const char *status, const char *parameters_json);
+/* The runner disabled a strategy (an error, a limit): the strategy_disabled
+ * alert (alerts/alerts.h), once per strategy. */
+void mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char *message);
 void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out);
 const char *mts_live_errmsg(const mts_live_t *l);
 void mts_live_free(mts_live_t *l);   /* accepts NULL */
