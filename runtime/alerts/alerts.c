@@ -327,9 +327,7 @@ int mts_alerts_session_crashed(mts_alerts_t *a, int64_t session, const char *sta
 int mts_alerts_check_sessions(mts_alerts_t *a, void *dbv) {
     sqlite3 *db = dbv;
     if (!a || !a->has[MTS_ALERT_SESSION_CRASHED] || !db) return 0;
-    if (sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS alerts_fired (kind TEXT NOT NULL, subject TEXT NOT NULL, "
-                         "fired_at INTEGER NOT NULL, PRIMARY KEY (kind, subject))", NULL, NULL, NULL) != SQLITE_OK)
-        return MTS_EDB;
+    /* alerts_fired: migration 10 (store/store.c) */
     sqlite3_stmt *q = NULL, *ins = NULL;
     int fired = 0;
     if (sqlite3_prepare_v2(db, "SELECT id FROM paper_sessions WHERE status = 'crashed' AND NOT EXISTS "
@@ -445,10 +443,7 @@ static brk_t brks[MAX_BREAKERS];
 static int n_brks;
 static char *brk_db;
 
-static const char BRK_TABLE[] =
-    "CREATE TABLE IF NOT EXISTS api_breakers (vendor TEXT NOT NULL, host TEXT NOT NULL, state TEXT NOT NULL, "
-    "failures INTEGER NOT NULL, opened_at INTEGER, updated_at INTEGER NOT NULL, pid INTEGER, "
-    "PRIMARY KEY (vendor, host))";
+/* api_breakers: migration 10 (store/store.c) */
 
 void mts_alerts_breaker_db(const char *db_path) {
     pthread_mutex_lock(&brk_mu);
@@ -484,10 +479,7 @@ void mts_alerts_breaker_note(const char *vendor, const char *host, const char *s
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(db, 500);
-        rc = sqlite3_exec(db, BRK_TABLE, NULL, NULL, NULL);
-    }
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(db, 500);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, "INSERT INTO api_breakers (vendor, host, state, failures, opened_at, updated_at, pid) "
                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (vendor, host) DO UPDATE SET "

@@ -129,6 +129,8 @@ double  mts_engine_leverage(const mts_engine_t *e);
 typedef struct mts_live mts_live_t;
 int     mts_live_wait(mts_live_t *l, int32_t *reload);
 int32_t mts_live_watch(mts_live_t *l, const char *path);
+/* The runner disabled a strategy: the session's strategy_disabled alert (once per strategy). */
+void    mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char *message);
 
 /* ---- large arrays (runtime/util/array.c): uninitialised, huge-page advised;
  * mts.lua uses them for indicator outputs and frees them through ffi.gc ---- */

@@ -282,6 +282,17 @@ static const struct migration {
     "  size INTEGER NOT NULL,"
     "  content BLOB NOT NULL) WITHOUT ROWID;"
     "ALTER TABLE paper_sessions ADD COLUMN options TEXT;", NULL},
+    /* 10: alerts and health (issue 14, alerts/alerts.h): the crashed sessions
+     * already alerted (so mts serve and the next mts run alert each once), and
+     * the external APIs' circuit breakers as the recorders (collect, run) last
+     * saw them, for /health. New tables only. */
+    {"CREATE TABLE alerts_fired ("
+    "  kind TEXT NOT NULL, subject TEXT NOT NULL, fired_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, subject));"
+    "CREATE TABLE api_breakers ("
+    "  vendor TEXT NOT NULL, host TEXT NOT NULL, state TEXT NOT NULL,"
+    "  failures INTEGER NOT NULL, opened_at INTEGER, updated_at INTEGER NOT NULL, pid INTEGER,"
+    "  PRIMARY KEY (vendor, host));", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -589,6 +600,10 @@ int mts_store_open(const char *path, mts_store_t **out) {
         }
         s->write_wait_ms = v;
     }
+    /* a new database returns the space pruned rows leave (PRAGMA
+     * incremental_vacuum, store/prune.h); on an existing one this does nothing
+     * (only a VACUUM changes it: mts prune --enable-incremental-vacuum) */
+    (void)sqlite3_exec(s->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
     /* journal_mode=WAL touches the file first: a directory that is missing or
      * a file that is not a database fails here. */
     sqlite3_stmt *st = NULL;

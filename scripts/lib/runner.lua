@@ -987,6 +987,13 @@ local function run(spec, opts)
         s.message = msg
         disabled[#disabled + 1] = s.name .. ": " .. msg
         log("warn", "strategy.disabled", { strategy = s.name, message = msg })
+        -- a live session raises the strategy_disabled alert (alerts/alerts.h); never
+        -- a reason for the run to fail
+        if spec.live ~= nil then
+            pcall(function()
+                C.mts_live_strategy_disabled(ffi.cast("mts_live_t *", spec.live), s.name, tostring(msg))
+            end)
+        end
     end
 
     for _, s in ipairs(strategies) do

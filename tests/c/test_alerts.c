@@ -22,6 +22,7 @@
 
 #include "alerts/alerts.h"
 #include "mts.h"
+#include "store/store.h"
 
 static mts_alerts_t *open_json(const char *json, const char *url, int expect_rc, char *err, size_t n) {
     cJSON *sec = cJSON_Parse(json);
@@ -103,11 +104,19 @@ static sqlite3 *session_db(void) {
     assert_non_null(mkdtemp(tmpdir));
     char path[128];
     snprintf(path, sizeof path, "%s/a.db", tmpdir);
+    /* the real schema: the tables alerts use come from the migrations (store.c, 10) */
+    mts_store_t *s = NULL;
+    assert_int_equal(mts_store_open(path, &s), 0);
+    mts_store_close(s);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE paper_sessions (id INTEGER PRIMARY KEY, status TEXT);"
-                                      "INSERT INTO paper_sessions VALUES (1,'stopped'),(2,'crashed'),(3,'running'),"
-                                      "(4,'crashed');", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO paper_sessions (id, started_at, strategies, exchange, symbols, "
+                                      "interval, initial_capital, commission_bps, slippage_bps, status) VALUES "
+                                      "(1,0,'s','binance','BTCUSDT','1m',1,0,0,'stopped'),"
+                                      "(2,0,'s','binance','BTCUSDT','1m',1,0,0,'crashed'),"
+                                      "(3,0,'s','binance','BTCUSDT','1m',1,0,0,'running'),"
+                                      "(4,0,'s','binance','BTCUSDT','1m',1,0,0,'crashed');", NULL, NULL, NULL),
+                     SQLITE_OK);
     return db;
 }
 
@@ -116,6 +125,11 @@ static void drop_db(sqlite3 *db) {
     char path[128];
     snprintf(path, sizeof path, "%s/a.db", tmpdir);
     unlink(path);
+    char side[160];   /* WAL files the store's open left */
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
     rmdir(tmpdir);
 }
 

@@ -202,6 +202,27 @@ class AlertsTest(MtsTestCase):
         self.assertEqual(len(bad), 1, r.stderr[-2000:])
         self.assertEqual((bad[0]["status"], bad[0]["attempts"], bad[0]["alert"]["kind"]), (500, 3, "drawdown"))
 
+    def test_strategy_disabled_fires_once_in_a_session(self):
+        # a strategy that raises on its 5th bar, then would raise again (it is disabled
+        # after the first): one strategy_disabled alert, in the log and on the bus
+        boom = ("local M = {}\nfunction M.get_parameters() return {} end\n"
+                "function M.on_bar(ctx, asset, i) if i >= 4 then error('boom at ' .. i) end end\nreturn M\n")
+        root = self.root_with([{"kind": "strategy_disabled"}], {"boom": boom})
+        bars = falling_bars(12)
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars}, interval="1h", warm=0, pace=0.002).start()
+        self.addCleanup(srv.stop)
+        r = self.mts("run", "--strategy", "boom,sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
+                     "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
+                     "--warmup", "0", "--max-bars", str(len(bars)), "--json", env=dict(ENV, MTS_ROOT=root),
+                     expect=None, timeout=120)
+        self.assertEqual(r.returncode, 3, r.stderr[-2000:])      # finished, a strategy disabled
+        logged = [a for a in log_events(r.stderr, "alert") if a["kind"] == "strategy_disabled"]
+        self.assertEqual(len(logged), 1, r.stderr[-3000:])
+        self.assertEqual(logged[0]["subject"], "boom")
+        self.assertIn("boom at 4", logged[0]["message"])
+        on_bus = [a for a in self.bus_alerts() if a["kind"] == "strategy_disabled"]
+        self.assertEqual(len(on_bus), 1, on_bus)
+
     def test_bad_rule_stops_the_session_naming_it(self):
         root = self.root_with([{"kind": "drawdown", "limit": 5}])
         srv = xs.KlineServer("binance", {"BTCUSDT": falling_bars(5)}, interval="1h", warm=0).start()
