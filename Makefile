@@ -64,6 +64,9 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# GET /openapi.json serves docs/openapi.json built into the binary (runtime/api/openapi_doc.c)
+$(BUILD)/runtime/api/openapi_doc.o: docs/openapi.json
+
 $(BUILD)/libmts.a: $(CORE_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^

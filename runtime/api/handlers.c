@@ -401,6 +401,18 @@ static void get_session(api_server_t *s, const api_request_t *req, api_reply_t *
     api_finish(r, f, 200);
 }
 
+/* ---- /openapi.json ---- */
+
+/* docs/openapi.json as built in: every route, its parameters, bodies, answers,
+ * auth and limits (OpenAPI 3.1; tests/e2e/test_openapi.py keeps it true). */
+static void openapi(const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {NULL};
+    if (only_args(req, allowed, r)) return;
+    FILE *f = api_body(r);
+    if (f) fwrite(mts_openapi_json, 1, (size_t)(mts_openapi_json_end - mts_openapi_json), f);
+    api_finish(r, f, 200);
+}
+
 void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     switch (req->route) {
     case R_HEALTH: health(s, req, r); break;
@@ -414,6 +426,7 @@ void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) 
     case R_FUNDING:
     case R_MARKET: api_handle_hot(s, req, r); break;
     case R_OPTIMIZE_ID: api_opt_get(s, req->id, r); break;
+    case R_OPENAPI: openapi(req, r); break;
     default: api_error(r, 500, "internal", "route %d has no handler", req->route);
     }
 }
