@@ -175,6 +175,32 @@ class OpenApiTest(MtsTestCase):
         st, h, _ = srv.request("POST", "/openapi.json", body="{}")
         self.assertEqual((st, h.get("allow")), (405, "GET"))
 
+    def test_served_by_a_binary_away_from_the_tree(self):
+        # the document is in the binary: a copy with no docs/ (nor scripts/) beside it serves it
+        inst = os.path.join(self.tmp, "inst", "bin")
+        os.makedirs(inst)
+        shutil.copy(mtslib.MTS, inst)
+        env = dict(os.environ, MTS_JWT_SECRET="serve-test-secret-0123456789-abcdefghij", MTS_ROOT=self.tmp)
+        env.pop("DATABASE_PATH", None)
+        p = subprocess.Popen([os.path.join(inst, "mts"), "serve", "--port", "0", "--db", self.db], cwd=self.tmp,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            m = re.search(r"listening on http://[^:]+:(\d+)", p.stdout.readline())
+            self.assertTrue(m, "the copied binary did not start")
+            import http.client
+            c = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=30)
+            c.request("GET", "/openapi.json")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            self.assertEqual(r.status, 200)
+            with open(DOC, "rb") as f:
+                self.assertEqual(body, f.read())
+        finally:
+            p.terminate()
+            p.wait(30)
+            p.stdout.close()
+
     def test_every_route_of_the_server_is_in_the_document_and_back(self):
         doc = load_doc()
         self.assertEqual(doc_operations(doc), source_routes())
