@@ -28,6 +28,7 @@ else
 Q := @
 endif
 
+REDOCLY_VERSION := 2.77.0
 DEPS_APT := build-essential pkg-config libluajit-5.1-dev luajit libsqlite3-dev libcjson-dev \
             libcmocka-dev lua-cjson lua-busted libcurl4-openssl-dev libwebsockets-dev \
             libhiredis-dev redis-server libssl-dev zlib1g-dev libreadline-dev python3 python3-yaml sqlite3 chromium systemd
@@ -58,11 +59,21 @@ deps:
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "deps: all Debian packages present"; fi; \
 	else echo "deps: apt-get not found; install: $(DEPS_APT)"; exit 1; fi
+	@# the OpenAPI 3.1 linter of tests/e2e/test_openapi.py (docs/openapi.json), from npm, pinned
+	@if [ "$$(redocly --version 2>/dev/null | head -1)" = "$(REDOCLY_VERSION)" ]; then \
+	  echo "deps: @redocly/cli $(REDOCLY_VERSION) present"; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  echo "deps: npm install -g @redocly/cli@$(REDOCLY_VERSION)"; \
+	  npm install -g --no-fund --no-audit @redocly/cli@$(REDOCLY_VERSION) >/dev/null || exit 1; \
+	else echo "deps: npm not found (Node.js >= 20.19 with npm): needed for @redocly/cli@$(REDOCLY_VERSION)"; exit 1; fi
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# GET /openapi.json serves docs/openapi.json built into the binary (runtime/api/openapi_doc.c)
+$(BUILD)/runtime/api/openapi_doc.o: docs/openapi.json
 
 $(BUILD)/libmts.a: $(CORE_OBJ)
 	@rm -f $@

@@ -5,6 +5,7 @@
 #include "alerts/alerts.h"
 #include "api/internal.h"
 #include "api/queries.h"
+#include "backtest/decide.h"
 #include "market/interval.h"
 #include "report/stored.h"
 #include "store/paper.h"
@@ -435,6 +436,18 @@ static void get_session(api_server_t *s, const api_request_t *req, api_reply_t *
     api_finish(r, f, 200);
 }
 
+/* ---- /openapi.json ---- */
+
+/* docs/openapi.json as built in: every route, its parameters, bodies, answers,
+ * auth and limits (OpenAPI 3.1; tests/e2e/test_openapi.py keeps it true). */
+static void openapi(const api_request_t *req, api_reply_t *r) {
+    static const char *const allowed[] = {NULL};
+    if (only_args(req, allowed, r)) return;
+    FILE *f = api_body(r);
+    if (f) fwrite(mts_openapi_json, 1, (size_t)(mts_openapi_json_end - mts_openapi_json), f);
+    api_finish(r, f, 200);
+}
+
 void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) {
     switch (req->route) {
     case R_HEALTH: health(s, req, r); break;
@@ -448,6 +461,7 @@ void api_handle_sync(api_server_t *s, const api_request_t *req, api_reply_t *r) 
     case R_FUNDING:
     case R_MARKET: api_handle_hot(s, req, r); break;
     case R_OPTIMIZE_ID: api_opt_get(s, req->id, r); break;
+    case R_OPENAPI: openapi(req, r); break;
     default: api_error(r, 500, "internal", "route %d has no handler", req->route);
     }
 }
@@ -788,15 +802,13 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                   gen ? "symbols" : "assets");
         goto done;
     }
-    if (gen && !cJSON_IsString(strat)) {
-        api_error(r, 400, "bad_request", "field 'strategy_name' must be a string (one strategy)");
-        goto done;
-    }
     if (name_list(strat, "strategy_name", 0, job->strategies, &job->n_strategies, r)) goto done;
-    if (gen && job->n_strategies != 1) {
-        api_error(r, 400, "bad_request", "field 'strategy_name' names one strategy");
-        goto done;
-    }
+    for (int a = 0; gen && a < job->n_strategies; a++)
+        for (int b = 0; b < a; b++)
+            if (!strcmp(job->strategies[a], job->strategies[b])) {
+                api_error(r, 400, "bad_request", "field 'strategy_name': '%s' is listed twice", job->strategies[a]);
+                goto done;
+            }
     for (int i = 0; i < job->n_strategies; i++)
         if (!strategy_exists(cfg->root, job->strategies[i])) {
             api_error(r, 400, "bad_request", "field 'strategy_name': unknown strategy '%s' (no scripts/strategies/%s.lua)",
@@ -1025,71 +1037,96 @@ static void run_backtest(api_server_t *s, mts_store_t *store, api_job_t *job) {
 }
 
 
+/* POST /signals/generate: the current aggregated decision (backtest/decide.h)
+ * in the reference architecture's SignalResponse shape: signals, timestamp,
+ * metadata. */
 static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) { api_error(&job->reply, 500, "internal", "out of memory"); return; }
-    fputs("{", f);
-    kv_str(f, "strategy", job->strategies[0], 1);
-    kv_str(f, "timeframe", job->interval[0] ? job->interval : MTS_INTERVAL_DEFAULT, 1);
-    fputs("\"results\":[", f);
-    for (int a = 0; a < job->n_assets; a++) {
-        const char *asset = job->assets[a];
-        mts_backtest_opts_t o;
-        opts_of(s, job, &asset, 1, 0, &o);
-        mts_backtest_t *b = NULL;
-        char err[1024] = "";
-        int rc = mts_backtest_run(store, &o, &b, err, sizeof err);
-        if (rc != 0) {
-            fclose(f);
-            free(buf);
+    mts_backtest_opts_t o;
+    opts_of(s, job, (const char *const *)job->assets, job->n_assets, 0, &o);
+    mts_decide_result_t res[API_MAX_LIST];
+    char err[1024] = "";
+    int failed = -1;
+    int rc = mts_decide(store, &o, res, &failed, err, sizeof err);
+    if (rc != 0) {
+        mts_decide_free(res, job->n_assets);
+        api_field_names(err, sizeof err);
+        if (failed >= 0)
             api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "generation_failed",
-                      "symbols[%d] '%s': %s", a, asset, err[0] ? err : mts_strerror(rc));
-            return;
-        }
-        int64_t n = 0;
-        const mts_signal_rec_t *sig = mts_engine_signals(b->engine, &n);
-        const mts_signal_rec_t *last = NULL;
-        for (int64_t i = n - 1; i >= 0 && !last; i--)
-            if (sig[i].asset == 0) last = &sig[i];
-        const mts_bars_t *bars = &b->bars[0];
-        char asof[32], ts[32];
-        mts_time_format_iso(bars->ts[bars->n - 1], asof);
-        fprintf(f, "%s{", a ? "," : "");
-        kv_str(f, "asset", asset, 1);
-        kv_str(f, "as_of", asof, 1);
-        fprintf(f, "\"as_of_ts\":%lld,\"bars\":%lld,\"signals_in_history\":%lld,\"signal\":",
-                (long long)bars->ts[bars->n - 1], (long long)bars->n, (long long)n);
-        if (!last) fputs("null", f);
-        else {
-            job->found[a] = 1;
-            mts_time_format_iso(last->ts, ts);
-            fputc('{', f);
-            kv_str(f, "type", mts_signal_name(last->signal_type), 1);
-            kv_str(f, "strategy", last->strategy >= 0 && last->strategy < job->n_strategies
-                                      ? job->strategies[last->strategy] : "aggregate", 1);
-            kv_str(f, "time", ts, 1);
-            fprintf(f, "\"ts\":%lld,", (long long)last->ts);
-            kv_num(f, "price", last->price, 1);
-            kv_num(f, "confidence", last->confidence, 1);
-            kv_num(f, "position_size", last->position_size, 1);
-            kv_num(f, "stop_loss", last->stop_loss, 1);
-            kv_num(f, "take_profit", last->take_profit, 0);
-            fputc('}', f);
-        }
-        fputs(",\"disabled\":", f);
-        mts_json_string_array(f, b->lua.disabled, '\n');
-        fputc('}', f);
-        mts_backtest_free(b);
+                      "symbols[%d] '%s': %s", failed, job->assets[failed], err[0] ? err : mts_strerror(rc));
+        else
+            api_error(&job->reply, status_of(rc), "generation_failed", "%s", err[0] ? err : mts_strerror(rc));
+        return;
     }
-    fputs("]}", f);
-    fclose(f);
-    free(job->reply.body);
-    job->reply.body = buf;
-    job->reply.len = len;
-    job->reply.status = buf ? 200 : 500;
-    if (!buf) api_error(&job->reply, 500, "internal", "out of memory");
+    FILE *f = api_body(&job->reply);
+    if (!f) { mts_decide_free(res, job->n_assets); api_finish(&job->reply, NULL, 500); return; }
+    int n_sig = 0;
+    fputs("{\"signals\":[", f);
+    for (int a = 0; a < job->n_assets; a++) {
+        const mts_decide_result_t *r = &res[a];
+        if (!r->decided) continue;
+        const mts_decision_t *d = &r->signal;
+        char iso[32];
+        mts_time_format_iso(d->ts, iso);
+        fprintf(f, "%s{", n_sig++ ? "," : "");
+        kv_str(f, "asset", job->assets[a], 1);
+        kv_str(f, "signal_type", mts_signal_name(d->signal_type), 1);
+        kv_num(f, "price", d->price, 1);
+        kv_num(f, "confidence", d->confidence, 1);
+        kv_num(f, "position_size", d->position_size, 1);
+        kv_num(f, "stop_loss", d->stop_loss, 1);
+        kv_num(f, "take_profit", d->take_profit, 1);
+        kv_str(f, "strategy", d->strategy >= 0 && d->strategy < job->n_strategies ? job->strategies[d->strategy]
+                                                                                 : "aggregate", 1);
+        fputs("\"strategies\":[", f);
+        for (int k = 0, first = 1; k < job->n_strategies && k < 64; k++)
+            if (d->strategies >> k & 1) {
+                fprintf(f, "%s\"", first ? "" : ",");
+                mts_json_escape(f, job->strategies[k]);
+                fputc('"', f);
+                first = 0;
+            }
+        fprintf(f, "],\"timestamp\":%lld,", (long long)d->ts);
+        kv_str(f, "time", iso, 0);
+        fputc('}', f);
+        job->found[a] = 1;
+    }
+    fprintf(f, "],\"timestamp\":%lld,\"metadata\":{\"strategies\":[", (long long)time(NULL));
+    for (int k = 0; k < job->n_strategies; k++) {
+        fprintf(f, "%s\"", k ? "," : "");
+        mts_json_escape(f, job->strategies[k]);
+        fputc('"', f);
+    }
+    fputs("],", f);
+    kv_str(f, "timeframe", job->interval[0] ? job->interval : MTS_INTERVAL_DEFAULT, 1);
+    kv_str(f, "aggregation", job->n_strategies > 1 ? "vote" : "single", 1);
+    fputs("\"assets\":[", f);
+    for (int a = 0; a < job->n_assets; a++) {
+        const mts_decide_result_t *r = &res[a];
+        char asof[32];
+        mts_time_format_iso(r->last_ts, asof);
+        fprintf(f, "%s{", a ? "," : "");
+        kv_str(f, "asset", job->assets[a], 1);
+        kv_str(f, "as_of", asof, 1);
+        fprintf(f, "\"as_of_ts\":%lld,\"bars\":%lld,\"signals_at_last_bar\":%d,\"signal\":%s,",
+                (long long)r->last_ts, (long long)r->bars, r->n_signals, r->decided ? "true" : "false");
+        kv_str(f, "reason", r->decided ? NULL : r->reason, 1);
+        fputs("\"disabled\":", f);
+        mts_json_string_array(f, r->disabled, '\n');
+        fputc('}', f);
+    }
+    fputs("]", f);
+    if (n_sig == 0) {
+        int ties = 0;
+        for (int a = 0; a < job->n_assets; a++) ties += res[a].reason && !strcmp(res[a].reason, "tie");
+        fputc(',', f);
+        kv_str(f, "reason", ties ? "no aggregated signal at the latest bar: the strategies' signals there cancelled "
+                                   "out (a tie) or they gave none (metadata.assets[].reason)"
+                                 : "no signal at the latest bar: the strategies gave none there (they signal "
+                                   "on a change, e.g. sma_cross on a crossing)", 0);
+    }
+    fputs("}}", f);
+    mts_decide_free(res, job->n_assets);
+    api_finish(&job->reply, f, 200);
 }
 
 void api_job_run(api_server_t *s, mts_store_t *store, api_job_t *job) {

@@ -23,6 +23,7 @@
 enum {
     R_HEALTH, R_METRICS, R_SIGNALS_GENERATE, R_BACKTEST, R_BACKTESTS, R_BACKTEST_ID,
     R_SIGNALS, R_SESSIONS, R_SESSION_ID, R_WS, R_ORDERBOOK, R_FUNDING, R_MARKET, R_OPTIMIZE, R_OPTIMIZE_ID,
+    R_OPENAPI,
     R_COUNT
 };
 #define R_NONE (-1)
@@ -134,6 +135,8 @@ typedef struct api_server {
 } api_server_t;
 
 extern const char *const api_route_names[R_COUNT];
+/* docs/openapi.json as built in (openapi_doc.c): GET /openapi.json */
+extern const char mts_openapi_json[], mts_openapi_json_end[];
 
 /* Sets an error reply {"error":code,"detail":...}. */
 void api_error(api_reply_t *r, int status, const char *code, const char *fmt, ...)

@@ -42,7 +42,8 @@ const char *const api_route_names[R_COUNT] = {
     [R_SIGNALS] = "/signals", [R_SESSIONS] = "/paper/sessions",
     [R_SESSION_ID] = "/paper/sessions/{id}", [R_WS] = "/ws",
     [R_ORDERBOOK] = "/orderbook/{exchange}/{symbol}", [R_FUNDING] = "/funding/{exchange}/{symbol}",
-    [R_MARKET] = "/market/{symbol}/{interval}", [R_OPTIMIZE] = "/optimize", [R_OPTIMIZE_ID] = "/optimize/{id}"};
+    [R_MARKET] = "/market/{symbol}/{interval}", [R_OPTIMIZE] = "/optimize", [R_OPTIMIZE_ID] = "/optimize/{id}",
+    [R_OPENAPI] = "/openapi.json"};
 
 /* A bus message shared by every websocket client queue it is in. */
 typedef struct wsmsg {
@@ -287,7 +288,8 @@ static int route_of(const char *path, int64_t *id, const char **allow) {
         {"/health", R_HEALTH, "GET"}, {"/metrics", R_METRICS, "GET"},
         {"/signals/generate", R_SIGNALS_GENERATE, "POST"}, {"/backtest", R_BACKTEST, "POST"},
         {"/backtests", R_BACKTESTS, "GET"}, {"/signals", R_SIGNALS, "GET"},
-        {"/paper/sessions", R_SESSIONS, "GET"}, {"/ws", R_WS, "GET"}, {"/optimize", R_OPTIMIZE, "POST"}};
+        {"/paper/sessions", R_SESSIONS, "GET"}, {"/ws", R_WS, "GET"}, {"/optimize", R_OPTIMIZE, "POST"},
+        {"/openapi.json", R_OPENAPI, "GET"}};
     *id = 0;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (strcmp(path, fixed[i].path) == 0) { *allow = fixed[i].allow; return fixed[i].route; }
@@ -527,7 +529,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
         api_error(&r, 404, "not_found",
                   "no route %s; routes: /health /metrics /signals/generate /backtest /backtests "
                   "/backtests/{id} /signals /paper/sessions /paper/sessions/{id} /orderbook/{exchange}/{symbol} "
-                  "/funding/{exchange}/{symbol} /market/{symbol}/{interval} /optimize /optimize/{id} /ws", c->path);
+                  "/funding/{exchange}/{symbol} /market/{symbol}/{interval} /optimize /optimize/{id} /ws /openapi.json", c->path);
     } else if ((is_post_route && c->method != LWSHUMETH_POST) || (!is_post_route && c->method != LWSHUMETH_GET)) {
         api_error(&r, 405, "method_not_allowed", "%s takes %s, not %s", api_route_names[route], allow, c->method_name);
         r.allow = allow;
@@ -536,7 +538,7 @@ static void dispatch(api_server_t *s, conn_t *c) {
     } else if (bad_query) {
         r = qr;
         memset(&qr, 0, sizeof qr);
-    } else if (route == R_HEALTH || route == R_METRICS) {
+    } else if (route == R_HEALTH || route == R_METRICS || route == R_OPENAPI) {   /* no token needed */
         if (route == R_HEALTH) {   /* details (addresses, error texts) only for a caller with a read token */
             api_reply_t ar;
             memset(&ar, 0, sizeof ar);

@@ -578,7 +578,8 @@ int mts_backtest_run(mts_store_t *store, const mts_backtest_opts_t *o, mts_backt
         .n_strategies = o->n_strategies, .param_keys = o->param_keys,
         .param_values = o->param_values, .n_params = o->n_params, .trusted = o->trusted,
         .interval = o->interval, .provider = provider, .mode = b->mode,
-        .max_position = o->max_position, .max_portfolio_risk = o->max_portfolio_risk};
+        .max_position = o->max_position, .max_portfolio_risk = o->max_portfolio_risk,
+        .decisions = o->decisions};
     /* a progress bar for long runs (stderr on a terminal only; util/progress.h) */
     mts_progress_t bar;
     int show = o->progress && b->total_bars >= MTS_BACKTEST_PROGRESS_MIN_BARS;

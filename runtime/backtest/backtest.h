@@ -80,6 +80,8 @@ typedef struct mts_backtest_opts {
                                         has_taker (else the instrument's config keys, else
                                         commission_bps) */
     int                has_maker, has_taker;
+    int                decisions;    /* keep each asset's last aggregated decision
+                                        (result->lua.decisions; backtest/decide.h) */
 } mts_backtest_opts_t;
 
 /* One book of a run (independent: one per strategy; vote: one for all). */

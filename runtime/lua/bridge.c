@@ -20,6 +20,7 @@
 #include "lua/state.h"
 #include "live/live.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,80 @@ static int call_runner(lua_State *L) {
         lua_pushnumber(L, spec->max_portfolio_risk);
         lua_setfield(L, -2, "max_portfolio_risk");
     }
+    if (spec->decisions) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "decisions");
+    }
 
-    lua_call(L, 1, 4);
-    return 4;
+    lua_call(L, 1, 5);
+    return 5;
+}
+
+static double num_field(lua_State *L, int idx, const char *k) {
+    lua_getfield(L, idx, k);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The runner's decisions (the array at idx: {asset_id, ts, n, list = {{strategy,
+ * strategies, signal_type, price, ...}}}) into out. 0 / MTS_ENOMEM. */
+static int read_decisions(lua_State *L, int idx, mts_run_result_t *out) {
+    if (!lua_istable(L, idx)) return 0;
+    int n = 0, na = (int)lua_objlen(L, idx);
+    for (int i = 1; i <= na; i++) {
+        lua_rawgeti(L, idx, i);
+        lua_getfield(L, -1, "list");
+        int k = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+        n += k ? k : 1;
+        lua_pop(L, 2);
+    }
+    if (n == 0) return 0;
+    mts_decision_t *d = mts_calloc((size_t)n, sizeof *d);
+    if (!d) return MTS_ENOMEM;
+    int m = 0;
+    for (int i = 1; i <= na; i++) {
+        lua_rawgeti(L, idx, i);
+        int top = lua_gettop(L);
+        mts_decision_t base = {.asset = (int32_t)num_field(L, top, "asset_id"), .strategy = -1,
+                               .n_signals = (int32_t)num_field(L, top, "n"), .ts = (int64_t)num_field(L, top, "ts"),
+                               .price = NAN, .confidence = NAN, .position_size = NAN, .stop_loss = NAN,
+                               .take_profit = NAN};
+        lua_getfield(L, top, "list");
+        int k = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+        if (k == 0) d[m++] = base;
+        for (int j = 1; j <= k && m < n; j++) {
+            lua_rawgeti(L, top + 1, j);
+            int a = lua_gettop(L);
+            mts_decision_t x = base;
+            x.decided = 1;
+            x.strategy = (int32_t)num_field(L, a, "strategy");
+            lua_getfield(L, a, "signal_type");
+            const char *t = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+            x.signal_type = !strcmp(t, "LONG") ? 1 : !strcmp(t, "SHORT") ? -1 : 0;
+            lua_pop(L, 1);
+            x.price = num_field(L, a, "price");
+            x.confidence = num_field(L, a, "confidence");
+            x.position_size = num_field(L, a, "position_size");
+            x.stop_loss = num_field(L, a, "stop_loss");
+            x.take_profit = num_field(L, a, "take_profit");
+            lua_getfield(L, a, "strategies");
+            if (lua_istable(L, -1))
+                for (int q = 1; q <= (int)lua_objlen(L, -1); q++) {
+                    lua_rawgeti(L, -1, q);
+                    if (lua_isnumber(L, -1) && lua_tonumber(L, -1) >= 0 && lua_tonumber(L, -1) < 64)
+                        x.strategies |= (uint64_t)1 << (int)lua_tonumber(L, -1);
+                    lua_pop(L, 1);
+                }
+            lua_pop(L, 1);
+            d[m++] = x;
+            lua_pop(L, 1);
+        }
+        lua_settop(L, top - 1);
+    }
+    out->decisions = d;
+    out->n_decisions = m;
+    return 0;
 }
 
 /* The runner's risk counts (the table at idx: an array of {trimmed, refused,
@@ -179,26 +251,26 @@ static int run(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result
     call_args_t args = {spec, live};
     lua_pushcfunction(L, call_runner);
     lua_pushlightuserdata(L, &args);
-    rc = mts_lua_pcall(L, 1, 4, err, errlen);
+    rc = mts_lua_pcall(L, 1, 5, err, errlen);
     if (rc) {
         mts_lua_state_free(L);
         return rc;
     }
-    /* stack: ok, a, b, c */
-    if (lua_toboolean(L, -4)) {
-        const char *json = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "{}";
+    /* stack: ok, a, b, c, decisions */
+    if (lua_toboolean(L, -5)) {
+        const char *json = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : "{}";
         out->parameters_json = mts_strdup(json);
         int top = lua_gettop(L);
-        out->disabled = join_lines(L, top - 1, &out->n_disabled);
-        if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, top - 1) && lua_objlen(L, top - 1) > 0) ||
-            read_risk(L, top, spec->n_strategies, out) != 0) {
+        out->disabled = join_lines(L, top - 2, &out->n_disabled);
+        if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, top - 2) && lua_objlen(L, top - 2) > 0) ||
+            read_risk(L, top - 1, spec->n_strategies, out) != 0 || read_decisions(L, top, out) != 0) {
             mts_run_result_free(out);
             set_err(err, errlen, "out of memory");
             rc = MTS_ENOMEM;
         }
     } else {
-        const char *msg = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "script error";
-        const char *kind = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        const char *msg = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : "script error";
+        const char *kind = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "";
         set_err(err, errlen, msg);
         rc = strcmp(kind, "config") == 0 ? MTS_ECONFIG : MTS_ELUA;
     }
@@ -230,6 +302,9 @@ void mts_run_result_free(mts_run_result_t *r) {
     mts_free(r->parameters_json);
     mts_free(r->disabled);
     mts_free(r->risk_trimmed);
+    mts_free(r->decisions);
+    r->decisions = NULL;
+    r->n_decisions = 0;
     r->parameters_json = NULL;
     r->disabled = NULL;
     r->n_disabled = 0;

@@ -44,7 +44,23 @@ typedef struct mts_run_spec {
                                          MAX_POSITION_SIZE / MAX_PORTFOLIO_RISK, else config/mts.json
                                          "risk", else 0.10 / 0.25) */
     double              max_portfolio_risk;
+    int                 decisions;    /* 1: keep each asset's last aggregated decision (result) */
 } mts_run_spec_t;
+
+/* One aggregated signal of an asset's last step with signals (spec.decisions):
+ * what aggregator.lua made of the step's signals for that asset (the mode's
+ * aggregation: vote, every strategy's; independent, each strategy's own).
+ * A step whose signals cancelled out (a tie) is one record with decided 0. */
+typedef struct mts_decision {
+    int32_t  asset;            /* the engine's asset id */
+    int32_t  strategy;         /* the winner (highest confidence x weight); -1 when !decided */
+    int32_t  signal_type;      /* MTS_SIGNAL_* (engine.h) */
+    int32_t  n_signals;        /* raw signals of the step for the asset (enabled strategies) */
+    int32_t  decided, _pad;
+    int64_t  ts;               /* the step */
+    double   price, confidence, position_size, stop_loss, take_profit;   /* NaN = not given */
+    uint64_t strategies;       /* bit i: strategy i voted for the winning side */
+} mts_decision_t;
 
 typedef struct mts_run_result {
     char *parameters_json;   /* mts_malloc'd: {"sma_cross":{"fast":10,"slow":30}} */
@@ -56,6 +72,9 @@ typedef struct mts_run_result {
      * block (risk_trimmed; the other two point into it). */
     int      n_risk;
     int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
+    /* spec.decisions: ordered by asset, then the aggregator's order (mts_malloc'd) */
+    mts_decision_t *decisions;
+    int      n_decisions;
 } mts_run_result_t;
 
 int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen);

@@ -11,7 +11,9 @@
 --          mode = "independent" (default) | "vote",
 --          max_position = F, max_portfolio_risk = F (the command line's
 --          limits; absent or 0: the environment's, else config/mts.json
---          "risk", else risk.DEFAULTS) }
+--          "risk", else risk.DEFAULTS),
+--          decisions = true (optional: keep, per asset, the aggregated
+--          signals of its last step with signals: result.decisions) }
 -- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
 --          functions (default mts.C, the real ones), log = function(level,
 --          event, fields), print = function(strategy, text) }
@@ -1213,6 +1215,32 @@ local function run(spec, opts)
         view.exposure = gross
     end
 
+    -- spec.decisions (POST /signals/generate, runtime/backtest/decide.h): per
+    -- asset id, the last step with signals: {ts, n = raw signals, list = the
+    -- aggregates (empty: they cancelled out)}. Only signal steps pay for it.
+    local decisions = spec.decisions and {} or nil
+    local function dec_raw(p)
+        local now = tonumber(C.mts_engine_now(e))
+        local d = decisions[p.asset_id]
+        if not d or d.ts ~= now then
+            d = { ts = now, n = 0, list = {} }
+            decisions[p.asset_id] = d
+        end
+        d.n = d.n + 1
+    end
+    local function dec_agg(a)
+        local d = decisions[a.asset_id]
+        local ids = {}
+        if type(a.strategies) == "table" then
+            for k, id in ipairs(a.strategies) do ids[k] = id end
+        else
+            ids[1] = a.strategy
+        end
+        d.list[#d.list + 1] = { strategy = a.strategy, strategies = ids, signal_type = a.signal_type,
+            price = a.price, confidence = a.confidence or 1, position_size = a.position_size,
+            stop_loss = a.stop_loss, take_profit = a.take_profit }
+    end
+
     local sigs = {}        -- reused by every flush
     local lone = {}        -- the aggregate of a step with one enabled signal of several
     local by_strat = {}    -- independent, several books: the step's signals per strategy
@@ -1227,6 +1255,7 @@ local function run(spec, opts)
             C.mts_engine_step_events(e, 0)
             if not p.strat.enabled then return end
             log_signal(p)
+            if decisions then dec_raw(p); dec_agg(p) end
             book_view(p.strat.book)
             place(p)
             return
@@ -1239,6 +1268,7 @@ local function run(spec, opts)
                 nsigs = nsigs + 1
                 sigs[nsigs] = p
                 log_signal(p)
+                if decisions then dec_raw(p) end
             end
         end
         npending = 0
@@ -1264,7 +1294,10 @@ local function run(spec, opts)
                 local g = by_strat[st]
                 by_strat[st] = nil
                 local agg = #g == 1 and g or aggregator.aggregate(g)
-                for _, a in ipairs(agg) do todo[#todo + 1] = a end
+                for _, a in ipairs(agg) do
+                    todo[#todo + 1] = a
+                    if decisions then dec_agg(a) end
+                end
             end
             if #todo == 0 then return end
             -- several books: every cancel of the step first, then the orders,
@@ -1300,6 +1333,7 @@ local function run(spec, opts)
             agg = aggregator.aggregate(sigs)
         end
         for j = 1, nsigs do sigs[j] = nil end
+        if decisions then for _, a in ipairs(agg) do dec_agg(a) end end
         if #agg == 0 then return end
         book_view(0)
         for _, a in ipairs(agg) do place(a) end
@@ -1643,6 +1677,7 @@ local function run(spec, opts)
         risk = counts,
         mode = mode,
         limits = limits,
+        decisions = decisions,
     }
 end
 
@@ -1661,11 +1696,20 @@ end
 -- The same, raising nothing for run-stopping errors but returning the pieces
 -- the C bridge converts: ok(bool), parameters_json | message, disabled lines | kind,
 -- and on success the risk counts per strategy (an array of
--- {trimmed, refused, short_refused}).
+-- {trimmed, refused, short_refused}), then (spec.decisions) an array of
+-- {asset_id, ts, n, list} (run's decisions, by asset id).
 function R.run_for_host(spec)
     local res, msg, kind = R.run(spec)
     if not res then return false, msg, kind end
-    return true, res.parameters_json, res.disabled, res.risk
+    local dec
+    if res.decisions then
+        dec = {}
+        for id, d in pairs(res.decisions) do
+            dec[#dec + 1] = { asset_id = id, ts = d.ts, n = d.n, list = d.list }
+        end
+        table.sort(dec, function(x, y) return x.asset_id < y.asset_id end)
+    end
+    return true, res.parameters_json, res.disabled, res.risk, dec
 end
 
 return R

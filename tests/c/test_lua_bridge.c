@@ -61,7 +61,7 @@ static void test_sma_cross_fills_next_open(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *strategies[] = {"sma_cross"};
     const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
-    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -84,6 +84,49 @@ static void test_sma_cross_fills_next_open(void **state) {
     mts_engine_free(e);
 }
 
+/* spec.decisions (POST /signals/generate): the aggregate of the asset's last
+ * step with signals — here bar 7's LONG (bar 5's CLOSE is older), attributed
+ * to sma_cross, at bar 7's close. */
+static void test_decisions_keep_the_last_signal_step(void **state) {
+    (void)state;
+    static fixture_bars_t f;
+    double close[] = {10, 10, 10, 13, 13, 7, 7, 10, 10, 10};
+    make_bars(&f, close, NULL, 10);
+    mts_engine_t *e = engine_with(&f, "bitcoin");
+    const char *strategies[] = {"sma_cross"};
+    const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 1};
+    mts_run_result_t rr;
+    char err[512];
+    int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
+    if (rc) fail_msg("backtest failed: %s", err);
+    assert_int_equal(rr.n_decisions, 1);
+    const mts_decision_t *d = &rr.decisions[0];
+    assert_int_equal(d->asset, 0);
+    assert_int_equal(d->ts, 7 * DAY);
+    assert_int_equal(d->decided, 1);
+    assert_int_equal(d->signal_type, MTS_SIGNAL_LONG);
+    assert_int_equal(d->strategy, 0);
+    assert_int_equal(d->n_signals, 1);
+    assert_true(d->strategies == 1);
+    assert_true(d->price == 10 && d->confidence == 1);
+    assert_true(isnan(d->stop_loss) && isnan(d->take_profit) && isnan(d->position_size));
+    mts_run_result_free(&rr);
+    assert_null(rr.decisions);
+    mts_engine_free(e);
+    /* without spec.decisions: none kept */
+    static fixture_bars_t g;
+    make_bars(&g, close, NULL, 10);
+    e = engine_with(&g, "bitcoin");
+    spec.engine = e;
+    spec.decisions = 0;
+    if (mts_lua_backtest(&spec, &rr, err, sizeof err)) fail_msg("backtest failed: %s", err);
+    assert_int_equal(rr.n_decisions, 0);
+    assert_null(rr.decisions);
+    mts_run_result_free(&rr);
+    mts_engine_free(e);
+}
+
 static void test_run_stopping_errors(void **state) {
     (void)state;
     static fixture_bars_t f;
@@ -94,23 +137,23 @@ static void test_run_stopping_errors(void **state) {
     char err[512];
 
     const char *unknown[] = {"no_such_strategy"};
-    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), MTS_ELUA);
     assert_non_null(strstr(err, "scripts/strategies/no_such_strategy.lua does not exist (available: "));
     assert_non_null(strstr(err, "sma_cross"));
 
     const char *sma[] = {"sma_cross"};
     const char *k1[] = {"nope"}, *v1[] = {"1"};
-    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL, NULL, 0, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec2, &rr, err, sizeof err), MTS_ECONFIG);
     assert_non_null(strstr(err, "--param nope=1: no selected strategy declares 'nope'"));
 
     const char *k2[] = {"fast"}, *v2[] = {"ten"};
-    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL, NULL, 0, 0, 0};
     assert_int_equal(mts_lua_backtest(&spec3, &rr, err, sizeof err), MTS_ECONFIG);
     assert_string_equal(err, "--param fast=ten: sma_cross.fast must be a number, got 'ten'");
 
-    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0};
     assert_int_equal(mts_lua_backtest(&bad, &rr, err, sizeof err), MTS_EINVAL);
     mts_run_result_free(NULL);
     mts_engine_free(e);
@@ -125,7 +168,7 @@ static void test_disabled_strategy(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *sma[] = {"sma_cross"};
     const char *k[] = {"fast"}, *v[] = {"40"};
-    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL, NULL, 0, 0, 0};
     mts_run_result_t rr;
     char err[512];
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), 0);
@@ -170,7 +213,7 @@ static void test_vix_strategies_run(void **state) {
     assert_int_equal(mts_engine_add_macro(e, "VIX", &vs), 0);
     const char *strategies[] = {"vix_correlation", "mean_reversion"};
     const char *k[] = {"rsi_oversold", "vix_spike_threshold"}, *val[] = {"45", "15"};
-    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL, NULL, 0, 0};
+    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL, NULL, 0, 0, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -189,6 +232,7 @@ static void test_vix_strategies_run(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sma_cross_fills_next_open),
+        cmocka_unit_test(test_decisions_keep_the_last_signal_step),
         cmocka_unit_test(test_run_stopping_errors),
         cmocka_unit_test(test_disabled_strategy),
         cmocka_unit_test(test_vix_strategies_run),

@@ -246,6 +246,42 @@ def delete_bars(db_path, asset, interval, keep):
 # ---- end of the bars helpers ----------------------------------------------
 
 
+# ---- answers of `mts serve` (issue 14) --------------------------------------
+# Every answer a test receives from `mts serve` through a request helper
+# (test_serve.Server.request, test_system's get) is handed to http_response,
+# which calls each hook in HTTP_HOOKS with (method, path, status, headers,
+# body bytes). A hook that raises fails the test. The checker of
+# docs/openapi.json (openapi_check.py) is one, on unless MTS_OPENAPI_CHECK=0;
+# recording() is the opt-in recorder of every answer.
+
+HTTP_HOOKS = []
+
+
+def http_response(method, path, status, headers, body):
+    for hook in list(HTTP_HOOKS):
+        hook(method, path, status, headers, body)
+
+
+class recording:
+    """with recording() as answers: ... — answers is the list of
+    (method, path, status, headers, body) received meanwhile."""
+
+    def __enter__(self):
+        self.answers = []
+        self._hook = lambda *a: self.answers.append(a)
+        HTTP_HOOKS.append(self._hook)
+        return self.answers
+
+    def __exit__(self, *exc):
+        HTTP_HOOKS.remove(self._hook)
+        return False
+
+
+if os.environ.get("MTS_OPENAPI_CHECK", "1") != "0":
+    import openapi_check  # noqa: E402  (this directory: tests/e2e)
+    HTTP_HOOKS.append(openapi_check.check_response)
+
+
 class Resp:
     """A minimal RESP2 client: one socket, one command at a time."""
 

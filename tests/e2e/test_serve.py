@@ -3,7 +3,7 @@ first line), a temporary database, tokens minted here with Python's hmac/hashlib
 (independent of `mts token` and of the C signer), and a stdlib websocket client
 (handshake and framing written here). Checks health, metrics counted against the
 requests this test made, every error status, backtests equal to `mts backtest
---json`, /signals/generate equal to the stored run's last signal, the bus pushed to websockets
+--json`, /signals/generate equal to the stored run's signals at the latest bar (none), the bus pushed to websockets
 (SQLite rows and Redis XADD), concurrency beyond the worker count, and SIGTERM
 with a request in flight."""
 import base64
@@ -22,6 +22,7 @@ import threading
 import time
 import unittest
 
+import mtslib
 from mtslib import MTS, ROOT, BUNDLED, MtsTestCase, Resp, read_bars, run, run_signals
 
 SECRET = "serve-test-secret-0123456789-abcdefghij"   # 40 bytes
@@ -78,6 +79,7 @@ class Server:
         data = r.read()
         hdrs = {k.lower(): v for k, v in r.getheaders()}
         c.close()
+        mtslib.http_response(method, path, r.status, hdrs, data)   # checked against docs/openapi.json
         return r.status, hdrs, data
 
     def json(self, method, path, body=None, token=None, expect=200, **kw):
@@ -726,9 +728,9 @@ class ServeTest(MtsTestCase):
         # /signals/generate runs over every stored bar of its timeframe
         gen, _ = srv.json("POST", "/signals/generate", token=w,
                           body={"strategy_name": "sma_cross", "symbols": ["bitcoin"], "timeframe": "1h"})
-        self.assertEqual(gen["timeframe"], "1h")
-        self.assertEqual(gen["results"][0]["bars"], len(hours))
-        self.assertEqual(gen["results"][0]["as_of_ts"], hours[-1][0])
+        self.assertEqual(gen["metadata"]["timeframe"], "1h")
+        self.assertEqual(gen["metadata"]["assets"][0]["bars"], len(hours))
+        self.assertEqual(gen["metadata"]["assets"][0]["as_of_ts"], hours[-1][0])
 
     def test_signals_generate_matches_the_stored_run(self):
         # a stored backtest of the same strategy/asset, by the CLI; its signals are stored with the run
@@ -763,15 +765,19 @@ class ServeTest(MtsTestCase):
         w = make_token(scope="write")
         got, _ = srv.json("POST", "/signals/generate", token=w,
                           body={"strategy_name": "sma_cross", "symbols": ["bitcoin", "ethereum"], "timeframe": "1d"})
-        self.assertEqual(got["strategy"], "sma_cross")
-        self.assertEqual([r["asset"] for r in got["results"]], ["bitcoin", "ethereum"])
-        btc = got["results"][0]
+        self.assertEqual(got["metadata"]["strategies"], ["sma_cross"])
+        self.assertEqual([r["asset"] for r in got["metadata"]["assets"]], ["bitcoin", "ethereum"])
+        btc = got["metadata"]["assets"][0]
         bars = read_bars(BUNDLED["bitcoin"])
         self.assertEqual(btc["as_of_ts"], bars[-1][0])
         self.assertEqual(btc["bars"], len(bars))
-        s = btc["signal"]
-        self.assertEqual(tuple(s[k] for k in keys), tuple(last[k] for k in keys))
-        self.assertIsNotNone(got["results"][1]["signal"])
+        # the current decision: the stored run's signals at the latest bar, never an older one
+        # (the run's last bitcoin signal is older than the latest bar: it is not the answer)
+        self.assertLess(last["ts"], bars[-1][0])
+        at_last = [g for g in run["signals"] if g["asset"] == "bitcoin" and g["ts"] == bars[-1][0]]
+        self.assertEqual(at_last, [])
+        self.assertEqual([g for g in got["signals"] if g["asset"] == "bitcoin"], [])
+        self.assertEqual((btc["signal"], btc["reason"], btc["signals_at_last_bar"]), (False, "no_signal", 0))
         # nothing was stored by generate: signal_history still holds the three rows only
         lst, _ = srv.json("GET", "/signals?strategy=sma_cross&asset=bitcoin&limit=3", token=make_token())
         self.assertEqual([(r["id"], r["type"], r["ts"], r["price"]) for r in lst["signals"]], newest3)
@@ -779,9 +785,8 @@ class ServeTest(MtsTestCase):
         self.assertEqual([r["id"] for r in since["signals"]], [r[0] for r in newest3[:2]])
         everything, _ = srv.json("GET", "/signals?limit=100", token=make_token())
         self.assertEqual(len(everything["signals"]), 3)
-        m = srv.metrics()
-        self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="bitcoin"}'], 1)
-        self.assertEqual(m['mts_signals_generated_total{strategy="sma_cross",asset="ethereum"}'], 1)
+        m = srv.metrics()   # counted only for signals returned
+        self.assertNotIn('mts_signals_generated_total{strategy="sma_cross",asset="bitcoin"}', m)
 
     def test_concurrent_backtests_beyond_workers(self):
         srv = self.serve("--workers", "2", "--queue", "8", "--rate-limit-write", "0")

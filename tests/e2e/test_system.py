@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 import test_deploy as td  # noqa: E402
 import test_serve as ts  # noqa: E402
+import mtslib  # noqa: E402
 from mtslib import MTS, ROOT, MtsTestCase, Resp  # noqa: E402
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "live", "BTCUSDT_1h_2021-01.csv")
@@ -210,7 +211,9 @@ class DeployedSystemTest(MtsTestCase):
             if token:
                 req.add_header("Authorization", "Bearer " + token)
             with urllib.request.urlopen(req, timeout=30) as r:
-                body = r.read().decode()
+                raw = r.read()
+                mtslib.http_response("GET", path, r.status, dict(r.headers.items()), raw)   # docs/openapi.json
+                body = raw.decode()
                 return json.loads(body) if r.headers.get("Content-Type", "").startswith("application/json") else body
 
         health = get("/health")
