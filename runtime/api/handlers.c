@@ -2,6 +2,7 @@
  * stored backtests, signals, paper sessions), the validation of POST bodies
  * into worker jobs, and the jobs themselves (a backtest, or the latest signal
  * per asset). See server.h for the routes and docs/api.md for the wire. */
+#include "util/strategies.h"
 #include "api/internal.h"
 #include "api/queries.h"
 #include "market/interval.h"
@@ -535,13 +536,6 @@ static int params(const cJSON *v, api_job_t *job, api_reply_t *r) {
     return 0;
 }
 
-static int strategy_exists(const char *root, const char *name) {
-    char p[4200];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/scripts/strategies/%s.lua", root, name);
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* POST /optimize "params": {"fast": "5:50:5" | "5,10,20" | [5, 10, 20] | 7, ...} into
  * job->grid, axes in the body's order (that order fixes the points'). */
 static int axes(const cJSON *v, api_job_t *job, api_reply_t *r) {
@@ -762,12 +756,16 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         api_error(r, 400, "bad_request", "field 'strategy_name' names one strategy");
         goto done;
     }
-    for (int i = 0; i < job->n_strategies; i++)
-        if (!strategy_exists(cfg->root, job->strategies[i])) {
-            api_error(r, 400, "bad_request", "field 'strategy_name': unknown strategy '%s' (no scripts/strategies/%s.lua)",
-                      job->strategies[i], job->strategies[i]);
+    /* names only (valid_name refused paths): a request runs what is on
+     * $MTS_STRATEGY_PATH or in scripts/strategies, never an arbitrary file */
+    for (int i = 0; i < job->n_strategies; i++) {
+        char sp[4200], serr[512];
+        if (mts_strategy_find(cfg->root, job->strategies[i], sp, sizeof sp, serr, sizeof serr) != MTS_OK ||
+            mts_strategy_enabled(job->strategies[i], serr, sizeof serr) != MTS_OK) {
+            api_error(r, 400, "bad_request", "field 'strategy_name': %s", serr);
             goto done;
         }
+    }
     if (name_list(assets, gen ? "symbols" : "assets", 1, job->assets, &job->n_assets, r)) goto done;
     for (int a = 0; a < job->n_assets; a++)
         for (int b = 0; b < a; b++)

@@ -202,6 +202,7 @@ static int parse(int argc, char **argv, opts_t *o) {
     }
     if (o->n_strategies == 0)
         return usage_error("--strategy is required, e.g. --strategy sma_cross", NULL);
+    if (mts_cli_strategies("optimize", o->strategies, o->n_strategies, 1)) return -1;
     if (o->n_assets == 0) return usage_error("--asset is required, e.g. --asset bitcoin", NULL);
     if (o->resume && !o->redis) return usage_error("--resume goes with --redis URL", NULL);
     if (o->grid.n_axes == 0)

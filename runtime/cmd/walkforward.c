@@ -187,6 +187,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         }
     }
     if (o->n_strategies == 0) return usage_error("--strategy is required, e.g. --strategy sma_cross", NULL);
+    if (mts_cli_strategies("walkforward", o->strategies, o->n_strategies, 1)) return -1;
     if (o->n_assets == 0) return usage_error("--asset is required, e.g. --asset bitcoin", NULL);
     if (o->grid.n_axes == 0)
         return usage_error("give at least one --param axis, e.g. --param fast=5,10,20 or --param fast=5:20:5", NULL);
