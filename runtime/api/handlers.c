@@ -219,7 +219,13 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     kv_num(f, "commission_bps", run->commission_bps, 1);
     kv_num(f, "slippage_bps", run->slippage_bps, 1);
     fprintf(f, "\"parameters\":%s,", run->parameters_json && run->parameters_json[0] == '{' ? run->parameters_json : "null");
-    kv_str(f, "created_at", run->created_at, 0);
+    /* ISO-8601 UTC like every *_at of the API; the store keeps SQLite's
+     * CURRENT_TIMESTAMP text "YYYY-MM-DD HH:MM:SS" (UTC) */
+    char created[40];
+    const char *ca = run->created_at ? run->created_at : "";
+    if (strlen(ca) == 19 && ca[10] == ' ') snprintf(created, sizeof created, "%.10sT%sZ", ca, ca + 11);
+    else snprintf(created, sizeof created, "%s", ca);
+    kv_str(f, "created_at", created, 0);
     if (details) {
         fputs(",\"trades\":[", f);
         for (int64_t i = 0; i < run->n_trades; i++) {
@@ -721,7 +727,8 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                                             "commission_bps", "slippage_bps", "risk_free", "params", "mode",
                                             "allocate", "max_position", "max_portfolio_risk", "market", "leverage",
                                             "maker_bps", "taker_bps", NULL};
-    static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
+    /* "symbols": the deprecated alias of "assets" (docs/api.md "Names") */
+    static const char *const gen_fields[] = {"strategy_name", "assets", "symbols", "timeframe", "params", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, j) {
         int known = 0;
@@ -729,7 +736,7 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             if (!strcmp(*k, it->string)) known = 1;
         if (!known) {
             api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
-                      gen ? "strategy_name, symbols, timeframe, params"
+                      gen ? "strategy_name, assets (or its deprecated alias symbols), timeframe, params"
                           : opt ? "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
                                   "slippage_bps, risk_free, params, metric, jobs, store, mode, allocate (refused), "
                                   "max_position, max_portfolio_risk, market, leverage, maker_bps, taker_bps"
@@ -740,11 +747,21 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         }
     }
     const cJSON *strat = cJSON_GetObjectItemCaseSensitive(j, "strategy_name");
-    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(j, gen ? "symbols" : "assets");
+    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(j, "assets");
+    const char *assets_key = "assets";
+    if (gen && cJSON_GetObjectItemCaseSensitive(j, "symbols")) {
+        if (assets) {
+            api_error(r, 400, "bad_request", "fields 'assets' and 'symbols' both given ('symbols' is the deprecated "
+                                             "alias of 'assets': send one)");
+            goto done;
+        }
+        assets = cJSON_GetObjectItemCaseSensitive(j, "symbols");
+        assets_key = "symbols";
+    }
     if (!strat) { api_error(r, 400, "bad_request", "field 'strategy_name' is required"); goto done; }
     if (!assets) {
-        api_error(r, 400, "bad_request", "field '%s' is required (asset names, e.g. [\"bitcoin\"])",
-                  gen ? "symbols" : "assets");
+        api_error(r, 400, "bad_request", "field 'assets' is required (asset names, e.g. [\"bitcoin\"]%s)",
+                  gen ? "; 'symbols' is its deprecated alias" : "");
         goto done;
     }
     if (gen && !cJSON_IsString(strat)) {
@@ -766,11 +783,11 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             goto done;
         }
     }
-    if (name_list(assets, gen ? "symbols" : "assets", 1, job->assets, &job->n_assets, r)) goto done;
+    if (name_list(assets, assets_key, 1, job->assets, &job->n_assets, r)) goto done;
     for (int a = 0; a < job->n_assets; a++)
         for (int b = 0; b < a; b++)
             if (!strcmp(job->assets[a], job->assets[b])) {
-                api_error(r, 400, "bad_request", "field '%s': '%s' is listed twice", gen ? "symbols" : "assets",
+                api_error(r, 400, "bad_request", "field '%s': '%s' is listed twice", assets_key,
                           job->assets[a]);
                 goto done;
             }
@@ -1008,7 +1025,7 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
             fclose(f);
             free(buf);
             api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "generation_failed",
-                      "symbols[%d] '%s': %s", a, asset, err[0] ? err : mts_strerror(rc));
+                      "assets[%d] '%s': %s", a, asset, err[0] ? err : mts_strerror(rc));
             return;
         }
         int64_t n = 0;
