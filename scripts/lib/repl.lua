@@ -245,7 +245,8 @@ function R.complete(word)
             v = nv
         end
         for _, k in ipairs(keys_of(v)) do
-            if k:sub(1, #last) == last and k:match("^[%a_][%w_]*$") then
+            -- internals (_ud, _private, __index...) are never offered
+            if k:sub(1, #last) == last and k:match("^[%a][%w_]*$") then
                 -- after ':' only methods (r:tr -> r:trades, not the fields)
                 local ok, f = true, nil
                 if sep == ":" then ok, f = pcall(function() return v[k] end) end
