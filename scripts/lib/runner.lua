@@ -1361,7 +1361,7 @@ local function run(spec, opts)
     local reload_out = LV and ffi.new("int32_t[1]")
     if LV then
         for _, s in ipairs(strategies) do
-            s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
+            s.watch = C.mts_live_watch(LV, s.path)   -- the file load_strategy read (a path outside the tree too)
         end
         -- the C functions of a signal step, looked up now: LuaJIT aborts a
         -- trace that meets an FFI symbol not looked up before ("symbol not in
