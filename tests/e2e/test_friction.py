@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import sys
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 from exchange_server import ExchangeServer  # noqa: E402
 from mtslib import ROOT, MtsTestCase, make_root  # noqa: E402
+from test_run import PROBE_V1, PROBE_V2, RunTest  # noqa: E402
 from test_serve import Server, make_token  # noqa: E402
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -318,6 +320,35 @@ class RunNames(MtsTestCase):
                      expect=None)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("strategy 'sma_cross' is not enabled: ENABLED_STRATEGIES=mean_reversion", r.stderr)
+
+
+class RunReloadByPath(RunTest):
+    """A live session of a strategy given by path reloads that file when it changes
+    (the runner watches the file it loaded, not scripts/strategies/NAME.lua)."""
+    # RunTest's helpers (serve, start, wait_for, q); its own tests are not run again from here
+    for _k in [k for k in dir(RunTest) if k.startswith("test_")]:
+        locals()[_k] = None
+    del _k
+
+    def test_hot_reload_of_a_file_by_path(self):
+        d = os.path.join(self.tmp, "mine")
+        os.makedirs(d)
+        path = os.path.join(d, "probe.lua")
+        with open(path, "w") as f:
+            f.write(PROBE_V1)
+        srv = self.serve(warm=20, pace=0.04)      # test_run's 1h fixture
+        p = self.start(srv, "--warmup", "20", strategy=path)
+        self.wait_for(lambda: os.path.exists(self.db) and self.q("SELECT COUNT(*) FROM live_bars")[0][0] >= 5)
+        self.assertEqual(self.q("SELECT COUNT(*) FROM signal_history")[0][0], 0)
+        with open(path, "w") as f:
+            f.write(PROBE_V2)
+        self.wait_for(lambda: self.q("SELECT COUNT(*) FROM signal_history")[0][0] >= 3)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertIn('"event":"strategy.reloaded"', err)
+        self.assertIn(path, [json.loads(x).get("file") for x in err.splitlines() if "strategy.reloaded" in x])
+        self.assertEqual({r[0] for r in self.q("SELECT strategy_name FROM signal_history")}, {"probe"})
 
 
 if __name__ == "__main__":
