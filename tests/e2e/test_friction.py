@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 import unittest
@@ -22,7 +23,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 from exchange_server import ExchangeServer  # noqa: E402
-from mtslib import ROOT, MtsTestCase, make_root  # noqa: E402
+from mtslib import MTS, ROOT, MtsTestCase, make_root  # noqa: E402
 from test_run import PROBE_V1, PROBE_V2, RunTest  # noqa: E402
 from test_serve import Server, make_token  # noqa: E402
 
@@ -166,6 +167,15 @@ class StrategyPaths(MtsTestCase):
         self.assertEqual(name, "mycross")
         self.assertAlmostEqual(float(ret), ref["total_return"], places=12)
         self.assertEqual(int(n), ref["trade_count"])
+
+    def test_repl_dot_commands_see_the_strategy_path(self):
+        e = dict(os.environ, MTS_STRATEGY_PATH=self.dir)
+        e.pop("DATABASE_PATH", None)
+        r = subprocess.run([MTS, "repl", "--db", self.db], input=".strategies\n.reload mycross\n",
+                           capture_output=True, text=True, env=e, cwd=ROOT, timeout=60)
+        self.assertIn("  mycross\n", r.stdout)
+        self.assertIn("  sma_cross\n", r.stdout)
+        self.assertIn("reloaded strategy mycross (parameters: fast=10, slow=30, units=0)", r.stdout)
 
 
 class ServeNames(MtsTestCase):
