@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -25,6 +26,7 @@ import exchange_server as xs  # noqa: E402
 from exchange_server import ExchangeServer  # noqa: E402
 from mtslib import MTS, ROOT, MtsTestCase, make_root  # noqa: E402
 from test_run import PROBE_V1, PROBE_V2, RunTest  # noqa: E402
+from test_repl import Session  # noqa: E402
 from test_serve import Server, make_token  # noqa: E402
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -176,6 +178,40 @@ class StrategyPaths(MtsTestCase):
         self.assertIn("  mycross\n", r.stdout)
         self.assertIn("  sma_cross\n", r.stdout)
         self.assertIn("reloaded strategy mycross (parameters: fast=10, slow=30, units=0)", r.stdout)
+
+
+class ReplCompletion(unittest.TestCase):
+    """Tab in a pseudo-terminal (test_repl.Session): after ':' only methods, never a
+    field (r:trade -> r:trades, not r.trade_count); internals (_ud) never offered."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mts-friction-repl-")
+        self.s = Session(self.tmp)
+        self.s.read_until(r"mts> $")
+
+    def tearDown(self):
+        self.s.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_methods_and_no_internals(self):
+        s = self.s
+        s.send("r = mts.backtest{strategy = 'sma_cross', asset = 'bitcoin', from = '2024-01-01'}\n")
+        s.read_until(r"mts> $", timeout=60)
+        s.send("=#r:trade\t")
+        s.read_until(r"r:trades$")           # the one method; trade_count is a field
+        s.send("()\n")
+        self.assertRegex(s.read_until(r"mts> $"), r"\n\d+\n")
+        s.send("=r.trade_c\t")
+        s.read_until(r"r\.trade_count$")     # after '.' the field is offered
+        s.send(" >= 0\n")
+        self.assertIn("true", s.read_until(r"mts> $"))
+        # a table with an internal field: '.' completes to the one public key
+        s.send("t = {_ud = 1, _private = 2, value = 3}\n")
+        s.read_until(r"mts> $")
+        s.send("=t.\t")
+        s.read_until(r"t\.value$")
+        s.send("\n")
+        self.assertIn("\n3\n", s.read_until(r"mts> $"))
 
 
 class ServeNames(MtsTestCase):
