@@ -18,14 +18,14 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 from exchange_server import ExchangeServer  # noqa: E402
 from mtslib import MTS, ROOT, MtsTestCase, make_root  # noqa: E402
-from test_run import PROBE_V1, PROBE_V2, RunTest  # noqa: E402
+import test_run  # noqa: E402  (a module: its TestCase is not collected from here)
+from test_run import PROBE_V1, PROBE_V2  # noqa: E402
 from test_repl import Session  # noqa: E402
 from test_serve import Server, make_token  # noqa: E402
 
@@ -368,11 +368,11 @@ class RunNames(MtsTestCase):
         self.assertIn("strategy 'sma_cross' is not enabled: ENABLED_STRATEGIES=mean_reversion", r.stderr)
 
 
-class RunReloadByPath(RunTest):
+class RunReloadByPath(test_run.RunTest):
     """A live session of a strategy given by path reloads that file when it changes
     (the runner watches the file it loaded, not scripts/strategies/NAME.lua)."""
     # RunTest's helpers (serve, start, wait_for, q); its own tests are not run again from here
-    for _k in [k for k in dir(RunTest) if k.startswith("test_")]:
+    for _k in [k for k in dir(test_run.RunTest) if k.startswith("test_")]:
         locals()[_k] = None
     del _k
 
