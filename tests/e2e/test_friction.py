@@ -160,6 +160,15 @@ class StrategyPaths(MtsTestCase):
         self.mts("optimize", "--strategy", "sma_cross", *RANGE, "--param", "fast=5,7", "--db", self.db,
                  "--json", env={"ENABLED_STRATEGIES": "mean_reversion , sma_cross"})
 
+    def test_optimize_redis_refuses_a_strategy_outside_the_tree(self):
+        # the workers receive scripts/strategies only: refused before connecting (no Redis needed)
+        r = self.mts("optimize", "--strategy", self.file, *RANGE, "--param", "fast=5,7", "--db", self.db,
+                     "--redis", "redis://127.0.0.1:1", expect=None)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--redis ships only strategies of", r.stderr)
+        self.assertIn(os.path.realpath(self.file), r.stderr)
+        self.assertNotIn("cannot connect", r.stderr)
+
     def test_repl_by_path(self):
         code = ("r = mts.backtest{strategy = %r, asset = 'bitcoin', from = '2021-01-01', to = '2023-12-31'}; "
                 "print(r.strategy, r.total_return, r.trade_count)") % self.file
