@@ -59,9 +59,19 @@ const char *mts_strategy_registered(const char *name) {
     return NULL;
 }
 
+static int args(const char *root, const char **list, int n, char (*found)[PATH_MAX], char *err, size_t errlen);
+
 int mts_strategy_args(const char *root, const char **list, int n, char *err, size_t errlen) {
-    char found[REG_MAX][PATH_MAX];
     if (n > REG_MAX) return mts_errf(err, errlen, MTS_EINVAL, "more than %d strategies", REG_MAX);
+    if (n <= 0) return MTS_OK;
+    char (*found)[PATH_MAX] = mts_calloc((size_t)n, sizeof *found);   /* each argument's file, for the messages */
+    if (!found) return mts_errf(err, errlen, MTS_ENOMEM, "out of memory");
+    int rc = args(root, list, n, found, err, errlen);
+    mts_free(found);
+    return rc;
+}
+
+static int args(const char *root, const char **list, int n, char (*found)[PATH_MAX], char *err, size_t errlen) {
     for (int k = 0; k < n; k++) {
         const char *a = list[k];
         if (mts_strategy_is_path(a)) {
