@@ -3,6 +3,7 @@
  * into worker jobs, and the jobs themselves (a backtest, or the latest signal
  * per asset). See server.h for the routes and docs/api.md for the wire. */
 #include "alerts/alerts.h"
+#include "util/strategies.h"
 #include "api/internal.h"
 #include "api/queries.h"
 #include "backtest/decide.h"
@@ -254,7 +255,13 @@ static void stored_run(FILE *f, const mts_stored_run_t *run, int details) {
     kv_num(f, "commission_bps", run->commission_bps, 1);
     kv_num(f, "slippage_bps", run->slippage_bps, 1);
     fprintf(f, "\"parameters\":%s,", run->parameters_json && run->parameters_json[0] == '{' ? run->parameters_json : "null");
-    kv_str(f, "created_at", run->created_at, 0);
+    /* ISO-8601 UTC like every *_at of the API; the store keeps SQLite's
+     * CURRENT_TIMESTAMP text "YYYY-MM-DD HH:MM:SS" (UTC) */
+    char created[40];
+    const char *ca = run->created_at ? run->created_at : "";
+    if (strlen(ca) == 19 && ca[10] == ' ') snprintf(created, sizeof created, "%.10sT%sZ", ca, ca + 11);
+    else snprintf(created, sizeof created, "%s", ca);
+    kv_str(f, "created_at", created, 0);
     if (details) {
         fputs(",\"trades\":[", f);
         for (int64_t i = 0; i < run->n_trades; i++) {
@@ -584,13 +591,6 @@ static int params(const cJSON *v, api_job_t *job, api_reply_t *r) {
     return 0;
 }
 
-static int strategy_exists(const char *root, const char *name) {
-    char p[4200];
-    struct stat st;
-    snprintf(p, sizeof p, "%s/scripts/strategies/%s.lua", root, name);
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* POST /optimize "params": {"fast": "5:50:5" | "5,10,20" | [5, 10, 20] | 7, ...} into
  * job->grid, axes in the body's order (that order fixes the points'). */
 static int axes(const cJSON *v, api_job_t *job, api_reply_t *r) {
@@ -776,7 +776,8 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                                             "commission_bps", "slippage_bps", "risk_free", "params", "mode",
                                             "allocate", "max_position", "max_portfolio_risk", "market", "leverage",
                                             "maker_bps", "taker_bps", NULL};
-    static const char *const gen_fields[] = {"strategy_name", "symbols", "timeframe", "params", NULL};
+    /* "symbols": the deprecated alias of "assets" (docs/api.md "Names") */
+    static const char *const gen_fields[] = {"strategy_name", "assets", "symbols", "timeframe", "params", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, j) {
         int known = 0;
@@ -784,7 +785,7 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
             if (!strcmp(*k, it->string)) known = 1;
         if (!known) {
             api_error(r, 400, "bad_request", "unknown field '%s' (accepted: %s)", it->string,
-                      gen ? "strategy_name, symbols, timeframe, params"
+                      gen ? "strategy_name, assets (or its deprecated alias symbols), timeframe, params"
                           : opt ? "strategy_name, assets, start, end, interval, initial_capital, commission_bps, "
                                   "slippage_bps, risk_free, params, metric, jobs, store, mode, allocate (refused), "
                                   "max_position, max_portfolio_risk, market, leverage, maker_bps, taker_bps"
@@ -795,11 +796,21 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
         }
     }
     const cJSON *strat = cJSON_GetObjectItemCaseSensitive(j, "strategy_name");
-    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(j, gen ? "symbols" : "assets");
+    const cJSON *assets = cJSON_GetObjectItemCaseSensitive(j, "assets");
+    const char *assets_key = "assets";
+    if (gen && cJSON_GetObjectItemCaseSensitive(j, "symbols")) {
+        if (assets) {
+            api_error(r, 400, "bad_request", "fields 'assets' and 'symbols' both given ('symbols' is the deprecated "
+                                             "alias of 'assets': send one)");
+            goto done;
+        }
+        assets = cJSON_GetObjectItemCaseSensitive(j, "symbols");
+        assets_key = "symbols";
+    }
     if (!strat) { api_error(r, 400, "bad_request", "field 'strategy_name' is required"); goto done; }
     if (!assets) {
-        api_error(r, 400, "bad_request", "field '%s' is required (asset names, e.g. [\"bitcoin\"])",
-                  gen ? "symbols" : "assets");
+        api_error(r, 400, "bad_request", "field 'assets' is required (asset names, e.g. [\"bitcoin\"]%s)",
+                  gen ? "; 'symbols' is its deprecated alias" : "");
         goto done;
     }
     if (name_list(strat, "strategy_name", 0, job->strategies, &job->n_strategies, r)) goto done;
@@ -809,17 +820,21 @@ int api_parse_job(const mts_api_config_t *cfg, const api_request_t *req, api_job
                 api_error(r, 400, "bad_request", "field 'strategy_name': '%s' is listed twice", job->strategies[a]);
                 goto done;
             }
-    for (int i = 0; i < job->n_strategies; i++)
-        if (!strategy_exists(cfg->root, job->strategies[i])) {
-            api_error(r, 400, "bad_request", "field 'strategy_name': unknown strategy '%s' (no scripts/strategies/%s.lua)",
-                      job->strategies[i], job->strategies[i]);
+    /* names only (valid_name refused paths): a request runs what is on
+     * $MTS_STRATEGY_PATH or in scripts/strategies, never an arbitrary file */
+    for (int i = 0; i < job->n_strategies; i++) {
+        char sp[4200], serr[512];
+        if (mts_strategy_find(cfg->root, job->strategies[i], sp, sizeof sp, serr, sizeof serr) != MTS_OK ||
+            mts_strategy_enabled(job->strategies[i], serr, sizeof serr) != MTS_OK) {
+            api_error(r, 400, "bad_request", "field 'strategy_name': %s", serr);
             goto done;
         }
-    if (name_list(assets, gen ? "symbols" : "assets", 1, job->assets, &job->n_assets, r)) goto done;
+    }
+    if (name_list(assets, assets_key, 1, job->assets, &job->n_assets, r)) goto done;
     for (int a = 0; a < job->n_assets; a++)
         for (int b = 0; b < a; b++)
             if (!strcmp(job->assets[a], job->assets[b])) {
-                api_error(r, 400, "bad_request", "field '%s': '%s' is listed twice", gen ? "symbols" : "assets",
+                api_error(r, 400, "bad_request", "field '%s': '%s' is listed twice", assets_key,
                           job->assets[a]);
                 goto done;
             }
@@ -1052,7 +1067,7 @@ static void generate(api_server_t *s, mts_store_t *store, api_job_t *job) {
         api_field_names(err, sizeof err);
         if (failed >= 0)
             api_error(&job->reply, status_of(rc), rc == MTS_ENOTFOUND ? "not_found" : "generation_failed",
-                      "symbols[%d] '%s': %s", failed, job->assets[failed], err[0] ? err : mts_strerror(rc));
+                      "assets[%d] '%s': %s", failed, job->assets[failed], err[0] ? err : mts_strerror(rc));
         else
             api_error(&job->reply, status_of(rc), "generation_failed", "%s", err[0] ? err : mts_strerror(rc));
         return;

@@ -115,11 +115,17 @@ int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *ou
 
 static void session_row(sqlite3_stmt *st, FILE *out) {
     fprintf(out, "\"id\":%lld,", (long long)sqlite3_column_int64(st, 0));
+    /* times: *_at ISO-8601 UTC, *_ts unix seconds (docs/api.md "Names");
+     * "started" is the deprecated alias of started_at */
     char iso[32];
     mts_time_format_iso(sqlite3_column_int64(st, 1), iso);
-    fprintf(out, "\"started_at\":%lld,\"started\":\"%s\",", (long long)sqlite3_column_int64(st, 1), iso);
-    if (sqlite3_column_type(st, 2) == SQLITE_NULL) fputs("\"stopped_at\":null,", out);
-    else fprintf(out, "\"stopped_at\":%lld,", (long long)sqlite3_column_int64(st, 2));
+    fprintf(out, "\"started_at\":\"%s\",\"started_ts\":%lld,\"started\":\"%s\",", iso,
+            (long long)sqlite3_column_int64(st, 1), iso);
+    if (sqlite3_column_type(st, 2) == SQLITE_NULL) fputs("\"stopped_at\":null,\"stopped_ts\":null,", out);
+    else {
+        mts_time_format_iso(sqlite3_column_int64(st, 2), iso);
+        fprintf(out, "\"stopped_at\":\"%s\",\"stopped_ts\":%lld,", iso, (long long)sqlite3_column_int64(st, 2));
+    }
     static const char *const names[] = {"strategies", "exchange", "symbols", "interval"};
     for (int i = 0; i < 4; i++) {
         jstr(out, names[i], (const char *)sqlite3_column_text(st, 3 + i));

@@ -43,7 +43,8 @@ static void usage(FILE *f) {
         "equity curve (mts report ID reads it back; live sessions' signals go to signal_history).\n"
         "Sharpe and volatility annualise by the interval (README, Metrics).\n\n"
         "options:\n"
-        "  --strategy LIST       strategies in scripts/strategies (default: $ENABLED_STRATEGIES or\n"
+        "  --strategy LIST       strategies: names in $MTS_STRATEGY_PATH or scripts/strategies, or\n"
+        "                        paths to .lua files (default: $ENABLED_STRATEGIES or\n"
         "                        config/mts.json enabled_strategies)\n"
         "  --asset LIST          assets, e.g. bitcoin,ethereum,binancecoin (required)\n"
         "  --interval I          the bars' interval, one of " MTS_INTERVALS " (default 1d)\n"
@@ -208,6 +209,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         o->strategies_buf = strdup(buf);
         if (split_list("--strategy", o->strategies_buf, o->strategies, &o->n_strategies)) return -1;
     }
+    if (mts_cli_strategies("backtest", o->strategies, o->n_strategies, 0)) return -1;
     if (o->n_assets == 0) {
         char *names = mts_config_dataset_names("assets");
         fprintf(stderr, "mts backtest: --asset is required, e.g. --asset bitcoin (bundled: %s)\n",

@@ -40,6 +40,10 @@ int mts_cli_parse_time(const char *opt, const char *val, int64_t *out);
 const char *mts_cli_suggest(const char *word, const char *const *candidates);
 /* Splits "a,b,c" in place into out[] (at most max items); an empty item or too
  * many are reported as "mts CMD: OPT ..." and return -1. */
+/* --strategy's list (util/strategies.h): paths resolved into names, a name given
+ * by two files refused, and, with `enabled` set, each checked against
+ * ENABLED_STRATEGIES. 0, or -1 after printing "mts CMD: ..." on stderr. */
+int mts_cli_strategies(const char *cmd, const char **list, int n, int enabled);
 int mts_cli_split_list(const char *cmd, const char *opt, char *buf, const char **out, int max,
                        int *n);
 /* SIGINT and SIGTERM call handler (no SA_RESTART: blocking calls see EINTR). */

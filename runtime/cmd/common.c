@@ -3,6 +3,7 @@
  * dates, durations and exchange names given on the command line, and the
  * exchange feed settings from the environment (mts stream and mts run). */
 #include "cmd/cmd.h"
+#include "util/strategies.h"
 #include "market/interval.h"
 #include "feeds/event.h"
 #include "feeds/ws.h"
@@ -437,4 +438,18 @@ void mts_cli_print_risk(const char *who, int64_t trimmed, int64_t refused, int64
     }
     if (spot_shorts) printf("%s%lld spot shorts refused", sep, (long long)spot_shorts);
     putchar('\n');
+}
+
+int mts_cli_strategies(const char *cmd, const char **list, int n, int enabled) {
+    char err[1024];
+    if (mts_strategy_args(mts_root(), list, n, err, sizeof err) != MTS_OK) {
+        fprintf(stderr, "mts %s: %s\n", cmd, err);
+        return -1;
+    }
+    for (int k = 0; enabled && k < n; k++)
+        if (mts_strategy_enabled(list[k], err, sizeof err) != MTS_OK) {
+            fprintf(stderr, "mts %s: %s\n", cmd, err);
+            return -1;
+        }
+    return 0;
 }

@@ -16,6 +16,7 @@
  * (mts_opt_data_load) and shared read-only by every run (copy-on-write in the
  * worker processes of --jobs). */
 #include "cmd/cmd.h"
+#include "util/strategies.h"
 #include "util/config.h"
 #include "backtest/backtest.h"
 #include "market/interval.h"
@@ -26,6 +27,7 @@
 #include "util/timeutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,9 @@ static void usage(FILE *f) {
         "given) and ranks the runs by --metric. VALUES is a list a,b,c or a range start:stop:step\n"
         "(inclusive). A key may name its strategy (sma_cross.fast) to apply to that one only.\n\n"
         "options:\n"
-        "  --strategy LIST       strategies to optimize, each on its own (required)\n"
+        "  --strategy LIST       strategies to optimize, each on its own (required): names in\n"
+        "                        $MTS_STRATEGY_PATH or scripts/strategies, or paths to .lua files;\n"
+        "                        only those in $ENABLED_STRATEGIES when it is set\n"
         "  --asset LIST          assets, as for mts backtest (required)\n"
         "  --param KEY=VALUES    a parameter axis (repeatable; the first two span the heatmap)\n"
         "  --metric NAME         ranking metric (default sharpe_ratio): sharpe_ratio, total_return,\n"
@@ -202,6 +206,21 @@ static int parse(int argc, char **argv, opts_t *o) {
     }
     if (o->n_strategies == 0)
         return usage_error("--strategy is required, e.g. --strategy sma_cross", NULL);
+    if (mts_cli_strategies("optimize", o->strategies, o->n_strategies, 1)) return -1;
+    /* the distributed workers get the sources of scripts/strategies only (research/remote.c):
+     * a strategy from elsewhere (a path, $MTS_STRATEGY_PATH) would run another file there */
+    for (int k = 0; o->redis && k < o->n_strategies; k++) {
+        char tree[4200], found[4200], a[PATH_MAX], b[PATH_MAX];
+        snprintf(tree, sizeof tree, "%s/scripts/strategies/%s.lua", mts_root(), o->strategies[k]);
+        const char *reg = mts_strategy_registered(o->strategies[k]);
+        if (reg) snprintf(found, sizeof found, "%s", reg);
+        else if (mts_strategy_find(mts_root(), o->strategies[k], found, sizeof found, NULL, 0) != MTS_OK) continue;
+        if (!realpath(tree, a) || !realpath(found, b) || strcmp(a, b) != 0) {
+            fprintf(stderr, "mts optimize: --redis ships only strategies of %s/scripts/strategies to the workers; "
+                    "'%s' is %s (copy it there, or run without --redis)\n", mts_root(), o->strategies[k], found);
+            return -1;
+        }
+    }
     if (o->n_assets == 0) return usage_error("--asset is required, e.g. --asset bitcoin", NULL);
     if (o->resume && !o->redis) return usage_error("--resume goes with --redis URL", NULL);
     if (o->grid.n_axes == 0)

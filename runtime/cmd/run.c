@@ -46,7 +46,8 @@ static void usage(FILE *f) {
         "process delays storing (steps retried in order), it does not stop the session. A\n"
         "session whose process was killed is marked crashed by the next mts run or GET /health.\n\n"
         "options:\n"
-        "  --strategy LIST        strategies (scripts/strategies/NAME.lua)\n"
+        "  --strategy LIST        strategies: names in $MTS_STRATEGY_PATH or scripts/strategies, or\n"
+        "                         paths to .lua files; only those in $ENABLED_STRATEGIES when set\n"
         "  --exchange NAME        binance (spot klines) or bybit (v5 linear klines)\n"
         "  --symbol LIST          e.g. BTCUSDT,ETHUSDT; the asset is the datasets name in\n"
         "                         config/mts.json (BTCUSDT -> bitcoin), else the lower-case symbol\n"
@@ -367,6 +368,7 @@ int mts_cmd_run(int argc, char **argv) {
     mts_cli_feed_env_t fe;
     if (mts_cli_feed_env("run", &fe) != 0) goto out;
     if (n_strategies == 0) { fprintf(stderr, "mts run: --strategy is required, e.g. --strategy sma_cross\n"); goto out; }
+    if (mts_cli_strategies("run", strategies, n_strategies, 1)) goto out;
     if (n_symbols == 0) { fprintf(stderr, "mts run: --symbol is required, e.g. --symbol BTCUSDT\n"); goto out; }
     if (!interval) { fprintf(stderr, "mts run: --interval is required, e.g. --interval 1m\n"); goto out; }
     if (mts_ws_kline_interval(exchange, interval, NULL, 0) <= 0) {

@@ -69,7 +69,10 @@ static void usage(FILE *f) {
         "       localhost:8080/backtest\n"
         "  mts serve --no-auth --port 9000 --db /tmp/scratch.db\n\n"
         "environment: MTS_JWT_SECRET, DATABASE_PATH, REDIS_URL, MTS_LOG_LEVEL (serve logs one JSON\n"
-        "  line per request at info, the default here), MTS_LOG_FORMAT=text\n");
+        "  line per request at info, the default here), MTS_LOG_FORMAT=text,\n"
+        "  MTS_STRATEGY_PATH (directories searched before scripts/strategies for strategy_name;\n"
+        "  requests name strategies, never paths), ENABLED_STRATEGIES (when set: the only\n"
+        "  strategies requests may run; any other is a 400 naming the variable)\n");
 }
 
 enum { O_HOST, O_PORT, O_DB, O_REDIS, O_SECRET, O_WORKERS, O_QUEUE, O_RW, O_RR, O_GRACE, O_NOAUTH,

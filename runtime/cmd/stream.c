@@ -66,7 +66,12 @@ static void usage(FILE *f) {
         "  --bus MODE              publish the same JSON on the event bus (topics orderbook,\n"
         "                          funding): auto (default: the Redis stream mts:bus when a Redis\n"
         "                          URL is set, else nothing), redis, sqlite (bus_events in --db), none\n"
-        "  --json                  print a JSON summary on stdout at the end\n"
+        "  --ws-url URL            websocket base of the exchange (Binance spot streams or Bybit v5\n"
+        "                          linear; default $BINANCE_WS_URL or $BYBIT_WS_URL, below); the\n"
+        "                          Binance funding stream stays $BINANCE_FUTURES_WS_URL\n"
+        "  --rest-url URL          REST base for Binance depth snapshots (default $BINANCE_REST_URL)\n"
+        "  --json                  print a JSON summary on stdout at the end (without it: a table on\n"
+        "                          stdout of what was received and stored per channel and symbol)\n"
         "  --on-store-error MODE   when database writes fail (full disk, I/O error): stop (default)\n"
         "                          ends the stream after --store-error-grace of continuous failure;\n"
         "                          continue keeps recording (rows past --store-buffer are dropped)\n"
@@ -82,7 +87,8 @@ static void usage(FILE *f) {
         "  mts stream --exchange bybit --symbols BTCUSDT --channels trades,book,funding\n"
         "  mts stream --exchange binance --symbols BTCUSDT --duration 30s --db data/live.db --json\n"
         "  mts stream --exchange binance --symbols BTCUSDT --redis redis://127.0.0.1:6379/0\n"
-        "  mts stream --exchange bybit --symbols BTCUSDT --bus sqlite --duration 1m\n",
+        "  mts stream --exchange bybit --symbols BTCUSDT --bus sqlite --duration 1m\n"
+        "  mts stream --exchange binance --symbols BTCUSDT --ws-url ws://127.0.0.1:9000 --rest-url http://127.0.0.1:9000\n",
         mts_cli_feed_env_help);
 }
 
@@ -103,13 +109,21 @@ typedef struct {
     int n_f;
     mts_level_t *bids, *asks;
     const char *kline_iv;        /* --interval: the klines' interval, their bars' series */
+    const char *const *syms;     /* the --symbols entries */
+    int n_syms;
     /* feed_silent alerts (alerts/alerts.h): the last message per --symbols entry */
     mts_alerts_t *alerts;
-    const char *const *syms;
-    int n_syms;
     int64_t last_msg[MAX_SYMBOLS], iv_ms;
     const char *exch;
+    /* received per symbol (the summary): trades, book snapshots stored, funding, bars */
+    int64_t (*per)[4];
 } ctx_t;
+
+enum { PER_TRADES, PER_SNAPSHOTS, PER_FUNDING, PER_BARS };
+static void count(ctx_t *x, const char *sym, int what) {
+    for (int i = 0; sym && i < x->n_syms; i++)
+        if (!strcmp(x->syms[i], sym)) { x->per[i][what]++; return; }
+}
 
 static int64_t not_stored(const mts_feed_store_stats_t *f) {
     return f->not_stored_trades + f->not_stored_book_rows + f->not_stored_funding_rows + f->not_stored_bars;
@@ -168,10 +182,13 @@ static void on_event(void *ud, const mts_feed_event_t *ev, const mts_book_t *boo
     for (int i = 0; i < x->n_syms; i++)
         if (strcasecmp(x->syms[i], ev->symbol) == 0) x->last_msg[i] = mts_ws_now_ms();
     if (ev->kind == MTS_FEV_TRADE) {
+        count(x, ev->symbol, PER_TRADES);
         store_err(x, mts_feed_store_trade(x->fs, ev));
     } else if (ev->kind == MTS_FEV_BAR) {
+        count(x, ev->symbol, PER_BARS);
         store_err(x, mts_feed_store_bar(x->fs, ev, x->kline_iv));
     } else if (ev->kind == MTS_FEV_FUNDING) {
+        count(x, ev->symbol, PER_FUNDING);
         int i = 0;
         while (i < x->n_f && strcmp(x->fsym[i], ev->symbol)) i++;
         if (i == x->n_f) {
@@ -196,6 +213,7 @@ static void snapshot_books(ctx_t *x, int64_t now) {
         if (!mts_book_synced(b)) continue;
         int nb = mts_book_top(b, MTS_BOOK_BID, x->depth, x->bids);
         int na = mts_book_top(b, MTS_BOOK_ASK, x->depth, x->asks);
+        count(x, mts_book_symbol(b), PER_SNAPSHOTS);
         store_err(x, mts_feed_store_book(x->fs, mts_book_exchange(b), mts_book_symbol(b), now,
                                          mts_book_update_id(b), x->bids, nb, x->asks, na));
     }
@@ -220,13 +238,41 @@ static void on_tick(void *ud, int64_t now) {
 }
 
 enum { O_EXCHANGE, O_SYMBOLS, O_CHANNELS, O_DURATION, O_DEPTH, O_SNAPINT, O_DB, O_JSON, O_HELP, O_REDIS,
-       O_BUS, O_ON_STORE_ERROR, O_GRACE, O_BUFFER, O_WARN, O_INTERVAL };
+       O_BUS, O_ON_STORE_ERROR, O_GRACE, O_BUFFER, O_WARN, O_INTERVAL, O_WSURL, O_RESTURL };
 static const mts_cli_opt_t OPTS[] = {
     {"--exchange", 1}, {"--symbols", 1}, {"--channels", 1}, {"--duration", 1}, {"--depth", 1},
     {"--snapshot-interval", 1}, {"--db", 1}, {"--json", 0}, {"--help", 0}, {"--redis", 1}, {"--bus", 1},
     {"--on-store-error", 1}, {"--store-error-grace", 1}, {"--store-buffer", 1}, {"--store-warn-interval", 1},
-    {"--interval", 1},
+    {"--interval", 1}, {"--ws-url", 1}, {"--rest-url", 1},
     {NULL, 0}};
+
+/* The human summary (no --json), on stdout: per channel what was received,
+ * stored, not stored (write failures) and rejected; per symbol what was
+ * received; the connection's reconnects, resyncs and malformed messages. */
+static void print_summary(const char *exchange, const ctx_t *x, const mts_ws_stats_t *st,
+                          const mts_feed_store_stats_t *f, double seconds, const char *stopped, const char *db) {
+    printf("stream %s: %.1f s (stopped by %s), %lld messages, %lld reconnects, %lld book resyncs, "
+           "%lld malformed\n", exchange, seconds, stopped, (long long)st->messages, (long long)st->reconnects,
+           (long long)st->resyncs, (long long)st->malformed);
+    printf("  %-16s %10s %10s %10s  %s\n", "channel", "received", "stored", "not stored", "rejected");
+    printf("  %-16s %10lld %10lld %10lld  %lld duplicates\n", "trades", (long long)st->trades,
+           (long long)f->trades, (long long)f->not_stored_trades, (long long)f->trade_duplicates);
+    printf("  %-16s %10lld %10s %10s\n", "book updates", (long long)st->book_updates, "-", "-");
+    int64_t snaps = 0;
+    for (int i = 0; i < x->n_syms; i++) snaps += x->per[i][PER_SNAPSHOTS];
+    printf("  %-16s %10lld %10lld %10lld  (stored, not stored: rows, one per level and side)\n", "book snapshots", (long long)snaps,
+           (long long)f->book_rows, (long long)f->not_stored_book_rows);
+    printf("  %-16s %10lld %10lld %10lld\n", "funding", (long long)st->funding, (long long)f->funding_rows,
+           (long long)f->not_stored_funding_rows);
+    printf("  %-16s %10lld %10lld %10lld  %lld refused, %lld duplicates\n", "bars", (long long)st->bars,
+           (long long)f->bars, (long long)f->not_stored_bars, (long long)f->bars_refused,
+           (long long)f->bar_duplicates);
+    printf("  %-16s %10s %10s %10s %10s\n", "symbol", "trades", "snapshots", "funding", "bars");
+    for (int i = 0; i < x->n_syms; i++)
+        printf("  %-16s %10lld %10lld %10lld %10lld\n", x->syms[i], (long long)x->per[i][PER_TRADES],
+               (long long)x->per[i][PER_SNAPSHOTS], (long long)x->per[i][PER_FUNDING], (long long)x->per[i][PER_BARS]);
+    printf("  database %s\n", db);
+}
 
 static int usage_error(const char *msg, const char *arg) {
     fprintf(stderr, "mts stream: %s%s%s%s (see mts stream --help)\n", msg, arg ? " '" : "", arg ? arg : "",
@@ -237,7 +283,7 @@ static int usage_error(const char *msg, const char *arg) {
 int mts_cmd_stream(int argc, char **argv) {
     const char *exchange_s = NULL, *symbols_s = NULL, *channels_s = "trades,book,funding", *db = NULL;
     const char *kline_iv = "1m";
-    const char *redis_opt = NULL, *bus_mode = "auto";
+    const char *redis_opt = NULL, *bus_mode = "auto", *ws_url = NULL, *rest_url = NULL;
     int64_t duration = 0, snapshot_ms = 1000;
     int depth = 20, json = 0, policy_continue = 0;
     int64_t grace_ms = 60000, warn_ms = 10000;
@@ -258,6 +304,16 @@ int mts_cmd_stream(int argc, char **argv) {
         case O_DB: db = val; break;
         case O_JSON: json = 1; break;
         case O_REDIS: redis_opt = val; break;
+        case O_WSURL:
+            if (strncmp(val, "ws://", 5) && strncmp(val, "wss://", 6))
+                return usage_error("--ws-url expects a ws:// or wss:// URL, got", val);
+            ws_url = val;
+            break;
+        case O_RESTURL:
+            if (strncmp(val, "http://", 7) && strncmp(val, "https://", 8))
+                return usage_error("--rest-url expects an http:// or https:// URL, got", val);
+            rest_url = val;
+            break;
         case O_BUS:
             if (strcmp(val, "auto") && strcmp(val, "redis") && strcmp(val, "sqlite") && strcmp(val, "none"))
                 return usage_error("--bus expects auto, redis, sqlite or none; got", val);
@@ -304,6 +360,15 @@ int mts_cmd_stream(int argc, char **argv) {
     if (exchange < 0) return MTS_EXIT_USAGE;
     mts_cli_feed_env_t fe;
     if (mts_cli_feed_env("stream", &fe) != 0) return MTS_EXIT_USAGE;
+    /* the command line over the environment, as mts run */
+    if (ws_url) {
+        if (exchange == MTS_EXCH_BYBIT) fe.bybit_ws_url = ws_url;
+        else fe.binance_ws_url = ws_url;
+    }
+    if (rest_url) {
+        if (exchange == MTS_EXCH_BYBIT) fe.bybit_rest_url = rest_url;
+        else fe.binance_rest_url = rest_url;
+    }
     if (!symbols_s) return usage_error("--symbols is required, e.g. --symbols BTCUSDT,ETHUSDT", NULL);
     if (mts_ws_kline_interval(exchange, kline_iv, NULL, 0) <= 0)
         return usage_error("unknown --interval for this exchange (" MTS_WS_KLINE_INTERVALS "; Binance also 8h 3d):",
@@ -374,6 +439,13 @@ int mts_cmd_stream(int argc, char **argv) {
     }
     x->depth = depth;
     x->kline_iv = kline_iv;
+    x->syms = symbols;
+    x->n_syms = n_symbols;
+    x->per = mts_calloc((size_t)n_symbols, sizeof *x->per);
+    if (!x->per) {
+        fprintf(stderr, "error: out of memory\n");
+        goto done;
+    }
     x->bids = lv;
     x->asks = lv + depth;
     x->snapshot_ms = snapshot_ms;
@@ -481,11 +553,7 @@ int mts_cmd_stream(int argc, char **argv) {
         mts_json_escape(stdout, db_path);
         printf("\"}\n");
     } else {
-        fprintf(stderr, "stream %s: %lld messages, %lld trades (%lld stored), %lld book updates, %lld funding, "
-                        "%lld resyncs, %lld reconnects, %lld malformed -> %s\n",
-                exchange_s, (long long)st.messages, (long long)st.trades, (long long)fst.trades,
-                (long long)st.book_updates, (long long)st.funding, (long long)st.resyncs,
-                (long long)st.reconnects, (long long)st.malformed, db_path);
+        print_summary(exchange_s, x, &st, &fst, (double)(t1 - t0) / 1000.0, stopped, db_path);
         if (not_stored(&fst) > 0)
             fprintf(stderr, "stream %s: %lld rows NOT STORED (database writes failed): %lld trades, %lld book rows, "
                             "%lld funding rows\n", exchange_s, (long long)not_stored(&fst),
@@ -506,6 +574,7 @@ int mts_cmd_stream(int argc, char **argv) {
     }
 done:
     if (x) {
+        mts_free(x->per);
         mts_ws_free(x->ws);
         mts_feed_store_close(x->fs);
         mts_alerts_close(x->alerts);   /* drains the webhook queue */

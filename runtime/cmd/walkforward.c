@@ -43,7 +43,8 @@ static void usage(FILE *f) {
         "test length; --anchored keeps every train part starting at the data's first bar.\n"
         "A test run sees only its own bars: indicators warm up inside the test window.\n\n"
         "options:\n"
-        "  --strategy LIST       strategies, each optimized on its own (required)\n"
+        "  --strategy LIST       strategies, each optimized on its own (required): names or paths,\n"
+        "                        as mts optimize (and $ENABLED_STRATEGIES likewise)\n"
         "  --asset LIST          assets, as for mts backtest (required)\n"
         "  --param KEY=VALUES    a parameter axis, a,b,c or start:stop:step (repeatable, required)\n"
         "  --train DURATION      train length: a number and a unit s, m, h, d or w (365d, 12h, 4w)\n"
@@ -187,6 +188,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         }
     }
     if (o->n_strategies == 0) return usage_error("--strategy is required, e.g. --strategy sma_cross", NULL);
+    if (mts_cli_strategies("walkforward", o->strategies, o->n_strategies, 1)) return -1;
     if (o->n_assets == 0) return usage_error("--asset is required, e.g. --asset bitcoin", NULL);
     if (o->grid.n_axes == 0)
         return usage_error("give at least one --param axis, e.g. --param fast=5,10,20 or --param fast=5:20:5", NULL);

@@ -11,6 +11,8 @@
 #include "research/research.h"
 #include "store/store.h"
 #include "util/timeutil.h"
+#include "util/config.h"
+#include "util/strategies.h"
 
 #include <math.h>
 #include <signal.h>
@@ -247,6 +249,11 @@ static int l_backtest(lua_State *L) {
     const char *strategies[16], *assets[MTS_BACKTEST_MAX_ASSETS], *keys[64], *vals[64];
     int ns = str_list(L, 1, "strategies", strategies, 16);
     int na = str_list(L, 1, "assets", assets, MTS_BACKTEST_MAX_ASSETS);
+    {   /* paths (./my.lua) to names, as on the command line (util/strategies.h) */
+        char serr[1024];
+        if (mts_strategy_args(mts_root(), strategies, ns, serr, sizeof serr) != MTS_OK)
+            return luaL_error(L, "mts.backtest: %s", serr);
+    }
     int np = 0;
     lua_getfield(L, 1, "params");
     if (lua_istable(L, -1)) {
@@ -327,6 +334,11 @@ static int l_optimize(lua_State *L) {
     const char *strategies[16], *assets[MTS_BACKTEST_MAX_ASSETS];
     int ns = str_list(L, 1, "strategies", strategies, 16);
     int na = str_list(L, 1, "assets", assets, MTS_BACKTEST_MAX_ASSETS);
+    {   /* paths (./my.lua) to names, as on the command line (util/strategies.h) */
+        char serr[1024];
+        if (mts_strategy_args(mts_root(), strategies, ns, serr, sizeof serr) != MTS_OK)
+            return luaL_error(L, "mts.optimize: %s", serr);
+    }
     /* every option that can raise is read before the grid owns memory (a Lua
      * error unwinds past this frame: nothing would free it) */
     lua_getfield(L, 1, "interval");

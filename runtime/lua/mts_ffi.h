@@ -141,6 +141,8 @@ void    mts_array_free(void *p);
  * opening it: 0 nothing, 1 regular file (*size = its size), 2 directory,
  * 3 FIFO, 4 device, 5 socket, 6 other. For trusted Lua (scripts/lib/config.lua). ---- */
 int32_t mts_path_kind(const char *path, int64_t *size);
+/* The file a command line gave for strategy `name` (runtime/util/strategies.h), or NULL. */
+const char *mts_strategy_registered(const char *name);
 
 /* ---- the strategy sandbox (runtime/lua/guard.c): `guard` is MTS_GUARD.handle.
  * enter makes `owner` (a strategy id, -1 = trusted code) the owner of every

@@ -1,6 +1,7 @@
 /* state.c — the LuaJIT state and mts_lua_pcall (see state.h). */
 #include "lua/state.h"
 #include "mts.h"
+#include "util/config.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -128,8 +129,12 @@ static int setup(lua_State *L) {
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
     jit_trace_output(L);
 
+    /* the Lua libraries and the FFI header: root's, else the install's (a
+     * MTS_ROOT holding only strategies and configs) */
+    const char *inst = mts_install_root();
     lua_getglobal(L, "package");
-    lua_pushfstring(L, "%s/scripts/lib/?.lua", root);
+    if (strcmp(inst, root) != 0) lua_pushfstring(L, "%s/scripts/lib/?.lua;%s/scripts/lib/?.lua", root, inst);
+    else lua_pushfstring(L, "%s/scripts/lib/?.lua", root);
     lua_setfield(L, -2, "path");
     lua_pop(L, 1);
 
@@ -137,11 +142,15 @@ static int setup(lua_State *L) {
     lua_setglobal(L, "MTS_HOST");
     lua_pushstring(L, root);
     lua_setglobal(L, "MTS_ROOT");
-    lua_pushfstring(L, "%s/scripts/lib/mts_ffi.h", root);
-    if (access(lua_tostring(L, -1), R_OK) != 0) {
-        lua_pop(L, 1);
-        lua_pushfstring(L, "%s/runtime/lua/mts_ffi.h", root);
+    const char *cands[4] = {root, root, inst, inst};
+    const char *tails[4] = {"scripts/lib", "runtime/lua", "scripts/lib", "runtime/lua"};
+    int found = 0;
+    for (int k = 0; k < 4 && !found; k++) {
+        lua_pushfstring(L, "%s/%s/mts_ffi.h", cands[k], tails[k]);
+        if (access(lua_tostring(L, -1), R_OK) == 0) found = 1;
+        else lua_pop(L, 1);
     }
+    if (!found) lua_pushfstring(L, "%s/runtime/lua/mts_ffi.h", root);
     lua_setglobal(L, "MTS_FFI_H");
     lua_pushcfunction(L, list_dir);
     lua_setglobal(L, "MTS_LISTDIR");

@@ -32,6 +32,30 @@ static int has_scripts(const char *root) {
     return mts_path_join(p, sizeof p, root, "/scripts/lib") == 0 && is_dir(p);
 }
 
+/* The install of the running binary: the nearest ancestor (up to three
+ * levels) with scripts/lib, or <prefix>/share/mts; "" when none. */
+static int exe_root(char *out, size_t n) {
+    char exe[PATH_MAX];
+    out[0] = 0;
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return -1;
+    exe[len] = 0;
+    /* <root>/bin/mts, or <root>/build-asan/bin/mts: walk up looking for scripts/lib */
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash) break;
+        *slash = 0;
+        if (has_scripts(exe)) {
+            snprintf(out, n, "%s", exe);
+            return 0;
+        }
+        /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
+        if (mts_path_join(out, n, exe, "/share/mts") == 0 && has_scripts(out)) return 0;
+        out[0] = 0;
+    }
+    return -1;
+}
+
 static const char *find_root(void) {
     if (root_buf[0]) return root_buf;
     const char *env = getenv("MTS_ROOT");
@@ -39,27 +63,19 @@ static const char *find_root(void) {
         snprintf(root_buf, sizeof root_buf, "%s", env);
         return root_buf;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        /* <root>/bin/mts, or <root>/build-asan/bin/mts: walk up looking for scripts/lib */
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash) break;
-            *slash = 0;
-            if (has_scripts(exe)) {
-                snprintf(root_buf, sizeof root_buf, "%s", exe);
-                return root_buf;
-            }
-            /* FHS install: <prefix>/bin/mts with <prefix>/share/mts */
-            if (mts_path_join(root_buf, sizeof root_buf, exe, "/share/mts") == 0 && has_scripts(root_buf))
-                return root_buf;
-            root_buf[0] = 0;
-        }
-    }
+    if (exe_root(root_buf, sizeof root_buf) == 0) return root_buf;
     snprintf(root_buf, sizeof root_buf, ".");
     return root_buf;
+}
+
+static char install_buf[PATH_MAX];
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static void install_init(void) {
+    if (exe_root(install_buf, sizeof install_buf) != 0) snprintf(install_buf, sizeof install_buf, "%s", mts_root());
+}
+const char *mts_install_root(void) {
+    pthread_once(&install_once, install_init);
+    return install_buf;
 }
 
 /* Found once (pthread_once): worker threads of `mts serve` may ask first. */

@@ -13,6 +13,11 @@
 #include <stdint.h>
 
 const char *mts_root(void);
+/* Where the running binary's own scripts/lib lives (its install or source
+ * tree, as mts_root finds it without $MTS_ROOT; mts_root() when there is
+ * none): the Lua libraries and the FFI header come from there when $MTS_ROOT
+ * names a directory without them (a project holding only strategies). */
+const char *mts_install_root(void);
 /* dst = a + b (a plain concatenation, for paths); 0, or -1 with dst empty when
  * it does not fit in n bytes. */
 int mts_path_join(char *dst, size_t n, const char *a, const char *b);

@@ -68,7 +68,8 @@ local function cdef_text()
         or (M.root .. "/runtime/lua/mts_ffi.h")
     local text, err = read_file(path)
     if not text then
-        error("mts.lua: cannot read the FFI declarations: " .. tostring(err), 0)
+        error("mts.lua: cannot read the FFI declarations: " .. tostring(err) ..
+              " (set MTS_FFI_H to runtime/lua/mts_ffi.h of the install)", 0)
     end
     local out = {}
     for line in (text .. "\n"):gmatch("([^\n]*)\n") do

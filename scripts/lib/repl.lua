@@ -245,7 +245,8 @@ function R.complete(word)
             v = nv
         end
         for _, k in ipairs(keys_of(v)) do
-            if k:sub(1, #last) == last and k:match("^[%a_][%w_]*$") then
+            -- internals (_ud, _private, __index...) are never offered
+            if k:sub(1, #last) == last and k:match("^[%a][%w_]*$") then
                 -- after ':' only methods (r:tr -> r:trades, not the fields)
                 local ok, f = true, nil
                 if sep == ":" then ok, f = pcall(function() return v[k] end) end
@@ -267,8 +268,9 @@ end
 local HELP = [[
 dot-commands:
   .help               this text
-  .reload NAME        re-read scripts/strategies/NAME.lua (or a scripts/lib module) and check it
-  .strategies         the strategies in scripts/strategies (* = used in this session)
+  .reload NAME        re-read strategy NAME ($MTS_STRATEGY_PATH, scripts/strategies, or a path
+                      ./my.lua), or a scripts/lib module, and check it
+  .strategies         the strategies on $MTS_STRATEGY_PATH and in scripts/strategies (* = used)
   .db                 the database in use
   .quit               leave (Ctrl-D works too)
 the mts API (docs/lua-api.md):
@@ -292,13 +294,15 @@ local used = {}
 local function reload(name)
     if not name or name == "" then return false, "usage: .reload NAME" end
     local root = mts.root
-    local path = root .. "/scripts/strategies/" .. name .. ".lua"
-    local f = io.open(path, "rb")
+    -- a name ($MTS_STRATEGY_PATH, then scripts/strategies) or a path, as mts.backtest finds it
+    local okl, sname, path, rel = pcall(require("runner").locate, root, name)
+    local f = okl and io.open(path, "rb")
     if f then
         f:close()
+        name = sname
         local sandbox = require "sandbox"
         local env = sandbox.new_env({ mts = require("mts").api, modules = { mts = require("mts").api } })
-        local fn, err = sandbox.compile(path, "scripts/strategies/" .. name .. ".lua", env)
+        local fn, err = sandbox.compile(path, rel, env)
         if not fn then return false, err end
         local ok, mod = pcall(fn)
         if not ok then return false, tostring(mod) end

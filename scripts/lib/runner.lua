@@ -138,15 +138,79 @@ local function list_dir(dir)
     return out
 end
 
+-- The directories of $MTS_STRATEGY_PATH (colon-separated), in order.
+local function path_dirs()
+    local dirs = {}
+    for d in (os.getenv("MTS_STRATEGY_PATH") or ""):gmatch("[^:]+") do dirs[#dirs + 1] = d end
+    return dirs
+end
+
 function R.available_strategies(root)
-    local names = {}
-    for _, f in ipairs(list_dir(root .. "/scripts/strategies")) do
-        local n = f:match("^([%w_%-]+)%.lua$")
-        if n then names[#names + 1] = n end
+    local names, seen = {}, {}
+    local dirs = path_dirs()
+    dirs[#dirs + 1] = root .. "/scripts/strategies"
+    for _, dir in ipairs(dirs) do
+        for _, f in ipairs(list_dir(dir)) do
+            local n = f:match("^([%w_%-]+)%.lua$")
+            if n and not seen[n] then seen[n] = true; names[#names + 1] = n end
+        end
     end
     table.sort(names)
     return names
 end
+
+-- A strategy argument is a path when it has a '/' or ends in ".lua".
+local function is_path(arg) return arg:find("/", 1, true) ~= nil or arg:sub(-4) == ".lua" end
+
+-- The file registered by the command line for a name (runtime/util/strategies.h), or nil.
+local function registered(name)
+    local ok, p = pcall(function() return mts.C.mts_strategy_registered(name) end)
+    if ok and p ~= nil and p ~= ffi.NULL then return ffi.string(p) end
+    return nil
+end
+
+-- Where strategy `arg` (a name or a path) lives: its name, its file, the file
+-- as messages name it, and its config file. A path, or a name the command line
+-- registered, or the first $MTS_STRATEGY_PATH directory holding NAME.lua, or
+-- scripts/strategies. Outside scripts/strategies the config is NAME.json beside
+-- the file; inside, config/strategies/NAME.json (docs/strategies.md).
+local function locate(root, arg)
+    local name, path
+    if type(arg) == "string" and is_path(arg) then
+        path = arg
+        name = arg:match("([^/]*)$"):match("^(.*)%.lua$")
+        if not name or not name:match("^[%w_%-]+$") then
+            stop("script", ("strategy file %s: the name must be NAME.lua, NAME of letters, digits, '_' and '-'"):format(arg))
+        end
+        if config.stat(path) == 0 then stop("script", ("strategy file %s does not exist"):format(path)) end
+    else
+        if type(arg) ~= "string" or not arg:match("^[%w_%-]+$") then
+            stop("script", ("invalid strategy name '%s' (letters, digits, '_' and '-' only)"):format(tostring(arg)))
+        end
+        name = arg
+        path = registered(name)
+        if not path then
+            for _, d in ipairs(path_dirs()) do
+                local p = d .. "/" .. name .. ".lua"
+                if config.stat(p) ~= 0 then path = p break end
+            end
+        end
+    end
+    if not path then
+        local rel = "scripts/strategies/" .. name .. ".lua"
+        if config.stat(root .. "/" .. rel) == 0 then                -- stat, not open: a FIFO would block
+            local avail = R.available_strategies(root)
+            stop("script", ("unknown strategy '%s': %s does not exist%s (available: %s)"):format(
+                name, rel, os.getenv("MTS_STRATEGY_PATH") and " nor is it on $MTS_STRATEGY_PATH" or "",
+                #avail > 0 and table.concat(avail, ", ") or "none"))
+        end
+        local crel = "config/strategies/" .. name .. ".json"
+        return name, root .. "/" .. rel, rel, root .. "/" .. crel, crel
+    end
+    local cpath = path:gsub("%.lua$", "") .. ".json"
+    return name, path, path, cpath, cpath
+end
+R.locate = locate
 
 -- ---- loading one strategy ---------------------------------------------------------------
 
@@ -236,17 +300,8 @@ local function not_plain(v, where, depth, count)
     return nil
 end
 
-local function load_strategy(root, name, id, printer)
-    if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
-        stop("script", ("invalid strategy name '%s' (letters, digits, '_' and '-' only)"):format(tostring(name)))
-    end
-    local rel = "scripts/strategies/" .. name .. ".lua"
-    local path = root .. "/" .. rel
-    if config.stat(path) == 0 then                -- stat, not open: a FIFO would block
-        local avail = R.available_strategies(root)
-        stop("script", ("unknown strategy '%s': %s does not exist (available: %s)"):format(
-            name, rel, #avail > 0 and table.concat(avail, ", ") or "none"))
-    end
+local function load_strategy(root, arg, id, printer)
+    local name, path, rel, cpath, crel = locate(root, arg)
     local env = sandbox.new_env({ seed = math.random(0, 2 ^ 31 - 1), id = id,
         print = function(...)
             local parts = {}
@@ -300,7 +355,7 @@ local function load_strategy(root, name, id, printer)
     local okc, schema = pcall(config.strategy_schema, defaults, types)
     if not okc then stop("script", rel .. ": bad parameter defaults: " .. tostring(schema)) end
     return {
-        id = id, name = name, rel = rel, mod = mod,
+        id = id, name = name, rel = rel, path = path, config_path = cpath, config_rel = crel, mod = mod,
         init = init, on_bar = on_bar, analyze = analyze, generate = generate,
         defaults = defaults, declared = defaults, schema = schema,
         enabled = true, message = nil,
@@ -681,11 +736,13 @@ local function run(spec, opts)
     if #names == 0 then stop("config", "no strategies selected") end
     local strategies, seen = {}, {}
     for idx, name in ipairs(names) do
-        if seen[name] then stop("config", ("strategy '%s' is selected twice"):format(tostring(name))) end
-        seen[name] = true
         local s = load_strategy(root, name, idx - 1, printer)
-        local crel = "config/strategies/" .. name .. ".json"
-        local okc, cfg = pcall(config.load_file, root .. "/" .. crel, crel, s.schema)
+        if seen[s.name] then
+            stop("config", seen[s.name] ~= s.path and ("two strategies named '%s': %s and %s (a strategy is known by its file's name without .lua: rename one)"):format(s.name, seen[s.name], s.path)
+                 or ("strategy '%s' is selected twice"):format(s.name))
+        end
+        seen[s.name] = s.path
+        local okc, cfg = pcall(config.load_file, s.config_path, s.config_rel, s.schema)
         if not okc then
             if config.is_error(cfg) then stop("config", cfg.config_error) end
             error(cfg, 0)
@@ -1373,8 +1430,8 @@ local function run(spec, opts)
     end
     if LV then
         for _, s in ipairs(strategies) do
-            s.watch = C.mts_live_watch(LV, root .. "/" .. s.rel)
-            s.cwatch = C.mts_live_watch(LV, root .. "/config/strategies/" .. s.name .. ".json")
+            s.watch = C.mts_live_watch(LV, s.path)   -- the file load_strategy read (a path outside the tree too)
+            s.cwatch = C.mts_live_watch(LV, s.config_path)
         end
         for _, name in ipairs({ "aggregator", "risk" }) do
             if config.stat(root .. "/scripts/lib/" .. name .. ".lua") ~= 0 then reload_lib(name, true) end
@@ -1420,8 +1477,7 @@ local function run(spec, opts)
     -- the command line's --param (a config edit is a parameter change); nil and
     -- the message when the config does not validate.
     local function params_of(s, ns)
-        local crel = "config/strategies/" .. s.name .. ".json"
-        local okc, cfg = pcall(config.load_file, root .. "/" .. crel, crel, ns.schema)
+        local okc, cfg = pcall(config.load_file, ns.config_path, ns.config_rel, ns.schema)
         if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
         local t = { name = s.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
         t.params = config.deep_copy(ns.defaults)
@@ -1450,8 +1506,7 @@ local function run(spec, opts)
         end
         local new_params, perr = params_of(s, ns)
         if not new_params then
-            log("error", "strategy.reload_failed", { strategy = s.name, file = "config/strategies/" .. s.name .. ".json",
-                                                     message = perr })
+            log("error", "strategy.reload_failed", { strategy = s.name, file = ns.config_rel, message = perr })
             printer(s.name, "reload failed, keeping the running version: " .. perr)
             return false, perr
         end

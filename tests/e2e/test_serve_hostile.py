@@ -508,7 +508,7 @@ class HostileTest(MtsTestCase):
         data, closed = recv_all(s, timeout=10)
         s.close()
         self.assertEqual(st1, 400)
-        self.assertIn("'symbols' is required", json.loads(b1)["detail"])
+        self.assertIn("'assets' is required", json.loads(b1)["detail"])
         self.assertTrue(closed)
         self.assertTrue(data == b"" or data.startswith(b"HTTP/1.1 200"), data[:100])
         self.assert_healthy(srv)

@@ -40,6 +40,20 @@ describe("repl.complete", function()
         assert.are.same({ "while" }, repl.complete("whil"))
         rawset(_G, "zz_series", nil)
     end)
+    it("offers methods after ':' (never a field) and hides internals", function()
+        -- an object like a backtest result: fields of its own, methods behind an __index function
+        local methods = { trades = function() end, open_trades = function() end }
+        local obj = setmetatable({ trade_count = 7, total_return = 0.1, _ud = {}, _private = 1 },
+            { __index = function(_, k) return methods[k] end,
+              __complete = function() local o = {} for k in pairs(methods) do o[#o + 1] = k end return o end })
+        rawset(_G, "zz_r", obj)
+        assert.are.same({ "zz_r:trades" }, repl.complete("zz_r:trade"))
+        assert.are.same({ "zz_r:open_trades", "zz_r:trades" }, repl.complete("zz_r:"))
+        assert.are.same({ "zz_r.trade_count", "zz_r.trades" }, repl.complete("zz_r.trade"))
+        assert.are.same({}, repl.complete("zz_r._"))
+        for _, c in ipairs(repl.complete("zz_r.")) do assert.is_nil(c:match("%._")) end
+        rawset(_G, "zz_r", nil)
+    end)
 end)
 
 describe("series", function()
