@@ -270,7 +270,8 @@ class ServeNames(MtsTestCase):
                       token=self.write)
         b, _ = s.json("POST", "/signals/generate", {"strategy_name": "sma_cross", "symbols": ["bitcoin"]},
                       token=self.write)
-        self.assertEqual(a["results"], b["results"])
+        self.assertEqual(a["signals"], b["signals"])
+        self.assertEqual(a["metadata"]["assets"], b["metadata"]["assets"])
         err, _ = s.json("POST", "/signals/generate", {"strategy_name": "sma_cross", "symbols": ["bitcoin"],
                                                       "assets": ["bitcoin"]}, token=self.write, expect=400)
         self.assertIn("deprecated", err["detail"])

@@ -243,7 +243,7 @@ class OpenApiTest(MtsTestCase):
                      ("POST", "/optimize", w, {"strategy_name": "sma_cross", "assets": ["bitcoin"], "start": "2024-01-01",
                                                "end": "2024-02-01", "params": {"fast": "5:6:1"}, "jobs": 1}),
                      ("GET", "/optimize/1", r, None), ("GET", "/optimize/5", r, None),
-                     ("POST", "/signals/generate", w, {"strategy_name": "sma_cross", "symbols": ["bitcoin"]}),
+                     ("POST", "/signals/generate", w, {"strategy_name": "sma_cross", "assets": ["bitcoin"]}),
                      ("GET", "/ws", r, None), ("GET", "/backtests", None, None), ("POST", "/backtest", r, {}),
                      ("GET", "/backtest", w, None), ("GET", "/nothing", None, None),
                      ("POST", "/backtest", w, b'{"strategy_name": '), ("POST", "/backtest", w, {"strategy_name": "x"})]
@@ -319,7 +319,7 @@ class OpenApiTest(MtsTestCase):
         srv = self.serve("--rate-limit-write", "0", env={"MTS_ROOT": root})
         w = make_token(scope="write")
         got, _ = srv.json("POST", "/signals/generate", token=w,
-                          body={"strategy_name": "sma_cross", "symbols": ["crosscoin", "flatcoin"], "timeframe": "1d"})
+                          body={"strategy_name": "sma_cross", "assets": ["crosscoin", "flatcoin"], "timeframe": "1d"})
         last = T0 + (len(CROSS) - 1) * 86400
         self.assertEqual(len(got["signals"]), 1, got)
         s = got["signals"][0]
@@ -337,12 +337,12 @@ class OpenApiTest(MtsTestCase):
         self.assertNotIn("reason", meta)
         self.assertLessEqual(abs(got["timestamp"] - int(__import__("time").time())), 60)
         # flatcoin alone: its older cross is not the answer; signals [] and metadata says why
-        got, _ = srv.json("POST", "/signals/generate", token=w, body={"strategy_name": "sma_cross", "symbols": "flatcoin"})
+        got, _ = srv.json("POST", "/signals/generate", token=w, body={"strategy_name": "sma_cross", "assets": "flatcoin"})
         self.assertEqual(got["signals"], [])
         self.assertIn("no signal at the latest bar", got["metadata"]["reason"])
         # several strategies vote: LONG (1 x 1) beats always_short's SHORT (0.5 x 1) at the last bar ...
         got, _ = srv.json("POST", "/signals/generate", token=w,
-                          body={"strategy_name": ["sma_cross", "always_short"], "symbols": ["crosscoin"]})
+                          body={"strategy_name": ["sma_cross", "always_short"], "assets": ["crosscoin"]})
         self.assertEqual(got["metadata"]["aggregation"], "vote")
         self.assertEqual(got["metadata"]["assets"][0]["signals_at_last_bar"], 2)
         s = got["signals"][0]
@@ -350,30 +350,30 @@ class OpenApiTest(MtsTestCase):
                          ("LONG", 1, "sma_cross", ["sma_cross"]))
         # ... SHORT 0.7 x 1 against nothing on flatcoin's last bar: the SHORT, never an older LONG
         got, _ = srv.json("POST", "/signals/generate", token=w,
-                          body={"strategy_name": "sma_cross,always_short", "symbols": ["flatcoin"],
+                          body={"strategy_name": "sma_cross,always_short", "assets": ["flatcoin"],
                                 "params": {"always_short.confidence": 0.7}})
         s = got["signals"][0]
         self.assertEqual((s["signal_type"], s["confidence"], s["strategy"], s["price"]),
                          ("SHORT", 0.7, "always_short", FLAT[-1]))
         # ... and an equal SHORT (1 x 1) ties with the LONG: no decision, and why
         got, _ = srv.json("POST", "/signals/generate", token=w,
-                          body={"strategy_name": ["sma_cross", "always_short"], "symbols": ["crosscoin"],
+                          body={"strategy_name": ["sma_cross", "always_short"], "assets": ["crosscoin"],
                                 "params": {"always_short.confidence": 1}})
         self.assertEqual(got["signals"], [])
         self.assertEqual((got["metadata"]["assets"][0]["reason"], got["metadata"]["assets"][0]["signals_at_last_bar"]),
                          ("tie", 2))
         self.assertIn("cancelled out", got["metadata"]["reason"])
         # bad body fields: a 400 naming the field
-        cases = [({"strategy_name": "sma_cross", "symbols": ["crosscoin"], "timeframe": 5}, "'timeframe'"),
-                 ({"strategy_name": "sma_cross", "symbols": ["crosscoin"], "timeframe": "2d"}, "'timeframe'"),
-                 ({"strategy_name": "sma_cross", "symbols": 3}, "'symbols'"),
-                 ({"strategy_name": "sma_cross"}, "'symbols' is required"),
-                 ({"symbols": ["crosscoin"]}, "'strategy_name' is required"),
-                 ({"strategy_name": "nope", "symbols": ["crosscoin"]}, "'strategy_name'"),
-                 ({"strategy_name": "sma_cross,sma_cross", "symbols": ["crosscoin"]}, "'strategy_name'"),
-                 ({"strategy_name": "sma_cross", "symbols": ["crosscoin"], "params": [1]}, "'params'"),
-                 ({"strategy_name": "sma_cross", "assets": ["crosscoin"]}, "unknown field 'assets'"),
-                 ({"strategy_name": "sma_cross", "symbols": ["dogecoin"]}, "symbols[0] 'dogecoin'")]
+        cases = [({"strategy_name": "sma_cross", "assets": ["crosscoin"], "timeframe": 5}, "'timeframe'"),
+                 ({"strategy_name": "sma_cross", "assets": ["crosscoin"], "timeframe": "2d"}, "'timeframe'"),
+                 ({"strategy_name": "sma_cross", "assets": 3}, "'assets'"),
+                 ({"strategy_name": "sma_cross"}, "'assets' is required"),
+                 ({"assets": ["crosscoin"]}, "'strategy_name' is required"),
+                 ({"strategy_name": "nope", "assets": ["crosscoin"]}, "'strategy_name'"),
+                 ({"strategy_name": "sma_cross,sma_cross", "assets": ["crosscoin"]}, "'strategy_name'"),
+                 ({"strategy_name": "sma_cross", "assets": ["crosscoin"], "params": [1]}, "'params'"),
+                 ({"strategy_name": "sma_cross", "assets": ["crosscoin"], "symbols": ["crosscoin"]}, "deprecated"),
+                 ({"strategy_name": "sma_cross", "assets": ["dogecoin"]}, "assets[0] 'dogecoin'")]
         for body, needle in cases:
             st, _, data = srv.request("POST", "/signals/generate", token=w, body=body)
             self.assertEqual(st, 400, (body, data))
