@@ -290,7 +290,7 @@ class ReplayTest(MtsTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no record to replay", r.stderr)
         con = sqlite3.connect(db)
-        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 9)
+        self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 10)   # v8 -> 9 (replay) -> 10 (alerts)
         con.close()
         after = dump(db)
         for t in tables:
