@@ -24,10 +24,12 @@ typedef struct mts_jit_spec_run_spec {
     const char *const *param_keys; const char *const *param_values; int n_params; int trusted;
     const char *interval; void *provider;
     const char *mode; double max_position, max_portfolio_risk;
+    int decisions;
 } mts_jit_spec_run_spec_t;
 typedef struct mts_jit_spec_result {
     char *parameters_json; int n_disabled; char *disabled;
     int n_risk; int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
+    void *decisions; int n_decisions;
 } mts_jit_spec_result_t;
 int  mts_lua_backtest(const mts_jit_spec_run_spec_t *spec, mts_jit_spec_result_t *out, char *err, size_t errlen);
 void mts_run_result_free(mts_jit_spec_result_t *r);
