@@ -168,11 +168,16 @@ static const char *rel_of(const mts_live_t *l, const char *path) {
 }
 
 /* A file's content as the session has it now: a blob and a file event. A
- * file that cannot be read is recorded without content (a replay then has
- * no such file either). */
+ * file that cannot be read (or is not a regular file, or is over
+ * MTS_RECORD_FILE_MAX) is recorded without content (a replay then has no
+ * such file either). */
+#define MTS_RECORD_FILE_MAX ((int64_t)64 << 20)
 static void record_file(mts_live_t *l, const char *path) {
     if (!l->rec) return;
-    FILE *f = fopen(path, "rb");
+    /* a regular file only: a FIFO or a device would block the session here
+     * (the loaders refuse them the same way: util/config.h mts_path_kind) */
+    int64_t size = 0;
+    FILE *f = mts_path_kind(path, &size) == MTS_PATH_REGULAR && size <= MTS_RECORD_FILE_MAX ? fopen(path, "rb") : NULL;
     char hash[65] = "";
     if (f) {
         size_t cap = 65536, n = 0;

@@ -603,7 +603,14 @@ int mts_store_open(const char *path, mts_store_t **out) {
     /* a new database returns the space pruned rows leave (PRAGMA
      * incremental_vacuum, store/prune.h); on an existing one this does nothing
      * (only a VACUUM changes it: mts prune --enable-incremental-vacuum) */
-    (void)sqlite3_exec(s->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+    {   /* only on a new, empty file: on an existing one the pragma changes nothing
+         * and waits for the write lock (a writer elsewhere would hold up the open) */
+        sqlite3_stmt *q = NULL;
+        int empty = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) == SQLITE_OK &&
+                    sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) == 0;
+        sqlite3_finalize(q);
+        if (empty) (void)sqlite3_exec(s->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+    }
     /* journal_mode=WAL touches the file first: a directory that is missing or
      * a file that is not a database fails here. */
     sqlite3_stmt *st = NULL;
