@@ -12,7 +12,8 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mts replay ID [--strategy NAME[,NAME..]] [--param KEY=VALUE ...] [--json] [--report FILE] [--db PATH]\n"
+            "usage: mts replay ID [--strategy NAME[,NAME..]] [--param KEY=VALUE ...] [--trust-record] [--json] [--report FILE]\n"
+            "                     [--db PATH]\n"
             "\n"
             "Re-runs paper session ID (mts run) from what it recorded: the bars in the order the engine\n"
             "got them, the warm-up, VIX and funding appends, every reload with the files it loaded. Without\n"
@@ -25,6 +26,9 @@ static void usage(FILE *f) {
             "                        run are read from the install tree as they are now)\n"
             "  --param KEY=VALUE     parameter override on top of the session's (repeatable)\n"
             "  --report FILE         an HTML report: the table and both equity curves\n"
+            "  --trust-record        run recorded versions of scripts/lib/ (aggregator.lua, risk.lua: trusted\n"
+            "                        code, outside the sandbox) that differ from the installed ones; without it\n"
+            "                        such a record is refused. Only for a database you trust\n"
             "  --json                one JSON object\n"
             "  --db PATH             the database (default: $MTS_DB, else data/mts.db)\n"
             "\n"
@@ -52,7 +56,7 @@ static void side_json(const char *k, const mts_replay_side_t *s) {
 
 int mts_cmd_replay(int argc, char **argv) {
     const char *db = NULL, *report = NULL;
-    int json = 0;
+    int json = 0, trust = 0;
     int64_t id = -1;
     char sbuf[1024];
     const char *strategies[MAXL], *pk[MAXL], *pv[MAXL];
@@ -62,6 +66,7 @@ int mts_cmd_replay(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); ret = MTS_EXIT_OK; goto out; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--trust-record")) trust = 1;
         else if ((!strcmp(a, "--db") || !strcmp(a, "--report") || !strcmp(a, "--strategy") || !strcmp(a, "--param"))) {
             if (i + 1 >= argc) { fprintf(stderr, "mts replay: %s needs a value (see mts replay --help)\n", a); goto out; }
             const char *v = argv[++i];
@@ -98,7 +103,7 @@ int mts_cmd_replay(int argc, char **argv) {
     ret = MTS_EXIT_ERROR;
     mts_store_t *store = mts_cli_open_store(mts_cli_db_path(db));
     if (!store) goto out;
-    mts_replay_opts_t o = {strategies, ns, pk, pv, np};
+    mts_replay_opts_t o = {strategies, ns, pk, pv, np, trust};
     mts_replay_result_t r;
     char err[1024];
     int rc = mts_replay_run(store, id, &o, &r, err, sizeof err);

@@ -1195,7 +1195,8 @@ static int replay_wait(mts_live_t *l, int32_t *reload) {
             break;
         case MTS_EVK_FILE:
             if ((rc = mts_replay_put_file(l->rp, e)) != 0) {
-                fail(l, rc, "replay: writing the recorded %s", e->info);
+                if (mts_replay_why(l->rp)) fail(l, rc, "replay: %s", mts_replay_why(l->rp));
+                else fail(l, rc, "replay: writing the recorded %s", e->info);
                 break;
             }
             for (int k = 0; k < l->n_watch; k++)

@@ -33,6 +33,8 @@ struct mts_replay {
     cblob_t *b;
     int64_t nb, bcap;
     char root[256];
+    int trust_record;             /* opts.trust_record */
+    char why[512];                /* a refused trusted file: the message */
 };
 
 const mts_sevent_t *mts_replay_peek(mts_replay_t *r) { return r && r->pos < r->n ? &r->ev[r->pos] : NULL; }
@@ -95,8 +97,32 @@ int mts_replay_put_file(mts_replay_t *r, const mts_sevent_t *ev) {
     const void *d;
     size_t n;
     int rc = mts_replay_blob(r, ev->ref, &d, &n);
-    return rc ? rc : write_file(path, d, n);
+    if (rc) return rc;
+    /* scripts/lib/ runs outside the sandbox (aggregator.lua, risk.lua): a recorded
+     * version other than the installed one runs only when the user trusts the
+     * database it came from — a replay is not a way around the sandbox */
+    if (!r->trust_record && !strncmp(ev->info, "scripts/lib/", 12)) {
+        char inst[4096];
+        snprintf(inst, sizeof inst, "%s/%s", mts_root(), ev->info);
+        FILE *f = fopen(inst, "rb");
+        int same = 0;
+        if (f) {
+            char *buf = mts_malloc(n + 1);
+            size_t got = buf ? fread(buf, 1, n + 1, f) : 0;
+            same = buf && got == n && memcmp(buf, d, n) == 0;
+            mts_free(buf);
+            fclose(f);
+        }
+        if (!same) {
+            snprintf(r->why, sizeof r->why, "the record holds a version of %s that differs from the installed one; "
+                     "it runs outside the sandbox: replay with --trust-record only a database you trust", ev->info);
+            return MTS_EVALID;
+        }
+    }
+    return write_file(path, d, n);
 }
+
+const char *mts_replay_why(const mts_replay_t *r) { return r && r->why[0] ? r->why : NULL; }
 
 static int copy_file(const char *from, const char *to) {
     FILE *f = fopen(from, "rb");
@@ -255,6 +281,7 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
     if (!r) return rc;
     r->s = s;
     r->root[0] = 0;
+    r->trust_record = opts->trust_record;
     if ((rc = mts_events_get_options(s, session, &opt_txt)) != 0) {
         rc = fail(err, errlen, rc, "session %lld: %s", (long long)session, mts_store_errmsg(s));
         goto done;
@@ -311,7 +338,8 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
     if (!mkdtemp(r->root)) { r->root[0] = 0; rc = fail(err, errlen, MTS_EIO, "replay: cannot make a directory: %s", strerror(errno)); goto done; }
     for (int64_t i = 0; i < r->n && r->ev[i].wait == 0; i++)
         if (r->ev[i].kind == MTS_EVK_FILE && (rc = mts_replay_put_file(r, &r->ev[i])) != 0) {
-            rc = fail(err, errlen, rc, "replay: the recorded %s: %s", r->ev[i].info, mts_store_errmsg(s));
+            rc = fail(err, errlen, rc, "replay: the recorded %s: %s", r->ev[i].info,
+                      mts_replay_why(r) ? mts_replay_why(r) : mts_store_errmsg(s));
             goto done;
         }
     {   /* the runner's other modules, runtime/ and data/ of the install tree (linked) */

@@ -38,6 +38,8 @@ int mts_replay_blob(mts_replay_t *r, const char *hash, const void **data, size_t
 /* Writes a recorded file (a file event) into the replay's root. */
 int mts_replay_put_file(mts_replay_t *r, const mts_sevent_t *ev);
 const char *mts_replay_root(const mts_replay_t *r);
+/* Why mts_replay_put_file refused a file (NULL: it did not). */
+const char *mts_replay_why(const mts_replay_t *r);
 
 /* ---- a replay run ---- */
 typedef struct mts_replay_opts {
@@ -45,6 +47,9 @@ typedef struct mts_replay_opts {
     int n_strategies;
     const char *const *param_keys, *const *param_values;   /* on top of the session's --param */
     int n_params;
+    int trust_record;                /* run recorded scripts/lib/ files (trusted code, outside
+                                        the sandbox) that differ from the installed ones;
+                                        0: such a record is refused (MTS_EVALID, mts_replay_why) */
 } mts_replay_opts_t;
 
 typedef struct mts_replay_side {      /* one column of the side-by-side table */

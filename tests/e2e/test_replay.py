@@ -170,7 +170,14 @@ class ReplayTest(MtsTestCase):
         self.assertEqual(len(fails), 1, err[-3000:])
         self.assertIn("fast", fails[0]["message"])           # the config that does not validate: kept
         self.assertGreater(s["fills"], 0)
-        rr = self.replay(s["session"], "--json", root=root)
+        # the record's aggregator.lua / risk.lua differ from the installed ones and run outside
+        # the sandbox: refused unless the user trusts the database (no way around the sandbox)
+        bad = subprocess.run([MTS, "replay", str(s["session"]), "--db", self.db],
+                             env=dict(os.environ, MTS_ROOT=root), capture_output=True, text=True, timeout=300)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--trust-record", bad.stderr)
+        self.assertIn("scripts/lib/", bad.stderr)
+        rr = self.replay(s["session"], "--json", "--trust-record", root=root)
         r = json.loads(rr.stdout)
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["reloads"], 3)
