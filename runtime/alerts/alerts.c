@@ -510,10 +510,11 @@ static void brk_json(FILE *f, int first, const char *vendor, const char *host, c
     mts_json_escape(f, vendor);
     fputs("\",\"host\":\"", f);
     mts_json_escape(f, host);
-    fprintf(f, "\",\"state\":\"%s\",\"failures\":%d,\"opened_at\":", state, failures);
+    /* the API's names: *_ts unix seconds (docs/api.md "Names") */
+    fprintf(f, "\",\"state\":\"%s\",\"failures\":%d,\"opened_ts\":", state, failures);
     if (opened_at > 0) fprintf(f, "%lld", (long long)opened_at);
     else fputs("null", f);
-    fprintf(f, ",\"updated_at\":%lld,\"pid\":%lld}", (long long)updated_at, (long long)pid);
+    fprintf(f, ",\"updated_ts\":%lld,\"pid\":%lld}", (long long)updated_at, (long long)pid);
 }
 
 void mts_alerts_breakers_json(FILE *f, void *dbv, int *n_open) {
