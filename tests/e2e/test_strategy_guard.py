@@ -190,6 +190,45 @@ class BacktestGuard(unittest.TestCase):
                 self.assertEqual(res["signals"], self.alone["signals"])
 
 
+    def test_book_raider_cannot_touch_another_book(self):
+        # issue 12: independent books. The attacker replaces its ctx.position, asks for oversized
+        # units long and short (limits and buying power trim them in ITS book; spot shorts are
+        # refused), and a second one hides units behind a metatable (refused as a bad signal).
+        # The victim's book equals the victim alone with the same capital, trade for trade.
+        raider = TEMPLATE % ("", "ctx.position = function() return 1e9 end\n"
+                             "if i % 7 == 0 then return { signal_type = 'SHORT', units = 20 } end\n"
+                             "if i % 7 == 3 then return { signal_type = 'LONG', units = 20 } end")
+        meta = TEMPLATE % ("", "if i == 30 then return setmetatable({ signal_type = 'LONG' }, "
+                           "{ __index = function(t, k) error('pwned ' .. k) end }) end")
+        for name, src in (("raider", raider), ("metasig", meta)):
+            with open(os.path.join(self.root, "scripts", "strategies", name + ".lua"), "w") as f:
+                f.write(src)
+        e = dict(LIMITS, MTS_ROOT=self.root)
+        def bt(strats, *extra):
+            r = run(["backtest", "--db", self.db, "--strategy", strats, "--asset", "bitcoin", "--json", *extra],
+                    env=e, timeout=120, cwd=self.root)
+            lines = [l for l in r.stdout.splitlines() if l.startswith('{"id"')]
+            return r, json.loads(lines[0])
+        _, alone = bt("victim", "--capital", "50000")
+        r, res = bt("raider,victim")
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        books = {b["strategy"]: b for b in res["books"]}
+        v = books["victim"]
+        self.assertEqual(v["trades"], alone["trade_count"])
+        self.assertAlmostEqual(v["final"], alone["final_value"], places=6)
+        self.assertAlmostEqual(v["fees"], alone["fees"], places=6)
+        rb = books["raider"]
+        self.assertGreater(rb["risk_trimmed"] + rb["short_refused"], 0, rb)
+        self.assertGreaterEqual(rb["final"], 0)
+        r, res = bt("metasig,victim")
+        self.assertEqual(r.returncode, 3, r.stderr[-2000:])
+        self.assertEqual(len(res["disabled"]), 1, res["disabled"])
+        self.assertRegex(res["disabled"][0], r"^metasig: .*bad signal")
+        self.assertNotIn("pwned", res["disabled"][0])
+        books = {b["strategy"]: b for b in res["books"]}
+        self.assertEqual(books["victim"]["trades"], alone["trade_count"])
+        self.assertAlmostEqual(books["victim"]["final"], alone["final_value"], places=6)
+
     def test_mapped_bars_untouched(self):
         """The attacks on the views leave the mapped cache file of the bars
         (named by the database's device and inode) as it was, bit for bit."""
