@@ -6,7 +6,8 @@ bar time; fills carry `shadow` and the session's `fills` counts the account's
 only. A database of schema v10 (tests/fixtures/db/schema_v10.db) served as is:
 its fills read `"shadow": false`, its sessions `"books": []`. Every answer is
 checked against docs/openapi.json by mtslib (the Fill and SessionBook schemas are
-closed: an undescribed key fails)."""
+closed: an undescribed key fails). The REPL: mts.session(id) (the books split
+live / shadow, a printout with the books table) and mts.sessions([n])."""
 import datetime as dt
 import os
 import shutil
@@ -14,7 +15,7 @@ import sqlite3
 import time
 import unittest
 
-from mtslib import ROOT, MtsTestCase
+from mtslib import ROOT, MtsTestCase, run
 from test_serve import Server, make_token
 
 
@@ -122,6 +123,67 @@ class SessionBooksTest(MtsTestCase):
         con = sqlite3.connect(db)
         self.assertEqual(con.execute("PRAGMA user_version").fetchone()[0], 11)
         con.close()
+
+
+class ReplSessionTest(MtsTestCase):
+    """mts.session(id) and mts.sessions([n]) in `mts repl` (scripts/lib/api.lua) over
+    rows written here with sqlite3 into a database bin/mts made."""
+
+    def repl(self, code, expect=0):
+        r = run(["repl", "--db", self.db, "-e", code], timeout=60)
+        self.assertEqual(r.returncode, expect, r.stdout + r.stderr)
+        return r.stdout
+
+    def test_session_books_and_sessions(self):
+        self.repl("print(1)")   # makes the database (schema v11)
+        con = sqlite3.connect(self.db)
+        for i in range(1, 26):
+            con.execute("INSERT INTO paper_sessions(id, started_at, strategies, exchange, symbols, interval,"
+                        " initial_capital, commission_bps, slippage_bps, status, bars, final_equity)"
+                        " VALUES(?, ?, 'sma_cross', 'binance', 'BTCUSDT', '1h', 10000, 10, 0, 'stopped', ?, ?)",
+                        (i, 1700000000 + i * 3600, i, 10000 + i))
+        con.executemany("INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl, book,"
+                        " strategy, reason, funding, shadow) VALUES(25, ?, 'bitcoin', 'buy', 0.1, 100, 0.01, 0, ?, ?,"
+                        " 'signal', 0, ?)", [(1700090000, 0, "sma_cross", 0), (1700090000, 1, "sma_cross:fast=5", 1)])
+        # the shadow's row written first: the live book still comes first
+        con.executemany("INSERT INTO paper_books(session_id, book, strategy, shadow, initial, equity, cash, fees,"
+                        " funding, fills, trades, updated_ts) VALUES(25, ?, ?, ?, ?, ?, ?, 0.01, 0, 1, ?, 1700090000)",
+                        [(1, "sma_cross:fast=5", 1, 4000.0, 3900.0, 3900.0, 2), (0, "sma_cross", 0, 10000.0, 10025.0,
+                                                                                   10025.0, 3)])
+        con.executemany("INSERT INTO paper_equity(session_id, ts, equity, cash) VALUES(25, ?, ?, ?)",
+                        [(1700086400, 10000.0, 10000.0), (1700090000, 10025.0, 9990.0)])
+        con.commit()
+        con.close()
+        out = self.repl("local s = mts.session(25)\n"
+                        "print(#s.books, #s.live, #s.shadows, s.live[1].strategy, s.shadows[1].strategy)\n"
+                        "for _, b in ipairs(s.books) do print(b.book, b.shadow, b.pnl, b['return'], b.trades) end\n"
+                        "print(#s.fill_list, s.fill_list[2].shadow, s.fills, #s.equity, s.equity[-1], s.cash[2])\n"
+                        "print(s)")
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split("\t"), ["2", "1", "1", "sma_cross", "sma_cross:fast=5"])
+        # pnl = equity - initial: 10025 - 10000 = 25 (return 25 / 10000 = 0.0025), 3900 - 4000 = -100 (-0.025)
+        self.assertEqual(lines[1].split("\t"), ["0", "false", "25", "0.0025", "3"])
+        self.assertEqual(lines[2].split("\t"), ["1", "true", "-100", "-0.025", "2"])
+        self.assertEqual(lines[3].split("\t"), ["2", "true", "1", "2", "10025", "9990"])
+        text = "\n".join(lines[4:])
+        self.assertIn("paper session 25: sma_cross on binance BTCUSDT 1h, stopped", text)
+        self.assertIn("books (1 live, 1 shadow):", text)
+        rows = [l.split() for l in lines if l.strip()[:1].isdigit() and ("live" in l or "shadow" in l.split())]
+        self.assertEqual([r[1:4] for r in rows], [["0", "sma_cross", "live"], ["1", "sma_cross:fast=5", "shadow"]])
+        self.assertEqual(rows[0][4:], ["10,000.00", "10,025.00", "25.00", "0.25", "%", "3"])
+        self.assertEqual(rows[1][4:], ["4,000.00", "3,900.00", "-100.00", "-2.50", "%", "2"])
+        # mts.sessions(): the newest 20 by default, newest first; n chooses
+        ids = self.repl("local t = mts.sessions(); print(#t, t[1].id, t[#t].id, t[1].equity, t[1].fills)\n"
+                        "print(#mts.sessions(3), mts.sessions(3)[3].id)")
+        self.assertEqual(ids.splitlines(), ["20\t25\t6\t10025\t1", "3\t23"])
+        shown = self.repl("print(mts.sessions(2))")
+        self.assertRegex(shown, r"(?m)^ +1 +25 +stopped +sma_cross +binance +BTCUSDT")
+        self.assertRegex(shown, r"(?m)^ +2 +24 +stopped ")
+        # a session that is not there says how to list them
+        err = self.repl("mts.session(99)", expect=1)
+        self.assertIn("no paper session with id 99 (list them: mts.sessions())", err)
+        err = self.repl("mts.sessions(0)", expect=1)
+        self.assertIn("mts.sessions: n must be", err)
 
 
 if __name__ == "__main__":
