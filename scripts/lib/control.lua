@@ -19,7 +19,7 @@
 -- M.plain(v[, budget]) -> plain data for JSON. Strategy state is untrusted:
 -- tables are read with next() only (raw: no __index, __pairs, __len or
 -- __tostring ever runs), depth <= MAX_DEPTH, at most MAX_ENTRIES entries in
--- all (then a "<truncated>" marker), cycles as "<cycle>", strings cut at
+-- all (then a "<truncated>" key in the top object, budget.cut), cycles as "<cycle>", strings cut at
 -- MAX_STRING bytes and non-UTF-8 bytes replaced, non-data values as
 -- "<function>", "<userdata>", "<cdata>", "<thread>".
 local ffi = require "ffi"
@@ -104,10 +104,6 @@ plain = function(v, depth, budget, path)
             if out[kt] ~= nil then dup = dup + 1; kt = kt .. "#" .. dup end
             out[kt] = plain(rawget(v, keys[i]), depth + 1, budget, path)
         end
-        if budget.cut and not budget.marked then
-            budget.marked = true
-            out["<truncated>"] = ("more than %d entries"):format(M.MAX_ENTRIES)
-        end
     end
     path[v] = nil
     return out
@@ -115,7 +111,11 @@ end
 
 function M.plain(v, budget)
     budget = budget or { n = 0 }
-    return plain(v, 0, budget, {})
+    local out = plain(v, 0, budget, {})
+    if budget.cut and type(out) == "table" and not json.is_array(out) and out["<truncated>"] == nil then
+        out["<truncated>"] = ("more than %d entries"):format(M.MAX_ENTRIES)
+    end
+    return out
 end
 
 -- ---- ops ----------------------------------------------------------------------------------
