@@ -19,7 +19,8 @@
 -- M.plain(v[, budget]) -> plain data for JSON. Strategy state is untrusted:
 -- tables are read with next() only (raw: no __index, __pairs, __len or
 -- __tostring ever runs), depth <= MAX_DEPTH, at most MAX_ENTRIES entries in
--- all (then a "<truncated>" key in the top object, budget.cut), cycles as "<cycle>", strings cut at
+-- all and MAX_BYTES of strings (then "<truncated>": a key in the top object,
+-- budget.cut), cycles as "<cycle>", strings cut at
 -- MAX_STRING bytes and non-UTF-8 bytes replaced, non-data values as
 -- "<function>", "<userdata>", "<cdata>", "<thread>".
 local ffi = require "ffi"
@@ -30,6 +31,7 @@ local M = {}
 M.MAX_DEPTH = 8
 M.MAX_ENTRIES = 10000
 M.MAX_STRING = 4096
+M.MAX_BYTES = 1024 * 1024      -- string bytes (keys and values) of one copy; then "<truncated>"
 
 local rawnext, type, tostring = next, type, tostring
 
@@ -51,9 +53,15 @@ local function clean_string(s)
     return s
 end
 
-local function key_text(k)
+local function budget_string(s, budget)
+    budget.bytes = (budget.bytes or 0) + #s
+    if budget.bytes > M.MAX_BYTES then budget.cut = true return "<truncated>" end
+    return clean_string(s)
+end
+
+local function key_text(k, budget)
     local t = type(k)
-    if t == "string" then return clean_string(k) end
+    if t == "string" then return budget_string(k, budget) end
     if t == "number" then return json.number(k) end
     if t == "boolean" then return k and "true" or "false" end
     return "<" .. t .. ">"
@@ -70,7 +78,7 @@ plain = function(v, depth, budget, path)
         if v == -math.huge then return "-inf" end
         return v
     end
-    if t == "string" then return clean_string(v) end
+    if t == "string" then return budget_string(v, budget) end
     if t ~= "table" then return "<" .. t .. ">" end
     if path[v] then return "<cycle>" end
     if depth >= M.MAX_DEPTH then return "<table: deeper than " .. M.MAX_DEPTH .. ">" end
@@ -100,7 +108,7 @@ plain = function(v, depth, budget, path)
         out = {}
         local dup = 0
         for i = 1, nk do
-            local kt = key_text(keys[i])
+            local kt = key_text(keys[i], budget)
             if out[kt] ~= nil then dup = dup + 1; kt = kt .. "#" .. dup end
             out[kt] = plain(rawget(v, keys[i]), depth + 1, budget, path)
         end

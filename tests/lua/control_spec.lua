@@ -88,6 +88,16 @@ describe("control.plain", function()
         for i = 1, 30000 do list[i] = i end
         local pl = control.plain(list)
         assert.is_true(#pl <= 10000)
+        -- and at most MAX_BYTES (1 MiB) of strings: 1000 strings of 4000 bytes are 4 MB
+        local fat = {}
+        for i = 1, 1000 do fat[i] = string.rep("x", 4000) end
+        local b2 = { n = 0 }
+        local pf = control.plain({ fat = fat }, b2)
+        assert.is_true(b2.cut)
+        local kept = 0
+        for _, x in ipairs(pf.fat) do if x ~= "<truncated>" then kept = kept + 1 end end
+        assert.are.equal(262, kept)   -- floor(1048576 / 4000); the key "fat" is 3 bytes: 3 + 262 * 4000 <= 1048576
+        assert.is_true(#json.encode(pf) < 1.2e6)
     end)
 
     it("writes non-data values as markers and odd keys as text", function()
