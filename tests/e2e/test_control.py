@@ -71,7 +71,7 @@ class ControlTest(MtsTestCase):
         env = dict(os.environ, **ENV, MTS_ROOT=root, MTS_CONTROL_DIR=cdir)
         args = [MTS, "run", "--strategy", "sma_cross", "--exchange", "binance", "--symbol", "BTCUSDT",
                 "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
-                "--warmup", "0", "--max-bars", str(len(BARS)), "--json"]
+                "--warmup", "0", "--max-bars", str(len(BARS)), "--redis", "none", "--json"]
         p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         sock = os.path.join(cdir, "session-1.sock")
@@ -100,6 +100,8 @@ class ControlTest(MtsTestCase):
             time.sleep(0.1)
         res = st["result"]
         self.assertEqual(res["session"], 1)
+        # one step per live bar (one symbol): the steps run trail the bars by the one in progress at most
+        self.assertIn(res["steps"], (res["bars"], res["bars"] - 1))
         self.assertEqual(res["interval"], "1h")
         self.assertEqual(res["paused"], [])
         self.assertEqual(res["strategies"][0]["name"], "sma_cross")
@@ -151,6 +153,12 @@ class ControlTest(MtsTestCase):
         ctx = w.call("ctx", strategy="sma_cross")["result"]
         self.assertEqual(ctx["assets"]["bitcoin"]["params"]["fast"], 7)
         self.assertEqual(w.call("status")["result"]["strategies"][0]["params"]["fast"], 7)
+        r = w.call("reload", strategy="sma_cross")       # as SIGHUP, for one strategy
+        self.assertTrue(r["ok"], r)
+        self.assertFalse(w.call("reload", strategy="nope")["ok"])
+        time.sleep(0.5)
+        # the set survives a reload of the strategy's files
+        self.assertEqual(w.call("status")["result"]["strategies"][0]["params"]["fast"], 7)
         w.close()
 
         out, err = p.communicate(timeout=240)
@@ -168,6 +176,16 @@ class ControlTest(MtsTestCase):
         ops = [r[0] for r in self.q("SELECT info FROM session_events WHERE session_id=1 AND kind='control' ORDER BY seq")]
         self.assertEqual(ops, ["pause", "resume", "set", "set"])
         self.assertEqual(self.q("SELECT COUNT(*) FROM session_events WHERE session_id=1 AND kind='wait' AND t=3")[0][0], 4)
+        # a reload request is a reload: recorded as one (a wait t=2 with the strategy's files)
+        self.assertGreaterEqual(self.q("SELECT COUNT(*) FROM session_events WHERE session_id=1 AND kind='wait' AND t=2")[0][0], 1)
+        self.assertIn('"event":"strategy.reloaded"', err)
+        # published: every write request with its outcome
+        bus = [json.loads(r[0]) for r in self.q("SELECT payload FROM bus_events WHERE topic='control' ORDER BY id")]
+        self.assertEqual([(b["op"], b["ok"]) for b in bus],
+                         [("pause", True), ("resume", True), ("set", False), ("set", True), ("reload", True),
+                          ("reload", False)])
+        self.assertEqual(bus[3]["value"], 7)
+        self.assertEqual(bus[3]["pid"], os.getpid())
         # the replay of the record (pause, resume and set applied at their waits) is identical
         r = subprocess.run([MTS, "replay", "1", "--db", self.db, "--json"], env=dict(os.environ, MTS_ROOT=root),
                            capture_output=True, text=True, timeout=300)
