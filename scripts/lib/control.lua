@@ -135,12 +135,15 @@ H.__index = H
 
 function M.new(env) return setmetatable({ env = env }, H) end
 
+-- A strategy's name as the session shows it: a shadow's label (runner: s.label), else its name.
+local function label(s) return s.label or s.name end
+
 function H:find(name)
     if type(name) ~= "string" then return nil, "give the strategy's name: {\"strategy\":NAME}" end
     local names = {}
     for _, s in ipairs(self.env.strategies) do
-        if s.name == name then return s end
-        names[#names + 1] = s.name
+        if label(s) == name then return s end
+        names[#names + 1] = label(s)
     end
     return nil, ("no strategy '%s' in this session (running: %s)"):format(name, table.concat(names, ", "))
 end
@@ -152,10 +155,10 @@ function H:status()
     local list, paused = json.array({}), json.array({})
     local budget = { n = 0 }
     for _, s in ipairs(self.env.strategies) do
-        list[#list + 1] = { name = s.name, params = M.plain(s.params, budget), enabled = s.enabled and true or false,
+        list[#list + 1] = { name = label(s), params = M.plain(s.params, budget), enabled = s.enabled and true or false,
                             paused = s.paused and true or false, dropped = s.paused_dropped or 0,
-                            message = s.message }
-        if s.paused then paused[#paused + 1] = s.name end
+                            shadow = s.shadow and true or false, message = s.message }
+        if s.paused then paused[#paused + 1] = label(s) end
     end
     return { session = tonumber(counts[0]), bars = tonumber(counts[1]), steps = tonumber(counts[2]),
              equity = tonumber(C.mts_engine_equity(e)), interval = self.env.interval, paused = paused,
@@ -171,7 +174,7 @@ function H:books()
     for b = 0, n - 1 do
         local names = {}
         for _, s in ipairs(self.env.strategies) do
-            if (s.book or 0) == b then names[#names + 1] = s.name end
+            if (s.book or 0) == b then names[#names + 1] = label(s) end
         end
         if C.mts_engine_book_stats(e, b, st) == 0 then
             local shadow = ok_shadow and is_shadow ~= nil and is_shadow(e, b) == 1 or false
@@ -202,10 +205,10 @@ function H:ctx(q)
     if not found then
         local have = {}
         for _, slot in ipairs(s.slots or {}) do have[#have + 1] = slot.asset end
-        return nil, ("ctx: strategy %s does not trade %s (its assets: %s)"):format(s.name, tostring(asset),
+        return nil, ("ctx: strategy %s does not trade %s (its assets: %s)"):format(label(s), tostring(asset),
                     table.concat(have, ", "))
     end
-    return { strategy = s.name, assets = assets, truncated = budget.cut and true or false }
+    return { strategy = label(s), assets = assets, truncated = budget.cut and true or false }
 end
 
 function H:pause(q, on)
@@ -213,7 +216,7 @@ function H:pause(q, on)
     if not s then return nil, (on and "pause: " or "resume: ") .. err end
     s.paused = on
     s.paused_dropped = s.paused_dropped or 0
-    return { strategy = s.name, paused = on, dropped = s.paused_dropped }
+    return { strategy = label(s), paused = on, dropped = s.paused_dropped }
 end
 
 local function value_text(v)
@@ -240,16 +243,17 @@ function H:set(q)
     local text = value_text(q.value)
     if not text then return nil, "set: value is a number, a string, true/false or a list of them" end
     s.control_params = s.control_params or {}
+    -- NAME.KEY (a shadow's NAME is its strategy's: the runner applies these after its K=V)
     local o = { key = s.name .. "." .. q.key, value = text }
     s.control_params[#s.control_params + 1] = o
     local ok, msg = self.env.reload(s)
     if not ok then
         table.remove(s.control_params)
-        return nil, ("set %s.%s=%s refused, nothing changed: %s"):format(s.name, q.key, text, tostring(msg))
+        return nil, ("set %s.%s=%s refused, nothing changed: %s"):format(label(s), q.key, text, tostring(msg))
     end
     local v = s.params
     for part in q.key:gmatch("[^.]+") do v = type(v) == "table" and rawget(v, part) or nil end
-    return { strategy = s.name, key = q.key, value = M.plain(v), params = M.plain(s.params) }
+    return { strategy = label(s), key = q.key, value = M.plain(v), params = M.plain(s.params) }
 end
 
 -- request text -> result JSON text, ok
