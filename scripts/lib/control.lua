@@ -243,8 +243,8 @@ function H:set(q)
     local text = value_text(q.value)
     if not text then return nil, "set: value is a number, a string, true/false or a list of them" end
     s.control_params = s.control_params or {}
-    -- NAME.KEY (a shadow's NAME is its strategy's: the runner applies these after its K=V)
-    local o = { key = s.name .. "." .. q.key, value = text }
+    -- NAME.KEY (a shadow's NAME is its strategy's, s.base: the runner applies these after its K=V)
+    local o = { key = (s.base or s.name) .. "." .. q.key, value = text }
     s.control_params[#s.control_params + 1] = o
     local ok, msg = self.env.reload(s)
     if not ok then

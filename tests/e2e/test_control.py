@@ -194,6 +194,57 @@ class ControlTest(MtsTestCase):
         self.assertTrue(res["identical"], res)
         self.assertEqual(res["replayed"]["trades"], s["fills"])
 
+    def test_shadow_strategy_attached(self):
+        """With a shadow strategy (mts run --shadow, issue 14 A): the hello lists it, books
+        mark its book shadow, ctx and set reach it by its label, and the replay is identical."""
+        h = subprocess.run([MTS, "run", "--help"], capture_output=True, text=True)
+        if "--shadow" not in h.stdout + h.stderr:
+            self.skipTest("this mts has no --shadow (issue 14 A not merged)")
+        root = self.make_root()
+        cdir = os.path.join(self.tmp, "ctl")
+        bars = BARS[:300]
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars}, interval="1h", warm=0, pace=0.04).start()
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, **ENV, MTS_ROOT=root, MTS_CONTROL_DIR=cdir)
+        label = "sma_cross:fast=5,slow=20"
+        args = [MTS, "run", "--strategy", "sma_cross", "--shadow", label, "--exchange", "binance",
+                "--symbol", "BTCUSDT", "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(),
+                "--rest-url", srv.rest_url(), "--warmup", "0", "--max-bars", str(len(bars)), "--redis", "none",
+                "--json"]
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        sock = os.path.join(cdir, "session-1.sock")
+        t0 = time.time()
+        while not os.path.exists(sock) and time.time() - t0 < 30 and p.poll() is None:
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(sock), p.poll() is not None and p.communicate()[1][-3000:])
+        w = Client(sock)
+        hello = w.line()
+        self.assertEqual(hello["strategies"], ["sma_cross"])
+        self.assertEqual(hello["shadows"], [label])
+        while w.call("status")["result"]["bars"] < 60:
+            time.sleep(0.1)
+        st = w.call("status")["result"]
+        self.assertEqual([(x["name"], x["shadow"]) for x in st["strategies"]], [("sma_cross", False), (label, True)])
+        self.assertEqual(st["strategies"][1]["params"]["fast"], 5)
+        books = w.call("books")["result"]
+        self.assertEqual([(b["book"], b["strategy"], b["shadow"]) for b in books], [(0, "sma_cross", False), (1, label, True)])
+        ctx = w.call("ctx", strategy=label)["result"]
+        self.assertEqual(ctx["assets"]["bitcoin"]["params"]["slow"], 20)
+        self.assertEqual(w.call("hello", write=True)["result"], {"write": True})
+        r = w.call("set", strategy=label, key="fast", value=8)
+        self.assertTrue(r["ok"], r)
+        st = w.call("status")["result"]
+        self.assertEqual(st["strategies"][1]["params"]["fast"], 8)    # the shadow's
+        self.assertEqual(st["strategies"][0]["params"]["fast"], 10)   # the live one's unchanged
+        w.close()
+        out, err = p.communicate(timeout=240)
+        self.assertEqual(p.returncode, 0, out[-2000:] + err[-4000:])
+        r = subprocess.run([MTS, "replay", "1", "--db", self.db, "--json"], env=dict(os.environ, MTS_ROOT=root),
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr[-3000:])
+        self.assertTrue(json.loads(r.stdout)["identical"], r.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
