@@ -134,6 +134,7 @@ double  mts_engine_leverage(const mts_engine_t *e);
 /* ---- live sessions (runtime/live/live.h): the runner's wait for the next
  * closed bar. wait commits the finished step, then returns 1 (bars appended
  * to the engine), 2 (reload: *reload = bit mask of watch indices, -1 = all),
+ * 3 (an attached client's request: mts_live_control_request below),
  * 0 (stop) or a negative MTS_E* (the first 64 waits of a session return 1
  * with nothing appended: rehearsal rounds that let LuaJIT compile the live
  * path before the first frame is read, live.c). watch registers a strategy file whose
@@ -143,6 +144,12 @@ int     mts_live_wait(mts_live_t *l, int32_t *reload);
 int32_t mts_live_watch(mts_live_t *l, const char *path);
 /* The runner disabled a strategy: the session's strategy_disabled alert (once per strategy). */
 void    mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char *message);
+/* wait returned 3: an attached client's request (live/control.h; scripts/lib/control.lua
+ * answers it): its JSON text, valid until the reply; reply ok 1: json_result is the JSON
+ * value of "result"; ok 0: the error text. counts: session id, live bars, steps. */
+const char *mts_live_control_request(mts_live_t *l);
+int     mts_live_control_reply(mts_live_t *l, const char *json_result, int ok);
+void    mts_live_control_counts(const mts_live_t *l, int64_t out[3]);
 
 /* ---- large arrays (runtime/util/array.c): uninitialised, huge-page advised;
  * mts.lua uses them for indicator outputs and frees them through ffi.gc ---- */
