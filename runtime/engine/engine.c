@@ -59,9 +59,11 @@ struct mts_engine {
     int32_t             n_macros, cap_macros;
     mts_queue_t         q;
     mts_portfolio_t    *bk;              /* n_books books; bk[0] is the one book by default */
-    int32_t             n_books;
-    int                 multi;           /* books > 1 or unallocated cash: the account is not bk[0] */
+    int32_t             n_books;         /* every book: the account's, then the shadows */
+    int32_t             n_account;       /* books 0..n_account-1 are the account's; the rest shadows */
+    int                 multi;           /* account books > 1 or unallocated cash: the account is not bk[0] */
     double              alloc[MTS_ENGINE_MAX_BOOKS];
+    double              shadow_cap[MTS_ENGINE_MAX_BOOKS];  /* a shadow book's initial capital */
     double              unalloc;         /* cash of the account outside the books */
     double              lev;             /* perp leverage (cfg.leverage, 0 = 1) */
     mts_series_t        acct;            /* the account's equity curve when multi */
@@ -109,7 +111,7 @@ int mts_engine_create(const mts_engine_config_t *cfg, mts_engine_t **out) {
     e->slip = c.slippage_bps / 1e4;
     e->comm = c.commission_bps / 1e4;
     e->lev = c.leverage > 0 ? c.leverage : 1.0;
-    e->n_books = 1;
+    e->n_books = e->n_account = 1;
     e->alloc[0] = 1.0;
     e->bk = mts_calloc(1, sizeof *e->bk);
     if (!e->bk) { mts_free(e); return MTS_ENOMEM; }
@@ -220,6 +222,11 @@ int64_t mts_engine_fill_count(const mts_engine_t *e) { return e ? e->fills : 0; 
 
 /* ---- run ---- */
 
+/* A book's initial capital: an account book's share of the capital, a shadow's own. */
+static double book_capital(const mts_engine_t *e, int32_t k) {
+    return k < e->n_account ? e->cfg.initial_capital * e->alloc[k] : e->shadow_cap[k];
+}
+
 static int start(mts_engine_t *e) {
     int64_t total = 0;
     for (int32_t i = 0; i < e->n_assets; i++) total += e->assets[i].bars->n;
@@ -231,7 +238,7 @@ static int start(mts_engine_t *e) {
      * for a point per bar */
     const asset_t *a0 = e->n_assets == 1 ? &e->assets[0] : NULL;
     for (int32_t k = 0; k < e->n_books && !rc; k++) {
-        rc = mts_portfolio_init(&pf[k], e->cfg.initial_capital * e->alloc[k], e->n_assets);
+        rc = mts_portfolio_init(&pf[k], book_capital(e, k), e->n_assets);
         if (rc) break;
         made++;
         pf[k].book = k;
@@ -327,7 +334,7 @@ static int do_fill(mts_engine_t *e, int32_t book, int32_t ai, int64_t ts, double
     int rc = kind == MTS_FILL_LIQUIDATION ? mts_portfolio_liquidate(pf, ai, ts, price, fee)
                                           : mts_portfolio_fill_ex(pf, ai, ts, qty, price, fee, strategy, reason);
     if (rc) return fail(e, rc, "fill %s qty %g at %g: %s", a->name, qty, price, mts_strerror(rc));
-    e->fills++;
+    if (book < e->n_account) e->fills++;    /* the account's count (shadows: pf->fills) */
     pf->fills++;
     if (e->keep_fills) {
         double fund = 0;
@@ -525,10 +532,10 @@ static void settle_funding(mts_engine_t *e, int32_t ai, int64_t i) {
     }
 }
 
-/* The account's equity: the books + the unallocated cash. */
+/* The account's equity: the account's books + the unallocated cash (never a shadow book). */
 static double account_equity(const mts_engine_t *e) {
     double eq = e->unalloc;
-    for (int32_t k = 0; k < e->n_books; k++) eq += mts_portfolio_equity(&e->bk[k]);
+    for (int32_t k = 0; k < e->n_account; k++) eq += mts_portfolio_equity(&e->bk[k]);
     return eq;
 }
 
@@ -658,7 +665,7 @@ int64_t mts_engine_quiet(const mts_engine_t *e, int32_t asset, int64_t max) {
     const mts_qev_t *top = &e->q.heap[0];
     if (top->kind != MTS_QEV_MARKET || top->asset != asset || top->ts <= e->step_ts) return 0;
     const asset_t *a = &e->assets[top->asset];
-    if (a->n_orders || a->wbars || e->multi) return 0;
+    if (a->n_orders || a->wbars || e->multi || e->n_books > 1) return 0;   /* skip() moves book 0 only */
     const mts_position_t *pos = &e->bk[0].pos[top->asset];
     if (pos->qty != 0 && (pos->perp || pos->stop_loss > 0 || pos->take_profit > 0)) return 0;
     int64_t k = a->bars->n - top->index;                      /* bars left */
@@ -861,16 +868,16 @@ double mts_engine_position(const mts_engine_t *e, int32_t asset) {
     const mts_position_t *p = position(e, 0, asset);
     if (!p) return NAN;
     double q = p->qty;
-    for (int32_t k = 1; k < e->n_books; k++) q += position(e, k, asset)->qty;
+    for (int32_t k = 1; k < e->n_account; k++) q += position(e, k, asset)->qty;
     return q;
 }
 
 double mts_engine_avg_cost(const mts_engine_t *e, int32_t asset) {
     const mts_position_t *p = position(e, 0, asset);
     if (!p) return NAN;
-    if (e->n_books == 1) return p->avg_cost;
+    if (e->n_account == 1) return p->avg_cost;
     double q = 0, qa = 0;    /* several books: the quantity-weighted average of their costs */
-    for (int32_t k = 0; k < e->n_books; k++) {
+    for (int32_t k = 0; k < e->n_account; k++) {
         const mts_position_t *x = position(e, k, asset);
         q += x->qty;
         qa += x->qty * x->avg_cost;
@@ -892,7 +899,7 @@ double mts_engine_cash(const mts_engine_t *e) {
     if (!e) return NAN;
     if (!e->multi) return e->bk[0].cash;
     double c = e->unalloc;
-    for (int32_t k = 0; k < e->n_books; k++) c += e->bk[k].cash;
+    for (int32_t k = 0; k < e->n_account; k++) c += e->bk[k].cash;
     return c;
 }
 
@@ -903,6 +910,9 @@ int64_t mts_engine_now(const mts_engine_t *e) { return e && e->started ? e->step
 int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc) {
     if (!e) return MTS_EINVAL;
     if (e->started) return fail(e, MTS_EINVAL, "set_books: the run has started");
+    if (e->n_books > e->n_account)
+        return fail(e, MTS_EINVAL, "set_books: %d shadow book(s) added already: call set_books before "
+                    "mts_engine_add_shadow_book", e->n_books - e->n_account);
     if (n < 1 || n > MTS_ENGINE_MAX_BOOKS)
         return fail(e, MTS_EINVAL, "set_books: %d books (1..%d)", n, MTS_ENGINE_MAX_BOOKS);
     if (!alloc && n != 1) return fail(e, MTS_EINVAL, "set_books: %d books need their allocations", n);
@@ -929,7 +939,7 @@ int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc) {
     for (int32_t k = 0; k < e->n_books; k++) mts_portfolio_free(&e->bk[k]);
     mts_free(e->bk);
     e->bk = bk;
-    e->n_books = n;
+    e->n_books = e->n_account = n;
     double used = 0;
     for (int32_t k = 0; k < n; k++) {
         e->alloc[k] = alloc ? alloc[k] : 1.0;
@@ -942,6 +952,34 @@ int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc) {
 }
 
 int32_t mts_engine_book_count(const mts_engine_t *e) { return e ? e->n_books : 0; }
+
+int32_t mts_engine_account_books(const mts_engine_t *e) { return e ? e->n_account : 0; }
+
+int mts_engine_book_is_shadow(const mts_engine_t *e, int32_t book) {
+    return e && book >= e->n_account && book < e->n_books;
+}
+
+int mts_engine_add_shadow_book(mts_engine_t *e, double capital, int32_t *book_out) {
+    if (!e) return MTS_EINVAL;
+    if (e->started) return fail(e, MTS_EINVAL, "add_shadow_book: the run has started (add shadow books before it)");
+    if (!isfinite(capital) || !(capital > 0))
+        return fail(e, MTS_EINVAL, "add_shadow_book: capital %g (must be finite and > 0)", capital);
+    if (e->n_books >= MTS_ENGINE_MAX_BOOKS)
+        return fail(e, MTS_EINVAL, "add_shadow_book: %d books already (at most %d in all, account and shadows)",
+                    e->n_books, MTS_ENGINE_MAX_BOOKS);
+    int32_t k = e->n_books;
+    mts_portfolio_t *bk = mts_realloc(e->bk, (size_t)(k + 1) * sizeof *bk);
+    if (!bk) return fail(e, MTS_ENOMEM, "add_shadow_book: out of memory");
+    e->bk = bk;
+    int rc = mts_portfolio_init(&bk[k], capital, 0);
+    if (rc) return fail(e, rc, "add_shadow_book: %s", mts_strerror(rc));
+    bk[k].book = k;
+    e->shadow_cap[k] = capital;
+    e->alloc[k] = 0;         /* not part of the account's allocation */
+    e->n_books = k + 1;
+    if (book_out) *book_out = k;
+    return MTS_OK;
+}
 
 const mts_portfolio_t *mts_engine_book(const mts_engine_t *e, int32_t book) {
     if (!e || book < 0 || book >= e->n_books) return NULL;
@@ -984,7 +1022,7 @@ int mts_engine_book_stats(const mts_engine_t *e, int32_t book, mts_book_stats_t 
     memset(out, 0, sizeof *out);
     out->initial = e->cfg.initial_capital;
     out->cash = out->equity = out->available = e->unalloc;
-    for (int32_t k = 0; k < e->n_books; k++) {
+    for (int32_t k = 0; k < e->n_account; k++) {
         mts_book_stats_t b;
         book_stats(&e->bk[k], &b);
         out->cash += b.cash; out->equity += b.equity; out->realized += b.realized;
@@ -1097,12 +1135,12 @@ const mts_series_t *mts_engine_equity_curve(const mts_engine_t *e) {
 const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n) {
     if (n) *n = 0;
     if (!e) return NULL;
-    if (e->n_books == 1) {
+    if (e->n_account == 1) {
         if (n) *n = e->bk[0].n_trades;
         return e->bk[0].trades;
     }
     int64_t total = 0;
-    for (int32_t k = 0; k < e->n_books; k++) total += e->bk[k].n_trades;
+    for (int32_t k = 0; k < e->n_account; k++) total += e->bk[k].n_trades;
     if (total > e->cap_merged) {
         mts_trade_t *t = mts_realloc(e->merged, (size_t)total * sizeof *t);
         if (!t) { fail(e, MTS_ENOMEM, "trades: out of memory"); return NULL; }
@@ -1113,7 +1151,7 @@ const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n) {
     int64_t at[MTS_ENGINE_MAX_BOOKS] = {0};
     for (int64_t j = 0; j < total; j++) {
         int32_t best = -1;
-        for (int32_t k = 0; k < e->n_books; k++) {
+        for (int32_t k = 0; k < e->n_account; k++) {
             if (at[k] >= e->bk[k].n_trades) continue;
             if (best < 0 || e->bk[k].trades[at[k]].exit_ts < e->bk[best].trades[at[best]].exit_ts) best = k;
         }
@@ -1127,7 +1165,7 @@ const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n) {
 int mts_engine_finish(mts_engine_t *e) {
     if (!e) return MTS_EINVAL;
     e->n_open = 0;
-    for (int32_t k = 0; k < e->n_books; k++) {
+    for (int32_t k = 0; k < e->n_account; k++) {
         const mts_portfolio_t *p = &e->bk[k];
         for (int32_t i = 0; i < p->n_assets; i++) {
             if (p->pos[i].qty == 0) continue;

@@ -104,8 +104,17 @@ const mts_portfolio_t *mts_engine_portfolio(const mts_engine_t *e);
  *      liquidates at Pl/Ps (or the open when it gapped beyond) with the taker fee, the loss
  *      capped at M; a stop-loss at or before the liquidation price is taken instead;
  *   3. stop-loss / take-profit, the mark at the close, the trades' MAE/MFE extremes. */
+/* Shadow books (mts_engine_add_shadow_book, declared in lua/mts_ffi.h): after the account's
+ * books (ids n_account..n_books-1), each with its own initial capital, trading by every rule
+ * above (funding in rule 0 and the exits of rules 2-3 run over every book), but outside the
+ * account: the account functions below (equity, cash, equity curve, trades, finish/open
+ * trades, fill count, book_stats(-1), position / avg cost) sum the account's books only, and
+ * the account's numbers are bit for bit those of a run without the shadows. A shadow's own
+ * figures: mts_engine_book(e, k), mts_engine_book_stats/position/equity. The fill log
+ * (mts_engine_keep_fills) has every book's fills (mts_fill_rec_t.book tells them apart).
+ * The quiet path (mts_engine_quiet) declines with more than one book, shadows included. */
 #define MTS_ENGINE_MAX_BOOKS 64
-/* Before the start. n in 1..MTS_ENGINE_MAX_BOOKS; book k starts with initial_capital*alloc[k];
+/* Before the start (and before any shadow book: else MTS_EINVAL). n in 1..MTS_ENGINE_MAX_BOOKS; book k starts with initial_capital*alloc[k];
  * alloc[k] > 0 finite, sum <= 1 + 1e-9 (else MTS_EINVAL + errmsg); the rest is unallocated cash,
  * part of the account. Default: one book holding all the capital (alloc NULL with n == 1: the same). */
 int mts_engine_set_books(mts_engine_t *e, int32_t n, const double *alloc);
@@ -125,10 +134,10 @@ int mts_engine_append_funding(mts_engine_t *e, int32_t asset, int64_t ts, double
 const mts_portfolio_t *mts_engine_book(const mts_engine_t *e, int32_t book);    /* NULL: bad id */
 /* The account's equity curve (one point per step; one book with all the capital: book 0's curve). */
 const mts_series_t *mts_engine_equity_curve(const mts_engine_t *e);
-/* Every closed trade of every book, ordered by exit_ts, then book, then the book's order (engine-owned,
+/* Every closed trade of every account book (never a shadow's), ordered by exit_ts, then book, then the book's order (engine-owned,
  * valid until the next call of next()/skip()/trades(); one book: book 0's array). */
 const mts_trade_t *mts_engine_trades(mts_engine_t *e, int64_t *n);
-/* End of a run: for every open position of every book, one record with exit_reason END_OF_DATA,
+/* End of a run: for every open position of every account book (shadows: mts_portfolio_open_trade), one record with exit_reason END_OF_DATA,
  * exit at the last mark, pnl = unrealised - its entry fees share + funding share (no exit fee; the
  * position is NOT closed, equity unchanged). Idempotent (recomputed from the current state).
  * Metrics never count these. Ordered by book, then asset. */
@@ -184,6 +193,7 @@ void mts_engine_keep_fills(mts_engine_t *e, int on);
 const mts_fill_rec_t *mts_engine_fills(const mts_engine_t *e, int64_t *n);
 /* Signals logged with mts_engine_log_signal(), in order. */
 const mts_signal_rec_t *mts_engine_signals(const mts_engine_t *e, int64_t *n);
+/* Fills of the account's books (a shadow book's: mts_engine_book(e, k)->fills). */
 int64_t mts_engine_fill_count(const mts_engine_t *e);
 /* Report bars processed to a progress bar (borrowed; NULL stops): updated every
  * 65536 bars, so it costs the hot path one increment and a test. */

@@ -114,8 +114,20 @@ typedef struct mts_book_stats {
 int32_t mts_engine_book_count(const mts_engine_t *e);
 double  mts_engine_book_position(const mts_engine_t *e, int32_t book, int32_t asset);  /* NaN: bad ids */
 double  mts_engine_book_equity(const mts_engine_t *e, int32_t book);                   /* NaN: bad id */
-/* book = -1: the account (sum over books + unallocated cash). 0 / MTS_EINVAL */
+/* book = -1: the account (sum over the account's books + unallocated cash; never a shadow book).
+ * 0 / MTS_EINVAL */
 int     mts_engine_book_stats(const mts_engine_t *e, int32_t book, mts_book_stats_t *out);
+/* Shadow books (engine.h): before the start, after mts_engine_set_books (set_books after a shadow
+ * book: MTS_EINVAL). A book with its own initial capital (> 0, finite; else MTS_EINVAL) that is
+ * NOT part of the account: the account's equity, cash, equity curve, stats (book -1),
+ * mts_engine_position / avg cost, mts_engine_trades, mts_engine_open_trades and
+ * mts_engine_fill_count leave it out. Orders with its id trade it like any book (buying power
+ * from its own cash, maker/taker, funding, liquidation, stop-loss/take-profit). Its id is
+ * mts_engine_book_count() before the call (book ids: the account's 0..n_account-1, then the
+ * shadows). At most MTS_ENGINE_MAX_BOOKS (64) books in all. mts_engine_book_count: all books. */
+int     mts_engine_add_shadow_book(mts_engine_t *e, double capital, int32_t *book_out);
+int32_t mts_engine_account_books(const mts_engine_t *e);                 /* books in the account */
+int     mts_engine_book_is_shadow(const mts_engine_t *e, int32_t book);  /* 1/0; bad id 0 */
 int     mts_engine_instrument(const mts_engine_t *e, int32_t asset, mts_instrument_t *out);
 double  mts_engine_leverage(const mts_engine_t *e);
 
