@@ -1055,13 +1055,17 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
                          (long long)l->session_id, (long long)p->equity_ts[i], a, b);
         if (n > 0 && (size_t)n < sizeof buf) publish(l, "equity", buf, n);
     }
-    for (int k = 0; k < p->n_books; k++) {   /* each book as the step leaves it */
+    for (int k = 0; k < p->n_books; k++) {   /* each book after each new step: its new equity points */
         const mts_paper_book_t *x = &p->books[k];
-        fmt_num(a, sizeof a, x->equity);
-        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"book\":%d,\"strategy\":\"%s\",\"shadow\":%s,"
-                         "\"equity\":%s,\"ts\":%lld}", (long long)l->session_id, (int)x->book, x->strategy,
-                         x->shadow ? "true" : "false", a, (long long)p->books_ts);
-        if (n > 0 && (size_t)n < sizeof buf) publish(l, "book", buf, n);
+        const mts_portfolio_t *pf = mts_engine_book(l->engine, x->book);
+        for (int64_t i = l->beq_done[k] > l->beq_first[k] ? l->beq_done[k] : l->beq_first[k]; pf && i < pf->equity.n;
+             i++) {
+            fmt_num(a, sizeof a, pf->equity.v[i]);
+            int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"book\":%d,\"strategy\":\"%s\",\"shadow\":%s,"
+                             "\"equity\":%s,\"ts\":%lld}", (long long)l->session_id, (int)x->book, x->strategy,
+                             x->shadow ? "true" : "false", a, (long long)pf->equity.ts[i]);
+            if (n > 0 && (size_t)n < sizeof buf) publish(l, "book", buf, n);
+        }
     }
     if (l->cache) mts_cache_commit(l->cache);
     if (l->bus && mts_bus_commit(l->bus) && !l->bus_failed_logged) {
@@ -1217,7 +1221,8 @@ static int commit(mts_live_t *l) {
         .bars = brow, .n_bars = n_bars, .series = ser, .n_series = n_ser, .total_bars = l->st.live_bars,
         .extra = write_events, .extra_ud = l,   /* the step's inputs, in its transaction */
     };
-    if (step_books(l, &step) != 0) {
+    /* the books after a step (bars since the last commit): not for a commit of the inputs alone */
+    if (n_bars > 0 && step_books(l, &step) != 0) {
         rc = fail(l, MTS_ENOMEM, "commit: out of memory");
         goto done;
     }

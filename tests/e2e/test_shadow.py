@@ -125,8 +125,10 @@ class ShadowTest(MtsTestCase):
         book_bus = [p for t, p in bus if t == "book"]
         self.assertEqual({(p["book"], p["strategy"], p["shadow"]) for p in book_bus},
                          {(0, "sma_cross", False), (1, LABEL, True)})
-        last = [p for p in book_bus if p["book"] == 1][-1]
-        self.assertEqual(last["equity"], cand["final_equity"])
+        # one message per book per step: the shadow's are the candidate's equity curve
+        self.assertEqual([(p["ts"], p["equity"]) for p in book_bus if p["book"] == 1],
+                         self.q(db_cand, eq_sql, sid_cand))
+        self.assertEqual([(p["ts"], p["equity"]) for p in book_bus if p["book"] == 0], self.q(db, eq_sql, sid))
         # the JSON lines on stdout
         fl = [x for x in lines if x["type"] == "fill"]
         self.assertEqual(sorted((x["strategy"], x["shadow"]) for x in fl if x["shadow"]), [(LABEL, True)] * len(sh_fills))
