@@ -154,6 +154,22 @@ class ShadowTest(MtsTestCase):
         self.assertIn("identical", human.stdout)
         self.assertIn("shadow " + LABEL, human.stdout)
 
+    def test_vote_mode_shadow_aggregated_alone(self):
+        # vote mode: the live strategies vote in one book; the shadow's signals never join the vote
+        db, db_live, db_cand = (os.path.join(self.tmp, x) for x in ("v.db", "vl.db", "vc.db"))
+        live = ("--strategy", "sma_cross,mean_reversion", "--mode", "vote")
+        s, _, _ = self.session(db, *live, "--shadow", LABEL)
+        alone, _, _ = self.session(db_live, *live)
+        cand, _, _ = self.session(db_cand, "--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20")
+        live_fills = self.q(db, self.FILL % "AND shadow = 0", s["session"])
+        self.assertGreaterEqual(len(live_fills), 2)
+        self.assertEqual(live_fills, self.q(db_live, self.FILL % "", alone["session"]))
+        self.assertEqual(s["final_equity"], alone["final_equity"])
+        sh_fills = self.q(db, self.FILL % "AND shadow = 1", s["session"])
+        self.assertGreaterEqual(len(sh_fills), 4)
+        self.assertEqual(sh_fills, self.q(db_cand, self.FILL % "", cand["session"]))
+        self.assertEqual(s["shadows"][0]["final"], cand["final_equity"])
+
     def test_table_output_and_capital(self):
         # two live books (60/40): a shadow of sma_cross gets the sma_cross book's capital
         db = os.path.join(self.tmp, "t.db")
