@@ -3,7 +3,10 @@
  * the strategies; docs/live.md). The feed URLs and timings come from the same
  * environment settings as `mts stream` (cmd.h mts_cli_feed_env), overridden by
  * --ws-url / --rest-url. SIGINT/SIGTERM stop cleanly (session "stopped",
- * exit 0); SIGHUP reloads every strategy. */
+ * exit 0); SIGHUP reloads every strategy. --shadow NAME[:K=V,...] adds shadow
+ * strategies (issue 14, docs/live.md "Shadow strategies"): checked here
+ * (check_shadow), their capital by mts_live_shadow_capital (live.h, the rule
+ * replay uses too), their books outside the account, summarised apart. */
 #include "cmd/cmd.h"
 #include "backtest/backtest.h"
 #include "feeds/event.h"

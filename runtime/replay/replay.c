@@ -718,6 +718,24 @@ int mts_replay_report_html(FILE *f, const mts_replay_result_t *r) {
     fprintf(f, "<tr><td>max drawdown</td><td>%.4f %%</td><td>%.4f %%</td></tr>\n", a->max_dd * 100, b->max_dd * 100);
     fprintf(f, "<tr><td>Sharpe</td><td>%.3f</td><td>%.3f</td></tr>\n", a->sharpe, b->sharpe);
     fprintf(f, "<tr><td>final equity</td><td>%.2f</td><td>%.2f</td></tr></table>\n", a->final_equity, b->final_equity);
+    if (r->n_shadows > 0) {   /* live vs shadow */
+        fprintf(f, "<h2>Shadow strategies</h2><table><tr><th>shadow</th><th>capital</th><th>recorded equity</th>"
+                   "<th>replayed equity</th><th>recorded fills</th><th>replayed fills</th></tr>\n");
+        for (int j = 0; j < r->n_shadows; j++) {
+            const mts_replay_shadow_t *x = &r->shadows[j];
+            fprintf(f, "<tr><td>");
+            for (const char *p = x->label; *p; p++) {   /* HTML-escaped */
+                if (*p == '<') fputs("&lt;", f);
+                else if (*p == '>') fputs("&gt;", f);
+                else if (*p == '&') fputs("&amp;", f);
+                else fputc(*p, f);
+            }
+            fprintf(f, "</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%lld</td><td>%lld</td></tr>\n",
+                    x->replayed.initial, x->recorded.final_equity, x->replayed.final_equity,
+                    (long long)x->recorded.fills, (long long)x->replayed.fills);
+        }
+        fprintf(f, "</table>\n");
+    }
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < 2; k++) {

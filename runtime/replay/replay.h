@@ -17,6 +17,11 @@
  * aggregator.lua and risk.lua as trusted library code — replay only records
  * from databases you trust.
  *
+ * Shadow strategies (issue 14) are re-created from the options (their labels
+ * and capitals) and their fills compared too, apart from the account's
+ * (paper_fills.shadow); out->shadows sets each one's recorded book (its last
+ * paper_books row) beside the replayed one.
+ *
  * Needs live/live.h, lua/bridge.h, store/events.h. Errors: 0 / negative
  * MTS_E* with a message in err. */
 #ifndef MTS_REPLAY_H

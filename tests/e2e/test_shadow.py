@@ -148,11 +148,16 @@ class ShadowTest(MtsTestCase):
         self.assertEqual(rs["recorded"]["fills"], len(cand_fills))
         self.assertEqual(rs["replayed"]["fills"], len(cand_fills))
         self.assertEqual(rs["replayed"]["final_equity"], cand["final_equity"])
-        human = subprocess.run([MTS, "replay", str(sid), "--db", db], env=dict(os.environ, **self.env),
+        html = os.path.join(self.tmp, "r.html")
+        human = subprocess.run([MTS, "replay", str(sid), "--db", db, "--report", html], env=dict(os.environ, **self.env),
                                capture_output=True, text=True, timeout=180)
         self.assertEqual(human.returncode, 0, human.stderr)
         self.assertIn("identical", human.stdout)
-        self.assertIn("shadow " + LABEL, human.stdout)
+        self.assertIn("live vs shadow:", human.stdout)
+        self.assertIn("shadow %s (book 1): %d fills recorded, %d replayed" % (LABEL, len(cand_fills), len(cand_fills)),
+                      human.stdout)
+        with open(html) as f:
+            self.assertIn("<td>%s</td>" % LABEL, f.read())
 
     def test_vote_mode_shadow_aggregated_alone(self):
         # vote mode: the live strategies vote in one book; the shadow's signals never join the vote
