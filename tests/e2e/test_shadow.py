@@ -158,6 +158,19 @@ class ShadowTest(MtsTestCase):
                       human.stdout)
         with open(html) as f:
             self.assertIn("<td>%s</td>" % LABEL, f.read())
+        # a shadow fill changed by hand: the replay finds it (the shadows' fills are compared too)
+        con = sqlite3.connect(db)
+        con.execute("UPDATE paper_fills SET price = price + 1 WHERE id = (SELECT MIN(id) FROM paper_fills "
+                    "WHERE session_id = ? AND shadow = 1)", (sid,))
+        con.commit()
+        con.close()
+        r = subprocess.run([MTS, "replay", str(sid), "--db", db, "--json"], env=dict(os.environ, **self.env),
+                           capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 1, r.stderr[-2000:])
+        rep = json.loads(r.stdout)
+        self.assertFalse(rep["identical"])
+        self.assertTrue(rep["divergence"].startswith("shadow fill 1: recorded ts %d %s" % (sh_fills[0][0], LABEL)),
+                        rep["divergence"])
 
     def test_vote_mode_shadow_aggregated_alone(self):
         # vote mode: the live strategies vote in one book; the shadow's signals never join the vote
