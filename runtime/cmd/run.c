@@ -106,7 +106,7 @@ static void usage(FILE *f) {
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1m \\\n"
         "          --shadow sma_cross_v2 --shadow sma_cross:fast=5,slow=30    # candidates beside the live one\n"
         "  mts run --strategy sma_cross,mean_reversion --exchange binance --symbol BTCUSDT --interval 1h \\\n"
-        "          --shadow mean_reversion:entry_z=2.5 --shadow-capital 10000\n"
+        "          --shadow mean_reversion:rsi_oversold=25 --shadow-capital 10000\n"
         "  kill -HUP $(pidof mts)    # reload every strategy now\n",
         MAX_SHADOWS, mts_cli_book_help, mts_cli_feed_env_help);
 }
