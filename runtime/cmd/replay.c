@@ -16,7 +16,8 @@ static void usage(FILE *f) {
             "                     [--db PATH]\n"
             "\n"
             "Re-runs paper session ID (mts run) from what it recorded: the bars in the order the engine\n"
-            "got them, the warm-up, VIX and funding appends, every reload with the files it loaded. Without\n"
+            "got them, the warm-up, VIX and funding appends, every reload with the files it loaded, its\n"
+            "shadow strategies (--shadow: same labels and capitals; their fills are compared too). Without\n"
             "--strategy/--param it reproduces the session's signals, fills and equity and prints\n"
             "\"identical\", or the first divergence (step, what, recorded vs replayed; exit 1).\n"
             "With --strategy or --param it runs that code or those parameters over the same inputs and prints\n"
@@ -52,6 +53,53 @@ static void side_json(const char *k, const mts_replay_side_t *s) {
     printf(",\"final_equity\":");
     mts_json_number(stdout, s->final_equity);
     printf(",\"equity_points\":%lld}", (long long)s->points);
+}
+
+static void book_json(const char *k, const mts_replay_book_t *b) {
+    printf("\"%s\":{\"fills\":%lld,\"trades\":%lld,\"initial\":", k, (long long)b->fills, (long long)b->trades);
+    mts_json_number(stdout, b->initial);
+    printf(",\"final_equity\":");
+    mts_json_number(stdout, b->final_equity);
+    printf(",\"pnl\":");
+    mts_json_number(stdout, b->pnl);
+    printf(",\"return\":");
+    mts_json_number(stdout, b->ret);
+    printf(",\"fees\":");
+    mts_json_number(stdout, b->fees);
+    putchar('}');
+}
+
+/* "shadows":[{label, book, recorded:{..}, replayed:{..}}] (issue 14) */
+static void shadows_json(const mts_replay_result_t *r) {
+    printf(",\"shadows\":[");
+    for (int j = 0; j < r->n_shadows; j++) {
+        const mts_replay_shadow_t *x = &r->shadows[j];
+        printf("%s{\"label\":\"", j ? "," : "");
+        mts_json_escape(stdout, x->label);
+        printf("\",\"book\":%d,", (int)x->book);
+        book_json("recorded", &x->recorded);
+        putchar(',');
+        book_json("replayed", &x->replayed);
+        putchar('}');
+    }
+    putchar(']');
+}
+
+/* live vs shadow: the account and each shadow, recorded and replayed */
+static void shadows_table(const mts_replay_result_t *r) {
+    printf("live vs shadow:\n  %-32s %12s %14s %14s %12s %9s %7s %7s\n", "strategy", "capital", "recorded eq",
+           "replayed eq", "pnl", "return", "trades", "fills");
+    printf("  %-32s %12.2f %14.2f %14.2f %12.2f %8.2f%% %7lld %7lld\n", r->strategies, r->capital,
+           r->recorded.final_equity, r->replayed.final_equity, r->replayed.pnl, r->replayed.ret * 100,
+           (long long)r->live.trades, (long long)r->replayed.trades);
+    for (int j = 0; j < r->n_shadows; j++) {
+        const mts_replay_shadow_t *x = &r->shadows[j];
+        char who[300];
+        snprintf(who, sizeof who, "shadow %s", x->label);
+        printf("  %-32s %12.2f %14.2f %14.2f %12.2f %8.2f%% %7lld %7lld\n", who, x->replayed.initial,
+               x->recorded.final_equity, x->replayed.final_equity, x->replayed.pnl, x->replayed.ret * 100,
+               (long long)x->replayed.trades, (long long)x->replayed.fills);
+    }
 }
 
 int mts_cmd_replay(int argc, char **argv) {
@@ -139,6 +187,7 @@ int mts_cmd_replay(int argc, char **argv) {
         side_json("recorded", &r.recorded);
         putchar(',');
         side_json("replayed", &r.replayed);
+        if (r.n_shadows > 0) shadows_json(&r);
         printf("}\n");
     } else {
         printf("session %lld replayed (%lld events, %lld waits, %lld reloads) with %s: ", (long long)id,
@@ -157,6 +206,12 @@ int mts_cmd_replay(int argc, char **argv) {
             printf("%-16s %16.3f %16.3f\n", "Sharpe", a->sharpe, b->sharpe);
             printf("%-16s %16.2f %16.2f\n", "final equity", a->final_equity, b->final_equity);
         }
+        for (int j = 0; j < r.n_shadows; j++)
+            printf("shadow %s (book %d): %lld fills recorded, %lld replayed, final equity %.2f recorded, %.2f replayed\n",
+                   r.shadows[j].label, (int)r.shadows[j].book, (long long)r.shadows[j].recorded.fills,
+                   (long long)r.shadows[j].replayed.fills, r.shadows[j].recorded.final_equity,
+                   r.shadows[j].replayed.final_equity);
+        if (r.n_shadows > 0) shadows_table(&r);
         if (report) printf("report: %s\n", report);
     }
     /* exit: 0 identical (or another version: a comparison, not a check), 1 a same-code replay that diverged */

@@ -3,7 +3,10 @@
  * the strategies; docs/live.md). The feed URLs and timings come from the same
  * environment settings as `mts stream` (cmd.h mts_cli_feed_env), overridden by
  * --ws-url / --rest-url. SIGINT/SIGTERM stop cleanly (session "stopped",
- * exit 0); SIGHUP reloads every strategy. */
+ * exit 0); SIGHUP reloads every strategy. --shadow NAME[:K=V,...] adds shadow
+ * strategies (issue 14, docs/live.md "Shadow strategies"): checked here
+ * (check_shadow), their capital by mts_live_shadow_capital (live.h, the rule
+ * replay uses too), their books outside the account, summarised apart. */
 #include "cmd/cmd.h"
 #include "backtest/backtest.h"
 #include "feeds/event.h"
@@ -13,6 +16,7 @@
 #include "lua/bridge.h"
 #include "store/paper.h"
 #include "util/log.h"
+#include "util/strategies.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -25,6 +29,7 @@
 
 #define MAX_LIST 16
 #define MAX_PARAMS 64
+#define MAX_SHADOWS 8
 
 static volatile sig_atomic_t g_stop, g_hup;
 static void on_stop(int sig) { (void)sig; g_stop = 1; }
@@ -70,6 +75,15 @@ static void usage(FILE *f) {
         "  --rest-url URL         REST base for warm-up and gap backfill (default $BINANCE_REST_URL\n"
         "                         or $BYBIT_REST_URL, below)\n"
         "  --trusted              strategies without the sandbox's time/memory limits\n"
+        "  --shadow NAME[:K=V,..] a shadow strategy (repeatable, at most %d): NAME as in --strategy, K=V\n"
+        "                         its own parameter overrides. It runs on the same bars in a book of\n"
+        "                         its own, outside the account (the live strategies' orders, equity\n"
+        "                         and summary never change); its signals and fills are stored, printed\n"
+        "                         and published under its label (the text as given) marked shadow,\n"
+        "                         and the summary sets it beside the live book (docs/live.md \"Shadow\n"
+        "                         strategies\")\n"
+        "  --shadow-capital X     each shadow's starting cash (default: the capital of the live book\n"
+        "                         of the strategy of the same NAME, else --capital)\n"
         "  --json                 JSON lines on stdout (signals, fills, then a summary)\n\n"
         "%s"
         "The session trades books, instruments, perps' margin and funding as mts backtest does\n"
@@ -89,8 +103,12 @@ static void usage(FILE *f) {
         "          --allocate sma_cross=0.7,mean_reversion=0.3 --max-position 0.5\n"
         "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1h --market perp \\\n"
         "          --leverage 3\n"
+        "  mts run --strategy sma_cross --exchange binance --symbol BTCUSDT --interval 1m \\\n"
+        "          --shadow sma_cross_v2 --shadow sma_cross:fast=5,slow=30    # candidates beside the live one\n"
+        "  mts run --strategy sma_cross,mean_reversion --exchange binance --symbol BTCUSDT --interval 1h \\\n"
+        "          --shadow mean_reversion:rsi_oversold=25 --shadow-capital 10000\n"
         "  kill -HUP $(pidof mts)    # reload every strategy now\n",
-        mts_cli_book_help, mts_cli_feed_env_help);
+        MAX_SHADOWS, mts_cli_book_help, mts_cli_feed_env_help);
 }
 
 static int parse_count(const char *opt, const char *val, int64_t max, int64_t *out) {
@@ -169,12 +187,12 @@ static void session_books(mts_engine_t *e, const char *mode, const char *const *
         if (w > 0) jl += (size_t)w;
     }
     if (mts_engine_book_stats(e, -1, &out->account) != 0) memset(&out->account, 0, sizeof out->account);
-    for (int i = 0; res && i < res->n_risk; i++) {
+    for (int i = 0; res && i < res->n_risk && i < n_strategies; i++) {   /* the live ones (shadows after) */
         out->trimmed += res->risk_trimmed[i];
         out->refused += res->risk_refused[i];
         out->short_refused += res->risk_short_refused[i];
     }
-    out->n = mts_engine_book_count(e);
+    out->n = mts_engine_account_books(e);   /* the shadows' books: shadow_books() */
     if (out->n < 0) out->n = 0;
     if (out->n > MTS_ENGINE_MAX_BOOKS) out->n = MTS_ENGINE_MAX_BOOKS;
     int own = mode[0] == 'i' && out->n == n_strategies;
@@ -262,13 +280,154 @@ static void print_books(const session_books_t *sb, const char *market) {
     }
 }
 
+/* ---- shadow strategies (issue 14; docs/live.md "Shadow strategies") ---- */
+
+/* A --shadow label: NAME[:K=V[,K=V...]], printable, no quotes or backslashes
+ * (it is written as is into JSON and lines); NAME a strategy that exists and
+ * is enabled. 0, or -1 with the message printed. */
+static int check_shadow(const char *label, const char *const *live, int n_live, const char *const *prev, int n_prev) {
+    size_t nl = strcspn(label, ":");
+    for (const char *p = label; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f) {
+            fprintf(stderr, "mts run: --shadow '%s': quotes, backslashes and control characters are not allowed\n", label);
+            return -1;
+        }
+    if (nl == 0 || nl >= 4096) {
+        fprintf(stderr, "mts run: --shadow '%s': expected NAME[:K=V,...], e.g. sma_cross:fast=5,slow=30\n", label);
+        return -1;
+    }
+    if (label[nl] == ':') {
+        const char *p = label + nl + 1;
+        for (;;) {
+            size_t n = strcspn(p, ","), k = strcspn(p, "=");
+            if (k == 0 || k >= n || k + 1 == n) {
+                fprintf(stderr, "mts run: --shadow '%s': '%.*s' is not KEY=VALUE (NAME:K=V,K=V)\n", label, (int)n, p);
+                return -1;
+            }
+            if (!p[n]) break;
+            p += n + 1;
+        }
+    }
+    for (int k = 0; k < n_live; k++)
+        if (!strcmp(live[k], label)) {
+            fprintf(stderr, "mts run: --shadow %s: a live strategy has that name (a shadow runs other code or "
+                            "parameters: give it K=V, e.g. --shadow %s:fast=5)\n", label, label);
+            return -1;
+        }
+    for (int k = 0; k < n_prev; k++)
+        if (!strcmp(prev[k], label)) {
+            fprintf(stderr, "mts run: --shadow %s is given twice\n", label);
+            return -1;
+        }
+    char name[4096], path[4096], err[1024];
+    snprintf(name, sizeof name, "%.*s", (int)nl, label);
+    const char *base = name;
+    if (mts_strategy_is_path(name)) {
+        int64_t size = 0;
+        if (mts_path_kind(name, &size) != MTS_PATH_REGULAR) {
+            fprintf(stderr, "mts run: --shadow %s: strategy file %s does not exist (or is not a regular file)\n",
+                    label, name);
+            return -1;
+        }
+        const char *b = strrchr(name, '/');
+        base = b ? b + 1 : name;
+        char *dot = strstr(name, ".lua");
+        if (dot && !dot[4]) *dot = 0;
+    } else if (mts_strategy_find(mts_root(), name, path, sizeof path, err, sizeof err) != MTS_OK) {
+        fprintf(stderr, "mts run: --shadow %s: %s\n", label, err);
+        return -1;
+    }
+    if (mts_strategy_enabled(base, err, sizeof err) != MTS_OK) {
+        fprintf(stderr, "mts run: --shadow %s: %s\n", label, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The shadows at the end: each one's book beside the live books (the rows of
+ * the summary's table and of --json "shadows"). */
+typedef struct {
+    mts_book_stats_t st;
+    int32_t book;
+} shadow_book_t;
+
+static void shadow_books(mts_engine_t *e, int n_shadows, shadow_book_t *out) {
+    int32_t acct = mts_engine_account_books(e);
+    for (int j = 0; j < n_shadows; j++) {
+        out[j].book = acct + j;
+        if (mts_engine_book_stats(e, acct + j, &out[j].st) != 0) memset(&out[j].st, 0, sizeof out[j].st);
+    }
+}
+
+/* The params of shadow `label` from the runner's shadows_json ([{label, strategy, book, params}]). */
+static const cJSON *shadow_entry(const cJSON *list, const char *label) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(it, "label");
+        if (cJSON_IsString(l) && !strcmp(l->valuestring, label)) return it;
+    }
+    return NULL;
+}
+
+static void json_shadows(const char *const *shadows, int n, const shadow_book_t *sh, const char *shadows_json) {
+    cJSON *list = shadows_json ? cJSON_Parse(shadows_json) : NULL;
+    printf(",\"shadows\":[");
+    for (int j = 0; j < n; j++) {
+        const mts_book_stats_t *b = &sh[j].st;
+        const cJSON *ent = shadow_entry(list, shadows[j]);
+        const cJSON *strat = cJSON_GetObjectItemCaseSensitive(ent, "strategy");
+        char *params = ent ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(ent, "params")) : NULL;
+        printf("%s{\"label\":\"", j ? "," : "");
+        mts_json_escape(stdout, shadows[j]);
+        printf("\",\"strategy\":");
+        if (cJSON_IsString(strat)) {
+            putchar('"');
+            mts_json_escape(stdout, strat->valuestring);
+            putchar('"');
+        } else {
+            printf("null");
+        }
+        printf(",\"params\":%s,\"book\":%d,", params ? params : "null", (int)sh[j].book);
+        cJSON_free(params);
+        json_num("initial", b->initial, 1);
+        json_num("final", b->equity, 1);
+        json_num("pnl", b->equity - b->initial, 1);
+        json_num("return", b->initial > 0 ? b->equity / b->initial - 1 : NAN, 1);
+        json_num("fees", b->fees, 1);
+        printf("\"fills\":%lld,\"trades\":%lld}", (long long)b->fills, (long long)b->trades);
+    }
+    printf("]");
+    cJSON_Delete(list);
+}
+
+/* live vs shadow: the live books (or the account with one) and each shadow */
+static void print_shadows(const session_books_t *sb, const char *const *shadows, int n, const shadow_book_t *sh) {
+    printf("live vs shadow:\n  %-32s %14s %14s %12s %9s %7s %7s\n", "strategy", "capital", "equity", "pnl", "return",
+           "trades", "fills");
+    for (int k = 0; k < (sb->n > 1 ? sb->n : 1); k++) {
+        const mts_book_stats_t *b = sb->n > 1 ? &sb->b[k].st : &sb->account;
+        const char *who = sb->n > 1 ? sb->b[k].strategy : sb->joined;
+        printf("  %-32s %14.2f %14.2f %12.2f %8.2f%% %7lld %7lld\n", who, b->initial, b->equity, b->equity - b->initial,
+               b->initial > 0 ? (b->equity / b->initial - 1) * 100 : 0.0, (long long)b->trades, (long long)b->fills);
+    }
+    for (int j = 0; j < n; j++) {
+        const mts_book_stats_t *b = &sh[j].st;
+        char who[300];
+        snprintf(who, sizeof who, "shadow %s", shadows[j]);
+        printf("  %-32s %14.2f %14.2f %12.2f %8.2f%% %7lld %7lld\n", who, b->initial, b->equity, b->equity - b->initial,
+               b->initial > 0 ? (b->equity / b->initial - 1) * 100 : 0.0, (long long)b->trades, (long long)b->fills);
+    }
+}
+
 enum { O_STRATEGY, O_EXCHANGE, O_SYMBOL, O_INTERVAL, O_CAPITAL, O_COMM, O_SLIP, O_PARAM, O_WARMUP,
-       O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP, O_ALIGN };
+       O_DURATION, O_MAXBARS, O_DB, O_REDIS, O_WSURL, O_RESTURL, O_JSON, O_TRUSTED, O_HELP, O_ALIGN,
+       O_SHADOW, O_SHADOW_CAP };
 static const mts_cli_opt_t OPTS[] = {
     {"--strategy", 1}, {"--exchange", 1}, {"--symbol", 1}, {"--interval", 1}, {"--capital", 1},
     {"--commission-bps", 1}, {"--slippage-bps", 1}, {"--param", 1}, {"--warmup", 1},
     {"--duration", 1}, {"--max-bars", 1}, {"--db", 1}, {"--redis", 1}, {"--ws-url", 1},
-    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {"--align-ms", 1}, MTS_CLI_BOOK_OPTS,
+    {"--rest-url", 1}, {"--json", 0}, {"--trusted", 0}, {"--help", 0}, {"--align-ms", 1}, {"--shadow", 1},
+    {"--shadow-capital", 1}, MTS_CLI_BOOK_OPTS,
     {NULL, 0}};
 
 int mts_cmd_run(int argc, char **argv) {
@@ -282,6 +441,9 @@ int mts_cmd_run(int argc, char **argv) {
     double capital, comm, slip, rf;
     int64_t warmup = 100, duration_ms = 0, max_bars = 0, align_ms = -1;
     int json = 0, trusted = 0, ret = MTS_EXIT_USAGE;
+    const char *shadows[MAX_SHADOWS];
+    int n_shadows = 0;
+    double shadow_capital_opt = 0, shadow_cap[MAX_SHADOWS];
     mts_cli_run_opts_t book;   /* --mode --allocate --max-position ... (cmd/common.c) */
     memset(&book, 0, sizeof book);
     double w;
@@ -357,6 +519,20 @@ int mts_cmd_run(int argc, char **argv) {
         case O_RESTURL: rest_url = val; break;
         case O_JSON: json = 1; break;
         case O_TRUSTED: trusted = 1; break;
+        case O_SHADOW:
+            if (n_shadows >= MAX_SHADOWS) {
+                fprintf(stderr, "mts run: at most %d --shadow options\n", MAX_SHADOWS);
+                goto out;
+            }
+            shadows[n_shadows++] = val;
+            break;
+        case O_SHADOW_CAP:
+            if (mts_cli_parse_double("--shadow-capital", val, &shadow_capital_opt)) goto out;
+            if (!(shadow_capital_opt > 0) || !isfinite(shadow_capital_opt)) {
+                fprintf(stderr, "error: --shadow-capital must be > 0, got %s\n", val);
+                goto out;
+            }
+            break;
         default:   /* --mode --allocate --max-position --max-portfolio-risk --market --leverage --maker/taker-bps */
             if (mts_cli_run_option("run", OPTS[k].name, val, &book) < 0) goto out;
             break;
@@ -369,6 +545,12 @@ int mts_cmd_run(int argc, char **argv) {
     if (mts_cli_feed_env("run", &fe) != 0) goto out;
     if (n_strategies == 0) { fprintf(stderr, "mts run: --strategy is required, e.g. --strategy sma_cross\n"); goto out; }
     if (mts_cli_strategies("run", strategies, n_strategies, 1)) goto out;
+    for (int k = 0; k < n_shadows; k++)
+        if (check_shadow(shadows[k], strategies, n_strategies, shadows, k)) goto out;
+    if (shadow_capital_opt > 0 && n_shadows == 0) {
+        fprintf(stderr, "mts run: --shadow-capital without --shadow (e.g. --shadow sma_cross:fast=5)\n");
+        goto out;
+    }
     if (n_symbols == 0) { fprintf(stderr, "mts run: --symbol is required, e.g. --symbol BTCUSDT\n"); goto out; }
     if (!interval) { fprintf(stderr, "mts run: --interval is required, e.g. --interval 1m\n"); goto out; }
     if (mts_ws_kline_interval(exchange, interval, NULL, 0) <= 0) {
@@ -419,6 +601,10 @@ int mts_cmd_run(int argc, char **argv) {
         goto out;
     }
 
+    for (int k = 0; k < n_shadows; k++)   /* the one rule (live.h), recorded with the options */
+        shadow_cap[k] = mts_live_shadow_capital(shadows[k], strategies, n_strategies, n_books, alloc, capital,
+                                                shadow_capital_opt);
+
     ret = MTS_EXIT_ERROR;
     mts_store_t *store = mts_cli_open_store(mts_cli_db_path(db));
     if (!store) goto out;
@@ -455,6 +641,8 @@ int mts_cmd_run(int argc, char **argv) {
         /* recorded for `mts replay` (docs/live.md "Replay") */
         .mode = mode, .max_position = book.max_position, .max_portfolio_risk = book.max_portfolio_risk,
         .param_keys = pkeys, .param_values = pvals, .n_params = n_params,
+        .shadows = shadows, .shadow_capital = shadow_cap, .n_shadows = n_shadows,
+        .shadow_capital_opt = shadow_capital_opt,
     };
     char err[1024];
     mts_live_t *live = NULL;
@@ -482,13 +670,18 @@ int mts_cmd_run(int argc, char **argv) {
             for (int k = 0; k < n_books; k++) printf(" %s %.4g %%", strategies[k], alloc[k] * 100);
             putchar('\n');
         }
+        if (n_shadows > 0) {
+            printf("shadows:");
+            for (int k = 0; k < n_shadows; k++) printf("%s %s (capital %.2f)", k ? "," : "", shadows[k], shadow_cap[k]);
+            putchar('\n');
+        }
         fflush(stdout);
     }
     mts_run_spec_t spec = {
         .engine = engine, .root = mts_root(), .strategies = strategies,
         .n_strategies = n_strategies, .param_keys = pkeys, .param_values = pvals, .n_params = n_params,
         .trusted = trusted, .mode = mode, .max_position = book.max_position,
-        .max_portfolio_risk = book.max_portfolio_risk,
+        .max_portfolio_risk = book.max_portfolio_risk, .shadows = shadows, .n_shadows = n_shadows,
     };
     mts_run_result_t res;
     rc = mts_lua_run_live(&spec, live, &res, err, sizeof err);
@@ -504,6 +697,8 @@ int mts_cmd_run(int argc, char **argv) {
     mts_live_get_summary(live, &s);
     session_books_t sb;
     session_books(engine, mode, strategies, n_strategies, n_books, alloc, rc ? NULL : &res, &sb);
+    shadow_book_t sh[MAX_SHADOWS];
+    shadow_books(engine, n_shadows, sh);
     if (json) {
         printf("{\"type\":\"session\",\"session\":%lld,\"status\":\"%s\",\"live_bars\":%lld,\"warmup_bars\":%lld,"
                "\"signals\":%lld,\"fills\":%lld,\"final_equity\":",
@@ -523,6 +718,7 @@ int mts_cmd_run(int argc, char **argv) {
         mts_json_number(stdout, leverage);
         printf(",\"funding_events\":%lld,", (long long)s.funding_events);
         json_books(&sb);
+        if (n_shadows > 0) json_shadows(shadows, n_shadows, sh, rc ? NULL : res.shadows_json);
         printf("}\n");
     } else {
         printf("session %lld %s: %lld bars (+%lld warm-up), %lld signals, %lld fills, final equity %.2f\n",
@@ -544,6 +740,10 @@ int mts_cmd_run(int argc, char **argv) {
         if (s.store_retries)
             printf("database busy: %lld step commits retried (see live.store_busy)\n", (long long)s.store_retries);
         print_books(&sb, market);
+        if (n_shadows > 0) {
+            printf("shadows: %lld signals, %lld fills\n", (long long)s.shadow_signals, (long long)s.shadow_fills);
+            print_shadows(&sb, shadows, n_shadows, sh);
+        }
         if (!rc && res.disabled) printf("disabled strategies:\n%s", res.disabled);
     }
     fflush(stdout);

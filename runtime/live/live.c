@@ -149,6 +149,14 @@ struct mts_live {
     int ctl_fresh;            /* ctl_buf holds the request of the wait being replayed */
     int64_t ctl_sig_first;    /* the engine's first signal after the warm-up */
     int ctl_burst;            /* requests served since the last websocket round (CONTROL_BURST) */
+    /* issue 14: shadow strategies (live.h); books n_acct.. are the shadows' */
+    int32_t n_acct;           /* the account's books */
+    char *joined;             /* the live strategies "a,b": one shared book's strategy */
+    int64_t beq_first[MTS_ENGINE_MAX_BOOKS], beq_done[MTS_ENGINE_MAX_BOOKS];   /* per book equity points:
+                                 the first live one, the stored ones */
+    mts_paper_book_t prow[MTS_ENGINE_MAX_BOOKS];   /* the step's paper_books rows */
+    void *sc_beq_ts, *sc_beq_book, *sc_beq;        /* the step's paper_book_equity rows (scratch()) */
+    int64_t sc_beq_ts_cap, sc_beq_book_cap, sc_beq_cap;
     char err[512];
 };
 
@@ -794,13 +802,16 @@ static void print_signal(mts_live_t *l, const mts_signal_rec_t *s, const char *s
         fprintf(f, "{\"type\":\"signal\",\"session\":%lld,\"ts\":%lld,\"time\":\"%s\",\"strategy\":\"", (long long)l->session_id,
                 (long long)s->ts, iso);
         mts_json_escape(f, strategy);
-        fprintf(f, "\",\"asset\":\"");
+        fprintf(f, "\",\"shadow\":%s,\"asset\":\"", s->strategy >= l->cfg.n_strategies ? "true" : "false");
         mts_json_escape(f, asset);
         fprintf(f, "\",\"signal_type\":\"%s\",\"price\":", mts_signal_name(s->signal_type));
         mts_json_number(f, s->price);
         fprintf(f, ",\"confidence\":");
         mts_json_number(f, s->confidence);
         fprintf(f, "}\n");
+    } else if (s->strategy >= l->cfg.n_strategies) {
+        fprintf(f, "%s  signal  shadow %-14s %-10s %-5s price %.2f\n", iso, strategy, asset,
+                mts_signal_name(s->signal_type), s->price);
     } else {
         fprintf(f, "%s  signal  %-14s %-10s %-5s price %.2f\n", iso, strategy, asset, mts_signal_name(s->signal_type),
                 s->price);
@@ -812,10 +823,120 @@ static const char *fill_kind(int k) {
     return k >= 0 && k <= 5 ? kinds[k] : "?";
 }
 
+/* ---- shadow strategies (issue 14; live.h) ---- */
+
+static void *scratch(void **p, int64_t *cap, int64_t n, size_t sz);
+
+/* A strategy id's name: a live strategy's, else a shadow's label; NULL when not known. */
+static const char *strategy_label(const mts_live_t *l, int32_t id) {
+    if (id >= 0 && id < l->cfg.n_strategies) return l->cfg.strategies[id];
+    if (id >= l->cfg.n_strategies && id - l->cfg.n_strategies < l->cfg.n_shadows)
+        return l->cfg.shadows[id - l->cfg.n_strategies];
+    return NULL;
+}
+
+static int shadow_book(const mts_live_t *l, int32_t book) { return book >= l->n_acct; }
+
+/* A book's strategy: a shadow's label, the strategy of its own book, or the
+ * live strategies "a,b" sharing one book. */
+static const char *book_strategy(const mts_live_t *l, int32_t book) {
+    if (shadow_book(l, book)) {
+        int32_t j = book - l->n_acct;
+        return j < l->cfg.n_shadows ? l->cfg.shadows[j] : "?";
+    }
+    if (l->cfg.n_books > 0 && book < l->cfg.n_strategies) return l->cfg.strategies[book];
+    return l->joined ? l->joined : "?";
+}
+
 /* The strategy whose order a fill was (a stop-loss, take-profit or
- * liquidation: the position's opening one); NULL when not known. */
+ * liquidation: the position's opening one); NULL when not known. A shadow
+ * book's fill: its shadow's label. */
 static const char *fill_strategy(const mts_live_t *l, const mts_fill_rec_t *x) {
+    if (shadow_book(l, x->book)) return book_strategy(l, x->book);
     return x->strategy >= 0 && x->strategy < l->cfg.n_strategies ? l->cfg.strategies[x->strategy] : NULL;
+}
+
+/* The step's paper_books rows (every book) and, with more than one book, its
+ * paper_book_equity points (each book's curve since the last stored point,
+ * that one again: a step that ran twice rewrites it), into step. Scratch
+ * arrays kept from step to step. 0 / MTS_ENOMEM. */
+static int step_books(mts_live_t *l, mts_paper_step_t *step) {
+    mts_engine_t *e = l->engine;
+    int32_t nb = mts_engine_book_count(e);
+    if (nb <= 0) return 0;
+    if (nb > MTS_ENGINE_MAX_BOOKS) nb = MTS_ENGINE_MAX_BOOKS;
+    for (int32_t k = 0; k < nb; k++) {
+        mts_book_stats_t st;
+        if (mts_engine_book_stats(e, k, &st) != 0) memset(&st, 0, sizeof st);
+        l->prow[k] = (mts_paper_book_t){.book = k, .strategy = book_strategy(l, k), .shadow = shadow_book(l, k),
+                                        .initial = st.initial, .equity = st.equity, .cash = st.cash,
+                                        .fees = st.fees, .funding = st.funding, .fills = st.fills,
+                                        .trades = st.trades};
+    }
+    step->books = l->prow;
+    step->n_books = nb;
+    step->books_ts = l->cur_ts != INT64_MIN ? l->cur_ts : 0;
+    if (nb < 2) return 0;
+    int64_t n = 0;
+    for (int32_t k = 0; k < nb; k++) {
+        const mts_portfolio_t *p = mts_engine_book(e, k);
+        int64_t from = l->beq_done[k] > l->beq_first[k] ? l->beq_done[k] - 1 : l->beq_first[k];
+        if (p && p->equity.n > from) n += p->equity.n - from;
+    }
+    if (n == 0) return 0;
+    int64_t *ts = scratch(&l->sc_beq_ts, &l->sc_beq_ts_cap, n, sizeof *ts);
+    int32_t *bk = scratch(&l->sc_beq_book, &l->sc_beq_book_cap, n, sizeof *bk);
+    double *eq = scratch(&l->sc_beq, &l->sc_beq_cap, n, sizeof *eq);
+    if (!ts || !bk || !eq) return MTS_ENOMEM;
+    int64_t m = 0;
+    for (int32_t k = 0; k < nb; k++) {
+        const mts_portfolio_t *p = mts_engine_book(e, k);
+        int64_t from = l->beq_done[k] > l->beq_first[k] ? l->beq_done[k] - 1 : l->beq_first[k];
+        for (int64_t i = from; p && i < p->equity.n; i++, m++) {
+            ts[m] = p->equity.ts[i];
+            bk[m] = k;
+            eq[m] = p->equity.v[i];
+        }
+    }
+    step->book_eq_ts = ts;
+    step->book_eq_book = bk;
+    step->book_eq = eq;
+    step->n_book_eq = m;
+    return 0;
+}
+
+/* After a stored step (first: after the warm-up, the points so far are not the session's). */
+static void books_done(mts_live_t *l, int first) {
+    int32_t nb = mts_engine_book_count(l->engine);
+    for (int32_t k = 0; k < nb && k < MTS_ENGINE_MAX_BOOKS; k++) {
+        const mts_portfolio_t *p = mts_engine_book(l->engine, k);
+        int64_t n = p ? p->equity.n : 0;
+        if (first) l->beq_first[k] = n;
+        l->beq_done[k] = n;
+    }
+}
+
+double mts_live_shadow_capital(const char *label, const char *const *strategies, int n_strategies,
+                               int32_t n_books, const double *alloc, double capital, double shadow_capital) {
+    if (shadow_capital > 0) return shadow_capital;
+    if (!label || n_books <= 0 || !alloc || !strategies) return capital;
+    size_t nl = strcspn(label, ":");
+    for (int k = 0; k < n_strategies && k < n_books; k++) {
+        const char *s = strategies[k];
+        if (!s) continue;
+        if (strlen(s) == nl && !strncmp(s, label, nl)) return capital * alloc[k];
+        /* a path: its file name without .lua, either side */
+        const char *b = strrchr(s, '/');
+        b = b ? b + 1 : s;
+        size_t bl = strlen(b);
+        if (bl > 4 && !strcmp(b + bl - 4, ".lua")) bl -= 4;
+        const char *lb = label, *q;
+        for (q = label; q < label + nl; q++) if (*q == '/') lb = q + 1;
+        size_t ll = (size_t)(label + nl - lb);
+        if (ll > 4 && !strncmp(label + nl - 4, ".lua", 4)) ll -= 4;
+        if (bl == ll && !strncmp(b, lb, bl)) return capital * alloc[k];
+    }
+    return capital;
 }
 
 static void print_fill(mts_live_t *l, const mts_fill_rec_t *x, const char *asset) {
@@ -845,14 +966,16 @@ static void print_fill(mts_live_t *l, const mts_fill_rec_t *x, const char *asset
         } else {
             fputs("null", f);
         }
-        fprintf(f, ",\"reason\":\"%s\",\"funding\":", mts_reason_name(x->reason));
+        fprintf(f, ",\"shadow\":%s,\"reason\":\"%s\",\"funding\":", shadow_book(l, x->book) ? "true" : "false",
+                mts_reason_name(x->reason));
         mts_json_number(f, x->funding);
         fprintf(f, ",\"equity\":");
         mts_json_number(f, mts_engine_equity(l->engine));
         fprintf(f, "}\n");
     } else {
         fprintf(f, "%s  fill    %-10s %-4s %.8g @ %.2f  fee %.2f  (%s%s%s%s)", iso, asset, x->qty > 0 ? "buy" : "sell",
-                fabs(x->qty), x->price, x->fee, kind, strategy ? ", " : "", strategy ? strategy : "",
+                fabs(x->qty), x->price, x->fee, kind, strategy ? shadow_book(l, x->book) ? ", shadow " : ", " : "",
+                strategy ? strategy : "",
                 x->reason != MTS_REASON_SIGNAL ? x->reason == MTS_REASON_LIQUIDATION ? ", LIQUIDATED" : "" : "");
         if (x->funding != 0) fprintf(f, "  funding %.2f", x->funding);
         fputc('\n', f);
@@ -913,10 +1036,11 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         const mts_signal_row_t *r = &p->signals[i];
         fmt_num(a, sizeof a, r->price); fmt_num(b, sizeof b, r->confidence); fmt_num(c, sizeof c, r->position_size);
         fmt_num(d, sizeof d, r->stop_loss); fmt_num(e5, sizeof e5, r->take_profit);
-        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"strategy\":\"%s\",\"asset\":\"%s\","
-                         "\"signal_type\":\"%s\",\"price\":%s,\"confidence\":%s,\"position_size\":%s,"
-                         "\"stop_loss\":%s,\"take_profit\":%s}", (long long)l->session_id, (long long)r->ts,
-                         r->strategy_name, r->asset, r->signal_type, a, b, c, d, e5);
+        int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"strategy\":\"%s\",\"shadow\":%s,"
+                         "\"asset\":\"%s\",\"signal_type\":\"%s\",\"price\":%s,\"confidence\":%s,"
+                         "\"position_size\":%s,\"stop_loss\":%s,\"take_profit\":%s}", (long long)l->session_id,
+                         (long long)r->ts, r->strategy_name, sigs[i].strategy >= l->cfg.n_strategies ? "true" : "false",
+                         r->asset, r->signal_type, a, b, c, d, e5);
         if (n <= 0 || (size_t)n >= sizeof buf) continue;
         publish(l, "signal", buf, n);
         if (l->cache && mts_cache_key_signal(key, sizeof key, r->strategy_name, r->asset, r->ts) > 0)
@@ -924,17 +1048,17 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         if (l->cache && snprintf(key, sizeof key, "signal:%s:%s:latest", r->strategy_name, r->asset) < (int)sizeof key)
             mts_cache_set(l->cache, key, buf, (size_t)n, MTS_TTL_SIGNAL);
     }
-    (void)sigs;
     for (int64_t i = 0; i < p->n_fills; i++) {
         const mts_paper_fill_t *x = &p->fills[i];
         fmt_num(a, sizeof a, fabs(x->qty)); fmt_num(b, sizeof b, x->price); fmt_num(c, sizeof c, x->fee);
         fmt_num(d, sizeof d, x->realized_pnl); fmt_num(e5, sizeof e5, x->funding);
         int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"asset\":\"%s\",\"side\":\"%s\","
                          "\"kind\":\"%s\",\"qty\":%s,\"price\":%s,\"fee\":%s,\"realized_pnl\":%s,"
-                         "\"book\":%d,\"strategy\":%s%s%s,\"reason\":\"%s\",\"funding\":%s}",
+                         "\"book\":%d,\"strategy\":%s%s%s,\"shadow\":%s,\"reason\":\"%s\",\"funding\":%s}",
                          (long long)l->session_id, (long long)x->ts, x->asset, x->qty > 0 ? "buy" : "sell",
                          fill_kind(fills[i].kind), a, b, c, d, (int)x->book, x->strategy ? "\"" : "",
-                         x->strategy ? x->strategy : "null", x->strategy ? "\"" : "", x->reason ? x->reason : "?", e5);
+                         x->strategy ? x->strategy : "null", x->strategy ? "\"" : "", x->shadow ? "true" : "false",
+                         x->reason ? x->reason : "?", e5);
         if (n > 0 && (size_t)n < sizeof buf) publish(l, "fill", buf, n);
     }
     for (int64_t i = eq_new > 0 ? eq_new : 0; i < p->n_equity; i++) {
@@ -943,6 +1067,18 @@ static void publish_step(mts_live_t *l, const mts_paper_step_t *p, const mts_sig
         int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"ts\":%lld,\"equity\":%s,\"cash\":%s}",
                          (long long)l->session_id, (long long)p->equity_ts[i], a, b);
         if (n > 0 && (size_t)n < sizeof buf) publish(l, "equity", buf, n);
+    }
+    for (int k = 0; k < p->n_books; k++) {   /* each book after each new step: its new equity points */
+        const mts_paper_book_t *x = &p->books[k];
+        const mts_portfolio_t *pf = mts_engine_book(l->engine, x->book);
+        for (int64_t i = l->beq_done[k] > l->beq_first[k] ? l->beq_done[k] : l->beq_first[k]; pf && i < pf->equity.n;
+             i++) {
+            fmt_num(a, sizeof a, pf->equity.v[i]);
+            int n = snprintf(buf, sizeof buf, "{\"session\":%lld,\"book\":%d,\"strategy\":\"%s\",\"shadow\":%s,"
+                             "\"equity\":%s,\"ts\":%lld}", (long long)l->session_id, (int)x->book, x->strategy,
+                             x->shadow ? "true" : "false", a, (long long)pf->equity.ts[i]);
+            if (n > 0 && (size_t)n < sizeof buf) publish(l, "book", buf, n);
+        }
     }
     if (l->cache) mts_cache_commit(l->cache);
     if (l->bus && mts_bus_commit(l->bus) && !l->bus_failed_logged) {
@@ -1015,6 +1151,7 @@ static int commit(mts_live_t *l) {
         l->signals_done = ns;
         l->ctl_sig_first = ns;
         l->equity_first = l->equity_done = curve->n;
+        books_done(l, 1);
     }
     if (l->rp) return MTS_OK;   /* a replay stores nothing: its results stay in the engine */
     int64_t nf, ns;
@@ -1044,13 +1181,15 @@ static int commit(mts_live_t *l) {
         pfl[i - l->fills_done] = (mts_paper_fill_t){
             .ts = x->ts, .asset = mts_engine_asset_name(e, x->asset), .qty = x->qty, .price = x->price,
             .fee = x->fee, .realized_pnl = x->realized_pnl, .book = x->book,
-            .strategy = fill_strategy(l, x), .reason = mts_reason_name(x->reason), .funding = x->funding};
+            .strategy = fill_strategy(l, x), .reason = mts_reason_name(x->reason), .funding = x->funding,
+            .shadow = shadow_book(l, x->book)};
     }
     for (int64_t i = l->signals_done; i < ns; i++) {
         const mts_signal_rec_t *s = &sigs[i];
         mts_signal_row_t *r = &srow[i - l->signals_done];
         r->asset = mts_engine_asset_name(e, s->asset);
-        r->strategy_name = s->strategy >= 0 && s->strategy < l->cfg.n_strategies ? l->cfg.strategies[s->strategy] : "?";
+        r->strategy_name = strategy_label(l, s->strategy);
+        if (!r->strategy_name) r->strategy_name = "?";
         r->signal_type = mts_signal_name(s->signal_type);
         r->ts = s->ts;
         r->price = s->price;
@@ -1096,6 +1235,11 @@ static int commit(mts_live_t *l) {
         .bars = brow, .n_bars = n_bars, .series = ser, .n_series = n_ser, .total_bars = l->st.live_bars,
         .extra = write_events, .extra_ud = l,   /* the step's inputs, in its transaction */
     };
+    /* the books after a step (bars since the last commit): not for a commit of the inputs alone */
+    if (n_bars > 0 && step_books(l, &step) != 0) {
+        rc = fail(l, MTS_ENOMEM, "commit: out of memory");
+        goto done;
+    }
     rc = mts_paper_writer_step(l->writer, l->session_id, &step);
     if (rc == MTS_EDBLOCKED) {
         rc = MTS_OK;
@@ -1134,8 +1278,15 @@ static int commit(mts_live_t *l) {
         print_signal(l, &sigs[i], srow[i - l->signals_done].strategy_name, srow[i - l->signals_done].asset);
     for (int64_t i = l->fills_done; i < nf; i++) print_fill(l, &fills[i], pfl[i - l->fills_done].asset);
     if (l->cfg.out) fflush(l->cfg.out);
-    l->st.fills += nf - l->fills_done;
-    l->st.signals += ns - l->signals_done;
+    for (int64_t i = l->fills_done; i < nf; i++) {   /* the account's counts; the shadows' apart */
+        if (shadow_book(l, fills[i].book)) l->st.shadow_fills++;
+        else l->st.fills++;
+    }
+    for (int64_t i = l->signals_done; i < ns; i++) {
+        if (sigs[i].strategy >= l->cfg.n_strategies) l->st.shadow_signals++;
+        else l->st.signals++;
+    }
+    books_done(l, 0);
     l->fills_done = nf;
     l->signals_done = ns;
     if (mts_alerts_has(l->alerts, MTS_ALERT_DRAWDOWN)) {   /* each new (or rewritten) point of the session */
@@ -1190,7 +1341,8 @@ static char *join(const char *const *v, int n);
 
 /* A strategy's label by id (records, signals). */
 static const char *strategy_name(const mts_live_t *l, int32_t id) {
-    return id >= 0 && id < l->cfg.n_strategies ? l->cfg.strategies[id] : "?";
+    const char *s = strategy_label(l, id);
+    return s ? s : "?";
 }
 
 /* The hello line: {"hello":"mts-session","session":ID,"pid":PID,"strategies":[...],"shadows":[...],"interval":IV} */
@@ -1202,7 +1354,8 @@ static char *control_hello(const mts_live_t *l) {
     cJSON_AddNumberToObject(h, "pid", (double)getpid());
     cJSON *st = cJSON_AddArrayToObject(h, "strategies");
     for (int i = 0; i < l->cfg.n_strategies; i++) cJSON_AddItemToArray(st, cJSON_CreateString(l->cfg.strategies[i]));
-    (void)cJSON_AddArrayToObject(h, "shadows");   /* the shadow strategies' labels (issue 14 A) */
+    cJSON *sh = cJSON_AddArrayToObject(h, "shadows");   /* the shadow strategies' labels (issue 14 A) */
+    for (int i = 0; i < l->cfg.n_shadows; i++) cJSON_AddItemToArray(sh, cJSON_CreateString(l->cfg.shadows[i]));
     cJSON_AddStringToObject(h, "interval", l->interval);
     char *t = cJSON_PrintUnformatted(h);
     cJSON_Delete(h);
@@ -1283,6 +1436,8 @@ static int32_t control_mask(const mts_live_t *l, const char *name) {
 static int known_strategy(const mts_live_t *l, const char *name) {
     for (int i = 0; i < l->cfg.n_strategies; i++)
         if (!strcmp(l->cfg.strategies[i], name)) return 1;
+    for (int i = 0; i < l->cfg.n_shadows; i++)
+        if (!strcmp(l->cfg.shadows[i], name)) return 1;
     return 0;
 }
 
@@ -1662,6 +1817,14 @@ static char *options_json(const mts_live_t *l) {
     if (c->instrument.market) cJSON_AddStringToObject(o, "market", c->instrument.market);
     if (c->instrument.has_maker) cJSON_AddNumberToObject(o, "maker_bps", c->instrument.maker_bps);
     if (c->instrument.has_taker) cJSON_AddNumberToObject(o, "taker_bps", c->instrument.taker_bps);
+    a = cJSON_AddArrayToObject(o, "shadows");   /* issue 14: labels and the capitals they got */
+    for (int k = 0; k < c->n_shadows; k++) {
+        cJSON *sh = cJSON_CreateObject();
+        cJSON_AddStringToObject(sh, "label", c->shadows[k]);
+        cJSON_AddNumberToObject(sh, "capital", c->shadow_capital[k]);
+        cJSON_AddItemToArray(a, sh);
+    }
+    cJSON_AddNumberToObject(o, "shadow_capital", c->shadow_capital_opt);
     a = cJSON_AddArrayToObject(o, "params");
     for (int k = 0; k < c->n_params; k++) {
         cJSON *p = cJSON_CreateArray();
@@ -1684,6 +1847,15 @@ static int setup_books(mts_live_t *l) {
     int rc;
     if (cfg->n_books > 0 && (rc = mts_engine_set_books(l->engine, cfg->n_books, cfg->alloc)) != 0)
         return fail(l, rc, "%s", mts_engine_errmsg(l->engine));
+    l->n_acct = mts_engine_account_books(l->engine);
+    if (!(l->joined = join(cfg->strategies, cfg->n_strategies))) return fail(l, MTS_ENOMEM, "out of memory");
+    for (int j = 0; j < cfg->n_shadows; j++) {   /* the shadows' books, after the account's */
+        int32_t b;
+        if (!cfg->shadows || !cfg->shadow_capital || !cfg->shadows[j])
+            return fail(l, MTS_EINVAL, "shadow %d: no label or capital", j + 1);
+        if ((rc = mts_engine_add_shadow_book(l->engine, cfg->shadow_capital[j], &b)) != 0)
+            return fail(l, rc, "shadow %s: %s", cfg->shadows[j], mts_engine_errmsg(l->engine));
+    }
     mts_instrument_opts_t io = cfg->instrument;
     io.commission_bps = cfg->commission_bps;
     const char *root = l->root;
@@ -2044,6 +2216,10 @@ void mts_live_free(mts_live_t *l) {
     mts_free(l->interval);
     mts_free(l->rest_url);
     mts_free(l->root);
+    mts_free(l->joined);
+    mts_free(l->sc_beq_ts);
+    mts_free(l->sc_beq_book);
+    mts_free(l->sc_beq);
     mts_events_rec_free(l->rec);
     mts_free(l->lat_hist);
     mts_paper_writer_free(l->writer);

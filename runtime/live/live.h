@@ -74,6 +74,13 @@
  * events known for a time count (a later different row is not re-read).
  * Each fill is stored with its book, strategy, reason and funding share.
  *
+ * Shadow strategies (issue 14, docs/live.md "Shadow strategies"): cfg.shadows
+ * trade shadow books (engine.h: outside the account) after the account's; their
+ * fills are stored with shadow = 1 and the label as strategy, their signals under
+ * the label; each step upserts paper_books (every book) and, with more than one
+ * book, paper_book_equity; the bus gets the shadow flag on signal/fill payloads
+ * and a `book` message per book per step. The summary's counts stay the account's.
+ *
  * Recording (issue 14, store/events.h): every input is logged in order and
  * written in the step's transaction — the warm-up bars, each
  * mts_engine_append_bar (after alignment: the order the engine saw), VIX and
@@ -143,6 +150,14 @@ typedef struct mts_live_config {
     double max_position, max_portfolio_risk;   /* the command line's limits (0: not given) */
     const char *const *param_keys, *const *param_values;   /* --param, recorded */
     int n_params;
+    /* issue 14: shadow strategies (docs/live.md "Shadow strategies") */
+    const char *const *shadows;            /* labels NAME[:K=V,...]: strategy ids n_strategies..,
+                                              books after the account's (mts_engine_add_shadow_book,
+                                              in this order); stored, published and printed under
+                                              the label with the shadow flag */
+    const double *shadow_capital;          /* n_shadows capitals (mts_live_shadow_capital) */
+    int n_shadows;
+    double shadow_capital_opt;             /* --shadow-capital (0: not given), recorded */
     struct mts_replay *replay;             /* NULL: a live session (websocket, store, bus). Else a
                                               replay (replay/replay.h): no connection, nothing stored
                                               or published; the warm-up, macro and funding come from
@@ -171,6 +186,7 @@ typedef struct mts_live_summary {
     int64_t perps;                         /* assets traded as perpetuals */
     int64_t funding_events;                /* settlements handed to the engine (session start and
                                               refreshes; those before the first bar are never paid) */
+    int64_t shadow_fills, shadow_signals;  /* the shadows' (fills and signals above: the account's) */
 } mts_live_summary_t;
 
 typedef struct mts_live mts_live_t;
@@ -207,6 +223,14 @@ void mts_live_control_counts(const mts_live_t *l, int64_t out[3]);
  * belong to the warm-up (before the first live step), and the session's
  * events recorded so far (0 in a replay). */
 void mts_live_marks(const mts_live_t *l, int64_t *fills_first, int64_t *signals_first, int64_t *equity_first);
+
+/* The capital of shadow strategy `label` (NAME[:K=V,...]), the one rule `mts run` and `mts
+ * replay` use: shadow_capital when > 0 (--shadow-capital); else the capital of the live book of
+ * the strategy named NAME (capital x its share, n_books > 0: one book per strategy); else
+ * capital (one live book: all of it). NAME matches a live strategy as given, or a path's
+ * file name without .lua. */
+double mts_live_shadow_capital(const char *label, const char *const *strategies, int n_strategies,
+                               int32_t n_books, const double *alloc, double capital, double shadow_capital);
 
 /* Interval text -> milliseconds ("1m" 60000, "1h", "1d", "1w"); -1 unless it is
  * a kline interval of an exchange (mts_ws_kline_interval). */

@@ -6,7 +6,8 @@
  * strategies = {...}, params = {{key=, value=}, ...}}; the runner casts the
  * engine with ffi.cast("mts_engine_t *", p) and drives it through the FFI.
  * run_for_host returns true, parameters_json, {disabled lines}, {risk counts
- * per strategy: {trimmed =, refused =, short_refused =}} on success,
+ * per strategy: {trimmed =, refused =, short_refused =}}, decisions, the
+ * shadows' JSON (spec.shadows = {labels}) on success,
  * or false, message, kind ("config" -> MTS_ECONFIG, otherwise MTS_ELUA) for
  * an error that stops the run. A Lua error escaping the runner (a bug in
  * trusted code, or out of memory) comes back from mts_lua_pcall.
@@ -103,9 +104,17 @@ static int call_runner(lua_State *L) {
         lua_pushboolean(L, 1);
         lua_setfield(L, -2, "decisions");
     }
+    if (spec->n_shadows > 0) {
+        lua_createtable(L, spec->n_shadows, 0);
+        for (int i = 0; i < spec->n_shadows; i++) {
+            lua_pushstring(L, spec->shadows[i] ? spec->shadows[i] : "");
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "shadows");
+    }
 
-    lua_call(L, 1, 5);
-    return 5;
+    lua_call(L, 1, 6);
+    return 6;
 }
 
 static double num_field(lua_State *L, int idx, const char *k) {
@@ -239,7 +248,8 @@ static int run(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result
     memset(out, 0, sizeof *out);
     if (!spec || !spec->engine || !spec->root || spec->n_strategies < 0 || spec->n_params < 0 ||
         (spec->n_strategies > 0 && !spec->strategies) ||
-        (spec->n_params > 0 && (!spec->param_keys || !spec->param_values))) {
+        (spec->n_params > 0 && (!spec->param_keys || !spec->param_values)) || spec->n_shadows < 0 ||
+        (spec->n_shadows > 0 && !spec->shadows)) {
         set_err(err, errlen, "mts_lua_backtest: invalid run spec");
         return MTS_EINVAL;
     }
@@ -251,26 +261,30 @@ static int run(const mts_run_spec_t *spec, struct mts_live *live, mts_run_result
     call_args_t args = {spec, live};
     lua_pushcfunction(L, call_runner);
     lua_pushlightuserdata(L, &args);
-    rc = mts_lua_pcall(L, 1, 5, err, errlen);
+    rc = mts_lua_pcall(L, 1, 6, err, errlen);
     if (rc) {
         mts_lua_state_free(L);
         return rc;
     }
-    /* stack: ok, a, b, c, decisions */
-    if (lua_toboolean(L, -5)) {
-        const char *json = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : "{}";
+    /* stack: ok, a, b, c, decisions, shadows */
+    if (lua_toboolean(L, -6)) {
+        const char *json = lua_type(L, -5) == LUA_TSTRING ? lua_tostring(L, -5) : "{}";
         out->parameters_json = mts_strdup(json);
-        int top = lua_gettop(L);
+        int top = lua_gettop(L) - 1;
         out->disabled = join_lines(L, top - 2, &out->n_disabled);
+        int sh = lua_type(L, top + 1) == LUA_TSTRING;
+        if (sh) out->shadows_json = mts_strdup(lua_tostring(L, top + 1));
         if (!out->parameters_json || (out->n_disabled == 0 && lua_istable(L, top - 2) && lua_objlen(L, top - 2) > 0) ||
-            read_risk(L, top - 1, spec->n_strategies, out) != 0 || read_decisions(L, top, out) != 0) {
+            (sh && !out->shadows_json) ||
+            read_risk(L, top - 1, spec->n_strategies + (spec->n_shadows > 0 ? spec->n_shadows : 0), out) != 0 ||
+            read_decisions(L, top, out) != 0) {
             mts_run_result_free(out);
             set_err(err, errlen, "out of memory");
             rc = MTS_ENOMEM;
         }
     } else {
-        const char *msg = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : "script error";
-        const char *kind = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : "";
+        const char *msg = lua_type(L, -5) == LUA_TSTRING ? lua_tostring(L, -5) : "script error";
+        const char *kind = lua_type(L, -4) == LUA_TSTRING ? lua_tostring(L, -4) : "";
         set_err(err, errlen, msg);
         rc = strcmp(kind, "config") == 0 ? MTS_ECONFIG : MTS_ELUA;
     }
@@ -303,6 +317,8 @@ void mts_run_result_free(mts_run_result_t *r) {
     mts_free(r->disabled);
     mts_free(r->risk_trimmed);
     mts_free(r->decisions);
+    mts_free(r->shadows_json);
+    r->shadows_json = NULL;
     r->decisions = NULL;
     r->n_decisions = 0;
     r->parameters_json = NULL;

@@ -45,6 +45,11 @@ typedef struct mts_run_spec {
                                          "risk", else 0.10 / 0.25) */
     double              max_portfolio_risk;
     int                 decisions;    /* 1: keep each asset's last aggregated decision (result) */
+    /* issue 14: shadow strategies (scripts/lib/runner.lua has the rules; docs/live.md "Shadow
+     * strategies"): labels NAME[:K=V,...], strategy ids n_strategies.., each trading its own
+     * shadow book (the host adds them: mts_engine_add_shadow_book, in this order) */
+    const char *const  *shadows;
+    int                 n_shadows;
 } mts_run_spec_t;
 
 /* One aggregated signal of an asset's last step with signals (spec.decisions):
@@ -67,7 +72,7 @@ typedef struct mts_run_result {
     int   n_disabled;
     char *disabled;          /* mts_malloc'd lines "strategy: message\n", NULL if none */
     /* What risk.lua limited, per strategy (index = strategy id; n_risk = the spec's
-     * n_strategies, 0 when the run failed): orders trimmed by a limit, orders a limit
+     * n_strategies + n_shadows, the shadows after the live ones; 0 when the run failed): orders trimmed by a limit, orders a limit
      * planned to 0 (refused), SHORT signals on spot assets refused. One mts_malloc'd
      * block (risk_trimmed; the other two point into it). */
     int      n_risk;
@@ -75,6 +80,8 @@ typedef struct mts_run_result {
     /* spec.decisions: ordered by asset, then the aggregator's order (mts_malloc'd) */
     mts_decision_t *decisions;
     int      n_decisions;
+    /* spec.shadows: [{"label","strategy","book","params"}] (mts_malloc'd JSON; NULL: none) */
+    char    *shadows_json;
 } mts_run_result_t;
 
 int  mts_lua_backtest(const mts_run_spec_t *spec, mts_run_result_t *out, char *err, size_t errlen);

@@ -171,8 +171,8 @@ static double jnum(const cJSON *o, const char *k, double dflt) {
 #define RMAX 32
 
 /* ---- what the session stored ---- */
-typedef struct fillrow { int64_t ts; char asset[64]; double qty, price, fee, pnl; } fillrow_t;
-typedef struct sigrow { int64_t ts; char asset[64], strategy[64], type[16]; double price; } sigrow_t;
+typedef struct fillrow { int64_t ts; char asset[64]; double qty, price, fee, pnl; int shadow; char strategy[256]; } fillrow_t;
+typedef struct sigrow { int64_t ts; char asset[64], strategy[256], type[16]; double price; } sigrow_t;
 
 static int load_recorded(mts_store_t *s, int64_t id, const char *strategies, fillrow_t **fr, int64_t *nf,
                          int64_t **ets, double **eqv, int64_t *ne, sigrow_t **sr, int64_t *nsig) {
@@ -180,7 +180,7 @@ static int load_recorded(mts_store_t *s, int64_t id, const char *strategies, fil
     sqlite3_stmt *st = NULL;
     int64_t cap = 0, n = 0;
     *fr = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT ts, asset, side, qty, price, fee, realized_pnl FROM paper_fills"
+    if (sqlite3_prepare_v2(db, "SELECT ts, asset, side, qty, price, fee, realized_pnl, shadow, strategy FROM paper_fills"
                                " WHERE session_id = ?1 ORDER BY id", -1, &st, NULL) != SQLITE_OK) return MTS_EDB;
     sqlite3_bind_int64(st, 1, id);
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -193,6 +193,9 @@ static int load_recorded(mts_store_t *s, int64_t id, const char *strategies, fil
         x->price = sqlite3_column_double(st, 4);
         x->fee = sqlite3_column_double(st, 5);
         x->pnl = sqlite3_column_double(st, 6);
+        x->shadow = sqlite3_column_int(st, 7);
+        const char *sn = (const char *)sqlite3_column_text(st, 8);
+        snprintf(x->strategy, sizeof x->strategy, "%s", sn ? sn : "");
     }
     sqlite3_finalize(st);
     *nf = n;
@@ -262,6 +265,42 @@ static void curve_stats(const double *eq, int64_t n, double capital, int64_t iv_
 
 static int num_eq(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
 
+/* Each shadow's book: as the session left it (its last paper_books row) and as replayed. */
+static void shadows_compare(mts_store_t *s, int64_t session, mts_engine_t *e, int32_t n_acct, const char *const *labels,
+                            int n, mts_replay_result_t *out) {
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(mts_store_db(s), "SELECT initial, equity, fees, fills, trades FROM paper_books"
+                                " WHERE session_id = ?1 AND strategy = ?2 AND shadow = 1", -1, &st, NULL) == SQLITE_OK;
+    for (int j = 0; j < n && j < MTS_REPLAY_MAX_SHADOWS; j++) {
+        mts_replay_shadow_t *x = &out->shadows[j];
+        memset(x, 0, sizeof *x);
+        snprintf(x->label, sizeof x->label, "%s", labels[j]);
+        x->book = n_acct + j;
+        mts_book_stats_t b;
+        if (mts_engine_book_stats(e, x->book, &b) == 0)
+            x->replayed = (mts_replay_book_t){b.fills, b.trades, b.initial, b.equity, b.equity - b.initial, b.fees,
+                                              b.initial > 0 ? b.equity / b.initial - 1 : NAN};
+        x->recorded.final_equity = x->recorded.pnl = x->recorded.ret = NAN;
+        if (ok) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, session);
+            sqlite3_bind_text(st, 2, labels[j], -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                mts_replay_book_t *r = &x->recorded;
+                r->initial = sqlite3_column_double(st, 0);
+                r->final_equity = sqlite3_column_double(st, 1);
+                r->fees = sqlite3_column_double(st, 2);
+                r->fills = sqlite3_column_int64(st, 3);
+                r->trades = sqlite3_column_int64(st, 4);
+                r->pnl = r->final_equity - r->initial;
+                r->ret = r->initial > 0 ? r->final_equity / r->initial - 1 : NAN;
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    out->n_shadows = n < MTS_REPLAY_MAX_SHADOWS ? n : MTS_REPLAY_MAX_SHADOWS;
+}
+
 int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opts, mts_replay_result_t *out,
                    char *err, size_t errlen) {
     if (!s || !out) return MTS_EINVAL;
@@ -323,6 +362,17 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
         for (int k = 0; k < n_rs; k++) strat[n_strat++] = rec_strat[k];
     }
     for (int k = 0; k < opts->n_params && n_p < 2 * RMAX; k++) { pk[n_p] = opts->param_keys[k]; pv[n_p++] = opts->param_values[k]; }
+    /* the shadows (issue 14): their labels and the capitals they had */
+    const char *shl[MTS_REPLAY_MAX_SHADOWS];
+    double shcap[MTS_REPLAY_MAX_SHADOWS];
+    int n_sh = 0;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "shadows")) {
+        const char *lb = jstr(x, "label");
+        if (n_sh < MTS_REPLAY_MAX_SHADOWS && lb) {
+            shcap[n_sh] = jnum(x, "capital", 0);
+            shl[n_sh++] = lb;
+        }
+    }
     out->same_code = opts->n_strategies == 0 && opts->n_params == 0;
     if (opts->n_strategies > 0 && opts->n_strategies == n_rs) {
         out->same_code = opts->n_params == 0;
@@ -409,6 +459,10 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
             }
         }
     }
+    for (int k = 0; k < n_sh; k++)   /* a record without the capital: the rule mts run applies */
+        if (!(shcap[k] > 0))
+            shcap[k] = mts_live_shadow_capital(shl[k], strat, n_strat, n_books, alloc, jnum(o, "capital", 10000),
+                                               jnum(o, "shadow_capital", 0));
     const char *exch = jstr(o, "exchange");
     mts_live_config_t cfg = {
         .exchange = exch && !strcmp(exch, "bybit") ? MTS_EXCH_BYBIT : MTS_EXCH_BINANCE,
@@ -421,6 +475,7 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
                        .maker_bps = jnum(o, "maker_bps", 0), .taker_bps = jnum(o, "taker_bps", 0),
                        .has_maker = cJSON_HasObjectItem(o, "maker_bps"), .has_taker = cJSON_HasObjectItem(o, "taker_bps")},
         .root = r->root, .replay = r,
+        .shadows = shl, .shadow_capital = shcap, .n_shadows = n_sh, .shadow_capital_opt = jnum(o, "shadow_capital", 0),
     };
     out->capital = cfg.capital;
     char lerr[1024];
@@ -432,6 +487,7 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
         .engine = mts_live_engine(live), .root = r->root, .strategies = strat, .n_strategies = n_strat,
         .param_keys = pk, .param_values = pv, .n_params = n_p, .mode = mode,
         .max_position = jnum(o, "max_position", 0), .max_portfolio_risk = jnum(o, "max_portfolio_risk", 0),
+        .shadows = shl, .n_shadows = n_sh,
     };
     mts_run_result_t res;
     if ((rc = mts_lua_run_live(&spec, live, &res, lerr, sizeof lerr)) != 0) {
@@ -457,11 +513,12 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
     }
     int64_t nrf, nre, nrs;
     const char *rec_list = NULL;
-    char rl[512];
+    char rl[4096];
     {
         size_t w = 0;
         rl[0] = 0;
         for (int k = 0; k < n_rs; k++) w += (size_t)snprintf(rl + w, sizeof rl - (w < sizeof rl ? w : sizeof rl), "%s%s", k ? "," : "", rec_strat[k]);
+        for (int k = 0; k < n_sh; k++) w += (size_t)snprintf(rl + w, sizeof rl - (w < sizeof rl ? w : sizeof rl), ",%s", shl[k]);
         rec_list = rl;
     }
     if ((rc = load_recorded(s, session, rec_list, &rf, &nrf, &rts, &req, &nre, &rs, &nrs)) != 0) {
@@ -474,29 +531,54 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
     rts = NULL;
     req = NULL;
     int64_t iv_s = mts_live_interval_ms(cfg.interval) / 1000;
-    out->recorded.trades = nrf;
+    int32_t n_acct = mts_engine_account_books(e);
+    /* the account's and the shadows' fills apart (each side in its own order) */
+    int64_t nra = 0, nrs_f = 0, npa = 0, nps = 0;
+    fillrow_t **ra = mts_malloc((size_t)(nrf + 1) * sizeof *ra), **rsh = mts_malloc((size_t)(nrf + 1) * sizeof *rsh);
+    const mts_fill_rec_t **pa = mts_malloc((size_t)(nf - f0 + 1) * sizeof *pa), **psh = mts_malloc((size_t)(nf - f0 + 1) * sizeof *psh);
+    if (!ra || !rsh || !pa || !psh) {
+        mts_free(ra); mts_free(rsh); mts_free(pa); mts_free(psh);
+        rc = MTS_ENOMEM;
+        goto done;
+    }
+    for (int64_t i = 0; i < nrf; i++) {
+        if (rf[i].shadow) rsh[nrs_f++] = &rf[i];
+        else ra[nra++] = &rf[i];
+    }
+    for (int64_t i = f0; i < nf; i++) {
+        if (fills[i].book >= n_acct) psh[nps++] = &fills[i];
+        else pa[npa++] = &fills[i];
+    }
+    out->recorded.trades = nra;
     out->recorded.signals = nrs;
-    for (int64_t i = 0; i < nrf; i++) out->recorded.fees += rf[i].fee;
+    for (int64_t i = 0; i < nra; i++) out->recorded.fees += ra[i]->fee;
     curve_stats(out->rec_eq, out->n_rec, cfg.capital, iv_s, &out->recorded);
-    out->replayed.trades = nf - f0;
+    out->replayed.trades = npa;
     out->replayed.signals = ns - s0;
-    for (int64_t i = f0; i < nf; i++) out->replayed.fees += fills[i].fee;
+    for (int64_t i = 0; i < npa; i++) out->replayed.fees += pa[i]->fee;
     curve_stats(out->rep_eq, out->n_rep, cfg.capital, iv_s, &out->replayed);
+    {
+        mts_book_stats_t st;
+        if (mts_engine_book_stats(e, -1, &st) == 0)
+            out->live = (mts_replay_book_t){st.fills, st.trades, st.initial, st.equity, st.equity - st.initial, st.fees,
+                                            st.initial > 0 ? st.equity / st.initial - 1 : NAN};
+    }
+    shadows_compare(s, session, e, n_acct, shl, n_sh, out);
 
     /* the first divergence, in time order: fills, then equity, then signals */
     char *d = out->divergence;
     size_t dl = sizeof out->divergence;
     int64_t dts = INT64_MAX;
-    for (int64_t i = 0; i < nrf || i < nf - f0; i++) {
-        if (i >= nrf || i >= nf - f0) {
-            const int64_t t = i < nrf ? rf[i].ts : fills[f0 + i].ts;
+    for (int64_t i = 0; i < nra || i < npa; i++) {
+        if (i >= nra || i >= npa) {
+            const int64_t t = i < nra ? ra[i]->ts : pa[i]->ts;
             snprintf(d, dl, "fill %lld: %s has it (ts %lld), %s has not", (long long)i + 1,
-                     i < nrf ? "recorded" : "replayed", (long long)t, i < nrf ? "replayed" : "recorded");
+                     i < nra ? "recorded" : "replayed", (long long)t, i < nra ? "replayed" : "recorded");
             dts = t;
             break;
         }
-        const mts_fill_rec_t *y = &fills[f0 + i];
-        const fillrow_t *xr = &rf[i];
+        const mts_fill_rec_t *y = pa[i];
+        const fillrow_t *xr = ra[i];
         const char *an = mts_engine_asset_name(e, y->asset);
         if (xr->ts != y->ts || strcmp(xr->asset, an ? an : "") || !num_eq(xr->qty, y->qty) || !num_eq(xr->price, y->price) ||
             !num_eq(xr->fee, y->fee) || !num_eq(xr->pnl, y->realized_pnl)) {
@@ -507,6 +589,36 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
             break;
         }
     }
+    for (int64_t i = 0; i < nrs_f || i < nps; i++) {   /* the shadows' fills, in order */
+        int64_t t;
+        char buf[1024];
+        if (i >= nrs_f || i >= nps) {
+            t = i < nrs_f ? rsh[i]->ts : psh[i]->ts;
+            snprintf(buf, sizeof buf, "shadow fill %lld: %s has it (ts %lld), %s has not", (long long)i + 1,
+                     i < nrs_f ? "recorded" : "replayed", (long long)t, i < nrs_f ? "replayed" : "recorded");
+        } else {
+            const mts_fill_rec_t *y = psh[i];
+            const fillrow_t *xr = rsh[i];
+            const char *an = mts_engine_asset_name(e, y->asset);
+            int32_t j = y->book - n_acct;
+            const char *lb = j >= 0 && j < n_sh ? shl[j] : "?";
+            if (xr->ts == y->ts && !strcmp(xr->asset, an ? an : "") && !strcmp(xr->strategy, lb) &&
+                num_eq(xr->qty, y->qty) && num_eq(xr->price, y->price) && num_eq(xr->fee, y->fee) &&
+                num_eq(xr->pnl, y->realized_pnl))
+                continue;
+            t = xr->ts < y->ts ? xr->ts : y->ts;
+            snprintf(buf, sizeof buf, "shadow fill %lld: recorded ts %lld %s %s qty %.17g price %.17g fee %.17g, "
+                     "replayed ts %lld %s %s qty %.17g price %.17g fee %.17g", (long long)i + 1, (long long)xr->ts,
+                     xr->strategy, xr->asset, xr->qty, xr->price, xr->fee, (long long)y->ts, lb, an ? an : "?", y->qty,
+                     y->price, y->fee);
+        }
+        if (t < dts) { dts = t; snprintf(d, dl, "%s", buf); }
+        break;
+    }
+    mts_free(ra);
+    mts_free(rsh);
+    mts_free(pa);
+    mts_free(psh);
     for (int64_t i = 0; i < out->n_rec || i < out->n_rep; i++) {
         int64_t t;
         char buf[512];
@@ -532,7 +644,8 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
         } else {
             const mts_signal_rec_t *y = &sigs[s0 + i];
             const char *an = mts_engine_asset_name(e, y->asset);
-            const char *sn = y->strategy >= 0 && y->strategy < n_strat ? strat[y->strategy] : "?";
+            const char *sn = y->strategy >= 0 && y->strategy < n_strat ? strat[y->strategy]
+                             : y->strategy >= n_strat && y->strategy - n_strat < n_sh ? shl[y->strategy - n_strat] : "?";
             if (rs[i].ts == y->ts && !strcmp(rs[i].asset, an ? an : "") && !strcmp(rs[i].strategy, sn) &&
                 !strcmp(rs[i].type, mts_signal_name(y->signal_type)) && num_eq(rs[i].price, y->price))
                 continue;
@@ -605,6 +718,24 @@ int mts_replay_report_html(FILE *f, const mts_replay_result_t *r) {
     fprintf(f, "<tr><td>max drawdown</td><td>%.4f %%</td><td>%.4f %%</td></tr>\n", a->max_dd * 100, b->max_dd * 100);
     fprintf(f, "<tr><td>Sharpe</td><td>%.3f</td><td>%.3f</td></tr>\n", a->sharpe, b->sharpe);
     fprintf(f, "<tr><td>final equity</td><td>%.2f</td><td>%.2f</td></tr></table>\n", a->final_equity, b->final_equity);
+    if (r->n_shadows > 0) {   /* live vs shadow */
+        fprintf(f, "<h2>Shadow strategies</h2><table><tr><th>shadow</th><th>capital</th><th>recorded equity</th>"
+                   "<th>replayed equity</th><th>recorded fills</th><th>replayed fills</th></tr>\n");
+        for (int j = 0; j < r->n_shadows; j++) {
+            const mts_replay_shadow_t *x = &r->shadows[j];
+            fprintf(f, "<tr><td>");
+            for (const char *p = x->label; *p; p++) {   /* HTML-escaped */
+                if (*p == '<') fputs("&lt;", f);
+                else if (*p == '>') fputs("&gt;", f);
+                else if (*p == '&') fputs("&amp;", f);
+                else fputc(*p, f);
+            }
+            fprintf(f, "</td><td>%.2f</td><td>%.2f</td><td>%.2f</td><td>%lld</td><td>%lld</td></tr>\n",
+                    x->replayed.initial, x->recorded.final_equity, x->replayed.final_equity,
+                    (long long)x->recorded.fills, (long long)x->replayed.fills);
+        }
+        fprintf(f, "</table>\n");
+    }
     int64_t t0 = INT64_MAX, t1 = INT64_MIN;
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < 2; k++) {

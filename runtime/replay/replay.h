@@ -17,6 +17,11 @@
  * aggregator.lua and risk.lua as trusted library code — replay only records
  * from databases you trust.
  *
+ * Shadow strategies (issue 14) are re-created from the options (their labels
+ * and capitals) and their fills compared too, apart from the account's
+ * (paper_fills.shadow); out->shadows sets each one's recorded book (its last
+ * paper_books row) beside the replayed one.
+ *
  * Needs live/live.h, lua/bridge.h, store/events.h. Errors: 0 / negative
  * MTS_E* with a message in err. */
 #ifndef MTS_REPLAY_H
@@ -58,11 +63,25 @@ typedef struct mts_replay_side {      /* one column of the side-by-side table */
     int64_t points;                   /* equity points */
 } mts_replay_side_t;
 
+/* A shadow strategy of the session (issue 14, docs/live.md "Shadow strategies"):
+ * re-created with its recorded label and capital, its fills compared too. */
+#define MTS_REPLAY_MAX_SHADOWS 8
+typedef struct mts_replay_book {
+    int64_t fills, trades;            /* fills; closed trades */
+    double initial, final_equity, pnl, fees, ret;
+} mts_replay_book_t;
+typedef struct mts_replay_shadow {
+    char label[256];
+    int32_t book;                     /* its book in the replay's engine */
+    mts_replay_book_t recorded, replayed;   /* recorded: the session's last paper_books row */
+} mts_replay_shadow_t;
+
 typedef struct mts_replay_result {
     int64_t session;
     char strategies[512];             /* the replay's */
     int same_code;                    /* neither --strategy nor --param */
-    int identical;                    /* fills, equity and signals equal the recorded ones */
+    int identical;                    /* fills (the shadows' too), equity and signals equal the
+                                         recorded ones */
     char divergence[1024];            /* the first difference ("" when identical) */
     int64_t div_ts;                   /* its step (unix s; 0 when identical) */
     mts_replay_side_t recorded, replayed;
@@ -72,6 +91,9 @@ typedef struct mts_replay_result {
     double *rec_eq, *rep_eq;
     int64_t n_rec, n_rep;
     double capital;
+    mts_replay_book_t live;           /* the account, replayed (recorded: `recorded` above) */
+    mts_replay_shadow_t shadows[MTS_REPLAY_MAX_SHADOWS];
+    int n_shadows;
 } mts_replay_result_t;
 
 int  mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opts, mts_replay_result_t *out,

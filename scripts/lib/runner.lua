@@ -13,7 +13,9 @@
 --          limits; absent or 0: the environment's, else config/mts.json
 --          "risk", else risk.DEFAULTS),
 --          decisions = true (optional: keep, per asset, the aggregated
---          signals of its last step with signals: result.decisions) }
+--          signals of its last step with signals: result.decisions),
+--          shadows = {"sma_cross_v2", "sma_cross:fast=5,slow=30", ...}
+--          (optional: shadow strategies, see below) }
 -- opts (tests and benchmarks only) = { C = namespace with the mts_engine_*
 --          functions (default mts.C, the real ones), log = function(level,
 --          event, fields), print = function(strategy, text) }
@@ -39,6 +41,19 @@
 -- independent run is the vote run bit for bit); with several strategies, one
 -- book and no spec.mode (a host that set up no books: mts run for now) the
 -- run is vote, as it was before books.
+--
+-- Shadow strategies (issue 14, docs/live.md "Shadow strategies"). Each label
+-- of spec.shadows, NAME[:K=V,...], is loaded after the live strategies (ids
+-- after theirs: #strategies + j - 1) from NAME as --strategy would; its
+-- parameters are the defaults, the config file, the --param options that
+-- apply to NAME (NAME.K=V, or K=V that NAME declares), then its own K=V. It
+-- trades its own book, the engine's account_books + j - 1 (the host adds the
+-- shadow books: mts_engine_add_shadow_book), which is not part of the
+-- account; its signals of a step are aggregated alone (in vote mode too),
+-- sized by risk.lua against its own book with the same limits, and
+-- ctx.position() is its book's. Its label is its name everywhere (ctx.strategy,
+-- messages, the risk counts, which list the shadows after the live ones).
+-- With no shadows nothing here runs.
 --
 -- Error isolation. Every call into a strategy (init, on_bar, analyze,
 -- generate_signals) goes through pcall. On error the strategy is disabled for
@@ -679,6 +694,86 @@ local function report_params(s)
     return out
 end
 
+-- ---- shadow strategies (see the header) ----------------------------------------------------
+
+-- "NAME[:K=V,...]" -> NAME, { {key = K, value = V}, ... }
+local function parse_label(label)
+    if type(label) ~= "string" or label == "" then stop("config", "--shadow: an empty label") end
+    local name, rest = label:match("^([^:]*):(.*)$")
+    if not name then name, rest = label, nil end
+    if name == "" then stop("config", ("--shadow %s: the strategy's name is missing (NAME[:K=V,...])"):format(label)) end
+    local kv = {}
+    if rest ~= nil then
+        for part in (rest .. ","):gmatch("([^,]*),") do
+            local k, v = part:match("^([^=]+)=(.+)$")
+            if not k then
+                stop("config", ("--shadow %s: '%s' is not KEY=VALUE (NAME:K=V,K=V)"):format(label, part))
+            end
+            kv[#kv + 1] = { key = k, value = v }
+        end
+    end
+    return name, kv
+end
+
+-- The parameters of shadow s (a loaded version ns of its strategy): defaults,
+-- its config file, the --param options of its strategy's name, its own K=V.
+-- nil and the message when they do not validate. live_names: the live
+-- strategies' names (a NAME.K=V of another strategy is not the shadow's).
+local function shadow_params(s, ns, overrides, live_names)
+    local okc, cfg = pcall(config.load_file, ns.config_path, ns.config_rel, ns.schema)
+    if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
+    local t = { name = ns.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
+    t.params = config.deep_copy(ns.defaults)
+    config.overlay(t.params, cfg)
+    local mine = {}
+    for _, o in ipairs(overrides or {}) do
+        local key = tostring(o.key)
+        local first = key:match("^([^.]+)%.")
+        local top = key:match("^[^.]+")
+        if first == ns.name or (not live_names[first] and first ~= ns.name and ns.defaults[top] ~= nil) then
+            mine[#mine + 1] = o
+        end
+    end
+    local oko, oerr = pcall(config.apply_overrides, { t }, mine)
+    if oko then oko, oerr = pcall(config.apply_overrides, { t }, s.kv) end
+    if oko and s.control_params then oko, oerr = pcall(config.apply_overrides, { t }, s.control_params) end   -- an attached client's set
+    if not oko then
+        local msg = config.is_error(oerr) and oerr.config_error or tostring(oerr)
+        return nil, ("--shadow %s: %s"):format(s.label, msg)
+    end
+    t.name = s.label
+    local okv, verr = pcall(validate_params, t)
+    if not okv then return nil, type(verr) == "table" and verr.run_error or tostring(verr) end
+    return t.params
+end
+
+-- Loads spec.shadows after the live strategies (appended to `strategies`).
+local function load_shadows(spec, root, printer, strategies)
+    local labels = spec.shadows or {}
+    if #labels == 0 then return 0 end
+    local live_names, taken = {}, {}
+    for _, s in ipairs(strategies) do live_names[s.name] = true end
+    local n_live = #strategies
+    for j, label in ipairs(labels) do
+        if live_names[label] then
+            stop("config", ("--shadow %s: a live strategy has that name (a shadow runs other code or " ..
+                 "parameters: give it K=V, e.g. --shadow %s:fast=5)"):format(label, label))
+        end
+        if taken[label] then stop("config", ("--shadow %s is given twice"):format(label)) end
+        taken[label] = true
+        local name, kv = parse_label(label)
+        local s = load_strategy(root, name, n_live + j - 1, printer)
+        s.base, s.arg, s.label, s.kv, s.shadow, s.shadow_j = s.name, name, label, kv, true, j
+        local params, err = shadow_params(s, s, spec.params, live_names)
+        if not params then stop("config", err) end
+        s.name = label
+        s.params = params
+        validate_params(s)
+        strategies[#strategies + 1] = s
+    end
+    return #labels
+end
+
 -- LuaJIT's trace thresholds in a live session (docs/live.md "Kline -> order
 -- latency"). A step with a signal leaves the compiled bar loop by side exits
 -- (the signal's checks, flush, risk, the order) that a backtest takes often
@@ -758,6 +853,8 @@ local function run(spec, opts)
         error(oerr, 0)
     end
     for _, s in ipairs(strategies) do validate_params(s) end
+    local n_live = #strategies
+    local n_shadow = load_shadows(spec, root, printer, strategies)
 
     -- the engine
     local C = opts.C or mts.C
@@ -830,17 +927,28 @@ local function run(spec, opts)
         return okf and fn ~= nil
     end
     local n_books = has("mts_engine_book_count") and tonumber(C.mts_engine_book_count(e)) or 1
-    if n_books ~= 1 and (mode ~= "independent" or n_books ~= #strategies) then
+    local n_acct = n_books     -- the account's books (the shadows' come after them)
+    if n_shadow > 0 then
+        n_acct = has("mts_engine_account_books") and tonumber(C.mts_engine_account_books(e)) or n_books
+        if n_books - n_acct ~= n_shadow then
+            stop("config", ("the engine has %d shadow books for %d shadow strategies (one each: " ..
+                 "mts_engine_add_shadow_book)"):format(n_books - n_acct, n_shadow))
+        end
+    end
+    if n_acct ~= 1 and (mode ~= "independent" or n_acct ~= n_live) then
         stop("config", ("the engine has %d books for %d strategies in %s mode (independent: one per " ..
-             "strategy; vote: one)"):format(n_books, #strategies, mode))
+             "strategy; vote: one)"):format(n_acct, n_live, mode))
     end
     -- a host that asked for no mode and set up no books (an engine built by
     -- hand, as the benches and specs do) gets the one shared book it has: vote
-    if spec.mode == nil and n_books == 1 and #strategies > 1 then mode = "vote" end
+    if spec.mode == nil and n_acct == 1 and n_live > 1 then mode = "vote" end
     local multi = n_books > 1
+    local amulti = n_acct > 1  -- several account books (without shadows: multi)
     local cancel_book = multi and has("mts_engine_cancel_book")
     local have_field = pcall(ffi.offsetof, "mts_order_t", "book") and ffi.offsetof("mts_order_t", "book") ~= nil
-    for _, s in ipairs(strategies) do s.book = multi and s.id or 0 end
+    for _, s in ipairs(strategies) do
+        if s.shadow then s.book = n_acct + s.shadow_j - 1 else s.book = amulti and s.id or 0 end
+    end
     local inst = {}           -- [id] = {market, cs, lev}
     do
         local have_inst = has("mts_engine_instrument") and pcall(ffi.typeof, "mts_instrument_t")
@@ -857,12 +965,13 @@ local function run(spec, opts)
         end
     end
     -- a book's position of asset id (one book: the account's)
+    -- (one account book and shadows: the account's functions for book 0, as without shadows)
     local function book_position(b, id)
-        if multi then return C.mts_engine_book_position(e, b, id) end
+        if multi and (amulti or b >= n_acct) then return C.mts_engine_book_position(e, b, id) end
         return C.mts_engine_position(e, id)
     end
     local function book_equity(b)
-        if multi then return C.mts_engine_book_equity(e, b) end
+        if multi and (amulti or b >= n_acct) then return C.mts_engine_book_equity(e, b) end
         return C.mts_engine_equity(e)
     end
 
@@ -1081,7 +1190,7 @@ local function run(spec, opts)
                 i = -1, time = 0, close = NaN,
             }, CTX_MT)
             local aid = a.id
-            if multi then
+            if multi and (amulti or s.shadow) then
                 local b = s.book
                 ctx.position = function() return C.mts_engine_book_position(e, b, aid) end
             else
@@ -1306,6 +1415,45 @@ local function run(spec, opts)
     local sigs = {}        -- reused by every flush
     local lone = {}        -- the aggregate of a step with one enabled signal of several
     local by_strat = {}    -- independent, several books: the step's signals per strategy
+
+    -- A step's signals of shadow strategies (sigs[1..nsigs]): taken out of
+    -- sigs (the live ones stay, in order: returns how many), each shadow's
+    -- aggregated alone and placed in its own book (its cancels first, as
+    -- several books do below). Only steps with several signals and shadows.
+    local function place_shadows(nsigs)
+        local m, order_s = 0, nil
+        for j = 1, nsigs do
+            local p = sigs[j]
+            sigs[j] = nil
+            local st = p.strat
+            if st.shadow then
+                local g = by_strat[st]
+                if not g then
+                    g = {}
+                    by_strat[st] = g
+                    order_s = order_s or {}
+                    order_s[#order_s + 1] = st
+                end
+                g[#g + 1] = p
+            else
+                m = m + 1
+                sigs[m] = p
+            end
+        end
+        if not order_s then return m end
+        for _, st in ipairs(order_s) do
+            local g = by_strat[st]
+            by_strat[st] = nil
+            local agg = #g == 1 and g or aggregator.aggregate(g)
+            if decisions then for _, a in ipairs(agg) do dec_agg(a) end end
+            for _, a in ipairs(agg) do
+                if a.signal_type == "CLOSE" or ORDER_CODE[a.order_type or "MARKET"] ~= 0 then cancel(a, st.book) end
+            end
+            book_view(st.book)
+            for _, a in ipairs(agg) do place(a, true) end
+        end
+        return m
+    end
     local function flush()
         if npending == 1 then
             -- a lone signal is its own aggregate (aggregator.lua: it wins on
@@ -1336,7 +1484,11 @@ local function run(spec, opts)
         npending = 0
         C.mts_engine_step_events(e, 0)
         if nsigs == 0 then return end
-        if mode == "independent" and #strategies > 1 then
+        if n_shadow > 0 then
+            nsigs = place_shadows(nsigs)
+            if nsigs == 0 then return end
+        end
+        if mode == "independent" and n_live > 1 then
             -- each strategy's signals aggregated among its own only, in the
             -- order of their first signal of the step
             local order_s = {}
@@ -1482,6 +1634,11 @@ local function run(spec, opts)
     -- the command line's --param (a config edit is a parameter change); nil and
     -- the message when the config does not validate.
     local function params_of(s, ns)
+        if s.shadow then
+            local live_names = {}
+            for k = 1, n_live do live_names[strategies[k].name] = true end
+            return shadow_params(s, ns, spec.params, live_names)
+        end
         local okc, cfg = pcall(config.load_file, ns.config_path, ns.config_rel, ns.schema)
         if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
         local t = { name = s.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
@@ -1503,7 +1660,7 @@ local function run(spec, opts)
     end
 
     local function reload(s)
-        local okl, ns = pcall(load_strategy, root, s.name, s.id, printer)
+        local okl, ns = pcall(load_strategy, root, s.arg or s.name, s.id, printer)
         if not okl then
             local msg = type(ns) == "table" and ns.run_error or tostring(ns)
             log("error", "strategy.reload_failed", { strategy = s.name, file = s.rel, message = msg })
@@ -1738,8 +1895,14 @@ local function run(spec, opts)
     end
     if rc < 0 then engine_fail("next", rc) end
 
-    local params = {}
-    for _, s in ipairs(strategies) do params[s.name] = report_params(s) end
+    local params, shadows = {}, {}
+    for _, s in ipairs(strategies) do
+        if s.shadow then
+            shadows[#shadows + 1] = { label = s.label, strategy = s.base, book = s.book, params = report_params(s) }
+        else
+            params[s.name] = report_params(s)
+        end
+    end
     local counts = {}
     for k, s in ipairs(strategies) do
         counts[k] = { trimmed = s.risk_trimmed, refused = s.risk_refused, short_refused = s.short_refused }
@@ -1753,6 +1916,8 @@ local function run(spec, opts)
         mode = mode,
         limits = limits,
         decisions = decisions,
+        shadows = shadows,
+        shadows_json = #shadows > 0 and json.encode(shadows) or nil,
     }
 end
 
@@ -1772,7 +1937,8 @@ end
 -- the C bridge converts: ok(bool), parameters_json | message, disabled lines | kind,
 -- and on success the risk counts per strategy (an array of
 -- {trimmed, refused, short_refused}), then (spec.decisions) an array of
--- {asset_id, ts, n, list} (run's decisions, by asset id).
+-- {asset_id, ts, n, list} (run's decisions, by asset id), then (spec.shadows)
+-- the shadows as JSON: [{label, strategy, book, params}].
 function R.run_for_host(spec)
     local res, msg, kind = R.run(spec)
     if not res then return false, msg, kind end
@@ -1784,7 +1950,7 @@ function R.run_for_host(spec)
         end
         table.sort(dec, function(x, y) return x.asset_id < y.asset_id end)
     end
-    return true, res.parameters_json, res.disabled, res.risk, dec
+    return true, res.parameters_json, res.disabled, res.risk, dec, res.shadows_json
 end
 
 return R

@@ -61,7 +61,7 @@ static void test_sma_cross_fills_next_open(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *strategies[] = {"sma_cross"};
     const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
-    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -95,7 +95,7 @@ static void test_decisions_keep_the_last_signal_step(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *strategies[] = {"sma_cross"};
     const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
-    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 1};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 1, NULL, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -137,23 +137,23 @@ static void test_run_stopping_errors(void **state) {
     char err[512];
 
     const char *unknown[] = {"no_such_strategy"};
-    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec = {e, root(), unknown, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), MTS_ELUA);
     assert_non_null(strstr(err, "scripts/strategies/no_such_strategy.lua does not exist (available: "));
     assert_non_null(strstr(err, "sma_cross"));
 
     const char *sma[] = {"sma_cross"};
     const char *k1[] = {"nope"}, *v1[] = {"1"};
-    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec2 = {e, root(), sma, 1, k1, v1, 1, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     assert_int_equal(mts_lua_backtest(&spec2, &rr, err, sizeof err), MTS_ECONFIG);
     assert_non_null(strstr(err, "--param nope=1: no selected strategy declares 'nope'"));
 
     const char *k2[] = {"fast"}, *v2[] = {"ten"};
-    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec3 = {e, root(), sma, 1, k2, v2, 1, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     assert_int_equal(mts_lua_backtest(&spec3, &rr, err, sizeof err), MTS_ECONFIG);
     assert_string_equal(err, "--param fast=ten: sma_cross.fast must be a number, got 'ten'");
 
-    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t bad = {NULL, root(), sma, 1, NULL, NULL, 0, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     assert_int_equal(mts_lua_backtest(&bad, &rr, err, sizeof err), MTS_EINVAL);
     mts_run_result_free(NULL);
     mts_engine_free(e);
@@ -168,7 +168,7 @@ static void test_disabled_strategy(void **state) {
     mts_engine_t *e = engine_with(&f, "bitcoin");
     const char *sma[] = {"sma_cross"};
     const char *k[] = {"fast"}, *v[] = {"40"};
-    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec = {e, root(), sma, 1, k, v, 1, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     mts_run_result_t rr;
     char err[512];
     assert_int_equal(mts_lua_backtest(&spec, &rr, err, sizeof err), 0);
@@ -213,7 +213,7 @@ static void test_vix_strategies_run(void **state) {
     assert_int_equal(mts_engine_add_macro(e, "VIX", &vs), 0);
     const char *strategies[] = {"vix_correlation", "mean_reversion"};
     const char *k[] = {"rsi_oversold", "vix_spike_threshold"}, *val[] = {"45", "15"};
-    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL, NULL, 0, 0, 0};
+    mts_run_spec_t spec = {e, root(), strategies, 2, k, val, 2, 0, NULL, NULL, NULL, 0, 0, 0, NULL, 0};
     mts_run_result_t rr;
     char err[512];
     int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
@@ -229,6 +229,61 @@ static void test_vix_strategies_run(void **state) {
     mts_engine_free(e);
 }
 
+/* Shadow strategies (issue 14): spec.shadows trade their own shadow books. The
+ * bars of test_sma_cross_fills_next_open: the live sma_cross (fast=2 slow=3
+ * units=3 from the --param list) buys 3 at bar 8's open (9); the shadow
+ * "sma_cross:units=2" gets the same global params, then its own units=2, and
+ * buys 2 at 9 in its book of 50000. By hand, no costs, marked at the last close 10:
+ * account 100000 + 3 x (10 - 9) = 100003, shadow 50000 + 2 x (10 - 9) = 50002. */
+static void test_shadow_trades_its_own_book(void **state) {
+    (void)state;
+    static fixture_bars_t f;
+    double close[] = {10, 10, 10, 13, 13, 7, 7, 10, 10, 10};
+    double open[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    make_bars(&f, close, open, 10);
+    mts_engine_t *e = engine_with(&f, "bitcoin");
+    int32_t b = -1;
+    assert_int_equal(mts_engine_add_shadow_book(e, 50000, &b), 0);
+    assert_int_equal(b, 1);
+    const char *strategies[] = {"sma_cross"}, *shadows[] = {"sma_cross:units=2"};
+    const char *keys[] = {"fast", "slow", "units"}, *vals[] = {"2", "3", "3"};
+    mts_run_spec_t spec = {e, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0, shadows, 1};
+    mts_run_result_t rr;
+    char err[512];
+    int rc = mts_lua_backtest(&spec, &rr, err, sizeof err);
+    if (rc) fail_msg("backtest failed: %s", err);
+    assert_int_equal(rr.n_disabled, 0);
+    assert_int_equal(rr.n_risk, 2);                      /* the live strategy, then the shadow */
+    assert_non_null(rr.shadows_json);
+    assert_non_null(strstr(rr.shadows_json, "\"label\":\"sma_cross:units=2\""));
+    assert_non_null(strstr(rr.shadows_json, "\"units\":2"));
+    assert_null(strstr(rr.parameters_json, "units=2"));  /* the account's parameters only */
+    assert_true(mts_engine_position(e, 0) == 3);
+    assert_true(mts_engine_book_position(e, 1, 0) == 2);
+    assert_int_equal(mts_engine_fill_count(e), 1);
+    const mts_portfolio_t *sp = mts_engine_book(e, 1);
+    assert_non_null(sp);
+    assert_int_equal(sp->fills, 1);
+    assert_true(fabs(mts_engine_equity(e) - 100003) < 1e-9);
+    assert_true(fabs(mts_engine_book_equity(e, 1) - 50002) < 1e-9);
+    mts_run_result_free(&rr);
+    mts_engine_free(e);
+
+    /* refused: a label equal to a live strategy's name; an engine without the shadow book */
+    mts_engine_t *e2 = engine_with(&f, "bitcoin");
+    assert_int_equal(mts_engine_add_shadow_book(e2, 50000, &b), 0);
+    const char *same[] = {"sma_cross"};
+    mts_run_spec_t s2 = {e2, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0, same, 1};
+    assert_int_equal(mts_lua_backtest(&s2, &rr, err, sizeof err), MTS_ECONFIG);
+    assert_non_null(strstr(err, "a live strategy has that name"));
+    mts_engine_free(e2);
+    mts_engine_t *e3 = engine_with(&f, "bitcoin");
+    mts_run_spec_t s3 = {e3, root(), strategies, 1, keys, vals, 3, 0, NULL, NULL, NULL, 0, 0, 0, shadows, 1};
+    assert_int_equal(mts_lua_backtest(&s3, &rr, err, sizeof err), MTS_ECONFIG);
+    assert_non_null(strstr(err, "shadow books"));
+    mts_engine_free(e3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sma_cross_fills_next_open),
@@ -236,6 +291,7 @@ int main(void) {
         cmocka_unit_test(test_run_stopping_errors),
         cmocka_unit_test(test_disabled_strategy),
         cmocka_unit_test(test_vix_strategies_run),
+        cmocka_unit_test(test_shadow_trades_its_own_book),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

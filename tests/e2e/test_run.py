@@ -261,6 +261,7 @@ class RunTest(MtsTestCase):
         self.assertEqual(topics.get("signal"), s["signals"])
         self.assertEqual(topics.get("fill"), s["fills"])
         self.assertEqual(topics.get("session"), 2)          # running, then stopped
+        self.assertEqual(topics.get("book"), 200)           # the one book after each step (issue 14)
         last = json.loads(self.q("SELECT payload FROM bus_events WHERE topic='session' ORDER BY id DESC")[0][0])
         self.assertEqual(last["status"], "stopped")
         self.assertAlmostEqual(last["equity"], s["final_equity"], places=6)
@@ -278,7 +279,8 @@ class RunTest(MtsTestCase):
         lines, _ = self.run_json(srv, "--warmup", "0", "--max-bars", "150", "--redis", url)
         s = lines[-1]
         xlen = int(subprocess.run(cli + ["XLEN", "mts:bus"], capture_output=True, text=True, timeout=10).stdout)
-        self.assertEqual(xlen, 150 + 150 + s["signals"] + s["fills"] + 2)
+        # bar, equity and book (one book: one message a step, issue 14) per step, signals, fills, 2 session
+        self.assertEqual(xlen, 150 + 150 + 150 + s["signals"] + s["fills"] + 2)
         self.assertEqual(self.q("SELECT COUNT(*) FROM bus_events")[0][0], 0)
         ts = self.q("SELECT timestamp FROM signal_history ORDER BY id")[0][0]
         got = subprocess.run(cli + ["GET", "signal:sma_cross:bitcoin:%d" % ts], capture_output=True, text=True,

@@ -25,11 +25,13 @@ typedef struct mts_jit_spec_run_spec {
     const char *interval; void *provider;
     const char *mode; double max_position, max_portfolio_risk;
     int decisions;
+    const char *const *shadows; int n_shadows;
 } mts_jit_spec_run_spec_t;
 typedef struct mts_jit_spec_result {
     char *parameters_json; int n_disabled; char *disabled;
     int n_risk; int64_t *risk_trimmed, *risk_refused, *risk_short_refused;
     void *decisions; int n_decisions;
+    char *shadows_json;
 } mts_jit_spec_result_t;
 int  mts_lua_backtest(const mts_jit_spec_run_spec_t *spec, mts_jit_spec_result_t *out, char *err, size_t errlen);
 void mts_run_result_free(mts_jit_spec_result_t *r);
