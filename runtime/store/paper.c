@@ -64,14 +64,14 @@ int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *in, int64_t *id_o
     return rc;
 }
 
-enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FILL, W_SIGNAL, W_EQUITY, W_BAR, W_SESSION, W_N };
+enum { W_BEGIN, W_COMMIT, W_ROLLBACK, W_FILL, W_SIGNAL, W_EQUITY, W_BAR, W_SESSION, W_BOOK, W_BOOK_EQ, W_N };
 
 static const char *const W_SQL[W_N] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
     "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl, book, strategy, reason,"
-    " funding) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    " funding, shadow) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
     " confidence, position_size, stop_loss, take_profit)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -80,6 +80,9 @@ static const char *const W_SQL[W_N] = {
     " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     "UPDATE paper_sessions SET bars = ?2, heartbeat_at = ?3,"
     " status = CASE status WHEN 'crashed' THEN 'running' ELSE status END WHERE id = ?1",
+    "INSERT OR REPLACE INTO paper_books(session_id, book, strategy, shadow, initial, equity, cash, fees, funding,"
+    " fills, trades, updated_ts) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    "INSERT OR REPLACE INTO paper_book_equity(session_id, book, ts, equity) VALUES(?1, ?2, ?3, ?4)",
 };
 
 struct mts_paper_writer {
@@ -122,7 +125,16 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
     if (!w || !p) return MTS_EINVAL;
     mts_store_t *s = w->s;
     sqlite3_stmt *f = w->st[W_FILL], *g = w->st[W_SIGNAL], *q = w->st[W_EQUITY], *b = w->st[W_BAR],
-                 *u = w->st[W_SESSION];
+                 *u = w->st[W_SESSION], *k = w->st[W_BOOK], *ke = w->st[W_BOOK_EQ];
+    if (p->n_books < 0 || p->n_book_eq < 0 || (p->n_books > 0 && !p->books) ||
+        (p->n_book_eq > 0 && (!p->book_eq_ts || !p->book_eq_book || !p->book_eq)))
+        return MTS_EINVAL;
+    for (int i = 0; i < p->n_books; i++)
+        if (!p->books[i].strategy) {
+            mts_store_set_error(s, "paper: book %d of the step has no strategy name (mts_paper_book_t.strategy)",
+                                (int)p->books[i].book);
+            return MTS_EINVAL;
+        }
     /* IMMEDIATE: the write lock is taken (or refused as busy) here, before any row */
     int rc = run(w, W_BEGIN, "BEGIN IMMEDIATE");
     if (rc) return rc;
@@ -142,6 +154,7 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
         if (x->reason) sqlite3_bind_text(f, 11, x->reason, -1, SQLITE_STATIC);
         else sqlite3_bind_null(f, 11);
         sqlite3_bind_double(f, 12, isnan(x->funding) ? 0 : x->funding);
+        sqlite3_bind_int(f, 13, x->shadow ? 1 : 0);
         rc = run(w, W_FILL, "paper: insert fill");
     }
     for (int64_t i = 0; i < p->n_signals && !rc; i++) {
@@ -177,9 +190,33 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
         sqlite3_bind_double(b, 9, x->volume);
         rc = run(w, W_BAR, "paper: insert live bar");
     }
-    for (int k = 0; k < p->n_series && !rc; k++)   /* joins this transaction (store.h) */
-        if (p->series[k].bars.n > 0)
-            rc = mts_store_upsert_ohlcv(s, p->series[k].asset, p->series[k].interval, &p->series[k].bars);
+    for (int j = 0; j < p->n_series && !rc; j++)   /* joins this transaction (store.h) */
+        if (p->series[j].bars.n > 0)
+            rc = mts_store_upsert_ohlcv(s, p->series[j].asset, p->series[j].interval, &p->series[j].bars);
+    for (int i = 0; i < p->n_books && !rc; i++) {
+        const mts_paper_book_t *x = &p->books[i];
+        sqlite3_bind_int64(k, 1, session);
+        sqlite3_bind_int(k, 2, x->book);
+        sqlite3_bind_text(k, 3, x->strategy, -1, SQLITE_STATIC);
+        sqlite3_bind_int(k, 4, x->shadow ? 1 : 0);
+        /* NOT NULL columns: a non-finite number (never expected) stores 0 */
+        sqlite3_bind_double(k, 5, isfinite(x->initial) ? x->initial : 0);
+        sqlite3_bind_double(k, 6, isfinite(x->equity) ? x->equity : 0);
+        sqlite3_bind_double(k, 7, isfinite(x->cash) ? x->cash : 0);
+        sqlite3_bind_double(k, 8, isfinite(x->fees) ? x->fees : 0);
+        sqlite3_bind_double(k, 9, isfinite(x->funding) ? x->funding : 0);
+        sqlite3_bind_int64(k, 10, x->fills);
+        sqlite3_bind_int64(k, 11, x->trades);
+        sqlite3_bind_int64(k, 12, p->books_ts);
+        rc = run(w, W_BOOK, "paper: upsert book");
+    }
+    for (int64_t i = 0; i < p->n_book_eq && !rc; i++) {
+        sqlite3_bind_int64(ke, 1, session);
+        sqlite3_bind_int(ke, 2, p->book_eq_book[i]);
+        sqlite3_bind_int64(ke, 3, p->book_eq_ts[i]);
+        sqlite3_bind_double(ke, 4, isfinite(p->book_eq[i]) ? p->book_eq[i] : 0);
+        rc = run(w, W_BOOK_EQ, "paper: upsert book equity");
+    }
     if (!rc && p->extra) rc = p->extra(s, p->extra_ud);
     if (!rc) {
         sqlite3_bind_int64(u, 1, session);
@@ -188,7 +225,7 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
         rc = run(w, W_SESSION, "paper: update session");
     }
     /* the texts were bound SQLITE_STATIC: no statement keeps the caller's pointers */
-    for (int k = W_FILL; k <= W_SESSION; k++) sqlite3_clear_bindings(w->st[k]);
+    for (int j = W_FILL; j < W_N; j++) sqlite3_clear_bindings(w->st[j]);
     if (!rc) rc = run(w, W_COMMIT, "COMMIT");
     /* a failed COMMIT (busy) leaves the transaction open: end it, nothing was stored */
     if (rc && !sqlite3_get_autocommit(mts_store_db(s))) {
@@ -207,6 +244,47 @@ int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t
     int rc = mts_paper_writer_new(s, &w);
     if (!rc) rc = mts_paper_writer_step(w, session, p);
     mts_paper_writer_free(w);
+    return rc;
+}
+
+int mts_paper_set_control(mts_store_t *s, int64_t session, const char *socket_path) {
+    if (!s) return MTS_EINVAL;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "UPDATE paper_sessions SET control_socket = ?2 WHERE id = ?1");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, session);
+    if (socket_path) sqlite3_bind_text(st, 2, socket_path, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 2);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s, "paper: set control socket");
+    else if (sqlite3_changes(mts_store_db(s)) == 0) {
+        mts_store_set_error(s, "paper: no session %lld (paper_sessions)", (long long)session);
+        rc = MTS_ENOTFOUND;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int mts_paper_get_control(mts_store_t *s, int64_t session, char *status, size_t slen, char *path, size_t plen) {
+    if (!s || (status && slen == 0) || (path && plen == 0)) return MTS_EINVAL;
+    if (status) status[0] = 0;
+    if (path) path[0] = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = prep(s, &st, "SELECT status, control_socket FROM paper_sessions WHERE id = ?1");
+    if (rc) return rc;
+    sqlite3_bind_int64(st, 1, session);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        const char *a = (const char *)sqlite3_column_text(st, 0), *b = (const char *)sqlite3_column_text(st, 1);
+        if (status) snprintf(status, slen, "%s", a ? a : "");
+        if (path) snprintf(path, plen, "%s", b ? b : "");
+    } else if (r == SQLITE_DONE) {
+        mts_store_set_error(s, "paper: no session %lld (paper_sessions); list them with GET /paper/sessions",
+                            (long long)session);
+        rc = MTS_ENOTFOUND;
+    } else {
+        rc = db_fail(s, "paper: get control socket");
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 

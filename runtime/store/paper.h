@@ -3,7 +3,10 @@
  * bars, final equity, heartbeat_at / pid / host), its fills (paper_fills), one equity point per step (paper_equity),
  * its signals (signal_history; a backtest's are stored with its run, in
  * backtest_signals) and the closed bars it
- * traded on (live_bars). Tables from schema v4 (store.c).
+ * traded on (live_bars). Tables from schema v4 (store.c). Schema v11: each
+ * book's latest state (paper_books: live books and shadow books) and equity
+ * per book per step (paper_book_equity), a fill's shadow flag, the session's
+ * attach socket (paper_sessions.control_socket).
  * Needs store.h (and store_internal.h for the connection).
  *
  * One call per bar step: mts_paper_write_step stores everything the step
@@ -55,7 +58,19 @@ typedef struct mts_paper_fill {
     const char *strategy;         /* the strategy whose order it was; NULL = not known */
     const char *reason;           /* "signal", "stop_loss", "take_profit", "liquidation", ...; NULL = not known */
     double funding;               /* funding settled on the position at this fill (+ received) */
+    /* schema v11 (a fill initialised without it stores 0) */
+    int shadow;                   /* 1: a shadow book's fill (not the account's); 0: the account's */
 } mts_paper_fill_t;
+
+/* One book of a session as the step leaves it (schema v11, paper_books: one
+ * row per (session, book), upserted by every step that carries it). strategy:
+ * the book's strategy (a shadow's label); required (NULL: MTS_EINVAL, nothing
+ * written). Numbers as the engine has them: equity and cash marked at the
+ * step, fees and funding (+ received) so far, fills and closed trades so far. */
+typedef struct mts_paper_book {
+    int32_t book; const char *strategy; int shadow;
+    double initial, equity, cash, fees, funding; int64_t fills, trades;
+} mts_paper_book_t;
 
 typedef struct mts_live_bar {
     const char *exchange, *symbol, *interval;
@@ -77,6 +92,13 @@ typedef struct mts_paper_step {
     const mts_live_bar_t *bars;       int64_t n_bars;
     const mts_paper_series_t *series; int n_series;
     int64_t total_bars;               /* live bars so far: paper_sessions.bars */
+    /* schema v11 (n 0 = none; a step initialised without them writes none):
+     * the books (upserted into paper_books with updated_ts = books_ts, the
+     * step's bar time in unix s) and one equity point per book per step
+     * (paper_book_equity, upserted on (session, book, ts): book_eq_ts[i],
+     * book_eq_book[i], book_eq[i]) */
+    const mts_paper_book_t *books;    int n_books;  int64_t books_ts;
+    const int64_t *book_eq_ts; const int32_t *book_eq_book; const double *book_eq; int64_t n_book_eq;
     /* more rows written inside the step's transaction, after the others (the
      * session's input log, store/events.h); NULL: none. Its error rolls back all. */
     int (*extra)(mts_store_t *s, void *ud);
@@ -98,6 +120,16 @@ void mts_paper_writer_free(mts_paper_writer_t *w);   /* accepts NULL */
 /* status "stopped" or "failed"; parameters_json may be NULL. */
 int mts_paper_end(mts_store_t *s, int64_t session, const char *status, int64_t stopped_at,
                   int64_t bars, double final_equity, const char *parameters_json);
+/* The attach socket of a running session (schema v11,
+ * paper_sessions.control_socket): set at open, NULL clears it (at finish).
+ * MTS_ENOTFOUND: no such session. */
+int mts_paper_set_control(mts_store_t *s, int64_t session, const char *socket_path);
+/* The session's status ("running", "stopped", ...) into status and its
+ * control socket's path into path ("" = none), each truncated to its size
+ * (slen / plen >= 1; status or path may be NULL with size 0 to skip it).
+ * MTS_ENOTFOUND: no such session (mts_store_errmsg says which). */
+int mts_paper_get_control(mts_store_t *s, int64_t session, char *status, size_t slen,
+                          char *path, size_t plen);
 /* heartbeat_at = now (unix s). */
 int mts_paper_heartbeat(mts_store_t *s, int64_t session, int64_t now);
 /* The rule above, applied to every running session; *n (may be NULL): how many

@@ -293,6 +293,25 @@ static const struct migration {
     "  vendor TEXT NOT NULL, host TEXT NOT NULL, state TEXT NOT NULL,"
     "  failures INTEGER NOT NULL, opened_at INTEGER, updated_at INTEGER NOT NULL, pid INTEGER,"
     "  PRIMARY KEY (vendor, host));", NULL},
+    /* 11: shadow strategies and attach (issue 14, store/paper.h): a live
+     * fill's shadow flag (0 on every row from before: the account's), the
+     * attach socket of a running session, and one row per book of a session
+     * (upserted by each step: its strategy, shadow flag, capital and
+     * results so far) with one equity point per book per step. Rows stored
+     * before keep every value; sessions from before have no book rows. */
+    {"ALTER TABLE paper_fills ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE paper_sessions ADD COLUMN control_socket TEXT;"
+    "CREATE TABLE paper_books ("
+    "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
+    "  book INTEGER NOT NULL, strategy TEXT NOT NULL, shadow INTEGER NOT NULL DEFAULT 0,"
+    "  initial REAL NOT NULL, equity REAL NOT NULL, cash REAL NOT NULL, fees REAL NOT NULL,"
+    "  funding REAL NOT NULL, fills INTEGER NOT NULL, trades INTEGER NOT NULL,"
+    "  updated_ts INTEGER NOT NULL,"
+    "  PRIMARY KEY(session_id, book)) WITHOUT ROWID;"
+    "CREATE TABLE paper_book_equity ("
+    "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
+    "  book INTEGER NOT NULL, ts INTEGER NOT NULL, equity REAL NOT NULL,"
+    "  PRIMARY KEY(session_id, book, ts)) WITHOUT ROWID;", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -655,7 +655,7 @@ static void test_migrates_v6_equity_bit_identical(void **state) {
     /* open with mts: migrates to v7 (and on, to the latest) */
     mts_store_t *s = NULL;
     if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
-    assert_int_equal(raw_int(path, "PRAGMA user_version"), 10);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 11);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'backtest_equity'"), 0);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM backtest_curves"), n_runs);
     assert_int_equal(raw_int(path, "SELECT SUM(n) FROM backtest_curves"), n_points);

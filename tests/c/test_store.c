@@ -603,7 +603,7 @@ static void test_migrate_v4_keeps_every_row(void **state) {
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
     assert_int_equal(mts_store_schema_version(s), raw_int(path, "PRAGMA user_version"));
-    assert_int_equal(mts_store_schema_version(s), 10);
+    assert_int_equal(mts_store_schema_version(s), 11);
     for (int64_t k = 0; k < n_eq;) {
         mts_stored_run_t run;
         assert_int_equal(mts_store_load_run(s, eq_id[k], &run), 0);
@@ -701,7 +701,7 @@ static void test_migrate_v6_keeps_every_bar(void **state) {
 
     mts_store_t *s = NULL;
     assert_int_equal(mts_store_open(path, &s), 0);
-    assert_int_equal(mts_store_schema_version(s), 10);
+    assert_int_equal(mts_store_schema_version(s), 11);
     int64_t total = 0;
     char *bars_after = dump_bar_loads(s, series, n_series, &total);
     assert_int_equal(total, 2920 + 1200 + 3);
@@ -738,7 +738,7 @@ static void test_migrate_v6_keeps_every_bar(void **state) {
     assert_string_equal(iv[1], "1d");
     mts_store_close(s);
 
-    assert_int_equal(raw_int(path, "PRAGMA user_version"), 10);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 11);
     assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'crypto_ohlcv'"), 0);
     /* 2920 daily bars from 2018-03-17 span 3 or 4 blocks of 1024 days;
      * 1200 hourly bars 2 or 3 blocks of 1024 hours; testcoin 1 or 2 */
@@ -820,7 +820,7 @@ static void test_migrate_v7_keeps_every_row(void **state) {
 
     mts_store_t *s = NULL;
     if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
-    assert_int_equal(mts_store_schema_version(s), 10);
+    assert_int_equal(mts_store_schema_version(s), 11);
     /* the bars still read (their blocks are rows compared below): 400 + 300 days */
     int64_t n = 0;
     assert_int_equal(mts_store_count_ohlcv(s, "testbtc", "1d", &n), 0);
@@ -829,7 +829,7 @@ static void test_migrate_v7_keeps_every_row(void **state) {
     assert_int_equal(n, 300);
     mts_store_close(s);
 
-    assert_int_equal(raw_int(path, "PRAGMA user_version"), 10);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 11);
     for (int i = 0; i < nt; i++) {
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
