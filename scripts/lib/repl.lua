@@ -393,9 +393,7 @@ local SM = { __index = S }
 local function request(self, op, args)
     local conn = rawget(self, "_conn")
     if not conn then error(("session %d: detached (start mts repl --attach %d again)"):format(self.id, self.id), 0) end
-    local n = (rawget(self, "_n") or 0) + 1
-    rawset(self, "_n", n)
-    local req = { id = n, op = op }
+    local req = { op = op }   -- the client adds the id
     for k, v in pairs(args or {}) do req[k] = v end
     local line, err, code = conn:call(json.encode(req))
     if not line then
@@ -443,7 +441,7 @@ local function status_text(st)
             lines[#lines + 1] = k .. ":"
             lines[#lines + 1] = tostring(rows_table(v, STRAT_COLS))
         else
-            lines[#lines + 1] = k .. ": " .. scalar_text(v)
+            lines[#lines + 1] = k .. ": " .. (next(v) == nil and "none" or scalar_text(v))
         end
     end
     return table.concat(lines, "\n")
