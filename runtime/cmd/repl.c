@@ -434,8 +434,8 @@ static mts_control_client_t *attach_connect(mts_store_t *store, const char *db_p
     if (stat(path, &st) != 0) {
         if (errno == EACCES)
             fprintf(stderr,
-                    "mts repl: session %lld: permission denied on %s: the socket's directory belongs to the"
-                    " session's user; attach as that user\n",
+                    "mts repl: session %lld: permission denied on %s (its directory is the session's user's):"
+                    " attach as the session's user\n",
                     (long long)id, path);
         else if (from_rule)
             fprintf(stderr,
