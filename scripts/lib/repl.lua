@@ -501,7 +501,7 @@ end
 local function write_op(self, op, args)
     local res = request(self, op, args)
     if type(res) ~= "table" then return res end
-    return record(res, function(t) return "ok: " .. scalar_text(t) end)
+    return record(res, function(t) return next(t) == nil and "ok" or ("ok: " .. scalar_text(t)) end)
 end
 
 local function need_strategy(fn, s)
