@@ -242,7 +242,7 @@ int mts_control_open(const char *dir, int64_t session, const char *hello_json, m
         }
         unlink(c->path);
     }
-    mode_t old = umask(077);
+    mode_t old = umask(0177);   /* the socket: 0600 */
     int b = bind(c->lfd, (struct sockaddr *)&sa, sizeof sa);
     int e = errno;
     umask(old);

@@ -11,6 +11,7 @@
  * REST client (feeds/http.h: keep-alive, retries with backoff, a circuit
  * breaker) and parsed with cJSON. */
 #include "live/live.h"
+#include "live/control.h"
 #include "market/provider.h"
 #include "alerts/alerts.h"
 #include "cache/bus.h"
@@ -21,6 +22,7 @@
 #include "lua/mts_ffi.h"
 #include "market/bar_check.h"
 #include "market/funding.h"
+#include "portfolio/portfolio.h"
 #include "replay/replay.h"
 #include "store/csv.h"
 #include "store/events.h"
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The kline -> order latency histogram (docs/live.md "Kline -> order latency"), allocated
  * once at open: 100 ns buckets below 1 ms, 10 us buckets from 1 ms to 100 ms, and one
@@ -136,6 +139,14 @@ struct mts_live {
     mts_events_rec_t *rec;    /* NULL in a replay */
     mts_replay_t *rp;         /* cfg.replay */
     char *root;               /* files are recorded relative to it */
+    /* attach (live/control.h, docs/live.md "Attach and control"): NULL without a socket and in a replay */
+    mts_control_t *ctl;
+    mts_control_req_t creq;   /* the request with the runner */
+    const char *ctl_req;      /* its text while the runner has it (wait returned 3), else NULL */
+    int ctl_read;             /* it is a read request: the next wait goes on with the same wait */
+    int ctl_write;            /* it is a write request (logged, published at the reply) */
+    char *ctl_buf;            /* a replayed request's text */
+    int64_t ctl_sig_first;    /* the engine's first signal after the warm-up */
     char err[512];
 };
 
@@ -1000,6 +1011,7 @@ static int commit(mts_live_t *l) {
         (void)mts_engine_signals(e, &ns);
         l->fills_done = nf;
         l->signals_done = ns;
+        l->ctl_sig_first = ns;
         l->equity_first = l->equity_done = curve->n;
     }
     if (l->rp) return MTS_OK;   /* a replay stores nothing: its results stay in the engine */
@@ -1158,6 +1170,292 @@ void mts_live_marks(const mts_live_t *l, int64_t *fills_first, int64_t *signals_
     if (equity_first) *equity_first = l ? l->equity_first : 0;
 }
 
+/* ---- attach and control (live/control.h, docs/live.md "Attach and control") ----
+ * The socket is made at open (not in a replay); its path is stored in
+ * paper_sessions.control_socket. Between websocket rounds the wait polls it
+ * (never blocking); a request the server does not answer itself goes to the
+ * runner: the wait returns 3 and the runner reads it (mts_live_control_request)
+ * and answers (mts_live_control_reply). A read request is not recorded and the
+ * wait after it goes on as the same wait; a write request (pause, resume,
+ * set) is recorded (a control event with the request's text, then the wait,
+ * t = 3), logged ("live.control") and published (topic "control") with its
+ * outcome. "reload" is done here, as SIGHUP: the reload mask (the strategy's
+ * watched files, or all), so the reload is recorded like any other. "signals"
+ * is answered here from the engine's signals. */
+
+static int live_rounds(mts_live_t *l, int32_t *reload);
+static char *join(const char *const *v, int n);
+
+/* A strategy's label by id (records, signals). */
+static const char *strategy_name(const mts_live_t *l, int32_t id) {
+    return id >= 0 && id < l->cfg.n_strategies ? l->cfg.strategies[id] : "?";
+}
+
+/* The hello line: {"hello":"mts-session","session":ID,"pid":PID,"strategies":[...],"shadows":[...],"interval":IV} */
+static char *control_hello(const mts_live_t *l) {
+    cJSON *h = cJSON_CreateObject();
+    if (!h) return NULL;
+    cJSON_AddStringToObject(h, "hello", "mts-session");
+    cJSON_AddNumberToObject(h, "session", (double)l->session_id);
+    cJSON_AddNumberToObject(h, "pid", (double)getpid());
+    cJSON *st = cJSON_AddArrayToObject(h, "strategies");
+    for (int i = 0; i < l->cfg.n_strategies; i++) cJSON_AddItemToArray(st, cJSON_CreateString(l->cfg.strategies[i]));
+    (void)cJSON_AddArrayToObject(h, "shadows");   /* the shadow strategies' labels (issue 14 A) */
+    cJSON_AddStringToObject(h, "interval", l->interval);
+    char *t = cJSON_PrintUnformatted(h);
+    cJSON_Delete(h);
+    return t;
+}
+
+static void control_open(mts_live_t *l) {
+    char *hello = control_hello(l);
+    char err[512] = "out of memory";
+    int rc = hello ? mts_control_open(NULL, l->session_id, hello, &l->ctl, err, sizeof err) : MTS_ENOMEM;
+    cJSON_free(hello);
+    if (rc) {   /* the session runs without a socket */
+        cJSON *e = cJSON_CreateString(err);
+        char *et = e ? cJSON_PrintUnformatted(e) : NULL;
+        mts_log(MTS_LOG_WARN, "live.control_unavailable", "\"session\":%lld,\"error\":%s", (long long)l->session_id,
+                et ? et : "null");
+        cJSON_free(et);
+        cJSON_Delete(e);
+        l->ctl = NULL;
+        return;
+    }
+    if (mts_paper_set_control(l->cfg.store, l->session_id, mts_control_path(l->ctl)) != 0)
+        mts_log(MTS_LOG_WARN, "live.control_unavailable", "\"session\":%lld,\"error\":\"storing the path: %s\"",
+                (long long)l->session_id, mts_store_errmsg(l->cfg.store));
+    mts_log(MTS_LOG_INFO, "live.control_socket", "\"session\":%lld,\"path\":\"%s\"", (long long)l->session_id,
+            mts_control_path(l->ctl));
+}
+
+static void control_close(mts_live_t *l) {
+    if (!l->ctl) return;
+    mts_control_free(l->ctl);   /* unlinks */
+    l->ctl = NULL;
+    if (mts_paper_set_control(l->cfg.store, l->session_id, NULL) != 0)
+        mts_log(MTS_LOG_WARN, "live.control_clear_failed", "\"session\":%lld,\"error\":\"%s\"",
+                (long long)l->session_id, mts_store_errmsg(l->cfg.store));
+}
+
+/* "live.control" and the bus's "control" topic: op, strategy, key, value, pid, ok (error). */
+static void control_log(mts_live_t *l, const char *request, int pid, int ok, const char *error) {
+    cJSON *q = cJSON_Parse(request);
+    cJSON *o = cJSON_CreateObject();
+    if (!o) { cJSON_Delete(q); return; }
+    cJSON_AddNumberToObject(o, "session", (double)l->session_id);
+    const char *keys[] = {"op", "strategy", "key", "value"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(q, keys[i]);
+        cJSON_AddItemToObject(o, keys[i], v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+    }
+    cJSON_AddNumberToObject(o, "pid", pid);
+    cJSON_AddBoolToObject(o, "ok", ok);
+    if (!ok) cJSON_AddStringToObject(o, "error", error ? error : "failed");
+    char *t = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    cJSON_Delete(q);
+    if (!t) return;
+    size_t n = strlen(t);
+    publish(l, "control", t, (int)n);
+    t[n - 1] = 0;   /* the fields without the braces */
+    mts_log(ok ? MTS_LOG_INFO : MTS_LOG_WARN, "live.control", "%s", t + 1);
+    cJSON_free(t);
+}
+
+/* The watch bits of a strategy: its file and config/strategies/<name>.json
+ * (the watched paths whose base name without extension is the strategy's). */
+static int32_t control_mask(const mts_live_t *l, const char *name) {
+    const char *b = strrchr(name, '/');
+    b = b ? b + 1 : name;
+    size_t bn = strcspn(b, ".:");
+    int32_t m = 0;
+    for (int k = 0; k < l->n_watch; k++) {
+        const char *p = strrchr(l->watches[k].path, '/');
+        p = p ? p + 1 : l->watches[k].path;
+        if (!strncmp(p, b, bn) && p[bn] == '.') m |= (int32_t)1 << k;
+    }
+    return m;
+}
+
+static int known_strategy(const mts_live_t *l, const char *name) {
+    for (int i = 0; i < l->cfg.n_strategies; i++)
+        if (!strcmp(l->cfg.strategies[i], name)) return 1;
+    return 0;
+}
+
+static char *strategies_list(const mts_live_t *l) {
+    char *j = join(l->cfg.strategies, l->cfg.n_strategies);
+    return j;
+}
+
+/* reload {strategy?}: the reload mask; 2 when set, 0 when refused (answered). */
+static int control_reload(mts_live_t *l, const char *request) {
+    cJSON *q = cJSON_Parse(request);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(q, "strategy");
+    char msg[512] = "";
+    int32_t m = -1;
+    if (s && !cJSON_IsNull(s)) {
+        char *list = strategies_list(l);
+        if (!cJSON_IsString(s) || !known_strategy(l, s->valuestring))
+            snprintf(msg, sizeof msg, "reload: no strategy %s%s%s in this session (running: %s)",
+                     cJSON_IsString(s) ? "'" : "", cJSON_IsString(s) ? s->valuestring : "(not a string)",
+                     cJSON_IsString(s) ? "'" : "", list ? list : "?");
+        else if (!(m = control_mask(l, s->valuestring)))
+            snprintf(msg, sizeof msg, "reload: no watched file of strategy '%s'", s->valuestring);
+        mts_free(list);
+    }
+    cJSON_Delete(q);
+    int ok = !msg[0];
+    if (ok) {
+        char r[64];
+        snprintf(r, sizeof r, "{\"reload\":%s}", m == -1 ? "\"all\"" : "\"strategy\"");
+        mts_control_reply(l->ctl, r, 1);
+        l->reload_mask |= m;
+    } else
+        mts_control_reply(l->ctl, msg, 0);
+    control_log(l, request, (int)l->creq.pid, ok, msg);
+    return ok ? 2 : 0;
+}
+
+/* signals {n <= 1000, default 20}: the session's newest signals, oldest first. */
+static void control_signals(mts_live_t *l, const char *request) {
+    cJSON *q = cJSON_Parse(request);
+    const cJSON *jn = cJSON_GetObjectItemCaseSensitive(q, "n");
+    int64_t want = 20;
+    if (jn && !cJSON_IsNull(jn)) {
+        if (!cJSON_IsNumber(jn) || jn->valuedouble < 1 || jn->valuedouble > 1000 || jn->valuedouble != (double)(int64_t)jn->valuedouble) {
+            cJSON_Delete(q);
+            mts_control_reply(l->ctl, "signals: n is a whole number from 1 to 1000 (default 20)", 0);
+            return;
+        }
+        want = (int64_t)jn->valuedouble;
+    }
+    cJSON_Delete(q);
+    int64_t ns = 0;
+    const mts_signal_rec_t *sg = mts_engine_signals(l->engine, &ns);
+    int64_t first = ns - want > l->ctl_sig_first ? ns - want : l->ctl_sig_first;
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t i = first; a && i < ns; i++) {
+        const mts_signal_rec_t *s = &sg[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "ts", (double)s->ts);
+        cJSON_AddStringToObject(o, "asset", mts_engine_asset_name(l->engine, s->asset));
+        cJSON_AddStringToObject(o, "strategy", strategy_name(l, s->strategy));
+        cJSON_AddStringToObject(o, "signal_type", mts_signal_name(s->signal_type));
+        if (isfinite(s->price)) cJSON_AddNumberToObject(o, "price", s->price); else cJSON_AddNullToObject(o, "price");
+        if (isfinite(s->confidence)) cJSON_AddNumberToObject(o, "confidence", s->confidence);
+        else cJSON_AddNullToObject(o, "confidence");
+        cJSON_AddItemToArray(a, o);
+    }
+    char *t = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    if (t) mts_control_reply(l->ctl, t, 1);
+    else mts_control_reply(l->ctl, "out of memory", 0);
+    cJSON_free(t);
+}
+
+/* positions: per book and asset (every asset of every book): qty, avg_cost, mark, unrealised. */
+static void control_positions(mts_live_t *l) {
+    cJSON *a = cJSON_CreateArray();
+    int32_t nb = mts_engine_book_count(l->engine);
+    for (int32_t b = 0; a && b < nb; b++) {
+        const mts_portfolio_t *p = mts_engine_book(l->engine, b);
+        for (int32_t k = 0; p && k < p->n_assets; k++) {
+            const mts_position_t *x = &p->pos[k];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "book", b);
+            cJSON_AddStringToObject(o, "asset", mts_engine_asset_name(l->engine, k));
+            cJSON_AddNumberToObject(o, "qty", x->qty);
+            cJSON_AddNumberToObject(o, "avg_cost", x->avg_cost);
+            cJSON_AddNumberToObject(o, "mark", x->mark);
+            double u = x->qty != 0 && x->mark > 0 ? x->qty * x->cs * (x->mark - x->avg_cost) : 0;
+            cJSON_AddNumberToObject(o, "unrealised", isfinite(u) ? u : 0);
+            cJSON_AddItemToArray(a, o);
+        }
+    }
+    char *t = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    if (t) mts_control_reply(l->ctl, t, 1);
+    else mts_control_reply(l->ctl, "out of memory", 0);
+    cJSON_free(t);
+}
+
+/* One poll of the socket: 0 nothing for the wait, 2 a reload was requested
+ * (the mask is set), 3 a request for the runner (a write one recorded here). */
+static int control_service(mts_live_t *l) {
+    int r = mts_control_poll(l->ctl, &l->creq);
+    if (r <= 0) {
+        if (r < 0) {   /* the listener failed: the session goes on without it */
+            mts_log(MTS_LOG_WARN, "live.control_unavailable", "\"session\":%lld,\"error\":\"%s\"",
+                    (long long)l->session_id, mts_strerror(r));
+            control_close(l);
+        }
+        return 0;
+    }
+    const char *op = l->creq.op;
+    if (!strcmp(op, "reload")) return control_reload(l, l->creq.json);
+    if (!strcmp(op, "signals")) { control_signals(l, l->creq.json); return 0; }
+    if (!strcmp(op, "positions")) { control_positions(l); return 0; }
+    l->ctl_req = l->creq.json;
+    l->ctl_write = l->creq.write;
+    l->ctl_read = !l->creq.write;
+    if (l->ctl_write && l->rec) {   /* recorded: the request's text, then (wait_ret) the wait */
+        char hash[65] = "";
+        const char *j = l->creq.json;
+        if (!strcmp(op, "set")) {   /* set reloads the strategy: the files it reads, as at a reload */
+            cJSON *q = cJSON_Parse(j);
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(q, "strategy");
+            int32_t m = cJSON_IsString(st) ? control_mask(l, st->valuestring) : 0;
+            cJSON_Delete(q);
+            for (int k = 0; k < l->n_watch; k++)
+                if (m & ((int32_t)1 << k)) record_file(l, l->watches[k].path);
+        }
+        if (mts_events_add_blob(l->rec, j, strlen(j), hash) == 0)
+            record(l, MTS_EVK_CONTROL, -1, 0, 0, 0, 0, 0, 0, hash, op);
+        else
+            mts_log(MTS_LOG_ERROR, "live.record_failed", "\"kind\":\"control\",\"error\":\"out of memory\"");
+    }
+    return 3;
+}
+
+/* The runner's wait after a request: one it left unanswered is answered now. */
+static void control_done(mts_live_t *l) {
+    if (l->ctl_req) mts_live_control_reply(l, "the session did not answer this request", 0);
+}
+
+/* A replay's control event: the recorded request's text (until the next). */
+static int replay_control(mts_live_t *l, const mts_sevent_t *e) {
+    const void *d = NULL;
+    size_t n = 0;
+    int rc = mts_replay_blob(l->rp, e->ref, &d, &n);
+    if (rc) return fail(l, rc, "replay: the control request of wait %lld is missing", (long long)e->wait);
+    char *b = mts_realloc(l->ctl_buf, n + 1);
+    if (!b) return fail(l, MTS_ENOMEM, "replay: out of memory");
+    memcpy(b, d, n);
+    b[n] = 0;
+    l->ctl_buf = b;
+    return MTS_OK;
+}
+
+const char *mts_live_control_request(mts_live_t *l) { return l ? l->ctl_req : NULL; }
+
+int mts_live_control_reply(mts_live_t *l, const char *json_result, int ok) {
+    if (!l || !l->ctl_req) return MTS_EINVAL;
+    const char *req = l->ctl_req;
+    l->ctl_req = NULL;
+    if (l->rp || !l->ctl) return MTS_OK;   /* a replay: the reply goes nowhere */
+    if (l->ctl_write) control_log(l, req, (int)l->creq.pid, ok, ok ? NULL : json_result);
+    l->ctl_write = 0;
+    return mts_control_reply(l->ctl, json_result, ok);
+}
+
+void mts_live_control_counts(const mts_live_t *l, int64_t out[3]) {
+    out[0] = l ? l->session_id : 0;
+    out[1] = l ? l->st.live_bars : 0;
+    out[2] = l ? l->st.steps : 0;
+}
+
 /* What a wait returns, recorded (with the files a reload will load: the
  * changed watches, or all of them for -1). */
 static int wait_ret(mts_live_t *l, int code, int32_t mask) {
@@ -1207,8 +1505,17 @@ static int replay_wait(mts_live_t *l, int32_t *reload) {
             if (e->asset == -1) mask = -1;
             mts_replay_advance(l->rp);
             if (code == 2 && reload) *reload = mask;
+            if (code == 3) {              /* a control request: the recorded one */
+                if (!l->ctl_buf) return fail(l, MTS_EPARSE, "replay: a control wait without its request");
+                l->ctl_req = l->ctl_buf;
+                l->ctl_write = 0;
+                return 3;
+            }
             return code == 1 || code == 2 ? code : 0;
         }
+        case MTS_EVK_CONTROL:
+            rc = replay_control(l, e);
+            break;
         default: break;
         }
         mts_replay_advance(l->rp);
@@ -1233,6 +1540,11 @@ static int replay_wait(mts_live_t *l, int32_t *reload) {
 int mts_live_wait(mts_live_t *l, int32_t *reload) {
     if (!l) return MTS_EINVAL;
     if (reload) *reload = 0;
+    control_done(l);
+    if (l->ctl_read) {        /* after a read request: the same wait goes on (nothing to commit) */
+        l->ctl_read = 0;
+        return live_rounds(l, reload);
+    }
     if (l->rehearsals < REHEARSALS) {
         l->rehearsals++;
         return 1;
@@ -1243,6 +1555,12 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
     l->waits++;
     if (l->rp) return replay_wait(l, reload);
     if ((rc = mts_ws_start(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
+    return live_rounds(l, reload);
+}
+
+/* The rounds of a live wait: flags, heartbeat, the control socket, the websocket. */
+static int live_rounds(mts_live_t *l, int32_t *reload) {
+    int rc;
     for (;;) {
         check(l);
         if (l->stopping) return wait_ret(l, 0, 0);
@@ -1260,6 +1578,12 @@ int mts_live_wait(mts_live_t *l, int32_t *reload) {
             l->last_hb_ms = now;   /* idle: say we are alive (a busy database: next time) */
             int hrc = mts_paper_heartbeat(l->cfg.store, l->session_id, now / 1000);
             if (hrc) mts_log(MTS_LOG_DEBUG, "live.heartbeat_failed", "\"error\":\"%s\"", mts_store_errmsg(l->cfg.store));
+        }
+        if (l->ctl) {                     /* attached clients: never blocks (control.h) */
+            int c = control_service(l);
+            if (c == 3) return l->ctl_read ? 3 : wait_ret(l, 3, 0);
+            if (c < 0) return c;
+            if (c == 2) continue;         /* a reload request: the mask is set */
         }
         l->appended = 0;
         if (l->align) {                   /* steps whose grace has passed */
@@ -1596,6 +1920,7 @@ int mts_live_open(const mts_live_config_t *cfg, mts_live_t **out, char *err, siz
     l->last_watch_poll = now;
     l->last_hb_ms = now;
     l->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : HEARTBEAT_MS;
+    if (!l->rp) control_open(l);
     *out = l;
     return MTS_OK;
 out:
@@ -1625,6 +1950,7 @@ int mts_live_finish(mts_live_t *l, const char *status, const char *parameters_js
         l->st.final_equity = mts_engine_equity(l->engine);
         return MTS_OK;
     }
+    control_close(l);   /* clients see the end; paper_sessions.control_socket cleared */
     int rc = commit(l);
     int64_t t0 = mts_ws_now_ms();
     while (!rc && l->pending && mts_ws_now_ms() - t0 < FINISH_RETRY_MS) {   /* busy: wait for it, bounded */
@@ -1675,6 +2001,8 @@ void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out) {
 void mts_live_free(mts_live_t *l) {
     if (!l) return;
     mts_ws_free(l->ws);   /* first: no callback into the session after this */
+    mts_control_free(l->ctl);   /* a session that did not finish: the socket file goes too */
+    mts_free(l->ctl_buf);
     mts_http_free(l->http);
     mts_engine_free(l->engine);   /* before the funding arrays it borrows */
     mts_series_free(&l->vix);

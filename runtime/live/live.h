@@ -13,8 +13,9 @@
  * the finished step (store, output), then services the websocket client
  * (mts_ws_service, one round at a time; the connection lives on between waits)
  * until a closed bar was appended to the engine (1), a reload was requested
- * (2: SIGHUP or a watched strategy file changed; *reload = bit mask of watch
- * indices, -1 = all), or the session must stop (0: stop flag, duration,
+ * (2: SIGHUP or a watched strategy file changed, or an attached client's
+ * "reload"; *reload = bit mask of watch indices, -1 = all), a request of an
+ * attached client waits for the runner (3: mts_live_control_request), or the session must stop (0: stop flag, duration,
  * max_bars). No callback goes from C into Lua. The first 64 waits of a
  * session return 1 at once, committing, servicing and appending nothing
  * (rehearsal rounds, live.c REHEARSALS: the runner's path through a wait is
@@ -190,6 +191,17 @@ void mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char 
 void mts_live_get_summary(const mts_live_t *l, mts_live_summary_t *out);
 const char *mts_live_errmsg(const mts_live_t *l);
 void mts_live_free(mts_live_t *l);   /* accepts NULL */
+
+/* Attach (live/control.h, docs/live.md "Attach and control"): after
+ * mts_live_wait returned 3, the request's JSON text (valid until the reply;
+ * NULL when none); the runner answers it with mts_live_control_reply (ok 1:
+ * json_result is the JSON value of "result", NULL null; ok 0: json_result is
+ * the error text) before waiting again. In a replay the request is the
+ * recorded one and the reply goes nowhere. counts: session id, live bars,
+ * steps (for "status"). */
+const char *mts_live_control_request(mts_live_t *l);
+int  mts_live_control_reply(mts_live_t *l, const char *json_result, int ok);
+void mts_live_control_counts(const mts_live_t *l, int64_t out[3]);
 
 /* Replay bookkeeping: the engine's fills, signals and equity points that
  * belong to the warm-up (before the first live step), and the session's

@@ -131,6 +131,12 @@ int     mts_live_wait(mts_live_t *l, int32_t *reload);
 int32_t mts_live_watch(mts_live_t *l, const char *path);
 /* The runner disabled a strategy: the session's strategy_disabled alert (once per strategy). */
 void    mts_live_strategy_disabled(mts_live_t *l, const char *strategy, const char *message);
+/* wait returned 3: an attached client's request (live/control.h; scripts/lib/control.lua
+ * answers it): its JSON text, valid until the reply; reply ok 1: json_result is the JSON
+ * value of "result"; ok 0: the error text. counts: session id, live bars, steps. */
+const char *mts_live_control_request(mts_live_t *l);
+int     mts_live_control_reply(mts_live_t *l, const char *json_result, int ok);
+void    mts_live_control_counts(const mts_live_t *l, int64_t out[3]);
 
 /* ---- large arrays (runtime/util/array.c): uninitialised, huge-page advised;
  * mts.lua uses them for indicator outputs and frees them through ffi.gc ---- */

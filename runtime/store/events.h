@@ -13,8 +13,12 @@
  *   funding  a settlement appended to a perp (asset, t = ts, o = rate, h = mark)
  *   file     the content of a file the runner loads (info: path relative to the
  *            session's root; ref: its blob) — at open, and at each reload
- *   wait     what the wait returned to the runner (t: 1 bars, 2 reload, 0 stop;
- *            asset: the reload mask, -1 = everything)
+ *   wait     what the wait returned to the runner (t: 1 bars, 2 reload, 0 stop,
+ *            3 a control request; asset: the reload mask, -1 = everything)
+ *   control  a write request of an attached client (live/control.h: pause,
+ *            resume, set) handed to the runner in this wait (ref: a blob of
+ *            the request's JSON text; info: its op); read requests are not
+ *            recorded
  * Contents are content-addressed in session_blobs (hash = SHA-256 hex): a
  * file that did not change between reloads, or the same VIX history of two
  * sessions, is stored once. paper_sessions.options (JSON) holds the session's
@@ -32,7 +36,8 @@
 #include <stdint.h>
 #include "store/store.h"
 
-enum { MTS_EVK_WARMUP = 1, MTS_EVK_BAR, MTS_EVK_MACRO, MTS_EVK_FUNDING, MTS_EVK_FILE, MTS_EVK_WAIT };
+enum { MTS_EVK_WARMUP = 1, MTS_EVK_BAR, MTS_EVK_MACRO, MTS_EVK_FUNDING, MTS_EVK_FILE, MTS_EVK_WAIT,
+       MTS_EVK_CONTROL };
 
 #define MTS_EV_INFO_MAX 256
 
