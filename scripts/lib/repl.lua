@@ -326,6 +326,7 @@ local function rows_table(rows, first)
     end
     table.sort(extra)
     for _, k in ipairs(extra) do cols[#cols + 1] = k end
+    if #rows == 0 then for i, c in ipairs(first) do cols[i] = c end end   -- the header still says what
     local out = {}
     for i, r in ipairs(rows) do
         local row = {}

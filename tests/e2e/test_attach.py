@@ -53,7 +53,10 @@ class AttachTest(MtsTestCase):
     # ---- helpers ---------------------------------------------------------------------------
 
     def q(self, sql, *args, db=None):
-        con = sqlite3.connect(db or self.db, timeout=30)
+        db = db or self.db
+        if not os.path.exists(db):   # never create it: the session makes it (in WAL mode)
+            raise sqlite3.OperationalError("no database yet")
+        con = sqlite3.connect(db, timeout=30)
         try:
             return con.execute(sql, args).fetchall()
         finally:
@@ -75,7 +78,8 @@ class AttachTest(MtsTestCase):
         """(session id, socket path) once the running session has recorded its socket."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            self.assertIsNone(p.poll(), "the session ended before its socket appeared: " + p.stderr.read()[-3000:])
+            if p.poll() is not None:
+                self.fail("the session ended before its socket appeared: " + p.stderr.read()[-3000:])
             try:
                 rows = self.q("SELECT id, control_socket FROM paper_sessions WHERE status = 'running'", db=db)
             except sqlite3.OperationalError:
