@@ -119,7 +119,7 @@ class AttachTest(MtsTestCase):
         return json.loads(out.splitlines()[-1]), err
 
     def fills(self, sid, db):
-        return self.q("SELECT ts, side, quantity, price FROM paper_fills WHERE session_id = ? ORDER BY id", sid, db=db)
+        return self.q("SELECT ts, side, qty, price FROM paper_fills WHERE session_id = ? ORDER BY id", sid, db=db)
 
     # ---- the must-show -------------------------------------------------------------------------
 
