@@ -59,8 +59,8 @@ static void jtime(FILE *out, int64_t ts) {
 }
 
 /* One result row as a JSON object, column i by cols[i]: 'i' integer, 's' text
- * (NULL -> null), 'n' number (NULL -> null), 't' unix seconds as "ts" and
- * "time" (the name is not used). */
+ * (NULL -> null), 'n' number (NULL -> null), 'b' boolean (0 -> false, else
+ * true), 't' unix seconds as "ts" and "time" (the name is not used). */
 typedef struct qcol { const char *name; char kind; } qcol_t;
 
 static void row_json(FILE *out, sqlite3_stmt *st, const qcol_t *cols, int n) {
@@ -70,6 +70,7 @@ static void row_json(FILE *out, sqlite3_stmt *st, const qcol_t *cols, int n) {
         switch (cols[i].kind) {
         case 'i': fprintf(out, "\"%s\":%lld", cols[i].name, (long long)sqlite3_column_int64(st, i)); break;
         case 's': jstr(out, cols[i].name, (const char *)sqlite3_column_text(st, i)); break;
+        case 'b': fprintf(out, "\"%s\":%s", cols[i].name, sqlite3_column_int64(st, i) ? "true" : "false"); break;
         case 't': jtime(out, sqlite3_column_int64(st, i)); break;
         default: jnum(out, cols[i].name, col(st, i)); break;
         }
@@ -109,7 +110,7 @@ int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *ou
     "s.id, s.started_at, s.stopped_at, s.strategies, s.exchange, s.symbols, s.interval," \
     " s.initial_capital, s.commission_bps, s.slippage_bps, s.parameters, s.status, s.bars," \
     " s.final_equity," \
-    " (SELECT COUNT(*) FROM paper_fills f WHERE f.session_id = s.id)," \
+    " (SELECT COUNT(*) FROM paper_fills f WHERE f.session_id = s.id AND f.shadow = 0)," \
     " (SELECT e.ts FROM paper_equity e WHERE e.session_id = s.id ORDER BY e.ts DESC LIMIT 1)," \
     " (SELECT e.equity FROM paper_equity e WHERE e.session_id = s.id ORDER BY e.ts DESC LIMIT 1)"
 
@@ -190,9 +191,10 @@ int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
     session_row(st, out);
     sqlite3_finalize(st);
 
-    /* book, strategy, reason, funding: schema v8; fills stored before read as book 0, "", "", 0 */
+    /* book, strategy, reason, funding: schema v8; fills stored before read as book 0, "", "", 0;
+     * shadow: schema v11 (fills stored before: false) */
     if (prepare(s, "SELECT id, ts, asset, side, qty, price, fee, realized_pnl, COALESCE(book, 0),"
-                   " COALESCE(strategy, ''), COALESCE(reason, ''), funding FROM paper_fills"
+                   " COALESCE(strategy, ''), COALESCE(reason, ''), funding, shadow FROM paper_fills"
                    " WHERE session_id = ?1 ORDER BY ts, id", &st, "paper fills"))
         return MTS_EDB;
     sqlite3_bind_int64(st, 1, id);
@@ -200,7 +202,7 @@ int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
     int n = 0;
     static const qcol_t fill_cols[] = {{"id", 'i'}, {"ts", 't'}, {"asset", 's'}, {"side", 's'}, {"qty", 'n'},
                                        {"price", 'n'}, {"fee", 'n'}, {"realized_pnl", 'n'}, {"book", 'i'},
-                                       {"strategy", 's'}, {"reason", 's'}, {"funding", 'n'}};
+                                       {"strategy", 's'}, {"reason", 's'}, {"funding", 'n'}, {"shadow", 'b'}};
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n++) fputc(',', out);
         row_json(out, st, fill_cols, (int)(sizeof fill_cols / sizeof fill_cols[0]));
@@ -223,8 +225,48 @@ int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out) {
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return mts_store_db_error(s, "paper equity");
-    fputs("]}", out);
+    fputs("],\"books\":", out);
+    int r2 = mts_apiq_session_books(s, id, out);
+    if (r2) return r2;
+    fputc('}', out);
     return 0;
+}
+
+int mts_apiq_session_books(mts_store_t *s, int64_t id, FILE *out) {
+    sqlite3_stmt *st;
+    if (prepare(s, "SELECT book, strategy, shadow, initial, equity, fees, funding, fills, trades, updated_ts"
+                   " FROM paper_books WHERE session_id = ?1 ORDER BY shadow, book", &st, "paper books"))
+        return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    fputc('[', out);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        double initial = col(st, 3), equity = col(st, 4), pnl = equity - initial;
+        fprintf(out, "%s{\"book\":%lld,", n++ ? "," : "", (long long)sqlite3_column_int64(st, 0));
+        jstr(out, "strategy", (const char *)sqlite3_column_text(st, 1));
+        fprintf(out, ",\"shadow\":%s,", sqlite3_column_int64(st, 2) ? "true" : "false");
+        jnum(out, "initial", initial);
+        fputc(',', out);
+        jnum(out, "equity", equity);
+        fputc(',', out);
+        jnum(out, "pnl", pnl);
+        fputc(',', out);
+        jnum(out, "return", initial > 0 ? pnl / initial : NAN);   /* no capital: null */
+        fputc(',', out);
+        jnum(out, "fees", col(st, 5));
+        fputc(',', out);
+        jnum(out, "funding", col(st, 6));
+        fprintf(out, ",\"fills\":%lld,\"trades\":%lld,", (long long)sqlite3_column_int64(st, 7),
+                (long long)sqlite3_column_int64(st, 8));
+        char iso[32];
+        int64_t ts = sqlite3_column_int64(st, 9);
+        mts_time_format_iso(ts, iso);
+        fprintf(out, "\"updated_at\":\"%s\",\"updated_ts\":%lld}", iso, (long long)ts);
+    }
+    fputc(']', out);
+    int ret = rc == SQLITE_DONE ? 0 : mts_store_db_error(s, "paper books");
+    sqlite3_finalize(st);
+    return ret;
 }
 
 int mts_apiq_running_sessions(mts_store_t *s, int64_t *n) {

@@ -1,6 +1,6 @@
 /* queries.h — the API server's read-only SQL over the mts database:
  * signal_history rows, paper-trading sessions (schema v4 paper_sessions,
- * paper_fills, paper_equity, written by `mts run`), the running sessions'
+ * paper_fills, paper_equity, written by `mts run`; v11 paper_books), the running sessions'
  * latest equity for the portfolio gauge, a ping for /health, and the
  * database level of the hot-data reads (hotroutes.c): the newest order book
  * snapshot (order_book_snapshots), funding update (funding_rates) and closed
@@ -31,9 +31,20 @@ int mts_apiq_signals(mts_store_t *s, const mts_apiq_signal_filter_t *f, FILE *ou
 /* A JSON array of the newest `limit` paper sessions (id desc), each with its
  * fill count and latest equity point. */
 int mts_apiq_sessions(mts_store_t *s, int limit, FILE *out);
-/* One session as a JSON object with "fills" (ascending) and "equity" points
- * ([ts, equity, cash], ascending); MTS_ENOTFOUND when there is no such id. */
+/* One session as a JSON object with "fill_list" (ascending; each with its
+ * book, strategy, reason, funding and "shadow"), "equity" points ([ts, equity,
+ * cash], ascending) and "books" (mts_apiq_session_books); MTS_ENOTFOUND when
+ * there is no such id. Its "fills" (like the list's) counts the account's
+ * fills only: shadow books' fills are counted per book in "books". */
 int mts_apiq_session(mts_store_t *s, int64_t id, FILE *out);
+/* The books of session id (schema v11 paper_books: each book's state as the
+ * session's last step left it) as a JSON array, live books first, then the
+ * shadows, each by book id: {"book","strategy","shadow" (bool),"initial",
+ * "equity","pnl" (equity - initial),"return" (pnl / initial; null when initial
+ * is 0),"fees","funding","fills","trades","updated_at" (ISO),"updated_ts"
+ * (unix s)}; [] for a session without book rows (one from before v11). Does
+ * not check that the session exists. */
+int mts_apiq_session_books(mts_store_t *s, int64_t id, FILE *out);
 /* Sessions with status 'running'. */
 int mts_apiq_running_sessions(mts_store_t *s, int64_t *n);
 /* mts_portfolio_value_usd{session="ID"} lines (with HELP/TYPE): the latest

@@ -40,7 +40,8 @@
 
 #define MTS_CONTROL_LINE_MAX (64 * 1024)      /* bytes of one line, newline excluded */
 #define MTS_CONTROL_MAX_CLIENTS 8
-#define MTS_CONTROL_OUT_MAX (256 * 1024)      /* a client's unsent output before it is dropped */
+#define MTS_CONTROL_OUT_MAX (4 * 1024 * 1024) /* a client's unsent output before it is dropped (a
+                                                 reply is at most ~1.5 MiB: control.lua MAX_BYTES) */
 #define MTS_CONTROL_WRITE_OPS "pause resume set reload"
 
 /* ---- server (the session, live.c) ---- */

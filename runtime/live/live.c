@@ -146,6 +146,7 @@ struct mts_live {
     int ctl_read;             /* it is a read request: the next wait goes on with the same wait */
     int ctl_write;            /* it is a write request (logged, published at the reply) */
     char *ctl_buf;            /* a replayed request's text */
+    int ctl_fresh;            /* ctl_buf holds the request of the wait being replayed */
     int64_t ctl_sig_first;    /* the engine's first signal after the warm-up */
     char err[512];
 };
@@ -1435,6 +1436,7 @@ static int replay_control(mts_live_t *l, const mts_sevent_t *e) {
     memcpy(b, d, n);
     b[n] = 0;
     l->ctl_buf = b;
+    l->ctl_fresh = 1;
     return MTS_OK;
 }
 
@@ -1451,9 +1453,12 @@ int mts_live_control_reply(mts_live_t *l, const char *json_result, int ok) {
 }
 
 void mts_live_control_counts(const mts_live_t *l, int64_t out[3]) {
-    out[0] = l ? l->session_id : 0;
-    out[1] = l ? l->st.live_bars : 0;
-    out[2] = l ? l->st.steps : 0;
+    out[0] = out[1] = out[2] = 0;
+    if (!l) return;
+    out[0] = l->session_id;
+    out[1] = l->st.live_bars;
+    const mts_series_t *curve = mts_engine_equity_curve(l->engine);   /* one point per live step run */
+    out[2] = curve && l->warm_done && curve->n > l->equity_first ? curve->n - l->equity_first : 0;
 }
 
 /* What a wait returns, recorded (with the files a reload will load: the
@@ -1506,7 +1511,8 @@ static int replay_wait(mts_live_t *l, int32_t *reload) {
             mts_replay_advance(l->rp);
             if (code == 2 && reload) *reload = mask;
             if (code == 3) {              /* a control request: the recorded one */
-                if (!l->ctl_buf) return fail(l, MTS_EPARSE, "replay: a control wait without its request");
+                if (!l->ctl_buf || !l->ctl_fresh) return fail(l, MTS_EPARSE, "replay: a control wait without its request");
+                l->ctl_fresh = 0;
                 l->ctl_req = l->ctl_buf;
                 l->ctl_write = 0;
                 return 3;

@@ -198,7 +198,7 @@ void mts_live_free(mts_live_t *l);   /* accepts NULL */
  * json_result is the JSON value of "result", NULL null; ok 0: json_result is
  * the error text) before waiting again. In a replay the request is the
  * recorded one and the reply goes nowhere. counts: session id, live bars,
- * steps (for "status"). */
+ * live steps run (equity points; for "status"). */
 const char *mts_live_control_request(mts_live_t *l);
 int  mts_live_control_reply(mts_live_t *l, const char *json_result, int ok);
 void mts_live_control_counts(const mts_live_t *l, int64_t out[3]);

@@ -1,6 +1,7 @@
 /* api.c — the classic-API bindings behind the REPL's mts API (see api.h):
  * market data from the store and whole backtests (mts_backtest_run), each
- * owned by a userdata whose __gc frees it. scripts/lib/api.lua turns them
+ * owned by a userdata whose __gc frees it; paper sessions as the API's JSON
+ * (api/queries.h). scripts/lib/api.lua turns them
  * into series, tables and result objects; the arrays reach Lua as
  * lightuserdata pointers that api.lua casts with the FFI and keeps alive by
  * holding the userdata. */
@@ -693,6 +694,39 @@ static int l_parse_time(lua_State *L) {
     return 1;
 }
 
+/* session_json(id) -> the JSON text of GET /paper/sessions/{id} (api/queries.h:
+ * the session with its fills, equity and books) | nil, message when there is no
+ * such session; sessions_json(n) -> the JSON array of GET /paper/sessions?limit=n.
+ * The same queries as the API, so the REPL and the server agree. */
+static int json_reply(lua_State *L, api_t *a, const char *fn, int64_t id, int limit) {
+    if (!a->store) return luaL_error(L, "%s: no database is open", fn);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return luaL_error(L, "%s: out of memory", fn);
+    int rc = limit > 0 ? mts_apiq_sessions(a->store, limit, f) : mts_apiq_session(a->store, id, f);
+    fclose(f);
+    if (rc == 0) lua_pushlstring(L, buf, len);
+    free(buf);
+    if (rc == 0) return 1;
+    if (rc == MTS_ENOTFOUND) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: no paper session with id %d (list them: mts.sessions())", fn, (int)id);
+        return 2;
+    }
+    return luaL_error(L, "%s: %s", fn, mts_store_errmsg(a->store));
+}
+
+static int l_session_json(lua_State *L) {
+    return json_reply(L, api_of(L), "mts.session", (int64_t)luaL_checknumber(L, 1), 0);
+}
+
+static int l_sessions_json(lua_State *L) {
+    lua_Number n = luaL_optnumber(L, 1, 20);
+    if (!(n >= 1 && n <= 1000)) return luaL_error(L, "mts.sessions: n must be 1 .. 1000 (default 20)");
+    return json_reply(L, api_of(L), "mts.sessions", 0, (int)n);
+}
+
 static int l_db(lua_State *L) {
     lua_pushstring(L, api_of(L)->db_label);
     return 1;
@@ -753,7 +787,8 @@ int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const c
     static const struct { const char *name; lua_CFunction fn; } fns[] = {
         {"bars", l_bars}, {"macro", l_macro}, {"backtest", l_backtest}, {"optimize", l_optimize},
         {"backtest_info", l_backtest_info}, {"backtest_trades", l_backtest_trades},
-        {"backtest_equity", l_backtest_equity}, {"parse_time", l_parse_time}, {"db", l_db}};
+        {"backtest_equity", l_backtest_equity}, {"parse_time", l_parse_time}, {"db", l_db},
+        {"session_json", l_session_json}, {"sessions_json", l_sessions_json}};
     lua_createtable(L, 0, (int)(sizeof fns / sizeof fns[0]));
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         lua_pushvalue(L, -2);

@@ -122,6 +122,7 @@ double  mts_engine_leverage(const mts_engine_t *e);
 /* ---- live sessions (runtime/live/live.h): the runner's wait for the next
  * closed bar. wait commits the finished step, then returns 1 (bars appended
  * to the engine), 2 (reload: *reload = bit mask of watch indices, -1 = all),
+ * 3 (an attached client's request: mts_live_control_request below),
  * 0 (stop) or a negative MTS_E* (the first 64 waits of a session return 1
  * with nothing appended: rehearsal rounds that let LuaJIT compile the live
  * path before the first frame is read, live.c). watch registers a strategy file whose

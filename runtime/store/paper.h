@@ -109,7 +109,7 @@ typedef struct mts_paper_step {
 
 int mts_paper_begin(mts_store_t *s, const mts_paper_session_t *info, int64_t *id_out);
 int mts_paper_write_step(mts_store_t *s, int64_t session, const mts_paper_step_t *step);
-/* The same with the step's statements (BEGIN IMMEDIATE, the four inserts, the
+/* The same with the step's statements (BEGIN IMMEDIATE, the inserts and upserts, the
  * session update, COMMIT, ROLLBACK) prepared once and reused: a session keeps
  * one writer from its first step to its end (mts_paper_write_step makes one
  * per call). The writer borrows the store: free it before closing the store. */

@@ -745,6 +745,96 @@ function A.optimize(opts)
     return A.table(columns, rows)
 end
 
+-- ---- paper sessions (`mts run`): the API's GET /paper/sessions[/{id}] ----------------------
+
+-- JSON null -> nil in objects, NaN in arrays (numbers there: equity points)
+local function unnull(v)
+    if v == json.null then return nil end
+    if type(v) ~= "table" then return v end
+    local arr = json.is_array(v)
+    local out = {}
+    for k, x in pairs(v) do
+        if x == json.null then out[k] = arr and NaN or nil else out[k] = unnull(x) end
+    end
+    return out
+end
+
+local FILL_COLUMNS = { "time", "asset", "side", "qty", "price", "fee", "realized_pnl", "book", "strategy", "reason",
+                       "funding", "shadow" }
+local SESSION_BOOK_COLUMNS = { "book", "strategy", "shadow", "initial", "equity", "pnl", "return", "trades" }
+local SESSION_COLUMNS = { "id", "status", "strategies", "exchange", "symbols", "interval", "started_at", "bars",
+                          "fills", "equity" }
+
+local session_mt = {}
+session_mt.__tostring = function(s)
+    local out = {}
+    out[1] = ("paper session %d: %s on %s %s %s, %s"):format(s.id, s.strategies or "?", s.exchange or "?",
+        s.symbols or "?", s.interval or "?", s.status or "?")
+    out[2] = ("  %s .. %s, %d bars, %d fills (the account's), capital %s, final equity %s"):format(
+        s.started_at or "?", s.stopped_at or "now", s.bars or 0, s.fills or 0, money(s.initial_capital or NaN),
+        s.final_equity and money(s.final_equity) or (s.last_equity and money(s.last_equity.equity or NaN) .. " (last)")
+        or "n/a")
+    if #s.books == 0 then
+        out[#out + 1] = "  books: none stored (a session from before schema v11)"
+    else
+        local rows = {}
+        for i, b in ipairs(s.books) do
+            rows[i] = { book = b.book, strategy = b.strategy, shadow = b.shadow and "shadow" or "live",
+                        initial = money(b.initial or NaN), equity = money(b.equity or NaN), pnl = money(b.pnl or NaN),
+                        ["return"] = pct(b["return"] or NaN), trades = b.trades }
+        end
+        out[#out + 1] = ("  books (%d live, %d shadow):"):format(#s.live, #s.shadows)
+        out[#out + 1] = tostring(A.table(SESSION_BOOK_COLUMNS, rows))
+    end
+    return table.concat(out, "\n")
+end
+
+-- mts.session(id): one paper session (the row of GET /paper/sessions/{id}) with
+--   books (every book as the last step left it: live first, then shadows; each with
+--   book, strategy, shadow, initial, equity, pnl, return, fees, funding, fills, trades,
+--   updated_at, updated_ts), live and shadows (the same books, split), fill_list (a table
+--   of every fill, shadow ones marked), equity and cash (series of the account's points)
+function A.session(id)
+    if type(id) ~= "number" or id ~= floor(id) or id < 0 then
+        error("mts.session: id must be a session number (list them: mts.sessions())", 2)
+    end
+    local text, msg = native("session").session_json(id)
+    if not text then error(msg, 2) end
+    local s = unnull(assert(json.decode(text)))
+    s.books = s.books or {}
+    s.live, s.shadows = {}, {}
+    for _, b in ipairs(s.books) do
+        if b.shadow then s.shadows[#s.shadows + 1] = b else s.live[#s.live + 1] = b end
+    end
+    local rows = s.fill_list or {}
+    for _, f in ipairs(rows) do f.time = f.ts end
+    s.fill_list = A.table(FILL_COLUMNS, rows)
+    local pts = s.equity or {}
+    local n = #pts
+    local ts, eq, cash = ffi.new("int64_t[?]", n), ffi.new("double[?]", n), ffi.new("double[?]", n)
+    for i = 1, n do
+        ts[i - 1], eq[i - 1], cash[i - 1] = pts[i][1], pts[i][2], pts[i][3]
+    end
+    s.equity = A.series(eq, n, ts, { eq, ts }, ("session %d equity"):format(s.id))
+    s.cash = A.series(cash, n, ts, { cash, ts }, ("session %d cash"):format(s.id))
+    return setmetatable(s, session_mt)
+end
+
+-- mts.sessions([n]): the newest n (default 20) paper sessions, newest first, as a table
+-- (id, status, strategies, exchange, symbols, interval, started_at, bars, fills, equity:
+-- the final equity, else the last stored)
+function A.sessions(n)
+    if n ~= nil and (type(n) ~= "number" or n ~= floor(n) or n < 1 or n > 1000) then
+        error("mts.sessions: n must be a whole number 1 .. 1000 (default 20)", 2)
+    end
+    local text = native("sessions").sessions_json(n or 20)
+    local rows = unnull(assert(json.decode(text)))
+    for _, r in ipairs(rows) do
+        r.equity = r.final_equity or (r.last_equity and r.last_equity.equity) or NaN
+    end
+    return A.table(SESSION_COLUMNS, rows)
+end
+
 -- names of the strategies in scripts/strategies
 function A.strategies()
     return require("runner").available_strategies(mts.root)
@@ -780,6 +870,7 @@ end
 M.nan, M.LONG, M.SHORT, M.CLOSE = NaN, "LONG", "SHORT", "CLOSE"
 M.C, M.root, M.in_host = nil, mts.root, mts.in_host
 for _, k in ipairs({ "bars", "macro", "backtest", "optimize", "series", "table", "chart", "strategies", "db",
+                     "session", "sessions",
                      "sma", "rolling_std", "rolling_corr", "rsi", "drawdown", "pct_rank",
                      "pct_change", "diff", "align_asof", "kind", "iso", "fmt_num",
                      "ema", "atr", "vwap", "rolling_min", "rolling_max", "macd", "bbands" }) do

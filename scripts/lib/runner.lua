@@ -92,6 +92,7 @@ local json = require "json"
 local aggregator = require "aggregator"
 local risk = require "risk"
 local logmod = require "log"
+local control = require "control"
 local bit = require "bit"
 -- (locals: a global read in the bar loop is a table lookup and a guard in
 -- every trace that goes through it)
@@ -1142,6 +1143,10 @@ local function run(spec, opts)
     -- got (check_signal, make_records): no code of the strategy's runs here.
     local function collect(slot, i, phase, sig)
         local s = slot.strat
+        if s.paused then           -- paused by an attached client (control.lua): dropped, counted
+            s.paused_dropped = (s.paused_dropped or 0) + 1
+            return
+        end
         local close = slot.bars.close[i]
         local err
         if type(sig) == "table" and getmetatable(sig) == nil and sig.signal_type == nil and sig[1] ~= nil then
@@ -1489,6 +1494,7 @@ local function run(spec, opts)
             local top = key:match("^[^.]+")
             if first == s.name or (not seen[first] and ns.defaults[top] ~= nil) then mine[#mine + 1] = o end
         end
+        for _, o in ipairs(s.control_params or {}) do mine[#mine + 1] = o end   -- an attached client's set
         local oko, oerr = pcall(config.apply_overrides, { t }, mine)
         if not oko then return nil, config.is_error(oerr) and oerr.config_error or tostring(oerr) end
         local okv, verr = pcall(validate_params, t)
@@ -1580,6 +1586,18 @@ local function run(spec, opts)
 
     for _, s in ipairs(strategies) do
         if s.enabled then s.in_loop = true end
+    end
+
+    -- An attached client's request (the wait returned 3; control.lua answers it,
+    -- live.c logs, records and replays the write ones). Never stops the session.
+    local ctl
+    local function control_request()
+        ctl = ctl or control.new({ C = C, LV = LV, e = e, strategies = strategies, reload = reload,
+                                   interval = interval })
+        local req = C.mts_live_control_request(LV)
+        local ok, res, good = pcall(ctl.handle, ctl, req ~= nil and ffi.string(req) or "")
+        if not ok then res, good = "internal error: " .. tostring(res), false end
+        C.mts_live_control_reply(LV, res, good and 1 or 0)
     end
 
     -- STEP_END only for steps with signals (collect turns it on, flush off)
@@ -1710,6 +1728,8 @@ local function run(spec, opts)
         for _, s in ipairs(strategies) do
             if hit(s.watch) or hit(s.cwatch) then reload(s) end
         end
+    elseif w == 3 then
+        control_request()
     elseif w == 0 then
         break
     else

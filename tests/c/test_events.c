@@ -202,6 +202,11 @@ static void test_options(void **state) {
     assert_int_equal(mts_event_kind_of("funding"), MTS_EVK_FUNDING);
     assert_string_equal(mts_event_kind_name(MTS_EVK_MACRO), "macro");
     assert_int_equal(mts_event_kind_of("nope"), 0);
+    /* issue 14 B: an attached client's write request, appended after wait */
+    assert_int_equal(MTS_EVK_CONTROL, MTS_EVK_WAIT + 1);
+    assert_int_equal(mts_event_kind_of("control"), MTS_EVK_CONTROL);
+    assert_string_equal(mts_event_kind_name(MTS_EVK_CONTROL), "control");
+    assert_string_equal(mts_event_kind_name(MTS_EVK_CONTROL + 1), "?");
 }
 
 int main(void) {

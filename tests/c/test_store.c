@@ -861,6 +861,114 @@ static void test_migrate_v7_keeps_every_row(void **state) {
     rm_db(path);
 }
 
+/* A database of schema v10 with data (tests/fixtures/db/README.md: an
+ * imported series, a stored run with its trades, curve, signals and book, a
+ * trimmed VIX, a recorded paper session with its fills, equity, signals, live
+ * bars, series, input log and blobs, bus events, a running session of another
+ * host, the stream rows, an alert fired and a breaker) migrates to v11 in one
+ * go: every table keeps every row and every v10 column's value, the
+ * sequences are unchanged; old fills read shadow 0, old sessions no control
+ * socket, and the two new tables are empty, their rows going with their
+ * session. */
+static void test_migrate_v10_keeps_every_row(void **state) {
+    fx_t *f = *state;
+    char path[192], cmd[512];
+    snprintf(path, sizeof path, "%s/v10.db", f->dir);
+    snprintf(cmd, sizeof cmd, "cp tests/fixtures/db/schema_v10.db %s", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 10);
+    dump_rows_forget();
+    char names[64][64];
+    int nt = 0;
+    {
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                                "'sqlite_%' ORDER BY name", -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            assert_true(nt < 64);
+            snprintf(names[nt++], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(nt, 22);   /* every table of v10 */
+    /* the counts the fixture was made with (tests/fixtures/db/README.md): every table has rows */
+    static const struct { const char *table; int64_t n; } made[] = {
+        {"alerts_fired", 1}, {"api_breakers", 1}, {"backtest_books", 1}, {"backtest_curves", 1},
+        {"backtest_results", 1}, {"backtest_signals", 1}, {"backtest_trades", 7}, {"bus_events", 186},
+        {"funding_rates", 1}, {"import_runs", 2}, {"live_bars", 80}, {"macro_indicators", 317},
+        {"ohlcv_blocks", 2}, {"ohlcv_series", 2}, {"order_book_snapshots", 1}, {"paper_equity", 81},
+        {"paper_fills", 12}, {"paper_sessions", 2}, {"session_blobs", 6}, {"session_events", 207},
+        {"signal_history", 12}, {"trades", 1}};
+    int64_t count[64];
+    char *before[64];
+    for (int i = 0; i < nt; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
+        count[i] = raw_int(path, sql);
+        before[i] = dump_rows(path, names[i]);
+        int found = 0;
+        for (size_t k = 0; k < sizeof made / sizeof made[0]; k++)
+            if (!strcmp(made[k].table, names[i])) {
+                assert_int_equal(count[i], made[k].n);
+                found = 1;
+            }
+        assert_true(found);
+    }
+    char seq_before[1024], seq_after[1024];
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence ORDER BY name)",
+             seq_before, sizeof seq_before);
+    sqlite3_close(db);
+
+    mts_store_t *s = NULL;
+    if (mts_store_open(path, &s)) fail_msg("open: %s", mts_store_errmsg(NULL));
+    assert_int_equal(mts_store_schema_version(s), 11);
+    int64_t n = 0;
+    assert_int_equal(mts_store_count_ohlcv(s, "testbtc", "1d", &n), 0);
+    assert_int_equal(n, 400);
+    /* the recorded session (1, stopped) and the other host's (2, running): no socket */
+    char st[32], sock[64];
+    assert_int_equal(mts_paper_get_control(s, 1, st, sizeof st, sock, sizeof sock), 0);
+    assert_string_equal(st, "stopped");
+    assert_string_equal(sock, "");
+    assert_int_equal(mts_paper_get_control(s, 2, st, sizeof st, sock, sizeof sock), 0);
+    assert_string_equal(st, "running");
+    mts_store_close(s);
+
+    assert_int_equal(raw_int(path, "PRAGMA user_version"), 11);
+    for (int i = 0; i < nt; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", names[i]);
+        assert_int_equal(raw_int(path, sql), count[i]);
+        char *after = dump_rows(path, names[i]);   /* the v10 columns only */
+        assert_string_equal(after, before[i]);
+        free(after);
+        free(before[i]);
+    }
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    raw_text(db, "SELECT group_concat(name || '=' || seq, ',') FROM (SELECT * FROM sqlite_sequence ORDER BY name)",
+             seq_after, sizeof seq_after);
+    sqlite3_close(db);
+    assert_string_equal(seq_after, seq_before);
+    /* the new columns, with their defaults on every old row */
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_fills WHERE shadow = 0 AND typeof(shadow) = 'integer'"), 12);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_sessions WHERE control_socket IS NULL"), 2);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_books"), 0);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM paper_book_equity"), 0);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_table_info('paper_books') WHERE name IN ('session_id',"
+                                   "'book','strategy','shadow','initial','equity','cash','fees','funding','fills',"
+                                   "'trades','updated_ts')"), 12);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_foreign_key_list('paper_books') WHERE \"table\" ="
+                                   " 'paper_sessions' AND on_delete = 'CASCADE'"), 1);
+    assert_int_equal(raw_int(path, "SELECT COUNT(*) FROM pragma_foreign_key_list('paper_book_equity') WHERE \"table\" ="
+                                   " 'paper_sessions' AND on_delete = 'CASCADE'"), 1);
+    rm_db(path);
+}
+
 /* A migration that cannot keep a bar (a value written by hand as text) is
  * refused whole: the file stays at v6 with its rows, and the message names
  * the row. */
@@ -1214,6 +1322,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_migrate_v6_keeps_every_bar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6_refuses_a_bar_it_cannot_keep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v7_keeps_every_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v10_keeps_every_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_paper_fill_v8_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_blocks_cross_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ohlcv_unsorted_across_blocks, setup, teardown),
