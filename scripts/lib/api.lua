@@ -302,13 +302,16 @@ TM.__tostring = function(o)
         end
     end
     local out, hdr = {}, {}
-    for c, name in ipairs(cols) do hdr[c] = ("%-" .. w[c] .. "s"):format(name) end
+    -- padding by hand: string.format refuses widths over 99 (a long text cell)
+    local function left(s, n) return s .. (" "):rep(n - #s) end
+    local function right(s, n) return (" "):rep(n - #s) .. s end
+    for c, name in ipairs(cols) do hdr[c] = left(name, w[c]) end
     out[1] = "  #  " .. table.concat(hdr, "  ")
     for i = 1, shown do
         local line = {}
         for c = 1, #cols do
             local s = cells[i][c]
-            line[c] = (s:match("^%-?[%d.]") and ("%" .. w[c] .. "s") or ("%-" .. w[c] .. "s")):format(s)
+            line[c] = s:match("^%-?[%d.]") and right(s, w[c]) or left(s, w[c])
         end
         out[#out + 1] = ("%3d  "):format(i) .. table.concat(line, "  ")
     end

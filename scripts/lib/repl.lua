@@ -311,7 +311,7 @@ end
 
 -- rows: a list of records; the columns: `first` that occur, then the others (sorted).
 -- Table values (params) become text so that every cell prints.
-local function rows_table(rows, first)
+local function rows_table(rows, first, only)
     local seen, cols = {}, {}
     for _, c in ipairs(first) do
         for _, r in ipairs(rows) do
@@ -325,7 +325,7 @@ local function rows_table(rows, first)
         end
     end
     table.sort(extra)
-    for _, k in ipairs(extra) do cols[#cols + 1] = k end
+    if not only then for _, k in ipairs(extra) do cols[#cols + 1] = k end end
     if #rows == 0 then for i, c in ipairs(first) do cols[i] = c end end   -- the header still says what
     local out = {}
     for i, r in ipairs(rows) do
@@ -421,6 +421,22 @@ local POS_COLS = { "book", "strategy", "asset", "qty", "avg_cost", "mark", "unre
 local SIG_COLS = { "time", "asset", "strategy", "signal_type", "price", "confidence" }
 local STRAT_COLS = { "strategy", "name", "shadow", "paused", "params" }
 
+-- a strategy's params in one cell: the tunable values (numbers, booleans, short
+-- text), not its description or nested settings (session:status().strategies[i].params has all)
+local function params_text(p)
+    if type(p) ~= "table" then return p end
+    local ks = {}
+    for k, v in pairs(p) do
+        local t = type(v)
+        if type(k) == "string" and (t == "number" or t == "boolean" or (t == "string" and #v <= 16)) then
+            ks[#ks + 1] = k
+        end
+    end
+    table.sort(ks)
+    for i, k in ipairs(ks) do ks[i] = k .. "=" .. scalar_text(p[k]) end
+    return table.concat(ks, ", ")
+end
+
 local function status_text(st)
     local lines, scal = {}, {}
     local order = { "session", "interval", "bars", "steps", "equity", "paused" }
@@ -439,8 +455,13 @@ local function status_text(st)
     for _, k in ipairs(tabs) do
         local v = st[k]
         if #v > 0 and type(v[1]) == "table" then
+            local rows = {}
+            for i, r in ipairs(v) do
+                rows[i] = {}
+                for f, x in pairs(r) do rows[i][f] = f == "params" and params_text(x) or x end
+            end
             lines[#lines + 1] = k .. ":"
-            lines[#lines + 1] = tostring(rows_table(v, STRAT_COLS))
+            lines[#lines + 1] = tostring(rows_table(rows, STRAT_COLS))
         else
             lines[#lines + 1] = k .. ": " .. (next(v) == nil and "none" or scalar_text(v))
         end
@@ -495,14 +516,22 @@ function S.signals(self, n)
         error("session:signals([n]): n is a whole number from 1 to 1000", 2)
     end
     local rows = list_of(request(self, "signals", { n = n }), "signals")
-    for _, r in ipairs(rows) do if r.time == nil and r.ts ~= nil then r.time = ts_text(r.ts); r.ts = nil end end
-    return rows_table(rows, SIG_COLS)
+    for _, r in ipairs(rows) do if r.time == nil and r.ts ~= nil then r.time = ts_text(r.ts) end end
+    return rows_table(rows, SIG_COLS, true)   -- rows keep ts (unix s); time is its text
 end
 
 local function write_op(self, op, args)
     local res = request(self, op, args)
     if type(res) ~= "table" then return res end
-    return record(res, function(t) return next(t) == nil and "ok" or ("ok: " .. scalar_text(t)) end)
+    return record(res, function(t)
+        local ks = {}
+        for k, v in pairs(t) do if k ~= "params" then ks[#ks + 1] = k end end
+        table.sort(ks)
+        for i, k in ipairs(ks) do ks[i] = k .. "=" .. scalar_text(t[k]) end
+        local text = #ks > 0 and ("ok: " .. table.concat(ks, ", ")) or "ok"
+        if type(t.params) == "table" then text = text .. "\n  params now: " .. params_text(t.params) end
+        return text
+    end)
 end
 
 local function need_strategy(fn, s)

@@ -169,6 +169,7 @@ class AttachTest(MtsTestCase):
         # ---- --write: a parameter change while the session runs
         self.wait_bars(self.db, sid, 150, pa)
         r = self.attach(sid, 'session:set("sma_cross", "fast", 5)', write=True)
+        sigs = self.lua_json(sid, "session:signals(1000):rows()")   # the signals so far (>= 150 bars)
         st2 = self.lua_json(sid, "session:status()")
         self.assertEqual(st2["strategies"][0]["params"]["fast"], 5)
         self.assertLess(st2["bars"], len(BARS), "the change came too late to matter; slow the feed")
@@ -180,6 +181,12 @@ class AttachTest(MtsTestCase):
         self.assertIn("live.control", err_a)                                # every write op is logged
         ctl_ev = self.q("SELECT seq, info, ref FROM session_events WHERE session_id = ? AND kind = 'control'", sid)
         self.assertEqual(len(ctl_ev), 1, ctl_ev)                            # recorded (reads are not)
+        # the signals the REPL read are the session's, as stored (signal_history: ts, type, price)
+        self.assertGreater(len(sigs), 0)
+        stored = set(self.q("SELECT timestamp, signal_type, price FROM signal_history WHERE strategy_name = 'sma_cross'"))
+        for g in sigs:
+            self.assertIn((g["ts"], g["signal_type"], g["price"]), stored)
+        self.assertEqual(sorted(g["ts"] for g in sigs), [g["ts"] for g in sigs])   # oldest first
         # the step of the change: the last bar the session took before it
         last_t = self.q("SELECT MAX(t) FROM session_events WHERE session_id = ? AND kind = 'bar' AND seq < ?",
                         sid, ctl_ev[0][0])[0][0]
@@ -246,6 +253,8 @@ class AttachTest(MtsTestCase):
                 sent += hog.send(req)
             except BlockingIOError:
                 time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                break   # dropped by the session: what it does to a client that never reads
         self.addCleanup(hog.close)
 
         # an interactive REPL (a second client) on stdin: a busy chunk, Ctrl-C, then reads
