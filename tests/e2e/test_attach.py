@@ -14,6 +14,7 @@ session, and every reason an attach cannot happen is an error that says how to
 fix it."""
 import json
 import os
+import pty
 import signal
 import socket
 import sqlite3
@@ -27,6 +28,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import exchange_server as xs  # noqa: E402
 from mtslib import MtsTestCase, MTS  # noqa: E402
+from test_repl import Session  # noqa: E402
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "live")
 ENV = {"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info", "MTS_MACRO_REFRESH_S": "0"}
@@ -46,6 +48,18 @@ def bars_600():
 
 
 BARS = bars_600()
+
+
+class AttachedPty(Session):
+    """mts repl --attach ID in a pseudo-terminal (test_repl.Session's reading and writing)."""
+
+    def __init__(self, tmp, db, sid):
+        env = dict(os.environ)
+        env.update({"MTS_HISTORY": os.path.join(tmp, "history"), "TERM": "dumb", "HOME": tmp})
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execve(MTS, [MTS, "repl", "--db", db, "--attach", str(sid)], env)
+        self.buf = ""
 
 
 class AttachTest(MtsTestCase):
@@ -278,6 +292,30 @@ class AttachTest(MtsTestCase):
         self.assertEqual(len(got), 1, out)
         self.assertGreaterEqual(got[0], bars0)
         self.assertIn("sma_cross", out)
+
+        # in a terminal (its own session and process group, as a user's): the banner, the prompt,
+        # Tab completing the session's methods and the dot-commands, Ctrl-C typed at a busy
+        # chunk (the terminal sends SIGINT to the REPL's group only), Ctrl-D leaving
+        t = AttachedPty(self.tmp, self.db, sid)
+        self.addCleanup(t.close)
+        out = t.read_until(r"mts\[%d\]> $" % sid)
+        self.assertIn("attached to session %d" % sid, out)
+        t.send("session:st\t")
+        t.read_until(r"session:status$")
+        t.send("().bars\n")
+        out = t.read_until(r"mts\[%d\]> $" % sid)
+        self.assertRegex(out, r"\n\d+\n")
+        t.send(".bo\t")
+        t.read_until(r"\.books$")
+        t.send("\n")
+        self.assertRegex(t.read_until(r"mts\[%d\]> $" % sid), r"strategy\s+kind")
+        t.send("while true do end\n")
+        time.sleep(0.5)
+        t.send("\x03")
+        self.assertIn("interrupted", t.read_until(r"mts\[%d\]> $" % sid))
+        self.assertIsNone(p.poll(), "Ctrl-C in the terminal reached the session")
+        t.send("\x04")
+        self.assertEqual(t.wait_exit(), 0)
 
         # the session went on while the hog sat there, and finishes on time with every bar
         b1 = self.q("SELECT bars FROM paper_sessions WHERE id = ?", sid)[0][0]
