@@ -92,6 +92,7 @@ typedef struct ctl_client {
     pid_t pid;
     int write;                /* said {"op":"hello","write":true} */
     int closing;              /* close once the output is flushed */
+    int eof;                  /* it shut down its side: its lines are still answered, then closed */
     char *in;                 /* IN_CAP */
     size_t in_n;
     char *out;
@@ -443,7 +444,7 @@ int mts_control_poll(mts_control_t *c, mts_control_req_t *req) {
         ctl_client_t *x = &c->cl[k];
         if (x->fd < 0) continue;
         p[n].fd = x->fd;
-        p[n].events = (short)((x->in_n <= MTS_CONTROL_LINE_MAX && !x->closing ? POLLIN : 0) |
+        p[n].events = (short)((x->in_n <= MTS_CONTROL_LINE_MAX && !x->closing && !x->eof ? POLLIN : 0) |
                               (x->out_n > x->out_off ? POLLOUT : 0));
         p[n].revents = 0;
         map[n++] = k;
@@ -458,11 +459,12 @@ int mts_control_poll(mts_control_t *c, mts_control_req_t *req) {
         if ((p[i].revents & POLLOUT) && client_flush(c, k) != 0) continue;
         if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
             size_t room = IN_CAP - x->in_n;
-            if (room == 0 || x->closing) continue;
+            if (room == 0 || x->closing || x->eof) continue;
             ssize_t got = recv(x->fd, x->in + x->in_n, room, MSG_DONTWAIT);
             if (got > 0) x->in_n += (size_t)got;
-            else if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                client_close(c, k);   /* detached */
+            else if (got == 0) x->eof = 1;   /* detached, or only its sending side (socat): lines first */
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                client_close(c, k);
                 continue;
             }
         }
@@ -472,6 +474,12 @@ int mts_control_poll(mts_control_t *c, mts_control_req_t *req) {
         int more = 1;
         while (c->cl[k].fd >= 0 && !c->cl[k].closing && more) {
             if (take_line(c, k, req, &more) == 1) return 1;
+        }
+        ctl_client_t *x = &c->cl[k];
+        if (x->fd >= 0 && x->eof && !x->closing && c->pending != k) {   /* nothing more will come */
+            x->closing = 1;
+            x->in_n = 0;
+            (void)client_flush(c, k);
         }
     }
     return 0;

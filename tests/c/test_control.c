@@ -6,7 +6,8 @@
  * write), an oversize line (error reply, connection closed), read-only
  * clients refused write ops (answered by the server, never handed out),
  * SO_PEERCRED's pid, a client that never reads dropped without blocking,
- * the client limit, a stale socket file replaced and a live one refused. */
+ * a client that shuts down its sending side still answered, the client
+ * limit, a stale socket file replaced and a live one refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -377,6 +378,31 @@ static void test_slow_client_dropped(void **st) {
     mts_control_free(c);
 }
 
+
+/* A client that sends its requests and shuts down its sending side (socat,
+ * `nc -N`): its lines are still answered, then the connection is closed. */
+static void test_half_close(void **st) {
+    (void)st;
+    mts_control_t *c = open_server("{\"hello\":\"mts-session\"}");
+    int fd = raw_connect(mts_control_path(c));
+    char line[512];
+    assert_int_equal(raw_line(c, fd, line, sizeof line), 0);
+    raw_send(fd, "{\"id\":1,\"op\":\"status\"}\n{\"id\":2,\"op\":\"hello\"}\n");
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    mts_control_req_t req;
+    poll_req(c, &req);
+    assert_string_equal(req.op, "status");
+    assert_int_equal(mts_control_reply(c, "{}", 1), 0);
+    assert_int_equal(raw_line(c, fd, line, sizeof line), 0);
+    assert_string_equal(line, "{\"id\":1,\"ok\":true,\"result\":{}}");
+    assert_int_equal(raw_line(c, fd, line, sizeof line), 0);
+    assert_string_equal(line, "{\"id\":2,\"ok\":true,\"result\":{\"write\":false}}");
+    assert_int_equal(raw_line(c, fd, line, sizeof line), -1);   /* then closed */
+    assert_int_equal(mts_control_clients(c), 0);
+    close(fd);
+    mts_control_free(c);
+}
+
 static void test_client_limit(void **st) {
     (void)st;
     mts_control_t *c = open_server("{\"hello\":\"mts-session\"}");
@@ -495,6 +521,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_write_permission, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversize_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_client_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_live_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_api, setup, teardown),
