@@ -441,7 +441,8 @@ static mts_control_client_t *attach_connect(mts_store_t *store, const char *db_p
             fprintf(stderr,
                     "mts repl: session %lld has no control socket (none recorded, none at %s): it started before"
                     " this version of mts or could not create its socket (its log says why: event"
-                    " live.control); restart it to attach, or check MTS_CONTROL_DIR is the session's\n",
+                    " live.control_unavailable); restart it to attach, or check MTS_CONTROL_DIR is the"
+                    " session's\n",
                     (long long)id, path);
         else
             fprintf(stderr,
