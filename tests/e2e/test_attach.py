@@ -15,6 +15,7 @@ fix it."""
 import json
 import os
 import pty
+import re
 import signal
 import socket
 import sqlite3
@@ -236,6 +237,45 @@ class AttachTest(MtsTestCase):
         r = self.attach(sid, "1", expect=1)
         self.assertIn("session %d is stopped, not running" % sid, r.stderr)
         self.assertIn("mts replay %d" % sid, r.stderr)
+
+    def test_shadow_books_live_then_shadow(self):
+        """With a shadow strategy (mts run --shadow, issue 14 A): the banner names it, the
+        books print the live book, then the shadow's; ctx and set reach it by its label, and
+        the account's book (the live one) is the one the fills of the account are stored for."""
+        h = subprocess.run([MTS, "run", "--help"], capture_output=True, text=True)
+        if "--shadow" not in h.stdout + h.stderr:
+            self.skipTest("this mts has no --shadow (issue 14 A not merged)")
+        root = self.make_root()
+        ctl = os.path.join(self.tmp, "ctl")
+        bars = BARS[:300]
+        label = "sma_cross:fast=5,slow=20"
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars}, interval="1h", warm=0, pace=0.04).start()
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, **ENV, MTS_ROOT=root, MTS_CONTROL_DIR=ctl)
+        p = subprocess.Popen([MTS, "run", "--strategy", "sma_cross", "--shadow", label, "--exchange", "binance",
+                              "--symbol", "BTCUSDT", "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(),
+                              "--rest-url", srv.rest_url(), "--warmup", "0", "--max-bars", str(len(bars)), "--json"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        sid, _ = self.wait_socket(p, self.db)
+        self.wait_bars(self.db, sid, 100, p)
+        r = self.attach(sid, stdin=".books\n.ctx %s\n" % label)
+        out = r.stdout
+        self.assertIn("strategies sma_cross; shadows " + label, out)       # the banner
+        self.assertNotIn("error:", out)
+        rows = [line for line in out.splitlines() if re.match(r"\s+\d+\s+\d+\s+sma_cross", line)]
+        self.assertEqual(len(rows), 2, out)
+        self.assertRegex(rows[0], r"^\s+1\s+0\s+sma_cross\s+live\s")
+        self.assertRegex(rows[1], r"^\s+2\s+1\s+%s\s+shadow\s" % re.escape(label))
+        self.assertIn("fast = 5", out)                                    # the shadow's ctx.params
+        books = self.lua_json(sid, "session:books():rows()")
+        self.assertEqual([(b["book"], b["strategy"], b["kind"]) for b in books],
+                         [(0, "sma_cross", "live"), (1, label, "shadow")])
+        self.attach(sid, 'session:set(%r, "fast", 6)' % label, write=True)
+        st = self.lua_json(sid, "session:status()")
+        by = {x.get("name", x.get("strategy")): x for x in st["strategies"]}
+        self.assertEqual((by["sma_cross"]["params"]["fast"], by[label]["params"]["fast"]), (10, 6))
+        self.finish(p)
 
     # ---- robustness ----------------------------------------------------------------------------
 
