@@ -565,7 +565,10 @@ int mts_cmd_repl(int argc, char **argv) {
         } else if (strncmp(a, "--db=", 5) == 0) {
             db = a + 5;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mts repl: unknown option '%s' (see mts repl --help)\n", a);
+            static const char *const opts[] = {"--db", "--no-jit", "--attach", "--write", "--help", NULL};
+            const char *near = mts_cli_suggest(a, opts);
+            if (near) fprintf(stderr, "mts repl: unknown option '%s' (did you mean %s? see mts repl --help)\n", a, near);
+            else fprintf(stderr, "mts repl: unknown option '%s' (see mts repl --help)\n", a);
             return MTS_EXIT_USAGE;
         } else {
             script = a;

@@ -471,6 +471,9 @@ class AttachTest(MtsTestCase):
                            timeout=60)
         self.assertEqual(r.returncode, 2)
         self.assertIn("--write goes with --attach", r.stderr)
+        r = subprocess.run([MTS, "repl", "--atach", "3"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("did you mean --attach?", r.stderr)
         # dot-commands of an attached REPL, in a plain one
         r = subprocess.run([MTS, "repl", "--db", self.db], input=".books\n", capture_output=True, text=True,
                            timeout=60)
