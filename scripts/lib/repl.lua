@@ -602,6 +602,7 @@ attached to a running session (the global `session`; methods return tables):
   .set S K V          session:set(S, K, V)    set parameter K of S (checked), S reloads   (--write)
   .reload [S]         session:reload([S])     reload edited files, or strategy S          (--write)
   .detach             leave; the session runs on (Ctrl-D too)
+while attached, .reload is the session's; the rest below works as in any REPL.
 ]]
 
 local function dot_value(v)
