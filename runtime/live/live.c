@@ -148,6 +148,7 @@ struct mts_live {
     char *ctl_buf;            /* a replayed request's text */
     int ctl_fresh;            /* ctl_buf holds the request of the wait being replayed */
     int64_t ctl_sig_first;    /* the engine's first signal after the warm-up */
+    int ctl_burst;            /* requests served since the last websocket round (CONTROL_BURST) */
     char err[512];
 };
 
@@ -1382,10 +1383,15 @@ static void control_positions(mts_live_t *l) {
     cJSON_free(t);
 }
 
+/* Requests served between two websocket rounds at most: a client sending
+ * requests without pause never keeps the session from its bars. */
+#define CONTROL_BURST 16
+
 /* One poll of the socket: 0 nothing for the wait, 2 a reload was requested
  * (the mask is set), 3 a request for the runner (a write one recorded here). */
 static int control_service(mts_live_t *l) {
     int r = mts_control_poll(l->ctl, &l->creq);
+    if (r == 1) l->ctl_burst++;
     if (r <= 0) {
         if (r < 0) {   /* the listener failed: the session goes on without it */
             mts_log(MTS_LOG_WARN, "live.control_unavailable", "\"session\":%lld,\"error\":\"%s\"",
@@ -1585,7 +1591,7 @@ static int live_rounds(mts_live_t *l, int32_t *reload) {
             int hrc = mts_paper_heartbeat(l->cfg.store, l->session_id, now / 1000);
             if (hrc) mts_log(MTS_LOG_DEBUG, "live.heartbeat_failed", "\"error\":\"%s\"", mts_store_errmsg(l->cfg.store));
         }
-        if (l->ctl) {                     /* attached clients: never blocks (control.h) */
+        if (l->ctl && l->ctl_burst < CONTROL_BURST) {   /* attached clients: never blocks (control.h) */
             int c = control_service(l);
             if (c == 3) return l->ctl_read ? 3 : wait_ret(l, 3, 0);
             if (c < 0) return c;
@@ -1597,6 +1603,7 @@ static int live_rounds(mts_live_t *l, int32_t *reload) {
             if (l->appended) return wait_ret(l, 1, 0);
         }
         if ((rc = mts_ws_service(l->ws)) != 0) return fail(l, rc, "%s", mts_ws_errmsg(l->ws));
+        l->ctl_burst = 0;
         if (l->appended) return wait_ret(l, 1, 0);
     }
 }

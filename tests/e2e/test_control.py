@@ -133,6 +133,11 @@ class ControlTest(MtsTestCase):
         self.assertFalse(ro["ok"])
         self.assertEqual(ro["error"], "read-only attach: reattach with --write")
         self.assertFalse(c.call("pause", strategy="sma_cross")["ok"])
+        # a client sending requests without pause does not keep the session from its bars:
+        # 400 status requests in one write, the replies' bar counts rise meanwhile
+        c.s.sendall("".join(json.dumps({"id": 1000 + k, "op": "status"}) + "\n" for k in range(400)).encode())
+        seen = [c.line()["result"]["bars"] for _ in range(400)]
+        self.assertGreater(seen[-1], seen[0], "the session stood still while requests kept coming")
         c.close()                                       # detaching disturbs nothing
 
         w = Client(sock)
