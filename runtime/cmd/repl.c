@@ -15,11 +15,27 @@
  * mts.backtest, finishes first.) At the prompt, Ctrl-C drops the current input: the
  * handler only sets a flag; readline runs through its callback interface in a
  * select() loop, which the signal interrupts, and the line is reset there,
- * outside the handler (readline is not async-signal-safe). */
+ * outside the handler (readline is not async-signal-safe).
+ *
+ * Attached (`--attach ID [--write]`, docs/live.md "A REPL on a running
+ * session"). The session's control socket is found by
+ * paper_sessions.control_socket (mts_paper_get_control), else by the path
+ * rule of live/control.h; every reason it cannot be used (no such session,
+ * not running, no socket, not a socket, permission denied) is an error that
+ * says what to do, before the REPL starts (exit 1). The client
+ * (mts_control_connect, live/control.c) is handed to repl.lua as a userdata
+ * "mts.control" with :call(request_json [, timeout_ms]) -> reply line | nil,
+ * message and :close(); repl.lua builds the global `session` on it. The
+ * session is another process: a Ctrl-C here interrupts this REPL only (a
+ * call waiting for its reply returns at its timeout at the latest and the
+ * chunk stops with "interrupted"); leaving (.detach, Ctrl-D) closes the
+ * connection, which never disturbs the session. */
 #include "cmd/cmd.h"
 #include "util/config.h"
+#include "live/control.h"
 #include "lua/api.h"
 #include "lua/state.h"
+#include "store/paper.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -49,6 +66,7 @@ static volatile sig_atomic_t at_prompt, prompt_sigint;
 static int dropped;
 static lua_State *session_L;
 static int repl_ref = LUA_NOREF;
+static char main_prompt[64] = "mts> ";   /* attached: "mts[ID]> " */
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
@@ -223,7 +241,7 @@ static int interactive(void) {
     for (;;) {
         at_prompt = 1;
         dropped = 0;
-        char *line = read_plain(chunk ? "...> " : "mts> ", tty);
+        char *line = read_plain(chunk ? "...> " : main_prompt, tty);
         at_prompt = 0;
         if (!line) break;   /* Ctrl-D */
         if (dropped && chunk) {
@@ -331,28 +349,200 @@ static int run_code(const char *code, const char *file, int argc, char **argv) {
     return !ok;
 }
 
+/* ---- attached: the session's control socket ----------------------------------------------- */
+
+#define CONTROL_MT "mts.control"
+#define ATTACH_TIMEOUT_MS 10000   /* a reply comes within a websocket round of the session */
+
+typedef struct control_ud {
+    mts_control_client_t *c;
+} control_ud_t;
+
+/* conn:call(request_json [, timeout_ms]) -> reply line | nil, message, code
+ * (code: "timeout", "closed" or "error") */
+static int l_control_call(lua_State *L) {
+    control_ud_t *u = luaL_checkudata(L, 1, CONTROL_MT);
+    const char *req = luaL_checkstring(L, 2);
+    int timeout = (int)luaL_optinteger(L, 3, ATTACH_TIMEOUT_MS);
+    if (!u->c) {
+        lua_pushnil(L);
+        lua_pushstring(L, "detached: start mts repl --attach ID again");
+        lua_pushstring(L, "closed");
+        return 3;
+    }
+    char *reply = NULL;
+    char err[512] = "";
+    int rc = mts_control_call(u->c, req, &reply, timeout, err, sizeof err);
+    if (rc != 0) {
+        mts_free(reply);
+        lua_pushnil(L);
+        lua_pushstring(L, err[0] ? err : mts_strerror(rc));
+        lua_pushstring(L, rc == MTS_EBUSY ? "timeout" : rc == MTS_EIO ? "closed" : "error");
+        return 3;
+    }
+    lua_pushstring(L, reply ? reply : "");
+    mts_free(reply);
+    return 1;
+}
+
+static int l_control_close(lua_State *L) {
+    control_ud_t *u = luaL_checkudata(L, 1, CONTROL_MT);
+    mts_control_close(u->c);
+    u->c = NULL;
+    return 0;
+}
+
+/* The socket path by the rule of live/control.h, computed only (the client
+ * creates nothing). */
+static void rule_path(int64_t id, char *out, size_t n) {
+    const char *d = getenv("MTS_CONTROL_DIR");
+    if (d && *d)
+        snprintf(out, n, "%s/session-%lld.sock", d, (long long)id);
+    else if ((d = getenv("XDG_RUNTIME_DIR")) && *d)
+        snprintf(out, n, "%s/mts/session-%lld.sock", d, (long long)id);
+    else
+        snprintf(out, n, "/tmp/mts-%u/session-%lld.sock", (unsigned)getuid(), (long long)id);
+}
+
+/* Finds and connects to session id's socket; prints the error (what, and how
+ * to fix it) and returns NULL when it cannot. */
+static mts_control_client_t *attach_connect(mts_store_t *store, const char *db_path, int64_t id, int write,
+                                            char *hello, size_t hlen) {
+    char status[32] = "", path[1024] = "";
+    int rc = mts_paper_get_control(store, id, status, sizeof status, path, sizeof path);
+    if (rc == MTS_ENOTFOUND) {
+        fprintf(stderr,
+                "mts repl: no paper session %lld in %s: the sessions are listed by mts repl -e 'mts.sessions()'"
+                " (or GET /paper/sessions of mts serve); --db PATH names another database\n",
+                (long long)id, db_path);
+        return NULL;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "mts repl: session %lld in %s: %s\n", (long long)id, db_path, mts_store_errmsg(store));
+        return NULL;
+    }
+    if (strcmp(status, "running") != 0) {
+        fprintf(stderr,
+                "mts repl: session %lld is %s, not running: --attach works on a running mts run session;"
+                " what it did is stored (mts repl -e 'mts.sessions()', mts replay %lld)\n",
+                (long long)id, status, (long long)id);
+        return NULL;
+    }
+    int from_rule = path[0] == '\0';
+    if (from_rule) rule_path(id, path, sizeof path);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == EACCES)
+            fprintf(stderr,
+                    "mts repl: session %lld: permission denied on %s (its directory is the session's user's):"
+                    " attach as the session's user\n",
+                    (long long)id, path);
+        else if (from_rule)
+            fprintf(stderr,
+                    "mts repl: session %lld has no control socket (none recorded, none at %s): it started before"
+                    " this version of mts or could not create its socket (its log says why: event"
+                    " live.control_unavailable); restart it to attach, or check MTS_CONTROL_DIR is the"
+                    " session's\n",
+                    (long long)id, path);
+        else
+            fprintf(stderr,
+                    "mts repl: session %lld's control socket %s is gone (%s): the session stopped or its process"
+                    " died without recording it; check its status with mts repl -e 'mts.sessions()'\n",
+                    (long long)id, path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        fprintf(stderr,
+                "mts repl: session %lld: %s is not a socket: refusing to attach (something else is at the"
+                " session's socket path; the session writes its socket under MTS_CONTROL_DIR, a 0700"
+                " directory of its own)\n",
+                (long long)id, path);
+        return NULL;
+    }
+    if (access(path, R_OK | W_OK) != 0 && errno == EACCES) {
+        fprintf(stderr,
+                "mts repl: session %lld: permission denied on %s (owned by uid %u, you are uid %u): attach as"
+                " the session's user\n",
+                (long long)id, path, (unsigned)st.st_uid, (unsigned)getuid());
+        return NULL;
+    }
+    mts_control_client_t *c = NULL;
+    char err[512] = "";
+    rc = mts_control_connect(path, write, &c, hello, hlen, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "mts repl: session %lld: %s\n", (long long)id, err[0] ? err : mts_strerror(rc));
+        return NULL;
+    }
+    return c;
+}
+
+/* Hands the client to repl.attach(conn, hello, write, id): the global
+ * `session`; leaves the banner (a string) on the stack, or nil. */
+static int open_attached(lua_State *L, mts_control_client_t *c, const char *hello, int write, int64_t id) {
+    luaL_newmetatable(L, CONTROL_MT);
+    lua_pushcfunction(L, l_control_close);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, l_control_call);
+    lua_setfield(L, -2, "call");
+    lua_pushcfunction(L, l_control_close);
+    lua_setfield(L, -2, "close");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
+    lua_getfield(L, -1, "attach");
+    lua_remove(L, -2);
+    control_ud_t *u = lua_newuserdata(L, sizeof *u);
+    u->c = c;   /* owned by the userdata from here: closed by :close() or __gc */
+    luaL_getmetatable(L, CONTROL_MT);
+    lua_setmetatable(L, -2);
+    lua_pushstring(L, hello);
+    lua_pushboolean(L, write);
+    lua_pushnumber(L, (lua_Number)id);
+    char err[512];
+    if (mts_lua_pcall(L, 4, 1, err, sizeof err) != 0) {
+        fprintf(stderr, "mts repl: session %lld: %s\n", (long long)id, err);
+        return -1;
+    }
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: mts repl [--db PATH] [--no-jit] [-e CODE | SCRIPT.lua [ARGS...]]\n\n"
+        "usage: mts repl [--db PATH] [--no-jit] [-e CODE | SCRIPT.lua [ARGS...]]\n"
+        "       mts repl --attach ID [--write] [--db PATH] [-e CODE | SCRIPT.lua [ARGS...]]\n\n"
         "An interactive Lua session over the mts API (docs/lua-api.md): market data, series,\n"
         "indicators, backtests and terminal charts. With -e, runs CODE and exits (an expression\n"
         "prints its value); with a script, runs it with the same API (ARGS in the global arg).\n\n"
         "options:\n"
         "  --db PATH   database (default $DATABASE_PATH or data/mts.db)\n"
         "  -e CODE     run CODE and exit (status 1 on an error)\n"
-        "  --no-jit    turn LuaJIT's compiler off for the session (for debugging)\n\n"
+        "  --no-jit    turn LuaJIT's compiler off for the session (for debugging)\n"
+        "  --attach ID attach to the running paper session ID (mts run) over its local control\n"
+        "              socket (docs/live.md \"A REPL on a running session\"): the global `session`\n"
+        "              reads its status, books, positions, strategy state and signals; read-only\n"
+        "  --write     with --attach: also pause/resume a strategy, set a parameter, reload\n"
+        "              (each logged, published on the bus and recorded for mts replay)\n\n"
         "session: `=expr` or a bare expression prints its value, an unfinished chunk continues on\n"
         "the next line, Tab completes, Ctrl-C stops a computation, Ctrl-D leaves; history in\n"
-        "$MTS_HISTORY or ~/.mts_history. Dot-commands: .help .reload NAME .strategies .db .quit\n\n"
+        "$MTS_HISTORY or ~/.mts_history. Dot-commands: .help .reload NAME .strategies .db .quit\n"
+        "attached: session:status() :books() :positions() :ctx(S [, A]) :signals([N]) :pause(S)\n"
+        "  :resume(S) :set(S, K, V) :reload([S]), and .status .books .positions .ctx S [A]\n"
+        "  .signals [N] .pause S .resume S .set S K V .reload [S] .detach. Ctrl-C stops this REPL's\n"
+        "  computation, never the session; .detach or Ctrl-D leaves it running.\n\n"
         "examples:\n"
         "  mts repl\n"
         "  mts repl -e 'print(mts.backtest{strategy=\"sma_cross\", asset=\"ethereum\"}.total_return)'\n"
-        "  mts repl research.lua\n");
+        "  mts repl research.lua\n"
+        "  mts repl --attach 17                      # read-only: .status, .books, .ctx sma_cross\n"
+        "  mts repl --attach 17 --write              # then: .set sma_cross fast 5, .pause sma_cross\n"
+        "  mts repl --attach 17 -e 'session:books()'\n");
 }
 
 int mts_cmd_repl(int argc, char **argv) {
-    const char *db = NULL, *code = NULL, *script = NULL;
-    int jit = 1, script_at = argc;
+    const char *db = NULL, *code = NULL, *script = NULL, *attach = NULL;
+    int jit = 1, script_at = argc, write = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -360,13 +550,25 @@ int mts_cmd_repl(int argc, char **argv) {
             return MTS_EXIT_OK;
         } else if (strcmp(a, "--no-jit") == 0) {
             jit = 0;
+        } else if (strcmp(a, "--write") == 0) {
+            write = 1;
+        } else if (strcmp(a, "--attach") == 0 || strncmp(a, "--attach=", 9) == 0) {
+            if (a[8] == '=') attach = a + 9;
+            else if (i + 1 < argc) attach = argv[++i];
+            else {
+                fprintf(stderr, "mts repl: --attach needs a session id, e.g. --attach 17 (see mts repl --help)\n");
+                return MTS_EXIT_USAGE;
+            }
         } else if ((strcmp(a, "--db") == 0 || strcmp(a, "-e") == 0) && i + 1 < argc) {
             if (a[1] == 'e') code = argv[++i];
             else db = argv[++i];
         } else if (strncmp(a, "--db=", 5) == 0) {
             db = a + 5;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "mts repl: unknown option '%s' (see mts repl --help)\n", a);
+            static const char *const opts[] = {"--db", "--no-jit", "--attach", "--write", "--help", NULL};
+            const char *near = mts_cli_suggest(a, opts);
+            if (near) fprintf(stderr, "mts repl: unknown option '%s' (did you mean %s? see mts repl --help)\n", a, near);
+            else fprintf(stderr, "mts repl: unknown option '%s' (see mts repl --help)\n", a);
             return MTS_EXIT_USAGE;
         } else {
             script = a;
@@ -378,15 +580,40 @@ int mts_cmd_repl(int argc, char **argv) {
         fprintf(stderr, "mts repl: give -e CODE or a script, not both\n");
         return MTS_EXIT_USAGE;
     }
+    int64_t attach_id = 0;
+    if (attach) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(attach, &end, 10);
+        if (errno || end == attach || *end || v <= 0) {
+            fprintf(stderr, "mts repl: --attach '%s': give a paper session's id, a positive integer (mts repl -e"
+                            " 'mts.sessions()' lists them)\n", attach);
+            return MTS_EXIT_USAGE;
+        }
+        attach_id = (int64_t)v;
+    } else if (write) {
+        fprintf(stderr, "mts repl: --write goes with --attach ID (it lets the REPL change a running session)\n");
+        return MTS_EXIT_USAGE;
+    }
     const char *db_path = mts_cli_db_path(db);
     mts_store_t *store = mts_cli_open_store(db_path);
     if (!store) return MTS_EXIT_ERROR;
+    char hello[4096] = "";
+    mts_control_client_t *client = NULL;
+    if (attach) {
+        client = attach_connect(store, db_path, attach_id, write, hello, sizeof hello);
+        if (!client) {
+            mts_store_close(store);
+            return MTS_EXIT_ERROR;
+        }
+    }
 
     const char *root = mts_root();
     char err[512] = "";
     lua_State *L = NULL;
     if (mts_lua_state_new(root, &L, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
+        mts_control_close(client);
         mts_store_close(store);
         return MTS_EXIT_ERROR;
     }
@@ -399,12 +626,27 @@ int mts_cmd_repl(int argc, char **argv) {
     lua_pushstring(L, "repl");
     if (mts_lua_pcall(L, 1, 1, err, sizeof err) != 0) {
         fprintf(stderr, "error: %s\n", err);
+        mts_control_close(client);
         mts_lua_state_free(L);
         mts_store_close(store);
         return MTS_EXIT_ERROR;
     }
     repl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     call_repl("init", NULL, 0);
+    if (client) {
+        /* the userdata owns the client from here (closed by .detach or the state's end) */
+        if (open_attached(L, client, hello, write, attach_id) != 0) {
+            mts_lua_state_free(L);
+            mts_store_close(store);
+            return MTS_EXIT_ERROR;
+        }
+        if (!code && !script && lua_isstring(L, -1)) {
+            printf("%s\n", lua_tostring(L, -1));   /* the banner: session, strategies, read-only / write */
+            fflush(stdout);
+        }
+        lua_pop(L, 1);
+        snprintf(main_prompt, sizeof main_prompt, "mts[%lld]> ", (long long)attach_id);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

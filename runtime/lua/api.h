@@ -7,7 +7,8 @@
  * macro load from the store (importing bundled data on first use), backtest
  * runs mts_backtest_run. Each result is a userdata owning the C memory (freed
  * by __gc); its arrays are returned as lightuserdata pointers, valid while the
- * userdata lives. store is borrowed and must outlive L (NULL: data functions
+ * userdata lives. sessions(limit) returns the newest paper sessions as the
+ * JSON text of GET /paper/sessions (api/queries.h). store is borrowed and must outlive L (NULL: data functions
  * raise "no database is open"). */
 #ifndef MTS_LUA_API_H
 #define MTS_LUA_API_H

@@ -302,13 +302,16 @@ TM.__tostring = function(o)
         end
     end
     local out, hdr = {}, {}
-    for c, name in ipairs(cols) do hdr[c] = ("%-" .. w[c] .. "s"):format(name) end
+    -- padding by hand: string.format refuses widths over 99 (a long text cell)
+    local function left(s, n) return s .. (" "):rep(n - #s) end
+    local function right(s, n) return (" "):rep(n - #s) .. s end
+    for c, name in ipairs(cols) do hdr[c] = left(name, w[c]) end
     out[1] = "  #  " .. table.concat(hdr, "  ")
     for i = 1, shown do
         local line = {}
         for c = 1, #cols do
             local s = cells[i][c]
-            line[c] = (s:match("^%-?[%d.]") and ("%" .. w[c] .. "s") or ("%-" .. w[c] .. "s")):format(s)
+            line[c] = s:match("^%-?[%d.]") and right(s, w[c]) or left(s, w[c])
         end
         out[#out + 1] = ("%3d  "):format(i) .. table.concat(line, "  ")
     end
@@ -842,6 +845,25 @@ end
 
 function A.db() return N and N.db() or nil end
 
+-- mts.sessions([n]) -> the newest n paper sessions (default 20; `mts run`), newest
+-- first: id, status, strategies, symbols, interval, started_at, bars, fills,
+-- equity (the last point, else the final). A running one: mts repl --attach ID.
+function A.sessions(n)
+    if n ~= nil and (type(n) ~= "number" or n < 1 or n > 1000 or n ~= floor(n)) then
+        error("mts.sessions([n]): n is a whole number from 1 to 1000", 2)
+    end
+    local rows = json.decode(native("sessions").sessions(n or 20))
+    local out = {}
+    for i, r in ipairs(rows) do
+        local eq = type(r.last_equity) == "table" and r.last_equity.equity or r.final_equity
+        out[i] = { id = r.id, status = r.status, strategies = r.strategies, symbols = r.symbols,
+                   interval = r.interval, started_at = r.started_at, bars = r.bars, fills = r.fills,
+                   equity = eq ~= json.null and eq or nil }
+    end
+    return A.table({ "id", "status", "strategies", "symbols", "interval", "started_at", "bars", "fills", "equity" },
+        out)
+end
+
 -- ---- the table the REPL and scripts see as `mts` ------------------------------------------------
 
 local M = {}
@@ -857,6 +879,7 @@ for _, k in ipairs({ "bars", "macro", "backtest", "optimize", "series", "table",
                      "ema", "atr", "vwap", "rolling_min", "rolling_max", "macd", "bbands" }) do
     M[k] = A[k]
 end
+M.sessions = A.sessions
 M.raw = mts            -- the strategy-level API (0-based cdata arrays) and the FFI namespace
 A.api = M
 

@@ -142,3 +142,99 @@ describe("repl.complete on objects with methods behind __index", function()
         rawset(_G, "zz_result", nil)
     end)
 end)
+
+describe("repl.attach (mts repl --attach: a stand-in connection)", function()
+    local json = require "json"
+    -- conn:call(request_json) as runtime/cmd/repl.c's userdata: the reply line, or nil, message, code
+    local sent, replies, closed = {}, {}, false
+    local conn = {
+        call = function(_, text)
+            local q = json.decode(text)
+            sent[#sent + 1] = q
+            local r = replies[q.op]
+            if type(r) == "function" then return r(q) end
+            if r == nil then return nil, "the session closed the connection", "closed" end
+            return json.encode({ id = 1, ok = true, result = r })
+        end,
+        close = function() closed = true end,
+    }
+    local banner
+    setup(function()
+        banner = repl.attach(conn, '{"hello":"mts-session","session":17,"pid":4242,"strategies":["sma_cross"],'
+            .. '"shadows":["sma_cross:fast=5"],"interval":"1h"}', false, 17)
+    end)
+    teardown(function() rawset(_G, "session", nil) end)
+
+    it("greets with the session, its strategies and the access", function()
+        assert.matches("attached to session 17 %(pid 4242, 1h%): strategies sma_cross; shadows sma_cross:fast=5", banner)
+        assert.matches("read%-only", banner)
+        assert.are.equal(17, session.id)
+        assert.is_false(session.write)
+    end)
+    it("lists the books live first, then the shadows, with pnl and return when missing", function()
+        replies.books = { { book = 1, strategy = "sma_cross:fast=5", shadow = true, initial = 1000, equity = 1100 },
+                          { book = 0, strategy = "sma_cross", shadow = false, initial = 2000, equity = 1900 } }
+        local b = session:books()
+        assert.are.equal("books", sent[#sent].op)
+        assert.are.equal(2, #b)
+        assert.are.equal("sma_cross", b[1].strategy)
+        assert.are.equal("live", b[1].kind)
+        assert.are.equal("shadow", b[2].kind)
+        assert.are.equal(-100, b[1].pnl)        -- 1900 - 2000
+        assert.are.equal(100, b[2].pnl)         -- 1100 - 1000
+        assert.is_true(math.abs(b[2]["return"] - 0.1) < 1e-12)   -- 1100 / 1000 - 1
+        local text = tostring(b)
+        assert.matches("strategy%s+kind%s+initial%s+equity%s+pnl", text)
+        assert.is_truthy(text:find("live", 1, true) < text:find("shadow", 1, true))
+    end)
+    it("sends the arguments of ctx, signals and set; reads nested ctx as a tree", function()
+        replies.ctx = { ["binance:BTCUSDT"] = { state = { n = 3, hist = { 1, 2 } }, params = { fast = 10 } } }
+        local c = session:ctx("sma_cross", "binance:BTCUSDT")
+        assert.are.same({ op = "ctx", strategy = "sma_cross", asset = "binance:BTCUSDT" }, sent[#sent])
+        assert.are.equal(10, c["binance:BTCUSDT"].params.fast)
+        assert.matches("params:\n%s+fast = 10", tostring(c))
+        replies.signals = { { ts = 1609459200, asset = "binance:BTCUSDT", strategy = "sma_cross", signal_type = "buy" } }
+        local s = session:signals(3)
+        assert.are.equal(3, sent[#sent].n)
+        assert.are.equal("2021-01-01 00:00:00", s[1].time)   -- 1609459200 = 2021-01-01T00:00:00Z
+        assert.has_error(function() session:signals(0) end)
+    end)
+    it("raises the session's error text and says what a closed connection means", function()
+        replies.set = function(q)
+            return json.encode({ id = q.id, ok = false, error = "read-only attach: reattach with --write" })
+        end
+        local ok, err = pcall(session.set, session, "sma_cross", "fast", 5)
+        assert.is_false(ok)
+        assert.are.equal("session 17: read-only attach: reattach with --write", err)
+        assert.are.same({ op = "set", strategy = "sma_cross", key = "fast", value = 5 }, sent[#sent])
+        replies.positions = nil
+        ok, err = pcall(session.positions, session)
+        assert.is_false(ok)
+        assert.matches("session 17 closed the connection", err)
+        assert.matches("mts replay 17", err)
+    end)
+    it("runs the dot-commands on the session, reading .set's value as a number", function()
+        replies.set = { strategy = "sma_cross", key = "fast", value = 7 }
+        assert.is_nil(repl.dot(".set sma_cross fast 7"))
+        assert.are.same({ op = "set", strategy = "sma_cross", key = "fast", value = 7 }, sent[#sent])
+        replies.pause = { strategy = "sma_cross", paused = true }
+        repl.dot(".pause sma_cross")
+        assert.are.same({ op = "pause", strategy = "sma_cross" }, sent[#sent])
+        replies.reload = {}
+        repl.dot(".reload")
+        assert.are.same({ op = "reload" }, sent[#sent])
+    end)
+    it("completes the session's methods and the dot-commands", function()
+        assert.are.same({ "session:set", "session:signals", "session:status" }, repl.complete("session:s"))
+        assert.are.same({ ".books" }, repl.complete(".bo"))
+        assert.are.same({ ".db", ".detach" }, repl.complete(".d"))
+        for _, c in ipairs(repl.complete("session.")) do assert.is_nil(c:match("%._")) end
+    end)
+    it(".detach closes the connection and leaves", function()
+        assert.are.equal("quit", repl.dot(".detach"))
+        assert.is_true(closed)
+        local ok, err = pcall(session.status, session)
+        assert.is_false(ok)
+        assert.matches("detached", err)
+    end)
+end)
