@@ -732,27 +732,6 @@ static int l_db(lua_State *L) {
     return 1;
 }
 
-/* sessions(limit) -> JSON text: the newest paper sessions (GET /paper/sessions's rows) */
-static int l_sessions(lua_State *L) {
-    api_t *a = api_of(L);
-    int limit = (int)luaL_optinteger(L, 1, 20);
-    if (limit < 1 || limit > 1000) return luaL_error(L, "mts.sessions(n): n is from 1 to 1000");
-    if (!a->store) return luaL_error(L, "mts.sessions: no database is open");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return luaL_error(L, "mts.sessions: out of memory");
-    int rc = mts_apiq_sessions(a->store, limit, f);
-    fclose(f);
-    if (rc != 0) {
-        free(buf);
-        return luaL_error(L, "mts.sessions: %s", mts_store_errmsg(a->store));
-    }
-    lua_pushlstring(L, buf, len);
-    free(buf);
-    return 1;
-}
-
 static int api_gc(lua_State *L) {
     (void)L;
     return 0;
@@ -795,9 +774,6 @@ int mts_lua_open_api(lua_State *L, mts_store_t *store, const char *root, const c
         lua_pushcclosure(L, fns[i].fn, 1);
         lua_setfield(L, -2, fns[i].name);
     }
-    lua_pushvalue(L, -2);   /* the paper sessions (kept apart from the list above) */
-    lua_pushcclosure(L, l_sessions, 1);
-    lua_setfield(L, -2, "sessions");
     lua_setglobal(L, "MTS_NATIVE");
     lua_pop(L, 1);
     return MTS_OK;

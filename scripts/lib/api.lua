@@ -845,25 +845,6 @@ end
 
 function A.db() return N and N.db() or nil end
 
--- mts.sessions([n]) -> the newest n paper sessions (default 20; `mts run`), newest
--- first: id, status, strategies, symbols, interval, started_at, bars, fills,
--- equity (the last point, else the final). A running one: mts repl --attach ID.
-function A.sessions(n)
-    if n ~= nil and (type(n) ~= "number" or n < 1 or n > 1000 or n ~= floor(n)) then
-        error("mts.sessions([n]): n is a whole number from 1 to 1000", 2)
-    end
-    local rows = json.decode(native("sessions").sessions(n or 20))
-    local out = {}
-    for i, r in ipairs(rows) do
-        local eq = type(r.last_equity) == "table" and r.last_equity.equity or r.final_equity
-        out[i] = { id = r.id, status = r.status, strategies = r.strategies, symbols = r.symbols,
-                   interval = r.interval, started_at = r.started_at, bars = r.bars, fills = r.fills,
-                   equity = eq ~= json.null and eq or nil }
-    end
-    return A.table({ "id", "status", "strategies", "symbols", "interval", "started_at", "bars", "fills", "equity" },
-        out)
-end
-
 -- ---- the table the REPL and scripts see as `mts` ------------------------------------------------
 
 local M = {}
