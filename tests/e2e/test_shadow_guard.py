@@ -248,12 +248,14 @@ class ShadowGuard(unittest.TestCase):
         self.assertGreaterEqual(len(mine), 2, "the raider must trade (in its own book)")
         # within its own book: never more than its cash bought, never short on spot
         cash, qty = CAPITAL, 0.0
+        index = {b[0] // 1000: j for j, b in enumerate(BARS[:N])}
         for ts, side, q, p, fee in mine:
             if side == "buy":
                 self.assertLessEqual(q * p + fee, cash * (1 + 1e-9), (ts, q, p, cash))
                 # 20 BTC (~60 x its book) and position_size 50 trimmed to risk.lua's max_position_size
-                # (0.10) of ITS equity (cash + position at the fill price)
-                self.assertLessEqual(q * p, 0.10 * (cash + qty * p) * (1 + 1e-6), (ts, q, p, cash, qty))
+                # (0.10) of ITS equity, sized at the close of the bar that decided (the one before the fill)
+                c = float(BARS[index[ts] - 1][4])
+                self.assertLessEqual(q * c, 0.10 * (cash + qty * c) * (1 + 1e-9), (ts, q, c, cash, qty))
                 cash, qty = cash - q * p - fee, qty + q
             else:
                 self.assertLessEqual(q, qty * (1 + 1e-9), (ts, q, qty))
