@@ -74,6 +74,32 @@ end
 return M
 """
 
+# A live strategy whose LIMIT buys (0.5 % under the close) rest for bars, and a
+# shadow that withdraws and replaces its own resting orders on every bar (CLOSE,
+# a LIMIT far below, a STOP far above: each cancels the asset's pending orders
+# of ITS book). The live orders must survive every one of those steps.
+DIP = """local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    ctx.k = (ctx.k or 0) + 1
+    local k = ctx.k % 12
+    if k == 1 then return { signal_type = "LONG", order_type = "LIMIT", limit_price = ctx.close * 0.995 } end
+    if k == 9 then return { signal_type = "CLOSE" } end
+end
+return M
+"""
+CANCELLER = """local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    ctx.k = (ctx.k or 0) + 1
+    local k = ctx.k % 3
+    if k == 0 then return { signal_type = "CLOSE" } end
+    if k == 1 then return { signal_type = "LONG", order_type = "LIMIT", limit_price = ctx.close * 0.5 } end
+    return { signal_type = "LONG", order_type = "STOP", limit_price = ctx.close * 1.5 }
+end
+return M
+"""
+
 # name: (bar of the trap, code): the ones that raise, each in its own shadow
 ATTACKS = {
     "boom": (121, "error('boom')"),
@@ -130,8 +156,9 @@ class ShadowGuard(unittest.TestCase):
         for name, (k, code) in ATTACKS.items():
             with open(os.path.join(st, "trap_%s.lua" % name), "w") as f:
                 f.write(src.replace(marker, marker + TRAP % (k, "        " + code)))
-        with open(os.path.join(st, "raider.lua"), "w") as f:
-            f.write(RAIDER)
+        for name, text in (("raider", RAIDER), ("dip", DIP), ("canceller", CANCELLER)):
+            with open(os.path.join(st, name + ".lua"), "w") as f:
+                f.write(text)
         cls.live = cls.session("live.db", *LIVE)
         cls.cand = cls.session("cand.db", *CAND)
         s, db = cls.live
@@ -173,14 +200,15 @@ class ShadowGuard(unittest.TestCase):
     def fills(cls, db, s, where=""):
         return cls.q(db, FILL % where, s["session"])
 
-    def hostile(self, dbname, shadows, disabled):
-        """A session of LIVE with `shadows`: the account is LIVE's; `disabled`
-        (names of ATTACKS) are disabled, named by their labels, and nothing else."""
+    def hostile(self, dbname, shadows, disabled, live_args=LIVE, oracle=None):
+        """A session of live_args with `shadows`: the account is the oracle's
+        (the session of live_args alone; LIVE's by default); `disabled` (names
+        of ATTACKS) are disabled, named by their labels, and nothing else."""
         extra = []
         for sh in shadows:
             extra += ["--shadow", sh]
-        s, db = self.session(dbname, *LIVE, *extra, expect=3 if disabled else 0)
-        live, ldb = self.live
+        s, db = self.session(dbname, *live_args, *extra, expect=3 if disabled else 0)
+        live, ldb = oracle or self.live
         self.assertEqual(self.fills(db, s, "AND shadow = 0"), self.fills(ldb, live))
         self.assertEqual(self.q(db, EQ, s["session"]), self.q(ldb, EQ, live["session"]))
         for k in ("final_equity", "fills", "signals", "fees"):
@@ -190,7 +218,7 @@ class ShadowGuard(unittest.TestCase):
                          [(b["book"], b["final"], b["fills"]) for b in live["books"]])
         # the account's book row: LIVE's final equity and fills
         self.assertEqual(self.q(db, "SELECT strategy, equity, fills FROM paper_books WHERE session_id = ? AND book = 0",
-                                s["session"]), [("sma_cross", live["final_equity"], live["fills"])])
+                                s["session"]), [(live_args[1], live["final_equity"], live["fills"])])
         self.assertEqual(len(s["disabled"]), len(disabled), s["disabled"])
         got = {}
         for msg in s["disabled"]:
@@ -289,6 +317,19 @@ class ShadowGuard(unittest.TestCase):
         s, db = self.hostile("raid.db", ["raider"] + [label(n) for n in names], names)
         self.assertGreaterEqual(len(self.q(db, FILL % "AND shadow = 1 AND strategy = 'raider'", s["session"])), 2)
         s, db = self.hostile("ffi.db", [label("ffi")], ["ffi"])
+
+    # 5. withdrawing orders: a shadow's CLOSE and new resting orders cancel its own book's only
+    def test_cancels_only_its_own_orders(self):
+        alone = self.session("dip.db", "--strategy", "dip")
+        s, db = alone
+        buys = [f[0] for f in self.fills(db, s) if f[1] == "buy"]
+        self.assertGreaterEqual(len(buys), 6)
+        # placed on bars 0, 12, 24, ... (ctx.k % 12 == 1); some filled 2 or more bars later: they rested
+        # across steps where the shadow cancelled (it does on every bar)
+        index = {b[0] // 1000: j for j, b in enumerate(BARS[:N])}
+        self.assertTrue(any(index[t] % 12 >= 2 for t in buys), [index[t] for t in buys])
+        s, db = self.hostile("canceller.db", ["canceller"], [], ("--strategy", "dip"), alone)
+        self.assertEqual(s["shadows"][0]["fills"], 0)
 
 
 if __name__ == "__main__":
