@@ -16,6 +16,17 @@ oracles are separate sessions on the same feed that had no shadow at all:
   (the book keeps what it had: its final equity is computed here from those
   fills and the last close, not read from the code under test).
 
+Cases: (1) a shadow raising in on_bar after 120 bars; (2) absurd sizes (20 BTC
+long and short on spot, position_size 50: trimmed or refused in its own book;
+1e12 units: a bad signal, disabled); (3) an endless loop, one inside its own
+pcall, an unbounded allocation (the time budget and the memory cap); (4)
+reaching for the account: ctx rewritten, a lying ctx.position, book/strategy
+fields in its signals, rawset, writes to ctx.series, mts and protected
+metatables, mts functions strategies do not have (sessions, backtest), the
+FFI, an error whose __tostring spins, an error in init; (5) a shadow that
+withdraws and replaces its resting orders on every bar beside a live
+strategy whose LIMIT orders rest for bars.
+
 A disabled shadow ends the session as a disabled live strategy does: status
 stopped, exit 3, "disabled" naming it by its label. Small limits keep the
 traps bounded: MTS_STRATEGY_TIME_MS=200, MTS_STRATEGY_MEMORY_MB=64."""
@@ -114,6 +125,10 @@ ATTACKS = {
     "backtest": (30, "mts.backtest{strategy = 'sma_cross', asset = 'bitcoin'}"),
     "ffi": (30, "require('ffi').C.mts_engine_skip(nil, 0, 5)"),
     "huge": (40, "return { signal_type = 'LONG', units = 1e12 }"),
+    # its own pcall cannot swallow the budget: every later tick of the call raises too
+    "spin_pcall": (81, "for j = 1, 3 do pcall(function() while true do end end) end"),
+    "tostring_spin": (30, "error(setmetatable({}, { __tostring = function() while true do end end }))"),
+    "init": (0, ""),     # raises in init (below): never trades
 }
 
 # the message (after "LABEL: ") each one is disabled with
@@ -129,6 +144,9 @@ MESSAGES = {
     "sessions": r"mts\.sessions does not exist",
     "backtest": r"mts\.backtest does not exist",
     "ffi": r"module 'ffi' is not available to strategies",
+    "spin_pcall": r"time budget of 200 ms exceeded \(in on_bar, bitcoin bar 2021-01-04T08:00:00Z\)",
+    "tostring_spin": r"time budget of 200 ms exceeded",
+    "init": r"scripts/strategies/trap_init\.lua:\d+: init boom \(in init, bitcoin\)",
     "huge": r"bad signal: units = 1000000000000 at 31691\.29 is a notional of 3\.169129e\+16, more than 100 x "
             r"the equity \(([\d.]+)\) \(in on_bar, bitcoin bar 2021-01-02T15:00:00Z\)",
 }
@@ -154,8 +172,12 @@ class ShadowGuard(unittest.TestCase):
         marker = "function M.on_bar(ctx, asset, i)\n"
         assert marker in src, "sma_cross.lua has no on_bar"
         for name, (k, code) in ATTACKS.items():
+            text = src.replace(marker, marker + TRAP % (k, "        " + code))
+            if name == "init":
+                text = src.replace("function M.init(ctx)\n", "function M.init(ctx)\n    error('init boom')\n")
+                assert text != src
             with open(os.path.join(st, "trap_%s.lua" % name), "w") as f:
-                f.write(src.replace(marker, marker + TRAP % (k, "        " + code)))
+                f.write(text)
         for name, text in (("raider", RAIDER), ("dip", DIP), ("canceller", CANCELLER)):
             with open(os.path.join(st, name + ".lua"), "w") as f:
                 f.write(text)
@@ -307,16 +329,22 @@ class ShadowGuard(unittest.TestCase):
 
     # 3. a shadow that loops forever and one that allocates without bound
     def test_time_and_memory(self):
-        s, db = self.hostile("limits.db", [label("spin"), label("hog")], ["spin", "hog"])
-        self.assert_trapped_book(s, db, "spin")
-        self.assert_trapped_book(s, db, "hog")
+        names = ["spin", "hog", "spin_pcall"]
+        s, db = self.hostile("limits.db", [label(n) for n in names], names)
+        for n in names:
+            self.assert_trapped_book(s, db, n)
 
     # 4. reaching for the account: ctx rewritten, lying position(), shared tables, API it does not have
     def test_reaching_for_the_account(self):
         names = ["rawset", "series", "mts_patch", "series_meta", "ctx_meta", "sessions", "backtest"]
         s, db = self.hostile("raid.db", ["raider"] + [label(n) for n in names], names)
         self.assertGreaterEqual(len(self.q(db, FILL % "AND shadow = 1 AND strategy = 'raider'", s["session"])), 2)
-        s, db = self.hostile("ffi.db", [label("ffi")], ["ffi"])
+        names = ["ffi", "tostring_spin", "init"]
+        s, db = self.hostile("ffi.db", [label(n) for n in names], names)
+        # disabled in init: no order, its book as it started
+        sh = [x for x in s["shadows"] if x["label"] == label("init")][0]
+        self.assertEqual((sh["fills"], sh["final"]), (0, CAPITAL))
+        self.assertEqual(self.q(db, FILL % "AND strategy = ?", s["session"], label("init")), [])
 
     # 5. withdrawing orders: a shadow's CLOSE and new resting orders cancel its own book's only
     def test_cancels_only_its_own_orders(self):
