@@ -182,16 +182,17 @@ int mts_cmd_replay(int argc, char **argv) {
             }
             putchar('"');
         }
-        printf(",\"divergence_ts\":%lld,\"events\":%lld,\"waits\":%lld,\"reloads\":%lld,", (long long)r.div_ts,
-               (long long)r.events, (long long)r.waits, (long long)r.reloads);
+        printf(",\"divergence_ts\":%lld,\"events\":%lld,\"waits\":%lld,\"reloads\":%lld,\"controls\":%lld,",
+               (long long)r.div_ts, (long long)r.events, (long long)r.waits, (long long)r.reloads, (long long)r.controls);
         side_json("recorded", &r.recorded);
         putchar(',');
         side_json("replayed", &r.replayed);
         if (r.n_shadows > 0) shadows_json(&r);
         printf("}\n");
     } else {
-        printf("session %lld replayed (%lld events, %lld waits, %lld reloads) with %s: ", (long long)id,
-               (long long)r.events, (long long)r.waits, (long long)r.reloads, r.strategies);
+        printf("session %lld replayed (%lld events, %lld waits, %lld reloads, %lld control changes) with %s: ",
+               (long long)id, (long long)r.events, (long long)r.waits, (long long)r.reloads, (long long)r.controls,
+               r.strategies);
         if (r.identical) printf("identical\n");
         else printf("differs from the record at step ts %lld: %s\n", (long long)r.div_ts, r.divergence);
         if (!r.same_code || !r.identical) {

@@ -340,6 +340,8 @@ int mts_replay_run(mts_store_t *s, int64_t session, const mts_replay_opts_t *opt
         if (r->ev[i].kind == MTS_EVK_WAIT) {
             out->waits++;
             if (r->ev[i].t == 2) out->reloads++;
+        } else if (r->ev[i].kind == MTS_EVK_CONTROL) {
+            out->controls++;
         }
     }
     /* the options */

@@ -86,6 +86,7 @@ typedef struct mts_replay_result {
     int64_t div_ts;                   /* its step (unix s; 0 when identical) */
     mts_replay_side_t recorded, replayed;
     int64_t events, waits, reloads;   /* what the record held */
+    int64_t controls;                 /* write requests of attached clients (pause, resume, set) */
     /* the two equity curves (for the report): mts_free'd by mts_replay_result_free */
     int64_t *rec_ts, *rep_ts;
     double *rec_eq, *rep_eq;

@@ -226,6 +226,7 @@ class AttachTest(MtsTestCase):
         self.assertEqual(rr.returncode, 0, rr.stdout + rr.stderr[-3000:])
         res = json.loads(rr.stdout)
         self.assertTrue(res["identical"], res)
+        self.assertEqual(res["controls"], 1, res)      # the one .set this test made, and no read
         self.assertEqual(res["replayed"]["trades"], len(fa))
         self.assertAlmostEqual(res["replayed"]["final_equity"], sa["final_equity"], places=9)
         # ... and a replay without the change would not be: the baseline's final equity differs
