@@ -349,13 +349,22 @@ static int check_shadow(const char *label, const char *const *live, int n_live, 
 typedef struct {
     mts_book_stats_t st;
     int32_t book;
+    int64_t trimmed, refused, short_refused;   /* risk.lua's counts (the runner's, after the live ones) */
 } shadow_book_t;
 
-static void shadow_books(mts_engine_t *e, int n_shadows, shadow_book_t *out) {
+static void shadow_books(mts_engine_t *e, int n_strategies, int n_shadows, const mts_run_result_t *res,
+                         shadow_book_t *out) {
     int32_t acct = mts_engine_account_books(e);
     for (int j = 0; j < n_shadows; j++) {
+        memset(&out[j], 0, sizeof out[j]);
         out[j].book = acct + j;
         if (mts_engine_book_stats(e, acct + j, &out[j].st) != 0) memset(&out[j].st, 0, sizeof out[j].st);
+        int k = n_strategies + j;
+        if (res && k < res->n_risk) {
+            out[j].trimmed = res->risk_trimmed[k];
+            out[j].refused = res->risk_refused[k];
+            out[j].short_refused = res->risk_short_refused[k];
+        }
     }
 }
 
@@ -394,7 +403,11 @@ static void json_shadows(const char *const *shadows, int n, const shadow_book_t 
         json_num("pnl", b->equity - b->initial, 1);
         json_num("return", b->initial > 0 ? b->equity / b->initial - 1 : NAN, 1);
         json_num("fees", b->fees, 1);
-        printf("\"fills\":%lld,\"trades\":%lld}", (long long)b->fills, (long long)b->trades);
+        printf("\"fills\":%lld,\"trades\":%lld,\"risk_trimmed\":%lld,\"risk_refused\":%lld,\"bp_cut\":%lld,"
+               "\"bp_refused\":%lld,\"short_refused\":%lld,\"liquidations\":%lld}",
+               (long long)b->fills, (long long)b->trades, (long long)sh[j].trimmed, (long long)sh[j].refused,
+               (long long)b->bp_cut, (long long)b->bp_refused, (long long)(b->short_refused + sh[j].short_refused),
+               (long long)b->liquidations);
     }
     printf("]");
     cJSON_Delete(list);
@@ -416,6 +429,12 @@ static void print_shadows(const session_books_t *sb, const char *const *shadows,
         snprintf(who, sizeof who, "shadow %s", shadows[j]);
         printf("  %-32s %14.2f %14.2f %12.2f %8.2f%% %7lld %7lld\n", who, b->initial, b->equity, b->equity - b->initial,
                b->initial > 0 ? (b->equity / b->initial - 1) * 100 : 0.0, (long long)b->trades, (long long)b->fills);
+    }
+    for (int j = 0; j < n; j++) {   /* what limited a shadow's orders (only when something did) */
+        const mts_book_stats_t *b = &sh[j].st;
+        char who[300];
+        snprintf(who, sizeof who, "shadow %s", shadows[j]);
+        mts_cli_print_risk(who, sh[j].trimmed, sh[j].refused, b->bp_cut + b->bp_refused, b->short_refused + sh[j].short_refused);
     }
 }
 
@@ -698,7 +717,7 @@ int mts_cmd_run(int argc, char **argv) {
     session_books_t sb;
     session_books(engine, mode, strategies, n_strategies, n_books, alloc, rc ? NULL : &res, &sb);
     shadow_book_t sh[MAX_SHADOWS];
-    shadow_books(engine, n_shadows, sh);
+    shadow_books(engine, n_strategies, n_shadows, rc ? NULL : &res, sh);
     if (json) {
         printf("{\"type\":\"session\",\"session\":%lld,\"status\":\"%s\",\"live_bars\":%lld,\"warmup_bars\":%lld,"
                "\"signals\":%lld,\"fills\":%lld,\"final_equity\":",

@@ -316,6 +316,11 @@ class ShadowGuard(unittest.TestCase):
         self.assertEqual(row[0][0], CAPITAL)
         self.assertAlmostEqual(row[0][1], cash, places=6)
         self.assertEqual(row[0][2], len(mine))
+        # --json's shadows entry counts what risk.lua trimmed in its book: every buy it filled was
+        # asked at 20 BTC or 5000 % (each one a trimmed order), and its fills are its book's
+        ent = [x for x in s["shadows"] if x["label"] == "raider"][0]
+        self.assertGreaterEqual(ent["risk_trimmed"], sum(1 for f in mine if f[1] == "buy"), ent)
+        self.assertEqual(ent["fills"], len(mine), ent)
         # trap_huge: CAND's fills until its 40th bar (BARS[39], close 31691.29), then a bad signal
         # (the notional bound is against ITS book's equity: CAND's fills marked at that close)
         cand, cdb = self.cand
