@@ -217,17 +217,27 @@ static int load_recorded(mts_store_t *s, int64_t id, const char *strategies, fil
     }
     sqlite3_finalize(st);
     *ne = n;
-    /* signal_history has no session column: the session's strategies' rows
-     * stored while it ran (created_at between its start and its stop) */
+    /* the session's signals: signal_history.session_id (schema v11); a session
+     * stored before has none — then its strategies' rows stored while it ran
+     * (created_at between its start and its stop) */
     n = cap = 0;
     *sr = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT h.timestamp, h.asset, h.strategy_name, h.signal_type, h.price FROM signal_history h,"
-                               " paper_sessions p WHERE p.id = ?1 AND (',' || ?2 || ',') LIKE ('%,' || h.strategy_name || ',%')"
-                               " AND strftime('%s', h.created_at) + 0 >= p.started_at"
-                               " AND strftime('%s', h.created_at) + 0 <= COALESCE(p.stopped_at, p.heartbeat_at, 1e18)"
-                               " ORDER BY h.id", -1, &st, NULL) != SQLITE_OK) return MTS_EDB;
+    int64_t own = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM signal_history WHERE session_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return MTS_EDB;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, strategies, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) own = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db, own > 0
+                               ? "SELECT h.timestamp, h.asset, h.strategy_name, h.signal_type, h.price FROM signal_history h"
+                                 " WHERE h.session_id = ?1 ORDER BY h.id"
+                               : "SELECT h.timestamp, h.asset, h.strategy_name, h.signal_type, h.price FROM signal_history h,"
+                                 " paper_sessions p WHERE p.id = ?1 AND (',' || ?2 || ',') LIKE ('%,' || h.strategy_name || ',%')"
+                                 " AND strftime('%s', h.created_at) + 0 >= p.started_at"
+                                 " AND strftime('%s', h.created_at) + 0 <= COALESCE(p.stopped_at, p.heartbeat_at, 1e18)"
+                                 " ORDER BY h.id", -1, &st, NULL) != SQLITE_OK) return MTS_EDB;
+    sqlite3_bind_int64(st, 1, id);
+    if (own == 0) sqlite3_bind_text(st, 2, strategies, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (n == cap) { cap = cap ? cap * 2 : 256; *sr = mts_realloc(*sr, (size_t)cap * sizeof **sr); if (!*sr) break; }
         sigrow_t *x = &(*sr)[n++];

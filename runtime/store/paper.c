@@ -73,8 +73,8 @@ static const char *const W_SQL[W_N] = {
     "INSERT INTO paper_fills(session_id, ts, asset, side, qty, price, fee, realized_pnl, book, strategy, reason,"
     " funding, shadow) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     "INSERT INTO signal_history(asset, signal_type, timestamp, price, strategy_name,"
-    " confidence, position_size, stop_loss, take_profit)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    " confidence, position_size, stop_loss, take_profit, session_id)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     "INSERT OR REPLACE INTO paper_equity(session_id, ts, equity, cash) VALUES(?1, ?2, ?3, ?4)",
     "INSERT OR REPLACE INTO live_bars(exchange, symbol, interval, open_ms, open, high, low,"
     " close, volume) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -168,6 +168,7 @@ int mts_paper_writer_step(mts_paper_writer_t *w, int64_t session, const mts_pape
         bind_num(g, 7, x->position_size);
         bind_num(g, 8, x->stop_loss);
         bind_num(g, 9, x->take_profit);
+        sqlite3_bind_int64(g, 10, session);
         rc = run(w, W_SIGNAL, "paper: insert signal");
     }
     for (int64_t i = 0; i < p->n_equity && !rc; i++) {

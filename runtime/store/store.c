@@ -297,8 +297,10 @@ static const struct migration {
      * fill's shadow flag (0 on every row from before: the account's), the
      * attach socket of a running session, and one row per book of a session
      * (upserted by each step: its strategy, shadow flag, capital and
-     * results so far) with one equity point per book per step. Rows stored
-     * before keep every value; sessions from before have no book rows. */
+     * results so far) with one equity point per book per step; a live
+     * signal's session (signal_history.session_id: NULL on the rows from
+     * before, which `mts replay` still matches by strategy and time). Rows
+     * stored before keep every value; sessions from before have no book rows. */
     {"ALTER TABLE paper_fills ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE paper_sessions ADD COLUMN control_socket TEXT;"
     "CREATE TABLE paper_books ("
@@ -311,7 +313,9 @@ static const struct migration {
     "CREATE TABLE paper_book_equity ("
     "  session_id INTEGER NOT NULL REFERENCES paper_sessions(id) ON DELETE CASCADE,"
     "  book INTEGER NOT NULL, ts INTEGER NOT NULL, equity REAL NOT NULL,"
-    "  PRIMARY KEY(session_id, book, ts)) WITHOUT ROWID;", NULL},
+    "  PRIMARY KEY(session_id, book, ts)) WITHOUT ROWID;"
+    "ALTER TABLE signal_history ADD COLUMN session_id INTEGER;"
+    "CREATE INDEX idx_signal_history_session ON signal_history(session_id) WHERE session_id IS NOT NULL;", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

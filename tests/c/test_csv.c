@@ -761,7 +761,7 @@ static void test_export_table(void **state) {
     /* header = the table's columns; the strategy name is quoted, "" inside;
      * NaN was stored as NULL and comes out empty; 0.1 + 0.2 keeps all 17 digits */
     const char *want_head = "id,asset,signal_type,timestamp,price,strategy_name,confidence,position_size,"
-                            "stop_loss,take_profit,created_at\n";
+                            "stop_loss,take_profit,created_at,session_id\n";
     assert_int_equal(strncmp(buf, want_head, strlen(want_head)), 0);
     const char *row = buf + strlen(want_head);
     const char *want_row = "1,bitcoin,LONG,1521244800,8260.5,\"a,\"\"b\"\"\",0.30000000000000004,,7000,,";

@@ -645,7 +645,8 @@ static void test_migrates_v6_equity_bit_identical(void **state) {
                             " slippage_bps, parameters FROM backtest_results ORDER BY id",
                             "SELECT id, backtest_id, asset, side, qty, entry_ts, entry_price, exit_ts, exit_price,"
                             " pnl, fees FROM backtest_trades ORDER BY id",
-                            "SELECT * FROM signal_history ORDER BY id"};
+                            "SELECT id, asset, signal_type, timestamp, price, strategy_name, confidence, position_size,"
+                            " stop_loss, take_profit, created_at FROM signal_history ORDER BY id"};
     buf_t before[3];
     for (int t = 0; t < 3; t++) before[t] = dump(db, tables[t]);
     int64_t n_runs = raw_int(path, "SELECT COUNT(DISTINCT backtest_id) FROM backtest_equity");

@@ -153,6 +153,33 @@ class ReplayTest(MtsTestCase):
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["replayed"]["equity_points"], 400)
 
+    def test_two_sessions_of_one_strategy_at_once_replay_their_own_signals(self):
+        """Two sessions of sma_cross at the same time on one database (other
+        parameters, so other signals): each replays identical against its own
+        signals (signal_history.session_id, schema v11) — matched by strategy and
+        time, as sessions stored before v11 are, each would see the other's."""
+        root = self.make_root()
+        pa = self.start(root, {"BTCUSDT": BARS[:300]})
+        pb = self.start(root, {"BTCUSDT": BARS[:300]}, "--param", "fast=5", "--param", "slow=20")
+        sums = []
+        for p in (pa, pb):
+            out, err = p.communicate(timeout=240)
+            self.assertEqual(p.returncode, 0, out[-2000:] + err[-4000:])
+            sums.append(json.loads(out.splitlines()[-1]))
+        (a, b) = sums
+        self.assertNotEqual(a["signals"], 0)
+        self.assertNotEqual(b["signals"], 0)
+        # the sessions overlapped in time (both wrote while the other ran)
+        (sa, ea), (sb, eb) = [self.q("SELECT started_at, stopped_at FROM paper_sessions WHERE id=?", x["session"])[0]
+                              for x in (a, b)]
+        self.assertLessEqual(max(sa, sb), min(ea, eb))
+        for x in (a, b):
+            n = self.q("SELECT COUNT(*) FROM signal_history WHERE session_id=?", x["session"])[0][0]
+            self.assertEqual(n, x["signals"])
+            r = json.loads(self.replay(x["session"], "--json", root=root).stdout)
+            self.assertTrue(r["identical"], r)
+            self.assertEqual(r["replayed"]["signals"], x["signals"], r)
+
     def test_broken_aggregator_kept_and_replayed(self):
         root = self.make_root()
         agg = os.path.join(root, "scripts/lib/aggregator.lua")
@@ -301,13 +328,16 @@ class ReplayTest(MtsTestCase):
         con.close()
         after = dump(db)
         for t in tables:
-            # v9 adds paper_sessions.options, v11 control_socket (NULL) and paper_fills.shadow (0)
-            extra = {"paper_sessions": 2, "paper_fills": 1}.get(t, 0)
+            # v9 adds paper_sessions.options, v11 control_socket (NULL), paper_fills.shadow (0)
+            # and signal_history.session_id (NULL)
+            extra = {"paper_sessions": 2, "paper_fills": 1, "signal_history": 1}.get(t, 0)
             rows = [x[:-extra] for x in after[t]] if extra else after[t]
             if t == "paper_sessions":
                 self.assertEqual([x[-2:] for x in after[t]], [(None, None)] * len(after[t]))
             if t == "paper_fills":
                 self.assertEqual([x[-1] for x in after[t]], [0] * len(after[t]))
+            if t == "signal_history":
+                self.assertEqual([x[-1] for x in after[t]], [None] * len(after[t]))
             self.assertEqual(rows, before[t], t)
 
 
