@@ -1475,6 +1475,15 @@ static int control_reload(mts_live_t *l, const char *request) {
     return ok ? 2 : 0;
 }
 
+/* Answers the request with a's JSON (consumed), or "out of memory". */
+static void control_reply_json(mts_live_t *l, cJSON *a) {
+    char *t = a ? cJSON_PrintUnformatted(a) : NULL;
+    cJSON_Delete(a);
+    if (t) mts_control_reply(l->ctl, t, 1);
+    else mts_control_reply(l->ctl, "out of memory", 0);
+    cJSON_free(t);
+}
+
 /* signals {n <= 1000, default 20}: the session's newest signals, oldest first. */
 static void control_signals(mts_live_t *l, const char *request) {
     cJSON *q = cJSON_Parse(request);
@@ -1505,11 +1514,7 @@ static void control_signals(mts_live_t *l, const char *request) {
         else cJSON_AddNullToObject(o, "confidence");
         cJSON_AddItemToArray(a, o);
     }
-    char *t = a ? cJSON_PrintUnformatted(a) : NULL;
-    cJSON_Delete(a);
-    if (t) mts_control_reply(l->ctl, t, 1);
-    else mts_control_reply(l->ctl, "out of memory", 0);
-    cJSON_free(t);
+    control_reply_json(l, a);
 }
 
 /* positions: per book and asset (every asset of every book): qty, avg_cost, mark, unrealised. */
@@ -1531,11 +1536,7 @@ static void control_positions(mts_live_t *l) {
             cJSON_AddItemToArray(a, o);
         }
     }
-    char *t = a ? cJSON_PrintUnformatted(a) : NULL;
-    cJSON_Delete(a);
-    if (t) mts_control_reply(l->ctl, t, 1);
-    else mts_control_reply(l->ctl, "out of memory", 0);
-    cJSON_free(t);
+    control_reply_json(l, a);
 }
 
 /* Requests served between two websocket rounds at most: a client sending

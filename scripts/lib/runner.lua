@@ -715,11 +715,13 @@ local function parse_label(label)
     return name, kv
 end
 
--- The parameters of shadow s (a loaded version ns of its strategy): defaults,
--- its config file, the --param options of its strategy's name, its own K=V.
--- nil and the message when they do not validate. live_names: the live
--- strategies' names (a NAME.K=V of another strategy is not the shadow's).
-local function shadow_params(s, ns, overrides, live_names)
+-- The parameters of ns (a loaded version of a strategy): its defaults, its
+-- config file, the --param options meant for it (NAME.K=V with its name, or a
+-- K=V it declares when NAME names no live strategy: live_names), then each list
+-- of K=V in `more`, in order (a shadow's own, an attached client's set). nil and
+-- the message when they do not validate. label: the name validation reports (a
+-- shadow's label; default its name); prefix: put before an override's error.
+local function version_params(ns, overrides, live_names, more, label, prefix)
     local okc, cfg = pcall(config.load_file, ns.config_path, ns.config_rel, ns.schema)
     if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
     local t = { name = ns.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
@@ -730,21 +732,28 @@ local function shadow_params(s, ns, overrides, live_names)
         local key = tostring(o.key)
         local first = key:match("^([^.]+)%.")
         local top = key:match("^[^.]+")
-        if first == ns.name or (not live_names[first] and first ~= ns.name and ns.defaults[top] ~= nil) then
-            mine[#mine + 1] = o
-        end
+        if first == ns.name or (not live_names[first] and ns.defaults[top] ~= nil) then mine[#mine + 1] = o end
     end
     local oko, oerr = pcall(config.apply_overrides, { t }, mine)
-    if oko then oko, oerr = pcall(config.apply_overrides, { t }, s.kv) end
-    if oko and s.control_params then oko, oerr = pcall(config.apply_overrides, { t }, s.control_params) end   -- an attached client's set
+    for k = 1, #more do
+        if not oko then break end
+        oko, oerr = pcall(config.apply_overrides, { t }, more[k])
+    end
     if not oko then
         local msg = config.is_error(oerr) and oerr.config_error or tostring(oerr)
-        return nil, ("--shadow %s: %s"):format(s.label, msg)
+        return nil, (prefix or "") .. msg
     end
-    t.name = s.label
+    t.name = label or ns.name
     local okv, verr = pcall(validate_params, t)
     if not okv then return nil, type(verr) == "table" and verr.run_error or tostring(verr) end
     return t.params
+end
+
+-- The parameters of shadow s (ns: a loaded version of its strategy): the
+-- strategy's (version_params), then its own K=V, then an attached client's set.
+local function shadow_params(s, ns, overrides, live_names)
+    return version_params(ns, overrides, live_names, { s.kv, s.control_params or {} }, s.label,
+                          ("--shadow %s: "):format(s.label))
 end
 
 -- Loads spec.shadows after the live strategies (appended to `strategies`).
@@ -1634,29 +1643,10 @@ local function run(spec, opts)
     -- the command line's --param (a config edit is a parameter change); nil and
     -- the message when the config does not validate.
     local function params_of(s, ns)
-        if s.shadow then
-            local live_names = {}
-            for k = 1, n_live do live_names[strategies[k].name] = true end
-            return shadow_params(s, ns, spec.params, live_names)
-        end
-        local okc, cfg = pcall(config.load_file, ns.config_path, ns.config_rel, ns.schema)
-        if not okc then return nil, config.is_error(cfg) and cfg.config_error or tostring(cfg) end
-        local t = { name = s.name, schema = ns.schema, declared = ns.declared, defaults = ns.defaults }
-        t.params = config.deep_copy(ns.defaults)
-        config.overlay(t.params, cfg)
-        local mine = {}
-        for _, o in ipairs(spec.params or {}) do
-            local key = tostring(o.key)
-            local first = key:match("^([^.]+)%.")
-            local top = key:match("^[^.]+")
-            if first == s.name or (not seen[first] and ns.defaults[top] ~= nil) then mine[#mine + 1] = o end
-        end
-        for _, o in ipairs(s.control_params or {}) do mine[#mine + 1] = o end   -- an attached client's set
-        local oko, oerr = pcall(config.apply_overrides, { t }, mine)
-        if not oko then return nil, config.is_error(oerr) and oerr.config_error or tostring(oerr) end
-        local okv, verr = pcall(validate_params, t)
-        if not okv then return nil, type(verr) == "table" and verr.run_error or tostring(verr) end
-        return t.params
+        local live_names = {}
+        for k = 1, n_live do live_names[strategies[k].name] = true end
+        if s.shadow then return shadow_params(s, ns, spec.params, live_names) end
+        return version_params(ns, spec.params, live_names, { s.control_params or {} })   -- an attached client's set
     end
 
     local function reload(s)
