@@ -270,6 +270,10 @@ function M.site(root)
     return v
 end
 
+-- Forgets root's config/mts.json: the next M.site reads the file again (a live
+-- session's reload of the file).
+function M.site_forget(root) site_cache[root] = nil end
+
 -- config/mts.json "risk": {max_position = F, max_portfolio_risk = F}, or nil.
 -- Unknown keys and values that are not numbers are config errors.
 function M.site_risk(root)

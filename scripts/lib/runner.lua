@@ -1594,14 +1594,60 @@ local function run(spec, opts)
         if not quiet then log("info", "lib.reloaded", { file = "scripts/lib/" .. name .. ".lua" }) end
         return true
     end
+    -- config/mts.json's "risk" limits, reloaded with the file (a live session;
+    -- not when the host gave the limits): recomputed by the same rule as at
+    -- the start (command line > environment > the file), a file or value that
+    -- does not validate keeps the limits in force and says why.
+    local site_watch
+    local function limits_text(l)
+        return ("max_position %s, max_portfolio_risk %s"):format(tostring(l.max_position_size),
+                                                                  tostring(l.max_portfolio_risk))
+    end
+    local function reload_limits()
+        config.site_forget(root)
+        local okr, site_risk = pcall(config.site_risk, root)
+        local new, nerr
+        if okr then
+            new, nerr = risk.limits(nil, site_risk, { max_position_size = tonumber(spec.max_position),
+                                                      max_portfolio_risk = tonumber(spec.max_portfolio_risk) })
+        else
+            nerr = config.is_error(site_risk) and site_risk.config_error or tostring(site_risk)
+        end
+        if not new then
+            log("error", "risk.limits_reload_failed", { file = "config/mts.json", message = nerr })
+            printer("risk", "config/mts.json reload failed, keeping the limits in force (" .. limits_text(limits) ..
+                    "): " .. tostring(nerr))
+            return
+        end
+        if new.max_position_size == limits.max_position_size and new.max_portfolio_risk == limits.max_portfolio_risk then
+            return
+        end
+        log("info", "risk.limits_changed", { file = "config/mts.json", max_position = new.max_position_size,
+                                             max_portfolio_risk = new.max_portfolio_risk })
+        printer("risk", "limits now " .. limits_text(new) .. " (were " .. limits_text(limits) .. ")")
+        limits = new
+    end
     if LV then
-        for _, s in ipairs(strategies) do
-            s.watch = C.mts_live_watch(LV, s.path)   -- the file load_strategy read (a path outside the tree too)
-            s.cwatch = C.mts_live_watch(LV, s.config_path)
+        -- live.c watches at most MTS_LIVE_MAX_WATCH (30) files (a reload mask is
+        -- 32 bits): the shared ones first; a file beyond the limit is said once
+        local function watch(path)
+            local w = C.mts_live_watch(LV, path)
+            if w < 0 then
+                log("warn", "live.watch_failed", { file = path, message = mts.strerror(w) })
+                printer("live", ("%s is not watched (%s: at most 30 files are): edits reload it only with SIGHUP"):format(
+                    path, mts.strerror(w)))
+                return nil
+            end
+            return w
         end
         for _, name in ipairs({ "aggregator", "risk" }) do
             if config.stat(root .. "/scripts/lib/" .. name .. ".lua") ~= 0 then reload_lib(name, true) end
-            lib_watch[name] = C.mts_live_watch(LV, root .. "/scripts/lib/" .. name .. ".lua")
+            lib_watch[name] = watch(root .. "/scripts/lib/" .. name .. ".lua")
+        end
+        if not opts.limits then site_watch = watch(root .. "/config/mts.json") end
+        for _, s in ipairs(strategies) do
+            s.watch = watch(s.path)   -- the file load_strategy read (a path outside the tree too)
+            s.cwatch = watch(s.config_path)
         end
         -- the C functions of a signal step, looked up now: LuaJIT aborts a
         -- trace that meets an FFI symbol not looked up before ("symbol not in
@@ -1872,6 +1918,7 @@ local function run(spec, opts)
         for _, name in ipairs({ "aggregator", "risk" }) do
             if hit(lib_watch[name]) then reload_lib(name) end
         end
+        if hit(site_watch) then reload_limits() end
         for _, s in ipairs(strategies) do
             if hit(s.watch) or hit(s.cwatch) then reload(s) end
         end

@@ -180,6 +180,38 @@ class ReplayTest(MtsTestCase):
             self.assertTrue(r["identical"], r)
             self.assertEqual(r["replayed"]["signals"], x["signals"], r)
 
+    def test_risk_limits_reload_with_config_mts_json(self):
+        """config/mts.json's risk.max_position edited while the session runs (0.10 -> 0.05):
+        the limits reload with the file (risk.limits_changed), the buys after it are half
+        the size, a broken edit keeps the limits in force, and the replay is identical."""
+        root = self.make_root()
+        site = os.path.join(root, "config/mts.json")
+        with open(site) as f:
+            self.assertIn('"max_position": 0.10', f.read())
+        s, err = self.session(root, {"BTCUSDT": BARS}, [
+            (6, site, lambda src: src.replace('"max_position": 0.10', '"max_position": 0.05')),
+            (9, site, lambda src: src.replace('"max_position": 0.05', '"max_position": "lots"'))])
+        sid = s["session"]
+        self.assertIn('"event":"risk.limits_changed"', err)
+        self.assertIn('"event":"risk.limits_reload_failed"', err)
+        self.assertIn("risk.max_position must be a number", err)
+        # each buy from flat, sized by risk.lua: qty = max_position x the equity at the decision
+        # step / that step's close (the fill is at the next bar's open)
+        close = {int(b[0]) // 1000: float(b[4]) for b in BARS}
+        eq = dict(self.q("SELECT ts, equity FROM paper_equity WHERE session_id=?", sid))
+        ratios = []
+        for ts, side, qty in self.q("SELECT ts, side, qty FROM paper_fills WHERE session_id=? ORDER BY id", sid):
+            if side == "buy":
+                d = ts - 3600
+                ratios.append(qty * close[d] / eq[d])
+        small = [r for r in ratios if abs(r - 0.05) < 1e-6]
+        big = [r for r in ratios if abs(r - 0.10) < 1e-6]
+        self.assertEqual(len(small) + len(big), len(ratios), ratios)
+        self.assertTrue(big and small, ratios)
+        self.assertEqual(ratios, big + small)        # 10 % until the edit, 5 % after it (the broken edit changed nothing)
+        r = json.loads(self.replay(sid, "--json", root=root).stdout)
+        self.assertTrue(r["identical"], r)
+
     def test_broken_aggregator_kept_and_replayed(self):
         root = self.make_root()
         agg = os.path.join(root, "scripts/lib/aggregator.lua")
