@@ -102,6 +102,7 @@ struct mts_live {
     double *fr_rate, *fr_mark;
     int64_t fr_cap;
     mts_provider_t *provider; /* ctx:bars/macro/funding/book (market/provider.h), made on first ask */
+    int prov_fallback_logged; /* a replay: a series not in the record was read from the database */
     int64_t session_id;
     mts_bus_t *bus;           /* NULL when it could not be opened (logged) */
     mts_cache_t *cache;
@@ -2119,9 +2120,51 @@ mts_engine_t *mts_live_engine(mts_live_t *l) { return l ? l->engine : NULL; }
 
 const char *mts_live_interval(const mts_live_t *l) { return l ? l->interval : NULL; }
 
+/* A series the runner loaded through the provider: a blob and a provider
+ * event in the current wait (store/events.h; written with the step). */
+static void provider_record(void *ud, int kind, const char *what, int64_t n, const void *data, size_t size) {
+    mts_live_t *l = ud;
+    char hash[65];
+    (void)kind;
+    if (!data && n < 0) {
+        mts_log(MTS_LOG_ERROR, "live.record_failed", "\"kind\":\"provider\",\"error\":\"out of memory\"");
+        return;
+    }
+    if (mts_events_add_blob(l->rec, data ? data : "", size, hash) != 0) {
+        mts_log(MTS_LOG_ERROR, "live.record_failed", "\"kind\":\"provider\",\"error\":\"out of memory\"");
+        return;
+    }
+    record(l, MTS_EVK_PROVIDER, -1, n, 0, 0, 0, 0, 0, hash, what);
+}
+
+/* A replay: the provider's series from the record, as the session loaded
+ * them; one the session never asked for is read from the database (said
+ * once). */
+static int provider_lookup(void *ud, int kind, const char *what, const void **data, size_t *size) {
+    mts_live_t *l = ud;
+    (void)kind;
+    const mts_sevent_t *e = mts_replay_provider(l->rp, what, l->waits);
+    if (e && e->ref[0] && mts_replay_blob(l->rp, e->ref, data, size) == 0) return e->t >= 0 ? 1 : 2;
+    if (!l->prov_fallback_logged) {
+        l->prov_fallback_logged = 1;
+        char w[MTS_PROVIDER_WHAT_MAX];
+        snprintf(w, sizeof w, "%s", what);
+        for (char *c = w; *c; c++)
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '?';
+        mts_log(MTS_LOG_WARN, "replay.provider_not_recorded",
+                "\"series\":\"%s\",\"note\":\"%s; it and any other series the session did not load are "
+                "read from the database as it is now\"", w,
+                e ? "its recorded content is missing" : "the session never loaded it");
+    }
+    return 0;
+}
+
 mts_provider_t *mts_live_provider(mts_live_t *l) {
     if (!l || !l->cfg.store) return NULL;
-    if (!l->provider) mts_provider_new(l->cfg.store, mts_root(), INT64_MAX, &l->provider);
+    if (!l->provider && mts_provider_new(l->cfg.store, mts_root(), INT64_MAX, &l->provider) == 0) {
+        if (l->rec) mts_provider_on_load(l->provider, provider_record, l);
+        if (l->rp) mts_provider_set_lookup(l->provider, provider_lookup, l);
+    }
     return l->provider;
 }
 const char *mts_live_errmsg(const mts_live_t *l) { return l ? l->err : "no session"; }

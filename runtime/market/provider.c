@@ -1,5 +1,8 @@
 /* provider.c — the run's data provider (see provider.h). A small list of
- * loaded series keyed by kind and name; each loaded once. */
+ * loaded series keyed by kind and name; each loaded once. A session's
+ * recorder and a replay's lookup (provider.h "Recording and replay") sit in
+ * new_item (the lookup, before the store) and in the public requests (the
+ * recorder, after a load from the store). */
 #include "market/provider.h"
 #include "market/funding.h"
 #include "store/csv.h"
@@ -14,7 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { K_BARS, K_MACRO, K_FUNDING, K_BOOK, K_FUNDING_EV };
+enum { K_BARS = MTS_PROVIDER_BARS, K_MACRO = MTS_PROVIDER_MACRO, K_FUNDING = MTS_PROVIDER_FUNDING,
+       K_BOOK = MTS_PROVIDER_BOOK, K_FUNDING_EV };
+
+typedef struct missed {       /* a series whose failed request was recorded */
+    struct missed *next;
+    char what[MTS_PROVIDER_WHAT_MAX];
+} missed_t;
 
 typedef struct item {
     struct item *next;
@@ -34,6 +43,16 @@ struct mts_provider {
     int64_t to;
     item_t *items;
     pthread_mutex_t mu;        /* requests from several threads (research --jobs) */
+    mts_provider_record_fn rec;
+    void *rec_ud;
+    mts_provider_lookup_fn look;
+    void *look_ud;
+    missed_t *missed;          /* failures recorded (each once) */
+    /* the request under way (under mu): its what, whether the store was
+     * asked (a new item not answered by the lookup), the item it loaded */
+    char what[MTS_PROVIDER_WHAT_MAX];
+    int tried;
+    item_t *fresh;
 };
 
 /* The message of this thread's last failed request: several threads may
@@ -81,6 +100,10 @@ void mts_provider_free(mts_provider_t *p) {
         nx = it->next;
         item_free(it);
     }
+    for (missed_t *m = p->missed, *nx; m; m = nx) {
+        nx = m->next;
+        mts_free(m);
+    }
     mts_free(p->root);
     pthread_mutex_destroy(&p->mu);
     mts_free(p);
@@ -105,9 +128,126 @@ static item_t *find(mts_provider_t *p, int kind, const char *key) {
     return NULL;
 }
 
-/* A new item for (kind, a, b), or the cached one in *hit. NULL + err on OOM. */
+static const char *const KIND_NAME[] = {"", "bars", "macro", "funding", "book"};
+
+int mts_provider_columns(int kind) {
+    switch (kind) {
+    case K_BARS: return 6;
+    case K_MACRO: return 2;
+    case K_FUNDING: return 4;
+    case K_BOOK: return 6;
+    default: return 0;
+    }
+}
+
+int mts_provider_what(int kind, const char *name, const char *arg, char *buf, size_t len) {
+    if (!buf || !len || !name || mts_provider_columns(kind) == 0) return -1;
+    if (kind == K_BARS && !arg) arg = MTS_INTERVAL_DEFAULT;
+    if (kind == K_MACRO) arg = NULL;
+    int w = snprintf(buf, len, "%s %s%s%s", KIND_NAME[kind], name, arg ? " " : "", arg ? arg : "");
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+void mts_provider_on_load(mts_provider_t *p, mts_provider_record_fn fn, void *ud) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->rec = fn;
+    p->rec_ud = ud;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void mts_provider_set_lookup(mts_provider_t *p, mts_provider_lookup_fn fn, void *ud) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->look = fn;
+    p->look_ud = ud;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Column k of an item of kind: the slot of its array. */
+static void **col_slot(item_t *it, int kind, int k) {
+    if (kind == K_BARS) {
+        void **c[6] = {(void **)&it->bars.ts, (void **)&it->bars.open, (void **)&it->bars.high,
+                       (void **)&it->bars.low, (void **)&it->bars.close, (void **)&it->bars.volume};
+        return c[k];
+    }
+    if (kind == K_MACRO) return k == 0 ? (void **)&it->macro.ts : (void **)&it->macro.v;
+    return &it->blocks[k];
+}
+
+static int64_t item_rows(const item_t *it, int kind) {
+    switch (kind) {
+    case K_BARS: return it->bars.n;
+    case K_MACRO: return it->macro.n;
+    case K_FUNDING: return it->funding.n;
+    default: return it->book.n;
+    }
+}
+
+/* An item of kind from a blob in the native layout (provider.h). */
+static int fill_item(item_t *it, int kind, const void *data, size_t size) {
+    int nc = mts_provider_columns(kind);
+    if (nc == 0) return MTS_EINVAL;
+    if (size % ((size_t)nc * 8) != 0 || (size && !data)) return MTS_EPARSE;
+    int64_t n = (int64_t)(size / ((size_t)nc * 8));
+    for (int k = 0; k < nc; k++) {
+        void **slot = col_slot(it, kind, k);
+        if (!(*slot = mts_malloc(n ? (size_t)n * 8 : 8))) return MTS_ENOMEM;
+        if (n) memcpy(*slot, (const char *)data + (size_t)k * (size_t)n * 8, (size_t)n * 8);
+    }
+    switch (kind) {
+    case K_BARS: it->bars.n = it->bars.cap = n; break;
+    case K_MACRO: it->macro.n = it->macro.cap = n; break;
+    case K_FUNDING:
+        it->funding = (mts_funding_t){it->blocks[0], it->blocks[1], it->blocks[2], it->blocks[3], n};
+        break;
+    default:
+        it->book = (mts_book_top_t){it->blocks[0], it->blocks[1], it->blocks[2], it->blocks[3], it->blocks[4],
+                                    it->blocks[5], n};
+        break;
+    }
+    return 0;
+}
+
+/* The recorder after a request (p->what, p->tried, p->fresh set by it): the
+ * series it loaded from the store, or its failure (once per series). */
+static void note(mts_provider_t *p, int kind, const void *result) {
+    if (!p->rec || !p->tried) return;
+    if (result && p->fresh) {
+        item_t *it = p->fresh;
+        int nc = mts_provider_columns(kind);
+        int64_t n = item_rows(it, kind);
+        size_t col = (size_t)n * 8, size = col * (size_t)nc;
+        char *buf = mts_malloc(size ? size : 1);
+        if (!buf) {
+            p->rec(p->rec_ud, kind, p->what, -1, NULL, 0);   /* the recorder says it could not */
+            return;
+        }
+        for (int k = 0; k < nc; k++) memcpy(buf + (size_t)k * col, *col_slot(it, kind, k), col);
+        p->rec(p->rec_ud, kind, p->what, n, buf, size);
+        mts_free(buf);
+    } else if (!result) {
+        for (missed_t *m = p->missed; m; m = m->next)
+            if (!strcmp(m->what, p->what)) return;
+        missed_t *m = mts_calloc(1, sizeof *m);
+        if (!m) return;
+        snprintf(m->what, sizeof m->what, "%s", p->what);
+        m->next = p->missed;
+        p->missed = m;
+        p->rec(p->rec_ud, kind, p->what, -1, tl_err, strlen(tl_err));
+    }
+}
+
+static void keep(mts_provider_t *p, item_t *it);
+
+/* A new item for (kind, a, b), or the cached one in *hit — or, with a lookup,
+ * the recorded one (kept, returned in *hit) or NULL + the recorded failure.
+ * NULL + err on OOM. */
 static item_t *new_item(mts_provider_t *p, int kind, const char *a, const char *b, item_t **hit) {
     *hit = NULL;
+    p->tried = 0;
+    p->fresh = NULL;
+    p->what[0] = 0;
     char *key = make_key(a, b);
     if (!key) {
         set_err(p, "out of memory");
@@ -127,12 +267,66 @@ static item_t *new_item(mts_provider_t *p, int kind, const char *a, const char *
     }
     it->kind = kind;
     it->key = key;
+    if (kind == K_FUNDING_EV || mts_provider_what(kind, a, b, p->what, sizeof p->what) != 0) {
+        p->what[0] = 0;
+        return it;   /* not recorded */
+    }
+    if (p->look) {
+        const void *data = NULL;
+        size_t size = 0;
+        int got = p->look(p->look_ud, kind, p->what, &data, &size);
+        if (got == 2) {
+            set_err(p, "%.*s", (int)(size < 500 ? size : 500), data ? (const char *)data : "");
+            item_free(it);
+            return NULL;
+        }
+        if (got == 1) {
+            int rc = fill_item(it, kind, data, size);
+            if (rc) {
+                set_err(p, "%s: the recorded series is unreadable (%s)", p->what, mts_strerror(rc));
+                item_free(it);
+                return NULL;
+            }
+            keep(p, it);
+            *hit = it;
+            return it;
+        }
+    }
+    p->tried = 1;
     return it;
 }
 
 static void keep(mts_provider_t *p, item_t *it) {
     it->next = p->items;
     p->items = it;
+    if (p->tried) p->fresh = it;
+}
+
+int mts_provider_put(mts_provider_t *p, int kind, const char *name, const char *arg, const void *data, size_t size) {
+    if (!p || !name || !*name || mts_provider_columns(kind) == 0) return MTS_EINVAL;
+    if (kind == K_BARS && !arg) arg = MTS_INTERVAL_DEFAULT;
+    if (kind == K_MACRO) arg = NULL;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    char *key = make_key(name, arg);
+    item_t *it = NULL;
+    if (!key) rc = MTS_ENOMEM;
+    else if (find(p, kind, key)) rc = MTS_EVALID;
+    else if (!(it = mts_calloc(1, sizeof *it))) rc = MTS_ENOMEM;
+    if (rc) {
+        mts_free(key);
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    it->kind = kind;
+    it->key = key;
+    if ((rc = fill_item(it, kind, data, size)) != 0) item_free(it);
+    else {
+        it->next = p->items;
+        p->items = it;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 static const mts_bars_t *bars_locked(mts_provider_t *p, const char *asset, const char *interval) {
@@ -474,6 +668,7 @@ const mts_bars_t *mts_provider_bars(mts_provider_t *p, const char *asset, const 
     if (!p) return NULL;
     pthread_mutex_lock(&p->mu);
     const mts_bars_t *r = bars_locked(p, asset, interval);
+    note(p, K_BARS, r);
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -482,6 +677,7 @@ const mts_series_t *mts_provider_macro(mts_provider_t *p, const char *name) {
     if (!p) return NULL;
     pthread_mutex_lock(&p->mu);
     const mts_series_t *r = macro_locked(p, name);
+    note(p, K_MACRO, r);
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -490,6 +686,7 @@ const mts_funding_t *mts_provider_funding(mts_provider_t *p, const char *symbol,
     if (!p) return NULL;
     pthread_mutex_lock(&p->mu);
     const mts_funding_t *r = funding_locked(p, symbol, exchange);
+    note(p, K_FUNDING, r);
     pthread_mutex_unlock(&p->mu);
     return r;
 }
@@ -498,6 +695,7 @@ const mts_book_top_t *mts_provider_book(mts_provider_t *p, const char *symbol, c
     if (!p) return NULL;
     pthread_mutex_lock(&p->mu);
     const mts_book_top_t *r = book_locked(p, symbol, exchange);
+    note(p, K_BOOK, r);
     pthread_mutex_unlock(&p->mu);
     return r;
 }

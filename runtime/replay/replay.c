@@ -35,11 +35,33 @@ struct mts_replay {
     char root[256];
     int trust_record;             /* opts.trust_record */
     char why[512];                /* a refused trusted file: the message */
+    int64_t *prov, nprov;         /* the provider events (positions in ev), built on first ask */
+    int prov_built;
 };
 
 const mts_sevent_t *mts_replay_peek(mts_replay_t *r) { return r && r->pos < r->n ? &r->ev[r->pos] : NULL; }
 void mts_replay_advance(mts_replay_t *r) { if (r && r->pos < r->n) r->pos++; }
 const char *mts_replay_root(const mts_replay_t *r) { return r ? r->root : NULL; }
+
+const mts_sevent_t *mts_replay_provider(mts_replay_t *r, const char *what, int64_t wait) {
+    if (!r || !what) return NULL;
+    if (!r->prov_built) {   /* once: the few provider events of the record */
+        r->prov_built = 1;
+        int64_t k = 0;
+        for (int64_t i = 0; i < r->n; i++) k += r->ev[i].kind == MTS_EVK_PROVIDER;
+        if (k && (r->prov = mts_malloc((size_t)k * sizeof *r->prov)) != NULL)
+            for (int64_t i = 0; i < r->n; i++)
+                if (r->ev[i].kind == MTS_EVK_PROVIDER) r->prov[r->nprov++] = i;
+    }
+    const mts_sevent_t *best = NULL, *first = NULL;
+    for (int64_t j = 0; j < r->nprov; j++) {
+        const mts_sevent_t *e = &r->ev[r->prov[j]];
+        if (strcmp(e->info, what) != 0) continue;
+        if (!first) first = e;
+        if (e->wait <= wait) best = e;
+    }
+    return best ? best : first;
+}
 
 int mts_replay_blob(mts_replay_t *r, const char *hash, const void **data, size_t *n) {
     for (int64_t i = 0; i < r->nb; i++)
@@ -678,6 +700,7 @@ done:
     for (int64_t i = 0; i < r->nb; i++) mts_free(r->b[i].data);
     mts_free(r->b);
     mts_free(r->ev);
+    mts_free(r->prov);
     mts_free(r);
     cJSON_Delete(o);
     mts_free(opt_txt);

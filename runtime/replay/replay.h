@@ -43,6 +43,12 @@ int mts_replay_blob(mts_replay_t *r, const char *hash, const void **data, size_t
 /* Writes a recorded file (a file event) into the replay's root. */
 int mts_replay_put_file(mts_replay_t *r, const mts_sevent_t *ev);
 const char *mts_replay_root(const mts_replay_t *r);
+/* The recorded provider event (store/events.h MTS_EVK_PROVIDER) of the series
+ * `what` as of wait: the last one recorded in a wait <= wait (a failure
+ * recorded, then the series once it was there), else the first one recorded
+ * (a replay with other code asking earlier); NULL when the session never
+ * asked for it. */
+const mts_sevent_t *mts_replay_provider(mts_replay_t *r, const char *what, int64_t wait);
 /* Why mts_replay_put_file refused a file (NULL: it did not). */
 const char *mts_replay_why(const mts_replay_t *r);
 

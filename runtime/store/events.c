@@ -9,14 +9,14 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const KIND[] = {"", "warmup", "bar", "macro", "funding", "file", "wait", "control"};
+static const char *const KIND[] = {"", "warmup", "bar", "macro", "funding", "file", "wait", "control", "provider"};
 
 const char *mts_event_kind_name(int kind) {
-    return kind >= MTS_EVK_WARMUP && kind <= MTS_EVK_CONTROL ? KIND[kind] : "?";
+    return kind >= MTS_EVK_WARMUP && kind <= MTS_EVK_PROVIDER ? KIND[kind] : "?";
 }
 
 int mts_event_kind_of(const char *name) {
-    for (int k = MTS_EVK_WARMUP; k <= MTS_EVK_CONTROL; k++)
+    for (int k = MTS_EVK_WARMUP; k <= MTS_EVK_PROVIDER; k++)
         if (name && !strcmp(name, KIND[k])) return k;
     return 0;
 }

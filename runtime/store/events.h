@@ -19,6 +19,16 @@
  *            resume, set) handed to the runner in this wait (ref: a blob of
  *            the request's JSON text; info: its op); read requests are not
  *            recorded
+ *   provider a series a strategy loaded through the data provider (ctx:bars of
+ *            another asset or a stored history, ctx:macro other than the
+ *            session's VIX, ctx:funding, ctx:book; market/provider.h) when it
+ *            was loaded — once per series and session, in the wait (step) it
+ *            was first asked in (info: what was asked, provider.h
+ *            mts_provider_what, e.g. "bars ethereum 4h", "funding BTCUSDT
+ *            binance"; t: its rows; ref: a blob of the arrays in the
+ *            provider's native layout, provider.h) — or its first failed
+ *            request (t = -1, ref: a blob of the message); a replay answers
+ *            those requests from here, not from the database
  * Contents are content-addressed in session_blobs (hash = SHA-256 hex): a
  * file that did not change between reloads, or the same VIX history of two
  * sessions, is stored once. paper_sessions.options (JSON) holds the session's
@@ -37,7 +47,7 @@
 #include "store/store.h"
 
 enum { MTS_EVK_WARMUP = 1, MTS_EVK_BAR, MTS_EVK_MACRO, MTS_EVK_FUNDING, MTS_EVK_FILE, MTS_EVK_WAIT,
-       MTS_EVK_CONTROL };
+       MTS_EVK_CONTROL, MTS_EVK_PROVIDER };
 
 #define MTS_EV_INFO_MAX 256
 

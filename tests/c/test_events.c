@@ -206,7 +206,11 @@ static void test_options(void **state) {
     assert_int_equal(MTS_EVK_CONTROL, MTS_EVK_WAIT + 1);
     assert_int_equal(mts_event_kind_of("control"), MTS_EVK_CONTROL);
     assert_string_equal(mts_event_kind_name(MTS_EVK_CONTROL), "control");
-    assert_string_equal(mts_event_kind_name(MTS_EVK_CONTROL + 1), "?");
+    /* a series a strategy loaded through the data provider, appended after control */
+    assert_int_equal(MTS_EVK_PROVIDER, MTS_EVK_CONTROL + 1);
+    assert_int_equal(mts_event_kind_of("provider"), MTS_EVK_PROVIDER);
+    assert_string_equal(mts_event_kind_name(MTS_EVK_PROVIDER), "provider");
+    assert_string_equal(mts_event_kind_name(MTS_EVK_PROVIDER + 1), "?");
 }
 
 int main(void) {

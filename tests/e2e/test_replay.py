@@ -6,6 +6,7 @@ is refused in the session and again in the replay."""
 import json
 import os
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -31,6 +32,29 @@ def bars_600():
 
 
 BARS = bars_600()
+
+# LONG while the newest known funding rate of ETHX is positive and ETHX's last
+# closed 4h bar went up; CLOSE while the rate is negative (both series stored,
+# loaded through the provider)
+PROV_FUNDING = """local M = {}
+function M.get_parameters() return {} end
+function M.on_bar(ctx, asset, i)
+    local f = ctx:funding("ETHX")
+    local e = ctx:bars("ethx", "4h")
+    local n, m = #f.rate, #e.close
+    if n == 0 or m == 0 then return nil end
+    if f.rate[n - 1] > 0 and e.close[m - 1] > e.open[m - 1] then
+        return { asset = asset, signal_type = "LONG", confidence = 1 }
+    elseif f.rate[n - 1] < 0 then
+        return { asset = asset, signal_type = "CLOSE", confidence = 1 }
+    end
+    return nil
+end
+return M
+"""
+
+# the same with the funding's exchange named: a series the session never loaded
+PROV_OTHER = PROV_FUNDING.replace('ctx:funding("ETHX")', 'ctx:funding("ETHX", "binance")')
 ENV = {"MTS_WS_BACKOFF_MS": "100", "MTS_LOG_LEVEL": "info", "MTS_MACRO_REFRESH_S": "0"}
 
 
@@ -336,6 +360,112 @@ class ReplayTest(MtsTestCase):
         r = json.loads(self.replay(sid, "--json", root=root).stdout)
         self.assertTrue(r["identical"], r)
         self.assertEqual(r["replayed"]["trades"], s["fills"])
+
+    def test_provider_series_replayed_from_the_record(self):
+        """A strategy that loads what the session does not append itself through
+        the provider — ctx:funding of a stored symbol and ctx:bars of another
+        stored asset at another interval (market/provider.h) — has each series
+        recorded once, when it was first loaded (kind 'provider', its arrays as a
+        blob). After the database changed (every funding rate's sign flipped with
+        sqlite3, the other asset's bars imported again with each bar's direction
+        reversed) the replay is still identical: it answers from the record. The
+        old replay read the database as it is now: this strategy's signals
+        depend on both signs, so it diverged. Another strategy asking for a
+        series the session never loaded gets it from the database, said once."""
+        root = self.make_root()
+        sdir = os.path.join(root, "scripts", "strategies")
+        with open(os.path.join(sdir, "prov_funding.lua"), "w") as f:
+            f.write(PROV_FUNDING)
+        with open(os.path.join(sdir, "prov_other.lua"), "w") as f:
+            f.write(PROV_OTHER)
+        bars = xs.read_kline_csv(os.path.join(FIX, "BTCUSDT_1h_2021-01.csv"))[:240]
+        t0, t1 = bars[0][0] // 1000, bars[-1][0] // 1000
+        env = dict(os.environ, **ENV, MTS_ROOT=root)
+        # funding of ETHX on binance (no bundled history for it): every 8 hours
+        # from two days before the session to a day after, signs + + - + - ...
+        pattern = [0.0001, 0.0002, -0.0001, 0.00015, -0.0002]
+        first = (t0 // 28800 - 6) * 28800
+        fund = [(first + 28800 * i, pattern[i % 5]) for i in range((t1 + 86400 - first) // 28800)]
+        path = os.path.join(self.tmp, "ethx_funding.csv")
+        with open(path, "w") as f:
+            f.write("ts,rate\n")
+            for t, rate in fund:
+                f.write("%d,%r\n" % (t * 1000, rate))
+        self.mts("import", "funding", path, "--symbol", "ETHX", "--exchange", "binance", env=env)
+
+        # 4h bars of ETHX from ten days before the session to a day after: up
+        # (close > open) unless j % 3 == 0; `flip` reverses each bar's direction
+        b0 = (t0 // 14400 - 60) * 14400
+        nb = (t1 + 86400 - b0) // 14400
+
+        def ethx(flip):
+            p = os.path.join(self.tmp, "ethx_4h_%d.csv" % flip)
+            with open(p, "w") as f:
+                f.write("timestamp,open,high,low,close,volume\n")
+                for j in range(nb):
+                    o = 100.0 + j % 7
+                    c = o + (0.5 if j % 3 else -0.5) * (-1 if flip else 1)
+                    f.write("%d,%r,%r,%r,%r,10\n" % (b0 + 14400 * j, o, max(o, c) + 1, min(o, c) - 1, c))
+            self.mts("import", "csv", p, "--asset", "ethx", "--interval", "4h", env=env)
+        ethx(0)
+
+        srv = xs.KlineServer("binance", {"BTCUSDT": bars}, interval="1h", warm=0, pace=0.02).start()
+        self.addCleanup(srv.stop)
+        r = subprocess.run([MTS, "run", "--strategy", "prov_funding", "--exchange", "binance", "--symbol", "BTCUSDT",
+                            "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url",
+                            srv.rest_url(), "--warmup", "0", "--max-bars", "240", "--json"],
+                           env=env, capture_output=True, text=True, timeout=240)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-3000:])
+        s = json.loads(r.stdout.splitlines()[-1])
+        sid = s["session"]
+        self.assertEqual(s["live_bars"], 240)
+        self.assertGreater(s["fills"], 2)
+        self.assertNotIn("strategy.error", r.stderr)
+
+        # the database changes after the session: the funding rates' signs (sqlite3) and the bars' directions
+        con = sqlite3.connect(self.db)
+        with con:
+            self.assertEqual(con.execute("UPDATE funding_rates SET rate = -rate WHERE symbol = 'ETHX'").rowcount,
+                             len(fund))
+        con.close()
+        ethx(1)
+
+        r = self.replay(sid, "--json", root=root)
+        res = json.loads(r.stdout)
+        self.assertTrue(res["identical"], res)
+        self.assertEqual(res["replayed"]["trades"], s["fills"])
+        self.assertAlmostEqual(res["replayed"]["final_equity"], s["final_equity"], places=9)
+        self.assertNotIn("replay.provider_not_recorded", r.stderr)
+
+        # the record: each series once, its arrays in the provider's native layout
+        # (columns one after the other, 8 bytes a value), as they were imported
+        ev = self.q("SELECT info, t, ref FROM session_events WHERE session_id=? AND kind='provider' ORDER BY seq", sid)
+        self.assertEqual(sorted(e[0] for e in ev), ["bars ethx 4h", "funding ETHX"], ev)
+        got = {e[0]: (e[1], self.q("SELECT content FROM session_blobs WHERE hash=?", e[2])[0][0]) for e in ev}
+        n, blob = got["funding ETHX"]
+        self.assertEqual(n, len(fund))
+        self.assertEqual(len(blob), n * 8 * 4)
+        cols = [struct.unpack("=%d%s" % (n, k), blob[i * 8 * n:(i + 1) * 8 * n]) for i, k in enumerate("qddq")]
+        self.assertEqual(list(cols[0]), [t for t, _ in fund])
+        self.assertEqual(list(cols[1]), [rate for _, rate in fund])
+        n, blob = got["bars ethx 4h"]
+        self.assertEqual(n, nb)
+        self.assertEqual(len(blob), n * 8 * 6)
+        ts = struct.unpack("=%dq" % n, blob[:8 * n])
+        self.assertEqual(list(ts), [b0 + 14400 * j for j in range(nb)])
+        o = struct.unpack("=%dd" % n, blob[8 * n:16 * n])
+        c = struct.unpack("=%dd" % n, blob[32 * n:40 * n])
+        self.assertEqual([c[j] > o[j] for j in range(n)], [j % 3 != 0 for j in range(n)])   # unflipped
+
+        # another strategy: the recorded bars, a funding series the session never
+        # loaded (with its exchange named) from the database, said once
+        r = self.replay(sid, "--strategy", "prov_other", "--json", root=root)
+        rm = json.loads(r.stdout)
+        self.assertEqual(rm["strategies"], "prov_other")
+        self.assertEqual(r.stderr.count("replay.provider_not_recorded"), 1, r.stderr[-3000:])
+        self.assertIn("funding ETHX binance", r.stderr)
+        self.assertNotIn("strategy.error", r.stderr)
+        self.assertGreater(rm["replayed"]["trades"], 0)
 
     def test_v8_database_migrates_keeping_every_row(self):
         import shutil
