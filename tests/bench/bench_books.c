@@ -10,11 +10,16 @@
  *   spot_1              sma_cross alone on spot (the baseline of the next)
  *   perp_1              sma_cross alone on a linear perp, leverage 3, a funding
  *                       settlement every 8 bars (margin, funding, liquidation checks)
+ *   spot_1_shadow       sma_cross with a shadow sma_cross:fast=5,slow=20 in a shadow
+ *                       book of its own (issue 14; `mts run --shadow`): the account's
+ *                       trades and equity must equal spot_1's (checked, else exit 1)
  * Prints
  *     bench books_<variant>_bars VALUE bars/s
  *     bench books_<variant>_trades VALUE trades       (the same before/after a change)
  *     bench books_independent_vs_vote VALUE x         (bars/s ratio, 1 = no cost)
- *     bench books_perp_vs_spot VALUE x */
+ *     bench books_perp_vs_spot VALUE x
+ *     bench books_shadow_vs_spot_1 VALUE x            (bars/s ratio: a second strategy's work
+ *                                                      and book, and the quiet path declines) */
 #include "engine/engine.h"
 #include "lua/bridge.h"
 #include "store/store.h"
@@ -76,6 +81,7 @@ typedef struct variant {
     const char *label, *mode;
     const char *strategies[2];
     int n_strategies, perp;
+    const char *shadow;       /* a shadow label (its own book of the same capital), or NULL */
 } variant_t;
 
 static int run(const char *root, const variant_t *v, const mts_bars_t *bars, const mts_series_t *vix,
@@ -91,6 +97,8 @@ static int run(const char *root, const variant_t *v, const mts_bars_t *bars, con
         double alloc[2] = {0.5, 0.5};
         rc = mts_engine_set_books(e, 2, alloc);
     }
+    int32_t shadow_book = -1;
+    if (!rc && v->shadow) rc = mts_engine_add_shadow_book(e, cfg.initial_capital, &shadow_book);
     if (!rc && v->perp) {
         mts_instrument_t ins = {.type = MTS_INST_PERP, .contract_size = 1, .lot_size = 0.001,
                                 .maker_fee_bps = 2, .taker_fee_bps = 5, .max_leverage = 125,
@@ -117,7 +125,8 @@ static int run(const char *root, const variant_t *v, const mts_bars_t *bars, con
     }
     mts_run_spec_t spec = {.engine = e, .root = root, .strategies = v->strategies,
                            .n_strategies = v->n_strategies, .trusted = 1, .interval = "1h",
-                           .mode = v->mode};
+                           .mode = v->mode, .shadows = v->shadow ? &v->shadow : NULL,
+                           .n_shadows = v->shadow ? 1 : 0};
     mts_run_result_t rr;
     memset(&rr, 0, sizeof rr);
     char err[512] = "";
@@ -150,13 +159,15 @@ int main(void) {
     setenv("MTS_TRUSTED_STRATEGIES", "1", 1);
 
     const variant_t vs[] = {
-        {"spot_vote_2", "vote", {"sma_cross", "mean_reversion"}, 2, 0},
-        {"spot_independent_2", "independent", {"sma_cross", "mean_reversion"}, 2, 0},
-        {"spot_1", "vote", {"sma_cross", NULL}, 1, 0},
-        {"perp_1", "vote", {"sma_cross", NULL}, 1, 1},
+        {"spot_vote_2", "vote", {"sma_cross", "mean_reversion"}, 2, 0, NULL},
+        {"spot_independent_2", "independent", {"sma_cross", "mean_reversion"}, 2, 0, NULL},
+        {"spot_1", "vote", {"sma_cross", NULL}, 1, 0, NULL},
+        {"perp_1", "vote", {"sma_cross", NULL}, 1, 1, NULL},
+        {"spot_1_shadow", "vote", {"sma_cross", NULL}, 1, 0, "sma_cross:fast=5,slow=20"},
     };
     enum { NV = sizeof vs / sizeof vs[0] };
-    double med[NV] = {0};
+    double med[NV] = {0}, eq_of[NV] = {0};
+    int64_t tr_of[NV] = {0};
     int rc = 0;
     for (int k = 0; k < NV && !rc; k++) {
         double wall[3];
@@ -173,6 +184,14 @@ int main(void) {
             }
         }
         if (rc) break;
+        tr_of[k] = tr0;
+        eq_of[k] = eq0;
+        if (vs[k].shadow && (tr0 != tr_of[2] || eq0 != eq_of[2])) {   /* the account without the shadow: spot_1 */
+            fprintf(stderr, "bench: %s: the shadow changed the account (%lld trades, equity %.17g; spot_1: %lld, %.17g)\n",
+                    vs[k].label, (long long)tr0, eq0, (long long)tr_of[2], eq_of[2]);
+            rc = 1;
+            break;
+        }
         med[k] = median3(wall);
         printf("bench books_%s_bars %.0f bars/s\n", vs[k].label, (double)n / med[k]);
         printf("bench books_%s_trades %lld trades\n", vs[k].label, (long long)tr0);
@@ -180,6 +199,7 @@ int main(void) {
     if (!rc) {
         printf("bench books_independent_vs_vote %.3f x\n", med[0] / med[1]);
         printf("bench books_perp_vs_spot %.3f x\n", med[2] / med[3]);
+        printf("bench books_shadow_vs_spot_1 %.3f x\n", med[2] / med[4]);
     }
     unsetenv("MTS_TRUSTED_STRATEGIES");
     mts_bars_free(&bars);
