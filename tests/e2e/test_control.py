@@ -199,6 +199,81 @@ class ControlTest(MtsTestCase):
         self.assertTrue(res["identical"], res)
         self.assertEqual(res["replayed"]["trades"], s["fills"])
 
+    def test_hostile_state_read_by_an_attached_client(self):
+        """A strategy that sets traps for whoever reads its state: metatables on ctx.state and
+        ctx.params whose every metamethod marks an upvalue and then spins forever, a cycle,
+        nesting 60 deep, 200000 entries, functions and table keys. `ctx` from an attached
+        client must answer (the reader runs outside the sandbox's time budget: a metamethod
+        run there would hang the session), never run a trap, and the session trades on."""
+        root = self.make_root()
+        with open(os.path.join(root, "scripts/strategies/hostile.lua"), "w") as f:
+            f.write("""
+local M = {}
+function M.get_parameters() return { fast = 10 } end
+local tripped = false      -- a trap that runs marks this and spins: outside the guard, the session hangs
+local function trap(t) return function() tripped = true while true do end end end
+local function trapped(t)
+    local mt = {}
+    for _, k in ipairs({ "__index", "__newindex", "__pairs", "__ipairs", "__len", "__tostring",
+                         "__call", "__eq", "__lt", "__le", "__concat", "__gc" }) do mt[k] = trap(t) end
+    mt.__metatable = "no"
+    return setmetatable(t, mt)
+end
+function M.init(ctx)
+    local s = { n = 0 }
+    s.self = s
+    local deep = s
+    for k = 1, 60 do deep.next = { level = k } deep = deep.next end
+    local big = {}
+    for k = 1, 200000 do big[k] = k end
+    s.big, s.fn, s[{}] = big, print, "table key"
+    s.inner = trapped({ secret = 1 })
+    ctx.state = trapped(s)
+    ctx.params = trapped({ fast = 10 })
+end
+function M.on_bar(ctx, asset, i)
+    if tripped then error("a trap ran") end
+    if i % 50 == 10 then return { signal_type = "LONG", confidence = 1 } end
+    if i % 50 == 30 then return { signal_type = "CLOSE", confidence = 1 } end
+end
+return M
+""")
+        cdir = os.path.join(self.tmp, "ctl")
+        srv = xs.KlineServer("binance", {"BTCUSDT": BARS[:300]}, interval="1h", warm=0, pace=0.03).start()
+        self.addCleanup(srv.stop)
+        env = dict(os.environ, **ENV, MTS_ROOT=root, MTS_CONTROL_DIR=cdir)
+        args = [MTS, "run", "--strategy", "hostile", "--exchange", "binance", "--symbol", "BTCUSDT",
+                "--interval", "1h", "--db", self.db, "--ws-url", srv.ws_url(), "--rest-url", srv.rest_url(),
+                "--warmup", "0", "--max-bars", "300", "--redis", "none", "--json"]
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        sock = os.path.join(cdir, "session-1.sock")
+        t0 = time.time()
+        while not os.path.exists(sock) and time.time() - t0 < 30 and p.poll() is None:
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(sock), p.poll() is not None and p.communicate()[1][-3000:])
+        c = Client(sock)
+        c.line()
+        while c.call("status")["result"]["bars"] < 40:
+            time.sleep(0.05)
+        for _ in range(3):
+            r = c.call("ctx", strategy="hostile")       # a hang here: a trap ran (Client's 10 s timeout)
+            self.assertTrue(r["ok"], r)
+            a = r["result"]["assets"]["bitcoin"]
+            self.assertTrue(r["result"]["truncated"], r["result"].keys())
+            text = json.dumps(a)
+            # read raw, to the cap of 10000 entries a reply copies (the 200000 are not walked)
+            self.assertIn("more than 10000 entries", text)
+            self.assertIn("table key", text)
+        self.assertTrue(c.call("status")["ok"])
+        c.close()
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err[-3000:])
+        s = json.loads(out.splitlines()[-1])
+        self.assertEqual(s["live_bars"], 300)
+        self.assertEqual(s["disabled"], [])
+        self.assertGreater(s["fills"], 0)
+
     def test_shadow_strategy_attached(self):
         """With a shadow strategy (mts run --shadow, issue 14 A): the hello lists it, books
         mark its book shadow, ctx and set reach it by its label, and the replay is identical."""
